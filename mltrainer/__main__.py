@@ -1,0 +1,5 @@
+import sys
+
+from mltrainer.cli import main
+
+sys.exit(main())

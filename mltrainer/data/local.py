@@ -1,0 +1,234 @@
+"""A folder of per-ticker daily bar files.
+
+Two layouts are understood, as CSV, CSV.gz or Parquet, one file per ticker named
+``TICKER.ext`` (``BRK.B.csv.gz``):
+
+- the ``sp500_daily`` format: ``timestamp,open,high,low,close,adjusted_close,volume,
+  dividend_amount,split_coefficient`` (as-traded OHLC plus an adjusted close);
+- the common export: ``Date,Open,High,Low,Close,Adj Close,Volume``.
+
+Files are parsed with pyarrow (multi-threaded) and scattered straight into the wide
+panel with numpy, which is what makes 504 tickers load in about a second.
+"""
+
+from __future__ import annotations
+
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from mltrainer.data.market_data import FIELDS, MarketData
+from mltrainer.errors import DataError
+
+SUFFIXES = (".csv.gz", ".csv", ".parquet")
+
+# column name (lower-cased, spaces and dashes to underscores) -> MarketData field
+_ALIASES = {
+    "timestamp": "date",
+    "date": "date",
+    "open": "open",
+    "high": "high",
+    "low": "low",
+    "close": "close",
+    "adjusted_close": "adj_close",
+    "adj_close": "adj_close",
+    "adjclose": "adj_close",
+    "volume": "volume",
+    "dividend_amount": "dividends",
+    "dividends": "dividends",
+    "split_coefficient": "splits",
+    "stock_splits": "splits",
+}
+_EXTRA = ("dividends", "splits")
+
+
+def ticker_of(path: Path) -> str:
+    """``BRK.B.csv.gz`` -> ``BRK.B``."""
+    name = path.name
+    for suffix in SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)].upper()
+    return path.stem.upper()
+
+
+def list_files(folder: str | Path) -> dict[str, Path]:
+    """Ticker -> file for every bar file in ``folder``; DataError if there is none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"data folder {folder} does not exist or is not a folder")
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.name.lower().endswith(SUFFIXES):
+            files.setdefault(ticker_of(path), path)
+    if not files:
+        raise DataError(
+            f"data folder {folder} has no bar files (*.csv, *.csv.gz or *.parquet, one per ticker)"
+        )
+    return files
+
+
+def _read_table(path: Path) -> pa.Table:
+    try:
+        if path.name.lower().endswith(".parquet"):
+            return pq.read_table(path)
+        # pyarrow picks gzip from the file name and decompresses while it parses
+        return pacsv.read_csv(str(path))
+    except (OSError, EOFError, zlib.error, pa.ArrowInvalid) as exc:
+        raise DataError(f"{path}: cannot be read ({_short(exc)}); the file may be truncated "
+                        "or not a bar file") from None
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def read_bars(path: str | Path) -> dict[str, np.ndarray]:
+    """One file's bars as numpy arrays: ``date`` (datetime64[D]) and the fields present.
+
+    Raises DataError naming the file for: unreadable or truncated content, no rows, no
+    date or close column, unparseable dates, duplicated dates, non-positive prices.
+    Rows are returned sorted by date.
+    """
+    path = Path(path)
+    table = _read_table(path)
+    cols = {}
+    for name in table.column_names:
+        key = _ALIASES.get(name.strip().lower().replace(" ", "_").replace("-", "_"))
+        if key and key not in cols:
+            cols[key] = table.column(name)
+    if table.num_rows == 0:
+        raise DataError(f"{path}: the file has no rows")
+    if "date" not in cols or not ({"close", "adj_close"} & cols.keys()):
+        raise DataError(
+            f"{path}: no date and close columns (found {', '.join(table.column_names)}); expected "
+            "timestamp,open,high,low,close,adjusted_close,volume,... or "
+            "Date,Open,High,Low,Close,Adj Close,Volume"
+        )
+    try:
+        dates = pd.to_datetime(cols.pop("date").to_numpy(zero_copy_only=False)).tz_localize(None)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{path}: unparseable dates ({_short(exc)})") from None
+    if dates.isna().any():
+        raise DataError(f"{path}: {int(dates.isna().sum())} row(s) have no date")
+    days = dates.to_numpy().astype("datetime64[D]")
+    out = {}
+    for key, col in cols.items():
+        try:
+            out[key] = np.asarray(col.to_numpy(zero_copy_only=False), dtype="float64")
+        except (ValueError, TypeError, pa.ArrowInvalid) as exc:
+            raise DataError(f"{path}: column '{key}' is not numeric ({_short(exc)})") from None
+    order = np.argsort(days, kind="stable")
+    days = days[order]
+    dup = days[1:] == days[:-1]
+    if dup.any():
+        first = str(days[1:][dup][0])
+        raise DataError(f"{path}: duplicated date {first} ({int(dup.sum())} duplicate row(s))")
+    for key in ("open", "high", "low", "close", "adj_close"):
+        if key in out:
+            values = out[key][order]
+            bad = values <= 0
+            if bad.any():
+                raise DataError(
+                    f"{path}: non-positive {key} price {values[bad][0]} on {days[bad][0]}"
+                )
+            out[key] = values
+    for key in ("volume",) + _EXTRA:
+        if key in out:
+            out[key] = out[key][order]
+    if "adj_close" not in out:
+        out["adj_close"] = out["close"]
+    if "close" not in out:
+        out["close"] = out["adj_close"]
+    out["date"] = days
+    return out
+
+
+def load_local(
+    folder: str | Path,
+    tickers: list[str] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    on_error: str = "raise",
+    sectors: dict | None = None,
+    threads: int = 4,
+) -> MarketData:
+    """Load a folder of per-ticker files into one :class:`MarketData`.
+
+    Parameters
+    ----------
+    folder : path
+        The folder (e.g. ``../shared/data/sp500_daily``).
+    tickers : list of str, optional
+        Only these tickers (an unknown one raises DataError naming it). Default: all.
+    start, end : str, optional
+        Inclusive date range applied after loading.
+    on_error : {"raise", "skip"}
+        What a bad file does: raise (default) a DataError that lists every bad file and
+        why, or skip it and record the reason in ``MarketData.warnings``.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError("on_error must be 'raise' or 'skip'")
+    files = list_files(folder)
+    if tickers:
+        wanted = [str(t).strip().upper() for t in tickers if str(t).strip()]
+        unknown = [t for t in wanted if t not in files]
+        if unknown:
+            raise DataError(
+                f"unknown ticker(s) {', '.join(unknown)}: no file for them in {folder}"
+            )
+        files = {t: files[t] for t in dict.fromkeys(wanted)}
+
+    def _one(item):
+        ticker, path = item
+        try:
+            return ticker, read_bars(path), None
+        except DataError as exc:
+            return ticker, None, str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        results = list(pool.map(_one, files.items()))
+    problems = [msg for _, bars, msg in results if bars is None]
+    good = [(t, bars) for t, bars, _ in results if bars is not None]
+    if problems and (on_error == "raise" or not good):
+        listed = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise DataError(f"{len(problems)} bad file(s) in {folder}: {listed}")
+    data = _scatter(good, source="local", as_of=_newest_mtime(files.values()),
+                    sectors=sectors, warnings=tuple(f"skipped {m}" for m in problems))
+    if start is not None or end is not None:
+        data = data.select(start=start, end=end)
+    return data
+
+
+def _newest_mtime(paths) -> pd.Timestamp:
+    return pd.Timestamp(max(p.stat().st_mtime for p in paths), unit="s")
+
+
+def _scatter(items: list[tuple[str, dict]], source: str, as_of, sectors, warnings) -> MarketData:
+    """Place each ticker's arrays into shared (dates x tickers) arrays with one searchsorted."""
+    all_days = np.unique(np.concatenate([bars["date"] for _, bars in items]))
+    n, m = len(all_days), len(items)
+    names = list(FIELDS) + [e for e in _EXTRA if any(e in bars for _, bars in items)]
+    panel = {name: np.full((n, m), np.nan) for name in names}
+    for j, (_, bars) in enumerate(items):
+        rows = np.searchsorted(all_days, bars["date"])
+        for name in names:
+            if name in bars:
+                panel[name][rows, j] = bars[name]
+    index = pd.DatetimeIndex(all_days.astype("datetime64[ns]"), name="date")
+    columns = pd.Index([t for t, _ in items])
+    frames = {name: pd.DataFrame(panel[name], index=index, columns=columns) for name in names}
+    extras = {e: frames.pop(e) for e in _EXTRA if e in frames}
+    if "dividends" in extras:
+        extras["dividends"] = extras["dividends"].fillna(0.0)
+    if "splits" in extras:
+        extras["splits"] = extras["splits"].fillna(1.0)
+    return MarketData(**frames, **extras, source=source, as_of=as_of,
+                      sectors={k: v for k, v in (sectors or {}).items() if k in columns},
+                      warnings=warnings)

@@ -1,0 +1,301 @@
+"""The one container every data source returns and every model reads.
+
+Wide frames (trading dates x tickers) for open, high, low, close, adjusted close and
+volume, plus what was paid or split on each day, and metadata saying where the data
+came from and how fresh it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from mltrainer.errors import DataError
+
+FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Daily bars as wide frames, one per field, sharing one index and one column set.
+
+    Attributes
+    ----------
+    open, high, low, close : DataFrame
+        As-traded prices (not split-adjusted). All-NaN where a source has no such field
+        (e.g. the bundled skfolio prices carry only an adjusted close).
+    adj_close : DataFrame
+        Split- and dividend-adjusted close; the series returns are computed from.
+    volume : DataFrame
+        Shares traded, as reported (not split-adjusted).
+    dividends, splits : DataFrame or None
+        Cash dividend paid and split coefficient (1.0 on ordinary days), where known.
+    source : str
+        Which source produced the data (``local``, ``bundled``, ``yahoo``, ``polygon``).
+    as_of : Timestamp
+        When the data was produced (file time, fetch time).
+    sectors : dict
+        Ticker -> GICS sector, where the source or the universe knows it.
+    warnings : tuple of str
+        Problems the user should see (stale cache served, tickers skipped, ...).
+    """
+
+    open: pd.DataFrame
+    high: pd.DataFrame
+    low: pd.DataFrame
+    close: pd.DataFrame
+    adj_close: pd.DataFrame
+    volume: pd.DataFrame
+    dividends: pd.DataFrame | None = None
+    splits: pd.DataFrame | None = None
+    source: str = "unknown"
+    as_of: pd.Timestamp | None = None
+    sectors: dict = field(default_factory=dict)
+    warnings: tuple = ()
+
+    def __post_init__(self) -> None:
+        ref = self.adj_close
+        if not isinstance(ref.index, pd.DatetimeIndex):
+            raise DataError("MarketData needs a DatetimeIndex of trading dates")
+        if not ref.index.is_monotonic_increasing or ref.index.has_duplicates:
+            raise DataError("MarketData dates must be sorted and unique")
+        for name in FIELDS[:-1] + ("volume",):
+            frame = getattr(self, name)
+            if not frame.index.equals(ref.index) or not frame.columns.equals(ref.columns):
+                raise DataError(f"MarketData field '{name}' is not aligned with adj_close")
+        for name in ("dividends", "splits"):
+            frame = getattr(self, name)
+            if frame is not None and (
+                not frame.index.equals(ref.index) or not frame.columns.equals(ref.columns)
+            ):
+                raise DataError(f"MarketData field '{name}' is not aligned with adj_close")
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def tickers(self) -> list[str]:
+        return list(self.adj_close.columns)
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        return self.adj_close.index
+
+    @property
+    def n_tickers(self) -> int:
+        return self.adj_close.shape[1]
+
+    @property
+    def has_ohlc(self) -> bool:
+        return bool(self.high.notna().any().any() and self.low.notna().any().any())
+
+    @property
+    def has_volume(self) -> bool:
+        return bool(self.volume.notna().any().any())
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Every non-empty field by name (the six price fields, then dividends/splits)."""
+        out = {name: getattr(self, name) for name in FIELDS}
+        for name in ("dividends", "splits"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+    def returns(self) -> pd.DataFrame:
+        """Simple daily returns of the adjusted close (NaN before a ticker's first bar)."""
+        return self.adj_close.pct_change(fill_method=None)
+
+    def log_returns(self) -> pd.DataFrame:
+        return np.log(self.adj_close).diff()
+
+    def first_valid_dates(self) -> pd.Series:
+        return self.adj_close.apply(pd.Series.first_valid_index)
+
+    # ------------------------------------------------------------ selections
+    def select(
+        self,
+        tickers: list[str] | None = None,
+        start: str | pd.Timestamp | None = None,
+        end: str | pd.Timestamp | None = None,
+    ) -> "MarketData":
+        """A copy restricted to some tickers and an inclusive date range.
+
+        Raises DataError naming any unknown ticker, or an empty date range.
+        """
+        cols = self.adj_close.columns
+        if tickers is not None:
+            tickers = [str(t).strip().upper() for t in tickers if str(t).strip()]
+            unknown = [t for t in tickers if t not in cols]
+            if unknown:
+                raise DataError(
+                    f"unknown ticker(s) {', '.join(unknown)} for source '{self.source}'; "
+                    f"it has {len(cols)} tickers (e.g. {', '.join(map(str, cols[:5]))})"
+                )
+            cols = pd.Index(list(dict.fromkeys(tickers)))
+        idx = self.dates
+        lo = pd.Timestamp(start) if start is not None else None
+        hi = pd.Timestamp(end) if end is not None else None
+        if lo is not None and hi is not None and lo > hi:
+            raise DataError(f"start {lo.date()} is after end {hi.date()}")
+        mask = np.ones(len(idx), dtype=bool)
+        if lo is not None:
+            mask &= idx >= lo
+        if hi is not None:
+            mask &= idx <= hi
+        if not mask.any():
+            raise DataError(
+                f"no trading dates between {start} and {end}; the data covers "
+                f"{idx[0].date()} to {idx[-1].date()}" if len(idx) else "the data has no dates"
+            )
+        return self._map(lambda f: f.loc[mask, cols])
+
+    def truncate(self, end: str | pd.Timestamp) -> "MarketData":
+        """Only the data known at the close of ``end`` (used by causality tests)."""
+        return self.select(end=end)
+
+    def _map(self, fn) -> "MarketData":
+        kwargs = {name: fn(getattr(self, name)) for name in FIELDS}
+        for name in ("dividends", "splits"):
+            frame = getattr(self, name)
+            kwargs[name] = fn(frame) if frame is not None else None
+        return replace(self, **kwargs)
+
+    def drop_empty(self) -> "MarketData":
+        """Drop tickers with no adjusted close at all in the selected range."""
+        keep = self.adj_close.columns[self.adj_close.notna().any()]
+        return self._map(lambda f: f.loc[:, keep])
+
+    # ------------------------------------------------------------ adjustment
+    def adjustment_factor(self) -> pd.DataFrame:
+        """adj_close / close: scales as-traded prices onto the adjusted-close scale."""
+        return self.adj_close / self.close
+
+    def adjusted(self) -> "MarketData":
+        """OHLC scaled onto the adjusted close (splits and dividends), volume split-adjusted.
+
+        Indicators that mix high/low with the close (ATR, Stochastic, range volatility)
+        must use this, or a split shows up as a crash. Where a source has no as-traded
+        close (close == adj_close) this is the identity.
+        """
+        factor = self.adjustment_factor()
+        vol_factor = self.split_factor()
+        return replace(
+            self,
+            open=self.open * factor,
+            high=self.high * factor,
+            low=self.low * factor,
+            close=self.adj_close.copy(),
+            volume=self.volume / vol_factor,
+        )
+
+    def split_factor(self) -> pd.DataFrame:
+        """Cumulative factor that divides as-traded prices by all later splits.
+
+        A 4:1 split on day s gives 4.0 for every day before s and 1.0 from s on; prices
+        divided (volume multiplied) by it are comparable across the split.
+        """
+        if self.splits is None:
+            return pd.DataFrame(1.0, index=self.dates, columns=self.adj_close.columns)
+        coef = self.splits.fillna(1.0).replace(0.0, 1.0)
+        # product of coefficients strictly after each day, computed backwards in time
+        rev = coef.iloc[::-1]
+        after = rev.cumprod().shift(1, fill_value=1.0).iloc[::-1]
+        after.iloc[-1] = 1.0
+        return after
+
+    def split_adjusted(self) -> "MarketData":
+        """OHLC adjusted for splits only (dividends left in), volume scaled inversely."""
+        factor = self.split_factor()
+        return replace(
+            self,
+            open=self.open / factor,
+            high=self.high / factor,
+            low=self.low / factor,
+            close=self.close / factor,
+            volume=self.volume * factor,
+        )
+
+    # --------------------------------------------------------------- summary
+    def fingerprint(self) -> str:
+        """A short hash of the values and labels (for the audit trail and cache keys)."""
+        h = hashlib.blake2b(digest_size=12)
+        h.update(np.asarray(self.dates.asi8).tobytes())
+        h.update("|".join(map(str, self.tickers)).encode())
+        for name in FIELDS:
+            values = getattr(self, name).to_numpy(dtype="float64", na_value=np.nan)
+            h.update(np.ascontiguousarray(values).tobytes())
+        return h.hexdigest()
+
+    def summary(self) -> dict:
+        """Counts and dates, JSON-ready (what ``data load --json`` prints)."""
+        idx = self.dates
+        return {
+            "source": self.source,
+            "as_of": None if self.as_of is None else pd.Timestamp(self.as_of).isoformat(),
+            "n_tickers": self.n_tickers,
+            "n_dates": len(idx),
+            "first_date": None if not len(idx) else str(idx[0].date()),
+            "last_date": None if not len(idx) else str(idx[-1].date()),
+            "has_ohlc": self.has_ohlc,
+            "has_volume": self.has_volume,
+            "n_observations": int(self.adj_close.notna().to_numpy().sum()),
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_close(
+        cls, adj_close: pd.DataFrame, source: str, as_of=None, sectors=None, warnings=()
+    ) -> "MarketData":
+        """A container for a source that has only an adjusted close series."""
+        adj_close = adj_close.sort_index().astype("float64")
+        empty = pd.DataFrame(np.nan, index=adj_close.index, columns=adj_close.columns)
+        return cls(
+            open=empty,
+            high=empty.copy(),
+            low=empty.copy(),
+            close=adj_close.copy(),
+            adj_close=adj_close,
+            volume=empty.copy(),
+            source=source,
+            as_of=as_of,
+            sectors=dict(sectors or {}),
+            warnings=tuple(warnings),
+        )
+
+
+def from_long(long: pd.DataFrame, source: str, as_of=None, sectors=None, warnings=()) -> MarketData:
+    """Build MarketData from a long frame with columns date, ticker and the fields.
+
+    Missing price fields become NaN; ``adj_close`` defaults to ``close``.
+    """
+    if long.empty:
+        raise DataError(f"source '{source}' returned no rows")
+    long = long.copy()
+    long["date"] = pd.to_datetime(long["date"]).dt.tz_localize(None).dt.normalize()
+    if "adj_close" not in long:
+        long["adj_close"] = long["close"]
+    dup = long.duplicated(["date", "ticker"])
+    if dup.any():
+        bad = long.loc[dup, ["ticker", "date"]].head(3).to_dict("records")
+        raise DataError(f"source '{source}' has duplicated (ticker, date) rows, e.g. {bad}")
+    frames = {}
+    extra = {}
+    for name in FIELDS + ("dividends", "splits"):
+        if name in long:
+            wide = long.pivot(index="date", columns="ticker", values=name).sort_index()
+            wide.columns.name = None
+            wide.index.name = "date"
+            (frames if name in FIELDS else extra)[name] = wide.astype("float64")
+    ref = frames["adj_close"]
+    for name in FIELDS:
+        frames.setdefault(name, pd.DataFrame(np.nan, index=ref.index, columns=ref.columns))
+    return MarketData(
+        **frames,
+        dividends=extra.get("dividends"),
+        splits=extra.get("splits"),
+        source=source,
+        as_of=as_of,
+        sectors=dict(sectors or {}),
+        warnings=tuple(warnings),
+    )

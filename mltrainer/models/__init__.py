@@ -1,0 +1,1 @@
+"""Models: parameter specs, the base class, one module per family, one registry."""

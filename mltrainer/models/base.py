@@ -1,0 +1,130 @@
+"""The model base class and the output container every model returns.
+
+Models follow scikit-learn's estimator rules: ``__init__`` stores its arguments
+unchanged (so ``get_params``/``set_params``/``clone`` come from
+:class:`sklearn.base.BaseEstimator`), ``fit`` validates and returns ``self``, and the
+maths lives in pure functions beside the class.
+
+Time contract (checked for every registered model by ``tests/models/test_common.py``):
+the output at date t depends only on data up to t. Anything estimated (k-means,
+regressions, GARCH) is re-estimated inside ``predict_output`` on a schedule, from data
+strictly before the dates it is applied to; ``fit`` on a longer history must not change
+earlier outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sklearn.base import BaseEstimator, clone  # noqa: F401  (clone re-exported)
+
+from mltrainer.data.market_data import MarketData
+from mltrainer.errors import DataError
+from mltrainer.models.params import validate_params
+
+# Output kinds: what the primary frame of a model's output holds.
+SIGNAL = "signal"  # in [-1, 1] per (date, ticker)
+VOLATILITY = "volatility"  # annualised forecast for t+1 from data up to t, per (date, ticker)
+WEIGHTS = "weights"  # target portfolio weight per (date, ticker)
+REGIME = "regime"  # integer regime label per (date, ticker or index)
+RISK = "risk"  # portfolio-level risk figures per date (columns are measures)
+OUTPUT_KINDS = (SIGNAL, VOLATILITY, WEIGHTS, REGIME, RISK)
+
+
+@dataclass
+class ModelOutput:
+    """What a model computed.
+
+    Attributes
+    ----------
+    primary : DataFrame
+        Indexed exactly like the input dates. Columns are the tickers for the kinds
+        signal, volatility, weights and regime; named measures for kind risk.
+    extras : dict of DataFrame
+        Further date-indexed frames (levels, probabilities, components); subject to the
+        same causality rule as ``primary``.
+    tables : dict of DataFrame
+        Summaries that are not time series (transition matrix, per-regime statistics,
+        fitted parameters); computed from the whole input and labelled as such.
+    """
+
+    primary: pd.DataFrame
+    extras: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One date-indexed frame: columns (output, ticker) where there are several outputs."""
+        if not self.extras:
+            return self.primary
+        parts = {"primary": self.primary, **self.extras}
+        return pd.concat(parts, axis=1, names=["output", "column"])
+
+
+class Model(BaseEstimator):
+    """Base of every registered model.
+
+    Subclasses set ``family``, ``description``, ``output_kind``, ``param_specs`` and
+    implement :meth:`predict_output`. Optional class attributes: ``requires`` (fields of
+    MarketData that must be present, e.g. ``("volume",)`` or ``("ohlc",)``) and
+    ``min_history`` (a callable of the model giving the bars needed before the first value).
+    """
+
+    family: str = ""
+    description: str = ""
+    output_kind: str = SIGNAL
+    param_specs: dict = {}
+    requires: tuple = ()
+
+    def fit(self, data: MarketData, y=None) -> "Model":
+        validate_params(self)
+        check_requirements(self, data)
+        self.n_tickers_in_ = data.n_tickers
+        return self
+
+    def predict_output(self, data: MarketData) -> ModelOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict(self, data: MarketData) -> pd.DataFrame:
+        """The primary output frame (see :class:`ModelOutput`)."""
+        return self.predict_output(data).primary
+
+    def run(self, data: MarketData) -> ModelOutput:
+        """``fit`` then ``predict_output`` on the same data (what the CLI and pages call)."""
+        return self.fit(data).predict_output(data)
+
+    @classmethod
+    def key(cls) -> str:
+        return f"{cls.family}/{cls.__name__}"
+
+
+def check_requirements(model: Model, data: MarketData) -> None:
+    """Raise a DataError saying which field a model needs that the data lacks."""
+    name = type(model).__name__
+    if data.n_tickers == 0 or len(data.dates) == 0:
+        raise DataError(f"{name}: the data is empty (no tickers or no dates)")
+    for need in model.requires:
+        if need == "volume" and not data.has_volume:
+            raise DataError(
+                f"{name} needs traded volume, which source '{data.source}' does not have; "
+                "use the local or a live source"
+            )
+        if need == "ohlc" and not data.has_ohlc:
+            raise DataError(
+                f"{name} needs high/low prices, which source '{data.source}' does not have; "
+                "use the local or a live source"
+            )
+        if need == "sectors" and not data.sectors:
+            raise DataError(
+                f"{name} needs GICS sectors for the tickers, which source '{data.source}' "
+                "did not provide"
+            )
+
+
+def require_history(name: str, data: MarketData, bars: int) -> None:
+    """Raise if the data has fewer than ``bars`` dates (the window cannot be filled)."""
+    if len(data.dates) < bars:
+        raise DataError(
+            f"{name} needs at least {bars} trading days of history for its windows, "
+            f"the data has {len(data.dates)}"
+        )

@@ -1,0 +1,3 @@
+"""The ml family of models (filled in by its issue)."""
+
+MODELS: tuple = ()

@@ -1,0 +1,3 @@
+"""The momentum family of models (filled in by its issue)."""
+
+MODELS: tuple = ()

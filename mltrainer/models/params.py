@@ -1,0 +1,164 @@
+"""Declared parameter specifications: what a page turns into sliders and the CLI parses.
+
+Each model class declares ``param_specs = {name: Spec(...)}``; its ``__init__`` takes the
+same names with the same defaults. :func:`validate_params` checks every value against
+its spec and raises :class:`~mltrainer.errors.ParameterError` naming the parameter, the
+value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mltrainer.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class IntParam:
+    low: int
+    high: int
+    default: int
+    step: int = 1
+    help: str = ""
+    kind: str = field(default="int", init=False)
+
+    def check(self, name: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int,)) and not (
+            hasattr(value, "is_integer") and float(value).is_integer()
+        ):
+            raise ParameterError(
+                f"{name} must be an integer in [{self.low}, {self.high}] (got {value!r})"
+            )
+        if not self.low <= value <= self.high:
+            raise ParameterError(
+                f"{name} must be between {self.low} and {self.high} (got {value}); "
+                f"{self.help or 'see the parameter help'}"
+            )
+
+    def parse(self, text: str) -> int:
+        try:
+            return int(float(text)) if float(text).is_integer() else int(text)
+        except ValueError:
+            raise ParameterError(f"expected an integer, got {text!r}") from None
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "low": self.low, "high": self.high, "default": self.default,
+                "step": self.step, "help": self.help}
+
+
+@dataclass(frozen=True)
+class FloatParam:
+    low: float
+    high: float
+    default: float
+    step: float = 0.01
+    help: str = ""
+    kind: str = field(default="float", init=False)
+
+    def check(self, name: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParameterError(
+                f"{name} must be a number in [{self.low}, {self.high}] (got {value!r})"
+            )
+        if not self.low <= float(value) <= self.high:
+            raise ParameterError(
+                f"{name} must be between {self.low} and {self.high} (got {value}); "
+                f"{self.help or 'see the parameter help'}"
+            )
+
+    def parse(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ParameterError(f"expected a number, got {text!r}") from None
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "low": self.low, "high": self.high, "default": self.default,
+                "step": self.step, "help": self.help}
+
+
+@dataclass(frozen=True)
+class ChoiceParam:
+    choices: tuple
+    default: Any
+    help: str = ""
+    kind: str = field(default="choice", init=False)
+
+    def check(self, name: str, value: Any) -> None:
+        if value not in self.choices:
+            raise ParameterError(
+                f"{name} must be one of {', '.join(map(repr, self.choices))} (got {value!r})"
+            )
+
+    def parse(self, text: str) -> Any:
+        for choice in self.choices:
+            if str(choice) == text:
+                return choice
+        raise ParameterError(f"expected one of {', '.join(map(str, self.choices))}, got {text!r}")
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "choices": list(self.choices), "default": self.default,
+                "help": self.help}
+
+
+@dataclass(frozen=True)
+class BoolParam:
+    default: bool
+    help: str = ""
+    kind: str = field(default="bool", init=False)
+
+    def check(self, name: str, value: Any) -> None:
+        if not isinstance(value, bool):
+            raise ParameterError(f"{name} must be true or false (got {value!r})")
+
+    def parse(self, text: str) -> bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ParameterError(f"expected true or false, got {text!r}")
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "default": self.default, "help": self.help}
+
+
+ParamSpec = IntParam | FloatParam | ChoiceParam | BoolParam
+
+
+def validate_params(model) -> None:
+    """Check every declared parameter of ``model`` against its spec.
+
+    Then call the model's own cross-parameter check (``_check_params``), if any.
+    """
+    cls = type(model).__name__
+    for name, spec in type(model).param_specs.items():
+        try:
+            spec.check(name, getattr(model, name))
+        except ParameterError as exc:
+            raise ParameterError(f"{cls}: {exc}") from None
+    check = getattr(model, "_check_params", None)
+    if check is not None:
+        try:
+            check()
+        except ParameterError as exc:
+            raise ParameterError(f"{cls}: {exc}") from None
+
+
+def parse_param_args(specs: dict, pairs: list[str]) -> dict:
+    """Parse CLI ``name=value`` strings with the specs; errors name the parameter."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ParameterError(f"--param expects name=value (got {pair!r})")
+        name, text = (s.strip() for s in pair.split("=", 1))
+        if name not in specs:
+            raise ParameterError(
+                f"unknown parameter {name!r}; this model takes: {', '.join(specs) or 'none'}"
+            )
+        try:
+            out[name] = specs[name].parse(text)
+        except ParameterError as exc:
+            raise ParameterError(f"{name}: {exc}") from None
+    return out

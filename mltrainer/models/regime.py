@@ -1,0 +1,3 @@
+"""The regime family of models (filled in by its issue)."""
+
+MODELS: tuple = ()

@@ -1,0 +1,3 @@
+"""The technical family of models (filled in by its issue)."""
+
+MODELS: tuple = ()

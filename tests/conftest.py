@@ -1,0 +1,63 @@
+"""Shared fixtures: real data only, loaded once per session.
+
+Tests that need ``../shared/data`` skip only when that folder is absent (``.ci/run``
+fails before that can happen in CI). The cache used by tests is a temporary folder,
+never the user's ``cache/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mltrainer import config
+
+# A fixed, varied basket of real tickers: long histories, a split-heavy one (AAPL),
+# one that starts mid-sample (TSLA, 2010), a dotted ticker (BRK.B), financials, energy.
+BASKET = ["AAPL", "MSFT", "JPM", "XOM", "JNJ", "WMT", "TSLA", "BRK.B", "KO", "INTC"]
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    path = config.data_dir()
+    if path is None or not (path / "sp500_daily").is_dir():
+        pytest.skip("../shared/data is absent (set MLTRAINER_DATA_DIR to the real data folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sp500_dir(shared_data_dir) -> Path:
+    return shared_data_dir / "sp500_daily"
+
+
+@pytest.fixture(scope="session")
+def basket(sp500_dir):
+    """MarketData for BASKET, 1999-2021, from the real per-ticker files."""
+    from mltrainer.data.local import load_local
+
+    return load_local(sp500_dir, tickers=BASKET)
+
+
+@pytest.fixture(scope="session")
+def panel(sp500_dir):
+    """All 504 real tickers, 1999-2021 (about 5,400 dates)."""
+    from mltrainer.data.local import load_local
+
+    return load_local(sp500_dir)
+
+
+@pytest.fixture(scope="session")
+def bundled():
+    """The real data shipped inside skfolio/arch (20 stocks, the index)."""
+    from mltrainer.data.bundled import load_bundled
+
+    return load_bundled()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test writes to its own cache and audit folders, never the user's."""
+    root = tmp_path_factory.mktemp("mltrainer")
+    monkeypatch.setenv("MLTRAINER_CACHE_DIR", str(root / "cache"))
+    monkeypatch.setenv("MLTRAINER_AUDIT_DIR", str(root / "audit"))
