@@ -1,0 +1,317 @@
+"""The one disk cache every network result (and every loaded panel) goes through.
+
+Built on diskcache, with three rules of our own:
+
+- No pickles. Values are bytes we encode ourselves (Arrow IPC for frames, JSON for
+  the rest) and the :class:`SafeDisk` refuses to unpickle anything it reads, so a
+  person who can write the cache folder cannot make the app run code.
+- Freshness per kind of data (prices until the next close, constituents until the
+  next quarterly rebalance, FRED by series frequency). Expired entries are kept: when
+  the source fails, :meth:`DataCache.fetch` serves the stale copy with a warning.
+- Atomic entries. diskcache writes a large value to its own file first and only then
+  commits the row that points at it in one SQLite transaction, so a process killed
+  mid-write leaves at worst an orphan file, never a half-written entry; every entry
+  also carries a CRC32 of its payload that is checked on read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import diskcache
+import pandas as pd
+import pyarrow as pa
+
+from mltrainer import config
+from mltrainer.errors import DataError, MLTrainerError, SourceError
+
+_MAGIC = b"MLTC1"
+_HEADER = struct.Struct(">5sII")  # magic, header length, crc32 of payload
+
+
+class SafeDisk(diskcache.Disk):
+    """A diskcache Disk that stores only str/bytes/int/float and never unpickles."""
+
+    def store(self, value, read, key=diskcache.core.UNKNOWN):
+        if not read and not isinstance(value, (bytes, str, int, float)):
+            raise TypeError("the mltrainer cache stores only bytes (Arrow/JSON), never pickles")
+        return super().store(value, read, key=key)
+
+    def fetch(self, mode, filename, value, read):
+        if mode == diskcache.core.MODE_PICKLE:
+            raise MLTrainerError(
+                "refusing to unpickle a cache entry; the cache folder was written by something "
+                "else. Delete the cache folder's contents to start afresh."
+            )
+        return super().fetch(mode, filename, value, read)
+
+    def put(self, key):
+        if not isinstance(key, (str, bytes, int, float)):
+            raise TypeError("cache keys must be strings")
+        return super().put(key)
+
+    def get(self, key, raw):
+        if not raw:
+            raise MLTrainerError("refusing to unpickle a cache key")
+        return super().get(key, raw)
+
+
+# ----------------------------------------------------------------- freshness
+def next_close(now: dt.datetime | None = None) -> dt.datetime:
+    """The next weekday 16:00 New York time after ``now`` (UTC-aware).
+
+    Exchange holidays are not modelled: on a holiday the price entry simply expires a
+    day early and is fetched again, which costs one request and is never wrong.
+    """
+    from zoneinfo import ZoneInfo
+
+    ny = ZoneInfo("America/New_York")
+    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(ny)
+    close = now.replace(hour=16, minute=0, second=0, microsecond=0)
+    if now >= close:
+        close += dt.timedelta(days=1)
+    while close.weekday() >= 5:
+        close += dt.timedelta(days=1)
+    return close.astimezone(dt.timezone.utc)
+
+
+def third_friday(year: int, month: int) -> dt.date:
+    first = dt.date(year, month, 1)
+    offset = (4 - first.weekday()) % 7
+    return first + dt.timedelta(days=offset + 14)
+
+
+def next_rebalance(today: dt.date) -> dt.date:
+    """The first trading day after the next quarterly S&P rebalance (third Friday of
+    March, June, September, December): changes take effect from the Monday after."""
+    year = today.year
+    for y in (year, year + 1):
+        for m in (3, 6, 9, 12):
+            effective = third_friday(y, m) + dt.timedelta(days=3)
+            if effective > today:
+                return effective
+    raise AssertionError("unreachable")
+
+
+_FRED_FREQ_DAYS = {"D": 1, "W": 7, "BW": 14, "M": 31, "Q": 92, "SA": 183, "A": 366}
+
+
+def expiry_for(kind: str, now: dt.datetime | None = None, frequency: str | None = None) -> float:
+    """Expiry time (epoch seconds) of an entry of a given kind stored at ``now``."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if kind == "prices":
+        return next_close(now).timestamp()
+    if kind == "constituents":
+        nxt = next_rebalance(now.date())
+        return dt.datetime.combine(nxt, dt.time(), tzinfo=dt.timezone.utc).timestamp()
+    if kind == "fred":
+        days = _FRED_FREQ_DAYS.get((frequency or "D").upper(), 1)
+        return (now + dt.timedelta(days=days)).timestamp()
+    if kind == "panel":  # derived from local files; invalidated by their fingerprint instead
+        return float("inf")
+    return (now + dt.timedelta(days=1)).timestamp()
+
+
+# ------------------------------------------------------------------ encoding
+def frame_to_bytes(frame: pd.DataFrame) -> bytes:
+    """Arrow IPC stream bytes of a frame (index kept, column names as strings)."""
+    table = pa.Table.from_pandas(frame, preserve_index=True)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def bytes_to_frame(payload: bytes | memoryview) -> pd.DataFrame:
+    reader = pa.ipc.open_stream(pa.py_buffer(payload))
+    return reader.read_all().to_pandas()
+
+
+def _pack(header: dict, payload: bytes) -> bytes:
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return _HEADER.pack(_MAGIC, len(head), zlib.crc32(payload)) + head + payload
+
+
+def _unpack(blob: bytes) -> tuple[dict, memoryview]:
+    view = memoryview(blob)
+    if len(view) < _HEADER.size:
+        raise ValueError("truncated entry")
+    magic, hlen, crc = _HEADER.unpack_from(view)
+    if magic != _MAGIC:
+        raise ValueError("not an mltrainer cache entry")
+    header = json.loads(bytes(view[_HEADER.size : _HEADER.size + hlen]))
+    payload = view[_HEADER.size + hlen :]
+    if zlib.crc32(payload) != crc:
+        raise ValueError("checksum mismatch")
+    return header, payload
+
+
+@dataclass
+class CacheHit:
+    """A value read from the cache, with how fresh it is."""
+
+    value: object
+    stored_at: float
+    expires_at: float
+    stale: bool
+    warning: str | None = None
+
+
+class DataCache:
+    """The project's disk cache (one diskcache store under ``cache/``).
+
+    Keys are plain strings that must never contain an API key (callers build them from
+    the source name and the request's public parameters).
+    """
+
+    def __init__(self, directory: str | Path | None = None):
+        self.directory = Path(directory) if directory else config.cache_dir()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            os.chmod(self.directory, 0o700)
+        except OSError:
+            pass  # a read-only or foreign-owned folder still works; we just cannot tighten it
+        self._store = diskcache.Cache(
+            str(self.directory), disk=SafeDisk, size_limit=8 * 2**30,
+            eviction_policy="least-recently-stored",
+        )
+
+    def close(self) -> None:
+        self._store.close()
+
+    # -------------------------------------------------------------- raw entries
+    def put(self, key: str, payload: bytes, fmt: str, kind: str, expires_at: float | None = None,
+            meta: dict | None = None) -> None:
+        now = time.time()
+        header = {
+            "fmt": fmt,
+            "kind": kind,
+            "stored_at": now,
+            "expires_at": expiry_for(kind) if expires_at is None else expires_at,
+            "meta": meta or {},
+        }
+        if header["expires_at"] == float("inf"):
+            header["expires_at"] = None
+        self._store.set(key, _pack(header, payload))
+
+    def get_raw(self, key: str) -> tuple[dict, memoryview] | None:
+        """Header and payload of an entry, or None; a corrupt entry is dropped and None."""
+        try:
+            blob = self._store.get(key, default=None, retry=True)
+        except MLTrainerError:
+            raise
+        except Exception:  # unreadable file behind the row: treat as a miss
+            blob = None
+        if blob is None:
+            return None
+        try:
+            return _unpack(blob)
+        except (ValueError, json.JSONDecodeError):
+            self._store.delete(key, retry=True)
+            return None
+
+    # ----------------------------------------------------------------- frames
+    def put_frame(self, key: str, frame: pd.DataFrame, kind: str, **kw) -> None:
+        self.put(key, frame_to_bytes(frame), "arrow", kind, **kw)
+
+    def put_json(self, key: str, value, kind: str, **kw) -> None:
+        self.put(key, json.dumps(value).encode(), "json", kind, **kw)
+
+    def get(self, key: str) -> CacheHit | None:
+        raw = self.get_raw(key)
+        if raw is None:
+            return None
+        header, payload = raw
+        if header["fmt"] == "arrow":
+            value = bytes_to_frame(payload)
+        elif header["fmt"] == "json":
+            value = json.loads(bytes(payload))
+        else:
+            value = bytes(payload)
+        expires = header["expires_at"]
+        stale = expires is not None and time.time() >= expires
+        return CacheHit(value, header["stored_at"], expires or float("inf"), stale)
+
+    def fetch(self, key: str, producer: Callable[[], object], kind: str, fmt: str = "arrow",
+              **kw) -> CacheHit:
+        """The fresh cached value, else ``producer()`` stored and returned.
+
+        If the producer fails (network, rate limit, bad response) and a stale copy exists,
+        the stale copy is returned with ``warning`` saying so; otherwise the error is raised.
+        Nothing already cached is ever deleted by a failure.
+        """
+        hit = self.get(key)
+        if hit is not None and not hit.stale:
+            return hit
+        try:
+            value = producer()
+        except (SourceError, DataError, OSError) as exc:
+            if hit is None:
+                raise
+            age = dt.datetime.fromtimestamp(hit.stored_at, dt.timezone.utc)
+            hit.warning = (
+                f"showing cached data from {age:%Y-%m-%d %H:%M} UTC because the source failed: "
+                f"{config.scrub(str(exc))}"
+            )
+            return hit
+        if fmt == "arrow":
+            self.put_frame(key, value, kind, **kw)
+        elif fmt == "json":
+            self.put_json(key, value, kind, **kw)
+        else:
+            self.put(key, value, fmt, kind, **kw)
+        return CacheHit(value, time.time(), float("inf"), False)
+
+    # ----------------------------------------------------------------- status
+    def status(self) -> list[dict]:
+        """One row per entry: key, kind, size, stored, expires, stale."""
+        rows = []
+        now = time.time()
+        for key in self._store.iterkeys():
+            raw = self.get_raw(key)
+            if raw is None:
+                continue
+            header, payload = raw
+            exp = header["expires_at"]
+            rows.append({
+                "key": key,
+                "kind": header["kind"],
+                "bytes": len(payload),
+                "stored_at": _iso(header["stored_at"]),
+                "expires_at": None if exp is None else _iso(exp),
+                "stale": exp is not None and now >= exp,
+            })
+        return rows
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._store
+
+    def delete(self, key: str) -> None:
+        self._store.delete(key, retry=True)
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+_CACHES: dict[Path, DataCache] = {}
+
+
+def get_cache() -> DataCache:
+    """The process-wide cache for the configured folder (re-read on each call, so tests
+    that point ``MLTRAINER_CACHE_DIR`` elsewhere get their own store)."""
+    directory = config.cache_dir()
+    if directory not in _CACHES:
+        _CACHES[directory] = DataCache(directory)
+    return _CACHES[directory]
+
+
+__all__ = ["DataCache", "CacheHit", "get_cache", "frame_to_bytes", "bytes_to_frame"]
