@@ -199,15 +199,11 @@ def load_local(
     if problems and (on_error == "raise" or not good):
         listed = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
         raise DataError(f"{len(problems)} bad file(s) in {folder}: {listed}")
-    data = _scatter(good, source="local", as_of=_newest_mtime(files.values()),
-                    sectors=sectors, warnings=tuple(f"skipped {m}" for m in problems))
+    data = _scatter(good, source="local", as_of=None, sectors=sectors,
+                    warnings=tuple(f"skipped {m}" for m in problems))
     if start is not None or end is not None:
         data = data.select(start=start, end=end)
     return data
-
-
-def _newest_mtime(paths) -> pd.Timestamp:
-    return pd.Timestamp(max(p.stat().st_mtime for p in paths), unit="s")
 
 
 def _scatter(items: list[tuple[str, dict]], source: str, as_of, sectors, warnings) -> MarketData:
@@ -229,6 +225,8 @@ def _scatter(items: list[tuple[str, dict]], source: str, as_of, sectors, warning
         extras["dividends"] = extras["dividends"].fillna(0.0)
     if "splits" in extras:
         extras["splits"] = extras["splits"].fillna(1.0)
-    return MarketData(**frames, **extras, source=source, as_of=as_of,
+    # a folder's data is "as of" its last bar, not of when the files were copied
+    return MarketData(**frames, **extras, source=source,
+                      as_of=index[-1] if as_of is None else as_of,
                       sectors={k: v for k, v in (sectors or {}).items() if k in columns},
                       warnings=warnings)

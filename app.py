@@ -1,0 +1,15 @@
+"""mltrainer dashboard: navigation and the global sidebar, nothing else of substance."""
+
+import streamlit as st
+
+from ui.context import sidebar
+
+st.set_page_config(page_title="mltrainer", page_icon="📈", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+]
+
+navigation = st.navigation(PAGES)
+sidebar()
+navigation.run()

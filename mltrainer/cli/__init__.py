@@ -1,0 +1,46 @@
+"""``python -m mltrainer``: the package's functions for scripts and batch runs.
+
+Each command group lives in its own module with a ``register(subparsers)`` function;
+the list below is explicit. Errors raised on purpose (bad data, bad parameters, a
+failing source) print one clear line (or a JSON ``{"error": ...}`` with ``--json``)
+and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mltrainer import config
+from mltrainer.errors import MLTrainerError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mltrainer.cli import audit, backtest, data, models, report, universe
+
+    parser = argparse.ArgumentParser(
+        prog="python -m mltrainer",
+        description="mltrainer: S&P 500 data, models, backtests and reports",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (data, universe, models, backtest, report, audit):
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (MLTrainerError, OSError) as exc:
+        message = config.scrub(str(exc).strip("'\""))
+        if getattr(args, "json", False):
+            from mltrainer.cli.common import print_json
+
+            print_json({"error": message, "type": type(exc).__name__})
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

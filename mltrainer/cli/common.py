@@ -1,0 +1,93 @@
+"""What every CLI command shares: data options, parameter parsing, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+import numpy as np
+import pandas as pd
+
+from mltrainer.data.market_data import MarketData
+from mltrainer.data.sources import SOURCES, load_market_data
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print exactly one JSON document on stdout")
+
+
+def add_data_args(parser: argparse.ArgumentParser, tickers: bool = True) -> None:
+    """--source, --data-dir, --tickers, --start, --end (and --json)."""
+    parser.add_argument("--source", choices=SOURCES, default="auto",
+                        help="where the prices come from (default: auto)")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder of per-ticker files (or its parent holding sp500_daily/)")
+    if tickers:
+        parser.add_argument("--tickers", default=None,
+                            help="comma-separated tickers (default: all the source has)")
+    parser.add_argument("--start", default=None, help="first date, YYYY-MM-DD")
+    parser.add_argument("--end", default=None, help="last date, YYYY-MM-DD")
+    add_json(parser)
+
+
+def parse_tickers(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    return [t.strip().upper() for t in text.split(",") if t.strip()]
+
+
+def load_data(args: argparse.Namespace, progress=None) -> MarketData:
+    """MarketData for the data options of a parsed command line."""
+    return load_market_data(
+        source=args.source,
+        data_dir=args.data_dir,
+        tickers=parse_tickers(getattr(args, "tickers", None)),
+        start=args.start,
+        end=args.end,
+        progress=progress,
+    )
+
+
+def _default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return None if not math.isfinite(obj) else float(obj)
+    if isinstance(obj, (pd.Timestamp,)):
+        return obj.isoformat()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (pd.Series,)):
+        return {str(k): v for k, v in obj.items()}
+    if isinstance(obj, (pd.DataFrame,)):
+        return json.loads(obj.to_json(orient="split", date_format="iso"))
+    if isinstance(obj, set):
+        return sorted(obj)
+    return str(obj)
+
+
+def _clean(obj):
+    """NaN and infinities become null: JSON has no such numbers."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def print_json(obj) -> None:
+    json.dump(_clean(obj), sys.stdout, default=_default, indent=2, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def emit(args: argparse.Namespace, obj: dict, text: str) -> None:
+    """Print ``obj`` as JSON with --json, else the human-readable ``text``."""
+    if getattr(args, "json", False):
+        print_json(obj)
+    else:
+        print(text)

@@ -1,0 +1,64 @@
+"""``data load`` and ``data status``."""
+
+from __future__ import annotations
+
+import time
+
+from mltrainer import config
+from mltrainer.cli.common import add_data_args, add_json, emit, load_data
+from mltrainer.data.cache import get_cache
+from mltrainer.data.sources import resolve_local_dir
+
+
+def register(subparsers) -> None:
+    group = subparsers.add_parser("data", help="load market data, show the cache")
+    sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    load = sub.add_parser("load", help="load prices from a source and summarise them")
+    add_data_args(load)
+    load.set_defaults(func=_load)
+
+    status = sub.add_parser("status", help="data folder, cache contents and freshness")
+    add_json(status)
+    status.set_defaults(func=_status)
+
+
+def _load(args) -> int:
+    t0 = time.perf_counter()
+    data = load_data(args)
+    summary = data.summary()
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    summary["tickers"] = data.tickers if data.n_tickers <= 50 else data.tickers[:50]
+    lines = [
+        f"source: {summary['source']} (as of {summary['as_of']})",
+        f"{summary['n_tickers']} tickers, {summary['n_dates']} dates, "
+        f"{summary['first_date']} to {summary['last_date']}",
+        f"loaded in {summary['seconds']} s",
+    ] + [f"warning: {w}" for w in summary["warnings"]]
+    emit(args, summary, "\n".join(lines))
+    return 0
+
+
+def _status(args) -> int:
+    local = resolve_local_dir(None)
+    cache = get_cache()
+    entries = cache.status()
+    doc = {
+        "data_dir": None if config.data_dir() is None else str(config.data_dir()),
+        "local_folder": None if local is None else str(local),
+        "auto_source": "local" if local is not None else "live or bundled",
+        "cache_dir": str(cache.directory),
+        "n_entries": len(entries),
+        "n_stale": sum(e["stale"] for e in entries),
+        "entries": entries,
+        "keys_configured": {
+            name: config.api_key(name) is not None
+            for name in ("POLYGON_API_KEY", "FRED_API_KEY")
+        },
+    }
+    lines = [f"data folder: {doc['local_folder'] or 'none (bundled data is used)'}",
+             f"cache: {doc['cache_dir']} ({doc['n_entries']} entries, {doc['n_stale']} stale)"]
+    lines += [f"  {e['kind']:<13} {e['bytes']:>11,d} B  stored {e['stored_at']}"
+              f"{'  STALE' if e['stale'] else ''}  {e['key'][:70]}" for e in entries]
+    emit(args, doc, "\n".join(lines))
+    return 0

@@ -1,0 +1,99 @@
+"""``models list`` and ``models run KEY``: every registered model, one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mltrainer.cli.common import add_data_args, add_json, emit, load_data
+from mltrainer.errors import DataError
+from mltrainer.models.params import parse_param_args
+from mltrainer.models.registry import MODELS, describe, get_model
+
+
+def register(subparsers) -> None:
+    group = subparsers.add_parser("models", help="list and run the registered models")
+    sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    lst = sub.add_parser("list", help="every model with its parameter specs")
+    lst.add_argument("--family", default=None, help="only this family")
+    add_json(lst)
+    lst.set_defaults(func=_list)
+
+    run = sub.add_parser("run", help="run one model on market data")
+    run.add_argument("key", help="registry key, family/ClassName (see `models list`)")
+    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="a model parameter (repeatable)")
+    run.add_argument("--out", default=None, help="write the output frame to FILE.parquet")
+    add_data_args(run)
+    run.set_defaults(func=_run)
+
+
+def _list(args) -> int:
+    keys = [k for k in MODELS if args.family is None or k.startswith(args.family + "/")]
+    docs = [describe(k) for k in keys]
+    text = "\n".join(f"{d['key']:<55} {d['output_kind']:<10} {d['description']}" for d in docs)
+    emit(args, {"n_models": len(docs), "models": docs}, text or "no models registered")
+    return 0
+
+
+def run_model(key: str, params: dict, data):
+    """Instantiate, validate and run a registered model; the output and the model."""
+    cls = get_model(key)
+    model = cls(**params)
+    return model.run(data), model
+
+
+def _run(args) -> int:
+    cls = get_model(args.key)
+    params = parse_param_args(cls.param_specs, args.param)
+    data = load_data(args)
+    output, model = run_model(args.key, params, data)
+    frame = output.to_frame()
+    if args.out:
+        path = Path(args.out)
+        if path.suffix.lower() != ".parquet":
+            raise DataError(f"--out must name a .parquet file (got {path.name})")
+        flat = frame.copy()
+        if flat.columns.nlevels > 1:
+            flat.columns = ["|".join(map(str, c)) for c in flat.columns]
+        flat.columns = [str(c) for c in flat.columns]
+        flat.to_parquet(path)
+    _audit(args, model, data, output)
+    last = frame.ffill().iloc[-1] if len(frame) else None
+    doc = {
+        "model": args.key,
+        "params": model.get_params(),
+        "source": data.source,
+        "n_tickers": data.n_tickers,
+        "first_date": str(frame.index[0].date()) if len(frame) else None,
+        "last_date": str(frame.index[-1].date()) if len(frame) else None,
+        "output_kind": cls.output_kind,
+        "columns": [list(map(str, c)) if isinstance(c, tuple) else str(c)
+                    for c in frame.columns[:200]],
+        "n_columns": frame.shape[1],
+        "n_rows": frame.shape[0],
+        "last_values": None if last is None else {
+            "|".join(map(str, k)) if isinstance(k, tuple) else str(k): v
+            for k, v in last.items()
+        },
+        "tables": {name: table.to_dict(orient="split") for name, table in output.tables.items()
+                   if table.size <= 2000},
+        "out": args.out,
+        "warnings": list(data.warnings),
+    }
+    text = (f"{args.key} on {data.n_tickers} tickers ({data.source}), "
+            f"{doc['first_date']} to {doc['last_date']}: {frame.shape[0]} rows x "
+            f"{frame.shape[1]} columns" + (f"; written to {args.out}" if args.out else ""))
+    emit(args, doc, text)
+    return 0
+
+
+def _audit(args, model, data, output) -> None:
+    """Append the run to the audit trail, once that module exists (issue 5)."""
+    try:
+        from mltrainer import audit
+    except ImportError:
+        return
+    audit.record(kind="model_run", model_key=args.key, params=model.get_params(), data=data,
+                 tickers=data.tickers, start=args.start, end=args.end, metrics={},
+                 source=data.source)

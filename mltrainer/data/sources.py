@@ -1,0 +1,166 @@
+"""One entry point for market data: pick a source, load, say which source it was.
+
+``auto`` picks a configured local folder (``--data-dir``, ``MLTRAINER_DATA_DIR`` or
+``../shared/data``), else the live sources (Yahoo), else the data bundled in the
+installed packages; the returned MarketData's ``source`` and ``warnings`` always tell
+the user what they are looking at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from mltrainer import config
+from mltrainer.data.cache import get_cache
+from mltrainer.data.local import list_files, load_local
+from mltrainer.data.market_data import FIELDS, MarketData
+from mltrainer.errors import DataError, SourceError
+
+SOURCES = ("auto", "local", "bundled", "yahoo", "polygon")
+
+
+def resolve_local_dir(data_dir: str | Path | None = None) -> Path | None:
+    """The per-ticker folder: ``data_dir`` itself, or its ``sp500_daily`` subfolder."""
+    if data_dir is None:
+        return config.sp500_daily_dir()
+    path = Path(data_dir).expanduser()
+    if not path.is_dir():
+        raise DataError(f"data folder {path} does not exist")
+    sub = path / "sp500_daily"
+    return sub if sub.is_dir() else path
+
+
+def local_sectors(folder: Path) -> dict:
+    """GICS sectors for a local folder, from constituents CSVs beside it (newest last wins
+    only for tickers the older lists lack: the list nearest the data's era comes first)."""
+    out: dict = {}
+    for csv in sorted(folder.parent.glob("constituents-*.csv")):
+        if "financials" in csv.name:
+            continue
+        try:
+            table = pd.read_csv(csv)
+        except (OSError, ValueError):
+            continue
+        sector_col = next((c for c in ("GICS Sector", "Sector") if c in table), None)
+        if "Symbol" not in table or sector_col is None:
+            continue
+        for sym, sec in zip(table["Symbol"], table[sector_col]):
+            out.setdefault(str(sym).upper(), sec)
+    return out
+
+
+def _folder_key(folder: Path) -> str:
+    """Cache key of a folder's panel: changes whenever any file is added, removed or edited."""
+    h = hashlib.blake2b(digest_size=10)
+    for ticker, path in list_files(folder).items():
+        st = path.stat()
+        h.update(f"{ticker}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return f"panel:local:{folder.resolve()}:{h.hexdigest()}"
+
+
+def load_local_panel(folder: Path, use_cache: bool = True) -> MarketData:
+    """Every ticker in ``folder`` (bad files skipped with a warning), through the cache."""
+    key = _folder_key(folder)
+    cache = get_cache() if use_cache else None
+    if cache is not None:
+        hit = cache.get_frames(key)
+        if hit is not None:
+            frames, meta = hit
+            return MarketData(
+                **{f: frames[f] for f in FIELDS},
+                dividends=frames.get("dividends"),
+                splits=frames.get("splits"),
+                source="local",
+                as_of=pd.Timestamp(meta["as_of"]),
+                sectors=meta.get("sectors", {}),
+                warnings=tuple(meta.get("warnings", ())),
+            )
+    data = load_local(folder, on_error="skip", sectors=local_sectors(folder))
+    if cache is not None:
+        cache.put_frames(
+            key, data.frames(), kind="panel",
+            meta={"as_of": str(data.as_of), "sectors": data.sectors,
+                  "warnings": list(data.warnings), "folder": str(folder)},
+        )
+    return data
+
+
+@lru_cache(maxsize=1)
+def live_reachable() -> bool:
+    """Whether Yahoo answers at all (a one-second probe), unless offline is configured."""
+    if os.environ.get("MLTRAINER_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        with socket.create_connection(("query1.finance.yahoo.com", 443), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def load_market_data(
+    source: str = "auto",
+    data_dir: str | Path | None = None,
+    tickers: list[str] | None = None,
+    start=None,
+    end=None,
+    progress=None,
+) -> MarketData:
+    """Load market data from a named source (see module docstring for ``auto``)."""
+    if source not in SOURCES:
+        raise DataError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+    if source == "auto":
+        return _auto(data_dir, tickers, start, end, progress)
+    if source == "local":
+        folder = resolve_local_dir(data_dir)
+        if folder is None:
+            raise DataError(
+                "no local data folder: pass --data-dir or set MLTRAINER_DATA_DIR "
+                "(e.g. to ../shared/data)"
+            )
+        data = load_local_panel(folder)
+        return data.select(tickers=tickers, start=start, end=end)
+    if source == "bundled":
+        from mltrainer.data.bundled import load_bundled
+
+        return load_bundled(tickers=tickers, start=start, end=end)
+    if source == "yahoo":
+        from mltrainer.data.yahoo import load_yahoo
+
+        return load_yahoo(_live_tickers(tickers), start=start, end=end, progress=progress)
+    from mltrainer.data.polygon import load_polygon
+
+    return load_polygon(_live_tickers(tickers), start=start, end=end, progress=progress)
+
+
+def _live_tickers(tickers):
+    if tickers:
+        return tickers
+    from mltrainer.data.universe import SP500UniverseManager
+
+    return [s.symbol for s in SP500UniverseManager().load().constituents]
+
+
+def _auto(data_dir, tickers, start, end, progress) -> MarketData:
+    folder = resolve_local_dir(data_dir)
+    if folder is not None:
+        return load_market_data("local", folder, tickers, start, end)
+    notes = []
+    if live_reachable():
+        try:
+            return load_market_data("yahoo", None, tickers, start, end, progress)
+        except (SourceError, DataError) as exc:
+            notes.append(f"live data failed ({config.scrub(str(exc))}); ")
+    else:
+        notes.append("no local data folder and no network; ")
+    data = load_market_data("bundled", None, tickers, start, end)
+    from dataclasses import replace
+
+    return replace(data, warnings=data.warnings + (
+        "".join(notes) + "showing the real data bundled with the installed packages "
+        "(20 S&P 500 stocks, adjusted close only).",))

@@ -1,0 +1,32 @@
+"""Stress testing: historical replays and hypothetical shocks of a weighted portfolio.
+
+The maths is in :mod:`mltrainer.risk_stress.scenarios` (pure functions, data in, result
+out); :class:`~mltrainer.risk_stress.model.StressTestingModel` wraps it for the model
+registry, and :mod:`mltrainer.reports.stress_report` turns it into a stakeholder report.
+"""
+
+from mltrainer.risk_stress.scenarios import (
+    HISTORICAL_SCENARIOS,
+    HistoricalScenario,
+    ScenarioResult,
+    correlation_breakdown,
+    liquidity_crisis,
+    market_crash,
+    replay_all,
+    replay_window,
+    scenario_table,
+    volatility_spike,
+)
+
+__all__ = [
+    "HISTORICAL_SCENARIOS",
+    "HistoricalScenario",
+    "ScenarioResult",
+    "correlation_breakdown",
+    "liquidity_crisis",
+    "market_crash",
+    "replay_all",
+    "replay_window",
+    "scenario_table",
+    "volatility_spike",
+]

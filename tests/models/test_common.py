@@ -1,0 +1,170 @@
+"""Checks every registered model must pass (scikit-learn's parametrize_with_checks idea).
+
+A new model is covered the moment it is registered: parameter specs agree with
+``get_params``, defaults are allowed, out-of-range values are refused with a message
+naming the parameter, ``clone`` works, a refit gives identical output, the output is
+indexed like the input, and above all the output is causal: the rows up to date t are
+the same whether the model saw data up to t or the whole history.
+
+Slow models may declare ``test_params`` (a lighter but still valid parameter set) and
+``test_tickers`` (fewer columns); the checks themselves are the same for all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mltrainer.errors import ParameterError
+from mltrainer.models.base import OUTPUT_KINDS, REGIME, SIGNAL, VOLATILITY, WEIGHTS, clone
+from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam, validate_params
+from mltrainer.models.registry import FAMILIES, MODELS
+
+KEYS = sorted(MODELS)
+COMMON_TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "TSLA"]  # TSLA lists mid-sample (2010-06)
+START, END = "2008-01-01", "2014-12-31"
+CUTOFFS = ("2011-03-15", "2013-06-28", "2014-10-01")
+
+
+@pytest.fixture(scope="module")
+def common_data(basket):
+    return basket.select(tickers=COMMON_TICKERS, start=START, end=END)
+
+
+def _model(cls, **extra):
+    params = dict(getattr(cls, "test_params", {}))
+    params.update(extra)
+    return cls(**params)
+
+
+def _data_for(cls, data):
+    tickers = getattr(cls, "test_tickers", None)
+    return data.select(tickers=tickers) if tickers else data
+
+
+_RUNS: dict = {}
+
+
+def _full_run(key, data):
+    """One full-history run per model, shared by the checks that need it."""
+    if key not in _RUNS:
+        cls = MODELS[key]
+        _RUNS[key] = _model(cls).run(_data_for(cls, data))
+    return _RUNS[key]
+
+
+def test_registry_has_every_family():
+    assert set(FAMILIES) == {
+        "momentum", "technical", "volume", "volatility", "regime", "risk", "sizing", "ml"
+    }
+    for key, cls in MODELS.items():
+        family, name = key.split("/")
+        assert cls.family == family and cls.__name__ == name
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_declaration(key):
+    cls = MODELS[key]
+    assert cls.description and len(cls.description) < 200, "one-line description required"
+    assert cls.output_kind in OUTPUT_KINDS
+    assert cls.__doc__ and len(cls.__doc__.strip()) > 40, "numpydoc docstring required"
+    params = cls().get_params()
+    assert set(params) == set(cls.param_specs), "__init__ arguments must equal param_specs"
+    for name, spec in cls.param_specs.items():
+        assert params[name] == spec.default, f"{name}: __init__ default differs from spec"
+        assert spec.help, f"{name}: help text required (the page shows it as a tooltip)"
+    validate_params(cls())  # defaults inside bounds
+    validate_params(_model(cls))  # so are the test parameters
+
+
+def _bad_values(spec):
+    if isinstance(spec, IntParam):
+        return [spec.low - 1, spec.high + 1]
+    if isinstance(spec, FloatParam):
+        return [spec.low - abs(spec.high - spec.low) - 1, spec.high + abs(spec.high) + 1]
+    if isinstance(spec, ChoiceParam):
+        return ["__not_a_choice__"]
+    if isinstance(spec, BoolParam):
+        return ["yes"]
+    raise AssertionError(f"unknown spec type {type(spec)}")
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_out_of_bounds_values_raise(key, common_data):
+    cls = MODELS[key]
+    for name, spec in cls.param_specs.items():
+        for bad in _bad_values(spec):
+            model = _model(cls, **{name: bad})
+            with pytest.raises(ParameterError, match=name):
+                model.fit(_data_for(cls, common_data))
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_clone_and_set_params(key):
+    cls = MODELS[key]
+    model = _model(cls)
+    twin = clone(model)
+    assert twin is not model and twin.get_params() == model.get_params()
+    name, spec = next(iter(cls.param_specs.items()), (None, None))
+    if name is not None:
+        twin.set_params(**{name: spec.default})
+        assert twin.get_params()[name] == spec.default
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_output_shape_and_range(key, common_data):
+    cls = MODELS[key]
+    data = _data_for(cls, common_data)
+    out = _full_run(key, common_data)
+    assert out.primary.index.equals(data.dates), "primary output must be indexed like the input"
+    for name, frame in out.extras.items():
+        assert frame.index.equals(data.dates), f"extras[{name!r}] must be indexed like the input"
+    if cls.output_kind in (SIGNAL, VOLATILITY, WEIGHTS, REGIME):
+        assert list(out.primary.columns) == data.tickers
+    values = out.primary.to_numpy(dtype="float64", na_value=np.nan)
+    finite = values[np.isfinite(values)]
+    assert finite.size > 0, "the model produced no value at all on 7 years of real data"
+    if cls.output_kind == SIGNAL:
+        assert finite.min() >= -1 - 1e-12 and finite.max() <= 1 + 1e-12
+    if cls.output_kind == VOLATILITY:
+        assert finite.min() >= 0
+    if cls.output_kind == REGIME:
+        assert np.array_equal(finite, np.round(finite)), "regime labels are integers"
+    # a ticker that lists mid-sample has no value before its first price
+    if "TSLA" in data.tickers and cls.output_kind != REGIME:
+        first = data.adj_close["TSLA"].first_valid_index()
+        before = out.primary.loc[: first - pd.Timedelta(days=1), "TSLA"]
+        if cls.output_kind in (SIGNAL, VOLATILITY):
+            assert before.isna().all() or (before.fillna(0) == 0).all()
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_refit_is_deterministic(key, common_data):
+    cls = MODELS[key]
+    first = _full_run(key, common_data)
+    again = _model(cls).run(_data_for(cls, common_data))
+    pd.testing.assert_frame_equal(first.primary, again.primary)
+    for name in first.extras:
+        pd.testing.assert_frame_equal(first.extras[name], again.extras[name])
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_causality(key, common_data):
+    """Output up to t is the same with or without the data after t (several t)."""
+    cls = MODELS[key]
+    data = _data_for(cls, common_data)
+    full = _full_run(key, common_data)
+    for cutoff in CUTOFFS:
+        part = _model(cls).run(data.truncate(cutoff))
+        n = len(part.primary)
+        assert n > 0
+        frames = {"primary": (full.primary, part.primary)}
+        frames.update({k: (full.extras[k], part.extras[k]) for k in part.extras})
+        for name, (f_full, f_part) in frames.items():
+            head = f_full.iloc[:n]
+            assert head.index.equals(f_part.index)
+            pd.testing.assert_frame_equal(
+                head, f_part, check_exact=False, rtol=1e-9, atol=1e-12,
+                obj=f"{key} {name} up to {cutoff}",
+            )
