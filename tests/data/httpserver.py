@@ -7,8 +7,8 @@ from ``../shared/data`` or the failures real services produce: rate limits with
 ``Retry-After``, 5xx, answers slower than the client's timeout, garbage, JSON cut off
 mid-document, and a connection dropped before the promised Content-Length.
 
-Use the ``http_server`` fixture (import it into a test module) or ``LocalServer`` as a
-context manager.
+Use ``LocalServer`` as a context manager, or the ``http_server`` fixture: bind it in a
+test module with ``http_server = httpserver.http_server``.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ class Reply:
     claim_length: int | None = None  # Content-Length larger than the body: a cut transfer
 
     @classmethod
-    def json(cls, obj, status: int = 200, **kw) -> "Reply":
+    def json(cls, obj, status: int = 200, **kw) -> Reply:
         return cls(status, json.dumps(obj).encode(), {"Content-Type": "application/json"}, **kw)
 
     @classmethod
-    def file(cls, path: str | Path, content_type: str | None = None, **kw) -> "Reply":
+    def file(cls, path: str | Path, content_type: str | None = None, **kw) -> Reply:
         path = Path(path)
         ctype = content_type or {
             ".json": "application/json",
@@ -50,11 +50,11 @@ class Reply:
 
     @classmethod
     def text(cls, text: str, content_type: str = "text/plain; charset=utf-8", status: int = 200,
-             **kw) -> "Reply":
+             **kw) -> Reply:
         return cls(status, text.encode(), {"Content-Type": content_type}, **kw)
 
     @classmethod
-    def rate_limited(cls, retry_after: str | None = "1") -> "Reply":
+    def rate_limited(cls, retry_after: str | None = "1") -> Reply:
         headers = {"Content-Type": "application/json"}
         if retry_after is not None:
             headers["Retry-After"] = retry_after
@@ -62,27 +62,28 @@ class Reply:
         return cls(429, body, headers)
 
     @classmethod
-    def error(cls, status: int = 500, message: str = "Internal Server Error") -> "Reply":
+    def error(cls, status: int = 500, message: str = "Internal Server Error") -> Reply:
         return cls(status, f"<html><body><h1>{message}</h1></body></html>".encode(),
                    {"Content-Type": "text/html"})
 
     @classmethod
-    def slow(cls, seconds: float, then: "Reply | None" = None) -> "Reply":
+    def slow(cls, seconds: float, then: Reply | None = None) -> Reply:
         base = then or cls.json({"status": "OK"})
         return cls(base.status, base.body, dict(base.headers), delay=seconds)
 
     @classmethod
-    def garbage(cls) -> "Reply":
-        return cls(200, b"\x89PNG\r\n\x1a\n\x00\x00garbage<<>>{{", {"Content-Type": "application/json"})
+    def garbage(cls) -> Reply:
+        body = b"\x89PNG\r\n\x1a\n\x00\x00garbage<<>>{{"
+        return cls(200, body, {"Content-Type": "application/json"})
 
     @classmethod
-    def truncated_json(cls, path: str | Path) -> "Reply":
+    def truncated_json(cls, path: str | Path) -> Reply:
         """The first half of a real JSON file, served as a complete (but broken) body."""
         body = Path(path).read_bytes()
         return cls(200, body[: len(body) // 2], {"Content-Type": "application/json"})
 
     @classmethod
-    def dropped(cls, path: str | Path) -> "Reply":
+    def dropped(cls, path: str | Path) -> Reply:
         """Half the file, then the connection closes before the promised length arrives."""
         body = Path(path).read_bytes()
         return cls(200, body[: len(body) // 2], {"Content-Type": "application/json"},
@@ -138,7 +139,9 @@ class LocalServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     # ------------------------------------------------------------ scripting
     @property
@@ -174,7 +177,7 @@ class LocalServer:
             return queue.pop(0) if len(queue) > 1 else queue[0]
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> "LocalServer":
+    def start(self) -> LocalServer:
         self._thread.start()
         return self
 
@@ -182,7 +185,7 @@ class LocalServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> LocalServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
