@@ -35,16 +35,18 @@ def sp500_dir(shared_data_dir) -> Path:
 def basket(sp500_dir):
     """MarketData for BASKET, 1999-2021, from the real per-ticker files."""
     from mltrainer.data.local import load_local
+    from mltrainer.data.sources import local_sectors
 
-    return load_local(sp500_dir, tickers=BASKET)
+    return load_local(sp500_dir, tickers=BASKET, sectors=local_sectors(sp500_dir))
 
 
 @pytest.fixture(scope="session")
 def panel(sp500_dir):
     """All 504 real tickers, 1999-2021 (about 5,400 dates)."""
     from mltrainer.data.local import load_local
+    from mltrainer.data.sources import local_sectors
 
-    return load_local(sp500_dir)
+    return load_local(sp500_dir, sectors=local_sectors(sp500_dir))
 
 
 @pytest.fixture(scope="session")

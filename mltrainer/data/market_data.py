@@ -148,7 +148,8 @@ class MarketData:
                 f"no trading dates between {start} and {end}; the data covers "
                 f"{idx[0].date()} to {idx[-1].date()}" if len(idx) else "the data has no dates"
             )
-        return self._map(lambda f: f.loc[mask, cols])
+        narrowed = self._map(lambda f: f.loc[mask, cols])
+        return replace(narrowed, sectors={t: self.sectors[t] for t in cols if t in self.sectors})
 
     def truncate(self, end: str | pd.Timestamp) -> "MarketData":
         """Only the data known at the close of ``end`` (used by causality tests)."""

@@ -1,0 +1,69 @@
+"""``python -m mltrainer data ...`` and ``models ...`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mltrainer.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_data_load_json(capsys, sp500_dir):
+    code, out, _ = _run(capsys, "data", "load", "--source", "local", "--data-dir",
+                        str(sp500_dir), "--tickers", "AAPL,BRK.B", "--start", "2020-01-01",
+                        "--end", "2020-12-31", "--json")
+    doc = json.loads(out)
+    assert code == 0
+    assert doc["source"] == "local" and doc["n_tickers"] == 2 and doc["n_dates"] == 253
+    assert doc["first_date"] == "2020-01-02" and doc["last_date"] == "2020-12-31"
+
+
+def test_data_load_bundled_and_status(capsys):
+    code, out, _ = _run(capsys, "data", "load", "--source", "bundled", "--json")
+    assert code == 0 and json.loads(out)["n_tickers"] == 20
+    code, out, _ = _run(capsys, "data", "status", "--json")
+    doc = json.loads(out)
+    assert code == 0 and "entries" in doc and "cache_dir" in doc
+
+
+def test_bad_input_is_one_clear_line(capsys, sp500_dir):
+    code, out, err = _run(capsys, "data", "load", "--source", "local", "--data-dir",
+                          str(sp500_dir), "--tickers", "AAPL,NOTATICKER")
+    assert code == 2 and "NOTATICKER" in err and "Traceback" not in err
+    code, out, _ = _run(capsys, "data", "load", "--source", "local", "--data-dir",
+                        "/no/such/dir", "--json")
+    assert code == 2 and "does not exist" in json.loads(out)["error"]
+
+
+def test_models_list_json(capsys):
+    from mltrainer.models.registry import MODELS
+
+    code, out, _ = _run(capsys, "models", "list", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["n_models"] == len(MODELS)
+    for entry in doc["models"]:
+        assert {"key", "family", "description", "params", "output_kind"} <= set(entry)
+
+
+def test_module_entry_point(sp500_dir):
+    env = dict(os.environ, MLTRAINER_DATA_DIR=str(sp500_dir.parent))
+    proc = subprocess.run([sys.executable, "-m", "mltrainer", "data", "load", "--tickers", "KO",
+                           "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["source"] == "local"
+
+
+@pytest.mark.parametrize("argv", [["models", "run", "nope/Model", "--json"]])
+def test_unknown_model(capsys, argv):
+    code, out, _ = _run(capsys, *argv)
+    assert code == 2 and "unknown model" in json.loads(out)["error"]

@@ -1,0 +1,57 @@
+"""Source selection (auto/local/bundled) and the warm path of the panel cache."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from mltrainer.data import sources
+from mltrainer.data.sources import load_market_data
+from mltrainer.errors import DataError
+
+
+def test_local_through_the_cache_equals_the_files(sp500_dir, basket):
+    cold = load_market_data("local", data_dir=sp500_dir.parent, tickers=["AAPL", "TSLA"])
+    warm = load_market_data("local", data_dir=sp500_dir, tickers=["AAPL", "TSLA"])
+    for data in (cold, warm):
+        assert data.source == "local" and data.tickers == ["AAPL", "TSLA"]
+        pd.testing.assert_frame_equal(
+            data.adj_close, basket.adj_close[["AAPL", "TSLA"]].loc[data.dates], check_freq=False)
+        assert data.sectors == {"AAPL": "Information Technology",
+                                "TSLA": "Consumer Discretionary"}
+    pd.testing.assert_frame_equal(cold.splits, warm.splits)
+
+
+def test_cache_key_follows_the_files(sp500_dir, tmp_path):
+    folder = tmp_path / "bars"
+    folder.mkdir()
+    for t in ("KO", "PEP"):
+        shutil.copy(sp500_dir / f"{t}.csv.gz", folder)
+    first = load_market_data("local", data_dir=folder)
+    assert first.tickers == ["KO", "PEP"]
+    shutil.copy(sp500_dir / "MSFT.csv.gz", folder)  # a new file invalidates the entry
+    assert load_market_data("local", data_dir=folder).tickers == ["KO", "MSFT", "PEP"]
+
+
+def test_auto_prefers_the_local_folder(shared_data_dir):
+    data = load_market_data("auto", tickers=["KO"])
+    assert data.source == "local"
+
+
+def test_auto_falls_back_to_bundled_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLTRAINER_DATA_DIR", str(tmp_path / "absent"))
+    monkeypatch.setenv("MLTRAINER_OFFLINE", "1")
+    sources.live_reachable.cache_clear()
+    data = load_market_data("auto")
+    sources.live_reachable.cache_clear()
+    assert data.source == "bundled" and data.n_tickers == 20
+    assert any("bundled" in w for w in data.warnings)
+
+
+def test_bad_source_and_folder(tmp_path):
+    with pytest.raises(DataError, match="unknown source"):
+        load_market_data("excel")
+    with pytest.raises(DataError, match="does not exist"):
+        load_market_data("local", data_dir=tmp_path / "nope")
