@@ -136,9 +136,10 @@ def bytes_to_frame(payload: bytes | memoryview) -> pd.DataFrame:
     return reader.read_all().to_pandas()
 
 
-def _pack(header: dict, payload: bytes) -> bytes:
+def _pack(header: dict, payload) -> bytes:
+    """Header and payload in one bytes object (one copy of a buffer-protocol payload)."""
     head = json.dumps(header, separators=(",", ":")).encode()
-    return _HEADER.pack(_MAGIC, len(head), zlib.crc32(payload)) + head + payload
+    return b"".join((_HEADER.pack(_MAGIC, len(head), zlib.crc32(payload)), head, payload))
 
 
 def _unpack(blob: bytes) -> tuple[dict, memoryview]:
@@ -189,7 +190,7 @@ class DataCache:
         self._store.close()
 
     # -------------------------------------------------------------- raw entries
-    def put(self, key: str, payload: bytes, fmt: str, kind: str, expires_at: float | None = None,
+    def put(self, key: str, payload: bytes | pa.Buffer, fmt: str, kind: str, expires_at: float | None = None,
             meta: dict | None = None) -> None:
         now = time.time()
         header = {
@@ -245,7 +246,8 @@ class DataCache:
             "index_name": first.index.name,
             "columns": [str(c) for c in first.columns],
         }
-        self.put(key, sink.getvalue().to_pybytes(), "arrow-panel", kind,
+        del table
+        self.put(key, sink.getvalue(), "arrow-panel", kind,
                  meta={**(meta or {}), "labels": labels}, **kw)
 
     def get_frames(self, key: str) -> tuple[dict, dict] | None:

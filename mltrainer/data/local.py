@@ -219,7 +219,8 @@ def _scatter(items: list[tuple[str, dict]], source: str, as_of, sectors, warning
                 panel[name][rows, j] = bars[name]
     index = pd.DatetimeIndex(all_days.astype("datetime64[ns]"), name="date")
     columns = pd.Index([t for t, _ in items])
-    frames = {name: pd.DataFrame(panel[name], index=index, columns=columns) for name in names}
+    frames = {name: pd.DataFrame(panel.pop(name), index=index, columns=columns, copy=False)
+              for name in list(panel)}
     extras = {e: frames.pop(e) for e in _EXTRA if e in frames}
     if "dividends" in extras:
         extras["dividends"] = extras["dividends"].fillna(0.0)

@@ -1,0 +1,62 @@
+"""Parameter specs -> Streamlit widgets. The one place that knows both.
+
+Each spec kind maps to one widget through a table (no if/elif on model names); the
+help text becomes the tooltip; values can be seeded from the URL so a shared link
+reproduces a run.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam
+
+
+def _int(label, spec: IntParam, value, key):
+    return st.slider(label, spec.low, spec.high, int(value), step=spec.step, help=spec.help,
+                     key=key)
+
+
+def _float(label, spec: FloatParam, value, key):
+    return st.slider(label, float(spec.low), float(spec.high), float(value),
+                     step=float(spec.step), help=spec.help, key=key)
+
+
+def _choice(label, spec: ChoiceParam, value, key):
+    options = list(spec.choices)
+    return st.selectbox(label, options, index=options.index(value), help=spec.help, key=key)
+
+
+def _bool(label, spec: BoolParam, value, key):
+    return st.checkbox(label, value=bool(value), help=spec.help, key=key)
+
+
+WIDGETS = {IntParam: _int, FloatParam: _float, ChoiceParam: _choice, BoolParam: _bool}
+
+
+def coerce(spec, value):
+    """A value from the URL (text) or session, parsed and checked; the default if invalid."""
+    try:
+        parsed = spec.parse(value) if isinstance(value, str) else value
+        spec.check("value", parsed)
+        return parsed
+    except Exception:  # a bad link falls back to the default rather than failing the page
+        return spec.default
+
+
+def param_widgets(model_cls, key_prefix: str, initial: dict | None = None,
+                  columns: int = 2) -> dict:
+    """Draw one widget per declared parameter; return {name: value}.
+
+    ``initial`` (e.g. from st.query_params) seeds the widgets the first time they are drawn.
+    """
+    initial = initial or {}
+    values = {}
+    specs = list(model_cls.param_specs.items())
+    cols = st.columns(columns) if specs else []
+    for i, (name, spec) in enumerate(specs):
+        key = f"{key_prefix}:{name}"
+        value = coerce(spec, initial[name]) if name in initial else spec.default
+        with cols[i % columns]:
+            values[name] = WIDGETS[type(spec)](name.replace("_", " "), spec, value, key)
+    return values
