@@ -478,6 +478,26 @@ def rebalance_positions(n_dates: int, first: int, every: int) -> np.ndarray:
     return np.arange(first, n_dates, every)
 
 
+def hold_forward(rows: dict, index: pd.Index, columns: pd.Index) -> pd.DataFrame:
+    """A frame where each ``rows[date]`` (a Series by column) holds until the next one.
+
+    Columns a row does not name are NaN until the next row; dates before the first row
+    are NaN. ``rows`` keys must be in ``index``.
+    """
+    out = np.full((len(index), len(columns)), np.nan)
+    if rows:
+        dates = sorted(rows)
+        pos = index.get_indexer(dates)
+        if (pos < 0).any():
+            raise DataError("hold_forward: a row date is not in the index")
+        block = np.vstack([pd.Series(rows[d], dtype="float64").reindex(columns).to_numpy()
+                           for d in dates])
+        which = np.searchsorted(pos, np.arange(len(index)), side="right") - 1
+        have = which >= 0
+        out[have] = block[which[have]]
+    return pd.DataFrame(out, index=index, columns=columns)
+
+
 def walk_forward_weights(
     returns: pd.DataFrame,
     window: int,
@@ -492,7 +512,8 @@ def walk_forward_weights(
     rows ``t - window + 1 .. t`` for the assets with a return on every one of those rows
     and returns their weights (a Series by ticker); the weights hold until the next
     rebalance. Assets left out get NaN; rows before the first rebalance are NaN. A
-    ``solve`` that raises DataError (e.g. a singular window) keeps the previous weights.
+    rebalance with fewer than ``min_assets`` usable assets, or whose ``solve`` raises
+    DataError (e.g. a singular window), keeps the previous weights.
 
     One Python iteration per rebalance (a few hundred over 20 years): each is a small
     optimisation that does not vectorise across dates.
@@ -500,27 +521,51 @@ def walk_forward_weights(
     x = returns.to_numpy(dtype="float64")
     n, k = x.shape
     pos = rebalance_positions(n, window, every)
-    rows = np.full((pos.size, k), np.nan)
     finite = np.isfinite(x)
     # count of finite returns in each trailing window, for all rows at once
     csum = np.vstack([np.zeros((1, k), dtype=int), np.cumsum(finite, axis=0)])
-    for j, t in enumerate(pos):
-        full = (csum[t + 1] - csum[t + 1 - window]) == window
-        if full.sum() < min_assets:
-            rows[j] = rows[j - 1] if j else np.nan
+    rows = {}
+    for t in pos:
+        full = np.flatnonzero((csum[t + 1] - csum[t + 1 - window]) == window)
+        if full.size < min_assets:
             continue
-        sub = returns.iloc[t + 1 - window : t + 1, np.flatnonzero(full)]
+        sub = returns.iloc[t + 1 - window : t + 1, full]
         try:
             w = solve(sub)
         except DataError:
-            rows[j] = rows[j - 1] if j else np.nan
             continue
-        rows[j, np.flatnonzero(full)] = np.asarray(pd.Series(w).reindex(sub.columns))
-    which = np.searchsorted(pos, np.arange(n), side="right") - 1
-    out = np.full((n, k), np.nan)
-    have = which >= 0
-    out[have] = rows[which[have]]
-    return pd.DataFrame(out, index=returns.index, columns=returns.columns)
+        rows[returns.index[t]] = pd.Series(np.asarray(pd.Series(w).reindex(sub.columns)),
+                                           index=sub.columns)
+    return hold_forward(rows, returns.index, returns.columns)
+
+
+def equal_weights(prices: pd.DataFrame) -> pd.DataFrame:
+    """``1 / N_t`` for each ticker with a price at t (N_t of them), NaN for the others."""
+    have = prices.notna()
+    n = have.sum(axis=1)
+    w = have.astype("float64").div(n.where(n > 0), axis=0)
+    return w.where(have)
+
+
+def volatility_forecast(returns: pd.DataFrame | pd.Series, method: str = "ewma", *,
+                        window: int = 21, lam: float = 0.94, periods_per_year: int = 252):
+    """Annualised volatility forecast for t+1 made at t, per column.
+
+    ``rolling``: sample standard deviation (ddof=1) of the last ``window`` returns.
+    ``ewma``: RiskMetrics ``s2_t = lam s2_{t-1} + (1 - lam) r_t^2`` (mean zero), started
+    at each column's first return; the first ``window - 1`` values are NaN (burn-in).
+    Both are multiplied by ``sqrt(periods_per_year)``.
+    """
+    if method == "rolling":
+        vol = returns.rolling(window, min_periods=window).std(ddof=1)
+    elif method == "ewma":
+        if not 0 < lam < 1:
+            raise ParameterError(f"lam must be in (0, 1), typically 0.94-0.97 (got {lam})")
+        vol = np.sqrt((returns * returns).ewm(alpha=1 - lam, adjust=False,
+                                              min_periods=window).mean())
+    else:
+        raise ParameterError(f"volatility method must be 'ewma' or 'rolling' (got {method!r})")
+    return vol * np.sqrt(periods_per_year)
 
 
 # ---------------------------------------------------------------------- beta

@@ -1,3 +1,571 @@
-"""The risk family of models (filled in by its issue)."""
+"""The risk family: portfolio-level risk figures and risk-managed portfolio weights.
 
-MODELS: tuple = ()
+- :class:`VaRModel` (output kind ``risk``): one-day VaR and ES of the portfolio for t+1
+  from data up to t, its exceptions and their backtests (Kupiec, Christoffersen, Basel).
+- The others (output kind ``weights``) turn the input tickers into target weights per
+  (date, ticker): optimised portfolios re-estimated on a schedule from past returns
+  (:class:`PortfolioRiskModel`, :class:`RiskParityModel`) and exposure overlays on the
+  equal-weight portfolio (:class:`DynamicRiskAdjustmentModel`,
+  :class:`MaximumDrawdownProtectionModel`, :class:`VolatilityTargetingModel`).
+
+The maths is in :mod:`mltrainer.measures` (shared with the sizing family); this module
+holds the thin model classes and the few formulas that belong to one model only.
+Weights at date t use data up to t; the backtest trades them from t+1. A ticker with
+no price yet (or without a full estimation window) has weight NaN ("no position").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mltrainer.data.market_data import MarketData
+from mltrainer.errors import ParameterError
+from mltrainer.measures import backtest_var as bt
+from mltrainer.measures import portfolio as pf
+from mltrainer.measures import var as vr
+from mltrainer.models.base import RISK, WEIGHTS, Model, ModelOutput, require_history
+from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
+
+TRADING_DAYS = 252
+OBJECTIVES = ("min_variance", "max_sharpe", "risk_parity")
+COVARIANCES = ("ledoit_wolf", "sample", "ewma")
+
+
+# --------------------------------------------------------------------------- maths
+def weighted_portfolio_returns(returns: pd.DataFrame, weighting: str = "equal",
+                               vol_window: int = 63) -> pd.Series:
+    """Daily returns of the input tickers combined with weights decided the day before.
+
+    ``equal``: the mean return of the tickers that trade that day (daily rebalanced
+    equal weight). ``inverse_volatility``: weights ``1/sigma_i`` normalised, from the
+    sample volatility of the last ``vol_window`` returns up to t-1, applied to t.
+    """
+    if weighting == "equal":
+        return pf.portfolio_returns(returns)
+    vol = returns.rolling(vol_window, min_periods=vol_window).std()
+    inv = (1.0 / vol.where(vol > 0)).shift(1)
+    inv = inv.where(returns.notna())
+    w = inv.div(inv.sum(axis=1, min_count=1), axis=0)
+    out = (w * returns).sum(axis=1, min_count=1)
+    return out.rename("portfolio")
+
+
+def var_backtest(returns: pd.Series, forecast: pd.DataFrame, level: float):
+    """Exceptions frame (return, loss, VaR in force, exception; on the day of the loss)
+    and the backtest tables over every day that had a forecast."""
+    exc = bt.var_exceptions(returns, forecast["var"])
+    frame = pd.DataFrame({
+        "portfolio_return": returns,
+        "loss": -returns,
+        "var_forecast": forecast["var"].shift(1),
+        "exception": exc,
+    })
+    hits = exc.dropna()
+    tables = bt.backtest_tables(hits, level) if len(hits) else {}
+    return frame, tables
+
+
+def drawdown_protection(equity: np.ndarray, threshold: float, recovery: float,
+                        max_days_out: int, reduced: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exposure path of a drawdown stop with a re-entry rule.
+
+    While invested, the drawdown is ``E_t / peak - 1`` with the peak of the equity since
+    entry; at ``drawdown <= -threshold`` exposure drops to ``reduced`` at that close.
+    While out, the trough ``T`` is the lowest equity since the exit; exposure returns to
+    1 at the first close with ``E_t / T - 1 >= recovery`` or after ``max_days_out`` days
+    out, and the peak restarts from that close. Returns ``(exposure, drawdown)``; NaN
+    before the first finite equity value.
+
+    A plain loop over dates: the state (in or out, peak, trough) is path dependent and
+    the loop is O(dates), about a millisecond per 1,000 days.
+    """
+    n = equity.size
+    exposure = np.full(n, np.nan)
+    drawdown = np.full(n, np.nan)
+    invested, peak, trough, days_out = True, np.nan, np.nan, 0
+    for t in range(n):
+        e = equity[t]
+        if not np.isfinite(e):
+            continue
+        if invested:
+            peak = e if not np.isfinite(peak) else max(peak, e)
+            drawdown[t] = e / peak - 1.0
+            if drawdown[t] <= -threshold:
+                invested, trough, days_out = False, e, 0
+        else:
+            days_out += 1
+            trough = min(trough, e)
+            drawdown[t] = e / peak - 1.0
+            if e / trough - 1.0 >= recovery or days_out >= max_days_out:
+                invested, peak = True, e
+        exposure[t] = 1.0 if invested else reduced
+    return exposure, drawdown
+
+
+def risk_exposure(port_returns: pd.Series, measure: str, window: int, lookback: int,
+                  sensitivity: float, min_exposure: float, max_exposure: float
+                  ) -> tuple[pd.Series, pd.Series]:
+    """Exposure from the current risk relative to its own past.
+
+    ``vol_zscore``: ``z_t = (sigma_t - mean(sigma)) / std(sigma)`` over the last
+    ``lookback`` days, with ``sigma_t`` the ``window``-day volatility; exposure
+    ``1 - sensitivity z_t``. ``var_ratio``: ``q_t = median(VaR) / VaR_t`` with the
+    ``window``-day 95 % historical VaR and its median over ``lookback`` days; exposure
+    ``1 + sensitivity (q_t - 1)``. Both clipped to ``[min_exposure, max_exposure]``.
+    Returns ``(exposure, score)``.
+    """
+    if measure == "vol_zscore":
+        risk = port_returns.rolling(window, min_periods=window).std()
+        mean = risk.rolling(lookback, min_periods=lookback).mean()
+        sd = risk.rolling(lookback, min_periods=lookback).std()
+        score = (risk - mean) / sd.where(sd > 0)
+        raw = 1.0 - sensitivity * score
+    else:
+        risk = vr.rolling_var(port_returns, window, 0.95, "historical")
+        ref = risk.rolling(lookback, min_periods=lookback).median()
+        score = ref / risk.where(risk > 0)
+        raw = 1.0 + sensitivity * (score - 1.0)
+    return raw.clip(min_exposure, max_exposure), score
+
+
+def optimise_window(window: pd.DataFrame, objective: str, cov_method: str,
+                    max_weight: float = 1.0) -> tuple[pd.Series, pd.DataFrame]:
+    """Weights of one estimation window by ``objective`` and the covariance used.
+
+    ``max_sharpe`` uses the window's mean returns; when none is positive the maximum
+    Sharpe portfolio does not exist and minimum variance is used instead.
+    ``max_weight`` is raised to ``1/n`` when fewer assets would not be fully invested.
+    """
+    cov = pf.covariance(window, cov_method)
+    cap = max(max_weight, 1.0 / cov.shape[0])
+    if objective == "risk_parity":
+        w = pf.risk_parity_weights(cov)
+    elif objective == "max_sharpe" and (window.mean() > 0).any():
+        w = pf.max_sharpe_weights(window.mean(), cov, max_weight=cap)
+    else:
+        w = pf.min_variance_weights(cov, max_weight=cap)
+    return w, cov
+
+
+def rolling_optimised_weights(returns: pd.DataFrame, objective: str, window: int,
+                              rebalance: int, cov_method: str, max_weight: float = 1.0
+                              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Walk-forward weights and their relative risk contributions (held between
+    rebalances); see :func:`optimise_window` and :func:`~mltrainer.measures.portfolio.
+    walk_forward_weights`."""
+    contributions = {}
+
+    def solve(win: pd.DataFrame) -> pd.Series:
+        w, cov = optimise_window(win, objective, cov_method, max_weight)
+        contributions[win.index[-1]] = pf.risk_contributions(w, cov, relative=True)
+        return w
+
+    weights = pf.walk_forward_weights(returns, window, rebalance, solve)
+    rc = pf.hold_forward(contributions, returns.index, returns.columns)
+    return weights, rc
+
+
+def contribution_table(weights: pd.DataFrame, returns: pd.DataFrame, window: int,
+                       cov_method: str) -> pd.DataFrame:
+    """Risk contributions of the last weights on the last window (annualised)."""
+    last = weights.dropna(how="all")
+    if last.empty:
+        return pd.DataFrame(columns=["weight", "volatility", "contribution", "share"])
+    w = last.iloc[-1].dropna()
+    win = returns[w.index].iloc[-window:].dropna()
+    if len(win) < 2:
+        return pd.DataFrame(columns=["weight", "volatility", "contribution", "share"])
+    cov = pf.covariance(win, cov_method) * TRADING_DAYS
+    rc = pf.risk_contributions(w, cov)
+    return pd.DataFrame({
+        "weight": w,
+        "volatility": np.sqrt(np.diag(cov)),
+        "contribution": rc,
+        "share": rc / rc.sum(),
+    }).rename_axis("ticker")
+
+
+# ------------------------------------------------------------------------ classes
+class _RiskModel(Model):
+    family = "risk"
+    output_kind = WEIGHTS
+
+    def min_history(self) -> int:  # pragma: no cover - overridden
+        return 2
+
+    def _returns(self, data: MarketData) -> pd.DataFrame:
+        require_history(type(self).__name__, data, self.min_history())
+        return data.returns()
+
+
+_WINDOW = IntParam(60, 1000, default=252, step=1,
+                   help="Estimation window, trading days (252 = one year)")
+_REBALANCE = IntParam(1, 252, default=21, help="Re-estimate every N trading days (21 = monthly)")
+_COV = ChoiceParam(COVARIANCES, default="ledoit_wolf",
+                   help="Covariance estimator: Ledoit-Wolf shrinkage, sample, or EWMA (0.94)")
+
+
+class VaRModel(_RiskModel):
+    """One-day Value at Risk and Expected Shortfall of the portfolio, with a backtest.
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`mltrainer.measures.var.METHODS`: historical, normal, student_t
+        (dof from the kurtosis), cornish_fisher, fhs_ewma, fhs_garch (GARCH refitted
+        yearly on all returns up to the refit date).
+    level : float
+        Confidence level (0.99 = 99 %).
+    window : int
+        Returns per estimation window.
+    weighting : {"equal", "inverse_volatility"}
+        How the input tickers form the portfolio (weights decided the day before).
+
+    Notes
+    -----
+    Primary columns ``var`` and ``es`` at t are positive losses (fractions of value)
+    forecast for t+1 from the last ``window`` portfolio returns up to t (formulas in
+    :mod:`mltrainer.measures.var`). Extras ``exceptions``: the day's return and loss,
+    the VaR in force (made the day before) and ``exception`` = 1 when the loss exceeds
+    it, recorded on the day of the loss. Tables ``kupiec``, ``christoffersen``,
+    ``traffic_light`` backtest every forecast in the sample (the traffic light uses the
+    last 250).
+
+    References
+    ----------
+    Jorion, P. (2007). Value at Risk, 3rd ed. Kupiec (1995); Christoffersen (1998);
+    Basel Committee (1996), see :mod:`mltrainer.measures.backtest_var`.
+    """
+
+    output_kind = RISK
+    description = "One-day portfolio VaR and ES by method, with exceptions and backtests"
+    param_specs = {
+        "method": ChoiceParam(vr.METHODS, default="historical",
+                              help="historical, normal, Student t, Cornish-Fisher, or filtered "
+                                   "historical simulation with EWMA or GARCH volatility"),
+        "level": FloatParam(0.9, 0.999, default=0.99, step=0.005,
+                            help="Confidence level (0.99 = a loss exceeded 1 day in 100)"),
+        "window": IntParam(50, 1000, default=250, help="Returns per estimation window"),
+        "weighting": ChoiceParam(("equal", "inverse_volatility"), default="equal",
+                                 help="Portfolio of the input tickers: equal or inverse-vol"),
+    }
+
+    def __init__(self, method="historical", level=0.99, window=250, weighting="equal"):
+        self.method = method
+        self.level = level
+        self.window = window
+        self.weighting = weighting
+
+    def min_history(self) -> int:
+        return self.window + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        r = weighted_portfolio_returns(self._returns(data), self.weighting)
+        forecast = vr.rolling_var_es(r, self.window, self.level, self.method)
+        exceptions, tables = var_backtest(r, forecast, self.level)
+        return ModelOutput(forecast, extras={"exceptions": exceptions}, tables=tables)
+
+
+class PortfolioRiskModel(_RiskModel):
+    """Minimum-variance, maximum-Sharpe or risk-parity weights, re-estimated on a schedule.
+
+    Parameters
+    ----------
+    objective : {"min_variance", "max_sharpe", "risk_parity"}
+    window : int
+        Returns per estimation window (only tickers with a full window take part).
+    rebalance : int
+        Trading days between re-estimations; weights hold in between.
+    covariance : {"ledoit_wolf", "sample", "ewma"}
+    max_weight : float
+        Upper bound per asset for the mean-variance objectives (raised to 1/n when
+        fewer assets would not be fully invested).
+
+    Notes
+    -----
+    Long only, fully invested. ``min w'Sw``; ``max (mu'w) / sqrt(w'Sw)`` (minimum variance
+    when no window mean is positive); ``w_i (Sw)_i = w'Sw / n`` (see
+    :mod:`mltrainer.measures.portfolio`). Extras ``risk_contributions``: each asset's
+    share of the ex-ante volatility at the last rebalance. Table ``risk_contributions``:
+    weight, annualised volatility, contribution and share at the end of the sample.
+
+    References
+    ----------
+    Markowitz, H. (1952). Portfolio selection. Journal of Finance 7(1). Maillard,
+    Roncalli & Teiletche (2010). Ledoit & Wolf (2004).
+    """
+
+    description = "Min-variance, max-Sharpe or risk-parity weights re-estimated on a schedule"
+    param_specs = {
+        "objective": ChoiceParam(OBJECTIVES, default="min_variance",
+                                 help="What the weights optimise"),
+        "window": _WINDOW,
+        "rebalance": _REBALANCE,
+        "covariance": _COV,
+        "max_weight": FloatParam(0.05, 1.0, default=1.0, step=0.05,
+                                 help="Largest weight per asset (mean-variance objectives)"),
+    }
+
+    def __init__(self, objective="min_variance", window=252, rebalance=21,
+                 covariance="ledoit_wolf", max_weight=1.0):
+        self.objective = objective
+        self.window = window
+        self.rebalance = rebalance
+        self.covariance = covariance
+        self.max_weight = max_weight
+
+    def min_history(self) -> int:
+        return self.window + 1
+
+    def _objective(self) -> str:
+        return self.objective
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        r = self._returns(data)
+        w, rc = rolling_optimised_weights(r, self._objective(), self.window, self.rebalance,
+                                          self.covariance, getattr(self, "max_weight", 1.0))
+        table = contribution_table(w, r, self.window, self.covariance)
+        return ModelOutput(w, extras={"risk_contributions": rc},
+                           tables={"risk_contributions": table})
+
+
+class RiskParityModel(PortfolioRiskModel):
+    """Equal risk contribution weights, re-estimated on a schedule from past returns.
+
+    Parameters
+    ----------
+    window : int
+        Returns per estimation window.
+    rebalance : int
+        Trading days between re-estimations.
+    covariance : {"ledoit_wolf", "sample", "ewma"}
+
+    Notes
+    -----
+    ``w_i (S w)_i = w'Sw / n`` for every asset, long only, fully invested; solved by
+    Newton's method on Spinu's convex formulation
+    (:func:`mltrainer.measures.portfolio.risk_parity_weights`, shared with
+    ``sizing/RiskParityModel``). Extras/tables as :class:`PortfolioRiskModel`.
+
+    References
+    ----------
+    Maillard, S., Roncalli, T., Teiletche, J. (2010). The properties of equally weighted
+    risk contribution portfolios. Journal of Portfolio Management 36(4).
+    """
+
+    description = "Equal risk contribution (risk parity) weights, re-estimated on a schedule"
+    param_specs = {"window": _WINDOW, "rebalance": _REBALANCE, "covariance": _COV}
+
+    def __init__(self, window=252, rebalance=21, covariance="ledoit_wolf"):
+        self.window = window
+        self.rebalance = rebalance
+        self.covariance = covariance
+
+    def _objective(self) -> str:
+        return "risk_parity"
+
+
+class DynamicRiskAdjustmentModel(_RiskModel):
+    """Equal-weight exposure scaled down when risk is high relative to its own past.
+
+    Parameters
+    ----------
+    measure : {"vol_zscore", "var_ratio"}
+        Volatility z-score or the ratio of the typical VaR to the current one.
+    window : int
+        Days of the current-risk estimate.
+    lookback : int
+        Days of risk history the current value is compared with.
+    sensitivity : float
+        Exposure change per unit of score.
+    min_exposure, max_exposure : float
+        Bounds of the exposure multiplier.
+
+    Notes
+    -----
+    See :func:`risk_exposure`: ``e_t = clip(1 - k z_t, lo, hi)`` or
+    ``clip(1 + k (median VaR / VaR_t - 1), lo, hi)``; weights ``e_t / N_t`` for the
+    N_t tickers trading at t. Extras: ``exposure``, ``score``.
+
+    References
+    ----------
+    Moreira, A., Muir, T. (2017). Volatility-managed portfolios. Journal of Finance 72(4).
+    """
+
+    description = "Equal-weight exposure scaled by current risk versus its own history"
+    param_specs = {
+        "measure": ChoiceParam(("vol_zscore", "var_ratio"), default="vol_zscore",
+                               help="Volatility z-score or typical-VaR / current-VaR ratio"),
+        "window": IntParam(10, 252, default=21, help="Days of the current risk estimate"),
+        "lookback": IntParam(63, 1260, default=252, help="Days of risk history to compare with"),
+        "sensitivity": FloatParam(0.0, 2.0, default=0.25, step=0.05,
+                                  help="Exposure change per unit of score"),
+        "min_exposure": FloatParam(0.0, 1.0, default=0.25, step=0.05,
+                                   help="Lowest exposure multiplier"),
+        "max_exposure": FloatParam(0.5, 2.0, default=1.0, step=0.05,
+                                   help="Highest exposure multiplier (above 1 = leverage)"),
+    }
+
+    def __init__(self, measure="vol_zscore", window=21, lookback=252, sensitivity=0.25,
+                 min_exposure=0.25, max_exposure=1.0):
+        self.measure = measure
+        self.window = window
+        self.lookback = lookback
+        self.sensitivity = sensitivity
+        self.min_exposure = min_exposure
+        self.max_exposure = max_exposure
+
+    def _check_params(self) -> None:
+        if self.min_exposure > self.max_exposure:
+            raise ParameterError(f"min_exposure ({self.min_exposure}) must not exceed "
+                                 f"max_exposure ({self.max_exposure})")
+        if self.measure == "var_ratio" and self.window < 20:
+            raise ParameterError(f"window must be at least 20 for a 95% VaR (got "
+                                 f"{self.window})")
+
+    def min_history(self) -> int:
+        return self.window + self.lookback
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        r = self._returns(data)
+        exposure, score = risk_exposure(pf.portfolio_returns(r), self.measure, self.window,
+                                        self.lookback, self.sensitivity, self.min_exposure,
+                                        self.max_exposure)
+        w = pf.equal_weights(data.adj_close).mul(exposure, axis=0)
+        return ModelOutput(w, extras={"exposure": exposure.to_frame("exposure"),
+                                      "score": score.to_frame("score")})
+
+
+class MaximumDrawdownProtectionModel(_RiskModel):
+    """Equal-weight portfolio that steps aside past a drawdown and re-enters on recovery.
+
+    Parameters
+    ----------
+    threshold : float
+        Drawdown from the peak since entry that triggers the cut (0.10 = 10 %).
+    reduced_exposure : float
+        Exposure while out (0 = all cash).
+    recovery : float
+        Re-enter when the (unprotected) portfolio is this far above its trough.
+    max_days_out : int
+        Re-enter after this many days out in any case.
+
+    Notes
+    -----
+    The rule watches the equity of the daily-rebalanced equal-weight portfolio of the
+    input tickers (not the protected one, which is flat while out and could never
+    recover); see :func:`drawdown_protection`. Weights ``e_t / N_t``. Extras:
+    ``exposure``, ``drawdown`` (from the peak since the last entry).
+
+    References
+    ----------
+    Grossman, S., Zhou, Z. (1993). Optimal investment strategies for controlling
+    drawdowns. Mathematical Finance 3(3).
+    """
+
+    description = "Cut exposure past a drawdown threshold, re-enter after a recovery"
+    param_specs = {
+        "threshold": FloatParam(0.02, 0.6, default=0.10, step=0.01,
+                                help="Drawdown that triggers the cut (0.10 = 10%)"),
+        "reduced_exposure": FloatParam(0.0, 1.0, default=0.0, step=0.05,
+                                       help="Exposure while cut (0 = cash)"),
+        "recovery": FloatParam(0.0, 0.5, default=0.05, step=0.01,
+                               help="Re-enter after this rise from the trough (0.05 = 5%)"),
+        "max_days_out": IntParam(1, 504, default=63,
+                                 help="Re-enter after this many trading days out anyway"),
+    }
+
+    def __init__(self, threshold=0.10, reduced_exposure=0.0, recovery=0.05, max_days_out=63):
+        self.threshold = threshold
+        self.reduced_exposure = reduced_exposure
+        self.recovery = recovery
+        self.max_days_out = max_days_out
+
+    def min_history(self) -> int:
+        return 2
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        r = pf.portfolio_returns(self._returns(data))
+        equity = pf.equity_curve(r).where(r.notna() | (r.index == r.index[0]))
+        exposure, dd = drawdown_protection(equity.to_numpy(), self.threshold, self.recovery,
+                                           self.max_days_out, self.reduced_exposure)
+        exposure = pd.Series(exposure, index=data.dates)
+        w = pf.equal_weights(data.adj_close).mul(exposure, axis=0)
+        return ModelOutput(w, extras={"exposure": exposure.to_frame("exposure"),
+                                      "drawdown": pd.DataFrame({"drawdown": dd},
+                                                               index=data.dates)})
+
+
+class VolatilityTargetingModel(_RiskModel):
+    """Equal-weight portfolio levered up or down to a target annualised volatility.
+
+    Parameters
+    ----------
+    target_vol : float
+        Annualised volatility target (0.10 = 10 %).
+    estimator : {"ewma", "rolling"}
+        Forecast of the portfolio's volatility (RiskMetrics or a rolling window).
+    window : int
+        Rolling window, or the EWMA burn-in.
+    lam : float
+        EWMA decay.
+    max_leverage : float
+        Cap on the scaling factor.
+
+    Notes
+    -----
+    ``L_t = min(max_leverage, target / sigma_hat_t)`` with ``sigma_hat_t`` the annualised
+    forecast for t+1 of the equal-weight portfolio's returns; weights ``L_t / N_t``.
+    Shares :func:`mltrainer.measures.portfolio.volatility_target_weights` with
+    ``sizing/VolatilityTargetingModel`` (which applies it per position). Extras:
+    ``leverage``, ``forecast_vol``.
+
+    References
+    ----------
+    Moreira & Muir (2017); Harvey, C. et al. (2018). The impact of volatility targeting.
+    Journal of Portfolio Management 45(1).
+    """
+
+    description = "Scale the equal-weight portfolio to a target annualised volatility"
+    param_specs = {
+        "target_vol": FloatParam(0.02, 0.5, default=0.10, step=0.01,
+                                 help="Annualised volatility target (0.10 = 10%)"),
+        "estimator": ChoiceParam(("ewma", "rolling"), default="ewma",
+                                 help="Volatility forecast: EWMA (RiskMetrics) or rolling std"),
+        "window": IntParam(10, 252, default=21, help="Rolling window / EWMA burn-in, days"),
+        "lam": FloatParam(0.8, 0.995, default=0.94, step=0.005, help="EWMA decay (0.94)"),
+        "max_leverage": FloatParam(0.1, 5.0, default=1.5, step=0.1,
+                                   help="Largest allowed scaling of the portfolio"),
+    }
+
+    def __init__(self, target_vol=0.10, estimator="ewma", window=21, lam=0.94,
+                 max_leverage=1.5):
+        self.target_vol = target_vol
+        self.estimator = estimator
+        self.window = window
+        self.lam = lam
+        self.max_leverage = max_leverage
+
+    def min_history(self) -> int:
+        return self.window + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        r = pf.portfolio_returns(self._returns(data))
+        vol = pf.volatility_forecast(r, self.estimator, window=self.window, lam=self.lam)
+        base = pf.equal_weights(data.adj_close)
+        w = pf.volatility_target_weights(base, vol, self.target_vol, self.max_leverage)
+        leverage = np.minimum(self.target_vol / vol.where(vol > 0), self.max_leverage)
+        return ModelOutput(w, extras={"leverage": leverage.to_frame("leverage"),
+                                      "forecast_vol": vol.to_frame("forecast_vol")})
+
+
+# The stress-testing helper appends StressTestingModel to this tuple.
+MODELS = (
+    VaRModel,
+    PortfolioRiskModel,
+    DynamicRiskAdjustmentModel,
+    RiskParityModel,
+    MaximumDrawdownProtectionModel,
+    VolatilityTargetingModel,
+)
