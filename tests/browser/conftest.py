@@ -1,0 +1,112 @@
+"""The whole app in a real browser: `streamlit run app.py` on 127.0.0.1, driven by
+Playwright in Debian's chromium.
+
+Where no chromium is installed the tests skip with a message saying how to enable
+them; with MLTRAINER_REQUIRE_BROWSER=1 (set by .ci/run) a missing browser fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mltrainer.config import PROJECT_ROOT
+
+SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = _chromium()
+    if path is None:
+        message = ("no chromium found: install Debian's chromium (`apt-get install chromium`) "
+                   "to run the browser tests")
+        if os.environ.get("MLTRAINER_REQUIRE_BROWSER") == "1":
+            pytest.fail(message + " (required here: MLTRAINER_REQUIRE_BROWSER=1)")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def server(chromium_path, shared_data_dir, tmp_path_factory):
+    """The app served by `streamlit run` on a free local port, on the real 504 tickers."""
+    port = _free_port()
+    cache = tmp_path_factory.mktemp("browser-cache")
+    env = dict(os.environ, MLTRAINER_CACHE_DIR=str(cache),
+               MLTRAINER_AUDIT_DIR=str(tmp_path_factory.mktemp("browser-audit")),
+               MLTRAINER_OFFLINE="1")
+    log = (tmp_path_factory.mktemp("browser-log") / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"streamlit did not start on {url}; see {log.name}")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        user_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"mltrainer-chromium-{os.getpid()}"
+        browser = pw.chromium.launch(
+            executable_path=chromium_path,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()
+        shutil.rmtree(user_dir, ignore_errors=True)
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    yield page
+    context.close()
