@@ -63,3 +63,27 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.mktemp("mltrainer")
     monkeypatch.setenv("MLTRAINER_CACHE_DIR", str(root / "cache"))
     monkeypatch.setenv("MLTRAINER_AUDIT_DIR", str(root / "audit"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_internet():
+    """No test touches the internet: connections to anything but loopback fail loudly."""
+    import ipaddress
+    import socket
+
+    real_connect = socket.socket.connect
+
+    def guarded(sock, address):
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None:
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = host == "localhost"
+            if not loopback:
+                raise OSError(f"test tried to reach {host}: tests may only use 127.0.0.1")
+        return real_connect(sock, address)
+
+    socket.socket.connect = guarded
+    yield
+    socket.socket.connect = real_connect
