@@ -52,7 +52,9 @@ from typing import NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import blas
 from scipy.signal import lfilter
+from threadpoolctl import ThreadpoolController
 
 from mltrainer.errors import DataError, ParameterError
 
@@ -74,9 +76,10 @@ __all__ = [
     "williams_r",
 ]
 
-# Rows per block of the blocked linear filter: 32 keeps the in-block matrix product
-# cheap (32 multiply-adds per value) while the carry recursion has only T/32 steps.
-_BLOCK = 32
+# Dates per block of the blocked linear filter: 16 keeps the in-block matrix product
+# cheap (17 multiply-adds per value, and a shape BLAS handles fast) while the carry
+# recursion has only T/16 steps.
+_BLOCK = 16
 # TA-Lib's TA_IS_ZERO threshold (RSI of a perfectly flat window is 0, not NaN).
 _TA_ZERO = 1e-8
 
@@ -150,16 +153,17 @@ def _check_aligned(named: dict) -> None:
 def _apply(kernel, named: dict, n_out: int):
     """Run ``kernel`` on each ticker's valid rows; return ``n_out`` panels like the input.
 
-    ``kernel(rows, first)`` receives (tickers, dates) arrays whose NaNs lie only before
-    ``first`` (each row's first valid index) or after the last valid index, and returns
-    a tuple of ``n_out`` arrays of the same shape.
+    ``kernel(rows, first, last)`` receives (tickers, dates) arrays whose NaNs lie only
+    before ``first`` or after ``last`` (each row's first and last valid index) and
+    returns a tuple of ``n_out`` arrays of the same shape.
     """
     _check_aligned(named)
     like = next(iter(named.values()))
     arrays = [_to_rows(v, k) for k, v in named.items()]
     n, t = arrays[0].shape
-    total = arrays[0] if len(arrays) == 1 else sum(arrays[1:], arrays[0])
-    valid = ~np.isnan(total)
+    valid = ~np.isnan(arrays[0])
+    for a in arrays[1:]:
+        valid &= ~np.isnan(a)
     has = valid.any(axis=1)
     first = np.where(has, valid.argmax(axis=1), t)
     last = np.where(has, t - 1 - valid[:, ::-1].argmax(axis=1), -1)
@@ -174,46 +178,42 @@ def _apply(kernel, named: dict, n_out: int):
         for a in arrays:
             special |= has & (first > 0) & ~np.isnan(a[rows, before])
             special |= has & (last < t - 1) & ~np.isnan(a[rows, after])
-    outs = [np.asarray(o, dtype="float64") for o in kernel(arrays, first)]
+    outs = list(kernel(arrays, first, last))
     # A loop over tickers, but only over the few with gaps inside their history (5 of
     # the 504 S&P 500 files): each is compressed to its valid rows and run alone.
     for j in np.flatnonzero(special):
         keep = np.flatnonzero(valid[j])
-        sub = kernel([a[j, keep][None, :] for a in arrays], np.zeros(1, dtype=np.intp))
-        for o, s in zip(outs, sub, strict=True):
+        zero, end = np.zeros(1, dtype=np.intp), np.full(1, keep.size - 1)
+        sub = kernel([a[j, keep][None, :] for a in arrays], zero, end)
+        for o, r in zip(outs, sub, strict=True):
             o[j] = np.nan
-            o[j, keep] = s[0]
+            o[j, keep] = r[0]
     results = tuple(_from_rows(o, like) for o in outs)
     return results if n_out > 1 else results[0]
 
 
 # ------------------------------------------------------------ numerical kernels
-def _shift(x: np.ndarray, lag: int) -> np.ndarray:
-    """x shifted ``lag`` dates later along axis 1 (NaN-filled)."""
-    out = np.empty_like(x)
-    out[:, :lag] = np.nan
-    out[:, lag:] = x[:, :-lag]
-    return out
-
-
 def _rolling_extreme(x: np.ndarray, window: int, op) -> np.ndarray:
     """op (np.maximum/np.minimum) over the trailing ``window`` values, NaN if any is NaN.
 
-    Doubling: extremes over 1, 2, 4, ... values are combined from two shifted copies of
-    the previous level, then two overlapping power-of-two windows cover ``window``
-    (log2(window) + 1 passes instead of ``window``). np.maximum propagates NaN, which
-    gives NaN for windows reaching before a ticker's first value.
+    Doubling: extremes over 2, 4, 8, ... values are each one pass over two shifted views
+    of the previous level; two overlapping power-of-two windows then cover ``window``
+    (about log2(window) + 1 passes instead of ``window``). np.maximum propagates NaN,
+    which gives NaN for windows reaching before a ticker's first value.
     """
-    cur, width = x, 1
+    if window == 1:
+        return x.copy()
+    bufs = [np.empty_like(x), np.empty_like(x)]  # ping-pong: no allocation per level
+    cur, width, k = x, 1, 0
     while 2 * width <= window:
-        nxt = np.empty_like(x)
+        nxt = bufs[k % 2]
         nxt[:, :width] = np.nan
         op(cur[:, width:], cur[:, :-width], out=nxt[:, width:])
-        cur, width = nxt, 2 * width
+        cur, width, k = nxt, 2 * width, k + 1
     rest = window - width
     if rest == 0:
-        return cur.copy() if cur is x else cur
-    out = np.empty_like(x)
+        return cur
+    out = bufs[k % 2]
     out[:, :rest] = np.nan
     op(cur[:, rest:], cur[:, :-rest], out=out[:, rest:])
     return out
@@ -222,8 +222,9 @@ def _rolling_extreme(x: np.ndarray, window: int, op) -> np.ndarray:
 def _rolling_sum(x: np.ndarray, window: int) -> np.ndarray:
     """Sum of the trailing ``window`` values; NaN if any of them is NaN.
 
-    Built like :func:`_rolling_extreme` from power-of-two partial sums (no running total,
-    so no drift over long histories).
+    Built like :func:`_rolling_extreme` from power-of-two partial sums added at the
+    offsets of ``window``'s binary digits (no running total, so no drift over long
+    histories).
     """
     if window == 1:
         return x.copy()
@@ -235,90 +236,116 @@ def _rolling_sum(x: np.ndarray, window: int) -> np.ndarray:
         np.add(levels[width][:, width:], levels[width][:, :-width], out=nxt[:, width:])
         width *= 2
         levels[width] = nxt
-    out = levels[width].copy() if levels[width] is x else levels[width]
+    out = levels.pop(width)
     offset = width
     for w in sorted(levels, reverse=True):
         if offset + w <= window:
-            out[:, : offset + w - 1] = np.nan
             out[:, offset:] += levels[w][:, : x.shape[1] - offset]
             offset += w
     out[:, : window - 1] = np.nan
     return out
 
 
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()  # inspecting the loaded BLAS takes ~10 ms: do it once
+
+
 @lru_cache(maxsize=64)
 def _block_matrices(decay: float, scale: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """In-block matrix (transposed), carry weights ``decay^(i+1)`` and ``decay^B``."""
     i = np.arange(_BLOCK)
     lag = i[:, None] - i[None, :]
-    m = np.where(lag >= 0, scale * decay ** np.maximum(lag, 0), 0.0)
-    return np.ascontiguousarray(m.T), decay ** (i + 1.0), decay**_BLOCK
+    local = np.where(lag >= 0, scale * decay ** np.maximum(lag, 0), 0.0)
+    return np.ascontiguousarray(local.T), decay ** (i + 1.0), decay**_BLOCK
 
 
-def _linear_filter(u: np.ndarray, decay: float, scale: float) -> np.ndarray:
-    """``y[t] = decay * y[t-1] + scale * u[t]`` along axis 1 with ``y[-1] = 0``.
-
-    ``u`` is finite, C-contiguous, with a number of columns divisible by ``_BLOCK``.
-    Within a block ``y = M u + decay^(i+1) * carry`` (one matrix product for the whole
-    panel); the carries are the block-end states, a recursion over blocks.
-    """
-    n, t = u.shape
-    k = t // _BLOCK
-    mt, carry_weight, decay_block = _block_matrices(float(decay), float(scale))
-    y = (u.reshape(n * k, _BLOCK) @ mt).reshape(n, k, _BLOCK)
-    if k > 1:
-        ends = lfilter([1.0], [1.0, -decay_block], y[:, :-1, -1], axis=1)
-        y[:, 1:, :] += ends[:, :, None] * carry_weight
-    return y.reshape(n, t)
+def _buffer(rows: int, t: int) -> np.ndarray:
+    """Work array for :func:`_smooth`: write the series into ``[:, :t]``."""
+    return np.empty((rows, -(-t // _BLOCK) * _BLOCK))
 
 
-def _smooth(x: np.ndarray, alpha: float, start: np.ndarray, lag: int,
-            seed: np.ndarray) -> np.ndarray:
+def _smooth(u: np.ndarray, t: int, alpha: float, seed_row: np.ndarray, seed: np.ndarray,
+            last: np.ndarray) -> np.ndarray:
     """Exponential smoothing ``y[t] = y[t-1] + alpha * (x[t] - y[t-1])`` seeded per row.
 
-    Row j is NaN before ``start[j] + lag``; there it equals ``seed[j]``; afterwards the
-    recursion runs on ``x``. This is TA-Lib's EMA (alpha = 2/(n+1)) and Wilder smoothing
-    (alpha = 1/n) when ``seed`` is the mean of the first n values.
+    ``u`` is a :func:`_buffer` holding the series ``x`` in ``u[:, :t]`` (it is used as
+    scratch). Row j is NaN before ``seed_row[j]``, equals ``seed[j]`` there, then follows
+    the recursion up to ``last[j]`` and is NaN after. With ``seed`` the mean of the first
+    n values this is TA-Lib's EMA (alpha = 2/(n+1)) and Wilder's smoothing (alpha = 1/n).
+    ``x`` must be finite on ``(seed_row, last]``.
+
+    Time is cut into blocks of ``_BLOCK`` dates. With zero input before the seed row and
+    ``seed / alpha`` on it, every ticker starts on its own date, and within a block the
+    filter is a matrix product with a lower-triangular matrix of powers of ``1 - alpha``:
+    one BLAS call for the whole panel. The state carried into each block is a short
+    recursion over the block-end values (``lfilter`` over T/B steps), added back as a
+    rank-one update (``dger``).
     """
-    n, t = x.shape
-    seed_row = start + lag
-    ok = seed_row < t
-    padded = -(-t // _BLOCK) * _BLOCK
-    u = np.zeros((n, padded))
-    np.copyto(u[:, :t], x)
-    np.nan_to_num(u, copy=False, nan=0.0)
-    rows = np.flatnonzero(ok)
-    if rows.size:
-        cols = start[rows, None] + np.arange(lag + 1)
-        u[rows[:, None], cols] = 0.0
-        u[rows, seed_row[rows]] = seed[rows] / alpha
-    y = _linear_filter(u, 1.0 - alpha, alpha)[:, :t]
-    bad = np.arange(t)[None, :] < np.where(ok, seed_row, t)[:, None]
-    bad |= np.isnan(x)
-    np.putmask(y, bad, np.nan)
-    return y
+    m, width = u.shape
+    blocks = width // _BLOCK
+    local_t, carry_weight, decay_block = _block_matrices(1.0 - alpha, alpha)
+    ok = seed_row <= last
+    # Per-ticker slice writes (O(tickers) Python steps, each touching only the cells it
+    # must): cheaper than building and applying a full dates x tickers mask.
+    for j in range(m):
+        s, e = seed_row[j], last[j]
+        if ok[j]:
+            u[j, :s] = 0.0
+            u[j, s] = seed[j] / alpha
+            u[j, e + 1:] = 0.0
+        else:
+            u[j] = 0.0
+    # These tall, 16-column products are memory-bound: one BLAS thread does them as fast
+    # as several, and a threaded BLAS on a busy machine is many times slower.
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        y = u.reshape(m * blocks, _BLOCK) @ local_t
+        if blocks > 1:
+            ends = y.reshape(m, blocks, _BLOCK)[:, :-1, -1]
+            carry = np.zeros((m, blocks))
+            carry[:, 1:] = lfilter([1.0], [1.0, -decay_block], ends, axis=1)
+            # y[block, i] += decay^(i+1) * carry[block], in place on y's memory
+            y = blas.dger(1.0, carry_weight, carry.ravel(), a=y.T, overwrite_a=1).T
+    y = y.reshape(m, width)
+    _nan_outside(y, seed_row, last)
+    return y[:, :t]
 
 
-def _first_mean(x: np.ndarray, start: np.ndarray, offset: int, window: int) -> np.ndarray:
-    """Mean of ``x[j, start+offset-window+1 : start+offset+1]`` per row (NaN if short)."""
+def _nan_outside(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Set ``y[j, :lo[j]]`` and ``y[j, hi[j]+1:]`` to NaN (the whole row if lo > hi).
+
+    Per-ticker slice writes: O(tickers) Python steps touching only those cells, cheaper
+    than building and applying a full dates x tickers mask.
+    """
+    for j in range(y.shape[0]):
+        if lo[j] <= hi[j]:
+            y[j, : lo[j]] = np.nan
+            y[j, hi[j] + 1:] = np.nan
+        else:
+            y[j] = np.nan
+
+
+def _first_mean(x: np.ndarray, end: np.ndarray, window: int) -> np.ndarray:
+    """Mean of ``x[j, end[j]-window+1 : end[j]+1]`` per row (NaN where out of range)."""
     n, t = x.shape
-    end = start + offset
-    ok = end < t
     out = np.full(n, np.nan)
-    rows = np.flatnonzero(ok)
+    rows = np.flatnonzero((end < t) & (end - window + 1 >= 0))
     if rows.size:
         cols = end[rows, None] - window + 1 + np.arange(window)
-        # summed in time order, like TA-Lib's seed loop
         vals = x[rows[:, None], cols]
         acc = vals[:, 0].copy()
-        for i in range(1, window):
+        for i in range(1, window):  # summed in time order, like TA-Lib's seed loop
             acc += vals[:, i]
         out[rows] = acc / window
     return out
 
 
-def _ema_rows(x, start, window, alpha):
-    seed = _first_mean(x, start, window - 1, window)
-    return _smooth(x, alpha, start, window - 1, seed)
+def _ema_rows(x, first, last, window, alpha):
+    n, t = x.shape
+    u = _buffer(n, t)
+    u[:, :t] = x
+    seed_row = first + window - 1
+    return _smooth(u, t, alpha, seed_row, _first_mean(x, seed_row, window), last)
 
 
 # ------------------------------------------------------------------ public API
@@ -328,7 +355,13 @@ def sma(x: Panel, window: int) -> Panel:
     ``SMA_t = (x_{t-n+1} + ... + x_t) / n``; NaN for each ticker's first n-1 values.
     """
     window = _check_window("window", window)
-    return _apply(lambda a, f: (_rolling_sum(a[0], window) / window,), {"x": x}, 1)
+
+    def kernel(a, first, last):
+        out = _rolling_sum(a[0], window)
+        out /= window
+        return (out,)
+
+    return _apply(kernel, {"x": x}, 1)
 
 
 def ema(x: Panel, window: int) -> Panel:
@@ -338,7 +371,8 @@ def ema(x: Panel, window: int) -> Panel:
     of the first n values, then ``EMA_t = EMA_{t-1} + k (x_t - EMA_{t-1})``.
     """
     window = _check_window("window", window)
-    return _apply(lambda a, f: (_ema_rows(a[0], f, window, 2.0 / (window + 1)),), {"x": x}, 1)
+    alpha = 2.0 / (window + 1)
+    return _apply(lambda a, f, e: (_ema_rows(a[0], f, e, window, alpha),), {"x": x}, 1)
 
 
 def wilder(x: Panel, window: int) -> Panel:
@@ -348,36 +382,39 @@ def wilder(x: Panel, window: int) -> Panel:
     average inside TA-Lib's ``RSI`` and ``ATR``.
     """
     window = _check_window("window", window)
-    return _apply(lambda a, f: (_ema_rows(a[0], f, window, 1.0 / window),), {"x": x}, 1)
+    return _apply(lambda a, f, e: (_ema_rows(a[0], f, e, window, 1.0 / window),), {"x": x}, 1)
 
 
 def highest(x: Panel, window: int) -> Panel:
     """Maximum of the trailing ``window`` valid values (TA-Lib ``MAX``)."""
     window = _check_window("window", window)
-    return _apply(lambda a, f: (_rolling_extreme(a[0], window, np.maximum),), {"x": x}, 1)
+    return _apply(lambda a, f, e: (_rolling_extreme(a[0], window, np.maximum),), {"x": x}, 1)
 
 
 def lowest(x: Panel, window: int) -> Panel:
     """Minimum of the trailing ``window`` valid values (TA-Lib ``MIN``)."""
     window = _check_window("window", window)
-    return _apply(lambda a, f: (_rolling_extreme(a[0], window, np.minimum),), {"x": x}, 1)
+    return _apply(lambda a, f, e: (_rolling_extreme(a[0], window, np.minimum),), {"x": x}, 1)
 
 
-def _rsi_rows(a, first, window):
+def _rsi_rows(a, first, last, window):
     close = a[0]
     n, t = close.shape
-    move = np.empty((2 * n, t))
-    move[:, 0] = np.nan
-    diff = close[:, 1:] - close[:, :-1]
-    np.maximum(diff, 0.0, out=move[:n, 1:])
-    np.maximum(-diff, 0.0, out=move[n:, 1:])
-    start = np.concatenate([first, first]) + 1
-    avg = _ema_rows(move, start, window, 1.0 / window)
-    gain, total = avg[:n], avg[:n] + avg[n:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = 100.0 * (gain / total)
-    out[np.abs(total) < _TA_ZERO] = 0.0
-    np.putmask(out, np.isnan(total), np.nan)
+    u = _buffer(2 * n, t)  # rows: gains max(d, 0), then absolute moves |d| = gain + loss
+    gains, moves = u[:n, 1:t], u[n:, 1:t]
+    np.subtract(close[:, 1:], close[:, :-1], out=gains)
+    np.abs(gains, out=moves)
+    np.maximum(gains, 0.0, out=gains)
+    seed_row = np.concatenate([first, first]) + window
+    seed = _first_mean(u, seed_row, window)
+    avg = _smooth(u, t, 1.0 / window, seed_row, seed, np.concatenate([last, last]))
+    gain, total = avg[:n], avg[n:]  # Wilder is linear: smoothed |d| is G + L
+    # TA-Lib: RSI = 0 where G + L is zero (|G + L| < 1e-8, a flat window); NaN stays NaN
+    nonzero = total < _TA_ZERO
+    np.invert(nonzero, out=nonzero)
+    out = np.zeros_like(gain)
+    np.divide(gain, total, out=out, where=nonzero)
+    out *= 100.0
     return (out,)
 
 
@@ -390,20 +427,32 @@ def rsi(close: Panel, window: int = 14) -> Panel:
     ticker's (n+1)-th price.
     """
     window = _check_window("window", window)
-    return _apply(lambda a, f: _rsi_rows(a, f, window), {"close": close}, 1)
+    return _apply(lambda a, f, e: _rsi_rows(a, f, e, window), {"close": close}, 1)
 
 
-def _macd_rows(a, first, fast, slow, signal):
+def _macd_rows(a, first, last, fast, slow, signal):
     x = a[0]
+    n, t = x.shape
+    start = first + slow - 1
     # TA-Lib seeds BOTH averages on the slow one's first date: the fast EMA starts from
     # the mean of the `fast` values ending there, not from its own first window.
-    fast_seed = _first_mean(x, first, slow - 1, fast)
-    slow_seed = _first_mean(x, first, slow - 1, slow)
-    fast_ema = _smooth(x, 2.0 / (fast + 1), first, slow - 1, fast_seed)
-    slow_ema = _smooth(x, 2.0 / (slow + 1), first, slow - 1, slow_seed)
-    line = fast_ema - slow_ema
-    sig = _ema_rows(line, first + slow - 1, signal, 2.0 / (signal + 1))
-    line[np.isnan(sig)] = np.nan
+    emas = []
+    for window in (fast, slow):
+        u = _buffer(n, t)
+        u[:, :t] = x
+        emas.append(_smooth(u, t, 2.0 / (window + 1), start, _first_mean(x, start, window),
+                            last))
+    u = _buffer(n, t)
+    line = u[:, :t]
+    np.subtract(emas[0], emas[1], out=line)
+    seed_row = start + signal - 1
+    rows = np.flatnonzero(seed_row <= last)
+    at_seed = line[rows, seed_row[rows]]
+    sig = _smooth(u, t, 2.0 / (signal + 1), seed_row, _first_mean(line, seed_row, signal), last)
+    # _smooth used `u` (the line) as scratch outside the signal's span and on its seed
+    # date; TA-Lib starts all three outputs together, so NaN there and restore the seed.
+    _nan_outside(line, seed_row, last)
+    line[rows, seed_row[rows]] = at_seed
     return line, sig, line - sig
 
 
@@ -422,20 +471,31 @@ def macd(close: Panel, fast: int = 12, slow: int = 26, signal: int = 9) -> MACD:
     signal = _check_window("signal", signal)
     if slow < fast:
         fast, slow = slow, fast
-    return MACD(*_apply(lambda a, f: _macd_rows(a, f, fast, slow, signal), {"close": close}, 3))
+    kernel = lambda a, f, e: _macd_rows(a, f, e, fast, slow, signal)  # noqa: E731
+    return MACD(*_apply(kernel, {"close": close}, 3))
 
 
-def _stoch_rows(a, first, fastk, slowk, slowd):
+def _range_position(high, low, close, window, anchor):
+    """(close - anchor) / (HH - LL) over ``window`` bars, 0 where the range is 0.
+
+    ``anchor`` is "low" (stochastic) or "high" (Williams %R); NaN in the warm-up.
+    """
+    hh = _rolling_extreme(high, window, np.maximum)
+    ll = _rolling_extreme(low, window, np.minimum)
+    num = np.subtract(close, ll if anchor == "low" else hh)
+    np.subtract(hh, ll, out=hh)  # the range; NaN stays NaN so where= keeps it
+    out = np.zeros_like(num)
+    np.divide(num, hh, out=out, where=hh != 0.0)
+    return out
+
+
+def _stoch_rows(a, first, last, fastk, slowk, slowd):
     high, low, close = a
-    hh = _rolling_extreme(high, fastk, np.maximum)
-    ll = _rolling_extreme(low, fastk, np.minimum)
-    rng = hh - ll
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fast_k = (close - ll) / (rng / 100.0)
-    fast_k[rng == 0.0] = 0.0
-    k = _rolling_sum(fast_k, slowk) / slowk
-    d = _rolling_sum(k, slowd) / slowd
-    k[np.isnan(d)] = np.nan
+    k = _rolling_sum(_range_position(high, low, close, fastk, "low"), slowk)
+    k *= 100.0 / slowk
+    d = _rolling_sum(k, slowd)
+    d /= slowd
+    k[np.isnan(d)] = np.nan  # TA-Lib starts %K with %D
     return k, d
 
 
@@ -451,17 +511,13 @@ def stochastic(high: Panel, low: Panel, close: Panel, fastk: int = 5, slowk: int
     slowk = _check_window("slowk", slowk)
     slowd = _check_window("slowd", slowd)
     named = {"high": high, "low": low, "close": close}
-    return Stochastic(*_apply(lambda a, f: _stoch_rows(a, f, fastk, slowk, slowd), named, 2))
+    kernel = lambda a, f, e: _stoch_rows(a, f, e, fastk, slowk, slowd)  # noqa: E731
+    return Stochastic(*_apply(kernel, named, 2))
 
 
-def _willr_rows(a, first, window):
-    high, low, close = a
-    hh = _rolling_extreme(high, window, np.maximum)
-    ll = _rolling_extreme(low, window, np.minimum)
-    rng = hh - ll
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = (hh - close) / (rng / -100.0)
-    out[rng == 0.0] = 0.0
+def _willr_rows(a, first, last, window):
+    out = _range_position(*a, window, "high")
+    out *= 100.0
     return (out,)
 
 
@@ -472,19 +528,16 @@ def williams_r(high: Panel, low: Panel, close: Panel, window: int = 14) -> Panel
     """
     window = _check_window("window", window)
     named = {"high": high, "low": low, "close": close}
-    return _apply(lambda a, f: _willr_rows(a, f, window), named, 1)
+    return _apply(lambda a, f, e: _willr_rows(a, f, e, window), named, 1)
 
 
-def _tr_rows(a):
-    high, low, close = a
-    out = np.empty_like(close)
-    out[:, 0] = np.nan
+def _true_range_into(out, high, low, close):
+    """Write the true range into ``out[:, 1:]`` (column 0, no previous close, is left)."""
     prev = close[:, :-1]
     # max(h, c_prev) - min(l, c_prev) is the largest of h - l, |h - c_prev|,
     # |l - c_prev| and is computed by the same single subtraction TA-Lib picks.
     np.maximum(high[:, 1:], prev, out=out[:, 1:])
     out[:, 1:] -= np.minimum(low[:, 1:], prev)
-    return out
 
 
 def true_range(high: Panel, low: Panel, close: Panel) -> Panel:
@@ -492,13 +545,21 @@ def true_range(high: Panel, low: Panel, close: Panel) -> Panel:
 
     NaN on each ticker's first bar (no previous close), as in TA-Lib.
     """
-    named = {"high": high, "low": low, "close": close}
-    return _apply(lambda a, f: (_tr_rows(a),), named, 1)
+    def kernel(a, first, last):
+        out = np.empty_like(a[0])
+        out[:, 0] = np.nan
+        _true_range_into(out, *a)
+        return (out,)
+
+    return _apply(kernel, {"high": high, "low": low, "close": close}, 1)
 
 
-def _atr_rows(a, first, window):
-    tr = _tr_rows(a)
-    return (_ema_rows(tr, first + 1, window, 1.0 / window),)
+def _atr_rows(a, first, last, window):
+    n, t = a[0].shape
+    u = _buffer(n, t)
+    _true_range_into(u[:, :t], *a)
+    seed_row = first + window
+    return (_smooth(u, t, 1.0 / window, seed_row, _first_mean(u, seed_row, window), last),)
 
 
 def atr(high: Panel, low: Panel, close: Panel, window: int = 14) -> Panel:
@@ -509,4 +570,4 @@ def atr(high: Panel, low: Panel, close: Panel, window: int = 14) -> Panel:
     """
     window = _check_window("window", window)
     named = {"high": high, "low": low, "close": close}
-    return _apply(lambda a, f: _atr_rows(a, f, window), named, 1)
+    return _apply(lambda a, f, e: _atr_rows(a, f, e, window), named, 1)
