@@ -30,6 +30,8 @@ from scipy import optimize
 
 from mltrainer.errors import DataError, ParameterError
 
+OBJECTIVES = ("min_variance", "max_sharpe", "risk_parity", "target_return", "target_risk")
+COVARIANCES = ("ledoit_wolf", "sample", "ewma")
 SINGULAR_RTOL = 1e-10  # smallest eigenvalue / largest below which a covariance is singular
 
 
@@ -462,7 +464,7 @@ def apply_limits(weights: pd.DataFrame, *, max_weight: float = 1.0, gross_cap: f
                              f"{gross_cap})")
     w = weights.astype("float64")
     if long_only:
-        w = w.clip(lower=0.0)
+        w = w.clip(lower=0.0) + 0.0  # + 0.0 turns -0.0 into 0.0
     w = w.clip(lower=-max_weight, upper=max_weight)
     gross = w.abs().sum(axis=1)
     factor = np.minimum(1.0, gross_cap / gross.where(gross > 0))
@@ -537,6 +539,64 @@ def walk_forward_weights(
         rows[returns.index[t]] = pd.Series(np.asarray(pd.Series(w).reindex(sub.columns)),
                                            index=sub.columns)
     return hold_forward(rows, returns.index, returns.columns)
+
+
+def optimal_weights(returns: pd.DataFrame, objective: str, cov_method: str = "ledoit_wolf",
+                    *, max_weight: float = 1.0, long_only: bool = True,
+                    target: float | None = None) -> tuple[pd.Series, pd.DataFrame]:
+    """Weights of one estimation window of returns by ``objective``, and the covariance.
+
+    ``objective`` is one of ``OBJECTIVES``; ``target`` is the per-period (daily) return
+    for ``target_return`` or volatility for ``target_risk``. Expected returns are the
+    window means. Where the objective has no solution the nearest one is used:
+    ``max_sharpe`` with no positive mean -> minimum variance; a ``target_return`` above
+    what the limits allow -> the highest achievable; a ``target_risk`` below the
+    minimum-variance volatility -> minimum variance. ``max_weight`` is raised to ``1/n``
+    when n assets could not otherwise be fully invested. Risk parity is long only.
+    """
+    if objective not in OBJECTIVES:
+        raise ParameterError(f"objective must be one of {', '.join(OBJECTIVES)} "
+                             f"(got {objective!r})")
+    cov = covariance(returns, cov_method)
+    n = cov.shape[0]
+    cap = max(max_weight, 1.0 / n)
+    mu = returns.mean()
+    kw = {"max_weight": cap, "long_only": long_only}
+    if objective == "risk_parity":
+        return risk_parity_weights(cov), cov
+    if objective == "max_sharpe" and (mu > 0).any():
+        return max_sharpe_weights(mu, cov, **kw), cov
+    if objective in ("target_return", "target_risk"):
+        if target is None:
+            raise ParameterError(f"objective {objective!r} needs a target")
+        if objective == "target_return":
+            best = _max_return(mu.to_numpy(), long_only, cap)
+            goal = min(target, best - 1e-12 * max(abs(best), 1e-8))
+            return mean_variance_weights(mu, cov, target_return=goal, **kw), cov
+        w_mv = min_variance_weights(cov, **kw)
+        if target <= np.sqrt(w_mv @ cov.to_numpy() @ w_mv):
+            return w_mv, cov
+        return mean_variance_weights(mu, cov, target_risk=target, **kw), cov
+    return min_variance_weights(cov, **kw), cov
+
+
+def walk_forward_optimised(returns: pd.DataFrame, objective: str, window: int, every: int,
+                           cov_method: str = "ledoit_wolf", **kw
+                           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Walk-forward :func:`optimal_weights` and the relative risk contributions of each
+    rebalance's weights under its own covariance, both held until the next rebalance.
+
+    ``kw`` goes to :func:`optimal_weights` (``max_weight``, ``long_only``, ``target``).
+    """
+    contributions = {}
+
+    def solve(win: pd.DataFrame) -> pd.Series:
+        w, cov = optimal_weights(win, objective, cov_method, **kw)
+        contributions[win.index[-1]] = risk_contributions(w, cov, relative=True)
+        return w
+
+    weights = walk_forward_weights(returns, window, every, solve)
+    return weights, hold_forward(contributions, returns.index, returns.columns)
 
 
 def equal_weights(prices: pd.DataFrame) -> pd.DataFrame:

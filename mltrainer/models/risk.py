@@ -28,8 +28,6 @@ from mltrainer.models.base import RISK, WEIGHTS, Model, ModelOutput, require_his
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 
 TRADING_DAYS = 252
-OBJECTIVES = ("min_variance", "max_sharpe", "risk_parity")
-COVARIANCES = ("ledoit_wolf", "sample", "ewma")
 
 
 # --------------------------------------------------------------------------- maths
@@ -129,43 +127,6 @@ def risk_exposure(port_returns: pd.Series, measure: str, window: int, lookback: 
     return raw.clip(min_exposure, max_exposure), score
 
 
-def optimise_window(window: pd.DataFrame, objective: str, cov_method: str,
-                    max_weight: float = 1.0) -> tuple[pd.Series, pd.DataFrame]:
-    """Weights of one estimation window by ``objective`` and the covariance used.
-
-    ``max_sharpe`` uses the window's mean returns; when none is positive the maximum
-    Sharpe portfolio does not exist and minimum variance is used instead.
-    ``max_weight`` is raised to ``1/n`` when fewer assets would not be fully invested.
-    """
-    cov = pf.covariance(window, cov_method)
-    cap = max(max_weight, 1.0 / cov.shape[0])
-    if objective == "risk_parity":
-        w = pf.risk_parity_weights(cov)
-    elif objective == "max_sharpe" and (window.mean() > 0).any():
-        w = pf.max_sharpe_weights(window.mean(), cov, max_weight=cap)
-    else:
-        w = pf.min_variance_weights(cov, max_weight=cap)
-    return w, cov
-
-
-def rolling_optimised_weights(returns: pd.DataFrame, objective: str, window: int,
-                              rebalance: int, cov_method: str, max_weight: float = 1.0
-                              ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Walk-forward weights and their relative risk contributions (held between
-    rebalances); see :func:`optimise_window` and :func:`~mltrainer.measures.portfolio.
-    walk_forward_weights`."""
-    contributions = {}
-
-    def solve(win: pd.DataFrame) -> pd.Series:
-        w, cov = optimise_window(win, objective, cov_method, max_weight)
-        contributions[win.index[-1]] = pf.risk_contributions(w, cov, relative=True)
-        return w
-
-    weights = pf.walk_forward_weights(returns, window, rebalance, solve)
-    rc = pf.hold_forward(contributions, returns.index, returns.columns)
-    return weights, rc
-
-
 def contribution_table(weights: pd.DataFrame, returns: pd.DataFrame, window: int,
                        cov_method: str) -> pd.DataFrame:
     """Risk contributions of the last weights on the last window (annualised)."""
@@ -202,7 +163,7 @@ class _RiskModel(Model):
 _WINDOW = IntParam(60, 1000, default=252, step=1,
                    help="Estimation window, trading days (252 = one year)")
 _REBALANCE = IntParam(1, 252, default=21, help="Re-estimate every N trading days (21 = monthly)")
-_COV = ChoiceParam(COVARIANCES, default="ledoit_wolf",
+_COV = ChoiceParam(pf.COVARIANCES, default="ledoit_wolf",
                    help="Covariance estimator: Ledoit-Wolf shrinkage, sample, or EWMA (0.94)")
 
 
@@ -286,8 +247,9 @@ class PortfolioRiskModel(_RiskModel):
     -----
     Long only, fully invested. ``min w'Sw``; ``max (mu'w) / sqrt(w'Sw)`` (minimum variance
     when no window mean is positive); ``w_i (Sw)_i = w'Sw / n`` (see
-    :mod:`mltrainer.measures.portfolio`). Extras ``risk_contributions``: each asset's
-    share of the ex-ante volatility at the last rebalance. Table ``risk_contributions``:
+    :func:`mltrainer.measures.portfolio.optimal_weights`). Extras
+    ``risk_contributions``: each asset's share of the ex-ante volatility at the last
+    rebalance. Table ``risk_contributions``:
     weight, annualised volatility, contribution and share at the end of the sample.
 
     References
@@ -298,7 +260,7 @@ class PortfolioRiskModel(_RiskModel):
 
     description = "Min-variance, max-Sharpe or risk-parity weights re-estimated on a schedule"
     param_specs = {
-        "objective": ChoiceParam(OBJECTIVES, default="min_variance",
+        "objective": ChoiceParam(pf.OBJECTIVES[:3], default="min_variance",
                                  help="What the weights optimise"),
         "window": _WINDOW,
         "rebalance": _REBALANCE,
@@ -323,8 +285,9 @@ class PortfolioRiskModel(_RiskModel):
 
     def predict_output(self, data: MarketData) -> ModelOutput:
         r = self._returns(data)
-        w, rc = rolling_optimised_weights(r, self._objective(), self.window, self.rebalance,
-                                          self.covariance, getattr(self, "max_weight", 1.0))
+        w, rc = pf.walk_forward_optimised(r, self._objective(), self.window, self.rebalance,
+                                          self.covariance,
+                                          max_weight=getattr(self, "max_weight", 1.0))
         table = contribution_table(w, r, self.window, self.covariance)
         return ModelOutput(w, extras={"risk_contributions": rc},
                            tables={"risk_contributions": table})

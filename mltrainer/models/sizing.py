@@ -1,3 +1,654 @@
-"""The sizing family of models (filled in by its issue)."""
+"""The position-sizing family: target weights per (date, ticker) under stated limits.
 
-MODELS: tuple = ()
+Every model here ends with the same limits (:func:`mltrainer.measures.portfolio.
+apply_limits`): ``long_only`` drops shorts, each ``|w|`` is capped at ``max_weight``
+and a row's gross exposure ``sum |w|`` is scaled down to ``gross_cap``. Weights at t are
+decided with data up to t (the backtest trades them from t+1); NaN = no position
+(ticker not trading yet, or without a full estimation window).
+
+Maths shared with the risk family lives in :mod:`mltrainer.measures.portfolio`
+(risk parity, volatility targeting, the walk-forward optimiser); the formulas that
+belong to one sizing model only are the pure functions below.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mltrainer.data.market_data import MarketData
+from mltrainer.errors import ParameterError
+from mltrainer.measures import portfolio as pf
+from mltrainer.measures import var as vr
+from mltrainer.models.base import WEIGHTS, Model, ModelOutput, require_history
+from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam
+
+TRADING_DAYS = 252
+SIGNAL_RULES = ("momentum", "trend", "reversal")
+
+
+# --------------------------------------------------------------------------- maths
+def rule_signal(prices: pd.DataFrame, rule: str, lookback: int) -> pd.DataFrame:
+    """A built-in directional signal in {-1, 0, +1} from prices up to t.
+
+    ``momentum``: ``sign(P_t / P_{t-L} - 1)``; ``reversal``: its opposite;
+    ``trend``: ``sign(P_t - SMA_L(P)_t)``. NaN until L bars exist.
+    """
+    if rule == "trend":
+        sma = prices.rolling(lookback, min_periods=lookback).mean()
+        return np.sign(prices - sma)
+    move = np.sign(prices / prices.shift(lookback) - 1.0)
+    if rule == "momentum":
+        return move
+    if rule == "reversal":
+        return -move
+    raise ParameterError(f"signal must be one of {', '.join(SIGNAL_RULES)} (got {rule!r})")
+
+
+def kelly_fraction(win_rate, payoff):
+    """Kelly fraction ``f* = p - (1 - p) / b`` of a bet won with probability ``p`` paying
+    ``b`` per unit lost.
+
+    It maximises the expected log growth ``p ln(1 + f b) + (1 - p) ln(1 - f)``. NaN where
+    ``b`` is not positive. Negative values mean the bet has a negative edge.
+    """
+    p = np.asarray(win_rate, dtype="float64")
+    b = np.asarray(payoff, dtype="float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(b > 0, p - (1.0 - p) / b, np.nan)
+    if isinstance(win_rate, pd.DataFrame):
+        return pd.DataFrame(out, index=win_rate.index, columns=win_rate.columns)
+    return out
+
+
+def trade_statistics(signal: pd.DataFrame, returns: pd.DataFrame, window: int,
+                     min_trades: int = 20) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Win rate and payoff ratio of the daily trades of a signal over a trailing window.
+
+    A trade on day t is holding ``sign(signal_{t-1})`` through day t's return:
+    outcome ``o_t = signal_{t-1} r_t`` (no trade when the signal was 0). Over the last
+    ``window`` days up to t: ``p = wins / (wins + losses)``, ``b = mean winning outcome
+    / mean |losing outcome|``. NaN until the window is full or with fewer than
+    ``min_trades`` trades (or no loss). Returns ``(p, b)``.
+    """
+    held = signal.shift(1)
+    outcome = held * returns
+    defined = held.notna() & returns.notna()
+    win = (outcome > 0) & defined
+    loss = (outcome < 0) & defined
+
+    def total(x: pd.DataFrame) -> pd.DataFrame:
+        # NaN where a day of the window is undefined, so the window must be complete
+        return x.where(defined).rolling(window, min_periods=window).sum()
+
+    n_win = total(win.astype("float64"))
+    n_loss = total(loss.astype("float64"))
+    sum_win = total(outcome.where(win, 0.0))
+    sum_loss = total(-outcome.where(loss, 0.0))
+    trades = n_win + n_loss
+    ok = (trades >= min_trades) & (n_win > 0) & (n_loss > 0)
+    p = (n_win / trades).where(ok)
+    b = ((sum_win / n_win) / (sum_loss / n_loss)).where(ok)
+    return p, b
+
+
+def kelly_weights(signal: pd.DataFrame, p: pd.DataFrame, b: pd.DataFrame,
+                  fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``w = sign(signal) max(0, fraction f*)``: bet the fractional Kelly size in the
+    signal's direction, nothing when the edge is negative. Returns ``(w, f*)``."""
+    f = kelly_fraction(p, b)
+    size = (fraction * f).clip(lower=0.0)
+    return np.sign(signal) * size, f
+
+
+def momentum_trend_sizes(prices: pd.DataFrame, mom_window: int, trend_window: int,
+                         vol_window: int, momentum_weight: float, target_vol: float
+                         ) -> tuple[pd.DataFrame, dict]:
+    """Sizes from a momentum, a trend and a volatility factor.
+
+    - momentum ``m = tanh(z)``, ``z = ln(P_t / P_{t-M}) / (sigma_d sqrt(M))`` (the move in
+      units of its own noise), ``sigma_d`` the daily log-return std over ``vol_window``;
+    - trend ``g = sign(P_t - SMA_T(P)_t)``;
+    - volatility ``v = target_vol / (sigma_d sqrt(252))``.
+
+    Size ``(a m + (1 - a) g) v / N_t`` with ``a = momentum_weight`` and N_t the number of
+    tickers trading at t. Returns ``(size, factors)``.
+    """
+    logp = np.log(prices)
+    ret = logp.diff()
+    sigma = ret.rolling(vol_window, min_periods=vol_window).std()
+    sigma = sigma.where(sigma > 0)
+    z = (logp - logp.shift(mom_window)) / (sigma * np.sqrt(mom_window))
+    mom = np.tanh(z)
+    sma = prices.rolling(trend_window, min_periods=trend_window).mean()
+    trend = np.sign(prices - sma)
+    vol = target_vol / (sigma * np.sqrt(TRADING_DAYS))
+    n = prices.notna().sum(axis=1)
+    score = momentum_weight * mom + (1.0 - momentum_weight) * trend
+    size = (score * vol).div(n.where(n > 0), axis=0)
+    return size, {"momentum": mom, "trend": trend, "vol_scale": vol}
+
+
+def var_budget_weights(var: pd.DataFrame, budget: float) -> pd.DataFrame:
+    """``w_i = budget / VaR_i``: each position's own VaR (a fraction of the book) equals
+    ``budget``. NaN where the VaR is missing or not positive."""
+    return budget / var.where(var > 0)
+
+
+def drawdown_guard(prices: pd.DataFrame, window: int, threshold: float, scale: float
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Multiplier ``scale`` where a ticker is more than ``threshold`` below its highest
+    price of the last ``window`` days (1 otherwise). Returns ``(multiplier, drawdown)``."""
+    peak = prices.rolling(window, min_periods=1).max()
+    dd = prices / peak - 1.0
+    mult = pd.DataFrame(np.where(dd <= -threshold, scale, 1.0), index=prices.index,
+                        columns=prices.columns).where(dd.notna())
+    return mult, dd
+
+
+def correlation_sizes(returns: pd.DataFrame, inverse_vol: bool) -> pd.Series:
+    """Weights of one window ``prop. to 1 / (1 + mean correlation with the others)``,
+    times ``1 / sigma_i`` when ``inverse_vol``, normalised to sum to 1."""
+    w = pf.correlation_weights(returns.corr())
+    if inverse_vol:
+        sd = returns.std()
+        w = w / sd.where(sd > 0)
+    return w / w.sum()
+
+
+# ------------------------------------------------------------------------ classes
+_LIMITS = {
+    "max_weight": FloatParam(0.01, 1.0, default=0.25, step=0.01,
+                             help="Largest absolute weight of one position (0.25 = 25%)"),
+    "gross_cap": FloatParam(0.1, 3.0, default=1.0, step=0.05,
+                            help="Cap on the sum of absolute weights (1 = no leverage)"),
+    "long_only": BoolParam(True, help="Drop short positions"),
+}
+_LIMITS_DOC = """max_weight : float
+        Largest absolute weight of one position.
+    gross_cap : float
+        Cap on the gross exposure ``sum |w|`` of a date.
+    long_only : bool
+        Drop short positions."""
+_WINDOW = IntParam(60, 1000, default=252, help="Estimation window, trading days")
+_REBALANCE = IntParam(1, 252, default=21, help="Re-estimate every N trading days (21 = monthly)")
+
+
+class _SizingModel(Model):
+    family = "sizing"
+    output_kind = WEIGHTS
+
+    def min_history(self) -> int:  # pragma: no cover - overridden
+        return 2
+
+    def _start(self, data: MarketData) -> None:
+        require_history(type(self).__name__, data, self.min_history())
+
+    def _limit(self, weights: pd.DataFrame) -> pd.DataFrame:
+        return pf.apply_limits(weights, max_weight=self.max_weight, gross_cap=self.gross_cap,
+                               long_only=self.long_only)
+
+
+def _doc(cls):
+    cls.__doc__ = cls.__doc__.replace("{limits}", _LIMITS_DOC)
+    return cls
+
+
+@_doc
+class KellyCriterionModel(_SizingModel):
+    """Fractional Kelly sizes from the past trades of a built-in signal.
+
+    Parameters
+    ----------
+    signal : {"momentum", "trend", "reversal"}
+        Direction rule (see :func:`rule_signal`).
+    lookback : int
+        Lookback of the signal rule.
+    kelly_window : int
+        Days of past trades the win rate and payoff come from.
+    fraction : float
+        Multiple of the Kelly fraction bet (0.5 = half Kelly).
+    {limits}
+
+    Notes
+    -----
+    Per ticker, ``p`` and ``b`` from the last ``kelly_window`` daily trades
+    (:func:`trade_statistics`), ``f* = p - (1 - p) / b``, size ``max(0, fraction f*)`` in
+    the signal's direction, then the limits. Extras: ``win_rate``, ``payoff``, ``kelly``.
+
+    References
+    ----------
+    Kelly, J. L. (1956). A new interpretation of information rate. Bell System
+    Technical Journal 35(4). Thorp, E. O. (2006). The Kelly criterion in blackjack,
+    sports betting and the stock market. Handbook of Asset and Liability Management.
+    """
+
+    description = "Fractional Kelly sizing from the win rate and payoff of a signal's trades"
+    param_specs = {
+        "signal": ChoiceParam(SIGNAL_RULES, default="momentum",
+                              help="Direction rule: trailing-return sign, price vs SMA, reversal"),
+        "lookback": IntParam(5, 252, default=63, help="Lookback of the signal rule, days"),
+        "kelly_window": IntParam(60, 1008, default=252,
+                                 help="Days of past trades for the win rate and payoff"),
+        "fraction": FloatParam(0.05, 1.0, default=0.5, step=0.05,
+                               help="Fraction of the Kelly bet (0.5 = half Kelly)"),
+        **_LIMITS,
+    }
+
+    def __init__(self, signal="momentum", lookback=63, kelly_window=252, fraction=0.5,
+                 max_weight=0.25, gross_cap=1.0, long_only=True):
+        self.signal = signal
+        self.lookback = lookback
+        self.kelly_window = kelly_window
+        self.fraction = fraction
+        self.max_weight = max_weight
+        self.gross_cap = gross_cap
+        self.long_only = long_only
+
+    def min_history(self) -> int:
+        return self.lookback + self.kelly_window + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        self._start(data)
+        prices = data.adj_close
+        sig = rule_signal(prices, self.signal, self.lookback)
+        p, b = trade_statistics(sig, data.returns(), self.kelly_window)
+        raw, f = kelly_weights(sig, p, b, self.fraction)
+        return ModelOutput(self._limit(raw), extras={"win_rate": p, "payoff": b, "kelly": f})
+
+
+@_doc
+class VolatilityTargetingModel(_SizingModel):
+    """Inverse-volatility position sizes, each position scaled to its share of a target.
+
+    Parameters
+    ----------
+    target_vol : float
+        Annualised volatility target of the book; each of the N_t positions gets
+        ``target_vol / N_t`` of standalone volatility.
+    estimator : {"ewma", "rolling"}
+        Volatility forecast per ticker.
+    window : int
+        Rolling window / EWMA burn-in.
+    lam : float
+        EWMA decay.
+    max_leverage : float
+        Cap on each position's scaling ``target / sigma_i``.
+    {limits}
+
+    Notes
+    -----
+    ``w_i = min(max_leverage, target / sigma_hat_i) / N_t`` — the per-position use of
+    :func:`mltrainer.measures.portfolio.volatility_target_weights`, the function
+    ``risk/VolatilityTargetingModel`` applies to the whole portfolio. Extras:
+    ``forecast_vol``.
+
+    References
+    ----------
+    Moreira, A., Muir, T. (2017). Volatility-managed portfolios. Journal of Finance 72(4).
+    """
+
+    description = "Inverse-volatility sizes scaled so each position runs its share of a target"
+    param_specs = {
+        "target_vol": FloatParam(0.02, 1.0, default=0.15, step=0.01,
+                                 help="Annualised volatility target (0.15 = 15%)"),
+        "estimator": ChoiceParam(("ewma", "rolling"), default="ewma",
+                                 help="Volatility forecast: EWMA (RiskMetrics) or rolling std"),
+        "window": IntParam(10, 252, default=21, help="Rolling window / EWMA burn-in, days"),
+        "lam": FloatParam(0.8, 0.995, default=0.94, step=0.005, help="EWMA decay (0.94)"),
+        "max_leverage": FloatParam(0.1, 10.0, default=2.0, step=0.1,
+                                   help="Largest scaling of one position"),
+        **_LIMITS,
+    }
+
+    def __init__(self, target_vol=0.15, estimator="ewma", window=21, lam=0.94,
+                 max_leverage=2.0, max_weight=0.25, gross_cap=1.0, long_only=True):
+        self.target_vol = target_vol
+        self.estimator = estimator
+        self.window = window
+        self.lam = lam
+        self.max_leverage = max_leverage
+        self.max_weight = max_weight
+        self.gross_cap = gross_cap
+        self.long_only = long_only
+
+    def min_history(self) -> int:
+        return self.window + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        self._start(data)
+        vol = pf.volatility_forecast(data.returns(), self.estimator, window=self.window,
+                                     lam=self.lam)
+        raw = pf.volatility_target_weights(pf.equal_weights(data.adj_close), vol,
+                                           self.target_vol, self.max_leverage)
+        return ModelOutput(self._limit(raw), extras={"forecast_vol": vol})
+
+
+@_doc
+class RiskParityModel(_SizingModel):
+    """Equal risk contribution sizes, re-estimated on a schedule, under the limits.
+
+    Parameters
+    ----------
+    window : int
+        Returns per estimation window.
+    rebalance : int
+        Trading days between re-estimations.
+    covariance : {"ledoit_wolf", "sample", "ewma"}
+    {limits}
+
+    Notes
+    -----
+    ``w_i (S w)_i = w'Sw / n`` (:func:`mltrainer.measures.portfolio.risk_parity_weights`,
+    shared with ``risk/RiskParityModel``), then the limits (a binding ``max_weight``
+    leaves the rest in cash rather than breaking the equal contributions of the others).
+    Extras: ``risk_contributions`` of the unconstrained weights.
+
+    References
+    ----------
+    Maillard, Roncalli & Teiletche (2010); Spinu (2013).
+    """
+
+    description = "Equal risk contribution sizes under position and gross limits"
+    param_specs = {
+        "window": _WINDOW,
+        "rebalance": _REBALANCE,
+        "covariance": ChoiceParam(pf.COVARIANCES, default="ledoit_wolf",
+                                  help="Covariance estimator"),
+        **_LIMITS,
+    }
+
+    def __init__(self, window=252, rebalance=21, covariance="ledoit_wolf", max_weight=0.25,
+                 gross_cap=1.0, long_only=True):
+        self.window = window
+        self.rebalance = rebalance
+        self.covariance = covariance
+        self.max_weight = max_weight
+        self.gross_cap = gross_cap
+        self.long_only = long_only
+
+    def min_history(self) -> int:
+        return self.window + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        self._start(data)
+        w, rc = pf.walk_forward_optimised(data.returns(), "risk_parity", self.window,
+                                          self.rebalance, self.covariance)
+        return ModelOutput(self._limit(w), extras={"risk_contributions": rc})
+
+
+@_doc
+class DynamicPositionSizingModel(_SizingModel):
+    """Sizes from momentum, trend and volatility factors combined.
+
+    Parameters
+    ----------
+    mom_window : int
+        Momentum lookback.
+    trend_window : int
+        Moving-average length of the trend factor.
+    vol_window : int
+        Window of the daily volatility.
+    momentum_weight : float
+        Weight of momentum against trend in the direction score.
+    target_vol : float
+        Annualised volatility each position is scaled to before dividing by N_t.
+    {limits}
+
+    Notes
+    -----
+    ``w_i = (a tanh(z_i) + (1 - a) sign(P_i - SMA_i)) (target / sigma_i) / N_t`` (see
+    :func:`momentum_trend_sizes`), then the limits. Extras: ``momentum``, ``trend``,
+    ``vol_scale``.
+
+    References
+    ----------
+    Moskowitz, T., Ooi, Y. H., Pedersen, L. H. (2012). Time series momentum. Journal of
+    Financial Economics 104(2).
+    """
+
+    description = "Sizes from momentum, trend and inverse-volatility factors combined"
+    param_specs = {
+        "mom_window": IntParam(10, 252, default=63, help="Momentum lookback, days"),
+        "trend_window": IntParam(10, 252, default=100, help="Trend moving average, days"),
+        "vol_window": IntParam(10, 126, default=21, help="Volatility window, days"),
+        "momentum_weight": FloatParam(0.0, 1.0, default=0.5, step=0.05,
+                                      help="Momentum's share of the direction score"),
+        "target_vol": FloatParam(0.02, 1.0, default=0.15, step=0.01,
+                                 help="Annualised volatility per position before / N"),
+        **_LIMITS,
+    }
+
+    def __init__(self, mom_window=63, trend_window=100, vol_window=21, momentum_weight=0.5,
+                 target_vol=0.15, max_weight=0.25, gross_cap=1.0, long_only=True):
+        self.mom_window = mom_window
+        self.trend_window = trend_window
+        self.vol_window = vol_window
+        self.momentum_weight = momentum_weight
+        self.target_vol = target_vol
+        self.max_weight = max_weight
+        self.gross_cap = gross_cap
+        self.long_only = long_only
+
+    def min_history(self) -> int:
+        return max(self.mom_window, self.trend_window, self.vol_window) + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        self._start(data)
+        size, factors = momentum_trend_sizes(data.adj_close, self.mom_window,
+                                             self.trend_window, self.vol_window,
+                                             self.momentum_weight, self.target_vol)
+        return ModelOutput(self._limit(size), extras=factors)
+
+
+@_doc
+class PortfolioOptimizationModel(_SizingModel):
+    """Mean-variance sizes for a target return or a target risk, walk-forward.
+
+    Parameters
+    ----------
+    objective : {"target_return", "target_risk"}
+        Minimum variance for a return, or maximum return for a volatility.
+    target_return : float
+        Annualised return target (``target_return`` objective).
+    target_risk : float
+        Annualised volatility target (``target_risk`` objective).
+    window : int
+        Returns per estimation window (mean and covariance).
+    rebalance : int
+        Trading days between re-estimations.
+    covariance : {"ledoit_wolf", "sample", "ewma"}
+    {limits}
+
+    Notes
+    -----
+    Full covariance (correlation-aware) with ``sum w = 1`` and the position bounds
+    (:func:`mltrainer.measures.portfolio.optimal_weights`; targets divided by 252 or
+    sqrt(252)); an unreachable target uses the nearest feasible portfolio. The gross cap
+    then scales a long-short book down. Extras: ``risk_contributions``.
+
+    References
+    ----------
+    Markowitz, H. (1952). Portfolio selection. Journal of Finance 7(1).
+    """
+
+    description = "Correlation-aware mean-variance sizes for a target return or target risk"
+    param_specs = {
+        "objective": ChoiceParam(("target_return", "target_risk"), default="target_risk",
+                                 help="Min variance for a return, or max return for a risk"),
+        "target_return": FloatParam(-0.2, 0.6, default=0.10, step=0.01,
+                                    help="Annualised return target (0.10 = 10%)"),
+        "target_risk": FloatParam(0.02, 0.6, default=0.15, step=0.01,
+                                  help="Annualised volatility target (0.15 = 15%)"),
+        "window": _WINDOW,
+        "rebalance": _REBALANCE,
+        "covariance": ChoiceParam(pf.COVARIANCES, default="ledoit_wolf",
+                                  help="Covariance estimator"),
+        **_LIMITS,
+    }
+
+    def __init__(self, objective="target_risk", target_return=0.10, target_risk=0.15,
+                 window=252, rebalance=21, covariance="ledoit_wolf", max_weight=0.25,
+                 gross_cap=1.0, long_only=True):
+        self.objective = objective
+        self.target_return = target_return
+        self.target_risk = target_risk
+        self.window = window
+        self.rebalance = rebalance
+        self.covariance = covariance
+        self.max_weight = max_weight
+        self.gross_cap = gross_cap
+        self.long_only = long_only
+
+    def min_history(self) -> int:
+        return self.window + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        self._start(data)
+        target = (self.target_return / TRADING_DAYS if self.objective == "target_return"
+                  else self.target_risk / np.sqrt(TRADING_DAYS))
+        w, rc = pf.walk_forward_optimised(data.returns(), self.objective, self.window,
+                                          self.rebalance, self.covariance,
+                                          max_weight=self.max_weight, long_only=self.long_only,
+                                          target=target)
+        return ModelOutput(self._limit(w), extras={"risk_contributions": rc})
+
+
+@_doc
+class RiskAdjustedSizingModel(_SizingModel):
+    """Sizes that give every position the same VaR, cut while a position is in drawdown.
+
+    Parameters
+    ----------
+    method : {"historical", "normal", "cornish_fisher"}
+        VaR method per ticker.
+    level : float
+        VaR confidence level.
+    window : int
+        Returns per VaR window.
+    var_budget : float
+        One-day VaR each position may carry, as a fraction of the book.
+    dd_window : int
+        Days over which a ticker's peak price is taken.
+    dd_threshold : float
+        Drawdown from that peak beyond which the position is cut.
+    dd_scale : float
+        Multiplier applied to a position in drawdown (0 = close it).
+    {limits}
+
+    Notes
+    -----
+    ``w_i = budget / VaR_i`` with ``VaR_i`` the rolling one-day VaR of ticker i
+    (:func:`mltrainer.measures.var.rolling_var`), times ``dd_scale`` where
+    ``P_i / max(P_i over dd_window) - 1 <= -dd_threshold``, then the limits. Extras:
+    ``var``, ``drawdown``.
+
+    References
+    ----------
+    Jorion, P. (2007). Value at Risk, 3rd ed., ch. 7 (VaR budgeting).
+    """
+
+    description = "Sizes giving each position the same VaR, with a drawdown guard"
+    param_specs = {
+        "method": ChoiceParam(("historical", "normal", "cornish_fisher"), default="historical",
+                              help="VaR method per ticker"),
+        "level": FloatParam(0.9, 0.999, default=0.99, step=0.005, help="VaR confidence level"),
+        "window": IntParam(50, 1000, default=250, help="Returns per VaR window"),
+        "var_budget": FloatParam(0.001, 0.05, default=0.005, step=0.001,
+                                 help="One-day VaR per position, fraction of the book"),
+        "dd_window": IntParam(21, 504, default=126, help="Days for the peak of the guard"),
+        "dd_threshold": FloatParam(0.05, 0.8, default=0.20, step=0.01,
+                                   help="Drawdown from the peak that cuts the position"),
+        "dd_scale": FloatParam(0.0, 1.0, default=0.5, step=0.05,
+                               help="Size multiplier while in drawdown (0 = close)"),
+        **_LIMITS,
+    }
+
+    def __init__(self, method="historical", level=0.99, window=250, var_budget=0.005,
+                 dd_window=126, dd_threshold=0.20, dd_scale=0.5, max_weight=0.25,
+                 gross_cap=1.0, long_only=True):
+        self.method = method
+        self.level = level
+        self.window = window
+        self.var_budget = var_budget
+        self.dd_window = dd_window
+        self.dd_threshold = dd_threshold
+        self.dd_scale = dd_scale
+        self.max_weight = max_weight
+        self.gross_cap = gross_cap
+        self.long_only = long_only
+
+    def min_history(self) -> int:
+        return self.window + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        self._start(data)
+        var = vr.rolling_var(data.returns(), self.window, self.level, self.method)
+        mult, dd = drawdown_guard(data.adj_close, self.dd_window, self.dd_threshold,
+                                  self.dd_scale)
+        raw = var_budget_weights(var, self.var_budget) * mult
+        return ModelOutput(self._limit(raw), extras={"var": var, "drawdown": dd})
+
+
+@_doc
+class CorrelationBasedSizingModel(_SizingModel):
+    """Smaller sizes for positions that move with the rest of the book.
+
+    Parameters
+    ----------
+    window : int
+        Returns per correlation window.
+    rebalance : int
+        Trading days between re-estimations.
+    inverse_vol : bool
+        Also divide by each ticker's volatility.
+    {limits}
+
+    Notes
+    -----
+    ``w_i prop. to 1 / (1 + rho_i)`` with ``rho_i`` the mean correlation of ticker i with
+    the others over the window (times ``1 / sigma_i`` if ``inverse_vol``), summing to 1
+    (:func:`mltrainer.measures.portfolio.correlation_weights`), then the limits.
+
+    References
+    ----------
+    Choueifaty, Y., Coignard, Y. (2008). Toward maximum diversification. Journal of
+    Portfolio Management 35(1) (the diversification idea; this is a simple heuristic).
+    """
+
+    description = "Sizes shrink with a position's average correlation to the rest of the book"
+    param_specs = {
+        "window": IntParam(20, 504, default=126, help="Returns per correlation window, days"),
+        "rebalance": _REBALANCE,
+        "inverse_vol": BoolParam(True, help="Also size inversely to volatility"),
+        **_LIMITS,
+    }
+
+    def __init__(self, window=126, rebalance=21, inverse_vol=True, max_weight=0.25,
+                 gross_cap=1.0, long_only=True):
+        self.window = window
+        self.rebalance = rebalance
+        self.inverse_vol = inverse_vol
+        self.max_weight = max_weight
+        self.gross_cap = gross_cap
+        self.long_only = long_only
+
+    def min_history(self) -> int:
+        return self.window + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        self._start(data)
+        w = pf.walk_forward_weights(data.returns(), self.window, self.rebalance,
+                                    lambda win: correlation_sizes(win, self.inverse_vol))
+        return ModelOutput(self._limit(w))
+
+
+MODELS = (
+    KellyCriterionModel,
+    VolatilityTargetingModel,
+    RiskParityModel,
+    DynamicPositionSizingModel,
+    PortfolioOptimizationModel,
+    RiskAdjustedSizingModel,
+    CorrelationBasedSizingModel,
+)
