@@ -29,8 +29,9 @@ ticker's own seed row, so tickers with different start dates share one pass.
 
 Public API
 ----------
-``sma, ema, wilder, highest, lowest, rsi, macd, stochastic, williams_r, true_range,
-atr``. Inputs of several fields (``high, low, close``) must share index and columns.
+``sma, ema, wilder, highest, lowest, linear_regression_slope, rsi, macd, stochastic,
+williams_r, true_range, atr``. Inputs of several fields (``high, low, close``) must
+share index and columns.
 
 References
 ----------
@@ -66,6 +67,7 @@ __all__ = [
     "atr",
     "ema",
     "highest",
+    "linear_regression_slope",
     "lowest",
     "macd",
     "rsi",
@@ -246,6 +248,40 @@ def _rolling_sum(x: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+def _rolling_moments(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """``S_t = sum_i x_{t-i}`` and ``W_t = sum_i i x_{t-i}`` over i = 0..window-1.
+
+    Doubling as in :func:`_rolling_sum`; two adjacent windows (a ending at t, b ending
+    at t-a) combine as ``S = S_a + S_b(t-a)``, ``W = W_a + W_b(t-a) + a S_b(t-a)``.
+    """
+    t = x.shape[1]
+    levels = {1: (x, np.zeros_like(x))}
+    width = 1
+    while 2 * width <= window:
+        s_prev, w_prev = levels[width]
+        s_new, w_new = np.empty_like(x), np.empty_like(x)
+        s_new[:, :width] = np.nan
+        w_new[:, :width] = np.nan
+        np.add(s_prev[:, width:], s_prev[:, :-width], out=s_new[:, width:])
+        np.multiply(s_prev[:, :-width], float(width), out=w_new[:, width:])
+        w_new[:, width:] += w_prev[:, width:]
+        w_new[:, width:] += w_prev[:, :-width]
+        width *= 2
+        levels[width] = (s_new, w_new)
+    s_out, w_out = (a.copy() for a in levels.pop(width))
+    offset = width
+    for w in sorted(levels, reverse=True):
+        if offset + w <= window:
+            s_w, w_w = levels[w]
+            w_out[:, offset:] += w_w[:, : t - offset]
+            w_out[:, offset:] += offset * s_w[:, : t - offset]
+            s_out[:, offset:] += s_w[:, : t - offset]
+            offset += w
+    s_out[:, : window - 1] = np.nan
+    w_out[:, : window - 1] = np.nan
+    return s_out, w_out
+
+
 @lru_cache(maxsize=1)
 def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()  # inspecting the loaded BLAS takes ~10 ms: do it once
@@ -395,6 +431,31 @@ def lowest(x: Panel, window: int) -> Panel:
     """Minimum of the trailing ``window`` valid values (TA-Lib ``MIN``)."""
     window = _check_window("window", window)
     return _apply(lambda a, f, e: (_rolling_extreme(a[0], window, np.minimum),), {"x": x}, 1)
+
+
+def _slope_rows(x, window):
+    if window == 1:
+        return np.full_like(x, np.nan)
+    total, weighted = _rolling_moments(x, window)
+    sum_x = window * (window - 1) / 2.0
+    sum_xx = window * (window - 1) * (2 * window - 1) / 6.0
+    divisor = sum_x * sum_x - window * sum_xx
+    # i counts back from t, hence the sign: (n sum(i x) - sum(i) sum(x)) / divisor
+    out = np.multiply(weighted, float(window))
+    out -= sum_x * total
+    out /= divisor
+    return out
+
+
+def linear_regression_slope(x: Panel, window: int) -> Panel:
+    """Least-squares slope of the last ``window`` values against time (TA-Lib
+    ``LINEARREG_SLOPE``), in units of x per bar.
+
+    ``b_t = sum_k (k - kbar)(x_k - xbar) / sum_k (k - kbar)^2`` over the window's bar
+    numbers k; NaN for each ticker's first n-1 values (and for n = 1).
+    """
+    window = _check_window("window", window)
+    return _apply(lambda a, f, e: (_slope_rows(a[0], window),), {"x": x}, 1)
 
 
 def _rsi_rows(a, first, last, window):
