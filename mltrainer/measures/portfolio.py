@@ -27,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from threadpoolctl import threadpool_limits
 
 from mltrainer.errors import DataError, ParameterError
 
@@ -527,17 +528,20 @@ def walk_forward_weights(
     # count of finite returns in each trailing window, for all rows at once
     csum = np.vstack([np.zeros((1, k), dtype=int), np.cumsum(finite, axis=0)])
     rows = {}
-    for t in pos:
-        full = np.flatnonzero((csum[t + 1] - csum[t + 1 - window]) == window)
-        if full.size < min_assets:
-            continue
-        sub = returns.iloc[t + 1 - window : t + 1, full]
-        try:
-            w = solve(sub)
-        except DataError:
-            continue
-        rows[returns.index[t]] = pd.Series(np.asarray(pd.Series(w).reindex(sub.columns)),
-                                           index=sub.columns)
+    # Small dense problems (n <= a few hundred): a threaded BLAS buys nothing and, on a
+    # busy machine, oversubscription made each 100x100 solve 10x slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for t in pos:
+            full = np.flatnonzero((csum[t + 1] - csum[t + 1 - window]) == window)
+            if full.size < min_assets:
+                continue
+            sub = returns.iloc[t + 1 - window : t + 1, full]
+            try:
+                w = solve(sub)
+            except DataError:
+                continue
+            rows[returns.index[t]] = pd.Series(
+                np.asarray(pd.Series(w).reindex(sub.columns)), index=sub.columns)
     return hold_forward(rows, returns.index, returns.columns)
 
 
