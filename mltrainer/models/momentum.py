@@ -1,3 +1,738 @@
-"""The momentum family of models (filled in by its issue)."""
+"""The momentum family: trend-following signals in [-1, 1] per (date, ticker).
 
-MODELS: tuple = ()
+Each model is a thin declarative class over a pure, vectorised function of wide
+(dates x tickers) arrays. All prices are the adjusted close unless stated; every value
+at date t uses bars up to t only. A ticker that has not started trading (or has a
+missing bar inside a window) is NaN there, never a silent zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mltrainer.data.market_data import MarketData
+from mltrainer.errors import DataError, ParameterError
+from mltrainer.models import _rolling as rl
+from mltrainer.models.base import (
+    SIGNAL,
+    Model,
+    ModelOutput,
+    check_requirements,
+    require_history,
+)
+from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
+
+# --------------------------------------------------------------------------- maths
+
+
+def simple_momentum(prices: np.ndarray, window: int, threshold: float,
+                    mode: str = "step") -> np.ndarray:
+    """Signal from the trailing return ``r = P[t] / P[t-window] - 1``.
+
+    ``mode="step"``: +1 if r > threshold, -1 if r < -threshold, else 0.
+    ``mode="linear"``: ``clip(r / threshold, -1, 1)`` (a ramp through the dead band;
+    the sign of r when threshold is 0).
+    """
+    r = rl.trailing_return(prices, window)
+    if mode == "step" or threshold == 0:
+        return rl.signed_step(r, threshold)
+    return np.clip(r / threshold, -1.0, 1.0)
+
+
+def dual_momentum(prices: np.ndarray, window: int, abs_threshold: float,
+                  rel_threshold: float, benchmark: str = "median",
+                  combine: str = "both") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Absolute and relative momentum and their combination.
+
+    Returns ``(signal, absolute, relative)``: absolute = step(r, abs_threshold),
+    relative = step(r - b, rel_threshold) with b the cross-sectional median (or mean) of
+    r over the tickers that have r that day (NaN when fewer than two do),
+    ``combine="both"``: the common sign when both agree, else 0; ``"average"``:
+    ``(absolute + relative) / 2``.
+    """
+    r = rl.trailing_return(prices, window)
+    count = np.isfinite(r).sum(axis=1, keepdims=True)
+    bench = rl.row_nanmedian(r) if benchmark == "median" else rl.row_nanmean(r)
+    bench = np.where(count >= 2, bench, np.nan)
+    absolute = rl.signed_step(r, abs_threshold)
+    relative = rl.signed_step(r - bench, rel_threshold)
+    if combine == "both":
+        signal = np.where(absolute == relative, absolute, 0.0)
+    else:
+        signal = 0.5 * (absolute + relative)
+    signal[np.isnan(absolute) | np.isnan(relative)] = np.nan
+    return signal, absolute, relative
+
+
+def cross_sectional_momentum(prices: np.ndarray, lookback: int, skip: int,
+                             mode: str = "rank", quantile: float = 0.2
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Rank of the ``lookback``-to-``skip`` return across tickers, mapped to [-1, 1].
+
+    Returns ``(signal, momentum)`` with momentum ``P[t-skip] / P[t-lookback] - 1``,
+    defined only where the ticker also has a price at t (it is listed that day).
+    ``mode="rank"``: ``2 (rank - 1) / (n - 1) - 1`` over the n tickers with momentum
+    that day (average rank for ties). ``mode="quantile"``: +1 for the top ``quantile``
+    of that scale, -1 for the bottom, 0 between.
+    """
+    mom = rl.trailing_return(prices, lookback, skip)
+    mom[~np.isfinite(prices)] = np.nan
+    score = rl.cross_sectional_rank(mom)
+    if mode == "rank":
+        return score, mom
+    u = (score + 1.0) / 2.0  # position in [0, 1]
+    signal = np.where(u >= 1.0 - quantile, 1.0, np.where(u <= quantile, -1.0, 0.0))
+    signal[np.isnan(score)] = np.nan
+    return signal, mom
+
+
+def risk_adjusted_momentum(prices: np.ndarray, window: int, vol_window: int, scale: float,
+                           drawdown_window: int, max_drawdown: float
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``tanh(z / scale)`` with ``z = ln(P[t]/P[t-w]) / (sigma_d sqrt(w))``, guarded.
+
+    sigma_d is the sample standard deviation of daily log returns over ``vol_window``
+    bars ending at t, so z is the trailing move in units of its own noise (a t-statistic
+    of the drift). The signal is set to 0 while the drawdown from the highest close of
+    the last ``drawdown_window`` bars, ``1 - P[t] / max P``, exceeds ``max_drawdown``.
+    Returns ``(signal, z, drawdown)``.
+    """
+    logp = np.log(prices)
+    move = logp - rl.lag(logp, window)
+    sigma = rl.rolling_std(np.diff(logp, axis=0, prepend=np.nan), vol_window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(sigma > 0, move / (sigma * np.sqrt(window)), np.nan)
+    drawdown = 1.0 - prices / rl.rolling_max(prices, drawdown_window)
+    signal = np.tanh(z / scale)
+    signal = np.where(drawdown > max_drawdown, 0.0, signal)
+    signal[np.isnan(z) | np.isnan(drawdown)] = np.nan
+    return signal, z, drawdown
+
+
+def time_series_momentum(prices: np.ndarray, short_window: int, long_window: int,
+                         short_weight: float = 0.5) -> np.ndarray:
+    """``w sign(r_short) + (1 - w) sign(r_long)`` of the two trailing returns."""
+    rs = rl.trailing_return(prices, short_window)
+    rlong = rl.trailing_return(prices, long_window)
+    return short_weight * np.sign(rs) + (1.0 - short_weight) * np.sign(rlong)
+
+
+def volume_confirmed_momentum(prices: np.ndarray, volume: np.ndarray, window: int,
+                              threshold: float, confirm_window: int, volume_window: int,
+                              volume_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Simple step momentum kept only where recent volume is above normal.
+
+    ``ratio = mean(V, confirm_window) / mean(V, volume_window)`` (both ending at t,
+    split-consistent volume); signal = step momentum where ratio > ``volume_ratio``,
+    0 where the move is not confirmed, NaN where either part is undefined.
+    Returns ``(signal, ratio)``.
+    """
+    mom = simple_momentum(prices, window, threshold, "step")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        base = rl.rolling_mean(volume, volume_window)
+        ratio = np.where(base > 0, rl.rolling_mean(volume, confirm_window) / base, np.nan)
+    signal = np.where(ratio > volume_ratio, mom, 0.0)
+    signal[np.isnan(mom) | np.isnan(ratio)] = np.nan
+    return signal, ratio
+
+
+def sector_rotation_momentum(prices: np.ndarray, sector_of: list, sector_names: list,
+                             window: int, n_top: int, n_bottom: int, sector_weight: float
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sector ranking plus within-sector relative strength.
+
+    m_i = trailing ``window`` return. Sector momentum M_s = mean of m_i over members
+    with data. Sectors are ranked each day (1 = strongest); the top ``n_top`` give +1,
+    the bottom ``n_bottom`` -1 (each capped at half the sectors with data), others 0.
+    The relative part is ``tanh((m_i - M_s) / sd_s)`` with sd_s the cross-sectional
+    standard deviation of m within the sector (0 for a sector's only member with data,
+    which sits exactly at its sector mean). signal =
+    ``sector_weight * sector part + (1 - sector_weight) * relative part``.
+
+    ``sector_of`` holds each column's sector index (-1: unknown, whose signal is NaN).
+    Returns ``(signal, sector_momentum, sector_rank)`` (the last two dates x sectors).
+    """
+    mom = rl.trailing_return(prices, window)
+    n_sec = len(sector_names)
+    idx = np.asarray(sector_of, dtype=int)
+    member = np.zeros((len(idx), n_sec))
+    known = idx >= 0
+    member[np.flatnonzero(known), idx[known]] = 1.0
+    finite = np.isfinite(mom)
+    m0 = np.where(finite, mom, 0.0)
+    count = finite.astype("float64") @ member
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sec_mean = np.where(count > 0, (m0 @ member) / count, np.nan)
+        sec_sq = np.where(count > 0, (m0 * m0 @ member) / count, np.nan)
+        sec_sd = np.sqrt(np.maximum(sec_sq - sec_mean**2, 0.0) * count / (count - 1.0))
+    sec_sd = np.where(count >= 2, sec_sd, np.nan)
+    # rank 1 = strongest sector; NaN sectors are left out
+    rank = pd.DataFrame(sec_mean).rank(axis=1, ascending=False, method="first").to_numpy()
+    n_valid = np.isfinite(sec_mean).sum(axis=1, keepdims=True)
+    top = np.minimum(n_top, n_valid // 2)
+    bottom = np.minimum(n_bottom, n_valid // 2)
+    sec_sig = np.where(rank <= top, 1.0, np.where(rank > n_valid - bottom, -1.0, 0.0))
+    sec_sig = np.where(np.isfinite(rank) & (n_valid >= 2), sec_sig, np.nan)
+
+    signal = np.full_like(mom, np.nan)
+    if known.any():
+        cols = np.flatnonzero(known)
+        s_idx = idx[known]
+        excess = mom[:, cols] - sec_mean[:, s_idx]
+        sd = sec_sd[:, s_idx]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # a lone member (or identical members) is exactly at its sector mean: 0
+            rel = np.where(sd > 0, np.tanh(excess / sd), 0.0)
+        rel[np.isnan(excess)] = np.nan
+        signal[:, cols] = sector_weight * sec_sig[:, s_idx] + (1.0 - sector_weight) * rel
+    return signal, sec_mean, rank
+
+
+# ------------------------------------------------------------------------ classes
+
+
+def _frame(values: np.ndarray, data: MarketData) -> pd.DataFrame:
+    # the arrays are fresh and owned by the output: no copy (pandas 3 copies by default)
+    return pd.DataFrame(values, index=data.dates, columns=data.adj_close.columns, copy=False)
+
+
+class _MomentumModel(Model):
+    family = "momentum"
+    output_kind = SIGNAL
+
+    def min_history(self) -> int:  # pragma: no cover - every subclass overrides
+        return 2
+
+    def _prepare(self, data: MarketData) -> np.ndarray:
+        """Check the data is usable and return the adjusted close as an array."""
+        check_requirements(self, data)
+        require_history(type(self).__name__, data, self.min_history())
+        return rl.as_array(data.adj_close)
+
+
+class SimpleMomentumModel(_MomentumModel):
+    """Trailing return against a threshold.
+
+    Parameters
+    ----------
+    window : int
+        Lookback in trading days (default 10).
+    threshold : float
+        Dead band: returns within +-threshold give 0 (``step``) or a ramp (``linear``).
+    mode : {"step", "linear"}
+        ``step``: +1 / 0 / -1; ``linear``: ``clip(r / threshold, -1, 1)``.
+
+    Notes
+    -----
+    ``r_t = P_t / P_{t-w} - 1``; ``s_t = 1[r_t > c] - 1[r_t < -c]`` (step).
+    Extras: ``momentum`` (r_t).
+
+    References
+    ----------
+    Jegadeesh, N., Titman, S. (1993). Returns to buying winners and selling losers.
+    Journal of Finance 48(1), 65-91.
+    """
+
+    description = "Trailing return over a short window against a threshold"
+    param_specs = {
+        "window": IntParam(2, 252, default=10, help="Lookback, trading days (seed range 7-12)"),
+        "threshold": FloatParam(0.0, 0.5, default=0.02, step=0.005,
+                                help="Return dead band around zero (0.02 = 2%)"),
+        "mode": ChoiceParam(("step", "linear"), default="step",
+                            help="step: +1/0/-1; linear: ramp r/threshold clipped to [-1, 1]"),
+    }
+
+    def __init__(self, window=10, threshold=0.02, mode="step"):
+        self.window = window
+        self.threshold = threshold
+        self.mode = mode
+
+    def min_history(self) -> int:
+        return self.window + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        p = self._prepare(data)
+        signal = simple_momentum(p, self.window, self.threshold, self.mode)
+        return ModelOutput(_frame(signal, data),
+                           extras={"momentum": _frame(rl.trailing_return(p, self.window), data)})
+
+
+class DualMomentumModel(_MomentumModel):
+    """Absolute (time-series) and relative (cross-sectional) momentum together.
+
+    Parameters
+    ----------
+    window : int
+        Lookback of the trailing return, trading days (default 252, twelve months).
+    abs_threshold : float
+        Absolute momentum is +1 above it, -1 below its negative (0: versus zero).
+    rel_threshold : float
+        Relative momentum is +1 when the return beats the benchmark by more than this.
+    benchmark : {"median", "mean"}
+        Cross-sectional median or equal-weighted universe mean of the same return.
+    combine : {"both", "average"}
+        ``both``: the common sign when the two agree, else 0; ``average``: their mean.
+
+    Notes
+    -----
+    ``A_t = step(r_t, c_a)``, ``R_t = step(r_t - b_t, c_r)``, ``b_t`` = median_j r_{j,t}.
+    Relative momentum needs at least two tickers on a date (NaN otherwise), so one
+    ticker alone gives NaN. Extras: ``absolute``, ``relative``.
+
+    References
+    ----------
+    Antonacci, G. (2014). Dual Momentum Investing. McGraw-Hill.
+    """
+
+    description = "Absolute momentum and momentum relative to the universe must agree"
+    param_specs = {
+        "window": IntParam(20, 504, default=252, help="Lookback, trading days"),
+        "abs_threshold": FloatParam(0.0, 0.5, default=0.0, step=0.005,
+                                    help="Absolute return hurdle (0 = versus zero)"),
+        "rel_threshold": FloatParam(0.0, 0.5, default=0.0, step=0.005,
+                                    help="Excess over the benchmark needed for +-1"),
+        "benchmark": ChoiceParam(("median", "mean"), default="median",
+                                 help="Cross-sectional median or universe mean return"),
+        "combine": ChoiceParam(("both", "average"), default="both",
+                               help="both: signal only when they agree; average: mean"),
+    }
+
+    def __init__(self, window=252, abs_threshold=0.0, rel_threshold=0.0, benchmark="median",
+                 combine="both"):
+        self.window = window
+        self.abs_threshold = abs_threshold
+        self.rel_threshold = rel_threshold
+        self.benchmark = benchmark
+        self.combine = combine
+
+    def min_history(self) -> int:
+        return self.window + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        p = self._prepare(data)
+        signal, absolute, relative = dual_momentum(
+            p, self.window, self.abs_threshold, self.rel_threshold, self.benchmark, self.combine)
+        return ModelOutput(_frame(signal, data),
+                           extras={"absolute": _frame(absolute, data),
+                                   "relative": _frame(relative, data)})
+
+
+class CrossSectionalMomentumModel(_MomentumModel):
+    """Percentile rank of the 12-1 month return across the universe.
+
+    Parameters
+    ----------
+    lookback : int
+        Start of the return window, trading days back (default 252).
+    skip : int
+        Most recent days left out (default 21), avoiding the one-month reversal.
+    mode : {"rank", "quantile"}
+        ``rank``: the rank mapped linearly to [-1, 1]; ``quantile``: +1 top, -1 bottom.
+    quantile : float
+        Fraction long and short in ``quantile`` mode.
+
+    Notes
+    -----
+    ``m_{i,t} = P_{i,t-skip} / P_{i,t-lookback} - 1``; ``s_{i,t} = 2 (rank_i - 1) /
+    (n_t - 1) - 1`` among the n_t tickers with m and a price on day t. NaN for tickers
+    not yet listed and on days with fewer than two ranked tickers. Extras: ``momentum``.
+
+    References
+    ----------
+    Jegadeesh, N., Titman, S. (1993). Journal of Finance 48(1), 65-91.
+    Carhart, M. (1997). On persistence in mutual fund performance. J. Finance 52(1).
+    """
+
+    description = "Cross-sectional rank of the 12-1 month return"
+    param_specs = {
+        "lookback": IntParam(42, 504, default=252, help="Return window start, trading days"),
+        "skip": IntParam(0, 63, default=21, help="Most recent days skipped (reversal)"),
+        "mode": ChoiceParam(("rank", "quantile"), default="rank",
+                            help="rank: linear in rank; quantile: long top / short bottom"),
+        "quantile": FloatParam(0.05, 0.5, default=0.2, step=0.05,
+                               help="Fraction long and short in quantile mode"),
+    }
+
+    def __init__(self, lookback=252, skip=21, mode="rank", quantile=0.2):
+        self.lookback = lookback
+        self.skip = skip
+        self.mode = mode
+        self.quantile = quantile
+
+    def _check_params(self) -> None:
+        if self.lookback - self.skip < 21:
+            raise ParameterError(
+                f"lookback ({self.lookback}) must exceed skip ({self.skip}) by at least 21 "
+                "days; the classic choice is lookback=252, skip=21")
+
+    def min_history(self) -> int:
+        return self.lookback + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        p = self._prepare(data)
+        signal, mom = cross_sectional_momentum(p, self.lookback, self.skip, self.mode,
+                                               self.quantile)
+        return ModelOutput(_frame(signal, data), extras={"momentum": _frame(mom, data)})
+
+
+class RiskAdjustedMomentumModel(_MomentumModel):
+    """Trailing log return per unit of its own volatility, squashed, drawdown-guarded.
+
+    Parameters
+    ----------
+    window : int
+        Momentum lookback, trading days.
+    vol_window : int
+        Window of the daily-return standard deviation.
+    scale : float
+        ``signal = tanh(z / scale)``; z = scale gives 0.76.
+    drawdown_window : int
+        Window of the running peak for the drawdown guard.
+    max_drawdown : float
+        The signal is 0 while the drawdown exceeds this (1.0 disables the guard).
+
+    Notes
+    -----
+    ``z_t = ln(P_t / P_{t-w}) / (sigma_t sqrt(w))``, sigma_t the sample standard
+    deviation of daily log returns over ``vol_window`` bars; ``DD_t = 1 - P_t /
+    max(P_{t-D+1..t})``; ``s_t = tanh(z_t / k)`` if ``DD_t <= c`` else 0.
+    Extras: ``zscore``, ``drawdown``.
+
+    References
+    ----------
+    Barroso, P., Santa-Clara, P. (2015). Momentum has its moments. Journal of Financial
+    Economics 116(1), 111-120. Daniel, K., Moskowitz, T. (2016). Momentum crashes.
+    Journal of Financial Economics 122(2), 221-247.
+    """
+
+    description = "Volatility-scaled momentum with a drawdown guard"
+    param_specs = {
+        "window": IntParam(10, 252, default=60, help="Momentum lookback, trading days"),
+        "vol_window": IntParam(20, 252, default=60, help="Volatility window, trading days"),
+        "scale": FloatParam(0.25, 4.0, default=1.0, step=0.05,
+                            help="z-score that maps to tanh(1)=0.76"),
+        "drawdown_window": IntParam(20, 504, default=126, help="Running-peak window, days"),
+        "max_drawdown": FloatParam(0.05, 1.0, default=0.25, step=0.01,
+                                   help="Drawdown above which the signal is cut to 0"),
+    }
+
+    def __init__(self, window=60, vol_window=60, scale=1.0, drawdown_window=126,
+                 max_drawdown=0.25):
+        self.window = window
+        self.vol_window = vol_window
+        self.scale = scale
+        self.drawdown_window = drawdown_window
+        self.max_drawdown = max_drawdown
+
+    def min_history(self) -> int:
+        return max(self.window + 1, self.vol_window + 1, self.drawdown_window)
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        p = self._prepare(data)
+        signal, z, dd = risk_adjusted_momentum(p, self.window, self.vol_window, self.scale,
+                                               self.drawdown_window, self.max_drawdown)
+        return ModelOutput(_frame(signal, data),
+                           extras={"zscore": _frame(z, data), "drawdown": _frame(dd, data)})
+
+
+class TimeSeriesMomentumModel(_MomentumModel):
+    """Signs of a short and a long trailing return, averaged.
+
+    Parameters
+    ----------
+    short_window : int
+        Short lookback, trading days (seed range 7-12).
+    long_window : int
+        Long lookback, trading days (seed range 50-70).
+    short_weight : float
+        Weight w of the short horizon; the long one gets 1 - w.
+
+    Notes
+    -----
+    ``s_t = w sign(P_t/P_{t-a} - 1) + (1 - w) sign(P_t/P_{t-b} - 1)``. Extras:
+    ``short_return``, ``long_return``.
+
+    References
+    ----------
+    Moskowitz, T., Ooi, Y. H., Pedersen, L. H. (2012). Time series momentum. Journal of
+    Financial Economics 104(2), 228-250.
+    """
+
+    description = "Sign-weighted average of short and long horizon trends"
+    param_specs = {
+        "short_window": IntParam(2, 63, default=10, help="Short lookback, trading days"),
+        "long_window": IntParam(20, 252, default=60, help="Long lookback, trading days"),
+        "short_weight": FloatParam(0.0, 1.0, default=0.5, step=0.05,
+                                   help="Weight of the short horizon (long gets 1 - w)"),
+    }
+
+    def __init__(self, short_window=10, long_window=60, short_weight=0.5):
+        self.short_window = short_window
+        self.long_window = long_window
+        self.short_weight = short_weight
+
+    def _check_params(self) -> None:
+        if self.short_window >= self.long_window:
+            raise ParameterError(
+                f"short_window ({self.short_window}) must be shorter than long_window "
+                f"({self.long_window}); e.g. 10 and 60")
+
+    def min_history(self) -> int:
+        return self.long_window + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        p = self._prepare(data)
+        signal = time_series_momentum(p, self.short_window, self.long_window, self.short_weight)
+        return ModelOutput(
+            _frame(signal, data),
+            extras={"short_return": _frame(rl.trailing_return(p, self.short_window), data),
+                    "long_return": _frame(rl.trailing_return(p, self.long_window), data)})
+
+
+class VolumeConfirmedMomentumModel(_MomentumModel):
+    """Step momentum that counts only on above-normal volume.
+
+    Parameters
+    ----------
+    window, threshold : int, float
+        As in :class:`SimpleMomentumModel` (step mode).
+    confirm_window : int
+        Days of recent volume averaged (1 = today's volume alone).
+    volume_window : int
+        Days of the "normal" volume average.
+    volume_ratio : float
+        Recent / normal volume above which the move is confirmed.
+
+    Notes
+    -----
+    ``s_t = step(r_t, c) * 1[mean(V, a)_t / mean(V, b)_t > q]``, volume made
+    split-consistent causally (:func:`~mltrainer.models._rolling.causal_split_volume`).
+    Extras: ``volume_ratio``.
+
+    References
+    ----------
+    Lee, C., Swaminathan, B. (2000). Price momentum and trading volume. Journal of
+    Finance 55(5), 2017-2069.
+    """
+
+    description = "Momentum confirmed by above-normal trading volume"
+    requires = ("volume",)
+    param_specs = {
+        "window": IntParam(2, 252, default=10, help="Momentum lookback, trading days"),
+        "threshold": FloatParam(0.0, 0.5, default=0.02, step=0.005,
+                                help="Return dead band around zero"),
+        "confirm_window": IntParam(1, 20, default=5, help="Recent volume averaging, days"),
+        "volume_window": IntParam(5, 252, default=50, help="Normal volume window, days"),
+        "volume_ratio": FloatParam(0.5, 5.0, default=1.2, step=0.05,
+                                   help="Recent/normal volume needed to confirm"),
+    }
+
+    def __init__(self, window=10, threshold=0.02, confirm_window=5, volume_window=50,
+                 volume_ratio=1.2):
+        self.window = window
+        self.threshold = threshold
+        self.confirm_window = confirm_window
+        self.volume_window = volume_window
+        self.volume_ratio = volume_ratio
+
+    def _check_params(self) -> None:
+        if self.confirm_window >= self.volume_window:
+            raise ParameterError(
+                f"confirm_window ({self.confirm_window}) must be shorter than volume_window "
+                f"({self.volume_window})")
+
+    def min_history(self) -> int:
+        return max(self.window + 1, self.volume_window)
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        p = self._prepare(data)
+        vol = rl.causal_split_volume(data.volume, data.splits)
+        signal, ratio = volume_confirmed_momentum(
+            p, vol, self.window, self.threshold, self.confirm_window, self.volume_window,
+            self.volume_ratio)
+        return ModelOutput(_frame(signal, data), extras={"volume_ratio": _frame(ratio, data)})
+
+
+class SectorRotationMomentumModel(_MomentumModel):
+    """Long the strongest GICS sectors, short the weakest, tilted by in-sector strength.
+
+    Parameters
+    ----------
+    window : int
+        Momentum lookback, trading days (default 126, six months).
+    n_top, n_bottom : int
+        Number of sectors long and short (each at most half the sectors with data).
+    sector_weight : float
+        Weight of the sector rank part; ``1 - sector_weight`` goes to the stock's
+        momentum relative to its sector.
+
+    Notes
+    -----
+    See :func:`sector_rotation_momentum`. Tickers without a sector in ``data.sectors``
+    are NaN and listed in ``tables["unmapped"]``. Extras: ``sector_momentum`` and
+    ``sector_rank`` (dates x sectors, rank 1 = strongest).
+
+    References
+    ----------
+    Moskowitz, T., Grinblatt, M. (1999). Do industries explain momentum? Journal of
+    Finance 54(4), 1249-1290.
+    """
+
+    description = "Sector ranking by member momentum plus stock-vs-sector strength"
+    requires = ("sectors",)
+    param_specs = {
+        "window": IntParam(21, 252, default=126, help="Momentum lookback, trading days"),
+        "n_top": IntParam(1, 5, default=3, help="Sectors held long"),
+        "n_bottom": IntParam(1, 5, default=3, help="Sectors held short"),
+        "sector_weight": FloatParam(0.0, 1.0, default=0.5, step=0.05,
+                                    help="Weight of the sector part vs in-sector strength"),
+    }
+
+    def __init__(self, window=126, n_top=3, n_bottom=3, sector_weight=0.5):
+        self.window = window
+        self.n_top = n_top
+        self.n_bottom = n_bottom
+        self.sector_weight = sector_weight
+
+    def min_history(self) -> int:
+        return self.window + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        p = self._prepare(data)
+        tickers = list(data.adj_close.columns)
+        names = sorted({str(data.sectors[t]) for t in tickers if data.sectors.get(t)})
+        if not names:
+            raise DataError(
+                "SectorRotationMomentumModel: none of the tickers has a GICS sector in "
+                f"data.sectors (tickers e.g. {', '.join(map(str, tickers[:5]))})")
+        pos = {s: k for k, s in enumerate(names)}
+        sector_of = [pos.get(str(data.sectors.get(t)), -1) if data.sectors.get(t) else -1
+                     for t in tickers]
+        signal, sec_mom, rank = sector_rotation_momentum(
+            p, sector_of, names, self.window, self.n_top, self.n_bottom, self.sector_weight)
+        sec_cols = pd.Index(names, name="sector")
+        unmapped = [t for t, k in zip(tickers, sector_of, strict=True) if k < 0]
+        return ModelOutput(
+            _frame(signal, data),
+            extras={"sector_momentum": pd.DataFrame(sec_mom, index=data.dates, columns=sec_cols),
+                    "sector_rank": pd.DataFrame(rank, index=data.dates, columns=sec_cols)},
+            tables={"unmapped": pd.DataFrame({"ticker": unmapped,
+                                              "note": "no GICS sector; signal is NaN"})})
+
+
+class EnsembleMomentumModel(_MomentumModel):
+    """Weighted average of the other momentum models' signals.
+
+    Parameters
+    ----------
+    w_simple, w_dual, w_cross_sectional, w_risk_adjusted, w_time_series,
+    w_volume_confirmed, w_sector_rotation : float
+        Non-negative weight of each member (each member runs with its defaults).
+
+    Notes
+    -----
+    ``S_{i,t} = sum_k w_k s^k_{i,t} / sum_k w_k 1[s^k_{i,t} defined]`` over the members
+    used; NaN where no member is defined. Weights are renormalised per cell, so the
+    result stays in [-1, 1] while slower members are still warming up. A member whose
+    requirement (volume, sectors) the data lacks, or whose history need exceeds the
+    data, is skipped; ``tables["members"]`` says which and why.
+    """
+
+    description = "Weighted combination of the momentum models"
+    param_specs = {
+        "w_simple": FloatParam(0.0, 1.0, default=1.0, step=0.05, help="Weight of Simple"),
+        "w_dual": FloatParam(0.0, 1.0, default=1.0, step=0.05, help="Weight of Dual"),
+        "w_cross_sectional": FloatParam(0.0, 1.0, default=1.0, step=0.05,
+                                        help="Weight of CrossSectional"),
+        "w_risk_adjusted": FloatParam(0.0, 1.0, default=1.0, step=0.05,
+                                      help="Weight of RiskAdjusted"),
+        "w_time_series": FloatParam(0.0, 1.0, default=1.0, step=0.05,
+                                    help="Weight of TimeSeries"),
+        "w_volume_confirmed": FloatParam(0.0, 1.0, default=1.0, step=0.05,
+                                         help="Weight of VolumeConfirmed (needs volume)"),
+        "w_sector_rotation": FloatParam(0.0, 1.0, default=1.0, step=0.05,
+                                        help="Weight of SectorRotation (needs sectors)"),
+    }
+    members = {
+        "w_simple": SimpleMomentumModel,
+        "w_dual": DualMomentumModel,
+        "w_cross_sectional": CrossSectionalMomentumModel,
+        "w_risk_adjusted": RiskAdjustedMomentumModel,
+        "w_time_series": TimeSeriesMomentumModel,
+        "w_volume_confirmed": VolumeConfirmedMomentumModel,
+        "w_sector_rotation": SectorRotationMomentumModel,
+    }
+
+    def __init__(self, w_simple=1.0, w_dual=1.0, w_cross_sectional=1.0, w_risk_adjusted=1.0,
+                 w_time_series=1.0, w_volume_confirmed=1.0, w_sector_rotation=1.0):
+        self.w_simple = w_simple
+        self.w_dual = w_dual
+        self.w_cross_sectional = w_cross_sectional
+        self.w_risk_adjusted = w_risk_adjusted
+        self.w_time_series = w_time_series
+        self.w_volume_confirmed = w_volume_confirmed
+        self.w_sector_rotation = w_sector_rotation
+
+    def _check_params(self) -> None:
+        if sum(getattr(self, name) for name in self.members) <= 0:
+            raise ParameterError("at least one member weight must be positive")
+
+    def min_history(self) -> int:
+        needs = [cls().min_history() for name, cls in self.members.items()
+                 if getattr(self, name) > 0]
+        return min(needs) if needs else 2
+
+    def plan(self, data: MarketData) -> pd.DataFrame:
+        """Which members run on ``data``: member, weight, used, note."""
+        rows = []
+        for name, cls in self.members.items():
+            weight = float(getattr(self, name))
+            model = cls()
+            note = ""
+            if weight <= 0:
+                note = "weight 0"
+            elif "volume" in cls.requires and not data.has_volume:
+                note = f"skipped: source '{data.source}' has no volume"
+            elif "sectors" in cls.requires and not data.sectors:
+                note = f"skipped: source '{data.source}' has no GICS sectors"
+            elif len(data.dates) < model.min_history():
+                note = (f"skipped: needs {model.min_history()} days of history, "
+                        f"the data has {len(data.dates)}")
+            rows.append({"member": cls.__name__, "weight": weight, "used": note == "",
+                         "note": note})
+        return pd.DataFrame(rows)
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        self._prepare(data)
+        plan = self.plan(data)
+        if not plan["used"].any():
+            reasons = "; ".join(f"{m}: {n}" for m, n in
+                                zip(plan["member"], plan["note"], strict=True))
+            raise DataError(f"EnsembleMomentumModel: no member can run on this data: {reasons}")
+        shape = data.adj_close.shape
+        num = np.zeros(shape)
+        den = np.zeros(shape)
+        for (name, cls), used in zip(self.members.items(), plan["used"], strict=True):
+            if not used:
+                continue
+            weight = float(getattr(self, name))
+            s = cls().run(data).primary.to_numpy()
+            ok = np.isfinite(s)
+            num += np.where(ok, weight * s, 0.0)
+            den += np.where(ok, weight, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            signal = np.where(den > 0, num / den, np.nan)
+        return ModelOutput(_frame(np.clip(signal, -1.0, 1.0), data), tables={"members": plan})
+
+
+MODELS = (
+    SimpleMomentumModel,
+    DualMomentumModel,
+    CrossSectionalMomentumModel,
+    RiskAdjustedMomentumModel,
+    TimeSeriesMomentumModel,
+    VolumeConfirmedMomentumModel,
+    SectorRotationMomentumModel,
+    EnsembleMomentumModel,
+)

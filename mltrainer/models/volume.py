@@ -1,3 +1,671 @@
-"""The volume family of models (filled in by its issue)."""
+"""The volume family: signals in [-1, 1] that read price moves together with volume.
 
-MODELS: tuple = ()
+Prices are the adjusted close (and, for the typical price, high/low from
+``MarketData.adjusted()``). Volume is made split-consistent with
+:func:`~mltrainer.models._rolling.causal_split_volume`, which divides by splits up to
+t rather than multiplying by later ones, so cumulative quantities (OBV) at t do not
+change when later bars arrive. Every model needs volume (``requires = ("volume",)``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
+
+from mltrainer.data.market_data import MarketData
+from mltrainer.errors import ParameterError
+from mltrainer.models import _rolling as rl
+from mltrainer.models.base import (
+    SIGNAL,
+    Model,
+    ModelOutput,
+    check_requirements,
+    require_history,
+)
+from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
+
+# --------------------------------------------------------------------------- maths
+
+
+def on_balance_volume(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """Granville's OBV per column, with TA-Lib's start (first bar contributes +V).
+
+    ``OBV_t = OBV_{t-1} + sign(C_t - C_{t-1}) V_t``; NaN where close or volume is NaN.
+    After a missing bar the first bar back contributes 0 (its change is undefined).
+    """
+    dc = np.diff(close, axis=0, prepend=np.nan)
+    step = np.sign(dc) * volume
+    finite = np.isfinite(close) & np.isfinite(volume)
+    # the first finite row of each column starts the sum at +V, as TA-Lib does
+    seen_before = np.zeros_like(finite)
+    seen_before[1:] = np.maximum.accumulate(finite, axis=0)[:-1]
+    first = finite & ~seen_before
+    step = np.where(first, volume, step)
+    obv = rl.cumsum_rows(np.where(np.isfinite(step), step, 0.0))
+    obv[~finite] = np.nan
+    return obv
+
+
+def rolling_vwap(price: np.ndarray, volume: np.ndarray, window: int,
+                 volume_sum: np.ndarray | None = None) -> np.ndarray:
+    """``sum(P_i V_i) / sum(V_i)`` over the ``window`` bars ending at t (NaN if sum V = 0).
+
+    ``volume_sum``: the rolling volume sum, when the caller already has it.
+    """
+    pv = rl.rolling_sum(price * volume, window)
+    vv = rl.rolling_sum(volume, window) if volume_sum is None else volume_sum
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pv /= vv
+    pv[~(vv > 0)] = np.nan
+    return pv
+
+
+def obv_trend(close: np.ndarray, volume: np.ndarray, window: int,
+              volume_sum: np.ndarray | None = None) -> np.ndarray:
+    """``(OBV_t - OBV_{t-n}) / sum(V over the n bars)``: net up-volume share in [-1, 1]."""
+    signed = np.sign(np.diff(close, axis=0, prepend=np.nan)) * volume
+    total = rl.rolling_sum(volume, window) if volume_sum is None else volume_sum
+    net = rl.rolling_sum(signed, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        net /= total
+    net[~(total > 0)] = np.nan
+    return net
+
+
+def volume_weighted_signal(close: np.ndarray, typical: np.ndarray, volume: np.ndarray,
+                           window: int, obv_window: int, anchor: str, price_weight: float
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Price versus its volume-weighted average, plus the OBV trend.
+
+    ``p_t = tanh((C_t / A_t - 1) / sigma_t)`` with A the rolling VWAP of the typical
+    price (or the VWMA of the close) and sigma_t the standard deviation of daily returns
+    over the same window; ``o_t`` = :func:`obv_trend`. signal = ``w p + (1 - w) o``.
+    Returns ``(signal, vwap, vwma)``.
+    """
+    vsum = rl.rolling_sum(volume, window)
+    vwap = rolling_vwap(typical, volume, window, vsum)
+    vwma = vwap if typical is close else rolling_vwap(close, volume, window, vsum)
+    ref = vwap if anchor == "vwap" else vwma
+    sigma = rl.rolling_std(rl.daily_returns(close), window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        price_part = close / ref
+        price_part -= 1.0
+        price_part /= sigma
+    price_part[~(sigma > 0)] = np.nan
+    np.tanh(price_part, out=price_part)
+    obv_part = obv_trend(close, volume, obv_window,
+                         vsum if obv_window == window else None)
+    signal = price_weight * price_part + (1.0 - price_weight) * obv_part
+    return signal, vwap, vwma
+
+
+def _log_volume(volume: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(volume > 0, np.log(volume), np.nan)
+
+
+def volume_price_relationship(close: np.ndarray, volume: np.ndarray, corr_window: int,
+                              trend_window: int, pair: str
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return/volume correlation and price/volume trend agreement.
+
+    c_t = rolling correlation over ``corr_window`` of ``r_t`` (``pair="returns"``) or
+    ``|r_t|`` (``"abs_returns"``, then multiplied by the price direction) with
+    ``dlnV_t = ln V_t - ln V_{t-1}``. Price direction d_p = sign of the ``trend_window``
+    return; volume direction d_v = sign of ``ln(mean V over the last n) - ln(mean V over
+    the n before)``. The trend part is ``d_p d_v``: a move on rising volume is confirmed
+    (+1 up, -1 down); a move on falling volume is a divergence read against the move
+    (rising price on shrinking volume -1, falling price on shrinking volume +1).
+    signal = ``(c + d_p d_v) / 2``. Returns ``(signal, correlation, divergence)`` with
+    divergence +1 bullish / -1 bearish / 0 none.
+    """
+    r = rl.daily_returns(close)
+    dlv = np.diff(_log_volume(volume), axis=0, prepend=np.nan)
+    x = r if pair == "returns" else np.abs(r)
+    corr = rl.rolling_corr(x, dlv, corr_window)
+    d_price = np.sign(rl.trailing_return(close, trend_window))
+    mean_v = rl.rolling_mean(volume, trend_window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d_vol = np.sign(np.log(mean_v / rl.lag(mean_v, trend_window)))
+    corr_part = corr if pair == "returns" else corr * d_price
+    signal = 0.5 * (corr_part + d_price * d_vol)
+    divergence = np.where(d_vol < 0, -d_price, 0.0)
+    divergence[np.isnan(d_price) | np.isnan(d_vol)] = np.nan
+    return signal, corr, divergence
+
+
+def volume_momentum(close: np.ndarray, volume: np.ndarray, short_window: int,
+                    long_window: int, price_window: int, sensitivity: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``sign(r_price) * tanh(ln(mean V_short / mean V_long) / sensitivity)``.
+
+    Rising volume reinforces the direction of the ``price_window`` return, falling
+    volume leans against it. Returns ``(signal, volume_ratio)``.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        long_mean = rl.rolling_mean(volume, long_window)
+        ratio = np.where(long_mean > 0, rl.rolling_mean(volume, short_window) / long_mean,
+                         np.nan)
+        strength = np.tanh(np.log(ratio) / sensitivity)
+    direction = np.sign(rl.trailing_return(close, price_window))
+    return direction * strength, ratio
+
+
+def volume_divergence(close: np.ndarray, volume: np.ndarray, lookback: int, indicator: str,
+                      hold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Price extremes that volume does not confirm, labelled on the day they happen.
+
+    Bullish (+1): ``C_t`` below the lowest close of the previous ``lookback`` bars while
+    the indicator is not at a new low (OBV above its previous ``lookback``-bar low, or,
+    for ``indicator="volume"``, V_t below its previous ``lookback``-bar mean: the selling
+    is drying up). Bearish (-1): a new closing high without a new OBV high (or on
+    below-average volume). The signal is the latest label of the last ``hold`` bars
+    (0 if none). Returns ``(signal, labels, obv)``; windows end at t.
+    """
+    obv = on_balance_volume(close, volume)
+    low, high = rl.rolling_min_max(close, lookback)
+    prev_low, prev_high = rl.lag(low, 1), rl.lag(high, 1)
+    if indicator == "obv":
+        obv_low, obv_high = rl.rolling_min_max(obv, lookback)
+        obv_low = rl.lag(obv_low, 1)
+        weak_low = obv > obv_low
+        weak_high = obv < rl.lag(obv_high, 1)
+        ind_ok = np.isfinite(obv_low)
+    else:
+        prev_mean = rl.lag(rl.rolling_mean(volume, lookback), 1)
+        weak_low = weak_high = volume < prev_mean
+        ind_ok = np.isfinite(prev_mean) & np.isfinite(volume)
+    bullish = (close < prev_low) & weak_low
+    bearish = (close > prev_high) & weak_high
+    labels = np.where(bullish, 1.0, np.where(bearish, -1.0, 0.0))
+    defined = np.isfinite(prev_low) & np.isfinite(close) & ind_ok
+    labels[~defined] = np.nan
+    # latest event within the last ``hold`` bars, carried forward (a short-lived signal)
+    events = pd.DataFrame(np.where(labels != 0, labels, np.nan))
+    signal = events.ffill(limit=hold - 1).to_numpy() if hold > 1 else events.to_numpy()
+    signal = np.where(np.isnan(signal), 0.0, signal)
+    signal[~defined] = np.nan
+    return signal, labels, obv
+
+
+# ----------------------------------------------------------- clustering (walk-forward)
+
+
+def cluster_features(close: np.ndarray, volume: np.ndarray, zscore_window: int,
+                     relvol_window: int) -> list[np.ndarray]:
+    """Per (date, ticker): volume z-score, log relative volume, daily return.
+
+    z = (ln V_t - mean ln V) / sd ln V over ``zscore_window`` bars ending at t;
+    relvol = ln(V_t / mean V over ``relvol_window`` bars ending at t); r_t = daily return.
+    Three (dates x tickers) arrays, NaN where undefined.
+    """
+    lv = _log_volume(volume)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean, sd = rl.rolling_mean_std(lv, zscore_window)
+        z = lv - mean
+        z /= sd
+        z[~(sd > 0)] = np.nan
+        relvol = volume / rl.rolling_mean(volume, relvol_window)
+        relvol[~(relvol > 0)] = np.nan
+        np.log(relvol, out=relvol)
+    return [z, relvol, rl.daily_returns(close)]
+
+
+def walk_forward_clusters(features: list[np.ndarray], next_return: np.ndarray,
+                          n_clusters: int, refit_every: int, min_train: int,
+                          train_window: int, sample_size: int, t_scale: float,
+                          random_state: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """k-means on pooled volume features, refitted on a schedule from past data only.
+
+    Refit dates are rows ``R = min_train, min_train + refit_every, ...``. A refit at R
+    uses rows p in ``[R - train_window, R - 2]`` (so the next-day return ``r_{p+1}`` is
+    known before R) with all features finite, pooled over tickers. A seeded random
+    sample of ``sample_size`` of them fits k-means on features standardised with that
+    sample's mean and sd (clipped to +-5); the first fit uses k-means++ (3 starts), later
+    ones start from the previous refit's centroids, which keeps clusters comparable
+    from one refit to the next. Clusters are then ordered by their centroid's relative
+    volume (label 0 = quietest), so labels mean the same across refits. Each cluster's
+    signal is ``tanh(t_k / t_scale)``, ``t_k = (mean_k - mean) / (sd_k / sqrt(n_k))``:
+    the excess next-day return of its training rows over all training rows, in
+    standard errors (on a seeded sample of up to ``5 * sample_size`` rows). Rows from R
+    up to the next refit get the nearest centroid's label and signal; rows before the
+    first refit stay NaN.
+
+    Returns ``(signal, labels, table rows)``.
+    """
+    n, m = features[0].shape
+    flat = [f.reshape(-1) for f in features]
+    target = next_return.reshape(-1)
+    usable = np.isfinite(flat[0])
+    for f in flat[1:]:
+        usable &= np.isfinite(f)
+    train_ok = usable & np.isfinite(target)
+    signal = np.full(n * m, np.nan)
+    labels = np.full(n * m, np.nan)
+    rows: list[dict] = []
+    previous = None  # last refit's centroids, original units, ordered
+
+    def gather(idx):
+        return np.column_stack([f[idx] for f in flat])
+
+    # one thread: on a few thousand rows OpenMP/BLAS start-up costs more than it saves,
+    # and the machine is shared
+    with threadpool_limits(1):
+        for k, start in enumerate(range(min_train, n, refit_every)):
+            stop = min(start + refit_every, n)
+            lo = max(0, start - train_window)
+            cand = np.flatnonzero(train_ok[lo * m:(start - 1) * m]) + lo * m
+            if cand.size < max(20 * n_clusters, 100):
+                continue  # too little history for this refit: its rows stay NaN
+            rng = np.random.default_rng([random_state, k])
+
+            def sample(size, rng=rng, cand=cand):
+                if cand.size <= size:
+                    return cand
+                return np.sort(rng.choice(cand, size, replace=False))
+
+            fit_x = gather(sample(sample_size))
+            mu = fit_x.mean(axis=0)
+            sd = fit_x.std(axis=0)
+            sd[~(sd > 0)] = 1.0
+
+            def scaled(x, mu=mu, sd=sd):
+                return np.clip((x - mu) / sd, -5.0, 5.0)
+
+            if previous is None:
+                km = KMeans(n_clusters=n_clusters, n_init=3, random_state=random_state)
+            else:
+                km = KMeans(n_clusters=n_clusters, init=scaled(previous), n_init=1,
+                            random_state=random_state)
+            centres = km.fit(scaled(fit_x)).cluster_centers_
+            centres = centres[np.argsort(centres[:, 1], kind="stable")]  # by rel. volume
+            previous = centres * sd + mu
+
+            def assign(idx, centres=centres, mu=mu, sd=sd):
+                # nearest centroid, feature by feature on 1-D columns (no (rows, 3) temporaries)
+                cols = [np.clip((f[idx] - mu[j]) / sd[j], -5.0, 5.0) for j, f in enumerate(flat)]
+                best = np.full(idx.size, np.inf)
+                lab = np.zeros(idx.size, dtype=np.int64)
+                for c, centre in enumerate(centres):
+                    dist = (cols[0] - centre[0]) ** 2
+                    for j in range(1, len(cols)):
+                        dist += (cols[j] - centre[j]) ** 2
+                    closer = dist < best
+                    best[closer] = dist[closer]
+                    lab[closer] = c
+                return lab
+
+            stat_rows = sample(5 * sample_size)
+            stat_lab = assign(stat_rows)
+            y = target[stat_rows]
+            pooled = y.mean()
+            score = np.zeros(n_clusters)
+            for c in range(n_clusters):
+                yc = y[stat_lab == c]
+                t_stat = 0.0
+                if yc.size >= 2 and yc.std(ddof=1) > 0:
+                    t_stat = (yc.mean() - pooled) / (yc.std(ddof=1) / np.sqrt(yc.size))
+                score[c] = np.tanh(t_stat / t_scale)
+                rows.append({"refit_row": start, "cluster": c,
+                             "volume_z": previous[c, 0], "log_rel_volume": previous[c, 1],
+                             "return": previous[c, 2], "n_sample": int(yc.size),
+                             "mean_next_return": float(yc.mean()) if yc.size else np.nan,
+                             "t_stat": float(t_stat), "signal": float(score[c])})
+            apply = np.arange(start * m, stop * m)
+            apply = apply[usable[apply]]
+            if apply.size:
+                lab = assign(apply)
+                labels[apply] = lab
+                signal[apply] = score[lab]
+    return signal.reshape(n, m), labels.reshape(n, m), rows
+
+
+# ------------------------------------------------------------------------ classes
+
+
+def _frame(values: np.ndarray, data: MarketData) -> pd.DataFrame:
+    # the arrays are fresh and owned by the output: no copy (pandas 3 copies by default)
+    return pd.DataFrame(values, index=data.dates, columns=data.adj_close.columns, copy=False)
+
+
+class _VolumeModel(Model):
+    family = "volume"
+    output_kind = SIGNAL
+    requires = ("volume",)
+
+    def min_history(self) -> int:  # pragma: no cover - every subclass overrides
+        return 2
+
+    def _prepare(self, data: MarketData) -> tuple[np.ndarray, np.ndarray]:
+        """Adjusted close and split-consistent volume, after checking the data."""
+        check_requirements(self, data)
+        require_history(type(self).__name__, data, self.min_history())
+        return (rl.as_array(data.adj_close),
+                rl.causal_split_volume(data.volume, data.splits))
+
+
+class VolumeWeightedModel(_VolumeModel):
+    """Price against its rolling VWAP, and the on-balance-volume trend.
+
+    Parameters
+    ----------
+    window : int
+        VWAP / VWMA window, trading days.
+    obv_window : int
+        Window of the OBV trend.
+    anchor : {"vwap", "vwma"}
+        Reference average: VWAP of the typical price (H+L+C)/3, or the volume-weighted
+        moving average of the close.
+    price_weight : float
+        Weight of the price-vs-anchor part; the OBV part gets ``1 - price_weight``.
+
+    Notes
+    -----
+    ``VWAP_t = sum TP_i V_i / sum V_i`` over the window, ``TP = (H + L + C) / 3`` on the
+    adjusted scale (close alone where the source has no high/low);
+    ``OBV_t = OBV_{t-1} + sign(dC_t) V_t``; see :func:`volume_weighted_signal`.
+    Extras: ``vwap``, ``vwma``, ``obv`` (in split-consistent shares of the first date).
+
+    References
+    ----------
+    Granville, J. (1963). Granville's New Key to Stock Market Profits. Berkowitz, S.,
+    Logue, D., Noser, E. (1988). The total cost of transactions on the NYSE. Journal of
+    Finance 43(1), 97-112 (VWAP as the benchmark price).
+    """
+
+    description = "Price vs rolling VWAP plus on-balance-volume trend"
+    param_specs = {
+        "window": IntParam(5, 252, default=20, help="VWAP window, trading days"),
+        "obv_window": IntParam(5, 252, default=20, help="OBV trend window, trading days"),
+        "anchor": ChoiceParam(("vwap", "vwma"), default="vwap",
+                              help="vwap: typical-price VWAP; vwma: volume-weighted MA of close"),
+        "price_weight": FloatParam(0.0, 1.0, default=0.5, step=0.05,
+                                   help="Weight of price vs anchor (OBV trend gets the rest)"),
+    }
+
+    def __init__(self, window=20, obv_window=20, anchor="vwap", price_weight=0.5):
+        self.window = window
+        self.obv_window = obv_window
+        self.anchor = anchor
+        self.price_weight = price_weight
+
+    def min_history(self) -> int:
+        return max(self.window, self.obv_window) + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        close, vol = self._prepare(data)
+        if data.has_ohlc:
+            # MarketData.adjusted()'s scaling of high/low onto the adjusted close, done
+            # here for the two fields needed (adjusted() also rebuilds open and volume)
+            factor = rl.as_array(data.adjustment_factor())
+            typical = (rl.as_array(data.high) + rl.as_array(data.low)) * factor
+            typical += close
+            typical /= 3.0
+        else:
+            typical = close
+        signal, vwap, vwma = volume_weighted_signal(close, typical, vol, self.window,
+                                                    self.obv_window, self.anchor,
+                                                    self.price_weight)
+        return ModelOutput(_frame(signal, data),
+                           extras={"vwap": _frame(vwap, data), "vwma": _frame(vwma, data),
+                                   "obv": _frame(on_balance_volume(close, vol), data)})
+
+
+class VolumePriceRelationshipModel(_VolumeModel):
+    """Correlation of returns with volume changes, and price/volume trend agreement.
+
+    Parameters
+    ----------
+    corr_window : int
+        Window of the rolling correlation.
+    trend_window : int
+        Horizon of the price trend and of the volume trend (mean volume of the last n
+        bars against the n before).
+    pair : {"returns", "abs_returns"}
+        Correlate volume changes with signed returns (directional) or with absolute
+        returns (activity), the latter signed by the price trend.
+
+    Notes
+    -----
+    See :func:`volume_price_relationship`. Extras: ``correlation``, ``divergence``
+    (+1 price falling on shrinking volume, -1 price rising on shrinking volume).
+
+    References
+    ----------
+    Karpoff, J. (1987). The relation between price changes and trading volume: a
+    survey. Journal of Financial and Quantitative Analysis 22(1), 109-126.
+    Granville, J. (1963). Granville's New Key to Stock Market Profits.
+    """
+
+    description = "Return/volume correlation and price-volume divergence"
+    param_specs = {
+        "corr_window": IntParam(10, 252, default=20, help="Correlation window, trading days"),
+        "trend_window": IntParam(5, 126, default=20, help="Price and volume trend horizon"),
+        "pair": ChoiceParam(("returns", "abs_returns"), default="returns",
+                            help="Correlate volume changes with returns or |returns|"),
+    }
+
+    def __init__(self, corr_window=20, trend_window=20, pair="returns"):
+        self.corr_window = corr_window
+        self.trend_window = trend_window
+        self.pair = pair
+
+    def min_history(self) -> int:
+        return max(self.corr_window + 1, 2 * self.trend_window)
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        close, vol = self._prepare(data)
+        signal, corr, div = volume_price_relationship(close, vol, self.corr_window,
+                                                      self.trend_window, self.pair)
+        return ModelOutput(_frame(signal, data),
+                           extras={"correlation": _frame(corr, data),
+                                   "divergence": _frame(div, data)})
+
+
+class VolumeMomentumModel(_VolumeModel):
+    """Short/long volume ratio, signed by the price direction.
+
+    Parameters
+    ----------
+    short_window, long_window : int
+        Windows of the two volume averages.
+    price_window : int
+        Horizon of the price direction.
+    sensitivity : float
+        Log volume ratio that maps to tanh(1) = 0.76.
+
+    Notes
+    -----
+    ``s_t = sign(P_t / P_{t-h} - 1) tanh(ln(mean_a V / mean_b V) / k)``.
+    Extras: ``volume_ratio``.
+
+    References
+    ----------
+    Lee, C., Swaminathan, B. (2000). Price momentum and trading volume. Journal of
+    Finance 55(5), 2017-2069.
+    """
+
+    description = "Volume momentum (short/long volume ratio) signed by price direction"
+    param_specs = {
+        "short_window": IntParam(2, 63, default=5, help="Short volume average, days"),
+        "long_window": IntParam(10, 252, default=50, help="Long volume average, days"),
+        "price_window": IntParam(2, 126, default=10, help="Price direction horizon, days"),
+        "sensitivity": FloatParam(0.05, 2.0, default=0.25, step=0.05,
+                                  help="Log volume ratio giving a 0.76 signal"),
+    }
+
+    def __init__(self, short_window=5, long_window=50, price_window=10, sensitivity=0.25):
+        self.short_window = short_window
+        self.long_window = long_window
+        self.price_window = price_window
+        self.sensitivity = sensitivity
+
+    def _check_params(self) -> None:
+        if self.short_window >= self.long_window:
+            raise ParameterError(
+                f"short_window ({self.short_window}) must be shorter than long_window "
+                f"({self.long_window}); e.g. 5 and 50")
+
+    def min_history(self) -> int:
+        return max(self.long_window, self.price_window + 1)
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        close, vol = self._prepare(data)
+        signal, ratio = volume_momentum(close, vol, self.short_window, self.long_window,
+                                        self.price_window, self.sensitivity)
+        return ModelOutput(_frame(signal, data), extras={"volume_ratio": _frame(ratio, data)})
+
+
+class VolumeDivergenceModel(_VolumeModel):
+    """Bullish / bearish divergences between price extremes and volume.
+
+    Parameters
+    ----------
+    lookback : int
+        Bars before t that define the previous high / low (and the volume average).
+    indicator : {"obv", "volume"}
+        What must confirm a new price extreme: OBV making its own new extreme, or
+        volume at or above its average.
+    hold : int
+        Bars a divergence keeps the signal after the day it is detected.
+
+    Notes
+    -----
+    See :func:`volume_divergence`. Labels are set on the detection day t from bars up
+    to t only. Extras: ``divergence`` (+1 bullish, -1 bearish, 0 none, NaN
+    undefined), ``obv``.
+
+    References
+    ----------
+    Granville, J. (1963). Granville's New Key to Stock Market Profits. Murphy, J. (1999).
+    Technical Analysis of the Financial Markets, ch. 7 (volume confirmation).
+    """
+
+    description = "Price highs/lows not confirmed by OBV or volume"
+    param_specs = {
+        "lookback": IntParam(5, 252, default=20, help="Window of the previous extremes, days"),
+        "indicator": ChoiceParam(("obv", "volume"), default="obv",
+                                 help="Confirmation by OBV extremes or by volume level"),
+        "hold": IntParam(1, 63, default=5, help="Days a divergence signal persists"),
+    }
+
+    def __init__(self, lookback=20, indicator="obv", hold=5):
+        self.lookback = lookback
+        self.indicator = indicator
+        self.hold = hold
+
+    def min_history(self) -> int:
+        return self.lookback + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        close, vol = self._prepare(data)
+        signal, labels, obv = volume_divergence(close, vol, self.lookback, self.indicator,
+                                                self.hold)
+        return ModelOutput(_frame(signal, data),
+                           extras={"divergence": _frame(labels, data), "obv": _frame(obv, data)})
+
+
+class VolumeClusteringModel(_VolumeModel):
+    """Walk-forward k-means on volume features; signal from each cluster's past edge.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of k-means clusters.
+    refit_every : int
+        Trading days between refits (252: yearly).
+    min_train : int
+        Trading days before the first refit (earlier rows are NaN).
+    train_window : int
+        Trading days of history each refit learns from (a trailing window).
+    zscore_window, relvol_window : int
+        Windows of the volume z-score and of the relative volume.
+    sample_size : int
+        Pooled rows sampled (seeded) for each k-means fit.
+    t_scale : float
+        t-statistic that maps to a signal of tanh(1) = 0.76.
+    random_state : int
+        Seed of the sampling and of k-means.
+
+    Notes
+    -----
+    See :func:`walk_forward_clusters`. Why the t-statistic of the excess next-day
+    return and not the sign of the mean: daily equity returns drift up, so the raw
+    mean of almost every cluster is positive and its sign carries no information; the
+    excess over the pooled mean isolates what the volume state adds, and dividing by its
+    standard error shrinks clusters with few or noisy members toward 0. Extras:
+    ``cluster`` (0 = lowest relative volume). ``tables["refits"]``: each refit's
+    centroids and statistics (walk-forward, each from its own training window).
+
+    References
+    ----------
+    Lloyd, S. (1982). Least squares quantization in PCM. IEEE Trans. Inf. Theory 28(2).
+    Gervais, S., Kaniel, R., Mingelgrin, D. (2001). The high-volume return premium.
+    Journal of Finance 56(3), 877-919.
+    """
+
+    description = "Walk-forward k-means volume regimes, signal from past next-day returns"
+    param_specs = {
+        "n_clusters": IntParam(2, 8, default=4, help="Number of clusters"),
+        "refit_every": IntParam(21, 1260, default=252, step=21,
+                                help="Trading days between refits (252 = yearly)"),
+        "min_train": IntParam(126, 2520, default=504, step=21,
+                              help="Days of history before the first refit"),
+        "train_window": IntParam(252, 5040, default=1260, step=21,
+                                 help="Trailing days each refit learns from"),
+        "zscore_window": IntParam(20, 252, default=60, help="Volume z-score window, days"),
+        "relvol_window": IntParam(5, 126, default=20, help="Relative volume window, days"),
+        "sample_size": IntParam(1000, 50000, default=5000, step=1000,
+                                help="Pooled rows per k-means fit (seeded sample)"),
+        "t_scale": FloatParam(0.5, 10.0, default=2.0, step=0.5,
+                              help="t-statistic giving a 0.76 signal"),
+        "random_state": IntParam(0, 1_000_000, default=0, help="Seed"),
+    }
+
+    def __init__(self, n_clusters=4, refit_every=252, min_train=504, train_window=1260,
+                 zscore_window=60, relvol_window=20, sample_size=5000, t_scale=2.0,
+                 random_state=0):
+        self.n_clusters = n_clusters
+        self.refit_every = refit_every
+        self.min_train = min_train
+        self.train_window = train_window
+        self.zscore_window = zscore_window
+        self.relvol_window = relvol_window
+        self.sample_size = sample_size
+        self.t_scale = t_scale
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        if self.min_train <= self.zscore_window + 1:
+            raise ParameterError(
+                f"min_train ({self.min_train}) must exceed zscore_window "
+                f"({self.zscore_window}) so the first refit has features to learn from")
+
+    def min_history(self) -> int:
+        return self.min_train + 1
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        close, vol = self._prepare(data)
+        feats = cluster_features(close, vol, self.zscore_window, self.relvol_window)
+        # r_{t+1} is only read for training rows at least two bars before a refit
+        next_ret = np.full_like(close, np.nan)
+        next_ret[:-1] = rl.daily_returns(close)[1:]
+        signal, labels, rows = walk_forward_clusters(
+            feats, next_ret, self.n_clusters, self.refit_every, self.min_train,
+            self.train_window, self.sample_size, self.t_scale, self.random_state)
+        table = pd.DataFrame(rows)
+        if len(table):
+            table.insert(0, "refit_date", data.dates[table.pop("refit_row").to_numpy()])
+        return ModelOutput(_frame(signal, data), extras={"cluster": _frame(labels, data)},
+                           tables={"refits": table})
+
+
+MODELS = (
+    VolumeWeightedModel,
+    VolumePriceRelationshipModel,
+    VolumeMomentumModel,
+    VolumeDivergenceModel,
+    VolumeClusteringModel,
+)
