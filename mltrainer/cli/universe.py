@@ -1,5 +1,126 @@
-"""CLI commands of this group (filled in by the issue that owns them)."""
+"""``universe show|update|export|parse|members``: the S&P 500 constituents from the CLI."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mltrainer.cli.common import add_json, emit
+from mltrainer.data.universe import SP500Universe, SP500UniverseManager
+from mltrainer.errors import DataError
 
 
 def register(subparsers) -> None:
-    return None
+    group = subparsers.add_parser(
+        "universe", help="S&P 500 constituents, sectors, updates, point-in-time membership")
+    sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    show = sub.add_parser("show", help="members, sector counts and update schedule")
+    _add_source(show)
+    show.set_defaults(func=_show)
+
+    update = sub.add_parser(
+        "update", help="refresh from Wikipedia (through the cache; falls back with a warning)")
+    add_json(update)
+    update.set_defaults(func=_update)
+
+    export = sub.add_parser("export", help="write the constituents to .csv, .parquet or .json")
+    export.add_argument("--out", required=True, help="output file (.csv, .parquet or .json)")
+    _add_source(export)
+    export.set_defaults(func=_export)
+
+    parse = sub.add_parser("parse", help="parse a saved Wikipedia page: constituents and changes")
+    parse.add_argument("--html", required=True, help="saved 'List of S&P 500 companies' page")
+    add_json(parse)
+    parse.set_defaults(func=_parse)
+
+    members = sub.add_parser("members", help="members on a past date (from the changes table)")
+    members.add_argument("--date", required=True, help="YYYY-MM-DD")
+    members.add_argument("--html", default=None,
+                         help="a saved page (default: the cached or live Wikipedia page)")
+    add_json(members)
+    members.set_defaults(func=_members)
+
+
+def _add_source(parser) -> None:
+    parser.add_argument("--source", choices=SP500UniverseManager.SOURCES, default="auto",
+                        help="auto: cached Wikipedia copy, else the bundled pytickersymbols list")
+    parser.add_argument("--html", default=None, help="a saved Wikipedia page (implies html)")
+    parser.add_argument("--csv", default=None, help="a constituents CSV (implies csv)")
+    add_json(parser)
+
+
+def _load(args) -> SP500Universe:
+    manager = SP500UniverseManager()
+    if args.html:
+        return manager.load("html", args.html)
+    if args.csv:
+        return manager.load("csv", args.csv)
+    return manager.load(args.source)
+
+
+def _describe(universe: SP500Universe) -> tuple[dict, str]:
+    doc = universe.summary()
+    lines = [
+        f"S&P 500 universe: {doc['n_constituents']} members from {doc['source']}"
+        + (f" (as of {doc['as_of']})" if doc["as_of"] else ""),
+        f"changes table: {doc['n_changes']} rows"
+        + (f" since {doc['changes_from']}" if doc["changes_from"] else ""),
+        f"next update due: {doc['next_update']}"
+        + ("" if doc["stale"] is None else (" (stale now)" if doc["stale"] else "")),
+        "sectors:",
+    ]
+    lines += [f"  {name:<24} {count:>4}" for name, count in doc["sectors"].items()]
+    lines += [f"warning: {w}" for w in doc["warnings"]]
+    return doc, "\n".join(lines)
+
+
+def _show(args) -> int:
+    doc, text = _describe(_load(args))
+    emit(args, doc, text)
+    return 0
+
+
+def _update(args) -> int:
+    doc, text = _describe(SP500UniverseManager().update())
+    emit(args, doc, text)
+    return 0
+
+
+def _export(args) -> int:
+    universe = _load(args)
+    path = universe.export(args.out)
+    doc = {"path": str(path), "n_constituents": len(universe), "source": universe.source,
+           "warnings": list(universe.warnings)}
+    emit(args, doc, f"wrote {len(universe)} members from {universe.source} to {path}")
+    return 0
+
+
+def _parse(args) -> int:
+    universe = SP500UniverseManager().from_html(args.html)
+    doc = universe.to_json()
+    span = (f" ({doc['changes'][-1]['date']} to {doc['changes'][0]['date']})"
+            if doc["changes"] else "")
+    emit(args, doc, f"{args.html}: {len(doc['constituents'])} constituents, "
+                    f"{len(doc['changes'])} changes{span}")
+    return 0
+
+
+def _members(args) -> int:
+    try:
+        when = pd.Timestamp(args.date)
+    except (ValueError, TypeError):
+        raise DataError(f"--date must be a date like 2020-01-02 (got {args.date!r})") from None
+    universe = SP500UniverseManager().load_history(args.html)
+    members = universe.members_on(when)
+    doc = {
+        "date": when.date().isoformat(),
+        "count": len(members),
+        "members": members,
+        "source": universe.source,
+        "as_of": None if universe.as_of is None else universe.as_of.date().isoformat(),
+        "warnings": list(universe.warnings),
+    }
+    text = (f"{len(members)} members on {doc['date']} (rebuilt from {universe.source}):\n"
+            + " ".join(members))
+    emit(args, doc, text)
+    return 0

@@ -1,0 +1,585 @@
+"""The S&P 500 universe: who is in the index, in which sector, with what weight, and when.
+
+:class:`SP500Universe` holds a constituents list and (when the source has one) the
+Wikipedia changes table, from which membership on any past date is rebuilt by walking
+the changes back from the current list. :class:`SP500UniverseManager` loads a universe
+from Wikipedia (through the cache, fresh for one quarter), a saved copy of the page, a
+constituents CSV, or the list bundled in ``pytickersymbols`` (the offline default), and
+knows the quarterly rebalance calendar.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mltrainer import config
+from mltrainer.data import wikipedia
+from mltrainer.data.cache import get_cache, next_rebalance
+from mltrainer.errors import DataError, SourceError
+
+# When pytickersymbols lists two GICS sector names for one company (16 of 503 in
+# version 1.17: utilities also tagged "Energy", REITs also "Financials" from before the
+# 2016 Real Estate sector, ...), the first of these wins. The order was checked against
+# the GICS sectors of the 2026 constituents list for every such company.
+_SECTOR_PRIORITY = ("Real Estate", "Health Care", "Utilities", "Communication Services",
+                    "Consumer Discretionary", "Financials", "Information Technology",
+                    "Consumer Staples", "Industrials", "Materials", "Energy")
+# Non-GICS labels of the same sectors (Refinitiv/Wikipedia infobox wording), used only
+# when no GICS name is listed.
+_SECTOR_ALIASES = {
+    "healthcare": "Health Care", "technology": "Information Technology",
+    "information technology": "Information Technology", "financial services": "Financials",
+    "real estate": "Real Estate", "basic materials": "Materials",
+    "consumer cyclicals": "Consumer Discretionary", "consumer non-cyclicals": "Consumer Staples",
+    "telecommunications services": "Communication Services", "utilities": "Utilities",
+    "energy": "Energy", "industrials": "Industrials",
+}
+
+
+@dataclass
+class SP500Stock:
+    """One index member. ``date_added`` is ISO ``YYYY-MM-DD``; ``cik`` 10 digits."""
+
+    symbol: str
+    name: str
+    sector: str | None = None
+    sub_industry: str | None = None
+    date_added: str | None = None
+    cik: str | None = None
+    market_cap: float | None = None
+    headquarters: str | None = None
+    founded: str | None = None
+
+
+def gics_sector(industries) -> str | None:
+    """The GICS sector among pytickersymbols' ``industries`` labels (see _SECTOR_PRIORITY)."""
+    labels = [str(x) for x in industries or ()]
+    named = [s for s in _SECTOR_PRIORITY if s in labels]
+    if named:
+        return named[0]
+    for label in labels:
+        if label.lower() in _SECTOR_ALIASES:
+            return _SECTOR_ALIASES[label.lower()]
+    return None
+
+
+@dataclass
+class SP500Universe:
+    """A constituents list, the changes table (may be empty), its date and source."""
+
+    constituents: list[SP500Stock]
+    changes: pd.DataFrame = field(default_factory=lambda: _empty_changes())
+    as_of: pd.Timestamp | None = None
+    source: str = "unknown"
+    warnings: list[str] = field(default_factory=list)
+    _memo: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    # ------------------------------------------------------------- basics
+    @property
+    def symbols(self) -> list[str]:
+        return [s.symbol for s in self.constituents]
+
+    def __len__(self) -> int:
+        return len(self.constituents)
+
+    def get(self, symbol: str) -> SP500Stock | None:
+        symbol = symbol.strip().upper()
+        return next((s for s in self.constituents if s.symbol == symbol), None)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per member, columns as :class:`SP500Stock`'s fields."""
+        names = [f.name for f in fields(SP500Stock)]
+        return pd.DataFrame([asdict(s) for s in self.constituents], columns=names)
+
+    def summary(self) -> dict:
+        """JSON-ready counts, dates and sector distribution."""
+        today = dt.date.today()
+        as_of = None if self.as_of is None else self.as_of.date()
+        return {
+            "source": self.source,
+            "as_of": None if as_of is None else as_of.isoformat(),
+            "n_constituents": len(self),
+            "n_changes": int(len(self.changes)),
+            "changes_from": None if self.changes.empty
+            else self.changes["date"].min().date().isoformat(),
+            "sectors": {k: int(v) for k, v in self.sectors().items()},
+            "next_update": SP500UniverseManager.next_update(as_of or today).isoformat(),
+            "stale": None if as_of is None else SP500UniverseManager.is_stale(as_of, today),
+            "warnings": list(self.warnings),
+        }
+
+    # ------------------------------------------------------------ sectors
+    def sectors(self) -> pd.Series:
+        """Members per GICS sector, largest first (``Unknown`` where none is known)."""
+        counts = pd.Series([s.sector or "Unknown" for s in self.constituents]).value_counts()
+        counts.index.name = "sector"
+        return counts.rename("count")
+
+    def equal_weights(self) -> pd.Series:
+        n = len(self)
+        if n == 0:
+            raise DataError(f"the universe from {self.source} has no constituents")
+        return pd.Series(1.0 / n, index=pd.Index(self.symbols, name="symbol"), name="weight")
+
+    def cap_weights(self) -> pd.Series:
+        """Market-cap weights of the members with a known cap (they sum to 1).
+
+        Uses the caps already attached (:meth:`with_market_caps`); if none are, reads
+        the constituents-financials snapshot in the data folder. Members without a cap
+        are left out and listed in :attr:`warnings`.
+        """
+        universe = self
+        if not any(s.market_cap for s in self.constituents):
+            universe = self.with_market_caps("snapshot")
+            self.warnings.extend(w for w in universe.warnings if w not in self.warnings)
+        caps = pd.Series({s.symbol: s.market_cap for s in universe.constituents}, dtype=float)
+        caps = caps[caps > 0]
+        if caps.empty:
+            raise DataError(f"no market caps for the universe from {self.source}; call "
+                            "with_market_caps('polygon'|'yahoo'|'snapshot') first")
+        weights = (caps / caps.sum()).rename("weight")
+        weights.index.name = "symbol"
+        return weights
+
+    def sector_weights(self, kind: str = "cap") -> pd.Series:
+        """Index weight of each sector, ``kind`` "cap" (market cap) or "equal"."""
+        if kind not in ("cap", "equal"):
+            raise DataError(f"sector_weights kind must be 'cap' or 'equal' (got {kind!r})")
+        weights = self.cap_weights() if kind == "cap" else self.equal_weights()
+        sectors = sector_map(self)
+        by = pd.Series([sectors.get(t, "Unknown") for t in weights.index], index=weights.index)
+        out = weights.groupby(by).sum().sort_values(ascending=False)
+        out.index.name = "sector"
+        return out.rename("weight")
+
+    def with_market_caps(self, source: str = "snapshot", path: str | Path | None = None,
+                         **kw) -> SP500Universe:
+        """A copy with ``market_cap`` filled from ``source``.
+
+        ``snapshot``: the constituents-financials CSV (``path`` or the newest
+        ``constituents-financials-*.csv`` in the data folder; its Sector column holds
+        sub-industries, so only Market Cap is taken, joined on Symbol). ``polygon``:
+        Polygon's ticker reference (needs POLYGON_API_KEY). ``yahoo``: yfinance.
+        """
+        symbols = self.symbols
+        if source == "snapshot":
+            caps, note = _snapshot_caps(path)
+        elif source == "polygon":
+            from mltrainer.data.polygon import market_caps
+
+            caps, notes = market_caps(symbols, **kw)
+            note = "; ".join(notes) or None
+        elif source == "yahoo":
+            from mltrainer.data.yahoo import yahoo_market_caps
+
+            caps, notes = yahoo_market_caps(symbols, **kw)
+            note = "; ".join(notes) or None
+        else:
+            raise DataError(f"unknown market-cap source {source!r}; use snapshot, polygon "
+                            "or yahoo")
+        members = [replace(s, market_cap=caps.get(s.symbol)) for s in self.constituents]
+        missing = [s.symbol for s in members if not s.market_cap]
+        warnings = list(self.warnings)
+        if note:
+            warnings.append(note)
+        if missing:
+            warnings.append(f"{len(missing)} member(s) have no market cap from {source} "
+                            f"({', '.join(missing[:8])}{'...' if len(missing) > 8 else ''}); "
+                            "cap weights leave them out")
+        return replace(self, constituents=members, warnings=warnings)
+
+    # ------------------------------------------------------- point in time
+    @property
+    def history_start(self) -> pd.Timestamp | None:
+        """Oldest change in the table: membership before it is the state at that date."""
+        return None if self.changes.empty else self.changes["date"].min()
+
+    def renames(self) -> dict[str, str]:
+        """Old ticker -> current symbol, for additions recorded under a ticker that has
+        since changed (FB -> META): the only current member added that day that no change
+        row names. Used so walking back removes the renamed member."""
+        if self.changes.empty:
+            return {}
+        added_names = set(self.changes["added_ticker"].dropna())
+        current = set(self.symbols)
+        by_date: dict[str, list[str]] = {}
+        for s in self.constituents:
+            if s.date_added and s.symbol not in added_names:
+                by_date.setdefault(s.date_added, []).append(s.symbol)
+        last_removed: dict[str, pd.Timestamp] = {}
+        for row in self.changes.itertuples(index=False):
+            if isinstance(row.removed_ticker, str):
+                seen = last_removed.get(row.removed_ticker)
+                last_removed[row.removed_ticker] = row.date if seen is None else max(seen, row.date)
+        out = {}
+        for row in self.changes.itertuples(index=False):
+            old = row.added_ticker
+            if not isinstance(old, str) or old in current:
+                continue
+            if old in last_removed and last_removed[old] >= row.date:
+                continue  # it left the index under that ticker: no rename involved
+            candidates = by_date.get(row.date.date().isoformat(), [])
+            if len(candidates) == 1:
+                out[old] = candidates[0]
+        return out
+
+    def _states(self) -> list[tuple[pd.Timestamp, frozenset]]:
+        # memoised: members_on is called date by date (the inputs are treated as
+        # immutable; dataclasses.replace builds a new universe with an empty memo)
+        key = (id(self.changes), len(self.changes), tuple(self.symbols), self.as_of)
+        if self._memo is None or self._memo[0] != key:
+            self._memo = (key, self._walk_back())
+        return self._memo[1]
+
+    def _walk_back(self) -> list[tuple[pd.Timestamp, frozenset]]:
+        """``[(d_k, members before d_k)]`` newest first, starting from the current list.
+
+        A change dated d takes effect on d, so members on a date t are the current list
+        with every change dated in (t, as_of] undone, newest first: an addition is
+        removed, a removal is put back.
+        """
+        changes = self.changes
+        if self.as_of is not None:
+            changes = changes[changes["date"] <= self.as_of]
+        renames = self.renames()
+        state = set(self.symbols)
+        out = []
+        for date, group in changes.sort_values("date", ascending=False, kind="stable").groupby(
+                "date", sort=False):
+            for row in group.itertuples(index=False):
+                added, removed = row.added_ticker, row.removed_ticker
+                if isinstance(added, str):
+                    if added in state:
+                        state.discard(added)
+                    elif renames.get(added) in state:
+                        state.discard(renames[added])
+                if isinstance(removed, str):
+                    state.add(removed)
+            out.append((pd.Timestamp(date), frozenset(state)))
+        return out
+
+    def members_on(self, date) -> list[str]:
+        """Members on ``date`` (sorted), rebuilt from the changes table.
+
+        Dates on or after :attr:`as_of` give the current list. The table lists "selected"
+        changes, so far back (before about 2000) the count drifts from 500.
+        """
+        when = pd.Timestamp(date).normalize()
+        if self.as_of is not None and when >= self.as_of.normalize():
+            return sorted(self.symbols)
+        self._require_changes(when)
+        members = set(self.symbols)
+        for change_date, before in self._states():
+            if change_date <= when:
+                break
+            members = set(before)
+        return sorted(members)
+
+    def membership_frame(self, dates, tickers=None, aliases: dict | None = None) -> pd.DataFrame:
+        """Boolean (dates x tickers) frame: True where the ticker was a member that day.
+
+        ``tickers`` defaults to everyone who was a member at some point. A ticker that is
+        an old name of a current member (see :meth:`renames`, plus ``aliases`` old ->
+        new) takes that member's membership, so price data labelled with older tickers
+        lines up.
+        """
+        index = pd.DatetimeIndex(pd.to_datetime(dates)).normalize()
+        states = self._states()
+        if index.size and (self.as_of is None or index.min() < self.as_of.normalize()):
+            self._require_changes(index.min())
+        ever = set(self.symbols).union(*[s for _, s in states])
+        tickers = sorted(ever) if tickers is None else [str(t).strip().upper() for t in tickers]
+        # derived renames only for names never in the index themselves ("Q" was Qwest
+        # before it was QuintilesIMS); explicit aliases always apply
+        alias = {old: new for old, new in self.renames().items() if old not in ever}
+        alias.update({k.strip().upper(): v.strip().upper() for k, v in (aliases or {}).items()})
+        col: dict[str, list[int]] = {}
+        for j, name in enumerate(tickers):
+            col.setdefault(name, []).append(j)
+            if name in alias:
+                col.setdefault(alias[name], []).append(j)
+
+        def row_of(members) -> np.ndarray:
+            row = np.zeros(len(tickers), dtype=bool)
+            for name in members:
+                for j in col.get(name, ()):
+                    row[j] = True
+            return row
+
+        values = np.zeros((len(index), len(tickers)), dtype=bool)
+        order = np.argsort(index.values, kind="stable")
+        sorted_days = index.values[order]
+        hi = len(index)
+        current = row_of(self.symbols)
+        for change_date, before in states:
+            lo = int(np.searchsorted(sorted_days, change_date.to_datetime64(), side="left"))
+            values[order[lo:hi]] = current
+            hi = min(hi, lo)
+            current = row_of(before)
+        values[order[:hi]] = current
+        return pd.DataFrame(values, index=pd.DatetimeIndex(dates, name="date"),
+                            columns=pd.Index(tickers))
+
+    def _require_changes(self, when) -> None:
+        if self.changes.empty:
+            raise DataError(
+                f"the universe from {self.source} has no changes table, so membership on "
+                f"{pd.Timestamp(when).date()} cannot be rebuilt; load it from Wikipedia "
+                "(`python -m mltrainer universe update`) or a saved page (--html FILE)"
+            )
+
+    # --------------------------------------------------------------- export
+    def export(self, path: str | Path) -> Path:
+        """Write the constituents as .csv, .parquet or .json (JSON adds the changes)."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        frame = self.to_frame()
+        try:
+            if suffix == ".csv":
+                frame.to_csv(path, index=False)
+            elif suffix == ".parquet":
+                frame.to_parquet(path, index=False)
+            elif suffix == ".json":
+                path.write_text(json.dumps(self.to_json(), indent=2))
+            else:
+                raise DataError(f"{path}: unknown export format {suffix or '(none)'!r}; use "
+                                ".csv, .parquet or .json")
+        except OSError as exc:
+            raise DataError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+        return path
+
+    def to_json(self) -> dict:
+        changes = self.changes.copy()
+        changes["date"] = changes["date"].dt.strftime("%Y-%m-%d")
+        return {
+            "source": self.source,
+            "as_of": None if self.as_of is None else self.as_of.date().isoformat(),
+            "constituents": [asdict(s) for s in self.constituents],
+            "changes": _records(changes),
+        }
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def _empty_changes() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "date" else object)
+                         for c in wikipedia.CHANGE_COLUMNS})
+
+
+def sector_map(universe: SP500Universe) -> dict[str, str]:
+    """Ticker -> GICS sector for every member whose sector is known."""
+    return {s.symbol: s.sector for s in universe.constituents if s.sector}
+
+
+def _snapshot_caps(path) -> tuple[dict, str | None]:
+    if path is None:
+        root = config.data_dir()
+        found = sorted(root.glob("constituents-financials-*.csv")) if root else []
+        if not found:
+            raise DataError("no market-cap snapshot: no constituents-financials-*.csv in the "
+                            "data folder; use with_market_caps('polygon' or 'yahoo')")
+        path = found[-1]
+    path = Path(path)
+    table = _read_csv(path)
+    cols = {c.strip().lower(): c for c in table.columns}
+    if "symbol" not in cols or "market cap" not in cols:
+        raise DataError(f"{path}: needs Symbol and Market Cap columns (found "
+                        f"{', '.join(map(str, table.columns))})")
+    caps = pd.to_numeric(table[cols["market cap"]], errors="coerce")
+    symbols = table[cols["symbol"]].astype(str).str.strip().str.upper()
+    out = {s: float(c) for s, c in zip(symbols, caps, strict=True) if np.isfinite(c) and c > 0}
+    return out, f"market caps from {path.name}"
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]})") from None
+
+
+def _date_in_name(path: Path) -> pd.Timestamp | None:
+    m = re.search(r"(\d{4}-\d{2}-\d{2})", path.name)
+    return pd.Timestamp(m.group(1)) if m else None
+
+
+def _stocks_from_frame(frame: pd.DataFrame) -> list[SP500Stock]:
+    frame = frame.astype(object).where(frame.notna(), None)
+    out = []
+    for rec in frame.to_dict("records"):
+        out.append(SP500Stock(
+            symbol=str(rec["symbol"]).strip().upper(),
+            name=str(rec.get("name") or ""),
+            sector=rec.get("sector") or None,
+            sub_industry=rec.get("sub_industry") or None,
+            date_added=rec.get("date_added") or None,
+            cik=rec.get("cik") or None,
+            headquarters=rec.get("headquarters") or None,
+            founded=None if rec.get("founded") is None else str(rec["founded"]),
+        ))
+    return out
+
+
+def _universe_from_tables(tables: wikipedia.WikiTables, source: str) -> SP500Universe:
+    return SP500Universe(_stocks_from_frame(tables.constituents), tables.changes.copy(),
+                         tables.as_of, source)
+
+
+class SP500UniverseManager:
+    """Loads the universe from one of its sources and knows when it is due an update.
+
+    Sources: ``wikipedia`` (live, through the cache: fresh until the next quarterly
+    rebalance), ``html`` (a saved copy of the page), ``csv`` (a constituents CSV with
+    Symbol and (GICS) Sector columns), ``pytickersymbols`` (bundled, offline), and
+    ``auto``: the cached Wikipedia copy if there is one (never the network), else
+    pytickersymbols.
+    """
+
+    SOURCES = ("auto", "wikipedia", "html", "csv", "pytickersymbols")
+
+    def __init__(self, url: str | None = None, client=None):
+        self.url = url
+        self.client = client
+
+    # -------------------------------------------------------------- loading
+    def load(self, source: str = "auto", path: str | Path | None = None) -> SP500Universe:
+        if source not in self.SOURCES:
+            raise DataError(f"unknown universe source {source!r}; choose one of "
+                            f"{', '.join(self.SOURCES)}")
+        if source in ("html", "csv") and path is None:
+            raise DataError(f"the {source} universe source needs a file path")
+        if source == "html":
+            return self.from_html(path)
+        if source == "csv":
+            return self.from_csv(path)
+        if source == "wikipedia":
+            return self.update()
+        if source == "pytickersymbols":
+            return self.from_pytickersymbols()
+        cached = self.cached_wikipedia()
+        return cached if cached is not None else self.from_pytickersymbols()
+
+    def from_html(self, path: str | Path) -> SP500Universe:
+        tables = wikipedia.read_html_file(path)
+        return _universe_from_tables(tables, f"Wikipedia page saved in {Path(path).name}")
+
+    def from_csv(self, path: str | Path) -> SP500Universe:
+        path = Path(path)
+        table = _read_csv(path)
+        names = [wikipedia.normalise_header(str(c)) for c in table.columns]
+        cols = wikipedia.match_constituent_columns(names)
+        if cols is None:
+            raise DataError(f"{path}: not a constituents list (needs Symbol and Sector or GICS "
+                            f"Sector columns; found {', '.join(map(str, table.columns))})")
+        if "market cap" in names and "gics sector" not in names:
+            raise DataError(f"{path}: looks like the constituents-financials file, whose Sector "
+                            "column holds sub-industries; use it with with_market_caps()")
+        frame = pd.DataFrame({key: table.iloc[:, j] for key, j in cols.items()})
+        if "date_added" in frame:
+            frame["date_added"] = frame["date_added"].map(wikipedia.iso_date)
+        if "cik" in frame:
+            frame["cik"] = frame["cik"].map(wikipedia.cik)
+        as_of = _date_in_name(path) or pd.Timestamp(path.stat().st_mtime, unit="s").normalize()
+        return SP500Universe(_stocks_from_frame(frame), _empty_changes(), as_of,
+                             f"constituents file {path.name}")
+
+    def from_pytickersymbols(self) -> SP500Universe:
+        import importlib.metadata
+
+        from pytickersymbols import PyTickerSymbols
+
+        stocks = [
+            SP500Stock(symbol=str(s["symbol"]).strip().upper(), name=s.get("name") or "",
+                       sector=gics_sector(s.get("industries")))
+            for s in PyTickerSymbols().get_stocks_by_index("S&P 500")
+        ]
+        version = importlib.metadata.version("pytickersymbols")
+        return SP500Universe(stocks, _empty_changes(), None, f"pytickersymbols {version}")
+
+    def _key(self) -> str:
+        return f"wikipedia:sp500:{self.url or wikipedia.page_url()}"
+
+    def cached_wikipedia(self) -> SP500Universe | None:
+        """The last Wikipedia copy in the cache, however old (no network), or None."""
+        hit = get_cache().get(self._key())
+        if hit is None:
+            return None
+        tables = wikipedia.tables_from_json(hit.value, self.url or wikipedia.page_url())
+        universe = _universe_from_tables(tables, "Wikipedia (cached)")
+        if hit.stale:
+            universe.warnings.append(
+                f"the cached constituents list is from {universe.as_of.date()}, before the "
+                "last quarterly rebalance; run `python -m mltrainer universe update`")
+        return universe
+
+    def update(self) -> SP500Universe:
+        """Refresh from Wikipedia through the cache (a fresh copy is reused until the next
+        rebalance). If the page cannot be fetched or parsed: the cached copy with a
+        warning, or with nothing cached the bundled pytickersymbols list with a warning."""
+        try:
+            tables, warning = wikipedia.fetch_sp500_tables(url=self.url, client=self.client)
+        except (SourceError, DataError, OSError) as exc:
+            universe = self.from_pytickersymbols()
+            universe.warnings.append(
+                f"could not load the list from Wikipedia ({config.scrub(str(exc))}); "
+                f"using the bundled {universe.source} list, which has no changes table")
+            return universe
+        universe = _universe_from_tables(tables, "Wikipedia")
+        if warning:
+            universe.warnings.append(warning)
+        return universe
+
+    def load_history(self, html: str | Path | None = None) -> SP500Universe:
+        """A universe with a changes table, for point-in-time membership: the saved page
+        ``html`` if given, else the cached Wikipedia copy, else a live update, else the
+        newest saved page in the data folder's ``wikipedia/``."""
+        if html is not None:
+            return self.from_html(html)
+        cached = self.cached_wikipedia()
+        if cached is not None:
+            return cached
+        universe = self.update()
+        if not universe.changes.empty:
+            return universe
+        root = config.data_dir()
+        pages = sorted((root / "wikipedia").glob("*.html")) if root else []
+        if pages:
+            saved = self.from_html(pages[-1])
+            saved.warnings = universe.warnings + [f"using the saved page {pages[-1].name}"]
+            return saved
+        raise DataError("no S&P 500 changes table available: Wikipedia could not be "
+                        "reached and no saved page was given (--html FILE)")
+
+    # ------------------------------------------------------------- schedule
+    @staticmethod
+    def next_update(today: dt.date | None = None) -> dt.date:
+        """First trading day after the next quarterly rebalance (third Friday of Mar, Jun,
+        Sep, Dec), when a list fetched ``today`` goes out of date."""
+        return next_rebalance(_as_date(today or dt.date.today()))
+
+    @staticmethod
+    def is_stale(last_update, today: dt.date | None = None) -> bool:
+        """Whether a rebalance has taken effect since ``last_update``."""
+        return _as_date(today or dt.date.today()) >= next_rebalance(_as_date(last_update))
+
+
+def _as_date(value) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return pd.Timestamp(value).date()
+
+
+__all__ = ["SP500Stock", "SP500Universe", "SP500UniverseManager", "gics_sector", "sector_map"]
