@@ -212,7 +212,8 @@ def validate_weights(weights, tickers, allow_leverage: bool = False) -> pd.Serie
     total = float(values.sum())
     if not allow_leverage and abs(total - 1.0) > WEIGHT_TOLERANCE:
         raise DataError(f"weights sum to {total:.8g}; they must sum to 1 (within "
-                        f"{WEIGHT_TOLERANCE:g}), or pass allow_leverage for a leveraged book")
+                        f"{WEIGHT_TOLERANCE:g}): divide them by their sum if they are relative "
+                        "sizes (a leveraged book needs allow_leverage=True in Python)")
     if not np.abs(values).sum() > 0:
         raise DataError("every weight is zero; the portfolio holds nothing")
     return values.astype("float64")
