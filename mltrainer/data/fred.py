@@ -1,0 +1,176 @@
+"""FRED (Federal Reserve Bank of St. Louis) series: the API with a key, the CSV without.
+
+With ``FRED_API_KEY`` set, ``/fred/series/observations`` (JSON) is used; FRED only
+accepts the key as a query parameter, so :mod:`mltrainer.data.http` strips it from every
+error text and log line, and the cache key is the series id alone. Without a key, the
+public CSV download ``fredgraph.csv?id=SERIES`` (``observation_date,SERIES``) is used.
+Either way FRED's missing values ("." in JSON, empty in CSV) become NaN.
+
+A series is cached whole (one entry per id, sliced to ``start``/``end`` on the way out)
+and stays fresh for one period of its frequency (daily: one day, monthly: 31 days; the
+frequency is read from the dates the first time, or passed in).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+
+import numpy as np
+import pandas as pd
+
+from mltrainer import config
+from mltrainer.data.cache import expiry_for, get_cache
+from mltrainer.data.http import HttpClient, default_client, env_url, redact_url
+from mltrainer.errors import DataError, SourceError
+
+log = logging.getLogger(__name__)
+
+FRED_API_URL = "https://api.stlouisfed.org"
+FRED_CSV_URL = "https://fred.stlouisfed.org"
+API_ENV = "MLTRAINER_FRED_URL"
+CSV_ENV = "MLTRAINER_FRED_CSV_URL"  # falls back to MLTRAINER_FRED_URL: one local test server
+KEY_NAME = "FRED_API_KEY"
+PAGE = 100_000  # FRED's maximum observations per request
+_ID = re.compile(r"^[A-Z0-9_.]{1,40}$")
+
+
+def api_url() -> str:
+    return env_url(API_ENV, FRED_API_URL)
+
+
+def csv_url() -> str:
+    return env_url(CSV_ENV, env_url(API_ENV, FRED_CSV_URL))
+
+
+def check_series_id(series_id: str) -> str:
+    sid = str(series_id).strip().upper()
+    if not _ID.match(sid):
+        raise DataError(f"FRED series id {series_id!r} is not valid: use letters, digits and "
+                        "underscores, e.g. SP500, DGS10, CPIAUCSL")
+    return sid
+
+
+# --------------------------------------------------------------------- parsing
+def parse_observations(body: object, series_id: str, where: str) -> tuple[pd.Series, int]:
+    """An observations JSON page -> (series, total count FRED reports)."""
+    if not isinstance(body, dict) or not isinstance(body.get("observations"), list):
+        raise SourceError(f"{where}: not a FRED observations response (no 'observations' list)")
+    obs = body["observations"]
+    dates = pd.to_datetime([o.get("date") for o in obs], errors="coerce")
+    values = pd.to_numeric(pd.Series([o.get("value") for o in obs], dtype=object)
+                           .replace({".": None, "": None}), errors="coerce")
+    series = _series(dates, values.to_numpy(dtype="float64"), series_id, where)
+    return series, int(body.get("count", len(obs)) or 0)
+
+
+def parse_fred_csv(text: str, series_id: str, where: str) -> pd.Series:
+    """FRED's CSV (``observation_date,SERIES`` or the older ``DATE,SERIES``) -> series."""
+    try:
+        frame = pd.read_csv(io.StringIO(text), na_values=["."], keep_default_na=True,
+                            dtype=str)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise SourceError(f"{where}: not a FRED CSV ({str(exc).splitlines()[0]})") from None
+    cols = [c.strip() for c in frame.columns]
+    if len(cols) < 2 or cols[0].lower() not in ("observation_date", "date"):
+        head = text[:60].replace("\n", " ")
+        raise SourceError(f"{where}: not a FRED CSV (expected observation_date,{series_id}; "
+                          f"got {head!r})")
+    value_col = next((c for c in frame.columns if c.strip().upper() == series_id),
+                     frame.columns[1])
+    dates = pd.to_datetime(frame.iloc[:, 0], errors="coerce")
+    values = pd.to_numeric(frame[value_col], errors="coerce").to_numpy(dtype="float64")
+    return _series(dates, values, series_id, where)
+
+
+def _series(dates, values: np.ndarray, series_id: str, where: str) -> pd.Series:
+    dates = pd.DatetimeIndex(dates)
+    if dates.isna().any():
+        raise SourceError(f"{where}: {int(dates.isna().sum())} observation(s) have no "
+                          "readable date")
+    series = pd.Series(values, index=dates.rename("date"), name=series_id, dtype="float64")
+    return series[~series.index.duplicated(keep="last")].sort_index()
+
+
+def infer_frequency(series: pd.Series) -> str:
+    """FRED frequency code (D, W, BW, M, Q, SA, A) from the median spacing of dates."""
+    if len(series) < 3:
+        return "D"
+    days = float(np.median(np.diff(series.index.values).astype("timedelta64[D]").astype(float)))
+    for code, limit in (("D", 4), ("W", 10), ("BW", 20), ("M", 45), ("Q", 120), ("SA", 240)):
+        if days <= limit:
+            return code
+    return "A"
+
+
+# -------------------------------------------------------------------- fetching
+def fetch_api(series_id: str, key: str, client: HttpClient | None = None) -> pd.Series:
+    """Every observation through the API (paged by ``offset``)."""
+    client = client or default_client()
+    url = api_url() + "/fred/series/observations"
+    parts, offset = [], 0
+    while True:
+        params = {"series_id": series_id, "api_key": key, "file_type": "json",
+                  "limit": PAGE, "offset": offset}
+        body = client.get_json(url, params=params, secrets=(key,))
+        part, count = parse_observations(body, series_id, redact_url(url, params, key))
+        parts.append(part)
+        offset += PAGE
+        if offset >= count or part.empty:
+            break
+    series = pd.concat(parts) if len(parts) > 1 else parts[0]
+    return series[~series.index.duplicated(keep="last")].sort_index().rename(series_id)
+
+
+def fetch_csv(series_id: str, client: HttpClient | None = None) -> pd.Series:
+    """Every observation through the public CSV download (no key needed)."""
+    client = client or default_client()
+    url = csv_url() + "/graph/fredgraph.csv"
+    params = {"id": series_id}
+    text = client.get_text(url, params=params)
+    return parse_fred_csv(text, series_id, redact_url(url, params))
+
+
+def load_fred(series_id: str, start=None, end=None, *, frequency: str | None = None,
+              client: HttpClient | None = None, use_cache: bool = True) -> pd.Series:
+    """A FRED series by id, float values (NaN where FRED has none), DatetimeIndex.
+
+    ``start``/``end`` slice inclusively. ``series.attrs`` carries ``source`` (api or
+    csv) and ``warning`` (set when a stale cached copy was served because FRED failed).
+    """
+    sid = check_series_id(series_id)
+    key = config.api_key(KEY_NAME)
+
+    def produce() -> pd.DataFrame:
+        series = fetch_api(sid, key, client) if key else fetch_csv(sid, client)
+        if series.empty:
+            raise SourceError(f"FRED returned no observations for {sid}")
+        return series.to_frame(sid)
+
+    warning = None
+    if use_cache:
+        cache = get_cache()
+        cache_key = f"fred:series:{sid}"
+        previous = cache.get(cache_key)
+        freq = frequency or (infer_frequency(previous.value[sid]) if previous else "D")
+        hit = cache.fetch(cache_key, produce, kind="fred", fmt="arrow",
+                          expires_at=expiry_for("fred", frequency=freq))
+        frame, warning = hit.value, hit.warning
+    else:
+        frame = produce()
+    series = frame[sid].astype("float64").rename(sid)
+    series.index = pd.DatetimeIndex(series.index, name="date")
+    if start is not None:
+        series = series[series.index >= pd.Timestamp(start)]
+    if end is not None:
+        series = series[series.index <= pd.Timestamp(end)]
+    series.attrs["source"] = "fred-api" if key else "fred-csv"
+    if warning:
+        log.warning("FRED %s: %s", sid, warning)
+        series.attrs["warning"] = warning
+    return series
+
+
+__all__ = ["FRED_API_URL", "FRED_CSV_URL", "check_series_id", "fetch_api", "fetch_csv",
+           "infer_frequency", "load_fred", "parse_fred_csv", "parse_observations"]

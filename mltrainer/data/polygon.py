@@ -1,0 +1,332 @@
+"""Polygon.io REST: daily bars, dividends, market caps.
+
+For each ticker two aggregate requests (``adjusted=false``: as-traded OHLCV;
+``adjusted=true``: split-adjusted close) plus the dividends reference give everything
+:class:`MarketData` holds:
+
+- ``close``/``open``/``high``/``low``/``volume``: as traded (the unadjusted request);
+- ``splits``: the day-to-day change of unadjusted / adjusted close (4.0 on a 4:1 split),
+  read as a simple fraction, so no extra request is needed;
+- ``adj_close``: Polygon's adjustment covers splits only, so dividends are folded in the
+  way CRSP and Yahoo do it: every close before an ex-date ``e`` is multiplied by
+  ``1 - D_e / C_{e-1}``, with ``D_e`` the cash dividend as declared and ``C_{e-1}`` the
+  as-traded close the day before (both in the share units of that time).
+
+The key (``POLYGON_API_KEY``, environment or ``.streamlit/secrets.toml``) is sent as an
+``Authorization: Bearer`` header, never in a URL, and only to the configured host: a
+``next_url`` pointing elsewhere is refused. Results are cached per ticker and range.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from fractions import Fraction
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+
+from mltrainer import config
+from mltrainer.data.cache import get_cache
+from mltrainer.data.http import HttpClient, default_client, env_url
+from mltrainer.data.market_data import MarketData
+from mltrainer.errors import DataError, SourceError
+
+log = logging.getLogger(__name__)
+
+POLYGON_URL = "https://api.polygon.io"
+URL_ENV = "MLTRAINER_POLYGON_URL"
+KEY_NAME = "POLYGON_API_KEY"
+DEFAULT_YEARS = 2  # the free plan's history; a longer range is passed explicitly
+MAX_PAGES = 200  # bound on next_url pagination (a loop in the API must not hang us)
+_NY = "America/New_York"
+
+
+def base_url() -> str:
+    return env_url(URL_ENV, POLYGON_URL)
+
+
+def api_key() -> str:
+    """The Polygon key, or SourceError saying where to put one."""
+    key = config.api_key(KEY_NAME)
+    if not key:
+        raise SourceError(
+            f"Polygon needs an API key: set {KEY_NAME} in the environment or in "
+            ".streamlit/secrets.toml (free keys at polygon.io)"
+        )
+    return key
+
+
+class PolygonClient:
+    """Thin wrapper: base URL, bearer header, ``next_url`` pagination, shape checks."""
+
+    def __init__(self, key: str | None = None, base: str | None = None,
+                 http: HttpClient | None = None):
+        self.key = key or api_key()
+        self.base = (base or base_url()).rstrip("/")
+        self.http = http or default_client()
+
+    def get(self, path_or_url: str, params: dict | None = None) -> dict:
+        url = path_or_url if "://" in path_or_url else self.base + path_or_url
+        if urlsplit(url).netloc != urlsplit(self.base).netloc:
+            raise SourceError(f"Polygon pointed to another host ({urlsplit(url).netloc}); "
+                              "refusing to send the API key there")
+        body = self.http.get_json(url, params=params,
+                                  headers={"Authorization": f"Bearer {self.key}"},
+                                  secrets=(self.key,))
+        if not isinstance(body, dict):
+            raise SourceError(f"{self.http_url(url, params)}: expected a JSON object, got "
+                              f"{type(body).__name__}")
+        status = str(body.get("status", "OK")).upper()
+        if status in ("ERROR", "NOT_AUTHORIZED", "NOT_FOUND"):
+            message = body.get("error") or body.get("message") or status
+            raise SourceError(f"{self.http_url(url, params)}: Polygon says {status}: "
+                              f"{config.scrub(str(message), self.key)}")
+        return body
+
+    def paged(self, path: str, params: dict | None = None) -> list[dict]:
+        """All ``results`` across ``next_url`` pages."""
+        body = self.get(path, params)
+        results = list(_results(body, self.http_url(path, params)))
+        pages = 1
+        while body.get("next_url"):
+            if pages >= MAX_PAGES:
+                raise SourceError(f"{self.http_url(path, params)}: more than {MAX_PAGES} pages")
+            body = self.get(body["next_url"])
+            results += _results(body, self.http_url(path, params))
+            pages += 1
+        return results
+
+    def http_url(self, path_or_url: str, params: dict | None = None) -> str:
+        from mltrainer.data.http import redact_url
+
+        url = path_or_url if "://" in path_or_url else self.base + path_or_url
+        return redact_url(url, params, self.key)
+
+
+def _results(body: dict, where: str) -> list:
+    results = body.get("results") or []
+    if not isinstance(results, list):
+        raise SourceError(f"{where}: 'results' is not a list")
+    return results
+
+
+# ------------------------------------------------------------------- requests
+def aggs(client: PolygonClient, ticker: str, start: str, end: str, adjusted: bool) -> pd.DataFrame:
+    """Daily bars (open, high, low, close, volume) indexed by New York trading date."""
+    path = f"/v2/aggs/ticker/{ticker}/range/1/day/{start}/{end}"
+    params = {"adjusted": str(adjusted).lower(), "sort": "asc", "limit": 50000}
+    return bars_frame(client.paged(path, params), f"{ticker} ({client.http_url(path, params)})")
+
+
+def bars_frame(results: list[dict], where: str = "Polygon") -> pd.DataFrame:
+    """Polygon bar dicts (``t`` ms, ``o h l c v``) -> a date-indexed frame."""
+    cols = ["open", "high", "low", "close", "volume"]
+    if not results:
+        return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], name="date"), dtype=float)
+    try:
+        frame = pd.DataFrame.from_records(results)
+        stamps = pd.to_datetime(frame["t"].astype("int64"), unit="ms", utc=True)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise SourceError(f"{where}: bars without a readable timestamp 't' ({exc})") from None
+    days = stamps.dt.tz_convert(_NY).dt.tz_localize(None).dt.normalize()
+    out = pd.DataFrame(
+        {name: pd.to_numeric(frame[key], errors="coerce") if key in frame else np.nan
+         for name, key in zip(cols, "ohlcv", strict=True)}
+    ).set_index(pd.DatetimeIndex(days, name="date"))
+    out = out[~out.index.duplicated(keep="last")].sort_index()
+    return out.astype("float64")
+
+
+def dividends(client: PolygonClient, ticker: str, start: str, end: str) -> pd.Series:
+    """Cash dividends by ex-date (as declared, not split-adjusted)."""
+    params = {"ticker": ticker, "ex_dividend_date.gte": start, "ex_dividend_date.lte": end,
+              "limit": 1000, "order": "asc"}
+    rows = client.paged("/v3/reference/dividends", params)
+    amounts: dict[pd.Timestamp, float] = {}
+    for row in rows:
+        if row.get("dividend_type", "CD") not in ("CD", "SC", "LT", "ST"):
+            continue  # not a cash payout
+        try:
+            day = pd.Timestamp(row["ex_dividend_date"]).normalize()
+            amounts[day] = amounts.get(day, 0.0) + float(row["cash_amount"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return pd.Series(amounts, dtype="float64").sort_index()
+
+
+def daily_bars(client: PolygonClient, ticker: str, start: str, end: str,
+               with_dividends: bool = True) -> pd.DataFrame:
+    """One ticker's MarketData fields as columns (see the module docstring)."""
+    raw = aggs(client, ticker, start, end, adjusted=False)
+    if raw.empty:
+        return raw
+    adj = aggs(client, ticker, start, end, adjusted=True)["close"].reindex(raw.index)
+    frame = raw.copy()
+    frame["splits"] = split_coefficients(raw["close"], adj)
+    divs = dividends(client, ticker, start, end) if with_dividends else pd.Series(dtype=float)
+    frame["dividends"] = divs.reindex(raw.index).fillna(0.0)
+    frame["adj_close"] = adj * dividend_factor(raw["close"], frame["dividends"])
+    return frame[["open", "high", "low", "close", "adj_close", "volume", "dividends", "splits"]]
+
+
+def split_coefficients(close: pd.Series, split_adjusted: pd.Series) -> pd.Series:
+    """Split coefficient per day (1.0 on ordinary days) from unadjusted / adjusted close.
+
+    The ratio only changes on a split day; it is read as the nearest fraction with a
+    denominator up to 50 (4:1 -> 4.0, 3:2 -> 1.5, 1:10 -> 0.1), because Polygon rounds
+    adjusted prices to 4 decimals.
+    """
+    ratio = close / split_adjusted
+    step = (ratio.shift(1) / ratio).to_numpy()
+    coef = np.ones(len(step))
+    for i in np.flatnonzero(np.isfinite(step) & (np.abs(step - 1.0) > 0.02)):
+        coef[i] = float(Fraction(step[i]).limit_denominator(50))
+    return pd.Series(coef, index=close.index, name="splits")
+
+
+def dividend_factor(close: pd.Series, cash: pd.Series) -> pd.Series:
+    """Cumulative dividend adjustment: product of ``1 - D_e / C_{e-1}`` over ex-dates
+    after each day (1.0 from the last ex-date on)."""
+    prev = close.shift(1)
+    step = (1.0 - cash / prev).where((cash > 0) & (prev > 0), 1.0)
+    # the factor on day t multiplies every ex-date strictly after t
+    after = step.iloc[::-1].cumprod().shift(1, fill_value=1.0).iloc[::-1]
+    return after.rename("factor")
+
+
+def grouped_daily(date, adjusted: bool = True, client: PolygonClient | None = None
+                  ) -> pd.DataFrame:
+    """Every US stock's bar on one date (``/v2/aggs/grouped``), indexed by ticker."""
+    client = client or PolygonClient()
+    day = pd.Timestamp(date).date().isoformat()
+    body = client.get(f"/v2/aggs/grouped/locale/us/market/stocks/{day}",
+                      {"adjusted": str(adjusted).lower()})
+    rows = _results(body, client.http_url(f"/v2/aggs/grouped/locale/us/market/stocks/{day}"))
+    frame = bars_frame(rows, f"grouped {day}").reset_index(drop=True)
+    frame.index = pd.Index([str(r.get("T", "")) for r in rows], name="ticker")
+    return frame
+
+
+def market_caps(tickers, client: PolygonClient | None = None, use_cache: bool = True
+                ) -> tuple[dict[str, float], list[str]]:
+    """Market cap per ticker from ``/v3/reference/tickers/{T}``; problems as notes."""
+    client = client or PolygonClient()
+    caps, notes = {}, []
+    for ticker in _clean(tickers):
+        def produce(t=ticker):
+            body = client.get(f"/v3/reference/tickers/{t}")
+            results = body.get("results") or {}
+            return {"market_cap": results.get("market_cap"), "name": results.get("name")}
+
+        try:
+            value = _fetch(f"polygon:reference:{ticker}", produce, "prices", "json", use_cache)
+        except (SourceError, DataError) as exc:
+            notes.append(f"{ticker}: {exc}")
+            continue
+        cap = value.get("market_cap")
+        if cap:
+            caps[ticker] = float(cap)
+        else:
+            notes.append(f"{ticker}: Polygon has no market cap")
+    return caps, notes
+
+
+# ---------------------------------------------------------------------- loader
+def load_polygon(tickers, start=None, end=None, progress=None, *,
+                 client: PolygonClient | None = None, use_cache: bool = True,
+                 with_dividends: bool = True) -> MarketData:
+    """Daily bars of ``tickers`` from Polygon as one :class:`MarketData`.
+
+    Parameters
+    ----------
+    tickers : list of str
+        ``BRK.B`` spelling (Polygon's own).
+    start, end : date-like, optional
+        Inclusive range; default the last two years (the free plan's depth).
+    progress : callable(fraction, text), optional
+        Called after each ticker (a Streamlit ``st.progress`` bar's ``.progress`` fits).
+
+    A ticker that fails or has no bars is listed in ``warnings``; if every ticker fails,
+    SourceError. A missing key raises SourceError before any request.
+    """
+    client = client or PolygonClient()
+    names = _clean(tickers)
+    if not names:
+        raise DataError("no tickers given for Polygon")
+    first, last = _range(start, end)
+    frames, warnings = {}, []
+    for i, ticker in enumerate(names, 1):
+        def produce(t=ticker):
+            return daily_bars(client, t, first, last, with_dividends)
+
+        key = f"polygon:daily:{ticker}:{first}:{last}:{'tr' if with_dividends else 'px'}"
+        try:
+            hit = _fetch_hit(key, produce, "prices", "arrow", use_cache)
+        except (SourceError, DataError) as exc:
+            warnings.append(f"{ticker}: skipped ({exc})")
+        else:
+            if hit.warning:
+                warnings.append(f"{ticker}: {hit.warning}")
+            if hit.value.empty:
+                warnings.append(f"{ticker}: Polygon has no bars from {first} to {last}")
+            else:
+                frames[ticker] = hit.value
+        if progress is not None:
+            progress(i / len(names), f"Polygon: {ticker} ({i} of {len(names)})")
+    if not frames:
+        shown = "; ".join(warnings[:3])
+        raise SourceError(f"Polygon returned no data for any of {len(names)} ticker(s): {shown}")
+    return assemble(frames, "polygon", warnings)
+
+
+def assemble(frames: dict[str, pd.DataFrame], source: str, warnings) -> MarketData:
+    """Per-ticker frames (columns = MarketData fields) -> one MarketData."""
+    from mltrainer.data.market_data import from_long
+
+    long = pd.concat(
+        [f.rename_axis("date").reset_index().assign(ticker=t) for t, f in frames.items()],
+        ignore_index=True,
+    )
+    data = from_long(long, source=source, as_of=pd.Timestamp.now().floor("s"),
+                     warnings=tuple(warnings))
+    from dataclasses import replace
+
+    return replace(
+        data,
+        dividends=None if data.dividends is None else data.dividends.fillna(0.0),
+        splits=None if data.splits is None else data.splits.fillna(1.0),
+    )
+
+
+def _fetch_hit(key, produce, kind, fmt, use_cache):
+    if not use_cache:
+        from mltrainer.data.cache import CacheHit
+
+        return CacheHit(produce(), 0.0, float("inf"), False)
+    return get_cache().fetch(key, produce, kind=kind, fmt=fmt)
+
+
+def _fetch(key, produce, kind, fmt, use_cache):
+    return _fetch_hit(key, produce, kind, fmt, use_cache).value
+
+
+def _clean(tickers) -> list[str]:
+    if isinstance(tickers, str):
+        tickers = tickers.replace(",", " ").split()
+    return list(dict.fromkeys(str(t).strip().upper() for t in tickers or () if str(t).strip()))
+
+
+def _range(start, end) -> tuple[str, str]:
+    last = pd.Timestamp(end).date() if end is not None else dt.date.today()
+    first = (pd.Timestamp(start).date() if start is not None
+             else (pd.Timestamp(last) - pd.DateOffset(years=DEFAULT_YEARS)).date())
+    if first > last:
+        raise DataError(f"start {first} is after end {last}")
+    return first.isoformat(), last.isoformat()
+
+
+__all__ = ["POLYGON_URL", "PolygonClient", "api_key", "assemble", "bars_frame", "daily_bars",
+           "dividend_factor", "grouped_daily", "load_polygon", "market_caps",
+           "split_coefficients"]
