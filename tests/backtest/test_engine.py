@@ -1,0 +1,192 @@
+"""The backtest engine against a hand computation, a share-by-share ledger and vectorbt."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mltrainer.backtest.engine import (
+    _simulate_loop,
+    run_backtest,
+    signal_to_weights,
+    simulate,
+)
+from mltrainer.errors import DataError
+
+# Real AAPL and MSFT adjusted closes, 2020-03-02 .. 2020-03-06 (sp500_daily files),
+# typed in so the hand computation below needs no data folder.
+HAND_DATES = pd.DatetimeIndex(["2020-03-02", "2020-03-03", "2020-03-04", "2020-03-05",
+                               "2020-03-06"])
+HAND_PRICES = pd.DataFrame(
+    {"AAPL": [74.128952, 71.774667, 75.103908, 72.667757, 71.702724],
+     "MSFT": [171.051489, 162.854797, 168.834026, 164.597089, 159.944378]},
+    index=HAND_DATES)
+HAND_WEIGHTS = pd.DataFrame(
+    {"AAPL": [0.5, 0.8, 0.3, 0.0, -0.4], "MSFT": [0.5, -0.2, 0.6, 0.0, 0.4]},
+    index=HAND_DATES)
+
+
+def ledger(prices: pd.DataFrame, weights: pd.DataFrame, fee: float, capital=1.0):
+    """An independent twin: shares and cash, trading at each close to the target."""
+    shares = np.zeros(prices.shape[1])
+    cash = capital
+    out = []
+    for t in range(len(prices)):
+        p = prices.iloc[t].to_numpy()
+        value = cash + shares @ p
+        target = weights.iloc[t].to_numpy() * value / p
+        traded_value = np.abs(target - shares) @ p
+        cash -= (target - shares) @ p + fee * traded_value
+        shares = target
+        out.append(cash + shares @ p)
+    return np.array(out)
+
+
+def test_hand_computation_two_tickers_five_days():
+    res = run_backtest(HAND_WEIGHTS, HAND_PRICES, weighting="weights",
+                       commission_bps=10, slippage_bps=5)
+    k = 0.0015
+    # day 1: buy 0.5 + 0.5 of the capital, pay 15 bps of 1.0
+    assert res.equity.iloc[0] == pytest.approx(1 - k, abs=1e-15)
+    # day 2: positions drift with the real returns, cash is -k
+    r_a = 71.774667 / 74.128952 - 1
+    r_m = 162.854797 / 171.051489 - 1
+    pre = 0.5 * (1 + r_a) + 0.5 * (1 + r_m) - k
+    drift_a, drift_m = 0.5 * (1 + r_a) / pre, 0.5 * (1 + r_m) / pre
+    traded = abs(0.8 - drift_a) + abs(-0.2 - drift_m)
+    assert res.equity.iloc[1] == pytest.approx(pre * (1 - k * traded), abs=1e-15)
+    assert res.trades.iloc[1].to_numpy() == pytest.approx([0.8 - drift_a, -0.2 - drift_m])
+    assert res.turnover.iloc[1] == pytest.approx(traded)
+    assert res.costs.iloc[1] == pytest.approx(k * traded)
+    # day 4 goes flat, day 5 reopens: the whole path equals the share ledger
+    np.testing.assert_allclose(res.equity.to_numpy(), ledger(HAND_PRICES, HAND_WEIGHTS, k),
+                               rtol=0, atol=1e-14)
+    # net returns chain into the equity; gross returns ignore costs
+    assert np.prod(1 + res.returns.to_numpy()) == pytest.approx(res.equity.iloc[-1], abs=1e-14)
+    assert res.gross_returns.iloc[1] == pytest.approx(0.5 * r_a + 0.5 * r_m, abs=1e-15)
+    assert res.metrics["total_costs"] == pytest.approx(
+        float((res.costs * res.equity / (1 - res.costs)).sum()), rel=1e-12)
+
+
+def test_weights_earn_the_next_bar_never_the_same_bar():
+    # all in AAPL at the close of day 3 only
+    w = pd.DataFrame(0.0, index=HAND_DATES, columns=HAND_PRICES.columns)
+    w.iloc[2, 0] = 1.0
+    res = run_backtest(w, HAND_PRICES, weighting="weights")
+    r = HAND_PRICES["AAPL"].pct_change()
+    assert res.returns.iloc[2] == 0.0  # the day the decision is made earns nothing
+    assert res.returns.iloc[3] == pytest.approx(r.iloc[3], abs=1e-15)
+    assert res.returns.iloc[4] == 0.0  # sold at the close of day 4
+
+
+def test_signal_normalised_to_the_gross_limit_and_nan_is_no_position():
+    sig = pd.DataFrame({"AAPL": [1.0, np.nan, -0.5, 0.2, np.nan],
+                        "MSFT": [0.5, np.nan, 0.5, np.nan, np.nan]}, index=HAND_DATES)
+    res = run_backtest(sig, HAND_PRICES, gross_limit=1.5)
+    pos = res.positions
+    assert pos.iloc[0].to_numpy() == pytest.approx([1.0, 0.5])  # 1.5 x (1, .5) / 1.5
+    assert (pos.iloc[1] == 0).all() and (pos.iloc[4] == 0).all()  # NaN row: flat
+    assert pos.iloc[2].to_numpy() == pytest.approx([-0.75, 0.75])
+    assert pos.iloc[3].to_numpy() == pytest.approx([1.5, 0.0])  # NaN cell: weight 0
+
+
+def test_weights_above_limits_are_scaled_or_refused():
+    w = HAND_WEIGHTS * 2  # gross 2.0 on day 1
+    res = run_backtest(w, HAND_PRICES, weighting="weights", gross_limit=1.0)
+    assert res.positions.abs().sum(axis=1).max() <= 1.0 + 1e-12
+    assert res.positions.iloc[0].to_numpy() == pytest.approx([0.5, 0.5])
+    assert any("scaled down" in m for m in res.warnings)
+    with pytest.raises(DataError, match="gross exposure above the limit 1"):
+        run_backtest(w, HAND_PRICES, weighting="weights", gross_limit=1.0, strict=True)
+    res = run_backtest(HAND_WEIGHTS, HAND_PRICES, weighting="weights", max_weight=0.5)
+    assert res.positions.iloc[1].to_numpy() == pytest.approx([0.5, -0.2])
+    assert any("max_weight" in m for m in res.warnings)
+    with pytest.raises(DataError, match="AAPL on 2020-03-03"):
+        run_backtest(HAND_WEIGHTS, HAND_PRICES, weighting="weights", max_weight=0.5,
+                     strict=True)
+    w2, notes = signal_to_weights(HAND_WEIGHTS, max_weight=0.55)
+    assert w2.abs().max().max() <= 0.55 and notes
+
+
+def test_misaligned_signal_and_empty_range_raise():
+    bad = HAND_WEIGHTS.assign(NOPE=0.1)
+    with pytest.raises(DataError, match="NOPE"):
+        run_backtest(bad, HAND_PRICES)
+    off = HAND_WEIGHTS.copy()
+    off.index = off.index.where(off.index != "2020-03-04", pd.Timestamp("2020-03-07"))
+    with pytest.raises(DataError, match="2020-03-07"):
+        run_backtest(off.sort_index(), HAND_PRICES)
+    with pytest.raises(DataError, match="empty date range"):
+        run_backtest(HAND_WEIGHTS, HAND_PRICES, start="2021-01-01")
+    with pytest.raises(DataError, match="empty date range"):
+        run_backtest(HAND_WEIGHTS.iloc[:0], HAND_PRICES)
+
+
+def test_cash_rate_accrues_on_cash_only():
+    flat = pd.DataFrame(0.0, index=HAND_DATES, columns=HAND_PRICES.columns)
+    res = run_backtest(flat, HAND_PRICES, cash_rate=5.0)
+    assert res.equity.iloc[-1] == pytest.approx((1 + 0.05 / 252) ** 4, abs=1e-15)
+    rate = pd.Series([5.0, 2.0], index=pd.DatetimeIndex(["2019-12-31", "2020-03-04"]))
+    half = pd.DataFrame(0.5, index=HAND_DATES, columns=["AAPL"])
+    res = run_backtest(half, HAND_PRICES, weighting="weights", cash_rate=rate)
+    # day 2: half in AAPL, half in cash at 5 %; day 4 onwards the rate is 2 %
+    r_a = 71.774667 / 74.128952 - 1
+    assert res.returns.iloc[1] == pytest.approx(0.5 * r_a + 0.5 * 0.05 / 252, abs=1e-15)
+    assert res.gross_returns.iloc[3] == pytest.approx(
+        0.5 * (72.667757 / 75.103908 - 1) + (1 - res.positions["AAPL"].iloc[2]) * 0.02 / 252,
+        abs=1e-15)
+    with pytest.raises(DataError, match="cash rate"):
+        run_backtest(half, HAND_PRICES, cash_rate=rate.loc["2020-03-04":])
+
+
+def test_membership_zeroes_non_members():
+    members = pd.DataFrame({"AAPL": [True, True], "MSFT": [True, False]},
+                           index=pd.DatetimeIndex(["2020-01-02", "2020-03-04"]))
+    sig = pd.DataFrame(1.0, index=HAND_DATES, columns=HAND_PRICES.columns)
+    res = run_backtest(sig, HAND_PRICES, members=members)
+    assert res.positions["MSFT"].iloc[:2].to_numpy() == pytest.approx([0.5, 0.5])
+    assert (res.positions["MSFT"].iloc[2:] == 0).all()
+    assert (res.positions["AAPL"].iloc[2:] == 1).all()
+
+
+@pytest.mark.parametrize("every", [1, 5])
+@pytest.mark.parametrize("per_ticker_costs", [False, True])
+def test_vectorised_solution_equals_the_daily_recursion(basket, every, per_ticker_costs):
+    """The fixed-point solver vs the plain loop, with gaps, delistings and sparse rebalances."""
+    data = basket.select(start="2009-01-01", end="2012-12-31")
+    px = data.adj_close.copy()
+    px.iloc[100:110, 1] = np.nan  # a gap in a held position: it must be carried
+    close = px.to_numpy()
+    n_t, n = close.shape
+    from mltrainer.backtest.engine import _growth_and_returns
+
+    growth, rets = _growth_and_returns(close)
+    mom = (px / px.shift(60) - 1).to_numpy()
+    traded = np.isfinite(close) & (np.arange(n_t) % every == 0)[:, None]
+    weights = np.where(traded & np.isfinite(mom), np.sign(mom) / n * 1.8, 0.0)
+    cost = np.linspace(5, 30, n) / 1e4 if per_ticker_costs else np.full(n, 12e-4)
+    cash = np.full(n_t, 0.03 / 252)
+    ref = _simulate_loop(weights.copy(), rets, traded, cost, cash)
+    fast = simulate(weights.copy(), rets, traded, growth, cost, cash)
+    np.testing.assert_allclose(np.cumprod(fast["g"]), np.cumprod(ref["g"]), rtol=1e-13)
+    np.testing.assert_allclose(fast["cost"], ref["cost"], rtol=0, atol=5e-15)
+    np.testing.assert_allclose(fast["positions"], ref["positions"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(fast["trades"], ref["trades"], rtol=0, atol=1e-13)
+    assert np.abs(fast["positions"][105, 1]) > 0  # the gap carried a real position
+
+
+def test_prices_after_t_change_nothing_up_to_t(basket):
+    data = basket.select(start="2012-01-01", end="2014-12-31")
+    cut = pd.Timestamp("2013-06-28")
+    sig = np.sign(data.adj_close / data.adj_close.shift(20) - 1)
+    base = run_backtest(sig, data, commission_bps=5, spread_bps=3)
+    shocked_px = data.adj_close.copy()
+    shocked_px.loc[shocked_px.index > cut] *= np.linspace(0.5, 2.0, shocked_px.shape[1])
+    shocked_sig = np.sign(shocked_px / shocked_px.shift(20) - 1)
+    other = run_backtest(shocked_sig, shocked_px, commission_bps=5, spread_bps=3)
+    for a, b in [(base.equity, other.equity), (base.positions, other.positions),
+                 (base.trades, other.trades), (base.costs, other.costs)]:
+        pd.testing.assert_frame_equal(a.loc[:cut].to_frame() if a.ndim == 1 else a.loc[:cut],
+                                      b.loc[:cut].to_frame() if b.ndim == 1 else b.loc[:cut])
+    assert not base.equity.loc[cut:].equals(other.equity.loc[cut:])
