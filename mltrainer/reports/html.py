@@ -1,0 +1,181 @@
+"""Building blocks of a self-contained HTML report, and printing it to PDF with Chromium.
+
+A report is one ``.html`` file that opens offline: the Plotly bundle is inlined once in
+the page head and every figure is a ``<div>`` drawn from inline JSON, with no
+``<script src=...>`` and no web font. :func:`print_pdf` runs headless Chromium on the
+file; when no Chromium is installed it says so instead of failing.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif;
+       color: #1c2833; margin: 0 auto; max-width: 1100px; padding: 24px; line-height: 1.45; }
+h1 { font-size: 1.7em; margin-bottom: 0.2em; }
+h2 { border-bottom: 2px solid #d5d8dc; padding-bottom: 4px; margin-top: 2em; }
+h3 { margin-top: 1.5em; }
+.meta { color: #566573; font-size: 0.92em; }
+.note { color: #566573; font-size: 0.9em; }
+.warn { background: #fef5e7; border-left: 4px solid #d68910; padding: 6px 10px; margin: 6px 0; }
+table.data { border-collapse: collapse; font-size: 0.86em; margin: 8px 0 16px; }
+table.data th, table.data td { border: 1px solid #d5d8dc; padding: 3px 8px; }
+table.data th { background: #f4f6f7; text-align: left; }
+table.data td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.neg { color: #c0392b; } td.pos { color: #1e8449; }
+.zone-green { background: #d5f5e3; } .zone-yellow { background: #fcf3cf; }
+.zone-red { background: #fadbd8; }
+.kpis { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0; }
+.kpi { border: 1px solid #d5d8dc; border-radius: 6px; padding: 8px 14px; min-width: 150px; }
+.kpi .v { font-size: 1.35em; font-weight: 600; } .kpi .l { color: #566573; font-size: 0.85em; }
+.figure { page-break-inside: avoid; break-inside: avoid; }
+@media print { body { max-width: none; padding: 0; } h2 { page-break-before: auto; }
+               .scenario { page-break-inside: auto; } }
+"""
+
+Formatter = Callable[[object], str]
+
+
+def esc(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def pct(x, digits: int = 2) -> str:
+    return "" if x is None or not np.isfinite(x) else f"{x:.{digits}%}"
+
+
+def money(x, digits: int = 0) -> str:
+    return "" if x is None or not np.isfinite(x) else f"{x:,.{digits}f}"
+
+
+def number(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return ""
+    if isinstance(x, (int, np.integer)):
+        return f"{x:,d}"
+    return f"{x:,.{digits}f}"
+
+
+def table(frame: pd.DataFrame, formats: dict[str, Formatter] | None = None, *,
+          index: bool = True, signed: tuple[str, ...] = (), css: dict | None = None,
+          missing: str = "missing") -> str:
+    """An HTML table with per-column formatters; NaN is shown as ``missing``.
+
+    ``signed`` columns are coloured red below zero and green above; ``css`` maps a
+    column to a function of the raw value giving an extra cell class.
+    """
+    formats = formats or {}
+    css = css or {}
+    head = "".join(f"<th>{esc(c)}</th>" for c in ([frame.index.name or ""] if index else [])
+                   + [str(c) for c in frame.columns])
+    columns = {col: frame[col].tolist() for col in frame.columns}  # keeps ints as ints
+    rows = []
+    for i, label in enumerate(frame.index):
+        cells = [f"<th>{esc(label)}</th>"] if index else []
+        for col in frame.columns:
+            value = columns[col][i]
+            is_num = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+                value, bool)
+            classes = ["num"] if is_num else []
+            if is_num and not np.isfinite(value):
+                text = missing
+            elif value is None:
+                text = ""
+            else:
+                fmt = formats.get(col)
+                text = fmt(value) if fmt else (number(value) if is_num else str(value))
+                if col in signed and is_num:
+                    classes.append("neg" if value < 0 else "pos" if value > 0 else "")
+            if col in css:
+                classes.append(css[col](value))
+            cls = f' class="{" ".join(c for c in classes if c)}"' if any(classes) else ""
+            cells.append(f"<td{cls}>{esc(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<table class="data"><thead><tr>{head}</tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table>")
+
+
+def figure(fig: go.Figure) -> str:
+    """A figure as a ``<div>`` (the Plotly bundle itself is in the page head)."""
+    body = fig.to_html(full_html=False, include_plotlyjs=False,
+                       config={"displaylogo": False, "responsive": True})
+    return f'<div class="figure">{body}</div>'
+
+
+def page(title: str, body: str) -> str:
+    """A complete HTML document with the CSS and the Plotly bundle inlined once."""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{esc(title)}</title><style>{CSS}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script>'
+        f"</head><body>{body}</body></html>\n"
+    )
+
+
+# ----------------------------------------------------------------------------- PDF
+@dataclass(frozen=True)
+class PdfResult:
+    """Whether a PDF was written, where, and a sentence for the user."""
+
+    ok: bool
+    path: Path | None
+    message: str
+
+
+def find_chromium() -> str | None:
+    """The Chromium executable on PATH (``chromium`` or ``chromium-browser``), if any."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def print_pdf(html_path: str | Path, pdf_path: str | Path, timeout: float = 120.0,
+              chromium: str | None = None) -> PdfResult:
+    """Print an HTML file to PDF with headless Chromium (no header/footer, no network).
+
+    Returns a :class:`PdfResult` saying why when Chromium is absent or fails; never
+    raises for those.
+    """
+    exe = chromium or find_chromium()
+    html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path).resolve()
+    if exe is None:
+        return PdfResult(False, None, "PDF not written: Chromium is not installed (looked for "
+                         "'chromium' and 'chromium-browser' on PATH); install it, e.g. "
+                         "`apt-get install chromium`, or print the HTML report from a browser")
+    pdf_path.parent.mkdir(parents=True, exist_ok=True)
+    if pdf_path.exists():
+        pdf_path.unlink()
+    with tempfile.TemporaryDirectory(prefix="mltrainer-chromium-") as profile:
+        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", f"--user-data-dir={profile}",
+               # let the inline scripts draw every chart before the page is printed
+               "--virtual-time-budget=15000", "--run-all-compositor-stages-before-draw",
+               f"--print-to-pdf={pdf_path}", "--no-pdf-header-footer", html_path.as_uri()]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                  check=False)
+        except subprocess.TimeoutExpired:
+            return PdfResult(False, None, f"PDF not written: Chromium did not finish within "
+                             f"{timeout:.0f} s")
+        except OSError as exc:
+            return PdfResult(False, None, f"PDF not written: cannot run {exe} ({exc})")
+    if not pdf_path.is_file() or pdf_path.stat().st_size == 0:
+        tail = (proc.stderr or "").strip().splitlines()[-3:]
+        return PdfResult(False, None, f"PDF not written: Chromium exited with {proc.returncode}"
+                         + (f" ({' / '.join(tail)})" if tail else ""))
+    return PdfResult(True, pdf_path, f"PDF written to {pdf_path}")

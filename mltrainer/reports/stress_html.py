@@ -1,0 +1,226 @@
+"""Layout of the stress-test report: sections, tables and figures as one HTML page."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from mltrainer.plots import risk as plots
+from mltrainer.reports.html import esc, figure, money, number, page, pct, table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mltrainer.reports.stress_report import StressReport
+    from mltrainer.risk_stress.scenarios import ScenarioResult
+
+METHOD_NOTES = {
+    "historical": "empirical quantile of the window",
+    "normal": "normal with the window's mean and volatility",
+    "student_t": "Student t, degrees of freedom from the excess kurtosis",
+    "cornish_fisher": "Cornish-Fisher (skewness and kurtosis corrected normal)",
+    "fhs_ewma": "filtered historical simulation with EWMA (0.94) volatility",
+    "fhs_garch": "filtered historical simulation with GARCH(1,1) volatility",
+}
+
+BACKTEST_LABELS = {
+    "kupiec_lr": "Kupiec LR", "kupiec_p": "Kupiec p", "christoffersen_lr_ind": "indep. LR",
+    "christoffersen_p_ind": "indep. p", "conditional_coverage_p": "cond. cov. p",
+}
+
+POSITION_FORMATS = {
+    "weight": pct, "value": money, "return": pct, "pnl": money, "max_drawdown": pct,
+    "beta": lambda x: number(x, 2), "daily_vol": pct, "adv_dollars": money,
+    "days_to_liquidate": lambda x: number(x, 3), "haircut": lambda x: pct(x, 3),
+}
+
+
+def _kpi(label: str, value: str) -> str:
+    return (f'<div class="kpi"><div class="v">{esc(value)}</div>'
+            f'<div class="l">{esc(label)}</div></div>')
+
+
+def _header(r: StressReport) -> str:
+    m = r.meta
+    as_of = (pd.Timestamp(m["as_of"]).strftime("%Y-%m-%d %H:%M") if m["as_of"] else "unknown")
+    ccy = money(m["portfolio_value"])
+    var = r.var_table
+    top = var[var["level"] == var["level"].max()]
+    hist = top[top["method"] == r.settings.chart_method]
+    head = hist.iloc[0] if len(hist) else top.iloc[0]
+    table_ = r.scenario_table()
+    worst = table_.loc[table_["pnl"].idxmin()] if len(table_) else None
+    kpis = [
+        _kpi(f"1-day {head['level']:.0%} VaR ({head['method']})", money(head["var_value"])),
+        _kpi(f"1-day {head['level']:.0%} ES ({head['method']})", money(head["es_value"])),
+        _kpi("max drawdown (whole history)", pct(r.drawdown_stats["max_drawdown"], 1)),
+    ]
+    if worst is not None:
+        kpis.append(_kpi(f"worst scenario: {worst['scenario']}", money(worst["pnl"])))
+    return (
+        "<h1>Stress test report</h1>"
+        f'<p class="meta">{m["n_positions"]} positions, portfolio value {ccy}. '
+        f"Data source: <b>{esc(m['source'])}</b>; prices from {esc(m['first_date'])} to "
+        f"<b>{esc(m['last_date'])}</b> (last trading day in the data); data as of "
+        f"<b>{esc(as_of)}</b>. Generated {esc(m['generated'])}. "
+        f"Data fingerprint {esc(m['fingerprint'])}.</p>"
+        f'<div class="kpis">{"".join(kpis)}</div>'
+    )
+
+
+def _portfolio(r: StressReport) -> str:
+    sectors = r.portfolio.groupby("sector").agg(weight=("weight", "sum"),
+                                                 value=("value", "sum"),
+                                                 positions=("weight", "size"))
+    sectors = sectors.sort_values("weight", ascending=False)
+    return (
+        "<h2>Portfolio</h2>"
+        + table(r.portfolio, {"weight": pct, "value": money, "last_price": lambda x: number(x, 2),
+                              "vol_1y": lambda x: pct(x, 1)})
+        + "<h3>By GICS sector</h3>"
+        + table(sectors, {"weight": pct, "value": money})
+        + figure(plots.weights_bar(r.weights, r.portfolio["sector"]))
+    )
+
+
+def _var(r: StressReport) -> str:
+    t = r.var_table.copy()
+    t["level"] = t["level"].map(lambda x: f"{x:.1%}")
+    t["method"] = t["method"].map(lambda m: f"{m} ({METHOD_NOTES.get(m, '')})")
+    t = t.rename(columns={"var": "VaR", "es": "ES", "var_value": "VaR (value)",
+                          "es_value": "ES (value)"})
+    return (
+        "<h2>Value at Risk and Expected Shortfall</h2>"
+        f'<p class="note">One-day figures for tomorrow, estimated from the last '
+        f"{r.settings.var_window} daily returns of the portfolio (fixed weights, rebalanced "
+        "daily; before a position listed, the others are rescaled). Positive numbers are "
+        "losses.</p>"
+        + table(t, {"VaR": pct, "ES": pct, "VaR (value)": money, "ES (value)": money},
+                index=False)
+    )
+
+
+def _zone_class(z) -> str:
+    return f"zone-{z}" if z in ("green", "yellow", "red") else ""
+
+
+def _backtest(r: StressReport) -> str:
+    b = r.backtest.copy()
+    b["level"] = b["level"].map(lambda x: f"{x:.1%}")
+    b = b.rename(columns=BACKTEST_LABELS)
+    p3 = lambda x: number(x, 3)  # noqa: E731
+    fmt = {"expected": lambda x: number(x, 1), "rate": pct}
+    fmt.update({label: p3 for label in BACKTEST_LABELS.values()})
+    top = r.backtest[r.backtest["level"] == r.backtest["level"].max()]
+    zones = pd.DataFrame({"model": top["method"], "exceptions": top["exceptions (250 d)"],
+                          "zone": top["zone (250 d)"]})
+    first = r.var_forecasts.dropna(how="all").index
+    span = f"{first[0].date()} to {first[-1].date()}" if len(first) else "no forecast"
+    return (
+        "<h2>VaR backtest</h2>"
+        f'<p class="note">Each day\'s forecast (made at the previous close from the last '
+        f"{r.settings.var_window} returns) is compared with the realised return; an exception "
+        f"is a loss above the forecast. Backtest period {esc(span)}. Kupiec: proportion of "
+        "failures; Christoffersen: independence of exceptions and conditional coverage "
+        "(p-values below 0.05 reject the model); Basel traffic light over the last 250 days."
+        "</p>"
+        + table(b, fmt, index=False, css={"zone (250 d)": _zone_class})
+        + figure(plots.var_backtest_chart(r.returns, r.var_forecasts, r.exceptions,
+                                          title="Daily returns against the "
+                                          f"{r.settings.chart_method} VaR forecasts"))
+        + figure(plots.traffic_light_chart(zones, title=f"Basel traffic light, "
+                                           f"{top['level'].max():.0%} VaR, last 250 days"))
+    )
+
+
+def _drawdowns(r: StressReport) -> str:
+    d = r.drawdown_stats
+    stats = pd.DataFrame([{"max drawdown": pct(d["max_drawdown"], 1), "peak": d["peak"],
+                           "trough": d["trough"], "recovered": d["recovery"] or "not yet",
+                           "current drawdown": pct(d["current_drawdown"], 1)}])
+    return ("<h2>Drawdowns</h2>"
+            + table(stats, index=False)
+            + figure(plots.drawdown_chart(r.drawdown.rename("portfolio"),
+                                          title="Portfolio drawdown from its running peak")))
+
+
+def _params_line(res: ScenarioResult) -> str:
+    parts = []
+    for k, v in res.params.items():
+        if isinstance(v, float):
+            v = pct(v) if ("vol" in k or "var" in k) else number(v, 4)
+        parts.append(f"{k} = {v}")
+    return "; ".join(parts)
+
+
+def _scenario(res: ScenarioResult, value: float) -> str:
+    cols = [c for c in res.positions.columns if c != "value"]
+    pos = res.positions[cols]
+    warn = "".join(f'<div class="warn">{esc(w)}</div>' for w in res.warnings)
+    dd = (f", max drawdown in the window {pct(res.max_drawdown, 1)}"
+          if res.kind == "historical" else "")
+    return (
+        f'<div class="scenario"><h3>{esc(res.name)}</h3>'
+        f"<p>{esc(res.description)}. Portfolio: <b>{pct(res.portfolio_return)}</b>, "
+        f"P&amp;L <b>{money(res.pnl)}</b>{dd}.</p>"
+        f'<p class="note">{esc(_params_line(res))}</p>{warn}'
+        "<h4>By position</h4>"
+        + table(pos, POSITION_FORMATS, signed=("return", "pnl"))
+        + figure(plots.pnl_bar(res.positions["pnl"], f"{res.name}: P&L by position"))
+        + "<h4>By GICS sector</h4>"
+        + table(res.by_sector, {"weight": pct, "pnl": money, "return": pct},
+                signed=("pnl", "return"))
+        + figure(plots.pnl_bar(res.by_sector["pnl"], f"{res.name}: P&L by sector"))
+        + "</div>"
+    )
+
+
+def _scenarios(r: StressReport) -> str:
+    t = r.scenario_table()
+    paths = {res.name: res.path for res in r.scenarios if res.path is not None}
+    body = (
+        "<h2>Stress scenarios</h2>"
+        '<p class="note">Historical replays hold today\'s positions through a real episode '
+        "(adjusted closes, buy and hold from the close of the first day). Hypothetical "
+        "shocks: a market fall through each position's beta; every volatility multiplied; "
+        "correlations pushed toward one (parametric VaR at the top confidence level); a forced "
+        "sale with widened spreads and square-root market impact. A position without data "
+        "is shown as <i>missing</i>, not zero, and the portfolio figure proxies it by the "
+        "others.</p>"
+        + table(t.drop(columns=["description"]),
+                {"portfolio_return": pct, "pnl": money, "max_drawdown": pct,
+                 "covered_weight": pct},
+                index=False, signed=("portfolio_return", "pnl"), missing="")
+        + figure(plots.scenario_summary_bar(t))
+    )
+    if paths:
+        body += figure(plots.replay_paths_chart(paths))
+    body += "".join(_scenario(res, r.meta["portfolio_value"]) for res in r.scenarios)
+    if r.skipped:
+        body += "<h3>Scenarios not run</h3><ul>" + "".join(
+            f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in r.skipped.items()) + "</ul>"
+    return body
+
+
+def _notes(r: StressReport) -> str:
+    warn = "".join(f'<div class="warn">{esc(w)}</div>' for w in r.warnings)
+    return (
+        ("<h2>Warnings</h2>" + warn if warn else "")
+        + "<h2>Method</h2><ul>"
+        f"<li>Market for betas: {esc(r.meta['market'])}; betas are OLS over the last "
+        f"{r.settings.beta_window} trading days.</li>"
+        "<li>Parametric scenario losses assume zero-mean normal returns: VaR = z &middot; "
+        "&radic;(w&prime;&Sigma;w); per-position figures are Euler contributions, which sum to "
+        "the portfolio figure.</li>"
+        "<li>Correlation breakdown: C&prime; = (1 &minus; a) C + a 11&prime;, positive "
+        "semi-definite by construction (checked).</li>"
+        "<li>Liquidity: days to liquidate = |value| / (participation &middot; ADV &middot; "
+        "price); haircut = stressed half-spread + &sigma;&radic;(participation &middot; days)."
+        "</li></ul>"
+    )
+
+
+def render(r: StressReport) -> str:
+    """The whole report as one HTML document."""
+    body = (_header(r) + _portfolio(r) + _var(r) + _backtest(r) + _drawdowns(r)
+            + _scenarios(r) + _notes(r))
+    return page(f"Stress test report ({r.meta['last_date']})", body)

@@ -1,0 +1,331 @@
+"""The stress-test report: a weighted portfolio's VaR/ES, their backtest, drawdowns and
+every stress scenario, as one self-contained HTML file (and a PDF when Chromium is there).
+
+:func:`build_stress_report` computes everything (pure: data in, :class:`StressReport`
+out); :func:`render_html` lays it out; :func:`write_stress_report` writes the files.
+The numbers come from :mod:`mltrainer.measures` (VaR/ES, backtests, portfolio returns,
+drawdowns) and :mod:`mltrainer.risk_stress.scenarios`; the figures from
+:mod:`mltrainer.plots.risk`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mltrainer.data.market_data import MarketData
+from mltrainer.errors import DataError, ParameterError
+from mltrainer.measures.backtest_var import (
+    christoffersen,
+    kupiec_pof,
+    traffic_light,
+    var_exceptions,
+)
+from mltrainer.measures.portfolio import drawdown_series, equity_curve, portfolio_returns
+from mltrainer.measures.var import METHODS, rolling_var_es, var_es
+from mltrainer.risk_stress.scenarios import (
+    ScenarioResult,
+    correlation_breakdown,
+    equal_weight_market,
+    liquidity_crisis,
+    market_crash,
+    replay_all,
+    scenario_table,
+    validate_weights,
+    volatility_spike,
+)
+
+DEFAULT_METHODS = ("historical", "normal", "student_t", "cornish_fisher", "fhs_ewma")
+
+
+@dataclass(frozen=True)
+class StressSettings:
+    """The report's knobs (all have defaults a risk committee would recognise).
+
+    ``levels`` are VaR confidence levels; ``var_window`` the days each VaR forecast is
+    estimated from; ``chart_method`` the VaR method drawn against the returns.
+    ``market`` is ``"sp500"`` (the S&P 500 index bundled with skfolio/arch) or
+    ``"portfolio"`` (the equal-weight mean of the portfolio's own tickers).
+    """
+
+    portfolio_value: float = 1_000_000.0
+    levels: tuple = (0.95, 0.99)
+    methods: tuple = DEFAULT_METHODS
+    var_window: int = 250
+    chart_method: str = "historical"
+    crash: float = -0.20
+    vol_multiplier: float = 3.0
+    correlation_push: float = 0.5
+    spread_multiplier: float = 5.0
+    beta_window: int = 252
+    market: str = "sp500"
+
+    def check(self) -> None:
+        """Raise ParameterError naming the first setting outside what is allowed."""
+        rules = (
+            (self.portfolio_value > 0, f"portfolio value must be positive (got "
+             f"{self.portfolio_value})"),
+            (len(self.levels) > 0 and all(0.5 < x < 1 for x in self.levels),
+             f"VaR levels must be in (0.5, 1), e.g. 0.95,0.99 (got {self.levels})"),
+            (len(self.methods) > 0 and all(m in METHODS for m in self.methods),
+             f"VaR methods must be among {', '.join(METHODS)} (got {self.methods})"),
+            (self.var_window >= 50, f"VaR window must be at least 50 days (got "
+             f"{self.var_window})"),
+            (self.chart_method in self.methods, f"chart method {self.chart_method!r} is not "
+             "among the methods"),
+            (-1.0 <= self.crash < 0.0, f"crash must be a fall in [-1, 0) (got {self.crash})"),
+            (self.vol_multiplier > 0, f"volatility multiplier must be positive (got "
+             f"{self.vol_multiplier})"),
+            (0.0 <= self.correlation_push <= 1.0, f"correlation push must be in [0, 1] (got "
+             f"{self.correlation_push})"),
+            (self.spread_multiplier >= 0, f"spread multiplier must be >= 0 (got "
+             f"{self.spread_multiplier})"),
+            (self.beta_window >= 60, f"beta window must be at least 60 days (got "
+             f"{self.beta_window})"),
+            (self.market in ("sp500", "portfolio"), f"market must be 'sp500' or 'portfolio' "
+             f"(got {self.market!r})"),
+        )
+        for ok, message in rules:
+            if not ok:
+                raise ParameterError(message)
+
+
+@dataclass
+class StressReport:
+    """Everything the report shows, computed once (see :func:`build_stress_report`)."""
+
+    settings: StressSettings
+    weights: pd.Series
+    portfolio: pd.DataFrame
+    returns: pd.Series
+    var_table: pd.DataFrame
+    backtest: pd.DataFrame
+    var_forecasts: pd.DataFrame
+    exceptions: pd.Series
+    drawdown: pd.Series
+    drawdown_stats: dict
+    scenarios: list[ScenarioResult]
+    skipped: dict
+    meta: dict
+    warnings: list = field(default_factory=list)
+
+    def scenario_table(self) -> pd.DataFrame:
+        return scenario_table(self.scenarios)
+
+    def summary(self) -> dict:
+        """JSON-ready headline figures (what ``report stress --json`` prints)."""
+        return {
+            "meta": self.meta,
+            "settings": {k: list(v) if isinstance(v, tuple) else v
+                         for k, v in asdict(self.settings).items()},
+            "portfolio": self.portfolio.reset_index().to_dict("records"),
+            "var": self.var_table.to_dict("records"),
+            "backtest": self.backtest.to_dict("records"),
+            "drawdown": self.drawdown_stats,
+            "scenarios": [r.summary() for r in self.scenarios],
+            "skipped": self.skipped,
+            "warnings": list(self.warnings),
+        }
+
+
+# ----------------------------------------------------------------------------- inputs
+def _bundled_sp500() -> pd.Series:
+    """The S&P 500 index close shipped in skfolio's wheel (1990-2022).
+
+    Read straight from the wheel's CSV: importing skfolio (or arch, which
+    :func:`mltrainer.data.bundled.load_macro` uses) costs seconds the report does
+    not need to spend; falls back to ``load_macro`` if the file moved.
+    """
+    spec = importlib.util.find_spec("skfolio")
+    path = (Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "sp500_index.csv.gz"
+            if spec and spec.submodule_search_locations else None)
+    if path is None or not path.is_file():
+        from mltrainer.data.bundled import load_macro
+
+        return load_macro("SP500")
+    frame = pd.read_csv(path, index_col=0, parse_dates=True)
+    return frame.iloc[:, 0].astype("float64").rename("SP500")
+
+
+def _market_returns(data: MarketData, choice: str, window: int) -> tuple[pd.Series, str, list]:
+    """The market return series the crash scenario's betas are measured against."""
+    notes = []
+    if choice == "sp500":
+        try:
+            index = _bundled_sp500()
+            ret = index.pct_change(fill_method=None).reindex(data.dates)
+            if ret.iloc[-window:].notna().all() and len(ret) >= window:
+                return ret.rename("SP500"), "S&P 500 index (bundled with skfolio/arch)", notes
+            notes.append(f"the bundled S&P 500 index ends {index.index[-1].date()}, before the "
+                         f"last {window} days of the data; ")
+        except (ImportError, DataError, OSError) as exc:
+            notes.append(f"the bundled S&P 500 index is unavailable ({exc}); ")
+    elif choice != "portfolio":
+        raise DataError(f"market must be 'sp500' or 'portfolio' (got {choice!r})")
+    proxy = equal_weight_market(data.returns())
+    name = f"equal-weight mean of the portfolio's {data.n_tickers} tickers"
+    if notes:
+        notes = ["".join(notes) + f"the crash scenario uses the {name} instead"]
+    return proxy, name, notes
+
+
+def _portfolio_table(data: MarketData, w: pd.Series, value: float) -> pd.DataFrame:
+    prices = data.adj_close[w.index]
+    rets = data.returns()[w.index].iloc[-252:]
+    first = prices.notna().to_numpy().argmax(axis=0)
+    return pd.DataFrame({
+        "weight": w,
+        "sector": [data.sectors.get(t, "Unknown") for t in w.index],
+        "value": value * w,
+        "first_date": [str(data.dates[i].date()) for i in first],
+        "last_price": prices.ffill().iloc[-1],
+        "vol_1y": rets.std() * np.sqrt(252),
+    }).rename_axis("ticker")
+
+
+def _drawdown_stats(equity: pd.Series, dd: pd.Series) -> dict:
+    trough = dd.idxmin()
+    peak = equity.loc[:trough].idxmax()
+    after = equity.loc[trough:]
+    rec = after.index[after >= equity.loc[peak]]
+    return {"max_drawdown": float(-dd.min()), "peak": str(peak.date()),
+            "trough": str(trough.date()),
+            "recovery": str(rec[0].date()) if len(rec) else None,
+            "current_drawdown": float(-dd.iloc[-1])}
+
+
+# ------------------------------------------------------------------------------ build
+def build_stress_report(data: MarketData, weights=None, settings: StressSettings | None = None,
+                        generated: pd.Timestamp | None = None) -> StressReport:
+    """Compute every number and table of the stress report.
+
+    Parameters
+    ----------
+    data : MarketData
+        Prices of (at least) the portfolio's tickers; other tickers are ignored.
+    weights : Series or dict, optional
+        Ticker -> weight, summing to one. Default: equal weights over every ticker.
+    settings : StressSettings, optional
+    generated : Timestamp, optional
+        Generation time shown in the report (default: now, UTC).
+
+    Raises
+    ------
+    DataError
+        Bad weights (see :func:`validate_weights`), fewer than two positions, or too
+        little history for the VaR window.
+    """
+    s = settings or StressSettings()
+    s.check()
+    if weights is None:
+        weights = pd.Series(1.0 / data.n_tickers, index=data.tickers)
+    w = validate_weights(weights, data.tickers)
+    if len(w) < 2:
+        raise DataError(f"a stress report needs at least two positions (got {len(w)}: "
+                        f"{', '.join(w.index)}); correlation and diversification scenarios are "
+                        "undefined for one asset")
+    data = data.select(tickers=list(w.index))
+    value = float(s.portfolio_value)
+    port = portfolio_returns(data.returns(), w)
+    valid = port.dropna()
+    if len(valid) < s.var_window + 20:
+        raise DataError(f"VaR backtesting needs at least {s.var_window + 20} days of portfolio "
+                        f"returns (the data has {len(valid)}, {data.dates[0].date()} to "
+                        f"{data.dates[-1].date()}); widen --start/--end")
+    levels = tuple(float(x) for x in s.levels)
+
+    var_rows, bt_rows, forecasts, exceptions = [], [], {}, None
+    tail = valid.iloc[-s.var_window:]
+    for method in s.methods:
+        v, e = var_es(tail, list(levels), method)
+        rolling = rolling_var_es(port, s.var_window, list(levels), method)
+        for j, level in enumerate(levels):
+            var_rows.append({"method": method, "level": level, "var": float(v[j]),
+                             "es": float(e[j]), "var_value": value * float(v[j]),
+                             "es_value": value * float(e[j])})
+            forecast = rolling["var"].iloc[:, j]
+            exc = var_exceptions(port, forecast)
+            kup, chris, light = (kupiec_pof(exc, level), christoffersen(exc, level),
+                                 traffic_light(exc, level))
+            bt_rows.append({"method": method, "level": level, "days": kup["n"],
+                            "exceptions": kup["exceptions"], "expected": kup["expected"],
+                            "rate": kup["rate"], "kupiec_lr": kup["lr"],
+                            "kupiec_p": kup["p_value"], "christoffersen_lr_ind": chris["lr_ind"],
+                            "christoffersen_p_ind": chris["p_value_ind"],
+                            "conditional_coverage_p": chris["p_value_cc"],
+                            "exceptions (250 d)": light["exceptions"],
+                            "zone (250 d)": light["zone"]})
+            if method == s.chart_method:
+                forecasts[f"{level:.0%} {method}"] = forecast.shift(1)
+                if level == max(levels):
+                    exceptions = exc
+
+    equity = equity_curve(port)
+    dd = drawdown_series(equity)
+    market, market_name, notes = _market_returns(data, s.market, s.beta_window)
+    common = {"portfolio_value": value}
+    results, skipped = replay_all(data, w, **common)
+    shocks = (
+        (market_crash, {"shock": s.crash, "market": market, "window": s.beta_window}),
+        (volatility_spike, {"multiplier": s.vol_multiplier, "confidence": max(levels),
+                            "window": s.beta_window}),
+        (correlation_breakdown, {"push": s.correlation_push, "confidence": max(levels),
+                                 "window": s.beta_window}),
+        (liquidity_crisis, {"spread_multiplier": s.spread_multiplier}),
+    )
+    for fn, kwargs in shocks:
+        try:
+            results.append(fn(data, w, **kwargs, **common))
+        except DataError as exc:
+            skipped[fn.__name__] = str(exc)
+    now = pd.Timestamp.now(tz="UTC") if generated is None else pd.Timestamp(generated)
+    meta = {
+        "source": data.source,
+        "as_of": None if data.as_of is None else pd.Timestamp(data.as_of).isoformat(),
+        "first_date": str(data.dates[0].date()),
+        "last_date": str(data.dates[-1].date()),
+        "n_positions": len(w),
+        "portfolio_value": value,
+        "market": market_name,
+        "generated": now.isoformat(timespec="seconds"),
+        "fingerprint": data.fingerprint(),
+        "data_warnings": list(data.warnings),
+    }
+    warnings = list(data.warnings) + notes + [m for r in results for m in r.warnings]
+    return StressReport(
+        settings=s, weights=w, portfolio=_portfolio_table(data, w, value), returns=port,
+        var_table=pd.DataFrame(var_rows), backtest=pd.DataFrame(bt_rows),
+        var_forecasts=pd.DataFrame(forecasts, index=port.index),
+        exceptions=exceptions if exceptions is not None else pd.Series(dtype=float),
+        drawdown=dd, drawdown_stats=_drawdown_stats(equity, dd), scenarios=results,
+        skipped=skipped, meta=meta, warnings=warnings,
+    )
+
+
+# ----------------------------------------------------------------------------- output
+def render_html(report: StressReport) -> str:
+    """The report as one self-contained HTML document (see :mod:`stress_html`)."""
+    from mltrainer.reports.stress_html import render
+
+    return render(report)
+
+
+def write_stress_report(report: StressReport, out: str | Path,
+                        pdf: str | Path | None = None) -> dict:
+    """Write the HTML report (and the PDF if asked); returns paths and the PDF status."""
+    from mltrainer.reports.html import print_pdf
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_html(report), encoding="utf-8")
+    result = {"html": str(out.resolve()), "html_bytes": out.stat().st_size, "pdf": None,
+              "pdf_message": "no PDF requested"}
+    if pdf is not None:
+        printed = print_pdf(out, pdf)
+        result.update(pdf=str(printed.path) if printed.ok else None, pdf_ok=printed.ok,
+                      pdf_message=printed.message)
+    return result

@@ -1,0 +1,205 @@
+"""The stress-test report: its numbers, the self-contained HTML, the PDF and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from plotly.offline import get_plotlyjs
+
+from mltrainer import config
+from mltrainer.cli import main
+from mltrainer.errors import DataError, ParameterError
+from mltrainer.reports import html as report_html
+from mltrainer.reports.stress_report import (
+    StressSettings,
+    build_stress_report,
+    render_html,
+    write_stress_report,
+)
+from mltrainer.risk_stress.scenarios import HISTORICAL_SCENARIOS
+
+TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "TSLA"]
+WEIGHTS = pd.Series([0.3, 0.25, 0.2, 0.15, 0.1], index=TICKERS)
+SECTORS = {"AAPL": "Information Technology", "MSFT": "Information Technology",
+           "JPM": "Financials", "XOM": "Energy", "TSLA": "Consumer Discretionary"}
+HYPOTHETICAL = ("Market crash -20%", "Volatility x3", "Correlations +50% toward 1",
+                "Liquidity crisis (spreads x5)")
+
+
+@pytest.fixture(scope="module")
+def data(basket):
+    from dataclasses import replace
+
+    return replace(basket.select(tickers=TICKERS), sectors=SECTORS)
+
+
+@pytest.fixture(scope="module")
+def report(data):
+    return build_stress_report(data, WEIGHTS, generated=pd.Timestamp("2021-04-22 08:00Z"))
+
+
+@pytest.fixture(scope="module")
+def page(report, tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "stress.html"
+    files = write_stress_report(report, path)
+    assert files["pdf"] is None and Path(files["html"]) == path.resolve()
+    return path.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------- numbers
+def test_var_figures_match_a_hand_quantile(data, report):
+    r = data.returns()[TICKERS]
+    # daily rebalanced book; before TSLA listed the other weights are rescaled to one
+    have = r.notna().astype(float)
+    port = (r.fillna(0.0) @ WEIGHTS).iloc[1:] / (have @ WEIGHTS).iloc[1:]
+    pd.testing.assert_series_equal(report.returns.iloc[1:], port, check_names=False,
+                                   rtol=1e-12)
+    tail = port.iloc[-250:].to_numpy()
+    row = report.var_table.query("method == 'historical' and level == 0.99").iloc[0]
+    assert row["var"] == pytest.approx(-np.quantile(tail, 0.01), rel=1e-12)
+    q = np.quantile(tail, 0.01)
+    assert row["es"] == pytest.approx(-tail[tail <= q].mean(), rel=1e-12)
+    assert row["var_value"] == pytest.approx(1e6 * row["var"], rel=1e-12)
+
+
+def test_backtest_counts_the_exceptions(report):
+    bt = report.backtest.query("method == 'historical' and level == 0.99").iloc[0]
+    assert bt["exceptions"] == int(report.exceptions.sum())
+    # recount: a loss beyond the previous day's 99% forecast (the chart shows it shifted)
+    forecast = report.var_forecasts["99% historical"]
+    hits = (-report.returns > forecast) & forecast.notna()
+    assert int(hits.sum()) == bt["exceptions"]
+    assert bt["days"] == int((forecast.notna() & report.returns.notna()).sum())
+    assert bt["zone (250 d)"] in ("green", "yellow", "red")
+    assert 0 <= bt["kupiec_p"] <= 1 and 0 <= bt["christoffersen_p_ind"] <= 1
+
+
+def test_drawdown_and_scenarios(report):
+    equity = (1 + report.returns.fillna(0)).cumprod()
+    assert report.drawdown_stats["max_drawdown"] == pytest.approx(
+        float((1 - equity / equity.cummax()).max()), rel=1e-12)
+    names = [r.name for r in report.scenarios]
+    assert names == [s.name for s in HISTORICAL_SCENARIOS] + list(HYPOTHETICAL)
+    assert report.skipped == {}
+    assert report.meta["market"].startswith("S&P 500 index")
+    covid = next(r for r in report.scenarios if r.key == "covid_2020")
+    assert covid.by_sector.loc["Information Technology", "pnl"] == pytest.approx(
+        covid.positions.loc[["AAPL", "MSFT"], "pnl"].sum(), rel=1e-12)
+
+
+# ------------------------------------------------------------------------------- HTML
+def test_html_is_self_contained(page):
+    assert not re.search(r"<script[^>]+src\s*=", page, flags=re.I)
+    assert not re.search(r"<link[^>]+href\s*=\s*[\"']https?:", page, flags=re.I)
+    bundle = get_plotlyjs()
+    assert page.count(bundle) == 1, "the plotly bundle must be inlined exactly once"
+    # the bundle itself names its CDN (for map data it never fetches here); nothing else may
+    assert not re.search(r"https?://cdn", page.replace(bundle, ""))
+    assert page.count('class="plotly-graph-div"') >= 10
+
+
+def test_html_names_source_dates_and_every_scenario(page, report):
+    assert "Data source: <b>local</b>" in page
+    assert "<b>2021-04-21</b> (last trading day in the data)" in page
+    as_of = pd.Timestamp(report.meta["as_of"]).strftime("%Y-%m-%d %H:%M")
+    assert f"data as of <b>{as_of}</b>" in page
+    assert "Generated 2021-04-22T08:00:00+00:00" in page
+    for s in HISTORICAL_SCENARIOS:
+        assert f"<h3>{s.name}</h3>" in page
+    for name in HYPOTHETICAL:
+        assert f"<h3>{name}</h3>" in page
+    for word in ("Kupiec", "Christoffersen", "traffic light", "Drawdowns", "By GICS sector",
+                 "cornish_fisher", "fhs_ewma", "missing: not listed until 2010-06-29"):
+        assert word in page
+
+
+def test_missing_scenarios_are_listed_not_dropped(data):
+    late = data.select(start="2009-06-01")
+    report = build_stress_report(late, WEIGHTS)
+    assert set(report.skipped) == {"dotcom", "gfc_2008", "lehman_week"}
+    html = render_html(report)
+    assert "Scenarios not run" in html and "Dot-com bust" in html
+
+
+# ------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("weights, error, message", [
+    (pd.Series({"AAPL": 0.5, "MSFT": 0.6}), DataError, "weights sum to 1.1"),
+    (pd.Series({"AAPL": 0.5, "NOPE": 0.5}), DataError, "unknown ticker.*NOPE"),
+    (pd.Series({"AAPL": 1.0}), DataError, "at least two positions"),
+])
+def test_bad_portfolios_are_clear_errors(data, weights, error, message):
+    with pytest.raises(error, match=message):
+        build_stress_report(data, weights)
+
+
+def test_too_short_history_and_bad_settings(data):
+    with pytest.raises(DataError, match="needs at least 270 days.*widen"):
+        build_stress_report(data.select(start="2021-01-01"), WEIGHTS)
+    with pytest.raises(ParameterError, match="correlation push"):
+        build_stress_report(data, WEIGHTS, StressSettings(correlation_push=2.0))
+
+
+# -------------------------------------------------------------------------------- PDF
+def test_pdf_without_chromium_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(report_html.shutil, "which", lambda name: None)
+    html = tmp_path / "r.html"
+    html.write_text("<html><body>x</body></html>")
+    result = report_html.print_pdf(html, tmp_path / "r.pdf")
+    assert not result.ok and result.path is None
+    assert "Chromium is not installed" in result.message
+    assert not (tmp_path / "r.pdf").exists()
+
+
+@pytest.mark.browser
+def test_pdf_with_chromium(report, tmp_path):
+    if report_html.find_chromium() is None:
+        message = ("chromium is not installed: the PDF export cannot be tested here "
+                   "(apt-get install chromium)")
+        if os.environ.get("MLTRAINER_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    files = write_stress_report(report, tmp_path / "r.html", pdf=tmp_path / "r.pdf")
+    assert files["pdf_ok"], files["pdf_message"]
+    pdf = (tmp_path / "r.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 50_000
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) >= 5  # a multi-page report
+
+
+# -------------------------------------------------------------------------------- CLI
+def test_cli_end_to_end_on_real_data(sp500_dir, tmp_path):
+    out = tmp_path / "report.html"
+    env = dict(os.environ, MLTRAINER_DATA_DIR=str(sp500_dir.parent),
+               MLTRAINER_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "mltrainer", "report", "stress", "--source", "local",
+         "--tickers", "AAPL,JPM,KO", "--weights", "0.5,0.3,0.2", "--start", "2005-01-01",
+         "--out", str(out), "--json"],
+        capture_output=True, text=True, cwd=config.PROJECT_ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["html"] == str(out.resolve()) and out.is_file()
+    assert doc["meta"]["source"] == "local" and doc["meta"]["last_date"] == "2021-04-21"
+    assert doc["meta"]["first_date"] == "2005-01-03"
+    assert [p["ticker"] for p in doc["portfolio"]] == ["AAPL", "JPM", "KO"]
+    assert doc["portfolio"][2]["sector"] == "Consumer Staples"  # from the constituents list
+    assert doc["skipped"].keys() == {"dotcom"}
+    assert len(doc["scenarios"]) == 10
+    page = out.read_text(encoding="utf-8")
+    assert "Data source: <b>local</b>" in page and "2008 financial crisis" in page
+
+
+def test_cli_bad_weights_are_one_clear_line(capsys, sp500_dir, tmp_path):
+    code = main(["report", "stress", "--source", "local", "--data-dir", str(sp500_dir),
+                 "--tickers", "AAPL,MSFT", "--weights", "0.5", "--out", str(tmp_path / "r.html")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--weights has 1 number(s) for 2 ticker(s)" in err
+    assert not (tmp_path / "r.html").exists()
