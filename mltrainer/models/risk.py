@@ -26,6 +26,7 @@ from mltrainer.measures import portfolio as pf
 from mltrainer.measures import var as vr
 from mltrainer.models.base import RISK, WEIGHTS, Model, ModelOutput, require_history
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
+from mltrainer.risk_stress.model import StressTestingModel
 
 TRADING_DAYS = 252
 
@@ -531,4 +532,5 @@ MODELS = (
     RiskParityModel,
     MaximumDrawdownProtectionModel,
     VolatilityTargetingModel,
+    StressTestingModel,
 )
