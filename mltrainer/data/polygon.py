@@ -293,11 +293,12 @@ def assemble(frames: dict[str, pd.DataFrame], source: str, warnings) -> MarketDa
                      warnings=tuple(warnings))
     from dataclasses import replace
 
-    return replace(
+    data = replace(
         data,
         dividends=None if data.dividends is None else data.dividends.fillna(0.0),
         splits=None if data.splits is None else data.splits.fillna(1.0),
     )
+    return data.select(tickers=list(frames))  # the caller's ticker order, not alphabetical
 
 
 def _fetch_hit(key, produce, kind, fmt, use_cache):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -335,20 +336,32 @@ def parse_page(html: str | bytes, source: str = "the page") -> WikiTables:
 
 def read_html_file(path: str | Path) -> WikiTables:
     """Parse a saved copy of the page (as_of: its last-edited date, else the date in the
-    file name, else the file's modification time)."""
+    file name, else the file's modification time). Parsed once per file version."""
     path = Path(path)
     try:
-        html = path.read_bytes()
+        stat = path.stat()
     except FileNotFoundError:
         raise DataError(f"{path}: no such file (expected a saved copy of the Wikipedia "
                         "'List of S&P 500 companies' page)") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    tables = parse_page(html, source=str(path))
+    tables = _parse_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(path))
+    return WikiTables(tables.constituents.copy(), tables.changes.copy(), tables.source,
+                      tables.as_of)
+
+
+@lru_cache(maxsize=8)
+def _parse_file(resolved: str, mtime_ns: int, size: int, shown: str) -> WikiTables:
+    path = Path(resolved)
+    try:
+        html = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{shown}: cannot be read ({exc.strerror or exc})") from None
+    tables = parse_page(html, source=shown)
     if tables.as_of is None:
         m = re.search(r"(\d{4}-\d{2}-\d{2})", path.name)
         tables.as_of = (pd.Timestamp(m.group(1)) if m
-                        else pd.Timestamp(path.stat().st_mtime, unit="s").normalize())
+                        else pd.Timestamp(mtime_ns, unit="ns").normalize())
     return tables
 
 

@@ -1,0 +1,225 @@
+"""Yahoo without a network: the pure parts (ticker spelling, converting a yfinance frame
+built from real daily rows into MarketData, per-ticker reporting) and the retry logic,
+with the download function injected."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from yfinance.exceptions import YFRateLimitError
+
+from mltrainer.data import yahoo
+from mltrainer.data.cache import get_cache
+from mltrainer.data.http import RetryPolicy
+from mltrainer.errors import SourceError
+
+TICKERS = ["AAPL", "MSFT", "BRK.B", "TSLA", "XOM"]
+START, END = "2019-06-03", "2021-04-21"
+RATE_LIMIT = "YFRateLimitError('Too Many Requests. Rate limited. Try after a while.')"
+
+
+@pytest.fixture(scope="module")
+def real(basket):
+    """Real bars (AAPL and TSLA split 4:1 and 5:1 on 2020-08-31; dividends)."""
+    return basket.select(TICKERS, START, END)
+
+
+def yahoo_layout(data) -> pd.DataFrame:
+    """What yf.download(group_by="ticker", auto_adjust=False, actions=True) returns for
+    these rows: OHLC, volume and dividends split-adjusted to the last day, Adj Close as
+    is, Stock Splits 0 on ordinary days, BRK-B spelling, a (Ticker, Price) header."""
+    factor = data.split_factor()
+    parts = {}
+    for t in data.tickers:
+        f = factor[t]
+        parts[yahoo.to_yahoo(t)] = pd.DataFrame({
+            "Open": data.open[t] / f, "High": data.high[t] / f, "Low": data.low[t] / f,
+            "Close": data.close[t] / f, "Adj Close": data.adj_close[t],
+            "Volume": data.volume[t] * f, "Dividends": data.dividends[t] / f,
+            "Stock Splits": data.splits[t].where(data.splits[t] != 1.0, 0.0),
+        })
+    frame = pd.concat(parts, axis=1, names=["Ticker", "Price"])
+    frame.index.name = "Date"
+    return frame
+
+
+class FakeDownload:
+    """Scripted download results; records each call's tickers."""
+
+    def __init__(self, *results):
+        self.results = list(results)
+        self.calls: list[tuple] = []
+
+    def __call__(self, tickers, start, end):
+        self.calls.append((list(tickers), start, end))
+        result = self.results.pop(0) if len(self.results) > 1 else self.results[0]
+        if isinstance(result, Exception):
+            raise result
+        frame, errors = result
+        keep = [t for t in tickers if t in frame.columns.get_level_values(0)]
+        return frame.loc[:, keep], errors
+
+
+def load(download, tickers=TICKERS, sleeps=None, **kw):
+    sleeps = [] if sleeps is None else sleeps
+    return yahoo.load_yahoo(tickers, START, END, download=download,
+                            retry=RetryPolicy(max_attempts=4, backoff=2.0),
+                            sleep=sleeps.append, **kw)
+
+
+# ------------------------------------------------------------------ spelling
+def test_ticker_spelling():
+    assert yahoo.to_yahoo("BRK.B") == "BRK-B" and yahoo.to_yahoo("bf.b") == "BF-B"
+    assert yahoo.from_yahoo("BRK-B") == "BRK.B" and yahoo.from_yahoo("^GSPC") == "^GSPC"
+    assert yahoo.to_yahoo("AAPL") == "AAPL" == yahoo.from_yahoo("aapl")
+
+
+# ---------------------------------------------------------------- conversion
+def test_yfinance_frame_converts_back_to_the_real_as_traded_bars(real):
+    bars = yahoo.frame_to_bars(yahoo_layout(real), [yahoo.to_yahoo(t) for t in TICKERS])
+    assert sorted(bars) == sorted(yahoo.to_yahoo(t) for t in TICKERS)
+    aapl = bars["AAPL"]
+    # around the 4:1 split: as traded, 499.23 then 129.04 (not 124.81 then 129.04)
+    assert aapl.loc["2020-08-28", "close"] == pytest.approx(499.23)
+    assert aapl.loc["2020-08-31", "close"] == pytest.approx(129.04)
+    assert aapl.loc["2020-08-31", "splits"] == 4.0
+    assert aapl.loc["2020-08-07", "dividends"] == pytest.approx(0.82)  # as paid, pre-split
+    for t in TICKERS:
+        got = bars[yahoo.to_yahoo(t)]
+        ref = real.select([t]).drop_empty()
+        for field in ("open", "high", "low", "close", "adj_close", "volume", "dividends",
+                      "splits"):
+            np.testing.assert_allclose(got[field], getattr(ref, field)[t].dropna(),
+                                       rtol=1e-12, err_msg=f"{t} {field}")
+
+
+def test_load_yahoo_equals_the_local_loader(real):
+    fake = FakeDownload((yahoo_layout(real), {}))
+    data = load(fake)
+    assert data.source == "yahoo" and data.tickers == TICKERS and not data.warnings
+    for field in ("open", "high", "low", "close", "adj_close", "volume", "dividends", "splits"):
+        pd.testing.assert_frame_equal(getattr(data, field), getattr(real, field),
+                                      check_freq=False, rtol=1e-12, obj=field)
+    ((tickers, start, end),) = fake.calls
+    assert tickers == ["AAPL", "MSFT", "BRK-B", "TSLA", "XOM"] and start == START
+    assert pd.Timestamp(end) > pd.Timestamp.today()  # to today, so every split is known
+
+
+# ------------------------------------------------------------- bad tickers
+def test_partial_and_empty_tickers_are_reported(real):
+    frame = yahoo_layout(real)
+    frame.loc["2020-03-02":"2020-03-04", "MSFT"] = np.nan  # three days missing inside
+    frame.loc["2021-03-01":, "XOM"] = np.nan  # stops seven weeks early
+    fake = FakeDownload((frame, {"ZZZZ": "YFTzMissingError('possibly delisted; no timezone "
+                                         "found')"}))
+    data = load(fake, TICKERS + ["ZZZZ"])
+    assert data.tickers == TICKERS  # ZZZZ left out, the rest loaded
+    text = "\n".join(data.warnings)
+    assert "Yahoo returned no data for ZZZZ (YFTzMissingError('possibly delisted" in text
+    assert "MSFT: partial history, 3 trading day(s) without a price" in text
+    assert "first 2020-03-02" in text
+    assert "XOM: partial history, ends on 2021-02-26" in text
+    assert data.close["MSFT"].isna().sum() == 3
+
+
+def test_all_tickers_failing_is_a_source_error(real):
+    fake = FakeDownload((yahoo_layout(real).iloc[:, :0], {"AAPL": "HTTPError 404"}))
+    with pytest.raises(SourceError) as err:
+        load(fake, ["AAPL", "NOPE"])
+    assert "no data for any of 2 ticker(s)" in str(err.value) and "AAPL" in str(err.value)
+
+
+# ------------------------------------------------------------------ retries
+def test_rate_limit_exception_is_retried_with_backoff(real):
+    sleeps = []
+    fake = FakeDownload(YFRateLimitError(), (yahoo_layout(real), {}))
+    data = load(fake, sleeps=sleeps)
+    assert data.tickers == TICKERS and sleeps == [2.0] and len(fake.calls) == 2
+
+
+def test_only_rate_limited_tickers_are_retried(real):
+    frame = yahoo_layout(real)
+    first = frame.drop(columns="MSFT", level=0)
+    fake = FakeDownload((first, {"MSFT": RATE_LIMIT}), (frame, {}))
+    sleeps = []
+    data = load(fake, sleeps=sleeps)
+    assert data.tickers == TICKERS and sleeps == [2.0]
+    assert [c[0] for c in fake.calls] == [[yahoo.to_yahoo(t) for t in TICKERS], ["MSFT"]]
+
+
+def test_rate_limit_exhaustion_is_bounded_and_reported(real):
+    frame = yahoo_layout(real).drop(columns="MSFT", level=0)
+    fake = FakeDownload((frame, {"MSFT": RATE_LIMIT}))
+    sleeps = []
+    data = load(fake, sleeps=sleeps)
+    assert sleeps == [2.0, 4.0, 8.0] and len(fake.calls) == 4
+    assert "MSFT" not in data.tickers
+    assert any("MSFT" in w and "gave up after 4 attempts" in w for w in data.warnings)
+
+
+def test_batches_and_progress(real):
+    fake = FakeDownload((yahoo_layout(real), {}))
+    seen = []
+    load(fake, batch_size=2, progress=lambda f, text: seen.append((round(f, 3), text)))
+    assert [len(c[0]) for c in fake.calls] == [2, 2, 1]
+    assert seen == [(0.333, "Yahoo: batch 1 of 3"), (0.667, "Yahoo: batch 2 of 3"),
+                    (1.0, "Yahoo: batch 3 of 3")]
+
+
+def test_yf_download_captures_per_ticker_errors(real, monkeypatch):
+    """yf.download logs failures instead of raising; the default download reads them."""
+    import yfinance
+
+    def fake_download(tickers, **kw):
+        assert kw["group_by"] == "ticker" and kw["auto_adjust"] is False and kw["actions"]
+        logger = logging.getLogger("yfinance")
+        logger.error("\n2 Failed downloads:")
+        logger.error(f"['MSFT', 'BRK-B']: {RATE_LIMIT}")
+        return yahoo_layout(real).loc[:, ["AAPL"]]
+
+    monkeypatch.setattr(yfinance, "download", fake_download)
+    frame, errors = yahoo.yf_download(["AAPL", "MSFT", "BRK-B"], START, END)
+    assert list(frame.columns.get_level_values(0).unique()) == ["AAPL"]
+    assert errors == {"MSFT": RATE_LIMIT, "BRK-B": RATE_LIMIT}
+    assert yahoo.is_rate_limit(errors["MSFT"]) and yahoo.is_rate_limit(YFRateLimitError())
+    assert not yahoo.is_rate_limit("YFTzMissingError('possibly delisted')")
+
+
+# --------------------------------------------------------------------- cache
+def test_cache_reuse_and_stale_copy_after_failure(real):
+    fake = FakeDownload((yahoo_layout(real), {}))
+    first = load(fake)
+    again = load(fake)
+    assert len(fake.calls) == 1 and again.adj_close.equals(first.adj_close)
+
+    cache = get_cache()
+    keys = sorted(e["key"] for e in cache.status())
+    assert keys == sorted(f"yahoo:daily:{t}:{START}" for t in TICKERS)
+    for key in keys:
+        cache.put_frame(key, cache.get(key).value, kind="prices", expires_at=time.time() - 1)
+    failing = FakeDownload(RuntimeError("Connection reset by peer"))
+    stale = load(failing)
+    assert len(failing.calls) == 4  # bounded retries, then the cached copies
+    assert stale.adj_close.equals(first.adj_close)
+    assert len(stale.warnings) == len(TICKERS)
+    assert all("cached data" in w and "Connection reset" in w for w in stale.warnings)
+
+
+def test_market_caps_with_injected_ticker():
+    class FakeTicker:
+        def __init__(self, symbol):
+            self.symbol = symbol
+
+        @property
+        def fast_info(self):
+            if self.symbol == "NOPE":
+                raise KeyError("marketCap")
+            return {"marketCap": {"AAPL": 3.0e12, "BRK-B": 1.0e12}[self.symbol]}
+
+    caps, notes = yahoo.yahoo_market_caps(["AAPL", "BRK.B", "NOPE"], ticker_factory=FakeTicker)
+    assert caps == {"AAPL": 3.0e12, "BRK.B": 1.0e12}
+    assert len(notes) == 1 and "NOPE" in notes[0]
