@@ -44,6 +44,8 @@ SECRET_PARAMS = frozenset({"apikey", "api_key", "api-key", "token", "access_toke
 _SECRET_IN_TEXT = re.compile(
     r"(?i)\b(apikey|api_key|api-key|access_token|token)=[^&\s'\"<>)]*"
 )
+_DNS_FAILURE = re.compile(r"NameResolutionError|Name or service not known|nodename nor "
+                          r"servname|name resolution|getaddrinfo failed")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 
 
@@ -158,8 +160,13 @@ class HttpClient:
                 reason = f"timed out (no answer within {self._read_timeout():g} s)"
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 text = str(exc)
+                if _DNS_FAILURE.search(text):  # offline: retrying only makes the user wait
+                    raise SourceError(f"{shown}: cannot resolve {urlsplit(url).hostname} "
+                                      "(no network connection, or DNS failed)") from None
                 if "timed out" in text.lower():
                     reason = f"timed out (no answer within {self._read_timeout():g} s)"
+                elif "refused" in text.lower():
+                    reason = f"connection refused by {urlsplit(url).netloc}"
                 else:
                     reason = f"connection failed ({_short(redact(text, *secrets))})"
             except requests.RequestException as exc:  # invalid URL, too many redirects, ...

@@ -6,6 +6,7 @@ import logging
 import socket
 
 import pytest
+import requests
 
 from mltrainer.data.http import (
     USER_AGENT,
@@ -147,7 +148,26 @@ def test_connection_refused_names_the_url():
         port = sock.getsockname()[1]
     with pytest.raises(SourceError) as err:
         client([], attempts=2).get(f"http://127.0.0.1:{port}/x")
-    assert f"127.0.0.1:{port}/x" in str(err.value) and "connection failed" in str(err.value)
+    assert f"127.0.0.1:{port}/x" in str(err.value) and "connection refused" in str(err.value)
+
+
+def test_unresolvable_host_fails_fast():
+    """Offline: DNS fails; retrying would only make the user wait. (The session is faked
+    with urllib3's real message so that no test sends a DNS query.)"""
+
+    class Offline(requests.Session):
+        def get(self, url, **kw):
+            raise requests.ConnectionError(
+                "HTTPSConnectionPool(host='en.wikipedia.org', port=443): Max retries exceeded "
+                "with url: /wiki/x (Caused by NameResolutionError(\"<urllib3.connection."
+                "HTTPSConnection object>: Failed to resolve 'en.wikipedia.org' ([Errno -3] "
+                "Temporary failure in name resolution)\"))")
+
+    sleeps = []
+    offline = HttpClient(session=Offline(), sleep=sleeps.append)
+    with pytest.raises(SourceError) as err:
+        offline.get("https://en.wikipedia.org/wiki/x")
+    assert "cannot resolve en.wikipedia.org" in str(err.value) and sleeps == []
 
 
 def test_key_never_in_errors_or_logs(http_server, caplog, monkeypatch):
