@@ -1,0 +1,342 @@
+"""Swing pivots, support/resistance levels and chart patterns, without look-ahead.
+
+A swing high at bar p is a bar whose high is the highest of the ``order`` bars on each
+side. It cannot be known before bar ``p + order`` closes, so every function here reports
+a pivot on that CONFIRMATION bar, and anything built from pivots (levels, patterns) uses
+only pivots confirmed by the date it is reported on.
+
+Arrays are (dates x tickers) float64, oldest first. Pivots are sparse (about one every
+``order`` bars per ticker), so levels and patterns are computed on flat arrays of pivot
+events (all tickers together, sorted by ticker then date) with shifted-array logic, and
+spread back onto the dates x tickers grid by forward-filling an event index: no Python
+loop over tickers or dates.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+# pattern codes: the sign is the direction of the expected move
+DOUBLE_TOP, DOUBLE_BOTTOM = -1, 1
+HEAD_SHOULDERS, INVERSE_HEAD_SHOULDERS = -2, 2
+PATTERN_NAMES = {
+    DOUBLE_TOP: "double top",
+    DOUBLE_BOTTOM: "double bottom",
+    HEAD_SHOULDERS: "head and shoulders",
+    INVERSE_HEAD_SHOULDERS: "inverse head and shoulders",
+}
+
+
+def rolling_extreme(x: np.ndarray, window: int, op) -> np.ndarray:
+    """``op`` (np.maximum / np.minimum) of rows t-window+1..t; NaN if any is NaN.
+
+    Doubling over power-of-two windows (about log2(window) + 1 passes).
+    """
+    out = x.copy()
+    width = 1
+    while 2 * width <= window:
+        nxt = np.full_like(x, np.nan)
+        op(out[width:], out[:-width], out=nxt[width:])
+        out, width = nxt, 2 * width
+    rest = window - width
+    if rest:
+        nxt = np.full_like(x, np.nan)
+        op(out[rest:], out[:-rest], out=nxt[rest:])
+        out = nxt
+    return out
+
+
+def shift(x: np.ndarray, lag: int, fill=np.nan) -> np.ndarray:
+    """Rows moved ``lag`` dates later (row t holds row t-lag)."""
+    out = np.full_like(x, fill)
+    if lag < x.shape[0]:
+        out[lag:] = x[: x.shape[0] - lag]
+    return out
+
+
+def confirmed_pivots(high: np.ndarray, low: np.ndarray, order: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean (dates x tickers) arrays, True on the bar that CONFIRMS a swing high / low.
+
+    Bar p is a swing high when ``high[p]`` is the maximum of bars p-order..p+order and
+    strictly above the ``order`` bars before it (so a flat top counts once, at its first
+    bar); swing lows mirror this. The flag is set on bar ``p + order``, the first bar at
+    whose close the pivot is known; the pivot's price is ``high[c - order]``. A window
+    holding a missing bar gives no pivot.
+    """
+    span = 2 * order + 1
+    out = []
+    for x, op in ((high, np.maximum), (low, np.minimum)):
+        cand = shift(x, order)  # the candidate bar p = c - order, seen from c
+        around = rolling_extreme(x, span, op)  # bars c-2*order .. c
+        before = shift(rolling_extreme(x, order, op), order + 1)  # bars p-order .. p-1
+        with np.errstate(invalid="ignore"):
+            if op is np.maximum:
+                flag = (cand >= around) & (cand > before)
+            else:
+                flag = (cand <= around) & (cand < before)
+        out.append(flag)
+    return out[0], out[1]
+
+
+class PivotEvents(NamedTuple):
+    """Confirmed pivots as flat arrays sorted by (ticker, confirmation row, kind)."""
+
+    ticker: np.ndarray  # column index
+    row: np.ndarray  # confirmation row
+    pivot_row: np.ndarray  # row of the extreme (row - order)
+    kind: np.ndarray  # +1 swing high, -1 swing low
+    price: np.ndarray
+
+
+def pivot_events(high: np.ndarray, low: np.ndarray, order: int) -> PivotEvents:
+    is_high, is_low = confirmed_pivots(high, low, order)
+    # nonzero on the transposed flags gives ticker-major order
+    th, rh = np.nonzero(is_high.T)
+    tl, rl = np.nonzero(is_low.T)
+    ticker = np.concatenate([th, tl])
+    row = np.concatenate([rh, rl])
+    kind = np.concatenate([np.ones(th.size, np.int8), -np.ones(tl.size, np.int8)])
+    price = np.concatenate([high[rh - order, th], low[rl - order, tl]])
+    idx = np.lexsort((kind, row, ticker))
+    return PivotEvents(ticker[idx], row[idx], row[idx] - order, kind[idx], price[idx])
+
+
+def last_event_index(shape: tuple, ticker: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """(dates x tickers) index of the latest event at or before each date, -1 if none.
+
+    Events must be sorted by (ticker, row); several on one (row, ticker) keep the last.
+    """
+    grid = np.full(shape, -1, dtype=np.int64)
+    grid[row, ticker] = np.arange(row.size)  # in sorted order the last write wins...
+    same = np.flatnonzero((row[1:] == row[:-1]) & (ticker[1:] == ticker[:-1]))
+    grid[row[same + 1], ticker[same + 1]] = same + 1  # ...made explicit for duplicates
+    return np.maximum.accumulate(grid, axis=0)
+
+
+# ------------------------------------------------------------ support / resistance
+def cluster_levels(ev: PivotEvents, n_pivots: int, tolerance: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Price levels from the ``n_pivots`` latest pivots of the ticker, at each event.
+
+    The pool (highs and lows alike: an old resistance is a support once broken) is
+    sorted; neighbours within ``tolerance`` (relative) join one cluster (single
+    linkage). Returns (levels, touches), each (events x n_pivots): cluster means and
+    member counts, NaN / 0 in unused slots.
+    """
+    k = n_pivots
+    e = ev.price.size
+    back = np.arange(k - 1, -1, -1)
+    src = np.arange(e)[:, None] - back[None, :]
+    ok = src >= 0
+    src = np.where(ok, src, 0)
+    ok &= ev.ticker[src] == ev.ticker[:, None]
+    pool = np.where(ok, ev.price[src], np.nan)
+    pool.sort(axis=1)  # NaN last
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = pool[:, 1:] / pool[:, :-1] - 1.0 > tolerance
+    cluster = np.concatenate([np.zeros((e, 1), np.int64), np.cumsum(gap, axis=1)], axis=1)
+    valid = np.isfinite(pool)
+    slot = (np.arange(e)[:, None] * k + cluster)[valid]  # (event, cluster) as one index
+    touches = np.bincount(slot, minlength=e * k).reshape(e, k)
+    sums = np.bincount(slot, weights=pool[valid], minlength=e * k).reshape(e, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        levels = np.where(touches > 0, sums / np.maximum(touches, 1), np.nan)
+    return levels, touches
+
+
+def nearest_levels(close: np.ndarray, event_index: np.ndarray, levels: np.ndarray,
+                   touches: np.ndarray, min_touches: int, chunk: int = 512):
+    """Nearest level above (resistance) and below (support) the close, and their touches.
+
+    ``event_index`` maps each (date, ticker) to the latest pivot event known then.
+    Returns four (dates x tickers) arrays: support, resistance, support_touches,
+    resistance_touches (NaN where there is no such level).
+    """
+    t, n = close.shape
+    # keep levels with enough touches, packed to the left in ascending order (levels
+    # from cluster_levels are ascending already; NaN sorts last)
+    keep = (touches >= min_touches) & np.isfinite(levels)
+    order = np.argsort(np.where(keep, levels, np.inf), axis=1, kind="stable")
+    strong = np.take_along_axis(np.where(keep, levels, np.nan), order, 1)
+    count = np.take_along_axis(np.where(keep, touches, np.nan), order, 1)
+    # the width depends on the data seen, but only pads with NaN slots: results do not
+    width = max(int(keep.sum(axis=1).max(initial=0)), 1)
+    strong, count = strong[:, :width], count[:, :width]
+    # one spare slot on each side so "no level above/below" reads NaN
+    pad = np.full((strong.shape[0] + 1, 1), np.nan)
+    lev = np.concatenate([pad, np.vstack([strong, np.full((1, width), np.nan)]), pad], axis=1)
+    cnt = np.concatenate([pad, np.vstack([count, np.full((1, width), np.nan)]), pad], axis=1)
+    outs = [np.empty((t, n)) for _ in range(4)]  # every row is written below
+    for lo in range(0, t, chunk):  # date chunks bound the (dates x tickers x levels) memory
+        hi = min(lo + chunk, t)
+        idx = event_index[lo:hi]  # -1 (no event yet) reads the all-NaN last row
+        c = close[lo:hi]
+        with np.errstate(invalid="ignore"):
+            below = (lev[idx, 1:-1] < c[..., None]).sum(axis=2)  # levels under the close
+        # ascending levels: support is slot `below`, resistance the next one that is
+        # strictly above the close (a level equal to the close is neither)
+        above_from = below + 1 + (lev[idx, below + 1] == c)
+        outs[0][lo:hi] = lev[idx, below]
+        outs[1][lo:hi] = lev[idx, above_from]
+        outs[2][lo:hi] = cnt[idx, below]
+        outs[3][lo:hi] = cnt[idx, above_from]
+    missing = np.isnan(close)
+    for o in outs:
+        o[missing] = np.nan
+    return tuple(outs)
+
+
+def decaying_events(direction: np.ndarray, strength: np.ndarray, hold: int) -> np.ndarray:
+    """Spread signed events over ``hold`` bars, fading linearly.
+
+    ``direction`` (dates x tickers) is +1/-1 on event bars and 0 elsewhere; the value at
+    t is ``direction * strength`` of the latest event at or before t times
+    ``max(0, 1 - age / hold)`` (age in bars; hold = 1 keeps only the event bar).
+    """
+    t = direction.shape[0]
+    event = direction != 0
+    rows = np.arange(t, dtype=np.int64)[:, None]
+    last = np.maximum.accumulate(np.where(event, rows, -hold), axis=0)
+    with np.errstate(invalid="ignore"):
+        value = np.where(event, direction * strength, np.nan)
+    # forward fill (pandas' 2-D pad loop) no further than the fade lasts
+    value = pd.DataFrame(value, copy=False).ffill(limit=max(hold - 1, 0)).to_numpy()
+    fade = (rows - last).astype("float64")
+    fade *= -1.0 / hold
+    fade += 1.0
+    value = value * fade  # (pandas hands back a read-only view)
+    return np.nan_to_num(value, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+# ---------------------------------------------------------------------- patterns
+class Patterns(NamedTuple):
+    """Confirmed chart patterns, one entry each (flat arrays)."""
+
+    ticker: np.ndarray
+    code: np.ndarray  # see PATTERN_NAMES
+    confirm_row: np.ndarray  # neckline break: the bar the pattern is reported on
+    first_row: np.ndarray  # the first extreme of the pattern (left peak / shoulder)
+    last_row: np.ndarray  # the last extreme (right peak / shoulder)
+    strength: np.ndarray  # in (0, 1]
+    neckline: np.ndarray  # neckline price at the break
+
+
+def _same_ticker(ev: PivotEvents, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices k (>= span-1) whose previous span-1 events belong to the same ticker."""
+    k = np.arange(span - 1, ev.price.size)
+    ok = np.ones(k.size, bool)
+    for back in range(1, span):
+        ok &= ev.ticker[k - back] == ev.ticker[k]
+    return k[ok], ok
+
+
+def _alternating(ev: PivotEvents, k: np.ndarray, span: int, last_kind: int) -> np.ndarray:
+    ok = np.ones(k.size, bool)
+    for back in range(span):
+        want = last_kind if back % 2 == 0 else -last_kind
+        ok &= ev.kind[k - back] == want
+    return ok
+
+
+def _first_break(close: np.ndarray, ticker, start, neck0, neck_slope, invalid_level,
+                 bearish: np.ndarray, max_wait: int):
+    """First bar in start..start+max_wait whose close breaks the neckline.
+
+    Neckline at bar r is ``neck0 + neck_slope * (r - start)``; a bearish pattern breaks
+    on ``close < neckline`` and fails if the close goes above ``invalid_level`` first (a
+    bullish one mirrors). Returns (row, ok).
+    """
+    t = close.shape[0]
+    steps = np.arange(max_wait + 1)
+    rows = start[:, None] + steps[None, :]
+    inside = rows < t
+    px = close[np.where(inside, rows, 0), ticker[:, None]]
+    px = np.where(inside, px, np.nan)
+    neck = neck0[:, None] + neck_slope[:, None] * steps[None, :]
+    sign = np.where(bearish, 1.0, -1.0)[:, None]
+    with np.errstate(invalid="ignore"):
+        broke = sign * (neck - px) > 0
+        failed = sign * (px - invalid_level[:, None]) > 0
+    any_break = broke.any(axis=1)
+    b = broke.argmax(axis=1)
+    f = np.where(failed.any(axis=1), failed.argmax(axis=1), max_wait + 1)
+    ok = any_break & (f > b)
+    return start + b, ok
+
+
+def find_patterns(close: np.ndarray, ev: PivotEvents, tolerance: float, min_height: float,
+                  full_height: float, max_wait: int) -> Patterns:
+    """Double tops/bottoms and (inverse) head and shoulders from confirmed pivots.
+
+    Double top: alternating pivots peak P1, trough N, peak P2 with
+    ``|P1 - P2| <= tolerance * max(P1, P2)`` and trough depth
+    ``(min(P1, P2) - N) / min(P1, P2) >= min_height``; reported on the first close below
+    N at or after P2's confirmation (within ``max_wait`` bars, unless the close first
+    rises above max(P1, P2)). Head and shoulders: peaks LS, H, RS with troughs T1, T2,
+    ``H > max(LS, RS)``, shoulders within ``tolerance``, ``(H - max(T1, T2)) / H >=
+    min_height``; the neckline is the line through T1 and T2 and the pattern is reported
+    on the first close below it after RS is confirmed (fails above H). Bottoms mirror.
+
+    Strength: ``min(1, height / full_height) * (1 - 0.5 * mismatch / tolerance)``, with
+    height the pattern height relative to its extreme and mismatch the relative gap
+    between the two peaks (shoulders).
+    """
+    parts = []
+    price, prow = ev.price, ev.pivot_row
+    for span, kinds in ((3, (1, -1)), (5, (1, -1))):
+        k, _ = _same_ticker(ev, span)
+        for last_kind in kinds:
+            k_ok = k[_alternating(ev, k, span, last_kind)]
+            if k_ok.size == 0:
+                continue
+            bearish = last_kind == 1  # tops end on a peak
+            s = 1.0 if bearish else -1.0  # flip lows into "peaks" to share the tests
+            if span == 3:
+                a, n_, b = (s * price[k_ok - 2], s * price[k_ok - 1], s * price[k_ok])
+                top = np.maximum(a, b)
+                shoulder_lo = np.minimum(a, b)
+                mismatch = np.abs(a - b) / np.abs(top)
+                height = (shoulder_lo - n_) / np.abs(shoulder_lo)
+                neck0 = n_
+                slope = np.zeros_like(n_)
+                extreme = top
+                first = prow[k_ok - 2]
+                code = DOUBLE_TOP if bearish else DOUBLE_BOTTOM
+                ok = (mismatch <= tolerance) & (height >= min_height)
+            else:
+                ls, t1, hd, t2, rs = (s * price[k_ok - i] for i in (4, 3, 2, 1, 0))
+                r1, r2 = prow[k_ok - 3], prow[k_ok - 1]
+                mismatch = np.abs(ls - rs) / np.abs(np.maximum(ls, rs))
+                height = (hd - np.maximum(t1, t2)) / np.abs(hd)
+                slope = (t2 - t1) / (r2 - r1)
+                extreme = hd
+                first = prow[k_ok - 4]
+                code = HEAD_SHOULDERS if bearish else INVERSE_HEAD_SHOULDERS
+                ok = ((hd > np.maximum(ls, rs)) & (mismatch <= tolerance)
+                      & (height >= min_height))
+                neck0 = None
+            kk = k_ok[ok]
+            if kk.size == 0:
+                continue
+            start = ev.row[kk]  # confirmation of the last pivot
+            if span == 3:
+                n0 = neck0[ok]
+            else:
+                n0 = t1[ok] + slope[ok] * (start - r1[ok])
+            row, hit = _first_break(close, ev.ticker[kk], start, s * n0, s * slope[ok],
+                                    s * extreme[ok], np.full(kk.size, bearish), max_wait)
+            strength = (np.minimum(1.0, height[ok] / full_height)
+                        * (1.0 - 0.5 * mismatch[ok] / max(tolerance, 1e-12)))
+            neck_at = n0 + slope[ok] * (row - start)
+            parts.append((ev.ticker[kk][hit], np.full(hit.sum(), code), row[hit],
+                          first[ok][hit], prow[kk][hit], strength[hit], s * neck_at[hit]))
+    if not parts:
+        empty = np.array([], dtype=np.int64)
+        return Patterns(empty, empty, empty, empty, empty, np.array([]), np.array([]))
+    cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    order = np.lexsort((cols[5], cols[2], cols[0]))  # ticker, confirm row, strength
+    return Patterns(*(c[order] for c in cols))
