@@ -678,8 +678,9 @@ def liquidity_crisis(
     the portfolio's size, so ``portfolio_value`` is in currency (default 1,000,000).
     """
     if not isinstance(data, MarketData) or not data.has_volume:
-        source = data.source if isinstance(data, MarketData) else "a returns frame"
-        raise DataError(f"the liquidity scenario needs traded volume, which {source!s} does not "
+        source = (f"source '{data.source}'" if isinstance(data, MarketData)
+                  else "a returns frame")
+        raise DataError(f"the liquidity scenario needs traded volume, which {source} does not "
                         "have; use the local or a live source")
     if portfolio_value <= 0:
         raise ParameterError(f"portfolio_value must be positive (got {portfolio_value})")

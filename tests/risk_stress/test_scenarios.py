@@ -243,7 +243,7 @@ def test_liquidity_crisis_on_real_volume(basket):
     assert res.positions.loc["KO", "days_to_liquidate"] > res.positions.loc["AAPL",
                                                                              "days_to_liquidate"]
     no_volume = MarketData.from_close(basket.adj_close, source="bundled")
-    with pytest.raises(DataError, match="needs traded volume.*bundled"):
+    with pytest.raises(DataError, match="needs traded volume, which source .bundled."):
         sc.liquidity_crisis(no_volume, w)
 
 
