@@ -62,7 +62,7 @@ def weights_bar(weights: pd.Series, sectors: pd.Series | None = None,
         fig.add_trace(go.Bar(x=part.to_numpy(), y=[str(t) for t in part.index], orientation="h",
                              name=str(name), marker_color=PALETTE[i % len(PALETTE)],
                              hovertemplate="%{y}: %{x:.2%}<extra>" + str(name) + "</extra>"))
-    fig.update_xaxes(tickformat=".0%", title_text="weight")
+    fig.update_xaxes(tickformat=".1%", title_text="weight")
     fig.update_yaxes(categoryorder="array", categoryarray=[str(t) for t in w.index])
     fig.update_layout(barmode="stack")
     return _layout(fig, title, height=max(260, 80 + 18 * len(w)))
