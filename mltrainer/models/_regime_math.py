@@ -1,0 +1,361 @@
+"""Pure maths shared by the regime models: labels, thresholds, walk-forward refits, summaries.
+
+Conventions
+-----------
+A regime label is an integer ``0 .. k-1`` stored as float64 (NaN where undefined:
+warm-up, missing prices). Labels are ordered by stress: ``0`` is the calmest regime and
+``k-1`` the most stressed (highest volatility), so a label means the same thing in every
+refit, every year and every model.
+
+Every function is causal: the value at row t uses rows up to t only. Anything fitted is
+refitted at scheduled rows ``r`` from rows strictly before ``r`` and applied to the rows
+from ``r`` until the next refit (walk-forward). Schedules count rows from the first valid
+observation of a series, so they do not move when later data arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+TRADING_DAYS = 252
+SQRT_YEAR = float(np.sqrt(TRADING_DAYS))
+
+
+# --------------------------------------------------------------------------- features
+def rolling_volatility(log_returns: pd.Series, window: int) -> pd.Series:
+    """Annualised trailing volatility ``std(r[t-window+1..t]) * sqrt(252)`` (ddof=1)."""
+    return log_returns.rolling(window, min_periods=window).std() * SQRT_YEAR
+
+
+def regime_features(prices: pd.Series, window: int, trend_window: int) -> pd.DataFrame:
+    """Return, volatility and trend features of one price series (trailing windows).
+
+    Parameters
+    ----------
+    prices : Series
+        Positive prices of one instrument, no missing values.
+    window : int
+        Window of the return and volatility features, trading days.
+    trend_window : int
+        Moving-average window of the trend feature, trading days.
+
+    Returns
+    -------
+    DataFrame
+        ``ret``: annualised mean log return over ``window`` (``252 * mean r``);
+        ``vol``: log of the annualised volatility over ``window`` (log because volatility
+        is right-skewed and clusters in logs); ``trend``: ``log(P_t / MA_trend(P)_t)``.
+        NaN until every window is full.
+    """
+    r = np.log(prices).diff()
+    ret = r.rolling(window, min_periods=window).mean() * TRADING_DAYS
+    vol = np.log(rolling_volatility(r, window))
+    trend = np.log(prices / prices.rolling(trend_window, min_periods=trend_window).mean())
+    return pd.DataFrame({"ret": ret, "vol": vol, "trend": trend})
+
+
+# ----------------------------------------------------------------------- thresholds
+def expanding_quantile_labels(
+    values: pd.Series, quantiles: tuple[float, ...], min_periods: int
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Label each value by how many past-only quantile thresholds it exceeds.
+
+    ``label_t = #{j : values_t > q_j(t)}`` where ``q_j(t)`` is the ``quantiles[j]``
+    quantile (linear interpolation) of ``values`` up to and including t. With
+    ``quantiles = (1/3, 2/3)`` this gives terciles of the history known at t.
+
+    Returns
+    -------
+    labels : Series
+        0 .. len(quantiles); NaN until ``min_periods`` values are known.
+    thresholds : DataFrame
+        One column per quantile (named ``q0.33`` ...), NaN during the warm-up.
+    """
+    expanding = values.expanding(min_periods=min_periods)
+    thresholds = pd.DataFrame(
+        {f"q{q:.2f}": expanding.quantile(q) for q in quantiles}, index=values.index
+    )
+    above = values.to_numpy()[:, None] > thresholds.to_numpy()
+    labels = above.sum(axis=1).astype("float64")
+    labels[thresholds.iloc[:, 0].isna().to_numpy() | values.isna().to_numpy()] = np.nan
+    return pd.Series(labels, index=values.index), thresholds
+
+
+def stress_rank(key: np.ndarray) -> np.ndarray:
+    """``rank[old_label]`` = new label after sorting by ``key`` ascending (0 = calmest)."""
+    order = np.argsort(np.asarray(key, dtype="float64"), kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return rank
+
+
+# ------------------------------------------------------------------------ walk-forward
+def refit_rows(first_valid: int, n: int, min_train: int, refit_every: int) -> np.ndarray:
+    """Rows at which a walk-forward model is refitted.
+
+    The first refit is at ``first_valid + min_train`` (``min_train`` valid rows before
+    it), then every ``refit_every`` rows; each fit is applied from its row up to the
+    next refit row. The schedule depends only on where the series starts, so it is the
+    same for a truncated history (the causality contract).
+    """
+    first = first_valid + min_train
+    if first >= n:
+        return np.empty(0, dtype=int)
+    return np.arange(first, n, refit_every, dtype=int)
+
+
+def walk_forward(
+    features: np.ndarray,
+    min_train: int,
+    refit_every: int,
+    fit_apply: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    k: int,
+    max_train: int = 0,
+) -> np.ndarray:
+    """Run ``fit_apply(train_rows, apply_rows) -> probabilities`` on a refit schedule.
+
+    Parameters
+    ----------
+    features : ndarray, shape (n, f)
+        Feature rows; rows with a NaN before the first complete row are the warm-up.
+    min_train, refit_every : int
+        See :func:`refit_rows`.
+    fit_apply : callable
+        Fits on ``train`` (rows strictly before the refit row) and returns an
+        ``(len(apply), k)`` array of regime probabilities (columns already sorted by
+        stress) for the rows it is applied to.
+    k : int
+        Number of regimes.
+    max_train : int
+        0 for an expanding training window, else the most recent ``max_train`` rows.
+
+    Returns
+    -------
+    ndarray, shape (n, k)
+        Probabilities, NaN before the first refit.
+    """
+    n = len(features)
+    out = np.full((n, k), np.nan)
+    complete = np.isfinite(features).all(axis=1)
+    if not complete.any():
+        return out
+    first = int(np.argmax(complete))
+    rows = refit_rows(first, n, min_train, refit_every)
+    stops = np.append(rows[1:], n)[: len(rows)]
+    with single_thread():
+        for start, stop in zip(rows, stops, strict=True):  # a few dozen fits, not days
+            lo = first if max_train == 0 else max(first, start - max_train)
+            train = features[lo:start]
+            train = train[np.isfinite(train).all(axis=1)]
+            block = features[start:stop]
+            ok = np.isfinite(block).all(axis=1)
+            if ok.any():
+                out[start:stop][ok] = fit_apply(train, block[ok])
+    return out
+
+
+def single_thread():
+    """Run small fits on one thread.
+
+    k-means, mixtures and the Markov likelihood work on a few thousand rows: threads
+    buy nothing there, and on a busy machine OpenMP/BLAS oversubscription made a k-means
+    fit 40x slower (4 s instead of 0.1 s).
+    """
+    return threadpool_limits(limits=1)
+
+
+def standardise(train: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Scale ``x`` with the column means and standard deviations of ``train``."""
+    mu = train.mean(axis=0)
+    sd = train.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return (x - mu) / sd
+
+
+# ---------------------------------------------------------------------- labels/probs
+def argmax_labels(probs: np.ndarray) -> np.ndarray:
+    """Most probable regime per row (float, NaN where the row is all NaN)."""
+    valid = np.isfinite(probs).all(axis=1)
+    labels = np.full(len(probs), np.nan)
+    if valid.any():
+        labels[valid] = np.argmax(probs[valid], axis=1)
+    return labels
+
+
+def one_hot(labels: np.ndarray, k: int) -> np.ndarray:
+    """Degenerate probabilities of a hard classifier: 1 for its label, NaN where undefined."""
+    labels = np.asarray(labels, dtype="float64")
+    out = (labels[:, None] == np.arange(k)[None, :]).astype("float64")
+    out[np.isnan(labels)] = np.nan
+    return out
+
+
+# ------------------------------------------------------------------------- summaries
+def spells(labels: np.ndarray) -> pd.DataFrame:
+    """Runs of consecutive equal labels (a NaN ends a run).
+
+    Returns a frame with ``label``, ``start`` (row), ``length`` (rows).
+    """
+    labels = np.asarray(labels, dtype="float64")
+    n = len(labels)
+    if n == 0:
+        return pd.DataFrame({"label": [], "start": [], "length": []})
+    prev = np.concatenate(([np.nan], labels[:-1]))
+    valid = ~np.isnan(labels)
+    is_start = valid & ~(labels == prev)
+    starts = np.flatnonzero(is_start)
+    # a run ends where the next run starts or where a NaN interrupts it
+    bounds = np.flatnonzero(is_start | ~valid)
+    nxt = np.searchsorted(bounds, starts, side="right")
+    ends = np.append(bounds, n)[nxt]
+    return pd.DataFrame(
+        {"label": labels[starts].astype(int), "start": starts, "length": ends - starts}
+    )
+
+
+def transition_matrix(labels: np.ndarray, k: int) -> np.ndarray:
+    """Empirical one-day transition probabilities ``P[i, j] = P(s_t = j | s_{t-1} = i)``.
+
+    Counted over consecutive rows where both labels are defined; a row of a regime that
+    never occurs (with a successor) is NaN.
+    """
+    labels = np.asarray(labels, dtype="float64")
+    a, b = labels[:-1], labels[1:]
+    ok = ~(np.isnan(a) | np.isnan(b))
+    counts = np.zeros((k, k))
+    np.add.at(counts, (a[ok].astype(int), b[ok].astype(int)), 1.0)
+    total = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, counts / total, np.nan)
+
+
+def expected_durations(matrix: np.ndarray) -> np.ndarray:
+    """Expected regime durations of a Markov chain, ``1 / (1 - p_ii)`` (rows, in days)."""
+    p = np.diag(np.asarray(matrix, dtype="float64"))
+    with np.errstate(divide="ignore"):
+        return np.where(p < 1, 1.0 / (1.0 - p), np.inf)
+
+
+def regime_stats(labels: np.ndarray, returns: np.ndarray, k: int, names=None) -> pd.DataFrame:
+    """Per-regime statistics of the daily returns observed while in the regime.
+
+    Returns
+    -------
+    DataFrame indexed by regime
+        ``name``; ``mean_return`` = 252 x mean daily simple return on labelled days;
+        ``volatility`` = sqrt(252) x their standard deviation (ddof=1);
+        ``avg_duration_days`` = mean length of a spell (consecutive labelled days);
+        ``share_of_days`` = labelled days in the regime / all labelled days;
+        ``n_days``, ``n_spells``. Contemporaneous: the return of day t is attributed to
+        the label of day t (a description of the regimes, not a forecast).
+    """
+    labels = np.asarray(labels, dtype="float64")
+    returns = np.asarray(returns, dtype="float64")
+    runs = spells(labels)
+    defined = ~np.isnan(labels)
+    total = defined.sum()
+    rows = []
+    for j in range(k):  # k regimes, a handful
+        in_j = labels == j
+        r = returns[in_j & np.isfinite(returns)]
+        n_spells = int((runs["label"] == j).sum())
+        n_days = int(in_j.sum())
+        rows.append(
+            {
+                "name": names[j] if names is not None else f"regime {j}",
+                "mean_return": r.mean() * TRADING_DAYS if len(r) else np.nan,
+                "volatility": r.std(ddof=1) * SQRT_YEAR if len(r) > 1 else np.nan,
+                "avg_duration_days": n_days / n_spells if n_spells else np.nan,
+                "share_of_days": n_days / total if total else np.nan,
+                "n_days": n_days,
+                "n_spells": n_spells,
+            }
+        )
+    out = pd.DataFrame(rows)
+    out.index.name = "regime"
+    return out
+
+
+# -------------------------------------------------------------------------- ensemble
+def ensemble_regimes(
+    labels: dict[str, np.ndarray],
+    n_regimes: dict[str, int],
+    log_returns: np.ndarray,
+    window: int,
+    horizon: int,
+    k: int = 3,
+) -> dict[str, np.ndarray]:
+    """Combine member regime labels on a common stress scale, weighted by recent skill.
+
+    Parameters
+    ----------
+    labels : dict of ndarray
+        Each member's labels (0 .. n_m - 1, NaN where undefined), rows aligned.
+    n_regimes : dict of int
+        Each member's number of regimes ``n_m``.
+    log_returns : ndarray
+        Daily log returns of the series (row t = return into day t).
+    window : int
+        Trailing window (rows) over which each member's skill is measured.
+    horizon : int
+        Days of realised volatility a stress label should anticipate.
+    k : int
+        Regimes of the ensemble (3: calm, normal, stressed).
+
+    Returns
+    -------
+    dict of ndarray
+        ``probs`` (n, k), ``labels``, ``stress`` (weighted mean stress in [0, 1]),
+        ``agreement`` (share of defined members whose common label equals the
+        ensemble's) and ``weight_<member>`` (normalised weights).
+
+    Notes
+    -----
+    Member m's stress is ``s_m = label_m / (n_m - 1)`` in [0, 1] and its common label
+    ``c_m = round(s_m (k - 1))``. Its skill at t is the correlation, over the ``window``
+    pairs ending at t, between ``s_m(tau - horizon)`` and the realised volatility of the
+    ``horizon`` days after it, ``rv(tau) = std(r[tau-horizon+1 .. tau])``: every pair is
+    fully known at t. Weights ``w_m = max(skill_m, 0)`` are normalised over the members
+    defined at t (equal weights where no member has positive skill yet). The ensemble
+    probability of regime j is ``sum_m w_m [c_m = j]`` and its label the most probable
+    regime (ties go to the calmer one).
+    """
+    names = list(labels)
+    stress = np.column_stack([labels[m] / (n_regimes[m] - 1) for m in names])
+    defined = np.isfinite(stress)
+    common = np.where(defined, np.round(np.nan_to_num(stress) * (k - 1)), -1)
+    rv = pd.Series(log_returns).rolling(horizon, min_periods=horizon).std()
+    skill = np.column_stack(
+        [
+            pd.Series(stress[:, i])
+            .shift(horizon)
+            .rolling(window, min_periods=window)
+            .corr(rv)
+            .to_numpy()
+            for i in range(len(names))
+        ]
+    )
+    w = np.where(defined, np.clip(np.nan_to_num(skill, nan=0.0), 0.0, None), 0.0)
+    total = w.sum(axis=1, keepdims=True)
+    w = np.where(total > 0, w, defined.astype("float64"))
+    total = w.sum(axis=1, keepdims=True)
+    any_member = defined.any(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(any_member[:, None], w / total, np.nan)
+    probs = np.column_stack([np.nansum(w * (common == j), axis=1) for j in range(k)])
+    probs[~any_member] = np.nan
+    out_labels = argmax_labels(probs)
+    agree = (common == out_labels[:, None]) & defined
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agreement = agree.sum(axis=1) / defined.sum(axis=1)
+        mean_stress = np.nansum(w * np.nan_to_num(stress), axis=1)
+    agreement[~any_member] = np.nan
+    mean_stress[~any_member] = np.nan
+    out = {"probs": probs, "labels": out_labels, "stress": mean_stress, "agreement": agreement}
+    for i, m in enumerate(names):
+        out[f"weight_{m}"] = w[:, i]
+    return out
