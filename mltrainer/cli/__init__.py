@@ -32,7 +32,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        return _dispatch(args)
+    except BrokenPipeError:
+        # the reader went away (`... | head`): nothing more can be printed, and that is fine
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        raise
     except (MLTrainerError, OSError) as exc:
         message = config.scrub(str(exc).strip("'\""))
         if getattr(args, "json", False):
@@ -41,6 +57,3 @@ def main(argv: list[str] | None = None) -> int:
             print_json({"error": message, "type": type(exc).__name__})
         print(f"error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130

@@ -16,7 +16,6 @@ from functools import lru_cache
 
 import pandas as pd
 
-from mltrainer.data.gics import sector_from_labels
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
 
@@ -47,9 +46,11 @@ def bundled_sectors() -> dict:
     """Ticker -> GICS sector for every S&P 500 member pytickersymbols knows."""
     from pytickersymbols import PyTickerSymbols
 
+    from mltrainer.data.universe import gics_sector
+
     out = dict(_SECTOR_FALLBACK)
     for stock in PyTickerSymbols().get_stocks_by_index("S&P 500"):
-        sector = sector_from_labels(stock.get("industries"))
+        sector = gics_sector(stock.get("industries"))
         if sector:
             out[stock["symbol"].upper()] = sector
     return out

@@ -14,10 +14,3 @@ GICS_SECTORS = (
     "Utilities",
 )
 
-
-def sector_from_labels(labels) -> str | None:
-    """The GICS sector among a list of industry labels (pytickersymbols' ``industries``)."""
-    for label in labels or ():
-        if label in GICS_SECTORS:
-            return label
-    return None
