@@ -7,7 +7,9 @@ from pathlib import Path
 from mltrainer.cli.common import add_data_args, add_json, emit, load_data
 from mltrainer.errors import DataError
 from mltrainer.models.params import parse_param_args
-from mltrainer.models.registry import MODELS, describe, get_model
+
+# The registry imports every model family (sklearn, statsmodels, arch): seconds of start-up
+# that `--help` and the other commands should not pay, so it is imported where it is used.
 
 
 def register(subparsers) -> None:
@@ -29,6 +31,8 @@ def register(subparsers) -> None:
 
 
 def _list(args) -> int:
+    from mltrainer.models.registry import MODELS, describe
+
     keys = [k for k in MODELS if args.family is None or k.startswith(args.family + "/")]
     docs = [describe(k) for k in keys]
     text = "\n".join(f"{d['key']:<55} {d['output_kind']:<10} {d['description']}" for d in docs)
@@ -38,12 +42,16 @@ def _list(args) -> int:
 
 def run_model(key: str, params: dict, data):
     """Instantiate, validate and run a registered model; the output and the model."""
+    from mltrainer.models.registry import get_model
+
     cls = get_model(key)
     model = cls(**params)
     return model.run(data), model
 
 
 def _run(args) -> int:
+    from mltrainer.models.registry import get_model
+
     cls = get_model(args.key)
     params = parse_param_args(cls.param_specs, args.param)
     data = load_data(args)

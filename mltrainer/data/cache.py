@@ -22,9 +22,9 @@ import os
 import struct
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import diskcache
 import numpy as np
@@ -75,13 +75,13 @@ def next_close(now: dt.datetime | None = None) -> dt.datetime:
     from zoneinfo import ZoneInfo
 
     ny = ZoneInfo("America/New_York")
-    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(ny)
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(ny)
     close = now.replace(hour=16, minute=0, second=0, microsecond=0)
     if now >= close:
         close += dt.timedelta(days=1)
     while close.weekday() >= 5:
         close += dt.timedelta(days=1)
-    return close.astimezone(dt.timezone.utc)
+    return close.astimezone(dt.UTC)
 
 
 def third_friday(year: int, month: int) -> dt.date:
@@ -107,12 +107,12 @@ _FRED_FREQ_DAYS = {"D": 1, "W": 7, "BW": 14, "M": 31, "Q": 92, "SA": 183, "A": 3
 
 def expiry_for(kind: str, now: dt.datetime | None = None, frequency: str | None = None) -> float:
     """Expiry time (epoch seconds) of an entry of a given kind stored at ``now``."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     if kind == "prices":
         return next_close(now).timestamp()
     if kind == "constituents":
         nxt = next_rebalance(now.date())
-        return dt.datetime.combine(nxt, dt.time(), tzinfo=dt.timezone.utc).timestamp()
+        return dt.datetime.combine(nxt, dt.time(), tzinfo=dt.UTC).timestamp()
     if kind == "fred":
         days = _FRED_FREQ_DAYS.get((frequency or "D").upper(), 1)
         return (now + dt.timedelta(days=days)).timestamp()
@@ -190,8 +190,8 @@ class DataCache:
         self._store.close()
 
     # -------------------------------------------------------------- raw entries
-    def put(self, key: str, payload: bytes | pa.Buffer, fmt: str, kind: str, expires_at: float | None = None,
-            meta: dict | None = None) -> None:
+    def put(self, key: str, payload: bytes | pa.Buffer, fmt: str, kind: str,
+            expires_at: float | None = None, meta: dict | None = None) -> None:
         now = time.time()
         header = {
             "fmt": fmt,
@@ -305,7 +305,7 @@ class DataCache:
         except (SourceError, DataError, OSError) as exc:
             if hit is None:
                 raise
-            age = dt.datetime.fromtimestamp(hit.stored_at, dt.timezone.utc)
+            age = dt.datetime.fromtimestamp(hit.stored_at, dt.UTC)
             hit.warning = (
                 f"showing cached data from {age:%Y-%m-%d %H:%M} UTC because the source failed: "
                 f"{config.scrub(str(exc))}"
@@ -348,7 +348,7 @@ class DataCache:
 
 
 def _iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
 
 
 _CACHES: dict[Path, DataCache] = {}

@@ -197,7 +197,8 @@ def load_local(
     problems = [msg for _, bars, msg in results if bars is None]
     good = [(t, bars) for t, bars, _ in results if bars is not None]
     if problems and (on_error == "raise" or not good):
-        listed = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
+        listed = "; ".join(problems[:10]) + more
         raise DataError(f"{len(problems)} bad file(s) in {folder}: {listed}")
     data = _scatter(good, source="local", as_of=None, sectors=sectors,
                     warnings=tuple(f"skipped {m}" for m in problems))

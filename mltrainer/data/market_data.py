@@ -118,7 +118,7 @@ class MarketData:
         tickers: list[str] | None = None,
         start: str | pd.Timestamp | None = None,
         end: str | pd.Timestamp | None = None,
-    ) -> "MarketData":
+    ) -> MarketData:
         """A copy restricted to some tickers and an inclusive date range.
 
         Raises DataError naming any unknown ticker, or an empty date range.
@@ -151,18 +151,18 @@ class MarketData:
         narrowed = self._map(lambda f: f.loc[mask, cols])
         return replace(narrowed, sectors={t: self.sectors[t] for t in cols if t in self.sectors})
 
-    def truncate(self, end: str | pd.Timestamp) -> "MarketData":
+    def truncate(self, end: str | pd.Timestamp) -> MarketData:
         """Only the data known at the close of ``end`` (used by causality tests)."""
         return self.select(end=end)
 
-    def _map(self, fn) -> "MarketData":
+    def _map(self, fn) -> MarketData:
         kwargs = {name: fn(getattr(self, name)) for name in FIELDS}
         for name in ("dividends", "splits"):
             frame = getattr(self, name)
             kwargs[name] = fn(frame) if frame is not None else None
         return replace(self, **kwargs)
 
-    def drop_empty(self) -> "MarketData":
+    def drop_empty(self) -> MarketData:
         """Drop tickers with no adjusted close at all in the selected range."""
         keep = self.adj_close.columns[self.adj_close.notna().any()]
         return self._map(lambda f: f.loc[:, keep])
@@ -172,7 +172,7 @@ class MarketData:
         """adj_close / close: scales as-traded prices onto the adjusted-close scale."""
         return self.adj_close / self.close
 
-    def adjusted(self) -> "MarketData":
+    def adjusted(self) -> MarketData:
         """OHLC scaled onto the adjusted close (splits and dividends), volume split-adjusted.
 
         Indicators that mix high/low with the close (ATR, Stochastic, range volatility)
@@ -205,7 +205,7 @@ class MarketData:
         after.iloc[-1] = 1.0
         return after
 
-    def split_adjusted(self) -> "MarketData":
+    def split_adjusted(self) -> MarketData:
         """OHLC adjusted for splits only (dividends left in), volume scaled inversely."""
         factor = self.split_factor()
         return replace(
@@ -247,7 +247,7 @@ class MarketData:
     @classmethod
     def from_close(
         cls, adj_close: pd.DataFrame, source: str, as_of=None, sectors=None, warnings=()
-    ) -> "MarketData":
+    ) -> MarketData:
         """A container for a source that has only an adjusted close series."""
         adj_close = adj_close.sort_index().astype("float64")
         empty = pd.DataFrame(np.nan, index=adj_close.index, columns=adj_close.columns)

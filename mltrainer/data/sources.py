@@ -50,7 +50,7 @@ def local_sectors(folder: Path) -> dict:
         sector_col = next((c for c in ("GICS Sector", "Sector") if c in table), None)
         if "Symbol" not in table or sector_col is None:
             continue
-        for sym, sec in zip(table["Symbol"], table[sector_col]):
+        for sym, sec in zip(table["Symbol"], table[sector_col], strict=True):
             out.setdefault(str(sym).upper(), sec)
     return out
 
@@ -64,12 +64,19 @@ def _folder_key(folder: Path) -> str:
     return f"panel:local:{folder.resolve()}:{h.hexdigest()}"
 
 
-def load_local_panel(folder: Path, use_cache: bool = True) -> MarketData:
-    """Every ticker in ``folder`` (bad files skipped with a warning), through the cache."""
+def load_local_panel(folder: Path, use_cache: bool = True,
+                     tickers: list[str] | None = None) -> MarketData:
+    """Every ticker in ``folder`` (bad files skipped with a warning), through the cache.
+
+    With ``tickers`` and no cached panel yet, only those files are read (and nothing is
+    cached): asking for two tickers should not cost a full 504-file parse.
+    """
     key = _folder_key(folder)
     cache = get_cache() if use_cache else None
     if cache is not None:
         hit = cache.get_frames(key)
+        if hit is None and tickers:
+            return load_local(folder, tickers=tickers, sectors=local_sectors(folder))
         if hit is not None:
             frames, meta = hit
             return MarketData(
@@ -123,7 +130,7 @@ def load_market_data(
                 "no local data folder: pass --data-dir or set MLTRAINER_DATA_DIR "
                 "(e.g. to ../shared/data)"
             )
-        data = load_local_panel(folder)
+        data = load_local_panel(folder, tickers=tickers)
         return data.select(tickers=tickers, start=start, end=end)
     if source == "bundled":
         from mltrainer.data.bundled import load_bundled

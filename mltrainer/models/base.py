@@ -76,7 +76,7 @@ class Model(BaseEstimator):
     param_specs: dict = {}
     requires: tuple = ()
 
-    def fit(self, data: MarketData, y=None) -> "Model":
+    def fit(self, data: MarketData, y=None) -> Model:
         validate_params(self)
         check_requirements(self, data)
         self.n_tickers_in_ = data.n_tickers

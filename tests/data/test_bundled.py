@@ -28,7 +28,8 @@ def test_index_joins_arch_ohlcv_and_skfolio_close():
 
     idx = load_index("SP500")
     arch_df = arch.data.sp500.load()
-    assert idx.dates[0] == pd.Timestamp("1990-01-02") and idx.dates[-1] == pd.Timestamp("2022-12-28")
+    assert idx.dates[0] == pd.Timestamp("1990-01-02")
+    assert idx.dates[-1] == pd.Timestamp("2022-12-28")
     day = pd.Timestamp("2008-10-15")
     assert idx.high.loc[day, "SP500"] == arch_df.loc[day, "High"]
     assert idx.volume.loc[day, "SP500"] == arch_df.loc[day, "Volume"]

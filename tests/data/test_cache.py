@@ -83,7 +83,7 @@ def test_stale_copy_served_when_the_source_fails(tmp_path, basket):
 
 
 def test_freshness_rules():
-    utc = dt.timezone.utc
+    utc = dt.UTC
     # Friday 2024-10-11 15:00 New York (19:00 UTC): fresh until 16:00 NY the same day
     assert next_close(dt.datetime(2024, 10, 11, 19, 0, tzinfo=utc)) == dt.datetime(
         2024, 10, 11, 20, 0, tzinfo=utc)

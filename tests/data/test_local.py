@@ -55,7 +55,8 @@ def test_split_adjustment_on_real_apple_split(basket):
 def test_select_and_errors(basket):
     sub = basket.select(tickers=["msft", "AAPL"], start="2015-01-01", end="2015-12-31")
     assert sub.tickers == ["MSFT", "AAPL"]
-    assert sub.dates[0] == pd.Timestamp("2015-01-02") and sub.dates[-1] == pd.Timestamp("2015-12-31")
+    assert sub.dates[0] == pd.Timestamp("2015-01-02")
+    assert sub.dates[-1] == pd.Timestamp("2015-12-31")
     with pytest.raises(DataError, match="unknown ticker.*NOPE"):
         basket.select(tickers=["AAPL", "NOPE"])
     with pytest.raises(DataError, match="no trading dates"):
