@@ -13,7 +13,9 @@ from mltrainer.errors import DataError
 
 
 def test_local_through_the_cache_equals_the_files(sp500_dir, basket):
+    # cold: only the two files are read; then the whole panel is cached and served warm
     cold = load_market_data("local", data_dir=sp500_dir.parent, tickers=["AAPL", "TSLA"])
+    assert load_market_data("local", data_dir=sp500_dir).n_tickers == 504
     warm = load_market_data("local", data_dir=sp500_dir, tickers=["AAPL", "TSLA"])
     for data in (cold, warm):
         assert data.source == "local" and data.tickers == ["AAPL", "TSLA"]
