@@ -127,7 +127,7 @@ def markov_walk_forward(
     ``MarkovRegression(y[lo_j:r_{j+1}]).filter(params_j).filtered_marginal_probabilities``,
     i.e. the filter started at ``lo_j`` from the chain's steady state. Each fit after the
     first starts from the previous fit's parameters (a warm start: the estimates move
-    little in one refit period, and it is 2-3x faster than a cold start).
+    little in one refit period, and it halves the cost of a fit).
     """
     y = np.asarray(y, dtype="float64") * SCALE
     n = len(y)
