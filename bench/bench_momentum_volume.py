@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"panel: {data.n_tickers} tickers x {len(data.dates)} dates, "
           f"{len(data.sectors)} with a sector, loaded in {time.perf_counter() - t0:.2f} s")
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    # a yardstick for this machine's current speed: one pandas rolling mean of the panel
+    yard = float("inf")
+    for _ in range(3):
+        c = time.process_time()
+        data.adj_close.rolling(20).mean()
+        yard = min(yard, time.process_time() - c)
+    print(f"yardstick, pandas rolling(20).mean() of adj_close: {yard:.3f} s cpu")
     print(f"{'model':48s} {'wall s':>8s} {'cpu s':>8s}")
     total_wall = total_cpu = 0.0
     for cls in momentum.MODELS + volume.MODELS:

@@ -179,13 +179,19 @@ def sector_rotation_momentum(prices: np.ndarray, sector_of: list, sector_names: 
     if known.any():
         cols = np.flatnonzero(known)
         s_idx = idx[known]
-        excess = mom[:, cols] - sec_mean[:, s_idx]
-        sd = sec_sd[:, s_idx]
+        # np.take, not fancy indexing: several times faster for column gathers
+        own = mom if known.all() else np.take(mom, cols, axis=1)
+        excess = own - np.take(sec_mean, s_idx, axis=1)
+        sd = np.take(sec_sd, s_idx, axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             # a lone member (or identical members) is exactly at its sector mean: 0
             rel = np.where(sd > 0, np.tanh(excess / sd), 0.0)
         rel[np.isnan(excess)] = np.nan
-        signal[:, cols] = sector_weight * sec_sig[:, s_idx] + (1.0 - sector_weight) * rel
+        part = sector_weight * np.take(sec_sig, s_idx, axis=1) + (1.0 - sector_weight) * rel
+        if known.all():
+            signal = part
+        else:
+            signal[:, cols] = part
     return signal, sec_mean, rank
 
 

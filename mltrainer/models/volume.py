@@ -29,21 +29,30 @@ from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 # --------------------------------------------------------------------------- maths
 
 
-def on_balance_volume(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+def signed_volume(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """``sign(C_t - C_{t-1}) V_t``: each bar's OBV step (NaN where either bar is missing)."""
+    step = np.diff(close, axis=0, prepend=np.nan)
+    np.sign(step, out=step)
+    step *= volume
+    return step
+
+
+def on_balance_volume(close: np.ndarray, volume: np.ndarray,
+                      steps: np.ndarray | None = None) -> np.ndarray:
     """Granville's OBV per column, with TA-Lib's start (first bar contributes +V).
 
     ``OBV_t = OBV_{t-1} + sign(C_t - C_{t-1}) V_t``; NaN where close or volume is NaN.
     After a missing bar the first bar back contributes 0 (its change is undefined).
+    ``steps``: :func:`signed_volume`, when the caller already has it.
     """
-    dc = np.diff(close, axis=0, prepend=np.nan)
-    step = np.sign(dc) * volume
+    step = signed_volume(close, volume) if steps is None else steps.copy()
     finite = np.isfinite(close) & np.isfinite(volume)
     # the first finite row of each column starts the sum at +V, as TA-Lib does
-    seen_before = np.zeros_like(finite)
-    seen_before[1:] = np.maximum.accumulate(finite, axis=0)[:-1]
-    first = finite & ~seen_before
-    step = np.where(first, volume, step)
-    obv = rl.cumsum_rows(np.where(np.isfinite(step), step, 0.0))
+    cols = np.flatnonzero(finite.any(axis=0))
+    rows = finite[:, cols].argmax(axis=0)
+    step[rows, cols] = volume[rows, cols]
+    step[~np.isfinite(step)] = 0.0
+    obv = rl.cumsum_rows(step)
     obv[~finite] = np.nan
     return obv
 
@@ -63,9 +72,14 @@ def rolling_vwap(price: np.ndarray, volume: np.ndarray, window: int,
 
 
 def obv_trend(close: np.ndarray, volume: np.ndarray, window: int,
-              volume_sum: np.ndarray | None = None) -> np.ndarray:
-    """``(OBV_t - OBV_{t-n}) / sum(V over the n bars)``: net up-volume share in [-1, 1]."""
-    signed = np.sign(np.diff(close, axis=0, prepend=np.nan)) * volume
+              volume_sum: np.ndarray | None = None,
+              steps: np.ndarray | None = None) -> np.ndarray:
+    """``(OBV_t - OBV_{t-n}) / sum(V over the n bars)``: net up-volume share in [-1, 1].
+
+    ``volume_sum``, ``steps``: the rolling volume sum and :func:`signed_volume`, when
+    the caller already has them.
+    """
+    signed = signed_volume(close, volume) if steps is None else steps
     total = rl.rolling_sum(volume, window) if volume_sum is None else volume_sum
     net = rl.rolling_sum(signed, window)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -76,14 +90,15 @@ def obv_trend(close: np.ndarray, volume: np.ndarray, window: int,
 
 def volume_weighted_signal(close: np.ndarray, typical: np.ndarray, volume: np.ndarray,
                            window: int, obv_window: int, anchor: str, price_weight: float
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Price versus its volume-weighted average, plus the OBV trend.
 
     ``p_t = tanh((C_t / A_t - 1) / sigma_t)`` with A the rolling VWAP of the typical
     price (or the VWMA of the close) and sigma_t the standard deviation of daily returns
     over the same window; ``o_t`` = :func:`obv_trend`. signal = ``w p + (1 - w) o``.
-    Returns ``(signal, vwap, vwma)``.
+    Returns ``(signal, vwap, vwma, obv)``.
     """
+    steps = signed_volume(close, volume)
     vsum = rl.rolling_sum(volume, window)
     vwap = rolling_vwap(typical, volume, window, vsum)
     vwma = vwap if typical is close else rolling_vwap(close, volume, window, vsum)
@@ -96,9 +111,10 @@ def volume_weighted_signal(close: np.ndarray, typical: np.ndarray, volume: np.nd
     price_part[~(sigma > 0)] = np.nan
     np.tanh(price_part, out=price_part)
     obv_part = obv_trend(close, volume, obv_window,
-                         vsum if obv_window == window else None)
-    signal = price_weight * price_part + (1.0 - price_weight) * obv_part
-    return signal, vwap, vwma
+                         vsum if obv_window == window else None, steps)
+    signal = price_weight * price_part
+    signal += (1.0 - price_weight) * obv_part
+    return signal, vwap, vwma, on_balance_volume(close, volume, steps)
 
 
 def _log_volume(volume: np.ndarray) -> np.ndarray:
@@ -166,21 +182,24 @@ def volume_divergence(close: np.ndarray, volume: np.ndarray, lookback: int, indi
     """
     obv = on_balance_volume(close, volume)
     low, high = rl.rolling_min_max(close, lookback)
-    prev_low, prev_high = rl.lag(low, 1), rl.lag(high, 1)
+    # row t is compared with the window ending at t-1: views one row apart, no copies
+    now, before = slice(1, None), slice(None, -1)
     if indicator == "obv":
         obv_low, obv_high = rl.rolling_min_max(obv, lookback)
-        obv_low = rl.lag(obv_low, 1)
-        weak_low = obv > obv_low
-        weak_high = obv < rl.lag(obv_high, 1)
-        ind_ok = np.isfinite(obv_low)
+        weak_low = obv[now] > obv_low[before]
+        weak_high = obv[now] < obv_high[before]
+        ind_ok = np.isfinite(obv_low[before])
     else:
-        prev_mean = rl.lag(rl.rolling_mean(volume, lookback), 1)
-        weak_low = weak_high = volume < prev_mean
-        ind_ok = np.isfinite(prev_mean) & np.isfinite(volume)
-    bullish = (close < prev_low) & weak_low
-    bearish = (close > prev_high) & weak_high
-    labels = np.where(bullish, 1.0, np.where(bearish, -1.0, 0.0))
-    defined = np.isfinite(prev_low) & np.isfinite(close) & ind_ok
+        prev_mean = rl.rolling_mean(volume, lookback)[before]
+        weak_low = weak_high = volume[now] < prev_mean
+        ind_ok = np.isfinite(prev_mean) & np.isfinite(volume[now])
+    labels = np.full_like(close, np.nan)
+    bullish = (close[now] < low[before]) & weak_low
+    bearish = (close[now] > high[before]) & weak_high
+    labels[now] = bullish
+    labels[now] -= bearish  # a close cannot be both below the low and above the high
+    defined = np.zeros(close.shape, dtype=bool)
+    defined[now] = np.isfinite(low[before]) & np.isfinite(close[now]) & ind_ok
     labels[~defined] = np.nan
     # latest event within the last ``hold`` bars, carried forward (a short-lived signal)
     events = pd.DataFrame(np.where(labels != 0, labels, np.nan))
@@ -229,9 +248,9 @@ def walk_forward_clusters(features: list[np.ndarray], next_return: np.ndarray,
     volume (label 0 = quietest), so labels mean the same across refits. Each cluster's
     signal is ``tanh(t_k / t_scale)``, ``t_k = (mean_k - mean) / (sd_k / sqrt(n_k))``:
     the excess next-day return of its training rows over all training rows, in
-    standard errors (on a seeded sample of up to ``5 * sample_size`` rows). Rows from R
-    up to the next refit get the nearest centroid's label and signal; rows before the
-    first refit stay NaN.
+    standard errors (on a seeded sample of up to ``5 * sample_size`` rows, whose first
+    ``sample_size`` rows are the k-means sample). Rows from R up to the next refit get
+    the nearest centroid's label and signal; rows before the first refit stay NaN.
 
     Returns ``(signal, labels, table rows)``.
     """
@@ -261,12 +280,15 @@ def walk_forward_clusters(features: list[np.ndarray], next_return: np.ndarray,
                 continue  # too little history for this refit: its rows stay NaN
             rng = np.random.default_rng([random_state, k])
 
-            def sample(size, rng=rng, cand=cand):
-                if cand.size <= size:
-                    return cand
-                return np.sort(rng.choice(cand, size, replace=False))
+            # one seeded draw: its first sample_size rows (a uniform subset of a uniform
+            # subset) fit k-means, all of it measures the clusters' next-day returns
+            if cand.size > 5 * sample_size:
+                drawn = rng.choice(cand, 5 * sample_size, replace=False)
+            else:
+                drawn = rng.permutation(cand)
+            fit_rows, stat_rows = np.sort(drawn[:sample_size]), np.sort(drawn)
 
-            fit_x = gather(sample(sample_size))
+            fit_x = gather(fit_rows)
             mu = fit_x.mean(axis=0)
             sd = fit_x.std(axis=0)
             sd[~(sd > 0)] = 1.0
@@ -283,21 +305,24 @@ def walk_forward_clusters(features: list[np.ndarray], next_return: np.ndarray,
             centres = centres[np.argsort(centres[:, 1], kind="stable")]  # by rel. volume
             previous = centres * sd + mu
 
-            def assign(idx, centres=centres, mu=mu, sd=sd):
-                # nearest centroid, feature by feature on 1-D columns (no (rows, 3) temporaries)
+            # nearest centroid: argmin |x - c|^2 = argmax (x.c - |c|^2 / 2), feature by
+            # feature on 1-D columns (no (rows, k, 3) temporaries)
+            half_sq = 0.5 * (centres**2).sum(axis=1)
+
+            def assign(idx, centres=centres, half_sq=half_sq, mu=mu, sd=sd):
                 cols = [np.clip((f[idx] - mu[j]) / sd[j], -5.0, 5.0) for j, f in enumerate(flat)]
-                best = np.full(idx.size, np.inf)
+                best = np.full(idx.size, -np.inf)
                 lab = np.zeros(idx.size, dtype=np.int64)
                 for c, centre in enumerate(centres):
-                    dist = (cols[0] - centre[0]) ** 2
+                    score = cols[0] * centre[0]
                     for j in range(1, len(cols)):
-                        dist += (cols[j] - centre[j]) ** 2
-                    closer = dist < best
-                    best[closer] = dist[closer]
+                        score += cols[j] * centre[j]
+                    score -= half_sq[c]
+                    closer = score > best
+                    best[closer] = score[closer]
                     lab[closer] = c
                 return lab
 
-            stat_rows = sample(5 * sample_size)
             stat_lab = assign(stat_rows)
             y = target[stat_rows]
             pooled = y.mean()
@@ -405,12 +430,11 @@ class VolumeWeightedModel(_VolumeModel):
             typical /= 3.0
         else:
             typical = close
-        signal, vwap, vwma = volume_weighted_signal(close, typical, vol, self.window,
-                                                    self.obv_window, self.anchor,
-                                                    self.price_weight)
+        signal, vwap, vwma, obv = volume_weighted_signal(
+            close, typical, vol, self.window, self.obv_window, self.anchor, self.price_weight)
         return ModelOutput(_frame(signal, data),
                            extras={"vwap": _frame(vwap, data), "vwma": _frame(vwma, data),
-                                   "obv": _frame(on_balance_volume(close, vol), data)})
+                                   "obv": _frame(obv, data)})
 
 
 class VolumePriceRelationshipModel(_VolumeModel):
