@@ -1,0 +1,425 @@
+"""Volatility maths on (dates x tickers) arrays: estimators, HAR, clustering, regimes.
+
+Pure functions used by :mod:`mltrainer.models.volatility`. Rows are trading dates
+(oldest first), columns tickers; every value at row t uses rows up to t only.
+Variances are daily and in decimal units unless stated; :data:`ANNUALISATION` turns
+them into annualised volatilities (``sqrt(252 * variance)``).
+
+Walk-forward fits (HAR) use a calendar refit schedule (:func:`refit_rows`): the
+estimate applied from refit row r on uses samples whose *target* date is strictly
+before r, so adding later data never changes an earlier output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from mltrainer.models import _rolling as rl
+
+ANNUALISATION = 252
+REFIT_FREQUENCIES = ("yearly", "quarterly", "monthly")
+RANGE_ESTIMATORS = ("parkinson", "garman_klass", "rogers_satchell", "yang_zhang")
+
+# --------------------------------------------------------------------- basics
+
+
+def annualise(variance: np.ndarray) -> np.ndarray:
+    """Annualised volatility ``sqrt(252 * v)`` of a daily variance (NaN where v < 0)."""
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(ANNUALISATION * np.where(variance >= 0, variance, np.nan))
+
+
+def log_returns(adj_close: np.ndarray) -> np.ndarray:
+    """``ln(P_t / P_{t-1})`` (NaN at the first row, around gaps and for P <= 0)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        logp = np.log(np.where(adj_close > 0, adj_close, np.nan))
+    return logp - rl.lag(logp, 1)
+
+
+def refit_rows(dates: pd.DatetimeIndex, frequency: str) -> np.ndarray:
+    """Rows that open a new calendar year, quarter or month (row 0 excluded).
+
+    The schedule depends on the calendar only, so truncating the data after t leaves
+    every refit row up to t unchanged.
+    """
+    if frequency == "yearly":
+        key = dates.year.to_numpy()
+    elif frequency == "quarterly":
+        key = dates.year.to_numpy() * 4 + dates.quarter.to_numpy()
+    elif frequency == "monthly":
+        key = dates.year.to_numpy() * 12 + dates.month.to_numpy()
+    else:
+        raise ValueError(f"refit frequency must be one of {REFIT_FREQUENCIES} (got {frequency!r})")
+    return np.flatnonzero(key[1:] != key[:-1]) + 1
+
+
+def rolling_volatility(returns: np.ndarray, window: int) -> np.ndarray:
+    """Annualised sample standard deviation (ddof 1) of the last ``window`` returns."""
+    return rl.rolling_std(returns, window) * math.sqrt(ANNUALISATION)
+
+
+def _cumsum0(x: np.ndarray) -> np.ndarray:
+    """Cumulative sum down the rows with a zero row prepended: ``C[t + 1] = sum x[:t + 1]``.
+
+    Adds whole rows in a loop over dates on purpose: numpy's ``cumsum(axis=0)`` walks a
+    C-ordered panel column by column and is 2-3x slower; the additions happen in the
+    same order, so the result is bitwise numpy's (and a prefix of the data gives a
+    prefix of the sums, which keeps everything built on it causal).
+    """
+    out = np.empty((x.shape[0] + 1,) + x.shape[1:])
+    out[0] = 0.0
+    out[1:] = x
+    for i in range(2, out.shape[0]):
+        np.add(out[i - 1], out[i], out=out[i])
+    return out
+
+
+def _span(cum: np.ndarray, end_lag: int, length: int) -> np.ndarray:
+    """Sum of x over rows ``t - end_lag - length + 1 .. t - end_lag`` for every row t.
+
+    From a :func:`_cumsum0` array; rows whose span starts before row 0 get the partial
+    sum (callers mask them).
+    """
+    n_rows = cum.shape[0] - 1
+    hi = np.clip(np.arange(n_rows) - end_lag + 1, 0, None)
+    lo = np.clip(hi - length, 0, None)
+    return cum[hi] - cum[lo]
+
+
+def _block_sums(a: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of rows ``starts[b]..starts[b+1]-1`` (last block to the end), one row per block.
+
+    A loop over blocks of contiguous rows: ``np.add.reduceat(axis=0)`` on a C-ordered
+    panel is about 7x slower.
+    """
+    ends = np.append(starts[1:], a.shape[0])
+    return np.stack([a[lo:hi].sum(axis=0) for lo, hi in zip(starts, ends, strict=True)])
+
+
+# --------------------------------------------------------------- classification
+
+
+def expanding_percentile(values: np.ndarray, min_periods: int) -> np.ndarray:
+    """Percentile of each value within its own past: ``rank(x_t | x_0..x_t) / n_t``.
+
+    Ties share their average rank (pandas ``expanding().rank(pct=True)``); NaN until
+    ``min_periods`` finite values are seen. ``F_t(x_t) <= q`` is the event that
+    ``x_t`` lies at or below the expanding (past-only) empirical q-quantile (up to
+    the quantile's interpolation convention, i.e. one observation), so classes cut on
+    this percentile are classes cut on expanding quantiles, from one rank pass.
+    """
+    frame = pd.DataFrame(values, copy=False)
+    return frame.expanding(min_periods=min_periods).rank(pct=True).to_numpy()
+
+
+def tercile_classes(percentile: np.ndarray, low_q: float, high_q: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Class 0 (``p <= low_q``), 1, 2 (``p > high_q``) and a confidence in [0, 1].
+
+    Confidence is the distance of p from the nearest class boundary divided by the
+    half-width of the middle class, ``min(|p - low_q|, |p - high_q|) / ((high_q -
+    low_q) / 2)``, capped at 1: 0 on a boundary, 1 in the middle of the middle class
+    or at least that far inside an outer class.
+    """
+    cls = np.where(percentile <= low_q, 0.0, np.where(percentile > high_q, 2.0, 1.0))
+    half = 0.5 * (high_q - low_q)
+    dist = np.minimum(np.abs(percentile - low_q), np.abs(percentile - high_q))
+    conf = np.minimum(dist / half, 1.0)
+    undefined = np.isnan(percentile)
+    cls[undefined] = np.nan
+    conf[undefined] = np.nan
+    return cls, conf
+
+
+def zscore_levels(score: np.ndarray, threshold: float) -> np.ndarray:
+    """0 below ``-threshold``, 2 above ``threshold``, 1 between (NaN stays NaN)."""
+    out = np.where(score < -threshold, 0.0, np.where(score > threshold, 2.0, 1.0))
+    out[np.isnan(score)] = np.nan
+    return out
+
+
+def min_duration_filter(raw: np.ndarray, min_duration: int) -> np.ndarray:
+    """Adopt a new label only after it has held for ``min_duration`` consecutive days.
+
+    The state machine "switch to the raw label once it has persisted m days" equals,
+    per column, the raw label at the latest row s <= t whose run length is >= m
+    (forward-filled), so it is computed without a loop over days. The result is NaN
+    where the raw label is NaN (the level is undefined that day) and before the
+    first confirmed label.
+    """
+    raw = np.asarray(raw, dtype="float64")
+    n_rows = raw.shape[0]
+    if n_rows == 0 or min_duration <= 1:
+        return raw.copy()
+    rows = np.arange(n_rows)[:, None]
+    same = np.vstack([np.zeros((1, raw.shape[1]), bool), raw[1:] == raw[:-1]])
+    run_start = np.maximum.accumulate(np.where(same, 0, rows), axis=0)
+    run_length = rows - run_start + 1
+    ok = (run_length >= min_duration) & ~np.isnan(raw)
+    # forward fill: the latest confirmed row at or before t (row 0 if none, masked below)
+    last = np.maximum.accumulate(np.where(ok, rows, 0), axis=0)
+    out = np.take_along_axis(raw, last, axis=0)
+    out[~np.maximum.accumulate(ok, axis=0) | np.isnan(raw)] = np.nan
+    return out
+
+
+def rolling_log_zscore(vol: np.ndarray, lookback: int) -> np.ndarray:
+    """``(ln v_t - mean) / std`` with mean and std of ln v over the last ``lookback`` days."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lv = np.log(np.where(vol > 0, vol, np.nan))
+        mu, sd = rl.rolling_mean(lv, lookback), rl.rolling_std(lv, lookback)
+        return np.where(sd > 0, (lv - mu) / sd, np.nan)
+
+
+# ------------------------------------------------------------ range estimators
+
+
+def range_terms(o: np.ndarray, h: np.ndarray, low: np.ndarray, c: np.ndarray
+                ) -> dict[str, np.ndarray]:
+    """Log price ratios of each bar: ``hl = ln(H/L)``, ``co = ln(C/O)``, ``hc``, ``ho``,
+    ``lc``, ``lo`` and the overnight ``oc = ln(O_t / C_{t-1})`` (NaN on the first row)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo_, lh, ll, lc_ = (np.log(np.where(x > 0, x, np.nan)) for x in (o, h, low, c))
+    return {"hl": lh - ll, "co": lc_ - lo_, "hc": lh - lc_, "ho": lh - lo_, "lc": ll - lc_,
+            "lo": ll - lo_, "oc": lo_ - rl.lag(lc_, 1)}
+
+
+def parkinson_daily(t: dict) -> np.ndarray:
+    """Parkinson (1980): ``ln(H/L)^2 / (4 ln 2)``."""
+    return t["hl"] ** 2 / (4.0 * math.log(2.0))
+
+
+def garman_klass_daily(t: dict) -> np.ndarray:
+    """Garman and Klass (1980): ``0.5 ln(H/L)^2 - (2 ln 2 - 1) ln(C/O)^2``."""
+    return 0.5 * t["hl"] ** 2 - (2.0 * math.log(2.0) - 1.0) * t["co"] ** 2
+
+
+def rogers_satchell_daily(t: dict) -> np.ndarray:
+    """Rogers and Satchell (1991): ``ln(H/C) ln(H/O) + ln(L/C) ln(L/O)`` (drift-free)."""
+    return t["hc"] * t["ho"] + t["lc"] * t["lo"]
+
+
+def yang_zhang_k(window: int) -> float:
+    """Yang and Zhang's weight ``k = 0.34 / (1.34 + (n + 1) / (n - 1))``."""
+    return 0.34 / (1.34 + (window + 1.0) / (window - 1.0))
+
+
+def range_variance(terms: dict, estimator: str, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Daily variance proxy and its ``window``-day estimate for one range estimator.
+
+    Returns ``(daily, windowed)``. For Parkinson, Garman-Klass and Rogers-Satchell the
+    windowed estimate is the mean of the daily values over the window. Yang-Zhang
+    (2000) is a window estimator: ``s_o^2 + k s_c^2 + (1 - k) mean(RS)`` with ``s_o^2``,
+    ``s_c^2`` the sample variances (ddof 1) of the overnight ``ln(O_t/C_{t-1})`` and
+    open-to-close ``ln(C/O)`` returns; its daily proxy (used by HAR) is the zero-drift
+    version ``o_t^2 + k c_t^2 + (1 - k) RS_t``.
+    """
+    if estimator == "parkinson":
+        daily = parkinson_daily(terms)
+    elif estimator == "garman_klass":
+        daily = garman_klass_daily(terms)
+    elif estimator == "rogers_satchell":
+        daily = rogers_satchell_daily(terms)
+    elif estimator == "yang_zhang":
+        k = yang_zhang_k(window)
+        rs = rogers_satchell_daily(terms)
+        daily = terms["oc"] ** 2 + k * terms["co"] ** 2 + (1.0 - k) * rs
+        var_o = rl.rolling_std(terms["oc"], window) ** 2
+        var_c = rl.rolling_std(terms["co"], window) ** 2
+        return daily, var_o + k * var_c + (1.0 - k) * rl.rolling_mean(rs, window)
+    else:
+        raise ValueError(f"estimator must be one of {RANGE_ESTIMATORS} (got {estimator!r})")
+    return daily, rl.rolling_mean(daily, window)
+
+
+# ------------------------------------------------------------------------ HAR
+
+HAR_TERMS = ("const", "daily", "weekly", "monthly")
+_HAR_SCALE = 1e4  # fit in percent^2 so the normal equations are well scaled
+
+
+def har_features(rv: np.ndarray) -> list[np.ndarray]:
+    """HAR regressors at each row: ``[1, RV_t, mean(RV_{t-4..t}), mean(RV_{t-21..t})]``.
+
+    A list of four (dates, tickers) arrays; NaN where a window is incomplete.
+    """
+    ones = np.where(np.isfinite(rv), 1.0, np.nan)
+    return [ones, rv, rl.rolling_mean(rv, 5), rl.rolling_mean(rv, 22)]
+
+
+def har_walk_forward(rv: np.ndarray, refits: np.ndarray, pooled: bool, min_obs: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """HAR-RV (Corsi 2009) refitted by OLS on a schedule, forecasting ``RV_{t+1}`` at t.
+
+    ``RV_{t+1} = b0 + b_d RV_t + b_w RV^{(5)}_t + b_m RV^{(22)}_t + e``. The fit applied
+    from refit row ``r_k`` on uses every sample whose target row ``t + 1`` is < r_k
+    (expanding window). Normal equations are accumulated per refit block and
+    cumulated, so each refit costs one 4x4 solve (per ticker when not pooled); the
+    regression runs on ``RV * 1e4`` (percent squared) to keep them well scaled.
+
+    Parameters
+    ----------
+    rv : (T, N) daily variance proxy
+    refits : increasing refit rows (from :func:`refit_rows`)
+    pooled : one regression on all tickers' samples, else one per ticker
+    min_obs : samples needed per ticker (per ticker), or dates with a sample (pooled)
+
+    Returns
+    -------
+    forecast : (T, N) forecast of ``RV_{t+1}`` made at t (NaN before the first usable
+        fit and where the forecast is not positive)
+    coefs : (K, N or 1, 4) coefficients per refit, in rv units (NaN if not fitted)
+    counts : (K, N or 1) samples (dates when pooled) behind each fit
+    refits : the refit rows used (K)
+    """
+    n_rows, n_cols = rv.shape
+    refits = np.asarray(refits, dtype=int)
+    refits = refits[(refits > 1) & (refits < n_rows)]
+    n_fit = len(refits)
+    width = 1 if pooled else n_cols
+    coefs = np.full((n_fit, width, 4), np.nan)
+    cnt = np.zeros((n_fit, width), dtype=np.int64)
+    forecast = np.full((n_rows, n_cols), np.nan)
+    if n_fit == 0:
+        return forecast, coefs, cnt, refits
+    feats = har_features(rv)
+    # sample s (target row s >= 1): regressors from row s-1, target rv at row s
+    ys = rv[1:] * _HAR_SCALE
+    ok = np.isfinite(ys)
+    for f in feats[1:]:
+        ok &= np.isfinite(f[:-1])
+    xs = [ok.astype("float64")] + [np.where(ok, f[:-1] * _HAR_SCALE, 0.0) for f in feats[1:]]
+    ys = np.where(ok, ys, 0.0)
+    # block b holds targets s in [r_{b-1}, r_b) (block 0 from s = 1); fit k uses blocks <= k
+    starts = np.concatenate([[0], refits - 1])
+
+    def block_sum(a: np.ndarray) -> np.ndarray:
+        out = _block_sums(a, starts)
+        out = out.sum(axis=1, keepdims=True) if pooled else out
+        return np.cumsum(out, axis=0)[:n_fit]
+
+    xtx = np.empty((n_fit, width, 4, 4))
+    xty = np.empty((n_fit, width, 4))
+    for i in range(4):
+        xty[..., i] = block_sum(xs[i] * ys if i else ys)
+        for j in range(i, 4):
+            prod = xs[j] if i == 0 else xs[i] * xs[j]  # xs[0] is the 0/1 sample mask
+            xtx[..., i, j] = xtx[..., j, i] = block_sum(prod)
+    if pooled:
+        dates_ok = ok.any(axis=1).astype(np.int64)
+        cnt[:] = np.cumsum(np.add.reduceat(dates_ok, starts))[:n_fit, None]
+    else:
+        cnt[:] = np.cumsum(_block_sums(ok.astype(np.int64), starts), axis=0)[:n_fit]
+    enough = cnt >= max(min_obs, 4)
+    if enough.any():
+        coefs[enough] = _solve_normal(xtx[enough], xty[enough])
+    coefs[..., 0] /= _HAR_SCALE  # intercept back to rv units; slopes are unit-free
+
+    # fit k applies on rows [r_k, r_{k+1})
+    ends = np.append(refits[1:], n_rows)
+    for k, (lo, hi) in enumerate(zip(refits, ends, strict=True)):
+        b = coefs[k]  # (width, 4), broadcast over the rows of the block
+        forecast[lo:hi] = (b[:, 0] + b[:, 1] * feats[1][lo:hi] + b[:, 2] * feats[2][lo:hi]
+                           + b[:, 3] * feats[3][lo:hi])
+    with np.errstate(invalid="ignore"):
+        forecast[~(forecast > 0)] = np.nan
+    return forecast, coefs, cnt, refits
+
+
+def _solve_normal(xtx: np.ndarray, xty: np.ndarray) -> np.ndarray:
+    """Batched ``solve(X'X, X'y)``, least squares (pseudo-inverse) where singular."""
+    try:
+        return np.linalg.solve(xtx, xty[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return np.einsum("bij,bj->bi", np.linalg.pinv(xtx), xty)
+
+
+# ----------------------------------------------------------------- clustering
+
+
+def ewma_variance(returns: np.ndarray, lam: float, min_periods: int) -> np.ndarray:
+    """RiskMetrics EWMA of squared returns: the variance forecast for t+1 made at t.
+
+    ``s^2_{t+1} = sum_i lam^i r_{t-i}^2 / sum_i lam^i`` over the returns seen so far
+    (pandas ``ewm(alpha=1-lam, adjust=True)``), i.e. the recursion ``s^2_{t+1} = lam
+    s^2_t + (1 - lam) r_t^2`` with finite-sample normalised weights. NaN until
+    ``min_periods`` returns are seen.
+    """
+    frame = pd.DataFrame(np.asarray(returns, dtype="float64") ** 2, copy=False)
+    return frame.ewm(alpha=1.0 - lam, adjust=True, min_periods=min_periods).mean().to_numpy()
+
+
+def rolling_acfs(x: np.ndarray, window: int, lags: int) -> np.ndarray:
+    """Sample autocorrelations at lags 1..``lags`` of x over the last ``window`` rows.
+
+    The estimator of statsmodels' ``acf`` (``adjusted=False``): with m the window
+    mean, ``rho_k = sum_s (x_s - m)(x_{s-k} - m) / sum_s (x_s - m)^2``, the numerator
+    over the ``window - k`` pairs inside the window, expanded into window sums
+    ``sum x_s x_{s-k} - m (head_k + tail_k) + (window - k) m^2`` taken from cumulative
+    sums (one per lag for the cross products). Shape (lags, T, N); NaN unless the
+    whole window is finite.
+    """
+    n = window
+    valid = np.isfinite(x)
+    x0 = np.where(valid, x, 0.0)
+    bad = _span(_cumsum0((~valid).astype("float64")), 0, n) > 0
+    bad[: n - 1] = True
+    c1, c2 = _cumsum0(x0), _cumsum0(x0 * x0)
+    s1 = _span(c1, 0, n)
+    m = s1 / n
+    den = _span(c2, 0, n) - n * m * m
+    out = np.empty((lags,) + x.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k in range(1, lags + 1):
+            prod = np.zeros_like(x0)
+            prod[k:] = x0[k:] * x0[:-k]  # x_s x_{s-k}, 0 where s-k is before the data
+            pairs = _span(_cumsum0(prod), 0, n - k)
+            tail = s1 - _span(c1, 0, k)  # x_{s-k}: rows t-n+1..t-k
+            head = s1 - _span(c1, n - k, k)  # x_s: rows t-n+1+k..t
+            num = pairs - m * (head + tail) + (n - k) * m * m
+            rho = num / den
+            rho[bad | ~(den > 1e-14 * _span(c2, 0, n))] = np.nan
+            out[k - 1] = rho
+    return out
+
+
+def rolling_acf(x: np.ndarray, window: int, lag: int) -> np.ndarray:
+    """Sample autocorrelation at one ``lag`` over the last ``window`` rows (see
+    :func:`rolling_acfs`)."""
+    return rolling_acfs(x, window, lag)[lag - 1]
+
+
+def clustering_acfs(returns: np.ndarray, window: int, n_lags: int, measure: str
+                    ) -> np.ndarray:
+    """Rolling autocorrelations of |r| (or r^2) at lags 1..n_lags, shape (n_lags, T, N).
+
+    Their mean is the persistence score: near 0 for independent returns, clearly
+    positive when large moves follow large moves (volatility clustering).
+    """
+    x = np.abs(returns) if measure == "abs" else returns * returns
+    return rolling_acfs(x, window, n_lags)
+
+
+# ---------------------------------------------------------------------- losses
+
+
+def mse_loss(realised: np.ndarray, forecast: np.ndarray) -> float:
+    """Mean squared error ``mean((s2 - h)^2)`` over pairs where both are finite."""
+    ok = np.isfinite(realised) & np.isfinite(forecast)
+    return float(np.mean((realised[ok] - forecast[ok]) ** 2)) if ok.any() else float("nan")
+
+
+def qlike_loss(realised: np.ndarray, forecast: np.ndarray) -> float:
+    """Patton's (2011) QLIKE ``mean(s2/h - ln(s2/h) - 1)``, robust to a noisy proxy.
+
+    Pairs need a positive forecast and a positive realised value (a zero squared
+    return has no logarithm; such days are left out).
+    """
+    ok = np.isfinite(realised) & np.isfinite(forecast) & (realised > 0) & (forecast > 0)
+    if not ok.any():
+        return float("nan")
+    ratio = realised[ok] / forecast[ok]
+    return float(np.mean(ratio - np.log(ratio) - 1.0))
