@@ -338,3 +338,15 @@ def test_data_without_volume_names_the_field(basket):
         VolumeConfirmedMomentumModel().run(closes)
     # price-only models run on the same data
     assert SimpleMomentumModel().run(closes).primary.notna().any().any()
+
+
+def test_ensemble_on_the_bundled_source(bundled):
+    """skfolio's 20 stocks: adjusted closes and sectors, no volume."""
+    out = EnsembleMomentumModel().run(bundled)
+    plan = out.tables["members"].set_index("member")
+    assert list(plan.index[~plan["used"]]) == ["VolumeConfirmedMomentumModel"]
+    assert plan.loc["SectorRotationMomentumModel", "used"]
+    values = out.primary.to_numpy()
+    assert np.isfinite(values[300:]).all() and np.nanmax(np.abs(values)) <= 1.0
+    with pytest.raises(DataError, match="volume"):
+        VolumeConfirmedMomentumModel().run(bundled)

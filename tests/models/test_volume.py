@@ -310,3 +310,10 @@ def test_zero_volume_days_give_no_infinities(sp500_dir):
             assert not np.isinf(values).any(), cls.__name__
         p = out.primary.to_numpy()
         assert np.nanmax(np.abs(p)) <= 1.0
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_bundled_source_has_no_volume(bundled, cls):
+    assert not bundled.has_volume
+    with pytest.raises(DataError, match="needs traded volume.*'bundled'"):
+        cls().run(bundled)
