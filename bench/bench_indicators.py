@@ -4,8 +4,13 @@ Both sides do the same job: wide frames (dates x tickers) in, a wide frame out. 
 given its best case (each column a contiguous float64 array, leading NaNs handled by the
 talib wrapper) and its results are written into a preallocated output array.
 
-Run: ``.venv/bin/python bench/bench_indicators.py [--repeat 7]`` (needs ../shared/data).
-Prints, per indicator, the best-of-N seconds for ours and TA-Lib, and ours / TA-Lib.
+Then times each technical-family model (``fit`` + ``predict_output`` with defaults,
+including ``MarketData.adjusted()``) on the same panel.
+
+Run: ``.venv/bin/python bench/bench_indicators.py [--repeat 15]`` (needs ../shared/data).
+Prints, per indicator, the best-of-N seconds for ours and TA-Lib, and ours / TA-Lib;
+then the best-of-N seconds per model and their total. On a shared machine compare the
+ratios: both sides are slowed alike.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from mltrainer import config  # noqa: E402
 from mltrainer.data.local import load_local  # noqa: E402
 from mltrainer.models import indicators as ind  # noqa: E402
+from mltrainer.models import technical  # noqa: E402
 
 
 def best_of(fn, repeat: int) -> float:
@@ -33,6 +39,18 @@ def best_of(fn, repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def best_of_pair(ours, ref, repeat: int) -> tuple[float, float]:
+    """Best-of-N of both, run alternately so that a busy spell slows both alike."""
+    ours(), ref()
+    best = [np.inf, np.inf]
+    for _ in range(repeat):
+        for i, fn in enumerate((ours, ref)):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best[0], best[1]
 
 
 def talib_loop(func, frames, n_out=1, **kwargs):
@@ -49,9 +67,10 @@ def talib_loop(func, frames, n_out=1, **kwargs):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
-    data = load_local(config.sp500_daily_dir()).adjusted()
+    raw = load_local(config.sp500_daily_dir())
+    data = raw.adjusted()
     h, lo, c = data.high, data.low, data.close
     print(f"panel: {c.shape[0]} dates x {c.shape[1]} tickers, best of {args.repeat}")
     cases = [
@@ -71,9 +90,15 @@ def main() -> None:
     ]
     print(f"{'indicator':<20}{'ours s':>10}{'talib s':>10}{'ratio':>8}")
     for name, ours, ref in cases:
-        t_ours = best_of(ours, args.repeat)
-        t_ref = best_of(ref, args.repeat)
+        t_ours, t_ref = best_of_pair(ours, ref, args.repeat)
         print(f"{name:<20}{t_ours:>10.4f}{t_ref:>10.4f}{t_ours / t_ref:>8.2f}")
+    print(f"\n{'technical model (defaults)':<32}{'seconds':>10}")
+    total = 0.0
+    for cls in technical.MODELS:
+        seconds = best_of(lambda cls=cls: cls().run(raw), max(2, args.repeat // 2))
+        total += seconds
+        print(f"{cls.__name__:<32}{seconds:>10.3f}")
+    print(f"{'total':<32}{total:>10.3f}")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,9 @@ __all__ = [
 # cheap (17 multiply-adds per value, and a shape BLAS handles fast) while the carry
 # recursion has only T/16 steps.
 _BLOCK = 16
+# Bytes per input array in one block of tickers (see _apply): small enough that a
+# kernel's passes stay in the CPU cache, large enough that numpy calls are not overhead.
+_CHUNK_BYTES = 1 << 20
 # TA-Lib's TA_IS_ZERO threshold (RSI of a perfectly flat window is 0, not NaN).
 _TA_ZERO = 1e-8
 
@@ -152,16 +155,13 @@ def _check_aligned(named: dict) -> None:
             raise DataError(f"{name} and {name0} must share the same tickers (columns)")
 
 
-def _apply(kernel, named: dict, n_out: int):
-    """Run ``kernel`` on each ticker's valid rows; return ``n_out`` panels like the input.
+def _valid_runs(arrays: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Joint validity of the inputs: (valid, first, last, special) per ticker row.
 
-    ``kernel(rows, first, last)`` receives (tickers, dates) arrays whose NaNs lie only
-    before ``first`` or after ``last`` (each row's first and last valid index) and
-    returns a tuple of ``n_out`` arrays of the same shape.
+    ``special`` marks rows whose valid values are not one unbroken run, or where one
+    input has a value just outside the joint run (it would leak into lags and windows);
+    those are computed separately on their valid values only.
     """
-    _check_aligned(named)
-    like = next(iter(named.values()))
-    arrays = [_to_rows(v, k) for k, v in named.items()]
     n, t = arrays[0].shape
     valid = ~np.isnan(arrays[0])
     for a in arrays[1:]:
@@ -169,27 +169,47 @@ def _apply(kernel, named: dict, n_out: int):
     has = valid.any(axis=1)
     first = np.where(has, valid.argmax(axis=1), t)
     last = np.where(has, t - 1 - valid[:, ::-1].argmax(axis=1), -1)
-    count = np.count_nonzero(valid, axis=1)
-    # Rows whose valid values are not one unbroken run, or where one input has a value
-    # just outside the joint run (it would leak into lags and windows), are computed
-    # separately on their valid values only.
-    special = has & (count != last - first + 1)
+    special = has & (np.count_nonzero(valid, axis=1) != last - first + 1)
     if len(arrays) > 1:
         rows = np.arange(n)
         before, after = np.maximum(first - 1, 0), np.minimum(last + 1, t - 1)
         for a in arrays:
             special |= has & (first > 0) & ~np.isnan(a[rows, before])
             special |= has & (last < t - 1) & ~np.isnan(a[rows, after])
-    outs = list(kernel(arrays, first, last))
-    # A loop over tickers, but only over the few with gaps inside their history (5 of
-    # the 504 S&P 500 files): each is compressed to its valid rows and run alone.
-    for j in np.flatnonzero(special):
-        keep = np.flatnonzero(valid[j])
-        zero, end = np.zeros(1, dtype=np.intp), np.full(1, keep.size - 1)
-        sub = kernel([a[j, keep][None, :] for a in arrays], zero, end)
-        for o, r in zip(outs, sub, strict=True):
-            o[j] = np.nan
-            o[j, keep] = r[0]
+    return valid, first, last, special
+
+
+def _apply(kernel, named: dict, n_out: int):
+    """Run ``kernel`` on each ticker's valid rows; return ``n_out`` panels like the input.
+
+    ``kernel(rows, first, last)`` receives (tickers, dates) arrays whose NaNs lie only
+    before ``first`` or after ``last`` (each row's first and last valid index) and
+    returns a tuple of ``n_out`` arrays of the same shape.
+
+    Tickers are processed in blocks of about ``_CHUNK_BYTES`` per array, so that the
+    several passes of a kernel run on data still in cache (the kernels are independent
+    per ticker; each block is vectorised over its tickers).
+    """
+    _check_aligned(named)
+    like = next(iter(named.values()))
+    arrays = [_to_rows(v, k) for k, v in named.items()]
+    n, t = arrays[0].shape
+    step = max(1, _CHUNK_BYTES // (8 * max(t, 1)))
+    outs = [np.empty((n, t)) for _ in range(n_out)]
+    for lo in range(0, n, step):
+        part = [a[lo: lo + step] for a in arrays]
+        valid, first, last, special = _valid_runs(part)
+        for o, r in zip(outs, kernel(part, first, last), strict=True):
+            o[lo: lo + step] = r
+        # A loop over tickers, but only over the few with gaps inside their history (5
+        # of the 504 S&P 500 files): each is compressed to its valid rows and run alone.
+        for j in np.flatnonzero(special):
+            keep = np.flatnonzero(valid[j])
+            zero, end = np.zeros(1, dtype=np.intp), np.full(1, keep.size - 1)
+            sub = kernel([a[j, keep][None, :] for a in part], zero, end)
+            for o, r in zip(outs, sub, strict=True):
+                o[lo + j] = np.nan
+                o[lo + j, keep] = r[0]
     results = tuple(_from_rows(o, like) for o in outs)
     return results if n_out > 1 else results[0]
 
