@@ -1,10 +1,12 @@
 """The volume family: signals in [-1, 1] that read price moves together with volume.
 
-Prices are the adjusted close (and, for the typical price, high/low from
-``MarketData.adjusted()``). Volume is made split-consistent with
-:func:`~mltrainer.models._rolling.causal_split_volume`, which divides by splits up to
-t rather than multiplying by later ones, so cumulative quantities (OBV) at t do not
-change when later bars arrive. Every model needs volume (``requires = ("volume",)``).
+Prices are the adjusted close (and, for the typical price, high and low scaled onto
+it by ``MarketData.adjustment_factor()``, as ``MarketData.adjusted()`` does). Volume is
+made split-consistent with :func:`~mltrainer.models._rolling.causal_split_volume`,
+which divides by the splits up to t instead of multiplying by later ones: a ratio of
+volumes is the same either way, but a cumulative level (OBV) at t then does not change
+when later bars (and their splits) arrive. Every model needs volume
+(``requires = ("volume",)``).
 """
 
 from __future__ import annotations
