@@ -1,5 +1,42 @@
-"""CLI commands of this group (filled in by the issue that owns them)."""
+"""``audit list`` and ``audit show ID``: the trail of past runs."""
+
+from __future__ import annotations
+
+from mltrainer.cli.common import add_json, emit
 
 
 def register(subparsers) -> None:
-    return None
+    group = subparsers.add_parser("audit", help="the audit trail of past runs")
+    sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    lst = sub.add_parser("list", help="the most recent records, newest last")
+    lst.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    add_json(lst)
+    lst.set_defaults(func=_list)
+
+    show = sub.add_parser("show", help="one record in full")
+    show.add_argument("id", help="record id (or a unique prefix), see `audit list`")
+    add_json(show)
+    show.set_defaults(func=_show)
+
+
+def _list(args) -> int:
+    from mltrainer import audit
+
+    records = audit.read(args.limit)
+    lines = [f"{r.get('id', '?'):<12}  {r.get('time', '?'):<25}  {r.get('kind', '?'):<11}  "
+             f"{r.get('model') or '-':<45}  {r.get('start')} {r.get('end')}" for r in records]
+    emit(args, {"file": str(audit.audit_file()), "n_records": len(records),
+                "records": records},
+         "\n".join(lines) if lines else f"no records yet ({audit.audit_file()})")
+    return 0
+
+
+def _show(args) -> int:
+    import json
+
+    from mltrainer import audit
+
+    rec = audit.show(args.id)
+    emit(args, rec, json.dumps(rec, indent=2))
+    return 0

@@ -1,5 +1,184 @@
-"""CLI commands of this group (filled in by the issue that owns them)."""
+"""``backtest KEY`` and ``walkforward KEY``: a model's signal through the engine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mltrainer.cli.common import add_data_args, emit, load_data
+from mltrainer.errors import ParameterError
 
 
 def register(subparsers) -> None:
-    return None
+    bt = subparsers.add_parser("backtest", help="backtest a signal or weights model")
+    _model_args(bt)
+    bt.set_defaults(func=_backtest)
+
+    wf = subparsers.add_parser(
+        "walkforward", help="walk-forward validation over a parameter grid (purged folds)")
+    _model_args(wf)
+    wf.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
+                    help="values to search for one parameter (repeatable)")
+    wf.add_argument("--train-days", type=int, default=756,
+                    help="training window (first one when expanding), trading days")
+    wf.add_argument("--test-days", type=int, default=252, help="test fold, trading days")
+    wf.add_argument("--mode", choices=("expanding", "rolling"), default="expanding")
+    wf.add_argument("--label-horizon", type=int, default=1,
+                    help="days a decision's label spans (purging), default 1")
+    wf.add_argument("--embargo", type=int, default=0, help="embargo after each test fold, days")
+    wf.add_argument("--n-jobs", type=int, default=-1, help="parallel workers (-1 = all cores)")
+    wf.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    wf.set_defaults(func=_walkforward)
+
+
+def _model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("key", help="registry key, family/ClassName (see `models list`)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a model parameter (repeatable)")
+    parser.add_argument("--cost-bps", type=float, default=0.0,
+                        help="commission, basis points of traded value")
+    parser.add_argument("--slippage-bps", type=float, default=0.0,
+                        help="slippage, basis points of traded value")
+    parser.add_argument("--spread-bps", type=float, default=0.0,
+                        help="half the bid-ask spread, basis points of traded value")
+    parser.add_argument("--gross-limit", type=float, default=1.0,
+                        help="largest gross exposure (1 = fully invested)")
+    parser.add_argument("--max-weight", type=float, default=None,
+                        help="largest absolute weight of one ticker")
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse weights above the limits instead of scaling/clipping")
+    parser.add_argument("--rebalance-every", type=int, default=1,
+                        help="trade every k-th date only (positions drift between)")
+    add_data_args(parser)
+
+
+def _backtest_kwargs(args) -> dict:
+    return {"commission_bps": args.cost_bps, "slippage_bps": args.slippage_bps,
+            "spread_bps": args.spread_bps, "gross_limit": args.gross_limit,
+            "max_weight": args.max_weight, "strict": args.strict,
+            "rebalance_every": args.rebalance_every}
+
+
+def _model(args):
+    from mltrainer.models.params import parse_param_args
+    from mltrainer.models.registry import get_model
+
+    cls = get_model(args.key)
+    return cls, parse_param_args(cls.param_specs, args.param)
+
+
+def _backtest(args) -> int:
+    from mltrainer import audit
+    from mltrainer.backtest.engine import backtest_model
+
+    cls, params = _model(args)
+    data = load_data(args)
+    model = cls(**params)
+    result, _ = backtest_model(model, data, **_backtest_kwargs(args))
+    summary = result.summary()
+    rec = audit.record(kind="backtest", model_key=args.key, params=model.get_params(),
+                       data=data, tickers=data.tickers, start=args.start, end=args.end,
+                       metrics={**summary["metrics"], "final_equity": summary["final_equity"]},
+                       source=data.source, extra={"settings": summary["settings"]})
+    doc = {"model": args.key, "params": model.get_params(), "source": data.source,
+           **summary, "audit_id": rec["id"]}
+    m = summary["metrics"]
+    text = "\n".join([
+        f"{args.key} on {data.n_tickers} tickers ({data.source}), {summary['first_date']} to "
+        f"{summary['last_date']}",
+        f"final equity {summary['final_equity']:.4f} (from 1.0)",
+        *(f"  {k:<28} {_fmt(v)}" for k, v in m.items()),
+        *(f"warning: {w}" for w in summary["warnings"]),
+        f"audit record {rec['id']}",
+    ])
+    emit(args, doc, text)
+    return 0
+
+
+def parse_grid(specs: dict, items: list[str]) -> dict:
+    """``name=v1,v2,...`` strings -> {name: [values]} parsed with the parameter specs."""
+    grid = {}
+    for item in items:
+        if "=" not in item:
+            raise ParameterError(f"--grid expects name=v1,v2,... (got {item!r})")
+        name, text = (s.strip() for s in item.split("=", 1))
+        if name not in specs:
+            raise ParameterError(f"unknown grid parameter {name!r}; this model takes: "
+                                 f"{', '.join(specs) or 'none'}")
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        if not values:
+            raise ParameterError(f"--grid {name}= needs at least one value")
+        try:
+            grid[name] = [specs[name].parse(v) for v in values]
+        except ParameterError as exc:
+            raise ParameterError(f"{name}: {exc}") from None
+    return grid
+
+
+def _walkforward(args) -> int:
+    from joblib import parallel_config
+
+    from mltrainer import audit
+    from mltrainer.backtest.walkforward import walk_forward
+
+    cls, params = _model(args)
+    grid = parse_grid(cls.param_specs, args.grid)
+    overlap = set(grid) & set(params)
+    if overlap:
+        raise ParameterError(f"{', '.join(sorted(overlap))}: given both as --param and --grid")
+    data = load_data(args)
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=None, desc="walk-forward", unit="run", file=sys.stderr, leave=False,
+                   disable=None)  # None: no bar when stderr is not a terminal
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    try:
+        # a single grid point runs in-process; its refits may then use the workers
+        with parallel_config(n_jobs=args.n_jobs):
+            res = walk_forward(cls, data, grid, params=params, train_size=args.train_days,
+                               test_size=args.test_days, mode=args.mode,
+                               label_horizon=args.label_horizon, embargo=args.embargo,
+                               backtest_kwargs=_backtest_kwargs(args), n_jobs=args.n_jobs,
+                               progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = res.summary()
+    dsr = summary["deflated_sharpe"]
+    rec = audit.record(kind="walkforward", model_key=args.key, params={**params, "grid": grid},
+                       data=data, tickers=data.tickers, start=args.start, end=args.end,
+                       metrics={**{f"oos_{k}": v for k, v in summary["oos_metrics"].items()},
+                                "dsr_oos": dsr["oos"]["dsr"],
+                                "dsr_best_trial": dsr["best_trial"]["dsr"]},
+                       source=data.source, extra={"settings": summary["settings"]})
+    doc = {"model": args.key, "source": data.source, **summary, "audit_id": rec["id"]}
+    lines = [f"{args.key}: {len(res.grid)} grid point(s), {len(res.folds)} folds "
+             f"({args.mode}, train {args.train_days} / test {args.test_days} days)",
+             f"{'fold':>4}  {'test period':<23}  {'params':<30} {'IS Sharpe':>9} "
+             f"{'OOS Sharpe':>10}"]
+    for row in summary["folds"]:
+        lines.append(f"{row['fold']:>4}  {row['test_start']} {row['test_end']}  "
+                     f"{str(row['params']):<30} {_fmt(row['is_sharpe']):>9} "
+                     f"{_fmt(row['oos_sharpe']):>10}")
+    lines += [f"out-of-sample: Sharpe {_fmt(summary['oos_metrics']['sharpe'])}, CAGR "
+              f"{_fmt(summary['oos_metrics']['cagr'])}, max drawdown "
+              f"{_fmt(summary['oos_metrics']['max_drawdown'])}",
+              f"deflated Sharpe (OOS, N={dsr['oos']['n_trials']}): {_fmt(dsr['oos']['dsr'])}; "
+              f"best whole-sample point: {_fmt(dsr['best_trial']['dsr'])}",
+              f"audit record {rec['id']}"]
+    emit(args, doc, "\n".join(lines))
+    return 0
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)

@@ -1,0 +1,202 @@
+"""The audit trail: one JSON line per model run, backtest or walk-forward.
+
+Each record says what ran (kind, model key, parameters), on which data (source,
+tickers, date range, a fingerprint of the values), with which code (``git describe``
+or the package version), when (UTC) and what came out (headline metrics). Records are
+appended to ``<audit_dir>/audit.jsonl`` (folder created with mode 0700, file 0600).
+
+Secrets never reach the file: a field whose name looks like a credential (containing
+``key``, ``token`` or ``secret``) is refused, and the finished line is passed through
+:func:`mltrainer.config.scrub`, which removes every configured API key value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import uuid
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import mltrainer
+from mltrainer import config
+from mltrainer.errors import DataError, ParameterError
+
+FILE_NAME = "audit.jsonl"
+_SECRET_NAME = re.compile(r"key|token|secret|password", re.IGNORECASE)
+
+
+def audit_file() -> Path:
+    return config.audit_dir() / FILE_NAME
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """``git describe --always --dirty`` of the project, else the package version."""
+    root = config.PROJECT_ROOT
+    if (root / ".git").exists():
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(root), "describe", "--always", "--dirty", "--tags"],
+                capture_output=True, text=True, timeout=5, check=False)
+            text = out.stdout.strip()
+            if out.returncode == 0 and text:
+                return f"git:{text}"
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return f"mltrainer {mltrainer.__version__}"
+
+
+def _refuse_secrets(obj, where: str) -> None:
+    if isinstance(obj, dict):
+        for name, value in obj.items():
+            if _SECRET_NAME.search(str(name)):
+                raise ParameterError(
+                    f"audit: refusing to record {where}.{name}: a field named like a "
+                    "credential (key/token/secret/password) is never written to the trail")
+            _refuse_secrets(value, f"{where}.{name}")
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            _refuse_secrets(value, f"{where}[{i}]")
+
+
+def _plain(obj):
+    """JSON-ready copy: numpy/pandas scalars to Python, NaN/inf to None."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(float(obj)) else None
+    if isinstance(obj, (pd.Timestamp, datetime)):
+        return obj.isoformat()
+    if obj is None or isinstance(obj, (str, int)):
+        return obj
+    return str(obj)
+
+
+def _date(value) -> str | None:
+    if value is None:
+        return None
+    return str(pd.Timestamp(value).date())
+
+
+def record(kind: str, model_key: str | None, params: dict | None, data=None,
+           tickers=None, start=None, end=None, metrics: dict | None = None,
+           source: str | None = None, extra: dict | None = None) -> dict:
+    """Append one record to the trail and return it (with its ``id``).
+
+    Parameters
+    ----------
+    kind : str
+        What ran: ``backtest``, ``walkforward``, ``model_run``, ...
+    model_key : str or None
+        Registry key of the model.
+    params : dict
+        Its parameters.
+    data : MarketData, optional
+        The data it ran on (its fingerprint, source and dates are recorded).
+    tickers : list of str, optional
+        Default: the data's tickers.
+    start, end : date-like, optional
+        The requested range; default the data's first and last dates.
+    metrics : dict, optional
+        Headline figures.
+    source : str, optional
+        The data source name; default the data's.
+    extra : dict, optional
+        Anything else worth keeping (settings of a backtest).
+    """
+    params = dict(params or {})
+    metrics = dict(metrics or {})
+    extra = dict(extra or {})
+    for name, part in (("params", params), ("metrics", metrics), ("extra", extra)):
+        _refuse_secrets(part, name)
+    dates = getattr(data, "dates", None)
+    rec = {
+        "id": uuid.uuid4().hex[:12],
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "kind": str(kind),
+        "model": model_key,
+        "params": params,
+        "source": source if source is not None else getattr(data, "source", None),
+        "tickers": list(tickers) if tickers is not None else (
+            list(data.tickers) if data is not None else []),
+        "start": _date(start) if start is not None else (
+            _date(dates[0]) if dates is not None and len(dates) else None),
+        "end": _date(end) if end is not None else (
+            _date(dates[-1]) if dates is not None and len(dates) else None),
+        "data_fingerprint": data.fingerprint() if data is not None else None,
+        "code_version": code_version(),
+        "metrics": metrics,
+    }
+    if extra:
+        rec["extra"] = extra
+    line = config.scrub(json.dumps(_plain(rec), allow_nan=False, sort_keys=False))
+    _append(line)
+    return json.loads(line)
+
+
+def _append(line: str) -> None:
+    folder = config.audit_dir()
+    if not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+    path = folder / FILE_NAME
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):  # pragma: no cover - non-POSIX
+            pass
+        os.write(fd, (line + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def read(limit: int | None = None) -> list[dict]:
+    """The records, oldest first (the last ``limit`` of them); unreadable lines skipped."""
+    path = audit_file()
+    if not path.is_file():
+        return []
+    out = []
+    with path.open("r", encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    if limit is not None:
+        out = out[-limit:] if limit > 0 else []
+    return out
+
+
+def show(record_id: str) -> dict:
+    """The record with this id (or a unique prefix of it)."""
+    wanted = str(record_id).strip().lower()
+    if not wanted:
+        raise DataError("give an audit record id (see `audit list`)")
+    hits = [r for r in read() if str(r.get("id", "")).startswith(wanted)]
+    if not hits:
+        raise DataError(f"no audit record with id {record_id!r} in {audit_file()}; "
+                        "`audit list` shows the ids")
+    if len({r["id"] for r in hits}) > 1:
+        raise DataError(f"id prefix {record_id!r} matches {len(hits)} records; give more "
+                        "characters")
+    return hits[-1]
