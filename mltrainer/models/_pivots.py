@@ -109,12 +109,14 @@ def last_event_index(shape: tuple, ticker: np.ndarray, row: np.ndarray) -> np.nd
     """(dates x tickers) index of the latest event at or before each date, -1 if none.
 
     Events must be sorted by (ticker, row); several on one (row, ticker) keep the last.
+    The result is column-major (each ticker's dates contiguous), so gathers through it
+    read each event's data from cache for its run of dates.
     """
-    grid = np.full(shape, -1, dtype=np.int64)
-    grid[row, ticker] = np.arange(row.size)  # in sorted order the last write wins...
+    grid = np.full(shape[::-1], -1, dtype=np.int64)  # tickers x dates
+    grid[ticker, row] = np.arange(row.size)  # in sorted order the last write wins...
     same = np.flatnonzero((row[1:] == row[:-1]) & (ticker[1:] == ticker[:-1]))
-    grid[row[same + 1], ticker[same + 1]] = same + 1  # ...made explicit for duplicates
-    return np.maximum.accumulate(grid, axis=0)
+    grid[ticker[same + 1], row[same + 1]] = same + 1  # ...made explicit for duplicates
+    return np.maximum.accumulate(grid, axis=1).T
 
 
 # ------------------------------------------------------------ support / resistance
@@ -149,14 +151,13 @@ def cluster_levels(ev: PivotEvents, n_pivots: int, tolerance: float
 
 
 def nearest_levels(close: np.ndarray, event_index: np.ndarray, levels: np.ndarray,
-                   touches: np.ndarray, min_touches: int, chunk: int = 512):
+                   touches: np.ndarray, min_touches: int):
     """Nearest level above (resistance) and below (support) the close, and their touches.
 
     ``event_index`` maps each (date, ticker) to the latest pivot event known then.
     Returns four (dates x tickers) arrays: support, resistance, support_touches,
     resistance_touches (NaN where there is no such level).
     """
-    t, n = close.shape
     # keep levels with enough touches, packed to the left in ascending order (levels
     # from cluster_levels are ascending already; NaN sorts last)
     keep = (touches >= min_touches) & np.isfinite(levels)
@@ -166,27 +167,34 @@ def nearest_levels(close: np.ndarray, event_index: np.ndarray, levels: np.ndarra
     # the width depends on the data seen, but only pads with NaN slots: results do not
     width = max(int(keep.sum(axis=1).max(initial=0)), 1)
     strong, count = strong[:, :width], count[:, :width]
-    # one spare slot on each side so "no level above/below" reads NaN
-    pad = np.full((strong.shape[0] + 1, 1), np.nan)
-    lev = np.concatenate([pad, np.vstack([strong, np.full((1, width), np.nan)]), pad], axis=1)
-    cnt = np.concatenate([pad, np.vstack([count, np.full((1, width), np.nan)]), pad], axis=1)
-    outs = [np.empty((t, n)) for _ in range(4)]  # every row is written below
-    for lo in range(0, t, chunk):  # date chunks bound the (dates x tickers x levels) memory
-        hi = min(lo + chunk, t)
-        idx = event_index[lo:hi]  # -1 (no event yet) reads the all-NaN last row
-        c = close[lo:hi]
-        with np.errstate(invalid="ignore"):
-            below = (lev[idx, 1:-1] < c[..., None]).sum(axis=2)  # levels under the close
-        # ascending levels: support is slot `below`, resistance the next one that is
-        # strictly above the close (a level equal to the close is neither)
-        above_from = below + 1 + (lev[idx, below + 1] == c)
-        outs[0][lo:hi] = lev[idx, below]
-        outs[1][lo:hi] = lev[idx, above_from]
-        outs[2][lo:hi] = cnt[idx, below]
-        outs[3][lo:hi] = cnt[idx, above_from]
+    # one spare NaN slot on each side so "no level above/below" reads NaN, and a spare
+    # all-NaN last row for dates before a ticker's first event
+    e = strong.shape[0]
+    lev = np.full((e + 1, width + 2), np.nan)
+    cnt = np.full((e + 1, width + 2), np.nan)
+    lev[:e, 1:-1], cnt[:e, 1:-1] = strong, count
+    lev, cnt = lev.ravel(), cnt.ravel()
+    # work ticker-major (each ticker's dates contiguous): consecutive gathers then read
+    # the same event's levels, from cache
+    close = close.T
+    event_index = event_index.T
+    base = np.where(event_index >= 0, event_index, e).astype(np.int32)
+    base *= width + 2  # < 2**31: a few million level slots at most
+    with np.errstate(invalid="ignore"):
+        below = np.zeros(close.shape, dtype=np.int32)  # levels under the close
+        for k in range(width):  # a few 2-D passes, no (dates x tickers x levels) array
+            below += np.take(lev, base + 1 + k) < close
+        # ascending levels: support is slot `below`, resistance the next one strictly
+        # above the close (a level equal to the close is neither)
+        sup_at = base + below
+        res_at = sup_at + 1
+        res_at += np.take(lev, res_at) == close
     missing = np.isnan(close)
-    for o in outs:
-        o[missing] = np.nan
+    outs = []
+    for values, at in ((lev, sup_at), (lev, res_at), (cnt, sup_at), (cnt, res_at)):
+        out = np.take(values, at)
+        out[missing] = np.nan
+        outs.append(out.T)
     return tuple(outs)
 
 
