@@ -19,6 +19,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import ndimage
+from threadpoolctl import ThreadpoolController
+
+_THREADPOOLS: list = []
+
+
+def single_thread():
+    """Context manager limiting BLAS/OpenMP to one thread (libraries scanned once).
+
+    For small BLAS or k-means calls, thread start-up and spinning cost more than they
+    save, worst of all on a shared machine.
+    """
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=1)
 
 
 def as_array(frame: pd.DataFrame | np.ndarray) -> np.ndarray:

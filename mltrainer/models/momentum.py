@@ -161,10 +161,13 @@ def sector_rotation_momentum(prices: np.ndarray, sector_of: list, sector_names: 
     member[np.flatnonzero(known), idx[known]] = 1.0
     finite = np.isfinite(mom)
     m0 = np.where(finite, mom, 0.0)
-    count = finite.astype("float64") @ member
+    with rl.single_thread():  # three thin (dates x tickers) @ (tickers x sectors) products
+        count = finite.astype("float64") @ member
+        total = m0 @ member
+        total_sq = (m0 * m0) @ member
     with np.errstate(invalid="ignore", divide="ignore"):
-        sec_mean = np.where(count > 0, (m0 @ member) / count, np.nan)
-        sec_sq = np.where(count > 0, (m0 * m0 @ member) / count, np.nan)
+        sec_mean = np.where(count > 0, total / count, np.nan)
+        sec_sq = np.where(count > 0, total_sq / count, np.nan)
         sec_sd = np.sqrt(np.maximum(sec_sq - sec_mean**2, 0.0) * count / (count - 1.0))
     sec_sd = np.where(count >= 2, sec_sd, np.nan)
     # rank 1 = strongest sector; NaN sectors are left out
@@ -725,11 +728,14 @@ class EnsembleMomentumModel(_MomentumModel):
             weight = float(getattr(self, name))
             s = cls().run(data).primary.to_numpy()
             ok = np.isfinite(s)
-            num += np.where(ok, weight * s, 0.0)
-            den += np.where(ok, weight, 0.0)
+            # masked in-place accumulation: no full-size temporaries per member
+            np.add(num, np.multiply(s, weight), out=num, where=ok)
+            np.add(den, weight, out=den, where=ok)
         with np.errstate(invalid="ignore", divide="ignore"):
-            signal = np.where(den > 0, num / den, np.nan)
-        return ModelOutput(_frame(np.clip(signal, -1.0, 1.0), data), tables={"members": plan})
+            num /= den
+        num[~(den > 0)] = np.nan
+        return ModelOutput(_frame(np.clip(num, -1.0, 1.0, out=num), data),
+                           tables={"members": plan})
 
 
 MODELS = (

@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
-from threadpoolctl import threadpool_limits
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import ParameterError
@@ -271,9 +270,8 @@ def walk_forward_clusters(features: list[np.ndarray], next_return: np.ndarray,
     def gather(idx):
         return np.column_stack([f[idx] for f in flat])
 
-    # one thread: on a few thousand rows OpenMP/BLAS start-up costs more than it saves,
-    # and the machine is shared
-    with threadpool_limits(1):
+    # one thread: on a few thousand rows OpenMP/BLAS start-up costs more than it saves
+    with rl.single_thread():
         for k, start in enumerate(range(min_train, n, refit_every)):
             stop = min(start + refit_every, n)
             lo = max(0, start - train_window)
@@ -312,9 +310,11 @@ def walk_forward_clusters(features: list[np.ndarray], next_return: np.ndarray,
             half_sq = 0.5 * (centres**2).sum(axis=1)
 
             def assign(idx, centres=centres, half_sq=half_sq, mu=mu, sd=sd):
+                """Labels of the rows ``idx`` (an index array or a slice of ``flat``)."""
                 cols = [np.clip((f[idx] - mu[j]) / sd[j], -5.0, 5.0) for j, f in enumerate(flat)]
-                best = np.full(idx.size, -np.inf)
-                lab = np.zeros(idx.size, dtype=np.int64)
+                size = cols[0].size
+                best = np.full(size, -np.inf)
+                lab = np.zeros(size, dtype=np.int64)
                 for c, centre in enumerate(centres):
                     score = cols[0] * centre[0]
                     for j in range(1, len(cols)):
@@ -340,12 +340,12 @@ def walk_forward_clusters(features: list[np.ndarray], next_return: np.ndarray,
                              "return": previous[c, 2], "n_sample": int(yc.size),
                              "mean_next_return": float(yc.mean()) if yc.size else np.nan,
                              "t_stat": float(t_stat), "signal": float(score[c])})
-            apply = np.arange(start * m, stop * m)
-            apply = apply[usable[apply]]
-            if apply.size:
-                lab = assign(apply)
-                labels[apply] = lab
-                signal[apply] = score[lab]
+            # the block of rows this refit labels, until the next refit (a slice, no gather)
+            block = slice(start * m, stop * m)
+            lab = assign(block)
+            ok = usable[block]
+            labels[block] = np.where(ok, lab, np.nan)
+            signal[block] = np.where(ok, score[lab], np.nan)
     return signal.reshape(n, m), labels.reshape(n, m), rows
 
 
