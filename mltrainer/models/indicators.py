@@ -114,9 +114,10 @@ def _check_window(name: str, value, low: int = 1) -> int:
 def _to_rows(x, name: str) -> np.ndarray:
     """Values as a C-contiguous float64 array shaped (tickers, dates)."""
     if isinstance(x, (pd.DataFrame, pd.Series)):
-        # a plain float64 frame converts without a copy; nullable/object dtypes need na_value
-        plain = all(d == np.float64 for d in np.atleast_1d(x.dtypes))
-        arr = x.to_numpy() if plain else x.to_numpy(dtype="float64", na_value=np.nan)
+        try:  # a plain float64 frame converts without a copy
+            arr = x.to_numpy(dtype="float64")
+        except (TypeError, ValueError):  # nullable dtypes holding pd.NA
+            arr = x.to_numpy(dtype="float64", na_value=np.nan)
         arr = arr.T if isinstance(x, pd.DataFrame) else arr[None, :]
     else:
         arr = np.asarray(x, dtype="float64")
@@ -196,6 +197,17 @@ def _apply(kernel, named: dict, n_out: int):
     n, t = arrays[0].shape
     step = max(1, _CHUNK_BYTES // (8 * max(t, 1)))
     outs = [np.empty((n, t)) for _ in range(n_out)]
+    # The recursions' tall, 16-column matrix products are memory-bound: one BLAS thread
+    # does them as fast as several, and a threaded BLAS on a busy machine is many times
+    # slower (set once here, not per block: switching costs ~0.1 ms).
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        _apply_blocks(kernel, arrays, outs, step)
+    results = tuple(_from_rows(o, like) for o in outs)
+    return results if n_out > 1 else results[0]
+
+
+def _apply_blocks(kernel, arrays: list, outs: list, step: int) -> None:
+    n = arrays[0].shape[0]
     for lo in range(0, n, step):
         part = [a[lo: lo + step] for a in arrays]
         valid, first, last, special = _valid_runs(part)
@@ -210,8 +222,6 @@ def _apply(kernel, named: dict, n_out: int):
             for o, r in zip(outs, sub, strict=True):
                 o[lo + j] = np.nan
                 o[lo + j, keep] = r[0]
-    results = tuple(_from_rows(o, like) for o in outs)
-    return results if n_out > 1 else results[0]
 
 
 # ------------------------------------------------------------ numerical kernels
@@ -352,16 +362,13 @@ def _smooth(u: np.ndarray, t: int, alpha: float, seed_row: np.ndarray, seed: np.
             u[j, e + 1:] = 0.0
         else:
             u[j] = 0.0
-    # These tall, 16-column products are memory-bound: one BLAS thread does them as fast
-    # as several, and a threaded BLAS on a busy machine is many times slower.
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        y = u.reshape(m * blocks, _BLOCK) @ local_t
-        if blocks > 1:
-            ends = y.reshape(m, blocks, _BLOCK)[:, :-1, -1]
-            carry = np.zeros((m, blocks))
-            carry[:, 1:] = lfilter([1.0], [1.0, -decay_block], ends, axis=1)
-            # y[block, i] += decay^(i+1) * carry[block], in place on y's memory
-            y = blas.dger(1.0, carry_weight, carry.ravel(), a=y.T, overwrite_a=1).T
+    y = u.reshape(m * blocks, _BLOCK) @ local_t  # (single BLAS thread: see _apply)
+    if blocks > 1:
+        ends = y.reshape(m, blocks, _BLOCK)[:, :-1, -1]
+        carry = np.zeros((m, blocks))
+        carry[:, 1:] = lfilter([1.0], [1.0, -decay_block], ends, axis=1)
+        # y[block, i] += decay^(i+1) * carry[block], in place on y's memory
+        y = blas.dger(1.0, carry_weight, carry.ravel(), a=y.T, overwrite_a=1).T
     y = y.reshape(m, width)
     _nan_outside(y, seed_row, last)
     return y[:, :t]
@@ -490,12 +497,11 @@ def _rsi_rows(a, first, last, window):
     seed = _first_mean(u, seed_row, window)
     avg = _smooth(u, t, 1.0 / window, seed_row, seed, np.concatenate([last, last]))
     gain, total = avg[:n], avg[n:]  # Wilder is linear: smoothed |d| is G + L
-    # TA-Lib: RSI = 0 where G + L is zero (|G + L| < 1e-8, a flat window); NaN stays NaN
-    nonzero = total < _TA_ZERO
-    np.invert(nonzero, out=nonzero)
-    out = np.zeros_like(gain)
-    np.divide(gain, total, out=out, where=nonzero)
-    out *= 100.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.divide(gain, total)
+        out *= 100.0
+        # TA-Lib: RSI = 0 where G + L is zero (|G + L| < 1e-8, a flat window)
+        out[total < _TA_ZERO] = 0.0
     return (out,)
 
 
