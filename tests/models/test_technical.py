@@ -237,3 +237,14 @@ def test_cross_parameter_rules():
     with pytest.raises(ParameterError, match="weights"):
         tech.OscillatorModel(rsi_weight=0.0, macd_weight=0.0, stoch_weight=0.0,
                              willr_weight=0.0).fit(None)
+
+
+def test_bundled_source(bundled):
+    """The bundled data (skfolio's adjusted closes) has no high/low."""
+    data = bundled.select(start="2015-01-01")
+    for cls in (tech.SupportResistanceModel, tech.OscillatorModel):
+        with pytest.raises(DataError, match="high/low"):
+            cls().run(data)
+    for cls in (tech.TrendAnalysisModel, tech.PatternRecognitionModel):
+        values = cls().run(data).primary.to_numpy()
+        assert np.isfinite(values).mean() > 0.9
