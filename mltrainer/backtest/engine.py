@@ -214,9 +214,13 @@ def signal_to_weights(
 
 
 def _to_weights(values: np.ndarray, gross_limit, max_weight, mode, strict, index, columns,
-                notes: list) -> np.ndarray:
-    """In place: NaN -> 0, then normalise or cap the rows (see :func:`signal_to_weights`)."""
-    np.putmask(values, ~np.isfinite(values), 0.0)
+                notes: list, finite_only: bool = False) -> np.ndarray:
+    """In place: NaN -> 0, then normalise or cap the rows (see :func:`signal_to_weights`).
+
+    ``finite_only``: the caller guarantees there is no NaN or infinity left.
+    """
+    if not finite_only:
+        np.putmask(values, ~np.isfinite(values), 0.0)
     gross = np.abs(values).sum(axis=1)
     if mode == "normalize":
         scale = np.divide(gross_limit, gross, out=np.zeros_like(gross), where=gross > 0)
@@ -247,24 +251,30 @@ def _to_weights(values: np.ndarray, gross_limit, max_weight, mode, strict, index
     return values
 
 
-def _growth_and_returns(close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _growth_and_returns(close: np.ndarray, finite: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """Forward-filled prices and simple returns from them (0 where undefined).
 
     Only columns with a missing price after their first one need filling; leading NaNs
     (not listed yet) stay NaN in the growth and give zero returns.
     """
-    finite = np.isfinite(close)
-    seen = np.logical_or.accumulate(finite, axis=0)
-    gappy = np.flatnonzero((seen & ~finite).any(axis=0))
+    n_t = close.shape[0]
+    first = finite.argmax(axis=0)
+    n_valid = np.add.reduce(finite, axis=0, dtype=np.int64)
+    first = np.where(n_valid > 0, first, n_t)
+    gappy = np.flatnonzero((n_valid > 0) & (n_valid < n_t - first))
     growth = close
     if len(gappy):
         growth = close.copy()
         growth[:, gappy], _ = _ffill_rows(close[:, gappy])
     rets = np.empty_like(close)
     rets[0] = 0.0
-    np.divide(growth[1:], growth[:-1], out=rets[1:])
+    with np.errstate(invalid="ignore"):
+        np.divide(growth[1:], growth[:-1], out=rets[1:])
     rets[1:] -= 1.0
-    np.putmask(rets, np.isnan(rets), 0.0)  # before a ticker's first price
+    # NaN only up to each ticker's first price: a loop over the late listings' columns
+    for j in np.flatnonzero(first > 0):
+        rets[: first[j] + 1, j] = 0.0
     return growth, rets
 
 
@@ -337,8 +347,11 @@ def simulate(
     n_t, _ = weights.shape
     target = weights  # zero wherever not traded (the caller guarantees it)
     held = ~traded
-    # held cells after a traded one can carry a position; find their columns
-    maybe = np.flatnonzero((np.logical_or.accumulate(traded, axis=0) & held).any(axis=0))
+    # held cells after a traded one can carry a position; find their columns (a held
+    # cell follows the first traded one unless every later row is traded)
+    n_traded = np.add.reduce(traded, axis=0, dtype=np.int64)
+    first_traded = traded.argmax(axis=0)
+    maybe = np.flatnonzero((n_traded > 0) & (n_traded < n_t - first_traded))
     if len(maybe):
         sub = traded[:, maybe]
         anchor = np.where(sub, np.arange(n_t)[:, None], -1)
@@ -365,6 +378,7 @@ def simulate(
     invested0 = target.sum(axis=1)
     has_cost = bool(np.any(cost_rate > 0))
     uniform = bool(np.all(cost_rate == cost_rate[0])) if len(cost_rate) else True
+    turnover0 = float(np.abs(target[0]).sum())
     cost0 = float(np.abs(target[0]) @ cost_rate)
     trade_rows = np.flatnonzero(traded[1:].any(axis=1)) + 1
     dense = len(trade_rows) == n_t - 1
@@ -389,6 +403,7 @@ def simulate(
             port = port0 + np.bincount(n_rows, carried_next * n_ret, minlength=n_t)
             invested = invested0 + np.bincount(rows, carried, minlength=n_t)
         cost = np.zeros(n_t)
+        turnover = None
         if has_cost:
             cost[0] = cost0
             if len(trade_rows):
@@ -398,18 +413,21 @@ def simulate(
                 np.abs(buf, out=buf)
                 # a row sum, not a BLAS product: multithreaded BLAS stalls on a busy machine
                 if uniform:
-                    cost[sel] = buf.sum(axis=1) * cost_rate[0]
+                    turnover = np.zeros(n_t)
+                    turnover[0] = turnover0
+                    turnover[sel] = buf.sum(axis=1)
+                    cost[sel] = turnover[sel] * cost_rate[0]
                 else:
                     cost[sel] = np.einsum("ij,j->i", buf, cost_rate)
         new_g = np.ones(n_t)
         new_g[1:] = (1.0 + port[1:] - cost[:-1]
                      + (1.0 - invested[:-1] - cost[:-1]) * cash_rate[:-1])
-        return new_g, cost, carried
+        return new_g, cost, carried, turnover
 
     g = np.ones(n_t)
     g[1:] = 1.0 + port0[1:] + (1.0 - invested0[:-1]) * cash_rate[:-1]  # the no-cost guess
     for _ in range(_MAX_SWEEPS):
-        new_g, cost, carried = sweep(g)
+        new_g, cost, carried, turnover = sweep(g)
         change = float(np.max(np.abs(new_g - g)))
         g = new_g
         if change <= _TOL:
@@ -427,8 +445,10 @@ def simulate(
     port = port0.copy()
     if len(rows):
         port += np.bincount(n_rows, carried[nxt] * n_ret, minlength=n_t)
+    if turnover is None:
+        turnover = np.abs(trades).sum(axis=1)
     return {"g": g, "cost": cost, "positions": positions, "trades": trades,
-            "port": port, "invested": invested}
+            "port": port, "invested": invested, "turnover": turnover}
 
 
 def _simulate_loop(weights, returns, traded, cost_rate, cash_rate) -> dict:
@@ -459,7 +479,7 @@ def _simulate_loop(weights, returns, traded, cost_rate, cash_rate) -> dict:
     port = np.zeros(n_t)
     port[1:] = np.einsum("ij,ij->i", pos[:-1], returns[1:])
     return {"g": g, "cost": cost, "positions": pos, "trades": trades, "port": port,
-            "invested": pos.sum(axis=1)}
+            "invested": pos.sum(axis=1), "turnover": np.abs(trades).sum(axis=1)}
 
 
 # ------------------------------------------------------------------------ entry point
@@ -571,7 +591,7 @@ def run_backtest(
     if not price_frame.columns.equals(tickers):
         close = close[:, price_frame.columns.get_indexer(tickers)]
     finite = np.isfinite(close)
-    growth, rets = _growth_and_returns(close)
+    growth, rets = _growth_and_returns(close, finite)
 
     # ---- signal -> target weights on the cells that can trade
     if sizing is not None:
@@ -580,11 +600,9 @@ def run_backtest(
     else:
         raw, mode = signal, weighting
     full_rows = raw.index.equals(dates)
-    if full_rows and raw.columns.equals(tickers):
-        values = raw.to_numpy(dtype="float64", na_value=np.nan, copy=True)
-    else:
-        values = raw.reindex(index=dates, columns=tickers).to_numpy(
-            dtype="float64", na_value=np.nan, copy=True)
+    if not (full_rows and raw.columns.equals(tickers)):
+        raw = raw.reindex(index=dates, columns=tickers)
+    raw_values = raw.to_numpy(dtype="float64", na_value=np.nan)
     if full_rows and rebalance_every == 1:
         tradable = finite
     else:
@@ -595,8 +613,10 @@ def run_backtest(
         tradable_for_signal = tradable & _membership(members, dates, tickers, warnings)
     else:
         tradable_for_signal = tradable
-    values[~tradable_for_signal] = 0.0  # no price, no rebalance or not a member
-    _to_weights(values, gross_limit, max_weight, mode, strict, dates, tickers, warnings)
+    # NaN, no price, no rebalance or not a member: weight 0
+    values = np.where(tradable_for_signal & np.isfinite(raw_values), raw_values, 0.0)
+    _to_weights(values, gross_limit, max_weight, mode, strict, dates, tickers, warnings,
+                finite_only=True)
 
     # ---- the recursion
     spread = (spread_bps.reindex(tickers).fillna(0.0).to_numpy(dtype="float64")
@@ -619,7 +639,7 @@ def run_backtest(
     gross_ret[1:] = sim["port"][1:] + (1.0 - sim["invested"][:-1]) * rho[:-1]
     positions = pd.DataFrame(sim["positions"], index=dates, columns=tickers, copy=False)
     trades = pd.DataFrame(sim["trades"], index=dates, columns=tickers, copy=False)
-    turnover = pd.Series(np.abs(sim["trades"]).sum(axis=1), index=dates, name="turnover")
+    turnover = pd.Series(sim["turnover"], index=dates, name="turnover")
     costs = pd.Series(cost, index=dates, name="costs")
 
     bench = _benchmark(benchmark, rets, finite, dates, warnings)

@@ -161,7 +161,7 @@ def test_vectorised_solution_equals_the_daily_recursion(basket, every, per_ticke
     n_t, n = close.shape
     from mltrainer.backtest.engine import _growth_and_returns
 
-    growth, rets = _growth_and_returns(close)
+    growth, rets = _growth_and_returns(close, np.isfinite(close))
     mom = (px / px.shift(60) - 1).to_numpy()
     traded = np.isfinite(close) & (np.arange(n_t) % every == 0)[:, None]
     weights = np.where(traded & np.isfinite(mom), np.sign(mom) / n * 1.8, 0.0)
