@@ -346,7 +346,6 @@ def simulate(
     """
     n_t, _ = weights.shape
     target = weights  # zero wherever not traded (the caller guarantees it)
-    held = ~traded
     # held cells after a traded one can carry a position; find their columns (a held
     # cell follows the first traded one unless every later row is traded)
     n_traded = np.add.reduce(traded, axis=0, dtype=np.int64)
