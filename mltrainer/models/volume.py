@@ -141,7 +141,7 @@ def volume_price_relationship(close: np.ndarray, volume: np.ndarray, corr_window
     r = rl.daily_returns(close)
     dlv = np.diff(_log_volume(volume), axis=0, prepend=np.nan)
     x = r if pair == "returns" else np.abs(r)
-    corr = rl.rolling_corr(x, dlv, corr_window)
+    corr = rl.rolling_corr(x, dlv, corr_window, centre=False)  # both hover around 0
     d_price = np.sign(rl.trailing_return(close, trend_window))
     mean_v = rl.rolling_mean(volume, trend_window)
     with np.errstate(invalid="ignore", divide="ignore"):
