@@ -1,10 +1,19 @@
 """Classic technical indicators over wide panels (dates x tickers), TA-Lib compatible.
 
 Every function takes wide frames (or Series, or arrays shaped dates x tickers) and
-returns the same shape, computed for all tickers at once with numpy. Results equal
-TA-Lib's (``talib.SMA, EMA, RSI, MACD, STOCH, WILLR, TRANGE, ATR`` with their default
-"compatibility" seeding) to floating-point rounding, including TA-Lib's warm-up: the
-first ``lookback`` valid rows of each ticker are NaN.
+returns the same type and shape, computed for all tickers at once with numpy. Results
+equal TA-Lib's (``SMA, EMA, MAX, MIN, LINEARREG_SLOPE, RSI, MACD, STOCH, WILLR, TRANGE,
+ATR`` with their default seeding) to floating-point rounding, including TA-Lib's warm-up:
+the first ``lookback`` valid rows of each ticker are NaN.
+
+>>> from mltrainer.models import indicators as ind
+>>> adj = data.adjusted()                      # doctest: +SKIP
+>>> rsi = ind.rsi(adj.close, 14)               # doctest: +SKIP
+>>> line, signal, hist = ind.macd(adj.close)   # doctest: +SKIP
+>>> atr = ind.atr(adj.high, adj.low, adj.close, 14)  # doctest: +SKIP
+
+Use adjusted OHLC (``MarketData.adjusted()``) for anything mixing high/low with the
+close, or a split looks like a crash.
 
 Missing values
 --------------
@@ -18,14 +27,19 @@ error.
 
 Vectorisation
 -------------
-Rolling windows use shifted whole-panel numpy operations. The recursive smoothers (EMA,
-Wilder) are first-order linear filters ``y[t] = d * y[t-1] + a * u[t]``; they are computed
-for all tickers at once by cutting time into blocks of ``_BLOCK`` rows: inside a block
-the filter is one matrix product with a lower-triangular matrix of powers of ``d``
-(a single BLAS call for the whole panel), and the state carried from one block to the
-next is a short recursion over block ends. Each ticker's seed (TA-Lib seeds with the
-simple mean of the first ``window`` values) is written into the filter input at that
-ticker's own seed row, so tickers with different start dates share one pass.
+Rolling windows (sums, extremes, regression sums) are built by doubling from shifted
+whole-array operations: about log2(window) passes, and no running total that could
+drift. The recursive smoothers (EMA, Wilder) are first-order linear filters
+``y[t] = d * y[t-1] + a * u[t]``, computed for many tickers at once by cutting time into
+blocks of ``_BLOCK`` dates: inside a block the filter is one matrix product with a
+lower-triangular matrix of powers of ``d`` (one BLAS call for all the blocks of all the
+tickers at hand), and the state carried from block to block is a short recursion over
+block ends. Each ticker's seed (TA-Lib seeds with the simple mean of the first
+``window`` values) is written into the filter input on that ticker's own seed date, so
+tickers with different start dates share one pass. Tickers are processed in groups of
+about a megabyte per array so that the several passes run in cache; BLAS is held to
+one thread meanwhile (these products are memory-bound, see ``_apply``).
+``bench/bench_indicators.py`` times every function against TA-Lib looping over columns.
 
 Public API
 ----------
@@ -106,7 +120,11 @@ class Stochastic(NamedTuple):
 
 # ----------------------------------------------------------------- input / output
 def _check_window(name: str, value, low: int = 1) -> int:
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < low:
+    try:
+        ok = not isinstance(value, bool) and float(value).is_integer() and value >= low
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
         raise ParameterError(f"{name} must be an integer >= {low} (got {value!r})")
     return int(value)
 

@@ -25,7 +25,7 @@ from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 # --------------------------------------------------------------------------- maths
 
 
-def trend_analysis(close: pd.DataFrame, short_window: int, long_window: int,
+def trend_analysis(close: np.ndarray, short_window: int, long_window: int,
                    slope_window: int, slope_threshold: float, ma_type: str = "sma"
                    ) -> dict[str, np.ndarray]:
     """Moving-average trend direction.
@@ -38,12 +38,10 @@ def trend_analysis(close: pd.DataFrame, short_window: int, long_window: int,
     tests disagree). NaN until both averages and the slope exist.
     """
     average = ind.sma if ma_type == "sma" else ind.ema
-    ma_short = average(close, short_window)
-    ma_long = average(close, long_window)
-    s = ma_short.to_numpy()
-    m = ma_long.to_numpy()
+    s = average(close, short_window)
+    m = average(close, long_window)
     with np.errstate(invalid="ignore", divide="ignore"):
-        slope = ind.linear_regression_slope(ma_long, slope_window).to_numpy() / m
+        slope = ind.linear_regression_slope(m, slope_window) / m
         up = (slope > slope_threshold) & (s > m)
         down = (slope < -slope_threshold) & (s < m)
     direction = up.astype("float64") - down
@@ -102,7 +100,7 @@ def pattern_signal(close: np.ndarray, order: int, tolerance: float, min_height: 
     return {"signal": signal, "pattern": code, "strength": strength}, pats
 
 
-def oscillator_scores(high: pd.DataFrame, low: pd.DataFrame, close: pd.DataFrame,
+def oscillator_scores(high: np.ndarray, low: np.ndarray, close: np.ndarray,
                       rsi_window: int, macd_fast: int, macd_slow: int, macd_signal: int,
                       stoch_window: int, stoch_smooth: int, willr_window: int,
                       macd_scale: float, mode: str) -> dict[str, np.ndarray]:
@@ -114,12 +112,11 @@ def oscillator_scores(high: pd.DataFrame, low: pd.DataFrame, close: pd.DataFrame
     ``tanh(hist / (macd_scale * ATR_14))`` (histogram in units of the average true range).
     """
     sign = 1.0 if mode == "mean_reversion" else -1.0
-    r = ind.rsi(close, rsi_window).to_numpy()
-    m = ind.macd(close, macd_fast, macd_slow, macd_signal)
-    atr = ind.atr(high, low, close, 14).to_numpy()
-    k = ind.stochastic(high, low, close, stoch_window, stoch_smooth, stoch_smooth).k.to_numpy()
-    w = ind.williams_r(high, low, close, willr_window).to_numpy()
-    hist = m.hist.to_numpy()
+    r = ind.rsi(close, rsi_window)
+    hist = ind.macd(close, macd_fast, macd_slow, macd_signal).hist
+    atr = ind.atr(high, low, close, 14)
+    k = ind.stochastic(high, low, close, stoch_window, stoch_smooth, stoch_smooth).k
+    w = ind.williams_r(high, low, close, willr_window)
     with np.errstate(invalid="ignore", divide="ignore"):
         macd_score = np.tanh(hist / (macd_scale * atr))
         macd_score[atr == 0] = 0.0
@@ -146,6 +143,21 @@ def _array(frame: pd.DataFrame) -> np.ndarray:
     return frame.to_numpy(dtype="float64", na_value=np.nan)
 
 
+def adjusted_close(data: MarketData) -> np.ndarray:
+    """The adjusted close, ``MarketData.adjusted().close``, as a (dates x tickers) array."""
+    return _array(data.adj_close)
+
+
+def adjusted_hlc(data: MarketData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """High, low and close scaled onto the adjusted close, as (dates x tickers) arrays.
+
+    The same arithmetic as :meth:`MarketData.adjusted` (``x * adj_close / close``), for
+    only the three fields these models read.
+    """
+    factor = _array(data.adj_close) / _array(data.close)
+    return _array(data.high) * factor, _array(data.low) * factor, _array(data.adj_close)
+
+
 class _TechnicalModel(Model):
     family = "technical"
     output_kind = SIGNAL
@@ -153,11 +165,10 @@ class _TechnicalModel(Model):
     def min_history(self) -> int:  # pragma: no cover - every subclass overrides
         return 2
 
-    def _prepare(self, data: MarketData) -> MarketData:
-        """Check the data is usable; return it with OHLC on the adjusted-close scale."""
+    def _prepare(self, data: MarketData) -> None:
+        """Check the data is usable (fields present, enough dates)."""
         check_requirements(self, data)
         require_history(type(self).__name__, data, self.min_history())
-        return data.adjusted()
 
 
 class TrendAnalysisModel(_TechnicalModel):
@@ -217,8 +228,8 @@ class TrendAnalysisModel(_TechnicalModel):
         return self.long_window + self.slope_window - 1
 
     def predict_output(self, data: MarketData) -> ModelOutput:
-        adj = self._prepare(data)
-        out = trend_analysis(adj.close, self.short_window, self.long_window,
+        self._prepare(data)
+        out = trend_analysis(adjusted_close(data), self.short_window, self.long_window,
                              self.slope_window, self.slope_threshold, self.ma_type)
         return ModelOutput(_frame(out.pop("signal"), data),
                            extras={k: _frame(v, data) for k, v in out.items()})
@@ -282,10 +293,9 @@ class SupportResistanceModel(_TechnicalModel):
         return 2 * self.order + 2
 
     def predict_output(self, data: MarketData) -> ModelOutput:
-        adj = self._prepare(data)
-        out = support_resistance(_array(adj.high), _array(adj.low), _array(adj.close),
-                                 self.order, self.n_pivots, self.tolerance, self.min_touches,
-                                 self.hold)
+        self._prepare(data)
+        out = support_resistance(*adjusted_hlc(data), self.order, self.n_pivots,
+                                 self.tolerance, self.min_touches, self.hold)
         return ModelOutput(_frame(out.pop("signal"), data),
                            extras={k: _frame(v, data) for k, v in out.items()})
 
@@ -350,9 +360,10 @@ class PatternRecognitionModel(_TechnicalModel):
         return 2 * self.order + 2
 
     def predict_output(self, data: MarketData) -> ModelOutput:
-        adj = self._prepare(data)
-        out, pats = pattern_signal(_array(adj.close), self.order, self.tolerance,
-                                   self.min_height, self.full_height, self.max_wait, self.hold)
+        self._prepare(data)
+        out, pats = pattern_signal(adjusted_close(data), self.order, self.tolerance,
+                                   self.min_height, self.full_height, self.max_wait,
+                                   self.hold)
         dates, tickers = data.dates, data.adj_close.columns
         table = pd.DataFrame({
             "ticker": tickers[pats.ticker],
@@ -460,8 +471,8 @@ class OscillatorModel(_TechnicalModel):
                    self.stoch_window + 2 * self.stoch_smooth - 2, self.willr_window, 15)
 
     def predict_output(self, data: MarketData) -> ModelOutput:
-        adj = self._prepare(data)
-        out = oscillator_scores(adj.high, adj.low, adj.close, self.rsi_window, self.macd_fast,
+        self._prepare(data)
+        out = oscillator_scores(*adjusted_hlc(data), self.rsi_window, self.macd_fast,
                                 self.macd_slow, self.macd_signal, self.stoch_window,
                                 self.stoch_smooth, self.willr_window, self.macd_scale,
                                 self.mode)

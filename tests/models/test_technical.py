@@ -248,3 +248,12 @@ def test_bundled_source(bundled):
     for cls in (tech.TrendAnalysisModel, tech.PatternRecognitionModel):
         values = cls().run(data).primary.to_numpy()
         assert np.isfinite(values).mean() > 0.9
+
+
+def test_adjusted_fields_equal_marketdata_adjusted(basket):
+    adj = basket.adjusted()
+    high, low, close = tech.adjusted_hlc(basket)
+    np.testing.assert_array_equal(high, adj.high.to_numpy())
+    np.testing.assert_array_equal(low, adj.low.to_numpy())
+    np.testing.assert_array_equal(close, adj.close.to_numpy())
+    np.testing.assert_array_equal(tech.adjusted_close(basket), adj.close.to_numpy())
