@@ -180,14 +180,13 @@ class MarketData:
         close (close == adj_close) this is the identity.
         """
         factor = self.adjustment_factor()
-        vol_factor = self.split_factor()
         return replace(
             self,
             open=self.open * factor,
             high=self.high * factor,
             low=self.low * factor,
             close=self.adj_close.copy(),
-            volume=self.volume / vol_factor,
+            volume=self.volume * self.split_factor(),
         )
 
     def split_factor(self) -> pd.DataFrame:

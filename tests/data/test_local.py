@@ -125,3 +125,11 @@ def test_yahoo_export_and_parquet_formats(sp500_dir, tmp_path, basket):
     np.testing.assert_allclose(data.adj_close["JPM"].dropna(), basket.adj_close["JPM"].dropna())
     assert data.adj_close["XOM"].dropna().index.is_monotonic_increasing
     assert data.splits is None
+
+
+def test_adjusted_volume_is_in_post_split_shares(basket):
+    aapl = basket.select(tickers=["AAPL"], start="2020-08-27", end="2020-09-01")
+    raw = aapl.volume["AAPL"]
+    adj = aapl.adjusted().volume["AAPL"]
+    assert adj.loc["2020-08-28"] == raw.loc["2020-08-28"] * 4  # before the 4:1 split
+    assert adj.loc["2020-08-31"] == raw.loc["2020-08-31"]
