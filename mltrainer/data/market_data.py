@@ -177,7 +177,10 @@ class MarketData:
 
         Indicators that mix high/low with the close (ATR, Stochastic, range volatility)
         must use this, or a split shows up as a crash. Where a source has no as-traded
-        close (close == adj_close) this is the identity.
+        close (close == adj_close) this is the identity. Like the adjusted close itself,
+        the scale uses later splits and dividends: ratios of prices on or before t are
+        unchanged by them, levels are not, so level-dependent maths (cumulative volume,
+        e.g. OBV) should divide volume by the splits up to t instead.
         """
         factor = self.adjustment_factor()
         return replace(
