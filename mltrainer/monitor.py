@@ -1,0 +1,290 @@
+"""Risk limits as alert rules: pure functions evaluated on the latest data, with history.
+
+Each rule turns a date-indexed input into a frame over the same dates with columns
+``value``, ``threshold`` and ``breached`` (vectorised, causal: row t uses data up to t
+only), so the same computation gives both today's status (the last row) and the
+history of past alerts (:func:`onsets`: the dates a breach started).
+
+Rules
+-----
+- ``var_breach``: the day's loss exceeds the VaR forecast made the day before
+  (:func:`mltrainer.measures.var.rolling_var_es`, the forecast at t-1 tested on t).
+- ``drawdown``: the equity curve is more than ``max_drawdown`` below its running peak.
+- ``volatility_spike``: annualised volatility over the last ``vol_short`` days is more
+  than ``vol_ratio`` times that over the last ``vol_long`` days.
+- ``regime_change``: a regime model's label differs from the day before.
+- ``stale_data``: more than ``stale_days`` business days have passed since the last bar
+  (history: gaps between consecutive bars longer than that).
+
+Event rules (VaR breach, regime change) are *active* when an event happened in the
+last ``recent_days`` dates; state rules (drawdown, volatility spike, stale data) when
+the last date is in breach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from mltrainer.errors import DataError, ParameterError
+from mltrainer.measures.backtest_var import var_exceptions
+from mltrainer.measures.var import METHODS, rolling_var_es
+
+SQRT_YEAR = np.sqrt(252.0)
+RULES = ("var_breach", "drawdown", "volatility_spike", "regime_change", "stale_data")
+TITLES = {
+    "var_breach": "VaR breach",
+    "drawdown": "Drawdown limit",
+    "volatility_spike": "Volatility spike",
+    "regime_change": "Regime change",
+    "stale_data": "Stale data",
+}
+SEVERITY = {"var_breach": "high", "drawdown": "high", "volatility_spike": "medium",
+            "regime_change": "medium", "stale_data": "medium"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The risk limits the rules test (defaults a risk desk would start from)."""
+
+    var_level: float = 0.99
+    var_window: int = 250
+    var_method: str = "historical"
+    max_drawdown: float = 0.10
+    vol_short: int = 21
+    vol_long: int = 252
+    vol_ratio: float = 1.5
+    stale_days: int = 3
+    recent_days: int = 5
+
+    def check(self) -> None:
+        """Raise ParameterError naming the first limit outside what is allowed."""
+        rules = (
+            (0.5 < self.var_level < 1, f"VaR level must be in (0.5, 1), e.g. 0.99 (got "
+             f"{self.var_level})"),
+            (self.var_window >= 50, f"VaR window must be at least 50 days (got "
+             f"{self.var_window})"),
+            (self.var_method in METHODS, f"VaR method must be one of {', '.join(METHODS)} "
+             f"(got {self.var_method!r})"),
+            (0 < self.max_drawdown < 1, f"drawdown limit must be in (0, 1), e.g. 0.10 for "
+             f"10% (got {self.max_drawdown})"),
+            (2 <= self.vol_short < self.vol_long, f"short volatility window must be at least 2 "
+             f"and shorter than the long one (got {self.vol_short} and {self.vol_long})"),
+            (self.vol_ratio > 1, f"volatility spike ratio must be above 1 (got "
+             f"{self.vol_ratio})"),
+            (self.stale_days >= 1, f"stale-data limit must be at least 1 business day (got "
+             f"{self.stale_days})"),
+            (self.recent_days >= 1, f"recent window must be at least 1 day (got "
+             f"{self.recent_days})"),
+        )
+        for ok, message in rules:
+            if not ok:
+                raise ParameterError(message)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """The status of one rule on the latest date."""
+
+    rule: str
+    title: str
+    active: bool
+    severity: str  # "high" / "medium" when active, "ok" otherwise
+    date: pd.Timestamp | None  # the date of the value shown (last event for event rules)
+    value: float
+    threshold: float
+    message: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# -------------------------------------------------------------------------- rules
+def _series(x, what: str) -> pd.Series:
+    s = pd.Series(x, dtype="float64") if not isinstance(x, pd.Series) else x.astype("float64")
+    if not isinstance(s.index, pd.DatetimeIndex):
+        raise DataError(f"the {what} need a DatetimeIndex of trading dates")
+    return s
+
+
+def _frame(value, threshold, breached, index) -> pd.DataFrame:
+    return pd.DataFrame({"value": value, "threshold": threshold,
+                         "breached": np.asarray(breached, dtype=bool)}, index=index)
+
+
+def var_breach_rule(returns: pd.Series, level: float = 0.99, window: int = 250,
+                    method: str = "historical") -> pd.DataFrame:
+    """``value`` = the day's loss ``-r_t``, ``threshold`` = VaR forecast from data to t-1."""
+    r = _series(returns, "returns")
+    forecast = rolling_var_es(r, window, level, method)["var"]
+    hits = var_exceptions(r, forecast)  # the same test as the VaR backtests
+    return _frame(-r, forecast.shift(1), (hits == 1.0).to_numpy(), r.index)
+
+
+def drawdown_rule(returns: pd.Series, max_drawdown: float = 0.10) -> pd.DataFrame:
+    """``value`` = depth below the running peak of ``Π(1 + r)`` (a positive fraction)."""
+    r = _series(returns, "returns")
+    equity = (1.0 + r.fillna(0.0)).cumprod()
+    depth = 1.0 - equity / np.maximum(equity.cummax(), 1.0)
+    return _frame(depth, max_drawdown, depth > max_drawdown, r.index)
+
+
+def volatility_spike_rule(returns: pd.Series, short: int = 21, long: int = 252,
+                          ratio: float = 1.5) -> pd.DataFrame:
+    """``value`` = ``vol_short / vol_long`` (trailing sample standard deviations)."""
+    r = _series(returns, "returns")
+    vs = r.rolling(short, min_periods=short).std()
+    vl = r.rolling(long, min_periods=long).std()
+    value = vs / vl.where(vl > 0)
+    return _frame(value, ratio, (value > ratio).fillna(False).to_numpy(), r.index)
+
+
+def regime_change_rule(labels: pd.Series) -> pd.DataFrame:
+    """``value`` = today's regime label, ``threshold`` = yesterday's; breached on a change.
+
+    Warm-up NaNs are skipped: the first label after them is not a change.
+    """
+    lab = _series(labels, "regime labels")
+    prev = lab.ffill().shift(1)
+    changed = lab.notna() & prev.notna() & (lab != prev)
+    return _frame(lab, prev, changed.to_numpy(), lab.index)
+
+
+def stale_data_rule(dates: pd.DatetimeIndex, today, stale_days: int = 3) -> pd.DataFrame:
+    """Business days since the previous bar at each bar, and since the last bar ``today``.
+
+    Rows are the bar dates plus ``today`` (when later than the last bar); ``value`` is the
+    number of business days (Mon-Fri) elapsed since the bar before.
+    """
+    idx = pd.DatetimeIndex(dates).normalize()
+    if len(idx) == 0:
+        raise DataError("the data has no dates, so its freshness cannot be judged")
+    now = pd.Timestamp(today).normalize()
+    points = idx.append(pd.DatetimeIndex([now])) if now > idx[-1] else idx
+    day = points.values.astype("datetime64[D]")
+    gaps = np.zeros(len(points))
+    gaps[1:] = np.busday_count(day[:-1], day[1:])
+    return _frame(gaps, float(stale_days), gaps > stale_days, points)
+
+
+# ----------------------------------------------------------------------- history
+def onsets(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows where a breach starts (breached today, not the day before)."""
+    b = frame["breached"].to_numpy()
+    start = b & ~np.concatenate([[False], b[:-1]])
+    return frame.loc[start]
+
+
+def _status(rule: str, frame: pd.DataFrame, recent_days: int, names: dict | None) -> Alert:
+    event_rule = rule in ("var_breach", "regime_change")
+    valid = frame.dropna(subset=["value"])
+    if valid.empty:
+        return Alert(rule, TITLES[rule], False, "ok", None, float("nan"), float("nan"),
+                     "not enough history to evaluate this rule yet")
+    if event_rule:
+        recent = frame.iloc[-recent_days:]
+        hits = recent[recent["breached"]]
+        row = hits.iloc[-1] if len(hits) else valid.iloc[-1]
+        date = hits.index[-1] if len(hits) else valid.index[-1]
+        active = bool(len(hits))
+    else:
+        row, date = frame.iloc[-1], frame.index[-1]
+        active = bool(row["breached"])
+    value, threshold = float(row["value"]), float(row["threshold"])
+    message = _message(rule, active, value, threshold, date, names)
+    return Alert(rule, TITLES[rule], active, SEVERITY[rule] if active else "ok", date, value,
+                 threshold, message)
+
+
+def _name(label: float, names: dict | None) -> str:
+    if not np.isfinite(label):
+        return "n/a"
+    key = int(label)
+    return f"{names[key]} ({key})" if names and key in names else f"regime {key}"
+
+
+def _message(rule, active, value, threshold, date, names) -> str:
+    day = f"{date:%Y-%m-%d}"
+    if rule == "var_breach":
+        return (f"loss of {value:.2%} on {day} exceeded the VaR forecast of {threshold:.2%}"
+                if active else f"latest loss {value:.2%} within VaR {threshold:.2%} ({day})")
+    if rule == "drawdown":
+        return (f"{value:.1%} below the peak on {day}, beyond the {threshold:.0%} limit"
+                if active else f"{value:.1%} below the peak on {day} (limit {threshold:.0%})")
+    if rule == "volatility_spike":
+        return (f"short-term volatility is {value:.2f}x the long-term level on {day} "
+                f"(limit {threshold:.2f}x)" if active else
+                f"short/long volatility ratio {value:.2f}x on {day} (limit {threshold:.2f}x)")
+    if rule == "regime_change":
+        return (f"regime changed from {_name(threshold, names)} to {_name(value, names)} on "
+                f"{day}" if active else f"regime {_name(value, names)} unchanged ({day})")
+    return (f"last bar is {value:.0f} business days old on {day} (limit {threshold:.0f}); "
+            "refresh the data" if active else
+            f"data is {value:.0f} business day(s) old on {day} (limit {threshold:.0f})")
+
+
+def rule_frames(returns: pd.Series, limits: Limits, labels: pd.Series | None = None,
+                dates: pd.DatetimeIndex | None = None, today=None) -> dict[str, pd.DataFrame]:
+    """Every rule's (value, threshold, breached) frame; regime and staleness only when
+    their inputs (``labels``; ``dates`` and ``today``) are given."""
+    limits.check()
+    frames = {
+        "var_breach": var_breach_rule(returns, limits.var_level, limits.var_window,
+                                      limits.var_method),
+        "drawdown": drawdown_rule(returns, limits.max_drawdown),
+        "volatility_spike": volatility_spike_rule(returns, limits.vol_short, limits.vol_long,
+                                                  limits.vol_ratio),
+    }
+    if labels is not None:
+        frames["regime_change"] = regime_change_rule(labels)
+    if dates is not None and today is not None:
+        frames["stale_data"] = stale_data_rule(dates, today, limits.stale_days)
+    return frames
+
+
+def evaluate(returns: pd.Series, limits: Limits | None = None, *,
+             labels: pd.Series | None = None, regime_names: dict | None = None,
+             dates: pd.DatetimeIndex | None = None, today=None
+             ) -> tuple[list[Alert], pd.DataFrame]:
+    """Every rule's status on the latest date, and the history of breach onsets.
+
+    Parameters
+    ----------
+    returns : Series
+        Daily portfolio (or index) returns, date-indexed.
+    limits : Limits
+    labels : Series, optional
+        A regime model's labels (0 = calmest) for the regime-change rule.
+    regime_names : dict, optional
+        Label -> name (``{0: "calm", ...}``) used in the messages.
+    dates, today : optional
+        The data's bar dates and the current date, for the stale-data rule.
+
+    Returns
+    -------
+    alerts : list of Alert, in :data:`RULES` order
+    history : DataFrame with ``date, rule, title, severity, value, threshold, message``,
+        newest first
+    """
+    limits = limits or Limits()
+    frames = rule_frames(returns, limits, labels, dates, today)
+    alerts, rows = [], []
+    for rule in RULES:
+        if rule not in frames:
+            continue
+        frame = frames[rule]
+        alerts.append(_status(rule, frame, limits.recent_days, regime_names))
+        events = frame.loc[frame["breached"]] if rule in ("var_breach", "regime_change") \
+            else onsets(frame)
+        for date, ev in events.iterrows():  # events are rare: a few dozen per decade
+            rows.append({"date": date, "rule": rule, "title": TITLES[rule],
+                         "severity": SEVERITY[rule], "value": float(ev["value"]),
+                         "threshold": float(ev["threshold"]),
+                         "message": _message(rule, True, float(ev["value"]),
+                                             float(ev["threshold"]), date, regime_names)})
+    history = pd.DataFrame(rows, columns=["date", "rule", "title", "severity", "value",
+                                          "threshold", "message"])
+    history = history.sort_values("date", ascending=False, kind="stable").reset_index(drop=True)
+    return alerts, history

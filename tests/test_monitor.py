@@ -1,0 +1,136 @@
+"""Alert rules against the measures they restate, hand-computed vectors and the real
+S&P 500 index (whose crashes must trip the limits on the right days)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mltrainer.data.bundled import load_index
+from mltrainer.errors import ParameterError
+from mltrainer.measures.backtest_var import var_exceptions
+from mltrainer.measures.portfolio import drawdown_series, equity_curve
+from mltrainer.measures.var import rolling_var_es
+from mltrainer.monitor import (
+    RULES,
+    Limits,
+    drawdown_rule,
+    evaluate,
+    onsets,
+    regime_change_rule,
+    rule_frames,
+    stale_data_rule,
+    var_breach_rule,
+    volatility_spike_rule,
+)
+
+
+@pytest.fixture(scope="module")
+def spx() -> pd.Series:
+    """Daily returns of the real S&P 500 index, 2004-2012 (bundled with skfolio/arch)."""
+    close = load_index("SP500").adj_close["SP500"].loc["2004":"2012"]
+    return close.pct_change(fill_method=None).iloc[1:]
+
+
+def test_var_breach_is_the_var_backtest_exception(spx):
+    frame = var_breach_rule(spx, 0.99, 250, "historical")
+    var = rolling_var_es(spx, 250, 0.99, "historical")["var"]
+    want = var_exceptions(spx, var) == 1.0
+    assert frame["breached"].tolist() == want.tolist()
+    day = pd.Timestamp("2008-10-15")  # -9.0 %: far beyond the 99 % VaR of the day before
+    prev = spx.index[spx.index.get_loc(day) - 1]
+    assert frame.loc[day, "value"] == pytest.approx(-spx.loc[day])
+    assert frame.loc[day, "threshold"] == pytest.approx(var.loc[prev])
+    assert frame.loc[day, "breached"]
+
+
+def test_drawdown_rule_restates_drawdown_series(spx):
+    frame = drawdown_rule(spx, 0.20)
+    want = -drawdown_series(equity_curve(spx))
+    np.testing.assert_allclose(frame["value"].to_numpy(), want.to_numpy(), atol=1e-12)
+    first = onsets(frame).index[0]
+    assert first.year == 2008  # the index first fell 20 % below its 2007 peak in 2008
+    assert not frame.loc[:"2007-12-31", "breached"].any()
+
+
+def test_volatility_spike_by_hand():
+    r = pd.Series([0.01, -0.01, 0.01, -0.01, 0.05, -0.05],
+                  index=pd.bdate_range("2021-03-01", periods=6))
+    frame = volatility_spike_rule(r, short=2, long=4, ratio=2.0)
+    short = np.std([0.05, -0.05], ddof=1)
+    long = np.std([0.01, -0.01, 0.05, -0.05], ddof=1)
+    assert frame["value"].iloc[-1] == pytest.approx(short / long)
+    assert frame["breached"].iloc[-1] == (short / long > 2.0)
+    assert frame["value"].iloc[:3].isna().all() and not frame["breached"].iloc[:3].any()
+
+
+def test_regime_change_skips_warm_up_and_flags_each_switch():
+    labels = pd.Series([np.nan, np.nan, 0, 0, 2, 2, 1],
+                       index=pd.bdate_range("2021-03-01", periods=7))
+    frame = regime_change_rule(labels)
+    assert frame["breached"].tolist() == [False, False, False, False, True, False, True]
+    assert frame["threshold"].iloc[4] == 0 and frame["value"].iloc[4] == 2
+
+
+def test_stale_data_counts_business_days():
+    dates = pd.to_datetime(["2021-04-15", "2021-04-16", "2021-04-19", "2021-04-26"])
+    frame = stale_data_rule(dates, "2021-05-03", stale_days=3)
+    # Fri -> Mon is one business day; Mon 19 -> Mon 26 five; Mon 26 -> Mon 3 five
+    assert frame["value"].tolist() == [0, 1, 1, 5, 5]
+    assert frame["breached"].tolist() == [False, False, False, True, True]
+    assert frame.index[-1] == pd.Timestamp("2021-05-03")
+
+
+def test_onsets_are_the_first_day_of_each_breach():
+    idx = pd.bdate_range("2021-03-01", periods=6)
+    frame = pd.DataFrame({"value": range(6), "threshold": 0.0,
+                          "breached": [False, True, True, False, True, True]}, index=idx)
+    assert list(onsets(frame).index) == [idx[1], idx[4]]
+
+
+def test_rules_are_causal(spx):
+    cut = pd.Timestamp("2009-03-09")
+    labels = pd.Series((spx.rolling(20).std() > 0.02).astype(float), index=spx.index)
+    full = rule_frames(spx, Limits(), labels)
+    part = rule_frames(spx.loc[:cut], Limits(), labels.loc[:cut])
+    for rule, frame in part.items():
+        pd.testing.assert_frame_equal(frame, full[rule].loc[:cut], check_freq=False)
+
+
+def test_evaluate_on_the_lehman_crash(spx):
+    returns = spx.loc[:"2008-10-15"]
+    labels = pd.Series(np.where(returns.rolling(20).std() > 0.02, 1.0, 0.0), returns.index)
+    alerts, history = evaluate(returns, Limits(max_drawdown=0.25), labels=labels,
+                               regime_names={0: "calm", 1: "stressed"},
+                               dates=returns.index, today="2008-10-16")
+    status = {a.rule: a for a in alerts}
+    assert [a.rule for a in alerts] == list(RULES)
+    assert status["var_breach"].active and status["var_breach"].severity == "high"
+    assert status["var_breach"].date == pd.Timestamp("2008-10-15")
+    assert status["drawdown"].active and status["drawdown"].value > 0.25
+    assert status["volatility_spike"].active
+    assert not status["stale_data"].active  # one business day old
+    assert "exceeded the VaR forecast" in status["var_breach"].message
+    assert history["date"].is_monotonic_decreasing
+    assert set(history["rule"]) >= {"var_breach", "drawdown", "volatility_spike"}
+    assert (history.loc[history["rule"] == "drawdown", "date"] >= "2008-01-01").all()
+
+
+def test_evaluate_is_quiet_in_a_calm_year(spx):
+    returns = spx.loc[:"2006-12-29"]
+    alerts, _ = evaluate(returns, Limits(), dates=returns.index, today="2006-12-29")
+    assert not any(a.active for a in alerts)
+    assert {a.rule for a in alerts} == {"var_breach", "drawdown", "volatility_spike",
+                                        "stale_data"}
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"var_level": 1.2}, "VaR level"), ({"var_window": 10}, "VaR window"),
+    ({"var_method": "magic"}, "VaR method"), ({"max_drawdown": 0}, "drawdown limit"),
+    ({"vol_short": 300}, "short volatility"), ({"vol_ratio": 0.9}, "ratio"),
+    ({"stale_days": 0}, "stale"), ({"recent_days": 0}, "recent"),
+])
+def test_limits_say_what_is_allowed(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        Limits(**kwargs).check()
