@@ -224,6 +224,8 @@ class WalkForwardResult:
         (``oos``) and of the best whole-sample grid point (``best_trial``).
     splits : list of Split
     settings : dict
+    model_tables : list of dict
+        Each grid point's model output tables (e.g. an ML model's ``oos_scores``).
     """
 
     folds: pd.DataFrame
@@ -234,6 +236,7 @@ class WalkForwardResult:
     deflated_sharpe: dict
     splits: list
     settings: dict = field(default_factory=dict)
+    model_tables: list = field(default_factory=list)
 
     def summary(self) -> dict:
         """JSON-ready: per-fold in/out-of-sample metrics, OOS metrics and the DSR."""
@@ -278,7 +281,7 @@ def _run_point(model_cls, params: dict, data: MarketData, bt_kwargs: dict,
                       else "normalize")
     res = run_backtest(output.primary, data, **kwargs)
     signal = output.primary if keep_signal else None
-    return res.returns.to_numpy(), signal
+    return res.returns.to_numpy(), signal, dict(output.tables)
 
 
 def walk_forward(
@@ -335,7 +338,7 @@ def walk_forward(
     total = len(points) + 1
     keep = len(points) * data.adj_close.size <= 40_000_000
     results = _run_grid(model_cls, points, data, bt_kwargs, keep, n_jobs, progress, total)
-    rets = np.column_stack([r for r, _ in results])  # dates x points
+    rets = np.column_stack([r[0] for r in results])  # dates x points
 
     def window_returns(col: int, idx: np.ndarray) -> np.ndarray:
         return rets[idx + 1, col]
@@ -401,7 +404,8 @@ def walk_forward(
     trial_returns = pd.DataFrame(rets, index=dates, columns=range(len(points)))
     return WalkForwardResult(folds=folds, grid=points, trial_returns=trial_returns, oos=oos,
                              oos_metrics=dict(oos.metrics), deflated_sharpe=dsr,
-                             splits=splits, settings=settings)
+                             splits=splits, settings=settings,
+                             model_tables=[r[2] for r in results])
 
 
 def _per_period_sharpe(r: np.ndarray) -> float:

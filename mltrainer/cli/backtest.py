@@ -120,6 +120,7 @@ def _walkforward(args) -> int:
 
     from mltrainer import audit
     from mltrainer.backtest.walkforward import walk_forward
+    from mltrainer.models._ml_walkforward import refit_progress
 
     cls, params = _model(args)
     grid = parse_grid(cls.param_specs, args.grid)
@@ -140,9 +141,13 @@ def _walkforward(args) -> int:
             bar.n = done
             bar.refresh()
 
+    def refits(done: int, total: int) -> None:  # ML models refitting in this process
+        if bar is not None:
+            bar.set_postfix_str(f"refit {done}/{total}")
+
     try:
         # a single grid point runs in-process; its refits may then use the workers
-        with parallel_config(n_jobs=args.n_jobs):
+        with parallel_config(n_jobs=args.n_jobs), refit_progress(refits):
             res = walk_forward(cls, data, grid, params=params, train_size=args.train_days,
                                test_size=args.test_days, mode=args.mode,
                                label_horizon=args.label_horizon, embargo=args.embargo,

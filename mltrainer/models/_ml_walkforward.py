@@ -19,7 +19,9 @@ results do not depend on it. Each refit runs with one BLAS/OpenMP thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import pandas as pd
@@ -28,6 +30,18 @@ from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
 MIN_SAMPLES = 200
+_PROGRESS: ContextVar[Callable[[int, int], None] | None] = ContextVar("ml_refit_progress",
+                                                                     default=None)
+
+
+@contextmanager
+def refit_progress(callback: Callable[[int, int], None]) -> Iterator[None]:
+    """Within the block, every ML model calls ``callback(done, total)`` after each refit."""
+    token = _PROGRESS.set(callback)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
 
 
 def refit_rows(n_dates: int, min_train: int, refit_every: int) -> np.ndarray:
@@ -117,6 +131,7 @@ def walk_forward_predict(
                       max_train_samples, seed, params)
         for k, (r, e) in enumerate(zip(rows, ends, strict=True)))
     log = []
+    progress = _PROGRESS.get()
     for k, pred, okp, info in results:
         row, next_row = int(rows[k]), int(ends[k])
         if pred is not None:
@@ -124,6 +139,8 @@ def walk_forward_predict(
             block[okp] = pred
             out[row:next_row] = block.reshape(next_row - row, n_tickers)
         log.append({"refit": k, "row": row, **info})
+        if progress is not None:
+            progress(len(log), len(rows))
     return out, log
 
 

@@ -109,7 +109,7 @@ def _members(p: dict, seed: int) -> dict:
     return {
         "random_forest": RandomForestClassifier(
             n_estimators=p["n_estimators"], max_depth=p["max_depth"], min_samples_leaf=20,
-            max_features="sqrt", random_state=seed, n_jobs=1),
+            max_features="sqrt", max_samples=0.5, random_state=seed, n_jobs=1),
         "gradient_boosting": HistGradientBoostingClassifier(
             max_iter=p["n_estimators"], max_depth=p["max_depth"], learning_rate=0.05,
             early_stopping=False, random_state=seed),
@@ -322,6 +322,8 @@ class EnsembleMLModel(_WalkForwardMLModel):
 
     Notes
     -----
+    The forest's trees each see a bootstrap sample of half the training samples
+    (``max_samples=0.5``), which halves their cost and decorrelates them further.
     On each refit the members are fitted on the head of the training window, scored on
     its tail (after a purge gap of ``horizon`` days), and combined as
     ``s = Σ_m w_m s_m`` with ``w_m ∝ max(AUC_m - 0.5, 0)``; ``s_m = 2 p_m - 1`` (``tanh`` of

@@ -231,3 +231,13 @@ def test_bad_input(data):
     empty_col = replace(data, adj_close=gone)
     out = BaseMLModel(refit_every=252).run(empty_col).primary
     assert out["JPM"].isna().all() and out["AAPL"].notna().sum() > 500
+
+
+def test_refit_progress_reports_every_refit(data):
+    from mltrainer.models._ml_walkforward import refit_progress
+
+    calls = []
+    with refit_progress(lambda done, total: calls.append((done, total))):
+        out = BaseMLModel(refit_every=252).run(data)
+    n = len(out.tables["refits"])
+    assert calls == [(i, n) for i in range(1, n + 1)]
