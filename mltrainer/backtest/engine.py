@@ -517,10 +517,12 @@ def run_backtest(
     weighting : {"normalize", "weights"}
         See :func:`signal_to_weights`. Ignored when ``sizing`` is given (its output is
         used as weights).
-    sizing : callable, optional
-        ``sizing(signal, data) -> weights frame`` (e.g. a sizing model's ``size`` method),
-        or a :class:`~mltrainer.models.base.Model` with output kind "weights": its output
-        (sizes per ticker for a full-strength signal) times the signal gives the weights.
+    sizing : callable or Model, optional
+        ``sizing(signal, data) -> weights frame``, or a model with output kind "weights"
+        (a ``sizing/...`` model): the absolute value of its output is the size of a
+        full-strength position, so ``weights = signal x |sizes|`` (direction from the
+        signal, magnitude from the sizing model; NaN sizes = no position). The result
+        is used as weights (limits applied, no renormalisation).
     members : DataFrame of bool, optional
         Point-in-time index membership (dates x tickers, "is a member on date"); carried
         forward onto the backtest dates. Non-members (and tickers absent from the frame)
@@ -686,7 +688,7 @@ def _apply_sizing(sizing, signal: pd.DataFrame, data) -> pd.DataFrame:
             if not isinstance(data, MarketData):
                 raise DataError("a sizing model needs MarketData, not a bare price frame")
             sizes = sizing.run(data).primary.reindex(index=signal.index, columns=signal.columns)
-            out = signal * sizes
+            out = signal * sizes.abs()
     elif callable(sizing):
         out = sizing(signal, data)
     else:

@@ -304,8 +304,9 @@ def walk_forward(
 
     Parameters
     ----------
-    model_cls : type
-        A registered model class (output kind signal or weights).
+    model_cls : type or Model
+        A registered model class (output kind signal or weights), or an instance whose
+        parameters become the fixed ``params`` (overridden by ``params`` and the grid).
     data : MarketData
     grid : dict of lists, optional
         Values to search per parameter, e.g. ``{"window": [20, 60, 120]}``. A grid with
@@ -325,6 +326,9 @@ def walk_forward(
     progress : callable(done, total), optional
         Called after each grid point and once at the end.
     """
+    if not isinstance(model_cls, type):  # a configured instance: its parameters are the base
+        params = {**model_cls.get_params(), **(params or {})}
+        model_cls = type(model_cls)
     if getattr(model_cls, "output_kind", None) not in (SIGNAL, WEIGHTS):
         raise ParameterError(f"{getattr(model_cls, '__name__', model_cls)} outputs "
                              f"{getattr(model_cls, 'output_kind', '?')}; walk-forward needs "
@@ -336,7 +340,7 @@ def walk_forward(
     n = len(dates) - 1
     splits = walk_forward_splits(n, train_size, test_size, mode, label_horizon, embargo)
     total = len(points) + 1
-    keep = len(points) * data.adj_close.size <= 40_000_000
+    keep = len(points) * data.adj_close.size <= 10_000_000  # ~80 MB of signals
     results = _run_grid(model_cls, points, data, bt_kwargs, keep, n_jobs, progress, total)
     rets = np.column_stack([r[0] for r in results])  # dates x points
 

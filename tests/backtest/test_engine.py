@@ -190,3 +190,20 @@ def test_prices_after_t_change_nothing_up_to_t(basket):
         pd.testing.assert_frame_equal(a.loc[:cut].to_frame() if a.ndim == 1 else a.loc[:cut],
                                       b.loc[:cut].to_frame() if b.ndim == 1 else b.loc[:cut])
     assert not base.equity.loc[cut:].equals(other.equity.loc[cut:])
+
+
+def test_a_sizing_model_sets_the_magnitudes(basket):
+    from mltrainer.models.registry import MODELS
+
+    data = basket.select(tickers=["AAPL", "KO", "XOM", "JPM"], start="2014-01-01",
+                         end="2016-12-31")
+    signal = np.sign(data.adj_close / data.adj_close.shift(60) - 1)
+    sizer = MODELS["sizing/VolatilityTargetingModel"]()
+    sizes = sizer.run(data).primary
+    res = run_backtest(signal, data, sizing=sizer)
+    want = (signal * sizes.abs()).fillna(0.0)
+    assert want.abs().sum(axis=1).max() <= 1.0  # within the gross limit: no rescaling
+    pd.testing.assert_frame_equal(res.positions, want, check_names=False, atol=1e-15)
+    assert (res.positions.abs().sum(axis=1) > 0.1).mean() > 0.8  # sizes are not all zero
+    halves = run_backtest(signal, data, sizing=lambda s, d: s * 0.1)
+    assert halves.positions.iloc[-1].abs().to_numpy() == pytest.approx([0.1] * 4)

@@ -145,6 +145,8 @@ def test_a_grid_with_one_point_works(wf_data):
     none = walk_forward(MOM, wf_data, None, params={"window": 60}, train_size=504,
                         test_size=252)
     pd.testing.assert_series_equal(none.oos.equity, res.oos.equity)
+    instance = walk_forward(MOM(window=60), wf_data, None, train_size=504, test_size=252)
+    pd.testing.assert_series_equal(instance.oos.equity, res.oos.equity)
 
 
 def test_future_prices_change_no_earlier_fold(wf_data):
