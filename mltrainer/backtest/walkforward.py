@@ -238,6 +238,21 @@ class WalkForwardResult:
     settings: dict = field(default_factory=dict)
     model_tables: list = field(default_factory=list)
 
+    def grid_table(self) -> pd.DataFrame:
+        """One row per grid point: its parameters, whole-history Sharpe, CAGR and maximum
+        drawdown (its own continuous backtest) and how many folds chose it."""
+        chosen = [str(p) for p in self.folds["params"]] if len(self.folds) else []
+        names = sorted({k for point in self.grid for k in point})
+        rows = []
+        for j, point in enumerate(self.grid):
+            r = self.trial_returns[j].iloc[1:]
+            m = performance_metrics(r)
+            label = str({k: point[k] for k in self.settings.get("grid", {})})
+            rows.append({**{k: point.get(k) for k in names}, "sharpe": m["sharpe"],
+                         "cagr": m["cagr"], "max_drawdown": m["max_drawdown"],
+                         "times_chosen": chosen.count(label)})
+        return pd.DataFrame(rows)
+
     def summary(self) -> dict:
         """JSON-ready: per-fold in/out-of-sample metrics, OOS metrics and the DSR."""
         return {

@@ -185,3 +185,14 @@ def test_bad_grids_raise(wf_data):
         walk_forward(MOM, wf_data, {"window": []})
     with pytest.raises(ParameterError, match="volatility"):
         walk_forward(MODELS["volatility/SimpleVolatilityModel"], wf_data, None)
+
+
+def test_grid_table_summarises_each_point(wf_data):
+    res = walk_forward(MOM, wf_data, {"window": [20, 120], "mode": ["step", "linear"]},
+                       train_size=504, test_size=252)
+    table = res.grid_table()
+    assert len(table) == 4 and {"window", "mode", "sharpe", "times_chosen"} <= set(table)
+    assert table["times_chosen"].sum() == len(res.folds)
+    j = 3
+    assert table.loc[j, "sharpe"] == pytest.approx(
+        sharpe_ratio(res.trial_returns[j].to_numpy()[1:]), rel=1e-12)
