@@ -30,7 +30,18 @@ for, e.g. a fully invested long-only book paying fees) while this engine lets ca
 negative (borrowing at the cash rate), and vectorbt has no cash rate. Slippage here is a
 cost per traded value like the commission (vectorbt's ``slippage`` moves the fill price,
 which adds a second-order cross term ``slippage x fees``); pass the sum as vectorbt's
-``fees`` to compare.
+``fees`` to compare (and give vectorbt a capital of 1e6 or more: it ignores orders
+below 1e-12 shares). vectorbt's ``value()`` is this ``V_t``.
+
+Signals, weights and limits
+---------------------------
+A NaN signal means no position (weight 0). By default a signal row is normalised so its
+gross exposure equals ``gross_limit`` (``w = L s / Σ|s|``, over the tickers that can trade
+and are index members that day); ``weighting="weights"`` takes the frame as weights and
+scales a row whose gross exposure exceeds the limit down to it. ``max_weight`` then clips
+each weight (the excess stays in cash). With ``strict=True`` either excess raises a
+DataError instead. A signal frame whose tickers or dates are not in the prices raises a
+DataError naming them.
 
 Held, not traded
 ----------------
