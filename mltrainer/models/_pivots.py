@@ -101,7 +101,9 @@ def pivot_events(high: np.ndarray, low: np.ndarray, order: int) -> PivotEvents:
     row = np.concatenate([rh, rl])
     kind = np.concatenate([np.ones(th.size, np.int8), -np.ones(tl.size, np.int8)])
     price = np.concatenate([high[rh - order, th], low[rl - order, tl]])
-    idx = np.lexsort((kind, row, ticker))
+    # each half is already in (ticker, row) order: a stable sort of one integer key just
+    # merges the two runs (lows before highs on a shared bar)
+    idx = np.argsort((ticker * high.shape[0] + row) * 2 + (kind > 0), kind="stable")
     return PivotEvents(ticker[idx], row[idx], row[idx] - order, kind[idx], price[idx])
 
 
@@ -158,41 +160,44 @@ def nearest_levels(close: np.ndarray, event_index: np.ndarray, levels: np.ndarra
     Returns four (dates x tickers) arrays: support, resistance, support_touches,
     resistance_touches (NaN where there is no such level).
     """
-    # keep levels with enough touches, packed to the left in ascending order (levels
-    # from cluster_levels are ascending already; NaN sorts last)
+    # keep levels with enough touches, packed to the left: cluster_levels gives them in
+    # ascending order, so packing keeps the order
     keep = (touches >= min_touches) & np.isfinite(levels)
-    order = np.argsort(np.where(keep, levels, np.inf), axis=1, kind="stable")
-    strong = np.take_along_axis(np.where(keep, levels, np.nan), order, 1)
-    count = np.take_along_axis(np.where(keep, touches, np.nan), order, 1)
     # the width depends on the data seen, but only pads with NaN slots: results do not
     width = max(int(keep.sum(axis=1).max(initial=0)), 1)
-    strong, count = strong[:, :width], count[:, :width]
-    # one spare NaN slot on each side so "no level above/below" reads NaN, and a spare
-    # all-NaN last row for dates before a ticker's first event
-    e = strong.shape[0]
+    e = levels.shape[0]
+    # slot 0 and slot width+1 stay NaN ("no level below/above"), and the extra last
+    # row is for dates before a ticker's first event
+    order = np.argsort(~keep, axis=1, kind="stable")[:, :width]  # kept ones first
     lev = np.full((e + 1, width + 2), np.nan)
     cnt = np.full((e + 1, width + 2), np.nan)
-    lev[:e, 1:-1], cnt[:e, 1:-1] = strong, count
-    lev, cnt = lev.ravel(), cnt.ravel()
+    lev[:e, 1:-1] = np.where(np.take_along_axis(keep, order, 1),
+                             np.take_along_axis(levels, order, 1), np.nan)
+    cnt[:e, 1:-1] = np.where(np.isnan(lev[:e, 1:-1]), np.nan,
+                             np.take_along_axis(touches, order, 1))
     # work ticker-major (each ticker's dates contiguous): consecutive gathers then read
     # the same event's levels, from cache
-    close = close.T
-    event_index = event_index.T
-    base = np.where(event_index >= 0, event_index, e).astype(np.int32)
-    base *= width + 2  # < 2**31: a few million level slots at most
+    close = np.ascontiguousarray(close.T)
+    event = np.ascontiguousarray(event_index.T)
+    event = np.where(event >= 0, event, e)
+    below = np.zeros(close.shape, dtype=np.intp)  # how many levels lie under the close
+    level = np.empty_like(close)
+    under = np.empty(close.shape, dtype=bool)
     with np.errstate(invalid="ignore"):
-        below = np.zeros(close.shape, dtype=np.int32)  # levels under the close
-        for k in range(width):  # a few 2-D passes, no (dates x tickers x levels) array
-            below += np.take(lev, base + 1 + k) < close
+        for k in range(1, width + 1):  # a few 2-D passes, no dates x tickers x levels cube
+            np.take(np.ascontiguousarray(lev[:, k]), event, out=level)
+            np.less(level, close, out=under)
+            below += under
         # ascending levels: support is slot `below`, resistance the next one strictly
         # above the close (a level equal to the close is neither)
-        sup_at = base + below
+        sup_at = event * (width + 2)
+        sup_at += below
         res_at = sup_at + 1
         res_at += np.take(lev, res_at) == close
     missing = np.isnan(close)
     outs = []
     for values, at in ((lev, sup_at), (lev, res_at), (cnt, sup_at), (cnt, res_at)):
-        out = np.take(values, at)
+        out = np.take(values.ravel(), at)
         out[missing] = np.nan
         outs.append(out.T)
     return tuple(outs)

@@ -140,7 +140,13 @@ def _frame(values: np.ndarray, data: MarketData) -> pd.DataFrame:
 
 
 def _array(frame: pd.DataFrame) -> np.ndarray:
-    return frame.to_numpy(dtype="float64", na_value=np.nan)
+    """Column-major float64 values: each ticker's dates contiguous, the layout the
+    indicators and pivot code work in (no copy for a single-block float frame)."""
+    try:
+        values = frame.to_numpy(dtype="float64")
+    except (TypeError, ValueError):  # nullable dtypes holding pd.NA
+        values = frame.to_numpy(dtype="float64", na_value=np.nan)
+    return np.asfortranarray(values)
 
 
 def adjusted_close(data: MarketData) -> np.ndarray:
@@ -154,8 +160,9 @@ def adjusted_hlc(data: MarketData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     The same arithmetic as :meth:`MarketData.adjusted` (``x * adj_close / close``), for
     only the three fields these models read.
     """
-    factor = _array(data.adj_close) / _array(data.close)
-    return _array(data.high) * factor, _array(data.low) * factor, _array(data.adj_close)
+    close = _array(data.adj_close)
+    factor = close / _array(data.close)
+    return _array(data.high) * factor, _array(data.low) * factor, close
 
 
 class _TechnicalModel(Model):
