@@ -115,10 +115,18 @@ def last_event_index(shape: tuple, ticker: np.ndarray, row: np.ndarray) -> np.nd
     read each event's data from cache for its run of dates.
     """
     grid = np.full(shape[::-1], -1, dtype=np.int64)  # tickers x dates
-    grid[ticker, row] = np.arange(row.size)  # in sorted order the last write wins...
-    same = np.flatnonzero((row[1:] == row[:-1]) & (ticker[1:] == ticker[:-1]))
-    grid[ticker[same + 1], row[same + 1]] = same + 1  # ...made explicit for duplicates
+    last = last_of_groups(ticker, row)
+    grid[ticker[last], row[last]] = last
     return np.maximum.accumulate(grid, axis=1).T
+
+
+def last_of_groups(ticker: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Indices of the last item of each run of equal (ticker, row) in sorted arrays."""
+    if row.size == 0:
+        return np.array([], dtype=np.int64)
+    next_differs = np.ones(row.size, dtype=bool)
+    next_differs[:-1] = (row[1:] != row[:-1]) | (ticker[1:] != ticker[:-1])
+    return np.flatnonzero(next_differs)
 
 
 # ------------------------------------------------------------ support / resistance
@@ -216,8 +224,8 @@ def decaying_events(direction: np.ndarray, strength: np.ndarray, hold: int) -> n
     last = np.maximum.accumulate(np.where(event, rows, -hold), axis=0)
     with np.errstate(invalid="ignore"):
         value = np.where(event, direction * strength, np.nan)
-    # forward fill (pandas' 2-D pad loop) no further than the fade lasts
-    value = pd.DataFrame(value, copy=False).ffill(limit=max(hold - 1, 0)).to_numpy()
+    if hold > 1:  # forward fill (pandas' 2-D pad loop) no further than the fade lasts
+        value = pd.DataFrame(value, copy=False).ffill(limit=hold - 1).to_numpy()
     fade = (rows - last).astype("float64")
     fade *= -1.0 / hold
     fade += 1.0

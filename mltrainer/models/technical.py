@@ -91,8 +91,9 @@ def pattern_signal(close: np.ndarray, order: int, tolerance: float, min_height: 
     code = np.zeros_like(close)
     strength = np.zeros_like(close)
     # sorted by (ticker, row, strength): on a bar with two patterns the strongest is kept
-    code[pats.confirm_row, pats.ticker] = pats.code
-    strength[pats.confirm_row, pats.ticker] = pats.strength
+    last = pv.last_of_groups(pats.ticker, pats.confirm_row)
+    code[pats.confirm_row[last], pats.ticker[last]] = pats.code[last]
+    strength[pats.confirm_row[last], pats.ticker[last]] = pats.strength[last]
     signal = pv.decaying_events(np.sign(code), strength, hold)
     missing = np.isnan(close)
     for arr in (signal, code, strength):

@@ -127,6 +127,8 @@ def test_breakout_above_clustered_resistance():
     np.testing.assert_allclose(signal[23:], [1.0, 0.8, 0.6])
     # once broken, the old resistance is the nearest support
     assert out.extras["support"]["X"].iloc[24] == pytest.approx(10.025)
+    one_bar = tech.SupportResistanceModel(order=3, hold=1).run(data).primary["X"]
+    assert np.flatnonzero(one_bar.to_numpy()).tolist() == [23]
 
 
 def test_levels_bracket_the_close_on_real_data(small):
