@@ -16,6 +16,7 @@ ratios: both sides are slowed alike.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,9 @@ def main() -> None:
     raw = load_local(config.sp500_daily_dir())
     data = raw.adjusted()
     h, lo, c = data.high, data.low, data.close
-    print(f"panel: {c.shape[0]} dates x {c.shape[1]} tickers, best of {args.repeat}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"panel: {c.shape[0]} dates x {c.shape[1]} tickers, best of {args.repeat}; "
+          f"load average {load} on {os.cpu_count()} CPUs")
     cases = [
         ("sma(30)", lambda: ind.sma(c, 30), lambda: talib_loop(talib.SMA, [c], timeperiod=30)),
         ("ema(20)", lambda: ind.ema(c, 20), lambda: talib_loop(talib.EMA, [c], timeperiod=20)),

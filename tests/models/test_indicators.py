@@ -156,6 +156,12 @@ def test_missing_bar_inside_history(adj):
     assert out["AAPL"].iloc[3002:].notna().sum() == len(out) - 3002 - 1
     (ref_ema,) = talib_by_column(talib.EMA, [hlc[2]], timeperiod=10)
     assert_same(ind.ema(hlc[2], 10).to_numpy(), ref_ema)
+    for ours, ref in zip(ind.macd(hlc[2]), talib_by_column(talib.MACD, [hlc[2]], n_out=3),
+                         strict=True):
+        assert_same(ours.to_numpy(), ref)
+    for ours, ref in zip(ind.stochastic(*hlc), talib_by_column(talib.STOCH, hlc, n_out=2),
+                         strict=True):
+        assert_same(ours.to_numpy(), ref)
 
 
 def test_only_the_joint_valid_rows_count_for_several_inputs(adj):
