@@ -65,22 +65,3 @@ def test_equity_curve_equals_vectorbt(prices, case):
     expected = _vbt_equity(px, targets, fee)
     np.testing.assert_allclose(res.equity.to_numpy(), expected.to_numpy(), rtol=1e-9, atol=0)
     assert res.metrics["total_costs"] > 0.01  # the costs are material, not a no-op
-
-
-def test_metrics_equal_vectorbt_returns_accessor(prices):
-    res = run_backtest(_momentum(prices.adj_close, 60), prices, commission_bps=10)
-    r = res.returns
-    acc = r.vbt.returns(freq="1D", year_freq="252D")
-    m = res.metrics
-    assert m["sharpe"] == pytest.approx(acc.sharpe_ratio(), rel=1e-10)
-    assert m["sortino"] == pytest.approx(acc.sortino_ratio(), rel=1e-10)
-    assert m["cagr"] == pytest.approx(acc.annualized(), rel=1e-10)
-    assert m["annual_volatility"] == pytest.approx(acc.annualized_volatility(), rel=1e-10)
-    assert m["max_drawdown"] == pytest.approx(acc.max_drawdown(), rel=1e-10)
-    assert m["calmar"] == pytest.approx(acc.calmar_ratio(), rel=1e-10)
-    bench = res.benchmark
-    assert m["beta"] == pytest.approx(acc.beta(bench), rel=1e-10)
-    assert m["alpha"] == pytest.approx(acc.alpha(bench), rel=1e-10)
-    # vectorbt's information ratio is per period; ours is annualised
-    assert m["information_ratio"] == pytest.approx(
-        acc.information_ratio(bench) * np.sqrt(252), rel=1e-10)
