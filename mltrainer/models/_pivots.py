@@ -33,20 +33,25 @@ PATTERN_NAMES = {
 def rolling_extreme(x: np.ndarray, window: int, op) -> np.ndarray:
     """``op`` (np.maximum / np.minimum) of rows t-window+1..t; NaN if any is NaN.
 
-    Doubling over power-of-two windows (about log2(window) + 1 passes).
+    Doubling over power-of-two windows (about log2(window) + 1 passes), alternating
+    between two work arrays.
     """
-    out = x.copy()
-    width = 1
+    if window <= 1:
+        return x.copy()
+    bufs = (np.empty_like(x), np.empty_like(x))
+    cur, width, k = x, 1, 0
     while 2 * width <= window:
-        nxt = np.full_like(x, np.nan)
-        op(out[width:], out[:-width], out=nxt[width:])
-        out, width = nxt, 2 * width
+        nxt = bufs[k % 2]
+        nxt[:width] = np.nan
+        op(cur[width:], cur[:-width], out=nxt[width:])
+        cur, width, k = nxt, 2 * width, k + 1
     rest = window - width
     if rest:
-        nxt = np.full_like(x, np.nan)
-        op(out[rest:], out[:-rest], out=nxt[rest:])
-        out = nxt
-    return out
+        nxt = bufs[k % 2]
+        nxt[:rest] = np.nan
+        op(cur[rest:], cur[:-rest], out=nxt[rest:])
+        cur = nxt
+    return cur
 
 
 def shift(x: np.ndarray, lag: int, fill=np.nan) -> np.ndarray:
@@ -67,17 +72,19 @@ def confirmed_pivots(high: np.ndarray, low: np.ndarray, order: int
     whose close the pivot is known; the pivot's price is ``high[c - order]``. A window
     holding a missing bar gives no pivot.
     """
-    span = 2 * order + 1
+    t = high.shape[0]
     out = []
-    for x, op in ((high, np.maximum), (low, np.minimum)):
-        cand = shift(x, order)  # the candidate bar p = c - order, seen from c
-        around = rolling_extreme(x, span, op)  # bars c-2*order .. c
-        before = shift(rolling_extreme(x, order, op), order + 1)  # bars p-order .. p-1
-        with np.errstate(invalid="ignore"):
-            if op is np.maximum:
-                flag = (cand >= around) & (cand > before)
-            else:
-                flag = (cand <= around) & (cand < before)
+    for x, op, at_least, beyond in ((high, np.maximum, np.greater_equal, np.greater),
+                                    (low, np.minimum, np.less_equal, np.less)):
+        flag = np.zeros_like(x, dtype=bool)  # same memory layout as x
+        if t > 2 * order:
+            cand = x[order: t - order]  # bar p = c - order for c = 2*order .. t-1
+            around = rolling_extreme(x, 2 * order + 1, op)[2 * order:]  # c-2*order .. c
+            before = rolling_extreme(x, order, op)[order - 1: t - order - 1]  # p-order..p-1
+            with np.errstate(invalid="ignore"):
+                hit = at_least(cand, around)
+                hit &= beyond(cand, before)
+            flag[2 * order:] = hit
         out.append(flag)
     return out[0], out[1]
 
