@@ -148,12 +148,11 @@ def cluster_levels(ev: PivotEvents, n_pivots: int, tolerance: float
     """
     k = n_pivots
     e = ev.price.size
-    back = np.arange(k - 1, -1, -1)
-    src = np.arange(e)[:, None] - back[None, :]
-    ok = src >= 0
-    src = np.where(ok, src, 0)
-    ok &= ev.ticker[src] == ev.ticker[:, None]
-    pool = np.where(ok, ev.price[src], np.nan)
+    # row i of the windows: events i-k+1 .. i (views, no copy); other tickers' are NaN
+    windows = np.lib.stride_tricks.sliding_window_view
+    price = windows(np.concatenate([np.full(k - 1, np.nan), ev.price]), k)
+    owner = windows(np.concatenate([np.full(k - 1, -1), ev.ticker]), k)
+    pool = np.where(owner == ev.ticker[:, None], price, np.nan)
     pool.sort(axis=1)  # NaN last
     with np.errstate(invalid="ignore", divide="ignore"):
         gap = pool[:, 1:] / pool[:, :-1] - 1.0 > tolerance
