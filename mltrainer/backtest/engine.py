@@ -381,10 +381,12 @@ def simulate(
     n_ret = returns[n_rows, n_cols]
 
     # drift numerators A_t = w_{t-1} (1 + r_t); carried cells are overwritten per sweep
-    numer = np.zeros_like(target)
-    np.multiply(target[:-1], 1.0 + returns[1:], out=numer[1:])
+    numer = np.empty_like(target)
+    numer[0] = 0.0
+    np.multiply(target[:-1], returns[1:], out=numer[1:])  # w r, then + w: no temporary
     port0 = np.zeros(n_t)
-    port0[1:] = np.einsum("ij,ij->i", target[:-1], returns[1:])
+    port0[1:] = numer[1:].sum(axis=1)
+    numer[1:] += target[:-1]
     invested0 = target.sum(axis=1)
     has_cost = bool(np.any(cost_rate > 0))
     uniform = bool(np.all(cost_rate == cost_rate[0])) if len(cost_rate) else True
