@@ -140,30 +140,33 @@ def _frame(values: np.ndarray, data: MarketData) -> pd.DataFrame:
     return pd.DataFrame(values, index=data.dates, columns=data.adj_close.columns, copy=False)
 
 
-def _array(frame: pd.DataFrame) -> np.ndarray:
-    """Column-major float64 values: each ticker's dates contiguous, the layout the
-    indicators and pivot code work in (no copy for a single-block float frame)."""
+def _array(frame: pd.DataFrame, column_major: bool) -> np.ndarray:
+    """Float64 values, NaN for missing. ``column_major``: each ticker's dates contiguous,
+    the layout the indicators work in (they would copy anything else); otherwise as
+    stored (no copy for a single-block float frame)."""
     try:
         values = frame.to_numpy(dtype="float64")
     except (TypeError, ValueError):  # nullable dtypes holding pd.NA
         values = frame.to_numpy(dtype="float64", na_value=np.nan)
-    return np.asfortranarray(values)
+    return np.asfortranarray(values) if column_major else values
 
 
-def adjusted_close(data: MarketData) -> np.ndarray:
+def adjusted_close(data: MarketData, column_major: bool = True) -> np.ndarray:
     """The adjusted close, ``MarketData.adjusted().close``, as a (dates x tickers) array."""
-    return _array(data.adj_close)
+    return _array(data.adj_close, column_major)
 
 
-def adjusted_hlc(data: MarketData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def adjusted_hlc(data: MarketData, column_major: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """High, low and close scaled onto the adjusted close, as (dates x tickers) arrays.
 
     The same arithmetic as :meth:`MarketData.adjusted` (``x * adj_close / close``), for
     only the three fields these models read.
     """
-    close = _array(data.adj_close)
-    factor = close / _array(data.close)
-    return _array(data.high) * factor, _array(data.low) * factor, close
+    close = _array(data.adj_close, column_major)
+    factor = close / _array(data.close, column_major)
+    return (_array(data.high, column_major) * factor, _array(data.low, column_major) * factor,
+            close)
 
 
 class _TechnicalModel(Model):
@@ -302,8 +305,10 @@ class SupportResistanceModel(_TechnicalModel):
 
     def predict_output(self, data: MarketData) -> ModelOutput:
         self._prepare(data)
-        out = support_resistance(*adjusted_hlc(data), self.order, self.n_pivots,
-                                 self.tolerance, self.min_touches, self.hold)
+        # pivots and levels work in any layout: skip the column-major copies
+        high, low, close = adjusted_hlc(data, column_major=False)
+        out = support_resistance(high, low, close, self.order, self.n_pivots, self.tolerance,
+                                 self.min_touches, self.hold)
         return ModelOutput(_frame(out.pop("signal"), data),
                            extras={k: _frame(v, data) for k, v in out.items()})
 
@@ -369,9 +374,9 @@ class PatternRecognitionModel(_TechnicalModel):
 
     def predict_output(self, data: MarketData) -> ModelOutput:
         self._prepare(data)
-        out, pats = pattern_signal(adjusted_close(data), self.order, self.tolerance,
-                                   self.min_height, self.full_height, self.max_wait,
-                                   self.hold)
+        close = adjusted_close(data, column_major=False)  # any layout will do here
+        out, pats = pattern_signal(close, self.order, self.tolerance, self.min_height,
+                                   self.full_height, self.max_wait, self.hold)
         dates, tickers = data.dates, data.adj_close.columns
         table = pd.DataFrame({
             "ticker": tickers[pats.ticker],
