@@ -28,8 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mltrainer.models import _rolling as rl
-
 FORECAST_METHODS = ("linear", "random_forest", "arima")
 LOG_FLOOR = 1e-6  # percent^2: a run of zero returns would otherwise have no logarithm
 
@@ -49,10 +47,18 @@ class ForecastSpec:
     random_state: int = 0
 
 
+def trailing_mean(x: np.ndarray, n: int) -> np.ndarray:
+    """Mean of ``x[i-n+1..i]`` for a 1-D series without gaps (NaN for i < n-1)."""
+    out = np.full(x.shape[0], np.nan)
+    if x.shape[0] >= n:
+        c = np.concatenate([[0.0], np.cumsum(x)])
+        out[n - 1:] = (c[n:] - c[:-n]) / n
+    return out
+
+
 def lagged_rv_features(rv: np.ndarray) -> np.ndarray:
     """``[rv_t, mean(rv_{t-4..t}), mean(rv_{t-21..t})]`` per observation, shape (n, 3)."""
-    col = rv[:, None]
-    return np.hstack([col, rl.rolling_mean(col, 5), rl.rolling_mean(col, 22)])
+    return np.column_stack([rv, trailing_mean(rv, 5), trailing_mean(rv, 22)])
 
 
 def forecast_ticker(rv: np.ndarray, obs_before: np.ndarray, spec: ForecastSpec
@@ -69,11 +75,13 @@ def forecast_ticker(rv: np.ndarray, obs_before: np.ndarray, spec: ForecastSpec
     forecast : variance forecast for the next observation, made at each observation
     rows : one dict per refit (``refit`` index, ``nobs``, ``ok``, method details)
     """
+    if spec.method == "linear":
+        return _linear_walk_forward(rv, obs_before, spec)
     n = rv.shape[0]
     forecast = np.full(n, np.nan)
     rows: list[dict] = []
     if spec.method == "arima":
-        z = np.log(np.maximum(rl.rolling_mean(rv[:, None], spec.rv_window)[:, 0], LOG_FLOOR))
+        z = np.log(np.maximum(trailing_mean(rv, spec.rv_window), LOG_FLOOR))
     else:
         feats = lagged_rv_features(rv)
     for k, nb in enumerate(obs_before):
@@ -91,36 +99,67 @@ def forecast_ticker(rv: np.ndarray, obs_before: np.ndarray, spec: ForecastSpec
             lo = max(21, nb - 1 - spec.window)
             if nb - 1 - lo < spec.min_obs:
                 continue
-            seg, row = _regression_segment(feats, rv, lo, nb, ne, spec)
+            seg, row = _forest_segment(feats, rv, lo, nb, ne, spec)
         row.update(refit=k)
         rows.append(row)
         forecast[nb:ne] = seg
     return forecast, rows
 
 
-def _regression_segment(feats: np.ndarray, rv: np.ndarray, lo: int, nb: int, ne: int,
-                        spec: ForecastSpec) -> tuple[np.ndarray, dict]:
-    x_train, y_train = feats[lo:nb - 1], rv[lo + 1:nb]
-    x_new = feats[nb:ne]
-    out = np.full(ne - nb, np.nan)
-    if spec.method == "linear":
-        design = np.column_stack([np.ones(len(x_train)), x_train])
-        beta = np.linalg.lstsq(design, y_train, rcond=None)[0]
-        out = beta[0] + x_new @ beta[1:]
-        row = {"nobs": len(y_train), "ok": True, "const": beta[0], "daily": beta[1],
-               "weekly": beta[2], "monthly": beta[3]}
-    else:
-        from sklearn.ensemble import RandomForestRegressor
+def _linear_walk_forward(rv: np.ndarray, obs_before: np.ndarray, spec: ForecastSpec
+                         ) -> tuple[np.ndarray, list[dict]]:
+    """The ``linear`` method for all refits at once.
 
-        forest = RandomForestRegressor(
-            n_estimators=spec.n_estimators, max_depth=spec.max_depth, min_samples_leaf=5,
-            random_state=spec.random_state, n_jobs=1)
-        forest.fit(x_train, y_train)
-        out = forest.predict(x_new)
-        row = {"nobs": len(y_train), "ok": True}
+    Each refit's OLS uses the cross-product sums of its window, taken as differences
+    of one cumulative sum of ``z z'`` with ``z = [1, features, target]`` (samples in
+    date order, so a prefix of the data gives a prefix of the sums), then a 4x4 solve.
+    One solve per refit, without refitting from scratch in a Python loop.
+    """
+    n = rv.shape[0]
+    forecast = np.full(n, np.nan)
+    feats = lagged_rv_features(rv)
+    z = np.zeros((max(n - 1, 0), 5))  # sample i: features at i, target rv[i + 1]
+    if n > 22:
+        z[21:, 0] = 1.0
+        z[21:, 1:4] = feats[21:n - 1]
+        z[21:, 4] = rv[22:]
+    cum = np.zeros((z.shape[0] + 1, 5, 5))
+    np.cumsum(z[:, :, None] * z[:, None, :], axis=0, out=cum[1:])
+    before = np.asarray(obs_before)
+    ends = np.append(before[1:], n)
+    lo = np.maximum(21, before - 1 - spec.window)
+    fit = (ends > before) & (before - 1 - lo >= spec.min_obs)
+    rows: list[dict] = []
+    if not fit.any():
+        return forecast, rows
+    ks = np.flatnonzero(fit)
+    cross = cum[before[ks] - 1] - cum[lo[ks]]
     with np.errstate(invalid="ignore"):
-        out = np.where(out > 0, out, np.nan)
-    return out, row
+        try:
+            beta = np.linalg.solve(cross[:, :4, :4], cross[:, :4, 4:])[..., 0]
+        except np.linalg.LinAlgError:  # a degenerate window: least squares per refit
+            beta = np.stack([np.linalg.lstsq(c[:4, :4], c[:4, 4], rcond=None)[0]
+                             for c in cross])
+    for k, b in zip(ks, beta, strict=True):
+        nb, ne = before[k], ends[k]
+        out = b[0] + feats[nb:ne] @ b[1:]
+        forecast[nb:ne] = np.where(out > 0, out, np.nan)
+        rows.append({"refit": int(k), "nobs": int(nb - 1 - lo[k]), "ok": True,
+                     "const": b[0], "daily": b[1], "weekly": b[2], "monthly": b[3]})
+    return forecast, rows
+
+
+def _forest_segment(feats: np.ndarray, rv: np.ndarray, lo: int, nb: int, ne: int,
+                    spec: ForecastSpec) -> tuple[np.ndarray, dict]:
+    """Fit the seeded forest on samples ``lo..nb-2`` (targets before the refit), predict."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    forest = RandomForestRegressor(
+        n_estimators=spec.n_estimators, max_depth=spec.max_depth, min_samples_leaf=5,
+        random_state=spec.random_state, n_jobs=1)
+    forest.fit(feats[lo:nb - 1], rv[lo + 1:nb])
+    out = forest.predict(feats[nb:ne])  # averages of past targets: never negative
+    return np.where(out > 0, out, np.nan), {"nobs": nb - 1 - lo, "ok": True}
 
 
 def _arima_segment(z: np.ndarray, ws: int, nb: int, ne: int, spec: ForecastSpec

@@ -64,39 +64,28 @@ def rolling_volatility(returns: np.ndarray, window: int) -> np.ndarray:
 def _cumsum0(x: np.ndarray) -> np.ndarray:
     """Cumulative sum down the rows with a zero row prepended: ``C[t + 1] = sum x[:t + 1]``.
 
-    Adds whole rows in a loop over dates on purpose: numpy's ``cumsum(axis=0)`` walks a
-    C-ordered panel column by column and is 2-3x slower; the additions happen in the
-    same order, so the result is bitwise numpy's (and a prefix of the data gives a
-    prefix of the sums, which keeps everything built on it causal).
+    Rows are added in date order (:func:`_rolling.cumsum_rows`), so a prefix of the data
+    gives a prefix of the sums, which keeps everything built on them causal.
     """
     out = np.empty((x.shape[0] + 1,) + x.shape[1:])
     out[0] = 0.0
     out[1:] = x
-    for i in range(2, out.shape[0]):
-        np.add(out[i - 1], out[i], out=out[i])
+    rl.cumsum_rows(out[1:])
     return out
 
 
 def _span(cum: np.ndarray, end_lag: int, length: int) -> np.ndarray:
     """Sum of x over rows ``t - end_lag - length + 1 .. t - end_lag`` for every row t.
 
-    From a :func:`_cumsum0` array; rows whose span starts before row 0 get the partial
-    sum (callers mask them).
+    From a :func:`_cumsum0` array; NaN for rows whose span would start before row 0.
     """
     n_rows = cum.shape[0] - 1
-    hi = np.clip(np.arange(n_rows) - end_lag + 1, 0, None)
-    lo = np.clip(hi - length, 0, None)
-    return cum[hi] - cum[lo]
-
-
-def _block_sums(a: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Sums of rows ``starts[b]..starts[b+1]-1`` (last block to the end), one row per block.
-
-    A loop over blocks of contiguous rows: ``np.add.reduceat(axis=0)`` on a C-ordered
-    panel is about 7x slower.
-    """
-    ends = np.append(starts[1:], a.shape[0])
-    return np.stack([a[lo:hi].sum(axis=0) for lo, hi in zip(starts, ends, strict=True)])
+    out = np.full((n_rows,) + cum.shape[1:], np.nan)
+    t0 = end_lag + length - 1
+    if t0 < n_rows:
+        hi = n_rows - end_lag + 1
+        np.subtract(cum[length:hi], cum[:hi - length], out=out[t0:])
+    return out
 
 
 # --------------------------------------------------------------- classification
@@ -159,10 +148,10 @@ def min_duration_filter(raw: np.ndarray, min_duration: int) -> np.ndarray:
     run_start = np.maximum.accumulate(np.where(same, 0, rows), axis=0)
     run_length = rows - run_start + 1
     ok = (run_length >= min_duration) & ~np.isnan(raw)
-    # forward fill: the latest confirmed row at or before t (row 0 if none, masked below)
-    last = np.maximum.accumulate(np.where(ok, rows, 0), axis=0)
-    out = np.take_along_axis(raw, last, axis=0)
-    out[~np.maximum.accumulate(ok, axis=0) | np.isnan(raw)] = np.nan
+    # forward fill: the latest confirmed row at or before t (-1: none yet)
+    last = np.maximum.accumulate(np.where(ok, rows, -1), axis=0)
+    out = np.take_along_axis(raw, np.maximum(last, 0), axis=0)
+    out[(last < 0) | np.isnan(raw)] = np.nan
     return out
 
 
@@ -170,7 +159,7 @@ def rolling_log_zscore(vol: np.ndarray, lookback: int) -> np.ndarray:
     """``(ln v_t - mean) / std`` with mean and std of ln v over the last ``lookback`` days."""
     with np.errstate(invalid="ignore", divide="ignore"):
         lv = np.log(np.where(vol > 0, vol, np.nan))
-        mu, sd = rl.rolling_mean(lv, lookback), rl.rolling_std(lv, lookback)
+        mu, sd = rl.rolling_mean_std(lv, lookback)
         return np.where(sd > 0, (lv - mu) / sd, np.nan)
 
 
@@ -225,11 +214,22 @@ def range_variance(terms: dict, estimator: str, window: int) -> tuple[np.ndarray
         daily = rogers_satchell_daily(terms)
     elif estimator == "yang_zhang":
         k = yang_zhang_k(window)
+        oc, co = terms["oc"], terms["co"]
         rs = rogers_satchell_daily(terms)
-        daily = terms["oc"] ** 2 + k * terms["co"] ** 2 + (1.0 - k) * rs
-        var_o = rl.rolling_std(terms["oc"], window) ** 2
-        var_c = rl.rolling_std(terms["co"], window) ** 2
-        return daily, var_o + k * var_c + (1.0 - k) * rl.rolling_mean(rs, window)
+        daily = oc * oc + k * co * co + (1.0 - k) * rs
+        # one validity mask for all five window sums (a bar counts when all are finite);
+        # log returns sit near zero, so plain sums of squares lose no precision
+        bad = rl.bad_windows(np.isfinite(daily), window)
+        ok = ~np.isnan(daily)
+
+        def wsum(a: np.ndarray) -> np.ndarray:
+            return rl.rolling_sum(np.where(ok, a, 0.0), window, bad)
+
+        n = float(window)
+        s_o, s_c = wsum(oc), wsum(co)
+        var_o = (wsum(oc * oc) - s_o * s_o / n) / (n - 1.0)
+        var_c = (wsum(co * co) - s_c * s_c / n) / (n - 1.0)
+        return daily, var_o + k * var_c + (1.0 - k) * wsum(rs) / n
     else:
         raise ValueError(f"estimator must be one of {RANGE_ESTIMATORS} (got {estimator!r})")
     return daily, rl.rolling_mean(daily, window)
@@ -291,28 +291,26 @@ def har_walk_forward(rv: np.ndarray, refits: np.ndarray, pooled: bool, min_obs: 
     ok = np.isfinite(ys)
     for f in feats[1:]:
         ok &= np.isfinite(f[:-1])
-    xs = [ok.astype("float64")] + [np.where(ok, f[:-1] * _HAR_SCALE, 0.0) for f in feats[1:]]
-    ys = np.where(ok, ys, 0.0)
-    # block b holds targets s in [r_{b-1}, r_b) (block 0 from s = 1); fit k uses blocks <= k
+    # (samples, tickers, [1, d, w, m, y]) with zeros where a sample is incomplete
+    z = np.zeros(ys.shape + (5,))
+    z[..., 0] = ok
+    for i in (1, 2, 3):
+        np.multiply(feats[i][:-1], _HAR_SCALE, out=z[..., i], where=ok)
+    np.copyto(z[..., 4], ys, where=ok)
+    # block b holds targets s in [r_{b-1}, r_b) (block 0 from s = 1); fit k uses blocks <= k.
+    # Each block's cross-product sums in one einsum: no (dates x tickers) temporaries.
     starts = np.concatenate([[0], refits - 1])
-
-    def block_sum(a: np.ndarray) -> np.ndarray:
-        out = _block_sums(a, starts)
-        out = out.sum(axis=1, keepdims=True) if pooled else out
-        return np.cumsum(out, axis=0)[:n_fit]
-
-    xtx = np.empty((n_fit, width, 4, 4))
-    xty = np.empty((n_fit, width, 4))
-    for i in range(4):
-        xty[..., i] = block_sum(xs[i] * ys if i else ys)
-        for j in range(i, 4):
-            prod = xs[j] if i == 0 else xs[i] * xs[j]  # xs[0] is the 0/1 sample mask
-            xtx[..., i, j] = xtx[..., j, i] = block_sum(prod)
+    ends = np.append(starts[1:], ys.shape[0])
+    spec = "rni,rnj->ij" if pooled else "rni,rnj->nij"
+    blocks = np.stack([np.einsum(spec, z[lo:hi], z[lo:hi], optimize=True) for lo, hi in
+                       zip(starts[:n_fit], ends[:n_fit], strict=True)])
+    cross = np.cumsum(blocks, axis=0).reshape(n_fit, width, 5, 5)
+    xtx, xty = cross[..., :4, :4], cross[..., :4, 4]
     if pooled:
         dates_ok = ok.any(axis=1).astype(np.int64)
         cnt[:] = np.cumsum(np.add.reduceat(dates_ok, starts))[:n_fit, None]
     else:
-        cnt[:] = np.cumsum(_block_sums(ok.astype(np.int64), starts), axis=0)[:n_fit]
+        cnt[:] = np.rint(xtx[..., 0, 0]).astype(np.int64)  # sum of the 0/1 sample mask
     enough = cnt >= max(min_obs, 4)
     if enough.any():
         coefs[enough] = _solve_normal(xtx[enough], xty[enough])
@@ -330,11 +328,30 @@ def har_walk_forward(rv: np.ndarray, refits: np.ndarray, pooled: bool, min_obs: 
 
 
 def _solve_normal(xtx: np.ndarray, xty: np.ndarray) -> np.ndarray:
-    """Batched ``solve(X'X, X'y)``, least squares (pseudo-inverse) where singular."""
-    try:
-        return np.linalg.solve(xtx, xty[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        return np.einsum("bij,bj->bi", np.linalg.pinv(xtx), xty)
+    """Batched ``solve(X'X, X'y)`` by Cholesky, vectorised over the batch.
+
+    One LAPACK call per 4x4 system costs more than the arithmetic (there are
+    refits x tickers of them), so the factorisation is written out on (batch,)
+    arrays. A system that is not positive definite (a degenerate sample) gives NaN.
+    """
+    n = xtx.shape[-1]
+    a = [[np.ascontiguousarray(xtx[:, i, j]) for j in range(n)] for i in range(n)]
+    low: list[list] = [[None] * n for _ in range(n)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for j in range(n):
+            d = a[j][j] - sum(low[j][k] ** 2 for k in range(j))
+            low[j][j] = np.sqrt(np.where(d > 0, d, np.nan))
+            for i in range(j + 1, n):
+                dot = sum(low[i][k] * low[j][k] for k in range(j))
+                low[i][j] = (a[i][j] - dot) / low[j][j]
+        z = []
+        for i in range(n):  # L z = X'y
+            z.append((xty[:, i] - sum(low[i][k] * z[k] for k in range(i))) / low[i][i])
+        beta = [None] * n
+        for i in reversed(range(n)):  # L' beta = z
+            tail = sum(low[k][i] * beta[k] for k in range(i + 1, n))
+            beta[i] = (z[i] - tail) / low[i][i]
+    return np.stack(beta, axis=-1)
 
 
 # ----------------------------------------------------------------- clustering
@@ -365,24 +382,28 @@ def rolling_acfs(x: np.ndarray, window: int, lags: int) -> np.ndarray:
     n = window
     valid = np.isfinite(x)
     x0 = np.where(valid, x, 0.0)
-    bad = _span(_cumsum0((~valid).astype("float64")), 0, n) > 0
-    bad[: n - 1] = True
-    c1, c2 = _cumsum0(x0), _cumsum0(x0 * x0)
+    c1 = _cumsum0(x0)
     s1 = _span(c1, 0, n)
+    s2 = _span(_cumsum0(x0 * x0), 0, n)
     m = s1 / n
-    den = _span(c2, 0, n) - n * m * m
+    den = s2 - n * m * m
+    undefined = rl.bad_windows(valid, n) | ~(den > 1e-14 * s2)
     out = np.empty((lags,) + x.shape)
+    prod = np.zeros_like(x0)
     with np.errstate(invalid="ignore", divide="ignore"):
         for k in range(1, lags + 1):
-            prod = np.zeros_like(x0)
-            prod[k:] = x0[k:] * x0[:-k]  # x_s x_{s-k}, 0 where s-k is before the data
-            pairs = _span(_cumsum0(prod), 0, n - k)
-            tail = s1 - _span(c1, 0, k)  # x_{s-k}: rows t-n+1..t-k
-            head = s1 - _span(c1, n - k, k)  # x_s: rows t-n+1+k..t
-            num = pairs - m * (head + tail) + (n - k) * m * m
-            rho = num / den
-            rho[bad | ~(den > 1e-14 * _span(c2, 0, n))] = np.nan
-            out[k - 1] = rho
+            np.multiply(x0[k:], x0[:-k], out=prod[k:])  # x_s x_{s-k} (0 before the data)
+            num = _span(_cumsum0(prod), 0, n - k)
+            # head + tail = the window sum twice, less its first k and its last k values
+            ends = _span(c1, 0, k)
+            ends += _span(c1, n - k, k)
+            ends -= 2.0 * s1
+            ends *= m  # -m (head + tail)
+            num += ends
+            num += (n - k) * m * m
+            num /= den
+            num[undefined] = np.nan
+            out[k - 1] = num
     return out
 
 

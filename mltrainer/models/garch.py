@@ -158,27 +158,32 @@ def garch_ticker(y: np.ndarray, obs_before: np.ndarray, spec: GarchSpec
     return forecast, persistence, rows
 
 
-def _one_blas_thread(fn: Callable, *args):
-    """``fn(*args)`` with BLAS limited to one thread.
+def _one_blas_thread():
+    """A context in which BLAS uses one thread.
 
-    scipy's SLSQP (arch) and statsmodels' optimisers land on optimima that differ in the
+    scipy's SLSQP (arch) and statsmodels' optimisers land on optima that differ in the
     5th digit with the BLAS thread count, which differs between the main process and
     joblib's workers; one thread makes a ticker's result the same wherever it runs
     (and is faster for these tiny matrices on a busy machine).
     """
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        return fn(*args)
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _run_chunk(fn: Callable, chunk: Sequence[tuple]) -> list:
+    """Run a few tasks in a worker, under one BLAS thread (set up once per chunk)."""
+    with _one_blas_thread():
+        return [fn(*task) for task in chunk]
 
 
 def map_tickers(fn: Callable, tasks: Sequence[tuple], n_jobs: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> list:
     """``[fn(*task) for task in tasks]``, in parallel with joblib when worth it.
 
-    Each call runs with one BLAS thread (see :func:`_one_blas_thread`).
-    ``progress(done, total)`` is called after each task (and once with ``(0, total)``
-    at the start), in task order.
+    Every call runs with one BLAS thread (see :func:`_one_blas_thread`).
+    ``progress(done, total)`` is called as tasks finish (and once with ``(0, total)``
+    at the start).
     """
     total = len(tasks)
     if progress is not None:
@@ -188,18 +193,21 @@ def map_tickers(fn: Callable, tasks: Sequence[tuple], n_jobs: int | None = None,
     # scipy, pandas) costs seconds; an explicit n_jobs > 1 always uses workers
     if jobs == 1 or total < (PARALLEL_MIN_TASKS if n_jobs is None else 2):
         results = []
-        for i, task in enumerate(tasks, start=1):
-            results.append(_one_blas_thread(fn, *task))
-            if progress is not None:
-                progress(i, total)
+        with _one_blas_thread():
+            for i, task in enumerate(tasks, start=1):
+                results.append(fn(*task))
+                if progress is not None:
+                    progress(i, total)
         return results
     from joblib import Parallel, delayed
 
+    # chunks of a few tickers: fewer round trips, still a smooth progress bar
+    size = max(1, min(4, total // (8 * jobs)))
+    chunks = [tasks[i:i + size] for i in range(0, total, size)]
     results = []
     runner = Parallel(n_jobs=jobs, return_as="generator")
-    calls = (delayed(_one_blas_thread)(fn, *task) for task in tasks)
-    for i, res in enumerate(runner(calls), start=1):
-        results.append(res)
+    for part in runner(delayed(_run_chunk)(fn, chunk) for chunk in chunks):
+        results.extend(part)
         if progress is not None:
-            progress(i, total)
+            progress(len(results), total)
     return results

@@ -245,12 +245,13 @@ class GARCHVolatilityModel(_ScheduledModel):
         var = np.full(r.shape, np.nan)
         persistence = np.full(r.shape, np.nan)
         records = []
+        tickers = data.tickers
         for j, ((pos, _), (fc, pers, rows)) in enumerate(zip(cols, results, strict=True)):
             var[pos, j] = fc
             persistence[pos, j] = pers
             for row in rows:
                 row = dict(row)
-                records.append({"ticker": data.tickers[j],
+                records.append({"ticker": tickers[j],
                                 "refit_date": data.dates[refits[row.pop("refit")]], **row})
         params = pd.DataFrame.from_records(records)
         if len(params):
@@ -513,17 +514,20 @@ class VolatilityForecastingModel(_ScheduledModel):
         cols = _per_ticker(rv, refits)
         spec = self.spec()
         tasks = [(rv[pos, j], before, spec) for j, (pos, before) in enumerate(cols)]
+        if n_jobs is None and self.method == "linear":
+            n_jobs = 1  # a few milliseconds per ticker: workers would cost more than they save
         results = map_tickers(forecast_ticker, tasks, n_jobs=n_jobs, progress=progress)
         var = np.full(rv.shape, np.nan)
         errors, fits, pairs = [], [], []
+        tickers = data.tickers
         for j, ((pos, _), (fc, rows)) in enumerate(zip(cols, results, strict=True)):
             var[pos, j] = fc
             realised, made = rv[pos[1:], j], fc[:-1]  # forecast at obs i vs rv at obs i+1
             pairs.append((realised, made))
-            errors.append(_error_row(data.tickers[j], realised, made))
+            errors.append(_error_row(tickers[j], realised, made))
             for row in rows:
                 row = dict(row)
-                fits.append({"ticker": data.tickers[j],
+                fits.append({"ticker": tickers[j],
                              "refit_date": data.dates[refits[row.pop("refit")]], **row})
         if pairs:
             errors.append(_error_row("(all)", np.concatenate([p[0] for p in pairs]),
