@@ -91,36 +91,46 @@ def _span(cum: np.ndarray, end_lag: int, length: int) -> np.ndarray:
 # --------------------------------------------------------------- classification
 
 
-def expanding_percentile(values: np.ndarray, min_periods: int) -> np.ndarray:
-    """Percentile of each value within its own past: ``rank(x_t | x_0..x_t) / n_t``.
+QUANTILE_STEP = 5  # the past distribution is read from every 5th day's value
 
-    Ties share their average rank (pandas ``expanding().rank(pct=True)``); NaN until
-    ``min_periods`` finite values are seen. ``F_t(x_t) <= q`` is the event that
-    ``x_t`` lies at or below the expanding (past-only) empirical q-quantile (up to
-    the quantile's interpolation convention, i.e. one observation), so classes cut on
-    this percentile are classes cut on expanding quantiles, from one rank pass.
+
+def expanding_quantiles(values: np.ndarray, quantiles: tuple[float, ...], min_periods: int,
+                        step: int = QUANTILE_STEP) -> list[np.ndarray]:
+    """Past-only quantiles of each column, from every ``step``-th row up to t.
+
+    Row t gets the quantiles (linear interpolation, numpy/pandas default) of the
+    values at rows ``0, step, 2 step, ... <= t``; NaN until ``min_periods / step``
+    such values are finite. A rolling volatility changes slowly (consecutive 21-day
+    windows share 20 days), so one value a week describes its history as well as all
+    of them, and the expanding quantiles cost a fifth (pandas' expanding quantile is
+    a skip list per column, the slowest step of the family otherwise).
     """
-    frame = pd.DataFrame(values, copy=False)
-    return frame.expanding(min_periods=min_periods).rank(pct=True).to_numpy()
+    n_rows = values.shape[0]
+    sampled = pd.DataFrame(values[::step], copy=False)
+    window = sampled.expanding(min_periods=max(2, math.ceil(min_periods / step)))
+    return [np.repeat(window.quantile(q).to_numpy(), step, axis=0)[:n_rows] for q in quantiles]
 
 
-def tercile_classes(percentile: np.ndarray, low_q: float, high_q: float
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Class 0 (``p <= low_q``), 1, 2 (``p > high_q``) and a confidence in [0, 1].
+def band_classes(values: np.ndarray, low: np.ndarray, high: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class against two boundaries, a confidence in [0, 1] and a band score.
 
-    Confidence is the distance of p from the nearest class boundary divided by the
-    half-width of the middle class, ``min(|p - low_q|, |p - high_q|) / ((high_q -
-    low_q) / 2)``, capped at 1: 0 on a boundary, 1 in the middle of the middle class
-    or at least that far inside an outer class.
+    Class 0 if ``v <= low``, 2 if ``v > high``, else 1. With ``mid = (low + high) / 2``
+    and ``half = (high - low) / 2``: ``score = (v - mid) / half`` (below -1: low class,
+    above 1: high, like a z-score with threshold 1) and ``confidence = min(|v - low|,
+    |v - high|) / half`` capped at 1 (0 on a boundary, 1 in the middle of the band or
+    at least half a band inside an outer class). NaN where v or a boundary is
+    undefined or the band is empty.
     """
-    cls = np.where(percentile <= low_q, 0.0, np.where(percentile > high_q, 2.0, 1.0))
-    half = 0.5 * (high_q - low_q)
-    dist = np.minimum(np.abs(percentile - low_q), np.abs(percentile - high_q))
-    conf = np.minimum(dist / half, 1.0)
-    undefined = np.isnan(percentile)
-    cls[undefined] = np.nan
-    conf[undefined] = np.nan
-    return cls, conf
+    half = 0.5 * (high - low)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = (values - 0.5 * (high + low)) / half
+        conf = np.minimum(np.minimum(np.abs(values - low), np.abs(values - high)) / half, 1.0)
+        cls = np.where(values <= low, 0.0, np.where(values > high, 2.0, 1.0))
+        undefined = np.isnan(values) | ~(half > 0)
+    for a in (cls, conf, score):
+        a[undefined] = np.nan
+    return cls, conf, score
 
 
 def zscore_levels(score: np.ndarray, threshold: float) -> np.ndarray:
@@ -302,9 +312,11 @@ def har_walk_forward(rv: np.ndarray, refits: np.ndarray, pooled: bool, min_obs: 
     starts = np.concatenate([[0], refits - 1])
     ends = np.append(starts[1:], ys.shape[0])
     spec = "rni,rnj->ij" if pooled else "rni,rnj->nij"
-    blocks = np.stack([np.einsum(spec, z[lo:hi], z[lo:hi], optimize=True) for lo, hi in
-                       zip(starts[:n_fit], ends[:n_fit], strict=True)])
-    cross = np.cumsum(blocks, axis=0).reshape(n_fit, width, 5, 5)
+    cross = np.empty((n_fit, width, 5, 5))
+    running = np.zeros((width, 5, 5))
+    for k, (lo, hi) in enumerate(zip(starts[:n_fit], ends[:n_fit], strict=True)):
+        running += np.einsum(spec, z[lo:hi], z[lo:hi], optimize=True).reshape(width, 5, 5)
+        cross[k] = running
     xtx, xty = cross[..., :4, :4], cross[..., :4, 4]
     if pooled:
         dates_ok = ok.any(axis=1).astype(np.int64)

@@ -102,12 +102,13 @@ class SimpleVolatilityModel(_VolatilityModel):
     Notes
     -----
     ``sigma_t = sqrt(252) * std(r_{t-w+1..t})`` (ddof 1), the random-walk forecast of
-    the volatility of t+1. The class compares ``sigma_t`` with expanding (past-only,
-    including t) quantiles of the ticker's own sigma series: 0 if ``F_t(sigma_t) <=
-    low_quantile``, 2 if above ``high_quantile``, else 1, where ``F_t`` is the
-    expanding empirical distribution function. ``confidence`` is the distance of
-    ``F_t(sigma_t)`` from the nearest boundary over the half-width of the middle class,
-    capped at 1. Extras: ``vol_class`` (0/1/2), ``confidence``, ``percentile``.
+    the volatility of t+1. The class compares ``sigma_t`` with expanding (past-only)
+    quantiles ``q_lo(t)``, ``q_hi(t)`` of the ticker's own sigma history, read from
+    every 5th day up to t (:func:`._volmath.expanding_quantiles`): 0 if ``sigma_t <=
+    q_lo``, 2 if ``sigma_t > q_hi``, else 1. ``confidence`` is the distance of sigma_t
+    from the nearest boundary over half the middle band, capped at 1
+    (:func:`._volmath.band_classes`). Extras: ``vol_class`` (0/1/2), ``confidence``,
+    ``low_boundary``, ``high_boundary`` (annualised volatilities).
 
     References
     ----------
@@ -122,7 +123,7 @@ class SimpleVolatilityModel(_VolatilityModel):
         "high_quantile": FloatParam(0.5, 0.95, default=0.67, step=0.01,
                                     help="Past-volatility quantile above which the class is high"),
         "min_periods": IntParam(21, 2520, default=252,
-                                help="Volatility values needed before classes are given"),
+                                help="Days of volatility history needed before classes"),
     }
 
     def __init__(self, window=21, low_quantile=0.33, high_quantile=0.67, min_periods=252):
@@ -143,11 +144,12 @@ class SimpleVolatilityModel(_VolatilityModel):
     def predict_output(self, data: MarketData) -> ModelOutput:
         self._prepare(data)
         vol = vm.rolling_volatility(_log_returns(data), self.window)
-        pct = vm.expanding_percentile(vol, self.min_periods)
-        cls, conf = vm.tercile_classes(pct, self.low_quantile, self.high_quantile)
+        low, high = vm.expanding_quantiles(vol, (self.low_quantile, self.high_quantile),
+                                           self.min_periods)
+        cls, conf, _ = vm.band_classes(vol, low, high)
         return ModelOutput(_frame(vol, data), extras={
             "vol_class": _frame(cls, data), "confidence": _frame(conf, data),
-            "percentile": _frame(pct, data)})
+            "low_boundary": _frame(low, data), "high_boundary": _frame(high, data)})
 
 
 class GARCHVolatilityModel(_ScheduledModel):
@@ -437,7 +439,7 @@ class VolatilityForecastingModel(_ScheduledModel):
     rv_window : int
         Days in the realised variance the ARIMA models (its log needs some smoothing).
     n_estimators, max_depth, random_state : int
-        Random forest size, depth and seed.
+        Random forest size, depth and seed (leaves hold at least 5 samples).
 
     Notes
     -----
@@ -555,7 +557,7 @@ class VolatilityRegimeDetectionModel(_VolatilityModel):
     ----------
     method : {"zscore", "quantile"}
         ``zscore``: z-score of log volatility against its rolling mean and std over
-        ``lookback``; ``quantile``: percentile within the expanding past.
+        ``lookback``; ``quantile``: against expanding quantiles of its own past.
     vol_window : int
         Rolling window of the volatility (the primary output), trading days.
     lookback : int
@@ -572,8 +574,11 @@ class VolatilityRegimeDetectionModel(_VolatilityModel):
     ``z_t = (ln sigma_t - mean(ln sigma)) / std(ln sigma)`` over the last ``lookback``
     days including t. The raw label (0 low, 1 normal, 2 high) becomes the regime only
     after ``min_duration`` consecutive days (:func:`._volmath.min_duration_filter`),
-    a causal filter: a switch is reported on its confirmation date. Extras: ``regime``,
-    ``raw_regime``, ``score`` (z or percentile).
+    a causal filter: a switch is reported on its confirmation date. The ``quantile``
+    method cuts at expanding quantiles of the volatility (as
+    :class:`SimpleVolatilityModel`); its score is the position in the band,
+    ``(sigma - mid) / half``, so both methods call |score| > 1 low or high at the
+    default threshold. Extras: ``regime``, ``raw_regime``, ``score``.
 
     References
     ----------
@@ -584,7 +589,7 @@ class VolatilityRegimeDetectionModel(_VolatilityModel):
     description = "Low/normal/high volatility regime versus own past, with minimum duration"
     param_specs = {
         "method": ChoiceParam(("zscore", "quantile"), default="zscore",
-                              help="z-score of log vol, or expanding percentile"),
+                              help="z-score of log vol, or expanding quantiles of vol"),
         "vol_window": IntParam(5, 126, default=21, help="Volatility window, trading days"),
         "lookback": IntParam(63, 1260, default=252,
                              help="z-score window (quantile: history before a label)"),
@@ -618,8 +623,9 @@ class VolatilityRegimeDetectionModel(_VolatilityModel):
             score = vm.rolling_log_zscore(vol, self.lookback)
             raw = vm.zscore_levels(score, self.threshold)
         else:
-            score = vm.expanding_percentile(vol, self.lookback)
-            raw, _ = vm.tercile_classes(score, self.low_quantile, self.high_quantile)
+            low, high = vm.expanding_quantiles(vol, (self.low_quantile, self.high_quantile),
+                                               self.lookback)
+            raw, _, score = vm.band_classes(vol, low, high)
         regime = vm.min_duration_filter(raw, self.min_duration)
         return ModelOutput(_frame(vol, data), extras={
             "regime": _frame(regime, data), "raw_regime": _frame(raw, data),

@@ -276,29 +276,40 @@ def test_garch_ticker_listing_mid_sample_and_params_table(recent):
 # ------------------------------------------------------------ simple / regimes
 
 
-def test_simple_volatility_and_classes_against_pandas(recent):
+def test_simple_volatility_and_classes_against_pandas_and_numpy(recent):
     out = SimpleVolatilityModel(window=21, min_periods=252).run(recent)
     r = np.log(recent.adj_close).diff()
     ref = r.rolling(21).std() * math.sqrt(252)
     pd.testing.assert_frame_equal(out.primary, ref, rtol=1e-9, check_freq=False)
-    pct = ref.expanding(min_periods=252).rank(pct=True)
-    pd.testing.assert_frame_equal(out.extras["percentile"], pct, rtol=1e-9)
-    # one date by hand: the fraction of the past (incl. today) at or below today's value
+    # boundaries on one date by hand: numpy quantiles of every 5th day's value so far
     t = _pos(recent, "2011-08-31")  # a month after the US downgrade: high for all
-    past = ref["JPM"].iloc[: t + 1].dropna()
-    frac = ((past < past.iloc[-1]).sum() + 0.5 * ((past == past.iloc[-1]).sum() + 1)) / len(past)
-    assert out.extras["percentile"]["JPM"].iloc[t] == pytest.approx(frac)
+    for ticker in recent.tickers:
+        past = ref[ticker].iloc[: t + 1].iloc[::5].dropna().to_numpy()
+        lo, hi = np.quantile(past, 0.33), np.quantile(past, 0.67)
+        assert out.extras["low_boundary"][ticker].iloc[t] == pytest.approx(lo, rel=1e-12)
+        assert out.extras["high_boundary"][ticker].iloc[t] == pytest.approx(hi, rel=1e-12)
+        v = ref[ticker].iloc[t]
+        assert out.extras["vol_class"][ticker].iloc[t] == (0 if v <= lo else 2 if v > hi else 1)
     assert (out.extras["vol_class"].iloc[t] == 2.0).all()
-    assert out.extras["vol_class"]["JPM"].iloc[:251 + 21].isna().all()
+    # no class before 252 days of volatility (51 weekly values) are known
+    assert out.extras["vol_class"]["JPM"].iloc[:250].isna().all()
+    assert out.extras["vol_class"]["JPM"].iloc[300:].notna().all()
+    # all three classes occur, and quiet 2013-2014 is mostly "low" for the long histories
+    cls = out.extras["vol_class"]
+    assert set(np.unique(cls.dropna())) == {0.0, 1.0, 2.0}
+    assert (cls.loc["2013":"2014", ["AAPL", "MSFT", "JPM", "XOM"]] == 0).mean().mean() > 0.5
 
 
-def test_class_rule_and_confidence_by_hand():
-    p = np.array([[0.10], [0.33], [0.40], [0.50], [0.67], [0.70], [np.nan]])
-    cls, conf = vm.tercile_classes(p, 0.33, 0.67)
+def test_band_classes_by_hand():
+    v = np.array([[0.5], [1.0], [1.5], [2.0], [3.0], [3.2], [np.nan]])
+    low, high = np.full_like(v, 1.0), np.full_like(v, 3.0)  # mid 2, half-width 1
+    cls, conf, score = vm.band_classes(v, low, high)
     np.testing.assert_array_equal(cls[:, 0], [0, 0, 1, 1, 1, 2, np.nan])
-    half = 0.17
-    np.testing.assert_allclose(conf[:, 0], [1.0, 0.0, 0.07 / half, 1.0, 0.0, 0.03 / half,
-                                            np.nan], atol=1e-12)
+    np.testing.assert_allclose(conf[:, 0], [0.5, 0.0, 0.5, 1.0, 0.0, 0.2, np.nan], atol=1e-12)
+    np.testing.assert_allclose(score[:, 0], [-1.5, -1.0, -0.5, 0.0, 1.0, 1.2, np.nan])
+    # an empty band (a stale price: constant volatility) has no class
+    cls, conf, score = vm.band_classes(np.array([[1.0]]), np.array([[1.0]]), np.array([[1.0]]))
+    assert np.isnan(cls).all() and np.isnan(conf).all() and np.isnan(score).all()
 
 
 def test_min_duration_filter_by_hand():
@@ -331,7 +342,11 @@ def test_regime_zscore_against_pandas(recent):
     assert (regime[held] == raw_f[held]).sum().sum() == held.sum().sum()
     changed = (regime != regime.shift()) & regime.notna() & regime.shift().notna()
     assert changed.sum().sum() > 20 and not (changed & ~held).any().any()
-    q = VolatilityRegimeDetectionModel(method="quantile", lookback=252).run(recent)
+    q = VolatilityRegimeDetectionModel(method="quantile", lookback=252, low_quantile=0.2,
+                                       high_quantile=0.8, min_duration=1).run(recent)
+    simple = SimpleVolatilityModel(window=21, low_quantile=0.2, high_quantile=0.8,
+                                   min_periods=252).run(recent)
+    pd.testing.assert_frame_equal(q.extras["regime"], simple.extras["vol_class"])
     assert set(np.unique(q.extras["regime"].dropna())) == {0.0, 1.0, 2.0}
 
 
