@@ -2,7 +2,7 @@
 
 The 50 tickers are the first 50 (alphabetically) of the S&P 500 files with a price on
 every date of the last ten years of the data (2011-04-21 to 2021-04-21). The model runs
-with its defaults (refit every 63 days on an expanding window from 504 days, 20,000
+with its defaults (refit every 63 days on an expanding window from 504 days, 12,000
 pooled samples per refit; random forest, gradient boosting, linear SVM and a neural
 network weighted by validation AUC), inside a walk-forward of 756-day training and
 252-day test folds, with 10 bps costs. Refits run on all cores through joblib; a tqdm

@@ -349,7 +349,7 @@ class EnsembleMLModel(_WalkForwardMLModel):
         "validation_fraction": _VALIDATION,
         "horizon": _HORIZON,
         **_SCHEDULE,
-        "max_train_samples": _cap(20_000),
+        "max_train_samples": _cap(12_000),
     }
     _fit_function = staticmethod(fit_ensemble)
     test_params = {"refit_every": 252, "n_estimators": 10, "max_depth": 3,
@@ -357,7 +357,7 @@ class EnsembleMLModel(_WalkForwardMLModel):
 
     def __init__(self, n_estimators=100, max_depth=6, svm="linear", svm_max_samples=3000,
                  hidden_units=32, validation_fraction=0.2, horizon=5, refit_every=63,
-                 min_train=504, train_window=0, random_state=0, max_train_samples=20_000):
+                 min_train=504, train_window=0, random_state=0, max_train_samples=12_000):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.svm = svm
