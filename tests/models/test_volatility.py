@@ -480,11 +480,16 @@ def test_too_little_history_is_a_clear_error(recent, cls):
         cls().run(short)
 
 
-@pytest.mark.parametrize("cls", FAST_MODELS)
-def test_causality_across_a_refit(recent, cls):
-    full = cls().run(recent)
+@pytest.mark.parametrize("model", [cls() for cls in FAST_MODELS] + [
+    RealizedVolatilityModel(pooling="pooled", estimator="rogers_satchell"),
+    VolatilityRegimeDetectionModel(method="quantile"),
+    VolatilityClusteringModel(measure="squared", n_lags=2),
+], ids=lambda m: f"{type(m).__name__}-{sorted(m.get_params().items())[0][1]}")
+def test_causality_across_a_refit(recent, model):
+    full = model.run(recent)
+    # the last day of a month/year and the first day of the next (a refit day)
     for cutoff in ("2012-12-31", "2013-01-02"):
-        part = cls().run(recent.truncate(cutoff))
+        part = model.run(recent.truncate(cutoff))
         n = len(part.primary)
         pd.testing.assert_frame_equal(full.primary.iloc[:n], part.primary, rtol=1e-12)
         for name, frame in part.extras.items():
