@@ -97,11 +97,12 @@ def _run(args) -> int:
 
 
 def _audit(args, model, data, output) -> None:
-    """Append the run to the audit trail, once that module exists (issue 5)."""
-    try:
-        from mltrainer import audit
-    except ImportError:
-        return
+    """Append the run to the audit trail."""
+    from mltrainer import audit
+
+    primary = output.primary
     audit.record(kind="model_run", model_key=args.key, params=model.get_params(), data=data,
-                 tickers=data.tickers, start=args.start, end=args.end, metrics={},
+                 tickers=data.tickers, start=args.start, end=args.end,
+                 metrics={"n_rows": int(primary.shape[0]), "n_columns": int(primary.shape[1]),
+                          "n_values": int(primary.notna().to_numpy().sum())},
                  source=data.source)
