@@ -135,8 +135,9 @@ def garch_ticker(y: np.ndarray, obs_before: np.ndarray, spec: GarchSpec
                 res = build_model(fit_y, spec).fit(disp="off", show_warning=False)
             params = res.params
             values = params.to_numpy(dtype="float64")
-            if not np.all(np.isfinite(values)):
-                raise FloatingPointError("non-finite parameters")
+            if not (np.all(np.isfinite(values)) and np.isfinite(res.loglikelihood)):
+                # e.g. a stale price: all-zero returns have no likelihood
+                raise FloatingPointError("no finite likelihood (constant returns?)")
         except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
             row.update(converged=False, error=str(exc)[:200])
             rows.append(row)
@@ -152,7 +153,8 @@ def garch_ticker(y: np.ndarray, obs_before: np.ndarray, spec: GarchSpec
         vp = values[n_mean:n_mean + n_vol]
         sigma2 = garch_variance(vp, y[ws:ne] - mu, garch_backcast(start_resid),
                                 spec.p, spec.o, spec.q)
-        forecast[nb:ne] = sigma2[nb - ws + 1:ne - ws + 1]
+        seg = sigma2[nb - ws + 1:ne - ws + 1]
+        forecast[nb:ne] = np.where(seg > 0, seg, np.nan)
         persistence[nb:ne] = (vp[1:1 + spec.p].sum() + vp[1 + spec.p + spec.o:].sum()
                               + 0.5 * vp[1 + spec.p:1 + spec.p + spec.o].sum())
     return forecast, persistence, rows

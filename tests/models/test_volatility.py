@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.models import _volmath as vm
-from mltrainer.models.garch import garch_backcast, garch_variance
+from mltrainer.models.garch import GarchSpec, garch_backcast, garch_ticker, garch_variance
 from mltrainer.models.volatility import (
     GARCHVolatilityModel,
     RealizedVolatilityModel,
@@ -271,6 +271,14 @@ def test_garch_ticker_listing_mid_sample_and_params_table(recent):
     # annualised volatility of a large cap: between 5% and 200%
     values = out.primary.to_numpy()
     assert np.nanmin(values) > 0.05 and np.nanmax(values) < 2.0
+
+
+def test_garch_constant_returns_give_nan_not_zero():
+    # a stale price (every return 0) has no likelihood: the segment is NaN, the table says why
+    forecast, persistence, rows = garch_ticker(np.zeros(800), np.array([600]),
+                                               GarchSpec(min_obs=500, window=1000))
+    assert np.isnan(forecast).all() and np.isnan(persistence).all()
+    assert rows[0]["converged"] is False and "likelihood" in rows[0]["error"]
 
 
 # ------------------------------------------------------------ simple / regimes
