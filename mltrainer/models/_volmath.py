@@ -61,35 +61,7 @@ def rolling_volatility(returns: np.ndarray, window: int) -> np.ndarray:
     return rl.rolling_std(returns, window) * math.sqrt(ANNUALISATION)
 
 
-def _cumsum0(x: np.ndarray) -> np.ndarray:
-    """Cumulative sum down the rows with a zero row prepended: ``C[t + 1] = sum x[:t + 1]``.
-
-    Rows are added in date order (:func:`_rolling.cumsum_rows`), so a prefix of the data
-    gives a prefix of the sums, which keeps everything built on them causal.
-    """
-    out = np.empty((x.shape[0] + 1,) + x.shape[1:])
-    out[0] = 0.0
-    out[1:] = x
-    rl.cumsum_rows(out[1:])
-    return out
-
-
-def _span(cum: np.ndarray, end_lag: int, length: int) -> np.ndarray:
-    """Sum of x over rows ``t - end_lag - length + 1 .. t - end_lag`` for every row t.
-
-    From a :func:`_cumsum0` array; NaN for rows whose span would start before row 0.
-    """
-    n_rows = cum.shape[0] - 1
-    out = np.full((n_rows,) + cum.shape[1:], np.nan)
-    t0 = end_lag + length - 1
-    if t0 < n_rows:
-        hi = n_rows - end_lag + 1
-        np.subtract(cum[length:hi], cum[:hi - length], out=out[t0:])
-    return out
-
-
 # --------------------------------------------------------------- classification
-
 
 QUANTILE_STEP = 5  # the past distribution is read from every 5th day's value
 
@@ -381,6 +353,33 @@ def ewma_variance(returns: np.ndarray, lam: float, min_periods: int) -> np.ndarr
     return frame.ewm(alpha=1.0 - lam, adjust=True, min_periods=min_periods).mean().to_numpy()
 
 
+def _cumsum0(x: np.ndarray) -> np.ndarray:
+    """Cumulative sum down the rows with a zero row prepended: ``C[t + 1] = sum x[:t + 1]``.
+
+    Rows are added in date order (:func:`_rolling.cumsum_rows`), so a prefix of the data
+    gives a prefix of the sums, which keeps everything built on them causal.
+    """
+    out = np.empty((x.shape[0] + 1,) + x.shape[1:])
+    out[0] = 0.0
+    out[1:] = x
+    rl.cumsum_rows(out[1:])
+    return out
+
+
+def _span(cum: np.ndarray, end_lag: int, length: int) -> np.ndarray:
+    """Sum of x over rows ``t - end_lag - length + 1 .. t - end_lag`` for every row t.
+
+    From a :func:`_cumsum0` array; NaN for rows whose span would start before row 0.
+    """
+    n_rows = cum.shape[0] - 1
+    out = np.full((n_rows,) + cum.shape[1:], np.nan)
+    t0 = end_lag + length - 1
+    if t0 < n_rows:
+        hi = n_rows - end_lag + 1
+        np.subtract(cum[length:hi], cum[:hi - length], out=out[t0:])
+    return out
+
+
 def rolling_acfs(x: np.ndarray, window: int, lags: int) -> np.ndarray:
     """Sample autocorrelations at lags 1..``lags`` of x over the last ``window`` rows.
 
@@ -417,12 +416,6 @@ def rolling_acfs(x: np.ndarray, window: int, lags: int) -> np.ndarray:
             num[undefined] = np.nan
             out[k - 1] = num
     return out
-
-
-def rolling_acf(x: np.ndarray, window: int, lag: int) -> np.ndarray:
-    """Sample autocorrelation at one ``lag`` over the last ``window`` rows (see
-    :func:`rolling_acfs`)."""
-    return rolling_acfs(x, window, lag)[lag - 1]
 
 
 def clustering_acfs(returns: np.ndarray, window: int, n_lags: int, measure: str
