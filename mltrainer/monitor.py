@@ -12,7 +12,8 @@ Rules
 - ``drawdown``: the equity curve is more than ``max_drawdown`` below its running peak.
 - ``volatility_spike``: annualised volatility over the last ``vol_short`` days is more
   than ``vol_ratio`` times that over the last ``vol_long`` days.
-- ``regime_change``: a regime model's label differs from the day before.
+- ``regime_change``: a regime model's label changes and the new regime has held for
+  ``regime_confirm`` days (daily labels flip back and forth; 1 reports every flip).
 - ``stale_data``: more than ``stale_days`` business days have passed since the last bar
   (history: gaps between consecutive bars longer than that).
 
@@ -58,6 +59,7 @@ class Limits:
     vol_ratio: float = 1.5
     stale_days: int = 3
     recent_days: int = 5
+    regime_confirm: int = 5
 
     def check(self) -> None:
         """Raise ParameterError naming the first limit outside what is allowed."""
@@ -78,6 +80,8 @@ class Limits:
              f"{self.stale_days})"),
             (self.recent_days >= 1, f"recent window must be at least 1 day (got "
              f"{self.recent_days})"),
+            (self.regime_confirm >= 1, f"a regime change must be confirmed over at least 1 "
+             f"day (got {self.regime_confirm})"),
         )
         for ok, message in rules:
             if not ok:
@@ -141,15 +145,23 @@ def volatility_spike_rule(returns: pd.Series, short: int = 21, long: int = 252,
     return _frame(value, ratio, (value > ratio).fillna(False).to_numpy(), r.index)
 
 
-def regime_change_rule(labels: pd.Series) -> pd.DataFrame:
-    """``value`` = today's regime label, ``threshold`` = yesterday's; breached on a change.
+def regime_change_rule(labels: pd.Series, confirm: int = 1) -> pd.DataFrame:
+    """``value`` = the confirmed regime, ``threshold`` = the one before; breached on the day
+    a new regime is confirmed.
 
-    Warm-up NaNs are skipped: the first label after them is not a change.
+    A regime is confirmed once its label has held for ``confirm`` consecutive days (so the
+    alert is dated on the confirmation day, from data up to then); ``confirm=1`` flags
+    every change of label. Warm-up NaNs are skipped: the first regime is not a change.
     """
+    if confirm < 1:
+        raise ParameterError(f"confirm must be at least 1 day (got {confirm})")
     lab = _series(labels, "regime labels")
-    prev = lab.ffill().shift(1)
-    changed = lab.notna() & prev.notna() & (lab != prev)
-    return _frame(lab, prev, changed.to_numpy(), lab.index)
+    run = lab.ne(lab.shift()).cumsum()
+    held = lab.groupby(run).cumcount() + 1
+    confirmed = lab.where(held >= confirm).ffill()
+    before = confirmed.shift(1)
+    changed = confirmed.notna() & before.notna() & (confirmed != before)
+    return _frame(confirmed, before, changed.to_numpy(), lab.index)
 
 
 def stale_data_rule(dates: pd.DatetimeIndex, today, stale_days: int = 3) -> pd.DataFrame:
@@ -238,7 +250,7 @@ def rule_frames(returns: pd.Series, limits: Limits, labels: pd.Series | None = N
                                                   limits.vol_ratio),
     }
     if labels is not None:
-        frames["regime_change"] = regime_change_rule(labels)
+        frames["regime_change"] = regime_change_rule(labels, limits.regime_confirm)
     if dates is not None and today is not None:
         frames["stale_data"] = stale_data_rule(dates, today, limits.stale_days)
     return frames

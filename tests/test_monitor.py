@@ -130,7 +130,22 @@ def test_evaluate_is_quiet_in_a_calm_year(spx):
     ({"var_method": "magic"}, "VaR method"), ({"max_drawdown": 0}, "drawdown limit"),
     ({"vol_short": 300}, "short volatility"), ({"vol_ratio": 0.9}, "ratio"),
     ({"stale_days": 0}, "stale"), ({"recent_days": 0}, "recent"),
+    ({"regime_confirm": 0}, "confirmed"),
 ])
 def test_limits_say_what_is_allowed(kwargs, match):
     with pytest.raises(ParameterError, match=match):
         Limits(**kwargs).check()
+
+
+def test_regime_change_waits_for_confirmation():
+    labels = pd.Series([0, 0, 0, 2, 0, 2, 2, 2, 1, 1],
+                       index=pd.bdate_range("2021-03-01", periods=10), dtype=float)
+    frame = regime_change_rule(labels, confirm=3)
+    # 0 is confirmed on day 3 (the first regime: no alert); the one-day blip to 2 is
+    # ignored; 2 is confirmed on its third day in a row
+    assert np.isnan(frame["value"].iloc[1]) and frame["value"].iloc[2] == 0.0
+    assert list(frame.index[frame["breached"]]) == [labels.index[7]]
+    assert frame.loc[labels.index[7], ["threshold", "value"]].tolist() == [0.0, 2.0]
+    assert frame["value"].iloc[-1] == 2.0  # 1 has held only two days
+    with pytest.raises(ParameterError):
+        regime_change_rule(labels, confirm=0)
