@@ -1,11 +1,28 @@
-"""Home: which data the app is looking at, the universe, and the cache's freshness."""
+"""Home: the S&P 500 with today's regime, sector performance, the data in use and its
+freshness, active alerts, and where everything else is."""
+
+import datetime as dt
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
-from mltrainer.data.cache import get_cache
+from mltrainer.data.nber import RECESSIONS
+from mltrainer.models.registry import by_family
+from mltrainer.monitor import Limits
+from mltrainer.plots.market import price_with_regimes, sector_performance_bar
+from mltrainer.sectors import trailing_returns
+from ui.compute import params_key, run_index_model
 from ui.context import current, load
+from ui.data import cache_status, index_close, sector_daily_returns
+from ui.feedback import friendly
+from ui.monitoring import (
+    DEFAULT_REGIME,
+    alert_cards,
+    index_alerts,
+    limits_tuple,
+    regime_names,
+)
+from ui.pages import link_target
 
 st.title("mltrainer · S&P 500 research")
 
@@ -14,27 +31,90 @@ data = load(sel.source)
 if data is None:
     st.stop()
 
-c1, c2, c3, c4 = st.columns(4)
+last_bar = data.dates[-1]
+age = (pd.Timestamp(dt.date.today()) - last_bar).days
+c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Data source", data.source)
 c2.metric("Tickers", f"{data.n_tickers}")
-c3.metric("History", f"{data.dates[0]:%Y-%m-%d} → {data.dates[-1]:%Y-%m-%d}")
+c3.metric("History", f"{data.dates[0]:%Y}–{last_bar:%Y}",
+          help=f"{data.dates[0]:%Y-%m-%d} to {last_bar:%Y-%m-%d}, {len(data.dates):,} days")
 c4.metric("As of", f"{pd.Timestamp(data.as_of):%Y-%m-%d}" if data.as_of is not None else "n/a")
+c5.metric("Last bar age", f"{age:,} days", help="Calendar days between the last bar and "
+          "today; the Monitor page raises a stale-data alert past its limit")
 for warning in data.warnings:
     st.warning(warning)
 
+# ------------------------------------------------------------- index and its regime
+left, right = st.columns([3, 1])
+regimes = by_family().get("regime", [])
+with right:
+    key = st.selectbox("Regime model", regimes,
+                       index=regimes.index(DEFAULT_REGIME) if DEFAULT_REGIME in regimes else 0,
+                       format_func=lambda k: k.split("/")[1].removesuffix("Model"),
+                       key="home_regime", help="Any regime model of the registry, with its "
+                       "default parameters (tune them on the Regimes page)")
+index_end = min(pd.Timestamp(sel.end or last_bar), index_close().index[-1]).date()
+params = params_key({})
+with friendly("The regime model could not run on the S&P 500 index"):
+    out = run_index_model(key, params, sel.start, index_end)
+labels = out.primary.iloc[:, 0]
+names = regime_names(key, params)
+close = index_close(index_end).loc[pd.Timestamp(sel.start) if sel.start else None:]
+with right:
+    valid = labels.dropna()
+    if len(valid):
+        now = int(valid.iloc[-1])
+        changed = valid.ne(valid.shift()).cumsum()
+        since = valid.index[changed == changed.iloc[-1]][0]
+        st.metric("Regime on the last date", names.get(now, f"regime {now}").capitalize(),
+                  help=f"{key} on {valid.index[-1]:%Y-%m-%d}")
+        st.caption(f"in this regime since {since:%Y-%m-%d} · index to {index_end}")
+    st.metric("S&P 500 over the range", f"{close.iloc[-1] / close.iloc[0] - 1:+.1%}")
+with left:
+    st.subheader("S&P 500 and its regime")
+    fig = price_with_regimes(close.rename("S&P 500"), labels, names, recessions=RECESSIONS,
+                             height=400)
+    st.plotly_chart(fig, width="stretch", key="home_index")
+
+# ------------------------------------------------------------------------- alerts
+st.subheader("Active alerts")
+today = dt.date.today()
+with friendly("The risk limits could not be evaluated", stop=False):
+    alerts, _ = index_alerts(sel.source, sel.start, index_end, limits_tuple(Limits()), key,
+                             params, today)
+    alert_cards(alerts, only_active=True)
+    st.page_link(link_target("pages/monitor.py"), label="Limits, history and portfolios: Monitor",
+                 icon=":material/notifications_active:")
+
+# ------------------------------------------------------------- sector performance
 left, right = st.columns([3, 2])
 with left:
-    st.subheader("Universe by GICS sector")
-    sectors = pd.Series(data.sectors).reindex(data.tickers).fillna("Unknown")
-    counts = sectors.value_counts().rename_axis("sector").reset_index(name="stocks")
-    fig = px.bar(counts, x="stocks", y="sector", orientation="h", height=380)
-    fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), yaxis=dict(autorange="reversed"))
-    st.plotly_chart(fig, width="stretch")
+    st.subheader("Sector performance")
+    with friendly("Sector returns could not be computed", stop=False):
+        daily = sector_daily_returns(sel.source, sel.start, sel.end, sel.sectors)
+        table = trailing_returns(daily, {"1 month": 21, "3 months": 63, "12 months": 252})
+        table = table.drop(index=[i for i in ("Unknown",) if i in table.index])
+        st.plotly_chart(sector_performance_bar(table, height=420), width="stretch",
+                        key="home_sectors")
+        st.caption(f"Equal-weighted sector baskets of the {data.source} tickers, to "
+                   f"{daily.index[-1]:%Y-%m-%d}; 'Universe' is all of them.")
 with right:
-    st.subheader("Cache freshness")
-    entries = get_cache().status()
-    if entries:
-        table = pd.DataFrame(entries)[["kind", "stored_at", "expires_at", "stale", "bytes"]]
-        st.dataframe(table, hide_index=True, width="stretch")
+    st.subheader("Data freshness")
+    cache = cache_status()
+    if len(cache):
+        st.dataframe(cache, hide_index=True, width="stretch")
     else:
         st.info("The cache is empty: nothing has been fetched from the network yet.")
+    st.caption(f"Prices: {data.source}, last bar {last_bar:%Y-%m-%d}. Index: S&P 500 close "
+               "bundled with skfolio/arch (1990-2022). Recessions: NBER.")
+    st.subheader("Pages")
+    for file, label, icon in (
+            ("pages/universe.py", "Universe Explorer: constituents, sectors, rotation",
+             ":material/explore:"),
+            ("pages/regimes.py", "Regimes: models, probabilities, agreement",
+             ":material/partly_cloudy_day:"),
+            ("pages/risk.py", "Risk & Stress: VaR, backtests, scenarios, report",
+             ":material/shield:"),
+            ("pages/model_lab.py", "Model Lab: tune, backtest, walk forward",
+             ":material/science:")):
+        st.page_link(link_target(file), label=label, icon=icon)

@@ -42,10 +42,52 @@ def load(source: str) -> MarketData | None:
         return None
 
 
+def _from_url(name: str, parse):
+    """A value from the page's URL (a shared link), or None if absent or malformed."""
+    raw = st.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return parse(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def _seed_from_url(first: dt.date, last: dt.date, sectors: list[str]) -> None:
+    """Before the date and sector widgets exist in this session, take their values from
+    the URL (the Model Lab writes them there), clipped to what the data has."""
+    if "g_dates" not in st.session_state:
+        lo = _from_url("start", dt.date.fromisoformat)
+        hi = _from_url("end", dt.date.fromisoformat)
+        if lo is not None and hi is not None and lo <= hi:
+            st.session_state["g_dates"] = (min(max(lo, first), last), min(max(hi, first), last))
+    if "g_sectors" not in st.session_state:
+        wanted = _from_url("sectors", lambda s: [x for x in s.split(",") if x])
+        if wanted:
+            st.session_state["g_sectors"] = [x for x in wanted if x in sectors]
+
+
+def _clip_dates(value, first: dt.date, last: dt.date, default_start: dt.date) -> tuple:
+    """A (start, end) pair inside [first, last] (another source may cover other years)."""
+    if not isinstance(value, (tuple, list)) or not 1 <= len(value) <= 2:
+        return (default_start, last)
+    clipped = tuple(min(max(v, first), last) for v in value)
+    if len(clipped) == 1:  # the user is half-way through picking a range
+        return clipped
+    return clipped if clipped[0] <= clipped[1] else (default_start, last)
+
+
 def sidebar() -> Selection:
-    """Draw the global controls; remember them across pages in session state."""
+    """Draw the global controls; remember them across pages in session state.
+
+    A link with ``?source=...&start=...&end=...&sectors=...`` seeds them on its first run.
+    """
     with st.sidebar:
         st.markdown("### Data")
+        if "g_source" not in st.session_state:
+            wanted = _from_url("source", str)
+            if wanted in SOURCES:
+                st.session_state["g_source"] = wanted
         source = st.selectbox("Data source", SOURCES, key="g_source", help=_SOURCE_HELP)
         data = load(source)
         if data is None:
@@ -53,11 +95,17 @@ def sidebar() -> Selection:
             return st.session_state["selection"]
         first, last = data.dates[0].date(), data.dates[-1].date()
         default_start = max(first, last - dt.timedelta(days=365 * 10))
-        dates = st.date_input("Date range", value=(default_start, last), min_value=first,
-                              max_value=last, key="g_dates")
+        sectors = sorted(set(data.sectors.values()))
+        _seed_from_url(first, last, sectors)
+        if "g_dates" in st.session_state:
+            st.session_state["g_dates"] = _clip_dates(st.session_state["g_dates"], first, last,
+                                                      default_start)
+            dates = st.date_input("Date range", min_value=first, max_value=last, key="g_dates")
+        else:
+            dates = st.date_input("Date range", value=(default_start, last), min_value=first,
+                                  max_value=last, key="g_dates")
         start, end = (dates if isinstance(dates, tuple) and len(dates) == 2
                       else (default_start, last))
-        sectors = sorted(set(data.sectors.values()))
         chosen = st.multiselect("Universe: sectors", sectors, key="g_sectors",
                                 help="Empty means every sector")
         st.caption(f"Source **{data.source}** · {data.n_tickers} tickers · "

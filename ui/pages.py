@@ -17,9 +17,22 @@ class PageSpec:
 
 
 PAGES = (
-    PageSpec("pages/home.py", "Home", "🏠", "home"),
+    # Material icons ship with Streamlit's frontend, so they render without an emoji font.
+    # url_path must equal the file's stem: with a pages/ folder beside app.py, a first
+    # visit to a deep link whose path differs from the file name pops "Page not found".
+    PageSpec("pages/home.py", "Home", ":material/home:", "home"),
+    PageSpec("pages/universe.py", "Universe Explorer", ":material/explore:", "universe"),
+    PageSpec("pages/regimes.py", "Regimes", ":material/partly_cloudy_day:", "regimes"),
+    PageSpec("pages/risk.py", "Risk & Stress", ":material/shield:", "risk"),
+    PageSpec("pages/model_lab.py", "Model Lab", ":material/science:", "model_lab"),
+    PageSpec("pages/monitor.py", "Monitor", ":material/notifications_active:", "monitor"),
 )
 
 
 def page_path(spec: PageSpec) -> Path:
     return ROOT / spec.file
+
+
+def link_target(file: str) -> str:
+    """A page's path for ``st.page_link`` that works from any entry script (absolute)."""
+    return str(ROOT / file)

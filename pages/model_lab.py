@@ -1,0 +1,217 @@
+"""Model Lab: pick a model, tune it with sliders, see its output, its backtest against the
+benchmark, walk-forward in/out-of-sample, a parameter sweep and other models beside it.
+The settings live in the URL, and every run lands in the audit trail."""
+
+import pandas as pd
+import streamlit as st
+
+from mltrainer.models.registry import by_family, get_model
+from mltrainer.plots.backtest import (
+    equity_chart,
+    model_output_chart,
+    sweep_heatmap,
+    walkforward_chart,
+)
+from ui.compute import backtest, params_key
+from ui.context import current, load
+from ui.data import default_tickers, universe_tickers
+from ui.feedback import friendly
+from ui.lab import (
+    backtestable,
+    capabilities,
+    grid_values,
+    lab_run,
+    missing_fields,
+    sweepable,
+    trial_table,
+    url_state,
+    walk_forward_done,
+    walk_forward_run,
+    write_url,
+)
+from ui.params import param_widgets
+
+METRICS = (("cagr", "CAGR", "{:.1%}"), ("sharpe", "Sharpe", "{:.2f}"),
+           ("annual_volatility", "Volatility", "{:.1%}"), ("max_drawdown", "Max drawdown",
+                                                           "{:.1%}"),
+           ("information_ratio", "Information ratio", "{:.2f}"), ("beta", "Beta", "{:.2f}"),
+           ("annual_turnover", "Turnover / year", "{:.1f}x"))
+BENCHMARKS = {"universe": "Equal-weight tickers", "sp500": "S&P 500 index"}
+
+
+def short(key: str) -> str:
+    return key.split("/")[1].removesuffix("Model")
+
+
+def metric_row(metrics: dict, bench: dict | None = None) -> None:
+    cols = st.columns(len(METRICS))
+    for col, (name, label, fmt) in zip(cols, METRICS, strict=True):
+        value = metrics.get(name)
+        shown = "n/a" if value is None or pd.isna(value) else fmt.format(value)
+        col.metric(label, shown)
+
+
+st.title("Model Lab")
+sel = current()
+data = load(sel.source)
+if data is None:
+    st.stop()
+url = url_state()
+families = {f: keys for f, keys in by_family().items() if keys}
+
+c1, c2, c3 = st.columns([1, 2, 3])
+family_list = list(families)
+family = c1.selectbox("Family", family_list,
+                      index=family_list.index(url["family"]) if url.get("family") in families
+                      else family_list.index("momentum") if "momentum" in families else 0,
+                      key="lab_family")
+models = families[family]
+wanted = url.get("model") if url.get("model") in models else None
+default_model = wanted or next((k for k in models if k.endswith("TimeSeriesMomentumModel")),
+                               models[0])
+key = c2.selectbox("Model", models, index=models.index(default_model), format_func=short,
+                   key=f"lab_model:{family}")
+cls = get_model(key)
+options = universe_tickers(sel)
+from_url = [t for t in (url.get("tickers") or "").split(",") if t in options]
+tickers = c3.multiselect("Tickers", options, default=from_url or default_tickers(sel, 5),
+                         key="lab_tickers", max_selections=50,
+                         help="The model runs on these; the backtest trades them")
+st.caption(f"**{short(key)}** ({cls.output_kind}) — {cls.description}")
+if not tickers:
+    st.info("Pick at least one ticker.")
+    st.stop()
+have = capabilities(sel.source)
+missing = missing_fields(cls, have)
+if missing:
+    st.warning(f"{short(key)} needs {' and '.join(missing)}, which the '{data.source}' data "
+               "does not have (the bundled prices are adjusted closes only). Choose the local "
+               "source in the sidebar or another model.")
+    st.stop()
+
+with st.container(border=True):
+    st.markdown("**Parameters**")
+    params = param_widgets(cls, key_prefix=f"lab:{key}",
+                           initial=url.get("params") if url.get("model") == key else None,
+                           columns=4)
+c1, c2, c3 = st.columns([2, 1, 1])
+ticker = c1.selectbox("Show the output on", tickers,
+                      index=tickers.index(url["ticker"]) if url.get("ticker") in tickers else 0,
+                      key="lab_ticker")
+costs = c2.slider("Costs (bps per trade)", 0.0, 50.0, float(url.get("costs", 5.0) or 5.0), 1.0,
+                  key="lab_costs", help="Commission plus slippage per unit of traded value")
+bench = c3.selectbox("Benchmark", list(BENCHMARKS), format_func=BENCHMARKS.get,
+                     index=list(BENCHMARKS).index(url["bench"]) if url.get("bench") in
+                     BENCHMARKS else 0, key="lab_bench")
+write_url(sel, family, key, params, tickers, ticker, costs, bench)
+
+pk, tk = params_key(params), tuple(tickers)
+with friendly(f"{short(key)} could not run"):
+    run = lab_run(sel.source, key, pk, tk, sel.start, sel.end, costs, bench)
+out, bt = run["output"], run["backtest"]
+
+tab_run, tab_wf, tab_compare = st.tabs(["Output & backtest", "Walk-forward & sweep",
+                                        "Side by side"])
+with tab_run:
+    primary = out.primary
+    shown = primary[[ticker]] if ticker in primary.columns else primary
+    price = data.adj_close[ticker].loc[primary.index[0]:primary.index[-1]].rename(ticker)
+    st.plotly_chart(model_output_chart(price, shown, cls.output_kind,
+                                       title=f"{short(key)} on {ticker}"),
+                    width="stretch", key="lab_output")
+    if bt is not None:
+        metric_row(bt["metrics"])
+        curves = {f"{short(key)} (net of {costs:g} bps)": bt["equity"],
+                  f"Benchmark: {BENCHMARKS[bench]}": bt["benchmark"]}
+        st.plotly_chart(equity_chart(curves, title="Backtest: growth of 1"), width="stretch",
+                        key="lab_equity")
+        for w in bt["warnings"]:
+            st.caption(f"⚠ {w}")
+    else:
+        st.info(f"{short(key)} outputs {cls.output_kind}, not a signal or weights, so it is "
+                "not backtested; its output is shown above.")
+    if out.tables:
+        with st.expander("Tables"):
+            for name, table in out.tables.items():
+                st.markdown(f"**{name}**")
+                st.dataframe(table, width="stretch")
+    st.caption(f"Audit trail: {run['audit']}")
+
+with tab_wf:
+    if not backtestable(key):
+        st.info("Walk-forward validation needs a signal or weights model.")
+    else:
+        names = sweepable(cls)
+        c1, c2, c3, c4 = st.columns(4)
+        sweep = c1.multiselect("Sweep parameters (one or two)", names,
+                               default=names[:1], max_selections=2, key=f"lab_sweep:{key}")
+        points = c2.slider("Values per parameter", 2, 6, 3, key="lab_points")
+        train = c3.slider("Training window (days)", 252, 1260, 756, 63, key="lab_train")
+        test = c4.slider("Test fold (days)", 63, 504, 252, 63, key="lab_test")
+        grid = tuple((n, tuple(grid_values(cls.param_specs[n], points))) for n in sweep)
+        st.caption("Grid: " + ("; ".join(f"{n} ∈ {list(v)}" for n, v in grid) or
+                               "the current parameters only"))
+        run_wf = st.button("Run walk-forward", key="lab_run_wf", type="primary")
+        args = (sel.source, key, pk, grid, tk, sel.start, sel.end, train, test, costs)
+        if run_wf or walk_forward_done(*args):
+            with friendly("The walk-forward could not run"):
+                wf = walk_forward_run(*args)
+            dsr = wf.deflated_sharpe
+            m = st.columns(4)
+            m[0].metric("Out-of-sample Sharpe", f"{wf.oos_metrics['sharpe']:.2f}")
+            m[1].metric("Out-of-sample CAGR", f"{wf.oos_metrics['cagr']:.1%}")
+            m[2].metric("Deflated Sharpe (OOS)", f"{dsr['oos']['dsr']:.2f}",
+                        help=f"Probability that the true Sharpe is above the best of "
+                        f"{dsr['oos']['n_trials']} trials under no skill")
+            m[3].metric("Deflated Sharpe (best in-sample point)",
+                        f"{dsr['best_trial']['dsr']:.2f}",
+                        help=f"params {dsr['best_trial']['params']}")
+            left, right = st.columns(2)
+            with left:
+                st.plotly_chart(walkforward_chart(wf.folds, title="Sharpe by fold: in- vs "
+                                                  "out-of-sample"), width="stretch",
+                                key="lab_wf_folds")
+            with right:
+                trials = trial_table(wf)
+                if sweep:
+                    st.plotly_chart(sweep_heatmap(trials, sweep[0], sweep[1] if len(sweep) > 1
+                                                  else None, title="Whole-sample Sharpe by "
+                                                  "grid point"), width="stretch",
+                                    key="lab_sweep_map")
+            st.plotly_chart(equity_chart({"Stitched out-of-sample": wf.oos.equity},
+                                         title="Out-of-sample equity (each fold traded with "
+                                         "the point its training window chose)"),
+                            width="stretch", key="lab_wf_equity")
+            st.dataframe(wf.folds, hide_index=True, width="stretch", key="lab_wf_table")
+        else:
+            st.info("Press 'Run walk-forward' to search the grid on each training window and "
+                    "score the choice on the next test fold.")
+
+with tab_compare:
+    candidates = [k for fam in families.values() for k in fam
+                  if k != key and backtestable(k) and not missing_fields(get_model(k), have)]
+    others = st.multiselect("Compare with (default parameters)", candidates, default=[],
+                            format_func=lambda k: f"{k.split('/')[0]} · {short(k)}",
+                            key="lab_compare")
+    if bt is None:
+        st.info("The chosen model is not backtestable; pick a signal or weights model.")
+    elif not others:
+        st.info("Add models to compare their backtests on the same tickers and dates.")
+    else:
+        curves = {short(key): bt["equity"]}
+        rows = [{"model": short(key), **bt["metrics"]}]
+        progress = st.progress(0.0)
+        for i, other in enumerate(others):
+            with friendly(f"{short(other)} could not run", stop=False):
+                res = backtest(sel.source, other, params_key({}), tk, sel.start, sel.end,
+                               costs, bench)
+                curves[short(other)] = res["equity"]
+                rows.append({"model": short(other), **res["metrics"]})
+            progress.progress((i + 1) / len(others), text=f"{short(other)} done")
+        progress.empty()
+        curves[f"Benchmark: {BENCHMARKS[bench]}"] = bt["benchmark"]
+        st.plotly_chart(equity_chart(curves, title="Growth of 1, side by side"),
+                        width="stretch", key="lab_compare_chart")
+        table = pd.DataFrame(rows).set_index("model")[[m for m, _, _ in METRICS
+                                                       if m in rows[0]]]
+        st.dataframe(table, width="stretch", key="lab_compare_table")

@@ -1,0 +1,213 @@
+"""Universe Explorer: who is in the S&P 500, how big, how it did, how sectors rotate, and
+who was in the index on any past date."""
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from mltrainer.plots.sectors import rrg_chart, rs_lines, sector_weights_bar, treemap
+from mltrainer.sectors import (
+    FREQUENCIES,
+    cumulative_index,
+    relative_rotation,
+    relative_strength,
+    rrg_tails,
+)
+from ui.context import current, load
+from ui.data import index_close, sector_daily_returns, ticker_returns
+from ui.feedback import friendly
+from ui.universe import (
+    EXPORT_MIME,
+    changes_around,
+    export_bytes,
+    has_caps,
+    load_universe,
+    membership_on,
+    universe_key,
+    update_from_wikipedia,
+)
+
+WINDOWS = {"1 week": 5, "1 month": 21, "3 months": 63, "6 months": 126, "1 year": 252,
+           "3 years": 756}
+
+st.title("Universe Explorer")
+sel = current()
+data = load(sel.source)
+if data is None:
+    st.stop()
+
+if "universe_refresh" not in st.session_state:
+    st.session_state["universe_refresh"] = 0
+with friendly("The S&P 500 constituents could not be loaded"):
+    universe = load_universe(st.session_state["universe_refresh"])
+ukey = universe_key(universe)
+
+top = st.columns([3.6, 1.3, 1, 1.2, 1], vertical_alignment="center")
+top[0].caption(f"Constituents: **{universe.source}**"
+               + (f", as of {universe.as_of:%Y-%m-%d}" if universe.as_of is not None else "")
+               + f" · prices: **{data.source}** to {data.dates[-1]:%Y-%m-%d}"
+               + "".join(f"  \n{w}" for w in universe.warnings))
+if top[1].button("Update list", icon=":material/sync:", width="stretch",
+                 help="Fetch the live list and changes table from Wikipedia (needs the "
+                 "network; falls back to the cached or bundled list)"):
+    with st.spinner("Fetching the S&P 500 page…"):
+        fresh = update_from_wikipedia()
+    for w in fresh.warnings:
+        st.warning(w)
+    st.session_state["universe_refresh"] += 1
+    load_universe.clear()
+    st.rerun()
+for fmt, col in zip(("csv", "parquet", "json"), top[2:], strict=True):
+    col.download_button(fmt.upper(), data=export_bytes(universe, fmt, ukey),
+                        file_name=f"sp500_constituents.{fmt}", mime=EXPORT_MIME[fmt],
+                        key=f"export_{fmt}", on_click="ignore", icon=":material/download:",
+                        width="stretch", help=f"Export the constituents as {fmt.upper()}")
+
+# ------------------------------------------------------------------- constituents
+window_label = st.select_slider("Return window", list(WINDOWS), value="3 months",
+                                key="uni_window",
+                                help="Treemap colours and the table's return column: the "
+                                "return over this many trading days to the sidebar's end date")
+end = sel.end or data.dates[-1].date()
+with friendly("Returns could not be computed"):
+    rets = ticker_returns(sel.source, end, WINDOWS[window_label], sel.sectors)
+table = universe.to_frame()
+table = table.merge(rets[["ticker", "last_price", "return"]], how="left", left_on="symbol",
+                    right_on="ticker").drop(columns=["ticker"])
+
+tab_map, tab_rotation, tab_table, tab_history = st.tabs(
+    ["Treemap & weights", "Sector rotation", "Constituents", "Membership history"])
+
+with tab_table:
+    c1, c2, c3 = st.columns([2, 3, 2])
+    query = c1.text_input("Search symbol or name", key="uni_search", placeholder="e.g. AAPL")
+    sectors = sorted(table["sector"].dropna().unique())
+    chosen = c2.multiselect("Sectors", sectors, default=[s for s in sel.sectors if s in sectors],
+                            key="uni_sectors", help="Empty means every sector")
+    sort_by = c3.selectbox("Sort by", ["market_cap", "return", "symbol", "sector",
+                                       "date_added"], key="uni_sort")
+    shown = table
+    if query:
+        q = query.strip().lower()
+        shown = shown[shown["symbol"].str.lower().str.contains(q, regex=False)
+                      | shown["name"].str.lower().str.contains(q, regex=False)]
+    if chosen:
+        shown = shown[shown["sector"].isin(chosen)]
+    shown = shown.sort_values(sort_by, ascending=sort_by in ("symbol", "sector", "date_added"),
+                              na_position="last")
+    st.caption(f"{len(shown)} of {len(table)} constituents · click a column header to sort")
+    st.dataframe(
+        shown, hide_index=True, width="stretch", height=520, key="uni_table",
+        column_order=["symbol", "name", "sector", "sub_industry", "market_cap", "return",
+                      "last_price", "date_added", "headquarters"],
+        column_config={
+            "market_cap": st.column_config.NumberColumn("market cap ($)", format="compact"),
+            "return": st.column_config.NumberColumn(f"return {window_label}", format="percent"),
+            "last_price": st.column_config.NumberColumn("last price", format="%.2f"),
+        })
+
+with tab_map:
+    left, right = st.columns([2, 1])
+    with left:
+        stocks = table.rename(columns={"symbol": "ticker"})
+        stocks = stocks[stocks["ticker"].isin(rets["ticker"])]
+        if has_caps(universe):
+            stocks = stocks.assign(size=stocks["market_cap"])
+            size_label, missing = "market cap", int(stocks["market_cap"].isna().sum())
+        else:
+            stocks = stocks.assign(size=1.0)
+            size_label, missing = "equal size", 0
+        st.plotly_chart(treemap(stocks[["ticker", "name", "sector", "size", "return"]],
+                                height=680, size_label=size_label),
+                        width="stretch", key="uni_treemap")
+        st.caption(f"Area: {size_label} (snapshot); colour: return over {window_label} to "
+                   f"{end}. {len(stocks) - missing} stocks with prices from {data.source}"
+                   + (f"; {missing} without a market cap are left out" if missing else ""))
+    with right:
+        if has_caps(universe):
+            with friendly("Sector weights could not be computed", stop=False):
+                fig = sector_weights_bar(universe.sector_weights("cap"),
+                                         universe.sector_weights("equal"), height=520)
+                st.plotly_chart(fig, width="stretch", key="uni_weights")
+                st.caption("Share of the index by sector: weighted by market cap against one "
+                           "share per member.")
+        else:
+            st.info("Cap-weighted sector weights need market caps (the constituents-financials "
+                    "snapshot in the data folder, Polygon or Yahoo).")
+
+with tab_rotation:
+    c1, c2, c3, c4 = st.columns(4)
+    freq = c1.selectbox("Frequency", list(FREQUENCIES), index=1, key="rrg_freq",
+                        help="JdK-style charts use weekly closes")
+    rrg_window = c2.slider("Normalisation window (periods)", 5, 52, 12, key="rrg_window",
+                           help="Trailing periods of the z-scores that centre RS-Ratio and "
+                           "RS-Momentum on 100")
+    tail = c3.slider("Tail length (periods)", 1, 26, 5, key="rrg_tail")
+    bench_name = c4.selectbox("Benchmark", ["Equal-weight universe", "S&P 500 index"],
+                              key="rrg_bench")
+    with friendly("Sector returns could not be computed"):
+        daily = sector_daily_returns(sel.source, sel.start, sel.end, sel.sectors)
+    sector_cols = [c for c in daily.columns if c not in ("Universe", "Unknown")]
+    levels = cumulative_index(daily[sector_cols])
+    if bench_name == "S&P 500 index":
+        bench = index_close().reindex(daily.index)
+        if bench.notna().sum() < len(bench) * 0.9:
+            st.warning("The bundled S&P 500 index does not cover these dates; using the "
+                       "equal-weight universe instead.")
+            bench = cumulative_index(daily["Universe"])
+    else:
+        bench = cumulative_index(daily["Universe"])
+    with friendly("The relative rotation graph could not be computed"):
+        rrg = relative_rotation(levels, bench, window=rrg_window, freq=freq)
+    tails = rrg_tails(rrg, tail)
+    left, right = st.columns([1, 1])
+    with left:
+        st.plotly_chart(rrg_chart(tails, height=560), width="stretch", key="uni_rrg")
+        if len(tails):
+            st.caption(f"Last point {tails['date'].max():%Y-%m-%d}; tails of {tail} "
+                       f"{freq} points. RS-Ratio and RS-Momentum are z-scores over "
+                       f"{rrg_window} periods centred on 100 (JdK-style; see mltrainer.sectors).")
+    with right:
+        rs = relative_strength(levels, bench)
+        st.plotly_chart(rs_lines(rs, height=560), width="stretch", key="uni_rs")
+    latest = (tails.sort_values("date").groupby("sector").tail(1)
+              .set_index("sector")[["rs_ratio", "rs_momentum", "quadrant"]])
+    st.dataframe(latest.sort_values("rs_ratio", ascending=False), width="stretch",
+                 key="uni_quadrants",
+                 column_config={c: st.column_config.NumberColumn(format="%.2f")
+                                for c in ("rs_ratio", "rs_momentum")})
+
+with tab_history:
+    if universe.changes.empty:
+        st.info("This constituents list has no changes table, so membership on past dates "
+                "cannot be rebuilt. Press 'Update from Wikipedia' (online) or put a saved "
+                "page in the data folder's wikipedia/ directory.")
+    else:
+        first = universe.history_start.date()
+        last = (universe.as_of or universe.changes["date"].max()).date()
+        default = min(max(end, first), last)
+        on = st.slider("Index membership on", min_value=first, max_value=last, value=default,
+                       format="YYYY-MM-DD", key="uni_on_date", step=dt.timedelta(days=1))
+        around = st.slider("Changes within (days either side)", 7, 365, 90, key="uni_around")
+        members = membership_on(universe, ukey, on)
+        sectors_of = {s.symbol: s.sector for s in universe.constituents}
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Members on that date", len(members))
+        near = changes_around(universe, on, around)
+        c2.metric("Additions nearby", int(near["added_ticker"].notna().sum()))
+        c3.metric("Removals nearby", int(near["removed_ticker"].notna().sum()))
+        left, right = st.columns([2, 3])
+        with left:
+            frame = pd.DataFrame({"symbol": members,
+                                  "sector (today)": [sectors_of.get(t) for t in members],
+                                  "still a member": [t in sectors_of for t in members]})
+            st.dataframe(frame, hide_index=True, width="stretch", height=460,
+                         key="uni_members")
+        with right:
+            st.caption(f"Changes from {pd.Timestamp(on) - pd.Timedelta(days=around):%Y-%m-%d}"
+                       f" to {pd.Timestamp(on) + pd.Timedelta(days=around):%Y-%m-%d}")
+            st.dataframe(near, hide_index=True, width="stretch", height=460,
+                         key="uni_changes",
+                         column_config={"date": st.column_config.DateColumn(
+                             format="YYYY-MM-DD")})

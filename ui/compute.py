@@ -1,0 +1,102 @@
+"""Model runs and backtests behind ``st.cache_data``, keyed by plain values.
+
+The key of a run is (source, model key, parameters, tickers, dates): the same inputs
+never run twice. Models run on ``WARMUP_DAYS`` of extra history before the chosen start
+(they are causal, so this only fills their look-back windows) and their output is cut
+to the chosen dates before it is cached, so what is pickled is a few small frames.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mltrainer.models.base import ModelOutput
+from mltrainer.models.registry import get_model
+from ui.context import Selection, load
+
+WARMUP_DAYS = 400  # calendar days of history before the start, for look-back windows
+
+
+def params_key(params: dict) -> tuple:
+    """A hashable, order-independent key for a parameter dict."""
+    return tuple(sorted(params.items()))
+
+
+def _data(source: str, tickers: tuple, start, end, history: str = "warmup"):
+    """``history``: "warmup" (WARMUP_DAYS before start), "full" (all data to end) or
+    "exact" (from start)."""
+    data = load(source)
+    if data is None:
+        from mltrainer.errors import DataError
+
+        raise DataError(f"no data from source '{source}'")
+    lo = {"warmup": pd.Timestamp(start) - pd.Timedelta(days=WARMUP_DAYS) if start else None,
+          "full": None, "exact": start}[history]
+    return data.select(tickers=list(tickers), start=lo, end=end)
+
+
+def _crop(frame: pd.DataFrame, start) -> pd.DataFrame:
+    return frame if start is None else frame.loc[pd.Timestamp(start):]
+
+
+def crop_output(out: ModelOutput, start) -> ModelOutput:
+    """The output restricted to dates from ``start`` (tables are kept whole)."""
+    return ModelOutput(primary=_crop(out.primary, start),
+                       extras={k: _crop(v, start) for k, v in out.extras.items()},
+                       tables=dict(out.tables))
+
+
+@st.cache_data(show_spinner="Running the model…", max_entries=64)
+def run_model(source: str, key: str, params: tuple, tickers: tuple, start, end,
+              history: str = "warmup") -> ModelOutput:
+    """``Model(**params).run(data)`` on the tickers, output from ``start`` to ``end``.
+
+    ``history="full"`` runs on everything before ``start`` too (regime models, whose
+    labels are only comparable once their expanding statistics have settled).
+    """
+    model = get_model(key)(**dict(params))
+    out = model.run(_data(source, tickers, start, end, history))
+    return crop_output(out, start)
+
+
+@st.cache_data(show_spinner="Running the regime model on the index…", max_entries=32)
+def run_index_model(key: str, params: tuple, start, end) -> ModelOutput:
+    """A model on the bundled S&P 500 index (full history up to ``end``, cut to ``start``)."""
+    from ui.data import index_data
+
+    model = get_model(key)(**dict(params))
+    return crop_output(model.run(index_data(end)), start)
+
+
+@st.cache_data(show_spinner="Backtesting…", max_entries=64)
+def backtest(source: str, key: str, params: tuple, tickers: tuple, start, end,
+             costs_bps: float, benchmark: str) -> dict:
+    """Backtest of a signal/weights model over [start, end].
+
+    ``benchmark`` is ``"universe"`` (equal weight of the tickers, the engine's default) or
+    ``"sp500"`` (the bundled index). Returns a small dict: equity and benchmark growth,
+    daily returns, metrics, warnings.
+    """
+    from mltrainer.backtest.engine import run_backtest
+    from mltrainer.models.base import WEIGHTS
+
+    cls = get_model(key)
+    out = run_model(source, key, params, tickers, start, end)
+    data = _data(source, tickers, start, end, "exact")
+    bench = None
+    if benchmark == "sp500":
+        from ui.data import index_close
+
+        bench = index_close(end).pct_change(fill_method=None).reindex(data.dates)
+    weighting = "weights" if cls.output_kind == WEIGHTS else "normalize"
+    res = run_backtest(out.primary.reindex(data.dates), data, weighting=weighting,
+                       commission_bps=costs_bps, benchmark=bench)
+    bench_growth = (1.0 + res.benchmark.fillna(0.0)).cumprod()
+    return {"equity": res.equity, "benchmark": bench_growth, "returns": res.returns,
+            "metrics": dict(res.metrics), "warnings": list(res.warnings),
+            "turnover": float(res.turnover.mean())}
+
+
+def selection_key(sel: Selection) -> tuple:
+    return (sel.source, sel.start, sel.end, sel.sectors)

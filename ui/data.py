@@ -1,0 +1,127 @@
+"""Data the pages share, narrowed to what a page draws and cached by its inputs.
+
+The full panel of a source is one ``st.cache_resource`` object (see :mod:`ui.context`);
+everything here either selects a few tickers from it (cheap, not cached) or computes a
+small result from it under ``st.cache_data`` keyed by plain values (source, dates,
+tickers), so a rerun that did not change them recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from mltrainer.data.market_data import MarketData
+from mltrainer.errors import DataError
+from ui.context import Selection, load
+
+# A light, varied default basket (all in the bundled 20 stocks and in the local set).
+DEFAULT_TICKERS = ("AAPL", "MSFT", "JPM", "XOM", "JNJ", "PG", "HD", "UNH")
+INDEX_NAME = "SP500"
+
+
+def panel(sel: Selection) -> MarketData | None:
+    """The whole panel of the selected source (shared, never copied)."""
+    return load(sel.source)
+
+
+def universe_tickers(sel: Selection) -> list[str]:
+    """Tickers of the source in the sidebar's sectors (all when none is chosen)."""
+    data = panel(sel)
+    if data is None:
+        return []
+    if not sel.sectors:
+        return list(data.tickers)
+    return [t for t in data.tickers if data.sectors.get(t) in sel.sectors]
+
+
+def default_tickers(sel: Selection, n: int = 5) -> list[str]:
+    """Up to ``n`` of DEFAULT_TICKERS available under the selection, else the first ones."""
+    available = universe_tickers(sel)
+    have = set(available)
+    picked = [t for t in DEFAULT_TICKERS if t in have][:n]
+    return picked or available[:n]
+
+
+def window(sel: Selection, tickers, start=None, end=None, warmup_days: int = 0) -> MarketData:
+    """``tickers`` between the sidebar's dates (or ``start``/``end``), with
+    ``warmup_days`` calendar days of extra history before the start when there is some.
+
+    Raises DataError (shown by the caller) for unknown tickers or an empty range.
+    """
+    data = panel(sel)
+    if data is None:
+        raise DataError(f"no data from source '{sel.source}'")
+    lo = pd.Timestamp(start or sel.start) if (start or sel.start) else None
+    if lo is not None and warmup_days:
+        lo = lo - pd.Timedelta(days=warmup_days)
+    return data.select(tickers=list(tickers), start=lo, end=end or sel.end)
+
+
+def trading_span(sel: Selection) -> tuple[dt.date, dt.date]:
+    data = panel(sel)
+    return data.dates[0].date(), data.dates[-1].date()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def index_close(end: dt.date | None = None) -> pd.Series:
+    """The S&P 500 index close bundled with skfolio/arch (1990-2022), up to ``end``."""
+    from mltrainer.data.bundled import load_index
+
+    close = load_index(INDEX_NAME).adj_close[INDEX_NAME].dropna()
+    return close.loc[:pd.Timestamp(end)] if end is not None else close
+
+
+def index_data(end: dt.date | None = None) -> MarketData:
+    """The bundled S&P 500 index as one-column MarketData (close only), up to ``end``."""
+    close = index_close(end)
+    return MarketData.from_close(close.to_frame(INDEX_NAME), source="bundled index",
+                                 as_of=close.index[-1])
+
+
+@st.cache_data(show_spinner="Computing sector returns…", max_entries=8)
+def sector_daily_returns(source: str, start, end, sectors: tuple) -> pd.DataFrame:
+    """Equal-weight daily returns of each GICS sector and of the whole universe.
+
+    Columns: one per sector plus ``Universe`` (dates x ~12, small to pickle).
+    """
+    from mltrainer.sectors import sector_returns, universe_returns
+
+    data = load(source)
+    tickers = None if not sectors else [t for t in data.tickers
+                                        if data.sectors.get(t) in sectors]
+    sub = data.select(tickers=tickers, start=start, end=end)
+    rets = sub.returns()
+    out = sector_returns(rets, sub.sectors)
+    out["Universe"] = universe_returns(rets)
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def ticker_returns(source: str, end, days: int, sectors: tuple) -> pd.DataFrame:
+    """Per ticker: last price on or before ``end`` and the return over the last ``days``
+    trading days (``ticker, sector, last_price, return``)."""
+    data = load(source)
+    close = data.adj_close.loc[:pd.Timestamp(end)]
+    if sectors:
+        close = close[[t for t in close.columns if data.sectors.get(t) in sectors]]
+    tail = close.iloc[-(days + 1):].ffill()
+    first = tail.iloc[0]
+    last = tail.iloc[-1]
+    return pd.DataFrame({"ticker": close.columns,
+                         "sector": [data.sectors.get(t) or "Unknown" for t in close.columns],
+                         "last_price": last.to_numpy(),
+                         "return": (last / first - 1.0).to_numpy()})
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def cache_status() -> pd.DataFrame:
+    """The disk cache's entries (kind, dates, staleness, size); re-read once a minute
+    because reading it verifies every entry's checksum."""
+    from mltrainer.data.cache import get_cache
+
+    entries = get_cache().status()
+    cols = ["kind", "stored_at", "expires_at", "stale", "bytes"]
+    return pd.DataFrame(entries, columns=["key", *cols])[cols]

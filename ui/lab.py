@@ -1,0 +1,157 @@
+"""Model Lab plumbing: settings in the URL, cached runs that land in the audit trail,
+parameter grids, the walk-forward run with progress."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mltrainer.errors import MLTrainerError
+from mltrainer.models.base import SIGNAL, WEIGHTS
+from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam
+from mltrainer.models.registry import get_model
+from ui.compute import _data, backtest, run_model
+from ui.feedback import result_store, with_progress
+
+URL_KEYS = ("family", "model", "tickers", "ticker", "costs", "bench")
+PARAM_PREFIX = "p."
+
+
+def backtestable(key: str) -> bool:
+    return get_model(key).output_kind in (SIGNAL, WEIGHTS)
+
+
+@st.cache_data(show_spinner=False)
+def capabilities(source: str) -> dict:
+    """Which optional fields the source's data has (checked once per source)."""
+    from ui.context import load
+
+    data = load(source)
+    return {"volume": data.has_volume, "ohlc": data.has_ohlc, "sectors": bool(data.sectors)}
+
+
+def missing_fields(model_cls, have: dict) -> list[str]:
+    """Fields the model needs that the data lacks (e.g. volume on the bundled prices)."""
+    return [r for r in model_cls.requires if not have.get(r, True)]
+
+
+# ------------------------------------------------------------------------- URL
+def url_state() -> dict:
+    """The Model Lab settings found in the URL (read once per session, then the widgets
+    own them): plain values plus ``params`` {name: text}."""
+    if "lab_url" not in st.session_state:
+        qp = st.query_params
+        state = {k: qp.get(k) for k in URL_KEYS if qp.get(k) is not None}
+        state["params"] = {k[len(PARAM_PREFIX):]: v for k, v in qp.items()
+                           if k.startswith(PARAM_PREFIX)}
+        st.session_state["lab_url"] = state
+    return st.session_state["lab_url"]
+
+
+def write_url(sel, family: str, key: str, params: dict, tickers, ticker: str, costs: float,
+              bench: str) -> None:
+    """Put the current settings in the URL so a copied link reproduces this run."""
+    state = {"family": family, "model": key, "tickers": ",".join(tickers), "ticker": ticker,
+             "costs": f"{costs:g}", "bench": bench, "source": sel.source}
+    if sel.start is not None and sel.end is not None:
+        state.update(start=str(sel.start), end=str(sel.end))
+    if sel.sectors:
+        state["sectors"] = ",".join(sel.sectors)
+    state.update({f"{PARAM_PREFIX}{k}": str(v) for k, v in params.items()})
+    if dict(st.query_params) != state:
+        st.query_params.from_dict(state)
+
+
+# ----------------------------------------------------------------------- runs
+@st.cache_data(show_spinner="Running and backtesting…", max_entries=64)
+def lab_run(source: str, key: str, params: tuple, tickers: tuple, start, end, costs: float,
+            bench: str) -> dict:
+    """The model's output and (for signal/weights models) its backtest; recorded once
+    per distinct run in the audit trail."""
+    from mltrainer import audit
+
+    out = run_model(source, key, params, tickers, start, end)
+    bt = backtest(source, key, params, tickers, start, end, costs, bench) \
+        if backtestable(key) else None
+    note = None
+    try:
+        data = _data(source, tickers, start, end, "exact")
+        rec = audit.record("backtest" if bt else "model_run", key, dict(params), data=data,
+                           tickers=list(tickers), start=start, end=end,
+                           metrics=bt["metrics"] if bt else {},
+                           extra={"page": "model_lab", "commission_bps": costs,
+                                  "benchmark": bench})
+        note = rec["id"]
+    except (OSError, MLTrainerError) as exc:
+        note = f"not recorded in the audit trail: {exc}"
+    return {"output": out, "backtest": bt, "audit": note}
+
+
+def grid_values(spec, n: int) -> list:
+    """``n`` evenly spread values of a parameter (every choice for a choice or flag)."""
+    if isinstance(spec, BoolParam):
+        return [False, True]
+    if isinstance(spec, ChoiceParam):
+        return list(spec.choices)
+    raw = np.linspace(spec.low, spec.high, n)
+    if isinstance(spec, IntParam):
+        step = spec.step or 1
+        vals = spec.low + np.round((raw - spec.low) / step) * step
+        return sorted({int(min(max(v, spec.low), spec.high)) for v in vals})
+    if isinstance(spec, FloatParam):
+        step = spec.step or 0.01
+        vals = spec.low + np.round((raw - spec.low) / step) * step
+        digits = max(0, int(-np.floor(np.log10(step)))) if step < 1 else 0
+        return sorted({round(float(min(max(v, spec.low), spec.high)), digits) for v in vals})
+    return [spec.default]
+
+
+def sweepable(model_cls) -> list[str]:
+    return [name for name, spec in model_cls.param_specs.items()
+            if isinstance(spec, (IntParam, FloatParam, ChoiceParam, BoolParam))]
+
+
+def walk_forward_run(source: str, key: str, params: tuple, grid: tuple, tickers: tuple,
+                     start, end, train: int, test: int, costs: float):
+    """:func:`mltrainer.backtest.walkforward.walk_forward` memoised by its inputs, with a
+    progress bar on a miss; recorded in the audit trail."""
+    from mltrainer import audit
+    from mltrainer.backtest.walkforward import walk_forward
+
+    store = result_store("walk_forward", 6)
+    cache_key = (source, key, params, grid, tickers, start, end, train, test, costs)
+    n_points = int(np.prod([len(v) for _, v in grid])) if grid else 1
+
+    def compute(progress):
+        data = _data(source, tickers, start, end, "exact")
+        fixed = {k: v for k, v in params if k not in dict(grid)}
+        res = walk_forward(get_model(key), data, {k: list(v) for k, v in grid}, params=fixed,
+                           train_size=train, test_size=test,
+                           backtest_kwargs={"commission_bps": costs}, n_jobs=1,
+                           progress=progress)
+        try:
+            audit.record("walkforward", key, fixed, data=data, tickers=list(tickers),
+                         start=start, end=end, metrics=res.oos_metrics,
+                         extra={"page": "model_lab", "grid": {k: list(v) for k, v in grid},
+                                "train_size": train, "test_size": test,
+                                "dsr_oos": res.deflated_sharpe["oos"]["dsr"]})
+        except (OSError, MLTrainerError):
+            pass
+        return res
+
+    return with_progress(store, cache_key, f"Walk-forward over {n_points} grid point(s)",
+                         compute)
+
+
+def walk_forward_done(*args) -> bool:
+    """Whether :func:`walk_forward_run` with these arguments has a stored result."""
+    return args in result_store("walk_forward", 6)
+
+
+def trial_table(result, periods: int = 252) -> pd.DataFrame:
+    """One row per grid point: its parameters and whole-sample Sharpe (annualised)."""
+    rets = result.trial_returns.iloc[1:]
+    sharpe = rets.mean() / rets.std(ddof=1) * np.sqrt(periods)
+    rows = [dict(point, sharpe=float(sharpe.iloc[i])) for i, point in enumerate(result.grid)]
+    return pd.DataFrame(rows)

@@ -1,0 +1,199 @@
+"""The portfolio builder shared by Risk & Stress and Monitor, and the cached risk
+computations behind those pages (VaR backtest, stress report, portfolio statistics)."""
+
+from __future__ import annotations
+
+from dataclasses import astuple
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mltrainer.errors import DataError
+from mltrainer.models.registry import by_family
+from ui.compute import WARMUP_DAYS, params_key, run_model
+from ui.context import Selection, load
+from ui.data import default_tickers, universe_tickers
+
+WEIGHTINGS = ("Equal", "Market cap", "Risk parity", "Sizing model", "Custom")
+PORTFOLIO_KEY = "portfolio"  # survives page switches (widget state does not)
+
+
+def _data(source: str, tickers: tuple, start, end, warmup: bool = False):
+    data = load(source)
+    lo = (pd.Timestamp(start) - pd.Timedelta(days=WARMUP_DAYS)) if (warmup and start) else start
+    return data.select(tickers=list(tickers), start=lo, end=end)
+
+
+@st.cache_data(show_spinner="Computing the weights…", max_entries=32)
+def weights_for(source: str, tickers: tuple, start, end, method: str,
+                sizing_key: str | None = None) -> tuple:
+    """Portfolio weights (summing to 1) for ``tickers`` by ``method`` (WEIGHTINGS)."""
+    n = len(tickers)
+    if method == "Equal":
+        return tuple([1.0 / n] * n)
+    if method == "Market cap":
+        from ui.universe import load_universe
+
+        universe = load_universe()
+        caps = {s.symbol: s.market_cap for s in universe.constituents if s.market_cap}
+        missing = [t for t in tickers if t not in caps]
+        if missing:
+            raise DataError(f"no market cap for {', '.join(missing)} in {universe.source}; "
+                            "remove them or use another weighting")
+        w = np.array([caps[t] for t in tickers], dtype="float64")
+        return tuple(w / w.sum())
+    if method == "Risk parity":
+        from mltrainer.measures.portfolio import covariance, risk_parity_weights
+
+        rets = _data(source, tickers, start, end).returns().iloc[-756:].dropna()
+        if len(rets) < 60:
+            raise DataError(f"risk parity needs at least 60 days on which every ticker has a "
+                            f"return (got {len(rets)}); drop the ticker with the shortest "
+                            "history or widen the dates")
+        return tuple(risk_parity_weights(covariance(rets, "ledoit_wolf")).to_numpy())
+    if method == "Sizing model":
+        out = run_model(source, sizing_key, params_key({}), tickers, start, end)
+        last = out.primary.dropna(how="all")
+        if last.empty:
+            raise DataError(f"{sizing_key} gave no weights in this date range; widen the dates")
+        w = last.iloc[-1].fillna(0.0).clip(lower=0.0)
+        if w.sum() <= 0:
+            raise DataError(f"{sizing_key} holds nothing on {last.index[-1]:%Y-%m-%d}; pick "
+                            "another sizing model or weighting")
+        return tuple((w / w.sum()).reindex(list(tickers)).to_numpy())
+    raise DataError(f"unknown weighting {method!r}; choose one of {', '.join(WEIGHTINGS)}")
+
+
+def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str] | None:
+    """Tickers and a weighting; returns (tickers, weights, description) or None."""
+    saved = st.session_state.get(PORTFOLIO_KEY, {})
+    options = universe_tickers(sel)
+    default = [t for t in saved.get("tickers", default_tickers(sel, 8)) if t in options]
+    c1, c2, c3 = st.columns([4, 2, 2])
+    tickers = c1.multiselect("Portfolio tickers", options, default=default,
+                             key=f"{key}:tickers", max_selections=60,
+                             help="Two to sixty stocks of the selected data source")
+    method = c2.selectbox("Weighting", WEIGHTINGS,
+                          index=WEIGHTINGS.index(saved.get("method", "Equal")),
+                          key=f"{key}:method",
+                          help="Market cap: the constituents-financials snapshot; risk "
+                          "parity: equal risk contributions (Ledoit-Wolf covariance, last 3 "
+                          "years); sizing model: its weights on the last date")
+    sizing_key = None
+    if method == "Sizing model":
+        sizing = by_family().get("sizing", [])
+        sizing_key = c3.selectbox("Sizing model", sizing, key=f"{key}:sizing",
+                                  format_func=lambda k: k.split("/")[1])
+    if len(tickers) < 2:
+        st.info("Pick at least two tickers for the portfolio.")
+        return None
+    tickers = tuple(tickers)
+    if method == "Custom":
+        previous = dict(zip(saved.get("tickers", ()), saved.get("weights", ()), strict=False))
+        base = pd.DataFrame({"ticker": tickers,
+                             "weight": [previous.get(t, 1.0 / len(tickers)) for t in tickers]})
+        edited = st.data_editor(base, hide_index=True, disabled=["ticker"],
+                                key=f"{key}:custom:{'|'.join(tickers)}",
+                                column_config={"weight": st.column_config.NumberColumn(
+                                    "weight", min_value=-1.0, max_value=1.0, step=0.01,
+                                    format="%.3f")})
+        raw = edited["weight"].fillna(0.0).to_numpy(dtype="float64")
+        if raw.sum() <= 0:
+            st.error("Custom weights must add up to a positive number; they are rescaled to "
+                     "sum to 1.")
+            return None
+        weights = tuple(raw / raw.sum())
+    else:
+        try:
+            weights = weights_for(sel.source, tickers, sel.start, sel.end, method, sizing_key)
+        except DataError as exc:
+            st.error(f"The weights could not be computed: {exc}")
+            return None
+    st.session_state[PORTFOLIO_KEY] = {"tickers": tickers, "weights": weights, "method": method}
+    label = method if method != "Sizing model" else f"sizing: {sizing_key.split('/')[1]}"
+    return tickers, tuple(float(w) for w in weights), label
+
+
+@st.cache_data(show_spinner="Backtesting the VaR forecasts…", max_entries=32)
+def var_backtest(source: str, tickers: tuple, weights: tuple, start, end, method: str,
+                 level: float, window: int) -> dict:
+    """Rolling VaR/ES of the fixed-weight portfolio and its backtest (small dict)."""
+    from mltrainer.measures.backtest_var import (
+        christoffersen,
+        kupiec_pof,
+        traffic_light,
+        var_exceptions,
+    )
+    from mltrainer.measures.portfolio import portfolio_returns
+    from mltrainer.measures.var import rolling_var_es
+
+    data = _data(source, tickers, start, end)
+    port = portfolio_returns(data.returns(), pd.Series(dict(zip(tickers, weights, strict=True))))
+    valid = port.dropna()
+    if len(valid) < window + 20:
+        raise DataError(f"a {window}-day VaR backtest needs at least {window + 20} days of "
+                        f"portfolio returns (the range has {len(valid)}); widen the dates or "
+                        "shorten the window")
+    rolling = rolling_var_es(port, window, level, method)
+    exc = var_exceptions(port, rolling["var"])
+    return {
+        "returns": port, "var": rolling["var"], "es": rolling["es"], "exceptions": exc,
+        "kupiec": kupiec_pof(exc, level), "christoffersen": christoffersen(exc, level),
+        "traffic_light": traffic_light(exc, level),
+        "latest_var": float(rolling["var"].dropna().iloc[-1]),
+        "latest_es": float(rolling["es"].dropna().iloc[-1]),
+        "latest_date": rolling["var"].dropna().index[-1],
+    }
+
+
+@st.cache_data(show_spinner="Running the stress scenarios…", max_entries=16)
+def stress_report(source: str, tickers: tuple, weights: tuple, start, end, settings: tuple):
+    """:func:`build_stress_report` on the portfolio (``settings`` = StressSettings fields)."""
+    from mltrainer.reports.stress_report import StressSettings, build_stress_report
+
+    data = _data(source, tickers, start, end)
+    w = pd.Series(dict(zip(tickers, weights, strict=True)))
+    return build_stress_report(data, w, StressSettings(*settings))
+
+
+def settings_tuple(settings) -> tuple:
+    return astuple(settings)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def report_html(source: str, tickers: tuple, weights: tuple, start, end,
+                settings: tuple) -> bytes:
+    """The stress report as one self-contained HTML file."""
+    from mltrainer.reports.stress_report import render_html
+
+    return render_html(stress_report(source, tickers, weights, start, end, settings)).encode()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def portfolio_stats(source: str, tickers: tuple, weights: tuple, start, end) -> dict:
+    """Correlation, risk contributions, drawdowns of the portfolio and of each position."""
+    from mltrainer.measures.portfolio import (
+        covariance,
+        drawdown_series,
+        equity_curve,
+        portfolio_returns,
+        risk_contributions,
+    )
+
+    data = _data(source, tickers, start, end)
+    rets = data.returns()
+    w = pd.Series(dict(zip(tickers, weights, strict=True)))
+    port = portfolio_returns(rets, w)
+    common = rets.dropna()
+    if len(common) < 30:
+        raise DataError(f"only {len(common)} days on which every ticker has a return; "
+                        "correlations and risk contributions need at least 30")
+    cov = covariance(common.iloc[-756:], "ledoit_wolf")
+    contrib = risk_contributions(w.reindex(cov.index), cov, relative=True)
+    dd = drawdown_series(equity_curve(port.dropna()))
+    per_stock = drawdown_series(equity_curve(rets.fillna(0.0)))
+    vol = float(np.sqrt(w.reindex(cov.index) @ cov @ w.reindex(cov.index)) * np.sqrt(252))
+    return {"corr": common.corr(), "contributions": contrib, "drawdown": dd,
+            "stock_drawdowns": per_stock.min(), "volatility": vol,
+            "n_common": len(common)}
