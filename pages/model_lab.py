@@ -19,6 +19,7 @@ from ui.feedback import friendly
 from ui.lab import (
     backtestable,
     capabilities,
+    grid_problem,
     grid_values,
     lab_run,
     missing_fields,
@@ -148,10 +149,16 @@ with tab_wf:
         points = c2.slider("Values per parameter", 2, 6, 3, key="lab_points")
         train = c3.slider("Training window (days)", 252, 1260, 756, 63, key="lab_train")
         test = c4.slider("Test fold (days)", 63, 504, 252, 63, key="lab_test")
-        grid = tuple((n, tuple(grid_values(cls.param_specs[n], points))) for n in sweep)
-        st.caption("Grid: " + ("; ".join(f"{n} ∈ {list(v)}" for n, v in grid) or
-                               "the current parameters only"))
-        run_wf = st.button("Run walk-forward", key="lab_run_wf", type="primary")
+        grid = tuple((n, tuple(grid_values(cls.param_specs[n], points, params[n])))
+                     for n in sweep)
+        st.caption("Grid around the current values: " + (
+            "; ".join(f"{n} ∈ {list(v)}" for n, v in grid) or "the current parameters only"))
+        problem = grid_problem(cls, params, grid)
+        if problem:
+            st.warning(f"This grid has an invalid point ({problem}); move the sliders or "
+                       "sweep other parameters.")
+        run_wf = st.button("Run walk-forward", key="lab_run_wf", type="primary",
+                           disabled=problem is not None)
         args = (sel.source, key, pk, grid, tk, sel.start, sel.end, train, test, costs)
         if run_wf or walk_forward_done(*args):
             with friendly("The walk-forward could not run"):

@@ -88,23 +88,37 @@ def lab_run(source: str, key: str, params: tuple, tickers: tuple, start, end, co
     return {"output": out, "backtest": bt, "audit": note}
 
 
-def grid_values(spec, n: int) -> list:
-    """``n`` evenly spread values of a parameter (every choice for a choice or flag)."""
+def grid_values(spec, n: int, center=None) -> list:
+    """``n`` values of a parameter around ``center`` (half to twice it, inside the spec's
+    bounds; the whole range without a positive centre); every choice for a choice or
+    flag."""
     if isinstance(spec, BoolParam):
         return [False, True]
     if isinstance(spec, ChoiceParam):
         return list(spec.choices)
-    raw = np.linspace(spec.low, spec.high, n)
+    if not isinstance(spec, (IntParam, FloatParam)):
+        return [spec.default]
+    lo, hi = float(spec.low), float(spec.high)
+    if center is not None and float(center) > 0:
+        lo, hi = max(lo, float(center) / 2), min(hi, float(center) * 2)
+    raw = np.linspace(lo, hi, n)
+    step = float(spec.step or (1 if isinstance(spec, IntParam) else 0.01))
+    vals = np.clip(spec.low + np.round((raw - spec.low) / step) * step, spec.low, spec.high)
     if isinstance(spec, IntParam):
-        step = spec.step or 1
-        vals = spec.low + np.round((raw - spec.low) / step) * step
-        return sorted({int(min(max(v, spec.low), spec.high)) for v in vals})
-    if isinstance(spec, FloatParam):
-        step = spec.step or 0.01
-        vals = spec.low + np.round((raw - spec.low) / step) * step
-        digits = max(0, int(-np.floor(np.log10(step)))) if step < 1 else 0
-        return sorted({round(float(min(max(v, spec.low), spec.high)), digits) for v in vals})
-    return [spec.default]
+        return sorted({int(v) for v in vals})
+    digits = max(0, int(-np.floor(np.log10(step)))) if step < 1 else 0
+    return sorted({round(float(v), digits) for v in vals})
+
+
+def grid_problem(model_cls, params: dict, grid: tuple) -> str | None:
+    """Why some point of the grid is not a valid set of parameters (None if all are)."""
+    from mltrainer.backtest.walkforward import expand_grid
+
+    try:
+        expand_grid(model_cls, {k: list(v) for k, v in grid}, params)
+    except MLTrainerError as exc:
+        return str(exc)
+    return None
 
 
 def sweepable(model_cls) -> list[str]:

@@ -1,0 +1,109 @@
+"""The Model Lab in AppTest: sliders from the specs drive the output and the backtest,
+the URL carries the settings (and a link reproduces them), runs land in the audit trail."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mltrainer import audit
+from tests.ui.pagetools import array, errors, figure, metrics, open_page, trace
+
+SPEC_KEY = "lab:momentum/TimeSeriesMomentumModel:"
+
+
+@pytest.mark.parametrize("source", ["local", "bundled"])
+def test_model_lab_renders_with_its_widgets(app, shared_data_dir, source):
+    at = open_page(app, "model_lab", source)
+    assert not errors(at)
+    assert at.selectbox(key="lab_family").value == "momentum"
+    assert at.selectbox(key="lab_model:momentum").value == "momentum/TimeSeriesMomentumModel"
+    assert at.multiselect(key="lab_tickers").value == ["AAPL", "MSFT", "JPM", "XOM", "JNJ"]
+    sliders = {s.key: s for s in at.slider}
+    for name, spec_default in (("short_window", 10), ("long_window", 60)):
+        slider = sliders[SPEC_KEY + name]
+        assert slider.value == spec_default and slider.help  # help text as the tooltip
+    fig = figure(at, "lab_output")
+    signal = array(trace(fig, "signal: AAPL")["y"])
+    assert set(np.unique(signal[np.isfinite(signal)])) <= {-1.0, -0.5, 0.0, 0.5, 1.0}
+    assert "Sharpe" in metrics(at) and figure(at, "lab_equity")["data"]
+
+
+def test_moving_a_slider_changes_the_output_the_backtest_and_the_url(app, shared_data_dir):
+    at = open_page(app, "model_lab", "local")
+    before_signal = array(trace(figure(at, "lab_output"), "signal: AAPL")["y"])
+    before_equity = array(figure(at, "lab_equity")["data"][0]["y"])
+    before_sharpe = metrics(at)["Sharpe"]
+    at.slider(key=SPEC_KEY + "long_window").set_value(200).run()
+    assert not errors(at)
+    signal = array(trace(figure(at, "lab_output"), "signal: AAPL")["y"])
+    equity = array(figure(at, "lab_equity")["data"][0]["y"])
+    assert not np.array_equal(signal, before_signal)
+    assert not np.allclose(equity, before_equity)
+    assert metrics(at)["Sharpe"] != before_sharpe
+    assert at.query_params["p.long_window"] == "200"
+    assert at.query_params["model"] == "momentum/TimeSeriesMomentumModel"
+
+
+def test_a_shared_link_reproduces_the_run(app, shared_data_dir):
+    app.query_params.update({"family": "momentum", "model": "momentum/SimpleMomentumModel",
+                             "tickers": "KO,PEP,WMT", "ticker": "PEP", "p.window": "90",
+                             "costs": "12", "start": "2015-01-02", "end": "2019-12-31"})
+    at = open_page(app, "model_lab", "local")
+    assert not errors(at)
+    assert at.selectbox(key="lab_model:momentum").value == "momentum/SimpleMomentumModel"
+    assert at.multiselect(key="lab_tickers").value == ["KO", "PEP", "WMT"]
+    assert at.selectbox(key="lab_ticker").value == "PEP"
+    assert at.slider(key="lab:momentum/SimpleMomentumModel:window").value == 90
+    assert at.slider(key="lab_costs").value == 12.0
+    start, end = at.sidebar.date_input(key="g_dates").value
+    assert (str(start), str(end)) == ("2015-01-02", "2019-12-31")
+    x = array(figure(at, "lab_equity")["data"][0]["x"])
+    assert str(x[0])[:10] >= "2015-01-02" and str(x[-1])[:10] <= "2019-12-31"
+
+
+def test_each_run_lands_in_the_audit_trail_once(app, shared_data_dir):
+    at = open_page(app, "model_lab", "local")
+    at.slider(key=SPEC_KEY + "short_window").set_value(17).run()
+    at.run()  # a rerun with the same inputs is served from the cache: no second record
+    runs = [r for r in audit.read() if r["model"] == "momentum/TimeSeriesMomentumModel"
+            and r["params"].get("short_window") == 17]
+    assert len(runs) == 1
+    rec = runs[0]
+    assert rec["kind"] == "backtest" and rec["source"] == "local"
+    assert rec["tickers"] == ["AAPL", "MSFT", "JPM", "XOM", "JNJ"]
+    assert rec["metrics"]["sharpe"] is not None and rec["data_fingerprint"]
+
+
+def test_a_volume_model_on_the_bundled_data_says_what_to_do(app, shared_data_dir):
+    at = open_page(app, "model_lab", "bundled")
+    at.selectbox(key="lab_family").select("volume").run()
+    assert not at.exception
+    assert any("needs volume" in w.value and "local source" in w.value for w in at.warning)
+
+
+def test_walk_forward_with_a_sweep_and_models_side_by_side(app, shared_data_dir):
+    at = open_page(app, "model_lab", "local")
+    at.multiselect(key="lab_sweep:momentum/TimeSeriesMomentumModel").set_value(
+        ["short_window", "long_window"])
+    at.slider(key="lab_points").set_value(2)
+    at.slider(key="lab_train").set_value(504)
+    at.slider(key="lab_test").set_value(252).run()
+    at.button(key="lab_run_wf").click().run()
+    assert not errors(at)
+    m = metrics(at)
+    assert 0.0 <= float(m["Deflated Sharpe (OOS)"]) <= 1.0
+    folds = figure(at, "lab_wf_folds")
+    assert len(folds["data"]) == 2 and len(folds["data"][0]["x"]) >= 6  # ~8 yearly folds
+    sweep = figure(at, "lab_sweep_map")
+    z = array(sweep["data"][0]["z"])
+    assert z.shape == (2, 2) and np.isfinite(z.astype(float)).all()
+    # the result is kept: another rerun shows it without pressing the button
+    at.run()
+    assert "Deflated Sharpe (OOS)" in metrics(at)
+
+    at.multiselect(key="lab_compare").set_value(["momentum/SimpleMomentumModel",
+                                                 "sizing/RiskParityModel"]).run()
+    assert not errors(at)
+    names = [t["name"] for t in figure(at, "lab_compare_chart")["data"]]
+    assert names[:3] == ["TimeSeriesMomentum", "SimpleMomentum", "RiskParity"]

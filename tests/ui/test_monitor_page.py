@@ -1,0 +1,80 @@
+"""Monitor and Home in AppTest: the limits are sliders, the alerts follow them, and the
+home page shows the index's regime, sector performance and the active alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from tests.ui.pagetools import array, chart_keys, errors, figure, metrics, open_page, table
+
+
+def card_titles(at) -> dict[str, str]:
+    """Rule title -> 'ACTIVE' / 'ok' from the alert cards."""
+    out = {}
+    for md in at.markdown:
+        text = md.value
+        if "**" in text and "·" in text:
+            title = text.split("**")[1]
+            out[title] = text.rsplit("·", 1)[1].strip()
+    return out
+
+
+@pytest.mark.parametrize("source", ["local", "bundled"])
+def test_monitor_renders_alerts_and_history(app, shared_data_dir, source):
+    at = open_page(app, "monitor", source)
+    assert not errors(at)
+    cards = card_titles(at)
+    assert set(cards) == {"VaR breach", "Drawdown limit", "Volatility spike", "Regime change",
+                          "Stale data"}
+    assert cards["Stale data"] == "ACTIVE"  # the shipped data ends years before today
+    assert int(metrics(at)["Alerts in the history"]) > 10
+    history = table(at, "title", "message")
+    assert history["date"].is_monotonic_decreasing
+    assert "mon_timeline" in chart_keys(at)
+
+
+def test_the_drawdown_limit_slider_switches_the_alert(app, shared_data_dir):
+    at = open_page(app, "monitor", "local")
+    at.sidebar.date_input(key="g_dates").set_value(
+        (dt.date(2018, 1, 2), dt.date(2020, 3, 23))).run()
+    assert card_titles(at)["Drawdown limit"] == "ACTIVE"  # the COVID low, 34 % down
+    active = int(metrics(at)["Active alerts"])
+    at.slider(key="mon:max_drawdown").set_value(0.5).run()
+    assert not errors(at)
+    assert card_titles(at)["Drawdown limit"] == "ok"
+    assert int(metrics(at)["Active alerts"]) == active - 1
+
+
+def test_monitoring_a_portfolio(app, shared_data_dir):
+    at = open_page(app, "monitor", "local")
+    at.radio(key="mon_target").set_value("Portfolio").run()
+    assert not errors(at)
+    assert len(at.multiselect(key="mon:tickers").value) == 8
+    assert any("portfolio" in h.value for h in at.subheader)
+    before = int(metrics(at)["Alerts in the history"])
+    at.select_slider(key="mon:var_level").set_value(0.9).run()
+    assert int(metrics(at)["Alerts in the history"]) > before  # more breaches of a 90 % VaR
+
+
+@pytest.mark.parametrize("source", ["local", "bundled"])
+def test_home_shows_regime_sectors_and_alerts(app, shared_data_dir, source):
+    at = open_page(app, "home", source)
+    assert not errors(at)
+    m = metrics(at)
+    assert m["Regime on the last date"] in ("Low", "Medium", "High")
+    assert {"home_index", "home_sectors"} <= set(chart_keys(at))
+    bars = figure(at, "home_sectors")
+    assert [t["name"] for t in bars["data"]] == ["1 month", "3 months", "12 months"]
+    assert "Universe" in bars["data"][0]["y"]
+    assert "Stale data" in card_titles(at)
+    before = array(next(t for t in figure(at, "home_index")["data"]
+                        if t["type"] == "heatmap")["z"]).astype(float)
+    at.selectbox(key="home_regime").select("regime/MarketConditionRegimeModel").run()
+    assert not errors(at)
+    after = array(next(t for t in figure(at, "home_index")["data"]
+                       if t["type"] == "heatmap")["z"]).astype(float)
+    assert np.nanmax(after) == 3.0 and np.nanmax(before) == 2.0  # four market conditions
+    assert at.metric[0].label == "Data source"

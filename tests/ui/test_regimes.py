@@ -1,0 +1,67 @@
+"""Regimes in AppTest: models chosen from the registry, sliders from their specs, the
+regime-shaded price with NBER recessions, probabilities, transitions and agreement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.ui.pagetools import array, chart_keys, errors, figure, metrics, open_page, table
+
+VOL = "rg:regime/VolatilityRegimeModel:"
+
+
+def background(fig: dict) -> np.ndarray:
+    heat = next(t for t in fig["data"] if t["type"] == "heatmap")
+    return array(heat["z"]).astype(float).ravel()
+
+
+@pytest.mark.parametrize("source", ["local", "bundled"])
+def test_regimes_render_on_the_index(app, shared_data_dir, source):
+    at = open_page(app, "regimes", source)
+    assert not errors(at)
+    assert at.selectbox(key="rg_series").value == "S&P 500 index"
+    assert at.multiselect(key="rg_models").value == ["regime/VolatilityRegimeModel",
+                                                     "regime/MarketConditionRegimeModel"]
+    assert {"rg_price", "rg_probs", "rg_transitions", "rg_agreement",
+            "rg_pairs"} <= set(chart_keys(at))
+    fig = figure(at, "rg_price")
+    labels = background(fig)
+    assert set(np.unique(labels[np.isfinite(labels)])) == {0.0, 1.0, 2.0}
+    names = {t.get("name") for t in fig["data"]}
+    assert {"low", "medium", "high", "NBER recession"} <= names  # the 2020 recession
+    matrix = array(figure(at, "rg_transitions")["data"][0]["z"]).astype(float)
+    assert matrix.shape == (3, 3) and np.allclose(matrix.sum(axis=1), 1.0)
+    stats = table(at, "mean_return", "volatility")
+    assert (np.diff(stats["volatility"].to_numpy()) > 0).all()  # 0 = calmest
+    assert metrics(at)["Regime on the last date"] in ("Low", "Medium", "High")
+
+
+def test_a_parameter_slider_changes_the_regimes(app, shared_data_dir):
+    at = open_page(app, "regimes", "local")
+    before = background(figure(at, "rg_price"))
+    changes = int(metrics(at)["Regime changes in range"])
+    at.slider(key=VOL + "window").set_value(63).run()
+    assert not errors(at)
+    after = background(figure(at, "rg_price"))
+    assert before.shape == after.shape and not np.array_equal(before, after, equal_nan=True)
+    assert int(metrics(at)["Regime changes in range"]) < changes  # a longer window is smoother
+
+
+def test_a_ticker_and_model_agreement(app, shared_data_dir):
+    at = open_page(app, "regimes", "local")
+    at.selectbox(key="rg_series").select("JPM")
+    at.multiselect(key="rg_models").set_value(["regime/VolatilityRegimeModel",
+                                               "regime/RegimeSwitchingModel",
+                                               "regime/ChangePointRegimeModel"]).run()
+    assert not errors(at)
+    strip = figure(at, "rg_agreement")["data"][0]
+    assert list(strip["y"]) == ["Volatility", "RegimeSwitching", "ChangePoint",
+                                "majority"]
+    pairs = array(figure(at, "rg_pairs")["data"][0]["z"]).astype(float)
+    assert pairs.shape == (3, 3) and np.allclose(np.diag(pairs), 1.0)
+    assert ((pairs >= 0) & (pairs <= 1)).all()
+    at.selectbox(key="rg_detail").select("regime/RegimeSwitchingModel").run()
+    probs = figure(at, "rg_probs")["data"]
+    assert len(probs) == 2  # a two-regime Markov switching model
+    assert "expected_duration_days" in table(at, "mean_return").columns

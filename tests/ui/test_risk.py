@@ -1,0 +1,102 @@
+"""Risk & Stress in AppTest: the portfolio builder, VaR controls that change the numbers,
+the scenarios, and a report download that is a real HTML file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import streamlit.testing.v1.app_test as app_test_module
+from streamlit.runtime.media_file_manager import MediaFileManager
+
+from tests.ui.pagetools import array, chart_keys, errors, figure, metrics, open_page, trace
+
+
+class RecordingMediaFileManager(MediaFileManager):
+    """The media manager AppTest creates for each run, remembered so a test can run a
+    deferred download (what a click on the button does in a browser)."""
+
+    instances: list = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        RecordingMediaFileManager.instances.append(self)
+
+
+def money(text: str) -> float:
+    return float(text.replace("$", "").replace(",", ""))
+
+
+@pytest.mark.parametrize("source", ["local", "bundled"])
+def test_risk_page_renders_every_section(app, shared_data_dir, source):
+    at = open_page(app, "risk", source)
+    assert not errors(at)
+    assert len(at.multiselect(key="risk:tickers").value) == 8
+    assert at.selectbox(key="risk:method").value == "Equal"
+    assert at.select_slider(key="risk_level").value == 0.99
+    assert at.selectbox(key="risk_method").value == "historical"
+    for key, value in (("risk_window", 250), ("risk_crash", -0.2), ("risk_volmult", 3.0),
+                       ("risk_push", 0.5), ("risk_spread", 5.0)):
+        assert at.slider(key=key).value == value
+    assert {"risk_var_chart", "risk_light", "risk_scen_bar", "risk_paths", "risk_pnl",
+            "risk_corr", "risk_contrib", "risk_weights", "risk_dd"} <= set(chart_keys(at))
+    m = metrics(at)
+    assert money(m["VaR 99.0% (1 day)"]) > 0
+    assert money(m["ES 99.0% (1 day)"]) > money(m["VaR 99.0% (1 day)"])
+    assert m["Basel traffic light"] in ("GREEN", "YELLOW", "RED")
+
+
+def test_var_level_and_window_change_the_forecast(app, shared_data_dir):
+    at = open_page(app, "risk", "local")
+    var99 = money(metrics(at)["VaR 99.0% (1 day)"])
+    line99 = array(trace(figure(at, "risk_var_chart"), "-VaR 99.0% historical")["y"])
+    at.select_slider(key="risk_level").set_value(0.95).run()
+    assert not errors(at)
+    var95 = money(metrics(at)["VaR 95.0% (1 day)"])
+    assert 0 < var95 < var99
+    line95 = array(trace(figure(at, "risk_var_chart"), "-VaR 95.0% historical")["y"])
+    finite = np.isfinite(line95.astype(float)) & np.isfinite(line99.astype(float))
+    assert (line95[finite] > line99[finite]).all()  # -VaR: the 95 % line sits above
+    at.slider(key="risk_window").set_value(500).run()
+    assert money(metrics(at)["VaR 95.0% (1 day)"]) != var95
+
+
+def test_weighting_and_crash_size_change_the_output(app, shared_data_dir):
+    at = open_page(app, "risk", "local")
+    equal = array(figure(at, "risk_contrib")["data"][0]["x"]).astype(float)
+    assert np.allclose(equal, 1 / 8)
+    at.selectbox(key="risk:method").select("Risk parity").run()
+    assert not errors(at)
+    fig = figure(at, "risk_contrib")
+    weights = array(trace(fig, "weight")["x"]).astype(float)
+    contrib = array(trace(fig, "risk contribution")["x"]).astype(float)
+    assert not np.allclose(weights, 1 / 8) and weights.sum() == pytest.approx(1.0)
+    assert np.allclose(contrib, 1 / 8, atol=0.02)  # equal risk, by construction (LW cov)
+
+    crash = figure(at, "risk_scen_bar")
+    at.slider(key="risk_crash").set_value(-0.4).run()
+    after = figure(at, "risk_scen_bar")
+    y_before = list(crash["data"][0]["y"])
+    y_after = list(after["data"][0]["y"])
+    assert "Market crash -20%" in y_before and "Market crash -40%" in y_after
+    x_before = array(crash["data"][0]["x"]).astype(float)[y_before.index("Market crash -20%")]
+    x_after = array(after["data"][0]["x"]).astype(float)[y_after.index("Market crash -40%")]
+    assert x_after == pytest.approx(2 * x_before, rel=1e-9)  # linear in the shock (betas)
+
+
+def test_the_report_download_is_a_non_empty_html_file(app, shared_data_dir, monkeypatch):
+    RecordingMediaFileManager.instances.clear()
+    monkeypatch.setattr(app_test_module, "MediaFileManager", RecordingMediaFileManager)
+    at = open_page(app, "risk", "bundled")
+    button = at.get("download_button")
+    report = [b for b in button if b.proto.label.startswith("Download the stress-test report")]
+    assert len(report) == 1
+    file_id = report[0].proto.deferred_file_id
+    assert file_id, "the report should be generated on click (deferred), not on every rerun"
+    manager = RecordingMediaFileManager.instances[-1]
+    entry = manager._deferred_callables[file_id]
+    assert entry["filename"] == "stress_report.html" and entry["mimetype"] == "text/html"
+    html = entry["callable"]()
+    assert isinstance(html, bytes) and len(html) > 100_000
+    text = html.decode("utf-8")
+    assert text.lstrip().lower().startswith("<!doctype html")
+    assert "Feb-Mar 2020 (COVID-19)" in text and "plotly" in text.lower()

@@ -1,0 +1,73 @@
+"""Universe Explorer in AppTest: constituents table, treemap, weights, rotation graph and
+point-in-time membership react to their widgets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.ui.pagetools import array, chart_keys, errors, figure, metrics, open_page, table
+
+
+@pytest.mark.parametrize("source", ["local", "bundled"])
+def test_universe_renders_every_section(app, shared_data_dir, source):
+    at = open_page(app, "universe", source)
+    assert not errors(at)
+    assert {"uni_treemap", "uni_weights", "uni_rrg", "uni_rs"} <= set(chart_keys(at))
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["CSV", "PARQUET", "JSON"]
+    assert at.select_slider(key="uni_window").value == "3 months"
+    assert at.text_input(key="uni_search").value == ""
+    assert at.slider(key="rrg_window").value == 12
+    assert metrics(at)["Members on that date"] == "504" if source == "local" else True
+
+
+def test_the_return_window_recolours_the_treemap(app, shared_data_dir):
+    at = open_page(app, "universe", "local")
+    colours = array(figure(at, "uni_treemap")["data"][0]["marker"]["colors"]).astype(float)
+    at.select_slider(key="uni_window").set_value("1 year").run()
+    after = array(figure(at, "uni_treemap")["data"][0]["marker"]["colors"]).astype(float)
+    assert colours.shape == after.shape and not np.allclose(colours, after)
+    shown = table(at, "symbol", "market_cap", "return")
+    assert shown["return"].notna().sum() > 400
+
+
+def test_search_and_sector_filter_the_table(app, shared_data_dir):
+    at = open_page(app, "universe", "local")
+    at.text_input(key="uni_search").input("apple").run()
+    shown = table(at, "symbol", "market_cap", "return")
+    assert list(shown["symbol"]) == ["AAPL"]
+    at.text_input(key="uni_search").input("").run()
+    at.multiselect(key="uni_sectors").set_value(["Energy"]).run()
+    shown = table(at, "symbol", "market_cap", "return")
+    assert 15 <= len(shown) <= 30 and set(shown["sector"]) == {"Energy"}
+    caps = shown["market_cap"].dropna().to_numpy()
+    assert (np.diff(caps) <= 0).all()  # sorted by market cap, largest first
+
+
+def test_rotation_window_and_tail_change_the_graph(app, shared_data_dir):
+    at = open_page(app, "universe", "local")
+    fig = figure(at, "uni_rrg")
+    lines = [t for t in fig["data"] if t.get("mode") == "lines+markers"]
+    assert len(lines) == 11  # GICS sectors; 'Unknown' is left out
+    assert all(len(array(t["x"])) == 5 for t in lines)
+    x12 = array(lines[0]["x"]).astype(float)
+    at.slider(key="rrg_window").set_value(26)
+    at.slider(key="rrg_tail").set_value(10).run()
+    lines = [t for t in figure(at, "uni_rrg")["data"] if t.get("mode") == "lines+markers"]
+    assert all(len(array(t["x"])) == 10 for t in lines)
+    assert not np.allclose(array(lines[0]["x"]).astype(float)[-5:], x12)
+
+
+def test_membership_on_a_past_date(app, shared_data_dir):
+    at = open_page(app, "universe", "local")
+    at.slider(key="uni_on_date").set_value(pd.Timestamp("2008-06-30").date()).run()
+    assert not errors(at)
+    members = table(at, "symbol", "still a member")
+    assert 480 <= len(members) <= 520
+    assert "LEH" in set(members["symbol"])  # Lehman Brothers, removed in September 2008
+    assert not members.set_index("symbol").loc["LEH", "still a member"]
+    changes = table(at, "added_ticker", "removed_ticker")
+    assert (pd.to_datetime(changes["date"]) >= "2008-04-01").all()
+    assert int(metrics(at)["Additions nearby"]) == changes["added_ticker"].notna().sum()
