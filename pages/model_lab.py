@@ -85,9 +85,10 @@ if not tickers:
 have = capabilities(sel.source)
 missing = missing_fields(cls, have)
 if missing:
-    st.warning(f"{short(key)} needs {' and '.join(missing)}, which the '{data.source}' data "
-               "does not have (the bundled prices are adjusted closes only). Choose the local "
-               "source in the sidebar or another model.")
+    what = {"volume": "traded volume", "ohlc": "high/low prices", "sectors": "GICS sectors"}
+    st.warning(f"{short(key)} needs {' and '.join(what.get(m, m) for m in missing)}, which the "
+               f"'{data.source}' data does not have (the bundled prices are adjusted closes "
+               "only). Choose the local source in the sidebar, or another model.")
     st.stop()
 
 with st.container(border=True):
@@ -107,6 +108,10 @@ bench = c3.selectbox("Benchmark", list(BENCHMARKS), format_func=BENCHMARKS.get,
 write_url(sel, family, key, params, tickers, ticker, costs, bench)
 
 pk, tk = params_key(params), tuple(tickers)
+if family == "ml":
+    st.caption("Machine-learning models refit on a walk-forward schedule: a first run takes "
+               "from seconds to about a minute; the same settings are then served from the "
+               "cache.")
 with friendly(f"{short(key)} could not run"):
     run = lab_run(sel.source, key, pk, tk, sel.start, sel.end, costs, bench)
 out, bt = run["output"], run["backtest"]

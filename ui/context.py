@@ -4,13 +4,17 @@ market data they select. Built once per rerun by app.py; pages read :func:`curre
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
 from mltrainer.data.market_data import MarketData
-from mltrainer.data.sources import SOURCES, load_market_data
+from mltrainer.data.sources import SOURCES, live_reachable, load_market_data
 from mltrainer.errors import MLTrainerError
+
+LIVE_SOURCES = ("yahoo", "polygon")
+RETRY_SECONDS = 300  # a live source that failed is not retried on every rerun
 
 _SOURCE_HELP = (
     "auto: the local data folder if configured, else live Yahoo data, else the real data "
@@ -33,11 +37,46 @@ def _load(source: str) -> MarketData:
     return load_market_data(source=source)
 
 
+@st.cache_resource
+def _failures() -> dict:
+    """source -> (time, message) of its last failure, shared by the sessions."""
+    return {}
+
+
+def _fallback(source: str, reason: str) -> MarketData | None:
+    """The data ``auto`` gives (local folder, else bundled) with a notice of why."""
+    try:
+        data = _load("auto")
+    except MLTrainerError as exc:
+        st.error(f"Could not load data from source '{source}' ({reason}) nor any fallback "
+                 f"({exc}). Check the data folder (MLTRAINER_DATA_DIR) or the network.")
+        return None
+    note = (f"Source '{source}' is unavailable ({reason}); showing the {data.source} data "
+            "instead. Pick it again once the network or API key is back.")
+    return replace(data, warnings=(note, *data.warnings))
+
+
 def load(source: str) -> MarketData | None:
-    """The whole panel of a source, or None after showing what went wrong."""
+    """The whole panel of a source, or None after showing what went wrong.
+
+    A live source (Yahoo, Polygon) that cannot be reached, has no API key or fails falls
+    back to the local or bundled data with a notice in ``warnings`` (shown by the
+    sidebar), and is not retried for RETRY_SECONDS.
+    """
+    failures = _failures()
+    if source in LIVE_SOURCES:
+        last = failures.get(source)
+        if last is not None and time.time() - last[0] < RETRY_SECONDS:
+            return _fallback(source, last[1])
+        if not live_reachable():
+            failures[source] = (time.time(), "no network")
+            return _fallback(source, "no network")
     try:
         return _load(source)
     except MLTrainerError as exc:
+        if source in LIVE_SOURCES:
+            failures[source] = (time.time(), str(exc))
+            return _fallback(source, str(exc))
         st.error(f"Could not load data from source '{source}': {exc}")
         return None
 
@@ -77,11 +116,43 @@ def _clip_dates(value, first: dt.date, last: dt.date, default_start: dt.date) ->
     return clipped if clipped[0] <= clipped[1] else (default_start, last)
 
 
+DEEP_LINK_KEY = "_deep_link"
+
+
+def _hand_over_to_app() -> None:
+    """Make a page that Streamlit ran on its own run inside app.py instead.
+
+    With a ``pages/`` folder beside app.py, a server whose first request is a deep link
+    (``/model_lab?...``) still treats that folder as Streamlit's old pages directory and
+    runs the page file alone: no sidebar, no layout, the old navigation. Only app.py's
+    ``st.navigation`` switches the server over. So such a page remembers where it was
+    going, switches the server to st.navigation (what that call does first) and reruns;
+    :func:`sidebar`, called by app.py, then goes to the page with its query string.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if not PagesManager.uses_pages_directory:
+        return
+    ctx = get_script_run_ctx()
+    info = ctx.pages_manager.get_pages().get(ctx.page_script_hash, {}) if ctx else {}
+    st.session_state[DEEP_LINK_KEY] = (info.get("script_path"), st.query_params.to_dict())
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+
+def _follow_deep_link() -> None:
+    target = st.session_state.pop(DEEP_LINK_KEY, None)
+    if target and target[0]:
+        st.switch_page(target[0], query_params=target[1] or None)
+
+
 def sidebar() -> Selection:
     """Draw the global controls; remember them across pages in session state.
 
     A link with ``?source=...&start=...&end=...&sectors=...`` seeds them on its first run.
     """
+    _follow_deep_link()
     with st.sidebar:
         st.markdown("### Data")
         if "g_source" not in st.session_state:
@@ -118,7 +189,8 @@ def sidebar() -> Selection:
 
 
 def current() -> Selection:
-    """The selection made in the sidebar on this rerun."""
+    """The selection made in the sidebar on this rerun (every page starts with this)."""
+    _hand_over_to_app()
     return st.session_state.get("selection") or Selection("auto", None, None, ())
 
 

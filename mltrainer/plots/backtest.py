@@ -78,7 +78,7 @@ def equity_chart(curves: dict[str, pd.Series], title: str | None = None,
 def walkforward_chart(folds: pd.DataFrame, metric: str = "sharpe", title: str | None = None,
                       height: int = 340) -> go.Figure:
     """In-sample against out-of-sample ``metric`` per fold (grouped bars)."""
-    labels = [f"{r.test_start}..{r.test_end}" for r in folds.itertuples()]
+    labels = [f"{str(r.test_start)[:7]}→{str(r.test_end)[:7]}" for r in folds.itertuples()]
     fig = go.Figure()
     fig.add_trace(go.Bar(x=labels, y=folds[f"is_{metric}"], name="in-sample (training)",
                          marker_color=PALETTE[0]))

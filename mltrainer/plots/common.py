@@ -23,14 +23,15 @@ def finish(fig: go.Figure, title: str | None = None, height: int = 380,
     No template is set: the dashboard's theme styles the figures (and a template costs
     plotly ~80 ms of validation per figure).
     """
-    fig.update_layout(height=height,
-                      margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+    top = (34 if title else 0) + (30 if legend_top else 0) + 10
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": top, "b": 10},
                       hovermode="x unified" if fig.layout.hovermode is None else None)
-    if title:
-        fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left",
+    if title:  # the title on the first line, the legend under it, then the plot
+        fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left", "y": 1.0,
+                                 "yref": "container", "yanchor": "top", "pad": {"t": 8},
                                  "font": {"size": 15}})
     if legend_top:
-        fig.update_layout(legend={"orientation": "h", "yanchor": "bottom", "y": 1.0,
+        fig.update_layout(legend={"orientation": "h", "yanchor": "bottom", "y": 1.01,
                                   "xanchor": "right", "x": 1.0})
     return fig
 

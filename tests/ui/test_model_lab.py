@@ -79,7 +79,8 @@ def test_a_volume_model_on_the_bundled_data_says_what_to_do(app, shared_data_dir
     at = open_page(app, "model_lab", "bundled")
     at.selectbox(key="lab_family").select("volume").run()
     assert not at.exception
-    assert any("needs volume" in w.value and "local source" in w.value for w in at.warning)
+    assert any("needs traded volume" in w.value and "local source" in w.value
+               for w in at.warning)
 
 
 def test_walk_forward_with_a_sweep_and_models_side_by_side(app, shared_data_dir):

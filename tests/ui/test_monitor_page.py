@@ -78,3 +78,13 @@ def test_home_shows_regime_sectors_and_alerts(app, shared_data_dir, source):
                        if t["type"] == "heatmap")["z"]).astype(float)
     assert np.nanmax(after) == 3.0 and np.nanmax(before) == 2.0  # four market conditions
     assert at.metric[0].label == "Data source"
+
+
+def test_an_unreachable_live_source_falls_back_with_a_notice(app, shared_data_dir):
+    at = app.run()
+    at.sidebar.selectbox(key="g_source").select("polygon").run()
+    assert not at.exception
+    notices = [w.value for w in at.sidebar.warning]
+    assert any("Source 'polygon' is unavailable" in n and "showing the local data" in n
+               for n in notices)
+    assert metrics(at)["Data source"] == "local" and metrics(at)["Tickers"] == "504"
