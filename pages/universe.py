@@ -121,7 +121,8 @@ with tab_map:
         st.plotly_chart(treemap(stocks[["ticker", "name", "sector", "size", "return"]],
                                 height=680, size_label=size_label),
                         width="stretch", key="uni_treemap")
-        st.caption(f"Area: {size_label} (snapshot); colour: return over {window_label} to "
+        source_note = "snapshot" if has_caps(universe) else "no market caps available"
+        st.caption(f"Area: {size_label} ({source_note}); colour: return over {window_label} to "
                    f"{end}. {len(stocks) - missing} stocks with prices from {data.source}"
                    + (f"; {missing} without a market cap are left out" if missing else ""))
     with right:
