@@ -32,7 +32,7 @@ from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 
 def signed_volume(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
     """``sign(C_t - C_{t-1}) V_t``: each bar's OBV step (NaN where either bar is missing)."""
-    step = np.diff(close, axis=0, prepend=np.nan)
+    step = rl.diff(close)
     np.sign(step, out=step)
     step *= volume
     return step
@@ -139,7 +139,7 @@ def volume_price_relationship(close: np.ndarray, volume: np.ndarray, corr_window
     divergence +1 bullish / -1 bearish / 0 none.
     """
     r = rl.daily_returns(close)
-    dlv = np.diff(_log_volume(volume), axis=0, prepend=np.nan)
+    dlv = rl.diff(_log_volume(volume))
     x = r if pair == "returns" else np.abs(r)
     corr = rl.rolling_corr(x, dlv, corr_window, centre=False)  # both hover around 0
     d_price = np.sign(rl.trailing_return(close, trend_window))
