@@ -27,14 +27,14 @@ from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 
 
 def simple_momentum(prices: np.ndarray, window: int, threshold: float,
-                    mode: str = "step") -> np.ndarray:
+                    mode: str = "step", returns: np.ndarray | None = None) -> np.ndarray:
     """Signal from the trailing return ``r = P[t] / P[t-window] - 1``.
 
     ``mode="step"``: +1 if r > threshold, -1 if r < -threshold, else 0.
     ``mode="linear"``: ``clip(r / threshold, -1, 1)`` (a ramp through the dead band;
-    the sign of r when threshold is 0).
+    the sign of r when threshold is 0). ``returns``: r, when the caller already has it.
     """
-    r = rl.trailing_return(prices, window)
+    r = rl.trailing_return(prices, window) if returns is None else returns
     if mode == "step" or threshold == 0:
         return rl.signed_step(r, threshold)
     return np.clip(r / threshold, -1.0, 1.0)
@@ -100,7 +100,7 @@ def risk_adjusted_momentum(prices: np.ndarray, window: int, vol_window: int, sca
     """
     logp = np.log(prices)
     move = logp - rl.lag(logp, window)
-    sigma = rl.rolling_std(np.diff(logp, axis=0, prepend=np.nan), vol_window)
+    sigma = rl.rolling_std(rl.diff(logp), vol_window)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(sigma > 0, move / (sigma * np.sqrt(window)), np.nan)
     drawdown = 1.0 - prices / rl.rolling_max(prices, drawdown_window)
@@ -111,24 +111,32 @@ def risk_adjusted_momentum(prices: np.ndarray, window: int, vol_window: int, sca
 
 
 def time_series_momentum(prices: np.ndarray, short_window: int, long_window: int,
-                         short_weight: float = 0.5) -> np.ndarray:
-    """``w sign(r_short) + (1 - w) sign(r_long)`` of the two trailing returns."""
-    rs = rl.trailing_return(prices, short_window)
-    rlong = rl.trailing_return(prices, long_window)
+                         short_weight: float = 0.5,
+                         returns: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """``w sign(r_short) + (1 - w) sign(r_long)`` of the two trailing returns.
+
+    ``returns``: ``(r_short, r_long)``, when the caller already has them.
+    """
+    if returns is None:
+        returns = (rl.trailing_return(prices, short_window),
+                   rl.trailing_return(prices, long_window))
+    rs, rlong = returns
     return short_weight * np.sign(rs) + (1.0 - short_weight) * np.sign(rlong)
 
 
 def volume_confirmed_momentum(prices: np.ndarray, volume: np.ndarray, window: int,
                               threshold: float, confirm_window: int, volume_window: int,
-                              volume_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+                              volume_ratio: float, momentum: np.ndarray | None = None
+                              ) -> tuple[np.ndarray, np.ndarray]:
     """Simple step momentum kept only where recent volume is above normal.
 
     ``ratio = mean(V, confirm_window) / mean(V, volume_window)`` (both ending at t,
     split-consistent volume); signal = step momentum where ratio > ``volume_ratio``,
     0 where the move is not confirmed, NaN where either part is undefined.
+    ``momentum``: the step momentum, when the caller already has it.
     Returns ``(signal, ratio)``.
     """
-    mom = simple_momentum(prices, window, threshold, "step")
+    mom = simple_momentum(prices, window, threshold, "step") if momentum is None else momentum
     with np.errstate(invalid="ignore", divide="ignore"):
         base = rl.rolling_mean(volume, volume_window)
         ratio = np.where(base > 0, rl.rolling_mean(volume, confirm_window) / base, np.nan)
@@ -206,6 +214,42 @@ def _frame(values: np.ndarray, data: MarketData) -> pd.DataFrame:
     return pd.DataFrame(values, index=data.dates, columns=data.adj_close.columns, copy=False)
 
 
+class MomentumInputs:
+    """Arrays the momentum models read, each computed once per data and then shared.
+
+    Every model builds one for its own run; :class:`EnsembleMomentumModel` builds one
+    and hands it to all its members, so the adjusted close, a trailing return several
+    members use (e.g. the 10-day one of Simple, TimeSeries and VolumeConfirmed), the
+    step momentum and the split-consistent volume are computed once. The arrays are
+    shared: read them, never write into them.
+    """
+
+    def __init__(self, data: MarketData):
+        self.data = data
+        self.prices = rl.as_array(data.adj_close)
+        self._memo: dict[tuple, np.ndarray] = {}
+
+    def _get(self, key: tuple, make) -> np.ndarray:
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+    def trailing_return(self, window: int, skip: int = 0) -> np.ndarray:
+        """:func:`~mltrainer.models._rolling.trailing_return` of the adjusted close."""
+        return self._get(("return", window, skip),
+                         lambda: rl.trailing_return(self.prices, window, skip))
+
+    def step_momentum(self, window: int, threshold: float) -> np.ndarray:
+        """:func:`simple_momentum` in step mode."""
+        return self._get(("step", window, threshold), lambda: simple_momentum(
+            self.prices, window, threshold, "step", self.trailing_return(window)))
+
+    def volume(self) -> np.ndarray:
+        """Split-consistent volume (:func:`~mltrainer.models._rolling.causal_split_volume`)."""
+        return self._get(("volume",), lambda: rl.causal_split_volume(self.data.volume,
+                                                                     self.data.splits))
+
+
 class _MomentumModel(Model):
     family = "momentum"
     output_kind = SIGNAL
@@ -213,11 +257,31 @@ class _MomentumModel(Model):
     def min_history(self) -> int:  # pragma: no cover - every subclass overrides
         return 2
 
-    def _prepare(self, data: MarketData) -> np.ndarray:
-        """Check the data is usable and return the adjusted close as an array."""
+    def _prepare(self, data: MarketData) -> None:
+        """Check the data is usable (requirements and history)."""
         check_requirements(self, data)
         require_history(type(self).__name__, data, self.min_history())
-        return rl.as_array(data.adj_close)
+
+    def _compute(self, inputs: MomentumInputs, extras: bool
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # pragma: no cover
+        """The signal and, if ``extras``, the extras' arrays (may be shared: read-only)."""
+        raise NotImplementedError
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        self._prepare(data)
+        signal, extras = self._compute(MomentumInputs(data), extras=True)
+        return ModelOutput(_frame(signal, data),
+                           extras={name: _frame(v, data) for name, v in extras.items()})
+
+    def member_signal(self, inputs: MomentumInputs) -> np.ndarray:
+        """The signal alone, from shared inputs: how an ensemble runs this model.
+
+        Validates the parameters and the data like ``run``; the extras are not
+        computed. The array may be shared with ``inputs``: read it, never write into it.
+        """
+        self.fit(inputs.data)
+        self._prepare(inputs.data)
+        return self._compute(inputs, extras=False)[0]
 
 
 class SimpleMomentumModel(_MomentumModel):
@@ -260,11 +324,13 @@ class SimpleMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return self.window + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        p = self._prepare(data)
-        signal = simple_momentum(p, self.window, self.threshold, self.mode)
-        return ModelOutput(_frame(signal, data),
-                           extras={"momentum": _frame(rl.trailing_return(p, self.window), data)})
+    def _compute(self, inputs, extras):
+        r = inputs.trailing_return(self.window)
+        if self.mode == "step":
+            signal = inputs.step_momentum(self.window, self.threshold)
+        else:
+            signal = simple_momentum(inputs.prices, self.window, self.threshold, self.mode, r)
+        return signal, ({"momentum": r} if extras else {})
 
 
 class DualMomentumModel(_MomentumModel):
@@ -318,13 +384,11 @@ class DualMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return self.window + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        p = self._prepare(data)
+    def _compute(self, inputs, extras):
         signal, absolute, relative = dual_momentum(
-            p, self.window, self.abs_threshold, self.rel_threshold, self.benchmark, self.combine)
-        return ModelOutput(_frame(signal, data),
-                           extras={"absolute": _frame(absolute, data),
-                                   "relative": _frame(relative, data)})
+            inputs.prices, self.window, self.abs_threshold, self.rel_threshold, self.benchmark,
+            self.combine)
+        return signal, ({"absolute": absolute, "relative": relative} if extras else {})
 
 
 class CrossSectionalMomentumModel(_MomentumModel):
@@ -378,11 +442,10 @@ class CrossSectionalMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return self.lookback + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        p = self._prepare(data)
-        signal, mom = cross_sectional_momentum(p, self.lookback, self.skip, self.mode,
-                                               self.quantile)
-        return ModelOutput(_frame(signal, data), extras={"momentum": _frame(mom, data)})
+    def _compute(self, inputs, extras):
+        signal, mom = cross_sectional_momentum(inputs.prices, self.lookback, self.skip,
+                                               self.mode, self.quantile)
+        return signal, ({"momentum": mom} if extras else {})
 
 
 class RiskAdjustedMomentumModel(_MomentumModel):
@@ -437,12 +500,11 @@ class RiskAdjustedMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return max(self.window + 1, self.vol_window + 1, self.drawdown_window)
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        p = self._prepare(data)
-        signal, z, dd = risk_adjusted_momentum(p, self.window, self.vol_window, self.scale,
-                                               self.drawdown_window, self.max_drawdown)
-        return ModelOutput(_frame(signal, data),
-                           extras={"zscore": _frame(z, data), "drawdown": _frame(dd, data)})
+    def _compute(self, inputs, extras):
+        signal, z, dd = risk_adjusted_momentum(inputs.prices, self.window, self.vol_window,
+                                               self.scale, self.drawdown_window,
+                                               self.max_drawdown)
+        return signal, ({"zscore": z, "drawdown": dd} if extras else {})
 
 
 class TimeSeriesMomentumModel(_MomentumModel):
@@ -490,13 +552,12 @@ class TimeSeriesMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return self.long_window + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        p = self._prepare(data)
-        signal = time_series_momentum(p, self.short_window, self.long_window, self.short_weight)
-        return ModelOutput(
-            _frame(signal, data),
-            extras={"short_return": _frame(rl.trailing_return(p, self.short_window), data),
-                    "long_return": _frame(rl.trailing_return(p, self.long_window), data)})
+    def _compute(self, inputs, extras):
+        rs = inputs.trailing_return(self.short_window)
+        rlong = inputs.trailing_return(self.long_window)
+        signal = time_series_momentum(inputs.prices, self.short_window, self.long_window,
+                                      self.short_weight, (rs, rlong))
+        return signal, ({"short_return": rs, "long_return": rlong} if extras else {})
 
 
 class VolumeConfirmedMomentumModel(_MomentumModel):
@@ -554,13 +615,12 @@ class VolumeConfirmedMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return max(self.window + 1, self.volume_window)
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        p = self._prepare(data)
-        vol = rl.causal_split_volume(data.volume, data.splits)
+    def _compute(self, inputs, extras):
         signal, ratio = volume_confirmed_momentum(
-            p, vol, self.window, self.threshold, self.confirm_window, self.volume_window,
-            self.volume_ratio)
-        return ModelOutput(_frame(signal, data), extras={"volume_ratio": _frame(ratio, data)})
+            inputs.prices, inputs.volume(), self.window, self.threshold, self.confirm_window,
+            self.volume_window, self.volume_ratio,
+            inputs.step_momentum(self.window, self.threshold))
+        return signal, ({"volume_ratio": ratio} if extras else {})
 
 
 class SectorRotationMomentumModel(_MomentumModel):
@@ -607,8 +667,8 @@ class SectorRotationMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return self.window + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        p = self._prepare(data)
+    def _sectors(self, data: MarketData) -> tuple[list, list]:
+        """Sector names (sorted) and each column's sector index (-1: unknown)."""
         tickers = list(data.adj_close.columns)
         names = sorted({str(data.sectors[t]) for t in tickers if data.sectors.get(t)})
         if not names:
@@ -618,8 +678,21 @@ class SectorRotationMomentumModel(_MomentumModel):
         pos = {s: k for k, s in enumerate(names)}
         sector_of = [pos.get(str(data.sectors.get(t)), -1) if data.sectors.get(t) else -1
                      for t in tickers]
+        return names, sector_of
+
+    def _compute(self, inputs, extras):
+        names, sector_of = self._sectors(inputs.data)
         signal, sec_mom, rank = sector_rotation_momentum(
-            p, sector_of, names, self.window, self.n_top, self.n_bottom, self.sector_weight)
+            inputs.prices, sector_of, names, self.window, self.n_top, self.n_bottom,
+            self.sector_weight)
+        return signal, ({"sector_momentum": sec_mom, "sector_rank": rank} if extras else {})
+
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        self._prepare(data)
+        names, sector_of = self._sectors(data)
+        tickers = list(data.adj_close.columns)
+        signal, extras = self._compute(MomentumInputs(data), extras=True)
+        sec_mom, rank = extras["sector_momentum"], extras["sector_rank"]
         sec_cols = pd.Index(names, name="sector")
         unmapped = [t for t, k in zip(tickers, sector_of, strict=True) if k < 0]
         return ModelOutput(
@@ -719,17 +792,21 @@ class EnsembleMomentumModel(_MomentumModel):
             reasons = "; ".join(f"{m}: {n}" for m, n in
                                 zip(plan["member"], plan["note"], strict=True))
             raise DataError(f"EnsembleMomentumModel: no member can run on this data: {reasons}")
-        shape = data.adj_close.shape
-        num = np.zeros(shape)
-        den = np.zeros(shape)
+        # one set of inputs for all members: shared prices, returns and volume
+        inputs = MomentumInputs(data)
+        # the panel's layout (column-major from pandas): mixing layouts makes every
+        # accumulation below a strided walk
+        num = np.zeros_like(inputs.prices)
+        den = np.zeros_like(inputs.prices)
+        ok = np.empty(num.shape, dtype=bool, order="F" if num.flags.f_contiguous else "C")
         for (name, cls), used in zip(self.members.items(), plan["used"], strict=True):
             if not used:
                 continue
             weight = float(getattr(self, name))
-            s = cls().run(data).primary.to_numpy()
-            ok = np.isfinite(s)
+            s = cls().member_signal(inputs)  # read-only: may be shared with other members
+            np.isfinite(s, out=ok)
             # masked in-place accumulation: no full-size temporaries per member
-            np.add(num, np.multiply(s, weight), out=num, where=ok)
+            np.add(num, s if weight == 1.0 else np.multiply(s, weight), out=num, where=ok)
             np.add(den, weight, out=den, where=ok)
         with np.errstate(invalid="ignore", divide="ignore"):
             num /= den
