@@ -38,8 +38,9 @@ def missing_fields(model_cls, have: dict) -> list[str]:
 
 # ------------------------------------------------------------------------- URL
 def url_state() -> dict:
-    """The Model Lab settings found in the URL (read once per session, then the widgets
-    own them): plain values plus ``params`` {name: text}."""
+    """The Model Lab settings to start from: the URL on a session's first visit (a shared
+    link), afterwards the settings of the last run (see :func:`write_url`); plain values
+    plus ``params`` {name: text}."""
     if "lab_url" not in st.session_state:
         qp = st.query_params
         state = {k: qp.get(k) for k in URL_KEYS if qp.get(k) is not None}
@@ -61,6 +62,12 @@ def write_url(sel, family: str, key: str, params: dict, tickers, ticker: str, co
     state.update({f"{PARAM_PREFIX}{k}": str(v) for k, v in params.items()})
     if dict(st.query_params) != state:
         st.query_params.from_dict(state)
+    # Streamlit drops a page's widget state when another page runs: remember the settings
+    # so coming back to the lab restores them (url_state reads this first)
+    st.session_state["lab_url"] = {
+        **{k: state[k] for k in URL_KEYS if k in state},
+        "params": {k: str(v) for k, v in params.items()},
+    }
 
 
 # ----------------------------------------------------------------------- runs

@@ -104,7 +104,7 @@ def rrg_chart(tails: pd.DataFrame, title: str | None = None, height: int = 560) 
         sizes = np.linspace(4, 11, n) if n > 1 else np.array([11.0])
         fig.add_trace(go.Scatter(
             x=path["rs_ratio"], y=path["rs_momentum"], mode="lines+markers", name=str(sector),
-            line={"color": colour, "width": 1.5, "shape": "spline"},
+            line={"color": colour, "width": 1.5},  # straight: a spline overshoots points
             marker={"size": sizes, "color": colour, "opacity": 0.9},
             customdata=[d.strftime("%Y-%m-%d") for d in path["date"]],
             hovertemplate=(f"<b>{sector}</b> %{{customdata}}<br>RS-Ratio %{{x:.2f}}"

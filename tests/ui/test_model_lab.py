@@ -108,3 +108,16 @@ def test_walk_forward_with_a_sweep_and_models_side_by_side(app, shared_data_dir)
     assert not errors(at)
     names = [t["name"] for t in figure(at, "lab_compare_chart")["data"]]
     assert names[:3] == ["TimeSeriesMomentum", "SimpleMomentum", "RiskParity"]
+
+
+def test_settings_survive_a_visit_to_another_page(app, shared_data_dir):
+    from mltrainer.config import PROJECT_ROOT
+
+    at = open_page(app, "model_lab", "local")
+    at.multiselect(key="lab_tickers").set_value(["KO", "PEP"]).run()
+    at.slider(key=SPEC_KEY + "long_window").set_value(120).run()
+    at.switch_page(str(PROJECT_ROOT / "pages" / "home.py")).run()
+    at.switch_page(str(PROJECT_ROOT / "pages" / "model_lab.py")).run()
+    assert not errors(at)
+    assert at.multiselect(key="lab_tickers").value == ["KO", "PEP"]
+    assert at.slider(key=SPEC_KEY + "long_window").value == 120
