@@ -96,13 +96,16 @@ def _shifted(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cumsum_rows(x: np.ndarray) -> np.ndarray:
-    """Cumulative sum down the rows, in place on ``x`` (a fresh C-ordered array).
+    """Cumulative sum down the rows, in place on ``x`` (a fresh array).
 
-    A loop over dates, on purpose: numpy's ``cumsum(axis=0)`` walks a C-ordered panel
-    column by column with a stride and is about twice as slow as adding whole rows
-    (~5,400 vectorised row additions). The order of additions is the same, so the
-    result is bitwise what ``np.cumsum`` gives.
+    Either way the additions run in date order, so the result is bitwise what
+    ``np.cumsum(x, axis=0)`` gives. A column-major panel (pandas' layout) is summed by
+    numpy's accumulate, which runs down each contiguous column. For a C-ordered one
+    that walk is strided and about twice as slow as adding whole rows, so it loops over
+    dates instead (~5,400 vectorised row additions).
     """
+    if x.ndim == 2 and x.flags.f_contiguous and not x.flags.c_contiguous:
+        return np.add.accumulate(x, axis=0, out=x)
     for i in range(1, x.shape[0]):
         np.add(x[i - 1], x[i], out=x[i])
     return x
