@@ -331,9 +331,13 @@ class RealizedVolatilityModel(_VolatilityModel):
                 f"RealizedVolatilityModel ({self.estimator}) needs the field(s) "
                 f"{', '.join(repr(f) for f in missing)}, which source '{data.source}' does "
                 "not have (all NaN); use a source with OHLC bars or a close-only model")
-        adj = data.adjusted()
-        terms = vm.range_terms(*(rl.as_array(f) for f in (adj.open, adj.high, adj.low,
-                                                            adj.close)))
+        # MarketData.adjusted()'s scaling of open/high/low onto the adjusted close, done
+        # here on arrays (adjusted() also rebuilds the volume, ~0.1 s on the S&P 500)
+        close = rl.as_array(data.adj_close)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            factor = close / rl.as_array(data.close)
+        terms = vm.range_terms(*(rl.as_array(f) * factor for f in (data.open, data.high,
+                                                                     data.low)), close)
         daily, windowed = vm.range_variance(terms, self.estimator, self.window)
         refits = vm.refit_rows(data.dates, self.refit)
         pooled = self.pooling == "pooled"
