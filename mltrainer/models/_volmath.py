@@ -26,6 +26,11 @@ RANGE_ESTIMATORS = ("parkinson", "garman_klass", "rogers_satchell", "yang_zhang"
 # --------------------------------------------------------------------- basics
 
 
+def _layout(x: np.ndarray) -> str:
+    """numpy ``order`` of ``x``'s layout: "F" for pandas' column-major panels."""
+    return "F" if x.flags.f_contiguous and not x.flags.c_contiguous else "C"
+
+
 def annualise(variance: np.ndarray) -> np.ndarray:
     """Annualised volatility ``sqrt(252 * v)`` of a daily variance (NaN where v < 0)."""
     with np.errstate(invalid="ignore"):
@@ -264,7 +269,7 @@ def har_walk_forward(rv: np.ndarray, refits: np.ndarray, pooled: bool, min_obs: 
     width = 1 if pooled else n_cols
     coefs = np.full((n_fit, width, 4), np.nan)
     cnt = np.zeros((n_fit, width), dtype=np.int64)
-    forecast = np.full((n_rows, n_cols), np.nan)
+    forecast = np.full((n_rows, n_cols), np.nan, order=_layout(rv))
     if n_fit == 0:
         return forecast, coefs, cnt, refits
     feats = har_features(rv)
@@ -273,8 +278,10 @@ def har_walk_forward(rv: np.ndarray, refits: np.ndarray, pooled: bool, min_obs: 
     ok = np.isfinite(ys)
     for f in feats[1:]:
         ok &= np.isfinite(f[:-1])
-    # (samples, tickers, [1, d, w, m, y]) with zeros where a sample is incomplete
-    z = np.zeros(ys.shape + (5,))
+    # (samples, tickers, [1, d, w, m, y]) with zeros where a sample is incomplete; each
+    # z[..., i] laid out like the panel, so filling it is a contiguous copy
+    z = np.zeros((5,) + ys.shape[::-1]).transpose(2, 1, 0) if _layout(ys) == "F" \
+        else np.zeros(ys.shape + (5,))
     z[..., 0] = ok
     for i in (1, 2, 3):
         np.multiply(feats[i][:-1], _HAR_SCALE, out=z[..., i], where=ok)
@@ -351,11 +358,6 @@ def ewma_variance(returns: np.ndarray, lam: float, min_periods: int) -> np.ndarr
     """
     frame = pd.DataFrame(np.asarray(returns, dtype="float64") ** 2, copy=False)
     return frame.ewm(alpha=1.0 - lam, adjust=True, min_periods=min_periods).mean().to_numpy()
-
-
-def _layout(x: np.ndarray) -> str:
-    """numpy ``order`` of ``x``'s layout: "F" for pandas' column-major panels."""
-    return "F" if x.flags.f_contiguous and not x.flags.c_contiguous else "C"
 
 
 def _cumsum0(x: np.ndarray) -> np.ndarray:
