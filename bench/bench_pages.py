@@ -8,6 +8,7 @@ Then the process's peak memory.
 
     .venv/bin/python bench/bench_pages.py            # all pages
     .venv/bin/python bench/bench_pages.py risk regimes
+    .venv/bin/python bench/bench_pages.py --browser  # streamlit run + Chromium instead
 
 Targets (issue 6): first render <= 3 s warm, slider change <= 1 s, memory < 1.5 GB.
 """
@@ -89,5 +90,97 @@ def main(pages: list[str]) -> None:
     print(f"\npeak memory (max RSS of this process): {peak:,.0f} MB")
 
 
+def _rss_mb(pid: int) -> tuple[float, float]:
+    """Current and peak resident memory of a process (Linux /proc), in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        fields[name] = value.strip()
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+def browser(pages: list[str]) -> None:
+    """The same pages through `streamlit run` and Chromium: time from navigation to the
+    last chart drawn, and from a keyboard slider step to the chart redrawn."""
+    import socket
+    import subprocess
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.test_pages import CHART_SUMS, wait_until_idle
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--server.fileWatcherType", "none"], cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(180):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as pw:
+            chromium = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                          args=["--no-sandbox", "--disable-gpu",
+                                                "--disable-dev-shm-usage"])
+            page = chromium.new_page(viewport={"width": 1500, "height": 1000})
+            page.goto(url)
+            page.wait_for_selector(".js-plotly-plot", timeout=300_000)
+            wait_until_idle(page)  # server warm: panel loaded, home computed
+            from ui.pages import PAGES
+
+            titles = {p.url_path: p.title for p in PAGES}
+            print(f"{'page':<11} {'open link (cold caches)':>24} {'open link (warm)':>17} "
+                  f"{'reload (warm)':>14}")
+            for name in pages:
+                times = []
+                for _ in range(2):  # in-app navigation: click the page in the sidebar
+                    page.goto(f"{url}/")
+                    page.wait_for_selector(".js-plotly-plot", timeout=300_000)
+                    wait_until_idle(page)
+                    started = time.perf_counter()
+                    page.locator('[data-testid="stSidebarNav"]').get_by_text(
+                        titles[name], exact=True).click()
+                    page.wait_for_url(f"**/{name}*")
+                    page.wait_for_selector(".js-plotly-plot", timeout=300_000)
+                    wait_until_idle(page)
+                    times.append(time.perf_counter() - started - 0.5)  # idle check's pause
+                started = time.perf_counter()
+                page.reload()
+                page.wait_for_selector(".js-plotly-plot", timeout=300_000)
+                wait_until_idle(page)
+                times.append(time.perf_counter() - started - 0.5)
+                print(f"{name:<11} {times[0]:>22.2f} s {times[1]:>15.2f} s {times[2]:>12.2f} s")
+            page.goto(f"{url}/model_lab")
+            page.wait_for_selector(".js-plotly-plot", timeout=300_000)
+            wait_until_idle(page)
+            page.evaluate(f"() => {{ window.__before = ({CHART_SUMS})().toString(); }}")
+            thumb = page.get_by_role("slider", name="long window")
+            thumb.focus()
+            started = time.perf_counter()
+            thumb.press("ArrowRight")
+            page.wait_for_function(f"() => ({CHART_SUMS})().toString() !== window.__before",
+                                   timeout=60_000)
+            print(f"\nModel Lab slider step -> chart redrawn: "
+                  f"{time.perf_counter() - started:.2f} s")
+            chromium.close()
+        rss, peak = _rss_mb(proc.pid)
+        print(f"streamlit server memory: {rss:,.0f} MB now, {peak:,.0f} MB peak")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:] or list(CHANGES))
+    args = [a for a in sys.argv[1:] if a != "--browser"]
+    if "--browser" in sys.argv:
+        browser(args or [p for p in CHANGES if p != "home"])
+    else:
+        main(args or list(CHANGES))

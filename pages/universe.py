@@ -120,7 +120,7 @@ with tab_map:
             size_label, missing = "equal size", 0
         st.plotly_chart(treemap(stocks[["ticker", "name", "sector", "size", "return"]],
                                 height=680, size_label=size_label),
-                        width="stretch", key="uni_treemap")
+                        width="stretch", key="uni_treemap", theme=None)
         source_note = "snapshot" if has_caps(universe) else "no market caps available"
         st.caption(f"Area: {size_label} ({source_note}); colour: return over {window_label} to "
                    f"{end}. {len(stocks) - missing} stocks with prices from {data.source}"

@@ -14,18 +14,43 @@ QUADRANT_COLOURS = {"Leading": "#d5f5e3", "Weakening": "#fdebd0", "Lagging": "#f
                     "Improving": "#d6eaf8"}
 
 
+def _fold_small(s: pd.DataFrame, max_stocks: int) -> pd.DataFrame:
+    """Keep the ``max_stocks`` largest tiles; fold the rest of each sector into one
+    'n others' tile (size summed, return size-weighted)."""
+    if len(s) <= max_stocks:
+        return s
+    s = s.sort_values("size", ascending=False)
+    keep, rest = s.iloc[:max_stocks], s.iloc[max_stocks:]
+    rows = []
+    for sector, part in rest.groupby("sector", sort=True):
+        valid = part["return"].notna()
+        ret = (float((part["return"] * part["size"])[valid].sum() / part["size"][valid].sum())
+               if valid.any() else np.nan)
+        rows.append({"ticker": f"{len(part)} others · {sector}", "sector": sector,
+                     "size": float(part["size"].sum()), "return": ret,
+                     "name": ", ".join(part["ticker"].astype(str).head(12))
+                     + (" …" if len(part) > 12 else "")})
+    return pd.concat([keep, pd.DataFrame(rows)], ignore_index=True)
+
+
 def treemap(stocks: pd.DataFrame, title: str | None = None, height: int = 560,
-            size_label: str = "market cap") -> go.Figure:
+            size_label: str = "market cap", max_stocks: int | None = 150) -> go.Figure:
     """Sectors and their stocks, area = ``size``, colour = ``return`` (red to green).
 
     ``stocks`` has columns ``ticker, sector, size, return`` (and optionally ``name``).
     A sector's colour is the size-weighted mean return of its stocks. The colour scale is
     symmetric around 0 and clipped at the 95th percentile of |return|, so one outlier does
-    not wash out every other tile.
+    not wash out every other tile. Beyond the ``max_stocks`` largest, a sector's smaller
+    stocks share one tile: their tiles would be too small to read, and every tile costs
+    the browser time to draw.
     """
     s = stocks.dropna(subset=["size"]).copy()
     s = s[s["size"] > 0]
     s["sector"] = s["sector"].fillna("Unknown")
+    if "name" not in s:
+        s["name"] = ""
+    if max_stocks is not None:
+        s = _fold_small(s, max_stocks)
     ret = s["return"].astype("float64")
     w = s["size"].astype("float64")
     valid = ret.notna()
@@ -55,6 +80,8 @@ def treemap(stocks: pd.DataFrame, title: str | None = None, height: int = 560,
                        + ": %{value:,.3s}<br>return: %{text}<extra></extra>"),
         maxdepth=3, tiling={"pad": 1}, pathbar={"visible": True},
     ))
+    # no animated transition when the dashboard redraws the chart (resize, new window)
+    fig.update_layout(transition={"duration": 0})
     return finish(fig, title, height, legend_top=False)
 
 
