@@ -1,0 +1,108 @@
+"""The dashboard's figure builders (mltrainer.plots, except risk.py) and the small maths in
+them, against numbers worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from mltrainer.plots.common import (
+    WEBGL_POINTS,
+    add_label_background,
+    downsample,
+    regime_colours,
+    runs,
+    scatter_class,
+)
+from mltrainer.plots.market import price_with_regimes, recession_spans
+from mltrainer.plots.regimes import agreement_matrix, consensus, stress_level
+from mltrainer.plots.sectors import treemap
+
+DAYS = pd.bdate_range("2020-01-01", periods=6)
+
+
+def test_stress_levels_put_models_with_different_k_on_one_scale():
+    four = pd.Series([0, 1, 2, 3, np.nan], dtype=float)
+    assert stress_level(four, 4).tolist()[:4] == [0.0, 1.0, 1.0, 2.0]
+    assert np.isnan(stress_level(four, 4).iloc[4])
+    assert stress_level(pd.Series([0.0, 1.0]), 2).tolist() == [0.0, 2.0]
+
+
+def test_agreement_and_consensus_by_hand():
+    levels = pd.DataFrame({"a": [0, 0, 2, 2, np.nan, 1], "b": [0, 2, 2, 1, 1, 1],
+                           "c": [0, 0, 2, 1, 1, np.nan]}, index=DAYS, dtype=float)
+    m = agreement_matrix(levels)
+    assert m.loc["a", "b"] == pytest.approx(3 / 5)  # 5 common dates, agree on 3
+    assert m.loc["b", "c"] == pytest.approx(4 / 5)
+    assert np.allclose(np.diag(m), 1.0)
+    cons = consensus(levels)
+    assert cons["n_models"].tolist() == [3, 3, 3, 3, 2, 2]
+    assert cons["majority"].tolist() == [0.0, 0.0, 2.0, 1.0, 1.0, 1.0]
+    assert cons["agreement"].tolist() == pytest.approx([1, 2 / 3, 1, 2 / 3, 1, 1])
+
+
+def test_downsample_keeps_the_last_point_and_webgl_above_the_threshold():
+    s = pd.Series(np.arange(12_001.0))
+    thin = downsample(s, 5_000)
+    assert len(thin) <= 5_001 and thin.iloc[-1] == 12_000.0 and thin.iloc[0] == 0.0
+    assert len(downsample(s.iloc[:100])) == 100
+    assert scatter_class(WEBGL_POINTS + 1) is go.Scattergl
+    assert scatter_class(WEBGL_POINTS) is go.Scatter
+
+
+def test_runs_of_labels():
+    labels = pd.Series([np.nan, 0, 0, 2, 2, 1], index=DAYS)
+    r = runs(labels)
+    assert r["label"].tolist() == [0, 2, 1]
+    assert list(r["start"]) == [DAYS[1], DAYS[3], DAYS[5]]
+    assert list(r["end"]) == [DAYS[3], DAYS[5], DAYS[5]]  # spans touch the next run
+
+
+def test_label_background_is_one_heatmap_under_the_lines():
+    fig = go.Figure(go.Scatter(x=DAYS, y=np.arange(6.0), name="price"))
+    labels = pd.Series([0, 0, 1, 2, 2, np.nan], index=DAYS)
+    add_label_background(fig, labels, regime_colours(3))
+    assert [t.type for t in fig.data] == ["heatmap", "scatter"]
+    heat = fig.data[0]
+    z = np.asarray(heat.z, dtype=float).ravel()
+    np.testing.assert_array_equal(z[:5], [0, 0, 1, 2, 2])
+    assert np.isnan(z[5])  # no label: transparent
+    assert heat.yaxis == "y2" and fig.layout.yaxis2.overlaying == "y"
+    assert fig.layout.yaxis2.range == (0, 1)
+
+
+def test_price_with_regimes_keeps_the_background_linear_on_a_log_scale():
+    price = pd.Series([100.0, 101, 99, 120, 130, 128], index=DAYS, name="S&P 500")
+    fig = price_with_regimes(price, pd.Series([0, 0, 1, 2, 2, 1], index=DAYS),
+                             {0: "calm", 1: "normal", 2: "stressed"}, log_scale=True)
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type != "log"
+    assert {"calm", "normal", "stressed"} <= {t.name for t in fig.data}
+
+
+def test_recession_spans_are_clipped_to_the_chart():
+    from mltrainer.data.nber import RECESSIONS
+
+    spans = recession_spans(RECESSIONS, "2008-06-30", "2020-03-31")
+    assert list(spans["start"]) == [pd.Timestamp("2008-06-30"), pd.Timestamp("2020-03-01")]
+    assert list(spans["end"]) == [pd.Timestamp("2009-06-30"), pd.Timestamp("2020-03-31")]
+
+
+def test_treemap_sizes_colours_and_folded_small_stocks():
+    stocks = pd.DataFrame({
+        "ticker": ["A", "B", "C", "D", "E"], "sector": ["X", "X", "X", "Y", "Y"],
+        "size": [50.0, 30.0, 20.0, 10.0, 5.0], "return": [0.10, -0.20, 0.05, 0.0, np.nan],
+        "name": ["a", "b", "c", "d", "e"]})
+    fig = treemap(stocks, max_stocks=3)
+    t = fig.data[0]
+    ids = list(t.ids)
+    values = dict(zip(ids, t.values, strict=True))
+    colours = dict(zip(ids, t.marker.colors, strict=True))
+    assert values["all"] == 115.0 and values["s:X"] == 100.0 and values["s:Y"] == 15.0
+    # X: (50*0.10 + 30*-0.20 + 20*0.05) / 100; C is the 3rd largest, kept as a tile
+    assert colours["s:X"] == pytest.approx(0.0)
+    assert "t:1 others · X" not in ids and "t:2 others · Y" in ids
+    assert values["t:2 others · Y"] == 15.0
+    assert colours["t:2 others · Y"] == pytest.approx(0.0)  # E has no return: D's alone
+    assert len(treemap(stocks, max_stocks=None).data[0].ids) == 1 + 2 + 5
