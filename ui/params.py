@@ -7,24 +7,46 @@ reproduces a run.
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam
 
+MAX_SLIDER_STEPS = 5_000  # beyond this many positions a slider cannot be aimed: a number box
+
+
+def _decimals(step: float) -> int:
+    """Decimals that show every value a step of ``step`` can reach (0.005 -> 3)."""
+    if step <= 0 or float(step).is_integer():
+        return 0
+    return min(8, max(0, -math.floor(math.log10(step) + 1e-9)) + (0 if round(
+        step / 10 ** math.floor(math.log10(step)), 9).is_integer() else 1))
+
 
 def _int(label, spec: IntParam, value, key):
-    return st.slider(label, spec.low, spec.high, int(value), step=spec.step, help=spec.help,
+    step = spec.step or 1
+    if (spec.high - spec.low) / step > MAX_SLIDER_STEPS:
+        return st.number_input(label, spec.low, spec.high, int(value), step=step,
+                               help=spec.help, key=key)
+    return st.slider(label, spec.low, spec.high, int(value), step=step, help=spec.help,
                      key=key)
 
 
 def _float(label, spec: FloatParam, value, key):
-    return st.slider(label, float(spec.low), float(spec.high), float(value),
-                     step=float(spec.step), help=spec.help, key=key)
+    step = float(spec.step)
+    fmt = f"%.{_decimals(step)}f"
+    if (spec.high - spec.low) / step > MAX_SLIDER_STEPS:
+        return st.number_input(label, float(spec.low), float(spec.high), float(value),
+                               step=step, format=fmt, help=spec.help, key=key)
+    return st.slider(label, float(spec.low), float(spec.high), float(value), step=step,
+                     format=fmt, help=spec.help, key=key)
 
 
 def _choice(label, spec: ChoiceParam, value, key):
     options = list(spec.choices)
-    return st.selectbox(label, options, index=options.index(value), help=spec.help, key=key)
+    return st.selectbox(label, options, index=options.index(value), help=spec.help, key=key,
+                        format_func=str)
 
 
 def _bool(label, spec: BoolParam, value, key):
