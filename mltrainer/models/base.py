@@ -93,6 +93,15 @@ class Model(BaseEstimator):
         """``fit`` then ``predict_output`` on the same data (what the CLI and pages call)."""
         return self.fit(data).predict_output(data)
 
+    def min_history(self) -> int:
+        """Dates needed before the first value can exist (families override)."""
+        return 2
+
+    def check_data(self, data: MarketData) -> None:
+        """Raise a DataError if the data lacks a required field or enough dates."""
+        check_requirements(self, data)
+        require_history(type(self).__name__, data, self.min_history())
+
     @classmethod
     def key(cls) -> str:
         return f"{cls.family}/{cls.__name__}"

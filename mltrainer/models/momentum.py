@@ -18,8 +18,6 @@ from mltrainer.models.base import (
     SIGNAL,
     Model,
     ModelOutput,
-    check_requirements,
-    require_history,
 )
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 
@@ -254,13 +252,9 @@ class _MomentumModel(Model):
     family = "momentum"
     output_kind = SIGNAL
 
-    def min_history(self) -> int:  # pragma: no cover - every subclass overrides
-        return 2
-
     def _prepare(self, data: MarketData) -> None:
         """Check the data is usable (requirements and history)."""
-        check_requirements(self, data)
-        require_history(type(self).__name__, data, self.min_history())
+        self.check_data(data)
 
     def _compute(self, inputs: MomentumInputs, extras: bool
                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # pragma: no cover

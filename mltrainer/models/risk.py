@@ -153,9 +153,6 @@ class _RiskModel(Model):
     family = "risk"
     output_kind = WEIGHTS
 
-    def min_history(self) -> int:  # pragma: no cover - overridden
-        return 2
-
     def _returns(self, data: MarketData) -> pd.DataFrame:
         require_history(type(self).__name__, data, self.min_history())
         return data.returns()

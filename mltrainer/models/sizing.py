@@ -178,9 +178,6 @@ class _SizingModel(Model):
     family = "sizing"
     output_kind = WEIGHTS
 
-    def min_history(self) -> int:  # pragma: no cover - overridden
-        return 2
-
     def _start(self, data: MarketData) -> None:
         require_history(type(self).__name__, data, self.min_history())
 

@@ -19,7 +19,7 @@ from mltrainer.data.market_data import MarketData
 from mltrainer.errors import ParameterError
 from mltrainer.models import _pivots as pv
 from mltrainer.models import indicators as ind
-from mltrainer.models.base import SIGNAL, Model, ModelOutput, check_requirements, require_history
+from mltrainer.models.base import SIGNAL, Model, ModelOutput
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 
 # --------------------------------------------------------------------------- maths
@@ -173,13 +173,9 @@ class _TechnicalModel(Model):
     family = "technical"
     output_kind = SIGNAL
 
-    def min_history(self) -> int:  # pragma: no cover - every subclass overrides
-        return 2
-
     def _prepare(self, data: MarketData) -> None:
         """Check the data is usable (fields present, enough dates)."""
-        check_requirements(self, data)
-        require_history(type(self).__name__, data, self.min_history())
+        self.check_data(data)
 
 
 class TrendAnalysisModel(_TechnicalModel):

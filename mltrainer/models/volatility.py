@@ -29,8 +29,6 @@ from mltrainer.models.base import (
     VOLATILITY,
     Model,
     ModelOutput,
-    check_requirements,
-    require_history,
 )
 from mltrainer.models.garch import GarchSpec, garch_ticker, map_tickers
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
@@ -67,12 +65,8 @@ class _VolatilityModel(Model):
     family = "volatility"
     output_kind = VOLATILITY
 
-    def min_history(self) -> int:  # pragma: no cover - every subclass overrides
-        return 2
-
     def _prepare(self, data: MarketData) -> None:
-        check_requirements(self, data)
-        require_history(type(self).__name__, data, self.min_history())
+        self.check_data(data)
 
 
 class _ScheduledModel(_VolatilityModel):

@@ -22,8 +22,6 @@ from mltrainer.models.base import (
     SIGNAL,
     Model,
     ModelOutput,
-    check_requirements,
-    require_history,
 )
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 
@@ -362,13 +360,9 @@ class _VolumeModel(Model):
     output_kind = SIGNAL
     requires = ("volume",)
 
-    def min_history(self) -> int:  # pragma: no cover - every subclass overrides
-        return 2
-
     def _prepare(self, data: MarketData) -> tuple[np.ndarray, np.ndarray]:
         """Adjusted close and split-consistent volume, after checking the data."""
-        check_requirements(self, data)
-        require_history(type(self).__name__, data, self.min_history())
+        self.check_data(data)
         return (rl.as_array(data.adj_close),
                 rl.causal_split_volume(data.volume, data.splits))
 

@@ -7,6 +7,7 @@ them; with MLTRAINER_REQUIRE_BROWSER=1 (set by .ci/run) a missing browser fails 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -49,41 +50,48 @@ def chromium_path() -> str:
     return path
 
 
+@contextlib.contextmanager
+def streamlit_server(folder: Path):
+    """`streamlit run app.py` on a free local port with its own cache and audit folders
+    under ``folder``; yields the base URL and stops the server afterwards."""
+    port = _free_port()
+    env = dict(os.environ, MLTRAINER_CACHE_DIR=str(folder / "cache"),
+               MLTRAINER_AUDIT_DIR=str(folder / "audit"), MLTRAINER_OFFLINE="1")
+    log_path = folder / "streamlit.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + 90
+            while time.time() < deadline:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                        if resp.status == 200:
+                            break
+                except OSError:
+                    time.sleep(0.5)
+            else:
+                pytest.fail(f"streamlit did not start on {url}; see {log_path}")
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 @pytest.fixture(scope="session")
 def server(chromium_path, shared_data_dir, tmp_path_factory):
     """The app served by `streamlit run` on a free local port, on the real 504 tickers."""
-    port = _free_port()
-    cache = tmp_path_factory.mktemp("browser-cache")
-    env = dict(os.environ, MLTRAINER_CACHE_DIR=str(cache),
-               MLTRAINER_AUDIT_DIR=str(tmp_path_factory.mktemp("browser-audit")),
-               MLTRAINER_OFFLINE="1")
-    log = (tmp_path_factory.mktemp("browser-log") / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start on {url}; see {log.name}")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with streamlit_server(tmp_path_factory.mktemp("browser-server")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

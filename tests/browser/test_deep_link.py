@@ -4,16 +4,9 @@ inside the full app: sidebar, navigation, the settings from the URL."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
-from mltrainer.config import PROJECT_ROOT
-from tests.browser.conftest import _free_port
+from tests.browser.conftest import streamlit_server
 from tests.browser.test_pages import assert_no_exception, wait_until_idle
 
 pytestmark = pytest.mark.browser
@@ -24,35 +17,8 @@ LINK = ("model_lab?family=momentum&model=momentum%2FSimpleMomentumModel&tickers=
 
 @pytest.fixture()
 def fresh_server(chromium_path, shared_data_dir, tmp_path):
-    port = _free_port()
-    env = dict(os.environ, MLTRAINER_CACHE_DIR=str(tmp_path / "cache"),
-               MLTRAINER_AUDIT_DIR=str(tmp_path / "audit"), MLTRAINER_OFFLINE="1")
-    log = (tmp_path / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start on {url}")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with streamlit_server(tmp_path) as url:
+        yield url
 
 
 def test_a_shared_link_as_the_first_request_opens_the_whole_app(fresh_server, page):
