@@ -129,10 +129,13 @@ def _hand_over_to_app() -> None:
     going, switches the server to st.navigation (what that call does first) and reruns;
     :func:`sidebar`, called by app.py, then goes to the page with its query string.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    try:  # Streamlit internals (checked on 1.67): without them the link opens bare, no worse
+        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-    if not PagesManager.uses_pages_directory:
+        if not getattr(PagesManager, "uses_pages_directory", False):
+            return
+    except ImportError:
         return
     ctx = get_script_run_ctx()
     info = ctx.pages_manager.get_pages().get(ctx.page_script_hash, {}) if ctx else {}
