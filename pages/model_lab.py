@@ -24,7 +24,6 @@ from ui.lab import (
     lab_run,
     missing_fields,
     sweepable,
-    trial_table,
     url_state,
     walk_forward_done,
     walk_forward_run,
@@ -184,7 +183,7 @@ with tab_wf:
                                                   "out-of-sample"), width="stretch",
                                 key="lab_wf_folds")
             with right:
-                trials = trial_table(wf)
+                trials = wf.grid_table()
                 if sweep:
                     st.plotly_chart(sweep_heatmap(trials, sweep[0], sweep[1] if len(sweep) > 1
                                                   else None, title="Whole-sample Sharpe by "

@@ -4,7 +4,6 @@ parameter grids, the walk-forward run with progress."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from mltrainer.errors import MLTrainerError
@@ -168,11 +167,3 @@ def walk_forward_run(source: str, key: str, params: tuple, grid: tuple, tickers:
 def walk_forward_done(*args) -> bool:
     """Whether :func:`walk_forward_run` with these arguments has a stored result."""
     return args in result_store("walk_forward", 6)
-
-
-def trial_table(result, periods: int = 252) -> pd.DataFrame:
-    """One row per grid point: its parameters and whole-sample Sharpe (annualised)."""
-    rets = result.trial_returns.iloc[1:]
-    sharpe = rets.mean() / rets.std(ddof=1) * np.sqrt(periods)
-    rows = [dict(point, sharpe=float(sharpe.iloc[i])) for i, point in enumerate(result.grid)]
-    return pd.DataFrame(rows)

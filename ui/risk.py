@@ -173,27 +173,7 @@ def report_html(source: str, tickers: tuple, weights: tuple, start, end,
 @st.cache_data(show_spinner=False, max_entries=32)
 def portfolio_stats(source: str, tickers: tuple, weights: tuple, start, end) -> dict:
     """Correlation, risk contributions, drawdowns of the portfolio and of each position."""
-    from mltrainer.measures.portfolio import (
-        covariance,
-        drawdown_series,
-        equity_curve,
-        portfolio_returns,
-        risk_contributions,
-    )
+    from mltrainer.measures.portfolio import portfolio_summary
 
     data = _data(source, tickers, start, end)
-    rets = data.returns()
-    w = pd.Series(dict(zip(tickers, weights, strict=True)))
-    port = portfolio_returns(rets, w)
-    common = rets.dropna()
-    if len(common) < 30:
-        raise DataError(f"only {len(common)} days on which every ticker has a return; "
-                        "correlations and risk contributions need at least 30")
-    cov = covariance(common.iloc[-756:], "ledoit_wolf")
-    contrib = risk_contributions(w.reindex(cov.index), cov, relative=True)
-    dd = drawdown_series(equity_curve(port.dropna()))
-    per_stock = drawdown_series(equity_curve(rets.fillna(0.0)))
-    vol = float(np.sqrt(w.reindex(cov.index) @ cov @ w.reindex(cov.index)) * np.sqrt(252))
-    return {"corr": common.corr(), "contributions": contrib, "drawdown": dd,
-            "stock_drawdowns": per_stock.min(), "volatility": vol,
-            "n_common": len(common)}
+    return portfolio_summary(data.returns(), pd.Series(dict(zip(tickers, weights, strict=True))))

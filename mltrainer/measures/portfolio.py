@@ -196,6 +196,33 @@ def equity_curve(returns: pd.Series | pd.DataFrame, start: float = 1.0):
 
 
 # -------------------------------------------------------------------------- risk
+def portfolio_summary(returns: pd.DataFrame, weights: pd.Series, window: int = 756,
+                      min_common: int = 30) -> dict:
+    """What a risk page shows about a portfolio, from daily returns (dates x tickers).
+
+    Correlation over the days on which every ticker has a return; risk contributions
+    (relative, Ledoit-Wolf covariance of the last ``window`` such days); annualised
+    volatility from the same covariance; the portfolio's drawdown path and each
+    position's worst drawdown.
+    """
+    w = pd.Series(weights, dtype="float64")
+    common = returns[w.index].dropna()
+    if len(common) < min_common:
+        raise DataError(f"only {len(common)} days on which every ticker has a return; "
+                        f"correlations and risk contributions need at least {min_common}")
+    cov = covariance(common.iloc[-window:], "ledoit_wolf")
+    aligned = w.reindex(cov.index)
+    port = portfolio_returns(returns, w)
+    return {
+        "corr": common.corr(),
+        "contributions": risk_contributions(aligned, cov, relative=True),
+        "drawdown": drawdown_series(equity_curve(port.dropna())),
+        "stock_drawdowns": drawdown_series(equity_curve(returns.fillna(0.0))).min(),
+        "volatility": portfolio_volatility(aligned, cov) * np.sqrt(252),
+        "n_common": len(common),
+    }
+
+
 def portfolio_volatility(weights, cov) -> float:
     """``sqrt(w' S w)`` (same frequency as ``cov``)."""
     s = check_covariance(cov, allow_singular=True)

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mltrainer.models import _rolling as rl
+
 FORECAST_METHODS = ("linear", "random_forest", "arima")
 LOG_FLOOR = 1e-6  # percent^2: a run of zero returns would otherwise have no logarithm
 
@@ -49,11 +51,7 @@ class ForecastSpec:
 
 def trailing_mean(x: np.ndarray, n: int) -> np.ndarray:
     """Mean of ``x[i-n+1..i]`` for a 1-D series without gaps (NaN for i < n-1)."""
-    out = np.full(x.shape[0], np.nan)
-    if x.shape[0] >= n:
-        c = np.concatenate([[0.0], np.cumsum(x)])
-        out[n - 1:] = (c[n:] - c[:-n]) / n
-    return out
+    return rl.rolling_mean(np.asarray(x, dtype="float64")[:, None], n)[:, 0]
 
 
 def lagged_rv_features(rv: np.ndarray) -> np.ndarray:

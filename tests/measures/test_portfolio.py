@@ -283,3 +283,26 @@ def test_drawdowns_hand_and_real(basket):
     assert P.max_drawdown(P.equity_curve(px.pct_change())) == pytest.approx(-worst, rel=1e-9)
     with pytest.raises(DataError, match="value path"):
         P.drawdown_series(px.pct_change().dropna())
+
+
+def test_portfolio_summary_against_sklearn_and_hand_numbers(basket):
+    from sklearn.covariance import LedoitWolf
+
+    from mltrainer.measures.portfolio import portfolio_summary
+
+    rets = basket.select(tickers=["AAPL", "KO", "XOM"], start="2015-01-01",
+                         end="2019-12-31").returns()
+    w = pd.Series({"AAPL": 0.5, "KO": 0.3, "XOM": 0.2})
+    out = portfolio_summary(rets, w, window=500)
+    common = rets.dropna()
+    cov = LedoitWolf().fit(common.iloc[-500:].to_numpy()).covariance_
+    wv = w.to_numpy()
+    assert out["volatility"] == pytest.approx(np.sqrt(wv @ cov @ wv * 252), rel=1e-9)
+    rc = wv * (cov @ wv) / (wv @ cov @ wv)
+    np.testing.assert_allclose(out["contributions"].to_numpy(), rc, rtol=1e-9)
+    assert out["n_common"] == len(common)
+    port = (common * w).sum(axis=1)
+    equity = (1 + port).cumprod()
+    assert out["drawdown"].min() == pytest.approx((equity / equity.cummax() - 1).min(), abs=1e-9)
+    with pytest.raises(DataError, match="at least 30"):
+        portfolio_summary(rets.iloc[:20], w)
