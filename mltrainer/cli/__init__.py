@@ -17,8 +17,9 @@ from mltrainer.errors import MLTrainerError
 
 def build_parser() -> argparse.ArgumentParser:
     from mltrainer.cli import audit, backtest, data, models, report, universe
+    from mltrainer.cli.common import OneLineParser
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m mltrainer",
         description="mltrainer: S&P 500 data, models, backtests and reports",
     )
@@ -30,7 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a refused option (2): a code, not an exit
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return _dispatch(args)
     except BrokenPipeError:

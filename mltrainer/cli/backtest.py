@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mltrainer.cli.common import add_data_args, emit, load_data
+from mltrainer.cli.common import add_data_args, checked, emit, load_data
 from mltrainer.errors import ParameterError
+from mltrainer.validate import parse_float, parse_int
+
+_BPS = {"low": 0.0, "high": 1000.0}  # the engine's own bounds on a cost
 
 
 def register(subparsers) -> None:
@@ -35,19 +38,25 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("key", help="registry key, family/ClassName (see `models list`)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a model parameter (repeatable)")
-    parser.add_argument("--cost-bps", type=float, default=0.0,
+    parser.add_argument("--cost-bps", type=checked(parse_float, "--cost-bps", **_BPS),
+                        default=0.0,
                         help="commission, basis points of traded value")
-    parser.add_argument("--slippage-bps", type=float, default=0.0,
+    parser.add_argument("--slippage-bps", type=checked(parse_float, "--slippage-bps", **_BPS),
+                        default=0.0,
                         help="slippage, basis points of traded value")
-    parser.add_argument("--spread-bps", type=float, default=0.0,
+    parser.add_argument("--spread-bps", type=checked(parse_float, "--spread-bps", **_BPS),
+                        default=0.0,
                         help="half the bid-ask spread, basis points of traded value")
-    parser.add_argument("--gross-limit", type=float, default=1.0,
+    parser.add_argument("--gross-limit", default=1.0,
+                        type=checked(parse_float, "--gross-limit", 0.0, 100.0, low_open=True),
                         help="largest gross exposure (1 = fully invested)")
-    parser.add_argument("--max-weight", type=float, default=None,
+    parser.add_argument("--max-weight", default=None,
+                        type=checked(parse_float, "--max-weight", 0.0, 100.0, low_open=True),
                         help="largest absolute weight of one ticker")
     parser.add_argument("--strict", action="store_true",
                         help="refuse weights above the limits instead of scaling/clipping")
-    parser.add_argument("--rebalance-every", type=int, default=1,
+    parser.add_argument("--rebalance-every", type=checked(parse_int, "--rebalance-every", 1),
+                        default=1,
                         help="trade every k-th date only (positions drift between)")
     add_data_args(parser)
 

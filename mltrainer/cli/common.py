@@ -10,8 +10,41 @@ import sys
 import numpy as np
 import pandas as pd
 
+from mltrainer import validate
 from mltrainer.data.market_data import MarketData
 from mltrainer.data.sources import SOURCES, load_market_data
+from mltrainer.errors import ParameterError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line on stderr and exit status 2.
+
+    argparse prints the whole usage block before the message; a script's log then shows
+    a screen of options instead of what was wrong.
+    """
+
+    def error(self, message: str):
+        head, sep, rest = message.partition(": ")
+        if sep and head.startswith("argument ") and rest.startswith(head[9:].split("/")[-1]):
+            message = rest  # our checks already name the option
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def checked(parse, name: str, *args, **kwargs):
+    """An argparse ``type=`` that runs a :mod:`mltrainer.validate` check on the text."""
+
+    def convert(text: str):
+        try:
+            return parse(text, name, *args, **kwargs)
+        except ParameterError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _iso_date(text: str, name: str) -> str:
+    return validate.parse_date(text, name).isoformat()
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
@@ -27,20 +60,25 @@ def add_data_args(parser: argparse.ArgumentParser, tickers: bool = True) -> None
                         help="folder of per-ticker files (or its parent holding sp500_daily/)")
     if tickers:
         parser.add_argument("--tickers", default=None,
+                            type=checked(validate.parse_tickers, "--tickers"),
                             help="comma-separated tickers (default: all the source has)")
-    parser.add_argument("--start", default=None, help="first date, YYYY-MM-DD")
-    parser.add_argument("--end", default=None, help="last date, YYYY-MM-DD")
+    parser.add_argument("--start", default=None, type=checked(_iso_date, "--start"),
+                        help="first date, YYYY-MM-DD")
+    parser.add_argument("--end", default=None, type=checked(_iso_date, "--end"),
+                        help="last date, YYYY-MM-DD")
     add_json(parser)
 
 
-def parse_tickers(text: str | None) -> list[str] | None:
-    if not text:
-        return None
-    return [t.strip().upper() for t in text.split(",") if t.strip()]
+def parse_tickers(value: str | list[str] | None) -> list[str] | None:
+    """``--tickers`` as a list (already checked by argparse), or None for all."""
+    if value is None or isinstance(value, list):
+        return value
+    return validate.parse_tickers(value, "--tickers")
 
 
 def load_data(args: argparse.Namespace, progress=None) -> MarketData:
     """MarketData for the data options of a parsed command line."""
+    validate.check_date_range(args.start, args.end, ("--start", "--end"))
     return load_market_data(
         source=args.source,
         data_dir=args.data_dir,

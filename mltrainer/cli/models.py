@@ -32,7 +32,10 @@ def register(subparsers) -> None:
 
 def _list(args) -> int:
     from mltrainer.models.registry import MODELS, describe
+    from mltrainer.validate import choice
 
+    if args.family is not None:
+        choice(args.family, "--family", sorted({k.split("/")[0] for k in MODELS}))
     keys = [k for k in MODELS if args.family is None or k.startswith(args.family + "/")]
     docs = [describe(k) for k in keys]
     text = "\n".join(f"{d['key']:<55} {d['output_kind']:<10} {d['description']}" for d in docs)

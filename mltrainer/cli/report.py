@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pandas as pd
 
-from mltrainer.cli.common import add_data_args, emit, load_data, parse_tickers
+from mltrainer import validate
+from mltrainer.cli.common import add_data_args, checked, emit, load_data, parse_tickers
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.measures.var import METHODS
+from mltrainer.validate import parse_float, parse_int
 
 
 def register(subparsers) -> None:
@@ -25,22 +28,29 @@ def register(subparsers) -> None:
     stress.add_argument("--out", required=True, help="the HTML file to write")
     stress.add_argument("--pdf", default=None,
                         help="also print a PDF here (needs Chromium; says so if absent)")
-    stress.add_argument("--value", type=float, default=1_000_000.0,
+    stress.add_argument("--value", default=1_000_000.0,
+                        type=checked(parse_float, "--value", 0.0, 1e15, low_open=True),
                         help="portfolio value in currency (default 1,000,000)")
     stress.add_argument("--levels", default="0.95,0.99", help="VaR confidence levels")
     stress.add_argument("--methods", default=",".join(m for m in METHODS if m != "fhs_garch"),
                         help=f"VaR methods, among {', '.join(METHODS)}")
-    stress.add_argument("--var-window", type=int, default=250,
+    stress.add_argument("--var-window", type=checked(parse_int, "--var-window", 50, 100_000),
+                        default=250,
                         help="returns per VaR forecast (default 250)")
-    stress.add_argument("--crash", type=float, default=-0.20,
+    stress.add_argument("--crash", default=-0.20,
+                        type=checked(parse_float, "--crash", -1.0, 0.0, high_open=True),
                         help="market move of the crash scenario (default -0.20)")
-    stress.add_argument("--vol-multiplier", type=float, default=3.0,
+    stress.add_argument("--vol-multiplier", default=3.0,
+                        type=checked(parse_float, "--vol-multiplier", 0.0, 100.0, low_open=True),
                         help="volatility multiplier of the volatility-spike scenario")
-    stress.add_argument("--correlation-push", type=float, default=0.5,
+    stress.add_argument("--correlation-push", default=0.5,
+                        type=checked(parse_float, "--correlation-push", 0.0, 1.0),
                         help="fraction of the way correlations move toward 1 (0-1)")
-    stress.add_argument("--spread-multiplier", type=float, default=5.0,
+    stress.add_argument("--spread-multiplier", default=5.0,
+                        type=checked(parse_float, "--spread-multiplier", 0.0, 1000.0),
                         help="spread widening of the liquidity-crisis scenario")
-    stress.add_argument("--beta-window", type=int, default=252,
+    stress.add_argument("--beta-window", default=252,
+                        type=checked(parse_int, "--beta-window", 60, 100_000),
                         help="trailing days for betas, volatilities and correlations")
     stress.add_argument("--market", choices=("sp500", "portfolio"), default="sp500",
                         help="market for betas: the bundled S&P 500 index, or the equal-weight "
@@ -49,10 +59,7 @@ def register(subparsers) -> None:
 
 
 def _floats(text: str, what: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ParameterError(f"{what} must be comma-separated numbers (got {text!r})") from None
+    return validate.parse_floats(text, what)
 
 
 def parse_weights(tickers: list[str] | None, text: str | None) -> pd.Series | None:
@@ -61,11 +68,15 @@ def parse_weights(tickers: list[str] | None, text: str | None) -> pd.Series | No
         return None
     if not tickers:
         raise DataError("--weights needs --tickers (the weights are given in that order)")
-    values = _floats(text, "--weights")
-    if len(values) != len(tickers):
-        raise DataError(f"--weights has {len(values)} number(s) for {len(tickers)} ticker(s) "
-                        f"({', '.join(tickers)}); give one weight per ticker")
-    return pd.Series(values, index=tickers, dtype="float64")
+    return pd.Series(validate.parse_weights(text, tickers, "--weights"), dtype="float64")
+
+
+def check_outputs(out: str, pdf: str | None) -> None:
+    """Refuse a PDF path that is the HTML path: printing the PDF would overwrite the page
+    it prints from."""
+    if pdf is not None and Path(pdf).expanduser().resolve() == Path(out).expanduser().resolve():
+        raise ParameterError(f"--pdf and --out name the same file ({out}); give the PDF its "
+                             "own path, e.g. report.pdf")
 
 
 def _stress(args) -> int:
@@ -76,6 +87,7 @@ def _stress(args) -> int:
     )
 
     t0 = time.perf_counter()
+    check_outputs(args.out, args.pdf)
     weights = parse_weights(parse_tickers(args.tickers), args.weights)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     settings = StressSettings(
