@@ -173,15 +173,16 @@ def read(limit: int | None = None) -> list[dict]:
     if not path.is_file():
         return []
     out = []
-    with path.open("r", encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
+    # bytes, decoded line by line: one line damaged on disk (a non-UTF-8 byte, a record
+    # that is not an object) must not hide every other record
+    with path.open("rb") as fh:
+        for raw in fh:
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
+                record = json.loads(raw.decode("utf-8").strip() or "null")
+            except (UnicodeDecodeError, json.JSONDecodeError):
                 continue
+            if isinstance(record, dict):
+                out.append(record)
     if limit is not None:
         out = out[-limit:] if limit > 0 else []
     return out
