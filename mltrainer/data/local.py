@@ -46,6 +46,10 @@ _ALIASES = {
     "stock_splits": "splits",
 }
 _EXTRA = ("dividends", "splits")
+_PRICES = ("open", "high", "low", "close", "adj_close")
+# No listed share has traded near this (BRK.A peaked below 1e6): a larger number is a
+# corrupted value (1e308, an overflow) that would turn every return into nonsense.
+MAX_PRICE = 1e7
 
 
 def ticker_of(path: Path) -> str:
@@ -89,12 +93,18 @@ def _short(exc: Exception) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-def read_bars(path: str | Path) -> dict[str, np.ndarray]:
+def read_bars(path: str | Path, notes: list[str] | None = None) -> dict[str, np.ndarray]:
     """One file's bars as numpy arrays: ``date`` (datetime64[D]) and the fields present.
 
     Raises DataError naming the file for: unreadable or truncated content, no rows, no
-    date or close column, unparseable dates, duplicated dates, non-positive prices.
-    Rows are returned sorted by date.
+    date or close column, unparseable dates, duplicated dates, a price that is not a
+    positive finite number below ``MAX_PRICE`` (0, -3, inf, 1e308). Rows are returned
+    sorted by date.
+
+    Bars that cannot be right but leave the rest of the file usable are dropped instead,
+    each kind with one line appended to ``notes`` naming the file, the count and the
+    dates: bars dated after today, bars with no close, bars whose high is below their
+    low; a negative volume becomes missing.
     """
     path = Path(path)
     table = _read_table(path)
@@ -130,23 +140,78 @@ def read_bars(path: str | Path) -> dict[str, np.ndarray]:
     if dup.any():
         first = str(days[1:][dup][0])
         raise DataError(f"{path}: duplicated date {first} ({int(dup.sum())} duplicate row(s))")
-    for key in ("open", "high", "low", "close", "adj_close"):
+    for key in out:
+        out[key] = out[key][order]
+    for key in _PRICES:
         if key in out:
-            values = out[key][order]
-            bad = values <= 0
-            if bad.any():
-                raise DataError(
-                    f"{path}: non-positive {key} price {values[bad][0]} on {days[bad][0]}"
-                )
-            out[key] = values
-    for key in ("volume",) + _EXTRA:
-        if key in out:
-            out[key] = out[key][order]
+            _check_prices(path, key, out[key], days)
     if "adj_close" not in out:
         out["adj_close"] = out["close"]
     if "close" not in out:
         out["close"] = out["adj_close"]
     out["date"] = days
+    return _drop_bad_bars(path, out, notes if notes is not None else [])
+
+
+def _check_prices(path: Path, key: str, values: np.ndarray, days: np.ndarray) -> None:
+    """DataError naming the file, the first date and the count of impossible prices."""
+    with np.errstate(invalid="ignore"):
+        for bad, what in ((values <= 0, "non-positive"),
+                          (np.isinf(values) | (values > MAX_PRICE),
+                           f"non-finite or absurd (above {MAX_PRICE:g})")):
+            if bad.any():
+                raise DataError(f"{path}: {what} {key} price {values[bad][0]} on "
+                                f"{days[bad][0]} ({int(bad.sum())} row(s))")
+
+
+def _dates(days: np.ndarray) -> str:
+    """``2010-01-04`` or ``2010-01-04 to 2011-03-15`` (first and last of a sorted set)."""
+    return str(days[0]) if len(days) == 1 else f"{days[0]} to {days[-1]}"
+
+
+def _longest_run(mask: np.ndarray) -> tuple[int, int]:
+    """Start and length of the longest run of True in ``mask`` (which has one)."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    starts, ends = edges[::2], edges[1::2]
+    i = int(np.argmax(ends - starts))
+    return int(starts[i]), int(ends[i] - starts[i])
+
+
+def _drop_bad_bars(path: Path, out: dict, notes: list[str]) -> dict:
+    """Drop the bars of ``out`` that cannot be right, with one note per kind of problem."""
+    days = out["date"]
+    today = np.datetime64(pd.Timestamp.now(tz="UTC").date(), "D")
+    drop = np.zeros(len(days), dtype=bool)
+    future = days > today
+    if future.any():
+        notes.append(f"{path}: dropped {int(future.sum())} bar(s) dated after today "
+                     f"({_dates(days[future])})")
+        drop |= future
+    missing = np.isnan(out["adj_close"]) & ~future
+    if missing.any():
+        start, length = _longest_run(missing)
+        notes.append(f"{path}: dropped {int(missing.sum())} bar(s) with no close price "
+                     f"({_dates(days[missing])}; longest gap {length} bar(s) from "
+                     f"{days[start]})")
+        drop |= missing
+    if "high" in out and "low" in out:
+        with np.errstate(invalid="ignore"):
+            crossed = (out["high"] < out["low"]) & ~drop
+        if crossed.any():
+            notes.append(f"{path}: dropped {int(crossed.sum())} bar(s) whose high is below "
+                         f"their low ({_dates(days[crossed])})")
+            drop |= crossed
+    if "volume" in out:
+        with np.errstate(invalid="ignore"):
+            negative = (out["volume"] < 0) & ~drop
+        if negative.any():
+            notes.append(f"{path}: {int(negative.sum())} bar(s) with a negative volume "
+                         f"({_dates(days[negative])}); their volume is treated as missing")
+            out["volume"] = np.where(negative, np.nan, out["volume"])
+    if drop.all():
+        raise DataError(f"{path}: no usable bar left ({'; '.join(notes[-3:])})")
+    if drop.any():
+        out = {key: values[~drop] for key, values in out.items()}
     return out
 
 
@@ -187,21 +252,23 @@ def load_local(
 
     def _one(item):
         ticker, path = item
+        notes: list[str] = []
         try:
-            return ticker, read_bars(path), None
+            return ticker, read_bars(path, notes), None, notes
         except DataError as exc:
-            return ticker, None, str(exc)
+            return ticker, None, str(exc), notes
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         results = list(pool.map(_one, files.items()))
-    problems = [msg for _, bars, msg in results if bars is None]
-    good = [(t, bars) for t, bars, _ in results if bars is not None]
+    problems = [msg for _, bars, msg, _ in results if bars is None]
+    good = [(t, bars) for t, bars, _, _ in results if bars is not None]
+    dropped = [n for _, bars, _, notes in results if bars is not None for n in notes]
     if problems and (on_error == "raise" or not good):
         more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
         listed = "; ".join(problems[:10]) + more
         raise DataError(f"{len(problems)} bad file(s) in {folder}: {listed}")
     data = _scatter(good, source="local", as_of=None, sectors=sectors,
-                    warnings=tuple(f"skipped {m}" for m in problems))
+                    warnings=tuple(f"skipped {m}" for m in problems) + tuple(dropped))
     if start is not None or end is not None:
         data = data.select(start=start, end=end)
     return data
