@@ -51,6 +51,9 @@ drifts: a ticker whose price is missing (not listed yet, delisted, a gap) cannot
 traded and its position keeps its last price until the price reappears; a date missing
 from the signal frame is not a rebalance date. vectorbt does the same (a NaN price or
 NaN size ignores the order; the valuation price is carried forward).
+A held position still counts toward ``gross_limit``: on a rebalance date the weights of
+the tickers that do trade are scaled down so the held ones and they together stay within
+the limit (a warning says so; with ``strict=True`` it is a DataError).
 
 Vectorisation
 -------------
@@ -638,6 +641,8 @@ def run_backtest(
     cost_rate = (float(commission_bps) + float(slippage_bps) + spread) / 1e4
     rho = _daily_cash_rate(cash_rate, dates, periods_per_year)
     sim = simulate(values, rets, tradable, growth, cost_rate, rho)
+    sim = _limit_held(sim, tradable, gross_limit, strict, dates, tickers, warnings,
+                      lambda targets: simulate(targets, rets, tradable, growth, cost_rate, rho))
 
     g, cost = sim["g"], sim["cost"]
     pre_value = initial_capital * np.cumprod(g)
@@ -685,6 +690,45 @@ def run_backtest(
         gross_returns=pd.Series(gross_ret, index=dates, name="gross_returns"),
         positions=positions, trades=trades, costs=costs, turnover=turnover,
         benchmark=bench, metrics=metrics, settings=settings, warnings=tuple(warnings))
+
+
+def _limit_held(sim: dict, tradable: np.ndarray, gross_limit: float, strict: bool, dates,
+                tickers, warnings: list, rerun: Callable[[np.ndarray], dict]) -> dict:
+    """Keep held-without-a-price positions inside ``gross_limit`` on rebalance dates.
+
+    The targets are sized before the simulation, but the weight a position held without a
+    price carries on a date depends on the portfolio's value, known only after it. So the
+    simulation is checked afterwards and, on the rows where the held and the traded
+    positions together exceed the limit, the traded targets are scaled to what the held
+    ones leave, and the panel is simulated again. Scaling one row moves the value (and so
+    the held weights) of later rows by a cost-sized amount: a second pass is rare and a
+    third, after the first correction, changes nothing above 1e-9.
+    """
+    for attempt in range(4):
+        pos = sim["positions"]
+        absolute = np.abs(pos)
+        held = np.where(tradable, 0.0, absolute).sum(axis=1)
+        traded = absolute.sum(axis=1) - held
+        over = ((held > 0) & (traded > 0) & tradable.any(axis=1)
+                & (held + traded > gross_limit * (1 + 1e-9)))
+        if not over.any():
+            return sim
+        if attempt == 0:
+            r = int(over.argmax())
+            without = [str(tickers[j]) for j in np.flatnonzero(~tradable[r] & (pos[r] != 0))]
+            text = (f"{int(over.sum())} rebalance date(s) hold positions in tickers with no "
+                    f"price that take the gross exposure above the limit {gross_limit:g} "
+                    f"(first {dates[r].date()}: {held[r] + traded[r]:.4g}, held without a "
+                    f"price: {', '.join(without[:5])})")
+            if strict:
+                raise DataError(text + "; lower the weights, raise gross_limit or leave out "
+                                "tickers with price gaps")
+            warnings.append(text + "; the weights of the tickers that trade were scaled down "
+                            "to keep the total at the limit")
+        targets = np.where(tradable, pos, 0.0)
+        targets[over] *= np.clip((gross_limit - held[over]) / traded[over], 0.0, 1.0)[:, None]
+        sim = rerun(targets)
+    return sim
 
 
 def _apply_sizing(sizing, signal: pd.DataFrame, data) -> pd.DataFrame:
