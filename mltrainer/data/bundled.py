@@ -101,6 +101,29 @@ def load_index(name: str = "SP500", start=None, end=None) -> MarketData:
     return data.select(start=start, end=end) if start is not None or end is not None else data
 
 
+@lru_cache(maxsize=1)
+def sp500_index_close() -> pd.Series:
+    """The S&P 500 price index close shipped in skfolio's wheel (1990-2022), "SP500".
+
+    Read straight from the wheel's CSV: importing skfolio (or arch, which
+    :func:`load_macro` uses) costs seconds a caller that only needs the close does not
+    need to spend; falls back to :func:`load_macro` if the file moved. Cached: do not
+    modify the returned series.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("skfolio")
+    path = (Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "sp500_index.csv.gz"
+            if spec and spec.submodule_search_locations else None)
+    if path is None or not path.is_file():
+        return load_macro("SP500")
+    frame = pd.read_csv(path, index_col=0, parse_dates=True)
+    series = frame.iloc[:, 0].astype("float64").rename("SP500")
+    series.index = pd.DatetimeIndex(series.index, name="date")
+    return series
+
+
 def load_macro(series_id: str) -> pd.Series:
     """A macro series bundled with arch, by its FRED id (AAA, BAA, CPILFESL, DCOILWTICO,
     VIXCLS), or the S&P 500 / NASDAQ index close (SP500, NASDAQCOM)."""

@@ -10,13 +10,13 @@ drawdowns) and :mod:`mltrainer.risk_stress.scenarios`; the figures from
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mltrainer.data.bundled import sp500_index_close
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.measures.backtest_var import (
@@ -133,30 +133,12 @@ class StressReport:
 
 
 # ----------------------------------------------------------------------------- inputs
-def _bundled_sp500() -> pd.Series:
-    """The S&P 500 index close shipped in skfolio's wheel (1990-2022).
-
-    Read straight from the wheel's CSV: importing skfolio (or arch, which
-    :func:`mltrainer.data.bundled.load_macro` uses) costs seconds the report does
-    not need to spend; falls back to ``load_macro`` if the file moved.
-    """
-    spec = importlib.util.find_spec("skfolio")
-    path = (Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "sp500_index.csv.gz"
-            if spec and spec.submodule_search_locations else None)
-    if path is None or not path.is_file():
-        from mltrainer.data.bundled import load_macro
-
-        return load_macro("SP500")
-    frame = pd.read_csv(path, index_col=0, parse_dates=True)
-    return frame.iloc[:, 0].astype("float64").rename("SP500")
-
-
 def _market_returns(data: MarketData, choice: str, window: int) -> tuple[pd.Series, str, list]:
     """The market return series the crash scenario's betas are measured against."""
     notes = []
     if choice == "sp500":
         try:
-            index = _bundled_sp500()
+            index = sp500_index_close()
             ret = index.pct_change(fill_method=None).reindex(data.dates)
             if ret.iloc[-window:].notna().all() and len(ret) >= window:
                 return ret.rename("SP500"), "S&P 500 index (bundled with skfolio/arch)", notes
