@@ -30,6 +30,7 @@ from scipy import optimize
 from threadpoolctl import threadpool_limits
 
 from mltrainer.errors import DataError, ParameterError
+from mltrainer.measures import qp
 
 OBJECTIVES = ("min_variance", "max_sharpe", "risk_parity", "target_return", "target_risk")
 COVARIANCES = ("ledoit_wolf", "sample", "ewma")
@@ -316,19 +317,23 @@ def min_variance_weights(cov, *, long_only: bool = True, max_weight: float = 1.0
     """Minimum-variance weights: ``min w'Sw`` s.t. ``sum w = 1`` and the bounds.
 
     Bounds are ``[0, max_weight]`` (long only) or ``[-max_weight, max_weight]``.
-    Solved with scipy's SLSQP from the inverse-variance portfolio.
+    Solved exactly by the active-set method of :func:`mltrainer.measures.qp.box_qp`.
     """
     names = _labels(cov)
     s = check_covariance(cov)
-    n = s.shape[0]
-    bounds = _bounds(n, long_only, max_weight)
-    scale = 1.0 / np.trace(s) * n  # keeps the objective O(1) for the tolerances
-    x0 = np.clip((1 / np.diag(s)) / (1 / np.diag(s)).sum(), 0, max_weight)
-    x0 /= x0.sum()
-    w = _solve(lambda w: (scale * w @ s @ w, 2 * scale * s @ w), x0, bounds,
-               [{"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones(n)}],
-               "minimum variance")
+    lb, ub = _box(s.shape[0], long_only, max_weight)
+    w = qp.box_qp(_unit_trace(s), np.zeros(s.shape[0]), lb, ub)
     return _wrap(_tidy(w, long_only), names)
+
+
+def _box(n: int, long_only: bool, max_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    (lo, hi), = set(_bounds(n, long_only, max_weight))
+    return np.full(n, lo), np.full(n, hi)
+
+
+def _unit_trace(s: np.ndarray) -> np.ndarray:
+    """``S / (trace(S) / n)``: the same optimum, a diagonal of order one for the tolerances."""
+    return s / (np.trace(s) / s.shape[0])
 
 
 def _tidy(w: np.ndarray, long_only: bool) -> np.ndarray:
@@ -377,15 +382,7 @@ def max_sharpe_weights(mu, cov, *, risk_free: float = 0.0, long_only: bool = Tru
 
 def _max_return(m: np.ndarray, long_only: bool, max_weight: float) -> float:
     """Highest ``m'w`` with ``sum w = 1`` and the bounds (greedy fill of the best assets)."""
-    order = np.argsort(m)[::-1]
-    lb = 0.0 if long_only else -max_weight
-    w = np.full(m.size, lb)
-    left = 1.0 - w.sum()
-    for i in order:
-        add = min(max_weight - lb, left)
-        w[i] += add
-        left -= add
-    return float(m @ w)
+    return float(m @ qp.max_linear(m, *_box(m.size, long_only, max_weight)))
 
 
 def mean_variance_weights(mu, cov, *, target_return: float | None = None,
@@ -408,10 +405,11 @@ def mean_variance_weights(mu, cov, *, target_return: float | None = None,
     m = np.asarray(mu, dtype="float64")
     if m.shape != (n,) or not np.isfinite(m).all():
         raise DataError(f"expected returns must be {n} finite numbers")
-    bounds = _bounds(n, long_only, max_weight)
-    budget = {"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones(n)}
+    lb, ub = _box(n, long_only, max_weight)
+    q = _unit_trace(s)
     w_mv = np.asarray(min_variance_weights(s, long_only=long_only, max_weight=max_weight))
-    scale = 1.0 / (np.trace(s) / n)
+    # the frontier x(t) = argmin 1/2 x'Qx - t m'x (unit-scale m keeps t of order one)
+    m_unit = m / max(np.abs(m).max(), 1e-300)
     if target_return is not None:
         best = _max_return(m, long_only, max_weight)
         if target_return > best + 1e-12:
@@ -419,10 +417,7 @@ def mean_variance_weights(mu, cov, *, target_return: float | None = None,
                             f"the constraints allow ({best:.6g})")
         if m @ w_mv >= target_return:
             return _wrap(w_mv, names)
-        cons = [budget, {"type": "ineq", "fun": lambda w: np.array([m @ w - target_return]),
-                         "jac": lambda w: m[None, :]}]
-        w = _solve(lambda w: (scale * w @ s @ w, 2 * scale * s @ w), w_mv, bounds, cons,
-                   "target-return")
+        w = qp.frontier_root(q, m_unit, lb, ub, lambda w: m @ w - target_return)
     else:
         if target_risk <= 0:
             raise ParameterError(f"target_risk must be positive (got {target_risk})")
@@ -430,12 +425,11 @@ def mean_variance_weights(mu, cov, *, target_return: float | None = None,
         if target_risk < vmin - 1e-12:
             raise DataError(f"target_risk {target_risk:.6g} is below the minimum-variance "
                             f"portfolio's volatility ({vmin:.6g})")
-        t2 = target_risk**2 * scale
-        cons = [budget, {"type": "ineq", "fun": lambda w: np.array([t2 - scale * w @ s @ w]),
-                         "jac": lambda w: -2 * scale * (s @ w)[None, :]}]
-        mscale = 1.0 / max(np.abs(m).max(), 1e-300)
-        w = _solve(lambda w: (-mscale * m @ w, -mscale * m), w_mv, bounds, cons,
-                   "target-risk")
+        if target_risk <= vmin:
+            return _wrap(w_mv, names)
+        # max m'w s.t. w'Sw <= target^2 is the frontier point of that variance (or the
+        # highest-return portfolio when even that is less risky than the target)
+        w = qp.frontier_root(q, m_unit, lb, ub, lambda w: w @ s @ w - target_risk**2)
     return _wrap(_tidy(w, long_only), names)
 
 
