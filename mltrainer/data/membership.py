@@ -1,0 +1,649 @@
+"""Point-in-time S&P 500 membership from several real sources, under the symbols of the day.
+
+Sources, in order of precedence for the dates each covers:
+
+1. a membership-intervals file (``ticker,start_date,end_date``) with its changes file
+   (``date,add,remove``), as in ``membership/`` of the data folder: complete since 1996.
+   Its intervals lag its changes file, so changes after the intervals' last event are
+   applied on top. Before the changes file begins it labels companies with their 2019
+   symbols; those are turned into the symbols of each day through :mod:`symbols`.
+2. the Wikipedia page (live through the cache, or a saved copy): the constituents table
+   walked back through the "Selected changes" table. Complete for recent years only
+   (the table lists *selected* changes: before about 2008 the count drifts above 500).
+3. dated constituent snapshots (``constituents-YYYY-MM-DD.csv``): each is exact on its
+   date, and a snapshot newer than every other source bridges the gap with its
+   "Date added" column (additions dated, removals undated: said in a warning).
+
+Polygon's ticker events add symbol changes when a key is set (:func:`polygon_renames`).
+A date outside every source's span gets a warning, never a silent answer.
+
+:class:`Membership` answers ``members_on(date)`` (symbols of that day) and
+``mask(dates, keys)``: a dates x data-keys boolean frame for a price panel whose
+columns are keyed by another convention (the local files by April-2021 symbols,
+Yahoo by today's), mapped through each key's own last price date.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mltrainer import config
+from mltrainer.data.symbols import (
+    NEG_INF,
+    POS_INF,
+    SymbolHistory,
+    derive_renames,
+    normalise_symbol,
+)
+from mltrainer.errors import DataError
+
+DAY = pd.Timedelta(days=1)
+_SNAPSHOT_NAME = re.compile(r"^constituents-(\d{4}-\d{2}-\d{2})\.csv$")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """``source`` decides membership on dates in ``[start, end]``."""
+
+    source: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "start": self.start.date().isoformat(),
+                "end": self.end.date().isoformat(), "note": self.note}
+
+
+@dataclass
+class Snapshot:
+    """A dated constituents list: symbols of that day, sectors, first-added dates, CIKs."""
+
+    date: pd.Timestamp
+    name: str
+    frame: pd.DataFrame  # symbol, sector, sub_industry, date_added, cik
+
+    @property
+    def symbols(self) -> set[str]:
+        return set(self.frame["symbol"])
+
+
+@dataclass
+class SourcePart:
+    """One source's membership as intervals in symbols of the day, and its span."""
+
+    name: str
+    intervals: pd.DataFrame  # symbol, start, end (exclusive; POS_INF when open)
+    start: pd.Timestamp
+    end: pd.Timestamp
+    note: str = ""
+
+
+def _intervals(rows: list[tuple], source: str) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["symbol", "start", "end"])
+    frame["source"] = source
+    return frame
+
+
+# ------------------------------------------------------------------ readers
+def read_snapshot(path: str | Path) -> Snapshot:
+    """A ``constituents-YYYY-MM-DD.csv`` list (Symbol and a (GICS) Sector column)."""
+    from mltrainer.data import wikipedia
+
+    path = Path(path)
+    match = _SNAPSHOT_NAME.match(path.name)
+    if not match:
+        raise DataError(f"{path.name}: a snapshot is named constituents-YYYY-MM-DD.csv")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]})") from None
+    names = [wikipedia.normalise_header(str(c)) for c in table.columns]
+    cols = wikipedia.match_constituent_columns(names)
+    if cols is None:
+        raise DataError(f"{path}: not a constituents list (needs Symbol and Sector columns)")
+    frame = pd.DataFrame({key: table.iloc[:, j] for key, j in cols.items()})
+    frame["symbol"] = frame["symbol"].map(normalise_symbol)
+    frame = frame[frame["symbol"] != ""]
+    for col in ("sector", "sub_industry", "date_added", "cik"):
+        if col not in frame:
+            frame[col] = None
+    frame["date_added"] = pd.to_datetime(frame["date_added"].map(wikipedia.iso_date),
+                                         errors="coerce")
+    frame["cik"] = frame["cik"].map(lambda v: wikipedia.cik(v) if v else None)
+    return Snapshot(pd.Timestamp(match.group(1)), path.name,
+                    frame[["symbol", "sector", "sub_industry", "date_added", "cik"]]
+                    .reset_index(drop=True))
+
+
+def read_membership_files(intervals_path: str | Path, changes_path: str | Path | None = None
+                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The intervals file (symbol, start, end) and the changes file (date, added, removed)."""
+    intervals_path = Path(intervals_path)
+    table = _read(intervals_path, ("ticker", "start_date", "end_date"))
+    intervals = pd.DataFrame({
+        "symbol": table["ticker"].map(normalise_symbol),
+        "start": pd.to_datetime(table["start_date"], errors="coerce"),
+        "end": pd.to_datetime(table["end_date"].replace("", None), errors="coerce"),
+    })
+    bad = intervals["start"].isna() | (intervals["symbol"] == "")
+    bad |= intervals["end"].notna() & (intervals["end"] < intervals["start"])
+    if bad.any():
+        raise DataError(f"{intervals_path.name}: {int(bad.sum())} row(s) without a symbol and "
+                        "a valid start date before the end date")
+    changes = pd.DataFrame(columns=["date", "added", "removed"])
+    if changes_path is not None:
+        changes_path = Path(changes_path)
+        raw = _read(changes_path, ("date", "add", "remove"))
+        rows = []
+        for date, add, remove in zip(raw["date"], raw["add"], raw["remove"], strict=True):
+            when = pd.to_datetime(date, errors="coerce")
+            if pd.isna(when):
+                raise DataError(f"{changes_path.name}: bad date {date!r}")
+            adds = [normalise_symbol(s) for s in str(add).split(",") if s.strip()]
+            rems = [normalise_symbol(s) for s in str(remove).split(",") if s.strip()]
+            rows += [(when, a, None) for a in adds] + [(when, None, r) for r in rems]
+        changes = pd.DataFrame(rows, columns=["date", "added", "removed"])
+    return intervals, changes
+
+
+def _read(path: Path, needs: tuple) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]})") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    missing = [c for c in needs if c not in table.columns]
+    if missing:
+        raise DataError(f"{path.name}: needs column(s) {', '.join(missing)}")
+    return table
+
+
+# ------------------------------------------------------------- source parts
+def part_from_files(intervals: pd.DataFrame, changes: pd.DataFrame, history: SymbolHistory,
+                    name: str = "membership intervals file") -> SourcePart:
+    """The intervals (plus later changes) in symbols of the day.
+
+    Rows dated before the changes file begins carry the company's symbol at that point
+    (2019 for the fja05680 file); they are walked back through the symbol history. Rows
+    after it are symbols of the day already.
+    """
+    rows = list(zip(intervals["symbol"], intervals["start"], intervals["end"], strict=True))
+    last_event = max(intervals["start"].max(), intervals["end"].max())
+    open_rows: dict[str, int] = {}
+    for i, (sym, _, end) in enumerate(rows):
+        if pd.isna(end):
+            open_rows[sym] = i
+    later = changes[changes["date"] > last_event].sort_values("date", kind="stable")
+    for date, add, rem in zip(later["date"], later["added"], later["removed"], strict=True):
+        if isinstance(rem, str) and rem in open_rows:
+            i = open_rows.pop(rem)
+            rows[i] = (rows[i][0], rows[i][1], date)
+        if isinstance(add, str) and add not in open_rows:
+            rows.append((add, date, pd.NaT))
+            open_rows[add] = len(rows) - 1
+    convention = changes["date"].min() if not changes.empty else last_event
+    out = []
+    for sym, start, end in rows:
+        end = POS_INF if pd.isna(end) else end
+        if end > convention and start < convention:
+            out.append((sym, convention, end))
+            end_before, ignore = convention, None
+        elif start >= convention:
+            out.append((sym, start, end))
+            continue
+        else:
+            end_before, ignore = end, end
+        for seg in history.segments(sym, convention - DAY, forward=False, ignore_out_from=ignore):
+            lo, hi = max(seg.start, start), min(seg.end, end_before)
+            if lo < hi:
+                out.append((seg.symbol, lo, hi))
+    cov_end = max(last_event, changes["date"].max()) if not changes.empty else last_event
+    return SourcePart(name, _intervals(out, name), intervals["start"].min(), cov_end,
+                      "complete index changes; symbols before "
+                      f"{convention.date()} mapped to the symbols of each day")
+
+
+def part_from_wikipedia(constituents: list[str], changes: pd.DataFrame, as_of: pd.Timestamp,
+                        history: SymbolHistory, name: str) -> SourcePart:
+    """Walk the page's constituents back through its changes and the symbol history.
+
+    ``changes`` has the Wikipedia columns (date, added_ticker, removed_ticker). A change
+    dated d takes effect on d; so does a rename.
+    """
+    events: dict[pd.Timestamp, list] = {}
+    for date, add, rem in zip(changes["date"], changes["added_ticker"],
+                              changes["removed_ticker"], strict=True):
+        if pd.isna(date) or date > as_of:
+            continue
+        add = normalise_symbol(add) if isinstance(add, str) and add.strip() else None
+        rem = normalise_symbol(rem) if isinstance(rem, str) and rem.strip() else None
+        events.setdefault(pd.Timestamp(date), []).append(("change", add, rem))
+    for old, new, date in zip(history.renames()["old"], history.renames()["new"],
+                              history.renames()["date"], strict=True):
+        if date <= as_of:
+            events.setdefault(pd.Timestamp(date), []).append(("rename", old, new))
+    state = {normalise_symbol(s) for s in constituents}
+    since: dict[str, pd.Timestamp] = {s: as_of for s in state}  # symbol -> earliest date in
+    out = []
+    first_change = changes["date"].min() if not changes.empty else as_of
+    for date in sorted(events, reverse=True):
+        if date < first_change:
+            break  # renames older than the changes table: nothing to walk back to
+        before = set(state)
+        for kind, a, b in events[date]:
+            if kind == "change":
+                if a is not None:
+                    before.discard(a)
+                if b is not None:
+                    before.add(b)
+        for kind, old, new in events[date]:
+            if kind == "rename" and new in before:
+                before.discard(new)
+                before.add(old)
+        for sym in state - before:  # present from `date` on, absent before
+            out.append((sym, date, since.pop(sym)))
+        for sym in before - state:
+            since[sym] = date
+        state = before
+    for sym in state:
+        out.append((sym, first_change, since[sym]))
+    frame = _intervals(out, name)
+    # the page's list stays the answer until a newer source says otherwise
+    frame.loc[frame["end"] >= as_of, "end"] = POS_INF
+    return SourcePart(name, frame, first_change, as_of,
+                      "'selected changes' only: incomplete before about 2008")
+
+
+def part_from_snapshot_bridge(snapshot: Snapshot, state: set[str], after: pd.Timestamp,
+                              history: SymbolHistory) -> tuple[SourcePart, str | None]:
+    """Dates in ``(after, snapshot.date]`` from the members on ``after`` and the snapshot.
+
+    Additions are dated by the snapshot's "Date added"; members on ``after`` that are
+    absent from the snapshot left on an unknown date and count as members until the
+    snapshot (said in the returned warning). Renames in the gap are applied on their
+    date, or on the snapshot date when a CIK links two symbols with no dated rename.
+    """
+    name = f"constituents snapshot {snapshot.name}"
+    renamed = {}
+    for sym in state:
+        segs = history.segments(sym, after)
+        renamed[sym] = segs
+    snap = snapshot.symbols
+    out = []
+    still = set()
+    for sym, segs in renamed.items():
+        final = segs[-1].symbol if segs else sym
+        # a member still listed on the snapshot stays open; a leaver ends before it
+        stop = POS_INF if final in snap else snapshot.date
+        for seg in segs:
+            lo, hi = max(seg.start, after + DAY), min(seg.end, stop)
+            if lo < hi:
+                out.append((seg.symbol, lo, hi))
+        if final in snap:
+            still.add(final)
+    added = snapshot.frame.set_index("symbol")["date_added"]
+    undated = []
+    for sym in sorted(snap - still):
+        when = added.get(sym)
+        start = when if isinstance(when, pd.Timestamp) and when > after else None
+        if start is None:
+            undated.append(sym)
+            start = snapshot.date
+        out.append((sym, start, POS_INF))
+    leavers = sorted(s for s, segs in renamed.items() if segs[-1].symbol not in snap)
+    warning = None
+    if leavers or undated:
+        warning = (f"between {after.date()} and {snapshot.date.date()} membership comes from "
+                   f"{snapshot.name}: {len(leavers)} member(s) that left on an unknown date "
+                   f"count as members until {snapshot.date.date()}"
+                   + (f"; {len(undated)} without a date added count from that date"
+                      if undated else ""))
+    frame = _intervals(out, name)
+    return SourcePart(name, frame, after + DAY, snapshot.date,
+                      "additions dated by 'Date added'; removals undated"), warning
+
+
+# ------------------------------------------------------------------ combine
+@dataclass
+class Membership:
+    """Combined point-in-time membership (see the module docstring)."""
+
+    intervals: pd.DataFrame
+    coverage: list[Coverage]
+    history: SymbolHistory
+    snapshots: list[Snapshot] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    _by_symbol: dict = field(default_factory=dict, init=False, repr=False)
+    _spans: dict = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._starts = self.intervals["start"].to_numpy("datetime64[ns]")
+        self._ends = self.intervals["end"].to_numpy("datetime64[ns]")
+        self._symbols = self.intervals["symbol"].to_numpy(object)
+        for i, sym in enumerate(self._symbols):
+            self._by_symbol.setdefault(sym, []).append(i)
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return min(c.start for c in self.coverage)
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return max(c.end for c in self.coverage)
+
+    def source_on(self, date) -> str | None:
+        when = pd.Timestamp(date).normalize()
+        return next((c.source for c in self.coverage if c.start <= when <= c.end), None)
+
+    def date_warnings(self, start, end=None) -> list[str]:
+        """Warnings for the part of ``[start, end]`` that no source covers."""
+        lo = pd.Timestamp(start).normalize()
+        hi = lo if end is None else pd.Timestamp(end).normalize()
+        out = []
+        if lo < self.start:
+            out.append(f"S&P 500 membership is known from {self.start.date()} "
+                       f"({self.coverage[0].source if self.coverage else 'no source'}); "
+                       f"dates before it ({lo.date()}) use the members on {self.start.date()}")
+        if hi > self.end:
+            out.append(f"S&P 500 membership is known up to {self.end.date()}; later dates "
+                       f"(to {hi.date()}) use the members on {self.end.date()} and miss any "
+                       "change since")
+        return out
+
+    def members_on(self, date) -> list[str]:
+        """Members on ``date`` under the symbols of that day (sorted)."""
+        when = pd.Timestamp(date).normalize()
+        when = min(max(when, self.start), self.end)
+        t = when.to_datetime64()
+        hit = (self._starts <= t) & (self._ends > t)
+        return sorted(set(self._symbols[hit]))
+
+    def lookup(self, date) -> dict:
+        """JSON-ready members on ``date`` with the source in charge and any warnings."""
+        when = pd.Timestamp(date).normalize()
+        members = self.members_on(when)
+        return {"date": when.date().isoformat(), "count": len(members), "members": members,
+                "source": self.source_on(min(max(when, self.start), self.end)),
+                "coverage": [c.to_dict() for c in self.coverage],
+                "warnings": self.date_warnings(when) + self.warnings}
+
+    def mask(self, dates, keys, key_dates=None) -> pd.DataFrame:
+        """Boolean ``dates x keys``: True where the company behind each key was a member.
+
+        ``keys`` are the columns of a price panel; ``key_dates`` (one date, or a mapping
+        or Series key -> date) says on which date each key is that company's symbol:
+        for a local file its last price date, for a live source today. Default: the last
+        of ``dates``. A key's symbol is walked through the symbol history, so WELL in a
+        2021 file is HCN in 2010, and GOOG (class C) has no membership before 2014.
+        """
+        index = pd.DatetimeIndex(pd.to_datetime(dates))
+        days = index.normalize().to_numpy("datetime64[ns]")
+        order = np.argsort(days, kind="stable")
+        sorted_days = days[order]
+        keys = list(keys)
+        default = index.max() if len(index) else pd.Timestamp.today()
+        if key_dates is None or isinstance(key_dates, (str, pd.Timestamp)):
+            anchor_of = {k: pd.Timestamp(key_dates or default) for k in keys}
+        else:
+            given = dict(key_dates.items()) if hasattr(key_dates, "items") else {}
+            anchor_of = {k: pd.Timestamp(given.get(k, default)) for k in keys}
+        # filled column by column in sorted-date order: Fortran layout keeps each a run
+        filled = np.zeros((len(index), len(keys)), dtype=bool, order="F")
+        spans = [self._key_spans(k, default if pd.isna(anchor_of[k]) else anchor_of[k])
+                 for k in keys]
+        lengths = [len(s) for s, _ in spans]
+        if sum(lengths):
+            a = np.searchsorted(sorted_days, np.concatenate([s for s, _ in spans]))
+            b = np.searchsorted(sorted_days, np.concatenate([e for _, e in spans]))
+            cols = np.repeat(np.arange(len(keys)), lengths)
+            for j, lo, hi in zip(cols.tolist(), a.tolist(), b.tolist(), strict=True):
+                filled[lo:hi, j] = True
+        values = filled if np.all(order[:-1] < order[1:]) else filled[np.argsort(order)]
+        return pd.DataFrame(values, index=index, columns=pd.Index(keys))
+
+    def _key_spans(self, key, anchor: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+        """Membership spans of the company behind ``key`` (its symbol on ``anchor``),
+        memoised: the symbol walk is the slow part of a mask."""
+        memo = (key, anchor)
+        if memo not in self._spans:
+            starts, ends = [], []
+            for seg in self.history.segments(key, anchor):
+                seg_lo, seg_hi = seg.start.to_datetime64(), seg.end.to_datetime64()
+                for i in self._by_symbol.get(seg.symbol, ()):
+                    lo, hi = max(self._starts[i], seg_lo), min(self._ends[i], seg_hi)
+                    if lo < hi:
+                        starts.append(lo)
+                        ends.append(hi)
+            self._spans[memo] = (np.array(starts, dtype="datetime64[ns]"),
+                                 np.array(ends, dtype="datetime64[ns]"))
+        return self._spans[memo]
+
+    def describe(self) -> dict:
+        return {"start": self.start.date().isoformat(), "end": self.end.date().isoformat(),
+                "coverage": [c.to_dict() for c in self.coverage],
+                "symbol_changes": int((self.history.changes["kind"] == "rename").sum()),
+                "warnings": list(self.warnings)}
+
+
+def combine(parts: list[SourcePart], history: SymbolHistory, snapshots=(),
+            warnings=()) -> Membership:
+    """Each date is decided by the first part (in order) whose span covers it."""
+    claimed: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    frames, coverage = [], []
+    for part in parts:
+        free = [(part.start, part.end)]
+        for lo, hi in claimed:
+            nxt = []
+            for a, b in free:
+                if b < lo or a > hi:
+                    nxt.append((a, b))
+                    continue
+                if a < lo:
+                    nxt.append((a, lo - DAY))
+                if b > hi:
+                    nxt.append((hi + DAY, b))
+            free = nxt
+        for a, b in free:
+            iv = part.intervals
+            clipped = iv.assign(start=iv["start"].clip(lower=a),
+                                end=iv["end"].where(iv["end"] <= b, b + DAY))
+            # an open interval at the end of the newest span stays open
+            if b >= max(p.end for p in parts):
+                clipped["end"] = np.where(iv["end"] > b, POS_INF, clipped["end"])
+            if a <= min(p.start for p in parts):  # before every source: earliest known
+                clipped["start"] = clipped["start"].where(clipped["start"] > a, NEG_INF)
+            clipped = clipped[clipped["start"] < clipped["end"]]
+            frames.append(clipped)
+            coverage.append(Coverage(part.name, a, b, part.note))
+            claimed.append((a, b))
+    if not frames:
+        raise DataError("no S&P 500 membership source: give a data folder with membership/ "
+                        "files, a saved Wikipedia page, or run `universe update`")
+    coverage.sort(key=lambda c: c.start)
+    intervals = pd.concat(frames, ignore_index=True)
+    return Membership(intervals, coverage, history, list(snapshots), list(warnings))
+
+
+# -------------------------------------------------------------------- loading
+def find_sources(data_dir: str | Path | None = None) -> dict:
+    """Membership sources in a data folder: intervals/changes files, saved Wikipedia
+    pages, dated constituent snapshots (any of them may be missing)."""
+    root = Path(data_dir) if data_dir is not None else config.data_dir()
+    found: dict = {"intervals": None, "changes": None, "pages": [], "snapshots": []}
+    if root is None or not root.is_dir():
+        return found
+    for path in sorted((root / "membership").glob("*.csv")) if (root / "membership").is_dir() \
+            else []:
+        try:
+            head = path.open(encoding="utf-8", errors="replace").readline().lower()
+        except OSError:
+            continue
+        cols = [c.strip() for c in head.split(",")]
+        if {"ticker", "start_date", "end_date"} <= set(cols):
+            found["intervals"] = path
+        elif {"date", "add", "remove"} <= set(cols):
+            found["changes"] = path
+    if (root / "wikipedia").is_dir():
+        found["pages"] = sorted((root / "wikipedia").glob("*.html"))
+    found["snapshots"] = sorted(p for p in root.glob("constituents-*.csv")
+                                if _SNAPSHOT_NAME.match(p.name))
+    return found
+
+
+_MEMO: dict = {}
+
+
+def load_membership(data_dir: str | Path | None = None, html: str | Path | None = None,
+                    use_cache: bool = True, extra_renames: pd.DataFrame | None = None
+                    ) -> Membership:
+    """Every membership source found, combined (see the module docstring).
+
+    ``html``: a saved Wikipedia page to use instead of the cached/saved ones. With
+    ``use_cache`` the last Wikipedia copy in the disk cache counts as a source (never
+    the network). Memoised on the files' paths, sizes and modification times.
+    """
+    found = find_sources(data_dir)
+    pages = [Path(html)] if html is not None else found["pages"][-1:]
+    files = [p for p in (found["intervals"], found["changes"], *pages, *found["snapshots"])
+             if p is not None]
+    try:
+        stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    except OSError as exc:
+        raise DataError(f"a membership source cannot be read ({exc})") from None
+    cached_page = _cached_wikipedia() if use_cache and html is None else None
+    key = (stamp, None if cached_page is None else cached_page[2],
+           None if extra_renames is None else len(extra_renames))
+    if key in _MEMO:
+        return _MEMO[key]
+    membership = _build(found, pages, cached_page, extra_renames)
+    _MEMO.clear()
+    _MEMO[key] = membership
+    return membership
+
+
+def _cached_wikipedia():
+    """(constituents frame, changes frame, as_of) of the cached live page, or None."""
+    try:
+        from mltrainer.data.universe import SP500UniverseManager
+
+        universe = SP500UniverseManager().cached_wikipedia()
+    except Exception:  # a broken cache entry must not stop membership from the files
+        return None
+    if universe is None or universe.changes.empty or universe.as_of is None:
+        return None
+    return universe.symbols, universe.changes, universe.as_of, universe.to_frame()
+
+
+def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Membership:
+    from mltrainer.data import wikipedia
+
+    warnings: list[str] = []
+    snapshots = [read_snapshot(p) for p in found["snapshots"]]
+    wiki = []  # (name, symbols, changes, as_of, constituents frame)
+    if cached_page is not None:
+        symbols, changes, as_of, frame = cached_page
+        wiki.append(("Wikipedia (cached copy)", symbols, changes, as_of, frame))
+    for page in pages:
+        tables = wikipedia.read_html_file(page)
+        if tables.changes.empty:
+            warnings.append(f"{page.name}: no changes table found; it gives the members on "
+                            "its date only")
+        wiki.append((f"Wikipedia page {page.name}", list(tables.constituents["symbol"]),
+                     tables.changes, tables.as_of, tables.constituents))
+        warnings.extend(getattr(tables, "warnings", []) or [])
+    intervals = changes = None
+    if found["intervals"] is not None:
+        intervals, changes = read_membership_files(found["intervals"], found["changes"])
+
+    # symbol history: the curated table plus renames the data itself implies
+    first_added: dict[str, pd.Timestamp] = {}
+    ciks: dict[str, set[str]] = {}
+    frames = [s.frame for s in snapshots] + [w[4] for w in wiki if w[4] is not None]
+    for frame in frames:
+        for sym, added, cik in zip(frame["symbol"], pd.to_datetime(frame["date_added"],
+                                   errors="coerce"), frame.get("cik", [None] * len(frame)),
+                                   strict=True):
+            sym = normalise_symbol(sym)
+            if pd.notna(added):
+                first_added[sym] = min(first_added.get(sym, added), added)
+            if cik:
+                ciks.setdefault(sym, set()).add(str(cik))
+    history = SymbolHistory.default()
+    derived = []
+    if changes is not None and not changes.empty:
+        derived.append(derive_renames(changes, first_added, ciks, history.changes,
+                                      source=found["changes"].name))
+    derived.append(_cik_renames(snapshots, wiki, history))
+    if extra_renames is not None:
+        derived.append(extra_renames)
+    extra = pd.concat([d for d in derived if d is not None and not d.empty] or
+                      [pd.DataFrame(columns=history.changes.columns)], ignore_index=True)
+    history = SymbolHistory.default(extra)
+
+    parts: list[SourcePart] = []
+    if intervals is not None:
+        parts.append(part_from_files(intervals, changes, history,
+                                     f"membership file {found['intervals'].name}"))
+    for name, symbols, wchanges, as_of, _ in sorted(wiki, key=lambda w: w[3], reverse=True):
+        if as_of is None:
+            warnings.append(f"{name}: no page date; not used for membership")
+            continue
+        parts.append(part_from_wikipedia(symbols, wchanges, pd.Timestamp(as_of).normalize(),
+                                         history, name))
+    if not parts and not snapshots:
+        raise DataError("no S&P 500 membership source: the data folder has no membership/ "
+                        "files, saved Wikipedia page or constituents-YYYY-MM-DD.csv, and no "
+                        "Wikipedia copy is cached (run `python -m mltrainer universe update`)")
+    if parts:
+        membership = combine(parts, history)
+        for snap in sorted(snapshots, key=lambda s: s.date):
+            if snap.date > membership.end:
+                state = set(membership.members_on(membership.end))
+                bridge, warning = part_from_snapshot_bridge(snap, state, membership.end,
+                                                            history)
+                parts.append(bridge)
+                if warning:
+                    warnings.append(warning)
+                membership = combine(parts, history)
+    else:  # snapshots only: each is exact on its date, nothing in between
+        snap = max(snapshots, key=lambda s: s.date)
+        parts.append(SourcePart(f"constituents snapshot {snap.name}",
+                                _intervals([(s, snap.date, POS_INF) for s in snap.symbols],
+                                           snap.name), snap.date, snap.date,
+                                "a single dated list"))
+        warnings.append(f"only a dated constituents list ({snap.name}) is available: "
+                        "membership on other dates is not known")
+    return combine(parts, history, snapshots, warnings)
+
+
+def _cik_renames(snapshots: list[Snapshot], wiki: list, history: SymbolHistory) -> pd.DataFrame:
+    """Symbols that share a CIK across two dated lists and are not linked by a known
+    rename: renamed between the two dates (dated at the newer list, since the day is
+    unknown)."""
+    lists = [(s.date, s.frame) for s in snapshots]
+    lists += [(pd.Timestamp(w[3]), w[4]) for w in wiki if w[3] is not None and w[4] is not None]
+    lists.sort(key=lambda x: x[0])
+    rows = []
+    for (d0, f0), (d1, f1) in zip(lists, lists[1:], strict=False):
+        if "cik" not in f0 or "cik" not in f1:
+            continue
+        old = {c: normalise_symbol(s) for s, c in zip(f0["symbol"], f0["cik"], strict=True) if c}
+        for sym, c in zip(f1["symbol"], f1["cik"], strict=True):
+            sym = normalise_symbol(sym)
+            if not c or c not in old or old[c] == sym:
+                continue
+            if history.symbol_on(sym, d1, d0) == old[c]:
+                continue  # a dated rename already links them
+            rows.append({"old": old[c], "new": sym, "date": d1, "kind": "rename",
+                         "source": f"derived: CIK {c} is {old[c]} on {d0.date()} and {sym} on "
+                                   f"{d1.date()}; the day of the change is not known, taken "
+                                   f"as {d1.date()}", "note": ""})
+    return pd.DataFrame(rows, columns=list(history.changes.columns))
