@@ -25,7 +25,9 @@ fold reads exactly what a run truncated at its end would have produced. On each 
 the point with the best training Sharpe is chosen and scored on the test fold. The
 out-of-sample track is one backtest of the stitched signal (each test fold takes the
 signal of the point its training fold chose), so the cost of switching points at a fold
-boundary is paid. Grid points run in parallel with joblib.
+boundary is paid. Grid points run in parallel with joblib. The track runs from the close
+of the first test decision (opening trades) to the last test label (closing out), and
+:mod:`mltrainer.backtest.baselines` puts naive baselines beside it on exactly those dates.
 
 Deflated Sharpe ratio (Bailey & López de Prado 2014)
 ---------------------------------------------------
@@ -49,10 +51,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mltrainer.backtest.baselines import BaselineReport, baseline_report, oos_span
 from mltrainer.backtest.engine import run_backtest
 from mltrainer.backtest.metrics import PERIODS_PER_YEAR, performance_metrics, sharpe_ratio
 from mltrainer.data.market_data import MarketData
-from mltrainer.errors import DataError, ParameterError
+from mltrainer.errors import DataError, MLTrainerError, ParameterError
 from mltrainer.models.base import SIGNAL, WEIGHTS
 from mltrainer.models.params import validate_params
 
@@ -226,6 +229,10 @@ class WalkForwardResult:
     settings : dict
     model_tables : list of dict
         Each grid point's model output tables (e.g. an ML model's ``oos_scores``).
+    baselines : BaselineReport or None
+        The out-of-sample track beside equal-weight buy-and-hold, the index and the
+        model's default parameters, on the same dates
+        (:mod:`mltrainer.backtest.baselines`).
     """
 
     folds: pd.DataFrame
@@ -237,6 +244,7 @@ class WalkForwardResult:
     splits: list
     settings: dict = field(default_factory=dict)
     model_tables: list = field(default_factory=list)
+    baselines: BaselineReport | None = None
 
     def grid_table(self) -> pd.DataFrame:
         """One row per grid point: its parameters, whole-history Sharpe, CAGR and maximum
@@ -262,6 +270,7 @@ class WalkForwardResult:
             "oos_metrics": dict(self.oos_metrics),
             "deflated_sharpe": self.deflated_sharpe,
             "final_oos_equity": float(self.oos.equity.iloc[-1]),
+            "baselines": self.baselines.summary() if self.baselines is not None else None,
         }
 
 
@@ -314,6 +323,8 @@ def walk_forward(
     n_jobs: int = -1,
     progress: Callable[[int, int], None] | None = None,
     periods_per_year: int = PERIODS_PER_YEAR,
+    baselines: bool = True,
+    index_close: pd.Series | None = None,
 ) -> WalkForwardResult:
     """Walk-forward validation of a signal or weights model over a parameter grid.
 
@@ -340,6 +351,14 @@ def walk_forward(
         joblib workers over grid points (-1 = all cores).
     progress : callable(done, total), optional
         Called after each grid point and once at the end.
+    baselines : bool
+        Put naive baselines beside the out-of-sample track (``result.baselines``): costs
+        one more model run when the grid does not hold the default parameters. A
+        ``members`` mask in ``backtest_kwargs`` also limits the equal-weight baseline.
+    index_close : Series, optional
+        The index closes for the index baseline; default the bundled S&P 500 series
+        (1990-2022). A series that does not cover the out-of-sample dates gives "not
+        available".
     """
     if not isinstance(model_cls, type):  # a configured instance: its parameters are the base
         params = {**model_cls.get_params(), **(params or {})}
@@ -354,7 +373,8 @@ def walk_forward(
     # decisions 0 .. n-2 earn the returns of dates 1 .. n-1
     n = len(dates) - 1
     splits = walk_forward_splits(n, train_size, test_size, mode, label_horizon, embargo)
-    total = len(points) + 1
+    default_j = next((j for j, p in enumerate(points) if _is_default(model_cls, p)), None)
+    total = len(points) + 1 + int(baselines and default_j is None)
     keep = len(points) * data.adj_close.size <= 10_000_000  # ~80 MB of signals
     results = _run_grid(model_cls, points, data, bt_kwargs, keep, n_jobs, progress, total)
     rets = np.column_stack([r[0] for r in results])  # dates x points
@@ -389,14 +409,15 @@ def walk_forward(
         signals[j] = results[j][1] if keep else _run_point(
             model_cls, points[j], data, bt_kwargs, True)[1]
     first = splits[0].test[0]
-    template = signals[chosen[0]]
-    stitched = pd.DataFrame(np.nan, index=dates[first:], columns=template.columns)
-    for sp, j in zip(splits, chosen, strict=True):
-        stitched.iloc[sp.test - first] = signals[j].iloc[sp.test].to_numpy()
     kwargs = dict(bt_kwargs)
     kwargs.setdefault("weighting", "weights" if model_cls.output_kind == WEIGHTS
                       else "normalize")
-    oos = run_backtest(stitched, data, **kwargs)
+    oos = run_backtest(_stitch([signals[j] for j in chosen], splits, dates), data, **kwargs)
+    report = None
+    if baselines:
+        report = _baselines(model_cls, data, splits, oos, chosen, default_j,
+                            results[default_j][1] if keep and default_j is not None else None,
+                            bt_kwargs, kwargs, index_close, periods_per_year)
     if progress is not None:
         progress(total, total)
     for sp, row in zip(splits, rows, strict=True):
@@ -418,13 +439,63 @@ def walk_forward(
                 "grid": {k: list(v) for k, v in (grid or {}).items()},
                 "params": dict(params or {}), "train_size": train_size,
                 "test_size": test_size, "mode": mode, "label_horizon": label_horizon,
-                "embargo": embargo, "n_folds": len(splits),
+                "embargo": embargo, "n_folds": len(splits), "baselines": baselines,
                 "backtest": {k: v for k, v in bt_kwargs.items() if np.isscalar(v)}}
     trial_returns = pd.DataFrame(rets, index=dates, columns=range(len(points)))
     return WalkForwardResult(folds=folds, grid=points, trial_returns=trial_returns, oos=oos,
                              oos_metrics=dict(oos.metrics), deflated_sharpe=dsr,
                              splits=splits, settings=settings,
-                             model_tables=[r[2] for r in results])
+                             model_tables=[r[2] for r in results], baselines=report)
+
+
+def _stitch(signals: list[pd.DataFrame], splits: list[Split],
+            dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Each test fold's rows from its signal over the out-of-sample span; the last
+    date (the last test label) is left NaN, which closes the positions out."""
+    span = oos_span(dates, splits)
+    first = splits[0].test[0]
+    stitched = pd.DataFrame(np.nan, index=span, columns=signals[0].columns)
+    for sp, signal in zip(splits, signals, strict=True):
+        stitched.iloc[sp.test - first] = signal.iloc[sp.test].to_numpy()
+    return stitched
+
+
+def _is_default(model_cls, point: dict) -> bool:
+    try:
+        return bool(model_cls(**point).get_params(deep=False)
+                    == model_cls().get_params(deep=False))
+    except (TypeError, ValueError):  # parameters that do not compare (arrays)
+        return False
+
+
+def _baselines(model_cls, data, splits, oos, chosen, default_j, default_signal, bt_kwargs,
+               kwargs, index_close, periods_per_year) -> BaselineReport:
+    """The baseline report; the default-parameter track reuses the grid's run of the
+    defaults (or the stitched track itself when every fold chose them)."""
+    span = oos_span(data.dates, splits)
+    default, note = None, "the model with its default parameters on every test fold"
+    if default_j is not None and all(j == default_j for j in chosen):
+        default = oos
+        note += " (every fold chose them: the same track as the model)"
+    else:
+        try:
+            if default_signal is None:
+                default_signal = _run_point(model_cls, {}, data, bt_kwargs, True)[1]
+            default = run_backtest(_stitch([default_signal] * len(splits), splits,
+                                           data.dates), data, **kwargs)
+        except MLTrainerError as exc:
+            note = f"not available: the default parameters could not run ({exc})"
+    if index_close is None:
+        from mltrainer.data.bundled import sp500_index_close
+
+        try:
+            index_close = sp500_index_close()
+        except (ImportError, OSError, MLTrainerError):
+            index_close = None
+    return baseline_report(oos, data, span, n_folds=len(splits), default=default,
+                           default_note=note, index_close=index_close,
+                           backtest_kwargs=bt_kwargs, members=bt_kwargs.get("members"),
+                           periods_per_year=periods_per_year)
 
 
 def _per_period_sharpe(r: np.ndarray) -> float:

@@ -187,9 +187,41 @@ def _walkforward(args) -> int:
               f"{_fmt(summary['oos_metrics']['max_drawdown'])}",
               f"deflated Sharpe (OOS, N={dsr['oos']['n_trials']}): {_fmt(dsr['oos']['dsr'])}; "
               f"best whole-sample point: {_fmt(dsr['best_trial']['dsr'])}",
+              *_baseline_lines(summary["baselines"]),
               f"audit record {rec['id']}"]
     emit(args, doc, "\n".join(lines))
     return 0
+
+
+def _baseline_lines(baselines: dict | None) -> list[str]:
+    """The baseline table of :meth:`BaselineReport.summary` as text."""
+    if not baselines:
+        return []
+    span = baselines["out_of_sample"]
+    costs = ", ".join(f"{k.removesuffix('_bps')} {v:g} bps" for k, v in span["costs"].items())
+    lines = [f"{span['label']}: {span['first_date']} to {span['last_date']} ({span['n_dates']} "
+             f"dates, {span['n_folds']} folds); universe {span['universe']}; costs {costs}",
+             f"  {'':<40}{'CAGR':>8}{'Sharpe':>8}{'max DD':>8}{'turnover':>11}  |"
+             f"{'excess CAGR':>13}{'excess Sharpe':>15}{'IR':>7}"]
+    pct = "{:.1%}".format
+    for key, row in baselines.items():
+        if key == "out_of_sample":
+            continue
+        if not row["available"]:
+            lines.append(f"  {row['label']:<40}{row['note']}")
+            continue
+
+        def cell(name, fmt, width, row=row):
+            value = row.get(name)
+            return f"{'-' if value is None else fmt(value):>{width}}"
+
+        lines.append(f"  {row['label']:<40}{cell('cagr', pct, 8)}"
+                     f"{cell('sharpe', '{:.2f}'.format, 8)}{cell('max_drawdown', pct, 8)}"
+                     f"{cell('annual_turnover', '{:.1f}x/yr'.format, 11)}  |"
+                     f"{cell('excess_cagr', '{:+.1%}'.format, 13)}"
+                     f"{cell('excess_sharpe', '{:+.2f}'.format, 15)}"
+                     f"{cell('information_ratio', '{:.2f}'.format, 7)}")
+    return lines
 
 
 def _fmt(value) -> str:

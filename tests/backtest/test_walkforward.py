@@ -141,7 +141,8 @@ def test_a_grid_with_one_point_works(wf_data):
     assert all(p == {"window": 60} for p in res.folds["params"])
     assert res.deflated_sharpe["oos"]["n_trials"] == 1
     assert res.deflated_sharpe["oos"]["sr0"] == 0.0
-    assert calls[-1] == (2, 2) and calls[0] == (1, 2)
+    # one grid point, one run of the defaults (window 10) for the baseline, the stitching
+    assert calls[-1] == (3, 3) and calls[0] == (1, 3)
     none = walk_forward(MOM, wf_data, None, params={"window": 60}, train_size=504,
                         test_size=252)
     pd.testing.assert_series_equal(none.oos.equity, res.oos.equity)
