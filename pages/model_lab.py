@@ -5,6 +5,7 @@ The settings live in the URL, and every run lands in the audit trail."""
 import pandas as pd
 import streamlit as st
 
+from mltrainer.backtest.baselines import ROWS
 from mltrainer.models.registry import by_family, get_model
 from mltrainer.plots.backtest import (
     equity_chart,
@@ -177,6 +178,27 @@ with tab_wf:
             m[3].metric("Deflated Sharpe (best in-sample point)",
                         f"{dsr['best_trial']['dsr']:.2f}",
                         help=f"params {dsr['best_trial']['params']}")
+            base = wf.baselines
+            if base is not None:
+                span = base.span
+                st.markdown(f"**Out of sample beside naive baselines**, {span['first_date']} "
+                            f"to {span['last_date']} ({span['n_dates']} dates, "
+                            f"{span['n_folds']} test folds); universe {span['universe']}; "
+                            f"{costs:g} bps per trade")
+                table = base.table()
+                st.dataframe(
+                    table.set_index("label").drop(columns="note"), width="stretch",
+                    key="lab_wf_baselines",
+                    column_config={
+                        **{c: st.column_config.NumberColumn(c.replace("_", " "),
+                                                            format="percent")
+                           for c in ("cagr", "max_drawdown", "excess_cagr")},
+                        **{c: st.column_config.NumberColumn(c.replace("_", " "),
+                                                            format="%.2f")
+                           for c in ("sharpe", "excess_sharpe", "information_ratio",
+                                     "annual_turnover")}})
+                st.caption(" · ".join(f"{row.label}: {row.note}"
+                                      for row in table.itertuples() if row.note))
             left, right = st.columns(2)
             with left:
                 st.plotly_chart(walkforward_chart(wf.folds, title="Sharpe by fold: in- vs "
@@ -189,7 +211,11 @@ with tab_wf:
                                                   else None, title="Whole-sample Sharpe by "
                                                   "grid point"), width="stretch",
                                     key="lab_sweep_map")
-            st.plotly_chart(equity_chart({"Stitched out-of-sample": wf.oos.equity},
+            curves = {"Stitched out-of-sample": wf.oos.equity}
+            if base is not None:
+                growth = base.equity()
+                curves.update({ROWS[k]: growth[k] for k in growth if k != "model"})
+            st.plotly_chart(equity_chart(curves,
                                          title="Out-of-sample equity (each fold traded with "
                                          "the point its training window chose)"),
                             width="stretch", key="lab_wf_equity")

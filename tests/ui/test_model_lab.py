@@ -121,3 +121,29 @@ def test_settings_survive_a_visit_to_another_page(app, shared_data_dir):
     assert not errors(at)
     assert at.multiselect(key="lab_tickers").value == ["KO", "PEP"]
     assert at.slider(key=SPEC_KEY + "long_window").value == 120
+
+
+def test_walk_forward_tab_shows_the_baselines_on_the_out_of_sample_dates(app, shared_data_dir):
+    from tests.ui.pagetools import table
+
+    at = open_page(app, "model_lab", "local")
+    at.multiselect(key="lab_sweep:momentum/TimeSeriesMomentumModel").set_value(["long_window"])
+    at.slider(key="lab_points").set_value(2)
+    at.slider(key="lab_train").set_value(504)
+    at.slider(key="lab_test").set_value(252).run()
+    at.button(key="lab_run_wf").click().run()
+    assert not errors(at)
+    base = table(at, "cagr", "sharpe", "max_drawdown", "excess_cagr", "excess_sharpe")
+    assert list(base.index) == ["model (walk-forward, chosen parameters)",
+                                "equal-weight buy-and-hold", "S&P 500 index (price, no costs)",
+                                "model, default parameters (fixed)"]
+    assert np.isfinite(base["cagr"].astype(float)).all()
+    excess = base["excess_cagr"].astype(float)
+    assert excess.iloc[1:].to_numpy() == pytest.approx(
+        (base["cagr"].iloc[0] - base["cagr"].iloc[1:]).astype(float).to_numpy(), rel=1e-12)
+    folds = table(at, "test_start", "test_end", "oos_sharpe")
+    heading = next(m.value for m in at.markdown if "beside naive baselines" in m.value)
+    assert f"{folds['test_start'].iloc[0]} to " in heading and "AAPL" in heading
+    names = [t["name"] for t in figure(at, "lab_wf_equity")["data"]]
+    assert names == ["Stitched out-of-sample", "equal-weight buy-and-hold",
+                     "S&P 500 index (price, no costs)", "model, default parameters (fixed)"]
