@@ -5,7 +5,8 @@ queue of :class:`Reply` objects, served in order (the last one repeats), so a te
 script "429, then 500, then the real response". Replies can be the real-format files
 from ``../shared/data`` or the failures real services produce: rate limits with
 ``Retry-After``, 5xx, answers slower than the client's timeout, garbage, JSON cut off
-mid-document, and a connection dropped before the promised Content-Length.
+mid-document, a connection dropped before the promised Content-Length, bodies that trickle
+one byte at a time, bodies of gigabytes (streamed, never held in memory) and redirects.
 
 Use ``LocalServer`` as a context manager, or the ``http_server`` fixture: bind it in a
 test module with ``http_server = httpserver.http_server``.
@@ -33,6 +34,9 @@ class Reply:
     headers: dict = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (to trigger client timeouts)
     claim_length: int | None = None  # Content-Length larger than the body: a cut transfer
+    trickle: float = 0.0  # seconds between single bytes of the body (a stalled transfer)
+    filler: int = 0  # zero bytes streamed after the body, 64 kB at a time (a huge body)
+    no_length: bool = False  # no Content-Length: the body ends when the connection closes
 
     @classmethod
     def json(cls, obj, status: int = 200, **kw) -> Reply:
@@ -70,6 +74,28 @@ class Reply:
     def slow(cls, seconds: float, then: Reply | None = None) -> Reply:
         base = then or cls.json({"status": "OK"})
         return cls(base.status, base.body, dict(base.headers), delay=seconds)
+
+    @classmethod
+    def trickling(cls, body: bytes, interval: float = 2.0) -> Reply:
+        """A body sent one byte every ``interval`` seconds: each read succeeds well within
+        any read timeout, so only a deadline on the whole transfer ends it."""
+        return cls(200, body, {"Content-Type": "application/json"}, trickle=interval)
+
+    @classmethod
+    def huge(cls, announce: int, send: int, content_type: str = "application/json") -> Reply:
+        """``Content-Length: announce``, then ``send`` zero bytes streamed (never held in
+        memory) before the connection closes."""
+        return cls(200, b"", {"Content-Type": content_type}, claim_length=announce,
+                   filler=send)
+
+    @classmethod
+    def endless(cls, send: int, content_type: str = "text/html") -> Reply:
+        """``send`` zero bytes with no Content-Length (the size is learnt only by reading)."""
+        return cls(200, b"", {"Content-Type": content_type}, filler=send, no_length=True)
+
+    @classmethod
+    def redirect(cls, location: str, status: int = 302) -> Reply:
+        return cls(status, b"", {"Location": location})
 
     @classmethod
     def garbage(cls) -> Reply:
@@ -118,20 +144,38 @@ class LocalServer:
                 reply = server._next(seen)
                 if reply.delay:
                     time.sleep(reply.delay)
+                closing = bool(reply.claim_length or reply.no_length)
                 try:
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
-                    self.send_header("Content-Length", str(reply.claim_length or len(reply.body)))
-                    if reply.claim_length:
+                    if not reply.no_length:
+                        self.send_header("Content-Length",
+                                         str(reply.claim_length or len(reply.body)))
+                    if closing:
                         self.send_header("Connection", "close")
                     self.end_headers()
-                    self.wfile.write(reply.body)
                     self.wfile.flush()
+                    self._body(reply)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout): nothing to do
-                if reply.claim_length:
+                    pass  # the client gave up (timeout, too large): nothing to do
+                if closing:
                     self.close_connection = True
+
+            def _body(self, reply: Reply) -> None:
+                if reply.trickle:
+                    for i in range(len(reply.body)):
+                        self.wfile.write(reply.body[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(reply.trickle)
+                else:
+                    self.wfile.write(reply.body)
+                chunk = bytes(2**16)
+                left = reply.filler
+                while left > 0:
+                    self.wfile.write(chunk[:left])
+                    left -= len(chunk)
+                self.wfile.flush()
 
             def log_message(self, *args):  # keep test output quiet
                 pass
@@ -148,6 +192,11 @@ class LocalServer:
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def other_name_url(self) -> str:
+        """The same server as ``localhost``: to a client, another host than 127.0.0.1."""
+        return f"http://localhost:{self._httpd.server_address[1]}"
 
     def route(self, path: str, *replies: Reply, query: dict | None = None) -> None:
         """Serve ``replies`` in order at ``path``; the last one repeats.

@@ -194,3 +194,27 @@ def test_redaction_helpers():
     assert KEY not in redact(f"Authorization: Bearer {KEY}")
     assert redact("token=abc&x=1") == "token=***&x=1"
     assert KEY not in redact(f"plain {KEY} text", KEY)
+
+
+def test_parse_retry_after_rejects_non_finite():
+    assert parse_retry_after("inf") is None and parse_retry_after("nan") is None
+    assert parse_retry_after("-5") == 0.0
+
+
+def test_text_without_charset_is_utf8_then_detected(http_server):
+    page = "Société Générale – 3M Company ✓".encode()
+    http_server.route("/utf8", Reply(200, page, {"Content-Type": "text/html"}))
+    http_server.route("/latin", Reply(200, "Nestlé, Société".encode("latin-1"),
+                                      {"Content-Type": "text/plain; charset=ISO-8859-1"}))
+    assert client([]).get_text(http_server.url + "/utf8") == page.decode()
+    assert client([]).get_text(http_server.url + "/latin") == "Nestlé, Société"
+
+
+def test_body_size_limit_is_inclusive(http_server, aggs_file):
+    """A body of exactly ``max_bytes`` is read; one byte over is refused."""
+    http_server.route("/aggs", Reply.file(aggs_file))
+    http = HttpClient(timeout=(2.0, 2.0), deadline=5.0, max_bytes=aggs_file.stat().st_size)
+    for _ in range(3):
+        assert http.get_json(http_server.url + "/aggs")["ticker"] == "AAPL"
+    with pytest.raises(SourceError, match="announces 666 bytes, more than the 665 bytes"):
+        HttpClient(max_bytes=665).get(http_server.url + "/aggs")
