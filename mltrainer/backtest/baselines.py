@@ -13,12 +13,13 @@ only in what was held.
 The baselines
 -------------
 ``equal_weight``
-    Weights ``1 / k_t`` over the ``k_t`` tickers held on ``t``: a ticker is held from
-    the close of its first price in the data to the close of its last one (so a position
-    never sits on a date without a price) and, with a membership mask, only while it is
-    a member. Bought at the close of ``a`` and traded again only on a date where that set
-    changes (a listing, a delisting, a membership change); otherwise the positions drift.
-    The model's costs (commission, slippage, spread, cash rate), gross exposure 1.
+    Weights ``1 / k_t`` over the ``k_t`` tickers held from the close of ``t``: those with
+    a price on ``t`` and on ``t + 1`` (a position never sits on a date without a price:
+    a ticker is sold at its last close before a gap or a delisting, bought at its first
+    one) and, with a membership mask, members on ``t``. Bought at the close of ``a`` and
+    traded again only on a date where that set changes (a listing, a delisting, a gap, a
+    membership change); otherwise the positions drift. The model's costs (commission,
+    slippage, spread, cash rate), gross exposure 1.
 ``index``
     The S&P 500 price index (dividends not included, not traded, so no costs and no
     turnover), bought at the close of ``a``: ``r_t = P_t / P_{t-1} - 1``. Only where the
@@ -75,14 +76,6 @@ def oos_span(dates: pd.DatetimeIndex, splits) -> pd.DatetimeIndex:
     return dates[first:last + 2]
 
 
-def listed(prices: pd.DataFrame) -> np.ndarray:
-    """True from each ticker's first price through its last one (gaps inside count)."""
-    finite = prices.notna().to_numpy()
-    since_first = np.logical_or.accumulate(finite, axis=0)
-    until_last = np.logical_or.accumulate(finite[::-1], axis=0)[::-1]
-    return since_first & until_last
-
-
 def equal_weight_buy_and_hold(data: MarketData, span: pd.DatetimeIndex, *,
                               members: pd.DataFrame | None = None,
                               **backtest_kwargs) -> BacktestResult:
@@ -97,9 +90,8 @@ def equal_weight_buy_and_hold(data: MarketData, span: pd.DatetimeIndex, *,
     if lo < 0 or not prices.index[lo:lo + len(span)].equals(span):
         raise DataError(f"the span {span[0].date()} to {span[-1].date()} is not a run of "
                         "consecutive trading dates of the prices")
-    alive = listed(prices)[lo:lo + len(span)]
-    # decided at t, earning t+1: hold a ticker only if it still has a price at t+1
-    hold = alive[:-1] & alive[1:]
+    priced = prices.iloc[lo:lo + len(span)].notna().to_numpy()
+    hold = priced[:-1] & priced[1:]  # decided at t, earning t+1 (module notes)
     if members is not None:
         hold &= _membership(members, span[:-1], prices.columns, [])
     changed = np.ones(len(hold), dtype=bool)
@@ -237,7 +229,8 @@ def baseline_report(model: BacktestResult, data: MarketData, span: pd.DatetimeIn
         Point-in-time membership (dates x tickers): the equal-weight baseline holds
         members only.
     """
-    bt_kwargs = dict(backtest_kwargs or {})
+    # the mask is passed on its own (``members``), never twice through the settings
+    bt_kwargs = {k: v for k, v in (backtest_kwargs or {}).items() if k != "members"}
     for name, res in (("model", model), ("default parameters", default)):
         if res is not None and not res.returns.index.equals(span):
             raise DataError(f"the {name} backtest runs {res.returns.index[0].date()} to "

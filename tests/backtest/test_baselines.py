@@ -66,6 +66,22 @@ def test_equal_weight_buys_a_listing_on_its_first_price(basket):
     np.testing.assert_allclose(ew.positions.loc[listing].to_numpy(), [1 / 3] * 3, rtol=1e-12)
 
 
+def test_equal_weight_holds_nothing_over_a_missing_price(sp500_dir):
+    from mltrainer.data.local import load_local
+
+    data = load_local(sp500_dir, tickers=["WELL", "KO"]).select(start="2005-06-01",
+                                                                 end="2006-06-30")
+    gaps = data.adj_close.index[data.adj_close["WELL"].isna()]  # real gaps in WELL's file
+    assert len(gaps) >= 3
+    ew = equal_weight_buy_and_hold(data, data.dates, commission_bps=5.0)
+    before = data.dates[data.dates.get_indexer(gaps) - 1]
+    assert ew.positions.loc[before, "WELL"].eq(0).all()  # sold at the last close before
+    assert ew.positions.loc[gaps, "WELL"].eq(0).all()
+    assert ew.positions.loc[before, "KO"].eq(1.0).all() and not ew.warnings
+    after = data.dates[data.dates.get_indexer(gaps) + 1]
+    np.testing.assert_allclose(ew.positions.loc[after].to_numpy(), 0.5, rtol=1e-12)
+
+
 def test_a_membership_mask_limits_the_equal_weight_holdings(data, wf):
     span = oos_span(data.dates, wf.splits)
     joins = pd.Timestamp("2009-06-01")
@@ -76,6 +92,21 @@ def test_a_membership_mask_limits_the_equal_weight_holdings(data, wf):
     np.testing.assert_allclose(ew.positions.loc[joins].to_numpy(), [0.2] * 5, rtol=1e-12)
     np.testing.assert_allclose(ew.positions.iloc[0].to_numpy(), [0.25, 0.25, 0, 0.25, 0.25])
     assert list(ew.turnover[ew.turnover > 0].index) == [span[0], joins, span[-1]]
+
+
+def test_a_members_mask_in_the_backtest_settings_reaches_the_baseline(data, wf):
+    members = pd.DataFrame(True, index=data.dates, columns=FIVE)
+    members.loc[:"2009-05-29", "KO"] = False
+    masked = walk_forward(MOM, data, {"window": [20, 120]}, train_size=504, test_size=252,
+                          backtest_kwargs={"commission_bps": 5.0, "members": members},
+                          n_jobs=1)
+    span = oos_span(data.dates, masked.splits)
+    want = equal_weight_buy_and_hold(data, span, members=members, commission_bps=5.0)
+    pd.testing.assert_series_equal(masked.baselines.returns["equal_weight"], want.returns,
+                                   check_names=False)
+    assert not masked.baselines.returns["equal_weight"].equals(
+        wf.baselines.returns["equal_weight"])
+    assert masked.baselines.span["universe"].endswith("held only while index members")
 
 
 def test_every_row_covers_exactly_the_out_of_sample_dates_of_the_folds(data, wf):
