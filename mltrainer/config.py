@@ -6,12 +6,15 @@ They are read here only and never logged, put in an error text, or used in a cac
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 
 
 def data_dir() -> Path | None:
@@ -60,17 +63,74 @@ def _secrets_file() -> dict:
         return {}
 
 
+# A key is redacted by value wherever it appears, so it must be a string that cannot
+# also be ordinary text: "0" or "12345678" would turn every such number in a message or
+# an audit line into "***". Real Polygon and FRED keys are 32 URL-safe characters.
+MIN_KEY_LENGTH = 8
+MIN_KEY_DISTINCT = 4
+KEY_NAMES = ("POLYGON_API_KEY", "FRED_API_KEY")
+_KEY_CHARS = re.compile(r"[A-Za-z0-9._~-]+")
+_warned: set[str] = set()
+
+
+def key_problem(name: str) -> str | None:
+    """Why the key in variable ``name`` is refused, or None (unset or usable).
+
+    The text names the variable and never contains the value.
+    """
+    value = _raw_key(name)
+    if value is None:
+        return None
+    if len(value) < MIN_KEY_LENGTH or len(set(value)) < MIN_KEY_DISTINCT:
+        why = (f"shorter than {MIN_KEY_LENGTH} characters or fewer than {MIN_KEY_DISTINCT} "
+               "distinct ones")
+    elif not _KEY_CHARS.fullmatch(value):
+        why = "made of characters other than letters, digits and . _ ~ -"
+    elif value.isdigit():
+        why = "only digits"
+    else:
+        return None
+    return (f"{name} is ignored: the value is {why}, so it cannot be a real key and could "
+            f"not be removed from messages safely. Check {name} in the environment or in "
+            ".streamlit/secrets.toml")
+
+
 def api_key(name: str) -> str | None:
-    """An API key by its variable name (e.g. ``POLYGON_API_KEY``), or None if unset."""
+    """An API key by its variable name (e.g. ``POLYGON_API_KEY``), or None if unset.
+
+    A value too short or too plain to redact safely (see :func:`key_problem`) is refused:
+    it is treated as unset and a warning naming the variable is logged once.
+    """
+    problem = key_problem(name)
+    if problem is not None:
+        if name not in _warned:
+            _warned.add(name)
+            log.warning("%s", problem)
+        return None
+    return _raw_key(name)
+
+
+def _raw_key(name: str) -> str | None:
     value = os.environ.get(name) or _secrets_file().get(name)
     return str(value).strip() or None if value else None
 
 
+def _token(secret: str) -> re.Pattern:
+    """``secret`` as a whole token: not inside a longer word or number (a ``%XX`` escape
+    before it counts as a boundary, so a key inside an encoded URL is still found)."""
+    return re.compile(r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![A-Za-z0-9]))"
+                      + re.escape(secret) + r"(?![A-Za-z0-9])")
+
+
 def scrub(text: str, *secrets: str | None) -> str:
-    """Remove every known API key (and any given secret) from a text meant for users."""
+    """Remove every known API key (and any given secret) from a text meant for users.
+
+    Keys are replaced where they stand as whole tokens only, so a key that happens to be
+    part of a longer word or number leaves that word intact.
+    """
     out = str(text)
     candidates = [s for s in secrets if s]
-    candidates += [k for k in (api_key("POLYGON_API_KEY"), api_key("FRED_API_KEY")) if k]
-    for secret in candidates:
-        out = out.replace(secret, "***")
+    candidates += [k for k in (api_key(n) for n in KEY_NAMES) if k]
+    for secret in sorted(set(candidates), key=len, reverse=True):
+        out = _token(secret).sub("***", out)
     return out

@@ -51,6 +51,9 @@ def api_key() -> str:
     """The Polygon key, or SourceError saying where to put one."""
     key = config.api_key(KEY_NAME)
     if not key:
+        problem = config.key_problem(KEY_NAME)  # set, but refused: say so, not "set it"
+        if problem:
+            raise SourceError(problem)
         raise SourceError(
             f"Polygon needs an API key: set {KEY_NAME} in the environment or in "
             ".streamlit/secrets.toml (free keys at polygon.io)"
