@@ -16,9 +16,12 @@ Built on diskcache, with three rules of our own:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
 import os
+import re
 import struct
 import time
 import zlib
@@ -34,25 +37,65 @@ import pyarrow as pa
 from mltrainer import config
 from mltrainer.errors import DataError, MLTrainerError, SourceError
 
+log = logging.getLogger(__name__)
+
 _MAGIC = b"MLTC1"
 _HEADER = struct.Struct(">5sII")  # magic, header length, crc32 of payload
 
 
+class UnsafeEntry(MLTrainerError):
+    """A cache row the app refuses to read: a pickle, or a file outside the cache."""
+
+
+# The only names diskcache gives value files (Disk.filename): two hex folder levels and a
+# 28-hex-digit name. A row whose filename is anything else was not written by diskcache.
+_VALUE_FILE = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{28}\.val")
+
+
 class SafeDisk(diskcache.Disk):
-    """A diskcache Disk that stores only str/bytes/int/float and never unpickles."""
+    """A diskcache Disk that stores only str/bytes/int/float and never unpickles, reads
+    or deletes only its own value files, and writes them owner-only.
+
+    Why the overrides: diskcache trusts ``cache.db``. A pickled row would run code when
+    read, and the ``filename`` column is joined to the cache folder as given, so a row
+    naming ``../../home/me/notes.txt`` (or an absolute path) makes :meth:`fetch` read that
+    file and, once the entry is evicted or overwritten, :meth:`remove` delete it and its
+    empty parent folders. Here every filename is checked against the names diskcache
+    itself generates and must resolve (symlinks followed) inside the folder; anything else
+    raises :class:`UnsafeEntry` on read and is left untouched on removal.
+    """
 
     def store(self, value, read, key=diskcache.core.UNKNOWN):
         if not read and not isinstance(value, (bytes, str, int, float)):
             raise TypeError("the mltrainer cache stores only bytes (Arrow/JSON), never pickles")
-        return super().store(value, read, key=key)
+        size, mode, filename, db_value = super().store(value, read, key=key)
+        if filename is not None:
+            _owner_only(Path(self._directory, filename))
+        return size, mode, filename, db_value
 
     def fetch(self, mode, filename, value, read):
         if mode == diskcache.core.MODE_PICKLE:
-            raise MLTrainerError(
+            raise UnsafeEntry(
                 "refusing to unpickle a cache entry; the cache folder was written by something "
-                "else. Delete the cache folder's contents to start afresh."
+                "else"
             )
+        if filename is not None and self._inside(filename) is None:
+            raise UnsafeEntry("refusing to read a cache entry whose file is not one of the "
+                              "cache's own value files")
         return super().fetch(mode, filename, value, read)
+
+    def remove(self, file_path):
+        """Delete a value file and its emptied sub-folders, never anything else."""
+        full = self._inside(file_path)
+        if full is None:
+            log.warning("cache: not deleting %r, which is not one of the cache's own value "
+                        "files", str(file_path)[:200])
+            return
+        with contextlib.suppress(OSError):  # another process may have removed it first
+            full.unlink()
+        for folder in (full.parent, full.parent.parent):  # the two hex levels, if empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def put(self, key):
         if not isinstance(key, (str, bytes, int, float)):
@@ -61,8 +104,26 @@ class SafeDisk(diskcache.Disk):
 
     def get(self, key, raw):
         if not raw:
-            raise MLTrainerError("refusing to unpickle a cache key")
+            raise UnsafeEntry("refusing to unpickle a cache key")
         return super().get(key, raw)
+
+    def _inside(self, filename) -> Path | None:
+        """The resolved path of a value file of this cache, or None."""
+        name = str(filename).replace(os.sep, "/")
+        if not _VALUE_FILE.fullmatch(name):
+            return None
+        root = Path(self._directory).resolve()
+        full = (root / name).resolve()
+        return full if full.is_relative_to(root) and full != root else None
+
+
+def _owner_only(path: Path) -> None:
+    """chmod 0600 (files) / 0700 (folders). The cache folder is already 0700, so this is
+    a second line: the files stay private if the folder is ever copied or opened up."""
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o600)
+        for folder in (path.parent, path.parent.parent):
+            os.chmod(folder, 0o700)
 
 
 # ----------------------------------------------------------------- freshness
@@ -177,14 +238,22 @@ class DataCache:
     def __init__(self, directory: str | Path | None = None):
         self.directory = Path(directory) if directory else config.cache_dir()
         self.directory.mkdir(parents=True, exist_ok=True)
-        try:
+        # a read-only or foreign-owned folder still works; we just cannot tighten it
+        with contextlib.suppress(OSError):
             os.chmod(self.directory, 0o700)
-        except OSError:
-            pass  # a read-only or foreign-owned folder still works; we just cannot tighten it
+        database = self.directory / diskcache.core.DBNAME
+        with contextlib.suppress(FileExistsError, OSError):
+            # created owner-only before SQLite opens it; SQLite gives its -wal and -shm
+            # files the database file's permissions
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._store = diskcache.Cache(
             str(self.directory), disk=SafeDisk, size_limit=8 * 2**30,
             eviction_policy="least-recently-stored",
         )
+        for path in self.directory.glob(diskcache.core.DBNAME + "*"):  # an older cache's too
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o600)
+        self._evicted: dict[str, str] = {}
 
     def close(self) -> None:
         self._store.close()
@@ -205,20 +274,33 @@ class DataCache:
         self._store.set(key, _pack(header, payload), retry=True)
 
     def get_raw(self, key: str) -> tuple[dict, memoryview] | None:
-        """Header and payload of an entry, or None; a corrupt entry is dropped and None."""
+        """Header and payload of an entry, or None.
+
+        An entry that cannot be used is evicted (its row deleted, and its file if that is
+        one of the cache's own) and reads as a miss, so the caller fetches it again; the
+        reason is logged and kept for :meth:`fetch` to pass on as a warning.
+        """
         try:
             blob = self._store.get(key, default=None, retry=True)
-        except MLTrainerError:
-            raise
-        except Exception:  # unreadable file behind the row: treat as a miss
-            blob = None
+        except UnsafeEntry as exc:
+            return self._evict(key, f"{exc}")
+        except Exception as exc:  # unreadable file behind the row
+            return self._evict(key, f"its file could not be read ({type(exc).__name__})")
         if blob is None:
             return None
+        if not isinstance(blob, bytes):
+            return self._evict(key, "it is not an mltrainer entry")
         try:
             return _unpack(blob)
-        except (ValueError, json.JSONDecodeError):
+        except (ValueError, json.JSONDecodeError) as exc:
+            return self._evict(key, f"it is corrupt ({exc})")
+
+    def _evict(self, key: str, why: str) -> None:
+        with contextlib.suppress(Exception):  # a row we cannot delete still reads as a miss
             self._store.delete(key, retry=True)
-            return None
+        message = f"the cached copy of {key[:120]} was dropped and fetched again: {why}"
+        log.warning("cache: %s", message)
+        self._evicted[key] = message
 
     # ----------------------------------------------------------------- frames
     def put_frame(self, key: str, frame: pd.DataFrame, kind: str, **kw) -> None:
@@ -300,6 +382,7 @@ class DataCache:
         hit = self.get(key)
         if hit is not None and not hit.stale:
             return hit
+        dropped = self._evicted.pop(key, None)
         try:
             value = producer()
         except (SourceError, DataError, OSError) as exc:
@@ -317,7 +400,7 @@ class DataCache:
             self.put_json(key, value, kind, **kw)
         else:
             self.put(key, value, fmt, kind, **kw)
-        return CacheHit(value, time.time(), float("inf"), False)
+        return CacheHit(value, time.time(), float("inf"), False, warning=dropped)
 
     # ----------------------------------------------------------------- status
     def status(self) -> list[dict]:

@@ -45,9 +45,10 @@ def test_refuses_to_unpickle(tmp_path):
     plain.set("evil", Evil())
     plain.close()
     cache = DataCache(folder)
+    assert cache.get("evil") is None  # refused, evicted: a miss the caller fetches again
+    assert not marker.exists() and "evil" not in cache
     with pytest.raises(MLTrainerError, match="refusing to unpickle"):
-        cache.get("evil")
-    assert not marker.exists()
+        cache._store._disk.fetch(diskcache.core.MODE_PICKLE, None, b"", False)
     with pytest.raises(TypeError):
         cache._store.set("obj", {"a": 1})  # non-bytes values never reach pickle
     assert pickle  # (imported for the planted payload's protocol)
