@@ -626,8 +626,10 @@ def run_backtest(
         rebalance = np.zeros(len(dates), dtype=bool)
         rebalance[dates.get_indexer(signal.index)[::rebalance_every]] = True
         tradable = finite & rebalance[:, None]
+    member_cells = None
     if members is not None:
-        tradable_for_signal = tradable & _membership(members, dates, tickers, warnings)
+        member_cells = _membership(members, dates, tickers, warnings)
+        tradable_for_signal = tradable & member_cells
     else:
         tradable_for_signal = tradable
     # NaN, no price, no rebalance or not a member: weight 0
@@ -661,7 +663,9 @@ def run_backtest(
     turnover = pd.Series(sim["turnover"], index=dates, name="turnover")
     costs = pd.Series(cost, index=dates, name="costs")
 
-    bench = _benchmark(benchmark, rets, finite, dates, warnings)
+    # the default benchmark is the equal-weighted universe the run may hold: its members
+    bench = _benchmark(benchmark, rets, finite if member_cells is None else finite & member_cells,
+                       dates, warnings)
     rf = (pd.Series(np.concatenate([[0.0], rho[:-1]]), index=dates)
           if cash_rate is not None else None)
     metrics = performance_metrics(
@@ -681,7 +685,8 @@ def run_backtest(
         "strict": bool(strict), "rebalance_every": int(rebalance_every),
         "cash_rate": None if cash_rate is None else ("series" if not np.isscalar(cash_rate)
                                                      else float(cash_rate)),
-        "benchmark": "given" if benchmark is not None else "equal-weighted universe",
+        "benchmark": "given" if benchmark is not None else (
+            "equal-weighted universe" if members is None else "equal-weighted index members"),
         "initial_capital": float(initial_capital),
         "members": members is not None,
     }
@@ -762,6 +767,8 @@ def _membership(members: pd.DataFrame, dates, tickers, warnings: list) -> np.nda
     if not isinstance(members, pd.DataFrame) or not isinstance(members.index, pd.DatetimeIndex):
         raise DataError("members must be a boolean DataFrame indexed by dates (dates x "
                         "tickers, True where the ticker is an index member)")
+    if members.index.equals(dates) and members.columns.equals(tickers):
+        return members.to_numpy(dtype=bool)  # already aligned (a point-in-time mask)
     absent = tickers.difference(members.columns, sort=False)
     if len(absent):
         warnings.append(f"{len(absent)} ticker(s) absent from the membership frame are "

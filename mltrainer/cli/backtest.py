@@ -58,6 +58,11 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rebalance-every", type=checked(parse_int, "--rebalance-every", 1),
                         default=1,
                         help="trade every k-th date only (positions drift between)")
+    parser.add_argument("--universe", choices=("sp500", "survivors"), default=None,
+                        help="sp500: hold a ticker only while it is an S&P 500 member (the "
+                             "default without --tickers when membership is known), reported "
+                             "beside the same run on the survivors; survivors: the tickers "
+                             "over the whole period")
     add_data_args(parser)
 
 
@@ -66,6 +71,35 @@ def _backtest_kwargs(args) -> dict:
             "spread_bps": args.spread_bps, "gross_limit": args.gross_limit,
             "max_weight": args.max_weight, "strict": args.strict,
             "rebalance_every": args.rebalance_every}
+
+
+def _universe(args, data):
+    from mltrainer.backtest.pit import resolve_universe
+
+    return resolve_universe(data, args.universe, tickers_given=bool(args.tickers))
+
+
+def _universe_lines(universe, effect: dict | None) -> list[str]:
+    lines = [f"universe: {universe.label}"]
+    if effect:
+        pit, surv = effect["point_in_time"], effect["survivors"]
+        lines.append(f"  survivorship effect ({effect['note']}):")
+        lines.append(f"  {'':<16}{'CAGR':>9}{'Sharpe':>9}{'max DD':>9}")
+        for name, row in (("point in time", pit), ("survivors", surv)):
+            lines.append(f"  {name:<16}{_pct(row['cagr']):>9}{_num(row['sharpe']):>9}"
+                         f"{_pct(row['max_drawdown']):>9}")
+        d = effect["survivors_minus_point_in_time"]
+        lines.append(f"  {'difference':<16}{_pct(d['cagr'], '+'):>9}"
+                     f"{_num(d['sharpe'], '+'):>9}{_pct(d['max_drawdown'], '+'):>9}")
+    return lines
+
+
+def _pct(value, sign: str = "") -> str:
+    return "-" if value is None else f"{value:{sign}.1%}"
+
+
+def _num(value, sign: str = "") -> str:
+    return "-" if value is None else f"{value:{sign}.2f}"
 
 
 def _model(args):
@@ -78,26 +112,39 @@ def _model(args):
 
 def _backtest(args) -> int:
     from mltrainer import audit
-    from mltrainer.backtest.engine import backtest_model
+    from mltrainer.backtest.engine import backtest_model, run_backtest
+    from mltrainer.backtest.pit import survivorship_effect
 
     cls, params = _model(args)
     data = load_data(args)
+    universe = _universe(args, data)
     model = cls(**params)
-    result, _ = backtest_model(model, data, **_backtest_kwargs(args))
+    kwargs = _backtest_kwargs(args)
+    result, output = backtest_model(model, data, members=universe.mask, **kwargs)
     summary = result.summary()
+    effect = None
+    if universe.mask is not None:  # the same signal on the survivors, for comparison
+        kwargs.setdefault("weighting", "weights" if model.output_kind == "weights"
+                          else "normalize")
+        survivors = run_backtest(output.primary, data, **kwargs)
+        effect = survivorship_effect(result.metrics, survivors.metrics)
+    warnings = [*universe.warnings, *summary["warnings"]]
     rec = audit.record(kind="backtest", model_key=args.key, params=model.get_params(),
                        data=data, tickers=data.tickers, start=args.start, end=args.end,
                        metrics={**summary["metrics"], "final_equity": summary["final_equity"]},
-                       source=data.source, extra={"settings": summary["settings"]})
+                       source=data.source, extra={"settings": summary["settings"],
+                                                  "universe": universe.name})
     doc = {"model": args.key, "params": model.get_params(), "source": data.source,
-           **summary, "audit_id": rec["id"]}
+           **summary, "warnings": warnings, "universe": universe.to_dict(),
+           "survivorship": effect, "audit_id": rec["id"]}
     m = summary["metrics"]
     text = "\n".join([
         f"{args.key} on {data.n_tickers} tickers ({data.source}), {summary['first_date']} to "
         f"{summary['last_date']}",
+        *_universe_lines(universe, effect),
         f"final equity {summary['final_equity']:.4f} (from 1.0)",
         *(f"  {k:<28} {_fmt(v)}" for k, v in m.items()),
-        *(f"warning: {w}" for w in summary["warnings"]),
+        *(f"warning: {w}" for w in warnings),
         f"audit record {rec['id']}",
     ])
     emit(args, doc, text)
@@ -137,6 +184,7 @@ def _walkforward(args) -> int:
     if overlap:
         raise ParameterError(f"{', '.join(sorted(overlap))}: given both as --param and --grid")
     data = load_data(args)
+    universe = _universe(args, data)
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
@@ -157,15 +205,28 @@ def _walkforward(args) -> int:
     try:
         # a single grid point runs in-process; its refits may then use the workers
         with parallel_config(n_jobs=args.n_jobs), refit_progress(refits):
-            res = walk_forward(cls, data, grid, params=params, train_size=args.train_days,
-                               test_size=args.test_days, mode=args.mode,
-                               label_horizon=args.label_horizon, embargo=args.embargo,
-                               backtest_kwargs=_backtest_kwargs(args), n_jobs=args.n_jobs,
-                               progress=progress)
+            runs = {}
+            for name, mask in (("main", universe.mask), ("survivors", None)):
+                if name == "survivors" and universe.mask is None:
+                    break
+                runs[name] = walk_forward(
+                    cls, data, grid, params=params, train_size=args.train_days,
+                    test_size=args.test_days, mode=args.mode,
+                    label_horizon=args.label_horizon, embargo=args.embargo,
+                    backtest_kwargs={**_backtest_kwargs(args), "members": mask},
+                    n_jobs=args.n_jobs, progress=progress)
     finally:
         if bar is not None:
             bar.close()
+    res = runs["main"]
     summary = res.summary()
+    effect = None
+    if "survivors" in runs:
+        from mltrainer.backtest.pit import survivorship_effect
+
+        effect = survivorship_effect(summary["oos_metrics"],
+                                     runs["survivors"].summary()["oos_metrics"])
+        effect["note"] += " (out-of-sample folds of the same walk-forward)"
     dsr = summary["deflated_sharpe"]
     rec = audit.record(kind="walkforward", model_key=args.key, params={**params, "grid": grid},
                        data=data, tickers=data.tickers, start=args.start, end=args.end,
@@ -173,9 +234,12 @@ def _walkforward(args) -> int:
                                 "dsr_oos": dsr["oos"]["dsr"],
                                 "dsr_best_trial": dsr["best_trial"]["dsr"]},
                        source=data.source, extra={"settings": summary["settings"]})
-    doc = {"model": args.key, "source": data.source, **summary, "audit_id": rec["id"]}
+    doc = {"model": args.key, "source": data.source, **summary, "universe": universe.to_dict(),
+           "survivorship": effect, "audit_id": rec["id"]}
     lines = [f"{args.key}: {len(res.grid)} grid point(s), {len(res.folds)} folds "
              f"({args.mode}, train {args.train_days} / test {args.test_days} days)",
+             *_universe_lines(universe, effect),
+             *(f"warning: {w}" for w in universe.warnings),
              f"{'fold':>4}  {'test period':<23}  {'params':<30} {'IS Sharpe':>9} "
              f"{'OOS Sharpe':>10}"]
     for row in summary["folds"]:

@@ -6,7 +6,6 @@ import pandas as pd
 
 from mltrainer.cli.common import add_json, emit
 from mltrainer.data.universe import SP500Universe, SP500UniverseManager
-from mltrainer.errors import DataError
 
 
 def register(subparsers) -> None:
@@ -33,10 +32,14 @@ def register(subparsers) -> None:
     add_json(parse)
     parse.set_defaults(func=_parse)
 
-    members = sub.add_parser("members", help="members on a past date (from the changes table)")
+    members = sub.add_parser("members",
+                             help="members on a past date, under the symbols of that day")
     members.add_argument("--date", required=True, help="YYYY-MM-DD")
     members.add_argument("--html", default=None,
-                         help="a saved page (default: the cached or live Wikipedia page)")
+                         help="a saved Wikipedia page, used alone (default: every membership "
+                              "source in the data folder and the cached Wikipedia copy)")
+    members.add_argument("--data-dir", default=None,
+                         help="data folder (default: MLTRAINER_DATA_DIR or ../shared/data)")
     add_json(members)
     members.set_defaults(func=_members)
 
@@ -106,21 +109,22 @@ def _parse(args) -> int:
 
 
 def _members(args) -> int:
-    try:
-        when = pd.Timestamp(args.date)
-    except (ValueError, TypeError):
-        raise DataError(f"--date must be a date like 2020-01-02 (got {args.date!r})") from None
-    universe = SP500UniverseManager().load_history(args.html)
-    members = universe.members_on(when)
-    doc = {
-        "date": when.date().isoformat(),
-        "count": len(members),
-        "members": members,
-        "source": universe.source,
-        "as_of": None if universe.as_of is None else universe.as_of.date().isoformat(),
-        "warnings": list(universe.warnings),
-    }
-    text = (f"{len(members)} members on {doc['date']} (rebuilt from {universe.source}):\n"
-            + " ".join(members))
+    from mltrainer.data.membership import load_membership, membership_from_page
+    from mltrainer.validate import parse_date
+
+    when = pd.Timestamp(parse_date(args.date, "--date"))
+    if args.html:
+        membership = membership_from_page(args.html)
+    else:
+        membership = load_membership(args.data_dir)
+    doc = membership.lookup(when)
+    sources = "; ".join(f"{c['source']} {c['start']} to {c['end']}" for c in doc["coverage"])
+    text = "\n".join([
+        f"{doc['count']} members on {doc['date']} under the symbols of that day "
+        f"(from {doc['source'] or 'the nearest covered date'})",
+        " ".join(doc["members"]),
+        f"sources: {sources}",
+        *(f"warning: {w}" for w in doc["warnings"]),
+    ])
     emit(args, doc, text)
     return 0

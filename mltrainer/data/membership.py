@@ -321,6 +321,8 @@ class Membership:
     history: SymbolHistory
     snapshots: list[Snapshot] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # (start, end, text): said only for dates in that span (a bridged gap, say)
+    span_notes: list[tuple] = field(default_factory=list)
     _by_symbol: dict = field(default_factory=dict, init=False, repr=False)
     _spans: dict = field(default_factory=dict, init=False, repr=False)
 
@@ -356,6 +358,7 @@ class Membership:
             out.append(f"S&P 500 membership is known up to {self.end.date()}; later dates "
                        f"(to {hi.date()}) use the members on {self.end.date()} and miss any "
                        "change since")
+        out += [text for a, b, text in self.span_notes if a <= hi and b >= lo]
         return out
 
     def members_on(self, date) -> list[str]:
@@ -434,7 +437,7 @@ class Membership:
 
 
 def combine(parts: list[SourcePart], history: SymbolHistory, snapshots=(),
-            warnings=()) -> Membership:
+            warnings=(), span_notes=()) -> Membership:
     """Each date is decided by the first part (in order) whose span covers it."""
     claimed: list[tuple[pd.Timestamp, pd.Timestamp]] = []
     frames, coverage = [], []
@@ -469,7 +472,8 @@ def combine(parts: list[SourcePart], history: SymbolHistory, snapshots=(),
                         "files, a saved Wikipedia page, or run `universe update`")
     coverage.sort(key=lambda c: c.start)
     intervals = pd.concat(frames, ignore_index=True)
-    return Membership(intervals, coverage, history, list(snapshots), list(warnings))
+    return Membership(intervals, coverage, history, list(snapshots), list(warnings),
+                      list(span_notes))
 
 
 # -------------------------------------------------------------------- loading
@@ -529,6 +533,25 @@ def load_membership(data_dir: str | Path | None = None, html: str | Path | None 
     return membership
 
 
+def membership_from_page(path: str | Path) -> Membership:
+    """Membership from one saved Wikipedia page alone (its table walked back)."""
+    from mltrainer.data import wikipedia
+
+    tables = wikipedia.read_html_file(path)
+    history = SymbolHistory.default()
+    name = f"Wikipedia page {Path(path).name}"
+    warnings = list(getattr(tables, "warnings", []) or [])
+    if tables.as_of is None:
+        raise DataError(f"{Path(path).name}: the page has no date, so its list cannot be "
+                        "placed in time")
+    if tables.changes.empty:
+        warnings.append(f"{Path(path).name}: no changes table found; only the members on "
+                        f"{tables.as_of.date()} are known")
+    part = part_from_wikipedia(list(tables.constituents["symbol"]), tables.changes,
+                               pd.Timestamp(tables.as_of).normalize(), history, name)
+    return combine([part], history, warnings=warnings)
+
+
 def _cached_wikipedia():
     """(constituents frame, changes frame, as_of) of the cached live page, or None."""
     try:
@@ -546,6 +569,7 @@ def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Member
     from mltrainer.data import wikipedia
 
     warnings: list[str] = []
+    span_notes: list[tuple] = []
     snapshots = [read_snapshot(p) for p in found["snapshots"]]
     wiki = []  # (name, symbols, changes, as_of, constituents frame)
     if cached_page is not None:
@@ -611,7 +635,7 @@ def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Member
                                                             history)
                 parts.append(bridge)
                 if warning:
-                    warnings.append(warning)
+                    span_notes.append((bridge.start, bridge.end, warning))
                 membership = combine(parts, history)
     else:  # snapshots only: each is exact on its date, nothing in between
         snap = max(snapshots, key=lambda s: s.date)
@@ -621,7 +645,7 @@ def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Member
                                 "a single dated list"))
         warnings.append(f"only a dated constituents list ({snap.name}) is available: "
                         "membership on other dates is not known")
-    return combine(parts, history, snapshots, warnings)
+    return combine(parts, history, snapshots, warnings, span_notes)
 
 
 def _cik_renames(snapshots: list[Snapshot], wiki: list, history: SymbolHistory) -> pd.DataFrame:
