@@ -12,6 +12,7 @@ import streamlit as st
 from mltrainer.data.market_data import MarketData
 from mltrainer.data.sources import SOURCES, live_reachable, load_market_data
 from mltrainer.errors import MLTrainerError
+from mltrainer.validate import choice, from_query, parse_date
 
 LIVE_SOURCES = ("yahoo", "polygon")
 RETRY_SECONDS = 300  # a live source that failed is not retried on every rerun
@@ -82,23 +83,24 @@ def load(source: str) -> MarketData | None:
 
 
 def _from_url(name: str, parse):
-    """A value from the page's URL (a shared link), or None if absent or malformed."""
-    raw = st.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        return parse(raw)
-    except (TypeError, ValueError):
-        return None
+    """A value from the page's URL (a shared link), or None if absent or malformed (then
+    with a warning naming the parameter)."""
+    value, problem = from_query(st.query_params, name, parse, None)
+    if problem:
+        st.warning(problem)
+    return value
 
 
 def _seed_from_url(first: dt.date, last: dt.date, sectors: list[str]) -> None:
     """Before the date and sector widgets exist in this session, take their values from
     the URL (the Model Lab writes them there), clipped to what the data has."""
     if "g_dates" not in st.session_state:
-        lo = _from_url("start", dt.date.fromisoformat)
-        hi = _from_url("end", dt.date.fromisoformat)
-        if lo is not None and hi is not None and lo <= hi:
+        lo = _from_url("start", lambda text: parse_date(text, "start"))
+        hi = _from_url("end", lambda text: parse_date(text, "end"))
+        if lo is not None and hi is not None and lo > hi:
+            st.warning(f"The link's start {lo} is after its end {hi}; showing the default "
+                       "date range instead.")
+        elif lo is not None and hi is not None:
             st.session_state["g_dates"] = (min(max(lo, first), last), min(max(hi, first), last))
     if "g_sectors" not in st.session_state:
         wanted = _from_url("sectors", lambda s: [x for x in s.split(",") if x])
@@ -159,8 +161,8 @@ def sidebar() -> Selection:
     with st.sidebar:
         st.markdown("### Data")
         if "g_source" not in st.session_state:
-            wanted = _from_url("source", str)
-            if wanted in SOURCES:
+            wanted = _from_url("source", lambda text: choice(text, "source", SOURCES))
+            if wanted is not None:
                 st.session_state["g_source"] = wanted
         source = st.selectbox("Data source", SOURCES, key="g_source", help=_SOURCE_HELP)
         data = load(source)

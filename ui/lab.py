@@ -10,11 +10,18 @@ from mltrainer.errors import MLTrainerError
 from mltrainer.models.base import SIGNAL, WEIGHTS
 from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam
 from mltrainer.models.registry import get_model
+from mltrainer.validate import from_query, parse_float, parse_tickers
 from ui.compute import _data, backtest, run_model
 from ui.feedback import result_store, with_progress
 
 URL_KEYS = ("family", "model", "tickers", "ticker", "costs", "bench")
 PARAM_PREFIX = "p."
+MAX_TICKERS = 50  # the ticker picker's max_selections
+# URL values checked before the page uses them (the others are matched against lists)
+URL_CHECKS = {
+    "costs": lambda text: f"{parse_float(text, 'costs', 0.0, 50.0):g}",
+    "tickers": lambda text: ",".join(parse_tickers(text, "tickers", MAX_TICKERS)),
+}
 
 
 def backtestable(key: str) -> bool:
@@ -45,6 +52,14 @@ def url_state() -> dict:
         state = {k: qp.get(k) for k in URL_KEYS if qp.get(k) is not None}
         state["params"] = {k[len(PARAM_PREFIX):]: v for k, v in qp.items()
                            if k.startswith(PARAM_PREFIX)}
+        for name, parse in URL_CHECKS.items():
+            if name in state:  # a malformed value falls back to the page's default
+                value, problem = from_query(state, name, parse, None)
+                if problem:
+                    st.warning(problem)
+                    del state[name]
+                else:
+                    state[name] = value
         st.session_state["lab_url"] = state
     return st.session_state["lab_url"]
 
