@@ -1,0 +1,119 @@
+"""Hostile dashboard links: a malformed query parameter never shows an exception (with
+the server's file paths); the page says which parameter it ignored and uses the default.
+"""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mltrainer.config import PROJECT_ROOT
+from mltrainer.data.local import list_files
+from mltrainer.validate import from_query, parse_float
+from tests.ui.conftest import ENTRY
+from tests.ui.pagetools import errors
+
+DEFAULT_TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "JNJ"]
+
+
+@pytest.fixture()
+def app():
+    return AppTest.from_file(ENTRY, default_timeout=180)
+
+
+@pytest.fixture(scope="module")
+def real_tickers(sp500_dir):
+    return sorted(list_files(sp500_dir))
+
+
+def _warnings(at) -> str:
+    return " ".join(w.value for w in at.warning) + " ".join(w.value for w in at.sidebar.warning)
+
+
+def _open_lab(app, params: dict):
+    app.query_params.update(params)
+    first = app.run()
+    assert not first.exception, first.exception
+    notes = _warnings(first)
+    at = first.switch_page(str(PROJECT_ROOT / "pages" / "model_lab.py")).run()
+    return at, notes + " " + _warnings(at)
+
+
+# --------------------------------------------------------- the Model Lab's own parameters
+BAD_COSTS = ["abc", "inf", "-inf", "nan", "-5", "51", "1e308", "1e400", "", "0x10", "5;DROP"]
+
+
+@pytest.mark.parametrize("costs", BAD_COSTS)
+def test_bad_costs_fall_back_to_the_default_with_a_warning(app, shared_data_dir, costs):
+    at, notes = _open_lab(app, {"costs": costs})
+    assert not at.exception, at.exception
+    assert not errors(at)
+    assert at.slider(key="lab_costs").value == 5.0
+    assert "'costs'" in notes
+
+
+TICKER_LISTS = {  # built from the real folder's tickers
+    "51-real-tickers": lambda t: ",".join(t[:51]),
+    "504-real-tickers": lambda t: ",".join(t[:504]),
+    "52-after-dedup": lambda t: ",".join(["KO"] * 10 + t[10:62]),
+    "commas": lambda t: ",,,",
+    "script": lambda t: "<script>alert(1)</script>",
+    "semicolon": lambda t: "KO;PEP",
+    "5000-chars": lambda t: "A" * 5000,
+    "path": lambda t: "KO,../../etc/passwd",
+}
+
+
+@pytest.mark.parametrize("kind", list(TICKER_LISTS))
+def test_bad_ticker_lists_fall_back_to_the_default(app, shared_data_dir, real_tickers, kind):
+    at, notes = _open_lab(app, {"tickers": TICKER_LISTS[kind](real_tickers)})
+    assert not at.exception, at.exception
+    assert at.multiselect(key="lab_tickers").value == DEFAULT_TICKERS
+    assert "'tickers'" in notes
+
+
+def test_fifty_tickers_are_still_accepted(app, shared_data_dir, real_tickers):
+    at, notes = _open_lab(app, {"tickers": ",".join(real_tickers[:50])})
+    assert not at.exception, at.exception
+    assert at.multiselect(key="lab_tickers").value == real_tickers[:50]
+    assert "'tickers'" not in notes
+
+
+@pytest.mark.parametrize("params", [
+    {"family": "nosuch"}, {"family": "../../etc"}, {"model": "momentum/Nope"},
+    {"model": "x" * 10_000}, {"ticker": "ZZZZ"}, {"bench": "nosuch"},
+    {"p.short_window": "abc"}, {"p.short_window": "inf"}, {"p.long_window": "-1"},
+    {"p.nosuch": "1"}, {"model": "momentum/TimeSeriesMomentumModel", "p.short_window": "1e308"},
+], ids=lambda p: ",".join(f"{k}={v[:20]}" for k, v in p.items()))
+def test_unknown_values_fall_back_without_an_exception(app, shared_data_dir, params):
+    at, _ = _open_lab(app, params)
+    assert not at.exception, at.exception
+    assert not errors(at)
+    assert at.selectbox(key="lab_family").value in ("momentum", params.get("family"))
+
+
+# --------------------------------------------------------------- the sidebar's parameters
+@pytest.mark.parametrize("params,name", [
+    ({"start": "2020-13-45", "end": "2020-12-31"}, "start"),
+    ({"start": "notadate", "end": "2020-12-31"}, "start"),
+    ({"start": "2015-01-02", "end": "99999-01-01"}, "end"),
+    ({"start": "2015-01-02", "end": "2016-02-30"}, "end"),
+    ({"start": "2019-01-02", "end": "2015-12-31"}, "after"),
+    ({"source": "nosuch"}, "source"),
+    ({"source": "../../etc/passwd"}, "source"),
+])
+def test_bad_sidebar_values_are_named_and_ignored(app, shared_data_dir, params, name):
+    at, notes = _open_lab(app, params)
+    assert not at.exception, at.exception
+    assert name in notes
+    assert at.sidebar.selectbox(key="g_source").value == "auto"
+    start, end = at.sidebar.date_input(key="g_dates").value
+    assert str(end) == "2021-04-21"  # the default window, not the link's
+
+
+def test_from_query_names_the_parameter_and_keeps_the_default():
+    parse = lambda text: parse_float(text, "costs", 0, 50)  # noqa: E731
+    assert from_query({}, "costs", parse, 5.0) == (5.0, None)
+    assert from_query({"costs": "12"}, "costs", parse, 5.0) == (12.0, None)
+    value, message = from_query({"costs": "inf"}, "costs", parse, 5.0)
+    assert value == 5.0 and "'costs'" in message and "inf" in message
