@@ -14,16 +14,20 @@ from mltrainer.sectors import (
     relative_strength,
     rrg_tails,
 )
+from mltrainer.sectors_pit import EQUAL
 from ui.context import current, load
-from ui.data import index_close, sector_daily_returns, ticker_returns
+from ui.data import index_close, ticker_returns
 from ui.feedback import friendly
 from ui.universe import (
     EXPORT_MIME,
     changes_around,
     export_bytes,
     has_caps,
+    index_on_date,
     load_universe,
     membership_on,
+    pit_sector_daily_returns,
+    treemap_stocks,
     universe_key,
     update_from_wikipedia,
 )
@@ -109,30 +113,32 @@ with tab_table:
 
 with tab_map:
     left, right = st.columns([2, 1])
+    with friendly("The index members of that date could not be found"):
+        pit = index_on_date(sel.source, end)
     with left:
-        stocks = table.rename(columns={"symbol": "ticker"})
-        stocks = stocks[stocks["ticker"].isin(rets["ticker"])]
-        if has_caps(universe):
-            stocks = stocks.assign(size=stocks["market_cap"])
-            size_label, missing = "market cap", int(stocks["market_cap"].isna().sum())
-        else:
-            stocks = stocks.assign(size=1.0)
-            size_label, missing = "equal size", 0
+        stocks, size_label, caption, title = treemap_stocks(pit, universe, rets)
         st.plotly_chart(treemap(stocks[["ticker", "name", "sector", "size", "return"]],
-                                height=680, size_label=size_label),
+                                title=title, height=680, size_label=size_label),
                         width="stretch", key="uni_treemap", theme=None)
-        source_note = "snapshot" if has_caps(universe) else "no market caps available"
-        st.caption(f"Area: {size_label} ({source_note}); colour: return over {window_label} to "
-                   f"{end}. {len(stocks) - missing} stocks with prices from {data.source}"
-                   + (f"; {missing} without a market cap are left out" if missing else ""))
-    with right:
-        if has_caps(universe):
-            with friendly("Sector weights could not be computed", stop=False):
-                fig = sector_weights_bar(universe.sector_weights("cap"),
-                                         universe.sector_weights("equal"), height=520)
-                st.plotly_chart(fig, width="stretch", key="uni_weights")
-                st.caption("Share of the index by sector: weighted by market cap against one "
-                           "share per member.")
+        st.caption(f"{caption} Colour: return over {window_label} to {end} "
+                   f"(prices from {data.source}).", help="The treemap shows the index as it "
+                   "was on the sidebar's end date: that day's members in that day's GICS "
+                   "sectors, never today's market caps for an earlier date.")
+    with right, friendly("Sector weights could not be computed", stop=False):
+        if pit is not None:
+            sized = pit.weighting != EQUAL
+            fig = sector_weights_bar(pit.sector_weights("size") if sized else None,
+                                     pit.sector_weights("equal"), height=520)
+            st.plotly_chart(fig, width="stretch", key="uni_weights")
+            st.caption(f"Share of the index on {pit.date:%Y-%m-%d} by sector, members with "
+                       "price data: " + (f"{pit.weighting} against one share per member."
+                                         if sized else f"one share per member ({EQUAL})."))
+        elif has_caps(universe):
+            fig = sector_weights_bar(universe.sector_weights("cap"),
+                                     universe.sector_weights("equal"), height=520)
+            st.plotly_chart(fig, width="stretch", key="uni_weights")
+            st.caption("Share of today's index by sector: weighted by market cap against one "
+                       "share per member.")
         else:
             st.info("Cap-weighted sector weights need market caps (the constituents-financials "
                     "snapshot in the data folder, Polygon or Yahoo).")
@@ -148,8 +154,11 @@ with tab_rotation:
     bench_name = c4.selectbox("Benchmark", ["Equal-weight universe", "S&P 500 index"],
                               key="rrg_bench")
     with friendly("Sector returns could not be computed"):
-        daily = sector_daily_returns(sel.source, sel.start, sel.end, sel.sectors)
-    sector_cols = [c for c in daily.columns if c not in ("Universe", "Unknown")]
+        daily, basket_note = pit_sector_daily_returns(sel.source, sel.start, sel.end,
+                                                      sel.sectors)
+    # sectors that exist at the end of the range (Telecommunication Services ends in 2018)
+    sector_cols = [c for c in daily.columns if c not in ("Universe", "Unknown")
+                   and daily[c].iloc[-5:].notna().any()]
     levels = cumulative_index(daily[sector_cols])
     if bench_name == "S&P 500 index":
         bench = index_close().reindex(daily.index)
@@ -168,7 +177,8 @@ with tab_rotation:
         if len(tails):
             st.caption(f"Last point {tails['date'].max():%Y-%m-%d}; tails of {tail} "
                        f"{freq} points. RS-Ratio and RS-Momentum are z-scores over "
-                       f"{rrg_window} periods centred on 100 (JdK-style; see mltrainer.sectors).")
+                       f"{rrg_window} periods centred on 100 (JdK-style; see mltrainer.sectors)."
+                       f" Equal-weight {basket_note}.")
     with right:
         rs = relative_strength(levels, bench)
         st.plotly_chart(rs_lines(rs, height=560), width="stretch", key="uni_rs")

@@ -15,8 +15,20 @@ import pandas as pd
 import streamlit as st
 
 from mltrainer import config
+from mltrainer.data.membership import load_membership
 from mltrainer.data.universe import SP500Universe, SP500UniverseManager
 from mltrainer.errors import DataError
+from mltrainer.sectors_pit import (
+    EQUAL,
+    SHARES,
+    IndexOnDate,
+    cap_snapshot,
+    index_on,
+    last_price_dates,
+    pit_sector_returns,
+)
+from ui.context import load
+from ui.data import sector_daily_returns
 
 EXPORT_MIME = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet",
                "json": "application/json"}
@@ -82,3 +94,66 @@ def changes_around(universe: SP500Universe, date, days: int) -> pd.DataFrame:
 def universe_key(universe: SP500Universe) -> str:
     as_of = None if universe.as_of is None else universe.as_of.date()
     return f"{universe.source}|{as_of}|{len(universe)}|{len(universe.changes)}"
+
+
+# ------------------------------------------------------------- point in time
+@st.cache_data(show_spinner="Finding the index members of that date…", max_entries=8)
+def index_on_date(source: str, date) -> IndexOnDate | None:
+    """The index on ``date`` over the source's price keys (see
+    :func:`mltrainer.sectors_pit.index_on`); None when no membership source is found
+    (the page then draws today's constituents and says so)."""
+    data = load(source)
+    try:
+        membership = load_membership()
+    except DataError:
+        return None
+    return index_on(date, data.adj_close, membership, caps=cap_snapshot())
+
+
+@st.cache_data(show_spinner="Computing sector returns…", max_entries=8)
+def pit_sector_daily_returns(source: str, start, end, sectors: tuple
+                             ) -> tuple[pd.DataFrame, str]:
+    """Daily sector-basket returns holding each day's members in that day's sectors
+    (:func:`mltrainer.sectors_pit.pit_sector_returns`), and a note on the sectors. Without
+    a membership source: today's sectors of every ticker (:func:`ui.data.sector_daily_returns`)
+    and a note saying so."""
+    try:
+        membership = load_membership()
+    except DataError as exc:
+        return (sector_daily_returns(source, start, end, sectors),
+                f"baskets of today's members in today's sectors ({exc})")
+    data = load(source)
+    tickers = None if not sectors else [t for t in data.tickers
+                                        if data.sectors.get(t) in sectors]
+    anchors = last_price_dates(data.adj_close)
+    sub = data.select(tickers=tickers, start=start, end=end)
+    daily, note = pit_sector_returns(sub.returns(), membership, anchors=anchors)
+    return daily, "baskets hold each day's members in that day's sectors; " + note
+
+
+def treemap_stocks(pit: IndexOnDate | None, universe: SP500Universe, rets: pd.DataFrame
+                   ) -> tuple[pd.DataFrame, str, str, str | None]:
+    """Rows for the treemap (``ticker, name, sector, size, return``), the size label, a
+    caption and a title: the members of the date when ``pit`` is known, else today's
+    constituents (said in the caption)."""
+    names = universe.to_frame()[["symbol", "name"]].rename(columns={"symbol": "ticker"})
+    if pit is not None:
+        stocks = (pit.stocks[pit.stocks["ticker"].isin(rets["ticker"])]
+                  .merge(rets[["ticker", "return"]], on="ticker", how="left")
+                  .merge(names.drop_duplicates("ticker"), on="ticker", how="left"))
+        label = ("equal weight" if pit.weighting == EQUAL
+                 else "price x shares" if pit.weighting == SHARES else "market cap")
+        return stocks, label, pit.caption(), pit.title()
+    stocks = universe.to_frame().rename(columns={"symbol": "ticker"})
+    stocks = stocks[stocks["ticker"].isin(rets["ticker"])].merge(
+        rets[["ticker", "return"]], on="ticker", how="left")
+    if has_caps(universe):
+        stocks = stocks.assign(size=stocks["market_cap"])
+        label, missing = "market cap", int(stocks["market_cap"].isna().sum())
+    else:
+        stocks = stocks.assign(size=1.0)
+        label, missing = "equal size", 0
+    caption = (f"No membership source for past dates: today's constituents ({universe.source})"
+               f", area: {label}. {len(stocks) - missing} stocks with prices"
+               + (f"; {missing} without a market cap are left out" if missing else "") + ".")
+    return stocks, label, caption, None

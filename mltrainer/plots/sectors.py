@@ -19,7 +19,7 @@ def _fold_small(s: pd.DataFrame, max_stocks: int) -> pd.DataFrame:
     'n others' tile (size summed, return size-weighted)."""
     if len(s) <= max_stocks:
         return s
-    s = s.sort_values("size", ascending=False)
+    s = s.sort_values("size", ascending=False, kind="stable")  # equal sizes keep their order
     keep, rest = s.iloc[:max_stocks], s.iloc[max_stocks:]
     rows = []
     for sector, part in rest.groupby("sector", sort=True):
@@ -85,11 +85,14 @@ def treemap(stocks: pd.DataFrame, title: str | None = None, height: int = 560,
     return finish(fig, title, height, legend_top=False)
 
 
-def sector_weights_bar(cap: pd.Series, equal: pd.Series, title: str | None = None,
+def sector_weights_bar(cap: pd.Series | None, equal: pd.Series, title: str | None = None,
                        height: int = 380) -> go.Figure:
-    """Cap-weighted against equal-weighted sector weights, grouped bars."""
-    frame = pd.DataFrame({"cap-weighted": cap, "equal-weighted": equal}).fillna(0.0)
-    frame = frame.sort_values("cap-weighted")
+    """Cap-weighted against equal-weighted sector weights, grouped bars (equal-weighted
+    only when ``cap`` is None: no market caps known for the date)."""
+    series = {"equal-weighted": equal} if cap is None else {"cap-weighted": cap,
+                                                             "equal-weighted": equal}
+    frame = pd.DataFrame(series).fillna(0.0)
+    frame = frame.sort_values(frame.columns[0])
     fig = go.Figure()
     for i, col in enumerate(frame.columns):
         fig.add_trace(go.Bar(y=list(frame.index), x=frame[col].to_numpy(), name=col,

@@ -71,3 +71,28 @@ def test_membership_on_a_past_date(app, shared_data_dir):
     changes = table(at, "added_ticker", "removed_ticker")
     assert (pd.to_datetime(changes["date"]) >= "2008-04-01").all()
     assert int(metrics(at)["Additions nearby"]) == changes["added_ticker"].notna().sum()
+
+
+def test_a_past_end_date_draws_the_index_of_that_day(app, shared_data_dir):
+    at = open_page(app, "universe", "local")
+    at.sidebar.date_input(key="g_dates").set_value(
+        (pd.Timestamp("2005-01-03").date(), pd.Timestamp("2008-09-15").date())).run()
+    assert not errors(at)
+    captions = " ".join(c.value for c in at.caption)
+    from mltrainer.data.membership import load_membership
+
+    n = len(load_membership(shared_data_dir).members_on("2008-09-15"))
+    assert f"Members of 2008-09-15: {n} members;" in captions
+    assert "have price data" in captions
+    assert "equal weight: no point-in-time market caps" in captions
+    assert "GICS sectors on 2008-09-15" in captions
+    fig = figure(at, "uni_treemap")
+    assert "2008-09-15" in fig["layout"]["title"]["text"]
+    t = fig["data"][0]
+    ids, values = list(t["ids"]), array(t["values"]).astype(float)
+    sectors = {i[2:] for i in ids if i.startswith("s:")}
+    assert "Real Estate" not in sectors and "Communication Services" not in sectors
+    leaves = values[[i.startswith("t:") and " others" not in i for i in ids]]
+    assert len(leaves) > 100 and set(leaves) == {1.0}  # equal weight, never 2026 caps
+    weights = figure(at, "uni_weights")
+    assert [tr["name"] for tr in weights["data"]] == ["equal-weighted"]

@@ -1,0 +1,223 @@
+"""The index as it was on a past date: its members, their sectors then, sizes known then.
+
+A view of "the S&P 500 on D" must not draw today's survivors with today's sizes. Here:
+
+- members are those of D (:meth:`Membership.members_on`), mapped to the keys of the
+  price panel through :meth:`Membership.mask` (each key is its company's symbol on the
+  key's last price date: the local files use April-2021 symbols, Yahoo today's);
+  members with no price file are still counted ("N members; M have price data");
+- sectors are those of D (:func:`mltrainer.data.gics.sectors_as_of`), with the dated
+  list and reclassifications used, for a caption;
+- size is a cap proxy known on D: price x shares outstanding where a point-in-time share
+  count is given (``shares``; none ships with the offline data), else the market caps
+  of a dated cap snapshot when D is on or after the snapshot's date, else equal weight.
+  Today's caps are never used for an earlier date.
+
+Sector baskets over a window (:func:`pit_sector_returns`) hold, on each day, the members
+of that day in their sectors of that day.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mltrainer import config
+from mltrainer.data.gics import (
+    UNKNOWN,
+    SectorsAsOf,
+    sector_lists,
+    sector_regimes,
+    sectors_as_of,
+)
+from mltrainer.errors import DataError
+from mltrainer.sectors import sector_returns, universe_returns
+
+EQUAL = "equal weight: no point-in-time market caps"
+SHARES = "price x shares outstanding on the date"
+_CAPS_FILE = re.compile(r"^constituents-financials-(\d{4}-\d{2}-\d{2})\.csv$")
+
+
+@dataclass(frozen=True)
+class CapSnapshot:
+    """Market caps by symbol (symbols of ``date``) as published on ``date``."""
+
+    caps: pd.Series
+    date: pd.Timestamp
+    name: str
+
+
+def cap_snapshot(data_dir: str | Path | None = None) -> CapSnapshot | None:
+    """The newest ``constituents-financials-YYYY-MM-DD.csv`` of the data folder, or None."""
+    from mltrainer.data.universe import _snapshot_caps  # the one reader of that file
+
+    root = Path(data_dir) if data_dir is not None else config.data_dir()
+    found = sorted(p for p in root.glob("constituents-financials-*.csv")
+                   if _CAPS_FILE.match(p.name)) if root is not None and root.is_dir() else []
+    if not found:
+        return None
+    caps, _ = _snapshot_caps(found[-1])
+    return CapSnapshot(pd.Series(caps, dtype="float64"),
+                       pd.Timestamp(_CAPS_FILE.match(found[-1].name).group(1)), found[-1].name)
+
+
+def last_price_dates(prices: pd.DataFrame) -> pd.Series:
+    """Each column's last date with a price (the date its key names the company)."""
+    valid = prices.notna().to_numpy()
+    last = valid.shape[0] - 1 - np.argmax(valid[::-1], axis=0)
+    dates = prices.index.to_numpy()[last]
+    out = pd.Series(dates, index=prices.columns)
+    return out.where(valid.any(axis=0))
+
+
+@dataclass
+class IndexOnDate:
+    """The index on ``date``: ``stocks`` has one row per member with price data,
+    columns ``ticker`` (price key), ``symbol`` (of the day), ``sector``, ``size``."""
+
+    date: pd.Timestamp
+    stocks: pd.DataFrame
+    members: list[str]
+    without_prices: list[str]
+    weighting: str
+    sectors: SectorsAsOf
+    n_unsized: int = 0
+
+    @property
+    def n_members(self) -> int:
+        return len(self.members)
+
+    @property
+    def n_with_prices(self) -> int:
+        return len(self.stocks)
+
+    def title(self) -> str:
+        return (f"S&P 500 on {self.date:%Y-%m-%d}: {self.n_members} members; "
+                f"{self.n_with_prices} have price data · {self.weighting}")
+
+    def caption(self) -> str:
+        """Weighting, date, counts and the sectors' provenance, for a caption."""
+        text = (f"Members of {self.date:%Y-%m-%d}: {self.n_members} members; "
+                f"{self.n_with_prices} have price data"
+                + (f" ({', '.join(self.without_prices[:6])}"
+                   + (" …" if len(self.without_prices) > 6 else "") + " have none)"
+                   if self.without_prices else "")
+                + f". Area: {self.weighting}"
+                + (f"; {self.n_unsized} without a size are left out" if self.n_unsized else "")
+                + f". {self.sectors.provenance()}.")
+        return text
+
+    def sector_weights(self, kind: str = "size") -> pd.Series:
+        """Weight of each sector among the members with prices: by ``size`` or ``equal``."""
+        if kind not in ("size", "equal"):
+            raise DataError(f"sector weight kind must be 'size' or 'equal' (got {kind!r})")
+        s = self.stocks.dropna(subset=["size"])
+        w = s["size"] if kind == "size" else pd.Series(1.0, index=s.index)
+        out = w.groupby(s["sector"]).sum()
+        out = (out / out.sum()).sort_values(ascending=False) if out.sum() > 0 else out
+        out.index.name = "sector"
+        return out.rename("weight")
+
+
+def index_on(date, prices: pd.DataFrame, membership=None, lists=None,
+             caps: CapSnapshot | None = None, shares: pd.Series | None = None,
+             close: pd.DataFrame | None = None) -> IndexOnDate:
+    """The members of ``date`` with price data in ``prices``, their sectors then, and a
+    size known then (module notes).
+
+    Parameters
+    ----------
+    date : date-like
+    prices : DataFrame
+        Dates x keys (adjusted closes); a key counts as having price data on ``date``
+        when it has a price on its last trading day at or before ``date``.
+    membership : Membership, optional
+        Default :func:`mltrainer.data.membership.load_membership`.
+    lists : list of SectorList, optional
+        Dated sector lists; default those of the membership and the saved pages.
+    caps : CapSnapshot, optional
+        Used only when ``date`` is on or after ``caps.date``.
+    shares : Series, optional
+        Shares outstanding on ``date`` by key (the hook for a point-in-time share count):
+        size = unadjusted close (``close``, else ``prices``) x shares.
+    """
+    if membership is None:
+        from mltrainer.data.membership import load_membership
+
+        membership = load_membership()
+    lists = sector_lists(membership) if lists is None else lists
+    when = pd.Timestamp(date).normalize()
+    upto = prices.loc[:when]
+    if upto.empty:
+        raise DataError(f"no prices on or before {when.date()}")
+    anchors = last_price_dates(prices).dropna()
+    keys = list(anchors.index)
+    is_member = membership.mask([when], keys, anchors).iloc[0]
+    day_prices = upto.iloc[-1].reindex(keys)
+    held = [k for k in keys if is_member[k] and np.isfinite(day_prices[k])]
+    symbol_of = {k: membership.history.symbol_on(k, anchors[k], when) for k in held}
+    members = membership.members_on(when)
+    without = sorted(set(members) - set(symbol_of.values()))
+    sectors = sectors_as_of(members + sorted(set(symbol_of.values()) - set(members)), when,
+                            lists, membership.history)
+    sector = sectors.frame["sector"]
+    stocks = pd.DataFrame({"ticker": held, "symbol": [symbol_of[k] for k in held],
+                           "sector": [sector.get(symbol_of[k], UNKNOWN) for k in held]})
+    size, weighting = _sizes(stocks, when, anchors, membership, caps, shares,
+                             (close if close is not None else prices).loc[:when])
+    stocks["size"] = size
+    return IndexOnDate(when, stocks, members, without, weighting, sectors,
+                       int(stocks["size"].isna().sum()))
+
+
+def _sizes(stocks, when, anchors, membership, caps, shares, close) -> tuple[np.ndarray, str]:
+    keys = stocks["ticker"]
+    if shares is not None:
+        last_close = close.iloc[-1].reindex(keys).to_numpy(dtype="float64")
+        counts = pd.Series(shares, dtype="float64").reindex(keys).to_numpy()
+        size = last_close * counts
+        return np.where(size > 0, size, np.nan), SHARES
+    if caps is not None and when >= caps.date:
+        today = [membership.history.symbol_on(k, anchors[k], caps.date) for k in keys]
+        size = caps.caps.reindex(today).to_numpy(dtype="float64")
+        return (np.where(size > 0, size, np.nan),
+                f"market cap from {caps.name} (dated {caps.date:%Y-%m-%d})")
+    return np.ones(len(keys)), EQUAL
+
+
+def pit_sector_returns(returns: pd.DataFrame, membership=None, lists=None,
+                       anchors: pd.Series | None = None) -> tuple[pd.DataFrame, str]:
+    """Equal-weight daily returns of each sector basket and of the whole index, holding
+    on each day the members of that day in their sectors of that day.
+
+    ``returns`` is dates x keys; ``anchors`` each key's date of its symbol (default its
+    last return date). Returns the frame (columns: sectors of the span, then
+    ``Universe``) and a note on the sectors' provenance at the end of the span.
+    Sector names change with GICS: Telecommunication Services before 2018-09-24,
+    Real Estate from 2016-09-01.
+    """
+    if membership is None:
+        from mltrainer.data.membership import load_membership
+
+        membership = load_membership()
+    lists = sector_lists(membership) if lists is None else lists
+    if anchors is None:
+        anchors = last_price_dates(returns)
+    anchors = anchors.reindex(returns.columns).fillna(returns.index[-1])
+    live = returns.where(membership.mask(returns.index, returns.columns, anchors))
+    regimes = sector_regimes(returns.columns, returns.index[0], returns.index[-1], lists,
+                             membership.history, anchors)
+    parts = []
+    for i, (start, sectors) in enumerate(regimes):
+        stop = regimes[i + 1][0] if i + 1 < len(regimes) else None
+        rows = live.loc[start:] if stop is None else live.loc[start:stop - pd.Timedelta(1)]
+        if len(rows):
+            parts.append(sector_returns(rows, sectors.sectors))
+    out = pd.concat(parts).reindex(returns.index)
+    out = out[sorted(out.columns, key=lambda c: (c == UNKNOWN, c))]
+    out["Universe"] = universe_returns(live)
+    return out, regimes[-1][1].provenance()
