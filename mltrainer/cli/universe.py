@@ -46,7 +46,8 @@ def register(subparsers) -> None:
 
 def _add_source(parser) -> None:
     parser.add_argument("--source", choices=SP500UniverseManager.SOURCES, default="auto",
-                        help="auto: cached Wikipedia copy, else the bundled pytickersymbols list")
+                        help="auto: the cached Wikipedia copy, else the newest saved page or "
+                             "constituents list in the data folder, else pytickersymbols")
     parser.add_argument("--html", default=None, help="a saved Wikipedia page (implies html)")
     parser.add_argument("--csv", default=None, help="a constituents CSV (implies csv)")
     add_json(parser)

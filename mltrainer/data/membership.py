@@ -412,6 +412,20 @@ class Membership:
         values = filled if np.all(order[:-1] < order[1:]) else filled[np.argsort(order)]
         return pd.DataFrame(values, index=index, columns=pd.Index(keys))
 
+    def symbol_frame(self, dates) -> pd.DataFrame:
+        """Boolean ``dates x symbols`` of every symbol ever a member, each column True on
+        the days that symbol itself named a member (symbols of the day, no renames
+        followed: see :meth:`mask` for price-data keys)."""
+        index = pd.DatetimeIndex(pd.to_datetime(dates))
+        days = index.normalize().to_numpy("datetime64[ns]")
+        symbols = sorted(self._by_symbol)
+        values = np.zeros((len(index), len(symbols)), dtype=bool)
+        for j, sym in enumerate(symbols):
+            rows = self._by_symbol[sym]
+            starts, ends = self._starts[rows], self._ends[rows]
+            values[:, j] = ((days[:, None] >= starts) & (days[:, None] < ends)).any(axis=1)
+        return pd.DataFrame(values, index=index, columns=pd.Index(symbols))
+
     def _key_spans(self, key, anchor: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
         """Membership spans of the company behind ``key`` (its symbol on ``anchor``),
         memoised: the symbol walk is the slow part of a mask."""

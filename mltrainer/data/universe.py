@@ -201,137 +201,56 @@ class SP500Universe:
         """Oldest change in the table: membership before it is the state at that date."""
         return None if self.changes.empty else self.changes["date"].min()
 
-    def renames(self) -> dict[str, str]:
-        """Old ticker -> current symbol, for additions recorded under a ticker that has
-        since changed (FB -> META): the only current member added that day that no change
-        row names. Used so walking back removes the renamed member."""
-        if self.changes.empty:
-            return {}
-        added_names = set(self.changes["added_ticker"].dropna())
-        current = set(self.symbols)
-        by_date: dict[str, list[str]] = {}
-        for s in self.constituents:
-            if s.date_added and s.symbol not in added_names:
-                by_date.setdefault(s.date_added, []).append(s.symbol)
-        last_removed: dict[str, pd.Timestamp] = {}
-        for row in self.changes.itertuples(index=False):
-            if isinstance(row.removed_ticker, str):
-                seen = last_removed.get(row.removed_ticker)
-                last_removed[row.removed_ticker] = row.date if seen is None else max(seen, row.date)
-        out = {}
-        for row in self.changes.itertuples(index=False):
-            old = row.added_ticker
-            if not isinstance(old, str) or old in current:
-                continue
-            if old in last_removed and last_removed[old] >= row.date:
-                continue  # it left the index under that ticker: no rename involved
-            candidates = by_date.get(row.date.date().isoformat(), [])
-            if len(candidates) == 1:
-                out[old] = candidates[0]
-        return out
+    def membership(self):
+        """Point-in-time membership rebuilt from this list and its changes table alone,
+        under the symbols of each day (:mod:`mltrainer.data.membership`). For every
+        source in the data folder combined, use :func:`membership.load_membership`."""
+        from mltrainer.data.membership import combine, part_from_wikipedia
+        from mltrainer.data.symbols import SymbolHistory
 
-    def _states(self) -> list[tuple[pd.Timestamp, frozenset]]:
-        # memoised: members_on is called date by date (the inputs are treated as
-        # immutable; dataclasses.replace builds a new universe with an empty memo)
         key = (id(self.changes), len(self.changes), tuple(self.symbols), self.as_of)
         if self._memo is None or self._memo[0] != key:
-            self._memo = (key, self._walk_back())
+            self._require_changes(self.as_of)
+            history = SymbolHistory.default()
+            as_of = (self.as_of if self.as_of is not None
+                     else self.changes["date"].max()).normalize()
+            part = part_from_wikipedia(self.symbols, self.changes, as_of, history, self.source)
+            self._memo = (key, combine([part], history))
         return self._memo[1]
 
-    def _walk_back(self) -> list[tuple[pd.Timestamp, frozenset]]:
-        """``[(d_k, members before d_k)]`` newest first, starting from the current list.
-
-        A change dated d takes effect on d, so members on a date t are the current list
-        with every change dated in (t, as_of] undone, newest first: an addition is
-        removed, a removal is put back.
-        """
-        changes = self.changes
-        if self.as_of is not None:
-            changes = changes[changes["date"] <= self.as_of]
-        renames = self.renames()
-        state = set(self.symbols)
-        out = []
-        for date, group in changes.sort_values("date", ascending=False, kind="stable").groupby(
-                "date", sort=False):
-            for row in group.itertuples(index=False):
-                added, removed = row.added_ticker, row.removed_ticker
-                if isinstance(added, str):
-                    if added in state:
-                        state.discard(added)
-                    elif renames.get(added) in state:
-                        state.discard(renames[added])
-                if isinstance(removed, str):
-                    state.add(removed)
-            out.append((pd.Timestamp(date), frozenset(state)))
-        return out
-
     def members_on(self, date) -> list[str]:
-        """Members on ``date`` (sorted), rebuilt from the changes table.
-
-        Dates on or after :attr:`as_of` give the current list. The table lists "selected"
-        changes, so far back (before about 2000) the count drifts from 500.
-        """
+        """Members on ``date`` (sorted) under the symbols of that day, rebuilt from the
+        changes table. Dates on or after :attr:`as_of` give the current list. The table
+        lists "selected" changes, so far back (before about 2008) the count drifts."""
         when = pd.Timestamp(date).normalize()
         if self.as_of is not None and when >= self.as_of.normalize():
             return sorted(self.symbols)
         self._require_changes(when)
-        members = set(self.symbols)
-        for change_date, before in self._states():
-            if change_date <= when:
-                break
-            members = set(before)
-        return sorted(members)
+        return self.membership().members_on(when)
 
-    def membership_frame(self, dates, tickers=None, aliases: dict | None = None) -> pd.DataFrame:
-        """Boolean (dates x tickers) frame: True where the ticker was a member that day.
+    def membership_frame(self, dates, tickers=None, key_date=None) -> pd.DataFrame:
+        """Boolean (dates x tickers) frame: True where the ticker's company was a member.
 
-        ``tickers`` defaults to everyone who was a member at some point. A ticker that is
-        an old name of a current member (see :meth:`renames`, plus ``aliases`` old ->
-        new) takes that member's membership, so price data labelled with older tickers
-        lines up.
+        ``tickers`` default to every symbol that was ever a member; they are symbols as of
+        ``key_date`` (default: this list's date), followed through renames, so FB in
+        2021 data takes Facebook's membership and GOOG (class C) none before 2014.
         """
-        index = pd.DatetimeIndex(pd.to_datetime(dates)).normalize()
-        states = self._states()
-        if index.size and (self.as_of is None or index.min() < self.as_of.normalize()):
-            self._require_changes(index.min())
-        ever = set(self.symbols).union(*[s for _, s in states])
-        tickers = sorted(ever) if tickers is None else [str(t).strip().upper() for t in tickers]
-        # derived renames only for names never in the index themselves ("Q" was Qwest
-        # before it was QuintilesIMS); explicit aliases always apply
-        alias = {old: new for old, new in self.renames().items() if old not in ever}
-        alias.update({k.strip().upper(): v.strip().upper() for k, v in (aliases or {}).items()})
-        col: dict[str, list[int]] = {}
-        for j, name in enumerate(tickers):
-            col.setdefault(name, []).append(j)
-            if name in alias:
-                col.setdefault(alias[name], []).append(j)
-
-        def row_of(members) -> np.ndarray:
-            row = np.zeros(len(tickers), dtype=bool)
-            for name in members:
-                for j in col.get(name, ()):
-                    row[j] = True
-            return row
-
-        values = np.zeros((len(index), len(tickers)), dtype=bool)
-        order = np.argsort(index.values, kind="stable")
-        sorted_days = index.values[order]
-        hi = len(index)
-        current = row_of(self.symbols)
-        for change_date, before in states:
-            lo = int(np.searchsorted(sorted_days, change_date.to_datetime64(), side="left"))
-            values[order[lo:hi]] = current
-            hi = min(hi, lo)
-            current = row_of(before)
-        values[order[:hi]] = current
-        return pd.DataFrame(values, index=pd.DatetimeIndex(dates, name="date"),
-                            columns=pd.Index(tickers))
+        self._require_changes(None if not len(dates) else pd.Timestamp(min(dates)))
+        membership = self.membership()
+        if tickers is None:
+            frame = membership.symbol_frame(dates)
+            frame.index.name = "date"
+            return frame
+        return membership.mask(pd.DatetimeIndex(pd.to_datetime(dates), name="date"),
+                               [str(t).strip().upper() for t in tickers],
+                               key_date or self.as_of)
 
     def _require_changes(self, when) -> None:
         if self.changes.empty:
+            shown = "a past date" if when is None else str(pd.Timestamp(when).date())
             raise DataError(
                 f"the universe from {self.source} has no changes table, so membership on "
-                f"{pd.Timestamp(when).date()} cannot be rebuilt; load it from Wikipedia "
+                f"{shown} cannot be rebuilt; load it from Wikipedia "
                 "(`python -m mltrainer universe update`) or a saved page (--html FILE)"
             )
 
@@ -442,8 +361,11 @@ class SP500UniverseManager:
     Sources: ``wikipedia`` (live, through the cache: fresh until the next quarterly
     rebalance), ``html`` (a saved copy of the page), ``csv`` (a constituents CSV with
     Symbol and (GICS) Sector columns), ``pytickersymbols`` (bundled, offline), and
-    ``auto``: the cached Wikipedia copy if there is one (never the network), else
-    pytickersymbols.
+    ``auto`` (what the CLI and the app use): the cached Wikipedia copy if there is one
+    (never the network), else the newest saved page in the data folder's
+    ``wikipedia/``, else its newest ``constituents-YYYY-MM-DD.csv``, else
+    pytickersymbols. Point-in-time membership combines every source found
+    (:func:`mltrainer.data.membership.load_membership`).
     """
 
     SOURCES = ("auto", "wikipedia", "html", "csv", "pytickersymbols")
@@ -468,7 +390,14 @@ class SP500UniverseManager:
         if source == "pytickersymbols":
             return self.from_pytickersymbols()
         cached = self.cached_wikipedia()
-        return cached if cached is not None else self.from_pytickersymbols()
+        if cached is not None:
+            return cached
+        found = _local_lists()
+        if found["pages"]:
+            return self.from_html(found["pages"][-1])
+        if found["snapshots"]:
+            return self.from_csv(found["snapshots"][-1])
+        return self.from_pytickersymbols()
 
     def from_html(self, path: str | Path) -> SP500Universe:
         tables = wikipedia.read_html_file(path)
@@ -572,6 +501,12 @@ class SP500UniverseManager:
     def is_stale(last_update, today: dt.date | None = None) -> bool:
         """Whether a rebalance has taken effect since ``last_update``."""
         return _as_date(today or dt.date.today()) >= next_rebalance(_as_date(last_update))
+
+
+def _local_lists() -> dict:
+    from mltrainer.data.membership import find_sources
+
+    return find_sources()
 
 
 def _as_date(value) -> dt.date:
