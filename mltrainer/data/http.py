@@ -320,13 +320,13 @@ class HttpClient:
         for _ in range(self.max_redirects + 1):
             left = ends - time.monotonic()
             if left <= 0:
-                raise _GiveUp(self._late(0))
+                raise _GiveUp(self._late())
             try:
                 resp = self.session.get(url, params=params, headers=headers, stream=True,
                                         allow_redirects=False, timeout=self._timeouts(left))
             except (requests.Timeout, requests.ConnectionError):
                 if time.monotonic() >= ends - 0.05:  # the read timeout was cut to the deadline
-                    raise _GiveUp(self._late(0)) from None
+                    raise _GiveUp(self._late()) from None
                 raise
             try:
                 if resp.is_redirect:
@@ -395,14 +395,12 @@ class HttpClient:
         finally:
             timer.cancel()
         if fired.is_set() or time.monotonic() >= ends:
-            if truncate:
-                return b"".join(chunks)
-            raise _GiveUp(self._late(size))
+            raise _GiveUp(self._late())  # an error page that trickles is not retried either
         return b"".join(chunks)
 
-    def _late(self, received: int) -> str:
-        return (f"the response did not complete within the {self.deadline:g} s deadline "
-                f"({_size(received)} received); the server is too slow or stalled")
+    def _late(self) -> str:
+        return (f"the response did not complete within the {self.deadline:g} s deadline; "
+                "the server is too slow or stalled")
 
     def _timeouts(self, left: float) -> tuple[float, float]:
         connect, read = (self.timeout if isinstance(self.timeout, tuple)
