@@ -26,6 +26,7 @@ from ui.universe import (
     index_on_date,
     load_universe,
     membership_on,
+    membership_source,
     pit_sector_daily_returns,
     treemap_stocks,
     universe_key,
@@ -190,19 +191,27 @@ with tab_rotation:
                                 for c in ("rs_ratio", "rs_momentum")})
 
 with tab_history:
-    if universe.changes.empty:
-        st.info("This constituents list has no changes table, so membership on past dates "
-                "cannot be rebuilt. Press 'Update from Wikipedia' (online) or put a saved "
-                "page in the data folder's wikipedia/ directory.")
+    history = membership_source(st.session_state["universe_refresh"])
+    if history is None and universe.changes.empty:
+        st.info("No membership source: this constituents list has no changes table and the "
+                "data folder has no membership/ files or saved page. Press 'Update list' "
+                "(online) or put a saved page in the data folder's wikipedia/ directory.")
     else:
-        first = universe.history_start.date()
-        last = (universe.as_of or universe.changes["date"].max()).date()
-        default = min(max(end, first), last)
-        on = st.slider("Index membership on", min_value=first, max_value=last, value=default,
-                       format="YYYY-MM-DD", key="uni_on_date", step=dt.timedelta(days=1))
-        around = st.slider("Changes within (days either side)", 7, 365, 90, key="uni_around")
-        members = membership_on(universe, ukey, on)
-        sectors_of = {s.symbol: s.sector for s in universe.constituents}
+        span = history or universe.membership()
+        default = min(max(end, span.start.date()), span.end.date())
+        c0, c00 = st.columns([1, 3])
+        on = c0.date_input("Index membership on", value=default, key="uni_on_date",
+                           min_value=dt.date(1957, 3, 4), max_value=dt.date.today(),
+                           format="YYYY-MM-DD")
+        around = c00.slider("Changes within (days either side)", 7, 365, 90, key="uni_around")
+        found = membership_on(universe, ukey, on, st.session_state["universe_refresh"])
+        for text in found["warnings"]:
+            st.warning(text)
+        st.caption(f"Members on {found['date']} under the symbols of that day, from "
+                   f"{found['source'] or 'the nearest covered date'}. Sources: "
+                   + "; ".join(f"{c['source']} ({c['start']} to {c['end']})"
+                               for c in found["coverage"]) + ". " + found["sector_note"])
+        members = found["members"]
         c1, c2, c3 = st.columns(3)
         c1.metric("Members on that date", len(members))
         near = changes_around(universe, on, around)
@@ -210,13 +219,15 @@ with tab_history:
         c3.metric("Removals nearby", int(near["removed_ticker"].notna().sum()))
         left, right = st.columns([2, 3])
         with left:
-            frame = pd.DataFrame({"symbol": members,
-                                  "sector (today)": [sectors_of.get(t) for t in members],
-                                  "still a member": [t in sectors_of for t in members]})
+            frame = pd.DataFrame({"symbol then": members,
+                                  f"sector on {found['date']}": found["sector_then"],
+                                  f"symbol on {found['latest']}": found["symbol_now"],
+                                  "still a member": found["still_member"]})
             st.dataframe(frame, hide_index=True, width="stretch", height=460,
                          key="uni_members")
         with right:
-            st.caption(f"Changes from {pd.Timestamp(on) - pd.Timedelta(days=around):%Y-%m-%d}"
+            st.caption(f"Changes in {universe.source} from "
+                       f"{pd.Timestamp(on) - pd.Timedelta(days=around):%Y-%m-%d}"
                        f" to {pd.Timestamp(on) + pd.Timedelta(days=around):%Y-%m-%d}")
             st.dataframe(near, hide_index=True, width="stretch", height=460,
                          key="uni_changes",

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from mltrainer import config
+from mltrainer.data.gics import sector_lists, sectors_as_of
 from mltrainer.data.membership import load_membership
 from mltrainer.data.universe import SP500Universe, SP500UniverseManager
 from mltrainer.errors import DataError
@@ -41,16 +42,13 @@ def _saved_pages() -> list[Path]:
 
 @st.cache_data(show_spinner="Loading the S&P 500 constituents…", max_entries=2, ttl=3600)
 def load_universe(refresh: int = 0) -> SP500Universe:
-    """The universe (see module notes); ``refresh`` only busts the cache after an update."""
-    manager = SP500UniverseManager()
-    universe = manager.cached_wikipedia()
-    if universe is None:
-        pages = _saved_pages()
-        universe = manager.from_html(pages[-1]) if pages else manager.from_pytickersymbols()
-        if not pages:
-            universe.warnings.append("no saved Wikipedia page and nothing cached: the list "
-                                     "has no changes table, so past membership is unknown; "
-                                     "press 'Update from Wikipedia' when online")
+    """Today's constituents in the CLI's order of sources (``SP500UniverseManager.load``:
+    cached Wikipedia copy, saved page, constituents list, pytickersymbols); ``refresh``
+    only busts the cache after an update."""
+    universe = SP500UniverseManager().load("auto")
+    if universe.changes.empty and universe.source.startswith("pytickersymbols"):
+        universe.warnings.append("no saved Wikipedia page and nothing cached: the list "
+                                 "has no changes table; press 'Update list' when online")
     try:
         universe = universe.with_market_caps("snapshot")
     except DataError as exc:
@@ -77,9 +75,36 @@ def export_bytes(_universe: SP500Universe, fmt: str, key: str) -> bytes:
         return path.read_bytes()
 
 
+@st.cache_resource(show_spinner="Combining the S&P 500 membership sources…")
+def membership_source(refresh: int = 0):
+    """Every membership source found, combined once per server (see
+    :func:`mltrainer.data.membership.load_membership`); None when there is none."""
+    try:
+        return load_membership()
+    except DataError:
+        return None
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def membership_on(_universe: SP500Universe, key: str, date) -> list[str]:
-    return _universe.members_on(date)
+def membership_on(_universe: SP500Universe, key: str, date, refresh: int = 0) -> dict:
+    """Members on ``date`` under the symbols of that day, with their sectors then, the
+    source in charge and any warning: from every source combined, else from the list's
+    own changes table."""
+    membership = membership_source(refresh)
+    if membership is None:
+        membership = _universe.membership()
+    found = membership.lookup(date)
+    sectors = sectors_as_of(found["members"], date, history=membership.history,
+                            lists=sector_lists(membership))
+    today = membership.end
+    found["sector_then"] = [sectors.sectors.get(s) for s in found["members"]]
+    found["symbol_now"] = [membership.history.symbol_on(s, date, today)
+                           for s in found["members"]]
+    latest = set(membership.members_on(today))
+    found["still_member"] = [s in latest for s in found["symbol_now"]]
+    found["latest"] = today.date().isoformat()
+    found["sector_note"] = sectors.provenance()
+    return found
 
 
 def changes_around(universe: SP500Universe, date, days: int) -> pd.DataFrame:

@@ -20,7 +20,8 @@ def test_universe_renders_every_section(app, shared_data_dir, source):
     assert at.select_slider(key="uni_window").value == "3 months"
     assert at.text_input(key="uni_search").value == ""
     assert at.slider(key="rrg_window").value == 12
-    assert metrics(at)["Members on that date"] == "504" if source == "local" else True
+    # the range ends 2021-04-21: the 505 members of that day (symbols of the day)
+    assert metrics(at)["Members on that date"] == "505" if source == "local" else True
 
 
 def test_the_return_window_recolours_the_treemap(app, shared_data_dir):
@@ -62,15 +63,25 @@ def test_rotation_window_and_tail_change_the_graph(app, shared_data_dir):
 
 def test_membership_on_a_past_date(app, shared_data_dir):
     at = open_page(app, "universe", "local")
-    at.slider(key="uni_on_date").set_value(pd.Timestamp("2008-06-30").date()).run()
+    at.date_input(key="uni_on_date").set_value(pd.Timestamp("2008-06-30").date()).run()
     assert not errors(at)
-    members = table(at, "symbol", "still a member")
+    members = table(at, "symbol then", "still a member").set_index("symbol then")
     assert 480 <= len(members) <= 520
-    assert "LEH" in set(members["symbol"])  # Lehman Brothers, removed in September 2008
-    assert not members.set_index("symbol").loc["LEH", "still a member"]
+    # Lehman Brothers under its symbol of the day, removed in September 2008
+    assert "LEH" in members.index and not members.loc["LEH", "still a member"]
+    # Kraft Foods then, Mondelez now; Google's class A traded as GOOG
+    now = [c for c in members.columns if c.startswith("symbol on")][0]
+    assert members.loc["KFT", now] == "MDLZ" and members.loc["KFT", "still a member"]
+    assert "GOOG" in members.index and "GOOGL" not in members.index
+    assert members.loc["AAPL", "sector on 2008-06-30"] == "Information Technology"
     changes = table(at, "added_ticker", "removed_ticker")
     assert (pd.to_datetime(changes["date"]) >= "2008-04-01").all()
     assert int(metrics(at)["Additions nearby"]) == changes["added_ticker"].notna().sum()
+    assert not at.warning  # covered by the sources: no warning
+    # before every source: the page says so
+    at.date_input(key="uni_on_date").set_value(pd.Timestamp("1990-01-02").date()).run()
+    assert not errors(at)
+    assert any("known from 1996-01-02" in w.value for w in at.warning)
 
 
 def test_a_past_end_date_draws_the_index_of_that_day(app, shared_data_dir):
