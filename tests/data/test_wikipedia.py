@@ -3,6 +3,7 @@ the live fetch through a local server (User-Agent, cache, stale fallback)."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pandas as pd
@@ -41,6 +42,7 @@ def test_saved_page_counts_and_date(saved):
     assert saved.as_of == pd.Timestamp("2024-10-09")  # "last edited on 9 October 2024"
     assert list(saved.constituents.columns) == list(wikipedia.CONSTITUENT_COLUMNS)
     assert list(saved.changes.columns) == list(wikipedia.CHANGE_COLUMNS)
+    assert saved.warnings == []
 
 
 def test_saved_page_known_rows(saved):
@@ -184,6 +186,129 @@ def test_page_without_constituents_table_is_a_data_error():
 def test_missing_file_names_the_path(tmp_path):
     with pytest.raises(DataError, match="nope.html: no such file"):
         wikipedia.read_html_file(tmp_path / "nope.html")
+
+
+# -------------------------------------------- older layouts, made from the real page
+def _split_table(text: str, table_id: str) -> tuple[str, str, list[str], str, str]:
+    """(before, opening tag, rows, closing tags, after) of the table with ``table_id``."""
+    start = text.index(f'id="{table_id}"')
+    start = text.rindex("<table", 0, start)
+    end = text.index("</table>", start) + len("</table>")
+    table = text[start:end]
+    opening, rest = table.split("<tbody>", 1)
+    rows = ["<tr>" + r for r in rest.removesuffix("</tbody></table>").split("<tr>")[1:]]
+    return text[:start], opening + "<tbody>", rows, "</tbody></table>", text[end:]
+
+
+def _rewrite(text: str, table_id: str, n_header: int, edit) -> str:
+    before, opening, rows, closing, after = _split_table(text, table_id)
+    head, body = edit(rows[:n_header], rows[n_header:])
+    return before + opening + "".join(head + body) + closing + after
+
+
+def _header_td(head, body):
+    return [re.sub(r"<(/?)th\b", r"<\1td", r) for r in head], body
+
+
+def _repeat_header(head, body):
+    out = []
+    for i in range(0, len(body), 50):
+        out += body[i:i + 50] + (head if i + 50 < len(body) else [])
+    return head, out
+
+
+def _renamed(head, body):
+    renames = {">Symbol</a>": ">Ticker symbol</a>", "GICS Sub-Industry": "GICS Sub Industry",
+               "Headquarters Location": "Address of Headquarters",
+               "Date added": "Date first added"}
+    row = head[0]
+    for old, new in renames.items():
+        assert old in row
+        row = row.replace(old, new)
+    return [row], body
+
+
+def _sec_filings_column(head, body):
+    """Older copies had a "SEC filings" column after the symbol."""
+    def insert(row, cell):
+        return re.sub(r"(<t[dh]\b.*?</t[dh]>)", lambda m: m.group(1) + cell, row, count=1,
+                      flags=re.S)
+    return ([insert(head[0], "<th>SEC filings</th>")],
+            [insert(r, '<td><a href="#">reports</a></td>') for r in body])
+
+
+def _single_row_changes(head, body):
+    return ["<tr><th>Date</th><th>Added Ticker</th><th>Added Security</th>"
+            "<th>Removed Ticker</th><th>Removed Security</th><th>Reason</th></tr>\n"], body
+
+
+def _colspan_only_changes(head, body):
+    return ['<tr><td>Date</td><td colspan="2">Added (Ticker, Security)</td>'
+            '<td colspan="2">Removed (Ticker, Security)</td><td>Reason</td></tr>\n'], body
+
+
+def _no_ids(text: str) -> str:
+    return text.replace(' id="constituents"', "").replace(' id="changes"', "")
+
+
+LAYOUTS = {
+    "header row of td cells": [("constituents", 1, _header_td), ("changes", 2, _header_td)],
+    "header repeated every 50 rows": [("constituents", 1, _repeat_header),
+                                      ("changes", 2, _repeat_header)],
+    "older header names": [("constituents", 1, _renamed)],
+    "SEC filings column": [("constituents", 1, _sec_filings_column)],
+    "single-row changes header": [("changes", 2, _single_row_changes)],
+    "colspan-only changes header": [("changes", 2, _colspan_only_changes)],
+    "all of them, no table ids": [
+        ("constituents", 1, _renamed), ("constituents", 1, _sec_filings_column),
+        ("constituents", 1, _header_td), ("constituents", 1, _repeat_header),
+        ("changes", 2, _single_row_changes), ("changes", 1, _header_td),
+        ("changes", 1, _repeat_header), _no_ids],
+}
+
+
+@pytest.fixture(scope="module")
+def page_text(page_path):
+    return page_path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=list(LAYOUTS))
+def test_older_layouts_of_the_real_page_give_the_same_rows(layout, page_text, saved):
+    text = page_text
+    for step in LAYOUTS[layout]:
+        text = step(text) if callable(step) else _rewrite(text, *step)
+    assert text != page_text
+    tables = wikipedia.parse_page(text, "old-layout.html")
+    assert tables.warnings == []
+    pd.testing.assert_frame_equal(tables.constituents, saved.constituents)
+    pd.testing.assert_frame_equal(tables.changes, saved.changes)
+    assert len(tables.constituents) == 503 and len(tables.changes) == 353
+
+
+def test_layout_rewrites_change_what_they_claim(page_text):
+    """The rewrites really produce the old markup (guards the test above)."""
+    text = _rewrite(page_text, "constituents", 1, _header_td)
+    _, _, rows, _, _ = _split_table(text, "constituents")
+    assert "<th" not in rows[0] and ">Symbol<" in rows[0] and len(rows) == 504
+    text = _rewrite(page_text, "changes", 2, _repeat_header)
+    _, _, rows, _, _ = _split_table(text, "changes")
+    assert len(rows) == 2 + 353 + 2 * (353 // 50) and sum(">Reason" in r for r in rows) == 8
+
+
+def test_page_without_changes_table_warns(page_text):
+    before, _, _, _, after = _split_table(page_text, "changes")
+    tables = wikipedia.parse_page(before + after, "no-changes.html")
+    assert len(tables.constituents) == 503 and tables.changes.empty
+    assert list(tables.changes.columns) == list(wikipedia.CHANGE_COLUMNS)
+    assert len(tables.warnings) == 1 and "no S&P 500 changes table" in tables.warnings[0]
+
+
+def test_warnings_survive_the_cache_round_trip(page_text):
+    before, _, _, _, after = _split_table(page_text, "changes")
+    tables = wikipedia.parse_page(before + after, "no-changes.html")
+    doc = wikipedia._to_json(tables, pd.Timestamp("2024-10-10"))
+    again = wikipedia.tables_from_json(doc, "cached")
+    assert again.warnings == tables.warnings and len(again.constituents) == 503
 
 
 # -------------------------------------------------------------- live, locally
