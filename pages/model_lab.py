@@ -38,6 +38,8 @@ METRICS = (("cagr", "CAGR", "{:.1%}"), ("sharpe", "Sharpe", "{:.2f}"),
            ("information_ratio", "Information ratio", "{:.2f}"), ("beta", "Beta", "{:.2f}"),
            ("annual_turnover", "Turnover / year", "{:.1f}x"))
 BENCHMARKS = {"universe": "Equal-weight tickers", "sp500": "S&P 500 index"}
+UNIVERSES = {"survivors": "Tickers picked, whole period",
+             "sp500": "S&P 500 as it was"}
 
 
 def short(key: str) -> str:
@@ -75,9 +77,25 @@ key = c2.selectbox("Model", models, index=models.index(default_model), format_fu
 cls = get_model(key)
 options = universe_tickers(sel)
 from_url = [t for t in (url.get("tickers") or "").split(",") if t in options]
-tickers = c3.multiselect("Tickers", options, default=from_url or default_tickers(sel, 5),
-                         key="lab_tickers", max_selections=50,
-                         help="The model runs on these; the backtest trades them")
+c3a, c3b = c3.columns([1, 2])
+universe = c3a.selectbox(
+    "Universe", list(UNIVERSES), format_func=UNIVERSES.get, key="lab_universe",
+    index=list(UNIVERSES).index(url["universe"]) if url.get("universe") in UNIVERSES else 0,
+    help="S&P 500 as it was: every ticker of the data, each held only on the days it was "
+         "an index member (the same run on the survivors is shown beside it)")
+if universe == "sp500" and family == "ml":
+    st.info("S&P 500 as it was runs the model on every ticker of the data; the machine-"
+            "learning models would take many minutes there. Use the CLI "
+            "(`python -m mltrainer walkforward ... --universe sp500`) or pick tickers.")
+    universe = "survivors"
+if universe == "sp500":
+    tickers = options
+    c3b.caption(f"{len(options)} tickers of the {data.source} data, each held only while an "
+                "S&P 500 member")
+else:
+    tickers = c3b.multiselect("Tickers", options, default=from_url or default_tickers(sel, 5),
+                              key="lab_tickers", max_selections=50,
+                              help="The model runs on these; the backtest trades them")
 st.caption(f"**{short(key)}** ({cls.output_kind}) — {cls.description}")
 if not tickers:
     st.info("Pick at least one ticker.")
@@ -97,15 +115,17 @@ with st.container(border=True):
                            initial=url.get("params") if url.get("model") == key else None,
                            columns=4)
 c1, c2, c3 = st.columns([2, 1, 1])
-ticker = c1.selectbox("Show the output on", tickers,
-                      index=tickers.index(url["ticker"]) if url.get("ticker") in tickers else 0,
+shown_default = url.get("ticker") if url.get("ticker") in tickers else (
+    next((t for t in default_tickers(sel, 1) if t in tickers), tickers[0]))
+ticker = c1.selectbox("Show the output on", tickers, index=tickers.index(shown_default),
                       key="lab_ticker")
 costs = c2.slider("Costs (bps per trade)", 0.0, 50.0, float(url.get("costs", 5.0) or 5.0), 1.0,
                   key="lab_costs", help="Commission plus slippage per unit of traded value")
 bench = c3.selectbox("Benchmark", list(BENCHMARKS), format_func=BENCHMARKS.get,
                      index=list(BENCHMARKS).index(url["bench"]) if url.get("bench") in
                      BENCHMARKS else 0, key="lab_bench")
-write_url(sel, family, key, params, tickers, ticker, costs, bench)
+write_url(sel, family, key, params, [] if universe == "sp500" else tickers, ticker, costs,
+          bench, universe)
 
 pk, tk = params_key(params), tuple(tickers)
 if family == "ml":
@@ -113,7 +133,7 @@ if family == "ml":
                "from seconds to about a minute; the same settings are then served from the "
                "cache.")
 with friendly(f"{short(key)} could not run"):
-    run = lab_run(sel.source, key, pk, tk, sel.start, sel.end, costs, bench)
+    run = lab_run(sel.source, key, pk, tk, sel.start, sel.end, costs, bench, universe)
 out, bt = run["output"], run["backtest"]
 
 tab_run, tab_wf, tab_compare = st.tabs(["Output & backtest", "Walk-forward & sweep",
@@ -126,9 +146,27 @@ with tab_run:
                                        title=f"{short(key)} on {ticker}"),
                     width="stretch", key="lab_output")
     if bt is not None:
+        st.caption(f"Backtest {bt['equity'].index[0]:%Y-%m-%d} to "
+                   f"{bt['equity'].index[-1]:%Y-%m-%d}, in sample (the parameters as set), "
+                   f"universe: {bt['universe']['label']}")
         metric_row(bt["metrics"])
         curves = {f"{short(key)} (net of {costs:g} bps)": bt["equity"],
                   f"Benchmark: {BENCHMARKS[bench]}": bt["benchmark"]}
+        effect = bt.get("survivorship")
+        if effect is not None:
+            curves[f"{short(key)} on the survivors (whole period)"] = effect["survivors_equity"]
+            rows = {"S&P 500 as it was": effect["point_in_time"],
+                    "Survivors, whole period": effect["survivors"],
+                    "Survivors minus as it was": effect["survivors_minus_point_in_time"]}
+            st.markdown("**Survivorship effect**: the same signal held only while members "
+                        "vs held over the whole period")
+            st.dataframe(pd.DataFrame(rows).T[["cagr", "sharpe", "max_drawdown"]],
+                         width="stretch", key="lab_survivorship",
+                         column_config={
+                             "cagr": st.column_config.NumberColumn("CAGR", format="percent"),
+                             "sharpe": st.column_config.NumberColumn("Sharpe", format="%.2f"),
+                             "max_drawdown": st.column_config.NumberColumn(
+                                 "max drawdown", format="percent")})
         st.plotly_chart(equity_chart(curves, title="Backtest: growth of 1"), width="stretch",
                         key="lab_equity")
         for w in bt["warnings"]:
@@ -164,7 +202,8 @@ with tab_wf:
                        "sweep other parameters.")
         run_wf = st.button("Run walk-forward", key="lab_run_wf", type="primary",
                            disabled=problem is not None)
-        args = (sel.source, key, pk, grid, tk, sel.start, sel.end, train, test, costs)
+        args = (sel.source, key, pk, grid, tk, sel.start, sel.end, train, test, costs,
+                universe)
         if run_wf or walk_forward_done(*args):
             with friendly("The walk-forward could not run"):
                 wf = walk_forward_run(*args)
@@ -241,7 +280,7 @@ with tab_compare:
         for i, other in enumerate(others):
             with friendly(f"{short(other)} could not run", stop=False):
                 res = backtest(sel.source, other, params_key({}), tk, sel.start, sel.end,
-                               costs, bench)
+                               costs, bench, universe)
                 curves[short(other)] = res["equity"]
                 rows.append({"model": short(other), **res["metrics"]})
             progress.progress((i + 1) / len(others), text=f"{short(other)} done")

@@ -71,31 +71,43 @@ def run_index_model(key: str, params: tuple, start, end) -> ModelOutput:
 
 @st.cache_data(show_spinner="Backtesting…", max_entries=64)
 def backtest(source: str, key: str, params: tuple, tickers: tuple, start, end,
-             costs_bps: float, benchmark: str) -> dict:
+             costs_bps: float, benchmark: str, universe: str = "survivors") -> dict:
     """Backtest of a signal/weights model over [start, end].
 
-    ``benchmark`` is ``"universe"`` (equal weight of the tickers, the engine's default) or
-    ``"sp500"`` (the bundled index). Returns a small dict: equity and benchmark growth,
-    daily returns, metrics, warnings.
+    ``benchmark`` is ``"universe"`` (equal weight of the tickers the run may hold, the
+    engine's default) or ``"sp500"`` (the bundled index). ``universe`` is
+    ``"survivors"`` (the tickers over the whole period) or ``"sp500"`` (each ticker only
+    while an index member, with the survivors' run beside it). Returns a small dict:
+    equity and benchmark growth, daily returns, metrics, warnings, universe, survivorship.
     """
     from mltrainer.backtest.engine import run_backtest
+    from mltrainer.backtest.pit import resolve_universe, survivorship_effect
     from mltrainer.models.base import WEIGHTS
 
     cls = get_model(key)
     out = run_model(source, key, params, tickers, start, end)
     data = _data(source, tickers, start, end, "exact")
+    setting = resolve_universe(data, universe, tickers_given=True)
     bench = None
     if benchmark == "sp500":
         from ui.data import index_close
 
         bench = index_close(end).pct_change(fill_method=None).reindex(data.dates)
     weighting = "weights" if cls.output_kind == WEIGHTS else "normalize"
-    res = run_backtest(out.primary.reindex(data.dates), data, weighting=weighting,
+    signal = out.primary.reindex(data.dates)
+    res = run_backtest(signal, data, weighting=weighting, members=setting.mask,
                        commission_bps=costs_bps, benchmark=bench)
+    effect = None
+    if setting.mask is not None:
+        survivors = run_backtest(signal, data, weighting=weighting, commission_bps=costs_bps,
+                                 benchmark=bench)
+        effect = survivorship_effect(res.metrics, survivors.metrics)
+        effect["survivors_equity"] = survivors.equity
     bench_growth = (1.0 + res.benchmark.fillna(0.0)).cumprod()
     return {"equity": res.equity, "benchmark": bench_growth, "returns": res.returns,
-            "metrics": dict(res.metrics), "warnings": list(res.warnings),
-            "turnover": float(res.turnover.mean())}
+            "metrics": dict(res.metrics), "warnings": [*setting.warnings, *res.warnings],
+            "turnover": float(res.turnover.mean()), "universe": setting.to_dict(),
+            "survivorship": effect}
 
 
 def selection_key(sel: Selection) -> tuple:

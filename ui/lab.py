@@ -14,7 +14,7 @@ from mltrainer.validate import from_query, parse_float, parse_tickers
 from ui.compute import _data, backtest, run_model
 from ui.feedback import result_store, with_progress
 
-URL_KEYS = ("family", "model", "tickers", "ticker", "costs", "bench")
+URL_KEYS = ("family", "model", "tickers", "ticker", "costs", "bench", "universe")
 PARAM_PREFIX = "p."
 MAX_TICKERS = 50  # the ticker picker's max_selections
 # URL values checked before the page uses them (the others are matched against lists)
@@ -65,10 +65,11 @@ def url_state() -> dict:
 
 
 def write_url(sel, family: str, key: str, params: dict, tickers, ticker: str, costs: float,
-              bench: str) -> None:
+              bench: str, universe: str = "survivors") -> None:
     """Put the current settings in the URL so a copied link reproduces this run."""
     state = {"family": family, "model": key, "tickers": ",".join(tickers), "ticker": ticker,
-             "costs": f"{costs:g}", "bench": bench, "source": sel.source}
+             "costs": f"{costs:g}", "bench": bench, "source": sel.source,
+             "universe": universe}
     if sel.start is not None and sel.end is not None:
         state.update(start=str(sel.start), end=str(sel.end))
     if sel.sectors:
@@ -87,13 +88,13 @@ def write_url(sel, family: str, key: str, params: dict, tickers, ticker: str, co
 # ----------------------------------------------------------------------- runs
 @st.cache_data(show_spinner="Running and backtesting…", max_entries=64)
 def lab_run(source: str, key: str, params: tuple, tickers: tuple, start, end, costs: float,
-            bench: str) -> dict:
+            bench: str, universe: str = "survivors") -> dict:
     """The model's output and (for signal/weights models) its backtest; recorded once
     per distinct run in the audit trail."""
     from mltrainer import audit
 
     out = run_model(source, key, params, tickers, start, end)
-    bt = backtest(source, key, params, tickers, start, end, costs, bench) \
+    bt = backtest(source, key, params, tickers, start, end, costs, bench, universe) \
         if backtestable(key) else None
     note = None
     try:
@@ -102,7 +103,7 @@ def lab_run(source: str, key: str, params: tuple, tickers: tuple, start, end, co
                            tickers=list(tickers), start=start, end=end,
                            metrics=bt["metrics"] if bt else {},
                            extra={"page": "model_lab", "commission_bps": costs,
-                                  "benchmark": bench})
+                                  "benchmark": bench, "universe": universe})
         note = rec["id"]
     except (OSError, MLTrainerError) as exc:
         note = f"not recorded in the audit trail: {exc}"
@@ -148,27 +149,32 @@ def sweepable(model_cls) -> list[str]:
 
 
 def walk_forward_run(source: str, key: str, params: tuple, grid: tuple, tickers: tuple,
-                     start, end, train: int, test: int, costs: float):
+                     start, end, train: int, test: int, costs: float,
+                     universe: str = "survivors"):
     """:func:`mltrainer.backtest.walkforward.walk_forward` memoised by its inputs, with a
     progress bar on a miss; recorded in the audit trail."""
     from mltrainer import audit
     from mltrainer.backtest.walkforward import walk_forward
 
     store = result_store("walk_forward", 6)
-    cache_key = (source, key, params, grid, tickers, start, end, train, test, costs)
+    cache_key = (source, key, params, grid, tickers, start, end, train, test, costs, universe)
     n_points = int(np.prod([len(v) for _, v in grid])) if grid else 1
 
     def compute(progress):
+        from mltrainer.backtest.pit import resolve_universe
+
         data = _data(source, tickers, start, end, "exact")
         fixed = {k: v for k, v in params if k not in dict(grid)}
+        members = resolve_universe(data, universe, tickers_given=True).mask
         res = walk_forward(get_model(key), data, {k: list(v) for k, v in grid}, params=fixed,
                            train_size=train, test_size=test,
-                           backtest_kwargs={"commission_bps": costs}, n_jobs=1,
-                           progress=progress)
+                           backtest_kwargs={"commission_bps": costs, "members": members},
+                           n_jobs=1, progress=progress)
         try:
             audit.record("walkforward", key, fixed, data=data, tickers=list(tickers),
                          start=start, end=end, metrics=res.oos_metrics,
-                         extra={"page": "model_lab", "grid": {k: list(v) for k, v in grid},
+                         extra={"page": "model_lab", "universe": universe,
+                                "grid": {k: list(v) for k, v in grid},
                                 "train_size": train, "test_size": test,
                                 "dsr_oos": res.deflated_sharpe["oos"]["dsr"]})
         except (OSError, MLTrainerError):

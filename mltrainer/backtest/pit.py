@@ -33,7 +33,14 @@ _COMPARED = ("cagr", "sharpe", "max_drawdown", "volatility", "total_return")
 
 
 def key_dates(data: MarketData) -> pd.Series:
-    """Each ticker's last date with a price: the date its key is that company's symbol."""
+    """The date on which each ticker key is that company's symbol.
+
+    A source keys its files by the symbols of one date, ``data.as_of`` (the local files
+    by April 2021's, a live source by today's). When the panel runs to that date, each
+    ticker's own last price date is used (a file that stops early stops under its own
+    symbol); a panel cut short by a date range uses ``as_of`` for every key, since the
+    keys did not change when the range was chosen (WELL is WELL in a 2005-2010 window).
+    """
     close = data.adj_close
     values = close.to_numpy(dtype="float64", na_value=np.nan)
     has = np.isfinite(values)
@@ -41,6 +48,9 @@ def key_dates(data: MarketData) -> pd.Series:
     out = pd.Series(pd.NaT, index=close.columns, dtype="datetime64[ns]")
     ok = last >= 0
     out[ok] = close.index[last[ok]]
+    as_of = None if data.as_of is None else pd.Timestamp(data.as_of).normalize()
+    if as_of is not None and len(close.index) and close.index[-1].normalize() < as_of:
+        out[:] = as_of
     return out
 
 

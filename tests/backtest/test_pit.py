@@ -116,3 +116,12 @@ def test_cli_members_warns_outside_coverage(capsys):
     assert doc["count"] == 505 and doc["warnings"] == []
     assert main(["universe", "members", "--date", "2031-01-02", "--json"]) == 0
     assert any("known up to" in w for w in json.loads(capsys.readouterr().out)["warnings"])
+
+
+def test_a_date_range_keeps_the_keys_of_the_source(panel, membership):
+    """A 2005-2010 window of the 2021-keyed files: WELL is still Welltower (HCN then)."""
+    window = panel.select(tickers=["WELL", "FB", "GOOG", "GOOGL", "BKNG"], start="2005-01-01",
+                          end="2010-12-31")
+    mask = membership_mask(window, membership).loc["2010-06-30"]
+    assert mask.to_dict() == {"WELL": True, "FB": False, "GOOG": False, "GOOGL": True,
+                              "BKNG": True}

@@ -8,6 +8,7 @@ import pytest
 
 from mltrainer import audit
 from tests.ui.pagetools import array, errors, figure, metrics, open_page, trace
+from tests.ui.pagetools import table as table_with
 
 SPEC_KEY = "lab:momentum/TimeSeriesMomentumModel:"
 
@@ -147,3 +148,22 @@ def test_walk_forward_tab_shows_the_baselines_on_the_out_of_sample_dates(app, sh
     names = [t["name"] for t in figure(at, "lab_wf_equity")["data"]]
     assert names == ["Stitched out-of-sample", "equal-weight buy-and-hold",
                      "S&P 500 index (price, no costs)", "model, default parameters (fixed)"]
+
+
+def test_the_sp500_as_it_was_holds_members_only_beside_the_survivors(app, shared_data_dir):
+    at = open_page(app, "model_lab", "local")
+    at.selectbox(key="lab_universe").set_value("sp500").run()
+    assert not errors(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "504 tickers of the local data, each held only while an S&P 500 member" in captions
+    assert "universe: S&P 500 as it was" in captions
+    table = table_with(at, "cagr", "sharpe", "max_drawdown")
+    assert list(table.index) == ["S&P 500 as it was", "Survivors, whole period",
+                                 "Survivors minus as it was"]
+    pit, surv = table.loc["S&P 500 as it was"], table.loc["Survivors, whole period"]
+    assert table.loc["Survivors minus as it was", "cagr"] == pytest.approx(
+        surv["cagr"] - pit["cagr"])
+    assert pit["cagr"] != pytest.approx(surv["cagr"])
+    names = [t["name"] for t in figure(at, "lab_equity")["data"]]
+    assert any("survivors" in n for n in names)
+    assert at.query_params["universe"] == "sp500"
