@@ -104,8 +104,10 @@ def _parse(args) -> int:
     doc = universe.to_json()
     span = (f" ({doc['changes'][-1]['date']} to {doc['changes'][0]['date']})"
             if doc["changes"] else "")
-    emit(args, doc, f"{args.html}: {len(doc['constituents'])} constituents, "
-                    f"{len(doc['changes'])} changes{span}")
+    doc["warnings"] = list(universe.warnings)
+    emit(args, doc, "\n".join([f"{args.html}: {len(doc['constituents'])} constituents, "
+                               f"{len(doc['changes'])} changes{span}",
+                               *(f"warning: {w}" for w in universe.warnings)]))
     return 0
 
 

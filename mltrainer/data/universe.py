@@ -352,7 +352,7 @@ def _stocks_from_frame(frame: pd.DataFrame) -> list[SP500Stock]:
 
 def _universe_from_tables(tables: wikipedia.WikiTables, source: str) -> SP500Universe:
     return SP500Universe(_stocks_from_frame(tables.constituents), tables.changes.copy(),
-                         tables.as_of, source)
+                         tables.as_of, source, warnings=list(tables.warnings))
 
 
 class SP500UniverseManager:

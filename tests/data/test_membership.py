@@ -143,3 +143,20 @@ def test_membership_from_the_wikipedia_page_alone_under_symbols_of_the_day(share
     snap = read_snapshot(shared_data_dir / "constituents-2021-04-23.csv")
     assert jaccard(wiki.members_on("2021-04-23"), snap.symbols) >= 0.97
     assert "FB" in wiki.members_on("2021-04-23") and "META" not in wiki.members_on("2021-04-23")
+
+
+def test_membership_from_an_older_layout_of_the_real_page(shared_data_dir, tmp_path):
+    """The 2024 page rewritten into the older markup gives the same point-in-time lists."""
+    from mltrainer.data.membership import membership_from_page
+    from tests.data.test_wikipedia import LAYOUTS, _rewrite
+
+    original = shared_data_dir / PAGE
+    text = original.read_text(encoding="utf-8")
+    for step in LAYOUTS["all of them, no table ids"]:
+        text = step(text) if callable(step) else _rewrite(text, *step)
+    older = tmp_path / original.name  # same name: the page's date comes from its text
+    older.write_text(text, encoding="utf-8")
+    new, old = membership_from_page(older), membership_from_page(original)
+    for day in ("2005-01-03", "2014-06-30", "2021-04-23"):
+        assert new.members_on(day) == old.members_on(day), day
+    assert new.warnings == []
