@@ -198,9 +198,12 @@ def test_garch_matches_arch_called_directly(recent, kwargs):
     with threadpool_limits(limits=1, user_api="blas"):
         res = _arch(window.to_numpy(), spec.mean, spec.p, spec.o, spec.q,
                     spec.dist).fit(disp="off")
-    # 1. the parameters are arch's on the same window
-    got = out.tables["params"].loc[("JPM", refit), list(res.params.index)]
-    np.testing.assert_allclose(got.to_numpy(dtype=float), res.params.to_numpy(), rtol=1e-6)
+    # 1. the parameters are arch's optimum on the same window: at least as likely as
+    # arch's own fit, and equal to it up to where SLSQP stops (the model polishes it)
+    row = out.tables["params"].loc[("JPM", refit)]
+    got = row[list(res.params.index)]
+    assert row["loglik"] >= res.loglikelihood - 1e-9 * abs(res.loglikelihood)
+    np.testing.assert_allclose(got.to_numpy(dtype=float), res.params.to_numpy(), rtol=2e-3)
 
     # 2. our recursion reproduces arch's in-sample conditional volatility and forecast
     n_mean = 1 if spec.mean == "constant" else 0
@@ -218,12 +221,13 @@ def test_garch_matches_arch_called_directly(recent, kwargs):
     full_fc = res.forecast(horizon=1, start=300, reindex=False).variance.to_numpy()[:, 0]
     np.testing.assert_allclose(sig2[301:], full_fc, rtol=1e-8)
 
-    # 3. between refits the model filters forward with the parameters fixed: arch's
+    # 3. between refits the model filters forward with its parameters fixed: arch's
     # fix() on the window plus the following year gives the same variances, and its
     # one-step forecasts are the model's output (de-annualised)
     seg = y_all[(y_all.index >= refit) & (y_all.index < next_refit)]
     ext = pd.concat([window, seg])
-    fixed = _arch(ext.to_numpy(), spec.mean, spec.p, spec.o, spec.q, spec.dist).fix(res.params)
+    fixed = _arch(ext.to_numpy(), spec.mean, spec.p, spec.o, spec.q, spec.dist).fix(
+        got.astype("float64"))
     fix_fc = fixed.forecast(horizon=1, start=len(window), reindex=False).variance
     ours = (out.primary["JPM"].loc[seg.index] * 100) ** 2 / 252
     np.testing.assert_allclose(ours.to_numpy(), fix_fc.to_numpy()[:, 0], rtol=1e-8)
