@@ -13,7 +13,7 @@ from mltrainer.plots.market import price_with_regimes, sector_performance_bar
 from mltrainer.sectors import trailing_returns
 from ui.compute import params_key, run_index_model
 from ui.context import current, load
-from ui.data import cache_status, index_close, sector_daily_returns
+from ui.data import cache_status, index_close
 from ui.feedback import friendly
 from ui.monitoring import (
     DEFAULT_REGIME,
@@ -23,6 +23,7 @@ from ui.monitoring import (
     regime_names,
 )
 from ui.pages import link_target
+from ui.universe import pit_sector_daily_returns
 
 st.title("mltrainer · S&P 500 research")
 
@@ -91,13 +92,17 @@ left, right = st.columns([3, 2])
 with left:
     st.subheader("Sector performance")
     with friendly("Sector returns could not be computed", stop=False):
-        daily = sector_daily_returns(sel.source, sel.start, sel.end, sel.sectors)
+        # the trailing returns need the last year only: baskets of that year's members
+        end_day = pd.Timestamp(sel.end or last_bar)
+        lookback = max(pd.Timestamp(sel.start or end_day - pd.Timedelta(days=400)),
+                       end_day - pd.Timedelta(days=400)).date()
+        daily, note = pit_sector_daily_returns(sel.source, lookback, sel.end, sel.sectors)
         table = trailing_returns(daily, {"1 month": 21, "3 months": 63, "12 months": 252})
         table = table.drop(index=[i for i in ("Unknown",) if i in table.index])
         st.plotly_chart(sector_performance_bar(table, height=420), width="stretch",
                         key="home_sectors")
-        st.caption(f"Equal-weighted sector baskets of the {data.source} tickers, to "
-                   f"{daily.index[-1]:%Y-%m-%d}; 'Universe' is all of them.")
+        st.caption(f"Equal-weighted sector baskets of the {data.source} tickers to "
+                   f"{daily.index[-1]:%Y-%m-%d}; 'Universe' is all of them. {note}.")
 with right:
     st.subheader("Data freshness")
     cache = cache_status()
