@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
 
 from mltrainer.models._regime_math import refit_rows, single_thread, stress_rank
@@ -59,19 +58,63 @@ def start_params(model: MarkovRegression, y: np.ndarray) -> np.ndarray:
     return np.array([values[name] for name in model.param_names])
 
 
-def fit_params(model: MarkovRegression, start: np.ndarray) -> np.ndarray:
-    """Maximum-likelihood parameters (statsmodels order), BFGS from ``start``.
+SCREEN_EM = 10  # EM steps that rank the non-default starts before one BFGS fit
+FIT_ERRORS = (ValueError, np.linalg.LinAlgError, FloatingPointError, OverflowError)
 
+
+def _fit_from(model: MarkovRegression, **kwargs) -> np.ndarray | None:
+    """One statsmodels fit (parameters only), None when it fails or is not finite."""
+    try:
+        params = np.asarray(model.fit(disp=False, return_params=True, **kwargs))
+    except FIT_ERRORS:  # e.g. "Could not untransform parameters" on a degenerate start
+        return None
+    return params if np.all(np.isfinite(params)) else None
+
+
+def fit_params(model: MarkovRegression, start: np.ndarray,
+               warm: np.ndarray | None = None) -> np.ndarray:
+    """Maximum-likelihood parameters (statsmodels order): the best of several fits.
+
+    Candidates: statsmodels' default fit (its start values, EM warm-up, BFGS), and a
+    BFGS fit from the more likely, after ``SCREEN_EM`` EM steps, of ``start``
+    (:func:`start_params`) and ``warm`` (the previous refit's parameters). The highest
+    log-likelihood wins, so the result is never below statsmodels' default fit; a
+    3-regime likelihood has several local optima and any single start lands on a worse
+    one on some windows.
     ``return_params=True`` skips the smoother statsmodels would otherwise run on the
-    fitted model (not needed, and it is the slow part); EM warm-up iterations are skipped
-    when starting from a previous fit.
+    fitted model (not needed, and it is the slow part).
+
+    Raises
+    ------
+    ValueError
+        When every candidate fails (statsmodels raises on degenerate windows).
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.asarray(
-            model.fit(start_params=start, em_iter=0, disp=False, return_params=True)
-        )
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # convergence / EM re-scaling notes: judged below
+        # a 3-regime BFGS fit costs seconds: the other starts are screened by a few EM
+        # steps (milliseconds) and only the most likely one is fitted
+        others = [start] + ([warm] if warm is not None else [])
+        screened = []
+        for x0 in others:
+            x = _fit_from(model, start_params=x0, em_iter=SCREEN_EM, maxiter=0)  # EM only
+            if x is not None:
+                screened.append((float(model.loglike(x)), x))
+        finite = [(ll, x) for ll, x in screened if np.isfinite(ll)]
+        found = [_fit_from(model)]
+        if finite:
+            found.append(_fit_from(model, start_params=max(finite, key=lambda c: c[0])[1],
+                                   em_iter=0))
+        best, best_ll = None, -np.inf
+        for params in found:
+            if params is None:
+                continue
+            ll = float(model.loglike(params))
+            # clearly better only: near-ties keep the earlier candidate
+            if np.isfinite(ll) and ll > best_ll + 1e-9 * abs(ll):
+                best, best_ll = params, ll
+    if best is None:
+        raise ValueError("every maximum-likelihood fit failed (a degenerate window?)")
+    return best
 
 
 def variance_rank(model: MarkovRegression, params: np.ndarray) -> np.ndarray:
@@ -100,6 +143,7 @@ class MarkovFits:
     refits: list = field(default_factory=list)  # (row, params in statsmodels order)
     param_names: list = field(default_factory=list)
     last_model: MarkovRegression | None = None
+    failures: list = field(default_factory=list)  # (first row, stop row, message)
 
 
 def markov_walk_forward(
@@ -125,9 +169,9 @@ def markov_walk_forward(
     -----
     Fit j uses rows ``[lo_j, r_j)``; for rows ``r_j .. r_{j+1}-1`` the probabilities are
     ``MarkovRegression(y[lo_j:r_{j+1}]).filter(params_j).filtered_marginal_probabilities``,
-    i.e. the filter started at ``lo_j`` from the chain's steady state. Each fit after the
-    first starts from the previous fit's parameters (a warm start: the estimates move
-    little in one refit period, and it halves the cost of a fit).
+    i.e. the filter started at ``lo_j`` from the chain's steady state. Each fit is
+    :func:`fit_params` (several starts, the previous fit's parameters among them). A
+    refit where statsmodels fails leaves its rows NaN and is listed in ``failures``.
     """
     y = np.asarray(y, dtype="float64") * SCALE
     n = len(y)
@@ -139,10 +183,18 @@ def markov_walk_forward(
         for start, stop in zip(rows, stops, strict=True):  # one ML fit per refit (dozens)
             lo = 0 if max_train == 0 else max(0, start - max_train)
             model = markov_model(y[lo:start], k, switching_mean)
-            first_guess = start_params(model, y[lo:start]) if params is None else params
-            params = fit_params(model, first_guess)
-            full = markov_model(y[lo:stop], k, switching_mean)
-            filtered = np.asarray(full.filter(params).filtered_marginal_probabilities)
+            try:
+                params = fit_params(model, start_params(model, y[lo:start]), params)
+                full = markov_model(y[lo:stop], k, switching_mean)
+                with np.errstate(all="ignore"):
+                    filtered = np.asarray(full.filter(params).filtered_marginal_probabilities)
+                if not np.all(np.isfinite(filtered)):
+                    raise ValueError("the Hamilton filter gave non-finite probabilities")
+            except FIT_ERRORS as exc:
+                # this segment stays NaN; the next refit starts afresh
+                out.failures.append((int(start), int(stop), str(exc)[:200]))
+                params = None
+                continue
             order = np.argsort(variance_rank(full, params))
             out.probs[start:stop] = filtered[start - lo :, order]
             out.refits.append((int(start), params))

@@ -9,6 +9,7 @@ first) and the model's parameters and returns a :class:`ColumnRegimes` on those 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -241,6 +242,15 @@ def markov_regimes(
     )
     probs = np.vstack([np.full((1, k_regimes), np.nan), fits.probs])
     out = ColumnRegimes(labels=argmax_labels(probs), probs=probs)
+    if fits.failures:
+        dates = prices.index[1:]
+        out.tables["fit_failures"] = pd.DataFrame(
+            [{"from_date": dates[a], "to_date": dates[b - 1], "error": msg}
+             for a, b, msg in fits.failures])
+        for a, b, msg in fits.failures:
+            warnings.warn(f"Markov switching fit failed for {prices.name} "
+                          f"{dates[a].date()}..{dates[b - 1].date()} (left NaN): {msg}",
+                          RuntimeWarning, stacklevel=2)
     if fits.refits:
         last = fits.refits[-1][1]
         out.transition = markov_math.transition_from_params(fits.last_model, last)

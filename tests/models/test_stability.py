@@ -9,13 +9,16 @@ portfolio weight, 0.05 of annualised GARCH volatility, regime labels flipping).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from mltrainer.models._regime_markov import fit_params, markov_model, start_params
 from mltrainer.models.garch import GarchSpec, build_model, fit_garch
+from mltrainer.models.regime import RegimeSwitchingModel
 from mltrainer.models.sizing import PortfolioOptimizationModel
 from mltrainer.models.volatility import GARCHVolatilityModel
 
@@ -80,3 +83,42 @@ def test_garch_fit_is_never_worse_than_arch(garch_data, spec):
         # and the reported likelihood is arch's at these parameters
         fixed = build_model(y, spec).fix(params)
         assert loglik == pytest.approx(fixed.loglikelihood, rel=1e-10)
+
+
+# ------------------------------------------------------------------ Markov switching
+@pytest.fixture(scope="module")
+def ko_returns(basket):
+    return 100 * np.log(basket.adj_close["KO"]).diff().loc["2003-01-01":"2012-12-31"].dropna()
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_markov_fit_is_never_worse_than_statsmodels(ko_returns, k):
+    # one start (warm or ours) landed on optima worse by 5.8 median, 17 worst, for k=3
+    y = ko_returns.to_numpy()
+    for lo, hi in ((0, 1008), (1008, 2016)):
+        model = markov_model(y[lo:hi], k, switching_mean=True)
+        ours = fit_params(model, start_params(model, y[lo:hi]))
+        try:
+            ref = model.fit(disp=False, return_params=True)
+        except ValueError:  # statsmodels' own fit failing: ours must still stand
+            ref = None
+        ll = model.loglike(ours)
+        assert np.isfinite(ll)
+        if ref is not None:
+            assert ll >= model.loglike(ref) - 1e-9 * abs(ll)
+
+
+def test_markov_failures_degrade_to_nan_with_a_warning(basket):
+    # the issue's command: statsmodels raised "Could not untransform parameters"
+    data = basket.select(tickers=["KO"], start="2003-01-01", end="2012-12-31")
+    model = RegimeSwitchingModel(k_regimes=3, switching_mean=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = model.run(data)
+    labels = out.primary["KO"]
+    failures = out.tables.get("fit_failures")
+    if failures is not None:  # each failed segment is NaN and announced
+        assert any("Markov switching fit failed" in str(w.message) for w in caught)
+        for _, row in failures.iterrows():
+            assert labels.loc[row["from_date"]:row["to_date"]].isna().all()
+    assert labels.notna().sum() > 1000
