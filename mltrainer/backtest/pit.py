@@ -63,13 +63,14 @@ def membership_mask(data: MarketData, membership: Membership | None = None) -> p
     Memoised on the panel's fingerprint (a Model Lab rerun or a sweep reuses it).
     """
     membership = membership or load_membership()
-    memo = (data.fingerprint(), id(membership))
-    if memo not in _MASKS:
+    memo = (data.fingerprint(), data.as_of)
+    hit = _MASKS.get(memo)
+    if hit is None or hit[0] is not membership:  # the object itself, not a reused id
         if len(_MASKS) > 8:
             _MASKS.clear()
-        _MASKS[memo] = membership.mask(data.adj_close.index, data.adj_close.columns,
-                                       key_dates(data))
-    return _MASKS[memo]
+        hit = _MASKS[memo] = (membership, membership.mask(
+            data.adj_close.index, data.adj_close.columns, key_dates(data)))
+    return hit[1]
 
 
 def universe_coverage(data: MarketData, mask: pd.DataFrame, membership: Membership) -> dict:

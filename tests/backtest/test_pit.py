@@ -41,17 +41,18 @@ def test_a_2005_2012_backtest_holds_exactly_the_members_with_prices(panel_0512, 
     held = res.positions.to_numpy() != 0
     tradable = mask.to_numpy() & panel_0512.adj_close.notna().to_numpy()
     # held = the members with a price, plus a member whose price is missing that day and
-    # whose position simply carries (4 such cells: KIM, RHI in 2006); never a non-member
+    # whose position simply carries (14 such cells: KIM, RHI, SPGI (McGraw-Hill then),
+    # VIAC (CBS then) in 2006-2008); never a non-member
     differ = held != tradable
     no_price = panel_0512.adj_close.isna().to_numpy()
     assert (differ <= (mask.to_numpy() & no_price & held)).all()
-    assert int(differ.sum()) == 4
+    assert int(differ.sum()) == 14
     assert not (held & ~mask.to_numpy()).any()
-    # 2005-01-03: 232 of the 504 files were members with a price
-    assert int(held[0].sum()) == int(tradable[0].sum()) == 232
+    # 2005-01-03: 244 of the 504 files were members with a price
+    assert int(held[0].sum()) == int(tradable[0].sum()) == 244
     # and a member's weight is 1/n of that day's members with a price
     row = res.positions.iloc[0]
-    assert row[row != 0].to_numpy() == pytest.approx(1 / 232)
+    assert row[row != 0].to_numpy() == pytest.approx(1 / 244)
     assert res.settings["benchmark"] == "equal-weighted index members"
 
 
