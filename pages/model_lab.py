@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from mltrainer.backtest.baselines import ROWS
+from mltrainer.backtest.pit import survivorship_effect
 from mltrainer.models.registry import by_family, get_model
 from mltrainer.plots.backtest import (
     equity_chart,
@@ -217,6 +218,21 @@ with tab_wf:
             m[3].metric("Deflated Sharpe (best in-sample point)",
                         f"{dsr['best_trial']['dsr']:.2f}",
                         help=f"params {dsr['best_trial']['params']}")
+            if wf.survivors is not None:
+                effect = survivorship_effect(wf.oos_metrics, wf.survivors.oos_metrics)
+                st.markdown("**Survivorship effect, out of sample**: the same walk-forward "
+                            "with each ticker held only while a member vs over the whole "
+                            "period")
+                st.dataframe(pd.DataFrame({
+                    "S&P 500 as it was": effect["point_in_time"],
+                    "Survivors, whole period": effect["survivors"],
+                    "Survivors minus as it was": effect["survivors_minus_point_in_time"],
+                }).T[["cagr", "sharpe", "max_drawdown"]], width="stretch",
+                    column_config={
+                        "cagr": st.column_config.NumberColumn("OOS CAGR", format="percent"),
+                        "sharpe": st.column_config.NumberColumn("OOS Sharpe", format="%.2f"),
+                        "max_drawdown": st.column_config.NumberColumn(
+                            "OOS max drawdown", format="percent")})
             base = wf.baselines
             if base is not None:
                 span = base.span

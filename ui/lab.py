@@ -166,10 +166,19 @@ def walk_forward_run(source: str, key: str, params: tuple, grid: tuple, tickers:
         data = _data(source, tickers, start, end, "exact")
         fixed = {k: v for k, v in params if k not in dict(grid)}
         members = resolve_universe(data, universe, tickers_given=True).mask
-        res = walk_forward(get_model(key), data, {k: list(v) for k, v in grid}, params=fixed,
-                           train_size=train, test_size=test,
-                           backtest_kwargs={"commission_bps": costs, "members": members},
-                           n_jobs=1, progress=progress)
+        runs = [members] if members is None else [members, None]
+
+        def run(mask, i):  # the survivors' run (no mask) follows the point-in-time one
+            def step(done, total):
+                progress(i * total + done, len(runs) * total)
+
+            return walk_forward(get_model(key), data, {k: list(v) for k, v in grid},
+                                params=fixed, train_size=train, test_size=test,
+                                backtest_kwargs={"commission_bps": costs, "members": mask},
+                                n_jobs=1, progress=step)
+
+        res = run(runs[0], 0)
+        res.survivors = run(None, 1) if members is not None else None
         try:
             audit.record("walkforward", key, fixed, data=data, tickers=list(tickers),
                          start=start, end=end, metrics=res.oos_metrics,

@@ -233,6 +233,9 @@ class WalkForwardResult:
         The out-of-sample track beside equal-weight buy-and-hold, the index and the
         model's default parameters, on the same dates
         (:mod:`mltrainer.backtest.baselines`).
+    survivors : WalkForwardResult or None
+        For a point-in-time run (a ``members`` mask), the same walk-forward on the
+        survivors (no mask), set by the caller that ran both.
     """
 
     folds: pd.DataFrame
@@ -245,6 +248,7 @@ class WalkForwardResult:
     settings: dict = field(default_factory=dict)
     model_tables: list = field(default_factory=list)
     baselines: BaselineReport | None = None
+    survivors: WalkForwardResult | None = None
 
     def grid_table(self) -> pd.DataFrame:
         """One row per grid point: its parameters, whole-history Sharpe, CAGR and maximum

@@ -167,3 +167,18 @@ def test_the_sp500_as_it_was_holds_members_only_beside_the_survivors(app, shared
     names = [t["name"] for t in figure(at, "lab_equity")["data"]]
     assert any("survivors" in n for n in names)
     assert at.query_params["universe"] == "sp500"
+    # the walk-forward of the index as it was carries the survivors' run beside it
+    at.multiselect(key="lab_sweep:momentum/TimeSeriesMomentumModel").set_value([])
+    at.slider(key="lab_train").set_value(756)
+    at.slider(key="lab_test").set_value(504).run()
+    at.button(key="lab_run_wf").click().run()
+    assert not errors(at)
+    oos = next(el.value for el in at.dataframe
+               if list(el.value.index) == ["S&P 500 as it was", "Survivors, whole period",
+                                           "Survivors minus as it was"]
+               and el.value is not None and el.value.shape[1] == 3
+               and el.value.iloc[0]["cagr"] != table.iloc[0]["cagr"])
+    assert oos.loc["Survivors minus as it was", "sharpe"] == pytest.approx(
+        oos.loc["Survivors, whole period", "sharpe"] - oos.loc["S&P 500 as it was", "sharpe"])
+    heading = next(m.value for m in at.markdown if "beside naive baselines" in m.value)
+    assert "held only while index members" in heading
