@@ -40,6 +40,9 @@ def register(subparsers) -> None:
                               "source in the data folder and the cached Wikipedia copy)")
     members.add_argument("--data-dir", default=None,
                          help="data folder (default: MLTRAINER_DATA_DIR or ../shared/data)")
+    members.add_argument("--polygon", action="store_true",
+                         help="also ask Polygon's ticker events for past symbols of today's "
+                              "members (needs POLYGON_API_KEY; one request per ticker, cached)")
     add_json(members)
     members.set_defaults(func=_members)
 
@@ -119,7 +122,7 @@ def _members(args) -> int:
     if args.html:
         membership = membership_from_page(args.html)
     else:
-        membership = load_membership(args.data_dir)
+        membership = load_membership(args.data_dir, polygon=args.polygon or None)
     doc = membership.lookup(when)
     sources = "; ".join(f"{c['source']} {c['start']} to {c['end']}" for c in doc["coverage"])
     text = "\n".join([
@@ -127,6 +130,8 @@ def _members(args) -> int:
         f"(from {doc['source'] or 'the nearest covered date'})",
         " ".join(doc["members"]),
         f"sources: {sources}",
+        *([f"symbol changes also from: {'; '.join(doc['symbol_sources'])}"]
+          if doc["symbol_sources"] else []),
         *(f"warning: {w}" for w in doc["warnings"]),
     ])
     emit(args, doc, text)

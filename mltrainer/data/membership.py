@@ -14,7 +14,8 @@ Sources, in order of precedence for the dates each covers:
    date, and a snapshot newer than every other source bridges the gap with its
    "Date added" column (additions dated, removals undated: said in a warning).
 
-Polygon's ticker events add symbol changes when a key is set (:func:`polygon_renames`).
+Polygon's ticker events add symbol changes when asked (``load_membership(polygon=True)``)
+and a key is set (:func:`mltrainer.data.polygon.polygon_ticker_events`).
 A date outside every source's span gets a warning, never a silent answer.
 
 :class:`Membership` answers ``members_on(date)`` (symbols of that day) and
@@ -323,6 +324,7 @@ class Membership:
     warnings: list[str] = field(default_factory=list)
     # (start, end, text): said only for dates in that span (a bridged gap, say)
     span_notes: list[tuple] = field(default_factory=list)
+    symbol_sources: list[str] = field(default_factory=list)  # beyond the curated table
     _by_symbol: dict = field(default_factory=dict, init=False, repr=False)
     _spans: dict = field(default_factory=dict, init=False, repr=False)
 
@@ -376,6 +378,7 @@ class Membership:
         return {"date": when.date().isoformat(), "count": len(members), "members": members,
                 "source": self.source_on(min(max(when, self.start), self.end)),
                 "coverage": [c.to_dict() for c in self.coverage],
+                "symbol_sources": list(self.symbol_sources),
                 "warnings": self.date_warnings(when) + self.warnings}
 
     def mask(self, dates, keys, key_dates=None) -> pd.DataFrame:
@@ -447,6 +450,7 @@ class Membership:
         return {"start": self.start.date().isoformat(), "end": self.end.date().isoformat(),
                 "coverage": [c.to_dict() for c in self.coverage],
                 "symbol_changes": int((self.history.changes["kind"] == "rename").sum()),
+                "symbol_sources": list(self.symbol_sources),
                 "warnings": list(self.warnings)}
 
 
@@ -520,13 +524,18 @@ _MEMO: dict = {}
 
 
 def load_membership(data_dir: str | Path | None = None, html: str | Path | None = None,
-                    use_cache: bool = True, extra_renames: pd.DataFrame | None = None
-                    ) -> Membership:
+                    use_cache: bool = True, extra_renames: pd.DataFrame | None = None,
+                    polygon: bool | None = None) -> Membership:
     """Every membership source found, combined (see the module docstring).
 
     ``html``: a saved Wikipedia page to use instead of the cached/saved ones. With
     ``use_cache`` the last Wikipedia copy in the disk cache counts as a source (never
     the network). Memoised on the files' paths, sizes and modification times.
+
+    ``polygon=True`` also asks Polygon's Ticker Events endpoint (through the disk cache)
+    for the past symbols of the members on the last covered date, when a usable
+    ``POLYGON_API_KEY`` is configured (else a warning says why not). The default (None)
+    and False never touch the network.
     """
     found = find_sources(data_dir)
     pages = [Path(html)] if html is not None else found["pages"][-1:]
@@ -539,6 +548,10 @@ def load_membership(data_dir: str | Path | None = None, html: str | Path | None 
     cached_page = _cached_wikipedia() if use_cache and html is None else None
     key = (stamp, None if cached_page is None else cached_page[2],
            None if extra_renames is None else len(extra_renames))
+    if polygon:  # not memoised: the answer depends on the key and the network
+        return _with_polygon_renames(_build(found, pages, cached_page, extra_renames),
+                                     lambda rows: _build(found, pages, cached_page, rows),
+                                     extra_renames)
     if key in _MEMO:
         return _MEMO[key]
     membership = _build(found, pages, cached_page, extra_renames)
@@ -624,6 +637,8 @@ def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Member
         derived.append(extra_renames)
     extra = pd.concat([d for d in derived if d is not None and not d.empty] or
                       [pd.DataFrame(columns=history.changes.columns)], ignore_index=True)
+    # one row per pair: the data's own derivations win over rows from outside (Polygon)
+    extra = extra.drop_duplicates(["old", "new"], keep="first")
     history = SymbolHistory.default(extra)
 
     parts: list[SourcePart] = []
@@ -660,6 +675,31 @@ def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Member
         warnings.append(f"only a dated constituents list ({snap.name}) is available: "
                         "membership on other dates is not known")
     return combine(parts, history, snapshots, warnings, span_notes)
+
+
+POLYGON_MAX_TICKERS = 600  # one request each; today's members are about 503
+
+
+def _with_polygon_renames(membership: Membership, rebuild, extra_renames) -> Membership:
+    """``membership`` rebuilt with Polygon's symbol changes of its latest members."""
+    from mltrainer.data import polygon
+
+    key_name = polygon.KEY_NAME
+    if not config.api_key(key_name):
+        why = config.key_problem(key_name) or f"{key_name} is not set"
+        membership.warnings.append(f"Polygon ticker events not used: {why}")
+        return membership
+    tickers = membership.members_on(membership.end)[:POLYGON_MAX_TICKERS]
+    rows, problems = polygon.polygon_ticker_events(tickers)
+    answered = len(rows.attrs.get("answered", ()))
+    extra = pd.concat([f for f in (extra_renames, rows) if f is not None and not f.empty]
+                      or [rows], ignore_index=True)
+    rebuilt = rebuild(extra)
+    rebuilt.symbol_sources.append(f"Polygon ticker events ({answered} tickers)")
+    if problems:
+        rebuilt.warnings.append(f"Polygon ticker events: {len(problems)} of {len(tickers)} "
+                                "ticker(s) with a problem, e.g. " + "; ".join(problems[:3]))
+    return rebuilt
 
 
 def _cik_renames(snapshots: list[Snapshot], wiki: list, history: SymbolHistory) -> pd.DataFrame:

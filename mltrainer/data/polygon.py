@@ -12,6 +12,9 @@ For each ticker two aggregate requests (``adjusted=false``: as-traded OHLCV;
   ``1 - D_e / C_{e-1}``, with ``D_e`` the cash dividend as declared and ``C_{e-1}`` the
   as-traded close the day before (both in the share units of that time).
 
+:func:`polygon_ticker_events` reads symbol changes (FB -> META on 2022-06-09) from the
+Ticker Events endpoint, as rows of the symbol-history table (:mod:`symbols`).
+
 The key (``POLYGON_API_KEY``, environment or ``.streamlit/secrets.toml``) is sent as an
 ``Authorization: Bearer`` header, never in a URL, and only to the configured host: a
 ``next_url`` pointing elsewhere is refused. Results are cached per ticker and range.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from fractions import Fraction
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -31,6 +34,8 @@ from mltrainer import config
 from mltrainer.data.cache import get_cache
 from mltrainer.data.http import HttpClient, default_client, env_url
 from mltrainer.data.market_data import MarketData
+from mltrainer.data.symbols import COLUMNS as RENAME_COLUMNS
+from mltrainer.data.symbols import normalise_symbol
 from mltrainer.errors import DataError, SourceError
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,7 @@ URL_ENV = "MLTRAINER_POLYGON_URL"
 KEY_NAME = "POLYGON_API_KEY"
 DEFAULT_YEARS = 2  # the free plan's history; a longer range is passed explicitly
 MAX_PAGES = 200  # bound on next_url pagination (a loop in the API must not hang us)
+EVENTS_PATH = "/vX/reference/tickers/{ticker}/events"
 _NY = "America/New_York"
 
 
@@ -236,6 +242,124 @@ def market_caps(tickers, client: PolygonClient | None = None, use_cache: bool = 
     return caps, notes
 
 
+# ---------------------------------------------------------------- ticker events
+def polygon_ticker_events(tickers, client: PolygonClient | None = None, *, progress=None,
+                          use_cache: bool = True, max_failures_in_a_row: int = 10
+                          ) -> tuple[pd.DataFrame, list[str]]:
+    """Symbol changes of the companies trading as ``tickers`` today, from Polygon.
+
+    One ``GET /vX/reference/tickers/{T}/events?types=ticker_change`` per ticker, through
+    the disk cache (kept until the next index rebalance, like the constituents: a
+    company's past symbols do not change). Each event names the ticker used *from* its
+    date; two consecutive events give a rename ``old -> new`` dated by the newer one, and
+    the earliest event is the listing, not a rename.
+
+    Parameters
+    ----------
+    tickers : list of str
+        Today's symbols (``BRK.B`` spelling); Polygon answers for the company that trades
+        under each one now.
+    progress : callable(fraction, text), optional
+        Called after each ticker.
+    max_failures_in_a_row : int
+        Stop asking after this many tickers in a row failed (Polygon unreachable, or the
+        key refused): with the client's retries each failure can take seconds, and ~500
+        of them would hold the caller for an hour.
+
+    Returns
+    -------
+    renames : DataFrame
+        ``old, new, date, kind, source, note`` (kind ``rename``), the columns of
+        :data:`mltrainer.data.symbols.COLUMNS`, oldest first; ``attrs["answered"]`` lists
+        the tickers Polygon answered for (with or without a rename).
+    warnings : list of str
+        One per ticker that failed (unknown to Polygon, a server error after the client's
+        retries, a malformed body); the others still count.
+    """
+    client = client or PolygonClient()
+    names = list(dict.fromkeys(normalise_symbol(t) for t in _clean(tickers)))  # BRK.B, Polygon's
+    rows: list[dict] = []
+    warnings: list[str] = []
+    answered: list[str] = []
+    failed_in_a_row = 0
+    for i, ticker in enumerate(names, 1):
+        if failed_in_a_row >= max_failures_in_a_row:
+            warnings.append(f"stopped after {failed_in_a_row} tickers in a row failed; "
+                            f"{len(names) - i + 1} ticker(s) not asked")
+            if progress is not None:
+                progress(1.0, "Polygon ticker events: stopped after repeated failures")
+            break
+        def produce(t=ticker):
+            path = EVENTS_PATH.format(ticker=quote(t, safe="."))
+            params = {"types": "ticker_change"}
+            return ticker_change_events(client.get(path, params), client.http_url(path, params))
+
+        try:
+            hit = _fetch_hit(f"polygon:events:{ticker}", produce, "constituents", "json",
+                             use_cache)
+        except (SourceError, DataError) as exc:
+            warnings.append(f"{ticker}: no ticker events ({exc})")
+            failed_in_a_row += 1
+        else:
+            failed_in_a_row = 0
+            if hit.warning:
+                warnings.append(f"{ticker}: {hit.warning}")
+            rows += _rename_rows(ticker, hit.value)
+            answered.append(ticker)
+        if progress is not None:
+            progress(i / len(names), f"Polygon ticker events: {ticker} ({i} of {len(names)})")
+    frame = pd.DataFrame(rows, columns=list(RENAME_COLUMNS))
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame = frame.sort_values("date", kind="stable").reset_index(drop=True)
+    frame.attrs["answered"] = answered
+    return frame, warnings
+
+
+def ticker_change_events(body: dict, where: str = "Polygon") -> dict:
+    """The checked content of one Ticker Events response (JSON-ready, for the cache):
+    ``name``, ``cik``, ``composite_figi`` and ``events`` as ``[date, ticker]`` pairs,
+    oldest first. Anything malformed raises SourceError, so it is never cached."""
+    results = body.get("results")
+    if not isinstance(results, dict):
+        raise SourceError(f"{where}: 'results' is missing or not an object")
+    events = results.get("events")
+    if not isinstance(events, list):
+        raise SourceError(f"{where}: 'results.events' is missing or not a list")
+    pairs = []
+    for event in events:
+        if not isinstance(event, dict):
+            raise SourceError(f"{where}: an event is not an object")
+        if event.get("type", "ticker_change") != "ticker_change":
+            continue  # another event type: only ticker changes are asked for
+        change = event.get("ticker_change")
+        symbol = change.get("ticker") if isinstance(change, dict) else None
+        try:
+            day = dt.date.fromisoformat(str(event.get("date")))
+        except ValueError:
+            raise SourceError(f"{where}: an event has no valid date "
+                              f"({str(event.get('date'))[:40]!r})") from None
+        if not isinstance(symbol, str) or not symbol.strip():
+            raise SourceError(f"{where}: the event of {day} has no 'ticker_change.ticker'")
+        pairs.append([day.isoformat(), symbol.strip()])
+    pairs.sort()
+    return {key: str(results[key]) if results.get(key) is not None else None
+            for key in ("name", "cik", "composite_figi")} | {"events": pairs}
+
+
+def _rename_rows(ticker: str, value: dict) -> list[dict]:
+    about = "; ".join([value["name"]] * bool(value.get("name"))
+                      + [f"{label} {value[k]}" for k, label in
+                         (("cik", "CIK"), ("composite_figi", "FIGI")) if value.get(k)])
+    rows = []
+    for (_, old), (day, new) in zip(value["events"], value["events"][1:], strict=False):
+        old, new = normalise_symbol(old), normalise_symbol(new)
+        if old != new:
+            rows.append({"old": old, "new": new, "date": day, "kind": "rename",
+                         "source": f"Polygon ticker events for {ticker}",
+                         "note": about})
+    return rows
+
+
 # ---------------------------------------------------------------------- loader
 def load_polygon(tickers, start=None, end=None, progress=None, *,
                  client: PolygonClient | None = None, use_cache: bool = True,
@@ -333,4 +457,4 @@ def _range(start, end) -> tuple[str, str]:
 
 __all__ = ["POLYGON_URL", "PolygonClient", "api_key", "assemble", "bars_frame", "daily_bars",
            "dividend_factor", "grouped_daily", "load_polygon", "market_caps",
-           "split_coefficients"]
+           "polygon_ticker_events", "split_coefficients", "ticker_change_events"]
