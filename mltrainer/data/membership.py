@@ -245,10 +245,11 @@ def part_from_wikipedia(constituents: list[str], changes: pd.DataFrame, as_of: p
                     before.discard(a)
                 if b is not None:
                     before.add(b)
-        for kind, old, new in events[date]:
-            if kind == "rename" and new in before:
-                before.discard(new)
-                before.add(old)
+        # all of a day's renames at once: IR -> TT and GDI -> IR on one day must not
+        # chain TT back to GDI
+        back = {new: old for kind, old, new in events[date] if kind == "rename"}
+        if back:
+            before = {back.get(sym, sym) for sym in before}
         for sym in state - before:  # present from `date` on, absent before
             out.append((sym, date, since.pop(sym)))
         for sym in before - state:
