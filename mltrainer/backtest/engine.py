@@ -326,6 +326,7 @@ def simulate(
     growth: np.ndarray,
     cost_rate: np.ndarray,
     cash_rate: np.ndarray,
+    g0: np.ndarray | None = None,
 ) -> dict:
     """Solve the accounting recursion of the module docstring for the whole panel.
 
@@ -345,6 +346,9 @@ def simulate(
         Cost per unit of traded value for each ticker.
     cash_rate : (T,) array
         Daily cash rate known at each date.
+    g0 : (T,) array, optional
+        A first guess of the value growth (a previous solution of a nearby problem, so
+        a re-run converges in a sweep or two); default the no-cost growth.
 
     Returns
     -------
@@ -439,8 +443,11 @@ def simulate(
                      + (1.0 - invested[:-1] - cost[:-1]) * cash_rate[:-1])
         return new_g, cost, carried, turnover
 
-    g = np.ones(n_t)
-    g[1:] = 1.0 + port0[1:] + (1.0 - invested0[:-1]) * cash_rate[:-1]  # the no-cost guess
+    if g0 is not None:
+        g = np.array(g0, dtype="float64")
+    else:
+        g = np.ones(n_t)
+        g[1:] = 1.0 + port0[1:] + (1.0 - invested0[:-1]) * cash_rate[:-1]  # no-cost guess
     for _ in range(_MAX_SWEEPS):
         new_g, cost, carried, turnover = sweep(g)
         change = float(np.max(np.abs(new_g - g)))
@@ -463,7 +470,8 @@ def simulate(
     if turnover is None:
         turnover = np.abs(trades).sum(axis=1)
     return {"g": g, "cost": cost, "positions": positions, "trades": trades,
-            "port": port, "invested": invested, "turnover": turnover}
+            "port": port, "invested": invested, "turnover": turnover,
+            "held_rows": rows, "held_values": carried}
 
 
 def _simulate_loop(weights, returns, traded, cost_rate, cash_rate) -> dict:
@@ -644,7 +652,8 @@ def run_backtest(
     rho = _daily_cash_rate(cash_rate, dates, periods_per_year)
     sim = simulate(values, rets, tradable, growth, cost_rate, rho)
     sim = _limit_held(sim, tradable, gross_limit, strict, dates, tickers, warnings,
-                      lambda targets: simulate(targets, rets, tradable, growth, cost_rate, rho))
+                      lambda targets, g0: simulate(targets, rets, tradable, growth,
+                                                   cost_rate, rho, g0=g0))
 
     g, cost = sim["g"], sim["cost"]
     pre_value = initial_capital * np.cumprod(g)
@@ -698,7 +707,8 @@ def run_backtest(
 
 
 def _limit_held(sim: dict, tradable: np.ndarray, gross_limit: float, strict: bool, dates,
-                tickers, warnings: list, rerun: Callable[[np.ndarray], dict]) -> dict:
+                tickers, warnings: list, rerun: Callable[[np.ndarray, np.ndarray], dict]
+                ) -> dict:
     """Keep held-without-a-price positions inside ``gross_limit`` on rebalance dates.
 
     The targets are sized before the simulation, but the weight a position held without a
@@ -711,9 +721,12 @@ def _limit_held(sim: dict, tradable: np.ndarray, gross_limit: float, strict: boo
     """
     for attempt in range(4):
         pos = sim["positions"]
-        absolute = np.abs(pos)
-        held = np.where(tradable, 0.0, absolute).sum(axis=1)
-        traded = absolute.sum(axis=1) - held
+        if "held_rows" in sim:  # the carried cells are the held ones: no full-panel pass
+            held = np.bincount(sim["held_rows"], np.abs(sim["held_values"]),
+                               minlength=len(pos))
+        else:
+            held = np.where(tradable, 0.0, np.abs(pos)).sum(axis=1)
+        traded = np.abs(pos).sum(axis=1) - held
         over = ((held > 0) & (traded > 0) & tradable.any(axis=1)
                 & (held + traded > gross_limit * (1 + 1e-9)))
         if not over.any():
@@ -732,7 +745,7 @@ def _limit_held(sim: dict, tradable: np.ndarray, gross_limit: float, strict: boo
                             "to keep the total at the limit")
         targets = np.where(tradable, pos, 0.0)
         targets[over] *= np.clip((gross_limit - held[over]) / traded[over], 0.0, 1.0)[:, None]
-        sim = rerun(targets)
+        sim = rerun(targets, sim["g"])  # warm start: the growth barely moves
     return sim
 
 
