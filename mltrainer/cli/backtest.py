@@ -22,16 +22,28 @@ def register(subparsers) -> None:
     _model_args(wf)
     wf.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
                     help="values to search for one parameter (repeatable)")
-    wf.add_argument("--train-days", type=int, default=756,
+    wf.add_argument("--train-days", type=checked(parse_int, "--train-days", 20, 20000),
+                    default=756,
                     help="training window (first one when expanding), trading days")
-    wf.add_argument("--test-days", type=int, default=252, help="test fold, trading days")
+    wf.add_argument("--test-days", type=checked(parse_int, "--test-days", 5, 20000),
+                    default=252, help="test fold, trading days")
     wf.add_argument("--mode", choices=("expanding", "rolling"), default="expanding")
-    wf.add_argument("--label-horizon", type=int, default=1,
-                    help="days a decision's label spans (purging), default 1")
-    wf.add_argument("--embargo", type=int, default=0, help="embargo after each test fold, days")
-    wf.add_argument("--n-jobs", type=int, default=-1, help="parallel workers (-1 = all cores)")
+    wf.add_argument("--label-horizon", type=checked(parse_int, "--label-horizon", 1, 252),
+                    default=1, help="days a decision's label spans (purging), default 1")
+    wf.add_argument("--embargo", type=checked(parse_int, "--embargo", 0, 252), default=0,
+                    help="embargo after each test fold, days")
+    wf.add_argument("--n-jobs", type=checked(_n_jobs, "--n-jobs"), default=-1,
+                    help="parallel workers (-1 = all cores)")
     wf.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     wf.set_defaults(func=_walkforward)
+
+
+def _n_jobs(text: str, name: str) -> int:
+    """joblib's worker count: -1 (every core) or 1 to 256; 0 means nothing."""
+    value = parse_int(text, name, -1, 256)
+    if value == 0:
+        raise ParameterError(f"{name} must be -1 (every core) or 1 to 256 (got 0)")
+    return value
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:

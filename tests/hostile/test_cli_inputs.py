@@ -80,6 +80,13 @@ def _cases():
     for value in ("nan", "inf", "-5"):
         cases.append(pytest.param(WALKFORWARD + ["--cost-bps", value], "--cost-bps",
                                   id=f"walkforward-cost-bps={value}"))
+    for option, values in (("--train-days", ["abc", "-5", "1e9", "0"]),
+                           ("--test-days", ["2.5", "-1"]), ("--embargo", ["-1", "nan"]),
+                           ("--label-horizon", ["0", "inf"]), ("--n-jobs", ["0", "x", "-2"]),
+                           ("--universe", ["nasdaq"])):
+        for value in values:
+            cases.append(pytest.param(WALKFORWARD + [option, value], option,
+                                      id=f"walkforward{option}={value}"))
     stress = STRESS + ["--out", "{tmp}/x.html"]
     for option, values in (
         ("--value", ["nan", "-inf", "0", "-1", "1e308", "abc"]),
