@@ -56,14 +56,15 @@ def _bool(label, spec: BoolParam, value, key):
 WIDGETS = {IntParam: _int, FloatParam: _float, ChoiceParam: _choice, BoolParam: _bool}
 
 
-def coerce(spec, value):
-    """A value from the URL (text) or session, parsed and checked; the default if invalid."""
+def coerce(spec, value, name: str = "value") -> tuple:
+    """A value from the URL (text) or session, parsed and checked: ``(value, problem)``,
+    the default and what was wrong with it when invalid."""
     try:
         parsed = spec.parse(value) if isinstance(value, str) else value
-        spec.check("value", parsed)
-        return parsed
-    except Exception:  # a bad link falls back to the default rather than failing the page
-        return spec.default
+        spec.check(name, parsed)
+        return parsed, None
+    except Exception as exc:  # a bad link falls back to the default, said on the page
+        return spec.default, f"{exc}; using the default {spec.default!r}"
 
 
 def param_widgets(model_cls, key_prefix: str, initial: dict | None = None,
@@ -78,7 +79,11 @@ def param_widgets(model_cls, key_prefix: str, initial: dict | None = None,
     cols = st.columns(columns) if specs else []
     for i, (name, spec) in enumerate(specs):
         key = f"{key_prefix}:{name}"
-        value = coerce(spec, initial[name]) if name in initial else spec.default
+        value = spec.default
+        if name in initial:
+            value, problem = coerce(spec, initial[name], name)
+            if problem:
+                st.warning(f"Link parameter p.{name}: {problem}")
         with cols[i % columns]:
             values[name] = WIDGETS[type(spec)](name.replace("_", " "), spec, value, key)
     return values

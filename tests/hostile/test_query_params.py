@@ -117,3 +117,18 @@ def test_from_query_names_the_parameter_and_keeps_the_default():
     assert from_query({"costs": "12"}, "costs", parse, 5.0) == (12.0, None)
     value, message = from_query({"costs": "inf"}, "costs", parse, 5.0)
     assert value == 5.0 and "'costs'" in message and "inf" in message
+
+
+@pytest.mark.parametrize(("param", "value"), [
+    ("p.short_window", "abc"), ("p.short_window", "-3"), ("p.short_window", "1e308"),
+    ("p.long_window", "nan"), ("p.long_window", "999999"),
+])
+def test_a_bad_model_parameter_in_a_link_is_named_and_falls_back(app, shared_data_dir,
+                                                                 param, value):
+    at, notes = _open_lab(app, {"family": "momentum",
+                                "model": "momentum/TimeSeriesMomentumModel", param: value})
+    assert not at.exception and not errors(at)
+    name = param.removeprefix("p.")
+    assert f"p.{name}" in notes and "using the default" in notes
+    default = {"short_window": 10, "long_window": 60}[name]
+    assert at.slider(key=f"lab:momentum/TimeSeriesMomentumModel:{name}").value == default
