@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mltrainer.data.market_data import FIELDS, MarketData
+from mltrainer.data.market_data import FIELDS, MAX_PRICE, MarketData
 from mltrainer.errors import DataError
 
 SUFFIXES = (".csv.gz", ".csv", ".parquet")
@@ -47,9 +47,6 @@ _ALIASES = {
 }
 _EXTRA = ("dividends", "splits")
 _PRICES = ("open", "high", "low", "close", "adj_close")
-# No listed share has traded near this (BRK.A peaked below 1e6): a larger number is a
-# corrupted value (1e308, an overflow) that would turn every return into nonsense.
-MAX_PRICE = 1e7
 
 
 def ticker_of(path: Path) -> str:

@@ -15,6 +15,11 @@ import pandas as pd
 
 from mltrainer.errors import DataError
 
+# No listed share has traded near this (BRK.A peaked below 1e6): a larger number is a
+# corrupted value (1e308, an overflow) that would turn every return into nonsense.
+MAX_PRICE = 1e7
+_PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
+
 FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
 
 
@@ -267,6 +272,41 @@ class MarketData:
         )
 
 
+def screen_bars(long: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str]]:
+    """Drop the bars a live source should never send, each kind with a warning naming
+    the ticker, the count and the first dates: a price that is not a positive finite
+    number below MAX_PRICE, a high below the low, a bar dated after today; a negative
+    volume becomes missing. The same rules the local files get (:mod:`.local`)."""
+    notes: list[str] = []
+    today = pd.Timestamp.today().normalize()
+    prices = [c for c in _PRICE_FIELDS if c in long]
+    values = long[prices].apply(pd.to_numeric, errors="coerce")
+    checks = [
+        ("a price that is not a positive finite number below "
+         f"{MAX_PRICE:g}", ((values <= 0) | (values > MAX_PRICE)
+                            | np.isinf(values)).any(axis=1)),
+        ("a high below the low", (values["high"] < values["low"]) if {"high", "low"} <=
+         set(prices) else pd.Series(False, index=long.index)),
+        ("a date after today", long["date"] > today),
+    ]
+    drop = pd.Series(False, index=long.index)
+    for what, bad in checks:
+        bad = bad & ~drop
+        for ticker, rows in long[bad].groupby("ticker"):
+            dates = ", ".join(d.date().isoformat() for d in rows["date"].head(3))
+            notes.append(f"{source} {ticker}: {len(rows)} bar(s) with {what} dropped "
+                         f"({dates}{', ...' if len(rows) > 3 else ''})")
+        drop |= bad
+    long = long[~drop]
+    if "volume" in long:
+        negative = pd.to_numeric(long["volume"], errors="coerce") < 0
+        for ticker, rows in long[negative].groupby("ticker"):
+            notes.append(f"{source} {ticker}: {len(rows)} negative volume(s) set to missing "
+                         f"({rows['date'].iloc[0].date()})")
+        long = long.assign(volume=long["volume"].where(~negative))
+    return long, notes
+
+
 def from_long(long: pd.DataFrame, source: str, as_of=None, sectors=None, warnings=()) -> MarketData:
     """Build MarketData from a long frame with columns date, ticker and the fields.
 
@@ -278,6 +318,10 @@ def from_long(long: pd.DataFrame, source: str, as_of=None, sectors=None, warning
     long["date"] = pd.to_datetime(long["date"]).dt.tz_localize(None).dt.normalize()
     if "adj_close" not in long:
         long["adj_close"] = long["close"]
+    long, notes = screen_bars(long, source)
+    warnings = (*warnings, *notes)
+    if long.empty:
+        raise DataError(f"source '{source}' returned no usable rows ({'; '.join(notes)})")
     dup = long.duplicated(["date", "ticker"])
     if dup.any():
         bad = long.loc[dup, ["ticker", "date"]].head(3).to_dict("records")

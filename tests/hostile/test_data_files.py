@@ -20,8 +20,11 @@ from mltrainer.backtest.engine import run_backtest
 from mltrainer.config import PROJECT_ROOT
 from mltrainer.data.local import load_local, read_bars
 from mltrainer.errors import DataError
+from tests.data import httpserver
 from tests.ui.conftest import ENTRY
 from tests.ui.pagetools import errors
+
+http_server = httpserver.http_server
 
 COLUMNS = ("timestamp", "open", "high", "low", "close", "adjusted_close", "volume",
            "dividend_amount", "split_coefficient")
@@ -246,3 +249,50 @@ def test_a_weights_frame_with_a_gap_is_capped_the_same_way(sp500_dir):
     # where nothing is missing, the weights are untouched
     full = data.adj_close.notna().all(axis=1) & data.adj_close.shift().notna().all(axis=1)
     np.testing.assert_allclose(result.positions.loc[full.to_numpy(), "KO"], 0.4)
+
+
+# ---------------------------------------------- a live source that sends corrupt bars
+def test_a_polygon_response_with_corrupt_bars_drops_them_with_warnings(http_server,
+                                                                       shared_data_dir,
+                                                                       monkeypatch):
+    """The real AAPL aggregates with one bar's close set to 1e308 and the other's high
+    below its low: both dropped, each named with ticker, date and count."""
+    import json
+
+    from mltrainer.data import polygon
+    from tests.data.httpserver import Reply
+    from tests.data.test_polygon import AAPL_2005, KEY, NO_DIVIDENDS, client_for
+
+    monkeypatch.setenv("POLYGON_API_KEY", KEY)
+    body = json.loads((shared_data_dir / "polygon/aggs-AAPL-1-day-2005-04-01-2005-04-04.json")
+                      .read_text())
+    assert len(body["results"]) == 2
+    body["results"][0]["c"] = 1e308
+    http_server.route("/v3/reference/dividends", Reply.json(NO_DIVIDENDS))
+    http_server.route(AAPL_2005, Reply.json(body))
+    data = polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04",
+                                client=client_for(http_server))
+    assert data.dates.tolist() == [pd.Timestamp("2005-04-04")]
+    text = " ".join(data.warnings)
+    assert "polygon AAPL: 1 bar(s) with a price that is not a positive finite" in text
+    assert "2005-04-01" in text
+
+
+def test_a_polygon_response_with_no_usable_bar_is_a_clear_error(http_server, shared_data_dir,
+                                                                monkeypatch):
+    import json
+
+    from mltrainer.data import polygon
+    from tests.data.httpserver import Reply
+    from tests.data.test_polygon import AAPL_2005, KEY, NO_DIVIDENDS, client_for
+
+    monkeypatch.setenv("POLYGON_API_KEY", KEY)
+    body = json.loads((shared_data_dir / "polygon/aggs-AAPL-1-day-2005-04-01-2005-04-04.json")
+                      .read_text())
+    body["results"][0]["c"] = -1.0
+    body["results"][1]["h"] = body["results"][1]["l"] / 2
+    http_server.route("/v3/reference/dividends", Reply.json(NO_DIVIDENDS))
+    http_server.route(AAPL_2005, Reply.json(body))
+    with pytest.raises(DataError, match="no usable rows.*high below the low.*2005-04-04"):
+        polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04",
+                             client=client_for(http_server))
