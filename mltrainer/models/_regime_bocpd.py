@@ -164,12 +164,18 @@ def segment_regimes(
     c2 = np.concatenate(([0.0], np.cumsum(np.where(np.arange(n) >= first, x * x, 0.0))))
 
     def vol(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Annualised std of rows a..b-1 (ddof=1)."""
+        """Annualised std of rows a..b-1 (ddof=1); NaN for fewer than two rows.
+
+        One row has no sample variance: its ``(s2 - s1^2) / 0`` is rounding noise over
+        zero, so NaN, +inf or (clipped) 0 by the data's last bits, and a one-day segment
+        (changes confirmed on consecutive days) counted as a past segment of volatility 0
+        or not, switching whole stretches of labels on and off for a 1e-12 input change.
+        """
         m = (b - a).astype("float64")
         s1, s2 = c1[b] - c1[a], c2[b] - c2[a]
         with np.errstate(invalid="ignore", divide="ignore"):
             var = (s2 - s1 * s1 / m) / (m - 1.0)
-        return np.sqrt(np.maximum(var, 0.0)) * SQRT_YEAR
+        return np.where(m >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan) * SQRT_YEAR
 
     rows = np.arange(n)
     # index of the last confirmation known at each row (-1 before any)

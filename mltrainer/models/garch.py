@@ -194,8 +194,24 @@ class _Likelihood:
         k, m = free.size, a_act.shape[0]
         if k == 0 or m >= k:
             return x, False
+        # SLSQP may stop a hair outside a constraint (persistence 1 + 8e-9): move onto
+        # the held constraints first (least-norm correction of the free parameters), so
+        # that the steps below are compared from a feasible point; otherwise the first
+        # step, which restores feasibility, costs likelihood, is refused, and the
+        # infeasible point (whose likelihood is better than any feasible one) is kept
+        if m:
+            onto = x.copy()
+            onto[free] += a_act.T @ np.linalg.lstsq(
+                a_act @ a_act.T, self.b[active] - self.a[active] @ x, rcond=None)[0]
+            if not self.feasible_but(onto, active):
+                return x, False
+            x = onto
         hess = self._hessian(x, free)
-        if not np.all(np.linalg.eigvalsh(hess) > 0):
+        # the optimum needs curvature only along the held constraints (the reduced
+        # Hessian): across them the likelihood may bend either way (alpha + gamma = 0)
+        null = _null_space(a_act) if m else np.eye(k)
+        if not np.all(np.isfinite(hess)) or not np.all(
+                np.linalg.eigvalsh(null.T @ hess @ null) > 0):
             return x, False
         # the Hessian at the SLSQP point serves every step (a chord method): the fixed
         # point is set by the gradient alone, and it converges fast from this close
@@ -291,6 +307,12 @@ class _Likelihood:
         return starts
 
 
+def _null_space(a: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of ``{z : a z = 0}`` (a has full row rank here)."""
+    _, _, vt = np.linalg.svd(a)
+    return vt[a.shape[0]:].T
+
+
 def fit_garch(y: np.ndarray, spec: GarchSpec, warm: np.ndarray | None = None
               ) -> tuple[pd.Series, float, bool]:
     """Maximum-likelihood GARCH parameters of ``y`` from several starts, polished.
@@ -298,11 +320,13 @@ def fit_garch(y: np.ndarray, spec: GarchSpec, warm: np.ndarray | None = None
     Candidates: SLSQP on arch's likelihood, bounds and constraints (what
     ``ARCHModel.fit`` runs) from arch's starting values, from
     :meth:`_Likelihood.other_starts` and from ``warm`` (the previous refit's parameters,
-    when given and feasible). The best log-likelihood wins and is polished by Newton
-    steps (:meth:`_Likelihood.polish`): the result is at least as likely as arch's default
-    fit (same optimiser from the same start, then only improved) and moves smoothly with
-    the data, which a single SLSQP run does not (its stopping point moved forecasts by up
-    to 0.05 of annualised volatility for a 1e-12 change in returns).
+    when given and feasible). Each SLSQP point is polished by Newton steps
+    (:meth:`_Likelihood.polish`, which first moves it onto the constraints it sits on)
+    and the best polished log-likelihood wins: the result is as likely as arch's default
+    fit (same optimiser from the same start, then only improved; arch's point may lie
+    ~1e-8 outside ``persistence <= 1``, ours not) and moves smoothly with the data, which
+    a single SLSQP run does not (its stopping point moved forecasts by up to 0.05 of
+    annualised volatility for a 1e-12 change in returns, 4e-6 for GJR-t on its bound).
 
     Returns
     -------
@@ -332,14 +356,19 @@ def fit_garch(y: np.ndarray, spec: GarchSpec, warm: np.ndarray | None = None
         best, best_nll, converged = None, np.inf, False
         for x0 in starts:
             x, ok = lik.slsqp(x0)
+            # each candidate is polished before they are compared: an SLSQP stop a hair
+            # outside a constraint (persistence 1 + 1e-8) looks more likely than the
+            # feasible optimum and would win by an amount set by the data's last digits
+            polished = False
+            if np.isfinite(lik.nll(x)):
+                x, polished = lik.polish(x)
             value = lik.nll(x)
             # clearly better only, so that near-ties keep the earlier (arch's) start
             if best is None or value < best_nll - 1e-9 * abs(best_nll):
-                best, best_nll, converged = x, value, ok
+                best, best_nll, converged = x, value, ok or polished
         if not np.isfinite(best_nll):
             raise FloatingPointError("no finite likelihood (constant returns?)")
-        best, polished = lik.polish(best)
-    return pd.Series(best, index=names), -lik.nll(best), converged or polished
+    return pd.Series(best, index=names), -lik.nll(best), converged
 
 
 def garch_ticker(y: np.ndarray, obs_before: np.ndarray, spec: GarchSpec
