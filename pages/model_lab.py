@@ -146,6 +146,8 @@ with tab_run:
     st.plotly_chart(model_output_chart(price, shown, cls.output_kind,
                                        title=f"{short(key)} on {ticker}"),
                     width="stretch", key="lab_output")
+    for w in out.warnings:  # failed or non-converged fits: their values are NaN or loose
+        st.warning(w)
     if bt is not None:
         st.caption(f"Backtest {bt['equity'].index[0]:%Y-%m-%d} to "
                    f"{bt['equity'].index[-1]:%Y-%m-%d}, in sample (the parameters as set), "

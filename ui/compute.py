@@ -44,7 +44,7 @@ def crop_output(out: ModelOutput, start) -> ModelOutput:
     """The output restricted to dates from ``start`` (tables are kept whole)."""
     return ModelOutput(primary=_crop(out.primary, start),
                        extras={k: _crop(v, start) for k, v in out.extras.items()},
-                       tables=dict(out.tables))
+                       tables=dict(out.tables), warnings=tuple(out.warnings))
 
 
 @st.cache_data(show_spinner="Running the model…", max_entries=64)

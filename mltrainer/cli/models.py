@@ -90,11 +90,14 @@ def _run(args) -> int:
         "tables": {name: table.to_dict(orient="split") for name, table in output.tables.items()
                    if table.size <= 2000},
         "out": args.out,
-        "warnings": list(data.warnings),
+        "warnings": [*data.warnings, *output.warnings],
+        "model_warnings": list(output.warnings),
     }
-    text = (f"{args.key} on {data.n_tickers} tickers ({data.source}), "
-            f"{doc['first_date']} to {doc['last_date']}: {frame.shape[0]} rows x "
-            f"{frame.shape[1]} columns" + (f"; written to {args.out}" if args.out else ""))
+    text = "\n".join([
+        f"{args.key} on {data.n_tickers} tickers ({data.source}), "
+        f"{doc['first_date']} to {doc['last_date']}: {frame.shape[0]} rows x "
+        f"{frame.shape[1]} columns" + (f"; written to {args.out}" if args.out else ""),
+        *(f"warning: {w}" for w in output.warnings)])
     emit(args, doc, text)
     return 0
 

@@ -49,6 +49,7 @@ class ColumnRegimes:
     tables: dict = field(default_factory=dict)  # name -> DataFrame
     transition: np.ndarray | None = None  # model-implied; None = counted from labels
     durations: np.ndarray | None = None
+    warnings: list = field(default_factory=list)  # messages for the user (failed fits)
 
 
 def valid_prices(prices: pd.Series) -> pd.Series:
@@ -72,7 +73,7 @@ def regime_output(model, data: MarketData) -> ModelOutput:
     probs = np.full((k, len(dates), len(cols)), np.nan)
     extras: dict[str, np.ndarray] = {}
     tables: dict[str, dict] = {"transition_matrix": {}, "regime_stats": {}}
-    short = []
+    short, messages = [], []
     # Columns are independent series (usually one index): each has its own start date
     # and refit schedule, so they are handled one at a time. A column shorter than the
     # warm-up still runs (its values are NaN where undefined) so that its extras do not
@@ -106,6 +107,7 @@ def regime_output(model, data: MarketData) -> ModelOutput:
             )
         for key, table in res.tables.items():
             tables.setdefault(key, {})[col] = table
+        messages.extend(res.warnings)
     if len(short) == len(cols):
         raise DataError(
             f"{name} needs at least {bars} valid prices per column; "
@@ -120,7 +122,8 @@ def regime_output(model, data: MarketData) -> ModelOutput:
     out_tables = {
         key: pd.concat(parts, names=["column"]) for key, parts in tables.items() if parts
     }
-    return ModelOutput(primary=frame(labels), extras=out_extras, tables=out_tables)
+    return ModelOutput(primary=frame(labels), extras=out_extras, tables=out_tables,
+                       warnings=tuple(messages))
 
 
 def volatility_regimes(
@@ -248,9 +251,10 @@ def markov_regimes(
             [{"from_date": dates[a], "to_date": dates[b - 1], "error": msg}
              for a, b, msg in fits.failures])
         for a, b, msg in fits.failures:
-            warnings.warn(f"Markov switching fit failed for {prices.name} "
-                          f"{dates[a].date()}..{dates[b - 1].date()} (left NaN): {msg}",
-                          RuntimeWarning, stacklevel=2)
+            text = (f"Markov switching fit failed for {prices.name} "
+                    f"{dates[a].date()}..{dates[b - 1].date()} (left NaN): {msg}")
+            out.warnings.append(text)
+            warnings.warn(text, RuntimeWarning, stacklevel=2)
     if fits.refits:
         last = fits.refits[-1][1]
         out.transition = markov_math.transition_from_params(fits.last_model, last)
@@ -281,10 +285,12 @@ def ensemble_member_regimes(
     and ``regime_count()``); the combination is
     :func:`mltrainer.models._regime_math.ensemble_regimes`.
     """
-    labels = {name: member.regimes(prices).labels for name, member in members.items()}
+    results = {name: member.regimes(prices) for name, member in members.items()}
+    labels = {name: res.labels for name, res in results.items()}
     counts = {name: member.regime_count() for name, member in members.items()}
     combined = ensemble_regimes(
         labels, counts, np.log(prices).diff().to_numpy(), window, horizon
     )
     extras = {key: v for key, v in combined.items() if key not in ("probs", "labels")}
-    return ColumnRegimes(labels=combined["labels"], probs=combined["probs"], extras=extras)
+    return ColumnRegimes(labels=combined["labels"], probs=combined["probs"], extras=extras,
+                         warnings=[w for res in results.values() for w in res.warnings])

@@ -47,11 +47,16 @@ class ModelOutput:
     tables : dict of DataFrame
         Summaries that are not time series (transition matrix, per-regime statistics,
         fitted parameters); computed from the whole input and labelled as such.
+    warnings : tuple of str
+        What the user must be told about this run: estimator fits that failed (their
+        outputs left NaN) or did not converge. A ``RuntimeWarning`` reaches no one in a
+        page or a JSON document; carried here, the CLI and the pages show them.
     """
 
     primary: pd.DataFrame
     extras: dict = field(default_factory=dict)
     tables: dict = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     def to_frame(self) -> pd.DataFrame:
         """One date-indexed frame: columns (output, ticker) where there are several outputs."""

@@ -254,7 +254,29 @@ class GARCHVolatilityModel(_ScheduledModel):
             params = params.set_index(["ticker", "refit_date"])
         return ModelOutput(_frame(vm.annualise(var) / 100.0, data),
                            extras={"persistence": _frame(persistence, data)},
-                           tables={"params": params})
+                           tables={"params": params}, warnings=garch_fit_warnings(records))
+
+
+def garch_fit_warnings(records: list[dict]) -> tuple[str, ...]:
+    """One message per ticker with refits that failed (NaN) or did not converge."""
+    failed: dict[str, list] = {}
+    loose: dict[str, list] = {}
+    for row in records:
+        if "error" in row:
+            failed.setdefault(row["ticker"], []).append(row)
+        elif not row.get("converged", True):
+            loose.setdefault(row["ticker"], []).append(row)
+
+    def dates(rows: list[dict]) -> str:
+        days = [f"{r['refit_date']:%Y-%m-%d}" for r in rows]
+        return ", ".join(days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
+
+    out = [f"GARCH fit failed for {t} at the refit(s) of {dates(rows)} (forecasts left "
+           f"NaN until the next refit): {rows[0]['error']}" for t, rows in failed.items()]
+    out += [f"GARCH fit did not converge for {t} at the refit(s) of {dates(rows)}: the "
+            "forecasts use the best parameters found, see the params table"
+            for t, rows in loose.items()]
+    return tuple(out)
 
 
 class RealizedVolatilityModel(_VolatilityModel):

@@ -48,3 +48,32 @@ def test_bad_parameter_names_what_is_allowed(capsys, sp500_dir):
     code = main(["models", "run", "momentum/SimpleMomentumModel", *ARGS, "--data-dir",
                  str(sp500_dir), "--param", "nonsense=1", "--json"])
     assert code == 2 and "unknown parameter" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_a_failed_markov_refit_is_a_warning_in_the_json(capsys, sp500_dir, monkeypatch):
+    # fault injection: statsmodels refuses the first refit (504 returns), as it does on
+    # degenerate windows ("Could not untransform parameters"); the data stay real
+    from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
+
+    real_fit = MarkovRegression.fit
+
+    def failing_fit(self, *args, **kwargs):
+        if self.nobs == 504:
+            raise ValueError("injected: Could not untransform parameters")
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(MarkovRegression, "fit", failing_fit)
+    argv = ["models", "run", "regime/RegimeSwitchingModel", "--source", "local",
+            "--tickers", "KO", "--start", "2012-01-01", "--end", "2017-12-31",
+            "--data-dir", str(sp500_dir)]
+    with pytest.warns(RuntimeWarning, match="Markov switching fit failed"):
+        assert main([*argv, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    failed = [w for w in doc["model_warnings"] if "Markov switching fit failed for KO" in w]
+    assert len(failed) == 1 and "left NaN" in failed[0] and failed[0] in doc["warnings"]
+    table = doc["tables"]["fit_failures"]
+    assert len(table["data"]) == 1
+    assert str(table["data"][0][table["columns"].index("from_date")])[:10] in failed[0]
+    with pytest.warns(RuntimeWarning):
+        assert main(argv) == 0
+    assert "warning: Markov switching fit failed for KO" in capsys.readouterr().out

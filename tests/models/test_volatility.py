@@ -285,6 +285,20 @@ def test_garch_constant_returns_give_nan_not_zero():
     assert rows[0]["converged"] is False and "likelihood" in rows[0]["error"]
 
 
+def test_garch_failed_and_loose_fits_become_output_warnings():
+    from mltrainer.models.volatility import garch_fit_warnings
+
+    _, _, rows = garch_ticker(np.zeros(800), np.array([600]), GarchSpec(min_obs=500))
+    day = pd.Timestamp("2008-01-02")
+    records = [{"ticker": "KO", "refit_date": day, **rows[0]},
+               {"ticker": "AAPL", "refit_date": day, "converged": False, "loglik": -1.0},
+               {"ticker": "JPM", "refit_date": day, "converged": True, "loglik": -1.0}]
+    failed, loose = garch_fit_warnings(records)
+    assert failed.startswith("GARCH fit failed for KO at the refit(s) of 2008-01-02")
+    assert "likelihood" in failed and "NaN" in failed
+    assert loose.startswith("GARCH fit did not converge for AAPL")
+
+
 # ------------------------------------------------------------ simple / regimes
 
 
