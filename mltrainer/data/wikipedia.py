@@ -598,10 +598,13 @@ class _Page:
 def page_date(html: str | bytes) -> pd.Timestamp | None:
     """The "last edited on 9 October 2024" date in the page footer, if present."""
     text = html.decode("utf-8", "replace") if isinstance(html, bytes) else html
-    m = re.search(r"last edited on (\d{1,2} [A-Z][a-z]+ \d{4})", text)
+    # MediaWiki wrote "last modified on" before 2016, and some skins "October 9, 2024"
+    m = re.search(r"last (?:edited|modified) on (\d{1,2} [A-Z][a-z]+ \d{4}|"
+                  r"[A-Z][a-z]+ \d{1,2}, \d{4})", text)
     if not m:
         return None
-    stamp = pd.to_datetime(m.group(1), format="%d %B %Y", errors="coerce")
+    form = "%d %B %Y" if m.group(1)[0].isdigit() else "%B %d, %Y"
+    stamp = pd.to_datetime(m.group(1), format=form, errors="coerce")
     return None if pd.isna(stamp) else stamp
 
 
@@ -647,8 +650,20 @@ def _parse_file(resolved: str, mtime_ns: int, size: int, shown: str) -> WikiTabl
     tables = parse_page(html, source=shown)
     if tables.as_of is None:
         m = re.search(r"(\d{4}-\d{2}-\d{2})", path.name)
-        tables.as_of = (pd.Timestamp(m.group(1)) if m
-                        else pd.Timestamp(mtime_ns, unit="ns").normalize())
+        if m:
+            tables.as_of = pd.Timestamp(m.group(1))
+        elif not tables.changes.empty:
+            # a page saved long ago may carry no date: its list is at least as new as its
+            # latest change, and a file's modification time says nothing about it
+            tables.as_of = tables.changes["date"].max()
+            tables.warnings.append(
+                f"{shown}: the page has no 'last edited' date; its list is taken as of its "
+                f"latest change, {tables.as_of.date()} (rename the file ...-YYYY-MM-DD.html "
+                "to give its date)")
+        else:
+            tables.as_of = pd.Timestamp(mtime_ns, unit="ns").normalize()
+            tables.warnings.append(f"{shown}: the page has no date and no changes table; "
+                                   "its list is dated by the file's modification time")
     return tables
 
 

@@ -356,3 +356,25 @@ def test_failing_fetch_with_nothing_cached_raises(http_server, monkeypatch):
     client = HttpClient(timeout=(1.0, 0.1), retry=RetryPolicy(max_attempts=2, backoff=0.01))
     with pytest.raises(SourceError, match="timed out"):
         wikipedia.fetch_sp500_tables(client=client)
+
+
+@pytest.mark.parametrize(("footer", "expected"), [
+    ("This page was last modified on 10 October 2014, at 12:34.", "2014-10-10"),
+    ("This page was last edited on October 9, 2024, at 23:17", "2024-10-09"),
+])
+def test_older_footers_give_the_page_date(page_text, tmp_path, footer, expected):
+    text = re.sub(r"This page was last edited on 9 October 2024, at 23:17", footer, page_text)
+    assert text != page_text
+    path = tmp_path / "saved.html"
+    path.write_text(text, encoding="utf-8")
+    assert str(wikipedia.read_html_file(path).as_of.date()) == expected
+
+
+def test_a_page_without_a_date_is_dated_by_its_latest_change(page_text, tmp_path):
+    """Not by the file's modification time: a 2014 page saved today is no list of today."""
+    text = re.sub(r"This page was last edited on [^<]*", "", page_text)
+    path = tmp_path / "saved.html"  # no date in the name either
+    path.write_text(text, encoding="utf-8")
+    tables = wikipedia.read_html_file(path)
+    assert tables.as_of == tables.changes["date"].max() == pd.Timestamp("2024-10-01")
+    assert any("no 'last edited' date" in w for w in tables.warnings)
