@@ -117,7 +117,10 @@ def read_snapshot(path: str | Path) -> Snapshot:
     frame["date_added"] = pd.to_datetime(frame["date_added"].map(wikipedia.iso_date),
                                          errors="coerce")
     frame["cik"] = frame["cik"].map(lambda v: wikipedia.cik(v) if v else None)
-    return Snapshot(pd.Timestamp(match.group(1)), path.name,
+    date = pd.to_datetime(match.group(1), format="%Y-%m-%d", errors="coerce")
+    if pd.isna(date):
+        raise DataError(f"{path.name}: {match.group(1)} in the name is not a calendar date")
+    return Snapshot(date, path.name,
                     frame[["symbol", "sector", "sub_industry", "date_added", "cik"]]
                     .reset_index(drop=True))
 
@@ -132,6 +135,8 @@ def read_membership_files(intervals_path: str | Path, changes_path: str | Path |
         "start": pd.to_datetime(table["start_date"], errors="coerce"),
         "end": pd.to_datetime(table["end_date"].replace("", None), errors="coerce"),
     })
+    if intervals.empty:
+        raise DataError(f"{intervals_path.name}: no membership intervals in the file")
     bad = intervals["start"].isna() | (intervals["symbol"] == "")
     bad |= intervals["end"].notna() & (intervals["end"] < intervals["start"])
     if bad.any():
@@ -500,20 +505,27 @@ def find_sources(data_dir: str | Path | None = None) -> dict:
     """Membership sources in a data folder: intervals/changes files, saved Wikipedia
     pages, dated constituent snapshots (any of them may be missing)."""
     root = Path(data_dir) if data_dir is not None else config.data_dir()
-    found: dict = {"intervals": None, "changes": None, "pages": [], "snapshots": []}
+    found: dict = {"intervals": None, "changes": None, "pages": [], "snapshots": [],
+                   "ignored": []}
     if root is None or not root.is_dir():
         return found
     for path in sorted((root / "membership").glob("*.csv")) if (root / "membership").is_dir() \
             else []:
         try:
-            head = path.open(encoding="utf-8", errors="replace").readline().lower()
-        except OSError:
+            with path.open(encoding="utf-8", errors="replace") as fh:
+                head = fh.readline(4096).lower()
+        except OSError as exc:
+            found["ignored"].append(f"{path.name}: cannot be read ({exc.strerror or exc})")
             continue
-        cols = [c.strip() for c in head.split(",")]
+        cols = [c.strip().strip('"') for c in head.split(",")]
         if {"ticker", "start_date", "end_date"} <= set(cols):
             found["intervals"] = path
         elif {"date", "add", "remove"} <= set(cols):
             found["changes"] = path
+        else:
+            found["ignored"].append(f"membership/{path.name}: neither an intervals file "
+                                    "(ticker,start_date,end_date) nor a changes file "
+                                    "(date,add,remove); ignored")
     if (root / "wikipedia").is_dir():
         found["pages"] = sorted((root / "wikipedia").glob("*.html"))
     found["snapshots"] = sorted(p for p in root.glob("constituents-*.csv")
@@ -596,15 +608,25 @@ def _cached_wikipedia():
 def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Membership:
     from mltrainer.data import wikipedia
 
-    warnings: list[str] = []
+    # a broken file is left out with a warning naming it; the other sources still count
+    warnings: list[str] = list(found.get("ignored", []))
     span_notes: list[tuple] = []
-    snapshots = [read_snapshot(p) for p in found["snapshots"]]
+    snapshots = []
+    for path in found["snapshots"]:
+        try:
+            snapshots.append(read_snapshot(path))
+        except DataError as exc:
+            warnings.append(f"left out: {exc}")
     wiki = []  # (name, symbols, changes, as_of, constituents frame)
     if cached_page is not None:
         symbols, changes, as_of, frame = cached_page
         wiki.append(("Wikipedia (cached copy)", symbols, changes, as_of, frame))
     for page in pages:
-        tables = wikipedia.read_html_file(page)
+        try:
+            tables = wikipedia.read_html_file(page)
+        except DataError as exc:
+            warnings.append(f"left out: {exc}")
+            continue
         if tables.changes.empty:
             warnings.append(f"{page.name}: no changes table found; it gives the members on "
                             "its date only")
@@ -613,7 +635,10 @@ def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Member
         warnings.extend(getattr(tables, "warnings", []) or [])
     intervals = changes = None
     if found["intervals"] is not None:
-        intervals, changes = read_membership_files(found["intervals"], found["changes"])
+        try:
+            intervals, changes = read_membership_files(found["intervals"], found["changes"])
+        except DataError as exc:
+            warnings.append(f"left out: {exc}")
 
     # symbol history: the curated table plus renames the data itself implies
     first_added: dict[str, pd.Timestamp] = {}
@@ -653,9 +678,11 @@ def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Member
         parts.append(part_from_wikipedia(symbols, wchanges, pd.Timestamp(as_of).normalize(),
                                          history, name))
     if not parts and not snapshots:
-        raise DataError("no S&P 500 membership source: the data folder has no membership/ "
-                        "files, saved Wikipedia page or constituents-YYYY-MM-DD.csv, and no "
-                        "Wikipedia copy is cached (run `python -m mltrainer universe update`)")
+        why = f" ({'; '.join(warnings)})" if warnings else ""
+        raise DataError("no S&P 500 membership source: the data folder has no usable "
+                        "membership/ files, saved Wikipedia page or constituents-YYYY-MM-DD.csv,"
+                        " and no Wikipedia copy is cached (run `python -m mltrainer universe "
+                        f"update`){why}")
     if parts:
         membership = combine(parts, history)
         for snap in sorted(snapshots, key=lambda s: s.date):
