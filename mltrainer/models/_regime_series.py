@@ -73,19 +73,26 @@ def regime_output(model, data: MarketData) -> ModelOutput:
     probs = np.full((k, len(dates), len(cols)), np.nan)
     extras: dict[str, np.ndarray] = {}
     tables: dict[str, dict] = {"transition_matrix": {}, "regime_stats": {}}
-    short, messages = [], []
+    messages: list[str] = []
     # Columns are independent series (usually one index): each has its own start date
     # and refit schedule, so they are handled one at a time. A column shorter than the
     # warm-up still runs (its values are NaN where undefined) so that its extras do not
     # depend on how much later data there is.
+    series = {col: valid_prices(data.adj_close[col]) for col in cols}
+    short = [f"{col} ({len(p)})" for col, p in series.items() if len(p) < bars]
+    todo = [col for col, p in series.items() if len(p) >= 2]
+    # seconds of maximum-likelihood fits per column (Markov switching): both cores
+    jobs = 2 if getattr(model, "costly_columns", False) and len(todo) > 1 else 1
+    from mltrainer.models.garch import map_tickers
+
+    results = dict(zip(todo, map_tickers(model.regimes, [(series[c],) for c in todo],
+                                         n_jobs=jobs), strict=True))
     for c, col in enumerate(cols):
-        prices = valid_prices(data.adj_close[col])
-        if len(prices) < bars:
-            short.append(f"{col} ({len(prices)})")
-        if len(prices) < 2:
+        if col not in results:
             continue
+        prices = series[col]
         rows = dates.get_indexer(prices.index)
-        res = model.regimes(prices)
+        res = results[col]
         labels[rows, c] = res.labels
         p = res.probs if res.probs is not None else one_hot(res.labels, k)
         probs[:, rows, c] = p.T

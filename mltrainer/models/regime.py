@@ -451,6 +451,7 @@ class RegimeSwitchingModel(RegimeModel):
     # the common checks run it on two columns only (one listing mid-sample): each column
     # costs a dozen maximum-likelihood fits
     test_tickers = ["JPM", "TSLA"]
+    costly_columns = True  # regime_output fits the columns on both cores
 
     def __init__(self, k_regimes=2, switching_mean=False, refit_every=504, min_train=504,
                  max_train=0):
