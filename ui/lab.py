@@ -67,9 +67,10 @@ def url_state() -> dict:
 def write_url(sel, family: str, key: str, params: dict, tickers, ticker: str, costs: float,
               bench: str, universe: str = "survivors") -> None:
     """Put the current settings in the URL so a copied link reproduces this run."""
-    state = {"family": family, "model": key, "tickers": ",".join(tickers), "ticker": ticker,
-             "costs": f"{costs:g}", "bench": bench, "source": sel.source,
-             "universe": universe}
+    state = {"family": family, "model": key, "ticker": ticker, "costs": f"{costs:g}",
+             "bench": bench, "source": sel.source, "universe": universe}
+    if tickers:  # the index as it was trades every ticker: no list to carry
+        state["tickers"] = ",".join(tickers)
     if sel.start is not None and sel.end is not None:
         state.update(start=str(sel.start), end=str(sel.end))
     if sel.sectors:

@@ -167,6 +167,7 @@ def test_the_sp500_as_it_was_holds_members_only_beside_the_survivors(app, shared
     names = [t["name"] for t in figure(at, "lab_equity")["data"]]
     assert any("survivors" in n for n in names)
     assert at.query_params["universe"] == "sp500"
+    assert "tickers" not in at.query_params  # an empty list would be refused on reload
     # the walk-forward of the index as it was carries the survivors' run beside it
     at.multiselect(key="lab_sweep:momentum/TimeSeriesMomentumModel").set_value([])
     at.slider(key="lab_train").set_value(756)
@@ -210,3 +211,13 @@ def test_a_failed_markov_refit_is_shown_on_the_page(app, shared_data_dir, monkey
         assert len(shown) == 1 and "left NaN" in shown[0]
     finally:
         st.cache_data.clear()  # nor may this run's injected failure answer a later test
+
+
+def test_a_shared_link_of_the_index_as_it_was_reproduces_it(app, shared_data_dir):
+    app.query_params.update({"family": "momentum", "model": "momentum/SimpleMomentumModel",
+                             "universe": "sp500", "ticker": "KO", "costs": "3"})
+    at = open_page(app, "model_lab", "local")
+    assert not errors(at) and not at.warning
+    assert at.selectbox(key="lab_universe").value == "sp500"
+    assert at.selectbox(key="lab_ticker").value == "KO"
+    assert "universe: S&P 500 as it was" in " ".join(c.value for c in at.caption)
