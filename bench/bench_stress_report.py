@@ -36,7 +36,8 @@ def main() -> int:
     weights = [round(1 / 50, 6)] * 50
 
     t0 = time.perf_counter()
-    from mltrainer.reports.stress_report import build_stress_report, write_stress_report
+    from mltrainer.reports.stress_html import write_stress_report
+    from mltrainer.reports.stress_report import build_stress_report
 
     data = load_market_data("local", tickers=tickers)
     t1 = time.perf_counter()

@@ -33,8 +33,7 @@ from mltrainer.backtest.baselines import baseline_report  # noqa: E402
 from mltrainer.backtest.walkforward import walk_forward  # noqa: E402
 from mltrainer.data.bundled import sp500_index_close  # noqa: E402
 from mltrainer.data.local import load_local  # noqa: E402
-from mltrainer.models._ml_walkforward import refit_progress  # noqa: E402
-from mltrainer.models.ml import EnsembleMLModel  # noqa: E402
+from mltrainer.models.ml import EnsembleMLModel, refit_progress  # noqa: E402
 
 
 def main() -> int:

@@ -165,7 +165,7 @@ def settings_tuple(settings) -> tuple:
 def report_html(source: str, tickers: tuple, weights: tuple, start, end,
                 settings: tuple) -> bytes:
     """The stress report as one self-contained HTML file."""
-    from mltrainer.reports.stress_report import render_html
+    from mltrainer.reports.stress_html import render_html
 
     return render_html(stress_report(source, tickers, weights, start, end, settings)).encode()
 

@@ -188,7 +188,7 @@ def _walkforward(args) -> int:
 
     from mltrainer import audit
     from mltrainer.backtest.walkforward import walk_forward
-    from mltrainer.models._ml_walkforward import refit_progress
+    from mltrainer.models.ml import refit_progress
 
     cls, params = _model(args)
     grid = parse_grid(cls.param_specs, args.grid)

@@ -80,11 +80,8 @@ def check_outputs(out: str, pdf: str | None) -> None:
 
 
 def _stress(args) -> int:
-    from mltrainer.reports.stress_report import (
-        StressSettings,
-        build_stress_report,
-        write_stress_report,
-    )
+    from mltrainer.reports.stress_html import write_stress_report
+    from mltrainer.reports.stress_report import StressSettings, build_stress_report
 
     t0 = time.perf_counter()
     check_outputs(args.out, args.pdf)

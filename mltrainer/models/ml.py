@@ -36,6 +36,10 @@ from mltrainer.models._ml_walkforward import (
     training_span,
     walk_forward_predict,
 )
+
+# public: ``with refit_progress(callback):`` reports every refit of every ML model inside
+# the block (the CLI's walk-forward progress bar); the schedule behind it stays private
+from mltrainer.models._ml_walkforward import refit_progress as refit_progress
 from mltrainer.models.base import SIGNAL, Model, ModelOutput
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 

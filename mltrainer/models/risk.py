@@ -26,7 +26,7 @@ from mltrainer.measures import portfolio as pf
 from mltrainer.measures import var as vr
 from mltrainer.models.base import RISK, WEIGHTS, Model, ModelOutput, require_history
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
-from mltrainer.risk_stress.model import StressTestingModel
+from mltrainer.models.stress import StressTestingModel
 
 TRADING_DAYS = 252
 

@@ -1,13 +1,19 @@
-"""Layout of the stress-test report: sections, tables and figures as one HTML page."""
+"""Layout of the stress-test report: sections, tables and figures as one HTML page.
+
+:func:`render_html` lays out a :class:`~mltrainer.reports.stress_report.StressReport`
+and :func:`write_stress_report` writes it (and its PDF). This module reads the report;
+:mod:`~mltrainer.reports.stress_report` computes it and never imports this one.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from mltrainer.plots import risk as plots
-from mltrainer.reports.html import esc, figure, money, number, page, pct, table
+from mltrainer.reports.html import esc, figure, money, number, page, pct, print_pdf, table
 
 if TYPE_CHECKING:  # pragma: no cover
     from mltrainer.reports.stress_report import StressReport
@@ -219,8 +225,23 @@ def _notes(r: StressReport) -> str:
     )
 
 
-def render(r: StressReport) -> str:
-    """The whole report as one HTML document."""
+def render_html(r: StressReport) -> str:
+    """The whole report as one self-contained HTML document."""
     body = (_header(r) + _portfolio(r) + _var(r) + _backtest(r) + _drawdowns(r)
             + _scenarios(r) + _notes(r))
     return page(f"Stress test report ({r.meta['last_date']})", body)
+
+
+def write_stress_report(report: StressReport, out: str | Path,
+                        pdf: str | Path | None = None) -> dict:
+    """Write the HTML report (and the PDF if asked); returns paths and the PDF status."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_html(report), encoding="utf-8")
+    result = {"html": str(out.resolve()), "html_bytes": out.stat().st_size, "pdf": None,
+              "pdf_message": "no PDF requested"}
+    if pdf is not None:
+        printed = print_pdf(out, pdf)
+        result.update(pdf=str(printed.path) if printed.ok else None, pdf_ok=printed.ok,
+                      pdf_message=printed.message)
+    return result

@@ -2,7 +2,9 @@
 every stress scenario, as one self-contained HTML file (and a PDF when Chromium is there).
 
 :func:`build_stress_report` computes everything (pure: data in, :class:`StressReport`
-out); :func:`render_html` lays it out; :func:`write_stress_report` writes the files.
+out); :func:`~mltrainer.reports.stress_html.render_html` lays it out and
+:func:`~mltrainer.reports.stress_html.write_stress_report` writes the files (the layout
+depends on this module, never the reverse).
 The numbers come from :mod:`mltrainer.measures` (VaR/ES, backtests, portfolio returns,
 drawdowns) and :mod:`mltrainer.risk_stress.scenarios`; the figures from
 :mod:`mltrainer.plots.risk`.
@@ -11,7 +13,6 @@ drawdowns) and :mod:`mltrainer.risk_stress.scenarios`; the figures from
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -286,28 +287,3 @@ def build_stress_report(data: MarketData, weights=None, settings: StressSettings
         drawdown=dd, drawdown_stats=_drawdown_stats(equity, dd), scenarios=results,
         skipped=skipped, meta=meta, warnings=warnings,
     )
-
-
-# ----------------------------------------------------------------------------- output
-def render_html(report: StressReport) -> str:
-    """The report as one self-contained HTML document (see :mod:`stress_html`)."""
-    from mltrainer.reports.stress_html import render
-
-    return render(report)
-
-
-def write_stress_report(report: StressReport, out: str | Path,
-                        pdf: str | Path | None = None) -> dict:
-    """Write the HTML report (and the PDF if asked); returns paths and the PDF status."""
-    from mltrainer.reports.html import print_pdf
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(report), encoding="utf-8")
-    result = {"html": str(out.resolve()), "html_bytes": out.stat().st_size, "pdf": None,
-              "pdf_message": "no PDF requested"}
-    if pdf is not None:
-        printed = print_pdf(out, pdf)
-        result.update(pdf=str(printed.path) if printed.ok else None, pdf_ok=printed.ok,
-                      pdf_message=printed.message)
-    return result

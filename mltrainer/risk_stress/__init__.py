@@ -1,8 +1,10 @@
 """Stress testing: historical replays and hypothetical shocks of a weighted portfolio.
 
 The maths is in :mod:`mltrainer.risk_stress.scenarios` (pure functions, data in, result
-out); :class:`~mltrainer.risk_stress.model.StressTestingModel` wraps it for the model
+out); :class:`~mltrainer.models.stress.StressTestingModel` wraps it for the model
 registry, and :mod:`mltrainer.reports.stress_report` turns it into a stakeholder report.
+This package depends on ``data``, ``measures`` and ``errors`` only, never on ``models``
+(``tests/test_import_graph.py`` checks that no package cycle comes back).
 """
 
 from mltrainer.risk_stress.scenarios import (

@@ -234,7 +234,7 @@ def test_bad_input(data):
 
 
 def test_refit_progress_reports_every_refit(data):
-    from mltrainer.models._ml_walkforward import refit_progress
+    from mltrainer.models.ml import refit_progress
 
     calls = []
     with refit_progress(lambda done, total: calls.append((done, total))):

@@ -18,12 +18,8 @@ from mltrainer import config
 from mltrainer.cli import main
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.reports import html as report_html
-from mltrainer.reports.stress_report import (
-    StressSettings,
-    build_stress_report,
-    render_html,
-    write_stress_report,
-)
+from mltrainer.reports.stress_html import render_html, write_stress_report
+from mltrainer.reports.stress_report import StressSettings, build_stress_report
 from mltrainer.risk_stress.scenarios import HISTORICAL_SCENARIOS
 
 TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "TSLA"]

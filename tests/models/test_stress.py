@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import norm
 
 from mltrainer.data.market_data import MarketData
-from mltrainer.risk_stress.model import StressTestingModel
+from mltrainer.models.stress import StressTestingModel
 
 TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "TSLA"]
 

@@ -5,6 +5,10 @@ the tickers that have a full trailing window at t, the one-day loss of each hypo
 scenario (market crash through betas known at t, volatility spike, correlation
 breakdown, forced liquidation). The tables hold the full scenario set computed on the
 whole input, as labelled.
+
+The scenarios themselves are pure functions in :mod:`mltrainer.risk_stress.scenarios`;
+the model lives here, beside the other model families, so that ``risk_stress`` never
+imports ``models`` (the registry imports this module, not the other way round).
 """
 
 from __future__ import annotations
