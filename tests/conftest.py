@@ -2,12 +2,16 @@
 
 Tests that need ``../shared/data`` skip only when that folder is absent (``.ci/run``
 fails before that can happen in CI). The cache used by tests is a temporary folder,
-never the user's ``cache/``.
+never the user's ``cache/``. Reference packages (TA-Lib, vectorbt) come as fixtures
+through :func:`require_module`: missing, their tests skip, or fail in CI.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -16,6 +20,34 @@ from mltrainer import config
 # A fixed, varied basket of real tickers: long histories, a split-heavy one (AAPL),
 # one that starts mid-sample (TSLA, 2010), a dotted ticker (BRK.B), financials, energy.
 BASKET = ["AAPL", "MSFT", "JPM", "XOM", "JNJ", "WMT", "TSLA", "BRK.B", "KO", "INTC"]
+
+
+def require_module(name: str) -> ModuleType:
+    """Import an optional package a reference test compares against.
+
+    Where it is missing the test skips, except with MLTRAINER_REQUIRE_REFERENCES=1 (set
+    by .ci/run), where it fails: in CI a reference test must run, not vanish in a skip.
+    """
+    if os.environ.get("MLTRAINER_REQUIRE_REFERENCES") == "1":
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:
+            pytest.fail(f"{name} is missing ({exc}); required here: "
+                        "MLTRAINER_REQUIRE_REFERENCES=1", pytrace=False)
+    return pytest.importorskip(name, reason=f"{name} is not installed (a reference package "
+                                            "from requirements-dev.txt)")
+
+
+@pytest.fixture(scope="session")
+def talib() -> ModuleType:
+    """TA-Lib, the oracle of the indicator tests."""
+    return require_module("talib")
+
+
+@pytest.fixture(scope="session")
+def vectorbt() -> ModuleType:
+    """vectorbt, the backtest engine's documented twin."""
+    return require_module("vectorbt")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ import pytest
 
 from mltrainer.backtest.engine import run_backtest, signal_to_weights
 
-vbt = pytest.importorskip("vectorbt")
 CAPITAL = 1e8
 
 
@@ -23,7 +22,7 @@ def prices(basket):
     return basket.select(start="2006-01-01", end="2020-12-31")
 
 
-def _vbt_equity(px: pd.DataFrame, targets: pd.DataFrame, fee: float):
+def _vbt_equity(vbt, px: pd.DataFrame, targets: pd.DataFrame, fee: float):
     pf = vbt.Portfolio.from_orders(
         px.ffill(), size=targets, size_type="targetpercent", fees=fee,
         cash_sharing=True, group_by=True, call_seq="auto", init_cash=CAPITAL, freq="1D")
@@ -40,7 +39,7 @@ def _ranked(px: pd.DataFrame, window: int) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("case", ["long_short_daily", "sparse_rebalance", "long_only_capped"])
-def test_equity_curve_equals_vectorbt(prices, case):
+def test_equity_curve_equals_vectorbt(vectorbt, prices, case):
     px = prices.adj_close
     tradable = px.notna()
     if case == "long_short_daily":
@@ -62,6 +61,6 @@ def test_equity_curve_equals_vectorbt(prices, case):
     # vectorbt never borrows: it partially fills a buy its cash cannot pay for, so the
     # comparison stays where cash is positive (net exposure well below 1)
     assert targets.sum(axis=1).max() < 0.96
-    expected = _vbt_equity(px, targets, fee)
+    expected = _vbt_equity(vectorbt, px, targets, fee)
     np.testing.assert_allclose(res.equity.to_numpy(), expected.to_numpy(), rtol=1e-9, atol=0)
     assert res.metrics["total_costs"] > 0.01  # the costs are material, not a no-op

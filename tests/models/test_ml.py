@@ -37,8 +37,7 @@ def _frame(x, like):
     return pd.DataFrame(x, index=like.index, columns=like.columns)
 
 
-def test_features_against_pandas_and_talib(data):
-    talib = pytest.importorskip("talib")
+def test_features_against_pandas_and_talib(talib, data):
     x, names = feat.feature_panel(data)
     px = data.adj_close
     logp = np.log(px)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import talib
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
@@ -148,7 +147,7 @@ def test_levels_bracket_the_close_on_real_data(small):
 
 
 # -------------------------------------------------------------- against TA-Lib
-def test_trend_matches_talib_by_hand(basket):
+def test_trend_matches_talib_by_hand(talib, basket):
     data = basket.select(tickers=["MSFT", "TSLA"])
     model = tech.TrendAnalysisModel(short_window=20, long_window=50, slope_window=20,
                                     slope_threshold=0.0005)
@@ -170,7 +169,7 @@ def test_trend_matches_talib_by_hand(basket):
         assert np.nanmin(got) == -1 and np.nanmax(got) == 1
 
 
-def test_oscillator_matches_talib_mapping(basket):
+def test_oscillator_matches_talib_mapping(talib, basket):
     adj = basket.adjusted()
     out = tech.OscillatorModel().run(basket.select(tickers=["AAPL", "JPM"]))
     for ticker in ["AAPL", "JPM"]:

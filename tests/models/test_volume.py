@@ -14,7 +14,6 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-import talib
 
 from mltrainer.data.local import load_local
 from mltrainer.data.market_data import MarketData
@@ -41,7 +40,7 @@ def _forward_volume(data) -> pd.DataFrame:
     return data.volume / data.splits.cumprod()
 
 
-def _talib_obv(data, ticker) -> pd.Series:
+def _talib_obv(talib, data, ticker) -> pd.Series:
     close = data.adj_close[ticker]
     first = close.first_valid_index()
     vol = _forward_volume(data)[ticker]
@@ -53,9 +52,9 @@ def _talib_obv(data, ticker) -> pd.Series:
 
 
 @pytest.mark.parametrize("ticker", ["AAPL", "XOM", "TSLA", "BRK.B"])
-def test_obv_equals_talib(basket, ticker):
+def test_obv_equals_talib(talib, basket, ticker):
     out = VolumeWeightedModel().run(basket)
-    ref = _talib_obv(basket, ticker)
+    ref = _talib_obv(talib, basket, ticker)
     got = out.extras["obv"][ticker]
     assert got.isna().equals(ref.isna())
     np.testing.assert_allclose(got.dropna(), ref.dropna(), rtol=1e-8,
@@ -87,12 +86,12 @@ def test_vwap_and_vwma_equal_a_plain_loop(basket):
     assert np.isfinite(out.extras["vwap"]["TSLA"].iloc[first + 19])
 
 
-def test_volume_weighted_signal_by_hand(basket):
+def test_volume_weighted_signal_by_hand(talib, basket):
     model = VolumeWeightedModel(window=20, obv_window=10, anchor="vwap", price_weight=0.7)
     out = model.run(basket)
     ret = basket.adj_close.pct_change(fill_method=None)
     for ticker in ("AAPL", "KO"):
-        obv = _talib_obv(basket, ticker)
+        obv = _talib_obv(talib, basket, ticker)
         vol = _forward_volume(basket)[ticker]
         for date in ("2008-10-09", "2020-09-10"):
             t = _pos(basket, date)
@@ -186,11 +185,11 @@ def _divergence_twin(close: np.ndarray, ind: np.ndarray, vol: np.ndarray, n: int
 
 
 @pytest.mark.parametrize("indicator", ["obv", "volume"])
-def test_divergence_equals_a_plain_loop(basket, indicator):
+def test_divergence_equals_a_plain_loop(talib, basket, indicator):
     out = VolumeDivergenceModel(lookback=20, indicator=indicator, hold=5).run(basket)
     vol = _forward_volume(basket)
     for ticker in ("AAPL", "TSLA"):
-        obv = _talib_obv(basket, ticker).to_numpy()
+        obv = _talib_obv(talib, basket, ticker).to_numpy()
         labels, signal = _divergence_twin(basket.adj_close[ticker].to_numpy(), obv,
                                           vol[ticker].to_numpy(), 20, indicator, 5)
         got = out.extras["divergence"][ticker].to_numpy()
