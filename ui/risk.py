@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import astuple
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -25,44 +24,44 @@ def _data(source: str, tickers: tuple, start, end, warmup: bool = False):
     return data.select(tickers=list(tickers), start=lo, end=end)
 
 
+def _market_caps(source, tickers, start, end, sizing_key) -> dict:
+    from ui.universe import load_universe
+
+    universe = load_universe()
+    caps = {s.symbol: s.market_cap for s in universe.constituents if s.market_cap}
+    return {"market_caps": caps, "source": universe.source}
+
+
+def _returns(source, tickers, start, end, sizing_key) -> dict:
+    return {"returns": _data(source, tickers, start, end).returns()}
+
+
+def _sizing_weights(source, tickers, start, end, sizing_key) -> dict:
+    out = run_model(source, sizing_key, params_key({}), tickers, start, end)
+    return {"sizing_weights": out.primary, "name": sizing_key}
+
+
+# display label -> (method of mltrainer.measures.weighting, loader of the inputs it needs)
+METHODS = {
+    "Equal": ("equal", lambda *args: {}),
+    "Market cap": ("market_cap", _market_caps),
+    "Risk parity": ("risk_parity", _returns),
+    "Sizing model": ("sizing_model", _sizing_weights),
+}
+
+
 @st.cache_data(show_spinner="Computing the weights…", max_entries=32)
 def weights_for(source: str, tickers: tuple, start, end, method: str,
                 sizing_key: str | None = None) -> tuple:
-    """Portfolio weights (summing to 1) for ``tickers`` by ``method`` (WEIGHTINGS)."""
-    n = len(tickers)
-    if method == "Equal":
-        return tuple([1.0 / n] * n)
-    if method == "Market cap":
-        from ui.universe import load_universe
+    """Portfolio weights (summing to 1) for ``tickers`` by ``method`` (WEIGHTINGS);
+    the construction is :func:`mltrainer.measures.weighting.portfolio_weights`."""
+    from mltrainer.measures.weighting import portfolio_weights
 
-        universe = load_universe()
-        caps = {s.symbol: s.market_cap for s in universe.constituents if s.market_cap}
-        missing = [t for t in tickers if t not in caps]
-        if missing:
-            raise DataError(f"no market cap for {', '.join(missing)} in {universe.source}; "
-                            "remove them or use another weighting")
-        w = np.array([caps[t] for t in tickers], dtype="float64")
-        return tuple(w / w.sum())
-    if method == "Risk parity":
-        from mltrainer.measures.portfolio import covariance, risk_parity_weights
-
-        rets = _data(source, tickers, start, end).returns().iloc[-756:].dropna()
-        if len(rets) < 60:
-            raise DataError(f"risk parity needs at least 60 days on which every ticker has a "
-                            f"return (got {len(rets)}); drop the ticker with the shortest "
-                            "history or widen the dates")
-        return tuple(risk_parity_weights(covariance(rets, "ledoit_wolf")).to_numpy())
-    if method == "Sizing model":
-        out = run_model(source, sizing_key, params_key({}), tickers, start, end)
-        last = out.primary.dropna(how="all")
-        if last.empty:
-            raise DataError(f"{sizing_key} gave no weights in this date range; widen the dates")
-        w = last.iloc[-1].fillna(0.0).clip(lower=0.0)
-        if w.sum() <= 0:
-            raise DataError(f"{sizing_key} holds nothing on {last.index[-1]:%Y-%m-%d}; pick "
-                            "another sizing model or weighting")
-        return tuple((w / w.sum()).reindex(list(tickers)).to_numpy())
-    raise DataError(f"unknown weighting {method!r}; choose one of {', '.join(WEIGHTINGS)}")
+    if method not in METHODS:
+        raise DataError(f"unknown weighting {method!r}; choose one of {', '.join(WEIGHTINGS)}")
+    name, inputs = METHODS[method]
+    w = portfolio_weights(name, list(tickers), **inputs(source, tickers, start, end, sizing_key))
+    return tuple(w.to_numpy())
 
 
 def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str] | None:

@@ -14,6 +14,24 @@ from mltrainer.measures.var import METHODS
 from mltrainer.validate import parse_float, parse_int
 
 
+def _market_caps(data) -> dict:
+    from mltrainer.data.universe import SP500UniverseManager
+
+    universe = SP500UniverseManager().load("auto").with_market_caps("snapshot")
+    return {"market_caps": {s.symbol: s.market_cap for s in universe.constituents
+                            if s.market_cap}, "source": universe.source}
+
+
+# --weighting choice -> (method of mltrainer.measures.weighting.portfolio_weights, loader of
+# its inputs); a sizing model's weights need a model run: the dashboard offers them, the
+# CLI does not
+WEIGHTING_CHOICES = {
+    "equal": ("equal", lambda data: {}),
+    "risk-parity": ("risk_parity", lambda data: {"returns": data.returns()}),
+    "market-cap": ("market_cap", _market_caps),
+}
+
+
 def register(subparsers) -> None:
     group = subparsers.add_parser("report", help="reports for stakeholders (HTML, PDF)")
     sub = group.add_subparsers(dest="action", required=True, metavar="REPORT")
@@ -22,9 +40,14 @@ def register(subparsers) -> None:
         "stress", help="stress-test report of a weighted portfolio: VaR/ES and their backtest, "
         "drawdowns, historical replays and hypothetical shocks")
     add_data_args(stress)
-    stress.add_argument("--weights", default=None,
-                        help="comma-separated weights in --tickers order, summing to 1 "
-                             "(default: equal weights)")
+    weighting = stress.add_mutually_exclusive_group()
+    weighting.add_argument("--weights", default=None,
+                           help="comma-separated weights in --tickers order, summing to 1 "
+                                "(default: equal weights)")
+    weighting.add_argument("--weighting", choices=tuple(WEIGHTING_CHOICES), default=None,
+                           help="build the weights instead: equal, risk-parity (Ledoit-Wolf "
+                                "covariance of the last 756 days), market-cap (the "
+                                "constituents-financials snapshot)")
     stress.add_argument("--out", required=True, help="the HTML file to write")
     stress.add_argument("--pdf", default=None,
                         help="also print a PDF here (needs Chromium; says so if absent)")
@@ -71,6 +94,15 @@ def parse_weights(tickers: list[str] | None, text: str | None) -> pd.Series | No
     return pd.Series(validate.parse_weights(text, tickers, "--weights"), dtype="float64")
 
 
+def built_weights(choice: str, data) -> pd.Series:
+    """``--weighting``: the weights of every ticker of ``data`` by
+    :func:`~mltrainer.measures.weighting.portfolio_weights`."""
+    from mltrainer.measures.weighting import portfolio_weights
+
+    method, inputs = WEIGHTING_CHOICES[choice]
+    return portfolio_weights(method, data.tickers, **inputs(data))
+
+
 def check_outputs(out: str, pdf: str | None) -> None:
     """Refuse a PDF path that is the HTML path: printing the PDF would overwrite the page
     it prints from."""
@@ -95,6 +127,8 @@ def _stress(args) -> int:
         market=args.market, chart_method=methods[0] if methods else "historical")
     settings.check()  # before the data is loaded: a typo fails fast
     data = load_data(args)
+    if args.weighting is not None:
+        weights = built_weights(args.weighting, data)
     report = build_stress_report(data, weights, settings)
     files = write_stress_report(report, args.out, args.pdf)
     doc = {**files, **report.summary(), "seconds": round(time.perf_counter() - t0, 3)}

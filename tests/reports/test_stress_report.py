@@ -199,3 +199,20 @@ def test_cli_bad_weights_are_one_clear_line(capsys, sp500_dir, tmp_path):
     assert code == 2
     assert "--weights has 1 number(s) for 2 ticker(s)" in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_cli_risk_parity_weighting_is_the_measures_function(capsys, sp500_dir, tmp_path):
+    from mltrainer.data.local import load_local
+    from mltrainer.measures.weighting import portfolio_weights
+
+    code = main(["report", "stress", "--source", "local", "--data-dir", str(sp500_dir),
+                 "--tickers", "AAPL,JPM,KO", "--weighting", "risk-parity", "--json",
+                 "--out", str(tmp_path / "r.html")])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    data = load_local(sp500_dir).select(tickers=["AAPL", "JPM", "KO"])
+    expected = portfolio_weights("risk_parity", data.tickers, returns=data.returns())
+    got = pd.Series({p["ticker"]: p["weight"] for p in doc["portfolio"]})
+    np.testing.assert_allclose(got[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-12)
+    assert main(["report", "stress", "--tickers", "AAPL,JPM", "--weights", "0.5,0.5",
+                 "--weighting", "equal", "--out", str(tmp_path / "x.html")]) == 2
