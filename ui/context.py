@@ -13,6 +13,7 @@ from mltrainer.data.market_data import MarketData
 from mltrainer.data.sources import SOURCES, live_reachable, load_market_data
 from mltrainer.errors import MLTrainerError
 from mltrainer.validate import choice, from_query, parse_date
+from ui.pages import navigation
 
 LIVE_SOURCES = ("yahoo", "polygon")
 RETRY_SECONDS = 300  # a live source that failed is not retried on every rerun
@@ -118,38 +119,20 @@ def _clip_dates(value, first: dt.date, last: dt.date, default_start: dt.date) ->
     return clipped if clipped[0] <= clipped[1] else (default_start, last)
 
 
-DEEP_LINK_KEY = "_deep_link"
-
-
 def _hand_over_to_app() -> None:
     """Make a page that Streamlit ran on its own run inside app.py instead.
 
     With a ``pages/`` folder beside app.py, a server whose first request is a deep link
-    (``/model_lab?...``) still treats that folder as Streamlit's old pages directory and
-    runs the page file alone: no sidebar, no layout, the old navigation. Only app.py's
-    ``st.navigation`` switches the server over. So such a page remembers where it was
-    going, switches the server to st.navigation (what that call does first) and reruns;
-    :func:`sidebar`, called by app.py, then goes to the page with its query string.
+    (``/model_lab?...``) treats that folder as Streamlit's old pages directory until some
+    script calls ``st.navigation``, and so runs the page file alone: no sidebar, no
+    layout, the old navigation. The page notices because app.py's :func:`sidebar` never
+    ran in this session; it then declares the app's navigation (which, as documented,
+    makes Streamlit ignore the pages directory from then on) and reruns. The rerun keeps
+    the page (a page's identity is its url_path, the same in both modes) and its query
+    string, so app.py now runs with the sidebar and opens the page the link asked for.
     """
-    try:  # Streamlit internals (checked on 1.67): without them the link opens bare, no worse
-        from streamlit.runtime.pages_manager import PagesManager
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-        if not getattr(PagesManager, "uses_pages_directory", False):
-            return
-    except ImportError:
-        return
-    ctx = get_script_run_ctx()
-    info = ctx.pages_manager.get_pages().get(ctx.page_script_hash, {}) if ctx else {}
-    st.session_state[DEEP_LINK_KEY] = (info.get("script_path"), st.query_params.to_dict())
-    PagesManager.uses_pages_directory = False
+    navigation()
     st.rerun()
-
-
-def _follow_deep_link() -> None:
-    target = st.session_state.pop(DEEP_LINK_KEY, None)
-    if target and target[0]:
-        st.switch_page(target[0], query_params=target[1] or None)
 
 
 def sidebar() -> Selection:
@@ -157,7 +140,6 @@ def sidebar() -> Selection:
 
     A link with ``?source=...&start=...&end=...&sectors=...`` seeds them on its first run.
     """
-    _follow_deep_link()
     with st.sidebar:
         st.markdown("### Data")
         if "g_source" not in st.session_state:
@@ -195,7 +177,8 @@ def sidebar() -> Selection:
 
 def current() -> Selection:
     """The selection made in the sidebar on this rerun (every page starts with this)."""
-    _hand_over_to_app()
+    if "selection" not in st.session_state:  # sidebar() sets it on every run of app.py
+        _hand_over_to_app()
     return st.session_state.get("selection") or Selection("auto", None, None, ())
 
 
