@@ -31,7 +31,7 @@ logging.getLogger("streamlit").setLevel(logging.ERROR)
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-ENTRY = str(ROOT / "tests" / "ui" / "app_entry.py")
+from ui.apptest_tools import APP_ENTRY as ENTRY  # noqa: E402
 
 # page -> a change a user makes there, applied to an AppTest
 CHANGES = {
@@ -108,7 +108,7 @@ def browser(pages: list[str]) -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from tests.browser.test_pages import CHART_SUMS, wait_until_idle
+    from ui.apptest_tools import CHART_SUMS, wait_until_idle
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import streamlit_server
-from tests.browser.test_pages import assert_no_exception, wait_until_idle
+from tests.browser.test_pages import assert_no_exception
+from ui.apptest_tools import wait_until_idle
 
 pytestmark = pytest.mark.browser
 

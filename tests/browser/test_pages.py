@@ -8,28 +8,10 @@ import time
 import pytest
 
 from tests.browser.conftest import SCREENSHOTS
+from ui.apptest_tools import CHART_SUMS, wait_until_idle
 from ui.pages import PAGES
 
 pytestmark = pytest.mark.browser
-
-# Sum of every trace's y values per chart: a cheap fingerprint of what plotly drew
-# (_fullData holds the decoded arrays; data keeps the base64 'bdata' it was sent as)
-CHART_SUMS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(
-    el => (el._fullData || []).map(t => Array.from(t.y || []).reduce(
-        (a, b) => a + (Number.isFinite(+b) ? +b : 0), 0)))"""
-
-
-def wait_until_idle(page, timeout_ms: int = 120_000) -> None:
-    """Wait for Streamlit's script run to finish (the 'running' indicator disappears)."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText"
-        ".includes('Running')",
-        timeout=timeout_ms,
-    )
-    page.wait_for_timeout(500)
-
 
 def assert_no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0

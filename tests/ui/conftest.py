@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-ENTRY = str(Path(__file__).with_name("app_entry.py"))
+from ui.apptest_tools import APP_ENTRY as ENTRY
 
 
 @pytest.fixture()
