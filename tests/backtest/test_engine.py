@@ -207,3 +207,71 @@ def test_a_sizing_model_sets_the_magnitudes(basket):
     assert (res.positions.abs().sum(axis=1) > 0.1).mean() > 0.8  # sizes are not all zero
     halves = run_backtest(signal, data, sizing=lambda s, d: s * 0.1)
     assert halves.positions.iloc[-1].abs().to_numpy() == pytest.approx([0.1] * 4)
+
+
+@pytest.mark.parametrize("every", [1, 5])
+def test_rescaled_rows_solve_like_a_fresh_simulation(basket, every):
+    """Recursion.rescale updates only the rescaled rows (the gross-limit correction's
+    re-run): the answer must equal a simulation from scratch of the rescaled targets,
+    including a row scaled to zero, whose held positions then carry nothing."""
+    from mltrainer.backtest.engine import Recursion, _growth_and_returns, plan_simulation
+
+    px = basket.select(start="2009-01-01", end="2011-12-31").adj_close.copy()
+    px.iloc[100:140, :3] = np.nan  # gaps: held positions carried through them
+    close = px.to_numpy()
+    n_t, n = close.shape
+    growth, rets = _growth_and_returns(close, np.isfinite(close))
+    traded = np.isfinite(close) & (np.arange(n_t) % every == 0)[:, None]
+    mom = (px / px.shift(40) - 1).to_numpy()
+    weights = np.where(traded & np.isfinite(mom), np.sign(mom) / n * 1.5, 0.0)
+    cost = np.linspace(5, 30, n) / 1e4
+    cash = np.full(n_t, 0.02 / 252)
+    plan = plan_simulation(traded, growth, rets)
+    # the second row anchors the positions carried through the gaps: scaled to zero
+    rows = np.array([95, 99, 250]) if every == 1 else np.array([90, 95, 250])
+    factor = np.array([0.5, 0.0, 0.8])
+    scaled = weights.copy()
+    scaled[rows] *= factor[:, None]
+
+    recursion = Recursion(weights.copy(), rets, traded, cost, cash, plan)
+    recursion.solve()
+    assert list(recursion.held_columns(110)) == [0, 1, 2]
+    recursion.rescale(rows, factor)
+    recursion.solve(recursion.g)
+    assert len(recursion.held_columns(110)) == 0
+    got = recursion.result()
+    ref = simulate(scaled.copy(), rets, traded, growth, cost, cash)
+    loop = _simulate_loop(scaled, rets, traded, cost, cash)
+    for key in ("g", "cost", "positions", "trades", "port", "invested", "turnover"):
+        # a warm and a cold start meet within the solver's tolerance, not to the last bit
+        np.testing.assert_allclose(got[key], ref[key], rtol=1e-12, atol=1e-14, err_msg=key)
+    np.testing.assert_allclose(got["positions"], loop["positions"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got["cost"], loop["cost"], rtol=0, atol=5e-15)
+
+
+def test_the_steps_compose_to_run_backtest(basket):
+    from mltrainer.backtest.engine import (
+        BacktestSettings,
+        load_panel,
+        prepare_weights,
+        solve,
+        summarise,
+    )
+    from mltrainer.errors import ParameterError
+
+    data = basket.select(start="2015-01-01", end="2016-12-31")
+    sig = np.sign(data.adj_close / data.adj_close.shift(20) - 1)
+    kwargs = {"commission_bps": 5.0, "spread_bps": 2.0, "gross_limit": 1.5,
+              "rebalance_every": 5, "cash_rate": 1.0, "start": "2015-03-02"}
+    settings = BacktestSettings(**kwargs)
+    panel = load_panel(sig, data, settings)
+    targets, tradable, universe = prepare_weights(panel, settings)
+    res = summarise(panel, settings, solve(panel, settings, targets, tradable), universe)
+    ref = run_backtest(sig, data, **kwargs)
+    pd.testing.assert_series_equal(res.equity, ref.equity)
+    pd.testing.assert_frame_equal(res.positions, ref.positions)
+    assert res.settings == ref.settings and res.metrics == ref.metrics
+    with pytest.raises(ParameterError, match="rebalance_every"):
+        BacktestSettings(rebalance_every=0).validate()
+    with pytest.raises(ParameterError, match="weighting"):
+        BacktestSettings(weighting="rank").validate()
