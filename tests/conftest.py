@@ -119,3 +119,20 @@ def _no_internet():
     socket.socket.connect = guarded
     yield
     socket.socket.connect = real_connect
+
+
+@pytest.fixture()
+def markov_first_refit_fails(monkeypatch):
+    """Fault injection: statsmodels refuses every refit on 504 returns (the first one of
+    the default schedule), as it does on degenerate windows ("Could not untransform
+    parameters"); the data stay real."""
+    from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
+
+    real_fit = MarkovRegression.fit
+
+    def failing_fit(self, *args, **kwargs):
+        if self.nobs == 504:
+            raise ValueError("injected: Could not untransform parameters")
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(MarkovRegression, "fit", failing_fit)

@@ -50,19 +50,8 @@ def test_bad_parameter_names_what_is_allowed(capsys, sp500_dir):
     assert code == 2 and "unknown parameter" in json.loads(capsys.readouterr().out)["error"]
 
 
-def test_a_failed_markov_refit_is_a_warning_in_the_json(capsys, sp500_dir, monkeypatch):
-    # fault injection: statsmodels refuses the first refit (504 returns), as it does on
-    # degenerate windows ("Could not untransform parameters"); the data stay real
-    from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
-
-    real_fit = MarkovRegression.fit
-
-    def failing_fit(self, *args, **kwargs):
-        if self.nobs == 504:
-            raise ValueError("injected: Could not untransform parameters")
-        return real_fit(self, *args, **kwargs)
-
-    monkeypatch.setattr(MarkovRegression, "fit", failing_fit)
+def test_a_failed_markov_refit_is_a_warning_in_the_json(capsys, sp500_dir,
+                                                       markov_first_refit_fails):
     argv = ["models", "run", "regime/RegimeSwitchingModel", "--source", "local",
             "--tickers", "KO", "--start", "2012-01-01", "--end", "2017-12-31",
             "--data-dir", str(sp500_dir)]

@@ -185,20 +185,11 @@ def test_the_sp500_as_it_was_holds_members_only_beside_the_survivors(app, shared
     assert "held only while index members" in heading
 
 
-def test_a_failed_markov_refit_is_shown_on_the_page(app, shared_data_dir, monkeypatch):
-    # fault injection: statsmodels refuses the first refit (504 returns); the page says
-    # so instead of showing a silent gap in the labels
+def test_a_failed_markov_refit_is_shown_on_the_page(app, shared_data_dir,
+                                                    markov_first_refit_fails):
+    # the page says so instead of showing a silent gap in the labels
     import streamlit as st
-    from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
 
-    real_fit = MarkovRegression.fit
-
-    def failing_fit(self, *args, **kwargs):
-        if self.nobs == 504:
-            raise ValueError("injected: Could not untransform parameters")
-        return real_fit(self, *args, **kwargs)
-
-    monkeypatch.setattr(MarkovRegression, "fit", failing_fit)
     st.cache_data.clear()  # an earlier test's run of the same settings must not answer
     try:
         app.query_params.update({"family": "regime", "model": "regime/RegimeSwitchingModel",
