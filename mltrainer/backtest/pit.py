@@ -121,8 +121,8 @@ def resolve_universe(data: MarketData, name: str | None, tickers_given: bool,
 
     if name is not None and name not in UNIVERSES:
         raise DataError(f"unknown universe {name!r}; choose {' or '.join(UNIVERSES)}")
-    if name == SURVIVORS:
-        return UniverseSetting(SURVIVORS, None)
+    if name == SURVIVORS or (name is None and tickers_given):
+        return UniverseSetting(SURVIVORS, None)  # no membership needed: none is read
     try:
         membership = membership or load_membership()
     except DataError as exc:
@@ -130,8 +130,6 @@ def resolve_universe(data: MarketData, name: str | None, tickers_given: bool,
             raise DataError(f"--universe sp500 needs S&P 500 membership: {exc}") from None
         return UniverseSetting(SURVIVORS, None, [f"membership unknown ({exc}); the tickers "
                                                  "are traded over the whole period"])
-    if name is None and tickers_given:
-        return UniverseSetting(SURVIVORS, None)
     mask = membership_mask(data, membership)
     dates = data.adj_close.index
     warnings = (membership.date_warnings(dates[0], dates[-1]) if len(dates) else [])
