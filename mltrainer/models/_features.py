@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from mltrainer.data.market_data import MarketData
-from mltrainer.models._rolling import (
+from mltrainer.numerics.rolling import (
     causal_split_volume,
     rolling_mean,
     rolling_mean_std,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mltrainer.models import _rolling as rl
+from mltrainer.numerics import rolling as rl
 
 FORECAST_METHODS = ("linear", "random_forest", "arima")
 LOG_FLOOR = 1e-6  # percent^2: a run of zero returns would otherwise have no logarithm

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from mltrainer.models import _rolling as rl
+from mltrainer.numerics import rolling as rl
 
 ANNUALISATION = 252
 REFIT_FREQUENCIES = ("yearly", "quarterly", "monthly")

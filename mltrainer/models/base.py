@@ -67,12 +67,20 @@ class ModelOutput:
 
 
 class Model(BaseEstimator):
-    """Base of every registered model.
+    """Base of every registered model: the template every model follows.
 
-    Subclasses set ``family``, ``description``, ``output_kind``, ``param_specs`` and
-    implement :meth:`predict_output`. Optional class attributes: ``requires`` (fields of
-    MarketData that must be present, e.g. ``("volume",)`` or ``("ohlc",)``) and
-    ``min_history`` (a callable of the model giving the bars needed before the first value).
+    Subclasses declare ``family``, ``description``, ``output_kind`` and
+    ``param_specs`` (optionally ``requires``: fields of MarketData that must be
+    present, e.g. ``("volume",)``, ``("ohlc",)`` or ``("sectors",)``), override
+    :meth:`min_history` when they need more than two dates, may add cross-parameter
+    checks in ``_check_params``, and implement one method, :meth:`_compute`. They do
+    not override :meth:`run`, :meth:`predict_output` or :meth:`predict`: every entry
+    point validates the parameters and checks the data first, so a bad setting is a
+    :class:`~mltrainer.errors.ParameterError` naming the parameter, never a numpy
+    error from deep inside the maths.
+
+    Parallelism and progress are not parameters (they do not change a result): they
+    come from :func:`mltrainer.numerics.parallel.execution`.
     """
 
     family: str = ""
@@ -81,22 +89,43 @@ class Model(BaseEstimator):
     param_specs: dict = {}
     requires: tuple = ()
 
-    def fit(self, data: MarketData, y=None) -> Model:
-        validate_params(self)
-        check_requirements(self, data)
+    def fit(self, data: MarketData, y: object = None) -> Model:
+        """Validate the parameters and check the data; returns ``self``.
+
+        The models are walk-forward: whatever they estimate is re-estimated inside
+        :meth:`predict_output` from data before each date, so ``fit`` learns nothing
+        that could leak into later outputs.
+        """
+        self._validate(data)
         self.n_tickers_in_ = data.n_tickers
         return self
 
-    def predict_output(self, data: MarketData) -> ModelOutput:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def predict_output(self, data: MarketData) -> ModelOutput:
+        """Validate, then compute: the full output (primary frame, extras, tables)."""
+        self._validate(data)
+        return self._output(data)
 
     def predict(self, data: MarketData) -> pd.DataFrame:
-        """The primary output frame (see :class:`ModelOutput`)."""
+        """The primary output frame (see :class:`ModelOutput`), validated like ``run``."""
         return self.predict_output(data).primary
 
     def run(self, data: MarketData) -> ModelOutput:
-        """``fit`` then ``predict_output`` on the same data (what the CLI and pages call)."""
-        return self.fit(data).predict_output(data)
+        """``fit`` then compute on the same data (what the CLI and pages call)."""
+        if type(self).predict_output is not Model.predict_output:  # TRANSITION: removed
+            return self.fit(data).predict_output(data)  # once every family uses _compute
+        return self.fit(data)._output(data)
+
+    def _validate(self, data: MarketData) -> None:
+        validate_params(self)
+        self.check_data(data)
+
+    def _output(self, data: MarketData) -> ModelOutput:
+        out = self._compute(data)
+        return out if isinstance(out, ModelOutput) else ModelOutput(out)
+
+    def _compute(self, data: MarketData) -> ModelOutput | pd.DataFrame:  # pragma: no cover
+        """The maths on validated parameters and checked data (subclasses implement)."""
+        raise NotImplementedError
 
     def min_history(self) -> int:
         """Dates needed before the first value can exist (families override)."""
@@ -109,6 +138,7 @@ class Model(BaseEstimator):
 
     @classmethod
     def key(cls) -> str:
+        """The registry key, ``family/ClassName``."""
         return f"{cls.family}/{cls.__name__}"
 
 

@@ -575,7 +575,7 @@ class ReinforcementLearningModel(_WalkForwardMLModel):
         self._check_history(data)
         momentum = feat.trailing_log_return(data, self.momentum_window)
         daily = feat.trailing_log_return(data, 1)
-        from mltrainer.models._rolling import rolling_std
+        from mltrainer.numerics.rolling import rolling_std
 
         vol = rolling_std(daily, self.vol_window)
         nxt = feat.forward_log_return(data, 1)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
-from mltrainer.models import _rolling as rl
+from mltrainer.numerics import rolling as rl
 from mltrainer.models.base import (
     SIGNAL,
     Model,
@@ -233,7 +233,7 @@ class MomentumInputs:
         return self._memo[key]
 
     def trailing_return(self, window: int, skip: int = 0) -> np.ndarray:
-        """:func:`~mltrainer.models._rolling.trailing_return` of the adjusted close."""
+        """:func:`~mltrainer.numerics.rolling.trailing_return` of the adjusted close."""
         return self._get(("return", window, skip),
                          lambda: rl.trailing_return(self.prices, window, skip))
 
@@ -243,7 +243,7 @@ class MomentumInputs:
             self.prices, window, threshold, "step", self.trailing_return(window)))
 
     def volume(self) -> np.ndarray:
-        """Split-consistent volume (:func:`~mltrainer.models._rolling.causal_split_volume`)."""
+        """Split-consistent volume (:func:`~mltrainer.numerics.rolling.causal_split_volume`)."""
         return self._get(("volume",), lambda: rl.causal_split_volume(self.data.volume,
                                                                      self.data.splits))
 
@@ -571,7 +571,7 @@ class VolumeConfirmedMomentumModel(_MomentumModel):
     Notes
     -----
     ``s_t = step(r_t, c) * 1[mean(V, a)_t / mean(V, b)_t > q]``, volume made
-    split-consistent causally (:func:`~mltrainer.models._rolling.causal_split_volume`).
+    split-consistent causally (:func:`~mltrainer.numerics.rolling.causal_split_volume`).
     Extras: ``volume_ratio``.
 
     References

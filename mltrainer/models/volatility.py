@@ -22,7 +22,7 @@ import pandas as pd
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
-from mltrainer.models import _rolling as rl
+from mltrainer.numerics import rolling as rl
 from mltrainer.models import _volmath as vm
 from mltrainer.models._volforecast import FORECAST_METHODS, ForecastSpec, forecast_ticker
 from mltrainer.models.base import (

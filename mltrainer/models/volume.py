@@ -2,7 +2,7 @@
 
 Prices are the adjusted close (and, for the typical price, high and low scaled onto
 it by ``MarketData.adjustment_factor()``, as ``MarketData.adjusted()`` does). Volume is
-made split-consistent with :func:`~mltrainer.models._rolling.causal_split_volume`,
+made split-consistent with :func:`~mltrainer.numerics.rolling.causal_split_volume`,
 which divides by the splits up to t instead of multiplying by later ones: a ratio of
 volumes is the same either way, but a cumulative level (OBV) at t then does not change
 when later bars (and their splits) arrive. Every model needs volume
@@ -17,7 +17,7 @@ from sklearn.cluster import KMeans
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import ParameterError
-from mltrainer.models import _rolling as rl
+from mltrainer.numerics import rolling as rl
 from mltrainer.models.base import (
     SIGNAL,
     Model,

@@ -6,8 +6,8 @@ naming the parameter, ``clone`` works, a refit gives identical output, the outpu
 indexed like the input, and above all the output is causal: the rows up to date t are
 the same whether the model saw data up to t or the whole history.
 
-Slow models may declare ``test_params`` (a lighter but still valid parameter set) and
-``test_tickers`` (fewer columns); the checks themselves are the same for all.
+Slow models run with lighter (still valid) settings and fewer tickers from
+``tests/models/fast_settings.py``; the checks themselves are the same for all.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from mltrainer.errors import ParameterError
 from mltrainer.models.base import OUTPUT_KINDS, REGIME, RISK, SIGNAL, VOLATILITY, WEIGHTS, clone
 from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam, validate_params
 from mltrainer.models.registry import FAMILIES, MODELS
+from tests.models.fast_settings import fast_params, fast_tickers
 
 KEYS = sorted(MODELS)
 COMMON_TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "TSLA"]  # TSLA lists mid-sample (2010-06)
@@ -33,13 +34,13 @@ def common_data(basket):
 
 
 def _model(cls, **extra):
-    params = dict(getattr(cls, "test_params", {}))
+    params = fast_params(cls)
     params.update(extra)
     return cls(**params)
 
 
 def _data_for(cls, data):
-    tickers = getattr(cls, "test_tickers", None)
+    tickers = fast_tickers(cls)
     return data.select(tickers=tickers) if tickers else data
 
 

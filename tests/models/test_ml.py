@@ -14,7 +14,8 @@ from sklearn.preprocessing import StandardScaler
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.models import _features as feat
 from mltrainer.models._ml_walkforward import walk_forward_predict
-from mltrainer.models._rolling import causal_split_volume
+from mltrainer.numerics.rolling import causal_split_volume
+from tests.models.fast_settings import fast_params
 from mltrainer.models.ml import (
     ACTIONS,
     BaseMLModel,
@@ -153,7 +154,7 @@ def test_oos_scores_and_baselines_by_hand(data):
 
 
 def test_ensemble_weights_follow_validation_auc(data):
-    out = EnsembleMLModel(**EnsembleMLModel.test_params).run(data)
+    out = EnsembleMLModel(**fast_params(EnsembleMLModel)).run(data)
     refits = out.tables["refits"].dropna(subset=["weight_svm"])
     members = ["random_forest", "gradient_boosting", "svm", "neural_network"]
     assert len(refits) >= 3
@@ -194,7 +195,7 @@ def test_q_learning_one_step_by_hand():
 
 
 def test_reinforcement_model_positions_and_q_table(data):
-    out = ReinforcementLearningModel(**ReinforcementLearningModel.test_params).run(data)
+    out = ReinforcementLearningModel(**fast_params(ReinforcementLearningModel)).run(data)
     vals = out.primary.to_numpy()
     assert set(np.unique(vals[np.isfinite(vals)])) <= {-1.0, 0.0, 1.0}
     assert out.tables["q_table"].shape == (27, 3)
@@ -211,8 +212,8 @@ def test_future_prices_change_no_prediction_up_to_t(data, cls):
         f.loc[later] = f.loc[later].to_numpy()[::-1]  # the later prices, in reverse order
         frames[name] = f
     shocked = replace(data, **frames)
-    base = cls(**cls.test_params).run(data).primary
-    other = cls(**cls.test_params).run(shocked).primary
+    base = cls(**fast_params(cls)).run(data).primary
+    other = cls(**fast_params(cls)).run(shocked).primary
     pd.testing.assert_frame_equal(base.loc[:cut], other.loc[:cut])
     assert not base.loc[cut:].equals(other.loc[cut:])
 

@@ -12,6 +12,7 @@ from scipy import optimize
 from mltrainer.measures import portfolio as pf
 from mltrainer.measures import var as vr
 from mltrainer.models import risk, sizing
+from tests.models.fast_settings import fast_params
 from mltrainer.models.sizing import (
     CorrelationBasedSizingModel,
     DynamicPositionSizingModel,
@@ -190,7 +191,7 @@ def test_correlation_based_sizing_by_hand(data):
 # ----------------------------------------------------------------- every model
 @pytest.mark.parametrize("cls", sizing.MODELS, ids=lambda c: c.__name__)
 def test_every_sizing_model_respects_limits(cls, data):
-    params = dict(getattr(cls, "test_params", {}))
+    params = fast_params(cls)
     out = cls(**params, max_weight=0.15, gross_cap=0.5, long_only=True).run(data)
     w = out.primary.to_numpy(dtype="float64")
     finite = w[np.isfinite(w)]

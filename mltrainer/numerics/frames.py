@@ -1,0 +1,56 @@
+"""Between wide (dates x tickers) frames and float arrays."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mltrainer.data.market_data import MarketData
+
+
+def as_array(frame: pd.DataFrame | np.ndarray, column_major: bool = False) -> np.ndarray:
+    """A frame's values as float64 with NaN for missing.
+
+    A read-only view where pandas can give one without copying: copy before writing.
+    ``column_major``: each ticker's dates contiguous (Fortran order), the layout in
+    which per-ticker recursions walk memory in order.
+    """
+    if isinstance(frame, pd.DataFrame):
+        try:
+            values = frame.to_numpy(dtype="float64")
+        except (TypeError, ValueError):  # nullable dtypes holding pd.NA
+            values = frame.to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        values = np.asarray(frame, dtype="float64")
+    return np.asfortranarray(values) if column_major else values
+
+
+def like(values: np.ndarray, template: pd.DataFrame) -> pd.DataFrame:
+    """Wrap an array with the index and columns of ``template``."""
+    return pd.DataFrame(values, index=template.index, columns=template.columns)
+
+
+def as_frame(values: np.ndarray, data: MarketData) -> pd.DataFrame:
+    """A (dates x tickers) array as a frame on ``data``'s dates and tickers.
+
+    The array is owned by the result (no copy): pass a fresh array.
+    """
+    return pd.DataFrame(values, index=data.dates, columns=data.adj_close.columns, copy=False)
+
+
+def adjusted_ohlc(
+    data: MarketData, fields: tuple[str, ...] = ("high", "low"), column_major: bool = False
+) -> tuple[np.ndarray, ...]:
+    """The as-traded ``fields`` scaled onto the adjusted close, then the adjusted close.
+
+    The arithmetic of :meth:`MarketData.adjusted` (``x * adj_close / close``) for only
+    the fields a model reads, on arrays (``adjusted()`` also rebuilds volume and the
+    other fields: ~0.1 s on the S&P 500 panel).
+    """
+    close = as_array(data.adj_close, column_major)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = close / as_array(data.close, column_major)
+    return (*(as_array(getattr(data, f), column_major) * factor for f in fields), close)

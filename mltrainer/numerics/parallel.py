@@ -1,0 +1,95 @@
+"""Running many independent per-ticker tasks, and the execution settings they read.
+
+Parallelism and progress reporting are not model parameters (they do not change a
+result): they are settings of the context a model runs in. ``with execution(n_jobs=2,
+progress=callback): model.run(data)`` applies them to every task runner inside
+(:func:`map_tickers`, the walk-forward refits of the ML models).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from mltrainer.numerics.threads import single_thread
+
+Progress = Callable[[int, int], None] | None
+"""A callback ``progress(done, total)``, or None."""
+
+N_JOBS = 2  # the CI and dashboard machines have two cores
+PARALLEL_MIN_TASKS = 8  # fewer tasks run in-process in auto mode (see map_tickers)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How tasks run: ``n_jobs`` (None: automatic) and a ``progress(done, total)``."""
+
+    n_jobs: int | None = None
+    progress: Progress = None
+
+
+_EXECUTION: ContextVar[Execution] = ContextVar("mltrainer_execution", default=Execution())
+
+
+@contextmanager
+def execution(n_jobs: int | None = None, progress: Progress = None) -> Iterator[Execution]:
+    """Run the enclosed model calls with these settings (restored on exit)."""
+    if n_jobs is not None and n_jobs < 1:
+        raise ValueError(f"n_jobs must be at least 1 (got {n_jobs})")
+    token = _EXECUTION.set(Execution(n_jobs, progress))
+    try:
+        yield _EXECUTION.get()
+    finally:
+        _EXECUTION.reset(token)
+
+
+def current_execution() -> Execution:
+    """The settings in force (the defaults outside any :func:`execution` block)."""
+    return _EXECUTION.get()
+
+
+def _run_chunk(fn: Callable, chunk: Sequence[tuple]) -> list:
+    """Run a few tasks in a worker under one BLAS thread (set up once per chunk)."""
+    with single_thread():
+        return [fn(*task) for task in chunk]
+
+
+def map_tickers(fn: Callable, tasks: Sequence[tuple]) -> list:
+    """``[fn(*task) for task in tasks]``, in parallel with joblib when worth it.
+
+    Reads :func:`current_execution`: ``n_jobs`` (None: up to :data:`N_JOBS` workers,
+    and in-process below :data:`PARALLEL_MIN_TASKS` tasks, since starting workers that
+    import arch, scipy and pandas costs seconds; an explicit ``n_jobs > 1`` always uses
+    workers) and ``progress(done, total)``, called once with ``(0, total)`` and then as
+    tasks finish. Every task runs with one BLAS thread, so a result is the same
+    wherever it runs.
+    """
+    settings = current_execution()
+    progress = settings.progress
+    total = len(tasks)
+    if progress is not None:
+        progress(0, total)
+    jobs = N_JOBS if settings.n_jobs is None else settings.n_jobs
+    if jobs == 1 or total < (PARALLEL_MIN_TASKS if settings.n_jobs is None else 2):
+        results = []
+        with single_thread():
+            for i, task in enumerate(tasks, start=1):
+                results.append(fn(*task))
+                if progress is not None:
+                    progress(i, total)
+        return results
+    from joblib import Parallel, delayed
+
+    # chunks of a few tickers: fewer round trips, still a smooth progress bar
+    size = max(1, min(4, total // (8 * jobs)))
+    chunks = [tasks[i : i + size] for i in range(0, total, size)]
+    results: list = []
+    for part in Parallel(n_jobs=jobs, return_as="generator")(
+        delayed(_run_chunk)(fn, chunk) for chunk in chunks
+    ):
+        results.extend(part)
+        if progress is not None:
+            progress(len(results), total)
+    return results
