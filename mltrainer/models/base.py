@@ -88,6 +88,10 @@ class Model(BaseEstimator):
     output_kind: str = SIGNAL
     param_specs: dict = {}
     requires: tuple = ()
+    component_params: tuple[str, ...] = ()
+    """``__init__`` arguments that hold other models (an ensemble's members), not
+    settings: they have no spec (no slider) and default to None, meaning today's
+    members at their defaults."""
 
     def fit(self, data: MarketData, y: object = None) -> Model:
         """Validate the parameters and check the data; returns ``self``.

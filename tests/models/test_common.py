@@ -17,7 +17,16 @@ import pandas as pd
 import pytest
 
 from mltrainer.errors import ParameterError
-from mltrainer.models.base import OUTPUT_KINDS, REGIME, RISK, SIGNAL, VOLATILITY, WEIGHTS, clone
+from mltrainer.models.base import (
+    OUTPUT_KINDS,
+    REGIME,
+    RISK,
+    SIGNAL,
+    VOLATILITY,
+    WEIGHTS,
+    Model,
+    clone,
+)
 from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam, validate_params
 from mltrainer.models.registry import FAMILIES, MODELS
 from tests.models.fast_settings import fast_params, fast_tickers
@@ -70,8 +79,12 @@ def test_declaration(key):
     assert cls.description and len(cls.description) < 200, "one-line description required"
     assert cls.output_kind in OUTPUT_KINDS
     assert cls.__doc__ and len(cls.__doc__.strip()) > 40, "numpydoc docstring required"
-    params = cls().get_params()
-    assert set(params) == set(cls.param_specs), "__init__ arguments must equal param_specs"
+    params = cls().get_params(deep=False)
+    components = set(cls.component_params)
+    assert all(params[c] is None for c in components), "members default to None (today's)"
+    assert set(params) - components == set(cls.param_specs), (
+        "__init__ arguments must equal param_specs (plus the declared component_params)"
+    )
     for name, spec in cls.param_specs.items():
         assert params[name] == spec.default, f"{name}: __init__ default differs from spec"
         assert spec.help, f"{name}: help text required (the page shows it as a tooltip)"
@@ -99,6 +112,36 @@ def test_out_of_bounds_values_raise(key, common_data):
             model = _model(cls, **{name: bad})
             with pytest.raises(ParameterError, match=name):
                 model.fit(_data_for(cls, common_data))
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_template_contract(key):
+    """Every model is the template: it implements _compute, never the entry points."""
+    cls = MODELS[key]
+    for entry in ("fit", "run", "predict_output", "predict"):
+        assert getattr(cls, entry) is getattr(Model, entry), f"{key} overrides {entry}"
+    assert cls._compute is not Model._compute, f"{key} does not implement _compute"
+    assert not hasattr(cls, "test_params") and not hasattr(cls, "test_tickers")
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_min_history_is_a_positive_int(key):
+    cls = MODELS[key]
+    for model in (cls(), _model(cls)):
+        bars = model.min_history()
+        assert isinstance(bars, int | np.integer) and bars >= 1
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_every_entry_point_rejects_invalid_params(key, common_data):
+    """predict and predict_output validate like run: the error names the parameter."""
+    cls = MODELS[key]
+    data = _data_for(cls, common_data)
+    for name, spec in cls.param_specs.items():
+        bad = _bad_values(spec)[0]
+        for entry in ("run", "predict", "predict_output"):
+            with pytest.raises(ParameterError, match=name):
+                getattr(_model(cls, **{name: bad}), entry)(data)
 
 
 @pytest.mark.parametrize("key", KEYS)
