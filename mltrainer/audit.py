@@ -45,7 +45,11 @@ def code_version() -> str:
         try:
             out = subprocess.run(
                 ["git", "-C", str(root), "describe", "--always", "--dirty", "--tags"],
-                capture_output=True, text=True, timeout=5, check=False)
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
             text = out.stdout.strip()
             if out.returncode == 0 and text:
                 return f"git:{text}"
@@ -60,7 +64,8 @@ def _refuse_secrets(obj, where: str) -> None:
             if _SECRET_NAME.search(str(name)):
                 raise ParameterError(
                     f"audit: refusing to record {where}.{name}: a field named like a "
-                    "credential (key/token/secret/password) is never written to the trail")
+                    "credential (key/token/secret/password) is never written to the trail"
+                )
             _refuse_secrets(value, f"{where}.{name}")
     elif isinstance(obj, (list, tuple)):
         for i, value in enumerate(obj):
@@ -92,9 +97,18 @@ def _date(value) -> str | None:
     return str(pd.Timestamp(value).date())
 
 
-def record(kind: str, model_key: str | None, params: dict | None, data=None,
-           tickers=None, start=None, end=None, metrics: dict | None = None,
-           source: str | None = None, extra: dict | None = None) -> dict:
+def record(
+    kind: str,
+    model_key: str | None,
+    params: dict | None,
+    data=None,
+    tickers=None,
+    start=None,
+    end=None,
+    metrics: dict | None = None,
+    source: str | None = None,
+    extra: dict | None = None,
+) -> dict:
     """Append one record to the trail and return it (with its ``id``).
 
     Parameters
@@ -131,12 +145,15 @@ def record(kind: str, model_key: str | None, params: dict | None, data=None,
         "model": model_key,
         "params": params,
         "source": source if source is not None else getattr(data, "source", None),
-        "tickers": list(tickers) if tickers is not None else (
-            list(data.tickers) if data is not None else []),
-        "start": _date(start) if start is not None else (
-            _date(dates[0]) if dates is not None and len(dates) else None),
-        "end": _date(end) if end is not None else (
-            _date(dates[-1]) if dates is not None and len(dates) else None),
+        "tickers": list(tickers)
+        if tickers is not None
+        else (list(data.tickers) if data is not None else []),
+        "start": _date(start)
+        if start is not None
+        else (_date(dates[0]) if dates is not None and len(dates) else None),
+        "end": _date(end)
+        if end is not None
+        else (_date(dates[-1]) if dates is not None and len(dates) else None),
         "data_fingerprint": data.fingerprint() if data is not None else None,
         "code_version": code_version(),
         "metrics": metrics,
@@ -195,9 +212,11 @@ def show(record_id: str) -> dict:
         raise DataError("give an audit record id (see `audit list`)")
     hits = [r for r in read() if str(r.get("id", "")).startswith(wanted)]
     if not hits:
-        raise DataError(f"no audit record with id {record_id!r} in {audit_file()}; "
-                        "`audit list` shows the ids")
+        raise DataError(
+            f"no audit record with id {record_id!r} in {audit_file()}; `audit list` shows the ids"
+        )
     if len({r["id"] for r in hits}) > 1:
-        raise DataError(f"id prefix {record_id!r} matches {len(hits)} records; give more "
-                        "characters")
+        raise DataError(
+            f"id prefix {record_id!r} matches {len(hits)} records; give more characters"
+        )
     return hits[-1]

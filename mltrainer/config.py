@@ -82,17 +82,21 @@ def key_problem(name: str) -> str | None:
     if value is None:
         return None
     if len(value) < MIN_KEY_LENGTH or len(set(value)) < MIN_KEY_DISTINCT:
-        why = (f"shorter than {MIN_KEY_LENGTH} characters or fewer than {MIN_KEY_DISTINCT} "
-               "distinct ones")
+        why = (
+            f"shorter than {MIN_KEY_LENGTH} characters or fewer than {MIN_KEY_DISTINCT} "
+            "distinct ones"
+        )
     elif not _KEY_CHARS.fullmatch(value):
         why = "made of characters other than letters, digits and . _ ~ -"
     elif value.isdigit():
         why = "only digits"
     else:
         return None
-    return (f"{name} is ignored: the value is {why}, so it cannot be a real key and could "
-            f"not be removed from messages safely. Check {name} in the environment or in "
-            ".streamlit/secrets.toml")
+    return (
+        f"{name} is ignored: the value is {why}, so it cannot be a real key and could "
+        f"not be removed from messages safely. Check {name} in the environment or in "
+        ".streamlit/secrets.toml"
+    )
 
 
 def api_key(name: str) -> str | None:
@@ -118,8 +122,9 @@ def _raw_key(name: str) -> str | None:
 def _token(secret: str) -> re.Pattern:
     """``secret`` as a whole token: not inside a longer word or number (a ``%XX`` escape
     before it counts as a boundary, so a key inside an encoded URL is still found)."""
-    return re.compile(r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![A-Za-z0-9]))"
-                      + re.escape(secret) + r"(?![A-Za-z0-9])")
+    return re.compile(
+        r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![A-Za-z0-9]))" + re.escape(secret) + r"(?![A-Za-z0-9])"
+    )
 
 
 def scrub(text: str, *secrets: str | None) -> str:

@@ -52,12 +52,16 @@ def membership_matrix(tickers, sectors: Mapping) -> pd.DataFrame:
     return pd.get_dummies(labels, dtype="float64").reindex(index=pd.Index(tickers))
 
 
-def _basket_returns(returns: pd.DataFrame, members: pd.DataFrame,
-                    weights: pd.Series | None) -> pd.DataFrame:
+def _basket_returns(
+    returns: pd.DataFrame, members: pd.DataFrame, weights: pd.Series | None
+) -> pd.DataFrame:
     r = returns.to_numpy(dtype="float64", na_value=np.nan)
     alive = np.isfinite(r)
-    w = (np.ones(r.shape[1]) if weights is None
-         else pd.Series(weights, dtype="float64").reindex(returns.columns).fillna(0.0).to_numpy())
+    w = (
+        np.ones(r.shape[1])
+        if weights is None
+        else pd.Series(weights, dtype="float64").reindex(returns.columns).fillna(0.0).to_numpy()
+    )
     if np.any(w < 0):
         raise DataError("sector weights must be non-negative (market caps or index weights)")
     m = members.to_numpy(dtype="float64") * w[:, None]
@@ -68,8 +72,9 @@ def _basket_returns(returns: pd.DataFrame, members: pd.DataFrame,
     return pd.DataFrame(out, index=returns.index, columns=members.columns)
 
 
-def sector_returns(returns: pd.DataFrame, sectors: Mapping,
-                   weights: pd.Series | None = None) -> pd.DataFrame:
+def sector_returns(
+    returns: pd.DataFrame, sectors: Mapping, weights: pd.Series | None = None
+) -> pd.DataFrame:
     """Daily return of each sector basket (dates x sectors).
 
     ``r_s,t = Σ_i w_i m_is r_i,t / Σ_i w_i m_is``, the sums over members ``i`` of sector
@@ -79,8 +84,9 @@ def sector_returns(returns: pd.DataFrame, sectors: Mapping,
     member on a date is NaN there.
     """
     if not isinstance(returns, pd.DataFrame) or returns.shape[1] == 0:
-        raise DataError("sector_returns needs a (dates x tickers) frame of returns with at "
-                        "least one ticker")
+        raise DataError(
+            "sector_returns needs a (dates x tickers) frame of returns with at least one ticker"
+        )
     return _basket_returns(returns, membership_matrix(returns.columns, sectors), weights)
 
 
@@ -114,8 +120,9 @@ def period_return(prices: pd.DataFrame, start, end) -> pd.Series:
 
 
 # ------------------------------------------------------------- relative strength
-def relative_strength(levels: pd.DataFrame, benchmark: pd.Series,
-                      rebase: bool = True) -> pd.DataFrame:
+def relative_strength(
+    levels: pd.DataFrame, benchmark: pd.Series, rebase: bool = True
+) -> pd.DataFrame:
     """``100 * level / benchmark`` per column; ``rebase`` makes each column start at 100.
 
     Rising = outperforming the benchmark. The benchmark is aligned on the levels' dates.
@@ -136,8 +143,10 @@ def _zscore(frame: pd.DataFrame, window: int) -> pd.DataFrame:
 
 def _check_windows(window: int, lag: int) -> None:
     if not isinstance(window, (int, np.integer)) or window < 3:
-        raise ParameterError(f"RRG window must be an integer of at least 3 periods (got "
-                             f"{window!r}); JdK-style charts use 10-14 weeks")
+        raise ParameterError(
+            f"RRG window must be an integer of at least 3 periods (got "
+            f"{window!r}); JdK-style charts use 10-14 weeks"
+        )
     if not isinstance(lag, (int, np.integer)) or lag < 1:
         raise ParameterError(f"RRG momentum lag must be a positive integer (got {lag!r})")
 
@@ -176,12 +185,21 @@ def quadrant(ratio, momentum) -> np.ndarray:
     """Quadrant name per point (``""`` where either coordinate is NaN)."""
     x = np.asarray(ratio, dtype="float64")
     y = np.asarray(momentum, dtype="float64")
-    return np.select([(x >= 100) & (y >= 100), (x >= 100) & (y < 100),
-                      (x < 100) & (y < 100), (x < 100) & (y >= 100)], QUADRANTS, default="")
+    return np.select(
+        [
+            (x >= 100) & (y >= 100),
+            (x >= 100) & (y < 100),
+            (x < 100) & (y < 100),
+            (x < 100) & (y >= 100),
+        ],
+        QUADRANTS,
+        default="",
+    )
 
 
-def relative_rotation(levels: pd.DataFrame, benchmark: pd.Series, window: int = 12,
-                      lag: int = 1, freq: str = "weekly") -> pd.DataFrame:
+def relative_rotation(
+    levels: pd.DataFrame, benchmark: pd.Series, window: int = 12, lag: int = 1, freq: str = "weekly"
+) -> pd.DataFrame:
     """RS-Ratio and RS-Momentum of every column against the benchmark (module notes).
 
     Returns a long frame with columns ``date, sector, rs_ratio, rs_momentum, quadrant``,
@@ -193,10 +211,12 @@ def relative_rotation(levels: pd.DataFrame, benchmark: pd.Series, window: int = 
     rs = relative_strength(lv, bench, rebase=False)
     ratio = rs_ratio(rs, window)
     mom = rs_momentum(ratio, window, lag)
-    long = pd.DataFrame({
-        "rs_ratio": ratio.stack(future_stack=True),
-        "rs_momentum": mom.stack(future_stack=True),
-    }).dropna()
+    long = pd.DataFrame(
+        {
+            "rs_ratio": ratio.stack(future_stack=True),
+            "rs_momentum": mom.stack(future_stack=True),
+        }
+    ).dropna()
     long.index = long.index.set_names(["date", "sector"])
     long = long.reset_index()
     long["quadrant"] = quadrant(long["rs_ratio"], long["rs_momentum"])
@@ -208,8 +228,12 @@ def rrg_tails(rrg: pd.DataFrame, length: int, end=None) -> pd.DataFrame:
     if length < 1:
         raise ParameterError(f"tail length must be at least 1 point (got {length})")
     frame = rrg if end is None else rrg[rrg["date"] <= pd.Timestamp(end)]
-    return (frame.sort_values(["sector", "date"]).groupby("sector", sort=True)
-            .tail(length).reset_index(drop=True))
+    return (
+        frame.sort_values(["sector", "date"])
+        .groupby("sector", sort=True)
+        .tail(length)
+        .reset_index(drop=True)
+    )
 
 
 def trailing_returns(daily: pd.DataFrame, horizons: Mapping) -> pd.DataFrame:
@@ -224,7 +248,7 @@ def trailing_returns(daily: pd.DataFrame, horizons: Mapping) -> pd.DataFrame:
     for label, days in horizons.items():
         if int(days) < 1:
             raise ParameterError(f"horizon {label!r} must be at least one day (got {days})")
-        tail = daily.iloc[-int(days):]
+        tail = daily.iloc[-int(days) :]
         growth = (1.0 + tail).prod(min_count=1)
         out[label] = growth.where(tail.notna().any()) - 1.0
     return pd.DataFrame(out)

@@ -56,13 +56,19 @@ def cap_snapshot(data_dir: str | Path | None = None) -> CapSnapshot | None:
     from mltrainer.data.universe import _snapshot_caps  # the one reader of that file
 
     root = Path(data_dir) if data_dir is not None else config.data_dir()
-    found = sorted(p for p in root.glob("constituents-financials-*.csv")
-                   if _CAPS_FILE.match(p.name)) if root is not None and root.is_dir() else []
+    found = (
+        sorted(p for p in root.glob("constituents-financials-*.csv") if _CAPS_FILE.match(p.name))
+        if root is not None and root.is_dir()
+        else []
+    )
     if not found:
         return None
     caps, _ = _snapshot_caps(found[-1])
-    return CapSnapshot(pd.Series(caps, dtype="float64"),
-                       pd.Timestamp(_CAPS_FILE.match(found[-1].name).group(1)), found[-1].name)
+    return CapSnapshot(
+        pd.Series(caps, dtype="float64"),
+        pd.Timestamp(_CAPS_FILE.match(found[-1].name).group(1)),
+        found[-1].name,
+    )
 
 
 def last_price_dates(prices: pd.DataFrame) -> pd.Series:
@@ -96,19 +102,27 @@ class IndexOnDate:
         return len(self.stocks)
 
     def title(self) -> str:
-        return (f"S&P 500 on {self.date:%Y-%m-%d}: {self.n_members} members; "
-                f"{self.n_with_prices} have price data · {self.weighting}")
+        return (
+            f"S&P 500 on {self.date:%Y-%m-%d}: {self.n_members} members; "
+            f"{self.n_with_prices} have price data · {self.weighting}"
+        )
 
     def caption(self) -> str:
         """Weighting, date, counts and the sectors' provenance, for a caption."""
-        text = (f"Members of {self.date:%Y-%m-%d}: {self.n_members} members; "
-                f"{self.n_with_prices} have price data"
-                + (f" ({', '.join(self.without_prices[:6])}"
-                   + (" …" if len(self.without_prices) > 6 else "") + " have none)"
-                   if self.without_prices else "")
-                + f". Area: {self.weighting}"
-                + (f"; {self.n_unsized} without a size are left out" if self.n_unsized else "")
-                + f". {self.sectors.provenance()}.")
+        text = (
+            f"Members of {self.date:%Y-%m-%d}: {self.n_members} members; "
+            f"{self.n_with_prices} have price data"
+            + (
+                f" ({', '.join(self.without_prices[:6])}"
+                + (" …" if len(self.without_prices) > 6 else "")
+                + " have none)"
+                if self.without_prices
+                else ""
+            )
+            + f". Area: {self.weighting}"
+            + (f"; {self.n_unsized} without a size are left out" if self.n_unsized else "")
+            + f". {self.sectors.provenance()}."
+        )
         return text
 
     def sector_weights(self, kind: str = "size") -> pd.Series:
@@ -123,9 +137,15 @@ class IndexOnDate:
         return out.rename("weight")
 
 
-def index_on(date, prices: pd.DataFrame, membership=None, lists=None,
-             caps: CapSnapshot | None = None, shares: pd.Series | None = None,
-             close: pd.DataFrame | None = None) -> IndexOnDate:
+def index_on(
+    date,
+    prices: pd.DataFrame,
+    membership=None,
+    lists=None,
+    caps: CapSnapshot | None = None,
+    shares: pd.Series | None = None,
+    close: pd.DataFrame | None = None,
+) -> IndexOnDate:
     """The members of ``date`` with price data in ``prices``, their sectors then, and a
     size known then (module notes).
 
@@ -162,16 +182,30 @@ def index_on(date, prices: pd.DataFrame, membership=None, lists=None,
     symbol_of = {k: membership.history.symbol_on(k, anchors[k], when) for k in held}
     members = membership.members_on(when)
     without = sorted(set(members) - set(symbol_of.values()))
-    sectors = sectors_as_of(members + sorted(set(symbol_of.values()) - set(members)), when,
-                            lists, membership.history)
+    sectors = sectors_as_of(
+        members + sorted(set(symbol_of.values()) - set(members)), when, lists, membership.history
+    )
     sector = sectors.frame["sector"]
-    stocks = pd.DataFrame({"ticker": held, "symbol": [symbol_of[k] for k in held],
-                           "sector": [sector.get(symbol_of[k], UNKNOWN) for k in held]})
-    size, weighting = _sizes(stocks, when, anchors, membership, caps, shares,
-                             (close if close is not None else prices).loc[:when])
+    stocks = pd.DataFrame(
+        {
+            "ticker": held,
+            "symbol": [symbol_of[k] for k in held],
+            "sector": [sector.get(symbol_of[k], UNKNOWN) for k in held],
+        }
+    )
+    size, weighting = _sizes(
+        stocks,
+        when,
+        anchors,
+        membership,
+        caps,
+        shares,
+        (close if close is not None else prices).loc[:when],
+    )
     stocks["size"] = size
-    return IndexOnDate(when, stocks, members, without, weighting, sectors,
-                       int(stocks["size"].isna().sum()))
+    return IndexOnDate(
+        when, stocks, members, without, weighting, sectors, int(stocks["size"].isna().sum())
+    )
 
 
 def _sizes(stocks, when, anchors, membership, caps, shares, close) -> tuple[np.ndarray, str]:
@@ -184,13 +218,16 @@ def _sizes(stocks, when, anchors, membership, caps, shares, close) -> tuple[np.n
     if caps is not None and when >= caps.date:
         today = [membership.history.symbol_on(k, anchors[k], caps.date) for k in keys]
         size = caps.caps.reindex(today).to_numpy(dtype="float64")
-        return (np.where(size > 0, size, np.nan),
-                f"market cap from {caps.name} (dated {caps.date:%Y-%m-%d})")
+        return (
+            np.where(size > 0, size, np.nan),
+            f"market cap from {caps.name} (dated {caps.date:%Y-%m-%d})",
+        )
     return np.ones(len(keys)), EQUAL
 
 
-def pit_sector_returns(returns: pd.DataFrame, membership=None, lists=None,
-                       anchors: pd.Series | None = None) -> tuple[pd.DataFrame, str]:
+def pit_sector_returns(
+    returns: pd.DataFrame, membership=None, lists=None, anchors: pd.Series | None = None
+) -> tuple[pd.DataFrame, str]:
     """Equal-weight daily returns of each sector basket and of the whole index, holding
     on each day the members of that day in their sectors of that day.
 
@@ -209,12 +246,13 @@ def pit_sector_returns(returns: pd.DataFrame, membership=None, lists=None,
         anchors = last_price_dates(returns)
     anchors = anchors.reindex(returns.columns).fillna(returns.index[-1])
     live = returns.where(membership.mask(returns.index, returns.columns, anchors))
-    regimes = sector_regimes(returns.columns, returns.index[0], returns.index[-1], lists,
-                             membership.history, anchors)
+    regimes = sector_regimes(
+        returns.columns, returns.index[0], returns.index[-1], lists, membership.history, anchors
+    )
     parts = []
     for i, (start, sectors) in enumerate(regimes):
         stop = regimes[i + 1][0] if i + 1 < len(regimes) else None
-        rows = live.loc[start:] if stop is None else live.loc[start:stop - pd.Timedelta(1)]
+        rows = live.loc[start:] if stop is None else live.loc[start : stop - pd.Timedelta(1)]
         if len(rows):
             parts.append(sector_returns(rows, sectors.sectors))
     out = pd.concat(parts).reindex(returns.index)

@@ -48,27 +48,31 @@ def parse_date(text: str | dt.date, name: str = "date") -> dt.date:
     else:
         raw = str(text).strip()
         if not _ISO_DATE.fullmatch(raw):
-            raise ParameterError(f"{name} must be a date written YYYY-MM-DD, e.g. 2015-01-02 "
-                                 f"(got {_shown(text)})")
+            raise ParameterError(
+                f"{name} must be a date written YYYY-MM-DD, e.g. 2015-01-02 (got {_shown(text)})"
+            )
         try:
             day = dt.date.fromisoformat(raw)
         except ValueError as exc:
             raise ParameterError(f"{name} {raw} is not a calendar date ({exc})") from None
     if not FIRST_DATE <= day <= LAST_DATE:
-        raise ParameterError(f"{name} must be between {FIRST_DATE} and {LAST_DATE} "
-                             f"(got {day})")
+        raise ParameterError(f"{name} must be between {FIRST_DATE} and {LAST_DATE} (got {day})")
     return day
 
 
-def check_date_range(start: dt.date | str | None, end: dt.date | str | None,
-                     names: tuple[str, str] = ("start", "end")) -> None:
+def check_date_range(
+    start: dt.date | str | None,
+    end: dt.date | str | None,
+    names: tuple[str, str] = ("start", "end"),
+) -> None:
     """ParameterError if both dates are given and ``start`` is after ``end``."""
     if start is None or end is None:
         return
     lo, hi = parse_date(start, names[0]), parse_date(end, names[1])
     if lo > hi:
-        raise ParameterError(f"{names[0]} {lo} is after {names[1]} {hi}; give a start on or "
-                             f"before the end")
+        raise ParameterError(
+            f"{names[0]} {lo} is after {names[1]} {hi}; give a start on or before the end"
+        )
 
 
 def parse_tickers(text: str, name: str = "tickers", max_n: int = MAX_TICKERS) -> list[str]:
@@ -79,25 +83,29 @@ def parse_tickers(text: str, name: str = "tickers", max_n: int = MAX_TICKERS) ->
     """
     raw = str(text)
     if len(raw) > MAX_TICKER_TEXT:
-        raise ParameterError(f"{name} is {len(raw):,} characters long; at most "
-                             f"{max_n} tickers are accepted")
+        raise ParameterError(
+            f"{name} is {len(raw):,} characters long; at most {max_n} tickers are accepted"
+        )
     tickers = list(dict.fromkeys(t.strip().upper() for t in raw.split(",") if t.strip()))
     if not tickers:
-        raise ParameterError(f"{name} has no ticker in it (got {_shown(text)}); give "
-                             "comma-separated symbols such as AAPL,MSFT")
+        raise ParameterError(
+            f"{name} has no ticker in it (got {_shown(text)}); give "
+            "comma-separated symbols such as AAPL,MSFT"
+        )
     bad = [t for t in tickers if not _TICKER.fullmatch(t)]
     if bad:
-        raise ParameterError(f"{name}: {_shown(bad[0])} is not a ticker symbol (letters, "
-                             "digits and . - ^ =, at most 15 characters)")
+        raise ParameterError(
+            f"{name}: {_shown(bad[0])} is not a ticker symbol (letters, "
+            "digits and . - ^ =, at most 15 characters)"
+        )
     if len(tickers) > max_n:
-        raise ParameterError(f"{name} has {len(tickers)} tickers; at most {max_n} are "
-                             "accepted")
+        raise ParameterError(f"{name} has {len(tickers)} tickers; at most {max_n} are accepted")
     return tickers
 
 
 def _bound(low, high, low_open: bool, high_open: bool) -> str:
     if low is not None and high is not None:
-        return (f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}")
+        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
     if low is not None:
         return f"{'above' if low_open else 'at least'} {low:g}"
     if high is not None:
@@ -105,9 +113,14 @@ def _bound(low, high, low_open: bool, high_open: bool) -> str:
     return ""
 
 
-def parse_float(text: str | float, name: str, low: float | None = None,
-                high: float | None = None, low_open: bool = False,
-                high_open: bool = False) -> float:
+def parse_float(
+    text: str | float,
+    name: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """A finite number within the given bounds (``low_open``: ``low`` itself excluded).
 
     NaN, infinities and overflowing literals (``1e400``) are always refused: no option
@@ -116,44 +129,51 @@ def parse_float(text: str | float, name: str, low: float | None = None,
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number "
-                             f"{_bound(low, high, low_open, high_open)} (got {_shown(text)})"
-                             .replace("  ", " ")) from None
+        raise ParameterError(
+            f"{name} must be a number "
+            f"{_bound(low, high, low_open, high_open)} (got {_shown(text)})".replace("  ", " ")
+        ) from None
     ok = math.isfinite(value)
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
         ok = value < high if high_open else value <= high
     if not ok:
-        raise ParameterError(f"{name} must be a finite number "
-                             f"{_bound(low, high, low_open, high_open)} (got {_shown(text)})"
-                             .replace("  ", " "))
+        raise ParameterError(
+            f"{name} must be a finite number "
+            f"{_bound(low, high, low_open, high_open)} (got {_shown(text)})".replace("  ", " ")
+        )
     return value
 
 
-def parse_int(text: str | int, name: str, low: int | None = None,
-              high: int | None = None) -> int:
+def parse_int(text: str | int, name: str, low: int | None = None, high: int | None = None) -> int:
     """A whole number within ``[low, high]``."""
     raw = str(text).strip()
     if not re.fullmatch(r"[+-]?\d{1,18}", raw):
-        raise ParameterError(f"{name} must be a whole number {_bound(low, high, False, False)}"
-                             f" (got {_shown(text)})".replace("  ", " "))
+        raise ParameterError(
+            f"{name} must be a whole number {_bound(low, high, False, False)}"
+            f" (got {_shown(text)})".replace("  ", " ")
+        )
     value = int(raw)
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ParameterError(f"{name} must be a whole number {_bound(low, high, False, False)}"
-                             f" (got {value})".replace("  ", " "))
+        raise ParameterError(
+            f"{name} must be a whole number {_bound(low, high, False, False)}"
+            f" (got {value})".replace("  ", " ")
+        )
     return value
 
 
-def parse_floats(text: str, name: str, low: float | None = None,
-                 high: float | None = None) -> list[float]:
+def parse_floats(
+    text: str, name: str, low: float | None = None, high: float | None = None
+) -> list[float]:
     """Comma-separated finite numbers (``--weights 0.5,0.3,0.2``); at least one."""
     parts = [p.strip() for p in str(text).split(",")]
     if not any(parts):
         raise ParameterError(f"{name} has no number in it (got {_shown(text)})")
     if not all(parts):
-        raise ParameterError(f"{name} has an empty item (got {_shown(text)}); give "
-                             "comma-separated numbers")
+        raise ParameterError(
+            f"{name} has an empty item (got {_shown(text)}); give comma-separated numbers"
+        )
     return [parse_float(p, name, low, high) for p in parts]
 
 
@@ -166,12 +186,16 @@ def parse_weights(text: str, tickers: list[str], name: str = "weights") -> dict[
     """
     values = parse_floats(text, name)
     if len(values) != len(tickers):
-        raise ParameterError(f"{name} has {len(values)} number(s) for {len(tickers)} "
-                             f"ticker(s) ({', '.join(tickers)}); give one weight per ticker")
+        raise ParameterError(
+            f"{name} has {len(values)} number(s) for {len(tickers)} "
+            f"ticker(s) ({', '.join(tickers)}); give one weight per ticker"
+        )
     zero = [t for t, v in zip(tickers, values, strict=True) if v == 0]
     if zero:
-        raise ParameterError(f"{name}: {', '.join(zero)} ha{'s' if len(zero) == 1 else 've'} "
-                             "weight 0; leave such tickers out of --tickers instead")
+        raise ParameterError(
+            f"{name}: {', '.join(zero)} ha{'s' if len(zero) == 1 else 've'} "
+            "weight 0; leave such tickers out of --tickers instead"
+        )
     return dict(zip(tickers, values, strict=True))
 
 
@@ -179,13 +203,15 @@ def choice(text: str, name: str, allowed) -> str:
     """``text`` if it is one of ``allowed``, else ParameterError listing them."""
     allowed = list(allowed)
     if text not in allowed:
-        raise ParameterError(f"{name} must be one of {', '.join(map(str, allowed))} "
-                             f"(got {_shown(text)})")
+        raise ParameterError(
+            f"{name} must be one of {', '.join(map(str, allowed))} (got {_shown(text)})"
+        )
     return text
 
 
-def from_query(params: Mapping[str, str], name: str, parse: Callable[[str], T],
-               default: T) -> tuple[T, str | None]:
+def from_query(
+    params: Mapping[str, str], name: str, parse: Callable[[str], T], default: T
+) -> tuple[T, str | None]:
     """A dashboard URL value parsed with ``parse``, or ``default`` and a message.
 
     Returns ``(value, None)`` when the parameter is absent or valid, and
@@ -198,5 +224,6 @@ def from_query(params: Mapping[str, str], name: str, parse: Callable[[str], T],
     try:
         return parse(raw), None
     except ParameterError as exc:
-        return default, (f"The link's '{name}' value was ignored: {exc}. Using the default "
-                         "instead.")
+        return default, (
+            f"The link's '{name}' value was ignored: {exc}. Using the default instead."
+        )

@@ -21,9 +21,13 @@ def small(basket):
 
 
 def test_record_is_written_and_read_back(small):
-    rec = audit.record(kind="backtest", model_key="momentum/SimpleMomentumModel",
-                       params={"window": 60}, data=small, metrics={"sharpe": 0.5,
-                                                                  "cagr": float("nan")})
+    rec = audit.record(
+        kind="backtest",
+        model_key="momentum/SimpleMomentumModel",
+        params={"window": 60},
+        data=small,
+        metrics={"sharpe": 0.5, "cagr": float("nan")},
+    )
     folder = config.audit_dir()
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert stat.S_IMODE(audit.audit_file().stat().st_mode) == 0o600
@@ -35,8 +39,14 @@ def test_record_is_written_and_read_back(small):
     assert rec["metrics"] == {"sharpe": 0.5, "cagr": None}
     assert datetime.fromisoformat(rec["time"]).utcoffset().total_seconds() == 0
     assert rec["code_version"].startswith(("git:", "mltrainer "))
-    second = audit.record(kind="walkforward", model_key="ml/BaseMLModel", params={},
-                          data=small, start="2019-03-01", end="2019-06-30")
+    second = audit.record(
+        kind="walkforward",
+        model_key="ml/BaseMLModel",
+        params={},
+        data=small,
+        start="2019-03-01",
+        end="2019-06-30",
+    )
     assert [r["id"] for r in audit.read()] == [rec["id"], second["id"]]
     assert audit.read(1) == [second] and second["start"] == "2019-03-01"
     assert audit.show(second["id"][:6]) == second
@@ -46,8 +56,14 @@ def test_record_is_written_and_read_back(small):
 
 def test_no_secret_reaches_the_file(small, monkeypatch):
     monkeypatch.setenv("FRED_API_KEY", SECRET)
-    rec = audit.record(kind="backtest", model_key="x/Y", params={"note": f"rate {SECRET}"},
-                       data=small, source="fred", extra={"url": f"https://x/?q={SECRET}"})
+    rec = audit.record(
+        kind="backtest",
+        model_key="x/Y",
+        params={"note": f"rate {SECRET}"},
+        data=small,
+        source="fred",
+        extra={"url": f"https://x/?q={SECRET}"},
+    )
     text = audit.audit_file().read_text()
     assert SECRET not in text and "***" in text
     assert rec["params"]["note"] == "rate ***"

@@ -55,8 +55,9 @@ def test_drawdown_rule_restates_drawdown_series(spx):
 
 
 def test_volatility_spike_by_hand():
-    r = pd.Series([0.01, -0.01, 0.01, -0.01, 0.05, -0.05],
-                  index=pd.bdate_range("2021-03-01", periods=6))
+    r = pd.Series(
+        [0.01, -0.01, 0.01, -0.01, 0.05, -0.05], index=pd.bdate_range("2021-03-01", periods=6)
+    )
     frame = volatility_spike_rule(r, short=2, long=4, ratio=2.0)
     short = np.std([0.05, -0.05], ddof=1)
     long = np.std([0.01, -0.01, 0.05, -0.05], ddof=1)
@@ -66,8 +67,9 @@ def test_volatility_spike_by_hand():
 
 
 def test_regime_change_skips_warm_up_and_flags_each_switch():
-    labels = pd.Series([np.nan, np.nan, 0, 0, 2, 2, 1],
-                       index=pd.bdate_range("2021-03-01", periods=7))
+    labels = pd.Series(
+        [np.nan, np.nan, 0, 0, 2, 2, 1], index=pd.bdate_range("2021-03-01", periods=7)
+    )
     frame = regime_change_rule(labels)
     assert frame["breached"].tolist() == [False, False, False, False, True, False, True]
     assert frame["threshold"].iloc[4] == 0 and frame["value"].iloc[4] == 2
@@ -84,8 +86,10 @@ def test_stale_data_counts_business_days():
 
 def test_onsets_are_the_first_day_of_each_breach():
     idx = pd.bdate_range("2021-03-01", periods=6)
-    frame = pd.DataFrame({"value": range(6), "threshold": 0.0,
-                          "breached": [False, True, True, False, True, True]}, index=idx)
+    frame = pd.DataFrame(
+        {"value": range(6), "threshold": 0.0, "breached": [False, True, True, False, True, True]},
+        index=idx,
+    )
     assert list(onsets(frame).index) == [idx[1], idx[4]]
 
 
@@ -101,9 +105,14 @@ def test_rules_are_causal(spx):
 def test_evaluate_on_the_lehman_crash(spx):
     returns = spx.loc[:"2008-10-15"]
     labels = pd.Series(np.where(returns.rolling(20).std() > 0.02, 1.0, 0.0), returns.index)
-    alerts, history = evaluate(returns, Limits(max_drawdown=0.25), labels=labels,
-                               regime_names={0: "calm", 1: "stressed"},
-                               dates=returns.index, today="2008-10-16")
+    alerts, history = evaluate(
+        returns,
+        Limits(max_drawdown=0.25),
+        labels=labels,
+        regime_names={0: "calm", 1: "stressed"},
+        dates=returns.index,
+        today="2008-10-16",
+    )
     status = {a.rule: a for a in alerts}
     assert [a.rule for a in alerts] == list(RULES)
     assert status["var_breach"].active and status["var_breach"].severity == "high"
@@ -121,25 +130,32 @@ def test_evaluate_is_quiet_in_a_calm_year(spx):
     returns = spx.loc[:"2006-12-29"]
     alerts, _ = evaluate(returns, Limits(), dates=returns.index, today="2006-12-29")
     assert not any(a.active for a in alerts)
-    assert {a.rule for a in alerts} == {"var_breach", "drawdown", "volatility_spike",
-                                        "stale_data"}
+    assert {a.rule for a in alerts} == {"var_breach", "drawdown", "volatility_spike", "stale_data"}
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"var_level": 1.2}, "VaR level"), ({"var_window": 10}, "VaR window"),
-    ({"var_method": "magic"}, "VaR method"), ({"max_drawdown": 0}, "drawdown limit"),
-    ({"vol_short": 300}, "short volatility"), ({"vol_ratio": 0.9}, "ratio"),
-    ({"stale_days": 0}, "stale"), ({"recent_days": 0}, "recent"),
-    ({"regime_confirm": 0}, "confirmed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"var_level": 1.2}, "VaR level"),
+        ({"var_window": 10}, "VaR window"),
+        ({"var_method": "magic"}, "VaR method"),
+        ({"max_drawdown": 0}, "drawdown limit"),
+        ({"vol_short": 300}, "short volatility"),
+        ({"vol_ratio": 0.9}, "ratio"),
+        ({"stale_days": 0}, "stale"),
+        ({"recent_days": 0}, "recent"),
+        ({"regime_confirm": 0}, "confirmed"),
+    ],
+)
 def test_limits_say_what_is_allowed(kwargs, match):
     with pytest.raises(ParameterError, match=match):
         Limits(**kwargs).check()
 
 
 def test_regime_change_waits_for_confirmation():
-    labels = pd.Series([0, 0, 0, 2, 0, 2, 2, 2, 1, 1],
-                       index=pd.bdate_range("2021-03-01", periods=10), dtype=float)
+    labels = pd.Series(
+        [0, 0, 0, 2, 0, 2, 2, 2, 1, 1], index=pd.bdate_range("2021-03-01", periods=10), dtype=float
+    )
     frame = regime_change_rule(labels, confirm=3)
     # 0 is confirmed on day 3 (the first regime: no alert); the one-day blip to 2 is
     # ignored; 2 is confirmed on its third day in a row

@@ -35,16 +35,23 @@ def test_membership_matrix_puts_unknown_tickers_in_their_own_column():
 
 
 def test_sector_returns_by_hand_skip_missing_members():
-    r = pd.DataFrame({"A": [0.01, np.nan, 0.03, np.nan], "B": [0.03, 0.02, np.nan, np.nan],
-                      "C": [-0.02, 0.04, 0.00, 0.05]}, index=DATES)
+    r = pd.DataFrame(
+        {
+            "A": [0.01, np.nan, 0.03, np.nan],
+            "B": [0.03, 0.02, np.nan, np.nan],
+            "C": [-0.02, 0.04, 0.00, 0.05],
+        },
+        index=DATES,
+    )
     out = sector_returns(r, {"A": "X", "B": "X", "C": "Y"})
     # X: mean of the live members that day; no member alive -> NaN
     assert out["X"].iloc[:3].tolist() == pytest.approx([0.02, 0.02, 0.03])
     assert np.isnan(out["X"].iloc[3])
     assert out["Y"].tolist() == pytest.approx([-0.02, 0.04, 0.0, 0.05])
     # cap-weighted: A has 3x B's weight on day 1: (3*0.01 + 1*0.03) / 4
-    capw = sector_returns(r, {"A": "X", "B": "X", "C": "Y"}, weights=pd.Series({"A": 3.0,
-                                                                               "B": 1.0}))
+    capw = sector_returns(
+        r, {"A": "X", "B": "X", "C": "Y"}, weights=pd.Series({"A": 3.0, "B": 1.0})
+    )
     assert capw["X"].iloc[0] == pytest.approx(0.015)
     assert np.isnan(capw["Y"].iloc[0])  # C has no weight
 
@@ -84,7 +91,7 @@ def test_relative_strength_by_hand():
 def _loop_zscore(x: np.ndarray, w: int) -> np.ndarray:
     out = np.full(len(x), np.nan)
     for t in range(w - 1, len(x)):
-        win = x[t - w + 1:t + 1]
+        win = x[t - w + 1 : t + 1]
         if np.isfinite(win).all() and np.std(win, ddof=1) > 0:
             out[t] = (x[t] - win.mean()) / np.std(win, ddof=1)
     return out
@@ -99,8 +106,9 @@ def sector_levels(basket):
 def test_rs_ratio_and_momentum_equal_a_plain_loop_twin(sector_levels):
     levels, bench = sector_levels
     weekly = resample_levels(levels, "weekly")
-    rs = relative_strength(weekly, resample_levels(bench, "weekly").reindex(weekly.index),
-                           rebase=False)
+    rs = relative_strength(
+        weekly, resample_levels(bench, "weekly").reindex(weekly.index), rebase=False
+    )
     ratio = rs_ratio(rs, 12)
     mom = rs_momentum(ratio, 10, 2)
     for col in ("Energy", "Information Technology"):
@@ -127,8 +135,7 @@ def test_relative_rotation_is_causal(sector_levels):
 
 
 def test_resample_weekly_keeps_the_last_trading_day_of_each_week():
-    idx = pd.to_datetime(["2021-04-12", "2021-04-13", "2021-04-16", "2021-04-19",
-                          "2021-04-21"])
+    idx = pd.to_datetime(["2021-04-12", "2021-04-13", "2021-04-16", "2021-04-19", "2021-04-21"])
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 5.0]}, index=idx)
     weekly = resample_levels(frame, "weekly")
     assert list(weekly.index) == [pd.Timestamp("2021-04-16"), pd.Timestamp("2021-04-21")]
@@ -143,11 +150,16 @@ def test_quadrants_by_hand():
 
 
 def test_rrg_tails_take_the_last_points_per_sector():
-    rrg = pd.DataFrame({"date": list(DATES) * 2, "sector": ["A"] * 4 + ["B"] * 4,
-                        "rs_ratio": range(8), "rs_momentum": range(8)})
+    rrg = pd.DataFrame(
+        {
+            "date": list(DATES) * 2,
+            "sector": ["A"] * 4 + ["B"] * 4,
+            "rs_ratio": range(8),
+            "rs_momentum": range(8),
+        }
+    )
     tails = rrg_tails(rrg, 2)
-    assert tails.groupby("sector")["rs_ratio"].apply(list).to_dict() == {"A": [2, 3],
-                                                                         "B": [6, 7]}
+    assert tails.groupby("sector")["rs_ratio"].apply(list).to_dict() == {"A": [2, 3], "B": [6, 7]}
     assert len(rrg_tails(rrg, 3, end=DATES[1])) == 4
     with pytest.raises(ParameterError):
         rrg_tails(rrg, 0)

@@ -43,8 +43,10 @@ def _as_of(symbols, date, membership, lists):
 
 def test_the_dated_lists_are_the_three_real_ones(lists):
     assert [(x.name, x.date.date().isoformat()) for x in lists] == [
-        (LIST_2021, "2021-04-23"), ("List_of_S&P_500_companies-2024-10-10.html", "2024-10-09"),
-        (LIST_2026, "2026-08-08")]
+        (LIST_2021, "2021-04-23"),
+        ("List_of_S&P_500_companies-2024-10-10.html", "2024-10-09"),
+        (LIST_2026, "2026-08-08"),
+    ]
 
 
 @pytest.mark.parametrize("reit", ["PSA", "SPG"])
@@ -59,8 +61,12 @@ def test_a_reit_is_financials_before_real_estate_existed(membership, lists, reit
 def test_communication_services_maps_back_by_sub_industry(membership, lists):
     old = _as_of(["GOOGL", "NFLX", "EA", "T", "CMCSA"], "2017-06-30", membership, lists)
     assert old["sector"].to_dict() == {
-        "GOOGL": "Information Technology", "NFLX": "Consumer Discretionary",
-        "EA": "Information Technology", "T": TELECOM, "CMCSA": "Consumer Discretionary"}
+        "GOOGL": "Information Technology",
+        "NFLX": "Consumer Discretionary",
+        "EA": "Information Technology",
+        "T": TELECOM,
+        "CMCSA": "Consumer Discretionary",
+    }
     assert old["changes"].str.contains("2018-09-24").all()
     new = _as_of(["GOOGL"], "2019-06-30", membership, lists).loc["GOOGL"]
     assert new["sector"] == "Communication Services" and new["changes"] == ""
@@ -73,12 +79,18 @@ def test_symbols_of_the_day_find_their_company_in_a_later_list(membership, lists
 
 
 def test_payments_move_to_financials_in_march_2023(membership, lists):
-    assert _as_of(["V", "MA"], "2022-06-30", membership, lists)["sector"].tolist() == [
-        "Information Technology"] * 2
+    assert (
+        _as_of(["V", "MA"], "2022-06-30", membership, lists)["sector"].tolist()
+        == ["Information Technology"] * 2
+    )
     # carried forward from the 2021 list through the 2023 change (sub-industry from 2024)
     mid = _as_of(["V", "TGT", "WMT", "ADP"], "2023-06-30", membership, lists)
-    assert mid["sector"].to_dict() == {"V": "Financials", "TGT": "Consumer Staples",
-                                       "WMT": "Consumer Staples", "ADP": "Industrials"}
+    assert mid["sector"].to_dict() == {
+        "V": "Financials",
+        "TGT": "Consumer Staples",
+        "WMT": "Consumer Staples",
+        "ADP": "Industrials",
+    }
     v = _as_of(["V"], "2026-08-08", membership, lists).loc["V"]
     assert v["sector"] == "Financials" and v["list"] == LIST_2026 and v["changes"] == ""
 
@@ -91,9 +103,18 @@ def test_mapping_the_2024_page_back_reproduces_the_2021_list(lists):
     old, new = by_name[LIST_2021], by_name["List_of_S&P_500_companies-2024-10-10.html"]
     both = old.index.intersection(new.index)
     assert len(both) > 430
-    mapped = pd.Series({s: map_sector(new.at[s, "sector"], new.at[s, "sub_industry"], s,
-                                      pd.Timestamp("2024-10-09"),
-                                      pd.Timestamp("2021-04-23"))[0] for s in both})
+    mapped = pd.Series(
+        {
+            s: map_sector(
+                new.at[s, "sector"],
+                new.at[s, "sub_industry"],
+                s,
+                pd.Timestamp("2024-10-09"),
+                pd.Timestamp("2021-04-23"),
+            )[0]
+            for s in both
+        }
+    )
     wrong = sorted(mapped.index[mapped != old.loc[both, "sector"]])
     assert wrong == ["ROP", "TDY"]
 
@@ -105,8 +126,7 @@ def test_members_in_no_dated_list_are_unknown_and_counted(membership, lists):
     assert result.frame.at[lehman, "sector"] == UNKNOWN
     assert result.frame.at[lehman, "list"] == ""
     assert 150 < result.n_unknown < 260
-    assert f"{(result.frame['list'] == '').sum()} Unknown (in no dated list)" in \
-        result.provenance()
+    assert f"{(result.frame['list'] == '').sum()} Unknown (in no dated list)" in result.provenance()
     # a later list's company added after the date is another company under a reused
     # symbol: CEG in 2008 (Constellation Energy Group) is not the 2022 spin-off
     assert "CEG" in members and result.frame.at["CEG", "list"] == ""
@@ -125,8 +145,11 @@ def test_the_treemap_of_2008_draws_the_members_of_that_day(crisis, membership, p
     assert lehman in crisis.without_prices  # a member with no local price file
     assert crisis.n_with_prices + len(crisis.without_prices) >= crisis.n_members - 5
     # every tile is a member that day (the membership mask), with a price that day
-    mask = membership.mask([pd.Timestamp("2008-09-15")], list(crisis.stocks["ticker"]),
-                           panel.adj_close.apply(lambda c: c.last_valid_index()))
+    mask = membership.mask(
+        [pd.Timestamp("2008-09-15")],
+        list(crisis.stocks["ticker"]),
+        panel.adj_close.apply(lambda c: c.last_valid_index()),
+    )
     assert mask.iloc[0].all()
     assert panel.adj_close.loc["2008-09-15", crisis.stocks["ticker"]].notna().all()
     # equal weight: the 2026 caps are never used for 2008
@@ -135,8 +158,7 @@ def test_the_treemap_of_2008_draws_the_members_of_that_day(crisis, membership, p
     caps = cap_snapshot().caps
     assert not np.isin(crisis.stocks["size"].to_numpy(), caps.to_numpy()).any()
     assert "2008-09-15" in crisis.title() and EQUAL in crisis.title()
-    assert f"{crisis.n_members} members; {crisis.n_with_prices} have price data" in \
-        crisis.caption()
+    assert f"{crisis.n_members} members; {crisis.n_with_prices} have price data" in crisis.caption()
 
 
 def test_the_2008_treemap_figure_has_equal_tiles_in_2008_sectors(crisis):
@@ -153,8 +175,9 @@ def test_the_2008_treemap_figure_has_equal_tiles_in_2008_sectors(crisis):
 
 def test_caps_only_from_the_snapshot_date_on(panel, membership, lists):
     snap = cap_snapshot()
-    before = index_on(snap.date - pd.Timedelta(days=1), panel.adj_close, membership, lists,
-                      caps=snap)
+    before = index_on(
+        snap.date - pd.Timedelta(days=1), panel.adj_close, membership, lists, caps=snap
+    )
     assert before.weighting == EQUAL
     on = index_on(snap.date, panel.adj_close, membership, lists, caps=snap)
     assert on.weighting.startswith(f"market cap from {snap.name}")
@@ -165,8 +188,9 @@ def test_caps_only_from_the_snapshot_date_on(panel, membership, lists):
 def test_the_shares_hook_sizes_by_price_times_shares(panel, membership, lists):
     keys = ["AAPL", "MSFT"]
     shares = pd.Series({"AAPL": 2.0, "MSFT": 3.0})
-    ix = index_on("2015-06-30", panel.adj_close, membership, lists, shares=shares,
-                  close=panel.close)
+    ix = index_on(
+        "2015-06-30", panel.adj_close, membership, lists, shares=shares, close=panel.close
+    )
     sized = ix.stocks.set_index("ticker")["size"]
     close = panel.close.loc["2015-06-30"]
     assert sized[keys].tolist() == pytest.approx([2.0 * close["AAPL"], 3.0 * close["MSFT"]])

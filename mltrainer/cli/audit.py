@@ -24,11 +24,16 @@ def _list(args) -> int:
     from mltrainer import audit
 
     records = audit.read(args.limit)
-    lines = [f"{r.get('id', '?'):<12}  {r.get('time', '?'):<25}  {r.get('kind', '?'):<11}  "
-             f"{r.get('model') or '-':<45}  {r.get('start')} {r.get('end')}" for r in records]
-    emit(args, {"file": str(audit.audit_file()), "n_records": len(records),
-                "records": records},
-         "\n".join(lines) if lines else f"no records yet ({audit.audit_file()})")
+    lines = [
+        f"{r.get('id', '?'):<12}  {r.get('time', '?'):<25}  {r.get('kind', '?'):<11}  "
+        f"{r.get('model') or '-':<45}  {r.get('start')} {r.get('end')}"
+        for r in records
+    ]
+    emit(
+        args,
+        {"file": str(audit.audit_file()), "n_records": len(records), "records": records},
+        "\n".join(lines) if lines else f"no records yet ({audit.audit_file()})",
+    )
     return 0
 
 

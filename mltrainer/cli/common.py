@@ -48,24 +48,37 @@ def _iso_date(text: str, name: str) -> str:
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true",
-                        help="print exactly one JSON document on stdout")
+    parser.add_argument(
+        "--json", action="store_true", help="print exactly one JSON document on stdout"
+    )
 
 
 def add_data_args(parser: argparse.ArgumentParser, tickers: bool = True) -> None:
     """--source, --data-dir, --tickers, --start, --end (and --json)."""
-    parser.add_argument("--source", choices=SOURCES, default="auto",
-                        help="where the prices come from (default: auto)")
-    parser.add_argument("--data-dir", default=None,
-                        help="folder of per-ticker files (or its parent holding sp500_daily/)")
+    parser.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="auto",
+        help="where the prices come from (default: auto)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of per-ticker files (or its parent holding sp500_daily/)",
+    )
     if tickers:
-        parser.add_argument("--tickers", default=None,
-                            type=checked(validate.parse_tickers, "--tickers"),
-                            help="comma-separated tickers (default: all the source has)")
-    parser.add_argument("--start", default=None, type=checked(_iso_date, "--start"),
-                        help="first date, YYYY-MM-DD")
-    parser.add_argument("--end", default=None, type=checked(_iso_date, "--end"),
-                        help="last date, YYYY-MM-DD")
+        parser.add_argument(
+            "--tickers",
+            default=None,
+            type=checked(validate.parse_tickers, "--tickers"),
+            help="comma-separated tickers (default: all the source has)",
+        )
+    parser.add_argument(
+        "--start", default=None, type=checked(_iso_date, "--start"), help="first date, YYYY-MM-DD"
+    )
+    parser.add_argument(
+        "--end", default=None, type=checked(_iso_date, "--end"), help="last date, YYYY-MM-DD"
+    )
     add_json(parser)
 
 

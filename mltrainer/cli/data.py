@@ -52,13 +52,17 @@ def _status(args) -> int:
         "n_stale": sum(e["stale"] for e in entries),
         "entries": entries,
         "keys_configured": {
-            name: config.api_key(name) is not None
-            for name in ("POLYGON_API_KEY", "FRED_API_KEY")
+            name: config.api_key(name) is not None for name in ("POLYGON_API_KEY", "FRED_API_KEY")
         },
     }
-    lines = [f"data folder: {doc['local_folder'] or 'none (bundled data is used)'}",
-             f"cache: {doc['cache_dir']} ({doc['n_entries']} entries, {doc['n_stale']} stale)"]
-    lines += [f"  {e['kind']:<13} {e['bytes']:>11,d} B  stored {e['stored_at']}"
-              f"{'  STALE' if e['stale'] else ''}  {e['key'][:70]}" for e in entries]
+    lines = [
+        f"data folder: {doc['local_folder'] or 'none (bundled data is used)'}",
+        f"cache: {doc['cache_dir']} ({doc['n_entries']} entries, {doc['n_stale']} stale)",
+    ]
+    lines += [
+        f"  {e['kind']:<13} {e['bytes']:>11,d} B  stored {e['stored_at']}"
+        f"{'  STALE' if e['stale'] else ''}  {e['key'][:70]}"
+        for e in entries
+    ]
     emit(args, doc, "\n".join(lines))
     return 0

@@ -23,8 +23,13 @@ def register(subparsers) -> None:
 
     run = sub.add_parser("run", help="run one model on market data")
     run.add_argument("key", help="registry key, family/ClassName (see `models list`)")
-    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                     help="a model parameter (repeatable)")
+    run.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a model parameter (repeatable)",
+    )
     run.add_argument("--out", default=None, help="write the output frame to FILE.parquet")
     add_data_args(run)
     run.set_defaults(func=_run)
@@ -79,25 +84,33 @@ def _run(args) -> int:
         "first_date": str(frame.index[0].date()) if len(frame) else None,
         "last_date": str(frame.index[-1].date()) if len(frame) else None,
         "output_kind": cls.output_kind,
-        "columns": [list(map(str, c)) if isinstance(c, tuple) else str(c)
-                    for c in frame.columns[:200]],
+        "columns": [
+            list(map(str, c)) if isinstance(c, tuple) else str(c) for c in frame.columns[:200]
+        ],
         "n_columns": frame.shape[1],
         "n_rows": frame.shape[0],
-        "last_values": None if last is None else {
-            "|".join(map(str, k)) if isinstance(k, tuple) else str(k): v
-            for k, v in last.items()
+        "last_values": None
+        if last is None
+        else {
+            "|".join(map(str, k)) if isinstance(k, tuple) else str(k): v for k, v in last.items()
         },
-        "tables": {name: table.to_dict(orient="split") for name, table in output.tables.items()
-                   if table.size <= 2000},
+        "tables": {
+            name: table.to_dict(orient="split")
+            for name, table in output.tables.items()
+            if table.size <= 2000
+        },
         "out": args.out,
         "warnings": [*data.warnings, *output.warnings],
         "model_warnings": list(output.warnings),
     }
-    text = "\n".join([
-        f"{args.key} on {data.n_tickers} tickers ({data.source}), "
-        f"{doc['first_date']} to {doc['last_date']}: {frame.shape[0]} rows x "
-        f"{frame.shape[1]} columns" + (f"; written to {args.out}" if args.out else ""),
-        *(f"warning: {w}" for w in output.warnings)])
+    text = "\n".join(
+        [
+            f"{args.key} on {data.n_tickers} tickers ({data.source}), "
+            f"{doc['first_date']} to {doc['last_date']}: {frame.shape[0]} rows x "
+            f"{frame.shape[1]} columns" + (f"; written to {args.out}" if args.out else ""),
+            *(f"warning: {w}" for w in output.warnings),
+        ]
+    )
     emit(args, doc, text)
     return 0
 
@@ -107,8 +120,18 @@ def _audit(args, model, data, output) -> None:
     from mltrainer import audit
 
     primary = output.primary
-    audit.record(kind="model_run", model_key=args.key, params=model.get_params(), data=data,
-                 tickers=data.tickers, start=args.start, end=args.end,
-                 metrics={"n_rows": int(primary.shape[0]), "n_columns": int(primary.shape[1]),
-                          "n_values": int(primary.notna().to_numpy().sum())},
-                 source=data.source)
+    audit.record(
+        kind="model_run",
+        model_key=args.key,
+        params=model.get_params(),
+        data=data,
+        tickers=data.tickers,
+        start=args.start,
+        end=args.end,
+        metrics={
+            "n_rows": int(primary.shape[0]),
+            "n_columns": int(primary.shape[1]),
+            "n_values": int(primary.notna().to_numpy().sum()),
+        },
+        source=data.source,
+    )

@@ -18,8 +18,10 @@ def _market_caps(data) -> dict:
     from mltrainer.data.universe import SP500UniverseManager
 
     universe = SP500UniverseManager().load("auto").with_market_caps("snapshot")
-    return {"market_caps": {s.symbol: s.market_cap for s in universe.constituents
-                            if s.market_cap}, "source": universe.source}
+    return {
+        "market_caps": {s.symbol: s.market_cap for s in universe.constituents if s.market_cap},
+        "source": universe.source,
+    }
 
 
 # --weighting choice -> (method of mltrainer.measures.weighting.portfolio_weights, loader of
@@ -37,47 +39,84 @@ def register(subparsers) -> None:
     sub = group.add_subparsers(dest="action", required=True, metavar="REPORT")
 
     stress = sub.add_parser(
-        "stress", help="stress-test report of a weighted portfolio: VaR/ES and their backtest, "
-        "drawdowns, historical replays and hypothetical shocks")
+        "stress",
+        help="stress-test report of a weighted portfolio: VaR/ES and their backtest, "
+        "drawdowns, historical replays and hypothetical shocks",
+    )
     add_data_args(stress)
     weighting = stress.add_mutually_exclusive_group()
-    weighting.add_argument("--weights", default=None,
-                           help="comma-separated weights in --tickers order, summing to 1 "
-                                "(default: equal weights)")
-    weighting.add_argument("--weighting", choices=tuple(WEIGHTING_CHOICES), default=None,
-                           help="build the weights instead: equal, risk-parity (Ledoit-Wolf "
-                                "covariance of the last 756 days), market-cap (the "
-                                "constituents-financials snapshot)")
+    weighting.add_argument(
+        "--weights",
+        default=None,
+        help="comma-separated weights in --tickers order, summing to 1 (default: equal weights)",
+    )
+    weighting.add_argument(
+        "--weighting",
+        choices=tuple(WEIGHTING_CHOICES),
+        default=None,
+        help="build the weights instead: equal, risk-parity (Ledoit-Wolf "
+        "covariance of the last 756 days), market-cap (the "
+        "constituents-financials snapshot)",
+    )
     stress.add_argument("--out", required=True, help="the HTML file to write")
-    stress.add_argument("--pdf", default=None,
-                        help="also print a PDF here (needs Chromium; says so if absent)")
-    stress.add_argument("--value", default=1_000_000.0,
-                        type=checked(parse_float, "--value", 0.0, 1e15, low_open=True),
-                        help="portfolio value in currency (default 1,000,000)")
+    stress.add_argument(
+        "--pdf", default=None, help="also print a PDF here (needs Chromium; says so if absent)"
+    )
+    stress.add_argument(
+        "--value",
+        default=1_000_000.0,
+        type=checked(parse_float, "--value", 0.0, 1e15, low_open=True),
+        help="portfolio value in currency (default 1,000,000)",
+    )
     stress.add_argument("--levels", default="0.95,0.99", help="VaR confidence levels")
-    stress.add_argument("--methods", default=",".join(m for m in METHODS if m != "fhs_garch"),
-                        help=f"VaR methods, among {', '.join(METHODS)}")
-    stress.add_argument("--var-window", type=checked(parse_int, "--var-window", 50, 100_000),
-                        default=250,
-                        help="returns per VaR forecast (default 250)")
-    stress.add_argument("--crash", default=-0.20,
-                        type=checked(parse_float, "--crash", -1.0, 0.0, high_open=True),
-                        help="market move of the crash scenario (default -0.20)")
-    stress.add_argument("--vol-multiplier", default=3.0,
-                        type=checked(parse_float, "--vol-multiplier", 0.0, 100.0, low_open=True),
-                        help="volatility multiplier of the volatility-spike scenario")
-    stress.add_argument("--correlation-push", default=0.5,
-                        type=checked(parse_float, "--correlation-push", 0.0, 1.0),
-                        help="fraction of the way correlations move toward 1 (0-1)")
-    stress.add_argument("--spread-multiplier", default=5.0,
-                        type=checked(parse_float, "--spread-multiplier", 0.0, 1000.0),
-                        help="spread widening of the liquidity-crisis scenario")
-    stress.add_argument("--beta-window", default=252,
-                        type=checked(parse_int, "--beta-window", 60, 100_000),
-                        help="trailing days for betas, volatilities and correlations")
-    stress.add_argument("--market", choices=("sp500", "portfolio"), default="sp500",
-                        help="market for betas: the bundled S&P 500 index, or the equal-weight "
-                             "mean of the portfolio's tickers")
+    stress.add_argument(
+        "--methods",
+        default=",".join(m for m in METHODS if m != "fhs_garch"),
+        help=f"VaR methods, among {', '.join(METHODS)}",
+    )
+    stress.add_argument(
+        "--var-window",
+        type=checked(parse_int, "--var-window", 50, 100_000),
+        default=250,
+        help="returns per VaR forecast (default 250)",
+    )
+    stress.add_argument(
+        "--crash",
+        default=-0.20,
+        type=checked(parse_float, "--crash", -1.0, 0.0, high_open=True),
+        help="market move of the crash scenario (default -0.20)",
+    )
+    stress.add_argument(
+        "--vol-multiplier",
+        default=3.0,
+        type=checked(parse_float, "--vol-multiplier", 0.0, 100.0, low_open=True),
+        help="volatility multiplier of the volatility-spike scenario",
+    )
+    stress.add_argument(
+        "--correlation-push",
+        default=0.5,
+        type=checked(parse_float, "--correlation-push", 0.0, 1.0),
+        help="fraction of the way correlations move toward 1 (0-1)",
+    )
+    stress.add_argument(
+        "--spread-multiplier",
+        default=5.0,
+        type=checked(parse_float, "--spread-multiplier", 0.0, 1000.0),
+        help="spread widening of the liquidity-crisis scenario",
+    )
+    stress.add_argument(
+        "--beta-window",
+        default=252,
+        type=checked(parse_int, "--beta-window", 60, 100_000),
+        help="trailing days for betas, volatilities and correlations",
+    )
+    stress.add_argument(
+        "--market",
+        choices=("sp500", "portfolio"),
+        default="sp500",
+        help="market for betas: the bundled S&P 500 index, or the equal-weight "
+        "mean of the portfolio's tickers",
+    )
     stress.set_defaults(func=_stress)
 
 
@@ -107,8 +146,10 @@ def check_outputs(out: str, pdf: str | None) -> None:
     """Refuse a PDF path that is the HTML path: printing the PDF would overwrite the page
     it prints from."""
     if pdf is not None and Path(pdf).expanduser().resolve() == Path(out).expanduser().resolve():
-        raise ParameterError(f"--pdf and --out name the same file ({out}); give the PDF its "
-                             "own path, e.g. report.pdf")
+        raise ParameterError(
+            f"--pdf and --out name the same file ({out}); give the PDF its "
+            "own path, e.g. report.pdf"
+        )
 
 
 def _stress(args) -> int:
@@ -120,11 +161,18 @@ def _stress(args) -> int:
     weights = parse_weights(parse_tickers(args.tickers), args.weights)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     settings = StressSettings(
-        portfolio_value=args.value, levels=tuple(_floats(args.levels, "--levels")),
-        methods=methods, var_window=args.var_window, crash=args.crash,
-        vol_multiplier=args.vol_multiplier, correlation_push=args.correlation_push,
-        spread_multiplier=args.spread_multiplier, beta_window=args.beta_window,
-        market=args.market, chart_method=methods[0] if methods else "historical")
+        portfolio_value=args.value,
+        levels=tuple(_floats(args.levels, "--levels")),
+        methods=methods,
+        var_window=args.var_window,
+        crash=args.crash,
+        vol_multiplier=args.vol_multiplier,
+        correlation_push=args.correlation_push,
+        spread_multiplier=args.spread_multiplier,
+        beta_window=args.beta_window,
+        market=args.market,
+        chart_method=methods[0] if methods else "historical",
+    )
     settings.check()  # before the data is loaded: a typo fails fast
     data = load_data(args)
     if args.weighting is not None:
@@ -140,8 +188,10 @@ def _stress(args) -> int:
     ]
     if args.pdf is not None:
         lines.append(files["pdf_message"])
-    lines += [f"  {row.scenario:<32} {row.portfolio_return:+8.2%} {row.pnl:>16,.0f}"
-              for row in table.itertuples()]
+    lines += [
+        f"  {row.scenario:<32} {row.portfolio_return:+8.2%} {row.pnl:>16,.0f}"
+        for row in table.itertuples()
+    ]
     lines += [f"skipped {k}: {v}" for k, v in report.skipped.items()]
     lines.append(f"done in {doc['seconds']} s")
     emit(args, doc, "\n".join(lines))

@@ -10,7 +10,8 @@ from mltrainer.data.universe import SP500Universe, SP500UniverseManager
 
 def register(subparsers) -> None:
     group = subparsers.add_parser(
-        "universe", help="S&P 500 constituents, sectors, updates, point-in-time membership")
+        "universe", help="S&P 500 constituents, sectors, updates, point-in-time membership"
+    )
     sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     show = sub.add_parser("show", help="members, sector counts and update schedule")
@@ -18,7 +19,8 @@ def register(subparsers) -> None:
     show.set_defaults(func=_show)
 
     update = sub.add_parser(
-        "update", help="refresh from Wikipedia (through the cache; falls back with a warning)")
+        "update", help="refresh from Wikipedia (through the cache; falls back with a warning)"
+    )
     add_json(update)
     update.set_defaults(func=_update)
 
@@ -32,25 +34,39 @@ def register(subparsers) -> None:
     add_json(parse)
     parse.set_defaults(func=_parse)
 
-    members = sub.add_parser("members",
-                             help="members on a past date, under the symbols of that day")
+    members = sub.add_parser(
+        "members", help="members on a past date, under the symbols of that day"
+    )
     members.add_argument("--date", required=True, help="YYYY-MM-DD")
-    members.add_argument("--html", default=None,
-                         help="a saved Wikipedia page, used alone (default: every membership "
-                              "source in the data folder and the cached Wikipedia copy)")
-    members.add_argument("--data-dir", default=None,
-                         help="data folder (default: MLTRAINER_DATA_DIR or ../shared/data)")
-    members.add_argument("--polygon", action="store_true",
-                         help="also ask Polygon's ticker events for past symbols of today's "
-                              "members (needs POLYGON_API_KEY; one request per ticker, cached)")
+    members.add_argument(
+        "--html",
+        default=None,
+        help="a saved Wikipedia page, used alone (default: every membership "
+        "source in the data folder and the cached Wikipedia copy)",
+    )
+    members.add_argument(
+        "--data-dir",
+        default=None,
+        help="data folder (default: MLTRAINER_DATA_DIR or ../shared/data)",
+    )
+    members.add_argument(
+        "--polygon",
+        action="store_true",
+        help="also ask Polygon's ticker events for past symbols of today's "
+        "members (needs POLYGON_API_KEY; one request per ticker, cached)",
+    )
     add_json(members)
     members.set_defaults(func=_members)
 
 
 def _add_source(parser) -> None:
-    parser.add_argument("--source", choices=SP500UniverseManager.SOURCES, default="auto",
-                        help="auto: the cached Wikipedia copy, else the newest saved page or "
-                             "constituents list in the data folder, else pytickersymbols")
+    parser.add_argument(
+        "--source",
+        choices=SP500UniverseManager.SOURCES,
+        default="auto",
+        help="auto: the cached Wikipedia copy, else the newest saved page or "
+        "constituents list in the data folder, else pytickersymbols",
+    )
     parser.add_argument("--html", default=None, help="a saved Wikipedia page (implies html)")
     parser.add_argument("--csv", default=None, help="a constituents CSV (implies csv)")
     add_json(parser)
@@ -96,8 +112,12 @@ def _update(args) -> int:
 def _export(args) -> int:
     universe = _load(args)
     path = universe.export(args.out)
-    doc = {"path": str(path), "n_constituents": len(universe), "source": universe.source,
-           "warnings": list(universe.warnings)}
+    doc = {
+        "path": str(path),
+        "n_constituents": len(universe),
+        "source": universe.source,
+        "warnings": list(universe.warnings),
+    }
     emit(args, doc, f"wrote {len(universe)} members from {universe.source} to {path}")
     return 0
 
@@ -105,12 +125,21 @@ def _export(args) -> int:
 def _parse(args) -> int:
     universe = SP500UniverseManager().from_html(args.html)
     doc = universe.to_json()
-    span = (f" ({doc['changes'][-1]['date']} to {doc['changes'][0]['date']})"
-            if doc["changes"] else "")
+    span = (
+        f" ({doc['changes'][-1]['date']} to {doc['changes'][0]['date']})" if doc["changes"] else ""
+    )
     doc["warnings"] = list(universe.warnings)
-    emit(args, doc, "\n".join([f"{args.html}: {len(doc['constituents'])} constituents, "
-                               f"{len(doc['changes'])} changes{span}",
-                               *(f"warning: {w}" for w in universe.warnings)]))
+    emit(
+        args,
+        doc,
+        "\n".join(
+            [
+                f"{args.html}: {len(doc['constituents'])} constituents, "
+                f"{len(doc['changes'])} changes{span}",
+                *(f"warning: {w}" for w in universe.warnings),
+            ]
+        ),
+    )
     return 0
 
 
@@ -125,14 +154,19 @@ def _members(args) -> int:
         membership = load_membership(args.data_dir, polygon=args.polygon or None)
     doc = membership.lookup(when)
     sources = "; ".join(f"{c['source']} {c['start']} to {c['end']}" for c in doc["coverage"])
-    text = "\n".join([
-        f"{doc['count']} members on {doc['date']} under the symbols of that day "
-        f"(from {doc['source'] or 'the nearest covered date'})",
-        " ".join(doc["members"]),
-        f"sources: {sources}",
-        *([f"symbol changes also from: {'; '.join(doc['symbol_sources'])}"]
-          if doc["symbol_sources"] else []),
-        *(f"warning: {w}" for w in doc["warnings"]),
-    ])
+    text = "\n".join(
+        [
+            f"{doc['count']} members on {doc['date']} under the symbols of that day "
+            f"(from {doc['source'] or 'the nearest covered date'})",
+            " ".join(doc["members"]),
+            f"sources: {sources}",
+            *(
+                [f"symbol changes also from: {'; '.join(doc['symbol_sources'])}"]
+                if doc["symbol_sources"]
+                else []
+            ),
+            *(f"warning: {w}" for w in doc["warnings"]),
+        ]
+    )
     emit(args, doc, text)
     return 0

@@ -61,8 +61,7 @@ def load_bundled(tickers=None, start=None, end=None) -> MarketData:
     prices = _skfolio_prices()
     prices.index = pd.DatetimeIndex(prices.index, name="date")
     sectors = {t: s for t, s in bundled_sectors().items() if t in prices.columns}
-    data = MarketData.from_close(prices, source="bundled", as_of=prices.index[-1],
-                                 sectors=sectors)
+    data = MarketData.from_close(prices, source="bundled", as_of=prices.index[-1], sectors=sectors)
     if tickers is not None or start is not None or end is not None:
         data = data.select(tickers=tickers, start=start, end=end)
     return data
@@ -86,8 +85,10 @@ def _index(name: str) -> MarketData:
         frame = frame.reindex(longer.index.union(frame.index))
         frame["close"] = frame["close"].fillna(longer)
         frame["adj_close"] = frame["adj_close"].fillna(longer)
-    fields = {f: frame[[f]].rename(columns={f: name}).astype("float64")
-              for f in ("open", "high", "low", "close", "adj_close", "volume")}
+    fields = {
+        f: frame[[f]].rename(columns={f: name}).astype("float64")
+        for f in ("open", "high", "low", "close", "adj_close", "volume")
+    }
     return MarketData(**fields, source="bundled", as_of=frame.index[-1])
 
 
@@ -114,8 +115,11 @@ def sp500_index_close() -> pd.Series:
     from pathlib import Path
 
     spec = importlib.util.find_spec("skfolio")
-    path = (Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "sp500_index.csv.gz"
-            if spec and spec.submodule_search_locations else None)
+    path = (
+        Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "sp500_index.csv.gz"
+        if spec and spec.submodule_search_locations
+        else None
+    )
     if path is None or not path.is_file():
         return load_macro("SP500")
     frame = pd.read_csv(path, index_col=0, parse_dates=True)

@@ -76,20 +76,23 @@ class SafeDisk(diskcache.Disk):
     def fetch(self, mode, filename, value, read):
         if mode == diskcache.core.MODE_PICKLE:
             raise UnsafeEntry(
-                "refusing to unpickle a cache entry; the cache folder was written by something "
-                "else"
+                "refusing to unpickle a cache entry; the cache folder was written by something else"
             )
         if filename is not None and self._inside(filename) is None:
-            raise UnsafeEntry("refusing to read a cache entry whose file is not one of the "
-                              "cache's own value files")
+            raise UnsafeEntry(
+                "refusing to read a cache entry whose file is not one of the "
+                "cache's own value files"
+            )
         return super().fetch(mode, filename, value, read)
 
     def remove(self, file_path):
         """Delete a value file and its emptied sub-folders, never anything else."""
         full = self._inside(file_path)
         if full is None:
-            log.warning("cache: not deleting %r, which is not one of the cache's own value "
-                        "files", str(file_path)[:200])
+            log.warning(
+                "cache: not deleting %r, which is not one of the cache's own value files",
+                str(file_path)[:200],
+            )
             return
         with contextlib.suppress(OSError):  # another process may have removed it first
             full.unlink()
@@ -247,7 +250,9 @@ class DataCache:
             # files the database file's permissions
             os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._store = diskcache.Cache(
-            str(self.directory), disk=SafeDisk, size_limit=8 * 2**30,
+            str(self.directory),
+            disk=SafeDisk,
+            size_limit=8 * 2**30,
             eviction_policy="least-recently-stored",
         )
         for path in self.directory.glob(diskcache.core.DBNAME + "*"):  # an older cache's too
@@ -259,8 +264,15 @@ class DataCache:
         self._store.close()
 
     # -------------------------------------------------------------- raw entries
-    def put(self, key: str, payload: bytes | pa.Buffer, fmt: str, kind: str,
-            expires_at: float | None = None, meta: dict | None = None) -> None:
+    def put(
+        self,
+        key: str,
+        payload: bytes | pa.Buffer,
+        fmt: str,
+        kind: str,
+        expires_at: float | None = None,
+        meta: dict | None = None,
+    ) -> None:
         now = time.time()
         header = {
             "fmt": fmt,
@@ -318,8 +330,12 @@ class DataCache:
             if not (frame.index.equals(first.index) and frame.columns.equals(first.columns)):
                 raise ValueError(f"frame {name!r} is not aligned with the others")
         # column-major: the layout pandas keeps its blocks in, so reading needs no transpose
-        table = pa.table({name: np.ascontiguousarray(frame.to_numpy("float64").T).ravel()
-                          for name, frame in frames.items()})
+        table = pa.table(
+            {
+                name: np.ascontiguousarray(frame.to_numpy("float64").T).ravel()
+                for name, frame in frames.items()
+            }
+        )
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
@@ -329,8 +345,9 @@ class DataCache:
             "columns": [str(c) for c in first.columns],
         }
         del table
-        self.put(key, sink.getvalue(), "arrow-panel", kind,
-                 meta={**(meta or {}), "labels": labels}, **kw)
+        self.put(
+            key, sink.getvalue(), "arrow-panel", kind, meta={**(meta or {}), "labels": labels}, **kw
+        )
 
     def get_frames(self, key: str) -> tuple[dict, dict] | None:
         """``(frames, meta)`` of an entry written by :meth:`put_frames`, or None."""
@@ -340,15 +357,21 @@ class DataCache:
         header, payload = raw
         meta = dict(header["meta"])
         labels = meta.pop("labels")
-        index = pd.DatetimeIndex(np.array(labels["index"], dtype="int64").view("datetime64[ns]"),
-                                 name=labels["index_name"])
+        index = pd.DatetimeIndex(
+            np.array(labels["index"], dtype="int64").view("datetime64[ns]"),
+            name=labels["index_name"],
+        )
         columns = pd.Index(labels["columns"])
         shape = (len(columns), len(index))
         table = pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
         # the transposed view is F-contiguous; pandas' own copy of it is a plain memcpy
         frames = {
-            name: pd.DataFrame(table.column(name).to_numpy().reshape(shape).T,
-                               index=index, columns=columns, copy=True)
+            name: pd.DataFrame(
+                table.column(name).to_numpy().reshape(shape).T,
+                index=index,
+                columns=columns,
+                copy=True,
+            )
             for name in table.column_names
         }
         return frames, meta
@@ -371,8 +394,9 @@ class DataCache:
         stale = expires is not None and time.time() >= expires
         return CacheHit(value, header["stored_at"], expires or float("inf"), stale)
 
-    def fetch(self, key: str, producer: Callable[[], object], kind: str, fmt: str = "arrow",
-              **kw) -> CacheHit:
+    def fetch(
+        self, key: str, producer: Callable[[], object], kind: str, fmt: str = "arrow", **kw
+    ) -> CacheHit:
         """The fresh cached value, else ``producer()`` stored and returned.
 
         If the producer fails (network, rate limit, bad response) and a stale copy exists,
@@ -413,14 +437,16 @@ class DataCache:
                 continue
             header, payload = raw
             exp = header["expires_at"]
-            rows.append({
-                "key": key,
-                "kind": header["kind"],
-                "bytes": len(payload),
-                "stored_at": _iso(header["stored_at"]),
-                "expires_at": None if exp is None else _iso(exp),
-                "stale": exp is not None and now >= exp,
-            })
+            rows.append(
+                {
+                    "key": key,
+                    "kind": header["kind"],
+                    "bytes": len(payload),
+                    "stored_at": _iso(header["stored_at"]),
+                    "expires_at": None if exp is None else _iso(exp),
+                    "stale": exp is not None and now >= exp,
+                }
+            )
         return rows
 
     def __contains__(self, key: str) -> bool:

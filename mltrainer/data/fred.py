@@ -47,8 +47,10 @@ def csv_url() -> str:
 def check_series_id(series_id: str) -> str:
     sid = str(series_id).strip().upper()
     if not _ID.match(sid):
-        raise DataError(f"FRED series id {series_id!r} is not valid: use letters, digits and "
-                        "underscores, e.g. SP500, DGS10, CPIAUCSL")
+        raise DataError(
+            f"FRED series id {series_id!r} is not valid: use letters, digits and "
+            "underscores, e.g. SP500, DGS10, CPIAUCSL"
+        )
     return sid
 
 
@@ -59,8 +61,10 @@ def parse_observations(body: object, series_id: str, where: str) -> tuple[pd.Ser
         raise SourceError(f"{where}: not a FRED observations response (no 'observations' list)")
     obs = body["observations"]
     dates = pd.to_datetime([o.get("date") for o in obs], errors="coerce")
-    values = pd.to_numeric(pd.Series([o.get("value") for o in obs], dtype=object)
-                           .replace({".": None, "": None}), errors="coerce")
+    values = pd.to_numeric(
+        pd.Series([o.get("value") for o in obs], dtype=object).replace({".": None, "": None}),
+        errors="coerce",
+    )
     series = _series(dates, values.to_numpy(dtype="float64"), series_id, where)
     return series, int(body.get("count", len(obs)) or 0)
 
@@ -68,17 +72,16 @@ def parse_observations(body: object, series_id: str, where: str) -> tuple[pd.Ser
 def parse_fred_csv(text: str, series_id: str, where: str) -> pd.Series:
     """FRED's CSV (``observation_date,SERIES`` or the older ``DATE,SERIES``) -> series."""
     try:
-        frame = pd.read_csv(io.StringIO(text), na_values=["."], keep_default_na=True,
-                            dtype=str)
+        frame = pd.read_csv(io.StringIO(text), na_values=["."], keep_default_na=True, dtype=str)
     except (ValueError, pd.errors.ParserError) as exc:
         raise SourceError(f"{where}: not a FRED CSV ({str(exc).splitlines()[0]})") from None
     cols = [c.strip() for c in frame.columns]
     if len(cols) < 2 or cols[0].lower() not in ("observation_date", "date"):
         head = text[:60].replace("\n", " ")
-        raise SourceError(f"{where}: not a FRED CSV (expected observation_date,{series_id}; "
-                          f"got {head!r})")
-    value_col = next((c for c in frame.columns if c.strip().upper() == series_id),
-                     frame.columns[1])
+        raise SourceError(
+            f"{where}: not a FRED CSV (expected observation_date,{series_id}; got {head!r})"
+        )
+    value_col = next((c for c in frame.columns if c.strip().upper() == series_id), frame.columns[1])
     dates = pd.to_datetime(frame.iloc[:, 0], errors="coerce")
     values = pd.to_numeric(frame[value_col], errors="coerce").to_numpy(dtype="float64")
     return _series(dates, values, series_id, where)
@@ -87,8 +90,9 @@ def parse_fred_csv(text: str, series_id: str, where: str) -> pd.Series:
 def _series(dates, values: np.ndarray, series_id: str, where: str) -> pd.Series:
     dates = pd.DatetimeIndex(dates)
     if dates.isna().any():
-        raise SourceError(f"{where}: {int(dates.isna().sum())} observation(s) have no "
-                          "readable date")
+        raise SourceError(
+            f"{where}: {int(dates.isna().sum())} observation(s) have no readable date"
+        )
     series = pd.Series(values, index=dates.rename("date"), name=series_id, dtype="float64")
     return series[~series.index.duplicated(keep="last")].sort_index()
 
@@ -111,8 +115,13 @@ def fetch_api(series_id: str, key: str, client: HttpClient | None = None) -> pd.
     url = api_url() + "/fred/series/observations"
     parts, offset = [], 0
     while True:
-        params = {"series_id": series_id, "api_key": key, "file_type": "json",
-                  "limit": PAGE, "offset": offset}
+        params = {
+            "series_id": series_id,
+            "api_key": key,
+            "file_type": "json",
+            "limit": PAGE,
+            "offset": offset,
+        }
         body = client.get_json(url, params=params, secrets=(key,))
         part, count = parse_observations(body, series_id, redact_url(url, params, key))
         parts.append(part)
@@ -132,8 +141,15 @@ def fetch_csv(series_id: str, client: HttpClient | None = None) -> pd.Series:
     return parse_fred_csv(text, series_id, redact_url(url, params))
 
 
-def load_fred(series_id: str, start=None, end=None, *, frequency: str | None = None,
-              client: HttpClient | None = None, use_cache: bool = True) -> pd.Series:
+def load_fred(
+    series_id: str,
+    start=None,
+    end=None,
+    *,
+    frequency: str | None = None,
+    client: HttpClient | None = None,
+    use_cache: bool = True,
+) -> pd.Series:
     """A FRED series by id, float values (NaN where FRED has none), DatetimeIndex.
 
     ``start``/``end`` slice inclusively. ``series.attrs`` carries ``source`` (api or
@@ -154,8 +170,13 @@ def load_fred(series_id: str, start=None, end=None, *, frequency: str | None = N
         cache_key = f"fred:series:{sid}"
         previous = cache.get(cache_key)
         freq = frequency or (infer_frequency(previous.value[sid]) if previous else "D")
-        hit = cache.fetch(cache_key, produce, kind="fred", fmt="arrow",
-                          expires_at=expiry_for("fred", frequency=freq))
+        hit = cache.fetch(
+            cache_key,
+            produce,
+            kind="fred",
+            fmt="arrow",
+            expires_at=expiry_for("fred", frequency=freq),
+        )
         frame, warning = hit.value, hit.warning
     else:
         frame = produce()
@@ -172,5 +193,14 @@ def load_fred(series_id: str, start=None, end=None, *, frequency: str | None = N
     return series
 
 
-__all__ = ["FRED_API_URL", "FRED_CSV_URL", "check_series_id", "fetch_api", "fetch_csv",
-           "infer_frequency", "load_fred", "parse_fred_csv", "parse_observations"]
+__all__ = [
+    "FRED_API_URL",
+    "FRED_CSV_URL",
+    "check_series_id",
+    "fetch_api",
+    "fetch_csv",
+    "infer_frequency",
+    "load_fred",
+    "parse_fred_csv",
+    "parse_observations",
+]

@@ -89,42 +89,87 @@ class Reclassification:
 
 
 def _rules(date: str, new: str, old: str, subs=None, symbols=None) -> Rule:
-    return Rule(pd.Timestamp(date), new, old, None if subs is None else frozenset(subs),
-                None if symbols is None else frozenset(symbols))
+    return Rule(
+        pd.Timestamp(date),
+        new,
+        old,
+        None if subs is None else frozenset(subs),
+        None if symbols is None else frozenset(symbols),
+    )
 
 
 _D16, _D18, _D23 = "2016-09-01", "2018-09-24", "2023-03-17"
 RECLASSIFICATIONS: tuple[Reclassification, ...] = (
-    Reclassification(pd.Timestamp(_D16), "Real Estate sector (2016-09-01)",
-                     (_rules(_D16, "Real Estate", "Financials"),),
-                     "S&P Dow Jones Indices / MSCI, GICS changes effective after the close "
-                     "of 2016-08-31"),
-    Reclassification(pd.Timestamp(_D18), "Communication Services (2018-09-24)", (
-        _rules(_D18, _COMM, TELECOM, ("Integrated Telecommunication Services",
-                                      "Wireless Telecommunication Services",
-                                      "Alternative Carriers")),
-        _rules(_D18, _COMM, _IT, ("Interactive Media & Services",
-                                  "Interactive Home Entertainment")),
-        _rules(_D18, _COMM, _CD, ("Movies & Entertainment", "Cable & Satellite",
-                                  "Broadcasting", "Publishing", "Advertising")),
-    ), "S&P Dow Jones Indices / MSCI, GICS changes effective after the close of "
-       "2018-09-21"),
-    Reclassification(pd.Timestamp(_D23), "GICS 2023 (2023-03-17)", (
-        _rules(_D23, "Financials", _IT, ("Transaction & Payment Processing Services",)),
-        _rules(_D23, "Industrials", _IT, ("Data Processing & Outsourced Services",)),
-        # payroll processors only: Robert Half etc. were in Industrials already
-        _rules(_D23, "Industrials", _IT, ("Human Resource & Employment Services",),
-               ("ADP", "PAYX", "PAYC")),
-        # general merchandise stores only: Walmart and Costco were Consumer Staples already
-        _rules(_D23, "Consumer Staples", _CD, ("Consumer Staples Merchandise Retail",),
-               ("TGT", "DG", "DLTR")),
-    ), "S&P Dow Jones Indices / MSCI, GICS changes effective after the close of "
-       "2023-03-17; the companies named were checked against the 2021 and 2024 lists"),
+    Reclassification(
+        pd.Timestamp(_D16),
+        "Real Estate sector (2016-09-01)",
+        (_rules(_D16, "Real Estate", "Financials"),),
+        "S&P Dow Jones Indices / MSCI, GICS changes effective after the close of 2016-08-31",
+    ),
+    Reclassification(
+        pd.Timestamp(_D18),
+        "Communication Services (2018-09-24)",
+        (
+            _rules(
+                _D18,
+                _COMM,
+                TELECOM,
+                (
+                    "Integrated Telecommunication Services",
+                    "Wireless Telecommunication Services",
+                    "Alternative Carriers",
+                ),
+            ),
+            _rules(
+                _D18, _COMM, _IT, ("Interactive Media & Services", "Interactive Home Entertainment")
+            ),
+            _rules(
+                _D18,
+                _COMM,
+                _CD,
+                (
+                    "Movies & Entertainment",
+                    "Cable & Satellite",
+                    "Broadcasting",
+                    "Publishing",
+                    "Advertising",
+                ),
+            ),
+        ),
+        "S&P Dow Jones Indices / MSCI, GICS changes effective after the close of 2018-09-21",
+    ),
+    Reclassification(
+        pd.Timestamp(_D23),
+        "GICS 2023 (2023-03-17)",
+        (
+            _rules(_D23, "Financials", _IT, ("Transaction & Payment Processing Services",)),
+            _rules(_D23, "Industrials", _IT, ("Data Processing & Outsourced Services",)),
+            # payroll processors only: Robert Half etc. were in Industrials already
+            _rules(
+                _D23,
+                "Industrials",
+                _IT,
+                ("Human Resource & Employment Services",),
+                ("ADP", "PAYX", "PAYC"),
+            ),
+            # general merchandise stores only: Walmart and Costco were Consumer Staples already
+            _rules(
+                _D23,
+                "Consumer Staples",
+                _CD,
+                ("Consumer Staples Merchandise Retail",),
+                ("TGT", "DG", "DLTR"),
+            ),
+        ),
+        "S&P Dow Jones Indices / MSCI, GICS changes effective after the close of "
+        "2023-03-17; the companies named were checked against the 2021 and 2024 lists",
+    ),
 )
 
 
-def map_sector(sector: str, sub_industry: str | None, symbol: str, listed: pd.Timestamp,
-               date: pd.Timestamp) -> tuple[str, list[str]]:
+def map_sector(
+    sector: str, sub_industry: str | None, symbol: str, listed: pd.Timestamp, date: pd.Timestamp
+) -> tuple[str, list[str]]:
     """A sector from a list dated ``listed`` as it was on ``date``, and the changes used.
 
     Walks the reclassifications between the two dates (back in time when ``date`` is
@@ -136,8 +181,9 @@ def map_sector(sector: str, sub_industry: str | None, symbol: str, listed: pd.Ti
         for change in sorted(RECLASSIFICATIONS, key=lambda c: c.date, reverse=True):
             if not (date < change.date <= listed):
                 continue
-            rule = next((r for r in change.rules
-                         if r.matches(sector, sub_industry, symbol, "new")), None)
+            rule = next(
+                (r for r in change.rules if r.matches(sector, sub_industry, symbol, "new")), None
+            )
             if rule is not None:
                 sector = rule.old
                 applied.append(change.label)
@@ -147,8 +193,9 @@ def map_sector(sector: str, sub_industry: str | None, symbol: str, listed: pd.Ti
         for change in sorted(RECLASSIFICATIONS, key=lambda c: c.date):
             if not (listed < change.date <= date):
                 continue
-            rule = next((r for r in change.rules
-                         if r.matches(sector, sub_industry, symbol, "old")), None)
+            rule = next(
+                (r for r in change.rules if r.matches(sector, sub_industry, symbol, "old")), None
+            )
             if rule is not None:
                 sector = rule.new
                 applied.append(change.label)
@@ -175,23 +222,31 @@ def sector_lists(membership=None, pages=None) -> list[SectorList]:
     out = []
     for snap in getattr(membership, "snapshots", ()) or ():
         out.append(SectorList(snap.date, snap.name, _sector_frame(snap.frame)))
-    for page in (find_sources()["pages"] if pages is None else pages):
+    for page in find_sources()["pages"] if pages is None else pages:
         tables = wikipedia.read_html_file(page)
         if tables.as_of is not None and not tables.constituents.empty:
-            out.append(SectorList(pd.Timestamp(tables.as_of).normalize(), Path(page).name,
-                                  _sector_frame(tables.constituents)))
+            out.append(
+                SectorList(
+                    pd.Timestamp(tables.as_of).normalize(),
+                    Path(page).name,
+                    _sector_frame(tables.constituents),
+                )
+            )
     return sorted(out, key=lambda s: s.date)
 
 
 def _sector_frame(frame: pd.DataFrame) -> pd.DataFrame:
     from mltrainer.data.symbols import normalise_symbol
 
-    out = pd.DataFrame({
-        "sector": frame["sector"].where(frame["sector"].astype(bool), None),
-        "sub_industry": (frame["sub_industry"] if "sub_industry" in frame else None),
-        "date_added": pd.to_datetime(frame["date_added"] if "date_added" in frame else None,
-                                     errors="coerce"),
-    })
+    out = pd.DataFrame(
+        {
+            "sector": frame["sector"].where(frame["sector"].astype(bool), None),
+            "sub_industry": (frame["sub_industry"] if "sub_industry" in frame else None),
+            "date_added": pd.to_datetime(
+                frame["date_added"] if "date_added" in frame else None, errors="coerce"
+            ),
+        }
+    )
     out.index = pd.Index(frame["symbol"].map(normalise_symbol), name="symbol")
     out["sub_industry"] = out["sub_industry"].where(out["sub_industry"].astype(bool), None)
     return out[~out.index.duplicated()]
@@ -225,14 +280,17 @@ class SectorsAsOf:
         parts = []
         for name, group in known.groupby("list", sort=False):
             later = group["list_date"].iloc[0] > self.date
-            changed = group["changes"][(group["changes"] != "")
-                                       & (group["sector"] != UNKNOWN)]
+            changed = group["changes"][(group["changes"] != "") & (group["sector"] != UNKNOWN)]
             labels = sorted({c for text in changed for c in text.split("; ")})
             notes = (["a later list"] if later else []) + (
-                [f"{len(changed)} mapped {'back' if later else 'forward'} through "
-                 f"{' and '.join(labels)}"] if labels else [])
-            parts.append(f"{len(group)} from {name}"
-                         + (f" ({', '.join(notes)})" if notes else ""))
+                [
+                    f"{len(changed)} mapped {'back' if later else 'forward'} through "
+                    f"{' and '.join(labels)}"
+                ]
+                if labels
+                else []
+            )
+            parts.append(f"{len(group)} from {name}" + (f" ({', '.join(notes)})" if notes else ""))
         unlisted = int((self.frame["list"] == "").sum())
         unmapped = self.n_unknown - unlisted
         text = f"GICS sectors on {self.date:%Y-%m-%d}: " + ("; ".join(parts) or "none known")
@@ -259,11 +317,18 @@ def _company_rows(symbols, anchors, lists: list[SectorList], history) -> list[li
     found = []
     for lst in lists:
         f = lst.frame
-        entries = {sym: _Entry(sym, sec, sub if isinstance(sub, str) and sub else None,
-                               None if pd.isna(added) else added)
-                   for sym, sec, sub, added in zip(f.index, f["sector"], f["sub_industry"],
-                                                   f["date_added"], strict=True)
-                   if isinstance(sec, str) and sec}
+        entries = {
+            sym: _Entry(
+                sym,
+                sec,
+                sub if isinstance(sub, str) and sub else None,
+                None if pd.isna(added) else added,
+            )
+            for sym, sec, sub, added in zip(
+                f.index, f["sector"], f["sub_industry"], f["date_added"], strict=True
+            )
+            if isinstance(sec, str) and sec
+        }
         row = []
         for sym, anchor in zip(symbols, anchors, strict=True):
             on = history.symbol_on(sym, anchor, lst.date) if history is not None else sym
@@ -272,8 +337,9 @@ def _company_rows(symbols, anchors, lists: list[SectorList], history) -> list[li
     return found
 
 
-def sectors_as_of(symbols, date, lists: list[SectorList] | None = None, history=None,
-                  anchors=None) -> SectorsAsOf:
+def sectors_as_of(
+    symbols, date, lists: list[SectorList] | None = None, history=None, anchors=None
+) -> SectorsAsOf:
     """Each company's GICS sector on ``date`` (see the module docstring).
 
     Parameters
@@ -306,8 +372,9 @@ def sectors_as_of(symbols, date, lists: list[SectorList] | None = None, history=
     return _resolve(symbols, when, lists, found)
 
 
-def sector_regimes(symbols, start, end, lists: list[SectorList], history, anchors=None
-                   ) -> list[tuple[pd.Timestamp, SectorsAsOf]]:
+def sector_regimes(
+    symbols, start, end, lists: list[SectorList], history, anchors=None
+) -> list[tuple[pd.Timestamp, SectorsAsOf]]:
     """Sectors of ``symbols`` on every date of ``[start, end]``, as the few spans over
     which they are constant: ``[(first date, SectorsAsOf), ...]``.
 
@@ -323,27 +390,44 @@ def sector_regimes(symbols, start, end, lists: list[SectorList], history, anchor
         anchor_list = [pd.Timestamp(anchors.get(s, hi)) for s in symbols]
     lists = sorted(lists, key=lambda s: s.date)
     found = _company_rows(symbols, anchor_list, lists, history)
-    breaks = sorted({d for d in [*(x.date for x in lists), *(c.date for c in RECLASSIFICATIONS)]
-                     if lo < d <= hi})
+    breaks = sorted(
+        {
+            d
+            for d in [*(x.date for x in lists), *(c.date for c in RECLASSIFICATIONS)]
+            if lo < d <= hi
+        }
+    )
     starts = [lo, *breaks]
     ends = [*(b - pd.Timedelta(days=1) for b in breaks), hi]
     # a later list's company counts for the span if it was added by the span's end (it
     # is only shown while a member anyway: the membership mask decides that)
-    return [(day, _resolve(symbols, day, lists, found, added_by=last))
-            for day, last in zip(starts, ends, strict=True)]
+    return [
+        (day, _resolve(symbols, day, lists, found, added_by=last))
+        for day, last in zip(starts, ends, strict=True)
+    ]
 
 
-def _resolve(symbols: list[str], when: pd.Timestamp, lists: list[SectorList],
-             found: list[list], added_by: pd.Timestamp | None = None) -> SectorsAsOf:
+def _resolve(
+    symbols: list[str],
+    when: pd.Timestamp,
+    lists: list[SectorList],
+    found: list[list],
+    added_by: pd.Timestamp | None = None,
+) -> SectorsAsOf:
     dates = [lst.date for lst in lists]
     added_by = added_by or when
     rows = []
     for j, sym in enumerate(symbols):
         # a later list's company added to the index after the date is not the member of
         # that day: the symbol was reused (CEG in 2008 is not the 2022 spin-off)
-        listed = [i for i, lst in enumerate(lists) if found[i][j] is not None
-                  and not (lst.date > when and found[i][j].added is not None
-                           and found[i][j].added > added_by)]
+        listed = [
+            i
+            for i, lst in enumerate(lists)
+            if found[i][j] is not None
+            and not (
+                lst.date > when and found[i][j].added is not None and found[i][j].added > added_by
+            )
+        ]
         before = [i for i in listed if dates[i] <= when]
         after = [i for i in listed if dates[i] > when]
         pick = before[-1] if before else (after[0] if after else None)
@@ -353,8 +437,7 @@ def _resolve(symbols: list[str], when: pd.Timestamp, lists: list[SectorList],
         entry = found[pick][j]
         # sub-industries only under today's names: the nearest list that gives one
         near = sorted(listed, key=lambda i: abs((dates[i] - dates[pick]).days))
-        sub = next((found[i][j].sub_industry for i in near if found[i][j].sub_industry),
-                   None)
+        sub = next((found[i][j].sub_industry for i in near if found[i][j].sub_industry), None)
         sector, applied = map_sector(entry.sector, sub, entry.symbol, dates[pick], when)
         rows.append((sym, sector, lists[pick].name, dates[pick], "; ".join(applied)))
     frame = pd.DataFrame(rows, columns=["symbol", "sector", "list", "list_date", "changes"])

@@ -45,8 +45,7 @@ from mltrainer.errors import SourceError
 log = logging.getLogger(__name__)
 
 USER_AGENT = (
-    f"mltrainer/{__version__} (S&P 500 research dashboard; python-requests/"
-    f"{requests.__version__})"
+    f"mltrainer/{__version__} (S&P 500 research dashboard; python-requests/{requests.__version__})"
 )
 DEFAULT_TIMEOUT = (5.0, 30.0)  # seconds to connect, seconds between bytes read
 DEFAULT_DEADLINE = 120.0  # seconds for one whole attempt: connect, redirects, every byte
@@ -58,11 +57,11 @@ _CHUNK = 64 * 2**10
 
 # Query parameters that carry credentials; removed from every URL shown to a user.
 SECRET_PARAMS = frozenset({"apikey", "api_key", "api-key", "token", "access_token", "key"})
-_SECRET_IN_TEXT = re.compile(
-    r"(?i)\b(apikey|api_key|api-key|access_token|token)=[^&\s'\"<>)]*"
+_SECRET_IN_TEXT = re.compile(r"(?i)\b(apikey|api_key|api-key|access_token|token)=[^&\s'\"<>)]*")
+_DNS_FAILURE = re.compile(
+    r"NameResolutionError|Name or service not known|nodename nor "
+    r"servname|name resolution|getaddrinfo failed"
 )
-_DNS_FAILURE = re.compile(r"NameResolutionError|Name or service not known|nodename nor "
-                          r"servname|name resolution|getaddrinfo failed")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 
 
@@ -249,8 +248,10 @@ class HttpClient:
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 text = str(exc)
                 if _DNS_FAILURE.search(text):  # offline: retrying only makes the user wait
-                    raise SourceError(f"{shown}: cannot resolve {urlsplit(url).hostname} "
-                                      "(no network connection, or DNS failed)") from None
+                    raise SourceError(
+                        f"{shown}: cannot resolve {urlsplit(url).hostname} "
+                        "(no network connection, or DNS failed)"
+                    ) from None
                 if "timed out" in text.lower():
                     reason = f"timed out (no answer within {self._read_timeout():g} s)"
                 elif "refused" in text.lower():
@@ -273,27 +274,39 @@ class HttpClient:
                         raise SourceError(
                             f"{shown}: {reason}; the server asks to wait {_duration(retry_after)}"
                             f", longer than the {policy.max_retry_after:g} s this client waits;"
-                            " try again later") from None
+                            " try again later"
+                        ) from None
                 elif status >= 500:
                     reason = f"HTTP {status} {reply.reason or ''}".rstrip() + detail
                 else:
-                    raise SourceError(f"{shown}: HTTP {status} {reply.reason or ''}".rstrip()
-                                      + detail + _hint(status)) from None
+                    raise SourceError(
+                        f"{shown}: HTTP {status} {reply.reason or ''}".rstrip()
+                        + detail
+                        + _hint(status)
+                    ) from None
             if attempt == policy.max_attempts:
                 break
             wait = policy.delay(attempt, retry_after)
             if waited + wait > policy.max_total_wait:
                 raise SourceError(
                     f"{shown}: {reason}; gave up after {attempt} attempt(s): waiting another "
-                    f"{wait:g} s would pass the {policy.max_total_wait:g} s retry budget")
+                    f"{wait:g} s would pass the {policy.max_total_wait:g} s retry budget"
+                )
             waited += wait
-            log.warning("%s: %s; retrying in %.1f s (attempt %d of %d)",
-                        shown, reason, wait, attempt + 1, policy.max_attempts)
+            log.warning(
+                "%s: %s; retrying in %.1f s (attempt %d of %d)",
+                shown,
+                reason,
+                wait,
+                attempt + 1,
+                policy.max_attempts,
+            )
             self.sleep(wait)
         raise SourceError(f"{shown}: {reason}; gave up after {policy.max_attempts} attempt(s)")
 
-    def get_json(self, url: str, params: dict | None = None, headers: dict | None = None,
-                 secrets: tuple = ()) -> Any:
+    def get_json(
+        self, url: str, params: dict | None = None, headers: dict | None = None, secrets: tuple = ()
+    ) -> Any:
         """GET and decode JSON; a body that is not JSON raises SourceError naming the URL."""
         reply = self.get(url, params=params, headers=headers, secrets=secrets)
         try:
@@ -306,24 +319,33 @@ class HttpClient:
                 "may be down or the response was cut off"
             ) from None
 
-    def get_text(self, url: str, params: dict | None = None, headers: dict | None = None,
-                 secrets: tuple = ()) -> str:
+    def get_text(
+        self, url: str, params: dict | None = None, headers: dict | None = None, secrets: tuple = ()
+    ) -> str:
         return self.get(url, params=params, headers=headers, secrets=secrets).text
 
     # ------------------------------------------------------------ one attempt
-    def _attempt(self, url: str, params: dict | None, headers: dict | None,
-                 secrets: tuple) -> HttpReply:
+    def _attempt(
+        self, url: str, params: dict | None, headers: dict | None, secrets: tuple
+    ) -> HttpReply:
         """One request and its redirects, read whole within the deadline."""
         ends = time.monotonic() + self.deadline
         keyed = bool([s for s in secrets if s]) or any(
-            k.lower() == "authorization" for k in (headers or {}))
+            k.lower() == "authorization" for k in (headers or {})
+        )
         for _ in range(self.max_redirects + 1):
             left = ends - time.monotonic()
             if left <= 0:
                 raise _GiveUp(self._late())
             try:
-                resp = self.session.get(url, params=params, headers=headers, stream=True,
-                                        allow_redirects=False, timeout=self._timeouts(left))
+                resp = self.session.get(
+                    url,
+                    params=params,
+                    headers=headers,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=self._timeouts(left),
+                )
             except (requests.Timeout, requests.ConnectionError):
                 if time.monotonic() >= ends - 0.05:  # the read timeout was cut to the deadline
                     raise _GiveUp(self._late()) from None
@@ -346,24 +368,28 @@ class HttpClient:
         old, new = urlsplit(current), urlsplit(target)
         if new.scheme not in ("http", "https"):
             raise _GiveUp(f"redirected to a {new.scheme or 'relative'} URL; not followed")
-        same_origin = (old.scheme, old.hostname, old.port) == (new.scheme, new.hostname,
-                                                              new.port)
+        same_origin = (old.scheme, old.hostname, old.port) == (new.scheme, new.hostname, new.port)
         # http://host/ -> https://host/ (default ports) only makes the key safer in transit
         upgrade = (old.scheme, new.scheme) == ("http", "https") and (
-            old.hostname == new.hostname and old.port in (None, 80) and new.port in (None, 443))
+            old.hostname == new.hostname and old.port in (None, 80) and new.port in (None, 443)
+        )
         if keyed and not (same_origin or upgrade):
             raise _GiveUp(
                 f"redirected to another host ({new.scheme}://{new.netloc}); refusing to send "
-                "the API key there")
+                "the API key there"
+            )
         return target
 
-    def _read(self, resp: requests.Response, ends: float, limit: int,
-              truncate: bool = False) -> bytes:
+    def _read(
+        self, resp: requests.Response, ends: float, limit: int, truncate: bool = False
+    ) -> bytes:
         """The body, at most ``limit`` bytes, by ``ends`` (monotonic) at the latest."""
         declared = resp.headers.get("Content-Length", "")
         if not truncate and declared.strip().isdigit() and int(declared) > limit:
-            raise _GiveUp(f"the response announces {_size(int(declared))}, more than the "
-                          f"{_size(limit)} limit; not downloaded")
+            raise _GiveUp(
+                f"the response announces {_size(int(declared))}, more than the "
+                f"{_size(limit)} limit; not downloaded"
+            )
         fired = threading.Event()
 
         def stop() -> None:
@@ -386,8 +412,9 @@ class HttpClient:
                     if truncate:
                         chunks.append(chunk[: limit - size + len(chunk)])
                         return b"".join(chunks)
-                    raise _GiveUp(f"the response is larger than the {_size(limit)} limit; "
-                                  "download stopped")
+                    raise _GiveUp(
+                        f"the response is larger than the {_size(limit)} limit; download stopped"
+                    )
                 chunks.append(chunk)
         except requests.RequestException:
             if not (fired.is_set() or time.monotonic() >= ends):
@@ -399,12 +426,15 @@ class HttpClient:
         return b"".join(chunks)
 
     def _late(self) -> str:
-        return (f"the response did not complete within the {self.deadline:g} s deadline; "
-                "the server is too slow or stalled")
+        return (
+            f"the response did not complete within the {self.deadline:g} s deadline; "
+            "the server is too slow or stalled"
+        )
 
     def _timeouts(self, left: float) -> tuple[float, float]:
-        connect, read = (self.timeout if isinstance(self.timeout, tuple)
-                         else (self.timeout, self.timeout))
+        connect, read = (
+            self.timeout if isinstance(self.timeout, tuple) else (self.timeout, self.timeout)
+        )
         return min(float(connect), left), min(float(read), left)
 
     def _read_timeout(self) -> float:
@@ -473,5 +503,14 @@ def default_client() -> HttpClient:
     return _DEFAULT
 
 
-__all__ = ["HttpClient", "HttpReply", "RetryPolicy", "USER_AGENT", "default_client", "env_url",
-           "parse_retry_after", "redact", "redact_url"]
+__all__ = [
+    "HttpClient",
+    "HttpReply",
+    "RetryPolicy",
+    "USER_AGENT",
+    "default_client",
+    "env_url",
+    "parse_retry_after",
+    "redact",
+    "redact_url",
+]

@@ -81,8 +81,9 @@ def _read_table(path: Path) -> pa.Table:
         # pyarrow picks gzip from the file name and decompresses while it parses
         return pacsv.read_csv(str(path))
     except (OSError, EOFError, zlib.error, pa.ArrowInvalid) as exc:
-        raise DataError(f"{path}: cannot be read ({_short(exc)}); the file may be truncated "
-                        "or not a bar file") from None
+        raise DataError(
+            f"{path}: cannot be read ({_short(exc)}); the file may be truncated or not a bar file"
+        ) from None
 
 
 def _short(exc: Exception) -> str:
@@ -153,12 +154,18 @@ def read_bars(path: str | Path, notes: list[str] | None = None) -> dict[str, np.
 def _check_prices(path: Path, key: str, values: np.ndarray, days: np.ndarray) -> None:
     """DataError naming the file, the first date and the count of impossible prices."""
     with np.errstate(invalid="ignore"):
-        for bad, what in ((values <= 0, "non-positive"),
-                          (np.isinf(values) | (values > MAX_PRICE),
-                           f"non-finite or absurd (above {MAX_PRICE:g})")):
+        for bad, what in (
+            (values <= 0, "non-positive"),
+            (
+                np.isinf(values) | (values > MAX_PRICE),
+                f"non-finite or absurd (above {MAX_PRICE:g})",
+            ),
+        ):
             if bad.any():
-                raise DataError(f"{path}: {what} {key} price {values[bad][0]} on "
-                                f"{days[bad][0]} ({int(bad.sum())} row(s))")
+                raise DataError(
+                    f"{path}: {what} {key} price {values[bad][0]} on "
+                    f"{days[bad][0]} ({int(bad.sum())} row(s))"
+                )
 
 
 def _dates(days: np.ndarray) -> str:
@@ -181,29 +188,36 @@ def _drop_bad_bars(path: Path, out: dict, notes: list[str]) -> dict:
     drop = np.zeros(len(days), dtype=bool)
     future = days > today
     if future.any():
-        notes.append(f"{path}: dropped {int(future.sum())} bar(s) dated after today "
-                     f"({_dates(days[future])})")
+        notes.append(
+            f"{path}: dropped {int(future.sum())} bar(s) dated after today ({_dates(days[future])})"
+        )
         drop |= future
     missing = np.isnan(out["adj_close"]) & ~future
     if missing.any():
         start, length = _longest_run(missing)
-        notes.append(f"{path}: dropped {int(missing.sum())} bar(s) with no close price "
-                     f"({_dates(days[missing])}; longest gap {length} bar(s) from "
-                     f"{days[start]})")
+        notes.append(
+            f"{path}: dropped {int(missing.sum())} bar(s) with no close price "
+            f"({_dates(days[missing])}; longest gap {length} bar(s) from "
+            f"{days[start]})"
+        )
         drop |= missing
     if "high" in out and "low" in out:
         with np.errstate(invalid="ignore"):
             crossed = (out["high"] < out["low"]) & ~drop
         if crossed.any():
-            notes.append(f"{path}: dropped {int(crossed.sum())} bar(s) whose high is below "
-                         f"their low ({_dates(days[crossed])})")
+            notes.append(
+                f"{path}: dropped {int(crossed.sum())} bar(s) whose high is below "
+                f"their low ({_dates(days[crossed])})"
+            )
             drop |= crossed
     if "volume" in out:
         with np.errstate(invalid="ignore"):
             negative = (out["volume"] < 0) & ~drop
         if negative.any():
-            notes.append(f"{path}: {int(negative.sum())} bar(s) with a negative volume "
-                         f"({_dates(days[negative])}); their volume is treated as missing")
+            notes.append(
+                f"{path}: {int(negative.sum())} bar(s) with a negative volume "
+                f"({_dates(days[negative])}); their volume is treated as missing"
+            )
             out["volume"] = np.where(negative, np.nan, out["volume"])
     if drop.all():
         raise DataError(f"{path}: no usable bar left ({'; '.join(notes[-3:])})")
@@ -242,9 +256,7 @@ def load_local(
         wanted = [str(t).strip().upper() for t in tickers if str(t).strip()]
         unknown = [t for t in wanted if t not in files]
         if unknown:
-            raise DataError(
-                f"unknown ticker(s) {', '.join(unknown)}: no file for them in {folder}"
-            )
+            raise DataError(f"unknown ticker(s) {', '.join(unknown)}: no file for them in {folder}")
         files = {t: files[t] for t in dict.fromkeys(wanted)}
 
     def _one(item):
@@ -264,8 +276,13 @@ def load_local(
         more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
         listed = "; ".join(problems[:10]) + more
         raise DataError(f"{len(problems)} bad file(s) in {folder}: {listed}")
-    data = _scatter(good, source="local", as_of=None, sectors=sectors,
-                    warnings=tuple(f"skipped {m}" for m in problems) + tuple(dropped))
+    data = _scatter(
+        good,
+        source="local",
+        as_of=None,
+        sectors=sectors,
+        warnings=tuple(f"skipped {m}" for m in problems) + tuple(dropped),
+    )
     if start is not None or end is not None:
         data = data.select(start=start, end=end)
     return data
@@ -284,15 +301,21 @@ def _scatter(items: list[tuple[str, dict]], source: str, as_of, sectors, warning
                 panel[name][rows, j] = bars[name]
     index = pd.DatetimeIndex(all_days.astype("datetime64[ns]"), name="date")
     columns = pd.Index([t for t, _ in items])
-    frames = {name: pd.DataFrame(panel.pop(name), index=index, columns=columns, copy=False)
-              for name in list(panel)}
+    frames = {
+        name: pd.DataFrame(panel.pop(name), index=index, columns=columns, copy=False)
+        for name in list(panel)
+    }
     extras = {e: frames.pop(e) for e in _EXTRA if e in frames}
     if "dividends" in extras:
         extras["dividends"] = extras["dividends"].fillna(0.0)
     if "splits" in extras:
         extras["splits"] = extras["splits"].fillna(1.0)
     # a folder's data is "as of" its last bar, not of when the files were copied
-    return MarketData(**frames, **extras, source=source,
-                      as_of=index[-1] if as_of is None else as_of,
-                      sectors={k: v for k, v in (sectors or {}).items() if k in columns},
-                      warnings=warnings)
+    return MarketData(
+        **frames,
+        **extras,
+        source=source,
+        as_of=index[-1] if as_of is None else as_of,
+        sectors={k: v for k, v in (sectors or {}).items() if k in columns},
+        warnings=warnings,
+    )

@@ -151,7 +151,9 @@ class MarketData:
         if not mask.any():
             raise DataError(
                 f"no trading dates between {start} and {end}; the data covers "
-                f"{idx[0].date()} to {idx[-1].date()}" if len(idx) else "the data has no dates"
+                f"{idx[0].date()} to {idx[-1].date()}"
+                if len(idx)
+                else "the data has no dates"
             )
         narrowed = self._map(lambda f: f.loc[mask, cols])
         return replace(narrowed, sectors={t: self.sectors[t] for t in cols if t in self.sectors})
@@ -282,11 +284,16 @@ def screen_bars(long: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str
     prices = [c for c in _PRICE_FIELDS if c in long]
     values = long[prices].apply(pd.to_numeric, errors="coerce")
     checks = [
-        ("a price that is not a positive finite number below "
-         f"{MAX_PRICE:g}", ((values <= 0) | (values > MAX_PRICE)
-                            | np.isinf(values)).any(axis=1)),
-        ("a high below the low", (values["high"] < values["low"]) if {"high", "low"} <=
-         set(prices) else pd.Series(False, index=long.index)),
+        (
+            f"a price that is not a positive finite number below {MAX_PRICE:g}",
+            ((values <= 0) | (values > MAX_PRICE) | np.isinf(values)).any(axis=1),
+        ),
+        (
+            "a high below the low",
+            (values["high"] < values["low"])
+            if {"high", "low"} <= set(prices)
+            else pd.Series(False, index=long.index),
+        ),
         ("a date after today", long["date"] > today),
     ]
     drop = pd.Series(False, index=long.index)
@@ -294,15 +301,19 @@ def screen_bars(long: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str
         bad = bad & ~drop
         for ticker, rows in long[bad].groupby("ticker"):
             dates = ", ".join(d.date().isoformat() for d in rows["date"].head(3))
-            notes.append(f"{source} {ticker}: {len(rows)} bar(s) with {what} dropped "
-                         f"({dates}{', ...' if len(rows) > 3 else ''})")
+            notes.append(
+                f"{source} {ticker}: {len(rows)} bar(s) with {what} dropped "
+                f"({dates}{', ...' if len(rows) > 3 else ''})"
+            )
         drop |= bad
     long = long[~drop]
     if "volume" in long:
         negative = pd.to_numeric(long["volume"], errors="coerce") < 0
         for ticker, rows in long[negative].groupby("ticker"):
-            notes.append(f"{source} {ticker}: {len(rows)} negative volume(s) set to missing "
-                         f"({rows['date'].iloc[0].date()})")
+            notes.append(
+                f"{source} {ticker}: {len(rows)} negative volume(s) set to missing "
+                f"({rows['date'].iloc[0].date()})"
+            )
         long = long.assign(volume=long["volume"].where(~negative))
     return long, notes
 

@@ -65,8 +65,12 @@ class Coverage:
     note: str = ""
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "start": self.start.date().isoformat(),
-                "end": self.end.date().isoformat(), "note": self.note}
+        return {
+            "source": self.source,
+            "start": self.start.date().isoformat(),
+            "end": self.end.date().isoformat(),
+            "note": self.note,
+        }
 
 
 # ------------------------------------------------------------------ combine
@@ -110,13 +114,17 @@ class Membership:
         hi = lo if end is None else pd.Timestamp(end).normalize()
         out = []
         if lo < self.start:
-            out.append(f"S&P 500 membership is known from {self.start.date()} "
-                       f"({self.coverage[0].source if self.coverage else 'no source'}); "
-                       f"dates before it ({lo.date()}) use the members on {self.start.date()}")
+            out.append(
+                f"S&P 500 membership is known from {self.start.date()} "
+                f"({self.coverage[0].source if self.coverage else 'no source'}); "
+                f"dates before it ({lo.date()}) use the members on {self.start.date()}"
+            )
         if hi > self.end:
-            out.append(f"S&P 500 membership is known up to {self.end.date()}; later dates "
-                       f"(to {hi.date()}) use the members on {self.end.date()} and miss any "
-                       "change since")
+            out.append(
+                f"S&P 500 membership is known up to {self.end.date()}; later dates "
+                f"(to {hi.date()}) use the members on {self.end.date()} and miss any "
+                "change since"
+            )
         out += [text for a, b, text in self.span_notes if a <= hi and b >= lo]
         return out
 
@@ -132,11 +140,15 @@ class Membership:
         """JSON-ready members on ``date`` with the source in charge and any warnings."""
         when = pd.Timestamp(date).normalize()
         members = self.members_on(when)
-        return {"date": when.date().isoformat(), "count": len(members), "members": members,
-                "source": self.source_on(min(max(when, self.start), self.end)),
-                "coverage": [c.to_dict() for c in self.coverage],
-                "symbol_sources": list(self.symbol_sources),
-                "warnings": self.date_warnings(when) + self.warnings}
+        return {
+            "date": when.date().isoformat(),
+            "count": len(members),
+            "members": members,
+            "source": self.source_on(min(max(when, self.start), self.end)),
+            "coverage": [c.to_dict() for c in self.coverage],
+            "symbol_sources": list(self.symbol_sources),
+            "warnings": self.date_warnings(when) + self.warnings,
+        }
 
     def mask(self, dates, keys, key_dates=None) -> pd.DataFrame:
         """Boolean ``dates x keys``: True where the company behind each key was a member.
@@ -160,8 +172,9 @@ class Membership:
             anchor_of = {k: pd.Timestamp(given.get(k, default)) for k in keys}
         # filled column by column in sorted-date order: Fortran layout keeps each a run
         filled = np.zeros((len(index), len(keys)), dtype=bool, order="F")
-        spans = [self._key_spans(k, default if pd.isna(anchor_of[k]) else anchor_of[k])
-                 for k in keys]
+        spans = [
+            self._key_spans(k, default if pd.isna(anchor_of[k]) else anchor_of[k]) for k in keys
+        ]
         lengths = [len(s) for s, _ in spans]
         if sum(lengths):
             a = np.searchsorted(sorted_days, np.concatenate([s for s, _ in spans]))
@@ -199,20 +212,26 @@ class Membership:
                     if lo < hi:
                         starts.append(lo)
                         ends.append(hi)
-            self._spans[memo] = (np.array(starts, dtype="datetime64[ns]"),
-                                 np.array(ends, dtype="datetime64[ns]"))
+            self._spans[memo] = (
+                np.array(starts, dtype="datetime64[ns]"),
+                np.array(ends, dtype="datetime64[ns]"),
+            )
         return self._spans[memo]
 
     def describe(self) -> dict:
-        return {"start": self.start.date().isoformat(), "end": self.end.date().isoformat(),
-                "coverage": [c.to_dict() for c in self.coverage],
-                "symbol_changes": int((self.history.changes["kind"] == "rename").sum()),
-                "symbol_sources": list(self.symbol_sources),
-                "warnings": list(self.warnings)}
+        return {
+            "start": self.start.date().isoformat(),
+            "end": self.end.date().isoformat(),
+            "coverage": [c.to_dict() for c in self.coverage],
+            "symbol_changes": int((self.history.changes["kind"] == "rename").sum()),
+            "symbol_sources": list(self.symbol_sources),
+            "warnings": list(self.warnings),
+        }
 
 
-def combine(parts: list[SourcePart], history: SymbolHistory, snapshots=(),
-            warnings=(), span_notes=()) -> Membership:
+def combine(
+    parts: list[SourcePart], history: SymbolHistory, snapshots=(), warnings=(), span_notes=()
+) -> Membership:
     """Each date is decided by the first part (in order) whose span covers it."""
     claimed: list[tuple[pd.Timestamp, pd.Timestamp]] = []
     frames, coverage = [], []
@@ -231,8 +250,9 @@ def combine(parts: list[SourcePart], history: SymbolHistory, snapshots=(),
             free = nxt
         for a, b in free:
             iv = part.intervals
-            clipped = iv.assign(start=iv["start"].clip(lower=a),
-                                end=iv["end"].where(iv["end"] <= b, b + DAY))
+            clipped = iv.assign(
+                start=iv["start"].clip(lower=a), end=iv["end"].where(iv["end"] <= b, b + DAY)
+            )
             # an open interval at the end of the newest span stays open
             if b >= max(p.end for p in parts):
                 clipped["end"] = np.where(iv["end"] > b, POS_INF, clipped["end"])
@@ -243,12 +263,15 @@ def combine(parts: list[SourcePart], history: SymbolHistory, snapshots=(),
             coverage.append(Coverage(part.name, a, b, part.note))
             claimed.append((a, b))
     if not frames:
-        raise DataError("no S&P 500 membership source: give a data folder with membership/ "
-                        "files, a saved Wikipedia page, or run `universe update`")
+        raise DataError(
+            "no S&P 500 membership source: give a data folder with membership/ "
+            "files, a saved Wikipedia page, or run `universe update`"
+        )
     coverage.sort(key=lambda c: c.start)
     intervals = pd.concat(frames, ignore_index=True)
-    return Membership(intervals, coverage, history, list(snapshots), list(warnings),
-                      list(span_notes))
+    return Membership(
+        intervals, coverage, history, list(snapshots), list(warnings), list(span_notes)
+    )
 
 
 # -------------------------------------------------------------------- loading
@@ -256,12 +279,12 @@ def find_sources(data_dir: str | Path | None = None) -> dict:
     """Membership sources in a data folder: intervals/changes files, saved Wikipedia
     pages, dated constituent snapshots (any of them may be missing)."""
     root = Path(data_dir) if data_dir is not None else config.data_dir()
-    found: dict = {"intervals": None, "changes": None, "pages": [], "snapshots": [],
-                   "ignored": []}
+    found: dict = {"intervals": None, "changes": None, "pages": [], "snapshots": [], "ignored": []}
     if root is None or not root.is_dir():
         return found
-    for path in sorted((root / "membership").glob("*.csv")) if (root / "membership").is_dir() \
-            else []:
+    for path in (
+        sorted((root / "membership").glob("*.csv")) if (root / "membership").is_dir() else []
+    ):
         try:
             with path.open(encoding="utf-8", errors="replace") as fh:
                 head = fh.readline(4096).lower()
@@ -274,22 +297,29 @@ def find_sources(data_dir: str | Path | None = None) -> dict:
         elif {"date", "add", "remove"} <= set(cols):
             found["changes"] = path
         else:
-            found["ignored"].append(f"membership/{path.name}: neither an intervals file "
-                                    "(ticker,start_date,end_date) nor a changes file "
-                                    "(date,add,remove); ignored")
+            found["ignored"].append(
+                f"membership/{path.name}: neither an intervals file "
+                "(ticker,start_date,end_date) nor a changes file "
+                "(date,add,remove); ignored"
+            )
     if (root / "wikipedia").is_dir():
         found["pages"] = sorted((root / "wikipedia").glob("*.html"))
-    found["snapshots"] = sorted(p for p in root.glob("constituents-*.csv")
-                                if SNAPSHOT_NAME.match(p.name))
+    found["snapshots"] = sorted(
+        p for p in root.glob("constituents-*.csv") if SNAPSHOT_NAME.match(p.name)
+    )
     return found
 
 
 _MEMO: dict = {}
 
 
-def load_membership(data_dir: str | Path | None = None, html: str | Path | None = None,
-                    use_cache: bool = True, extra_renames: pd.DataFrame | None = None,
-                    polygon: bool | None = None) -> Membership:
+def load_membership(
+    data_dir: str | Path | None = None,
+    html: str | Path | None = None,
+    use_cache: bool = True,
+    extra_renames: pd.DataFrame | None = None,
+    polygon: bool | None = None,
+) -> Membership:
     """Every membership source found, combined (see the module docstring).
 
     ``html``: a saved Wikipedia page to use instead of the cached/saved ones. With
@@ -303,19 +333,27 @@ def load_membership(data_dir: str | Path | None = None, html: str | Path | None 
     """
     found = find_sources(data_dir)
     pages = [Path(html)] if html is not None else found["pages"][-1:]
-    files = [p for p in (found["intervals"], found["changes"], *pages, *found["snapshots"])
-             if p is not None]
+    files = [
+        p
+        for p in (found["intervals"], found["changes"], *pages, *found["snapshots"])
+        if p is not None
+    ]
     try:
         stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     except OSError as exc:
         raise DataError(f"a membership source cannot be read ({exc})") from None
     cached_page = _cached_wikipedia() if use_cache and html is None else None
-    key = (stamp, None if cached_page is None else cached_page[2],
-           None if extra_renames is None else len(extra_renames))
+    key = (
+        stamp,
+        None if cached_page is None else cached_page[2],
+        None if extra_renames is None else len(extra_renames),
+    )
     if polygon:  # not memoised: the answer depends on the key and the network
-        return _with_polygon_renames(_build(found, pages, cached_page, extra_renames),
-                                     lambda rows: _build(found, pages, cached_page, rows),
-                                     extra_renames)
+        return _with_polygon_renames(
+            _build(found, pages, cached_page, extra_renames),
+            lambda rows: _build(found, pages, cached_page, rows),
+            extra_renames,
+        )
     if key in _MEMO:
         return _MEMO[key]
     membership = _build(found, pages, cached_page, extra_renames)
@@ -333,13 +371,21 @@ def membership_from_page(path: str | Path) -> Membership:
     name = f"Wikipedia page {Path(path).name}"
     warnings = list(getattr(tables, "warnings", []) or [])
     if tables.as_of is None:
-        raise DataError(f"{Path(path).name}: the page has no date, so its list cannot be "
-                        "placed in time")
+        raise DataError(
+            f"{Path(path).name}: the page has no date, so its list cannot be placed in time"
+        )
     if tables.changes.empty:
-        warnings.append(f"{Path(path).name}: no changes table found; only the members on "
-                        f"{tables.as_of.date()} are known")
-    part = part_from_wikipedia(list(tables.constituents["symbol"]), tables.changes,
-                               pd.Timestamp(tables.as_of).normalize(), history, name)
+        warnings.append(
+            f"{Path(path).name}: no changes table found; only the members on "
+            f"{tables.as_of.date()} are known"
+        )
+    part = part_from_wikipedia(
+        list(tables.constituents["symbol"]),
+        tables.changes,
+        pd.Timestamp(tables.as_of).normalize(),
+        history,
+        name,
+    )
     return combine([part], history, warnings=warnings)
 
 
@@ -379,10 +425,18 @@ def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Member
             warnings.append(f"left out: {exc}")
             continue
         if tables.changes.empty:
-            warnings.append(f"{page.name}: no changes table found; it gives the members on "
-                            "its date only")
-        wiki.append((f"Wikipedia page {page.name}", list(tables.constituents["symbol"]),
-                     tables.changes, tables.as_of, tables.constituents))
+            warnings.append(
+                f"{page.name}: no changes table found; it gives the members on its date only"
+            )
+        wiki.append(
+            (
+                f"Wikipedia page {page.name}",
+                list(tables.constituents["symbol"]),
+                tables.changes,
+                tables.as_of,
+                tables.constituents,
+            )
+        )
         warnings.extend(getattr(tables, "warnings", []) or [])
     intervals = changes = None
     if found["intervals"] is not None:
@@ -396,9 +450,12 @@ def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Member
     ciks: dict[str, set[str]] = {}
     frames = [s.frame for s in snapshots] + [w[4] for w in wiki if w[4] is not None]
     for frame in frames:
-        for sym, added, cik in zip(frame["symbol"], pd.to_datetime(frame["date_added"],
-                                   errors="coerce"), frame.get("cik", [None] * len(frame)),
-                                   strict=True):
+        for sym, added, cik in zip(
+            frame["symbol"],
+            pd.to_datetime(frame["date_added"], errors="coerce"),
+            frame.get("cik", [None] * len(frame)),
+            strict=True,
+        ):
             sym = normalise_symbol(sym)
             if pd.notna(added):
                 first_added[sym] = min(first_added.get(sym, added), added)
@@ -407,52 +464,70 @@ def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Member
     history = SymbolHistory.default()
     derived = []
     if changes is not None and not changes.empty:
-        derived.append(derive_renames(changes, first_added, ciks, history.changes,
-                                      source=found["changes"].name))
+        derived.append(
+            derive_renames(
+                changes, first_added, ciks, history.changes, source=found["changes"].name
+            )
+        )
     derived.append(_cik_renames(snapshots, wiki, history))
     if extra_renames is not None:
         derived.append(extra_renames)
-    extra = pd.concat([d for d in derived if d is not None and not d.empty] or
-                      [pd.DataFrame(columns=history.changes.columns)], ignore_index=True)
+    extra = pd.concat(
+        [d for d in derived if d is not None and not d.empty]
+        or [pd.DataFrame(columns=history.changes.columns)],
+        ignore_index=True,
+    )
     # one row per pair: the data's own derivations win over rows from outside (Polygon)
     extra = extra.drop_duplicates(["old", "new"], keep="first")
     history = SymbolHistory.default(extra)
 
     parts: list[SourcePart] = []
     if intervals is not None:
-        parts.append(part_from_files(intervals, changes, history,
-                                     f"membership file {found['intervals'].name}"))
+        parts.append(
+            part_from_files(
+                intervals, changes, history, f"membership file {found['intervals'].name}"
+            )
+        )
     for name, symbols, wchanges, as_of, _ in sorted(wiki, key=lambda w: w[3], reverse=True):
         if as_of is None:
             warnings.append(f"{name}: no page date; not used for membership")
             continue
-        parts.append(part_from_wikipedia(symbols, wchanges, pd.Timestamp(as_of).normalize(),
-                                         history, name))
+        parts.append(
+            part_from_wikipedia(symbols, wchanges, pd.Timestamp(as_of).normalize(), history, name)
+        )
     if not parts and not snapshots:
         why = f" ({'; '.join(warnings)})" if warnings else ""
-        raise DataError("no S&P 500 membership source: the data folder has no usable "
-                        "membership/ files, saved Wikipedia page or constituents-YYYY-MM-DD.csv,"
-                        " and no Wikipedia copy is cached (run `python -m mltrainer universe "
-                        f"update`){why}")
+        raise DataError(
+            "no S&P 500 membership source: the data folder has no usable "
+            "membership/ files, saved Wikipedia page or constituents-YYYY-MM-DD.csv,"
+            " and no Wikipedia copy is cached (run `python -m mltrainer universe "
+            f"update`){why}"
+        )
     if parts:
         membership = combine(parts, history)
         for snap in sorted(snapshots, key=lambda s: s.date):
             if snap.date > membership.end:
                 state = set(membership.members_on(membership.end))
-                bridge, warning = part_from_snapshot_bridge(snap, state, membership.end,
-                                                            history)
+                bridge, warning = part_from_snapshot_bridge(snap, state, membership.end, history)
                 parts.append(bridge)
                 if warning:
                     span_notes.append((bridge.start, bridge.end, warning))
                 membership = combine(parts, history)
     else:  # snapshots only: each is exact on its date, nothing in between
         snap = max(snapshots, key=lambda s: s.date)
-        parts.append(SourcePart(f"constituents snapshot {snap.name}",
-                                intervals_frame([(s, snap.date, POS_INF) for s in snap.symbols],
-                                           snap.name), snap.date, snap.date,
-                                "a single dated list"))
-        warnings.append(f"only a dated constituents list ({snap.name}) is available: "
-                        "membership on other dates is not known")
+        parts.append(
+            SourcePart(
+                f"constituents snapshot {snap.name}",
+                intervals_frame([(s, snap.date, POS_INF) for s in snap.symbols], snap.name),
+                snap.date,
+                snap.date,
+                "a single dated list",
+            )
+        )
+        warnings.append(
+            f"only a dated constituents list ({snap.name}) is available: "
+            "membership on other dates is not known"
+        )
     return combine(parts, history, snapshots, warnings, span_notes)
 
 
@@ -471,13 +546,17 @@ def _with_polygon_renames(membership: Membership, rebuild, extra_renames) -> Mem
     tickers = membership.members_on(membership.end)[:POLYGON_MAX_TICKERS]
     rows, problems = polygon.polygon_ticker_events(tickers)
     answered = len(rows.attrs.get("answered", ()))
-    extra = pd.concat([f for f in (extra_renames, rows) if f is not None and not f.empty]
-                      or [rows], ignore_index=True)
+    extra = pd.concat(
+        [f for f in (extra_renames, rows) if f is not None and not f.empty] or [rows],
+        ignore_index=True,
+    )
     rebuilt = rebuild(extra)
     rebuilt.symbol_sources.append(f"Polygon ticker events ({answered} tickers)")
     if problems:
-        rebuilt.warnings.append(f"Polygon ticker events: {len(problems)} of {len(tickers)} "
-                                "ticker(s) with a problem, e.g. " + "; ".join(problems[:3]))
+        rebuilt.warnings.append(
+            f"Polygon ticker events: {len(problems)} of {len(tickers)} "
+            "ticker(s) with a problem, e.g. " + "; ".join(problems[:3])
+        )
     return rebuilt
 
 
@@ -499,8 +578,16 @@ def _cik_renames(snapshots: list[Snapshot], wiki: list, history: SymbolHistory) 
                 continue
             if history.symbol_on(sym, d1, d0) == old[c]:
                 continue  # a dated rename already links them
-            rows.append({"old": old[c], "new": sym, "date": d1, "kind": "rename",
-                         "source": f"derived: CIK {c} is {old[c]} on {d0.date()} and {sym} on "
-                                   f"{d1.date()}; the day of the change is not known, taken "
-                                   f"as {d1.date()}", "note": ""})
+            rows.append(
+                {
+                    "old": old[c],
+                    "new": sym,
+                    "date": d1,
+                    "kind": "rename",
+                    "source": f"derived: CIK {c} is {old[c]} on {d0.date()} and {sym} on "
+                    f"{d1.date()}; the day of the change is not known, taken "
+                    f"as {d1.date()}",
+                    "note": "",
+                }
+            )
     return pd.DataFrame(rows, columns=list(history.changes.columns))

@@ -74,34 +74,42 @@ def read_snapshot(path: str | Path) -> Snapshot:
     for col in ("sector", "sub_industry", "date_added", "cik"):
         if col not in frame:
             frame[col] = None
-    frame["date_added"] = pd.to_datetime(frame["date_added"].map(wikipedia.iso_date),
-                                         errors="coerce")
+    frame["date_added"] = pd.to_datetime(
+        frame["date_added"].map(wikipedia.iso_date), errors="coerce"
+    )
     frame["cik"] = frame["cik"].map(lambda v: wikipedia.cik(v) if v else None)
     date = pd.to_datetime(match.group(1), format="%Y-%m-%d", errors="coerce")
     if pd.isna(date):
         raise DataError(f"{path.name}: {match.group(1)} in the name is not a calendar date")
-    return Snapshot(date, path.name,
-                    frame[["symbol", "sector", "sub_industry", "date_added", "cik"]]
-                    .reset_index(drop=True))
+    return Snapshot(
+        date,
+        path.name,
+        frame[["symbol", "sector", "sub_industry", "date_added", "cik"]].reset_index(drop=True),
+    )
 
 
-def read_membership_files(intervals_path: str | Path, changes_path: str | Path | None = None
-                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_membership_files(
+    intervals_path: str | Path, changes_path: str | Path | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The intervals file (symbol, start, end) and the changes file (date, added, removed)."""
     intervals_path = Path(intervals_path)
     table = _read(intervals_path, ("ticker", "start_date", "end_date"))
-    intervals = pd.DataFrame({
-        "symbol": table["ticker"].map(normalise_symbol),
-        "start": pd.to_datetime(table["start_date"], errors="coerce"),
-        "end": pd.to_datetime(table["end_date"].replace("", None), errors="coerce"),
-    })
+    intervals = pd.DataFrame(
+        {
+            "symbol": table["ticker"].map(normalise_symbol),
+            "start": pd.to_datetime(table["start_date"], errors="coerce"),
+            "end": pd.to_datetime(table["end_date"].replace("", None), errors="coerce"),
+        }
+    )
     if intervals.empty:
         raise DataError(f"{intervals_path.name}: no membership intervals in the file")
     bad = intervals["start"].isna() | (intervals["symbol"] == "")
     bad |= intervals["end"].notna() & (intervals["end"] < intervals["start"])
     if bad.any():
-        raise DataError(f"{intervals_path.name}: {int(bad.sum())} row(s) without a symbol and "
-                        "a valid start date before the end date")
+        raise DataError(
+            f"{intervals_path.name}: {int(bad.sum())} row(s) without a symbol and "
+            "a valid start date before the end date"
+        )
     changes = pd.DataFrame(columns=["date", "added", "removed"])
     if changes_path is not None:
         changes_path = Path(changes_path)
@@ -133,8 +141,12 @@ def _read(path: Path, needs: tuple) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------- source parts
-def part_from_files(intervals: pd.DataFrame, changes: pd.DataFrame, history: SymbolHistory,
-                    name: str = "membership intervals file") -> SourcePart:
+def part_from_files(
+    intervals: pd.DataFrame,
+    changes: pd.DataFrame,
+    history: SymbolHistory,
+    name: str = "membership intervals file",
+) -> SourcePart:
     """The intervals (plus later changes) in symbols of the day.
 
     Rows dated before the changes file begins carry the company's symbol at that point
@@ -172,28 +184,40 @@ def part_from_files(intervals: pd.DataFrame, changes: pd.DataFrame, history: Sym
             if lo < hi:
                 out.append((seg.symbol, lo, hi))
     cov_end = max(last_event, changes["date"].max()) if not changes.empty else last_event
-    return SourcePart(name, intervals_frame(out, name), intervals["start"].min(), cov_end,
-                      "complete index changes; symbols before "
-                      f"{convention.date()} mapped to the symbols of each day")
+    return SourcePart(
+        name,
+        intervals_frame(out, name),
+        intervals["start"].min(),
+        cov_end,
+        "complete index changes; symbols before "
+        f"{convention.date()} mapped to the symbols of each day",
+    )
 
 
-def part_from_wikipedia(constituents: list[str], changes: pd.DataFrame, as_of: pd.Timestamp,
-                        history: SymbolHistory, name: str) -> SourcePart:
+def part_from_wikipedia(
+    constituents: list[str],
+    changes: pd.DataFrame,
+    as_of: pd.Timestamp,
+    history: SymbolHistory,
+    name: str,
+) -> SourcePart:
     """Walk the page's constituents back through its changes and the symbol history.
 
     ``changes`` has the Wikipedia columns (date, added_ticker, removed_ticker). A change
     dated d takes effect on d; so does a rename.
     """
     events: dict[pd.Timestamp, list] = {}
-    for date, add, rem in zip(changes["date"], changes["added_ticker"],
-                              changes["removed_ticker"], strict=True):
+    for date, add, rem in zip(
+        changes["date"], changes["added_ticker"], changes["removed_ticker"], strict=True
+    ):
         if pd.isna(date) or date > as_of:
             continue
         add = normalise_symbol(add) if isinstance(add, str) and add.strip() else None
         rem = normalise_symbol(rem) if isinstance(rem, str) and rem.strip() else None
         events.setdefault(pd.Timestamp(date), []).append(("change", add, rem))
-    for old, new, date in zip(history.renames()["old"], history.renames()["new"],
-                              history.renames()["date"], strict=True):
+    for old, new, date in zip(
+        history.renames()["old"], history.renames()["new"], history.renames()["date"], strict=True
+    ):
         if date <= as_of:
             events.setdefault(pd.Timestamp(date), []).append(("rename", old, new))
     state = {normalise_symbol(s) for s in constituents}
@@ -225,12 +249,14 @@ def part_from_wikipedia(constituents: list[str], changes: pd.DataFrame, as_of: p
     frame = intervals_frame(out, name)
     # the page's list stays the answer until a newer source says otherwise
     frame.loc[frame["end"] >= as_of, "end"] = POS_INF
-    return SourcePart(name, frame, first_change, as_of,
-                      "'selected changes' only: incomplete before about 2008")
+    return SourcePart(
+        name, frame, first_change, as_of, "'selected changes' only: incomplete before about 2008"
+    )
 
 
-def part_from_snapshot_bridge(snapshot: Snapshot, state: set[str], after: pd.Timestamp,
-                              history: SymbolHistory) -> tuple[SourcePart, str | None]:
+def part_from_snapshot_bridge(
+    snapshot: Snapshot, state: set[str], after: pd.Timestamp, history: SymbolHistory
+) -> tuple[SourcePart, str | None]:
     """Dates in ``(after, snapshot.date]`` from the members on ``after`` and the snapshot.
 
     Additions are dated by the snapshot's "Date added"; members on ``after`` that are
@@ -268,11 +294,13 @@ def part_from_snapshot_bridge(snapshot: Snapshot, state: set[str], after: pd.Tim
     leavers = sorted(s for s, segs in renamed.items() if segs[-1].symbol not in snap)
     warning = None
     if leavers or undated:
-        warning = (f"between {after.date()} and {snapshot.date.date()} membership comes from "
-                   f"{snapshot.name}: {len(leavers)} member(s) that left on an unknown date "
-                   f"count as members until {snapshot.date.date()}"
-                   + (f"; {len(undated)} without a date added count from that date"
-                      if undated else ""))
+        warning = (
+            f"between {after.date()} and {snapshot.date.date()} membership comes from "
+            f"{snapshot.name}: {len(leavers)} member(s) that left on an unknown date "
+            f"count as members until {snapshot.date.date()}"
+            + (f"; {len(undated)} without a date added count from that date" if undated else "")
+        )
     frame = intervals_frame(out, name)
-    return SourcePart(name, frame, after + DAY, snapshot.date,
-                      "additions dated by 'Date added'; removals undated"), warning
+    return SourcePart(
+        name, frame, after + DAY, snapshot.date, "additions dated by 'Date added'; removals undated"
+    ), warning

@@ -70,8 +70,9 @@ def api_key() -> str:
 class PolygonClient:
     """Thin wrapper: base URL, bearer header, ``next_url`` pagination, shape checks."""
 
-    def __init__(self, key: str | None = None, base: str | None = None,
-                 http: HttpClient | None = None):
+    def __init__(
+        self, key: str | None = None, base: str | None = None, http: HttpClient | None = None
+    ):
         self.key = key or api_key()
         self.base = (base or base_url()).rstrip("/")
         self.http = http or default_client()
@@ -79,19 +80,24 @@ class PolygonClient:
     def get(self, path_or_url: str, params: dict | None = None) -> dict:
         url = path_or_url if "://" in path_or_url else self.base + path_or_url
         if urlsplit(url).netloc != urlsplit(self.base).netloc:
-            raise SourceError(f"Polygon pointed to another host ({urlsplit(url).netloc}); "
-                              "refusing to send the API key there")
-        body = self.http.get_json(url, params=params,
-                                  headers={"Authorization": f"Bearer {self.key}"},
-                                  secrets=(self.key,))
+            raise SourceError(
+                f"Polygon pointed to another host ({urlsplit(url).netloc}); "
+                "refusing to send the API key there"
+            )
+        body = self.http.get_json(
+            url, params=params, headers={"Authorization": f"Bearer {self.key}"}, secrets=(self.key,)
+        )
         if not isinstance(body, dict):
-            raise SourceError(f"{self.http_url(url, params)}: expected a JSON object, got "
-                              f"{type(body).__name__}")
+            raise SourceError(
+                f"{self.http_url(url, params)}: expected a JSON object, got {type(body).__name__}"
+            )
         status = str(body.get("status", "OK")).upper()
         if status in ("ERROR", "NOT_AUTHORIZED", "NOT_FOUND"):
             message = body.get("error") or body.get("message") or status
-            raise SourceError(f"{self.http_url(url, params)}: Polygon says {status}: "
-                              f"{config.scrub(str(message), self.key)}")
+            raise SourceError(
+                f"{self.http_url(url, params)}: Polygon says {status}: "
+                f"{config.scrub(str(message), self.key)}"
+            )
         return body
 
     def paged(self, path: str, params: dict | None = None) -> list[dict]:
@@ -141,8 +147,10 @@ def bars_frame(results: list[dict], where: str = "Polygon") -> pd.DataFrame:
         raise SourceError(f"{where}: bars without a readable timestamp 't' ({exc})") from None
     days = stamps.dt.tz_convert(_NY).dt.tz_localize(None).dt.normalize()
     out = pd.DataFrame(
-        {name: pd.to_numeric(frame[key], errors="coerce") if key in frame else np.nan
-         for name, key in zip(cols, "ohlcv", strict=True)}
+        {
+            name: pd.to_numeric(frame[key], errors="coerce") if key in frame else np.nan
+            for name, key in zip(cols, "ohlcv", strict=True)
+        }
     ).set_index(pd.DatetimeIndex(days, name="date"))
     out = out[~out.index.duplicated(keep="last")].sort_index()
     return out.astype("float64")
@@ -150,8 +158,13 @@ def bars_frame(results: list[dict], where: str = "Polygon") -> pd.DataFrame:
 
 def dividends(client: PolygonClient, ticker: str, start: str, end: str) -> pd.Series:
     """Cash dividends by ex-date (as declared, not split-adjusted)."""
-    params = {"ticker": ticker, "ex_dividend_date.gte": start, "ex_dividend_date.lte": end,
-              "limit": 1000, "order": "asc"}
+    params = {
+        "ticker": ticker,
+        "ex_dividend_date.gte": start,
+        "ex_dividend_date.lte": end,
+        "limit": 1000,
+        "order": "asc",
+    }
     rows = client.paged("/v3/reference/dividends", params)
     amounts: dict[pd.Timestamp, float] = {}
     for row in rows:
@@ -165,8 +178,9 @@ def dividends(client: PolygonClient, ticker: str, start: str, end: str) -> pd.Se
     return pd.Series(amounts, dtype="float64").sort_index()
 
 
-def daily_bars(client: PolygonClient, ticker: str, start: str, end: str,
-               with_dividends: bool = True) -> pd.DataFrame:
+def daily_bars(
+    client: PolygonClient, ticker: str, start: str, end: str, with_dividends: bool = True
+) -> pd.DataFrame:
     """One ticker's MarketData fields as columns (see the module docstring)."""
     raw = aggs(client, ticker, start, end, adjusted=False)
     if raw.empty:
@@ -205,25 +219,27 @@ def dividend_factor(close: pd.Series, cash: pd.Series) -> pd.Series:
     return after.rename("factor")
 
 
-def grouped_daily(date, adjusted: bool = True, client: PolygonClient | None = None
-                  ) -> pd.DataFrame:
+def grouped_daily(date, adjusted: bool = True, client: PolygonClient | None = None) -> pd.DataFrame:
     """Every US stock's bar on one date (``/v2/aggs/grouped``), indexed by ticker."""
     client = client or PolygonClient()
     day = pd.Timestamp(date).date().isoformat()
-    body = client.get(f"/v2/aggs/grouped/locale/us/market/stocks/{day}",
-                      {"adjusted": str(adjusted).lower()})
+    body = client.get(
+        f"/v2/aggs/grouped/locale/us/market/stocks/{day}", {"adjusted": str(adjusted).lower()}
+    )
     rows = _results(body, client.http_url(f"/v2/aggs/grouped/locale/us/market/stocks/{day}"))
     frame = bars_frame(rows, f"grouped {day}").reset_index(drop=True)
     frame.index = pd.Index([str(r.get("T", "")) for r in rows], name="ticker")
     return frame
 
 
-def market_caps(tickers, client: PolygonClient | None = None, use_cache: bool = True
-                ) -> tuple[dict[str, float], list[str]]:
+def market_caps(
+    tickers, client: PolygonClient | None = None, use_cache: bool = True
+) -> tuple[dict[str, float], list[str]]:
     """Market cap per ticker from ``/v3/reference/tickers/{T}``; problems as notes."""
     client = client or PolygonClient()
     caps, notes = {}, []
     for ticker in _clean(tickers):
+
         def produce(t=ticker):
             body = client.get(f"/v3/reference/tickers/{t}")
             results = body.get("results") or {}
@@ -243,9 +259,14 @@ def market_caps(tickers, client: PolygonClient | None = None, use_cache: bool = 
 
 
 # ---------------------------------------------------------------- ticker events
-def polygon_ticker_events(tickers, client: PolygonClient | None = None, *, progress=None,
-                          use_cache: bool = True, max_failures_in_a_row: int = 10
-                          ) -> tuple[pd.DataFrame, list[str]]:
+def polygon_ticker_events(
+    tickers,
+    client: PolygonClient | None = None,
+    *,
+    progress=None,
+    use_cache: bool = True,
+    max_failures_in_a_row: int = 10,
+) -> tuple[pd.DataFrame, list[str]]:
     """Symbol changes of the companies trading as ``tickers`` today, from Polygon.
 
     One ``GET /vX/reference/tickers/{T}/events?types=ticker_change`` per ticker, through
@@ -284,19 +305,21 @@ def polygon_ticker_events(tickers, client: PolygonClient | None = None, *, progr
     failed_in_a_row = 0
     for i, ticker in enumerate(names, 1):
         if failed_in_a_row >= max_failures_in_a_row:
-            warnings.append(f"stopped after {failed_in_a_row} tickers in a row failed; "
-                            f"{len(names) - i + 1} ticker(s) not asked")
+            warnings.append(
+                f"stopped after {failed_in_a_row} tickers in a row failed; "
+                f"{len(names) - i + 1} ticker(s) not asked"
+            )
             if progress is not None:
                 progress(1.0, "Polygon ticker events: stopped after repeated failures")
             break
+
         def produce(t=ticker):
             path = EVENTS_PATH.format(ticker=quote(t, safe="."))
             params = {"types": "ticker_change"}
             return ticker_change_events(client.get(path, params), client.http_url(path, params))
 
         try:
-            hit = _fetch_hit(f"polygon:events:{ticker}", produce, "constituents", "json",
-                             use_cache)
+            hit = _fetch_hit(f"polygon:events:{ticker}", produce, "constituents", "json", use_cache)
         except (SourceError, DataError) as exc:
             warnings.append(f"{ticker}: no ticker events ({exc})")
             failed_in_a_row += 1
@@ -336,34 +359,56 @@ def ticker_change_events(body: dict, where: str = "Polygon") -> dict:
         try:
             day = dt.date.fromisoformat(str(event.get("date")))
         except ValueError:
-            raise SourceError(f"{where}: an event has no valid date "
-                              f"({str(event.get('date'))[:40]!r})") from None
+            raise SourceError(
+                f"{where}: an event has no valid date ({str(event.get('date'))[:40]!r})"
+            ) from None
         if not isinstance(symbol, str) or not symbol.strip():
             raise SourceError(f"{where}: the event of {day} has no 'ticker_change.ticker'")
         pairs.append([day.isoformat(), symbol.strip()])
     pairs.sort()
-    return {key: str(results[key]) if results.get(key) is not None else None
-            for key in ("name", "cik", "composite_figi")} | {"events": pairs}
+    return {
+        key: str(results[key]) if results.get(key) is not None else None
+        for key in ("name", "cik", "composite_figi")
+    } | {"events": pairs}
 
 
 def _rename_rows(ticker: str, value: dict) -> list[dict]:
-    about = "; ".join([value["name"]] * bool(value.get("name"))
-                      + [f"{label} {value[k]}" for k, label in
-                         (("cik", "CIK"), ("composite_figi", "FIGI")) if value.get(k)])
+    about = "; ".join(
+        [value["name"]] * bool(value.get("name"))
+        + [
+            f"{label} {value[k]}"
+            for k, label in (("cik", "CIK"), ("composite_figi", "FIGI"))
+            if value.get(k)
+        ]
+    )
     rows = []
     for (_, old), (day, new) in zip(value["events"], value["events"][1:], strict=False):
         old, new = normalise_symbol(old), normalise_symbol(new)
         if old != new:
-            rows.append({"old": old, "new": new, "date": day, "kind": "rename",
-                         "source": f"Polygon ticker events for {ticker}",
-                         "note": about})
+            rows.append(
+                {
+                    "old": old,
+                    "new": new,
+                    "date": day,
+                    "kind": "rename",
+                    "source": f"Polygon ticker events for {ticker}",
+                    "note": about,
+                }
+            )
     return rows
 
 
 # ---------------------------------------------------------------------- loader
-def load_polygon(tickers, start=None, end=None, progress=None, *,
-                 client: PolygonClient | None = None, use_cache: bool = True,
-                 with_dividends: bool = True) -> MarketData:
+def load_polygon(
+    tickers,
+    start=None,
+    end=None,
+    progress=None,
+    *,
+    client: PolygonClient | None = None,
+    use_cache: bool = True,
+    with_dividends: bool = True,
+) -> MarketData:
     """Daily bars of ``tickers`` from Polygon as one :class:`MarketData`.
 
     Parameters
@@ -385,6 +430,7 @@ def load_polygon(tickers, start=None, end=None, progress=None, *,
     first, last = _range(start, end)
     frames, warnings = {}, []
     for i, ticker in enumerate(names, 1):
+
         def produce(t=ticker):
             return daily_bars(client, t, first, last, with_dividends)
 
@@ -416,8 +462,9 @@ def assemble(frames: dict[str, pd.DataFrame], source: str, warnings) -> MarketDa
         [f.rename_axis("date").reset_index().assign(ticker=t) for t, f in frames.items()],
         ignore_index=True,
     )
-    data = from_long(long, source=source, as_of=pd.Timestamp.now().floor("s"),
-                     warnings=tuple(warnings))
+    data = from_long(
+        long, source=source, as_of=pd.Timestamp.now().floor("s"), warnings=tuple(warnings)
+    )
     from dataclasses import replace
 
     data = replace(
@@ -448,13 +495,28 @@ def _clean(tickers) -> list[str]:
 
 def _range(start, end) -> tuple[str, str]:
     last = pd.Timestamp(end).date() if end is not None else dt.date.today()
-    first = (pd.Timestamp(start).date() if start is not None
-             else (pd.Timestamp(last) - pd.DateOffset(years=DEFAULT_YEARS)).date())
+    first = (
+        pd.Timestamp(start).date()
+        if start is not None
+        else (pd.Timestamp(last) - pd.DateOffset(years=DEFAULT_YEARS)).date()
+    )
     if first > last:
         raise DataError(f"start {first} is after end {last}")
     return first.isoformat(), last.isoformat()
 
 
-__all__ = ["POLYGON_URL", "PolygonClient", "api_key", "assemble", "bars_frame", "daily_bars",
-           "dividend_factor", "grouped_daily", "load_polygon", "market_caps",
-           "polygon_ticker_events", "split_coefficients", "ticker_change_events"]
+__all__ = [
+    "POLYGON_URL",
+    "PolygonClient",
+    "api_key",
+    "assemble",
+    "bars_frame",
+    "daily_bars",
+    "dividend_factor",
+    "grouped_daily",
+    "load_polygon",
+    "market_caps",
+    "polygon_ticker_events",
+    "split_coefficients",
+    "ticker_change_events",
+]

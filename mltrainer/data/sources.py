@@ -64,8 +64,9 @@ def _folder_key(folder: Path) -> str:
     return f"panel:local:{folder.resolve()}:{h.hexdigest()}"
 
 
-def load_local_panel(folder: Path, use_cache: bool = True,
-                     tickers: list[str] | None = None) -> MarketData:
+def load_local_panel(
+    folder: Path, use_cache: bool = True, tickers: list[str] | None = None
+) -> MarketData:
     """Every ticker in ``folder`` (bad files skipped with a warning), through the cache.
 
     With ``tickers`` and no cached panel yet, only those files are read (and nothing is
@@ -91,9 +92,15 @@ def load_local_panel(folder: Path, use_cache: bool = True,
     data = load_local(folder, on_error="skip", sectors=local_sectors(folder))
     if cache is not None:
         cache.put_frames(
-            key, data.frames(), kind="panel",
-            meta={"as_of": str(data.as_of), "sectors": data.sectors,
-                  "warnings": list(data.warnings), "folder": str(folder)},
+            key,
+            data.frames(),
+            kind="panel",
+            meta={
+                "as_of": str(data.as_of),
+                "sectors": data.sectors,
+                "warnings": list(data.warnings),
+                "folder": str(folder),
+            },
         )
     return data
 
@@ -168,6 +175,11 @@ def _auto(data_dir, tickers, start, end, progress) -> MarketData:
     data = load_market_data("bundled", None, tickers, start, end)
     from dataclasses import replace
 
-    return replace(data, warnings=data.warnings + (
-        "".join(notes) + "showing the real data bundled with the installed packages "
-        "(20 S&P 500 stocks, adjusted close only).",))
+    return replace(
+        data,
+        warnings=data.warnings
+        + (
+            "".join(notes) + "showing the real data bundled with the installed packages "
+            "(20 S&P 500 stocks, adjusted close only).",
+        ),
+    )

@@ -55,8 +55,9 @@ def _reference_table() -> pd.DataFrame:
     try:
         table = pd.read_csv(REFERENCE_FILE, dtype=str, keep_default_na=False)
     except OSError as exc:
-        raise DataError(f"the symbol-change table {REFERENCE_FILE} cannot be read "
-                        f"({exc.strerror or exc})") from None
+        raise DataError(
+            f"the symbol-change table {REFERENCE_FILE} cannot be read ({exc.strerror or exc})"
+        ) from None
     return _clean_table(table, str(REFERENCE_FILE.name))
 
 
@@ -81,9 +82,13 @@ def _clean_table(table: pd.DataFrame, name: str) -> pd.DataFrame:
     return out.sort_values("date", kind="stable").reset_index(drop=True)
 
 
-def derive_renames(changes: pd.DataFrame, first_added: dict[str, pd.Timestamp],
-                   ciks: dict[str, set[str]] | None = None, known: pd.DataFrame | None = None,
-                   source: str = "membership changes") -> pd.DataFrame:
+def derive_renames(
+    changes: pd.DataFrame,
+    first_added: dict[str, pd.Timestamp],
+    ciks: dict[str, set[str]] | None = None,
+    known: pd.DataFrame | None = None,
+    source: str = "membership changes",
+) -> pd.DataFrame:
     """Renames implied by same-day add/remove pairs in a changes table.
 
     ``changes`` has ``date, added, removed`` (one symbol each, either may be empty).
@@ -115,10 +120,21 @@ def derive_renames(changes: pd.DataFrame, first_added: dict[str, pd.Timestamp],
             old = candidates[0]
             if (old, new) in seen or old == new:
                 continue
-            why = (f"CIK {sorted(ciks[new] & ciks[old])[0]}" if shared
-                   else f"{new} first added {first.date()}")
-            rows.append({"old": old, "new": new, "date": pd.Timestamp(date), "kind": "rename",
-                         "source": f"derived: same-day pair in {source}; {why}", "note": ""})
+            why = (
+                f"CIK {sorted(ciks[new] & ciks[old])[0]}"
+                if shared
+                else f"{new} first added {first.date()}"
+            )
+            rows.append(
+                {
+                    "old": old,
+                    "new": new,
+                    "date": pd.Timestamp(date),
+                    "kind": "rename",
+                    "source": f"derived: same-day pair in {source}; {why}",
+                    "note": "",
+                }
+            )
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -170,8 +186,9 @@ class SymbolHistory:
         i = (bisect.bisect_right if inclusive else bisect.bisect_left)(dates, when)
         return events[i - 1] if i else None
 
-    def segments(self, symbol: str, anchor, *, forward: bool = True,
-                 ignore_out_from=None) -> list[Segment]:
+    def segments(
+        self, symbol: str, anchor, *, forward: bool = True, ignore_out_from=None
+    ) -> list[Segment]:
         """The symbols of the company that traded as ``symbol`` on ``anchor``.
 
         Walks back from ``anchor``: a rename into the current symbol on date r means the
@@ -186,7 +203,7 @@ class SymbolHistory:
         anchor = pd.Timestamp(anchor).normalize()
         sym = normalise_symbol(symbol)
         back: list[Segment] = []
-        hi, cur = anchor, sym           # cur names the company on dates <= hi
+        hi, cur = anchor, sym  # cur names the company on dates <= hi
         end = POS_INF
         if forward:
             end, tail = self._forward(sym, anchor)
@@ -243,5 +260,11 @@ class SymbolHistory:
         return None
 
 
-__all__ = ["COLUMNS", "Segment", "SymbolHistory", "derive_renames", "normalise_symbol",
-           "reference_changes"]
+__all__ = [
+    "COLUMNS",
+    "Segment",
+    "SymbolHistory",
+    "derive_renames",
+    "normalise_symbol",
+    "reference_changes",
+]

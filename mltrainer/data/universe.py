@@ -28,18 +28,34 @@ from mltrainer.errors import DataError, SourceError
 # version 1.17: utilities also tagged "Energy", REITs also "Financials" from before the
 # 2016 Real Estate sector, ...), the first of these wins. The order was checked against
 # the GICS sectors of the 2026 constituents list for every such company.
-_SECTOR_PRIORITY = ("Real Estate", "Health Care", "Utilities", "Communication Services",
-                    "Consumer Discretionary", "Financials", "Information Technology",
-                    "Consumer Staples", "Industrials", "Materials", "Energy")
+_SECTOR_PRIORITY = (
+    "Real Estate",
+    "Health Care",
+    "Utilities",
+    "Communication Services",
+    "Consumer Discretionary",
+    "Financials",
+    "Information Technology",
+    "Consumer Staples",
+    "Industrials",
+    "Materials",
+    "Energy",
+)
 # Non-GICS labels of the same sectors (Refinitiv/Wikipedia infobox wording), used only
 # when no GICS name is listed.
 _SECTOR_ALIASES = {
-    "healthcare": "Health Care", "technology": "Information Technology",
-    "information technology": "Information Technology", "financial services": "Financials",
-    "real estate": "Real Estate", "basic materials": "Materials",
-    "consumer cyclicals": "Consumer Discretionary", "consumer non-cyclicals": "Consumer Staples",
-    "telecommunications services": "Communication Services", "utilities": "Utilities",
-    "energy": "Energy", "industrials": "Industrials",
+    "healthcare": "Health Care",
+    "technology": "Information Technology",
+    "information technology": "Information Technology",
+    "financial services": "Financials",
+    "real estate": "Real Estate",
+    "basic materials": "Materials",
+    "consumer cyclicals": "Consumer Discretionary",
+    "consumer non-cyclicals": "Consumer Staples",
+    "telecommunications services": "Communication Services",
+    "utilities": "Utilities",
+    "energy": "Energy",
+    "industrials": "Industrials",
 }
 
 
@@ -107,7 +123,8 @@ class SP500Universe:
             "as_of": None if as_of is None else as_of.isoformat(),
             "n_constituents": len(self),
             "n_changes": int(len(self.changes)),
-            "changes_from": None if self.changes.empty
+            "changes_from": None
+            if self.changes.empty
             else self.changes["date"].min().date().isoformat(),
             "sectors": {k: int(v) for k, v in self.sectors().items()},
             "next_update": SP500UniverseManager.next_update(as_of or today).isoformat(),
@@ -142,8 +159,10 @@ class SP500Universe:
         caps = pd.Series({s.symbol: s.market_cap for s in universe.constituents}, dtype=float)
         caps = caps[caps > 0]
         if caps.empty:
-            raise DataError(f"no market caps for the universe from {self.source}; call "
-                            "with_market_caps('polygon'|'yahoo'|'snapshot') first")
+            raise DataError(
+                f"no market caps for the universe from {self.source}; call "
+                "with_market_caps('polygon'|'yahoo'|'snapshot') first"
+            )
         weights = (caps / caps.sum()).rename("weight")
         weights.index.name = "symbol"
         return weights
@@ -159,8 +178,9 @@ class SP500Universe:
         out.index.name = "sector"
         return out.rename("weight")
 
-    def with_market_caps(self, source: str = "snapshot", path: str | Path | None = None,
-                         **kw) -> SP500Universe:
+    def with_market_caps(
+        self, source: str = "snapshot", path: str | Path | None = None, **kw
+    ) -> SP500Universe:
         """A copy with ``market_cap`` filled from ``source``.
 
         ``snapshot``: the constituents-financials CSV (``path`` or the newest
@@ -182,17 +202,18 @@ class SP500Universe:
             caps, notes = yahoo_market_caps(symbols, **kw)
             note = "; ".join(notes) or None
         else:
-            raise DataError(f"unknown market-cap source {source!r}; use snapshot, polygon "
-                            "or yahoo")
+            raise DataError(f"unknown market-cap source {source!r}; use snapshot, polygon or yahoo")
         members = [replace(s, market_cap=caps.get(s.symbol)) for s in self.constituents]
         missing = [s.symbol for s in members if not s.market_cap]
         warnings = list(self.warnings)
         if note:
             warnings.append(note)
         if missing:
-            warnings.append(f"{len(missing)} member(s) have no market cap from {source} "
-                            f"({', '.join(missing[:8])}{'...' if len(missing) > 8 else ''}); "
-                            "cap weights leave them out")
+            warnings.append(
+                f"{len(missing)} member(s) have no market cap from {source} "
+                f"({', '.join(missing[:8])}{'...' if len(missing) > 8 else ''}); "
+                "cap weights leave them out"
+            )
         return replace(self, constituents=members, warnings=warnings)
 
     # ------------------------------------------------------- point in time
@@ -212,8 +233,9 @@ class SP500Universe:
         if self._memo is None or self._memo[0] != key:
             self._require_changes(self.as_of)
             history = SymbolHistory.default()
-            as_of = (self.as_of if self.as_of is not None
-                     else self.changes["date"].max()).normalize()
+            as_of = (
+                self.as_of if self.as_of is not None else self.changes["date"].max()
+            ).normalize()
             part = part_from_wikipedia(self.symbols, self.changes, as_of, history, self.source)
             self._memo = (key, combine([part], history))
         return self._memo[1]
@@ -241,9 +263,11 @@ class SP500Universe:
             frame = membership.symbol_frame(dates)
             frame.index.name = "date"
             return frame
-        return membership.mask(pd.DatetimeIndex(pd.to_datetime(dates), name="date"),
-                               [str(t).strip().upper() for t in tickers],
-                               key_date or self.as_of)
+        return membership.mask(
+            pd.DatetimeIndex(pd.to_datetime(dates), name="date"),
+            [str(t).strip().upper() for t in tickers],
+            key_date or self.as_of,
+        )
 
     def _require_changes(self, when) -> None:
         if self.changes.empty:
@@ -268,8 +292,10 @@ class SP500Universe:
             elif suffix == ".json":
                 path.write_text(json.dumps(self.to_json(), indent=2))
             else:
-                raise DataError(f"{path}: unknown export format {suffix or '(none)'!r}; use "
-                                ".csv, .parquet or .json")
+                raise DataError(
+                    f"{path}: unknown export format {suffix or '(none)'!r}; use "
+                    ".csv, .parquet or .json"
+                )
         except OSError as exc:
             raise DataError(f"{path}: cannot be written ({exc.strerror or exc})") from None
         return path
@@ -290,8 +316,12 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 
 def _empty_changes() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "date" else object)
-                         for c in wikipedia.CHANGE_COLUMNS})
+    return pd.DataFrame(
+        {
+            c: pd.Series(dtype="datetime64[ns]" if c == "date" else object)
+            for c in wikipedia.CHANGE_COLUMNS
+        }
+    )
 
 
 def sector_map(universe: SP500Universe) -> dict[str, str]:
@@ -304,15 +334,19 @@ def _snapshot_caps(path) -> tuple[dict, str | None]:
         root = config.data_dir()
         found = sorted(root.glob("constituents-financials-*.csv")) if root else []
         if not found:
-            raise DataError("no market-cap snapshot: no constituents-financials-*.csv in the "
-                            "data folder; use with_market_caps('polygon' or 'yahoo')")
+            raise DataError(
+                "no market-cap snapshot: no constituents-financials-*.csv in the "
+                "data folder; use with_market_caps('polygon' or 'yahoo')"
+            )
         path = found[-1]
     path = Path(path)
     table = _read_csv(path)
     cols = {c.strip().lower(): c for c in table.columns}
     if "symbol" not in cols or "market cap" not in cols:
-        raise DataError(f"{path}: needs Symbol and Market Cap columns (found "
-                        f"{', '.join(map(str, table.columns))})")
+        raise DataError(
+            f"{path}: needs Symbol and Market Cap columns (found "
+            f"{', '.join(map(str, table.columns))})"
+        )
     caps = pd.to_numeric(table[cols["market cap"]], errors="coerce")
     symbols = table[cols["symbol"]].astype(str).str.strip().str.upper()
     out = {s: float(c) for s, c in zip(symbols, caps, strict=True) if np.isfinite(c) and c > 0}
@@ -337,22 +371,29 @@ def _stocks_from_frame(frame: pd.DataFrame) -> list[SP500Stock]:
     frame = frame.astype(object).where(frame.notna(), None)
     out = []
     for rec in frame.to_dict("records"):
-        out.append(SP500Stock(
-            symbol=str(rec["symbol"]).strip().upper(),
-            name=str(rec.get("name") or ""),
-            sector=rec.get("sector") or None,
-            sub_industry=rec.get("sub_industry") or None,
-            date_added=rec.get("date_added") or None,
-            cik=rec.get("cik") or None,
-            headquarters=rec.get("headquarters") or None,
-            founded=None if rec.get("founded") is None else str(rec["founded"]),
-        ))
+        out.append(
+            SP500Stock(
+                symbol=str(rec["symbol"]).strip().upper(),
+                name=str(rec.get("name") or ""),
+                sector=rec.get("sector") or None,
+                sub_industry=rec.get("sub_industry") or None,
+                date_added=rec.get("date_added") or None,
+                cik=rec.get("cik") or None,
+                headquarters=rec.get("headquarters") or None,
+                founded=None if rec.get("founded") is None else str(rec["founded"]),
+            )
+        )
     return out
 
 
 def _universe_from_tables(tables: wikipedia.WikiTables, source: str) -> SP500Universe:
-    return SP500Universe(_stocks_from_frame(tables.constituents), tables.changes.copy(),
-                         tables.as_of, source, warnings=list(tables.warnings))
+    return SP500Universe(
+        _stocks_from_frame(tables.constituents),
+        tables.changes.copy(),
+        tables.as_of,
+        source,
+        warnings=list(tables.warnings),
+    )
 
 
 class SP500UniverseManager:
@@ -377,8 +418,9 @@ class SP500UniverseManager:
     # -------------------------------------------------------------- loading
     def load(self, source: str = "auto", path: str | Path | None = None) -> SP500Universe:
         if source not in self.SOURCES:
-            raise DataError(f"unknown universe source {source!r}; choose one of "
-                            f"{', '.join(self.SOURCES)}")
+            raise DataError(
+                f"unknown universe source {source!r}; choose one of {', '.join(self.SOURCES)}"
+            )
         if source in ("html", "csv") and path is None:
             raise DataError(f"the {source} universe source needs a file path")
         if source == "html":
@@ -409,19 +451,24 @@ class SP500UniverseManager:
         names = [wikipedia.normalise_header(str(c)) for c in table.columns]
         cols = wikipedia.match_constituent_columns(names)
         if cols is None:
-            raise DataError(f"{path}: not a constituents list (needs Symbol and Sector or GICS "
-                            f"Sector columns; found {', '.join(map(str, table.columns))})")
+            raise DataError(
+                f"{path}: not a constituents list (needs Symbol and Sector or GICS "
+                f"Sector columns; found {', '.join(map(str, table.columns))})"
+            )
         if "market cap" in names and "gics sector" not in names:
-            raise DataError(f"{path}: looks like the constituents-financials file, whose Sector "
-                            "column holds sub-industries; use it with with_market_caps()")
+            raise DataError(
+                f"{path}: looks like the constituents-financials file, whose Sector "
+                "column holds sub-industries; use it with with_market_caps()"
+            )
         frame = pd.DataFrame({key: table.iloc[:, j] for key, j in cols.items()})
         if "date_added" in frame:
             frame["date_added"] = frame["date_added"].map(wikipedia.iso_date)
         if "cik" in frame:
             frame["cik"] = frame["cik"].map(wikipedia.cik)
         as_of = _date_in_name(path) or pd.Timestamp(path.stat().st_mtime, unit="s").normalize()
-        return SP500Universe(_stocks_from_frame(frame), _empty_changes(), as_of,
-                             f"constituents file {path.name}")
+        return SP500Universe(
+            _stocks_from_frame(frame), _empty_changes(), as_of, f"constituents file {path.name}"
+        )
 
     def from_pytickersymbols(self) -> SP500Universe:
         import importlib.metadata
@@ -429,8 +476,11 @@ class SP500UniverseManager:
         from pytickersymbols import PyTickerSymbols
 
         stocks = [
-            SP500Stock(symbol=str(s["symbol"]).strip().upper(), name=s.get("name") or "",
-                       sector=gics_sector(s.get("industries")))
+            SP500Stock(
+                symbol=str(s["symbol"]).strip().upper(),
+                name=s.get("name") or "",
+                sector=gics_sector(s.get("industries")),
+            )
             for s in PyTickerSymbols().get_stocks_by_index("S&P 500")
         ]
         version = importlib.metadata.version("pytickersymbols")
@@ -449,7 +499,8 @@ class SP500UniverseManager:
         if hit.stale:
             universe.warnings.append(
                 f"the cached constituents list is from {universe.as_of.date()}, before the "
-                "last quarterly rebalance; run `python -m mltrainer universe update`")
+                "last quarterly rebalance; run `python -m mltrainer universe update`"
+            )
         return universe
 
     def update(self) -> SP500Universe:
@@ -462,7 +513,8 @@ class SP500UniverseManager:
             universe = self.from_pytickersymbols()
             universe.warnings.append(
                 f"could not load the list from Wikipedia ({config.scrub(str(exc))}); "
-                f"using the bundled {universe.source} list, which has no changes table")
+                f"using the bundled {universe.source} list, which has no changes table"
+            )
             return universe
         universe = _universe_from_tables(tables, "Wikipedia")
         if warning:
@@ -487,8 +539,10 @@ class SP500UniverseManager:
             saved = self.from_html(pages[-1])
             saved.warnings = universe.warnings + [f"using the saved page {pages[-1].name}"]
             return saved
-        raise DataError("no S&P 500 changes table available: Wikipedia could not be "
-                        "reached and no saved page was given (--html FILE)")
+        raise DataError(
+            "no S&P 500 changes table available: Wikipedia could not be "
+            "reached and no saved page was given (--html FILE)"
+        )
 
     # ------------------------------------------------------------- schedule
     @staticmethod

@@ -38,10 +38,24 @@ from mltrainer.errors import DataError
 WIKIPEDIA_URL = "https://en.wikipedia.org/wiki/List_of_S%26P_500_companies"
 URL_ENV = "MLTRAINER_WIKIPEDIA_URL"
 
-CONSTITUENT_COLUMNS = ("symbol", "name", "sector", "sub_industry", "headquarters",
-                       "date_added", "cik", "founded")
-CHANGE_COLUMNS = ("date", "added_ticker", "added_security", "removed_ticker",
-                  "removed_security", "reason")
+CONSTITUENT_COLUMNS = (
+    "symbol",
+    "name",
+    "sector",
+    "sub_industry",
+    "headquarters",
+    "date_added",
+    "cik",
+    "founded",
+)
+CHANGE_COLUMNS = (
+    "date",
+    "added_ticker",
+    "added_security",
+    "removed_ticker",
+    "removed_security",
+    "reason",
+)
 
 # Bounds on untrusted input. The real page is 0.75 MB with tables of 503 x 8 and
 # 355 x 6 cells; these leave room for decades of growth and keep any page to about a
@@ -60,10 +74,14 @@ _CONSTITUENT_HEADERS = {
     "symbol": (("symbol", "ticker symbol", "ticker", "ticker symbols"), ("symbol",)),
     "name": (("security", "company", "name", "company name", "security name"), ("security",)),
     "sector": (("gics sector", "sector"), ("sector",)),
-    "sub_industry": (("gics sub industry", "gics subindustry", "sub industry", "industry"),
-                     ("sub industry", "subindustry")),
-    "headquarters": (("headquarters location", "headquarters", "address of headquarters",
-                      "location"), ("headquarters",)),
+    "sub_industry": (
+        ("gics sub industry", "gics subindustry", "sub industry", "industry"),
+        ("sub industry", "subindustry"),
+    ),
+    "headquarters": (
+        ("headquarters location", "headquarters", "address of headquarters", "location"),
+        ("headquarters",),
+    ),
     "date_added": (("date added", "date first added", "added"), ("date added", "first added")),
     "cik": (("cik", "central index key"), ("cik",)),
     "founded": (("founded", "year founded"), ("founded",)),
@@ -72,7 +90,8 @@ _DATE_HEADERS = ("date", "effective date")
 # Words a second header row is made of ("Ticker | Security" under "Added | Removed").
 _HEADER_WORDS = frozenset(
     [w for exact, _ in _CONSTITUENT_HEADERS.values() for w in exact]
-    + [*_DATE_HEADERS, "added", "removed", "ticker", "security", "reason", "sec filings"])
+    + [*_DATE_HEADERS, "added", "removed", "ticker", "security", "reason", "sec filings"]
+)
 
 # A ticker: letters and digits, optionally a share-class suffix (BRK.B, BF-B).
 _TICKER = re.compile(r"[A-Z0-9]{1,7}(?:[./-][A-Z0-9]{1,3})?")
@@ -99,10 +118,10 @@ class WikiTables:
 # ------------------------------------------------------------------ table grid
 @dataclass
 class _Grid:
-    rows: list[list[str]]   # text, spans expanded, padded to one width
-    all_th: list[bool]      # the row is made only of <th> cells
-    own_cells: list[int]    # cells the row itself has (not spanned down into it)
-    total_rows: int         # <tr> elements of the table, before MAX_ROWS
+    rows: list[list[str]]  # text, spans expanded, padded to one width
+    all_th: list[bool]  # the row is made only of <th> cells
+    own_cells: list[int]  # cells the row itself has (not spanned down into it)
+    total_rows: int  # <tr> elements of the table, before MAX_ROWS
 
 
 _OWN_ROWS = "tr|thead/tr|tbody/tr|tfoot/tr"  # not the rows of tables nested in cells
@@ -123,8 +142,13 @@ class _Layout:
         cells = [_cells(tr) for tr in _FIRST_ROWS(table)]
         most = max((len(c) for c in cells), default=0)
         # each span is at least 1, so a row's first MAX_COLS cells decide its width
-        width = min(MAX_COLS, max((sum(min(_span(c, "colspan"), most) for c in row[:MAX_COLS])
-                                   for row in cells), default=0))
+        width = min(
+            MAX_COLS,
+            max(
+                (sum(min(_span(c, "colspan"), most) for c in row[:MAX_COLS]) for row in cells),
+                default=0,
+            ),
+        )
         return cls(cells, width, int(_COUNT_ROWS(table)))
 
 
@@ -258,10 +282,10 @@ class _Found:
     """A table recognised by its header: its grid, where the body starts, its columns."""
 
     grid: _Grid
-    body: list[int]          # grid row indices of data rows (repeated headers skipped)
+    body: list[int]  # grid row indices of data rows (repeated headers skipped)
     columns: dict[str, int]
     table: object
-    spanning: int = 0        # one-cell rows across the table, left out of ``body``
+    spanning: int = 0  # one-cell rows across the table, left out of ``body``
 
 
 def _locate(page: _Page, match, prefer: str) -> _Found | None:
@@ -272,8 +296,9 @@ def _locate(page: _Page, match, prefer: str) -> _Found | None:
         head = _grid(table, _HEAD_ROWS, layout)
         for i in range(len(head.rows)):
             end = i + 1
-            while (end < len(head.rows) and end - i < _MAX_HEADER_ROWS
-                   and _continues_header(head, end)):
+            while (
+                end < len(head.rows) and end - i < _MAX_HEADER_ROWS and _continues_header(head, end)
+            ):
                 end += 1
             for stop in range(end, i, -1):  # the deepest header that still matches
                 columns = match(_headers(head.rows[i:stop]))
@@ -287,8 +312,11 @@ def _locate(page: _Page, match, prefer: str) -> _Found | None:
 def _body(grid: _Grid, start: int, stop: int, columns: dict[str, int]) -> tuple[list[int], int]:
     """Data rows after the header, without header rows repeated inside the body (old
     copies repeat them every 50 rows), blank rows, or one-cell rows across the table."""
-    key, words = (("symbol", _CONSTITUENT_HEADERS["symbol"][0]) if "symbol" in columns
-                  else ("date", _DATE_HEADERS))
+    key, words = (
+        ("symbol", _CONSTITUENT_HEADERS["symbol"][0])
+        if "symbol" in columns
+        else ("date", _DATE_HEADERS)
+    )
     seen = {tuple(normalise_header(c) for c in row) for row in grid.rows[start:stop]}
     width = len(grid.rows[0]) if grid.rows else 0
     body, spanning = [], 0
@@ -326,11 +354,15 @@ def _check_cut(page: _Page, found: _Found, what: str, warnings: list[str]) -> No
             note += " (its last, incomplete row was dropped)"
         warnings.append(f"{note}; {len(found.body)} rows read")
     if found.spanning:
-        warnings.append(f"skipped {found.spanning} row(s) of the {what} table made of one "
-                        "cell spanning the whole table")
+        warnings.append(
+            f"skipped {found.spanning} row(s) of the {what} table made of one "
+            "cell spanning the whole table"
+        )
     if found.grid.total_rows > MAX_ROWS:
-        warnings.append(f"the {what} table has {found.grid.total_rows:,} rows; only the "
-                        f"first {MAX_ROWS:,} were read")
+        warnings.append(
+            f"the {what} table has {found.grid.total_rows:,} rows; only the "
+            f"first {MAX_ROWS:,} were read"
+        )
 
 
 # --------------------------------------------------------------- constituents
@@ -349,15 +381,15 @@ def match_constituent_columns(names: list[str]) -> dict[str, int] | None:
     return found
 
 
-def parse_constituents(html: str | bytes, source: str = "the page",
-                       warnings: list[str] | None = None) -> pd.DataFrame:
+def parse_constituents(
+    html: str | bytes, source: str = "the page", warnings: list[str] | None = None
+) -> pd.DataFrame:
     """The constituents table: one row per listed security, columns CONSTITUENT_COLUMNS.
 
     Raises DataError naming ``source`` if no table has Symbol and GICS Sector headers.
     What was dropped is appended to ``warnings`` if given.
     """
-    return _constituents_from(_Page.read(html, source), warnings if warnings is not None
-                              else [])
+    return _constituents_from(_Page.read(html, source), warnings if warnings is not None else [])
 
 
 def _constituents_from(page: _Page, warnings: list[str]) -> pd.DataFrame:
@@ -365,7 +397,8 @@ def _constituents_from(page: _Page, warnings: list[str]) -> pd.DataFrame:
     if found is None:
         raise DataError(
             f"{page.source}: no S&P 500 constituents table found (looked for a table whose "
-            f"headers include Symbol and GICS Sector; the page has {page.describe()})")
+            f"headers include Symbol and GICS Sector; the page has {page.describe()})"
+        )
     _check_cut(page, found, "constituents", warnings)
     records, bad, repeated, seen = [], [], [], set()
     for i in found.body:
@@ -379,17 +412,23 @@ def _constituents_from(page: _Page, warnings: list[str]) -> pd.DataFrame:
         rec["symbol"] = symbol
         records.append(rec)
     if bad:
-        warnings.append(f"dropped {len(bad)} row(s) of the constituents table whose symbol "
-                        f"is not a ticker (empty, too long or with characters no ticker "
-                        f"has): {_example(bad)}")
+        warnings.append(
+            f"dropped {len(bad)} row(s) of the constituents table whose symbol "
+            f"is not a ticker (empty, too long or with characters no ticker "
+            f"has): {_example(bad)}"
+        )
     if repeated:
-        warnings.append(f"dropped {len(repeated)} row(s) of the constituents table repeating "
-                        f"a symbol listed above: {_example(repeated)}")
+        warnings.append(
+            f"dropped {len(repeated)} row(s) of the constituents table repeating "
+            f"a symbol listed above: {_example(repeated)}"
+        )
     if not records:
         raise DataError(f"{page.source}: the S&P 500 constituents table has no rows")
     if not 400 <= len(records) <= 600:
-        warnings.append(f"the constituents table has {len(records)} rows; the S&P 500 has "
-                        "about 500 members, so the list may be incomplete")
+        warnings.append(
+            f"the constituents table has {len(records)} rows; the S&P 500 has "
+            "about 500 members, so the list may be incomplete"
+        )
     frame = pd.DataFrame.from_records(records)
     for key in CONSTITUENT_COLUMNS:
         if key not in frame:
@@ -432,9 +471,13 @@ def _change_columns(names: list[str]) -> dict[str, int] | None:
     cols = {"date": pick(lambda n: n in _DATE_HEADERS or n.startswith("date"))}
     for side in ("added", "removed"):
         cols[f"{side}_ticker"] = pick(
-            lambda n, s=side: n.startswith(s) and ("ticker" in n or "symbol" in n))
-        cols[f"{side}_security"] = pick(lambda n, s=side: n.startswith(s) and any(
-            w in n for w in ("security", "company", "name")))
+            lambda n, s=side: n.startswith(s) and ("ticker" in n or "symbol" in n)
+        )
+        cols[f"{side}_security"] = pick(
+            lambda n, s=side: (
+                n.startswith(s) and any(w in n for w in ("security", "company", "name"))
+            )
+        )
         if cols[f"{side}_ticker"] is None:
             cols[f"{side}_ticker"] = pick(lambda n, s=side: n == s)
         if cols[f"{side}_security"] is None:
@@ -445,8 +488,9 @@ def _change_columns(names: list[str]) -> dict[str, int] | None:
     return {k: v for k, v in cols.items() if v is not None}
 
 
-def parse_changes(html: str | bytes, source: str = "the page",
-                  warnings: list[str] | None = None) -> pd.DataFrame:
+def parse_changes(
+    html: str | bytes, source: str = "the page", warnings: list[str] | None = None
+) -> pd.DataFrame:
     """The "Selected changes" table, newest first as on the page; columns CHANGE_COLUMNS.
 
     ``date`` is a Timestamp; empty ticker cells are None. A page without the table
@@ -456,16 +500,19 @@ def parse_changes(html: str | bytes, source: str = "the page",
 
 
 def _empty_changes() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "date" else object)
-                         for c in CHANGE_COLUMNS})
+    return pd.DataFrame(
+        {c: pd.Series(dtype="datetime64[ns]" if c == "date" else object) for c in CHANGE_COLUMNS}
+    )
 
 
 def _changes_from(page: _Page, warnings: list[str]) -> pd.DataFrame:
     found = _locate(page, _change_columns, prefer="changes")
     if found is None:
-        warnings.append("no S&P 500 changes table found (looked for a table whose headers "
-                        f"include Date, Added and Removed; the page has {page.describe()}): "
-                        "past membership cannot be rebuilt from this page")
+        warnings.append(
+            "no S&P 500 changes table found (looked for a table whose headers "
+            f"include Date, Added and Removed; the page has {page.describe()}): "
+            "past membership cannot be rebuilt from this page"
+        )
         return _empty_changes()
     _check_cut(page, found, "changes", warnings)
     records, bad, empty = [], [], 0
@@ -486,17 +533,24 @@ def _changes_from(page: _Page, warnings: list[str]) -> pd.DataFrame:
     dates = pd.to_datetime(frame["date"], errors="coerce", format="mixed")
     undated = frame.loc[dates.isna(), "date"].fillna("").tolist()
     if bad:
-        warnings.append(f"dropped {len(bad)} ticker(s) of the changes table that are not "
-                        f"tickers (too long or with characters no ticker has): {_example(bad)}")
+        warnings.append(
+            f"dropped {len(bad)} ticker(s) of the changes table that are not "
+            f"tickers (too long or with characters no ticker has): {_example(bad)}"
+        )
     if empty:
-        warnings.append(f"dropped {empty} row(s) of the changes table with neither an added "
-                        "nor a removed ticker")
+        warnings.append(
+            f"dropped {empty} row(s) of the changes table with neither an added "
+            "nor a removed ticker"
+        )
     if undated:
-        warnings.append(f"dropped {len(undated)} row(s) of the changes table with an "
-                        f"unreadable date: {_example(undated)}")
+        warnings.append(
+            f"dropped {len(undated)} row(s) of the changes table with an "
+            f"unreadable date: {_example(undated)}"
+        )
     if frame.empty:
-        warnings.append("the changes table has no rows: past membership cannot be rebuilt "
-                        "from this page")
+        warnings.append(
+            "the changes table has no rows: past membership cannot be rebuilt from this page"
+        )
     frame["date"] = dates.dt.normalize()
     return frame[dates.notna()].reset_index(drop=True)
 
@@ -510,14 +564,18 @@ def _document(html: str | bytes) -> tuple[etree._Element | None, list[str]]:
     libxml2's HTML parser is used directly (not through BeautifulSoup): it is ten times
     faster, and its own limits (no network, a nesting depth of 256) bound the work."""
     data = html.encode("utf-8", "replace") if isinstance(html, str) else html
-    parser = etree.HTMLParser(encoding="utf-8", recover=True, no_network=True,
-                              remove_comments=True, remove_pis=True)
+    parser = etree.HTMLParser(
+        encoding="utf-8", recover=True, no_network=True, remove_comments=True, remove_pis=True
+    )
     try:
         root = etree.fromstring(data, parser) if data.strip() else None
     except etree.ParserError:  # "Document is empty"
         root = None
-    stopped = [f"the HTML parser stopped early ({e.message.split(',')[0].strip()})"
-               for e in parser.error_log if e.type_name == "ERR_RESOURCE_LIMIT"]
+    stopped = [
+        f"the HTML parser stopped early ({e.message.split(',')[0].strip()})"
+        for e in parser.error_log
+        if e.type_name == "ERR_RESOURCE_LIMIT"
+    ]
     return root, stopped[:1]
 
 
@@ -526,9 +584,11 @@ class _Page:
 
     def __init__(self, html: str | bytes, source: str):
         if len(html) > MAX_PAGE_BYTES:
-            raise DataError(f"{source}: {len(html) / 2**20:.0f} MB is too large to be the S&P "
-                            f"500 page (at most {MAX_PAGE_BYTES // 2**20} MB are read; the "
-                            "real page is under 1 MB)")
+            raise DataError(
+                f"{source}: {len(html) / 2**20:.0f} MB is too large to be the S&P "
+                f"500 page (at most {MAX_PAGE_BYTES // 2**20} MB are read; the "
+                "real page is under 1 MB)"
+            )
         if isinstance(html, bytes):
             try:
                 html = html.decode("utf-8")
@@ -539,7 +599,7 @@ class _Page:
         root, self.notes = _document(html)
         tables = [] if root is None else list(root.iter("table"))
         self.n_tables = len(tables)
-        self.top: list = []      # not inside another table, in document order
+        self.top: list = []  # not inside another table, in document order
         self.nested: list = []
         self.by_id: dict = {}
         for table in tables:
@@ -588,8 +648,9 @@ class _Page:
             for table in self.top[:5]:
                 grid = _grid(table, 1, self.layout(table))
                 heads.append(", ".join(n for n in _headers(grid.rows[:1]) if n)[:80])
-            what = (f"{self.n_tables} table(s), headers: "
-                    + ("; ".join(h for h in heads if h) or "none"))
+            what = f"{self.n_tables} table(s), headers: " + (
+                "; ".join(h for h in heads if h) or "none"
+            )
         if self.n_tables > MAX_TABLES:
             what += f"; only the first {MAX_TABLES} tables were examined"
         return "; ".join([what, *self.notes])
@@ -599,8 +660,11 @@ def page_date(html: str | bytes) -> pd.Timestamp | None:
     """The "last edited on 9 October 2024" date in the page footer, if present."""
     text = html.decode("utf-8", "replace") if isinstance(html, bytes) else html
     # MediaWiki wrote "last modified on" before 2016, and some skins "October 9, 2024"
-    m = re.search(r"last (?:edited|modified) on (\d{1,2} [A-Z][a-z]+ \d{4}|"
-                  r"[A-Z][a-z]+ \d{1,2}, \d{4})", text)
+    m = re.search(
+        r"last (?:edited|modified) on (\d{1,2} [A-Z][a-z]+ \d{4}|"
+        r"[A-Z][a-z]+ \d{1,2}, \d{4})",
+        text,
+    )
     if not m:
         return None
     form = "%d %B %Y" if m.group(1)[0].isdigit() else "%B %d, %Y"
@@ -628,16 +692,25 @@ def read_html_file(path: str | Path) -> WikiTables:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise DataError(f"{path}: no such file (expected a saved copy of the Wikipedia "
-                        "'List of S&P 500 companies' page)") from None
+        raise DataError(
+            f"{path}: no such file (expected a saved copy of the Wikipedia "
+            "'List of S&P 500 companies' page)"
+        ) from None
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if stat.st_size > MAX_PAGE_BYTES:
-        raise DataError(f"{path}: {stat.st_size / 2**20:.0f} MB is too large to be the S&P "
-                        f"500 page (at most {MAX_PAGE_BYTES // 2**20} MB are read)")
+        raise DataError(
+            f"{path}: {stat.st_size / 2**20:.0f} MB is too large to be the S&P "
+            f"500 page (at most {MAX_PAGE_BYTES // 2**20} MB are read)"
+        )
     tables = _parse_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(path))
-    return WikiTables(tables.constituents.copy(), tables.changes.copy(), tables.source,
-                      tables.as_of, list(tables.warnings))
+    return WikiTables(
+        tables.constituents.copy(),
+        tables.changes.copy(),
+        tables.source,
+        tables.as_of,
+        list(tables.warnings),
+    )
 
 
 @lru_cache(maxsize=8)
@@ -659,11 +732,14 @@ def _parse_file(resolved: str, mtime_ns: int, size: int, shown: str) -> WikiTabl
             tables.warnings.append(
                 f"{shown}: the page has no 'last edited' date; its list is taken as of its "
                 f"latest change, {tables.as_of.date()} (rename the file ...-YYYY-MM-DD.html "
-                "to give its date)")
+                "to give its date)"
+            )
         else:
             tables.as_of = pd.Timestamp(mtime_ns, unit="ns").normalize()
-            tables.warnings.append(f"{shown}: the page has no date and no changes table; "
-                                   "its list is dated by the file's modification time")
+            tables.warnings.append(
+                f"{shown}: the page has no date and no changes table; "
+                "its list is dated by the file's modification time"
+            )
     return tables
 
 
@@ -672,8 +748,9 @@ def page_url() -> str:
     return env_url(URL_ENV, WIKIPEDIA_URL)
 
 
-def fetch_sp500_tables(url: str | None = None, client: HttpClient | None = None,
-                       use_cache: bool = True) -> tuple[WikiTables, str | None]:
+def fetch_sp500_tables(
+    url: str | None = None, client: HttpClient | None = None, use_cache: bool = True
+) -> tuple[WikiTables, str | None]:
     """The live page's tables through the cache, and the cache's warning if it served a
     stale copy because the page could not be fetched or parsed. The parser's own
     warnings travel (through the cache too) in ``WikiTables.warnings``."""
@@ -697,8 +774,9 @@ def _to_json(tables: WikiTables, fetched: pd.Timestamp) -> dict:
     return {
         "as_of": fetched.isoformat(),
         "edited": None if tables.as_of is None else tables.as_of.isoformat(),
-        "constituents": tables.constituents.astype(object).where(
-            tables.constituents.notna(), None).to_dict("records"),
+        "constituents": tables.constituents.astype(object)
+        .where(tables.constituents.notna(), None)
+        .to_dict("records"),
         "changes": changes.astype(object).where(changes.notna(), None).to_dict("records"),
         "warnings": list(tables.warnings),
     }
@@ -708,11 +786,26 @@ def tables_from_json(doc: dict, source: str) -> WikiTables:
     constituents = pd.DataFrame.from_records(doc["constituents"], columns=list(CONSTITUENT_COLUMNS))
     changes = pd.DataFrame.from_records(doc["changes"], columns=list(CHANGE_COLUMNS))
     changes["date"] = pd.to_datetime(changes["date"])
-    return WikiTables(constituents, changes, source, pd.Timestamp(doc["as_of"]),
-                      list(doc.get("warnings") or []))
+    return WikiTables(
+        constituents, changes, source, pd.Timestamp(doc["as_of"]), list(doc.get("warnings") or [])
+    )
 
 
-__all__ = ["MAX_PAGE_BYTES", "MAX_ROWS", "WIKIPEDIA_URL", "WikiTables", "cik",
-           "fetch_sp500_tables", "iso_date", "match_constituent_columns", "normalise_header",
-           "page_url", "parse_changes", "parse_constituents", "parse_page", "read_html_file",
-           "table_grid", "tables_from_json"]
+__all__ = [
+    "MAX_PAGE_BYTES",
+    "MAX_ROWS",
+    "WIKIPEDIA_URL",
+    "WikiTables",
+    "cik",
+    "fetch_sp500_tables",
+    "iso_date",
+    "match_constituent_columns",
+    "normalise_header",
+    "page_url",
+    "parse_changes",
+    "parse_constituents",
+    "parse_page",
+    "read_html_file",
+    "table_grid",
+    "tables_from_json",
+]

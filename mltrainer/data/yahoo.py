@@ -39,9 +39,16 @@ log = logging.getLogger(__name__)
 DEFAULT_START = "2000-01-01"
 BATCH_SIZE = 50
 _RATE_LIMIT = re.compile(r"(?i)YFRateLimitError|too many requests|rate limit")
-_FIELDS = {"Open": "open", "High": "high", "Low": "low", "Close": "close",
-           "Adj Close": "adj_close", "Volume": "volume", "Dividends": "dividends",
-           "Stock Splits": "splits"}
+_FIELDS = {
+    "Open": "open",
+    "High": "high",
+    "Low": "low",
+    "Close": "close",
+    "Adj Close": "adj_close",
+    "Volume": "volume",
+    "Dividends": "dividends",
+    "Stock Splits": "splits",
+}
 
 Download = Callable[[list, str, str], tuple]  # (yahoo tickers, start, end) -> (frame, errors)
 
@@ -95,8 +102,15 @@ def yf_download(tickers: list[str], start: str, end: str) -> tuple[pd.DataFrame,
         logger.addHandler(capture)
         try:
             frame = yf.download(
-                tickers, start=start, end=end, group_by="ticker", auto_adjust=False,
-                actions=True, threads=True, progress=False, multi_level_index=True,
+                tickers,
+                start=start,
+                end=end,
+                group_by="ticker",
+                auto_adjust=False,
+                actions=True,
+                threads=True,
+                progress=False,
+                multi_level_index=True,
                 timeout=20,
             )
         finally:
@@ -181,20 +195,32 @@ def quality_warnings(bars: dict[str, pd.DataFrame]) -> list[str]:
         span = calendar[(calendar >= lo) & (calendar <= hi)]
         gaps = span.difference(frame.index)
         if len(gaps):
-            notes.append(f"{ticker}: partial history, {len(gaps)} trading day(s) without a "
-                         f"price between {lo.date()} and {hi.date()} (first {gaps[0].date()})")
+            notes.append(
+                f"{ticker}: partial history, {len(gaps)} trading day(s) without a "
+                f"price between {lo.date()} and {hi.date()} (first {gaps[0].date()})"
+            )
         behind = calendar[calendar > hi]
         if len(behind) > 5:
-            notes.append(f"{ticker}: partial history, ends on {hi.date()} while others run to "
-                         f"{last.date()} (delisted or no recent data)")
+            notes.append(
+                f"{ticker}: partial history, ends on {hi.date()} while others run to "
+                f"{last.date()} (delisted or no recent data)"
+            )
     return notes
 
 
 # ------------------------------------------------------------------ loader
-def load_yahoo(tickers, start=None, end=None, progress=None, *,
-               download: Download | None = None, batch_size: int = BATCH_SIZE,
-               retry: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
-               use_cache: bool = True) -> MarketData:
+def load_yahoo(
+    tickers,
+    start=None,
+    end=None,
+    progress=None,
+    *,
+    download: Download | None = None,
+    batch_size: int = BATCH_SIZE,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    use_cache: bool = True,
+) -> MarketData:
     """Daily bars of ``tickers`` (index spelling, e.g. ``BRK.B``) from Yahoo Finance.
 
     Parameters
@@ -230,19 +256,24 @@ def load_yahoo(tickers, start=None, end=None, progress=None, *,
         need = [t for t in names if (h := cache.get(keys[t])) is None or h.stale]
     # download through tomorrow (yfinance's end is exclusive) so every split is known
     until = (pd.Timestamp(dt.date.today()) + pd.Timedelta(days=1)).date().isoformat()
-    fetched, errors = _download_all(need, first.date().isoformat(), until, download,
-                                    batch_size, policy, sleep, progress)
+    fetched, errors = _download_all(
+        need, first.date().isoformat(), until, download, batch_size, policy, sleep, progress
+    )
 
     frames, warnings = {}, []
     for ticker in names:
+
         def produce(t=ticker):
             if t in fetched:
                 return fetched[t]
             raise SourceError(f"Yahoo returned no data for {t} ({errors.get(t, 'no rows')})")
 
         try:
-            hit = (cache.fetch(keys[ticker], produce, kind="prices", fmt="arrow")
-                   if cache is not None else CacheHit(produce(), 0.0, float("inf"), False))
+            hit = (
+                cache.fetch(keys[ticker], produce, kind="prices", fmt="arrow")
+                if cache is not None
+                else CacheHit(produce(), 0.0, float("inf"), False)
+            )
         except (SourceError, DataError) as exc:
             warnings.append(str(exc))
             continue
@@ -254,8 +285,9 @@ def load_yahoo(tickers, start=None, end=None, progress=None, *,
             continue
         frames[ticker] = bars
     if not frames:
-        raise SourceError(f"Yahoo returned no data for any of {len(names)} ticker(s): "
-                          + "; ".join(warnings[:3]))
+        raise SourceError(
+            f"Yahoo returned no data for any of {len(names)} ticker(s): " + "; ".join(warnings[:3])
+        )
     return assemble(frames, "yahoo", warnings + quality_warnings(frames))
 
 
@@ -263,7 +295,7 @@ def _download_all(names, start, until, download, batch_size, policy, sleep, prog
     """Batches of yahoo tickers; rate-limited ones retried with backoff, bounded."""
     fetched: dict[str, pd.DataFrame] = {}
     errors: dict[str, str] = {}
-    batches = [names[i:i + batch_size] for i in range(0, len(names), max(1, batch_size))]
+    batches = [names[i : i + batch_size] for i in range(0, len(names), max(1, batch_size))]
     for b, batch in enumerate(batches, 1):
         todo = {to_yahoo(t): t for t in batch}
         for attempt in range(1, policy.max_attempts + 1):
@@ -289,12 +321,17 @@ def _download_all(names, start, until, download, batch_size, policy, sleep, prog
                 break
             if attempt == policy.max_attempts:
                 for sym in limited:
-                    errors[todo[sym]] = (f"{errs.get(sym, 'failed')}; gave up after "
-                                         f"{policy.max_attempts} attempts")
+                    errors[todo[sym]] = (
+                        f"{errs.get(sym, 'failed')}; gave up after {policy.max_attempts} attempts"
+                    )
                 break
             wait = policy.delay(attempt)
-            log.warning("Yahoo: %d ticker(s) rate limited or failed (%s); retrying in %.0f s",
-                        len(limited), errs.get(limited[0], "")[:120], wait)
+            log.warning(
+                "Yahoo: %d ticker(s) rate limited or failed (%s); retrying in %.0f s",
+                len(limited),
+                errs.get(limited[0], "")[:120],
+                wait,
+            )
             sleep(wait)
             todo = {sym: todo[sym] for sym in limited}
         if progress is not None:
@@ -302,8 +339,9 @@ def _download_all(names, start, until, download, batch_size, policy, sleep, prog
     return fetched, errors
 
 
-def yahoo_market_caps(tickers, ticker_factory=None, use_cache: bool = True
-                      ) -> tuple[dict[str, float], list[str]]:
+def yahoo_market_caps(
+    tickers, ticker_factory=None, use_cache: bool = True
+) -> tuple[dict[str, float], list[str]]:
     """Market cap per ticker from yfinance's ``fast_info``; problems as notes."""
     if ticker_factory is None:
         import yfinance as yf
@@ -311,6 +349,7 @@ def yahoo_market_caps(tickers, ticker_factory=None, use_cache: bool = True
         ticker_factory = yf.Ticker
     caps, notes = {}, []
     for ticker in _clean(tickers):
+
         def produce(t=ticker):
             try:
                 cap = ticker_factory(to_yahoo(t)).fast_info["marketCap"]
@@ -320,8 +359,11 @@ def yahoo_market_caps(tickers, ticker_factory=None, use_cache: bool = True
 
         try:
             if use_cache:
-                value = get_cache().fetch(f"yahoo:marketcap:{ticker}", produce, kind="prices",
-                                          fmt="json").value
+                value = (
+                    get_cache()
+                    .fetch(f"yahoo:marketcap:{ticker}", produce, kind="prices", fmt="json")
+                    .value
+                )
             else:
                 value = produce()
         except SourceError as exc:
@@ -340,5 +382,13 @@ def _clean(tickers) -> list[str]:
     return list(dict.fromkeys(from_yahoo(t) for t in tickers or () if str(t).strip()))
 
 
-__all__ = ["from_yahoo", "frame_to_bars", "is_rate_limit", "load_yahoo", "quality_warnings",
-           "to_yahoo", "yahoo_market_caps", "yf_download"]
+__all__ = [
+    "from_yahoo",
+    "frame_to_bars",
+    "is_rate_limit",
+    "load_yahoo",
+    "quality_warnings",
+    "to_yahoo",
+    "yahoo_market_caps",
+    "yf_download",
+]

@@ -96,8 +96,14 @@ def kupiec_pof(exceptions, level: float = 0.99) -> dict:
     n, x = hits.size, int(hits.sum())
     lr = -2.0 * (_loglik(n - x, x, p) - _loglik(n - x, x, x / n))
     lr = max(float(lr), 0.0)
-    return {"n": n, "exceptions": x, "expected": n * p, "rate": x / n, "lr": lr,
-            "p_value": float(stats.chi2.sf(lr, 1))}
+    return {
+        "n": n,
+        "exceptions": x,
+        "expected": n * p,
+        "rate": x / n,
+        "lr": lr,
+        "p_value": float(stats.chi2.sf(lr, 1)),
+    }
 
 
 def transition_counts(exceptions) -> dict:
@@ -127,16 +133,23 @@ def christoffersen(exceptions, level: float = 0.99) -> dict:
     lr_ind = max(float(-2.0 * (restricted - unrestricted)), 0.0)
     pof = kupiec_pof(exceptions, level)
     lr_cc = pof["lr"] + lr_ind
-    return {**c, "pi0": pi0, "pi1": pi1, "pi": pi, "lr_ind": lr_ind,
-            "p_value_ind": float(stats.chi2.sf(lr_ind, 1)), "lr_pof": pof["lr"],
-            "lr_cc": lr_cc, "p_value_cc": float(stats.chi2.sf(lr_cc, 2))}
+    return {
+        **c,
+        "pi0": pi0,
+        "pi1": pi1,
+        "pi": pi,
+        "lr_ind": lr_ind,
+        "p_value_ind": float(stats.chi2.sf(lr_ind, 1)),
+        "lr_pof": pof["lr"],
+        "lr_cc": lr_cc,
+        "p_value_cc": float(stats.chi2.sf(lr_cc, 2)),
+    }
 
 
 def traffic_light_zone(n_exceptions: int, n: int = 250, level: float = 0.99) -> str:
     """Basel zone ``green``/``yellow``/``red`` of ``n_exceptions`` in ``n`` days."""
     if n_exceptions < 0 or n < 1:
-        raise DataError(f"need n >= 1 and a non-negative exception count (got {n_exceptions}, "
-                        f"{n})")
+        raise DataError(f"need n >= 1 and a non-negative exception count (got {n_exceptions}, {n})")
     cdf = stats.binom.cdf(n_exceptions, n, _p(level))
     # a small tolerance keeps the published 250-day table exact at the 95 % boundary
     if cdf < 0.95 - 1e-12:
@@ -155,8 +168,12 @@ def traffic_light(exceptions, level: float = 0.99, window: int = 250) -> dict:
     hits = _hits(exceptions)[-window:]
     n, x = hits.size, int(hits.sum())
     zone = traffic_light_zone(x, n, level)
-    out = {"n": n, "exceptions": x, "zone": zone,
-           "cumulative_probability": float(stats.binom.cdf(x, n, _p(level)))}
+    out = {
+        "n": n,
+        "exceptions": x,
+        "zone": zone,
+        "cumulative_probability": float(stats.binom.cdf(x, n, _p(level))),
+    }
     if n == 250 and abs(level - 0.99) < 1e-12:
         out["plus_factor"] = 0.0 if zone == "green" else BASEL_PLUS_FACTOR.get(x, 1.0)
     return out

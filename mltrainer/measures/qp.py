@@ -38,15 +38,18 @@ def feasible_start(lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
     Raises DataError when the box holds no such point.
     """
     if lb.sum() > 1 + 1e-12 or ub.sum() < 1 - 1e-12:
-        raise DataError(f"no fully invested portfolio within the bounds (they allow sums "
-                        f"from {lb.sum():.4g} to {ub.sum():.4g})")
+        raise DataError(
+            f"no fully invested portfolio within the bounds (they allow sums "
+            f"from {lb.sum():.4g} to {ub.sum():.4g})"
+        )
     # a box that only just allows the budget (max_weight = 1/n) holds one point
     if ub.sum() <= 1 + 1e-12:
         return ub.astype("float64").copy()
     if lb.sum() >= 1 - 1e-12:
         return lb.astype("float64").copy()
-    s = optimize.brentq(lambda s: np.clip(s, lb, ub).sum() - 1.0, lb.min() - 1.0,
-                        ub.max() + 1.0, xtol=1e-15)
+    s = optimize.brentq(
+        lambda s: np.clip(s, lb, ub).sum() - 1.0, lb.min() - 1.0, ub.max() + 1.0, xtol=1e-15
+    )
     x = np.clip(s, lb, ub)
     free = (x > lb) & (x < ub)
     if free.any():  # put the rounding residue on a free coordinate
@@ -55,8 +58,14 @@ def feasible_start(lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
     return x
 
 
-def box_qp(q: np.ndarray, c: np.ndarray, lb: np.ndarray, ub: np.ndarray,
-           x0: np.ndarray | None = None, max_iter: int | None = None) -> np.ndarray:
+def box_qp(
+    q: np.ndarray,
+    c: np.ndarray,
+    lb: np.ndarray,
+    ub: np.ndarray,
+    x0: np.ndarray | None = None,
+    max_iter: int | None = None,
+) -> np.ndarray:
     """Solve (QP) above by the primal active-set method.
 
     Parameters
@@ -123,8 +132,10 @@ def box_qp(q: np.ndarray, c: np.ndarray, lb: np.ndarray, ub: np.ndarray,
             return x
         state[worst] = FREE
         optimal_on_face = False
-    raise DataError(f"the quadratic programme did not converge in {max_iter or 20 * n + 50} "
-                    "active-set iterations (degenerate inputs?)")
+    raise DataError(
+        f"the quadratic programme did not converge in {max_iter or 20 * n + 50} "
+        "active-set iterations (degenerate inputs?)"
+    )
 
 
 def max_linear(m: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
@@ -140,8 +151,9 @@ def max_linear(m: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
     return x
 
 
-def frontier_root(q: np.ndarray, m: np.ndarray, lb: np.ndarray, ub: np.ndarray,
-                  f: Callable[[np.ndarray], float]) -> np.ndarray:
+def frontier_root(
+    q: np.ndarray, m: np.ndarray, lb: np.ndarray, ub: np.ndarray, f: Callable[[np.ndarray], float]
+) -> np.ndarray:
     """The frontier portfolio ``x(t)`` at which ``f(x(t))`` crosses zero.
 
     ``f`` must be non-decreasing along the frontier (variance minus a target, mean minus
@@ -173,9 +185,10 @@ def frontier_root(q: np.ndarray, m: np.ndarray, lb: np.ndarray, ub: np.ndarray,
     lo, hi = 0.0, 1.0
     while f(solve(hi)) < 0:
         if hi > 1e9:
-            raise DataError("the efficient frontier did not reach the target (assets with "
-                            "equal expected returns?)")
+            raise DataError(
+                "the efficient frontier did not reach the target (assets with "
+                "equal expected returns?)"
+            )
         lo, hi = hi, hi * 4.0
-    t = optimize.brentq(lambda t: f(solve(t)), lo, hi, xtol=1e-15 * hi, rtol=1e-15,
-                        maxiter=500)
+    t = optimize.brentq(lambda t: f(solve(t)), lo, hi, xtol=1e-15 * hi, rtol=1e-15, maxiter=500)
     return solve(t)

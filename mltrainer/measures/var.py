@@ -180,10 +180,7 @@ def _student_t_kernel(x, p, dof=None):
 def cornish_fisher_quantile(z, skew, kurt):
     """Cornish-Fisher expansion of the standard quantile ``z`` (excess kurtosis ``kurt``)."""
     return (
-        z
-        + (z**2 - 1) * skew / 6
-        + (z**3 - 3 * z) * kurt / 24
-        - (2 * z**3 - 5 * z) * skew**2 / 36
+        z + (z**2 - 1) * skew / 6 + (z**3 - 3 * z) * kurt / 24 - (2 * z**3 - 5 * z) * skew**2 / 36
     )
 
 
@@ -276,7 +273,11 @@ def _fhs_single(r, p, vol, lam):
 
 
 def var_es(
-    returns, level: Level = 0.99, method: str = "historical", *, dof: float | None = None,
+    returns,
+    level: Level = 0.99,
+    method: str = "historical",
+    *,
+    dof: float | None = None,
     lam: float = 0.94,
 ) -> tuple:
     """VaR and ES of the whole sample by ``method`` (see the module notes).
@@ -304,9 +305,7 @@ def var_es(
     r = _clean(returns)
     need = MIN_GARCH_OBS if method == "fhs_garch" else MIN_OBS
     if r.size < need:
-        raise DataError(
-            f"{method} VaR needs at least {need} finite returns (got {r.size})"
-        )
+        raise DataError(f"{method} VaR needs at least {need} finite returns (got {r.size})")
     if method == "student_t" and dof is not None and not dof > 2:
         raise ParameterError(f"dof must be above 2 for a finite variance (got {dof})")
     if method in ("fhs_ewma", "fhs_garch"):
@@ -384,8 +383,12 @@ def _rolling_fhs(r, w, p, vol, lam, refit_every):
         params = None
         prev = None
         for k, a in enumerate(starts):
-            params = fit_garch(r[: a + 1], starting_values=None if params is None else
-                               params * np.array([100.0, 1e4, 1.0, 1.0]))
+            params = fit_garch(
+                r[: a + 1],
+                starting_values=None
+                if params is None
+                else params * np.array([100.0, 1e4, 1.0, 1.0]),
+            )
             m, omega, alpha, beta = params
             lo = 0 if k == 0 else a + 1
             hi = n + 1 if k == len(starts) - 1 else starts[k + 1] + 1
@@ -485,16 +488,19 @@ def rolling_var_es(
     var, es = _rolling_series(s, int(window), p, method, dof, lam, int(refit_every))
     if np.ndim(level) == 0:
         return pd.DataFrame({"var": var[:, 0], "es": es[:, 0]}, index=s.index)
-    cols = pd.MultiIndex.from_product([["var", "es"], list(_levels(level))],
-                                      names=["measure", "level"])
+    cols = pd.MultiIndex.from_product(
+        [["var", "es"], list(_levels(level))], names=["measure", "level"]
+    )
     return pd.DataFrame(np.hstack([var, es]), index=s.index, columns=cols)
 
 
 def _rolling_one(returns, measure, window, level, method, **kw):
     if isinstance(returns, pd.DataFrame):
         # one column at a time: a (dates x tickers x window) view would not fit in memory
-        out = {c: _rolling_one(returns[c], measure, window, level, method, **kw)
-               for c in returns.columns}
+        out = {
+            c: _rolling_one(returns[c], measure, window, level, method, **kw)
+            for c in returns.columns
+        }
         if np.ndim(level) == 0:
             return pd.DataFrame(out, index=returns.index, columns=returns.columns)
         return pd.concat(out, axis=1, names=["ticker", "level"])

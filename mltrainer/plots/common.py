@@ -10,29 +10,61 @@ import plotly.graph_objects as go
 WEBGL_POINTS = 10_000  # above this many points a line is drawn with WebGL (Scattergl)
 MAX_POINTS = 5_000  # a line is thinned to about this many points before it is sent
 GAIN, LOSS, NEUTRAL = "#1e8449", "#c0392b", "#2c3e50"
-PALETTE = ("#1f4e79", "#e67e22", "#2ca02c", "#c0392b", "#8e44ad", "#16a085", "#d4ac0d",
-           "#7f8c8d", "#e377c2", "#17becf", "#8c564b", "#bcbd22")
+PALETTE = (
+    "#1f4e79",
+    "#e67e22",
+    "#2ca02c",
+    "#c0392b",
+    "#8e44ad",
+    "#16a085",
+    "#d4ac0d",
+    "#7f8c8d",
+    "#e377c2",
+    "#17becf",
+    "#8c564b",
+    "#bcbd22",
+)
 # calm -> stressed: green, amber, orange, red (k regimes take k of them, evenly spread)
 REGIME_SCALE = ("#2e8b57", "#f1c40f", "#e67e22", "#c0392b")
 
 
-def finish(fig: go.Figure, title: str | None = None, height: int = 380,
-           legend_top: bool = True) -> go.Figure:
+def finish(
+    fig: go.Figure, title: str | None = None, height: int = 380, legend_top: bool = True
+) -> go.Figure:
     """The house layout: small margins, the legend above the plot.
 
     No template is set: the dashboard's theme styles the figures (and a template costs
     plotly ~80 ms of validation per figure).
     """
     top = (34 if title else 0) + (30 if legend_top else 0) + 10
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": top, "b": 10},
-                      hovermode="x unified" if fig.layout.hovermode is None else None)
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": top, "b": 10},
+        hovermode="x unified" if fig.layout.hovermode is None else None,
+    )
     if title:  # the title on the first line, the legend under it, then the plot
-        fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left", "y": 1.0,
-                                 "yref": "container", "yanchor": "top", "pad": {"t": 8},
-                                 "font": {"size": 15}})
+        fig.update_layout(
+            title={
+                "text": title,
+                "x": 0.0,
+                "xanchor": "left",
+                "y": 1.0,
+                "yref": "container",
+                "yanchor": "top",
+                "pad": {"t": 8},
+                "font": {"size": 15},
+            }
+        )
     if legend_top:
-        fig.update_layout(legend={"orientation": "h", "yanchor": "bottom", "y": 1.01,
-                                  "xanchor": "right", "x": 1.0})
+        fig.update_layout(
+            legend={
+                "orientation": "h",
+                "yanchor": "bottom",
+                "y": 1.01,
+                "xanchor": "right",
+                "x": 1.0,
+            }
+        )
     return fig
 
 
@@ -85,29 +117,53 @@ def runs(labels: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"start": idx[starts], "end": idx[ends], "label": values[starts]})
 
 
-def add_spans(fig: go.Figure, spans: pd.DataFrame, colours: dict, opacity: float = 0.18,
-              y0: float = 0.0, y1: float = 1.0) -> go.Figure:
+def add_spans(
+    fig: go.Figure,
+    spans: pd.DataFrame,
+    colours: dict,
+    opacity: float = 0.18,
+    y0: float = 0.0,
+    y1: float = 1.0,
+) -> go.Figure:
     """Background rectangles for a few ``spans`` (start, end, label) coloured by label.
 
     Layout shapes cost plotly's validation about a millisecond each: use this for a handful
     of spans (recessions) and :func:`add_label_background` for daily labels.
     """
     for start, end, label in spans[["start", "end", "label"]].itertuples(index=False):
-        fig.add_shape(type="rect", xref="x", yref="paper", x0=start, x1=end, y0=y0, y1=y1,
-                      fillcolor=colours.get(label, "#bbbbbb"), opacity=opacity,
-                      line={"width": 0}, layer="below")
+        fig.add_shape(
+            type="rect",
+            xref="x",
+            yref="paper",
+            x0=start,
+            x1=end,
+            y0=y0,
+            y1=y1,
+            fillcolor=colours.get(label, "#bbbbbb"),
+            opacity=opacity,
+            line={"width": 0},
+            layer="below",
+        )
     return fig
 
 
 def _next_yaxis(fig: go.Figure) -> int:
-    used = [1] + [int(name[5:]) for name in fig.layout.to_plotly_json()
-                  if name.startswith("yaxis") and name[5:].isdigit()]
+    used = [1] + [
+        int(name[5:])
+        for name in fig.layout.to_plotly_json()
+        if name.startswith("yaxis") and name[5:].isdigit()
+    ]
     return max(used) + 1
 
 
-def add_label_background(fig: go.Figure, labels: pd.Series, colours: list[str],
-                         opacity: float = 0.22, over: str = "y", anchor: str = "x"
-                         ) -> go.Figure:
+def add_label_background(
+    fig: go.Figure,
+    labels: pd.Series,
+    colours: list[str],
+    opacity: float = 0.22,
+    over: str = "y",
+    anchor: str = "x",
+) -> go.Figure:
     """Colour the plot's background by an integer label per date (0..k-1 -> colours).
 
     One heatmap row on a hidden axis laid over ``over`` (``"y"`` for the first panel,
@@ -121,12 +177,33 @@ def add_label_background(fig: go.Figure, labels: pd.Series, colours: list[str],
         scale += [[j / k, colour], [(j + 1) / k, colour]]
     n = _next_yaxis(fig)
     base = fig.layout[f"yaxis{'' if over == 'y' else over[1:]}"]
-    fig.add_trace(go.Heatmap(x=lab.index, y=[0.5], z=[lab.to_numpy()], zmin=-0.5,
-                             zmax=k - 0.5, colorscale=scale, showscale=False, opacity=opacity,
-                             hoverinfo="skip", xaxis=anchor, yaxis=f"y{n}"))
-    fig.update_layout({f"yaxis{n}": {"overlaying": over, "range": [0, 1], "visible": False,
-                                     "fixedrange": True, "anchor": anchor,
-                                     "domain": base.domain if base.domain else [0, 1]}})
+    fig.add_trace(
+        go.Heatmap(
+            x=lab.index,
+            y=[0.5],
+            z=[lab.to_numpy()],
+            zmin=-0.5,
+            zmax=k - 0.5,
+            colorscale=scale,
+            showscale=False,
+            opacity=opacity,
+            hoverinfo="skip",
+            xaxis=anchor,
+            yaxis=f"y{n}",
+        )
+    )
+    fig.update_layout(
+        {
+            f"yaxis{n}": {
+                "overlaying": over,
+                "range": [0, 1],
+                "visible": False,
+                "fixedrange": True,
+                "anchor": anchor,
+                "domain": base.domain if base.domain else [0, 1],
+            }
+        }
+    )
     # the background must sit under the lines: move it to the front of the trace list
     fig.data = (fig.data[-1],) + fig.data[:-1]
     return fig
@@ -134,6 +211,15 @@ def add_label_background(fig: go.Figure, labels: pd.Series, colours: list[str],
 
 def legend_swatch(fig: go.Figure, name: str, colour: str, group: str | None = None) -> None:
     """A legend entry for a colour used by shapes (shapes have no legend of their own)."""
-    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
-                             marker={"size": 12, "symbol": "square", "color": colour},
-                             legendgroup=group, showlegend=True, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            name=name,
+            marker={"size": 12, "symbol": "square", "color": colour},
+            legendgroup=group,
+            showlegend=True,
+            hoverinfo="skip",
+        )
+    )

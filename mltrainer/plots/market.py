@@ -25,15 +25,25 @@ RECESSION_COLOUR = "#4d4d4d"
 def recession_spans(recessions, start, end) -> pd.DataFrame:
     """NBER recessions (objects with ``start``/``end``) clipped to [start, end]."""
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
-    rows = [{"start": max(r.start, lo), "end": min(r.end, hi), "label": "recession"}
-            for r in recessions if r.end >= lo and r.start <= hi]
+    rows = [
+        {"start": max(r.start, lo), "end": min(r.end, hi), "label": "recession"}
+        for r in recessions
+        if r.end >= lo and r.start <= hi
+    ]
     return pd.DataFrame(rows, columns=["start", "end", "label"])
 
 
-def price_with_regimes(price: pd.Series, labels: pd.Series | None = None,
-                       names: dict | None = None, *, recessions=(), title: str | None = None,
-                       log_scale: bool = False, height: int = 420,
-                       regime_label: str = "regime") -> go.Figure:
+def price_with_regimes(
+    price: pd.Series,
+    labels: pd.Series | None = None,
+    names: dict | None = None,
+    *,
+    recessions=(),
+    title: str | None = None,
+    log_scale: bool = False,
+    height: int = 420,
+    regime_label: str = "regime",
+) -> go.Figure:
     """A price line over a background coloured by regime (0 = calmest, green, to the most
     stressed, red), with NBER recessions as a dark band along the top.
 
@@ -56,16 +66,23 @@ def price_with_regimes(price: pd.Series, labels: pd.Series | None = None,
             add_spans(fig, rec, {"recession": RECESSION_COLOUR}, opacity=0.07)
             legend_swatch(fig, "NBER recession", RECESSION_COLOUR)
     shown = downsample(p)
-    fig.add_trace(line(shown.index, shown.to_numpy(), str(p.name or "price"),
-                       line={"color": PALETTE[0], "width": 1.4},
-                       hovertemplate="%{x|%Y-%m-%d}: %{y:,.2f}<extra></extra>"))
+    fig.add_trace(
+        line(
+            shown.index,
+            shown.to_numpy(),
+            str(p.name or "price"),
+            line={"color": PALETTE[0], "width": 1.4},
+            hovertemplate="%{x|%Y-%m-%d}: %{y:,.2f}<extra></extra>",
+        )
+    )
     if log_scale:  # the price axis only: the background's hidden axis stays linear
         fig.update_layout(yaxis_type="log")
     return finish(fig, title, height)
 
 
-def sector_performance_bar(table: pd.DataFrame, title: str | None = None,
-                           height: int | None = None) -> go.Figure:
+def sector_performance_bar(
+    table: pd.DataFrame, title: str | None = None, height: int | None = None
+) -> go.Figure:
     """Grouped horizontal bars: one group per sector, one bar per horizon column.
 
     Sectors are ordered by the last column (best on top).
@@ -74,9 +91,16 @@ def sector_performance_bar(table: pd.DataFrame, title: str | None = None,
     fig = go.Figure()
     for i, col in enumerate(t.columns):
         vals = t[col].to_numpy()
-        fig.add_trace(go.Bar(y=list(t.index), x=vals, name=str(col), orientation="h",
-                             marker_color=PALETTE[i % len(PALETTE)],
-                             hovertemplate="%{y}: %{x:.1%}<extra>" + str(col) + "</extra>"))
+        fig.add_trace(
+            go.Bar(
+                y=list(t.index),
+                x=vals,
+                name=str(col),
+                orientation="h",
+                marker_color=PALETTE[i % len(PALETTE)],
+                hovertemplate="%{y}: %{x:.1%}<extra>" + str(col) + "</extra>",
+            )
+        )
     fig.update_xaxes(tickformat=".0%", zeroline=True, zerolinecolor="#555")
     fig.update_layout(barmode="group", hovermode="closest")
     return finish(fig, title, height or max(320, 60 + 26 * len(t) * max(1, len(t.columns)) // 2))
@@ -85,10 +109,17 @@ def sector_performance_bar(table: pd.DataFrame, title: str | None = None,
 def return_bar(values: pd.Series, title: str | None = None, height: int = 320) -> go.Figure:
     """One signed bar per label (gains green, losses red), sorted best first."""
     s = pd.Series(values, dtype="float64").dropna().sort_values()
-    fig = go.Figure(go.Bar(y=[str(i) for i in s.index], x=s.to_numpy(), orientation="h",
-                           marker_color=[GAIN if v >= 0 else LOSS for v in s.to_numpy()],
-                           text=[f"{v:+.1%}" for v in s.to_numpy()], textposition="auto",
-                           hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            y=[str(i) for i in s.index],
+            x=s.to_numpy(),
+            orientation="h",
+            marker_color=[GAIN if v >= 0 else LOSS for v in s.to_numpy()],
+            text=[f"{v:+.1%}" for v in s.to_numpy()],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+        )
+    )
     fig.update_xaxes(tickformat=".0%", zeroline=True, zerolinecolor="#555")
     fig.update_layout(hovermode="closest")
     return finish(fig, title, height)

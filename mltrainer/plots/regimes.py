@@ -51,12 +51,12 @@ def consensus(levels: pd.DataFrame) -> pd.DataFrame:
     top = counts.argmax(axis=1).astype("float64")
     share = np.divide(counts.max(axis=1), n, out=np.full(len(n), np.nan), where=n > 0)
     top[n == 0] = np.nan
-    return pd.DataFrame({"n_models": n, "majority": top, "agreement": share},
-                        index=levels.index)
+    return pd.DataFrame({"n_models": n, "majority": top, "agreement": share}, index=levels.index)
 
 
-def probabilities_area(probs: pd.DataFrame, names: dict | None = None,
-                       title: str | None = None, height: int = 300) -> go.Figure:
+def probabilities_area(
+    probs: pd.DataFrame, names: dict | None = None, title: str | None = None, height: int = 300
+) -> go.Figure:
     """Stacked areas of the (filtered) regime probabilities, calm at the bottom."""
     p = downsample(probs.dropna(how="all"))
     k = p.shape[1]
@@ -64,31 +64,51 @@ def probabilities_area(probs: pd.DataFrame, names: dict | None = None,
     fig = go.Figure()
     for j, col in enumerate(p.columns):
         label = names.get(j, str(col)) if names else str(col)
-        fig.add_trace(go.Scatter(x=p.index, y=p[col].to_numpy(), name=label, mode="lines",
-                                 stackgroup="p", line={"width": 0.5, "color": colours[j]},
-                                 hovertemplate="%{y:.0%}"))
+        fig.add_trace(
+            go.Scatter(
+                x=p.index,
+                y=p[col].to_numpy(),
+                name=label,
+                mode="lines",
+                stackgroup="p",
+                line={"width": 0.5, "color": colours[j]},
+                hovertemplate="%{y:.0%}",
+            )
+        )
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="probability")
     return finish(fig, title, height)
 
 
-def transition_heatmap(matrix: pd.DataFrame, names: dict | None = None,
-                       title: str | None = None, height: int = 320) -> go.Figure:
+def transition_heatmap(
+    matrix: pd.DataFrame, names: dict | None = None, title: str | None = None, height: int = 320
+) -> go.Figure:
     """Transition probabilities P(to | from), annotated, rows = from."""
     m = matrix.astype("float64")
     label = [names.get(int(i), str(i)) if names else str(i) for i in m.index]
     to = [names.get(int(i), str(i)) if names else str(i) for i in m.columns]
-    fig = go.Figure(go.Heatmap(z=m.to_numpy(), x=to, y=label, colorscale="Blues", zmin=0,
-                               zmax=1, text=np.vectorize(lambda v: f"{v:.1%}")(m.to_numpy()),
-                               texttemplate="%{text}", showscale=False,
-                               hovertemplate="from %{y} to %{x}: %{z:.2%}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=m.to_numpy(),
+            x=to,
+            y=label,
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            text=np.vectorize(lambda v: f"{v:.1%}")(m.to_numpy()),
+            texttemplate="%{text}",
+            showscale=False,
+            hovertemplate="from %{y} to %{x}: %{z:.2%}<extra></extra>",
+        )
+    )
     fig.update_xaxes(title_text="to", side="top")
     fig.update_yaxes(title_text="from", autorange="reversed")
     fig.update_layout(hovermode="closest")
     return finish(fig, title, height, legend_top=False)
 
 
-def agreement_strip(levels: pd.DataFrame, title: str | None = None,
-                    height: int | None = None) -> go.Figure:
+def agreement_strip(
+    levels: pd.DataFrame, title: str | None = None, height: int | None = None
+) -> go.Figure:
     """One row per model, coloured calm / in between / stressed along the dates, plus a
     'majority' row; where the rows differ the models disagree."""
     frame = levels.copy()
@@ -96,27 +116,53 @@ def agreement_strip(levels: pd.DataFrame, title: str | None = None,
     frame["majority"] = cons["majority"]
     frame = downsample(frame)
     colours = regime_colours(3)
-    scale = [[0.0, colours[0]], [0.33, colours[0]], [0.34, colours[1]], [0.66, colours[1]],
-             [0.67, colours[2]], [1.0, colours[2]]]
+    scale = [
+        [0.0, colours[0]],
+        [0.33, colours[0]],
+        [0.34, colours[1]],
+        [0.66, colours[1]],
+        [0.67, colours[2]],
+        [1.0, colours[2]],
+    ]
     text = np.vectorize(lambda v: "" if np.isnan(v) else LEVELS[int(v)])(
-        frame.to_numpy(dtype="float64").T)
-    fig = go.Figure(go.Heatmap(z=frame.to_numpy(dtype="float64").T, x=frame.index,
-                               y=list(frame.columns), zmin=0, zmax=2, colorscale=scale,
-                               showscale=False, text=text,
-                               hovertemplate="%{y} %{x|%Y-%m-%d}: %{text}<extra></extra>"))
+        frame.to_numpy(dtype="float64").T
+    )
+    fig = go.Figure(
+        go.Heatmap(
+            z=frame.to_numpy(dtype="float64").T,
+            x=frame.index,
+            y=list(frame.columns),
+            zmin=0,
+            zmax=2,
+            colorscale=scale,
+            showscale=False,
+            text=text,
+            hovertemplate="%{y} %{x|%Y-%m-%d}: %{text}<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(hovermode="closest")
     return finish(fig, title, height or 70 + 34 * frame.shape[1], legend_top=False)
 
 
-def agreement_heatmap(matrix: pd.DataFrame, title: str | None = None,
-                      height: int = 320) -> go.Figure:
+def agreement_heatmap(
+    matrix: pd.DataFrame, title: str | None = None, height: int = 320
+) -> go.Figure:
     """Pairwise share of dates on which two models agree."""
-    fig = go.Figure(go.Heatmap(z=matrix.to_numpy(), x=list(matrix.columns),
-                               y=list(matrix.index), zmin=0, zmax=1, colorscale="Greens",
-                               text=np.vectorize(lambda v: f"{v:.0%}")(matrix.to_numpy()),
-                               texttemplate="%{text}", showscale=False,
-                               hovertemplate="%{y} vs %{x}: %{z:.1%}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix.to_numpy(),
+            x=list(matrix.columns),
+            y=list(matrix.index),
+            zmin=0,
+            zmax=1,
+            colorscale="Greens",
+            text=np.vectorize(lambda v: f"{v:.0%}")(matrix.to_numpy()),
+            texttemplate="%{text}",
+            showscale=False,
+            hovertemplate="%{y} vs %{x}: %{z:.1%}<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(hovermode="closest")
     return finish(fig, title, height, legend_top=False)

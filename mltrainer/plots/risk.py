@@ -12,19 +12,34 @@ import pandas as pd
 import plotly.graph_objects as go
 
 LOSS, GAIN, NEUTRAL = "#c0392b", "#1e8449", "#2c3e50"
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf")
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 ZONE_COLOURS = {"green": "#1e8449", "yellow": "#d4ac0d", "red": "#c0392b"}
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left"}, height=height,
-                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, template="plotly_white")
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left"},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        template="plotly_white",
+    )
     return fig
 
 
-def pnl_bar(pnl: pd.Series, title: str, *, currency: str = "", sort: bool = True,
-            max_bars: int = 60) -> go.Figure:
+def pnl_bar(
+    pnl: pd.Series, title: str, *, currency: str = "", sort: bool = True, max_bars: int = 60
+) -> go.Figure:
     """Horizontal bars of a signed P&L by label (position, sector or scenario).
 
     NaN (a missing position) is drawn as an empty slot labelled ``missing`` rather
@@ -42,34 +57,56 @@ def pnl_bar(pnl: pd.Series, title: str, *, currency: str = "", sort: bool = True
     values = s.fillna(0.0).to_numpy()
     colours = [NEUTRAL if np.isnan(v) else LOSS if v < 0 else GAIN for v in s.to_numpy()]
     text = ["missing" if np.isnan(v) else f"{currency}{v:,.0f}" for v in s.to_numpy()]
-    fig = go.Figure(go.Bar(x=values, y=[str(i) for i in s.index], orientation="h",
-                           marker_color=colours, text=text, textposition="auto",
-                           hovertemplate="%{y}: %{x:,.2f}<extra></extra>"))
-    fig.update_xaxes(title_text=f"P&L {currency}".strip(), zeroline=True,
-                     zerolinecolor="#555")
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=[str(i) for i in s.index],
+            orientation="h",
+            marker_color=colours,
+            text=text,
+            textposition="auto",
+            hovertemplate="%{y}: %{x:,.2f}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text=f"P&L {currency}".strip(), zeroline=True, zerolinecolor="#555")
     return _layout(fig, title + note, height=max(260, 60 + 22 * len(s)))
 
 
-def weights_bar(weights: pd.Series, sectors: pd.Series | None = None,
-                title: str = "Portfolio weights") -> go.Figure:
+def weights_bar(
+    weights: pd.Series, sectors: pd.Series | None = None, title: str = "Portfolio weights"
+) -> go.Figure:
     """Weights by position, coloured by sector."""
     w = pd.Series(weights, dtype="float64").sort_values()
-    sec = (pd.Series(sectors).reindex(w.index).fillna("Unknown") if sectors is not None
-           else pd.Series("Portfolio", index=w.index))
+    sec = (
+        pd.Series(sectors).reindex(w.index).fillna("Unknown")
+        if sectors is not None
+        else pd.Series("Portfolio", index=w.index)
+    )
     fig = go.Figure()
     for i, name in enumerate(sorted(sec.unique())):
         part = w[sec == name]
-        fig.add_trace(go.Bar(x=part.to_numpy(), y=[str(t) for t in part.index], orientation="h",
-                             name=str(name), marker_color=PALETTE[i % len(PALETTE)],
-                             hovertemplate="%{y}: %{x:.2%}<extra>" + str(name) + "</extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=part.to_numpy(),
+                y=[str(t) for t in part.index],
+                orientation="h",
+                name=str(name),
+                marker_color=PALETTE[i % len(PALETTE)],
+                hovertemplate="%{y}: %{x:.2%}<extra>" + str(name) + "</extra>",
+            )
+        )
     fig.update_xaxes(tickformat=".1%", title_text="weight")
     fig.update_yaxes(categoryorder="array", categoryarray=[str(t) for t in w.index])
     fig.update_layout(barmode="stack")
     return _layout(fig, title, height=max(260, 80 + 18 * len(w)))
 
 
-def var_backtest_chart(returns: pd.Series, var: pd.DataFrame, exceptions: pd.Series | None = None,
-                       title: str = "Daily returns against VaR forecasts") -> go.Figure:
+def var_backtest_chart(
+    returns: pd.Series,
+    var: pd.DataFrame,
+    exceptions: pd.Series | None = None,
+    title: str = "Daily returns against VaR forecasts",
+) -> go.Figure:
     """Daily returns, the negated VaR forecast lines, and exceptions as red markers.
 
     ``var`` holds one column per forecast (positive losses, the value at t being the
@@ -77,62 +114,106 @@ def var_backtest_chart(returns: pd.Series, var: pd.DataFrame, exceptions: pd.Ser
     ``exceptions`` flags (1.0) the days a loss exceeded the first column's forecast.
     """
     r = pd.Series(returns, dtype="float64")
-    fig = go.Figure(go.Scatter(x=r.index, y=r.to_numpy(), mode="markers", name="daily return",
-                                 marker={"size": 3, "color": "#7f8c8d"},
-                                 hovertemplate="%{x|%Y-%m-%d}: %{y:.2%}<extra></extra>"))
+    fig = go.Figure(
+        go.Scatter(
+            x=r.index,
+            y=r.to_numpy(),
+            mode="markers",
+            name="daily return",
+            marker={"size": 3, "color": "#7f8c8d"},
+            hovertemplate="%{x|%Y-%m-%d}: %{y:.2%}<extra></extra>",
+        )
+    )
     for i, col in enumerate(var.columns):
-        fig.add_trace(go.Scatter(x=var.index, y=-var[col].to_numpy(), mode="lines",
-                                   name=f"-VaR {col}", line={"width": 1.2,
-                                                             "color": PALETTE[i % len(PALETTE)]}))
+        fig.add_trace(
+            go.Scatter(
+                x=var.index,
+                y=-var[col].to_numpy(),
+                mode="lines",
+                name=f"-VaR {col}",
+                line={"width": 1.2, "color": PALETTE[i % len(PALETTE)]},
+            )
+        )
     if exceptions is not None:
         hit = exceptions.reindex(r.index).fillna(0.0) > 0
-        fig.add_trace(go.Scatter(x=r.index[hit], y=r[hit].to_numpy(), mode="markers",
-                                   name=f"exception ({int(hit.sum())})",
-                                   marker={"size": 7, "color": LOSS, "symbol": "x"}))
+        fig.add_trace(
+            go.Scatter(
+                x=r.index[hit],
+                y=r[hit].to_numpy(),
+                mode="markers",
+                name=f"exception ({int(hit.sum())})",
+                marker={"size": 7, "color": LOSS, "symbol": "x"},
+            )
+        )
     fig.update_yaxes(tickformat=".0%", title_text="return")
     return _layout(fig, title, height=420)
 
 
-def drawdown_chart(drawdown: pd.Series | pd.DataFrame,
-                   title: str = "Drawdown from the running peak") -> go.Figure:
+def drawdown_chart(
+    drawdown: pd.Series | pd.DataFrame, title: str = "Drawdown from the running peak"
+) -> go.Figure:
     """Underwater chart: ``equity / cummax(equity) - 1`` (values <= 0) per series."""
     frame = drawdown.to_frame() if isinstance(drawdown, pd.Series) else drawdown
     fig = go.Figure()
     for i, col in enumerate(frame.columns):
-        fig.add_trace(go.Scatter(x=frame.index, y=frame[col].to_numpy(), mode="lines",
-                                 name=str(col), fill="tozeroy" if i == 0 else None,
-                                 line={"width": 1, "color": LOSS if i == 0 else
-                                       PALETTE[i % len(PALETTE)]},
-                                 hovertemplate="%{x|%Y-%m-%d}: %{y:.1%}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=frame.index,
+                y=frame[col].to_numpy(),
+                mode="lines",
+                name=str(col),
+                fill="tozeroy" if i == 0 else None,
+                line={"width": 1, "color": LOSS if i == 0 else PALETTE[i % len(PALETTE)]},
+                hovertemplate="%{x|%Y-%m-%d}: %{y:.1%}<extra></extra>",
+            )
+        )
     fig.update_yaxes(tickformat=".0%", title_text="drawdown")
     return _layout(fig, title, height=340)
 
 
-def replay_paths_chart(paths: dict[str, pd.Series],
-                       title: str = "Portfolio value through each historical window"
-                       ) -> go.Figure:
+def replay_paths_chart(
+    paths: dict[str, pd.Series], title: str = "Portfolio value through each historical window"
+) -> go.Figure:
     """Buy-and-hold value paths (1.0 at the start) against trading days since the start."""
     fig = go.Figure()
     for i, (name, path) in enumerate(paths.items()):
         p = pd.Series(path, dtype="float64")
-        fig.add_trace(go.Scatter(x=np.arange(len(p)), y=p.to_numpy() - 1.0, mode="lines",
-                                 name=name, line={"color": PALETTE[i % len(PALETTE)]},
-                                 customdata=[d.strftime("%Y-%m-%d") for d in p.index],
-                                 hovertemplate=name + " %{customdata}: %{y:.1%}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(len(p)),
+                y=p.to_numpy() - 1.0,
+                mode="lines",
+                name=name,
+                line={"color": PALETTE[i % len(PALETTE)]},
+                customdata=[d.strftime("%Y-%m-%d") for d in p.index],
+                hovertemplate=name + " %{customdata}: %{y:.1%}<extra></extra>",
+            )
+        )
     fig.add_hline(y=0.0, line={"color": "#555", "width": 1})
     fig.update_xaxes(title_text="trading days since the start of the window")
     fig.update_yaxes(tickformat=".0%", title_text="cumulative return")
     return _layout(fig, title, height=420)
 
 
-def scenario_summary_bar(table: pd.DataFrame, *, value: str = "portfolio_return",
-                         title: str = "Portfolio P&L by scenario") -> go.Figure:
+def scenario_summary_bar(
+    table: pd.DataFrame,
+    *,
+    value: str = "portfolio_return",
+    title: str = "Portfolio P&L by scenario",
+) -> go.Figure:
     """One bar per scenario (``table`` as :func:`scenario_table` builds it)."""
     s = table.set_index("scenario")[value].astype("float64")
-    fig = go.Figure(go.Bar(x=s.to_numpy(), y=list(s.index), orientation="h",
-                           marker_color=[LOSS if v < 0 else GAIN for v in s.fillna(0)],
-                           text=[f"{v:.1%}" for v in s], textposition="auto",
-                           hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=s.to_numpy(),
+            y=list(s.index),
+            orientation="h",
+            marker_color=[LOSS if v < 0 else GAIN for v in s.fillna(0)],
+            text=[f"{v:.1%}" for v in s],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+        )
+    )
     fig.update_xaxes(tickformat=".0%", title_text="portfolio return under the scenario")
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, height=max(280, 70 + 34 * len(s)))
@@ -143,13 +224,18 @@ def traffic_light_chart(zones: pd.DataFrame, title: str = "Basel traffic light")
 
     ``zones`` has columns ``model``, ``exceptions``, ``zone`` (green/yellow/red).
     """
-    fig = go.Figure(go.Bar(x=zones["exceptions"].to_numpy(), y=list(zones["model"]),
-                           orientation="h",
-                           marker_color=[ZONE_COLOURS.get(z, NEUTRAL) for z in zones["zone"]],
-                           text=[f"{n} ({z})" for n, z in zip(zones["exceptions"], zones["zone"],
-                                                              strict=True)],
-                           textposition="outside", cliponaxis=False,
-                           hovertemplate="%{y}: %{x} exceptions<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=zones["exceptions"].to_numpy(),
+            y=list(zones["model"]),
+            orientation="h",
+            marker_color=[ZONE_COLOURS.get(z, NEUTRAL) for z in zones["zone"]],
+            text=[f"{n} ({z})" for n, z in zip(zones["exceptions"], zones["zone"], strict=True)],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x} exceptions<extra></extra>",
+        )
+    )
     top = max(10, int(zones["exceptions"].max()) + 2) if len(zones) else 10
     fig.update_xaxes(title_text="exceptions in the last 250 days", range=[0, top])
     fig.update_yaxes(autorange="reversed")

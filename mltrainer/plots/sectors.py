@@ -10,8 +10,12 @@ import plotly.graph_objects as go
 from mltrainer.plots.common import PALETTE, finish, line
 from mltrainer.sectors import QUADRANTS
 
-QUADRANT_COLOURS = {"Leading": "#d5f5e3", "Weakening": "#fdebd0", "Lagging": "#fadbd8",
-                    "Improving": "#d6eaf8"}
+QUADRANT_COLOURS = {
+    "Leading": "#d5f5e3",
+    "Weakening": "#fdebd0",
+    "Lagging": "#fadbd8",
+    "Improving": "#d6eaf8",
+}
 
 
 def _fold_small(s: pd.DataFrame, max_stocks: int) -> pd.DataFrame:
@@ -24,17 +28,31 @@ def _fold_small(s: pd.DataFrame, max_stocks: int) -> pd.DataFrame:
     rows = []
     for sector, part in rest.groupby("sector", sort=True):
         valid = part["return"].notna()
-        ret = (float((part["return"] * part["size"])[valid].sum() / part["size"][valid].sum())
-               if valid.any() else np.nan)
-        rows.append({"ticker": f"{len(part)} others · {sector}", "sector": sector,
-                     "size": float(part["size"].sum()), "return": ret,
-                     "name": ", ".join(part["ticker"].astype(str).head(12))
-                     + (" …" if len(part) > 12 else "")})
+        ret = (
+            float((part["return"] * part["size"])[valid].sum() / part["size"][valid].sum())
+            if valid.any()
+            else np.nan
+        )
+        rows.append(
+            {
+                "ticker": f"{len(part)} others · {sector}",
+                "sector": sector,
+                "size": float(part["size"].sum()),
+                "return": ret,
+                "name": ", ".join(part["ticker"].astype(str).head(12))
+                + (" …" if len(part) > 12 else ""),
+            }
+        )
     return pd.concat([keep, pd.DataFrame(rows)], ignore_index=True)
 
 
-def treemap(stocks: pd.DataFrame, title: str | None = None, height: int = 560,
-            size_label: str = "market cap", max_stocks: int | None = 150) -> go.Figure:
+def treemap(
+    stocks: pd.DataFrame,
+    title: str | None = None,
+    height: int = 560,
+    size_label: str = "market cap",
+    max_stocks: int | None = 150,
+) -> go.Figure:
     """Sectors and their stocks, area = ``size``, colour = ``return`` (red to green).
 
     ``stocks`` has columns ``ticker, sector, size, return`` (and optionally ``name``).
@@ -54,9 +72,13 @@ def treemap(stocks: pd.DataFrame, title: str | None = None, height: int = 560,
     ret = s["return"].astype("float64")
     w = s["size"].astype("float64")
     valid = ret.notna()
-    by_sector = (pd.DataFrame({"sector": s["sector"], "wr": (ret * w).where(valid),
-                               "w": w.where(valid), "size": w})
-                 .groupby("sector").sum(min_count=1))
+    by_sector = (
+        pd.DataFrame(
+            {"sector": s["sector"], "wr": (ret * w).where(valid), "w": w.where(valid), "size": w}
+        )
+        .groupby("sector")
+        .sum(min_count=1)
+    )
     sector_ret = by_sector["wr"] / by_sector["w"]
     ids = ["all"] + [f"s:{x}" for x in by_sector.index] + [f"t:{t}" for t in s["ticker"]]
     labels = ["S&P 500"] + list(by_sector.index) + list(s["ticker"])
@@ -65,39 +87,65 @@ def treemap(stocks: pd.DataFrame, title: str | None = None, height: int = 560,
     total_ret = float((ret * w).sum() / w[valid].sum()) if valid.any() else np.nan
     colours = [total_ret] + list(sector_ret) + list(ret)
     names = s["name"].fillna("") if "name" in s else pd.Series("", index=s.index)
-    custom = (["S&P 500"] + list(by_sector.index) + list(names))
+    custom = ["S&P 500"] + list(by_sector.index) + list(names)
     text = ["n/a" if pd.isna(c) else f"{c:+.1%}" for c in colours]
     bound = float(np.nanpercentile(np.abs(ret), 95)) if valid.any() else 0.1
     bound = bound if bound > 0 else 0.1
-    fig = go.Figure(go.Treemap(
-        ids=ids, labels=labels, parents=parents, values=values, branchvalues="total",
-        customdata=custom, text=text,
-        marker={"colors": [0.0 if pd.isna(c) else c for c in colours],
-                "colorscale": "RdYlGn", "cmid": 0.0, "cmin": -bound, "cmax": bound,
-                "colorbar": {"title": "return", "tickformat": ".0%"}},
-        texttemplate="<b>%{label}</b><br>%{text}",
-        hovertemplate=("<b>%{label}</b> %{customdata}<br>" + size_label
-                       + ": %{value:,.3s}<br>return: %{text}<extra></extra>"),
-        maxdepth=3, tiling={"pad": 1}, pathbar={"visible": True},
-    ))
+    fig = go.Figure(
+        go.Treemap(
+            ids=ids,
+            labels=labels,
+            parents=parents,
+            values=values,
+            branchvalues="total",
+            customdata=custom,
+            text=text,
+            marker={
+                "colors": [0.0 if pd.isna(c) else c for c in colours],
+                "colorscale": "RdYlGn",
+                "cmid": 0.0,
+                "cmin": -bound,
+                "cmax": bound,
+                "colorbar": {"title": "return", "tickformat": ".0%"},
+            },
+            texttemplate="<b>%{label}</b><br>%{text}",
+            hovertemplate=(
+                "<b>%{label}</b> %{customdata}<br>"
+                + size_label
+                + ": %{value:,.3s}<br>return: %{text}<extra></extra>"
+            ),
+            maxdepth=3,
+            tiling={"pad": 1},
+            pathbar={"visible": True},
+        )
+    )
     # no animated transition when the dashboard redraws the chart (resize, new window)
     fig.update_layout(transition={"duration": 0})
     return finish(fig, title, height, legend_top=False)
 
 
-def sector_weights_bar(cap: pd.Series | None, equal: pd.Series, title: str | None = None,
-                       height: int = 380) -> go.Figure:
+def sector_weights_bar(
+    cap: pd.Series | None, equal: pd.Series, title: str | None = None, height: int = 380
+) -> go.Figure:
     """Cap-weighted against equal-weighted sector weights, grouped bars (equal-weighted
     only when ``cap`` is None: no market caps known for the date)."""
-    series = {"equal-weighted": equal} if cap is None else {"cap-weighted": cap,
-                                                             "equal-weighted": equal}
+    series = (
+        {"equal-weighted": equal} if cap is None else {"cap-weighted": cap, "equal-weighted": equal}
+    )
     frame = pd.DataFrame(series).fillna(0.0)
     frame = frame.sort_values(frame.columns[0])
     fig = go.Figure()
     for i, col in enumerate(frame.columns):
-        fig.add_trace(go.Bar(y=list(frame.index), x=frame[col].to_numpy(), name=col,
-                             orientation="h", marker_color=PALETTE[i],
-                             hovertemplate="%{y}: %{x:.1%}<extra>" + col + "</extra>"))
+        fig.add_trace(
+            go.Bar(
+                y=list(frame.index),
+                x=frame[col].to_numpy(),
+                name=col,
+                orientation="h",
+                marker_color=PALETTE[i],
+                hovertemplate="%{y}: %{x:.1%}<extra>" + col + "</extra>",
+            )
+        )
     fig.update_xaxes(tickformat=".0%", title_text="weight in the index")
     fig.update_layout(barmode="group", hovermode="closest")
     return finish(fig, title, height)
@@ -112,38 +160,77 @@ def rrg_chart(tails: pd.DataFrame, title: str | None = None, height: int = 560) 
     """
     fig = go.Figure()
     if len(tails):
-        span = max(float(np.nanmax(np.abs(tails["rs_ratio"] - 100))),
-                   float(np.nanmax(np.abs(tails["rs_momentum"] - 100))), 0.5) * 1.15
+        span = (
+            max(
+                float(np.nanmax(np.abs(tails["rs_ratio"] - 100))),
+                float(np.nanmax(np.abs(tails["rs_momentum"] - 100))),
+                0.5,
+            )
+            * 1.15
+        )
     else:
         span = 2.0
     lo, hi = 100 - span, 100 + span
-    corners = {"Leading": (100, hi, 100, hi), "Weakening": (100, hi, lo, 100),
-               "Lagging": (lo, 100, lo, 100), "Improving": (lo, 100, 100, hi)}
+    corners = {
+        "Leading": (100, hi, 100, hi),
+        "Weakening": (100, hi, lo, 100),
+        "Lagging": (lo, 100, lo, 100),
+        "Improving": (lo, 100, 100, hi),
+    }
     for name in QUADRANTS:
         x0, x1, y0, y1 = corners[name]
-        fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, layer="below",
-                      fillcolor=QUADRANT_COLOURS[name], line={"width": 0}, opacity=0.6)
-        fig.add_annotation(x=x1 if x1 > 100 else x0, y=y1 if y1 > 100 else y0, text=name,
-                           showarrow=False, xanchor="right" if x1 > 100 else "left",
-                           yanchor="top" if y1 > 100 else "bottom",
-                           font={"size": 13, "color": "#555"})
+        fig.add_shape(
+            type="rect",
+            x0=x0,
+            x1=x1,
+            y0=y0,
+            y1=y1,
+            layer="below",
+            fillcolor=QUADRANT_COLOURS[name],
+            line={"width": 0},
+            opacity=0.6,
+        )
+        fig.add_annotation(
+            x=x1 if x1 > 100 else x0,
+            y=y1 if y1 > 100 else y0,
+            text=name,
+            showarrow=False,
+            xanchor="right" if x1 > 100 else "left",
+            yanchor="top" if y1 > 100 else "bottom",
+            font={"size": 13, "color": "#555"},
+        )
     for i, (sector, path) in enumerate(tails.groupby("sector", sort=True)):
         path = path.sort_values("date")
         n = len(path)
         colour = PALETTE[i % len(PALETTE)]
         sizes = np.linspace(4, 11, n) if n > 1 else np.array([11.0])
-        fig.add_trace(go.Scatter(
-            x=path["rs_ratio"], y=path["rs_momentum"], mode="lines+markers", name=str(sector),
-            line={"color": colour, "width": 1.5},  # straight: a spline overshoots points
-            marker={"size": sizes, "color": colour, "opacity": 0.9},
-            customdata=[d.strftime("%Y-%m-%d") for d in path["date"]],
-            hovertemplate=(f"<b>{sector}</b> %{{customdata}}<br>RS-Ratio %{{x:.2f}}"
-                           "<br>RS-Momentum %{y:.2f}<extra></extra>")))
+        fig.add_trace(
+            go.Scatter(
+                x=path["rs_ratio"],
+                y=path["rs_momentum"],
+                mode="lines+markers",
+                name=str(sector),
+                line={"color": colour, "width": 1.5},  # straight: a spline overshoots points
+                marker={"size": sizes, "color": colour, "opacity": 0.9},
+                customdata=[d.strftime("%Y-%m-%d") for d in path["date"]],
+                hovertemplate=(
+                    f"<b>{sector}</b> %{{customdata}}<br>RS-Ratio %{{x:.2f}}"
+                    "<br>RS-Momentum %{y:.2f}<extra></extra>"
+                ),
+            )
+        )
         last = path.iloc[-1]
-        fig.add_annotation(x=last["rs_ratio"], y=last["rs_momentum"], text=str(sector),
-                           showarrow=False, yshift=12, font={"size": 11, "color": colour})
-    fig.update_xaxes(range=[lo, hi], title_text="RS-Ratio (trend of relative strength)",
-                     zeroline=False)
+        fig.add_annotation(
+            x=last["rs_ratio"],
+            y=last["rs_momentum"],
+            text=str(sector),
+            showarrow=False,
+            yshift=12,
+            font={"size": 11, "color": colour},
+        )
+    fig.update_xaxes(
+        range=[lo, hi], title_text="RS-Ratio (trend of relative strength)", zeroline=False
+    )
     fig.update_yaxes(range=[lo, hi], title_text="RS-Momentum", zeroline=False)
     # the latest point of each tail is labelled on the chart: no legend needed
     fig.update_layout(hovermode="closest", showlegend=False)
@@ -155,9 +242,15 @@ def rs_lines(rs: pd.DataFrame, title: str | None = None, height: int = 380) -> g
     fig = go.Figure()
     for i, col in enumerate(rs.columns):
         s = rs[col].dropna()
-        fig.add_trace(line(s.index, s.to_numpy(), str(col),
-                           line={"color": PALETTE[i % len(PALETTE)], "width": 1.3},
-                           hovertemplate="%{y:.1f}"))
+        fig.add_trace(
+            line(
+                s.index,
+                s.to_numpy(),
+                str(col),
+                line={"color": PALETTE[i % len(PALETTE)], "width": 1.3},
+                hovertemplate="%{y:.1f}",
+            )
+        )
     fig.add_hline(y=100, line={"color": "#555", "width": 1, "dash": "dot"})
     fig.update_yaxes(title_text="relative strength (start = 100)")
     return finish(fig, title, height)

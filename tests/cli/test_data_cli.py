@@ -19,9 +19,22 @@ def _run(capsys, *argv):
 
 
 def test_data_load_json(capsys, sp500_dir):
-    code, out, _ = _run(capsys, "data", "load", "--source", "local", "--data-dir",
-                        str(sp500_dir), "--tickers", "AAPL,BRK.B", "--start", "2020-01-01",
-                        "--end", "2020-12-31", "--json")
+    code, out, _ = _run(
+        capsys,
+        "data",
+        "load",
+        "--source",
+        "local",
+        "--data-dir",
+        str(sp500_dir),
+        "--tickers",
+        "AAPL,BRK.B",
+        "--start",
+        "2020-01-01",
+        "--end",
+        "2020-12-31",
+        "--json",
+    )
     doc = json.loads(out)
     assert code == 0
     assert doc["source"] == "local" and doc["n_tickers"] == 2 and doc["n_dates"] == 253
@@ -37,11 +50,21 @@ def test_data_load_bundled_and_status(capsys):
 
 
 def test_bad_input_is_one_clear_line(capsys, sp500_dir):
-    code, out, err = _run(capsys, "data", "load", "--source", "local", "--data-dir",
-                          str(sp500_dir), "--tickers", "AAPL,NOTATICKER")
+    code, out, err = _run(
+        capsys,
+        "data",
+        "load",
+        "--source",
+        "local",
+        "--data-dir",
+        str(sp500_dir),
+        "--tickers",
+        "AAPL,NOTATICKER",
+    )
     assert code == 2 and "NOTATICKER" in err and "Traceback" not in err
-    code, out, _ = _run(capsys, "data", "load", "--source", "local", "--data-dir",
-                        "/no/such/dir", "--json")
+    code, out, _ = _run(
+        capsys, "data", "load", "--source", "local", "--data-dir", "/no/such/dir", "--json"
+    )
     assert code == 2 and "does not exist" in json.loads(out)["error"]
 
 
@@ -57,8 +80,13 @@ def test_models_list_json(capsys):
 
 def test_module_entry_point(sp500_dir):
     env = dict(os.environ, MLTRAINER_DATA_DIR=str(sp500_dir.parent))
-    proc = subprocess.run([sys.executable, "-m", "mltrainer", "data", "load", "--tickers", "KO",
-                           "--json"], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mltrainer", "data", "load", "--tickers", "KO", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["source"] == "local"
 

@@ -12,49 +12,107 @@ from mltrainer.cli import main
 from mltrainer.data.local import load_local
 from mltrainer.models.registry import MODELS
 
-ARGS = ["--source", "local", "--tickers", "AAPL,MSFT,KO", "--start", "2015-01-01",
-        "--end", "2019-12-31"]
+ARGS = [
+    "--source",
+    "local",
+    "--tickers",
+    "AAPL,MSFT,KO",
+    "--start",
+    "2015-01-01",
+    "--end",
+    "2019-12-31",
+]
 
 
-@pytest.mark.parametrize("key,params", [
-    ("momentum/TimeSeriesMomentumModel", {"short_window": 8}),
-    ("technical/OscillatorModel", {}),
-    ("regime/VolatilityRegimeModel", {}),
-])
+@pytest.mark.parametrize(
+    "key,params",
+    [
+        ("momentum/TimeSeriesMomentumModel", {"short_window": 8}),
+        ("technical/OscillatorModel", {}),
+        ("regime/VolatilityRegimeModel", {}),
+    ],
+)
 def test_run_matches_the_package_and_writes_parquet(key, params, capsys, tmp_path, sp500_dir):
     out = tmp_path / "out.parquet"
-    argv = ["models", "run", key, *ARGS, "--data-dir", str(sp500_dir), "--out", str(out),
-            "--json"] + [f"--param={k}={v}" for k, v in params.items()]
+    argv = [
+        "models",
+        "run",
+        key,
+        *ARGS,
+        "--data-dir",
+        str(sp500_dir),
+        "--out",
+        str(out),
+        "--json",
+    ] + [f"--param={k}={v}" for k, v in params.items()]
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
-    data = load_local(sp500_dir, tickers=["AAPL", "MSFT", "KO"], start="2015-01-01",
-                      end="2019-12-31")
+    data = load_local(
+        sp500_dir, tickers=["AAPL", "MSFT", "KO"], start="2015-01-01", end="2019-12-31"
+    )
     expected = MODELS[key](**params).run(data).to_frame()
     frame = pd.read_parquet(out)
     assert frame.shape == expected.shape == (doc["n_rows"], doc["n_columns"])
     assert doc["params"] == {**MODELS[key]().get_params(), **params}
-    pd.testing.assert_frame_equal(frame.reset_index(drop=True),
-                                  expected.set_axis(frame.columns, axis=1)
-                                  .reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        frame.reset_index(drop=True),
+        expected.set_axis(frame.columns, axis=1).reset_index(drop=True),
+        check_dtype=False,
+    )
     last = audit.read(1)[-1]
     assert last["model"] == key and last["kind"] == "model_run"
 
 
 def test_bad_parameter_names_what_is_allowed(capsys, sp500_dir):
-    code = main(["models", "run", "momentum/SimpleMomentumModel", *ARGS, "--data-dir",
-                 str(sp500_dir), "--param", "window=100000", "--json"])
+    code = main(
+        [
+            "models",
+            "run",
+            "momentum/SimpleMomentumModel",
+            *ARGS,
+            "--data-dir",
+            str(sp500_dir),
+            "--param",
+            "window=100000",
+            "--json",
+        ]
+    )
     error = json.loads(capsys.readouterr().out)["error"]
     assert code == 2 and "window" in error and "between" in error
-    code = main(["models", "run", "momentum/SimpleMomentumModel", *ARGS, "--data-dir",
-                 str(sp500_dir), "--param", "nonsense=1", "--json"])
+    code = main(
+        [
+            "models",
+            "run",
+            "momentum/SimpleMomentumModel",
+            *ARGS,
+            "--data-dir",
+            str(sp500_dir),
+            "--param",
+            "nonsense=1",
+            "--json",
+        ]
+    )
     assert code == 2 and "unknown parameter" in json.loads(capsys.readouterr().out)["error"]
 
 
-def test_a_failed_markov_refit_is_a_warning_in_the_json(capsys, sp500_dir,
-                                                       markov_first_refit_fails):
-    argv = ["models", "run", "regime/RegimeSwitchingModel", "--source", "local",
-            "--tickers", "KO", "--start", "2012-01-01", "--end", "2017-12-31",
-            "--data-dir", str(sp500_dir)]
+def test_a_failed_markov_refit_is_a_warning_in_the_json(
+    capsys, sp500_dir, markov_first_refit_fails
+):
+    argv = [
+        "models",
+        "run",
+        "regime/RegimeSwitchingModel",
+        "--source",
+        "local",
+        "--tickers",
+        "KO",
+        "--start",
+        "2012-01-01",
+        "--end",
+        "2017-12-31",
+        "--data-dir",
+        str(sp500_dir),
+    ]
     with pytest.warns(RuntimeWarning, match="Markov switching fit failed"):
         assert main([*argv, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)

@@ -53,8 +53,9 @@ class Reply:
         return cls(200, path.read_bytes(), {"Content-Type": ctype}, **kw)
 
     @classmethod
-    def text(cls, text: str, content_type: str = "text/plain; charset=utf-8", status: int = 200,
-             **kw) -> Reply:
+    def text(
+        cls, text: str, content_type: str = "text/plain; charset=utf-8", status: int = 200, **kw
+    ) -> Reply:
         return cls(status, text.encode(), {"Content-Type": content_type}, **kw)
 
     @classmethod
@@ -67,8 +68,11 @@ class Reply:
 
     @classmethod
     def error(cls, status: int = 500, message: str = "Internal Server Error") -> Reply:
-        return cls(status, f"<html><body><h1>{message}</h1></body></html>".encode(),
-                   {"Content-Type": "text/html"})
+        return cls(
+            status,
+            f"<html><body><h1>{message}</h1></body></html>".encode(),
+            {"Content-Type": "text/html"},
+        )
 
     @classmethod
     def slow(cls, seconds: float, then: Reply | None = None) -> Reply:
@@ -85,8 +89,7 @@ class Reply:
     def huge(cls, announce: int, send: int, content_type: str = "application/json") -> Reply:
         """``Content-Length: announce``, then ``send`` zero bytes streamed (never held in
         memory) before the connection closes."""
-        return cls(200, b"", {"Content-Type": content_type}, claim_length=announce,
-                   filler=send)
+        return cls(200, b"", {"Content-Type": content_type}, claim_length=announce, filler=send)
 
     @classmethod
     def endless(cls, send: int, content_type: str = "text/html") -> Reply:
@@ -112,8 +115,12 @@ class Reply:
     def dropped(cls, path: str | Path) -> Reply:
         """Half the file, then the connection closes before the promised length arrives."""
         body = Path(path).read_bytes()
-        return cls(200, body[: len(body) // 2], {"Content-Type": "application/json"},
-                   claim_length=len(body))
+        return cls(
+            200,
+            body[: len(body) // 2],
+            {"Content-Type": "application/json"},
+            claim_length=len(body),
+        )
 
 
 @dataclass
@@ -142,8 +149,11 @@ class LocalServer:
 
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 parts = urlsplit(self.path)
-                seen = Seen(parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)),
-                            dict(self.headers.items()))
+                seen = Seen(
+                    parts.path,
+                    dict(parse_qsl(parts.query, keep_blank_values=True)),
+                    dict(self.headers.items()),
+                )
                 reply = server._next(seen)
                 if reply.delay:
                     time.sleep(reply.delay)
@@ -153,8 +163,9 @@ class LocalServer:
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
                     if not reply.no_length:
-                        self.send_header("Content-Length",
-                                         str(reply.claim_length or len(reply.body)))
+                        self.send_header(
+                            "Content-Length", str(reply.claim_length or len(reply.body))
+                        )
                     if closing:
                         self.send_header("Connection", "close")
                     self.end_headers()
@@ -168,7 +179,7 @@ class LocalServer:
             def _body(self, reply: Reply) -> None:
                 if reply.trickle:
                     for i in range(len(reply.body)):
-                        self.wfile.write(reply.body[i:i + 1])
+                        self.wfile.write(reply.body[i : i + 1])
                         self.wfile.flush()
                         time.sleep(reply.trickle)
                 else:
@@ -220,12 +231,17 @@ class LocalServer:
         with self._lock:
             self.requests.append(seen)
             items = set(seen.query.items())
-            matches = [(len(q), key) for key in self._routes
-                       for p, q in [key] if p == seen.path and q <= items]
+            matches = [
+                (len(q), key)
+                for key in self._routes
+                for p, q in [key]
+                if p == seen.path and q <= items
+            ]
             queue = self._routes[max(matches, key=lambda m: m[0])[1]] if matches else None
             if not queue:
-                return Reply.json({"status": "NOT_FOUND", "message": f"no route {seen.path}"},
-                                  status=404)
+                return Reply.json(
+                    {"status": "NOT_FOUND", "message": f"no route {seen.path}"}, status=404
+                )
             return queue.pop(0) if len(queue) > 1 else queue[0]
 
     # ------------------------------------------------------------ lifecycle

@@ -87,10 +87,12 @@ def test_freshness_rules():
     utc = dt.UTC
     # Friday 2024-10-11 15:00 New York (19:00 UTC): fresh until 16:00 NY the same day
     assert next_close(dt.datetime(2024, 10, 11, 19, 0, tzinfo=utc)) == dt.datetime(
-        2024, 10, 11, 20, 0, tzinfo=utc)
+        2024, 10, 11, 20, 0, tzinfo=utc
+    )
     # after Friday's close: Monday's close
     assert next_close(dt.datetime(2024, 10, 11, 21, 0, tzinfo=utc)) == dt.datetime(
-        2024, 10, 14, 20, 0, tzinfo=utc)
+        2024, 10, 14, 20, 0, tzinfo=utc
+    )
     # third Friday of September 2024 is the 20th; changes effective Monday the 23rd
     assert next_rebalance(dt.date(2024, 9, 1)) == dt.date(2024, 9, 23)
     assert next_rebalance(dt.date(2024, 9, 23)) == dt.date(2024, 12, 23)
@@ -120,8 +122,7 @@ def test_a_writer_killed_mid_write_leaves_no_corrupt_entry(tmp_path, sp500_dir):
             cache.put_frame(f"big{{i}}", big, kind="prices")
             i += 1
     """)
-    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE,
-                            cwd=os.getcwd())
+    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, cwd=os.getcwd())
     assert proc.stdout.readline().strip() == b"ready"
     time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)

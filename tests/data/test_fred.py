@@ -39,21 +39,36 @@ def local_fred(http_server, monkeypatch):
 
 
 def fast() -> HttpClient:
-    return HttpClient(timeout=(2.0, 5.0), retry=RetryPolicy(max_attempts=3, backoff=0.01),
-                      sleep=lambda s: None)
+    return HttpClient(
+        timeout=(2.0, 5.0), retry=RetryPolicy(max_attempts=3, backoff=0.01), sleep=lambda s: None
+    )
 
 
 def api_pages(csv_path, page: int) -> list[dict]:
     """The real CSV rows in the API's JSON layout ("." for missing), ``page`` per reply."""
     rows = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    obs = [{"realtime_start": "2026-02-12", "realtime_end": "2026-02-12", "date": d,
-            "value": v or "."} for d, v in zip(rows["observation_date"], rows["SP500"],
-                                                strict=True)]
-    return [{"realtime_start": "2026-02-12", "realtime_end": "2026-02-12",
-             "observation_start": "1600-01-01", "observation_end": "9999-12-31",
-             "units": "lin", "output_type": 1, "file_type": "json", "order_by":
-             "observation_date", "sort_order": "asc", "count": len(obs), "offset": i,
-             "limit": page, "observations": obs[i:i + page]} for i in range(0, len(obs), page)]
+    obs = [
+        {"realtime_start": "2026-02-12", "realtime_end": "2026-02-12", "date": d, "value": v or "."}
+        for d, v in zip(rows["observation_date"], rows["SP500"], strict=True)
+    ]
+    return [
+        {
+            "realtime_start": "2026-02-12",
+            "realtime_end": "2026-02-12",
+            "observation_start": "1600-01-01",
+            "observation_end": "9999-12-31",
+            "units": "lin",
+            "output_type": 1,
+            "file_type": "json",
+            "order_by": "observation_date",
+            "sort_order": "asc",
+            "count": len(obs),
+            "offset": i,
+            "limit": page,
+            "observations": obs[i : i + page],
+        }
+        for i in range(0, len(obs), page)
+    ]
 
 
 # ------------------------------------------------------------------ CSV, no key
@@ -93,8 +108,13 @@ def test_api_observations_paged_equal_the_csv(local_fred, csv_path, monkeypatch,
 def test_api_failures_never_show_the_key(local_fred, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("FRED_API_KEY", KEY)
-    local_fred.route(API, Reply.json({"error_code": 400, "error_message":
-                                      "Bad Request.  The series does not exist."}, status=400))
+    local_fred.route(
+        API,
+        Reply.json(
+            {"error_code": 400, "error_message": "Bad Request.  The series does not exist."},
+            status=400,
+        ),
+    )
     with pytest.raises(SourceError) as err:
         fred.load_fred("NOSUCH", client=fast())
     text = str(err.value)
@@ -120,8 +140,7 @@ def test_429_then_success(local_fred, csv_path):
 
 
 def test_not_a_csv(local_fred):
-    local_fred.route(CSV, Reply.text("<!DOCTYPE html><html>Series not found</html>",
-                                     "text/html"))
+    local_fred.route(CSV, Reply.text("<!DOCTYPE html><html>Series not found</html>", "text/html"))
     with pytest.raises(SourceError) as err:
         fred.load_fred("NOSUCH", client=fast())
     assert "not a FRED CSV" in str(err.value) and f"{CSV}?id=NOSUCH" in str(err.value)
@@ -168,8 +187,10 @@ def test_expiry_follows_frequency_and_stale_copy_is_served(local_fred, csv_path)
 
 
 def test_api_json_helpers_read_missing_values():
-    body = json.loads('{"count": 2, "observations": [{"date": "2024-01-01", "value": "."},'
-                      '{"date": "2024-01-02", "value": "4713.5"}]}')
+    body = json.loads(
+        '{"count": 2, "observations": [{"date": "2024-01-01", "value": "."},'
+        '{"date": "2024-01-02", "value": "4713.5"}]}'
+    )
     series, count = fred.parse_observations(body, "SP500", "x")
     assert count == 2 and np.isnan(series.iloc[0]) and series.iloc[1] == 4713.5
     with pytest.raises(SourceError, match="no 'observations' list"):

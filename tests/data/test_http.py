@@ -31,8 +31,9 @@ def aggs_file(shared_data_dir):
 
 
 def client(sleeps: list, attempts: int = 4, timeout=(2.0, 2.0)) -> HttpClient:
-    return HttpClient(timeout=timeout, retry=RetryPolicy(max_attempts=attempts, backoff=0.5),
-                      sleep=sleeps.append)
+    return HttpClient(
+        timeout=timeout, retry=RetryPolicy(max_attempts=attempts, backoff=0.5), sleep=sleeps.append
+    )
 
 
 def test_success_sends_user_agent_and_decodes_real_json(http_server, aggs_file):
@@ -47,8 +48,9 @@ def test_success_sends_user_agent_and_decodes_real_json(http_server, aggs_file):
 
 
 def test_429_honours_retry_after_then_succeeds(http_server, aggs_file):
-    http_server.route("/aggs", Reply.rate_limited("3"), Reply.rate_limited("0"),
-                      Reply.file(aggs_file))
+    http_server.route(
+        "/aggs", Reply.rate_limited("3"), Reply.rate_limited("0"), Reply.file(aggs_file)
+    )
     sleeps = []
     body = client(sleeps).get_json(http_server.url + "/aggs")
     assert body["status"] == "OK"
@@ -57,8 +59,9 @@ def test_429_honours_retry_after_then_succeeds(http_server, aggs_file):
 
 
 def test_429_without_retry_after_uses_exponential_backoff(http_server, aggs_file):
-    http_server.route("/aggs", Reply.rate_limited(None), Reply.rate_limited(None),
-                      Reply.file(aggs_file))
+    http_server.route(
+        "/aggs", Reply.rate_limited(None), Reply.rate_limited(None), Reply.file(aggs_file)
+    )
     sleeps = []
     client(sleeps).get_json(http_server.url + "/aggs")
     assert sleeps == [0.5, 1.0]
@@ -159,9 +162,10 @@ def test_unresolvable_host_fails_fast():
         def get(self, url, **kw):
             raise requests.ConnectionError(
                 "HTTPSConnectionPool(host='en.wikipedia.org', port=443): Max retries exceeded "
-                "with url: /wiki/x (Caused by NameResolutionError(\"<urllib3.connection."
+                'with url: /wiki/x (Caused by NameResolutionError("<urllib3.connection.'
                 "HTTPSConnection object>: Failed to resolve 'en.wikipedia.org' ([Errno -3] "
-                "Temporary failure in name resolution)\"))")
+                'Temporary failure in name resolution)"))'
+            )
 
     sleeps = []
     offline = HttpClient(session=Offline(), sleep=sleeps.append)
@@ -204,8 +208,14 @@ def test_parse_retry_after_rejects_non_finite():
 def test_text_without_charset_is_utf8_then_detected(http_server):
     page = "Société Générale – 3M Company ✓".encode()
     http_server.route("/utf8", Reply(200, page, {"Content-Type": "text/html"}))
-    http_server.route("/latin", Reply(200, "Nestlé, Société".encode("latin-1"),
-                                      {"Content-Type": "text/plain; charset=ISO-8859-1"}))
+    http_server.route(
+        "/latin",
+        Reply(
+            200,
+            "Nestlé, Société".encode("latin-1"),
+            {"Content-Type": "text/plain; charset=ISO-8859-1"},
+        ),
+    )
     assert client([]).get_text(http_server.url + "/utf8") == page.decode()
     assert client([]).get_text(http_server.url + "/latin") == "Nestlé, Société"
 

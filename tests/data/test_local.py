@@ -92,12 +92,15 @@ def broken_dir(sp500_dir, tmp_path):
     return folder
 
 
-@pytest.mark.parametrize("name,message", [
-    ("TRUNC.csv.gz", "cannot be read"),
-    ("EMPTY.csv", "no rows"),
-    ("DUP.csv", "duplicated date"),
-    ("ZERO.csv", "non-positive close"),
-])
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("TRUNC.csv.gz", "cannot be read"),
+        ("EMPTY.csv", "no rows"),
+        ("DUP.csv", "duplicated date"),
+        ("ZERO.csv", "non-positive close"),
+    ],
+)
 def test_bad_files_name_the_file_and_the_problem(broken_dir, name, message):
     with pytest.raises(DataError, match=message) as info:
         read_bars(broken_dir / name)
@@ -114,9 +117,17 @@ def test_bad_files_raise_or_skip(broken_dir):
 
 def test_yahoo_export_and_parquet_formats(sp500_dir, tmp_path, basket):
     raw = _raw(sp500_dir, "JPM")
-    export = raw.rename(columns={"timestamp": "Date", "open": "Open", "high": "High",
-                                 "low": "Low", "close": "Close",
-                                 "adjusted_close": "Adj Close", "volume": "Volume"})
+    export = raw.rename(
+        columns={
+            "timestamp": "Date",
+            "open": "Open",
+            "high": "High",
+            "low": "Low",
+            "close": "Close",
+            "adjusted_close": "Adj Close",
+            "volume": "Volume",
+        }
+    )
     export = export[["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]]
     export.to_csv(tmp_path / "JPM.csv", index=False)
     export.iloc[::-1].to_parquet(tmp_path / "XOM.parquet")  # reversed order on purpose

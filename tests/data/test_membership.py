@@ -42,15 +42,21 @@ def test_members_agree_with_the_dated_list_of_2021_04_23(membership, shared_data
     assert len(members) == 505
 
 
-@pytest.mark.parametrize(("date", "present", "absent"), [
-    # symbols of the day, not the 2019 or 2024 ones
-    ("2014-06-30", {"HCN", "WLP", "PCLN", "YHOO", "TSO", "DPS", "UA", "FB", "GOOG", "GOOGL"},
-     {"WELL", "ANTM", "BKNG", "AABA", "ANDV", "KDP", "UAA", "META"}),
-    ("2010-06-30", {"GOOG", "HCN", "KFT"}, {"GOOGL", "MDLZ"}),
-    ("2020-06-30", {"FB", "ANTM", "WELL", "TT", "IR", "LHX"}, {"META", "ELV", "HCN", "HRS"}),
-    ("2023-01-03", {"META", "ELV", "FISV", "PEAK"}, {"FB", "ANTM", "FI", "DOC"}),
-    ("2024-06-28", {"FI", "DOC", "CPAY", "DAY"}, {"FISV", "PEAK", "FLT", "CDAY"}),
-])
+@pytest.mark.parametrize(
+    ("date", "present", "absent"),
+    [
+        # symbols of the day, not the 2019 or 2024 ones
+        (
+            "2014-06-30",
+            {"HCN", "WLP", "PCLN", "YHOO", "TSO", "DPS", "UA", "FB", "GOOG", "GOOGL"},
+            {"WELL", "ANTM", "BKNG", "AABA", "ANDV", "KDP", "UAA", "META"},
+        ),
+        ("2010-06-30", {"GOOG", "HCN", "KFT"}, {"GOOGL", "MDLZ"}),
+        ("2020-06-30", {"FB", "ANTM", "WELL", "TT", "IR", "LHX"}, {"META", "ELV", "HCN", "HRS"}),
+        ("2023-01-03", {"META", "ELV", "FISV", "PEAK"}, {"FB", "ANTM", "FI", "DOC"}),
+        ("2024-06-28", {"FI", "DOC", "CPAY", "DAY"}, {"FISV", "PEAK", "FLT", "CDAY"}),
+    ],
+)
 def test_members_are_reported_under_the_symbols_of_the_day(membership, date, present, absent):
     members = set(membership.members_on(date))
     assert present <= members, present - members
@@ -61,14 +67,17 @@ def test_an_old_and_a_new_symbol_are_never_members_on_the_same_day(membership):
     iv = membership.intervals
     spans = {s: g[["start", "end"]].to_numpy() for s, g in iv.groupby("symbol")}
     clashes = []
-    for old, new, date in zip(*(membership.history.renames()[c] for c in ("old", "new", "date")),
-                              strict=True):
+    for old, new, date in zip(
+        *(membership.history.renames()[c] for c in ("old", "new", "date")), strict=True
+    ):
         for s0, e0 in spans.get(old, []):
             for s1, e1 in spans.get(new, []):
                 lo, hi = max(s0, s1), min(e0, e1)
                 # a freed symbol re-used by another company is not a clash (GOOG in 2014)
-                if lo < hi and membership.history.symbol_on(new, hi - np.timedelta64(1, "D"),
-                                                            lo) == old:
+                if (
+                    lo < hi
+                    and membership.history.symbol_on(new, hi - np.timedelta64(1, "D"), lo) == old
+                ):
                     clashes.append((old, new, str(date.date()), str(pd.Timestamp(lo).date())))
     assert not clashes
 
@@ -82,10 +91,10 @@ def test_every_ticker_of_the_price_data_maps_to_a_membership(membership, panel, 
     assert [k for k, v in on_last.items() if not v] == []
 
 
-def test_the_mask_equals_members_on_under_each_keys_symbol_of_the_day(membership, panel,
-                                                                      key_dates):
-    days = pd.DatetimeIndex(["2001-03-01", "2005-01-03", "2008-09-15", "2014-06-30",
-                             "2016-12-07", "2019-12-10"])
+def test_the_mask_equals_members_on_under_each_keys_symbol_of_the_day(membership, panel, key_dates):
+    days = pd.DatetimeIndex(
+        ["2001-03-01", "2005-01-03", "2008-09-15", "2014-06-30", "2016-12-07", "2019-12-10"]
+    )
     mask = membership.mask(days, panel.adj_close.columns, key_dates)
     for day in days:
         members = set(membership.members_on(day))
@@ -123,7 +132,8 @@ def test_the_newest_snapshot_is_exact_on_its_date(membership, shared_data_dir):
 def test_the_curated_table_covers_every_rename_the_changes_file_implies(shared_data_dir):
     _, changes = read_membership_files(
         shared_data_dir / "membership/sp500_ticker_start_end.csv",
-        shared_data_dir / "membership/sp500_changes_since_2019.csv")
+        shared_data_dir / "membership/sp500_changes_since_2019.csv",
+    )
     snap = read_snapshot(shared_data_dir / "constituents-2026-08-08.csv")
     first = dict(zip(snap.frame["symbol"], snap.frame["date_added"], strict=True))
     history = SymbolHistory.default()
@@ -137,8 +147,9 @@ def test_the_curated_table_covers_every_rename_the_changes_file_implies(shared_d
 def test_membership_from_the_wikipedia_page_alone_under_symbols_of_the_day(shared_data_dir):
     tables = read_html_file(shared_data_dir / PAGE)
     history = SymbolHistory.default()
-    part = part_from_wikipedia(list(tables.constituents["symbol"]), tables.changes,
-                               tables.as_of, history, "page")
+    part = part_from_wikipedia(
+        list(tables.constituents["symbol"]), tables.changes, tables.as_of, history, "page"
+    )
     wiki = combine([part], history)
     snap = read_snapshot(shared_data_dir / "constituents-2021-04-23.csv")
     assert jaccard(wiki.members_on("2021-04-23"), snap.symbols) >= 0.97

@@ -38,9 +38,11 @@ def poly_dir(shared_data_dir):
 
 
 def client_for(server, attempts: int = 3, read_timeout: float = 5.0) -> polygon.PolygonClient:
-    http = HttpClient(timeout=(2.0, read_timeout),
-                      retry=RetryPolicy(max_attempts=attempts, backoff=0.01),
-                      sleep=lambda s: None)
+    http = HttpClient(
+        timeout=(2.0, read_timeout),
+        retry=RetryPolicy(max_attempts=attempts, backoff=0.01),
+        sleep=lambda s: None,
+    )
     return polygon.PolygonClient(key=KEY, base=server.url, http=http)
 
 
@@ -57,8 +59,11 @@ def unadjusted_2005(poly_dir) -> dict:
 
 
 def serve_aapl_2005(server, poly_dir):
-    server.route(AAPL_2005, Reply.file(poly_dir / "aggs-AAPL-1-day-2005-04-01-2005-04-04.json"),
-                 query={"adjusted": "true"})
+    server.route(
+        AAPL_2005,
+        Reply.file(poly_dir / "aggs-AAPL-1-day-2005-04-01-2005-04-04.json"),
+        query={"adjusted": "true"},
+    )
     server.route(AAPL_2005, Reply.json(unadjusted_2005(poly_dir)), query={"adjusted": "false"})
     server.route("/v3/reference/dividends", Reply.json(NO_DIVIDENDS))
 
@@ -66,8 +71,9 @@ def serve_aapl_2005(server, poly_dir):
 # -------------------------------------------------------------- real responses
 def test_real_aggs_file_gives_as_traded_and_adjusted_close(http_server, poly_dir, sp500_dir):
     serve_aapl_2005(http_server, poly_dir)
-    data = polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04",
-                                client=client_for(http_server))
+    data = polygon.load_polygon(
+        ["AAPL"], "2005-04-01", "2005-04-04", client=client_for(http_server)
+    )
     assert data.source == "polygon" and data.tickers == ["AAPL"]
     assert data.dates.tolist() == [pd.Timestamp("2005-04-01"), pd.Timestamp("2005-04-04")]
     assert data.adj_close["AAPL"].tolist() == [1.4604, 1.4675]  # the file's "c"
@@ -85,21 +91,32 @@ def test_real_aggs_file_gives_as_traded_and_adjusted_close(http_server, poly_dir
 
 
 def test_reference_and_grouped_files(http_server, poly_dir):
-    http_server.route("/v3/reference/tickers/AAPL", Reply.file(poly_dir /
-                                                               "reference-ticker-AAPL.json"))
-    http_server.route("/v3/reference/tickers/NOPE",
-                      Reply.json({"status": "NOT_FOUND", "request_id": "x",
-                                  "message": "Ticker not found."}, status=404))
+    http_server.route(
+        "/v3/reference/tickers/AAPL", Reply.file(poly_dir / "reference-ticker-AAPL.json")
+    )
+    http_server.route(
+        "/v3/reference/tickers/NOPE",
+        Reply.json(
+            {"status": "NOT_FOUND", "request_id": "x", "message": "Ticker not found."}, status=404
+        ),
+    )
     caps, notes = polygon.market_caps(["AAPL", "NOPE"], client=client_for(http_server))
     assert caps == {"AAPL": 2488795282370.0}
     assert len(notes) == 1 and notes[0].startswith("NOPE:") and "HTTP 404" in notes[0]
 
-    http_server.route("/v2/aggs/grouped/locale/us/market/stocks/2005-04-04",
-                      Reply.file(poly_dir / "grouped-us-stocks-2005-04-04.json"))
+    http_server.route(
+        "/v2/aggs/grouped/locale/us/market/stocks/2005-04-04",
+        Reply.file(poly_dir / "grouped-us-stocks-2005-04-04.json"),
+    )
     grouped = polygon.grouped_daily("2005-04-04", client=client_for(http_server))
     assert grouped.index.tolist() == ["GIK"]
     assert grouped.loc["GIK", ["open", "high", "low", "close", "volume"]].tolist() == [
-        9.99, 10.02, 9.9, 10.02, 895345.0]
+        9.99,
+        10.02,
+        9.9,
+        10.02,
+        895345.0,
+    ]
 
 
 # ------------------------------------------- real bars in Polygon's format, paged
@@ -107,8 +124,16 @@ def _bars(rows: pd.DataFrame, divide_by) -> list[dict]:
     ms = rows.index.tz_localize("America/New_York").as_unit("ms").asi8
     return [
         {"v": float(v * d), "o": o / d, "h": h / d, "l": lo / d, "c": c / d, "t": int(t), "n": 1}
-        for o, h, lo, c, v, d, t in zip(rows["open"], rows["high"], rows["low"], rows["close"],
-                                        rows["volume"], divide_by, ms, strict=True)
+        for o, h, lo, c, v, d, t in zip(
+            rows["open"],
+            rows["high"],
+            rows["low"],
+            rows["close"],
+            rows["volume"],
+            divide_by,
+            ms,
+            strict=True,
+        )
     ]
 
 
@@ -122,26 +147,58 @@ def serve_aapl_2020(server, sp500_dir) -> pd.DataFrame:
     for flag, divide in (("false", np.ones(len(rows))), ("true", split)):
         bars = _bars(rows, divide)
         cursor = f"page2{flag}"
-        nxt = f"{server.url}{AGGS.format(t='AAPL', a=bars[half]['t'], b='2020-09-30')}" \
-              f"?cursor={cursor}"
-        server.route(AAPL_2020, Reply.json({"ticker": "AAPL", "status": "OK", "adjusted":
-                                            flag == "true", "results": bars[:half],
-                                            "next_url": nxt}), query={"adjusted": flag})
-        server.route(AGGS.format(t="AAPL", a=bars[half]["t"], b="2020-09-30"),
-                     Reply.json({"ticker": "AAPL", "status": "OK", "results": bars[half:]}),
-                     query={"cursor": cursor})
-    server.route("/v3/reference/dividends", Reply.json({"status": "OK", "request_id": "1",
-        "results": [{"cash_amount": 0.82, "currency": "USD", "declaration_date": "2020-07-30",
-                     "dividend_type": "CD", "ex_dividend_date": "2020-08-07", "frequency": 4,
-                     "pay_date": "2020-08-13", "record_date": "2020-08-10",
-                     "ticker": "AAPL"}]}))
+        nxt = (
+            f"{server.url}{AGGS.format(t='AAPL', a=bars[half]['t'], b='2020-09-30')}"
+            f"?cursor={cursor}"
+        )
+        server.route(
+            AAPL_2020,
+            Reply.json(
+                {
+                    "ticker": "AAPL",
+                    "status": "OK",
+                    "adjusted": flag == "true",
+                    "results": bars[:half],
+                    "next_url": nxt,
+                }
+            ),
+            query={"adjusted": flag},
+        )
+        server.route(
+            AGGS.format(t="AAPL", a=bars[half]["t"], b="2020-09-30"),
+            Reply.json({"ticker": "AAPL", "status": "OK", "results": bars[half:]}),
+            query={"cursor": cursor},
+        )
+    server.route(
+        "/v3/reference/dividends",
+        Reply.json(
+            {
+                "status": "OK",
+                "request_id": "1",
+                "results": [
+                    {
+                        "cash_amount": 0.82,
+                        "currency": "USD",
+                        "declaration_date": "2020-07-30",
+                        "dividend_type": "CD",
+                        "ex_dividend_date": "2020-08-07",
+                        "frequency": 4,
+                        "pay_date": "2020-08-13",
+                        "record_date": "2020-08-10",
+                        "ticker": "AAPL",
+                    }
+                ],
+            }
+        ),
+    )
     return rows
 
 
 def test_pagination_split_and_dividend_against_real_bars(http_server, sp500_dir):
     rows = serve_aapl_2020(http_server, sp500_dir)
-    data = polygon.load_polygon(["AAPL"], "2020-07-01", "2020-09-30",
-                                client=client_for(http_server))
+    data = polygon.load_polygon(
+        ["AAPL"], "2020-07-01", "2020-09-30", client=client_for(http_server)
+    )
     assert len(data.dates) == len(rows) == 64  # both pages joined
     assert data.dates.equals(pd.DatetimeIndex(rows.index, name="date"))
     np.testing.assert_allclose(data.close["AAPL"], rows["close"], rtol=1e-12)
@@ -164,8 +221,9 @@ def test_dividend_factor_by_hand():
     cash = pd.Series([0.0, 0.0, 2.02, 0.0])  # ex-date on day 2, previous close 102
     factor = polygon.dividend_factor(close, cash)
     assert factor.tolist() == pytest.approx([1 - 2.02 / 102, 1 - 2.02 / 102, 1.0, 1.0])
-    coef = polygon.split_coefficients(pd.Series([300.0, 100.5, 101.0]),
-                                      pd.Series([100.0, 100.5, 101.0]))
+    coef = polygon.split_coefficients(
+        pd.Series([300.0, 100.5, 101.0]), pd.Series([100.0, 100.5, 101.0])
+    )
     assert coef.tolist() == [1.0, 3.0, 1.0]
 
 
@@ -173,11 +231,16 @@ def test_dividend_factor_by_hand():
 def test_429_then_success(http_server, poly_dir):
     serve_aapl_2005(http_server, poly_dir)
     body = (poly_dir / "aggs-AAPL-1-day-2005-04-01-2005-04-04.json").read_bytes()
-    http_server.route(AAPL_2005, Reply.rate_limited("0"), Reply.rate_limited(None),
-                      Reply(200, body, {"Content-Type": "application/json"}),
-                      query={"adjusted": "true"})
-    data = polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04",
-                                client=client_for(http_server))
+    http_server.route(
+        AAPL_2005,
+        Reply.rate_limited("0"),
+        Reply.rate_limited(None),
+        Reply(200, body, {"Content-Type": "application/json"}),
+        query={"adjusted": "true"},
+    )
+    data = polygon.load_polygon(
+        ["AAPL"], "2005-04-01", "2005-04-04", client=client_for(http_server)
+    )
     assert data.adj_close["AAPL"].tolist() == [1.4604, 1.4675] and not data.warnings
     assert len([r for r in http_server.hits(AAPL_2005) if r.query["adjusted"] == "true"]) == 3
 
@@ -187,8 +250,9 @@ def test_one_ticker_failing_is_reported_the_others_load(http_server, poly_dir, c
     serve_aapl_2005(http_server, poly_dir)
     msft = AGGS.format(t="MSFT", a="2005-04-01", b="2005-04-04")
     http_server.route(msft, Reply.error(500))
-    data = polygon.load_polygon(["AAPL", "MSFT"], "2005-04-01", "2005-04-04",
-                                client=client_for(http_server))
+    data = polygon.load_polygon(
+        ["AAPL", "MSFT"], "2005-04-01", "2005-04-04", client=client_for(http_server)
+    )
     assert data.tickers == ["AAPL"]
     (warning,) = data.warnings
     assert warning.startswith("MSFT: skipped") and "HTTP 500" in warning
@@ -202,36 +266,41 @@ def test_all_failing_is_a_source_error(http_server, caplog):
     path = AGGS.format(t="AAPL", a="2005-04-01", b="2005-04-04")
     http_server.route(path, Reply.garbage())
     with pytest.raises(SourceError) as err:
-        polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04",
-                             client=client_for(http_server))
+        polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04", client=client_for(http_server))
     text = str(err.value)
     assert "no data for any of 1 ticker" in text and "not valid JSON" in text and path in text
     _assert_no_key(text, caplog)
 
 
 def test_truncated_json_and_timeout(http_server, poly_dir):
-    http_server.route(AAPL_2005, Reply.truncated_json(poly_dir /
-                                                      "aggs-AAPL-1-day-2005-04-01-2005-04-04.json"))
+    http_server.route(
+        AAPL_2005, Reply.truncated_json(poly_dir / "aggs-AAPL-1-day-2005-04-01-2005-04-04.json")
+    )
     with pytest.raises(SourceError, match="not valid JSON"):
-        polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04",
-                             client=client_for(http_server))
+        polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04", client=client_for(http_server))
     http_server.route(AAPL_2005, Reply.slow(1.0))
     with pytest.raises(SourceError, match="timed out"):
-        polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04",
-                             client=client_for(http_server, attempts=2, read_timeout=0.2))
+        polygon.load_polygon(
+            ["AAPL"],
+            "2005-04-01",
+            "2005-04-04",
+            client=client_for(http_server, attempts=2, read_timeout=0.2),
+        )
 
 
 def test_polygon_error_status_in_body(http_server):
-    http_server.route(AAPL_2005, Reply.json({"status": "ERROR", "request_id": "r",
-                                             "error": "Unknown API Key"}))
+    http_server.route(
+        AAPL_2005, Reply.json({"status": "ERROR", "request_id": "r", "error": "Unknown API Key"})
+    )
     with pytest.raises(SourceError, match="Polygon says ERROR: Unknown API Key"):
-        polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04",
-                             client=client_for(http_server))
+        polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04", client=client_for(http_server))
 
 
 def test_next_url_to_another_host_is_refused(http_server):
-    http_server.route(AAPL_2005, Reply.json({"status": "OK", "results": [],
-                                             "next_url": "https://evil.example/steal"}))
+    http_server.route(
+        AAPL_2005,
+        Reply.json({"status": "OK", "results": [], "next_url": "https://evil.example/steal"}),
+    )
     client = client_for(http_server)
     with pytest.raises(SourceError, match="refusing to send the API key"):
         client.paged(AAPL_2005, {"adjusted": "false"})
@@ -257,11 +326,13 @@ def test_env_override_of_base_url(http_server, poly_dir, monkeypatch):
 def test_cache_reuse_and_stale_copy_survives_failure(http_server, poly_dir, caplog):
     caplog.set_level(logging.DEBUG)
     serve_aapl_2005(http_server, poly_dir)
-    first = polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04",
-                                 client=client_for(http_server))
+    first = polygon.load_polygon(
+        ["AAPL"], "2005-04-01", "2005-04-04", client=client_for(http_server)
+    )
     n = len(http_server.requests)
-    again = polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04",
-                                 client=client_for(http_server))
+    again = polygon.load_polygon(
+        ["AAPL"], "2005-04-01", "2005-04-04", client=client_for(http_server)
+    )
     assert len(http_server.requests) == n  # fresh in the cache: no request
     assert again.adj_close.equals(first.adj_close)
 
@@ -270,8 +341,9 @@ def test_cache_reuse_and_stale_copy_survives_failure(http_server, poly_dir, capl
     assert key == "polygon:daily:AAPL:2005-04-01:2005-04-04:tr" and KEY not in key
     cache.put_frame(key, cache.get(key).value, kind="prices", expires_at=time.time() - 1)
     http_server.route(AAPL_2005, Reply.error(502, "Bad Gateway"), query={"adjusted": "false"})
-    stale = polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04",
-                                 client=client_for(http_server))
+    stale = polygon.load_polygon(
+        ["AAPL"], "2005-04-01", "2005-04-04", client=client_for(http_server)
+    )
     assert stale.adj_close.equals(first.adj_close)
     (warning,) = stale.warnings
     assert "cached data" in warning and "HTTP 502" in warning

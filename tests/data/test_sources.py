@@ -20,9 +20,9 @@ def test_local_through_the_cache_equals_the_files(sp500_dir, basket):
     for data in (cold, warm):
         assert data.source == "local" and data.tickers == ["AAPL", "TSLA"]
         pd.testing.assert_frame_equal(
-            data.adj_close, basket.adj_close[["AAPL", "TSLA"]].loc[data.dates], check_freq=False)
-        assert data.sectors == {"AAPL": "Information Technology",
-                                "TSLA": "Consumer Discretionary"}
+            data.adj_close, basket.adj_close[["AAPL", "TSLA"]].loc[data.dates], check_freq=False
+        )
+        assert data.sectors == {"AAPL": "Information Technology", "TSLA": "Consumer Discretionary"}
     pd.testing.assert_frame_equal(cold.splits, warm.splits)
 
 

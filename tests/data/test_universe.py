@@ -82,8 +82,9 @@ def test_members_are_listed_under_the_symbols_of_the_day(universe):
 
 
 def test_membership_frame_agrees_with_members_on(universe):
-    dates = pd.DatetimeIndex(["2024-09-20", "2005-03-01", "2020-01-02", "2024-09-23",
-                              "2013-12-23", "1999-01-04"])
+    dates = pd.DatetimeIndex(
+        ["2024-09-20", "2005-03-01", "2020-01-02", "2024-09-23", "2013-12-23", "1999-01-04"]
+    )
     frame = universe.membership_frame(dates)
     assert frame.index.equals(dates) and frame.dtypes.eq(bool).all()
     for day in dates:  # columns: every symbol of the day that was ever a member
@@ -93,8 +94,7 @@ def test_membership_frame_agrees_with_members_on(universe):
 def test_membership_frame_maps_2021_tickers(universe, sp500_dir):
     """Price files labelled with 2021 tickers (FB, not META) line up with membership."""
     dates = pd.bdate_range("2019-12-30", "2020-01-03")
-    frame = universe.membership_frame(dates, ["FB", "AAPL", "TSLA", "ANTM"],
-                                      key_date="2021-04-21")
+    frame = universe.membership_frame(dates, ["FB", "AAPL", "TSLA", "ANTM"], key_date="2021-04-21")
     assert frame["FB"].all() and frame["AAPL"].all() and frame["ANTM"].all()
     assert not frame["TSLA"].any()  # joined 2020-12-21
 
@@ -165,9 +165,17 @@ def test_constituent_csvs(shared_data_dir):
     manager = SP500UniverseManager()
     new = manager.from_csv(shared_data_dir / "constituents-2026-08-08.csv")
     assert len(new) == 503 and new.as_of == pd.Timestamp("2026-08-08")
-    assert new.get("MMM") == SP500Stock("MMM", "3M", "Industrials", "Industrial Conglomerates",
-                                        "1957-03-04", "0000066740", None,
-                                        "Saint Paul, Minnesota", "1902")
+    assert new.get("MMM") == SP500Stock(
+        "MMM",
+        "3M",
+        "Industrials",
+        "Industrial Conglomerates",
+        "1957-03-04",
+        "0000066740",
+        None,
+        "Saint Paul, Minnesota",
+        "1902",
+    )
     old = manager.from_csv(shared_data_dir / "constituents-2021-04-23.csv")
     assert len(old) == 505 and old.get("BRK.B").sector == "Financials"
     assert set(old.sectors().index) == set(GICS_SECTORS)
@@ -226,7 +234,8 @@ def test_manager_update_cache_and_fallbacks(http_server, page_path, monkeypatch)
     url = http_server.url + path
     monkeypatch.setenv(wikipedia.URL_ENV, url)
     manager = SP500UniverseManager(
-        client=HttpClient(timeout=(2.0, 5.0), retry=RetryPolicy(max_attempts=2, backoff=0.01)))
+        client=HttpClient(timeout=(2.0, 5.0), retry=RetryPolicy(max_attempts=2, backoff=0.01))
+    )
     # nothing cached: the newest saved page of the data folder, else the offline list
     assert manager.load().source.startswith("Wikipedia page saved in")
     monkeypatch.setenv("MLTRAINER_DATA_DIR", str(page_path.parent / "no-such-folder"))
@@ -266,8 +275,9 @@ def test_cli_parse_and_members(capsys, page_path):
     assert code == 0 and len(doc["constituents"]) == 503 and len(doc["changes"]) == 353
     assert doc["changes"][0]["removed_ticker"] == "BBWI"
 
-    code, out, _ = run(capsys, "universe", "members", "--date", "2020-01-02", "--html",
-                       str(page_path), "--json")
+    code, out, _ = run(
+        capsys, "universe", "members", "--date", "2020-01-02", "--html", str(page_path), "--json"
+    )
     doc = json.loads(out)
     assert code == 0 and "AAL" in doc["members"] and "TSLA" not in doc["members"]
     assert doc["count"] == len(doc["members"]) == 504
@@ -284,14 +294,22 @@ def test_cli_show_export_and_errors(capsys, page_path, tmp_path):
     assert code == 0 and "503 members from Wikipedia page saved in" in out
 
     target = tmp_path / "members.parquet"
-    code, out, _ = run(capsys, "universe", "export", "--out", str(target), "--source",
-                       "pytickersymbols", "--json")
+    code, out, _ = run(
+        capsys, "universe", "export", "--out", str(target), "--source", "pytickersymbols", "--json"
+    )
     assert code == 0 and json.loads(out)["n_constituents"] == 503
     assert len(pd.read_parquet(target)) == 503
 
-    code, out, err = run(capsys, "universe", "members", "--date", "2020-01-02", "--html",
-                         str(tmp_path / "missing.html"), "--json")
+    code, out, err = run(
+        capsys,
+        "universe",
+        "members",
+        "--date",
+        "2020-01-02",
+        "--html",
+        str(tmp_path / "missing.html"),
+        "--json",
+    )
     assert code == 2 and "missing.html: no such file" in json.loads(out)["error"]
-    code, _, err = run(capsys, "universe", "members", "--date", "someday", "--html",
-                       str(page_path))
+    code, _, err = run(capsys, "universe", "members", "--date", "someday", "--html", str(page_path))
     assert code == 2 and "--date must be a date" in err

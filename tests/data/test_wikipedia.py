@@ -49,9 +49,16 @@ def test_saved_page_known_rows(saved):
     c = saved.constituents.set_index("symbol")
     mmm = c.loc["MMM"]
     assert (mmm["name"], mmm["sector"], mmm["sub_industry"]) == (
-        "3M", "Industrials", "Industrial Conglomerates")
+        "3M",
+        "Industrials",
+        "Industrial Conglomerates",
+    )
     assert (mmm["headquarters"], mmm["date_added"], mmm["cik"], mmm["founded"]) == (
-        "Saint Paul, Minnesota", "1957-03-04", "0000066740", "1902")
+        "Saint Paul, Minnesota",
+        "1957-03-04",
+        "0000066740",
+        "1902",
+    )
     assert c.loc["BRK.B", "sector"] == "Financials" and c.loc["BF.B", "name"] == "Brown–Forman"
     assert set(c["sector"]) == set(GICS_SECTORS)
 
@@ -67,7 +74,10 @@ def test_saved_page_known_rows(saved):
     # oldest row, footnote marker stripped and words kept apart
     last = ch.iloc[-1]
     assert (last["date"], last["added_ticker"], last["removed_ticker"]) == (
-        pd.Timestamp("1997-06-17"), "CCI", "USL")
+        pd.Timestamp("1997-06-17"),
+        "CCI",
+        "USL",
+    )
     assert last["reason"] == "AIG acquired USLife."
     assert not ch["reason"].dropna().str.contains(r"\[\d+\]").any()
 
@@ -85,8 +95,7 @@ def test_saved_page_matches_pandas_read_html(page_path, saved):
     ref.columns = ["date", "added", "added_security", "removed", "removed_security", "reason"]
     assert saved.changes["date"].tolist() == pd.to_datetime(ref["date"]).tolist()
     assert saved.changes["added_ticker"].fillna("").tolist() == ref["added"].fillna("").tolist()
-    assert saved.changes["removed_ticker"].fillna("").tolist() == ref["removed"].fillna(
-        "").tolist()
+    assert saved.changes["removed_ticker"].fillna("").tolist() == ref["removed"].fillna("").tolist()
 
 
 # ------------------------------------------------------------- header layouts
@@ -145,7 +154,10 @@ def test_older_single_row_headers_are_matched_by_text():
     assert len(ch) == 1
     row = ch.iloc[0]
     assert (row["date"], row["added_ticker"], row["removed_ticker"]) == (
-        pd.Timestamp("2017-06-19"), "BHF", "SIG")
+        pd.Timestamp("2017-06-19"),
+        "BHF",
+        "SIG",
+    )
     assert row["reason"] == "Spin-off."
 
 
@@ -153,7 +165,11 @@ def test_reordered_columns_rowspans_and_missing_cells():
     tables = wikipedia.parse_page(REORDERED, "variant.html")
     c = tables.constituents.iloc[0]
     assert (c["symbol"], c["name"], c["sector"], c["sub_industry"]) == (
-        "XOM", "Exxon Mobil", "Energy", "Integrated Oil & Gas")
+        "XOM",
+        "Exxon Mobil",
+        "Energy",
+        "Integrated Oil & Gas",
+    )
     ch = tables.changes
     assert ch["date"].tolist() == [pd.Timestamp("2024-03-18")] * 2 + [pd.Timestamp("2023-04-03")]
     assert ch["added_ticker"].tolist()[:2] == ["SMCI", "DECK"]
@@ -166,9 +182,11 @@ def test_reordered_columns_rowspans_and_missing_cells():
 def test_table_grid_expands_spans():
     from bs4 import BeautifulSoup
 
-    html = ("<table><tr><th rowspan=2>A</th><th colspan=2>B</th></tr>"
-            "<tr><th>b1</th><th>b2</th></tr>"
-            "<tr><td rowspan=2>x</td><td>1</td><td>2</td></tr><tr><td>3</td></tr></table>")
+    html = (
+        "<table><tr><th rowspan=2>A</th><th colspan=2>B</th></tr>"
+        "<tr><th>b1</th><th>b2</th></tr>"
+        "<tr><td rowspan=2>x</td><td>1</td><td>2</td></tr><tr><td>3</td></tr></table>"
+    )
     rows, n_header = wikipedia.table_grid(BeautifulSoup(html, "lxml").find("table"))
     assert n_header == 2
     assert rows == [["A", "B", "B"], ["A", "b1", "b2"], ["x", "1", "2"], ["x", "3", ""]]
@@ -213,14 +231,17 @@ def _header_td(head, body):
 def _repeat_header(head, body):
     out = []
     for i in range(0, len(body), 50):
-        out += body[i:i + 50] + (head if i + 50 < len(body) else [])
+        out += body[i : i + 50] + (head if i + 50 < len(body) else [])
     return head, out
 
 
 def _renamed(head, body):
-    renames = {">Symbol</a>": ">Ticker symbol</a>", "GICS Sub-Industry": "GICS Sub Industry",
-               "Headquarters Location": "Address of Headquarters",
-               "Date added": "Date first added"}
+    renames = {
+        ">Symbol</a>": ">Ticker symbol</a>",
+        "GICS Sub-Industry": "GICS Sub Industry",
+        "Headquarters Location": "Address of Headquarters",
+        "Date added": "Date first added",
+    }
     row = head[0]
     for old, new in renames.items():
         assert old in row
@@ -230,21 +251,30 @@ def _renamed(head, body):
 
 def _sec_filings_column(head, body):
     """Older copies had a "SEC filings" column after the symbol."""
+
     def insert(row, cell):
-        return re.sub(r"(<t[dh]\b.*?</t[dh]>)", lambda m: m.group(1) + cell, row, count=1,
-                      flags=re.S)
-    return ([insert(head[0], "<th>SEC filings</th>")],
-            [insert(r, '<td><a href="#">reports</a></td>') for r in body])
+        return re.sub(
+            r"(<t[dh]\b.*?</t[dh]>)", lambda m: m.group(1) + cell, row, count=1, flags=re.S
+        )
+
+    return (
+        [insert(head[0], "<th>SEC filings</th>")],
+        [insert(r, '<td><a href="#">reports</a></td>') for r in body],
+    )
 
 
 def _single_row_changes(head, body):
-    return ["<tr><th>Date</th><th>Added Ticker</th><th>Added Security</th>"
-            "<th>Removed Ticker</th><th>Removed Security</th><th>Reason</th></tr>\n"], body
+    return [
+        "<tr><th>Date</th><th>Added Ticker</th><th>Added Security</th>"
+        "<th>Removed Ticker</th><th>Removed Security</th><th>Reason</th></tr>\n"
+    ], body
 
 
 def _colspan_only_changes(head, body):
-    return ['<tr><td>Date</td><td colspan="2">Added (Ticker, Security)</td>'
-            '<td colspan="2">Removed (Ticker, Security)</td><td>Reason</td></tr>\n'], body
+    return [
+        '<tr><td>Date</td><td colspan="2">Added (Ticker, Security)</td>'
+        '<td colspan="2">Removed (Ticker, Security)</td><td>Reason</td></tr>\n'
+    ], body
 
 
 def _no_ids(text: str) -> str:
@@ -253,17 +283,24 @@ def _no_ids(text: str) -> str:
 
 LAYOUTS = {
     "header row of td cells": [("constituents", 1, _header_td), ("changes", 2, _header_td)],
-    "header repeated every 50 rows": [("constituents", 1, _repeat_header),
-                                      ("changes", 2, _repeat_header)],
+    "header repeated every 50 rows": [
+        ("constituents", 1, _repeat_header),
+        ("changes", 2, _repeat_header),
+    ],
     "older header names": [("constituents", 1, _renamed)],
     "SEC filings column": [("constituents", 1, _sec_filings_column)],
     "single-row changes header": [("changes", 2, _single_row_changes)],
     "colspan-only changes header": [("changes", 2, _colspan_only_changes)],
     "all of them, no table ids": [
-        ("constituents", 1, _renamed), ("constituents", 1, _sec_filings_column),
-        ("constituents", 1, _header_td), ("constituents", 1, _repeat_header),
-        ("changes", 2, _single_row_changes), ("changes", 1, _header_td),
-        ("changes", 1, _repeat_header), _no_ids],
+        ("constituents", 1, _renamed),
+        ("constituents", 1, _sec_filings_column),
+        ("constituents", 1, _header_td),
+        ("constituents", 1, _repeat_header),
+        ("changes", 2, _single_row_changes),
+        ("changes", 1, _header_td),
+        ("changes", 1, _repeat_header),
+        _no_ids,
+    ],
 }
 
 
@@ -315,8 +352,9 @@ def test_warnings_survive_the_cache_round_trip(page_text):
 def test_fetch_through_local_server_and_cache(http_server, page_path, monkeypatch):
     url = http_server.url + "/wiki/List_of_S%26P_500_companies"
     monkeypatch.setenv(wikipedia.URL_ENV, url)
-    http_server.route("/wiki/List_of_S%26P_500_companies", Reply.rate_limited("0"),
-                      Reply.file(page_path))
+    http_server.route(
+        "/wiki/List_of_S%26P_500_companies", Reply.rate_limited("0"), Reply.file(page_path)
+    )
     tables, warning = wikipedia.fetch_sp500_tables(client=fast_client())
     assert warning is None and len(tables.constituents) == 503 and len(tables.changes) == 353
     hits = http_server.hits("/wiki/List_of_S%26P_500_companies")
@@ -358,10 +396,13 @@ def test_failing_fetch_with_nothing_cached_raises(http_server, monkeypatch):
         wikipedia.fetch_sp500_tables(client=client)
 
 
-@pytest.mark.parametrize(("footer", "expected"), [
-    ("This page was last modified on 10 October 2014, at 12:34.", "2014-10-10"),
-    ("This page was last edited on October 9, 2024, at 23:17", "2024-10-09"),
-])
+@pytest.mark.parametrize(
+    ("footer", "expected"),
+    [
+        ("This page was last modified on 10 October 2014, at 12:34.", "2014-10-10"),
+        ("This page was last edited on October 9, 2024, at 23:17", "2024-10-09"),
+    ],
+)
 def test_older_footers_give_the_page_date(page_text, tmp_path, footer, expected):
     text = re.sub(r"This page was last edited on 9 October 2024, at 23:17", footer, page_text)
     assert text != page_text

@@ -36,12 +36,18 @@ def yahoo_layout(data) -> pd.DataFrame:
     parts = {}
     for t in data.tickers:
         f = factor[t]
-        parts[yahoo.to_yahoo(t)] = pd.DataFrame({
-            "Open": data.open[t] / f, "High": data.high[t] / f, "Low": data.low[t] / f,
-            "Close": data.close[t] / f, "Adj Close": data.adj_close[t],
-            "Volume": data.volume[t] * f, "Dividends": data.dividends[t] / f,
-            "Stock Splits": data.splits[t].where(data.splits[t] != 1.0, 0.0),
-        })
+        parts[yahoo.to_yahoo(t)] = pd.DataFrame(
+            {
+                "Open": data.open[t] / f,
+                "High": data.high[t] / f,
+                "Low": data.low[t] / f,
+                "Close": data.close[t] / f,
+                "Adj Close": data.adj_close[t],
+                "Volume": data.volume[t] * f,
+                "Dividends": data.dividends[t] / f,
+                "Stock Splits": data.splits[t].where(data.splits[t] != 1.0, 0.0),
+            }
+        )
     frame = pd.concat(parts, axis=1, names=["Ticker", "Price"])
     frame.index.name = "Date"
     return frame
@@ -66,9 +72,15 @@ class FakeDownload:
 
 def load(download, tickers=TICKERS, sleeps=None, **kw):
     sleeps = [] if sleeps is None else sleeps
-    return yahoo.load_yahoo(tickers, START, END, download=download,
-                            retry=RetryPolicy(max_attempts=4, backoff=2.0),
-                            sleep=sleeps.append, **kw)
+    return yahoo.load_yahoo(
+        tickers,
+        START,
+        END,
+        download=download,
+        retry=RetryPolicy(max_attempts=4, backoff=2.0),
+        sleep=sleeps.append,
+        **kw,
+    )
 
 
 # ------------------------------------------------------------------ spelling
@@ -91,10 +103,10 @@ def test_yfinance_frame_converts_back_to_the_real_as_traded_bars(real):
     for t in TICKERS:
         got = bars[yahoo.to_yahoo(t)]
         ref = real.select([t]).drop_empty()
-        for field in ("open", "high", "low", "close", "adj_close", "volume", "dividends",
-                      "splits"):
-            np.testing.assert_allclose(got[field], getattr(ref, field)[t].dropna(),
-                                       rtol=1e-12, err_msg=f"{t} {field}")
+        for field in ("open", "high", "low", "close", "adj_close", "volume", "dividends", "splits"):
+            np.testing.assert_allclose(
+                got[field], getattr(ref, field)[t].dropna(), rtol=1e-12, err_msg=f"{t} {field}"
+            )
 
 
 def test_load_yahoo_equals_the_local_loader(real):
@@ -102,8 +114,9 @@ def test_load_yahoo_equals_the_local_loader(real):
     data = load(fake)
     assert data.source == "yahoo" and data.tickers == TICKERS and not data.warnings
     for field in ("open", "high", "low", "close", "adj_close", "volume", "dividends", "splits"):
-        pd.testing.assert_frame_equal(getattr(data, field), getattr(real, field),
-                                      check_freq=False, rtol=1e-12, obj=field)
+        pd.testing.assert_frame_equal(
+            getattr(data, field), getattr(real, field), check_freq=False, rtol=1e-12, obj=field
+        )
     ((tickers, start, end),) = fake.calls
     assert tickers == ["AAPL", "MSFT", "BRK-B", "TSLA", "XOM"] and start == START
     assert pd.Timestamp(end) > pd.Timestamp.today()  # to today, so every split is known
@@ -114,8 +127,9 @@ def test_partial_and_empty_tickers_are_reported(real):
     frame = yahoo_layout(real)
     frame.loc["2020-03-02":"2020-03-04", "MSFT"] = np.nan  # three days missing inside
     frame.loc["2021-03-01":, "XOM"] = np.nan  # stops seven weeks early
-    fake = FakeDownload((frame, {"ZZZZ": "YFTzMissingError('possibly delisted; no timezone "
-                                         "found')"}))
+    fake = FakeDownload(
+        (frame, {"ZZZZ": "YFTzMissingError('possibly delisted; no timezone found')"})
+    )
     data = load(fake, TICKERS + ["ZZZZ"])
     assert data.tickers == TICKERS  # ZZZZ left out, the rest loaded
     text = "\n".join(data.warnings)
@@ -166,8 +180,11 @@ def test_batches_and_progress(real):
     seen = []
     load(fake, batch_size=2, progress=lambda f, text: seen.append((round(f, 3), text)))
     assert [len(c[0]) for c in fake.calls] == [2, 2, 1]
-    assert seen == [(0.333, "Yahoo: batch 1 of 3"), (0.667, "Yahoo: batch 2 of 3"),
-                    (1.0, "Yahoo: batch 3 of 3")]
+    assert seen == [
+        (0.333, "Yahoo: batch 1 of 3"),
+        (0.667, "Yahoo: batch 2 of 3"),
+        (1.0, "Yahoo: batch 3 of 3"),
+    ]
 
 
 def test_yf_download_captures_per_ticker_errors(real, monkeypatch):

@@ -28,9 +28,14 @@ def _kkt_violation(q, c, lb, ub, x):
         lo, hi = np.max(-g[at_lo], initial=-np.inf), np.min(-g[at_hi], initial=np.inf)
         nu = hi if not np.isfinite(lo) else lo if not np.isfinite(hi) else (lo + hi) / 2
     mult = g + nu
-    return max(abs(x.sum() - 1), np.abs(mult[free]).max(initial=0.0),
-               np.max(-mult[at_lo], initial=0.0), np.max(mult[at_hi], initial=0.0),
-               np.max(lb - x, initial=0.0), np.max(x - ub, initial=0.0))
+    return max(
+        abs(x.sum() - 1),
+        np.abs(mult[free]).max(initial=0.0),
+        np.max(-mult[at_lo], initial=0.0),
+        np.max(mult[at_hi], initial=0.0),
+        np.max(lb - x, initial=0.0),
+        np.max(x - ub, initial=0.0),
+    )
 
 
 @pytest.mark.parametrize("t", [0.0, 1.0, 4.0, 16.0, 64.0])

@@ -38,16 +38,16 @@ def test_historical_var_es_step_by_step(aapl_2019):
         q = x[lo] + (h - lo) * (x[lo + 1] - x[lo])
         tail = [v for v in x if v <= q]
         assert V.historical_var(aapl_2019, level) == pytest.approx(-q, rel=1e-12)
-        assert V.historical_es(aapl_2019, level) == pytest.approx(-sum(tail) / len(tail),
-                                                                  rel=1e-12)
+        assert V.historical_es(aapl_2019, level) == pytest.approx(-sum(tail) / len(tail), rel=1e-12)
         assert -q == pytest.approx(-np.quantile(r, 1 - level), rel=1e-12)
     # at 99 % the tail holds the 3 worst days of 2019 (floor(2.51) + 1)
     three = sorted(r)[:3]
     assert V.historical_es(aapl_2019, 0.99) == pytest.approx(-np.mean(three), rel=1e-12)
     # several levels at once give the same numbers
     both = V.historical_var(aapl_2019, [0.95, 0.99])
-    assert both == pytest.approx([V.historical_var(aapl_2019, 0.95),
-                                  V.historical_var(aapl_2019, 0.99)])
+    assert both == pytest.approx(
+        [V.historical_var(aapl_2019, 0.95), V.historical_var(aapl_2019, 0.99)]
+    )
 
 
 def test_normal_var_es_formula(aapl_2019):
@@ -76,7 +76,8 @@ def test_student_t_dof_from_kurtosis_and_es_by_integration(aapl_2019):
     assert V.student_t_es(r, level) == pytest.approx(-tail_mean / 0.01, rel=1e-6)
     # an explicit dof is used as given
     assert V.student_t_var(r, level, dof=5) == pytest.approx(
-        -(mu + sd * math.sqrt(3 / 5) * stats.t.ppf(0.01, 5)), rel=1e-10)
+        -(mu + sd * math.sqrt(3 / 5) * stats.t.ppf(0.01, 5)), rel=1e-10
+    )
     # no excess kurtosis -> the (near) normal answer
     assert V.kurtosis_dof(-0.5) == V.MAX_DOF
 
@@ -89,8 +90,7 @@ def test_cornish_fisher_var_formula_and_es_by_integration(aapl_2019):
 
     def zcf(u):
         z = stats.norm.ppf(u)
-        return (z + (z * z - 1) * S / 6 + (z**3 - 3 * z) * K / 24
-                - (2 * z**3 - 5 * z) * S * S / 36)
+        return z + (z * z - 1) * S / 6 + (z**3 - 3 * z) * K / 24 - (2 * z**3 - 5 * z) * S * S / 36
 
     for level in (0.99, 0.95):
         p = 1 - level
@@ -120,7 +120,8 @@ def test_garch_filter_matches_arch(basket):
     r = 100 * basket.returns()["AAPL"].loc["2012":"2016"].dropna().to_numpy()
     backcast = float(np.mean(r[:75] ** 2))
     res = arch_model(r, mean="Constant", vol="GARCH", p=1, q=1, rescale=False).fit(
-        disp="off", backcast=backcast)
+        disp="off", backcast=backcast
+    )
     mu, omega, alpha, beta = res.params.to_numpy()
     s2 = V.garch_variance(r - mu, omega, alpha, beta, backcast)
     np.testing.assert_allclose(s2[:-1], res.conditional_volatility**2, rtol=1e-10)
@@ -145,8 +146,9 @@ def test_value_at_risk_dispatch_and_ordering(port):
 
 
 # ------------------------------------------------------------------------- rolling
-@pytest.mark.parametrize("method", ["historical", "normal", "student_t", "cornish_fisher",
-                                    "fhs_ewma"])
+@pytest.mark.parametrize(
+    "method", ["historical", "normal", "student_t", "cornish_fisher", "fhs_ewma"]
+)
 def test_rolling_equals_single_figure_on_each_window(port, method):
     w = 250
     roll = V.rolling_var_es(port, w, 0.99, method)
@@ -206,8 +208,9 @@ def test_rolling_several_levels_and_frames(basket):
     pd.testing.assert_series_equal(multi[("es", 0.99)], one["es"], check_names=False)
     frame = V.rolling_var(rets, 100, 0.99, "historical")
     assert list(frame.columns) == ["AAPL", "TSLA", "XOM"]
-    pd.testing.assert_series_equal(frame["XOM"], V.rolling_var(rets["XOM"], 100, 0.99),
-                                   check_names=False)
+    pd.testing.assert_series_equal(
+        frame["XOM"], V.rolling_var(rets["XOM"], 100, 0.99), check_names=False
+    )
     # TSLA lists in mid-2010: NaN until 100 returns exist, then values
     tsla = frame["TSLA"]
     first = rets["TSLA"].first_valid_index()
@@ -255,7 +258,8 @@ def hits() -> np.ndarray:
 def test_kupiec_against_formula(hits):
     n, x, p = 250, 7, 0.01
     lr = -2 * ((n - x) * math.log(1 - p) + x * math.log(p)) + 2 * (
-        (n - x) * math.log(1 - x / n) + x * math.log(x / n))
+        (n - x) * math.log(1 - x / n) + x * math.log(x / n)
+    )
     out = bt.kupiec_pof(hits, 0.99)
     assert out["exceptions"] == 7 and out["n"] == 250
     assert out["lr"] == pytest.approx(lr, rel=1e-12)
@@ -273,8 +277,11 @@ def test_christoffersen_against_hand_counts(hits):
     assert (out["n00"], out["n01"], out["n10"], out["n11"]) == (n00, n01, n10, n11)
     pi0, pi1, pi = n01 / (n00 + n01), n11 / (n10 + n11), (n01 + n11) / 249
     lr_ind = -2 * ((n00 + n10) * math.log(1 - pi) + (n01 + n11) * math.log(pi)) + 2 * (
-        n00 * math.log(1 - pi0) + n01 * math.log(pi0) + n10 * math.log(1 - pi1)
-        + n11 * math.log(pi1))
+        n00 * math.log(1 - pi0)
+        + n01 * math.log(pi0)
+        + n10 * math.log(1 - pi1)
+        + n11 * math.log(pi1)
+    )
     assert out["lr_ind"] == pytest.approx(lr_ind, rel=1e-12)
     assert out["lr_cc"] == pytest.approx(lr_ind + bt.kupiec_pof(hits)["lr"], rel=1e-12)
     assert out["p_value_cc"] == pytest.approx(math.exp(-out["lr_cc"] / 2), rel=1e-10)
@@ -292,7 +299,11 @@ def test_basel_zones():
     h[:10] = 1  # older than the 250-day window: ignored
     out = bt.traffic_light(h)
     assert (out["n"], out["exceptions"], out["zone"], out["plus_factor"]) == (
-        250, 7, "yellow", 0.65)
+        250,
+        7,
+        "yellow",
+        0.65,
+    )
 
 
 def test_var_exceptions_alignment():
