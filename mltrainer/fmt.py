@@ -1,0 +1,95 @@
+"""One number format for every page, the report and the CLI text.
+
+Rules: thousands separators; a minus sign before the currency (``-$27,416``, never
+``$-27,416``); a value that rounds to zero is shown without a sign (``0.0%``, never
+``-0.0%``; a Sharpe ratio of -0.001 is ``0.00``); ``sign=True`` adds ``+`` to positive
+values (changes, returns); NaN, None and infinities are ``n/a`` (a figure the data
+cannot give is said to be missing, not printed as a number).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import pandas as pd
+
+MISSING = "n/a"
+
+
+def _finite(x: object) -> float | None:
+    if x is None or isinstance(x, bool):
+        return None
+    if not isinstance(x, Real):
+        try:
+            x = float(x)  # numpy scalars, Decimal, numeric strings
+        except (TypeError, ValueError):
+            return None
+    value = float(x)
+    return value if math.isfinite(value) else None
+
+
+def _signed(value: float, digits: int, sign: bool, body: str) -> str:
+    rounded = round(value, digits)
+    if rounded == 0:
+        return body
+    if rounded < 0:
+        return "-" + body
+    return ("+" + body) if sign else body
+
+
+def number(x: object, digits: int = 2, sign: bool = False) -> str:
+    """``1466`` -> ``1,466.00``; ``-0.001`` -> ``0.00``; ``sign``: ``+1.50``."""
+    value = _finite(x)
+    if value is None:
+        return MISSING
+    return _signed(value, digits, sign, f"{abs(value):,.{digits}f}")
+
+
+def integer(x: object) -> str:
+    """A count with thousands separators: ``12345`` -> ``12,345``."""
+    return number(x, 0)
+
+
+def percent(x: object, digits: int = 1, sign: bool = False) -> str:
+    """A fraction as a percentage: ``0.1234`` -> ``12.3%``; ``-0.0004`` -> ``0.0%``."""
+    value = _finite(x)
+    if value is None:
+        return MISSING
+    pct = value * 100.0
+    return _signed(pct, digits, sign, f"{abs(pct):,.{digits}f}%")
+
+
+def money(x: object, digits: int = 0, currency: str = "$", sign: bool = False) -> str:
+    """An amount: ``-27416`` -> ``-$27,416``; ``1.5e6`` with ``digits=0`` -> ``$1,500,000``."""
+    value = _finite(x)
+    if value is None:
+        return MISSING
+    return _signed(value, digits, sign, f"{currency}{abs(value):,.{digits}f}")
+
+
+def ratio(x: object, digits: int = 2) -> str:
+    """A ratio such as Sharpe or Sortino: ``-0.004`` -> ``0.00``, ``1.234`` -> ``1.23``."""
+    return number(x, digits)
+
+
+def date(x: object) -> str:
+    """A day as ``YYYY-MM-DD`` (``n/a`` when missing)."""
+    if x is None:
+        return MISSING
+    try:
+        stamp = pd.Timestamp(x)
+    except (TypeError, ValueError):
+        return MISSING
+    return MISSING if pd.isna(stamp) else stamp.strftime("%Y-%m-%d")
+
+
+def date_range(start: object, end: object) -> str:
+    """``2020-02-19 to 2020-03-23``; an open end says so (``2020-02-19 to today``)."""
+    first = date(start)
+    last = date(end) if end is not None else "today"
+    if first == MISSING and last in (MISSING, "today"):
+        return "all dates"
+    if first == MISSING:
+        return f"up to {last}"
+    return f"{first} to {last}"
