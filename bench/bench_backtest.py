@@ -45,9 +45,11 @@ def main() -> int:
         return 1
     t0 = time.perf_counter()
     data = load_local(folder)
-    print(f"loaded {data.n_tickers} tickers x {len(data.dates)} dates "
-          f"({data.dates[0].date()} to {data.dates[-1].date()}) in "
-          f"{time.perf_counter() - t0:.2f} s")
+    print(
+        f"loaded {data.n_tickers} tickers x {len(data.dates)} dates "
+        f"({data.dates[0].date()} to {data.dates[-1].date()}) in "
+        f"{time.perf_counter() - t0:.2f} s"
+    )
     px = data.adj_close
     signal = (px / px.shift(20) - 1).rank(axis=1, pct=True) - 0.5
 
@@ -57,12 +59,16 @@ def main() -> int:
         t0 = time.perf_counter()
         result = run_backtest(signal, data, **COSTS)
         times.append(time.perf_counter() - t0)
-    print(f"run_backtest, {signal.shape[1]} tickers x {signal.shape[0]} dates, with costs: "
-          f"best {min(times):.3f} s, median {np.median(times):.3f} s over {args.repeat} runs "
-          f"(target <= 0.2 s)")
+    print(
+        f"run_backtest, {signal.shape[1]} tickers x {signal.shape[0]} dates, with costs: "
+        f"best {min(times):.3f} s, median {np.median(times):.3f} s over {args.repeat} runs "
+        f"(target <= 0.2 s)"
+    )
     m = result.metrics
-    print(f"  final equity {result.equity.iloc[-1]:.4f}, Sharpe {m['sharpe']:.3f}, annual "
-          f"turnover {m['annual_turnover']:.1f}, costs paid {m['total_costs']:.3f}")
+    print(
+        f"  final equity {result.equity.iloc[-1]:.4f}, Sharpe {m['sharpe']:.3f}, annual "
+        f"turnover {m['annual_turnover']:.1f}, costs paid {m['total_costs']:.3f}"
+    )
     if args.no_vectorbt:
         return 0
 
@@ -74,9 +80,17 @@ def main() -> int:
     close = px.ffill()
 
     def vbt_run(c, s):
-        pf = vbt.Portfolio.from_orders(c, size=s, size_type="targetpercent", fees=fee,
-                                       cash_sharing=True, group_by=True, call_seq="auto",
-                                       init_cash=1e8, freq="1D")
+        pf = vbt.Portfolio.from_orders(
+            c,
+            size=s,
+            size_type="targetpercent",
+            fees=fee,
+            cash_sharing=True,
+            group_by=True,
+            call_seq="auto",
+            init_cash=1e8,
+            freq="1D",
+        )
         return pf.value() / 1e8
 
     vbt_run(close.iloc[:50, :5], targets.iloc[:50, :5])  # numba compilation, not timed
@@ -89,8 +103,10 @@ def main() -> int:
     theirs = vbt_run(close, targets)
     t_vbt = time.perf_counter() - t0
     diff = np.max(np.abs(ours.equity.to_numpy() / theirs.to_numpy() - 1))
-    print(f"same input, one run each: engine {t_ours:.3f} s, vectorbt {t_vbt:.3f} s; "
-          f"vectorbt / engine = {t_vbt / t_ours:.1f}x")
+    print(
+        f"same input, one run each: engine {t_ours:.3f} s, vectorbt {t_vbt:.3f} s; "
+        f"vectorbt / engine = {t_vbt / t_ours:.1f}x"
+    )
     print(f"  largest relative difference of the equity curves: {diff:.2e}")
     return 0
 

@@ -46,24 +46,44 @@ def main() -> int:
     files = write_stress_report(report, out_dir / "stress.html")
     t3 = time.perf_counter()
     total = t3 - t0
-    print(f"stress report, {len(tickers)} stocks, {len(data.dates)} days "
-          f"({data.dates[0].date()}..{data.dates[-1].date()})")
+    print(
+        f"stress report, {len(tickers)} stocks, {len(data.dates)} days "
+        f"({data.dates[0].date()}..{data.dates[-1].date()})"
+    )
     print(f"  load       {t1 - t0:6.2f} s")
-    print(f"  compute    {t2 - t1:6.2f} s  ({len(report.scenarios)} scenarios, "
-          f"{len(report.var_table)} VaR figures, {len(report.backtest)} backtests)")
+    print(
+        f"  compute    {t2 - t1:6.2f} s  ({len(report.scenarios)} scenarios, "
+        f"{len(report.var_table)} VaR figures, {len(report.backtest)} backtests)"
+    )
     print(f"  HTML       {t3 - t2:6.2f} s  ({files['html_bytes'] / 1e6:.1f} MB)")
-    print(f"  total      {total:6.2f} s  (target <= {TARGET_S:.0f} s: "
-          f"{'OK' if total <= TARGET_S else 'MISSED'})")
+    print(
+        f"  total      {total:6.2f} s  (target <= {TARGET_S:.0f} s: "
+        f"{'OK' if total <= TARGET_S else 'MISSED'})"
+    )
 
-    cmd = [sys.executable, "-m", "mltrainer", "report", "stress", "--source", "local",
-           "--tickers", ",".join(tickers), "--weights", ",".join(map(str, weights)),
-           "--out", str(out_dir / "cli.html")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mltrainer",
+        "report",
+        "stress",
+        "--source",
+        "local",
+        "--tickers",
+        ",".join(tickers),
+        "--weights",
+        ",".join(map(str, weights)),
+        "--out",
+        str(out_dir / "cli.html"),
+    ]
     t4 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ))
     t5 = time.perf_counter()
     status = "OK" if proc.returncode == 0 and t5 - t4 <= TARGET_S else "MISSED"
-    print(f"  CLI        {t5 - t4:6.2f} s  (fresh process incl. imports; {status})"
-          + ("" if proc.returncode == 0 else f" exit {proc.returncode}: {proc.stderr.strip()}"))
+    print(
+        f"  CLI        {t5 - t4:6.2f} s  (fresh process incl. imports; {status})"
+        + ("" if proc.returncode == 0 else f" exit {proc.returncode}: {proc.stderr.strip()}")
+    )
 
     if "--pdf" in sys.argv:
         from mltrainer.reports.html import print_pdf

@@ -60,8 +60,7 @@ ROWS = {
 }
 # what the equal-weight baseline shares with the model's backtest: costs and accounting,
 # not the model's exposure limits (a naive baseline is fully invested, unlevered)
-SHARED_SETTINGS = ("commission_bps", "slippage_bps", "spread_bps", "cash_rate",
-                   "periods_per_year")
+SHARED_SETTINGS = ("commission_bps", "slippage_bps", "spread_bps", "cash_rate", "periods_per_year")
 FIGURES = ("cagr", "sharpe", "max_drawdown", "annual_turnover")
 
 
@@ -71,14 +70,19 @@ def oos_span(dates: pd.DatetimeIndex, splits) -> pd.DatetimeIndex:
     tests = np.concatenate([sp.test for sp in splits])
     first, last = int(tests[0]), int(tests[-1])
     if not np.array_equal(tests, np.arange(first, last + 1)):
-        raise DataError("the test folds are not consecutive; an out-of-sample span needs "
-                        "walk-forward folds")
-    return dates[first:last + 2]
+        raise DataError(
+            "the test folds are not consecutive; an out-of-sample span needs walk-forward folds"
+        )
+    return dates[first : last + 2]
 
 
-def equal_weight_buy_and_hold(data: MarketData, span: pd.DatetimeIndex, *,
-                              members: pd.DataFrame | None = None,
-                              **backtest_kwargs) -> BacktestResult:
+def equal_weight_buy_and_hold(
+    data: MarketData,
+    span: pd.DatetimeIndex,
+    *,
+    members: pd.DataFrame | None = None,
+    **backtest_kwargs,
+) -> BacktestResult:
     """Equal-weight buy-and-hold of ``data``'s tickers over ``span`` (module notes).
 
     ``span`` is a run of consecutive dates of ``data``; its last date closes out.
@@ -87,10 +91,12 @@ def equal_weight_buy_and_hold(data: MarketData, span: pd.DatetimeIndex, *,
     """
     prices = data.adj_close
     lo = prices.index.get_indexer(span[:1])[0]
-    if lo < 0 or not prices.index[lo:lo + len(span)].equals(span):
-        raise DataError(f"the span {span[0].date()} to {span[-1].date()} is not a run of "
-                        "consecutive trading dates of the prices")
-    priced = prices.iloc[lo:lo + len(span)].notna().to_numpy()
+    if lo < 0 or not prices.index[lo : lo + len(span)].equals(span):
+        raise DataError(
+            f"the span {span[0].date()} to {span[-1].date()} is not a run of "
+            "consecutive trading dates of the prices"
+        )
+    priced = prices.iloc[lo : lo + len(span)].notna().to_numpy()
     hold = priced[:-1] & priced[1:]  # decided at t, earning t+1 (module notes)
     if members is not None:
         hold &= _membership(members, span[:-1], prices.columns, [])
@@ -101,12 +107,14 @@ def equal_weight_buy_and_hold(data: MarketData, span: pd.DatetimeIndex, *,
     values[:-1][hold[rows]] = 1.0
     signal = pd.DataFrame(values, index=span[rows].append(span[-1:]), columns=prices.columns)
     kwargs = {k: v for k, v in backtest_kwargs.items() if k in SHARED_SETTINGS}
-    return run_backtest(signal, data, weighting="normalize", gross_limit=1.0,
-                        members=members, **kwargs)
+    return run_backtest(
+        signal, data, weighting="normalize", gross_limit=1.0, members=members, **kwargs
+    )
 
 
-def index_buy_and_hold(close: pd.Series | None, span: pd.DatetimeIndex
-                       ) -> tuple[pd.Series | None, str]:
+def index_buy_and_hold(
+    close: pd.Series | None, span: pd.DatetimeIndex
+) -> tuple[pd.Series | None, str]:
     """Daily returns of holding an index over ``span`` (0 on the first date), and what
     they are; ``None`` and the reason when the series does not cover the span."""
     if close is None or close.dropna().empty:
@@ -114,18 +122,24 @@ def index_buy_and_hold(close: pd.Series | None, span: pd.DatetimeIndex
     close = close.dropna().astype("float64")
     close.index = pd.DatetimeIndex(close.index)
     if close.index[0] > span[0] or close.index[-1] < span[-1]:
-        return None, (f"index: not available for this source (the S&P 500 series runs "
-                      f"{close.index[0].date()} to {close.index[-1].date()}; the "
-                      f"out-of-sample dates run {span[0].date()} to {span[-1].date()})")
+        return None, (
+            f"index: not available for this source (the S&P 500 series runs "
+            f"{close.index[0].date()} to {close.index[-1].date()}; the "
+            f"out-of-sample dates run {span[0].date()} to {span[-1].date()})"
+        )
     aligned = close.reindex(close.index.union(span)).ffill().reindex(span)
     returns = aligned.pct_change(fill_method=None).fillna(0.0)
     returns.iloc[0] = 0.0
-    note = ("S&P 500 price index (dividends not included), held from the first "
-            "out-of-sample close; not traded, so no costs")
+    note = (
+        "S&P 500 price index (dividends not included), held from the first "
+        "out-of-sample close; not traded, so no costs"
+    )
     gaps = span.difference(close.index)
     if len(gaps):
-        note += (f"; {len(gaps)} out-of-sample date(s) have no index close and carry the "
-                 f"last one (first {gaps[0].date()})")
+        note += (
+            f"; {len(gaps)} out-of-sample date(s) have no index close and carry the "
+            f"last one (first {gaps[0].date()})"
+        )
     return returns.rename("index"), note
 
 
@@ -167,10 +181,10 @@ class BaselineReport:
                 row["excess_cagr"] = figures["model"]["cagr"] - row["cagr"]
                 row["excess_sharpe"] = figures["model"]["sharpe"] - row["sharpe"]
                 row["information_ratio"] = information_ratio(
-                    model.to_numpy(), self.returns[key].to_numpy(), self.periods_per_year)
+                    model.to_numpy(), self.returns[key].to_numpy(), self.periods_per_year
+                )
             else:
-                row.update(excess_cagr=np.nan, excess_sharpe=np.nan,
-                           information_ratio=np.nan)
+                row.update(excess_cagr=np.nan, excess_sharpe=np.nan, information_ratio=np.nan)
             row["note"] = self.notes.get(key, "")
             rows.append(row)
         return pd.DataFrame(rows).set_index("row")
@@ -179,8 +193,9 @@ class BaselineReport:
         if key not in self.returns:
             return dict.fromkeys(FIGURES, np.nan)
         turnover = self.turnover[key] if key in self.turnover else None
-        m = performance_metrics(self.returns[key], turnover=turnover,
-                                periods_per_year=self.periods_per_year)
+        m = performance_metrics(
+            self.returns[key], turnover=turnover, periods_per_year=self.periods_per_year
+        )
         return {k: m.get(k, np.nan) for k in FIGURES}
 
     def summary(self) -> dict:
@@ -188,8 +203,10 @@ class BaselineReport:
         table = self.table()
         out = {"out_of_sample": dict(self.span)}
         for key, row in table.iterrows():
-            entry = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-                     for k, v in row.items()}
+            entry = {
+                k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                for k, v in row.items()
+            }
             out[key] = {**entry, "available": key in self.returns}
         return out
 
@@ -201,11 +218,19 @@ def universe_label(data: MarketData, members: pd.DataFrame | None, shown: int = 
     return text + ("; held only while index members" if members is not None else "")
 
 
-def baseline_report(model: BacktestResult, data: MarketData, span: pd.DatetimeIndex, *,
-                    n_folds: int, default: BacktestResult | None, default_note: str,
-                    index_close: pd.Series | None, backtest_kwargs: dict | None = None,
-                    members: pd.DataFrame | None = None,
-                    periods_per_year: int = PERIODS_PER_YEAR) -> BaselineReport:
+def baseline_report(
+    model: BacktestResult,
+    data: MarketData,
+    span: pd.DatetimeIndex,
+    *,
+    n_folds: int,
+    default: BacktestResult | None,
+    default_note: str,
+    index_close: pd.Series | None,
+    backtest_kwargs: dict | None = None,
+    members: pd.DataFrame | None = None,
+    periods_per_year: int = PERIODS_PER_YEAR,
+) -> BaselineReport:
     """The model's out-of-sample backtest beside the baselines on ``span`` (module notes).
 
     Parameters
@@ -233,9 +258,11 @@ def baseline_report(model: BacktestResult, data: MarketData, span: pd.DatetimeIn
     bt_kwargs = {k: v for k, v in (backtest_kwargs or {}).items() if k != "members"}
     for name, res in (("model", model), ("default parameters", default)):
         if res is not None and not res.returns.index.equals(span):
-            raise DataError(f"the {name} backtest runs {res.returns.index[0].date()} to "
-                            f"{res.returns.index[-1].date()}, not the out-of-sample span "
-                            f"{span[0].date()} to {span[-1].date()}")
+            raise DataError(
+                f"the {name} backtest runs {res.returns.index[0].date()} to "
+                f"{res.returns.index[-1].date()}, not the out-of-sample span "
+                f"{span[0].date()} to {span[-1].date()}"
+            )
     ew = equal_weight_buy_and_hold(data, span, members=members, **bt_kwargs)
     index_returns, index_note = index_buy_and_hold(index_close, span)
     returns = {"model": model.returns, "equal_weight": ew.returns}
@@ -245,25 +272,38 @@ def baseline_report(model: BacktestResult, data: MarketData, span: pd.DatetimeIn
     if default is not None:
         returns["default_params"] = default.returns
         turnover["default_params"] = default.turnover
-    costs = {k: bt_kwargs[k] for k in ("commission_bps", "slippage_bps", "spread_bps")
-             if k in bt_kwargs and np.isscalar(bt_kwargs[k])}
+    costs = {
+        k: bt_kwargs[k]
+        for k in ("commission_bps", "slippage_bps", "spread_bps")
+        if k in bt_kwargs and np.isscalar(bt_kwargs[k])
+    }
     span_info = {
         "label": "out of sample",
-        "first_date": str(span[0].date()), "last_date": str(span[-1].date()),
-        "n_dates": len(span), "n_folds": int(n_folds),
+        "first_date": str(span[0].date()),
+        "last_date": str(span[-1].date()),
+        "n_dates": len(span),
+        "n_folds": int(n_folds),
         "universe": universe_label(data, members),
         "costs": costs or {"commission_bps": 0.0},
-        "note": ("every row is a backtest over exactly these dates: opened at the close "
-                 "of the first test decision, closed out at the last test label"),
+        "note": (
+            "every row is a backtest over exactly these dates: opened at the close "
+            "of the first test decision, closed out at the last test label"
+        ),
     }
     notes = {
         "model": "each test fold traded with the parameters its training window chose",
-        "equal_weight": ("equal weights of the tickers with a price"
-                         + (" that are index members" if members is not None else "")
-                         + ", rebalanced only when that set changes; same costs"),
+        "equal_weight": (
+            "equal weights of the tickers with a price"
+            + (" that are index members" if members is not None else "")
+            + ", rebalanced only when that set changes; same costs"
+        ),
         "index": index_note,
         "default_params": default_note,
     }
-    return BaselineReport(span=span_info, returns=pd.DataFrame(returns),
-                          turnover=pd.DataFrame(turnover), notes=notes,
-                          periods_per_year=periods_per_year)
+    return BaselineReport(
+        span=span_info,
+        returns=pd.DataFrame(returns),
+        turnover=pd.DataFrame(turnover),
+        notes=notes,
+        periods_per_year=periods_per_year,
+    )

@@ -189,21 +189,31 @@ class BacktestSettings:
         every = self.rebalance_every
         if not isinstance(every, (int, np.integer)) or every < 1:
             raise ParameterError(f"rebalance_every must be a positive integer (got {every!r})")
-        _check_limits(self.gross_limit, self.max_weight,
-                      {"commission_bps": self.commission_bps,
-                       "slippage_bps": self.slippage_bps, "spread_bps": self.spread_bps})
+        _check_limits(
+            self.gross_limit,
+            self.max_weight,
+            {
+                "commission_bps": self.commission_bps,
+                "slippage_bps": self.slippage_bps,
+                "spread_bps": self.spread_bps,
+            },
+        )
         capital = self.initial_capital
         if not (np.isfinite(capital) and capital > 0):
             raise ParameterError(f"initial_capital must be positive (got {capital})")
         if self.weighting not in ("normalize", "weights"):
-            raise ParameterError("weighting must be 'normalize' or 'weights' (got "
-                                 f"{self.weighting!r})")
+            raise ParameterError(
+                f"weighting must be 'normalize' or 'weights' (got {self.weighting!r})"
+            )
 
     def cost_rate(self, tickers: pd.Index) -> np.ndarray:
         """Cost per unit of traded value of each ticker (commission + slippage + spread)."""
         spread = self.spread_bps
-        spread = (spread.reindex(tickers).fillna(0.0).to_numpy(dtype="float64")
-                  if isinstance(spread, pd.Series) else np.full(len(tickers), float(spread)))
+        spread = (
+            spread.reindex(tickers).fillna(0.0).to_numpy(dtype="float64")
+            if isinstance(spread, pd.Series)
+            else np.full(len(tickers), float(spread))
+        )
         return (float(self.commission_bps) + float(self.slippage_bps) + spread) / 1e4
 
     def as_dict(self, sizing: bool, members: bool) -> dict:
@@ -216,11 +226,14 @@ class BacktestSettings:
             "spread_bps": float(spread) if not isinstance(spread, pd.Series) else "per ticker",
             "gross_limit": float(self.gross_limit),
             "max_weight": None if self.max_weight is None else float(self.max_weight),
-            "strict": bool(self.strict), "rebalance_every": int(self.rebalance_every),
-            "cash_rate": None if cash is None else ("series" if not np.isscalar(cash)
-                                                    else float(cash)),
-            "benchmark": "given" if self.benchmark is not None else (
-                "equal-weighted universe" if not members else "equal-weighted index members"),
+            "strict": bool(self.strict),
+            "rebalance_every": int(self.rebalance_every),
+            "cash_rate": None
+            if cash is None
+            else ("series" if not np.isscalar(cash) else float(cash)),
+            "benchmark": "given"
+            if self.benchmark is not None
+            else ("equal-weighted universe" if not members else "equal-weighted index members"),
             "initial_capital": float(self.initial_capital),
             "members": members,
         }
@@ -246,8 +259,9 @@ class BacktestPanel:
     warnings: list = field(default_factory=list)
 
 
-def _daily_cash_rate(rate: pd.Series | float | None, dates: pd.DatetimeIndex,
-                     periods: int) -> np.ndarray:
+def _daily_cash_rate(
+    rate: pd.Series | float | None, dates: pd.DatetimeIndex, periods: int
+) -> np.ndarray:
     """Annual percentage rate -> the daily rate known at each date (carried forward)."""
     if rate is None:
         return np.zeros(len(dates))
@@ -256,8 +270,9 @@ def _daily_cash_rate(rate: pd.Series | float | None, dates: pd.DatetimeIndex,
     series = pd.Series(rate).astype("float64").dropna().sort_index()
     if series.empty or series.index[0] > dates[0]:
         first = "no values" if series.empty else f"starts {series.index[0].date()}"
-        raise DataError(f"the cash rate series {first}; it must cover the backtest start "
-                        f"{dates[0].date()}")
+        raise DataError(
+            f"the cash rate series {first}; it must cover the backtest start {dates[0].date()}"
+        )
     aligned = series.reindex(series.index.union(dates)).ffill().reindex(dates)
     return aligned.to_numpy() / 100.0 / periods
 
@@ -332,20 +347,32 @@ def run_backtest(
     BacktestResult
     """
     settings = BacktestSettings(
-        weighting=weighting, commission_bps=commission_bps, slippage_bps=slippage_bps,
-        spread_bps=spread_bps, gross_limit=gross_limit, max_weight=max_weight,
-        strict=strict, rebalance_every=rebalance_every, cash_rate=cash_rate,
-        benchmark=benchmark, start=start, end=end, initial_capital=initial_capital,
-        periods_per_year=periods_per_year)
+        weighting=weighting,
+        commission_bps=commission_bps,
+        slippage_bps=slippage_bps,
+        spread_bps=spread_bps,
+        gross_limit=gross_limit,
+        max_weight=max_weight,
+        strict=strict,
+        rebalance_every=rebalance_every,
+        cash_rate=cash_rate,
+        benchmark=benchmark,
+        start=start,
+        end=end,
+        initial_capital=initial_capital,
+        periods_per_year=periods_per_year,
+    )
     panel = load_panel(signal, prices, settings)
     targets, tradable, universe = prepare_weights(panel, settings, sizing, members)
     sim = solve(panel, settings, targets, tradable)
-    return summarise(panel, settings, sim, universe, sizing=sizing is not None,
-                     members=members is not None)
+    return summarise(
+        panel, settings, sim, universe, sizing=sizing is not None, members=members is not None
+    )
 
 
-def load_panel(signal: pd.DataFrame, prices: MarketData | pd.DataFrame,
-               settings: BacktestSettings) -> BacktestPanel:
+def load_panel(
+    signal: pd.DataFrame, prices: MarketData | pd.DataFrame, settings: BacktestSettings
+) -> BacktestPanel:
     """Check the inputs and settings; cut the signal and prices to the backtest dates.
 
     The dates are the signal's span, cut to ``settings.start``/``end``; the tickers the
@@ -369,12 +396,14 @@ def load_panel(signal: pd.DataFrame, prices: MarketData | pd.DataFrame,
         close = close[:, price_frame.columns.get_indexer(tickers)]
     finite = np.isfinite(close)
     growth, rets = _growth_and_returns(close, finite)
-    return BacktestPanel(signal, data if data is not None else price_frame, dates, tickers,
-                         growth, rets, finite)
+    return BacktestPanel(
+        signal, data if data is not None else price_frame, dates, tickers, growth, rets, finite
+    )
 
 
-def _date_span(signal_dates: pd.DatetimeIndex, all_dates: pd.DatetimeIndex, start, end
-               ) -> tuple[int, int]:
+def _date_span(
+    signal_dates: pd.DatetimeIndex, all_dates: pd.DatetimeIndex, start, end
+) -> tuple[int, int]:
     """Rows ``[i0, i1)`` of the price dates inside the signal's span and start/end."""
     lo = signal_dates[0] if len(signal_dates) else None
     hi = signal_dates[-1] if len(signal_dates) else None
@@ -385,16 +414,24 @@ def _date_span(signal_dates: pd.DatetimeIndex, all_dates: pd.DatetimeIndex, star
     i0 = all_dates.searchsorted(lo, "left") if lo is not None else 0
     i1 = all_dates.searchsorted(hi, "right") if hi is not None else 0
     if lo is None or i1 <= i0:
-        span = (f"{signal_dates[0].date()} to {signal_dates[-1].date()}"
-                if len(signal_dates) else "no dates")
-        raise DataError(f"empty date range: no trading dates between {start or lo} and "
-                        f"{end or hi} (the signal covers {span})")
+        span = (
+            f"{signal_dates[0].date()} to {signal_dates[-1].date()}"
+            if len(signal_dates)
+            else "no dates"
+        )
+        raise DataError(
+            f"empty date range: no trading dates between {start or lo} and "
+            f"{end or hi} (the signal covers {span})"
+        )
     return i0, i1
 
 
-def prepare_weights(panel: BacktestPanel, settings: BacktestSettings,
-                    sizing: Callable | None = None, members: pd.DataFrame | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def prepare_weights(
+    panel: BacktestPanel,
+    settings: BacktestSettings,
+    sizing: Callable | None = None,
+    members: pd.DataFrame | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Target weights on the cells that trade, within the limits.
 
     Returns
@@ -420,7 +457,7 @@ def prepare_weights(panel: BacktestPanel, settings: BacktestSettings,
         tradable = finite
     else:
         rebalance = np.zeros(len(dates), dtype=bool)
-        rebalance[dates.get_indexer(signal.index)[::settings.rebalance_every]] = True
+        rebalance[dates.get_indexer(signal.index)[:: settings.rebalance_every]] = True
         tradable = finite & rebalance[:, None]
     universe, for_signal = finite, tradable
     if members is not None:
@@ -428,13 +465,23 @@ def prepare_weights(panel: BacktestPanel, settings: BacktestSettings,
         universe, for_signal = finite & member_cells, tradable & member_cells
     # NaN, no price, no rebalance or not a member: weight 0
     values = np.where(for_signal & np.isfinite(raw_values), raw_values, 0.0)
-    _to_weights(values, settings.gross_limit, settings.max_weight, mode, settings.strict,
-                dates, tickers, panel.warnings, finite_only=True)
+    _to_weights(
+        values,
+        settings.gross_limit,
+        settings.max_weight,
+        mode,
+        settings.strict,
+        dates,
+        tickers,
+        panel.warnings,
+        finite_only=True,
+    )
     return values, tradable, universe
 
 
-def solve(panel: BacktestPanel, settings: BacktestSettings, targets: np.ndarray,
-          tradable: np.ndarray) -> dict:
+def solve(
+    panel: BacktestPanel, settings: BacktestSettings, targets: np.ndarray, tradable: np.ndarray
+) -> dict:
     """:func:`simulate` the targets, keeping positions held without a price within the
     gross limit (see :func:`_limit_held`). ``targets`` becomes the positions.
 
@@ -442,8 +489,9 @@ def solve(panel: BacktestPanel, settings: BacktestSettings, targets: np.ndarray,
     """
     rho = _daily_cash_rate(settings.cash_rate, panel.dates, settings.periods_per_year)
     plan = plan_simulation(tradable, panel.growth, panel.returns)
-    recursion = Recursion(targets, panel.returns, tradable, settings.cost_rate(panel.tickers),
-                          rho, plan)
+    recursion = Recursion(
+        targets, panel.returns, tradable, settings.cost_rate(panel.tickers), rho, plan
+    )
     recursion.solve()
     if len(plan.rows):  # only a held cell can take the gross exposure over the limit
         _limit_held(recursion, tradable, settings.gross_limit, settings.strict, panel)
@@ -452,9 +500,14 @@ def solve(panel: BacktestPanel, settings: BacktestSettings, targets: np.ndarray,
     return sim
 
 
-def summarise(panel: BacktestPanel, settings: BacktestSettings, sim: dict,
-              universe: np.ndarray, sizing: bool = False, members: bool = False
-              ) -> BacktestResult:
+def summarise(
+    panel: BacktestPanel,
+    settings: BacktestSettings,
+    sim: dict,
+    universe: np.ndarray,
+    sizing: bool = False,
+    members: bool = False,
+) -> BacktestResult:
     """Equity, returns, positions, the benchmark and the metrics of a solved backtest.
 
     ``sim`` is :func:`solve`'s answer, ``universe`` :func:`prepare_weights`'; ``sizing``
@@ -467,8 +520,9 @@ def summarise(panel: BacktestPanel, settings: BacktestSettings, sim: dict,
     equity_values = pre_value * (1.0 - cost)
     if np.any(equity_values <= 0):
         first = dates[int(np.argmax(equity_values <= 0))]
-        warnings.append(f"the portfolio lost all its value on {first.date()}; later figures "
-                        "are not meaningful")
+        warnings.append(
+            f"the portfolio lost all its value on {first.date()}; later figures are not meaningful"
+        )
     equity = pd.Series(equity_values, index=dates, name="equity")
     prev_equity = np.concatenate([[capital], equity_values[:-1]])
     net = pd.Series(equity_values / prev_equity - 1.0, index=dates, name="returns")
@@ -477,26 +531,44 @@ def summarise(panel: BacktestPanel, settings: BacktestSettings, sim: dict,
     turnover = pd.Series(sim["turnover"], index=dates, name="turnover")
     # the default benchmark is the equal-weighted universe the run may hold: its members
     bench = _benchmark(settings.benchmark, panel.returns, universe, dates, warnings)
-    rf = (pd.Series(np.concatenate([[0.0], rho[:-1]]), index=dates)
-          if settings.cash_rate is not None else None)
+    rf = (
+        pd.Series(np.concatenate([[0.0], rho[:-1]]), index=dates)
+        if settings.cash_rate is not None
+        else None
+    )
     metrics = performance_metrics(
-        net, benchmark=bench, risk_free=rf, turnover=turnover,
-        periods_per_year=settings.periods_per_year, initial_value=capital)
+        net,
+        benchmark=bench,
+        risk_free=rf,
+        turnover=turnover,
+        periods_per_year=settings.periods_per_year,
+        initial_value=capital,
+    )
     metrics["avg_gross_exposure"] = float(np.abs(sim["positions"]).sum(axis=1).mean())
     metrics["avg_net_exposure"] = float(sim["invested"].mean())
     metrics["total_costs"] = float(np.sum(cost * pre_value) / capital)
     return BacktestResult(
-        equity=equity, returns=net,
+        equity=equity,
+        returns=net,
         gross_returns=pd.Series(gross_ret, index=dates, name="gross_returns"),
         positions=pd.DataFrame(sim["positions"], index=dates, columns=tickers, copy=False),
         trades=pd.DataFrame(sim["trades"], index=dates, columns=tickers, copy=False),
-        costs=pd.Series(cost, index=dates, name="costs"), turnover=turnover,
-        benchmark=bench, metrics=metrics, settings=settings.as_dict(sizing, members),
-        warnings=tuple(warnings))
+        costs=pd.Series(cost, index=dates, name="costs"),
+        turnover=turnover,
+        benchmark=bench,
+        metrics=metrics,
+        settings=settings.as_dict(sizing, members),
+        warnings=tuple(warnings),
+    )
 
 
-def _limit_held(recursion: Recursion, tradable: np.ndarray, gross_limit: float,
-                strict: bool, panel: BacktestPanel) -> None:
+def _limit_held(
+    recursion: Recursion,
+    tradable: np.ndarray,
+    gross_limit: float,
+    strict: bool,
+    panel: BacktestPanel,
+) -> None:
     """Keep held-without-a-price positions inside ``gross_limit`` on rebalance dates.
 
     The targets are sized before the simulation, but the weight a position held without a
@@ -514,8 +586,7 @@ def _limit_held(recursion: Recursion, tradable: np.ndarray, gross_limit: float,
     trading_rows = tradable.any(axis=1)
     traded = np.abs(recursion.target).sum(axis=1)  # gross exposure of the traded cells
     for attempt in range(4):
-        over = ((held > 0) & (traded > 0) & trading_rows
-                & (held + traded > gross_limit * (1 + 1e-9)))
+        over = (held > 0) & (traded > 0) & trading_rows & (held + traded > gross_limit * (1 + 1e-9))
         if not over.any():
             return
         if attempt == 0:
@@ -527,20 +598,31 @@ def _limit_held(recursion: Recursion, tradable: np.ndarray, gross_limit: float,
         held = recursion.held_gross()
 
 
-def _warn_held(recursion: Recursion, gross: np.ndarray, over: np.ndarray,
-               gross_limit: float, strict: bool, panel: BacktestPanel) -> None:
+def _warn_held(
+    recursion: Recursion,
+    gross: np.ndarray,
+    over: np.ndarray,
+    gross_limit: float,
+    strict: bool,
+    panel: BacktestPanel,
+) -> None:
     """Say (or, when strict, raise) that held positions took rows over the limit."""
     r = int(over.argmax())
     without = [str(panel.tickers[j]) for j in recursion.held_columns(r)]
-    text = (f"{int(over.sum())} rebalance date(s) hold positions in tickers with no "
-            f"price that take the gross exposure above the limit {gross_limit:g} "
-            f"(first {panel.dates[r].date()}: {gross[r]:.4g}, held without a "
-            f"price: {', '.join(without[:5])})")
+    text = (
+        f"{int(over.sum())} rebalance date(s) hold positions in tickers with no "
+        f"price that take the gross exposure above the limit {gross_limit:g} "
+        f"(first {panel.dates[r].date()}: {gross[r]:.4g}, held without a "
+        f"price: {', '.join(without[:5])})"
+    )
     if strict:
-        raise DataError(text + "; lower the weights, raise gross_limit or leave out "
-                        "tickers with price gaps")
-    panel.warnings.append(text + "; the weights of the tickers that trade were scaled down "
-                          "to keep the total at the limit")
+        raise DataError(
+            text + "; lower the weights, raise gross_limit or leave out tickers with price gaps"
+        )
+    panel.warnings.append(
+        text + "; the weights of the tickers that trade were scaled down "
+        "to keep the total at the limit"
+    )
 
 
 def _benchmark(benchmark, rets: np.ndarray, finite: np.ndarray, dates, warnings: list):
@@ -560,11 +642,12 @@ def _benchmark(benchmark, rets: np.ndarray, finite: np.ndarray, dates, warnings:
     aligned = bench.reindex(dates)
     missing = int(aligned.isna().sum())
     if missing == len(dates):
-        raise DataError("the benchmark returns share no date with the backtest "
-                        f"({dates[0].date()} to {dates[-1].date()})")
+        raise DataError(
+            "the benchmark returns share no date with the backtest "
+            f"({dates[0].date()} to {dates[-1].date()})"
+        )
     if missing:
-        warnings.append(f"the benchmark has no return on {missing} backtest date(s); "
-                        "counted as 0")
+        warnings.append(f"the benchmark has no return on {missing} backtest date(s); counted as 0")
     return aligned.fillna(0.0).rename("benchmark")
 
 
@@ -579,7 +662,8 @@ def backtest_model(model, data: MarketData, **kwargs) -> tuple[BacktestResult, o
     if model.output_kind not in (SIGNAL, WEIGHTS):
         raise ParameterError(
             f"{type(model).__name__} outputs {model.output_kind}; a backtest needs a model "
-            "whose output is a signal or portfolio weights")
+            "whose output is a signal or portfolio weights"
+        )
     output = model.run(data)
     kwargs.setdefault("weighting", "weights" if model.output_kind == WEIGHTS else "normalize")
     return run_backtest(output.primary, data, **kwargs), output

@@ -48,9 +48,12 @@ def max_drawdown_duration(equity: pd.Series, initial_value: float | None = None)
             if days > best_days:
                 best_days, best_bars = days, end_pos - peak_pos
                 best_start, best_end = idx[peak_pos], idx[end_pos]
-    return {"days": int(best_days), "bars": int(best_bars),
-            "start": None if best_start is None else str(best_start.date()),
-            "end": None if best_end is None else str(best_end.date())}
+    return {
+        "days": int(best_days),
+        "bars": int(best_bars),
+        "start": None if best_start is None else str(best_start.date()),
+        "end": None if best_end is None else str(best_end.date()),
+    }
 
 
 def _excess(returns: np.ndarray, risk_free) -> np.ndarray:
@@ -71,12 +74,16 @@ def cagr(returns: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float
 
 
 def annual_volatility(returns: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float:
-    return float(np.std(returns, ddof=1) * np.sqrt(periods_per_year)) if len(returns) > 1 \
+    return (
+        float(np.std(returns, ddof=1) * np.sqrt(periods_per_year))
+        if len(returns) > 1
         else float("nan")
+    )
 
 
-def sharpe_ratio(returns: np.ndarray, risk_free=None,
-                 periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def sharpe_ratio(
+    returns: np.ndarray, risk_free=None, periods_per_year: int = PERIODS_PER_YEAR
+) -> float:
     """``mean(r - rf) / std(r - rf) x sqrt(periods)`` (NaN for a constant series)."""
     ex = _excess(np.asarray(returns, dtype="float64"), risk_free)
     if len(ex) < 2:
@@ -85,8 +92,9 @@ def sharpe_ratio(returns: np.ndarray, risk_free=None,
     return float(np.mean(ex) / sd * np.sqrt(periods_per_year)) if sd > 0 else float("nan")
 
 
-def sortino_ratio(returns: np.ndarray, risk_free=None,
-                  periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def sortino_ratio(
+    returns: np.ndarray, risk_free=None, periods_per_year: int = PERIODS_PER_YEAR
+) -> float:
     ex = _excess(np.asarray(returns, dtype="float64"), risk_free)
     if len(ex) < 2:
         return float("nan")
@@ -94,15 +102,19 @@ def sortino_ratio(returns: np.ndarray, risk_free=None,
     return float(np.mean(ex) * periods_per_year / downside) if downside > 0 else float("nan")
 
 
-def beta_alpha(returns: np.ndarray, benchmark: np.ndarray, risk_free=None,
-               periods_per_year: int = PERIODS_PER_YEAR) -> tuple[float, float]:
+def beta_alpha(
+    returns: np.ndarray,
+    benchmark: np.ndarray,
+    risk_free=None,
+    periods_per_year: int = PERIODS_PER_YEAR,
+) -> tuple[float, float]:
     """CAPM beta and annualised alpha against benchmark returns (see module notes)."""
     r = _excess(np.asarray(returns, dtype="float64"), risk_free)
     b = _excess(np.asarray(benchmark, dtype="float64"), risk_free)
     if len(r) < 2:
         return float("nan"), float("nan")
     bc = b - b.mean()
-    var = np.mean(bc ** 2)
+    var = np.mean(bc**2)
     if var < 1e-30:
         return float("nan"), float("nan")
     beta = float(np.mean(bc * r) / var)
@@ -110,8 +122,9 @@ def beta_alpha(returns: np.ndarray, benchmark: np.ndarray, risk_free=None,
     return beta, alpha
 
 
-def information_ratio(returns: np.ndarray, benchmark: np.ndarray,
-                      periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def information_ratio(
+    returns: np.ndarray, benchmark: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR
+) -> float:
     active = np.asarray(returns, dtype="float64") - np.asarray(benchmark, dtype="float64")
     if len(active) < 2:
         return float("nan")

@@ -68,8 +68,10 @@ def membership_mask(data: MarketData, membership: Membership | None = None) -> p
     if hit is None or hit[0] is not membership:  # the object itself, not a reused id
         if len(_MASKS) > 8:
             _MASKS.clear()
-        hit = _MASKS[memo] = (membership, membership.mask(
-            data.adj_close.index, data.adj_close.columns, key_dates(data)))
+        hit = _MASKS[memo] = (
+            membership,
+            membership.mask(data.adj_close.index, data.adj_close.columns, key_dates(data)),
+        )
     return hit[1]
 
 
@@ -89,8 +91,7 @@ def universe_coverage(data: MarketData, mask: pd.DataFrame, membership: Membersh
         "share_mean": float(np.nanmean(share)),
         "first_date": first.date().isoformat(),
         "members_on_first_date": len(membership.members_on(first)),
-        "tradable_on_first_date": int((mask.loc[first] & data.adj_close.loc[first].notna())
-                                      .sum()),
+        "tradable_on_first_date": int((mask.loc[first] & data.adj_close.loc[first].notna()).sum()),
     }
 
 
@@ -109,12 +110,18 @@ class UniverseSetting:
         return UNIVERSE_LABELS[self.name]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "label": self.label, "coverage": self.coverage,
-                "membership_sources": self.sources, "warnings": list(self.warnings)}
+        return {
+            "name": self.name,
+            "label": self.label,
+            "coverage": self.coverage,
+            "membership_sources": self.sources,
+            "warnings": list(self.warnings),
+        }
 
 
-def resolve_universe(data: MarketData, name: str | None, tickers_given: bool,
-                     membership: Membership | None = None) -> UniverseSetting:
+def resolve_universe(
+    data: MarketData, name: str | None, tickers_given: bool, membership: Membership | None = None
+) -> UniverseSetting:
     """The universe for a run: ``name`` if given, else ``sp500`` when no tickers were
     picked and membership is known, else ``survivors``."""
     from mltrainer.errors import DataError
@@ -128,11 +135,14 @@ def resolve_universe(data: MarketData, name: str | None, tickers_given: bool,
     except DataError as exc:
         if name == SP500:
             raise DataError(f"--universe sp500 needs S&P 500 membership: {exc}") from None
-        return UniverseSetting(SURVIVORS, None, [f"membership unknown ({exc}); the tickers "
-                                                 "are traded over the whole period"])
+        return UniverseSetting(
+            SURVIVORS,
+            None,
+            [f"membership unknown ({exc}); the tickers are traded over the whole period"],
+        )
     mask = membership_mask(data, membership)
     dates = data.adj_close.index
-    warnings = (membership.date_warnings(dates[0], dates[-1]) if len(dates) else [])
+    warnings = membership.date_warnings(dates[0], dates[-1]) if len(dates) else []
     coverage = universe_coverage(data, mask, membership)
     if coverage.get("share_mean") is not None and coverage["share_mean"] < 0.98:
         warnings.append(
@@ -140,11 +150,13 @@ def resolve_universe(data: MarketData, name: str | None, tickers_given: bool,
             f"prices in this data ({coverage['tradable_on_first_date']} of "
             f"{coverage['members_on_first_date']} on {coverage['first_date']}): members "
             "delisted or removed before the data was collected are missing, so the run "
-            "still leans toward survivors")
+            "still leans toward survivors"
+        )
     if not mask.to_numpy().any():
         raise DataError("none of the chosen tickers was an S&P 500 member in this period")
-    return UniverseSetting(SP500, mask, warnings, coverage,
-                           [c.to_dict() for c in membership.coverage])
+    return UniverseSetting(
+        SP500, mask, warnings, coverage, [c.to_dict() for c in membership.coverage]
+    )
 
 
 def survivorship_effect(point_in_time: dict, survivors: dict) -> dict:
@@ -157,10 +169,24 @@ def survivorship_effect(point_in_time: dict, survivors: dict) -> dict:
         a, b = pit[k], surv[k]
         ok = isinstance(a, (int, float)) and isinstance(b, (int, float))
         diff[k] = float(b - a) if ok and np.isfinite(a) and np.isfinite(b) else None
-    return {"point_in_time": pit, "survivors": surv, "survivors_minus_point_in_time": diff,
-            "note": "survivors: the same tickers held over the whole period, as if today's "
-                    "members had always been in the index"}
+    return {
+        "point_in_time": pit,
+        "survivors": surv,
+        "survivors_minus_point_in_time": diff,
+        "note": "survivors: the same tickers held over the whole period, as if today's "
+        "members had always been in the index",
+    }
 
 
-__all__ = ["SP500", "SURVIVORS", "UNIVERSES", "UNIVERSE_LABELS", "UniverseSetting", "key_dates",
-           "membership_mask", "resolve_universe", "survivorship_effect", "universe_coverage"]
+__all__ = [
+    "SP500",
+    "SURVIVORS",
+    "UNIVERSES",
+    "UNIVERSE_LABELS",
+    "UniverseSetting",
+    "key_dates",
+    "membership_mask",
+    "resolve_universe",
+    "survivorship_effect",
+    "universe_coverage",
+]

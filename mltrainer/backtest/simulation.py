@@ -19,8 +19,7 @@ _MAX_SWEEPS = 60
 _TOL = 1e-12
 
 
-def _growth_and_returns(close: np.ndarray, finite: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def _growth_and_returns(close: np.ndarray, finite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Forward-filled prices and simple returns from them (0 where undefined).
 
     Only columns with a missing price after their first one need filling; leading NaNs
@@ -80,8 +79,7 @@ class SimulationPlan:
     dense: bool
 
 
-def plan_simulation(traded: np.ndarray, growth: np.ndarray, returns: np.ndarray
-                    ) -> SimulationPlan:
+def plan_simulation(traded: np.ndarray, growth: np.ndarray, returns: np.ndarray) -> SimulationPlan:
     """Find the held cells that can carry a position and the rows that trade (see
     :class:`SimulationPlan`); arguments as in :func:`simulate`."""
     n_t = traded.shape[0]
@@ -109,8 +107,20 @@ def plan_simulation(traded: np.ndarray, growth: np.ndarray, returns: np.ndarray
     else:
         in_sel = np.isin(rows, trade_rows)
         sel_pos = np.searchsorted(trade_rows, rows)
-    return SimulationPlan(n_t, rows, cols, a_rows, growth[rows, cols], growth[a_rows, cols],
-                          next_ret, has_next, in_sel, sel_pos, trade_rows, dense)
+    return SimulationPlan(
+        n_t,
+        rows,
+        cols,
+        a_rows,
+        growth[rows, cols],
+        growth[a_rows, cols],
+        next_ret,
+        has_next,
+        in_sel,
+        sel_pos,
+        trade_rows,
+        dense,
+    )
 
 
 class Recursion:
@@ -174,10 +184,10 @@ class Recursion:
         if len(self.rows):
             carried_next = carried[self.nxt]
             self.numer[self.n_rows, self.n_cols] = carried_next * self.n_one_r
-            port = self.port0 + np.bincount(self.n_rows, carried_next * self.n_ret,
-                                            minlength=self.plan.n_t)
-            invested = self.invested0 + np.bincount(self.rows, carried,
-                                                    minlength=self.plan.n_t)
+            port = self.port0 + np.bincount(
+                self.n_rows, carried_next * self.n_ret, minlength=self.plan.n_t
+            )
+            invested = self.invested0 + np.bincount(self.rows, carried, minlength=self.plan.n_t)
         return carried, port, invested
 
     def _sweep(self, g: np.ndarray):
@@ -201,8 +211,9 @@ class Recursion:
                 else:
                     cost[sel] = np.einsum("ij,j->i", buf, cost_rate)
         new_g = np.ones(n_t)
-        new_g[1:] = (1.0 + port[1:] - cost[:-1]
-                     + (1.0 - invested[:-1] - cost[:-1]) * self.cash_rate[:-1])
+        new_g[1:] = (
+            1.0 + port[1:] - cost[:-1] + (1.0 - invested[:-1] - cost[:-1]) * self.cash_rate[:-1]
+        )
         return new_g, cost, carried, turnover
 
     def solve(self, g0: np.ndarray | None = None) -> None:
@@ -217,8 +228,9 @@ class Recursion:
             if change <= _TOL:
                 self.g, self.cost, self.carried, self.turnover = g, cost, carried, turnover
                 return
-        self.fallback = _simulate_loop(self.target, self.returns, self.traded,
-                                       self.cost_rate, self.cash_rate)
+        self.fallback = _simulate_loop(
+            self.target, self.returns, self.traded, self.cost_rate, self.cash_rate
+        )
         self.g = self.fallback["g"]
 
     def held_gross(self) -> np.ndarray:
@@ -266,13 +278,21 @@ class Recursion:
         invested, port = self.invested0, self.port0.copy()
         if len(rows):
             invested = invested + np.bincount(rows, carried, minlength=self.plan.n_t)
-            port += np.bincount(self.n_rows, carried[self.nxt] * self.n_ret,
-                                minlength=self.plan.n_t)
+            port += np.bincount(
+                self.n_rows, carried[self.nxt] * self.n_ret, minlength=self.plan.n_t
+            )
         turnover = self.turnover
         if turnover is None:
             turnover = np.abs(trades).sum(axis=1)
-        return {"g": g, "cost": self.cost, "positions": positions, "trades": trades,
-                "port": port, "invested": invested, "turnover": turnover}
+        return {
+            "g": g,
+            "cost": self.cost,
+            "positions": positions,
+            "trades": trades,
+            "port": port,
+            "invested": invested,
+            "turnover": turnover,
+        }
 
 
 def simulate(
@@ -337,8 +357,12 @@ def _simulate_loop(weights, returns, traded, cost_rate, cash_rate) -> dict:
     prev_cost = 0.0
     for t in range(n_t):
         if t > 0:
-            g[t] = (1.0 + prev @ returns[t] - prev_cost
-                    + (1.0 - prev.sum() - prev_cost) * cash_rate[t - 1])
+            g[t] = (
+                1.0
+                + prev @ returns[t]
+                - prev_cost
+                + (1.0 - prev.sum() - prev_cost) * cash_rate[t - 1]
+            )
             drift = prev * (1.0 + returns[t]) / g[t]
         else:
             drift = np.zeros(n)
@@ -349,5 +373,12 @@ def _simulate_loop(weights, returns, traded, cost_rate, cash_rate) -> dict:
         prev, prev_cost = w, cost[t]
     port = np.zeros(n_t)
     port[1:] = np.einsum("ij,ij->i", pos[:-1], returns[1:])
-    return {"g": g, "cost": cost, "positions": pos, "trades": trades, "port": port,
-            "invested": pos.sum(axis=1), "turnover": np.abs(trades).sum(axis=1)}
+    return {
+        "g": g,
+        "cost": cost,
+        "positions": pos,
+        "trades": trades,
+        "port": port,
+        "invested": pos.sum(axis=1),
+        "turnover": np.abs(trades).sum(axis=1),
+    }

@@ -77,8 +77,9 @@ class Split:
     embargoed: np.ndarray
 
 
-def purge(train: np.ndarray, test: np.ndarray, label_horizon: int = 1,
-          embargo: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def purge(
+    train: np.ndarray, test: np.ndarray, label_horizon: int = 1, embargo: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Drop training samples whose labels overlap a contiguous test fold.
 
     Returns ``(kept, purged, embargoed)``; see the module notes for the rule.
@@ -86,8 +87,9 @@ def purge(train: np.ndarray, test: np.ndarray, label_horizon: int = 1,
     train = np.asarray(train, dtype=np.intp)
     test = np.asarray(test, dtype=np.intp)
     if label_horizon < 0 or embargo < 0:
-        raise ParameterError("label_horizon and embargo must be 0 or more "
-                             f"(got {label_horizon}, {embargo})")
+        raise ParameterError(
+            f"label_horizon and embargo must be 0 or more (got {label_horizon}, {embargo})"
+        )
     if not len(test):
         return train, train[:0], train[:0]
     a, b = int(test.min()), int(test.max())
@@ -97,9 +99,15 @@ def purge(train: np.ndarray, test: np.ndarray, label_horizon: int = 1,
     return train[~overlap & ~embargoed], train[overlap], train[embargoed]
 
 
-def walk_forward_splits(n: int, train_size: int, test_size: int, mode: str = "expanding",
-                        label_horizon: int = 1, embargo: int = 0,
-                        min_test: int | None = None) -> list[Split]:
+def walk_forward_splits(
+    n: int,
+    train_size: int,
+    test_size: int,
+    mode: str = "expanding",
+    label_horizon: int = 1,
+    embargo: int = 0,
+    min_test: int | None = None,
+) -> list[Split]:
     """Consecutive test folds of ``test_size`` samples after a first ``train_size``.
 
     ``mode="expanding"`` trains on every sample before the test fold, ``"rolling"`` on the
@@ -109,12 +117,15 @@ def walk_forward_splits(n: int, train_size: int, test_size: int, mode: str = "ex
     if mode not in ("expanding", "rolling"):
         raise ParameterError(f"mode must be 'expanding' or 'rolling' (got {mode!r})")
     if train_size < 2 or test_size < 2:
-        raise ParameterError(f"train_size and test_size must be at least 2 samples (got "
-                             f"{train_size}, {test_size})")
+        raise ParameterError(
+            f"train_size and test_size must be at least 2 samples (got {train_size}, {test_size})"
+        )
     min_test = max(2, test_size // 2) if min_test is None else min_test
     if n - train_size < min_test:
-        raise DataError(f"{n} samples cannot hold a training window of {train_size} and a "
-                        f"test fold of at least {min_test}; use a shorter window or more data")
+        raise DataError(
+            f"{n} samples cannot hold a training window of {train_size} and a "
+            f"test fold of at least {min_test}; use a shorter window or more data"
+        )
     splits = []
     start = train_size
     while n - start >= min_test:
@@ -122,15 +133,18 @@ def walk_forward_splits(n: int, train_size: int, test_size: int, mode: str = "ex
         lo = 0 if mode == "expanding" else start - train_size
         kept, purged, embargoed = purge(np.arange(lo, start), test, label_horizon, embargo)
         if len(kept) < 2:
-            raise DataError(f"fold {len(splits)}: purging left {len(kept)} training samples; "
-                            "label_horizon or embargo is too long for train_size")
+            raise DataError(
+                f"fold {len(splits)}: purging left {len(kept)} training samples; "
+                "label_horizon or embargo is too long for train_size"
+            )
         splits.append(Split(len(splits), kept, test, purged, embargoed))
         start += test_size
     return splits
 
 
-def purged_kfold_splits(n: int, n_folds: int, label_horizon: int = 1,
-                        embargo: int = 0) -> list[Split]:
+def purged_kfold_splits(
+    n: int, n_folds: int, label_horizon: int = 1, embargo: int = 0
+) -> list[Split]:
     """K contiguous test folds, training on all other samples, purged and embargoed.
 
     Not a walk-forward (training data can follow the test fold): use it for
@@ -142,18 +156,19 @@ def purged_kfold_splits(n: int, n_folds: int, label_horizon: int = 1,
     out = []
     everything = np.arange(n)
     for k in range(n_folds):
-        test = everything[bounds[k]:bounds[k + 1]]
-        train = np.concatenate([everything[:bounds[k]], everything[bounds[k + 1]:]])
+        test = everything[bounds[k] : bounds[k + 1]]
+        train = np.concatenate([everything[: bounds[k]], everything[bounds[k + 1] :]])
         kept, purged, embargoed = purge(train, test, label_horizon, embargo)
         out.append(Split(k, kept, test, purged, embargoed))
     return out
 
 
 # ------------------------------------------------------------------- the DSR
-def probabilistic_sharpe_ratio(sr: float, sr_benchmark: float, n_obs: int, skew: float,
-                               kurtosis: float) -> float:
+def probabilistic_sharpe_ratio(
+    sr: float, sr_benchmark: float, n_obs: int, skew: float, kurtosis: float
+) -> float:
     """``Φ((SR - SR*) sqrt(T - 1) / sqrt(1 - skew SR + (kurt - 1)/4 SR²))`` (per period)."""
-    denom = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr ** 2
+    denom = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr**2
     if n_obs < 2 or not np.isfinite(sr) or denom <= 0:
         return float("nan")
     return float(stats.norm.cdf((sr - sr_benchmark) * np.sqrt(n_obs - 1) / np.sqrt(denom)))
@@ -165,13 +180,18 @@ def expected_max_sharpe(var_trials: float, n_trials: int) -> float:
         raise ParameterError(f"n_trials must be at least 1 (got {n_trials})")
     if n_trials == 1:
         return 0.0
-    return float(np.sqrt(var_trials) * (
-        (1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n_trials)
-        + EULER_GAMMA * stats.norm.ppf(1 - 1 / (n_trials * np.e))))
+    return float(
+        np.sqrt(var_trials)
+        * (
+            (1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n_trials)
+            + EULER_GAMMA * stats.norm.ppf(1 - 1 / (n_trials * np.e))
+        )
+    )
 
 
-def deflated_sharpe_ratio(returns: np.ndarray | pd.Series, trial_sharpes: np.ndarray | None,
-                          n_trials: int | None = None) -> dict:
+def deflated_sharpe_ratio(
+    returns: np.ndarray | pd.Series, trial_sharpes: np.ndarray | None, n_trials: int | None = None
+) -> dict:
     """The DSR of a return series selected among trials (all per period).
 
     Parameters
@@ -189,8 +209,7 @@ def deflated_sharpe_ratio(returns: np.ndarray | pd.Series, trial_sharpes: np.nda
     """
     r = np.asarray(returns, dtype="float64")
     r = r[np.isfinite(r)]
-    trial = (np.asarray(trial_sharpes, dtype="float64") if trial_sharpes is not None
-             else np.empty(0))
+    trial = np.asarray(trial_sharpes, dtype="float64") if trial_sharpes is not None else np.empty(0)
     trial = trial[np.isfinite(trial)]
     n = int(n_trials if n_trials is not None else max(len(trial), 1))
     var = float(np.var(trial, ddof=1)) if len(trial) > 1 else 0.0
@@ -199,9 +218,16 @@ def deflated_sharpe_ratio(returns: np.ndarray | pd.Series, trial_sharpes: np.nda
     skew = float(stats.skew(r, bias=True)) if len(r) > 2 else float("nan")
     kurt = float(stats.kurtosis(r, fisher=False, bias=True)) if len(r) > 3 else float("nan")
     sr0 = expected_max_sharpe(var, n)
-    return {"dsr": probabilistic_sharpe_ratio(sr, sr0, len(r), skew, kurt), "sharpe": sr,
-            "sr0": sr0, "n_trials": n, "var_trials": var, "n_obs": int(len(r)),
-            "skew": skew, "kurtosis": kurt}
+    return {
+        "dsr": probabilistic_sharpe_ratio(sr, sr0, len(r), skew, kurt),
+        "sharpe": sr,
+        "sr0": sr0,
+        "n_trials": n,
+        "var_trials": var,
+        "n_obs": int(len(r)),
+        "skew": skew,
+        "kurtosis": kurt,
+    }
 
 
 # ------------------------------------------------------------------ walk-forward
@@ -260,9 +286,15 @@ class WalkForwardResult:
             r = self.trial_returns[j].iloc[1:]
             m = performance_metrics(r)
             label = str({k: point[k] for k in self.settings.get("grid", {})})
-            rows.append({**{k: point.get(k) for k in names}, "sharpe": m["sharpe"],
-                         "cagr": m["cagr"], "max_drawdown": m["max_drawdown"],
-                         "times_chosen": chosen.count(label)})
+            rows.append(
+                {
+                    **{k: point.get(k) for k in names},
+                    "sharpe": m["sharpe"],
+                    "cagr": m["cagr"],
+                    "max_drawdown": m["max_drawdown"],
+                    "times_chosen": chosen.count(label),
+                }
+            )
         return pd.DataFrame(rows)
 
     def summary(self) -> dict:
@@ -285,13 +317,17 @@ def expand_grid(model_cls, grid: dict | None, base_params: dict | None = None) -
     specs = model_cls.param_specs
     for name, values in grid.items():
         if name not in specs:
-            raise ParameterError(f"grid parameter {name!r} is not a parameter of "
-                                 f"{model_cls.__name__}; it takes: {', '.join(specs) or 'none'}")
+            raise ParameterError(
+                f"grid parameter {name!r} is not a parameter of "
+                f"{model_cls.__name__}; it takes: {', '.join(specs) or 'none'}"
+            )
         if not isinstance(values, (list, tuple)) or not values:
             raise ParameterError(f"grid parameter {name!r} needs a non-empty list of values")
     names = list(grid)
-    points = [dict(zip(names, combo, strict=True))
-              for combo in itertools.product(*(grid[k] for k in names))] or [{}]
+    points = [
+        dict(zip(names, combo, strict=True))
+        for combo in itertools.product(*(grid[k] for k in names))
+    ] or [{}]
     out = []
     for point in points:
         params = {**base, **point}
@@ -300,13 +336,11 @@ def expand_grid(model_cls, grid: dict | None, base_params: dict | None = None) -
     return out
 
 
-def _run_point(model_cls, params: dict, data: MarketData, bt_kwargs: dict,
-               keep_signal: bool):
+def _run_point(model_cls, params: dict, data: MarketData, bt_kwargs: dict, keep_signal: bool):
     model = model_cls(**params)
     output = model.run(data)
     kwargs = dict(bt_kwargs)
-    kwargs.setdefault("weighting", "weights" if model_cls.output_kind == WEIGHTS
-                      else "normalize")
+    kwargs.setdefault("weighting", "weights" if model_cls.output_kind == WEIGHTS else "normalize")
     res = run_backtest(output.primary, data, **kwargs)
     signal = output.primary if keep_signal else None
     return res.returns.to_numpy(), signal, dict(output.tables)
@@ -368,9 +402,11 @@ def walk_forward(
         params = {**model_cls.get_params(), **(params or {})}
         model_cls = type(model_cls)
     if getattr(model_cls, "output_kind", None) not in (SIGNAL, WEIGHTS):
-        raise ParameterError(f"{getattr(model_cls, '__name__', model_cls)} outputs "
-                             f"{getattr(model_cls, 'output_kind', '?')}; walk-forward needs "
-                             "a signal or weights model")
+        raise ParameterError(
+            f"{getattr(model_cls, '__name__', model_cls)} outputs "
+            f"{getattr(model_cls, 'output_kind', '?')}; walk-forward needs "
+            "a signal or weights model"
+        )
     points = expand_grid(model_cls, grid, params)
     bt_kwargs = dict(backtest_kwargs or {})
     dates = data.dates
@@ -388,72 +424,115 @@ def walk_forward(
 
     chosen, rows = [], []
     for sp in splits:
-        train_sharpes = [sharpe_ratio(window_returns(j, sp.train), None, periods_per_year)
-                         for j in range(len(points))]
+        train_sharpes = [
+            sharpe_ratio(window_returns(j, sp.train), None, periods_per_year)
+            for j in range(len(points))
+        ]
         scores = np.where(np.isfinite(train_sharpes), train_sharpes, -np.inf)
         best = int(np.argmax(scores))
         chosen.append(best)
-        ins = performance_metrics(pd.Series(window_returns(best, sp.train),
-                                            index=dates[sp.train + 1]),
-                                  periods_per_year=periods_per_year)
-        rows.append({"fold": sp.fold,
-                     "train_start": str(dates[sp.train[0]].date()),
-                     "train_end": str(dates[sp.train[-1]].date()),
-                     "test_start": str(dates[sp.test[0]].date()),
-                     "test_end": str(dates[sp.test[-1]].date()),
-                     "n_train": len(sp.train), "n_test": len(sp.test),
-                     "n_purged": len(sp.purged), "n_embargoed": len(sp.embargoed),
-                     "params": {k: points[best][k] for k in (grid or {})},
-                     **{f"is_{k}": ins[k] for k in ("sharpe", "cagr", "annual_volatility",
-                                                    "max_drawdown", "hit_rate")}})
+        ins = performance_metrics(
+            pd.Series(window_returns(best, sp.train), index=dates[sp.train + 1]),
+            periods_per_year=periods_per_year,
+        )
+        rows.append(
+            {
+                "fold": sp.fold,
+                "train_start": str(dates[sp.train[0]].date()),
+                "train_end": str(dates[sp.train[-1]].date()),
+                "test_start": str(dates[sp.test[0]].date()),
+                "test_end": str(dates[sp.test[-1]].date()),
+                "n_train": len(sp.train),
+                "n_test": len(sp.test),
+                "n_purged": len(sp.purged),
+                "n_embargoed": len(sp.embargoed),
+                "params": {k: points[best][k] for k in (grid or {})},
+                **{
+                    f"is_{k}": ins[k]
+                    for k in ("sharpe", "cagr", "annual_volatility", "max_drawdown", "hit_rate")
+                },
+            }
+        )
 
     # the stitched out-of-sample signal: each test fold from its chosen point
     signals = {}
     for j in sorted(set(chosen)):
-        signals[j] = results[j][1] if keep else _run_point(
-            model_cls, points[j], data, bt_kwargs, True)[1]
+        signals[j] = (
+            results[j][1] if keep else _run_point(model_cls, points[j], data, bt_kwargs, True)[1]
+        )
     first = splits[0].test[0]
     kwargs = dict(bt_kwargs)
-    kwargs.setdefault("weighting", "weights" if model_cls.output_kind == WEIGHTS
-                      else "normalize")
+    kwargs.setdefault("weighting", "weights" if model_cls.output_kind == WEIGHTS else "normalize")
     oos = run_backtest(_stitch([signals[j] for j in chosen], splits, dates), data, **kwargs)
     report = None
     if baselines:
-        report = _baselines(model_cls, data, splits, oos, chosen, default_j,
-                            results[default_j][1] if keep and default_j is not None else None,
-                            bt_kwargs, kwargs, index_close, periods_per_year)
+        report = _baselines(
+            model_cls,
+            data,
+            splits,
+            oos,
+            chosen,
+            default_j,
+            results[default_j][1] if keep and default_j is not None else None,
+            bt_kwargs,
+            kwargs,
+            index_close,
+            periods_per_year,
+        )
     if progress is not None:
         progress(total, total)
     for sp, row in zip(splits, rows, strict=True):
         r = oos.returns.reindex(dates[sp.test + 1]).dropna()
         out = performance_metrics(r, periods_per_year=periods_per_year)
-        row.update({f"oos_{k}": out[k] for k in ("sharpe", "cagr", "annual_volatility",
-                                                 "max_drawdown", "hit_rate")})
+        row.update(
+            {
+                f"oos_{k}": out[k]
+                for k in ("sharpe", "cagr", "annual_volatility", "max_drawdown", "hit_rate")
+            }
+        )
     folds = pd.DataFrame(rows)
     oos_span = oos.returns.iloc[1:]  # the first date only pays the opening trades' costs
-    trial_sr = np.array([_per_period_sharpe(rets[first + 1:, j]) for j in range(len(points))])
+    trial_sr = np.array([_per_period_sharpe(rets[first + 1 :, j]) for j in range(len(points))])
     full_sr = np.array([_per_period_sharpe(rets[1:, j]) for j in range(len(points))])
     best_full = int(np.nanargmax(np.where(np.isfinite(full_sr), full_sr, -np.inf)))
     dsr = {
         "oos": deflated_sharpe_ratio(oos_span.to_numpy(), trial_sr, len(points)),
-        "best_trial": {**deflated_sharpe_ratio(rets[1:, best_full], full_sr, len(points)),
-                       "params": points[best_full]},
+        "best_trial": {
+            **deflated_sharpe_ratio(rets[1:, best_full], full_sr, len(points)),
+            "params": points[best_full],
+        },
     }
-    settings = {"model": model_cls.key() if hasattr(model_cls, "key") else str(model_cls),
-                "grid": {k: list(v) for k, v in (grid or {}).items()},
-                "params": dict(params or {}), "train_size": train_size,
-                "test_size": test_size, "mode": mode, "label_horizon": label_horizon,
-                "embargo": embargo, "n_folds": len(splits), "baselines": baselines,
-                "backtest": {k: v for k, v in bt_kwargs.items() if np.isscalar(v)}}
+    settings = {
+        "model": model_cls.key() if hasattr(model_cls, "key") else str(model_cls),
+        "grid": {k: list(v) for k, v in (grid or {}).items()},
+        "params": dict(params or {}),
+        "train_size": train_size,
+        "test_size": test_size,
+        "mode": mode,
+        "label_horizon": label_horizon,
+        "embargo": embargo,
+        "n_folds": len(splits),
+        "baselines": baselines,
+        "backtest": {k: v for k, v in bt_kwargs.items() if np.isscalar(v)},
+    }
     trial_returns = pd.DataFrame(rets, index=dates, columns=range(len(points)))
-    return WalkForwardResult(folds=folds, grid=points, trial_returns=trial_returns, oos=oos,
-                             oos_metrics=dict(oos.metrics), deflated_sharpe=dsr,
-                             splits=splits, settings=settings,
-                             model_tables=[r[2] for r in results], baselines=report)
+    return WalkForwardResult(
+        folds=folds,
+        grid=points,
+        trial_returns=trial_returns,
+        oos=oos,
+        oos_metrics=dict(oos.metrics),
+        deflated_sharpe=dsr,
+        splits=splits,
+        settings=settings,
+        model_tables=[r[2] for r in results],
+        baselines=report,
+    )
 
 
-def _stitch(signals: list[pd.DataFrame], splits: list[Split],
-            dates: pd.DatetimeIndex) -> pd.DataFrame:
+def _stitch(
+    signals: list[pd.DataFrame], splits: list[Split], dates: pd.DatetimeIndex
+) -> pd.DataFrame:
     """Each test fold's rows from its signal over the out-of-sample span; the last
     date (the last test label) is left NaN, which closes the positions out."""
     span = oos_span(dates, splits)
@@ -466,14 +545,24 @@ def _stitch(signals: list[pd.DataFrame], splits: list[Split],
 
 def _is_default(model_cls, point: dict) -> bool:
     try:
-        return bool(model_cls(**point).get_params(deep=False)
-                    == model_cls().get_params(deep=False))
+        return bool(model_cls(**point).get_params(deep=False) == model_cls().get_params(deep=False))
     except (TypeError, ValueError):  # parameters that do not compare (arrays)
         return False
 
 
-def _baselines(model_cls, data, splits, oos, chosen, default_j, default_signal, bt_kwargs,
-               kwargs, index_close, periods_per_year) -> BaselineReport:
+def _baselines(
+    model_cls,
+    data,
+    splits,
+    oos,
+    chosen,
+    default_j,
+    default_signal,
+    bt_kwargs,
+    kwargs,
+    index_close,
+    periods_per_year,
+) -> BaselineReport:
     """The baseline report; the default-parameter track reuses the grid's run of the
     defaults (or the stitched track itself when every fold chose them)."""
     span = oos_span(data.dates, splits)
@@ -485,8 +574,9 @@ def _baselines(model_cls, data, splits, oos, chosen, default_j, default_signal, 
         try:
             if default_signal is None:
                 default_signal = _run_point(model_cls, {}, data, bt_kwargs, True)[1]
-            default = run_backtest(_stitch([default_signal] * len(splits), splits,
-                                           data.dates), data, **kwargs)
+            default = run_backtest(
+                _stitch([default_signal] * len(splits), splits, data.dates), data, **kwargs
+            )
         except MLTrainerError as exc:
             note = f"not available: the default parameters could not run ({exc})"
     if index_close is None:
@@ -496,10 +586,18 @@ def _baselines(model_cls, data, splits, oos, chosen, default_j, default_signal, 
             index_close = sp500_index_close()
         except (ImportError, OSError, MLTrainerError):
             index_close = None
-    return baseline_report(oos, data, span, n_folds=len(splits), default=default,
-                           default_note=note, index_close=index_close,
-                           backtest_kwargs=bt_kwargs, members=bt_kwargs.get("members"),
-                           periods_per_year=periods_per_year)
+    return baseline_report(
+        oos,
+        data,
+        span,
+        n_folds=len(splits),
+        default=default,
+        default_note=note,
+        index_close=index_close,
+        backtest_kwargs=bt_kwargs,
+        members=bt_kwargs.get("members"),
+        periods_per_year=periods_per_year,
+    )
 
 
 def _per_period_sharpe(r: np.ndarray) -> float:
@@ -521,8 +619,9 @@ def _run_grid(model_cls, points, data, bt_kwargs, keep, n_jobs, progress, total)
 
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
     out = []
-    for i, res in enumerate(parallel(delayed(_run_point)(model_cls, p, data, bt_kwargs, keep)
-                                     for p in points)):
+    for i, res in enumerate(
+        parallel(delayed(_run_point)(model_cls, p, data, bt_kwargs, keep) for p in points)
+    ):
         out.append(res)
         if progress is not None:
             progress(i + 1, total)

@@ -17,16 +17,18 @@ from mltrainer.errors import DataError, ParameterError
 
 def _check_signal(signal: pd.DataFrame, prices: pd.DataFrame, what: str) -> None:
     if not isinstance(signal, pd.DataFrame):
-        raise DataError(f"the {what} must be a DataFrame (dates x tickers), got "
-                        f"{type(signal).__name__}")
+        raise DataError(
+            f"the {what} must be a DataFrame (dates x tickers), got {type(signal).__name__}"
+        )
     if not isinstance(signal.index, pd.DatetimeIndex):
         raise DataError(f"the {what} frame needs a DatetimeIndex of trading dates")
     if signal.index.has_duplicates or not signal.index.is_monotonic_increasing:
         raise DataError(f"the {what} frame's dates must be sorted and unique")
     if signal.columns.has_duplicates:
         dup = signal.columns[signal.columns.duplicated()].unique()
-        raise DataError(f"the {what} frame has duplicated ticker column(s): "
-                        f"{', '.join(map(str, dup[:5]))}")
+        raise DataError(
+            f"the {what} frame has duplicated ticker column(s): {', '.join(map(str, dup[:5]))}"
+        )
     unknown = signal.columns.difference(prices.columns, sort=False)
     if len(unknown):
         raise DataError(
@@ -45,8 +47,10 @@ def _check_signal(signal: pd.DataFrame, prices: pd.DataFrame, what: str) -> None
 
 def _check_limits(gross_limit: float, max_weight: float | None, costs: dict) -> None:
     if not (np.isfinite(gross_limit) and gross_limit > 0):
-        raise ParameterError(f"gross_limit must be positive (got {gross_limit}); 1.0 means "
-                             "fully invested, 2.0 allows 2x gross leverage")
+        raise ParameterError(
+            f"gross_limit must be positive (got {gross_limit}); 1.0 means "
+            "fully invested, 2.0 allows 2x gross leverage"
+        )
     if max_weight is not None and not (np.isfinite(max_weight) and max_weight > 0):
         raise ParameterError(f"max_weight must be positive or None (got {max_weight})")
     for name, value in costs.items():
@@ -92,13 +96,21 @@ def signal_to_weights(
     """
     values = signal.to_numpy(dtype="float64", na_value=np.nan, copy=True)
     notes: list[str] = []
-    _to_weights(values, gross_limit, max_weight, mode, strict, signal.index, signal.columns,
-                notes)
+    _to_weights(values, gross_limit, max_weight, mode, strict, signal.index, signal.columns, notes)
     return pd.DataFrame(values, index=signal.index, columns=signal.columns), notes
 
 
-def _to_weights(values: np.ndarray, gross_limit, max_weight, mode, strict, index, columns,
-                notes: list, finite_only: bool = False) -> np.ndarray:
+def _to_weights(
+    values: np.ndarray,
+    gross_limit,
+    max_weight,
+    mode,
+    strict,
+    index,
+    columns,
+    notes: list,
+    finite_only: bool = False,
+) -> np.ndarray:
     """In place: NaN -> 0, then normalise or cap the rows (see :func:`signal_to_weights`).
 
     ``finite_only``: the caller guarantees there is no NaN or infinity left.
@@ -113,8 +125,10 @@ def _to_weights(values: np.ndarray, gross_limit, max_weight, mode, strict, index
         over = gross > gross_limit * (1 + 1e-12)
         if over.any():
             first = int(over.argmax())
-            text = (f"{int(over.sum())} date(s) have gross exposure above the limit "
-                    f"{gross_limit:g} (first {index[first].date()}: {gross[first]:.4g})")
+            text = (
+                f"{int(over.sum())} date(s) have gross exposure above the limit "
+                f"{gross_limit:g} (first {index[first].date()}: {gross[first]:.4g})"
+            )
             if strict:
                 raise DataError(text + "; lower the weights or raise gross_limit")
             values[over] *= (gross_limit / gross[over])[:, None]
@@ -126,8 +140,10 @@ def _to_weights(values: np.ndarray, gross_limit, max_weight, mode, strict, index
         if np.any(top > max_weight * (1 + 1e-12)):
             big = np.abs(values) > max_weight * (1 + 1e-12)
             r, c = np.argwhere(big)[0]
-            text = (f"{int(big.sum())} weight(s) exceed max_weight {max_weight:g} (first "
-                    f"{columns[c]} on {index[r].date()}: {values[r, c]:.4g})")
+            text = (
+                f"{int(big.sum())} weight(s) exceed max_weight {max_weight:g} (first "
+                f"{columns[c]} on {index[r].date()}: {values[r, c]:.4g})"
+            )
             if strict:
                 raise DataError(text + "; lower the weights or raise max_weight")
             np.clip(values, -max_weight, max_weight, out=values)
@@ -142,7 +158,8 @@ def _apply_sizing(sizing, signal: pd.DataFrame, data) -> pd.DataFrame:
         if sizing.output_kind != WEIGHTS:
             raise ParameterError(
                 f"{type(sizing).__name__} outputs {sizing.output_kind}; a sizing model "
-                "must output weights")
+                "must output weights"
+            )
         if not isinstance(data, MarketData):
             raise DataError("a sizing model needs MarketData, not a bare price frame")
         sizes = sizing.run(data).primary.reindex(index=signal.index, columns=signal.columns)
@@ -150,29 +167,34 @@ def _apply_sizing(sizing, signal: pd.DataFrame, data) -> pd.DataFrame:
     elif callable(sizing):
         out = sizing(signal, data)
     else:
-        raise ParameterError("sizing must be a callable (signal, data) -> weights or a "
-                             "weights-model instance")
+        raise ParameterError(
+            "sizing must be a callable (signal, data) -> weights or a weights-model instance"
+        )
     if not isinstance(out, pd.DataFrame):
         raise DataError(f"the sizing step returned {type(out).__name__}, not a DataFrame")
-    _check_signal(out, data.adj_close if isinstance(data, MarketData) else data,
-                  "sizing output")
+    _check_signal(out, data.adj_close if isinstance(data, MarketData) else data, "sizing output")
     return out
-
 
 
 def _membership(members: pd.DataFrame, dates, tickers, warnings: list) -> np.ndarray:
     if not isinstance(members, pd.DataFrame) or not isinstance(members.index, pd.DatetimeIndex):
-        raise DataError("members must be a boolean DataFrame indexed by dates (dates x "
-                        "tickers, True where the ticker is an index member)")
+        raise DataError(
+            "members must be a boolean DataFrame indexed by dates (dates x "
+            "tickers, True where the ticker is an index member)"
+        )
     if members.index.equals(dates) and members.columns.equals(tickers):
         return members.to_numpy(dtype=bool)  # already aligned (a point-in-time mask)
     absent = tickers.difference(members.columns, sort=False)
     if len(absent):
-        warnings.append(f"{len(absent)} ticker(s) absent from the membership frame are "
-                        f"treated as non-members: {', '.join(map(str, absent[:5]))}")
+        warnings.append(
+            f"{len(absent)} ticker(s) absent from the membership frame are "
+            f"treated as non-members: {', '.join(map(str, absent[:5]))}"
+        )
     frame = members.sort_index().astype("float64").reindex(columns=tickers)
     if len(frame.index) == 0 or frame.index[0] > dates[0]:
-        warnings.append("the membership frame starts after the backtest start; earlier "
-                        "dates count as non-members")
+        warnings.append(
+            "the membership frame starts after the backtest start; earlier "
+            "dates count as non-members"
+        )
     aligned = frame.reindex(frame.index.union(dates)).ffill().reindex(dates)
     return aligned.fillna(0.0).to_numpy() > 0.5

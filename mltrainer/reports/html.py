@@ -68,9 +68,15 @@ def number(x, digits: int = 3) -> str:
     return f"{x:,.{digits}f}"
 
 
-def table(frame: pd.DataFrame, formats: dict[str, Formatter] | None = None, *,
-          index: bool = True, signed: tuple[str, ...] = (), css: dict | None = None,
-          missing: str = "missing") -> str:
+def table(
+    frame: pd.DataFrame,
+    formats: dict[str, Formatter] | None = None,
+    *,
+    index: bool = True,
+    signed: tuple[str, ...] = (),
+    css: dict | None = None,
+    missing: str = "missing",
+) -> str:
     """An HTML table with per-column formatters; NaN is shown as ``missing``.
 
     ``signed`` columns are coloured red below zero and green above; ``css`` maps a
@@ -78,8 +84,10 @@ def table(frame: pd.DataFrame, formats: dict[str, Formatter] | None = None, *,
     """
     formats = formats or {}
     css = css or {}
-    head = "".join(f"<th>{esc(c)}</th>" for c in ([frame.index.name or ""] if index else [])
-                   + [str(c) for c in frame.columns])
+    head = "".join(
+        f"<th>{esc(c)}</th>"
+        for c in ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
+    )
     columns = {col: frame[col].tolist() for col in frame.columns}  # keeps ints as ints
     rows = []
     for i, label in enumerate(frame.index):
@@ -87,7 +95,8 @@ def table(frame: pd.DataFrame, formats: dict[str, Formatter] | None = None, *,
         for col in frame.columns:
             value = columns[col][i]
             is_num = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-                value, bool)
+                value, bool
+            )
             classes = ["num"] if is_num else []
             if is_num and not np.isfinite(value):
                 text = missing
@@ -103,21 +112,25 @@ def table(frame: pd.DataFrame, formats: dict[str, Formatter] | None = None, *,
             cls = f' class="{" ".join(c for c in classes if c)}"' if any(classes) else ""
             cells.append(f"<td{cls}>{esc(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<table class="data"><thead><tr>{head}</tr></thead><tbody>'
-            + "".join(rows) + "</tbody></table>")
+    return (
+        f'<table class="data"><thead><tr>{head}</tr></thead><tbody>'
+        + "".join(rows)
+        + "</tbody></table>"
+    )
 
 
 def figure(fig: go.Figure) -> str:
     """A figure as a ``<div>`` (the Plotly bundle itself is in the page head)."""
-    body = fig.to_html(full_html=False, include_plotlyjs=False,
-                       config={"displaylogo": False, "responsive": True})
+    body = fig.to_html(
+        full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True}
+    )
     return f'<div class="figure">{body}</div>'
 
 
 def page(title: str, body: str) -> str:
     """A complete HTML document with the CSS and the Plotly bundle inlined once."""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script>'
         f"</head><body>{body}</body></html>\n"
@@ -143,8 +156,9 @@ def find_chromium() -> str | None:
     return None
 
 
-def print_pdf(html_path: str | Path, pdf_path: str | Path, timeout: float = 120.0,
-              chromium: str | None = None) -> PdfResult:
+def print_pdf(
+    html_path: str | Path, pdf_path: str | Path, timeout: float = 120.0, chromium: str | None = None
+) -> PdfResult:
     """Print an HTML file to PDF with headless Chromium (no header/footer, no network).
 
     Returns a :class:`PdfResult` saying why when Chromium is absent or fails; never
@@ -153,29 +167,48 @@ def print_pdf(html_path: str | Path, pdf_path: str | Path, timeout: float = 120.
     exe = chromium or find_chromium()
     html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path).resolve()
     if exe is None:
-        return PdfResult(False, None, "PDF not written: Chromium is not installed (looked for "
-                         "'chromium' and 'chromium-browser' on PATH); install it, e.g. "
-                         "`apt-get install chromium`, or print the HTML report from a browser")
+        return PdfResult(
+            False,
+            None,
+            "PDF not written: Chromium is not installed (looked for "
+            "'chromium' and 'chromium-browser' on PATH); install it, e.g. "
+            "`apt-get install chromium`, or print the HTML report from a browser",
+        )
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
     if pdf_path.exists():
         pdf_path.unlink()
     with tempfile.TemporaryDirectory(prefix="mltrainer-chromium-") as profile:
-        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", f"--user-data-dir={profile}",
-               # let the inline scripts draw every chart before the page is printed
-               "--virtual-time-budget=15000", "--run-all-compositor-stages-before-draw",
-               f"--print-to-pdf={pdf_path}", "--no-pdf-header-footer", html_path.as_uri()]
+        cmd = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            # let the inline scripts draw every chart before the page is printed
+            "--virtual-time-budget=15000",
+            "--run-all-compositor-stages-before-draw",
+            f"--print-to-pdf={pdf_path}",
+            "--no-pdf-header-footer",
+            html_path.as_uri(),
+        ]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                  check=False)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
-            return PdfResult(False, None, f"PDF not written: Chromium did not finish within "
-                             f"{timeout:.0f} s")
+            return PdfResult(
+                False, None, f"PDF not written: Chromium did not finish within {timeout:.0f} s"
+            )
         except OSError as exc:
             return PdfResult(False, None, f"PDF not written: cannot run {exe} ({exc})")
     if not pdf_path.is_file() or pdf_path.stat().st_size == 0:
         tail = (proc.stderr or "").strip().splitlines()[-3:]
-        return PdfResult(False, None, f"PDF not written: Chromium exited with {proc.returncode}"
-                         + (f" ({' / '.join(tail)})" if tail else ""))
+        return PdfResult(
+            False,
+            None,
+            f"PDF not written: Chromium exited with {proc.returncode}"
+            + (f" ({' / '.join(tail)})" if tail else ""),
+        )
     return PdfResult(True, pdf_path, f"PDF written to {pdf_path}")

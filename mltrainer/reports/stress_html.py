@@ -29,25 +29,36 @@ METHOD_NOTES = {
 }
 
 BACKTEST_LABELS = {
-    "kupiec_lr": "Kupiec LR", "kupiec_p": "Kupiec p", "christoffersen_lr_ind": "indep. LR",
-    "christoffersen_p_ind": "indep. p", "conditional_coverage_p": "cond. cov. p",
+    "kupiec_lr": "Kupiec LR",
+    "kupiec_p": "Kupiec p",
+    "christoffersen_lr_ind": "indep. LR",
+    "christoffersen_p_ind": "indep. p",
+    "conditional_coverage_p": "cond. cov. p",
 }
 
 POSITION_FORMATS = {
-    "weight": pct, "value": money, "return": pct, "pnl": money, "max_drawdown": pct,
-    "beta": lambda x: number(x, 2), "daily_vol": pct, "adv_dollars": money,
-    "days_to_liquidate": lambda x: number(x, 3), "haircut": lambda x: pct(x, 3),
+    "weight": pct,
+    "value": money,
+    "return": pct,
+    "pnl": money,
+    "max_drawdown": pct,
+    "beta": lambda x: number(x, 2),
+    "daily_vol": pct,
+    "adv_dollars": money,
+    "days_to_liquidate": lambda x: number(x, 3),
+    "haircut": lambda x: pct(x, 3),
 }
 
 
 def _kpi(label: str, value: str) -> str:
-    return (f'<div class="kpi"><div class="v">{esc(value)}</div>'
-            f'<div class="l">{esc(label)}</div></div>')
+    return (
+        f'<div class="kpi"><div class="v">{esc(value)}</div><div class="l">{esc(label)}</div></div>'
+    )
 
 
 def _header(r: StressReport) -> str:
     m = r.meta
-    as_of = (pd.Timestamp(m["as_of"]).strftime("%Y-%m-%d %H:%M") if m["as_of"] else "unknown")
+    as_of = pd.Timestamp(m["as_of"]).strftime("%Y-%m-%d %H:%M") if m["as_of"] else "unknown"
     ccy = money(m["portfolio_value"])
     var = r.var_table
     top = var[var["level"] == var["level"].max()]
@@ -74,14 +85,21 @@ def _header(r: StressReport) -> str:
 
 
 def _portfolio(r: StressReport) -> str:
-    sectors = r.portfolio.groupby("sector").agg(weight=("weight", "sum"),
-                                                 value=("value", "sum"),
-                                                 positions=("weight", "size"))
+    sectors = r.portfolio.groupby("sector").agg(
+        weight=("weight", "sum"), value=("value", "sum"), positions=("weight", "size")
+    )
     sectors = sectors.sort_values("weight", ascending=False)
     return (
         "<h2>Portfolio</h2>"
-        + table(r.portfolio, {"weight": pct, "value": money, "last_price": lambda x: number(x, 2),
-                              "vol_1y": lambda x: pct(x, 1)})
+        + table(
+            r.portfolio,
+            {
+                "weight": pct,
+                "value": money,
+                "last_price": lambda x: number(x, 2),
+                "vol_1y": lambda x: pct(x, 1),
+            },
+        )
         + "<h3>By GICS sector</h3>"
         + table(sectors, {"weight": pct, "value": money})
         + figure(plots.weights_bar(r.weights, r.portfolio["sector"]))
@@ -92,16 +110,16 @@ def _var(r: StressReport) -> str:
     t = r.var_table.copy()
     t["level"] = t["level"].map(lambda x: f"{x:.1%}")
     t["method"] = t["method"].map(lambda m: f"{m} ({METHOD_NOTES.get(m, '')})")
-    t = t.rename(columns={"var": "VaR", "es": "ES", "var_value": "VaR (value)",
-                          "es_value": "ES (value)"})
+    t = t.rename(
+        columns={"var": "VaR", "es": "ES", "var_value": "VaR (value)", "es_value": "ES (value)"}
+    )
     return (
         "<h2>Value at Risk and Expected Shortfall</h2>"
         f'<p class="note">One-day figures for tomorrow, estimated from the last '
         f"{r.settings.var_window} daily returns of the portfolio (fixed weights, rebalanced "
         "daily; before a position listed, the others are rescaled). Positive numbers are "
         "losses.</p>"
-        + table(t, {"VaR": pct, "ES": pct, "VaR (value)": money, "ES (value)": money},
-                index=False)
+        + table(t, {"VaR": pct, "ES": pct, "VaR (value)": money, "ES (value)": money}, index=False)
     )
 
 
@@ -117,8 +135,13 @@ def _backtest(r: StressReport) -> str:
     fmt = {"expected": lambda x: number(x, 1), "rate": pct}
     fmt.update({label: p3 for label in BACKTEST_LABELS.values()})
     top = r.backtest[r.backtest["level"] == r.backtest["level"].max()]
-    zones = pd.DataFrame({"model": top["method"], "exceptions": top["exceptions (250 d)"],
-                          "zone": top["zone (250 d)"]})
+    zones = pd.DataFrame(
+        {
+            "model": top["method"],
+            "exceptions": top["exceptions (250 d)"],
+            "zone": top["zone (250 d)"],
+        }
+    )
     first = r.var_forecasts.dropna(how="all").index
     span = f"{first[0].date()} to {first[-1].date()}" if len(first) else "no forecast"
     return (
@@ -130,23 +153,44 @@ def _backtest(r: StressReport) -> str:
         "(p-values below 0.05 reject the model); Basel traffic light over the last 250 days."
         "</p>"
         + table(b, fmt, index=False, css={"zone (250 d)": _zone_class})
-        + figure(plots.var_backtest_chart(r.returns, r.var_forecasts, r.exceptions,
-                                          title="Daily returns against the "
-                                          f"{r.settings.chart_method} VaR forecasts"))
-        + figure(plots.traffic_light_chart(zones, title=f"Basel traffic light, "
-                                           f"{top['level'].max():.0%} VaR, last 250 days"))
+        + figure(
+            plots.var_backtest_chart(
+                r.returns,
+                r.var_forecasts,
+                r.exceptions,
+                title=f"Daily returns against the {r.settings.chart_method} VaR forecasts",
+            )
+        )
+        + figure(
+            plots.traffic_light_chart(
+                zones, title=f"Basel traffic light, {top['level'].max():.0%} VaR, last 250 days"
+            )
+        )
     )
 
 
 def _drawdowns(r: StressReport) -> str:
     d = r.drawdown_stats
-    stats = pd.DataFrame([{"max drawdown": pct(d["max_drawdown"], 1), "peak": d["peak"],
-                           "trough": d["trough"], "recovered": d["recovery"] or "not yet",
-                           "current drawdown": pct(d["current_drawdown"], 1)}])
-    return ("<h2>Drawdowns</h2>"
-            + table(stats, index=False)
-            + figure(plots.drawdown_chart(r.drawdown.rename("portfolio"),
-                                          title="Portfolio drawdown from its running peak")))
+    stats = pd.DataFrame(
+        [
+            {
+                "max drawdown": pct(d["max_drawdown"], 1),
+                "peak": d["peak"],
+                "trough": d["trough"],
+                "recovered": d["recovery"] or "not yet",
+                "current drawdown": pct(d["current_drawdown"], 1),
+            }
+        ]
+    )
+    return (
+        "<h2>Drawdowns</h2>"
+        + table(stats, index=False)
+        + figure(
+            plots.drawdown_chart(
+                r.drawdown.rename("portfolio"), title="Portfolio drawdown from its running peak"
+            )
+        )
+    )
 
 
 def _params_line(res: ScenarioResult) -> str:
@@ -162,8 +206,11 @@ def _scenario(res: ScenarioResult, value: float) -> str:
     cols = [c for c in res.positions.columns if c != "value"]
     pos = res.positions[cols]
     warn = "".join(f'<div class="warn">{esc(w)}</div>' for w in res.warnings)
-    dd = (f", max drawdown in the window {pct(res.max_drawdown, 1)}"
-          if res.kind == "historical" else "")
+    dd = (
+        f", max drawdown in the window {pct(res.max_drawdown, 1)}"
+        if res.kind == "historical"
+        else ""
+    )
     return (
         f'<div class="scenario"><h3>{esc(res.name)}</h3>'
         f"<p>{esc(res.description)}. Portfolio: <b>{pct(res.portfolio_return)}</b>, "
@@ -173,8 +220,9 @@ def _scenario(res: ScenarioResult, value: float) -> str:
         + table(pos, POSITION_FORMATS, signed=("return", "pnl"))
         + figure(plots.pnl_bar(res.positions["pnl"], f"{res.name}: P&L by position"))
         + "<h4>By GICS sector</h4>"
-        + table(res.by_sector, {"weight": pct, "pnl": money, "return": pct},
-                signed=("pnl", "return"))
+        + table(
+            res.by_sector, {"weight": pct, "pnl": money, "return": pct}, signed=("pnl", "return")
+        )
         + figure(plots.pnl_bar(res.by_sector["pnl"], f"{res.name}: P&L by sector"))
         + "</div>"
     )
@@ -192,26 +240,31 @@ def _scenarios(r: StressReport) -> str:
         "sale with widened spreads and square-root market impact. A position without data "
         "is shown as <i>missing</i>, not zero, and the portfolio figure proxies it by the "
         "others.</p>"
-        + table(t.drop(columns=["description"]),
-                {"portfolio_return": pct, "pnl": money, "max_drawdown": pct,
-                 "covered_weight": pct},
-                index=False, signed=("portfolio_return", "pnl"), missing="")
+        + table(
+            t.drop(columns=["description"]),
+            {"portfolio_return": pct, "pnl": money, "max_drawdown": pct, "covered_weight": pct},
+            index=False,
+            signed=("portfolio_return", "pnl"),
+            missing="",
+        )
         + figure(plots.scenario_summary_bar(t))
     )
     if paths:
         body += figure(plots.replay_paths_chart(paths))
     body += "".join(_scenario(res, r.meta["portfolio_value"]) for res in r.scenarios)
     if r.skipped:
-        body += "<h3>Scenarios not run</h3><ul>" + "".join(
-            f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in r.skipped.items()) + "</ul>"
+        body += (
+            "<h3>Scenarios not run</h3><ul>"
+            + "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in r.skipped.items())
+            + "</ul>"
+        )
     return body
 
 
 def _notes(r: StressReport) -> str:
     warn = "".join(f'<div class="warn">{esc(w)}</div>' for w in r.warnings)
     return (
-        ("<h2>Warnings</h2>" + warn if warn else "")
-        + "<h2>Method</h2><ul>"
+        ("<h2>Warnings</h2>" + warn if warn else "") + "<h2>Method</h2><ul>"
         f"<li>Market for betas: {esc(r.meta['market'])}; betas are OLS over the last "
         f"{r.settings.beta_window} trading days.</li>"
         "<li>Parametric scenario losses assume zero-mean normal returns: VaR = z &middot; "
@@ -227,21 +280,36 @@ def _notes(r: StressReport) -> str:
 
 def render_html(r: StressReport) -> str:
     """The whole report as one self-contained HTML document."""
-    body = (_header(r) + _portfolio(r) + _var(r) + _backtest(r) + _drawdowns(r)
-            + _scenarios(r) + _notes(r))
+    body = (
+        _header(r)
+        + _portfolio(r)
+        + _var(r)
+        + _backtest(r)
+        + _drawdowns(r)
+        + _scenarios(r)
+        + _notes(r)
+    )
     return page(f"Stress test report ({r.meta['last_date']})", body)
 
 
-def write_stress_report(report: StressReport, out: str | Path,
-                        pdf: str | Path | None = None) -> dict:
+def write_stress_report(
+    report: StressReport, out: str | Path, pdf: str | Path | None = None
+) -> dict:
     """Write the HTML report (and the PDF if asked); returns paths and the PDF status."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_html(report), encoding="utf-8")
-    result = {"html": str(out.resolve()), "html_bytes": out.stat().st_size, "pdf": None,
-              "pdf_message": "no PDF requested"}
+    result = {
+        "html": str(out.resolve()),
+        "html_bytes": out.stat().st_size,
+        "pdf": None,
+        "pdf_message": "no PDF requested",
+    }
     if pdf is not None:
         printed = print_pdf(out, pdf)
-        result.update(pdf=str(printed.path) if printed.ok else None, pdf_ok=printed.ok,
-                      pdf_message=printed.message)
+        result.update(
+            pdf=str(printed.path) if printed.ok else None,
+            pdf_ok=printed.ok,
+            pdf_message=printed.message,
+        )
     return result

@@ -68,27 +68,44 @@ class StressSettings:
     def check(self) -> None:
         """Raise ParameterError naming the first setting outside what is allowed."""
         rules = (
-            (self.portfolio_value > 0, f"portfolio value must be positive (got "
-             f"{self.portfolio_value})"),
-            (len(self.levels) > 0 and all(0.5 < x < 1 for x in self.levels),
-             f"VaR levels must be in (0.5, 1), e.g. 0.95,0.99 (got {self.levels})"),
-            (len(self.methods) > 0 and all(m in METHODS for m in self.methods),
-             f"VaR methods must be among {', '.join(METHODS)} (got {self.methods})"),
-            (self.var_window >= 50, f"VaR window must be at least 50 days (got "
-             f"{self.var_window})"),
-            (self.chart_method in self.methods, f"chart method {self.chart_method!r} is not "
-             "among the methods"),
+            (
+                self.portfolio_value > 0,
+                f"portfolio value must be positive (got {self.portfolio_value})",
+            ),
+            (
+                len(self.levels) > 0 and all(0.5 < x < 1 for x in self.levels),
+                f"VaR levels must be in (0.5, 1), e.g. 0.95,0.99 (got {self.levels})",
+            ),
+            (
+                len(self.methods) > 0 and all(m in METHODS for m in self.methods),
+                f"VaR methods must be among {', '.join(METHODS)} (got {self.methods})",
+            ),
+            (self.var_window >= 50, f"VaR window must be at least 50 days (got {self.var_window})"),
+            (
+                self.chart_method in self.methods,
+                f"chart method {self.chart_method!r} is not among the methods",
+            ),
             (-1.0 <= self.crash < 0.0, f"crash must be a fall in [-1, 0) (got {self.crash})"),
-            (self.vol_multiplier > 0, f"volatility multiplier must be positive (got "
-             f"{self.vol_multiplier})"),
-            (0.0 <= self.correlation_push <= 1.0, f"correlation push must be in [0, 1] (got "
-             f"{self.correlation_push})"),
-            (self.spread_multiplier >= 0, f"spread multiplier must be >= 0 (got "
-             f"{self.spread_multiplier})"),
-            (self.beta_window >= 60, f"beta window must be at least 60 days (got "
-             f"{self.beta_window})"),
-            (self.market in ("sp500", "portfolio"), f"market must be 'sp500' or 'portfolio' "
-             f"(got {self.market!r})"),
+            (
+                self.vol_multiplier > 0,
+                f"volatility multiplier must be positive (got {self.vol_multiplier})",
+            ),
+            (
+                0.0 <= self.correlation_push <= 1.0,
+                f"correlation push must be in [0, 1] (got {self.correlation_push})",
+            ),
+            (
+                self.spread_multiplier >= 0,
+                f"spread multiplier must be >= 0 (got {self.spread_multiplier})",
+            ),
+            (
+                self.beta_window >= 60,
+                f"beta window must be at least 60 days (got {self.beta_window})",
+            ),
+            (
+                self.market in ("sp500", "portfolio"),
+                f"market must be 'sp500' or 'portfolio' (got {self.market!r})",
+            ),
         )
         for ok, message in rules:
             if not ok:
@@ -121,8 +138,9 @@ class StressReport:
         """JSON-ready headline figures (what ``report stress --json`` prints)."""
         return {
             "meta": self.meta,
-            "settings": {k: list(v) if isinstance(v, tuple) else v
-                         for k, v in asdict(self.settings).items()},
+            "settings": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.settings).items()
+            },
             "portfolio": self.portfolio.reset_index().to_dict("records"),
             "var": self.var_table.to_dict("records"),
             "backtest": self.backtest.to_dict("records"),
@@ -143,8 +161,10 @@ def _market_returns(data: MarketData, choice: str, window: int) -> tuple[pd.Seri
             ret = index.pct_change(fill_method=None).reindex(data.dates)
             if ret.iloc[-window:].notna().all() and len(ret) >= window:
                 return ret.rename("SP500"), "S&P 500 index (bundled with skfolio/arch)", notes
-            notes.append(f"the bundled S&P 500 index ends {index.index[-1].date()}, before the "
-                         f"last {window} days of the data; ")
+            notes.append(
+                f"the bundled S&P 500 index ends {index.index[-1].date()}, before the "
+                f"last {window} days of the data; "
+            )
         except (ImportError, DataError, OSError) as exc:
             notes.append(f"the bundled S&P 500 index is unavailable ({exc}); ")
     elif choice != "portfolio":
@@ -160,14 +180,16 @@ def _portfolio_table(data: MarketData, w: pd.Series, value: float) -> pd.DataFra
     prices = data.adj_close[w.index]
     rets = data.returns()[w.index].iloc[-252:]
     first = prices.notna().to_numpy().argmax(axis=0)
-    return pd.DataFrame({
-        "weight": w,
-        "sector": [data.sectors.get(t, "Unknown") for t in w.index],
-        "value": value * w,
-        "first_date": [str(data.dates[i].date()) for i in first],
-        "last_price": prices.ffill().iloc[-1],
-        "vol_1y": rets.std() * np.sqrt(252),
-    }).rename_axis("ticker")
+    return pd.DataFrame(
+        {
+            "weight": w,
+            "sector": [data.sectors.get(t, "Unknown") for t in w.index],
+            "value": value * w,
+            "first_date": [str(data.dates[i].date()) for i in first],
+            "last_price": prices.ffill().iloc[-1],
+            "vol_1y": rets.std() * np.sqrt(252),
+        }
+    ).rename_axis("ticker")
 
 
 def _drawdown_stats(equity: pd.Series, dd: pd.Series) -> dict:
@@ -175,15 +197,22 @@ def _drawdown_stats(equity: pd.Series, dd: pd.Series) -> dict:
     peak = equity.loc[:trough].idxmax()
     after = equity.loc[trough:]
     rec = after.index[after >= equity.loc[peak]]
-    return {"max_drawdown": float(-dd.min()), "peak": str(peak.date()),
-            "trough": str(trough.date()),
-            "recovery": str(rec[0].date()) if len(rec) else None,
-            "current_drawdown": float(-dd.iloc[-1])}
+    return {
+        "max_drawdown": float(-dd.min()),
+        "peak": str(peak.date()),
+        "trough": str(trough.date()),
+        "recovery": str(rec[0].date()) if len(rec) else None,
+        "current_drawdown": float(-dd.iloc[-1]),
+    }
 
 
 # ------------------------------------------------------------------------------ build
-def build_stress_report(data: MarketData, weights=None, settings: StressSettings | None = None,
-                        generated: pd.Timestamp | None = None) -> StressReport:
+def build_stress_report(
+    data: MarketData,
+    weights=None,
+    settings: StressSettings | None = None,
+    generated: pd.Timestamp | None = None,
+) -> StressReport:
     """Compute every number and table of the stress report.
 
     Parameters
@@ -208,40 +237,63 @@ def build_stress_report(data: MarketData, weights=None, settings: StressSettings
         weights = pd.Series(1.0 / data.n_tickers, index=data.tickers)
     w = validate_weights(weights, data.tickers)
     if len(w) < 2:
-        raise DataError(f"a stress report needs at least two positions (got {len(w)}: "
-                        f"{', '.join(w.index)}); correlation and diversification scenarios are "
-                        "undefined for one asset")
+        raise DataError(
+            f"a stress report needs at least two positions (got {len(w)}: "
+            f"{', '.join(w.index)}); correlation and diversification scenarios are "
+            "undefined for one asset"
+        )
     data = data.select(tickers=list(w.index))
     value = float(s.portfolio_value)
     port = portfolio_returns(data.returns(), w)
     valid = port.dropna()
     if len(valid) < s.var_window + 20:
-        raise DataError(f"VaR backtesting needs at least {s.var_window + 20} days of portfolio "
-                        f"returns (the data has {len(valid)}, {data.dates[0].date()} to "
-                        f"{data.dates[-1].date()}); widen --start/--end")
+        raise DataError(
+            f"VaR backtesting needs at least {s.var_window + 20} days of portfolio "
+            f"returns (the data has {len(valid)}, {data.dates[0].date()} to "
+            f"{data.dates[-1].date()}); widen --start/--end"
+        )
     levels = tuple(float(x) for x in s.levels)
 
     var_rows, bt_rows, forecasts, exceptions = [], [], {}, None
-    tail = valid.iloc[-s.var_window:]
+    tail = valid.iloc[-s.var_window :]
     for method in s.methods:
         v, e = var_es(tail, list(levels), method)
         rolling = rolling_var_es(port, s.var_window, list(levels), method)
         for j, level in enumerate(levels):
-            var_rows.append({"method": method, "level": level, "var": float(v[j]),
-                             "es": float(e[j]), "var_value": value * float(v[j]),
-                             "es_value": value * float(e[j])})
+            var_rows.append(
+                {
+                    "method": method,
+                    "level": level,
+                    "var": float(v[j]),
+                    "es": float(e[j]),
+                    "var_value": value * float(v[j]),
+                    "es_value": value * float(e[j]),
+                }
+            )
             forecast = rolling["var"].iloc[:, j]
             exc = var_exceptions(port, forecast)
-            kup, chris, light = (kupiec_pof(exc, level), christoffersen(exc, level),
-                                 traffic_light(exc, level))
-            bt_rows.append({"method": method, "level": level, "days": kup["n"],
-                            "exceptions": kup["exceptions"], "expected": kup["expected"],
-                            "rate": kup["rate"], "kupiec_lr": kup["lr"],
-                            "kupiec_p": kup["p_value"], "christoffersen_lr_ind": chris["lr_ind"],
-                            "christoffersen_p_ind": chris["p_value_ind"],
-                            "conditional_coverage_p": chris["p_value_cc"],
-                            "exceptions (250 d)": light["exceptions"],
-                            "zone (250 d)": light["zone"]})
+            kup, chris, light = (
+                kupiec_pof(exc, level),
+                christoffersen(exc, level),
+                traffic_light(exc, level),
+            )
+            bt_rows.append(
+                {
+                    "method": method,
+                    "level": level,
+                    "days": kup["n"],
+                    "exceptions": kup["exceptions"],
+                    "expected": kup["expected"],
+                    "rate": kup["rate"],
+                    "kupiec_lr": kup["lr"],
+                    "kupiec_p": kup["p_value"],
+                    "christoffersen_lr_ind": chris["lr_ind"],
+                    "christoffersen_p_ind": chris["p_value_ind"],
+                    "conditional_coverage_p": chris["p_value_cc"],
+                    "exceptions (250 d)": light["exceptions"],
+                    "zone (250 d)": light["zone"],
+                }
+            )
             if method == s.chart_method:
                 forecasts[f"{level:.0%} {method}"] = forecast.shift(1)
                 if level == max(levels):
@@ -254,10 +306,14 @@ def build_stress_report(data: MarketData, weights=None, settings: StressSettings
     results, skipped = replay_all(data, w, **common)
     shocks = (
         (market_crash, {"shock": s.crash, "market": market, "window": s.beta_window}),
-        (volatility_spike, {"multiplier": s.vol_multiplier, "confidence": max(levels),
-                            "window": s.beta_window}),
-        (correlation_breakdown, {"push": s.correlation_push, "confidence": max(levels),
-                                 "window": s.beta_window}),
+        (
+            volatility_spike,
+            {"multiplier": s.vol_multiplier, "confidence": max(levels), "window": s.beta_window},
+        ),
+        (
+            correlation_breakdown,
+            {"push": s.correlation_push, "confidence": max(levels), "window": s.beta_window},
+        ),
         (liquidity_crisis, {"spread_multiplier": s.spread_multiplier}),
     )
     for fn, kwargs in shocks:
@@ -280,10 +336,18 @@ def build_stress_report(data: MarketData, weights=None, settings: StressSettings
     }
     warnings = list(data.warnings) + notes + [m for r in results for m in r.warnings]
     return StressReport(
-        settings=s, weights=w, portfolio=_portfolio_table(data, w, value), returns=port,
-        var_table=pd.DataFrame(var_rows), backtest=pd.DataFrame(bt_rows),
+        settings=s,
+        weights=w,
+        portfolio=_portfolio_table(data, w, value),
+        returns=port,
+        var_table=pd.DataFrame(var_rows),
+        backtest=pd.DataFrame(bt_rows),
         var_forecasts=pd.DataFrame(forecasts, index=port.index),
         exceptions=exceptions if exceptions is not None else pd.Series(dtype=float),
-        drawdown=dd, drawdown_stats=_drawdown_stats(equity, dd), scenarios=results,
-        skipped=skipped, meta=meta, warnings=warnings,
+        drawdown=dd,
+        drawdown_stats=_drawdown_stats(equity, dd),
+        scenarios=results,
+        skipped=skipped,
+        meta=meta,
+        warnings=warnings,
     )

@@ -76,20 +76,55 @@ class HistoricalScenario:
 
 
 HISTORICAL_SCENARIOS: tuple[HistoricalScenario, ...] = (
-    HistoricalScenario("dotcom", "Dot-com bust", "2000-03-24", "2002-10-09",
-                       "S&P 500 peak close of March 2000 to the October 2002 low"),
-    HistoricalScenario("gfc_2008", "2008 financial crisis", "2008-09-01", "2009-03-09",
-                       "Lehman, AIG and the credit freeze to the March 2009 low"),
-    HistoricalScenario("lehman_week", "Lehman week", "2008-09-12", "2008-09-19",
-                       "Last close before Lehman's filing (15 Sep 2008) to the end of that week"),
-    HistoricalScenario("aug_2011", "August 2011", "2011-07-22", "2011-08-10",
-                       "US debt-ceiling stand-off and S&P's downgrade of US debt"),
-    HistoricalScenario("aug_2015", "August 2015", "2015-08-17", "2015-08-25",
-                       "Yuan devaluation and the 24 August 2015 flash crash"),
-    HistoricalScenario("q4_2018", "Q4 2018 sell-off", "2018-10-01", "2018-12-24",
-                       "Rate-hike and trade-war sell-off to the Christmas Eve low"),
-    HistoricalScenario("covid_2020", "Feb-Mar 2020 (COVID-19)", "2020-02-19", "2020-03-23",
-                       "S&P 500 record close to the pandemic low"),
+    HistoricalScenario(
+        "dotcom",
+        "Dot-com bust",
+        "2000-03-24",
+        "2002-10-09",
+        "S&P 500 peak close of March 2000 to the October 2002 low",
+    ),
+    HistoricalScenario(
+        "gfc_2008",
+        "2008 financial crisis",
+        "2008-09-01",
+        "2009-03-09",
+        "Lehman, AIG and the credit freeze to the March 2009 low",
+    ),
+    HistoricalScenario(
+        "lehman_week",
+        "Lehman week",
+        "2008-09-12",
+        "2008-09-19",
+        "Last close before Lehman's filing (15 Sep 2008) to the end of that week",
+    ),
+    HistoricalScenario(
+        "aug_2011",
+        "August 2011",
+        "2011-07-22",
+        "2011-08-10",
+        "US debt-ceiling stand-off and S&P's downgrade of US debt",
+    ),
+    HistoricalScenario(
+        "aug_2015",
+        "August 2015",
+        "2015-08-17",
+        "2015-08-25",
+        "Yuan devaluation and the 24 August 2015 flash crash",
+    ),
+    HistoricalScenario(
+        "q4_2018",
+        "Q4 2018 sell-off",
+        "2018-10-01",
+        "2018-12-24",
+        "Rate-hike and trade-war sell-off to the Christmas Eve low",
+    ),
+    HistoricalScenario(
+        "covid_2020",
+        "Feb-Mar 2020 (COVID-19)",
+        "2020-02-19",
+        "2020-03-23",
+        "S&P 500 record close to the pandemic low",
+    ),
 )
 
 
@@ -151,8 +186,16 @@ class ScenarioResult:
             "max_drawdown": _num(self.max_drawdown),
             "covered_weight": _num(self.covered_weight),
             "missing": self.missing,
-            "params": {k: (_num(v) if isinstance(v, float) else str(v) if isinstance(
-                v, pd.Timestamp) else v) for k, v in self.params.items()},
+            "params": {
+                k: (
+                    _num(v)
+                    if isinstance(v, float)
+                    else str(v)
+                    if isinstance(v, pd.Timestamp)
+                    else v
+                )
+                for k, v in self.params.items()
+            },
             "warnings": list(self.warnings),
         }
 
@@ -199,21 +242,27 @@ def validate_weights(weights, tickers, allow_leverage: bool = False) -> pd.Serie
     if bad.any():
         raise DataError(f"non-numeric weight for {', '.join(index[bad.to_numpy()])}")
     if values.isna().any():
-        raise DataError(f"NaN weight for {', '.join(index[values.isna().to_numpy()])}; "
-                        "every position needs a number (use 0 to hold none)")
+        raise DataError(
+            f"NaN weight for {', '.join(index[values.isna().to_numpy()])}; "
+            "every position needs a number (use 0 to hold none)"
+        )
     if not np.isfinite(values.to_numpy(dtype=float)).all():
         raise DataError("infinite weight; weights are fractions of portfolio value")
     known = set(map(str, tickers))
     unknown = [t for t in index if t not in known]
     if unknown:
         sample = ", ".join(list(map(str, tickers))[:5])
-        raise DataError(f"unknown ticker(s) {', '.join(unknown)}: not in the data "
-                        f"({len(known)} tickers, e.g. {sample})")
+        raise DataError(
+            f"unknown ticker(s) {', '.join(unknown)}: not in the data "
+            f"({len(known)} tickers, e.g. {sample})"
+        )
     total = float(values.sum())
     if not allow_leverage and abs(total - 1.0) > WEIGHT_TOLERANCE:
-        raise DataError(f"weights sum to {total:.8g}; they must sum to 1 (within "
-                        f"{WEIGHT_TOLERANCE:g}): divide them by their sum if they are relative "
-                        "sizes (a leveraged book needs allow_leverage=True in Python)")
+        raise DataError(
+            f"weights sum to {total:.8g}; they must sum to 1 (within "
+            f"{WEIGHT_TOLERANCE:g}): divide them by their sum if they are relative "
+            "sizes (a leveraged book needs allow_leverage=True in Python)"
+        )
     if not np.abs(values).sum() > 0:
         raise DataError("every weight is zero; the portfolio holds nothing")
     return values.astype("float64")
@@ -250,16 +299,30 @@ def _sectors(data, tickers, sectors) -> pd.Series:
 
 
 # -------------------------------------------------------------------- aggregation
-def _finish(key, name, kind, description, w, positions, value, sectors, params, warns,
-            path=None, max_drawdown=float("nan")) -> ScenarioResult:
+def _finish(
+    key,
+    name,
+    kind,
+    description,
+    w,
+    positions,
+    value,
+    sectors,
+    params,
+    warns,
+    path=None,
+    max_drawdown=float("nan"),
+) -> ScenarioResult:
     """Add the common columns, the portfolio figure and the sector table."""
     positions.insert(0, "weight", w)
     positions.insert(1, "sector", sectors.reindex(w.index))
     positions.insert(2, "value", value * w)
     covered = positions["return"].notna()
     if not covered.any():
-        raise DataError(f"scenario '{name}': no position has the data it needs "
-                        f"({'; '.join(positions['status'])})")
+        raise DataError(
+            f"scenario '{name}': no position has the data it needs "
+            f"({'; '.join(positions['status'])})"
+        )
     gross, gross_cov = np.abs(w).sum(), np.abs(w[covered]).sum()
     scale = gross / gross_cov
     if "pnl" not in positions:
@@ -267,26 +330,39 @@ def _finish(key, name, kind, description, w, positions, value, sectors, params, 
     port_ret = float((w[covered] * positions.loc[covered, "return"]).sum() * scale)
     if not covered.all():
         miss = list(w.index[~covered])
-        warns = list(warns) + [f"{name}: {len(miss)} position(s) missing ({', '.join(miss)}); "
-                               f"their {1 - gross_cov / gross:.1%} of gross exposure is proxied "
-                               "by the covered positions"]
+        warns = list(warns) + [
+            f"{name}: {len(miss)} position(s) missing ({', '.join(miss)}); "
+            f"their {1 - gross_cov / gross:.1%} of gross exposure is proxied "
+            "by the covered positions"
+        ]
     pos = positions.assign(missing=~covered)
     grouped = pos.groupby("sector", sort=True)
-    by_sector = pd.DataFrame({
-        "weight": grouped["weight"].sum(),
-        "pnl": grouped["pnl"].sum(min_count=1),
-        "n_positions": grouped.size(),
-        "n_missing": grouped["missing"].sum().astype(int),
-    })
+    by_sector = pd.DataFrame(
+        {
+            "weight": grouped["weight"].sum(),
+            "pnl": grouped["pnl"].sum(min_count=1),
+            "n_positions": grouped.size(),
+            "n_missing": grouped["missing"].sum().astype(int),
+        }
+    )
     covered_w = pos.loc[~pos["missing"]].groupby("sector")["weight"].sum()
     by_sector["return"] = by_sector["pnl"] / (value * covered_w.reindex(by_sector.index))
     by_sector = by_sector[["weight", "pnl", "return", "n_positions", "n_missing"]]
     by_sector = by_sector.sort_values("pnl", na_position="last")
     return ScenarioResult(
-        key=key, name=name, kind=kind, description=description,
-        portfolio_return=port_ret, pnl=value * port_ret, positions=positions,
-        by_sector=by_sector, max_drawdown=max_drawdown, path=path,
-        covered_weight=float(gross_cov / gross), params=params, warnings=tuple(warns),
+        key=key,
+        name=name,
+        kind=kind,
+        description=description,
+        portfolio_return=port_ret,
+        pnl=value * port_ret,
+        positions=positions,
+        by_sector=by_sector,
+        max_drawdown=max_drawdown,
+        path=path,
+        covered_weight=float(gross_cov / gross),
+        params=params,
+        warnings=tuple(warns),
     )
 
 
@@ -343,39 +419,65 @@ def replay_window(
     idx = prices.index
     if len(idx) == 0 or idx[0] > scenario.start or idx[-1] < scenario.end:
         covers = f"{idx[0].date()} to {idx[-1].date()}" if len(idx) else "no dates"
-        raise DataError(f"scenario '{scenario.name}' ({scenario.window}) is outside the data, "
-                        f"which covers {covers}")
+        raise DataError(
+            f"scenario '{scenario.name}' ({scenario.window}) is outside the data, "
+            f"which covers {covers}"
+        )
     lo = idx.searchsorted(scenario.start, side="right") - 1
     hi = idx.searchsorted(scenario.end, side="right") - 1
-    window = prices.iloc[lo:hi + 1][w.index]
+    window = prices.iloc[lo : hi + 1][w.index]
     base = window.iloc[0]
     missing = base.isna()
     gaps = window.isna().sum().where(~missing, 0)
     rel = window.ffill() / base
-    warns = [f"{t}: {int(n)} missing price(s) in the {scenario.name} window, last price "
-             "carried forward" for t, n in gaps.items() if n > 0]
+    warns = [
+        f"{t}: {int(n)} missing price(s) in the {scenario.name} window, last price carried forward"
+        for t, n in gaps.items()
+        if n > 0
+    ]
     status = pd.Series("ok", index=w.index, dtype="object")
     if missing.any():
         listed = prices[w.index[missing.to_numpy()]].notna().to_numpy()
-        for t, has, pos in zip(status.index[missing.to_numpy()], listed.any(axis=0),
-                               listed.argmax(axis=0), strict=True):
-            status[t] = (f"missing: not listed until {idx[pos].date()}" if has and pos > lo
-                         else f"missing: no price on {idx[lo].date()}")
-    positions = pd.DataFrame({
-        "return": rel.iloc[-1] - 1.0,
-        "max_drawdown": _max_drawdown(rel),
-        "status": status,
-    })
+        for t, has, pos in zip(
+            status.index[missing.to_numpy()], listed.any(axis=0), listed.argmax(axis=0), strict=True
+        ):
+            status[t] = (
+                f"missing: not listed until {idx[pos].date()}"
+                if has and pos > lo
+                else f"missing: no price on {idx[lo].date()}"
+            )
+    positions = pd.DataFrame(
+        {
+            "return": rel.iloc[-1] - 1.0,
+            "max_drawdown": _max_drawdown(rel),
+            "status": status,
+        }
+    )
     cov = ~missing
     scale = np.abs(w).sum() / np.abs(w[cov]).sum()
     path = 1.0 + ((rel.loc[:, cov] - 1.0) * w[cov]).sum(axis=1) * scale
     path.name = scenario.key
-    params = {"start": scenario.start.date().isoformat(), "end": scenario.end.date().isoformat(),
-              "base_date": idx[lo].date().isoformat(), "end_date": idx[hi].date().isoformat(),
-              "n_days": int(hi - lo)}
-    return _finish(scenario.key, scenario.name, "historical", scenario.description, w,
-                   positions, portfolio_value, _sectors(data, w.index, sectors), params, warns,
-                   path=path, max_drawdown=float(_max_drawdown(path)))
+    params = {
+        "start": scenario.start.date().isoformat(),
+        "end": scenario.end.date().isoformat(),
+        "base_date": idx[lo].date().isoformat(),
+        "end_date": idx[hi].date().isoformat(),
+        "n_days": int(hi - lo),
+    }
+    return _finish(
+        scenario.key,
+        scenario.name,
+        "historical",
+        scenario.description,
+        w,
+        positions,
+        portfolio_value,
+        _sectors(data, w.index, sectors),
+        params,
+        warns,
+        path=path,
+        max_drawdown=float(_max_drawdown(path)),
+    )
 
 
 def replay_all(
@@ -405,8 +507,10 @@ def replay_all(
 def equal_weight_market(returns: pd.DataFrame) -> pd.Series:
     """Equal-weight universe proxy: each day the mean return of the tickers trading."""
     if returns.shape[1] < 2:
-        raise DataError(f"an equal-weight market proxy needs at least 2 tickers (the data has "
-                        f"{returns.shape[1]}); pass a market index return series instead")
+        raise DataError(
+            f"an equal-weight market proxy needs at least 2 tickers (the data has "
+            f"{returns.shape[1]}); pass a market index return series instead"
+        )
     return portfolio_returns(returns).rename("market")
 
 
@@ -449,13 +553,25 @@ def market_crash(
     status = pd.Series("ok", index=w.index, dtype="object")
     status[betas.isna()] = f"missing: too few returns in the {window}-day beta window"
     positions = pd.DataFrame({"beta": betas, "return": betas * shock, "status": status})
-    params = {"shock": float(shock), "beta_window": int(window), "market": source,
-              "beta_start": tail.index[0].date().isoformat(),
-              "beta_end": tail.index[-1].date().isoformat()}
-    return _finish("market_crash", f"Market crash {shock:+.0%}", "hypothetical",
-                   f"Market falls {abs(shock):.0%} in a day; each position moves by its "
-                   f"{window}-day beta", w, positions, portfolio_value,
-                   _sectors(data, w.index, sectors), params, [])
+    params = {
+        "shock": float(shock),
+        "beta_window": int(window),
+        "market": source,
+        "beta_start": tail.index[0].date().isoformat(),
+        "beta_end": tail.index[-1].date().isoformat(),
+    }
+    return _finish(
+        "market_crash",
+        f"Market crash {shock:+.0%}",
+        "hypothetical",
+        f"Market falls {abs(shock):.0%} in a day; each position moves by its {window}-day beta",
+        w,
+        positions,
+        portfolio_value,
+        _sectors(data, w.index, sectors),
+        params,
+        [],
+    )
 
 
 # ------------------------------------------------------------- parametric scenarios
@@ -467,8 +583,10 @@ def _trailing_cov(rets: pd.DataFrame, w: pd.Series, window: int, min_periods: in
     ok = counts >= min_periods
     complete = tail.loc[:, ok].dropna()
     if ok.any() and len(complete) < min_periods:
-        raise DataError(f"only {len(complete)} days in the last {window} have a return for every "
-                        f"position; a covariance needs at least {min_periods}")
+        raise DataError(
+            f"only {len(complete)} days in the last {window} have a return for every "
+            f"position; a covariance needs at least {min_periods}"
+        )
     if not ok.any():
         return pd.DataFrame(), counts, tail
     cov = covariance(complete, "sample")
@@ -491,9 +609,13 @@ def _parametric_positions(w, cov, counts, window, min_periods, z_scale):
     vol = float(rc.sum())
     contrib = pd.Series(z_scale * rc, index=cov.index)
     ret = -(contrib / wc).reindex(w.index)
-    positions = pd.DataFrame({"daily_vol": pd.Series(np.sqrt(np.diag(cov)), cov.index
-                                                     ).reindex(w.index),
-                              "return": ret, "status": status})
+    positions = pd.DataFrame(
+        {
+            "daily_vol": pd.Series(np.sqrt(np.diag(cov)), cov.index).reindex(w.index),
+            "return": ret,
+            "status": status,
+        }
+    )
     return positions, vol, contrib
 
 
@@ -533,16 +655,31 @@ def volatility_spike(
     if cov.empty:
         raise DataError(f"volatility spike: no position has {window}-day history")
     positions, vol, _ = _parametric_positions(w, cov, counts, window, min_periods, zh * multiplier)
-    params = {"multiplier": float(multiplier), "confidence": float(confidence),
-              "horizon_days": int(horizon), "window": int(window),
-              "base_vol_annual": vol * np.sqrt(252), "stressed_vol_annual": multiplier * vol *
-              np.sqrt(252), "base_var": zh * vol, "stressed_var": multiplier * zh * vol,
-              "cov_start": tail.index[0].date().isoformat(),
-              "cov_end": tail.index[-1].date().isoformat()}
-    return _finish("volatility_spike", f"Volatility x{multiplier:g}", "hypothetical",
-                   f"Every volatility multiplied by {multiplier:g}; loss = {confidence:.0%} "
-                   f"{horizon}-day parametric VaR", w, positions, portfolio_value,
-                   _sectors(data, w.index, sectors), params, [])
+    params = {
+        "multiplier": float(multiplier),
+        "confidence": float(confidence),
+        "horizon_days": int(horizon),
+        "window": int(window),
+        "base_vol_annual": vol * np.sqrt(252),
+        "stressed_vol_annual": multiplier * vol * np.sqrt(252),
+        "base_var": zh * vol,
+        "stressed_var": multiplier * zh * vol,
+        "cov_start": tail.index[0].date().isoformat(),
+        "cov_end": tail.index[-1].date().isoformat(),
+    }
+    return _finish(
+        "volatility_spike",
+        f"Volatility x{multiplier:g}",
+        "hypothetical",
+        f"Every volatility multiplied by {multiplier:g}; loss = {confidence:.0%} "
+        f"{horizon}-day parametric VaR",
+        w,
+        positions,
+        portfolio_value,
+        _sectors(data, w.index, sectors),
+        params,
+        [],
+    )
 
 
 def stressed_correlation(corr, push: float) -> np.ndarray:
@@ -556,8 +693,9 @@ def stressed_correlation(corr, push: float) -> np.ndarray:
 
 def _stressed_correlation(corr, push: float) -> tuple[np.ndarray, float]:
     if not 0.0 <= push <= 1.0:
-        raise ParameterError(f"correlation push must be in [0, 1] (got {push}); 1 makes every "
-                             "correlation one")
+        raise ParameterError(
+            f"correlation push must be in [0, 1] (got {push}); 1 makes every correlation one"
+        )
     c = np.asarray(corr, dtype=float)
     if c.ndim != 2 or c.shape[0] != c.shape[1]:
         raise DataError(f"a correlation matrix must be square (got shape {c.shape})")
@@ -566,9 +704,11 @@ def _stressed_correlation(corr, push: float) -> tuple[np.ndarray, float]:
     out = (1.0 - push) * c + push * np.ones_like(c)
     low = float(np.linalg.eigvalsh(out).min())
     if low < -1e-10:
-        raise DataError(f"stressed correlation matrix is not positive semi-definite (smallest "
-                        f"eigenvalue {low:.3g}); the input matrix must be PSD (estimate it from "
-                        "complete rows)")
+        raise DataError(
+            f"stressed correlation matrix is not positive semi-definite (smallest "
+            f"eigenvalue {low:.3g}); the input matrix must be PSD (estimate it from "
+            "complete rows)"
+        )
     return out, low
 
 
@@ -595,13 +735,16 @@ def correlation_breakdown(
     rets = _as_frame(data, "returns")
     w = validate_weights(weights, rets.columns, allow_leverage)
     if len(w) < 2:
-        raise DataError(f"correlation breakdown needs at least two positions (got {len(w)}: "
-                        f"{', '.join(w.index)}); one asset has no correlation to stress")
+        raise DataError(
+            f"correlation breakdown needs at least two positions (got {len(w)}: "
+            f"{', '.join(w.index)}); one asset has no correlation to stress"
+        )
     zh = _check_confidence(confidence, horizon)
     cov, counts, tail = _trailing_cov(rets, w, window, min_periods)
     if len(cov) < 2:
-        raise DataError(f"correlation breakdown: fewer than two positions have {window}-day "
-                        "history")
+        raise DataError(
+            f"correlation breakdown: fewer than two positions have {window}-day history"
+        )
     sigma = np.sqrt(np.diag(cov.to_numpy()))
     corr = cov.to_numpy() / np.outer(sigma, sigma)
     np.fill_diagonal(corr, 1.0)
@@ -611,24 +754,47 @@ def correlation_breakdown(
     wc = w.reindex(cov.index) * np.abs(w).sum() / np.abs(w.reindex(cov.index)).sum()
     vol0 = float(np.sqrt(wc.to_numpy() @ cov.to_numpy() @ wc.to_numpy()))
     off = ~np.eye(len(corr), dtype=bool)
-    params = {"push": float(push), "confidence": float(confidence), "horizon_days": int(horizon),
-              "window": int(window), "base_vol_annual": vol0 * np.sqrt(252),
-              "stressed_vol_annual": vol_s * np.sqrt(252), "base_var": zh * vol0,
-              "stressed_var": zh * vol_s, "mean_corr_before": float(corr[off].mean()),
-              "mean_corr_after": float(stressed[off].mean()),
-              "min_eigenvalue": low,
-              "cov_start": tail.index[0].date().isoformat(),
-              "cov_end": tail.index[-1].date().isoformat()}
-    return _finish("correlation_breakdown", f"Correlations +{push:.0%} toward 1", "hypothetical",
-                   f"Every correlation pushed {push:.0%} of the way to one; loss = "
-                   f"{confidence:.0%} {horizon}-day parametric VaR", w, positions,
-                   portfolio_value, _sectors(data, w.index, sectors), params, [])
+    params = {
+        "push": float(push),
+        "confidence": float(confidence),
+        "horizon_days": int(horizon),
+        "window": int(window),
+        "base_vol_annual": vol0 * np.sqrt(252),
+        "stressed_vol_annual": vol_s * np.sqrt(252),
+        "base_var": zh * vol0,
+        "stressed_var": zh * vol_s,
+        "mean_corr_before": float(corr[off].mean()),
+        "mean_corr_after": float(stressed[off].mean()),
+        "min_eigenvalue": low,
+        "cov_start": tail.index[0].date().isoformat(),
+        "cov_end": tail.index[-1].date().isoformat(),
+    }
+    return _finish(
+        "correlation_breakdown",
+        f"Correlations +{push:.0%} toward 1",
+        "hypothetical",
+        f"Every correlation pushed {push:.0%} of the way to one; loss = "
+        f"{confidence:.0%} {horizon}-day parametric VaR",
+        w,
+        positions,
+        portfolio_value,
+        _sectors(data, w.index, sectors),
+        params,
+        [],
+    )
 
 
 # ------------------------------------------------------------------ liquidity crisis
-def liquidity_haircut(position_value, adv_dollars, daily_vol, *, participation: float = 0.10,
-                      spread_bps: float = 10.0, spread_multiplier: float = 5.0,
-                      impact_coef: float = 1.0):
+def liquidity_haircut(
+    position_value,
+    adv_dollars,
+    daily_vol,
+    *,
+    participation: float = 0.10,
+    spread_bps: float = 10.0,
+    spread_multiplier: float = 5.0,
+    impact_coef: float = 1.0,
+):
     """Forced-sale cost as a fraction of position value, and the days a sale takes.
 
     ``days = |value| / (participation * ADV$)`` (ADV$ = average daily dollar volume =
@@ -642,8 +808,10 @@ def liquidity_haircut(position_value, adv_dollars, daily_vol, *, participation: 
     (haircut, days) : arrays like the inputs
     """
     if not 0.0 < participation <= 1.0:
-        raise ParameterError(f"participation must be in (0, 1] (got {participation}); it is the "
-                             "share of daily volume a forced seller can take, e.g. 0.1")
+        raise ParameterError(
+            f"participation must be in (0, 1] (got {participation}); it is the "
+            "share of daily volume a forced seller can take, e.g. 0.1"
+        )
     if spread_bps < 0 or spread_multiplier < 0 or impact_coef < 0:
         raise ParameterError("spread_bps, spread_multiplier and impact_coef must be >= 0")
     value = np.abs(np.asarray(position_value, dtype=float))
@@ -678,10 +846,11 @@ def liquidity_crisis(
     the portfolio's size, so ``portfolio_value`` is in currency (default 1,000,000).
     """
     if not isinstance(data, MarketData) or not data.has_volume:
-        source = (f"source '{data.source}'" if isinstance(data, MarketData)
-                  else "a returns frame")
-        raise DataError(f"the liquidity scenario needs traded volume, which {source} does not "
-                        "have; use the local or a live source")
+        source = f"source '{data.source}'" if isinstance(data, MarketData) else "a returns frame"
+        raise DataError(
+            f"the liquidity scenario needs traded volume, which {source} does not "
+            "have; use the local or a live source"
+        )
     if portfolio_value <= 0:
         raise ParameterError(f"portfolio_value must be positive (got {portfolio_value})")
     w = validate_weights(weights, data.tickers, allow_leverage)
@@ -690,33 +859,69 @@ def liquidity_crisis(
     vol = data.returns()[w.index].iloc[-vol_window:]
     sigma = vol.std(ddof=1).where(vol.notna().sum() >= max(2, vol_window // 2))
     value = portfolio_value * w
-    haircut, days = liquidity_haircut(value, adv, sigma, participation=participation,
-                                      spread_bps=spread_bps, spread_multiplier=spread_multiplier,
-                                      impact_coef=impact_coef)
-    normal, _ = liquidity_haircut(value, adv, sigma, participation=participation,
-                                  spread_bps=spread_bps, spread_multiplier=1.0,
-                                  impact_coef=impact_coef)
+    haircut, days = liquidity_haircut(
+        value,
+        adv,
+        sigma,
+        participation=participation,
+        spread_bps=spread_bps,
+        spread_multiplier=spread_multiplier,
+        impact_coef=impact_coef,
+    )
+    normal, _ = liquidity_haircut(
+        value,
+        adv,
+        sigma,
+        participation=participation,
+        spread_bps=spread_bps,
+        spread_multiplier=1.0,
+        impact_coef=impact_coef,
+    )
     haircut = pd.Series(haircut, index=w.index)
     status = pd.Series("ok", index=w.index, dtype="object")
-    status[adv.isna() | sigma.isna()] = (f"missing: too little volume/price history in the "
-                                         f"last {max(adv_window, vol_window)} days")
+    status[adv.isna() | sigma.isna()] = (
+        f"missing: too little volume/price history in the last {max(adv_window, vol_window)} days"
+    )
     ret = (-haircut * np.sign(w)).where(status == "ok")
-    warns = [f"{t}: no traded volume in the last {adv_window} days; its forced sale is "
-             "assumed to lose the whole position" for t in w.index[(adv == 0).to_numpy()]]
-    positions = pd.DataFrame({
-        "adv_dollars": adv, "daily_vol": sigma, "days_to_liquidate": pd.Series(days, w.index),
-        "haircut": haircut.where(status == "ok"), "return": ret, "status": status,
-    })
+    warns = [
+        f"{t}: no traded volume in the last {adv_window} days; its forced sale is "
+        "assumed to lose the whole position"
+        for t in w.index[(adv == 0).to_numpy()]
+    ]
+    positions = pd.DataFrame(
+        {
+            "adv_dollars": adv,
+            "daily_vol": sigma,
+            "days_to_liquidate": pd.Series(days, w.index),
+            "haircut": haircut.where(status == "ok"),
+            "return": ret,
+            "status": status,
+        }
+    )
     covered = status == "ok"
-    params = {"spread_bps": float(spread_bps), "spread_multiplier": float(spread_multiplier),
-              "participation": float(participation), "impact_coef": float(impact_coef),
-              "adv_window": int(adv_window), "vol_window": int(vol_window),
-              "normal_cost": float(-(np.abs(value) * normal)[covered.to_numpy()].sum()),
-              "max_days_to_liquidate": float(positions["days_to_liquidate"].max())}
-    return _finish("liquidity_crisis", f"Liquidity crisis (spreads x{spread_multiplier:g})",
-                   "hypothetical", f"Forced sale of every position at {participation:.0%} of daily "
-                   f"volume, spreads x{spread_multiplier:g}, square-root market impact", w,
-                   positions, portfolio_value, _sectors(data, w.index, sectors), params, warns)
+    params = {
+        "spread_bps": float(spread_bps),
+        "spread_multiplier": float(spread_multiplier),
+        "participation": float(participation),
+        "impact_coef": float(impact_coef),
+        "adv_window": int(adv_window),
+        "vol_window": int(vol_window),
+        "normal_cost": float(-(np.abs(value) * normal)[covered.to_numpy()].sum()),
+        "max_days_to_liquidate": float(positions["days_to_liquidate"].max()),
+    }
+    return _finish(
+        "liquidity_crisis",
+        f"Liquidity crisis (spreads x{spread_multiplier:g})",
+        "hypothetical",
+        f"Forced sale of every position at {participation:.0%} of daily "
+        f"volume, spreads x{spread_multiplier:g}, square-root market impact",
+        w,
+        positions,
+        portfolio_value,
+        _sectors(data, w.index, sectors),
+        params,
+        warns,
+    )
 
 
 # ---------------------------------------------------------------------- summaries
@@ -724,12 +929,31 @@ def scenario_table(results: list[ScenarioResult]) -> pd.DataFrame:
     """One row per scenario: kind, window or description, return, P&L, drawdown, coverage."""
     rows = []
     for r in results:
-        window = (f"{r.params['base_date']}..{r.params['end_date']}" if r.kind == "historical"
-                  else "")
-        rows.append({"scenario": r.name, "kind": r.kind, "window": window,
-                     "portfolio_return": r.portfolio_return, "pnl": r.pnl,
-                     "max_drawdown": r.max_drawdown, "covered_weight": r.covered_weight,
-                     "n_missing": len(r.missing), "description": r.description})
-    cols = ["scenario", "kind", "window", "portfolio_return", "pnl", "max_drawdown",
-            "covered_weight", "n_missing", "description"]
+        window = (
+            f"{r.params['base_date']}..{r.params['end_date']}" if r.kind == "historical" else ""
+        )
+        rows.append(
+            {
+                "scenario": r.name,
+                "kind": r.kind,
+                "window": window,
+                "portfolio_return": r.portfolio_return,
+                "pnl": r.pnl,
+                "max_drawdown": r.max_drawdown,
+                "covered_weight": r.covered_weight,
+                "n_missing": len(r.missing),
+                "description": r.description,
+            }
+        )
+    cols = [
+        "scenario",
+        "kind",
+        "window",
+        "portfolio_return",
+        "pnl",
+        "max_drawdown",
+        "covered_weight",
+        "n_missing",
+        "description",
+    ]
     return pd.DataFrame(rows, columns=cols, index=pd.Index([r.key for r in results], name="key"))

@@ -69,8 +69,9 @@ def test_equal_weight_buys_a_listing_on_its_first_price(basket):
 def test_equal_weight_holds_nothing_over_a_missing_price(sp500_dir):
     from mltrainer.data.local import load_local
 
-    data = load_local(sp500_dir, tickers=["WELL", "KO"]).select(start="2005-06-01",
-                                                                 end="2006-06-30")
+    data = load_local(sp500_dir, tickers=["WELL", "KO"]).select(
+        start="2005-06-01", end="2006-06-30"
+    )
     gaps = data.adj_close.index[data.adj_close["WELL"].isna()]  # real gaps in WELL's file
     assert len(gaps) >= 3
     ew = equal_weight_buy_and_hold(data, data.dates, commission_bps=5.0)
@@ -86,9 +87,9 @@ def test_a_membership_mask_limits_the_equal_weight_holdings(data, wf):
     span = oos_span(data.dates, wf.splits)
     joins = pd.Timestamp("2009-06-01")
     members = pd.DataFrame(True, index=data.dates, columns=FIVE)
-    members.loc[:joins - pd.Timedelta(days=1), "KO"] = False
+    members.loc[: joins - pd.Timedelta(days=1), "KO"] = False
     ew = equal_weight_buy_and_hold(data, span, members=members)
-    assert ew.positions.loc[:joins - pd.Timedelta(days=1), "KO"].eq(0).all()
+    assert ew.positions.loc[: joins - pd.Timedelta(days=1), "KO"].eq(0).all()
     np.testing.assert_allclose(ew.positions.loc[joins].to_numpy(), [0.2] * 5, rtol=1e-12)
     np.testing.assert_allclose(ew.positions.iloc[0].to_numpy(), [0.25, 0.25, 0, 0.25, 0.25])
     assert list(ew.turnover[ew.turnover > 0].index) == [span[0], joins, span[-1]]
@@ -97,15 +98,21 @@ def test_a_membership_mask_limits_the_equal_weight_holdings(data, wf):
 def test_a_members_mask_in_the_backtest_settings_reaches_the_baseline(data, wf):
     members = pd.DataFrame(True, index=data.dates, columns=FIVE)
     members.loc[:"2009-05-29", "KO"] = False
-    masked = walk_forward(MOM, data, {"window": [20, 120]}, train_size=504, test_size=252,
-                          backtest_kwargs={"commission_bps": 5.0, "members": members},
-                          n_jobs=1)
+    masked = walk_forward(
+        MOM,
+        data,
+        {"window": [20, 120]},
+        train_size=504,
+        test_size=252,
+        backtest_kwargs={"commission_bps": 5.0, "members": members},
+        n_jobs=1,
+    )
     span = oos_span(data.dates, masked.splits)
     want = equal_weight_buy_and_hold(data, span, members=members, commission_bps=5.0)
-    pd.testing.assert_series_equal(masked.baselines.returns["equal_weight"], want.returns,
-                                   check_names=False)
-    assert not masked.baselines.returns["equal_weight"].equals(
-        wf.baselines.returns["equal_weight"])
+    pd.testing.assert_series_equal(
+        masked.baselines.returns["equal_weight"], want.returns, check_names=False
+    )
+    assert not masked.baselines.returns["equal_weight"].equals(wf.baselines.returns["equal_weight"])
     assert masked.baselines.span["universe"].endswith("held only while index members")
 
 
@@ -127,20 +134,32 @@ def test_every_row_covers_exactly_the_out_of_sample_dates_of_the_folds(data, wf)
     assert table.loc["model", "sharpe"] == pytest.approx(wf.oos_metrics["sharpe"], rel=1e-12)
     for row in ("equal_weight", "index", "default_params"):
         assert table.loc[row, "excess_cagr"] == pytest.approx(
-            table.loc["model", "cagr"] - table.loc[row, "cagr"], rel=1e-12)
+            table.loc["model", "cagr"] - table.loc[row, "cagr"], rel=1e-12
+        )
         assert table.loc[row, "excess_sharpe"] == pytest.approx(
-            table.loc["model", "sharpe"] - table.loc[row, "sharpe"], rel=1e-12)
+            table.loc["model", "sharpe"] - table.loc[row, "sharpe"], rel=1e-12
+        )
     assert np.isnan(table.loc["index", "annual_turnover"])  # not traded
 
 
 def test_default_params_baseline_is_a_one_point_walk_forward_at_the_defaults(data, wf):
     one_point = walk_forward(MOM, data, {"window": [10]}, **KW)
-    pd.testing.assert_series_equal(wf.baselines.returns["default_params"],
-                                   one_point.oos.returns, check_names=False, rtol=0, atol=0)
+    pd.testing.assert_series_equal(
+        wf.baselines.returns["default_params"],
+        one_point.oos.returns,
+        check_names=False,
+        rtol=0,
+        atol=0,
+    )
     # the same track when the grid holds the defaults (the grid's run is reused)
     with_default = walk_forward(MOM, data, {"window": [10, 120]}, **KW)
-    pd.testing.assert_series_equal(with_default.baselines.returns["default_params"],
-                                   one_point.oos.returns, check_names=False, rtol=0, atol=0)
+    pd.testing.assert_series_equal(
+        with_default.baselines.returns["default_params"],
+        one_point.oos.returns,
+        check_names=False,
+        rtol=0,
+        atol=0,
+    )
     assert "same track" in one_point.baselines.notes["default_params"]
 
 
@@ -149,23 +168,41 @@ def test_index_row_is_the_bundled_sp500_held_from_the_first_close(data, wf):
     close = sp500_index_close()
     growth = wf.baselines.equity()["index"]
     for day in (span[1], pd.Timestamp("2009-03-09"), span[-1]):
-        assert growth.loc[day] == pytest.approx(close.loc[day] / close.loc[span[0]],
-                                                rel=1e-12)
+        assert growth.loc[day] == pytest.approx(close.loc[day] / close.loc[span[0]], rel=1e-12)
     returns, note = index_buy_and_hold(close.loc[:"2010-12-31"], span)
     assert returns is None and note.startswith("index: not available for this source")
-    short = walk_forward(MOM, data, {"window": [20]}, index_close=close.loc[:"2010-12-31"],
-                         **KW)
+    short = walk_forward(MOM, data, {"window": [20]}, index_close=close.loc[:"2010-12-31"], **KW)
     summary = short.summary()["baselines"]
     assert summary["index"]["available"] is False and summary["index"]["cagr"] is None
     assert "not available for this source" in summary["index"]["note"]
 
 
-@pytest.mark.parametrize("key", ["momentum/SimpleMomentumModel", "technical/TrendAnalysisModel",
-                                 "volume/VolumeWeightedModel"])
+@pytest.mark.parametrize(
+    "key",
+    ["momentum/SimpleMomentumModel", "technical/TrendAnalysisModel", "volume/VolumeWeightedModel"],
+)
 def test_cli_json_and_text_carry_the_baselines(key, capsys):
-    args = ["walkforward", key, "--source", "local", "--tickers", "AAPL,KO,XOM", "--start",
-            "2012-01-01", "--end", "2016-12-31", "--train-days", "504", "--test-days", "252",
-            "--cost-bps", "5", "--n-jobs", "1", "--no-progress"]
+    args = [
+        "walkforward",
+        key,
+        "--source",
+        "local",
+        "--tickers",
+        "AAPL,KO,XOM",
+        "--start",
+        "2012-01-01",
+        "--end",
+        "2016-12-31",
+        "--train-days",
+        "504",
+        "--test-days",
+        "252",
+        "--cost-bps",
+        "5",
+        "--n-jobs",
+        "1",
+        "--no-progress",
+    ]
     assert main([*args, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [k for k in doc if "baseline" in k] == ["baselines"]
@@ -178,8 +215,13 @@ def test_cli_json_and_text_carry_the_baselines(key, capsys):
     assert base["model"]["cagr"] == pytest.approx(doc["oos_metrics"]["cagr"], rel=1e-12)
     for row in ("equal_weight", "index", "default_params"):
         entry = base[row]
-        assert entry["available"] and {"cagr", "sharpe", "max_drawdown", "excess_cagr",
-                                       "excess_sharpe"} <= set(entry)
+        assert entry["available"] and {
+            "cagr",
+            "sharpe",
+            "max_drawdown",
+            "excess_cagr",
+            "excess_sharpe",
+        } <= set(entry)
         assert entry["excess_cagr"] == pytest.approx(base["model"]["cagr"] - entry["cagr"])
     assert base["equal_weight"]["annual_turnover"] > 0 and base["index"]["annual_turnover"] is None
     assert main(args) == 0

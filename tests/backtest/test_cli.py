@@ -11,18 +11,37 @@ from mltrainer.backtest.engine import backtest_model
 from mltrainer.cli import main
 from mltrainer.models.registry import MODELS
 
-ARGS = ["--tickers", "AAPL,KO,XOM", "--start", "2012-01-01", "--end", "2016-12-31",
-        "--source", "local"]
+ARGS = [
+    "--tickers",
+    "AAPL,KO,XOM",
+    "--start",
+    "2012-01-01",
+    "--end",
+    "2016-12-31",
+    "--source",
+    "local",
+]
 
 
 def test_backtest_json_matches_the_engine_and_is_audited(basket, capsys):
-    code = main(["backtest", "momentum/SimpleMomentumModel", "--param", "window=60",
-                 "--cost-bps", "5", "--json", *ARGS])
+    code = main(
+        [
+            "backtest",
+            "momentum/SimpleMomentumModel",
+            "--param",
+            "window=60",
+            "--cost-bps",
+            "5",
+            "--json",
+            *ARGS,
+        ]
+    )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     data = basket.select(tickers=["AAPL", "KO", "XOM"], start="2012-01-01", end="2016-12-31")
-    want, _ = backtest_model(MODELS["momentum/SimpleMomentumModel"](window=60), data,
-                             commission_bps=5)
+    want, _ = backtest_model(
+        MODELS["momentum/SimpleMomentumModel"](window=60), data, commission_bps=5
+    )
     assert doc["final_equity"] == pytest.approx(float(want.equity.iloc[-1]), rel=1e-12)
     assert doc["metrics"]["sharpe"] == pytest.approx(want.metrics["sharpe"], rel=1e-12)
     rec = audit.show(doc["audit_id"])
@@ -31,9 +50,23 @@ def test_backtest_json_matches_the_engine_and_is_audited(basket, capsys):
 
 
 def test_walkforward_json_reports_folds_and_the_deflated_sharpe(capsys):
-    code = main(["walkforward", "momentum/SimpleMomentumModel", "--grid", "window=20,120",
-                 "--train-days", "504", "--test-days", "252", "--n-jobs", "1", "--json",
-                 "--no-progress", *ARGS])
+    code = main(
+        [
+            "walkforward",
+            "momentum/SimpleMomentumModel",
+            "--grid",
+            "window=20,120",
+            "--train-days",
+            "504",
+            "--test-days",
+            "252",
+            "--n-jobs",
+            "1",
+            "--json",
+            "--no-progress",
+            *ARGS,
+        ]
+    )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["folds"]) == 3
@@ -43,11 +76,15 @@ def test_walkforward_json_reports_folds_and_the_deflated_sharpe(capsys):
 
 
 def test_bad_requests_exit_2_with_a_message(capsys):
-    assert main(["walkforward", "momentum/SimpleMomentumModel", "--grid", "nope=1,2",
-                 "--json", *ARGS]) == 2
+    assert (
+        main(["walkforward", "momentum/SimpleMomentumModel", "--grid", "nope=1,2", "--json", *ARGS])
+        == 2
+    )
     assert "unknown grid parameter 'nope'" in json.loads(capsys.readouterr().out)["error"]
     assert main(["backtest", "volatility/SimpleVolatilityModel", "--json", *ARGS]) == 2
     assert "signal or portfolio weights" in json.loads(capsys.readouterr().out)["error"]
-    assert main(["backtest", "momentum/SimpleMomentumModel", "--param", "window=1",
-                 "--json", *ARGS]) == 2
+    assert (
+        main(["backtest", "momentum/SimpleMomentumModel", "--param", "window=1", "--json", *ARGS])
+        == 2
+    )
     assert "window" in json.loads(capsys.readouterr().out)["error"]

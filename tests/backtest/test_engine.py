@@ -16,15 +16,19 @@ from mltrainer.errors import DataError
 
 # Real AAPL and MSFT adjusted closes, 2020-03-02 .. 2020-03-06 (sp500_daily files),
 # typed in so the hand computation below needs no data folder.
-HAND_DATES = pd.DatetimeIndex(["2020-03-02", "2020-03-03", "2020-03-04", "2020-03-05",
-                               "2020-03-06"])
+HAND_DATES = pd.DatetimeIndex(
+    ["2020-03-02", "2020-03-03", "2020-03-04", "2020-03-05", "2020-03-06"]
+)
 HAND_PRICES = pd.DataFrame(
-    {"AAPL": [74.128952, 71.774667, 75.103908, 72.667757, 71.702724],
-     "MSFT": [171.051489, 162.854797, 168.834026, 164.597089, 159.944378]},
-    index=HAND_DATES)
+    {
+        "AAPL": [74.128952, 71.774667, 75.103908, 72.667757, 71.702724],
+        "MSFT": [171.051489, 162.854797, 168.834026, 164.597089, 159.944378],
+    },
+    index=HAND_DATES,
+)
 HAND_WEIGHTS = pd.DataFrame(
-    {"AAPL": [0.5, 0.8, 0.3, 0.0, -0.4], "MSFT": [0.5, -0.2, 0.6, 0.0, 0.4]},
-    index=HAND_DATES)
+    {"AAPL": [0.5, 0.8, 0.3, 0.0, -0.4], "MSFT": [0.5, -0.2, 0.6, 0.0, 0.4]}, index=HAND_DATES
+)
 
 
 def ledger(prices: pd.DataFrame, weights: pd.DataFrame, fee: float, capital=1.0):
@@ -44,8 +48,9 @@ def ledger(prices: pd.DataFrame, weights: pd.DataFrame, fee: float, capital=1.0)
 
 
 def test_hand_computation_two_tickers_five_days():
-    res = run_backtest(HAND_WEIGHTS, HAND_PRICES, weighting="weights",
-                       commission_bps=10, slippage_bps=5)
+    res = run_backtest(
+        HAND_WEIGHTS, HAND_PRICES, weighting="weights", commission_bps=10, slippage_bps=5
+    )
     k = 0.0015
     # day 1: buy 0.5 + 0.5 of the capital, pay 15 bps of 1.0
     assert res.equity.iloc[0] == pytest.approx(1 - k, abs=1e-15)
@@ -60,13 +65,15 @@ def test_hand_computation_two_tickers_five_days():
     assert res.turnover.iloc[1] == pytest.approx(traded)
     assert res.costs.iloc[1] == pytest.approx(k * traded)
     # day 4 goes flat, day 5 reopens: the whole path equals the share ledger
-    np.testing.assert_allclose(res.equity.to_numpy(), ledger(HAND_PRICES, HAND_WEIGHTS, k),
-                               rtol=0, atol=1e-14)
+    np.testing.assert_allclose(
+        res.equity.to_numpy(), ledger(HAND_PRICES, HAND_WEIGHTS, k), rtol=0, atol=1e-14
+    )
     # net returns chain into the equity; gross returns ignore costs
     assert np.prod(1 + res.returns.to_numpy()) == pytest.approx(res.equity.iloc[-1], abs=1e-14)
     assert res.gross_returns.iloc[1] == pytest.approx(0.5 * r_a + 0.5 * r_m, abs=1e-15)
     assert res.metrics["total_costs"] == pytest.approx(
-        float((res.costs * res.equity / (1 - res.costs)).sum()), rel=1e-12)
+        float((res.costs * res.equity / (1 - res.costs)).sum()), rel=1e-12
+    )
 
 
 def test_weights_earn_the_next_bar_never_the_same_bar():
@@ -81,8 +88,10 @@ def test_weights_earn_the_next_bar_never_the_same_bar():
 
 
 def test_signal_normalised_to_the_gross_limit_and_nan_is_no_position():
-    sig = pd.DataFrame({"AAPL": [1.0, np.nan, -0.5, 0.2, np.nan],
-                        "MSFT": [0.5, np.nan, 0.5, np.nan, np.nan]}, index=HAND_DATES)
+    sig = pd.DataFrame(
+        {"AAPL": [1.0, np.nan, -0.5, 0.2, np.nan], "MSFT": [0.5, np.nan, 0.5, np.nan, np.nan]},
+        index=HAND_DATES,
+    )
     res = run_backtest(sig, HAND_PRICES, gross_limit=1.5)
     pos = res.positions
     assert pos.iloc[0].to_numpy() == pytest.approx([1.0, 0.5])  # 1.5 x (1, .5) / 1.5
@@ -103,8 +112,7 @@ def test_weights_above_limits_are_scaled_or_refused():
     assert res.positions.iloc[1].to_numpy() == pytest.approx([0.5, -0.2])
     assert any("max_weight" in m for m in res.warnings)
     with pytest.raises(DataError, match="AAPL on 2020-03-03"):
-        run_backtest(HAND_WEIGHTS, HAND_PRICES, weighting="weights", max_weight=0.5,
-                     strict=True)
+        run_backtest(HAND_WEIGHTS, HAND_PRICES, weighting="weights", max_weight=0.5, strict=True)
     w2, notes = signal_to_weights(HAND_WEIGHTS, max_weight=0.55)
     assert w2.abs().max().max() <= 0.55 and notes
 
@@ -135,14 +143,17 @@ def test_cash_rate_accrues_on_cash_only():
     assert res.returns.iloc[1] == pytest.approx(0.5 * r_a + 0.5 * 0.05 / 252, abs=1e-15)
     assert res.gross_returns.iloc[3] == pytest.approx(
         0.5 * (72.667757 / 75.103908 - 1) + (1 - res.positions["AAPL"].iloc[2]) * 0.02 / 252,
-        abs=1e-15)
+        abs=1e-15,
+    )
     with pytest.raises(DataError, match="cash rate"):
         run_backtest(half, HAND_PRICES, cash_rate=rate.loc["2020-03-04":])
 
 
 def test_membership_zeroes_non_members():
-    members = pd.DataFrame({"AAPL": [True, True], "MSFT": [True, False]},
-                           index=pd.DatetimeIndex(["2020-01-02", "2020-03-04"]))
+    members = pd.DataFrame(
+        {"AAPL": [True, True], "MSFT": [True, False]},
+        index=pd.DatetimeIndex(["2020-01-02", "2020-03-04"]),
+    )
     sig = pd.DataFrame(1.0, index=HAND_DATES, columns=HAND_PRICES.columns)
     res = run_backtest(sig, HAND_PRICES, members=members)
     assert res.positions["MSFT"].iloc[:2].to_numpy() == pytest.approx([0.5, 0.5])
@@ -185,18 +196,23 @@ def test_prices_after_t_change_nothing_up_to_t(basket):
     shocked_px.loc[shocked_px.index > cut] *= np.linspace(0.5, 2.0, shocked_px.shape[1])
     shocked_sig = np.sign(shocked_px / shocked_px.shift(20) - 1)
     other = run_backtest(shocked_sig, shocked_px, commission_bps=5, spread_bps=3)
-    for a, b in [(base.equity, other.equity), (base.positions, other.positions),
-                 (base.trades, other.trades), (base.costs, other.costs)]:
-        pd.testing.assert_frame_equal(a.loc[:cut].to_frame() if a.ndim == 1 else a.loc[:cut],
-                                      b.loc[:cut].to_frame() if b.ndim == 1 else b.loc[:cut])
+    for a, b in [
+        (base.equity, other.equity),
+        (base.positions, other.positions),
+        (base.trades, other.trades),
+        (base.costs, other.costs),
+    ]:
+        pd.testing.assert_frame_equal(
+            a.loc[:cut].to_frame() if a.ndim == 1 else a.loc[:cut],
+            b.loc[:cut].to_frame() if b.ndim == 1 else b.loc[:cut],
+        )
     assert not base.equity.loc[cut:].equals(other.equity.loc[cut:])
 
 
 def test_a_sizing_model_sets_the_magnitudes(basket):
     from mltrainer.models.registry import MODELS
 
-    data = basket.select(tickers=["AAPL", "KO", "XOM", "JPM"], start="2014-01-01",
-                         end="2016-12-31")
+    data = basket.select(tickers=["AAPL", "KO", "XOM", "JPM"], start="2014-01-01", end="2016-12-31")
     signal = np.sign(data.adj_close / data.adj_close.shift(60) - 1)
     sizer = MODELS["sizing/VolatilityTargetingModel"]()
     sizes = sizer.run(data).primary
@@ -261,8 +277,14 @@ def test_the_steps_compose_to_run_backtest(basket):
 
     data = basket.select(start="2015-01-01", end="2016-12-31")
     sig = np.sign(data.adj_close / data.adj_close.shift(20) - 1)
-    kwargs = {"commission_bps": 5.0, "spread_bps": 2.0, "gross_limit": 1.5,
-              "rebalance_every": 5, "cash_rate": 1.0, "start": "2015-03-02"}
+    kwargs = {
+        "commission_bps": 5.0,
+        "spread_bps": 2.0,
+        "gross_limit": 1.5,
+        "rebalance_every": 5,
+        "cash_rate": 1.0,
+        "start": "2015-03-02",
+    }
     settings = BacktestSettings(**kwargs)
     panel = load_panel(sig, data, settings)
     targets, tradable, universe = prepare_weights(panel, settings)

@@ -36,11 +36,13 @@ def test_metrics_by_their_formulas(result):
     assert m["alpha"] == pytest.approx((1 + (r - beta * b).mean()) ** 252 - 1, rel=1e-9)
     active = r - b
     assert m["information_ratio"] == pytest.approx(
-        active.mean() / active.std() * np.sqrt(252), rel=1e-10)
+        active.mean() / active.std() * np.sqrt(252), rel=1e-10
+    )
     assert m["hit_rate"] == pytest.approx((r[r != 0] > 0).mean())
     assert m["annual_turnover"] == pytest.approx(result.turnover.mean() * 252, rel=1e-12)
     assert m["avg_gross_exposure"] == pytest.approx(
-        result.positions.abs().sum(axis=1).mean(), rel=1e-12)
+        result.positions.abs().sum(axis=1).mean(), rel=1e-12
+    )
 
 
 def test_drawdown_duration_by_hand():

@@ -80,13 +80,22 @@ def test_survivors_and_given_tickers_skip_membership(basket, membership):
     assert forced.mask.loc["2021-01-04", "TSLA"]
 
 
-ARGS = ["--source", "local", "--tickers", "AAPL,MSFT,KO,XOM,JPM,TSLA,BRK.B", "--start",
-        "2008-01-01", "--end", "2014-12-31"]
+ARGS = [
+    "--source",
+    "local",
+    "--tickers",
+    "AAPL,MSFT,KO,XOM,JPM,TSLA,BRK.B",
+    "--start",
+    "2008-01-01",
+    "--end",
+    "2014-12-31",
+]
 
 
 def test_cli_backtest_reports_the_survivorship_effect(capsys):
-    code = main(["backtest", "momentum/TimeSeriesMomentumModel", "--universe", "sp500",
-                 "--json", *ARGS])
+    code = main(
+        ["backtest", "momentum/TimeSeriesMomentumModel", "--universe", "sp500", "--json", *ARGS]
+    )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["universe"]["name"] == "sp500"
@@ -99,9 +108,25 @@ def test_cli_backtest_reports_the_survivorship_effect(capsys):
 
 
 def test_cli_walkforward_reports_survivors_and_baselines(capsys):
-    code = main(["walkforward", "momentum/SimpleMomentumModel", "--universe", "sp500",
-                 "--grid", "window=20,60", "--train-days", "504", "--test-days", "252",
-                 "--n-jobs", "1", "--no-progress", "--json", *ARGS])
+    code = main(
+        [
+            "walkforward",
+            "momentum/SimpleMomentumModel",
+            "--universe",
+            "sp500",
+            "--grid",
+            "window=20,60",
+            "--train-days",
+            "504",
+            "--test-days",
+            "252",
+            "--n-jobs",
+            "1",
+            "--no-progress",
+            "--json",
+            *ARGS,
+        ]
+    )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     assert any("survivor" in k for k in doc) and doc["survivorship"]["survivors"]
@@ -121,8 +146,8 @@ def test_cli_members_warns_outside_coverage(capsys):
 
 def test_a_date_range_keeps_the_keys_of_the_source(panel, membership):
     """A 2005-2010 window of the 2021-keyed files: WELL is still Welltower (HCN then)."""
-    window = panel.select(tickers=["WELL", "FB", "GOOG", "GOOGL", "BKNG"], start="2005-01-01",
-                          end="2010-12-31")
+    window = panel.select(
+        tickers=["WELL", "FB", "GOOG", "GOOGL", "BKNG"], start="2005-01-01", end="2010-12-31"
+    )
     mask = membership_mask(window, membership).loc["2010-06-30"]
-    assert mask.to_dict() == {"WELL": True, "FB": False, "GOOG": False, "GOOGL": True,
-                              "BKNG": True}
+    assert mask.to_dict() == {"WELL": True, "FB": False, "GOOG": False, "GOOGL": True, "BKNG": True}

@@ -24,8 +24,16 @@ def prices(basket):
 
 def _vbt_equity(vbt, px: pd.DataFrame, targets: pd.DataFrame, fee: float):
     pf = vbt.Portfolio.from_orders(
-        px.ffill(), size=targets, size_type="targetpercent", fees=fee,
-        cash_sharing=True, group_by=True, call_seq="auto", init_cash=CAPITAL, freq="1D")
+        px.ffill(),
+        size=targets,
+        size_type="targetpercent",
+        fees=fee,
+        cash_sharing=True,
+        group_by=True,
+        call_seq="auto",
+        init_cash=CAPITAL,
+        freq="1D",
+    )
     return pf.value() / CAPITAL
 
 
@@ -45,15 +53,19 @@ def test_equity_curve_equals_vectorbt(vectorbt, prices, case):
     if case == "long_short_daily":
         sig, kw, fee = _ranked(px, 20), dict(commission_bps=10, spread_bps=5), 0.0015
     elif case == "sparse_rebalance":
-        sig, kw, fee = _ranked(px, 60), dict(commission_bps=4, slippage_bps=3,
-                                             rebalance_every=5), 0.0007
+        sig, kw, fee = (
+            _ranked(px, 60),
+            dict(commission_bps=4, slippage_bps=3, rebalance_every=5),
+            0.0007,
+        )
     else:
         sig = _momentum(px, 120).clip(lower=0)
         kw, fee = dict(commission_bps=8, gross_limit=0.95, max_weight=0.2), 0.0008
     res = run_backtest(sig, prices, **kw)
     # the same targets, given to vectorbt: NaN = no order (held), like the engine
-    w, _ = signal_to_weights(sig.where(tradable), gross_limit=kw.get("gross_limit", 1.0),
-                             max_weight=kw.get("max_weight"))
+    w, _ = signal_to_weights(
+        sig.where(tradable), gross_limit=kw.get("gross_limit", 1.0), max_weight=kw.get("max_weight")
+    )
     targets = w.where(tradable)
     every = kw.get("rebalance_every", 1)
     if every > 1:

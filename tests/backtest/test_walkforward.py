@@ -40,14 +40,12 @@ def test_purge_hand_example_training_before_and_after_the_test_fold():
 
 
 def test_walk_forward_splits_expanding_and_rolling():
-    sp = walk_forward_splits(100, train_size=40, test_size=20, mode="expanding",
-                             label_horizon=2)
+    sp = walk_forward_splits(100, train_size=40, test_size=20, mode="expanding", label_horizon=2)
     assert [(s.test[0], s.test[-1]) for s in sp] == [(40, 59), (60, 79), (80, 99)]
     assert sp[0].train.tolist() == list(range(0, 38))  # 38, 39 purged (labels reach 40)
     assert sp[0].purged.tolist() == [38, 39]
     assert sp[2].train.tolist() == list(range(0, 78))
-    roll = walk_forward_splits(100, train_size=40, test_size=20, mode="rolling",
-                               label_horizon=1)
+    roll = walk_forward_splits(100, train_size=40, test_size=20, mode="rolling", label_horizon=1)
     assert roll[1].train.tolist() == list(range(20, 59))
     short = walk_forward_splits(95, 40, 20)  # last fold of 15 >= min_test 10 is kept
     assert short[-1].test.tolist() == list(range(80, 95))
@@ -72,13 +70,14 @@ def test_deflated_sharpe_ratio_by_the_formula():
     sr, n_obs, skew, kurt, n, var = 0.05, 1000, -0.5, 5.0, 10, 0.0004
     z = NormalDist()
     gamma = 0.5772156649015329
-    sr0 = math.sqrt(var) * ((1 - gamma) * z.inv_cdf(1 - 1 / n)
-                            + gamma * z.inv_cdf(1 - 1 / (n * math.e)))
-    want = z.cdf((sr - sr0) * math.sqrt(n_obs - 1)
-                 / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr ** 2))
+    sr0 = math.sqrt(var) * (
+        (1 - gamma) * z.inv_cdf(1 - 1 / n) + gamma * z.inv_cdf(1 - 1 / (n * math.e))
+    )
+    want = z.cdf(
+        (sr - sr0) * math.sqrt(n_obs - 1) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr**2)
+    )
     assert expected_max_sharpe(var, n) == pytest.approx(sr0, rel=1e-12)
-    assert probabilistic_sharpe_ratio(sr, sr0, n_obs, skew, kurt) == pytest.approx(want,
-                                                                                 rel=1e-12)
+    assert probabilistic_sharpe_ratio(sr, sr0, n_obs, skew, kurt) == pytest.approx(want, rel=1e-12)
     assert 0.0 < want < 1.0 and sr0 > 0.03  # ten trials raise the bar well above 0
 
 
@@ -102,26 +101,37 @@ def test_one_trial_dsr_is_the_psr_against_zero(basket):
     sr = r.mean() / r.std(ddof=1)
     s = ((r - r.mean()) ** 3).mean() / r.std() ** 3
     k = ((r - r.mean()) ** 4).mean() / r.var() ** 2
-    want = NormalDist().cdf(sr * math.sqrt(len(r) - 1) / math.sqrt(1 - s * sr
-                                                                  + (k - 1) / 4 * sr ** 2))
+    want = NormalDist().cdf(
+        sr * math.sqrt(len(r) - 1) / math.sqrt(1 - s * sr + (k - 1) / 4 * sr**2)
+    )
     assert out["dsr"] == pytest.approx(want, rel=1e-10)
 
 
 # ------------------------------------------------------------------ walk-forward
 @pytest.fixture(scope="module")
 def wf_data(basket):
-    return basket.select(tickers=["AAPL", "MSFT", "JPM", "XOM", "KO", "INTC"],
-                         start="2004-01-01", end="2016-12-31")
+    return basket.select(
+        tickers=["AAPL", "MSFT", "JPM", "XOM", "KO", "INTC"], start="2004-01-01", end="2016-12-31"
+    )
 
 
 def test_walk_forward_chooses_the_best_training_sharpe(wf_data):
     grid = {"window": [20, 60, 120]}
-    res = walk_forward(MOM, wf_data, grid, train_size=504, test_size=252, n_jobs=1,
-                       backtest_kwargs={"commission_bps": 5})
+    res = walk_forward(
+        MOM,
+        wf_data,
+        grid,
+        train_size=504,
+        test_size=252,
+        n_jobs=1,
+        backtest_kwargs={"commission_bps": 5},
+    )
     assert len(res.folds) == len(res.splits) >= 8
     for sp, (_, row) in zip(res.splits, res.folds.iterrows(), strict=True):
-        sharpes = [sharpe_ratio(res.trial_returns[j].to_numpy()[sp.train + 1])
-                   for j in range(len(res.grid))]
+        sharpes = [
+            sharpe_ratio(res.trial_returns[j].to_numpy()[sp.train + 1])
+            for j in range(len(res.grid))
+        ]
         assert row["params"] == {"window": res.grid[int(np.argmax(sharpes))]["window"]}
         assert row["is_sharpe"] == pytest.approx(max(sharpes), rel=1e-12)
         assert row["n_purged"] == 1  # label horizon 1: the day before the test fold
@@ -135,15 +145,20 @@ def test_walk_forward_chooses_the_best_training_sharpe(wf_data):
 
 def test_a_grid_with_one_point_works(wf_data):
     calls = []
-    res = walk_forward(MOM, wf_data, {"window": [60]}, train_size=504, test_size=252,
-                       progress=lambda done, total: calls.append((done, total)))
+    res = walk_forward(
+        MOM,
+        wf_data,
+        {"window": [60]},
+        train_size=504,
+        test_size=252,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert all(p == {"window": 60} for p in res.folds["params"])
     assert res.deflated_sharpe["oos"]["n_trials"] == 1
     assert res.deflated_sharpe["oos"]["sr0"] == 0.0
     # one grid point, one run of the defaults (window 10) for the baseline, the stitching
     assert calls[-1] == (3, 3) and calls[0] == (1, 3)
-    none = walk_forward(MOM, wf_data, None, params={"window": 60}, train_size=504,
-                        test_size=252)
+    none = walk_forward(MOM, wf_data, None, params={"window": 60}, train_size=504, test_size=252)
     pd.testing.assert_series_equal(none.oos.equity, res.oos.equity)
     instance = walk_forward(MOM(window=60), wf_data, None, train_size=504, test_size=252)
     pd.testing.assert_series_equal(instance.oos.equity, res.oos.equity)
@@ -188,11 +203,17 @@ def test_bad_grids_raise(wf_data):
 
 
 def test_grid_table_summarises_each_point(wf_data):
-    res = walk_forward(MOM, wf_data, {"window": [20, 120], "mode": ["step", "linear"]},
-                       train_size=504, test_size=252)
+    res = walk_forward(
+        MOM,
+        wf_data,
+        {"window": [20, 120], "mode": ["step", "linear"]},
+        train_size=504,
+        test_size=252,
+    )
     table = res.grid_table()
     assert len(table) == 4 and {"window", "mode", "sharpe", "times_chosen"} <= set(table)
     assert table["times_chosen"].sum() == len(res.folds)
     j = 3
     assert table.loc[j, "sharpe"] == pytest.approx(
-        sharpe_ratio(res.trial_returns[j].to_numpy()[1:]), rel=1e-12)
+        sharpe_ratio(res.trial_returns[j].to_numpy()[1:]), rel=1e-12
+    )

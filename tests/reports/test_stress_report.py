@@ -24,10 +24,19 @@ from mltrainer.risk_stress.scenarios import HISTORICAL_SCENARIOS
 
 TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "TSLA"]
 WEIGHTS = pd.Series([0.3, 0.25, 0.2, 0.15, 0.1], index=TICKERS)
-SECTORS = {"AAPL": "Information Technology", "MSFT": "Information Technology",
-           "JPM": "Financials", "XOM": "Energy", "TSLA": "Consumer Discretionary"}
-HYPOTHETICAL = ("Market crash -20%", "Volatility x3", "Correlations +50% toward 1",
-                "Liquidity crisis (spreads x5)")
+SECTORS = {
+    "AAPL": "Information Technology",
+    "MSFT": "Information Technology",
+    "JPM": "Financials",
+    "XOM": "Energy",
+    "TSLA": "Consumer Discretionary",
+}
+HYPOTHETICAL = (
+    "Market crash -20%",
+    "Volatility x3",
+    "Correlations +50% toward 1",
+    "Liquidity crisis (spreads x5)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +65,7 @@ def test_var_figures_match_a_hand_quantile(data, report):
     # daily rebalanced book; before TSLA listed the other weights are rescaled to one
     have = r.notna().astype(float)
     port = (r.fillna(0.0) @ WEIGHTS).iloc[1:] / (have @ WEIGHTS).iloc[1:]
-    pd.testing.assert_series_equal(report.returns.iloc[1:], port, check_names=False,
-                                   rtol=1e-12)
+    pd.testing.assert_series_equal(report.returns.iloc[1:], port, check_names=False, rtol=1e-12)
     tail = port.iloc[-250:].to_numpy()
     row = report.var_table.query("method == 'historical' and level == 0.99").iloc[0]
     assert row["var"] == pytest.approx(-np.quantile(tail, 0.01), rel=1e-12)
@@ -81,14 +89,16 @@ def test_backtest_counts_the_exceptions(report):
 def test_drawdown_and_scenarios(report):
     equity = (1 + report.returns.fillna(0)).cumprod()
     assert report.drawdown_stats["max_drawdown"] == pytest.approx(
-        float((1 - equity / equity.cummax()).max()), rel=1e-12)
+        float((1 - equity / equity.cummax()).max()), rel=1e-12
+    )
     names = [r.name for r in report.scenarios]
     assert names == [s.name for s in HISTORICAL_SCENARIOS] + list(HYPOTHETICAL)
     assert report.skipped == {}
     assert report.meta["market"].startswith("S&P 500 index")
     covid = next(r for r in report.scenarios if r.key == "covid_2020")
     assert covid.by_sector.loc["Information Technology", "pnl"] == pytest.approx(
-        covid.positions.loc[["AAPL", "MSFT"], "pnl"].sum(), rel=1e-12)
+        covid.positions.loc[["AAPL", "MSFT"], "pnl"].sum(), rel=1e-12
+    )
 
 
 # ------------------------------------------------------------------------------- HTML
@@ -112,8 +122,16 @@ def test_html_names_source_dates_and_every_scenario(page, report):
         assert f"<h3>{s.name}</h3>" in page
     for name in HYPOTHETICAL:
         assert f"<h3>{name}</h3>" in page
-    for word in ("Kupiec", "Christoffersen", "traffic light", "Drawdowns", "By GICS sector",
-                 "cornish_fisher", "fhs_ewma", "missing: not listed until 2010-06-29"):
+    for word in (
+        "Kupiec",
+        "Christoffersen",
+        "traffic light",
+        "Drawdowns",
+        "By GICS sector",
+        "cornish_fisher",
+        "fhs_ewma",
+        "missing: not listed until 2010-06-29",
+    ):
         assert word in page
 
 
@@ -126,11 +144,14 @@ def test_missing_scenarios_are_listed_not_dropped(data):
 
 
 # ------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("weights, error, message", [
-    (pd.Series({"AAPL": 0.5, "MSFT": 0.6}), DataError, "weights sum to 1.1"),
-    (pd.Series({"AAPL": 0.5, "NOPE": 0.5}), DataError, "unknown ticker.*NOPE"),
-    (pd.Series({"AAPL": 1.0}), DataError, "at least two positions"),
-])
+@pytest.mark.parametrize(
+    "weights, error, message",
+    [
+        (pd.Series({"AAPL": 0.5, "MSFT": 0.6}), DataError, "weights sum to 1.1"),
+        (pd.Series({"AAPL": 0.5, "NOPE": 0.5}), DataError, "unknown ticker.*NOPE"),
+        (pd.Series({"AAPL": 1.0}), DataError, "at least two positions"),
+    ],
+)
 def test_bad_portfolios_are_clear_errors(data, weights, error, message):
     with pytest.raises(error, match=message):
         build_stress_report(data, weights)
@@ -157,8 +178,10 @@ def test_pdf_without_chromium_says_so(tmp_path, monkeypatch):
 @pytest.mark.browser
 def test_pdf_with_chromium(report, tmp_path):
     if report_html.find_chromium() is None:
-        message = ("chromium is not installed: the PDF export cannot be tested here "
-                   "(apt-get install chromium)")
+        message = (
+            "chromium is not installed: the PDF export cannot be tested here "
+            "(apt-get install chromium)"
+        )
         if os.environ.get("MLTRAINER_REQUIRE_BROWSER"):
             pytest.fail(message)
         pytest.skip(message)
@@ -172,13 +195,36 @@ def test_pdf_with_chromium(report, tmp_path):
 # -------------------------------------------------------------------------------- CLI
 def test_cli_end_to_end_on_real_data(sp500_dir, tmp_path):
     out = tmp_path / "report.html"
-    env = dict(os.environ, MLTRAINER_DATA_DIR=str(sp500_dir.parent),
-               MLTRAINER_CACHE_DIR=str(tmp_path / "cache"))
+    env = dict(
+        os.environ,
+        MLTRAINER_DATA_DIR=str(sp500_dir.parent),
+        MLTRAINER_CACHE_DIR=str(tmp_path / "cache"),
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "mltrainer", "report", "stress", "--source", "local",
-         "--tickers", "AAPL,JPM,KO", "--weights", "0.5,0.3,0.2", "--start", "2005-01-01",
-         "--out", str(out), "--json"],
-        capture_output=True, text=True, cwd=config.PROJECT_ROOT, env=env, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "mltrainer",
+            "report",
+            "stress",
+            "--source",
+            "local",
+            "--tickers",
+            "AAPL,JPM,KO",
+            "--weights",
+            "0.5,0.3,0.2",
+            "--start",
+            "2005-01-01",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=config.PROJECT_ROOT,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["html"] == str(out.resolve()) and out.is_file()
@@ -193,8 +239,22 @@ def test_cli_end_to_end_on_real_data(sp500_dir, tmp_path):
 
 
 def test_cli_bad_weights_are_one_clear_line(capsys, sp500_dir, tmp_path):
-    code = main(["report", "stress", "--source", "local", "--data-dir", str(sp500_dir),
-                 "--tickers", "AAPL,MSFT", "--weights", "0.5", "--out", str(tmp_path / "r.html")])
+    code = main(
+        [
+            "report",
+            "stress",
+            "--source",
+            "local",
+            "--data-dir",
+            str(sp500_dir),
+            "--tickers",
+            "AAPL,MSFT",
+            "--weights",
+            "0.5",
+            "--out",
+            str(tmp_path / "r.html"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "--weights has 1 number(s) for 2 ticker(s)" in err
@@ -205,14 +265,43 @@ def test_cli_risk_parity_weighting_is_the_measures_function(capsys, sp500_dir, t
     from mltrainer.data.local import load_local
     from mltrainer.measures.weighting import portfolio_weights
 
-    code = main(["report", "stress", "--source", "local", "--data-dir", str(sp500_dir),
-                 "--tickers", "AAPL,JPM,KO", "--weighting", "risk-parity", "--json",
-                 "--out", str(tmp_path / "r.html")])
+    code = main(
+        [
+            "report",
+            "stress",
+            "--source",
+            "local",
+            "--data-dir",
+            str(sp500_dir),
+            "--tickers",
+            "AAPL,JPM,KO",
+            "--weighting",
+            "risk-parity",
+            "--json",
+            "--out",
+            str(tmp_path / "r.html"),
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert code == 0
     data = load_local(sp500_dir).select(tickers=["AAPL", "JPM", "KO"])
     expected = portfolio_weights("risk_parity", data.tickers, returns=data.returns())
     got = pd.Series({p["ticker"]: p["weight"] for p in doc["portfolio"]})
     np.testing.assert_allclose(got[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-12)
-    assert main(["report", "stress", "--tickers", "AAPL,JPM", "--weights", "0.5,0.5",
-                 "--weighting", "equal", "--out", str(tmp_path / "x.html")]) == 2
+    assert (
+        main(
+            [
+                "report",
+                "stress",
+                "--tickers",
+                "AAPL,JPM",
+                "--weights",
+                "0.5,0.5",
+                "--weighting",
+                "equal",
+                "--out",
+                str(tmp_path / "x.html"),
+            ]
+        )
+        == 2
+    )

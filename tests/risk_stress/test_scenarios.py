@@ -14,8 +14,13 @@ from mltrainer.risk_stress import scenarios as sc
 COVID = next(s for s in sc.HISTORICAL_SCENARIOS if s.key == "covid_2020")
 DOTCOM = next(s for s in sc.HISTORICAL_SCENARIOS if s.key == "dotcom")
 GFC = next(s for s in sc.HISTORICAL_SCENARIOS if s.key == "gfc_2008")
-SECTORS = {"AAPL": "Information Technology", "MSFT": "Information Technology",
-           "JPM": "Financials", "XOM": "Energy", "TSLA": "Consumer Discretionary"}
+SECTORS = {
+    "AAPL": "Information Technology",
+    "MSFT": "Information Technology",
+    "JPM": "Financials",
+    "XOM": "Energy",
+    "TSLA": "Consumer Discretionary",
+}
 
 
 def _window_returns(data, tickers, start, end):
@@ -83,8 +88,9 @@ def test_position_not_yet_listed_is_missing_not_zero(basket):
 def test_window_outside_the_data_names_scenario_and_range(basket):
     late = basket.select(start="2010-01-01")
     w = pd.Series({"AAPL": 0.5, "MSFT": 0.5})
-    with pytest.raises(DataError,
-                       match=r"Dot-com bust.*outside the data.*2010-01-04 to 2021-04-21"):
+    with pytest.raises(
+        DataError, match=r"Dot-com bust.*outside the data.*2010-01-04 to 2021-04-21"
+    ):
         sc.replay_window(late, w, DOTCOM)
     results, skipped = sc.replay_all(late, w)
     assert set(skipped) == {"dotcom", "gfc_2008", "lehman_week"}
@@ -94,13 +100,16 @@ def test_window_outside_the_data_names_scenario_and_range(basket):
 
 
 # ---------------------------------------------------------------------------- weights
-@pytest.mark.parametrize("weights, message", [
-    ({"AAPL": 0.5, "MSFT": 0.6}, "weights sum to 1.1"),
-    ({"AAPL": 0.5, "ZZZZ": 0.5}, "unknown ticker.*ZZZZ"),
-    ({"AAPL": 0.5, "MSFT": np.nan}, "NaN weight for MSFT"),
-    ({"AAPL": "half", "MSFT": 0.5}, "non-numeric weight for AAPL"),
-    ({}, "no positions"),
-])
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        ({"AAPL": 0.5, "MSFT": 0.6}, "weights sum to 1.1"),
+        ({"AAPL": 0.5, "ZZZZ": 0.5}, "unknown ticker.*ZZZZ"),
+        ({"AAPL": 0.5, "MSFT": np.nan}, "NaN weight for MSFT"),
+        ({"AAPL": "half", "MSFT": 0.5}, "non-numeric weight for AAPL"),
+        ({}, "no positions"),
+    ],
+)
 def test_bad_weights_say_what_is_wrong(basket, weights, message):
     with pytest.raises(DataError, match=message):
         sc.replay_window(basket, pd.Series(weights, dtype="object"), COVID)
@@ -124,8 +133,9 @@ def test_market_crash_is_weights_times_beta_times_shock(basket):
     res = sc.market_crash(basket, w, -0.25, market=market, window=252, portfolio_value=1e6)
     tail = returns.iloc[-252:]
     m = market.iloc[-252:].to_numpy()
-    beta = pd.Series({t: np.cov(tail[t].to_numpy(), m, ddof=1)[0, 1] / np.var(m, ddof=1)
-                      for t in tickers})
+    beta = pd.Series(
+        {t: np.cov(tail[t].to_numpy(), m, ddof=1)[0, 1] / np.var(m, ddof=1) for t in tickers}
+    )
     np.testing.assert_allclose(res.positions["beta"], beta, rtol=1e-9)
     np.testing.assert_allclose(res.positions["return"], -0.25 * beta, rtol=1e-9)
     assert res.portfolio_return == pytest.approx(float((w * beta).sum() * -0.25), rel=1e-9)
@@ -152,8 +162,9 @@ def _hand_cov(basket, tickers, window=252):
 def test_volatility_spike_scales_the_parametric_var(basket):
     tickers = ["AAPL", "MSFT", "JNJ"]
     w = np.array([0.5, 0.3, 0.2])
-    res = sc.volatility_spike(basket, pd.Series(w, index=tickers), 3.0, confidence=0.99,
-                              portfolio_value=1e6)
+    res = sc.volatility_spike(
+        basket, pd.Series(w, index=tickers), 3.0, confidence=0.99, portfolio_value=1e6
+    )
     cov = _hand_cov(basket, tickers)
     vol = np.sqrt(w @ cov @ w)
     var = norm.ppf(0.99) * vol
@@ -180,8 +191,9 @@ def test_correlation_breakdown_vol_formula_and_psd(basket):
     tickers = ["AAPL", "JPM", "XOM", "JNJ", "KO"]
     w = np.array([0.3, 0.2, 0.2, 0.15, 0.15])
     a = 0.6
-    res = sc.correlation_breakdown(basket, pd.Series(w, index=tickers), a, confidence=0.99,
-                                   portfolio_value=1.0)
+    res = sc.correlation_breakdown(
+        basket, pd.Series(w, index=tickers), a, confidence=0.99, portfolio_value=1.0
+    )
     cov = _hand_cov(basket, tickers)
     sigma = np.sqrt(np.diag(cov))
     corr = cov / np.outer(sigma, sigma)
@@ -195,7 +207,8 @@ def test_correlation_breakdown_vol_formula_and_psd(basket):
     assert np.linalg.eigvalsh((1 - a) * corr + a).min() >= -1e-12
     assert res.params["stressed_var"] > res.params["base_var"]  # real stocks: rho < 1
     assert res.params["mean_corr_after"] == pytest.approx(
-        (1 - a) * res.params["mean_corr_before"] + a, rel=1e-12)
+        (1 - a) * res.params["mean_corr_before"] + a, rel=1e-12
+    )
 
 
 def test_correlation_breakdown_needs_two_assets(basket):
@@ -214,8 +227,9 @@ def test_missing_history_in_the_covariance_window_is_reported(basket):
 
 # --------------------------------------------------------------------------- liquidity
 def test_liquidity_haircut_formula_by_hand():
-    haircut, days = sc.liquidity_haircut(1e6, 5e6, 0.02, participation=0.1, spread_bps=10,
-                                         spread_multiplier=5, impact_coef=1.0)
+    haircut, days = sc.liquidity_haircut(
+        1e6, 5e6, 0.02, participation=0.1, spread_bps=10, spread_multiplier=5, impact_coef=1.0
+    )
     assert days == pytest.approx(2.0)  # 1e6 / (0.1 * 5e6)
     assert haircut == pytest.approx(10 * 5 / 2e4 + 0.02 * np.sqrt(0.1 * 2.0), rel=1e-12)
     small, _ = sc.liquidity_haircut(1e5, 5e6, 0.02)
@@ -240,8 +254,10 @@ def test_liquidity_crisis_on_real_volume(basket):
     haircut = 10 * 4 / 2e4 + sigma * np.sqrt(0.1 * days)
     np.testing.assert_allclose(res.positions["days_to_liquidate"], days, rtol=1e-12)
     np.testing.assert_allclose(res.positions["pnl"], -value * w * haircut, rtol=1e-12)
-    assert res.positions.loc["KO", "days_to_liquidate"] > res.positions.loc["AAPL",
-                                                                             "days_to_liquidate"]
+    assert (
+        res.positions.loc["KO", "days_to_liquidate"]
+        > res.positions.loc["AAPL", "days_to_liquidate"]
+    )
     no_volume = MarketData.from_close(basket.adj_close, source="bundled")
     with pytest.raises(DataError, match="needs traded volume, which source .bundled."):
         sc.liquidity_crisis(no_volume, w)
