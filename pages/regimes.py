@@ -74,7 +74,7 @@ for i, key in enumerate(chosen):
         if series == INDEX:
             outputs[key] = run_index_model(key, pk, sel.start, end)
         else:
-            outputs[key] = run_model(sel.source, key, pk, (series,), sel.start, end, "full")
+            outputs[key] = run_model(sel.source, key, pk, (series,), sel.start, end)
     if key not in outputs:
         failed.append(key)
     if progress is not None:

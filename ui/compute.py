@@ -1,9 +1,12 @@
 """Model runs and backtests behind ``st.cache_data``, keyed by plain values.
 
 The key of a run is (source, model key, parameters, tickers, dates): the same inputs
-never run twice. Models run on ``WARMUP_DAYS`` of extra history before the chosen start
-(they are causal, so this only fills their look-back windows) and their output is cut
-to the chosen dates before it is cached, so what is pickled is a few small frames.
+never run twice. Models learn from all the history the source has before and inside
+the chosen range (the range decides what is shown and scored, never what a model may
+learn from: a GARCH fit or a regime model's expanding statistics on 1999-2011 are
+there on the range's first day); they are causal, so the extra history changes no value
+after it. Their output is cut to the chosen dates before it is cached, so what is
+pickled is a few small frames.
 """
 
 from __future__ import annotations
@@ -15,48 +18,44 @@ from mltrainer.models.base import ModelOutput
 from mltrainer.models.registry import get_model
 from ui.context import Selection, load
 
-WARMUP_DAYS = 400  # calendar days of history before the start, for look-back windows
-
 
 def params_key(params: dict) -> tuple:
     """A hashable, order-independent key for a parameter dict."""
     return tuple(sorted(params.items()))
 
 
-def _data(source: str, tickers: tuple, start, end, history: str = "warmup"):
-    """``history``: "warmup" (WARMUP_DAYS before start), "full" (all data to end) or
-    "exact" (from start)."""
+def _data(source: str, tickers: tuple, start, end, history: str = "full"):
+    """The tickers' data up to ``end``: all of it before ``start`` too (``history="full"``,
+    what models learn from) or from ``start`` (``"exact"``, what a backtest trades)."""
     data = load(source)
     if data is None:
         from mltrainer.errors import DataError
 
         raise DataError(f"no data from source '{source}'")
-    lo = {"warmup": pd.Timestamp(start) - pd.Timedelta(days=WARMUP_DAYS) if start else None,
-          "full": None, "exact": start}[history]
+    lo = {"full": None, "exact": start}[history]
     return data.select(tickers=list(tickers), start=lo, end=end)
 
 
 def _crop(frame: pd.DataFrame, start) -> pd.DataFrame:
-    return frame if start is None else frame.loc[pd.Timestamp(start):]
+    return frame if start is None else frame.loc[pd.Timestamp(start) :]
 
 
 def crop_output(out: ModelOutput, start) -> ModelOutput:
     """The output restricted to dates from ``start`` (tables are kept whole)."""
-    return ModelOutput(primary=_crop(out.primary, start),
-                       extras={k: _crop(v, start) for k, v in out.extras.items()},
-                       tables=dict(out.tables), warnings=tuple(out.warnings))
+    return ModelOutput(
+        primary=_crop(out.primary, start),
+        extras={k: _crop(v, start) for k, v in out.extras.items()},
+        tables=dict(out.tables),
+        warnings=tuple(out.warnings),
+    )
 
 
 @st.cache_data(show_spinner="Running the model…", max_entries=64)
-def run_model(source: str, key: str, params: tuple, tickers: tuple, start, end,
-              history: str = "warmup") -> ModelOutput:
-    """``Model(**params).run(data)`` on the tickers, output from ``start`` to ``end``.
-
-    ``history="full"`` runs on everything before ``start`` too (regime models, whose
-    labels are only comparable once their expanding statistics have settled).
-    """
+def run_model(source: str, key: str, params: tuple, tickers: tuple, start, end) -> ModelOutput:
+    """``Model(**params).run(data)`` on all the tickers' history up to ``end``, output
+    from ``start`` to ``end``."""
     model = get_model(key)(**dict(params))
-    out = model.run(_data(source, tickers, start, end, history))
+    out = model.run(_data(source, tickers, start, end))
     return crop_output(out, start)
 
 
@@ -70,8 +69,17 @@ def run_index_model(key: str, params: tuple, start, end) -> ModelOutput:
 
 
 @st.cache_data(show_spinner="Backtesting…", max_entries=64)
-def backtest(source: str, key: str, params: tuple, tickers: tuple, start, end,
-             costs_bps: float, benchmark: str, universe: str = "survivors") -> dict:
+def backtest(
+    source: str,
+    key: str,
+    params: tuple,
+    tickers: tuple,
+    start,
+    end,
+    costs_bps: float,
+    benchmark: str,
+    universe: str = "survivors",
+) -> dict:
     """Backtest of a signal/weights model over [start, end].
 
     ``benchmark`` is ``"universe"`` (equal weight of the tickers the run may hold, the
@@ -95,19 +103,32 @@ def backtest(source: str, key: str, params: tuple, tickers: tuple, start, end,
         bench = index_close(end).pct_change(fill_method=None).reindex(data.dates)
     weighting = "weights" if cls.output_kind == WEIGHTS else "normalize"
     signal = out.primary.reindex(data.dates)
-    res = run_backtest(signal, data, weighting=weighting, members=setting.mask,
-                       commission_bps=costs_bps, benchmark=bench)
+    res = run_backtest(
+        signal,
+        data,
+        weighting=weighting,
+        members=setting.mask,
+        commission_bps=costs_bps,
+        benchmark=bench,
+    )
     effect = None
     if setting.mask is not None:
-        survivors = run_backtest(signal, data, weighting=weighting, commission_bps=costs_bps,
-                                 benchmark=bench)
+        survivors = run_backtest(
+            signal, data, weighting=weighting, commission_bps=costs_bps, benchmark=bench
+        )
         effect = survivorship_effect(res.metrics, survivors.metrics)
         effect["survivors_equity"] = survivors.equity
     bench_growth = (1.0 + res.benchmark.fillna(0.0)).cumprod()
-    return {"equity": res.equity, "benchmark": bench_growth, "returns": res.returns,
-            "metrics": dict(res.metrics), "warnings": [*setting.warnings, *res.warnings],
-            "turnover": float(res.turnover.mean()), "universe": setting.to_dict(),
-            "survivorship": effect}
+    return {
+        "equity": res.equity,
+        "benchmark": bench_growth,
+        "returns": res.returns,
+        "metrics": dict(res.metrics),
+        "warnings": [*setting.warnings, *res.warnings],
+        "turnover": float(res.turnover.mean()),
+        "universe": setting.to_dict(),
+        "survivorship": effect,
+    }
 
 
 def selection_key(sel: Selection) -> tuple:

@@ -50,8 +50,9 @@ def url_state() -> dict:
     if "lab_url" not in st.session_state:
         qp = st.query_params
         state = {k: qp.get(k) for k in URL_KEYS if qp.get(k) is not None}
-        state["params"] = {k[len(PARAM_PREFIX):]: v for k, v in qp.items()
-                           if k.startswith(PARAM_PREFIX)}
+        state["params"] = {
+            k[len(PARAM_PREFIX) :]: v for k, v in qp.items() if k.startswith(PARAM_PREFIX)
+        }
         for name, parse in URL_CHECKS.items():
             if name in state:  # a malformed value falls back to the page's default
                 value, problem = from_query(state, name, parse, None)
@@ -64,11 +65,27 @@ def url_state() -> dict:
     return st.session_state["lab_url"]
 
 
-def write_url(sel, family: str, key: str, params: dict, tickers, ticker: str, costs: float,
-              bench: str, universe: str = "survivors") -> None:
+def write_url(
+    sel,
+    family: str,
+    key: str,
+    params: dict,
+    tickers,
+    ticker: str,
+    costs: float,
+    bench: str,
+    universe: str = "survivors",
+) -> None:
     """Put the current settings in the URL so a copied link reproduces this run."""
-    state = {"family": family, "model": key, "ticker": ticker, "costs": f"{costs:g}",
-             "bench": bench, "source": sel.source, "universe": universe}
+    state = {
+        "family": family,
+        "model": key,
+        "ticker": ticker,
+        "costs": f"{costs:g}",
+        "bench": bench,
+        "source": sel.source,
+        "universe": universe,
+    }
     if tickers:  # the index as it was trades every ticker: no list to carry
         state["tickers"] = ",".join(tickers)
     if sel.start is not None and sel.end is not None:
@@ -88,23 +105,46 @@ def write_url(sel, family: str, key: str, params: dict, tickers, ticker: str, co
 
 # ----------------------------------------------------------------------- runs
 @st.cache_data(show_spinner="Running and backtesting…", max_entries=64)
-def lab_run(source: str, key: str, params: tuple, tickers: tuple, start, end, costs: float,
-            bench: str, universe: str = "survivors") -> dict:
+def lab_run(
+    source: str,
+    key: str,
+    params: tuple,
+    tickers: tuple,
+    start,
+    end,
+    costs: float,
+    bench: str,
+    universe: str = "survivors",
+) -> dict:
     """The model's output and (for signal/weights models) its backtest; recorded once
     per distinct run in the audit trail."""
     from mltrainer import audit
 
     out = run_model(source, key, params, tickers, start, end)
-    bt = backtest(source, key, params, tickers, start, end, costs, bench, universe) \
-        if backtestable(key) else None
+    bt = (
+        backtest(source, key, params, tickers, start, end, costs, bench, universe)
+        if backtestable(key)
+        else None
+    )
     note = None
     try:
         data = _data(source, tickers, start, end, "exact")
-        rec = audit.record("backtest" if bt else "model_run", key, dict(params), data=data,
-                           tickers=list(tickers), start=start, end=end,
-                           metrics=bt["metrics"] if bt else {},
-                           extra={"page": "model_lab", "commission_bps": costs,
-                                  "benchmark": bench, "universe": universe})
+        rec = audit.record(
+            "backtest" if bt else "model_run",
+            key,
+            dict(params),
+            data=data,
+            tickers=list(tickers),
+            start=start,
+            end=end,
+            metrics=bt["metrics"] if bt else {},
+            extra={
+                "page": "model_lab",
+                "commission_bps": costs,
+                "benchmark": bench,
+                "universe": universe,
+            },
+        )
         note = rec["id"]
     except (OSError, MLTrainerError) as exc:
         note = f"not recorded in the audit trail: {exc}"
@@ -112,9 +152,13 @@ def lab_run(source: str, key: str, params: tuple, tickers: tuple, start, end, co
 
 
 def grid_values(spec, n: int, center=None) -> list:
-    """``n`` values of a parameter around ``center`` (half to twice it, inside the spec's
-    bounds; the whole range without a positive centre); every choice for a choice or
-    flag."""
+    """``n`` values of a parameter around ``center``, ``center`` always among them.
+
+    Numbers: from half to twice ``center`` (inside the spec's bounds; the whole range
+    without a positive centre), on the spec's step; a value the step makes equal to
+    another is dropped, and the value nearest ``center`` gives way to ``center`` itself.
+    Choices and flags: every value.
+    """
     if isinstance(spec, BoolParam):
         return [False, True]
     if isinstance(spec, ChoiceParam):
@@ -124,13 +168,24 @@ def grid_values(spec, n: int, center=None) -> list:
     lo, hi = float(spec.low), float(spec.high)
     if center is not None and float(center) > 0:
         lo, hi = max(lo, float(center) / 2), min(hi, float(center) * 2)
-    raw = np.linspace(lo, hi, n)
     step = float(spec.step or (1 if isinstance(spec, IntParam) else 0.01))
-    vals = np.clip(spec.low + np.round((raw - spec.low) / step) * step, spec.low, spec.high)
-    if isinstance(spec, IntParam):
-        return sorted({int(v) for v in vals})
     digits = max(0, int(-np.floor(np.log10(step)))) if step < 1 else 0
-    return sorted({round(float(v), digits) for v in vals})
+
+    def snap(values) -> set:
+        vals = np.clip(
+            spec.low + np.round((np.asarray(values) - spec.low) / step) * step, spec.low, spec.high
+        )
+        if isinstance(spec, IntParam):
+            return {int(v) for v in vals}
+        return {round(float(v), digits) for v in vals}
+
+    points = snap(np.linspace(lo, hi, n))
+    if center is not None and spec.low <= center <= spec.high:
+        mid = int(center) if isinstance(spec, IntParam) else float(center)
+        if mid not in points:
+            points.discard(min(points, key=lambda v: (abs(v - mid), v)))
+            points.add(mid)
+    return sorted(points)
 
 
 def grid_problem(model_cls, params: dict, grid: tuple) -> str | None:
@@ -145,13 +200,26 @@ def grid_problem(model_cls, params: dict, grid: tuple) -> str | None:
 
 
 def sweepable(model_cls) -> list[str]:
-    return [name for name, spec in model_cls.param_specs.items()
-            if isinstance(spec, (IntParam, FloatParam, ChoiceParam, BoolParam))]
+    return [
+        name
+        for name, spec in model_cls.param_specs.items()
+        if isinstance(spec, (IntParam, FloatParam, ChoiceParam, BoolParam))
+    ]
 
 
-def walk_forward_run(source: str, key: str, params: tuple, grid: tuple, tickers: tuple,
-                     start, end, train: int, test: int, costs: float,
-                     universe: str = "survivors"):
+def walk_forward_run(
+    source: str,
+    key: str,
+    params: tuple,
+    grid: tuple,
+    tickers: tuple,
+    start,
+    end,
+    train: int,
+    test: int,
+    costs: float,
+    universe: str = "survivors",
+):
     """:func:`mltrainer.backtest.walkforward.walk_forward` memoised by its inputs, with a
     progress bar on a miss; recorded in the audit trail."""
     from mltrainer import audit
@@ -173,26 +241,44 @@ def walk_forward_run(source: str, key: str, params: tuple, grid: tuple, tickers:
             def step(done, total):
                 progress(i * total + done, len(runs) * total)
 
-            return walk_forward(get_model(key), data, {k: list(v) for k, v in grid},
-                                params=fixed, train_size=train, test_size=test,
-                                backtest_kwargs={"commission_bps": costs, "members": mask},
-                                n_jobs=1, progress=step)
+            return walk_forward(
+                get_model(key),
+                data,
+                {k: list(v) for k, v in grid},
+                params=fixed,
+                train_size=train,
+                test_size=test,
+                backtest_kwargs={"commission_bps": costs, "members": mask},
+                n_jobs=1,
+                progress=step,
+            )
 
         res = run(runs[0], 0)
         res.survivors = run(None, 1) if members is not None else None
         try:
-            audit.record("walkforward", key, fixed, data=data, tickers=list(tickers),
-                         start=start, end=end, metrics=res.oos_metrics,
-                         extra={"page": "model_lab", "universe": universe,
-                                "grid": {k: list(v) for k, v in grid},
-                                "train_size": train, "test_size": test,
-                                "dsr_oos": res.deflated_sharpe["oos"]["dsr"]})
+            audit.record(
+                "walkforward",
+                key,
+                fixed,
+                data=data,
+                tickers=list(tickers),
+                start=start,
+                end=end,
+                metrics=res.oos_metrics,
+                extra={
+                    "page": "model_lab",
+                    "universe": universe,
+                    "grid": {k: list(v) for k, v in grid},
+                    "train_size": train,
+                    "test_size": test,
+                    "dsr_oos": res.deflated_sharpe["oos"]["dsr"],
+                },
+            )
         except (OSError, MLTrainerError):
             pass
         return res
 
-    return with_progress(store, cache_key, f"Walk-forward over {n_points} grid point(s)",
-                         compute)
+    return with_progress(store, cache_key, f"Walk-forward over {n_points} grid point(s)", compute)
 
 
 def walk_forward_done(*args) -> bool:

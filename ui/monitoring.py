@@ -12,12 +12,15 @@ import streamlit as st
 from mltrainer.measures.var import METHODS
 from mltrainer.models.registry import get_model
 from mltrainer.monitor import Limits, evaluate
-from ui.compute import WARMUP_DAYS, run_index_model
+from ui.compute import run_index_model
 from ui.context import load
 
 DEFAULT_REGIME = "regime/VolatilityRegimeModel"
-ICONS = {"high": ":red[:material/error:]", "medium": ":orange[:material/warning:]",
-         "ok": ":green[:material/check_circle:]"}
+ICONS = {
+    "high": ":red[:material/error:]",
+    "medium": ":orange[:material/warning:]",
+    "ok": ":green[:material/check_circle:]",
+}
 
 
 def limits_from_tuple(values: tuple) -> Limits:
@@ -29,37 +32,86 @@ def limits_widgets(key: str = "mon") -> Limits:
     d = Limits()
     c1, c2, c3 = st.columns(3)
     with c1:
-        level = st.select_slider("VaR level", [0.9, 0.95, 0.975, 0.99, 0.995], d.var_level,
-                                 key=f"{key}:var_level", help="Confidence level of the VaR "
-                                 "forecast a day's loss is tested against")
-        window = st.slider("VaR window (days)", 100, 1000, d.var_window, 50,
-                           key=f"{key}:var_window", help="Days each VaR forecast is "
-                           "estimated from")
-        method = st.selectbox("VaR method", METHODS, METHODS.index(d.var_method),
-                              key=f"{key}:var_method")
+        level = st.select_slider(
+            "VaR level",
+            [0.9, 0.95, 0.975, 0.99, 0.995],
+            d.var_level,
+            key=f"{key}:var_level",
+            help="Confidence level of the VaR forecast a day's loss is tested against",
+        )
+        window = st.slider(
+            "VaR window (days)",
+            100,
+            1000,
+            d.var_window,
+            50,
+            key=f"{key}:var_window",
+            help="Days each VaR forecast is estimated from",
+        )
+        method = st.selectbox(
+            "VaR method", METHODS, METHODS.index(d.var_method), key=f"{key}:var_method"
+        )
     with c2:
-        max_dd = st.slider("Drawdown limit", 0.02, 0.50, d.max_drawdown, 0.01,
-                           key=f"{key}:max_drawdown", format="%.2f",
-                           help="Alert when the value falls this far below its running peak")
-        ratio = st.slider("Volatility spike ratio", 1.1, 4.0, d.vol_ratio, 0.1,
-                          key=f"{key}:vol_ratio", help="Alert when short-term volatility "
-                          "exceeds this multiple of long-term volatility")
-        vs, vl = st.slider("Volatility windows (short, long)", 5, 504,
-                           (d.vol_short, d.vol_long), key=f"{key}:vol_windows")
+        max_dd = st.slider(
+            "Drawdown limit",
+            0.02,
+            0.50,
+            d.max_drawdown,
+            0.01,
+            key=f"{key}:max_drawdown",
+            format="%.2f",
+            help="Alert when the value falls this far below its running peak",
+        )
+        ratio = st.slider(
+            "Volatility spike ratio",
+            1.1,
+            4.0,
+            d.vol_ratio,
+            0.1,
+            key=f"{key}:vol_ratio",
+            help="Alert when short-term volatility exceeds this multiple of long-term volatility",
+        )
+        vs, vl = st.slider(
+            "Volatility windows (short, long)",
+            5,
+            504,
+            (d.vol_short, d.vol_long),
+            key=f"{key}:vol_windows",
+        )
     with c3:
-        stale = st.slider("Stale data after (business days)", 1, 30, d.stale_days,
-                          key=f"{key}:stale_days")
-        recent = st.slider("Recent events window (days)", 1, 60, d.recent_days,
-                           key=f"{key}:recent_days", help="A VaR breach or regime change "
-                           "this recent counts as an active alert")
-        confirm = st.slider("Regime confirmed after (days)", 1, 30, d.regime_confirm,
-                            key=f"{key}:regime_confirm", help="A new regime counts once it "
-                            "has held this many days in a row (daily labels flip back and "
-                            "forth)")
-    return Limits(var_level=float(level), var_window=int(window), var_method=method,
-                  max_drawdown=float(max_dd), vol_short=int(vs), vol_long=int(vl),
-                  vol_ratio=float(ratio), stale_days=int(stale), recent_days=int(recent),
-                  regime_confirm=int(confirm))
+        stale = st.slider(
+            "Stale data after (business days)", 1, 30, d.stale_days, key=f"{key}:stale_days"
+        )
+        recent = st.slider(
+            "Recent events window (days)",
+            1,
+            60,
+            d.recent_days,
+            key=f"{key}:recent_days",
+            help="A VaR breach or regime change this recent counts as an active alert",
+        )
+        confirm = st.slider(
+            "Regime confirmed after (days)",
+            1,
+            30,
+            d.regime_confirm,
+            key=f"{key}:regime_confirm",
+            help="A new regime counts once it "
+            "has held this many days in a row (daily labels flip back and "
+            "forth)",
+        )
+    return Limits(
+        var_level=float(level),
+        var_window=int(window),
+        var_method=method,
+        max_drawdown=float(max_dd),
+        vol_short=int(vs),
+        vol_long=int(vl),
+        vol_ratio=float(ratio),
+        stale_days=int(stale),
+        recent_days=int(recent),
+        regime_confirm=int(confirm),
+    )
 
 
 def regime_names(key: str, params: tuple) -> dict:
@@ -69,44 +121,64 @@ def regime_names(key: str, params: tuple) -> dict:
 
 
 @st.cache_data(show_spinner="Evaluating the risk limits…", max_entries=32)
-def index_alerts(source: str, start, end, limits: tuple, regime_key: str,
-                 regime_params: tuple, today: dt.date) -> tuple[list[dict], pd.DataFrame]:
+def index_alerts(
+    source: str, start, end, limits: tuple, regime_key: str, regime_params: tuple, today: dt.date
+) -> tuple[list[dict], pd.DataFrame]:
     """Every rule on the bundled S&P 500 index between start and end (VaR and volatility
-    windows warmed up on the history before start); stale data judged on the source."""
+    windows estimated on all the history before start); stale data judged on the source."""
     from ui.data import index_close
 
     close = index_close(end)
-    lo = pd.Timestamp(start) - pd.Timedelta(days=2 * WARMUP_DAYS) if start else None
-    rets = close.loc[lo:].pct_change(fill_method=None)
+    rets = close.pct_change(fill_method=None)  # all history: windows are full at start
     labels = run_index_model(regime_key, regime_params, start, end).primary.iloc[:, 0]
     data = load(source)
     dates = data.dates[data.dates <= pd.Timestamp(end)] if end else data.dates
-    alerts, history = evaluate(rets, limits_from_tuple(limits), labels=labels,
-                               regime_names=regime_names(regime_key, regime_params),
-                               dates=dates, today=today)
+    alerts, history = evaluate(
+        rets,
+        limits_from_tuple(limits),
+        labels=labels,
+        regime_names=regime_names(regime_key, regime_params),
+        dates=dates,
+        today=today,
+    )
     history = history[history["date"] >= pd.Timestamp(start)] if start else history
     return [a.as_dict() for a in alerts], history.reset_index(drop=True)
 
 
 @st.cache_data(show_spinner="Evaluating the risk limits…", max_entries=32)
-def portfolio_alerts(source: str, tickers: tuple, weights: tuple, start, end, limits: tuple,
-                     regime_key: str, regime_params: tuple,
-                     today: dt.date) -> tuple[list[dict], pd.DataFrame]:
+def portfolio_alerts(
+    source: str,
+    tickers: tuple,
+    weights: tuple,
+    start,
+    end,
+    limits: tuple,
+    regime_key: str,
+    regime_params: tuple,
+    today: dt.date,
+) -> tuple[list[dict], pd.DataFrame]:
     """Every rule on a fixed-weight portfolio of ``tickers`` (regimes of its value)."""
     from mltrainer.data.market_data import MarketData
     from mltrainer.measures.portfolio import equity_curve, portfolio_returns
 
     data = load(source)
-    lo = pd.Timestamp(start) - pd.Timedelta(days=2 * WARMUP_DAYS) if start else None
-    sub = data.select(tickers=list(tickers), start=lo, end=end)
+    sub = data.select(tickers=list(tickers), end=end)  # all history: windows full at start
     w = pd.Series(dict(zip(tickers, weights, strict=True)))
     rets = portfolio_returns(sub.returns(), w)
     value = equity_curve(rets).to_frame("portfolio")
-    labels = get_model(regime_key)(**dict(regime_params)).run(
-        MarketData.from_close(value, source=source)).primary.iloc[:, 0]
-    alerts, history = evaluate(rets, limits_from_tuple(limits), labels=labels,
-                               regime_names=regime_names(regime_key, regime_params),
-                               dates=data.dates[data.dates <= pd.Timestamp(end)], today=today)
+    labels = (
+        get_model(regime_key)(**dict(regime_params))
+        .run(MarketData.from_close(value, source=source))
+        .primary.iloc[:, 0]
+    )
+    alerts, history = evaluate(
+        rets,
+        limits_from_tuple(limits),
+        labels=labels,
+        regime_names=regime_names(regime_key, regime_params),
+        dates=data.dates[data.dates <= pd.Timestamp(end)],
+        today=today,
+    )
     history = history[history["date"] >= pd.Timestamp(start)] if start else history
     return [a.as_dict() for a in alerts], history.reset_index(drop=True)
 

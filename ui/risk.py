@@ -10,7 +10,7 @@ import streamlit as st
 
 from mltrainer.errors import DataError
 from mltrainer.models.registry import by_family
-from ui.compute import WARMUP_DAYS, params_key, run_model
+from ui.compute import params_key, run_model
 from ui.context import Selection, load
 from ui.data import default_tickers, universe_tickers
 
@@ -18,10 +18,15 @@ WEIGHTINGS = ("Equal", "Market cap", "Risk parity", "Sizing model", "Custom")
 PORTFOLIO_KEY = "portfolio"  # survives page switches (widget state does not)
 
 
-def _data(source: str, tickers: tuple, start, end, warmup: bool = False):
+def _data(source: str, tickers: tuple, start, end, history: bool = False):
+    """The tickers from ``start`` to ``end``; ``history``: from their first date instead
+    (what an estimate may learn from; the range still decides what is scored)."""
     data = load(source)
-    lo = (pd.Timestamp(start) - pd.Timedelta(days=WARMUP_DAYS)) if (warmup and start) else start
-    return data.select(tickers=list(tickers), start=lo, end=end)
+    return data.select(tickers=list(tickers), start=None if history else start, end=end)
+
+
+def _from(series: pd.Series, start) -> pd.Series:
+    return series if start is None else series.loc[pd.Timestamp(start) :]
 
 
 def _market_caps(source, tickers, start, end, sizing_key) -> dict:
@@ -51,8 +56,9 @@ METHODS = {
 
 
 @st.cache_data(show_spinner="Computing the weights…", max_entries=32)
-def weights_for(source: str, tickers: tuple, start, end, method: str,
-                sizing_key: str | None = None) -> tuple:
+def weights_for(
+    source: str, tickers: tuple, start, end, method: str, sizing_key: str | None = None
+) -> tuple:
     """Portfolio weights (summing to 1) for ``tickers`` by ``method`` (WEIGHTINGS);
     the construction is :func:`mltrainer.measures.weighting.portfolio_weights`."""
     from mltrainer.measures.weighting import portfolio_weights
@@ -70,37 +76,54 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str] | No
     options = universe_tickers(sel)
     default = [t for t in saved.get("tickers", default_tickers(sel, 8)) if t in options]
     c1, c2, c3 = st.columns([4, 2, 2])
-    tickers = c1.multiselect("Portfolio tickers", options, default=default,
-                             key=f"{key}:tickers", max_selections=60,
-                             help="Two to sixty stocks of the selected data source")
-    method = c2.selectbox("Weighting", WEIGHTINGS,
-                          index=WEIGHTINGS.index(saved.get("method", "Equal")),
-                          key=f"{key}:method",
-                          help="Market cap: the constituents-financials snapshot; risk "
-                          "parity: equal risk contributions (Ledoit-Wolf covariance, last 3 "
-                          "years); sizing model: its weights on the last date")
+    tickers = c1.multiselect(
+        "Portfolio tickers",
+        options,
+        default=default,
+        key=f"{key}:tickers",
+        max_selections=60,
+        help="Two to sixty stocks of the selected data source",
+    )
+    method = c2.selectbox(
+        "Weighting",
+        WEIGHTINGS,
+        index=WEIGHTINGS.index(saved.get("method", "Equal")),
+        key=f"{key}:method",
+        help="Market cap: the constituents-financials snapshot; risk "
+        "parity: equal risk contributions (Ledoit-Wolf covariance, last 3 "
+        "years); sizing model: its weights on the last date",
+    )
     sizing_key = None
     if method == "Sizing model":
         sizing = by_family().get("sizing", [])
-        sizing_key = c3.selectbox("Sizing model", sizing, key=f"{key}:sizing",
-                                  format_func=lambda k: k.split("/")[1])
+        sizing_key = c3.selectbox(
+            "Sizing model", sizing, key=f"{key}:sizing", format_func=lambda k: k.split("/")[1]
+        )
     if len(tickers) < 2:
         st.info("Pick at least two tickers for the portfolio.")
         return None
     tickers = tuple(tickers)
     if method == "Custom":
         previous = dict(zip(saved.get("tickers", ()), saved.get("weights", ()), strict=False))
-        base = pd.DataFrame({"ticker": tickers,
-                             "weight": [previous.get(t, 1.0 / len(tickers)) for t in tickers]})
-        edited = st.data_editor(base, hide_index=True, disabled=["ticker"],
-                                key=f"{key}:custom:{'|'.join(tickers)}",
-                                column_config={"weight": st.column_config.NumberColumn(
-                                    "weight", min_value=-1.0, max_value=1.0, step=0.01,
-                                    format="%.3f")})
+        base = pd.DataFrame(
+            {"ticker": tickers, "weight": [previous.get(t, 1.0 / len(tickers)) for t in tickers]}
+        )
+        edited = st.data_editor(
+            base,
+            hide_index=True,
+            disabled=["ticker"],
+            key=f"{key}:custom:{'|'.join(tickers)}",
+            column_config={
+                "weight": st.column_config.NumberColumn(
+                    "weight", min_value=-1.0, max_value=1.0, step=0.01, format="%.3f"
+                )
+            },
+        )
         raw = edited["weight"].fillna(0.0).to_numpy(dtype="float64")
         if raw.sum() <= 0:
-            st.error("Custom weights must add up to a positive number; they are rescaled to "
-                     "sum to 1.")
+            st.error(
+                "Custom weights must add up to a positive number; they are rescaled to sum to 1."
+            )
             return None
         weights = tuple(raw / raw.sum())
     else:
@@ -115,9 +138,14 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str] | No
 
 
 @st.cache_data(show_spinner="Backtesting the VaR forecasts…", max_entries=32)
-def var_backtest(source: str, tickers: tuple, weights: tuple, start, end, method: str,
-                 level: float, window: int) -> dict:
-    """Rolling VaR/ES of the fixed-weight portfolio and its backtest (small dict)."""
+def var_backtest(
+    source: str, tickers: tuple, weights: tuple, start, end, method: str, level: float, window: int
+) -> dict:
+    """Rolling VaR/ES of the fixed-weight portfolio and its backtest (small dict).
+
+    The forecasts are estimated on all history before each day (so the range's first
+    day has a forecast); the exceptions and the tests score the range only.
+    """
     from mltrainer.measures.backtest_var import (
         christoffersen,
         kupiec_pof,
@@ -127,18 +155,26 @@ def var_backtest(source: str, tickers: tuple, weights: tuple, start, end, method
     from mltrainer.measures.portfolio import portfolio_returns
     from mltrainer.measures.var import rolling_var_es
 
-    data = _data(source, tickers, start, end)
+    data = _data(source, tickers, start, end, history=True)
     port = portfolio_returns(data.returns(), pd.Series(dict(zip(tickers, weights, strict=True))))
-    valid = port.dropna()
-    if len(valid) < window + 20:
-        raise DataError(f"a {window}-day VaR backtest needs at least {window + 20} days of "
-                        f"portfolio returns (the range has {len(valid)}); widen the dates or "
-                        "shorten the window")
-    rolling = rolling_var_es(port, window, level, method)
-    exc = var_exceptions(port, rolling["var"])
+    full = rolling_var_es(port, window, level, method)
+    exc = _from(var_exceptions(port, full["var"]), start)
+    rolling = {k: _from(v, start) for k, v in full.items()}
+    port = _from(port, start)
+    scored = int(exc.notna().sum())
+    if scored < 20:
+        raise DataError(
+            f"a {window}-day VaR backtest needs at least 20 forecast days in the "
+            f"range (it has {scored}: the portfolio's history is too short); widen "
+            "the dates or shorten the window"
+        )
     return {
-        "returns": port, "var": rolling["var"], "es": rolling["es"], "exceptions": exc,
-        "kupiec": kupiec_pof(exc, level), "christoffersen": christoffersen(exc, level),
+        "returns": port,
+        "var": rolling["var"],
+        "es": rolling["es"],
+        "exceptions": exc,
+        "kupiec": kupiec_pof(exc, level),
+        "christoffersen": christoffersen(exc, level),
         "traffic_light": traffic_light(exc, level),
         "latest_var": float(rolling["var"].dropna().iloc[-1]),
         "latest_es": float(rolling["es"].dropna().iloc[-1]),
@@ -161,8 +197,7 @@ def settings_tuple(settings) -> tuple:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def report_html(source: str, tickers: tuple, weights: tuple, start, end,
-                settings: tuple) -> bytes:
+def report_html(source: str, tickers: tuple, weights: tuple, start, end, settings: tuple) -> bytes:
     """The stress report as one self-contained HTML file."""
     from mltrainer.reports.stress_html import render_html
 
