@@ -15,9 +15,15 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+import numpy as np
+
 from mltrainer.errors import ParameterError
 
 T = TypeVar("T")
+
+# A date as the package's functions take it: "YYYY-MM-DD", a date, a datetime or a
+# pd.Timestamp (both dates), or a numpy datetime64; each is read with pd.Timestamp.
+DateLike = str | dt.date | np.datetime64
 
 # pandas' nanosecond timestamps span 1677-2262; market data of interest is well inside
 FIRST_DATE = dt.date(1900, 1, 1)

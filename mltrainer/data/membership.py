@@ -18,23 +18,24 @@ Polygon's ticker events add symbol changes when asked (``load_membership(polygon
 and a key is set (:func:`mltrainer.data.polygon.polygon_ticker_events`).
 A date outside every source's span gets a warning, never a silent answer.
 
-:class:`Membership` answers ``members_on(date)`` (symbols of that day) and
-``mask(dates, keys)``: a dates x data-keys boolean frame for a price panel whose
-columns are keyed by another convention (the local files by April-2021 symbols,
-Yahoo by today's), mapped through each key's own last price date.
+Each source is read into a part by :mod:`mltrainer.data.membership_sources`; the parts
+are combined into a :class:`Membership` by :mod:`mltrainer.data.membership_combined`
+(both importable from here), which answers ``members_on(date)`` and ``mask(dates,
+keys)``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
-import numpy as np
 import pandas as pd
 
 from mltrainer import config
+from mltrainer.data.membership_combined import Coverage, Membership, combine
 from mltrainer.data.membership_sources import (
-    DAY,
     SNAPSHOT_NAME,
     Snapshot,
     SourcePart,
@@ -46,7 +47,6 @@ from mltrainer.data.membership_sources import (
     read_snapshot,
 )
 from mltrainer.data.symbols import (
-    NEG_INF,
     POS_INF,
     SymbolHistory,
     derive_renames,
@@ -55,226 +55,6 @@ from mltrainer.data.symbols import (
 from mltrainer.errors import DataError
 
 
-@dataclass(frozen=True)
-class Coverage:
-    """``source`` decides membership on dates in ``[start, end]``."""
-
-    source: str
-    start: pd.Timestamp
-    end: pd.Timestamp
-    note: str = ""
-
-    def to_dict(self) -> dict:
-        return {
-            "source": self.source,
-            "start": self.start.date().isoformat(),
-            "end": self.end.date().isoformat(),
-            "note": self.note,
-        }
-
-
-# ------------------------------------------------------------------ combine
-@dataclass
-class Membership:
-    """Combined point-in-time membership (see the module docstring)."""
-
-    intervals: pd.DataFrame
-    coverage: list[Coverage]
-    history: SymbolHistory
-    snapshots: list[Snapshot] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    # (start, end, text): said only for dates in that span (a bridged gap, say)
-    span_notes: list[tuple] = field(default_factory=list)
-    symbol_sources: list[str] = field(default_factory=list)  # beyond the curated table
-    _by_symbol: dict = field(default_factory=dict, init=False, repr=False)
-    _spans: dict = field(default_factory=dict, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._starts = self.intervals["start"].to_numpy("datetime64[ns]")
-        self._ends = self.intervals["end"].to_numpy("datetime64[ns]")
-        self._symbols = self.intervals["symbol"].to_numpy(object)
-        for i, sym in enumerate(self._symbols):
-            self._by_symbol.setdefault(sym, []).append(i)
-
-    @property
-    def start(self) -> pd.Timestamp:
-        return min(c.start for c in self.coverage)
-
-    @property
-    def end(self) -> pd.Timestamp:
-        return max(c.end for c in self.coverage)
-
-    def source_on(self, date) -> str | None:
-        when = pd.Timestamp(date).normalize()
-        return next((c.source for c in self.coverage if c.start <= when <= c.end), None)
-
-    def date_warnings(self, start, end=None) -> list[str]:
-        """Warnings for the part of ``[start, end]`` that no source covers."""
-        lo = pd.Timestamp(start).normalize()
-        hi = lo if end is None else pd.Timestamp(end).normalize()
-        out = []
-        if lo < self.start:
-            out.append(
-                f"S&P 500 membership is known from {self.start.date()} "
-                f"({self.coverage[0].source if self.coverage else 'no source'}); "
-                f"dates before it ({lo.date()}) use the members on {self.start.date()}"
-            )
-        if hi > self.end:
-            out.append(
-                f"S&P 500 membership is known up to {self.end.date()}; later dates "
-                f"(to {hi.date()}) use the members on {self.end.date()} and miss any "
-                "change since"
-            )
-        out += [text for a, b, text in self.span_notes if a <= hi and b >= lo]
-        return out
-
-    def members_on(self, date) -> list[str]:
-        """Members on ``date`` under the symbols of that day (sorted)."""
-        when = pd.Timestamp(date).normalize()
-        when = min(max(when, self.start), self.end)
-        t = when.to_datetime64()
-        hit = (self._starts <= t) & (self._ends > t)
-        return sorted(set(self._symbols[hit]))
-
-    def lookup(self, date) -> dict:
-        """JSON-ready members on ``date`` with the source in charge and any warnings."""
-        when = pd.Timestamp(date).normalize()
-        members = self.members_on(when)
-        return {
-            "date": when.date().isoformat(),
-            "count": len(members),
-            "members": members,
-            "source": self.source_on(min(max(when, self.start), self.end)),
-            "coverage": [c.to_dict() for c in self.coverage],
-            "symbol_sources": list(self.symbol_sources),
-            "warnings": self.date_warnings(when) + self.warnings,
-        }
-
-    def mask(self, dates, keys, key_dates=None) -> pd.DataFrame:
-        """Boolean ``dates x keys``: True where the company behind each key was a member.
-
-        ``keys`` are the columns of a price panel; ``key_dates`` (one date, or a mapping
-        or Series key -> date) says on which date each key is that company's symbol:
-        for a local file its last price date, for a live source today. Default: the last
-        of ``dates``. A key's symbol is walked through the symbol history, so WELL in a
-        2021 file is HCN in 2010, and GOOG (class C) has no membership before 2014.
-        """
-        index = pd.DatetimeIndex(pd.to_datetime(dates))
-        days = index.normalize().to_numpy("datetime64[ns]")
-        order = np.argsort(days, kind="stable")
-        sorted_days = days[order]
-        keys = list(keys)
-        default = index.max() if len(index) else pd.Timestamp.today()
-        if key_dates is None or isinstance(key_dates, (str, pd.Timestamp)):
-            anchor_of = {k: pd.Timestamp(key_dates or default) for k in keys}
-        else:
-            given = dict(key_dates.items()) if hasattr(key_dates, "items") else {}
-            anchor_of = {k: pd.Timestamp(given.get(k, default)) for k in keys}
-        # filled column by column in sorted-date order: Fortran layout keeps each a run
-        filled = np.zeros((len(index), len(keys)), dtype=bool, order="F")
-        spans = [
-            self._key_spans(k, default if pd.isna(anchor_of[k]) else anchor_of[k]) for k in keys
-        ]
-        lengths = [len(s) for s, _ in spans]
-        if sum(lengths):
-            a = np.searchsorted(sorted_days, np.concatenate([s for s, _ in spans]))
-            b = np.searchsorted(sorted_days, np.concatenate([e for _, e in spans]))
-            cols = np.repeat(np.arange(len(keys)), lengths)
-            for j, lo, hi in zip(cols.tolist(), a.tolist(), b.tolist(), strict=True):
-                filled[lo:hi, j] = True
-        values = filled if np.all(order[:-1] < order[1:]) else filled[np.argsort(order)]
-        return pd.DataFrame(values, index=index, columns=pd.Index(keys))
-
-    def symbol_frame(self, dates) -> pd.DataFrame:
-        """Boolean ``dates x symbols`` of every symbol ever a member, each column True on
-        the days that symbol itself named a member (symbols of the day, no renames
-        followed: see :meth:`mask` for price-data keys)."""
-        index = pd.DatetimeIndex(pd.to_datetime(dates))
-        days = index.normalize().to_numpy("datetime64[ns]")
-        symbols = sorted(self._by_symbol)
-        values = np.zeros((len(index), len(symbols)), dtype=bool)
-        for j, sym in enumerate(symbols):
-            rows = self._by_symbol[sym]
-            starts, ends = self._starts[rows], self._ends[rows]
-            values[:, j] = ((days[:, None] >= starts) & (days[:, None] < ends)).any(axis=1)
-        return pd.DataFrame(values, index=index, columns=pd.Index(symbols))
-
-    def _key_spans(self, key, anchor: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
-        """Membership spans of the company behind ``key`` (its symbol on ``anchor``),
-        memoised: the symbol walk is the slow part of a mask."""
-        memo = (key, anchor)
-        if memo not in self._spans:
-            starts, ends = [], []
-            for seg in self.history.segments(key, anchor):
-                seg_lo, seg_hi = seg.start.to_datetime64(), seg.end.to_datetime64()
-                for i in self._by_symbol.get(seg.symbol, ()):
-                    lo, hi = max(self._starts[i], seg_lo), min(self._ends[i], seg_hi)
-                    if lo < hi:
-                        starts.append(lo)
-                        ends.append(hi)
-            self._spans[memo] = (
-                np.array(starts, dtype="datetime64[ns]"),
-                np.array(ends, dtype="datetime64[ns]"),
-            )
-        return self._spans[memo]
-
-    def describe(self) -> dict:
-        return {
-            "start": self.start.date().isoformat(),
-            "end": self.end.date().isoformat(),
-            "coverage": [c.to_dict() for c in self.coverage],
-            "symbol_changes": int((self.history.changes["kind"] == "rename").sum()),
-            "symbol_sources": list(self.symbol_sources),
-            "warnings": list(self.warnings),
-        }
-
-
-def combine(
-    parts: list[SourcePart], history: SymbolHistory, snapshots=(), warnings=(), span_notes=()
-) -> Membership:
-    """Each date is decided by the first part (in order) whose span covers it."""
-    claimed: list[tuple[pd.Timestamp, pd.Timestamp]] = []
-    frames, coverage = [], []
-    for part in parts:
-        free = [(part.start, part.end)]
-        for lo, hi in claimed:
-            nxt = []
-            for a, b in free:
-                if b < lo or a > hi:
-                    nxt.append((a, b))
-                    continue
-                if a < lo:
-                    nxt.append((a, lo - DAY))
-                if b > hi:
-                    nxt.append((hi + DAY, b))
-            free = nxt
-        for a, b in free:
-            iv = part.intervals
-            clipped = iv.assign(
-                start=iv["start"].clip(lower=a), end=iv["end"].where(iv["end"] <= b, b + DAY)
-            )
-            # an open interval at the end of the newest span stays open
-            if b >= max(p.end for p in parts):
-                clipped["end"] = np.where(iv["end"] > b, POS_INF, clipped["end"])
-            if a <= min(p.start for p in parts):  # before every source: earliest known
-                clipped["start"] = clipped["start"].where(clipped["start"] > a, NEG_INF)
-            clipped = clipped[clipped["start"] < clipped["end"]]
-            frames.append(clipped)
-            coverage.append(Coverage(part.name, a, b, part.note))
-            claimed.append((a, b))
-    if not frames:
-        raise DataError(
-            "no S&P 500 membership source: give a data folder with membership/ "
-            "files, a saved Wikipedia page, or run `universe update`"
-        )
-    coverage.sort(key=lambda c: c.start)
-    intervals = pd.concat(frames, ignore_index=True)
-    return Membership(
-        intervals, coverage, history, list(snapshots), list(warnings), list(span_notes)
-    )
-
-
-# -------------------------------------------------------------------- loading
 def find_sources(data_dir: str | Path | None = None) -> dict:
     """Membership sources in a data folder: intervals/changes files, saved Wikipedia
     pages, dated constituent snapshots (any of them may be missing)."""
@@ -389,8 +169,9 @@ def membership_from_page(path: str | Path) -> Membership:
     return combine([part], history, warnings=warnings)
 
 
-def _cached_wikipedia():
-    """(constituents frame, changes frame, as_of) of the cached live page, or None."""
+def _cached_wikipedia() -> tuple | None:
+    """(symbols, changes frame, as_of, constituents frame) of the cached live page, or
+    None."""
     try:
         from mltrainer.data.universe import SP500UniverseManager
 
@@ -402,34 +183,77 @@ def _cached_wikipedia():
     return universe.symbols, universe.changes, universe.as_of, universe.to_frame()
 
 
-def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Membership:
+class _WikiList(NamedTuple):
+    """One dated Wikipedia list: the constituents table and the changes table."""
+
+    name: str
+    symbols: list[str]
+    changes: pd.DataFrame
+    as_of: pd.Timestamp | None
+    frame: pd.DataFrame | None  # the constituents table (date added, CIK)
+
+
+@dataclass
+class _Read:
+    """What the sources gave, before any symbol is followed through time."""
+
+    snapshots: list[Snapshot] = field(default_factory=list)
+    wiki: list[_WikiList] = field(default_factory=list)
+    intervals: pd.DataFrame | None = None
+    changes: pd.DataFrame | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _build(
+    found: dict, pages: list[Path], cached_page: tuple | None, extra_renames: pd.DataFrame | None
+) -> Membership:
+    """Read the sources, derive the symbol history, turn each source into a part and
+    combine them (a snapshot newer than every part bridges the gap)."""
+    read = _read_sources(found, pages, cached_page)
+    history = _symbol_history(read, found, extra_renames)
+    parts = _source_parts(read, found, history)
+    if not parts and not read.snapshots:
+        why = f" ({'; '.join(read.warnings)})" if read.warnings else ""
+        raise DataError(
+            "no S&P 500 membership source: the data folder has no usable "
+            "membership/ files, saved Wikipedia page or constituents-YYYY-MM-DD.csv,"
+            " and no Wikipedia copy is cached (run `python -m mltrainer universe "
+            f"update`){why}"
+        )
+    span_notes: list[tuple] = []
+    if parts:
+        _bridge_with_snapshots(parts, read.snapshots, history, span_notes)
+    else:  # snapshots only: each is exact on its date, nothing in between
+        parts.append(_latest_snapshot_part(read))
+    return combine(parts, history, read.snapshots, read.warnings, span_notes)
+
+
+def _read_sources(found: dict, pages: list[Path], cached_page: tuple | None) -> _Read:
+    """Snapshots, Wikipedia lists (the cached copy first) and the membership files; a
+    broken one is left out with a warning naming it, the others still count."""
     from mltrainer.data import wikipedia
 
-    # a broken file is left out with a warning naming it; the other sources still count
-    warnings: list[str] = list(found.get("ignored", []))
-    span_notes: list[tuple] = []
-    snapshots = []
+    read = _Read(warnings=list(found.get("ignored", [])))
     for path in found["snapshots"]:
         try:
-            snapshots.append(read_snapshot(path))
+            read.snapshots.append(read_snapshot(path))
         except DataError as exc:
-            warnings.append(f"left out: {exc}")
-    wiki = []  # (name, symbols, changes, as_of, constituents frame)
+            read.warnings.append(f"left out: {exc}")
     if cached_page is not None:
         symbols, changes, as_of, frame = cached_page
-        wiki.append(("Wikipedia (cached copy)", symbols, changes, as_of, frame))
+        read.wiki.append(_WikiList("Wikipedia (cached copy)", symbols, changes, as_of, frame))
     for page in pages:
         try:
             tables = wikipedia.read_html_file(page)
         except DataError as exc:
-            warnings.append(f"left out: {exc}")
+            read.warnings.append(f"left out: {exc}")
             continue
         if tables.changes.empty:
-            warnings.append(
+            read.warnings.append(
                 f"{page.name}: no changes table found; it gives the members on its date only"
             )
-        wiki.append(
-            (
+        read.wiki.append(
+            _WikiList(
                 f"Wikipedia page {page.name}",
                 list(tables.constituents["symbol"]),
                 tables.changes,
@@ -437,18 +261,23 @@ def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Member
                 tables.constituents,
             )
         )
-        warnings.extend(getattr(tables, "warnings", []) or [])
-    intervals = changes = None
+        read.warnings.extend(getattr(tables, "warnings", []) or [])
     if found["intervals"] is not None:
         try:
-            intervals, changes = read_membership_files(found["intervals"], found["changes"])
+            read.intervals, read.changes = read_membership_files(
+                found["intervals"], found["changes"]
+            )
         except DataError as exc:
-            warnings.append(f"left out: {exc}")
+            read.warnings.append(f"left out: {exc}")
+    return read
 
-    # symbol history: the curated table plus renames the data itself implies
+
+def _symbol_history(read: _Read, found: dict, extra_renames: pd.DataFrame | None) -> SymbolHistory:
+    """The curated symbol table plus the renames the data itself implies (the changes
+    file, CIKs shared across dated lists) and ``extra_renames`` (Polygon's)."""
     first_added: dict[str, pd.Timestamp] = {}
     ciks: dict[str, set[str]] = {}
-    frames = [s.frame for s in snapshots] + [w[4] for w in wiki if w[4] is not None]
+    frames = [s.frame for s in read.snapshots] + [w.frame for w in read.wiki if w.frame is not None]
     for frame in frames:
         for sym, added, cik in zip(
             frame["symbol"],
@@ -463,13 +292,13 @@ def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Member
                 ciks.setdefault(sym, set()).add(str(cik))
     history = SymbolHistory.default()
     derived = []
-    if changes is not None and not changes.empty:
+    if read.changes is not None and not read.changes.empty:
         derived.append(
             derive_renames(
-                changes, first_added, ciks, history.changes, source=found["changes"].name
+                read.changes, first_added, ciks, history.changes, source=found["changes"].name
             )
         )
-    derived.append(_cik_renames(snapshots, wiki, history))
+    derived.append(_cik_renames(read.snapshots, read.wiki, history))
     if extra_renames is not None:
         derived.append(extra_renames)
     extra = pd.concat(
@@ -479,62 +308,73 @@ def _build(found: dict, pages: list[Path], cached_page, extra_renames) -> Member
     )
     # one row per pair: the data's own derivations win over rows from outside (Polygon)
     extra = extra.drop_duplicates(["old", "new"], keep="first")
-    history = SymbolHistory.default(extra)
+    return SymbolHistory.default(extra)
 
+
+def _source_parts(read: _Read, found: dict, history: SymbolHistory) -> list[SourcePart]:
+    """The membership files, then the Wikipedia lists newest first (one without a page
+    date is left out with a warning)."""
     parts: list[SourcePart] = []
-    if intervals is not None:
+    if read.intervals is not None:
         parts.append(
             part_from_files(
-                intervals, changes, history, f"membership file {found['intervals'].name}"
+                read.intervals, read.changes, history, f"membership file {found['intervals'].name}"
             )
         )
-    for name, symbols, wchanges, as_of, _ in sorted(wiki, key=lambda w: w[3], reverse=True):
+    for name, symbols, wchanges, as_of, _ in sorted(read.wiki, key=lambda w: w.as_of, reverse=True):
         if as_of is None:
-            warnings.append(f"{name}: no page date; not used for membership")
+            read.warnings.append(f"{name}: no page date; not used for membership")
             continue
         parts.append(
             part_from_wikipedia(symbols, wchanges, pd.Timestamp(as_of).normalize(), history, name)
         )
-    if not parts and not snapshots:
-        why = f" ({'; '.join(warnings)})" if warnings else ""
-        raise DataError(
-            "no S&P 500 membership source: the data folder has no usable "
-            "membership/ files, saved Wikipedia page or constituents-YYYY-MM-DD.csv,"
-            " and no Wikipedia copy is cached (run `python -m mltrainer universe "
-            f"update`){why}"
-        )
-    if parts:
-        membership = combine(parts, history)
-        for snap in sorted(snapshots, key=lambda s: s.date):
-            if snap.date > membership.end:
-                state = set(membership.members_on(membership.end))
-                bridge, warning = part_from_snapshot_bridge(snap, state, membership.end, history)
-                parts.append(bridge)
-                if warning:
-                    span_notes.append((bridge.start, bridge.end, warning))
-                membership = combine(parts, history)
-    else:  # snapshots only: each is exact on its date, nothing in between
-        snap = max(snapshots, key=lambda s: s.date)
-        parts.append(
-            SourcePart(
-                f"constituents snapshot {snap.name}",
-                intervals_frame([(s, snap.date, POS_INF) for s in snap.symbols], snap.name),
-                snap.date,
-                snap.date,
-                "a single dated list",
-            )
-        )
-        warnings.append(
-            f"only a dated constituents list ({snap.name}) is available: "
-            "membership on other dates is not known"
-        )
-    return combine(parts, history, snapshots, warnings, span_notes)
+    return parts
+
+
+def _bridge_with_snapshots(
+    parts: list[SourcePart],
+    snapshots: list[Snapshot],
+    history: SymbolHistory,
+    span_notes: list[tuple],
+) -> None:
+    """Append to ``parts`` a bridge to each snapshot newer than everything before it
+    (its "Date added" column dates the additions); the bridge's warning goes to
+    ``span_notes``, said only for dates in the bridged gap."""
+    membership = combine(parts, history)
+    for snap in sorted(snapshots, key=lambda s: s.date):
+        if snap.date > membership.end:
+            state = set(membership.members_on(membership.end))
+            bridge, warning = part_from_snapshot_bridge(snap, state, membership.end, history)
+            parts.append(bridge)
+            if warning:
+                span_notes.append((bridge.start, bridge.end, warning))
+            membership = combine(parts, history)
+
+
+def _latest_snapshot_part(read: _Read) -> SourcePart:
+    """The newest snapshot as a one-day part, with a warning that no other date is known."""
+    snap = max(read.snapshots, key=lambda s: s.date)
+    read.warnings.append(
+        f"only a dated constituents list ({snap.name}) is available: "
+        "membership on other dates is not known"
+    )
+    return SourcePart(
+        f"constituents snapshot {snap.name}",
+        intervals_frame([(s, snap.date, POS_INF) for s in snap.symbols], snap.name),
+        snap.date,
+        snap.date,
+        "a single dated list",
+    )
 
 
 POLYGON_MAX_TICKERS = 600  # one request each; today's members are about 503
 
 
-def _with_polygon_renames(membership: Membership, rebuild, extra_renames) -> Membership:
+def _with_polygon_renames(
+    membership: Membership,
+    rebuild: Callable[[pd.DataFrame], Membership],
+    extra_renames: pd.DataFrame | None,
+) -> Membership:
     """``membership`` rebuilt with Polygon's symbol changes of its latest members."""
     from mltrainer.data import polygon
 
@@ -560,12 +400,18 @@ def _with_polygon_renames(membership: Membership, rebuild, extra_renames) -> Mem
     return rebuilt
 
 
-def _cik_renames(snapshots: list[Snapshot], wiki: list, history: SymbolHistory) -> pd.DataFrame:
+def _cik_renames(
+    snapshots: list[Snapshot], wiki: list[_WikiList], history: SymbolHistory
+) -> pd.DataFrame:
     """Symbols that share a CIK across two dated lists and are not linked by a known
     rename: renamed between the two dates (dated at the newer list, since the day is
     unknown)."""
     lists = [(s.date, s.frame) for s in snapshots]
-    lists += [(pd.Timestamp(w[3]), w[4]) for w in wiki if w[3] is not None and w[4] is not None]
+    lists += [
+        (pd.Timestamp(w.as_of), w.frame)
+        for w in wiki
+        if w.as_of is not None and w.frame is not None
+    ]
     lists.sort(key=lambda x: x[0])
     rows = []
     for (d0, f0), (d1, f1) in zip(lists, lists[1:], strict=False):
@@ -591,3 +437,17 @@ def _cik_renames(snapshots: list[Snapshot], wiki: list, history: SymbolHistory) 
                 }
             )
     return pd.DataFrame(rows, columns=list(history.changes.columns))
+
+
+__all__ = [
+    "POLYGON_MAX_TICKERS",
+    "Coverage",
+    "Membership",
+    "combine",
+    "find_sources",
+    "load_membership",
+    "membership_from_page",
+    "part_from_wikipedia",
+    "read_membership_files",
+    "read_snapshot",
+]
