@@ -160,8 +160,8 @@ class SP500Universe:
         caps = caps[caps > 0]
         if caps.empty:
             raise DataError(
-                f"no market caps for the universe from {self.source}; call "
-                "with_market_caps('polygon'|'yahoo'|'snapshot') first"
+                f"no market caps for the {self.source} constituents: the data folder's "
+                "constituents-financials snapshot does not cover them"
             )
         weights = (caps / caps.sum()).rename("weight")
         weights.index.name = "symbol"
