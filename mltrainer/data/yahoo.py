@@ -10,7 +10,8 @@ applied afterwards.
 
 yf.download never raises for one bad ticker: it logs "['MSFT']: YFRateLimitError(...)"
 on the ``yfinance`` logger and returns NaN columns. :func:`yf_download` captures those
-lines so rate-limited tickers are retried with backoff and the others are reported in
+lines (:func:`_logged_failures`: yfinance 1.7 offers no structured route, see there) so
+rate-limited tickers are retried with backoff and the others are reported in
 ``MarketData.warnings`` (never silently dropped). The download function is injectable,
 which is how the tests exercise all of this without a network.
 """
@@ -23,7 +24,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +35,7 @@ from mltrainer.data.http import RetryPolicy
 from mltrainer.data.market_data import MarketData
 from mltrainer.data.polygon import assemble
 from mltrainer.errors import DataError, SourceError
+from mltrainer.validate import DateLike
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ _FIELDS = {
 }
 
 Download = Callable[[list, str, str], tuple]  # (yahoo tickers, start, end) -> (frame, errors)
+Progress = Callable[[float, str], None]  # (fraction done, text), as st.progress(...).progress
 
 
 # ------------------------------------------------------------------ spelling
@@ -65,6 +69,8 @@ def from_yahoo(symbol: str) -> str:
 
 
 def is_rate_limit(message: object) -> bool:
+    """Whether an error (an exception or its logged text) is Yahoo refusing for rate:
+    ``YFRateLimitError``, "Too Many Requests" or "rate limit" in its name or text."""
     return bool(_RATE_LIMIT.search(f"{type(message).__name__}: {message}"))
 
 
@@ -72,23 +78,37 @@ def is_rate_limit(message: object) -> bool:
 _LOCK = threading.Lock()  # the capture handler sees one download at a time
 
 
+def _logged_failures(message: str) -> dict[str, str]:
+    """{ticker: error} from one of yf.download's failure lines, "['A', 'B']: Error(...)";
+    empty for any other line.
+
+    Reading the log is the only route to per-ticker errors in yfinance 1.7: download()
+    keeps them in a private per-call context (``multi._DownloadCtx``; the old
+    ``shared._ERRORS`` is no longer written), has no ``raise_errors`` (proposed upstream
+    in ranaroussi/yfinance#2396, not in 1.7), and ``Ticker.history``'s exceptions
+    switch (``yf.config.debug.hide_exceptions``) is process-wide and does not reach
+    download(), which catches every exception itself. Should the line's format
+    change, failures show as "Yahoo sent no rows" and are not retried as rate limits.
+    """
+    m = re.match(r"^\s*(\[[^\]]*\])\s*:\s*(.*)$", message, re.S)
+    if not m:
+        return {}
+    try:
+        symbols = ast.literal_eval(m.group(1))
+    except (ValueError, SyntaxError):
+        return {}
+    return {str(sym).upper(): m.group(2).strip() for sym in symbols}
+
+
 class _Capture(logging.Handler):
-    """Collects yf.download's per-ticker failure lines: "['A', 'B']: Error(...)"."""
+    """Collects yf.download's per-ticker failures from the ``yfinance`` logger."""
 
     def __init__(self):
         super().__init__(logging.ERROR)
         self.errors: dict[str, str] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
-        m = re.match(r"^\s*(\[[^\]]*\])\s*:\s*(.*)$", record.getMessage(), re.S)
-        if not m:
-            return
-        try:
-            symbols = ast.literal_eval(m.group(1))
-        except (ValueError, SyntaxError):
-            return
-        for sym in symbols:
-            self.errors[str(sym).upper()] = m.group(2).strip()
+        self.errors.update(_logged_failures(record.getMessage()))
 
 
 def yf_download(tickers: list[str], start: str, end: str) -> tuple[pd.DataFrame, dict]:
@@ -210,10 +230,10 @@ def quality_warnings(bars: dict[str, pd.DataFrame]) -> list[str]:
 
 # ------------------------------------------------------------------ loader
 def load_yahoo(
-    tickers,
-    start=None,
-    end=None,
-    progress=None,
+    tickers: str | Iterable[str],
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    progress: Progress | None = None,
     *,
     download: Download | None = None,
     batch_size: int = BATCH_SIZE,
@@ -225,7 +245,7 @@ def load_yahoo(
 
     Parameters
     ----------
-    tickers : list of str
+    tickers : list of str, or one string of them separated by commas or spaces
     start, end : date-like, optional
         Inclusive range; default 2000-01-01 to today.
     progress : callable(fraction, text), optional
@@ -291,7 +311,16 @@ def load_yahoo(
     return assemble(frames, "yahoo", warnings + quality_warnings(frames))
 
 
-def _download_all(names, start, until, download, batch_size, policy, sleep, progress):
+def _download_all(
+    names: list[str],
+    start: str,
+    until: str,
+    download: Download,
+    batch_size: int,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    progress: Progress | None,
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """Batches of yahoo tickers; rate-limited ones retried with backoff, bounded."""
     fetched: dict[str, pd.DataFrame] = {}
     errors: dict[str, str] = {}
@@ -340,9 +369,17 @@ def _download_all(names, start, until, download, batch_size, policy, sleep, prog
 
 
 def yahoo_market_caps(
-    tickers, ticker_factory=None, use_cache: bool = True
+    tickers: str | Iterable[str],
+    ticker_factory: Callable[[str], Any] | None = None,
+    use_cache: bool = True,
 ) -> tuple[dict[str, float], list[str]]:
-    """Market cap per ticker from yfinance's ``fast_info``; problems as notes."""
+    """Market cap per ticker (index spelling) from yfinance's ``fast_info``, in the
+    quote currency, and a note for each ticker without one.
+
+    ``ticker_factory`` makes the object whose ``fast_info["marketCap"]`` is read from a
+    Yahoo symbol (default ``yf.Ticker``; the tests inject one). Each answer is cached
+    (kind ``prices``).
+    """
     if ticker_factory is None:
         import yfinance as yf
 
@@ -376,7 +413,7 @@ def yahoo_market_caps(
     return caps, notes
 
 
-def _clean(tickers) -> list[str]:
+def _clean(tickers: str | Iterable[str] | None) -> list[str]:
     if isinstance(tickers, str):
         tickers = tickers.replace(",", " ").split()
     return list(dict.fromkeys(from_yahoo(t) for t in tickers or () if str(t).strip()))
