@@ -65,6 +65,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal, stats
 
 from mltrainer.errors import DataError, ParameterError
+from mltrainer.numerics import variance as nvar
 
 METHODS = ("historical", "normal", "student_t", "cornish_fisher", "fhs_ewma", "fhs_garch")
 MAX_DOF = 1000.0  # Student t degrees of freedom used when the sample has no excess kurtosis
@@ -224,16 +225,17 @@ def garch_variance(
     return signal.lfilter([1.0], [1.0, -beta], drive)
 
 
-def ewma_variance(returns: np.ndarray, lam: float = 0.94, seed: float | None = None):
+def ewma_variance(returns: np.ndarray, lam: float = 0.94, seed: float | None = None) -> np.ndarray:
     """RiskMetrics variances ``sigma2[t] = lam sigma2[t-1] + (1-lam) r[t-1]^2``, n + 1 values.
 
-    ``seed`` (``sigma2[0]``) defaults to the mean square of the returns given.
+    ``seed`` (``sigma2[0]``) defaults to the mean square of the returns given. The
+    recursion is :func:`mltrainer.numerics.variance.ewma_variance` with that seed.
     """
     if not 0.0 < lam < 1.0:
         raise ParameterError(f"lam must be in (0, 1), typically 0.94-0.97 (got {lam})")
     r = np.asarray(returns, dtype="float64")
     seed = float(np.mean(r * r)) if seed is None else float(seed)
-    return garch_variance(r, 0.0, 1.0 - lam, lam, seed)
+    return np.concatenate([[seed], nvar.ewma_variance(r, lam, seed=seed)])
 
 
 def fit_garch(returns: np.ndarray, starting_values=None) -> np.ndarray:
