@@ -25,10 +25,15 @@ the company's sub-industry from the nearest list that has one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+from mltrainer.data.membership_combined import Membership
+from mltrainer.data.symbols import SymbolHistory, normalise_symbol
+from mltrainer.validate import DateLike
 
 GICS_SECTORS = (
     "Communication Services",
@@ -48,6 +53,9 @@ UNKNOWN = "Unknown"
 
 _COMM, _CD, _IT = "Communication Services", "Consumer Discretionary", "Information Technology"
 
+# The date on which each symbol names its company: one date for all, or symbol -> date.
+Anchors = str | pd.Timestamp | Mapping[str, DateLike] | None
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -66,6 +74,9 @@ class Rule:
     symbols: frozenset | None = None
 
     def matches(self, sector: str, sub_industry: str | None, symbol: str, era: str) -> bool:
+        """Whether the rule moves this company: ``sector`` is the rule's ``new`` one when
+        ``era`` is "new" (a list dated after the change), its ``old`` one otherwise,
+        and the sub-industry and symbol fit."""
         if sector != (self.new if era == "new" else self.old):
             return False
         if self.symbols is not None and symbol not in self.symbols:
@@ -82,13 +93,23 @@ class Reclassification:
     rules: tuple[Rule, ...]
     source: str
 
+    def rule_for(self, sector: str, sub_industry: str | None, symbol: str, era: str) -> Rule | None:
+        """The first rule matching the company (see :meth:`Rule.matches`), or None."""
+        return next((r for r in self.rules if r.matches(sector, sub_industry, symbol, era)), None)
+
     def needs_sub_industry(self, sector: str) -> bool:
         """Whether telling a company's earlier sector apart needs its sub-industry."""
         olds = {r.old for r in self.rules if r.new == sector}
         return len(olds) > 1
 
 
-def _rules(date: str, new: str, old: str, subs=None, symbols=None) -> Rule:
+def _rules(
+    date: str,
+    new: str,
+    old: str,
+    subs: Iterable[str] | None = None,
+    symbols: Iterable[str] | None = None,
+) -> Rule:
     return Rule(
         pd.Timestamp(date),
         new,
@@ -177,28 +198,17 @@ def map_sector(
     sub-industry (a Communication Services company of unknown sub-industry before 2018).
     """
     applied: list[str] = []
-    if date < listed:
-        for change in sorted(RECLASSIFICATIONS, key=lambda c: c.date, reverse=True):
-            if not (date < change.date <= listed):
-                continue
-            rule = next(
-                (r for r in change.rules if r.matches(sector, sub_industry, symbol, "new")), None
-            )
-            if rule is not None:
-                sector = rule.old
-                applied.append(change.label)
-            elif change.needs_sub_industry(sector) and sub_industry is None:
-                return UNKNOWN, [*applied, f"{change.label}: sub-industry unknown"]
-    else:
-        for change in sorted(RECLASSIFICATIONS, key=lambda c: c.date):
-            if not (listed < change.date <= date):
-                continue
-            rule = next(
-                (r for r in change.rules if r.matches(sector, sub_industry, symbol, "old")), None
-            )
-            if rule is not None:
-                sector = rule.new
-                applied.append(change.label)
+    back = date < listed  # undo the changes after ``date``, newest first
+    lo, hi = (date, listed) if back else (listed, date)
+    for change in sorted(RECLASSIFICATIONS, key=lambda c: c.date, reverse=back):
+        if not (lo < change.date <= hi):
+            continue
+        rule = change.rule_for(sector, sub_industry, symbol, "new" if back else "old")
+        if rule is not None:
+            sector = rule.old if back else rule.new
+            applied.append(change.label)
+        elif back and change.needs_sub_industry(sector) and sub_industry is None:
+            return UNKNOWN, [*applied, f"{change.label}: sub-industry unknown"]
     return sector, applied
 
 
@@ -213,7 +223,9 @@ class SectorList:
     frame: pd.DataFrame
 
 
-def sector_lists(membership=None, pages=None) -> list[SectorList]:
+def sector_lists(
+    membership: Membership | None = None, pages: Iterable[str | Path] | None = None
+) -> list[SectorList]:
     """The dated lists with sectors: the membership's snapshots (constituents-*.csv)
     and the saved Wikipedia pages of the data folder (or ``pages``), oldest first."""
     from mltrainer.data import wikipedia
@@ -236,8 +248,6 @@ def sector_lists(membership=None, pages=None) -> list[SectorList]:
 
 
 def _sector_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    from mltrainer.data.symbols import normalise_symbol
-
     out = pd.DataFrame(
         {
             "sector": frame["sector"].where(frame["sector"].astype(bool), None),
@@ -268,10 +278,12 @@ class SectorsAsOf:
 
     @property
     def sectors(self) -> dict[str, str]:
+        """Symbol -> sector name (``Unknown`` where no list tells)."""
         return self.frame["sector"].to_dict()
 
     @property
     def n_unknown(self) -> int:
+        """How many of the symbols have sector ``Unknown``."""
         return int((self.frame["sector"] == UNKNOWN).sum())
 
     def provenance(self) -> str:
@@ -311,7 +323,12 @@ class _Entry:
     added: pd.Timestamp | None
 
 
-def _company_rows(symbols, anchors, lists: list[SectorList], history) -> list[list]:
+def _company_rows(
+    symbols: list[str],
+    anchors: list[pd.Timestamp],
+    lists: list[SectorList],
+    history: SymbolHistory | None,
+) -> list[list]:
     """Per list, each company's entry under its symbol on the list's date (None when
     the list does not have it or gives no sector)."""
     found = []
@@ -338,7 +355,11 @@ def _company_rows(symbols, anchors, lists: list[SectorList], history) -> list[li
 
 
 def sectors_as_of(
-    symbols, date, lists: list[SectorList] | None = None, history=None, anchors=None
+    symbols: Iterable[str],
+    date: DateLike,
+    lists: list[SectorList] | None = None,
+    history: SymbolHistory | None = None,
+    anchors: Anchors = None,
 ) -> SectorsAsOf:
     """Each company's GICS sector on ``date`` (see the module docstring).
 
@@ -363,17 +384,28 @@ def sectors_as_of(
         membership = load_membership()
         lists = sector_lists(membership) if lists is None else lists
         history = membership.history if history is None else history
-    if anchors is None or isinstance(anchors, (str, pd.Timestamp)):
-        anchor_list = [pd.Timestamp(anchors or when)] * len(symbols)
-    else:
-        anchor_list = [pd.Timestamp(anchors.get(s, when)) for s in symbols]
     lists = sorted(lists, key=lambda s: s.date)
-    found = _company_rows(symbols, anchor_list, lists, history)
+    found = _company_rows(symbols, _anchor_dates(symbols, anchors, when), lists, history)
     return _resolve(symbols, when, lists, found)
 
 
+def _anchor_dates(
+    symbols: list[str], anchors: Anchors, default: pd.Timestamp
+) -> list[pd.Timestamp]:
+    """The date on which each of ``symbols`` names its company: ``anchors`` itself if
+    one date, else the symbol's entry in it, else ``default``."""
+    if anchors is None or isinstance(anchors, (str, pd.Timestamp)):
+        return [pd.Timestamp(anchors or default)] * len(symbols)
+    return [pd.Timestamp(anchors.get(s, default)) for s in symbols]
+
+
 def sector_regimes(
-    symbols, start, end, lists: list[SectorList], history, anchors=None
+    symbols: Iterable[str],
+    start: DateLike,
+    end: DateLike,
+    lists: list[SectorList],
+    history: SymbolHistory | None,
+    anchors: Anchors = None,
 ) -> list[tuple[pd.Timestamp, SectorsAsOf]]:
     """Sectors of ``symbols`` on every date of ``[start, end]``, as the few spans over
     which they are constant: ``[(first date, SectorsAsOf), ...]``.
@@ -384,12 +416,8 @@ def sector_regimes(
     """
     lo, hi = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
     symbols = list(symbols)
-    if anchors is None or isinstance(anchors, (str, pd.Timestamp)):
-        anchor_list = [pd.Timestamp(anchors or hi)] * len(symbols)
-    else:
-        anchor_list = [pd.Timestamp(anchors.get(s, hi)) for s in symbols]
     lists = sorted(lists, key=lambda s: s.date)
-    found = _company_rows(symbols, anchor_list, lists, history)
+    found = _company_rows(symbols, _anchor_dates(symbols, anchors, hi), lists, history)
     breaks = sorted(
         {
             d
