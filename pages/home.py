@@ -6,6 +6,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from mltrainer import fmt
 from mltrainer.data.nber import RECESSIONS
 from mltrainer.models.registry import by_family
 from mltrainer.monitor import Limits
@@ -37,89 +38,151 @@ age = (pd.Timestamp(dt.date.today()) - last_bar).days
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Data source", data.source)
 c2.metric("Tickers", f"{data.n_tickers}")
-c3.metric("History", f"{data.dates[0]:%Y}–{last_bar:%Y}",
-          help=f"{data.dates[0]:%Y-%m-%d} to {last_bar:%Y-%m-%d}, {len(data.dates):,} days")
+c3.metric(
+    "History",
+    f"{data.dates[0]:%Y}–{last_bar:%Y}",
+    help=f"{data.dates[0]:%Y-%m-%d} to {last_bar:%Y-%m-%d}, {len(data.dates):,} days",
+)
 c4.metric("As of", f"{pd.Timestamp(data.as_of):%Y-%m-%d}" if data.as_of is not None else "n/a")
-c5.metric("Last bar age", f"{age:,} days", help="Calendar days between the last bar and "
-          "today; the Monitor page raises a stale-data alert past its limit")
+c5.metric(
+    "Last bar age",
+    f"{age:,} days",
+    help="Calendar days between the last bar and "
+    "today; the Monitor page raises a stale-data alert past its limit",
+)
 for warning in data.warnings:
     st.warning(warning)
+# a cold server computes the index regimes, the alerts and the sector baskets: say so
+loading = st.progress(0.0, text="Loading the index and its regime… (1 of 3)")
 
 # ------------------------------------------------------------- index and its regime
 left, right = st.columns([3, 1])
 regimes = by_family().get("regime", [])
 with right:
-    key = st.selectbox("Regime model", regimes,
-                       index=regimes.index(DEFAULT_REGIME) if DEFAULT_REGIME in regimes else 0,
-                       format_func=lambda k: k.split("/")[1].removesuffix("Model"),
-                       key="home_regime", help="Any regime model of the registry, with its "
-                       "default parameters (tune them on the Regimes page)")
+    key = st.selectbox(
+        "Regime model",
+        regimes,
+        index=regimes.index(DEFAULT_REGIME) if DEFAULT_REGIME in regimes else 0,
+        format_func=lambda k: k.split("/")[1].removesuffix("Model"),
+        key="home_regime",
+        bind="query-params",
+        help="Any regime model of the registry, with its "
+        "default parameters (tune them on the Regimes page)",
+    )
 index_end = min(pd.Timestamp(sel.end or last_bar), index_close().index[-1]).date()
 params = params_key({})
 with friendly("The regime model could not run on the S&P 500 index"):
     out = run_index_model(key, params, sel.start, index_end)
 labels = out.primary.iloc[:, 0]
 names = regime_names(key, params)
-close = index_close(index_end).loc[pd.Timestamp(sel.start) if sel.start else None:]
+close = index_close(index_end).loc[pd.Timestamp(sel.start) if sel.start else None :]
 with right:
     valid = labels.dropna()
     if len(valid):
         now = int(valid.iloc[-1])
         changed = valid.ne(valid.shift()).cumsum()
         since = valid.index[changed == changed.iloc[-1]][0]
-        st.metric("Regime on the last date", names.get(now, f"regime {now}").capitalize(),
-                  help=f"{key} on {valid.index[-1]:%Y-%m-%d}")
+        st.metric(
+            "Regime on the last date",
+            names.get(now, f"regime {now}").capitalize(),
+            help=f"{key} on {valid.index[-1]:%Y-%m-%d}",
+        )
         st.caption(f"in this regime since {since:%Y-%m-%d} · index to {index_end}")
-    st.metric("S&P 500 over the range", f"{close.iloc[-1] / close.iloc[0] - 1:+.1%}")
+    st.metric(
+        "S&P 500 over the range",
+        fmt.percent(close.iloc[-1] / close.iloc[0] - 1, sign=True),
+        help=f"{fmt.date_range(close.index[0], close.index[-1])}",
+    )
 with left:
     st.subheader("S&P 500 and its regime")
-    fig = price_with_regimes(close.rename("S&P 500"), labels, names, recessions=RECESSIONS,
-                             height=400)
+    fig = price_with_regimes(
+        close.rename("S&P 500"), labels, names, recessions=RECESSIONS, height=400
+    )
     st.plotly_chart(fig, width="stretch", key="home_index")
 
 # ------------------------------------------------------------------------- alerts
 st.subheader("Active alerts")
+loading.progress(1 / 3, text="Evaluating the risk limits… (2 of 3)")
 today = dt.date.today()
 with friendly("The risk limits could not be evaluated", stop=False):
-    alerts, _ = index_alerts(sel.source, sel.start, index_end, limits_tuple(Limits()), key,
-                             params, today)
+    alerts, _ = index_alerts(
+        sel.source, sel.start, index_end, limits_tuple(Limits()), key, params, today
+    )
     alert_cards(alerts, only_active=True)
-    st.page_link(link_target("pages/monitor.py"), label="Limits, history and portfolios: Monitor",
-                 icon=":material/notifications_active:")
+    st.page_link(
+        link_target("pages/monitor.py"),
+        label="Limits, history and portfolios: Monitor",
+        icon=":material/notifications_active:",
+    )
 
 # ------------------------------------------------------------- sector performance
+loading.progress(2 / 3, text="Building the sector baskets… (3 of 3)")
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Sector performance")
     with friendly("Sector returns could not be computed", stop=False):
         # the trailing returns need the last year only: baskets of that year's members
         end_day = pd.Timestamp(sel.end or last_bar)
-        lookback = max(pd.Timestamp(sel.start or end_day - pd.Timedelta(days=400)),
-                       end_day - pd.Timedelta(days=400)).date()
+        lookback = max(
+            pd.Timestamp(sel.start or end_day - pd.Timedelta(days=400)),
+            end_day - pd.Timedelta(days=400),
+        ).date()
         daily, note = pit_sector_daily_returns(sel.source, lookback, sel.end, sel.sectors)
         table = trailing_returns(daily, {"1 month": 21, "3 months": 63, "12 months": 252})
         table = table.drop(index=[i for i in ("Unknown",) if i in table.index])
-        st.plotly_chart(sector_performance_bar(table, height=420), width="stretch",
-                        key="home_sectors")
-        st.caption(f"Equal-weighted sector baskets of the {data.source} tickers to "
-                   f"{daily.index[-1]:%Y-%m-%d}; 'Universe' is all of them. {note}.")
+        st.plotly_chart(
+            sector_performance_bar(table, height=420), width="stretch", key="home_sectors"
+        )
+        st.caption(
+            f"Equal-weighted sector baskets of the {data.source} tickers to "
+            f"{daily.index[-1]:%Y-%m-%d}; 'Universe' is all of them. {note}."
+        )
+loading.empty()
 with right:
     st.subheader("Data freshness")
+    limit = Limits().stale_days
+    bdays = max(0, len(pd.bdate_range(last_bar, today)) - 1)
+    verdict = (
+        f"**stale**: {bdays:,} business days since the last bar, over the Monitor's "
+        f"limit of {limit}"
+        if bdays > limit
+        else f"current: {bdays} business day(s) since the last bar (limit {limit})"
+    )
+    index_last = index_close().index[-1]
+    st.markdown(
+        f"- **Prices** ({data.source}): last bar {fmt.date(last_bar)}, {verdict}\n"
+        f"- **S&P 500 index** (bundled with skfolio/arch): last close "
+        f"{fmt.date(index_last)}\n- **Recessions**: NBER business-cycle dates"
+    )
     cache = cache_status()
     if len(cache):
-        st.dataframe(cache, hide_index=True, width="stretch")
+        due = int(cache["stale"].sum())
+        with st.expander(
+            f"Network cache: {len(cache)} fetched cop"
+            f"{'y' if len(cache) == 1 else 'ies'}, {due} due for a refetch"
+        ):
+            st.dataframe(
+                cache.rename(columns={"stale": "refetch due"}), hide_index=True, width="stretch"
+            )
+            st.caption(
+                "When each copy was fetched and when it is due again: a copy being "
+                "fresh says nothing about how recent the prices in it are."
+            )
     else:
-        st.info("The cache is empty: nothing has been fetched from the network yet.")
-    st.caption(f"Prices: {data.source}, last bar {last_bar:%Y-%m-%d}. Index: S&P 500 close "
-               "bundled with skfolio/arch (1990-2022). Recessions: NBER.")
+        st.caption("Network cache: empty (nothing fetched from the network yet).")
     st.subheader("Pages")
     for file, label, icon in (
-            ("pages/universe.py", "Universe Explorer: constituents, sectors, rotation",
-             ":material/explore:"),
-            ("pages/regimes.py", "Regimes: models, probabilities, agreement",
-             ":material/partly_cloudy_day:"),
-            ("pages/risk.py", "Risk & Stress: VaR, backtests, scenarios, report",
-             ":material/shield:"),
-            ("pages/model_lab.py", "Model Lab: tune, backtest, walk forward",
-             ":material/science:")):
+        (
+            "pages/universe.py",
+            "Universe Explorer: constituents, sectors, rotation",
+            ":material/explore:",
+        ),
+        (
+            "pages/regimes.py",
+            "Regimes: models, probabilities, agreement",
+            ":material/partly_cloudy_day:",
+        ),
+        ("pages/risk.py", "Risk & Stress: VaR, backtests, scenarios, report", ":material/shield:"),
+        ("pages/model_lab.py", "Model Lab: tune, backtest, walk forward", ":material/science:"),
+    ):
         st.page_link(link_target(file), label=label, icon=icon)

@@ -33,14 +33,18 @@ from ui.lab import (
 )
 from ui.params import param_widgets
 
-METRICS = (("cagr", "CAGR", "{:.1%}"), ("sharpe", "Sharpe", "{:.2f}"),
-           ("annual_volatility", "Volatility", "{:.1%}"), ("max_drawdown", "Max drawdown",
-                                                           "{:.1%}"),
-           ("information_ratio", "Information ratio", "{:.2f}"), ("beta", "Beta", "{:.2f}"),
-           ("annual_turnover", "Turnover / year", "{:.1f}x"))
+METRICS = (
+    ("cagr", "CAGR", "{:.1%}"),
+    ("sharpe", "Sharpe", "{:.2f}"),
+    ("annual_volatility", "Volatility", "{:.1%}"),
+    ("max_drawdown", "Max drawdown", "{:.1%}"),
+    ("information_ratio", "Information ratio", "{:.2f}"),
+    ("beta", "Beta", "{:.2f}"),
+    ("annual_turnover", "Turnover / year", "{:.1f}x"),
+)
 BENCHMARKS = {"universe": "Equal-weight tickers", "sp500": "S&P 500 index"}
-UNIVERSES = {"survivors": "Tickers picked, whole period",
-             "sp500": "S&P 500 as it was"}
+TRAIN_MODES = {"expanding": "Expanding (from the range start)", "rolling": "Rolling (fixed length)"}
+UNIVERSES = {"survivors": "Tickers picked, whole period", "sp500": "S&P 500 as it was"}
 
 
 def short(key: str) -> str:
@@ -65,38 +69,58 @@ families = {f: keys for f, keys in by_family().items() if keys}
 
 c1, c2, c3 = st.columns([1, 2, 3])
 family_list = list(families)
-family = c1.selectbox("Family", family_list,
-                      index=family_list.index(url["family"]) if url.get("family") in families
-                      else family_list.index("momentum") if "momentum" in families else 0,
-                      key="lab_family")
+family = c1.selectbox(
+    "Family",
+    family_list,
+    index=family_list.index(url["family"])
+    if url.get("family") in families
+    else family_list.index("momentum")
+    if "momentum" in families
+    else 0,
+    key="lab_family",
+)
 models = families[family]
 wanted = url.get("model") if url.get("model") in models else None
-default_model = wanted or next((k for k in models if k.endswith("TimeSeriesMomentumModel")),
-                               models[0])
-key = c2.selectbox("Model", models, index=models.index(default_model), format_func=short,
-                   key=f"lab_model:{family}")
+default_model = wanted or next(
+    (k for k in models if k.endswith("TimeSeriesMomentumModel")), models[0]
+)
+key = c2.selectbox(
+    "Model", models, index=models.index(default_model), format_func=short, key=f"lab_model:{family}"
+)
 cls = get_model(key)
 options = universe_tickers(sel)
 from_url = [t for t in (url.get("tickers") or "").split(",") if t in options]
 c3a, c3b = c3.columns([1, 2])
 universe = c3a.selectbox(
-    "Universe", list(UNIVERSES), format_func=UNIVERSES.get, key="lab_universe",
+    "Universe",
+    list(UNIVERSES),
+    format_func=UNIVERSES.get,
+    key="lab_universe",
     index=list(UNIVERSES).index(url["universe"]) if url.get("universe") in UNIVERSES else 0,
     help="S&P 500 as it was: every ticker of the data, each held only on the days it was "
-         "an index member (the same run on the survivors is shown beside it)")
+    "an index member (the same run on the survivors is shown beside it)",
+)
 if universe == "sp500" and family == "ml":
-    st.info("S&P 500 as it was runs the model on every ticker of the data; the machine-"
-            "learning models would take many minutes there. Use the CLI "
-            "(`python -m mltrainer walkforward ... --universe sp500`) or pick tickers.")
+    st.info(
+        "S&P 500 as it was runs the model on every ticker of the data; the machine-"
+        "learning models would take many minutes there. Use the CLI "
+        "(`python -m mltrainer walkforward ... --universe sp500`) or pick tickers."
+    )
     universe = "survivors"
 if universe == "sp500":
     tickers = options
-    c3b.caption(f"{len(options)} tickers of the {data.source} data, each held only while an "
-                "S&P 500 member")
+    c3b.caption(
+        f"{len(options)} tickers of the {data.source} data, each held only while an S&P 500 member"
+    )
 else:
-    tickers = c3b.multiselect("Tickers", options, default=from_url or default_tickers(sel, 5),
-                              key="lab_tickers", max_selections=50,
-                              help="The model runs on these; the backtest trades them")
+    tickers = c3b.multiselect(
+        "Tickers",
+        options,
+        default=from_url or default_tickers(sel, 5),
+        key="lab_tickers",
+        max_selections=50,
+        help="The model runs on these; the backtest trades them",
+    )
 st.caption(f"**{short(key)}** ({cls.output_kind}) — {cls.description}")
 if not tickers:
     st.info("Pick at least one ticker.")
@@ -105,78 +129,120 @@ have = capabilities(sel.source)
 missing = missing_fields(cls, have)
 if missing:
     what = {"volume": "traded volume", "ohlc": "high/low prices", "sectors": "GICS sectors"}
-    st.warning(f"{short(key)} needs {' and '.join(what.get(m, m) for m in missing)}, which the "
-               f"'{data.source}' data does not have (the bundled prices are adjusted closes "
-               "only). Choose the local source in the sidebar, or another model.")
+    st.warning(
+        f"{short(key)} needs {' and '.join(what.get(m, m) for m in missing)}, which the "
+        f"'{data.source}' data does not have (the bundled prices are adjusted closes "
+        "only). Choose the local source in the sidebar, or another model."
+    )
     st.stop()
 
 with st.container(border=True):
     st.markdown("**Parameters**")
-    params = param_widgets(cls, key_prefix=f"lab:{key}",
-                           initial=url.get("params") if url.get("model") == key else None,
-                           columns=4)
+    params = param_widgets(
+        cls,
+        key_prefix=f"lab:{key}",
+        initial=url.get("params") if url.get("model") == key else None,
+        columns=4,
+    )
 c1, c2, c3 = st.columns([2, 1, 1])
-shown_default = url.get("ticker") if url.get("ticker") in tickers else (
-    next((t for t in default_tickers(sel, 1) if t in tickers), tickers[0]))
-ticker = c1.selectbox("Show the output on", tickers, index=tickers.index(shown_default),
-                      key="lab_ticker")
-costs = c2.slider("Costs (bps per trade)", 0.0, 50.0, float(url.get("costs", 5.0) or 5.0), 1.0,
-                  key="lab_costs", help="Commission plus slippage per unit of traded value")
-bench = c3.selectbox("Benchmark", list(BENCHMARKS), format_func=BENCHMARKS.get,
-                     index=list(BENCHMARKS).index(url["bench"]) if url.get("bench") in
-                     BENCHMARKS else 0, key="lab_bench")
-write_url(sel, family, key, params, [] if universe == "sp500" else tickers, ticker, costs,
-          bench, universe)
+shown_default = (
+    url.get("ticker")
+    if url.get("ticker") in tickers
+    else (next((t for t in default_tickers(sel, 1) if t in tickers), tickers[0]))
+)
+ticker = c1.selectbox(
+    "Show the output on", tickers, index=tickers.index(shown_default), key="lab_ticker"
+)
+costs = c2.slider(
+    "Costs (bps per trade)",
+    0.0,
+    50.0,
+    float(url.get("costs", 5.0) or 5.0),
+    1.0,
+    key="lab_costs",
+    help="Commission plus slippage per unit of traded value",
+)
+bench = c3.selectbox(
+    "Benchmark",
+    list(BENCHMARKS),
+    format_func=BENCHMARKS.get,
+    index=list(BENCHMARKS).index(url["bench"]) if url.get("bench") in BENCHMARKS else 0,
+    key="lab_bench",
+)
+write_url(
+    sel, family, key, params, [] if universe == "sp500" else tickers, ticker, costs, bench, universe
+)
 
 pk, tk = params_key(params), tuple(tickers)
 if family == "ml":
-    st.caption("Machine-learning models refit on a walk-forward schedule: a first run takes "
-               "from seconds to about a minute; the same settings are then served from the "
-               "cache.")
+    st.caption(
+        "Machine-learning models refit on a walk-forward schedule: a first run takes "
+        "from seconds to about a minute; the same settings are then served from the "
+        "cache."
+    )
 with friendly(f"{short(key)} could not run"):
     run = lab_run(sel.source, key, pk, tk, sel.start, sel.end, costs, bench, universe)
 out, bt = run["output"], run["backtest"]
 
-tab_run, tab_wf, tab_compare = st.tabs(["Output & backtest", "Walk-forward & sweep",
-                                        "Side by side"])
+tab_run, tab_wf, tab_compare = st.tabs(
+    ["Output & backtest", "Walk-forward & sweep", "Side by side"],
+    key="lab_tab",
+    bind="query-params",
+)
 with tab_run:
     primary = out.primary
     shown = primary[[ticker]] if ticker in primary.columns else primary
-    price = data.adj_close[ticker].loc[primary.index[0]:primary.index[-1]].rename(ticker)
-    st.plotly_chart(model_output_chart(price, shown, cls.output_kind,
-                                       title=f"{short(key)} on {ticker}"),
-                    width="stretch", key="lab_output")
+    price = data.adj_close[ticker].loc[primary.index[0] : primary.index[-1]].rename(ticker)
+    st.plotly_chart(
+        model_output_chart(price, shown, cls.output_kind, title=f"{short(key)} on {ticker}"),
+        width="stretch",
+        key="lab_output",
+    )
     for w in out.warnings:  # failed or non-converged fits: their values are NaN or loose
         st.warning(w)
     if bt is not None:
-        st.caption(f"Backtest {bt['equity'].index[0]:%Y-%m-%d} to "
-                   f"{bt['equity'].index[-1]:%Y-%m-%d}, in sample (the parameters as set), "
-                   f"universe: {bt['universe']['label']}")
+        st.caption(
+            f"Backtest {bt['equity'].index[0]:%Y-%m-%d} to "
+            f"{bt['equity'].index[-1]:%Y-%m-%d}, in sample (the parameters as set), "
+            f"universe: {bt['universe']['label']}"
+        )
         metric_row(bt["metrics"])
-        curves = {f"{short(key)} (net of {costs:g} bps)": bt["equity"],
-                  f"Benchmark: {BENCHMARKS[bench]}": bt["benchmark"]}
+        curves = {
+            f"{short(key)} (net of {costs:g} bps)": bt["equity"],
+            f"Benchmark: {BENCHMARKS[bench]}": bt["benchmark"],
+        }
         effect = bt.get("survivorship")
         if effect is not None:
             curves[f"{short(key)} on the survivors (whole period)"] = effect["survivors_equity"]
-            rows = {"S&P 500 as it was": effect["point_in_time"],
-                    "Survivors, whole period": effect["survivors"],
-                    "Survivors minus as it was": effect["survivors_minus_point_in_time"]}
-            st.markdown("**Survivorship effect**: the same signal held only while members "
-                        "vs held over the whole period")
-            st.dataframe(pd.DataFrame(rows).T[["cagr", "sharpe", "max_drawdown"]],
-                         width="stretch", key="lab_survivorship",
-                         column_config={
-                             "cagr": st.column_config.NumberColumn("CAGR", format="percent"),
-                             "sharpe": st.column_config.NumberColumn("Sharpe", format="%.2f"),
-                             "max_drawdown": st.column_config.NumberColumn(
-                                 "max drawdown", format="percent")})
-        st.plotly_chart(equity_chart(curves, title="Backtest: growth of 1"), width="stretch",
-                        key="lab_equity")
+            rows = {
+                "S&P 500 as it was": effect["point_in_time"],
+                "Survivors, whole period": effect["survivors"],
+                "Survivors minus as it was": effect["survivors_minus_point_in_time"],
+            }
+            st.markdown(
+                "**Survivorship effect**: the same signal held only while members "
+                "vs held over the whole period"
+            )
+            st.dataframe(
+                pd.DataFrame(rows).T[["cagr", "sharpe", "max_drawdown"]],
+                width="stretch",
+                key="lab_survivorship",
+                column_config={
+                    "cagr": st.column_config.NumberColumn("CAGR", format="percent"),
+                    "sharpe": st.column_config.NumberColumn("Sharpe", format="%.2f"),
+                    "max_drawdown": st.column_config.NumberColumn("max drawdown", format="percent"),
+                },
+            )
+        st.plotly_chart(
+            equity_chart(curves, title="Backtest: growth of 1"), width="stretch", key="lab_equity"
+        )
         for w in bt["warnings"]:
             st.caption(f"⚠ {w}")
     else:
-        st.info(f"{short(key)} outputs {cls.output_kind}, not a signal or weights, so it is "
-                "not backtested; its output is shown above.")
+        st.info(
+            f"{short(key)} outputs {cls.output_kind}, not a signal or weights, so it is "
+            "not backtested; its output is shown above."
+        )
     if out.tables:
         with st.expander("Tables"):
             for name, table in out.tables.items():
@@ -189,104 +255,204 @@ with tab_wf:
         st.info("Walk-forward validation needs a signal or weights model.")
     else:
         names = sweepable(cls)
-        c1, c2, c3, c4 = st.columns(4)
-        sweep = c1.multiselect("Sweep parameters (one or two)", names,
-                               default=names[:1], max_selections=2, key=f"lab_sweep:{key}")
-        points = c2.slider("Values per parameter", 2, 6, 3, key="lab_points")
-        train = c3.slider("Training window (days)", 252, 1260, 756, 63, key="lab_train")
-        test = c4.slider("Test fold (days)", 63, 504, 252, 63, key="lab_test")
-        grid = tuple((n, tuple(grid_values(cls.param_specs[n], points, params[n])))
-                     for n in sweep)
-        st.caption("Grid around the current values: " + (
-            "; ".join(f"{n} ∈ {list(v)}" for n, v in grid) or "the current parameters only"))
+        c1, c2, c3, c4, c5 = st.columns([3, 2, 2, 2, 2])
+        sweep = c1.multiselect(
+            "Sweep parameters (one or two)",
+            names,
+            default=names[:1],
+            max_selections=2,
+            key=f"lab_sweep:{key}",
+            bind="query-params",
+        )
+        points = c2.slider("Values per parameter", 2, 6, 3, key="lab_points", bind="query-params")
+        mode = c3.selectbox(
+            "Training window",
+            list(TRAIN_MODES),
+            format_func=TRAIN_MODES.get,
+            key="lab_mode",
+            bind="query-params",
+            help="Expanding: every fold trains on all dates from the range "
+            "start up to the fold (at least the days below); rolling: on "
+            "only the last days below",
+        )
+        train = c4.slider(
+            "Training days" + (" (first fold)" if mode == "expanding" else ""),
+            252,
+            1260,
+            756,
+            63,
+            key="lab_train",
+            bind="query-params",
+        )
+        test = c5.slider("Test fold (days)", 63, 504, 252, 63, key="lab_test", bind="query-params")
+        grid = tuple((n, tuple(grid_values(cls.param_specs[n], points, params[n]))) for n in sweep)
+        st.caption(
+            "Grid around the current values: "
+            + ("; ".join(f"{n} ∈ {list(v)}" for n, v in grid) or "the current parameters only")
+        )
         problem = grid_problem(cls, params, grid)
         if problem:
-            st.warning(f"This grid has an invalid point ({problem}); move the sliders or "
-                       "sweep other parameters.")
-        run_wf = st.button("Run walk-forward", key="lab_run_wf", type="primary",
-                           disabled=problem is not None)
-        args = (sel.source, key, pk, grid, tk, sel.start, sel.end, train, test, costs,
-                universe)
-        if run_wf or walk_forward_done(*args):
+            st.warning(
+                f"This grid has an invalid point ({problem}); move the sliders or "
+                "sweep other parameters."
+            )
+        run_wf = st.button(
+            "Run walk-forward", key="lab_run_wf", type="primary", disabled=problem is not None
+        )
+        args = (
+            sel.source,
+            key,
+            pk,
+            grid,
+            tk,
+            sel.start,
+            sel.end,
+            train,
+            test,
+            costs,
+            universe,
+            mode,
+        )
+        # the URL carries wf=1 while a walk-forward result is shown: a shared link runs it
+        # on its first visit (later changes of the settings wait for the button again)
+        if "lab_wf_link" not in st.session_state:
+            st.session_state["lab_wf_link"] = st.query_params.get("wf") == "1"
+        linked = st.session_state["lab_wf_link"] and problem is None
+        st.session_state["lab_wf_link"] = False
+        shown = run_wf or linked or walk_forward_done(*args)
+        if shown:
+            st.query_params["wf"] = "1"
+        elif "wf" in st.query_params:
+            del st.query_params["wf"]
+        if shown:
             with friendly("The walk-forward could not run"):
                 wf = walk_forward_run(*args)
             dsr = wf.deflated_sharpe
             m = st.columns(4)
             m[0].metric("Out-of-sample Sharpe", f"{wf.oos_metrics['sharpe']:.2f}")
             m[1].metric("Out-of-sample CAGR", f"{wf.oos_metrics['cagr']:.1%}")
-            m[2].metric("Deflated Sharpe (OOS)", f"{dsr['oos']['dsr']:.2f}",
-                        help=f"Probability that the true Sharpe is above the best of "
-                        f"{dsr['oos']['n_trials']} trials under no skill")
-            m[3].metric("Deflated Sharpe (best in-sample point)",
-                        f"{dsr['best_trial']['dsr']:.2f}",
-                        help=f"params {dsr['best_trial']['params']}")
+            m[2].metric(
+                "Deflated Sharpe (OOS)",
+                f"{dsr['oos']['dsr']:.2f}",
+                help=f"Probability that the true Sharpe is above the best of "
+                f"{dsr['oos']['n_trials']} trials under no skill",
+            )
+            m[3].metric(
+                "Deflated Sharpe (best in-sample point)",
+                f"{dsr['best_trial']['dsr']:.2f}",
+                help=f"params {dsr['best_trial']['params']}",
+            )
             if wf.survivors is not None:
                 effect = survivorship_effect(wf.oos_metrics, wf.survivors.oos_metrics)
-                st.markdown("**Survivorship effect, out of sample**: the same walk-forward "
-                            "with each ticker held only while a member vs over the whole "
-                            "period")
-                st.dataframe(pd.DataFrame({
-                    "S&P 500 as it was": effect["point_in_time"],
-                    "Survivors, whole period": effect["survivors"],
-                    "Survivors minus as it was": effect["survivors_minus_point_in_time"],
-                }).T[["cagr", "sharpe", "max_drawdown"]], width="stretch",
+                st.markdown(
+                    "**Survivorship effect, out of sample**: the same walk-forward "
+                    "with each ticker held only while a member vs over the whole "
+                    "period"
+                )
+                st.dataframe(
+                    pd.DataFrame(
+                        {
+                            "S&P 500 as it was": effect["point_in_time"],
+                            "Survivors, whole period": effect["survivors"],
+                            "Survivors minus as it was": effect["survivors_minus_point_in_time"],
+                        }
+                    ).T[["cagr", "sharpe", "max_drawdown"]],
+                    width="stretch",
                     column_config={
                         "cagr": st.column_config.NumberColumn("OOS CAGR", format="percent"),
                         "sharpe": st.column_config.NumberColumn("OOS Sharpe", format="%.2f"),
                         "max_drawdown": st.column_config.NumberColumn(
-                            "OOS max drawdown", format="percent")})
+                            "OOS max drawdown", format="percent"
+                        ),
+                    },
+                )
             base = wf.baselines
             if base is not None:
                 span = base.span
-                st.markdown(f"**Out of sample beside naive baselines**, {span['first_date']} "
-                            f"to {span['last_date']} ({span['n_dates']} dates, "
-                            f"{span['n_folds']} test folds); universe {span['universe']}; "
-                            f"{costs:g} bps per trade")
+                st.markdown(
+                    f"**Out of sample beside naive baselines**, {span['first_date']} "
+                    f"to {span['last_date']} ({span['n_dates']} dates, "
+                    f"{span['n_folds']} test folds); universe {span['universe']}; "
+                    f"{costs:g} bps per trade"
+                )
                 table = base.table()
                 st.dataframe(
-                    table.set_index("label").drop(columns="note"), width="stretch",
+                    table.set_index("label").drop(columns="note"),
+                    width="stretch",
                     key="lab_wf_baselines",
                     column_config={
-                        **{c: st.column_config.NumberColumn(c.replace("_", " "),
-                                                            format="percent")
-                           for c in ("cagr", "max_drawdown", "excess_cagr")},
-                        **{c: st.column_config.NumberColumn(c.replace("_", " "),
-                                                            format="%.2f")
-                           for c in ("sharpe", "excess_sharpe", "information_ratio",
-                                     "annual_turnover")}})
-                st.caption(" · ".join(f"{row.label}: {row.note}"
-                                      for row in table.itertuples() if row.note))
+                        **{
+                            c: st.column_config.NumberColumn(c.replace("_", " "), format="percent")
+                            for c in ("cagr", "max_drawdown", "excess_cagr")
+                        },
+                        **{
+                            c: st.column_config.NumberColumn(c.replace("_", " "), format="%.2f")
+                            for c in (
+                                "sharpe",
+                                "excess_sharpe",
+                                "information_ratio",
+                                "annual_turnover",
+                            )
+                        },
+                    },
+                )
+                st.caption(
+                    " · ".join(f"{row.label}: {row.note}" for row in table.itertuples() if row.note)
+                )
             left, right = st.columns(2)
             with left:
-                st.plotly_chart(walkforward_chart(wf.folds, title="Sharpe by fold: in- vs "
-                                                  "out-of-sample"), width="stretch",
-                                key="lab_wf_folds")
+                st.plotly_chart(
+                    walkforward_chart(wf.folds, title="Sharpe by fold: in- vs out-of-sample"),
+                    width="stretch",
+                    key="lab_wf_folds",
+                )
             with right:
                 trials = wf.grid_table()
                 if sweep:
-                    st.plotly_chart(sweep_heatmap(trials, sweep[0], sweep[1] if len(sweep) > 1
-                                                  else None, title="Whole-sample Sharpe by "
-                                                  "grid point"), width="stretch",
-                                    key="lab_sweep_map")
+                    st.plotly_chart(
+                        sweep_heatmap(
+                            trials,
+                            sweep[0],
+                            sweep[1] if len(sweep) > 1 else None,
+                            title="Whole-sample Sharpe by grid point",
+                        ),
+                        width="stretch",
+                        key="lab_sweep_map",
+                    )
             curves = {"Stitched out-of-sample": wf.oos.equity}
             if base is not None:
                 growth = base.equity()
                 curves.update({ROWS[k]: growth[k] for k in growth if k != "model"})
-            st.plotly_chart(equity_chart(curves,
-                                         title="Out-of-sample equity (each fold traded with "
-                                         "the point its training window chose)"),
-                            width="stretch", key="lab_wf_equity")
+            st.plotly_chart(
+                equity_chart(
+                    curves,
+                    title="Out-of-sample equity (each fold traded with "
+                    "the point its training window chose)",
+                ),
+                width="stretch",
+                key="lab_wf_equity",
+            )
             st.dataframe(wf.folds, hide_index=True, width="stretch", key="lab_wf_table")
         else:
-            st.info("Press 'Run walk-forward' to search the grid on each training window and "
-                    "score the choice on the next test fold.")
+            st.info(
+                "Press 'Run walk-forward' to search the grid on each training window and "
+                "score the choice on the next test fold."
+            )
 
 with tab_compare:
-    candidates = [k for fam in families.values() for k in fam
-                  if k != key and backtestable(k) and not missing_fields(get_model(k), have)]
-    others = st.multiselect("Compare with (default parameters)", candidates, default=[],
-                            format_func=lambda k: f"{k.split('/')[0]} · {short(k)}",
-                            key="lab_compare")
+    candidates = [
+        k
+        for fam in families.values()
+        for k in fam
+        if k != key and backtestable(k) and not missing_fields(get_model(k), have)
+    ]
+    others = st.multiselect(
+        "Compare with (default parameters)",
+        candidates,
+        default=[],
+        format_func=lambda k: f"{k.split('/')[0]} · {short(k)}",
+        key="lab_compare",
+    )
     if bt is None:
         st.info("The chosen model is not backtestable; pick a signal or weights model.")
     elif not others:
@@ -297,15 +463,26 @@ with tab_compare:
         progress = st.progress(0.0)
         for i, other in enumerate(others):
             with friendly(f"{short(other)} could not run", stop=False):
-                res = backtest(sel.source, other, params_key({}), tk, sel.start, sel.end,
-                               costs, bench, universe)
+                res = backtest(
+                    sel.source,
+                    other,
+                    params_key({}),
+                    tk,
+                    sel.start,
+                    sel.end,
+                    costs,
+                    bench,
+                    universe,
+                )
                 curves[short(other)] = res["equity"]
                 rows.append({"model": short(other), **res["metrics"]})
             progress.progress((i + 1) / len(others), text=f"{short(other)} done")
         progress.empty()
         curves[f"Benchmark: {BENCHMARKS[bench]}"] = bt["benchmark"]
-        st.plotly_chart(equity_chart(curves, title="Growth of 1, side by side"),
-                        width="stretch", key="lab_compare_chart")
-        table = pd.DataFrame(rows).set_index("model")[[m for m, _, _ in METRICS
-                                                       if m in rows[0]]]
+        st.plotly_chart(
+            equity_chart(curves, title="Growth of 1, side by side"),
+            width="stretch",
+            key="lab_compare_chart",
+        )
+        table = pd.DataFrame(rows).set_index("model")[[m for m, _, _ in METRICS if m in rows[0]]]
         st.dataframe(table, width="stretch", key="lab_compare_table")

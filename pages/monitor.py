@@ -28,14 +28,24 @@ if data is None:
     st.stop()
 
 c1, c2 = st.columns([1, 2])
-target = c1.radio("Monitor", ["S&P 500 index", "Portfolio"], horizontal=True, key="mon_target",
-                  help="The bundled S&P 500 index, or a portfolio of the selected data (the "
-                  "same portfolio as on the Risk & Stress page)")
+target = c1.radio(
+    "Monitor",
+    ["S&P 500 index", "Portfolio"],
+    horizontal=True,
+    key="mon_target",
+    bind="query-params",
+    help="The bundled S&P 500 index, or a portfolio of the selected data (the "
+    "same portfolio as on the Risk & Stress page)",
+)
 regimes = by_family().get("regime", [])
-regime_key = c2.selectbox("Regime model for the regime-change rule", regimes,
-                          index=regimes.index(DEFAULT_REGIME) if DEFAULT_REGIME in regimes
-                          else 0, key="mon_regime",
-                          format_func=lambda k: k.split("/")[1].removesuffix("Model"))
+regime_key = c2.selectbox(
+    "Regime model for the regime-change rule",
+    regimes,
+    index=regimes.index(DEFAULT_REGIME) if DEFAULT_REGIME in regimes else 0,
+    key="mon_regime",
+    bind="query-params",
+    format_func=lambda k: k.split("/")[1].removesuffix("Model"),
+)
 with st.expander("Risk limits", expanded=True):
     limits = limits_widgets("mon")
 with friendly("These limits are not allowed"):
@@ -46,16 +56,26 @@ params = params_key({})
 with friendly("The risk limits could not be evaluated"):
     if target == "S&P 500 index":
         end = min(pd.Timestamp(sel.end or data.dates[-1]), index_close().index[-1]).date()
-        alerts, history = index_alerts(sel.source, sel.start, end, limits_tuple(limits),
-                                       regime_key, params, today)
+        alerts, history = index_alerts(
+            sel.source, sel.start, end, limits_tuple(limits), regime_key, params, today
+        )
         subject = f"S&P 500 index to {end}"
     else:
         built = portfolio_builder(sel, key="mon")
         if built is None:
             st.stop()
         tickers, weights, weighting = built
-        alerts, history = portfolio_alerts(sel.source, tickers, weights, sel.start, sel.end,
-                                           limits_tuple(limits), regime_key, params, today)
+        alerts, history = portfolio_alerts(
+            sel.source,
+            tickers,
+            weights,
+            sel.start,
+            sel.end,
+            limits_tuple(limits),
+            regime_key,
+            params,
+            today,
+        )
         end = sel.end or data.dates[-1].date()
         subject = f"{len(tickers)}-stock portfolio ({weighting}) to {sel.end}"
 
@@ -72,15 +92,26 @@ if history.empty:
     st.info("No limit was breached in the selected date range.")
 else:
     rules = sorted(history["title"].unique())
-    shown_rules = st.multiselect("Rules", rules, default=rules, key="mon_rules")
+    shown_rules = st.multiselect(
+        "Rules", rules, default=rules, key="mon_rules", bind="query-params"
+    )
     shown = history[history["title"].isin(shown_rules)]
     # today's stale-data point would stretch the axis years past the data: table only
     in_range = shown[shown["date"] <= pd.Timestamp(end)]
     st.plotly_chart(alert_timeline(in_range, height=260), width="stretch", key="mon_timeline")
-    st.dataframe(shown[["date", "title", "severity", "value", "threshold", "message"]],
-                 hide_index=True, width="stretch", height=360, key="mon_history",
-                 column_config={"date": st.column_config.DateColumn(format="YYYY-MM-DD"),
-                                "value": st.column_config.NumberColumn(format="%.4f"),
-                                "threshold": st.column_config.NumberColumn(format="%.4f")})
-st.caption(f"Evaluated {today:%Y-%m-%d}. VaR breaches and regime changes count as active for "
-           f"{limits.recent_days} days; drawdown, volatility and staleness while in breach.")
+    st.dataframe(
+        shown[["date", "title", "severity", "value", "threshold", "message"]],
+        hide_index=True,
+        width="stretch",
+        height=360,
+        key="mon_history",
+        column_config={
+            "date": st.column_config.DateColumn(format="YYYY-MM-DD"),
+            "value": st.column_config.NumberColumn(format="%.4f"),
+            "threshold": st.column_config.NumberColumn(format="%.4f"),
+        },
+    )
+st.caption(
+    f"Evaluated {today:%Y-%m-%d}. VaR breaches and regime changes count as active for "
+    f"{limits.recent_days} days; drawdown, volatility and staleness while in breach."
+)

@@ -39,15 +39,24 @@ if data is None:
 
 regime_keys = by_family().get("regime", [])
 c1, c2, c3 = st.columns([1, 3, 1])
-series = c1.selectbox("Series", [INDEX, *universe_tickers(sel)], key="rg_series",
-                      help="The S&P 500 index bundled with skfolio/arch (1990-2022) or one "
-                      "ticker of the selected data source")
-chosen = c2.multiselect("Regime models", regime_keys,
-                        default=[k for k in DEFAULT_MODELS if k in regime_keys],
-                        format_func=short, key="rg_models",
-                        help="Each labels every day 0 = calmest ... k-1 = most stressed, "
-                        "from data up to that day only")
-log_scale = c3.toggle("Log price scale", value=series == INDEX, key="rg_log")
+series = c1.selectbox(
+    "Series",
+    [INDEX, *universe_tickers(sel)],
+    key="rg_series",
+    bind="query-params",
+    help="The S&P 500 index bundled with skfolio/arch (1990-2022) or one "
+    "ticker of the selected data source",
+)
+chosen = c2.multiselect(
+    "Regime models",
+    regime_keys,
+    default=[k for k in DEFAULT_MODELS if k in regime_keys],
+    format_func=short,
+    key="rg_models",
+    bind="query-params",
+    help="Each labels every day 0 = calmest ... k-1 = most stressed, from data up to that day only",
+)
+log_scale = c3.toggle("Log price scale", value=series == INDEX, key="rg_log", bind="query-params")
 if not chosen:
     st.info("Pick at least one regime model.")
     st.stop()
@@ -56,15 +65,17 @@ with st.expander("Model parameters", expanded=False):
     params = {}
     for key in chosen:
         st.markdown(f"**{short(key)}** — {get_model(key).description}")
-        params[key] = param_widgets(get_model(key), key_prefix=f"rg:{key}", columns=4)
+        params[key] = param_widgets(
+            get_model(key), key_prefix=f"rg:{short(key)}", columns=4, bind=True
+        )
 
 end = sel.end
 if series == INDEX:
     end = min(pd.Timestamp(sel.end or data.dates[-1]), index_close().index[-1]).date()
     price = index_close(end)
 else:
-    price = data.adj_close[series].loc[:pd.Timestamp(end) if end else None].dropna()
-price = price.loc[pd.Timestamp(sel.start) if sel.start else None:].rename(series)
+    price = data.adj_close[series].loc[: pd.Timestamp(end) if end else None].dropna()
+price = price.loc[pd.Timestamp(sel.start) if sel.start else None :].rename(series)
 
 outputs, failed = {}, []
 progress = st.progress(0.0, text="Running the regime models…") if len(chosen) > 1 else None
@@ -84,7 +95,9 @@ if progress is not None:
 if not outputs:
     st.stop()
 
-detail = st.selectbox("Details for", list(outputs), format_func=short, key="rg_detail")
+detail = st.selectbox(
+    "Details for", list(outputs), format_func=short, key="rg_detail", bind="query-params"
+)
 out = outputs[detail]
 col = out.primary.columns[0]
 labels = out.primary[col]
@@ -94,23 +107,40 @@ valid = labels.dropna()
 m1, m2, m3, m4 = st.columns(4)
 if len(valid):
     now = int(valid.iloc[-1])
-    m1.metric("Regime on the last date", names.get(now, f"regime {now}").capitalize(),
-              help=f"{valid.index[-1]:%Y-%m-%d}")
+    m1.metric(
+        "Regime on the last date",
+        names.get(now, f"regime {now}").capitalize(),
+        help=f"{valid.index[-1]:%Y-%m-%d}",
+    )
     run_id = valid.ne(valid.shift()).cumsum()
     m2.metric("Days in this regime", int((run_id == run_id.iloc[-1]).sum()))
     m3.metric("Regime changes in range", int((run_id.diff() > 0).sum()))
 rec = recession_indicator(valid.index)
 if rec.any() and len(valid):
     stressed = valid == valid.max()
-    m4.metric("Stressed during recessions", f"{stressed[rec].mean():.0%}",
-              f"{stressed[~rec].mean():.0%} outside", delta_color="off", delta_arrow="off",
-              help="Share of NBER recession days the model put in its most stressed regime, "
-              "against the share of the other days")
+    m4.metric(
+        "Stressed during recessions",
+        f"{stressed[rec].mean():.0%}",
+        f"{stressed[~rec].mean():.0%} outside",
+        delta_color="off",
+        delta_arrow="off",
+        help="Share of NBER recession days the model put in its most stressed regime, "
+        "against the share of the other days",
+    )
 
-st.plotly_chart(price_with_regimes(price, labels, names, recessions=RECESSIONS,
-                                   log_scale=log_scale, height=440,
-                                   title=f"{series}: {short(detail)} regimes"),
-                width="stretch", key="rg_price")
+st.plotly_chart(
+    price_with_regimes(
+        price,
+        labels,
+        names,
+        recessions=RECESSIONS,
+        log_scale=log_scale,
+        height=440,
+        title=f"{series}: {short(detail)} regimes",
+    ),
+    width="stretch",
+    key="rg_price",
+)
 
 probs = out.extras
 prob_cols = sorted((k for k in probs if k.startswith("prob_")), key=lambda k: int(k[5:]))
@@ -118,16 +148,20 @@ left, right = st.columns([3, 2])
 with left:
     if prob_cols:
         frame = pd.DataFrame({k: probs[k][col] for k in prob_cols})
-        st.plotly_chart(probabilities_area(frame, names, height=320,
-                                           title="Regime probabilities (filtered)"),
-                        width="stretch", key="rg_probs")
+        st.plotly_chart(
+            probabilities_area(frame, names, height=320, title="Regime probabilities (filtered)"),
+            width="stretch",
+            key="rg_probs",
+        )
 with right:
     tm = out.tables.get("transition_matrix")
     if tm is not None:
         matrix = tm.xs(col, level="column") if "column" in tm.index.names else tm
-        st.plotly_chart(transition_heatmap(matrix, names, height=320,
-                                           title="Transition probabilities"),
-                        width="stretch", key="rg_transitions")
+        st.plotly_chart(
+            transition_heatmap(matrix, names, height=320, title="Transition probabilities"),
+            width="stretch",
+            key="rg_transitions",
+        )
 
 stats = out.tables.get("regime_stats")
 if stats is not None:
@@ -137,37 +171,62 @@ if stats is not None:
     if durations is not None:
         d = durations.xs(col, level="column") if "column" in durations.index.names else durations
         table = table.join(d[["expected_duration_days"]])
-    st.dataframe(table, width="stretch", key="rg_stats",
-                 column_config={
-                     **{c: st.column_config.NumberColumn(format="percent")
-                        for c in ("mean_return", "volatility", "share_of_days")},
-                     **{c: st.column_config.NumberColumn(format="%.1f")
-                        for c in ("avg_duration_days", "expected_duration_days")}})
-    st.caption("Annualised mean return and volatility per regime over the whole run "
-               "(summaries use the full sample and say so; labels are causal).")
+    st.dataframe(
+        table,
+        width="stretch",
+        key="rg_stats",
+        column_config={
+            **{
+                c: st.column_config.NumberColumn(format="percent")
+                for c in ("mean_return", "volatility", "share_of_days")
+            },
+            **{
+                c: st.column_config.NumberColumn(format="%.1f")
+                for c in ("avg_duration_days", "expected_duration_days")
+            },
+        },
+    )
+    st.caption(
+        "Annualised mean return and volatility per regime over the whole run "
+        "(summaries use the full sample and say so; labels are causal)."
+    )
 
 if len(outputs) > 1:
     st.subheader("Where the models agree")
-    levels = pd.DataFrame({
-        short(k): stress_level(o.primary.iloc[:, 0], len(regime_names(k, params_key(params[k])))
-                               or int(o.primary.iloc[:, 0].max()) + 1)
-        for k, o in outputs.items()
-    })
+    levels = pd.DataFrame(
+        {
+            short(k): stress_level(
+                o.primary.iloc[:, 0],
+                len(regime_names(k, params_key(params[k]))) or int(o.primary.iloc[:, 0].max()) + 1,
+            )
+            for k, o in outputs.items()
+        }
+    )
     cons = consensus(levels)
     both = cons["n_models"] == len(outputs)
     a1, a2 = st.columns(2)
-    a1.metric("Days on which all models agree", f"{(cons['agreement'][both] == 1).mean():.0%}",
-              help="On the common calm / in-between / stressed scale")
+    a1.metric(
+        "Days on which all models agree",
+        f"{(cons['agreement'][both] == 1).mean():.0%}",
+        help="On the common calm / in-between / stressed scale",
+    )
     latest = cons.dropna().iloc[-1] if cons["majority"].notna().any() else None
     if latest is not None:
-        a2.metric("Majority view on the last date",
-                  ("calm", "in between", "stressed")[int(latest["majority"])],
-                  help=f"{latest['agreement']:.0%} of the models")
+        a2.metric(
+            "Majority view on the last date",
+            ("calm", "in between", "stressed")[int(latest["majority"])],
+            help=f"{latest['agreement']:.0%} of the models",
+        )
     left, right = st.columns([2, 1])
     with left:
-        st.plotly_chart(agreement_strip(levels, title="Stress level by model"),
-                        width="stretch", key="rg_agreement")
+        st.plotly_chart(
+            agreement_strip(levels, title="Stress level by model"),
+            width="stretch",
+            key="rg_agreement",
+        )
     with right:
-        st.plotly_chart(agreement_heatmap(agreement_matrix(levels), height=300,
-                                          title="Pairwise agreement"),
-                        width="stretch", key="rg_pairs")
+        st.plotly_chart(
+            agreement_heatmap(agreement_matrix(levels), height=300, title="Pairwise agreement"),
+            width="stretch",
+            key="rg_pairs",
+        )

@@ -43,75 +43,169 @@ tickers, weights, weighting = built
 w = pd.Series(dict(zip(tickers, weights, strict=True)))
 
 c1, c2, c3, c4 = st.columns(4)
-value = c1.number_input("Portfolio value ($)", 10_000.0, 1e10, 1_000_000.0, 100_000.0,
-                        key="risk_value", format="%.0f")
-method = c2.selectbox("VaR method", METHODS, index=0, key="risk_method",
-                      help="historical: empirical quantile; normal / student_t / "
-                      "cornish_fisher: parametric; fhs_*: filtered historical simulation")
-level = c3.select_slider("VaR level", [0.9, 0.95, 0.975, 0.99, 0.995], 0.99, key="risk_level")
-window = c4.slider("VaR window (days)", 100, 1000, 250, 50, key="risk_window",
-                   help="Days of returns each one-day-ahead forecast is estimated from")
+value = c1.number_input(
+    "Portfolio value ($)",
+    10_000.0,
+    1e10,
+    1_000_000.0,
+    100_000.0,
+    key="risk_value",
+    bind="query-params",
+    format="%.0f",
+)
+method = c2.selectbox(
+    "VaR method",
+    METHODS,
+    index=0,
+    key="risk_method",
+    bind="query-params",
+    help="historical: empirical quantile; normal / student_t / "
+    "cornish_fisher: parametric; fhs_*: filtered historical simulation",
+)
+level = c3.select_slider(
+    "VaR level", [0.9, 0.95, 0.975, 0.99, 0.995], 0.99, key="risk_level", bind="query-params"
+)
+window = c4.slider(
+    "VaR window (days)",
+    100,
+    1000,
+    250,
+    50,
+    key="risk_window",
+    bind="query-params",
+    help="Days of returns each one-day-ahead forecast is estimated from",
+)
 
 with friendly("The VaR backtest could not run"):
     vb = var_backtest(sel.source, tickers, weights, sel.start, sel.end, method, level, window)
 kup, chris, light = vb["kupiec"], vb["christoffersen"], vb["traffic_light"]
 m = st.columns(6)
-m[0].metric(f"VaR {level:.1%} (1 day)", f"${value * vb['latest_var']:,.0f}",
-            f"{vb['latest_var']:.2%} of value", delta_color="off", delta_arrow="off",
-            help=f"Forecast made on {vb['latest_date']:%Y-%m-%d} for the next day")
-m[1].metric(f"ES {level:.1%} (1 day)", f"${value * vb['latest_es']:,.0f}",
-            f"{vb['latest_es']:.2%} of value", delta_color="off", delta_arrow="off")
-m[2].metric("Exceptions", f"{kup['exceptions']}", f"{kup['expected']:.1f} expected",
-            delta_color="off", delta_arrow="off", help=f"over {kup['n']} forecasts")
-m[3].metric("Kupiec p-value", f"{kup['p_value']:.3f}",
-            help="Unconditional coverage: a small p-value rejects the VaR's exception rate")
-m[4].metric("Christoffersen p-value", f"{chris['p_value_cc']:.3f}",
-            help="Conditional coverage (rate and independence of the exceptions)")
-m[5].metric("Basel traffic light", light["zone"].upper(),
-            f"{light['exceptions']} in the last {light['n']} days", delta_color="off",
-            delta_arrow="off")
-st.markdown(f"<div style='height:4px;background:{ZONE_COLOURS[light['zone']]}'></div>",
-            unsafe_allow_html=True)
+m[0].metric(
+    f"VaR {level:.1%} (1 day)",
+    f"${value * vb['latest_var']:,.0f}",
+    f"{vb['latest_var']:.2%} of value",
+    delta_color="off",
+    delta_arrow="off",
+    help=f"Forecast made on {vb['latest_date']:%Y-%m-%d} for the next day",
+)
+m[1].metric(
+    f"ES {level:.1%} (1 day)",
+    f"${value * vb['latest_es']:,.0f}",
+    f"{vb['latest_es']:.2%} of value",
+    delta_color="off",
+    delta_arrow="off",
+)
+m[2].metric(
+    "Exceptions",
+    f"{kup['exceptions']}",
+    f"{kup['expected']:.1f} expected",
+    delta_color="off",
+    delta_arrow="off",
+    help=f"over {kup['n']} forecasts",
+)
+m[3].metric(
+    "Kupiec p-value",
+    f"{kup['p_value']:.3f}",
+    help="Unconditional coverage: a small p-value rejects the VaR's exception rate",
+)
+m[4].metric(
+    "Christoffersen p-value",
+    f"{chris['p_value_cc']:.3f}",
+    help="Conditional coverage (rate and independence of the exceptions)",
+)
+m[5].metric(
+    "Basel traffic light",
+    light["zone"].upper(),
+    f"{light['exceptions']} in the last {light['n']} days",
+    delta_color="off",
+    delta_arrow="off",
+)
+st.markdown(
+    f"<div style='height:4px;background:{ZONE_COLOURS[light['zone']]}'></div>",
+    unsafe_allow_html=True,
+)
 
 with st.expander("Scenario settings", expanded=False):
     s1, s2, s3, s4 = st.columns(4)
-    crash = s1.slider("Market crash", -0.5, -0.05, -0.20, 0.05, key="risk_crash",
-                      help="One-day fall of the market; each position moves by its beta")
-    vol_mult = s2.slider("Volatility multiplier", 1.5, 6.0, 3.0, 0.5, key="risk_volmult")
-    push = s3.slider("Correlation push toward 1", 0.1, 1.0, 0.5, 0.1, key="risk_push")
-    spread = s4.slider("Spread multiplier (liquidity)", 1.0, 20.0, 5.0, 1.0, key="risk_spread")
+    crash = s1.slider(
+        "Market crash",
+        -0.5,
+        -0.05,
+        -0.20,
+        0.05,
+        key="risk_crash",
+        bind="query-params",
+        help="One-day fall of the market; each position moves by its beta",
+    )
+    vol_mult = s2.slider(
+        "Volatility multiplier", 1.5, 6.0, 3.0, 0.5, key="risk_volmult", bind="query-params"
+    )
+    push = s3.slider(
+        "Correlation push toward 1", 0.1, 1.0, 0.5, 0.1, key="risk_push", bind="query-params"
+    )
+    spread = s4.slider(
+        "Spread multiplier (liquidity)", 1.0, 20.0, 5.0, 1.0, key="risk_spread", bind="query-params"
+    )
 methods = tuple(dict.fromkeys([method, *DEFAULT_METHODS]))
-settings = StressSettings(portfolio_value=float(value), levels=tuple(sorted({0.95, level})),
-                          methods=methods, var_window=int(window), chart_method=method,
-                          crash=float(crash), vol_multiplier=float(vol_mult),
-                          correlation_push=float(push), spread_multiplier=float(spread))
+settings = StressSettings(
+    portfolio_value=float(value),
+    levels=tuple(sorted({0.95, level})),
+    methods=methods,
+    var_window=int(window),
+    chart_method=method,
+    crash=float(crash),
+    vol_multiplier=float(vol_mult),
+    correlation_push=float(push),
+    spread_multiplier=float(spread),
+)
 stkey = settings_tuple(settings)
 
 with friendly("The stress scenarios could not run"):
     report = stress_report(sel.source, tickers, weights, sel.start, sel.end, stkey)
 
 tab_var, tab_stress, tab_drivers, tab_dd = st.tabs(
-    ["VaR backtest", "Stress scenarios", "Correlation & risk contributions", "Drawdowns"])
+    ["VaR backtest", "Stress scenarios", "Correlation & risk contributions", "Drawdowns"],
+    key="risk_tab",
+    bind="query-params",
+)
 
 with tab_var:
     forecast = vb["var"].shift(1).rename(f"{level:.1%} {method}").to_frame()
-    st.plotly_chart(var_backtest_chart(vb["returns"], forecast, vb["exceptions"],
-                                       title=f"Daily returns against the {level:.1%} {method} "
-                                       "VaR forecast"),
-                    width="stretch", key="risk_var_chart")
-    st.caption("The forecast for each day is made at the previous close; red crosses are "
-               "exceptions (losses beyond it).")
+    st.plotly_chart(
+        var_backtest_chart(
+            vb["returns"],
+            forecast,
+            vb["exceptions"],
+            title=f"Daily returns against the {level:.1%} {method} VaR forecast",
+        ),
+        width="stretch",
+        key="risk_var_chart",
+    )
+    st.caption(
+        "The forecast for each day is made at the previous close; red crosses are "
+        "exceptions (losses beyond it)."
+    )
     zones = report.backtest[report.backtest["level"] == level]
     left, right = st.columns([2, 3])
     with left:
-        st.plotly_chart(traffic_light_chart(
-            pd.DataFrame({"model": zones["method"], "exceptions": zones["exceptions (250 d)"],
-                          "zone": zones["zone (250 d)"]}),
-            title=f"Basel traffic light by method ({level:.1%}, last 250 days)"),
-            width="stretch", key="risk_light")
+        st.plotly_chart(
+            traffic_light_chart(
+                pd.DataFrame(
+                    {
+                        "model": zones["method"],
+                        "exceptions": zones["exceptions (250 d)"],
+                        "zone": zones["zone (250 d)"],
+                    }
+                ),
+                title=f"Basel traffic light by method ({level:.1%}, last 250 days)",
+            ),
+            width="stretch",
+            key="risk_light",
+        )
     with right:
-        st.dataframe(zones.drop(columns=["level"]), hide_index=True, width="stretch",
-                     key="risk_bt_table")
+        st.dataframe(
+            zones.drop(columns=["level"]), hide_index=True, width="stretch", key="risk_bt_table"
+        )
 
 with tab_stress:
     table = report.scenario_table()
@@ -119,21 +213,35 @@ with tab_stress:
     with left:
         st.plotly_chart(scenario_summary_bar(table), width="stretch", key="risk_scen_bar")
     with right:
-        shown = table[["scenario", "kind", "window", "portfolio_return", "pnl",
-                       "max_drawdown", "covered_weight"]]
-        st.dataframe(shown, hide_index=True, width="stretch", key="risk_scen_table",
-                     column_config={
-                         "portfolio_return": st.column_config.NumberColumn("return",
-                                                                           format="percent"),
-                         "pnl": st.column_config.NumberColumn("P&L ($)", format="dollar"),
-                         "max_drawdown": st.column_config.NumberColumn("max drawdown",
-                                                                       format="percent"),
-                         "covered_weight": st.column_config.NumberColumn("weight covered",
-                                                                         format="percent")})
+        shown = table[
+            [
+                "scenario",
+                "kind",
+                "window",
+                "portfolio_return",
+                "pnl",
+                "max_drawdown",
+                "covered_weight",
+            ]
+        ]
+        st.dataframe(
+            shown,
+            hide_index=True,
+            width="stretch",
+            key="risk_scen_table",
+            column_config={
+                "portfolio_return": st.column_config.NumberColumn("return", format="percent"),
+                "pnl": st.column_config.NumberColumn("P&L ($)", format="dollar"),
+                "max_drawdown": st.column_config.NumberColumn("max drawdown", format="percent"),
+                "covered_weight": st.column_config.NumberColumn("weight covered", format="percent"),
+            },
+        )
         outside = [r.name for r in HISTORICAL_SCENARIOS if r.key in report.skipped]
         if outside:
-            st.caption(f"Outside the selected dates: {', '.join(outside)}. Widen the sidebar's "
-                       "date range to replay them.")
+            st.caption(
+                f"Outside the selected dates: {', '.join(outside)}. Widen the sidebar's "
+                "date range to replay them."
+            )
         for name, reason in report.skipped.items():
             if name not in {r.key for r in HISTORICAL_SCENARIOS}:
                 st.caption(f"Skipped {name}: {reason}")
@@ -143,22 +251,37 @@ with tab_stress:
         if paths:
             st.plotly_chart(replay_paths_chart(paths), width="stretch", key="risk_paths")
         else:
-            st.info("No historical episode falls inside the selected dates; widen the "
-                    "sidebar's date range to replay 2008, 2011, 2015, 2018 or 2020.")
+            st.info(
+                "No historical episode falls inside the selected dates; widen the "
+                "sidebar's date range to replay 2008, 2011, 2015, 2018 or 2020."
+            )
     with right:
         names = [r.name for r in report.scenarios]
-        pick = st.selectbox("P&L by position under", names, key="risk_scen_pick")
+        pick = st.selectbox(
+            "P&L by position under", names, key="risk_scen_pick", bind="query-params"
+        )
         res = next(r for r in report.scenarios if r.name == pick)
-        st.plotly_chart(pnl_bar(res.positions["pnl"], f"{pick}: P&L by position",
-                                currency="$"), width="stretch", key="risk_pnl")
+        st.plotly_chart(
+            pnl_bar(res.positions["pnl"], f"{pick}: P&L by position", currency="$"),
+            width="stretch",
+            key="risk_pnl",
+        )
     st.subheader("Stress-test report")
-    st.caption("VaR/ES by every method, their backtests, drawdowns and every scenario in one "
-               "self-contained HTML file (charts included; open it in any browser).")
+    st.caption(
+        "VaR/ES by every method, their backtests, drawdowns and every scenario in one "
+        "self-contained HTML file (charts included; open it in any browser)."
+    )
     args = (sel.source, tickers, weights, sel.start, sel.end, stkey)
-    st.download_button("Download the stress-test report (HTML)",
-                       data=lambda: report_html(*args), file_name="stress_report.html",
-                       mime="text/html", key="risk_report", type="primary",
-                       on_click="ignore", icon=":material/description:")
+    st.download_button(
+        "Download the stress-test report (HTML)",
+        data=lambda: report_html(*args),
+        file_name="stress_report.html",
+        mime="text/html",
+        key="risk_report",
+        type="primary",
+        on_click="ignore",
+        icon=":material/description:",
+    )
     for warning in report.warnings[:5]:
         st.caption(f"⚠ {warning}")
 
@@ -168,14 +291,22 @@ with tab_drivers:
     st.metric("Annualised volatility (Ledoit-Wolf, last 3 years)", f"{stats['volatility']:.1%}")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(correlation_heatmap(stats["corr"], title="Correlation of daily returns"),
-                        width="stretch", key="risk_corr")
+        st.plotly_chart(
+            correlation_heatmap(stats["corr"], title="Correlation of daily returns"),
+            width="stretch",
+            key="risk_corr",
+        )
     with right:
-        st.plotly_chart(risk_contribution_bar(w, stats["contributions"],
-                                              title="Weight vs share of volatility"),
-                        width="stretch", key="risk_contrib")
-    st.plotly_chart(weights_bar(w, pd.Series(data.sectors), title=f"Weights ({weighting})"),
-                    width="stretch", key="risk_weights")
+        st.plotly_chart(
+            risk_contribution_bar(w, stats["contributions"], title="Weight vs share of volatility"),
+            width="stretch",
+            key="risk_contrib",
+        )
+    st.plotly_chart(
+        weights_bar(w, pd.Series(data.sectors), title=f"Weights ({weighting})"),
+        width="stretch",
+        key="risk_weights",
+    )
 
 with tab_dd:
     ds = report.drawdown_stats
@@ -184,8 +315,15 @@ with tab_dd:
     d[1].metric("Peak → trough", f"{ds['peak']} → {ds['trough']}")
     d[2].metric("Recovered on", ds["recovery"] or "not yet")
     d[3].metric("Current drawdown", f"{ds['current_drawdown']:.1%}")
-    st.plotly_chart(drawdown_chart(stats["drawdown"].rename("portfolio")), width="stretch",
-                    key="risk_dd")
-    st.plotly_chart(return_bar(stats["stock_drawdowns"], "Worst drawdown of each position",
-                               height=max(300, 60 + 24 * len(tickers))),
-                    width="stretch", key="risk_stock_dd")
+    st.plotly_chart(
+        drawdown_chart(stats["drawdown"].rename("portfolio")), width="stretch", key="risk_dd"
+    )
+    st.plotly_chart(
+        return_bar(
+            stats["stock_drawdowns"],
+            "Worst drawdown of each position",
+            height=max(300, 60 + 24 * len(tickers)),
+        ),
+        width="stretch",
+        key="risk_stock_dd",
+    )

@@ -33,8 +33,14 @@ from ui.universe import (
     update_from_wikipedia,
 )
 
-WINDOWS = {"1 week": 5, "1 month": 21, "3 months": 63, "6 months": 126, "1 year": 252,
-           "3 years": 756}
+WINDOWS = {
+    "1 week": 5,
+    "1 month": 21,
+    "3 months": 63,
+    "6 months": 126,
+    "1 year": 252,
+    "3 years": 756,
+}
 
 st.title("Universe Explorer")
 sel = current()
@@ -49,13 +55,19 @@ with friendly("The S&P 500 constituents could not be loaded"):
 ukey = universe_key(universe)
 
 top = st.columns([3.6, 1.3, 1, 1.2, 1], vertical_alignment="center")
-top[0].caption(f"Constituents: **{universe.source}**"
-               + (f", as of {universe.as_of:%Y-%m-%d}" if universe.as_of is not None else "")
-               + f" · prices: **{data.source}** to {data.dates[-1]:%Y-%m-%d}"
-               + "".join(f"  \n{w}" for w in universe.warnings))
-if top[1].button("Update list", icon=":material/sync:", width="stretch",
-                 help="Fetch the live list and changes table from Wikipedia (needs the "
-                 "network; falls back to the cached or bundled list)"):
+top[0].caption(
+    f"Constituents: **{universe.source}**"
+    + (f", as of {universe.as_of:%Y-%m-%d}" if universe.as_of is not None else "")
+    + f" · prices: **{data.source}** to {data.dates[-1]:%Y-%m-%d}"
+    + "".join(f"  \n{w}" for w in universe.warnings)
+)
+if top[1].button(
+    "Update list",
+    icon=":material/sync:",
+    width="stretch",
+    help="Fetch the live list and changes table from Wikipedia (needs the "
+    "network; falls back to the cached or bundled list)",
+):
     with st.spinner("Fetching the S&P 500 page…"):
         fresh = update_from_wikipedia()
     for w in fresh.warnings:
@@ -64,53 +76,98 @@ if top[1].button("Update list", icon=":material/sync:", width="stretch",
     load_universe.clear()
     st.rerun()
 for fmt, col in zip(("csv", "parquet", "json"), top[2:], strict=True):
-    col.download_button(fmt.upper(), data=export_bytes(universe, fmt, ukey),
-                        file_name=f"sp500_constituents.{fmt}", mime=EXPORT_MIME[fmt],
-                        key=f"export_{fmt}", on_click="ignore", icon=":material/download:",
-                        width="stretch", help=f"Export the constituents as {fmt.upper()}")
+    col.download_button(
+        fmt.upper(),
+        data=export_bytes(universe, fmt, ukey),
+        file_name=f"sp500_constituents.{fmt}",
+        mime=EXPORT_MIME[fmt],
+        key=f"export_{fmt}",
+        on_click="ignore",
+        icon=":material/download:",
+        width="stretch",
+        help=f"Export the constituents as {fmt.upper()}",
+    )
 
 # ------------------------------------------------------------------- constituents
-window_label = st.select_slider("Return window", list(WINDOWS), value="3 months",
-                                key="uni_window",
-                                help="Treemap colours and the table's return column: the "
-                                "return over this many trading days to the sidebar's end date")
+window_label = st.select_slider(
+    "Return window",
+    list(WINDOWS),
+    value="3 months",
+    key="uni_window",
+    bind="query-params",
+    help="Treemap colours and the table's return column: the "
+    "return over this many trading days to the sidebar's end date",
+)
 end = sel.end or data.dates[-1].date()
 with friendly("Returns could not be computed"):
     rets = ticker_returns(sel.source, end, WINDOWS[window_label], sel.sectors)
 table = universe.to_frame()
-table = table.merge(rets[["ticker", "last_price", "return"]], how="left", left_on="symbol",
-                    right_on="ticker").drop(columns=["ticker"])
+table = table.merge(
+    rets[["ticker", "last_price", "return"]], how="left", left_on="symbol", right_on="ticker"
+).drop(columns=["ticker"])
 
 tab_map, tab_rotation, tab_table, tab_history = st.tabs(
-    ["Treemap & weights", "Sector rotation", "Constituents", "Membership history"])
+    ["Treemap & weights", "Sector rotation", "Constituents", "Membership history"],
+    key="uni_tab",
+    bind="query-params",
+)
 
 with tab_table:
     c1, c2, c3 = st.columns([2, 3, 2])
-    query = c1.text_input("Search symbol or name", key="uni_search", placeholder="e.g. AAPL")
+    query = c1.text_input(
+        "Search symbol or name", key="uni_search", bind="query-params", placeholder="e.g. AAPL"
+    )
     sectors = sorted(table["sector"].dropna().unique())
-    chosen = c2.multiselect("Sectors", sectors, default=[s for s in sel.sectors if s in sectors],
-                            key="uni_sectors", help="Empty means every sector")
-    sort_by = c3.selectbox("Sort by", ["market_cap", "return", "symbol", "sector",
-                                       "date_added"], key="uni_sort")
+    chosen = c2.multiselect(
+        "Sectors",
+        sectors,
+        default=[s for s in sel.sectors if s in sectors],
+        key="uni_sectors",
+        bind="query-params",
+        help="Empty means every sector",
+    )
+    sort_by = c3.selectbox(
+        "Sort by",
+        ["market_cap", "return", "symbol", "sector", "date_added"],
+        key="uni_sort",
+        bind="query-params",
+    )
     shown = table
     if query:
         q = query.strip().lower()
-        shown = shown[shown["symbol"].str.lower().str.contains(q, regex=False)
-                      | shown["name"].str.lower().str.contains(q, regex=False)]
+        shown = shown[
+            shown["symbol"].str.lower().str.contains(q, regex=False)
+            | shown["name"].str.lower().str.contains(q, regex=False)
+        ]
     if chosen:
         shown = shown[shown["sector"].isin(chosen)]
-    shown = shown.sort_values(sort_by, ascending=sort_by in ("symbol", "sector", "date_added"),
-                              na_position="last")
+    shown = shown.sort_values(
+        sort_by, ascending=sort_by in ("symbol", "sector", "date_added"), na_position="last"
+    )
     st.caption(f"{len(shown)} of {len(table)} constituents · click a column header to sort")
     st.dataframe(
-        shown, hide_index=True, width="stretch", height=520, key="uni_table",
-        column_order=["symbol", "name", "sector", "sub_industry", "market_cap", "return",
-                      "last_price", "date_added", "headquarters"],
+        shown,
+        hide_index=True,
+        width="stretch",
+        height=520,
+        key="uni_table",
+        column_order=[
+            "symbol",
+            "name",
+            "sector",
+            "sub_industry",
+            "market_cap",
+            "return",
+            "last_price",
+            "date_added",
+            "headquarters",
+        ],
         column_config={
             "market_cap": st.column_config.NumberColumn("market cap ($)", format="compact"),
             "return": st.column_config.NumberColumn(f"return {window_label}", format="percent"),
             "last_price": st.column_config.NumberColumn("last price", format="%.2f"),
-        })
+        },
+    )
 
 with tab_map:
     left, right = st.columns([2, 1])
@@ -118,54 +175,98 @@ with tab_map:
         pit = index_on_date(sel.source, end)
     with left:
         stocks, size_label, caption, title = treemap_stocks(pit, universe, rets)
-        st.plotly_chart(treemap(stocks[["ticker", "name", "sector", "size", "return"]],
-                                title=title, height=680, size_label=size_label),
-                        width="stretch", key="uni_treemap", theme=None)
-        st.caption(f"{caption} Colour: return over {window_label} to {end} "
-                   f"(prices from {data.source}).", help="The treemap shows the index as it "
-                   "was on the sidebar's end date: that day's members in that day's GICS "
-                   "sectors, never today's market caps for an earlier date.")
+        st.plotly_chart(
+            treemap(
+                stocks[["ticker", "name", "sector", "size", "return"]],
+                title=title,
+                height=680,
+                size_label=size_label,
+            ),
+            width="stretch",
+            key="uni_treemap",
+            theme=None,
+        )
+        st.caption(
+            f"{caption} Colour: return over {window_label} to {end} (prices from {data.source}).",
+            help="The treemap shows the index as it "
+            "was on the sidebar's end date: that day's members in that day's GICS "
+            "sectors, never today's market caps for an earlier date.",
+        )
     with right, friendly("Sector weights could not be computed", stop=False):
         if pit is not None:
             sized = pit.weighting != EQUAL
-            fig = sector_weights_bar(pit.sector_weights("size") if sized else None,
-                                     pit.sector_weights("equal"), height=520)
+            fig = sector_weights_bar(
+                pit.sector_weights("size") if sized else None,
+                pit.sector_weights("equal"),
+                height=520,
+            )
             st.plotly_chart(fig, width="stretch", key="uni_weights")
-            st.caption(f"Share of the index on {pit.date:%Y-%m-%d} by sector, members with "
-                       "price data: " + (f"{pit.weighting} against one share per member."
-                                         if sized else f"one share per member ({EQUAL})."))
+            st.caption(
+                f"Share of the index on {pit.date:%Y-%m-%d} by sector, members with "
+                "price data: "
+                + (
+                    f"{pit.weighting} against one share per member."
+                    if sized
+                    else f"one share per member ({EQUAL})."
+                )
+            )
         elif has_caps(universe):
-            fig = sector_weights_bar(universe.sector_weights("cap"),
-                                     universe.sector_weights("equal"), height=520)
+            fig = sector_weights_bar(
+                universe.sector_weights("cap"), universe.sector_weights("equal"), height=520
+            )
             st.plotly_chart(fig, width="stretch", key="uni_weights")
-            st.caption("Share of today's index by sector: weighted by market cap against one "
-                       "share per member.")
+            st.caption(
+                "Share of today's index by sector: weighted by market cap against one "
+                "share per member."
+            )
         else:
-            st.info("Cap-weighted sector weights need market caps (the constituents-financials "
-                    "snapshot in the data folder, Polygon or Yahoo).")
+            st.info(
+                "Cap-weighted sector weights need market caps (the constituents-financials "
+                "snapshot in the data folder, Polygon or Yahoo)."
+            )
 
 with tab_rotation:
     c1, c2, c3, c4 = st.columns(4)
-    freq = c1.selectbox("Frequency", list(FREQUENCIES), index=1, key="rrg_freq",
-                        help="JdK-style charts use weekly closes")
-    rrg_window = c2.slider("Normalisation window (periods)", 5, 52, 12, key="rrg_window",
-                           help="Trailing periods of the z-scores that centre RS-Ratio and "
-                           "RS-Momentum on 100")
-    tail = c3.slider("Tail length (periods)", 1, 26, 5, key="rrg_tail")
-    bench_name = c4.selectbox("Benchmark", ["Equal-weight universe", "S&P 500 index"],
-                              key="rrg_bench")
+    freq = c1.selectbox(
+        "Frequency",
+        list(FREQUENCIES),
+        index=1,
+        key="rrg_freq",
+        bind="query-params",
+        help="JdK-style charts use weekly closes",
+    )
+    rrg_window = c2.slider(
+        "Normalisation window (periods)",
+        5,
+        52,
+        12,
+        key="rrg_window",
+        bind="query-params",
+        help="Trailing periods of the z-scores that centre RS-Ratio and RS-Momentum on 100",
+    )
+    tail = c3.slider("Tail length (periods)", 1, 26, 5, key="rrg_tail", bind="query-params")
+    bench_name = c4.selectbox(
+        "Benchmark",
+        ["Equal-weight universe", "S&P 500 index"],
+        key="rrg_bench",
+        bind="query-params",
+    )
     with friendly("Sector returns could not be computed"):
-        daily, basket_note = pit_sector_daily_returns(sel.source, sel.start, sel.end,
-                                                      sel.sectors)
+        daily, basket_note = pit_sector_daily_returns(sel.source, sel.start, sel.end, sel.sectors)
     # sectors that exist at the end of the range (Telecommunication Services ends in 2018)
-    sector_cols = [c for c in daily.columns if c not in ("Universe", "Unknown")
-                   and daily[c].iloc[-5:].notna().any()]
+    sector_cols = [
+        c
+        for c in daily.columns
+        if c not in ("Universe", "Unknown") and daily[c].iloc[-5:].notna().any()
+    ]
     levels = cumulative_index(daily[sector_cols])
     if bench_name == "S&P 500 index":
         bench = index_close().reindex(daily.index)
         if bench.notna().sum() < len(bench) * 0.9:
-            st.warning("The bundled S&P 500 index does not cover these dates; using the "
-                       "equal-weight universe instead.")
+            st.warning(
+                "The bundled S&P 500 index does not cover these dates; using the "
+                "equal-weight universe instead."
+            )
             bench = cumulative_index(daily["Universe"])
     else:
         bench = cumulative_index(daily["Universe"])
@@ -176,41 +277,64 @@ with tab_rotation:
     with left:
         st.plotly_chart(rrg_chart(tails, height=560), width="stretch", key="uni_rrg")
         if len(tails):
-            st.caption(f"Last point {tails['date'].max():%Y-%m-%d}; tails of {tail} "
-                       f"{freq} points. RS-Ratio and RS-Momentum are z-scores over "
-                       f"{rrg_window} periods centred on 100 (JdK-style; see mltrainer.sectors)."
-                       f" Equal-weight {basket_note}.")
+            st.caption(
+                f"Last point {tails['date'].max():%Y-%m-%d}; tails of {tail} "
+                f"{freq} points. RS-Ratio and RS-Momentum are z-scores over "
+                f"{rrg_window} periods centred on 100 (JdK-style; see mltrainer.sectors)."
+                f" Equal-weight {basket_note}."
+            )
     with right:
         rs = relative_strength(levels, bench)
         st.plotly_chart(rs_lines(rs, height=560), width="stretch", key="uni_rs")
-    latest = (tails.sort_values("date").groupby("sector").tail(1)
-              .set_index("sector")[["rs_ratio", "rs_momentum", "quadrant"]])
-    st.dataframe(latest.sort_values("rs_ratio", ascending=False), width="stretch",
-                 key="uni_quadrants",
-                 column_config={c: st.column_config.NumberColumn(format="%.2f")
-                                for c in ("rs_ratio", "rs_momentum")})
+    latest = (
+        tails.sort_values("date")
+        .groupby("sector")
+        .tail(1)
+        .set_index("sector")[["rs_ratio", "rs_momentum", "quadrant"]]
+    )
+    st.dataframe(
+        latest.sort_values("rs_ratio", ascending=False),
+        width="stretch",
+        key="uni_quadrants",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.2f") for c in ("rs_ratio", "rs_momentum")
+        },
+    )
 
 with tab_history:
     history = membership_source(st.session_state["universe_refresh"])
     if history is None and universe.changes.empty:
-        st.info("No membership source: this constituents list has no changes table and the "
-                "data folder has no membership/ files or saved page. Press 'Update list' "
-                "(online) or put a saved page in the data folder's wikipedia/ directory.")
+        st.info(
+            "No membership source: this constituents list has no changes table and the "
+            "data folder has no membership/ files or saved page. Press 'Update list' "
+            "(online) or put a saved page in the data folder's wikipedia/ directory."
+        )
     else:
         span = history or universe.membership()
         default = min(max(end, span.start.date()), span.end.date())
         c0, c00 = st.columns([1, 3])
-        on = c0.date_input("Index membership on", value=default, key="uni_on_date",
-                           min_value=dt.date(1957, 3, 4), max_value=dt.date.today(),
-                           format="YYYY-MM-DD")
-        around = c00.slider("Changes within (days either side)", 7, 365, 90, key="uni_around")
+        on = c0.date_input(
+            "Index membership on",
+            value=default,
+            key="uni_on_date",
+            bind="query-params",
+            min_value=dt.date(1957, 3, 4),
+            max_value=dt.date.today(),
+            format="YYYY-MM-DD",
+        )
+        around = c00.slider(
+            "Changes within (days either side)", 7, 365, 90, key="uni_around", bind="query-params"
+        )
         found = membership_on(universe, ukey, on, st.session_state["universe_refresh"])
         for text in found["warnings"]:
             st.warning(text)
-        st.caption(f"Members on {found['date']} under the symbols of that day, from "
-                   f"{found['source'] or 'the nearest covered date'}. Sources: "
-                   + "; ".join(f"{c['source']} ({c['start']} to {c['end']})"
-                               for c in found["coverage"]) + ". " + found["sector_note"])
+        st.caption(
+            f"Members on {found['date']} under the symbols of that day, from "
+            f"{found['source'] or 'the nearest covered date'}. Sources: "
+            + "; ".join(f"{c['source']} ({c['start']} to {c['end']})" for c in found["coverage"])
+            + ". "
+            + found["sector_note"]
+        )
         members = found["members"]
         c1, c2, c3 = st.columns(3)
         c1.metric("Members on that date", len(members))
@@ -219,17 +343,26 @@ with tab_history:
         c3.metric("Removals nearby", int(near["removed_ticker"].notna().sum()))
         left, right = st.columns([2, 3])
         with left:
-            frame = pd.DataFrame({"symbol then": members,
-                                  f"sector on {found['date']}": found["sector_then"],
-                                  f"symbol on {found['latest']}": found["symbol_now"],
-                                  "still a member": found["still_member"]})
-            st.dataframe(frame, hide_index=True, width="stretch", height=460,
-                         key="uni_members")
+            frame = pd.DataFrame(
+                {
+                    "symbol then": members,
+                    f"sector on {found['date']}": found["sector_then"],
+                    f"symbol on {found['latest']}": found["symbol_now"],
+                    "still a member": found["still_member"],
+                }
+            )
+            st.dataframe(frame, hide_index=True, width="stretch", height=460, key="uni_members")
         with right:
-            st.caption(f"Changes in {universe.source} from "
-                       f"{pd.Timestamp(on) - pd.Timedelta(days=around):%Y-%m-%d}"
-                       f" to {pd.Timestamp(on) + pd.Timedelta(days=around):%Y-%m-%d}")
-            st.dataframe(near, hide_index=True, width="stretch", height=460,
-                         key="uni_changes",
-                         column_config={"date": st.column_config.DateColumn(
-                             format="YYYY-MM-DD")})
+            st.caption(
+                f"Changes in {universe.source} from "
+                f"{pd.Timestamp(on) - pd.Timedelta(days=around):%Y-%m-%d}"
+                f" to {pd.Timestamp(on) + pd.Timedelta(days=around):%Y-%m-%d}"
+            )
+            st.dataframe(
+                near,
+                hide_index=True,
+                width="stretch",
+                height=460,
+                key="uni_changes",
+                column_config={"date": st.column_config.DateColumn(format="YYYY-MM-DD")},
+            )

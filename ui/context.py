@@ -50,11 +50,15 @@ def _fallback(source: str, reason: str) -> MarketData | None:
     try:
         data = _load("auto")
     except MLTrainerError as exc:
-        st.error(f"Could not load data from source '{source}' ({reason}) nor any fallback "
-                 f"({exc}). Check the data folder (MLTRAINER_DATA_DIR) or the network.")
+        st.error(
+            f"Could not load data from source '{source}' ({reason}) nor any fallback "
+            f"({exc}). Check the data folder (MLTRAINER_DATA_DIR) or the network."
+        )
         return None
-    note = (f"Source '{source}' is unavailable ({reason}); showing the {data.source} data "
-            "instead. Pick it again once the network or API key is back.")
+    note = (
+        f"Source '{source}' is unavailable ({reason}); showing the {data.source} data "
+        "instead. Pick it again once the network or API key is back."
+    )
     return replace(data, warnings=(note, *data.warnings))
 
 
@@ -99,8 +103,10 @@ def _seed_from_url(first: dt.date, last: dt.date, sectors: list[str]) -> None:
         lo = _from_url("start", lambda text: parse_date(text, "start"))
         hi = _from_url("end", lambda text: parse_date(text, "end"))
         if lo is not None and hi is not None and lo > hi:
-            st.warning(f"The link's start {lo} is after its end {hi}; showing the default "
-                       "date range instead.")
+            st.warning(
+                f"The link's start {lo} is after its end {hi}; showing the default "
+                "date range instead."
+            )
         elif lo is not None and hi is not None:
             st.session_state["g_dates"] = (min(max(lo, first), last), min(max(hi, first), last))
     if "g_sectors" not in st.session_state:
@@ -156,23 +162,49 @@ def sidebar() -> Selection:
         sectors = sorted(set(data.sectors.values()))
         _seed_from_url(first, last, sectors)
         if "g_dates" in st.session_state:
-            st.session_state["g_dates"] = _clip_dates(st.session_state["g_dates"], first, last,
-                                                      default_start)
+            st.session_state["g_dates"] = _clip_dates(
+                st.session_state["g_dates"], first, last, default_start
+            )
             dates = st.date_input("Date range", min_value=first, max_value=last, key="g_dates")
         else:
-            dates = st.date_input("Date range", value=(default_start, last), min_value=first,
-                                  max_value=last, key="g_dates")
-        start, end = (dates if isinstance(dates, tuple) and len(dates) == 2
-                      else (default_start, last))
-        chosen = st.multiselect("Universe: sectors", sectors, key="g_sectors",
-                                help="Empty means every sector")
-        st.caption(f"Source **{data.source}** · {data.n_tickers} tickers · "
-                   f"{first} to {last}")
+            dates = st.date_input(
+                "Date range",
+                value=(default_start, last),
+                min_value=first,
+                max_value=last,
+                key="g_dates",
+            )
+        start, end = (
+            dates if isinstance(dates, tuple) and len(dates) == 2 else (default_start, last)
+        )
+        chosen = st.multiselect(
+            "Universe: sectors", sectors, key="g_sectors", help="Empty means every sector"
+        )
+        st.caption(f"Source **{data.source}** · {data.n_tickers} tickers · {first} to {last}")
         for warning in data.warnings[:3]:
             st.warning(warning)
     sel = Selection(source, start, end, tuple(chosen))
     st.session_state["selection"] = sel
+    _selection_to_url(sel)
     return sel
+
+
+def _selection_to_url(sel: Selection) -> None:
+    """Keep the sidebar's choices in the URL on every page, so any copied link opens the
+    same data, dates and sectors (the page's own widgets keep theirs beside them)."""
+    state = {
+        "source": sel.source,
+        "start": str(sel.start) if sel.start else None,
+        "end": str(sel.end) if sel.end else None,
+        "sectors": ",".join(sel.sectors) or None,
+    }
+    qp = st.query_params
+    for name, value in state.items():
+        if value is None:
+            if name in qp:
+                del qp[name]
+        elif qp.get(name) != value:
+            qp[name] = value
 
 
 def current() -> Selection:

@@ -43,6 +43,21 @@ def missing_fields(model_cls, have: dict) -> list[str]:
 
 
 # ------------------------------------------------------------------------- URL
+MANAGED = (*URL_KEYS, "source", "start", "end", "sectors")  # keys write_url owns
+
+
+def _sync_url(state: dict) -> None:
+    """Make the URL's managed keys equal ``state``, leaving the others alone (widgets that
+    keep their own value in the URL, e.g. the walk-forward settings, and ``wf``)."""
+    qp = st.query_params
+    for name in list(qp):
+        if (name in MANAGED or name.startswith(PARAM_PREFIX)) and name not in state:
+            del qp[name]
+    for name, value in state.items():
+        if qp.get(name) != value:
+            qp[name] = value
+
+
 def url_state() -> dict:
     """The Model Lab settings to start from: the URL on a session's first visit (a shared
     link), afterwards the settings of the last run (see :func:`write_url`); plain values
@@ -93,8 +108,7 @@ def write_url(
     if sel.sectors:
         state["sectors"] = ",".join(sel.sectors)
     state.update({f"{PARAM_PREFIX}{k}": str(v) for k, v in params.items()})
-    if dict(st.query_params) != state:
-        st.query_params.from_dict(state)
+    _sync_url(state)
     # Streamlit drops a page's widget state when another page runs: remember the settings
     # so coming back to the lab restores them (url_state reads this first)
     st.session_state["lab_url"] = {
@@ -219,6 +233,7 @@ def walk_forward_run(
     test: int,
     costs: float,
     universe: str = "survivors",
+    mode: str = "expanding",
 ):
     """:func:`mltrainer.backtest.walkforward.walk_forward` memoised by its inputs, with a
     progress bar on a miss; recorded in the audit trail."""
@@ -226,7 +241,7 @@ def walk_forward_run(
     from mltrainer.backtest.walkforward import walk_forward
 
     store = result_store("walk_forward", 6)
-    cache_key = (source, key, params, grid, tickers, start, end, train, test, costs, universe)
+    cache_key = (source, key, params, grid, tickers, start, end, train, test, costs, universe, mode)
     n_points = int(np.prod([len(v) for _, v in grid])) if grid else 1
 
     def compute(progress):
@@ -248,6 +263,7 @@ def walk_forward_run(
                 params=fixed,
                 train_size=train,
                 test_size=test,
+                mode=mode,
                 backtest_kwargs={"commission_bps": costs, "members": mask},
                 n_jobs=1,
                 progress=step,
@@ -270,6 +286,7 @@ def walk_forward_run(
                     "universe": universe,
                     "grid": {k: list(v) for k, v in grid},
                     "train_size": train,
+                    "mode": mode,
                     "test_size": test,
                     "dsr_oos": res.deflated_sharpe["oos"]["dsr"],
                 },

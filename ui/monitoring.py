@@ -37,6 +37,7 @@ def limits_widgets(key: str = "mon") -> Limits:
             [0.9, 0.95, 0.975, 0.99, 0.995],
             d.var_level,
             key=f"{key}:var_level",
+            bind="query-params",
             help="Confidence level of the VaR forecast a day's loss is tested against",
         )
         window = st.slider(
@@ -46,10 +47,15 @@ def limits_widgets(key: str = "mon") -> Limits:
             d.var_window,
             50,
             key=f"{key}:var_window",
+            bind="query-params",
             help="Days each VaR forecast is estimated from",
         )
         method = st.selectbox(
-            "VaR method", METHODS, METHODS.index(d.var_method), key=f"{key}:var_method"
+            "VaR method",
+            METHODS,
+            METHODS.index(d.var_method),
+            key=f"{key}:var_method",
+            bind="query-params",
         )
     with c2:
         max_dd = st.slider(
@@ -59,6 +65,7 @@ def limits_widgets(key: str = "mon") -> Limits:
             d.max_drawdown,
             0.01,
             key=f"{key}:max_drawdown",
+            bind="query-params",
             format="%.2f",
             help="Alert when the value falls this far below its running peak",
         )
@@ -69,6 +76,7 @@ def limits_widgets(key: str = "mon") -> Limits:
             d.vol_ratio,
             0.1,
             key=f"{key}:vol_ratio",
+            bind="query-params",
             help="Alert when short-term volatility exceeds this multiple of long-term volatility",
         )
         vs, vl = st.slider(
@@ -77,10 +85,16 @@ def limits_widgets(key: str = "mon") -> Limits:
             504,
             (d.vol_short, d.vol_long),
             key=f"{key}:vol_windows",
+            bind="query-params",
         )
     with c3:
         stale = st.slider(
-            "Stale data after (business days)", 1, 30, d.stale_days, key=f"{key}:stale_days"
+            "Stale data after (business days)",
+            1,
+            30,
+            d.stale_days,
+            key=f"{key}:stale_days",
+            bind="query-params",
         )
         recent = st.slider(
             "Recent events window (days)",
@@ -88,6 +102,7 @@ def limits_widgets(key: str = "mon") -> Limits:
             60,
             d.recent_days,
             key=f"{key}:recent_days",
+            bind="query-params",
             help="A VaR breach or regime change this recent counts as an active alert",
         )
         confirm = st.slider(
@@ -96,6 +111,7 @@ def limits_widgets(key: str = "mon") -> Limits:
             30,
             d.regime_confirm,
             key=f"{key}:regime_confirm",
+            bind="query-params",
             help="A new regime counts once it "
             "has held this many days in a row (daily labels flip back and "
             "forth)",

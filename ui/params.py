@@ -20,37 +20,67 @@ def _decimals(step: float) -> int:
     """Decimals that show every value a step of ``step`` can reach (0.005 -> 3)."""
     if step <= 0 or float(step).is_integer():
         return 0
-    return min(8, max(0, -math.floor(math.log10(step) + 1e-9)) + (0 if round(
-        step / 10 ** math.floor(math.log10(step)), 9).is_integer() else 1))
+    return min(
+        8,
+        max(0, -math.floor(math.log10(step) + 1e-9))
+        + (0 if round(step / 10 ** math.floor(math.log10(step)), 9).is_integer() else 1),
+    )
 
 
-def _int(label, spec: IntParam, value, key):
+def _int(label, spec: IntParam, value, key, bind):
     step = spec.step or 1
     if (spec.high - spec.low) / step > MAX_SLIDER_STEPS:
-        return st.number_input(label, spec.low, spec.high, int(value), step=step,
-                               help=spec.help, key=key)
-    return st.slider(label, spec.low, spec.high, int(value), step=step, help=spec.help,
-                     key=key)
+        return st.number_input(
+            label, spec.low, spec.high, int(value), step=step, help=spec.help, key=key, bind=bind
+        )
+    return st.slider(
+        label, spec.low, spec.high, int(value), step=step, help=spec.help, key=key, bind=bind
+    )
 
 
-def _float(label, spec: FloatParam, value, key):
+def _float(label, spec: FloatParam, value, key, bind):
     step = float(spec.step)
     fmt = f"%.{_decimals(step)}f"
     if (spec.high - spec.low) / step > MAX_SLIDER_STEPS:
-        return st.number_input(label, float(spec.low), float(spec.high), float(value),
-                               step=step, format=fmt, help=spec.help, key=key)
-    return st.slider(label, float(spec.low), float(spec.high), float(value), step=step,
-                     format=fmt, help=spec.help, key=key)
+        return st.number_input(
+            label,
+            float(spec.low),
+            float(spec.high),
+            float(value),
+            step=step,
+            format=fmt,
+            help=spec.help,
+            key=key,
+            bind=bind,
+        )
+    return st.slider(
+        label,
+        float(spec.low),
+        float(spec.high),
+        float(value),
+        step=step,
+        format=fmt,
+        help=spec.help,
+        key=key,
+        bind=bind,
+    )
 
 
-def _choice(label, spec: ChoiceParam, value, key):
+def _choice(label, spec: ChoiceParam, value, key, bind):
     options = list(spec.choices)
-    return st.selectbox(label, options, index=options.index(value), help=spec.help, key=key,
-                        format_func=str)
+    return st.selectbox(
+        label,
+        options,
+        index=options.index(value),
+        help=spec.help,
+        key=key,
+        format_func=str,
+        bind=bind,
+    )
 
 
-def _bool(label, spec: BoolParam, value, key):
-    return st.checkbox(label, value=bool(value), help=spec.help, key=key)
+def _bool(label, spec: BoolParam, value, key, bind):
+    return st.checkbox(label, value=bool(value), help=spec.help, key=key, bind=bind)
 
 
 WIDGETS = {IntParam: _int, FloatParam: _float, ChoiceParam: _choice, BoolParam: _bool}
@@ -67,11 +97,14 @@ def coerce(spec, value, name: str = "value") -> tuple:
         return spec.default, f"{exc}; using the default {spec.default!r}"
 
 
-def param_widgets(model_cls, key_prefix: str, initial: dict | None = None,
-                  columns: int = 2) -> dict:
+def param_widgets(
+    model_cls, key_prefix: str, initial: dict | None = None, columns: int = 2, bind: bool = False
+) -> dict:
     """Draw one widget per declared parameter; return {name: value}.
 
-    ``initial`` (e.g. from st.query_params) seeds the widgets the first time they are drawn.
+    ``initial`` (e.g. from st.query_params) seeds the widgets the first time they are
+    drawn. ``bind``: each widget keeps its value in the URL under its key
+    (``{key_prefix}:{name}``), so a copied link reproduces the settings.
     """
     initial = initial or {}
     values = {}
@@ -85,5 +118,7 @@ def param_widgets(model_cls, key_prefix: str, initial: dict | None = None,
             if problem:
                 st.warning(f"Link parameter p.{name}: {problem}")
         with cols[i % columns]:
-            values[name] = WIDGETS[type(spec)](name.replace("_", " "), spec, value, key)
+            values[name] = WIDGETS[type(spec)](
+                name.replace("_", " "), spec, value, key, "query-params" if bind else None
+            )
     return values

@@ -81,6 +81,7 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str] | No
         options,
         default=default,
         key=f"{key}:tickers",
+        bind="query-params",
         max_selections=60,
         help="Two to sixty stocks of the selected data source",
     )
@@ -89,6 +90,7 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str] | No
         WEIGHTINGS,
         index=WEIGHTINGS.index(saved.get("method", "Equal")),
         key=f"{key}:method",
+        bind="query-params",
         help="Market cap: the constituents-financials snapshot; risk "
         "parity: equal risk contributions (Ledoit-Wolf covariance, last 3 "
         "years); sizing model: its weights on the last date",
@@ -97,7 +99,11 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str] | No
     if method == "Sizing model":
         sizing = by_family().get("sizing", [])
         sizing_key = c3.selectbox(
-            "Sizing model", sizing, key=f"{key}:sizing", format_func=lambda k: k.split("/")[1]
+            "Sizing model",
+            sizing,
+            key=f"{key}:sizing",
+            bind="query-params",
+            format_func=lambda k: k.split("/")[1],
         )
     if len(tickers) < 2:
         st.info("Pick at least two tickers for the portfolio.")

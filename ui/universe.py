@@ -31,8 +31,11 @@ from mltrainer.sectors_pit import (
 from ui.context import load
 from ui.data import sector_daily_returns
 
-EXPORT_MIME = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet",
-               "json": "application/json"}
+EXPORT_MIME = {
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+    "json": "application/json",
+}
 
 
 def _saved_pages() -> list[Path]:
@@ -47,13 +50,17 @@ def load_universe(refresh: int = 0) -> SP500Universe:
     only busts the cache after an update."""
     universe = SP500UniverseManager().load("auto")
     if universe.changes.empty and universe.source.startswith("pytickersymbols"):
-        universe.warnings.append("no saved Wikipedia page and nothing cached: the list "
-                                 "has no changes table; press 'Update list' when online")
+        universe.warnings.append(
+            "no saved Wikipedia page and nothing cached: the list "
+            "has no changes table; press 'Update list' when online"
+        )
     try:
         universe = universe.with_market_caps("snapshot")
     except DataError as exc:
-        universe.warnings.append(f"no market caps ({exc}); the treemap sizes stocks "
-                                 "equally and cap weights are unavailable")
+        universe.warnings.append(
+            f"no market caps ({exc}); the treemap sizes stocks "
+            "equally and cap weights are unavailable"
+        )
     return universe
 
 
@@ -94,12 +101,12 @@ def membership_on(_universe: SP500Universe, key: str, date, refresh: int = 0) ->
     if membership is None:
         membership = _universe.membership()
     found = membership.lookup(date)
-    sectors = sectors_as_of(found["members"], date, history=membership.history,
-                            lists=sector_lists(membership))
+    sectors = sectors_as_of(
+        found["members"], date, history=membership.history, lists=sector_lists(membership)
+    )
     today = membership.end
     found["sector_then"] = [sectors.sectors.get(s) for s in found["members"]]
-    found["symbol_now"] = [membership.history.symbol_on(s, date, today)
-                           for s in found["members"]]
+    found["symbol_now"] = [membership.history.symbol_on(s, date, today) for s in found["members"]]
     latest = set(membership.members_on(today))
     found["still_member"] = [s in latest for s in found["symbol_now"]]
     found["latest"] = today.date().isoformat()
@@ -111,8 +118,10 @@ def changes_around(universe: SP500Universe, date, days: int) -> pd.DataFrame:
     """Index changes within ``days`` calendar days either side of ``date``."""
     when = pd.Timestamp(date)
     ch = universe.changes
-    near = ch[(ch["date"] >= when - pd.Timedelta(days=days))
-              & (ch["date"] <= when + pd.Timedelta(days=days))]
+    near = ch[
+        (ch["date"] >= when - pd.Timedelta(days=days))
+        & (ch["date"] <= when + pd.Timedelta(days=days))
+    ]
     return near.sort_values("date", ascending=False).reset_index(drop=True)
 
 
@@ -136,8 +145,7 @@ def index_on_date(source: str, date) -> IndexOnDate | None:
 
 
 @st.cache_data(show_spinner="Computing sector returns…", max_entries=8)
-def pit_sector_daily_returns(source: str, start, end, sectors: tuple
-                             ) -> tuple[pd.DataFrame, str]:
+def pit_sector_daily_returns(source: str, start, end, sectors: tuple) -> tuple[pd.DataFrame, str]:
     """Daily sector-basket returns holding each day's members in that day's sectors
     (:func:`mltrainer.sectors_pit.pit_sector_returns`), and a note on the sectors. Without
     a membership source: today's sectors of every ticker (:func:`ui.data.sector_daily_returns`)
@@ -145,40 +153,61 @@ def pit_sector_daily_returns(source: str, start, end, sectors: tuple
     try:
         membership = load_membership()
     except DataError as exc:
-        return (sector_daily_returns(source, start, end, sectors),
-                f"baskets of today's members in today's sectors ({exc})")
+        return (
+            sector_daily_returns(source, start, end, sectors),
+            f"baskets of today's members in today's sectors ({exc})",
+        )
     data = load(source)
-    tickers = None if not sectors else [t for t in data.tickers
-                                        if data.sectors.get(t) in sectors]
+    tickers = None if not sectors else [t for t in data.tickers if data.sectors.get(t) in sectors]
     anchors = last_price_dates(data.adj_close)
     sub = data.select(tickers=tickers, start=start, end=end)
     daily, note = pit_sector_returns(sub.returns(), membership, anchors=anchors)
     return daily, "baskets hold each day's members in that day's sectors; " + note
 
 
-def treemap_stocks(pit: IndexOnDate | None, universe: SP500Universe, rets: pd.DataFrame
-                   ) -> tuple[pd.DataFrame, str, str, str | None]:
+def treemap_stocks(
+    pit: IndexOnDate | None, universe: SP500Universe, rets: pd.DataFrame
+) -> tuple[pd.DataFrame, str, str, str | None]:
     """Rows for the treemap (``ticker, name, sector, size, return``), the size label, a
     caption and a title: the members of the date when ``pit`` is known, else today's
     constituents (said in the caption)."""
     names = universe.to_frame()[["symbol", "name"]].rename(columns={"symbol": "ticker"})
     if pit is not None:
-        stocks = (pit.stocks[pit.stocks["ticker"].isin(rets["ticker"])]
-                  .merge(rets[["ticker", "return"]], on="ticker", how="left")
-                  .merge(names.drop_duplicates("ticker"), on="ticker", how="left"))
-        label = ("equal weight" if pit.weighting == EQUAL
-                 else "price x shares" if pit.weighting == SHARES else "market cap")
+        stocks = (
+            pit.stocks[pit.stocks["ticker"].isin(rets["ticker"])]
+            .merge(rets[["ticker", "return"]], on="ticker", how="left")
+            .merge(names.drop_duplicates("ticker"), on="ticker", how="left")
+        )
+        label = (
+            "equal weight"
+            if pit.weighting == EQUAL
+            else "price x shares"
+            if pit.weighting == SHARES
+            else "market cap"
+        )
         return stocks, label, pit.caption(), pit.title()
     stocks = universe.to_frame().rename(columns={"symbol": "ticker"})
     stocks = stocks[stocks["ticker"].isin(rets["ticker"])].merge(
-        rets[["ticker", "return"]], on="ticker", how="left")
+        rets[["ticker", "return"]], on="ticker", how="left"
+    )
     if has_caps(universe):
         stocks = stocks.assign(size=stocks["market_cap"])
         label, missing = "market cap", int(stocks["market_cap"].isna().sum())
     else:
         stocks = stocks.assign(size=1.0)
         label, missing = "equal size", 0
-    caption = (f"No membership source for past dates: today's constituents ({universe.source})"
-               f", area: {label}. {len(stocks) - missing} stocks with prices"
-               + (f"; {missing} without a market cap are left out" if missing else "") + ".")
+    total = len(universe.constituents)
+    capless = sum(1 for c in universe.constituents if not c.market_cap) if missing else 0
+    caption = (
+        f"No membership source for past dates: today's constituents ({universe.source})"
+        f", area: {label}. {len(stocks) - missing} of the {len(stocks)} members with "
+        "prices are shown"
+        + (
+            f"; {missing} without a market cap are left out ({capless} of all {total} "
+            "members have none)"
+            if missing
+            else ""
+        )
+        + "."
+    )
     return stocks, label, caption, None

@@ -8,7 +8,7 @@ import pytest
 
 from tests.ui.pagetools import array, chart_keys, errors, figure, metrics, open_page, table
 
-VOL = "rg:regime/VolatilityRegimeModel:"
+VOL = "rg:Volatility:"
 
 
 def background(fig: dict) -> np.ndarray:
@@ -21,10 +21,13 @@ def test_regimes_render_on_the_index(app, shared_data_dir, source):
     at = open_page(app, "regimes", source)
     assert not errors(at)
     assert at.selectbox(key="rg_series").value == "S&P 500 index"
-    assert at.multiselect(key="rg_models").value == ["regime/VolatilityRegimeModel",
-                                                     "regime/MarketConditionRegimeModel"]
-    assert {"rg_price", "rg_probs", "rg_transitions", "rg_agreement",
-            "rg_pairs"} <= set(chart_keys(at))
+    assert at.multiselect(key="rg_models").value == [
+        "regime/VolatilityRegimeModel",
+        "regime/MarketConditionRegimeModel",
+    ]
+    assert {"rg_price", "rg_probs", "rg_transitions", "rg_agreement", "rg_pairs"} <= set(
+        chart_keys(at)
+    )
     fig = figure(at, "rg_price")
     labels = background(fig)
     assert set(np.unique(labels[np.isfinite(labels)])) == {0.0, 1.0, 2.0}
@@ -51,13 +54,16 @@ def test_a_parameter_slider_changes_the_regimes(app, shared_data_dir):
 def test_a_ticker_and_model_agreement(app, shared_data_dir):
     at = open_page(app, "regimes", "local")
     at.selectbox(key="rg_series").select("JPM")
-    at.multiselect(key="rg_models").set_value(["regime/VolatilityRegimeModel",
-                                               "regime/RegimeSwitchingModel",
-                                               "regime/ChangePointRegimeModel"]).run()
+    at.multiselect(key="rg_models").set_value(
+        [
+            "regime/VolatilityRegimeModel",
+            "regime/RegimeSwitchingModel",
+            "regime/ChangePointRegimeModel",
+        ]
+    ).run()
     assert not errors(at)
     strip = figure(at, "rg_agreement")["data"][0]
-    assert list(strip["y"]) == ["Volatility", "RegimeSwitching", "ChangePoint",
-                                "majority"]
+    assert list(strip["y"]) == ["Volatility", "RegimeSwitching", "ChangePoint", "majority"]
     pairs = array(figure(at, "rg_pairs")["data"][0]["z"]).astype(float)
     assert pairs.shape == (3, 3) and np.allclose(np.diag(pairs), 1.0)
     assert ((pairs >= 0) & (pairs <= 1)).all()
