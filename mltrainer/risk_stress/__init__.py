@@ -1,42 +1,17 @@
 """Stress testing: historical replays and hypothetical shocks of a weighted portfolio.
 
-The maths is in :mod:`mltrainer.risk_stress.scenarios` (pure functions, data in, result
-out); :class:`~mltrainer.models.stress.StressTestingModel` wraps it for the model
-registry, and :mod:`mltrainer.reports.stress_report` turns it into a stakeholder report.
-This package depends on ``data``, ``measures`` and ``errors`` only, never on ``models``
-(``tests/test_import_graph.py`` checks that no package cycle comes back).
+The maths is in pure functions (data in, result out), one module per kind of scenario
+(:mod:`~mltrainer.risk_stress.historical`, :mod:`~mltrainer.risk_stress.shocks`,
+:mod:`~mltrainer.risk_stress.liquidity`) over the shared book and result of
+:mod:`~mltrainer.risk_stress.base`; :mod:`mltrainer.risk_stress.scenarios` is the
+catalogue with the conventions. :class:`~mltrainer.models.stress.StressTestingModel`
+wraps them for the model registry, and :mod:`mltrainer.reports.stress_report` turns them
+into a stakeholder report. This package depends on ``data``, ``measures``, ``numerics``
+and ``errors`` only, never on ``models`` (``tests/test_import_graph.py`` checks that no
+package cycle comes back).
 """
 
-from mltrainer.risk_stress.scenarios import (
-    HISTORICAL_SCENARIOS,
-    HistoricalScenario,
-    ScenarioResult,
-    correlation_breakdown,
-    equal_weight_market,
-    liquidity_crisis,
-    liquidity_haircut,
-    market_crash,
-    replay_all,
-    replay_window,
-    scenario_table,
-    stressed_correlation,
-    validate_weights,
-    volatility_spike,
-)
+from mltrainer.risk_stress import scenarios
+from mltrainer.risk_stress.scenarios import *  # noqa: F403  (the catalogue is the API)
 
-__all__ = [
-    "HISTORICAL_SCENARIOS",
-    "HistoricalScenario",
-    "ScenarioResult",
-    "correlation_breakdown",
-    "equal_weight_market",
-    "liquidity_crisis",
-    "liquidity_haircut",
-    "market_crash",
-    "replay_all",
-    "replay_window",
-    "scenario_table",
-    "stressed_correlation",
-    "validate_weights",
-    "volatility_spike",
-]
+__all__ = scenarios.__all__
