@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from mltrainer.errors import DataError, ParameterError
-from mltrainer.measures.portfolio import covariance, risk_parity_weights
+from mltrainer.measures.allocation import risk_parity_weights
+from mltrainer.measures.covariance import covariance
 
 RISK_PARITY_LOOKBACK = 756  # three years of trading days of returns
 RISK_PARITY_MIN_DAYS = 60  # fewer common days give an unstable covariance
@@ -26,23 +27,30 @@ def equal_weighting(tickers: Sequence[str]) -> pd.Series:
     return pd.Series([1.0 / n] * n, index=list(tickers), dtype="float64")
 
 
-def market_cap_weighting(tickers: Sequence[str], market_caps: Mapping[str, float],
-                         source: str = "the market caps given") -> pd.Series:
+def market_cap_weighting(
+    tickers: Sequence[str], market_caps: Mapping[str, float], source: str = "the market caps given"
+) -> pd.Series:
     """``cap_i / sum_j cap_j``; a ticker without a (non-zero) cap is an error.
 
     ``source`` names where the caps come from, for the error message.
     """
     missing = [t for t in tickers if not market_caps.get(t)]
     if missing:
-        raise DataError(f"no market cap for {', '.join(missing)} in {source}; "
-                        "remove them or use another weighting")
+        raise DataError(
+            f"no market cap for {', '.join(missing)} in {source}; "
+            "remove them or use another weighting"
+        )
     w = np.array([market_caps[t] for t in tickers], dtype="float64")
     return pd.Series(w / w.sum(), index=list(tickers))
 
 
-def risk_parity_weighting(tickers: Sequence[str], returns: pd.DataFrame, *,
-                          lookback: int = RISK_PARITY_LOOKBACK,
-                          min_days: int = RISK_PARITY_MIN_DAYS) -> pd.Series:
+def risk_parity_weighting(
+    tickers: Sequence[str],
+    returns: pd.DataFrame,
+    *,
+    lookback: int = RISK_PARITY_LOOKBACK,
+    min_days: int = RISK_PARITY_MIN_DAYS,
+) -> pd.Series:
     """Equal risk contributions under the Ledoit-Wolf covariance of recent returns.
 
     The covariance uses the days among the last ``lookback`` rows of ``returns`` on which
@@ -50,14 +58,17 @@ def risk_parity_weighting(tickers: Sequence[str], returns: pd.DataFrame, *,
     """
     rets = returns.reindex(columns=list(tickers)).iloc[-lookback:].dropna()
     if len(rets) < min_days:
-        raise DataError(f"risk parity needs at least {min_days} days on which every ticker "
-                        f"has a return (got {len(rets)}); drop the ticker with the shortest "
-                        "history or widen the dates")
+        raise DataError(
+            f"risk parity needs at least {min_days} days on which every ticker "
+            f"has a return (got {len(rets)}); drop the ticker with the shortest "
+            "history or widen the dates"
+        )
     return risk_parity_weights(covariance(rets, "ledoit_wolf")).reindex(list(tickers))
 
 
-def sizing_model_weighting(tickers: Sequence[str], sizing_weights: pd.DataFrame,
-                           name: str = "the sizing model") -> pd.Series:
+def sizing_model_weighting(
+    tickers: Sequence[str], sizing_weights: pd.DataFrame, name: str = "the sizing model"
+) -> pd.Series:
     """A sizing model's weights on its last date, shorts dropped, rescaled to sum to one.
 
     ``sizing_weights`` is the model's (dates x tickers) output; ``name`` names the model
@@ -68,8 +79,10 @@ def sizing_model_weighting(tickers: Sequence[str], sizing_weights: pd.DataFrame,
         raise DataError(f"{name} gave no weights in this date range; widen the dates")
     w = last.iloc[-1].fillna(0.0).clip(lower=0.0)
     if w.sum() <= 0:
-        raise DataError(f"{name} holds nothing on {last.index[-1]:%Y-%m-%d}; pick "
-                        "another sizing model or weighting")
+        raise DataError(
+            f"{name} holds nothing on {last.index[-1]:%Y-%m-%d}; pick "
+            "another sizing model or weighting"
+        )
     return (w / w.sum()).reindex(list(tickers))
 
 
@@ -108,8 +121,7 @@ def portfolio_weights(method: str, tickers: Sequence[str], **inputs) -> pd.Serie
         The inputs cannot give weights (see each builder).
     """
     if method not in _BUILDERS:
-        raise ParameterError(f"unknown weighting {method!r}; choose one of "
-                             f"{', '.join(WEIGHTINGS)}")
+        raise ParameterError(f"unknown weighting {method!r}; choose one of {', '.join(WEIGHTINGS)}")
     if not tickers:
         raise ParameterError("portfolio weights need at least one ticker")
     builder, required = _BUILDERS[method]

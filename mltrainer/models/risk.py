@@ -2,6 +2,8 @@
 
 - :class:`VaRModel` (output kind ``risk``): one-day VaR and ES of the portfolio for t+1
   from data up to t, its exceptions and their backtests (Kupiec, Christoffersen, Basel).
+- :class:`~mltrainer.models.stress.StressTestingModel` (kind ``risk``, in its own module):
+  scenario losses through time and today's stress tests.
 - The others (output kind ``weights``) turn the input tickers into target weights per
   (date, ticker): optimised portfolios re-estimated on a schedule from past returns
   (:class:`PortfolioRiskModel`, :class:`RiskParityModel`) and exposure overlays on the
@@ -10,7 +12,7 @@
 
 The maths is in :mod:`mltrainer.measures` (shared with the sizing family); this module
 holds the thin model classes and the few formulas that belong to one model only.
-Weights at date t use data up to t; the backtest trades them from t+1. A ticker with
+Weights at t use data up to t; the backtest trades them from t+1. A ticker with
 no price yet (or without a full estimation window) has weight NaN ("no position").
 """
 
@@ -21,19 +23,23 @@ import pandas as pd
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import ParameterError
+from mltrainer.measures import allocation as al
 from mltrainer.measures import backtest_var as bt
+from mltrainer.measures import exposure as ex
 from mltrainer.measures import portfolio as pf
 from mltrainer.measures import var as vr
-from mltrainer.models.base import RISK, WEIGHTS, Model, ModelOutput, require_history
+from mltrainer.measures.covariance import covariance
+from mltrainer.models.base import RISK, WEIGHTS, Model, ModelOutput
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
+from mltrainer.models.portfolio_specs import VOL_FORECAST, WALK_FORWARD
 from mltrainer.models.stress import StressTestingModel
-
-TRADING_DAYS = 252
+from mltrainer.numerics.units import TRADING_DAYS
 
 
 # --------------------------------------------------------------------------- maths
-def weighted_portfolio_returns(returns: pd.DataFrame, weighting: str = "equal",
-                               vol_window: int = 63) -> pd.Series:
+def weighted_portfolio_returns(
+    returns: pd.DataFrame, weighting: str = "equal", vol_window: int = 63
+) -> pd.Series:
     """Daily returns of the input tickers combined with weights decided the day before.
 
     ``equal``: the mean return of the tickers that trade that day (daily rebalanced
@@ -50,23 +56,28 @@ def weighted_portfolio_returns(returns: pd.DataFrame, weighting: str = "equal",
     return out.rename("portfolio")
 
 
-def var_backtest(returns: pd.Series, forecast: pd.DataFrame, level: float):
+def var_backtest(
+    returns: pd.Series, forecast: pd.DataFrame, level: float
+) -> tuple[pd.DataFrame, dict]:
     """Exceptions frame (return, loss, VaR in force, exception; on the day of the loss)
     and the backtest tables over every day that had a forecast."""
     exc = bt.var_exceptions(returns, forecast["var"])
-    frame = pd.DataFrame({
-        "portfolio_return": returns,
-        "loss": -returns,
-        "var_forecast": forecast["var"].shift(1),
-        "exception": exc,
-    })
+    frame = pd.DataFrame(
+        {
+            "portfolio_return": returns,
+            "loss": -returns,
+            "var_forecast": forecast["var"].shift(1),
+            "exception": exc,
+        }
+    )
     hits = exc.dropna()
     tables = bt.backtest_tables(hits, level) if len(hits) else {}
     return frame, tables
 
 
-def drawdown_protection(equity: np.ndarray, threshold: float, recovery: float,
-                        max_days_out: int, reduced: float) -> tuple[np.ndarray, np.ndarray]:
+def drawdown_protection(
+    equity: np.ndarray, threshold: float, recovery: float, max_days_out: int, reduced: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Exposure path of a drawdown stop with a re-entry rule.
 
     While invested, the drawdown is ``E_t / peak - 1`` with the peak of the equity since
@@ -102,9 +113,15 @@ def drawdown_protection(equity: np.ndarray, threshold: float, recovery: float,
     return exposure, drawdown
 
 
-def risk_exposure(port_returns: pd.Series, measure: str, window: int, lookback: int,
-                  sensitivity: float, min_exposure: float, max_exposure: float
-                  ) -> tuple[pd.Series, pd.Series]:
+def risk_exposure(
+    port_returns: pd.Series,
+    measure: str,
+    window: int,
+    lookback: int,
+    sensitivity: float,
+    min_exposure: float,
+    max_exposure: float,
+) -> tuple[pd.Series, pd.Series]:
     """Exposure from the current risk relative to its own past.
 
     ``vol_zscore``: ``z_t = (sigma_t - mean(sigma)) / std(sigma)`` over the last
@@ -128,8 +145,9 @@ def risk_exposure(port_returns: pd.Series, measure: str, window: int, lookback: 
     return raw.clip(min_exposure, max_exposure), score
 
 
-def contribution_table(weights: pd.DataFrame, returns: pd.DataFrame, window: int,
-                       cov_method: str) -> pd.DataFrame:
+def contribution_table(
+    weights: pd.DataFrame, returns: pd.DataFrame, window: int, cov_method: str
+) -> pd.DataFrame:
     """Risk contributions of the last weights on the last window (annualised)."""
     last = weights.dropna(how="all")
     if last.empty:
@@ -138,31 +156,33 @@ def contribution_table(weights: pd.DataFrame, returns: pd.DataFrame, window: int
     win = returns[w.index].iloc[-window:].dropna()
     if len(win) < 2:
         return pd.DataFrame(columns=["weight", "volatility", "contribution", "share"])
-    cov = pf.covariance(win, cov_method) * TRADING_DAYS
+    cov = covariance(win, cov_method) * TRADING_DAYS
     rc = pf.risk_contributions(w, cov)
-    return pd.DataFrame({
-        "weight": w,
-        "volatility": np.sqrt(np.diag(cov)),
-        "contribution": rc,
-        "share": rc / rc.sum(),
-    }).rename_axis("ticker")
+    return pd.DataFrame(
+        {
+            "weight": w,
+            "volatility": np.sqrt(np.diag(cov)),
+            "contribution": rc,
+            "share": rc / rc.sum(),
+        }
+    ).rename_axis("ticker")
+
+
+def _output(weights: pd.DataFrame, **series: pd.Series) -> ModelOutput:
+    """Weights with each date-indexed series as a one-column extras frame of its name."""
+    return ModelOutput(weights, extras={name: s.to_frame(name) for name, s in series.items()})
 
 
 # ------------------------------------------------------------------------ classes
 class _RiskModel(Model):
+    """The family's base: weights by default, a full ``window`` of returns needed."""
+
     family = "risk"
     output_kind = WEIGHTS
 
-    def _returns(self, data: MarketData) -> pd.DataFrame:
-        require_history(type(self).__name__, data, self.min_history())
-        return data.returns()
-
-
-_WINDOW = IntParam(60, 1000, default=252, step=1,
-                   help="Estimation window, trading days (252 = one year)")
-_REBALANCE = IntParam(1, 252, default=21, help="Re-estimate every N trading days (21 = monthly)")
-_COV = ChoiceParam(pf.COVARIANCES, default="ledoit_wolf",
-                   help="Covariance estimator: Ledoit-Wolf shrinkage, sample, or EWMA (0.94)")
+    def min_history(self) -> int:
+        """A full estimation ``window`` of returns (models without one override this)."""
+        return self.window + 1
 
 
 class VaRModel(_RiskModel):
@@ -200,14 +220,25 @@ class VaRModel(_RiskModel):
     output_kind = RISK
     description = "One-day portfolio VaR and ES by method, with exceptions and backtests"
     param_specs = {
-        "method": ChoiceParam(vr.METHODS, default="historical",
-                              help="historical, normal, Student t, Cornish-Fisher, or filtered "
-                                   "historical simulation with EWMA or GARCH volatility"),
-        "level": FloatParam(0.9, 0.999, default=0.99, step=0.005,
-                            help="Confidence level (0.99 = a loss exceeded 1 day in 100)"),
+        "method": ChoiceParam(
+            vr.METHODS,
+            default="historical",
+            help="historical, normal, Student t, Cornish-Fisher, or filtered "
+            "historical simulation with EWMA or GARCH volatility",
+        ),
+        "level": FloatParam(
+            0.9,
+            0.999,
+            default=0.99,
+            step=0.005,
+            help="Confidence level (0.99 = a loss exceeded 1 day in 100)",
+        ),
         "window": IntParam(50, 1000, default=250, help="Returns per estimation window"),
-        "weighting": ChoiceParam(("equal", "inverse_volatility"), default="equal",
-                                 help="Portfolio of the input tickers: equal or inverse-vol"),
+        "weighting": ChoiceParam(
+            ("equal", "inverse_volatility"),
+            default="equal",
+            help="Portfolio of the input tickers: equal or inverse-vol",
+        ),
     }
 
     def __init__(self, method="historical", level=0.99, window=250, weighting="equal"):
@@ -216,11 +247,8 @@ class VaRModel(_RiskModel):
         self.window = window
         self.weighting = weighting
 
-    def min_history(self) -> int:
-        return self.window + 1
-
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        r = weighted_portfolio_returns(self._returns(data), self.weighting)
+    def _compute(self, data: MarketData) -> ModelOutput:
+        r = weighted_portfolio_returns(data.returns(), self.weighting)
         forecast = vr.rolling_var_es(r, self.window, self.level, self.method)
         exceptions, tables = var_backtest(r, forecast, self.level)
         return ModelOutput(forecast, extras={"exceptions": exceptions}, tables=tables)
@@ -245,7 +273,7 @@ class PortfolioRiskModel(_RiskModel):
     -----
     Long only, fully invested. ``min w'Sw``; ``max (mu'w) / sqrt(w'Sw)`` (minimum variance
     when no window mean is positive); ``w_i (Sw)_i = w'Sw / n`` (see
-    :func:`mltrainer.measures.portfolio.optimal_weights`). Extras
+    :func:`mltrainer.measures.allocation.optimal_weights`). Extras
     ``risk_contributions``: each asset's share of the ex-ante volatility at the last
     rebalance. Table ``risk_contributions``:
     weight, annualised volatility, contribution and share at the end of the sample.
@@ -258,37 +286,47 @@ class PortfolioRiskModel(_RiskModel):
 
     description = "Min-variance, max-Sharpe or risk-parity weights re-estimated on a schedule"
     param_specs = {
-        "objective": ChoiceParam(pf.OBJECTIVES[:3], default="min_variance",
-                                 help="What the weights optimise"),
-        "window": _WINDOW,
-        "rebalance": _REBALANCE,
-        "covariance": _COV,
-        "max_weight": FloatParam(0.05, 1.0, default=1.0, step=0.05,
-                                 help="Largest weight per asset (mean-variance objectives)"),
+        "objective": ChoiceParam(
+            al.OBJECTIVES[:3], default="min_variance", help="What the weights optimise"
+        ),
+        **WALK_FORWARD,
+        "max_weight": FloatParam(
+            0.05,
+            1.0,
+            default=1.0,
+            step=0.05,
+            help="Largest weight per asset (mean-variance objectives)",
+        ),
     }
 
-    def __init__(self, objective="min_variance", window=252, rebalance=21,
-                 covariance="ledoit_wolf", max_weight=1.0):
+    def __init__(
+        self,
+        objective="min_variance",
+        window=252,
+        rebalance=21,
+        covariance="ledoit_wolf",
+        max_weight=1.0,
+    ):
         self.objective = objective
         self.window = window
         self.rebalance = rebalance
         self.covariance = covariance
         self.max_weight = max_weight
 
-    def min_history(self) -> int:
-        return self.window + 1
-
-    def _objective(self) -> str:
-        return self.objective
-
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        r = self._returns(data)
-        w, rc = pf.walk_forward_optimised(r, self._objective(), self.window, self.rebalance,
-                                          self.covariance,
-                                          max_weight=getattr(self, "max_weight", 1.0))
+    def _compute(self, data: MarketData) -> ModelOutput:
+        r = data.returns()
+        w, rc = al.walk_forward_optimised(
+            r,
+            self.objective,
+            self.window,
+            self.rebalance,
+            self.covariance,
+            max_weight=self.max_weight,
+        )
         table = contribution_table(w, r, self.window, self.covariance)
-        return ModelOutput(w, extras={"risk_contributions": rc},
-                           tables={"risk_contributions": table})
+        return ModelOutput(
+            w, extras={"risk_contributions": rc}, tables={"risk_contributions": table}
+        )
 
 
 class RiskParityModel(PortfolioRiskModel):
@@ -306,8 +344,9 @@ class RiskParityModel(PortfolioRiskModel):
     -----
     ``w_i (S w)_i = w'Sw / n`` for every asset, long only, fully invested; solved by
     Newton's method on Spinu's convex formulation
-    (:func:`mltrainer.measures.portfolio.risk_parity_weights`, shared with
-    ``sizing/RiskParityModel``). Extras/tables as :class:`PortfolioRiskModel`.
+    (:func:`mltrainer.measures.allocation.risk_parity_weights`, shared with
+    ``sizing/RiskParityModel``): :class:`PortfolioRiskModel` with
+    ``objective="risk_parity"``. Extras/tables as :class:`PortfolioRiskModel`.
 
     References
     ----------
@@ -316,15 +355,14 @@ class RiskParityModel(PortfolioRiskModel):
     """
 
     description = "Equal risk contribution (risk parity) weights, re-estimated on a schedule"
-    param_specs = {"window": _WINDOW, "rebalance": _REBALANCE, "covariance": _COV}
+    param_specs = WALK_FORWARD
+    objective = "risk_parity"  # fixed, not a parameter
+    max_weight = 1.0  # unused: risk parity is long only and fully invested, never capped
 
     def __init__(self, window=252, rebalance=21, covariance="ledoit_wolf"):
         self.window = window
         self.rebalance = rebalance
         self.covariance = covariance
-
-    def _objective(self) -> str:
-        return "risk_parity"
 
 
 class DynamicRiskAdjustmentModel(_RiskModel):
@@ -356,20 +394,37 @@ class DynamicRiskAdjustmentModel(_RiskModel):
 
     description = "Equal-weight exposure scaled by current risk versus its own history"
     param_specs = {
-        "measure": ChoiceParam(("vol_zscore", "var_ratio"), default="vol_zscore",
-                               help="Volatility z-score or typical-VaR / current-VaR ratio"),
+        "measure": ChoiceParam(
+            ("vol_zscore", "var_ratio"),
+            default="vol_zscore",
+            help="Volatility z-score or typical-VaR / current-VaR ratio",
+        ),
         "window": IntParam(10, 252, default=21, help="Days of the current risk estimate"),
         "lookback": IntParam(63, 1260, default=252, help="Days of risk history to compare with"),
-        "sensitivity": FloatParam(0.0, 2.0, default=0.25, step=0.05,
-                                  help="Exposure change per unit of score"),
-        "min_exposure": FloatParam(0.0, 1.0, default=0.25, step=0.05,
-                                   help="Lowest exposure multiplier"),
-        "max_exposure": FloatParam(0.5, 2.0, default=1.0, step=0.05,
-                                   help="Highest exposure multiplier (above 1 = leverage)"),
+        "sensitivity": FloatParam(
+            0.0, 2.0, default=0.25, step=0.05, help="Exposure change per unit of score"
+        ),
+        "min_exposure": FloatParam(
+            0.0, 1.0, default=0.25, step=0.05, help="Lowest exposure multiplier"
+        ),
+        "max_exposure": FloatParam(
+            0.5,
+            2.0,
+            default=1.0,
+            step=0.05,
+            help="Highest exposure multiplier (above 1 = leverage)",
+        ),
     }
 
-    def __init__(self, measure="vol_zscore", window=21, lookback=252, sensitivity=0.25,
-                 min_exposure=0.25, max_exposure=1.0):
+    def __init__(
+        self,
+        measure="vol_zscore",
+        window=21,
+        lookback=252,
+        sensitivity=0.25,
+        min_exposure=0.25,
+        max_exposure=1.0,
+    ):
         self.measure = measure
         self.window = window
         self.lookback = lookback
@@ -379,23 +434,28 @@ class DynamicRiskAdjustmentModel(_RiskModel):
 
     def _check_params(self) -> None:
         if self.min_exposure > self.max_exposure:
-            raise ParameterError(f"min_exposure ({self.min_exposure}) must not exceed "
-                                 f"max_exposure ({self.max_exposure})")
+            raise ParameterError(
+                f"min_exposure ({self.min_exposure}) must not exceed "
+                f"max_exposure ({self.max_exposure})"
+            )
         if self.measure == "var_ratio" and self.window < 20:
-            raise ParameterError(f"window must be at least 20 for a 95% VaR (got "
-                                 f"{self.window})")
+            raise ParameterError(f"window must be at least 20 for a 95% VaR (got {self.window})")
 
     def min_history(self) -> int:
         return self.window + self.lookback
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        r = self._returns(data)
-        exposure, score = risk_exposure(pf.portfolio_returns(r), self.measure, self.window,
-                                        self.lookback, self.sensitivity, self.min_exposure,
-                                        self.max_exposure)
-        w = pf.equal_weights(data.adj_close).mul(exposure, axis=0)
-        return ModelOutput(w, extras={"exposure": exposure.to_frame("exposure"),
-                                      "score": score.to_frame("score")})
+    def _compute(self, data: MarketData) -> ModelOutput:
+        exposure, score = risk_exposure(
+            pf.portfolio_returns(data.returns()),
+            self.measure,
+            self.window,
+            self.lookback,
+            self.sensitivity,
+            self.min_exposure,
+            self.max_exposure,
+        )
+        w = ex.scaled_equal_weights(data.adj_close, exposure)
+        return _output(w, exposure=exposure, score=score)
 
 
 class MaximumDrawdownProtectionModel(_RiskModel):
@@ -427,14 +487,22 @@ class MaximumDrawdownProtectionModel(_RiskModel):
 
     description = "Cut exposure past a drawdown threshold, re-enter after a recovery"
     param_specs = {
-        "threshold": FloatParam(0.02, 0.6, default=0.10, step=0.01,
-                                help="Drawdown that triggers the cut (0.10 = 10%)"),
-        "reduced_exposure": FloatParam(0.0, 1.0, default=0.0, step=0.05,
-                                       help="Exposure while cut (0 = cash)"),
-        "recovery": FloatParam(0.0, 0.5, default=0.05, step=0.01,
-                               help="Re-enter after this rise from the trough (0.05 = 5%)"),
-        "max_days_out": IntParam(1, 504, default=63,
-                                 help="Re-enter after this many trading days out anyway"),
+        "threshold": FloatParam(
+            0.02, 0.6, default=0.10, step=0.01, help="Drawdown that triggers the cut (0.10 = 10%)"
+        ),
+        "reduced_exposure": FloatParam(
+            0.0, 1.0, default=0.0, step=0.05, help="Exposure while cut (0 = cash)"
+        ),
+        "recovery": FloatParam(
+            0.0,
+            0.5,
+            default=0.05,
+            step=0.01,
+            help="Re-enter after this rise from the trough (0.05 = 5%)",
+        ),
+        "max_days_out": IntParam(
+            1, 504, default=63, help="Re-enter after this many trading days out anyway"
+        ),
     }
 
     def __init__(self, threshold=0.10, reduced_exposure=0.0, recovery=0.05, max_days_out=63):
@@ -446,16 +514,19 @@ class MaximumDrawdownProtectionModel(_RiskModel):
     def min_history(self) -> int:
         return 2
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        r = pf.portfolio_returns(self._returns(data))
+    def _compute(self, data: MarketData) -> ModelOutput:
+        r = pf.portfolio_returns(data.returns())
         equity = pf.equity_curve(r).where(r.notna() | (r.index == r.index[0]))
-        exposure, dd = drawdown_protection(equity.to_numpy(), self.threshold, self.recovery,
-                                           self.max_days_out, self.reduced_exposure)
-        exposure = pd.Series(exposure, index=data.dates)
-        w = pf.equal_weights(data.adj_close).mul(exposure, axis=0)
-        return ModelOutput(w, extras={"exposure": exposure.to_frame("exposure"),
-                                      "drawdown": pd.DataFrame({"drawdown": dd},
-                                                               index=data.dates)})
+        exposure, dd = drawdown_protection(
+            equity.to_numpy(),
+            self.threshold,
+            self.recovery,
+            self.max_days_out,
+            self.reduced_exposure,
+        )
+        exposure, dd = pd.Series(exposure, index=data.dates), pd.Series(dd, index=data.dates)
+        w = ex.scaled_equal_weights(data.adj_close, exposure)
+        return _output(w, exposure=exposure, drawdown=dd)
 
 
 class VolatilityTargetingModel(_RiskModel):
@@ -478,7 +549,7 @@ class VolatilityTargetingModel(_RiskModel):
     -----
     ``L_t = min(max_leverage, target / sigma_hat_t)`` with ``sigma_hat_t`` the annualised
     forecast for t+1 of the equal-weight portfolio's returns; weights ``L_t / N_t``.
-    Shares :func:`mltrainer.measures.portfolio.volatility_target_weights` with
+    Shares :func:`mltrainer.measures.exposure.volatility_targeting` with
     ``sizing/VolatilityTargetingModel`` (which applies it per position). Extras:
     ``leverage``, ``forecast_vol``.
 
@@ -490,38 +561,35 @@ class VolatilityTargetingModel(_RiskModel):
 
     description = "Scale the equal-weight portfolio to a target annualised volatility"
     param_specs = {
-        "target_vol": FloatParam(0.02, 0.5, default=0.10, step=0.01,
-                                 help="Annualised volatility target (0.10 = 10%)"),
-        "estimator": ChoiceParam(("ewma", "rolling"), default="ewma",
-                                 help="Volatility forecast: EWMA (RiskMetrics) or rolling std"),
-        "window": IntParam(10, 252, default=21, help="Rolling window / EWMA burn-in, days"),
-        "lam": FloatParam(0.8, 0.995, default=0.94, step=0.005, help="EWMA decay (0.94)"),
-        "max_leverage": FloatParam(0.1, 5.0, default=1.5, step=0.1,
-                                   help="Largest allowed scaling of the portfolio"),
+        "target_vol": FloatParam(
+            0.02, 0.5, default=0.10, step=0.01, help="Annualised volatility target (0.10 = 10%)"
+        ),
+        **VOL_FORECAST,
+        "max_leverage": FloatParam(
+            0.1, 5.0, default=1.5, step=0.1, help="Largest allowed scaling of the portfolio"
+        ),
     }
 
-    def __init__(self, target_vol=0.10, estimator="ewma", window=21, lam=0.94,
-                 max_leverage=1.5):
+    def __init__(self, target_vol=0.10, estimator="ewma", window=21, lam=0.94, max_leverage=1.5):
         self.target_vol = target_vol
         self.estimator = estimator
         self.window = window
         self.lam = lam
         self.max_leverage = max_leverage
 
-    def min_history(self) -> int:
-        return self.window + 1
+    def _compute(self, data: MarketData) -> ModelOutput:
+        w, leverage, vol = ex.volatility_targeting(
+            data.adj_close,
+            data.returns(),
+            self.target_vol,
+            self.max_leverage,
+            estimator=self.estimator,
+            window=self.window,
+            lam=self.lam,
+        )
+        return _output(w, leverage=leverage, forecast_vol=vol)
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        r = pf.portfolio_returns(self._returns(data))
-        vol = pf.volatility_forecast(r, self.estimator, window=self.window, lam=self.lam)
-        base = pf.equal_weights(data.adj_close)
-        w = pf.volatility_target_weights(base, vol, self.target_vol, self.max_leverage)
-        leverage = np.minimum(self.target_vol / vol.where(vol > 0), self.max_leverage)
-        return ModelOutput(w, extras={"leverage": leverage.to_frame("leverage"),
-                                      "forecast_vol": vol.to_frame("forecast_vol")})
 
-
-# The stress-testing helper appends StressTestingModel to this tuple.
 MODELS = (
     VaRModel,
     PortfolioRiskModel,

@@ -1,14 +1,15 @@
 """The position-sizing family: target weights per (date, ticker) under stated limits.
 
-Every model here ends with the same limits (:func:`mltrainer.measures.portfolio.
+Every model here ends with the same limits (:func:`mltrainer.measures.exposure.
 apply_limits`): ``long_only`` drops shorts, each ``|w|`` is capped at ``max_weight``
 and a row's gross exposure ``sum |w|`` is scaled down to ``gross_cap``. Weights at t are
 decided with data up to t (the backtest trades them from t+1); NaN = no position
 (ticker not trading yet, or without a full estimation window).
 
-Maths shared with the risk family lives in :mod:`mltrainer.measures.portfolio`
-(risk parity, volatility targeting, the walk-forward optimiser); the formulas that
-belong to one sizing model only are the pure functions below.
+Maths shared with the risk family lives in :mod:`mltrainer.measures` (risk parity and
+the walk-forward optimiser in :mod:`~mltrainer.measures.allocation`, volatility
+targeting in :mod:`~mltrainer.measures.exposure`); the formulas that belong to one
+sizing model only are the pure functions below.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import pandas as pd
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import ParameterError
-from mltrainer.measures import portfolio as pf
+from mltrainer.measures import allocation as al
+from mltrainer.measures import exposure as ex
 from mltrainer.measures import var as vr
-from mltrainer.models.base import WEIGHTS, Model, ModelOutput, require_history
+from mltrainer.models.base import WEIGHTS, Model, ModelOutput
 from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam
+from mltrainer.models.portfolio_specs import REBALANCE, VOL_FORECAST, WALK_FORWARD
+from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
 
-TRADING_DAYS = 252
 SIGNAL_RULES = ("momentum", "trend", "reversal")
+ArrayLike = float | np.ndarray | pd.DataFrame
 
 
 # --------------------------------------------------------------------------- maths
@@ -45,7 +49,7 @@ def rule_signal(prices: pd.DataFrame, rule: str, lookback: int) -> pd.DataFrame:
     raise ParameterError(f"signal must be one of {', '.join(SIGNAL_RULES)} (got {rule!r})")
 
 
-def kelly_fraction(win_rate, payoff):
+def kelly_fraction(win_rate: ArrayLike, payoff: ArrayLike) -> np.ndarray | pd.DataFrame:
     """Kelly fraction ``f* = p - (1 - p) / b`` of a bet won with probability ``p`` paying
     ``b`` per unit lost.
 
@@ -61,8 +65,9 @@ def kelly_fraction(win_rate, payoff):
     return out
 
 
-def trade_statistics(signal: pd.DataFrame, returns: pd.DataFrame, window: int,
-                     min_trades: int = 20) -> tuple[pd.DataFrame, pd.DataFrame]:
+def trade_statistics(
+    signal: pd.DataFrame, returns: pd.DataFrame, window: int, min_trades: int = 20
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Win rate and payoff ratio of the daily trades of a signal over a trailing window.
 
     A trade on day t is holding ``sign(signal_{t-1})`` through day t's return:
@@ -92,8 +97,9 @@ def trade_statistics(signal: pd.DataFrame, returns: pd.DataFrame, window: int,
     return p, b
 
 
-def kelly_weights(signal: pd.DataFrame, p: pd.DataFrame, b: pd.DataFrame,
-                  fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def kelly_weights(
+    signal: pd.DataFrame, p: pd.DataFrame, b: pd.DataFrame, fraction: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``w = sign(signal) max(0, fraction f*)``: bet the fractional Kelly size in the
     signal's direction, nothing when the edge is negative. Returns ``(w, f*)``."""
     f = kelly_fraction(p, b)
@@ -101,9 +107,14 @@ def kelly_weights(signal: pd.DataFrame, p: pd.DataFrame, b: pd.DataFrame,
     return np.sign(signal) * size, f
 
 
-def momentum_trend_sizes(prices: pd.DataFrame, mom_window: int, trend_window: int,
-                         vol_window: int, momentum_weight: float, target_vol: float
-                         ) -> tuple[pd.DataFrame, dict]:
+def momentum_trend_sizes(
+    prices: pd.DataFrame,
+    mom_window: int,
+    trend_window: int,
+    vol_window: int,
+    momentum_weight: float,
+    target_vol: float,
+) -> tuple[pd.DataFrame, dict]:
     """Sizes from a momentum, a trend and a volatility factor.
 
     - momentum ``m = tanh(z)``, ``z = ln(P_t / P_{t-M}) / (sigma_d sqrt(M))`` (the move in
@@ -122,7 +133,7 @@ def momentum_trend_sizes(prices: pd.DataFrame, mom_window: int, trend_window: in
     mom = np.tanh(z)
     sma = prices.rolling(trend_window, min_periods=trend_window).mean()
     trend = np.sign(prices - sma)
-    vol = target_vol / (sigma * np.sqrt(TRADING_DAYS))
+    vol = target_vol / (sigma * SQRT_TRADING_DAYS)
     n = prices.notna().sum(axis=1)
     score = momentum_weight * mom + (1.0 - momentum_weight) * trend
     size = (score * vol).div(n.where(n > 0), axis=0)
@@ -135,21 +146,23 @@ def var_budget_weights(var: pd.DataFrame, budget: float) -> pd.DataFrame:
     return budget / var.where(var > 0)
 
 
-def drawdown_guard(prices: pd.DataFrame, window: int, threshold: float, scale: float
-                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def drawdown_guard(
+    prices: pd.DataFrame, window: int, threshold: float, scale: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Multiplier ``scale`` where a ticker is more than ``threshold`` below its highest
     price of the last ``window`` days (1 otherwise). Returns ``(multiplier, drawdown)``."""
     peak = prices.rolling(window, min_periods=1).max()
     dd = prices / peak - 1.0
-    mult = pd.DataFrame(np.where(dd <= -threshold, scale, 1.0), index=prices.index,
-                        columns=prices.columns).where(dd.notna())
+    mult = pd.DataFrame(
+        np.where(dd <= -threshold, scale, 1.0), index=prices.index, columns=prices.columns
+    ).where(dd.notna())
     return mult, dd
 
 
 def correlation_sizes(returns: pd.DataFrame, inverse_vol: bool) -> pd.Series:
     """Weights of one window ``prop. to 1 / (1 + mean correlation with the others)``,
     times ``1 / sigma_i`` when ``inverse_vol``, normalised to sum to 1."""
-    w = pf.correlation_weights(returns.corr())
+    w = al.correlation_weights(returns.corr())
     if inverse_vol:
         sd = returns.std()
         w = w / sd.where(sd > 0)
@@ -158,10 +171,20 @@ def correlation_sizes(returns: pd.DataFrame, inverse_vol: bool) -> pd.Series:
 
 # ------------------------------------------------------------------------ classes
 _LIMITS = {
-    "max_weight": FloatParam(0.01, 1.0, default=0.25, step=0.01,
-                             help="Largest absolute weight of one position (0.25 = 25%)"),
-    "gross_cap": FloatParam(0.1, 3.0, default=1.0, step=0.05,
-                            help="Cap on the sum of absolute weights (1 = no leverage)"),
+    "max_weight": FloatParam(
+        0.01,
+        1.0,
+        default=0.25,
+        step=0.01,
+        help="Largest absolute weight of one position (0.25 = 25%)",
+    ),
+    "gross_cap": FloatParam(
+        0.1,
+        3.0,
+        default=1.0,
+        step=0.05,
+        help="Cap on the sum of absolute weights (1 = no leverage)",
+    ),
     "long_only": BoolParam(True, help="Drop short positions"),
 }
 _LIMITS_DOC = """max_weight : float
@@ -170,23 +193,34 @@ _LIMITS_DOC = """max_weight : float
         Cap on the gross exposure ``sum |w|`` of a date.
     long_only : bool
         Drop short positions."""
-_WINDOW = IntParam(60, 1000, default=252, help="Estimation window, trading days")
-_REBALANCE = IntParam(1, 252, default=21, help="Re-estimate every N trading days (21 = monthly)")
 
 
 class _SizingModel(Model):
+    """The family's template: raw sizes (:meth:`_sizes`), then the same limits for all."""
+
     family = "sizing"
     output_kind = WEIGHTS
 
-    def _start(self, data: MarketData) -> None:
-        require_history(type(self).__name__, data, self.min_history())
+    def __init__(self, max_weight: float, gross_cap: float, long_only: bool):
+        self.max_weight = max_weight
+        self.gross_cap = gross_cap
+        self.long_only = long_only
 
-    def _limit(self, weights: pd.DataFrame) -> pd.DataFrame:
-        return pf.apply_limits(weights, max_weight=self.max_weight, gross_cap=self.gross_cap,
-                               long_only=self.long_only)
+    def min_history(self) -> int:
+        """A full estimation ``window`` of returns (models without one override this)."""
+        return self.window + 1
+
+    def _compute(self, data: MarketData) -> ModelOutput:
+        raw, extras = self._sizes(data)
+        limits = {"max_weight": self.max_weight, "gross_cap": self.gross_cap}
+        return ModelOutput(ex.apply_limits(raw, **limits, long_only=self.long_only), extras)
+
+    def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:  # pragma: no cover
+        """Weights before the limits, and the extras frames (subclasses implement)."""
+        raise NotImplementedError
 
 
-def _doc(cls):
+def _doc(cls: type) -> type:
     cls.__doc__ = cls.__doc__.replace("{limits}", _LIMITS_DOC)
     return cls
 
@@ -222,36 +256,45 @@ class KellyCriterionModel(_SizingModel):
 
     description = "Fractional Kelly sizing from the win rate and payoff of a signal's trades"
     param_specs = {
-        "signal": ChoiceParam(SIGNAL_RULES, default="momentum",
-                              help="Direction rule: trailing-return sign, price vs SMA, reversal"),
+        "signal": ChoiceParam(
+            SIGNAL_RULES,
+            default="momentum",
+            help="Direction rule: trailing-return sign, price vs SMA, reversal",
+        ),
         "lookback": IntParam(5, 252, default=63, help="Lookback of the signal rule, days"),
-        "kelly_window": IntParam(60, 1008, default=252,
-                                 help="Days of past trades for the win rate and payoff"),
-        "fraction": FloatParam(0.05, 1.0, default=0.5, step=0.05,
-                               help="Fraction of the Kelly bet (0.5 = half Kelly)"),
+        "kelly_window": IntParam(
+            60, 1008, default=252, help="Days of past trades for the win rate and payoff"
+        ),
+        "fraction": FloatParam(
+            0.05, 1.0, default=0.5, step=0.05, help="Fraction of the Kelly bet (0.5 = half Kelly)"
+        ),
         **_LIMITS,
     }
 
-    def __init__(self, signal="momentum", lookback=63, kelly_window=252, fraction=0.5,
-                 max_weight=0.25, gross_cap=1.0, long_only=True):
+    def __init__(
+        self,
+        signal="momentum",
+        lookback=63,
+        kelly_window=252,
+        fraction=0.5,
+        max_weight=0.25,
+        gross_cap=1.0,
+        long_only=True,
+    ):
+        super().__init__(max_weight, gross_cap, long_only)
         self.signal = signal
         self.lookback = lookback
         self.kelly_window = kelly_window
         self.fraction = fraction
-        self.max_weight = max_weight
-        self.gross_cap = gross_cap
-        self.long_only = long_only
 
     def min_history(self) -> int:
         return self.lookback + self.kelly_window + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._start(data)
-        prices = data.adj_close
-        sig = rule_signal(prices, self.signal, self.lookback)
+    def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
+        sig = rule_signal(data.adj_close, self.signal, self.lookback)
         p, b = trade_statistics(sig, data.returns(), self.kelly_window)
         raw, f = kelly_weights(sig, p, b, self.fraction)
-        return ModelOutput(self._limit(raw), extras={"win_rate": p, "payoff": b, "kelly": f})
+        return raw, {"win_rate": p, "payoff": b, "kelly": f}
 
 
 @_doc
@@ -276,7 +319,7 @@ class VolatilityTargetingModel(_SizingModel):
     Notes
     -----
     ``w_i = min(max_leverage, target / sigma_hat_i) / N_t`` — the per-position use of
-    :func:`mltrainer.measures.portfolio.volatility_target_weights`, the function
+    :func:`mltrainer.measures.exposure.volatility_targeting`, the function
     ``risk/VolatilityTargetingModel`` applies to the whole portfolio. Extras:
     ``forecast_vol``.
 
@@ -287,38 +330,46 @@ class VolatilityTargetingModel(_SizingModel):
 
     description = "Inverse-volatility sizes scaled so each position runs its share of a target"
     param_specs = {
-        "target_vol": FloatParam(0.02, 1.0, default=0.15, step=0.01,
-                                 help="Annualised volatility target (0.15 = 15%)"),
-        "estimator": ChoiceParam(("ewma", "rolling"), default="ewma",
-                                 help="Volatility forecast: EWMA (RiskMetrics) or rolling std"),
-        "window": IntParam(10, 252, default=21, help="Rolling window / EWMA burn-in, days"),
-        "lam": FloatParam(0.8, 0.995, default=0.94, step=0.005, help="EWMA decay (0.94)"),
-        "max_leverage": FloatParam(0.1, 10.0, default=2.0, step=0.1,
-                                   help="Largest scaling of one position"),
+        "target_vol": FloatParam(
+            0.02, 1.0, default=0.15, step=0.01, help="Annualised volatility target (0.15 = 15%)"
+        ),
+        **VOL_FORECAST,
+        "max_leverage": FloatParam(
+            0.1, 10.0, default=2.0, step=0.1, help="Largest scaling of one position"
+        ),
         **_LIMITS,
     }
 
-    def __init__(self, target_vol=0.15, estimator="ewma", window=21, lam=0.94,
-                 max_leverage=2.0, max_weight=0.25, gross_cap=1.0, long_only=True):
+    def __init__(
+        self,
+        target_vol=0.15,
+        estimator="ewma",
+        window=21,
+        lam=0.94,
+        max_leverage=2.0,
+        max_weight=0.25,
+        gross_cap=1.0,
+        long_only=True,
+    ):
+        super().__init__(max_weight, gross_cap, long_only)
         self.target_vol = target_vol
         self.estimator = estimator
         self.window = window
         self.lam = lam
         self.max_leverage = max_leverage
-        self.max_weight = max_weight
-        self.gross_cap = gross_cap
-        self.long_only = long_only
 
-    def min_history(self) -> int:
-        return self.window + 1
-
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._start(data)
-        vol = pf.volatility_forecast(data.returns(), self.estimator, window=self.window,
-                                     lam=self.lam)
-        raw = pf.volatility_target_weights(pf.equal_weights(data.adj_close), vol,
-                                           self.target_vol, self.max_leverage)
-        return ModelOutput(self._limit(raw), extras={"forecast_vol": vol})
+    def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
+        raw, _, vol = ex.volatility_targeting(
+            data.adj_close,
+            data.returns(),
+            self.target_vol,
+            self.max_leverage,
+            estimator=self.estimator,
+            window=self.window,
+            lam=self.lam,
+            per_position=True,
+        )
+        return raw, {"forecast_vol": vol}
 
 
 @_doc
@@ -336,10 +387,11 @@ class RiskParityModel(_SizingModel):
 
     Notes
     -----
-    ``w_i (S w)_i = w'Sw / n`` (:func:`mltrainer.measures.portfolio.risk_parity_weights`,
-    shared with ``risk/RiskParityModel``), then the limits (a binding ``max_weight``
-    leaves the rest in cash rather than breaking the equal contributions of the others).
-    Extras: ``risk_contributions`` of the unconstrained weights.
+    ``w_i (S w)_i = w'Sw / n`` (:func:`mltrainer.measures.allocation.risk_parity_weights`
+    through :func:`~mltrainer.measures.allocation.walk_forward_optimised`, shared with
+    ``risk/RiskParityModel``), then the limits (a binding ``max_weight`` leaves the rest
+    in cash rather than breaking the equal contributions of the others). Extras:
+    ``risk_contributions`` of the unconstrained weights.
 
     References
     ----------
@@ -347,31 +399,27 @@ class RiskParityModel(_SizingModel):
     """
 
     description = "Equal risk contribution sizes under position and gross limits"
-    param_specs = {
-        "window": _WINDOW,
-        "rebalance": _REBALANCE,
-        "covariance": ChoiceParam(pf.COVARIANCES, default="ledoit_wolf",
-                                  help="Covariance estimator"),
-        **_LIMITS,
-    }
+    param_specs = {**WALK_FORWARD, **_LIMITS}
 
-    def __init__(self, window=252, rebalance=21, covariance="ledoit_wolf", max_weight=0.25,
-                 gross_cap=1.0, long_only=True):
+    def __init__(
+        self,
+        window=252,
+        rebalance=21,
+        covariance="ledoit_wolf",
+        max_weight=0.25,
+        gross_cap=1.0,
+        long_only=True,
+    ):
+        super().__init__(max_weight, gross_cap, long_only)
         self.window = window
         self.rebalance = rebalance
         self.covariance = covariance
-        self.max_weight = max_weight
-        self.gross_cap = gross_cap
-        self.long_only = long_only
 
-    def min_history(self) -> int:
-        return self.window + 1
-
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._start(data)
-        w, rc = pf.walk_forward_optimised(data.returns(), "risk_parity", self.window,
-                                          self.rebalance, self.covariance)
-        return ModelOutput(self._limit(w), extras={"risk_contributions": rc})
+    def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
+        w, rc = al.walk_forward_optimised(
+            data.returns(), "risk_parity", self.window, self.rebalance, self.covariance
+        )
+        return w, {"risk_contributions": rc}
 
 
 @_doc
@@ -409,33 +457,45 @@ class DynamicPositionSizingModel(_SizingModel):
         "mom_window": IntParam(10, 252, default=63, help="Momentum lookback, days"),
         "trend_window": IntParam(10, 252, default=100, help="Trend moving average, days"),
         "vol_window": IntParam(10, 126, default=21, help="Volatility window, days"),
-        "momentum_weight": FloatParam(0.0, 1.0, default=0.5, step=0.05,
-                                      help="Momentum's share of the direction score"),
-        "target_vol": FloatParam(0.02, 1.0, default=0.15, step=0.01,
-                                 help="Annualised volatility per position before / N"),
+        "momentum_weight": FloatParam(
+            0.0, 1.0, default=0.5, step=0.05, help="Momentum's share of the direction score"
+        ),
+        "target_vol": FloatParam(
+            0.02, 1.0, default=0.15, step=0.01, help="Annualised volatility per position before / N"
+        ),
         **_LIMITS,
     }
 
-    def __init__(self, mom_window=63, trend_window=100, vol_window=21, momentum_weight=0.5,
-                 target_vol=0.15, max_weight=0.25, gross_cap=1.0, long_only=True):
+    def __init__(
+        self,
+        mom_window=63,
+        trend_window=100,
+        vol_window=21,
+        momentum_weight=0.5,
+        target_vol=0.15,
+        max_weight=0.25,
+        gross_cap=1.0,
+        long_only=True,
+    ):
+        super().__init__(max_weight, gross_cap, long_only)
         self.mom_window = mom_window
         self.trend_window = trend_window
         self.vol_window = vol_window
         self.momentum_weight = momentum_weight
         self.target_vol = target_vol
-        self.max_weight = max_weight
-        self.gross_cap = gross_cap
-        self.long_only = long_only
 
     def min_history(self) -> int:
         return max(self.mom_window, self.trend_window, self.vol_window) + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._start(data)
-        size, factors = momentum_trend_sizes(data.adj_close, self.mom_window,
-                                             self.trend_window, self.vol_window,
-                                             self.momentum_weight, self.target_vol)
-        return ModelOutput(self._limit(size), extras=factors)
+    def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
+        return momentum_trend_sizes(
+            data.adj_close,
+            self.mom_window,
+            self.trend_window,
+            self.vol_window,
+            self.momentum_weight,
+            self.target_vol,
+        )
 
 
 @_doc
@@ -460,7 +520,7 @@ class PortfolioOptimizationModel(_SizingModel):
     Notes
     -----
     Full covariance (correlation-aware) with ``sum w = 1`` and the position bounds
-    (:func:`mltrainer.measures.portfolio.optimal_weights`; targets divided by 252 or
+    (:func:`mltrainer.measures.allocation.optimal_weights`; targets divided by 252 or
     sqrt(252)); an unreachable target uses the nearest feasible portfolio. The gross cap
     then scales a long-short book down. Extras: ``risk_contributions``.
 
@@ -471,44 +531,58 @@ class PortfolioOptimizationModel(_SizingModel):
 
     description = "Correlation-aware mean-variance sizes for a target return or target risk"
     param_specs = {
-        "objective": ChoiceParam(("target_return", "target_risk"), default="target_risk",
-                                 help="Min variance for a return, or max return for a risk"),
-        "target_return": FloatParam(-0.2, 0.6, default=0.10, step=0.01,
-                                    help="Annualised return target (0.10 = 10%)"),
-        "target_risk": FloatParam(0.02, 0.6, default=0.15, step=0.01,
-                                  help="Annualised volatility target (0.15 = 15%)"),
-        "window": _WINDOW,
-        "rebalance": _REBALANCE,
-        "covariance": ChoiceParam(pf.COVARIANCES, default="ledoit_wolf",
-                                  help="Covariance estimator"),
+        "objective": ChoiceParam(
+            ("target_return", "target_risk"),
+            default="target_risk",
+            help="Min variance for a return, or max return for a risk",
+        ),
+        "target_return": FloatParam(
+            -0.2, 0.6, default=0.10, step=0.01, help="Annualised return target (0.10 = 10%)"
+        ),
+        "target_risk": FloatParam(
+            0.02, 0.6, default=0.15, step=0.01, help="Annualised volatility target (0.15 = 15%)"
+        ),
+        **WALK_FORWARD,
         **_LIMITS,
     }
 
-    def __init__(self, objective="target_risk", target_return=0.10, target_risk=0.15,
-                 window=252, rebalance=21, covariance="ledoit_wolf", max_weight=0.25,
-                 gross_cap=1.0, long_only=True):
+    def __init__(
+        self,
+        objective="target_risk",
+        target_return=0.10,
+        target_risk=0.15,
+        window=252,
+        rebalance=21,
+        covariance="ledoit_wolf",
+        max_weight=0.25,
+        gross_cap=1.0,
+        long_only=True,
+    ):
+        super().__init__(max_weight, gross_cap, long_only)
         self.objective = objective
         self.target_return = target_return
         self.target_risk = target_risk
         self.window = window
         self.rebalance = rebalance
         self.covariance = covariance
-        self.max_weight = max_weight
-        self.gross_cap = gross_cap
-        self.long_only = long_only
 
-    def min_history(self) -> int:
-        return self.window + 1
-
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._start(data)
-        target = (self.target_return / TRADING_DAYS if self.objective == "target_return"
-                  else self.target_risk / np.sqrt(TRADING_DAYS))
-        w, rc = pf.walk_forward_optimised(data.returns(), self.objective, self.window,
-                                          self.rebalance, self.covariance,
-                                          max_weight=self.max_weight, long_only=self.long_only,
-                                          target=target)
-        return ModelOutput(self._limit(w), extras={"risk_contributions": rc})
+    def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
+        target = (
+            self.target_return / TRADING_DAYS
+            if self.objective == "target_return"
+            else self.target_risk / SQRT_TRADING_DAYS
+        )
+        w, rc = al.walk_forward_optimised(
+            data.returns(),
+            self.objective,
+            self.window,
+            self.rebalance,
+            self.covariance,
+            target=target,
+            max_weight=self.max_weight,
+            long_only=self.long_only,
+        )
+        return w, {"risk_contributions": rc}
 
 
 @_doc
@@ -547,23 +621,44 @@ class RiskAdjustedSizingModel(_SizingModel):
 
     description = "Sizes giving each position the same VaR, with a drawdown guard"
     param_specs = {
-        "method": ChoiceParam(("historical", "normal", "cornish_fisher"), default="historical",
-                              help="VaR method per ticker"),
+        "method": ChoiceParam(
+            ("historical", "normal", "cornish_fisher"),
+            default="historical",
+            help="VaR method per ticker",
+        ),
         "level": FloatParam(0.9, 0.999, default=0.99, step=0.005, help="VaR confidence level"),
         "window": IntParam(50, 1000, default=250, help="Returns per VaR window"),
-        "var_budget": FloatParam(0.001, 0.05, default=0.005, step=0.001,
-                                 help="One-day VaR per position, fraction of the book"),
+        "var_budget": FloatParam(
+            0.001,
+            0.05,
+            default=0.005,
+            step=0.001,
+            help="One-day VaR per position, fraction of the book",
+        ),
         "dd_window": IntParam(21, 504, default=126, help="Days for the peak of the guard"),
-        "dd_threshold": FloatParam(0.05, 0.8, default=0.20, step=0.01,
-                                   help="Drawdown from the peak that cuts the position"),
-        "dd_scale": FloatParam(0.0, 1.0, default=0.5, step=0.05,
-                               help="Size multiplier while in drawdown (0 = close)"),
+        "dd_threshold": FloatParam(
+            0.05, 0.8, default=0.20, step=0.01, help="Drawdown from the peak that cuts the position"
+        ),
+        "dd_scale": FloatParam(
+            0.0, 1.0, default=0.5, step=0.05, help="Size multiplier while in drawdown (0 = close)"
+        ),
         **_LIMITS,
     }
 
-    def __init__(self, method="historical", level=0.99, window=250, var_budget=0.005,
-                 dd_window=126, dd_threshold=0.20, dd_scale=0.5, max_weight=0.25,
-                 gross_cap=1.0, long_only=True):
+    def __init__(
+        self,
+        method="historical",
+        level=0.99,
+        window=250,
+        var_budget=0.005,
+        dd_window=126,
+        dd_threshold=0.20,
+        dd_scale=0.5,
+        max_weight=0.25,
+        gross_cap=1.0,
+        long_only=True,
+    ):
+        super().__init__(max_weight, gross_cap, long_only)
         self.method = method
         self.level = level
         self.window = window
@@ -571,20 +666,11 @@ class RiskAdjustedSizingModel(_SizingModel):
         self.dd_window = dd_window
         self.dd_threshold = dd_threshold
         self.dd_scale = dd_scale
-        self.max_weight = max_weight
-        self.gross_cap = gross_cap
-        self.long_only = long_only
 
-    def min_history(self) -> int:
-        return self.window + 1
-
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._start(data)
+    def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
         var = vr.rolling_var(data.returns(), self.window, self.level, self.method)
-        mult, dd = drawdown_guard(data.adj_close, self.dd_window, self.dd_threshold,
-                                  self.dd_scale)
-        raw = var_budget_weights(var, self.var_budget) * mult
-        return ModelOutput(self._limit(raw), extras={"var": var, "drawdown": dd})
+        mult, dd = drawdown_guard(data.adj_close, self.dd_window, self.dd_threshold, self.dd_scale)
+        return var_budget_weights(var, self.var_budget) * mult, {"var": var, "drawdown": dd}
 
 
 @_doc
@@ -605,7 +691,7 @@ class CorrelationBasedSizingModel(_SizingModel):
     -----
     ``w_i prop. to 1 / (1 + rho_i)`` with ``rho_i`` the mean correlation of ticker i with
     the others over the window (times ``1 / sigma_i`` if ``inverse_vol``), summing to 1
-    (:func:`mltrainer.measures.portfolio.correlation_weights`), then the limits.
+    (:func:`mltrainer.measures.allocation.correlation_weights`), then the limits.
 
     References
     ----------
@@ -616,28 +702,33 @@ class CorrelationBasedSizingModel(_SizingModel):
     description = "Sizes shrink with a position's average correlation to the rest of the book"
     param_specs = {
         "window": IntParam(20, 504, default=126, help="Returns per correlation window, days"),
-        "rebalance": _REBALANCE,
+        "rebalance": REBALANCE,
         "inverse_vol": BoolParam(True, help="Also size inversely to volatility"),
         **_LIMITS,
     }
 
-    def __init__(self, window=126, rebalance=21, inverse_vol=True, max_weight=0.25,
-                 gross_cap=1.0, long_only=True):
+    def __init__(
+        self,
+        window=126,
+        rebalance=21,
+        inverse_vol=True,
+        max_weight=0.25,
+        gross_cap=1.0,
+        long_only=True,
+    ):
+        super().__init__(max_weight, gross_cap, long_only)
         self.window = window
         self.rebalance = rebalance
         self.inverse_vol = inverse_vol
-        self.max_weight = max_weight
-        self.gross_cap = gross_cap
-        self.long_only = long_only
 
-    def min_history(self) -> int:
-        return self.window + 1
-
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._start(data)
-        w = pf.walk_forward_weights(data.returns(), self.window, self.rebalance,
-                                    lambda win: correlation_sizes(win, self.inverse_vol))
-        return ModelOutput(self._limit(w))
+    def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
+        w = al.walk_forward_weights(
+            data.returns(),
+            self.window,
+            self.rebalance,
+            lambda win: correlation_sizes(win, self.inverse_vol),
+        )
+        return w, {}
 
 
 MODELS = (

@@ -6,9 +6,10 @@ scenario (market crash through betas known at t, volatility spike, correlation
 breakdown, forced liquidation). The tables hold the full scenario set computed on the
 whole input, as labelled.
 
-The scenarios themselves are pure functions in :mod:`mltrainer.risk_stress.scenarios`;
-the model lives here, beside the other model families, so that ``risk_stress`` never
-imports ``models`` (the registry imports this module, not the other way round).
+The scenarios themselves are pure functions in :mod:`mltrainer.risk_stress`; the model
+lives here, beside the other model families, so that ``risk_stress`` never imports
+``models`` (the registry imports this module, not the other way round). It belongs to
+the risk family (:data:`mltrainer.models.risk.MODELS` lists it).
 """
 
 from __future__ import annotations
@@ -21,25 +22,16 @@ from scipy.stats import norm
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
 from mltrainer.measures.portfolio import rolling_beta
-from mltrainer.models.base import RISK, Model, ModelOutput, require_history
+from mltrainer.models.base import RISK, Model, ModelOutput
 from mltrainer.models.params import FloatParam, IntParam
-from mltrainer.risk_stress.scenarios import (
-    correlation_breakdown,
-    equal_weight_market,
-    liquidity_crisis,
-    liquidity_haircut,
-    market_crash,
-    replay_all,
-    scenario_table,
-    volatility_spike,
-)
+from mltrainer.risk_stress import scenarios as sc
 
 ADV_WINDOW = 20  # days of dollar volume averaged into ADV$
 PARTICIPATION = 0.10  # share of daily volume a forced seller takes
 SPREAD_BPS = 10.0  # normal bid-ask spread assumed for S&P 500 stocks, basis points
 
 
-def _alive_runs(alive: np.ndarray):
+def _alive_runs(alive: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
     """(start, stop, columns) of each run of consecutive rows sharing one alive set."""
     change = np.ones(len(alive), dtype=bool)
     change[1:] = (alive[1:] != alive[:-1]).any(axis=1)
@@ -69,16 +61,41 @@ def equal_weight_book_vol(returns: np.ndarray, alive: np.ndarray, window: int) -
     return out
 
 
+def _liquidity_loss(
+    data: MarketData,
+    w: np.ndarray,
+    sigma: np.ndarray,
+    alive: np.ndarray,
+    portfolio_value: float,
+    spread_multiplier: float,
+) -> np.ndarray:
+    """Forced-sale cost of the book per date (NaN without volume or with a missing ADV$)."""
+    if not data.has_volume:
+        return np.full(len(w), np.nan)
+    dollar = (data.close * data.volume).rolling(ADV_WINDOW, min_periods=ADV_WINDOW // 2)
+    haircut, _ = sc.liquidity_haircut(
+        portfolio_value * w,
+        dollar.mean().to_numpy(),
+        sigma,
+        participation=PARTICIPATION,
+        spread_bps=SPREAD_BPS,
+        spread_multiplier=spread_multiplier,
+    )
+    cost = np.where(alive, w * haircut, 0.0)
+    unknown = (alive & ~np.isfinite(haircut)).any(axis=1) | ~alive.any(axis=1)
+    return np.where(unknown, np.nan, portfolio_value * cost.sum(axis=1))
+
+
 def rolling_stress_losses(
     data: MarketData,
     *,
-    crash_size: float = -0.20,
-    vol_multiplier: float = 3.0,
-    correlation_push: float = 0.5,
-    spread_multiplier: float = 5.0,
-    portfolio_value: float = 1_000_000.0,
-    confidence: float = 0.99,
-    window: int = 252,
+    crash_size: float,
+    vol_multiplier: float,
+    correlation_push: float,
+    spread_multiplier: float,
+    portfolio_value: float,
+    confidence: float,
+    window: int,
     market: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One-day scenario losses of an equal-weight book through time (causal).
@@ -93,10 +110,12 @@ def rolling_stress_losses(
     - ``vol_spike_loss = vol_multiplier * base_var``
     - ``correlation_loss = V z sqrt((1 - a) sigma_p,t^2 + a (sum_i w_i sigma_i,t)^2)``,
       the VaR with every correlation pushed a fraction ``a`` toward one
-    - ``liquidity_loss = V sum_i w_i haircut_i,t`` (:func:`liquidity_haircut` with
-      ADV$ over 20 days, 10% participation, 10 bp spreads times ``spread_multiplier``);
-      NaN when the data has no volume.
+    - ``liquidity_loss = V sum_i w_i haircut_i,t``
+      (:func:`mltrainer.risk_stress.scenarios.liquidity_haircut` with ADV$ over 20 days,
+      10% participation, 10 bp spreads times ``spread_multiplier``); NaN when the data
+      has no volume.
 
+    The keyword arguments are the parameters of :class:`StressTestingModel` (see there).
     Losses are positive currency amounts. ``market`` (daily index returns) defaults
     to the equal-weight mean of every ticker; with one ticker the crash loss is NaN.
 
@@ -107,11 +126,10 @@ def rolling_stress_losses(
     returns = data.returns()
     if market is None:
         try:
-            market = equal_weight_market(returns)
+            market = sc.equal_weight_market(returns)
         except DataError:
             market = pd.Series(np.nan, index=returns.index)
     betas = rolling_beta(returns, market, window)
-    r = returns.to_numpy(dtype="float64")
     sigma = returns.rolling(window, min_periods=window).std().to_numpy()
     alive = np.isfinite(sigma)
     n_alive = alive.sum(axis=1)
@@ -119,7 +137,7 @@ def rolling_stress_losses(
         w = np.where(alive, 1.0 / n_alive[:, None], 0.0)
     none = n_alive == 0
     z = float(norm.ppf(confidence))
-    vol_p = equal_weight_book_vol(r, alive, window)
+    vol_p = equal_weight_book_vol(returns.to_numpy(dtype="float64"), alive, window)
     mean_sigma = np.where(alive, sigma, 0.0).sum(axis=1) / np.where(none, np.nan, n_alive)
     b = betas.to_numpy()
     beta_p = (w * np.where(alive, np.nan_to_num(b), 0.0)).sum(axis=1)
@@ -130,19 +148,10 @@ def rolling_stress_losses(
         "base_var": portfolio_value * z * vol_p,
         "vol_spike_loss": portfolio_value * z * vol_multiplier * vol_p,
         "correlation_loss": portfolio_value * z * np.sqrt((1 - a) * vol_p**2 + a * mean_sigma**2),
+        "liquidity_loss": _liquidity_loss(
+            data, w, sigma, alive, portfolio_value, spread_multiplier
+        ),
     }
-    if data.has_volume:
-        dollar = (data.close * data.volume).rolling(ADV_WINDOW, min_periods=ADV_WINDOW // 2)
-        adv = dollar.mean().to_numpy()
-        haircut, _ = liquidity_haircut(portfolio_value * w, adv, sigma,
-                                       participation=PARTICIPATION, spread_bps=SPREAD_BPS,
-                                       spread_multiplier=spread_multiplier)
-        cost = np.where(alive, w * haircut, 0.0)
-        liquid = np.where((alive & ~np.isfinite(haircut)).any(axis=1) | none, np.nan,
-                          portfolio_value * cost.sum(axis=1))
-    else:
-        liquid = np.full(len(r), np.nan)
-    losses["liquidity_loss"] = liquid
     frame = pd.DataFrame(losses, index=returns.index)
     frame.loc[none, :] = np.nan
     return frame, betas
@@ -187,28 +196,53 @@ class StressTestingModel(Model):
     """
 
     family = "risk"
-    description = ("Stress tests: market crash via betas, volatility spike, correlation "
-                   "breakdown, liquidity crisis, historical replays")
+    description = (
+        "Stress tests: market crash via betas, volatility spike, correlation "
+        "breakdown, liquidity crisis, historical replays"
+    )
     output_kind = RISK
     param_specs = {
-        "crash_size": FloatParam(-0.6, -0.01, default=-0.20, step=0.01,
-                                 help="Market index move of the crash scenario (-0.2 = -20%)"),
-        "vol_multiplier": FloatParam(1.0, 10.0, default=3.0, step=0.1,
-                                     help="Every volatility multiplied by this factor"),
-        "correlation_push": FloatParam(0.0, 1.0, default=0.5, step=0.05,
-                                       help="Fraction of the way correlations move toward 1"),
-        "spread_multiplier": FloatParam(1.0, 20.0, default=5.0, step=0.5,
-                                        help="Bid-ask spread widening in the liquidity crisis"),
-        "portfolio_value": FloatParam(1e4, 1e10, default=1e6, step=1e4,
-                                      help="Book size in currency (drives liquidity costs)"),
-        "confidence": FloatParam(0.9, 0.999, default=0.99, step=0.001,
-                                 help="Confidence level of the parametric VaR"),
-        "window": IntParam(60, 504, default=252, step=1,
-                           help="Trailing trading days for betas, volatilities, correlations"),
+        "crash_size": FloatParam(
+            -0.6,
+            -0.01,
+            default=-0.20,
+            step=0.01,
+            help="Market index move of the crash scenario (-0.2 = -20%)",
+        ),
+        "vol_multiplier": FloatParam(
+            1.0, 10.0, default=3.0, step=0.1, help="Every volatility multiplied by this factor"
+        ),
+        "correlation_push": FloatParam(
+            0.0, 1.0, default=0.5, step=0.05, help="Fraction of the way correlations move toward 1"
+        ),
+        "spread_multiplier": FloatParam(
+            1.0, 20.0, default=5.0, step=0.5, help="Bid-ask spread widening in the liquidity crisis"
+        ),
+        "portfolio_value": FloatParam(
+            1e4, 1e10, default=1e6, step=1e4, help="Book size in currency (drives liquidity costs)"
+        ),
+        "confidence": FloatParam(
+            0.9, 0.999, default=0.99, step=0.001, help="Confidence level of the parametric VaR"
+        ),
+        "window": IntParam(
+            60,
+            504,
+            default=252,
+            step=1,
+            help="Trailing trading days for betas, volatilities, correlations",
+        ),
     }
 
-    def __init__(self, crash_size=-0.20, vol_multiplier=3.0, correlation_push=0.5,
-                 spread_multiplier=5.0, portfolio_value=1e6, confidence=0.99, window=252):
+    def __init__(
+        self,
+        crash_size=-0.20,
+        vol_multiplier=3.0,
+        correlation_push=0.5,
+        spread_multiplier=5.0,
+        portfolio_value=1e6,
+        confidence=0.99,
+        window=252,
+    ):
         self.crash_size = crash_size
         self.vol_multiplier = vol_multiplier
         self.correlation_push = correlation_push
@@ -217,38 +251,39 @@ class StressTestingModel(Model):
         self.confidence = confidence
         self.window = window
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        require_history(type(self).__name__, data, self.window + 1)
-        losses, betas = rolling_stress_losses(
-            data, crash_size=self.crash_size, vol_multiplier=self.vol_multiplier,
-            correlation_push=self.correlation_push, spread_multiplier=self.spread_multiplier,
-            portfolio_value=self.portfolio_value, confidence=self.confidence,
-            window=self.window)
-        return ModelOutput(primary=losses, extras={"beta": betas}, tables=self._tables(data))
+    def min_history(self) -> int:
+        return self.window + 1
+
+    def _compute(self, data: MarketData) -> ModelOutput:
+        losses, betas = rolling_stress_losses(data, **self.get_params())
+        return ModelOutput(losses, extras={"beta": betas}, tables=self._tables(data))
 
     def _tables(self, data: MarketData) -> dict:
         """Today's scenario set for an equal-weight book of every ticker."""
         weights = pd.Series(1.0 / data.n_tickers, index=data.tickers)
-        common = {"portfolio_value": float(self.portfolio_value)}
-        results, skipped = replay_all(data, weights, **common)
+        value = {"portfolio_value": float(self.portfolio_value)}
+        parametric = {"window": self.window, "confidence": self.confidence, **value}
+        results, skipped = sc.replay_all(data, weights, **value)
         shocks = (
-            (market_crash, {"shock": self.crash_size, "window": self.window}),
-            (volatility_spike, {"multiplier": self.vol_multiplier, "window": self.window,
-                                "confidence": self.confidence}),
-            (correlation_breakdown, {"push": self.correlation_push, "window": self.window,
-                                     "confidence": self.confidence}),
-            (liquidity_crisis, {"spread_multiplier": self.spread_multiplier,
-                                "vol_window": self.window}),
+            (sc.market_crash, {"shock": self.crash_size, "window": self.window, **value}),
+            (sc.volatility_spike, {"multiplier": self.vol_multiplier, **parametric}),
+            (sc.correlation_breakdown, {"push": self.correlation_push, **parametric}),
+            (
+                sc.liquidity_crisis,
+                {"spread_multiplier": self.spread_multiplier, "vol_window": self.window, **value},
+            ),
         )
         for fn, kwargs in shocks:
             try:
-                results.append(fn(data, weights, **kwargs, **common))
+                results.append(fn(data, weights, **kwargs))
             except DataError as exc:
                 skipped[fn.__name__] = str(exc)
-        positions = pd.DataFrame({r.key: r.positions["pnl"] for r in results},
-                                 index=pd.Index(data.tickers, name="ticker"))
+        positions = pd.DataFrame(
+            {r.key: r.positions["pnl"] for r in results},
+            index=pd.Index(data.tickers, name="ticker"),
+        )
         return {
-            "scenarios": scenario_table(results),
+            "scenarios": sc.scenario_table(results),
             "positions": positions,
             "skipped": pd.DataFrame({"reason": pd.Series(skipped, dtype="object")}),
         }

@@ -7,7 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mltrainer.errors import DataError
+from mltrainer.errors import DataError, ParameterError
+from mltrainer.measures import allocation as A
+from mltrainer.measures import covariance as C
+from mltrainer.measures import exposure as E
 from mltrainer.measures import portfolio as P
 
 
@@ -21,20 +24,20 @@ def rets(basket) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def cov(rets) -> pd.DataFrame:
-    return P.covariance(rets, "sample")
+    return C.covariance(rets, "sample")
 
 
 # -------------------------------------------------------------------- covariance
 def test_covariance_estimators(rets):
     x = rets.to_numpy()
-    np.testing.assert_allclose(P.covariance(rets, "sample"), np.cov(x, rowvar=False),
-                               rtol=1e-12)
+    np.testing.assert_allclose(C.covariance(rets, "sample"), np.cov(x, rowvar=False), rtol=1e-12)
     from sklearn.covariance import LedoitWolf
 
-    np.testing.assert_allclose(P.covariance(rets, "ledoit_wolf"),
-                               LedoitWolf().fit(x).covariance_, rtol=1e-10)
+    np.testing.assert_allclose(
+        C.covariance(rets, "ledoit_wolf"), LedoitWolf().fit(x).covariance_, rtol=1e-10
+    )
     lam = 0.94
-    ew = P.covariance(rets.iloc[-3:], "ewma", lam=lam).to_numpy()
+    ew = C.covariance(rets.iloc[-3:], "ewma", lam=lam).to_numpy()
     wts = np.array([lam**2, lam, 1.0]) * (1 - lam)
     wts /= wts.sum()
     last3 = x[-3:]
@@ -70,25 +73,23 @@ def test_risk_contributions_hand(cov):
 
 
 def test_risk_parity_equal_contributions_on_real_covariance(cov):
-    w = P.risk_parity_weights(cov)
+    w = A.risk_parity_weights(cov)
     assert w.sum() == pytest.approx(1.0, abs=1e-12) and (w > 0).all()
     rc = P.risk_contributions(w, cov, relative=True)
     np.testing.assert_allclose(rc, 0.1, atol=1e-6)
     assert rc.max() - rc.min() < 1e-10
     # a risk budget: contributions proportional to it
     b = np.arange(1.0, 11.0)
-    wb = P.risk_parity_weights(cov, budget=b)
-    np.testing.assert_allclose(P.risk_contributions(wb, cov, relative=True), b / b.sum(),
-                               atol=1e-9)
+    wb = A.risk_parity_weights(cov, budget=b)
+    np.testing.assert_allclose(P.risk_contributions(wb, cov, relative=True), b / b.sum(), atol=1e-9)
 
 
 def test_risk_parity_two_assets_closed_form(cov):
     # with two assets ERC is inverse volatility whatever the correlation
     sub = cov.loc[["AAPL", "XOM"], ["AAPL", "XOM"]]
     vol = np.sqrt(np.diag(sub))
-    np.testing.assert_allclose(P.risk_parity_weights(sub), (1 / vol) / (1 / vol).sum(),
-                               rtol=1e-10)
-    np.testing.assert_allclose(P.inverse_volatility_weights(vol), (1 / vol) / (1 / vol).sum())
+    np.testing.assert_allclose(A.risk_parity_weights(sub), (1 / vol) / (1 / vol).sum(), rtol=1e-10)
+    np.testing.assert_allclose(A.inverse_volatility_weights(vol), (1 / vol) / (1 / vol).sum())
 
 
 def test_risk_parity_matches_skfolio(rets, cov):
@@ -96,7 +97,7 @@ def test_risk_parity_matches_skfolio(rets, cov):
     from skfolio.optimization import RiskBudgeting
 
     ref = RiskBudgeting(risk_measure=RiskMeasure.VARIANCE).fit(rets.to_numpy()).weights_
-    np.testing.assert_allclose(P.risk_parity_weights(cov), ref, atol=2e-4)
+    np.testing.assert_allclose(A.risk_parity_weights(cov), ref, atol=2e-4)
 
 
 # ----------------------------------------------------------------------- optimisers
@@ -104,7 +105,7 @@ def test_min_variance_unconstrained_closed_form(cov):
     s = cov.to_numpy()
     ones = np.ones(len(s))
     closed = np.linalg.solve(s, ones) / (ones @ np.linalg.solve(s, ones))
-    got = P.min_variance_weights(cov, long_only=False, max_weight=1.0)
+    got = A.min_variance_weights(cov, long_only=False, max_weight=1.0)
     assert np.abs(closed).max() < 1  # the bounds do not bind
     np.testing.assert_allclose(got, closed, atol=1e-6)
 
@@ -116,16 +117,30 @@ def test_min_variance_and_max_sharpe_long_only_vs_skfolio(rets, cov):
     x = rets.to_numpy()
     s = cov.to_numpy()
     mu = rets.mean()
-    mv = P.min_variance_weights(cov, max_weight=0.3)
-    ref = MeanRisk(risk_measure=RiskMeasure.VARIANCE, max_weights=0.3,
-                   objective_function=ObjectiveFunction.MINIMIZE_RISK).fit(x).weights_
+    mv = A.min_variance_weights(cov, max_weight=0.3)
+    ref = (
+        MeanRisk(
+            risk_measure=RiskMeasure.VARIANCE,
+            max_weights=0.3,
+            objective_function=ObjectiveFunction.MINIMIZE_RISK,
+        )
+        .fit(x)
+        .weights_
+    )
     assert mv.max() <= 0.3 + 1e-9 and mv.min() >= 0
     assert mv @ s @ mv <= ref @ s @ ref * (1 + 1e-6)
     np.testing.assert_allclose(mv, ref, atol=1e-3)
 
-    ms = P.max_sharpe_weights(mu, cov, max_weight=0.3)
-    ref = MeanRisk(risk_measure=RiskMeasure.VARIANCE, max_weights=0.3,
-                   objective_function=ObjectiveFunction.MAXIMIZE_RATIO).fit(x).weights_
+    ms = A.max_sharpe_weights(mu, cov, max_weight=0.3)
+    ref = (
+        MeanRisk(
+            risk_measure=RiskMeasure.VARIANCE,
+            max_weights=0.3,
+            objective_function=ObjectiveFunction.MAXIMIZE_RATIO,
+        )
+        .fit(x)
+        .weights_
+    )
 
     def sharpe(w):
         return (mu @ w) / np.sqrt(w @ s @ w)
@@ -141,94 +156,110 @@ def test_max_sharpe_long_short_closed_form(cov, rets):
     mu = rets[sub].mean().to_numpy()
     closed = np.linalg.solve(s, mu) / np.linalg.solve(s, mu).sum()
     assert np.abs(closed).max() < 1
-    got = P.max_sharpe_weights(mu, s, long_only=False, max_weight=1.0)
+    got = A.max_sharpe_weights(mu, s, long_only=False, max_weight=1.0)
     np.testing.assert_allclose(got, closed, atol=1e-6)
     with pytest.raises(DataError, match="risk-free"):
-        P.max_sharpe_weights(-np.abs(mu), s)
+        A.max_sharpe_weights(-np.abs(mu), s)
 
 
 def test_target_return_and_target_risk_are_one_frontier(cov, rets):
     mu = rets.mean()
     s = cov.to_numpy()
-    ms = P.max_sharpe_weights(mu, cov, max_weight=0.4)
+    ms = A.max_sharpe_weights(mu, cov, max_weight=0.4)
     target = float(mu @ ms) * 0.9
-    wr = P.mean_variance_weights(mu, cov, target_return=target, max_weight=0.4)
+    wr = A.mean_variance_weights(mu, cov, target_return=target, max_weight=0.4)
     assert mu @ wr >= target - 1e-10 and wr.max() <= 0.4 + 1e-9
     vol = float(np.sqrt(wr @ s @ wr))
-    wv = P.mean_variance_weights(mu, cov, target_risk=vol, max_weight=0.4)
+    wv = A.mean_variance_weights(mu, cov, target_risk=vol, max_weight=0.4)
     np.testing.assert_allclose(wv, wr, atol=1e-4)
     from skfolio import RiskMeasure
     from skfolio.optimization import MeanRisk
 
-    ref = MeanRisk(risk_measure=RiskMeasure.VARIANCE, min_return=target,
-                   max_weights=0.4).fit(rets.to_numpy()).weights_
+    ref = (
+        MeanRisk(risk_measure=RiskMeasure.VARIANCE, min_return=target, max_weights=0.4)
+        .fit(rets.to_numpy())
+        .weights_
+    )
     assert wr @ s @ wr <= ref @ s @ ref * (1 + 1e-6)
     with pytest.raises(DataError, match="highest return"):
-        P.mean_variance_weights(mu, cov, target_return=1.0)
+        A.mean_variance_weights(mu, cov, target_return=1.0)
     with pytest.raises(DataError, match="minimum-variance"):
-        P.mean_variance_weights(mu, cov, target_risk=1e-5)
+        A.mean_variance_weights(mu, cov, target_risk=1e-5)
 
 
 # ---------------------------------------------------------------------- bad inputs
 def test_singular_covariance_names_the_pair(rets):
     dup = rets[["AAPL", "MSFT", "XOM"]].assign(AAPL2=rets["AAPL"])
-    cov = P.covariance(dup, "sample")
-    for fn in (P.risk_parity_weights, P.min_variance_weights):
+    cov = C.covariance(dup, "sample")
+    for fn in (A.risk_parity_weights, A.min_variance_weights):
         with pytest.raises(DataError, match="AAPL/AAPL2 are perfectly correlated"):
             fn(cov)
     # shrinkage makes it usable
-    w = P.risk_parity_weights(P.covariance(dup, "ledoit_wolf"))
+    w = A.risk_parity_weights(C.covariance(dup, "ledoit_wolf"))
     assert w["AAPL"] == pytest.approx(w["AAPL2"])
 
 
 def test_one_asset_and_other_bad_inputs(cov):
     one = cov.loc[["AAPL"], ["AAPL"]]
-    assert P.risk_parity_weights(one).tolist() == [1.0]
-    assert P.min_variance_weights(one).tolist() == pytest.approx([1.0])
-    assert P.correlation_weights(np.ones((1, 1))).tolist() == [1.0]
+    assert A.risk_parity_weights(one).tolist() == [1.0]
+    assert A.min_variance_weights(one).tolist() == pytest.approx([1.0])
+    assert A.correlation_weights(np.ones((1, 1))).tolist() == [1.0]
     with pytest.raises(DataError, match="square"):
-        P.risk_parity_weights(np.ones((2, 3)))
+        A.risk_parity_weights(np.ones((2, 3)))
     with pytest.raises(DataError, match="NaN"):
-        P.risk_parity_weights(np.array([[1.0, np.nan], [np.nan, 1.0]]))
+        A.risk_parity_weights(np.array([[1.0, np.nan], [np.nan, 1.0]]))
     with pytest.raises(DataError, match="symmetric"):
-        P.risk_parity_weights(np.array([[1.0, 0.5], [0.1, 1.0]]))
+        A.risk_parity_weights(np.array([[1.0, 0.5], [0.1, 1.0]]))
     with pytest.raises(DataError, match="positive semi-definite"):
-        P.risk_parity_weights(np.array([[1.0, 2.0], [2.0, 1.0]]))
+        A.risk_parity_weights(np.array([[1.0, 2.0], [2.0, 1.0]]))
     with pytest.raises(DataError, match="too small"):
-        P.min_variance_weights(cov, max_weight=0.05)
+        A.min_variance_weights(cov, max_weight=0.05)
     with pytest.raises(DataError, match="positive"):
-        P.risk_parity_weights(cov, budget=[1.0] * 9 + [-1.0])
+        A.risk_parity_weights(cov, budget=[1.0] * 9 + [-1.0])
 
 
 # --------------------------------------------------------------- sizing helpers
 def test_correlation_weights_hand():
     c = np.array([[1.0, 0.8, 0.2], [0.8, 1.0, 0.0], [0.2, 0.0, 1.0]])
     raw = 1 / (1 + np.array([0.5, 0.4, 0.1]))
-    np.testing.assert_allclose(P.correlation_weights(c), raw / raw.sum())
+    np.testing.assert_allclose(A.correlation_weights(c), raw / raw.sum())
 
 
-def test_volatility_target_weights_portfolio_and_position():
+def test_target_leverage_portfolio_and_position():
     idx = pd.date_range("2020-01-01", periods=3, freq="B")
-    w = pd.DataFrame(0.5, index=idx, columns=["A", "B"])
+    prices = pd.DataFrame(1.0, index=idx, columns=["A", "B"])
     port_vol = pd.Series([0.10, 0.40, np.nan], index=idx)
-    got = P.volatility_target_weights(w, port_vol, 0.2, 1.5)
+    got = E.scaled_equal_weights(prices, E.target_leverage(port_vol, 0.2, 1.5))
     # scale min(1.5, 0.2/0.1)=1.5, then 0.2/0.4=0.5, then NaN
     np.testing.assert_allclose(got.to_numpy()[:2], [[0.75, 0.75], [0.25, 0.25]])
     assert got.iloc[2].isna().all()
     pos_vol = pd.DataFrame([[0.2, 0.4], [0.1, 0.0], [0.5, 0.25]], index=idx, columns=["A", "B"])
-    got = P.volatility_target_weights(w, pos_vol, 0.2, 2.0)
+    got = E.scaled_equal_weights(prices, E.target_leverage(pos_vol, 0.2, 2.0))
     np.testing.assert_allclose(got.to_numpy(), [[0.5, 0.25], [1.0, np.nan], [0.2, 0.4]])
+    with pytest.raises(ParameterError, match="target_vol must be positive"):
+        E.target_leverage(port_vol, 0.0, 1.5)
+
+
+def test_volatility_targeting_one_ticker_is_both_levels(basket):
+    one = basket.select(tickers=["KO"], start="2010-01-01", end="2012-12-31")
+    kw = {"estimator": "rolling", "window": 42}
+    book = E.volatility_targeting(one.adj_close, one.returns(), 0.1, 1.2, **kw)
+    each = E.volatility_targeting(one.adj_close, one.returns(), 0.1, 1.2, per_position=True, **kw)
+    pd.testing.assert_frame_equal(book[0], each[0])
+    t = 300
+    vol = one.returns()["KO"].iloc[t - 41 : t + 1].std() * np.sqrt(252)
+    assert book[0]["KO"].iloc[t] == pytest.approx(min(1.2, 0.1 / vol), rel=1e-12)
 
 
 def test_apply_limits():
-    w = pd.DataFrame([[0.6, -0.3, 0.3], [0.2, 0.2, 0.1], [np.nan, 0.9, 0.9],
-                      [0.5, 0.5, 0.4]])
-    out = P.apply_limits(w, max_weight=0.5, gross_cap=1.0, long_only=True)
+    w = pd.DataFrame([[0.6, -0.3, 0.3], [0.2, 0.2, 0.1], [np.nan, 0.9, 0.9], [0.5, 0.5, 0.4]])
+    out = E.apply_limits(w, max_weight=0.5, gross_cap=1.0, long_only=True)
     # clip shorts and oversize positions, then scale a gross above 1 down (never up)
-    np.testing.assert_allclose(out.to_numpy(), [[0.5, 0, 0.3], [0.2, 0.2, 0.1],
-                                                [np.nan, 0.5, 0.5],
-                                                [0.5 / 1.4, 0.5 / 1.4, 0.4 / 1.4]])
-    ls = P.apply_limits(w, max_weight=0.5, gross_cap=0.55, long_only=False)
+    np.testing.assert_allclose(
+        out.to_numpy(),
+        [[0.5, 0, 0.3], [0.2, 0.2, 0.1], [np.nan, 0.5, 0.5], [0.5 / 1.4, 0.5 / 1.4, 0.4 / 1.4]],
+    )
+    ls = E.apply_limits(w, max_weight=0.5, gross_cap=0.55, long_only=False)
     assert (ls.abs().sum(axis=1) <= 0.55 + 1e-12).all() and (ls.abs().fillna(0) <= 0.5).all().all()
     assert ls.iloc[0, 1] < 0
 
@@ -241,7 +272,7 @@ def test_walk_forward_weights_causal_and_uses_only_the_window(basket):
         v = window.var()
         return (1 / v) / (1 / v).sum()
 
-    full = P.walk_forward_weights(r, 120, 21, inv_var)
+    full = A.walk_forward_weights(r, 120, 21, inv_var)
     assert full.iloc[:120].isna().all().all()
     t = 120 + 21 * 5
     expected = inv_var(r.iloc[t - 119 : t + 1].dropna(axis=1))
@@ -252,7 +283,7 @@ def test_walk_forward_weights_causal_and_uses_only_the_window(basket):
     full_window = r["TSLA"].dropna().index[119]
     assert full["TSLA"].loc[:full_window].iloc[:-1].isna().all()
     assert full["TSLA"].iloc[-1] > 0
-    part = P.walk_forward_weights(r.iloc[:400], 120, 21, inv_var)
+    part = A.walk_forward_weights(r.iloc[:400], 120, 21, inv_var)
     pd.testing.assert_frame_equal(part, full.iloc[:400])
 
 
@@ -290,8 +321,9 @@ def test_portfolio_summary_against_sklearn_and_hand_numbers(basket):
 
     from mltrainer.measures.portfolio import portfolio_summary
 
-    rets = basket.select(tickers=["AAPL", "KO", "XOM"], start="2015-01-01",
-                         end="2019-12-31").returns()
+    rets = basket.select(
+        tickers=["AAPL", "KO", "XOM"], start="2015-01-01", end="2019-12-31"
+    ).returns()
     w = pd.Series({"AAPL": 0.5, "KO": 0.3, "XOM": 0.2})
     out = portfolio_summary(rets, w, window=500)
     common = rets.dropna()

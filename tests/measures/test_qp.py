@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mltrainer.measures import portfolio as P
+from mltrainer.measures import allocation as A
+from mltrainer.measures import covariance as C
 from mltrainer.measures import qp
 
 
 @pytest.fixture(scope="module")
 def problem(basket):
     rets = basket.returns().loc["2014-09-01":"2015-09-08"].dropna(axis=1)
-    cov = P.covariance(rets).to_numpy()
+    cov = C.covariance(rets).to_numpy()
     mu = rets.mean().to_numpy()
-    return P._unit_trace(cov), mu / np.abs(mu).max()
+    return A._unit_trace(cov), mu / np.abs(mu).max()
 
 
 def _kkt_violation(q, c, lb, ub, x):

@@ -35,8 +35,12 @@ def test_market_cap_by_hand():
     w = portfolio_weights("market_cap", TICKERS, market_caps=caps, source="the snapshot")
     np.testing.assert_allclose(w.to_numpy(), np.array([3.0, 2.5, 0.5, 0.4]) / 6.4, rtol=1e-15)
     with pytest.raises(DataError, match="no market cap for JPM in the snapshot"):
-        portfolio_weights("market_cap", TICKERS, market_caps={"AAPL": 1, "MSFT": 1, "XOM": 1},
-                          source="the snapshot")
+        portfolio_weights(
+            "market_cap",
+            TICKERS,
+            market_caps={"AAPL": 1, "MSFT": 1, "XOM": 1},
+            source="the snapshot",
+        )
 
 
 def _ledoit_wolf(x: np.ndarray) -> np.ndarray:

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from mltrainer.errors import DataError, ParameterError
-from mltrainer.measures import portfolio as pf
+from mltrainer.measures.allocation import min_variance_weights
 from mltrainer.measures.backtest_var import kupiec_pof
+from mltrainer.measures.covariance import covariance
 from mltrainer.models import risk, sizing
 from mltrainer.models.risk import (
     DynamicRiskAdjustmentModel,
@@ -55,8 +56,9 @@ def test_var_model_historical_and_exceptions_by_hand(data, eq_returns):
     assert out.primary["var"].iloc[:250].isna().all()  # row 0 has no return
     # exception on day t: the loss of t above the VaR made on t-1 (recorded on t only)
     var = out.primary["var"].to_numpy()
-    hand = [float(-r[t] > var[t - 1]) if np.isfinite(var[t - 1]) else np.nan
-            for t in range(1, len(r))]
+    hand = [
+        float(-r[t] > var[t - 1]) if np.isfinite(var[t - 1]) else np.nan for t in range(1, len(r))
+    ]
     got = out.extras["exceptions"]["exception"].to_numpy()[1:]
     np.testing.assert_array_equal(got, np.array(hand))
     n_hits = int(np.nansum(hand))
@@ -108,7 +110,7 @@ def test_portfolio_risk_min_variance_at_a_rebalance(data):
     ret = data.returns()
     t = 252 + 21 * 30  # a rebalance row
     win = ret.iloc[t - 251 : t + 1].dropna(axis=1)
-    expected = pf.min_variance_weights(pf.covariance(win, "ledoit_wolf"))
+    expected = min_variance_weights(covariance(win, "ledoit_wolf"))
     np.testing.assert_allclose(w.iloc[t][expected.index], expected, atol=1e-10)
     pd.testing.assert_series_equal(w.iloc[t + 20], w.iloc[t], check_names=False)
     assert w.iloc[:252].isna().all().all()
@@ -130,15 +132,22 @@ def test_risk_parity_models_equal_contributions_and_shared_code(data):
     n = rc.notna().sum(axis=1)
     np.testing.assert_allclose(rc.max(axis=1), 1 / n, atol=1e-8)
     np.testing.assert_allclose(rc.min(axis=1), 1 / n, atol=1e-8)
-    loose = sizing.RiskParityModel(window=252, rebalance=63, max_weight=1.0,
-                                   gross_cap=1.0).run(data)
+    loose = sizing.RiskParityModel(window=252, rebalance=63, max_weight=1.0, gross_cap=1.0).run(
+        data
+    )
     pd.testing.assert_frame_equal(loose.primary, out.primary)
 
 
 # ---------------------------------------------------------------------- overlays
 def test_dynamic_risk_adjustment_by_hand(data, eq_returns):
-    model = DynamicRiskAdjustmentModel(measure="vol_zscore", window=21, lookback=252,
-                                       sensitivity=0.5, min_exposure=0.2, max_exposure=1.2)
+    model = DynamicRiskAdjustmentModel(
+        measure="vol_zscore",
+        window=21,
+        lookback=252,
+        sensitivity=0.5,
+        min_exposure=0.2,
+        max_exposure=1.2,
+    )
     out = model.run(data)
     vol = eq_returns.rolling(21).std()
     t = data.dates.get_loc(pd.Timestamp("2008-10-15"))
@@ -169,8 +178,7 @@ def test_drawdown_protection_hand_path():
 
 
 def test_max_drawdown_protection_on_2008(data, eq_returns):
-    out = MaximumDrawdownProtectionModel(threshold=0.15, recovery=0.10,
-                                         max_days_out=126).run(data)
+    out = MaximumDrawdownProtectionModel(threshold=0.15, recovery=0.10, max_days_out=126).run(data)
     exposure = out.extras["exposure"]["exposure"]
     equity = (1 + eq_returns.fillna(0)).cumprod()
     exit_day = exposure.index[exposure.to_numpy() == 0][0]
@@ -182,7 +190,7 @@ def test_max_drawdown_protection_on_2008(data, eq_returns):
     out_days = exposure.loc[exit_day:]
     back = out_days.index[out_days.to_numpy() == 1][0]
     trough = after.loc[:back].cummin()
-    rule = (after.loc[:back] / trough - 1 >= 0.10)
+    rule = after.loc[:back] / trough - 1 >= 0.10
     days = np.arange(len(after.loc[:back]))
     first = after.loc[:back].index[rule.to_numpy() | (days >= 126)][0]
     assert back == first
@@ -192,8 +200,9 @@ def test_max_drawdown_protection_on_2008(data, eq_returns):
 
 
 def test_volatility_targeting_against_plain_ewma(data, eq_returns):
-    out = VolatilityTargetingModel(target_vol=0.10, estimator="ewma", window=21, lam=0.94,
-                                   max_leverage=1.5).run(data)
+    out = VolatilityTargetingModel(
+        target_vol=0.10, estimator="ewma", window=21, lam=0.94, max_leverage=1.5
+    ).run(data)
     r = eq_returns.to_numpy()
     s2, vols = np.nan, []
     for x in r:

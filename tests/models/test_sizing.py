@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from scipy import optimize
 
-from mltrainer.measures import portfolio as pf
 from mltrainer.measures import var as vr
+from mltrainer.measures.allocation import min_variance_weights, risk_parity_weights
+from mltrainer.measures.covariance import covariance
 from mltrainer.models import risk, sizing
-from tests.models.fast_settings import fast_params
 from mltrainer.models.sizing import (
     CorrelationBasedSizingModel,
     DynamicPositionSizingModel,
@@ -24,6 +24,7 @@ from mltrainer.models.sizing import (
     kelly_fraction,
     trade_statistics,
 )
+from tests.models.fast_settings import fast_params
 
 TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "TSLA", "KO"]
 
@@ -42,7 +43,10 @@ def test_kelly_fraction_closed_form_and_growth_optimum():
     for p, b in ((0.6, 1.0), (0.45, 1.8), (0.53, 1.2)):
         growth = optimize.minimize_scalar(
             lambda f, p=p, b=b: -(p * math.log(1 + f * b) + (1 - p) * math.log(1 - f)),
-            bounds=(0, 0.99), method="bounded", options={"xatol": 1e-10})
+            bounds=(0, 0.99),
+            method="bounded",
+            options={"xatol": 1e-10},
+        )
         assert growth.x == pytest.approx(kelly_fraction(p, b), abs=1e-6)
 
 
@@ -59,8 +63,15 @@ def test_trade_statistics_hand_example():
 
 
 def test_kelly_model_by_hand_and_limits(data):
-    model = KellyCriterionModel(signal="momentum", lookback=63, kelly_window=252,
-                                fraction=0.5, max_weight=0.2, gross_cap=0.6, long_only=True)
+    model = KellyCriterionModel(
+        signal="momentum",
+        lookback=63,
+        kelly_window=252,
+        fraction=0.5,
+        max_weight=0.2,
+        gross_cap=0.6,
+        long_only=True,
+    )
     out = model.run(data)
     w = out.primary
     px = data.adj_close["XOM"]
@@ -75,8 +86,11 @@ def test_kelly_model_by_hand_and_limits(data):
     assert out.extras["win_rate"]["XOM"].iloc[t] == pytest.approx(p)
     assert out.extras["payoff"]["XOM"].iloc[t] == pytest.approx(b)
     assert out.extras["kelly"]["XOM"].iloc[t] == pytest.approx(p - (1 - p) / b)
-    raw = out.extras["kelly"].iloc[t].clip(lower=0) * 0.5 * np.sign(
-        data.adj_close.iloc[t] / data.adj_close.iloc[t - 63] - 1)
+    raw = (
+        out.extras["kelly"].iloc[t].clip(lower=0)
+        * 0.5
+        * np.sign(data.adj_close.iloc[t] / data.adj_close.iloc[t - 63] - 1)
+    )
     raw = raw.clip(lower=0, upper=0.2)
     raw = raw * min(1.0, 0.6 / raw.sum())
     np.testing.assert_allclose(w.iloc[t].fillna(0), raw.fillna(0), atol=1e-12)
@@ -88,8 +102,14 @@ def test_kelly_model_by_hand_and_limits(data):
 
 # --------------------------------------------------------------- vol targeting
 def test_volatility_targeting_per_position_and_shared_with_risk(data):
-    out = VolatilityTargetingModel(target_vol=0.2, estimator="rolling", window=42,
-                                   max_leverage=3.0, max_weight=1.0, gross_cap=3.0).run(data)
+    out = VolatilityTargetingModel(
+        target_vol=0.2,
+        estimator="rolling",
+        window=42,
+        max_leverage=3.0,
+        max_weight=1.0,
+        gross_cap=3.0,
+    ).run(data)
     t = data.dates.get_loc(pd.Timestamp("2011-09-30"))
     r = data.returns().iloc[t - 41 : t + 1]
     vol = r.std() * math.sqrt(252)
@@ -110,15 +130,22 @@ def test_risk_parity_sizing_limits(data):
     loose = RiskParityModel(window=252, rebalance=63, max_weight=1.0).run(data).primary
     t = 252 + 63 * 10
     win = data.returns().iloc[t - 251 : t + 1].dropna(axis=1)
-    ref = pf.risk_parity_weights(pf.covariance(win, "ledoit_wolf"))
+    ref = risk_parity_weights(covariance(win, "ledoit_wolf"))
     np.testing.assert_allclose(loose.iloc[t][ref.index], ref, atol=1e-12)
 
 
 # ---------------------------------------------------------------- dynamic sizing
 def test_dynamic_position_sizing_by_hand(data):
-    model = DynamicPositionSizingModel(mom_window=63, trend_window=100, vol_window=21,
-                                       momentum_weight=0.7, target_vol=0.15, max_weight=1.0,
-                                       gross_cap=3.0, long_only=False)
+    model = DynamicPositionSizingModel(
+        mom_window=63,
+        trend_window=100,
+        vol_window=21,
+        momentum_weight=0.7,
+        target_vol=0.15,
+        max_weight=1.0,
+        gross_cap=3.0,
+        long_only=False,
+    )
     out = model.run(data)
     t = data.dates.get_loc(pd.Timestamp("2009-06-30"))
     px = data.adj_close["JPM"]
@@ -136,17 +163,23 @@ def test_dynamic_position_sizing_by_hand(data):
 def test_portfolio_optimization_target_risk_and_return(data):
     t = 252 + 21 * 40
     win = data.returns().iloc[t - 251 : t + 1].dropna(axis=1)
-    cov = pf.covariance(win, "ledoit_wolf").to_numpy()
-    risk_w = PortfolioOptimizationModel(objective="target_risk", target_risk=0.2,
-                                        max_weight=0.5).run(data).primary
+    cov = covariance(win, "ledoit_wolf").to_numpy()
+    risk_w = (
+        PortfolioOptimizationModel(objective="target_risk", target_risk=0.2, max_weight=0.5)
+        .run(data)
+        .primary
+    )
     w = risk_w.iloc[t][win.columns].to_numpy()
     vol = math.sqrt(w @ cov @ w * 252)
-    w_mv = pf.min_variance_weights(cov, max_weight=0.5)
+    w_mv = min_variance_weights(cov, max_weight=0.5)
     mv_vol = math.sqrt(w_mv @ cov @ w_mv * 252)
     assert vol == pytest.approx(max(0.2, mv_vol), rel=1e-4)
     assert w.sum() == pytest.approx(1.0) and w.max() <= 0.5 + 1e-9
-    ret_w = PortfolioOptimizationModel(objective="target_return", target_return=0.05,
-                                       max_weight=0.5).run(data).primary
+    ret_w = (
+        PortfolioOptimizationModel(objective="target_return", target_return=0.05, max_weight=0.5)
+        .run(data)
+        .primary
+    )
     w = ret_w.iloc[t][win.columns].to_numpy()
     best = np.sort(win.mean().to_numpy())[::-1]
     reach = 0.5 * best[0] + 0.5 * best[1]  # highest return with 50 % caps
@@ -155,17 +188,29 @@ def test_portfolio_optimization_target_risk_and_return(data):
 
 # --------------------------------------------------------------- VaR budget sizing
 def test_risk_adjusted_sizing_equal_var_per_position(data):
-    model = RiskAdjustedSizingModel(method="normal", level=0.99, window=250,
-                                    var_budget=0.004, dd_threshold=0.8, max_weight=1.0,
-                                    gross_cap=3.0)
+    model = RiskAdjustedSizingModel(
+        method="normal",
+        level=0.99,
+        window=250,
+        var_budget=0.004,
+        dd_threshold=0.8,
+        max_weight=1.0,
+        gross_cap=3.0,
+    )
     out = model.run(data)
     t = data.dates.get_loc(pd.Timestamp("2012-05-01"))
     var = vr.rolling_var(data.returns(), 250, 0.99, "normal").iloc[t]
     w = out.primary.iloc[t]
     np.testing.assert_allclose((w * var).dropna(), 0.004, rtol=1e-12)
     # the drawdown guard halves positions more than 20 % below their 126-day high
-    guarded = RiskAdjustedSizingModel(method="normal", var_budget=0.004, dd_threshold=0.2,
-                                      dd_scale=0.5, max_weight=1.0, gross_cap=3.0).run(data)
+    guarded = RiskAdjustedSizingModel(
+        method="normal",
+        var_budget=0.004,
+        dd_threshold=0.2,
+        dd_scale=0.5,
+        max_weight=1.0,
+        gross_cap=3.0,
+    ).run(data)
     t = data.dates.get_loc(pd.Timestamp("2008-11-20"))
     px = data.adj_close.iloc[: t + 1]
     dd = px.iloc[-1] / px.iloc[-126:].max() - 1
@@ -176,8 +221,9 @@ def test_risk_adjusted_sizing_equal_var_per_position(data):
 
 # ---------------------------------------------------------- correlation sizing
 def test_correlation_based_sizing_by_hand(data):
-    out = CorrelationBasedSizingModel(window=126, rebalance=21, inverse_vol=False,
-                                      max_weight=1.0).run(data)
+    out = CorrelationBasedSizingModel(
+        window=126, rebalance=21, inverse_vol=False, max_weight=1.0
+    ).run(data)
     t = 126 + 21 * 20
     win = data.returns().iloc[t - 125 : t + 1].dropna(axis=1)
     c = np.corrcoef(win.to_numpy(), rowvar=False)

@@ -22,8 +22,9 @@ def data(basket):
 
 @pytest.fixture(scope="module")
 def output(data):
-    model = StressTestingModel(crash_size=-0.3, vol_multiplier=2.5, correlation_push=0.4,
-                               portfolio_value=2e6, window=126)
+    model = StressTestingModel(
+        crash_size=-0.3, vol_multiplier=2.5, correlation_push=0.4, portfolio_value=2e6, window=126
+    )
     return model.run(data)
 
 
@@ -48,13 +49,19 @@ def test_losses_at_a_date_by_hand(data, output, date):
 
 def test_output_shape_tables_and_warm_up(data, output):
     assert output.primary.index.equals(data.dates)
-    assert list(output.primary.columns) == ["crash_loss", "base_var", "vol_spike_loss",
-                                            "correlation_loss", "liquidity_loss"]
+    assert list(output.primary.columns) == [
+        "crash_loss",
+        "base_var",
+        "vol_spike_loss",
+        "correlation_loss",
+        "liquidity_loss",
+    ]
     assert output.primary.iloc[:126].isna().all().all()  # no full window yet
     assert output.extras["beta"].columns.tolist() == TICKERS
     table = output.tables["scenarios"]
-    assert {"market_crash", "volatility_spike", "correlation_breakdown",
-            "liquidity_crisis"} <= set(table.index)
+    assert {"market_crash", "volatility_spike", "correlation_breakdown", "liquidity_crisis"} <= set(
+        table.index
+    )
     assert "aug_2011" not in table.index  # the data ends 2011-06-30
     assert "aug_2011" in output.tables["skipped"].index
 

@@ -1,0 +1,33 @@
+"""Parameter specs the risk and sizing families share: one declaration per setting.
+
+Both families estimate portfolios on a walk-forward schedule (risk parity, mean-variance)
+and target a volatility; the settings of those shared ideas are declared once here so
+that ``risk/RiskParityModel`` and ``sizing/RiskParityModel`` (and the two
+``VolatilityTargetingModel``) offer the same sliders.
+"""
+
+from __future__ import annotations
+
+from mltrainer.measures.covariance import COVARIANCES
+from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
+
+WINDOW = IntParam(60, 1000, default=252, help="Estimation window, trading days (252 = one year)")
+REBALANCE = IntParam(1, 252, default=21, help="Re-estimate every N trading days (21 = monthly)")
+COVARIANCE = ChoiceParam(
+    COVARIANCES,
+    default="ledoit_wolf",
+    help="Covariance estimator: Ledoit-Wolf shrinkage, sample, or EWMA (0.94)",
+)
+WALK_FORWARD = {"window": WINDOW, "rebalance": REBALANCE, "covariance": COVARIANCE}
+"""Specs of an optimiser re-estimated every ``rebalance`` days on ``window`` days."""
+
+VOL_FORECAST = {
+    "estimator": ChoiceParam(
+        ("ewma", "rolling"),
+        default="ewma",
+        help="Volatility forecast: EWMA (RiskMetrics) or rolling std",
+    ),
+    "window": IntParam(10, 252, default=21, help="Rolling window / EWMA burn-in, days"),
+    "lam": FloatParam(0.8, 0.995, default=0.94, step=0.005, help="EWMA decay (0.94)"),
+}
+"""Specs of :func:`mltrainer.measures.exposure.volatility_forecast` (volatility targeting)."""
