@@ -16,6 +16,7 @@ from mltrainer.errors import MLTrainerError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m mltrainer`` parser with every command group registered."""
     from mltrainer.cli import audit, backtest, data, models, report, universe
     from mltrainer.cli.common import OneLineParser
 
@@ -30,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command line (``sys.argv[1:]`` when ``argv`` is None); the exit status:
+    0 done, 2 a refused option or an error raised on purpose, 130 interrupted."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from mltrainer.cli.common import add_json, emit
+from mltrainer.cli.common import Subparsers, add_command, add_group, add_json, emit
 
 
-def register(subparsers) -> None:
-    group = subparsers.add_parser("audit", help="the audit trail of past runs")
-    sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    lst = sub.add_parser("list", help="the most recent records, newest last")
+def register(subparsers: Subparsers) -> None:
+    """The ``audit`` commands: list, show."""
+    sub = add_group(subparsers, "audit", "the audit trail of past runs")
+    lst = add_command(sub, "list", _list, "the most recent records, newest last")
     lst.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     add_json(lst)
-    lst.set_defaults(func=_list)
 
-    show = sub.add_parser("show", help="one record in full")
+    show = add_command(sub, "show", _show, "one record in full")
     show.add_argument("id", help="record id (or a unique prefix), see `audit list`")
     add_json(show)
-    show.set_defaults(func=_show)
 
 
 def _list(args) -> int:

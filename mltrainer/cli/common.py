@@ -6,6 +6,8 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,10 @@ from mltrainer.data.market_data import MarketData
 from mltrainer.data.sources import SOURCES, load_market_data
 from mltrainer.errors import ParameterError
 
+# What ``register(subparsers)`` receives: ``parser.add_subparsers()``'s return value.
+Subparsers = argparse._SubParsersAction
+Command = Callable[[argparse.Namespace], int]  # runs a parsed command, returns the exit status
+
 
 class OneLineParser(argparse.ArgumentParser):
     """An argparse parser whose errors are one line on stderr and exit status 2.
@@ -23,17 +29,21 @@ class OneLineParser(argparse.ArgumentParser):
     a screen of options instead of what was wrong.
     """
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         head, sep, rest = message.partition(": ")
         if sep and head.startswith("argument ") and rest.startswith(head[9:].split("/")[-1]):
             message = rest  # our checks already name the option
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
-def checked(parse, name: str, *args, **kwargs):
-    """An argparse ``type=`` that runs a :mod:`mltrainer.validate` check on the text."""
+def checked(parse: Callable[..., Any], name: str, *args, **kwargs) -> Callable[[str], Any]:
+    """An argparse ``type=`` that runs a :mod:`mltrainer.validate` check on the text.
 
-    def convert(text: str):
+    ``parse(text, name, *args, **kwargs)`` gives the value; its ParameterError becomes
+    argparse's error, so the message (which names the option) is printed as it is.
+    """
+
+    def convert(text: str) -> Any:
         try:
             return parse(text, name, *args, **kwargs)
         except ParameterError as exc:
@@ -47,7 +57,24 @@ def _iso_date(text: str, name: str) -> str:
     return validate.parse_date(text, name).isoformat()
 
 
+def add_group(subparsers: Subparsers, name: str, help: str, metavar: str = "ACTION") -> Subparsers:
+    """A command group (``universe``, ``data``...): its own sub-commands, one required."""
+    group = subparsers.add_parser(name, help=help)
+    return group.add_subparsers(dest="action", required=True, metavar=metavar)
+
+
+def add_command(
+    subparsers: Subparsers, name: str, func: Command, help: str
+) -> argparse.ArgumentParser:
+    """A sub-command ``name`` that runs ``func(args)``; its arguments are added to the
+    parser returned."""
+    parser = subparsers.add_parser(name, help=help)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def add_json(parser: argparse.ArgumentParser) -> None:
+    """``--json``: the command prints one JSON document instead of text."""
     parser.add_argument(
         "--json", action="store_true", help="print exactly one JSON document on stdout"
     )
@@ -89,8 +116,11 @@ def parse_tickers(value: str | list[str] | None) -> list[str] | None:
     return validate.parse_tickers(value, "--tickers")
 
 
-def load_data(args: argparse.Namespace, progress=None) -> MarketData:
-    """MarketData for the data options of a parsed command line."""
+def load_data(
+    args: argparse.Namespace, progress: Callable[[float, str], None] | None = None
+) -> MarketData:
+    """MarketData for the data options of a parsed command line (see
+    :func:`add_data_args`); ``progress(fraction, text)`` follows a live download."""
     validate.check_date_range(args.start, args.end, ("--start", "--end"))
     return load_market_data(
         source=args.source,
@@ -131,7 +161,9 @@ def _clean(obj):
     return obj
 
 
-def print_json(obj) -> None:
+def print_json(obj: Any) -> None:
+    """``obj`` as indented JSON on stdout: numpy numbers as numbers, NaN and infinities
+    as null, timestamps as ISO text, frames in pandas' "split" layout."""
     json.dump(_clean(obj), sys.stdout, default=_default, indent=2, allow_nan=False)
     sys.stdout.write("\n")
 

@@ -5,22 +5,24 @@ from __future__ import annotations
 import time
 
 from mltrainer import config
-from mltrainer.cli.common import add_data_args, add_json, emit, load_data
+from mltrainer.cli.common import (
+    Subparsers,
+    add_command,
+    add_data_args,
+    add_group,
+    add_json,
+    emit,
+    load_data,
+)
 from mltrainer.data.cache import get_cache
 from mltrainer.data.sources import resolve_local_dir
 
 
-def register(subparsers) -> None:
-    group = subparsers.add_parser("data", help="load market data, show the cache")
-    sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    load = sub.add_parser("load", help="load prices from a source and summarise them")
-    add_data_args(load)
-    load.set_defaults(func=_load)
-
-    status = sub.add_parser("status", help="data folder, cache contents and freshness")
-    add_json(status)
-    status.set_defaults(func=_status)
+def register(subparsers: Subparsers) -> None:
+    """The ``data`` commands: load, status."""
+    sub = add_group(subparsers, "data", "load market data, show the cache")
+    add_data_args(add_command(sub, "load", _load, "load prices from a source and summarise them"))
+    add_json(add_command(sub, "status", _status, "data folder, cache contents and freshness"))
 
 
 def _load(args) -> int:

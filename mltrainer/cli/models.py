@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mltrainer.cli.common import add_data_args, add_json, emit, load_data
+from mltrainer.cli.common import (
+    Subparsers,
+    add_command,
+    add_data_args,
+    add_group,
+    add_json,
+    emit,
+    load_data,
+)
+from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
 from mltrainer.models.params import parse_param_args
+
+if TYPE_CHECKING:  # importing the models' base class pulls in scikit-learn
+    from mltrainer.models.base import Model, ModelOutput
 
 # The registry imports every model family (sklearn, statsmodels, arch): seconds of start-up
 # that `--help` and the other commands should not pay, so it is imported where it is used.
 
 
-def register(subparsers) -> None:
-    group = subparsers.add_parser("models", help="list and run the registered models")
-    sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    lst = sub.add_parser("list", help="every model with its parameter specs")
+def register(subparsers: Subparsers) -> None:
+    """The ``models`` commands: list, run."""
+    sub = add_group(subparsers, "models", "list and run the registered models")
+    lst = add_command(sub, "list", _list, "every model with its parameter specs")
     lst.add_argument("--family", default=None, help="only this family")
     add_json(lst)
-    lst.set_defaults(func=_list)
 
-    run = sub.add_parser("run", help="run one model on market data")
+    run = add_command(sub, "run", _run, "run one model on market data")
     run.add_argument("key", help="registry key, family/ClassName (see `models list`)")
     run.add_argument(
         "--param",
@@ -32,7 +43,6 @@ def register(subparsers) -> None:
     )
     run.add_argument("--out", default=None, help="write the output frame to FILE.parquet")
     add_data_args(run)
-    run.set_defaults(func=_run)
 
 
 def _list(args) -> int:
@@ -48,8 +58,9 @@ def _list(args) -> int:
     return 0
 
 
-def run_model(key: str, params: dict, data):
-    """Instantiate, validate and run a registered model; the output and the model."""
+def run_model(key: str, params: dict, data: MarketData) -> tuple[ModelOutput, Model]:
+    """Instantiate, validate and run the registered model ``key`` with ``params`` on
+    ``data``; its output and the model."""
     from mltrainer.models.registry import get_model
 
     cls = get_model(key)

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from mltrainer import validate
-from mltrainer.cli.common import add_data_args, checked, emit, load_data, parse_tickers
+from mltrainer.cli.common import (
+    Subparsers,
+    add_command,
+    add_data_args,
+    add_group,
+    checked,
+    emit,
+    load_data,
+    parse_tickers,
+)
+from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.measures.var import METHODS
 from mltrainer.validate import parse_float, parse_int
 
 
-def _market_caps(data) -> dict:
+def _market_caps(data: MarketData) -> dict:
     from mltrainer.data.universe import SP500UniverseManager
 
     universe = SP500UniverseManager().load("auto").with_market_caps("snapshot")
@@ -34,13 +45,14 @@ WEIGHTING_CHOICES = {
 }
 
 
-def register(subparsers) -> None:
-    group = subparsers.add_parser("report", help="reports for stakeholders (HTML, PDF)")
-    sub = group.add_subparsers(dest="action", required=True, metavar="REPORT")
-
-    stress = sub.add_parser(
+def register(subparsers: Subparsers) -> None:
+    """The ``report`` commands: stress."""
+    sub = add_group(subparsers, "report", "reports for stakeholders (HTML, PDF)", "REPORT")
+    stress = add_command(
+        sub,
         "stress",
-        help="stress-test report of a weighted portfolio: VaR/ES and their backtest, "
+        _stress,
+        "stress-test report of a weighted portfolio: VaR/ES and their backtest, "
         "drawdowns, historical replays and hypothetical shocks",
     )
     add_data_args(stress)
@@ -62,6 +74,11 @@ def register(subparsers) -> None:
     stress.add_argument(
         "--pdf", default=None, help="also print a PDF here (needs Chromium; says so if absent)"
     )
+    _add_stress_settings(stress)
+
+
+def _add_stress_settings(stress: argparse.ArgumentParser) -> None:
+    """The options of :class:`~mltrainer.reports.stress_report.StressSettings`."""
     stress.add_argument(
         "--value",
         default=1_000_000.0,
@@ -117,7 +134,6 @@ def register(subparsers) -> None:
         help="market for betas: the bundled S&P 500 index, or the equal-weight "
         "mean of the portfolio's tickers",
     )
-    stress.set_defaults(func=_stress)
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -133,7 +149,7 @@ def parse_weights(tickers: list[str] | None, text: str | None) -> pd.Series | No
     return pd.Series(validate.parse_weights(text, tickers, "--weights"), dtype="float64")
 
 
-def built_weights(choice: str, data) -> pd.Series:
+def built_weights(choice: str, data: MarketData) -> pd.Series:
     """``--weighting``: the weights of every ticker of ``data`` by
     :func:`~mltrainer.measures.weighting.portfolio_weights`."""
     from mltrainer.measures.weighting import portfolio_weights

@@ -4,38 +4,38 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mltrainer.cli.common import add_json, emit
+from mltrainer.cli.common import Subparsers, add_command, add_group, add_json, emit
 from mltrainer.data.universe import SP500Universe, SP500UniverseManager
 
 
-def register(subparsers) -> None:
-    group = subparsers.add_parser(
-        "universe", help="S&P 500 constituents, sectors, updates, point-in-time membership"
+def register(subparsers: Subparsers) -> None:
+    """The ``universe`` commands: show, update, export, parse, members."""
+    sub = add_group(
+        subparsers, "universe", "S&P 500 constituents, sectors, updates, point-in-time membership"
     )
-    sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    show = sub.add_parser("show", help="members, sector counts and update schedule")
-    _add_source(show)
-    show.set_defaults(func=_show)
-
-    update = sub.add_parser(
-        "update", help="refresh from Wikipedia (through the cache; falls back with a warning)"
+    _add_source(add_command(sub, "show", _show, "members, sector counts and update schedule"))
+    add_json(
+        add_command(
+            sub,
+            "update",
+            _update,
+            "refresh from Wikipedia (through the cache; falls back with a warning)",
+        )
     )
-    add_json(update)
-    update.set_defaults(func=_update)
-
-    export = sub.add_parser("export", help="write the constituents to .csv, .parquet or .json")
+    export = add_command(
+        sub, "export", _export, "write the constituents to .csv, .parquet or .json"
+    )
     export.add_argument("--out", required=True, help="output file (.csv, .parquet or .json)")
     _add_source(export)
-    export.set_defaults(func=_export)
 
-    parse = sub.add_parser("parse", help="parse a saved Wikipedia page: constituents and changes")
+    parse = add_command(
+        sub, "parse", _parse, "parse a saved Wikipedia page: constituents and changes"
+    )
     parse.add_argument("--html", required=True, help="saved 'List of S&P 500 companies' page")
     add_json(parse)
-    parse.set_defaults(func=_parse)
 
-    members = sub.add_parser(
-        "members", help="members on a past date, under the symbols of that day"
+    members = add_command(
+        sub, "members", _members, "members on a past date, under the symbols of that day"
     )
     members.add_argument("--date", required=True, help="YYYY-MM-DD")
     members.add_argument(
@@ -56,7 +56,6 @@ def register(subparsers) -> None:
         "members (needs POLYGON_API_KEY; one request per ticker, cached)",
     )
     add_json(members)
-    members.set_defaults(func=_members)
 
 
 def _add_source(parser) -> None:
