@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from mltrainer import config  # noqa: E402
 from mltrainer.data.local import load_local  # noqa: E402
 from mltrainer.models import volatility as vol  # noqa: E402
+from mltrainer.numerics.parallel import execution  # noqa: E402
 
 FAST = (vol.SimpleVolatilityModel, vol.RealizedVolatilityModel,
         vol.VolatilityClusteringModel, vol.VolatilityRegimeDetectionModel)
@@ -47,7 +48,8 @@ def timed_with_bar(model, data, label: str) -> tuple[float, object]:
             bar.update(done - bar.n)
 
         t0 = time.perf_counter()
-        out = model.run(data, progress=progress)
+        with execution(progress=progress):
+            out = model.run(data)
         return time.perf_counter() - t0, out
 
 
@@ -90,9 +92,10 @@ def main() -> None:
     print(f"{'GARCHVolatilityModel (warm workers)':34s} {sec:6.3f} s wall")
     # CPU cost of one fit, measured in-process, for the projection to an idle machine
     few = panel.select(tickers=tickers[:5])
-    vol.GARCHVolatilityModel().run(panel.select(tickers=tickers[:1]), n_jobs=1)  # imports
-    c0 = time.process_time()
-    fits = len(vol.GARCHVolatilityModel(refit="yearly").run(few, n_jobs=1).tables["params"])
+    with execution(n_jobs=1):
+        vol.GARCHVolatilityModel().run(panel.select(tickers=tickers[:1]))  # imports
+        c0 = time.process_time()
+        fits = len(vol.GARCHVolatilityModel(refit="yearly").run(few).tables["params"])
     per_fit = (time.process_time() - c0) / fits
     print(f"{'GARCH CPU per arch fit':34s} {1000 * per_fit:6.1f} ms  -> {n_fits} fits on 2 idle "
           f"cores ~ {n_fits * per_fit / 2:.1f} s plus worker start-up")

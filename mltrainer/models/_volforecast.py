@@ -1,8 +1,9 @@
 """Walk-forward next-day variance forecasts: ARIMA on log RV, linear and random forest.
 
 One ticker at a time (ARIMA is univariate, and each ticker has its own dynamics), so
-the per-ticker loop is the unit of work that :func:`mltrainer.models.garch.map_tickers`
-runs in parallel. All variances are daily, in percent squared (returns times 100).
+the per-ticker loop is the unit of work that
+:func:`mltrainer.numerics.parallel.map_tickers` runs in parallel. All variances are
+daily, in percent squared (returns times 100).
 
 The daily realised variance proxy is ``rv_t = (100 r_t)^2`` with r the log return.
 At each refit date r a model is fitted on the last ``window`` samples whose target
@@ -19,6 +20,9 @@ from r to the next refit to forecast ``rv_{t+1}`` from data up to t.
   for the one-step prediction of ``z_{t+1}``; the variance forecast is
   ``exp(z_hat) * mean(exp(residuals))`` (Duan's 1983 smearing, which does not assume
   normal residuals).
+
+The forecasts are scored against the realised proxy by :func:`forecast_errors` (MSE and
+Patton's QLIKE).
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from mltrainer.numerics import rolling as rl
+from mltrainer.numerics.variance import mse_loss, qlike_loss
 
 FORECAST_METHODS = ("linear", "random_forest", "arima")
 LOG_FLOOR = 1e-6  # percent^2: a run of zero returns would otherwise have no logarithm
@@ -59,8 +65,9 @@ def lagged_rv_features(rv: np.ndarray) -> np.ndarray:
     return np.column_stack([rv, trailing_mean(rv, 5), trailing_mean(rv, 22)])
 
 
-def forecast_ticker(rv: np.ndarray, obs_before: np.ndarray, spec: ForecastSpec
-                    ) -> tuple[np.ndarray, list[dict]]:
+def forecast_ticker(
+    rv: np.ndarray, obs_before: np.ndarray, spec: ForecastSpec
+) -> tuple[np.ndarray, list[dict]]:
     """Walk-forward forecasts for one ticker.
 
     Parameters
@@ -104,8 +111,9 @@ def forecast_ticker(rv: np.ndarray, obs_before: np.ndarray, spec: ForecastSpec
     return forecast, rows
 
 
-def _linear_walk_forward(rv: np.ndarray, obs_before: np.ndarray, spec: ForecastSpec
-                         ) -> tuple[np.ndarray, list[dict]]:
+def _linear_walk_forward(
+    rv: np.ndarray, obs_before: np.ndarray, spec: ForecastSpec
+) -> tuple[np.ndarray, list[dict]]:
     """The ``linear`` method for all refits at once.
 
     Each refit's OLS uses the cross-product sums of its window, taken as differences
@@ -119,7 +127,7 @@ def _linear_walk_forward(rv: np.ndarray, obs_before: np.ndarray, spec: ForecastS
     z = np.zeros((max(n - 1, 0), 5))  # sample i: features at i, target rv[i + 1]
     if n > 22:
         z[21:, 0] = 1.0
-        z[21:, 1:4] = feats[21:n - 1]
+        z[21:, 1:4] = feats[21 : n - 1]
         z[21:, 4] = rv[22:]
     cum = np.zeros((z.shape[0] + 1, 5, 5))
     np.cumsum(z[:, :, None] * z[:, None, :], axis=0, out=cum[1:])
@@ -136,32 +144,46 @@ def _linear_walk_forward(rv: np.ndarray, obs_before: np.ndarray, spec: ForecastS
         try:
             beta = np.linalg.solve(cross[:, :4, :4], cross[:, :4, 4:])[..., 0]
         except np.linalg.LinAlgError:  # a degenerate window: least squares per refit
-            beta = np.stack([np.linalg.lstsq(c[:4, :4], c[:4, 4], rcond=None)[0]
-                             for c in cross])
+            beta = np.stack([np.linalg.lstsq(c[:4, :4], c[:4, 4], rcond=None)[0] for c in cross])
     for k, b in zip(ks, beta, strict=True):
         nb, ne = before[k], ends[k]
         out = b[0] + feats[nb:ne] @ b[1:]
         forecast[nb:ne] = np.where(out > 0, out, np.nan)
-        rows.append({"refit": int(k), "nobs": int(nb - 1 - lo[k]), "ok": True,
-                     "const": b[0], "daily": b[1], "weekly": b[2], "monthly": b[3]})
+        rows.append(
+            {
+                "refit": int(k),
+                "nobs": int(nb - 1 - lo[k]),
+                "ok": True,
+                "const": b[0],
+                "daily": b[1],
+                "weekly": b[2],
+                "monthly": b[3],
+            }
+        )
     return forecast, rows
 
 
-def _forest_segment(feats: np.ndarray, rv: np.ndarray, lo: int, nb: int, ne: int,
-                    spec: ForecastSpec) -> tuple[np.ndarray, dict]:
+def _forest_segment(
+    feats: np.ndarray, rv: np.ndarray, lo: int, nb: int, ne: int, spec: ForecastSpec
+) -> tuple[np.ndarray, dict]:
     """Fit the seeded forest on samples ``lo..nb-2`` (targets before the refit), predict."""
     from sklearn.ensemble import RandomForestRegressor
 
     forest = RandomForestRegressor(
-        n_estimators=spec.n_estimators, max_depth=spec.max_depth, min_samples_leaf=5,
-        random_state=spec.random_state, n_jobs=1)
-    forest.fit(feats[lo:nb - 1], rv[lo + 1:nb])
+        n_estimators=spec.n_estimators,
+        max_depth=spec.max_depth,
+        min_samples_leaf=5,
+        random_state=spec.random_state,
+        n_jobs=1,
+    )
+    forest.fit(feats[lo : nb - 1], rv[lo + 1 : nb])
     out = forest.predict(feats[nb:ne])  # averages of past targets: never negative
     return np.where(out > 0, out, np.nan), {"nobs": nb - 1 - lo, "ok": True}
 
 
-def _arima_segment(z: np.ndarray, ws: int, nb: int, ne: int, spec: ForecastSpec
-                   ) -> tuple[np.ndarray, dict]:
+def _arima_segment(
+    z: np.ndarray, ws: int, nb: int, ne: int, spec: ForecastSpec
+) -> tuple[np.ndarray, dict]:
     from statsmodels.tsa.arima.model import ARIMA
 
     order = (spec.arima_p, 0, spec.arima_q)
@@ -178,4 +200,32 @@ def _arima_segment(z: np.ndarray, ws: int, nb: int, ne: int, spec: ForecastSpec
         row.update(ok=False, error=str(exc)[:200])
         return np.full(ne - nb, np.nan), row
     row.update(ok=True, smearing=smear, **dict(zip(res.model.param_names, res.params, strict=True)))
-    return np.exp(pred[nb - ws + 1:ne - ws + 1]) * smear, row
+    return np.exp(pred[nb - ws + 1 : ne - ws + 1]) * smear, row
+
+
+def forecast_errors(rv: np.ndarray, forecast: np.ndarray, tickers: list) -> pd.DataFrame:
+    """MSE and QLIKE of each ticker's forecasts and of all of them (row ``(all)``).
+
+    The forecast made at a ticker's observation i is scored against ``rv`` at its next
+    observation. Columns ``n`` (scored pairs), ``mse``, ``qlike``, ``n_qlike`` (pairs
+    with both values positive), indexed by ticker.
+    """
+    pairs = []
+    for j in range(rv.shape[1]):
+        pos = np.flatnonzero(np.isfinite(rv[:, j]))
+        pairs.append((rv[pos[1:], j], forecast[pos[:-1], j]))
+    pairs.append(tuple(np.concatenate(side) for side in zip(*pairs, strict=True)))
+    rows = []
+    for name, (realised, made) in zip([*tickers, "(all)"], pairs, strict=True):
+        ok = np.isfinite(realised) & np.isfinite(made)
+        n_qlike = int((ok & (realised > 0) & (made > 0)).sum())
+        rows.append(
+            {
+                "ticker": name,
+                "n": int(ok.sum()),
+                "mse": mse_loss(realised, made),
+                "qlike": qlike_loss(realised, made),
+                "n_qlike": n_qlike,
+            }
+        )
+    return pd.DataFrame(rows).set_index("ticker")

@@ -2,12 +2,13 @@
 
 Pure functions used by :mod:`mltrainer.models.volatility`. Rows are trading dates
 (oldest first), columns tickers; every value at row t uses rows up to t only.
-Variances are daily and in decimal units unless stated; :data:`ANNUALISATION` turns
+Variances are daily and in decimal units unless stated; :func:`annualise` turns
 them into annualised volatilities (``sqrt(252 * variance)``).
 
-Walk-forward fits (HAR) use a calendar refit schedule (:func:`refit_rows`): the
-estimate applied from refit row r on uses samples whose *target* date is strictly
-before r, so adding later data never changes an earlier output.
+Walk-forward fits (HAR) use a calendar refit schedule
+(:func:`mltrainer.numerics.schedule.calendar_refit_rows`): the estimate applied from
+refit row r on uses samples whose *target* date is strictly before r, so adding later
+data never changes an earlier output.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ import numpy as np
 import pandas as pd
 
 from mltrainer.numerics import rolling as rl
+from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
 
-ANNUALISATION = 252
-REFIT_FREQUENCIES = ("yearly", "quarterly", "monthly")
 RANGE_ESTIMATORS = ("parkinson", "garman_klass", "rogers_satchell", "yang_zhang")
 
 # --------------------------------------------------------------------- basics
@@ -34,7 +34,7 @@ def _layout(x: np.ndarray) -> str:
 def annualise(variance: np.ndarray) -> np.ndarray:
     """Annualised volatility ``sqrt(252 * v)`` of a daily variance (NaN where v < 0)."""
     with np.errstate(invalid="ignore"):
-        return np.sqrt(ANNUALISATION * np.where(variance >= 0, variance, np.nan))
+        return np.sqrt(TRADING_DAYS * np.where(variance >= 0, variance, np.nan))
 
 
 def log_returns(adj_close: np.ndarray) -> np.ndarray:
@@ -44,26 +44,9 @@ def log_returns(adj_close: np.ndarray) -> np.ndarray:
     return logp - rl.lag(logp, 1)
 
 
-def refit_rows(dates: pd.DatetimeIndex, frequency: str) -> np.ndarray:
-    """Rows that open a new calendar year, quarter or month (row 0 excluded).
-
-    The schedule depends on the calendar only, so truncating the data after t leaves
-    every refit row up to t unchanged.
-    """
-    if frequency == "yearly":
-        key = dates.year.to_numpy()
-    elif frequency == "quarterly":
-        key = dates.year.to_numpy() * 4 + dates.quarter.to_numpy()
-    elif frequency == "monthly":
-        key = dates.year.to_numpy() * 12 + dates.month.to_numpy()
-    else:
-        raise ValueError(f"refit frequency must be one of {REFIT_FREQUENCIES} (got {frequency!r})")
-    return np.flatnonzero(key[1:] != key[:-1]) + 1
-
-
 def rolling_volatility(returns: np.ndarray, window: int) -> np.ndarray:
     """Annualised sample standard deviation (ddof 1) of the last ``window`` returns."""
-    return rl.rolling_std(returns, window) * math.sqrt(ANNUALISATION)
+    return rl.rolling_std(returns, window) * SQRT_TRADING_DAYS
 
 
 # --------------------------------------------------------------- classification
@@ -71,8 +54,9 @@ def rolling_volatility(returns: np.ndarray, window: int) -> np.ndarray:
 QUANTILE_STEP = 5  # the past distribution is read from every 5th day's value
 
 
-def expanding_quantiles(values: np.ndarray, quantiles: tuple[float, ...], min_periods: int,
-                        step: int = QUANTILE_STEP) -> list[np.ndarray]:
+def expanding_quantiles(
+    values: np.ndarray, quantiles: tuple[float, ...], min_periods: int, step: int = QUANTILE_STEP
+) -> list[np.ndarray]:
     """Past-only quantiles of each column, from every ``step``-th row up to t.
 
     Row t gets the quantiles (linear interpolation, numpy/pandas default) of the
@@ -88,8 +72,9 @@ def expanding_quantiles(values: np.ndarray, quantiles: tuple[float, ...], min_pe
     return [np.repeat(window.quantile(q).to_numpy(), step, axis=0)[:n_rows] for q in quantiles]
 
 
-def band_classes(values: np.ndarray, low: np.ndarray, high: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def band_classes(
+    values: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Class against two boundaries, a confidence in [0, 1] and a band score.
 
     Class 0 if ``v <= low``, 2 if ``v > high``, else 1. With ``mid = (low + high) / 2``
@@ -108,13 +93,6 @@ def band_classes(values: np.ndarray, low: np.ndarray, high: np.ndarray
     for a in (cls, conf, score):
         a[undefined] = np.nan
     return cls, conf, score
-
-
-def zscore_levels(score: np.ndarray, threshold: float) -> np.ndarray:
-    """0 below ``-threshold``, 2 above ``threshold``, 1 between (NaN stays NaN)."""
-    out = np.where(score < -threshold, 0.0, np.where(score > threshold, 2.0, 1.0))
-    out[np.isnan(score)] = np.nan
-    return out
 
 
 def min_duration_filter(raw: np.ndarray, min_duration: int) -> np.ndarray:
@@ -153,14 +131,22 @@ def rolling_log_zscore(vol: np.ndarray, lookback: int) -> np.ndarray:
 # ------------------------------------------------------------ range estimators
 
 
-def range_terms(o: np.ndarray, h: np.ndarray, low: np.ndarray, c: np.ndarray
-                ) -> dict[str, np.ndarray]:
+def range_terms(
+    o: np.ndarray, h: np.ndarray, low: np.ndarray, c: np.ndarray
+) -> dict[str, np.ndarray]:
     """Log price ratios of each bar: ``hl = ln(H/L)``, ``co = ln(C/O)``, ``hc``, ``ho``,
     ``lc``, ``lo`` and the overnight ``oc = ln(O_t / C_{t-1})`` (NaN on the first row)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         lo_, lh, ll, lc_ = (np.log(np.where(x > 0, x, np.nan)) for x in (o, h, low, c))
-    return {"hl": lh - ll, "co": lc_ - lo_, "hc": lh - lc_, "ho": lh - lo_, "lc": ll - lc_,
-            "lo": ll - lo_, "oc": lo_ - rl.lag(lc_, 1)}
+    return {
+        "hl": lh - ll,
+        "co": lc_ - lo_,
+        "hc": lh - lc_,
+        "ho": lh - lo_,
+        "lc": ll - lc_,
+        "lo": ll - lo_,
+        "oc": lo_ - rl.lag(lc_, 1),
+    }
 
 
 def parkinson_daily(t: dict) -> np.ndarray:
@@ -237,8 +223,9 @@ def har_features(rv: np.ndarray) -> list[np.ndarray]:
     return [ones, rv, rl.rolling_mean(rv, 5), rl.rolling_mean(rv, 22)]
 
 
-def har_walk_forward(rv: np.ndarray, refits: np.ndarray, pooled: bool, min_obs: int
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def har_walk_forward(
+    rv: np.ndarray, refits: np.ndarray, pooled: bool, min_obs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """HAR-RV (Corsi 2009) refitted by OLS on a schedule, forecasting ``RV_{t+1}`` at t.
 
     ``RV_{t+1} = b0 + b_d RV_t + b_w RV^{(5)}_t + b_m RV^{(22)}_t + e``. The fit applied
@@ -250,7 +237,7 @@ def har_walk_forward(rv: np.ndarray, refits: np.ndarray, pooled: bool, min_obs: 
     Parameters
     ----------
     rv : (T, N) daily variance proxy
-    refits : increasing refit rows (from :func:`refit_rows`)
+    refits : increasing refit rows (a calendar schedule)
     pooled : one regression on all tickers' samples, else one per ticker
     min_obs : samples needed per ticker (per ticker), or dates with a sample (pooled)
 
@@ -280,8 +267,11 @@ def har_walk_forward(rv: np.ndarray, refits: np.ndarray, pooled: bool, min_obs: 
         ok &= np.isfinite(f[:-1])
     # (samples, tickers, [1, d, w, m, y]) with zeros where a sample is incomplete; each
     # z[..., i] laid out like the panel, so filling it is a contiguous copy
-    z = np.zeros((5,) + ys.shape[::-1]).transpose(2, 1, 0) if _layout(ys) == "F" \
+    z = (
+        np.zeros((5,) + ys.shape[::-1]).transpose(2, 1, 0)
+        if _layout(ys) == "F"
         else np.zeros(ys.shape + (5,))
+    )
     z[..., 0] = ok
     for i in (1, 2, 3):
         np.multiply(feats[i][:-1], _HAR_SCALE, out=z[..., i], where=ok)
@@ -311,11 +301,32 @@ def har_walk_forward(rv: np.ndarray, refits: np.ndarray, pooled: bool, min_obs: 
     ends = np.append(refits[1:], n_rows)
     for k, (lo, hi) in enumerate(zip(refits, ends, strict=True)):
         b = coefs[k]  # (width, 4), broadcast over the rows of the block
-        forecast[lo:hi] = (b[:, 0] + b[:, 1] * feats[1][lo:hi] + b[:, 2] * feats[2][lo:hi]
-                           + b[:, 3] * feats[3][lo:hi])
+        forecast[lo:hi] = (
+            b[:, 0]
+            + b[:, 1] * feats[1][lo:hi]
+            + b[:, 2] * feats[2][lo:hi]
+            + b[:, 3] * feats[3][lo:hi]
+        )
     with np.errstate(invalid="ignore"):
         forecast[~(forecast > 0)] = np.nan
     return forecast, coefs, cnt, refits
+
+
+def har_table(
+    coefs: np.ndarray, counts: np.ndarray, refit_dates: pd.DatetimeIndex, tickers: list | None
+) -> pd.DataFrame:
+    """The fitted HAR coefficients and sample counts, one row per refit (and ticker).
+
+    From :func:`har_walk_forward`'s ``coefs`` and ``counts`` on the dates of its
+    refits; ``tickers`` None for a pooled fit (then indexed by refit date only). Refits
+    without a fit are left out.
+    """
+    names = ["pooled"] if tickers is None else tickers
+    idx = pd.MultiIndex.from_product([refit_dates, names], names=["refit_date", "ticker"])
+    table = pd.DataFrame(coefs.reshape(-1, 4), index=idx, columns=list(HAR_TERMS))
+    table["n_obs"] = counts.reshape(-1)
+    table = table.dropna(subset=["const"])
+    return table.droplevel("ticker") if tickers is None else table
 
 
 def _solve_normal(xtx: np.ndarray, xty: np.ndarray) -> np.ndarray:
@@ -348,24 +359,13 @@ def _solve_normal(xtx: np.ndarray, xty: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------- clustering
 
 
-def ewma_variance(returns: np.ndarray, lam: float, min_periods: int) -> np.ndarray:
-    """RiskMetrics EWMA of squared returns: the variance forecast for t+1 made at t.
-
-    ``s^2_{t+1} = sum_i lam^i r_{t-i}^2 / sum_i lam^i`` over the returns seen so far
-    (pandas ``ewm(alpha=1-lam, adjust=True)``), i.e. the recursion ``s^2_{t+1} = lam
-    s^2_t + (1 - lam) r_t^2`` with finite-sample normalised weights. NaN until
-    ``min_periods`` returns are seen.
-    """
-    frame = pd.DataFrame(np.asarray(returns, dtype="float64") ** 2, copy=False)
-    return frame.ewm(alpha=1.0 - lam, adjust=True, min_periods=min_periods).mean().to_numpy()
-
-
 def _cumsum0(x: np.ndarray) -> np.ndarray:
     """Cumulative sum down the rows with a zero row prepended: ``C[t + 1] = sum x[:t + 1]``.
 
-    Rows are added in date order (:func:`_rolling.cumsum_rows`), so a prefix of the data
-    gives a prefix of the sums, which keeps everything built on them causal. The result
-    keeps ``x``'s layout (a transposing copy would make every later step strided).
+    Rows are added in date order (:func:`mltrainer.numerics.rolling.cumsum_rows`), so a
+    prefix of the data gives a prefix of the sums, which keeps everything built on them
+    causal. The result keeps ``x``'s layout (a transposing copy would make every later
+    step strided).
     """
     out = np.empty((x.shape[0] + 1,) + x.shape[1:], order=_layout(x))
     out[0] = 0.0
@@ -384,7 +384,7 @@ def _span(cum: np.ndarray, end_lag: int, length: int) -> np.ndarray:
     t0 = end_lag + length - 1
     if t0 < n_rows:
         hi = n_rows - end_lag + 1
-        np.subtract(cum[length:hi], cum[:hi - length], out=out[t0:])
+        np.subtract(cum[length:hi], cum[: hi - length], out=out[t0:])
     return out
 
 
@@ -409,8 +409,11 @@ def rolling_acfs(x: np.ndarray, window: int, lags: int) -> np.ndarray:
     den = s2 - n * m * m
     undefined = rl.bad_windows(valid, n) | ~(den > 1e-14 * s2)
     # each lag's (T, N) slice in x's layout
-    out = np.empty((lags,) + x.shape[::-1]).transpose(0, 2, 1) if _layout(x0) == "F" \
+    out = (
+        np.empty((lags,) + x.shape[::-1]).transpose(0, 2, 1)
+        if _layout(x0) == "F"
         else np.empty((lags,) + x.shape)
+    )
     out[:, : n - 1] = np.nan  # no full window yet
     if n_rows < n:
         return out
@@ -424,13 +427,13 @@ def rolling_acfs(x: np.ndarray, window: int, lags: int) -> np.ndarray:
         for k in range(1, lags + 1):
             # cum[t + 1] = sum of x_s x_{s-k} for s <= t (0 before the data)
             cum[: k + 1] = 0.0
-            np.multiply(x0[k:], x0[:-k], out=cum[k + 1:])
+            np.multiply(x0[k:], x0[:-k], out=cum[k + 1 :])
             rl.cumsum_rows(cum)
             num = out[k - 1, full]
-            np.subtract(cum[n:], cum[k: n_rows + 1 - n + k], out=num)  # the n - k pairs
+            np.subtract(cum[n:], cum[k : n_rows + 1 - n + k], out=num)  # the n - k pairs
             # head + tail = the window sum twice, less its first k and its last k values
-            np.subtract(c1[n:], c1[n - k: n_rows + 1 - k], out=ends)
-            np.subtract(c1[k: n_rows + 1 - n + k], c1[: n_rows + 1 - n], out=tail)
+            np.subtract(c1[n:], c1[n - k : n_rows + 1 - k], out=ends)
+            np.subtract(c1[k : n_rows + 1 - n + k], c1[: n_rows + 1 - n], out=tail)
             ends += tail
             ends -= two_s1
             ends *= m_f  # -m (head + tail)
@@ -443,8 +446,7 @@ def rolling_acfs(x: np.ndarray, window: int, lags: int) -> np.ndarray:
     return out
 
 
-def clustering_acfs(returns: np.ndarray, window: int, n_lags: int, measure: str
-                    ) -> np.ndarray:
+def clustering_acfs(returns: np.ndarray, window: int, n_lags: int, measure: str) -> np.ndarray:
     """Rolling autocorrelations of |r| (or r^2) at lags 1..n_lags, shape (n_lags, T, N).
 
     Their mean is the persistence score: near 0 for independent returns, clearly
@@ -452,25 +454,3 @@ def clustering_acfs(returns: np.ndarray, window: int, n_lags: int, measure: str
     """
     x = np.abs(returns) if measure == "abs" else returns * returns
     return rolling_acfs(x, window, n_lags)
-
-
-# ---------------------------------------------------------------------- losses
-
-
-def mse_loss(realised: np.ndarray, forecast: np.ndarray) -> float:
-    """Mean squared error ``mean((s2 - h)^2)`` over pairs where both are finite."""
-    ok = np.isfinite(realised) & np.isfinite(forecast)
-    return float(np.mean((realised[ok] - forecast[ok]) ** 2)) if ok.any() else float("nan")
-
-
-def qlike_loss(realised: np.ndarray, forecast: np.ndarray) -> float:
-    """Patton's (2011) QLIKE ``mean(s2/h - ln(s2/h) - 1)``, robust to a noisy proxy.
-
-    Pairs need a positive forecast and a positive realised value (a zero squared
-    return has no logarithm; such days are left out).
-    """
-    ok = np.isfinite(realised) & np.isfinite(forecast) & (realised > 0) & (forecast > 0)
-    if not ok.any():
-        return float("nan")
-    ratio = realised[ok] / forecast[ok]
-    return float(np.mean(ratio - np.log(ratio) - 1.0))

@@ -5,29 +5,31 @@ mean, GARCH(p, o, q) variance, Normal or Student's t errors) is estimated on the
 returns strictly before r (expanding or rolling window) by :func:`fit_garch`: arch's
 likelihood maximised from several starts, the best polished by Newton steps. With
 those parameters fixed, the conditional variance recursion is run forward over the
-refit window and on through the dates up to the next refit, giving at each date t the one-step-ahead
-variance ``sigma^2_{t+1|t}`` from returns up to t. This is what ``arch``'s
+refit window and on through the dates up to the next refit, giving at each date t the
+one-step-ahead variance ``sigma^2_{t+1|t}`` from returns up to t. This is what ``arch``'s
 ``res.conditional_volatility`` and ``res.forecast(horizon=1)`` give on the same data;
-:func:`garch_variance` is the recursion and ``tests/models/test_volatility.py`` checks
-it against ``arch``.
+:func:`mltrainer.numerics.variance.garch_variance` is the recursion and
+``tests/models/test_volatility.py`` checks it against ``arch``.
 
-``arch`` is univariate, so tickers are processed one by one: :func:`map_tickers` runs
-them in parallel with joblib and reports progress through a callback.
+``arch`` is univariate, so tickers are processed one by one (:func:`garch_ticker`), in
+parallel by :func:`mltrainer.numerics.parallel.map_tickers`; :func:`garch_fit_warnings`
+turns failed or loose fits into messages for the user.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
-from scipy.signal import lfilter, lfiltic
 
-N_JOBS = 2  # the CI and dashboard machines have two cores
-PARALLEL_MIN_TASKS = 8  # fewer tickers run in-process (see map_tickers)
+from mltrainer.numerics.variance import garch_backcast, garch_variance
+
+if TYPE_CHECKING:  # pragma: no cover
+    from arch.univariate.base import ARCHModel
 
 
 @dataclass(frozen=True)
@@ -44,63 +46,15 @@ class GarchSpec:
     min_obs: int = 500  # returns needed before the first fit
 
 
-def build_model(y: np.ndarray, spec: GarchSpec):
+def build_model(y: np.ndarray, spec: GarchSpec) -> ARCHModel:
     """The ``arch`` model for returns ``y`` (in percent), composed from its pieces."""
     from arch.univariate import GARCH, ConstantMean, Normal, StudentsT, ZeroMean
 
     mean_cls = ConstantMean if spec.mean == "constant" else ZeroMean
     dist = Normal() if spec.dist == "normal" else StudentsT()
-    return mean_cls(y, volatility=GARCH(p=spec.p, o=spec.o, q=spec.q), distribution=dist,
-                    rescale=False)
-
-
-def garch_backcast(resid: np.ndarray) -> float:
-    """arch's start-up value for the recursion: an EWMA (0.94) of the first 75 ``e^2``."""
-    tau = min(75, resid.shape[0])
-    w = 0.94 ** np.arange(tau)
-    w = w / w.sum()
-    return float(np.sum(resid[:tau] ** 2 * w))
-
-
-def garch_variance(vol_params: np.ndarray, resid: np.ndarray, backcast: float,
-                   p: int, o: int, q: int) -> np.ndarray:
-    """Conditional variances ``sigma^2_0 .. sigma^2_n`` of a GARCH(p, o, q) given residuals.
-
-    ``sigma^2_t = omega + sum_i alpha_i e^2_{t-i} + sum_j gamma_j e^2_{t-j} 1[e_{t-j} < 0]
-    + sum_k beta_k sigma^2_{t-k}``, with the backcast standing in for ``e^2`` and
-    ``sigma^2`` before the sample (and half of it for the asymmetric term), as in
-    arch's ``garch_recursion``. The last of the n + 1 values is the one-step-ahead
-    forecast made after the last residual. The beta part is an IIR filter, so the
-    recursion runs in scipy's compiled ``lfilter`` rather than a Python loop. arch
-    also clamps each variance into loose data-driven bounds (1e-6 to 1e6 times an
-    EWMA variance) to keep its optimiser away from NaNs; fitted parameters never
-    reach them, so they are not applied here.
-
-    Parameters
-    ----------
-    vol_params : ``[omega, alpha_1..p, gamma_1..o, beta_1..q]``
-    resid : residuals ``e_t = y_t - mu`` (n)
-    backcast : value from :func:`garch_backcast`
-    """
-    n = resid.shape[0]
-    omega = vol_params[0]
-    alpha = vol_params[1:1 + p]
-    gamma = vol_params[1 + p:1 + p + o]
-    beta = vol_params[1 + p + o:1 + p + o + q]
-    lags = max(p, o, 1)
-    e2 = np.concatenate([np.full(lags, backcast), resid**2])
-    neg = np.concatenate([np.full(lags, 0.5 * backcast), resid**2 * (resid < 0)])
-    # drive_t (t = 0..n) = omega + sum alpha_i e2_{t-i} + sum gamma_j neg_{t-j}
-    drive = np.full(n + 1, omega, dtype="float64")
-    for i, a in enumerate(alpha, start=1):
-        drive += a * e2[lags - i:lags - i + n + 1]
-    for j, g in enumerate(gamma, start=1):
-        drive += g * neg[lags - j:lags - j + n + 1]
-    if q == 0:
-        return drive
-    a_coef = np.concatenate([[1.0], -np.asarray(beta, dtype="float64")])
-    zi = lfiltic([1.0], a_coef, y=np.full(q, backcast))
-    return lfilter([1.0], a_coef, drive, zi=zi)[0]
+    return mean_cls(
+        y, volatility=GARCH(p=spec.p, o=spec.o, q=spec.q), distribution=dist, rescale=False
+    )
 
 
 class _Likelihood:
@@ -132,11 +86,14 @@ class _Likelihood:
         self.lower = np.array([b[0] for b in bounds], dtype="float64")
         self.upper = np.array([b[1] for b in bounds], dtype="float64")
         widths = (self.n_mean, self.n_vol, dist.num_params)
-        blocks = [(np.zeros((0, self.n_mean)), np.zeros(0)), vol.constraints(),
-                  dist.constraints()]
-        blocks = [(np.asarray(a, dtype="float64").reshape(np.size(b), w),
-                   np.asarray(b, dtype="float64").ravel())
-                  for (a, b), w in zip(blocks, widths, strict=True)]
+        blocks = [(np.zeros((0, self.n_mean)), np.zeros(0)), vol.constraints(), dist.constraints()]
+        blocks = [
+            (
+                np.asarray(a, dtype="float64").reshape(np.size(b), w),
+                np.asarray(b, dtype="float64").ravel(),
+            )
+            for (a, b), w in zip(blocks, widths, strict=True)
+        ]
         self.a = np.zeros((sum(c[0].shape[0] for c in blocks), len(bounds)))
         self.b = np.zeros(self.a.shape[0])
         # how close to a bound a parameter counts as on it (none for an infinite bound)
@@ -144,33 +101,38 @@ class _Likelihood:
         self.margin_hi = np.where(np.isfinite(self.upper), 1e-6 * (1 + np.abs(self.upper)), 0)
         row = col = 0
         for a, b in blocks:
-            self.a[row:row + a.shape[0], col:col + a.shape[1]] = a
-            self.b[row:row + a.shape[0]] = b
+            self.a[row : row + a.shape[0], col : col + a.shape[1]] = a
+            self.b[row : row + a.shape[0]] = b
             row, col = row + a.shape[0], col + a.shape[1]
 
     def variance(self, vp: np.ndarray, resid: np.ndarray) -> np.ndarray:
-        return self.vol.compute_variance(vp, resid, self.sigma2, self.backcast,
-                                         self.var_bounds)
+        return self.vol.compute_variance(vp, resid, self.sigma2, self.backcast, self.var_bounds)
 
     def nll(self, x: np.ndarray) -> float:
         """Negative log-likelihood (arch's ``_loglikelihood``, through public pieces)."""
         resid = self.y - x[0] if self.n_mean else self.y
-        vp = x[self.n_mean:self.n_mean + self.n_vol]
+        vp = x[self.n_mean : self.n_mean + self.n_vol]
         sigma2 = self.variance(vp, resid)
-        value = -float(self.dist.loglikelihood(x[self.n_mean + self.n_vol:], resid, sigma2))
+        value = -float(self.dist.loglikelihood(x[self.n_mean + self.n_vol :], resid, sigma2))
         return value if np.isfinite(value) else np.inf
 
     def feasible(self, x: np.ndarray) -> bool:
-        return bool(np.all(x >= self.lower) and np.all(x <= self.upper)
-                    and np.all(self.a @ x - self.b >= 0))
+        return bool(
+            np.all(x >= self.lower) and np.all(x <= self.upper) and np.all(self.a @ x - self.b >= 0)
+        )
 
     def slsqp(self, x0: np.ndarray) -> tuple[np.ndarray, bool]:
         """arch's optimiser (SLSQP with its bounds, constraints and default tolerance)
         from ``x0``; the point and whether SLSQP reported success."""
         cons = [{"type": "ineq", "fun": lambda x: self.a @ x - self.b, "jac": lambda x: self.a}]
-        res = optimize.minimize(self.nll, x0, method="SLSQP", constraints=cons,
-                                bounds=list(zip(self.lower, self.upper, strict=True)),
-                                options={"maxiter": 200})
+        res = optimize.minimize(
+            self.nll,
+            x0,
+            method="SLSQP",
+            constraints=cons,
+            bounds=list(zip(self.lower, self.upper, strict=True)),
+            options={"maxiter": 200},
+        )
         return np.clip(res.x, self.lower, self.upper), bool(res.success)
 
     def polish(self, x: np.ndarray, max_iter: int = 12) -> tuple[np.ndarray, bool]:
@@ -201,8 +163,12 @@ class _Likelihood:
         # infeasible point (whose likelihood is better than any feasible one) is kept
         if m:
             onto = x.copy()
-            onto[free] += a_act.T @ np.linalg.lstsq(
-                a_act @ a_act.T, self.b[active] - self.a[active] @ x, rcond=None)[0]
+            onto[free] += (
+                a_act.T
+                @ np.linalg.lstsq(a_act @ a_act.T, self.b[active] - self.a[active] @ x, rcond=None)[
+                    0
+                ]
+            )
             if not self.feasible_but(onto, active):
                 return x, False
             x = onto
@@ -211,7 +177,8 @@ class _Likelihood:
         # Hessian): across them the likelihood may bend either way (alpha + gamma = 0)
         null = _null_space(a_act) if m else np.eye(k)
         if not np.all(np.isfinite(hess)) or not np.all(
-                np.linalg.eigvalsh(null.T @ hess @ null) > 0):
+            np.linalg.eigvalsh(null.T @ hess @ null) > 0
+        ):
             return x, False
         # the Hessian at the SLSQP point serves every step (a chord method): the fixed
         # point is set by the gradient alone, and it converges fast from this close
@@ -242,8 +209,11 @@ class _Likelihood:
     def feasible_but(self, x: np.ndarray, held: np.ndarray) -> bool:
         """Within the bounds and every constraint, those in ``held`` up to rounding."""
         slack = self.a @ x - self.b
-        return bool(np.all(x >= self.lower) and np.all(x <= self.upper)
-                    and np.all(np.where(held, slack >= -1e-12, slack >= 0)))
+        return bool(
+            np.all(x >= self.lower)
+            and np.all(x <= self.upper)
+            and np.all(np.where(held, slack >= -1e-12, slack >= 0))
+        )
 
     @staticmethod
     def _steps(x: np.ndarray, free: np.ndarray, rel: float) -> np.ndarray:
@@ -281,8 +251,10 @@ class _Likelihood:
         for i in range(k):
             for j in range(i + 1, k):
                 hess[i, j] = hess[j, i] = (
-                    at((i, h[i]), (j, h[j])) - at((i, h[i]), (j, -h[j]))
-                    - at((i, -h[i]), (j, h[j])) + at((i, -h[i]), (j, -h[j]))
+                    at((i, h[i]), (j, h[j]))
+                    - at((i, h[i]), (j, -h[j]))
+                    - at((i, -h[i]), (j, h[j]))
+                    + at((i, -h[i]), (j, -h[j]))
                 ) / (4 * h[i] * h[j])
         return hess
 
@@ -290,8 +262,11 @@ class _Likelihood:
         """Deterministic starts beside arch's (whose grid favours ``beta`` near 0.9):
         persistent and fast-decaying variance (``sum alpha + sum gamma / 2 + sum beta``
         of 0.98 and 0.85), each with the sample variance as the unconditional one."""
-        var = float(np.mean((self.y - self.y.mean()) ** 2)) if self.n_mean else float(
-            np.mean(self.y**2))
+        var = (
+            float(np.mean((self.y - self.y.mean()) ** 2))
+            if self.n_mean
+            else float(np.mean(self.y**2))
+        )
         mean = [float(self.y.mean())] * self.n_mean
         starts = []
         for persistence, a, g in ((0.98, 0.04, 0.04), (0.85, 0.15, 0.10)):
@@ -299,8 +274,12 @@ class _Likelihood:
             a = a if spec.p else 0.0
             b = persistence - a - g / 2 if spec.q else 0.0
             omega = var * (1 - (a + g / 2 + b))
-            vp = ([omega] + [a / max(spec.p, 1)] * spec.p + [g / max(spec.o, 1)] * spec.o
-                  + [b / max(spec.q, 1)] * spec.q)
+            vp = (
+                [omega]
+                + [a / max(spec.p, 1)] * spec.p
+                + [g / max(spec.o, 1)] * spec.o
+                + [b / max(spec.q, 1)] * spec.q
+            )
             x = np.clip(np.array(mean + vp + list(self.sv_dist)), self.lower, self.upper)
             if self.feasible(x):
                 starts.append(x)
@@ -310,11 +289,12 @@ class _Likelihood:
 def _null_space(a: np.ndarray) -> np.ndarray:
     """Orthonormal basis of ``{z : a z = 0}`` (a has full row rank here)."""
     _, _, vt = np.linalg.svd(a)
-    return vt[a.shape[0]:].T
+    return vt[a.shape[0] :].T
 
 
-def fit_garch(y: np.ndarray, spec: GarchSpec, warm: np.ndarray | None = None
-              ) -> tuple[pd.Series, float, bool]:
+def fit_garch(
+    y: np.ndarray, spec: GarchSpec, warm: np.ndarray | None = None
+) -> tuple[pd.Series, float, bool]:
     """Maximum-likelihood GARCH parameters of ``y`` from several starts, polished.
 
     Candidates: SLSQP on arch's likelihood, bounds and constraints (what
@@ -340,8 +320,11 @@ def fit_garch(y: np.ndarray, spec: GarchSpec, warm: np.ndarray | None = None
         When no candidate has a finite likelihood (e.g. constant returns).
     """
     model = build_model(y, spec)
-    names = (list(model.parameter_names()) + list(model.volatility.parameter_names())
-             + list(model.distribution.parameter_names()))
+    names = (
+        list(model.parameter_names())
+        + list(model.volatility.parameter_names())
+        + list(model.distribution.parameter_names())
+    )
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         lik = _Likelihood(model, y, spec)
@@ -371,8 +354,9 @@ def fit_garch(y: np.ndarray, spec: GarchSpec, warm: np.ndarray | None = None
     return pd.Series(best, index=names), -lik.nll(best), converged
 
 
-def garch_ticker(y: np.ndarray, obs_before: np.ndarray, spec: GarchSpec
-                 ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def garch_ticker(
+    y: np.ndarray, obs_before: np.ndarray, spec: GarchSpec
+) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """Walk-forward GARCH for one ticker's returns (percent, no NaN, in date order).
 
     Parameters
@@ -419,66 +403,45 @@ def garch_ticker(y: np.ndarray, obs_before: np.ndarray, spec: GarchSpec
         # arch starts the recursion from residuals about the sample mean (its starting
         # value for mu), not about the fitted mu
         start_resid = fit_y - fit_y.mean() if n_mean else fit_y
-        vp = values[n_mean:n_mean + n_vol]
-        sigma2 = garch_variance(vp, y[ws:ne] - mu, garch_backcast(start_resid),
-                                spec.p, spec.o, spec.q)
-        seg = sigma2[nb - ws + 1:ne - ws + 1]
+        vp = values[n_mean : n_mean + n_vol]
+        sigma2 = garch_variance(
+            vp, y[ws:ne] - mu, garch_backcast(start_resid), spec.p, spec.o, spec.q
+        )
+        seg = sigma2[nb - ws + 1 : ne - ws + 1]
         forecast[nb:ne] = np.where(seg > 0, seg, np.nan)
-        persistence[nb:ne] = (vp[1:1 + spec.p].sum() + vp[1 + spec.p + spec.o:].sum()
-                              + 0.5 * vp[1 + spec.p:1 + spec.p + spec.o].sum())
+        persistence[nb:ne] = (
+            vp[1 : 1 + spec.p].sum()
+            + vp[1 + spec.p + spec.o :].sum()
+            + 0.5 * vp[1 + spec.p : 1 + spec.p + spec.o].sum()
+        )
     return forecast, persistence, rows
 
 
-def _one_blas_thread():
-    """A context in which BLAS uses one thread.
+def garch_fit_warnings(records: list[dict]) -> tuple[str, ...]:
+    """One message per ticker with refits that failed (NaN) or did not converge.
 
-    scipy's SLSQP (arch) and statsmodels' optimisers land on optima that differ in the
-    5th digit with the BLAS thread count, which differs between the main process and
-    joblib's workers; one thread makes a ticker's result the same wherever it runs
-    (and is faster for these tiny matrices on a busy machine).
+    ``records``: the rows of :func:`garch_ticker` with ``ticker`` and ``refit_date``.
     """
-    from threadpoolctl import threadpool_limits
+    failed: dict[str, list] = {}
+    loose: dict[str, list] = {}
+    for row in records:
+        if "error" in row:
+            failed.setdefault(row["ticker"], []).append(row)
+        elif not row.get("converged", True):
+            loose.setdefault(row["ticker"], []).append(row)
 
-    return threadpool_limits(limits=1, user_api="blas")
+    def dates(rows: list[dict]) -> str:
+        days = [f"{r['refit_date']:%Y-%m-%d}" for r in rows]
+        return ", ".join(days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
 
-
-def _run_chunk(fn: Callable, chunk: Sequence[tuple]) -> list:
-    """Run a few tasks in a worker, under one BLAS thread (set up once per chunk)."""
-    with _one_blas_thread():
-        return [fn(*task) for task in chunk]
-
-
-def map_tickers(fn: Callable, tasks: Sequence[tuple], n_jobs: int | None = None,
-                progress: Callable[[int, int], None] | None = None) -> list:
-    """``[fn(*task) for task in tasks]``, in parallel with joblib when worth it.
-
-    Every call runs with one BLAS thread (see :func:`_one_blas_thread`).
-    ``progress(done, total)`` is called as tasks finish (and once with ``(0, total)``
-    at the start).
-    """
-    total = len(tasks)
-    if progress is not None:
-        progress(0, total)
-    jobs = N_JOBS if n_jobs is None else n_jobs
-    # auto mode runs small jobs in-process: starting workers (each importing arch,
-    # scipy, pandas) costs seconds; an explicit n_jobs > 1 always uses workers
-    if jobs == 1 or total < (PARALLEL_MIN_TASKS if n_jobs is None else 2):
-        results = []
-        with _one_blas_thread():
-            for i, task in enumerate(tasks, start=1):
-                results.append(fn(*task))
-                if progress is not None:
-                    progress(i, total)
-        return results
-    from joblib import Parallel, delayed
-
-    # chunks of a few tickers: fewer round trips, still a smooth progress bar
-    size = max(1, min(4, total // (8 * jobs)))
-    chunks = [tasks[i:i + size] for i in range(0, total, size)]
-    results = []
-    runner = Parallel(n_jobs=jobs, return_as="generator")
-    for part in runner(delayed(_run_chunk)(fn, chunk) for chunk in chunks):
-        results.extend(part)
-        if progress is not None:
-            progress(len(results), total)
-    return results
+    out = [
+        f"GARCH fit failed for {t} at the refit(s) of {dates(rows)} (forecasts left "
+        f"NaN until the next refit): {rows[0]['error']}"
+        for t, rows in failed.items()
+    ]
+    out += [
+        f"GARCH fit did not converge for {t} at the refit(s) of {dates(rows)}: the "
+        "forecasts use the best parameters found, see the params table"
+        for t, rows in loose.items()
+    ]
+    return tuple(out)

@@ -9,73 +9,98 @@ dividends do not look like moves. Anything estimated (GARCH, HAR, ARIMA, forests
 refitted on a calendar schedule from data strictly before the refit date.
 
 The maths lives beside the classes: :mod:`._volmath` (estimators, HAR, clustering,
-regimes, losses), :mod:`.garch` (arch wrapper, variance filter, parallel runner) and
-:mod:`._volforecast` (walk-forward ARIMA, linear, random forest).
+regimes), :mod:`.garch` (arch wrapper, variance filter) and :mod:`._volforecast`
+(walk-forward ARIMA, linear, random forest, forecast losses). GARCH and the forecasters
+fit one ticker at a time, in parallel (:func:`mltrainer.numerics.parallel.map_tickers`:
+jobs and progress come from :func:`~mltrainer.numerics.parallel.execution`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
-from mltrainer.numerics import rolling as rl
 from mltrainer.models import _volmath as vm
-from mltrainer.models._volforecast import FORECAST_METHODS, ForecastSpec, forecast_ticker
-from mltrainer.models.base import (
-    VOLATILITY,
-    Model,
-    ModelOutput,
+from mltrainer.models._volforecast import (
+    FORECAST_METHODS,
+    ForecastSpec,
+    forecast_errors,
+    forecast_ticker,
 )
-from mltrainer.models.garch import GarchSpec, garch_ticker, map_tickers
+from mltrainer.models.base import VOLATILITY, Model, ModelOutput
+from mltrainer.models.garch import GarchSpec, garch_fit_warnings, garch_ticker
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
-
-Progress = Callable[[int, int], None] | None
+from mltrainer.numerics import rolling as rl
+from mltrainer.numerics.frames import adjusted_ohlc, as_array, as_frame
+from mltrainer.numerics.parallel import current_execution, execution, map_tickers
+from mltrainer.numerics.schedule import CALENDAR_FREQUENCIES, calendar_refit_rows
+from mltrainer.numerics.units import SQRT_TRADING_DAYS
+from mltrainer.numerics.variance import ewma_variance
 
 _REFIT_HELP = "How often the model is re-estimated (from data strictly before the date)"
 
 # ------------------------------------------------------------------- helpers
 
 
-def _frame(values: np.ndarray, data: MarketData) -> pd.DataFrame:
-    return pd.DataFrame(values, index=data.dates, columns=data.adj_close.columns, copy=False)
-
-
 def _log_returns(data: MarketData) -> np.ndarray:
-    return vm.log_returns(rl.as_array(data.adj_close))
+    return vm.log_returns(as_array(data.adj_close))
 
 
-def _per_ticker(values: np.ndarray, refits: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each column's finite values (date order) and its count before each refit row.
+def _output(
+    data: MarketData,
+    primary: np.ndarray,
+    tables: dict | None = None,
+    warnings: tuple[str, ...] = (),
+    **extras: np.ndarray,
+) -> ModelOutput:
+    """The primary and the named extra (dates x tickers) arrays as frames on ``data``."""
+    frames = {name: as_frame(values, data) for name, values in extras.items()}
+    return ModelOutput(as_frame(primary, data), frames, tables or {}, warnings)
 
-    Walk-forward fits run on a ticker's own observations, so a ticker that lists
-    mid-sample or has a missing day is handled like any other (a gap is skipped).
+
+def _spec(model: Model, spec_class: type) -> object:
+    """The per-ticker fit settings: the model's parameters of those names."""
+    return spec_class(**{f.name: getattr(model, f.name) for f in fields(spec_class)})
+
+
+def _fit_per_ticker(
+    fit: Callable, values: np.ndarray, spec: object, data: MarketData, refit: str
+) -> tuple[list[np.ndarray], list[dict], pd.DataFrame]:
+    """Walk-forward ``fit(series, obs_before, spec)`` on each ticker's finite values.
+
+    Fits run on a ticker's own observations (date order), so a ticker that lists
+    mid-sample or has a missing day is handled like any other (a gap is skipped);
+    ``obs_before`` counts them before each refit row. ``fit`` returns series aligned
+    with those observations, then one dict per refit (``refit`` indexes the schedule).
+
+    Returns the series placed back on the (dates x tickers) panel (NaN elsewhere), the
+    refit records (``ticker``, ``refit_date`` first) and them as a table indexed by
+    (ticker, refit_date).
     """
-    out = []
-    for j in range(values.shape[1]):
-        pos = np.flatnonzero(np.isfinite(values[:, j]))
-        out.append((pos, np.searchsorted(pos, refits)))
-    return out
+    refits = calendar_refit_rows(data.dates, refit)
+    observed = [np.flatnonzero(np.isfinite(values[:, j])) for j in range(values.shape[1])]
+    tasks = [(values[pos, j], np.searchsorted(pos, refits), spec) for j, pos in enumerate(observed)]
+    results = map_tickers(fit, tasks)
+    panels = [np.full(values.shape, np.nan) for _ in results[0][:-1]]
+    records = []
+    for j, (pos, (*series, rows)) in enumerate(zip(observed, results, strict=True)):
+        for panel, values_j in zip(panels, series, strict=True):
+            panel[pos, j] = values_j
+        for row in rows:
+            head = {"ticker": data.tickers[j], "refit_date": data.dates[refits[row["refit"]]]}
+            records.append(head | {k: v for k, v in row.items() if k != "refit"})
+    table = pd.DataFrame.from_records(records)
+    return panels, records, table.set_index(["ticker", "refit_date"]) if len(table) else table
 
 
 class _VolatilityModel(Model):
     family = "volatility"
     output_kind = VOLATILITY
-
-    def _prepare(self, data: MarketData) -> None:
-        self.check_data(data)
-
-
-class _ScheduledModel(_VolatilityModel):
-    """Per-ticker walk-forward models that accept a progress callback and n_jobs."""
-
-    def run(self, data: MarketData, progress: Progress = None,
-            n_jobs: int | None = None) -> ModelOutput:
-        """``fit`` then ``predict_output``; ``progress(done, total)`` is called per ticker."""
-        return self.fit(data).predict_output(data, progress=progress, n_jobs=n_jobs)
 
 
 # -------------------------------------------------------------------- models
@@ -112,12 +137,23 @@ class SimpleVolatilityModel(_VolatilityModel):
     description = "Rolling std of log returns with past-quantile low/medium/high classes"
     param_specs = {
         "window": IntParam(5, 252, default=21, help="Rolling window, trading days"),
-        "low_quantile": FloatParam(0.05, 0.5, default=0.33, step=0.01,
-                                   help="Past-volatility quantile below which the class is low"),
-        "high_quantile": FloatParam(0.5, 0.95, default=0.67, step=0.01,
-                                    help="Past-volatility quantile above which the class is high"),
-        "min_periods": IntParam(21, 2520, default=252,
-                                help="Days of volatility history needed before classes"),
+        "low_quantile": FloatParam(
+            0.05,
+            0.5,
+            default=0.33,
+            step=0.01,
+            help="Past-volatility quantile below which the class is low",
+        ),
+        "high_quantile": FloatParam(
+            0.5,
+            0.95,
+            default=0.67,
+            step=0.01,
+            help="Past-volatility quantile above which the class is high",
+        ),
+        "min_periods": IntParam(
+            21, 2520, default=252, help="Days of volatility history needed before classes"
+        ),
     }
 
     def __init__(self, window=21, low_quantile=0.33, high_quantile=0.67, min_periods=252):
@@ -130,23 +166,23 @@ class SimpleVolatilityModel(_VolatilityModel):
         if self.low_quantile >= self.high_quantile:
             raise ParameterError(
                 f"low_quantile ({self.low_quantile}) must be below high_quantile "
-                f"({self.high_quantile}); e.g. 0.33 and 0.67")
+                f"({self.high_quantile}); e.g. 0.33 and 0.67"
+            )
 
     def min_history(self) -> int:
         return self.window + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._prepare(data)
+    def _compute(self, data: MarketData) -> ModelOutput:
         vol = vm.rolling_volatility(_log_returns(data), self.window)
-        low, high = vm.expanding_quantiles(vol, (self.low_quantile, self.high_quantile),
-                                           self.min_periods)
+        bounds = (self.low_quantile, self.high_quantile)
+        low, high = vm.expanding_quantiles(vol, bounds, self.min_periods)
         cls, conf, _ = vm.band_classes(vol, low, high)
-        return ModelOutput(_frame(vol, data), extras={
-            "vol_class": _frame(cls, data), "confidence": _frame(conf, data),
-            "low_boundary": _frame(low, data), "high_boundary": _frame(high, data)})
+        return _output(
+            data, vol, vol_class=cls, confidence=conf, low_boundary=low, high_boundary=high
+        )
 
 
-class GARCHVolatilityModel(_ScheduledModel):
+class GARCHVolatilityModel(_VolatilityModel):
     """GARCH(p, o, q) one-step volatility forecast with ``arch``, walk-forward.
 
     Parameters
@@ -174,8 +210,8 @@ class GARCHVolatilityModel(_ScheduledModel):
     1[e<0] + sum beta_k sigma^2_{t+1-k}`` is filtered forward with those parameters
     fixed (started at the fit window as arch does), and the output at t is
     ``sqrt(252 sigma^2_{t+1|t}) / 100``. Tickers run in parallel (joblib);
-    ``run(data, progress=callback)`` reports ``(done, total)`` tickers.
-    Extras: ``persistence`` (``sum alpha + sum beta + sum gamma / 2`` in force).
+    ``with execution(progress=callback): model.run(data)`` reports ``(done, total)``
+    tickers. Extras: ``persistence`` (``sum alpha + sum beta + sum gamma / 2`` in force).
     Tables: ``params`` indexed (ticker, refit_date) with arch's parameter names,
     ``loglik``, ``nobs``, ``converged``.
 
@@ -188,24 +224,43 @@ class GARCHVolatilityModel(_ScheduledModel):
 
     description = "GARCH(p,o,q) with arch, refitted on a schedule, one-step forecast filtered"
     param_specs = {
-        "mean": ChoiceParam(("constant", "zero"), default="constant",
-                            help="Mean model: constant or zero"),
+        "mean": ChoiceParam(
+            ("constant", "zero"), default="constant", help="Mean model: constant or zero"
+        ),
         "p": IntParam(1, 3, default=1, help="ARCH order (lags of squared residuals)"),
         "o": IntParam(0, 2, default=0, help="Asymmetric (GJR) order; 0 = symmetric GARCH"),
         "q": IntParam(0, 3, default=1, help="GARCH order (lags of the variance)"),
-        "dist": ChoiceParam(("normal", "studentst"), default="normal",
-                            help="Error distribution: normal or Student's t"),
-        "refit": ChoiceParam(vm.REFIT_FREQUENCIES, default="yearly", help=_REFIT_HELP),
-        "window_type": ChoiceParam(("rolling", "expanding"), default="rolling",
-                                   help="Fit on the last `window` returns, or on all"),
-        "window": IntParam(250, 5000, default=1000, step=50,
-                           help="Returns in the rolling estimation window"),
-        "min_obs": IntParam(250, 2520, default=500, step=50,
-                            help="Returns needed before the first fit"),
+        "dist": ChoiceParam(
+            ("normal", "studentst"),
+            default="normal",
+            help="Error distribution: normal or Student's t",
+        ),
+        "refit": ChoiceParam(CALENDAR_FREQUENCIES, default="yearly", help=_REFIT_HELP),
+        "window_type": ChoiceParam(
+            ("rolling", "expanding"),
+            default="rolling",
+            help="Fit on the last `window` returns, or on all",
+        ),
+        "window": IntParam(
+            250, 5000, default=1000, step=50, help="Returns in the rolling estimation window"
+        ),
+        "min_obs": IntParam(
+            250, 2520, default=500, step=50, help="Returns needed before the first fit"
+        ),
     }
 
-    def __init__(self, mean="constant", p=1, o=0, q=1, dist="normal", refit="yearly",
-                 window_type="rolling", window=1000, min_obs=500):
+    def __init__(
+        self,
+        mean="constant",
+        p=1,
+        o=0,
+        q=1,
+        dist="normal",
+        refit="yearly",
+        window_type="rolling",
+        window=1000,
+        min_obs=500,
+    ):
         self.mean = mean
         self.p = p
         self.o = o
@@ -219,64 +274,28 @@ class GARCHVolatilityModel(_ScheduledModel):
     def _check_params(self) -> None:
         if self.window_type == "rolling" and self.min_obs > self.window:
             raise ParameterError(
-                f"min_obs ({self.min_obs}) cannot exceed the rolling window ({self.window})")
+                f"min_obs ({self.min_obs}) cannot exceed the rolling window ({self.window})"
+            )
 
     def min_history(self) -> int:
         return self.min_obs + 2
 
     def spec(self) -> GarchSpec:
-        return GarchSpec(mean=self.mean, p=self.p, o=self.o, q=self.q, dist=self.dist,
-                         window_type=self.window_type, window=self.window,
-                         min_obs=self.min_obs)
+        """What each per-ticker fit estimates (every parameter but ``refit``)."""
+        return _spec(self, GarchSpec)
 
-    def predict_output(self, data: MarketData, progress: Progress = None,
-                       n_jobs: int | None = None) -> ModelOutput:
-        self._prepare(data)
+    def _compute(self, data: MarketData) -> ModelOutput:
         r = 100.0 * _log_returns(data)
-        refits = vm.refit_rows(data.dates, self.refit)
-        cols = _per_ticker(r, refits)
-        spec = self.spec()
-        tasks = [(r[pos, j], before, spec) for j, (pos, before) in enumerate(cols)]
-        results = map_tickers(garch_ticker, tasks, n_jobs=n_jobs, progress=progress)
-        var = np.full(r.shape, np.nan)
-        persistence = np.full(r.shape, np.nan)
-        records = []
-        tickers = data.tickers
-        for j, ((pos, _), (fc, pers, rows)) in enumerate(zip(cols, results, strict=True)):
-            var[pos, j] = fc
-            persistence[pos, j] = pers
-            for row in rows:
-                row = dict(row)
-                records.append({"ticker": tickers[j],
-                                "refit_date": data.dates[refits[row.pop("refit")]], **row})
-        params = pd.DataFrame.from_records(records)
-        if len(params):
-            params = params.set_index(["ticker", "refit_date"])
-        return ModelOutput(_frame(vm.annualise(var) / 100.0, data),
-                           extras={"persistence": _frame(persistence, data)},
-                           tables={"params": params}, warnings=garch_fit_warnings(records))
-
-
-def garch_fit_warnings(records: list[dict]) -> tuple[str, ...]:
-    """One message per ticker with refits that failed (NaN) or did not converge."""
-    failed: dict[str, list] = {}
-    loose: dict[str, list] = {}
-    for row in records:
-        if "error" in row:
-            failed.setdefault(row["ticker"], []).append(row)
-        elif not row.get("converged", True):
-            loose.setdefault(row["ticker"], []).append(row)
-
-    def dates(rows: list[dict]) -> str:
-        days = [f"{r['refit_date']:%Y-%m-%d}" for r in rows]
-        return ", ".join(days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
-
-    out = [f"GARCH fit failed for {t} at the refit(s) of {dates(rows)} (forecasts left "
-           f"NaN until the next refit): {rows[0]['error']}" for t, rows in failed.items()]
-    out += [f"GARCH fit did not converge for {t} at the refit(s) of {dates(rows)}: the "
-            "forecasts use the best parameters found, see the params table"
-            for t, rows in loose.items()]
-    return tuple(out)
+        (var, persistence), records, params = _fit_per_ticker(
+            garch_ticker, r, self.spec(), data, self.refit
+        )
+        return _output(
+            data,
+            vm.annualise(var) / 100.0,
+            {"params": params},
+            garch_fit_warnings(records),
+            persistence=persistence,
+        )
 
 
 class RealizedVolatilityModel(_VolatilityModel):
@@ -317,18 +336,24 @@ class RealizedVolatilityModel(_VolatilityModel):
     description = "Range-based realised volatility (Parkinson..Yang-Zhang) with a HAR forecast"
     requires = ("ohlc",)
     param_specs = {
-        "estimator": ChoiceParam(vm.RANGE_ESTIMATORS, default="yang_zhang",
-                                 help="Range estimator of daily variance"),
+        "estimator": ChoiceParam(
+            vm.RANGE_ESTIMATORS, default="yang_zhang", help="Range estimator of daily variance"
+        ),
         "window": IntParam(5, 252, default=21, help="Days averaged by the range estimator"),
-        "refit": ChoiceParam(vm.REFIT_FREQUENCIES, default="monthly", help=_REFIT_HELP),
-        "pooling": ChoiceParam(("per_ticker", "pooled"), default="per_ticker",
-                               help="One HAR regression per ticker or one for all"),
-        "min_obs": IntParam(100, 2520, default=500, step=10,
-                            help="Samples needed before the first HAR fit"),
+        "refit": ChoiceParam(CALENDAR_FREQUENCIES, default="monthly", help=_REFIT_HELP),
+        "pooling": ChoiceParam(
+            ("per_ticker", "pooled"),
+            default="per_ticker",
+            help="One HAR regression per ticker or one for all",
+        ),
+        "min_obs": IntParam(
+            100, 2520, default=500, step=10, help="Samples needed before the first HAR fit"
+        ),
     }
 
-    def __init__(self, estimator="yang_zhang", window=21, refit="monthly",
-                 pooling="per_ticker", min_obs=500):
+    def __init__(
+        self, estimator="yang_zhang", window=21, refit="monthly", pooling="per_ticker", min_obs=500
+    ):
         self.estimator = estimator
         self.window = window
         self.refit = refit
@@ -338,43 +363,27 @@ class RealizedVolatilityModel(_VolatilityModel):
     def min_history(self) -> int:
         return self.window + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._prepare(data)
+    def _compute(self, data: MarketData) -> ModelOutput:
         needed = ("high", "low") if self.estimator == "parkinson" else ("open", "high", "low")
         missing = [f for f in needed if not getattr(data, f).notna().to_numpy().any()]
         if missing:
             raise DataError(
                 f"RealizedVolatilityModel ({self.estimator}) needs the field(s) "
                 f"{', '.join(repr(f) for f in missing)}, which source '{data.source}' does "
-                "not have (all NaN); use a source with OHLC bars or a close-only model")
-        # MarketData.adjusted()'s scaling of open/high/low onto the adjusted close, done
-        # here on arrays (adjusted() also rebuilds the volume, ~0.1 s on the S&P 500)
-        close = rl.as_array(data.adj_close)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            factor = close / rl.as_array(data.close)
-        terms = vm.range_terms(*(rl.as_array(f) * factor for f in (data.open, data.high,
-                                                                     data.low)), close)
+                "not have (all NaN); use a source with OHLC bars or a close-only model"
+            )
+        terms = vm.range_terms(*adjusted_ohlc(data, ("open", "high", "low")))
         daily, windowed = vm.range_variance(terms, self.estimator, self.window)
-        refits = vm.refit_rows(data.dates, self.refit)
+        refits = calendar_refit_rows(data.dates, self.refit)
         pooled = self.pooling == "pooled"
         forecast, coefs, counts, used = vm.har_walk_forward(daily, refits, pooled, self.min_obs)
-        return ModelOutput(
-            _frame(vm.annualise(forecast), data),
-            extras={"range_volatility": _frame(vm.annualise(windowed), data)},
-            tables={"har_coefficients": _har_table(coefs, counts, used, data, pooled)})
-
-
-def _har_table(coefs: np.ndarray, counts: np.ndarray, refits: np.ndarray, data: MarketData,
-               pooled: bool) -> pd.DataFrame:
-    dates = data.dates[refits]
-    names = ["pooled"] if pooled else data.tickers
-    idx = pd.MultiIndex.from_product([dates, names], names=["refit_date", "ticker"])
-    table = pd.DataFrame(coefs.reshape(-1, 4), index=idx, columns=list(vm.HAR_TERMS))
-    table["n_obs"] = counts.reshape(-1)
-    table = table.dropna(subset=["const"])
-    if pooled:
-        table = table.droplevel("ticker")
-    return table
+        table = vm.har_table(coefs, counts, data.dates[used], None if pooled else data.tickers)
+        return _output(
+            data,
+            vm.annualise(forecast),
+            {"har_coefficients": table},
+            range_volatility=vm.annualise(windowed),
+        )
 
 
 class VolatilityClusteringModel(_VolatilityModel):
@@ -410,12 +419,18 @@ class VolatilityClusteringModel(_VolatilityModel):
     description = "EWMA (RiskMetrics) forecast plus a rolling volatility-clustering score"
     ewma_min_periods = 20
     param_specs = {
-        "ewma_lambda": FloatParam(0.8, 0.999, default=0.94, step=0.005,
-                                  help="RiskMetrics decay; 0.94 is the daily standard"),
+        "ewma_lambda": FloatParam(
+            0.8,
+            0.999,
+            default=0.94,
+            step=0.005,
+            help="RiskMetrics decay; 0.94 is the daily standard",
+        ),
         "window": IntParam(63, 1260, default=252, help="Autocorrelation window, trading days"),
         "n_lags": IntParam(1, 20, default=5, help="Lags averaged in the persistence score"),
-        "measure": ChoiceParam(("abs", "squared"), default="abs",
-                               help="Autocorrelation of |r| or of r^2"),
+        "measure": ChoiceParam(
+            ("abs", "squared"), default="abs", help="Autocorrelation of |r| or of r^2"
+        ),
     }
 
     def __init__(self, ewma_lambda=0.94, window=252, n_lags=5, measure="abs"):
@@ -427,21 +442,19 @@ class VolatilityClusteringModel(_VolatilityModel):
     def min_history(self) -> int:
         return self.ewma_min_periods + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._prepare(data)
+    def _compute(self, data: MarketData) -> ModelOutput:
         r = _log_returns(data)
-        var = vm.ewma_variance(r, self.ewma_lambda, self.ewma_min_periods)
+        var = ewma_variance(r, self.ewma_lambda, min_periods=self.ewma_min_periods)
         acfs = vm.clustering_acfs(r, self.window, self.n_lags, self.measure)
-        acf1, persistence = acfs[0], acfs.mean(axis=0)
+        persistence = acfs.mean(axis=0)
         bound = 1.96 / np.sqrt(self.window * self.n_lags)
-        clustered = np.where(persistence > bound, 1.0, 0.0)
-        clustered[np.isnan(persistence)] = np.nan
-        return ModelOutput(_frame(vm.annualise(var), data), extras={
-            "persistence": _frame(persistence, data), "acf1": _frame(acf1, data),
-            "clustered": _frame(clustered, data)})
+        clustered = np.where(np.isnan(persistence), np.nan, persistence > bound)
+        return _output(
+            data, vm.annualise(var), persistence=persistence, acf1=acfs[0], clustered=clustered
+        )
 
 
-class VolatilityForecastingModel(_ScheduledModel):
+class VolatilityForecastingModel(_VolatilityModel):
     """Walk-forward next-day variance forecast: ARIMA, linear regression or random forest.
 
     Parameters
@@ -481,26 +494,43 @@ class VolatilityForecastingModel(_ScheduledModel):
 
     description = "Walk-forward variance forecast (ARIMA / linear / random forest) + QLIKE"
     param_specs = {
-        "method": ChoiceParam(FORECAST_METHODS, default="linear",
-                              help="linear regression, random forest or ARIMA on log RV"),
-        "refit": ChoiceParam(vm.REFIT_FREQUENCIES, default="quarterly", help=_REFIT_HELP),
-        "window": IntParam(250, 2520, default=750, step=50,
-                           help="Training samples before each refit"),
-        "min_obs": IntParam(100, 2520, default=250, step=10,
-                            help="Samples needed before the first fit"),
+        "method": ChoiceParam(
+            FORECAST_METHODS,
+            default="linear",
+            help="linear regression, random forest or ARIMA on log RV",
+        ),
+        "refit": ChoiceParam(CALENDAR_FREQUENCIES, default="quarterly", help=_REFIT_HELP),
+        "window": IntParam(
+            250, 2520, default=750, step=50, help="Training samples before each refit"
+        ),
+        "min_obs": IntParam(
+            100, 2520, default=250, step=10, help="Samples needed before the first fit"
+        ),
         "arima_p": IntParam(0, 3, default=1, help="ARIMA autoregressive order"),
         "arima_q": IntParam(0, 3, default=1, help="ARIMA moving-average order"),
-        "rv_window": IntParam(1, 22, default=5,
-                              help="Days in the realised variance modelled by ARIMA"),
-        "n_estimators": IntParam(10, 300, default=50, step=10,
-                                 help="Random forest: number of trees"),
+        "rv_window": IntParam(
+            1, 22, default=5, help="Days in the realised variance modelled by ARIMA"
+        ),
+        "n_estimators": IntParam(
+            10, 300, default=50, step=10, help="Random forest: number of trees"
+        ),
         "max_depth": IntParam(2, 12, default=5, help="Random forest: tree depth"),
         "random_state": IntParam(0, 2**31 - 1, default=0, help="Random forest seed"),
     }
 
-    def __init__(self, method="linear", refit="quarterly", window=750, min_obs=250,
-                 arima_p=1, arima_q=1, rv_window=5, n_estimators=50, max_depth=5,
-                 random_state=0):
+    def __init__(
+        self,
+        method="linear",
+        refit="quarterly",
+        window=750,
+        min_obs=250,
+        arima_p=1,
+        arima_q=1,
+        rv_window=5,
+        n_estimators=50,
+        max_depth=5,
+        random_state=0,
+    ):
         self.method = method
         self.refit = refit
         self.window = window
@@ -515,59 +545,27 @@ class VolatilityForecastingModel(_ScheduledModel):
     def _check_params(self) -> None:
         if self.min_obs > self.window:
             raise ParameterError(
-                f"min_obs ({self.min_obs}) cannot exceed the training window ({self.window})")
+                f"min_obs ({self.min_obs}) cannot exceed the training window ({self.window})"
+            )
 
     def min_history(self) -> int:
         return self.min_obs + 23
 
     def spec(self) -> ForecastSpec:
-        return ForecastSpec(
-            method=self.method, window=self.window, min_obs=self.min_obs,
-            arima_p=self.arima_p, arima_q=self.arima_q, rv_window=self.rv_window,
-            n_estimators=self.n_estimators, max_depth=self.max_depth,
-            random_state=self.random_state)
+        """The walk-forward settings of each per-ticker fit (every parameter but ``refit``)."""
+        return _spec(self, ForecastSpec)
 
-    def predict_output(self, data: MarketData, progress: Progress = None,
-                       n_jobs: int | None = None) -> ModelOutput:
-        self._prepare(data)
+    def _compute(self, data: MarketData) -> ModelOutput:
         r = _log_returns(data)
         rv = (100.0 * r) ** 2
-        refits = vm.refit_rows(data.dates, self.refit)
-        cols = _per_ticker(rv, refits)
-        spec = self.spec()
-        tasks = [(rv[pos, j], before, spec) for j, (pos, before) in enumerate(cols)]
-        if n_jobs is None and self.method == "linear":
-            n_jobs = 1  # a few milliseconds per ticker: workers would cost more than they save
-        results = map_tickers(forecast_ticker, tasks, n_jobs=n_jobs, progress=progress)
-        var = np.full(rv.shape, np.nan)
-        errors, fits, pairs = [], [], []
-        tickers = data.tickers
-        for j, ((pos, _), (fc, rows)) in enumerate(zip(cols, results, strict=True)):
-            var[pos, j] = fc
-            realised, made = rv[pos[1:], j], fc[:-1]  # forecast at obs i vs rv at obs i+1
-            pairs.append((realised, made))
-            errors.append(_error_row(tickers[j], realised, made))
-            for row in rows:
-                row = dict(row)
-                fits.append({"ticker": tickers[j],
-                             "refit_date": data.dates[refits[row.pop("refit")]], **row})
-        if pairs:
-            errors.append(_error_row("(all)", np.concatenate([p[0] for p in pairs]),
-                                     np.concatenate([p[1] for p in pairs])))
-        fit_table = pd.DataFrame.from_records(fits)
-        if len(fit_table):
-            fit_table = fit_table.set_index(["ticker", "refit_date"])
-        return ModelOutput(
-            _frame(vm.annualise(var) / 100.0, data),
-            extras={"realised_volatility": _frame(np.abs(r) * np.sqrt(vm.ANNUALISATION), data)},
-            tables={"errors": pd.DataFrame(errors).set_index("ticker"), "fits": fit_table})
-
-
-def _error_row(name: str, realised: np.ndarray, forecast: np.ndarray) -> dict:
-    ok = np.isfinite(realised) & np.isfinite(forecast)
-    return {"ticker": name, "n": int(ok.sum()), "mse": vm.mse_loss(realised, forecast),
-            "qlike": vm.qlike_loss(realised, forecast),
-            "n_qlike": int((ok & (realised > 0) & (forecast > 0)).sum())}
+        settings = current_execution()
+        # linear: a few milliseconds per ticker, so workers would cost more than they save
+        in_process = settings.n_jobs is None and self.method == "linear"
+        with execution(1 if in_process else settings.n_jobs, settings.progress):
+            (var,), _, fits = _fit_per_ticker(forecast_ticker, rv, self.spec(), data, self.refit)
+        tables = {"errors": forecast_errors(rv, var, data.tickers), "fits": fits}
+        realised = np.abs(r) * SQRT_TRADING_DAYS
+        return _output(data, vm.annualise(var) / 100.0, tables, realised_volatility=realised)
 
 
 class VolatilityRegimeDetectionModel(_VolatilityModel):
@@ -608,23 +606,39 @@ class VolatilityRegimeDetectionModel(_VolatilityModel):
 
     description = "Low/normal/high volatility regime versus own past, with minimum duration"
     param_specs = {
-        "method": ChoiceParam(("zscore", "quantile"), default="zscore",
-                              help="z-score of log vol, or expanding quantiles of vol"),
+        "method": ChoiceParam(
+            ("zscore", "quantile"),
+            default="zscore",
+            help="z-score of log vol, or expanding quantiles of vol",
+        ),
         "vol_window": IntParam(5, 126, default=21, help="Volatility window, trading days"),
-        "lookback": IntParam(63, 1260, default=252,
-                             help="z-score window (quantile: history before a label)"),
-        "threshold": FloatParam(0.25, 3.0, default=1.0, step=0.05,
-                                help="z-score beyond which the regime is low or high"),
-        "low_quantile": FloatParam(0.05, 0.45, default=0.2, step=0.01,
-                                   help="quantile method: low regime at or below"),
-        "high_quantile": FloatParam(0.55, 0.95, default=0.8, step=0.01,
-                                    help="quantile method: high regime above"),
-        "min_duration": IntParam(1, 63, default=5,
-                                 help="Days a new regime must hold before it is adopted"),
+        "lookback": IntParam(
+            63, 1260, default=252, help="z-score window (quantile: history before a label)"
+        ),
+        "threshold": FloatParam(
+            0.25, 3.0, default=1.0, step=0.05, help="z-score beyond which the regime is low or high"
+        ),
+        "low_quantile": FloatParam(
+            0.05, 0.45, default=0.2, step=0.01, help="quantile method: low regime at or below"
+        ),
+        "high_quantile": FloatParam(
+            0.55, 0.95, default=0.8, step=0.01, help="quantile method: high regime above"
+        ),
+        "min_duration": IntParam(
+            1, 63, default=5, help="Days a new regime must hold before it is adopted"
+        ),
     }
 
-    def __init__(self, method="zscore", vol_window=21, lookback=252, threshold=1.0,
-                 low_quantile=0.2, high_quantile=0.8, min_duration=5):
+    def __init__(
+        self,
+        method="zscore",
+        vol_window=21,
+        lookback=252,
+        threshold=1.0,
+        low_quantile=0.2,
+        high_quantile=0.8,
+        min_duration=5,
+    ):
         self.method = method
         self.vol_window = vol_window
         self.lookback = lookback
@@ -636,20 +650,17 @@ class VolatilityRegimeDetectionModel(_VolatilityModel):
     def min_history(self) -> int:
         return self.vol_window + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._prepare(data)
+    def _compute(self, data: MarketData) -> ModelOutput:
         vol = vm.rolling_volatility(_log_returns(data), self.vol_window)
         if self.method == "zscore":
             score = vm.rolling_log_zscore(vol, self.lookback)
-            raw = vm.zscore_levels(score, self.threshold)
+            raw = rl.signed_step(score, self.threshold) + 1.0  # 0 low, 1 normal, 2 high
         else:
-            low, high = vm.expanding_quantiles(vol, (self.low_quantile, self.high_quantile),
-                                               self.lookback)
+            bounds = (self.low_quantile, self.high_quantile)
+            low, high = vm.expanding_quantiles(vol, bounds, self.lookback)
             raw, _, score = vm.band_classes(vol, low, high)
         regime = vm.min_duration_filter(raw, self.min_duration)
-        return ModelOutput(_frame(vol, data), extras={
-            "regime": _frame(regime, data), "raw_regime": _frame(raw, data),
-            "score": _frame(score, data)})
+        return _output(data, vol, regime=regime, raw_regime=raw, score=score)
 
 
 MODELS = (

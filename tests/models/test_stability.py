@@ -21,6 +21,7 @@ from mltrainer.models.garch import GarchSpec, build_model, fit_garch
 from mltrainer.models.regime import ChangePointRegimeModel, RegimeSwitchingModel
 from mltrainer.models.sizing import PortfolioOptimizationModel
 from mltrainer.models.volatility import GARCHVolatilityModel
+from mltrainer.numerics.parallel import execution
 
 REL = 1e-12  # relative perturbation of the inputs
 TOL = 1e-6  # largest change allowed in the outputs
@@ -68,9 +69,10 @@ def test_garch_forecasts_are_continuous(garch_data, settings):
     # stopping 8e-9 outside persistence <= 1 (JPM 2004) or alpha + gamma >= 0 (AAPL
     # 2005), a point more likely than any feasible one that the polish could not leave
     model = GARCHVolatilityModel(refit="yearly", **settings)
-    base = model.run(garch_data, n_jobs=1).primary
     moved = replace(garch_data, adj_close=_perturb(garch_data.adj_close, seed=2))
-    assert _max_change(base, model.run(moved, n_jobs=1).primary) < TOL
+    with execution(n_jobs=1):
+        base, after = model.run(garch_data).primary, model.run(moved).primary
+    assert _max_change(base, after) < TOL
 
 
 @pytest.mark.parametrize("spec", [GarchSpec(), GarchSpec(o=1, dist="studentst")],

@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.models import _volmath as vm
-from mltrainer.models.garch import GarchSpec, garch_backcast, garch_ticker, garch_variance
+from mltrainer.models.garch import GarchSpec, garch_fit_warnings, garch_ticker
 from mltrainer.models.volatility import (
     GARCHVolatilityModel,
     RealizedVolatilityModel,
@@ -33,6 +33,9 @@ from mltrainer.models.volatility import (
     VolatilityForecastingModel,
     VolatilityRegimeDetectionModel,
 )
+from mltrainer.numerics.parallel import execution
+from mltrainer.numerics.schedule import calendar_refit_rows
+from mltrainer.numerics.variance import garch_backcast, garch_variance, mse_loss, qlike_loss
 
 FAST_MODELS = (SimpleVolatilityModel, RealizedVolatilityModel, VolatilityClusteringModel,
                VolatilityRegimeDetectionModel)
@@ -58,15 +61,15 @@ def _pos(data: MarketData, date: str) -> int:
 
 def test_refit_rows_are_first_trading_days_of_each_period(recent):
     dates = recent.dates
-    yearly = dates[vm.refit_rows(dates, "yearly")]
+    yearly = dates[calendar_refit_rows(dates, "yearly")]
     assert [str(d.date()) for d in yearly] == [
         "2009-01-02", "2010-01-04", "2011-01-03", "2012-01-03", "2013-01-02", "2014-01-02"]
-    quarterly = dates[vm.refit_rows(dates, "quarterly")]
+    quarterly = dates[calendar_refit_rows(dates, "quarterly")]
     assert str(quarterly[0].date()) == "2008-04-01" and len(quarterly) == 27
-    monthly = dates[vm.refit_rows(dates, "monthly")]
+    monthly = dates[calendar_refit_rows(dates, "monthly")]
     assert len(monthly) == 83 and all(d.day <= 4 for d in monthly)
     with pytest.raises(ValueError, match="weekly"):
-        vm.refit_rows(dates, "weekly")
+        calendar_refit_rows(dates, "weekly")
 
 
 # ------------------------------------------------------------- range estimators
@@ -254,8 +257,10 @@ def test_garch_parallel_equals_sequential_and_reports_progress(recent):
     data = recent.select(tickers=["AAPL", "MSFT", "JPM", "XOM"], start="2010-01-01")
     model = GARCHVolatilityModel(min_obs=250, window=500)
     calls = []
-    par = model.run(data, progress=lambda done, total: calls.append((done, total)), n_jobs=2)
-    seq = model.run(data, n_jobs=1)
+    with execution(n_jobs=2, progress=lambda done, total: calls.append((done, total))):
+        par = model.run(data)
+    with execution(n_jobs=1):
+        seq = model.run(data)
     pd.testing.assert_frame_equal(par.primary, seq.primary)
     pd.testing.assert_frame_equal(par.tables["params"], seq.tables["params"])
     assert calls == [(i, 4) for i in range(5)]
@@ -286,8 +291,6 @@ def test_garch_constant_returns_give_nan_not_zero():
 
 
 def test_garch_failed_and_loose_fits_become_output_warnings():
-    from mltrainer.models.volatility import garch_fit_warnings
-
     _, _, rows = garch_ticker(np.zeros(800), np.array([600]), GarchSpec(min_obs=500))
     day = pd.Timestamp("2008-01-02")
     records = [{"ticker": "KO", "refit_date": day, **rows[0]},
@@ -417,10 +420,10 @@ def test_rolling_acf_equals_statsmodels(recent):
 def test_losses_by_hand():
     realised = np.array([1.0, 4.0, 0.0, 2.0])
     forecast = np.array([2.0, 2.0, 1.0, np.nan])
-    assert vm.mse_loss(realised, forecast) == pytest.approx((1 + 4 + 1) / 3)
+    assert mse_loss(realised, forecast) == pytest.approx((1 + 4 + 1) / 3)
     # (1/2 - ln(1/2) - 1) + (2 - ln 2 - 1) = 0.5, over the two pairs with realised > 0
-    assert vm.qlike_loss(realised, forecast) == pytest.approx(0.25)
-    assert vm.qlike_loss(np.array([3.0]), np.array([3.0])) == 0.0
+    assert qlike_loss(realised, forecast) == pytest.approx(0.25)
+    assert qlike_loss(np.array([3.0]), np.array([3.0])) == 0.0
 
 
 def test_forecasting_linear_is_ols_and_errors_are_recomputed(recent):
