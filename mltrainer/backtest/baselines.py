@@ -43,14 +43,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mltrainer.backtest.engine import BacktestResult, _membership, run_backtest
-from mltrainer.backtest.metrics import (
-    PERIODS_PER_YEAR,
-    information_ratio,
-    performance_metrics,
-)
+from mltrainer.backtest.engine import BacktestResult, run_backtest
+from mltrainer.backtest.metrics import information_ratio, performance_metrics
+from mltrainer.backtest.splits import Split
+from mltrainer.backtest.weights import _membership
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
+from mltrainer.numerics.units import TRADING_DAYS
 
 ROWS = {
     "model": "model (walk-forward, chosen parameters)",
@@ -64,7 +63,7 @@ SHARED_SETTINGS = ("commission_bps", "slippage_bps", "spread_bps", "cash_rate", 
 FIGURES = ("cagr", "sharpe", "max_drawdown", "annual_turnover")
 
 
-def oos_span(dates: pd.DatetimeIndex, splits) -> pd.DatetimeIndex:
+def oos_span(dates: pd.DatetimeIndex, splits: list[Split]) -> pd.DatetimeIndex:
     """The dates a walk-forward's out-of-sample track covers: the first test decision
     through the last test label (module notes). The folds must be consecutive."""
     tests = np.concatenate([sp.test for sp in splits])
@@ -164,7 +163,7 @@ class BaselineReport:
     returns: pd.DataFrame
     turnover: pd.DataFrame
     notes: dict = field(default_factory=dict)
-    periods_per_year: int = PERIODS_PER_YEAR
+    periods_per_year: int = TRADING_DAYS
 
     def equity(self) -> pd.DataFrame:
         """Growth of 1 of each available row over the span."""
@@ -229,7 +228,7 @@ def baseline_report(
     index_close: pd.Series | None,
     backtest_kwargs: dict | None = None,
     members: pd.DataFrame | None = None,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: int = TRADING_DAYS,
 ) -> BaselineReport:
     """The model's out-of-sample backtest beside the baselines on ``span`` (module notes).
 
@@ -272,12 +271,39 @@ def baseline_report(
     if default is not None:
         returns["default_params"] = default.returns
         turnover["default_params"] = default.turnover
+    notes = {
+        "model": "each test fold traded with the parameters its training window chose",
+        "equal_weight": (
+            "equal weights of the tickers with a price"
+            + (" that are index members" if members is not None else "")
+            + ", rebalanced only when that set changes; same costs"
+        ),
+        "index": index_note,
+        "default_params": default_note,
+    }
+    return BaselineReport(
+        span=_span_info(data, span, n_folds, bt_kwargs, members),
+        returns=pd.DataFrame(returns),
+        turnover=pd.DataFrame(turnover),
+        notes=notes,
+        periods_per_year=periods_per_year,
+    )
+
+
+def _span_info(
+    data: MarketData,
+    span: pd.DatetimeIndex,
+    n_folds: int,
+    bt_kwargs: dict,
+    members: pd.DataFrame | None,
+) -> dict:
+    """What every row covers: dates, folds, universe and the (scalar) costs."""
     costs = {
         k: bt_kwargs[k]
         for k in ("commission_bps", "slippage_bps", "spread_bps")
         if k in bt_kwargs and np.isscalar(bt_kwargs[k])
     }
-    span_info = {
+    return {
         "label": "out of sample",
         "first_date": str(span[0].date()),
         "last_date": str(span[-1].date()),
@@ -290,20 +316,3 @@ def baseline_report(
             "of the first test decision, closed out at the last test label"
         ),
     }
-    notes = {
-        "model": "each test fold traded with the parameters its training window chose",
-        "equal_weight": (
-            "equal weights of the tickers with a price"
-            + (" that are index members" if members is not None else "")
-            + ", rebalanced only when that set changes; same costs"
-        ),
-        "index": index_note,
-        "default_params": default_note,
-    }
-    return BaselineReport(
-        span=span_info,
-        returns=pd.DataFrame(returns),
-        turnover=pd.DataFrame(turnover),
-        notes=notes,
-        periods_per_year=periods_per_year,
-    )

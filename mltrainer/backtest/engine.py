@@ -66,218 +66,53 @@ handful of whole-panel numpy operations and contracts the error by about ``k x g
 
 Steps
 -----
-:func:`run_backtest` builds a :class:`BacktestSettings` and runs the steps, each usable
-alone: :func:`load_panel` (checks, dates, prices and returns), :func:`prepare_weights`
-(signal to target weights, :mod:`mltrainer.backtest.weights`), :func:`solve` (the
-recursion plus the gross-limit check of positions held without a price) and
-:func:`summarise` (equity, frames, benchmark, metrics).
+:func:`run_backtest` builds a :class:`~mltrainer.backtest.panel.BacktestSettings` and
+runs the steps, each usable alone: :func:`~mltrainer.backtest.panel.load_panel` (checks,
+dates, prices and returns), :func:`prepare_weights` (signal to target weights,
+:mod:`mltrainer.backtest.weights`), :func:`solve` (the recursion of
+:mod:`mltrainer.backtest.simulation` plus the gross-limit check of positions held
+without a price) and :func:`~mltrainer.backtest.summary.summarise` (equity, frames,
+benchmark, metrics).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from mltrainer.backtest.metrics import PERIODS_PER_YEAR, drawdown, performance_metrics
-from mltrainer.backtest.simulation import (  # noqa: F401  (simulate, _simulate_loop: re-exported)
-    Recursion,
-    _growth_and_returns,
-    _simulate_loop,
-    plan_simulation,
-    simulate,
-)
+from mltrainer.backtest.panel import BacktestPanel, BacktestSettings, load_panel
+from mltrainer.backtest.simulation import Recursion, plan_simulation
+from mltrainer.backtest.summary import BacktestResult, summarise
 from mltrainer.backtest.weights import (  # noqa: F401  (signal_to_weights: re-exported)
     _apply_sizing,
-    _check_limits,
-    _check_signal,
     _membership,
     _to_weights,
     signal_to_weights,
 )
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
+from mltrainer.numerics.units import TRADING_DAYS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mltrainer.models.base import Model, ModelOutput
+
+__all__ = [
+    "BacktestPanel",
+    "BacktestResult",
+    "BacktestSettings",
+    "backtest_model",
+    "load_panel",
+    "prepare_weights",
+    "run_backtest",
+    "signal_to_weights",
+    "solve",
+    "summarise",
+]
 
 
-@dataclass
-class BacktestResult:
-    """What a backtest produced (all frames and series indexed by the backtest dates).
-
-    Attributes
-    ----------
-    equity : Series
-        Post-trade portfolio value at each close (starts from ``initial_capital``
-        before the first date, so its first value is the capital minus the first costs).
-    returns : Series
-        Daily net returns ``V_t / V_{t-1} - 1``.
-    gross_returns : Series
-        Daily returns before costs: ``w_{t-1}·r_t + (1 - Σ w_{t-1}) ρ_{t-1}``.
-    positions : DataFrame
-        Weights held after trading at each close (fractions of the pre-trade value).
-    trades : DataFrame
-        Traded weight ``w_t - w̃_t`` per date and ticker (fractions of the pre-trade value).
-    costs : Series
-        Cost paid at each close as a fraction of the pre-trade value.
-    turnover : Series
-        ``Σ_i |trades|`` per date (buys plus sells, a fraction of the pre-trade value).
-    benchmark : Series or None
-        Benchmark daily returns on the same dates (used for beta, alpha, IR).
-    metrics : dict
-        Headline figures, see :func:`mltrainer.backtest.metrics.performance_metrics`.
-    settings : dict
-        The costs, limits and choices the run used (JSON-ready).
-    warnings : tuple of str
-        What was clipped, filled or ignored.
-    """
-
-    equity: pd.Series
-    returns: pd.Series
-    gross_returns: pd.Series
-    positions: pd.DataFrame
-    trades: pd.DataFrame
-    costs: pd.Series
-    turnover: pd.Series
-    benchmark: pd.Series | None
-    metrics: dict
-    settings: dict = field(default_factory=dict)
-    warnings: tuple = ()
-
-    @property
-    def drawdown(self) -> pd.Series:
-        """Fractional distance below the running peak of the equity curve (<= 0)."""
-        return drawdown(self.equity, self.settings.get("initial_capital", 1.0))
-
-    def summary(self) -> dict:
-        """Metrics, dates and the final equity as a JSON-ready dict (what the CLI prints)."""
-        idx = self.equity.index
-        return {
-            "first_date": str(idx[0].date()),
-            "last_date": str(idx[-1].date()),
-            "n_dates": len(idx),
-            "n_tickers": self.positions.shape[1],
-            "final_equity": float(self.equity.iloc[-1]),
-            "metrics": dict(self.metrics),
-            "settings": dict(self.settings),
-            "warnings": list(self.warnings),
-        }
-
-
-@dataclass(frozen=True, eq=False)  # Series fields: no element-wise ==
-class BacktestSettings:
-    """The costs, limits and choices of a backtest: :func:`run_backtest`'s keyword
-    arguments other than the sizing model and the membership frame (see there)."""
-
-    weighting: str = "normalize"
-    commission_bps: float = 0.0
-    slippage_bps: float = 0.0
-    spread_bps: float | pd.Series = 0.0
-    gross_limit: float = 1.0
-    max_weight: float | None = None
-    strict: bool = False
-    rebalance_every: int = 1
-    cash_rate: pd.Series | float | None = None
-    benchmark: pd.Series | None = None
-    start: str | pd.Timestamp | None = None
-    end: str | pd.Timestamp | None = None
-    initial_capital: float = 1.0
-    periods_per_year: int = PERIODS_PER_YEAR
-
-    def validate(self) -> None:
-        """Raise a ParameterError naming the first setting out of its range."""
-        every = self.rebalance_every
-        if not isinstance(every, (int, np.integer)) or every < 1:
-            raise ParameterError(f"rebalance_every must be a positive integer (got {every!r})")
-        _check_limits(
-            self.gross_limit,
-            self.max_weight,
-            {
-                "commission_bps": self.commission_bps,
-                "slippage_bps": self.slippage_bps,
-                "spread_bps": self.spread_bps,
-            },
-        )
-        capital = self.initial_capital
-        if not (np.isfinite(capital) and capital > 0):
-            raise ParameterError(f"initial_capital must be positive (got {capital})")
-        if self.weighting not in ("normalize", "weights"):
-            raise ParameterError(
-                f"weighting must be 'normalize' or 'weights' (got {self.weighting!r})"
-            )
-
-    def cost_rate(self, tickers: pd.Index) -> np.ndarray:
-        """Cost per unit of traded value of each ticker (commission + slippage + spread)."""
-        spread = self.spread_bps
-        spread = (
-            spread.reindex(tickers).fillna(0.0).to_numpy(dtype="float64")
-            if isinstance(spread, pd.Series)
-            else np.full(len(tickers), float(spread))
-        )
-        return (float(self.commission_bps) + float(self.slippage_bps) + spread) / 1e4
-
-    def as_dict(self, sizing: bool, members: bool) -> dict:
-        """The JSON-ready record of :attr:`BacktestResult.settings`."""
-        cash, spread = self.cash_rate, self.spread_bps
-        return {
-            "weighting": "sizing" if sizing else self.weighting,
-            "commission_bps": float(self.commission_bps),
-            "slippage_bps": float(self.slippage_bps),
-            "spread_bps": float(spread) if not isinstance(spread, pd.Series) else "per ticker",
-            "gross_limit": float(self.gross_limit),
-            "max_weight": None if self.max_weight is None else float(self.max_weight),
-            "strict": bool(self.strict),
-            "rebalance_every": int(self.rebalance_every),
-            "cash_rate": None
-            if cash is None
-            else ("series" if not np.isscalar(cash) else float(cash)),
-            "benchmark": "given"
-            if self.benchmark is not None
-            else ("equal-weighted universe" if not members else "equal-weighted index members"),
-            "initial_capital": float(self.initial_capital),
-            "members": members,
-        }
-
-
-@dataclass
-class BacktestPanel:
-    """The backtest's dates and tickers with their prices, returns and the signal on them.
-
-    ``growth`` is the forward-filled adjusted close, ``returns`` the daily returns from
-    it (0 where undefined), ``finite`` where a price exists; ``data`` is what a sizing
-    step receives (the MarketData, or the bare price frame); ``warnings`` collects what
-    the steps clipped, filled or ignored.
-    """
-
-    signal: pd.DataFrame
-    data: MarketData | pd.DataFrame
-    dates: pd.DatetimeIndex
-    tickers: pd.Index
-    growth: np.ndarray
-    returns: np.ndarray
-    finite: np.ndarray
-    warnings: list = field(default_factory=list)
-
-
-def _daily_cash_rate(
-    rate: pd.Series | float | None, dates: pd.DatetimeIndex, periods: int
-) -> np.ndarray:
-    """Annual percentage rate -> the daily rate known at each date (carried forward)."""
-    if rate is None:
-        return np.zeros(len(dates))
-    if np.isscalar(rate):
-        return np.full(len(dates), float(rate) / 100.0 / periods)
-    series = pd.Series(rate).astype("float64").dropna().sort_index()
-    if series.empty or series.index[0] > dates[0]:
-        first = "no values" if series.empty else f"starts {series.index[0].date()}"
-        raise DataError(
-            f"the cash rate series {first}; it must cover the backtest start {dates[0].date()}"
-        )
-    aligned = series.reindex(series.index.union(dates)).ffill().reindex(dates)
-    return aligned.to_numpy() / 100.0 / periods
-
-
-# ------------------------------------------------------------------------ entry point
 def run_backtest(
     signal: pd.DataFrame,
     prices: MarketData | pd.DataFrame,
@@ -297,7 +132,7 @@ def run_backtest(
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
     initial_capital: float = 1.0,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: int = TRADING_DAYS,
 ) -> BacktestResult:
     """Backtest a signal in [-1, 1] or target weights on daily prices.
 
@@ -310,9 +145,6 @@ def run_backtest(
         and last date) is not a rebalance date: positions drift.
     prices : MarketData or DataFrame
         Returns come from ``adj_close`` (or from the frame itself).
-    weighting : {"normalize", "weights"}
-        See :func:`signal_to_weights`. Ignored when ``sizing`` is given (its output is
-        used as weights).
     sizing : callable or Model, optional
         ``sizing(signal, data) -> weights frame``, or a model with output kind "weights"
         (a ``sizing/...`` model): the absolute value of its output is the size of a
@@ -323,24 +155,11 @@ def run_backtest(
         Point-in-time index membership (dates x tickers, "is a member on date"); carried
         forward onto the backtest dates. Non-members (and tickers absent from the frame)
         get weight 0.
-    commission_bps, slippage_bps : float
-        Costs in basis points of traded value.
-    spread_bps : float or Series
-        Half the bid-ask spread in basis points of traded value, one number or per ticker.
-    gross_limit, max_weight, strict :
-        Exposure limits, see :func:`signal_to_weights`.
-    rebalance_every : int
-        Trade on every k-th date of the signal frame only (1 = every date).
-    cash_rate : Series or float, optional
-        Annual cash rate in percent (e.g. FRED DTB3), carried forward; cash earns
-        ``rate / 100 / periods_per_year`` a day. Default: cash earns 0.
-    benchmark : Series, optional
-        Benchmark daily returns; default the equal-weighted universe (mean of the
-        tickers' daily returns on each date).
-    start, end : date-like, optional
-        Restrict the backtest to these dates (inclusive).
-    initial_capital : float
-        The value before the first date.
+    weighting, commission_bps, slippage_bps, spread_bps, gross_limit, max_weight, strict,
+    rebalance_every, cash_rate, benchmark, start, end, initial_capital, periods_per_year :
+        The costs, limits and choices of the run: the fields of
+        :class:`~mltrainer.backtest.panel.BacktestSettings` (documented there). ``weighting``
+        is ignored when ``sizing`` is given.
 
     Returns
     -------
@@ -368,62 +187,6 @@ def run_backtest(
     return summarise(
         panel, settings, sim, universe, sizing=sizing is not None, members=members is not None
     )
-
-
-def load_panel(
-    signal: pd.DataFrame, prices: MarketData | pd.DataFrame, settings: BacktestSettings
-) -> BacktestPanel:
-    """Check the inputs and settings; cut the signal and prices to the backtest dates.
-
-    The dates are the signal's span, cut to ``settings.start``/``end``; the tickers the
-    signal's columns. Raises DataError for inputs that do not fit, ParameterError for
-    settings out of range.
-    """
-    data = prices if isinstance(prices, MarketData) else None
-    price_frame = prices.adj_close if data is not None else prices
-    if not isinstance(price_frame, pd.DataFrame):
-        raise DataError("prices must be MarketData or a DataFrame of adjusted closes")
-    _check_signal(signal, price_frame, "signal")
-    settings.validate()
-    i0, i1 = _date_span(signal.index, price_frame.index, settings.start, settings.end)
-    dates = price_frame.index[i0:i1]
-    if len(dates) != len(signal.index) or not signal.index.equals(dates):
-        signal = signal.loc[(signal.index >= dates[0]) & (signal.index <= dates[-1])]
-    tickers = signal.columns
-    # numpy views where possible
-    close = price_frame.to_numpy(dtype="float64", na_value=np.nan)[i0:i1]
-    if not price_frame.columns.equals(tickers):
-        close = close[:, price_frame.columns.get_indexer(tickers)]
-    finite = np.isfinite(close)
-    growth, rets = _growth_and_returns(close, finite)
-    return BacktestPanel(
-        signal, data if data is not None else price_frame, dates, tickers, growth, rets, finite
-    )
-
-
-def _date_span(
-    signal_dates: pd.DatetimeIndex, all_dates: pd.DatetimeIndex, start, end
-) -> tuple[int, int]:
-    """Rows ``[i0, i1)`` of the price dates inside the signal's span and start/end."""
-    lo = signal_dates[0] if len(signal_dates) else None
-    hi = signal_dates[-1] if len(signal_dates) else None
-    if lo is not None and start is not None:
-        lo = max(pd.Timestamp(start), lo)
-    if hi is not None and end is not None:
-        hi = min(pd.Timestamp(end), hi)
-    i0 = all_dates.searchsorted(lo, "left") if lo is not None else 0
-    i1 = all_dates.searchsorted(hi, "right") if hi is not None else 0
-    if lo is None or i1 <= i0:
-        span = (
-            f"{signal_dates[0].date()} to {signal_dates[-1].date()}"
-            if len(signal_dates)
-            else "no dates"
-        )
-        raise DataError(
-            f"empty date range: no trading dates between {start or lo} and "
-            f"{end or hi} (the signal covers {span})"
-        )
-    return i0, i1
 
 
 def prepare_weights(
@@ -500,66 +263,22 @@ def solve(
     return sim
 
 
-def summarise(
-    panel: BacktestPanel,
-    settings: BacktestSettings,
-    sim: dict,
-    universe: np.ndarray,
-    sizing: bool = False,
-    members: bool = False,
-) -> BacktestResult:
-    """Equity, returns, positions, the benchmark and the metrics of a solved backtest.
-
-    ``sim`` is :func:`solve`'s answer, ``universe`` :func:`prepare_weights`'; ``sizing``
-    and ``members`` say whether those were given (for the settings record).
-    """
-    dates, tickers, warnings = panel.dates, panel.tickers, panel.warnings
-    capital, rho = settings.initial_capital, sim["rho"]
-    g, cost = sim["g"], sim["cost"]
-    pre_value = capital * np.cumprod(g)
-    equity_values = pre_value * (1.0 - cost)
-    if np.any(equity_values <= 0):
-        first = dates[int(np.argmax(equity_values <= 0))]
-        warnings.append(
-            f"the portfolio lost all its value on {first.date()}; later figures are not meaningful"
+def _daily_cash_rate(
+    rate: pd.Series | float | None, dates: pd.DatetimeIndex, periods: int
+) -> np.ndarray:
+    """Annual percentage rate -> the daily rate known at each date (carried forward)."""
+    if rate is None:
+        return np.zeros(len(dates))
+    if np.isscalar(rate):
+        return np.full(len(dates), float(rate) / 100.0 / periods)
+    series = pd.Series(rate).astype("float64").dropna().sort_index()
+    if series.empty or series.index[0] > dates[0]:
+        first = "no values" if series.empty else f"starts {series.index[0].date()}"
+        raise DataError(
+            f"the cash rate series {first}; it must cover the backtest start {dates[0].date()}"
         )
-    equity = pd.Series(equity_values, index=dates, name="equity")
-    prev_equity = np.concatenate([[capital], equity_values[:-1]])
-    net = pd.Series(equity_values / prev_equity - 1.0, index=dates, name="returns")
-    gross_ret = np.zeros(len(dates))
-    gross_ret[1:] = sim["port"][1:] + (1.0 - sim["invested"][:-1]) * rho[:-1]
-    turnover = pd.Series(sim["turnover"], index=dates, name="turnover")
-    # the default benchmark is the equal-weighted universe the run may hold: its members
-    bench = _benchmark(settings.benchmark, panel.returns, universe, dates, warnings)
-    rf = (
-        pd.Series(np.concatenate([[0.0], rho[:-1]]), index=dates)
-        if settings.cash_rate is not None
-        else None
-    )
-    metrics = performance_metrics(
-        net,
-        benchmark=bench,
-        risk_free=rf,
-        turnover=turnover,
-        periods_per_year=settings.periods_per_year,
-        initial_value=capital,
-    )
-    metrics["avg_gross_exposure"] = float(np.abs(sim["positions"]).sum(axis=1).mean())
-    metrics["avg_net_exposure"] = float(sim["invested"].mean())
-    metrics["total_costs"] = float(np.sum(cost * pre_value) / capital)
-    return BacktestResult(
-        equity=equity,
-        returns=net,
-        gross_returns=pd.Series(gross_ret, index=dates, name="gross_returns"),
-        positions=pd.DataFrame(sim["positions"], index=dates, columns=tickers, copy=False),
-        trades=pd.DataFrame(sim["trades"], index=dates, columns=tickers, copy=False),
-        costs=pd.Series(cost, index=dates, name="costs"),
-        turnover=turnover,
-        benchmark=bench,
-        metrics=metrics,
-        settings=settings.as_dict(sizing, members),
-        warnings=tuple(warnings),
-    )
+    aligned = series.reindex(series.index.union(dates)).ffill().reindex(dates)
+    return aligned.to_numpy() / 100.0 / periods
 
 
 def _limit_held(
@@ -625,33 +344,9 @@ def _warn_held(
     )
 
 
-def _benchmark(benchmark, rets: np.ndarray, finite: np.ndarray, dates, warnings: list):
-    """The given benchmark returns on the backtest dates, or the equal-weighted universe.
-
-    The equal-weighted universe return on date t is the mean daily return of the tickers
-    with a price on both t-1 and t (daily rebalanced; 0 on the first date).
-    """
-    if benchmark is None:
-        both = finite[1:] & finite[:-1]
-        count = both.sum(axis=1)
-        total = np.einsum("ij,ij->i", rets[1:], both)
-        ew = np.zeros(len(dates))
-        np.divide(total, count, out=ew[1:], where=count > 0)
-        return pd.Series(ew, index=dates, name="benchmark")
-    bench = pd.Series(benchmark).astype("float64")
-    aligned = bench.reindex(dates)
-    missing = int(aligned.isna().sum())
-    if missing == len(dates):
-        raise DataError(
-            "the benchmark returns share no date with the backtest "
-            f"({dates[0].date()} to {dates[-1].date()})"
-        )
-    if missing:
-        warnings.append(f"the benchmark has no return on {missing} backtest date(s); counted as 0")
-    return aligned.fillna(0.0).rename("benchmark")
-
-
-def backtest_model(model, data: MarketData, **kwargs) -> tuple[BacktestResult, object]:
+def backtest_model(
+    model: Model, data: MarketData, **kwargs: object
+) -> tuple[BacktestResult, ModelOutput]:
     """Run a signal or weights model on ``data`` and backtest its output.
 
     Returns the result and the model output. A signal model's output is normalised to

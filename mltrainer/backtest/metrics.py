@@ -1,12 +1,13 @@
 """Performance figures of a daily return series (pure functions).
 
 Conventions follow empyrical/vectorbt (so they can be checked against them): the
-annualisation factor is ``periods_per_year`` (252 trading days), volatility uses the
-sample standard deviation (ddof=1), the Sortino ratio divides the annualised mean excess
-return by the downside deviation ``sqrt(mean(min(r - rf, 0)^2)) x sqrt(252)`` taken over
-all days, CAGR compounds over ``n / 252`` years, beta is the population covariance with
-the benchmark over its variance (on excess returns) and alpha is annualised by
-compounding the mean daily excess of the CAPM line: ``(1 + mean(r - rf - β (b - rf)))^252 - 1``.
+annualisation factor is ``periods_per_year`` (252 trading days,
+:data:`~mltrainer.numerics.units.TRADING_DAYS`), volatility uses the sample standard
+deviation (ddof=1), the Sortino ratio divides the annualised mean excess return by the
+downside deviation ``sqrt(mean(min(r - rf, 0)^2)) x sqrt(252)`` taken over all days,
+CAGR compounds over ``n / 252`` years, beta is the population covariance with the
+benchmark over its variance (on excess returns) and alpha is annualised by compounding
+the mean daily excess of the CAPM line: ``(1 + mean(r - rf - β (b - rf)))^252 - 1``.
 The information ratio is annualised: ``mean(r - b) / std(r - b) x sqrt(252)``.
 """
 
@@ -15,7 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-PERIODS_PER_YEAR = 252
+from mltrainer.numerics.units import TRADING_DAYS
+
+RiskFree = pd.Series | np.ndarray | float | None
+"""Per-period risk-free returns aligned with the returns (a Series, an array or one number)."""
 
 
 def drawdown(equity: pd.Series, initial_value: float | None = None) -> pd.Series:
@@ -56,14 +60,14 @@ def max_drawdown_duration(equity: pd.Series, initial_value: float | None = None)
     }
 
 
-def _excess(returns: np.ndarray, risk_free) -> np.ndarray:
+def _excess(returns: np.ndarray, risk_free: RiskFree) -> np.ndarray:
     if risk_free is None:
         return returns
     rf = risk_free.to_numpy(dtype="float64") if isinstance(risk_free, pd.Series) else risk_free
     return returns - rf
 
 
-def cagr(returns: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def cagr(returns: np.ndarray, periods_per_year: int = TRADING_DAYS) -> float:
     """Compound annual growth rate: ``Π(1 + r)^(periods / n) - 1``."""
     if len(returns) == 0:
         return float("nan")
@@ -73,7 +77,8 @@ def cagr(returns: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float
     return growth ** (periods_per_year / len(returns)) - 1.0
 
 
-def annual_volatility(returns: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def annual_volatility(returns: np.ndarray, periods_per_year: int = TRADING_DAYS) -> float:
+    """``std(r) x sqrt(periods)`` (sample standard deviation; NaN below two returns)."""
     return (
         float(np.std(returns, ddof=1) * np.sqrt(periods_per_year))
         if len(returns) > 1
@@ -82,7 +87,7 @@ def annual_volatility(returns: np.ndarray, periods_per_year: int = PERIODS_PER_Y
 
 
 def sharpe_ratio(
-    returns: np.ndarray, risk_free=None, periods_per_year: int = PERIODS_PER_YEAR
+    returns: np.ndarray, risk_free: RiskFree = None, periods_per_year: int = TRADING_DAYS
 ) -> float:
     """``mean(r - rf) / std(r - rf) x sqrt(periods)`` (NaN for a constant series)."""
     ex = _excess(np.asarray(returns, dtype="float64"), risk_free)
@@ -93,8 +98,13 @@ def sharpe_ratio(
 
 
 def sortino_ratio(
-    returns: np.ndarray, risk_free=None, periods_per_year: int = PERIODS_PER_YEAR
+    returns: np.ndarray, risk_free: RiskFree = None, periods_per_year: int = TRADING_DAYS
 ) -> float:
+    """``mean(r - rf) x periods / (sqrt(mean(min(r - rf, 0)^2)) x sqrt(periods))``.
+
+    The downside deviation is taken over all days (empyrical's convention); NaN when
+    no return is below the risk-free rate.
+    """
     ex = _excess(np.asarray(returns, dtype="float64"), risk_free)
     if len(ex) < 2:
         return float("nan")
@@ -105,8 +115,8 @@ def sortino_ratio(
 def beta_alpha(
     returns: np.ndarray,
     benchmark: np.ndarray,
-    risk_free=None,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    risk_free: RiskFree = None,
+    periods_per_year: int = TRADING_DAYS,
 ) -> tuple[float, float]:
     """CAPM beta and annualised alpha against benchmark returns (see module notes)."""
     r = _excess(np.asarray(returns, dtype="float64"), risk_free)
@@ -123,8 +133,9 @@ def beta_alpha(
 
 
 def information_ratio(
-    returns: np.ndarray, benchmark: np.ndarray, periods_per_year: int = PERIODS_PER_YEAR
+    returns: np.ndarray, benchmark: np.ndarray, periods_per_year: int = TRADING_DAYS
 ) -> float:
+    """``mean(r - b) / std(r - b) x sqrt(periods)`` (NaN for a constant difference)."""
     active = np.asarray(returns, dtype="float64") - np.asarray(benchmark, dtype="float64")
     if len(active) < 2:
         return float("nan")
@@ -138,7 +149,7 @@ def performance_metrics(
     risk_free: pd.Series | float | None = None,
     positions: pd.DataFrame | None = None,
     turnover: pd.Series | None = None,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: int = TRADING_DAYS,
     initial_value: float = 1.0,
 ) -> dict:
     """Headline figures of daily net returns (JSON-ready floats).

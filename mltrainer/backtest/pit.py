@@ -107,9 +107,11 @@ class UniverseSetting:
 
     @property
     def label(self) -> str:
+        """The universe's name as shown to a user."""
         return UNIVERSE_LABELS[self.name]
 
     def to_dict(self) -> dict:
+        """JSON-ready: name, label, coverage, membership sources and warnings."""
         return {
             "name": self.name,
             "label": self.label,

@@ -7,14 +7,10 @@ it earns, the returns of dates ``i+1 .. i+h`` (``h = label_horizon``, 1 for a da
 backtest; a model whose target looks ``h`` days ahead has ``h``). A fold scores the net
 returns earned by its decisions.
 
-Purging and embargo (López de Prado 2018, ch. 7)
------------------------------------------------
-A training sample ``i`` is *purged* when its label interval ``[i, i+h]`` overlaps the
-test fold's ``[a, b+h]`` (what the test decisions and their labels span), and
-*embargoed* when it lies in the ``embargo`` dates right after that, ``(b+h, b+h+embargo]``.
-In walk-forward splits the training set precedes the test set, so purging removes the
-last ``h`` training dates and the embargo only matters for splits that train after a
-test fold (:func:`purged_kfold_splits`).
+Purging and embargo
+-------------------
+Training samples whose labels overlap a test fold are purged, and an embargo may follow
+it (López de Prado 2018, ch. 7): see :mod:`mltrainer.backtest.splits`.
 
 Grid search
 -----------
@@ -29,205 +25,31 @@ boundary is paid. Grid points run in parallel with joblib. The track runs from t
 of the first test decision (opening trades) to the last test label (closing out), and
 :mod:`mltrainer.backtest.baselines` puts naive baselines beside it on exactly those dates.
 
-Deflated Sharpe ratio (Bailey & López de Prado 2014)
----------------------------------------------------
-With per-period Sharpe ratios, ``N`` trials whose Sharpe ratios have variance ``V``, and
-the Euler-Mascheroni constant ``γ``::
-
-    SR0 = sqrt(V) ((1 - γ) Φ⁻¹(1 - 1/N) + γ Φ⁻¹(1 - 1/(N e)))
-    DSR = Φ( (SR - SR0) sqrt(T - 1) / sqrt(1 - skew SR + (kurt - 1)/4 SR²) )
-
-``kurt`` is the Pearson kurtosis (3 for a normal). With one trial there is no selection
-to deflate for: ``SR0 = 0`` and the DSR is the probabilistic Sharpe ratio against 0.
+Deflated Sharpe ratio
+---------------------
+The out-of-sample track and the best whole-history grid point are scored by the DSR
+among the grid's trials (:mod:`mltrainer.backtest.deflated`).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mltrainer.backtest.baselines import BaselineReport, baseline_report, oos_span
-from mltrainer.backtest.engine import run_backtest
-from mltrainer.backtest.metrics import PERIODS_PER_YEAR, performance_metrics, sharpe_ratio
+from mltrainer.backtest.deflated import deflated_sharpe_ratio, per_period_sharpe
+from mltrainer.backtest.engine import BacktestResult, run_backtest
+from mltrainer.backtest.metrics import performance_metrics, sharpe_ratio
+from mltrainer.backtest.splits import Split, walk_forward_splits
 from mltrainer.data.market_data import MarketData
-from mltrainer.errors import DataError, MLTrainerError, ParameterError
-from mltrainer.models.base import SIGNAL, WEIGHTS
+from mltrainer.errors import MLTrainerError, ParameterError
+from mltrainer.models.base import SIGNAL, WEIGHTS, Model
 from mltrainer.models.params import validate_params
-
-EULER_GAMMA = 0.5772156649015329
-
-
-# ------------------------------------------------------------------------- splits
-@dataclass(frozen=True)
-class Split:
-    """One fold: integer positions of the training and test samples.
-
-    ``purged`` and ``embargoed`` are the training positions removed by each rule.
-    """
-
-    fold: int
-    train: np.ndarray
-    test: np.ndarray
-    purged: np.ndarray
-    embargoed: np.ndarray
-
-
-def purge(
-    train: np.ndarray, test: np.ndarray, label_horizon: int = 1, embargo: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Drop training samples whose labels overlap a contiguous test fold.
-
-    Returns ``(kept, purged, embargoed)``; see the module notes for the rule.
-    """
-    train = np.asarray(train, dtype=np.intp)
-    test = np.asarray(test, dtype=np.intp)
-    if label_horizon < 0 or embargo < 0:
-        raise ParameterError(
-            f"label_horizon and embargo must be 0 or more (got {label_horizon}, {embargo})"
-        )
-    if not len(test):
-        return train, train[:0], train[:0]
-    a, b = int(test.min()), int(test.max())
-    overlap = (train + label_horizon >= a) & (train <= b + label_horizon)
-    after = b + label_horizon
-    embargoed = (train > after) & (train <= after + embargo)
-    return train[~overlap & ~embargoed], train[overlap], train[embargoed]
-
-
-def walk_forward_splits(
-    n: int,
-    train_size: int,
-    test_size: int,
-    mode: str = "expanding",
-    label_horizon: int = 1,
-    embargo: int = 0,
-    min_test: int | None = None,
-) -> list[Split]:
-    """Consecutive test folds of ``test_size`` samples after a first ``train_size``.
-
-    ``mode="expanding"`` trains on every sample before the test fold, ``"rolling"`` on the
-    last ``train_size`` of them; either way purged and embargoed. A last fold shorter
-    than ``min_test`` (default half a fold) is dropped.
-    """
-    if mode not in ("expanding", "rolling"):
-        raise ParameterError(f"mode must be 'expanding' or 'rolling' (got {mode!r})")
-    if train_size < 2 or test_size < 2:
-        raise ParameterError(
-            f"train_size and test_size must be at least 2 samples (got {train_size}, {test_size})"
-        )
-    min_test = max(2, test_size // 2) if min_test is None else min_test
-    if n - train_size < min_test:
-        raise DataError(
-            f"{n} samples cannot hold a training window of {train_size} and a "
-            f"test fold of at least {min_test}; use a shorter window or more data"
-        )
-    splits = []
-    start = train_size
-    while n - start >= min_test:
-        test = np.arange(start, min(start + test_size, n))
-        lo = 0 if mode == "expanding" else start - train_size
-        kept, purged, embargoed = purge(np.arange(lo, start), test, label_horizon, embargo)
-        if len(kept) < 2:
-            raise DataError(
-                f"fold {len(splits)}: purging left {len(kept)} training samples; "
-                "label_horizon or embargo is too long for train_size"
-            )
-        splits.append(Split(len(splits), kept, test, purged, embargoed))
-        start += test_size
-    return splits
-
-
-def purged_kfold_splits(
-    n: int, n_folds: int, label_horizon: int = 1, embargo: int = 0
-) -> list[Split]:
-    """K contiguous test folds, training on all other samples, purged and embargoed.
-
-    Not a walk-forward (training data can follow the test fold): use it for
-    cross-validated model selection where the embargo matters.
-    """
-    if n_folds < 2 or n_folds > n:
-        raise ParameterError(f"n_folds must be between 2 and {n} (got {n_folds})")
-    bounds = np.linspace(0, n, n_folds + 1).astype(int)
-    out = []
-    everything = np.arange(n)
-    for k in range(n_folds):
-        test = everything[bounds[k] : bounds[k + 1]]
-        train = np.concatenate([everything[: bounds[k]], everything[bounds[k + 1] :]])
-        kept, purged, embargoed = purge(train, test, label_horizon, embargo)
-        out.append(Split(k, kept, test, purged, embargoed))
-    return out
-
-
-# ------------------------------------------------------------------- the DSR
-def probabilistic_sharpe_ratio(
-    sr: float, sr_benchmark: float, n_obs: int, skew: float, kurtosis: float
-) -> float:
-    """``Φ((SR - SR*) sqrt(T - 1) / sqrt(1 - skew SR + (kurt - 1)/4 SR²))`` (per period)."""
-    denom = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr**2
-    if n_obs < 2 or not np.isfinite(sr) or denom <= 0:
-        return float("nan")
-    return float(stats.norm.cdf((sr - sr_benchmark) * np.sqrt(n_obs - 1) / np.sqrt(denom)))
-
-
-def expected_max_sharpe(var_trials: float, n_trials: int) -> float:
-    """``SR0``: the expected largest of ``n_trials`` Sharpe ratios under no skill."""
-    if n_trials < 1:
-        raise ParameterError(f"n_trials must be at least 1 (got {n_trials})")
-    if n_trials == 1:
-        return 0.0
-    return float(
-        np.sqrt(var_trials)
-        * (
-            (1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n_trials)
-            + EULER_GAMMA * stats.norm.ppf(1 - 1 / (n_trials * np.e))
-        )
-    )
-
-
-def deflated_sharpe_ratio(
-    returns: np.ndarray | pd.Series, trial_sharpes: np.ndarray | None, n_trials: int | None = None
-) -> dict:
-    """The DSR of a return series selected among trials (all per period).
-
-    Parameters
-    ----------
-    returns : array
-        The selected strategy's per-period returns (T observations).
-    trial_sharpes : array, optional
-        Per-period Sharpe ratios of every trial (their sample variance, ddof=1, is V).
-    n_trials : int, optional
-        Number of trials (default: ``len(trial_sharpes)``, or 1).
-
-    Returns
-    -------
-    dict with ``dsr, sharpe, sr0, n_trials, var_trials, n_obs, skew, kurtosis``.
-    """
-    r = np.asarray(returns, dtype="float64")
-    r = r[np.isfinite(r)]
-    trial = np.asarray(trial_sharpes, dtype="float64") if trial_sharpes is not None else np.empty(0)
-    trial = trial[np.isfinite(trial)]
-    n = int(n_trials if n_trials is not None else max(len(trial), 1))
-    var = float(np.var(trial, ddof=1)) if len(trial) > 1 else 0.0
-    sd = np.std(r, ddof=1) if len(r) > 1 else 0.0
-    sr = float(np.mean(r) / sd) if sd > 0 else float("nan")
-    skew = float(stats.skew(r, bias=True)) if len(r) > 2 else float("nan")
-    kurt = float(stats.kurtosis(r, fisher=False, bias=True)) if len(r) > 3 else float("nan")
-    sr0 = expected_max_sharpe(var, n)
-    return {
-        "dsr": probabilistic_sharpe_ratio(sr, sr0, len(r), skew, kurt),
-        "sharpe": sr,
-        "sr0": sr0,
-        "n_trials": n,
-        "var_trials": var,
-        "n_obs": int(len(r)),
-        "skew": skew,
-        "kurtosis": kurt,
-    }
+from mltrainer.numerics.parallel import Progress
+from mltrainer.numerics.units import TRADING_DAYS
 
 
 # ------------------------------------------------------------------ walk-forward
@@ -267,7 +89,7 @@ class WalkForwardResult:
     folds: pd.DataFrame
     grid: list
     trial_returns: pd.DataFrame
-    oos: object
+    oos: BacktestResult
     oos_metrics: dict
     deflated_sharpe: dict
     splits: list
@@ -310,7 +132,87 @@ class WalkForwardResult:
         }
 
 
-def expand_grid(model_cls, grid: dict | None, base_params: dict | None = None) -> list[dict]:
+FOLD_FIGURES = ("sharpe", "cagr", "annual_volatility", "max_drawdown", "hit_rate")
+
+
+@dataclass(frozen=True)
+class WalkForwardSettings:
+    """The folds, the grid and the backtests of a walk-forward.
+
+    :func:`walk_forward`'s keyword arguments other than how it runs (``n_jobs``,
+    ``progress``) and the index series; ``params`` already holds a model instance's
+    parameters.
+
+    Attributes
+    ----------
+    grid : dict of lists
+        Values to search per parameter, e.g. ``{"window": [20, 60, 120]}``. A grid with
+        one point (or none) runs the model once; the DSR then equals the probabilistic
+        Sharpe ratio against 0.
+    params : dict
+        Fixed parameters for every grid point.
+    train_size, test_size : int
+        Training window (the first one, in expanding mode) and test fold, in dates.
+    mode : {"expanding", "rolling"}
+    label_horizon, embargo : int
+        Purging and embargo, in dates (:mod:`mltrainer.backtest.splits`).
+    backtest_kwargs : dict
+        Passed to :func:`~mltrainer.backtest.engine.run_backtest` (costs, limits, ...).
+    periods_per_year : int
+        Annualisation of the fold metrics and of the Sharpe ratios that choose a point.
+    baselines : bool
+        Put naive baselines beside the out-of-sample track (``result.baselines``): costs
+        one more model run when the grid does not hold the default parameters. A
+        ``members`` mask in ``backtest_kwargs`` also limits the equal-weight baseline.
+    """
+
+    grid: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    train_size: int = 756
+    test_size: int = TRADING_DAYS
+    mode: str = "expanding"
+    label_horizon: int = 1
+    embargo: int = 0
+    backtest_kwargs: dict = field(default_factory=dict)
+    periods_per_year: int = TRADING_DAYS
+    baselines: bool = True
+
+    def splits(self, n_samples: int) -> list[Split]:
+        """The purged walk-forward folds over ``n_samples`` decision dates."""
+        return walk_forward_splits(
+            n_samples, self.train_size, self.test_size, self.mode, self.label_horizon, self.embargo
+        )
+
+    def backtest(self, model_cls: type[Model]) -> dict:
+        """:func:`run_backtest`'s keyword arguments for the model's output:
+        ``backtest_kwargs``, with a weights model's output read as weights unless
+        ``weighting`` is given."""
+        kwargs = dict(self.backtest_kwargs)
+        kwargs.setdefault(
+            "weighting", "weights" if model_cls.output_kind == WEIGHTS else "normalize"
+        )
+        return kwargs
+
+    def as_dict(self, model_cls: type[Model], n_folds: int) -> dict:
+        """The JSON-ready record of :attr:`WalkForwardResult.settings`."""
+        return {
+            "model": model_cls.key() if hasattr(model_cls, "key") else str(model_cls),
+            "grid": {k: list(v) for k, v in self.grid.items()},
+            "params": dict(self.params),
+            "train_size": self.train_size,
+            "test_size": self.test_size,
+            "mode": self.mode,
+            "label_horizon": self.label_horizon,
+            "embargo": self.embargo,
+            "n_folds": n_folds,
+            "baselines": self.baselines,
+            "backtest": {k: v for k, v in self.backtest_kwargs.items() if np.isscalar(v)},
+        }
+
+
+def expand_grid(
+    model_cls: type[Model], grid: dict | None, base_params: dict | None = None
+) -> list[dict]:
     """Every combination of a grid (dict of lists) over a model's params, validated."""
     grid = dict(grid or {})
     base = dict(base_params or {})
@@ -336,31 +238,21 @@ def expand_grid(model_cls, grid: dict | None, base_params: dict | None = None) -
     return out
 
 
-def _run_point(model_cls, params: dict, data: MarketData, bt_kwargs: dict, keep_signal: bool):
-    model = model_cls(**params)
-    output = model.run(data)
-    kwargs = dict(bt_kwargs)
-    kwargs.setdefault("weighting", "weights" if model_cls.output_kind == WEIGHTS else "normalize")
-    res = run_backtest(output.primary, data, **kwargs)
-    signal = output.primary if keep_signal else None
-    return res.returns.to_numpy(), signal, dict(output.tables)
-
-
 def walk_forward(
-    model_cls,
+    model_cls: type[Model] | Model,
     data: MarketData,
     grid: dict | None = None,
     *,
     params: dict | None = None,
     train_size: int = 756,
-    test_size: int = 252,
+    test_size: int = TRADING_DAYS,
     mode: str = "expanding",
     label_horizon: int = 1,
     embargo: int = 0,
     backtest_kwargs: dict | None = None,
     n_jobs: int = -1,
-    progress: Callable[[int, int], None] | None = None,
-    periods_per_year: int = PERIODS_PER_YEAR,
+    progress: Progress = None,
+    periods_per_year: int = TRADING_DAYS,
     baselines: bool = True,
     index_close: pd.Series | None = None,
 ) -> WalkForwardResult:
@@ -372,162 +264,157 @@ def walk_forward(
         A registered model class (output kind signal or weights), or an instance whose
         parameters become the fixed ``params`` (overridden by ``params`` and the grid).
     data : MarketData
-    grid : dict of lists, optional
-        Values to search per parameter, e.g. ``{"window": [20, 60, 120]}``. A grid with
-        one point (or none) runs the model once; the DSR then equals the probabilistic
-        Sharpe ratio against 0.
-    params : dict, optional
-        Fixed parameters for every grid point.
-    train_size, test_size : int
-        Training window (the first one, in expanding mode) and test fold, in dates.
-    mode : {"expanding", "rolling"}
-    label_horizon, embargo : int
-        Purging and embargo, in dates (module notes).
-    backtest_kwargs : dict, optional
-        Passed to :func:`~mltrainer.backtest.engine.run_backtest` (costs, limits, ...).
+    grid, params, train_size, test_size, mode, label_horizon, embargo, backtest_kwargs,
+    periods_per_year, baselines :
+        The folds, the grid and the backtests: the fields of
+        :class:`WalkForwardSettings` (documented there).
     n_jobs : int
         joblib workers over grid points (-1 = all cores).
     progress : callable(done, total), optional
         Called after each grid point and once at the end.
-    baselines : bool
-        Put naive baselines beside the out-of-sample track (``result.baselines``): costs
-        one more model run when the grid does not hold the default parameters. A
-        ``members`` mask in ``backtest_kwargs`` also limits the equal-weight baseline.
     index_close : Series, optional
         The index closes for the index baseline; default the bundled S&P 500 series
         (1990-2022). A series that does not cover the out-of-sample dates gives "not
         available".
     """
-    if not isinstance(model_cls, type):  # a configured instance: its parameters are the base
-        params = {**model_cls.get_params(), **(params or {})}
-        model_cls = type(model_cls)
-    if getattr(model_cls, "output_kind", None) not in (SIGNAL, WEIGHTS):
-        raise ParameterError(
-            f"{getattr(model_cls, '__name__', model_cls)} outputs "
-            f"{getattr(model_cls, 'output_kind', '?')}; walk-forward needs "
-            "a signal or weights model"
-        )
-    points = expand_grid(model_cls, grid, params)
-    bt_kwargs = dict(backtest_kwargs or {})
-    dates = data.dates
-    # decisions 0 .. n-2 earn the returns of dates 1 .. n-1
-    n = len(dates) - 1
-    splits = walk_forward_splits(n, train_size, test_size, mode, label_horizon, embargo)
+    model_cls, params = _model_class(model_cls, params)
+    s = WalkForwardSettings(
+        grid=dict(grid or {}),
+        params=dict(params or {}),
+        train_size=train_size,
+        test_size=test_size,
+        mode=mode,
+        label_horizon=label_horizon,
+        embargo=embargo,
+        backtest_kwargs=dict(backtest_kwargs or {}),
+        periods_per_year=periods_per_year,
+        baselines=baselines,
+    )
+    points = expand_grid(model_cls, s.grid, s.params)
+    splits = s.splits(len(data.dates) - 1)  # decisions 0 .. n-2 earn dates 1 .. n-1
     default_j = next((j for j, p in enumerate(points) if _is_default(model_cls, p)), None)
     total = len(points) + 1 + int(baselines and default_j is None)
-    keep = len(points) * data.adj_close.size <= 10_000_000  # ~80 MB of signals
-    results = _run_grid(model_cls, points, data, bt_kwargs, keep, n_jobs, progress, total)
-    rets = np.column_stack([r[0] for r in results])  # dates x points
-
-    def window_returns(col: int, idx: np.ndarray) -> np.ndarray:
-        return rets[idx + 1, col]
-
-    chosen, rows = [], []
-    for sp in splits:
-        train_sharpes = [
-            sharpe_ratio(window_returns(j, sp.train), None, periods_per_year)
-            for j in range(len(points))
-        ]
-        scores = np.where(np.isfinite(train_sharpes), train_sharpes, -np.inf)
-        best = int(np.argmax(scores))
-        chosen.append(best)
-        ins = performance_metrics(
-            pd.Series(window_returns(best, sp.train), index=dates[sp.train + 1]),
-            periods_per_year=periods_per_year,
-        )
-        rows.append(
-            {
-                "fold": sp.fold,
-                "train_start": str(dates[sp.train[0]].date()),
-                "train_end": str(dates[sp.train[-1]].date()),
-                "test_start": str(dates[sp.test[0]].date()),
-                "test_end": str(dates[sp.test[-1]].date()),
-                "n_train": len(sp.train),
-                "n_test": len(sp.test),
-                "n_purged": len(sp.purged),
-                "n_embargoed": len(sp.embargoed),
-                "params": {k: points[best][k] for k in (grid or {})},
-                **{
-                    f"is_{k}": ins[k]
-                    for k in ("sharpe", "cagr", "annual_volatility", "max_drawdown", "hit_rate")
-                },
-            }
-        )
-
-    # the stitched out-of-sample signal: each test fold from its chosen point
-    signals = {}
-    for j in sorted(set(chosen)):
-        signals[j] = (
-            results[j][1] if keep else _run_point(model_cls, points[j], data, bt_kwargs, True)[1]
-        )
-    first = splits[0].test[0]
-    kwargs = dict(bt_kwargs)
-    kwargs.setdefault("weighting", "weights" if model_cls.output_kind == WEIGHTS else "normalize")
-    oos = run_backtest(_stitch([signals[j] for j in chosen], splits, dates), data, **kwargs)
-    report = None
-    if baselines:
-        report = _baselines(
-            model_cls,
-            data,
-            splits,
-            oos,
-            chosen,
-            default_j,
-            results[default_j][1] if keep and default_j is not None else None,
-            bt_kwargs,
-            kwargs,
-            index_close,
-            periods_per_year,
-        )
+    trials = _run_grid(model_cls, points, data, s.backtest(model_cls), n_jobs, progress, total)
+    chosen = [_best_point(trials.returns, sp.train, periods_per_year) for sp in splits]
+    oos = _stitched_backtest(trials, chosen, splits)
+    report = (
+        _baselines(trials, s, splits, oos, chosen, default_j, index_close) if baselines else None
+    )
     if progress is not None:
         progress(total, total)
-    for sp, row in zip(splits, rows, strict=True):
-        r = oos.returns.reindex(dates[sp.test + 1]).dropna()
-        out = performance_metrics(r, periods_per_year=periods_per_year)
-        row.update(
-            {
-                f"oos_{k}": out[k]
-                for k in ("sharpe", "cagr", "annual_volatility", "max_drawdown", "hit_rate")
-            }
-        )
-    folds = pd.DataFrame(rows)
-    oos_span = oos.returns.iloc[1:]  # the first date only pays the opening trades' costs
-    trial_sr = np.array([_per_period_sharpe(rets[first + 1 :, j]) for j in range(len(points))])
-    full_sr = np.array([_per_period_sharpe(rets[1:, j]) for j in range(len(points))])
-    best_full = int(np.nanargmax(np.where(np.isfinite(full_sr), full_sr, -np.inf)))
-    dsr = {
-        "oos": deflated_sharpe_ratio(oos_span.to_numpy(), trial_sr, len(points)),
-        "best_trial": {
-            **deflated_sharpe_ratio(rets[1:, best_full], full_sr, len(points)),
-            "params": points[best_full],
-        },
-    }
-    settings = {
-        "model": model_cls.key() if hasattr(model_cls, "key") else str(model_cls),
-        "grid": {k: list(v) for k, v in (grid or {}).items()},
-        "params": dict(params or {}),
-        "train_size": train_size,
-        "test_size": test_size,
-        "mode": mode,
-        "label_horizon": label_horizon,
-        "embargo": embargo,
-        "n_folds": len(splits),
-        "baselines": baselines,
-        "backtest": {k: v for k, v in bt_kwargs.items() if np.isscalar(v)},
-    }
-    trial_returns = pd.DataFrame(rets, index=dates, columns=range(len(points)))
     return WalkForwardResult(
-        folds=folds,
+        folds=_fold_table(trials, s, splits, chosen, oos),
         grid=points,
-        trial_returns=trial_returns,
+        trial_returns=pd.DataFrame(trials.returns, index=data.dates, columns=range(len(points))),
         oos=oos,
         oos_metrics=dict(oos.metrics),
-        deflated_sharpe=dsr,
+        deflated_sharpe=_deflated_sharpes(trials, oos, splits[0].test[0]),
         splits=splits,
-        settings=settings,
-        model_tables=[r[2] for r in results],
+        settings=s.as_dict(model_cls, len(splits)),
+        model_tables=trials.tables,
         baselines=report,
     )
+
+
+def _model_class(
+    model: type[Model] | Model, params: dict | None
+) -> tuple[type[Model], dict | None]:
+    """The model's class and the fixed parameters (an instance's own, then ``params``);
+    a ParameterError unless it outputs a signal or weights."""
+    if not isinstance(model, type):  # a configured instance: its parameters are the base
+        params = {**model.get_params(), **(params or {})}
+        model = type(model)
+    if getattr(model, "output_kind", None) not in (SIGNAL, WEIGHTS):
+        raise ParameterError(
+            f"{getattr(model, '__name__', model)} outputs "
+            f"{getattr(model, 'output_kind', '?')}; walk-forward needs "
+            "a signal or weights model"
+        )
+    return model, params
+
+
+# ------------------------------------------------------------------ the steps
+@dataclass
+class _Trials:
+    """Every grid point run once over the whole history (:func:`_run_grid`).
+
+    ``returns`` are the net daily returns (dates x points); ``signals`` each point's
+    signal, or None where it was not kept (too large: :meth:`signal` runs it again).
+    """
+
+    model_cls: type[Model]
+    points: list[dict]
+    data: MarketData
+    backtest: dict
+    returns: np.ndarray
+    signals: list
+    tables: list[dict]
+
+    def signal(self, j: int) -> pd.DataFrame:
+        """Point ``j``'s signal."""
+        if self.signals[j] is not None:
+            return self.signals[j]
+        return _run_point(self.model_cls, self.points[j], self.data, self.backtest, True)[1]
+
+
+def _run_point(
+    model_cls: type[Model], params: dict, data: MarketData, backtest: dict, keep_signal: bool
+) -> tuple[np.ndarray, pd.DataFrame | None, dict]:
+    """One grid point on the whole history: net returns, the signal (if kept), tables."""
+    output = model_cls(**params).run(data)
+    res = run_backtest(output.primary, data, **backtest)
+    signal = output.primary if keep_signal else None
+    return res.returns.to_numpy(), signal, dict(output.tables)
+
+
+def _run_grid(
+    model_cls: type[Model],
+    points: list[dict],
+    data: MarketData,
+    backtest: dict,
+    n_jobs: int,
+    progress: Progress,
+    total: int,
+) -> _Trials:
+    """Run every grid point; in parallel (joblib) when there is more than one."""
+    keep = len(points) * data.adj_close.size <= 10_000_000  # ~80 MB of signals
+    tasks = [(model_cls, p, data, backtest, keep) for p in points]
+    if len(points) == 1 or n_jobs == 1:
+        runs = (_run_point(*task) for task in tasks)
+    else:
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+        runs = parallel(delayed(_run_point)(*task) for task in tasks)
+    out = []
+    for i, res in enumerate(runs):
+        out.append(res)
+        if progress is not None:
+            progress(i + 1, total)
+    return _Trials(
+        model_cls,
+        points,
+        data,
+        backtest,
+        returns=np.column_stack([r[0] for r in out]),
+        signals=[r[1] for r in out],
+        tables=[r[2] for r in out],
+    )
+
+
+def _best_point(returns: np.ndarray, train: np.ndarray, periods_per_year: int) -> int:
+    """The grid point with the best Sharpe ratio over a fold's training labels."""
+    sharpes = [
+        sharpe_ratio(returns[train + 1, j], None, periods_per_year) for j in range(returns.shape[1])
+    ]
+    return int(np.argmax(np.where(np.isfinite(sharpes), sharpes, -np.inf)))
+
+
+def _stitched_backtest(trials: _Trials, chosen: list[int], splits: list[Split]) -> BacktestResult:
+    """One backtest of the out-of-sample signal: each test fold from its chosen point."""
+    signals = {j: trials.signal(j) for j in sorted(set(chosen))}
+    stitched = _stitch([signals[j] for j in chosen], splits, trials.data.dates)
+    return run_backtest(stitched, trials.data, **trials.backtest)
 
 
 def _stitch(
@@ -543,7 +430,7 @@ def _stitch(
     return stitched
 
 
-def _is_default(model_cls, point: dict) -> bool:
+def _is_default(model_cls: type[Model], point: dict) -> bool:
     try:
         return bool(model_cls(**point).get_params(deep=False) == model_cls().get_params(deep=False))
     except (TypeError, ValueError):  # parameters that do not compare (arrays)
@@ -551,32 +438,28 @@ def _is_default(model_cls, point: dict) -> bool:
 
 
 def _baselines(
-    model_cls,
-    data,
-    splits,
-    oos,
-    chosen,
-    default_j,
-    default_signal,
-    bt_kwargs,
-    kwargs,
-    index_close,
-    periods_per_year,
+    trials: _Trials,
+    s: WalkForwardSettings,
+    splits: list[Split],
+    oos: BacktestResult,
+    chosen: list[int],
+    default_j: int | None,
+    index_close: pd.Series | None,
 ) -> BaselineReport:
     """The baseline report; the default-parameter track reuses the grid's run of the
     defaults (or the stitched track itself when every fold chose them)."""
-    span = oos_span(data.dates, splits)
+    data = trials.data
     default, note = None, "the model with its default parameters on every test fold"
     if default_j is not None and all(j == default_j for j in chosen):
         default = oos
         note += " (every fold chose them: the same track as the model)"
     else:
         try:
-            if default_signal is None:
-                default_signal = _run_point(model_cls, {}, data, bt_kwargs, True)[1]
-            default = run_backtest(
-                _stitch([default_signal] * len(splits), splits, data.dates), data, **kwargs
-            )
+            signal = trials.signals[default_j] if default_j is not None else None
+            if signal is None:
+                signal = _run_point(trials.model_cls, {}, data, trials.backtest, True)[1]
+            stitched = _stitch([signal] * len(splits), splits, data.dates)
+            default = run_backtest(stitched, data, **trials.backtest)
         except MLTrainerError as exc:
             note = f"not available: the default parameters could not run ({exc})"
     if index_close is None:
@@ -586,43 +469,68 @@ def _baselines(
             index_close = sp500_index_close()
         except (ImportError, OSError, MLTrainerError):
             index_close = None
+    bt_kwargs = s.backtest_kwargs
     return baseline_report(
         oos,
         data,
-        span,
+        oos_span(data.dates, splits),
         n_folds=len(splits),
         default=default,
         default_note=note,
         index_close=index_close,
         backtest_kwargs=bt_kwargs,
         members=bt_kwargs.get("members"),
-        periods_per_year=periods_per_year,
+        periods_per_year=s.periods_per_year,
     )
 
 
-def _per_period_sharpe(r: np.ndarray) -> float:
-    r = r[np.isfinite(r)]
-    sd = np.std(r, ddof=1) if len(r) > 1 else 0.0
-    return float(np.mean(r) / sd) if sd > 0 else float("nan")
+def _fold_table(
+    trials: _Trials,
+    s: WalkForwardSettings,
+    splits: list[Split],
+    chosen: list[int],
+    oos: BacktestResult,
+) -> pd.DataFrame:
+    """One row per fold: dates, sizes, the chosen parameters and the in-sample (the
+    chosen point's training labels) and out-of-sample figures side by side."""
+    dates, ppy = trials.data.dates, s.periods_per_year
+    rows = []
+    for sp, best in zip(splits, chosen, strict=True):
+        train = pd.Series(trials.returns[sp.train + 1, best], index=dates[sp.train + 1])
+        ins = performance_metrics(train, periods_per_year=ppy)
+        test = oos.returns.reindex(dates[sp.test + 1]).dropna()
+        out = performance_metrics(test, periods_per_year=ppy)
+        rows.append(
+            {
+                "fold": sp.fold,
+                "train_start": str(dates[sp.train[0]].date()),
+                "train_end": str(dates[sp.train[-1]].date()),
+                "test_start": str(dates[sp.test[0]].date()),
+                "test_end": str(dates[sp.test[-1]].date()),
+                "n_train": len(sp.train),
+                "n_test": len(sp.test),
+                "n_purged": len(sp.purged),
+                "n_embargoed": len(sp.embargoed),
+                "params": {k: trials.points[best][k] for k in s.grid},
+                **{f"is_{k}": ins[k] for k in FOLD_FIGURES},
+                **{f"oos_{k}": out[k] for k in FOLD_FIGURES},
+            }
+        )
+    return pd.DataFrame(rows)
 
 
-def _run_grid(model_cls, points, data, bt_kwargs, keep, n_jobs, progress, total):
-    """Run every grid point; in parallel (joblib) when there is more than one."""
-    if len(points) == 1 or n_jobs == 1:
-        out = []
-        for i, p in enumerate(points):
-            out.append(_run_point(model_cls, p, data, bt_kwargs, keep))
-            if progress is not None:
-                progress(i + 1, total)
-        return out
-    from joblib import Parallel, delayed
-
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-    out = []
-    for i, res in enumerate(
-        parallel(delayed(_run_point)(model_cls, p, data, bt_kwargs, keep) for p in points)
-    ):
-        out.append(res)
-        if progress is not None:
-            progress(i + 1, total)
-    return out
+def _deflated_sharpes(trials: _Trials, oos: BacktestResult, first: int) -> dict:
+    """The DSR of the stitched out-of-sample track (``oos``) and of the best
+    whole-history grid point (``best_trial``), among every grid point."""
+    rets, n = trials.returns, len(trials.points)
+    trial_sr = np.array([per_period_sharpe(rets[first + 1 :, j]) for j in range(n)])
+    full_sr = np.array([per_period_sharpe(rets[1:, j]) for j in range(n)])
+    best_full = int(np.nanargmax(np.where(np.isfinite(full_sr), full_sr, -np.inf)))
+    # the first out-of-sample date only pays the opening trades' costs
+    return {
+        "oos": deflated_sharpe_ratio(oos.returns.iloc[1:].to_numpy(), trial_sr, n),
+        "best_trial": {
+            **deflated_sharpe_ratio(rets[1:, best_full], full_sr, n),
+            "params": trials.points[best_full],
+        },
+    }

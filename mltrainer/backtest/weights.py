@@ -30,19 +30,22 @@ def _check_signal(signal: pd.DataFrame, prices: pd.DataFrame, what: str) -> None
             f"the {what} frame has duplicated ticker column(s): {', '.join(map(str, dup[:5]))}"
         )
     unknown = signal.columns.difference(prices.columns, sort=False)
-    if len(unknown):
-        raise DataError(
-            f"the {what} frame has {len(unknown)} ticker(s) with no prices: "
-            f"{', '.join(map(str, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}; "
-            f"the price data has {prices.shape[1]} tickers"
-        )
     missing = signal.index.difference(prices.index, sort=False)
-    if len(missing):
-        raise DataError(
-            f"the {what} frame has {len(missing)} date(s) that are not trading dates of "
-            f"the prices, e.g. {', '.join(str(d.date()) for d in missing[:3])}; the prices "
-            f"cover {prices.index[0].date()} to {prices.index[-1].date()}"
+    if len(unknown):
+        more = " ..." if len(unknown) > 5 else ""
+        problem = (
+            f"{len(unknown)} ticker(s) with no prices: {', '.join(map(str, unknown[:5]))}"
+            f"{more}; the price data has {prices.shape[1]} tickers"
         )
+    elif len(missing):
+        examples = ", ".join(str(d.date()) for d in missing[:3])
+        problem = (
+            f"{len(missing)} date(s) that are not trading dates of the prices, e.g. "
+            f"{examples}; the prices cover {prices.index[0].date()} to {prices.index[-1].date()}"
+        )
+    else:
+        return
+    raise DataError(f"the {what} frame has {problem}")
 
 
 def _check_limits(gross_limit: float, max_weight: float | None, costs: dict) -> None:

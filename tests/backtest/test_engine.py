@@ -6,12 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mltrainer.backtest.engine import (
-    _simulate_loop,
-    run_backtest,
-    signal_to_weights,
-    simulate,
-)
+from mltrainer.backtest.engine import run_backtest, signal_to_weights
+from mltrainer.backtest.simulation import _simulate_loop, simulate
 from mltrainer.errors import DataError
 
 # Real AAPL and MSFT adjusted closes, 2020-03-02 .. 2020-03-06 (sp500_daily files),
@@ -170,7 +166,7 @@ def test_vectorised_solution_equals_the_daily_recursion(basket, every, per_ticke
     px.iloc[100:110, 1] = np.nan  # a gap in a held position: it must be carried
     close = px.to_numpy()
     n_t, n = close.shape
-    from mltrainer.backtest.engine import _growth_and_returns
+    from mltrainer.backtest.simulation import _growth_and_returns
 
     growth, rets = _growth_and_returns(close, np.isfinite(close))
     mom = (px / px.shift(60) - 1).to_numpy()
@@ -230,7 +226,7 @@ def test_rescaled_rows_solve_like_a_fresh_simulation(basket, every):
     """Recursion.rescale updates only the rescaled rows (the gross-limit correction's
     re-run): the answer must equal a simulation from scratch of the rescaled targets,
     including a row scaled to zero, whose held positions then carry nothing."""
-    from mltrainer.backtest.engine import Recursion, _growth_and_returns, plan_simulation
+    from mltrainer.backtest.simulation import Recursion, _growth_and_returns, plan_simulation
 
     px = basket.select(start="2009-01-01", end="2011-12-31").adj_close.copy()
     px.iloc[100:140, :3] = np.nan  # gaps: held positions carried through them

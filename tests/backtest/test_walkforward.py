@@ -9,16 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mltrainer.backtest.metrics import sharpe_ratio
-from mltrainer.backtest.walkforward import (
+from mltrainer.backtest.deflated import (
     deflated_sharpe_ratio,
     expected_max_sharpe,
     probabilistic_sharpe_ratio,
-    purge,
-    purged_kfold_splits,
-    walk_forward,
-    walk_forward_splits,
 )
+from mltrainer.backtest.metrics import sharpe_ratio
+from mltrainer.backtest.splits import purge, purged_kfold_splits, walk_forward_splits
+from mltrainer.backtest.walkforward import walk_forward
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.models.registry import MODELS
 
