@@ -12,12 +12,14 @@ open/high/low/volume, and models that need them say so.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 import pandas as pd
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
+from mltrainer.validate import DateLike
 
 # Range Resources left the S&P 500 before pytickersymbols' list was made; its GICS sector
 # is public record (Energy) and it is one of skfolio's 20 stocks.
@@ -56,7 +58,11 @@ def bundled_sectors() -> dict:
     return out
 
 
-def load_bundled(tickers=None, start=None, end=None) -> MarketData:
+def load_bundled(
+    tickers: Iterable[str] | None = None,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+) -> MarketData:
     """skfolio's 20 S&P 500 stocks as MarketData (adjusted close only)."""
     prices = _skfolio_prices()
     prices.index = pd.DatetimeIndex(prices.index, name="date")
@@ -92,7 +98,9 @@ def _index(name: str) -> MarketData:
     return MarketData(**fields, source="bundled", as_of=frame.index[-1])
 
 
-def load_index(name: str = "SP500", start=None, end=None) -> MarketData:
+def load_index(
+    name: str = "SP500", start: DateLike | None = None, end: DateLike | None = None
+) -> MarketData:
     """A bundled index as one-column MarketData (column = FRED-style name).
 
     SP500: close 1990-2022 (skfolio), with OHLCV where arch has it (1999-2018).

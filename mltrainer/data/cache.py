@@ -65,7 +65,9 @@ class SafeDisk(diskcache.Disk):
     raises :class:`UnsafeEntry` on read and is left untouched on removal.
     """
 
-    def store(self, value, read, key=diskcache.core.UNKNOWN):
+    def store(
+        self, value: bytes | str | int | float, read: bool, key: object = diskcache.core.UNKNOWN
+    ) -> tuple[int, int, str | None, object]:
         if not read and not isinstance(value, (bytes, str, int, float)):
             raise TypeError("the mltrainer cache stores only bytes (Arrow/JSON), never pickles")
         size, mode, filename, db_value = super().store(value, read, key=key)
@@ -73,7 +75,7 @@ class SafeDisk(diskcache.Disk):
             _owner_only(Path(self._directory, filename))
         return size, mode, filename, db_value
 
-    def fetch(self, mode, filename, value, read):
+    def fetch(self, mode: int, filename: str | None, value: object, read: bool) -> object:
         if mode == diskcache.core.MODE_PICKLE:
             raise UnsafeEntry(
                 "refusing to unpickle a cache entry; the cache folder was written by something else"
@@ -85,7 +87,7 @@ class SafeDisk(diskcache.Disk):
             )
         return super().fetch(mode, filename, value, read)
 
-    def remove(self, file_path):
+    def remove(self, file_path: str) -> None:
         """Delete a value file and its emptied sub-folders, never anything else."""
         full = self._inside(file_path)
         if full is None:
@@ -100,17 +102,17 @@ class SafeDisk(diskcache.Disk):
             with contextlib.suppress(OSError):
                 folder.rmdir()
 
-    def put(self, key):
+    def put(self, key: str | bytes | int | float) -> tuple[object, bool]:
         if not isinstance(key, (str, bytes, int, float)):
             raise TypeError("cache keys must be strings")
         return super().put(key)
 
-    def get(self, key, raw):
+    def get(self, key: object, raw: bool) -> str | bytes | int | float:
         if not raw:
             raise UnsafeEntry("refusing to unpickle a cache key")
         return super().get(key, raw)
 
-    def _inside(self, filename) -> Path | None:
+    def _inside(self, filename: str) -> Path | None:
         """The resolved path of a value file of this cache, or None."""
         name = str(filename).replace(os.sep, "/")
         if not _VALUE_FILE.fullmatch(name):
@@ -149,6 +151,7 @@ def next_close(now: dt.datetime | None = None) -> dt.datetime:
 
 
 def third_friday(year: int, month: int) -> dt.date:
+    """The third Friday of ``month`` (the S&P quarterly rebalance and options expiry)."""
     first = dt.date(year, month, 1)
     offset = (4 - first.weekday()) % 7
     return first + dt.timedelta(days=offset + 14)
@@ -196,6 +199,7 @@ def frame_to_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def bytes_to_frame(payload: bytes | memoryview) -> pd.DataFrame:
+    """The frame back from :func:`frame_to_bytes`'s Arrow IPC stream."""
     reader = pa.ipc.open_stream(pa.py_buffer(payload))
     return reader.read_all().to_pandas()
 
@@ -261,6 +265,7 @@ class DataCache:
         self._evicted: dict[str, str] = {}
 
     def close(self) -> None:
+        """Close the underlying store (it reopens on the next use)."""
         self._store.close()
 
     # -------------------------------------------------------------- raw entries
@@ -273,6 +278,11 @@ class DataCache:
         expires_at: float | None = None,
         meta: dict | None = None,
     ) -> None:
+        """Store ``payload`` (already encoded as ``fmt``) under ``key``, replacing any entry.
+
+        ``expires_at`` (epoch seconds) defaults to the freshness of ``kind`` (see
+        :func:`expiry_for`); ``meta`` is kept in the entry's header.
+        """
         now = time.time()
         header = {
             "fmt": fmt,
@@ -316,6 +326,7 @@ class DataCache:
 
     # ----------------------------------------------------------------- frames
     def put_frame(self, key: str, frame: pd.DataFrame, kind: str, **kw) -> None:
+        """Store a frame as Arrow IPC (``kw`` as in :meth:`put`)."""
         self.put(key, frame_to_bytes(frame), "arrow", kind, **kw)
 
     def put_frames(self, key: str, frames: dict, kind: str, meta: dict | None = None, **kw) -> None:
@@ -376,10 +387,13 @@ class DataCache:
         }
         return frames, meta
 
-    def put_json(self, key: str, value, kind: str, **kw) -> None:
+    def put_json(self, key: str, value: object, kind: str, **kw) -> None:
+        """Store a JSON-serialisable value (``kw`` as in :meth:`put`)."""
         self.put(key, json.dumps(value).encode(), "json", kind, **kw)
 
     def get(self, key: str) -> CacheHit | None:
+        """The entry decoded (a frame, a JSON value, else bytes) with its freshness, or
+        None if absent or unusable (see :meth:`get_raw`); a stale entry is returned too."""
         raw = self.get_raw(key)
         if raw is None:
             return None
@@ -453,6 +467,7 @@ class DataCache:
         return key in self._store
 
     def delete(self, key: str) -> None:
+        """Remove the entry (nothing happens if there is none)."""
         self._store.delete(key, retry=True)
 
 

@@ -24,6 +24,7 @@ from mltrainer import config
 from mltrainer.data.cache import expiry_for, get_cache
 from mltrainer.data.http import HttpClient, default_client, env_url, redact_url
 from mltrainer.errors import DataError, SourceError
+from mltrainer.validate import DateLike
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,19 @@ _ID = re.compile(r"^[A-Z0-9_.]{1,40}$")
 
 
 def api_url() -> str:
+    """The FRED API's base URL (``MLTRAINER_FRED_URL`` overrides it, e.g. for tests)."""
     return env_url(API_ENV, FRED_API_URL)
 
 
 def csv_url() -> str:
+    """The base URL of FRED's CSV download (``MLTRAINER_FRED_CSV_URL``, else
+    ``MLTRAINER_FRED_URL``, overrides it)."""
     return env_url(CSV_ENV, env_url(API_ENV, FRED_CSV_URL))
 
 
 def check_series_id(series_id: str) -> str:
+    """The series id upper-cased, or DataError if it is not 1-40 letters, digits, dots
+    or underscores (it goes into a URL and a cache key)."""
     sid = str(series_id).strip().upper()
     if not _ID.match(sid):
         raise DataError(
@@ -143,8 +149,8 @@ def fetch_csv(series_id: str, client: HttpClient | None = None) -> pd.Series:
 
 def load_fred(
     series_id: str,
-    start=None,
-    end=None,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
     *,
     frequency: str | None = None,
     client: HttpClient | None = None,

@@ -106,6 +106,8 @@ class RetryPolicy:
     max_total_wait: float = 90.0
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based): the server's
+        ``Retry-After`` capped at ``max_retry_after``, else the capped exponential backoff."""
         if retry_after is not None:
             return max(0.0, min(retry_after, self.max_retry_after))
         return min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
@@ -142,6 +144,7 @@ class HttpReply:
 
     @property
     def encoding(self) -> str | None:
+        """The charset the ``Content-Type`` header declares, if any."""
         return requests.utils.get_encoding_from_headers(self.headers)
 
     @property
@@ -160,6 +163,7 @@ class HttpReply:
             return str(self.content, "utf-8", errors="replace")
 
     def json(self) -> Any:
+        """The body decoded as JSON (ValueError if it is not)."""
         return json.loads(self.content)
 
 
@@ -238,52 +242,9 @@ class HttpClient:
         reason = "no attempt made"
         waited = 0.0
         for attempt in range(1, policy.max_attempts + 1):
-            retry_after = None
-            try:
-                reply = self._attempt(url, params, headers, secrets)
-            except _GiveUp as exc:
-                raise SourceError(f"{shown}: {exc}") from None
-            except requests.Timeout:
-                reason = f"timed out (no answer within {self._read_timeout():g} s)"
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                text = str(exc)
-                if _DNS_FAILURE.search(text):  # offline: retrying only makes the user wait
-                    raise SourceError(
-                        f"{shown}: cannot resolve {urlsplit(url).hostname} "
-                        "(no network connection, or DNS failed)"
-                    ) from None
-                if "timed out" in text.lower():
-                    reason = f"timed out (no answer within {self._read_timeout():g} s)"
-                elif "refused" in text.lower():
-                    reason = f"connection refused by {urlsplit(url).netloc}"
-                else:
-                    reason = f"connection failed ({_short(redact(text, *secrets))})"
-            except requests.RequestException as exc:  # invalid URL, ...
-                raise SourceError(
-                    f"{shown}: request failed ({_short(redact(exc, *secrets))})"
-                ) from None
-            else:
-                status = reply.status_code
-                if 200 <= status < 300:
-                    return reply
-                detail = _body_hint(reply, secrets)
-                if status == 429:
-                    retry_after = parse_retry_after(reply.headers.get("Retry-After"))
-                    reason = "HTTP 429 Too Many Requests (rate limited)"
-                    if retry_after is not None and retry_after > policy.max_retry_after:
-                        raise SourceError(
-                            f"{shown}: {reason}; the server asks to wait {_duration(retry_after)}"
-                            f", longer than the {policy.max_retry_after:g} s this client waits;"
-                            " try again later"
-                        ) from None
-                elif status >= 500:
-                    reason = f"HTTP {status} {reply.reason or ''}".rstrip() + detail
-                else:
-                    raise SourceError(
-                        f"{shown}: HTTP {status} {reply.reason or ''}".rstrip()
-                        + detail
-                        + _hint(status)
-                    ) from None
+            reply, reason, retry_after = self._try_once(url, params, headers, secrets, shown)
+            if reply is not None:
+                return reply
             if attempt == policy.max_attempts:
                 break
             wait = policy.delay(attempt, retry_after)
@@ -304,6 +265,54 @@ class HttpClient:
             self.sleep(wait)
         raise SourceError(f"{shown}: {reason}; gave up after {policy.max_attempts} attempt(s)")
 
+    def _try_once(
+        self, url: str, params: dict | None, headers: dict | None, secrets: tuple, shown: str
+    ) -> tuple[HttpReply | None, str, float | None]:
+        """One attempt: ``(reply, "", None)`` on a 2xx, ``(None, why, Retry-After)`` on a
+        failure worth retrying, SourceError on one that is not (``shown``: the URL
+        redacted, for the message)."""
+        try:
+            reply = self._attempt(url, params, headers, secrets)
+        except _GiveUp as exc:
+            raise SourceError(f"{shown}: {exc}") from None
+        except requests.Timeout:
+            return None, f"timed out (no answer within {self._read_timeout():g} s)", None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            text = str(exc)
+            if _DNS_FAILURE.search(text):  # offline: retrying only makes the user wait
+                raise SourceError(
+                    f"{shown}: cannot resolve {urlsplit(url).hostname} "
+                    "(no network connection, or DNS failed)"
+                ) from None
+            if "timed out" in text.lower():
+                return None, f"timed out (no answer within {self._read_timeout():g} s)", None
+            if "refused" in text.lower():
+                return None, f"connection refused by {urlsplit(url).netloc}", None
+            return None, f"connection failed ({_short(redact(text, *secrets))})", None
+        except requests.RequestException as exc:  # invalid URL, ...
+            raise SourceError(
+                f"{shown}: request failed ({_short(redact(exc, *secrets))})"
+            ) from None
+        status = reply.status_code
+        if 200 <= status < 300:
+            return reply, "", None
+        detail = _body_hint(reply, secrets)
+        if status == 429:
+            retry_after = parse_retry_after(reply.headers.get("Retry-After"))
+            reason = "HTTP 429 Too Many Requests (rate limited)"
+            if retry_after is not None and retry_after > self.retry.max_retry_after:
+                raise SourceError(
+                    f"{shown}: {reason}; the server asks to wait {_duration(retry_after)}"
+                    f", longer than the {self.retry.max_retry_after:g} s this client waits;"
+                    " try again later"
+                ) from None
+            return None, reason, retry_after
+        if status >= 500:
+            return None, f"HTTP {status} {reply.reason or ''}".rstrip() + detail, None
+        raise SourceError(
+            f"{shown}: HTTP {status} {reply.reason or ''}".rstrip() + detail + _hint(status)
+        ) from None
+
     def get_json(
         self, url: str, params: dict | None = None, headers: dict | None = None, secrets: tuple = ()
     ) -> Any:
@@ -322,6 +331,7 @@ class HttpClient:
     def get_text(
         self, url: str, params: dict | None = None, headers: dict | None = None, secrets: tuple = ()
     ) -> str:
+        """GET and decode the body as text (see :attr:`HttpReply.text`)."""
         return self.get(url, params=params, headers=headers, secrets=secrets).text
 
     # ------------------------------------------------------------ one attempt
