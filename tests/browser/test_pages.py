@@ -13,6 +13,7 @@ from ui.pages import PAGES
 
 pytestmark = pytest.mark.browser
 
+
 def assert_no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.get_by_text("Traceback").count() == 0
@@ -23,7 +24,8 @@ def full_page_screenshot(page, name: str) -> None:
     """Streamlit scrolls inside its main block, so grow the viewport to the content first."""
     height = page.evaluate(
         "() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
-        " return m ? m.scrollHeight : document.body.scrollHeight; }")
+        " return m ? m.scrollHeight : document.body.scrollHeight; }"
+    )
     page.set_viewport_size({"width": 1500, "height": int(min(max(height, 1000), 7000))})
     page.wait_for_timeout(1500)  # plotly relayouts to the new size
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -41,8 +43,8 @@ def test_page_renders_in_chromium(server, page, spec):
     # every further tab too (for the screenshots a reviewer looks at)
     tabs = page.get_by_role("tab")
     for i in range(1, tabs.count()):
-        tabs.nth(i).click()
-        page.wait_for_timeout(800)
+        tabs.nth(i).click()  # a tab bound to the URL reruns the page
+        wait_until_idle(page)
         full_page_screenshot(page, f"{spec.url_path}-tab{i}")
     assert_no_exception(page)
 
@@ -62,8 +64,7 @@ def test_model_lab_slider_changes_the_chart(server, page):
     thumb.focus()
     started = time.perf_counter()
     thumb.press("ArrowRight")  # one step: long window 60 -> 61 days
-    page.wait_for_function(f"() => ({CHART_SUMS})().toString() !== window.__before",
-                           timeout=60_000)
+    page.wait_for_function(f"() => ({CHART_SUMS})().toString() !== window.__before", timeout=60_000)
     elapsed = time.perf_counter() - started
     wait_until_idle(page)
     after = page.evaluate(CHART_SUMS)
