@@ -48,19 +48,25 @@ td.neg { color: #c0392b; } td.pos { color: #1e8449; }
 Formatter = Callable[[object], str]
 
 
-def esc(text) -> str:
+def esc(text: object) -> str:
+    """``str(text)`` escaped for HTML (quotes included)."""
     return html.escape(str(text), quote=True)
 
 
-def pct(x, digits: int = 2) -> str:
+def pct(x: float | None, digits: int = 2) -> str:
+    """A fraction as a percentage (``0.1234`` -> ``12.34%``); empty for None or NaN."""
     return "" if x is None or not np.isfinite(x) else f"{x:.{digits}%}"
 
 
-def money(x, digits: int = 0) -> str:
+def money(x: float | None, digits: int = 0) -> str:
+    """An amount with thousands separators (``1234567.8`` -> ``1,234,568``); empty for
+    None or NaN."""
     return "" if x is None or not np.isfinite(x) else f"{x:,.{digits}f}"
 
 
-def number(x, digits: int = 3) -> str:
+def number(x: float | None, digits: int = 3) -> str:
+    """An integer as is, a float with ``digits`` decimals (separated thousands); empty
+    for None or a non-finite float."""
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return ""
     if isinstance(x, (int, np.integer)):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from mltrainer.data.bundled import sp500_index_close
@@ -28,8 +27,11 @@ from mltrainer.measures.backtest_var import (
 )
 from mltrainer.measures.portfolio import drawdown_series, equity_curve, portfolio_returns
 from mltrainer.measures.var import METHODS, rolling_var_es, var_es
+from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
 from mltrainer.risk_stress.scenarios import (
+    UNKNOWN_SECTOR,
     ScenarioResult,
+    Weights,
     correlation_breakdown,
     equal_weight_market,
     liquidity_crisis,
@@ -62,7 +64,7 @@ class StressSettings:
     vol_multiplier: float = 3.0
     correlation_push: float = 0.5
     spread_multiplier: float = 5.0
-    beta_window: int = 252
+    beta_window: int = TRADING_DAYS
     market: str = "sp500"
 
     def check(self) -> None:
@@ -132,6 +134,7 @@ class StressReport:
     warnings: list = field(default_factory=list)
 
     def scenario_table(self) -> pd.DataFrame:
+        """One row per scenario (:func:`~mltrainer.risk_stress.scenarios.scenario_table`)."""
         return scenario_table(self.scenarios)
 
     def summary(self) -> dict:
@@ -178,16 +181,16 @@ def _market_returns(data: MarketData, choice: str, window: int) -> tuple[pd.Seri
 
 def _portfolio_table(data: MarketData, w: pd.Series, value: float) -> pd.DataFrame:
     prices = data.adj_close[w.index]
-    rets = data.returns()[w.index].iloc[-252:]
+    rets = data.returns()[w.index].iloc[-TRADING_DAYS:]
     first = prices.notna().to_numpy().argmax(axis=0)
     return pd.DataFrame(
         {
             "weight": w,
-            "sector": [data.sectors.get(t, "Unknown") for t in w.index],
+            "sector": [data.sectors.get(t, UNKNOWN_SECTOR) for t in w.index],
             "value": value * w,
             "first_date": [str(data.dates[i].date()) for i in first],
             "last_price": prices.ffill().iloc[-1],
-            "vol_1y": rets.std() * np.sqrt(252),
+            "vol_1y": rets.std() * SQRT_TRADING_DAYS,
         }
     ).rename_axis("ticker")
 
@@ -209,7 +212,7 @@ def _drawdown_stats(equity: pd.Series, dd: pd.Series) -> dict:
 # ------------------------------------------------------------------------------ build
 def build_stress_report(
     data: MarketData,
-    weights=None,
+    weights: Weights | None = None,
     settings: StressSettings | None = None,
     generated: pd.Timestamp | None = None,
 ) -> StressReport:
@@ -233,6 +236,34 @@ def build_stress_report(
     """
     s = settings or StressSettings()
     s.check()
+    data, w = _positions(data, weights)
+    value = float(s.portfolio_value)
+    port = _portfolio_returns(data, w, s.var_window)
+    var = _var_figures(port, s)
+    equity = equity_curve(port)
+    dd = drawdown_series(equity)
+    market, market_name, notes = _market_returns(data, s.market, s.beta_window)
+    results, skipped = _scenarios(data, w, s, market)
+    return StressReport(
+        settings=s,
+        weights=w,
+        portfolio=_portfolio_table(data, w, value),
+        returns=port,
+        var_table=var.table,
+        backtest=var.backtest,
+        var_forecasts=var.forecasts,
+        exceptions=var.exceptions,
+        drawdown=dd,
+        drawdown_stats=_drawdown_stats(equity, dd),
+        scenarios=results,
+        skipped=skipped,
+        meta=_meta(data, len(w), value, market_name, generated),
+        warnings=list(data.warnings) + notes + [m for r in results for m in r.warnings],
+    )
+
+
+def _positions(data: MarketData, weights: Weights | None) -> tuple[MarketData, pd.Series]:
+    """The checked weights (default equal) and the data cut to their tickers."""
     if weights is None:
         weights = pd.Series(1.0 / data.n_tickers, index=data.tickers)
     w = validate_weights(weights, data.tickers)
@@ -242,78 +273,109 @@ def build_stress_report(
             f"{', '.join(w.index)}); correlation and diversification scenarios are "
             "undefined for one asset"
         )
-    data = data.select(tickers=list(w.index))
-    value = float(s.portfolio_value)
+    return data.select(tickers=list(w.index)), w
+
+
+def _portfolio_returns(data: MarketData, w: pd.Series, var_window: int) -> pd.Series:
+    """Daily returns of the book rebalanced to ``w``; a DataError when too few of them
+    are there to backtest a VaR over ``var_window`` days."""
     port = portfolio_returns(data.returns(), w)
-    valid = port.dropna()
-    if len(valid) < s.var_window + 20:
+    n_valid = int(port.notna().sum())
+    if n_valid < var_window + 20:
         raise DataError(
-            f"VaR backtesting needs at least {s.var_window + 20} days of portfolio "
-            f"returns (the data has {len(valid)}, {data.dates[0].date()} to "
+            f"VaR backtesting needs at least {var_window + 20} days of portfolio "
+            f"returns (the data has {n_valid}, {data.dates[0].date()} to "
             f"{data.dates[-1].date()}); widen --start/--end"
         )
-    levels = tuple(float(x) for x in s.levels)
+    return port
 
+
+@dataclass
+class _VarFigures:
+    """Today's VaR/ES per method and level, their rolling backtest, and the forecasts and
+    exceptions of the charted method."""
+
+    table: pd.DataFrame
+    backtest: pd.DataFrame
+    forecasts: pd.DataFrame
+    exceptions: pd.Series
+
+
+def _var_figures(port: pd.Series, s: StressSettings) -> _VarFigures:
+    """VaR/ES from the last ``var_window`` returns, and the backtest of the rolling
+    forecasts, for every method and level."""
+    levels = tuple(float(x) for x in s.levels)
     var_rows, bt_rows, forecasts, exceptions = [], [], {}, None
-    tail = valid.iloc[-s.var_window :]
+    tail = port.dropna().iloc[-s.var_window :]
     for method in s.methods:
         v, e = var_es(tail, list(levels), method)
         rolling = rolling_var_es(port, s.var_window, list(levels), method)
         for j, level in enumerate(levels):
-            var_rows.append(
-                {
-                    "method": method,
-                    "level": level,
-                    "var": float(v[j]),
-                    "es": float(e[j]),
-                    "var_value": value * float(v[j]),
-                    "es_value": value * float(e[j]),
-                }
-            )
+            var_rows.append(_var_row(method, level, float(v[j]), float(e[j]), s.portfolio_value))
             forecast = rolling["var"].iloc[:, j]
             exc = var_exceptions(port, forecast)
-            kup, chris, light = (
-                kupiec_pof(exc, level),
-                christoffersen(exc, level),
-                traffic_light(exc, level),
-            )
-            bt_rows.append(
-                {
-                    "method": method,
-                    "level": level,
-                    "days": kup["n"],
-                    "exceptions": kup["exceptions"],
-                    "expected": kup["expected"],
-                    "rate": kup["rate"],
-                    "kupiec_lr": kup["lr"],
-                    "kupiec_p": kup["p_value"],
-                    "christoffersen_lr_ind": chris["lr_ind"],
-                    "christoffersen_p_ind": chris["p_value_ind"],
-                    "conditional_coverage_p": chris["p_value_cc"],
-                    "exceptions (250 d)": light["exceptions"],
-                    "zone (250 d)": light["zone"],
-                }
-            )
+            bt_rows.append(_backtest_row(method, level, exc))
             if method == s.chart_method:
                 forecasts[f"{level:.0%} {method}"] = forecast.shift(1)
                 if level == max(levels):
                     exceptions = exc
+    return _VarFigures(
+        table=pd.DataFrame(var_rows),
+        backtest=pd.DataFrame(bt_rows),
+        forecasts=pd.DataFrame(forecasts, index=port.index),
+        exceptions=exceptions if exceptions is not None else pd.Series(dtype=float),
+    )
 
-    equity = equity_curve(port)
-    dd = drawdown_series(equity)
-    market, market_name, notes = _market_returns(data, s.market, s.beta_window)
-    common = {"portfolio_value": value}
+
+def _var_row(method: str, level: float, var: float, es: float, value: float) -> dict:
+    value = float(value)
+    return {
+        "method": method,
+        "level": level,
+        "var": var,
+        "es": es,
+        "var_value": value * var,
+        "es_value": value * es,
+    }
+
+
+def _backtest_row(method: str, level: float, exc: pd.Series) -> dict:
+    """Kupiec, Christoffersen and the Basel traffic light of one forecast's exceptions."""
+    kup, chris, light = (
+        kupiec_pof(exc, level),
+        christoffersen(exc, level),
+        traffic_light(exc, level),
+    )
+    return {
+        "method": method,
+        "level": level,
+        "days": kup["n"],
+        "exceptions": kup["exceptions"],
+        "expected": kup["expected"],
+        "rate": kup["rate"],
+        "kupiec_lr": kup["lr"],
+        "kupiec_p": kup["p_value"],
+        "christoffersen_lr_ind": chris["lr_ind"],
+        "christoffersen_p_ind": chris["p_value_ind"],
+        "conditional_coverage_p": chris["p_value_cc"],
+        "exceptions (250 d)": light["exceptions"],
+        "zone (250 d)": light["zone"],
+    }
+
+
+def _scenarios(
+    data: MarketData, w: pd.Series, s: StressSettings, market: pd.Series
+) -> tuple[list[ScenarioResult], dict[str, str]]:
+    """Every historical replay the data covers, then the four hypothetical shocks; a
+    scenario that cannot run is skipped with the reason."""
+    common = {"portfolio_value": float(s.portfolio_value)}
     results, skipped = replay_all(data, w, **common)
+    top = max(float(x) for x in s.levels)
+    window = s.beta_window
     shocks = (
-        (market_crash, {"shock": s.crash, "market": market, "window": s.beta_window}),
-        (
-            volatility_spike,
-            {"multiplier": s.vol_multiplier, "confidence": max(levels), "window": s.beta_window},
-        ),
-        (
-            correlation_breakdown,
-            {"push": s.correlation_push, "confidence": max(levels), "window": s.beta_window},
-        ),
+        (market_crash, {"shock": s.crash, "market": market, "window": window}),
+        (volatility_spike, {"multiplier": s.vol_multiplier, "confidence": top, "window": window}),
+        (correlation_breakdown, {"push": s.correlation_push, "confidence": top, "window": window}),
         (liquidity_crisis, {"spread_multiplier": s.spread_multiplier}),
     )
     for fn, kwargs in shocks:
@@ -321,33 +383,27 @@ def build_stress_report(
             results.append(fn(data, w, **kwargs, **common))
         except DataError as exc:
             skipped[fn.__name__] = str(exc)
+    return results, skipped
+
+
+def _meta(
+    data: MarketData,
+    n_positions: int,
+    value: float,
+    market: str,
+    generated: pd.Timestamp | None,
+) -> dict:
+    """Where the numbers come from: source, dates, size, market, time and fingerprint."""
     now = pd.Timestamp.now(tz="UTC") if generated is None else pd.Timestamp(generated)
-    meta = {
+    return {
         "source": data.source,
         "as_of": None if data.as_of is None else pd.Timestamp(data.as_of).isoformat(),
         "first_date": str(data.dates[0].date()),
         "last_date": str(data.dates[-1].date()),
-        "n_positions": len(w),
+        "n_positions": n_positions,
         "portfolio_value": value,
-        "market": market_name,
+        "market": market,
         "generated": now.isoformat(timespec="seconds"),
         "fingerprint": data.fingerprint(),
         "data_warnings": list(data.warnings),
     }
-    warnings = list(data.warnings) + notes + [m for r in results for m in r.warnings]
-    return StressReport(
-        settings=s,
-        weights=w,
-        portfolio=_portfolio_table(data, w, value),
-        returns=port,
-        var_table=pd.DataFrame(var_rows),
-        backtest=pd.DataFrame(bt_rows),
-        var_forecasts=pd.DataFrame(forecasts, index=port.index),
-        exceptions=exceptions if exceptions is not None else pd.Series(dtype=float),
-        drawdown=dd,
-        drawdown_stats=_drawdown_stats(equity, dd),
-        scenarios=results,
-        skipped=skipped,
-        meta=meta,
-        warnings=warnings,
-    )
