@@ -53,7 +53,7 @@ class CapSnapshot:
 
 def cap_snapshot(data_dir: str | Path | None = None) -> CapSnapshot | None:
     """The newest ``constituents-financials-YYYY-MM-DD.csv`` of the data folder, or None."""
-    from mltrainer.data.universe import _snapshot_caps  # the one reader of that file
+    from mltrainer.data.constituents import snapshot_caps  # the one reader of that file
 
     root = Path(data_dir) if data_dir is not None else config.data_dir()
     found = (
@@ -63,7 +63,7 @@ def cap_snapshot(data_dir: str | Path | None = None) -> CapSnapshot | None:
     )
     if not found:
         return None
-    caps, _ = _snapshot_caps(found[-1])
+    caps, _ = snapshot_caps(found[-1])
     return CapSnapshot(
         pd.Series(caps, dtype="float64"),
         pd.Timestamp(_CAPS_FILE.match(found[-1].name).group(1)),

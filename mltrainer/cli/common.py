@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mltrainer import validate
-from mltrainer.data.market_data import MarketData
+from mltrainer.data.market_data import MarketData, Progress
 from mltrainer.data.sources import SOURCES, load_market_data
 from mltrainer.errors import ParameterError
 
@@ -116,9 +116,7 @@ def parse_tickers(value: str | list[str] | None) -> list[str] | None:
     return validate.parse_tickers(value, "--tickers")
 
 
-def load_data(
-    args: argparse.Namespace, progress: Callable[[float, str], None] | None = None
-) -> MarketData:
+def load_data(args: argparse.Namespace, progress: Progress | None = None) -> MarketData:
     """MarketData for the data options of a parsed command line (see
     :func:`add_data_args`); ``progress(fraction, text)`` follows a live download."""
     validate.check_date_range(args.start, args.end, ("--start", "--end"))

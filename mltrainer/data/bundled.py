@@ -48,7 +48,7 @@ def bundled_sectors() -> dict:
     """Ticker -> GICS sector for every S&P 500 member pytickersymbols knows."""
     from pytickersymbols import PyTickerSymbols
 
-    from mltrainer.data.universe import gics_sector
+    from mltrainer.data.constituents import gics_sector
 
     out = dict(_SECTOR_FALLBACK)
     for stock in PyTickerSymbols().get_stocks_by_index("S&P 500"):

@@ -8,6 +8,7 @@ came from and how fresh it is.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -21,6 +22,10 @@ MAX_PRICE = 1e7
 _PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
 
 FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
+
+# A loader's progress callback: (fraction done, text); a Streamlit ``st.progress`` bar's
+# ``.progress`` fits.
+Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -81,22 +86,27 @@ class MarketData:
     # ------------------------------------------------------------------ basics
     @property
     def tickers(self) -> list[str]:
+        """The column labels, in panel order."""
         return list(self.adj_close.columns)
 
     @property
     def dates(self) -> pd.DatetimeIndex:
+        """The trading dates (sorted, unique)."""
         return self.adj_close.index
 
     @property
     def n_tickers(self) -> int:
+        """How many tickers (columns) the panel has."""
         return self.adj_close.shape[1]
 
     @property
     def has_ohlc(self) -> bool:
+        """Whether any high and any low is known (False for close-only sources)."""
         return bool(self.high.notna().any().any() and self.low.notna().any().any())
 
     @property
     def has_volume(self) -> bool:
+        """Whether any volume is known."""
         return bool(self.volume.notna().any().any())
 
     def frames(self) -> dict[str, pd.DataFrame]:
@@ -112,9 +122,11 @@ class MarketData:
         return self.adj_close.pct_change(fill_method=None)
 
     def log_returns(self) -> pd.DataFrame:
+        """Daily log returns of the adjusted close, ``log(p_t / p_{t-1})``."""
         return np.log(self.adj_close).diff()
 
     def first_valid_dates(self) -> pd.Series:
+        """Ticker -> date of its first adjusted close (NaT for a ticker with none)."""
         return self.adj_close.apply(pd.Series.first_valid_index)
 
     # ------------------------------------------------------------ selections
@@ -162,7 +174,7 @@ class MarketData:
         """Only the data known at the close of ``end`` (used by causality tests)."""
         return self.select(end=end)
 
-    def _map(self, fn) -> MarketData:
+    def _map(self, fn: Callable[[pd.DataFrame], pd.DataFrame]) -> MarketData:
         kwargs = {name: fn(getattr(self, name)) for name in FIELDS}
         for name in ("dividends", "splits"):
             frame = getattr(self, name)
@@ -255,7 +267,12 @@ class MarketData:
 
     @classmethod
     def from_close(
-        cls, adj_close: pd.DataFrame, source: str, as_of=None, sectors=None, warnings=()
+        cls,
+        adj_close: pd.DataFrame,
+        source: str,
+        as_of: pd.Timestamp | None = None,
+        sectors: Mapping[str, str] | None = None,
+        warnings: Iterable[str] = (),
     ) -> MarketData:
         """A container for a source that has only an adjusted close series."""
         adj_close = adj_close.sort_index().astype("float64")
@@ -318,7 +335,13 @@ def screen_bars(long: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str
     return long, notes
 
 
-def from_long(long: pd.DataFrame, source: str, as_of=None, sectors=None, warnings=()) -> MarketData:
+def from_long(
+    long: pd.DataFrame,
+    source: str,
+    as_of: pd.Timestamp | None = None,
+    sectors: Mapping[str, str] | None = None,
+    warnings: Iterable[str] = (),
+) -> MarketData:
     """Build MarketData from a long frame with columns date, ticker and the fields.
 
     Missing price fields become NaN; ``adj_close`` defaults to ``close``.

@@ -30,6 +30,7 @@ class Snapshot:
 
     @property
     def symbols(self) -> set[str]:
+        """The list's symbols (of its date)."""
         return set(self.frame["symbol"])
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from fractions import Fraction
 from urllib.parse import quote, urlsplit
 
@@ -33,10 +34,11 @@ import pandas as pd
 from mltrainer import config
 from mltrainer.data.cache import get_cache
 from mltrainer.data.http import HttpClient, default_client, env_url
-from mltrainer.data.market_data import MarketData
+from mltrainer.data.market_data import MarketData, Progress
 from mltrainer.data.symbols import COLUMNS as RENAME_COLUMNS
 from mltrainer.data.symbols import normalise_symbol
 from mltrainer.errors import DataError, SourceError
+from mltrainer.validate import DateLike
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ _NY = "America/New_York"
 
 
 def base_url() -> str:
+    """Polygon's base URL (``MLTRAINER_POLYGON_URL`` overrides it, e.g. for tests)."""
     return env_url(URL_ENV, POLYGON_URL)
 
 
@@ -78,6 +81,9 @@ class PolygonClient:
         self.http = http or default_client()
 
     def get(self, path_or_url: str, params: dict | None = None) -> dict:
+        """The JSON object at a path (or a full URL on Polygon's host, e.g. a ``next_url``),
+        the key sent as a bearer token; SourceError for another host, a body that is not
+        an object, or an error status Polygon reports in the body."""
         url = path_or_url if "://" in path_or_url else self.base + path_or_url
         if urlsplit(url).netloc != urlsplit(self.base).netloc:
             raise SourceError(
@@ -114,6 +120,7 @@ class PolygonClient:
         return results
 
     def http_url(self, path_or_url: str, params: dict | None = None) -> str:
+        """The full URL of a request with the key removed, for messages."""
         from mltrainer.data.http import redact_url
 
         url = path_or_url if "://" in path_or_url else self.base + path_or_url
@@ -219,7 +226,9 @@ def dividend_factor(close: pd.Series, cash: pd.Series) -> pd.Series:
     return after.rename("factor")
 
 
-def grouped_daily(date, adjusted: bool = True, client: PolygonClient | None = None) -> pd.DataFrame:
+def grouped_daily(
+    date: DateLike, adjusted: bool = True, client: PolygonClient | None = None
+) -> pd.DataFrame:
     """Every US stock's bar on one date (``/v2/aggs/grouped``), indexed by ticker."""
     client = client or PolygonClient()
     day = pd.Timestamp(date).date().isoformat()
@@ -233,7 +242,7 @@ def grouped_daily(date, adjusted: bool = True, client: PolygonClient | None = No
 
 
 def market_caps(
-    tickers, client: PolygonClient | None = None, use_cache: bool = True
+    tickers: str | Iterable[str], client: PolygonClient | None = None, use_cache: bool = True
 ) -> tuple[dict[str, float], list[str]]:
     """Market cap per ticker from ``/v3/reference/tickers/{T}``; problems as notes."""
     client = client or PolygonClient()
@@ -260,10 +269,10 @@ def market_caps(
 
 # ---------------------------------------------------------------- ticker events
 def polygon_ticker_events(
-    tickers,
+    tickers: str | Iterable[str],
     client: PolygonClient | None = None,
     *,
-    progress=None,
+    progress: Progress | None = None,
     use_cache: bool = True,
     max_failures_in_a_row: int = 10,
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -400,10 +409,10 @@ def _rename_rows(ticker: str, value: dict) -> list[dict]:
 
 # ---------------------------------------------------------------------- loader
 def load_polygon(
-    tickers,
-    start=None,
-    end=None,
-    progress=None,
+    tickers: str | Iterable[str],
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    progress: Progress | None = None,
     *,
     client: PolygonClient | None = None,
     use_cache: bool = True,
@@ -454,7 +463,7 @@ def load_polygon(
     return assemble(frames, "polygon", warnings)
 
 
-def assemble(frames: dict[str, pd.DataFrame], source: str, warnings) -> MarketData:
+def assemble(frames: dict[str, pd.DataFrame], source: str, warnings: Iterable[str]) -> MarketData:
     """Per-ticker frames (columns = MarketData fields) -> one MarketData."""
     from mltrainer.data.market_data import from_long
 

@@ -19,8 +19,9 @@ import pandas as pd
 from mltrainer import config
 from mltrainer.data.cache import get_cache
 from mltrainer.data.local import list_files, load_local
-from mltrainer.data.market_data import FIELDS, MarketData
+from mltrainer.data.market_data import FIELDS, MarketData, Progress
 from mltrainer.errors import DataError, SourceError
+from mltrainer.validate import DateLike
 
 SOURCES = ("auto", "local", "bundled", "yahoo", "polygon")
 
@@ -121,11 +122,16 @@ def load_market_data(
     source: str = "auto",
     data_dir: str | Path | None = None,
     tickers: list[str] | None = None,
-    start=None,
-    end=None,
-    progress=None,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    progress: Progress | None = None,
 ) -> MarketData:
-    """Load market data from a named source (see module docstring for ``auto``)."""
+    """Load market data from a named source (see module docstring for ``auto``).
+
+    ``tickers`` None means every ticker the source has (for a live source: today's
+    S&P 500 members); ``start``/``end`` are inclusive; ``progress`` follows a live
+    download. DataError for an unknown source or a missing local folder.
+    """
     if source not in SOURCES:
         raise DataError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
     if source == "auto":
@@ -152,7 +158,7 @@ def load_market_data(
     return load_polygon(_live_tickers(tickers), start=start, end=end, progress=progress)
 
 
-def _live_tickers(tickers):
+def _live_tickers(tickers: list[str] | None) -> list[str]:
     if tickers:
         return tickers
     from mltrainer.data.universe import SP500UniverseManager
@@ -160,7 +166,13 @@ def _live_tickers(tickers):
     return [s.symbol for s in SP500UniverseManager().load().constituents]
 
 
-def _auto(data_dir, tickers, start, end, progress) -> MarketData:
+def _auto(
+    data_dir: str | Path | None,
+    tickers: list[str] | None,
+    start: DateLike | None,
+    end: DateLike | None,
+    progress: Progress | None,
+) -> MarketData:
     folder = resolve_local_dir(data_dir)
     if folder is not None:
         return load_market_data("local", folder, tickers, start, end)

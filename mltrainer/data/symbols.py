@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from mltrainer.errors import DataError
+from mltrainer.validate import DateLike
 
 REFERENCE_FILE = Path(__file__).resolve().parent / "reference" / "symbol_changes.csv"
 COLUMNS = ("old", "new", "date", "kind", "source", "note")
@@ -187,7 +188,12 @@ class SymbolHistory:
         return events[i - 1] if i else None
 
     def segments(
-        self, symbol: str, anchor, *, forward: bool = True, ignore_out_from=None
+        self,
+        symbol: str,
+        anchor: DateLike,
+        *,
+        forward: bool = True,
+        ignore_out_from: DateLike | None = None,
     ) -> list[Segment]:
         """The symbols of the company that traded as ``symbol`` on ``anchor``.
 
@@ -250,7 +256,7 @@ class SymbolHistory:
             cur, lo = new, date
         return first_end, tail
 
-    def symbol_on(self, symbol: str, anchor, when) -> str | None:
+    def symbol_on(self, symbol: str, anchor: DateLike, when: DateLike) -> str | None:
         """The symbol on ``when`` of the company that traded as ``symbol`` on ``anchor``
         (None where the walk stops: the symbol named another company then)."""
         when = pd.Timestamp(when).normalize()

@@ -12,78 +12,32 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from mltrainer import config
 from mltrainer.data import wikipedia
 from mltrainer.data.cache import get_cache, next_rebalance
-from mltrainer.errors import DataError, SourceError
-
-# When pytickersymbols lists two GICS sector names for one company (16 of 503 in
-# version 1.17: utilities also tagged "Energy", REITs also "Financials" from before the
-# 2016 Real Estate sector, ...), the first of these wins. The order was checked against
-# the GICS sectors of the 2026 constituents list for every such company.
-_SECTOR_PRIORITY = (
-    "Real Estate",
-    "Health Care",
-    "Utilities",
-    "Communication Services",
-    "Consumer Discretionary",
-    "Financials",
-    "Information Technology",
-    "Consumer Staples",
-    "Industrials",
-    "Materials",
-    "Energy",
+from mltrainer.data.constituents import (
+    SP500Stock,
+    date_in_name,
+    empty_changes,
+    gics_sector,
+    read_csv,
+    records,
+    snapshot_caps,
+    stocks_from_frame,
 )
-# Non-GICS labels of the same sectors (Refinitiv/Wikipedia infobox wording), used only
-# when no GICS name is listed.
-_SECTOR_ALIASES = {
-    "healthcare": "Health Care",
-    "technology": "Information Technology",
-    "information technology": "Information Technology",
-    "financial services": "Financials",
-    "real estate": "Real Estate",
-    "basic materials": "Materials",
-    "consumer cyclicals": "Consumer Discretionary",
-    "consumer non-cyclicals": "Consumer Staples",
-    "telecommunications services": "Communication Services",
-    "utilities": "Utilities",
-    "energy": "Energy",
-    "industrials": "Industrials",
-}
+from mltrainer.data.http import HttpClient
+from mltrainer.errors import DataError, SourceError
+from mltrainer.validate import DateLike
 
-
-@dataclass
-class SP500Stock:
-    """One index member. ``date_added`` is ISO ``YYYY-MM-DD``; ``cik`` 10 digits."""
-
-    symbol: str
-    name: str
-    sector: str | None = None
-    sub_industry: str | None = None
-    date_added: str | None = None
-    cik: str | None = None
-    market_cap: float | None = None
-    headquarters: str | None = None
-    founded: str | None = None
-
-
-def gics_sector(industries) -> str | None:
-    """The GICS sector among pytickersymbols' ``industries`` labels (see _SECTOR_PRIORITY)."""
-    labels = [str(x) for x in industries or ()]
-    named = [s for s in _SECTOR_PRIORITY if s in labels]
-    if named:
-        return named[0]
-    for label in labels:
-        if label.lower() in _SECTOR_ALIASES:
-            return _SECTOR_ALIASES[label.lower()]
-    return None
+if TYPE_CHECKING:  # membership is built on demand: its sources are read then
+    from mltrainer.data.membership_combined import Membership
 
 
 @dataclass
@@ -91,7 +45,7 @@ class SP500Universe:
     """A constituents list, the changes table (may be empty), its date and source."""
 
     constituents: list[SP500Stock]
-    changes: pd.DataFrame = field(default_factory=lambda: _empty_changes())
+    changes: pd.DataFrame = field(default_factory=empty_changes)
     as_of: pd.Timestamp | None = None
     source: str = "unknown"
     warnings: list[str] = field(default_factory=list)
@@ -100,12 +54,14 @@ class SP500Universe:
     # ------------------------------------------------------------- basics
     @property
     def symbols(self) -> list[str]:
+        """The members' symbols, in list order."""
         return [s.symbol for s in self.constituents]
 
     def __len__(self) -> int:
         return len(self.constituents)
 
     def get(self, symbol: str) -> SP500Stock | None:
+        """The member with this symbol (any case, spaces ignored), or None."""
         symbol = symbol.strip().upper()
         return next((s for s in self.constituents if s.symbol == symbol), None)
 
@@ -140,6 +96,7 @@ class SP500Universe:
         return counts.rename("count")
 
     def equal_weights(self) -> pd.Series:
+        """``1/n`` for each of the ``n`` members, indexed by symbol; DataError if none."""
         n = len(self)
         if n == 0:
             raise DataError(f"the universe from {self.source} has no constituents")
@@ -190,7 +147,7 @@ class SP500Universe:
         """
         symbols = self.symbols
         if source == "snapshot":
-            caps, note = _snapshot_caps(path)
+            caps, note = snapshot_caps(path)
         elif source == "polygon":
             from mltrainer.data.polygon import market_caps
 
@@ -222,7 +179,7 @@ class SP500Universe:
         """Oldest change in the table: membership before it is the state at that date."""
         return None if self.changes.empty else self.changes["date"].min()
 
-    def membership(self):
+    def membership(self) -> Membership:
         """Point-in-time membership rebuilt from this list and its changes table alone,
         under the symbols of each day (:mod:`mltrainer.data.membership`). For every
         source in the data folder combined, use :func:`membership.load_membership`."""
@@ -240,7 +197,7 @@ class SP500Universe:
             self._memo = (key, combine([part], history))
         return self._memo[1]
 
-    def members_on(self, date) -> list[str]:
+    def members_on(self, date: DateLike) -> list[str]:
         """Members on ``date`` (sorted) under the symbols of that day, rebuilt from the
         changes table. Dates on or after :attr:`as_of` give the current list. The table
         lists "selected" changes, so far back (before about 2008) the count drifts."""
@@ -250,7 +207,12 @@ class SP500Universe:
         self._require_changes(when)
         return self.membership().members_on(when)
 
-    def membership_frame(self, dates, tickers=None, key_date=None) -> pd.DataFrame:
+    def membership_frame(
+        self,
+        dates: Iterable[DateLike],
+        tickers: Iterable[str] | None = None,
+        key_date: DateLike | None = None,
+    ) -> pd.DataFrame:
         """Boolean (dates x tickers) frame: True where the ticker's company was a member.
 
         ``tickers`` default to every symbol that was ever a member; they are symbols as of
@@ -269,7 +231,7 @@ class SP500Universe:
             key_date or self.as_of,
         )
 
-    def _require_changes(self, when) -> None:
+    def _require_changes(self, when: DateLike | None) -> None:
         if self.changes.empty:
             shown = "a past date" if when is None else str(pd.Timestamp(when).date())
             raise DataError(
@@ -301,27 +263,15 @@ class SP500Universe:
         return path
 
     def to_json(self) -> dict:
+        """JSON-ready: source, as_of (ISO date), the members and the changes table."""
         changes = self.changes.copy()
         changes["date"] = changes["date"].dt.strftime("%Y-%m-%d")
         return {
             "source": self.source,
             "as_of": None if self.as_of is None else self.as_of.date().isoformat(),
             "constituents": [asdict(s) for s in self.constituents],
-            "changes": _records(changes),
+            "changes": records(changes),
         }
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
-
-
-def _empty_changes() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            c: pd.Series(dtype="datetime64[ns]" if c == "date" else object)
-            for c in wikipedia.CHANGE_COLUMNS
-        }
-    )
 
 
 def sector_map(universe: SP500Universe) -> dict[str, str]:
@@ -329,66 +279,9 @@ def sector_map(universe: SP500Universe) -> dict[str, str]:
     return {s.symbol: s.sector for s in universe.constituents if s.sector}
 
 
-def _snapshot_caps(path) -> tuple[dict, str | None]:
-    if path is None:
-        root = config.data_dir()
-        found = sorted(root.glob("constituents-financials-*.csv")) if root else []
-        if not found:
-            raise DataError(
-                "no market-cap snapshot: no constituents-financials-*.csv in the "
-                "data folder; use with_market_caps('polygon' or 'yahoo')"
-            )
-        path = found[-1]
-    path = Path(path)
-    table = _read_csv(path)
-    cols = {c.strip().lower(): c for c in table.columns}
-    if "symbol" not in cols or "market cap" not in cols:
-        raise DataError(
-            f"{path}: needs Symbol and Market Cap columns (found "
-            f"{', '.join(map(str, table.columns))})"
-        )
-    caps = pd.to_numeric(table[cols["market cap"]], errors="coerce")
-    symbols = table[cols["symbol"]].astype(str).str.strip().str.upper()
-    out = {s: float(c) for s, c in zip(symbols, caps, strict=True) if np.isfinite(c) and c > 0}
-    return out, f"market caps from {path.name}"
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]})") from None
-
-
-def _date_in_name(path: Path) -> pd.Timestamp | None:
-    m = re.search(r"(\d{4}-\d{2}-\d{2})", path.name)
-    return pd.Timestamp(m.group(1)) if m else None
-
-
-def _stocks_from_frame(frame: pd.DataFrame) -> list[SP500Stock]:
-    frame = frame.astype(object).where(frame.notna(), None)
-    out = []
-    for rec in frame.to_dict("records"):
-        out.append(
-            SP500Stock(
-                symbol=str(rec["symbol"]).strip().upper(),
-                name=str(rec.get("name") or ""),
-                sector=rec.get("sector") or None,
-                sub_industry=rec.get("sub_industry") or None,
-                date_added=rec.get("date_added") or None,
-                cik=rec.get("cik") or None,
-                headquarters=rec.get("headquarters") or None,
-                founded=None if rec.get("founded") is None else str(rec["founded"]),
-            )
-        )
-    return out
-
-
 def _universe_from_tables(tables: wikipedia.WikiTables, source: str) -> SP500Universe:
     return SP500Universe(
-        _stocks_from_frame(tables.constituents),
+        stocks_from_frame(tables.constituents),
         tables.changes.copy(),
         tables.as_of,
         source,
@@ -411,12 +304,14 @@ class SP500UniverseManager:
 
     SOURCES = ("auto", "wikipedia", "html", "csv", "pytickersymbols")
 
-    def __init__(self, url: str | None = None, client=None):
+    def __init__(self, url: str | None = None, client: HttpClient | None = None):
         self.url = url
         self.client = client
 
     # -------------------------------------------------------------- loading
     def load(self, source: str = "auto", path: str | Path | None = None) -> SP500Universe:
+        """The universe from one of :attr:`SOURCES` (see the class docstring); ``path`` is
+        the file of the ``html`` and ``csv`` sources."""
         if source not in self.SOURCES:
             raise DataError(
                 f"unknown universe source {source!r}; choose one of {', '.join(self.SOURCES)}"
@@ -442,12 +337,16 @@ class SP500UniverseManager:
         return self.from_pytickersymbols()
 
     def from_html(self, path: str | Path) -> SP500Universe:
+        """The universe of a saved Wikipedia page: its list, changes table and date."""
         tables = wikipedia.read_html_file(path)
         return _universe_from_tables(tables, f"Wikipedia page saved in {Path(path).name}")
 
     def from_csv(self, path: str | Path) -> SP500Universe:
+        """The universe of a constituents CSV (columns found by their headers, as on the
+        Wikipedia page), dated by the date in its name, else its modification time; it
+        has no changes table."""
         path = Path(path)
-        table = _read_csv(path)
+        table = read_csv(path)
         names = [wikipedia.normalise_header(str(c)) for c in table.columns]
         cols = wikipedia.match_constituent_columns(names)
         if cols is None:
@@ -465,12 +364,13 @@ class SP500UniverseManager:
             frame["date_added"] = frame["date_added"].map(wikipedia.iso_date)
         if "cik" in frame:
             frame["cik"] = frame["cik"].map(wikipedia.cik)
-        as_of = _date_in_name(path) or pd.Timestamp(path.stat().st_mtime, unit="s").normalize()
+        as_of = date_in_name(path) or pd.Timestamp(path.stat().st_mtime, unit="s").normalize()
         return SP500Universe(
-            _stocks_from_frame(frame), _empty_changes(), as_of, f"constituents file {path.name}"
+            stocks_from_frame(frame), empty_changes(), as_of, f"constituents file {path.name}"
         )
 
     def from_pytickersymbols(self) -> SP500Universe:
+        """The list bundled in ``pytickersymbols`` (offline; no date, no changes table)."""
         import importlib.metadata
 
         from pytickersymbols import PyTickerSymbols
@@ -484,7 +384,7 @@ class SP500UniverseManager:
             for s in PyTickerSymbols().get_stocks_by_index("S&P 500")
         ]
         version = importlib.metadata.version("pytickersymbols")
-        return SP500Universe(stocks, _empty_changes(), None, f"pytickersymbols {version}")
+        return SP500Universe(stocks, empty_changes(), None, f"pytickersymbols {version}")
 
     def _key(self) -> str:
         return f"wikipedia:sp500:{self.url or wikipedia.page_url()}"
@@ -552,7 +452,7 @@ class SP500UniverseManager:
         return next_rebalance(_as_date(today or dt.date.today()))
 
     @staticmethod
-    def is_stale(last_update, today: dt.date | None = None) -> bool:
+    def is_stale(last_update: DateLike, today: dt.date | None = None) -> bool:
         """Whether a rebalance has taken effect since ``last_update``."""
         return _as_date(today or dt.date.today()) >= next_rebalance(_as_date(last_update))
 
@@ -563,7 +463,7 @@ def _local_lists() -> dict:
     return find_sources()
 
 
-def _as_date(value) -> dt.date:
+def _as_date(value: DateLike) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):

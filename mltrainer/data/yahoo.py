@@ -32,7 +32,7 @@ import pandas as pd
 
 from mltrainer.data.cache import CacheHit, get_cache
 from mltrainer.data.http import RetryPolicy
-from mltrainer.data.market_data import MarketData
+from mltrainer.data.market_data import MarketData, Progress
 from mltrainer.data.polygon import assemble
 from mltrainer.errors import DataError, SourceError
 from mltrainer.validate import DateLike
@@ -54,7 +54,6 @@ _FIELDS = {
 }
 
 Download = Callable[[list, str, str], tuple]  # (yahoo tickers, start, end) -> (frame, errors)
-Progress = Callable[[float, str], None]  # (fraction done, text), as st.progress(...).progress
 
 
 # ------------------------------------------------------------------ spelling

@@ -13,10 +13,10 @@ import pytest
 from mltrainer.cli import main
 from mltrainer.data import wikipedia
 from mltrainer.data.cache import get_cache
+from mltrainer.data.constituents import _SECTOR_PRIORITY
 from mltrainer.data.gics import GICS_SECTORS
 from mltrainer.data.http import HttpClient, RetryPolicy
 from mltrainer.data.universe import (
-    _SECTOR_PRIORITY,
     SP500Stock,
     SP500Universe,
     SP500UniverseManager,
