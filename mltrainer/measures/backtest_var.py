@@ -34,11 +34,16 @@ Basel Committee on Banking Supervision (1996). Supervisory framework for the use
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from scipy import special, stats
 
 from mltrainer.errors import DataError, ParameterError
+
+# Exception indicators: 0/1 or bool per day (a Series, an array or a list); NaNs dropped.
+Exceptions = pd.Series | np.ndarray | Sequence[float]
 
 # Basel plus factors for 250 observations at 99 % (exceptions -> addition to the multiplier 3)
 BASEL_PLUS_FACTOR = {5: 0.40, 6: 0.50, 7: 0.65, 8: 0.75, 9: 0.85}
@@ -56,7 +61,7 @@ def var_exceptions(returns: pd.Series, var: pd.Series) -> pd.Series:
     return out.where(forecast.notna() & r.notna()).rename("exception")
 
 
-def _hits(exceptions) -> np.ndarray:
+def _hits(exceptions: Exceptions) -> np.ndarray:
     x = np.asarray(exceptions, dtype="float64")
     x = x[~np.isnan(x)]
     if x.ndim != 1 or x.size == 0:
@@ -72,12 +77,12 @@ def _p(level: float) -> float:
     return 1.0 - level
 
 
-def _loglik(k0, k1, prob1):
+def _loglik(k0: int, k1: int, prob1: float) -> float:
     """``k0 ln(1-q) + k1 ln q`` with ``0 ln 0 = 0``."""
     return special.xlogy(k0, 1.0 - prob1) + special.xlogy(k1, prob1)
 
 
-def kupiec_pof(exceptions, level: float = 0.99) -> dict:
+def kupiec_pof(exceptions: Exceptions, level: float = 0.99) -> dict:
     """Kupiec proportion-of-failures test.
 
     Parameters
@@ -106,14 +111,14 @@ def kupiec_pof(exceptions, level: float = 0.99) -> dict:
     }
 
 
-def transition_counts(exceptions) -> dict:
+def transition_counts(exceptions: Exceptions) -> dict:
     """Counts ``n00, n01, n10, n11`` of consecutive (yesterday, today) exception states."""
     hits = _hits(exceptions).astype(int)
     prev, cur = hits[:-1], hits[1:]
     return {f"n{i}{j}": int(((prev == i) & (cur == j)).sum()) for i in (0, 1) for j in (0, 1)}
 
 
-def christoffersen(exceptions, level: float = 0.99) -> dict:
+def christoffersen(exceptions: Exceptions, level: float = 0.99) -> dict:
     """Christoffersen independence and conditional coverage tests.
 
     Returns
@@ -159,7 +164,7 @@ def traffic_light_zone(n_exceptions: int, n: int = 250, level: float = 0.99) -> 
     return "red"
 
 
-def traffic_light(exceptions, level: float = 0.99, window: int = 250) -> dict:
+def traffic_light(exceptions: Exceptions, level: float = 0.99, window: int = 250) -> dict:
     """Basel traffic light over the last ``window`` forecasts (all if fewer).
 
     Returns a dict with ``n``, ``exceptions``, ``zone``, ``cumulative_probability`` (of
@@ -179,7 +184,7 @@ def traffic_light(exceptions, level: float = 0.99, window: int = 250) -> dict:
     return out
 
 
-def backtest_tables(exceptions, level: float = 0.99) -> dict[str, pd.DataFrame]:
+def backtest_tables(exceptions: Exceptions, level: float = 0.99) -> dict[str, pd.DataFrame]:
     """The three backtests as one-row frames (what a model puts in its ``tables``)."""
     return {
         "kupiec": pd.DataFrame([kupiec_pof(exceptions, level)]),

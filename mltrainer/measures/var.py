@@ -73,6 +73,10 @@ MIN_OBS = 10  # fewest returns a single VaR figure is computed from
 MIN_GARCH_OBS = 100  # fewest returns a GARCH(1,1) is estimated from
 
 Level = float | Sequence[float]
+# One return series: a Series, a one-column frame, an array or a list of floats.
+Returns = pd.Series | pd.DataFrame | np.ndarray | Sequence[float]
+# A VaR or ES figure: a float for a scalar level, one value per level otherwise.
+Figure = float | np.ndarray
 
 
 # --------------------------------------------------------------------------- checks
@@ -92,7 +96,7 @@ def _method(method: str) -> str:
     return method
 
 
-def _clean(returns, what: str = "returns") -> np.ndarray:
+def _clean(returns: Returns, what: str = "returns") -> np.ndarray:
     """1-D float array of the finite returns (NaNs dropped); DataError otherwise."""
     if isinstance(returns, pd.DataFrame):
         if returns.shape[1] != 1:
@@ -109,7 +113,7 @@ def _clean(returns, what: str = "returns") -> np.ndarray:
     return arr[~np.isnan(arr)]
 
 
-def _shape(values: np.ndarray, level: Level):
+def _shape(values: np.ndarray, level: Level) -> Figure:
     """A float for a scalar level, else the per-level array."""
     return float(values[0]) if np.ndim(level) == 0 else values
 
@@ -132,7 +136,7 @@ def _hist_kernel(x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return -q, es
 
 
-def _moments(x: np.ndarray):
+def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Mean, std (ddof=1), skewness and excess kurtosis (moment estimators) per row."""
     w = x.shape[1]
     mu = x.mean(axis=1)
@@ -148,7 +152,7 @@ def _moments(x: np.ndarray):
     return mu, sd, skew, kurt
 
 
-def _normal_kernel(x, p):
+def _normal_kernel(x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mu, sd, _, _ = _moments(x)
     z = stats.norm.ppf(p)
     var = -(mu[:, None] + sd[:, None] * z)
@@ -156,7 +160,7 @@ def _normal_kernel(x, p):
     return var, es
 
 
-def kurtosis_dof(excess_kurtosis) -> np.ndarray:
+def kurtosis_dof(excess_kurtosis: float | np.ndarray) -> np.ndarray:
     """Student t degrees of freedom matching an excess kurtosis: ``nu = 4 + 6 / g2``.
 
     Clipped to ``(4, MAX_DOF]``; no excess kurtosis (``g2 <= 0``) gives ``MAX_DOF``.
@@ -167,7 +171,9 @@ def kurtosis_dof(excess_kurtosis) -> np.ndarray:
     return np.clip(nu, 4.0 + 1e-9, MAX_DOF)
 
 
-def _student_t_kernel(x, p, dof=None):
+def _student_t_kernel(
+    x: np.ndarray, p: np.ndarray, dof: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     mu, sd, _, kurt = _moments(x)
     nu = kurtosis_dof(kurt) if dof is None else np.full(mu.shape, float(dof))
     nu = nu[:, None]
@@ -178,14 +184,16 @@ def _student_t_kernel(x, p, dof=None):
     return var, es
 
 
-def cornish_fisher_quantile(z, skew, kurt):
+def cornish_fisher_quantile(
+    z: float | np.ndarray, skew: float | np.ndarray, kurt: float | np.ndarray
+) -> float | np.ndarray:
     """Cornish-Fisher expansion of the standard quantile ``z`` (excess kurtosis ``kurt``)."""
     return (
         z + (z**2 - 1) * skew / 6 + (z**3 - 3 * z) * kurt / 24 - (2 * z**3 - 5 * z) * skew**2 / 36
     )
 
 
-def _cornish_fisher_kernel(x, p):
+def _cornish_fisher_kernel(x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mu, sd, skew, kurt = _moments(x)
     s, k = skew[:, None], kurt[:, None]
     c = stats.norm.ppf(p)
@@ -238,7 +246,7 @@ def ewma_variance(returns: np.ndarray, lam: float = 0.94, seed: float | None = N
     return np.concatenate([[seed], nvar.ewma_variance(r, lam, seed=seed)])
 
 
-def fit_garch(returns: np.ndarray, starting_values=None) -> np.ndarray:
+def fit_garch(returns: np.ndarray, starting_values: np.ndarray | None = None) -> np.ndarray:
     """GARCH(1,1) with constant mean and normal errors, fitted by ``arch``.
 
     Returns ``[mu, omega, alpha, beta]`` on the scale of ``returns`` (the fit runs on
@@ -261,7 +269,9 @@ def fit_garch(returns: np.ndarray, starting_values=None) -> np.ndarray:
 
 
 # --------------------------------------------------------------------- single figures
-def _fhs_single(r, p, vol, lam):
+def _fhs_single(
+    r: np.ndarray, p: np.ndarray, vol: str, lam: float
+) -> tuple[np.ndarray, np.ndarray]:
     if vol == "ewma":
         mu = 0.0
         sigma = np.sqrt(ewma_variance(r, lam))
@@ -275,13 +285,13 @@ def _fhs_single(r, p, vol, lam):
 
 
 def var_es(
-    returns,
+    returns: Returns,
     level: Level = 0.99,
     method: str = "historical",
     *,
     dof: float | None = None,
     lam: float = 0.94,
-) -> tuple:
+) -> tuple[Figure, Figure]:
     """VaR and ES of the whole sample by ``method`` (see the module notes).
 
     Parameters
@@ -319,58 +329,64 @@ def var_es(
     return _shape(var, level), _shape(es, level)
 
 
-def value_at_risk(returns, level: Level = 0.99, method: str = "historical", **kw):
+def value_at_risk(
+    returns: Returns, level: Level = 0.99, method: str = "historical", **kw
+) -> Figure:
     """VaR (positive loss) of the whole sample; see :func:`var_es`."""
     return var_es(returns, level, method, **kw)[0]
 
 
-def expected_shortfall(returns, level: Level = 0.99, method: str = "historical", **kw):
+def expected_shortfall(
+    returns: Returns, level: Level = 0.99, method: str = "historical", **kw
+) -> Figure:
     """Expected Shortfall (positive loss) of the whole sample; see :func:`var_es`."""
     return var_es(returns, level, method, **kw)[1]
 
 
-def historical_var(returns, level: Level = 0.99):
+def historical_var(returns: Returns, level: Level = 0.99) -> Figure:
     """``-quantile(returns, 1 - level)`` with linear interpolation (numpy's default)."""
     return value_at_risk(returns, level, "historical")
 
 
-def historical_es(returns, level: Level = 0.99):
+def historical_es(returns: Returns, level: Level = 0.99) -> Figure:
     """Minus the mean of the returns at or below the ``1 - level`` quantile."""
     return expected_shortfall(returns, level, "historical")
 
 
-def normal_var(returns, level: Level = 0.99):
+def normal_var(returns: Returns, level: Level = 0.99) -> Figure:
     """``-(mu + sigma z_p)`` with the sample mean and std (ddof=1)."""
     return value_at_risk(returns, level, "normal")
 
 
-def normal_es(returns, level: Level = 0.99):
+def normal_es(returns: Returns, level: Level = 0.99) -> Figure:
     """``-(mu - sigma phi(z_p) / p)``."""
     return expected_shortfall(returns, level, "normal")
 
 
-def student_t_var(returns, level: Level = 0.99, dof: float | None = None):
+def student_t_var(returns: Returns, level: Level = 0.99, dof: float | None = None) -> Figure:
     """Standardised-t VaR; ``dof`` fitted from the excess kurtosis when None."""
     return value_at_risk(returns, level, "student_t", dof=dof)
 
 
-def student_t_es(returns, level: Level = 0.99, dof: float | None = None):
+def student_t_es(returns: Returns, level: Level = 0.99, dof: float | None = None) -> Figure:
     """Standardised-t ES; ``dof`` fitted from the excess kurtosis when None."""
     return expected_shortfall(returns, level, "student_t", dof=dof)
 
 
-def cornish_fisher_var(returns, level: Level = 0.99):
+def cornish_fisher_var(returns: Returns, level: Level = 0.99) -> Figure:
     """Modified (Cornish-Fisher) VaR."""
     return value_at_risk(returns, level, "cornish_fisher")
 
 
-def cornish_fisher_es(returns, level: Level = 0.99):
+def cornish_fisher_es(returns: Returns, level: Level = 0.99) -> Figure:
     """ES of the Cornish-Fisher quantile function (closed form, see module notes)."""
     return expected_shortfall(returns, level, "cornish_fisher")
 
 
 # --------------------------------------------------------------------------- rolling
-def _rolling_fhs(r, w, p, vol, lam, refit_every):
+def _rolling_fhs(
+    r: np.ndarray, w: int, p: np.ndarray, vol: str, lam: float, refit_every: int
+) -> tuple[np.ndarray, np.ndarray]:
     """VaR/ES arrays (n - w + 1, L) for windows ending at positions w-1 .. n-1."""
     n = r.size
     if vol == "ewma":
@@ -413,7 +429,15 @@ def _rolling_fhs(r, w, p, vol, lam, refit_every):
     return -m_next + s_next * var_z, -m_next + s_next * es_z
 
 
-def _rolling_series(s: pd.Series, window, p, method, dof, lam, refit_every):
+def _rolling_series(
+    s: pd.Series,
+    window: int,
+    p: np.ndarray,
+    method: str,
+    dof: float | None,
+    lam: float,
+    refit_every: int,
+) -> tuple[np.ndarray, np.ndarray]:
     valid = s.dropna()
     r = valid.to_numpy(dtype="float64")
     if np.isinf(r).any():
@@ -496,7 +520,14 @@ def rolling_var_es(
     return pd.DataFrame(np.hstack([var, es]), index=s.index, columns=cols)
 
 
-def _rolling_one(returns, measure, window, level, method, **kw):
+def _rolling_one(
+    returns: pd.Series | pd.DataFrame,
+    measure: str,
+    window: int,
+    level: Level,
+    method: str,
+    **kw,
+) -> pd.Series | pd.DataFrame:
     if isinstance(returns, pd.DataFrame):
         # one column at a time: a (dates x tickers x window) view would not fit in memory
         out = {
@@ -521,7 +552,7 @@ def rolling_var(
     level: Level = 0.99,
     method: str = "historical",
     **kw,
-):
+) -> pd.Series | pd.DataFrame:
     """Rolling VaR forecast for t+1 made at t (positive loss); see :func:`rolling_var_es`.
 
     A Series for one series and one level; a frame with one column per level, or per
@@ -536,6 +567,6 @@ def rolling_es(
     level: Level = 0.99,
     method: str = "historical",
     **kw,
-):
+) -> pd.Series | pd.DataFrame:
     """Rolling ES forecast for t+1 made at t (positive loss); see :func:`rolling_var_es`."""
     return _rolling_one(returns, "es", window, level, method, **kw)
