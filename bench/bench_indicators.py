@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from mltrainer import config  # noqa: E402
 from mltrainer.data.local import load_local  # noqa: E402
-from mltrainer.models import indicators as ind  # noqa: E402
 from mltrainer.models import technical  # noqa: E402
+from mltrainer.numerics import indicators as ind  # noqa: E402
 
 
 def best_of(fn, repeat: int) -> float:
@@ -74,21 +74,35 @@ def main() -> None:
     data = raw.adjusted()
     h, lo, c = data.high, data.low, data.close
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"panel: {c.shape[0]} dates x {c.shape[1]} tickers, best of {args.repeat}; "
-          f"load average {load} on {os.cpu_count()} CPUs")
+    print(
+        f"panel: {c.shape[0]} dates x {c.shape[1]} tickers, best of {args.repeat}; "
+        f"load average {load} on {os.cpu_count()} CPUs"
+    )
     cases = [
         ("sma(30)", lambda: ind.sma(c, 30), lambda: talib_loop(talib.SMA, [c], timeperiod=30)),
         ("ema(20)", lambda: ind.ema(c, 20), lambda: talib_loop(talib.EMA, [c], timeperiod=20)),
-        ("wilder(14)", lambda: ind.wilder(c, 14),
-         lambda: talib_loop(talib.EMA, [c], timeperiod=27)),  # Wilder n == EMA 2n-1
+        (
+            "wilder(14)",
+            lambda: ind.wilder(c, 14),
+            lambda: talib_loop(talib.EMA, [c], timeperiod=27),
+        ),  # Wilder n == EMA 2n-1
         ("rsi(14)", lambda: ind.rsi(c), lambda: talib_loop(talib.RSI, [c])),
         ("macd(12,26,9)", lambda: ind.macd(c), lambda: talib_loop(talib.MACD, [c], n_out=3)),
-        ("stochastic(5,3,3)", lambda: ind.stochastic(h, lo, c),
-         lambda: talib_loop(talib.STOCH, [h, lo, c], n_out=2)),
-        ("williams_r(14)", lambda: ind.williams_r(h, lo, c),
-         lambda: talib_loop(talib.WILLR, [h, lo, c])),
-        ("true_range", lambda: ind.true_range(h, lo, c),
-         lambda: talib_loop(talib.TRANGE, [h, lo, c])),
+        (
+            "stochastic(5,3,3)",
+            lambda: ind.stochastic(h, lo, c),
+            lambda: talib_loop(talib.STOCH, [h, lo, c], n_out=2),
+        ),
+        (
+            "williams_r(14)",
+            lambda: ind.williams_r(h, lo, c),
+            lambda: talib_loop(talib.WILLR, [h, lo, c]),
+        ),
+        (
+            "true_range",
+            lambda: ind.true_range(h, lo, c),
+            lambda: talib_loop(talib.TRANGE, [h, lo, c]),
+        ),
         ("atr(14)", lambda: ind.atr(h, lo, c), lambda: talib_loop(talib.ATR, [h, lo, c])),
     ]
     print(f"{'indicator':<20}{'ours s':>10}{'talib s':>10}{'ratio':>8}")

@@ -10,7 +10,7 @@ Features (``F`` columns of a dates x tickers x F array):
 - ``ret_w``: log return over ``w`` days, ``log(P_t / P_{t-w})``, w in 1, 5, 21, 63, 126, 252;
 - ``xs_ret_w``: the same minus the cross-sectional mean that date (w in 21, 63);
 - ``vol_w``: annualised standard deviation of daily log returns over w in 21, 63;
-- ``rsi_14``: Wilder's RSI (:func:`mltrainer.models.indicators.rsi`), rescaled to
+- ``rsi_14``: Wilder's RSI (:func:`mltrainer.numerics.indicators.rsi`), rescaled to
   ``RSI/100 - 0.5``;
 - ``ma_dist_w``: ``P_t / SMA_w - 1`` for w in 20, 50, 200;
 - ``volume_z``: z-score of log volume (split-consistent without look-ahead) against its
@@ -29,7 +29,7 @@ from mltrainer.numerics.rolling import (
     rolling_mean_std,
     rolling_std,
 )
-from mltrainer.models.indicators import rsi
+from mltrainer.numerics.indicators import rsi
 
 RETURN_WINDOWS = (1, 5, 21, 63, 126, 252)
 XS_WINDOWS = (21, 63)

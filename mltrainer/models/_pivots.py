@@ -19,6 +19,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from mltrainer.numerics import rolling as rl
+
 # pattern codes: the sign is the direction of the expected move
 DOUBLE_TOP, DOUBLE_BOTTOM = -1, 1
 HEAD_SHOULDERS, INVERSE_HEAD_SHOULDERS = -2, 2
@@ -30,40 +32,9 @@ PATTERN_NAMES = {
 }
 
 
-def rolling_extreme(x: np.ndarray, window: int, op) -> np.ndarray:
-    """``op`` (np.maximum / np.minimum) of rows t-window+1..t; NaN if any is NaN.
-
-    Doubling over power-of-two windows (about log2(window) + 1 passes), alternating
-    between two work arrays.
-    """
-    if window <= 1:
-        return x.copy()
-    bufs = (np.empty_like(x), np.empty_like(x))
-    cur, width, k = x, 1, 0
-    while 2 * width <= window:
-        nxt = bufs[k % 2]
-        nxt[:width] = np.nan
-        op(cur[width:], cur[:-width], out=nxt[width:])
-        cur, width, k = nxt, 2 * width, k + 1
-    rest = window - width
-    if rest:
-        nxt = bufs[k % 2]
-        nxt[:rest] = np.nan
-        op(cur[rest:], cur[:-rest], out=nxt[rest:])
-        cur = nxt
-    return cur
-
-
-def shift(x: np.ndarray, lag: int, fill=np.nan) -> np.ndarray:
-    """Rows moved ``lag`` dates later (row t holds row t-lag)."""
-    out = np.full_like(x, fill)
-    if lag < x.shape[0]:
-        out[lag:] = x[: x.shape[0] - lag]
-    return out
-
-
-def confirmed_pivots(high: np.ndarray, low: np.ndarray, order: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def confirmed_pivots(
+    high: np.ndarray, low: np.ndarray, order: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Boolean (dates x tickers) arrays, True on the bar that CONFIRMS a swing high / low.
 
     Bar p is a swing high when ``high[p]`` is the maximum of bars p-order..p+order and
@@ -74,17 +45,19 @@ def confirmed_pivots(high: np.ndarray, low: np.ndarray, order: int
     """
     t = high.shape[0]
     out = []
-    for x, op, at_least, beyond in ((high, np.maximum, np.greater_equal, np.greater),
-                                    (low, np.minimum, np.less_equal, np.less)):
+    for x, extreme, at_least, beyond in (
+        (high, rl.rolling_max, np.greater_equal, np.greater),
+        (low, rl.rolling_min, np.less_equal, np.less),
+    ):
         flag = np.zeros_like(x, dtype=bool)  # same memory layout as x
         if t > 2 * order:
-            cand = x[order: t - order]  # bar p = c - order for c = 2*order .. t-1
-            around = rolling_extreme(x, 2 * order + 1, op)[2 * order:]  # c-2*order .. c
-            before = rolling_extreme(x, order, op)[order - 1: t - order - 1]  # p-order..p-1
+            cand = x[order : t - order]  # bar p = c - order for c = 2*order .. t-1
+            around = extreme(x, 2 * order + 1)[2 * order :]  # c-2*order .. c
+            before = extreme(x, order)[order - 1 : t - order - 1]  # p-order..p-1
             with np.errstate(invalid="ignore"):
                 hit = at_least(cand, around)
                 hit &= beyond(cand, before)
-            flag[2 * order:] = hit
+            flag[2 * order :] = hit
         out.append(flag)
     return out[0], out[1]
 
@@ -100,6 +73,7 @@ class PivotEvents(NamedTuple):
 
 
 def pivot_events(high: np.ndarray, low: np.ndarray, order: int) -> PivotEvents:
+    """The pivots of :func:`confirmed_pivots` as flat events, highs and lows merged."""
     is_high, is_low = confirmed_pivots(high, low, order)
     # nonzero on the transposed flags gives ticker-major order
     th, rh = np.nonzero(is_high.T)
@@ -137,8 +111,9 @@ def last_of_groups(ticker: np.ndarray, row: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------ support / resistance
-def cluster_levels(ev: PivotEvents, n_pivots: int, tolerance: float
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def cluster_levels(
+    ev: PivotEvents, n_pivots: int, tolerance: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Price levels from the ``n_pivots`` latest pivots of the ticker, at each event.
 
     The pool (highs and lows alike: an old resistance is a support once broken) is
@@ -166,8 +141,13 @@ def cluster_levels(ev: PivotEvents, n_pivots: int, tolerance: float
     return levels, touches
 
 
-def nearest_levels(close: np.ndarray, event_index: np.ndarray, levels: np.ndarray,
-                   touches: np.ndarray, min_touches: int):
+def nearest_levels(
+    close: np.ndarray,
+    event_index: np.ndarray,
+    levels: np.ndarray,
+    touches: np.ndarray,
+    min_touches: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Nearest level above (resistance) and below (support) the close, and their touches.
 
     ``event_index`` maps each (date, ticker) to the latest pivot event known then.
@@ -185,10 +165,10 @@ def nearest_levels(close: np.ndarray, event_index: np.ndarray, levels: np.ndarra
     order = np.argsort(~keep, axis=1, kind="stable")[:, :width]  # kept ones first
     lev = np.full((e + 1, width + 2), np.nan)
     cnt = np.full((e + 1, width + 2), np.nan)
-    lev[:e, 1:-1] = np.where(np.take_along_axis(keep, order, 1),
-                             np.take_along_axis(levels, order, 1), np.nan)
-    cnt[:e, 1:-1] = np.where(np.isnan(lev[:e, 1:-1]), np.nan,
-                             np.take_along_axis(touches, order, 1))
+    lev[:e, 1:-1] = np.where(
+        np.take_along_axis(keep, order, 1), np.take_along_axis(levels, order, 1), np.nan
+    )
+    cnt[:e, 1:-1] = np.where(np.isnan(lev[:e, 1:-1]), np.nan, np.take_along_axis(touches, order, 1))
     # work ticker-major (each ticker's dates contiguous): consecutive gathers then read
     # the same event's levels, from cache
     close = np.ascontiguousarray(close.T)
@@ -269,8 +249,16 @@ def _alternating(ev: PivotEvents, k: np.ndarray, span: int, last_kind: int) -> n
     return ok
 
 
-def _first_break(close: np.ndarray, ticker, start, neck0, neck_slope, invalid_level,
-                 bearish: np.ndarray, max_wait: int):
+def _first_break(
+    close: np.ndarray,
+    ticker,
+    start,
+    neck0,
+    neck_slope,
+    invalid_level,
+    bearish: np.ndarray,
+    max_wait: int,
+):
     """First bar in start..start+max_wait whose close breaks the neckline.
 
     Neckline at bar r is ``neck0 + neck_slope * (r - start)``; a bearish pattern breaks
@@ -295,8 +283,14 @@ def _first_break(close: np.ndarray, ticker, start, neck0, neck_slope, invalid_le
     return start + b, ok
 
 
-def find_patterns(close: np.ndarray, ev: PivotEvents, tolerance: float, min_height: float,
-                  full_height: float, max_wait: int) -> Patterns:
+def find_patterns(
+    close: np.ndarray,
+    ev: PivotEvents,
+    tolerance: float,
+    min_height: float,
+    full_height: float,
+    max_wait: int,
+) -> Patterns:
     """Double tops/bottoms and (inverse) head and shoulders from confirmed pivots.
 
     Double top: alternating pivots peak P1, trough N, peak P2 with
@@ -343,8 +337,7 @@ def find_patterns(close: np.ndarray, ev: PivotEvents, tolerance: float, min_heig
                 extreme = hd
                 first = prow[k_ok - 4]
                 code = HEAD_SHOULDERS if bearish else INVERSE_HEAD_SHOULDERS
-                ok = ((hd > np.maximum(ls, rs)) & (mismatch <= tolerance)
-                      & (height >= min_height))
+                ok = (hd > np.maximum(ls, rs)) & (mismatch <= tolerance) & (height >= min_height)
                 neck0 = None
             kk = k_ok[ok]
             if kk.size == 0:
@@ -354,13 +347,31 @@ def find_patterns(close: np.ndarray, ev: PivotEvents, tolerance: float, min_heig
                 n0 = neck0[ok]
             else:
                 n0 = t1[ok] + slope[ok] * (start - r1[ok])
-            row, hit = _first_break(close, ev.ticker[kk], start, s * n0, s * slope[ok],
-                                    s * extreme[ok], np.full(kk.size, bearish), max_wait)
-            strength = (np.minimum(1.0, height[ok] / full_height)
-                        * (1.0 - 0.5 * mismatch[ok] / max(tolerance, 1e-12)))
+            row, hit = _first_break(
+                close,
+                ev.ticker[kk],
+                start,
+                s * n0,
+                s * slope[ok],
+                s * extreme[ok],
+                np.full(kk.size, bearish),
+                max_wait,
+            )
+            strength = np.minimum(1.0, height[ok] / full_height) * (
+                1.0 - 0.5 * mismatch[ok] / max(tolerance, 1e-12)
+            )
             neck_at = n0 + slope[ok] * (row - start)
-            parts.append((ev.ticker[kk][hit], np.full(hit.sum(), code), row[hit],
-                          first[ok][hit], prow[kk][hit], strength[hit], s * neck_at[hit]))
+            parts.append(
+                (
+                    ev.ticker[kk][hit],
+                    np.full(hit.sum(), code),
+                    row[hit],
+                    first[ok][hit],
+                    prow[kk][hit],
+                    strength[hit],
+                    s * neck_at[hit],
+                )
+            )
     if not parts:
         empty = np.array([], dtype=np.int64)
         return Patterns(empty, empty, empty, empty, empty, np.array([]), np.array([]))

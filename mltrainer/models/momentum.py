@@ -13,19 +13,23 @@ import pandas as pd
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
-from mltrainer.numerics import rolling as rl
-from mltrainer.models.base import (
-    SIGNAL,
-    Model,
-    ModelOutput,
-)
+from mltrainer.models._signal_output import signal_output
+from mltrainer.models.base import SIGNAL, Model, ModelOutput
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
+from mltrainer.numerics import rolling as rl
+from mltrainer.numerics.frames import as_array, as_frame
+from mltrainer.numerics.threads import single_thread
 
 # --------------------------------------------------------------------------- maths
 
 
-def simple_momentum(prices: np.ndarray, window: int, threshold: float,
-                    mode: str = "step", returns: np.ndarray | None = None) -> np.ndarray:
+def simple_momentum(
+    prices: np.ndarray,
+    window: int,
+    threshold: float,
+    mode: str = "step",
+    returns: np.ndarray | None = None,
+) -> np.ndarray:
     """Signal from the trailing return ``r = P[t] / P[t-window] - 1``.
 
     ``mode="step"``: +1 if r > threshold, -1 if r < -threshold, else 0.
@@ -38,9 +42,14 @@ def simple_momentum(prices: np.ndarray, window: int, threshold: float,
     return np.clip(r / threshold, -1.0, 1.0)
 
 
-def dual_momentum(prices: np.ndarray, window: int, abs_threshold: float,
-                  rel_threshold: float, benchmark: str = "median",
-                  combine: str = "both") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def dual_momentum(
+    prices: np.ndarray,
+    window: int,
+    abs_threshold: float,
+    rel_threshold: float,
+    benchmark: str = "median",
+    combine: str = "both",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Absolute and relative momentum and their combination.
 
     Returns ``(signal, absolute, relative)``: absolute = step(r, abs_threshold),
@@ -63,9 +72,9 @@ def dual_momentum(prices: np.ndarray, window: int, abs_threshold: float,
     return signal, absolute, relative
 
 
-def cross_sectional_momentum(prices: np.ndarray, lookback: int, skip: int,
-                             mode: str = "rank", quantile: float = 0.2
-                             ) -> tuple[np.ndarray, np.ndarray]:
+def cross_sectional_momentum(
+    prices: np.ndarray, lookback: int, skip: int, mode: str = "rank", quantile: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
     """Rank of the ``lookback``-to-``skip`` return across tickers, mapped to [-1, 1].
 
     Returns ``(signal, momentum)`` with momentum ``P[t-skip] / P[t-lookback] - 1``,
@@ -85,9 +94,14 @@ def cross_sectional_momentum(prices: np.ndarray, lookback: int, skip: int,
     return signal, mom
 
 
-def risk_adjusted_momentum(prices: np.ndarray, window: int, vol_window: int, scale: float,
-                           drawdown_window: int, max_drawdown: float
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def risk_adjusted_momentum(
+    prices: np.ndarray,
+    window: int,
+    vol_window: int,
+    scale: float,
+    drawdown_window: int,
+    max_drawdown: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``tanh(z / scale)`` with ``z = ln(P[t]/P[t-w]) / (sigma_d sqrt(w))``, guarded.
 
     sigma_d is the sample standard deviation of daily log returns over ``vol_window``
@@ -108,24 +122,36 @@ def risk_adjusted_momentum(prices: np.ndarray, window: int, vol_window: int, sca
     return signal, z, drawdown
 
 
-def time_series_momentum(prices: np.ndarray, short_window: int, long_window: int,
-                         short_weight: float = 0.5,
-                         returns: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def time_series_momentum(
+    prices: np.ndarray,
+    short_window: int,
+    long_window: int,
+    short_weight: float = 0.5,
+    returns: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """``w sign(r_short) + (1 - w) sign(r_long)`` of the two trailing returns.
 
     ``returns``: ``(r_short, r_long)``, when the caller already has them.
     """
     if returns is None:
-        returns = (rl.trailing_return(prices, short_window),
-                   rl.trailing_return(prices, long_window))
+        returns = (
+            rl.trailing_return(prices, short_window),
+            rl.trailing_return(prices, long_window),
+        )
     rs, rlong = returns
     return short_weight * np.sign(rs) + (1.0 - short_weight) * np.sign(rlong)
 
 
-def volume_confirmed_momentum(prices: np.ndarray, volume: np.ndarray, window: int,
-                              threshold: float, confirm_window: int, volume_window: int,
-                              volume_ratio: float, momentum: np.ndarray | None = None
-                              ) -> tuple[np.ndarray, np.ndarray]:
+def volume_confirmed_momentum(
+    prices: np.ndarray,
+    volume: np.ndarray,
+    window: int,
+    threshold: float,
+    confirm_window: int,
+    volume_window: int,
+    volume_ratio: float,
+    momentum: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Simple step momentum kept only where recent volume is above normal.
 
     ``ratio = mean(V, confirm_window) / mean(V, volume_window)`` (both ending at t,
@@ -143,9 +169,15 @@ def volume_confirmed_momentum(prices: np.ndarray, volume: np.ndarray, window: in
     return signal, ratio
 
 
-def sector_rotation_momentum(prices: np.ndarray, sector_of: list, sector_names: list,
-                             window: int, n_top: int, n_bottom: int, sector_weight: float
-                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sector_rotation_momentum(
+    prices: np.ndarray,
+    sector_of: list,
+    sector_names: list,
+    window: int,
+    n_top: int,
+    n_bottom: int,
+    sector_weight: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sector ranking plus within-sector relative strength.
 
     m_i = trailing ``window`` return. Sector momentum M_s = mean of m_i over members
@@ -167,7 +199,7 @@ def sector_rotation_momentum(prices: np.ndarray, sector_of: list, sector_names: 
     member[np.flatnonzero(known), idx[known]] = 1.0
     finite = np.isfinite(mom)
     m0 = np.where(finite, mom, 0.0)
-    with rl.single_thread():  # three thin (dates x tickers) @ (tickers x sectors) products
+    with single_thread():  # three thin (dates x tickers) @ (tickers x sectors) products
         count = finite.astype("float64") @ member
         total = m0 @ member
         total_sq = (m0 * m0) @ member
@@ -207,11 +239,6 @@ def sector_rotation_momentum(prices: np.ndarray, sector_of: list, sector_names: 
 # ------------------------------------------------------------------------ classes
 
 
-def _frame(values: np.ndarray, data: MarketData) -> pd.DataFrame:
-    # the arrays are fresh and owned by the output: no copy (pandas 3 copies by default)
-    return pd.DataFrame(values, index=data.dates, columns=data.adj_close.columns, copy=False)
-
-
 class MomentumInputs:
     """Arrays the momentum models read, each computed once per data and then shared.
 
@@ -224,7 +251,7 @@ class MomentumInputs:
 
     def __init__(self, data: MarketData):
         self.data = data
-        self.prices = rl.as_array(data.adj_close)
+        self.prices = as_array(data.adj_close)
         self._memo: dict[tuple, np.ndarray] = {}
 
     def _get(self, key: tuple, make) -> np.ndarray:
@@ -234,48 +261,42 @@ class MomentumInputs:
 
     def trailing_return(self, window: int, skip: int = 0) -> np.ndarray:
         """:func:`~mltrainer.numerics.rolling.trailing_return` of the adjusted close."""
-        return self._get(("return", window, skip),
-                         lambda: rl.trailing_return(self.prices, window, skip))
+        return self._get(
+            ("return", window, skip), lambda: rl.trailing_return(self.prices, window, skip)
+        )
 
     def step_momentum(self, window: int, threshold: float) -> np.ndarray:
         """:func:`simple_momentum` in step mode."""
-        return self._get(("step", window, threshold), lambda: simple_momentum(
-            self.prices, window, threshold, "step", self.trailing_return(window)))
+        return self._get(
+            ("step", window, threshold),
+            lambda: simple_momentum(
+                self.prices, window, threshold, "step", self.trailing_return(window)
+            ),
+        )
 
     def volume(self) -> np.ndarray:
         """Split-consistent volume (:func:`~mltrainer.numerics.rolling.causal_split_volume`)."""
-        return self._get(("volume",), lambda: rl.causal_split_volume(self.data.volume,
-                                                                     self.data.splits))
+        return self._get(
+            ("volume",), lambda: rl.causal_split_volume(self.data.volume, self.data.splits)
+        )
 
 
 class _MomentumModel(Model):
     family = "momentum"
     output_kind = SIGNAL
 
-    def _prepare(self, data: MarketData) -> None:
-        """Check the data is usable (requirements and history)."""
-        self.check_data(data)
+    def _compute(self, data: MarketData) -> ModelOutput:
+        return signal_output(data, *self._signal(MomentumInputs(data), extras=True))
 
-    def _compute(self, inputs: MomentumInputs, extras: bool
-                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # pragma: no cover
-        """The signal and, if ``extras``, the extras' arrays (may be shared: read-only)."""
-        raise NotImplementedError
+    def _signal(
+        self, inputs: MomentumInputs, extras: bool
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # pragma: no cover
+        """The signal and, if ``extras``, the extras' arrays, from shared inputs.
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._prepare(data)
-        signal, extras = self._compute(MomentumInputs(data), extras=True)
-        return ModelOutput(_frame(signal, data),
-                           extras={name: _frame(v, data) for name, v in extras.items()})
-
-    def member_signal(self, inputs: MomentumInputs) -> np.ndarray:
-        """The signal alone, from shared inputs: how an ensemble runs this model.
-
-        Validates the parameters and the data like ``run``; the extras are not
-        computed. The array may be shared with ``inputs``: read it, never write into it.
+        How an ensemble runs its members (without the extras it would discard). The
+        arrays may be shared with ``inputs``: read them, never write into them.
         """
-        self.fit(inputs.data)
-        self._prepare(inputs.data)
-        return self._compute(inputs, extras=False)[0]
+        raise NotImplementedError
 
 
 class SimpleMomentumModel(_MomentumModel):
@@ -304,10 +325,14 @@ class SimpleMomentumModel(_MomentumModel):
     description = "Trailing return over a short window against a threshold"
     param_specs = {
         "window": IntParam(2, 252, default=10, help="Lookback, trading days (seed range 7-12)"),
-        "threshold": FloatParam(0.0, 0.5, default=0.02, step=0.005,
-                                help="Return dead band around zero (0.02 = 2%)"),
-        "mode": ChoiceParam(("step", "linear"), default="step",
-                            help="step: +1/0/-1; linear: ramp r/threshold clipped to [-1, 1]"),
+        "threshold": FloatParam(
+            0.0, 0.5, default=0.02, step=0.005, help="Return dead band around zero (0.02 = 2%)"
+        ),
+        "mode": ChoiceParam(
+            ("step", "linear"),
+            default="step",
+            help="step: +1/0/-1; linear: ramp r/threshold clipped to [-1, 1]",
+        ),
     }
 
     def __init__(self, window=10, threshold=0.02, mode="step"):
@@ -318,7 +343,7 @@ class SimpleMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return self.window + 1
 
-    def _compute(self, inputs, extras):
+    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
         r = inputs.trailing_return(self.window)
         if self.mode == "step":
             signal = inputs.step_momentum(self.window, self.threshold)
@@ -357,18 +382,27 @@ class DualMomentumModel(_MomentumModel):
     description = "Absolute momentum and momentum relative to the universe must agree"
     param_specs = {
         "window": IntParam(20, 504, default=252, help="Lookback, trading days"),
-        "abs_threshold": FloatParam(0.0, 0.5, default=0.0, step=0.005,
-                                    help="Absolute return hurdle (0 = versus zero)"),
-        "rel_threshold": FloatParam(0.0, 0.5, default=0.0, step=0.005,
-                                    help="Excess over the benchmark needed for +-1"),
-        "benchmark": ChoiceParam(("median", "mean"), default="median",
-                                 help="Cross-sectional median or universe mean return"),
-        "combine": ChoiceParam(("both", "average"), default="both",
-                               help="both: signal only when they agree; average: mean"),
+        "abs_threshold": FloatParam(
+            0.0, 0.5, default=0.0, step=0.005, help="Absolute return hurdle (0 = versus zero)"
+        ),
+        "rel_threshold": FloatParam(
+            0.0, 0.5, default=0.0, step=0.005, help="Excess over the benchmark needed for +-1"
+        ),
+        "benchmark": ChoiceParam(
+            ("median", "mean"),
+            default="median",
+            help="Cross-sectional median or universe mean return",
+        ),
+        "combine": ChoiceParam(
+            ("both", "average"),
+            default="both",
+            help="both: signal only when they agree; average: mean",
+        ),
     }
 
-    def __init__(self, window=252, abs_threshold=0.0, rel_threshold=0.0, benchmark="median",
-                 combine="both"):
+    def __init__(
+        self, window=252, abs_threshold=0.0, rel_threshold=0.0, benchmark="median", combine="both"
+    ):
         self.window = window
         self.abs_threshold = abs_threshold
         self.rel_threshold = rel_threshold
@@ -378,10 +412,8 @@ class DualMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return self.window + 1
 
-    def _compute(self, inputs, extras):
-        signal, absolute, relative = dual_momentum(
-            inputs.prices, self.window, self.abs_threshold, self.rel_threshold, self.benchmark,
-            self.combine)
+    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
+        signal, absolute, relative = dual_momentum(inputs.prices, **self.get_params())
         return signal, ({"absolute": absolute, "relative": relative} if extras else {})
 
 
@@ -415,10 +447,14 @@ class CrossSectionalMomentumModel(_MomentumModel):
     param_specs = {
         "lookback": IntParam(42, 504, default=252, help="Return window start, trading days"),
         "skip": IntParam(0, 63, default=21, help="Most recent days skipped (reversal)"),
-        "mode": ChoiceParam(("rank", "quantile"), default="rank",
-                            help="rank: linear in rank; quantile: long top / short bottom"),
-        "quantile": FloatParam(0.05, 0.5, default=0.2, step=0.05,
-                               help="Fraction long and short in quantile mode"),
+        "mode": ChoiceParam(
+            ("rank", "quantile"),
+            default="rank",
+            help="rank: linear in rank; quantile: long top / short bottom",
+        ),
+        "quantile": FloatParam(
+            0.05, 0.5, default=0.2, step=0.05, help="Fraction long and short in quantile mode"
+        ),
     }
 
     def __init__(self, lookback=252, skip=21, mode="rank", quantile=0.2):
@@ -431,14 +467,14 @@ class CrossSectionalMomentumModel(_MomentumModel):
         if self.lookback - self.skip < 21:
             raise ParameterError(
                 f"lookback ({self.lookback}) must exceed skip ({self.skip}) by at least 21 "
-                "days; the classic choice is lookback=252, skip=21")
+                "days; the classic choice is lookback=252, skip=21"
+            )
 
     def min_history(self) -> int:
         return self.lookback + 1
 
-    def _compute(self, inputs, extras):
-        signal, mom = cross_sectional_momentum(inputs.prices, self.lookback, self.skip,
-                                               self.mode, self.quantile)
+    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
+        signal, mom = cross_sectional_momentum(inputs.prices, **self.get_params())
         return signal, ({"momentum": mom} if extras else {})
 
 
@@ -476,15 +512,16 @@ class RiskAdjustedMomentumModel(_MomentumModel):
     param_specs = {
         "window": IntParam(10, 252, default=60, help="Momentum lookback, trading days"),
         "vol_window": IntParam(20, 252, default=60, help="Volatility window, trading days"),
-        "scale": FloatParam(0.25, 4.0, default=1.0, step=0.05,
-                            help="z-score that maps to tanh(1)=0.76"),
+        "scale": FloatParam(
+            0.25, 4.0, default=1.0, step=0.05, help="z-score that maps to tanh(1)=0.76"
+        ),
         "drawdown_window": IntParam(20, 504, default=126, help="Running-peak window, days"),
-        "max_drawdown": FloatParam(0.05, 1.0, default=0.25, step=0.01,
-                                   help="Drawdown above which the signal is cut to 0"),
+        "max_drawdown": FloatParam(
+            0.05, 1.0, default=0.25, step=0.01, help="Drawdown above which the signal is cut to 0"
+        ),
     }
 
-    def __init__(self, window=60, vol_window=60, scale=1.0, drawdown_window=126,
-                 max_drawdown=0.25):
+    def __init__(self, window=60, vol_window=60, scale=1.0, drawdown_window=126, max_drawdown=0.25):
         self.window = window
         self.vol_window = vol_window
         self.scale = scale
@@ -494,10 +531,8 @@ class RiskAdjustedMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return max(self.window + 1, self.vol_window + 1, self.drawdown_window)
 
-    def _compute(self, inputs, extras):
-        signal, z, dd = risk_adjusted_momentum(inputs.prices, self.window, self.vol_window,
-                                               self.scale, self.drawdown_window,
-                                               self.max_drawdown)
+    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
+        signal, z, dd = risk_adjusted_momentum(inputs.prices, **self.get_params())
         return signal, ({"zscore": z, "drawdown": dd} if extras else {})
 
 
@@ -528,8 +563,9 @@ class TimeSeriesMomentumModel(_MomentumModel):
     param_specs = {
         "short_window": IntParam(2, 63, default=10, help="Short lookback, trading days"),
         "long_window": IntParam(20, 252, default=60, help="Long lookback, trading days"),
-        "short_weight": FloatParam(0.0, 1.0, default=0.5, step=0.05,
-                                   help="Weight of the short horizon (long gets 1 - w)"),
+        "short_weight": FloatParam(
+            0.0, 1.0, default=0.5, step=0.05, help="Weight of the short horizon (long gets 1 - w)"
+        ),
     }
 
     def __init__(self, short_window=10, long_window=60, short_weight=0.5):
@@ -541,16 +577,18 @@ class TimeSeriesMomentumModel(_MomentumModel):
         if self.short_window >= self.long_window:
             raise ParameterError(
                 f"short_window ({self.short_window}) must be shorter than long_window "
-                f"({self.long_window}); e.g. 10 and 60")
+                f"({self.long_window}); e.g. 10 and 60"
+            )
 
     def min_history(self) -> int:
         return self.long_window + 1
 
-    def _compute(self, inputs, extras):
+    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
         rs = inputs.trailing_return(self.short_window)
         rlong = inputs.trailing_return(self.long_window)
-        signal = time_series_momentum(inputs.prices, self.short_window, self.long_window,
-                                      self.short_weight, (rs, rlong))
+        signal = time_series_momentum(
+            inputs.prices, self.short_window, self.long_window, self.short_weight, (rs, rlong)
+        )
         return signal, ({"short_return": rs, "long_return": rlong} if extras else {})
 
 
@@ -584,16 +622,19 @@ class VolumeConfirmedMomentumModel(_MomentumModel):
     requires = ("volume",)
     param_specs = {
         "window": IntParam(2, 252, default=10, help="Momentum lookback, trading days"),
-        "threshold": FloatParam(0.0, 0.5, default=0.02, step=0.005,
-                                help="Return dead band around zero"),
+        "threshold": FloatParam(
+            0.0, 0.5, default=0.02, step=0.005, help="Return dead band around zero"
+        ),
         "confirm_window": IntParam(1, 20, default=5, help="Recent volume averaging, days"),
         "volume_window": IntParam(5, 252, default=50, help="Normal volume window, days"),
-        "volume_ratio": FloatParam(0.5, 5.0, default=1.2, step=0.05,
-                                   help="Recent/normal volume needed to confirm"),
+        "volume_ratio": FloatParam(
+            0.5, 5.0, default=1.2, step=0.05, help="Recent/normal volume needed to confirm"
+        ),
     }
 
-    def __init__(self, window=10, threshold=0.02, confirm_window=5, volume_window=50,
-                 volume_ratio=1.2):
+    def __init__(
+        self, window=10, threshold=0.02, confirm_window=5, volume_window=50, volume_ratio=1.2
+    ):
         self.window = window
         self.threshold = threshold
         self.confirm_window = confirm_window
@@ -604,16 +645,23 @@ class VolumeConfirmedMomentumModel(_MomentumModel):
         if self.confirm_window >= self.volume_window:
             raise ParameterError(
                 f"confirm_window ({self.confirm_window}) must be shorter than volume_window "
-                f"({self.volume_window})")
+                f"({self.volume_window})"
+            )
 
     def min_history(self) -> int:
         return max(self.window + 1, self.volume_window)
 
-    def _compute(self, inputs, extras):
+    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
         signal, ratio = volume_confirmed_momentum(
-            inputs.prices, inputs.volume(), self.window, self.threshold, self.confirm_window,
-            self.volume_window, self.volume_ratio,
-            inputs.step_momentum(self.window, self.threshold))
+            inputs.prices,
+            inputs.volume(),
+            self.window,
+            self.threshold,
+            self.confirm_window,
+            self.volume_window,
+            self.volume_ratio,
+            inputs.step_momentum(self.window, self.threshold),
+        )
         return signal, ({"volume_ratio": ratio} if extras else {})
 
 
@@ -648,8 +696,9 @@ class SectorRotationMomentumModel(_MomentumModel):
         "window": IntParam(21, 252, default=126, help="Momentum lookback, trading days"),
         "n_top": IntParam(1, 5, default=3, help="Sectors held long"),
         "n_bottom": IntParam(1, 5, default=3, help="Sectors held short"),
-        "sector_weight": FloatParam(0.0, 1.0, default=0.5, step=0.05,
-                                    help="Weight of the sector part vs in-sector strength"),
+        "sector_weight": FloatParam(
+            0.0, 1.0, default=0.5, step=0.05, help="Weight of the sector part vs in-sector strength"
+        ),
     }
 
     def __init__(self, window=126, n_top=3, n_bottom=3, sector_weight=0.5):
@@ -668,33 +717,40 @@ class SectorRotationMomentumModel(_MomentumModel):
         if not names:
             raise DataError(
                 "SectorRotationMomentumModel: none of the tickers has a GICS sector in "
-                f"data.sectors (tickers e.g. {', '.join(map(str, tickers[:5]))})")
+                f"data.sectors (tickers e.g. {', '.join(map(str, tickers[:5]))})"
+            )
         pos = {s: k for k, s in enumerate(names)}
-        sector_of = [pos.get(str(data.sectors.get(t)), -1) if data.sectors.get(t) else -1
-                     for t in tickers]
+        sector_of = [
+            pos.get(str(data.sectors.get(t)), -1) if data.sectors.get(t) else -1 for t in tickers
+        ]
         return names, sector_of
 
-    def _compute(self, inputs, extras):
+    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
         names, sector_of = self._sectors(inputs.data)
         signal, sec_mom, rank = sector_rotation_momentum(
-            inputs.prices, sector_of, names, self.window, self.n_top, self.n_bottom,
-            self.sector_weight)
+            inputs.prices, sector_of, names, **self.get_params()
+        )
         return signal, ({"sector_momentum": sec_mom, "sector_rank": rank} if extras else {})
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._prepare(data)
+    def _compute(self, data: MarketData) -> ModelOutput:
         names, sector_of = self._sectors(data)
-        tickers = list(data.adj_close.columns)
-        signal, extras = self._compute(MomentumInputs(data), extras=True)
-        sec_mom, rank = extras["sector_momentum"], extras["sector_rank"]
-        sec_cols = pd.Index(names, name="sector")
-        unmapped = [t for t, k in zip(tickers, sector_of, strict=True) if k < 0]
-        return ModelOutput(
-            _frame(signal, data),
-            extras={"sector_momentum": pd.DataFrame(sec_mom, index=data.dates, columns=sec_cols),
-                    "sector_rank": pd.DataFrame(rank, index=data.dates, columns=sec_cols)},
-            tables={"unmapped": pd.DataFrame({"ticker": unmapped,
-                                              "note": "no GICS sector; signal is NaN"})})
+        signal, extras = self._signal(MomentumInputs(data), extras=True)
+        sectors = pd.Index(names, name="sector")
+        by_sector = {k: pd.DataFrame(v, data.dates, sectors) for k, v in extras.items()}
+        unmapped = [t for t, k in zip(data.adj_close.columns, sector_of, strict=True) if k < 0]
+        note = pd.DataFrame({"ticker": unmapped, "note": "no GICS sector; signal is NaN"})
+        return ModelOutput(as_frame(signal, data), by_sector, {"unmapped": note})
+
+
+_MEMBERS = {
+    "w_simple": SimpleMomentumModel,
+    "w_dual": DualMomentumModel,
+    "w_cross_sectional": CrossSectionalMomentumModel,
+    "w_risk_adjusted": RiskAdjustedMomentumModel,
+    "w_time_series": TimeSeriesMomentumModel,
+    "w_volume_confirmed": VolumeConfirmedMomentumModel,
+    "w_sector_rotation": SectorRotationMomentumModel,
+}
 
 
 class EnsembleMomentumModel(_MomentumModel):
@@ -704,7 +760,12 @@ class EnsembleMomentumModel(_MomentumModel):
     ----------
     w_simple, w_dual, w_cross_sectional, w_risk_adjusted, w_time_series,
     w_volume_confirmed, w_sector_rotation : float
-        Non-negative weight of each member (each member runs with its defaults).
+        Non-negative weight of each member.
+    members : dict, optional
+        The models in some of the slots, keyed by their weight's name, e.g.
+        ``{"w_simple": SimpleMomentumModel(window=20)}``; each must be a momentum model
+        of that slot's class. Slots not given (and ``None``, the default) hold that
+        class with its defaults.
 
     Notes
     -----
@@ -712,36 +773,36 @@ class EnsembleMomentumModel(_MomentumModel):
     used; NaN where no member is defined. Weights are renormalised per cell, so the
     result stays in [-1, 1] while slower members are still warming up. A member whose
     requirement (volume, sectors) the data lacks, or whose history need exceeds the
-    data, is skipped; ``tables["members"]`` says which and why.
+    data, is skipped; ``tables["members"]`` says which and why. The members share one
+    :class:`MomentumInputs`, so a return several of them use is computed once.
     """
 
     description = "Weighted combination of the momentum models"
+    component_params = ("members",)
     param_specs = {
-        "w_simple": FloatParam(0.0, 1.0, default=1.0, step=0.05, help="Weight of Simple"),
-        "w_dual": FloatParam(0.0, 1.0, default=1.0, step=0.05, help="Weight of Dual"),
-        "w_cross_sectional": FloatParam(0.0, 1.0, default=1.0, step=0.05,
-                                        help="Weight of CrossSectional"),
-        "w_risk_adjusted": FloatParam(0.0, 1.0, default=1.0, step=0.05,
-                                      help="Weight of RiskAdjusted"),
-        "w_time_series": FloatParam(0.0, 1.0, default=1.0, step=0.05,
-                                    help="Weight of TimeSeries"),
-        "w_volume_confirmed": FloatParam(0.0, 1.0, default=1.0, step=0.05,
-                                         help="Weight of VolumeConfirmed (needs volume)"),
-        "w_sector_rotation": FloatParam(0.0, 1.0, default=1.0, step=0.05,
-                                        help="Weight of SectorRotation (needs sectors)"),
-    }
-    members = {
-        "w_simple": SimpleMomentumModel,
-        "w_dual": DualMomentumModel,
-        "w_cross_sectional": CrossSectionalMomentumModel,
-        "w_risk_adjusted": RiskAdjustedMomentumModel,
-        "w_time_series": TimeSeriesMomentumModel,
-        "w_volume_confirmed": VolumeConfirmedMomentumModel,
-        "w_sector_rotation": SectorRotationMomentumModel,
+        name: FloatParam(0.0, 1.0, default=1.0, step=0.05, help=f"Weight of {label}")
+        for name, label in (
+            ("w_simple", "Simple"),
+            ("w_dual", "Dual"),
+            ("w_cross_sectional", "CrossSectional"),
+            ("w_risk_adjusted", "RiskAdjusted"),
+            ("w_time_series", "TimeSeries"),
+            ("w_volume_confirmed", "VolumeConfirmed (needs volume)"),
+            ("w_sector_rotation", "SectorRotation (needs sectors)"),
+        )
     }
 
-    def __init__(self, w_simple=1.0, w_dual=1.0, w_cross_sectional=1.0, w_risk_adjusted=1.0,
-                 w_time_series=1.0, w_volume_confirmed=1.0, w_sector_rotation=1.0):
+    def __init__(
+        self,
+        w_simple=1.0,
+        w_dual=1.0,
+        w_cross_sectional=1.0,
+        w_risk_adjusted=1.0,
+        w_time_series=1.0,
+        w_volume_confirmed=1.0,
+        w_sector_rotation=1.0,
+        members=None,
+    ):
         self.w_simple = w_simple
         self.w_dual = w_dual
         self.w_cross_sectional = w_cross_sectional
@@ -749,55 +810,69 @@ class EnsembleMomentumModel(_MomentumModel):
         self.w_time_series = w_time_series
         self.w_volume_confirmed = w_volume_confirmed
         self.w_sector_rotation = w_sector_rotation
+        self.members = members
 
     def _check_params(self) -> None:
-        if sum(getattr(self, name) for name in self.members) <= 0:
+        given = {} if self.members is None else self.members
+        if not isinstance(given, dict):
+            raise ParameterError(
+                f"members must be None or a dict from weight name to model (got {given!r})"
+            )
+        for slot, model in given.items():
+            cls = _MEMBERS.get(slot)
+            if cls is None or not isinstance(model, cls):
+                raise ParameterError(
+                    f"members[{slot!r}] must be a {cls.__name__ if cls else 'momentum model'} "
+                    f"(got {model!r}); the slots are {', '.join(_MEMBERS)}"
+                )
+        if sum(getattr(self, name) for name in _MEMBERS) <= 0:
             raise ParameterError("at least one member weight must be positive")
 
+    def _members(self) -> dict[str, _MomentumModel]:
+        """The model in each slot: the given one, or that slot's class at its defaults."""
+        given = self.members or {}
+        return {slot: given[slot] if slot in given else cls() for slot, cls in _MEMBERS.items()}
+
     def min_history(self) -> int:
-        needs = [cls().min_history() for name, cls in self.members.items()
-                 if getattr(self, name) > 0]
+        needs = [m.min_history() for s, m in self._members().items() if getattr(self, s) > 0]
         return min(needs) if needs else 2
 
     def plan(self, data: MarketData) -> pd.DataFrame:
         """Which members run on ``data``: member, weight, used, note."""
         rows = []
-        for name, cls in self.members.items():
-            weight = float(getattr(self, name))
-            model = cls()
+        for slot, model in self._members().items():
+            weight = float(getattr(self, slot))
             note = ""
             if weight <= 0:
                 note = "weight 0"
-            elif "volume" in cls.requires and not data.has_volume:
+            elif "volume" in model.requires and not data.has_volume:
                 note = f"skipped: source '{data.source}' has no volume"
-            elif "sectors" in cls.requires and not data.sectors:
+            elif "sectors" in model.requires and not data.sectors:
                 note = f"skipped: source '{data.source}' has no GICS sectors"
             elif len(data.dates) < model.min_history():
-                note = (f"skipped: needs {model.min_history()} days of history, "
-                        f"the data has {len(data.dates)}")
-            rows.append({"member": cls.__name__, "weight": weight, "used": note == "",
-                         "note": note})
+                note = (
+                    f"skipped: needs {model.min_history()} days of history, "
+                    f"the data has {len(data.dates)}"
+                )
+            name = type(model).__name__
+            rows.append({"member": name, "weight": weight, "used": note == "", "note": note})
         return pd.DataFrame(rows)
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._prepare(data)
+    def _compute(self, data: MarketData) -> ModelOutput:
         plan = self.plan(data)
         if not plan["used"].any():
-            reasons = "; ".join(f"{m}: {n}" for m, n in
-                                zip(plan["member"], plan["note"], strict=True))
+            reasons = "; ".join(plan["member"] + ": " + plan["note"])
             raise DataError(f"EnsembleMomentumModel: no member can run on this data: {reasons}")
-        # one set of inputs for all members: shared prices, returns and volume
-        inputs = MomentumInputs(data)
-        # the panel's layout (column-major from pandas): mixing layouts makes every
-        # accumulation below a strided walk
+        inputs = MomentumInputs(data)  # shared by the members: prices, returns, volume
+        # accumulate in the panel's own layout: mixing layouts makes every pass strided
         num = np.zeros_like(inputs.prices)
         den = np.zeros_like(inputs.prices)
         ok = np.empty(num.shape, dtype=bool, order="F" if num.flags.f_contiguous else "C")
-        for (name, cls), used in zip(self.members.items(), plan["used"], strict=True):
+        for (slot, model), used in zip(self._members().items(), plan["used"], strict=True):
             if not used:
                 continue
-            weight = float(getattr(self, name))
-            s = cls().member_signal(inputs)  # read-only: may be shared with other members
+            weight = float(getattr(self, slot))
+            s = model.fit(data)._signal(inputs, extras=False)[0]  # read-only: may be shared
             np.isfinite(s, out=ok)
             # masked in-place accumulation: no full-size temporaries per member
             np.add(num, s if weight == 1.0 else np.multiply(s, weight), out=num, where=ok)
@@ -805,8 +880,9 @@ class EnsembleMomentumModel(_MomentumModel):
         with np.errstate(invalid="ignore", divide="ignore"):
             num /= den
         num[~(den > 0)] = np.nan
-        return ModelOutput(_frame(np.clip(num, -1.0, 1.0, out=num), data),
-                           tables={"members": plan})
+        return ModelOutput(
+            as_frame(np.clip(num, -1.0, 1.0, out=num), data), tables={"members": plan}
+        )
 
 
 MODELS = (

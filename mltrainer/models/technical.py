@@ -6,8 +6,9 @@ and classic oscillators. Every model reads split- and dividend-adjusted bars
 bars up to t only: pivots, levels and patterns are reported on the bar that confirms
 them, never on the bar of the extreme.
 
-The maths is in pure functions (here, :mod:`mltrainer.models.indicators` and
-:mod:`mltrainer.models._pivots`); the classes are thin declarative wrappers.
+The maths is in pure functions (here, :mod:`mltrainer.numerics.indicators` and
+:mod:`mltrainer.models._pivots`) whose arguments are named like the parameters; the
+classes are thin declarative wrappers.
 """
 
 from __future__ import annotations
@@ -18,16 +19,24 @@ import pandas as pd
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import ParameterError
 from mltrainer.models import _pivots as pv
-from mltrainer.models import indicators as ind
+from mltrainer.models._signal_output import signal_output
 from mltrainer.models.base import SIGNAL, Model, ModelOutput
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
+from mltrainer.numerics import indicators as ind
+from mltrainer.numerics import rolling as rl
+from mltrainer.numerics.frames import adjusted_ohlc, as_array
 
 # --------------------------------------------------------------------------- maths
 
 
-def trend_analysis(close: np.ndarray, short_window: int, long_window: int,
-                   slope_window: int, slope_threshold: float, ma_type: str = "sma"
-                   ) -> dict[str, np.ndarray]:
+def trend_analysis(
+    close: np.ndarray,
+    short_window: int,
+    long_window: int,
+    slope_window: int,
+    slope_threshold: float,
+    ma_type: str = "sma",
+) -> dict[str, np.ndarray]:
     """Moving-average trend direction.
 
     ``MA_s``, ``MA_l``: simple (or TA-Lib-seeded exponential) averages of the close.
@@ -49,9 +58,16 @@ def trend_analysis(close: np.ndarray, short_window: int, long_window: int,
     return {"signal": direction, "sma_short": s, "sma_long": m, "slope": slope}
 
 
-def support_resistance(high: np.ndarray, low: np.ndarray, close: np.ndarray, order: int,
-                       n_pivots: int, tolerance: float, min_touches: int, hold: int
-                       ) -> dict[str, np.ndarray]:
+def support_resistance(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    order: int,
+    n_pivots: int,
+    tolerance: float,
+    min_touches: int,
+    hold: int,
+) -> dict[str, np.ndarray]:
     """Breakouts through levels clustered from confirmed swing pivots.
 
     Levels at t come from the ``n_pivots`` latest pivots confirmed by t (highs and lows;
@@ -63,21 +79,31 @@ def support_resistance(high: np.ndarray, low: np.ndarray, close: np.ndarray, ord
     ev = pv.pivot_events(high, low, order)
     levels, touches = pv.cluster_levels(ev, n_pivots, tolerance)
     idx = pv.last_event_index(close.shape, ev.ticker, ev.row)
-    support, resistance, sup_n, res_n = pv.nearest_levels(close, idx, levels, touches,
-                                                          min_touches)
+    support, resistance, sup_n, res_n = pv.nearest_levels(close, idx, levels, touches, min_touches)
     with np.errstate(invalid="ignore"):
-        up = close > pv.shift(resistance, 1)
-        down = close < pv.shift(support, 1)
+        up = close > rl.lag(resistance, 1)
+        down = close < rl.lag(support, 1)
     direction = up.astype("float64") - down
     signal = pv.decaying_events(direction, np.ones_like(direction), hold)
     signal[np.isnan(close)] = np.nan
-    return {"signal": signal, "support": support, "resistance": resistance,
-            "support_touches": sup_n, "resistance_touches": res_n}
+    return {
+        "signal": signal,
+        "support": support,
+        "resistance": resistance,
+        "support_touches": sup_n,
+        "resistance_touches": res_n,
+    }
 
 
-def pattern_signal(close: np.ndarray, order: int, tolerance: float, min_height: float,
-                   full_height: float, max_wait: int, hold: int
-                   ) -> tuple[dict[str, np.ndarray], pv.Patterns]:
+def pattern_signal(
+    close: np.ndarray,
+    order: int,
+    tolerance: float,
+    min_height: float,
+    full_height: float,
+    max_wait: int,
+    hold: int,
+) -> tuple[dict[str, np.ndarray], pv.Patterns]:
     """Signal from double tops/bottoms and (inverse) head and shoulders on the close.
 
     Patterns come from close-price swing pivots (:func:`mltrainer.models._pivots.
@@ -101,10 +127,20 @@ def pattern_signal(close: np.ndarray, order: int, tolerance: float, min_height: 
     return {"signal": signal, "pattern": code, "strength": strength}, pats
 
 
-def oscillator_scores(high: np.ndarray, low: np.ndarray, close: np.ndarray,
-                      rsi_window: int, macd_fast: int, macd_slow: int, macd_signal: int,
-                      stoch_window: int, stoch_smooth: int, willr_window: int,
-                      macd_scale: float, mode: str) -> dict[str, np.ndarray]:
+def oscillator_scores(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    rsi_window: int,
+    macd_fast: int,
+    macd_slow: int,
+    macd_signal: int,
+    stoch_window: int,
+    stoch_smooth: int,
+    willr_window: int,
+    macd_scale: float,
+    mode: str,
+) -> dict[str, np.ndarray]:
     """RSI, MACD, slow stochastic and Williams %R, each mapped to [-1, 1].
 
     ``mode="mean_reversion"`` reads the bounded oscillators contrarian:
@@ -136,46 +172,9 @@ def oscillator_scores(high: np.ndarray, low: np.ndarray, close: np.ndarray,
 # ------------------------------------------------------------------------ classes
 
 
-def _frame(values: np.ndarray, data: MarketData) -> pd.DataFrame:
-    return pd.DataFrame(values, index=data.dates, columns=data.adj_close.columns, copy=False)
-
-
-def _array(frame: pd.DataFrame, column_major: bool) -> np.ndarray:
-    """Float64 values, NaN for missing. ``column_major``: each ticker's dates contiguous,
-    the layout the indicators work in (they would copy anything else); otherwise as
-    stored (no copy for a single-block float frame)."""
-    try:
-        values = frame.to_numpy(dtype="float64")
-    except (TypeError, ValueError):  # nullable dtypes holding pd.NA
-        values = frame.to_numpy(dtype="float64", na_value=np.nan)
-    return np.asfortranarray(values) if column_major else values
-
-
-def adjusted_close(data: MarketData, column_major: bool = True) -> np.ndarray:
-    """The adjusted close, ``MarketData.adjusted().close``, as a (dates x tickers) array."""
-    return _array(data.adj_close, column_major)
-
-
-def adjusted_hlc(data: MarketData, column_major: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """High, low and close scaled onto the adjusted close, as (dates x tickers) arrays.
-
-    The same arithmetic as :meth:`MarketData.adjusted` (``x * adj_close / close``), for
-    only the three fields these models read.
-    """
-    close = _array(data.adj_close, column_major)
-    factor = close / _array(data.close, column_major)
-    return (_array(data.high, column_major) * factor, _array(data.low, column_major) * factor,
-            close)
-
-
 class _TechnicalModel(Model):
     family = "technical"
     output_kind = SIGNAL
-
-    def _prepare(self, data: MarketData) -> None:
-        """Check the data is usable (fields present, enough dates)."""
-        self.check_data(data)
 
 
 class TrendAnalysisModel(_TechnicalModel):
@@ -208,16 +207,29 @@ class TrendAnalysisModel(_TechnicalModel):
     param_specs = {
         "short_window": IntParam(5, 100, default=20, help="Short moving average, trading days"),
         "long_window": IntParam(20, 300, default=50, help="Long moving average, trading days"),
-        "slope_window": IntParam(5, 100, default=20,
-                                 help="Bars in the regression measuring the long MA's slope"),
-        "slope_threshold": FloatParam(0.0, 0.01, default=0.0005, step=0.0001,
-                                      help="Minimum slope, fraction per bar (0.0005 = 0.05%)"),
-        "ma_type": ChoiceParam(("sma", "ema"), default="sma",
-                               help="Simple or exponential moving averages"),
+        "slope_window": IntParam(
+            5, 100, default=20, help="Bars in the regression measuring the long MA's slope"
+        ),
+        "slope_threshold": FloatParam(
+            0.0,
+            0.01,
+            default=0.0005,
+            step=0.0001,
+            help="Minimum slope, fraction per bar (0.0005 = 0.05%)",
+        ),
+        "ma_type": ChoiceParam(
+            ("sma", "ema"), default="sma", help="Simple or exponential moving averages"
+        ),
     }
 
-    def __init__(self, short_window=20, long_window=50, slope_window=20,
-                 slope_threshold=0.0005, ma_type="sma"):
+    def __init__(
+        self,
+        short_window=20,
+        long_window=50,
+        slope_window=20,
+        slope_threshold=0.0005,
+        ma_type="sma",
+    ):
         self.short_window = short_window
         self.long_window = long_window
         self.slope_window = slope_window
@@ -234,12 +246,9 @@ class TrendAnalysisModel(_TechnicalModel):
     def min_history(self) -> int:
         return self.long_window + self.slope_window - 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._prepare(data)
-        out = trend_analysis(adjusted_close(data), self.short_window, self.long_window,
-                             self.slope_window, self.slope_threshold, self.ma_type)
-        return ModelOutput(_frame(out.pop("signal"), data),
-                           extras={k: _frame(v, data) for k, v in out.items()})
+    def _compute(self, data: MarketData) -> ModelOutput:
+        out = trend_analysis(as_array(data.adj_close), **self.get_params())
+        return signal_output(data, out.pop("signal"), out)
 
 
 class SupportResistanceModel(_TechnicalModel):
@@ -277,8 +286,13 @@ class SupportResistanceModel(_TechnicalModel):
     param_specs = {
         "order": IntParam(2, 30, default=5, help="Bars on each side of a swing high/low"),
         "n_pivots": IntParam(2, 30, default=10, help="Latest confirmed pivots used for levels"),
-        "tolerance": FloatParam(0.001, 0.1, default=0.015, step=0.001,
-                                help="Relative distance within which pivots merge (0.015 = 1.5%)"),
+        "tolerance": FloatParam(
+            0.001,
+            0.1,
+            default=0.015,
+            step=0.001,
+            help="Relative distance within which pivots merge (0.015 = 1.5%)",
+        ),
         "min_touches": IntParam(1, 10, default=2, help="Pivots a level needs to count"),
         "hold": IntParam(1, 60, default=5, help="Bars a breakout signal lasts, fading"),
     }
@@ -299,14 +313,9 @@ class SupportResistanceModel(_TechnicalModel):
     def min_history(self) -> int:
         return 2 * self.order + 2
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._prepare(data)
-        # pivots and levels work in any layout: skip the column-major copies
-        high, low, close = adjusted_hlc(data, column_major=False)
-        out = support_resistance(high, low, close, self.order, self.n_pivots, self.tolerance,
-                                 self.min_touches, self.hold)
-        return ModelOutput(_frame(out.pop("signal"), data),
-                           extras={k: _frame(v, data) for k, v in out.items()})
+    def _compute(self, data: MarketData) -> ModelOutput:
+        out = support_resistance(*adjusted_ohlc(data), **self.get_params())
+        return signal_output(data, out.pop("signal"), out)
 
 
 class PatternRecognitionModel(_TechnicalModel):
@@ -345,19 +354,32 @@ class PatternRecognitionModel(_TechnicalModel):
     description = "Double tops/bottoms and head-and-shoulders from confirmed pivots"
     param_specs = {
         "order": IntParam(2, 30, default=5, help="Bars on each side of a swing pivot"),
-        "tolerance": FloatParam(0.005, 0.1, default=0.03, step=0.005,
-                                help="Largest relative gap between the two peaks/shoulders"),
-        "min_height": FloatParam(0.005, 0.5, default=0.03, step=0.005,
-                                 help="Smallest pattern height relative to its peak"),
-        "full_height": FloatParam(0.02, 0.5, default=0.1, step=0.01,
-                                  help="Pattern height that gives full strength"),
-        "max_wait": IntParam(1, 60, default=20,
-                             help="Bars after the last pivot for the neckline to break"),
+        "tolerance": FloatParam(
+            0.005,
+            0.1,
+            default=0.03,
+            step=0.005,
+            help="Largest relative gap between the two peaks/shoulders",
+        ),
+        "min_height": FloatParam(
+            0.005,
+            0.5,
+            default=0.03,
+            step=0.005,
+            help="Smallest pattern height relative to its peak",
+        ),
+        "full_height": FloatParam(
+            0.02, 0.5, default=0.1, step=0.01, help="Pattern height that gives full strength"
+        ),
+        "max_wait": IntParam(
+            1, 60, default=20, help="Bars after the last pivot for the neckline to break"
+        ),
         "hold": IntParam(1, 60, default=10, help="Bars the signal lasts, fading"),
     }
 
-    def __init__(self, order=5, tolerance=0.03, min_height=0.03, full_height=0.1,
-                 max_wait=20, hold=10):
+    def __init__(
+        self, order=5, tolerance=0.03, min_height=0.03, full_height=0.1, max_wait=20, hold=10
+    ):
         self.order = order
         self.tolerance = tolerance
         self.min_height = min_height
@@ -368,25 +390,22 @@ class PatternRecognitionModel(_TechnicalModel):
     def min_history(self) -> int:
         return 2 * self.order + 2
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._prepare(data)
-        close = adjusted_close(data, column_major=False)  # any layout will do here
-        out, pats = pattern_signal(close, self.order, self.tolerance, self.min_height,
-                                   self.full_height, self.max_wait, self.hold)
+    def _compute(self, data: MarketData) -> ModelOutput:
+        out, pats = pattern_signal(as_array(data.adj_close), **self.get_params())
         dates, tickers = data.dates, data.adj_close.columns
-        table = pd.DataFrame({
-            "ticker": tickers[pats.ticker],
-            "pattern": [pv.PATTERN_NAMES[c] for c in pats.code],
-            "code": pats.code,
-            "first_extreme": dates[pats.first_row],
-            "last_extreme": dates[pats.last_row],
-            "confirmed": dates[pats.confirm_row],
-            "neckline": pats.neckline,
-            "strength": pats.strength,
-        })
-        return ModelOutput(_frame(out.pop("signal"), data),
-                           extras={k: _frame(v, data) for k, v in out.items()},
-                           tables={"patterns": table})
+        table = pd.DataFrame(
+            {
+                "ticker": tickers[pats.ticker],
+                "pattern": [pv.PATTERN_NAMES[c] for c in pats.code],
+                "code": pats.code,
+                "first_extreme": dates[pats.first_row],
+                "last_extreme": dates[pats.last_row],
+                "confirmed": dates[pats.confirm_row],
+                "neckline": pats.neckline,
+                "strength": pats.strength,
+            }
+        )
+        return signal_output(data, out.pop("signal"), out, {"patterns": table})
 
 
 class OscillatorModel(_TechnicalModel):
@@ -420,7 +439,7 @@ class OscillatorModel(_TechnicalModel):
     References
     ----------
     Wilder (1978); Appel (2005); Lane (1984); Williams (1979): see
-    :mod:`mltrainer.models.indicators`.
+    :mod:`mltrainer.numerics.indicators`.
     """
 
     description = "RSI, MACD, stochastic and Williams %R mapped to [-1, 1] and weighted"
@@ -433,22 +452,38 @@ class OscillatorModel(_TechnicalModel):
         "stoch_window": IntParam(2, 50, default=14, help="Stochastic %K look-back, bars"),
         "stoch_smooth": IntParam(1, 10, default=3, help="SMA length smoothing %K and %D"),
         "willr_window": IntParam(2, 100, default=14, help="Williams %R look-back, bars"),
-        "macd_scale": FloatParam(0.05, 5.0, default=0.5, step=0.05,
-                                 help="MACD histogram, in ATRs, that maps to tanh(1)"),
-        "mode": ChoiceParam(("mean_reversion", "momentum"), default="mean_reversion",
-                            help="mean_reversion: overbought is bearish; momentum: bullish"),
+        "macd_scale": FloatParam(
+            0.05, 5.0, default=0.5, step=0.05, help="MACD histogram, in ATRs, that maps to tanh(1)"
+        ),
+        "mode": ChoiceParam(
+            ("mean_reversion", "momentum"),
+            default="mean_reversion",
+            help="mean_reversion: overbought is bearish; momentum: bullish",
+        ),
         "rsi_weight": FloatParam(0.0, 1.0, default=1.0, step=0.05, help="Weight of RSI"),
         "macd_weight": FloatParam(0.0, 1.0, default=1.0, step=0.05, help="Weight of MACD"),
-        "stoch_weight": FloatParam(0.0, 1.0, default=1.0, step=0.05,
-                                   help="Weight of the stochastic"),
-        "willr_weight": FloatParam(0.0, 1.0, default=1.0, step=0.05,
-                                   help="Weight of Williams %R"),
+        "stoch_weight": FloatParam(
+            0.0, 1.0, default=1.0, step=0.05, help="Weight of the stochastic"
+        ),
+        "willr_weight": FloatParam(0.0, 1.0, default=1.0, step=0.05, help="Weight of Williams %R"),
     }
 
-    def __init__(self, rsi_window=14, macd_fast=12, macd_slow=26, macd_signal=9,
-                 stoch_window=14, stoch_smooth=3, willr_window=14, macd_scale=0.5,
-                 mode="mean_reversion", rsi_weight=1.0, macd_weight=1.0, stoch_weight=1.0,
-                 willr_weight=1.0):
+    def __init__(
+        self,
+        rsi_window=14,
+        macd_fast=12,
+        macd_slow=26,
+        macd_signal=9,
+        stoch_window=14,
+        stoch_smooth=3,
+        willr_window=14,
+        macd_scale=0.5,
+        mode="mean_reversion",
+        rsi_weight=1.0,
+        macd_weight=1.0,
+        stoch_weight=1.0,
+        willr_weight=1.0,
+    ):
         self.rsi_window = rsi_window
         self.macd_fast = macd_fast
         self.macd_slow = macd_slow
@@ -464,8 +499,12 @@ class OscillatorModel(_TechnicalModel):
         self.willr_weight = willr_weight
 
     def _weights(self) -> dict[str, float]:
-        return {"rsi": self.rsi_weight, "macd": self.macd_weight,
-                "stochastic": self.stoch_weight, "williams_r": self.willr_weight}
+        return {
+            "rsi": self.rsi_weight,
+            "macd": self.macd_weight,
+            "stochastic": self.stoch_weight,
+            "williams_r": self.willr_weight,
+        }
 
     def _check_params(self) -> None:
         if self.macd_fast >= self.macd_slow:
@@ -476,20 +515,20 @@ class OscillatorModel(_TechnicalModel):
             raise ParameterError("at least one of the four weights must be positive")
 
     def min_history(self) -> int:
-        return max(self.rsi_window + 1, self.macd_slow + self.macd_signal - 1,
-                   self.stoch_window + 2 * self.stoch_smooth - 2, self.willr_window, 15)
+        return max(
+            self.rsi_window + 1,
+            self.macd_slow + self.macd_signal - 1,
+            self.stoch_window + 2 * self.stoch_smooth - 2,
+            self.willr_window,
+            15,
+        )
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        self._prepare(data)
-        out = oscillator_scores(*adjusted_hlc(data), self.rsi_window, self.macd_fast,
-                                self.macd_slow, self.macd_signal, self.stoch_window,
-                                self.stoch_smooth, self.willr_window, self.macd_scale,
-                                self.mode)
+    def _compute(self, data: MarketData) -> ModelOutput:
         weights = {k: w for k, w in self._weights().items() if w > 0}
-        total = sum(weights.values())
-        score = sum(w * out[k] for k, w in weights.items()) / total
-        return ModelOutput(_frame(np.clip(score, -1.0, 1.0), data),
-                           extras={k: _frame(v, data) for k, v in out.items()})
+        params = {k: v for k, v in self.get_params().items() if not k.endswith("_weight")}
+        out = oscillator_scores(*adjusted_ohlc(data), **params)
+        score = sum(w * out[k] for k, w in weights.items()) / sum(weights.values())
+        return signal_output(data, np.clip(score, -1.0, 1.0), out)
 
 
 MODELS = (TrendAnalysisModel, SupportResistanceModel, PatternRecognitionModel, OscillatorModel)

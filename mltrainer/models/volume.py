@@ -17,13 +17,13 @@ from sklearn.cluster import KMeans
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import ParameterError
-from mltrainer.numerics import rolling as rl
-from mltrainer.models.base import (
-    SIGNAL,
-    Model,
-    ModelOutput,
-)
+from mltrainer.models._signal_output import signal_output
+from mltrainer.models.base import SIGNAL, Model, ModelOutput
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
+from mltrainer.numerics import rolling as rl
+from mltrainer.numerics.frames import adjusted_ohlc, as_array
+from mltrainer.numerics.schedule import refit_rows, stops
+from mltrainer.numerics.threads import single_thread
 
 # --------------------------------------------------------------------------- maths
 
@@ -36,8 +36,9 @@ def signed_volume(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
     return step
 
 
-def on_balance_volume(close: np.ndarray, volume: np.ndarray,
-                      steps: np.ndarray | None = None) -> np.ndarray:
+def on_balance_volume(
+    close: np.ndarray, volume: np.ndarray, steps: np.ndarray | None = None
+) -> np.ndarray:
     """Granville's OBV per column, with TA-Lib's start (first bar contributes +V).
 
     ``OBV_t = OBV_{t-1} + sign(C_t - C_{t-1}) V_t``; NaN where close or volume is NaN.
@@ -56,8 +57,9 @@ def on_balance_volume(close: np.ndarray, volume: np.ndarray,
     return obv
 
 
-def rolling_vwap(price: np.ndarray, volume: np.ndarray, window: int,
-                 volume_sum: np.ndarray | None = None) -> np.ndarray:
+def rolling_vwap(
+    price: np.ndarray, volume: np.ndarray, window: int, volume_sum: np.ndarray | None = None
+) -> np.ndarray:
     """``sum(P_i V_i) / sum(V_i)`` over the ``window`` bars ending at t (NaN if sum V = 0).
 
     ``volume_sum``: the rolling volume sum, when the caller already has it.
@@ -70,9 +72,13 @@ def rolling_vwap(price: np.ndarray, volume: np.ndarray, window: int,
     return pv
 
 
-def obv_trend(close: np.ndarray, volume: np.ndarray, window: int,
-              volume_sum: np.ndarray | None = None,
-              steps: np.ndarray | None = None) -> np.ndarray:
+def obv_trend(
+    close: np.ndarray,
+    volume: np.ndarray,
+    window: int,
+    volume_sum: np.ndarray | None = None,
+    steps: np.ndarray | None = None,
+) -> np.ndarray:
     """``(OBV_t - OBV_{t-n}) / sum(V over the n bars)``: net up-volume share in [-1, 1].
 
     ``volume_sum``, ``steps``: the rolling volume sum and :func:`signed_volume`, when
@@ -87,9 +93,15 @@ def obv_trend(close: np.ndarray, volume: np.ndarray, window: int,
     return net
 
 
-def volume_weighted_signal(close: np.ndarray, typical: np.ndarray, volume: np.ndarray,
-                           window: int, obv_window: int, anchor: str, price_weight: float
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def volume_weighted_signal(
+    close: np.ndarray,
+    typical: np.ndarray,
+    volume: np.ndarray,
+    window: int,
+    obv_window: int,
+    anchor: str,
+    price_weight: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Price versus its volume-weighted average, plus the OBV trend.
 
     ``p_t = tanh((C_t / A_t - 1) / sigma_t)`` with A the rolling VWAP of the typical
@@ -109,8 +121,7 @@ def volume_weighted_signal(close: np.ndarray, typical: np.ndarray, volume: np.nd
         price_part /= sigma
     price_part[~(sigma > 0)] = np.nan
     np.tanh(price_part, out=price_part)
-    obv_part = obv_trend(close, volume, obv_window,
-                         vsum if obv_window == window else None, steps)
+    obv_part = obv_trend(close, volume, obv_window, vsum if obv_window == window else None, steps)
     signal = price_weight * price_part
     signal += (1.0 - price_weight) * obv_part
     return signal, vwap, vwma, on_balance_volume(close, volume, steps)
@@ -121,9 +132,9 @@ def _log_volume(volume: np.ndarray) -> np.ndarray:
         return np.where(volume > 0, np.log(volume), np.nan)
 
 
-def volume_price_relationship(close: np.ndarray, volume: np.ndarray, corr_window: int,
-                              trend_window: int, pair: str
-                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def volume_price_relationship(
+    close: np.ndarray, volume: np.ndarray, corr_window: int, trend_window: int, pair: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return/volume correlation and price/volume trend agreement.
 
     c_t = rolling correlation over ``corr_window`` of ``r_t`` (``pair="returns"``) or
@@ -139,7 +150,7 @@ def volume_price_relationship(close: np.ndarray, volume: np.ndarray, corr_window
     r = rl.daily_returns(close)
     dlv = rl.diff(_log_volume(volume))
     x = r if pair == "returns" else np.abs(r)
-    corr = rl.rolling_corr(x, dlv, corr_window, centre=False)  # both hover around 0
+    corr = rl.rolling_corr(x, dlv, corr_window)  # both hover around 0: no centring
     d_price = np.sign(rl.trailing_return(close, trend_window))
     mean_v = rl.rolling_mean(volume, trend_window)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -151,9 +162,14 @@ def volume_price_relationship(close: np.ndarray, volume: np.ndarray, corr_window
     return signal, corr, divergence
 
 
-def volume_momentum(close: np.ndarray, volume: np.ndarray, short_window: int,
-                    long_window: int, price_window: int, sensitivity: float
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def volume_momentum(
+    close: np.ndarray,
+    volume: np.ndarray,
+    short_window: int,
+    long_window: int,
+    price_window: int,
+    sensitivity: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """``sign(r_price) * tanh(ln(mean V_short / mean V_long) / sensitivity)``.
 
     Rising volume reinforces the direction of the ``price_window`` return, falling
@@ -161,15 +177,15 @@ def volume_momentum(close: np.ndarray, volume: np.ndarray, short_window: int,
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         long_mean = rl.rolling_mean(volume, long_window)
-        ratio = np.where(long_mean > 0, rl.rolling_mean(volume, short_window) / long_mean,
-                         np.nan)
+        ratio = np.where(long_mean > 0, rl.rolling_mean(volume, short_window) / long_mean, np.nan)
         strength = np.tanh(np.log(ratio) / sensitivity)
     direction = np.sign(rl.trailing_return(close, price_window))
     return direction * strength, ratio
 
 
-def volume_divergence(close: np.ndarray, volume: np.ndarray, lookback: int, indicator: str,
-                      hold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def volume_divergence(
+    close: np.ndarray, volume: np.ndarray, lookback: int, indicator: str, hold: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Price extremes that volume does not confirm, labelled on the day they happen.
 
     Bullish (+1): ``C_t`` below the lowest close of the previous ``lookback`` bars while
@@ -211,8 +227,9 @@ def volume_divergence(close: np.ndarray, volume: np.ndarray, lookback: int, indi
 # ----------------------------------------------------------- clustering (walk-forward)
 
 
-def cluster_features(close: np.ndarray, volume: np.ndarray, zscore_window: int,
-                     relvol_window: int) -> list[np.ndarray]:
+def cluster_features(
+    close: np.ndarray, volume: np.ndarray, zscore_window: int, relvol_window: int
+) -> list[np.ndarray]:
     """Per (date, ticker): volume z-score, log relative volume, daily return.
 
     z = (ln V_t - mean ln V) / sd ln V over ``zscore_window`` bars ending at t;
@@ -231,10 +248,17 @@ def cluster_features(close: np.ndarray, volume: np.ndarray, zscore_window: int,
     return [z, relvol, rl.daily_returns(close)]
 
 
-def walk_forward_clusters(features: list[np.ndarray], next_return: np.ndarray,
-                          n_clusters: int, refit_every: int, min_train: int,
-                          train_window: int, sample_size: int, t_scale: float,
-                          random_state: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def walk_forward_clusters(
+    features: list[np.ndarray],
+    next_return: np.ndarray,
+    n_clusters: int,
+    refit_every: int,
+    min_train: int,
+    train_window: int,
+    sample_size: int,
+    t_scale: float,
+    random_state: int,
+) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """k-means on pooled volume features, refitted on a schedule from past data only.
 
     Refit dates are rows ``R = min_train, min_train + refit_every, ...``. A refit at R
@@ -256,115 +280,150 @@ def walk_forward_clusters(features: list[np.ndarray], next_return: np.ndarray,
     n, m = features[0].shape
     flat = [f.reshape(-1) for f in features]
     target = next_return.reshape(-1)
-    usable = np.isfinite(flat[0])
-    for f in flat[1:]:
-        usable &= np.isfinite(f)
+    usable = np.logical_and.reduce([np.isfinite(f) for f in flat])
     train_ok = usable & np.isfinite(target)
     signal = np.full(n * m, np.nan)
     labels = np.full(n * m, np.nan)
     rows: list[dict] = []
     previous = None  # last refit's centroids, original units, ordered
-
-    def gather(idx):
-        return np.column_stack([f[idx] for f in flat])
-
+    refits = refit_rows(n, min_train, refit_every)
     # one thread: on a few thousand rows OpenMP/BLAS start-up costs more than it saves
-    with rl.single_thread():
-        for k, start in enumerate(range(min_train, n, refit_every)):
-            stop = min(start + refit_every, n)
+    with single_thread():
+        for k, (start, stop) in enumerate(zip(refits, stops(refits, n), strict=True)):
             lo = max(0, start - train_window)
-            cand = np.flatnonzero(train_ok[lo * m:(start - 1) * m]) + lo * m
+            cand = np.flatnonzero(train_ok[lo * m : (start - 1) * m]) + lo * m
             if cand.size < max(20 * n_clusters, 100):
                 continue  # too little history for this refit: its rows stay NaN
             rng = np.random.default_rng([random_state, k])
-
-            # one seeded draw: its first sample_size rows (a uniform subset of a uniform
-            # subset) fit k-means, all of it measures the clusters' next-day returns
-            if cand.size > 5 * sample_size:
-                drawn = rng.choice(cand, 5 * sample_size, replace=False)
-            else:
-                drawn = rng.permutation(cand)
-            fit_rows, stat_rows = np.sort(drawn[:sample_size]), np.sort(drawn)
-
-            fit_x = gather(fit_rows)
-            mu = fit_x.mean(axis=0)
-            sd = fit_x.std(axis=0)
-            sd[~(sd > 0)] = 1.0
-
-            def scaled(x, mu=mu, sd=sd):
-                return np.clip((x - mu) / sd, -5.0, 5.0)
-
-            if previous is None:
-                km = KMeans(n_clusters=n_clusters, n_init=3, random_state=random_state)
-            else:
-                km = KMeans(n_clusters=n_clusters, init=scaled(previous), n_init=1,
-                            random_state=random_state)
-            centres = km.fit(scaled(fit_x)).cluster_centers_
-            centres = centres[np.argsort(centres[:, 1], kind="stable")]  # by rel. volume
+            fit_rows, stat_rows = _draw(cand, sample_size, rng)
+            fit_x = np.column_stack([f[fit_rows] for f in flat])
+            centres, mu, sd = _fit_centres(fit_x, previous, n_clusters, random_state)
             previous = centres * sd + mu
-
-            # nearest centroid: argmin |x - c|^2 = argmax (x.c - |c|^2 / 2), feature by
-            # feature on 1-D columns (no (rows, k, 3) temporaries)
-            half_sq = 0.5 * (centres**2).sum(axis=1)
-
-            def assign(idx, centres=centres, half_sq=half_sq, mu=mu, sd=sd):
-                """Labels of the rows ``idx`` (an index array or a slice of ``flat``)."""
-                cols = [np.clip((f[idx] - mu[j]) / sd[j], -5.0, 5.0) for j, f in enumerate(flat)]
-                size = cols[0].size
-                best = np.full(size, -np.inf)
-                lab = np.zeros(size, dtype=np.int64)
-                for c, centre in enumerate(centres):
-                    score = cols[0] * centre[0]
-                    for j in range(1, len(cols)):
-                        score += cols[j] * centre[j]
-                    score -= half_sq[c]
-                    closer = score > best
-                    best[closer] = score[closer]
-                    lab[closer] = c
-                return lab
-
-            stat_lab = assign(stat_rows)
-            y = target[stat_rows]
-            pooled = y.mean()
-            score = np.zeros(n_clusters)
-            for c in range(n_clusters):
-                yc = y[stat_lab == c]
-                t_stat = 0.0
-                if yc.size >= 2 and yc.std(ddof=1) > 0:
-                    t_stat = (yc.mean() - pooled) / (yc.std(ddof=1) / np.sqrt(yc.size))
-                score[c] = np.tanh(t_stat / t_scale)
-                rows.append({"refit_row": start, "cluster": c,
-                             "volume_z": previous[c, 0], "log_rel_volume": previous[c, 1],
-                             "return": previous[c, 2], "n_sample": int(yc.size),
-                             "mean_next_return": float(yc.mean()) if yc.size else np.nan,
-                             "t_stat": float(t_stat), "signal": float(score[c])})
+            stats = _cluster_stats(
+                target[stat_rows], _nearest(flat, stat_rows, centres, mu, sd), n_clusters, t_scale
+            )
+            rows += [
+                {
+                    "refit_row": start,
+                    "cluster": c,
+                    "volume_z": previous[c, 0],
+                    "log_rel_volume": previous[c, 1],
+                    "return": previous[c, 2],
+                    **row,
+                }
+                for c, row in enumerate(stats)
+            ]
             # the block of rows this refit labels, until the next refit (a slice, no gather)
             block = slice(start * m, stop * m)
-            lab = assign(block)
+            lab = _nearest(flat, block, centres, mu, sd)
             ok = usable[block]
             labels[block] = np.where(ok, lab, np.nan)
-            signal[block] = np.where(ok, score[lab], np.nan)
+            signal[block] = np.where(ok, np.array([r["signal"] for r in stats])[lab], np.nan)
     return signal.reshape(n, m), labels.reshape(n, m), rows
+
+
+def _draw(
+    cand: np.ndarray, sample_size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """One seeded draw of training rows: the k-means sample and the statistics sample.
+
+    The draw's first ``sample_size`` rows (a uniform subset of a uniform subset) fit
+    k-means; all of it (up to ``5 * sample_size`` rows) measures the clusters' next-day
+    returns.
+    """
+    if cand.size > 5 * sample_size:
+        drawn = rng.choice(cand, 5 * sample_size, replace=False)
+    else:
+        drawn = rng.permutation(cand)
+    return np.sort(drawn[:sample_size]), np.sort(drawn)
+
+
+def _standardised(x: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    return np.clip((x - mu) / sd, -5.0, 5.0)
+
+
+def _fit_centres(
+    fit_x: np.ndarray, previous: np.ndarray | None, n_clusters: int, random_state: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """k-means centroids on the standardised sample, ordered by relative volume.
+
+    Returns ``(centres, mu, sd)``: centres in standardised units, and the sample's mean
+    and sd that standardise. The first fit uses k-means++ (3 starts); later ones start
+    from the ``previous`` refit's centroids (original units).
+    """
+    mu = fit_x.mean(axis=0)
+    sd = fit_x.std(axis=0)
+    sd[~(sd > 0)] = 1.0
+    if previous is None:
+        km = KMeans(n_clusters=n_clusters, n_init=3, random_state=random_state)
+    else:
+        init = _standardised(previous, mu, sd)
+        km = KMeans(n_clusters=n_clusters, init=init, n_init=1, random_state=random_state)
+    centres = km.fit(_standardised(fit_x, mu, sd)).cluster_centers_
+    return centres[np.argsort(centres[:, 1], kind="stable")], mu, sd
+
+
+def _nearest(
+    flat: list[np.ndarray],
+    idx: np.ndarray | slice,
+    centres: np.ndarray,
+    mu: np.ndarray,
+    sd: np.ndarray,
+) -> np.ndarray:
+    """Labels of the rows ``idx`` (an index array or a slice) of the flat features.
+
+    argmin ``|x - c|^2`` = argmax ``(x.c - |c|^2 / 2)``, feature by feature on 1-D
+    columns (no (rows, k, features) temporaries).
+    """
+    half_sq = 0.5 * (centres**2).sum(axis=1)
+    cols = [np.clip((f[idx] - mu[j]) / sd[j], -5.0, 5.0) for j, f in enumerate(flat)]
+    best = np.full(cols[0].size, -np.inf)
+    lab = np.zeros(cols[0].size, dtype=np.int64)
+    for c, centre in enumerate(centres):
+        score = cols[0] * centre[0]
+        for j in range(1, len(cols)):
+            score += cols[j] * centre[j]
+        score -= half_sq[c]
+        closer = score > best
+        best[closer] = score[closer]
+        lab[closer] = c
+    return lab
+
+
+def _cluster_stats(
+    y: np.ndarray, labels: np.ndarray, n_clusters: int, t_scale: float
+) -> list[dict]:
+    """Per cluster: sample size, mean next-day return, its excess t-statistic, signal."""
+    pooled = y.mean()
+    out = []
+    for c in range(n_clusters):
+        yc = y[labels == c]
+        t_stat = 0.0
+        if yc.size >= 2 and yc.std(ddof=1) > 0:
+            t_stat = (yc.mean() - pooled) / (yc.std(ddof=1) / np.sqrt(yc.size))
+        out.append(
+            {
+                "n_sample": int(yc.size),
+                "mean_next_return": float(yc.mean()) if yc.size else np.nan,
+                "t_stat": float(t_stat),
+                "signal": float(np.tanh(t_stat / t_scale)),
+            }
+        )
+    return out
 
 
 # ------------------------------------------------------------------------ classes
 
 
-def _frame(values: np.ndarray, data: MarketData) -> pd.DataFrame:
-    # the arrays are fresh and owned by the output: no copy (pandas 3 copies by default)
-    return pd.DataFrame(values, index=data.dates, columns=data.adj_close.columns, copy=False)
+def _close_volume(data: MarketData) -> tuple[np.ndarray, np.ndarray]:
+    """The adjusted close and the split-consistent volume."""
+    return as_array(data.adj_close), rl.causal_split_volume(data.volume, data.splits)
 
 
 class _VolumeModel(Model):
     family = "volume"
     output_kind = SIGNAL
     requires = ("volume",)
-
-    def _prepare(self, data: MarketData) -> tuple[np.ndarray, np.ndarray]:
-        """Adjusted close and split-consistent volume, after checking the data."""
-        self.check_data(data)
-        return (rl.as_array(data.adj_close),
-                rl.causal_split_volume(data.volume, data.splits))
 
 
 class VolumeWeightedModel(_VolumeModel):
@@ -400,10 +459,18 @@ class VolumeWeightedModel(_VolumeModel):
     param_specs = {
         "window": IntParam(5, 252, default=20, help="VWAP window, trading days"),
         "obv_window": IntParam(5, 252, default=20, help="OBV trend window, trading days"),
-        "anchor": ChoiceParam(("vwap", "vwma"), default="vwap",
-                              help="vwap: typical-price VWAP; vwma: volume-weighted MA of close"),
-        "price_weight": FloatParam(0.0, 1.0, default=0.5, step=0.05,
-                                   help="Weight of price vs anchor (OBV trend gets the rest)"),
+        "anchor": ChoiceParam(
+            ("vwap", "vwma"),
+            default="vwap",
+            help="vwap: typical-price VWAP; vwma: volume-weighted MA of close",
+        ),
+        "price_weight": FloatParam(
+            0.0,
+            1.0,
+            default=0.5,
+            step=0.05,
+            help="Weight of price vs anchor (OBV trend gets the rest)",
+        ),
     }
 
     def __init__(self, window=20, obv_window=20, anchor="vwap", price_weight=0.5):
@@ -415,22 +482,14 @@ class VolumeWeightedModel(_VolumeModel):
     def min_history(self) -> int:
         return max(self.window, self.obv_window) + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        close, vol = self._prepare(data)
+    def _compute(self, data: MarketData) -> ModelOutput:
+        close, vol = _close_volume(data)
+        typical = close  # where the source has no high/low
         if data.has_ohlc:
-            # MarketData.adjusted()'s scaling of high/low onto the adjusted close, done
-            # here for the two fields needed (adjusted() also rebuilds open and volume)
-            factor = rl.as_array(data.adjustment_factor())
-            typical = (rl.as_array(data.high) + rl.as_array(data.low)) * factor
-            typical += close
-            typical /= 3.0
-        else:
-            typical = close
-        signal, vwap, vwma, obv = volume_weighted_signal(
-            close, typical, vol, self.window, self.obv_window, self.anchor, self.price_weight)
-        return ModelOutput(_frame(signal, data),
-                           extras={"vwap": _frame(vwap, data), "vwma": _frame(vwma, data),
-                                   "obv": _frame(obv, data)})
+            high, low, close = adjusted_ohlc(data)
+            typical = (high + low + close) / 3.0
+        signal, vwap, vwma, obv = volume_weighted_signal(close, typical, vol, **self.get_params())
+        return signal_output(data, signal, {"vwap": vwap, "vwma": vwma, "obv": obv})
 
 
 class VolumePriceRelationshipModel(_VolumeModel):
@@ -463,8 +522,11 @@ class VolumePriceRelationshipModel(_VolumeModel):
     param_specs = {
         "corr_window": IntParam(10, 252, default=20, help="Correlation window, trading days"),
         "trend_window": IntParam(5, 126, default=20, help="Price and volume trend horizon"),
-        "pair": ChoiceParam(("returns", "abs_returns"), default="returns",
-                            help="Correlate volume changes with returns or |returns|"),
+        "pair": ChoiceParam(
+            ("returns", "abs_returns"),
+            default="returns",
+            help="Correlate volume changes with returns or |returns|",
+        ),
     }
 
     def __init__(self, corr_window=20, trend_window=20, pair="returns"):
@@ -475,13 +537,9 @@ class VolumePriceRelationshipModel(_VolumeModel):
     def min_history(self) -> int:
         return max(self.corr_window + 1, 2 * self.trend_window)
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        close, vol = self._prepare(data)
-        signal, corr, div = volume_price_relationship(close, vol, self.corr_window,
-                                                      self.trend_window, self.pair)
-        return ModelOutput(_frame(signal, data),
-                           extras={"correlation": _frame(corr, data),
-                                   "divergence": _frame(div, data)})
+    def _compute(self, data: MarketData) -> ModelOutput:
+        signal, corr, div = volume_price_relationship(*_close_volume(data), **self.get_params())
+        return signal_output(data, signal, {"correlation": corr, "divergence": div})
 
 
 class VolumeMomentumModel(_VolumeModel):
@@ -512,8 +570,9 @@ class VolumeMomentumModel(_VolumeModel):
         "short_window": IntParam(2, 63, default=5, help="Short volume average, days"),
         "long_window": IntParam(10, 252, default=50, help="Long volume average, days"),
         "price_window": IntParam(2, 126, default=10, help="Price direction horizon, days"),
-        "sensitivity": FloatParam(0.05, 2.0, default=0.25, step=0.05,
-                                  help="Log volume ratio giving a 0.76 signal"),
+        "sensitivity": FloatParam(
+            0.05, 2.0, default=0.25, step=0.05, help="Log volume ratio giving a 0.76 signal"
+        ),
     }
 
     def __init__(self, short_window=5, long_window=50, price_window=10, sensitivity=0.25):
@@ -526,16 +585,15 @@ class VolumeMomentumModel(_VolumeModel):
         if self.short_window >= self.long_window:
             raise ParameterError(
                 f"short_window ({self.short_window}) must be shorter than long_window "
-                f"({self.long_window}); e.g. 5 and 50")
+                f"({self.long_window}); e.g. 5 and 50"
+            )
 
     def min_history(self) -> int:
         return max(self.long_window, self.price_window + 1)
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        close, vol = self._prepare(data)
-        signal, ratio = volume_momentum(close, vol, self.short_window, self.long_window,
-                                        self.price_window, self.sensitivity)
-        return ModelOutput(_frame(signal, data), extras={"volume_ratio": _frame(ratio, data)})
+    def _compute(self, data: MarketData) -> ModelOutput:
+        signal, ratio = volume_momentum(*_close_volume(data), **self.get_params())
+        return signal_output(data, signal, {"volume_ratio": ratio})
 
 
 class VolumeDivergenceModel(_VolumeModel):
@@ -566,8 +624,9 @@ class VolumeDivergenceModel(_VolumeModel):
     description = "Price highs/lows not confirmed by OBV or volume"
     param_specs = {
         "lookback": IntParam(5, 252, default=20, help="Window of the previous extremes, days"),
-        "indicator": ChoiceParam(("obv", "volume"), default="obv",
-                                 help="Confirmation by OBV extremes or by volume level"),
+        "indicator": ChoiceParam(
+            ("obv", "volume"), default="obv", help="Confirmation by OBV extremes or by volume level"
+        ),
         "hold": IntParam(1, 63, default=5, help="Days a divergence signal persists"),
     }
 
@@ -579,12 +638,9 @@ class VolumeDivergenceModel(_VolumeModel):
     def min_history(self) -> int:
         return self.lookback + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        close, vol = self._prepare(data)
-        signal, labels, obv = volume_divergence(close, vol, self.lookback, self.indicator,
-                                                self.hold)
-        return ModelOutput(_frame(signal, data),
-                           extras={"divergence": _frame(labels, data), "obv": _frame(obv, data)})
+    def _compute(self, data: MarketData) -> ModelOutput:
+        signal, labels, obv = volume_divergence(*_close_volume(data), **self.get_params())
+        return signal_output(data, signal, {"divergence": labels, "obv": obv})
 
 
 class VolumeClusteringModel(_VolumeModel):
@@ -629,24 +685,38 @@ class VolumeClusteringModel(_VolumeModel):
     description = "Walk-forward k-means volume regimes, signal from past next-day returns"
     param_specs = {
         "n_clusters": IntParam(2, 8, default=4, help="Number of clusters"),
-        "refit_every": IntParam(21, 1260, default=252, step=21,
-                                help="Trading days between refits (252 = yearly)"),
-        "min_train": IntParam(126, 2520, default=504, step=21,
-                              help="Days of history before the first refit"),
-        "train_window": IntParam(252, 5040, default=1260, step=21,
-                                 help="Trailing days each refit learns from"),
+        "refit_every": IntParam(
+            21, 1260, default=252, step=21, help="Trading days between refits (252 = yearly)"
+        ),
+        "min_train": IntParam(
+            126, 2520, default=504, step=21, help="Days of history before the first refit"
+        ),
+        "train_window": IntParam(
+            252, 5040, default=1260, step=21, help="Trailing days each refit learns from"
+        ),
         "zscore_window": IntParam(20, 252, default=60, help="Volume z-score window, days"),
         "relvol_window": IntParam(5, 126, default=20, help="Relative volume window, days"),
-        "sample_size": IntParam(1000, 50000, default=5000, step=1000,
-                                help="Pooled rows per k-means fit (seeded sample)"),
-        "t_scale": FloatParam(0.5, 10.0, default=2.0, step=0.5,
-                              help="t-statistic giving a 0.76 signal"),
+        "sample_size": IntParam(
+            1000, 50000, default=5000, step=1000, help="Pooled rows per k-means fit (seeded sample)"
+        ),
+        "t_scale": FloatParam(
+            0.5, 10.0, default=2.0, step=0.5, help="t-statistic giving a 0.76 signal"
+        ),
         "random_state": IntParam(0, 1_000_000, default=0, help="Seed"),
     }
 
-    def __init__(self, n_clusters=4, refit_every=252, min_train=504, train_window=1260,
-                 zscore_window=60, relvol_window=20, sample_size=5000, t_scale=2.0,
-                 random_state=0):
+    def __init__(
+        self,
+        n_clusters=4,
+        refit_every=252,
+        min_train=504,
+        train_window=1260,
+        zscore_window=60,
+        relvol_window=20,
+        sample_size=5000,
+        t_scale=2.0,
+        random_state=0,
+    ):
         self.n_clusters = n_clusters
         self.refit_every = refit_every
         self.min_train = min_train
@@ -661,25 +731,25 @@ class VolumeClusteringModel(_VolumeModel):
         if self.min_train <= self.zscore_window + 1:
             raise ParameterError(
                 f"min_train ({self.min_train}) must exceed zscore_window "
-                f"({self.zscore_window}) so the first refit has features to learn from")
+                f"({self.zscore_window}) so the first refit has features to learn from"
+            )
 
     def min_history(self) -> int:
         return self.min_train + 1
 
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        close, vol = self._prepare(data)
-        feats = cluster_features(close, vol, self.zscore_window, self.relvol_window)
+    def _compute(self, data: MarketData) -> ModelOutput:
+        close, vol = _close_volume(data)
+        params = self.get_params()
+        windows = params.pop("zscore_window"), params.pop("relvol_window")
+        feats = cluster_features(close, vol, *windows)
         # r_{t+1} is only read for training rows at least two bars before a refit
         next_ret = np.full_like(close, np.nan)
         next_ret[:-1] = rl.daily_returns(close)[1:]
-        signal, labels, rows = walk_forward_clusters(
-            feats, next_ret, self.n_clusters, self.refit_every, self.min_train,
-            self.train_window, self.sample_size, self.t_scale, self.random_state)
+        signal, labels, rows = walk_forward_clusters(feats, next_ret, **params)
         table = pd.DataFrame(rows)
         if len(table):
             table.insert(0, "refit_date", data.dates[table.pop("refit_row").to_numpy()])
-        return ModelOutput(_frame(signal, data), extras={"cluster": _frame(labels, data)},
-                           tables={"refits": table})
+        return signal_output(data, signal, {"cluster": labels}, {"refits": table})
 
 
 MODELS = (

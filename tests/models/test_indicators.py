@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from mltrainer.errors import DataError, ParameterError
-from mltrainer.models import indicators as ind
+from mltrainer.numerics import indicators as ind
 
 TOL = {"rtol": 1e-8, "atol": 1e-8}
 
@@ -51,8 +51,7 @@ SINGLE = [
     ("rsi_2", lambda c: ind.rsi(c, 2), "RSI", {"timeperiod": 2}),
     ("max", lambda c: ind.highest(c, 14), "MAX", {"timeperiod": 14}),
     ("min", lambda c: ind.lowest(c, 9), "MIN", {"timeperiod": 9}),
-    ("slope", lambda c: ind.linear_regression_slope(c, 20), "LINEARREG_SLOPE",
-     {"timeperiod": 20}),
+    ("slope", lambda c: ind.linear_regression_slope(c, 20), "LINEARREG_SLOPE", {"timeperiod": 20}),
 ]
 
 
@@ -70,8 +69,7 @@ def test_wilder_is_talib_ema_of_double_length(talib, adj):
     ours = ind.wilder(adj.close, 14).to_numpy()
     (ref,) = talib_by_column(talib.EMA, [adj.close], timeperiod=27)
     # 1000 bars after the last ticker's seed both have forgotten it: (13/14)^1000 ~ 1e-32
-    late = slice(adj.dates.get_loc(adj.close.apply(pd.Series.first_valid_index).max()) + 1000,
-                 None)
+    late = slice(adj.dates.get_loc(adj.close.apply(pd.Series.first_valid_index).max()) + 1000, None)
     assert np.isfinite(ours[late]).mean() > 0.99
     np.testing.assert_allclose(ours[late], ref[late], rtol=1e-10)
 
@@ -85,8 +83,9 @@ def test_macd_matches_talib(talib, adj):
 
 def test_macd_other_periods_match_talib(talib, adj):
     ours = ind.macd(adj.close, fast=5, slow=35, signal=5)
-    refs = talib_by_column(talib.MACD, [adj.close], n_out=3, fastperiod=5, slowperiod=35,
-                           signalperiod=5)
+    refs = talib_by_column(
+        talib.MACD, [adj.close], n_out=3, fastperiod=5, slowperiod=35, signalperiod=5
+    )
     for o, r in zip(ours, refs, strict=True):
         assert_same(o.to_numpy(), r)
 
@@ -97,8 +96,14 @@ def test_stochastic_matches_talib(talib, adj):
     assert_same(k.to_numpy(), ref_k)
     assert_same(d.to_numpy(), ref_d)
     k14, d14 = ind.stochastic(adj.high, adj.low, adj.close, 14, 3, 3)
-    ref_k, ref_d = talib_by_column(talib.STOCH, [adj.high, adj.low, adj.close], n_out=2,
-                                   fastk_period=14, slowk_period=3, slowd_period=3)
+    ref_k, ref_d = talib_by_column(
+        talib.STOCH,
+        [adj.high, adj.low, adj.close],
+        n_out=2,
+        fastk_period=14,
+        slowk_period=3,
+        slowd_period=3,
+    )
     assert_same(k14.to_numpy(), ref_k)
     assert_same(d14.to_numpy(), ref_d)
 
@@ -155,11 +160,13 @@ def test_missing_bar_inside_history(talib, adj):
     assert out["AAPL"].iloc[3002:].notna().sum() == len(out) - 3002 - 1
     (ref_ema,) = talib_by_column(talib.EMA, [hlc[2]], timeperiod=10)
     assert_same(ind.ema(hlc[2], 10).to_numpy(), ref_ema)
-    for ours, ref in zip(ind.macd(hlc[2]), talib_by_column(talib.MACD, [hlc[2]], n_out=3),
-                         strict=True):
+    for ours, ref in zip(
+        ind.macd(hlc[2]), talib_by_column(talib.MACD, [hlc[2]], n_out=3), strict=True
+    ):
         assert_same(ours.to_numpy(), ref)
-    for ours, ref in zip(ind.stochastic(*hlc), talib_by_column(talib.STOCH, hlc, n_out=2),
-                         strict=True):
+    for ours, ref in zip(
+        ind.stochastic(*hlc), talib_by_column(talib.STOCH, hlc, n_out=2), strict=True
+    ):
         assert_same(ours.to_numpy(), ref)
 
 

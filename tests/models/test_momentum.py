@@ -73,7 +73,7 @@ def test_time_series_momentum_by_hand(basket):
             if ticker == "TSLA" and date < "2010-09-30":
                 assert np.isnan(out.primary[ticker].iloc[t])
                 continue
-            expect = (0.3 * np.sign(_ret(px, t, 10)) + 0.7 * np.sign(_ret(px, t, 60)))
+            expect = 0.3 * np.sign(_ret(px, t, 10)) + 0.7 * np.sign(_ret(px, t, 60))
             assert out.primary[ticker].iloc[t] == pytest.approx(expect, abs=1e-15)
 
 
@@ -88,8 +88,9 @@ def test_time_series_short_must_be_shorter(basket):
 def test_dual_momentum_by_hand(basket):
     model = DualMomentumModel(window=126, abs_threshold=0.05, rel_threshold=0.02)
     out = model.run(basket)
-    avg = DualMomentumModel(window=126, abs_threshold=0.05, rel_threshold=0.02,
-                            benchmark="mean", combine="average").run(basket)
+    avg = DualMomentumModel(
+        window=126, abs_threshold=0.05, rel_threshold=0.02, benchmark="mean", combine="average"
+    ).run(basket)
     px = basket.adj_close
     for date in DATES:
         t = _pos(basket, date)
@@ -147,7 +148,7 @@ def test_cross_sectional_nan_before_listing(basket):
     first = basket.adj_close["TSLA"].first_valid_index()
     start = basket.dates.get_loc(first)
     assert out["TSLA"].iloc[: start + 252].isna().all()
-    assert out["TSLA"].iloc[start + 252:].notna().all()
+    assert out["TSLA"].iloc[start + 252 :].notna().all()
     # before TSLA has a 12-1 return the other nine are ranked among themselves
     t = start + 100
     assert out.iloc[t].notna().sum() == 9
@@ -163,8 +164,9 @@ def test_cross_sectional_skip_must_leave_a_window(basket):
 
 
 def test_risk_adjusted_by_hand_and_drawdown_guard(basket):
-    model = RiskAdjustedMomentumModel(window=60, vol_window=40, scale=1.5,
-                                      drawdown_window=126, max_drawdown=0.25)
+    model = RiskAdjustedMomentumModel(
+        window=60, vol_window=40, scale=1.5, drawdown_window=126, max_drawdown=0.25
+    )
     out = model.run(basket)
     px = basket.adj_close
     logr = np.log(px).diff()
@@ -172,9 +174,9 @@ def test_risk_adjusted_by_hand_and_drawdown_guard(basket):
     for ticker in ("JPM", "AAPL", "XOM"):
         for date in ("2008-10-09", "2012-05-15", "2019-01-02"):
             t = _pos(basket, date)
-            sigma = logr[ticker].iloc[t - 39: t + 1].std(ddof=1)
+            sigma = logr[ticker].iloc[t - 39 : t + 1].std(ddof=1)
             z = math.log(px[ticker].iloc[t] / px[ticker].iloc[t - 60]) / (sigma * math.sqrt(60))
-            dd = 1.0 - px[ticker].iloc[t] / px[ticker].iloc[t - 125: t + 1].max()
+            dd = 1.0 - px[ticker].iloc[t] / px[ticker].iloc[t - 125 : t + 1].max()
             assert out.extras["zscore"][ticker].iloc[t] == pytest.approx(z, rel=1e-9)
             assert out.extras["drawdown"][ticker].iloc[t] == pytest.approx(dd, rel=1e-12)
             got = out.primary[ticker].iloc[t]
@@ -191,8 +193,9 @@ def test_risk_adjusted_by_hand_and_drawdown_guard(basket):
 
 
 def test_volume_confirmed_uses_split_consistent_volume(basket):
-    model = VolumeConfirmedMomentumModel(window=10, threshold=0.02, confirm_window=5,
-                                         volume_window=50, volume_ratio=1.2)
+    model = VolumeConfirmedMomentumModel(
+        window=10, threshold=0.02, confirm_window=5, volume_window=50, volume_ratio=1.2
+    )
     out = model.run(basket)
     # reference volume: split-adjusted by the container (pre-split volume scaled up);
     # ratios of volumes do not depend on which end the adjustment is anchored to
@@ -201,14 +204,14 @@ def test_volume_confirmed_uses_split_consistent_volume(basket):
     # AAPL split 4:1 on 2020-08-31: these windows straddle it
     for date in ("2020-09-03", "2020-09-25", "2011-08-10"):
         t = _pos(basket, date)
-        ratio = vol.iloc[t - 4: t + 1].mean() / vol.iloc[t - 49: t + 1].mean()
+        ratio = vol.iloc[t - 4 : t + 1].mean() / vol.iloc[t - 49 : t + 1].mean()
         assert out.extras["volume_ratio"]["AAPL"].iloc[t] == pytest.approx(ratio, rel=1e-10)
         expect = _step(_ret(px, t, 10), 0.02) if ratio > 1.2 else 0.0
         assert out.primary["AAPL"].iloc[t] == expect
     # as-traded volume would show a fourfold jump at the split
     raw = basket.volume["AAPL"]
     t = _pos(basket, "2020-09-03")
-    raw_ratio = raw.iloc[t - 4: t + 1].mean() / raw.iloc[t - 49: t + 1].mean()
+    raw_ratio = raw.iloc[t - 4 : t + 1].mean() / raw.iloc[t - 49 : t + 1].mean()
     assert raw_ratio > 2.0 > out.extras["volume_ratio"]["AAPL"].iloc[t]
 
 
@@ -225,11 +228,17 @@ def test_sector_rotation_by_hand(panel):
     table = pd.DataFrame({"m": mom, "s": sector}).dropna()
     sec_mean = table.groupby("s")["m"].mean()
     sec_sd = table.groupby("s")["m"].std(ddof=1)
-    pd.testing.assert_series_equal(out.extras["sector_momentum"].iloc[t], sec_mean,
-                                   check_names=False, check_index_type=False, rtol=1e-12)
+    pd.testing.assert_series_equal(
+        out.extras["sector_momentum"].iloc[t],
+        sec_mean,
+        check_names=False,
+        check_index_type=False,
+        rtol=1e-12,
+    )
     rank = sec_mean.rank(ascending=False)
-    pd.testing.assert_series_equal(out.extras["sector_rank"].iloc[t], rank,
-                                   check_names=False, check_index_type=False)
+    pd.testing.assert_series_equal(
+        out.extras["sector_rank"].iloc[t], rank, check_names=False, check_index_type=False
+    )
     k = len(sec_mean)
     for ticker in ("XOM", "JPM", "AAPL", "NEM", "DUK"):
         s = sector[ticker]
@@ -256,13 +265,21 @@ def test_sector_rotation_unmapped_ticker_is_nan(basket):
 
 
 def test_ensemble_is_the_weighted_mean_of_its_members(basket):
-    weights = {"w_simple": 0.5, "w_dual": 0.0, "w_cross_sectional": 0.25,
-               "w_risk_adjusted": 1.0, "w_time_series": 0.75, "w_volume_confirmed": 0.4,
-               "w_sector_rotation": 0.3}
+    weights = {
+        "w_simple": 0.5,
+        "w_dual": 0.0,
+        "w_cross_sectional": 0.25,
+        "w_risk_adjusted": 1.0,
+        "w_time_series": 0.75,
+        "w_volume_confirmed": 0.4,
+        "w_sector_rotation": 0.3,
+    }
     out = EnsembleMomentumModel(**weights).run(basket)
     members = {
-        "w_simple": SimpleMomentumModel, "w_cross_sectional": CrossSectionalMomentumModel,
-        "w_risk_adjusted": RiskAdjustedMomentumModel, "w_time_series": TimeSeriesMomentumModel,
+        "w_simple": SimpleMomentumModel,
+        "w_cross_sectional": CrossSectionalMomentumModel,
+        "w_risk_adjusted": RiskAdjustedMomentumModel,
+        "w_time_series": TimeSeriesMomentumModel,
         "w_volume_confirmed": VolumeConfirmedMomentumModel,
         "w_sector_rotation": SectorRotationMomentumModel,
     }
@@ -277,8 +294,9 @@ def test_ensemble_is_the_weighted_mean_of_its_members(basket):
     # late in the sample every member is defined: a plain weighted mean
     t = _pos(basket, "2019-06-28")
     plain = sum(cls().run(basket).primary.iloc[t] * weights[n] for n, cls in members.items())
-    pd.testing.assert_series_equal(out.primary.iloc[t], plain / sum(
-        weights[n] for n in members), check_names=False, rtol=1e-14)
+    pd.testing.assert_series_equal(
+        out.primary.iloc[t], plain / sum(weights[n] for n in members), check_names=False, rtol=1e-14
+    )
     plan = out.tables["members"].set_index("member")
     assert not plan.loc["DualMomentumModel", "used"]
 
@@ -291,12 +309,18 @@ def test_ensemble_skips_members_the_data_cannot_feed(basket):
     assert "volume" in plan.loc["VolumeConfirmedMomentumModel", "note"]
     assert not plan.loc["SectorRotationMomentumModel", "used"]
     assert "sectors" in plan.loc["SectorRotationMomentumModel", "note"]
-    used = [SimpleMomentumModel, DualMomentumModel, CrossSectionalMomentumModel,
-            RiskAdjustedMomentumModel, TimeSeriesMomentumModel]
+    used = [
+        SimpleMomentumModel,
+        DualMomentumModel,
+        CrossSectionalMomentumModel,
+        RiskAdjustedMomentumModel,
+        TimeSeriesMomentumModel,
+    ]
     frames = [cls().run(closes).primary for cls in used]
-    expect = (sum(f.fillna(0.0) for f in frames) / sum(f.notna() for f in frames))
-    pd.testing.assert_frame_equal(out.primary, expect.where(sum(f.notna() for f in frames) > 0),
-                                  rtol=1e-14, atol=1e-15)
+    expect = sum(f.fillna(0.0) for f in frames) / sum(f.notna() for f in frames)
+    pd.testing.assert_frame_equal(
+        out.primary, expect.where(sum(f.notna() for f in frames) > 0), rtol=1e-14, atol=1e-15
+    )
 
 
 def test_ensemble_needs_a_positive_weight(basket):
@@ -320,15 +344,21 @@ def test_all_nan_column_and_single_ticker(basket):
     px = basket.adj_close.copy()
     px["KO"] = np.nan
     data = replace(basket, adj_close=px)
-    for cls in (SimpleMomentumModel, TimeSeriesMomentumModel, RiskAdjustedMomentumModel,
-                CrossSectionalMomentumModel, DualMomentumModel):
+    for cls in (
+        SimpleMomentumModel,
+        TimeSeriesMomentumModel,
+        RiskAdjustedMomentumModel,
+        CrossSectionalMomentumModel,
+        DualMomentumModel,
+    ):
         out = cls().run(data).primary
         assert out["KO"].isna().all(), cls.__name__
         assert out["AAPL"].notna().sum() > 4000, cls.__name__
     one = basket.select(tickers=["MSFT"])
     simple = SimpleMomentumModel().run(one).primary
-    pd.testing.assert_series_equal(simple["MSFT"],
-                                   SimpleMomentumModel().run(basket).primary["MSFT"])
+    pd.testing.assert_series_equal(
+        simple["MSFT"], SimpleMomentumModel().run(basket).primary["MSFT"]
+    )
     assert CrossSectionalMomentumModel().run(one).primary["MSFT"].isna().all()
 
 

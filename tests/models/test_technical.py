@@ -11,6 +11,7 @@ from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.models import _pivots as pv
 from mltrainer.models import technical as tech
+from mltrainer.numerics.frames import adjusted_ohlc
 
 MODELS = tech.MODELS
 
@@ -20,9 +21,15 @@ def from_path(points, n, name="X", start="2020-01-01") -> MarketData:
     xs, ys = zip(*points, strict=True)
     close = np.interp(np.arange(n), xs, ys)
     frame = pd.DataFrame({name: close}, index=pd.bdate_range(start, periods=n))
-    return MarketData(open=frame.copy(), high=frame.copy(), low=frame.copy(),
-                      close=frame.copy(), adj_close=frame.copy(), volume=frame * 0 + 1e6,
-                      source="test")
+    return MarketData(
+        open=frame.copy(),
+        high=frame.copy(),
+        low=frame.copy(),
+        close=frame.copy(),
+        adj_close=frame.copy(),
+        volume=frame * 0 + 1e6,
+        source="test",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +55,8 @@ def test_pivots_match_brute_force_on_real_series(basket):
     order = 5
     expected = np.zeros(high.size, bool)
     for p in range(order, high.size - order):
-        win = high[p - order: p + order + 1]
-        if high[p] == win.max() and high[p] > high[p - order: p].max():
+        win = high[p - order : p + order + 1]
+        if high[p] == win.max() and high[p] > high[p - order : p].max():
             expected[p + order] = True  # known only `order` bars after the peak
     flags, _ = pv.confirmed_pivots(high[:, None], high[:, None], order)
     assert expected.sum() > 20
@@ -64,8 +71,9 @@ def test_pivots_match_brute_force_on_real_series(basket):
 def test_double_top_detected_on_neckline_break():
     # peaks 10.0 (bar 5) and 10.1 (bar 15), trough 9.0 (bar 10), then a slide
     data = from_path([(0, 8.0), (5, 10.0), (10, 9.0), (15, 10.1), (25, 8.0)], 26)
-    out = tech.PatternRecognitionModel(order=3, tolerance=0.03, min_height=0.03,
-                                       full_height=0.1, hold=10).run(data)
+    out = tech.PatternRecognitionModel(
+        order=3, tolerance=0.03, min_height=0.03, full_height=0.1, hold=10
+    ).run(data)
     code = out.extras["pattern"]["X"].to_numpy()
     # the second peak is confirmed at bar 18; the close first falls below 9.0 at bar 21
     # (10.1 - 6 * 0.21 = 8.84): reported there, never on the peak bar 15
@@ -105,8 +113,9 @@ def test_no_pattern_when_peaks_differ_or_price_recovers():
     unequal = from_path([(0, 8.0), (5, 10.0), (10, 9.0), (15, 10.8), (25, 8.0)], 26)
     assert not tech.PatternRecognitionModel(order=3).run(unequal).extras["pattern"].any().any()
     # a second peak, then a new high before the neckline breaks: the top failed
-    failed = from_path([(0, 8.0), (5, 10.0), (10, 9.0), (15, 10.1), (19, 9.5), (24, 10.5),
-                        (30, 8.0)], 31)
+    failed = from_path(
+        [(0, 8.0), (5, 10.0), (10, 9.0), (15, 10.1), (19, 9.5), (24, 10.5), (30, 8.0)], 31
+    )
     code = tech.PatternRecognitionModel(order=3).run(failed).extras["pattern"]["X"]
     assert (code != pv.DOUBLE_TOP).all()
 
@@ -136,8 +145,9 @@ def test_levels_bracket_the_close_on_real_data(small):
     sup, res = out.extras["support"], out.extras["resistance"]
     assert ((sup < close) | sup.isna()).all().all()
     assert ((res > close) | res.isna()).all().all()
-    touches = np.concatenate([out.extras["support_touches"].to_numpy(),
-                              out.extras["resistance_touches"].to_numpy()])
+    touches = np.concatenate(
+        [out.extras["support_touches"].to_numpy(), out.extras["resistance_touches"].to_numpy()]
+    )
     assert (touches[np.isfinite(touches)] >= 2).all()
     assert sup.notna().to_numpy().mean() > 0.5 and res.notna().to_numpy().mean() > 0.3
     # every full +1 is a bar where the close crosses the previous bar's resistance
@@ -149,8 +159,9 @@ def test_levels_bracket_the_close_on_real_data(small):
 # -------------------------------------------------------------- against TA-Lib
 def test_trend_matches_talib_by_hand(talib, basket):
     data = basket.select(tickers=["MSFT", "TSLA"])
-    model = tech.TrendAnalysisModel(short_window=20, long_window=50, slope_window=20,
-                                    slope_threshold=0.0005)
+    model = tech.TrendAnalysisModel(
+        short_window=20, long_window=50, slope_window=20, slope_threshold=0.0005
+    )
     out = model.run(data)
     for ticker in ["MSFT", "TSLA"]:
         c = data.adj_close[ticker].dropna()
@@ -159,11 +170,13 @@ def test_trend_matches_talib_by_hand(talib, basket):
         slope[49:] = talib.LINEARREG_SLOPE(ma_l[49:], 20) / ma_l[49:]
         with np.errstate(invalid="ignore"):
             expected = ((slope > 0.0005) & (ma_s > ma_l)).astype(float) - (
-                (slope < -0.0005) & (ma_s < ma_l))
+                (slope < -0.0005) & (ma_s < ma_l)
+            )
         expected[np.isnan(slope)] = np.nan
         got = out.primary[ticker].loc[c.index].to_numpy()
-        np.testing.assert_allclose(out.extras["slope"][ticker].loc[c.index], slope,
-                                   rtol=1e-7, atol=1e-12)
+        np.testing.assert_allclose(
+            out.extras["slope"][ticker].loc[c.index], slope, rtol=1e-7, atol=1e-12
+        )
         near = np.abs(np.abs(slope) - 0.0005) < 1e-9  # rounding could tip these
         np.testing.assert_array_equal(got[~near], expected[~near])
         assert np.nanmin(got) == -1 and np.nanmax(got) == 1
@@ -173,20 +186,29 @@ def test_oscillator_matches_talib_mapping(talib, basket):
     adj = basket.adjusted()
     out = tech.OscillatorModel().run(basket.select(tickers=["AAPL", "JPM"]))
     for ticker in ["AAPL", "JPM"]:
-        h, lo, c = (adj.high[ticker].to_numpy(), adj.low[ticker].to_numpy(),
-                    adj.close[ticker].to_numpy())
+        h, lo, c = (
+            adj.high[ticker].to_numpy(),
+            adj.low[ticker].to_numpy(),
+            adj.close[ticker].to_numpy(),
+        )
         rsi = (50 - talib.RSI(c, 14)) / 50
         hist = talib.MACD(c, 12, 26, 9)[2]
         macd = np.tanh(hist / (0.5 * talib.ATR(h, lo, c, 14)))
         stoch = (50 - talib.STOCH(h, lo, c, 14, 3, 0, 3, 0)[0]) / 50
         willr = (-50 - talib.WILLR(h, lo, c, 14)) / 50
-        for name, ref in (("rsi", rsi), ("macd", macd), ("stochastic", stoch),
-                          ("williams_r", willr)):
+        for name, ref in (
+            ("rsi", rsi),
+            ("macd", macd),
+            ("stochastic", stoch),
+            ("williams_r", willr),
+        ):
             np.testing.assert_allclose(out.extras[name][ticker], ref, rtol=1e-8, atol=1e-8)
-        np.testing.assert_allclose(out.primary[ticker], (rsi + macd + stoch + willr) / 4,
-                                   rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(
+            out.primary[ticker], (rsi + macd + stoch + willr) / 4, rtol=1e-8, atol=1e-8
+        )
     momentum = tech.OscillatorModel(mode="momentum", macd_weight=0.0).run(
-        basket.select(tickers=["AAPL"]))
+        basket.select(tickers=["AAPL"])
+    )
     np.testing.assert_allclose(momentum.extras["rsi"]["AAPL"], -out.extras["rsi"]["AAPL"])
 
 
@@ -206,8 +228,10 @@ def test_single_ticker_and_all_nan_column(cls, small):
     full = cls().run(small)
     alone = cls().run(small.select(tickers=["KO"]))
     pd.testing.assert_series_equal(alone.primary["KO"], full.primary["KO"])
-    frames = {name: small.frames()[name].assign(EMPTY=np.nan)
-              for name in ("open", "high", "low", "close", "adj_close", "volume")}
+    frames = {
+        name: small.frames()[name].assign(EMPTY=np.nan)
+        for name in ("open", "high", "low", "close", "adj_close", "volume")
+    }
     with_empty = cls().run(MarketData(**frames, source="test"))
     assert with_empty.primary["EMPTY"].isna().all()
     pd.testing.assert_frame_equal(with_empty.primary[small.tickers], full.primary)
@@ -236,8 +260,9 @@ def test_cross_parameter_rules():
     with pytest.raises(ParameterError, match="macd_fast"):
         tech.OscillatorModel(macd_fast=30, macd_slow=26).fit(None)
     with pytest.raises(ParameterError, match="weights"):
-        tech.OscillatorModel(rsi_weight=0.0, macd_weight=0.0, stoch_weight=0.0,
-                             willr_weight=0.0).fit(None)
+        tech.OscillatorModel(
+            rsi_weight=0.0, macd_weight=0.0, stoch_weight=0.0, willr_weight=0.0
+        ).fit(None)
 
 
 def test_bundled_source(bundled):
@@ -252,9 +277,9 @@ def test_bundled_source(bundled):
 
 
 def test_adjusted_fields_equal_marketdata_adjusted(basket):
+    """The high/low/close the models read are MarketData.adjusted()'s."""
     adj = basket.adjusted()
-    high, low, close = tech.adjusted_hlc(basket)
+    high, low, close = adjusted_ohlc(basket)
     np.testing.assert_array_equal(high, adj.high.to_numpy())
     np.testing.assert_array_equal(low, adj.low.to_numpy())
     np.testing.assert_array_equal(close, adj.close.to_numpy())
-    np.testing.assert_array_equal(tech.adjusted_close(basket), adj.close.to_numpy())

@@ -57,8 +57,7 @@ def test_obv_equals_talib(talib, basket, ticker):
     ref = _talib_obv(talib, basket, ticker)
     got = out.extras["obv"][ticker]
     assert got.isna().equals(ref.isna())
-    np.testing.assert_allclose(got.dropna(), ref.dropna(), rtol=1e-8,
-                               atol=1e-8 * ref.abs().max())
+    np.testing.assert_allclose(got.dropna(), ref.dropna(), rtol=1e-8, atol=1e-8 * ref.abs().max())
     # the divergence model reports the same OBV
     div = VolumeDivergenceModel().run(basket).extras["obv"][ticker]
     pd.testing.assert_series_equal(div, got)
@@ -70,8 +69,12 @@ def test_vwap_and_vwma_equal_a_plain_loop(basket):
     typical = (adj.high + adj.low + basket.adj_close) / 3.0
     vol = basket.split_adjusted().volume  # back-adjusted: another anchor, same weights
     # AAPL 4:1 split on 2020-08-31 and 7:1 on 2014-06-09 fall inside two of the windows
-    for ticker, date in (("AAPL", "2020-09-10"), ("AAPL", "2014-06-20"), ("JPM", "2008-09-30"),
-                         ("TSLA", "2010-07-27")):
+    for ticker, date in (
+        ("AAPL", "2020-09-10"),
+        ("AAPL", "2014-06-20"),
+        ("JPM", "2008-09-30"),
+        ("TSLA", "2010-07-27"),
+    ):
         t = _pos(basket, date)
         num = den = num_c = 0.0
         for i in range(t - 19, t + 1):
@@ -95,12 +98,11 @@ def test_volume_weighted_signal_by_hand(talib, basket):
         vol = _forward_volume(basket)[ticker]
         for date in ("2008-10-09", "2020-09-10"):
             t = _pos(basket, date)
-            sigma = ret[ticker].iloc[t - 19: t + 1].std(ddof=1)
+            sigma = ret[ticker].iloc[t - 19 : t + 1].std(ddof=1)
             vwap = out.extras["vwap"][ticker].iloc[t]
             price = math.tanh((basket.adj_close[ticker].iloc[t] / vwap - 1.0) / sigma)
-            trend = (obv.iloc[t] - obv.iloc[t - 10]) / vol.iloc[t - 9: t + 1].sum()
-            assert out.primary[ticker].iloc[t] == pytest.approx(0.7 * price + 0.3 * trend,
-                                                                rel=1e-9)
+            trend = (obv.iloc[t] - obv.iloc[t - 10]) / vol.iloc[t - 9 : t + 1].sum()
+            assert out.primary[ticker].iloc[t] == pytest.approx(0.7 * price + 0.3 * trend, rel=1e-9)
 
 
 # ----------------------------------------------------------- price-volume relation
@@ -108,8 +110,9 @@ def test_volume_weighted_signal_by_hand(talib, basket):
 
 def test_volume_price_relationship_by_hand(basket):
     out = VolumePriceRelationshipModel(corr_window=20, trend_window=15).run(basket)
-    absr = VolumePriceRelationshipModel(corr_window=20, trend_window=15,
-                                        pair="abs_returns").run(basket)
+    absr = VolumePriceRelationshipModel(corr_window=20, trend_window=15, pair="abs_returns").run(
+        basket
+    )
     ret = basket.adj_close.pct_change(fill_method=None)
     vol = _forward_volume(basket)
     dlv = np.log(vol).diff()
@@ -117,19 +120,20 @@ def test_volume_price_relationship_by_hand(basket):
     for ticker in ("AAPL", "XOM", "WMT"):
         for date in ("2008-10-09", "2014-06-20", "2020-09-10"):
             t = _pos(basket, date)
-            x = ret[ticker].iloc[t - 19: t + 1].to_numpy()
-            y = dlv[ticker].iloc[t - 19: t + 1].to_numpy()
+            x = ret[ticker].iloc[t - 19 : t + 1].to_numpy()
+            y = dlv[ticker].iloc[t - 19 : t + 1].to_numpy()
             corr = np.corrcoef(x, y)[0, 1]
             corr_abs = np.corrcoef(np.abs(x), y)[0, 1]
             px = basket.adj_close[ticker]
             d_p = np.sign(px.iloc[t] / px.iloc[t - 15] - 1.0)
-            d_v = np.sign(vol[ticker].iloc[t - 14: t + 1].mean()
-                          - vol[ticker].iloc[t - 29: t - 14].mean())
+            d_v = np.sign(
+                vol[ticker].iloc[t - 14 : t + 1].mean() - vol[ticker].iloc[t - 29 : t - 14].mean()
+            )
             assert out.extras["correlation"][ticker].iloc[t] == pytest.approx(corr, rel=1e-8)
-            assert out.primary[ticker].iloc[t] == pytest.approx(0.5 * (corr + d_p * d_v),
-                                                                rel=1e-8)
+            assert out.primary[ticker].iloc[t] == pytest.approx(0.5 * (corr + d_p * d_v), rel=1e-8)
             assert absr.primary[ticker].iloc[t] == pytest.approx(
-                0.5 * (corr_abs * d_p + d_p * d_v), rel=1e-8)
+                0.5 * (corr_abs * d_p + d_p * d_v), rel=1e-8
+            )
             label = -d_p if d_v < 0 else 0.0
             assert out.extras["divergence"][ticker].iloc[t] == label
             seen.add(label)
@@ -137,14 +141,15 @@ def test_volume_price_relationship_by_hand(basket):
 
 
 def test_volume_momentum_by_hand(basket):
-    out = VolumeMomentumModel(short_window=5, long_window=50, price_window=10,
-                              sensitivity=0.3).run(basket)
+    out = VolumeMomentumModel(short_window=5, long_window=50, price_window=10, sensitivity=0.3).run(
+        basket
+    )
     vol = basket.split_adjusted().volume
     for ticker in ("AAPL", "JNJ"):
         px = basket.adj_close[ticker]
         for date in ("2008-10-09", "2020-09-03"):
             t = _pos(basket, date)
-            ratio = vol[ticker].iloc[t - 4: t + 1].mean() / vol[ticker].iloc[t - 49: t + 1].mean()
+            ratio = vol[ticker].iloc[t - 4 : t + 1].mean() / vol[ticker].iloc[t - 49 : t + 1].mean()
             expect = np.sign(px.iloc[t] / px.iloc[t - 10] - 1.0) * math.tanh(math.log(ratio) / 0.3)
             assert out.extras["volume_ratio"][ticker].iloc[t] == pytest.approx(ratio, rel=1e-10)
             assert out.primary[ticker].iloc[t] == pytest.approx(expect, rel=1e-9)
@@ -153,19 +158,20 @@ def test_volume_momentum_by_hand(basket):
 # ------------------------------------------------------------------------ divergence
 
 
-def _divergence_twin(close: np.ndarray, ind: np.ndarray, vol: np.ndarray, n: int,
-                     indicator: str, hold: int):
+def _divergence_twin(
+    close: np.ndarray, ind: np.ndarray, vol: np.ndarray, n: int, indicator: str, hold: int
+):
     """Plain-Python twin of the divergence rules, one ticker, bar by bar."""
     labels = np.full(len(close), np.nan)
     for t in range(n, len(close)):
-        prev = close[t - n: t]
+        prev = close[t - n : t]
         ok = np.isfinite(prev).all() and np.isfinite(close[t])
         if indicator == "obv":
-            prev_ind = ind[t - n: t]
+            prev_ind = ind[t - n : t]
             ok = ok and np.isfinite(prev_ind).all()
             weak_low, weak_high = ind[t] > prev_ind.min(), ind[t] < prev_ind.max()
         else:
-            prev_v = vol[t - n: t]
+            prev_v = vol[t - n : t]
             ok = ok and np.isfinite(prev_v).all() and np.isfinite(vol[t])
             weak_low = weak_high = vol[t] < prev_v.mean()
         if not ok:
@@ -179,7 +185,7 @@ def _divergence_twin(close: np.ndarray, ind: np.ndarray, vol: np.ndarray, n: int
     for t in range(len(close)):
         if np.isnan(labels[t]):
             continue
-        recent = [x for x in labels[max(0, t - hold + 1): t + 1] if x == x and x != 0]
+        recent = [x for x in labels[max(0, t - hold + 1) : t + 1] if x == x and x != 0]
         signal[t] = recent[-1] if recent else 0.0
     return labels, signal
 
@@ -190,8 +196,9 @@ def test_divergence_equals_a_plain_loop(talib, basket, indicator):
     vol = _forward_volume(basket)
     for ticker in ("AAPL", "TSLA"):
         obv = _talib_obv(talib, basket, ticker).to_numpy()
-        labels, signal = _divergence_twin(basket.adj_close[ticker].to_numpy(), obv,
-                                          vol[ticker].to_numpy(), 20, indicator, 5)
+        labels, signal = _divergence_twin(
+            basket.adj_close[ticker].to_numpy(), obv, vol[ticker].to_numpy(), 20, indicator, 5
+        )
         got = out.extras["divergence"][ticker].to_numpy()
         np.testing.assert_array_equal(got, labels)
         np.testing.assert_array_equal(out.primary[ticker].to_numpy(), signal)
@@ -210,8 +217,11 @@ def test_kmeans_refits_use_only_past_data(basket):
     after = basket.dates >= cut
     # a deterministic distortion of the real bars from the refit date on
     scale = np.where(after, 1.0 + 0.5 * (np.arange(len(basket.dates)) % 3), 1.0)[:, None]
-    changed = replace(basket, volume=basket.volume * scale,
-                      adj_close=basket.adj_close * np.where(after, 0.8, 1.0)[:, None])
+    changed = replace(
+        basket,
+        volume=basket.volume * scale,
+        adj_close=basket.adj_close * np.where(after, 0.8, 1.0)[:, None],
+    )
     other = VolumeClusteringModel(**FAST_KMEANS).run(changed)
     before = basket.dates < cut
     pd.testing.assert_frame_equal(other.primary[before], base.primary[before])
@@ -219,7 +229,8 @@ def test_kmeans_refits_use_only_past_data(basket):
     # the refit on the cut date itself learnt only from bars before it
     pd.testing.assert_frame_equal(
         other.tables["refits"].query("refit_date <= @cut").reset_index(drop=True),
-        refits.query("refit_date <= @cut").reset_index(drop=True))
+        refits.query("refit_date <= @cut").reset_index(drop=True),
+    )
     # ... and the distortion does matter afterwards (so the test can fail)
     assert not other.extras["cluster"][after].equals(base.extras["cluster"][after])
 
@@ -231,8 +242,10 @@ def test_kmeans_schedule_labels_and_signal(basket):
     dates = list(refits["refit_date"].unique())
     # first refit after min_train bars, then every refit_every bars
     assert dates[0] == basket.dates[252]
-    assert all(basket.dates.get_loc(b) - basket.dates.get_loc(a) == 126
-               for a, b in zip(dates[:-1], dates[1:], strict=True))
+    assert all(
+        basket.dates.get_loc(b) - basket.dates.get_loc(a) == 126
+        for a, b in zip(dates[:-1], dates[1:], strict=True)
+    )
     assert out.primary.iloc[:252].isna().all().all()
     assert out.extras["cluster"].iloc[:252].isna().all().all()
     # clusters are ordered by relative volume at every refit: label 0 is the quietest
@@ -245,8 +258,12 @@ def test_kmeans_schedule_labels_and_signal(basket):
         refit = max(d for d in dates if d <= basket.dates[t])
         scores = refits[refits["refit_date"] == refit].set_index("cluster")["signal"]
         labels = out.extras["cluster"].iloc[t].dropna().astype(int)
-        np.testing.assert_allclose(out.primary.iloc[t][labels.index],
-                                   scores.loc[labels.to_numpy()].to_numpy(), rtol=0, atol=0)
+        np.testing.assert_allclose(
+            out.primary.iloc[t][labels.index],
+            scores.loc[labels.to_numpy()].to_numpy(),
+            rtol=0,
+            atol=0,
+        )
     # the score is tanh(t / t_scale) of the cluster's excess next-day return
     np.testing.assert_allclose(refits["signal"], np.tanh(refits["t_stat"] / 2.0))
 
