@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from mltrainer import fmt
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.measures.backtest_var import var_exceptions
 from mltrainer.measures.var import METHODS, rolling_var_es
@@ -42,8 +43,13 @@ TITLES = {
     "regime_change": "Regime change",
     "stale_data": "Stale data",
 }
-SEVERITY = {"var_breach": "high", "drawdown": "high", "volatility_spike": "medium",
-            "regime_change": "medium", "stale_data": "medium"}
+SEVERITY = {
+    "var_breach": "high",
+    "drawdown": "high",
+    "volatility_spike": "medium",
+    "regime_change": "medium",
+    "stale_data": "medium",
+}
 
 
 @dataclass(frozen=True)
@@ -64,24 +70,38 @@ class Limits:
     def check(self) -> None:
         """Raise ParameterError naming the first limit outside what is allowed."""
         rules = (
-            (0.5 < self.var_level < 1, f"VaR level must be in (0.5, 1), e.g. 0.99 (got "
-             f"{self.var_level})"),
-            (self.var_window >= 50, f"VaR window must be at least 50 days (got "
-             f"{self.var_window})"),
-            (self.var_method in METHODS, f"VaR method must be one of {', '.join(METHODS)} "
-             f"(got {self.var_method!r})"),
-            (0 < self.max_drawdown < 1, f"drawdown limit must be in (0, 1), e.g. 0.10 for "
-             f"10% (got {self.max_drawdown})"),
-            (2 <= self.vol_short < self.vol_long, f"short volatility window must be at least 2 "
-             f"and shorter than the long one (got {self.vol_short} and {self.vol_long})"),
-            (self.vol_ratio > 1, f"volatility spike ratio must be above 1 (got "
-             f"{self.vol_ratio})"),
-            (self.stale_days >= 1, f"stale-data limit must be at least 1 business day (got "
-             f"{self.stale_days})"),
-            (self.recent_days >= 1, f"recent window must be at least 1 day (got "
-             f"{self.recent_days})"),
-            (self.regime_confirm >= 1, f"a regime change must be confirmed over at least 1 "
-             f"day (got {self.regime_confirm})"),
+            (
+                0.5 < self.var_level < 1,
+                f"VaR level must be in (0.5, 1), e.g. 0.99 (got {self.var_level})",
+            ),
+            (self.var_window >= 50, f"VaR window must be at least 50 days (got {self.var_window})"),
+            (
+                self.var_method in METHODS,
+                f"VaR method must be one of {', '.join(METHODS)} (got {self.var_method!r})",
+            ),
+            (
+                0 < self.max_drawdown < 1,
+                f"drawdown limit must be in (0, 1), e.g. 0.10 for 10% (got {self.max_drawdown})",
+            ),
+            (
+                2 <= self.vol_short < self.vol_long,
+                f"short volatility window must be at least 2 "
+                f"and shorter than the long one (got {self.vol_short} and {self.vol_long})",
+            ),
+            (self.vol_ratio > 1, f"volatility spike ratio must be above 1 (got {self.vol_ratio})"),
+            (
+                self.stale_days >= 1,
+                f"stale-data limit must be at least 1 business day (got {self.stale_days})",
+            ),
+            (
+                self.recent_days >= 1,
+                f"recent window must be at least 1 day (got {self.recent_days})",
+            ),
+            (
+                self.regime_confirm >= 1,
+                f"a regime change must be confirmed over at least 1 "
+                f"day (got {self.regime_confirm})",
+            ),
         )
         for ok, message in rules:
             if not ok:
@@ -114,12 +134,15 @@ def _series(x, what: str) -> pd.Series:
 
 
 def _frame(value, threshold, breached, index) -> pd.DataFrame:
-    return pd.DataFrame({"value": value, "threshold": threshold,
-                         "breached": np.asarray(breached, dtype=bool)}, index=index)
+    return pd.DataFrame(
+        {"value": value, "threshold": threshold, "breached": np.asarray(breached, dtype=bool)},
+        index=index,
+    )
 
 
-def var_breach_rule(returns: pd.Series, level: float = 0.99, window: int = 250,
-                    method: str = "historical") -> pd.DataFrame:
+def var_breach_rule(
+    returns: pd.Series, level: float = 0.99, window: int = 250, method: str = "historical"
+) -> pd.DataFrame:
     """``value`` = the day's loss ``-r_t``, ``threshold`` = VaR forecast from data to t-1."""
     r = _series(returns, "returns")
     forecast = rolling_var_es(r, window, level, method)["var"]
@@ -135,8 +158,9 @@ def drawdown_rule(returns: pd.Series, max_drawdown: float = 0.10) -> pd.DataFram
     return _frame(depth, max_drawdown, depth > max_drawdown, r.index)
 
 
-def volatility_spike_rule(returns: pd.Series, short: int = 21, long: int = 252,
-                          ratio: float = 1.5) -> pd.DataFrame:
+def volatility_spike_rule(
+    returns: pd.Series, short: int = 21, long: int = 252, ratio: float = 1.5
+) -> pd.DataFrame:
     """``value`` = ``vol_short / vol_long`` (trailing sample standard deviations)."""
     r = _series(returns, "returns")
     vs = r.rolling(short, min_periods=short).std()
@@ -193,8 +217,16 @@ def _status(rule: str, frame: pd.DataFrame, recent_days: int, names: dict | None
     event_rule = rule in ("var_breach", "regime_change")
     valid = frame.dropna(subset=["value"])
     if valid.empty:
-        return Alert(rule, TITLES[rule], False, "ok", None, float("nan"), float("nan"),
-                     "not enough history to evaluate this rule yet")
+        return Alert(
+            rule,
+            TITLES[rule],
+            False,
+            "ok",
+            None,
+            float("nan"),
+            float("nan"),
+            "not enough history to evaluate this rule yet",
+        )
     if event_rule:
         recent = frame.iloc[-recent_days:]
         hits = recent[recent["breached"]]
@@ -206,8 +238,16 @@ def _status(rule: str, frame: pd.DataFrame, recent_days: int, names: dict | None
         active = bool(row["breached"])
     value, threshold = float(row["value"]), float(row["threshold"])
     message = _message(rule, active, value, threshold, date, names)
-    return Alert(rule, TITLES[rule], active, SEVERITY[rule] if active else "ok", date, value,
-                 threshold, message)
+    return Alert(
+        rule,
+        TITLES[rule],
+        active,
+        SEVERITY[rule] if active else "ok",
+        date,
+        value,
+        threshold,
+        message,
+    )
 
 
 def _name(label: float, names: dict | None) -> str:
@@ -218,36 +258,72 @@ def _name(label: float, names: dict | None) -> str:
 
 
 def _message(rule, active, value, threshold, date, names) -> str:
-    day = f"{date:%Y-%m-%d}"
+    day = fmt.date(date)
     if rule == "var_breach":
-        return (f"loss of {value:.2%} on {day} exceeded the VaR forecast of {threshold:.2%}"
-                if active else f"latest loss {value:.2%} within VaR {threshold:.2%} ({day})")
+        loss, var = fmt.percent(value, 2), fmt.percent(threshold, 2)
+        return (
+            f"loss of {loss} on {day} exceeded the VaR forecast of {var}"
+            if active
+            else f"latest loss {loss} within VaR {var} ({day})"
+        )
     if rule == "drawdown":
-        return (f"{value:.1%} below the peak on {day}, beyond the {threshold:.0%} limit"
-                if active else f"{value:.1%} below the peak on {day} (limit {threshold:.0%})")
+        dd, limit = fmt.percent(value), fmt.percent(threshold, 0)
+        return (
+            f"{dd} below the peak on {day}, beyond the {limit} limit"
+            if active
+            else f"{dd} below the peak on {day} (limit {limit})"
+        )
     if rule == "volatility_spike":
-        return (f"short-term volatility is {value:.2f}x the long-term level on {day} "
-                f"(limit {threshold:.2f}x)" if active else
-                f"short/long volatility ratio {value:.2f}x on {day} (limit {threshold:.2f}x)")
+        ratio, limit = fmt.number(value), fmt.number(threshold)
+        return (
+            f"short-term volatility is {ratio}x the long-term level on {day} (limit {limit}x)"
+            if active
+            else f"short/long volatility ratio {ratio}x on {day} (limit {limit}x)"
+        )
     if rule == "regime_change":
-        return (f"regime changed from {_name(threshold, names)} to {_name(value, names)} on "
-                f"{day}" if active else f"regime {_name(value, names)} unchanged ({day})")
-    return (f"last bar is {value:.0f} business days old on {day} (limit {threshold:.0f}); "
-            "refresh the data" if active else
-            f"data is {value:.0f} business day(s) old on {day} (limit {threshold:.0f})")
+        return (
+            f"regime changed from {_name(threshold, names)} to {_name(value, names)} on {day}"
+            if active
+            else f"regime {_name(value, names)} unchanged ({day})"
+        )
+    age, limit = fmt.integer(value), fmt.integer(threshold)
+    return (
+        f"last bar is {age} business days old on {day} (limit {limit}); refresh the data"
+        if active
+        else f"data is {age} business day(s) old on {day} (limit {limit})"
+    )
 
 
-def rule_frames(returns: pd.Series, limits: Limits, labels: pd.Series | None = None,
-                dates: pd.DatetimeIndex | None = None, today=None) -> dict[str, pd.DataFrame]:
+def reading(rule: str, value: float, names: dict | None = None) -> str:
+    """A rule's value in its own unit: a loss or drawdown in percent, a volatility ratio
+    as ``1.85x``, a regime by name, data age in business days."""
+    if rule in ("var_breach", "drawdown"):
+        return fmt.percent(value, 2 if rule == "var_breach" else 1)
+    if rule == "volatility_spike":
+        return f"{fmt.number(value)}x"
+    if rule == "regime_change":
+        return _name(value, names)
+    return f"{fmt.integer(value)} business days"
+
+
+def rule_frames(
+    returns: pd.Series,
+    limits: Limits,
+    labels: pd.Series | None = None,
+    dates: pd.DatetimeIndex | None = None,
+    today=None,
+) -> dict[str, pd.DataFrame]:
     """Every rule's (value, threshold, breached) frame; regime and staleness only when
     their inputs (``labels``; ``dates`` and ``today``) are given."""
     limits.check()
     frames = {
-        "var_breach": var_breach_rule(returns, limits.var_level, limits.var_window,
-                                      limits.var_method),
+        "var_breach": var_breach_rule(
+            returns, limits.var_level, limits.var_window, limits.var_method
+        ),
         "drawdown": drawdown_rule(returns, limits.max_drawdown),
-        "volatility_spike": volatility_spike_rule(returns, limits.vol_short, limits.vol_long,
-                                                  limits.vol_ratio),
+        "volatility_spike": volatility_spike_rule(
+            returns, limits.vol_short, limits.vol_long, limits.vol_ratio
+        ),
     }
     if labels is not None:
         frames["regime_change"] = regime_change_rule(labels, limits.regime_confirm)
@@ -256,10 +332,15 @@ def rule_frames(returns: pd.Series, limits: Limits, labels: pd.Series | None = N
     return frames
 
 
-def evaluate(returns: pd.Series, limits: Limits | None = None, *,
-             labels: pd.Series | None = None, regime_names: dict | None = None,
-             dates: pd.DatetimeIndex | None = None, today=None
-             ) -> tuple[list[Alert], pd.DataFrame]:
+def evaluate(
+    returns: pd.Series,
+    limits: Limits | None = None,
+    *,
+    labels: pd.Series | None = None,
+    regime_names: dict | None = None,
+    dates: pd.DatetimeIndex | None = None,
+    today=None,
+) -> tuple[list[Alert], pd.DataFrame]:
     """Every rule's status on the latest date, and the history of breach onsets.
 
     Parameters
@@ -277,8 +358,9 @@ def evaluate(returns: pd.Series, limits: Limits | None = None, *,
     Returns
     -------
     alerts : list of Alert, in :data:`RULES` order
-    history : DataFrame with ``date, rule, title, severity, value, threshold, message``,
-        newest first
+    history : DataFrame with ``date, rule, title, severity, value, threshold, reading,
+        against, message`` (``reading``/``against``: value and threshold, or for a regime
+        change the new and the previous regime, as text in the rule's unit), newest first
     """
     limits = limits or Limits()
     frames = rule_frames(returns, limits, labels, dates, today)
@@ -288,15 +370,40 @@ def evaluate(returns: pd.Series, limits: Limits | None = None, *,
             continue
         frame = frames[rule]
         alerts.append(_status(rule, frame, limits.recent_days, regime_names))
-        events = frame.loc[frame["breached"]] if rule in ("var_breach", "regime_change") \
+        events = (
+            frame.loc[frame["breached"]]
+            if rule in ("var_breach", "regime_change")
             else onsets(frame)
+        )
         for date, ev in events.iterrows():  # events are rare: a few dozen per decade
-            rows.append({"date": date, "rule": rule, "title": TITLES[rule],
-                         "severity": SEVERITY[rule], "value": float(ev["value"]),
-                         "threshold": float(ev["threshold"]),
-                         "message": _message(rule, True, float(ev["value"]),
-                                             float(ev["threshold"]), date, regime_names)})
-    history = pd.DataFrame(rows, columns=["date", "rule", "title", "severity", "value",
-                                          "threshold", "message"])
+            rows.append(
+                {
+                    "date": date,
+                    "rule": rule,
+                    "title": TITLES[rule],
+                    "severity": SEVERITY[rule],
+                    "value": float(ev["value"]),
+                    "threshold": float(ev["threshold"]),
+                    "reading": reading(rule, float(ev["value"]), regime_names),
+                    "against": reading(rule, float(ev["threshold"]), regime_names),
+                    "message": _message(
+                        rule, True, float(ev["value"]), float(ev["threshold"]), date, regime_names
+                    ),
+                }
+            )
+    history = pd.DataFrame(
+        rows,
+        columns=[
+            "date",
+            "rule",
+            "title",
+            "severity",
+            "value",
+            "threshold",
+            "reading",
+            "against",
+            "message",
+        ],
+    )
     history = history.sort_values("date", ascending=False, kind="stable").reset_index(drop=True)
     return alerts, history

@@ -5,6 +5,7 @@ The settings live in the URL, and every run lands in the audit trail."""
 import pandas as pd
 import streamlit as st
 
+from mltrainer import fmt
 from mltrainer.backtest.baselines import ROWS
 from mltrainer.backtest.pit import survivorship_effect
 from mltrainer.models.registry import by_family, get_model
@@ -34,13 +35,13 @@ from ui.lab import (
 from ui.params import param_widgets
 
 METRICS = (
-    ("cagr", "CAGR", "{:.1%}"),
-    ("sharpe", "Sharpe", "{:.2f}"),
-    ("annual_volatility", "Volatility", "{:.1%}"),
-    ("max_drawdown", "Max drawdown", "{:.1%}"),
-    ("information_ratio", "Information ratio", "{:.2f}"),
-    ("beta", "Beta", "{:.2f}"),
-    ("annual_turnover", "Turnover / year", "{:.1f}x"),
+    ("cagr", "CAGR", fmt.percent),
+    ("sharpe", "Sharpe", fmt.ratio),
+    ("annual_volatility", "Volatility", fmt.percent),
+    ("max_drawdown", "Max drawdown", fmt.percent),
+    ("information_ratio", "Information ratio", fmt.ratio),
+    ("beta", "Beta", fmt.ratio),
+    ("annual_turnover", "Turnover / year", lambda v: f"{fmt.number(v, 1)}x"),
 )
 BENCHMARKS = {"universe": "Equal-weight tickers", "sp500": "S&P 500 index"}
 TRAIN_MODES = {"expanding": "Expanding (from the range start)", "rolling": "Rolling (fixed length)"}
@@ -53,10 +54,8 @@ def short(key: str) -> str:
 
 def metric_row(metrics: dict, bench: dict | None = None) -> None:
     cols = st.columns(len(METRICS))
-    for col, (name, label, fmt) in zip(cols, METRICS, strict=True):
-        value = metrics.get(name)
-        shown = "n/a" if value is None or pd.isna(value) else fmt.format(value)
-        col.metric(label, shown)
+    for col, (name, label, show) in zip(cols, METRICS, strict=True):
+        col.metric(label, show(metrics.get(name)))
 
 
 st.title("Model Lab")
@@ -329,17 +328,17 @@ with tab_wf:
                 wf = walk_forward_run(*args)
             dsr = wf.deflated_sharpe
             m = st.columns(4)
-            m[0].metric("Out-of-sample Sharpe", f"{wf.oos_metrics['sharpe']:.2f}")
-            m[1].metric("Out-of-sample CAGR", f"{wf.oos_metrics['cagr']:.1%}")
+            m[0].metric("Out-of-sample Sharpe", fmt.ratio(wf.oos_metrics["sharpe"]))
+            m[1].metric("Out-of-sample CAGR", fmt.percent(wf.oos_metrics["cagr"]))
             m[2].metric(
                 "Deflated Sharpe (OOS)",
-                f"{dsr['oos']['dsr']:.2f}",
+                fmt.ratio(dsr["oos"]["dsr"]),
                 help=f"Probability that the true Sharpe is above the best of "
                 f"{dsr['oos']['n_trials']} trials under no skill",
             )
             m[3].metric(
                 "Deflated Sharpe (best in-sample point)",
-                f"{dsr['best_trial']['dsr']:.2f}",
+                fmt.ratio(dsr["best_trial"]["dsr"]),
                 help=f"params {dsr['best_trial']['params']}",
             )
             if wf.survivors is not None:

@@ -5,6 +5,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from mltrainer import fmt
 from mltrainer.models.registry import by_family
 from mltrainer.plots.portfolio import alert_timeline
 from ui.compute import params_key
@@ -77,7 +78,7 @@ with friendly("The risk limits could not be evaluated"):
             today,
         )
         end = sel.end or data.dates[-1].date()
-        subject = f"{len(tickers)}-stock portfolio ({weighting}) to {sel.end}"
+        subject = f"{len(tickers)}-stock portfolio ({weighting}) to {fmt.date(end)}"
 
 active = [a for a in alerts if a["active"]]
 st.subheader(f"Status · {subject}")
@@ -100,15 +101,15 @@ else:
     in_range = shown[shown["date"] <= pd.Timestamp(end)]
     st.plotly_chart(alert_timeline(in_range, height=260), width="stretch", key="mon_timeline")
     st.dataframe(
-        shown[["date", "title", "severity", "value", "threshold", "message"]],
+        shown[["date", "title", "severity", "reading", "against", "message"]],
         hide_index=True,
         width="stretch",
         height=360,
         key="mon_history",
         column_config={
             "date": st.column_config.DateColumn(format="YYYY-MM-DD"),
-            "value": st.column_config.NumberColumn(format="%.4f"),
-            "threshold": st.column_config.NumberColumn(format="%.4f"),
+            "reading": st.column_config.TextColumn("value"),
+            "against": st.column_config.TextColumn("limit (or previous regime)"),
         },
     )
 st.caption(

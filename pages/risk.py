@@ -4,6 +4,7 @@ historical and hypothetical scenarios, see what drives its risk, download the re
 import pandas as pd
 import streamlit as st
 
+from mltrainer import fmt
 from mltrainer.measures.var import METHODS
 from mltrainer.plots.market import return_bar
 from mltrainer.plots.portfolio import correlation_heatmap, risk_contribution_bar
@@ -82,16 +83,16 @@ kup, chris, light = vb["kupiec"], vb["christoffersen"], vb["traffic_light"]
 m = st.columns(6)
 m[0].metric(
     f"VaR {level:.1%} (1 day)",
-    f"${value * vb['latest_var']:,.0f}",
-    f"{vb['latest_var']:.2%} of value",
+    fmt.money(value * vb["latest_var"]),
+    f"{fmt.percent(vb['latest_var'], 2)} of value",
     delta_color="off",
     delta_arrow="off",
     help=f"Forecast made on {vb['latest_date']:%Y-%m-%d} for the next day",
 )
 m[1].metric(
     f"ES {level:.1%} (1 day)",
-    f"${value * vb['latest_es']:,.0f}",
-    f"{vb['latest_es']:.2%} of value",
+    fmt.money(value * vb["latest_es"]),
+    f"{fmt.percent(vb['latest_es'], 2)} of value",
     delta_color="off",
     delta_arrow="off",
 )
@@ -288,7 +289,7 @@ with tab_stress:
 with tab_drivers:
     with friendly("Correlations could not be computed"):
         stats = portfolio_stats(sel.source, tickers, weights, sel.start, sel.end)
-    st.metric("Annualised volatility (Ledoit-Wolf, last 3 years)", f"{stats['volatility']:.1%}")
+    st.metric("Annualised volatility (Ledoit-Wolf, last 3 years)", fmt.percent(stats["volatility"]))
     left, right = st.columns(2)
     with left:
         st.plotly_chart(
@@ -311,10 +312,10 @@ with tab_drivers:
 with tab_dd:
     ds = report.drawdown_stats
     d = st.columns(4)
-    d[0].metric("Max drawdown", f"{ds['max_drawdown']:.1%}")
+    d[0].metric("Max drawdown", fmt.percent(ds["max_drawdown"]))
     d[1].metric("Peak → trough", f"{ds['peak']} → {ds['trough']}")
     d[2].metric("Recovered on", ds["recovery"] or "not yet")
-    d[3].metric("Current drawdown", f"{ds['current_drawdown']:.1%}")
+    d[3].metric("Current drawdown", fmt.percent(ds["current_drawdown"]))
     st.plotly_chart(
         drawdown_chart(stats["drawdown"].rename("portfolio")), width="stretch", key="risk_dd"
     )

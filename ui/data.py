@@ -71,14 +71,15 @@ def index_close(end: dt.date | None = None) -> pd.Series:
     from mltrainer.data.bundled import load_index
 
     close = load_index(INDEX_NAME).adj_close[INDEX_NAME].dropna()
-    return close.loc[:pd.Timestamp(end)] if end is not None else close
+    return close.loc[: pd.Timestamp(end)] if end is not None else close
 
 
 def index_data(end: dt.date | None = None) -> MarketData:
     """The bundled S&P 500 index as one-column MarketData (close only), up to ``end``."""
     close = index_close(end)
-    return MarketData.from_close(close.to_frame(INDEX_NAME), source="bundled index",
-                                 as_of=close.index[-1])
+    return MarketData.from_close(
+        close.to_frame(INDEX_NAME), source="bundled index", as_of=close.index[-1]
+    )
 
 
 @st.cache_data(show_spinner="Computing sector returns…", max_entries=8)
@@ -90,8 +91,7 @@ def sector_daily_returns(source: str, start, end, sectors: tuple) -> pd.DataFram
     from mltrainer.sectors import sector_returns, universe_returns
 
     data = load(source)
-    tickers = None if not sectors else [t for t in data.tickers
-                                        if data.sectors.get(t) in sectors]
+    tickers = None if not sectors else [t for t in data.tickers if data.sectors.get(t) in sectors]
     sub = data.select(tickers=tickers, start=start, end=end)
     rets = sub.returns()
     out = sector_returns(rets, sub.sectors)
@@ -104,16 +104,20 @@ def ticker_returns(source: str, end, days: int, sectors: tuple) -> pd.DataFrame:
     """Per ticker: last price on or before ``end`` and the return over the last ``days``
     trading days (``ticker, sector, last_price, return``)."""
     data = load(source)
-    close = data.adj_close.loc[:pd.Timestamp(end)]
+    close = data.adj_close.loc[: pd.Timestamp(end)]
     if sectors:
         close = close[[t for t in close.columns if data.sectors.get(t) in sectors]]
-    tail = close.iloc[-(days + 1):].ffill()
+    tail = close.iloc[-(days + 1) :].ffill()
     first = tail.iloc[0]
     last = tail.iloc[-1]
-    return pd.DataFrame({"ticker": close.columns,
-                         "sector": [data.sectors.get(t) or "Unknown" for t in close.columns],
-                         "last_price": last.to_numpy(),
-                         "return": (last / first - 1.0).to_numpy()})
+    return pd.DataFrame(
+        {
+            "ticker": close.columns,
+            "sector": [data.sectors.get(t) or "Unknown" for t in close.columns],
+            "last_price": last.to_numpy(),
+            "return": (last / first - 1.0).to_numpy(),
+        }
+    )
 
 
 @st.cache_data(show_spinner=False, ttl=60)

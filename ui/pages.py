@@ -39,11 +39,12 @@ def page_path(spec: PageSpec) -> Path:
 def navigation() -> st.Page:
     """The app's ``st.navigation`` over PAGES, the first one the default; the caller
     runs the page it returns."""
-    return st.navigation([
-        st.Page(page_path(p), title=p.title, icon=p.icon, url_path=p.url_path,
-                default=(i == 0))
-        for i, p in enumerate(PAGES)
-    ])
+    return st.navigation(
+        [
+            st.Page(page_path(p), title=p.title, icon=p.icon, url_path=p.url_path, default=(i == 0))
+            for i, p in enumerate(PAGES)
+        ]
+    )
 
 
 def link_target(file: str) -> str:
