@@ -18,9 +18,11 @@ import os
 import re
 import subprocess
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,12 +30,17 @@ import pandas as pd
 import mltrainer
 from mltrainer import config
 from mltrainer.errors import DataError, ParameterError
+from mltrainer.validate import DateLike
+
+if TYPE_CHECKING:
+    from mltrainer.data.market_data import MarketData
 
 FILE_NAME = "audit.jsonl"
 _SECRET_NAME = re.compile(r"key|token|secret|password", re.IGNORECASE)
 
 
 def audit_file() -> Path:
+    """The trail: ``audit.jsonl`` in the configured audit folder, one JSON record a line."""
     return config.audit_dir() / FILE_NAME
 
 
@@ -91,7 +98,7 @@ def _plain(obj):
     return str(obj)
 
 
-def _date(value) -> str | None:
+def _date(value: DateLike | None) -> str | None:
     if value is None:
         return None
     return str(pd.Timestamp(value).date())
@@ -101,10 +108,10 @@ def record(
     kind: str,
     model_key: str | None,
     params: dict | None,
-    data=None,
-    tickers=None,
-    start=None,
-    end=None,
+    data: MarketData | None = None,
+    tickers: Iterable[str] | None = None,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
     metrics: dict | None = None,
     source: str | None = None,
     extra: dict | None = None,
@@ -138,6 +145,9 @@ def record(
     for name, part in (("params", params), ("metrics", metrics), ("extra", extra)):
         _refuse_secrets(part, name)
     dates = getattr(data, "dates", None)
+    first, last = (dates[0], dates[-1]) if dates is not None and len(dates) else (None, None)
+    if tickers is None:
+        tickers = data.tickers if data is not None else []
     rec = {
         "id": uuid.uuid4().hex[:12],
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -145,15 +155,9 @@ def record(
         "model": model_key,
         "params": params,
         "source": source if source is not None else getattr(data, "source", None),
-        "tickers": list(tickers)
-        if tickers is not None
-        else (list(data.tickers) if data is not None else []),
-        "start": _date(start)
-        if start is not None
-        else (_date(dates[0]) if dates is not None and len(dates) else None),
-        "end": _date(end)
-        if end is not None
-        else (_date(dates[-1]) if dates is not None and len(dates) else None),
+        "tickers": list(tickers),
+        "start": _date(start if start is not None else first),
+        "end": _date(end if end is not None else last),
         "data_fingerprint": data.fingerprint() if data is not None else None,
         "code_version": code_version(),
         "metrics": metrics,

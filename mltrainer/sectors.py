@@ -33,12 +33,13 @@ Stocks & Commodities, "Relative Rotation Graphs" (2014).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from mltrainer.errors import DataError, ParameterError
+from mltrainer.validate import DateLike
 
 UNKNOWN = "Unknown"
 QUADRANTS = ("Leading", "Weakening", "Lagging", "Improving")
@@ -46,7 +47,7 @@ FREQUENCIES = {"daily": None, "weekly": "W-FRI", "monthly": "M"}
 
 
 # ------------------------------------------------------------------- sector baskets
-def membership_matrix(tickers, sectors: Mapping) -> pd.DataFrame:
+def membership_matrix(tickers: Sequence[str] | pd.Index, sectors: Mapping) -> pd.DataFrame:
     """One-hot (tickers x sectors) frame; tickers without a sector go to ``Unknown``."""
     labels = pd.Series([sectors.get(t) or UNKNOWN for t in tickers], index=pd.Index(tickers))
     return pd.get_dummies(labels, dtype="float64").reindex(index=pd.Index(tickers))
@@ -96,7 +97,9 @@ def universe_returns(returns: pd.DataFrame, weights: pd.Series | None = None) ->
     return _basket_returns(returns, ones, weights)["universe"]
 
 
-def cumulative_index(returns: pd.DataFrame | pd.Series, base: float = 100.0):
+def cumulative_index(
+    returns: pd.DataFrame | pd.Series, base: float = 100.0
+) -> pd.DataFrame | pd.Series:
     """``base * Π(1 + r)`` from each column's first valid return (NaN before it).
 
     A missing return inside a column's life counts as 0 (no change), so one gap does
@@ -107,7 +110,7 @@ def cumulative_index(returns: pd.DataFrame | pd.Series, base: float = 100.0):
     return level.where(started)
 
 
-def period_return(prices: pd.DataFrame, start, end) -> pd.Series:
+def period_return(prices: pd.DataFrame, start: DateLike, end: DateLike) -> pd.Series:
     """Each column's return from its last price on or before ``start`` to its last price
     on or before ``end`` (NaN where either is missing)."""
     filled = prices.ffill()
@@ -164,7 +167,7 @@ def rs_momentum(ratio: pd.DataFrame, window: int = 12, lag: int = 1) -> pd.DataF
     return 100.0 + _zscore(roc, window)
 
 
-def resample_levels(levels: pd.DataFrame | pd.Series, freq: str):
+def resample_levels(levels: pd.DataFrame | pd.Series, freq: str) -> pd.DataFrame | pd.Series:
     """The last row of each period (``freq`` a key of FREQUENCIES), under its real date.
 
     Points keep the date of the period's last trading day (not the calendar end of the
@@ -181,7 +184,9 @@ def resample_levels(levels: pd.DataFrame | pd.Series, freq: str):
     return out.dropna(how="all") if isinstance(out, pd.DataFrame) else out.dropna()
 
 
-def quadrant(ratio, momentum) -> np.ndarray:
+def quadrant(
+    ratio: float | np.ndarray | pd.Series, momentum: float | np.ndarray | pd.Series
+) -> np.ndarray:
     """Quadrant name per point (``""`` where either coordinate is NaN)."""
     x = np.asarray(ratio, dtype="float64")
     y = np.asarray(momentum, dtype="float64")
@@ -223,7 +228,7 @@ def relative_rotation(
     return long
 
 
-def rrg_tails(rrg: pd.DataFrame, length: int, end=None) -> pd.DataFrame:
+def rrg_tails(rrg: pd.DataFrame, length: int, end: DateLike | None = None) -> pd.DataFrame:
     """The last ``length`` points of each sector's path up to ``end`` (default: the last)."""
     if length < 1:
         raise ParameterError(f"tail length must be at least 1 point (got {length})")

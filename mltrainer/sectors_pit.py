@@ -29,13 +29,16 @@ import pandas as pd
 from mltrainer import config
 from mltrainer.data.gics import (
     UNKNOWN,
+    SectorList,
     SectorsAsOf,
     sector_lists,
     sector_regimes,
     sectors_as_of,
 )
+from mltrainer.data.membership_combined import Membership
 from mltrainer.errors import DataError
 from mltrainer.sectors import sector_returns, universe_returns
+from mltrainer.validate import DateLike
 
 EQUAL = "equal weight: no point-in-time market caps"
 SHARES = "price x shares outstanding on the date"
@@ -95,13 +98,16 @@ class IndexOnDate:
 
     @property
     def n_members(self) -> int:
+        """Members of the index on the date (with or without price data)."""
         return len(self.members)
 
     @property
     def n_with_prices(self) -> int:
+        """Members with price data on the date (the rows of ``stocks``)."""
         return len(self.stocks)
 
     def title(self) -> str:
+        """One line for a chart title: date, member counts and the weighting."""
         return (
             f"S&P 500 on {self.date:%Y-%m-%d}: {self.n_members} members; "
             f"{self.n_with_prices} have price data · {self.weighting}"
@@ -138,10 +144,10 @@ class IndexOnDate:
 
 
 def index_on(
-    date,
+    date: DateLike,
     prices: pd.DataFrame,
-    membership=None,
-    lists=None,
+    membership: Membership | None = None,
+    lists: list[SectorList] | None = None,
     caps: CapSnapshot | None = None,
     shares: pd.Series | None = None,
     close: pd.DataFrame | None = None,
@@ -208,7 +214,15 @@ def index_on(
     )
 
 
-def _sizes(stocks, when, anchors, membership, caps, shares, close) -> tuple[np.ndarray, str]:
+def _sizes(
+    stocks: pd.DataFrame,
+    when: pd.Timestamp,
+    anchors: pd.Series,
+    membership: Membership,
+    caps: CapSnapshot | None,
+    shares: pd.Series | None,
+    close: pd.DataFrame,
+) -> tuple[np.ndarray, str]:
     keys = stocks["ticker"]
     if shares is not None:
         last_close = close.iloc[-1].reindex(keys).to_numpy(dtype="float64")
@@ -226,7 +240,10 @@ def _sizes(stocks, when, anchors, membership, caps, shares, close) -> tuple[np.n
 
 
 def pit_sector_returns(
-    returns: pd.DataFrame, membership=None, lists=None, anchors: pd.Series | None = None
+    returns: pd.DataFrame,
+    membership: Membership | None = None,
+    lists: list[SectorList] | None = None,
+    anchors: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """Equal-weight daily returns of each sector basket and of the whole index, holding
     on each day the members of that day in their sectors of that day.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 import numpy as np
@@ -205,7 +205,7 @@ def parse_weights(text: str, tickers: list[str], name: str = "weights") -> dict[
     return dict(zip(tickers, values, strict=True))
 
 
-def choice(text: str, name: str, allowed) -> str:
+def choice(text: str, name: str, allowed: Iterable[str]) -> str:
     """``text`` if it is one of ``allowed``, else ParameterError listing them."""
     allowed = list(allowed)
     if text not in allowed:

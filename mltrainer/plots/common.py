@@ -3,6 +3,8 @@ runs of a label series, the regime colours."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -68,12 +70,14 @@ def finish(
     return fig
 
 
-def scatter_class(n_points: int):
+def scatter_class(n_points: int) -> type[go.Scatter] | type[go.Scattergl]:
     """``go.Scattergl`` for more than WEBGL_POINTS points, else ``go.Scatter``."""
     return go.Scattergl if n_points > WEBGL_POINTS else go.Scatter
 
 
-def downsample(data: pd.Series | pd.DataFrame, max_points: int = MAX_POINTS):
+def downsample(
+    data: pd.Series | pd.DataFrame, max_points: int = MAX_POINTS
+) -> pd.Series | pd.DataFrame:
     """Every k-th row so that at most about ``max_points`` remain, the last row always
     kept (a chart of the latest value must show the latest value)."""
     n = len(data)
@@ -86,8 +90,10 @@ def downsample(data: pd.Series | pd.DataFrame, max_points: int = MAX_POINTS):
     return data.iloc[keep]
 
 
-def line(x, y, name: str, **kwargs):
-    """A line trace, WebGL when it has many points."""
+def line(
+    x: Sequence | pd.Index | np.ndarray, y: Sequence | pd.Series | np.ndarray, name: str, **kwargs
+) -> go.Scatter | go.Scattergl:
+    """A line trace, WebGL when it has many points (``kwargs`` go to the trace)."""
     cls = scatter_class(len(x))
     return cls(x=x, y=y, name=name, mode="lines", **kwargs)
 

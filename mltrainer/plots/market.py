@@ -3,6 +3,9 @@ performance bars."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -19,10 +22,16 @@ from mltrainer.plots.common import (
     regime_colours,
 )
 
+if TYPE_CHECKING:
+    from mltrainer.data.nber import Recession
+    from mltrainer.validate import DateLike
+
 RECESSION_COLOUR = "#4d4d4d"
 
 
-def recession_spans(recessions, start, end) -> pd.DataFrame:
+def recession_spans(
+    recessions: Iterable[Recession], start: DateLike, end: DateLike
+) -> pd.DataFrame:
     """NBER recessions (objects with ``start``/``end``) clipped to [start, end]."""
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
     rows = [
@@ -38,7 +47,7 @@ def price_with_regimes(
     labels: pd.Series | None = None,
     names: dict | None = None,
     *,
-    recessions=(),
+    recessions: Iterable[Recession] = (),
     title: str | None = None,
     log_scale: bool = False,
     height: int = 420,

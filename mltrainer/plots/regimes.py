@@ -15,7 +15,7 @@ from mltrainer.plots.common import downsample, finish, regime_colours
 LEVELS = ("calm", "in between", "stressed")
 
 
-def stress_level(labels: pd.Series | pd.DataFrame, k: int):
+def stress_level(labels: pd.Series | pd.DataFrame, k: int) -> pd.Series | pd.DataFrame:
     """Map labels 0..k-1 to 0 (calmest), 2 (most stressed) or 1 (anything between).
 
     With two regimes there is no middle: 0 -> 0, 1 -> 2. NaN stays NaN.

@@ -159,6 +159,22 @@ def rrg_chart(tails: pd.DataFrame, title: str | None = None, height: int = 560) 
     :func:`mltrainer.sectors.rrg_tails`).
     """
     fig = go.Figure()
+    lo, hi = _rrg_range(tails)
+    _add_quadrants(fig, lo, hi)
+    for i, (sector, path) in enumerate(tails.groupby("sector", sort=True)):
+        _add_tail(fig, str(sector), path.sort_values("date"), PALETTE[i % len(PALETTE)])
+    fig.update_xaxes(
+        range=[lo, hi], title_text="RS-Ratio (trend of relative strength)", zeroline=False
+    )
+    fig.update_yaxes(range=[lo, hi], title_text="RS-Momentum", zeroline=False)
+    # the latest point of each tail is labelled on the chart: no legend needed
+    fig.update_layout(hovermode="closest", showlegend=False)
+    return finish(fig, title, height, legend_top=False)
+
+
+def _rrg_range(tails: pd.DataFrame) -> tuple[float, float]:
+    """Both axes' range: centred on 100, 15 % wider than the farthest point (at least
+    +-0.5 before widening; +-2 for no tails)."""
     if len(tails):
         span = (
             max(
@@ -170,7 +186,11 @@ def rrg_chart(tails: pd.DataFrame, title: str | None = None, height: int = 560) 
         )
     else:
         span = 2.0
-    lo, hi = 100 - span, 100 + span
+    return 100 - span, 100 + span
+
+
+def _add_quadrants(fig: go.Figure, lo: float, hi: float) -> None:
+    """The four quadrants shaded, each named in its outer corner."""
     corners = {
         "Leading": (100, hi, 100, hi),
         "Weakening": (100, hi, lo, 100),
@@ -199,42 +219,36 @@ def rrg_chart(tails: pd.DataFrame, title: str | None = None, height: int = 560) 
             yanchor="top" if y1 > 100 else "bottom",
             font={"size": 13, "color": "#555"},
         )
-    for i, (sector, path) in enumerate(tails.groupby("sector", sort=True)):
-        path = path.sort_values("date")
-        n = len(path)
-        colour = PALETTE[i % len(PALETTE)]
-        sizes = np.linspace(4, 11, n) if n > 1 else np.array([11.0])
-        fig.add_trace(
-            go.Scatter(
-                x=path["rs_ratio"],
-                y=path["rs_momentum"],
-                mode="lines+markers",
-                name=str(sector),
-                line={"color": colour, "width": 1.5},  # straight: a spline overshoots points
-                marker={"size": sizes, "color": colour, "opacity": 0.9},
-                customdata=[d.strftime("%Y-%m-%d") for d in path["date"]],
-                hovertemplate=(
-                    f"<b>{sector}</b> %{{customdata}}<br>RS-Ratio %{{x:.2f}}"
-                    "<br>RS-Momentum %{y:.2f}<extra></extra>"
-                ),
-            )
+
+
+def _add_tail(fig: go.Figure, sector: str, path: pd.DataFrame, colour: str) -> None:
+    """One sector's tail, oldest point smallest, its latest point labelled."""
+    n = len(path)
+    sizes = np.linspace(4, 11, n) if n > 1 else np.array([11.0])
+    fig.add_trace(
+        go.Scatter(
+            x=path["rs_ratio"],
+            y=path["rs_momentum"],
+            mode="lines+markers",
+            name=sector,
+            line={"color": colour, "width": 1.5},  # straight: a spline overshoots points
+            marker={"size": sizes, "color": colour, "opacity": 0.9},
+            customdata=[d.strftime("%Y-%m-%d") for d in path["date"]],
+            hovertemplate=(
+                f"<b>{sector}</b> %{{customdata}}<br>RS-Ratio %{{x:.2f}}"
+                "<br>RS-Momentum %{y:.2f}<extra></extra>"
+            ),
         )
-        last = path.iloc[-1]
-        fig.add_annotation(
-            x=last["rs_ratio"],
-            y=last["rs_momentum"],
-            text=str(sector),
-            showarrow=False,
-            yshift=12,
-            font={"size": 11, "color": colour},
-        )
-    fig.update_xaxes(
-        range=[lo, hi], title_text="RS-Ratio (trend of relative strength)", zeroline=False
     )
-    fig.update_yaxes(range=[lo, hi], title_text="RS-Momentum", zeroline=False)
-    # the latest point of each tail is labelled on the chart: no legend needed
-    fig.update_layout(hovermode="closest", showlegend=False)
-    return finish(fig, title, height, legend_top=False)
+    last = path.iloc[-1]
+    fig.add_annotation(
+        x=last["rs_ratio"],
+        y=last["rs_momentum"],
+        text=sector,
+        showarrow=False,
+        yshift=12,
+        font={"size": 11, "color": colour},
+    )
 
 
 def rs_lines(rs: pd.DataFrame, title: str | None = None, height: int = 380) -> go.Figure:
