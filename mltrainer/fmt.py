@@ -85,11 +85,13 @@ def date(x: object) -> str:
 
 
 def date_range(start: object, end: object) -> str:
-    """``2020-02-19 to 2020-03-23``; an open end says so (``2020-02-19 to today``)."""
+    """``2020-02-19 to 2020-03-23``; an open end says so (``from 2020-02-19 on``)."""
     first = date(start)
-    last = date(end) if end is not None else "today"
-    if first == MISSING and last in (MISSING, "today"):
-        return "all dates"
+    last = date(end) if end is not None else MISSING
+    if first == MISSING and last == MISSING:
+        return "on any date"
     if first == MISSING:
         return f"up to {last}"
-    return f"{first} to {last}"
+    if last == MISSING:
+        return f"from {first} on"
+    return f"from {first} to {last}"

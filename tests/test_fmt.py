@@ -35,9 +35,10 @@ from mltrainer import fmt
         (lambda: fmt.date(pd.Timestamp("2020-02-19 15:00")), "2020-02-19"),
         (lambda: fmt.date(pd.NaT), "n/a"),
         (lambda: fmt.date("not a date"), "n/a"),
-        (lambda: fmt.date_range("2020-02-19", "2020-03-23"), "2020-02-19 to 2020-03-23"),
-        (lambda: fmt.date_range("2020-02-19", None), "2020-02-19 to today"),
-        (lambda: fmt.date_range(None, None), "all dates"),
+        (lambda: fmt.date_range("2020-02-19", "2020-03-23"), "from 2020-02-19 to 2020-03-23"),
+        (lambda: fmt.date_range("2020-02-19", None), "from 2020-02-19 on"),
+        (lambda: fmt.date_range(None, "2020-03-23"), "up to 2020-03-23"),
+        (lambda: fmt.date_range(None, None), "on any date"),
     ],
 )
 def test_format(call, expected):

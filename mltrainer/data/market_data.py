@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from mltrainer import fmt
 from mltrainer.errors import DataError
 
 # No listed share has traded near this (BRK.A peaked below 1e6): a larger number is a
@@ -162,7 +163,7 @@ class MarketData:
             mask &= idx <= hi
         if not mask.any():
             raise DataError(
-                f"no trading dates between {start} and {end}; the data covers "
+                f"no trading dates {fmt.date_range(lo, hi)}; the data covers "
                 f"{idx[0].date()} to {idx[-1].date()}"
                 if len(idx)
                 else "the data has no dates"
