@@ -33,8 +33,8 @@ from mltrainer import fmt
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.measures.backtest_var import var_exceptions
 from mltrainer.measures.var import METHODS, rolling_var_es
+from mltrainer.validate import DateLike
 
-SQRT_YEAR = np.sqrt(252.0)
 RULES = ("var_breach", "drawdown", "volatility_spike", "regime_change", "stale_data")
 TITLES = {
     "var_breach": "VaR breach",
@@ -122,6 +122,7 @@ class Alert:
     message: str
 
     def as_dict(self) -> dict:
+        """The alert's fields by name (for a table or JSON)."""
         return asdict(self)
 
 
@@ -188,7 +189,7 @@ def regime_change_rule(labels: pd.Series, confirm: int = 1) -> pd.DataFrame:
     return _frame(confirmed, before, changed.to_numpy(), lab.index)
 
 
-def stale_data_rule(dates: pd.DatetimeIndex, today, stale_days: int = 3) -> pd.DataFrame:
+def stale_data_rule(dates: pd.DatetimeIndex, today: DateLike, stale_days: int = 3) -> pd.DataFrame:
     """Business days since the previous bar at each bar, and since the last bar ``today``.
 
     Rows are the bar dates plus ``today`` (when later than the last bar); ``value`` is the
@@ -311,7 +312,7 @@ def rule_frames(
     limits: Limits,
     labels: pd.Series | None = None,
     dates: pd.DatetimeIndex | None = None,
-    today=None,
+    today: DateLike | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every rule's (value, threshold, breached) frame; regime and staleness only when
     their inputs (``labels``; ``dates`` and ``today``) are given."""
@@ -339,7 +340,7 @@ def evaluate(
     labels: pd.Series | None = None,
     regime_names: dict | None = None,
     dates: pd.DatetimeIndex | None = None,
-    today=None,
+    today: DateLike | None = None,
 ) -> tuple[list[Alert], pd.DataFrame]:
     """Every rule's status on the latest date, and the history of breach onsets.
 
