@@ -130,6 +130,33 @@ def load_data(args: argparse.Namespace, progress: Progress | None = None) -> Mar
     )
 
 
+def record_run(
+    args: argparse.Namespace,
+    kind: str,
+    params: dict,
+    data: MarketData,
+    metrics: dict,
+    extra: dict | None = None,
+) -> dict:
+    """Append a run of the model ``args.key`` on ``data`` to the audit trail, with the
+    range asked for (``--start``/``--end``) and the data's tickers and source; the
+    record written (its ``id`` included)."""
+    from mltrainer import audit  # only the commands that record pay for its imports
+
+    return audit.record(
+        kind=kind,
+        model_key=args.key,
+        params=params,
+        data=data,
+        tickers=data.tickers,
+        start=args.start,
+        end=args.end,
+        metrics=metrics,
+        source=data.source,
+        extra=extra,
+    )
+
+
 def _default(obj):
     if isinstance(obj, (np.integer,)):
         return int(obj)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from mltrainer.cli.common import (
     add_json,
     emit,
     load_data,
+    record_run,
 )
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
@@ -126,23 +128,12 @@ def _run(args) -> int:
     return 0
 
 
-def _audit(args, model, data, output) -> None:
-    """Append the run to the audit trail."""
-    from mltrainer import audit
-
+def _audit(args: argparse.Namespace, model: Model, data: MarketData, output: ModelOutput) -> None:
+    """Append the run to the audit trail, with the size of its primary output."""
     primary = output.primary
-    audit.record(
-        kind="model_run",
-        model_key=args.key,
-        params=model.get_params(),
-        data=data,
-        tickers=data.tickers,
-        start=args.start,
-        end=args.end,
-        metrics={
-            "n_rows": int(primary.shape[0]),
-            "n_columns": int(primary.shape[1]),
-            "n_values": int(primary.notna().to_numpy().sum()),
-        },
-        source=data.source,
-    )
+    metrics = {
+        "n_rows": int(primary.shape[0]),
+        "n_columns": int(primary.shape[1]),
+        "n_values": int(primary.notna().to_numpy().sum()),
+    }
+    record_run(args, "model_run", model.get_params(), data, metrics)
