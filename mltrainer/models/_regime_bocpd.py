@@ -16,12 +16,13 @@ distribution" (Normal-Gamma predictive = Student t).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import gammaln
 
-from mltrainer.models._regime_math import SQRT_YEAR
+from mltrainer.numerics.units import SQRT_TRADING_DAYS
 
 # Run lengths whose posterior falls below exp(-PRUNE) (~1e-13) times the largest are
 # dropped: they cannot become the most probable run length in practice, and the state
@@ -37,6 +38,61 @@ class ChangePoints:
     map_run_length: np.ndarray  # most probable run length after each row (NaN in warm-up)
     starts: np.ndarray  # first row of each confirmed new segment
     detected: np.ndarray  # row at which each was confirmed (> start)
+
+
+def map_run_lengths(
+    x: np.ndarray, hazard_days: float, prior_window: int, alpha0: float, kappa0: float
+) -> Iterator[int]:
+    """The most probable run length after each observation from ``prior_window`` on.
+
+    Parameters as for :func:`bocpd`. A generator: the recursion is sequential in time.
+
+    Notes
+    -----
+    Run-length recursion (Adams & MacKay eq. 3)::
+
+        P(r_t = r + 1, x_1:t) = P(r_{t-1} = r, x_1:t-1) pi(x_t | r) (1 - H)
+        P(r_t = 0, x_1:t)     = sum_r P(r_{t-1} = r, x_1:t-1) pi(x_t | r) H
+
+    with the Student-t predictive ``pi`` of a Normal-Gamma posterior:
+    ``nu = 2 alpha``, ``scale^2 = beta (kappa + 1) / (alpha kappa)`` and updates
+    ``mu' = (kappa mu + x) / (kappa + 1)``, ``kappa' = kappa + 1``,
+    ``alpha' = alpha + 1/2``, ``beta' = beta + kappa (x - mu)^2 / (2 (kappa + 1))``.
+    The state holds one entry per run length still above the :data:`PRUNE` cut.
+    """
+    var0 = float(np.var(x[:prior_window], ddof=1))
+    beta0 = alpha0 * (var0 if var0 > 0 else 1e-8)
+    log_h, log_1mh = -np.log(hazard_days), np.log1p(-1.0 / hazard_days)
+    alpha = alpha0 + 0.5 * np.arange(len(x) + 1)  # by run length
+    lgamma_ratio, alpha_half = gammaln(alpha + 0.5) - gammaln(alpha), alpha + 0.5
+    run = np.zeros(1, dtype=np.int64)
+    mu, kappa, beta = np.zeros(1), np.full(1, kappa0), np.full(1, beta0)
+    logp = np.zeros(1)
+    for xt in x[prior_window:]:
+        nu_scale2 = 2.0 * beta * (kappa + 1.0) / kappa  # nu * scale^2
+        dev2 = (xt - mu) ** 2
+        logpred = (
+            lgamma_ratio[run]
+            - 0.5 * np.log(np.pi * nu_scale2)
+            - alpha_half[run] * np.log1p(dev2 / nu_scale2)
+        )
+        joint = logp + logpred
+        top = joint.max()
+        log_cp = top + np.log(np.exp(joint - top).sum()) + log_h
+        # new state: run length 0 (prior) then every run grown by one
+        logp = np.concatenate(([log_cp], joint + log_1mh))
+        logp -= logp.max()
+        log_total = np.log(np.exp(logp).sum())
+        logp -= log_total  # its largest entry is now exactly 0 - log_total
+        beta = np.concatenate(([beta0], beta + kappa * dev2 / (2.0 * (kappa + 1.0))))
+        mu = np.concatenate(([0.0], (kappa * mu + xt) / (kappa + 1.0)))
+        kappa = np.concatenate(([kappa0], kappa + 1.0))
+        run = np.concatenate(([0], run + 1))
+        keep = logp > -log_total - PRUNE
+        keep[0] = True
+        if not keep.all():
+            logp, run, mu, kappa, beta = logp[keep], run[keep], mu[keep], kappa[keep], beta[keep]
+        yield int(run[np.argmax(logp)])
 
 
 def bocpd(
@@ -67,60 +123,18 @@ def bocpd(
 
     Notes
     -----
-    Run-length recursion (Adams & MacKay eq. 3)::
-
-        P(r_t = r + 1, x_1:t) = P(r_{t-1} = r, x_1:t-1) pi(x_t | r) (1 - H)
-        P(r_t = 0, x_1:t)     = sum_r P(r_{t-1} = r, x_1:t-1) pi(x_t | r) H
-
-    with the Student-t predictive ``pi`` of a Normal-Gamma posterior:
-    ``nu = 2 alpha``, ``scale^2 = beta (kappa + 1) / (alpha kappa)`` and updates
-    ``mu' = (kappa mu + x) / (kappa + 1)``, ``kappa' = kappa + 1``,
-    ``alpha' = alpha + 1/2``, ``beta' = beta + kappa (x - mu)^2 / (2 (kappa + 1))``.
-    The recursion is sequential in time, hence the loop over days (~50 microseconds
+    The run-length posterior is :func:`map_run_lengths` (the recursion written out
+    there). It is sequential in time, hence the loop over days (~50 microseconds
     each on the pruned state: 0.3 s for 22 years of daily returns).
     """
     n = len(x)
     map_rl = np.full(n, np.nan)
     if n <= prior_window:
         return ChangePoints(map_rl, np.empty(0, int), np.empty(0, int))
-    var0 = float(np.var(x[:prior_window], ddof=1))
-    beta0 = alpha0 * (var0 if var0 > 0 else 1e-8)
-    log_h, log_1mh = -np.log(hazard_days), np.log1p(-1.0 / hazard_days)
-    half = 0.5 * np.arange(n + 1)
-    lgamma_ratio = gammaln(alpha0 + half + 0.5) - gammaln(alpha0 + half)
-
-    run = np.zeros(1, dtype=np.int64)
-    mu, kappa, beta = np.zeros(1), np.full(1, kappa0), np.full(1, beta0)
-    logp = np.zeros(1)
     starts, detected = [], []
     seg_start = prior_window
-    for t in range(prior_window, n):
-        xt = x[t]
-        alpha = alpha0 + half[run]
-        nu_scale2 = 2.0 * beta * (kappa + 1.0) / kappa  # nu * scale^2
-        dev2 = (xt - mu) ** 2
-        logpred = (
-            lgamma_ratio[run]
-            - 0.5 * np.log(np.pi * nu_scale2)
-            - (alpha + 0.5) * np.log1p(dev2 / nu_scale2)
-        )
-        joint = logp + logpred
-        top = joint.max()
-        log_cp = top + np.log(np.exp(joint - top).sum()) + log_h
-        grown = joint + log_1mh
-        # new state: run length 0 (prior) then every run grown by one
-        logp = np.concatenate(([log_cp], grown))
-        logp -= logp.max()
-        logp -= np.log(np.exp(logp).sum())
-        beta = np.concatenate(([beta0], beta + kappa * dev2 / (2.0 * (kappa + 1.0))))
-        mu = np.concatenate(([0.0], (kappa * mu + xt) / (kappa + 1.0)))
-        kappa = np.concatenate(([kappa0], kappa + 1.0))
-        run = np.concatenate(([0], run + 1))
-        keep = logp > logp.max() - PRUNE
-        keep[0] = True
-        if not keep.all():
-            logp, run, mu, kappa, beta = logp[keep], run[keep], mu[keep], kappa[keep], beta[keep]
-        rl = int(run[np.argmax(logp)])
+    run_lengths = map_run_lengths(x, hazard_days, prior_window, alpha0, kappa0)
+    for t, rl in enumerate(run_lengths, start=prior_window):
         map_rl[t] = rl
         start = t + 1 - rl  # the current run holds rows start..t
         if start > seg_start and rl >= min_run:
@@ -175,7 +189,7 @@ def segment_regimes(
         s1, s2 = c1[b] - c1[a], c2[b] - c2[a]
         with np.errstate(invalid="ignore", divide="ignore"):
             var = (s2 - s1 * s1 / m) / (m - 1.0)
-        return np.where(m >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan) * SQRT_YEAR
+        return np.where(m >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan) * SQRT_TRADING_DAYS
 
     rows = np.arange(n)
     # index of the last confirmation known at each row (-1 before any)

@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
 
-from mltrainer.models._regime_math import refit_rows, single_thread, stress_rank
+from mltrainer.models._regime_math import stress_rank
+from mltrainer.numerics.schedule import refit_rows, stops
+from mltrainer.numerics.threads import single_thread
 
 # Returns are fed in percent: the likelihood surface is then well scaled (variances ~1),
 # which the optimiser needs; regime labels and probabilities do not depend on the unit.
@@ -71,8 +73,9 @@ def _fit_from(model: MarkovRegression, **kwargs) -> np.ndarray | None:
     return params if np.all(np.isfinite(params)) else None
 
 
-def fit_params(model: MarkovRegression, start: np.ndarray,
-               warm: np.ndarray | None = None) -> np.ndarray:
+def fit_params(
+    model: MarkovRegression, start: np.ndarray, warm: np.ndarray | None = None
+) -> np.ndarray:
     """Maximum-likelihood parameters (statsmodels order): the best of several fits.
 
     Candidates: statsmodels' default fit (its start values, EM warm-up, BFGS), and a
@@ -102,8 +105,9 @@ def fit_params(model: MarkovRegression, start: np.ndarray,
         finite = [(ll, x) for ll, x in screened if np.isfinite(ll)]
         found = [_fit_from(model)]
         if finite:
-            found.append(_fit_from(model, start_params=max(finite, key=lambda c: c[0])[1],
-                                   em_iter=0))
+            found.append(
+                _fit_from(model, start_params=max(finite, key=lambda c: c[0])[1], em_iter=0)
+            )
         best, best_ll = None, -np.inf
         for params in found:
             if params is None:
@@ -162,7 +166,7 @@ def markov_walk_forward(
         Daily returns (any unit; multiplied by :data:`SCALE`), no NaN.
     k, switching_mean : see :class:`MarkovRegression` (``k_regimes``, ``switching_trend``).
     min_train, refit_every, max_train : int
-        Schedule (see :func:`mltrainer.models._regime_math.refit_rows`); ``max_train``
+        Schedule (see :func:`mltrainer.numerics.schedule.refit_rows`); ``max_train``
         0 = expanding window, else the last ``max_train`` returns.
 
     Notes
@@ -176,11 +180,10 @@ def markov_walk_forward(
     y = np.asarray(y, dtype="float64") * SCALE
     n = len(y)
     out = MarkovFits(probs=np.full((n, k), np.nan))
-    rows = refit_rows(0, n, min_train, refit_every)
-    stops = np.append(rows[1:], n)[: len(rows)]
+    rows = refit_rows(n, min_train, refit_every)
     params = None
     with single_thread():
-        for start, stop in zip(rows, stops, strict=True):  # one ML fit per refit (dozens)
+        for start, stop in zip(rows, stops(rows, n), strict=True):  # one ML fit per refit (dozens)
             lo = 0 if max_train == 0 else max(0, start - max_train)
             model = markov_model(y[lo:start], k, switching_mean)
             try:

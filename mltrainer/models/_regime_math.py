@@ -19,16 +19,16 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
-TRADING_DAYS = 252
-SQRT_YEAR = float(np.sqrt(TRADING_DAYS))
+from mltrainer.numerics.schedule import refit_rows, stops
+from mltrainer.numerics.threads import single_thread
+from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
 
 
 # --------------------------------------------------------------------------- features
 def rolling_volatility(log_returns: pd.Series, window: int) -> pd.Series:
     """Annualised trailing volatility ``std(r[t-window+1..t]) * sqrt(252)`` (ddof=1)."""
-    return log_returns.rolling(window, min_periods=window).std() * SQRT_YEAR
+    return log_returns.rolling(window, min_periods=window).std() * SQRT_TRADING_DAYS
 
 
 def regime_features(prices: pd.Series, window: int, trend_window: int) -> pd.DataFrame:
@@ -94,20 +94,6 @@ def stress_rank(key: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------ walk-forward
-def refit_rows(first_valid: int, n: int, min_train: int, refit_every: int) -> np.ndarray:
-    """Rows at which a walk-forward model is refitted.
-
-    The first refit is at ``first_valid + min_train`` (``min_train`` valid rows before
-    it), then every ``refit_every`` rows; each fit is applied from its row up to the
-    next refit row. The schedule depends only on where the series starts, so it is the
-    same for a truncated history (the causality contract).
-    """
-    first = first_valid + min_train
-    if first >= n:
-        return np.empty(0, dtype=int)
-    return np.arange(first, n, refit_every, dtype=int)
-
-
 def walk_forward(
     features: np.ndarray,
     min_train: int,
@@ -123,7 +109,8 @@ def walk_forward(
     features : ndarray, shape (n, f)
         Feature rows; rows with a NaN before the first complete row are the warm-up.
     min_train, refit_every : int
-        See :func:`refit_rows`.
+        Schedule: the first fit ``min_train`` rows after the first complete row, then
+        every ``refit_every`` rows (:func:`mltrainer.numerics.schedule.refit_rows`).
     fit_apply : callable
         Fits on ``train`` (rows strictly before the refit row) and returns an
         ``(len(apply), k)`` array of regime probabilities (columns already sorted by
@@ -144,10 +131,9 @@ def walk_forward(
     if not complete.any():
         return out
     first = int(np.argmax(complete))
-    rows = refit_rows(first, n, min_train, refit_every)
-    stops = np.append(rows[1:], n)[: len(rows)]
+    rows = refit_rows(n, first + min_train, refit_every)
     with single_thread():
-        for start, stop in zip(rows, stops, strict=True):  # a few dozen fits, not days
+        for start, stop in zip(rows, stops(rows, n), strict=True):  # a few dozen fits, not days
             lo = first if max_train == 0 else max(first, start - max_train)
             train = features[lo:start]
             train = train[np.isfinite(train).all(axis=1)]
@@ -156,16 +142,6 @@ def walk_forward(
             if ok.any():
                 out[start:stop][ok] = fit_apply(train, block[ok])
     return out
-
-
-def single_thread():
-    """Run small fits on one thread.
-
-    k-means, mixtures and the Markov likelihood work on a few thousand rows: threads
-    buy nothing there, and on a busy machine OpenMP/BLAS oversubscription made a k-means
-    fit 40x slower (4 s instead of 0.1 s).
-    """
-    return threadpool_limits(limits=1)
 
 
 def standardise(train: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -240,7 +216,9 @@ def expected_durations(matrix: np.ndarray) -> np.ndarray:
         return np.where(p < 1, 1.0 / (1.0 - p), np.inf)
 
 
-def regime_stats(labels: np.ndarray, returns: np.ndarray, k: int, names=None) -> pd.DataFrame:
+def regime_stats(
+    labels: np.ndarray, returns: np.ndarray, k: int, names: tuple | None = None
+) -> pd.DataFrame:
     """Per-regime statistics of the daily returns observed while in the regime.
 
     Returns
@@ -268,7 +246,7 @@ def regime_stats(labels: np.ndarray, returns: np.ndarray, k: int, names=None) ->
             {
                 "name": names[j] if names is not None else f"regime {j}",
                 "mean_return": r.mean() * TRADING_DAYS if len(r) else np.nan,
-                "volatility": r.std(ddof=1) * SQRT_YEAR if len(r) > 1 else np.nan,
+                "volatility": r.std(ddof=1) * SQRT_TRADING_DAYS if len(r) > 1 else np.nan,
                 "avg_duration_days": n_days / n_spells if n_spells else np.nan,
                 "share_of_days": n_days / total if total else np.nan,
                 "n_days": n_days,
@@ -328,24 +306,8 @@ def ensemble_regimes(
     stress = np.column_stack([labels[m] / (n_regimes[m] - 1) for m in names])
     defined = np.isfinite(stress)
     common = np.where(defined, np.round(np.nan_to_num(stress) * (k - 1)), -1)
-    rv = pd.Series(log_returns).rolling(horizon, min_periods=horizon).std()
-    skill = np.column_stack(
-        [
-            pd.Series(stress[:, i])
-            .shift(horizon)
-            .rolling(window, min_periods=window)
-            .corr(rv)
-            .to_numpy()
-            for i in range(len(names))
-        ]
-    )
-    w = np.where(defined, np.clip(np.nan_to_num(skill, nan=0.0), 0.0, None), 0.0)
-    total = w.sum(axis=1, keepdims=True)
-    w = np.where(total > 0, w, defined.astype("float64"))
-    total = w.sum(axis=1, keepdims=True)
+    w = skill_weights(stress, log_returns, window, horizon)
     any_member = defined.any(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        w = np.where(any_member[:, None], w / total, np.nan)
     probs = np.column_stack([np.nansum(w * (common == j), axis=1) for j in range(k)])
     probs[~any_member] = np.nan
     out_labels = argmax_labels(probs)
@@ -359,3 +321,28 @@ def ensemble_regimes(
     for i, m in enumerate(names):
         out[f"weight_{m}"] = w[:, i]
     return out
+
+
+def skill_weights(
+    stress: np.ndarray, log_returns: np.ndarray, window: int, horizon: int
+) -> np.ndarray:
+    """Members' weights from their recent skill at foreseeing volatility.
+
+    ``stress`` is (n, members), NaN where a member is undefined; the skill and the
+    weights are those of :func:`ensemble_regimes`. Rows sum to 1 over the members
+    defined there (NaN where none is).
+    """
+    defined = np.isfinite(stress)
+    rv = pd.Series(log_returns).rolling(horizon, min_periods=horizon).std()
+    skill = np.column_stack(
+        [
+            pd.Series(member).shift(horizon).rolling(window, min_periods=window).corr(rv)
+            for member in stress.T
+        ]
+    )
+    w = np.where(defined, np.clip(np.nan_to_num(skill, nan=0.0), 0.0, None), 0.0)
+    total = w.sum(axis=1, keepdims=True)
+    w = np.where(total > 0, w, defined.astype("float64"))
+    total = w.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(defined.any(axis=1)[:, None], w / total, np.nan)

@@ -1,10 +1,12 @@
-"""Regime maths per price series, and the assembly of a regime model's output.
+"""What every regime model shares, and the regime maths per price series.
 
-Each ``*_regimes`` function takes the valid prices of one column (a Series, oldest
-first) and the model's parameters and returns a :class:`ColumnRegimes` on those dates;
-:func:`regime_output` runs a model over every column of a MarketData and builds the
-``ModelOutput`` (labels, ``prob_j`` frames, extras, summary tables). The classes in
-:mod:`mltrainer.models.regime` are thin wrappers around these functions.
+:class:`RegimeModel` is the base of the models in :mod:`mltrainer.models.regime`: its
+:meth:`~RegimeModel._compute` is :func:`regime_output`, which runs the model's
+:meth:`~RegimeModel.regimes` on every column of a MarketData and builds the
+``ModelOutput`` (labels, ``prob_j`` frames, extras, summary tables). Each ``*_regimes``
+function takes the valid prices of one column (a Series, oldest first) and a model's
+parameters (by the model's names for them) and returns a :class:`ColumnRegimes` on those
+dates; the classes are thin declarations around these functions.
 """
 
 from __future__ import annotations
@@ -18,25 +20,14 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
 from mltrainer.data.market_data import MarketData
-from mltrainer.errors import DataError
+from mltrainer.errors import DataError, ParameterError
 from mltrainer.models import _regime_bocpd as bocpd_math
 from mltrainer.models import _regime_markov as markov_math
-from mltrainer.models._regime_math import (
-    SQRT_YEAR,
-    argmax_labels,
-    ensemble_regimes,
-    expanding_quantile_labels,
-    expected_durations,
-    one_hot,
-    regime_features,
-    regime_stats,
-    rolling_volatility,
-    standardise,
-    stress_rank,
-    transition_matrix,
-    walk_forward,
-)
-from mltrainer.models.base import ModelOutput, require_history
+from mltrainer.models import _regime_math as rm
+from mltrainer.models.base import REGIME, Model, ModelOutput
+from mltrainer.numerics.frames import as_frame
+from mltrainer.numerics.parallel import N_JOBS, current_execution, execution, map_tickers
+from mltrainer.numerics.units import SQRT_TRADING_DAYS
 
 
 @dataclass
@@ -52,95 +43,137 @@ class ColumnRegimes:
     warnings: list = field(default_factory=list)  # messages for the user (failed fits)
 
 
+DEFAULT_NAMES = {
+    2: ("calm", "stressed"),
+    3: ("calm", "normal", "stressed"),
+    4: ("calm", "normal", "elevated", "stressed"),
+}
+
+
+class RegimeModel(Model):
+    """Shared machinery of the regime models (not registered).
+
+    Subclasses implement :meth:`regimes` (one price series in, :class:`ColumnRegimes`
+    out), :meth:`min_history` and, if they do not have one regime per entry of
+    ``names`` (three without names), :meth:`regime_count`. :meth:`_compute` runs
+    :meth:`regimes` on every column (:func:`regime_output`).
+    """
+
+    family = "regime"
+    output_kind = REGIME
+    names: tuple | None = None
+    costly_columns = False  # seconds of fits per column: the columns run on both cores
+
+    def regime_count(self) -> int:
+        """Number of regimes ``k`` (labels ``0 .. k-1``)."""
+        return len(self.names) if self.names else 3
+
+    def regime_names(self) -> tuple:
+        """One name per regime, calmest first."""
+        k = self.regime_count()
+        return self.names or DEFAULT_NAMES.get(k, tuple(f"regime {i}" for i in range(k)))
+
+    def regimes(self, prices: pd.Series) -> ColumnRegimes:  # pragma: no cover - abstract
+        """The regimes of one series of valid prices (oldest first), on its dates."""
+        raise NotImplementedError
+
+    def _compute(self, data: MarketData) -> ModelOutput:
+        return regime_output(self, data)
+
+    def _require_below(self, low: str, high: str) -> None:
+        """Raise a ParameterError unless the parameter named ``low`` is below ``high``."""
+        if getattr(self, low) >= getattr(self, high):
+            raise ParameterError(
+                f"{low} ({getattr(self, low)}) must be below {high} ({getattr(self, high)})"
+            )
+
+
 def valid_prices(prices: pd.Series) -> pd.Series:
     """The positive, non-missing prices of one column (others are left unlabelled)."""
     return prices[prices > 0]
 
 
-def regime_output(model, data: MarketData) -> ModelOutput:
+def regime_output(model: RegimeModel, data: MarketData) -> ModelOutput:
     """Run ``model.regimes`` on every column and assemble the :class:`ModelOutput`.
 
-    ``model`` is a :class:`mltrainer.models.regime.RegimeModel` (``regimes``,
-    ``min_bars``, ``regime_count``, ``regime_names``). Raises DataError when the data
-    or every column is shorter than ``model.min_bars()``.
+    Columns are independent series (usually one index): each has its own start date and
+    refit schedule. A column shorter than ``model.min_history()`` still runs (its values
+    are NaN where undefined) so that its extras do not depend on how much later data
+    there is; a DataError says so when every column is that short.
     """
-    name = type(model).__name__
-    bars = model.min_bars()
-    require_history(name, data, bars)
-    k, names = model.regime_count(), model.regime_names()
-    dates, cols = data.dates, data.adj_close.columns
-    labels = np.full((len(dates), len(cols)), np.nan)
-    probs = np.full((k, len(dates), len(cols)), np.nan)
-    extras: dict[str, np.ndarray] = {}
-    tables: dict[str, dict] = {"transition_matrix": {}, "regime_stats": {}}
-    messages: list[str] = []
-    # Columns are independent series (usually one index): each has its own start date
-    # and refit schedule, so they are handled one at a time. A column shorter than the
-    # warm-up still runs (its values are NaN where undefined) so that its extras do not
-    # depend on how much later data there is.
-    series = {col: valid_prices(data.adj_close[col]) for col in cols}
+    series = {col: valid_prices(data.adj_close[col]) for col in data.adj_close.columns}
+    bars = model.min_history()
     short = [f"{col} ({len(p)})" for col, p in series.items() if len(p) < bars]
-    todo = [col for col, p in series.items() if len(p) >= 2]
-    # seconds of maximum-likelihood fits per column (Markov switching): both cores
-    jobs = 2 if getattr(model, "costly_columns", False) and len(todo) > 1 else 1
-    from mltrainer.models.garch import map_tickers
-
-    results = dict(zip(todo, map_tickers(model.regimes, [(series[c],) for c in todo],
-                                         n_jobs=jobs), strict=True))
-    for c, col in enumerate(cols):
-        if col not in results:
-            continue
-        prices = series[col]
-        rows = dates.get_indexer(prices.index)
-        res = results[col]
-        labels[rows, c] = res.labels
-        p = res.probs if res.probs is not None else one_hot(res.labels, k)
-        probs[:, rows, c] = p.T
-        for key, values in res.extras.items():
-            extras.setdefault(key, np.full((len(dates), len(cols)), np.nan))[rows, c] = values
-        matrix = res.transition if res.transition is not None else transition_matrix(
-            res.labels, k
-        )
-        tables["transition_matrix"][col] = pd.DataFrame(
-            matrix, index=pd.Index(range(k), name="from_regime"),
-            columns=pd.Index(range(k), name="to_regime"),
-        )
-        simple = prices.pct_change().to_numpy()
-        tables["regime_stats"][col] = regime_stats(res.labels, simple, k, names)
-        if res.durations is not None:
-            tables.setdefault("expected_durations", {})[col] = pd.DataFrame(
-                {"name": list(names), "expected_duration_days": res.durations},
-                index=pd.Index(range(k), name="regime"),
-            )
-        for key, table in res.tables.items():
-            tables.setdefault(key, {})[col] = table
-        messages.extend(res.warnings)
-    if len(short) == len(cols):
+    if len(short) == len(series):
         raise DataError(
-            f"{name} needs at least {bars} valid prices per column; "
+            f"{type(model).__name__} needs at least {bars} valid prices per column; "
             f"none has enough: {', '.join(short[:5])}"
         )
+    todo = [col for col, p in series.items() if len(p) >= 2]
+    settings = current_execution()
+    # seconds of maximum-likelihood fits per column (Markov switching): both cores, or
+    # the caller's choice; milliseconds elsewhere, less than starting a worker
+    jobs = (settings.n_jobs or N_JOBS) if model.costly_columns else 1
+    with execution(n_jobs=jobs, progress=settings.progress):
+        found = map_tickers(model.regimes, [(series[col],) for col in todo])
+    return _assemble(
+        model, data, {col: (series[col], res) for col, res in zip(todo, found, strict=True)}
+    )
 
-    def frame(values: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame(values, index=dates, columns=cols)
 
-    out_extras = {f"prob_{j}": frame(probs[j]) for j in range(k)}
-    out_extras.update({key: frame(v) for key, v in extras.items()})
-    out_tables = {
-        key: pd.concat(parts, names=["column"]) for key, parts in tables.items() if parts
+def _assemble(model: RegimeModel, data: MarketData, results: dict) -> ModelOutput:
+    """Labels, ``prob_j`` and extras on the data's grid; per-column tables stacked."""
+    k, names = model.regime_count(), model.regime_names()
+    shape = (len(data.dates), data.adj_close.shape[1])
+    labels, probs = np.full(shape, np.nan), np.full((k, *shape), np.nan)
+    extras: dict[str, np.ndarray] = {}
+    tables: dict[str, dict] = {"transition_matrix": {}, "regime_stats": {}}
+    for c, col in enumerate(data.adj_close.columns):
+        if col not in results:
+            continue
+        prices, res = results[col]
+        rows = data.dates.get_indexer(prices.index)
+        labels[rows, c] = res.labels
+        probs[:, rows, c] = (res.probs if res.probs is not None else rm.one_hot(res.labels, k)).T
+        for key, values in res.extras.items():
+            extras.setdefault(key, np.full(shape, np.nan))[rows, c] = values
+        for key, table in _column_tables(res, prices, k, names).items():
+            tables.setdefault(key, {})[col] = table
+    out_extras = {f"prob_{j}": as_frame(probs[j], data) for j in range(k)}
+    out_extras.update({key: as_frame(v, data) for key, v in extras.items()})
+    out_tables = {key: pd.concat(parts, names=["column"]) for key, parts in tables.items() if parts}
+    messages = tuple(m for prices, res in results.values() for m in res.warnings)
+    return ModelOutput(as_frame(labels, data), out_extras, out_tables, messages)
+
+
+def _column_tables(res: ColumnRegimes, prices: pd.Series, k: int, names: tuple) -> dict:
+    """The summary tables of one column: transitions, statistics, the model's own."""
+    matrix = res.transition if res.transition is not None else rm.transition_matrix(res.labels, k)
+    regimes = pd.Index(range(k), name="regime")
+    out = {
+        "transition_matrix": pd.DataFrame(
+            matrix, index=regimes.rename("from_regime"), columns=regimes.rename("to_regime")
+        ),
+        "regime_stats": rm.regime_stats(res.labels, prices.pct_change().to_numpy(), k, names),
     }
-    return ModelOutput(primary=frame(labels), extras=out_extras, tables=out_tables,
-                       warnings=tuple(messages))
+    if res.durations is not None:
+        out["expected_durations"] = pd.DataFrame(
+            {"name": list(names), "expected_duration_days": res.durations}, index=regimes
+        )
+    return {**out, **res.tables}
 
 
 def volatility_regimes(
-    prices: pd.Series, window: int, min_history: int, calm_quantile: float,
+    prices: pd.Series,
+    window: int,
+    min_observations: int,
+    calm_quantile: float,
     stress_quantile: float,
 ) -> ColumnRegimes:
     """Low / medium / high volatility from past-only quantiles (see VolatilityRegimeModel)."""
-    vol = rolling_volatility(np.log(prices).diff(), window)
-    labels, thresholds = expanding_quantile_labels(
-        vol, (calm_quantile, stress_quantile), min_history
+    vol = rm.rolling_volatility(np.log(prices).diff(), window)
+    labels, thresholds = rm.expanding_quantile_labels(
+        vol, (calm_quantile, stress_quantile), min_observations
     )
     return ColumnRegimes(
         labels=labels.to_numpy(),
@@ -153,40 +186,54 @@ def volatility_regimes(
 
 
 def kmeans_regimes(
-    prices: pd.Series, n_regimes: int, window: int, trend_window: int, refit_every: int,
-    min_train: int, random_state: int,
+    prices: pd.Series,
+    n_regimes: int,
+    window: int,
+    trend_window: int,
+    refit_every: int,
+    min_train: int,
+    random_state: int,
 ) -> ColumnRegimes:
     """Walk-forward k-means on standardised features (see ClusteringRegimeModel)."""
-    feats = regime_features(prices, window, trend_window)
+    feats = rm.regime_features(prices, window, trend_window)
 
     def fit_apply(train: np.ndarray, rows: np.ndarray) -> np.ndarray:
         km = KMeans(n_clusters=n_regimes, n_init=4, random_state=random_state)
-        km.fit(standardise(train, train))
-        rank = stress_rank(km.cluster_centers_[:, 1])  # column 1 = log volatility
-        return one_hot(rank[km.predict(standardise(train, rows))], n_regimes)
+        km.fit(rm.standardise(train, train))
+        rank = rm.stress_rank(km.cluster_centers_[:, 1])  # column 1 = log volatility
+        return rm.one_hot(rank[km.predict(rm.standardise(train, rows))], n_regimes)
 
-    probs = walk_forward(feats.to_numpy(), min_train, refit_every, fit_apply, n_regimes)
-    return ColumnRegimes(labels=argmax_labels(probs), probs=probs)
+    probs = rm.walk_forward(feats.to_numpy(), min_train, refit_every, fit_apply, n_regimes)
+    return ColumnRegimes(labels=rm.argmax_labels(probs), probs=probs)
 
 
 def gmm_regimes(
-    prices: pd.Series, n_regimes: int, window: int, trend_window: int, refit_every: int,
-    min_train: int, random_state: int, covariance_type: str,
+    prices: pd.Series,
+    n_regimes: int,
+    window: int,
+    trend_window: int,
+    refit_every: int,
+    min_train: int,
+    random_state: int,
+    covariance_type: str,
 ) -> ColumnRegimes:
     """Walk-forward Gaussian mixture on standardised features (see GaussianMixtureRegimeModel)."""
-    feats = regime_features(prices, window, trend_window)
+    feats = rm.regime_features(prices, window, trend_window)
 
     def fit_apply(train: np.ndarray, rows: np.ndarray) -> np.ndarray:
         gm = GaussianMixture(
-            n_components=n_regimes, covariance_type=covariance_type,
-            random_state=random_state, reg_covar=1e-6, max_iter=200,
+            n_components=n_regimes,
+            covariance_type=covariance_type,
+            random_state=random_state,
+            reg_covar=1e-6,
+            max_iter=200,
         )
-        gm.fit(standardise(train, train))
-        order = np.argsort(stress_rank(gm.means_[:, 1]))  # column 1 = log volatility
-        return gm.predict_proba(standardise(train, rows))[:, order]
+        gm.fit(rm.standardise(train, train))
+        order = np.argsort(rm.stress_rank(gm.means_[:, 1]))  # column 1 = log volatility
+        return gm.predict_proba(rm.standardise(train, rows))[:, order]
 
-    probs = walk_forward(feats.to_numpy(), min_train, refit_every, fit_apply, n_regimes)
-    return ColumnRegimes(labels=argmax_labels(probs), probs=probs)
+    probs = rm.walk_forward(feats.to_numpy(), min_train, refit_every, fit_apply, n_regimes)
+    return ColumnRegimes(labels=rm.argmax_labels(probs), probs=probs)
 
 
 def changepoint_regimes(
@@ -217,14 +264,20 @@ def changepoint_regimes(
 
 
 def market_condition_regimes(
-    prices: pd.Series, ma_window: int, peak_window: int, bear_drawdown: float, band: float,
-    vol_window: int, vol_quantile: float, min_history: int,
+    prices: pd.Series,
+    ma_window: int,
+    peak_window: int,
+    bear_drawdown: float,
+    band: float,
+    vol_window: int,
+    vol_quantile: float,
+    min_observations: int,
 ) -> ColumnRegimes:
     """Bull / sideways / bear / volatile (see MarketConditionRegimeModel)."""
     ma = prices.rolling(ma_window, min_periods=ma_window).mean()
     drawdown = prices / prices.rolling(peak_window, min_periods=1).max() - 1.0
-    vol = rolling_volatility(np.log(prices).diff(), vol_window)
-    vol_limit = vol.expanding(min_periods=min_history).quantile(vol_quantile)
+    vol = rm.rolling_volatility(np.log(prices).diff(), vol_window)
+    vol_limit = vol.expanding(min_periods=min_observations).quantile(vol_quantile)
     gap = (prices / ma - 1.0).to_numpy()
     dd, v, lim = drawdown.to_numpy(), vol.to_numpy(), vol_limit.to_numpy()
     labels = np.select(
@@ -236,13 +289,20 @@ def market_condition_regimes(
     return ColumnRegimes(
         labels=labels,
         extras={
-            "trend_gap": gap, "drawdown": dd, "volatility": v, "volatility_limit": lim,
+            "trend_gap": gap,
+            "drawdown": dd,
+            "volatility": v,
+            "volatility_limit": lim,
         },
     )
 
 
 def markov_regimes(
-    prices: pd.Series, k_regimes: int, switching_mean: bool, refit_every: int, min_train: int,
+    prices: pd.Series,
+    k_regimes: int,
+    switching_mean: bool,
+    refit_every: int,
+    min_train: int,
     max_train: int,
 ) -> ColumnRegimes:
     """Walk-forward Markov switching (see RegimeSwitchingModel)."""
@@ -251,21 +311,26 @@ def markov_regimes(
         r, k_regimes, switching_mean, min_train, refit_every, max_train
     )
     probs = np.vstack([np.full((1, k_regimes), np.nan), fits.probs])
-    out = ColumnRegimes(labels=argmax_labels(probs), probs=probs)
+    out = ColumnRegimes(labels=rm.argmax_labels(probs), probs=probs)
     if fits.failures:
         dates = prices.index[1:]
         out.tables["fit_failures"] = pd.DataFrame(
-            [{"from_date": dates[a], "to_date": dates[b - 1], "error": msg}
-             for a, b, msg in fits.failures])
+            [
+                {"from_date": dates[a], "to_date": dates[b - 1], "error": msg}
+                for a, b, msg in fits.failures
+            ]
+        )
         for a, b, msg in fits.failures:
-            text = (f"Markov switching fit failed for {prices.name} "
-                    f"{dates[a].date()}..{dates[b - 1].date()} (left NaN): {msg}")
+            text = (
+                f"Markov switching fit failed for {prices.name} "
+                f"{dates[a].date()}..{dates[b - 1].date()} (left NaN): {msg}"
+            )
             out.warnings.append(text)
             warnings.warn(text, RuntimeWarning, stacklevel=2)
     if fits.refits:
         last = fits.refits[-1][1]
         out.transition = markov_math.transition_from_params(fits.last_model, last)
-        out.durations = expected_durations(out.transition)
+        out.durations = rm.expected_durations(out.transition)
         out.tables["params"] = markov_math.params_table(fits, prices.index[1:])
     return out
 
@@ -277,7 +342,7 @@ def performance_regimes(
     r = prices.pct_change()
     roll = r.rolling(window, min_periods=window)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sharpe = (roll.mean() / roll.std() * SQRT_YEAR).to_numpy()
+        sharpe = (roll.mean() / roll.std() * SQRT_TRADING_DAYS).to_numpy()
     labels = np.where(sharpe >= strong_sharpe, 0.0, np.where(sharpe < weak_sharpe, 2.0, 1.0))
     labels[np.isnan(sharpe)] = np.nan
     return ColumnRegimes(labels=labels, extras={"rolling_sharpe": sharpe})
@@ -295,9 +360,13 @@ def ensemble_member_regimes(
     results = {name: member.regimes(prices) for name, member in members.items()}
     labels = {name: res.labels for name, res in results.items()}
     counts = {name: member.regime_count() for name, member in members.items()}
-    combined = ensemble_regimes(
+    combined = rm.ensemble_regimes(
         labels, counts, np.log(prices).diff().to_numpy(), window, horizon
     )
     extras = {key: v for key, v in combined.items() if key not in ("probs", "labels")}
-    return ColumnRegimes(labels=combined["labels"], probs=combined["probs"], extras=extras,
-                         warnings=[w for res in results.values() for w in res.warnings])
+    return ColumnRegimes(
+        labels=combined["labels"],
+        probs=combined["probs"],
+        extras=extras,
+        warnings=[w for res in results.values() for w in res.warnings],
+    )

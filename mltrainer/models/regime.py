@@ -17,65 +17,21 @@ Output (kind ``regime``)
 Causality: the label at t uses prices up to t only; anything fitted (k-means, mixtures,
 Markov switching) is refitted on a schedule from data strictly before the dates it
 labels. The summaries in ``tables`` use the whole input and say so.
+
+Each class declares its parameters, the history it needs and its regimes around one pure
+function of :mod:`mltrainer.models._regime_series` (where :class:`RegimeModel` lives).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from mltrainer.data.market_data import MarketData
 from mltrainer.errors import ParameterError
-from mltrainer.models._regime_series import (
-    ColumnRegimes,
-    changepoint_regimes,
-    ensemble_member_regimes,
-    gmm_regimes,
-    kmeans_regimes,
-    market_condition_regimes,
-    markov_regimes,
-    performance_regimes,
-    regime_output,
-    volatility_regimes,
-)
-from mltrainer.models.base import REGIME, Model, ModelOutput
-from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam
-
-DEFAULT_NAMES = {
-    2: ("calm", "stressed"),
-    3: ("calm", "normal", "stressed"),
-    4: ("calm", "normal", "elevated", "stressed"),
-}
+from mltrainer.models import _regime_series as series
+from mltrainer.models._regime_series import ColumnRegimes, RegimeModel
+from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam, validate_params
 
 
-class RegimeModel(Model):
-    """Shared machinery of the regime models (not registered).
-
-    Subclasses implement :meth:`regimes` (one price series in, :class:`ColumnRegimes`
-    out), :meth:`min_bars` and, if not three regimes, :meth:`regime_count`.
-    """
-
-    family = "regime"
-    output_kind = REGIME
-    names: tuple | None = None
-
-    def regime_count(self) -> int:
-        return 3
-
-    def regime_names(self) -> tuple:
-        k = self.regime_count()
-        return self.names or DEFAULT_NAMES.get(k, tuple(f"regime {i}" for i in range(k)))
-
-    def min_bars(self) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def regimes(self, prices: pd.Series) -> ColumnRegimes:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def predict_output(self, data: MarketData) -> ModelOutput:
-        return regime_output(self, data)
-
-
-# ============================================================================ models
 class VolatilityRegimeModel(RegimeModel):
     """Low / medium / high volatility regimes from expanding quantiles of rolling volatility.
 
@@ -83,7 +39,7 @@ class VolatilityRegimeModel(RegimeModel):
     ----------
     window : int
         Rolling volatility window, trading days.
-    min_history : int
+    min_observations : int
         Volatility observations needed before the quantiles are trusted.
     calm_quantile, stress_quantile : float
         Past-only quantiles separating low from medium and medium from high.
@@ -107,7 +63,7 @@ class VolatilityRegimeModel(RegimeModel):
     names = ("low", "medium", "high")
     param_specs = {
         "window": IntParam(5, 252, default=21, help="Rolling volatility window, trading days"),
-        "min_history": IntParam(
+        "min_observations": IntParam(
             63, 2520, default=252, help="Volatility observations before quantiles are used"
         ),
         "calm_quantile": FloatParam(
@@ -118,43 +74,58 @@ class VolatilityRegimeModel(RegimeModel):
         ),
     }
 
-    def __init__(self, window=21, min_history=252, calm_quantile=0.33, stress_quantile=0.67):
+    def __init__(self, window=21, min_observations=252, calm_quantile=0.33, stress_quantile=0.67):
         self.window = window
-        self.min_history = min_history
+        self.min_observations = min_observations
         self.calm_quantile = calm_quantile
         self.stress_quantile = stress_quantile
 
-    def _check_params(self):
-        if self.calm_quantile >= self.stress_quantile:
-            raise ParameterError(
-                f"calm_quantile ({self.calm_quantile}) must be below stress_quantile "
-                f"({self.stress_quantile})"
-            )
+    def _check_params(self) -> None:
+        self._require_below("calm_quantile", "stress_quantile")
 
-    def min_bars(self) -> int:
-        return self.window + self.min_history
+    def min_history(self) -> int:
+        return self.window + self.min_observations
 
-    def regimes(self, prices):
-        return volatility_regimes(
-            prices, self.window, self.min_history, self.calm_quantile, self.stress_quantile
-        )
+    def regimes(self, prices: pd.Series) -> ColumnRegimes:
+        return series.volatility_regimes(prices, **self.get_params())
 
 
-_FEATURE_SPECS = {
-    "n_regimes": IntParam(2, 6, default=3, help="Number of regimes"),
-    "window": IntParam(5, 126, default=21, help="Window of the return/volatility features"),
-    "trend_window": IntParam(21, 252, default=63, help="Moving-average window of the trend"),
-    "refit_every": IntParam(21, 1260, default=252, help="Trading days between refits"),
-    "min_train": IntParam(252, 2520, default=504, help="Feature rows before the first fit"),
-    "random_state": IntParam(0, 10_000, default=0, help="Seed of the fit's initialisation"),
-}
+class _FeatureRegimeModel(RegimeModel):
+    """Walk-forward fits on return, volatility and trend features (k-means, mixtures)."""
+
+    param_specs = {
+        "n_regimes": IntParam(2, 6, default=3, help="Number of regimes"),
+        "window": IntParam(5, 126, default=21, help="Window of the return/volatility features"),
+        "trend_window": IntParam(21, 252, default=63, help="Moving-average window of the trend"),
+        "refit_every": IntParam(21, 1260, default=252, help="Trading days between refits"),
+        "min_train": IntParam(252, 2520, default=504, help="Feature rows before the first fit"),
+        "random_state": IntParam(0, 10_000, default=0, help="Seed of the fit's initialisation"),
+    }
+
+    def __init__(
+        self,
+        n_regimes=3,
+        window=21,
+        trend_window=63,
+        refit_every=252,
+        min_train=504,
+        random_state=0,
+    ):
+        self.n_regimes = n_regimes
+        self.window = window
+        self.trend_window = trend_window
+        self.refit_every = refit_every
+        self.min_train = min_train
+        self.random_state = random_state
+
+    def regime_count(self) -> int:
+        return self.n_regimes
+
+    def min_history(self) -> int:
+        return max(self.window, self.trend_window) + self.min_train + 1
 
 
-def _feature_bars(model) -> int:
-    return max(model.window, model.trend_window) + model.min_train + 1
-
-
-class ClusteringRegimeModel(RegimeModel):
+class ClusteringRegimeModel(_FeatureRegimeModel):
     """k-means regimes on return, volatility and trend features, refitted walk-forward.
 
     Parameters
@@ -183,31 +154,12 @@ class ClusteringRegimeModel(RegimeModel):
     """
 
     description = "k-means on return/volatility/trend features, refitted on past data"
-    param_specs = dict(_FEATURE_SPECS)
 
-    def __init__(self, n_regimes=3, window=21, trend_window=63, refit_every=252,
-                 min_train=504, random_state=0):
-        self.n_regimes = n_regimes
-        self.window = window
-        self.trend_window = trend_window
-        self.refit_every = refit_every
-        self.min_train = min_train
-        self.random_state = random_state
-
-    def regime_count(self) -> int:
-        return self.n_regimes
-
-    def min_bars(self) -> int:
-        return _feature_bars(self)
-
-    def regimes(self, prices):
-        return kmeans_regimes(
-            prices, self.n_regimes, self.window, self.trend_window,
-            self.refit_every, self.min_train, self.random_state,
-        )
+    def regimes(self, prices: pd.Series) -> ColumnRegimes:
+        return series.kmeans_regimes(prices, **self.get_params())
 
 
-class GaussianMixtureRegimeModel(RegimeModel):
+class GaussianMixtureRegimeModel(_FeatureRegimeModel):
     """Gaussian-mixture regimes with probabilities, refitted walk-forward on past features.
 
     Parameters
@@ -232,33 +184,27 @@ class GaussianMixtureRegimeModel(RegimeModel):
 
     description = "Gaussian mixture on return/volatility/trend features, refitted on past data"
     param_specs = {
-        **_FEATURE_SPECS,
+        **_FeatureRegimeModel.param_specs,
         "covariance_type": ChoiceParam(
             ("full", "diag"), default="full", help="Covariance of each mixture component"
         ),
     }
 
-    def __init__(self, n_regimes=3, window=21, trend_window=63, refit_every=252,
-                 min_train=504, random_state=0, covariance_type="full"):
-        self.n_regimes = n_regimes
-        self.window = window
-        self.trend_window = trend_window
-        self.refit_every = refit_every
-        self.min_train = min_train
-        self.random_state = random_state
+    def __init__(
+        self,
+        n_regimes=3,
+        window=21,
+        trend_window=63,
+        refit_every=252,
+        min_train=504,
+        random_state=0,
+        covariance_type="full",
+    ):
+        super().__init__(n_regimes, window, trend_window, refit_every, min_train, random_state)
         self.covariance_type = covariance_type
 
-    def regime_count(self) -> int:
-        return self.n_regimes
-
-    def min_bars(self) -> int:
-        return _feature_bars(self)
-
-    def regimes(self, prices):
-        return gmm_regimes(
-            prices, self.n_regimes, self.window, self.trend_window, self.refit_every,
-            self.min_train, self.random_state, self.covariance_type,
-        )
+    def regimes(self, prices: pd.Series) -> ColumnRegimes:
+        return series.gmm_regimes(prices, **self.get_params())
 
 
 class ChangePointRegimeModel(RegimeModel):
@@ -308,13 +254,11 @@ class ChangePointRegimeModel(RegimeModel):
         self.prior_window = prior_window
         self.min_segments = min_segments
 
-    def min_bars(self) -> int:
+    def min_history(self) -> int:
         return self.prior_window + self.min_run + 2
 
-    def regimes(self, prices):
-        return changepoint_regimes(
-            prices, self.hazard_days, self.min_run, self.prior_window, self.min_segments
-        )
+    def regimes(self, prices: pd.Series) -> ColumnRegimes:
+        return series.changepoint_regimes(prices, **self.get_params())
 
 
 class MarketConditionRegimeModel(RegimeModel):
@@ -331,9 +275,9 @@ class MarketConditionRegimeModel(RegimeModel):
         Fall from the peak that makes a bear market (0.20 = the "-20% rule").
     band : float
         Half-width of the sideways band around the moving average.
-    vol_window, vol_quantile, min_history : int, float, int
+    vol_window, vol_quantile, min_observations : int, float, int
         Volatility window and the past-only (expanding) quantile above which a day is
-        "volatile", once ``min_history`` volatility values are known.
+        "volatile", once ``min_observations`` volatility values are known.
 
     Notes
     -----
@@ -374,32 +318,34 @@ class MarketConditionRegimeModel(RegimeModel):
         "vol_quantile": FloatParam(
             0.5, 0.99, default=0.85, help="Past-only volatility quantile marking 'volatile'"
         ),
-        "min_history": IntParam(
+        "min_observations": IntParam(
             63, 2520, default=252, help="Volatility values before the quantile is used"
         ),
     }
 
-    def __init__(self, ma_window=200, peak_window=252, bear_drawdown=0.20, band=0.02,
-                 vol_window=21, vol_quantile=0.85, min_history=252):
+    def __init__(
+        self,
+        ma_window=200,
+        peak_window=252,
+        bear_drawdown=0.20,
+        band=0.02,
+        vol_window=21,
+        vol_quantile=0.85,
+        min_observations=252,
+    ):
         self.ma_window = ma_window
         self.peak_window = peak_window
         self.bear_drawdown = bear_drawdown
         self.band = band
         self.vol_window = vol_window
         self.vol_quantile = vol_quantile
-        self.min_history = min_history
+        self.min_observations = min_observations
 
-    def regime_count(self) -> int:
-        return 4
+    def min_history(self) -> int:
+        return max(self.ma_window, self.vol_window + self.min_observations)
 
-    def min_bars(self) -> int:
-        return max(self.ma_window, self.vol_window + self.min_history)
-
-    def regimes(self, prices):
-        return market_condition_regimes(
-            prices, self.ma_window, self.peak_window, self.bear_drawdown, self.band,
-            self.vol_window, self.vol_quantile, self.min_history,
-        )
+    def regimes(self, prices: pd.Series) -> ColumnRegimes:
+        return series.market_condition_regimes(prices, **self.get_params())
 
 
 class RegimeSwitchingModel(RegimeModel):
@@ -448,20 +394,18 @@ class RegimeSwitchingModel(RegimeModel):
             0, 10_000, default=0, help="Training window; 0 = all past returns (expanding)"
         ),
     }
-    # the common checks run it on two columns only (one listing mid-sample): each column
-    # costs a dozen maximum-likelihood fits
-    test_tickers = ["JPM", "TSLA"]
-    costly_columns = True  # regime_output fits the columns on both cores
+    costly_columns = True
 
-    def __init__(self, k_regimes=2, switching_mean=False, refit_every=504, min_train=504,
-                 max_train=0):
+    def __init__(
+        self, k_regimes=2, switching_mean=False, refit_every=504, min_train=504, max_train=0
+    ):
         self.k_regimes = k_regimes
         self.switching_mean = switching_mean
         self.refit_every = refit_every
         self.min_train = min_train
         self.max_train = max_train
 
-    def _check_params(self):
+    def _check_params(self) -> None:
         if self.max_train and self.max_train < self.min_train:
             raise ParameterError(
                 f"max_train ({self.max_train}) must be 0 (expanding) or at least "
@@ -471,14 +415,11 @@ class RegimeSwitchingModel(RegimeModel):
     def regime_count(self) -> int:
         return self.k_regimes
 
-    def min_bars(self) -> int:
+    def min_history(self) -> int:
         return self.min_train + 2
 
-    def regimes(self, prices):
-        return markov_regimes(
-            prices, self.k_regimes, self.switching_mean, self.refit_every, self.min_train,
-            self.max_train,
-        )
+    def regimes(self, prices: pd.Series) -> ColumnRegimes:
+        return series.markov_regimes(prices, **self.get_params())
 
 
 class PerformanceBasedRegimeModel(RegimeModel):
@@ -520,21 +461,17 @@ class PerformanceBasedRegimeModel(RegimeModel):
         self.strong_sharpe = strong_sharpe
         self.weak_sharpe = weak_sharpe
 
-    def _check_params(self):
-        if self.weak_sharpe >= self.strong_sharpe:
-            raise ParameterError(
-                f"weak_sharpe ({self.weak_sharpe}) must be below strong_sharpe "
-                f"({self.strong_sharpe})"
-            )
+    def _check_params(self) -> None:
+        self._require_below("weak_sharpe", "strong_sharpe")
 
-    def min_bars(self) -> int:
+    def min_history(self) -> int:
         return self.window + 1
 
-    def regimes(self, prices):
-        return performance_regimes(prices, self.window, self.strong_sharpe, self.weak_sharpe)
+    def regimes(self, prices: pd.Series) -> ColumnRegimes:
+        return series.performance_regimes(prices, **self.get_params())
 
 
-# The members an ensemble can use, by short name (each with its default parameters).
+# The members an ensemble chooses from with its use_* flags, by short name.
 ENSEMBLE_MEMBERS = {
     "volatility": VolatilityRegimeModel,
     "clustering": ClusteringRegimeModel,
@@ -553,11 +490,16 @@ class EnsembleRegimeModel(RegimeModel):
     ----------
     use_volatility, use_clustering, use_mixture, use_changepoint, use_market,
     use_switching, use_performance : bool
-        Which members (each with its default parameters) take part; at least two.
+        Which members (each with its default parameters) take part when ``members`` is
+        None; at least two.
     window : int
         Trailing days over which each member's skill is measured.
     horizon : int
         Days of realised volatility a member's stress label should anticipate.
+    members : dict of {str: RegimeModel}, optional
+        The members themselves, by short name, with whatever parameters they were built
+        with; at least two. It replaces the ``use_*`` choice. None (the default): the
+        members the ``use_*`` flags choose from :data:`ENSEMBLE_MEMBERS`.
 
     Notes
     -----
@@ -589,10 +531,21 @@ class EnsembleRegimeModel(RegimeModel):
         "window": IntParam(63, 1260, default=252, help="Days over which skill is measured"),
         "horizon": IntParam(5, 63, default=21, help="Days of volatility a label should foresee"),
     }
+    component_params = ("members",)
 
-    def __init__(self, use_volatility=True, use_clustering=False, use_mixture=False,
-                 use_changepoint=True, use_market=True, use_switching=False,
-                 use_performance=True, window=252, horizon=21):
+    def __init__(
+        self,
+        use_volatility=True,
+        use_clustering=False,
+        use_mixture=False,
+        use_changepoint=True,
+        use_market=True,
+        use_switching=False,
+        use_performance=True,
+        window=252,
+        horizon=21,
+        members=None,
+    ):
         self.use_volatility = use_volatility
         self.use_clustering = use_clustering
         self.use_mixture = use_mixture
@@ -602,26 +555,36 @@ class EnsembleRegimeModel(RegimeModel):
         self.use_performance = use_performance
         self.window = window
         self.horizon = horizon
+        self.members = members
 
-    def members(self) -> dict[str, RegimeModel]:
-        """The member models, instantiated with their defaults."""
-        return {
-            name: cls() for name, cls in ENSEMBLE_MEMBERS.items() if getattr(self, f"use_{name}")
-        }
+    def member_models(self) -> dict[str, RegimeModel]:
+        """The members taking part, by short name: ``members``, else the ``use_*`` choice."""
+        if self.members is not None:
+            return dict(self.members)
+        chosen = {name: getattr(self, f"use_{name}") is True for name in ENSEMBLE_MEMBERS}
+        return {name: cls() for name, cls in ENSEMBLE_MEMBERS.items() if chosen[name]}
 
-    def _check_params(self):
-        chosen = [name for name in ENSEMBLE_MEMBERS if getattr(self, f"use_{name}") is True]
-        if len(chosen) < 2:
+    def _check_params(self) -> None:
+        if not isinstance(self.members, dict | None):
+            raise ParameterError(f"members must be a dict or None (got {self.members!r})")
+        members = self.member_models()
+        if len(members) < 2:
             raise ParameterError(
-                f"an ensemble needs at least two members (got {chosen or 'none'}); switch on "
-                f"two or more of {', '.join('use_' + n for n in ENSEMBLE_MEMBERS)}"
+                f"an ensemble needs at least two members (got {list(members) or 'none'}); "
+                "pass two or more in members, or switch on two or more of "
+                + ", ".join("use_" + n for n in ENSEMBLE_MEMBERS)
             )
+        for name, member in members.items():
+            if not isinstance(member, RegimeModel):
+                raise ParameterError(f"members[{name!r}] must be a regime model (got {member!r})")
+            validate_params(member)
 
-    def min_bars(self) -> int:
-        return min(m.min_bars() for m in self.members().values())
+    def min_history(self) -> int:
+        return min((m.min_history() for m in self.member_models().values()), default=2)
 
-    def regimes(self, prices):
-        return ensemble_member_regimes(prices, self.members(), self.window, self.horizon)
+    def regimes(self, prices: pd.Series) -> ColumnRegimes:
+        members, window, horizon = self.member_models(), self.window, self.horizon
+        return series.ensemble_member_regimes(prices, members, window, horizon)
 
 
 MODELS: tuple = (

@@ -21,6 +21,7 @@ from mltrainer.errors import DataError, ParameterError
 from mltrainer.models import _regime_bocpd, _regime_markov
 from mltrainer.models._regime_math import ensemble_regimes, regime_stats, transition_matrix
 from mltrainer.models.regime import (
+    ENSEMBLE_MEMBERS,
     MODELS,
     ChangePointRegimeModel,
     ClusteringRegimeModel,
@@ -31,6 +32,7 @@ from mltrainer.models.regime import (
     RegimeSwitchingModel,
     VolatilityRegimeModel,
 )
+from mltrainer.numerics.parallel import execution
 
 SQRT_YEAR = np.sqrt(252)
 GFC = nber.recession_containing("2008-09-15")  # Dec 2007 - Jun 2009
@@ -63,7 +65,9 @@ def _log_returns(prices: pd.Series) -> np.ndarray:
 # ----------------------------------------------------------------- NBER constants
 def test_nber_dates_follow_the_committee():
     assert [(r.peak, r.trough) for r in nber.RECESSIONS] == [
-        ("1990-07", "1991-03"), ("2001-03", "2001-11"), ("2007-12", "2009-06"),
+        ("1990-07", "1991-03"),
+        ("2001-03", "2001-11"),
+        ("2007-12", "2009-06"),
         ("2020-02", "2020-04"),
     ]
     assert GFC.start == pd.Timestamp("2008-01-01") and GFC.end == pd.Timestamp("2009-06-30")
@@ -277,8 +281,9 @@ def test_first_fit_matches_scikit_learn(cls, outputs, index_prices):
         rank = np.argsort(np.argsort(km.cluster_centers_[:, 1]))
         expected = rank[km.predict(z_block)]
     else:
-        gm = GaussianMixture(3, covariance_type="full", random_state=0, reg_covar=1e-6,
-                             max_iter=200).fit(z_train)
+        gm = GaussianMixture(
+            3, covariance_type="full", random_state=0, reg_covar=1e-6, max_iter=200
+        ).fit(z_train)
         order = np.argsort(gm.means_[:, 1])
         proba = gm.predict_proba(z_block)[:, order]
         got = np.column_stack([outputs[cls].extras[f"prob_{j}"]["SP500"] for j in range(3)])
@@ -344,16 +349,42 @@ def test_ensemble_by_hand():
     labels = {"a": np.array([0.0, 1, 2, 2, np.nan]), "b": np.array([0.0, 0, 1, 1, np.nan])}
     out = ensemble_regimes(labels, {"a": 3, "b": 2}, np.zeros(5), window=63, horizon=5)
     # no skill history yet: equal weights; common labels a: 0 1 2 2, b: 0 0 2 2
-    np.testing.assert_allclose(out["probs"][:4], [[1, 0, 0], [.5, .5, 0], [0, 0, 1], [0, 0, 1]])
+    np.testing.assert_allclose(out["probs"][:4], [[1, 0, 0], [0.5, 0.5, 0], [0, 0, 1], [0, 0, 1]])
     np.testing.assert_array_equal(out["labels"][:4], [0, 0, 2, 2])  # a tie goes to calm
     np.testing.assert_allclose(out["agreement"][:4], [1, 0.5, 1, 1])
     np.testing.assert_allclose(out["stress"][:4], [0, 0.25, 1, 1])
     assert np.isnan(out["labels"][4]) and np.isnan(out["agreement"][4])
 
 
+def test_ensemble_takes_member_instances(outputs, sp500):
+    """Today's members passed as instances give today's ensemble; others are used as given."""
+    default = EnsembleRegimeModel()
+    assert default.members is None
+    chosen = {name: ENSEMBLE_MEMBERS[name]() for name in default.member_models()}
+    same = EnsembleRegimeModel(members=chosen).run(sp500)
+    pd.testing.assert_frame_equal(same.primary, outputs[EnsembleRegimeModel].primary)
+    custom = {"fast": VolatilityRegimeModel(window=10), "slow": VolatilityRegimeModel(window=63)}
+    out = EnsembleRegimeModel(members=custom).run(sp500)
+    assert {"weight_fast", "weight_slow"} <= set(out.extras)
+    assert EnsembleRegimeModel(members=custom).min_history() == 10 + 252
+
+
+def test_ensemble_members_are_checked(sp500):
+    one = {"volatility": VolatilityRegimeModel()}
+    with pytest.raises(ParameterError, match="at least two members"):
+        EnsembleRegimeModel(members=one).run(sp500)
+    with pytest.raises(ParameterError, match="members must be a dict"):
+        EnsembleRegimeModel(members=[VolatilityRegimeModel()]).run(sp500)
+    with pytest.raises(ParameterError, match=r"members\['b'\] must be a regime model"):
+        EnsembleRegimeModel(members={**one, "b": "volatility"}).predict(sp500)
+    bad = {**one, "b": VolatilityRegimeModel(window=1)}
+    with pytest.raises(ParameterError, match="VolatilityRegimeModel: window"):
+        EnsembleRegimeModel(members=bad).predict_output(sp500)
+
+
 def test_ensemble_weights_follow_recent_skill(outputs, index_prices):
     out = outputs[EnsembleRegimeModel]
-    members = EnsembleRegimeModel().members()
+    members = EnsembleRegimeModel().member_models()
     weights = pd.DataFrame({m: out.extras[f"weight_{m}"]["SP500"] for m in members})
     ok = weights.notna().all(axis=1)
     np.testing.assert_allclose(weights[ok].sum(axis=1), 1.0, atol=1e-12)
@@ -375,8 +406,14 @@ def test_ensemble_weights_follow_recent_skill(outputs, index_prices):
 
 # ----------------------------------------------------------------------- causality
 @pytest.mark.parametrize(
-    "cls", [ClusteringRegimeModel, GaussianMixtureRegimeModel, ChangePointRegimeModel,
-            RegimeSwitchingModel, EnsembleRegimeModel],
+    "cls",
+    [
+        ClusteringRegimeModel,
+        GaussianMixtureRegimeModel,
+        ChangePointRegimeModel,
+        RegimeSwitchingModel,
+        EnsembleRegimeModel,
+    ],
     ids=lambda c: c.__name__,
 )
 def test_fitted_models_are_causal_through_the_crisis(cls, outputs, sp500):
@@ -391,6 +428,26 @@ def test_fitted_models_are_causal_through_the_crisis(cls, outputs, sp500):
 
 
 # ----------------------------------------------------------------------- bad input
+def test_min_history_is_what_the_run_needs(sp500):
+    """min_history() is the history check: the renamed parameter no longer shadows it."""
+    model = VolatilityRegimeModel(window=21, min_observations=100)
+    assert model.min_history() == 121
+    assert MarketConditionRegimeModel(min_observations=300).min_history() == 21 + 300
+    model.run(sp500.select(end="1999-06-30"))  # 124 days
+    with pytest.raises(DataError, match="at least 121 trading days"):
+        model.check_data(sp500.select(end="1999-06-24"))  # 120 days
+
+
+def test_columns_report_progress(index_prices):
+    frame = index_prices.loc["2015":"2019"].assign(TWIN=index_prices["SP500"] * 2)
+    data = MarketData.from_close(frame, source="bundled")
+    calls = []
+    with execution(progress=lambda done, total: calls.append((done, total))):
+        out = VolatilityRegimeModel().run(data)
+    assert calls == [(0, 2), (1, 2), (2, 2)]
+    pd.testing.assert_series_equal(out.primary["SP500"], out.primary["TWIN"], check_names=False)
+
+
 def test_too_little_history_is_a_clear_error(sp500):
     with pytest.raises(DataError, match="at least 273 trading days"):
         VolatilityRegimeModel().run(sp500.select(end="1999-06-30"))
@@ -425,6 +482,4 @@ def test_cross_parameter_rules():
     with pytest.raises(ParameterError, match="max_train"):
         RegimeSwitchingModel(max_train=300).fit(None)
     with pytest.raises(ParameterError, match="at least two members"):
-        EnsembleRegimeModel(use_volatility=False, use_changepoint=False, use_market=False).fit(
-            None
-        )
+        EnsembleRegimeModel(use_volatility=False, use_changepoint=False, use_market=False).fit(None)
