@@ -20,6 +20,7 @@ import pandas as pd
 
 from mltrainer.errors import ParameterError
 from mltrainer.measures.portfolio import portfolio_returns
+from mltrainer.measures.var import rolling_var
 from mltrainer.numerics.units import TRADING_DAYS
 
 Panel = pd.Series | pd.DataFrame
@@ -108,6 +109,76 @@ def volatility_targeting(
     vol = volatility_forecast(series, estimator, window=window, lam=lam)
     leverage = target_leverage(vol, target_vol, max_leverage)
     return scaled_equal_weights(prices, leverage), leverage, vol
+
+
+def risk_exposure(
+    port_returns: pd.Series,
+    measure: str,
+    window: int,
+    lookback: int,
+    sensitivity: float,
+    min_exposure: float,
+    max_exposure: float,
+) -> tuple[pd.Series, pd.Series]:
+    """Exposure from the current risk relative to its own past.
+
+    ``vol_zscore``: ``z_t = (sigma_t - mean(sigma)) / std(sigma)`` over the last
+    ``lookback`` days, with ``sigma_t`` the ``window``-day volatility; exposure
+    ``1 - sensitivity z_t``. ``var_ratio``: ``q_t = median(VaR) / VaR_t`` with the
+    ``window``-day 95 % historical VaR and its median over ``lookback`` days; exposure
+    ``1 + sensitivity (q_t - 1)``. Both clipped to ``[min_exposure, max_exposure]``.
+    Returns ``(exposure, score)``.
+    """
+    if measure == "vol_zscore":
+        risk = port_returns.rolling(window, min_periods=window).std()
+        mean = risk.rolling(lookback, min_periods=lookback).mean()
+        sd = risk.rolling(lookback, min_periods=lookback).std()
+        score = (risk - mean) / sd.where(sd > 0)
+        raw = 1.0 - sensitivity * score
+    else:
+        risk = rolling_var(port_returns, window, 0.95, "historical")
+        ref = risk.rolling(lookback, min_periods=lookback).median()
+        score = ref / risk.where(risk > 0)
+        raw = 1.0 + sensitivity * (score - 1.0)
+    return raw.clip(min_exposure, max_exposure), score
+
+
+def drawdown_protection(
+    equity: np.ndarray, threshold: float, recovery: float, max_days_out: int, reduced: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exposure path of a drawdown stop with a re-entry rule.
+
+    While invested, the drawdown is ``E_t / peak - 1`` with the peak of the equity since
+    entry; at ``drawdown <= -threshold`` exposure drops to ``reduced`` at that close.
+    While out, the trough ``T`` is the lowest equity since the exit; exposure returns to
+    1 at the first close with ``E_t / T - 1 >= recovery`` or after ``max_days_out`` days
+    out, and the peak restarts from that close. Returns ``(exposure, drawdown)``; NaN
+    before the first finite equity value.
+
+    A plain loop over dates: the state (in or out, peak, trough) is path dependent and
+    the loop is O(dates), about a millisecond per 1,000 days.
+    """
+    n = equity.size
+    exposure = np.full(n, np.nan)
+    drawdown = np.full(n, np.nan)
+    invested, peak, trough, days_out = True, np.nan, np.nan, 0
+    for t in range(n):
+        e = equity[t]
+        if not np.isfinite(e):
+            continue
+        if invested:
+            peak = e if not np.isfinite(peak) else max(peak, e)
+            drawdown[t] = e / peak - 1.0
+            if drawdown[t] <= -threshold:
+                invested, trough, days_out = False, e, 0
+        else:
+            days_out += 1
+            trough = min(trough, e)
+            drawdown[t] = e / peak - 1.0
+            if e / trough - 1.0 >= recovery or days_out >= max_days_out:
+                invested, peak = True, e
+        exposure[t] = 1.0 if invested else reduced
+    return exposure, drawdown
 
 
 def apply_limits(

@@ -21,7 +21,7 @@ import pandas as pd
 
 from mltrainer.errors import DataError
 from mltrainer.measures.covariance import check_covariance, covariance, labelled, labels_of
-from mltrainer.numerics.units import SQRT_TRADING_DAYS
+from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
 
 ArrayLike = pd.Series | np.ndarray | list  # weights by label (a Series) or in column order
 
@@ -74,6 +74,25 @@ def portfolio_returns(returns: pd.DataFrame, weights: dict | ArrayLike | None = 
         out = np.where(have, x, 0.0) @ w / wsum
     out[~have.any(axis=1)] = np.nan
     return pd.Series(out, index=r.index, name="portfolio")
+
+
+def weighted_portfolio_returns(
+    returns: pd.DataFrame, weighting: str = "equal", vol_window: int = 63
+) -> pd.Series:
+    """Daily returns of the input tickers combined with weights decided the day before.
+
+    ``equal``: the mean return of the tickers that trade that day (daily rebalanced
+    equal weight). ``inverse_volatility``: weights ``1/sigma_i`` normalised, from the
+    sample volatility of the last ``vol_window`` returns up to t-1, applied to t.
+    """
+    if weighting == "equal":
+        return portfolio_returns(returns)
+    vol = returns.rolling(vol_window, min_periods=vol_window).std()
+    inv = (1.0 / vol.where(vol > 0)).shift(1)
+    inv = inv.where(returns.notna())
+    w = inv.div(inv.sum(axis=1, min_count=1), axis=0)
+    out = (w * returns).sum(axis=1, min_count=1)
+    return out.rename("portfolio")
 
 
 def equity_curve(returns: pd.Series | pd.DataFrame, start: float = 1.0) -> pd.Series | pd.DataFrame:
@@ -136,6 +155,29 @@ def risk_contributions(
         raise DataError("the portfolio has zero volatility; risk contributions are undefined")
     rc = w * marginal / vol
     return labelled(rc / vol if relative else rc, names)
+
+
+def contribution_table(
+    weights: pd.DataFrame, returns: pd.DataFrame, window: int, cov_method: str
+) -> pd.DataFrame:
+    """Risk contributions of the last weights on the last window (annualised)."""
+    last = weights.dropna(how="all")
+    if last.empty:
+        return pd.DataFrame(columns=["weight", "volatility", "contribution", "share"])
+    w = last.iloc[-1].dropna()
+    win = returns[w.index].iloc[-window:].dropna()
+    if len(win) < 2:
+        return pd.DataFrame(columns=["weight", "volatility", "contribution", "share"])
+    cov = covariance(win, cov_method) * TRADING_DAYS
+    rc = risk_contributions(w, cov)
+    return pd.DataFrame(
+        {
+            "weight": w,
+            "volatility": np.sqrt(np.diag(cov)),
+            "contribution": rc,
+            "share": rc / rc.sum(),
+        }
+    ).rename_axis("ticker")
 
 
 # ---------------------------------------------------------------------- beta

@@ -10,15 +10,16 @@
   equal-weight portfolio (:class:`DynamicRiskAdjustmentModel`,
   :class:`MaximumDrawdownProtectionModel`, :class:`VolatilityTargetingModel`).
 
-The maths is in :mod:`mltrainer.measures` (shared with the sizing family); this module
-holds the thin model classes and the few formulas that belong to one model only.
+The maths is in :mod:`mltrainer.measures` (the optimisers in
+:mod:`~mltrainer.measures.allocation` and volatility targeting in
+:mod:`~mltrainer.measures.exposure` shared with the sizing family, the exposure overlays
+beside them); this module holds the thin model classes and the VaR backtest frame.
 Weights at t use data up to t; the backtest trades them from t+1. A ticker with
 no price yet (or without a full estimation window) has weight NaN ("no position").
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from mltrainer.data.market_data import MarketData
@@ -28,34 +29,13 @@ from mltrainer.measures import backtest_var as bt
 from mltrainer.measures import exposure as ex
 from mltrainer.measures import portfolio as pf
 from mltrainer.measures import var as vr
-from mltrainer.measures.covariance import covariance
 from mltrainer.models.base import RISK, WEIGHTS, Model, ModelOutput
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 from mltrainer.models.portfolio_specs import VOL_FORECAST, WALK_FORWARD
 from mltrainer.models.stress import StressTestingModel
-from mltrainer.numerics.units import TRADING_DAYS
 
 
 # --------------------------------------------------------------------------- maths
-def weighted_portfolio_returns(
-    returns: pd.DataFrame, weighting: str = "equal", vol_window: int = 63
-) -> pd.Series:
-    """Daily returns of the input tickers combined with weights decided the day before.
-
-    ``equal``: the mean return of the tickers that trade that day (daily rebalanced
-    equal weight). ``inverse_volatility``: weights ``1/sigma_i`` normalised, from the
-    sample volatility of the last ``vol_window`` returns up to t-1, applied to t.
-    """
-    if weighting == "equal":
-        return pf.portfolio_returns(returns)
-    vol = returns.rolling(vol_window, min_periods=vol_window).std()
-    inv = (1.0 / vol.where(vol > 0)).shift(1)
-    inv = inv.where(returns.notna())
-    w = inv.div(inv.sum(axis=1, min_count=1), axis=0)
-    out = (w * returns).sum(axis=1, min_count=1)
-    return out.rename("portfolio")
-
-
 def var_backtest(
     returns: pd.Series, forecast: pd.DataFrame, level: float
 ) -> tuple[pd.DataFrame, dict]:
@@ -73,99 +53,6 @@ def var_backtest(
     hits = exc.dropna()
     tables = bt.backtest_tables(hits, level) if len(hits) else {}
     return frame, tables
-
-
-def drawdown_protection(
-    equity: np.ndarray, threshold: float, recovery: float, max_days_out: int, reduced: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exposure path of a drawdown stop with a re-entry rule.
-
-    While invested, the drawdown is ``E_t / peak - 1`` with the peak of the equity since
-    entry; at ``drawdown <= -threshold`` exposure drops to ``reduced`` at that close.
-    While out, the trough ``T`` is the lowest equity since the exit; exposure returns to
-    1 at the first close with ``E_t / T - 1 >= recovery`` or after ``max_days_out`` days
-    out, and the peak restarts from that close. Returns ``(exposure, drawdown)``; NaN
-    before the first finite equity value.
-
-    A plain loop over dates: the state (in or out, peak, trough) is path dependent and
-    the loop is O(dates), about a millisecond per 1,000 days.
-    """
-    n = equity.size
-    exposure = np.full(n, np.nan)
-    drawdown = np.full(n, np.nan)
-    invested, peak, trough, days_out = True, np.nan, np.nan, 0
-    for t in range(n):
-        e = equity[t]
-        if not np.isfinite(e):
-            continue
-        if invested:
-            peak = e if not np.isfinite(peak) else max(peak, e)
-            drawdown[t] = e / peak - 1.0
-            if drawdown[t] <= -threshold:
-                invested, trough, days_out = False, e, 0
-        else:
-            days_out += 1
-            trough = min(trough, e)
-            drawdown[t] = e / peak - 1.0
-            if e / trough - 1.0 >= recovery or days_out >= max_days_out:
-                invested, peak = True, e
-        exposure[t] = 1.0 if invested else reduced
-    return exposure, drawdown
-
-
-def risk_exposure(
-    port_returns: pd.Series,
-    measure: str,
-    window: int,
-    lookback: int,
-    sensitivity: float,
-    min_exposure: float,
-    max_exposure: float,
-) -> tuple[pd.Series, pd.Series]:
-    """Exposure from the current risk relative to its own past.
-
-    ``vol_zscore``: ``z_t = (sigma_t - mean(sigma)) / std(sigma)`` over the last
-    ``lookback`` days, with ``sigma_t`` the ``window``-day volatility; exposure
-    ``1 - sensitivity z_t``. ``var_ratio``: ``q_t = median(VaR) / VaR_t`` with the
-    ``window``-day 95 % historical VaR and its median over ``lookback`` days; exposure
-    ``1 + sensitivity (q_t - 1)``. Both clipped to ``[min_exposure, max_exposure]``.
-    Returns ``(exposure, score)``.
-    """
-    if measure == "vol_zscore":
-        risk = port_returns.rolling(window, min_periods=window).std()
-        mean = risk.rolling(lookback, min_periods=lookback).mean()
-        sd = risk.rolling(lookback, min_periods=lookback).std()
-        score = (risk - mean) / sd.where(sd > 0)
-        raw = 1.0 - sensitivity * score
-    else:
-        risk = vr.rolling_var(port_returns, window, 0.95, "historical")
-        ref = risk.rolling(lookback, min_periods=lookback).median()
-        score = ref / risk.where(risk > 0)
-        raw = 1.0 + sensitivity * (score - 1.0)
-    return raw.clip(min_exposure, max_exposure), score
-
-
-def contribution_table(
-    weights: pd.DataFrame, returns: pd.DataFrame, window: int, cov_method: str
-) -> pd.DataFrame:
-    """Risk contributions of the last weights on the last window (annualised)."""
-    last = weights.dropna(how="all")
-    if last.empty:
-        return pd.DataFrame(columns=["weight", "volatility", "contribution", "share"])
-    w = last.iloc[-1].dropna()
-    win = returns[w.index].iloc[-window:].dropna()
-    if len(win) < 2:
-        return pd.DataFrame(columns=["weight", "volatility", "contribution", "share"])
-    cov = covariance(win, cov_method) * TRADING_DAYS
-    rc = pf.risk_contributions(w, cov)
-    return pd.DataFrame(
-        {
-            "weight": w,
-            "volatility": np.sqrt(np.diag(cov)),
-            "contribution": rc,
-            "share": rc / rc.sum(),
-        }
-    ).rename_axis("ticker")
 
 
 def _output(weights: pd.DataFrame, **series: pd.Series) -> ModelOutput:
@@ -248,7 +135,7 @@ class VaRModel(_RiskModel):
         self.weighting = weighting
 
     def _compute(self, data: MarketData) -> ModelOutput:
-        r = weighted_portfolio_returns(data.returns(), self.weighting)
+        r = pf.weighted_portfolio_returns(data.returns(), self.weighting)
         forecast = vr.rolling_var_es(r, self.window, self.level, self.method)
         exceptions, tables = var_backtest(r, forecast, self.level)
         return ModelOutput(forecast, extras={"exceptions": exceptions}, tables=tables)
@@ -323,7 +210,7 @@ class PortfolioRiskModel(_RiskModel):
             self.covariance,
             max_weight=self.max_weight,
         )
-        table = contribution_table(w, r, self.window, self.covariance)
+        table = pf.contribution_table(w, r, self.window, self.covariance)
         return ModelOutput(
             w, extras={"risk_contributions": rc}, tables={"risk_contributions": table}
         )
@@ -383,7 +270,7 @@ class DynamicRiskAdjustmentModel(_RiskModel):
 
     Notes
     -----
-    See :func:`risk_exposure`: ``e_t = clip(1 - k z_t, lo, hi)`` or
+    See :func:`~mltrainer.measures.exposure.risk_exposure`: ``e_t = clip(1 - k z_t, lo, hi)`` or
     ``clip(1 + k (median VaR / VaR_t - 1), lo, hi)``; weights ``e_t / N_t`` for the
     N_t tickers trading at t. Extras: ``exposure``, ``score``.
 
@@ -445,7 +332,7 @@ class DynamicRiskAdjustmentModel(_RiskModel):
         return self.window + self.lookback
 
     def _compute(self, data: MarketData) -> ModelOutput:
-        exposure, score = risk_exposure(
+        exposure, score = ex.risk_exposure(
             pf.portfolio_returns(data.returns()),
             self.measure,
             self.window,
@@ -476,8 +363,8 @@ class MaximumDrawdownProtectionModel(_RiskModel):
     -----
     The rule watches the equity of the daily-rebalanced equal-weight portfolio of the
     input tickers (not the protected one, which is flat while out and could never
-    recover); see :func:`drawdown_protection`. Weights ``e_t / N_t``. Extras:
-    ``exposure``, ``drawdown`` (from the peak since the last entry).
+    recover); see :func:`~mltrainer.measures.exposure.drawdown_protection`. Weights
+    ``e_t / N_t``. Extras: ``exposure``, ``drawdown`` (from the peak since the last entry).
 
     References
     ----------
@@ -517,7 +404,7 @@ class MaximumDrawdownProtectionModel(_RiskModel):
     def _compute(self, data: MarketData) -> ModelOutput:
         r = pf.portfolio_returns(data.returns())
         equity = pf.equity_curve(r).where(r.notna() | (r.index == r.index[0]))
-        exposure, dd = drawdown_protection(
+        exposure, dd = ex.drawdown_protection(
             equity.to_numpy(),
             self.threshold,
             self.recovery,

@@ -6,170 +6,29 @@ and a row's gross exposure ``sum |w|`` is scaled down to ``gross_cap``. Weights 
 decided with data up to t (the backtest trades them from t+1); NaN = no position
 (ticker not trading yet, or without a full estimation window).
 
-Maths shared with the risk family lives in :mod:`mltrainer.measures` (risk parity and
-the walk-forward optimiser in :mod:`~mltrainer.measures.allocation`, volatility
-targeting in :mod:`~mltrainer.measures.exposure`); the formulas that belong to one
-sizing model only are the pure functions below.
+The maths is in :mod:`mltrainer.measures`: the formulas that belong to one sizing model
+in :mod:`~mltrainer.measures.sizing`, those shared with the risk family in
+:mod:`~mltrainer.measures.allocation` (risk parity and the walk-forward optimiser) and
+:mod:`~mltrainer.measures.exposure` (volatility targeting, the limits); this module
+holds the thin model classes.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from functools import partial
+
 import pandas as pd
 
 from mltrainer.data.market_data import MarketData
-from mltrainer.errors import ParameterError
 from mltrainer.measures import allocation as al
 from mltrainer.measures import exposure as ex
+from mltrainer.measures import sizing as sz
 from mltrainer.measures import var as vr
 from mltrainer.models.base import WEIGHTS, Model, ModelOutput
 from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam
 from mltrainer.models.portfolio_specs import REBALANCE, VOL_FORECAST, WALK_FORWARD
 from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
 
-SIGNAL_RULES = ("momentum", "trend", "reversal")
-ArrayLike = float | np.ndarray | pd.DataFrame
-
-
-# --------------------------------------------------------------------------- maths
-def rule_signal(prices: pd.DataFrame, rule: str, lookback: int) -> pd.DataFrame:
-    """A built-in directional signal in {-1, 0, +1} from prices up to t.
-
-    ``momentum``: ``sign(P_t / P_{t-L} - 1)``; ``reversal``: its opposite;
-    ``trend``: ``sign(P_t - SMA_L(P)_t)``. NaN until L bars exist.
-    """
-    if rule == "trend":
-        sma = prices.rolling(lookback, min_periods=lookback).mean()
-        return np.sign(prices - sma)
-    move = np.sign(prices / prices.shift(lookback) - 1.0)
-    if rule == "momentum":
-        return move
-    if rule == "reversal":
-        return -move
-    raise ParameterError(f"signal must be one of {', '.join(SIGNAL_RULES)} (got {rule!r})")
-
-
-def kelly_fraction(win_rate: ArrayLike, payoff: ArrayLike) -> np.ndarray | pd.DataFrame:
-    """Kelly fraction ``f* = p - (1 - p) / b`` of a bet won with probability ``p`` paying
-    ``b`` per unit lost.
-
-    It maximises the expected log growth ``p ln(1 + f b) + (1 - p) ln(1 - f)``. NaN where
-    ``b`` is not positive. Negative values mean the bet has a negative edge.
-    """
-    p = np.asarray(win_rate, dtype="float64")
-    b = np.asarray(payoff, dtype="float64")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(b > 0, p - (1.0 - p) / b, np.nan)
-    if isinstance(win_rate, pd.DataFrame):
-        return pd.DataFrame(out, index=win_rate.index, columns=win_rate.columns)
-    return out
-
-
-def trade_statistics(
-    signal: pd.DataFrame, returns: pd.DataFrame, window: int, min_trades: int = 20
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Win rate and payoff ratio of the daily trades of a signal over a trailing window.
-
-    A trade on day t is holding ``sign(signal_{t-1})`` through day t's return:
-    outcome ``o_t = signal_{t-1} r_t`` (no trade when the signal was 0). Over the last
-    ``window`` days up to t: ``p = wins / (wins + losses)``, ``b = mean winning outcome
-    / mean |losing outcome|``. NaN until the window is full or with fewer than
-    ``min_trades`` trades (or no loss). Returns ``(p, b)``.
-    """
-    held = signal.shift(1)
-    outcome = held * returns
-    defined = held.notna() & returns.notna()
-    win = (outcome > 0) & defined
-    loss = (outcome < 0) & defined
-
-    def total(x: pd.DataFrame) -> pd.DataFrame:
-        # NaN where a day of the window is undefined, so the window must be complete
-        return x.where(defined).rolling(window, min_periods=window).sum()
-
-    n_win = total(win.astype("float64"))
-    n_loss = total(loss.astype("float64"))
-    sum_win = total(outcome.where(win, 0.0))
-    sum_loss = total(-outcome.where(loss, 0.0))
-    trades = n_win + n_loss
-    ok = (trades >= min_trades) & (n_win > 0) & (n_loss > 0)
-    p = (n_win / trades).where(ok)
-    b = ((sum_win / n_win) / (sum_loss / n_loss)).where(ok)
-    return p, b
-
-
-def kelly_weights(
-    signal: pd.DataFrame, p: pd.DataFrame, b: pd.DataFrame, fraction: float
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``w = sign(signal) max(0, fraction f*)``: bet the fractional Kelly size in the
-    signal's direction, nothing when the edge is negative. Returns ``(w, f*)``."""
-    f = kelly_fraction(p, b)
-    size = (fraction * f).clip(lower=0.0)
-    return np.sign(signal) * size, f
-
-
-def momentum_trend_sizes(
-    prices: pd.DataFrame,
-    mom_window: int,
-    trend_window: int,
-    vol_window: int,
-    momentum_weight: float,
-    target_vol: float,
-) -> tuple[pd.DataFrame, dict]:
-    """Sizes from a momentum, a trend and a volatility factor.
-
-    - momentum ``m = tanh(z)``, ``z = ln(P_t / P_{t-M}) / (sigma_d sqrt(M))`` (the move in
-      units of its own noise), ``sigma_d`` the daily log-return std over ``vol_window``;
-    - trend ``g = sign(P_t - SMA_T(P)_t)``;
-    - volatility ``v = target_vol / (sigma_d sqrt(252))``.
-
-    Size ``(a m + (1 - a) g) v / N_t`` with ``a = momentum_weight`` and N_t the number of
-    tickers trading at t. Returns ``(size, factors)``.
-    """
-    logp = np.log(prices)
-    ret = logp.diff()
-    sigma = ret.rolling(vol_window, min_periods=vol_window).std()
-    sigma = sigma.where(sigma > 0)
-    z = (logp - logp.shift(mom_window)) / (sigma * np.sqrt(mom_window))
-    mom = np.tanh(z)
-    sma = prices.rolling(trend_window, min_periods=trend_window).mean()
-    trend = np.sign(prices - sma)
-    vol = target_vol / (sigma * SQRT_TRADING_DAYS)
-    n = prices.notna().sum(axis=1)
-    score = momentum_weight * mom + (1.0 - momentum_weight) * trend
-    size = (score * vol).div(n.where(n > 0), axis=0)
-    return size, {"momentum": mom, "trend": trend, "vol_scale": vol}
-
-
-def var_budget_weights(var: pd.DataFrame, budget: float) -> pd.DataFrame:
-    """``w_i = budget / VaR_i``: each position's own VaR (a fraction of the book) equals
-    ``budget``. NaN where the VaR is missing or not positive."""
-    return budget / var.where(var > 0)
-
-
-def drawdown_guard(
-    prices: pd.DataFrame, window: int, threshold: float, scale: float
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Multiplier ``scale`` where a ticker is more than ``threshold`` below its highest
-    price of the last ``window`` days (1 otherwise). Returns ``(multiplier, drawdown)``."""
-    peak = prices.rolling(window, min_periods=1).max()
-    dd = prices / peak - 1.0
-    mult = pd.DataFrame(
-        np.where(dd <= -threshold, scale, 1.0), index=prices.index, columns=prices.columns
-    ).where(dd.notna())
-    return mult, dd
-
-
-def correlation_sizes(returns: pd.DataFrame, inverse_vol: bool) -> pd.Series:
-    """Weights of one window ``prop. to 1 / (1 + mean correlation with the others)``,
-    times ``1 / sigma_i`` when ``inverse_vol``, normalised to sum to 1."""
-    w = al.correlation_weights(returns.corr())
-    if inverse_vol:
-        sd = returns.std()
-        w = w / sd.where(sd > 0)
-    return w / w.sum()
-
-
-# ------------------------------------------------------------------------ classes
 _LIMITS = {
     "max_weight": FloatParam(
         0.01,
@@ -232,7 +91,7 @@ class KellyCriterionModel(_SizingModel):
     Parameters
     ----------
     signal : {"momentum", "trend", "reversal"}
-        Direction rule (see :func:`rule_signal`).
+        Direction rule (see :func:`~mltrainer.measures.sizing.rule_signal`).
     lookback : int
         Lookback of the signal rule.
     kelly_window : int
@@ -244,8 +103,9 @@ class KellyCriterionModel(_SizingModel):
     Notes
     -----
     Per ticker, ``p`` and ``b`` from the last ``kelly_window`` daily trades
-    (:func:`trade_statistics`), ``f* = p - (1 - p) / b``, size ``max(0, fraction f*)`` in
-    the signal's direction, then the limits. Extras: ``win_rate``, ``payoff``, ``kelly``.
+    (:func:`~mltrainer.measures.sizing.trade_statistics`), ``f* = p - (1 - p) / b``, size
+    ``max(0, fraction f*)`` in the signal's direction, then the limits. Extras:
+    ``win_rate``, ``payoff``, ``kelly``.
 
     References
     ----------
@@ -257,7 +117,7 @@ class KellyCriterionModel(_SizingModel):
     description = "Fractional Kelly sizing from the win rate and payoff of a signal's trades"
     param_specs = {
         "signal": ChoiceParam(
-            SIGNAL_RULES,
+            sz.SIGNAL_RULES,
             default="momentum",
             help="Direction rule: trailing-return sign, price vs SMA, reversal",
         ),
@@ -291,9 +151,9 @@ class KellyCriterionModel(_SizingModel):
         return self.lookback + self.kelly_window + 1
 
     def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
-        sig = rule_signal(data.adj_close, self.signal, self.lookback)
-        p, b = trade_statistics(sig, data.returns(), self.kelly_window)
-        raw, f = kelly_weights(sig, p, b, self.fraction)
+        sig = sz.rule_signal(data.adj_close, self.signal, self.lookback)
+        p, b = sz.trade_statistics(sig, data.returns(), self.kelly_window)
+        raw, f = sz.kelly_weights(sig, p, b, self.fraction)
         return raw, {"win_rate": p, "payoff": b, "kelly": f}
 
 
@@ -443,8 +303,8 @@ class DynamicPositionSizingModel(_SizingModel):
     Notes
     -----
     ``w_i = (a tanh(z_i) + (1 - a) sign(P_i - SMA_i)) (target / sigma_i) / N_t`` (see
-    :func:`momentum_trend_sizes`), then the limits. Extras: ``momentum``, ``trend``,
-    ``vol_scale``.
+    :func:`~mltrainer.measures.sizing.momentum_trend_sizes`), then the limits. Extras:
+    ``momentum``, ``trend``, ``vol_scale``.
 
     References
     ----------
@@ -488,7 +348,7 @@ class DynamicPositionSizingModel(_SizingModel):
         return max(self.mom_window, self.trend_window, self.vol_window) + 1
 
     def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
-        return momentum_trend_sizes(
+        return sz.momentum_trend_sizes(
             data.adj_close,
             self.mom_window,
             self.trend_window,
@@ -567,11 +427,10 @@ class PortfolioOptimizationModel(_SizingModel):
         self.covariance = covariance
 
     def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
-        target = (
-            self.target_return / TRADING_DAYS
-            if self.objective == "target_return"
-            else self.target_risk / SQRT_TRADING_DAYS
-        )
+        if self.objective == "target_return":
+            target = self.target_return / TRADING_DAYS
+        else:
+            target = self.target_risk / SQRT_TRADING_DAYS
         w, rc = al.walk_forward_optimised(
             data.returns(),
             self.objective,
@@ -669,8 +528,10 @@ class RiskAdjustedSizingModel(_SizingModel):
 
     def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
         var = vr.rolling_var(data.returns(), self.window, self.level, self.method)
-        mult, dd = drawdown_guard(data.adj_close, self.dd_window, self.dd_threshold, self.dd_scale)
-        return var_budget_weights(var, self.var_budget) * mult, {"var": var, "drawdown": dd}
+        mult, dd = sz.drawdown_guard(
+            data.adj_close, self.dd_window, self.dd_threshold, self.dd_scale
+        )
+        return sz.var_budget_weights(var, self.var_budget) * mult, {"var": var, "drawdown": dd}
 
 
 @_doc
@@ -722,13 +583,8 @@ class CorrelationBasedSizingModel(_SizingModel):
         self.inverse_vol = inverse_vol
 
     def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
-        w = al.walk_forward_weights(
-            data.returns(),
-            self.window,
-            self.rebalance,
-            lambda win: correlation_sizes(win, self.inverse_vol),
-        )
-        return w, {}
+        solve = partial(sz.correlation_sizes, inverse_vol=self.inverse_vol)
+        return al.walk_forward_weights(data.returns(), self.window, self.rebalance, solve), {}
 
 
 MODELS = (

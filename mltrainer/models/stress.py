@@ -6,155 +6,23 @@ scenario (market crash through betas known at t, volatility spike, correlation
 breakdown, forced liquidation). The tables hold the full scenario set computed on the
 whole input, as labelled.
 
-The scenarios themselves are pure functions in :mod:`mltrainer.risk_stress`; the model
-lives here, beside the other model families, so that ``risk_stress`` never imports
-``models`` (the registry imports this module, not the other way round). It belongs to
-the risk family (:data:`mltrainer.models.risk.MODELS` lists it).
+The scenarios themselves are pure functions in :mod:`mltrainer.risk_stress` (the losses
+through time in :mod:`~mltrainer.risk_stress.rolling`); the model lives here, beside the
+other model families, so that ``risk_stress`` never imports ``models`` (the registry
+imports this module, not the other way round). It belongs to the risk family
+(:data:`mltrainer.models.risk.MODELS` lists it).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
-from scipy.stats import norm
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
-from mltrainer.measures.portfolio import rolling_beta
 from mltrainer.models.base import RISK, Model, ModelOutput
 from mltrainer.models.params import FloatParam, IntParam
 from mltrainer.risk_stress import scenarios as sc
-
-ADV_WINDOW = 20  # days of dollar volume averaged into ADV$
-PARTICIPATION = 0.10  # share of daily volume a forced seller takes
-SPREAD_BPS = 10.0  # normal bid-ask spread assumed for S&P 500 stocks, basis points
-
-
-def _alive_runs(alive: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
-    """(start, stop, columns) of each run of consecutive rows sharing one alive set."""
-    change = np.ones(len(alive), dtype=bool)
-    change[1:] = (alive[1:] != alive[:-1]).any(axis=1)
-    starts = np.flatnonzero(change)
-    stops = np.append(starts[1:], len(alive))
-    return [(a, b, np.flatnonzero(alive[a])) for a, b in zip(starts, stops, strict=True)]
-
-
-def equal_weight_book_vol(returns: np.ndarray, alive: np.ndarray, window: int) -> np.ndarray:
-    """Daily volatility at each t of the equal-weight book over the tickers alive at t.
-
-    ``sigma_p,t = std_{s in (t-window, t]}(mean_{i in A_t} r_i,s)`` (ddof=1), which is
-    exactly ``sqrt(w_t' Sigma_t w_t)`` with ``Sigma_t`` the sample covariance of the
-    window, because every alive ticker has a return on every day of its window.
-    """
-    out = np.full(len(returns), np.nan)
-    # one pass per run of dates sharing an alive set (it changes only when a ticker gains
-    # or loses a full window, a few hundred times on 22 years of the S&P 500)
-    for a, b, cols in _alive_runs(alive):
-        if cols.size == 0:
-            continue
-        lo = a - window + 1
-        if lo < 0:
-            continue
-        book = returns[lo:b][:, cols].mean(axis=1)
-        out[a:b] = sliding_window_view(book, window).std(axis=1, ddof=1)
-    return out
-
-
-def _liquidity_loss(
-    data: MarketData,
-    w: np.ndarray,
-    sigma: np.ndarray,
-    alive: np.ndarray,
-    portfolio_value: float,
-    spread_multiplier: float,
-) -> np.ndarray:
-    """Forced-sale cost of the book per date (NaN without volume or with a missing ADV$)."""
-    if not data.has_volume:
-        return np.full(len(w), np.nan)
-    dollar = (data.close * data.volume).rolling(ADV_WINDOW, min_periods=ADV_WINDOW // 2)
-    haircut, _ = sc.liquidity_haircut(
-        portfolio_value * w,
-        dollar.mean().to_numpy(),
-        sigma,
-        participation=PARTICIPATION,
-        spread_bps=SPREAD_BPS,
-        spread_multiplier=spread_multiplier,
-    )
-    cost = np.where(alive, w * haircut, 0.0)
-    unknown = (alive & ~np.isfinite(haircut)).any(axis=1) | ~alive.any(axis=1)
-    return np.where(unknown, np.nan, portfolio_value * cost.sum(axis=1))
-
-
-def rolling_stress_losses(
-    data: MarketData,
-    *,
-    crash_size: float,
-    vol_multiplier: float,
-    correlation_push: float,
-    spread_multiplier: float,
-    portfolio_value: float,
-    confidence: float,
-    window: int,
-    market: pd.Series | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One-day scenario losses of an equal-weight book through time (causal).
-
-    At each date t the book holds, in equal weights ``w_t = 1 / |A_t|``, the tickers
-    ``A_t`` with a return on each of the last ``window`` days. With
-    ``z = Phi^-1(confidence)``, ``V = portfolio_value`` and ``beta_i,t`` the OLS beta on
-    the market over the same window:
-
-    - ``crash_loss = -V * crash_size * sum_i w_i beta_i,t``
-    - ``base_var = V z sigma_p,t`` (normal one-day VaR, zero mean)
-    - ``vol_spike_loss = vol_multiplier * base_var``
-    - ``correlation_loss = V z sqrt((1 - a) sigma_p,t^2 + a (sum_i w_i sigma_i,t)^2)``,
-      the VaR with every correlation pushed a fraction ``a`` toward one
-    - ``liquidity_loss = V sum_i w_i haircut_i,t``
-      (:func:`mltrainer.risk_stress.scenarios.liquidity_haircut` with ADV$ over 20 days,
-      10% participation, 10 bp spreads times ``spread_multiplier``); NaN when the data
-      has no volume.
-
-    The keyword arguments are the parameters of :class:`StressTestingModel` (see there).
-    Losses are positive currency amounts. ``market`` (daily index returns) defaults
-    to the equal-weight mean of every ticker; with one ticker the crash loss is NaN.
-
-    Returns
-    -------
-    (losses, betas) : DataFrame of the five columns above, DataFrame of betas.
-    """
-    returns = data.returns()
-    if market is None:
-        try:
-            market = sc.equal_weight_market(returns)
-        except DataError:
-            market = pd.Series(np.nan, index=returns.index)
-    betas = rolling_beta(returns, market, window)
-    sigma = returns.rolling(window, min_periods=window).std().to_numpy()
-    alive = np.isfinite(sigma)
-    n_alive = alive.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        w = np.where(alive, 1.0 / n_alive[:, None], 0.0)
-    none = n_alive == 0
-    z = float(norm.ppf(confidence))
-    vol_p = equal_weight_book_vol(returns.to_numpy(dtype="float64"), alive, window)
-    mean_sigma = np.where(alive, sigma, 0.0).sum(axis=1) / np.where(none, np.nan, n_alive)
-    b = betas.to_numpy()
-    beta_p = (w * np.where(alive, np.nan_to_num(b), 0.0)).sum(axis=1)
-    beta_p[none | (alive & np.isnan(b)).any(axis=1)] = np.nan
-    a = correlation_push
-    losses = {
-        "crash_loss": -portfolio_value * crash_size * beta_p,
-        "base_var": portfolio_value * z * vol_p,
-        "vol_spike_loss": portfolio_value * z * vol_multiplier * vol_p,
-        "correlation_loss": portfolio_value * z * np.sqrt((1 - a) * vol_p**2 + a * mean_sigma**2),
-        "liquidity_loss": _liquidity_loss(
-            data, w, sigma, alive, portfolio_value, spread_multiplier
-        ),
-    }
-    frame = pd.DataFrame(losses, index=returns.index)
-    frame.loc[none, :] = np.nan
-    return frame, betas
+from mltrainer.risk_stress.rolling import rolling_stress_losses
 
 
 class StressTestingModel(Model):
@@ -183,11 +51,11 @@ class StressTestingModel(Model):
     -----
     Primary output (kind ``risk``, one row per date, positive currency losses):
     ``crash_loss, base_var, vol_spike_loss, correlation_loss, liquidity_loss`` from
-    :func:`rolling_stress_losses`, each using data up to that date only. Extras:
-    ``beta`` (the trailing betas). Tables, computed on the whole input: ``scenarios``
-    (every historical window inside the data plus the four hypothetical shocks at the
-    last date), ``positions`` (P&L per ticker and scenario) and ``skipped`` (scenarios
-    that could not run and why).
+    :func:`~mltrainer.risk_stress.rolling.rolling_stress_losses`, each using data up to
+    that date only. Extras: ``beta`` (the trailing betas). Tables, computed on the whole
+    input: ``scenarios`` (every historical window inside the data plus the four
+    hypothetical shocks at the last date), ``positions`` (P&L per ticker and scenario)
+    and ``skipped`` (scenarios that could not run and why).
 
     References
     ----------
@@ -225,11 +93,7 @@ class StressTestingModel(Model):
             0.9, 0.999, default=0.99, step=0.001, help="Confidence level of the parametric VaR"
         ),
         "window": IntParam(
-            60,
-            504,
-            default=252,
-            step=1,
-            help="Trailing trading days for betas, volatilities, correlations",
+            60, 504, default=252, help="Trailing trading days for betas, volatilities, correlations"
         ),
     }
 

@@ -12,6 +12,7 @@ from mltrainer.errors import DataError, ParameterError
 from mltrainer.measures.allocation import min_variance_weights
 from mltrainer.measures.backtest_var import kupiec_pof
 from mltrainer.measures.covariance import covariance
+from mltrainer.measures.exposure import drawdown_protection
 from mltrainer.models import risk, sizing
 from mltrainer.models.risk import (
     DynamicRiskAdjustmentModel,
@@ -20,7 +21,6 @@ from mltrainer.models.risk import (
     RiskParityModel,
     VaRModel,
     VolatilityTargetingModel,
-    drawdown_protection,
 )
 
 TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "TSLA", "KO"]

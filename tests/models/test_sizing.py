@@ -12,6 +12,7 @@ from scipy import optimize
 from mltrainer.measures import var as vr
 from mltrainer.measures.allocation import min_variance_weights, risk_parity_weights
 from mltrainer.measures.covariance import covariance
+from mltrainer.measures.sizing import kelly_fraction, trade_statistics
 from mltrainer.models import risk, sizing
 from mltrainer.models.sizing import (
     CorrelationBasedSizingModel,
@@ -21,8 +22,6 @@ from mltrainer.models.sizing import (
     RiskAdjustedSizingModel,
     RiskParityModel,
     VolatilityTargetingModel,
-    kelly_fraction,
-    trade_statistics,
 )
 from tests.models.fast_settings import fast_params
 
