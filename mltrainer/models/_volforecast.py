@@ -22,7 +22,8 @@ from r to the next refit to forecast ``rv_{t+1}`` from data up to t.
   normal residuals).
 
 The forecasts are scored against the realised proxy by :func:`forecast_errors` (MSE and
-Patton's QLIKE).
+Patton's QLIKE). :class:`VolatilityForecastingModel`, the registered model, is the thin
+class over these functions.
 """
 
 from __future__ import annotations
@@ -33,7 +34,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mltrainer.data.market_data import MarketData
+from mltrainer.errors import ParameterError
+from mltrainer.models import _volbase as vb
+from mltrainer.models._volmath import HAR_TERMS, annualise
+from mltrainer.models.base import ModelOutput
+from mltrainer.models.params import ChoiceParam, IntParam
 from mltrainer.numerics import rolling as rl
+from mltrainer.numerics.parallel import current_execution, execution
+from mltrainer.numerics.schedule import CALENDAR_FREQUENCIES
+from mltrainer.numerics.units import SQRT_TRADING_DAYS
 from mltrainer.numerics.variance import mse_loss, qlike_loss
 
 FORECAST_METHODS = ("linear", "random_forest", "arima")
@@ -149,17 +159,8 @@ def _linear_walk_forward(
         nb, ne = before[k], ends[k]
         out = b[0] + feats[nb:ne] @ b[1:]
         forecast[nb:ne] = np.where(out > 0, out, np.nan)
-        rows.append(
-            {
-                "refit": int(k),
-                "nobs": int(nb - 1 - lo[k]),
-                "ok": True,
-                "const": b[0],
-                "daily": b[1],
-                "weekly": b[2],
-                "monthly": b[3],
-            }
-        )
+        coefs = dict(zip(HAR_TERMS, b, strict=True))
+        rows.append({"refit": int(k), "nobs": int(nb - 1 - lo[k]), "ok": True, **coefs})
     return forecast, rows
 
 
@@ -210,22 +211,131 @@ def forecast_errors(rv: np.ndarray, forecast: np.ndarray, tickers: list) -> pd.D
     observation. Columns ``n`` (scored pairs), ``mse``, ``qlike``, ``n_qlike`` (pairs
     with both values positive), indexed by ticker.
     """
-    pairs = []
+    pairs = []  # (realised, forecast) per ticker
     for j in range(rv.shape[1]):
         pos = np.flatnonzero(np.isfinite(rv[:, j]))
         pairs.append((rv[pos[1:], j], forecast[pos[:-1], j]))
     pairs.append(tuple(np.concatenate(side) for side in zip(*pairs, strict=True)))
-    rows = []
-    for name, (realised, made) in zip([*tickers, "(all)"], pairs, strict=True):
-        ok = np.isfinite(realised) & np.isfinite(made)
-        n_qlike = int((ok & (realised > 0) & (made > 0)).sum())
-        rows.append(
-            {
-                "ticker": name,
-                "n": int(ok.sum()),
-                "mse": mse_loss(realised, made),
-                "qlike": qlike_loss(realised, made),
-                "n_qlike": n_qlike,
-            }
-        )
-    return pd.DataFrame(rows).set_index("ticker")
+    scored = [np.isfinite(realised) & np.isfinite(made) for realised, made in pairs]
+    positive = [ok & (r > 0) & (m > 0) for ok, (r, m) in zip(scored, pairs, strict=True)]
+    columns = {
+        "n": [int(ok.sum()) for ok in scored],
+        "mse": [mse_loss(*pair) for pair in pairs],
+        "qlike": [qlike_loss(*pair) for pair in pairs],
+        "n_qlike": [int(ok.sum()) for ok in positive],
+    }
+    return pd.DataFrame(columns, index=pd.Index([*tickers, "(all)"], name="ticker"))
+
+
+class VolatilityForecastingModel(vb.VolatilityModel):
+    """Walk-forward next-day variance forecast: ARIMA, linear regression or random forest.
+
+    Parameters
+    ----------
+    method : {"linear", "random_forest", "arima"}
+        Forecasting method (see :mod:`._volforecast`).
+    refit : {"yearly", "quarterly", "monthly"}
+        Refit schedule (ARIMA refits are the slow part: prefer yearly for many tickers).
+    window : int
+        Training samples before each refit date.
+    min_obs : int
+        Samples needed before the first fit.
+    arima_p, arima_q : int
+        ARMA orders of the ARIMA(p, 0, q) on log realised variance.
+    rv_window : int
+        Days in the realised variance the ARIMA models (its log needs some smoothing).
+    n_estimators, max_depth, random_state : int
+        Random forest size, depth and seed (leaves hold at least 5 samples).
+
+    Notes
+    -----
+    Target: the daily realised variance proxy ``rv_{t+1} = (100 r_{t+1})^2``; the
+    output at t is ``sqrt(252 h_t) / 100`` with ``h_t`` the forecast of ``rv_{t+1}``
+    made with data up to t. ``tables["errors"]`` scores the forecasts against the
+    realised ``rv_{t+1}`` per ticker and over all (``(all)``): ``mse`` (percent^2
+    squared) and Patton's ``qlike`` ``mean(rv/h - ln(rv/h) - 1)`` (days with a zero
+    return left out of QLIKE, counted in ``n_qlike``). ``tables["fits"]``: one row per
+    (ticker, refit_date). Extras: ``realised_volatility`` ``sqrt(252) |r_t|``.
+
+    References
+    ----------
+    Harvey, A., Ruiz, E., Shephard, N. (1994). Multivariate stochastic variance models.
+    Rev. Economic Studies 61(2). Patton, A. (2011). Volatility forecast comparison
+    using imperfect volatility proxies. J. Econometrics 160(1), 246-256. Breiman, L.
+    (2001). Random forests. Machine Learning 45(1), 5-32.
+    """
+
+    description = "Walk-forward variance forecast (ARIMA / linear / random forest) + QLIKE"
+    param_specs = {
+        "method": ChoiceParam(
+            FORECAST_METHODS,
+            default="linear",
+            help="linear regression, random forest or ARIMA on log RV",
+        ),
+        "refit": ChoiceParam(CALENDAR_FREQUENCIES, default="quarterly", help=vb.REFIT_HELP),
+        "window": IntParam(
+            250, 2520, default=750, step=50, help="Training samples before each refit"
+        ),
+        "min_obs": IntParam(
+            100, 2520, default=250, step=10, help="Samples needed before the first fit"
+        ),
+        "arima_p": IntParam(0, 3, default=1, help="ARIMA autoregressive order"),
+        "arima_q": IntParam(0, 3, default=1, help="ARIMA moving-average order"),
+        "rv_window": IntParam(
+            1, 22, default=5, help="Days in the realised variance modelled by ARIMA"
+        ),
+        "n_estimators": IntParam(
+            10, 300, default=50, step=10, help="Random forest: number of trees"
+        ),
+        "max_depth": IntParam(2, 12, default=5, help="Random forest: tree depth"),
+        "random_state": IntParam(0, 2**31 - 1, default=0, help="Random forest seed"),
+    }
+
+    def __init__(
+        self,
+        method="linear",
+        refit="quarterly",
+        window=750,
+        min_obs=250,
+        arima_p=1,
+        arima_q=1,
+        rv_window=5,
+        n_estimators=50,
+        max_depth=5,
+        random_state=0,
+    ):
+        self.method = method
+        self.refit = refit
+        self.window = window
+        self.min_obs = min_obs
+        self.arima_p = arima_p
+        self.arima_q = arima_q
+        self.rv_window = rv_window
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        if self.min_obs > self.window:
+            raise ParameterError(
+                f"min_obs ({self.min_obs}) cannot exceed the training window ({self.window})"
+            )
+
+    def min_history(self) -> int:
+        return self.min_obs + 23
+
+    def spec(self) -> ForecastSpec:
+        """The walk-forward settings of each per-ticker fit (every parameter but ``refit``)."""
+        return vb.spec_of(self, ForecastSpec)
+
+    def _compute(self, data: MarketData) -> ModelOutput:
+        r = vb.log_returns(data)
+        rv = (100.0 * r) ** 2
+        settings = current_execution()
+        # linear: a few milliseconds per ticker, so workers would cost more than they save
+        in_process = settings.n_jobs is None and self.method == "linear"
+        with execution(1 if in_process else settings.n_jobs, settings.progress):
+            (var,), _, fits = vb.fit_per_ticker(forecast_ticker, rv, self.spec(), data, self.refit)
+        tables = {"errors": forecast_errors(rv, var, data.tickers), "fits": fits}
+        realised = np.abs(r) * SQRT_TRADING_DAYS
+        return vb.output(data, annualise(var) / 100.0, tables, realised_volatility=realised)

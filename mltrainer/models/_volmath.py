@@ -19,16 +19,12 @@ import numpy as np
 import pandas as pd
 
 from mltrainer.numerics import rolling as rl
+from mltrainer.numerics.autocorrelation import rolling_acfs
 from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
 
 RANGE_ESTIMATORS = ("parkinson", "garman_klass", "rogers_satchell", "yang_zhang")
 
 # --------------------------------------------------------------------- basics
-
-
-def _layout(x: np.ndarray) -> str:
-    """numpy ``order`` of ``x``'s layout: "F" for pandas' column-major panels."""
-    return "F" if x.flags.f_contiguous and not x.flags.c_contiguous else "C"
 
 
 def annualise(variance: np.ndarray) -> np.ndarray:
@@ -256,34 +252,19 @@ def har_walk_forward(
     width = 1 if pooled else n_cols
     coefs = np.full((n_fit, width, 4), np.nan)
     cnt = np.zeros((n_fit, width), dtype=np.int64)
-    forecast = np.full((n_rows, n_cols), np.nan, order=_layout(rv))
+    forecast = np.full_like(rv, np.nan)  # in the panel's layout
     if n_fit == 0:
         return forecast, coefs, cnt, refits
     feats = har_features(rv)
-    # sample s (target row s >= 1): regressors from row s-1, target rv at row s
-    ys = rv[1:] * _HAR_SCALE
-    ok = np.isfinite(ys)
-    for f in feats[1:]:
-        ok &= np.isfinite(f[:-1])
-    # (samples, tickers, [1, d, w, m, y]) with zeros where a sample is incomplete; each
-    # z[..., i] laid out like the panel, so filling it is a contiguous copy
-    z = (
-        np.zeros((5,) + ys.shape[::-1]).transpose(2, 1, 0)
-        if _layout(ys) == "F"
-        else np.zeros(ys.shape + (5,))
-    )
-    z[..., 0] = ok
-    for i in (1, 2, 3):
-        np.multiply(feats[i][:-1], _HAR_SCALE, out=z[..., i], where=ok)
-    np.copyto(z[..., 4], ys, where=ok)
-    # block b holds targets s in [r_{b-1}, r_b) (block 0 from s = 1); fit k uses blocks <= k.
-    # Each block's cross-product sums in one einsum: no (dates x tickers) temporaries.
+    z, ok = _har_samples(rv, feats)
+    # block b holds targets s in [r_{b-1}, r_b) (block 0 from s = 1); fit k uses blocks <= k
     starts = np.concatenate([[0], refits - 1])
-    ends = np.append(starts[1:], ys.shape[0])
-    spec = "rni,rnj->ij" if pooled else "rni,rnj->nij"
+    ends = np.append(starts[1:], z.shape[0])
     cross = np.empty((n_fit, width, 5, 5))
     running = np.zeros((width, 5, 5))
+    spec = "rni,rnj->ij" if pooled else "rni,rnj->nij"
     for k, (lo, hi) in enumerate(zip(starts[:n_fit], ends[:n_fit], strict=True)):
+        # each block's cross-product sums in one einsum: no (dates x tickers) temporaries
         running += np.einsum(spec, z[lo:hi], z[lo:hi], optimize=True).reshape(width, 5, 5)
         cross[k] = running
     xtx, xty = cross[..., :4, :4], cross[..., :4, 4]
@@ -310,6 +291,30 @@ def har_walk_forward(
     with np.errstate(invalid="ignore"):
         forecast[~(forecast > 0)] = np.nan
     return forecast, coefs, cnt, refits
+
+
+def _har_samples(rv: np.ndarray, feats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The HAR samples ``[1, d, w, m, y]`` (times 1e4) and which of them are complete.
+
+    Sample s (target row s >= 1) takes its regressors from row s - 1 and its target
+    from row s. Shape (samples, tickers, 5), zeros where a sample is incomplete, each
+    ``z[..., i]`` laid out like the panel so that filling it is a contiguous copy.
+    """
+    ys = rv[1:] * _HAR_SCALE
+    ok = np.isfinite(ys)
+    for f in feats[1:]:
+        ok &= np.isfinite(f[:-1])
+    column_major = ys.flags.f_contiguous and not ys.flags.c_contiguous
+    z = (
+        np.zeros((5,) + ys.shape[::-1]).transpose(2, 1, 0)
+        if column_major
+        else np.zeros(ys.shape + (5,))
+    )
+    z[..., 0] = ok
+    for i in (1, 2, 3):
+        np.multiply(feats[i][:-1], _HAR_SCALE, out=z[..., i], where=ok)
+    np.copyto(z[..., 4], ys, where=ok)
+    return z, ok
 
 
 def har_table(
@@ -357,93 +362,6 @@ def _solve_normal(xtx: np.ndarray, xty: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------- clustering
-
-
-def _cumsum0(x: np.ndarray) -> np.ndarray:
-    """Cumulative sum down the rows with a zero row prepended: ``C[t + 1] = sum x[:t + 1]``.
-
-    Rows are added in date order (:func:`mltrainer.numerics.rolling.cumsum_rows`), so a
-    prefix of the data gives a prefix of the sums, which keeps everything built on them
-    causal. The result keeps ``x``'s layout (a transposing copy would make every later
-    step strided).
-    """
-    out = np.empty((x.shape[0] + 1,) + x.shape[1:], order=_layout(x))
-    out[0] = 0.0
-    out[1:] = x
-    rl.cumsum_rows(out)  # the zero row adds nothing
-    return out
-
-
-def _span(cum: np.ndarray, end_lag: int, length: int) -> np.ndarray:
-    """Sum of x over rows ``t - end_lag - length + 1 .. t - end_lag`` for every row t.
-
-    From a :func:`_cumsum0` array; NaN for rows whose span would start before row 0.
-    """
-    n_rows = cum.shape[0] - 1
-    out = np.full((n_rows,) + cum.shape[1:], np.nan, order=_layout(cum))
-    t0 = end_lag + length - 1
-    if t0 < n_rows:
-        hi = n_rows - end_lag + 1
-        np.subtract(cum[length:hi], cum[: hi - length], out=out[t0:])
-    return out
-
-
-def rolling_acfs(x: np.ndarray, window: int, lags: int) -> np.ndarray:
-    """Sample autocorrelations at lags 1..``lags`` of x over the last ``window`` rows.
-
-    The estimator of statsmodels' ``acf`` (``adjusted=False``): with m the window
-    mean, ``rho_k = sum_s (x_s - m)(x_{s-k} - m) / sum_s (x_s - m)^2``, the numerator
-    over the ``window - k`` pairs inside the window, expanded into window sums
-    ``sum x_s x_{s-k} - m (head_k + tail_k) + (window - k) m^2`` taken from cumulative
-    sums (one per lag for the cross products). Shape (lags, T, N); NaN unless the
-    whole window is finite.
-    """
-    n = window
-    n_rows = x.shape[0]
-    valid = np.isfinite(x)
-    x0 = np.where(valid, x, 0.0)
-    c1 = _cumsum0(x0)
-    s1 = _span(c1, 0, n)
-    s2 = _span(_cumsum0(x0 * x0), 0, n)
-    m = s1 / n
-    den = s2 - n * m * m
-    undefined = rl.bad_windows(valid, n) | ~(den > 1e-14 * s2)
-    # each lag's (T, N) slice in x's layout
-    out = (
-        np.empty((lags,) + x.shape[::-1]).transpose(0, 2, 1)
-        if _layout(x0) == "F"
-        else np.empty((lags,) + x.shape)
-    )
-    out[:, : n - 1] = np.nan  # no full window yet
-    if n_rows < n:
-        return out
-    # Only rows t >= n - 1 (full windows) are computed, in place in reused buffers:
-    # whole-panel temporaries per lag cost more than the arithmetic.
-    full = slice(n - 1, None)
-    m_f, den_f, two_s1 = m[full], den[full], 2.0 * s1[full]
-    cum = np.empty_like(c1)
-    ends, tail = np.empty_like(m_f), np.empty_like(m_f)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for k in range(1, lags + 1):
-            # cum[t + 1] = sum of x_s x_{s-k} for s <= t (0 before the data)
-            cum[: k + 1] = 0.0
-            np.multiply(x0[k:], x0[:-k], out=cum[k + 1 :])
-            rl.cumsum_rows(cum)
-            num = out[k - 1, full]
-            np.subtract(cum[n:], cum[k : n_rows + 1 - n + k], out=num)  # the n - k pairs
-            # head + tail = the window sum twice, less its first k and its last k values
-            np.subtract(c1[n:], c1[n - k : n_rows + 1 - k], out=ends)
-            np.subtract(c1[k : n_rows + 1 - n + k], c1[: n_rows + 1 - n], out=tail)
-            ends += tail
-            ends -= two_s1
-            ends *= m_f  # -m (head + tail)
-            num += ends
-            np.multiply(n - k, m_f, out=tail)
-            tail *= m_f
-            num += tail  # (n - k) m^2
-            num /= den_f
-            np.copyto(num, np.nan, where=undefined[full])
-    return out
 
 
 def clustering_acfs(returns: np.ndarray, window: int, n_lags: int, measure: str) -> np.ndarray:

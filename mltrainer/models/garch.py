@@ -12,8 +12,9 @@ one-step-ahead variance ``sigma^2_{t+1|t}`` from returns up to t. This is what `
 ``tests/models/test_volatility.py`` checks it against ``arch``.
 
 ``arch`` is univariate, so tickers are processed one by one (:func:`garch_ticker`), in
-parallel by :func:`mltrainer.numerics.parallel.map_tickers`; :func:`garch_fit_warnings`
-turns failed or loose fits into messages for the user.
+parallel (:func:`mltrainer.models._volbase.fit_per_ticker`); :func:`garch_fit_warnings`
+turns failed or loose fits into messages for the user. :class:`GARCHVolatilityModel`,
+the registered model, is the thin class over these functions.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from scipy.linalg import block_diag
 
+from mltrainer.data.market_data import MarketData
+from mltrainer.errors import ParameterError
+from mltrainer.models import _volbase as vb
+from mltrainer.models._volmath import annualise
+from mltrainer.models.base import ModelOutput
+from mltrainer.models.params import ChoiceParam, IntParam
+from mltrainer.numerics.schedule import CALENDAR_FREQUENCIES
 from mltrainer.numerics.variance import garch_backcast, garch_variance
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -87,23 +96,17 @@ class _Likelihood:
         self.upper = np.array([b[1] for b in bounds], dtype="float64")
         widths = (self.n_mean, self.n_vol, dist.num_params)
         blocks = [(np.zeros((0, self.n_mean)), np.zeros(0)), vol.constraints(), dist.constraints()]
-        blocks = [
-            (
-                np.asarray(a, dtype="float64").reshape(np.size(b), w),
-                np.asarray(b, dtype="float64").ravel(),
+        # each piece's constraints on its own parameters: a block-diagonal whole
+        self.a = block_diag(
+            *(
+                np.asarray(a, dtype="float64").reshape(np.size(b), w)
+                for (a, b), w in zip(blocks, widths, strict=True)
             )
-            for (a, b), w in zip(blocks, widths, strict=True)
-        ]
-        self.a = np.zeros((sum(c[0].shape[0] for c in blocks), len(bounds)))
-        self.b = np.zeros(self.a.shape[0])
+        )
+        self.b = np.concatenate([np.asarray(b, dtype="float64").ravel() for _, b in blocks])
         # how close to a bound a parameter counts as on it (none for an infinite bound)
         self.margin_lo = np.where(np.isfinite(self.lower), 1e-6 * (1 + np.abs(self.lower)), 0)
         self.margin_hi = np.where(np.isfinite(self.upper), 1e-6 * (1 + np.abs(self.upper)), 0)
-        row = col = 0
-        for a, b in blocks:
-            self.a[row : row + a.shape[0], col : col + a.shape[1]] = a
-            self.b[row : row + a.shape[0]] = b
-            row, col = row + a.shape[0], col + a.shape[1]
 
     def variance(self, vp: np.ndarray, resid: np.ndarray) -> np.ndarray:
         return self.vol.compute_variance(vp, resid, self.sigma2, self.backcast, self.var_bounds)
@@ -445,3 +448,119 @@ def garch_fit_warnings(records: list[dict]) -> tuple[str, ...]:
         for t, rows in loose.items()
     ]
     return tuple(out)
+
+
+class GARCHVolatilityModel(vb.VolatilityModel):
+    """GARCH(p, o, q) one-step volatility forecast with ``arch``, walk-forward.
+
+    Parameters
+    ----------
+    mean : {"constant", "zero"}
+        arch's ``ConstantMean`` or ``ZeroMean``.
+    p, o, q : int
+        ARCH, asymmetric (GJR; 0 for plain GARCH) and GARCH orders.
+    dist : {"normal", "studentst"}
+        Error distribution (arch ``Normal`` / ``StudentsT``).
+    refit : {"yearly", "quarterly", "monthly"}
+        Refit on the first trading day of each calendar period.
+    window_type : {"rolling", "expanding"}
+        Estimate on the last ``window`` returns before the refit date, or on all.
+    window : int
+        Returns in a rolling window.
+    min_obs : int
+        Returns a ticker needs before its first fit (NaN until then).
+
+    Notes
+    -----
+    Returns are ``100 ln(P_t/P_{t-1})``. At each refit date r the model is estimated
+    on returns strictly before r; from r to the next refit the variance recursion
+    ``sigma^2_{t+1} = omega + sum alpha_i e^2_{t+1-i} + sum gamma_j e^2_{t+1-j}
+    1[e<0] + sum beta_k sigma^2_{t+1-k}`` is filtered forward with those parameters
+    fixed (started at the fit window as arch does), and the output at t is
+    ``sqrt(252 sigma^2_{t+1|t}) / 100``. Tickers run in parallel (joblib);
+    ``with execution(progress=callback): model.run(data)`` reports ``(done, total)``
+    tickers. Extras: ``persistence`` (``sum alpha + sum beta + sum gamma / 2`` in force).
+    Tables: ``params`` indexed (ticker, refit_date) with arch's parameter names,
+    ``loglik``, ``nobs``, ``converged``.
+
+    References
+    ----------
+    Bollerslev, T. (1986). Generalized autoregressive conditional heteroskedasticity.
+    Journal of Econometrics 31(3), 307-327. Glosten, L., Jagannathan, R., Runkle, D.
+    (1993). Journal of Finance 48(5), 1779-1801. Sheppard, K. arch (Python package).
+    """
+
+    description = "GARCH(p,o,q) with arch, refitted on a schedule, one-step forecast filtered"
+    param_specs = {
+        "mean": ChoiceParam(
+            ("constant", "zero"), default="constant", help="Mean model: constant or zero"
+        ),
+        "p": IntParam(1, 3, default=1, help="ARCH order (lags of squared residuals)"),
+        "o": IntParam(0, 2, default=0, help="Asymmetric (GJR) order; 0 = symmetric GARCH"),
+        "q": IntParam(0, 3, default=1, help="GARCH order (lags of the variance)"),
+        "dist": ChoiceParam(
+            ("normal", "studentst"),
+            default="normal",
+            help="Error distribution: normal or Student's t",
+        ),
+        "refit": ChoiceParam(CALENDAR_FREQUENCIES, default="yearly", help=vb.REFIT_HELP),
+        "window_type": ChoiceParam(
+            ("rolling", "expanding"),
+            default="rolling",
+            help="Fit on the last `window` returns, or on all",
+        ),
+        "window": IntParam(
+            250, 5000, default=1000, step=50, help="Returns in the rolling estimation window"
+        ),
+        "min_obs": IntParam(
+            250, 2520, default=500, step=50, help="Returns needed before the first fit"
+        ),
+    }
+
+    def __init__(
+        self,
+        mean="constant",
+        p=1,
+        o=0,
+        q=1,
+        dist="normal",
+        refit="yearly",
+        window_type="rolling",
+        window=1000,
+        min_obs=500,
+    ):
+        self.mean = mean
+        self.p = p
+        self.o = o
+        self.q = q
+        self.dist = dist
+        self.refit = refit
+        self.window_type = window_type
+        self.window = window
+        self.min_obs = min_obs
+
+    def _check_params(self) -> None:
+        if self.window_type == "rolling" and self.min_obs > self.window:
+            raise ParameterError(
+                f"min_obs ({self.min_obs}) cannot exceed the rolling window ({self.window})"
+            )
+
+    def min_history(self) -> int:
+        return self.min_obs + 2
+
+    def spec(self) -> GarchSpec:
+        """What each per-ticker fit estimates (every parameter but ``refit``)."""
+        return vb.spec_of(self, GarchSpec)
+
+    def _compute(self, data: MarketData) -> ModelOutput:
+        r = 100.0 * vb.log_returns(data)
+        (var, persistence), records, params = vb.fit_per_ticker(
+            garch_ticker, r, self.spec(), data, self.refit
+        )
+        return vb.output(
+            data,
+            annualise(var) / 100.0,
+            {"params": params},
+            garch_fit_warnings(records),
+            persistence=persistence,
+        )

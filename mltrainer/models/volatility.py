@@ -8,105 +8,43 @@ use OHLC scaled onto the adjusted close (``data.adjusted()``), so splits and
 dividends do not look like moves. Anything estimated (GARCH, HAR, ARIMA, forests) is
 refitted on a calendar schedule from data strictly before the refit date.
 
-The maths lives beside the classes: :mod:`._volmath` (estimators, HAR, clustering,
-regimes), :mod:`.garch` (arch wrapper, variance filter) and :mod:`._volforecast`
-(walk-forward ARIMA, linear, random forest, forecast losses). GARCH and the forecasters
-fit one ticker at a time, in parallel (:func:`mltrainer.numerics.parallel.map_tickers`:
-jobs and progress come from :func:`~mltrainer.numerics.parallel.execution`).
+Here are the models computed on the whole panel at once, their maths in
+:mod:`._volmath` (estimators, HAR, clustering, regimes). The models fitted one ticker
+at a time live beside their maths: :class:`~.garch.GARCHVolatilityModel` (arch
+wrapper, variance filter) and :class:`~._volforecast.VolatilityForecastingModel`
+(walk-forward ARIMA, linear, random forest); :mod:`._volbase` holds what the family
+shares (base class, output frames, the per-ticker walk-forward runner).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import fields
-
 import numpy as np
-import pandas as pd
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
+from mltrainer.models import _volbase as vb
 from mltrainer.models import _volmath as vm
-from mltrainer.models._volforecast import (
-    FORECAST_METHODS,
-    ForecastSpec,
-    forecast_errors,
-    forecast_ticker,
-)
-from mltrainer.models.base import VOLATILITY, Model, ModelOutput
-from mltrainer.models.garch import GarchSpec, garch_fit_warnings, garch_ticker
+from mltrainer.models._volforecast import VolatilityForecastingModel
+from mltrainer.models.base import ModelOutput
+from mltrainer.models.garch import GARCHVolatilityModel
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 from mltrainer.numerics import rolling as rl
-from mltrainer.numerics.frames import adjusted_ohlc, as_array, as_frame
-from mltrainer.numerics.parallel import current_execution, execution, map_tickers
+from mltrainer.numerics.frames import adjusted_ohlc
 from mltrainer.numerics.schedule import CALENDAR_FREQUENCIES, calendar_refit_rows
-from mltrainer.numerics.units import SQRT_TRADING_DAYS
 from mltrainer.numerics.variance import ewma_variance
 
-_REFIT_HELP = "How often the model is re-estimated (from data strictly before the date)"
-
-# ------------------------------------------------------------------- helpers
-
-
-def _log_returns(data: MarketData) -> np.ndarray:
-    return vm.log_returns(as_array(data.adj_close))
-
-
-def _output(
-    data: MarketData,
-    primary: np.ndarray,
-    tables: dict | None = None,
-    warnings: tuple[str, ...] = (),
-    **extras: np.ndarray,
-) -> ModelOutput:
-    """The primary and the named extra (dates x tickers) arrays as frames on ``data``."""
-    frames = {name: as_frame(values, data) for name, values in extras.items()}
-    return ModelOutput(as_frame(primary, data), frames, tables or {}, warnings)
+__all__ = [
+    "GARCHVolatilityModel",
+    "MODELS",
+    "RealizedVolatilityModel",
+    "SimpleVolatilityModel",
+    "VolatilityClusteringModel",
+    "VolatilityForecastingModel",
+    "VolatilityRegimeDetectionModel",
+]
 
 
-def _spec(model: Model, spec_class: type) -> object:
-    """The per-ticker fit settings: the model's parameters of those names."""
-    return spec_class(**{f.name: getattr(model, f.name) for f in fields(spec_class)})
-
-
-def _fit_per_ticker(
-    fit: Callable, values: np.ndarray, spec: object, data: MarketData, refit: str
-) -> tuple[list[np.ndarray], list[dict], pd.DataFrame]:
-    """Walk-forward ``fit(series, obs_before, spec)`` on each ticker's finite values.
-
-    Fits run on a ticker's own observations (date order), so a ticker that lists
-    mid-sample or has a missing day is handled like any other (a gap is skipped);
-    ``obs_before`` counts them before each refit row. ``fit`` returns series aligned
-    with those observations, then one dict per refit (``refit`` indexes the schedule).
-
-    Returns the series placed back on the (dates x tickers) panel (NaN elsewhere), the
-    refit records (``ticker``, ``refit_date`` first) and them as a table indexed by
-    (ticker, refit_date).
-    """
-    refits = calendar_refit_rows(data.dates, refit)
-    observed = [np.flatnonzero(np.isfinite(values[:, j])) for j in range(values.shape[1])]
-    tasks = [(values[pos, j], np.searchsorted(pos, refits), spec) for j, pos in enumerate(observed)]
-    results = map_tickers(fit, tasks)
-    panels = [np.full(values.shape, np.nan) for _ in results[0][:-1]]
-    records = []
-    for j, (pos, (*series, rows)) in enumerate(zip(observed, results, strict=True)):
-        for panel, values_j in zip(panels, series, strict=True):
-            panel[pos, j] = values_j
-        for row in rows:
-            head = {"ticker": data.tickers[j], "refit_date": data.dates[refits[row["refit"]]]}
-            records.append(head | {k: v for k, v in row.items() if k != "refit"})
-    table = pd.DataFrame.from_records(records)
-    return panels, records, table.set_index(["ticker", "refit_date"]) if len(table) else table
-
-
-class _VolatilityModel(Model):
-    family = "volatility"
-    output_kind = VOLATILITY
-
-
-# -------------------------------------------------------------------- models
-
-
-class SimpleVolatilityModel(_VolatilityModel):
+class SimpleVolatilityModel(vb.VolatilityModel):
     """Rolling standard deviation of log returns, classed low / medium / high.
 
     Parameters
@@ -173,132 +111,16 @@ class SimpleVolatilityModel(_VolatilityModel):
         return self.window + 1
 
     def _compute(self, data: MarketData) -> ModelOutput:
-        vol = vm.rolling_volatility(_log_returns(data), self.window)
+        vol = vm.rolling_volatility(vb.log_returns(data), self.window)
         bounds = (self.low_quantile, self.high_quantile)
         low, high = vm.expanding_quantiles(vol, bounds, self.min_periods)
         cls, conf, _ = vm.band_classes(vol, low, high)
-        return _output(
+        return vb.output(
             data, vol, vol_class=cls, confidence=conf, low_boundary=low, high_boundary=high
         )
 
 
-class GARCHVolatilityModel(_VolatilityModel):
-    """GARCH(p, o, q) one-step volatility forecast with ``arch``, walk-forward.
-
-    Parameters
-    ----------
-    mean : {"constant", "zero"}
-        arch's ``ConstantMean`` or ``ZeroMean``.
-    p, o, q : int
-        ARCH, asymmetric (GJR; 0 for plain GARCH) and GARCH orders.
-    dist : {"normal", "studentst"}
-        Error distribution (arch ``Normal`` / ``StudentsT``).
-    refit : {"yearly", "quarterly", "monthly"}
-        Refit on the first trading day of each calendar period.
-    window_type : {"rolling", "expanding"}
-        Estimate on the last ``window`` returns before the refit date, or on all.
-    window : int
-        Returns in a rolling window.
-    min_obs : int
-        Returns a ticker needs before its first fit (NaN until then).
-
-    Notes
-    -----
-    Returns are ``100 ln(P_t/P_{t-1})``. At each refit date r the model is estimated
-    on returns strictly before r; from r to the next refit the variance recursion
-    ``sigma^2_{t+1} = omega + sum alpha_i e^2_{t+1-i} + sum gamma_j e^2_{t+1-j}
-    1[e<0] + sum beta_k sigma^2_{t+1-k}`` is filtered forward with those parameters
-    fixed (started at the fit window as arch does), and the output at t is
-    ``sqrt(252 sigma^2_{t+1|t}) / 100``. Tickers run in parallel (joblib);
-    ``with execution(progress=callback): model.run(data)`` reports ``(done, total)``
-    tickers. Extras: ``persistence`` (``sum alpha + sum beta + sum gamma / 2`` in force).
-    Tables: ``params`` indexed (ticker, refit_date) with arch's parameter names,
-    ``loglik``, ``nobs``, ``converged``.
-
-    References
-    ----------
-    Bollerslev, T. (1986). Generalized autoregressive conditional heteroskedasticity.
-    Journal of Econometrics 31(3), 307-327. Glosten, L., Jagannathan, R., Runkle, D.
-    (1993). Journal of Finance 48(5), 1779-1801. Sheppard, K. arch (Python package).
-    """
-
-    description = "GARCH(p,o,q) with arch, refitted on a schedule, one-step forecast filtered"
-    param_specs = {
-        "mean": ChoiceParam(
-            ("constant", "zero"), default="constant", help="Mean model: constant or zero"
-        ),
-        "p": IntParam(1, 3, default=1, help="ARCH order (lags of squared residuals)"),
-        "o": IntParam(0, 2, default=0, help="Asymmetric (GJR) order; 0 = symmetric GARCH"),
-        "q": IntParam(0, 3, default=1, help="GARCH order (lags of the variance)"),
-        "dist": ChoiceParam(
-            ("normal", "studentst"),
-            default="normal",
-            help="Error distribution: normal or Student's t",
-        ),
-        "refit": ChoiceParam(CALENDAR_FREQUENCIES, default="yearly", help=_REFIT_HELP),
-        "window_type": ChoiceParam(
-            ("rolling", "expanding"),
-            default="rolling",
-            help="Fit on the last `window` returns, or on all",
-        ),
-        "window": IntParam(
-            250, 5000, default=1000, step=50, help="Returns in the rolling estimation window"
-        ),
-        "min_obs": IntParam(
-            250, 2520, default=500, step=50, help="Returns needed before the first fit"
-        ),
-    }
-
-    def __init__(
-        self,
-        mean="constant",
-        p=1,
-        o=0,
-        q=1,
-        dist="normal",
-        refit="yearly",
-        window_type="rolling",
-        window=1000,
-        min_obs=500,
-    ):
-        self.mean = mean
-        self.p = p
-        self.o = o
-        self.q = q
-        self.dist = dist
-        self.refit = refit
-        self.window_type = window_type
-        self.window = window
-        self.min_obs = min_obs
-
-    def _check_params(self) -> None:
-        if self.window_type == "rolling" and self.min_obs > self.window:
-            raise ParameterError(
-                f"min_obs ({self.min_obs}) cannot exceed the rolling window ({self.window})"
-            )
-
-    def min_history(self) -> int:
-        return self.min_obs + 2
-
-    def spec(self) -> GarchSpec:
-        """What each per-ticker fit estimates (every parameter but ``refit``)."""
-        return _spec(self, GarchSpec)
-
-    def _compute(self, data: MarketData) -> ModelOutput:
-        r = 100.0 * _log_returns(data)
-        (var, persistence), records, params = _fit_per_ticker(
-            garch_ticker, r, self.spec(), data, self.refit
-        )
-        return _output(
-            data,
-            vm.annualise(var) / 100.0,
-            {"params": params},
-            garch_fit_warnings(records),
-            persistence=persistence,
-        )
-
-
-class RealizedVolatilityModel(_VolatilityModel):
+class RealizedVolatilityModel(vb.VolatilityModel):
     """Range-based realised volatility with a walk-forward HAR forecast.
 
     Parameters
@@ -340,7 +162,7 @@ class RealizedVolatilityModel(_VolatilityModel):
             vm.RANGE_ESTIMATORS, default="yang_zhang", help="Range estimator of daily variance"
         ),
         "window": IntParam(5, 252, default=21, help="Days averaged by the range estimator"),
-        "refit": ChoiceParam(CALENDAR_FREQUENCIES, default="monthly", help=_REFIT_HELP),
+        "refit": ChoiceParam(CALENDAR_FREQUENCIES, default="monthly", help=vb.REFIT_HELP),
         "pooling": ChoiceParam(
             ("per_ticker", "pooled"),
             default="per_ticker",
@@ -378,7 +200,7 @@ class RealizedVolatilityModel(_VolatilityModel):
         pooled = self.pooling == "pooled"
         forecast, coefs, counts, used = vm.har_walk_forward(daily, refits, pooled, self.min_obs)
         table = vm.har_table(coefs, counts, data.dates[used], None if pooled else data.tickers)
-        return _output(
+        return vb.output(
             data,
             vm.annualise(forecast),
             {"har_coefficients": table},
@@ -386,7 +208,7 @@ class RealizedVolatilityModel(_VolatilityModel):
         )
 
 
-class VolatilityClusteringModel(_VolatilityModel):
+class VolatilityClusteringModel(vb.VolatilityModel):
     """EWMA (RiskMetrics) volatility forecast with a volatility-clustering score.
 
     Parameters
@@ -443,132 +265,18 @@ class VolatilityClusteringModel(_VolatilityModel):
         return self.ewma_min_periods + 1
 
     def _compute(self, data: MarketData) -> ModelOutput:
-        r = _log_returns(data)
+        r = vb.log_returns(data)
         var = ewma_variance(r, self.ewma_lambda, min_periods=self.ewma_min_periods)
         acfs = vm.clustering_acfs(r, self.window, self.n_lags, self.measure)
         persistence = acfs.mean(axis=0)
         bound = 1.96 / np.sqrt(self.window * self.n_lags)
         clustered = np.where(np.isnan(persistence), np.nan, persistence > bound)
-        return _output(
+        return vb.output(
             data, vm.annualise(var), persistence=persistence, acf1=acfs[0], clustered=clustered
         )
 
 
-class VolatilityForecastingModel(_VolatilityModel):
-    """Walk-forward next-day variance forecast: ARIMA, linear regression or random forest.
-
-    Parameters
-    ----------
-    method : {"linear", "random_forest", "arima"}
-        Forecasting method (see :mod:`._volforecast`).
-    refit : {"yearly", "quarterly", "monthly"}
-        Refit schedule (ARIMA refits are the slow part: prefer yearly for many tickers).
-    window : int
-        Training samples before each refit date.
-    min_obs : int
-        Samples needed before the first fit.
-    arima_p, arima_q : int
-        ARMA orders of the ARIMA(p, 0, q) on log realised variance.
-    rv_window : int
-        Days in the realised variance the ARIMA models (its log needs some smoothing).
-    n_estimators, max_depth, random_state : int
-        Random forest size, depth and seed (leaves hold at least 5 samples).
-
-    Notes
-    -----
-    Target: the daily realised variance proxy ``rv_{t+1} = (100 r_{t+1})^2``; the
-    output at t is ``sqrt(252 h_t) / 100`` with ``h_t`` the forecast of ``rv_{t+1}``
-    made with data up to t. ``tables["errors"]`` scores the forecasts against the
-    realised ``rv_{t+1}`` per ticker and over all (``(all)``): ``mse`` (percent^2
-    squared) and Patton's ``qlike`` ``mean(rv/h - ln(rv/h) - 1)`` (days with a zero
-    return left out of QLIKE, counted in ``n_qlike``). ``tables["fits"]``: one row per
-    (ticker, refit_date). Extras: ``realised_volatility`` ``sqrt(252) |r_t|``.
-
-    References
-    ----------
-    Harvey, A., Ruiz, E., Shephard, N. (1994). Multivariate stochastic variance models.
-    Rev. Economic Studies 61(2). Patton, A. (2011). Volatility forecast comparison
-    using imperfect volatility proxies. J. Econometrics 160(1), 246-256. Breiman, L.
-    (2001). Random forests. Machine Learning 45(1), 5-32.
-    """
-
-    description = "Walk-forward variance forecast (ARIMA / linear / random forest) + QLIKE"
-    param_specs = {
-        "method": ChoiceParam(
-            FORECAST_METHODS,
-            default="linear",
-            help="linear regression, random forest or ARIMA on log RV",
-        ),
-        "refit": ChoiceParam(CALENDAR_FREQUENCIES, default="quarterly", help=_REFIT_HELP),
-        "window": IntParam(
-            250, 2520, default=750, step=50, help="Training samples before each refit"
-        ),
-        "min_obs": IntParam(
-            100, 2520, default=250, step=10, help="Samples needed before the first fit"
-        ),
-        "arima_p": IntParam(0, 3, default=1, help="ARIMA autoregressive order"),
-        "arima_q": IntParam(0, 3, default=1, help="ARIMA moving-average order"),
-        "rv_window": IntParam(
-            1, 22, default=5, help="Days in the realised variance modelled by ARIMA"
-        ),
-        "n_estimators": IntParam(
-            10, 300, default=50, step=10, help="Random forest: number of trees"
-        ),
-        "max_depth": IntParam(2, 12, default=5, help="Random forest: tree depth"),
-        "random_state": IntParam(0, 2**31 - 1, default=0, help="Random forest seed"),
-    }
-
-    def __init__(
-        self,
-        method="linear",
-        refit="quarterly",
-        window=750,
-        min_obs=250,
-        arima_p=1,
-        arima_q=1,
-        rv_window=5,
-        n_estimators=50,
-        max_depth=5,
-        random_state=0,
-    ):
-        self.method = method
-        self.refit = refit
-        self.window = window
-        self.min_obs = min_obs
-        self.arima_p = arima_p
-        self.arima_q = arima_q
-        self.rv_window = rv_window
-        self.n_estimators = n_estimators
-        self.max_depth = max_depth
-        self.random_state = random_state
-
-    def _check_params(self) -> None:
-        if self.min_obs > self.window:
-            raise ParameterError(
-                f"min_obs ({self.min_obs}) cannot exceed the training window ({self.window})"
-            )
-
-    def min_history(self) -> int:
-        return self.min_obs + 23
-
-    def spec(self) -> ForecastSpec:
-        """The walk-forward settings of each per-ticker fit (every parameter but ``refit``)."""
-        return _spec(self, ForecastSpec)
-
-    def _compute(self, data: MarketData) -> ModelOutput:
-        r = _log_returns(data)
-        rv = (100.0 * r) ** 2
-        settings = current_execution()
-        # linear: a few milliseconds per ticker, so workers would cost more than they save
-        in_process = settings.n_jobs is None and self.method == "linear"
-        with execution(1 if in_process else settings.n_jobs, settings.progress):
-            (var,), _, fits = _fit_per_ticker(forecast_ticker, rv, self.spec(), data, self.refit)
-        tables = {"errors": forecast_errors(rv, var, data.tickers), "fits": fits}
-        realised = np.abs(r) * SQRT_TRADING_DAYS
-        return _output(data, vm.annualise(var) / 100.0, tables, realised_volatility=realised)
-
-
-class VolatilityRegimeDetectionModel(_VolatilityModel):
+class VolatilityRegimeDetectionModel(vb.VolatilityModel):
     """Low / normal / high volatility regime against the ticker's own past, with persistence.
 
     Parameters
@@ -651,7 +359,7 @@ class VolatilityRegimeDetectionModel(_VolatilityModel):
         return self.vol_window + 1
 
     def _compute(self, data: MarketData) -> ModelOutput:
-        vol = vm.rolling_volatility(_log_returns(data), self.vol_window)
+        vol = vm.rolling_volatility(vb.log_returns(data), self.vol_window)
         if self.method == "zscore":
             score = vm.rolling_log_zscore(vol, self.lookback)
             raw = rl.signed_step(score, self.threshold) + 1.0  # 0 low, 1 normal, 2 high
@@ -660,7 +368,7 @@ class VolatilityRegimeDetectionModel(_VolatilityModel):
             low, high = vm.expanding_quantiles(vol, bounds, self.lookback)
             raw, _, score = vm.band_classes(vol, low, high)
         regime = vm.min_duration_filter(raw, self.min_duration)
-        return _output(data, vol, regime=regime, raw_regime=raw, score=score)
+        return vb.output(data, vol, regime=regime, raw_regime=raw, score=score)
 
 
 MODELS = (
