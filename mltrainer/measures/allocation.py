@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import optimize
 
 from mltrainer.errors import DataError, ParameterError
@@ -39,7 +40,7 @@ Weights = pd.Series | np.ndarray  # a Series on the covariance's labels, else an
 OBJECTIVES = ("min_variance", "max_sharpe", "risk_parity", "target_return", "target_risk")
 
 
-def _budget(budget: object, n: int) -> np.ndarray:
+def _budget(budget: ArrayLike | None, n: int) -> np.ndarray:
     if budget is None:
         return np.full(n, 1.0 / n)
     b = np.asarray(budget, dtype="float64")
@@ -50,7 +51,7 @@ def _budget(budget: object, n: int) -> np.ndarray:
 
 # ------------------------------------------------------------------ one window
 def risk_parity_weights(
-    cov: Covariance, budget: object = None, *, tol: float = 1e-12, max_iter: int = 100
+    cov: Covariance, budget: ArrayLike | None = None, *, tol: float = 1e-12, max_iter: int = 100
 ) -> Weights:
     """Risk budgeting weights: ``RC_i / sigma = b_i`` (equal risk contributions by default).
 
@@ -110,7 +111,11 @@ def _bounds(n: int, long_only: bool, max_weight: float) -> list[tuple[float, flo
 
 
 def _solve(
-    fun: Callable, x0: np.ndarray, bounds: object, constraints: list, what: str
+    fun: Callable,
+    x0: np.ndarray,
+    bounds: list[tuple[float, float]] | None,
+    constraints: list,
+    what: str,
 ) -> np.ndarray:
     res = optimize.minimize(
         fun,

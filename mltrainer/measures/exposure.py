@@ -1,16 +1,19 @@
-"""Exposure through time: equal weights, volatility forecasts and targeting, position limits.
+"""Exposure through time: equal weights, volatility targeting, risk overlays, limits.
 
-Functions of (dates x tickers) frames: a value at date t uses rows up to t only. Shared
-by the risk and sizing model families (one implementation of each idea):
+Functions of (dates x tickers) frames or date series: a value at date t uses rows up to
+t only. Shared by the risk and sizing model families (one implementation of each idea):
 :func:`volatility_targeting` serves ``risk/VolatilityTargetingModel`` (the whole
 portfolio) and ``sizing/VolatilityTargetingModel`` (each position), and
-:func:`apply_limits` ends every sizing model.
+:func:`apply_limits` ends every sizing model. The exposure rules of the risk family's
+overlays are :func:`risk_exposure` (``risk/DynamicRiskAdjustmentModel``) and
+:func:`drawdown_protection` (``risk/MaximumDrawdownProtectionModel``).
 
 References
 ----------
 Moreira, A., Muir, T. (2017). Volatility-managed portfolios. *Journal of Finance* 72(4).
 Harvey, C. et al. (2018). The impact of volatility targeting. *Journal of Portfolio
-Management* 45(1).
+Management* 45(1). Grossman, S., Zhou, Z. (1993). Optimal investment strategies for
+controlling drawdowns. *Mathematical Finance* 3(3).
 """
 
 from __future__ import annotations

@@ -16,14 +16,15 @@ Magdon-Ismail, M., Atiya, A. (2004). Maximum drawdown. *Risk* 17(10).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from mltrainer.errors import DataError
 from mltrainer.measures.covariance import check_covariance, covariance, labelled, labels_of
 from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
-
-ArrayLike = pd.Series | np.ndarray | list  # weights by label (a Series) or in column order
 
 
 # --------------------------------------------------------------------------- returns
@@ -46,7 +47,9 @@ def check_weights(
     return w
 
 
-def portfolio_returns(returns: pd.DataFrame, weights: dict | ArrayLike | None = None) -> pd.Series:
+def portfolio_returns(
+    returns: pd.DataFrame, weights: Mapping[str, float] | ArrayLike | None = None
+) -> pd.Series:
     """Daily returns of a portfolio rebalanced to fixed weights every day.
 
     ``weights`` None means equal weight over the assets that have a return that day.
@@ -213,20 +216,15 @@ def drawdown_series(
     ``equity`` is a value path (Series, frame or array), not returns; see
     :func:`equity_curve`. NaNs stay NaN and do not reset the peak.
     """
-    if isinstance(equity, (pd.Series, pd.DataFrame)):
-        e = equity.astype("float64")
-        if (e <= 0).to_numpy().any():
-            raise DataError(
-                "equity must be positive (got a value <= 0); pass a value path, not returns"
-            )
-        return e / e.cummax() - 1.0
-    e = np.asarray(equity, dtype="float64")
-    if (e <= 0).any():
+    pandas = isinstance(equity, (pd.Series, pd.DataFrame))
+    e = equity.astype("float64") if pandas else np.asarray(equity, dtype="float64")
+    if (np.asarray(e) <= 0).any():
         raise DataError(
             "equity must be positive (got a value <= 0); pass a value path, not returns"
         )
-    peak = np.fmax.accumulate(e, axis=0)
-    return e / peak - 1.0
+    if pandas:
+        return e / e.cummax() - 1.0
+    return e / np.fmax.accumulate(e, axis=0) - 1.0
 
 
 def max_drawdown(equity: pd.Series | pd.DataFrame | np.ndarray) -> float | pd.Series:

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from mltrainer.errors import ParameterError
 from mltrainer.measures.allocation import correlation_weights
 from mltrainer.numerics.units import SQRT_TRADING_DAYS
 
 SIGNAL_RULES = ("momentum", "trend", "reversal")
-ArrayLike = float | np.ndarray | pd.DataFrame
 
 
 def rule_signal(prices: pd.DataFrame, rule: str, lookback: int) -> pd.DataFrame:
