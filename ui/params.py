@@ -97,6 +97,26 @@ def coerce(spec, value, name: str = "value") -> tuple:
         return spec.default, f"{exc}; using the default {spec.default!r}"
 
 
+# Parameters renamed since links were shared (new name -> old names): an old link still
+# sets them. min_history of the volatility and market-condition regime models shadowed
+# Model.min_history() (issue 12).
+RENAMED_PARAMS = {"min_observations": ("min_history",)}
+
+
+def _link_value(name: str, key_prefix: str, initial: dict, bind: bool) -> tuple | None:
+    """``(link key, text)`` a link gives parameter ``name``, under its name or an old one.
+
+    Bound widgets read their own key from the URL; only their old keys are looked up here.
+    """
+    for link_name in (name, *RENAMED_PARAMS.get(name, ())):
+        if link_name in initial:
+            return f"p.{link_name}", initial[link_name]
+        old_key = f"{key_prefix}:{link_name}"
+        if bind and link_name != name and old_key in st.query_params:
+            return old_key, st.query_params[old_key]
+    return None
+
+
 def param_widgets(
     model_cls, key_prefix: str, initial: dict | None = None, columns: int = 2, bind: bool = False
 ) -> dict:
@@ -113,10 +133,11 @@ def param_widgets(
     for i, (name, spec) in enumerate(specs):
         key = f"{key_prefix}:{name}"
         value = spec.default
-        if name in initial:
-            value, problem = coerce(spec, initial[name], name)
+        found = _link_value(name, key_prefix, initial, bind)
+        if found is not None:
+            value, problem = coerce(spec, found[1], name)
             if problem:
-                st.warning(f"Link parameter p.{name}: {problem}")
+                st.warning(f"Link parameter {found[0]}: {problem}")
         with cols[i % columns]:
             values[name] = WIDGETS[type(spec)](
                 name.replace("_", " "), spec, value, key, "query-params" if bind else None
