@@ -11,13 +11,16 @@ and the sector table. :func:`scenario_table` lines several results up.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
+
+T = TypeVar("T")
 
 WEIGHT_TOLERANCE = 1e-6
 UNKNOWN_SECTOR = "Unknown"
@@ -218,6 +221,19 @@ def sector_labels(
     known = dict(getattr(data, "sectors", {}) or {})
     known.update(sectors or {})
     return pd.Series({t: known.get(t) or UNKNOWN_SECTOR for t in tickers}, dtype="object")
+
+
+def from_options(cls: type[T], options: Mapping[str, object], caller: str) -> T:
+    """``cls(**options)`` for a settings dataclass; a TypeError naming ``caller``, the
+    unknown options and the fields of ``cls``."""
+    allowed = [f.name for f in fields(cls)]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"{caller}() got unexpected option(s) {', '.join(unknown)}; the "
+            f"{cls.__name__} options are {', '.join(allowed)}"
+        )
+    return cls(**options)
 
 
 # -------------------------------------------------------------------- the book

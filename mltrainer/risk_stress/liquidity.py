@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
-from mltrainer.risk_stress.base import Book, ScenarioResult, Weights, aggregate
+from mltrainer.risk_stress.base import Book, ScenarioResult, Weights, aggregate, from_options
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,8 @@ def liquidity_haircut(
     -------
     (haircut, days) : arrays like the inputs
     """
-    return LiquidityCosts(**costs).haircut(position_value, adv_dollars, daily_vol)
+    sale = from_options(LiquidityCosts, costs, "liquidity_haircut")
+    return sale.haircut(position_value, adv_dollars, daily_vol)
 
 
 def liquidity_crisis(
@@ -109,7 +110,7 @@ def liquidity_crisis(
     ``costs`` are the fields of :class:`LiquidityCosts`; ``params["normal_cost"]`` is
     the same sale at the normal spread (``spread_multiplier = 1``).
     """
-    sale = LiquidityCosts(**costs)
+    sale = from_options(LiquidityCosts, costs, "liquidity_crisis")
     if not isinstance(data, MarketData) or not data.has_volume:
         source = f"source '{data.source}'" if isinstance(data, MarketData) else "a returns frame"
         raise DataError(

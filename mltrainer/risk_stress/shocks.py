@@ -31,6 +31,7 @@ from mltrainer.risk_stress.base import (
     ScenarioResult,
     Weights,
     aggregate,
+    from_options,
     returns_frame,
 )
 
@@ -307,7 +308,7 @@ def volatility_spike(
         The fields of :class:`ParametricSettings` (``confidence=0.99, horizon=1,
         window=252, min_periods, portfolio_value=1.0, sectors, allow_leverage``).
     """
-    s = ParametricSettings(**options)
+    s = from_options(ParametricSettings, options, "volatility_spike")
     if multiplier <= 0:
         raise ParameterError(f"multiplier must be positive (got {multiplier}); 2-5 is typical")
     book, rets = _book(data, weights, s)
@@ -375,7 +376,7 @@ def correlation_breakdown(
         The fields of :class:`ParametricSettings` (``confidence=0.99, horizon=1,
         window=252, min_periods, portfolio_value=1.0, sectors, allow_leverage``).
     """
-    s = ParametricSettings(**options)
+    s = from_options(ParametricSettings, options, "correlation_breakdown")
     book, rets = _book(data, weights, s)
     w = book.weights
     if len(w) < 2:

@@ -271,3 +271,32 @@ def test_scenario_table_lists_every_result(basket):
     assert list(table.index) == [s.key for s in sc.HISTORICAL_SCENARIOS] + ["market_crash"]
     assert table.loc["market_crash", "kind"] == "hypothetical"
     assert table.loc["covid_2020", "window"] == "2020-02-19..2020-03-23"
+
+
+# ------------------------------------------------------------------------------ options
+@pytest.mark.parametrize(
+    ("call", "typo", "allowed"),
+    [
+        (sc.volatility_spike, "windw", "confidence, horizon, window, min_periods"),
+        (sc.correlation_breakdown, "confidnce", "confidence, horizon, window, min_periods"),
+        (sc.liquidity_crisis, "spread_multiplyer", "spread_bps, spread_multiplier"),
+    ],
+)
+def test_a_mistyped_option_is_named_with_the_allowed_ones(basket, call, typo, allowed):
+    with pytest.raises(TypeError, match=f"{call.__name__}.*{typo}.*{allowed}"):
+        call(basket, {"AAPL": 0.5, "KO": 0.5}, **{typo: 1})
+
+
+def test_settings_objects_hold_the_documented_defaults(basket):
+    w = {"AAPL": 0.5, "KO": 0.5}
+    assert (
+        sc.volatility_spike(basket, w).params
+        == sc.volatility_spike(
+            basket, w, confidence=0.99, horizon=1, window=252, portfolio_value=1.0
+        ).params
+    )
+    costs = sc.LiquidityCosts()
+    assert (costs.participation, costs.spread_bps, costs.spread_multiplier) == (0.1, 10.0, 5.0)
+    np.testing.assert_array_equal(
+        sc.liquidity_haircut(1e6, 5e6, 0.02), costs.haircut(1e6, 5e6, 0.02)
+    )
