@@ -303,18 +303,23 @@ def hold_forward(rows: dict, index: pd.Index, columns: pd.Index) -> pd.DataFrame
     Columns a row does not name are NaN until the next row; dates before the first row
     are NaN. ``rows`` keys must be in ``index``.
     """
+    dates = sorted(rows)
+    pos = index.get_indexer(dates)
+    if (pos < 0).any():
+        raise DataError("hold_forward: a row date is not in the index")
+    block = [pd.Series(rows[d], dtype="float64").reindex(columns).to_numpy() for d in dates]
+    return _held(pos, block, index, columns)
+
+
+def _held(
+    pos: np.ndarray, block: list[np.ndarray], index: pd.Index, columns: pd.Index
+) -> pd.DataFrame:
+    """Row ``block[j]`` from row ``pos[j]`` (increasing) until the next; NaN before."""
     out = np.full((len(index), len(columns)), np.nan)
-    if rows:
-        dates = sorted(rows)
-        pos = index.get_indexer(dates)
-        if (pos < 0).any():
-            raise DataError("hold_forward: a row date is not in the index")
-        block = np.vstack(
-            [pd.Series(rows[d], dtype="float64").reindex(columns).to_numpy() for d in dates]
-        )
+    if len(block):
         which = np.searchsorted(pos, np.arange(len(index)), side="right") - 1
         have = which >= 0
-        out[have] = block[which[have]]
+        out[have] = np.vstack(block)[which[have]]
     return pd.DataFrame(out, index=index, columns=columns)
 
 
@@ -340,15 +345,14 @@ def walk_forward_weights(
     """
     x = returns.to_numpy(dtype="float64")
     n, k = x.shape
-    pos = refit_rows(n, window, every)
     finite = np.isfinite(x)
     # count of finite returns in each trailing window, for all rows at once
     csum = np.vstack([np.zeros((1, k), dtype=int), np.cumsum(finite, axis=0)])
-    rows = {}
+    done, block = [], []
     # Small dense problems (n <= a few hundred): a threaded BLAS buys nothing and, on a
     # busy machine, oversubscription made each 100x100 solve 10x slower.
     with single_thread():
-        for t in pos:
+        for t in refit_rows(n, window, every):
             full = np.flatnonzero((csum[t + 1] - csum[t + 1 - window]) == window)
             if full.size < min_assets:
                 continue
@@ -357,10 +361,11 @@ def walk_forward_weights(
                 w = solve(sub)
             except DataError:
                 continue
-            rows[returns.index[t]] = pd.Series(
-                np.asarray(pd.Series(w).reindex(sub.columns)), index=sub.columns
-            )
-    return hold_forward(rows, returns.index, returns.columns)
+            row = np.full(k, np.nan)
+            row[full] = pd.Series(w).reindex(sub.columns).to_numpy(dtype="float64")
+            done.append(t)
+            block.append(row)
+    return _held(np.array(done, dtype=np.intp), block, returns.index, returns.columns)
 
 
 def optimal_weights(
