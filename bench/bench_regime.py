@@ -43,8 +43,10 @@ def main() -> int:
     args = parser.parse_args()
 
     data = MarketData.from_close(load_sp500_index().loc["1999":"2021"], source="bundled")
-    print(f"S&P 500 index, {len(data.dates)} days "
-          f"{data.dates[0].date()}..{data.dates[-1].date()}, default parameters")
+    print(
+        f"S&P 500 index, {len(data.dates)} days "
+        f"{data.dates[0].date()}..{data.dates[-1].date()}, default parameters"
+    )
     total_wall = total_cpu = 0.0
     for cls in MODELS:
         wall, cpu = timed(cls, data, args.repeat)
@@ -52,8 +54,10 @@ def main() -> int:
         total_cpu += cpu
         print(f"  {cls.__name__:30s} {wall:6.2f} s   (cpu {cpu:5.2f} s)")
     verdict = "within" if total_wall <= BUDGET_S else "OVER"
-    print(f"  {'total':30s} {total_wall:6.2f} s   (cpu {total_cpu:5.2f} s)  "
-          f"{verdict} the {BUDGET_S:.0f} s budget")
+    print(
+        f"  {'total':30s} {total_wall:6.2f} s   (cpu {total_cpu:5.2f} s)  "
+        f"{verdict} the {BUDGET_S:.0f} s budget"
+    )
     return 0
 
 

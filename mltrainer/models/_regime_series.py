@@ -12,6 +12,7 @@ dates; the classes are thin declarations around these functions.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -185,17 +186,34 @@ def volatility_regimes(
     )
 
 
-def kmeans_regimes(
+def feature_regimes(
     prices: pd.Series,
+    fit_apply: Callable[[np.ndarray, np.ndarray], np.ndarray],
     n_regimes: int,
     window: int,
     trend_window: int,
     refit_every: int,
     min_train: int,
-    random_state: int,
 ) -> ColumnRegimes:
-    """Walk-forward k-means on standardised features (see ClusteringRegimeModel)."""
+    """Walk-forward ``fit_apply`` on the return/volatility/trend features of one series.
+
+    The features are :func:`~mltrainer.models._regime_math.regime_features`; the refits
+    and ``fit_apply`` (train rows, rows to label -> probabilities sorted by stress) are
+    those of :func:`~mltrainer.models._regime_math.walk_forward`.
+    """
     feats = rm.regime_features(prices, window, trend_window)
+    probs = rm.walk_forward(feats.to_numpy(), min_train, refit_every, fit_apply, n_regimes)
+    return ColumnRegimes(labels=rm.argmax_labels(probs), probs=probs)
+
+
+def kmeans_regimes(
+    prices: pd.Series, n_regimes: int, random_state: int, **features: int
+) -> ColumnRegimes:
+    """Walk-forward k-means on standardised features (see ClusteringRegimeModel).
+
+    ``features``: ``window``, ``trend_window``, ``refit_every``, ``min_train`` of
+    :func:`feature_regimes`.
+    """
 
     def fit_apply(train: np.ndarray, rows: np.ndarray) -> np.ndarray:
         km = KMeans(n_clusters=n_regimes, n_init=4, random_state=random_state)
@@ -203,22 +221,16 @@ def kmeans_regimes(
         rank = rm.stress_rank(km.cluster_centers_[:, 1])  # column 1 = log volatility
         return rm.one_hot(rank[km.predict(rm.standardise(train, rows))], n_regimes)
 
-    probs = rm.walk_forward(feats.to_numpy(), min_train, refit_every, fit_apply, n_regimes)
-    return ColumnRegimes(labels=rm.argmax_labels(probs), probs=probs)
+    return feature_regimes(prices, fit_apply, n_regimes, **features)
 
 
 def gmm_regimes(
-    prices: pd.Series,
-    n_regimes: int,
-    window: int,
-    trend_window: int,
-    refit_every: int,
-    min_train: int,
-    random_state: int,
-    covariance_type: str,
+    prices: pd.Series, n_regimes: int, random_state: int, covariance_type: str, **features: int
 ) -> ColumnRegimes:
-    """Walk-forward Gaussian mixture on standardised features (see GaussianMixtureRegimeModel)."""
-    feats = rm.regime_features(prices, window, trend_window)
+    """Walk-forward Gaussian mixture on standardised features (see GaussianMixtureRegimeModel).
+
+    ``features``: as for :func:`kmeans_regimes`.
+    """
 
     def fit_apply(train: np.ndarray, rows: np.ndarray) -> np.ndarray:
         gm = GaussianMixture(
@@ -232,8 +244,7 @@ def gmm_regimes(
         order = np.argsort(rm.stress_rank(gm.means_[:, 1]))  # column 1 = log volatility
         return gm.predict_proba(rm.standardise(train, rows))[:, order]
 
-    probs = rm.walk_forward(feats.to_numpy(), min_train, refit_every, fit_apply, n_regimes)
-    return ColumnRegimes(labels=rm.argmax_labels(probs), probs=probs)
+    return feature_regimes(prices, fit_apply, n_regimes, **features)
 
 
 def changepoint_regimes(
