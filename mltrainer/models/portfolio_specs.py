@@ -1,9 +1,10 @@
 """Parameter specs the risk and sizing families share: one declaration per setting.
 
-Both families estimate portfolios on a walk-forward schedule (risk parity, mean-variance)
-and target a volatility; the settings of those shared ideas are declared once here so
-that ``risk/RiskParityModel`` and ``sizing/RiskParityModel`` (and the two
-``VolatilityTargetingModel``) offer the same sliders.
+Both families estimate portfolios on a walk-forward schedule (risk parity, mean-variance),
+target a volatility and estimate a rolling VaR; the settings of those shared ideas are
+declared once here so that ``risk/RiskParityModel`` and ``sizing/RiskParityModel`` (the
+two ``VolatilityTargetingModel``, ``risk/VaRModel`` and
+``sizing/RiskAdjustedSizingModel``) offer the same sliders.
 """
 
 from __future__ import annotations
@@ -31,3 +32,8 @@ VOL_FORECAST = {
     "lam": FloatParam(0.8, 0.995, default=0.94, step=0.005, help="EWMA decay (0.94)"),
 }
 """Specs of :func:`mltrainer.measures.exposure.volatility_forecast` (volatility targeting)."""
+
+VAR_LEVEL = FloatParam(
+    0.9, 0.999, default=0.99, step=0.005, help="VaR confidence level (0.99 = exceeded 1 day in 100)"
+)
+VAR_WINDOW = IntParam(50, 1000, default=250, help="Returns per VaR estimation window")

@@ -29,9 +29,9 @@ from mltrainer.measures import backtest_var as bt
 from mltrainer.measures import exposure as ex
 from mltrainer.measures import portfolio as pf
 from mltrainer.measures import var as vr
+from mltrainer.models import portfolio_specs as specs
 from mltrainer.models.base import RISK, WEIGHTS, Model, ModelOutput
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
-from mltrainer.models.portfolio_specs import VOL_FORECAST, WALK_FORWARD
 from mltrainer.models.stress import StressTestingModel
 
 
@@ -113,14 +113,8 @@ class VaRModel(_RiskModel):
             help="historical, normal, Student t, Cornish-Fisher, or filtered "
             "historical simulation with EWMA or GARCH volatility",
         ),
-        "level": FloatParam(
-            0.9,
-            0.999,
-            default=0.99,
-            step=0.005,
-            help="Confidence level (0.99 = a loss exceeded 1 day in 100)",
-        ),
-        "window": IntParam(50, 1000, default=250, help="Returns per estimation window"),
+        "level": specs.VAR_LEVEL,
+        "window": specs.VAR_WINDOW,
         "weighting": ChoiceParam(
             ("equal", "inverse_volatility"),
             default="equal",
@@ -176,7 +170,7 @@ class PortfolioRiskModel(_RiskModel):
         "objective": ChoiceParam(
             al.OBJECTIVES[:3], default="min_variance", help="What the weights optimise"
         ),
-        **WALK_FORWARD,
+        **specs.WALK_FORWARD,
         "max_weight": FloatParam(
             0.05,
             1.0,
@@ -242,7 +236,7 @@ class RiskParityModel(PortfolioRiskModel):
     """
 
     description = "Equal risk contribution (risk parity) weights, re-estimated on a schedule"
-    param_specs = WALK_FORWARD
+    param_specs = {**specs.WALK_FORWARD}
     objective = "risk_parity"  # fixed, not a parameter
     max_weight = 1.0  # unused: risk parity is long only and fully invested, never capped
 
@@ -451,7 +445,7 @@ class VolatilityTargetingModel(_RiskModel):
         "target_vol": FloatParam(
             0.02, 0.5, default=0.10, step=0.01, help="Annualised volatility target (0.10 = 10%)"
         ),
-        **VOL_FORECAST,
+        **specs.VOL_FORECAST,
         "max_leverage": FloatParam(
             0.1, 5.0, default=1.5, step=0.1, help="Largest allowed scaling of the portfolio"
         ),

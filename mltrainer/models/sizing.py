@@ -24,9 +24,9 @@ from mltrainer.measures import allocation as al
 from mltrainer.measures import exposure as ex
 from mltrainer.measures import sizing as sz
 from mltrainer.measures import var as vr
+from mltrainer.models import portfolio_specs as specs
 from mltrainer.models.base import WEIGHTS, Model, ModelOutput
 from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam
-from mltrainer.models.portfolio_specs import REBALANCE, VOL_FORECAST, WALK_FORWARD
 from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
 
 _LIMITS = {
@@ -193,7 +193,7 @@ class VolatilityTargetingModel(_SizingModel):
         "target_vol": FloatParam(
             0.02, 1.0, default=0.15, step=0.01, help="Annualised volatility target (0.15 = 15%)"
         ),
-        **VOL_FORECAST,
+        **specs.VOL_FORECAST,
         "max_leverage": FloatParam(
             0.1, 10.0, default=2.0, step=0.1, help="Largest scaling of one position"
         ),
@@ -259,7 +259,7 @@ class RiskParityModel(_SizingModel):
     """
 
     description = "Equal risk contribution sizes under position and gross limits"
-    param_specs = {**WALK_FORWARD, **_LIMITS}
+    param_specs = {**specs.WALK_FORWARD, **_LIMITS}
 
     def __init__(
         self,
@@ -402,7 +402,7 @@ class PortfolioOptimizationModel(_SizingModel):
         "target_risk": FloatParam(
             0.02, 0.6, default=0.15, step=0.01, help="Annualised volatility target (0.15 = 15%)"
         ),
-        **WALK_FORWARD,
+        **specs.WALK_FORWARD,
         **_LIMITS,
     }
 
@@ -485,8 +485,8 @@ class RiskAdjustedSizingModel(_SizingModel):
             default="historical",
             help="VaR method per ticker",
         ),
-        "level": FloatParam(0.9, 0.999, default=0.99, step=0.005, help="VaR confidence level"),
-        "window": IntParam(50, 1000, default=250, help="Returns per VaR window"),
+        "level": specs.VAR_LEVEL,
+        "window": specs.VAR_WINDOW,
         "var_budget": FloatParam(
             0.001,
             0.05,
@@ -563,7 +563,7 @@ class CorrelationBasedSizingModel(_SizingModel):
     description = "Sizes shrink with a position's average correlation to the rest of the book"
     param_specs = {
         "window": IntParam(20, 504, default=126, help="Returns per correlation window, days"),
-        "rebalance": REBALANCE,
+        "rebalance": specs.REBALANCE,
         "inverse_vol": BoolParam(True, help="Also size inversely to volatility"),
         **_LIMITS,
     }

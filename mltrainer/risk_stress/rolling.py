@@ -2,8 +2,10 @@
 
 The rolling counterpart of the one-date scenarios (:mod:`~mltrainer.risk_stress.shocks`,
 :mod:`~mltrainer.risk_stress.liquidity`): row t uses data up to t only, for the book of
-the tickers with a full trailing window at t. :class:`~mltrainer.models.stress.
-StressTestingModel` wraps :func:`rolling_stress_losses` for the model registry.
+the tickers with a full trailing window at t. The model registry reaches
+:func:`rolling_stress_losses` through
+:class:`~mltrainer.models.stress.StressTestingModel`; like the rest of the package, this
+module reads ``data``, ``measures`` and ``errors``, never ``models``.
 """
 
 from __future__ import annotations
