@@ -26,6 +26,7 @@ from ui.risk import (
     portfolio_builder,
     portfolio_stats,
     report_html,
+    report_pdf,
     settings_tuple,
     stress_report,
     var_backtest,
@@ -240,8 +241,8 @@ with tab_stress:
         outside = [r.name for r in HISTORICAL_SCENARIOS if r.key in report.skipped]
         if outside:
             st.caption(
-                f"Outside the selected dates: {', '.join(outside)}. Widen the sidebar's "
-                "date range to replay them."
+                f"Not replayed: {', '.join(outside)}: the portfolio's tickers have no "
+                f"prices then (history from {report.meta['history_start']})."
             )
         for name, reason in report.skipped.items():
             if name not in {r.key for r in HISTORICAL_SCENARIOS}:
@@ -253,8 +254,8 @@ with tab_stress:
             st.plotly_chart(replay_paths_chart(paths), width="stretch", key="risk_paths")
         else:
             st.info(
-                "No historical episode falls inside the selected dates; widen the "
-                "sidebar's date range to replay 2008, 2011, 2015, 2018 or 2020."
+                "No historical episode falls inside the portfolio's price history "
+                f"(from {report.meta['history_start']}); pick tickers listed longer."
             )
     with right:
         names = [r.name for r in report.scenarios]
@@ -273,7 +274,8 @@ with tab_stress:
         "self-contained HTML file (charts included; open it in any browser)."
     )
     args = (sel.source, tickers, weights, sel.start, sel.end, stkey)
-    st.download_button(
+    b1, b2 = st.columns(2)
+    b1.download_button(
         "Download the stress-test report (HTML)",
         data=lambda: report_html(*args),
         file_name="stress_report.html",
@@ -283,6 +285,28 @@ with tab_stress:
         on_click="ignore",
         icon=":material/description:",
     )
+    if (
+        b2.button(
+            "Prepare the PDF (A4/letter, executive summary first)",
+            key="risk_pdf_prepare",
+            icon=":material/picture_as_pdf:",
+        )
+        or st.session_state.get("risk_pdf_for") == args
+    ):
+        st.session_state["risk_pdf_for"] = args
+        printed = report_pdf(*args)
+        if "pdf" in printed:
+            b2.download_button(
+                "Download the PDF",
+                data=printed["pdf"],
+                file_name="stress_report.pdf",
+                mime="application/pdf",
+                key="risk_report_pdf",
+                on_click="ignore",
+                icon=":material/download:",
+            )
+        else:
+            b2.warning(printed["message"])
     for warning in report.warnings[:5]:
         st.caption(f"⚠ {warning}")
 

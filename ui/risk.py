@@ -190,12 +190,14 @@ def var_backtest(
 
 @st.cache_data(show_spinner="Running the stress scenarios…", max_entries=16)
 def stress_report(source: str, tickers: tuple, weights: tuple, start, end, settings: tuple):
-    """:func:`build_stress_report` on the portfolio (``settings`` = StressSettings fields)."""
+    """:func:`build_stress_report` on the portfolio (``settings`` = StressSettings fields):
+    all the history up to ``end`` is replayed and estimated from; ``start`` sets the range
+    the report shows and scores."""
     from mltrainer.reports.stress_report import StressSettings, build_stress_report
 
-    data = _data(source, tickers, start, end)
+    data = _data(source, tickers, start, end, history=True)
     w = pd.Series(dict(zip(tickers, weights, strict=True)))
-    return build_stress_report(data, w, StressSettings(*settings))
+    return build_stress_report(data, w, StressSettings(*settings), start=start)
 
 
 def settings_tuple(settings) -> tuple:
@@ -208,6 +210,24 @@ def report_html(source: str, tickers: tuple, weights: tuple, start, end, setting
     from mltrainer.reports.stress_html import render_html
 
     return render_html(stress_report(source, tickers, weights, start, end, settings)).encode()
+
+
+@st.cache_data(show_spinner="Printing the report to PDF…", max_entries=8)
+def report_pdf(source: str, tickers: tuple, weights: tuple, start, end, settings: tuple) -> dict:
+    """The stress report printed to PDF by headless Chromium: ``{"pdf": bytes}``, or
+    ``{"message": why not}`` when Chromium is missing or fails."""
+    import tempfile
+    from pathlib import Path
+
+    from mltrainer.reports.html import print_pdf
+
+    with tempfile.TemporaryDirectory(prefix="mltrainer-report-") as folder:
+        html_path = Path(folder) / "stress_report.html"
+        html_path.write_bytes(report_html(source, tickers, weights, start, end, settings))
+        printed = print_pdf(html_path, Path(folder) / "stress_report.pdf")
+        if not printed.ok:
+            return {"message": printed.message}
+        return {"pdf": printed.path.read_bytes()}
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mltrainer import validate
+from mltrainer import fmt, validate
 from mltrainer.cli.common import (
     Subparsers,
     add_command,
@@ -190,22 +190,28 @@ def _stress(args) -> int:
         chart_method=methods[0] if methods else "historical",
     )
     settings.check()  # before the data is loaded: a typo fails fast
-    data = load_data(args)
+    # all history up to --end: the VaR forecasts learn from it and every crisis it covers
+    # is replayed; --start only sets the range the report shows and scores
+    validate.check_date_range(args.start, args.end, ("--start", "--end"))
+    data = load_data(argparse.Namespace(**{**vars(args), "start": None}))
     if args.weighting is not None:
         weights = built_weights(args.weighting, data)
-    report = build_stress_report(data, weights, settings)
+    report = build_stress_report(data, weights, settings, start=args.start)
     files = write_stress_report(report, args.out, args.pdf)
     doc = {**files, **report.summary(), "seconds": round(time.perf_counter() - t0, 3)}
     table = report.scenario_table()
     lines = [
         f"stress report written to {files['html']} ({files['html_bytes'] / 1e6:.1f} MB)",
-        f"data: {report.meta['source']}, prices up to {report.meta['last_date']}, "
+        f"data: {report.meta['source']}, range {report.meta['first_date']} to "
+        f"{report.meta['last_date']} (history from {report.meta['history_start']}), "
         f"{report.meta['n_positions']} positions",
+        *(f"  {t}" for t in report.summary()["executive_summary"]["sentences"]),
     ]
     if args.pdf is not None:
         lines.append(files["pdf_message"])
     lines += [
-        f"  {row.scenario:<32} {row.portfolio_return:+8.2%} {row.pnl:>16,.0f}"
+        f"  {row.scenario:<32} {fmt.percent(row.portfolio_return, 2, sign=True):>9} "
+        f"{fmt.money(row.pnl):>16}"
         for row in table.itertuples()
     ]
     lines += [f"skipped {k}: {v}" for k, v in report.skipped.items()]

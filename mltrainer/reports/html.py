@@ -21,6 +21,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from mltrainer import fmt
+
 CSS = """
 body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif;
        color: #1c2833; margin: 0 auto; max-width: 1100px; padding: 24px; line-height: 1.45; }
@@ -41,8 +43,22 @@ td.neg { color: #c0392b; } td.pos { color: #1e8449; }
 .kpi { border: 1px solid #d5d8dc; border-radius: 6px; padding: 8px 14px; min-width: 150px; }
 .kpi .v { font-size: 1.35em; font-weight: 600; } .kpi .l { color: #566573; font-size: 0.85em; }
 .figure { page-break-inside: avoid; break-inside: avoid; }
-@media print { body { max-width: none; padding: 0; } h2 { page-break-before: auto; }
-               .scenario { page-break-inside: auto; } }
+.summary { border: 2px solid #1c2833; border-radius: 8px; padding: 4px 18px 12px; }
+.summary p.lead { font-size: 1.05em; }
+.modebar, .modebar-container { display: none !important; }
+@page { margin: 12mm; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 10pt; }
+  h2 { page-break-before: auto; break-after: avoid; page-break-after: avoid; }
+  h3 { break-after: avoid; page-break-after: avoid; }
+  .summary { break-after: page; page-break-after: always; break-inside: avoid; }
+  .kpis, .figure, .kpi { break-inside: avoid; page-break-inside: avoid; }
+  table.data { width: 100%; font-size: 8.5pt; }
+  table.data thead { display: table-header-group; }
+  table.data tr { break-inside: avoid; page-break-inside: avoid; }
+  .figure .js-plotly-plot, .figure .plot-container { max-width: 100% !important; }
+  .scenario { page-break-inside: auto; }
+}
 """
 
 Formatter = Callable[[object], str]
@@ -54,14 +70,15 @@ def esc(text: object) -> str:
 
 
 def pct(x: float | None, digits: int = 2) -> str:
-    """A fraction as a percentage (``0.1234`` -> ``12.34%``); empty for None or NaN."""
-    return "" if x is None or not np.isfinite(x) else f"{x:.{digits}%}"
+    """A fraction as a percentage (``0.1234`` -> ``12.34%``, never ``-0.00%``); empty
+    for None or NaN (:func:`mltrainer.fmt.percent`)."""
+    return "" if x is None or not np.isfinite(x) else fmt.percent(x, digits)
 
 
 def money(x: float | None, digits: int = 0) -> str:
-    """An amount with thousands separators (``1234567.8`` -> ``1,234,568``); empty for
-    None or NaN."""
-    return "" if x is None or not np.isfinite(x) else f"{x:,.{digits}f}"
+    """An amount in dollars with thousands separators, the sign first (``-$27,416``);
+    empty for None or NaN (:func:`mltrainer.fmt.money`)."""
+    return "" if x is None or not np.isfinite(x) else fmt.money(x, digits)
 
 
 def number(x: float | None, digits: int = 3) -> str:
@@ -128,7 +145,10 @@ def table(
 def figure(fig: go.Figure) -> str:
     """A figure as a ``<div>`` (the Plotly bundle itself is in the page head)."""
     body = fig.to_html(
-        full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True}
+        full_html=False,
+        include_plotlyjs=False,
+        # a report is read and printed, not edited: no toolbar (hover still works)
+        config={"displaylogo": False, "responsive": True, "displayModeBar": False},
     )
     return f'<div class="figure">{body}</div>'
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from mltrainer.plots import risk as plots
 from mltrainer.reports.html import esc, figure, money, number, page, pct, print_pdf, table
+from mltrainer.reports.stress_report import executive_summary
 
 if TYPE_CHECKING:  # pragma: no cover
     from mltrainer.reports.stress_report import StressReport
@@ -57,30 +58,17 @@ def _kpi(label: str, value: str) -> str:
 
 
 def _header(r: StressReport) -> str:
+    """Title and provenance: source, the range covered, the history used, fingerprint."""
     m = r.meta
     as_of = pd.Timestamp(m["as_of"]).strftime("%Y-%m-%d %H:%M") if m["as_of"] else "unknown"
-    ccy = money(m["portfolio_value"])
-    var = r.var_table
-    top = var[var["level"] == var["level"].max()]
-    hist = top[top["method"] == r.settings.chart_method]
-    head = hist.iloc[0] if len(hist) else top.iloc[0]
-    table_ = r.scenario_table()
-    worst = table_.loc[table_["pnl"].idxmin()] if len(table_) else None
-    kpis = [
-        _kpi(f"1-day {head['level']:.0%} VaR ({head['method']})", money(head["var_value"])),
-        _kpi(f"1-day {head['level']:.0%} ES ({head['method']})", money(head["es_value"])),
-        _kpi("max drawdown (whole history)", pct(r.drawdown_stats["max_drawdown"], 1)),
-    ]
-    if worst is not None:
-        kpis.append(_kpi(f"worst scenario: {worst['scenario']}", money(worst["pnl"])))
     return (
         "<h1>Stress test report</h1>"
-        f'<p class="meta">{m["n_positions"]} positions, portfolio value {ccy}. '
-        f"Data source: <b>{esc(m['source'])}</b>; prices from {esc(m['first_date'])} to "
-        f"<b>{esc(m['last_date'])}</b> (last trading day in the data); data as of "
-        f"<b>{esc(as_of)}</b>. Generated {esc(m['generated'])}. "
-        f"Data fingerprint {esc(m['fingerprint'])}.</p>"
-        f'<div class="kpis">{"".join(kpis)}</div>'
+        f'<p class="meta">{m["n_positions"]} positions, portfolio value '
+        f"{money(m['portfolio_value'])}. Data source: <b>{esc(m['source'])}</b>; the report "
+        f"covers {esc(m['first_date'])} to <b>{esc(m['last_date'])}</b> (last trading day "
+        "in the data); VaR forecasts and crisis replays use the history from "
+        f"{esc(m.get('history_start', m['first_date']))}; data as of <b>{esc(as_of)}</b>. "
+        f"Generated {esc(m['generated'])}. Data fingerprint {esc(m['fingerprint'])}.</p>"
     )
 
 
@@ -278,10 +266,62 @@ def _notes(r: StressReport) -> str:
     )
 
 
+def _summary(r: StressReport) -> str:
+    """The one-page executive summary (a page of its own when printed)."""
+    e = executive_summary(r)
+    v = e["var"]
+    kpis = [
+        _kpi(
+            "portfolio",
+            f"{e['portfolio']['positions']} positions, {money(e['portfolio']['value'])}",
+        ),
+        _kpi(
+            f"1-day {pct(v['level'], 0)} VaR ({v['method']})",
+            f"{money(v['var_value'])} ({pct(v['var'])})",
+        ),
+        _kpi(
+            f"1-day {pct(v['level'], 0)} expected shortfall",
+            f"{money(v['es_value'])} ({pct(v['es'])})",
+        ),
+        _kpi(
+            "VaR backtest: Kupiec over the range; Basel, last 250 days",
+            f"Kupiec: {v['verdict']} · Basel: {v['zone']}",
+        ),
+    ]
+    for label, w in (
+        ("worst historical", e["worst_historical"]),
+        ("worst hypothetical", e["worst_hypothetical"]),
+    ):
+        if w is not None:
+            kpis.append(_kpi(f"{label}: {w['name']}", f"{money(w['pnl'])} ({pct(w['return'], 1)})"))
+    m = r.meta
+    kpis.append(
+        _kpi(
+            f"max drawdown {m['first_date']} to {m['last_date']}",
+            pct(r.drawdown_stats["max_drawdown"], 1),
+        )
+    )
+    regime = e["regime"]
+    if regime.get("name"):
+        kpis.append(
+            _kpi(f"S&P 500 regime on {regime['date']}", f"{regime['name']} since {regime['since']}")
+        )
+    largest = ", ".join(f"{esc(t)} {pct(x, 1)}" for t, x in e["portfolio"]["largest"].items())
+    return (
+        '<section class="summary"><h2>Executive summary</h2>'
+        + "".join(f'<p class="lead">{esc(t)}</p>' for t in e["sentences"])
+        + f'<div class="kpis">{"".join(kpis)}</div>'
+        + f'<p class="note">Largest positions: {largest}. Scenario losses are for today\'s '
+        "positions held through the episode or shock; the details follow.</p></section>"
+    )
+
+
 def render_html(r: StressReport) -> str:
-    """The whole report as one self-contained HTML document."""
+    """The whole report as one self-contained HTML document: the executive summary
+    first (its own page in print), then the details."""
     body = (
         _header(r)
+        + _summary(r)
         + _portfolio(r)
         + _var(r)
         + _backtest(r)

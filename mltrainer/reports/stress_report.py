@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
+from mltrainer import fmt
 from mltrainer.data.bundled import sp500_index_close
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
@@ -132,6 +133,7 @@ class StressReport:
     skipped: dict
     meta: dict
     warnings: list = field(default_factory=list)
+    regime: dict = field(default_factory=dict)
 
     def scenario_table(self) -> pd.DataFrame:
         """One row per scenario (:func:`~mltrainer.risk_stress.scenarios.scenario_table`)."""
@@ -151,6 +153,8 @@ class StressReport:
             "scenarios": [r.summary() for r in self.scenarios],
             "skipped": self.skipped,
             "warnings": list(self.warnings),
+            "regime": self.regime,
+            "executive_summary": executive_summary(self),
         }
 
 
@@ -215,18 +219,26 @@ def build_stress_report(
     weights: Weights | None = None,
     settings: StressSettings | None = None,
     generated: pd.Timestamp | None = None,
+    start: object = None,
 ) -> StressReport:
     """Compute every number and table of the stress report.
 
     Parameters
     ----------
     data : MarketData
-        Prices of (at least) the portfolio's tickers; other tickers are ignored.
+        Prices of (at least) the portfolio's tickers, with all the history there is up to
+        the report's last date: the VaR forecasts are estimated from it and every
+        historical crisis it covers is replayed (2000-2002 and 2008 too when the range
+        starts later). Other tickers are ignored.
     weights : Series or dict, optional
         Ticker -> weight, summing to one. Default: equal weights over every ticker.
     settings : StressSettings, optional
     generated : Timestamp, optional
         Generation time shown in the report (default: now, UTC).
+    start : date-like, optional
+        First day of the range the report shows and scores: the VaR backtest counts the
+        exceptions from there, the returns, drawdowns and their figures cover it. None:
+        the whole history.
 
     Raises
     ------
@@ -239,8 +251,10 @@ def build_stress_report(
     data, w = _positions(data, weights)
     value = float(s.portfolio_value)
     port = _portfolio_returns(data, w, s.var_window)
-    var = _var_figures(port, s)
-    equity = equity_curve(port)
+    first = _range_start(port, start)
+    var = _var_figures(port, s, first)
+    shown = port.loc[first:]
+    equity = equity_curve(shown)
     dd = drawdown_series(equity)
     market, market_name, notes = _market_returns(data, s.market, s.beta_window)
     results, skipped = _scenarios(data, w, s, market)
@@ -248,7 +262,7 @@ def build_stress_report(
         settings=s,
         weights=w,
         portfolio=_portfolio_table(data, w, value),
-        returns=port,
+        returns=shown,
         var_table=var.table,
         backtest=var.backtest,
         var_forecasts=var.forecasts,
@@ -257,9 +271,52 @@ def build_stress_report(
         drawdown_stats=_drawdown_stats(equity, dd),
         scenarios=results,
         skipped=skipped,
-        meta=_meta(data, len(w), value, market_name, generated),
+        meta=_meta(data, len(w), value, market_name, generated, first),
         warnings=list(data.warnings) + notes + [m for r in results for m in r.warnings],
+        regime=index_regime(data.dates[-1]),
     )
+
+
+def _range_start(port: pd.Series, start: object) -> pd.Timestamp:
+    """The first date the report shows and scores: ``start`` (or the first return), a
+    DataError when the range holds fewer than 20 returns."""
+    valid = port.dropna()
+    days = valid.index if start is None else valid.index[valid.index >= pd.Timestamp(start)]
+    if len(days) < 20:
+        since = "the start" if start is None else fmt.date(start)
+        raise DataError(
+            f"the report's range from {since} holds {len(days)} days of portfolio returns; "
+            "at least 20 are needed to score the VaR forecasts: start earlier"
+        )
+    first = port.index[0] if start is None else days[0]
+    return first
+
+
+def index_regime(day: object, key: str = "regime/VolatilityRegimeModel") -> dict:
+    """The S&P 500's regime on ``day`` (or its last close before) by a registry model at
+    its defaults, on the index bundled with skfolio/arch; empty when unavailable."""
+    from mltrainer.models.registry import get_model
+
+    try:
+        close = sp500_index_close().loc[: pd.Timestamp(day)].dropna()
+        model = get_model(key)()
+        labels = model.run(MarketData.from_close(close.to_frame("SP500"), source="bundled"))
+        labels = labels.primary.iloc[:, 0]
+    except (ImportError, DataError, OSError, ValueError) as exc:
+        return {"error": f"the index regime is unavailable ({exc})"}
+    labels = labels.dropna()
+    if labels.empty:
+        return {"error": "the index regime model gave no label up to this date"}
+    label = int(labels.iloc[-1])
+    names = model.regime_names()
+    run = labels.ne(labels.shift()).cumsum()
+    return {
+        "model": key,
+        "date": str(labels.index[-1].date()),
+        "label": label,
+        "name": names[label] if label < len(names) else f"regime {label}",
+        "since": str(labels.index[run == run.iloc[-1]][0].date()),
+    }
 
 
 def _positions(data: MarketData, weights: Weights | None) -> tuple[MarketData, pd.Series]:
@@ -301,9 +358,10 @@ class _VarFigures:
     exceptions: pd.Series
 
 
-def _var_figures(port: pd.Series, s: StressSettings) -> _VarFigures:
+def _var_figures(port: pd.Series, s: StressSettings, first: pd.Timestamp) -> _VarFigures:
     """VaR/ES from the last ``var_window`` returns, and the backtest of the rolling
-    forecasts, for every method and level."""
+    forecasts (estimated on all history before each day, scored from ``first``), for
+    every method and level."""
     levels = tuple(float(x) for x in s.levels)
     var_rows, bt_rows, forecasts, exceptions = [], [], {}, None
     tail = port.dropna().iloc[-s.var_window :]
@@ -313,16 +371,16 @@ def _var_figures(port: pd.Series, s: StressSettings) -> _VarFigures:
         for j, level in enumerate(levels):
             var_rows.append(_var_row(method, level, float(v[j]), float(e[j]), s.portfolio_value))
             forecast = rolling["var"].iloc[:, j]
-            exc = var_exceptions(port, forecast)
+            exc = var_exceptions(port, forecast).loc[first:]
             bt_rows.append(_backtest_row(method, level, exc))
             if method == s.chart_method:
-                forecasts[f"{level:.0%} {method}"] = forecast.shift(1)
+                forecasts[f"{level:.0%} {method}"] = forecast.shift(1).loc[first:]
                 if level == max(levels):
                     exceptions = exc
     return _VarFigures(
         table=pd.DataFrame(var_rows),
         backtest=pd.DataFrame(bt_rows),
-        forecasts=pd.DataFrame(forecasts, index=port.index),
+        forecasts=pd.DataFrame(forecasts, index=port.loc[first:].index),
         exceptions=exceptions if exceptions is not None else pd.Series(dtype=float),
     )
 
@@ -392,18 +450,113 @@ def _meta(
     value: float,
     market: str,
     generated: pd.Timestamp | None,
+    first: pd.Timestamp,
 ) -> dict:
-    """Where the numbers come from: source, dates, size, market, time and fingerprint."""
+    """Where the numbers come from: source, dates (the range shown and scored, and the
+    history the estimates and replays used), size, market, time and fingerprint."""
     now = pd.Timestamp.now(tz="UTC") if generated is None else pd.Timestamp(generated)
     return {
         "source": data.source,
         "as_of": None if data.as_of is None else pd.Timestamp(data.as_of).isoformat(),
-        "first_date": str(data.dates[0].date()),
+        "first_date": str(first.date()),
         "last_date": str(data.dates[-1].date()),
+        "history_start": str(data.dates[0].date()),
         "n_positions": n_positions,
         "portfolio_value": value,
         "market": market,
         "generated": now.isoformat(timespec="seconds"),
         "fingerprint": data.fingerprint(),
         "data_warnings": list(data.warnings),
+    }
+
+
+# ------------------------------------------------------------------ executive summary
+def _worst(report: StressReport, kind: str) -> dict | None:
+    """The scenario of ``kind`` with the largest loss (None if none ran)."""
+    runs = [r for r in report.scenarios if r.kind == kind and pd.notna(r.pnl)]
+    if not runs:
+        return None
+    worst = min(runs, key=lambda r: r.pnl)
+    window = (
+        f"{worst.params['base_date']} to {worst.params['end_date']}" if kind == "historical" else ""
+    )
+    return {
+        "name": worst.name,
+        "window": window,
+        "return": float(worst.portfolio_return),
+        "pnl": float(worst.pnl),
+        "covered_weight": float(worst.covered_weight),
+    }
+
+
+def _headline_var(report: StressReport) -> dict:
+    """VaR/ES of the charted method at the top level, with its backtest verdict."""
+    s = report.settings
+    top = max(float(x) for x in s.levels)
+    var = report.var_table
+    row = var[(var["level"] == top) & (var["method"] == s.chart_method)].iloc[0]
+    bt = report.backtest
+    test = bt[(bt["level"] == top) & (bt["method"] == s.chart_method)].iloc[0]
+    kupiec_p = float(test["kupiec_p"])
+    return {
+        "method": s.chart_method,
+        "level": top,
+        "var": float(row["var"]),
+        "var_value": float(row["var_value"]),
+        "es": float(row["es"]),
+        "es_value": float(row["es_value"]),
+        "zone": str(test["zone (250 d)"]),
+        "exceptions": int(test["exceptions"]),
+        "expected": float(test["expected"]),
+        "days": int(test["days"]),
+        "kupiec_p": kupiec_p,
+        "verdict": "consistent with its level" if kupiec_p >= 0.05 else "rejected",
+    }
+
+
+def executive_summary(report: StressReport) -> dict:
+    """The one-page summary a board member reads: the portfolio, the worst historical and
+    hypothetical scenarios (loss in money and percent), VaR/ES and their backtest
+    verdict, the market regime now, and three sentences written from those figures."""
+    m = report.meta
+    top = report.weights.sort_values(ascending=False).head(3)
+    var = _headline_var(report)
+    hist, hypo = _worst(report, "historical"), _worst(report, "hypothetical")
+    value = float(m["portfolio_value"])
+    sentences = [
+        f"The {m['n_positions']}-position portfolio worth {fmt.money(value)} would lose "
+        f"more than {fmt.money(var['var_value'])} ({fmt.percent(var['var'], 2)}) on one day "
+        f"in {fmt.percent(1 - var['level'], 0)} of days by {var['method']} VaR, and "
+        f"{fmt.money(var['es_value'])} on average on those days (expected shortfall).",
+        f"Over {var['days']:,} days from {m['first_date']} to {m['last_date']} its losses "
+        f"beyond the forecast came {var['exceptions']:,} times against "
+        f"{fmt.number(var['expected'], 1)} expected: the forecast is {var['verdict']} "
+        f"(Kupiec p = {fmt.number(var['kupiec_p'], 3)}; Basel traffic light over the last "
+        f"250 days: {var['zone']}).",
+    ]
+    worst = [w for w in (hist, hypo) if w is not None]
+    if worst:
+        parts = [
+            f"{w['name']}{' (' + w['window'] + ')' if w['window'] else ''}: "
+            f"{fmt.money(w['pnl'])} ({fmt.percent(w['return'])})"
+            for w in worst
+        ]
+        regime = report.regime
+        now = (
+            f"; the S&P 500 has been in its '{regime['name']}' regime since {regime['since']}"
+            if regime.get("name")
+            else ""
+        )
+        sentences.append("Worst stress losses: " + "; ".join(parts) + now + ".")
+    return {
+        "portfolio": {
+            "positions": int(m["n_positions"]),
+            "value": value,
+            "largest": {str(k): float(v) for k, v in top.items()},
+        },
+        "var": var,
+        "worst_historical": hist,
+        "worst_hypothetical": hypo,
+        "regime": report.regime,
+        "sentences": sentences,
     }

@@ -232,10 +232,18 @@ def test_cli_end_to_end_on_real_data(sp500_dir, tmp_path):
     assert doc["meta"]["first_date"] == "2005-01-03"
     assert [p["ticker"] for p in doc["portfolio"]] == ["AAPL", "JPM", "KO"]
     assert doc["portfolio"][2]["sector"] == "Consumer Staples"  # from the constituents list
-    assert doc["skipped"].keys() == {"dotcom"}
-    assert len(doc["scenarios"]) == 10
+    # --start sets the range shown and scored; the crises before it are still replayed
+    assert doc["meta"]["history_start"] == "1999-11-01"
+    assert doc["skipped"] == {}
+    assert len(doc["scenarios"]) == 11
     page = out.read_text(encoding="utf-8")
     assert "Data source: <b>local</b>" in page and "2008 financial crisis" in page
+    assert "Dot-com bust" in page and "Executive summary" in page
+    summary = doc["executive_summary"]
+    assert summary["worst_historical"]["name"] == "Dot-com bust"
+    assert len(summary["sentences"]) == 3
+    # the VaR backtest scores the range only (about 4,100 trading days), not since 1999
+    assert 4_000 < summary["var"]["days"] <= len(pd.bdate_range("2005-01-03", "2021-04-21"))
 
 
 def test_cli_bad_weights_are_one_clear_line(capsys, sp500_dir, tmp_path):
@@ -305,3 +313,50 @@ def test_cli_risk_parity_weighting_is_the_measures_function(capsys, sp500_dir, t
         )
         == 2
     )
+
+
+# -------------------------------------------------------------- the range vs the history
+def test_a_later_range_still_replays_the_crises_before_it(data):
+    """The range decides what is shown and scored, never what can be replayed (issue 13)."""
+    late = build_stress_report(data, WEIGHTS, start="2011-04-25")
+    names = {r.name for r in late.scenarios}
+    assert {"Dot-com bust", "2008 financial crisis", "Lehman week"} <= names
+    assert late.skipped == {}
+    assert late.meta["first_date"] == "2011-04-25" and late.meta["history_start"] < "2000"
+    # shown and scored from the range start; forecasts there learned from the years before
+    assert late.returns.index[0] == pd.Timestamp("2011-04-25")
+    assert late.var_forecasts.index[0] == pd.Timestamp("2011-04-25")
+    assert late.var_forecasts.iloc[0].notna().all()
+    n_range = int(late.returns.notna().sum())
+    assert (late.backtest["days"] == n_range).all()
+    whole = build_stress_report(data, WEIGHTS)
+    assert (whole.backtest["days"] > n_range).all()
+    # the same forecast on the same day, whatever the range: it depends on the past only
+    day = pd.Timestamp("2015-06-01")
+    pd.testing.assert_series_equal(late.var_forecasts.loc[day], whole.var_forecasts.loc[day])
+    assert late.drawdown.index[0] == pd.Timestamp("2011-04-25")
+
+
+def test_the_executive_summary_is_written_from_the_figures(report):
+    e = report.summary()["executive_summary"]
+    worst = min((r for r in report.scenarios if r.kind == "historical"), key=lambda r: r.pnl)
+    assert e["worst_historical"]["name"] == worst.name
+    assert e["worst_historical"]["pnl"] == pytest.approx(worst.pnl)
+    var = report.var_table.query("method == 'historical' and level == 0.99").iloc[0]
+    assert e["var"]["var_value"] == pytest.approx(var["var_value"])
+    assert len(e["sentences"]) == 3
+    assert f"${var['var_value']:,.0f}" in e["sentences"][0]
+    assert worst.name in e["sentences"][2]
+    assert e["regime"]["name"] in ("low", "medium", "high")
+
+
+def test_a_range_too_short_to_score_is_refused(data):
+    with pytest.raises(DataError, match="at least 20"):
+        build_stress_report(data, WEIGHTS, start="2021-04-15")
+
+
+def test_print_css_hides_toolbars_and_keeps_blocks_whole(page):
+    assert ".modebar" in page and "display: none" in page
+    assert '"displayModeBar": false' in page
+    assert "break-inside: avoid" in page and "table-header-group" in page
+    assert page.index("Executive summary") < page.index("<h2>Portfolio</h2>")
