@@ -4,6 +4,7 @@ transitions and statistics, NBER recessions, and where the models agree."""
 import pandas as pd
 import streamlit as st
 
+from mltrainer import fmt
 from mltrainer.data.nber import RECESSIONS, recession_indicator
 from mltrainer.models.registry import by_family, get_model
 from mltrainer.plots.market import price_with_regimes
@@ -16,6 +17,7 @@ from mltrainer.plots.regimes import (
     stress_level,
     transition_heatmap,
 )
+from mltrainer.regime_summary import range_summary
 from ui.compute import params_key, run_index_model, run_model
 from ui.context import current, load
 from ui.data import index_close, universe_tickers
@@ -153,43 +155,37 @@ with left:
             width="stretch",
             key="rg_probs",
         )
+summary = range_summary(labels, price, len(names) or int(valid.max()) + 1, names)
+span = f"{fmt.date(summary.start)} to {fmt.date(summary.end)}" if summary.start is not None else ""
 with right:
-    tm = out.tables.get("transition_matrix")
-    if tm is not None:
-        matrix = tm.xs(col, level="column") if "column" in tm.index.names else tm
-        st.plotly_chart(
-            transition_heatmap(matrix, names, height=320, title="Transition probabilities"),
-            width="stretch",
-            key="rg_transitions",
-        )
-
-stats = out.tables.get("regime_stats")
-if stats is not None:
-    st.subheader("Per-regime statistics")
-    table = stats.xs(col, level="column") if "column" in stats.index.names else stats
-    durations = out.tables.get("expected_durations")
-    if durations is not None:
-        d = durations.xs(col, level="column") if "column" in durations.index.names else durations
-        table = table.join(d[["expected_duration_days"]])
-    st.dataframe(
-        table,
+    st.plotly_chart(
+        transition_heatmap(summary.transitions, names, height=320, title=f"Transitions, {span}"),
         width="stretch",
-        key="rg_stats",
-        column_config={
-            **{
-                c: st.column_config.NumberColumn(format="percent")
-                for c in ("mean_return", "volatility", "share_of_days")
-            },
-            **{
-                c: st.column_config.NumberColumn(format="%.1f")
-                for c in ("avg_duration_days", "expected_duration_days")
-            },
+        key="rg_transitions",
+    )
+
+st.subheader(f"Per-regime statistics, {span}")
+st.dataframe(
+    summary.stats,
+    width="stretch",
+    key="rg_stats",
+    column_config={
+        **{
+            c: st.column_config.NumberColumn(format="percent")
+            for c in ("mean_return", "volatility", "share_of_days")
         },
-    )
-    st.caption(
-        "Annualised mean return and volatility per regime over the whole run "
-        "(summaries use the full sample and say so; labels are causal)."
-    )
+        **{
+            c: st.column_config.NumberColumn(format="%.1f")
+            for c in ("avg_duration_days", "expected_duration_days")
+        },
+    },
+)
+st.caption(
+    f"Over the range only ({span}): annualised mean return and volatility of the days in "
+    "each regime, and the empirical one-day transition probabilities between the labels "
+    "(expected duration 1 / (1 - p_ii)). The labels themselves are causal: each day's uses "
+    "data up to that day, history before the range included."
+)
 
 if len(outputs) > 1:
     st.subheader("Where the models agree")

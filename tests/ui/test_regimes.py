@@ -71,3 +71,23 @@ def test_a_ticker_and_model_agreement(app, shared_data_dir):
     probs = figure(at, "rg_probs")["data"]
     assert len(probs) == 2  # a two-regime Markov switching model
     assert "expected_duration_days" in table(at, "mean_return").columns
+
+
+def test_the_table_and_the_matrix_follow_the_date_range(app, shared_data_dir):
+    """Per-regime statistics and transitions describe the range, like the headline
+    figures (they were the whole run's, identical for 2011-2021 and 2019-2021)."""
+    import datetime as dt
+
+    at = open_page(app, "regimes", "local")
+    wide = table(at, "mean_return", "volatility", "n_days")
+    wide_matrix = array(figure(at, "rg_transitions")["data"][0]["z"]).astype(float)
+    at.sidebar.date_input(key="g_dates").set_value(
+        (dt.date(2019, 1, 2), dt.date(2021, 4, 21))
+    ).run()
+    assert not errors(at)
+    narrow = table(at, "mean_return", "volatility", "n_days")
+    narrow_matrix = array(figure(at, "rg_transitions")["data"][0]["z"]).astype(float)
+    # about 580 trading days in 2019-01-02..2021-04-21, every one labelled once
+    assert 560 <= narrow["n_days"].sum() <= 590 < wide["n_days"].sum()
+    assert not np.allclose(narrow["volatility"], wide["volatility"], equal_nan=True)
+    assert not np.allclose(narrow_matrix, wide_matrix, equal_nan=True)

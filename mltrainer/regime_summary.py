@@ -1,0 +1,72 @@
+"""Summaries of a regime label series over a chosen range (what the Regimes page shows).
+
+A regime model's own tables (its transition matrix, per-regime statistics) describe the
+whole run it was given, which includes the history before the range it learned from.
+These functions describe only the dates asked for: the empirical one-day transition
+probabilities between the labels inside the range and the returns observed in each
+regime there, so the table and the matrix follow the range like the headline figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mltrainer.models._regime_math import expected_durations, regime_stats, transition_matrix
+
+
+@dataclass(frozen=True)
+class RangeSummary:
+    """The range covered, per-regime statistics and the transition matrix of its labels."""
+
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    stats: pd.DataFrame
+    transitions: pd.DataFrame
+
+
+def range_summary(
+    labels: pd.Series, prices: pd.Series, k: int, names: dict | None = None
+) -> RangeSummary:
+    """Per-regime statistics and empirical transitions of ``labels`` on their own dates.
+
+    Parameters
+    ----------
+    labels : Series
+        Regime labels (0 = calmest) on the dates of the range; NaN where undefined.
+    prices : Series
+        Prices of the same series; the daily return of a day is attributed to that
+        day's label (a description, not a forecast).
+    k : int
+        Number of regimes of the model.
+    names : dict, optional
+        Label -> regime name.
+
+    Returns
+    -------
+    RangeSummary
+        ``stats`` as :func:`~mltrainer.models._regime_math.regime_stats` plus
+        ``expected_duration_days`` (from the empirical matrix's diagonal);
+        ``transitions`` a k x k frame of P(to | from) indexed by label, rows "from",
+        columns "to" (a regime never left inside the range has a NaN row).
+    """
+    labels = labels.astype("float64")
+    returns = prices.reindex(labels.index).pct_change(fill_method=None)
+    names_ = tuple((names or {}).get(j, f"regime {j}") for j in range(k))
+    values = labels.to_numpy()
+    stats = regime_stats(values, returns.to_numpy(), k, names_)
+    matrix = transition_matrix(values, k)
+    stats["expected_duration_days"] = expected_durations(np.nan_to_num(matrix, nan=0.0))
+    stats.loc[np.isnan(np.diag(matrix)), "expected_duration_days"] = np.nan
+    transitions = pd.DataFrame(
+        matrix, index=pd.RangeIndex(k, name="from"), columns=pd.RangeIndex(k, name="to")
+    )
+    valid = labels.dropna()
+    return RangeSummary(
+        start=valid.index[0] if len(valid) else None,
+        end=valid.index[-1] if len(valid) else None,
+        stats=stats,
+        transitions=transitions,
+    )
