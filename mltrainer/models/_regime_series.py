@@ -39,8 +39,7 @@ class ColumnRegimes:
     probs: np.ndarray | None = None  # (n, k); None = one-hot of the labels
     extras: dict = field(default_factory=dict)  # name -> (n,) array
     tables: dict = field(default_factory=dict)  # name -> DataFrame
-    transition: np.ndarray | None = None  # model-implied; None = counted from labels
-    durations: np.ndarray | None = None
+    transition: np.ndarray | None = None  # own law (with durations); None: from labels
     warnings: list = field(default_factory=list)  # messages for the user (failed fits)
 
 
@@ -143,7 +142,7 @@ def _assemble(model: RegimeModel, data: MarketData, results: dict) -> ModelOutpu
     out_extras = {f"prob_{j}": as_frame(probs[j], data) for j in range(k)}
     out_extras.update({key: as_frame(v, data) for key, v in extras.items()})
     out_tables = {key: pd.concat(parts, names=["column"]) for key, parts in tables.items() if parts}
-    messages = tuple(m for prices, res in results.values() for m in res.warnings)
+    messages = tuple(m for _, res in results.values() for m in res.warnings)
     return ModelOutput(as_frame(labels, data), out_extras, out_tables, messages)
 
 
@@ -157,9 +156,10 @@ def _column_tables(res: ColumnRegimes, prices: pd.Series, k: int, names: tuple) 
         ),
         "regime_stats": rm.regime_stats(res.labels, prices.pct_change().to_numpy(), k, names),
     }
-    if res.durations is not None:
+    if res.transition is not None:
+        durations = rm.expected_durations(res.transition)
         out["expected_durations"] = pd.DataFrame(
-            {"name": list(names), "expected_duration_days": res.durations}, index=regimes
+            {"name": list(names), "expected_duration_days": durations}, index=regimes
         )
     return {**out, **res.tables}
 
@@ -341,7 +341,6 @@ def markov_regimes(
     if fits.refits:
         last = fits.refits[-1][1]
         out.transition = markov_math.transition_from_params(fits.last_model, last)
-        out.durations = rm.expected_durations(out.transition)
         out.tables["params"] = markov_math.params_table(fits, prices.index[1:])
     return out
 
