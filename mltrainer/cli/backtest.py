@@ -4,36 +4,68 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from mltrainer.cli.common import add_data_args, checked, emit, load_data
 from mltrainer.errors import ParameterError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mltrainer.numerics.parallel import Progress
 from mltrainer.validate import parse_float, parse_int
 
 _BPS = {"low": 0.0, "high": 1000.0}  # the engine's own bounds on a cost
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """The ``backtest`` and ``walkforward`` commands."""
     bt = subparsers.add_parser("backtest", help="backtest a signal or weights model")
     _model_args(bt)
     bt.set_defaults(func=_backtest)
 
     wf = subparsers.add_parser(
-        "walkforward", help="walk-forward validation over a parameter grid (purged folds)")
+        "walkforward", help="walk-forward validation over a parameter grid (purged folds)"
+    )
     _model_args(wf)
-    wf.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
-                    help="values to search for one parameter (repeatable)")
-    wf.add_argument("--train-days", type=checked(parse_int, "--train-days", 20, 20000),
-                    default=756,
-                    help="training window (first one when expanding), trading days")
-    wf.add_argument("--test-days", type=checked(parse_int, "--test-days", 5, 20000),
-                    default=252, help="test fold, trading days")
+    wf.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
+        help="values to search for one parameter (repeatable)",
+    )
+    wf.add_argument(
+        "--train-days",
+        type=checked(parse_int, "--train-days", 20, 20000),
+        default=756,
+        help="training window (first one when expanding), trading days",
+    )
+    wf.add_argument(
+        "--test-days",
+        type=checked(parse_int, "--test-days", 5, 20000),
+        default=252,
+        help="test fold, trading days",
+    )
     wf.add_argument("--mode", choices=("expanding", "rolling"), default="expanding")
-    wf.add_argument("--label-horizon", type=checked(parse_int, "--label-horizon", 1, 252),
-                    default=1, help="days a decision's label spans (purging), default 1")
-    wf.add_argument("--embargo", type=checked(parse_int, "--embargo", 0, 252), default=0,
-                    help="embargo after each test fold, days")
-    wf.add_argument("--n-jobs", type=checked(_n_jobs, "--n-jobs"), default=-1,
-                    help="parallel workers (-1 = all cores)")
+    wf.add_argument(
+        "--label-horizon",
+        type=checked(parse_int, "--label-horizon", 1, 252),
+        default=1,
+        help="days a decision's label spans (purging), default 1",
+    )
+    wf.add_argument(
+        "--embargo",
+        type=checked(parse_int, "--embargo", 0, 252),
+        default=0,
+        help="embargo after each test fold, days",
+    )
+    wf.add_argument(
+        "--n-jobs",
+        type=checked(_n_jobs, "--n-jobs"),
+        default=-1,
+        help="parallel workers (-1 = all cores)",
+    )
     wf.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     wf.set_defaults(func=_walkforward)
 
@@ -48,41 +80,76 @@ def _n_jobs(text: str, name: str) -> int:
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("key", help="registry key, family/ClassName (see `models list`)")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="a model parameter (repeatable)")
-    parser.add_argument("--cost-bps", type=checked(parse_float, "--cost-bps", **_BPS),
-                        default=0.0,
-                        help="commission, basis points of traded value")
-    parser.add_argument("--slippage-bps", type=checked(parse_float, "--slippage-bps", **_BPS),
-                        default=0.0,
-                        help="slippage, basis points of traded value")
-    parser.add_argument("--spread-bps", type=checked(parse_float, "--spread-bps", **_BPS),
-                        default=0.0,
-                        help="half the bid-ask spread, basis points of traded value")
-    parser.add_argument("--gross-limit", default=1.0,
-                        type=checked(parse_float, "--gross-limit", 0.0, 100.0, low_open=True),
-                        help="largest gross exposure (1 = fully invested)")
-    parser.add_argument("--max-weight", default=None,
-                        type=checked(parse_float, "--max-weight", 0.0, 100.0, low_open=True),
-                        help="largest absolute weight of one ticker")
-    parser.add_argument("--strict", action="store_true",
-                        help="refuse weights above the limits instead of scaling/clipping")
-    parser.add_argument("--rebalance-every", type=checked(parse_int, "--rebalance-every", 1),
-                        default=1,
-                        help="trade every k-th date only (positions drift between)")
-    parser.add_argument("--universe", choices=("sp500", "survivors"), default=None,
-                        help="sp500: hold a ticker only while it is an S&P 500 member (the "
-                             "default without --tickers when membership is known), reported "
-                             "beside the same run on the survivors; survivors: the tickers "
-                             "over the whole period")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a model parameter (repeatable)",
+    )
+    parser.add_argument(
+        "--cost-bps",
+        type=checked(parse_float, "--cost-bps", **_BPS),
+        default=0.0,
+        help="commission, basis points of traded value",
+    )
+    parser.add_argument(
+        "--slippage-bps",
+        type=checked(parse_float, "--slippage-bps", **_BPS),
+        default=0.0,
+        help="slippage, basis points of traded value",
+    )
+    parser.add_argument(
+        "--spread-bps",
+        type=checked(parse_float, "--spread-bps", **_BPS),
+        default=0.0,
+        help="half the bid-ask spread, basis points of traded value",
+    )
+    parser.add_argument(
+        "--gross-limit",
+        default=1.0,
+        type=checked(parse_float, "--gross-limit", 0.0, 100.0, low_open=True),
+        help="largest gross exposure (1 = fully invested)",
+    )
+    parser.add_argument(
+        "--max-weight",
+        default=None,
+        type=checked(parse_float, "--max-weight", 0.0, 100.0, low_open=True),
+        help="largest absolute weight of one ticker",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse weights above the limits instead of scaling/clipping",
+    )
+    parser.add_argument(
+        "--rebalance-every",
+        type=checked(parse_int, "--rebalance-every", 1),
+        default=1,
+        help="trade every k-th date only (positions drift between)",
+    )
+    parser.add_argument(
+        "--universe",
+        choices=("sp500", "survivors"),
+        default=None,
+        help="sp500: hold a ticker only while it is an S&P 500 member (the "
+        "default without --tickers when membership is known), reported "
+        "beside the same run on the survivors; survivors: the tickers "
+        "over the whole period",
+    )
     add_data_args(parser)
 
 
 def _backtest_kwargs(args) -> dict:
-    return {"commission_bps": args.cost_bps, "slippage_bps": args.slippage_bps,
-            "spread_bps": args.spread_bps, "gross_limit": args.gross_limit,
-            "max_weight": args.max_weight, "strict": args.strict,
-            "rebalance_every": args.rebalance_every}
+    return {
+        "commission_bps": args.cost_bps,
+        "slippage_bps": args.slippage_bps,
+        "spread_bps": args.spread_bps,
+        "gross_limit": args.gross_limit,
+        "max_weight": args.max_weight,
+        "strict": args.strict,
+        "rebalance_every": args.rebalance_every,
+    }
 
 
 def _universe(args, data):
@@ -98,11 +165,15 @@ def _universe_lines(universe, effect: dict | None) -> list[str]:
         lines.append(f"  survivorship effect ({effect['note']}):")
         lines.append(f"  {'':<16}{'CAGR':>9}{'Sharpe':>9}{'max DD':>9}")
         for name, row in (("point in time", pit), ("survivors", surv)):
-            lines.append(f"  {name:<16}{_pct(row['cagr']):>9}{_num(row['sharpe']):>9}"
-                         f"{_pct(row['max_drawdown']):>9}")
+            lines.append(
+                f"  {name:<16}{_pct(row['cagr']):>9}{_num(row['sharpe']):>9}"
+                f"{_pct(row['max_drawdown']):>9}"
+            )
         d = effect["survivors_minus_point_in_time"]
-        lines.append(f"  {'difference':<16}{_pct(d['cagr'], '+'):>9}"
-                     f"{_num(d['sharpe'], '+'):>9}{_pct(d['max_drawdown'], '+'):>9}")
+        lines.append(
+            f"  {'difference':<16}{_pct(d['cagr'], '+'):>9}"
+            f"{_num(d['sharpe'], '+'):>9}{_pct(d['max_drawdown'], '+'):>9}"
+        )
     return lines
 
 
@@ -136,29 +207,44 @@ def _backtest(args) -> int:
     summary = result.summary()
     effect = None
     if universe.mask is not None:  # the same signal on the survivors, for comparison
-        kwargs.setdefault("weighting", "weights" if model.output_kind == "weights"
-                          else "normalize")
+        kwargs.setdefault("weighting", "weights" if model.output_kind == "weights" else "normalize")
         survivors = run_backtest(output.primary, data, **kwargs)
         effect = survivorship_effect(result.metrics, survivors.metrics)
     warnings = [*universe.warnings, *summary["warnings"]]
-    rec = audit.record(kind="backtest", model_key=args.key, params=model.get_params(),
-                       data=data, tickers=data.tickers, start=args.start, end=args.end,
-                       metrics={**summary["metrics"], "final_equity": summary["final_equity"]},
-                       source=data.source, extra={"settings": summary["settings"],
-                                                  "universe": universe.name})
-    doc = {"model": args.key, "params": model.get_params(), "source": data.source,
-           **summary, "warnings": warnings, "universe": universe.to_dict(),
-           "survivorship": effect, "audit_id": rec["id"]}
+    rec = audit.record(
+        kind="backtest",
+        model_key=args.key,
+        params=model.get_params(),
+        data=data,
+        tickers=data.tickers,
+        start=args.start,
+        end=args.end,
+        metrics={**summary["metrics"], "final_equity": summary["final_equity"]},
+        source=data.source,
+        extra={"settings": summary["settings"], "universe": universe.name},
+    )
+    doc = {
+        "model": args.key,
+        "params": model.get_params(),
+        "source": data.source,
+        **summary,
+        "warnings": warnings,
+        "universe": universe.to_dict(),
+        "survivorship": effect,
+        "audit_id": rec["id"],
+    }
     m = summary["metrics"]
-    text = "\n".join([
-        f"{args.key} on {data.n_tickers} tickers ({data.source}), {summary['first_date']} to "
-        f"{summary['last_date']}",
-        *_universe_lines(universe, effect),
-        f"final equity {summary['final_equity']:.4f} (from 1.0)",
-        *(f"  {k:<28} {_fmt(v)}" for k, v in m.items()),
-        *(f"warning: {w}" for w in warnings),
-        f"audit record {rec['id']}",
-    ])
+    text = "\n".join(
+        [
+            f"{args.key} on {data.n_tickers} tickers ({data.source}), {summary['first_date']} to "
+            f"{summary['last_date']}",
+            *_universe_lines(universe, effect),
+            f"final equity {summary['final_equity']:.4f} (from 1.0)",
+            *(f"  {k:<28} {_fmt(v)}" for k, v in m.items()),
+            *(f"warning: {w}" for w in warnings),
+            f"audit record {rec['id']}",
+        ]
+    )
     emit(args, doc, text)
     return 0
 
@@ -171,8 +257,9 @@ def parse_grid(specs: dict, items: list[str]) -> dict:
             raise ParameterError(f"--grid expects name=v1,v2,... (got {item!r})")
         name, text = (s.strip() for s in item.split("=", 1))
         if name not in specs:
-            raise ParameterError(f"unknown grid parameter {name!r}; this model takes: "
-                                 f"{', '.join(specs) or 'none'}")
+            raise ParameterError(
+                f"unknown grid parameter {name!r}; this model takes: {', '.join(specs) or 'none'}"
+            )
         values = [v.strip() for v in text.split(",") if v.strip()]
         if not values:
             raise ParameterError(f"--grid {name}= needs at least one value")
@@ -183,13 +270,7 @@ def parse_grid(specs: dict, items: list[str]) -> dict:
     return grid
 
 
-def _walkforward(args) -> int:
-    from joblib import parallel_config
-
-    from mltrainer import audit
-    from mltrainer.backtest.walkforward import walk_forward
-    from mltrainer.models.ml import refit_progress
-
+def _walkforward(args: argparse.Namespace) -> int:
     cls, params = _model(args)
     grid = parse_grid(cls.param_specs, args.grid)
     overlap = set(grid) & set(params)
@@ -197,76 +278,152 @@ def _walkforward(args) -> int:
         raise ParameterError(f"{', '.join(sorted(overlap))}: given both as --param and --grid")
     data = load_data(args)
     universe = _universe(args, data)
-    bar = None
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=None, desc="walk-forward", unit="run", file=sys.stderr, leave=False,
-                   disable=None)  # None: no bar when stderr is not a terminal
-
-    def progress(done: int, total: int) -> None:
-        if bar is not None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
-    def refits(done: int, total: int) -> None:  # ML models refitting in this process
-        if bar is not None:
-            bar.set_postfix_str(f"refit {done}/{total}")
-
-    try:
-        # a single grid point runs in-process; its refits may then use the workers
-        with parallel_config(n_jobs=args.n_jobs), refit_progress(refits):
-            runs = {}
-            for name, mask in (("main", universe.mask), ("survivors", None)):
-                if name == "survivors" and universe.mask is None:
-                    break
-                runs[name] = walk_forward(
-                    cls, data, grid, params=params, train_size=args.train_days,
-                    test_size=args.test_days, mode=args.mode,
-                    label_horizon=args.label_horizon, embargo=args.embargo,
-                    backtest_kwargs={**_backtest_kwargs(args), "members": mask},
-                    n_jobs=args.n_jobs, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
-    res = runs["main"]
-    summary = res.summary()
-    effect = None
-    if "survivors" in runs:
-        from mltrainer.backtest.pit import survivorship_effect
-
-        effect = survivorship_effect(summary["oos_metrics"],
-                                     runs["survivors"].summary()["oos_metrics"])
-        effect["note"] += " (out-of-sample folds of the same walk-forward)"
-    dsr = summary["deflated_sharpe"]
-    rec = audit.record(kind="walkforward", model_key=args.key, params={**params, "grid": grid},
-                       data=data, tickers=data.tickers, start=args.start, end=args.end,
-                       metrics={**{f"oos_{k}": v for k, v in summary["oos_metrics"].items()},
-                                "dsr_oos": dsr["oos"]["dsr"],
-                                "dsr_best_trial": dsr["best_trial"]["dsr"]},
-                       source=data.source, extra={"settings": summary["settings"]})
-    doc = {"model": args.key, "source": data.source, **summary, "universe": universe.to_dict(),
-           "survivorship": effect, "audit_id": rec["id"]}
-    lines = [f"{args.key}: {len(res.grid)} grid point(s), {len(res.folds)} folds "
-             f"({args.mode}, train {args.train_days} / test {args.test_days} days)",
-             *_universe_lines(universe, effect),
-             *(f"warning: {w}" for w in universe.warnings),
-             f"{'fold':>4}  {'test period':<23}  {'params':<30} {'IS Sharpe':>9} "
-             f"{'OOS Sharpe':>10}"]
-    for row in summary["folds"]:
-        lines.append(f"{row['fold']:>4}  {row['test_start']} {row['test_end']}  "
-                     f"{str(row['params']):<30} {_fmt(row['is_sharpe']):>9} "
-                     f"{_fmt(row['oos_sharpe']):>10}")
-    lines += [f"out-of-sample: Sharpe {_fmt(summary['oos_metrics']['sharpe'])}, CAGR "
-              f"{_fmt(summary['oos_metrics']['cagr'])}, max drawdown "
-              f"{_fmt(summary['oos_metrics']['max_drawdown'])}",
-              f"deflated Sharpe (OOS, N={dsr['oos']['n_trials']}): {_fmt(dsr['oos']['dsr'])}; "
-              f"best whole-sample point: {_fmt(dsr['best_trial']['dsr'])}",
-              *_baseline_lines(summary["baselines"]),
-              f"audit record {rec['id']}"]
+    runs = _walkforward_runs(args, cls, data, grid, params, universe.mask)
+    summary = runs["main"].summary()
+    effect = _fold_survivorship(summary, runs.get("survivors"))
+    audit_id = _record_walkforward(args, data, {**params, "grid": grid}, summary)
+    doc = {
+        "model": args.key,
+        "source": data.source,
+        **summary,
+        "universe": universe.to_dict(),
+        "survivorship": effect,
+        "audit_id": audit_id,
+    }
+    lines = [
+        f"{args.key}: {len(runs['main'].grid)} grid point(s), {len(runs['main'].folds)} "
+        f"folds ({args.mode}, train {args.train_days} / test {args.test_days} days)",
+        *_universe_lines(universe, effect),
+        *(f"warning: {w}" for w in universe.warnings),
+        *_walkforward_lines(summary),
+        f"audit record {audit_id}",
+    ]
     emit(args, doc, "\n".join(lines))
     return 0
+
+
+def _walkforward_runs(args, cls, data, grid, params, members) -> dict:
+    """The walk-forward on the universe (``main``), then on the survivors if it has members."""
+    from mltrainer.backtest.walkforward import walk_forward
+    from mltrainer.numerics.parallel import execution
+
+    masks = {"main": members} if members is None else {"main": members, "survivors": None}
+    # a single grid point runs in-process; its refits may then use the workers
+    with (
+        _progress_bar(not args.no_progress) as (on_run, on_fit),
+        execution(n_jobs=_workers(args.n_jobs), progress=on_fit),
+    ):
+        return {
+            name: walk_forward(
+                cls,
+                data,
+                grid,
+                params=params,
+                train_size=args.train_days,
+                test_size=args.test_days,
+                mode=args.mode,
+                label_horizon=args.label_horizon,
+                embargo=args.embargo,
+                backtest_kwargs={**_backtest_kwargs(args), "members": mask},
+                n_jobs=args.n_jobs,
+                progress=on_run,
+            )
+            for name, mask in masks.items()
+        }
+
+
+def _record_walkforward(args, data, params: dict, summary: dict) -> str:
+    """The audit record of a walk-forward (its out-of-sample figures); returns its id."""
+    from mltrainer import audit
+
+    dsr = summary["deflated_sharpe"]
+    metrics = {f"oos_{k}": v for k, v in summary["oos_metrics"].items()}
+    metrics.update(dsr_oos=dsr["oos"]["dsr"], dsr_best_trial=dsr["best_trial"]["dsr"])
+    rec = audit.record(
+        kind="walkforward",
+        model_key=args.key,
+        params=params,
+        data=data,
+        tickers=data.tickers,
+        start=args.start,
+        end=args.end,
+        metrics=metrics,
+        source=data.source,
+        extra={"settings": summary["settings"]},
+    )
+    return rec["id"]
+
+
+def _workers(n_jobs: int) -> int:
+    """joblib's ``n_jobs`` as a count of workers (-1: every core)."""
+    from joblib import cpu_count
+
+    return cpu_count() if n_jobs == -1 else n_jobs
+
+
+@contextmanager
+def _progress_bar(show: bool) -> Iterator[tuple[Progress, Progress]]:
+    """Callbacks ``(done, total)`` for the runs of a walk-forward and the fits inside.
+
+    One tqdm bar on stderr counts the runs; its postfix, the refits of the model running
+    in this process. None for both when ``show`` is false (no bar either when stderr is
+    not a terminal).
+    """
+    if not show:
+        yield None, None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=None, desc="walk-forward", unit="run", file=sys.stderr, leave=False, disable=None
+    )  # None: no bar when stderr is not a terminal
+
+    def on_run(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def on_fit(done: int, total: int) -> None:
+        bar.set_postfix_str(f"refit {done}/{total}")
+
+    try:
+        yield on_run, on_fit
+    finally:
+        bar.close()
+
+
+def _fold_survivorship(summary: dict, survivors) -> dict | None:
+    """The survivorship effect on the out-of-sample folds (None without a survivors run)."""
+    if survivors is None:
+        return None
+    from mltrainer.backtest.pit import survivorship_effect
+
+    effect = survivorship_effect(summary["oos_metrics"], survivors.summary()["oos_metrics"])
+    effect["note"] += " (out-of-sample folds of the same walk-forward)"
+    return effect
+
+
+def _walkforward_lines(summary: dict) -> list[str]:
+    """The fold table, the out-of-sample figures and the baselines, as text."""
+    dsr = summary["deflated_sharpe"]
+    oos = summary["oos_metrics"]
+    lines = [
+        f"{'fold':>4}  {'test period':<23}  {'params':<30} {'IS Sharpe':>9} {'OOS Sharpe':>10}"
+    ]
+    for row in summary["folds"]:
+        lines.append(
+            f"{row['fold']:>4}  {row['test_start']} {row['test_end']}  "
+            f"{str(row['params']):<30} {_fmt(row['is_sharpe']):>9} "
+            f"{_fmt(row['oos_sharpe']):>10}"
+        )
+    return [
+        *lines,
+        f"out-of-sample: Sharpe {_fmt(oos['sharpe'])}, CAGR {_fmt(oos['cagr'])}, "
+        f"max drawdown {_fmt(oos['max_drawdown'])}",
+        f"deflated Sharpe (OOS, N={dsr['oos']['n_trials']}): {_fmt(dsr['oos']['dsr'])}; "
+        f"best whole-sample point: {_fmt(dsr['best_trial']['dsr'])}",
+        *_baseline_lines(summary["baselines"]),
+    ]
 
 
 def _baseline_lines(baselines: dict | None) -> list[str]:
@@ -275,10 +432,12 @@ def _baseline_lines(baselines: dict | None) -> list[str]:
         return []
     span = baselines["out_of_sample"]
     costs = ", ".join(f"{k.removesuffix('_bps')} {v:g} bps" for k, v in span["costs"].items())
-    lines = [f"{span['label']}: {span['first_date']} to {span['last_date']} ({span['n_dates']} "
-             f"dates, {span['n_folds']} folds); universe {span['universe']}; costs {costs}",
-             f"  {'':<40}{'CAGR':>8}{'Sharpe':>8}{'max DD':>8}{'turnover':>11}  |"
-             f"{'excess CAGR':>13}{'excess Sharpe':>15}{'IR':>7}"]
+    lines = [
+        f"{span['label']}: {span['first_date']} to {span['last_date']} ({span['n_dates']} "
+        f"dates, {span['n_folds']} folds); universe {span['universe']}; costs {costs}",
+        f"  {'':<40}{'CAGR':>8}{'Sharpe':>8}{'max DD':>8}{'turnover':>11}  |"
+        f"{'excess CAGR':>13}{'excess Sharpe':>15}{'IR':>7}",
+    ]
     pct = "{:.1%}".format
     for key, row in baselines.items():
         if key == "out_of_sample":
@@ -291,12 +450,14 @@ def _baseline_lines(baselines: dict | None) -> list[str]:
             value = row.get(name)
             return f"{'-' if value is None else fmt(value):>{width}}"
 
-        lines.append(f"  {row['label']:<40}{cell('cagr', pct, 8)}"
-                     f"{cell('sharpe', '{:.2f}'.format, 8)}{cell('max_drawdown', pct, 8)}"
-                     f"{cell('annual_turnover', '{:.1f}x/yr'.format, 11)}  |"
-                     f"{cell('excess_cagr', '{:+.1%}'.format, 13)}"
-                     f"{cell('excess_sharpe', '{:+.2f}'.format, 15)}"
-                     f"{cell('information_ratio', '{:.2f}'.format, 7)}")
+        lines.append(
+            f"  {row['label']:<40}{cell('cagr', pct, 8)}"
+            f"{cell('sharpe', '{:.2f}'.format, 8)}{cell('max_drawdown', pct, 8)}"
+            f"{cell('annual_turnover', '{:.1f}x/yr'.format, 11)}  |"
+            f"{cell('excess_cagr', '{:+.1%}'.format, 13)}"
+            f"{cell('excess_sharpe', '{:+.2f}'.format, 15)}"
+            f"{cell('information_ratio', '{:.2f}'.format, 7)}"
+        )
     return lines
 
 

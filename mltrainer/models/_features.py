@@ -23,13 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 from mltrainer.data.market_data import MarketData
-from mltrainer.numerics.rolling import (
-    causal_split_volume,
-    rolling_mean,
-    rolling_mean_std,
-    rolling_std,
-)
+from mltrainer.numerics import rolling as rl
 from mltrainer.numerics.indicators import rsi
+from mltrainer.numerics.units import SQRT_TRADING_DAYS
 
 RETURN_WINDOWS = (1, 5, 21, 63, 126, 252)
 XS_WINDOWS = (21, 63)
@@ -47,11 +43,16 @@ def _lagged(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def feature_panel(data: MarketData) -> tuple[np.ndarray, list[str]]:
-    """The (dates, tickers, features) array of the module notes and the feature names."""
+def _log_prices(data: MarketData) -> tuple[np.ndarray, np.ndarray]:
+    """The adjusted close and its logarithm (NaN where missing), in row-major order."""
     prices = data.adj_close.to_numpy(dtype="float64", na_value=np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        logp = np.log(prices)
+        return prices, np.log(prices)
+
+
+def feature_panel(data: MarketData) -> tuple[np.ndarray, list[str]]:
+    """The (dates, tickers, features) array of the module notes and the feature names."""
+    prices, logp = _log_prices(data)
     names, cols = [], []
     for w in RETURN_WINDOWS:
         names.append(f"ret_{w}")
@@ -60,26 +61,27 @@ def feature_panel(data: MarketData) -> tuple[np.ndarray, list[str]]:
         r = cols[RETURN_WINDOWS.index(w)]
         with np.errstate(invalid="ignore"):
             count = np.isfinite(r).sum(axis=1, keepdims=True)
-            mean = np.where(count > 0, np.nansum(r, axis=1, keepdims=True)
-                            / np.maximum(count, 1), np.nan)
+            mean = np.where(
+                count > 0, np.nansum(r, axis=1, keepdims=True) / np.maximum(count, 1), np.nan
+            )
         names.append(f"xs_ret_{w}")
         cols.append(r - mean)
     daily = cols[0]
     for w in VOL_WINDOWS:
         names.append(f"vol_{w}")
-        cols.append(rolling_std(daily, w) * np.sqrt(252.0))
+        cols.append(rl.rolling_std(daily, w) * SQRT_TRADING_DAYS)
     names.append(f"rsi_{RSI_WINDOW}")
     cols.append(np.asarray(rsi(prices, RSI_WINDOW), dtype="float64") / 100.0 - 0.5)
     for w in MA_WINDOWS:
         names.append(f"ma_dist_{w}")
         with np.errstate(invalid="ignore", divide="ignore"):
-            cols.append(prices / rolling_mean(prices, w) - 1.0)
+            cols.append(prices / rl.rolling_mean(prices, w) - 1.0)
     if data.has_volume:
         # split-consistent without look-ahead (back-adjusting would scale by later splits)
-        volume = causal_split_volume(data.volume, data.splits)
+        volume = rl.causal_split_volume(data.volume, data.splits)
         with np.errstate(invalid="ignore", divide="ignore"):
             logv = np.log(np.where(volume > 0, volume, np.nan))
-        mean, sd = rolling_mean_std(logv, VOLUME_WINDOW)
+        mean, sd = rl.rolling_mean_std(logv, VOLUME_WINDOW)
         with np.errstate(invalid="ignore", divide="ignore"):
             z = np.where(sd > 0, (logv - mean) / sd, np.nan)
         names.append("volume_z")
@@ -96,9 +98,7 @@ def feature_panel(data: MarketData) -> tuple[np.ndarray, list[str]]:
 
 def forward_log_return(data: MarketData, horizon: int) -> np.ndarray:
     """``log(P_{t+h} / P_t)`` per (date, ticker); NaN where t+h is past the data."""
-    prices = data.adj_close.to_numpy(dtype="float64", na_value=np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        logp = np.log(prices)
+    logp = _log_prices(data)[1]
     out = np.full_like(logp, np.nan)
     if horizon < logp.shape[0]:
         out[:-horizon] = logp[horizon:] - logp[:-horizon]
@@ -107,7 +107,5 @@ def forward_log_return(data: MarketData, horizon: int) -> np.ndarray:
 
 def trailing_log_return(data: MarketData, horizon: int) -> np.ndarray:
     """``log(P_t / P_{t-h})``: the "last sign" baseline's score, known at t."""
-    prices = data.adj_close.to_numpy(dtype="float64", na_value=np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        logp = np.log(prices)
+    logp = _log_prices(data)[1]
     return logp - _lagged(logp, horizon)

@@ -13,18 +13,17 @@ from sklearn.preprocessing import StandardScaler
 
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.models import _features as feat
+from mltrainer.models._ml_learners import ACTIONS, fit_linear, q_learning
 from mltrainer.models._ml_walkforward import walk_forward_predict
-from mltrainer.numerics.rolling import causal_split_volume
-from tests.models.fast_settings import fast_params
 from mltrainer.models.ml import (
-    ACTIONS,
     BaseMLModel,
     DeepLearningModel,
     EnsembleMLModel,
     ReinforcementLearningModel,
-    fit_linear,
-    q_learning,
 )
+from mltrainer.numerics.parallel import execution
+from mltrainer.numerics.rolling import causal_split_volume
+from tests.models.fast_settings import fast_params
 
 TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "TSLA"]
 
@@ -48,12 +47,14 @@ def test_features_against_pandas_and_talib(talib, data):
 
     pd.testing.assert_frame_equal(col("ret_21"), logp - logp.shift(21), rtol=1e-12)
     r21 = logp - logp.shift(21)
-    pd.testing.assert_frame_equal(col("xs_ret_21"), r21.sub(r21.mean(axis=1), axis=0),
-                                  rtol=1e-10, atol=1e-13)
+    pd.testing.assert_frame_equal(
+        col("xs_ret_21"), r21.sub(r21.mean(axis=1), axis=0), rtol=1e-10, atol=1e-13
+    )
     vol = logp.diff().rolling(63).std() * np.sqrt(252)
     pd.testing.assert_frame_equal(col("vol_63"), vol, rtol=1e-7, atol=1e-12)
-    pd.testing.assert_frame_equal(col("ma_dist_50"), px / px.rolling(50).mean() - 1,
-                                  rtol=1e-9, atol=1e-12)
+    pd.testing.assert_frame_equal(
+        col("ma_dist_50"), px / px.rolling(50).mean() - 1, rtol=1e-9, atol=1e-12
+    )
     rsi = talib.RSI(px["AAPL"].to_numpy(), 14) / 100 - 0.5
     np.testing.assert_allclose(col("rsi_14")["AAPL"].to_numpy(), rsi, rtol=1e-9, atol=1e-12)
     logv = np.log(_frame(causal_split_volume(data.volume, data.splits), px))
@@ -62,9 +63,14 @@ def test_features_against_pandas_and_talib(talib, data):
     # TSLA lists in 2010: no feature before its first price
     first = px["TSLA"].first_valid_index()
     assert np.isnan(x[px.index < first, TICKERS.index("TSLA"), :]).all()
-    with_sectors = replace(data, sectors={"AAPL": "Information Technology",
-                                          "MSFT": "Information Technology",
-                                          "JPM": "Financials"})
+    with_sectors = replace(
+        data,
+        sectors={
+            "AAPL": "Information Technology",
+            "MSFT": "Information Technology",
+            "JPM": "Financials",
+        },
+    )
     x2, names2 = feat.feature_panel(with_sectors)
     it = x2[-1, :, names2.index("sector_Information Technology")]
     assert it.tolist() == [1.0, 1.0, 0.0, 0.0, 0.0]
@@ -85,16 +91,22 @@ def test_training_labels_end_before_each_refit(data, train_window):
     x, _ = feat.feature_panel(data)
     y = feat.forward_log_return(data, 5)
     _SEEN.clear()
-    out, log = walk_forward_predict(x, y, _recording_fit, horizon=5, refit_every=63,
-                                    min_train=400, train_window=train_window,
-                                    max_train_samples=10**6, seed=0, params={})
+    schedule = dict(
+        horizon=5,
+        refit_every=63,
+        min_train=400,
+        train_window=train_window,
+        max_train_samples=10**6,
+        random_state=0,
+    )
+    out, log = walk_forward_predict(x, y, _recording_fit, schedule)
     rows = [entry["row"] for entry in log if "skipped" not in entry]
     assert len(rows) == len(_SEEN) >= 20
     for row, (t_min, t_max, n) in zip(rows, _SEEN, strict=True):
         assert t_max == row - 1 - 5  # the last label ends the day before the refit
         if train_window:
             assert t_min >= row - 1 - 5 - train_window + 1
-        usable = (np.isfinite(x[: row - 5]).all(axis=2) & np.isfinite(y[: row - 5]))
+        usable = np.isfinite(x[: row - 5]).all(axis=2) & np.isfinite(y[: row - 5])
         if not train_window:
             assert n == usable.sum()
     assert np.isnan(out[:400]).all() and np.isfinite(out[400:]).any()
@@ -103,16 +115,24 @@ def test_training_labels_end_before_each_refit(data, train_window):
 def test_shuffling_future_labels_leaves_past_predictions_unchanged(data):
     x, _ = feat.feature_panel(data)
     y = feat.forward_log_return(data, 5)
-    kw = dict(horizon=5, refit_every=126, min_train=504, train_window=0,
-              max_train_samples=10**6, seed=0, params={"task": "direction", "C": 1.0})
-    base, _ = walk_forward_predict(x, y, fit_linear, **kw)
+    params = dict(
+        horizon=5,
+        refit_every=126,
+        min_train=504,
+        train_window=0,
+        max_train_samples=10**6,
+        random_state=0,
+        task="direction",
+        C=1.0,
+    )
+    base, _ = walk_forward_predict(x, y, fit_linear, params)
     refit = 504 + 2 * 126
     shuffled = y.copy()
     rng = np.random.default_rng(7)
-    shuffled[refit - 5:] = shuffled[refit - 5:][rng.permutation(len(y) - refit + 5)]
-    other, _ = walk_forward_predict(x, shuffled, fit_linear, **kw)
+    shuffled[refit - 5 :] = shuffled[refit - 5 :][rng.permutation(len(y) - refit + 5)]
+    other, _ = walk_forward_predict(x, shuffled, fit_linear, params)
     np.testing.assert_array_equal(base[: refit + 126], other[: refit + 126])
-    assert not np.allclose(base[refit + 126:], other[refit + 126:], equal_nan=True)
+    assert not np.allclose(base[refit + 126 :], other[refit + 126 :], equal_nan=True)
 
 
 def test_base_model_equals_sklearn_by_hand(data):
@@ -125,12 +145,13 @@ def test_base_model_equals_sklearn_by_hand(data):
     ok = np.isfinite(xt).all(axis=1) & np.isfinite(yt)
     scaler = StandardScaler().fit(xt[ok])
     clf = LogisticRegression(C=0.5, max_iter=1000).fit(
-        np.clip(scaler.transform(xt[ok]), -5, 5), yt[ok] > 0)
-    xp = x[row:row + 126].reshape(-1, x.shape[2])
+        np.clip(scaler.transform(xt[ok]), -5, 5), yt[ok] > 0
+    )
+    xp = x[row : row + 126].reshape(-1, x.shape[2])
     okp = np.isfinite(xp).all(axis=1)
     want = np.full(len(xp), np.nan)
     want[okp] = 2 * clf.predict_proba(np.clip(scaler.transform(xp[okp]), -5, 5))[:, 1] - 1
-    got = out.primary.iloc[row:row + 126].to_numpy().reshape(-1)
+    got = out.primary.iloc[row : row + 126].to_numpy().reshape(-1)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
@@ -168,8 +189,9 @@ def test_ensemble_weights_follow_validation_auc(data):
 
 
 def test_deep_model_stops_early_on_the_time_split(data):
-    out = DeepLearningModel(hidden_layers="32", max_epochs=30, patience=3,
-                            refit_every=252, max_train_samples=3000).run(data)
+    out = DeepLearningModel(
+        hidden_layers="32", max_epochs=30, patience=3, refit_every=252, max_train_samples=3000
+    ).run(data)
     refits = out.tables["refits"]
     assert refits["best_epoch"].between(1, 30).all()
     assert refits["validation_loss"].gt(0).all()
@@ -180,8 +202,17 @@ def test_q_learning_one_step_by_hand():
     """epsilon = 1: the seeded draw picks the action; one TD update, by hand."""
     market = np.array([[0], [0]])
     rewards = np.array([[0.01], [np.nan]])
-    q = q_learning(market, rewards, 1, learning_rate=0.5, discount=0.9, epsilon=1.0,
-                   episodes=1, cost=0.001, rng=np.random.default_rng(5))
+    q = q_learning(
+        market,
+        rewards,
+        1,
+        learning_rate=0.5,
+        discount=0.9,
+        epsilon=1.0,
+        episodes=1,
+        cost=0.001,
+        rng=np.random.default_rng(5),
+    )
     twin = np.random.default_rng(5)
     twin.random(1)
     a = int(twin.integers(0, 3, 1)[0])
@@ -219,12 +250,13 @@ def test_future_prices_change_no_prediction_up_to_t(data, cls):
 
 
 def test_bad_input(data):
-    with pytest.raises(DataError, match="min_train"):
+    with pytest.raises(DataError, match="at least 505 trading days"):
         BaseMLModel().run(data.select(end="2009-06-30"))
     with pytest.raises(ParameterError, match="train_window"):
         BaseMLModel(train_window=30).fit(data)
-    one = BaseMLModel(refit_every=252).run(data.select(tickers=["KO"] if "KO" in data.tickers
-                                                       else ["XOM"]))
+    one = BaseMLModel(refit_every=252).run(
+        data.select(tickers=["KO"] if "KO" in data.tickers else ["XOM"])
+    )
     assert np.isfinite(one.primary.to_numpy()).sum() > 500
     gone = data.adj_close.copy()
     gone["JPM"] = np.nan
@@ -233,11 +265,18 @@ def test_bad_input(data):
     assert out["JPM"].isna().all() and out["AAPL"].notna().sum() > 500
 
 
-def test_refit_progress_reports_every_refit(data):
-    from mltrainer.models.ml import refit_progress
-
+def test_execution_progress_reports_every_refit(data):
     calls = []
-    with refit_progress(lambda done, total: calls.append((done, total))):
+    with execution(progress=lambda done, total: calls.append((done, total))):
         out = BaseMLModel(refit_every=252).run(data)
     n = len(out.tables["refits"])
-    assert calls == [(i, n) for i in range(1, n + 1)]
+    assert calls == [(i, n) for i in range(0, n + 1)]
+
+
+def test_refits_in_workers_give_the_same_signal(data):
+    model = BaseMLModel(refit_every=252, max_train_samples=5000)
+    alone = model.run(data)
+    with execution(n_jobs=2):
+        workers = model.run(data)
+    pd.testing.assert_frame_equal(alone.primary, workers.primary, check_exact=True)
+    pd.testing.assert_frame_equal(alone.tables["refits"], workers.tables["refits"])
