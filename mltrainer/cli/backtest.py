@@ -8,24 +8,33 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from mltrainer.cli.common import add_data_args, checked, emit, load_data
+from mltrainer.cli.common import (
+    Subparsers,
+    add_command,
+    add_data_args,
+    checked,
+    emit,
+    load_data,
+    record_run,
+)
 from mltrainer.errors import ParameterError
+from mltrainer.validate import parse_float, parse_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from mltrainer.numerics.parallel import Progress
-from mltrainer.validate import parse_float, parse_int
 
 _BPS = {"low": 0.0, "high": 1000.0}  # the engine's own bounds on a cost
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Subparsers) -> None:
     """The ``backtest`` and ``walkforward`` commands."""
-    bt = subparsers.add_parser("backtest", help="backtest a signal or weights model")
+    bt = add_command(subparsers, "backtest", _backtest, "backtest a signal or weights model")
     _model_args(bt)
-    bt.set_defaults(func=_backtest)
-
-    wf = subparsers.add_parser(
-        "walkforward", help="walk-forward validation over a parameter grid (purged folds)"
+    wf = add_command(
+        subparsers,
+        "walkforward",
+        _walkforward,
+        "walk-forward validation over a parameter grid (purged folds)",
     )
     _model_args(wf)
     wf.add_argument(
@@ -67,7 +76,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="parallel workers (-1 = all cores)",
     )
     wf.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    wf.set_defaults(func=_walkforward)
 
 
 def _n_jobs(text: str, name: str) -> int:
@@ -194,7 +202,6 @@ def _model(args):
 
 
 def _backtest(args) -> int:
-    from mltrainer import audit
     from mltrainer.backtest.engine import backtest_model, run_backtest
     from mltrainer.backtest.pit import survivorship_effect
 
@@ -211,18 +218,9 @@ def _backtest(args) -> int:
         survivors = run_backtest(output.primary, data, **kwargs)
         effect = survivorship_effect(result.metrics, survivors.metrics)
     warnings = [*universe.warnings, *summary["warnings"]]
-    rec = audit.record(
-        kind="backtest",
-        model_key=args.key,
-        params=model.get_params(),
-        data=data,
-        tickers=data.tickers,
-        start=args.start,
-        end=args.end,
-        metrics={**summary["metrics"], "final_equity": summary["final_equity"]},
-        source=data.source,
-        extra={"settings": summary["settings"], "universe": universe.name},
-    )
+    metrics = {**summary["metrics"], "final_equity": summary["final_equity"]}
+    extra = {"settings": summary["settings"], "universe": universe.name}
+    rec = record_run(args, "backtest", model.get_params(), data, metrics, extra)
     doc = {
         "model": args.key,
         "params": model.get_params(),
@@ -334,24 +332,11 @@ def _walkforward_runs(args, cls, data, grid, params, members) -> dict:
 
 def _record_walkforward(args, data, params: dict, summary: dict) -> str:
     """The audit record of a walk-forward (its out-of-sample figures); returns its id."""
-    from mltrainer import audit
-
     dsr = summary["deflated_sharpe"]
     metrics = {f"oos_{k}": v for k, v in summary["oos_metrics"].items()}
     metrics.update(dsr_oos=dsr["oos"]["dsr"], dsr_best_trial=dsr["best_trial"]["dsr"])
-    rec = audit.record(
-        kind="walkforward",
-        model_key=args.key,
-        params=params,
-        data=data,
-        tickers=data.tickers,
-        start=args.start,
-        end=args.end,
-        metrics=metrics,
-        source=data.source,
-        extra={"settings": summary["settings"]},
-    )
-    return rec["id"]
+    extra = {"settings": summary["settings"]}
+    return record_run(args, "walkforward", params, data, metrics, extra)["id"]
 
 
 def _workers(n_jobs: int) -> int:
