@@ -47,17 +47,10 @@ def training_span(refit_row: int, horizon: int, train_window: int) -> tuple[int,
     return lo, hi
 
 
-def _subsample(n: int, cap: int, seed: int, k: int) -> np.ndarray | None:
-    if n <= cap:
-        return None
-    rng = np.random.default_rng([seed, k])
-    return np.sort(rng.choice(n, size=cap, replace=False))
-
-
-def _samples(features, labels, k, row, end, horizon, train_window, cap, seed):
+def _samples(features, labels, p, k, row, end):
     """The training and prediction arrays of refit k (built lazily, one at a time)."""
     n_feat = features.shape[2]
-    lo, hi = training_span(row, horizon, train_window)
+    lo, hi = training_span(row, p["horizon"], p["train_window"])
     if hi < lo:
         return None
     x = features[lo : hi + 1].reshape(-1, n_feat)
@@ -65,8 +58,10 @@ def _samples(features, labels, k, row, end, horizon, train_window, cap, seed):
     t = np.repeat(np.arange(lo, hi + 1), features.shape[1])
     ok = np.isfinite(x).all(axis=1) & np.isfinite(y)
     x, y, t = x[ok], y[ok], t[ok]
-    pick = _subsample(len(y), cap, seed, k)
-    if pick is not None:
+    cap = p["max_train_samples"]
+    if len(y) > cap:  # a seeded subset, the same whatever data follow
+        rng = np.random.default_rng([p["random_state"], k])
+        pick = np.sort(rng.choice(len(y), size=cap, replace=False))
         x, y, t = x[pick], y[pick], t[pick]
     xp = features[row:end].reshape(-1, n_feat)
     okp = np.isfinite(xp).all(axis=1)
@@ -75,14 +70,12 @@ def _samples(features, labels, k, row, end, horizon, train_window, cap, seed):
 
 def _refit(features, labels, fit_predict, p, k, row, end):
     """Refit k: ``(prediction, prediction mask, refit-table entry)``."""
-    seed = p["random_state"]
-    cap, window = p["max_train_samples"], p["train_window"]
-    task = _samples(features, labels, k, row, end, p["horizon"], window, cap, seed)
+    task = _samples(features, labels, p, k, row, end)
     if task is None or len(task[1]) < MIN_SAMPLES or not len(task[3]):
         n = 0 if task is None else len(task[1])
         return None, None, {"n_train": n, "skipped": "too few samples"}
     x, y, t, xp, okp = task
-    res = fit_predict(x, y, t, xp, int(seed) * 1000 + k, p)
+    res = fit_predict(x, y, t, xp, int(p["random_state"]) * 1000 + k, p)
     if res is None:
         return None, None, {"n_train": len(y), "skipped": "degenerate labels"}
     pred, info = res
