@@ -283,6 +283,85 @@ def _first_break(
     return start + b, ok
 
 
+class _Shape(NamedTuple):
+    """Candidate patterns (one entry per last pivot), prices flipped so tops are peaks."""
+
+    ok: np.ndarray  # passes the shape tests
+    mismatch: np.ndarray  # relative gap between the two peaks (shoulders)
+    height: np.ndarray  # pattern height relative to its extreme
+    extreme: np.ndarray  # a close beyond it before the break voids the pattern
+    first: np.ndarray  # row of the first extreme
+    neck: np.ndarray  # the neckline through (neck_row, neck) with slope ``slope``
+    neck_row: np.ndarray
+    slope: np.ndarray
+
+
+def _double(
+    price: np.ndarray, prow: np.ndarray, k: np.ndarray, tolerance: float, min_height: float
+) -> _Shape:
+    """Peak, trough, peak ending at events ``k``: the double top's tests."""
+    a, n_, b = price[k - 2], price[k - 1], price[k]
+    top = np.maximum(a, b)
+    shoulder_lo = np.minimum(a, b)
+    mismatch = np.abs(a - b) / np.abs(top)
+    height = (shoulder_lo - n_) / np.abs(shoulder_lo)
+    ok = (mismatch <= tolerance) & (height >= min_height)
+    return _Shape(ok, mismatch, height, top, prow[k - 2], n_, prow[k - 1], np.zeros_like(n_))
+
+
+def _head_shoulders(
+    price: np.ndarray, prow: np.ndarray, k: np.ndarray, tolerance: float, min_height: float
+) -> _Shape:
+    """Shoulder, trough, head, trough, shoulder ending at events ``k``: the tests."""
+    ls, t1, hd, t2, rs = (price[k - i] for i in (4, 3, 2, 1, 0))
+    r1, r2 = prow[k - 3], prow[k - 1]
+    mismatch = np.abs(ls - rs) / np.abs(np.maximum(ls, rs))
+    height = (hd - np.maximum(t1, t2)) / np.abs(hd)
+    ok = (hd > np.maximum(ls, rs)) & (mismatch <= tolerance) & (height >= min_height)
+    return _Shape(ok, mismatch, height, hd, prow[k - 4], t1, r1, (t2 - t1) / (r2 - r1))
+
+
+_SHAPES = (
+    (3, _double, DOUBLE_TOP, DOUBLE_BOTTOM),
+    (5, _head_shoulders, HEAD_SHOULDERS, INVERSE_HEAD_SHOULDERS),
+)
+
+
+def _broken(
+    close: np.ndarray,
+    ev: PivotEvents,
+    k: np.ndarray,
+    shape: _Shape,
+    s: float,
+    code: int,
+    tolerance: float,
+    full_height: float,
+    max_wait: int,
+) -> tuple:
+    """The candidates that pass their tests and then break the neckline: Patterns' columns."""
+    kk = k[shape.ok]
+    ok = _Shape(*(f[shape.ok] for f in shape))
+    start = ev.row[kk]  # confirmation of the last pivot
+    n0 = ok.neck + ok.slope * (start - ok.neck_row)
+    bearish = np.full(kk.size, s > 0)
+    row, hit = _first_break(
+        close, ev.ticker[kk], start, s * n0, s * ok.slope, s * ok.extreme, bearish, max_wait
+    )
+    strength = np.minimum(1.0, ok.height / full_height) * (
+        1.0 - 0.5 * ok.mismatch / max(tolerance, 1e-12)
+    )
+    neck_at = n0 + ok.slope * (row - start)
+    return (
+        ev.ticker[kk][hit],
+        np.full(hit.sum(), code),
+        row[hit],
+        ok.first[hit],
+        ev.pivot_row[kk][hit],
+        strength[hit],
+        s * neck_at[hit],
+    )
+
+
 def find_patterns(
     close: np.ndarray,
     ev: PivotEvents,
@@ -307,71 +386,18 @@ def find_patterns(
     between the two peaks (shoulders).
     """
     parts = []
-    price, prow = ev.price, ev.pivot_row
-    for span, kinds in ((3, (1, -1)), (5, (1, -1))):
+    for span, shape_of, top_code, bottom_code in _SHAPES:
         k, _ = _same_ticker(ev, span)
-        for last_kind in kinds:
+        for last_kind in (1, -1):
             k_ok = k[_alternating(ev, k, span, last_kind)]
             if k_ok.size == 0:
                 continue
             bearish = last_kind == 1  # tops end on a peak
             s = 1.0 if bearish else -1.0  # flip lows into "peaks" to share the tests
-            if span == 3:
-                a, n_, b = (s * price[k_ok - 2], s * price[k_ok - 1], s * price[k_ok])
-                top = np.maximum(a, b)
-                shoulder_lo = np.minimum(a, b)
-                mismatch = np.abs(a - b) / np.abs(top)
-                height = (shoulder_lo - n_) / np.abs(shoulder_lo)
-                neck0 = n_
-                slope = np.zeros_like(n_)
-                extreme = top
-                first = prow[k_ok - 2]
-                code = DOUBLE_TOP if bearish else DOUBLE_BOTTOM
-                ok = (mismatch <= tolerance) & (height >= min_height)
-            else:
-                ls, t1, hd, t2, rs = (s * price[k_ok - i] for i in (4, 3, 2, 1, 0))
-                r1, r2 = prow[k_ok - 3], prow[k_ok - 1]
-                mismatch = np.abs(ls - rs) / np.abs(np.maximum(ls, rs))
-                height = (hd - np.maximum(t1, t2)) / np.abs(hd)
-                slope = (t2 - t1) / (r2 - r1)
-                extreme = hd
-                first = prow[k_ok - 4]
-                code = HEAD_SHOULDERS if bearish else INVERSE_HEAD_SHOULDERS
-                ok = (hd > np.maximum(ls, rs)) & (mismatch <= tolerance) & (height >= min_height)
-                neck0 = None
-            kk = k_ok[ok]
-            if kk.size == 0:
-                continue
-            start = ev.row[kk]  # confirmation of the last pivot
-            if span == 3:
-                n0 = neck0[ok]
-            else:
-                n0 = t1[ok] + slope[ok] * (start - r1[ok])
-            row, hit = _first_break(
-                close,
-                ev.ticker[kk],
-                start,
-                s * n0,
-                s * slope[ok],
-                s * extreme[ok],
-                np.full(kk.size, bearish),
-                max_wait,
-            )
-            strength = np.minimum(1.0, height[ok] / full_height) * (
-                1.0 - 0.5 * mismatch[ok] / max(tolerance, 1e-12)
-            )
-            neck_at = n0 + slope[ok] * (row - start)
-            parts.append(
-                (
-                    ev.ticker[kk][hit],
-                    np.full(hit.sum(), code),
-                    row[hit],
-                    first[ok][hit],
-                    prow[kk][hit],
-                    strength[hit],
-                    s * neck_at[hit],
-                )
-            )
+            shape = shape_of(s * ev.price, ev.pivot_row, k_ok, tolerance, min_height)
+            code = top_code if bearish else bottom_code
+            parts.append(_broken(close, ev, k_ok, shape, s, code, tolerance, full_height, max_wait))
+    parts = [p for p in parts if p[0].size]
     if not parts:
         empty = np.array([], dtype=np.int64)
         return Patterns(empty, empty, empty, empty, empty, np.array([]), np.array([]))

@@ -1,284 +1,24 @@
 """The momentum family: trend-following signals in [-1, 1] per (date, ticker).
 
 Each model is a thin declarative class over a pure, vectorised function of wide
-(dates x tickers) arrays. All prices are the adjusted close unless stated; every value
-at date t uses bars up to t only. A ticker that has not started trading (or has a
-missing bar inside a window) is NaN there, never a silent zero.
+(dates x tickers) arrays (:mod:`mltrainer.models._momentum_math`, named like the
+model's parameters). All prices are the adjusted close unless stated; every value at
+date t uses bars up to t only. A ticker that has not started trading (or has a missing
+bar inside a window) is NaN there, never a silent zero.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
+from mltrainer.models import _momentum_math as mm
 from mltrainer.models._signal_output import signal_output
 from mltrainer.models.base import SIGNAL, Model, ModelOutput
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 from mltrainer.numerics import rolling as rl
-from mltrainer.numerics.frames import as_array, as_frame
-from mltrainer.numerics.threads import single_thread
-
-# --------------------------------------------------------------------------- maths
-
-
-def simple_momentum(
-    prices: np.ndarray,
-    window: int,
-    threshold: float,
-    mode: str = "step",
-    returns: np.ndarray | None = None,
-) -> np.ndarray:
-    """Signal from the trailing return ``r = P[t] / P[t-window] - 1``.
-
-    ``mode="step"``: +1 if r > threshold, -1 if r < -threshold, else 0.
-    ``mode="linear"``: ``clip(r / threshold, -1, 1)`` (a ramp through the dead band;
-    the sign of r when threshold is 0). ``returns``: r, when the caller already has it.
-    """
-    r = rl.trailing_return(prices, window) if returns is None else returns
-    if mode == "step" or threshold == 0:
-        return rl.signed_step(r, threshold)
-    return np.clip(r / threshold, -1.0, 1.0)
-
-
-def dual_momentum(
-    prices: np.ndarray,
-    window: int,
-    abs_threshold: float,
-    rel_threshold: float,
-    benchmark: str = "median",
-    combine: str = "both",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Absolute and relative momentum and their combination.
-
-    Returns ``(signal, absolute, relative)``: absolute = step(r, abs_threshold),
-    relative = step(r - b, rel_threshold) with b the cross-sectional median (or mean) of
-    r over the tickers that have r that day (NaN when fewer than two do),
-    ``combine="both"``: the common sign when both agree, else 0; ``"average"``:
-    ``(absolute + relative) / 2``.
-    """
-    r = rl.trailing_return(prices, window)
-    count = np.isfinite(r).sum(axis=1, keepdims=True)
-    bench = rl.row_nanmedian(r) if benchmark == "median" else rl.row_nanmean(r)
-    bench = np.where(count >= 2, bench, np.nan)
-    absolute = rl.signed_step(r, abs_threshold)
-    relative = rl.signed_step(r - bench, rel_threshold)
-    if combine == "both":
-        signal = np.where(absolute == relative, absolute, 0.0)
-    else:
-        signal = 0.5 * (absolute + relative)
-    signal[np.isnan(absolute) | np.isnan(relative)] = np.nan
-    return signal, absolute, relative
-
-
-def cross_sectional_momentum(
-    prices: np.ndarray, lookback: int, skip: int, mode: str = "rank", quantile: float = 0.2
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rank of the ``lookback``-to-``skip`` return across tickers, mapped to [-1, 1].
-
-    Returns ``(signal, momentum)`` with momentum ``P[t-skip] / P[t-lookback] - 1``,
-    defined only where the ticker also has a price at t (it is listed that day).
-    ``mode="rank"``: ``2 (rank - 1) / (n - 1) - 1`` over the n tickers with momentum
-    that day (average rank for ties). ``mode="quantile"``: +1 for the top ``quantile``
-    of that scale, -1 for the bottom, 0 between.
-    """
-    mom = rl.trailing_return(prices, lookback, skip)
-    mom[~np.isfinite(prices)] = np.nan
-    score = rl.cross_sectional_rank(mom)
-    if mode == "rank":
-        return score, mom
-    u = (score + 1.0) / 2.0  # position in [0, 1]
-    signal = np.where(u >= 1.0 - quantile, 1.0, np.where(u <= quantile, -1.0, 0.0))
-    signal[np.isnan(score)] = np.nan
-    return signal, mom
-
-
-def risk_adjusted_momentum(
-    prices: np.ndarray,
-    window: int,
-    vol_window: int,
-    scale: float,
-    drawdown_window: int,
-    max_drawdown: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``tanh(z / scale)`` with ``z = ln(P[t]/P[t-w]) / (sigma_d sqrt(w))``, guarded.
-
-    sigma_d is the sample standard deviation of daily log returns over ``vol_window``
-    bars ending at t, so z is the trailing move in units of its own noise (a t-statistic
-    of the drift). The signal is set to 0 while the drawdown from the highest close of
-    the last ``drawdown_window`` bars, ``1 - P[t] / max P``, exceeds ``max_drawdown``.
-    Returns ``(signal, z, drawdown)``.
-    """
-    logp = np.log(prices)
-    move = logp - rl.lag(logp, window)
-    sigma = rl.rolling_std(rl.diff(logp), vol_window)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(sigma > 0, move / (sigma * np.sqrt(window)), np.nan)
-    drawdown = 1.0 - prices / rl.rolling_max(prices, drawdown_window)
-    signal = np.tanh(z / scale)
-    signal = np.where(drawdown > max_drawdown, 0.0, signal)
-    signal[np.isnan(z) | np.isnan(drawdown)] = np.nan
-    return signal, z, drawdown
-
-
-def time_series_momentum(
-    prices: np.ndarray,
-    short_window: int,
-    long_window: int,
-    short_weight: float = 0.5,
-    returns: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
-    """``w sign(r_short) + (1 - w) sign(r_long)`` of the two trailing returns.
-
-    ``returns``: ``(r_short, r_long)``, when the caller already has them.
-    """
-    if returns is None:
-        returns = (
-            rl.trailing_return(prices, short_window),
-            rl.trailing_return(prices, long_window),
-        )
-    rs, rlong = returns
-    return short_weight * np.sign(rs) + (1.0 - short_weight) * np.sign(rlong)
-
-
-def volume_confirmed_momentum(
-    prices: np.ndarray,
-    volume: np.ndarray,
-    window: int,
-    threshold: float,
-    confirm_window: int,
-    volume_window: int,
-    volume_ratio: float,
-    momentum: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Simple step momentum kept only where recent volume is above normal.
-
-    ``ratio = mean(V, confirm_window) / mean(V, volume_window)`` (both ending at t,
-    split-consistent volume); signal = step momentum where ratio > ``volume_ratio``,
-    0 where the move is not confirmed, NaN where either part is undefined.
-    ``momentum``: the step momentum, when the caller already has it.
-    Returns ``(signal, ratio)``.
-    """
-    mom = simple_momentum(prices, window, threshold, "step") if momentum is None else momentum
-    with np.errstate(invalid="ignore", divide="ignore"):
-        base = rl.rolling_mean(volume, volume_window)
-        ratio = np.where(base > 0, rl.rolling_mean(volume, confirm_window) / base, np.nan)
-    signal = np.where(ratio > volume_ratio, mom, 0.0)
-    signal[np.isnan(mom) | np.isnan(ratio)] = np.nan
-    return signal, ratio
-
-
-def sector_rotation_momentum(
-    prices: np.ndarray,
-    sector_of: list,
-    sector_names: list,
-    window: int,
-    n_top: int,
-    n_bottom: int,
-    sector_weight: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sector ranking plus within-sector relative strength.
-
-    m_i = trailing ``window`` return. Sector momentum M_s = mean of m_i over members
-    with data. Sectors are ranked each day (1 = strongest); the top ``n_top`` give +1,
-    the bottom ``n_bottom`` -1 (each capped at half the sectors with data), others 0.
-    The relative part is ``tanh((m_i - M_s) / sd_s)`` with sd_s the cross-sectional
-    standard deviation of m within the sector (0 for a sector's only member with data,
-    which sits exactly at its sector mean). signal =
-    ``sector_weight * sector part + (1 - sector_weight) * relative part``.
-
-    ``sector_of`` holds each column's sector index (-1: unknown, whose signal is NaN).
-    Returns ``(signal, sector_momentum, sector_rank)`` (the last two dates x sectors).
-    """
-    mom = rl.trailing_return(prices, window)
-    n_sec = len(sector_names)
-    idx = np.asarray(sector_of, dtype=int)
-    member = np.zeros((len(idx), n_sec))
-    known = idx >= 0
-    member[np.flatnonzero(known), idx[known]] = 1.0
-    finite = np.isfinite(mom)
-    m0 = np.where(finite, mom, 0.0)
-    with single_thread():  # three thin (dates x tickers) @ (tickers x sectors) products
-        count = finite.astype("float64") @ member
-        total = m0 @ member
-        total_sq = (m0 * m0) @ member
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sec_mean = np.where(count > 0, total / count, np.nan)
-        sec_sq = np.where(count > 0, total_sq / count, np.nan)
-        sec_sd = np.sqrt(np.maximum(sec_sq - sec_mean**2, 0.0) * count / (count - 1.0))
-    sec_sd = np.where(count >= 2, sec_sd, np.nan)
-    # rank 1 = strongest sector; NaN sectors are left out
-    rank = pd.DataFrame(sec_mean).rank(axis=1, ascending=False, method="first").to_numpy()
-    n_valid = np.isfinite(sec_mean).sum(axis=1, keepdims=True)
-    top = np.minimum(n_top, n_valid // 2)
-    bottom = np.minimum(n_bottom, n_valid // 2)
-    sec_sig = np.where(rank <= top, 1.0, np.where(rank > n_valid - bottom, -1.0, 0.0))
-    sec_sig = np.where(np.isfinite(rank) & (n_valid >= 2), sec_sig, np.nan)
-
-    signal = np.full_like(mom, np.nan)
-    if known.any():
-        cols = np.flatnonzero(known)
-        s_idx = idx[known]
-        # np.take, not fancy indexing: several times faster for column gathers
-        own = mom if known.all() else np.take(mom, cols, axis=1)
-        excess = own - np.take(sec_mean, s_idx, axis=1)
-        sd = np.take(sec_sd, s_idx, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            # a lone member (or identical members) is exactly at its sector mean: 0
-            rel = np.where(sd > 0, np.tanh(excess / sd), 0.0)
-        rel[np.isnan(excess)] = np.nan
-        part = sector_weight * np.take(sec_sig, s_idx, axis=1) + (1.0 - sector_weight) * rel
-        if known.all():
-            signal = part
-        else:
-            signal[:, cols] = part
-    return signal, sec_mean, rank
-
-
-# ------------------------------------------------------------------------ classes
-
-
-class MomentumInputs:
-    """Arrays the momentum models read, each computed once per data and then shared.
-
-    Every model builds one for its own run; :class:`EnsembleMomentumModel` builds one
-    and hands it to all its members, so the adjusted close, a trailing return several
-    members use (e.g. the 10-day one of Simple, TimeSeries and VolumeConfirmed), the
-    step momentum and the split-consistent volume are computed once. The arrays are
-    shared: read them, never write into them.
-    """
-
-    def __init__(self, data: MarketData):
-        self.data = data
-        self.prices = as_array(data.adj_close)
-        self._memo: dict[tuple, np.ndarray] = {}
-
-    def _get(self, key: tuple, make) -> np.ndarray:
-        if key not in self._memo:
-            self._memo[key] = make()
-        return self._memo[key]
-
-    def trailing_return(self, window: int, skip: int = 0) -> np.ndarray:
-        """:func:`~mltrainer.numerics.rolling.trailing_return` of the adjusted close."""
-        return self._get(
-            ("return", window, skip), lambda: rl.trailing_return(self.prices, window, skip)
-        )
-
-    def step_momentum(self, window: int, threshold: float) -> np.ndarray:
-        """:func:`simple_momentum` in step mode."""
-        return self._get(
-            ("step", window, threshold),
-            lambda: simple_momentum(
-                self.prices, window, threshold, "step", self.trailing_return(window)
-            ),
-        )
-
-    def volume(self) -> np.ndarray:
-        """Split-consistent volume (:func:`~mltrainer.numerics.rolling.causal_split_volume`)."""
-        return self._get(
-            ("volume",), lambda: rl.causal_split_volume(self.data.volume, self.data.splits)
-        )
+from mltrainer.numerics.frames import as_frame
 
 
 class _MomentumModel(Model):
@@ -286,15 +26,12 @@ class _MomentumModel(Model):
     output_kind = SIGNAL
 
     def _compute(self, data: MarketData) -> ModelOutput:
-        return signal_output(data, *self._signal(MomentumInputs(data), extras=True))
+        return signal_output(data, *self._signal(mm.MomentumInputs(data)))
 
-    def _signal(
-        self, inputs: MomentumInputs, extras: bool
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # pragma: no cover
-        """The signal and, if ``extras``, the extras' arrays, from shared inputs.
+    def _signal(self, inputs: mm.MomentumInputs) -> tuple:  # pragma: no cover
+        """The signal and the extras' arrays, from inputs an ensemble's members share.
 
-        How an ensemble runs its members (without the extras it would discard). The
-        arrays may be shared with ``inputs``: read them, never write into them.
+        The arrays may be shared with ``inputs``: read them, never write into them.
         """
         raise NotImplementedError
 
@@ -343,13 +80,13 @@ class SimpleMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return self.window + 1
 
-    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
+    def _signal(self, inputs: mm.MomentumInputs) -> tuple:
         r = inputs.trailing_return(self.window)
         if self.mode == "step":
             signal = inputs.step_momentum(self.window, self.threshold)
         else:
-            signal = simple_momentum(inputs.prices, self.window, self.threshold, self.mode, r)
-        return signal, ({"momentum": r} if extras else {})
+            signal = mm.simple_momentum(inputs.prices, **self.get_params(), returns=r)
+        return signal, {"momentum": r}
 
 
 class DualMomentumModel(_MomentumModel):
@@ -412,9 +149,9 @@ class DualMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return self.window + 1
 
-    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
-        signal, absolute, relative = dual_momentum(inputs.prices, **self.get_params())
-        return signal, ({"absolute": absolute, "relative": relative} if extras else {})
+    def _signal(self, inputs: mm.MomentumInputs) -> tuple:
+        signal, absolute, relative = mm.dual_momentum(inputs.prices, **self.get_params())
+        return signal, {"absolute": absolute, "relative": relative}
 
 
 class CrossSectionalMomentumModel(_MomentumModel):
@@ -473,9 +210,9 @@ class CrossSectionalMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return self.lookback + 1
 
-    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
-        signal, mom = cross_sectional_momentum(inputs.prices, **self.get_params())
-        return signal, ({"momentum": mom} if extras else {})
+    def _signal(self, inputs: mm.MomentumInputs) -> tuple:
+        signal, mom = mm.cross_sectional_momentum(inputs.prices, **self.get_params())
+        return signal, {"momentum": mom}
 
 
 class RiskAdjustedMomentumModel(_MomentumModel):
@@ -531,9 +268,9 @@ class RiskAdjustedMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return max(self.window + 1, self.vol_window + 1, self.drawdown_window)
 
-    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
-        signal, z, dd = risk_adjusted_momentum(inputs.prices, **self.get_params())
-        return signal, ({"zscore": z, "drawdown": dd} if extras else {})
+    def _signal(self, inputs: mm.MomentumInputs) -> tuple:
+        signal, z, dd = mm.risk_adjusted_momentum(inputs.prices, **self.get_params())
+        return signal, {"zscore": z, "drawdown": dd}
 
 
 class TimeSeriesMomentumModel(_MomentumModel):
@@ -583,13 +320,11 @@ class TimeSeriesMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return self.long_window + 1
 
-    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
+    def _signal(self, inputs: mm.MomentumInputs) -> tuple:
         rs = inputs.trailing_return(self.short_window)
         rlong = inputs.trailing_return(self.long_window)
-        signal = time_series_momentum(
-            inputs.prices, self.short_window, self.long_window, self.short_weight, (rs, rlong)
-        )
-        return signal, ({"short_return": rs, "long_return": rlong} if extras else {})
+        signal = mm.time_series_momentum(inputs.prices, **self.get_params(), returns=(rs, rlong))
+        return signal, {"short_return": rs, "long_return": rlong}
 
 
 class VolumeConfirmedMomentumModel(_MomentumModel):
@@ -651,18 +386,13 @@ class VolumeConfirmedMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return max(self.window + 1, self.volume_window)
 
-    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
-        signal, ratio = volume_confirmed_momentum(
-            inputs.prices,
-            inputs.volume(),
-            self.window,
-            self.threshold,
-            self.confirm_window,
-            self.volume_window,
-            self.volume_ratio,
-            inputs.step_momentum(self.window, self.threshold),
+    def _signal(self, inputs: mm.MomentumInputs) -> tuple:
+        volume = rl.causal_split_volume(inputs.data.volume, inputs.data.splits)
+        step = inputs.step_momentum(self.window, self.threshold)
+        signal, ratio = mm.volume_confirmed_momentum(
+            inputs.prices, volume, **self.get_params(), momentum=step
         )
-        return signal, ({"volume_ratio": ratio} if extras else {})
+        return signal, {"volume_ratio": ratio}
 
 
 class SectorRotationMomentumModel(_MomentumModel):
@@ -680,9 +410,10 @@ class SectorRotationMomentumModel(_MomentumModel):
 
     Notes
     -----
-    See :func:`sector_rotation_momentum`. Tickers without a sector in ``data.sectors``
-    are NaN and listed in ``tables["unmapped"]``. Extras: ``sector_momentum`` and
-    ``sector_rank`` (dates x sectors, rank 1 = strongest).
+    See :func:`~mltrainer.models._momentum_math.sector_rotation_momentum`. Tickers
+    without a sector in ``data.sectors`` are NaN and listed in ``tables["unmapped"]``.
+    Extras: ``sector_momentum`` and ``sector_rank`` (dates x sectors, rank 1 =
+    strongest).
 
     References
     ----------
@@ -710,31 +441,16 @@ class SectorRotationMomentumModel(_MomentumModel):
     def min_history(self) -> int:
         return self.window + 1
 
-    def _sectors(self, data: MarketData) -> tuple[list, list]:
-        """Sector names (sorted) and each column's sector index (-1: unknown)."""
-        tickers = list(data.adj_close.columns)
-        names = sorted({str(data.sectors[t]) for t in tickers if data.sectors.get(t)})
-        if not names:
-            raise DataError(
-                "SectorRotationMomentumModel: none of the tickers has a GICS sector in "
-                f"data.sectors (tickers e.g. {', '.join(map(str, tickers[:5]))})"
-            )
-        pos = {s: k for k, s in enumerate(names)}
-        sector_of = [
-            pos.get(str(data.sectors.get(t)), -1) if data.sectors.get(t) else -1 for t in tickers
-        ]
-        return names, sector_of
-
-    def _signal(self, inputs: MomentumInputs, extras: bool) -> tuple:
-        names, sector_of = self._sectors(inputs.data)
-        signal, sec_mom, rank = sector_rotation_momentum(
+    def _signal(self, inputs: mm.MomentumInputs) -> tuple:
+        names, sector_of = mm.sector_index(inputs.data)
+        signal, sec_mom, rank = mm.sector_rotation_momentum(
             inputs.prices, sector_of, names, **self.get_params()
         )
-        return signal, ({"sector_momentum": sec_mom, "sector_rank": rank} if extras else {})
+        return signal, {"sector_momentum": sec_mom, "sector_rank": rank}
 
     def _compute(self, data: MarketData) -> ModelOutput:
-        names, sector_of = self._sectors(data)
-        signal, extras = self._signal(MomentumInputs(data), extras=True)
+        names, sector_of = mm.sector_index(data)
+        signal, extras = self._signal(mm.MomentumInputs(data))
         sectors = pd.Index(names, name="sector")
         by_sector = {k: pd.DataFrame(v, data.dates, sectors) for k, v in extras.items()}
         unmapped = [t for t, k in zip(data.adj_close.columns, sector_of, strict=True) if k < 0]
@@ -813,17 +529,13 @@ class EnsembleMomentumModel(_MomentumModel):
         self.members = members
 
     def _check_params(self) -> None:
-        given = {} if self.members is None else self.members
-        if not isinstance(given, dict):
-            raise ParameterError(
-                f"members must be None or a dict from weight name to model (got {given!r})"
-            )
-        for slot, model in given.items():
-            cls = _MEMBERS.get(slot)
-            if cls is None or not isinstance(model, cls):
+        given = self.members if isinstance(self.members, dict) else {None: self.members}
+        for slot, model in ({} if self.members is None else given).items():
+            if not isinstance(model, _MEMBERS.get(slot, ())):
                 raise ParameterError(
-                    f"members[{slot!r}] must be a {cls.__name__ if cls else 'momentum model'} "
-                    f"(got {model!r}); the slots are {', '.join(_MEMBERS)}"
+                    "members must map weight names to models of their slot's class "
+                    f"({', '.join(f'{k}: {c.__name__}' for k, c in _MEMBERS.items())}); "
+                    f"got {slot!r}: {model!r}"
                 )
         if sum(getattr(self, name) for name in _MEMBERS) <= 0:
             raise ParameterError("at least one member weight must be positive")
@@ -838,22 +550,15 @@ class EnsembleMomentumModel(_MomentumModel):
         return min(needs) if needs else 2
 
     def plan(self, data: MarketData) -> pd.DataFrame:
-        """Which members run on ``data``: member, weight, used, note."""
+        """Which members run on ``data``: member, weight, used, note (why one is not)."""
         rows = []
         for slot, model in self._members().items():
-            weight = float(getattr(self, slot))
-            note = ""
-            if weight <= 0:
-                note = "weight 0"
-            elif "volume" in model.requires and not data.has_volume:
-                note = f"skipped: source '{data.source}' has no volume"
-            elif "sectors" in model.requires and not data.sectors:
-                note = f"skipped: source '{data.source}' has no GICS sectors"
-            elif len(data.dates) < model.min_history():
-                note = (
-                    f"skipped: needs {model.min_history()} days of history, "
-                    f"the data has {len(data.dates)}"
-                )
+            weight, note = float(getattr(self, slot)), ""
+            try:
+                model.check_data(data)  # the data has its fields and enough history
+            except DataError as exc:
+                note = f"skipped: {exc}"
+            note = "weight 0" if weight <= 0 else note
             name = type(model).__name__
             rows.append({"member": name, "weight": weight, "used": note == "", "note": note})
         return pd.DataFrame(rows)
@@ -863,26 +568,14 @@ class EnsembleMomentumModel(_MomentumModel):
         if not plan["used"].any():
             reasons = "; ".join(plan["member"] + ": " + plan["note"])
             raise DataError(f"EnsembleMomentumModel: no member can run on this data: {reasons}")
-        inputs = MomentumInputs(data)  # shared by the members: prices, returns, volume
-        # accumulate in the panel's own layout: mixing layouts makes every pass strided
-        num = np.zeros_like(inputs.prices)
-        den = np.zeros_like(inputs.prices)
-        ok = np.empty(num.shape, dtype=bool, order="F" if num.flags.f_contiguous else "C")
-        for (slot, model), used in zip(self._members().items(), plan["used"], strict=True):
-            if not used:
-                continue
-            weight = float(getattr(self, slot))
-            s = model.fit(data)._signal(inputs, extras=False)[0]  # read-only: may be shared
-            np.isfinite(s, out=ok)
-            # masked in-place accumulation: no full-size temporaries per member
-            np.add(num, s if weight == 1.0 else np.multiply(s, weight), out=num, where=ok)
-            np.add(den, weight, out=den, where=ok)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            num /= den
-        num[~(den > 0)] = np.nan
-        return ModelOutput(
-            as_frame(np.clip(num, -1.0, 1.0, out=num), data), tables={"members": plan}
+        inputs = mm.MomentumInputs(data)  # shared by the members: prices, returns
+        members = (  # computed one at a time as they are added; read-only: may be shared
+            (model.fit(data)._signal(inputs)[0], float(getattr(self, slot)))
+            for (slot, model), used in zip(self._members().items(), plan["used"], strict=True)
+            if used
         )
+        signal = mm.weighted_signal(members, like=inputs.prices)
+        return ModelOutput(as_frame(signal, data), tables={"members": plan})
 
 
 MODELS = (

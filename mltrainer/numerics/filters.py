@@ -17,7 +17,19 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-__all__ = ["blank_outside", "ema", "smooth", "valid_span", "wilder", "window_mean_at"]
+# Columns from which a row-major panel is smoothed one date at a time (first_order):
+# narrower rows cost more in per-call overhead than lfilter's walk down each column.
+_WIDE = 32
+
+__all__ = [
+    "blank_outside",
+    "ema",
+    "first_order",
+    "smooth",
+    "valid_span",
+    "wilder",
+    "window_mean_at",
+]
 
 
 def valid_span(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,35 +70,68 @@ def blank_outside(y: np.ndarray, start: np.ndarray, stop: np.ndarray) -> None:
 
 
 def smooth(
-    x: np.ndarray, alpha: float, start: np.ndarray, seed: np.ndarray, stop: np.ndarray
+    x: np.ndarray,
+    alpha: float | np.ndarray,
+    start: np.ndarray,
+    seed: np.ndarray,
+    stop: np.ndarray,
+    overwrite_x: bool = False,
 ) -> np.ndarray:
     """Exponential smoothing of each column from its own seed row.
 
     Column j is NaN before ``start[j]``, equals ``seed[j]`` there, then follows
     ``y[t] = (1 - alpha) y[t-1] + alpha x[t]`` up to ``stop[j]`` and is NaN after.
-    ``x`` must be finite on ``(start[j], stop[j]]``.
+    ``x`` must be finite on ``(start[j], stop[j]]``. ``alpha``: one for all columns or
+    one per column (several averages of the same length smoothed in one pass).
+    ``overwrite_x``: work in ``x``'s memory (a scratch array of the caller's).
 
     With ``seed = x[start]`` this is pandas' ``ewm(alpha=alpha, adjust=False).mean()``
     from ``start``; with the mean of the first n values, TA-Lib's EMA and Wilder average.
     """
-    u = np.multiply(x, alpha)
+    u = np.multiply(x, alpha, out=x if overwrite_x else None)
     ok = start <= stop
     for j in range(u.shape[1]):  # zero input outside each span (see blank_outside)
         u[: start[j] + 1 if ok[j] else None, j] = 0.0
         u[stop[j] + 1 :, j] = 0.0
     cols = np.flatnonzero(ok)
     u[start[cols], cols] = seed[cols]
-    y = lfilter([1.0], [1.0, alpha - 1.0], u, axis=0)
+    y = first_order(u, 1.0 - np.asarray(alpha, dtype="float64"))
     blank_outside(y, start, stop)
     return y
 
 
-def _seeded(x: np.ndarray, window: int, alpha: float, start, stop) -> np.ndarray:
+def first_order(u: np.ndarray, decay: float | np.ndarray) -> np.ndarray:
+    """``y[t] = decay * y[t-1] + u[t]`` down the rows from ``y[-1] = 0`` (``decay``: one, or one
+    per column); in place on ``u`` where it can be.
+
+    ``scipy.signal.lfilter([1], [1, -decay], u, axis=0)``. On a wide row-major panel (what
+    ``load_local`` and pandas arithmetic give) the same two operations per cell run as
+    one vectorised step per date across all tickers: bitwise lfilter's numbers, and
+    ~10 ms less per pass on the full panel than lfilter's strided walk down each column.
+    """
+    decay = np.asarray(decay, dtype="float64")
+    if u.ndim == 2 and u.flags.c_contiguous and u.shape[1] >= _WIDE:
+        carried = np.empty(u.shape[1])
+        for t in range(1, u.shape[0]):
+            np.multiply(u[t - 1], decay, out=carried)
+            u[t] += carried
+        return u
+    if decay.ndim == 0:
+        return lfilter([1.0], [1.0, -float(decay)], u, axis=0)
+    out = np.empty_like(u)
+    for d in np.unique(decay):  # lfilter takes one filter: one call per distinct decay
+        cols = np.flatnonzero(decay == d)
+        out[:, cols] = lfilter([1.0], [1.0, -d], u[:, cols], axis=0)
+    return out
+
+
+def _seeded(x: np.ndarray, window: int, alpha: float, start, stop, overwrite_x: bool) -> np.ndarray:
     if start is None or stop is None:
         first, last = valid_span(~np.isnan(x))
         start = first + window - 1 if start is None else start
         stop = last if stop is None else stop
-    return smooth(x, alpha, start, window_mean_at(x, start, window), stop)
+    seed = window_mean_at(x, start, window)
+    return smooth(x, alpha, start, seed, stop, overwrite_x)
 
 
 def ema(
@@ -94,14 +139,15 @@ def ema(
     window: int,
     start: np.ndarray | None = None,
     stop: np.ndarray | None = None,
+    overwrite_x: bool = False,
 ) -> np.ndarray:
     """TA-Lib's EMA: ``alpha = 2 / (window + 1)``, seeded by the mean of ``window`` values.
 
     The seed is the mean of the ``window`` values ending at row ``start[j]`` (default:
     each column's ``window``-th valid value); ``stop`` defaults to each column's last
-    valid row.
+    valid row. ``overwrite_x`` as in :func:`smooth`.
     """
-    return _seeded(x, window, 2.0 / (window + 1), start, stop)
+    return _seeded(x, window, 2.0 / (window + 1), start, stop, overwrite_x)
 
 
 def wilder(
@@ -109,6 +155,7 @@ def wilder(
     window: int,
     start: np.ndarray | None = None,
     stop: np.ndarray | None = None,
+    overwrite_x: bool = False,
 ) -> np.ndarray:
     """Wilder's smoothing (RMA): :func:`ema` with ``alpha = 1 / window``, seeded the same way."""
-    return _seeded(x, window, 1.0 / window, start, stop)
+    return _seeded(x, window, 1.0 / window, start, stop, overwrite_x)

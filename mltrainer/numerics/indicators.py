@@ -114,11 +114,11 @@ def _check_window(name: str, value: object, low: int = 1) -> int:
     return int(value)
 
 
-def _to_panel(x: Panel, name: str) -> np.ndarray:
+def _to_panel(x: Panel, name: str, column_major: bool = False) -> np.ndarray:
     """Values as a float64 array shaped (dates, tickers), without a copy where possible."""
     if isinstance(x, pd.Series):
         return as_array(x.to_frame())
-    arr = as_array(x)
+    arr = as_array(x, column_major and np.ndim(x) == 2)
     if arr.ndim == 1:
         return arr[:, None]
     if arr.ndim != 2:
@@ -174,16 +174,17 @@ def _valid_runs(arrays: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return valid, first, last, special
 
 
-def _apply(kernel: Callable, named: dict, n_out: int = 1):
+def _apply(kernel: Callable, named: dict, n_out: int = 1, column_major: bool = False):
     """Run ``kernel`` on each ticker's valid rows; return ``n_out`` panels like the input.
 
     ``kernel(arrays, first, last)`` receives (dates, tickers) arrays whose NaNs lie only
     before ``first`` or after ``last`` (each column's first and last valid row) and
-    returns a tuple of ``n_out`` fresh arrays of the same shape.
+    returns a tuple of ``n_out`` fresh arrays of the same shape. ``column_major``: copy
+    the inputs so that each ticker's dates are contiguous first.
     """
     _check_aligned(named)
     like = next(iter(named.values()))
-    arrays = [_to_panel(v, k) for k, v in named.items()]
+    arrays = [_to_panel(v, k, column_major) for k, v in named.items()]
     valid, first, last, special = _valid_runs(arrays)
     outs = kernel(arrays, first, last)
     # A loop over tickers, but only over the few with gaps inside their history (5 of
@@ -206,7 +207,8 @@ def sma(x: Panel, window: int) -> Panel:
     ``SMA_t = (x_{t-n+1} + ... + x_t) / n``; NaN for each ticker's first n-1 values.
     """
     window = _check_window("window", window)
-    return _apply(lambda a, f, e: (rl.rolling_mean(a[0], window),), {"x": x})
+    # bottleneck walks down each ticker: see linear_regression_slope
+    return _apply(lambda a, f, e: (rl.rolling_mean(a[0], window),), {"x": x}, 1, True)
 
 
 def ema(x: Panel, window: int) -> Panel:
@@ -249,14 +251,20 @@ def linear_regression_slope(x: Panel, window: int) -> Panel:
     numbers k; NaN for each ticker's first n-1 values (and for n = 1).
     """
     window = _check_window("window", window)
-    return _apply(lambda a, f, e: (rl.rolling_slope(a[0], window),), {"x": x})
+    # the FIR filter walks down each ticker: on column-major inputs it is ~15 ms faster
+    # on the full panel than along a row-major panel's strided columns, copy included
+    return _apply(lambda a, f, e: (rl.rolling_slope(a[0], window),), {"x": x}, 1, True)
 
 
 def _rsi(a: list, first: np.ndarray, last: np.ndarray, window: int) -> tuple:
     move = rl.diff(a[0])
-    start = first + window  # the first `window` moves seed both averages
-    gain = filters.wilder(np.maximum(move, 0.0), window, start, last)
-    total = filters.wilder(np.abs(move), window, start, last)  # Wilder is linear: G + L
+    m = move.shape[1]
+    both = np.empty((move.shape[0], 2 * m))  # gains, then absolute moves: smoothed at once
+    np.maximum(move, 0.0, out=both[:, :m])
+    np.abs(move, out=both[:, m:])
+    start, stop = np.tile(first + window, 2), np.tile(last, 2)  # the first n moves seed
+    avg = filters.wilder(both, window, start, stop, overwrite_x=True)
+    gain, total = avg[:, :m], avg[:, m:]  # Wilder is linear: smoothed |d| is G + L
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.divide(gain, total)
         out *= 100.0
@@ -386,4 +394,5 @@ def atr(high: Panel, low: Panel, close: Panel, window: int = 14) -> Panel:
     """
     window = _check_window("window", window)
     named = {"high": high, "low": low, "close": close}
-    return _apply(lambda a, f, e: (filters.wilder(_true_range(*a), window, f + window, e),), named)
+    kernel = lambda a, f, e: (filters.wilder(_true_range(*a), window, f + window, e, True),)  # noqa: E731
+    return _apply(kernel, named)

