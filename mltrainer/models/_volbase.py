@@ -75,11 +75,12 @@ def fit_per_ticker(
     results = map_tickers(fit, tasks)
     panels = [np.full(values.shape, np.nan) for _ in results[0][:-1]]
     records = []
+    tickers, refit_dates = data.tickers, data.dates[refits]  # (tickers builds a list)
     for j, (pos, (*series, rows)) in enumerate(zip(observed, results, strict=True)):
         for panel, values_j in zip(panels, series, strict=True):
             panel[pos, j] = values_j
         for row in rows:
-            head = {"ticker": data.tickers[j], "refit_date": data.dates[refits[row["refit"]]]}
+            head = {"ticker": tickers[j], "refit_date": refit_dates[row["refit"]]}
             records.append(head | {k: v for k, v in row.items() if k != "refit"})
     table = pd.DataFrame.from_records(records)
     return panels, records, table.set_index(["ticker", "refit_date"]) if len(table) else table
