@@ -26,8 +26,12 @@ from mltrainer.data.local import load_local  # noqa: E402
 from mltrainer.models import volatility as vol  # noqa: E402
 from mltrainer.numerics.parallel import execution  # noqa: E402
 
-FAST = (vol.SimpleVolatilityModel, vol.RealizedVolatilityModel,
-        vol.VolatilityClusteringModel, vol.VolatilityRegimeDetectionModel)
+FAST = (
+    vol.SimpleVolatilityModel,
+    vol.RealizedVolatilityModel,
+    vol.VolatilityClusteringModel,
+    vol.VolatilityRegimeDetectionModel,
+)
 
 
 def best_of(fn, repeat: int) -> tuple[float, float]:
@@ -44,6 +48,7 @@ def best_of(fn, repeat: int) -> tuple[float, float]:
 def timed_with_bar(model, data, label: str) -> tuple[float, object]:
     """Run a per-ticker model with a tqdm bar fed by its progress callback."""
     with tqdm(total=data.n_tickers, desc=label, unit="ticker", leave=False) as bar:
+
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.n)
 
@@ -65,11 +70,15 @@ def main() -> None:
         sys.exit("../shared/data/sp500_daily not found (set MLTRAINER_DATA_DIR)")
     t0 = time.perf_counter()
     panel = load_local(folder)
-    print(f"loaded {panel.n_tickers} tickers x {len(panel.dates)} dates "
-          f"in {time.perf_counter() - t0:.2f} s")
+    print(
+        f"loaded {panel.n_tickers} tickers x {len(panel.dates)} dates "
+        f"in {time.perf_counter() - t0:.2f} s"
+    )
 
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
-          "(wall times stretch with it; CPU times much less)")
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+        "(wall times stretch with it; CPU times much less)"
+    )
     total_wall = total_cpu = 0.0
     for cls in FAST:
         model = cls()
@@ -77,17 +86,23 @@ def main() -> None:
         wall, cpu = best_of(lambda m=model: m.run(panel), args.repeat)
         total_wall += wall
         total_cpu += cpu
-        print(f"{cls.__name__:34s} {wall:6.3f} s wall {cpu:6.3f} s CPU  "
-              f"(504 tickers, defaults, best of {args.repeat})")
-    print(f"{'four vectorised models together':34s} {total_wall:6.3f} s wall {total_cpu:6.3f} s CPU"
-          "  (budget ~1.5 s)")
+        print(
+            f"{cls.__name__:34s} {wall:6.3f} s wall {cpu:6.3f} s CPU  "
+            f"(504 tickers, defaults, best of {args.repeat})"
+        )
+    print(
+        f"{'four vectorised models together':34s} {total_wall:6.3f} s wall {total_cpu:6.3f} s CPU"
+        "  (budget ~1.5 s)"
+    )
 
     tickers = panel.tickers[: args.garch_tickers]
     sub = panel.select(tickers=tickers)
     sec, out = timed_with_bar(vol.GARCHVolatilityModel(refit="yearly"), sub, "GARCH")
     n_fits = len(out.tables["params"])
-    print(f"{'GARCHVolatilityModel':34s} {sec:6.3f} s wall  ({len(tickers)} tickers, yearly "
-          f"refit, {n_fits} arch fits on 2 workers, budget 15 s; includes worker start-up)")
+    print(
+        f"{'GARCHVolatilityModel':34s} {sec:6.3f} s wall  ({len(tickers)} tickers, yearly "
+        f"refit, {n_fits} arch fits on 2 workers, budget 15 s; includes worker start-up)"
+    )
     sec, _ = timed_with_bar(vol.GARCHVolatilityModel(refit="yearly"), sub, "GARCH again")
     print(f"{'GARCHVolatilityModel (warm workers)':34s} {sec:6.3f} s wall")
     # CPU cost of one fit, measured in-process, for the projection to an idle machine
@@ -97,22 +112,28 @@ def main() -> None:
         c0 = time.process_time()
         fits = len(vol.GARCHVolatilityModel(refit="yearly").run(few).tables["params"])
     per_fit = (time.process_time() - c0) / fits
-    print(f"{'GARCH CPU per arch fit':34s} {1000 * per_fit:6.1f} ms  -> {n_fits} fits on 2 idle "
-          f"cores ~ {n_fits * per_fit / 2:.1f} s plus worker start-up")
+    print(
+        f"{'GARCH CPU per arch fit':34s} {1000 * per_fit:6.1f} ms  -> {n_fits} fits on 2 idle "
+        f"cores ~ {n_fits * per_fit / 2:.1f} s plus worker start-up"
+    )
 
     if args.skip_forecasting:
         return
     sec, out = timed_with_bar(vol.VolatilityForecastingModel(), panel, "forecast linear")
     err = out.tables["errors"].loc["(all)"]
-    print(f"{'VolatilityForecasting linear':34s} {sec:6.3f} s  (504 tickers, quarterly, "
-          f"in-process; QLIKE {err['qlike']:.3f}, MSE {err['mse']:.1f})")
+    print(
+        f"{'VolatilityForecasting linear':34s} {sec:6.3f} s  (504 tickers, quarterly, "
+        f"in-process; QLIKE {err['qlike']:.3f}, MSE {err['mse']:.1f})"
+    )
     small = panel.select(tickers=panel.tickers[:10])
     for method, refit in (("random_forest", "quarterly"), ("arima", "yearly")):
         model = vol.VolatilityForecastingModel(method=method, refit=refit)
         sec, out = timed_with_bar(model, small, f"forecast {method}")
         err = out.tables["errors"].loc["(all)"]
-        print(f"{'VolatilityForecasting ' + method:34s} {sec:6.3f} s  (10 tickers, {refit}; "
-              f"QLIKE {err['qlike']:.3f}, MSE {err['mse']:.1f})")
+        print(
+            f"{'VolatilityForecasting ' + method:34s} {sec:6.3f} s  (10 tickers, {refit}; "
+            f"QLIKE {err['qlike']:.3f}, MSE {err['mse']:.1f})"
+        )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,9 @@ def garch_data(basket):
     return basket.select(tickers=["AAPL", "JPM", "KO", "TSLA"], start="2000-01-01")
 
 
-@pytest.mark.parametrize("settings", [{}, {"o": 1, "dist": "studentst"}],
-                         ids=["garch11-normal", "gjr-studentst"])
+@pytest.mark.parametrize(
+    "settings", [{}, {"o": 1, "dist": "studentst"}], ids=["garch11-normal", "gjr-studentst"]
+)
 def test_garch_forecasts_are_continuous(garch_data, settings):
     # one SLSQP run per refit moved these forecasts by 2e-5 (AAPL 2004: persistence on
     # its bound of 1); up to 0.05 on other windows. GJR-t moved 4e-6 after that: SLSQP
@@ -75,13 +76,14 @@ def test_garch_forecasts_are_continuous(garch_data, settings):
     assert _max_change(base, after) < TOL
 
 
-@pytest.mark.parametrize("spec", [GarchSpec(), GarchSpec(o=1, dist="studentst")],
-                         ids=["garch11-normal", "gjr-studentst"])
+@pytest.mark.parametrize(
+    "spec", [GarchSpec(), GarchSpec(o=1, dist="studentst")], ids=["garch11-normal", "gjr-studentst"]
+)
 def test_garch_fit_is_never_worse_than_arch(garch_data, spec):
     r = 100 * np.log(garch_data.adj_close["AAPL"]).diff().dropna().to_numpy()
     warm = None
     for end in range(1000, len(r), 500):  # 10 windows of 1000 returns, 2003-2021
-        y = r[end - 1000:end]
+        y = r[end - 1000 : end]
         params, loglik, _ = fit_garch(y, spec, warm)
         warm = params.to_numpy()
         ref = build_model(y, spec).fit(disp="off", show_warning=False)
@@ -126,7 +128,7 @@ def test_markov_failures_degrade_to_nan_with_a_warning(basket):
     if failures is not None:  # each failed segment is NaN and announced
         assert any("Markov switching fit failed" in str(w.message) for w in caught)
         for _, row in failures.iterrows():
-            assert labels.loc[row["from_date"]:row["to_date"]].isna().all()
+            assert labels.loc[row["from_date"] : row["to_date"]].isna().all()
     assert labels.notna().sum() > 1000
 
 

@@ -37,15 +37,20 @@ from mltrainer.numerics.parallel import execution
 from mltrainer.numerics.schedule import calendar_refit_rows
 from mltrainer.numerics.variance import garch_backcast, garch_variance, mse_loss, qlike_loss
 
-FAST_MODELS = (SimpleVolatilityModel, RealizedVolatilityModel, VolatilityClusteringModel,
-               VolatilityRegimeDetectionModel)
+FAST_MODELS = (
+    SimpleVolatilityModel,
+    RealizedVolatilityModel,
+    VolatilityClusteringModel,
+    VolatilityRegimeDetectionModel,
+)
 
 
 @pytest.fixture(scope="module")
 def recent(basket):
     """Five real tickers, 2008-2014 (TSLA lists in June 2010)."""
-    return basket.select(tickers=["AAPL", "MSFT", "JPM", "XOM", "TSLA"],
-                         start="2008-01-01", end="2014-12-31")
+    return basket.select(
+        tickers=["AAPL", "MSFT", "JPM", "XOM", "TSLA"], start="2008-01-01", end="2014-12-31"
+    )
 
 
 def _log_ret(data: MarketData, ticker: str) -> pd.Series:
@@ -63,7 +68,13 @@ def test_refit_rows_are_first_trading_days_of_each_period(recent):
     dates = recent.dates
     yearly = dates[calendar_refit_rows(dates, "yearly")]
     assert [str(d.date()) for d in yearly] == [
-        "2009-01-02", "2010-01-04", "2011-01-03", "2012-01-03", "2013-01-02", "2014-01-02"]
+        "2009-01-02",
+        "2010-01-04",
+        "2011-01-03",
+        "2012-01-03",
+        "2013-01-02",
+        "2014-01-02",
+    ]
     quarterly = dates[calendar_refit_rows(dates, "quarterly")]
     assert str(quarterly[0].date()) == "2008-04-01" and len(quarterly) == 27
     monthly = dates[calendar_refit_rows(dates, "monthly")]
@@ -83,8 +94,10 @@ def _python_range(o, h, lo, c, prev_c, n):
         co = math.log(c[i] / o[i])
         park.append(hl * hl / (4 * math.log(2)))
         gk.append(0.5 * hl * hl - (2 * math.log(2) - 1) * co * co)
-        rs.append(math.log(h[i] / c[i]) * math.log(h[i] / o[i])
-                  + math.log(lo[i] / c[i]) * math.log(lo[i] / o[i]))
+        rs.append(
+            math.log(h[i] / c[i]) * math.log(h[i] / o[i])
+            + math.log(lo[i] / c[i]) * math.log(lo[i] / o[i])
+        )
     k = 0.34 / (1.34 + (n + 1) / (n - 1))
     for end in range(n, len(c) + 1):
         ov = [math.log(o[i] / prev_c[i]) for i in range(end - n, end)]
@@ -92,7 +105,7 @@ def _python_range(o, h, lo, c, prev_c, n):
         mo, mc = sum(ov) / n, sum(oc) / n
         var_o = sum((x - mo) ** 2 for x in ov) / (n - 1)
         var_c = sum((x - mc) ** 2 for x in oc) / (n - 1)
-        yz.append(var_o + k * var_c + (1 - k) * sum(rs[end - n:end]) / n)
+        yz.append(var_o + k * var_c + (1 - k) * sum(rs[end - n : end]) / n)
     return park, gk, rs, yz
 
 
@@ -104,19 +117,17 @@ def test_range_estimators_equal_a_python_loop_on_aapl_bars_across_a_split(basket
     o, h, lo, c = (getattr(adj, f)["AAPL"].tolist() for f in ("open", "high", "low", "close"))
     n = 10
     park, gk, rs, yz = _python_range(o[1:], h[1:], lo[1:], c[1:], c[:-1], n)
-    terms = vm.range_terms(*(getattr(adj, f).to_numpy() for f in ("open", "high", "low",
-                                                                   "close")))
+    terms = vm.range_terms(*(getattr(adj, f).to_numpy() for f in ("open", "high", "low", "close")))
     for name, ref in (("parkinson", park), ("garman_klass", gk), ("rogers_satchell", rs)):
         daily, windowed = vm.range_variance(terms, name, n)
         np.testing.assert_allclose(daily[1:, 0], ref, rtol=1e-12, atol=0)
-        ref_mean = [sum(ref[i - n:i]) / n for i in range(n, len(ref) + 1)]
+        ref_mean = [sum(ref[i - n : i]) / n for i in range(n, len(ref) + 1)]
         np.testing.assert_allclose(windowed[n:, 0], ref_mean, rtol=1e-12, atol=0)
     _, windowed = vm.range_variance(terms, "yang_zhang", n)
     np.testing.assert_allclose(windowed[n:, 0], yz, rtol=1e-12, atol=0)
-    assert np.isnan(windowed[: n, 0]).all()  # the first bar has no overnight return
+    assert np.isnan(windowed[:n, 0]).all()  # the first bar has no overnight return
     # the split is not a crash: the same estimator on as-traded bars explodes
-    raw = vm.range_terms(*(getattr(data, f).to_numpy() for f in ("open", "high", "low",
-                                                                  "close")))
+    raw = vm.range_terms(*(getattr(data, f).to_numpy() for f in ("open", "high", "low", "close")))
     assert np.nanmax(vm.annualise(windowed)) < 0.4
     assert np.nanmax(vm.annualise(vm.range_variance(raw, "yang_zhang", n)[1])) > 2.0
 
@@ -124,26 +135,27 @@ def test_range_estimators_equal_a_python_loop_on_aapl_bars_across_a_split(basket
 def test_realized_model_primary_is_har_on_the_chosen_estimator(recent):
     out = RealizedVolatilityModel(estimator="garman_klass", window=21).run(recent)
     adj = recent.adjusted()
-    terms = vm.range_terms(*(getattr(adj, f).to_numpy() for f in ("open", "high", "low",
-                                                                   "close")))
+    terms = vm.range_terms(*(getattr(adj, f).to_numpy() for f in ("open", "high", "low", "close")))
     daily, windowed = vm.range_variance(terms, "garman_klass", 21)
-    np.testing.assert_allclose(out.extras["range_volatility"].to_numpy(),
-                               np.sqrt(252 * windowed), rtol=1e-12)
+    np.testing.assert_allclose(
+        out.extras["range_volatility"].to_numpy(), np.sqrt(252 * windowed), rtol=1e-12
+    )
     # forecast at t = b . [1, RV_t, RV^(5)_t, RV^(22)_t] with the coefficients in force
     coefs = out.tables["har_coefficients"].xs("MSFT", level="ticker")
     date = pd.Timestamp("2013-05-15")
     b = coefs.loc[coefs.index[coefs.index <= date][-1]]
     rv = pd.Series(daily[:, 1], index=recent.dates)
     t = _pos(recent, "2013-05-15")
-    x = [1.0, rv.iloc[t], rv.iloc[t - 4:t + 1].mean(), rv.iloc[t - 21:t + 1].mean()]
+    x = [1.0, rv.iloc[t], rv.iloc[t - 4 : t + 1].mean(), rv.iloc[t - 21 : t + 1].mean()]
     h = float(np.dot(b[list(vm.HAR_TERMS)], x))
     assert out.primary["MSFT"].iloc[t] == pytest.approx(math.sqrt(252 * h), rel=1e-10)
 
 
 @pytest.mark.parametrize("pooling", ["per_ticker", "pooled"])
 def test_har_coefficients_equal_statsmodels_ols(recent, pooling):
-    model = RealizedVolatilityModel(estimator="parkinson", refit="quarterly", pooling=pooling,
-                                    min_obs=250)
+    model = RealizedVolatilityModel(
+        estimator="parkinson", refit="quarterly", pooling=pooling, min_obs=250
+    )
     table = model.run(recent).tables["har_coefficients"]
     adj = recent.adjusted()
     rv = (np.log(adj.high / adj.low) ** 2) / (4 * math.log(2))  # Parkinson, pandas
@@ -151,8 +163,15 @@ def test_har_coefficients_equal_statsmodels_ols(recent, pooling):
     frames = []
     for ticker in recent.tickers:
         s = rv[ticker]
-        design = pd.DataFrame({"const": 1.0, "daily": s, "weekly": s.rolling(5).mean(),
-                               "monthly": s.rolling(22).mean(), "y": s.shift(-1)})
+        design = pd.DataFrame(
+            {
+                "const": 1.0,
+                "daily": s,
+                "weekly": s.rolling(5).mean(),
+                "monthly": s.rolling(22).mean(),
+                "y": s.shift(-1),
+            }
+        )
         # samples whose target (next trading day) is strictly before the refit date
         target_date = pd.Series(recent.dates, index=recent.dates).shift(-1)
         design = design[(target_date < refit).to_numpy()].dropna()
@@ -162,8 +181,9 @@ def test_har_coefficients_equal_statsmodels_ols(recent, pooling):
     if pooling == "pooled":
         both = pd.concat(frames)
         ols = sm.OLS(both["y"], both[cols]).fit()
-        np.testing.assert_allclose(table.loc[refit, cols].to_numpy(dtype=float),
-                                   ols.params[cols].to_numpy(), rtol=1e-8)
+        np.testing.assert_allclose(
+            table.loc[refit, cols].to_numpy(dtype=float), ols.params[cols].to_numpy(), rtol=1e-8
+        )
         assert table.loc[refit, "n_obs"] == both.index.nunique()
     else:
         for design in frames:
@@ -179,14 +199,21 @@ def test_har_coefficients_equal_statsmodels_ols(recent, pooling):
 
 def _arch(y, mean="constant", p=1, o=0, q=1, dist="normal"):
     mean_cls = ConstantMean if mean == "constant" else ZeroMean
-    return mean_cls(y, volatility=GARCH(p=p, o=o, q=q),
-                    distribution=Normal() if dist == "normal" else StudentsT(), rescale=False)
+    return mean_cls(
+        y,
+        volatility=GARCH(p=p, o=o, q=q),
+        distribution=Normal() if dist == "normal" else StudentsT(),
+        rescale=False,
+    )
 
 
-@pytest.mark.parametrize("kwargs", [
-    {},
-    {"mean": "zero", "o": 1, "dist": "studentst", "window_type": "expanding"},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"mean": "zero", "o": 1, "dist": "studentst", "window_type": "expanding"},
+    ],
+)
 def test_garch_matches_arch_called_directly(recent, kwargs):
     data = recent.select(tickers=["JPM"])
     model = GARCHVolatilityModel(min_obs=500, window=750, refit="yearly", **kwargs)
@@ -199,8 +226,7 @@ def test_garch_matches_arch_called_directly(recent, kwargs):
     # the model fits with one BLAS thread: SLSQP's optimum moves in the 5th digit with
     # the thread count, so the reference runs the same way
     with threadpool_limits(limits=1, user_api="blas"):
-        res = _arch(window.to_numpy(), spec.mean, spec.p, spec.o, spec.q,
-                    spec.dist).fit(disp="off")
+        res = _arch(window.to_numpy(), spec.mean, spec.p, spec.o, spec.q, spec.dist).fit(disp="off")
     # 1. the parameters are arch's optimum on the same window: at least as likely as
     # arch's own fit, and equal to it up to where SLSQP stops (the model polishes it)
     row = out.tables["params"].loc[("JPM", refit)]
@@ -210,7 +236,7 @@ def test_garch_matches_arch_called_directly(recent, kwargs):
 
     # 2. our recursion reproduces arch's in-sample conditional volatility and forecast
     n_mean = 1 if spec.mean == "constant" else 0
-    vp = res.params.to_numpy()[n_mean:n_mean + 1 + spec.p + spec.o + spec.q]
+    vp = res.params.to_numpy()[n_mean : n_mean + 1 + spec.p + spec.o + spec.q]
     mu = res.params.iloc[0] if n_mean else 0.0
     w = window.to_numpy()
     start = w - w.mean() if n_mean else w
@@ -230,11 +256,12 @@ def test_garch_matches_arch_called_directly(recent, kwargs):
     seg = y_all[(y_all.index >= refit) & (y_all.index < next_refit)]
     ext = pd.concat([window, seg])
     fixed = _arch(ext.to_numpy(), spec.mean, spec.p, spec.o, spec.q, spec.dist).fix(
-        got.astype("float64"))
+        got.astype("float64")
+    )
     fix_fc = fixed.forecast(horizon=1, start=len(window), reindex=False).variance
     ours = (out.primary["JPM"].loc[seg.index] * 100) ** 2 / 252
     np.testing.assert_allclose(ours.to_numpy(), fix_fc.to_numpy()[:, 0], rtol=1e-8)
-    cond = np.asarray(fixed.conditional_volatility)[len(window):]
+    cond = np.asarray(fixed.conditional_volatility)[len(window) :]
     prev = (out.primary["JPM"].shift(1).loc[seg.index[1:]] * 100) ** 2 / 252
     np.testing.assert_allclose(prev.to_numpy(), cond[1:] ** 2, rtol=1e-8)
 
@@ -248,8 +275,9 @@ def test_garch_is_causal_between_and_across_refits(recent):
         part = model.run(data.truncate(cutoff))
         n = len(part.primary)
         pd.testing.assert_frame_equal(full.primary.iloc[:n], part.primary, rtol=1e-12)
-        pd.testing.assert_frame_equal(full.extras["persistence"].iloc[:n],
-                                      part.extras["persistence"], rtol=1e-12)
+        pd.testing.assert_frame_equal(
+            full.extras["persistence"].iloc[:n], part.extras["persistence"], rtol=1e-12
+        )
     assert not np.isnan(part.primary["XOM"].iloc[-1])  # the refit day has a forecast
 
 
@@ -284,8 +312,9 @@ def test_garch_ticker_listing_mid_sample_and_params_table(recent):
 
 def test_garch_constant_returns_give_nan_not_zero():
     # a stale price (every return 0) has no likelihood: the segment is NaN, the table says why
-    forecast, persistence, rows = garch_ticker(np.zeros(800), np.array([600]),
-                                               GarchSpec(min_obs=500, window=1000))
+    forecast, persistence, rows = garch_ticker(
+        np.zeros(800), np.array([600]), GarchSpec(min_obs=500, window=1000)
+    )
     assert np.isnan(forecast).all() and np.isnan(persistence).all()
     assert rows[0]["converged"] is False and "likelihood" in rows[0]["error"]
 
@@ -293,9 +322,11 @@ def test_garch_constant_returns_give_nan_not_zero():
 def test_garch_failed_and_loose_fits_become_output_warnings():
     _, _, rows = garch_ticker(np.zeros(800), np.array([600]), GarchSpec(min_obs=500))
     day = pd.Timestamp("2008-01-02")
-    records = [{"ticker": "KO", "refit_date": day, **rows[0]},
-               {"ticker": "AAPL", "refit_date": day, "converged": False, "loglik": -1.0},
-               {"ticker": "JPM", "refit_date": day, "converged": True, "loglik": -1.0}]
+    records = [
+        {"ticker": "KO", "refit_date": day, **rows[0]},
+        {"ticker": "AAPL", "refit_date": day, "converged": False, "loglik": -1.0},
+        {"ticker": "JPM", "refit_date": day, "converged": True, "loglik": -1.0},
+    ]
     failed, loose = garch_fit_warnings(records)
     assert failed.startswith("GARCH fit failed for KO at the refit(s) of 2008-01-02")
     assert "likelihood" in failed and "NaN" in failed
@@ -342,8 +373,10 @@ def test_band_classes_by_hand():
 
 
 def test_min_duration_filter_by_hand():
-    raw = np.array([[0, 2], [0, 2], [1, 2], [1, 0], [1, 0], [2, 0], [1, 0], [1, 1], [1, np.nan],
-                    [1, 1]], dtype=float)
+    raw = np.array(
+        [[0, 2], [0, 2], [1, 2], [1, 0], [1, 0], [2, 0], [1, 0], [1, 1], [1, np.nan], [1, 1]],
+        dtype=float,
+    )
     out = vm.min_duration_filter(raw, 3)
     nan = np.nan
     np.testing.assert_array_equal(out[:, 0], [nan, nan, nan, nan, 1, 1, 1, 1, 1, 1])
@@ -352,8 +385,9 @@ def test_min_duration_filter_by_hand():
 
 
 def test_regime_zscore_against_pandas(recent):
-    model = VolatilityRegimeDetectionModel(vol_window=21, lookback=252, threshold=1.0,
-                                           min_duration=5)
+    model = VolatilityRegimeDetectionModel(
+        vol_window=21, lookback=252, threshold=1.0, min_duration=5
+    )
     out = model.run(recent)
     vol = np.log(recent.adj_close).diff().rolling(21).std() * math.sqrt(252)
     lv = np.log(vol)
@@ -371,10 +405,12 @@ def test_regime_zscore_against_pandas(recent):
     assert (regime[held] == raw_f[held]).sum().sum() == held.sum().sum()
     changed = (regime != regime.shift()) & regime.notna() & regime.shift().notna()
     assert changed.sum().sum() > 20 and not (changed & ~held).any().any()
-    q = VolatilityRegimeDetectionModel(method="quantile", lookback=252, low_quantile=0.2,
-                                       high_quantile=0.8, min_duration=1).run(recent)
-    simple = SimpleVolatilityModel(window=21, low_quantile=0.2, high_quantile=0.8,
-                                   min_periods=252).run(recent)
+    q = VolatilityRegimeDetectionModel(
+        method="quantile", lookback=252, low_quantile=0.2, high_quantile=0.8, min_duration=1
+    ).run(recent)
+    simple = SimpleVolatilityModel(
+        window=21, low_quantile=0.2, high_quantile=0.8, min_periods=252
+    ).run(recent)
     pd.testing.assert_frame_equal(q.extras["regime"], simple.extras["vol_class"])
     assert set(np.unique(q.extras["regime"].dropna())) == {0.0, 1.0, 2.0}
 
@@ -402,16 +438,17 @@ def test_rolling_acf_equals_statsmodels(recent):
     ar = _log_ret(recent, "MSFT").abs()
     for date in ("2009-03-09", "2012-06-29", "2014-12-31"):
         t = _pos(recent, date)
-        ref = acf(ar.iloc[t - 125:t + 1].to_numpy(), nlags=3, adjusted=False, fft=False)
+        ref = acf(ar.iloc[t - 125 : t + 1].to_numpy(), nlags=3, adjusted=False, fft=False)
         assert out.extras["acf1"]["MSFT"].iloc[t] == pytest.approx(ref[1], rel=1e-9)
-        assert out.extras["persistence"]["MSFT"].iloc[t] == pytest.approx(ref[1:].mean(),
-                                                                          rel=1e-9)
+        assert out.extras["persistence"]["MSFT"].iloc[t] == pytest.approx(ref[1:].mean(), rel=1e-9)
     # 2008-2009 is the textbook case of clustering; the quiet 2014 is not
     default = VolatilityClusteringModel().run(recent).extras
     four = ["AAPL", "MSFT", "JPM", "XOM"]
     assert (default["clustered"].loc["2009-06-30", four] == 1.0).all()
-    assert (default["persistence"].loc["2009-06-30", four]
-            > default["persistence"].loc["2014-06-30", four]).all()
+    assert (
+        default["persistence"].loc["2009-06-30", four]
+        > default["persistence"].loc["2014-06-30", four]
+    ).all()
 
 
 # ----------------------------------------------------------------- forecasting
@@ -428,18 +465,29 @@ def test_losses_by_hand():
 
 def test_forecasting_linear_is_ols_and_errors_are_recomputed(recent):
     data = recent.select(tickers=["AAPL", "XOM"])
-    out = VolatilityForecastingModel(method="linear", refit="yearly", window=500,
-                                     min_obs=250).run(data)
+    out = VolatilityForecastingModel(method="linear", refit="yearly", window=500, min_obs=250).run(
+        data
+    )
     rv = (100 * _log_ret(data, "XOM")) ** 2
     refit = pd.Timestamp("2013-01-02")
-    x = pd.DataFrame({"const": 1.0, "daily": rv, "weekly": rv.rolling(5).mean(),
-                      "monthly": rv.rolling(22).mean(), "y": rv.shift(-1)})
+    x = pd.DataFrame(
+        {
+            "const": 1.0,
+            "daily": rv,
+            "weekly": rv.rolling(5).mean(),
+            "monthly": rv.rolling(22).mean(),
+            "y": rv.shift(-1),
+        }
+    )
     x = x[(pd.Series(data.dates, index=data.dates).shift(-1) < refit).to_numpy()].dropna()
     x = x.iloc[-500:]
     ols = sm.OLS(x["y"], x[["const", "daily", "weekly", "monthly"]]).fit()
     fit = out.tables["fits"].loc[("XOM", refit)]
-    np.testing.assert_allclose(fit[["const", "daily", "weekly", "monthly"]].to_numpy(float),
-                               ols.params.to_numpy(), rtol=1e-8)
+    np.testing.assert_allclose(
+        fit[["const", "daily", "weekly", "monthly"]].to_numpy(float),
+        ols.params.to_numpy(),
+        rtol=1e-8,
+    )
     # errors table: forecast at t (de-annualised) against rv at t+1
     h = (out.primary["XOM"] * 100) ** 2 / 252
     realised, made = rv.shift(-1).to_numpy(), h.to_numpy()
@@ -460,33 +508,39 @@ def test_forecasting_arima_and_forest_match_their_libraries_and_are_causal(recen
     data = recent.select(tickers=["JPM"], start="2010-01-01", end="2013-12-31")
     rv = (100 * _log_ret(data, "JPM")).dropna() ** 2
     refit, next_refit = pd.Timestamp("2013-01-02"), pd.Timestamp("2014-01-01")
-    arima = VolatilityForecastingModel(method="arima", refit="yearly", window=500,
-                                       min_obs=250, rv_window=5)
+    arima = VolatilityForecastingModel(
+        method="arima", refit="yearly", window=500, min_obs=250, rv_window=5
+    )
     out = arima.run(data)
     z = np.log(rv.rolling(5).mean()).dropna()
     train = z[z.index < refit].iloc[-500:]
     with threadpool_limits(limits=1, user_api="blas"):  # as the model fits
         res = ARIMA(train.to_numpy(), order=(1, 0, 1), trend="c").fit()
     fit = out.tables["fits"].loc[("JPM", refit)]
-    np.testing.assert_allclose(fit[res.model.param_names].to_numpy(float), res.params,
-                               rtol=1e-6)
+    np.testing.assert_allclose(fit[res.model.param_names].to_numpy(float), res.params, rtol=1e-6)
     # one-step prediction for the day after 2013-06-14 from data up to it, fixed params
     t = z.index.get_loc(pd.Timestamp("2013-06-14"))
     start = z.index.get_loc(train.index[0])
-    filt = ARIMA(z.iloc[start:t + 1].to_numpy(), order=(1, 0, 1), trend="c").filter(res.params)
+    filt = ARIMA(z.iloc[start : t + 1].to_numpy(), order=(1, 0, 1), trend="c").filter(res.params)
     h = np.exp(filt.forecast(1)[0]) * np.mean(np.exp(res.resid))
-    assert out.primary.loc["2013-06-14", "JPM"] == pytest.approx(math.sqrt(252 * h) / 100,
-                                                                 rel=1e-8)
-    forest = VolatilityForecastingModel(method="random_forest", refit="yearly", window=500,
-                                        min_obs=250, n_estimators=20, max_depth=4,
-                                        random_state=7)
+    assert out.primary.loc["2013-06-14", "JPM"] == pytest.approx(math.sqrt(252 * h) / 100, rel=1e-8)
+    forest = VolatilityForecastingModel(
+        method="random_forest",
+        refit="yearly",
+        window=500,
+        min_obs=250,
+        n_estimators=20,
+        max_depth=4,
+        random_state=7,
+    )
     rf_out = forest.run(data)
     feats = pd.DataFrame({"d": rv, "w": rv.rolling(5).mean(), "m": rv.rolling(22).mean()})
     target = rv.shift(-1)
     keep = (pd.Series(rv.index, index=rv.index).shift(-1) < refit) & feats.notna().all(axis=1)
     x_train = feats[keep].iloc[-500:]
-    ref = RandomForestRegressor(n_estimators=20, max_depth=4, min_samples_leaf=5,
-                                random_state=7, n_jobs=1)
+    ref = RandomForestRegressor(
+        n_estimators=20, max_depth=4, min_samples_leaf=5, random_state=7, n_jobs=1
+    )
     ref.fit(x_train.to_numpy(), target[x_train.index].to_numpy())
     seg = feats[(feats.index >= refit) & (feats.index < next_refit)]
     expect = np.sqrt(252 * ref.predict(seg.to_numpy())) / 100
@@ -501,19 +555,23 @@ def test_forecasting_arima_and_forest_match_their_libraries_and_are_causal(recen
 # ----------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("cls", FAST_MODELS + (GARCHVolatilityModel,
-                                               VolatilityForecastingModel))
+@pytest.mark.parametrize("cls", FAST_MODELS + (GARCHVolatilityModel, VolatilityForecastingModel))
 def test_too_little_history_is_a_clear_error(recent, cls):
     short = recent.select(end="2008-01-15")
     with pytest.raises(DataError, match="at least"):
         cls().run(short)
 
 
-@pytest.mark.parametrize("model", [cls() for cls in FAST_MODELS] + [
-    RealizedVolatilityModel(pooling="pooled", estimator="rogers_satchell"),
-    VolatilityRegimeDetectionModel(method="quantile"),
-    VolatilityClusteringModel(measure="squared", n_lags=2),
-], ids=lambda m: f"{type(m).__name__}-{sorted(m.get_params().items())[0][1]}")
+@pytest.mark.parametrize(
+    "model",
+    [cls() for cls in FAST_MODELS]
+    + [
+        RealizedVolatilityModel(pooling="pooled", estimator="rogers_satchell"),
+        VolatilityRegimeDetectionModel(method="quantile"),
+        VolatilityClusteringModel(measure="squared", n_lags=2),
+    ],
+    ids=lambda m: f"{type(m).__name__}-{sorted(m.get_params().items())[0][1]}",
+)
 def test_causality_across_a_refit(recent, model):
     full = model.run(recent)
     # the last day of a month/year and the first day of the next (a refit day)
@@ -522,20 +580,22 @@ def test_causality_across_a_refit(recent, model):
         n = len(part.primary)
         pd.testing.assert_frame_equal(full.primary.iloc[:n], part.primary, rtol=1e-12)
         for name, frame in part.extras.items():
-            pd.testing.assert_frame_equal(full.extras[name].iloc[:n], frame, rtol=1e-9,
-                                          atol=1e-12)
+            pd.testing.assert_frame_equal(full.extras[name].iloc[:n], frame, rtol=1e-9, atol=1e-12)
 
 
 def _with_empty_column(data: MarketData, ticker: str) -> MarketData:
     """The same data with one ticker's every field set to NaN."""
+
     def blank(frame):
         frame = frame.copy()
         frame[ticker] = np.nan
         return frame
 
     names = ("open", "high", "low", "close", "adj_close", "volume", "dividends", "splits")
-    return replace(data, **{name: blank(getattr(data, name)) for name in names
-                            if getattr(data, name) is not None})
+    return replace(
+        data,
+        **{name: blank(getattr(data, name)) for name in names if getattr(data, name) is not None},
+    )
 
 
 @pytest.mark.parametrize("cls", FAST_MODELS + (VolatilityForecastingModel,))
@@ -575,8 +635,7 @@ def test_close_only_data_names_the_missing_field(recent):
     with pytest.raises(DataError, match="'open'"):
         RealizedVolatilityModel(estimator="garman_klass").run(no_open)
     # the close-only models run on it
-    for cls in (SimpleVolatilityModel, VolatilityClusteringModel,
-                VolatilityRegimeDetectionModel):
+    for cls in (SimpleVolatilityModel, VolatilityClusteringModel, VolatilityRegimeDetectionModel):
         assert cls().run(close_only).primary.notna().any().any()
 
 
