@@ -18,11 +18,15 @@ Causality: the label at t uses prices up to t only; anything fitted (k-means, mi
 Markov switching) is refitted on a schedule from data strictly before the dates it
 labels. The summaries in ``tables`` use the whole input and say so.
 
-Each class declares its parameters, the history it needs and its regimes around one pure
-function of :mod:`mltrainer.models._regime_series` (where :class:`RegimeModel` lives).
+Each class declares its parameters (dataclass fields: the generated ``__init__`` stores
+them unchanged, as scikit-learn requires), the history it needs and its regimes around
+one pure function of :mod:`mltrainer.models._regime_series` (where :class:`RegimeModel`
+lives), called with the parameters by name.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -31,7 +35,11 @@ from mltrainer.models import _regime_series as series
 from mltrainer.models._regime_series import ColumnRegimes, RegimeModel
 from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam, validate_params
 
+# keyword-only dataclasses that keep BaseEstimator's repr and identity (see the module notes)
+_estimator = dataclass(kw_only=True, eq=False, repr=False)
 
+
+@_estimator
 class VolatilityRegimeModel(RegimeModel):
     """Low / medium / high volatility regimes from expanding quantiles of rolling volatility.
 
@@ -74,11 +82,10 @@ class VolatilityRegimeModel(RegimeModel):
         ),
     }
 
-    def __init__(self, window=21, min_observations=252, calm_quantile=0.33, stress_quantile=0.67):
-        self.window = window
-        self.min_observations = min_observations
-        self.calm_quantile = calm_quantile
-        self.stress_quantile = stress_quantile
+    window: int = 21
+    min_observations: int = 252
+    calm_quantile: float = 0.33
+    stress_quantile: float = 0.67
 
     def _check_params(self) -> None:
         self._require_below("calm_quantile", "stress_quantile")
@@ -90,6 +97,7 @@ class VolatilityRegimeModel(RegimeModel):
         return series.volatility_regimes(prices, **self.get_params())
 
 
+@_estimator
 class _FeatureRegimeModel(RegimeModel):
     """Walk-forward fits on return, volatility and trend features (k-means, mixtures)."""
 
@@ -102,21 +110,12 @@ class _FeatureRegimeModel(RegimeModel):
         "random_state": IntParam(0, 10_000, default=0, help="Seed of the fit's initialisation"),
     }
 
-    def __init__(
-        self,
-        n_regimes=3,
-        window=21,
-        trend_window=63,
-        refit_every=252,
-        min_train=504,
-        random_state=0,
-    ):
-        self.n_regimes = n_regimes
-        self.window = window
-        self.trend_window = trend_window
-        self.refit_every = refit_every
-        self.min_train = min_train
-        self.random_state = random_state
+    n_regimes: int = 3
+    window: int = 21
+    trend_window: int = 63
+    refit_every: int = 252
+    min_train: int = 504
+    random_state: int = 0
 
     def regime_count(self) -> int:
         return self.n_regimes
@@ -125,6 +124,7 @@ class _FeatureRegimeModel(RegimeModel):
         return max(self.window, self.trend_window) + self.min_train + 1
 
 
+@_estimator
 class ClusteringRegimeModel(_FeatureRegimeModel):
     """k-means regimes on return, volatility and trend features, refitted walk-forward.
 
@@ -159,6 +159,7 @@ class ClusteringRegimeModel(_FeatureRegimeModel):
         return series.kmeans_regimes(prices, **self.get_params())
 
 
+@_estimator
 class GaussianMixtureRegimeModel(_FeatureRegimeModel):
     """Gaussian-mixture regimes with probabilities, refitted walk-forward on past features.
 
@@ -190,23 +191,13 @@ class GaussianMixtureRegimeModel(_FeatureRegimeModel):
         ),
     }
 
-    def __init__(
-        self,
-        n_regimes=3,
-        window=21,
-        trend_window=63,
-        refit_every=252,
-        min_train=504,
-        random_state=0,
-        covariance_type="full",
-    ):
-        super().__init__(n_regimes, window, trend_window, refit_every, min_train, random_state)
-        self.covariance_type = covariance_type
+    covariance_type: str = "full"
 
     def regimes(self, prices: pd.Series) -> ColumnRegimes:
         return series.gmm_regimes(prices, **self.get_params())
 
 
+@_estimator
 class ChangePointRegimeModel(RegimeModel):
     """Bayesian online change points; segments labelled by volatility tercile vs past segments.
 
@@ -248,11 +239,10 @@ class ChangePointRegimeModel(RegimeModel):
         "min_segments": IntParam(2, 20, default=3, help="Past segments needed for terciles"),
     }
 
-    def __init__(self, hazard_days=250, min_run=5, prior_window=63, min_segments=3):
-        self.hazard_days = hazard_days
-        self.min_run = min_run
-        self.prior_window = prior_window
-        self.min_segments = min_segments
+    hazard_days: int = 250
+    min_run: int = 5
+    prior_window: int = 63
+    min_segments: int = 3
 
     def min_history(self) -> int:
         return self.prior_window + self.min_run + 2
@@ -261,6 +251,7 @@ class ChangePointRegimeModel(RegimeModel):
         return series.changepoint_regimes(prices, **self.get_params())
 
 
+@_estimator
 class MarketConditionRegimeModel(RegimeModel):
     """Bull / sideways / bear / volatile from trend, drawdown and volatility rules.
 
@@ -323,23 +314,13 @@ class MarketConditionRegimeModel(RegimeModel):
         ),
     }
 
-    def __init__(
-        self,
-        ma_window=200,
-        peak_window=252,
-        bear_drawdown=0.20,
-        band=0.02,
-        vol_window=21,
-        vol_quantile=0.85,
-        min_observations=252,
-    ):
-        self.ma_window = ma_window
-        self.peak_window = peak_window
-        self.bear_drawdown = bear_drawdown
-        self.band = band
-        self.vol_window = vol_window
-        self.vol_quantile = vol_quantile
-        self.min_observations = min_observations
+    ma_window: int = 200
+    peak_window: int = 252
+    bear_drawdown: float = 0.20
+    band: float = 0.02
+    vol_window: int = 21
+    vol_quantile: float = 0.85
+    min_observations: int = 252
 
     def min_history(self) -> int:
         return max(self.ma_window, self.vol_window + self.min_observations)
@@ -348,6 +329,7 @@ class MarketConditionRegimeModel(RegimeModel):
         return series.market_condition_regimes(prices, **self.get_params())
 
 
+@_estimator
 class RegimeSwitchingModel(RegimeModel):
     """Markov-switching variance model (Hamilton filter), refitted walk-forward, filtered only.
 
@@ -396,14 +378,11 @@ class RegimeSwitchingModel(RegimeModel):
     }
     costly_columns = True
 
-    def __init__(
-        self, k_regimes=2, switching_mean=False, refit_every=504, min_train=504, max_train=0
-    ):
-        self.k_regimes = k_regimes
-        self.switching_mean = switching_mean
-        self.refit_every = refit_every
-        self.min_train = min_train
-        self.max_train = max_train
+    k_regimes: int = 2
+    switching_mean: bool = False
+    refit_every: int = 504
+    min_train: int = 504
+    max_train: int = 0
 
     def _check_params(self) -> None:
         if self.max_train and self.max_train < self.min_train:
@@ -422,6 +401,7 @@ class RegimeSwitchingModel(RegimeModel):
         return series.markov_regimes(prices, **self.get_params())
 
 
+@_estimator
 class PerformanceBasedRegimeModel(RegimeModel):
     """Strong / neutral / weak regimes from thresholds on the rolling Sharpe ratio.
 
@@ -456,10 +436,9 @@ class PerformanceBasedRegimeModel(RegimeModel):
         ),
     }
 
-    def __init__(self, window=126, strong_sharpe=1.0, weak_sharpe=0.0):
-        self.window = window
-        self.strong_sharpe = strong_sharpe
-        self.weak_sharpe = weak_sharpe
+    window: int = 126
+    strong_sharpe: float = 1.0
+    weak_sharpe: float = 0.0
 
     def _check_params(self) -> None:
         self._require_below("weak_sharpe", "strong_sharpe")
@@ -483,6 +462,7 @@ ENSEMBLE_MEMBERS = {
 }
 
 
+@_estimator
 class EnsembleRegimeModel(RegimeModel):
     """Calm / normal / stressed from member regime models, weighted by their recent skill.
 
@@ -533,29 +513,16 @@ class EnsembleRegimeModel(RegimeModel):
     }
     component_params = ("members",)
 
-    def __init__(
-        self,
-        use_volatility=True,
-        use_clustering=False,
-        use_mixture=False,
-        use_changepoint=True,
-        use_market=True,
-        use_switching=False,
-        use_performance=True,
-        window=252,
-        horizon=21,
-        members=None,
-    ):
-        self.use_volatility = use_volatility
-        self.use_clustering = use_clustering
-        self.use_mixture = use_mixture
-        self.use_changepoint = use_changepoint
-        self.use_market = use_market
-        self.use_switching = use_switching
-        self.use_performance = use_performance
-        self.window = window
-        self.horizon = horizon
-        self.members = members
+    use_volatility: bool = True
+    use_clustering: bool = False
+    use_mixture: bool = False
+    use_changepoint: bool = True
+    use_market: bool = True
+    use_switching: bool = False
+    use_performance: bool = True
+    window: int = 252
+    horizon: int = 21
+    members: dict[str, RegimeModel] | None = None
 
     def member_models(self) -> dict[str, RegimeModel]:
         """The members taking part, by short name: ``members``, else the ``use_*`` choice."""
