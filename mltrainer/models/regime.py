@@ -533,7 +533,10 @@ class EnsembleRegimeModel(RegimeModel):
 
     def _check_params(self) -> None:
         if not isinstance(self.members, dict | None):
-            raise ParameterError(f"members must be a dict or None (got {self.members!r})")
+            raise ParameterError(
+                "members must be a dict {short name: regime model}, or None for the use_* "
+                f"choice (got {self.members!r})"
+            )
         members = self.member_models()
         if len(members) < 2:
             raise ParameterError(
@@ -550,8 +553,9 @@ class EnsembleRegimeModel(RegimeModel):
         return min((m.min_history() for m in self.member_models().values()), default=2)
 
     def regimes(self, prices: pd.Series) -> ColumnRegimes:
-        members, window, horizon = self.member_models(), self.window, self.horizon
-        return series.ensemble_member_regimes(prices, members, window, horizon)
+        return series.ensemble_member_regimes(
+            prices, self.member_models(), self.window, self.horizon
+        )
 
 
 MODELS: tuple = (
