@@ -33,7 +33,7 @@ from mltrainer.numerics import indicators as ind  # noqa: E402
 
 
 def best_of(fn, repeat: int) -> float:
-    fn()  # warm caches (block matrices, BLAS threads)
+    fn()  # warm caches
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()

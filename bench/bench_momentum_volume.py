@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     t0 = time.perf_counter()
     data = load_local(folder, sectors=local_sectors(folder))
-    print(f"panel: {data.n_tickers} tickers x {len(data.dates)} dates, "
-          f"{len(data.sectors)} with a sector, loaded in {time.perf_counter() - t0:.2f} s")
+    print(
+        f"panel: {data.n_tickers} tickers x {len(data.dates)} dates, "
+        f"{len(data.sectors)} with a sector, loaded in {time.perf_counter() - t0:.2f} s"
+    )
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     # a yardstick for this machine's current speed: one pandas rolling mean of the panel
     yard = float("inf")

@@ -247,7 +247,8 @@ class TrendAnalysisModel(_TechnicalModel):
         return self.long_window + self.slope_window - 1
 
     def _compute(self, data: MarketData) -> ModelOutput:
-        out = trend_analysis(as_array(data.adj_close), **self.get_params())
+        # the indicators work on column-major blocks: one copy here, not one per call
+        out = trend_analysis(as_array(data.adj_close, column_major=True), **self.get_params())
         return signal_output(data, out.pop("signal"), out)
 
 
@@ -526,7 +527,8 @@ class OscillatorModel(_TechnicalModel):
     def _compute(self, data: MarketData) -> ModelOutput:
         weights = {k: w for k, w in self._weights().items() if w > 0}
         params = {k: v for k, v in self.get_params().items() if not k.endswith("_weight")}
-        out = oscillator_scores(*adjusted_ohlc(data), **params)
+        # the five indicators work on column-major blocks: one copy here, not five
+        out = oscillator_scores(*adjusted_ohlc(data, column_major=True), **params)
         score = sum(w * out[k] for k, w in weights.items()) / sum(weights.values())
         return signal_output(data, np.clip(score, -1.0, 1.0), out)
 

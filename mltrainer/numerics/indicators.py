@@ -30,7 +30,8 @@ Building blocks
 Windows (sums, extremes, the regression slope) are :mod:`mltrainer.numerics.rolling`;
 the recursive averages (EMA, Wilder) are :mod:`mltrainer.numerics.filters`, each
 ticker seeded on its own date the way TA-Lib seeds (the simple mean of the first
-``window`` values), so tickers with different start dates share one pass.
+``window`` values), so tickers with different start dates share one pass. They run on
+column-major blocks of about a megabyte of tickers (see ``_apply``).
 ``bench/bench_indicators.py`` times every function against TA-Lib looping over columns.
 
 Public API
@@ -64,6 +65,7 @@ from mltrainer.errors import DataError, ParameterError
 from mltrainer.numerics import filters
 from mltrainer.numerics import rolling as rl
 from mltrainer.numerics.frames import as_array
+from mltrainer.numerics.threads import single_thread
 
 Panel = TypeVar("Panel", pd.DataFrame, pd.Series, np.ndarray)
 
@@ -84,6 +86,8 @@ __all__ = [
     "williams_r",
 ]
 
+# Bytes per input array in one block of tickers (see _apply).
+_BLOCK_BYTES = 1 << 20
 # TA-Lib's TA_IS_ZERO threshold (RSI of a perfectly flat window is 0, not NaN).
 _TA_ZERO = 1e-8
 
@@ -114,11 +118,11 @@ def _check_window(name: str, value: object, low: int = 1) -> int:
     return int(value)
 
 
-def _to_panel(x: Panel, name: str, column_major: bool = False) -> np.ndarray:
+def _to_panel(x: Panel, name: str) -> np.ndarray:
     """Values as a float64 array shaped (dates, tickers), without a copy where possible."""
     if isinstance(x, pd.Series):
         return as_array(x.to_frame())
-    arr = as_array(x, column_major and np.ndim(x) == 2)
+    arr = as_array(x)
     if arr.ndim == 1:
         return arr[:, None]
     if arr.ndim != 2:
@@ -174,17 +178,33 @@ def _valid_runs(arrays: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return valid, first, last, special
 
 
-def _apply(kernel: Callable, named: dict, n_out: int = 1, column_major: bool = False):
+def _apply(kernel: Callable, named: dict, n_out: int = 1):
     """Run ``kernel`` on each ticker's valid rows; return ``n_out`` panels like the input.
 
     ``kernel(arrays, first, last)`` receives (dates, tickers) arrays whose NaNs lie only
     before ``first`` or after ``last`` (each column's first and last valid row) and
-    returns a tuple of ``n_out`` fresh arrays of the same shape. ``column_major``: copy
-    the inputs so that each ticker's dates are contiguous first.
+    returns a tuple of ``n_out`` fresh arrays of the same shape.
     """
     _check_aligned(named)
     like = next(iter(named.values()))
-    arrays = [_to_panel(v, k, column_major) for k, v in named.items()]
+    arrays = [_to_panel(v, k) for k, v in named.items()]
+    n, m = arrays[0].shape
+    # Blocks of tickers, column-major (each ticker's dates contiguous, as the windows
+    # and recursions walk them), small enough that a kernel's several passes stay in
+    # the CPU cache: on the full panel RSI and the stochastic take half the time.
+    step = max(1, _BLOCK_BYTES // (8 * max(n, 1)))
+    outs = [np.empty((n, m), order="F") for _ in range(n_out)]
+    with single_thread():  # the small in-block products gain nothing from threads
+        for lo in range(0, m, step):
+            block = [np.asfortranarray(a[:, lo : lo + step]) for a in arrays]
+            for o, r in zip(outs, _run(kernel, block), strict=True):
+                o[:, lo : lo + step] = r
+    results = tuple(_from_panel(o, like) for o in outs)
+    return results if n_out > 1 else results[0]
+
+
+def _run(kernel: Callable, arrays: list) -> tuple:
+    """``kernel`` on some tickers; the few with gaps in their history run again alone."""
     valid, first, last, special = _valid_runs(arrays)
     outs = kernel(arrays, first, last)
     # A loop over tickers, but only over the few with gaps inside their history (5 of
@@ -196,8 +216,7 @@ def _apply(kernel: Callable, named: dict, n_out: int = 1, column_major: bool = F
         for o, r in zip(outs, sub, strict=True):
             o[:, j] = np.nan
             o[keep, j] = r[:, 0]
-    results = tuple(_from_panel(o, like) for o in outs)
-    return results if n_out > 1 else results[0]
+    return outs
 
 
 # ------------------------------------------------------------------ public API
@@ -207,8 +226,7 @@ def sma(x: Panel, window: int) -> Panel:
     ``SMA_t = (x_{t-n+1} + ... + x_t) / n``; NaN for each ticker's first n-1 values.
     """
     window = _check_window("window", window)
-    # bottleneck walks down each ticker: see linear_regression_slope
-    return _apply(lambda a, f, e: (rl.rolling_mean(a[0], window),), {"x": x}, 1, True)
+    return _apply(lambda a, f, e: (rl.rolling_mean(a[0], window),), {"x": x})
 
 
 def ema(x: Panel, window: int) -> Panel:
@@ -251,19 +269,18 @@ def linear_regression_slope(x: Panel, window: int) -> Panel:
     numbers k; NaN for each ticker's first n-1 values (and for n = 1).
     """
     window = _check_window("window", window)
-    # the FIR filter walks down each ticker: on column-major inputs it is ~15 ms faster
-    # on the full panel than along a row-major panel's strided columns, copy included
-    return _apply(lambda a, f, e: (rl.rolling_slope(a[0], window),), {"x": x}, 1, True)
+    return _apply(lambda a, f, e: (rl.rolling_slope(a[0], window),), {"x": x})
 
 
 def _rsi(a: list, first: np.ndarray, last: np.ndarray, window: int) -> tuple:
     move = rl.diff(a[0])
     m = move.shape[1]
-    both = np.empty((move.shape[0], 2 * m))  # gains, then absolute moves: smoothed at once
+    # gains, then absolute moves, side by side in the block's layout: smoothed at once
+    both = np.empty((move.shape[0], 2 * m), order="F" if move.flags.f_contiguous else "C")
     np.maximum(move, 0.0, out=both[:, :m])
     np.abs(move, out=both[:, m:])
     start, stop = np.tile(first + window, 2), np.tile(last, 2)  # the first n moves seed
-    avg = filters.wilder(both, window, start, stop, overwrite_x=True)
+    avg = filters.wilder(both, window, start, stop)
     gain, total = avg[:, :m], avg[:, m:]  # Wilder is linear: smoothed |d| is G + L
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.divide(gain, total)
@@ -394,5 +411,5 @@ def atr(high: Panel, low: Panel, close: Panel, window: int = 14) -> Panel:
     """
     window = _check_window("window", window)
     named = {"high": high, "low": low, "close": close}
-    kernel = lambda a, f, e: (filters.wilder(_true_range(*a), window, f + window, e, True),)  # noqa: E731
+    kernel = lambda a, f, e: (filters.wilder(_true_range(*a), window, f + window, e),)  # noqa: E731
     return _apply(kernel, named)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import bottleneck as bn
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
+from scipy.ndimage import correlate1d
 
 # One implementation, in frames; re-exported for the callers that still read it here.
 from mltrainer.numerics.frames import as_array
@@ -135,6 +135,10 @@ def _moving(kernel: Callable, x: np.ndarray, n: int, **kwargs) -> np.ndarray:
             out[i:] += x[:-i]
         out[: n - 1] = np.nan
         return out if kernel is bn.move_sum else np.divide(out, n, out=out)
+    if x.ndim == 2 and not x.flags.c_contiguous:
+        # bottleneck returns a row-major array: run it along the rows of the transposed
+        # view so that a column-major panel's result stays column-major (the same sums)
+        return kernel(x.T, n, min_count=n, axis=1, **kwargs).T
     return kernel(x, n, min_count=n, axis=0, **kwargs)
 
 
@@ -199,16 +203,25 @@ def rolling_corr(x: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
 def rolling_slope(x: np.ndarray, n: int) -> np.ndarray:
     """Least-squares slope of x against its row number over rows t-n+1..t (per row).
 
-    ``b_t = sum_i c_i x_{t-i} / sum_i c_i^2`` with ``c_i = (n - 1) / 2 - i``: a fixed
-    FIR filter (``scipy.signal.lfilter``), exact up to one dot product's rounding and no
-    running total. NaN unless the window is full and finite; NaN for n = 1.
+    ``b_t = sum_i c_i x_{t-i} / sum_i c_i^2`` with ``c_i = (n - 1) / 2 - i``: one fixed
+    set of weights over each trailing window (``scipy.ndimage.correlate1d``, a C loop
+    over the whole panel; scipy's ``lfilter`` runs such a filter column by column), exact
+    up to one dot product's rounding and with no running total. NaN unless the window is
+    full and finite; NaN for n = 1.
     """
     x = _finite(x)
     if n < 2 or n > x.shape[0]:
         return np.full(x.shape, np.nan)
     c = (n - 1) / 2.0 - np.arange(n)
-    out = lfilter(c / (c @ c), [1.0], x, axis=0)
-    out[: n - 1] = np.nan  # the filter starts from zeros: these windows are not full
+    # the weights reversed and shifted so that row t reads rows t-n+1..t
+    # (along the rows of the transposed view for a column-major panel, as in _moving)
+    along = 1 if x.ndim == 2 and not x.flags.c_contiguous else 0
+    weights = c[::-1] / (c @ c)
+    out = correlate1d(
+        x.T if along else x, weights, axis=along, mode="constant", origin=(n - 1) // 2
+    )
+    out = out.T if along else out
+    out[: n - 1] = np.nan  # windows reaching before the first row are not full
     return out
 
 
