@@ -329,6 +329,25 @@ def test_ensemble_needs_a_positive_weight(basket):
         EnsembleMomentumModel(**zero).fit(basket)
 
 
+def test_ensemble_takes_member_instances(basket):
+    """A given member fills its slot (the others stay at their defaults)."""
+    only = {name: 0.0 for name in EnsembleMomentumModel.param_specs}
+    only.update(w_simple=1.0, w_time_series=0.5)
+    members = {"w_simple": SimpleMomentumModel(window=20, mode="linear")}
+    out = EnsembleMomentumModel(**only, members=members).run(basket)
+    parts = [
+        (SimpleMomentumModel(window=20, mode="linear").run(basket).primary, 1.0),
+        (TimeSeriesMomentumModel().run(basket).primary, 0.5),
+    ]
+    num = sum(s.fillna(0.0) * w for s, w in parts)
+    den = sum(s.notna() * w for s, w in parts)
+    pd.testing.assert_frame_equal(out.primary, (num / den).where(den > 0), rtol=1e-14)
+    assert EnsembleMomentumModel(members=members).min_history() == 21  # Simple's 20 + 1
+    for bad in ({"w_simple": DualMomentumModel()}, {"w_nope": SimpleMomentumModel()}, [1]):
+        with pytest.raises(ParameterError, match="members"):
+            EnsembleMomentumModel(members=bad).fit(basket)
+
+
 # ----------------------------------------------------------------------- bad input
 
 
