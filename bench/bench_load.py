@@ -34,8 +34,9 @@ print(json.dumps({"seconds": seconds, "n_tickers": data.n_tickers, "n_dates": le
 
 
 def run_child(env) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -55,9 +56,11 @@ def main() -> None:
             warm = run_child(env)
         finally:
             shutil.rmtree(cache, ignore_errors=True)
-        print(f"run {i + 1}: {cold['n_tickers']} tickers x {cold['n_dates']} dates | "
-              f"cold {cold['seconds']:.2f} s (peak {cold['peak_mb']:.0f} MB) | "
-              f"warm {warm['seconds']:.3f} s (peak {warm['peak_mb']:.0f} MB)")
+        print(
+            f"run {i + 1}: {cold['n_tickers']} tickers x {cold['n_dates']} dates | "
+            f"cold {cold['seconds']:.2f} s (peak {cold['peak_mb']:.0f} MB) | "
+            f"warm {warm['seconds']:.3f} s (peak {warm['peak_mb']:.0f} MB)"
+        )
 
 
 if __name__ == "__main__":

@@ -50,15 +50,18 @@ def main() -> int:
     data = load_local(folder)
     t = time.perf_counter()
     membership = load_membership(use_cache=False)
-    print(f"membership build (cold): {time.perf_counter() - t:.2f} s; "
-          f"{len(membership.intervals)} intervals, sources: "
-          + "; ".join(f"{c.source} {c.start.date()}..{c.end.date()}"
-                      for c in membership.coverage))
+    print(
+        f"membership build (cold): {time.perf_counter() - t:.2f} s; "
+        f"{len(membership.intervals)} intervals, sources: "
+        + "; ".join(f"{c.source} {c.start.date()}..{c.end.date()}" for c in membership.coverage)
+    )
     dates, keys, anchors = data.adj_close.index, data.adj_close.columns, key_dates(data)
     t = time.perf_counter()
     mask = membership.mask(dates, keys, anchors)
-    print(f"mask {mask.shape[1]} tickers x {mask.shape[0]} dates, cold: "
-          f"{(time.perf_counter() - t) * 1e3:.1f} ms")
+    print(
+        f"mask {mask.shape[1]} tickers x {mask.shape[0]} dates, cold: "
+        f"{(time.perf_counter() - t) * 1e3:.1f} ms"
+    )
     lo, med = best(lambda: membership.mask(dates, keys, anchors), args.repeat)
     print(f"mask warm: best {lo * 1e3:.1f} ms, median {med * 1e3:.1f} ms (target <= 50 ms)")
 
@@ -75,14 +78,18 @@ def main() -> int:
     plain, plain_med = min(times["plain"]), statistics.median(times["plain"])
     pit, pit_med = min(times["pit"]), statistics.median(times["pit"])
     print(f"run_backtest without membership: best {plain:.3f} s, median {plain_med:.3f} s")
-    print(f"run_backtest point in time:      best {pit:.3f} s, median {pit_med:.3f} s "
-          f"(ratio {pit / plain:.2f}; target <= 1.10)")
+    print(
+        f"run_backtest point in time:      best {pit:.3f} s, median {pit_med:.3f} s "
+        f"(ratio {pit / plain:.2f}; target <= 1.10)"
+    )
     a = run_backtest(signal, data, members=members, **COSTS).metrics
     b = run_backtest(signal, data, **COSTS).metrics
-    print(f"survivorship effect, CrossSectionalMomentum defaults, {dates[0].date()} to "
-          f"{dates[-1].date()}, 15 bps costs: CAGR {a['cagr']:.2%} point in time vs "
-          f"{b['cagr']:.2%} survivors ({b['cagr'] - a['cagr']:+.2%}); Sharpe {a['sharpe']:.2f} vs "
-          f"{b['sharpe']:.2f} ({b['sharpe'] - a['sharpe']:+.2f})")
+    print(
+        f"survivorship effect, CrossSectionalMomentum defaults, {dates[0].date()} to "
+        f"{dates[-1].date()}, 15 bps costs: CAGR {a['cagr']:.2%} point in time vs "
+        f"{b['cagr']:.2%} survivors ({b['cagr'] - a['cagr']:+.2%}); Sharpe {a['sharpe']:.2f} vs "
+        f"{b['sharpe']:.2f} ({b['sharpe'] - a['sharpe']:+.2f})"
+    )
     return 0
 
 

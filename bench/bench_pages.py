@@ -35,16 +35,23 @@ from ui.apptest_tools import APP_ENTRY as ENTRY  # noqa: E402
 
 # page -> a change a user makes there, applied to an AppTest
 CHANGES = {
-    "home": ("regime model select",
-             lambda at: at.selectbox(key="home_regime").select(
-                 "regime/MarketConditionRegimeModel")),
-    "universe": ("return window", lambda at: at.select_slider(key="uni_window").set_value(
-        "1 year")),
-    "regimes": ("volatility window", lambda at: at.slider(
-        key="rg:regime/VolatilityRegimeModel:window").set_value(40)),
+    "home": (
+        "regime model select",
+        lambda at: at.selectbox(key="home_regime").select("regime/MarketConditionRegimeModel"),
+    ),
+    "universe": (
+        "return window",
+        lambda at: at.select_slider(key="uni_window").set_value("1 year"),
+    ),
+    "regimes": (
+        "volatility window",
+        lambda at: at.slider(key="rg:regime/VolatilityRegimeModel:window").set_value(40),
+    ),
     "risk": ("VaR level", lambda at: at.select_slider(key="risk_level").set_value(0.95)),
-    "model_lab": ("long window", lambda at: at.slider(
-        key="lab:momentum/TimeSeriesMomentumModel:long_window").set_value(90)),
+    "model_lab": (
+        "long window",
+        lambda at: at.slider(key="lab:momentum/TimeSeriesMomentumModel:long_window").set_value(90),
+    ),
     "monitor": ("drawdown limit", lambda at: at.slider(key="mon:max_drawdown").set_value(0.2)),
 }
 
@@ -65,16 +72,21 @@ def main(pages: list[str]) -> None:
 
     started = time.perf_counter()
     data = load_market_data("local")
-    print(f"panel: {data.n_tickers} tickers x {len(data.dates)} dates, loaded in "
-          f"{time.perf_counter() - started:.2f} s (disk cache)")
+    print(
+        f"panel: {data.n_tickers} tickers x {len(data.dates)} dates, loaded in "
+        f"{time.perf_counter() - started:.2f} s (disk cache)"
+    )
     del data
     at = AppTest.from_file(ENTRY, default_timeout=600)
     started = time.perf_counter()
     at.run()
-    print(f"app start (home, panel into st.cache_resource): "
-          f"{time.perf_counter() - started:.2f} s\n")
-    print(f"{'page':<11} {'first (cold caches)':>20} {'first (warm)':>13} "
-          f"{'change -> chart':>16}  change")
+    print(
+        f"app start (home, panel into st.cache_resource): {time.perf_counter() - started:.2f} s\n"
+    )
+    print(
+        f"{'page':<11} {'first (cold caches)':>20} {'first (warm)':>13} "
+        f"{'change -> chart':>16}  change"
+    )
     for page in pages:
         _, cold = open_session(page)
         at, warm = open_session(page)
@@ -114,10 +126,25 @@ def browser(pages: list[str]) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--server.fileWatcherType", "none"], cwd=ROOT, stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(180):
@@ -127,9 +154,10 @@ def browser(pages: list[str]) -> None:
             except OSError:
                 time.sleep(0.5)
         with sync_playwright() as pw:
-            chromium = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                          args=["--no-sandbox", "--disable-gpu",
-                                                "--disable-dev-shm-usage"])
+            chromium = pw.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            )
             page = chromium.new_page(viewport={"width": 1500, "height": 1000})
             page.goto(url)
             page.wait_for_selector(".js-plotly-plot", timeout=300_000)
@@ -137,8 +165,10 @@ def browser(pages: list[str]) -> None:
             from ui.pages import PAGES
 
             titles = {p.url_path: p.title for p in PAGES}
-            print(f"{'page':<11} {'open link (cold caches)':>24} {'open link (warm)':>17} "
-                  f"{'reload (warm)':>14}")
+            print(
+                f"{'page':<11} {'open link (cold caches)':>24} {'open link (warm)':>17} "
+                f"{'reload (warm)':>14}"
+            )
             for name in pages:
                 times = []
                 for _ in range(2):  # in-app navigation: click the page in the sidebar
@@ -147,7 +177,8 @@ def browser(pages: list[str]) -> None:
                     wait_until_idle(page)
                     started = time.perf_counter()
                     page.locator('[data-testid="stSidebarNav"]').get_by_text(
-                        titles[name], exact=True).click()
+                        titles[name], exact=True
+                    ).click()
                     page.wait_for_url(f"**/{name}*")
                     page.wait_for_selector(".js-plotly-plot", timeout=300_000)
                     wait_until_idle(page)
@@ -166,10 +197,12 @@ def browser(pages: list[str]) -> None:
             thumb.focus()
             started = time.perf_counter()
             thumb.press("ArrowRight")
-            page.wait_for_function(f"() => ({CHART_SUMS})().toString() !== window.__before",
-                                   timeout=60_000)
-            print(f"\nModel Lab slider step -> chart redrawn: "
-                  f"{time.perf_counter() - started:.2f} s")
+            page.wait_for_function(
+                f"() => ({CHART_SUMS})().toString() !== window.__before", timeout=60_000
+            )
+            print(
+                f"\nModel Lab slider step -> chart redrawn: {time.perf_counter() - started:.2f} s"
+            )
             chromium.close()
         rss, peak = _rss_mb(proc.pid)
         print(f"streamlit server memory: {rss:,.0f} MB now, {peak:,.0f} MB peak")

@@ -32,10 +32,13 @@ def require_module(name: str) -> ModuleType:
         try:
             return importlib.import_module(name)
         except ImportError as exc:
-            pytest.fail(f"{name} is missing ({exc}); required here: "
-                        "MLTRAINER_REQUIRE_REFERENCES=1", pytrace=False)
-    return pytest.importorskip(name, reason=f"{name} is not installed (a reference package "
-                                            "from requirements-dev.txt)")
+            pytest.fail(
+                f"{name} is missing ({exc}); required here: MLTRAINER_REQUIRE_REFERENCES=1",
+                pytrace=False,
+            )
+    return pytest.importorskip(
+        name, reason=f"{name} is not installed (a reference package from requirements-dev.txt)"
+    )
 
 
 @pytest.fixture(scope="session")

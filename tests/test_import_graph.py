@@ -39,8 +39,9 @@ def _imports(name: str, path: Path) -> set[str]:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
             # ``from pkg import mod`` imports the module pkg.mod when there is one
-            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base
-                       for a in node.names]
+            targets = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -94,8 +95,12 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 def _witnesses(component: list[str], unit=_unit) -> list[str]:
     """The module-level imports that make up a cycle between units, for the message."""
     members = set(component)
-    return sorted(f"{a} -> {b}" for a, targets in GRAPH.items() for b in targets
-                  if unit(a) in members and unit(b) in members and unit(a) != unit(b))
+    return sorted(
+        f"{a} -> {b}"
+        for a, targets in GRAPH.items()
+        for b in targets
+        if unit(a) in members and unit(b) in members and unit(a) != unit(b)
+    )
 
 
 def test_the_graph_sees_the_package():
@@ -110,18 +115,28 @@ def test_no_cycle_between_subpackages():
     units: dict[str, set[str]] = {}
     for module, targets in GRAPH.items():
         units.setdefault(_unit(module), set()).update(
-            _unit(t) for t in targets if _unit(t) != _unit(module))
+            _unit(t) for t in targets if _unit(t) != _unit(module)
+        )
     cycles = _cycles(units)
     if cycles:
-        pytest.fail("import cycles between subpackages:\n" + "\n".join(
-            f"{' <-> '.join(c)} via {'; '.join(_witnesses(c))}" for c in cycles))
+        pytest.fail(
+            "import cycles between subpackages:\n"
+            + "\n".join(f"{' <-> '.join(c)} via {'; '.join(_witnesses(c))}" for c in cycles)
+        )
 
 
 def test_no_cycle_inside_reports():
-    reports = {m: {t for t in GRAPH[m] if t.startswith("mltrainer.reports.")}
-               for m in GRAPH if m.startswith("mltrainer.reports.")}
+    reports = {
+        m: {t for t in GRAPH[m] if t.startswith("mltrainer.reports.")}
+        for m in GRAPH
+        if m.startswith("mltrainer.reports.")
+    }
     cycles = _cycles(reports)
     if cycles:
-        pytest.fail("import cycles inside mltrainer.reports:\n" + "\n".join(
-            f"{' <-> '.join(c)} via {'; '.join(_witnesses(c, unit=lambda m: m))}"
-            for c in cycles))
+        pytest.fail(
+            "import cycles inside mltrainer.reports:\n"
+            + "\n".join(
+                f"{' <-> '.join(c)} via {'; '.join(_witnesses(c, unit=lambda m: m))}"
+                for c in cycles
+            )
+        )

@@ -24,8 +24,10 @@ class IntParam:
     kind: str = field(default="int", init=False)
 
     def check(self, name: str, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int,)) and not (
-            hasattr(value, "is_integer") and float(value).is_integer()
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int,))
+            and not (hasattr(value, "is_integer") and float(value).is_integer())
         ):
             raise ParameterError(
                 f"{name} must be an integer in [{self.low}, {self.high}] (got {value!r})"
@@ -43,8 +45,14 @@ class IntParam:
             raise ParameterError(f"expected an integer, got {text!r}") from None
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "low": self.low, "high": self.high, "default": self.default,
-                "step": self.step, "help": self.help}
+        return {
+            "kind": self.kind,
+            "low": self.low,
+            "high": self.high,
+            "default": self.default,
+            "step": self.step,
+            "help": self.help,
+        }
 
 
 @dataclass(frozen=True)
@@ -74,8 +82,14 @@ class FloatParam:
             raise ParameterError(f"expected a number, got {text!r}") from None
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "low": self.low, "high": self.high, "default": self.default,
-                "step": self.step, "help": self.help}
+        return {
+            "kind": self.kind,
+            "low": self.low,
+            "high": self.high,
+            "default": self.default,
+            "step": self.step,
+            "help": self.help,
+        }
 
 
 @dataclass(frozen=True)
@@ -98,8 +112,12 @@ class ChoiceParam:
         raise ParameterError(f"expected one of {', '.join(map(str, self.choices))}, got {text!r}")
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "choices": list(self.choices), "default": self.default,
-                "help": self.help}
+        return {
+            "kind": self.kind,
+            "choices": list(self.choices),
+            "default": self.default,
+            "help": self.help,
+        }
 
 
 @dataclass(frozen=True)

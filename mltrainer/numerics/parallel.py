@@ -30,7 +30,8 @@ class Execution:
     progress: Progress = None
 
 
-_EXECUTION: ContextVar[Execution] = ContextVar("mltrainer_execution", default=Execution())
+DEFAULT_EXECUTION = Execution()  # frozen, so sharing one default instance is safe
+_EXECUTION: ContextVar[Execution] = ContextVar("mltrainer_execution", default=DEFAULT_EXECUTION)
 
 
 @contextmanager

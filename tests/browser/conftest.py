@@ -42,8 +42,10 @@ def _free_port() -> int:
 def chromium_path() -> str:
     path = _chromium()
     if path is None:
-        message = ("no chromium found: install Debian's chromium (`apt-get install chromium`) "
-                   "to run the browser tests")
+        message = (
+            "no chromium found: install Debian's chromium (`apt-get install chromium`) "
+            "to run the browser tests"
+        )
         if os.environ.get("MLTRAINER_REQUIRE_BROWSER") == "1":
             pytest.fail(message + " (required here: MLTRAINER_REQUIRE_BROWSER=1)")
         pytest.skip(message)
@@ -55,16 +57,36 @@ def streamlit_server(folder: Path):
     """`streamlit run app.py` on a free local port with its own cache and audit folders
     under ``folder``; yields the base URL and stops the server afterwards."""
     port = _free_port()
-    env = dict(os.environ, MLTRAINER_CACHE_DIR=str(folder / "cache"),
-               MLTRAINER_AUDIT_DIR=str(folder / "audit"), MLTRAINER_OFFLINE="1")
+    env = dict(
+        os.environ,
+        MLTRAINER_CACHE_DIR=str(folder / "cache"),
+        MLTRAINER_AUDIT_DIR=str(folder / "audit"),
+        MLTRAINER_OFFLINE="1",
+    )
     log_path = folder / "streamlit.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(PROJECT_ROOT / "app.py"),
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -103,9 +125,16 @@ def browser(chromium_path):
         browser = pw.chromium.launch(
             executable_path=chromium_path,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--disable-dev-shm-usage"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+            ],
         )
         yield browser
         browser.close()

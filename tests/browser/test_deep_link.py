@@ -12,8 +12,10 @@ from ui.apptest_tools import wait_until_idle
 
 pytestmark = pytest.mark.browser
 
-LINK = ("model_lab?family=momentum&model=momentum%2FSimpleMomentumModel&tickers=KO%2CPEP%2CWMT"
-        "&ticker=PEP&p.window=90&costs=12&start=2015-01-02&end=2019-12-31")
+LINK = (
+    "model_lab?family=momentum&model=momentum%2FSimpleMomentumModel&tickers=KO%2CPEP%2CWMT"
+    "&ticker=PEP&p.window=90&costs=12&start=2015-01-02&end=2019-12-31"
+)
 
 
 @pytest.fixture()

@@ -43,16 +43,25 @@ def victim(tmp_path):
     folder = tmp_path / "home" / "notes"
     folder.mkdir(parents=True)
     path = folder / "diary.bin"
-    path.write_bytes(_pack({"fmt": "json", "kind": "x", "stored_at": 0.0, "expires_at": None,
-                            "meta": {}}, json.dumps(STOLEN).encode()))
+    path.write_bytes(
+        _pack(
+            {"fmt": "json", "kind": "x", "stored_at": 0.0, "expires_at": None, "meta": {}},
+            json.dumps(STOLEN).encode(),
+        )
+    )
     return path
 
 
 def craft(folder, key: str, filename: str) -> None:
     """Point the row of ``key`` at ``filename``, as someone who can write cache.db would."""
     with sqlite3.connect(folder / "cache.db") as db:
-        assert db.execute("UPDATE Cache SET filename = ?, mode = ?, value = NULL WHERE key = ?",
-                          (filename, diskcache.core.MODE_BINARY, key)).rowcount == 1
+        assert (
+            db.execute(
+                "UPDATE Cache SET filename = ?, mode = ?, value = NULL WHERE key = ?",
+                (filename, diskcache.core.MODE_BINARY, key),
+            ).rowcount
+            == 1
+        )
 
 
 @pytest.mark.parametrize("how", ["relative", "absolute", "symlink"])
@@ -88,8 +97,7 @@ def test_row_pointing_outside_is_neither_read_nor_deleted(how, tmp_path, victim,
     assert victim.read_bytes() == before
 
 
-def test_deleting_a_crafted_row_leaves_the_outside_file_and_its_folders(tmp_path, victim,
-                                                                         basket):
+def test_deleting_a_crafted_row_leaves_the_outside_file_and_its_folders(tmp_path, victim, basket):
     folder = tmp_path / "cache"
     cache = DataCache(folder)
     cache.put_frame("prices", basket.adj_close, kind="prices")
@@ -145,8 +153,9 @@ def test_planted_pickle_is_evicted_and_refetched_with_a_warning(size, tmp_path):
     hit = cache.fetch("wiki", lambda: {"rows": 503}, kind="constituents", fmt="json")
     assert hit.value == {"rows": 503} and not marker.exists()
     assert "dropped and fetched again" in hit.warning and "unpickle" in hit.warning
-    again = cache.fetch("wiki", lambda: pytest.fail("served from the cache"),
-                        kind="constituents", fmt="json")
+    again = cache.fetch(
+        "wiki", lambda: pytest.fail("served from the cache"), kind="constituents", fmt="json"
+    )
     assert again.value == {"rows": 503} and again.warning is None
 
 
@@ -202,14 +211,18 @@ def test_polygon_says_the_key_was_refused(monkeypatch, fresh_warnings):
     assert "set POLYGON_API_KEY" not in str(err.value)
 
 
-def test_short_key_no_longer_corrupts_messages_or_audit_lines(monkeypatch, fresh_warnings,
-                                                              basket):
+def test_short_key_no_longer_corrupts_messages_or_audit_lines(monkeypatch, fresh_warnings, basket):
     monkeypatch.setenv("FRED_API_KEY", "0")
     text = "HTTP 500 from /fred?series_id=DGS10 at 2020-01-10: rate 0.05"
     assert config.scrub(text) == text and redact(text) == text
     small = basket.select(tickers=["KO"], start="2020-01-01", end="2020-03-31")
-    rec = audit.record(kind="backtest", model_key="x/Y", params={"window": 10},
-                       data=small, metrics={"sharpe": 0.5, "turnover": 100.0})
+    rec = audit.record(
+        kind="backtest",
+        model_key="x/Y",
+        params={"window": 10},
+        data=small,
+        metrics={"sharpe": 0.5, "turnover": 100.0},
+    )
     line = audit.audit_file().read_text().strip()
     assert json.loads(line) == rec and rec["metrics"] == {"sharpe": 0.5, "turnover": 100.0}
     assert rec["start"] == "2020-01-02" and "***" not in line
@@ -217,10 +230,13 @@ def test_short_key_no_longer_corrupts_messages_or_audit_lines(monkeypatch, fresh
 
 def test_redaction_replaces_whole_tokens_only(monkeypatch):
     monkeypatch.setenv("FRED_API_KEY", "abc12345")
-    text = ("xabc123456y abc123456 0abc12345 abc12345 'abc12345' api=abc12345&x=1 "
-            "next=%3Fapi_key%3Dabc12345%26 Bearer abc12345.")
-    assert config.scrub(text) == ("xabc123456y abc123456 0abc12345 *** '***' api=***&x=1 "
-                                  "next=%3Fapi_key%3D***%26 Bearer ***.")
+    text = (
+        "xabc123456y abc123456 0abc12345 abc12345 'abc12345' api=abc12345&x=1 "
+        "next=%3Fapi_key%3Dabc12345%26 Bearer abc12345."
+    )
+    assert config.scrub(text) == (
+        "xabc123456y abc123456 0abc12345 *** '***' api=***&x=1 next=%3Fapi_key%3D***%26 Bearer ***."
+    )
     assert config.scrub(text) == config.scrub(text, "abc12345")
     assert redact(text).startswith("xabc123456y abc123456 0abc12345 *** '***' api=***&x=1")
 

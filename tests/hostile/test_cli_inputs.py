@@ -21,11 +21,29 @@ from mltrainer.errors import ParameterError
 
 MODEL = "momentum/SimpleMomentumModel"
 LOAD = ["data", "load", "--source", "local", "--tickers", "AAPL"]
-BACKTEST = ["backtest", MODEL, "--source", "local", "--tickers", "KO,PEP",
-            "--start", "2015-01-01", "--end", "2016-12-31"]
+BACKTEST = [
+    "backtest",
+    MODEL,
+    "--source",
+    "local",
+    "--tickers",
+    "KO,PEP",
+    "--start",
+    "2015-01-01",
+    "--end",
+    "2016-12-31",
+]
 WALKFORWARD = ["walkforward", MODEL, "--source", "local", "--tickers", "KO,PEP"]
-STRESS = ["report", "stress", "--source", "local", "--tickers", "KO,PEP,WMT",
-          "--start", "2012-01-01"]
+STRESS = [
+    "report",
+    "stress",
+    "--source",
+    "local",
+    "--tickers",
+    "KO,PEP,WMT",
+    "--start",
+    "2012-01-01",
+]
 
 # (argv, a fragment the one error line must contain); the issue's cases come first
 NAMED = [
@@ -42,13 +60,42 @@ NAMED = [
     (STRESS + ["--out", "{tmp}/x.html", "--pdf", "{tmp}/x.html"], "same file"),
 ]
 
-BAD_DATES = ["2020-13-45", "notadate", "99999-01-01", "2016-02-30", "2021-02-29",
-             "2020-00-10", "2020-01-00", "1800-01-01", "2200-01-01", "20200101",
-             "2020/01/02", "2020-1-1", "", " ", "2020-01-01T00:00", "-2020-01-01",
-             "2020-01-01; rm -rf /", "NaT", "now", "１２３４-01-01"]
-BAD_TICKERS = [",,,", "", " , ,", "AAPL;MSFT", "AA PL", "../etc/passwd", "A" * 20,
-               "AAPL,<script>", "KO,\x00", "$(id)", ",".join(f"T{i}" for i in range(1001)),
-               "KO" + ",KO" * 3 + ",🙂"]
+BAD_DATES = [
+    "2020-13-45",
+    "notadate",
+    "99999-01-01",
+    "2016-02-30",
+    "2021-02-29",
+    "2020-00-10",
+    "2020-01-00",
+    "1800-01-01",
+    "2200-01-01",
+    "20200101",
+    "2020/01/02",
+    "2020-1-1",
+    "",
+    " ",
+    "2020-01-01T00:00",
+    "-2020-01-01",
+    "2020-01-01; rm -rf /",
+    "NaT",
+    "now",
+    "１２３４-01-01",
+]
+BAD_TICKERS = [
+    ",,,",
+    "",
+    " , ,",
+    "AAPL;MSFT",
+    "AA PL",
+    "../etc/passwd",
+    "A" * 20,
+    "AAPL,<script>",
+    "KO,\x00",
+    "$(id)",
+    ",".join(f"T{i}" for i in range(1001)),
+    "KO" + ",KO" * 3 + ",🙂",
+]
 BAD_BPS = ["nan", "inf", "-inf", "-1", "1e308", "1e400", "abc", "1001", "0x10", ""]
 BAD_POSITIVE = ["0", "-1", "nan", "inf", "-inf", "1e308", "abc", ""]
 BAD_INT = ["0", "-3", "1.5", "abc", "1e3", "99999999999999999999", ""]
@@ -59,34 +106,62 @@ def _cases():
     for value in BAD_DATES:
         cases.append(pytest.param(LOAD + ["--start", value], "--start", id=f"start={value!r}"))
     for value in BAD_DATES[:8]:
-        cases.append(pytest.param(BACKTEST[:-2] + ["--end", value], "--end",
-                                  id=f"backtest-end={value!r}"))
-    cases.append(pytest.param(LOAD + ["--start", "2020-01-05", "--end", "2020-01-01"],
-                              "after", id="start-after-end"))
+        cases.append(
+            pytest.param(BACKTEST[:-2] + ["--end", value], "--end", id=f"backtest-end={value!r}")
+        )
+    cases.append(
+        pytest.param(
+            LOAD + ["--start", "2020-01-05", "--end", "2020-01-01"], "after", id="start-after-end"
+        )
+    )
     for value in BAD_TICKERS:
-        cases.append(pytest.param(["data", "load", "--source", "local", "--tickers", value],
-                                  "--tickers", id=f"tickers={value[:20]!r}"))
+        cases.append(
+            pytest.param(
+                ["data", "load", "--source", "local", "--tickers", value],
+                "--tickers",
+                id=f"tickers={value[:20]!r}",
+            )
+        )
     for option in ("--cost-bps", "--slippage-bps", "--spread-bps"):
         for value in BAD_BPS:
-            cases.append(pytest.param(BACKTEST + [option, value], option,
-                                      id=f"backtest{option}={value}"))
+            cases.append(
+                pytest.param(BACKTEST + [option, value], option, id=f"backtest{option}={value}")
+            )
     for option in ("--gross-limit", "--max-weight"):
         for value in BAD_POSITIVE:
-            cases.append(pytest.param(BACKTEST + [option, value], option,
-                                      id=f"backtest{option}={value}"))
+            cases.append(
+                pytest.param(BACKTEST + [option, value], option, id=f"backtest{option}={value}")
+            )
     for value in BAD_INT:
-        cases.append(pytest.param(BACKTEST + ["--rebalance-every", value], "--rebalance-every",
-                                  id=f"rebalance-every={value}"))
+        cases.append(
+            pytest.param(
+                BACKTEST + ["--rebalance-every", value],
+                "--rebalance-every",
+                id=f"rebalance-every={value}",
+            )
+        )
     for value in ("nan", "inf", "-5"):
-        cases.append(pytest.param(WALKFORWARD + ["--cost-bps", value], "--cost-bps",
-                                  id=f"walkforward-cost-bps={value}"))
-    for option, values in (("--train-days", ["abc", "-5", "1e9", "0"]),
-                           ("--test-days", ["2.5", "-1"]), ("--embargo", ["-1", "nan"]),
-                           ("--label-horizon", ["0", "inf"]), ("--n-jobs", ["0", "x", "-2"]),
-                           ("--universe", ["nasdaq"])):
+        cases.append(
+            pytest.param(
+                WALKFORWARD + ["--cost-bps", value],
+                "--cost-bps",
+                id=f"walkforward-cost-bps={value}",
+            )
+        )
+    for option, values in (
+        ("--train-days", ["abc", "-5", "1e9", "0"]),
+        ("--test-days", ["2.5", "-1"]),
+        ("--embargo", ["-1", "nan"]),
+        ("--label-horizon", ["0", "inf"]),
+        ("--n-jobs", ["0", "x", "-2"]),
+        ("--universe", ["nasdaq"]),
+    ):
         for value in values:
-            cases.append(pytest.param(WALKFORWARD + [option, value], option,
-                                      id=f"walkforward{option}={value}"))
+            cases.append(
+                pytest.param(
+                    WALKFORWARD + [option, value], option, id=f"walkforward{option}={value}"
+                )
+            )
     stress = STRESS + ["--out", "{tmp}/x.html"]
     for option, values in (
         ("--value", ["nan", "-inf", "0", "-1", "1e308", "abc"]),
@@ -100,11 +175,19 @@ def _cases():
         ("--levels", ["0.95,,0.99", "inf", "1.5", "0.95,nan"]),
     ):
         for value in values:
-            cases.append(pytest.param(stress + [option, value], option.lstrip("-").split("-")[0],
-                                      id=f"stress{option}={value}"))
+            cases.append(
+                pytest.param(
+                    stress + [option, value],
+                    option.lstrip("-").split("-")[0],
+                    id=f"stress{option}={value}",
+                )
+            )
     for value in ("abc", "1.5", ""):
-        cases.append(pytest.param(["audit", "list", "--limit", value], "--limit",
-                                  id=f"audit-limit={value!r}"))
+        cases.append(
+            pytest.param(
+                ["audit", "list", "--limit", value], "--limit", id=f"audit-limit={value!r}"
+            )
+        )
     return cases
 
 
@@ -135,9 +218,23 @@ def test_unknown_family_names_every_family(capsys):
 
 def test_good_options_still_pass(capsys, shared_data_dir, tmp_path):
     """The checks refuse the bad values only: legal edge values go through."""
-    code, out, err = _run(capsys, ["data", "load", "--source", "local", "--tickers",
-                                   " ko , brk.b,KO", "--start", "2020-02-28", "--end",
-                                   "2020-02-29", "--json"], tmp_path)
+    code, out, err = _run(
+        capsys,
+        [
+            "data",
+            "load",
+            "--source",
+            "local",
+            "--tickers",
+            " ko , brk.b,KO",
+            "--start",
+            "2020-02-28",
+            "--end",
+            "2020-02-29",
+            "--json",
+        ],
+        tmp_path,
+    )
     assert code == 0, err
     doc = json.loads(out)
     assert doc["tickers"] == ["KO", "BRK.B"] and doc["first_date"] == "2020-02-28"
@@ -148,12 +245,26 @@ def test_good_options_still_pass(capsys, shared_data_dir, tmp_path):
 def test_a_non_utf8_byte_in_the_audit_trail_skips_that_line_only(capsys):
     path = audit.audit_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    good = [{"id": f"r{i}", "time": "2024-01-01T00:00:00", "kind": "backtest",
-             "model": MODEL, "start": None, "end": None} for i in range(3)]
-    path.write_bytes(json.dumps(good[0]).encode() + b"\n"
-                     + b'{"id": "bad\xff\xfe", "kind": "backtest"}\n'
-                     + json.dumps(good[1]).encode() + b"\n\xc3\x28\n[1, 2]\n42\n"
-                     + json.dumps(good[2]).encode() + b"\n")
+    good = [
+        {
+            "id": f"r{i}",
+            "time": "2024-01-01T00:00:00",
+            "kind": "backtest",
+            "model": MODEL,
+            "start": None,
+            "end": None,
+        }
+        for i in range(3)
+    ]
+    path.write_bytes(
+        json.dumps(good[0]).encode()
+        + b"\n"
+        + b'{"id": "bad\xff\xfe", "kind": "backtest"}\n'
+        + json.dumps(good[1]).encode()
+        + b"\n\xc3\x28\n[1, 2]\n42\n"
+        + json.dumps(good[2]).encode()
+        + b"\n"
+    )
     code, out, err = _run(capsys, ["audit", "list"], None)
     assert code == 0 and not err, err
     assert [line.split()[0] for line in out.splitlines()] == ["r0", "r1", "r2"]
@@ -161,18 +272,26 @@ def test_a_non_utf8_byte_in_the_audit_trail_skips_that_line_only(capsys):
     assert code == 0 and json.loads(out)["id"] == "r1"
 
 
-@pytest.mark.parametrize("argv,fragment", [
-    (LOAD + ["--start", "2020-13-45"], "--start"),
-    (["data", "load", "--source", "local", "--tickers", ",,,"], "--tickers"),
-    (["models", "list", "--family", "nosuch"], "--family"),
-    (BACKTEST[:-2] + ["--end", "2016-02-30"], "--end"),
-    (STRESS + ["--out", "{tmp}/x.html", "--pdf", "{tmp}/x.html"], "--pdf"),
-])
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (LOAD + ["--start", "2020-13-45"], "--start"),
+        (["data", "load", "--source", "local", "--tickers", ",,,"], "--tickers"),
+        (["models", "list", "--family", "nosuch"], "--family"),
+        (BACKTEST[:-2] + ["--end", "2016-02-30"], "--end"),
+        (STRESS + ["--out", "{tmp}/x.html", "--pdf", "{tmp}/x.html"], "--pdf"),
+    ],
+)
 def test_exit_status_seen_by_a_shell(shared_data_dir, tmp_path, argv, fragment):
     env = {**os.environ, "MLTRAINER_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "mltrainer",
-                           *(a.replace("{tmp}", str(tmp_path)) for a in argv)],
-                          capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mltrainer", *(a.replace("{tmp}", str(tmp_path)) for a in argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
     assert proc.returncode == 2, proc.stderr[-800:]
     assert proc.stderr.count("\n") == 1 and fragment in proc.stderr
     assert "Traceback" not in proc.stderr and not proc.stdout
@@ -180,9 +299,14 @@ def test_exit_status_seen_by_a_shell(shared_data_dir, tmp_path, argv, fragment):
 
 
 # ------------------------------------------------------------ the layer itself
-@pytest.mark.parametrize("text,expected", [
-    ("2020-02-29", "2020-02-29"), (" 2016-02-28 ", "2016-02-28"), ("1900-01-01", "1900-01-01"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("2020-02-29", "2020-02-29"),
+        (" 2016-02-28 ", "2016-02-28"),
+        ("1900-01-01", "1900-01-01"),
+    ],
+)
 def test_parse_date_accepts_calendar_dates(text, expected):
     assert validate.parse_date(text, "start").isoformat() == expected
 
@@ -193,10 +317,17 @@ def test_parse_date_refuses_with_the_name_and_the_value(text):
         validate.parse_date(text, "start")
 
 
-@pytest.mark.parametrize("text,low,high,low_open", [
-    ("nan", None, None, False), ("inf", None, None, False), ("-inf", 0, None, False),
-    ("1e400", None, None, False), ("0", 0, None, True), ("50.5", 0, 50, False),
-])
+@pytest.mark.parametrize(
+    "text,low,high,low_open",
+    [
+        ("nan", None, None, False),
+        ("inf", None, None, False),
+        ("-inf", 0, None, False),
+        ("1e400", None, None, False),
+        ("0", 0, None, True),
+        ("50.5", 0, 50, False),
+    ],
+)
 def test_parse_float_refuses_non_finite_and_out_of_range(text, low, high, low_open):
     with pytest.raises(ParameterError, match="^costs must be a finite number"):
         validate.parse_float(text, "costs", low, high, low_open=low_open)

@@ -26,14 +26,26 @@ from tests.ui.pagetools import errors
 
 http_server = httpserver.http_server
 
-COLUMNS = ("timestamp", "open", "high", "low", "close", "adjusted_close", "volume",
-           "dividend_amount", "split_coefficient")
+COLUMNS = (
+    "timestamp",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adjusted_close",
+    "volume",
+    "dividend_amount",
+    "split_coefficient",
+)
 ROW = 1000  # a data row in the middle of every basket file (they all start by 2010)
 
 
 def _lines(sp500_dir, ticker: str) -> list[str]:
-    return gzip.decompress((sp500_dir / f"{ticker}.csv.gz").read_bytes()).decode().splitlines(
-        keepends=True)
+    return (
+        gzip.decompress((sp500_dir / f"{ticker}.csv.gz").read_bytes())
+        .decode()
+        .splitlines(keepends=True)
+    )
 
 
 def _alter(line: str, **values) -> str:
@@ -68,8 +80,9 @@ BAD_PRICES = ("inf", "-inf", "Infinity", "1e308", "1e400", "2e7", "0", "-5")
 
 @pytest.mark.parametrize("column", PRICE_COLUMNS)
 @pytest.mark.parametrize("value", BAD_PRICES)
-def test_an_impossible_price_rejects_the_file_naming_date_and_count(sp500_dir, folder, column,
-                                                                    value):
+def test_an_impossible_price_rejects_the_file_naming_date_and_count(
+    sp500_dir, folder, column, value
+):
     lines = _lines(sp500_dir, "KO")
     lines[ROW] = _alter(lines[ROW], **{column: value})
     path = _write(folder, "KO", lines)
@@ -98,8 +111,11 @@ def test_a_1e308_ticker_is_skipped_from_the_panel_with_a_warning(sp500_dir, fold
 
 
 # --------------------------------------------------------- bars that cannot be right: drop
-FUTURE = ("2099-01-04", "2030-06-28", str((pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=3))
-                                          .date()))
+FUTURE = (
+    "2099-01-04",
+    "2030-06-28",
+    str((pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=3)).date()),
+)
 
 
 @pytest.mark.parametrize("when", FUTURE)
@@ -112,14 +128,19 @@ def test_a_bar_dated_after_today_is_dropped_and_as_of_stays(sp500_dir, folder, t
     data = load_local(folder)
     assert str(data.as_of.date()) == last and str(data.dates[-1].date()) <= last
     (warning,) = data.warnings
-    assert f"{ticker}.csv" in warning and when in warning and "1 bar(s) dated after today" \
-        in warning
+    assert (
+        f"{ticker}.csv" in warning and when in warning and "1 bar(s) dated after today" in warning
+    )
 
 
 def test_only_future_bars_is_an_error_naming_the_file(sp500_dir, folder):
     lines = _lines(sp500_dir, "KO")
-    path = _write(folder, "KO", [lines[0]] + [_alter(line, timestamp=f"2099-01-{d:02d}")
-                                              for d, line in enumerate(lines[1:4], 4)])
+    path = _write(
+        folder,
+        "KO",
+        [lines[0]]
+        + [_alter(line, timestamp=f"2099-01-{d:02d}") for d, line in enumerate(lines[1:4], 4)],
+    )
     with pytest.raises(DataError, match="KO.csv: no usable bar left"):
         read_bars(path)
 
@@ -135,8 +156,9 @@ def test_high_below_low_drops_that_bar(sp500_dir, folder, ticker, row):
     notes: list[str] = []
     bars = read_bars(folder / f"{ticker}.csv", notes)
     assert np.datetime64(day) not in bars["date"] and len(bars["date"]) == len(lines) - 2
-    assert notes == [f"{folder / ticker}.csv: dropped 1 bar(s) whose high is below their low "
-                     f"({day})"]
+    assert notes == [
+        f"{folder / ticker}.csv: dropped 1 bar(s) whose high is below their low ({day})"
+    ]
 
 
 @pytest.mark.parametrize("volume", ["-1", "-4212600", "-1e12"])
@@ -252,9 +274,9 @@ def test_a_weights_frame_with_a_gap_is_capped_the_same_way(sp500_dir):
 
 
 # ---------------------------------------------- a live source that sends corrupt bars
-def test_a_polygon_response_with_corrupt_bars_drops_them_with_warnings(http_server,
-                                                                       shared_data_dir,
-                                                                       monkeypatch):
+def test_a_polygon_response_with_corrupt_bars_drops_them_with_warnings(
+    http_server, shared_data_dir, monkeypatch
+):
     """The real AAPL aggregates with one bar's close set to 1e308 and the other's high
     below its low: both dropped, each named with ticker, date and count."""
     import json
@@ -264,22 +286,25 @@ def test_a_polygon_response_with_corrupt_bars_drops_them_with_warnings(http_serv
     from tests.data.test_polygon import AAPL_2005, KEY, NO_DIVIDENDS, client_for
 
     monkeypatch.setenv("POLYGON_API_KEY", KEY)
-    body = json.loads((shared_data_dir / "polygon/aggs-AAPL-1-day-2005-04-01-2005-04-04.json")
-                      .read_text())
+    body = json.loads(
+        (shared_data_dir / "polygon/aggs-AAPL-1-day-2005-04-01-2005-04-04.json").read_text()
+    )
     assert len(body["results"]) == 2
     body["results"][0]["c"] = 1e308
     http_server.route("/v3/reference/dividends", Reply.json(NO_DIVIDENDS))
     http_server.route(AAPL_2005, Reply.json(body))
-    data = polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04",
-                                client=client_for(http_server))
+    data = polygon.load_polygon(
+        ["AAPL"], "2005-04-01", "2005-04-04", client=client_for(http_server)
+    )
     assert data.dates.tolist() == [pd.Timestamp("2005-04-04")]
     text = " ".join(data.warnings)
     assert "polygon AAPL: 1 bar(s) with a price that is not a positive finite" in text
     assert "2005-04-01" in text
 
 
-def test_a_polygon_response_with_no_usable_bar_is_a_clear_error(http_server, shared_data_dir,
-                                                                monkeypatch):
+def test_a_polygon_response_with_no_usable_bar_is_a_clear_error(
+    http_server, shared_data_dir, monkeypatch
+):
     import json
 
     from mltrainer.data import polygon
@@ -287,12 +312,12 @@ def test_a_polygon_response_with_no_usable_bar_is_a_clear_error(http_server, sha
     from tests.data.test_polygon import AAPL_2005, KEY, NO_DIVIDENDS, client_for
 
     monkeypatch.setenv("POLYGON_API_KEY", KEY)
-    body = json.loads((shared_data_dir / "polygon/aggs-AAPL-1-day-2005-04-01-2005-04-04.json")
-                      .read_text())
+    body = json.loads(
+        (shared_data_dir / "polygon/aggs-AAPL-1-day-2005-04-01-2005-04-04.json").read_text()
+    )
     body["results"][0]["c"] = -1.0
     body["results"][1]["h"] = body["results"][1]["l"] / 2
     http_server.route("/v3/reference/dividends", Reply.json(NO_DIVIDENDS))
     http_server.route(AAPL_2005, Reply.json(body))
     with pytest.raises(DataError, match="no usable rows.*high below the low.*2005-04-04"):
-        polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04",
-                             client=client_for(http_server))
+        polygon.load_polygon(["AAPL"], "2005-04-01", "2005-04-04", client=client_for(http_server))

@@ -61,112 +61,198 @@ NESTED = "<table><tr><th>SYMBOL</th><th>GICS SECTOR</th></tr><tr><td>FAKEX</td><
 CASES = {
     # spans: clamped to the table (the 112-byte page ran 6 minutes to 2.5 GB)
     "colspan 1e8 on a tiny page": (
-        lambda t: '<table><tr><th>Symbol</th><th>GICS Sector</th></tr><tr><td colspan='
-                  '"100000000">X</td></tr></table>',
-        DataError, "has no rows"),
+        lambda t: (
+            "<table><tr><th>Symbol</th><th>GICS Sector</th></tr><tr><td colspan="
+            '"100000000">X</td></tr></table>'
+        ),
+        DataError,
+        "has no rows",
+    ),
     "colspan 1e8 in a body row": (
         lambda t: small(MMM, '<tr><td colspan="100000000">X</td></tr>'),
-        (1, 0), ["one cell spanning the whole table", "no S&P 500 changes table"]),
+        (1, 0),
+        ["one cell spanning the whole table", "no S&P 500 changes table"],
+    ),
     "colspan of 40 digits": (
         lambda t: small(MMM, '<tr><td colspan="' + "9" * 40 + '">$$$</td><td>Y</td></tr>'),
-        (1, 0), ["not a ticker"]),
+        (1, 0),
+        ["not a ticker"],
+    ),
     "colspan 1e8 in the real header": (  # the header's columns are gone: say so
         lambda t: t.replace("<th>Security</th>", '<th colspan="100000000">Security</th>', 1),
-        DataError, "no S&P 500 constituents table"),
+        DataError,
+        "no S&P 500 constituents table",
+    ),
     "rowspan 1e8 on the real first symbol": (
         lambda t: t.replace("<td><a rel", '<td rowspan="100000000"><a rel', 1),
-        (1, 353), ["repeating a symbol"]),
+        (1, 353),
+        ["repeating a symbol"],
+    ),
     "colspan and rowspan 1e8 on one cell": (
-        lambda t: small(MMM, '<tr><td colspan="100000000" rowspan="100000000">X</td></tr>',
-                        MMM, MMM),
-        (2, 0), ["one cell spanning the whole table", "repeating a symbol"]),
+        lambda t: small(
+            MMM, '<tr><td colspan="100000000" rowspan="100000000">X</td></tr>', MMM, MMM
+        ),
+        (2, 0),
+        ["one cell spanning the whole table", "repeating a symbol"],
+    ),
     "100,000 cells in one real row": (
-        lambda t: t.replace("<td>Industrial Conglomerates</td>",
-                            "<td>Industrial Conglomerates</td>" + "<td>x</td>" * 100_000, 1),
-        (503, 353), []),
+        lambda t: t.replace(
+            "<td>Industrial Conglomerates</td>",
+            "<td>Industrial Conglomerates</td>" + "<td>x</td>" * 100_000,
+            1,
+        ),
+        (503, 353),
+        [],
+    ),
     # nested tables are ignored (one turned MMM into SYMBOLGICSSECTORFAKEXMMM)
     "nested table in the first symbol cell": (
-        lambda t: t[:_first_cell(t, "constituents")] + NESTED + t[_first_cell(t, "constituents"):],
-        (503, 353), []),
+        lambda t: (
+            t[: _first_cell(t, "constituents")] + NESTED + t[_first_cell(t, "constituents") :]
+        ),
+        (503, 353),
+        [],
+    ),
     "nested table in the first change's date cell": (
-        lambda t: t[:_first_cell(t, "changes")] + NESTED + t[_first_cell(t, "changes"):],
-        (503, 353), []),
+        lambda t: t[: _first_cell(t, "changes")] + NESTED + t[_first_cell(t, "changes") :],
+        (503, 353),
+        [],
+    ),
     "fake constituents table nested in a layout table first": (
         lambda t: t.replace(' id="constituents"', "").replace(
-            "<body", "<body><table><tr><td><table><tr><th>Symbol</th><th>GICS Sector</th>"
-            "</tr><tr><td>FAKE</td><td>Energy</td></tr></table></td></tr></table><p", 1),
-        (503, 353), []),
+            "<body",
+            "<body><table><tr><td><table><tr><th>Symbol</th><th>GICS Sector</th>"
+            "</tr><tr><td>FAKE</td><td>Energy</td></tr></table></td></tr></table><p",
+            1,
+        ),
+        (503, 353),
+        [],
+    ),
     # pages cut short (half the page gave 245 of 353 changes, silently)
     "cut in the middle of the changes table": (
-        lambda t: t[:_in(t, "changes")], (503, None), ["cut short", "changes table"]),
+        lambda t: t[: _in(t, "changes")],
+        (503, None),
+        ["cut short", "changes table"],
+    ),
     "cut near the end of the changes table": (
-        lambda t: t[:_in(t, "changes", 0.98)], (503, None), ["cut short", "changes table"]),
+        lambda t: t[: _in(t, "changes", 0.98)],
+        (503, None),
+        ["cut short", "changes table"],
+    ),
     "cut just after a row of the changes table": (
-        lambda t: t[:t.rindex("</tr>", 0, _in(t, "changes", 0.7)) + len("</tr>")],
-        (503, None), ["cut short", "changes table"]),
+        lambda t: t[: t.rindex("</tr>", 0, _in(t, "changes", 0.7)) + len("</tr>")],
+        (503, None),
+        ["cut short", "changes table"],
+    ),
     "cut in the middle of the constituents table": (
-        lambda t: t[:_in(t, "constituents", 0.6)], (None, 0),
-        ["constituents table: it looks cut short", "no S&P 500 changes table"]),
+        lambda t: t[: _in(t, "constituents", 0.6)],
+        (None, 0),
+        ["constituents table: it looks cut short", "no S&P 500 changes table"],
+    ),
     "cut before the constituents table": (
-        lambda t: t[:t.index('id="constituents"') - 200], DataError,
-        "no S&P 500 constituents table"),
+        lambda t: t[: t.index('id="constituents"') - 200],
+        DataError,
+        "no S&P 500 constituents table",
+    ),
     "closing tags stripped from the changes table": (
-        lambda t: t[:t.rindex("</table>")] + "<p>after</p>", (503, 353), ["cut short"]),
+        lambda t: t[: t.rindex("</table>")] + "<p>after</p>",
+        (503, 353),
+        ["cut short"],
+    ),
     # nothing to parse
     "empty page": (lambda t: "", DataError, "has no tables"),
     "whitespace only": (lambda t: " \n\t" * 1000, DataError, "has no tables"),
-    "no tables": (lambda t: "<html><body><p>Maintenance</p></body></html>", DataError,
-                  "has no tables"),
+    "no tables": (
+        lambda t: "<html><body><p>Maintenance</p></body></html>",
+        DataError,
+        "has no tables",
+    ),
     "binary garbage": (
         lambda t: np.random.default_rng(7).integers(0, 256, 200_000, dtype=np.uint8).tobytes(),
-        DataError, "no S&P 500 constituents table"),
+        DataError,
+        "no S&P 500 constituents table",
+    ),
     "NUL bytes and invalid UTF-8 around the tables": (
         lambda t: b"\x00\xff\xfe" + t.encode() + b"\x00\xc3\x28",
-        (503, 353), []),
+        (503, 353),
+        [],
+    ),
     # deep, big, many
     "100,000 nested divs before the tables": (
-        lambda t: t.replace("<body", "<div>" * 100_000 + "<body", 1), DataError,
-        "stopped early"),
-    "300 nested tables": (
-        lambda t: "<table><tr><td>" * 300 + "x", DataError, "stopped early"),
+        lambda t: t.replace("<body", "<div>" * 100_000 + "<body", 1),
+        DataError,
+        "stopped early",
+    ),
+    "300 nested tables": (lambda t: "<table><tr><td>" * 300 + "x", DataError, "stopped early"),
     "200 nested tags in a symbol cell": (
-        lambda t: small("<tr><td>" + "<b>" * 200 + "MMM" + "</b>" * 200
-                        + "</td><td>3M</td><td>Industrials</td></tr>"), (1, 0),
-        ["about 500 members"]),
+        lambda t: small(
+            "<tr><td>"
+            + "<b>" * 200
+            + "MMM"
+            + "</b>" * 200
+            + "</td><td>3M</td><td>Industrials</td></tr>"
+        ),
+        (1, 0),
+        ["about 500 members"],
+    ),
     "10 MB page: the real one and 9 MB of paragraphs": (
-        lambda t: t.replace("</body>", "<p>lorem ipsum dolor sit amet</p>" * 300_000
-                            + "</body>"), (503, 353), []),
+        lambda t: t.replace("</body>", "<p>lorem ipsum dolor sit amet</p>" * 300_000 + "</body>"),
+        (503, 353),
+        [],
+    ),
     "10 MB page: one 10 MB text node after the tables": (
         lambda t: t.replace("</body>", "<p>" + "lorem ipsum " * 850_000 + "</p></body>"),
-        (503, 353), ["stopped early"]),
+        (503, 353),
+        ["stopped early"],
+    ),
     "10 MB page: 230,000 rows in the constituents table": (
         lambda t: small(*["<tr><td>AB</td><td>x</td><td>Energy</td></tr>"] * 230_000),
-        (1, 0), ["only the first 2,000 were read", "repeating a symbol"]),
+        (1, 0),
+        ["only the first 2,000 were read", "repeating a symbol"],
+    ),
     "10 MB page: 300,000 empty tables": (
-        lambda t: "<table><tr><td>x</td></tr></table>" * 300_000, DataError,
-        "only the first 500 tables were examined"),
+        lambda t: "<table><tr><td>x</td></tr></table>" * 300_000,
+        DataError,
+        "only the first 500 tables were examined",
+    ),
     "20 MB page": (lambda t: t + " " * (20 * 2**20), DataError, "too large"),
     # garbage symbols are dropped, not accepted
     "empty, long and odd symbols": (
-        lambda t: small(MMM, "<tr><td></td><td>x</td><td>Energy</td></tr>",
-                        "<tr><td>ABCDEFGHIJKLMNOP</td><td>x</td><td>Energy</td></tr>",
-                        "<tr><td>M$M</td><td>x</td><td>Energy</td></tr>",
-                        "<tr><td>DROP TABLE</td><td>x</td><td>Energy</td></tr>"),
-        (1, 0), ["dropped 4 row(s)", "not a ticker"]),
+        lambda t: small(
+            MMM,
+            "<tr><td></td><td>x</td><td>Energy</td></tr>",
+            "<tr><td>ABCDEFGHIJKLMNOP</td><td>x</td><td>Energy</td></tr>",
+            "<tr><td>M$M</td><td>x</td><td>Energy</td></tr>",
+            "<tr><td>DROP TABLE</td><td>x</td><td>Energy</td></tr>",
+        ),
+        (1, 0),
+        ["dropped 4 row(s)", "not a ticker"],
+    ),
     "script in the first real symbol": (
         lambda t: t.replace(">MMM</a>", "><script>alert(1)</script>M&lt;M</a>", 1),
-        (502, 353), ["not a ticker", "M<M"]),
+        (502, 353),
+        ["not a ticker", "M<M"],
+    ),
     "garbage tickers in the changes table": (
         lambda t: t.replace("<td>PLTR</td>", "<td>PLTR; rm -rf</td>", 1).replace(
-            "<td>BBWI</td>", "<td>" + "B" * 40 + "</td>", 1),
-        (503, 352), ["not tickers", "neither an added nor a removed ticker"]),
+            "<td>BBWI</td>", "<td>" + "B" * 40 + "</td>", 1
+        ),
+        (503, 352),
+        ["not tickers", "neither an added nor a removed ticker"],
+    ),
     "unreadable date in the changes table": (
         lambda t: t.replace("<td>October 1, 2024</td>", "<td>the 45th of Smarch</td>", 1),
-        (503, 352), ["unreadable date", "Smarch"]),
+        (503, 352),
+        ["unreadable date", "Smarch"],
+    ),
     "changes table with a header and no rows": (
-        lambda t: t[:t.index("<tr>", t.index("Security\n</th></tr>"))] + "</tbody></table>"
-        + t[t.index("</table>", t.index('id="changes"')) + len("</table>"):],
-        (503, 0), ["changes table has no rows"]),
+        lambda t: (
+            t[: t.index("<tr>", t.index("Security\n</th></tr>"))]
+            + "</tbody></table>"
+            + t[t.index("</table>", t.index('id="changes"')) + len("</table>") :]
+        ),
+        (503, 0),
+        ["changes table has no rows"],
+    ),
 }
 
 
@@ -221,9 +307,8 @@ def test_nested_table_leaves_the_real_rows_intact(real, saved):
 @pytest.mark.parametrize("at", [0.2, 0.5, 0.8, 0.99])
 def test_cut_page_keeps_only_complete_real_rows(real, saved, at):
     """Every change read from a cut page is a row of the whole page, in order."""
-    tables = wikipedia.parse_page(real[:_in(real, "changes", at)], "cut.html")
+    tables = wikipedia.parse_page(real[: _in(real, "changes", at)], "cut.html")
     n = len(tables.changes)
     assert 0 < n < 353
     assert tables.changes.equals(saved.changes.iloc[:n].reset_index(drop=True))
     assert any(f"{n} rows read" in w for w in tables.warnings)
-

@@ -39,11 +39,19 @@ AGGS_FILE = "polygon/aggs-AAPL-1-day-2005-04-01-2005-04-04.json"
 WIKI_FILE = "wikipedia/List_of_S&P_500_companies-2024-10-10.html"
 
 
-def client(deadline: float = 3.0, max_bytes: int = 64 * MB, sleeps: list | None = None,
-           retry: RetryPolicy | None = None) -> HttpClient:
-    return HttpClient(timeout=(2.0, 5.0), deadline=deadline, max_bytes=max_bytes,
-                      retry=retry or RetryPolicy(max_attempts=3, backoff=0.01),
-                      sleep=(sleeps.append if sleeps is not None else time.sleep))
+def client(
+    deadline: float = 3.0,
+    max_bytes: int = 64 * MB,
+    sleeps: list | None = None,
+    retry: RetryPolicy | None = None,
+) -> HttpClient:
+    return HttpClient(
+        timeout=(2.0, 5.0),
+        deadline=deadline,
+        max_bytes=max_bytes,
+        retry=retry or RetryPolicy(max_attempts=3, backoff=0.01),
+        sleep=(sleeps.append if sleeps is not None else time.sleep),
+    )
 
 
 class Measured:
@@ -150,8 +158,14 @@ def test_huge_body_in_a_fresh_process_keeps_rss_small(http_server):
     def cap_memory():
         resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
 
-    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
-                         timeout=50, cwd=os.getcwd(), preexec_fn=cap_memory)
+    out = subprocess.run(
+        [sys.executable, "-c", child],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        cwd=os.getcwd(),
+        preexec_fn=cap_memory,
+    )
     doc = json.loads(out.stdout.strip().splitlines()[-1])
     assert doc["error"] and "announces 2.0 GB" in doc["error"]
     assert doc["seconds"] < 2 and doc["rss_mb"] < 500, doc
@@ -169,8 +183,16 @@ def test_body_without_length_stops_at_the_limit(http_server):
 
 def test_error_body_is_read_only_in_part(http_server):
     """A 500 whose body never ends still gives its reason, from the first bytes only."""
-    http_server.route("/err", Reply(500, b"<h1>Maintenance</h1>", {"Content-Type": "text/html"},
-                                    filler=300 * MB, no_length=True))
+    http_server.route(
+        "/err",
+        Reply(
+            500,
+            b"<h1>Maintenance</h1>",
+            {"Content-Type": "text/html"},
+            filler=300 * MB,
+            no_length=True,
+        ),
+    )
     with Measured() as m, pytest.raises(SourceError) as err:
         client(retry=RetryPolicy(max_attempts=1)).get(http_server.url + "/err")
     assert "HTTP 500" in str(err.value) and "Maintenance" in str(err.value)
@@ -231,10 +253,10 @@ def test_redirect_loop_is_bounded(http_server):
 def test_redirect_without_a_key_may_change_host(http_server, other_host, shared_data_dir):
     """Wikipedia sends no key: its redirects (to the mobile site, say) are followed."""
     other_host.route(WIKI, Reply.file(shared_data_dir / WIKI_FILE))
-    http_server.route(WIKI, Reply.redirect(other_host.other_name_url + WIKI,
-                                                              status=301))
-    tables, _ = wikipedia.fetch_sp500_tables(url=http_server.url + WIKI, client=client(),
-                                             use_cache=False)
+    http_server.route(WIKI, Reply.redirect(other_host.other_name_url + WIKI, status=301))
+    tables, _ = wikipedia.fetch_sp500_tables(
+        url=http_server.url + WIKI, client=client(), use_cache=False
+    )
     assert len(tables.constituents) == 503
 
 

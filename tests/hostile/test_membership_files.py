@@ -35,8 +35,9 @@ BROKEN_INTERVALS = {
     "empty": lambda b: b"",
     "binary": lambda b: b"\x00\xff\xfe" * 1000,
     "bad date": lambda b: b.replace(b"AAPL,1996-01-02", b"AAPL,1996-13-45", 1),
-    "end before start": lambda b: b.replace(b"AABA,1999-12-08,2017-06-19",
-                                            b"AABA,2017-06-19,1999-12-08", 1),
+    "end before start": lambda b: b.replace(
+        b"AABA,1999-12-08,2017-06-19", b"AABA,2017-06-19,1999-12-08", 1
+    ),
     "no symbol": lambda b: b.replace(b"\nA,2000-06-05,", b"\n,2000-06-05,", 1),
     "cut mid-row": lambda b: b[: len(b) // 2],
 }
@@ -68,8 +69,7 @@ def test_nothing_usable_is_one_clear_error(tmp_path, capsys):
     (tmp_path / "membership" / "x.csv").write_bytes(b"\x00garbage")
     with pytest.raises(DataError, match="no S&P 500 membership source.*x.csv"):
         load_membership(tmp_path, use_cache=False)
-    assert main(["universe", "members", "--date", "2010-01-04", "--data-dir",
-                 str(tmp_path)]) == 2
+    assert main(["universe", "members", "--date", "2010-01-04", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "x.csv" in err and "Traceback" not in err
 

@@ -79,12 +79,23 @@ def test_fifty_tickers_are_still_accepted(app, shared_data_dir, real_tickers):
     assert "'tickers'" not in notes
 
 
-@pytest.mark.parametrize("params", [
-    {"family": "nosuch"}, {"family": "../../etc"}, {"model": "momentum/Nope"},
-    {"model": "x" * 10_000}, {"ticker": "ZZZZ"}, {"bench": "nosuch"},
-    {"p.short_window": "abc"}, {"p.short_window": "inf"}, {"p.long_window": "-1"},
-    {"p.nosuch": "1"}, {"model": "momentum/TimeSeriesMomentumModel", "p.short_window": "1e308"},
-], ids=lambda p: ",".join(f"{k}={v[:20]}" for k, v in p.items()))
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"family": "nosuch"},
+        {"family": "../../etc"},
+        {"model": "momentum/Nope"},
+        {"model": "x" * 10_000},
+        {"ticker": "ZZZZ"},
+        {"bench": "nosuch"},
+        {"p.short_window": "abc"},
+        {"p.short_window": "inf"},
+        {"p.long_window": "-1"},
+        {"p.nosuch": "1"},
+        {"model": "momentum/TimeSeriesMomentumModel", "p.short_window": "1e308"},
+    ],
+    ids=lambda p: ",".join(f"{k}={v[:20]}" for k, v in p.items()),
+)
 def test_unknown_values_fall_back_without_an_exception(app, shared_data_dir, params):
     at, _ = _open_lab(app, params)
     assert not at.exception, at.exception
@@ -93,15 +104,18 @@ def test_unknown_values_fall_back_without_an_exception(app, shared_data_dir, par
 
 
 # --------------------------------------------------------------- the sidebar's parameters
-@pytest.mark.parametrize("params,name", [
-    ({"start": "2020-13-45", "end": "2020-12-31"}, "start"),
-    ({"start": "notadate", "end": "2020-12-31"}, "start"),
-    ({"start": "2015-01-02", "end": "99999-01-01"}, "end"),
-    ({"start": "2015-01-02", "end": "2016-02-30"}, "end"),
-    ({"start": "2019-01-02", "end": "2015-12-31"}, "after"),
-    ({"source": "nosuch"}, "source"),
-    ({"source": "../../etc/passwd"}, "source"),
-])
+@pytest.mark.parametrize(
+    "params,name",
+    [
+        ({"start": "2020-13-45", "end": "2020-12-31"}, "start"),
+        ({"start": "notadate", "end": "2020-12-31"}, "start"),
+        ({"start": "2015-01-02", "end": "99999-01-01"}, "end"),
+        ({"start": "2015-01-02", "end": "2016-02-30"}, "end"),
+        ({"start": "2019-01-02", "end": "2015-12-31"}, "after"),
+        ({"source": "nosuch"}, "source"),
+        ({"source": "../../etc/passwd"}, "source"),
+    ],
+)
 def test_bad_sidebar_values_are_named_and_ignored(app, shared_data_dir, params, name):
     at, notes = _open_lab(app, params)
     assert not at.exception, at.exception
@@ -119,14 +133,22 @@ def test_from_query_names_the_parameter_and_keeps_the_default():
     assert value == 5.0 and "'costs'" in message and "inf" in message
 
 
-@pytest.mark.parametrize(("param", "value"), [
-    ("p.short_window", "abc"), ("p.short_window", "-3"), ("p.short_window", "1e308"),
-    ("p.long_window", "nan"), ("p.long_window", "999999"),
-])
-def test_a_bad_model_parameter_in_a_link_is_named_and_falls_back(app, shared_data_dir,
-                                                                 param, value):
-    at, notes = _open_lab(app, {"family": "momentum",
-                                "model": "momentum/TimeSeriesMomentumModel", param: value})
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("p.short_window", "abc"),
+        ("p.short_window", "-3"),
+        ("p.short_window", "1e308"),
+        ("p.long_window", "nan"),
+        ("p.long_window", "999999"),
+    ],
+)
+def test_a_bad_model_parameter_in_a_link_is_named_and_falls_back(
+    app, shared_data_dir, param, value
+):
+    at, notes = _open_lab(
+        app, {"family": "momentum", "model": "momentum/TimeSeriesMomentumModel", param: value}
+    )
     assert not at.exception and not errors(at)
     name = param.removeprefix("p.")
     assert f"p.{name}" in notes and "using the default" in notes

@@ -9,11 +9,17 @@ from __future__ import annotations
 FAST_PARAMS = {
     "ml/BaseMLModel": {"refit_every": 252, "max_train_samples": 5000},
     "ml/EnsembleMLModel": {
-        "refit_every": 252, "n_estimators": 10, "max_depth": 3, "hidden_units": 8,
+        "refit_every": 252,
+        "n_estimators": 10,
+        "max_depth": 3,
+        "hidden_units": 8,
         "max_train_samples": 2000,
     },
     "ml/DeepLearningModel": {
-        "refit_every": 252, "hidden_layers": "32", "max_epochs": 10, "max_train_samples": 3000,
+        "refit_every": 252,
+        "hidden_layers": "32",
+        "max_epochs": 10,
+        "max_train_samples": 3000,
     },
     "ml/ReinforcementLearningModel": {"refit_every": 252, "episodes": 2},
 }

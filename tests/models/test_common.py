@@ -66,7 +66,14 @@ def _full_run(key, data):
 
 def test_registry_has_every_family():
     assert set(FAMILIES) == {
-        "momentum", "technical", "volume", "volatility", "regime", "risk", "sizing", "ml"
+        "momentum",
+        "technical",
+        "volume",
+        "volatility",
+        "regime",
+        "risk",
+        "sizing",
+        "ml",
     }
     for key, cls in MODELS.items():
         family, name = key.split("/")
@@ -209,6 +216,10 @@ def test_causality(key, common_data):
             head = f_full.iloc[:n]
             assert head.index.equals(f_part.index)
             pd.testing.assert_frame_equal(
-                head, f_part, check_exact=False, rtol=1e-9, atol=1e-12,
+                head,
+                f_part,
+                check_exact=False,
+                rtol=1e-9,
+                atol=1e-12,
                 obj=f"{key} {name} up to {cutoff}",
             )

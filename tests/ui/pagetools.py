@@ -30,8 +30,10 @@ def figure(at, key: str) -> dict:
     for el in at.get("plotly_chart"):
         if el.proto.id.endswith(f"-{key}"):
             return json.loads(el.proto.spec)
-    raise AssertionError(f"no chart with key {key!r}; charts: "
-                         f"{[el.proto.id.rsplit('-', 1)[-1] for el in at.get('plotly_chart')]}")
+    raise AssertionError(
+        f"no chart with key {key!r}; charts: "
+        f"{[el.proto.id.rsplit('-', 1)[-1] for el in at.get('plotly_chart')]}"
+    )
 
 
 def chart_keys(at) -> list[str]:

@@ -31,8 +31,11 @@ def test_stress_levels_put_models_with_different_k_on_one_scale():
 
 
 def test_agreement_and_consensus_by_hand():
-    levels = pd.DataFrame({"a": [0, 0, 2, 2, np.nan, 1], "b": [0, 2, 2, 1, 1, 1],
-                           "c": [0, 0, 2, 1, 1, np.nan]}, index=DAYS, dtype=float)
+    levels = pd.DataFrame(
+        {"a": [0, 0, 2, 2, np.nan, 1], "b": [0, 2, 2, 1, 1, 1], "c": [0, 0, 2, 1, 1, np.nan]},
+        index=DAYS,
+        dtype=float,
+    )
     m = agreement_matrix(levels)
     assert m.loc["a", "b"] == pytest.approx(3 / 5)  # 5 common dates, agree on 3
     assert m.loc["b", "c"] == pytest.approx(4 / 5)
@@ -75,8 +78,12 @@ def test_label_background_is_one_heatmap_under_the_lines():
 
 def test_price_with_regimes_keeps_the_background_linear_on_a_log_scale():
     price = pd.Series([100.0, 101, 99, 120, 130, 128], index=DAYS, name="S&P 500")
-    fig = price_with_regimes(price, pd.Series([0, 0, 1, 2, 2, 1], index=DAYS),
-                             {0: "calm", 1: "normal", 2: "stressed"}, log_scale=True)
+    fig = price_with_regimes(
+        price,
+        pd.Series([0, 0, 1, 2, 2, 1], index=DAYS),
+        {0: "calm", 1: "normal", 2: "stressed"},
+        log_scale=True,
+    )
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type != "log"
     assert {"calm", "normal", "stressed"} <= {t.name for t in fig.data}
 
@@ -90,10 +97,15 @@ def test_recession_spans_are_clipped_to_the_chart():
 
 
 def test_treemap_sizes_colours_and_folded_small_stocks():
-    stocks = pd.DataFrame({
-        "ticker": ["A", "B", "C", "D", "E"], "sector": ["X", "X", "X", "Y", "Y"],
-        "size": [50.0, 30.0, 20.0, 10.0, 5.0], "return": [0.10, -0.20, 0.05, 0.0, np.nan],
-        "name": ["a", "b", "c", "d", "e"]})
+    stocks = pd.DataFrame(
+        {
+            "ticker": ["A", "B", "C", "D", "E"],
+            "sector": ["X", "X", "X", "Y", "Y"],
+            "size": [50.0, 30.0, 20.0, 10.0, 5.0],
+            "return": [0.10, -0.20, 0.05, 0.0, np.nan],
+            "name": ["a", "b", "c", "d", "e"],
+        }
+    )
     fig = treemap(stocks, max_stocks=3)
     t = fig.data[0]
     ids = list(t.ids)

@@ -47,9 +47,18 @@ def test_moving_a_slider_changes_the_output_the_backtest_and_the_url(app, shared
 
 
 def test_a_shared_link_reproduces_the_run(app, shared_data_dir):
-    app.query_params.update({"family": "momentum", "model": "momentum/SimpleMomentumModel",
-                             "tickers": "KO,PEP,WMT", "ticker": "PEP", "p.window": "90",
-                             "costs": "12", "start": "2015-01-02", "end": "2019-12-31"})
+    app.query_params.update(
+        {
+            "family": "momentum",
+            "model": "momentum/SimpleMomentumModel",
+            "tickers": "KO,PEP,WMT",
+            "ticker": "PEP",
+            "p.window": "90",
+            "costs": "12",
+            "start": "2015-01-02",
+            "end": "2019-12-31",
+        }
+    )
     at = open_page(app, "model_lab", "local")
     assert not errors(at)
     assert at.selectbox(key="lab_model:momentum").value == "momentum/SimpleMomentumModel"
@@ -67,8 +76,12 @@ def test_each_run_lands_in_the_audit_trail_once(app, shared_data_dir):
     at = open_page(app, "model_lab", "local")
     at.slider(key=SPEC_KEY + "short_window").set_value(17).run()
     at.run()  # a rerun with the same inputs is served from the cache: no second record
-    runs = [r for r in audit.read() if r["model"] == "momentum/TimeSeriesMomentumModel"
-            and r["params"].get("short_window") == 17]
+    runs = [
+        r
+        for r in audit.read()
+        if r["model"] == "momentum/TimeSeriesMomentumModel"
+        and r["params"].get("short_window") == 17
+    ]
     assert len(runs) == 1
     rec = runs[0]
     assert rec["kind"] == "backtest" and rec["source"] == "local"
@@ -80,14 +93,14 @@ def test_a_volume_model_on_the_bundled_data_says_what_to_do(app, shared_data_dir
     at = open_page(app, "model_lab", "bundled")
     at.selectbox(key="lab_family").select("volume").run()
     assert not at.exception
-    assert any("needs traded volume" in w.value and "local source" in w.value
-               for w in at.warning)
+    assert any("needs traded volume" in w.value and "local source" in w.value for w in at.warning)
 
 
 def test_walk_forward_with_a_sweep_and_models_side_by_side(app, shared_data_dir):
     at = open_page(app, "model_lab", "local")
     at.multiselect(key="lab_sweep:momentum/TimeSeriesMomentumModel").set_value(
-        ["short_window", "long_window"])
+        ["short_window", "long_window"]
+    )
     at.slider(key="lab_points").set_value(2)
     at.slider(key="lab_train").set_value(504)
     at.slider(key="lab_test").set_value(252).run()
@@ -104,8 +117,9 @@ def test_walk_forward_with_a_sweep_and_models_side_by_side(app, shared_data_dir)
     at.run()
     assert "Deflated Sharpe (OOS)" in metrics(at)
 
-    at.multiselect(key="lab_compare").set_value(["momentum/SimpleMomentumModel",
-                                                 "sizing/RiskParityModel"]).run()
+    at.multiselect(key="lab_compare").set_value(
+        ["momentum/SimpleMomentumModel", "sizing/RiskParityModel"]
+    ).run()
     assert not errors(at)
     names = [t["name"] for t in figure(at, "lab_compare_chart")["data"]]
     assert names[:3] == ["TimeSeriesMomentum", "SimpleMomentum", "RiskParity"]
@@ -135,19 +149,27 @@ def test_walk_forward_tab_shows_the_baselines_on_the_out_of_sample_dates(app, sh
     at.button(key="lab_run_wf").click().run()
     assert not errors(at)
     base = table(at, "cagr", "sharpe", "max_drawdown", "excess_cagr", "excess_sharpe")
-    assert list(base.index) == ["model (walk-forward, chosen parameters)",
-                                "equal-weight buy-and-hold", "S&P 500 index (price, no costs)",
-                                "model, default parameters (fixed)"]
+    assert list(base.index) == [
+        "model (walk-forward, chosen parameters)",
+        "equal-weight buy-and-hold",
+        "S&P 500 index (price, no costs)",
+        "model, default parameters (fixed)",
+    ]
     assert np.isfinite(base["cagr"].astype(float)).all()
     excess = base["excess_cagr"].astype(float)
     assert excess.iloc[1:].to_numpy() == pytest.approx(
-        (base["cagr"].iloc[0] - base["cagr"].iloc[1:]).astype(float).to_numpy(), rel=1e-12)
+        (base["cagr"].iloc[0] - base["cagr"].iloc[1:]).astype(float).to_numpy(), rel=1e-12
+    )
     folds = table(at, "test_start", "test_end", "oos_sharpe")
     heading = next(m.value for m in at.markdown if "beside naive baselines" in m.value)
     assert f"{folds['test_start'].iloc[0]} to " in heading and "AAPL" in heading
     names = [t["name"] for t in figure(at, "lab_wf_equity")["data"]]
-    assert names == ["Stitched out-of-sample", "equal-weight buy-and-hold",
-                     "S&P 500 index (price, no costs)", "model, default parameters (fixed)"]
+    assert names == [
+        "Stitched out-of-sample",
+        "equal-weight buy-and-hold",
+        "S&P 500 index (price, no costs)",
+        "model, default parameters (fixed)",
+    ]
 
 
 def test_the_sp500_as_it_was_holds_members_only_beside_the_survivors(app, shared_data_dir):
@@ -158,11 +180,15 @@ def test_the_sp500_as_it_was_holds_members_only_beside_the_survivors(app, shared
     assert "504 tickers of the local data, each held only while an S&P 500 member" in captions
     assert "universe: S&P 500 as it was" in captions
     table = table_with(at, "cagr", "sharpe", "max_drawdown")
-    assert list(table.index) == ["S&P 500 as it was", "Survivors, whole period",
-                                 "Survivors minus as it was"]
+    assert list(table.index) == [
+        "S&P 500 as it was",
+        "Survivors, whole period",
+        "Survivors minus as it was",
+    ]
     pit, surv = table.loc["S&P 500 as it was"], table.loc["Survivors, whole period"]
     assert table.loc["Survivors minus as it was", "cagr"] == pytest.approx(
-        surv["cagr"] - pit["cagr"])
+        surv["cagr"] - pit["cagr"]
+    )
     assert pit["cagr"] != pytest.approx(surv["cagr"])
     names = [t["name"] for t in figure(at, "lab_equity")["data"]]
     assert any("survivors" in n for n in names)
@@ -174,27 +200,38 @@ def test_the_sp500_as_it_was_holds_members_only_beside_the_survivors(app, shared
     at.slider(key="lab_test").set_value(504).run()
     at.button(key="lab_run_wf").click().run()
     assert not errors(at)
-    oos = next(el.value for el in at.dataframe
-               if list(el.value.index) == ["S&P 500 as it was", "Survivors, whole period",
-                                           "Survivors minus as it was"]
-               and el.value is not None and el.value.shape[1] == 3
-               and el.value.iloc[0]["cagr"] != table.iloc[0]["cagr"])
+    oos = next(
+        el.value
+        for el in at.dataframe
+        if list(el.value.index)
+        == ["S&P 500 as it was", "Survivors, whole period", "Survivors minus as it was"]
+        and el.value is not None
+        and el.value.shape[1] == 3
+        and el.value.iloc[0]["cagr"] != table.iloc[0]["cagr"]
+    )
     assert oos.loc["Survivors minus as it was", "sharpe"] == pytest.approx(
-        oos.loc["Survivors, whole period", "sharpe"] - oos.loc["S&P 500 as it was", "sharpe"])
+        oos.loc["Survivors, whole period", "sharpe"] - oos.loc["S&P 500 as it was", "sharpe"]
+    )
     heading = next(m.value for m in at.markdown if "beside naive baselines" in m.value)
     assert "held only while index members" in heading
 
 
-def test_a_failed_markov_refit_is_shown_on_the_page(app, shared_data_dir,
-                                                    markov_first_refit_fails):
+def test_a_failed_markov_refit_is_shown_on_the_page(app, shared_data_dir, markov_first_refit_fails):
     # the page says so instead of showing a silent gap in the labels
     import streamlit as st
 
     st.cache_data.clear()  # an earlier test's run of the same settings must not answer
     try:
-        app.query_params.update({"family": "regime", "model": "regime/RegimeSwitchingModel",
-                                 "tickers": "KO", "ticker": "KO", "start": "2012-01-03",
-                                 "end": "2017-12-29"})
+        app.query_params.update(
+            {
+                "family": "regime",
+                "model": "regime/RegimeSwitchingModel",
+                "tickers": "KO",
+                "ticker": "KO",
+                "start": "2012-01-03",
+                "end": "2017-12-29",
+            }
+        )
         at = open_page(app, "model_lab", "local")
         assert not errors(at)
         assert at.selectbox(key="lab_model:regime").value == "regime/RegimeSwitchingModel"
@@ -205,8 +242,15 @@ def test_a_failed_markov_refit_is_shown_on_the_page(app, shared_data_dir,
 
 
 def test_a_shared_link_of_the_index_as_it_was_reproduces_it(app, shared_data_dir):
-    app.query_params.update({"family": "momentum", "model": "momentum/SimpleMomentumModel",
-                             "universe": "sp500", "ticker": "KO", "costs": "3"})
+    app.query_params.update(
+        {
+            "family": "momentum",
+            "model": "momentum/SimpleMomentumModel",
+            "universe": "sp500",
+            "ticker": "KO",
+            "costs": "3",
+        }
+    )
     at = open_page(app, "model_lab", "local")
     assert not errors(at) and not at.warning
     assert at.selectbox(key="lab_universe").value == "sp500"

@@ -27,8 +27,13 @@ def test_monitor_renders_alerts_and_history(app, shared_data_dir, source):
     at = open_page(app, "monitor", source)
     assert not errors(at)
     cards = card_titles(at)
-    assert set(cards) == {"VaR breach", "Drawdown limit", "Volatility spike", "Regime change",
-                          "Stale data"}
+    assert set(cards) == {
+        "VaR breach",
+        "Drawdown limit",
+        "Volatility spike",
+        "Regime change",
+        "Stale data",
+    }
     assert cards["Stale data"] == "ACTIVE"  # the shipped data ends years before today
     assert int(metrics(at)["Alerts in the history"]) > 10
     history = table(at, "title", "message")
@@ -39,7 +44,8 @@ def test_monitor_renders_alerts_and_history(app, shared_data_dir, source):
 def test_the_drawdown_limit_slider_switches_the_alert(app, shared_data_dir):
     at = open_page(app, "monitor", "local")
     at.sidebar.date_input(key="g_dates").set_value(
-        (dt.date(2018, 1, 2), dt.date(2020, 3, 23))).run()
+        (dt.date(2018, 1, 2), dt.date(2020, 3, 23))
+    ).run()
     assert card_titles(at)["Drawdown limit"] == "ACTIVE"  # the COVID low, 34 % down
     active = int(metrics(at)["Active alerts"])
     at.slider(key="mon:max_drawdown").set_value(0.5).run()
@@ -70,12 +76,14 @@ def test_home_shows_regime_sectors_and_alerts(app, shared_data_dir, source):
     assert [t["name"] for t in bars["data"]] == ["1 month", "3 months", "12 months"]
     assert "Universe" in bars["data"][0]["y"]
     assert "Stale data" in card_titles(at)
-    before = array(next(t for t in figure(at, "home_index")["data"]
-                        if t["type"] == "heatmap")["z"]).astype(float)
+    before = array(
+        next(t for t in figure(at, "home_index")["data"] if t["type"] == "heatmap")["z"]
+    ).astype(float)
     at.selectbox(key="home_regime").select("regime/MarketConditionRegimeModel").run()
     assert not errors(at)
-    after = array(next(t for t in figure(at, "home_index")["data"]
-                       if t["type"] == "heatmap")["z"]).astype(float)
+    after = array(
+        next(t for t in figure(at, "home_index")["data"] if t["type"] == "heatmap")["z"]
+    ).astype(float)
     assert np.nanmax(after) == 3.0 and np.nanmax(before) == 2.0  # four market conditions
     assert at.metric[0].label == "Data source"
 
@@ -85,6 +93,7 @@ def test_an_unreachable_live_source_falls_back_with_a_notice(app, shared_data_di
     at.sidebar.selectbox(key="g_source").select("polygon").run()
     assert not at.exception
     notices = [w.value for w in at.sidebar.warning]
-    assert any("Source 'polygon' is unavailable" in n and "showing the local data" in n
-               for n in notices)
+    assert any(
+        "Source 'polygon' is unavailable" in n and "showing the local data" in n for n in notices
+    )
     assert metrics(at)["Data source"] == "local" and metrics(at)["Tickers"] == "504"

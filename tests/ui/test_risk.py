@@ -34,11 +34,25 @@ def test_risk_page_renders_every_section(app, shared_data_dir, source):
     assert at.selectbox(key="risk:method").value == "Equal"
     assert at.select_slider(key="risk_level").value == 0.99
     assert at.selectbox(key="risk_method").value == "historical"
-    for key, value in (("risk_window", 250), ("risk_crash", -0.2), ("risk_volmult", 3.0),
-                       ("risk_push", 0.5), ("risk_spread", 5.0)):
+    for key, value in (
+        ("risk_window", 250),
+        ("risk_crash", -0.2),
+        ("risk_volmult", 3.0),
+        ("risk_push", 0.5),
+        ("risk_spread", 5.0),
+    ):
         assert at.slider(key=key).value == value
-    assert {"risk_var_chart", "risk_light", "risk_scen_bar", "risk_paths", "risk_pnl",
-            "risk_corr", "risk_contrib", "risk_weights", "risk_dd"} <= set(chart_keys(at))
+    assert {
+        "risk_var_chart",
+        "risk_light",
+        "risk_scen_bar",
+        "risk_paths",
+        "risk_pnl",
+        "risk_corr",
+        "risk_contrib",
+        "risk_weights",
+        "risk_dd",
+    } <= set(chart_keys(at))
     m = metrics(at)
     assert money(m["VaR 99.0% (1 day)"]) > 0
     assert money(m["ES 99.0% (1 day)"]) > money(m["VaR 99.0% (1 day)"])

@@ -87,7 +87,8 @@ def test_membership_on_a_past_date(app, shared_data_dir):
 def test_a_past_end_date_draws_the_index_of_that_day(app, shared_data_dir):
     at = open_page(app, "universe", "local")
     at.sidebar.date_input(key="g_dates").set_value(
-        (pd.Timestamp("2005-01-03").date(), pd.Timestamp("2008-09-15").date())).run()
+        (pd.Timestamp("2005-01-03").date(), pd.Timestamp("2008-09-15").date())
+    ).run()
     assert not errors(at)
     captions = " ".join(c.value for c in at.caption)
     from mltrainer.data.membership import load_membership
