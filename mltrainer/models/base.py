@@ -115,8 +115,6 @@ class Model(BaseEstimator):
 
     def run(self, data: MarketData) -> ModelOutput:
         """``fit`` then compute on the same data (what the CLI and pages call)."""
-        if type(self).predict_output is not Model.predict_output:  # TRANSITION: removed
-            return self.fit(data).predict_output(data)  # once every family uses _compute
         return self.fit(data)._output(data)
 
     def _validate(self, data: MarketData) -> None:

@@ -8,14 +8,45 @@ value and what is allowed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mltrainer.errors import ParameterError
 
 
+class _Spec:
+    """What every spec offers: ``check(name, value)``, ``parse(text)``, ``as_dict()``."""
+
+    kind: str
+
+    def check(self, name: str, value: Any) -> None:
+        """Raise a ParameterError naming ``name`` if ``value`` is not allowed."""
+        raise NotImplementedError
+
+    def parse(self, text: str) -> Any:
+        """The value a command-line string stands for (ParameterError if none)."""
+        raise NotImplementedError
+
+    def as_dict(self) -> dict:
+        """The spec as a JSON-ready dict (``kind`` first), for ``models describe``."""
+        out = {"kind": self.kind}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def _check_range(self, name: str, value: float) -> None:
+        if not self.low <= value <= self.high:
+            raise ParameterError(
+                f"{name} must be between {self.low} and {self.high} (got {value}); "
+                f"{self.help or 'see the parameter help'}"
+            )
+
+
 @dataclass(frozen=True)
-class IntParam:
+class IntParam(_Spec):
+    """An integer in ``[low, high]`` (a slider with ``step``)."""
+
     low: int
     high: int
     default: int
@@ -32,11 +63,7 @@ class IntParam:
             raise ParameterError(
                 f"{name} must be an integer in [{self.low}, {self.high}] (got {value!r})"
             )
-        if not self.low <= value <= self.high:
-            raise ParameterError(
-                f"{name} must be between {self.low} and {self.high} (got {value}); "
-                f"{self.help or 'see the parameter help'}"
-            )
+        self._check_range(name, value)
 
     def parse(self, text: str) -> int:
         try:
@@ -44,19 +71,11 @@ class IntParam:
         except ValueError:
             raise ParameterError(f"expected an integer, got {text!r}") from None
 
-    def as_dict(self) -> dict:
-        return {
-            "kind": self.kind,
-            "low": self.low,
-            "high": self.high,
-            "default": self.default,
-            "step": self.step,
-            "help": self.help,
-        }
-
 
 @dataclass(frozen=True)
-class FloatParam:
+class FloatParam(_Spec):
+    """A number in ``[low, high]`` (a slider with ``step``)."""
+
     low: float
     high: float
     default: float
@@ -69,11 +88,7 @@ class FloatParam:
             raise ParameterError(
                 f"{name} must be a number in [{self.low}, {self.high}] (got {value!r})"
             )
-        if not self.low <= float(value) <= self.high:
-            raise ParameterError(
-                f"{name} must be between {self.low} and {self.high} (got {value}); "
-                f"{self.help or 'see the parameter help'}"
-            )
+        self._check_range(name, float(value))
 
     def parse(self, text: str) -> float:
         try:
@@ -81,19 +96,11 @@ class FloatParam:
         except ValueError:
             raise ParameterError(f"expected a number, got {text!r}") from None
 
-    def as_dict(self) -> dict:
-        return {
-            "kind": self.kind,
-            "low": self.low,
-            "high": self.high,
-            "default": self.default,
-            "step": self.step,
-            "help": self.help,
-        }
-
 
 @dataclass(frozen=True)
-class ChoiceParam:
+class ChoiceParam(_Spec):
+    """One of ``choices`` (a select box)."""
+
     choices: tuple
     default: Any
     help: str = ""
@@ -111,17 +118,11 @@ class ChoiceParam:
                 return choice
         raise ParameterError(f"expected one of {', '.join(map(str, self.choices))}, got {text!r}")
 
-    def as_dict(self) -> dict:
-        return {
-            "kind": self.kind,
-            "choices": list(self.choices),
-            "default": self.default,
-            "help": self.help,
-        }
-
 
 @dataclass(frozen=True)
-class BoolParam:
+class BoolParam(_Spec):
+    """True or false (a checkbox)."""
+
     default: bool
     help: str = ""
     kind: str = field(default="bool", init=False)
@@ -138,14 +139,11 @@ class BoolParam:
             return False
         raise ParameterError(f"expected true or false, got {text!r}")
 
-    def as_dict(self) -> dict:
-        return {"kind": self.kind, "default": self.default, "help": self.help}
-
 
 ParamSpec = IntParam | FloatParam | ChoiceParam | BoolParam
 
 
-def validate_params(model) -> None:
+def validate_params(model: Any) -> None:
     """Check every declared parameter of ``model`` against its spec.
 
     Then call the model's own cross-parameter check (``_check_params``), if any.

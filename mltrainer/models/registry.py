@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from mltrainer.errors import ParameterError
 from mltrainer.models import ml, momentum, regime, risk, sizing, technical, volatility, volume
+from mltrainer.models.base import Model
 
 FAMILIES = {
     "momentum": momentum,
@@ -30,7 +31,7 @@ for _key, _cls in MODELS.items():
         raise RuntimeError(f"{_key}: class declares family {_cls.family!r}")
 
 
-def get_model(key: str):
+def get_model(key: str) -> type[Model]:
     """The model class for a registry key, with a helpful error for an unknown one."""
     try:
         return MODELS[key]
@@ -55,6 +56,7 @@ def describe(key: str) -> dict:
 
 
 def by_family() -> dict[str, list[str]]:
+    """Registry keys grouped by family, in registry order."""
     out: dict[str, list[str]] = {}
     for key in MODELS:
         out.setdefault(key.split("/")[0], []).append(key)
