@@ -291,30 +291,6 @@ class VolatilityForecastingModel(vb.VolatilityModel):
         "random_state": IntParam(0, 2**31 - 1, default=0, help="Random forest seed"),
     }
 
-    def __init__(
-        self,
-        method="linear",
-        refit="quarterly",
-        window=750,
-        min_obs=250,
-        arima_p=1,
-        arima_q=1,
-        rv_window=5,
-        n_estimators=50,
-        max_depth=5,
-        random_state=0,
-    ):
-        self.method = method
-        self.refit = refit
-        self.window = window
-        self.min_obs = min_obs
-        self.arima_p = arima_p
-        self.arima_q = arima_q
-        self.rv_window = rv_window
-        self.n_estimators = n_estimators
-        self.max_depth = max_depth
-        self.random_state = random_state
-
     def _check_params(self) -> None:
         if self.min_obs > self.window:
             raise ParameterError(

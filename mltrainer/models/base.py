@@ -3,7 +3,9 @@
 Models follow scikit-learn's estimator rules: ``__init__`` stores its arguments
 unchanged (so ``get_params``/``set_params``/``clone`` come from
 :class:`sklearn.base.BaseEstimator`), ``fit`` validates and returns ``self``, and the
-maths lives in pure functions beside the class.
+maths lives in pure functions beside the class. The ``__init__`` is not written by
+hand: :class:`Model` generates it from the class's ``param_specs`` (and
+``component_params``), so each parameter is declared once.
 
 Time contract (checked for every registered model by ``tests/models/test_common.py``):
 the output at date t depends only on data up to t. Anything estimated (k-means,
@@ -14,6 +16,7 @@ earlier outputs.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -71,7 +74,9 @@ class Model(BaseEstimator):
 
     Subclasses declare ``family``, ``description``, ``output_kind`` and
     ``param_specs`` (optionally ``requires``: fields of MarketData that must be
-    present, e.g. ``("volume",)``, ``("ohlc",)`` or ``("sectors",)``), override
+    present, e.g. ``("volume",)``, ``("ohlc",)`` or ``("sectors",)``), and write no
+    ``__init__``: the one generated from the specs (:meth:`__init_subclass__`) takes
+    every parameter by keyword with the spec's default and stores it unchanged. They override
     :meth:`min_history` when they need more than two dates, may add cross-parameter
     checks in ``_check_params``, and implement one method, :meth:`_compute`. They do
     not override :meth:`run`, :meth:`predict_output` or :meth:`predict`: every entry
@@ -92,6 +97,11 @@ class Model(BaseEstimator):
     """``__init__`` arguments that hold other models (an ensemble's members), not
     settings: they have no spec (no slider) and default to None, meaning today's
     members at their defaults."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            cls.__init__ = _spec_init(cls)
 
     def fit(self, data: MarketData, y: object = None) -> Model:
         """Validate the parameters and check the data; returns ``self``.
@@ -142,6 +152,35 @@ class Model(BaseEstimator):
     def key(cls) -> str:
         """The registry key, ``family/ClassName``."""
         return f"{cls.family}/{cls.__name__}"
+
+
+def _spec_init(cls: type[Model]):
+    """An ``__init__`` taking ``cls.param_specs`` then ``cls.component_params`` by keyword.
+
+    Its ``__signature__`` (defaults: the specs', None for components) is what
+    :meth:`~sklearn.base.BaseEstimator.get_params` reads; it stores every argument
+    unchanged and raises TypeError for an unknown name, as a written one would.
+    """
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter(n, keyword, default=s.default) for n, s in cls.param_specs.items()]
+    params += [inspect.Parameter(n, keyword, default=None) for n in cls.component_params]
+    signature = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *params]
+    )
+
+    def __init__(self, *args, **kwargs):
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{cls.__name__}(): {exc}") from None
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    __init__.__signature__ = signature
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__module__ = cls.__module__
+    return __init__
 
 
 def check_requirements(model: Model, data: MarketData) -> None:

@@ -517,28 +517,6 @@ class GARCHVolatilityModel(vb.VolatilityModel):
         ),
     }
 
-    def __init__(
-        self,
-        mean="constant",
-        p=1,
-        o=0,
-        q=1,
-        dist="normal",
-        refit="yearly",
-        window_type="rolling",
-        window=1000,
-        min_obs=500,
-    ):
-        self.mean = mean
-        self.p = p
-        self.o = o
-        self.q = q
-        self.dist = dist
-        self.refit = refit
-        self.window_type = window_type
-        self.window = window
-        self.min_obs = min_obs
-
     def _check_params(self) -> None:
         if self.window_type == "rolling" and self.min_obs > self.window:
             raise ParameterError(

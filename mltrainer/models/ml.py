@@ -14,14 +14,12 @@ All randomness is seeded from ``random_state`` and the refit number. Refits run 
 the workers and progress callback of :func:`mltrainer.numerics.parallel.execution`.
 
 The learners are pure functions in :mod:`mltrainer.models._ml_learners`; the classes
-are dataclasses (keyword-only, BaseEstimator's ``repr`` and identity): the
-generated ``__init__`` stores its arguments unchanged, as scikit-learn requires, and the
-walk-forward settings every model shares are declared once, on the base classes.
+declare their settings in ``param_specs`` only (the walk-forward settings every model
+shares once, in ``_SCHEDULE``), and :class:`~mltrainer.models.base.Model` generates the
+``__init__`` that stores them.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -96,20 +94,13 @@ def _cap(default: int) -> IntParam:
 
 
 # ------------------------------------------------------------------- base classes
-# __init__ written by dataclasses: keyword arguments stored unchanged (see the module notes)
-_estimator = dataclass(kw_only=True, eq=False, repr=False)
 
 
-@_estimator
 class _WalkForwardMLModel(Model):
     """The schedule every ML model shares; subclasses add settings and ``_compute``."""
 
     family = "ml"
     output_kind = SIGNAL
-    refit_every: int = 63
-    min_train: int = 504
-    train_window: int = 0
-    random_state: int = 0
 
     def _check_params(self) -> None:
         if 0 < self.train_window < 63:
@@ -122,12 +113,9 @@ class _WalkForwardMLModel(Model):
         return self.min_train + 1
 
 
-@_estimator
 class _PooledMLModel(_WalkForwardMLModel):
     """A model fitted by a fit function on the pooled feature panel at every refit."""
 
-    horizon: int = 5
-    max_train_samples: int  # each model sets its own default
     _fit_function = None  # a module-level fit function (picklable for joblib workers)
 
     def _compute(self, data: MarketData) -> ModelOutput:
@@ -149,7 +137,6 @@ def _signal_output(data, signal, log, forward, horizon, **tables) -> ModelOutput
     )
 
 
-@_estimator
 class BaseMLModel(_PooledMLModel):
     """Logistic regression on the direction, or ridge regression on the return.
 
@@ -190,12 +177,8 @@ class BaseMLModel(_PooledMLModel):
         "max_train_samples": _cap(200_000),
     }
     _fit_function = staticmethod(fit_linear)
-    task: str = "direction"
-    C: float = 1.0
-    max_train_samples: int = 200_000
 
 
-@_estimator
 class EnsembleMLModel(_PooledMLModel):
     """Random forest, gradient boosting, SVM and neural network, weighted by validation AUC.
 
@@ -253,16 +236,8 @@ class EnsembleMLModel(_PooledMLModel):
         "max_train_samples": _cap(12_000),
     }
     _fit_function = staticmethod(fit_ensemble)
-    n_estimators: int = 100
-    max_depth: int = 6
-    svm: str = "linear"
-    svm_max_samples: int = 3000
-    hidden_units: int = 32
-    validation_fraction: float = 0.2
-    max_train_samples: int = 12_000
 
 
-@_estimator
 class DeepLearningModel(_PooledMLModel):
     """A multilayer perceptron on the engineered features, with early stopping.
 
@@ -314,18 +289,8 @@ class DeepLearningModel(_PooledMLModel):
         "max_train_samples": _cap(50_000),
     }
     _fit_function = staticmethod(fit_deep)
-    task: str = "direction"
-    hidden_layers: str = "64-32"
-    learning_rate: float = 1e-3
-    alpha: float = 1e-4
-    batch_size: int = 256
-    max_epochs: int = 100
-    patience: int = 10
-    validation_fraction: float = 0.2
-    max_train_samples: int = 50_000
 
 
-@_estimator
 class ReinforcementLearningModel(_WalkForwardMLModel):
     """Tabular Q-learning of short/flat/long from momentum, volatility and position.
 
@@ -381,14 +346,6 @@ class ReinforcementLearningModel(_WalkForwardMLModel):
         ),
         **_SCHEDULE,
     }
-    momentum_window: int = 21
-    vol_window: int = 21
-    n_bins: int = 3
-    learning_rate: float = 0.1
-    discount: float = 0.9
-    epsilon: float = 0.1
-    episodes: int = 5
-    cost_bps: float = 5.0
 
     def _compute(self, data: MarketData) -> ModelOutput:
         momentum = feat.trailing_log_return(data, self.momentum_window)

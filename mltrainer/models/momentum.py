@@ -72,11 +72,6 @@ class SimpleMomentumModel(_MomentumModel):
         ),
     }
 
-    def __init__(self, window=10, threshold=0.02, mode="step"):
-        self.window = window
-        self.threshold = threshold
-        self.mode = mode
-
     def min_history(self) -> int:
         return self.window + 1
 
@@ -137,15 +132,6 @@ class DualMomentumModel(_MomentumModel):
         ),
     }
 
-    def __init__(
-        self, window=252, abs_threshold=0.0, rel_threshold=0.0, benchmark="median", combine="both"
-    ):
-        self.window = window
-        self.abs_threshold = abs_threshold
-        self.rel_threshold = rel_threshold
-        self.benchmark = benchmark
-        self.combine = combine
-
     def min_history(self) -> int:
         return self.window + 1
 
@@ -193,12 +179,6 @@ class CrossSectionalMomentumModel(_MomentumModel):
             0.05, 0.5, default=0.2, step=0.05, help="Fraction long and short in quantile mode"
         ),
     }
-
-    def __init__(self, lookback=252, skip=21, mode="rank", quantile=0.2):
-        self.lookback = lookback
-        self.skip = skip
-        self.mode = mode
-        self.quantile = quantile
 
     def _check_params(self) -> None:
         if self.lookback - self.skip < 21:
@@ -258,13 +238,6 @@ class RiskAdjustedMomentumModel(_MomentumModel):
         ),
     }
 
-    def __init__(self, window=60, vol_window=60, scale=1.0, drawdown_window=126, max_drawdown=0.25):
-        self.window = window
-        self.vol_window = vol_window
-        self.scale = scale
-        self.drawdown_window = drawdown_window
-        self.max_drawdown = max_drawdown
-
     def min_history(self) -> int:
         return max(self.window + 1, self.vol_window + 1, self.drawdown_window)
 
@@ -304,11 +277,6 @@ class TimeSeriesMomentumModel(_MomentumModel):
             0.0, 1.0, default=0.5, step=0.05, help="Weight of the short horizon (long gets 1 - w)"
         ),
     }
-
-    def __init__(self, short_window=10, long_window=60, short_weight=0.5):
-        self.short_window = short_window
-        self.long_window = long_window
-        self.short_weight = short_weight
 
     def _check_params(self) -> None:
         if self.short_window >= self.long_window:
@@ -367,15 +335,6 @@ class VolumeConfirmedMomentumModel(_MomentumModel):
         ),
     }
 
-    def __init__(
-        self, window=10, threshold=0.02, confirm_window=5, volume_window=50, volume_ratio=1.2
-    ):
-        self.window = window
-        self.threshold = threshold
-        self.confirm_window = confirm_window
-        self.volume_window = volume_window
-        self.volume_ratio = volume_ratio
-
     def _check_params(self) -> None:
         if self.confirm_window >= self.volume_window:
             raise ParameterError(
@@ -431,12 +390,6 @@ class SectorRotationMomentumModel(_MomentumModel):
             0.0, 1.0, default=0.5, step=0.05, help="Weight of the sector part vs in-sector strength"
         ),
     }
-
-    def __init__(self, window=126, n_top=3, n_bottom=3, sector_weight=0.5):
-        self.window = window
-        self.n_top = n_top
-        self.n_bottom = n_bottom
-        self.sector_weight = sector_weight
 
     def min_history(self) -> int:
         return self.window + 1
@@ -507,26 +460,6 @@ class EnsembleMomentumModel(_MomentumModel):
             ("w_sector_rotation", "SectorRotation (needs sectors)"),
         )
     }
-
-    def __init__(
-        self,
-        w_simple=1.0,
-        w_dual=1.0,
-        w_cross_sectional=1.0,
-        w_risk_adjusted=1.0,
-        w_time_series=1.0,
-        w_volume_confirmed=1.0,
-        w_sector_rotation=1.0,
-        members=None,
-    ):
-        self.w_simple = w_simple
-        self.w_dual = w_dual
-        self.w_cross_sectional = w_cross_sectional
-        self.w_risk_adjusted = w_risk_adjusted
-        self.w_time_series = w_time_series
-        self.w_volume_confirmed = w_volume_confirmed
-        self.w_sector_rotation = w_sector_rotation
-        self.members = members
 
     def _check_params(self) -> None:
         given = self.members if isinstance(self.members, dict) else {None: self.members}

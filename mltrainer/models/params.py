@@ -1,9 +1,10 @@
 """Declared parameter specifications: what a page turns into sliders and the CLI parses.
 
-Each model class declares ``param_specs = {name: Spec(...)}``; its ``__init__`` takes the
-same names with the same defaults. :func:`validate_params` checks every value against
-its spec and raises :class:`~mltrainer.errors.ParameterError` naming the parameter, the
-value and what is allowed.
+Each model class declares ``param_specs = {name: Spec(...)}``, the one declaration of
+its parameters: :class:`~mltrainer.models.base.Model` generates the ``__init__`` that
+takes those names by keyword with the specs' defaults. :func:`validate_params` checks
+every value against its spec and raises :class:`~mltrainer.errors.ParameterError`
+naming the parameter, the value and what is allowed.
 """
 
 from __future__ import annotations

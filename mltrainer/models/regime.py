@@ -18,15 +18,14 @@ Causality: the label at t uses prices up to t only; anything fitted (k-means, mi
 Markov switching) is refitted on a schedule from data strictly before the dates it
 labels. The summaries in ``tables`` use the whole input and say so.
 
-Each class declares its parameters (dataclass fields: the generated ``__init__`` stores
-them unchanged, as scikit-learn requires), the history it needs and its regimes around
+Each class declares its parameters (``param_specs``: the ``__init__`` that
+:class:`~mltrainer.models.base.Model` generates from them stores them unchanged, as
+scikit-learn requires), the history it needs and its regimes around
 one pure function of :mod:`mltrainer.models._regime_series` (where :class:`RegimeModel`
 lives), called with the parameters by name.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import pandas as pd
 
@@ -35,11 +34,7 @@ from mltrainer.models import _regime_series as series
 from mltrainer.models._regime_series import ColumnRegimes, RegimeModel
 from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam, validate_params
 
-# keyword-only dataclasses that keep BaseEstimator's repr and identity (see the module notes)
-_estimator = dataclass(kw_only=True, eq=False, repr=False)
 
-
-@_estimator
 class VolatilityRegimeModel(RegimeModel):
     """Low / medium / high volatility regimes from expanding quantiles of rolling volatility.
 
@@ -82,11 +77,6 @@ class VolatilityRegimeModel(RegimeModel):
         ),
     }
 
-    window: int = 21
-    min_observations: int = 252
-    calm_quantile: float = 0.33
-    stress_quantile: float = 0.67
-
     def _check_params(self) -> None:
         self._require_below("calm_quantile", "stress_quantile")
 
@@ -97,7 +87,6 @@ class VolatilityRegimeModel(RegimeModel):
         return series.volatility_regimes(prices, **self.get_params())
 
 
-@_estimator
 class _FeatureRegimeModel(RegimeModel):
     """Walk-forward fits on return, volatility and trend features (k-means, mixtures)."""
 
@@ -110,13 +99,6 @@ class _FeatureRegimeModel(RegimeModel):
         "random_state": IntParam(0, 10_000, default=0, help="Seed of the fit's initialisation"),
     }
 
-    n_regimes: int = 3
-    window: int = 21
-    trend_window: int = 63
-    refit_every: int = 252
-    min_train: int = 504
-    random_state: int = 0
-
     def regime_count(self) -> int:
         return self.n_regimes
 
@@ -124,7 +106,6 @@ class _FeatureRegimeModel(RegimeModel):
         return max(self.window, self.trend_window) + self.min_train + 1
 
 
-@_estimator
 class ClusteringRegimeModel(_FeatureRegimeModel):
     """k-means regimes on return, volatility and trend features, refitted walk-forward.
 
@@ -159,7 +140,6 @@ class ClusteringRegimeModel(_FeatureRegimeModel):
         return series.kmeans_regimes(prices, **self.get_params())
 
 
-@_estimator
 class GaussianMixtureRegimeModel(_FeatureRegimeModel):
     """Gaussian-mixture regimes with probabilities, refitted walk-forward on past features.
 
@@ -191,13 +171,10 @@ class GaussianMixtureRegimeModel(_FeatureRegimeModel):
         ),
     }
 
-    covariance_type: str = "full"
-
     def regimes(self, prices: pd.Series) -> ColumnRegimes:
         return series.gmm_regimes(prices, **self.get_params())
 
 
-@_estimator
 class ChangePointRegimeModel(RegimeModel):
     """Bayesian online change points; segments labelled by volatility tercile vs past segments.
 
@@ -239,11 +216,6 @@ class ChangePointRegimeModel(RegimeModel):
         "min_segments": IntParam(2, 20, default=3, help="Past segments needed for terciles"),
     }
 
-    hazard_days: int = 250
-    min_run: int = 5
-    prior_window: int = 63
-    min_segments: int = 3
-
     def min_history(self) -> int:
         return self.prior_window + self.min_run + 2
 
@@ -251,7 +223,6 @@ class ChangePointRegimeModel(RegimeModel):
         return series.changepoint_regimes(prices, **self.get_params())
 
 
-@_estimator
 class MarketConditionRegimeModel(RegimeModel):
     """Bull / sideways / bear / volatile from trend, drawdown and volatility rules.
 
@@ -314,14 +285,6 @@ class MarketConditionRegimeModel(RegimeModel):
         ),
     }
 
-    ma_window: int = 200
-    peak_window: int = 252
-    bear_drawdown: float = 0.20
-    band: float = 0.02
-    vol_window: int = 21
-    vol_quantile: float = 0.85
-    min_observations: int = 252
-
     def min_history(self) -> int:
         return max(self.ma_window, self.vol_window + self.min_observations)
 
@@ -329,7 +292,6 @@ class MarketConditionRegimeModel(RegimeModel):
         return series.market_condition_regimes(prices, **self.get_params())
 
 
-@_estimator
 class RegimeSwitchingModel(RegimeModel):
     """Markov-switching variance model (Hamilton filter), refitted walk-forward, filtered only.
 
@@ -378,12 +340,6 @@ class RegimeSwitchingModel(RegimeModel):
     }
     costly_columns = True
 
-    k_regimes: int = 2
-    switching_mean: bool = False
-    refit_every: int = 504
-    min_train: int = 504
-    max_train: int = 0
-
     def _check_params(self) -> None:
         if self.max_train and self.max_train < self.min_train:
             raise ParameterError(
@@ -401,7 +357,6 @@ class RegimeSwitchingModel(RegimeModel):
         return series.markov_regimes(prices, **self.get_params())
 
 
-@_estimator
 class PerformanceBasedRegimeModel(RegimeModel):
     """Strong / neutral / weak regimes from thresholds on the rolling Sharpe ratio.
 
@@ -436,10 +391,6 @@ class PerformanceBasedRegimeModel(RegimeModel):
         ),
     }
 
-    window: int = 126
-    strong_sharpe: float = 1.0
-    weak_sharpe: float = 0.0
-
     def _check_params(self) -> None:
         self._require_below("weak_sharpe", "strong_sharpe")
 
@@ -462,7 +413,6 @@ ENSEMBLE_MEMBERS = {
 }
 
 
-@_estimator
 class EnsembleRegimeModel(RegimeModel):
     """Calm / normal / stressed from member regime models, weighted by their recent skill.
 
@@ -512,17 +462,6 @@ class EnsembleRegimeModel(RegimeModel):
         "horizon": IntParam(5, 63, default=21, help="Days of volatility a label should foresee"),
     }
     component_params = ("members",)
-
-    use_volatility: bool = True
-    use_clustering: bool = False
-    use_mixture: bool = False
-    use_changepoint: bool = True
-    use_market: bool = True
-    use_switching: bool = False
-    use_performance: bool = True
-    window: int = 252
-    horizon: int = 21
-    members: dict[str, RegimeModel] | None = None
 
     def member_models(self) -> dict[str, RegimeModel]:
         """The members taking part, by short name: ``members``, else the ``use_*`` choice."""

@@ -122,12 +122,6 @@ class VaRModel(_RiskModel):
         ),
     }
 
-    def __init__(self, method="historical", level=0.99, window=250, weighting="equal"):
-        self.method = method
-        self.level = level
-        self.window = window
-        self.weighting = weighting
-
     def _compute(self, data: MarketData) -> ModelOutput:
         r = pf.weighted_portfolio_returns(data.returns(), self.weighting)
         forecast = vr.rolling_var_es(r, self.window, self.level, self.method)
@@ -180,20 +174,6 @@ class PortfolioRiskModel(_RiskModel):
         ),
     }
 
-    def __init__(
-        self,
-        objective="min_variance",
-        window=252,
-        rebalance=21,
-        covariance="ledoit_wolf",
-        max_weight=1.0,
-    ):
-        self.objective = objective
-        self.window = window
-        self.rebalance = rebalance
-        self.covariance = covariance
-        self.max_weight = max_weight
-
     def _compute(self, data: MarketData) -> ModelOutput:
         r = data.returns()
         w, rc = al.walk_forward_optimised(
@@ -239,11 +219,6 @@ class RiskParityModel(PortfolioRiskModel):
     param_specs = {**specs.WALK_FORWARD}
     objective = "risk_parity"  # fixed, not a parameter
     max_weight = 1.0  # unused: risk parity is long only and fully invested, never capped
-
-    def __init__(self, window=252, rebalance=21, covariance="ledoit_wolf"):
-        self.window = window
-        self.rebalance = rebalance
-        self.covariance = covariance
 
 
 class DynamicRiskAdjustmentModel(_RiskModel):
@@ -296,22 +271,6 @@ class DynamicRiskAdjustmentModel(_RiskModel):
             help="Highest exposure multiplier (above 1 = leverage)",
         ),
     }
-
-    def __init__(
-        self,
-        measure="vol_zscore",
-        window=21,
-        lookback=252,
-        sensitivity=0.25,
-        min_exposure=0.25,
-        max_exposure=1.0,
-    ):
-        self.measure = measure
-        self.window = window
-        self.lookback = lookback
-        self.sensitivity = sensitivity
-        self.min_exposure = min_exposure
-        self.max_exposure = max_exposure
 
     def _check_params(self) -> None:
         if self.min_exposure > self.max_exposure:
@@ -386,12 +345,6 @@ class MaximumDrawdownProtectionModel(_RiskModel):
         ),
     }
 
-    def __init__(self, threshold=0.10, reduced_exposure=0.0, recovery=0.05, max_days_out=63):
-        self.threshold = threshold
-        self.reduced_exposure = reduced_exposure
-        self.recovery = recovery
-        self.max_days_out = max_days_out
-
     def min_history(self) -> int:
         return 2
 
@@ -450,13 +403,6 @@ class VolatilityTargetingModel(_RiskModel):
             0.1, 5.0, default=1.5, step=0.1, help="Largest allowed scaling of the portfolio"
         ),
     }
-
-    def __init__(self, target_vol=0.10, estimator="ewma", window=21, lam=0.94, max_leverage=1.5):
-        self.target_vol = target_vol
-        self.estimator = estimator
-        self.window = window
-        self.lam = lam
-        self.max_leverage = max_leverage
 
     def _compute(self, data: MarketData) -> ModelOutput:
         w, leverage, vol = ex.volatility_targeting(

@@ -60,11 +60,6 @@ class _SizingModel(Model):
     family = "sizing"
     output_kind = WEIGHTS
 
-    def __init__(self, max_weight: float, gross_cap: float, long_only: bool):
-        self.max_weight = max_weight
-        self.gross_cap = gross_cap
-        self.long_only = long_only
-
     def min_history(self) -> int:
         """A full estimation ``window`` of returns (models without one override this)."""
         return self.window + 1
@@ -131,22 +126,6 @@ class KellyCriterionModel(_SizingModel):
         **_LIMITS,
     }
 
-    def __init__(
-        self,
-        signal="momentum",
-        lookback=63,
-        kelly_window=252,
-        fraction=0.5,
-        max_weight=0.25,
-        gross_cap=1.0,
-        long_only=True,
-    ):
-        super().__init__(max_weight, gross_cap, long_only)
-        self.signal = signal
-        self.lookback = lookback
-        self.kelly_window = kelly_window
-        self.fraction = fraction
-
     def min_history(self) -> int:
         return self.lookback + self.kelly_window + 1
 
@@ -200,24 +179,6 @@ class VolatilityTargetingModel(_SizingModel):
         **_LIMITS,
     }
 
-    def __init__(
-        self,
-        target_vol=0.15,
-        estimator="ewma",
-        window=21,
-        lam=0.94,
-        max_leverage=2.0,
-        max_weight=0.25,
-        gross_cap=1.0,
-        long_only=True,
-    ):
-        super().__init__(max_weight, gross_cap, long_only)
-        self.target_vol = target_vol
-        self.estimator = estimator
-        self.window = window
-        self.lam = lam
-        self.max_leverage = max_leverage
-
     def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
         raw, _, vol = ex.volatility_targeting(
             data.adj_close,
@@ -260,20 +221,6 @@ class RiskParityModel(_SizingModel):
 
     description = "Equal risk contribution sizes under position and gross limits"
     param_specs = {**specs.WALK_FORWARD, **_LIMITS}
-
-    def __init__(
-        self,
-        window=252,
-        rebalance=21,
-        covariance="ledoit_wolf",
-        max_weight=0.25,
-        gross_cap=1.0,
-        long_only=True,
-    ):
-        super().__init__(max_weight, gross_cap, long_only)
-        self.window = window
-        self.rebalance = rebalance
-        self.covariance = covariance
 
     def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
         w, rc = al.walk_forward_optimised(
@@ -325,24 +272,6 @@ class DynamicPositionSizingModel(_SizingModel):
         ),
         **_LIMITS,
     }
-
-    def __init__(
-        self,
-        mom_window=63,
-        trend_window=100,
-        vol_window=21,
-        momentum_weight=0.5,
-        target_vol=0.15,
-        max_weight=0.25,
-        gross_cap=1.0,
-        long_only=True,
-    ):
-        super().__init__(max_weight, gross_cap, long_only)
-        self.mom_window = mom_window
-        self.trend_window = trend_window
-        self.vol_window = vol_window
-        self.momentum_weight = momentum_weight
-        self.target_vol = target_vol
 
     def min_history(self) -> int:
         return max(self.mom_window, self.trend_window, self.vol_window) + 1
@@ -405,26 +334,6 @@ class PortfolioOptimizationModel(_SizingModel):
         **specs.WALK_FORWARD,
         **_LIMITS,
     }
-
-    def __init__(
-        self,
-        objective="target_risk",
-        target_return=0.10,
-        target_risk=0.15,
-        window=252,
-        rebalance=21,
-        covariance="ledoit_wolf",
-        max_weight=0.25,
-        gross_cap=1.0,
-        long_only=True,
-    ):
-        super().__init__(max_weight, gross_cap, long_only)
-        self.objective = objective
-        self.target_return = target_return
-        self.target_risk = target_risk
-        self.window = window
-        self.rebalance = rebalance
-        self.covariance = covariance
 
     def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
         if self.objective == "target_return":
@@ -504,28 +413,6 @@ class RiskAdjustedSizingModel(_SizingModel):
         **_LIMITS,
     }
 
-    def __init__(
-        self,
-        method="historical",
-        level=0.99,
-        window=250,
-        var_budget=0.005,
-        dd_window=126,
-        dd_threshold=0.20,
-        dd_scale=0.5,
-        max_weight=0.25,
-        gross_cap=1.0,
-        long_only=True,
-    ):
-        super().__init__(max_weight, gross_cap, long_only)
-        self.method = method
-        self.level = level
-        self.window = window
-        self.var_budget = var_budget
-        self.dd_window = dd_window
-        self.dd_threshold = dd_threshold
-        self.dd_scale = dd_scale
-
     def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
         var = vr.rolling_var(data.returns(), self.window, self.level, self.method)
         mult, dd = sz.drawdown_guard(
@@ -567,20 +454,6 @@ class CorrelationBasedSizingModel(_SizingModel):
         "inverse_vol": BoolParam(True, help="Also size inversely to volatility"),
         **_LIMITS,
     }
-
-    def __init__(
-        self,
-        window=126,
-        rebalance=21,
-        inverse_vol=True,
-        max_weight=0.25,
-        gross_cap=1.0,
-        long_only=True,
-    ):
-        super().__init__(max_weight, gross_cap, long_only)
-        self.window = window
-        self.rebalance = rebalance
-        self.inverse_vol = inverse_vol
 
     def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
         solve = partial(sz.correlation_sizes, inverse_vol=self.inverse_vol)

@@ -97,24 +97,6 @@ class StressTestingModel(Model):
         ),
     }
 
-    def __init__(
-        self,
-        crash_size=-0.20,
-        vol_multiplier=3.0,
-        correlation_push=0.5,
-        spread_multiplier=5.0,
-        portfolio_value=1e6,
-        confidence=0.99,
-        window=252,
-    ):
-        self.crash_size = crash_size
-        self.vol_multiplier = vol_multiplier
-        self.correlation_push = correlation_push
-        self.spread_multiplier = spread_multiplier
-        self.portfolio_value = portfolio_value
-        self.confidence = confidence
-        self.window = window
-
     def min_history(self) -> int:
         return self.window + 1
 

@@ -222,20 +222,6 @@ class TrendAnalysisModel(_TechnicalModel):
         ),
     }
 
-    def __init__(
-        self,
-        short_window=20,
-        long_window=50,
-        slope_window=20,
-        slope_threshold=0.0005,
-        ma_type="sma",
-    ):
-        self.short_window = short_window
-        self.long_window = long_window
-        self.slope_window = slope_window
-        self.slope_threshold = slope_threshold
-        self.ma_type = ma_type
-
     def _check_params(self) -> None:
         if self.short_window >= self.long_window:
             raise ParameterError(
@@ -297,13 +283,6 @@ class SupportResistanceModel(_TechnicalModel):
         "min_touches": IntParam(1, 10, default=2, help="Pivots a level needs to count"),
         "hold": IntParam(1, 60, default=5, help="Bars a breakout signal lasts, fading"),
     }
-
-    def __init__(self, order=5, n_pivots=10, tolerance=0.015, min_touches=2, hold=5):
-        self.order = order
-        self.n_pivots = n_pivots
-        self.tolerance = tolerance
-        self.min_touches = min_touches
-        self.hold = hold
 
     def _check_params(self) -> None:
         if self.min_touches > self.n_pivots:
@@ -377,16 +356,6 @@ class PatternRecognitionModel(_TechnicalModel):
         ),
         "hold": IntParam(1, 60, default=10, help="Bars the signal lasts, fading"),
     }
-
-    def __init__(
-        self, order=5, tolerance=0.03, min_height=0.03, full_height=0.1, max_wait=20, hold=10
-    ):
-        self.order = order
-        self.tolerance = tolerance
-        self.min_height = min_height
-        self.full_height = full_height
-        self.max_wait = max_wait
-        self.hold = hold
 
     def min_history(self) -> int:
         return 2 * self.order + 2
@@ -468,36 +437,6 @@ class OscillatorModel(_TechnicalModel):
         ),
         "willr_weight": FloatParam(0.0, 1.0, default=1.0, step=0.05, help="Weight of Williams %R"),
     }
-
-    def __init__(
-        self,
-        rsi_window=14,
-        macd_fast=12,
-        macd_slow=26,
-        macd_signal=9,
-        stoch_window=14,
-        stoch_smooth=3,
-        willr_window=14,
-        macd_scale=0.5,
-        mode="mean_reversion",
-        rsi_weight=1.0,
-        macd_weight=1.0,
-        stoch_weight=1.0,
-        willr_weight=1.0,
-    ):
-        self.rsi_window = rsi_window
-        self.macd_fast = macd_fast
-        self.macd_slow = macd_slow
-        self.macd_signal = macd_signal
-        self.stoch_window = stoch_window
-        self.stoch_smooth = stoch_smooth
-        self.willr_window = willr_window
-        self.macd_scale = macd_scale
-        self.mode = mode
-        self.rsi_weight = rsi_weight
-        self.macd_weight = macd_weight
-        self.stoch_weight = stoch_weight
-        self.willr_weight = willr_weight
 
     def _weights(self) -> dict[str, float]:
         return {

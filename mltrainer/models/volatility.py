@@ -94,12 +94,6 @@ class SimpleVolatilityModel(vb.VolatilityModel):
         ),
     }
 
-    def __init__(self, window=21, low_quantile=0.33, high_quantile=0.67, min_periods=252):
-        self.window = window
-        self.low_quantile = low_quantile
-        self.high_quantile = high_quantile
-        self.min_periods = min_periods
-
     def _check_params(self) -> None:
         if self.low_quantile >= self.high_quantile:
             raise ParameterError(
@@ -173,15 +167,6 @@ class RealizedVolatilityModel(vb.VolatilityModel):
         ),
     }
 
-    def __init__(
-        self, estimator="yang_zhang", window=21, refit="monthly", pooling="per_ticker", min_obs=500
-    ):
-        self.estimator = estimator
-        self.window = window
-        self.refit = refit
-        self.pooling = pooling
-        self.min_obs = min_obs
-
     def min_history(self) -> int:
         return self.window + 1
 
@@ -254,12 +239,6 @@ class VolatilityClusteringModel(vb.VolatilityModel):
             ("abs", "squared"), default="abs", help="Autocorrelation of |r| or of r^2"
         ),
     }
-
-    def __init__(self, ewma_lambda=0.94, window=252, n_lags=5, measure="abs"):
-        self.ewma_lambda = ewma_lambda
-        self.window = window
-        self.n_lags = n_lags
-        self.measure = measure
 
     def min_history(self) -> int:
         return self.ewma_min_periods + 1
@@ -336,24 +315,6 @@ class VolatilityRegimeDetectionModel(vb.VolatilityModel):
             1, 63, default=5, help="Days a new regime must hold before it is adopted"
         ),
     }
-
-    def __init__(
-        self,
-        method="zscore",
-        vol_window=21,
-        lookback=252,
-        threshold=1.0,
-        low_quantile=0.2,
-        high_quantile=0.8,
-        min_duration=5,
-    ):
-        self.method = method
-        self.vol_window = vol_window
-        self.lookback = lookback
-        self.threshold = threshold
-        self.low_quantile = low_quantile
-        self.high_quantile = high_quantile
-        self.min_duration = min_duration
 
     def min_history(self) -> int:
         return self.vol_window + 1

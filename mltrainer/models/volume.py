@@ -307,12 +307,6 @@ class VolumeWeightedModel(_VolumeModel):
         ),
     }
 
-    def __init__(self, window=20, obv_window=20, anchor="vwap", price_weight=0.5):
-        self.window = window
-        self.obv_window = obv_window
-        self.anchor = anchor
-        self.price_weight = price_weight
-
     def min_history(self) -> int:
         return max(self.window, self.obv_window) + 1
 
@@ -363,11 +357,6 @@ class VolumePriceRelationshipModel(_VolumeModel):
         ),
     }
 
-    def __init__(self, corr_window=20, trend_window=20, pair="returns"):
-        self.corr_window = corr_window
-        self.trend_window = trend_window
-        self.pair = pair
-
     def min_history(self) -> int:
         return max(self.corr_window + 1, 2 * self.trend_window)
 
@@ -408,12 +397,6 @@ class VolumeMomentumModel(_VolumeModel):
             0.05, 2.0, default=0.25, step=0.05, help="Log volume ratio giving a 0.76 signal"
         ),
     }
-
-    def __init__(self, short_window=5, long_window=50, price_window=10, sensitivity=0.25):
-        self.short_window = short_window
-        self.long_window = long_window
-        self.price_window = price_window
-        self.sensitivity = sensitivity
 
     def _check_params(self) -> None:
         if self.short_window >= self.long_window:
@@ -463,11 +446,6 @@ class VolumeDivergenceModel(_VolumeModel):
         ),
         "hold": IntParam(1, 63, default=5, help="Days a divergence signal persists"),
     }
-
-    def __init__(self, lookback=20, indicator="obv", hold=5):
-        self.lookback = lookback
-        self.indicator = indicator
-        self.hold = hold
 
     def min_history(self) -> int:
         return self.lookback + 1
@@ -539,28 +517,6 @@ class VolumeClusteringModel(_VolumeModel):
         ),
         "random_state": IntParam(0, 1_000_000, default=0, help="Seed"),
     }
-
-    def __init__(
-        self,
-        n_clusters=4,
-        refit_every=252,
-        min_train=504,
-        train_window=1260,
-        zscore_window=60,
-        relvol_window=20,
-        sample_size=5000,
-        t_scale=2.0,
-        random_state=0,
-    ):
-        self.n_clusters = n_clusters
-        self.refit_every = refit_every
-        self.min_train = min_train
-        self.train_window = train_window
-        self.zscore_window = zscore_window
-        self.relvol_window = relvol_window
-        self.sample_size = sample_size
-        self.t_scale = t_scale
-        self.random_state = random_state
 
     def _check_params(self) -> None:
         if self.min_train <= self.zscore_window + 1:

@@ -12,6 +12,9 @@ Slow models run with lighter (still valid) settings and fewer tickers from
 
 from __future__ import annotations
 
+import inspect
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,6 +100,33 @@ def test_declaration(key):
         assert spec.help, f"{name}: help text required (the page shows it as a tooltip)"
     validate_params(cls())  # defaults inside bounds
     validate_params(_model(cls))  # so are the test parameters
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_signature_is_the_specs(key):
+    """The generated __init__: the specs' names and defaults, then the components (None)."""
+    cls = MODELS[key]
+    assert hasattr(cls.__init__, "__signature__"), "no hand-written __init__: specs declare"
+    parameters = inspect.signature(cls).parameters
+    assert list(parameters) == [*cls.param_specs, *cls.component_params]
+    defaults = [p.default for p in parameters.values()]
+    assert defaults == [s.default for s in cls.param_specs.values()] + [None] * len(
+        cls.component_params
+    )
+    assert all(p.kind is p.KEYWORD_ONLY for p in parameters.values())
+
+
+def test_generated_init_stores_unchanged_and_refuses_unknown_names():
+    cls = MODELS["momentum/SimpleMomentumModel"]
+    odd = object()  # no validation or conversion in __init__ (scikit-learn's rule)
+    model = cls(window=odd)
+    assert model.window is odd and model.mode == cls.param_specs["mode"].default
+    with pytest.raises(TypeError, match="SimpleMomentumModel.*windw"):
+        cls(windw=3)
+    with pytest.raises(TypeError, match="positional"):
+        cls(3)
+    twin = pickle.loads(pickle.dumps(cls(window=20)))
+    assert twin.get_params() == cls(window=20).get_params() and repr(twin) == repr(cls(window=20))
 
 
 def _bad_values(spec):
