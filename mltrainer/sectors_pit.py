@@ -106,11 +106,17 @@ class IndexOnDate:
         """Members with price data on the date (the rows of ``stocks``)."""
         return len(self.stocks)
 
+    @property
+    def size_label(self) -> str:
+        """The weighting in two or three words (``equal weight``), for titles and hovers."""
+        return {EQUAL: "equal weight", SHARES: "price x shares"}.get(self.weighting, "market cap")
+
     def title(self) -> str:
-        """One line for a chart title: date, member counts and the weighting."""
+        """One short line for a chart title (it must fit half a 1280 px page): date,
+        member counts and the weighting in brief; :meth:`caption` says the rest."""
         return (
-            f"S&P 500 on {self.date:%Y-%m-%d}: {self.n_members} members; "
-            f"{self.n_with_prices} have price data · {self.weighting}"
+            f"S&P 500 on {self.date:%Y-%m-%d}: {self.n_with_prices} of {self.n_members} "
+            f"members priced · area: {self.size_label}"
         )
 
     def caption(self) -> str:

@@ -18,6 +18,7 @@ from mltrainer.sectors_pit import EQUAL
 from ui.context import current, load
 from ui.data import index_close, ticker_returns
 from ui.feedback import friendly
+from ui.tables import table_height
 from ui.universe import (
     EXPORT_MIME,
     changes_around,
@@ -275,7 +276,7 @@ with tab_rotation:
     tails = rrg_tails(rrg, tail)
     left, right = st.columns([1, 1])
     with left:
-        st.plotly_chart(rrg_chart(tails, height=560), width="stretch", key="uni_rrg")
+        st.plotly_chart(rrg_chart(tails, height=640), width="stretch", key="uni_rrg")
         if len(tails):
             st.caption(
                 f"Last point {tails['date'].max():%Y-%m-%d}; tails of {tail} "
@@ -285,7 +286,7 @@ with tab_rotation:
             )
     with right:
         rs = relative_strength(levels, bench)
-        st.plotly_chart(rs_lines(rs, height=560), width="stretch", key="uni_rs")
+        st.plotly_chart(rs_lines(rs, height=640), width="stretch", key="uni_rs")
     latest = (
         tails.sort_values("date")
         .groupby("sector")
@@ -295,9 +296,11 @@ with tab_rotation:
     st.dataframe(
         latest.sort_values("rs_ratio", ascending=False),
         width="stretch",
+        height=table_height(len(latest)),  # every sector, no inner scroll
         key="uni_quadrants",
         column_config={
-            c: st.column_config.NumberColumn(format="%.2f") for c in ("rs_ratio", "rs_momentum")
+            "rs_ratio": st.column_config.NumberColumn("RS-Ratio", format="%.2f"),
+            "rs_momentum": st.column_config.NumberColumn("RS-Momentum", format="%.2f"),
         },
     )
 
@@ -351,7 +354,18 @@ with tab_history:
                     "still a member": found["still_member"],
                 }
             )
-            st.dataframe(frame, hide_index=True, width="stretch", height=460, key="uni_members")
+            st.dataframe(
+                frame,
+                hide_index=True,
+                width="stretch",
+                height=table_height(len(frame), 12),
+                key="uni_members",
+                column_config={
+                    "symbol then": st.column_config.TextColumn(width="small"),
+                    f"symbol on {found['latest']}": st.column_config.TextColumn(width="small"),
+                    "still a member": st.column_config.CheckboxColumn(width="small"),
+                },
+            )
         with right:
             st.caption(
                 f"Changes in {universe.source} from "
@@ -362,7 +376,13 @@ with tab_history:
                 near,
                 hide_index=True,
                 width="stretch",
-                height=460,
+                height=table_height(len(near), 12),
                 key="uni_changes",
-                column_config={"date": st.column_config.DateColumn(format="YYYY-MM-DD")},
+                column_config={
+                    "date": st.column_config.DateColumn(format="YYYY-MM-DD", width="small"),
+                    "added_ticker": st.column_config.TextColumn("added", width="small"),
+                    "added_security": st.column_config.TextColumn("added security"),
+                    "removed_ticker": st.column_config.TextColumn("removed", width="small"),
+                    "removed_security": st.column_config.TextColumn("removed security"),
+                },
             )

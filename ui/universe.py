@@ -20,8 +20,6 @@ from mltrainer.data.membership import load_membership
 from mltrainer.data.universe import SP500Universe, SP500UniverseManager
 from mltrainer.errors import DataError
 from mltrainer.sectors_pit import (
-    EQUAL,
-    SHARES,
     IndexOnDate,
     cap_snapshot,
     index_on,
@@ -178,14 +176,7 @@ def treemap_stocks(
             .merge(rets[["ticker", "return"]], on="ticker", how="left")
             .merge(names.drop_duplicates("ticker"), on="ticker", how="left")
         )
-        label = (
-            "equal weight"
-            if pit.weighting == EQUAL
-            else "price x shares"
-            if pit.weighting == SHARES
-            else "market cap"
-        )
-        return stocks, label, pit.caption(), pit.title()
+        return stocks, pit.size_label, pit.caption(), pit.title()
     stocks = universe.to_frame().rename(columns={"symbol": "ticker"})
     stocks = stocks[stocks["ticker"].isin(rets["ticker"])].merge(
         rets[["ticker", "return"]], on="ticker", how="left"

@@ -153,23 +153,114 @@ def sector_weights_bar(
 
 def rrg_chart(tails: pd.DataFrame, title: str | None = None, height: int = 560) -> go.Figure:
     """The relative rotation graph: each sector's tail (older points smaller and paler),
-    its latest point labelled, quadrants shaded and named.
+    its latest point labelled with the sector's short name, quadrants shaded and named.
 
     ``tails`` has columns ``date, sector, rs_ratio, rs_momentum`` (see
-    :func:`mltrainer.sectors.rrg_tails`).
+    :func:`mltrainer.sectors.rrg_tails`). Eleven full sector names crowd the centre of the
+    chart, so each latest point carries a short name (``Tech``) placed on the side where it
+    overlaps the fewest other labels and points (:func:`_label_sides`); the legend spells
+    the names out and the hover gives the full name and both values.
     """
     fig = go.Figure()
     lo, hi = _rrg_range(tails)
     _add_quadrants(fig, lo, hi)
-    for i, (sector, path) in enumerate(tails.groupby("sector", sort=True)):
-        _add_tail(fig, str(sector), path.sort_values("date"), PALETTE[i % len(PALETTE)])
+    paths = [(str(s), p.sort_values("date")) for s, p in tails.groupby("sector", sort=True)]
+    latest = np.array(
+        [[p["rs_ratio"].iloc[-1], p["rs_momentum"].iloc[-1]] for _, p in paths], dtype="float64"
+    ).reshape(-1, 2)
+    tail_points = tails[["rs_ratio", "rs_momentum"]].to_numpy(dtype="float64")
+    labels = [short_sector(s) for s, _ in paths]
+    sides = _label_sides(latest, labels, (lo, hi), height, tail_points)
+    for i, ((sector, path), side) in enumerate(zip(paths, sides, strict=True)):
+        _add_tail(fig, sector, path, PALETTE[i % len(PALETTE)], side)
     fig.update_xaxes(
         range=[lo, hi], title_text="RS-Ratio (trend of relative strength)", zeroline=False
     )
     fig.update_yaxes(range=[lo, hi], title_text="RS-Momentum", zeroline=False)
-    # the latest point of each tail is labelled on the chart: no legend needed
-    fig.update_layout(hovermode="closest", showlegend=False)
-    return finish(fig, title, height, legend_top=False)
+    fig.update_layout(hovermode="closest")
+    return finish(fig, title, height)
+
+
+# GICS sector -> the short name on the rotation graph (a name not listed keeps its first word)
+SECTOR_SHORT = {
+    "Communication Services": "Comm",
+    "Consumer Discretionary": "Discr",
+    "Consumer Staples": "Staples",
+    "Energy": "Energy",
+    "Financials": "Fin",
+    "Health Care": "Health",
+    "Industrials": "Indus",
+    "Information Technology": "Tech",
+    "Materials": "Mater",
+    "Real Estate": "RE",
+    "Utilities": "Util",
+    "Telecommunication Services": "Telecom",
+}
+# textposition -> the label box's offset from its point, in label widths / heights
+_SIDES = {
+    "top center": (-0.5, 0.0),
+    "bottom center": (-0.5, -1.0),
+    "middle right": (0.0, -0.5),
+    "middle left": (-1.0, -0.5),
+    "top right": (0.0, 0.0),
+    "top left": (-1.0, 0.0),
+    "bottom right": (0.0, -1.0),
+    "bottom left": (-1.0, -1.0),
+}
+
+
+def short_sector(sector: str) -> str:
+    """The short name of a GICS sector on the rotation graph (``Tech``)."""
+    return SECTOR_SHORT.get(sector, sector.split(" ")[0])
+
+
+def _label_sides(
+    points: np.ndarray,
+    labels: list[str],
+    span: tuple[float, float],
+    height: int,
+    others: np.ndarray | None = None,
+) -> list[str]:
+    """A ``textposition`` per point: greedily, the side whose label box overlaps the
+    labels placed so far, the labelled points and the ``others`` (tail points) least, top
+    first when nothing is in the way. Boxes are estimated in pixels of a square plot
+    ``height - 200`` px wide (axes and the legend take the rest) over ``span`` on both
+    axes, 7 px per character of 11 px text."""
+    lo, hi = span
+    scale = max(height - 200, 100) / (hi - lo) if hi > lo else 1.0
+    px = (points - lo) * scale
+    dots = [(x - 6, y - 6, x + 6, y + 6) for x, y in px]
+    if others is not None:
+        dots += [(x - 3, y - 3, x + 3, y + 3) for x, y in (others - lo) * scale]
+    placed: list[tuple[float, float, float, float]] = []
+    sides = []
+    for (x, y), label in zip(px, labels, strict=True):
+        size = (7.0 * len(label) + 4, 16.0)
+        costs = {
+            side: sum(_overlap(_label_box(x, y, size, side), o) for o in placed + dots)
+            for side in _SIDES
+        }
+        best = min(costs, key=costs.get)  # ties keep _SIDES' order: top centre first
+        placed.append(_label_box(x, y, size, best))
+        sides.append(best)
+    return sides
+
+
+def _label_box(x: float, y: float, size: tuple, side: str) -> tuple:
+    """The box ``(x0, y0, x1, y1)`` of a ``size`` label on ``side`` of the point (x, y),
+    7 px clear of it."""
+    dx, dy = _SIDES[side]
+    gap_x = 7 if "right" in side else -7 if "left" in side else 0
+    gap_y = 7 if "top" in side else -7 if "bottom" in side else 0
+    x0, y0 = x + dx * size[0] + gap_x, y + dy * size[1] + gap_y
+    return x0, y0, x0 + size[0], y0 + size[1]
+
+
+def _overlap(a: tuple, b: tuple) -> float:
+    """The area two boxes ``(x0, y0, x1, y1)`` share."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0
 
 
 def _rrg_range(tails: pd.DataFrame) -> tuple[float, float]:
@@ -221,33 +312,30 @@ def _add_quadrants(fig: go.Figure, lo: float, hi: float) -> None:
         )
 
 
-def _add_tail(fig: go.Figure, sector: str, path: pd.DataFrame, colour: str) -> None:
-    """One sector's tail, oldest point smallest, its latest point labelled."""
+def _add_tail(
+    fig: go.Figure, sector: str, path: pd.DataFrame, colour: str, side: str = "top center"
+) -> None:
+    """One sector's tail, oldest point smallest, its latest point labelled on ``side``."""
     n = len(path)
     sizes = np.linspace(4, 11, n) if n > 1 else np.array([11.0])
+    short = short_sector(sector)
     fig.add_trace(
         go.Scatter(
             x=path["rs_ratio"],
             y=path["rs_momentum"],
-            mode="lines+markers",
-            name=sector,
+            mode="lines+markers+text",
+            name=sector if short == sector else f"{short}: {sector}",
             line={"color": colour, "width": 1.5},  # straight: a spline overshoots points
             marker={"size": sizes, "color": colour, "opacity": 0.9},
+            text=[""] * (n - 1) + [short],
+            textposition=side,
+            textfont={"size": 11, "color": colour},
             customdata=[d.strftime("%Y-%m-%d") for d in path["date"]],
             hovertemplate=(
                 f"<b>{sector}</b> %{{customdata}}<br>RS-Ratio %{{x:.2f}}"
                 "<br>RS-Momentum %{y:.2f}<extra></extra>"
             ),
         )
-    )
-    last = path.iloc[-1]
-    fig.add_annotation(
-        x=last["rs_ratio"],
-        y=last["rs_momentum"],
-        text=sector,
-        showarrow=False,
-        yshift=12,
-        font={"size": 11, "color": colour},
     )
 
 

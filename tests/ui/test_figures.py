@@ -18,7 +18,7 @@ from mltrainer.plots.common import (
 )
 from mltrainer.plots.market import price_with_regimes, recession_spans
 from mltrainer.plots.regimes import agreement_matrix, consensus, stress_level
-from mltrainer.plots.sectors import treemap
+from mltrainer.plots.sectors import _label_box, _overlap, rrg_chart, short_sector, treemap
 
 DAYS = pd.bdate_range("2020-01-01", periods=6)
 
@@ -118,3 +118,45 @@ def test_treemap_sizes_colours_and_folded_small_stocks():
     assert values["t:2 others · Y"] == 15.0
     assert colours["t:2 others · Y"] == pytest.approx(0.0)  # E has no return: D's alone
     assert len(treemap(stocks, max_stocks=None).data[0].ids) == 1 + 2 + 5
+
+
+def test_rrg_labels_of_eleven_crowded_sectors_do_not_overlap():
+    """Eleven latest points within a few pixels of each other: each gets its short name on
+    a side where, by the chart's own estimate, no two labels overlap."""
+    sectors = [
+        "Communication Services",
+        "Consumer Discretionary",
+        "Consumer Staples",
+        "Energy",
+        "Financials",
+        "Health Care",
+        "Industrials",
+        "Information Technology",
+        "Materials",
+        "Real Estate",
+        "Utilities",
+    ]
+    rng = np.random.default_rng(13)
+    rows = []
+    for s in sectors:
+        x, y = 100 + rng.normal(0, 0.4, 2)
+        rows += [
+            {"date": d, "sector": s, "rs_ratio": x + 0.1 * i, "rs_momentum": y}
+            for i, d in enumerate(DAYS[:3])
+        ]
+    fig = rrg_chart(pd.DataFrame(rows), height=640)
+    traces = [t for t in fig.data if t.mode == "lines+markers+text"]
+    assert [t.text[-1] for t in traces] == [short_sector(s) for s in sectors]
+    assert short_sector("Information Technology") == "Tech" and short_sector("New Sector") == "New"
+    lo, hi = fig.layout.xaxis.range
+    scale = (640 - 200) / (hi - lo)
+    boxes = [
+        _label_box(
+            (t.x[-1] - lo) * scale,
+            (t.y[-1] - lo) * scale,
+            (7.0 * len(t.text[-1]) + 4, 16.0),
+            t.textposition,
+        )
+        for t in traces
+    ]
+    assert all(_overlap(a, b) == 0 for i, a in enumerate(boxes) for b in boxes[i + 1 :])

@@ -50,13 +50,19 @@ def test_search_and_sector_filter_the_table(app, shared_data_dir):
 def test_rotation_window_and_tail_change_the_graph(app, shared_data_dir):
     at = open_page(app, "universe", "local")
     fig = figure(at, "uni_rrg")
-    lines = [t for t in fig["data"] if t.get("mode") == "lines+markers"]
+    lines = [t for t in fig["data"] if t.get("mode") == "lines+markers+text"]
     assert len(lines) == 11  # GICS sectors; 'Unknown' is left out
     assert all(len(array(t["x"])) == 5 for t in lines)
+    # only the latest point is labelled, with the short name; the legend has the full one
+    assert all(t["text"][:-1] == [""] * 4 for t in lines)
+    assert {t["name"] for t in lines} >= {"Tech: Information Technology", "Energy"}
+    # the quadrant table shows all 11 sectors (Streamlit stops at 10 rows by itself)
+    quadrants = table(at, "rs_ratio", "rs_momentum", "quadrant")
+    assert len(quadrants) == 11
     x12 = array(lines[0]["x"]).astype(float)
     at.slider(key="rrg_window").set_value(26)
     at.slider(key="rrg_tail").set_value(10).run()
-    lines = [t for t in figure(at, "uni_rrg")["data"] if t.get("mode") == "lines+markers"]
+    lines = [t for t in figure(at, "uni_rrg")["data"] if t.get("mode") == "lines+markers+text"]
     assert all(len(array(t["x"])) == 10 for t in lines)
     assert not np.allclose(array(lines[0]["x"]).astype(float)[-5:], x12)
 
