@@ -50,8 +50,6 @@ c5.metric(
     help="Calendar days between the last bar and "
     "today; the Monitor page raises a stale-data alert past its limit",
 )
-for warning in data.warnings:
-    st.warning(warning)
 # a cold server computes the index regimes, the alerts and the sector baskets: say so
 loading = st.progress(0.0, text="Loading the index and its regime… (1 of 3)")
 

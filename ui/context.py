@@ -181,12 +181,22 @@ def sidebar() -> Selection:
             "Universe: sectors", sectors, key="g_sectors", help="Empty means every sector"
         )
         st.caption(f"Source **{data.source}** · {data.n_tickers} tickers · {first} to {last}")
-        for warning in data.warnings[:3]:
-            st.warning(warning)
+        _data_notes(data.warnings)
     sel = Selection(source, start, end, tuple(chosen))
     st.session_state["selection"] = sel
     _selection_to_url(sel)
     return sel
+
+
+def _data_notes(warnings: tuple[str, ...], shown: int = 3) -> None:
+    """The data's notices (fallback to bundled data, gaps), said once per page: here in the
+    sidebar, which every page has, and nowhere else. Beyond ``shown`` they fold away."""
+    for warning in warnings[:shown]:
+        st.warning(warning)
+    if len(warnings) > shown:
+        with st.expander(f"{len(warnings) - shown} more data notices"):
+            for warning in warnings[shown:]:
+                st.caption(warning)
 
 
 def _selection_to_url(sel: Selection) -> None:
