@@ -221,9 +221,12 @@ with tab_map:
                 "share per member."
             )
         else:
-            st.info(
-                "Cap-weighted sector weights need market caps (the constituents-financials "
-                "snapshot in the data folder, Polygon or Yahoo)."
+            fig = sector_weights_bar(None, universe.sector_weights("equal"), height=520)
+            st.plotly_chart(fig, width="stretch", key="uni_weights")
+            st.caption(
+                "Share of today's index by sector, one share per member. Cap weights need "
+                "market caps (the constituents-financials snapshot in the data folder, "
+                "Polygon or Yahoo)."
             )
 
 with tab_rotation:
