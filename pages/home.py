@@ -35,20 +35,24 @@ if data is None:
 
 last_bar = data.dates[-1]
 age = (pd.Timestamp(dt.date.today()) - last_bar).days
-c1, c2, c3, c4, c5 = st.columns(5)
+# four short metrics: five cut their values off at a 1280 px wide window
+c1, c2, c3, c4 = st.columns(4)
 c1.metric("Data source", data.source)
-c2.metric("Tickers", f"{data.n_tickers}")
+c2.metric("Tickers", fmt.integer(data.n_tickers))
 c3.metric(
     "History",
     f"{data.dates[0]:%Y}–{last_bar:%Y}",
-    help=f"{data.dates[0]:%Y-%m-%d} to {last_bar:%Y-%m-%d}, {len(data.dates):,} days",
+    help=f"{fmt.date_range(data.dates[0], last_bar)}, {fmt.integer(len(data.dates))} days",
 )
-c4.metric("As of", f"{pd.Timestamp(data.as_of):%Y-%m-%d}" if data.as_of is not None else "n/a")
-c5.metric(
-    "Last bar age",
-    f"{age:,} days",
-    help="Calendar days between the last bar and "
-    "today; the Monitor page raises a stale-data alert past its limit",
+c4.metric(
+    "Last bar",
+    fmt.date(last_bar),
+    f"{fmt.integer(age)} days ago",
+    delta_color="off",
+    delta_arrow="off",
+    help="Calendar days between the last bar and today; the Monitor page raises a "
+    "stale-data alert past its limit"
+    + (f". Data as of {fmt.date(data.as_of)}" if data.as_of is not None else ""),
 )
 # a cold server computes the index regimes, the alerts and the sector baskets: say so
 loading = st.progress(0.0, text="Loading the index and its regime… (1 of 3)")

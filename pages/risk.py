@@ -29,6 +29,7 @@ from ui.risk import (
     report_pdf,
     settings_tuple,
     stress_report,
+    trading_days,
     var_backtest,
 )
 
@@ -81,46 +82,51 @@ window = c4.slider(
 with friendly("The VaR backtest could not run"):
     vb = var_backtest(sel.source, tickers, weights, sel.start, sel.end, method, level, window)
 kup, chris, light = vb["kupiec"], vb["christoffersen"], vb["traffic_light"]
+# six metrics share the width: short labels and values, the detail in each help text
 m = st.columns(6)
 m[0].metric(
-    f"VaR {level:.1%} (1 day)",
+    f"VaR {level:.1%}",
     fmt.money(value * vb["latest_var"]),
     f"{fmt.percent(vb['latest_var'], 2)} of value",
     delta_color="off",
     delta_arrow="off",
-    help=f"Forecast made on {vb['latest_date']:%Y-%m-%d} for the next day",
+    help=f"One-day value at risk ({method}), forecast on {vb['latest_date']:%Y-%m-%d} "
+    "for the next day",
 )
 m[1].metric(
-    f"ES {level:.1%} (1 day)",
+    f"ES {level:.1%}",
     fmt.money(value * vb["latest_es"]),
     f"{fmt.percent(vb['latest_es'], 2)} of value",
     delta_color="off",
     delta_arrow="off",
+    help="One-day expected shortfall: the mean loss on the days beyond the VaR",
 )
 m[2].metric(
     "Exceptions",
-    f"{kup['exceptions']}",
-    f"{kup['expected']:.1f} expected",
+    fmt.integer(kup["exceptions"]),
+    f"{fmt.number(kup['expected'], 1)} expected",
     delta_color="off",
     delta_arrow="off",
-    help=f"over {kup['n']} forecasts",
+    help=f"Losses beyond the forecast over {fmt.integer(kup['n'])} forecasts",
 )
 m[3].metric(
-    "Kupiec p-value",
-    f"{kup['p_value']:.3f}",
-    help="Unconditional coverage: a small p-value rejects the VaR's exception rate",
+    "Kupiec p",
+    fmt.number(kup["p_value"], 3),
+    help="Kupiec p-value, unconditional coverage: a small p-value rejects the VaR's exception rate",
 )
 m[4].metric(
-    "Christoffersen p-value",
-    f"{chris['p_value_cc']:.3f}",
-    help="Conditional coverage (rate and independence of the exceptions)",
+    "Christoffersen p",
+    fmt.number(chris["p_value_cc"], 3),
+    help="Christoffersen p-value, conditional coverage (rate and independence of the exceptions)",
 )
 m[5].metric(
-    "Basel traffic light",
+    "Basel light",
     light["zone"].upper(),
-    f"{light['exceptions']} in the last {light['n']} days",
+    f"{fmt.integer(light['exceptions'])} in {fmt.integer(light['n'])} days",
     delta_color="off",
     delta_arrow="off",
+    help=f"Basel traffic light: {fmt.integer(light['exceptions'])} exceptions in the last "
+    f"{fmt.integer(light['n'])} days",
 )
 st.markdown(
     f"<div style='height:4px;background:{ZONE_COLOURS[light['zone']]}'></div>",
@@ -336,9 +342,24 @@ with tab_drivers:
 with tab_dd:
     ds = report.drawdown_stats
     d = st.columns(4)
-    d[0].metric("Max drawdown", fmt.percent(ds["max_drawdown"]))
-    d[1].metric("Peak → trough", f"{ds['peak']} → {ds['trough']}")
-    d[2].metric("Recovered on", ds["recovery"] or "not yet")
+    # short values (a day count, not two dates): a metric cuts what does not fit its column
+    days = stats["drawdown"].index
+    d[0].metric(
+        "Max drawdown",
+        fmt.percent(ds["max_drawdown"]),
+        help=f"Fall from the peak on {ds['peak']} to the trough on {ds['trough']}",
+    )
+    d[1].metric("Peak to trough", trading_days(days, ds["peak"], ds["trough"]))
+    d[1].caption("Trading days " + fmt.date_range(ds["peak"], ds["trough"]))
+    d[2].metric(
+        "Trough to recovery",
+        trading_days(days, ds["trough"], ds["recovery"]) if ds["recovery"] else "not yet",
+    )
+    d[2].caption(
+        f"Trading days to regain the peak, on {ds['recovery']}"
+        if ds["recovery"]
+        else f"Still below the {ds['peak']} peak at the end of the range"
+    )
     d[3].metric("Current drawdown", fmt.percent(ds["current_drawdown"]))
     st.plotly_chart(
         drawdown_chart(stats["drawdown"].rename("portfolio")), width="stretch", key="risk_dd"

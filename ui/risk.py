@@ -8,6 +8,7 @@ from dataclasses import astuple
 import pandas as pd
 import streamlit as st
 
+from mltrainer import fmt
 from mltrainer.errors import DataError
 from mltrainer.models.registry import by_family
 from ui.compute import params_key, run_model
@@ -237,3 +238,10 @@ def portfolio_stats(source: str, tickers: tuple, weights: tuple, start, end) -> 
 
     data = _data(source, tickers, start, end)
     return portfolio_summary(data.returns(), pd.Series(dict(zip(tickers, weights, strict=True))))
+
+
+def trading_days(dates: pd.DatetimeIndex, start, end) -> str:
+    """How many trading days of ``dates`` lie after ``start`` up to ``end`` (``23 days``),
+    short enough for a metric; its caption says they are trading days and gives the dates."""
+    n = int(((dates > pd.Timestamp(start)) & (dates <= pd.Timestamp(end))).sum())
+    return f"{fmt.integer(n)} day{'' if n == 1 else 's'}"

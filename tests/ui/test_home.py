@@ -12,7 +12,7 @@ def test_home_on_local_data(app, shared_data_dir):
     assert not at.exception
     metrics = _metrics(at)
     assert metrics["Data source"] == "local" and metrics["Tickers"] == "504"
-    assert metrics["As of"] == "2021-04-21"
+    assert metrics["Last bar"] == "2021-04-21"
 
 
 def test_switching_the_source_to_bundled(app, shared_data_dir):

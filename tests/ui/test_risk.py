@@ -54,24 +54,24 @@ def test_risk_page_renders_every_section(app, shared_data_dir, source):
         "risk_dd",
     } <= set(chart_keys(at))
     m = metrics(at)
-    assert money(m["VaR 99.0% (1 day)"]) > 0
-    assert money(m["ES 99.0% (1 day)"]) > money(m["VaR 99.0% (1 day)"])
-    assert m["Basel traffic light"] in ("GREEN", "YELLOW", "RED")
+    assert money(m["VaR 99.0%"]) > 0
+    assert money(m["ES 99.0%"]) > money(m["VaR 99.0%"])
+    assert m["Basel light"] in ("GREEN", "YELLOW", "RED")
 
 
 def test_var_level_and_window_change_the_forecast(app, shared_data_dir):
     at = open_page(app, "risk", "local")
-    var99 = money(metrics(at)["VaR 99.0% (1 day)"])
+    var99 = money(metrics(at)["VaR 99.0%"])
     line99 = array(trace(figure(at, "risk_var_chart"), "-VaR 99.0% historical")["y"])
     at.select_slider(key="risk_level").set_value(0.95).run()
     assert not errors(at)
-    var95 = money(metrics(at)["VaR 95.0% (1 day)"])
+    var95 = money(metrics(at)["VaR 95.0%"])
     assert 0 < var95 < var99
     line95 = array(trace(figure(at, "risk_var_chart"), "-VaR 95.0% historical")["y"])
     finite = np.isfinite(line95.astype(float)) & np.isfinite(line99.astype(float))
     assert (line95[finite] > line99[finite]).all()  # -VaR: the 95 % line sits above
     at.slider(key="risk_window").set_value(500).run()
-    assert money(metrics(at)["VaR 95.0% (1 day)"]) != var95
+    assert money(metrics(at)["VaR 95.0%"]) != var95
 
 
 def test_weighting_and_crash_size_change_the_output(app, shared_data_dir):

@@ -1,0 +1,44 @@
+"""Nothing the pages print in a metric is cut off (issue 13): on every page and tab, at
+the default wide layout (1500 px) and in a 1280 px window, no metric's label, value or
+delta is wider than its box (Streamlit ends such text with an ellipsis)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.test_pages import assert_no_exception
+from ui.apptest_tools import wait_until_idle
+from ui.pages import PAGES
+
+pytestmark = pytest.mark.browser
+
+# metric parts whose text (or a child's) overflows its box
+CUT_METRICS = """() => Array.from(document.querySelectorAll(
+    '[data-testid="stMetricLabel"], [data-testid="stMetricValue"], [data-testid="stMetricDelta"]'))
+  .filter(e => [e, ...e.querySelectorAll('*')].some(d => d.scrollWidth > d.clientWidth + 1))
+  .map(e => e.innerText)"""
+
+
+@pytest.mark.parametrize("width", [1280, 1500])
+def test_no_metric_is_cut_off(server, browser, width):
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    cut = {}
+    try:
+        for spec in PAGES:
+            page.goto(f"{server}/{'' if spec is PAGES[0] else spec.url_path}")
+            wait_until_idle(page, 180_000)
+            page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+            tabs = page.get_by_role("tab")
+            for i in range(max(tabs.count(), 1)):
+                if i:
+                    tabs.nth(i).click()
+                    wait_until_idle(page, 180_000)
+                page.wait_for_timeout(500)  # metrics lay out after the run ends
+                assert_no_exception(page)
+                found = page.evaluate(CUT_METRICS)
+                if found:
+                    cut[f"{spec.url_path} tab {i}"] = found
+    finally:
+        context.close()
+    assert not cut, f"metrics cut off at {width} px: {cut}"
