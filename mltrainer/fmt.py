@@ -95,3 +95,43 @@ def date_range(start: object, end: object) -> str:
     if last == MISSING:
         return f"from {first} on"
     return f"from {first} to {last}"
+
+
+def times(x: object, digits: int = 1) -> str:
+    """A multiple, such as a yearly turnover: ``116.34`` -> ``116.3x``."""
+    value = number(x, digits)
+    return value if value == MISSING else value + "x"
+
+
+# How each figure of a backtest or walk-forward summary is shown (performance_metrics,
+# the engine's total_costs, the baselines' excess figures); a name not listed is a number.
+_PERCENT = frozenset(
+    {
+        "total_return",
+        "cagr",
+        "annual_volatility",
+        "max_drawdown",
+        "hit_rate",
+        "alpha",
+        "benchmark_cagr",
+        "avg_gross_exposure",
+        "avg_net_exposure",
+        "total_costs",
+        "excess_cagr",
+    }
+)
+_COUNT = frozenset({"max_drawdown_duration_days", "max_drawdown_duration_bars", "n_days"})
+_MULTIPLE = frozenset({"annual_turnover"})
+
+
+def metric(name: str, x: object, sign: bool = False) -> str:
+    """A summary figure by its name: ``metric("cagr", 0.0438)`` -> ``4.4%``, counts such as
+    ``n_days`` as integers, ``annual_turnover`` as a multiple, ratios (Sharpe, Sortino,
+    beta, ...) with two decimals; ``sign`` adds ``+`` to a positive change."""
+    if name in _PERCENT:
+        return percent(x, sign=sign)
+    if name in _COUNT:
+        return integer(x)
+    if name in _MULTIPLE:
+        return times(x)
+    return number(x, 2, sign=sign)

@@ -41,7 +41,7 @@ METRICS = (
     ("max_drawdown", "Max drawdown", fmt.percent),
     ("information_ratio", "Information ratio", fmt.ratio),
     ("beta", "Beta", fmt.ratio),
-    ("annual_turnover", "Turnover / year", lambda v: f"{fmt.number(v, 1)}x"),
+    ("annual_turnover", "Turnover / year", fmt.times),
 )
 BENCHMARKS = {"universe": "Equal-weight tickers", "sp500": "S&P 500 index"}
 TRAIN_MODES = {"expanding": "Expanding (from the range start)", "rolling": "Rolling (fixed length)"}

@@ -43,3 +43,14 @@ from mltrainer import fmt
 )
 def test_format(call, expected):
     assert call() == expected
+
+
+def test_metric_picks_the_format_by_the_figure_name():
+    assert fmt.metric("cagr", 0.0438) == "4.4%"
+    assert fmt.metric("max_drawdown", -0.2866) == "-28.7%"
+    assert fmt.metric("excess_cagr", 0.125, sign=True) == "+12.5%"
+    assert fmt.metric("excess_cagr", -0.0004, sign=True) == "0.0%"
+    assert fmt.metric("sharpe", 0.3217) == "0.32"
+    assert fmt.metric("n_days", 1258) == "1,258"
+    assert fmt.metric("annual_turnover", 100.93) == "100.9x"
+    assert fmt.metric("sharpe", None) == fmt.metric("annual_turnover", float("nan")) == "n/a"

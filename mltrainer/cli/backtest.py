@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from mltrainer import fmt
 from mltrainer.cli.common import (
     Subparsers,
     add_command,
     add_data_args,
+    add_scheduler_arg,
     checked,
     emit,
     load_data,
@@ -75,6 +77,7 @@ def register(subparsers: Subparsers) -> None:
         default=-1,
         help="parallel workers (-1 = all cores)",
     )
+    add_scheduler_arg(wf)
     wf.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -172,25 +175,20 @@ def _universe_lines(universe, effect: dict | None) -> list[str]:
         pit, surv = effect["point_in_time"], effect["survivors"]
         lines.append(f"  survivorship effect ({effect['note']}):")
         lines.append(f"  {'':<16}{'CAGR':>9}{'Sharpe':>9}{'max DD':>9}")
-        for name, row in (("point in time", pit), ("survivors", surv)):
-            lines.append(
-                f"  {name:<16}{_pct(row['cagr']):>9}{_num(row['sharpe']):>9}"
-                f"{_pct(row['max_drawdown']):>9}"
-            )
         d = effect["survivors_minus_point_in_time"]
-        lines.append(
-            f"  {'difference':<16}{_pct(d['cagr'], '+'):>9}"
-            f"{_num(d['sharpe'], '+'):>9}{_pct(d['max_drawdown'], '+'):>9}"
-        )
+        for name, row, sign in (
+            ("point in time", pit, False),
+            ("survivors", surv, False),
+            ("difference", d, True),
+        ):
+            lines.append(
+                f"  {name:<16}"
+                + "".join(
+                    f"{fmt.metric(k, row[k], sign=sign):>9}"
+                    for k in ("cagr", "sharpe", "max_drawdown")
+                )
+            )
     return lines
-
-
-def _pct(value, sign: str = "") -> str:
-    return "-" if value is None else f"{value:{sign}.1%}"
-
-
-def _num(value, sign: str = "") -> str:
-    return "-" if value is None else f"{value:{sign}.2f}"
 
 
 def _model(args):
@@ -234,11 +232,11 @@ def _backtest(args) -> int:
     m = summary["metrics"]
     text = "\n".join(
         [
-            f"{args.key} on {data.n_tickers} tickers ({data.source}), {summary['first_date']} to "
-            f"{summary['last_date']}",
+            f"{args.key} on {fmt.integer(data.n_tickers)} tickers ({data.source}), "
+            f"{fmt.date_range(summary['first_date'], summary['last_date'])}",
             *_universe_lines(universe, effect),
-            f"final equity {summary['final_equity']:.4f} (from 1.0)",
-            *(f"  {k:<28} {_fmt(v)}" for k, v in m.items()),
+            f"final equity {fmt.number(summary['final_equity'], 4)} (from 1)",
+            *(f"  {k:<28} {fmt.metric(k, v):>10}" for k, v in m.items()),
             *(f"warning: {w}" for w in warnings),
             f"audit record {rec['id']}",
         ]
@@ -289,8 +287,9 @@ def _walkforward(args: argparse.Namespace) -> int:
         "audit_id": audit_id,
     }
     lines = [
-        f"{args.key}: {len(runs['main'].grid)} grid point(s), {len(runs['main'].folds)} "
-        f"folds ({args.mode}, train {args.train_days} / test {args.test_days} days)",
+        f"{args.key}: {fmt.integer(len(runs['main'].grid))} grid point(s), "
+        f"{fmt.integer(len(runs['main'].folds))} folds ({args.mode}, train "
+        f"{fmt.integer(args.train_days)} / test {fmt.integer(args.test_days)} days)",
         *_universe_lines(universe, effect),
         *(f"warning: {w}" for w in universe.warnings),
         *_walkforward_lines(summary),
@@ -309,7 +308,7 @@ def _walkforward_runs(args, cls, data, grid, params, members) -> dict:
     # a single grid point runs in-process; its refits may then use the workers
     with (
         _progress_bar(not args.no_progress) as (on_run, on_fit),
-        execution(n_jobs=_workers(args.n_jobs), progress=on_fit),
+        execution(n_jobs=_workers(args.n_jobs), progress=on_fit, scheduler=args.scheduler),
     ):
         return {
             name: walk_forward(
@@ -397,16 +396,17 @@ def _walkforward_lines(summary: dict) -> list[str]:
     ]
     for row in summary["folds"]:
         lines.append(
-            f"{row['fold']:>4}  {row['test_start']} {row['test_end']}  "
-            f"{str(row['params']):<30} {_fmt(row['is_sharpe']):>9} "
-            f"{_fmt(row['oos_sharpe']):>10}"
+            f"{fmt.integer(row['fold']):>4}  {fmt.date(row['test_start'])} "
+            f"{fmt.date(row['test_end'])}  {str(row['params']):<30} "
+            f"{fmt.ratio(row['is_sharpe']):>9} {fmt.ratio(row['oos_sharpe']):>10}"
         )
     return [
         *lines,
-        f"out-of-sample: Sharpe {_fmt(oos['sharpe'])}, CAGR {_fmt(oos['cagr'])}, "
-        f"max drawdown {_fmt(oos['max_drawdown'])}",
-        f"deflated Sharpe (OOS, N={dsr['oos']['n_trials']}): {_fmt(dsr['oos']['dsr'])}; "
-        f"best whole-sample point: {_fmt(dsr['best_trial']['dsr'])}",
+        f"out-of-sample: Sharpe {fmt.ratio(oos['sharpe'])}, CAGR {fmt.percent(oos['cagr'])}, "
+        f"max drawdown {fmt.percent(oos['max_drawdown'])}",
+        f"deflated Sharpe (OOS, N={fmt.integer(dsr['oos']['n_trials'])}): "
+        f"{fmt.ratio(dsr['oos']['dsr'])}; best whole-sample point: "
+        f"{fmt.ratio(dsr['best_trial']['dsr'])}",
         *_baseline_lines(summary["baselines"]),
     ]
 
@@ -416,37 +416,41 @@ def _baseline_lines(baselines: dict | None) -> list[str]:
     if not baselines:
         return []
     span = baselines["out_of_sample"]
-    costs = ", ".join(f"{k.removesuffix('_bps')} {v:g} bps" for k, v in span["costs"].items())
+    costs = ", ".join(
+        f"{k.removesuffix('_bps')} {fmt.number(v, 1)} bps" for k, v in span["costs"].items()
+    )
     lines = [
-        f"{span['label']}: {span['first_date']} to {span['last_date']} ({span['n_dates']} "
-        f"dates, {span['n_folds']} folds); universe {span['universe']}; costs {costs}",
+        f"{span['label']}: {fmt.date_range(span['first_date'], span['last_date'])} "
+        f"({fmt.integer(span['n_dates'])} dates, {fmt.integer(span['n_folds'])} folds); "
+        f"universe {span['universe']}; costs {costs}",
         f"  {'':<40}{'CAGR':>8}{'Sharpe':>8}{'max DD':>8}{'turnover':>11}  |"
         f"{'excess CAGR':>13}{'excess Sharpe':>15}{'IR':>7}",
     ]
-    pct = "{:.1%}".format
+    columns = (  # (figure, width, shown with a sign)
+        ("cagr", 8, False),
+        ("sharpe", 8, False),
+        ("max_drawdown", 8, False),
+        ("annual_turnover", 11, False),
+        ("excess_cagr", 13, True),
+        ("excess_sharpe", 15, True),
+        ("information_ratio", 7, False),
+    )
     for key, row in baselines.items():
         if key == "out_of_sample":
             continue
         if not row["available"]:
             lines.append(f"  {row['label']:<40}{row['note']}")
             continue
-
-        def cell(name, fmt, width, row=row):
-            value = row.get(name)
-            return f"{'-' if value is None else fmt(value):>{width}}"
-
-        lines.append(
-            f"  {row['label']:<40}{cell('cagr', pct, 8)}"
-            f"{cell('sharpe', '{:.2f}'.format, 8)}{cell('max_drawdown', pct, 8)}"
-            f"{cell('annual_turnover', '{:.1f}x/yr'.format, 11)}  |"
-            f"{cell('excess_cagr', '{:+.1%}'.format, 13)}"
-            f"{cell('excess_sharpe', '{:+.2f}'.format, 15)}"
-            f"{cell('information_ratio', '{:.2f}'.format, 7)}"
-        )
+        cells = [
+            f"{_baseline_cell(name, row.get(name), sign):>{width}}" for name, width, sign in columns
+        ]
+        lines.append(f"  {row['label']:<40}{''.join(cells[:4])}  |{''.join(cells[4:])}")
     return lines
 
 
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
+def _baseline_cell(name: str, value, sign: bool) -> str:
+    """One figure of the baseline table (``-`` where the row has none)."""
+    if value is None:
+        return "-"
+    shown = fmt.metric(name, value, sign=sign)
+    return f"{shown}/yr" if name == "annual_turnover" else shown

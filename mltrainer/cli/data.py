@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from mltrainer import config
+from mltrainer import config, fmt
 from mltrainer.cli.common import (
     Subparsers,
     add_command,
@@ -33,9 +33,9 @@ def _load(args) -> int:
     summary["tickers"] = data.tickers if data.n_tickers <= 50 else data.tickers[:50]
     lines = [
         f"source: {summary['source']} (as of {summary['as_of']})",
-        f"{summary['n_tickers']} tickers, {summary['n_dates']} dates, "
-        f"{summary['first_date']} to {summary['last_date']}",
-        f"loaded in {summary['seconds']} s",
+        f"{fmt.integer(summary['n_tickers'])} tickers, {fmt.integer(summary['n_dates'])} "
+        f"dates, {fmt.date_range(summary['first_date'], summary['last_date'])}",
+        f"loaded in {fmt.number(summary['seconds'], 1)} s",
     ] + [f"warning: {w}" for w in summary["warnings"]]
     emit(args, summary, "\n".join(lines))
     return 0
@@ -59,10 +59,11 @@ def _status(args) -> int:
     }
     lines = [
         f"data folder: {doc['local_folder'] or 'none (bundled data is used)'}",
-        f"cache: {doc['cache_dir']} ({doc['n_entries']} entries, {doc['n_stale']} stale)",
+        f"cache: {doc['cache_dir']} ({fmt.integer(doc['n_entries'])} entries, "
+        f"{fmt.integer(doc['n_stale'])} stale)",
     ]
     lines += [
-        f"  {e['kind']:<13} {e['bytes']:>11,d} B  stored {e['stored_at']}"
+        f"  {e['kind']:<13} {fmt.integer(e['bytes']):>11} B  stored {e['stored_at']}"
         f"{'  STALE' if e['stale'] else ''}  {e['key'][:70]}"
         for e in entries
     ]

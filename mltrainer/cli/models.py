@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mltrainer import fmt
 from mltrainer.cli.common import (
     Subparsers,
     add_command,
@@ -118,9 +119,10 @@ def _run(args) -> int:
     }
     text = "\n".join(
         [
-            f"{args.key} on {data.n_tickers} tickers ({data.source}), "
-            f"{doc['first_date']} to {doc['last_date']}: {frame.shape[0]} rows x "
-            f"{frame.shape[1]} columns" + (f"; written to {args.out}" if args.out else ""),
+            f"{args.key} on {fmt.integer(data.n_tickers)} tickers ({data.source}), "
+            f"{fmt.date_range(doc['first_date'], doc['last_date'])}: "
+            f"{fmt.integer(frame.shape[0])} rows x {fmt.integer(frame.shape[1])} columns"
+            + (f"; written to {args.out}" if args.out else ""),
             *(f"warning: {w}" for w in output.warnings),
         ]
     )

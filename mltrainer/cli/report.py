@@ -201,10 +201,11 @@ def _stress(args) -> int:
     doc = {**files, **report.summary(), "seconds": round(time.perf_counter() - t0, 3)}
     table = report.scenario_table()
     lines = [
-        f"stress report written to {files['html']} ({files['html_bytes'] / 1e6:.1f} MB)",
-        f"data: {report.meta['source']}, range {report.meta['first_date']} to "
-        f"{report.meta['last_date']} (history from {report.meta['history_start']}), "
-        f"{report.meta['n_positions']} positions",
+        f"stress report written to {files['html']} ({fmt.number(files['html_bytes'] / 1e6, 1)} MB)",
+        f"data: {report.meta['source']}, range "
+        f"{fmt.date_range(report.meta['first_date'], report.meta['last_date'])} (history "
+        f"from {fmt.date(report.meta['history_start'])}), "
+        f"{fmt.integer(report.meta['n_positions'])} positions",
         *(f"  {t}" for t in report.summary()["executive_summary"]["sentences"]),
     ]
     if args.pdf is not None:
@@ -215,6 +216,6 @@ def _stress(args) -> int:
         for row in table.itertuples()
     ]
     lines += [f"skipped {k}: {v}" for k, v in report.skipped.items()]
-    lines.append(f"done in {doc['seconds']} s")
+    lines.append(f"done in {fmt.number(doc['seconds'], 1)} s")
     emit(args, doc, "\n".join(lines))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mltrainer import fmt
 from mltrainer.cli.common import Subparsers, add_command, add_group, add_json, emit
 from mltrainer.data.universe import SP500Universe, SP500UniverseManager
 
@@ -83,15 +84,15 @@ def _load(args) -> SP500Universe:
 def _describe(universe: SP500Universe) -> tuple[dict, str]:
     doc = universe.summary()
     lines = [
-        f"S&P 500 universe: {doc['n_constituents']} members from {doc['source']}"
+        f"S&P 500 universe: {fmt.integer(doc['n_constituents'])} members from {doc['source']}"
         + (f" (as of {doc['as_of']})" if doc["as_of"] else ""),
-        f"changes table: {doc['n_changes']} rows"
+        f"changes table: {fmt.integer(doc['n_changes'])} rows"
         + (f" since {doc['changes_from']}" if doc["changes_from"] else ""),
         f"next update due: {doc['next_update']}"
         + ("" if doc["stale"] is None else (" (stale now)" if doc["stale"] else "")),
         "sectors:",
     ]
-    lines += [f"  {name:<24} {count:>4}" for name, count in doc["sectors"].items()]
+    lines += [f"  {name:<24} {fmt.integer(count):>5}" for name, count in doc["sectors"].items()]
     lines += [f"warning: {w}" for w in doc["warnings"]]
     return doc, "\n".join(lines)
 
@@ -117,7 +118,7 @@ def _export(args) -> int:
         "source": universe.source,
         "warnings": list(universe.warnings),
     }
-    emit(args, doc, f"wrote {len(universe)} members from {universe.source} to {path}")
+    emit(args, doc, f"wrote {fmt.integer(len(universe))} members from {universe.source} to {path}")
     return 0
 
 
@@ -133,8 +134,8 @@ def _parse(args) -> int:
         doc,
         "\n".join(
             [
-                f"{args.html}: {len(doc['constituents'])} constituents, "
-                f"{len(doc['changes'])} changes{span}",
+                f"{args.html}: {fmt.integer(len(doc['constituents']))} constituents, "
+                f"{fmt.integer(len(doc['changes']))} changes{span}",
                 *(f"warning: {w}" for w in universe.warnings),
             ]
         ),
@@ -155,7 +156,7 @@ def _members(args) -> int:
     sources = "; ".join(f"{c['source']} {c['start']} to {c['end']}" for c in doc["coverage"])
     text = "\n".join(
         [
-            f"{doc['count']} members on {doc['date']} under the symbols of that day "
+            f"{fmt.integer(doc['count'])} members on {doc['date']} under the symbols of that day "
             f"(from {doc['source'] or 'the nearest covered date'})",
             " ".join(doc["members"]),
             f"sources: {sources}",
