@@ -21,7 +21,7 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
 from mltrainer.data.market_data import MarketData
-from mltrainer.errors import DataError, ParameterError
+from mltrainer.errors import DataError
 from mltrainer.models import _regime_bocpd as bocpd_math
 from mltrainer.models import _regime_markov as markov_math
 from mltrainer.models import _regime_math as rm
@@ -79,13 +79,6 @@ class RegimeModel(Model):
 
     def _compute(self, data: MarketData) -> ModelOutput:
         return regime_output(self, data)
-
-    def _require_below(self, low: str, high: str) -> None:
-        """Raise a ParameterError unless the parameter named ``low`` is below ``high``."""
-        if getattr(self, low) >= getattr(self, high):
-            raise ParameterError(
-                f"{low} ({getattr(self, low)}) must be below {high} ({getattr(self, high)})"
-            )
 
 
 def valid_prices(prices: pd.Series) -> pd.Series:

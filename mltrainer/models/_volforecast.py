@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 
 from mltrainer.data.market_data import MarketData
-from mltrainer.errors import ParameterError
 from mltrainer.models import _volbase as vb
 from mltrainer.models._volmath import HAR_TERMS, annualise
 from mltrainer.models.base import ModelOutput
@@ -236,10 +235,6 @@ class VolatilityForecastingModel(vb.VolatilityModel):
         Forecasting method (see :mod:`._volforecast`).
     refit : {"yearly", "quarterly", "monthly"}
         Refit schedule (ARIMA refits are the slow part: prefer yearly for many tickers).
-    window : int
-        Training samples before each refit date.
-    min_obs : int
-        Samples needed before the first fit.
     arima_p, arima_q : int
         ARMA orders of the ARIMA(p, 0, q) on log realised variance.
     rv_window : int
@@ -292,10 +287,7 @@ class VolatilityForecastingModel(vb.VolatilityModel):
     }
 
     def _check_params(self) -> None:
-        if self.min_obs > self.window:
-            raise ParameterError(
-                f"min_obs ({self.min_obs}) cannot exceed the training window ({self.window})"
-            )
+        self._require_order("min_obs", "window", strict=False)
 
     def min_history(self) -> int:
         return self.min_obs + 23

@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone  # noqa: F401  (clone re-exported)
 
 from mltrainer.data.market_data import MarketData
-from mltrainer.errors import DataError
+from mltrainer.errors import DataError, ParameterError
 from mltrainer.models.params import validate_params
 
 # Output kinds: what the primary frame of a model's output holds.
@@ -102,6 +102,8 @@ class Model(BaseEstimator):
         super().__init_subclass__(**kwargs)
         if "__init__" not in cls.__dict__:
             cls.__init__ = _spec_init(cls)
+        if cls.__dict__.get("__doc__") and cls.param_specs:
+            cls.__doc__ = _document_params(cls.__doc__, cls.param_specs)
 
     def fit(self, data: MarketData, y: object = None) -> Model:
         """Validate the parameters and check the data; returns ``self``.
@@ -139,9 +141,18 @@ class Model(BaseEstimator):
         """The maths on validated parameters and checked data (subclasses implement)."""
         raise NotImplementedError
 
+    def _require_order(self, low: str, high: str, strict: bool = True, hint: str = "") -> None:
+        """Raise a ParameterError unless the parameter ``low`` is below ``high`` (at most
+        ``high`` when not ``strict``); ``hint`` ends the message (typical values)."""
+        a, b = getattr(self, low), getattr(self, high)
+        if (a >= b) if strict else (a > b):
+            relation = "must be below" if strict else "cannot exceed"
+            raise ParameterError(f"{low} ({a}) {relation} {high} ({b}){hint}")
+
     def min_history(self) -> int:
-        """Dates needed before the first value can exist (families override)."""
-        return 2
+        """Dates needed before the first value can exist (models override): a full
+        ``window`` of returns for a model with a ``window`` parameter, else two dates."""
+        return self.window + 1 if "window" in self.param_specs else 2
 
     def check_data(self, data: MarketData) -> None:
         """Raise a DataError if the data lacks a required field or enough dates."""
@@ -181,6 +192,52 @@ def _spec_init(cls: type[Model]):
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     __init__.__module__ = cls.__module__
     return __init__
+
+
+def _document_params(doc: str, specs: dict) -> str:
+    """``doc`` with an entry (type, range, default, the spec's help) in its numpydoc
+    Parameters section for every spec the section does not describe by hand.
+
+    A docstring documents by hand only what the help does not say (a formula, how
+    parameters interact); the rest would repeat the specs.
+    """
+    lines = doc.splitlines()
+    pad = " " * min((len(x) - len(x.lstrip()) for x in lines[1:] if x.strip()), default=4)
+    heads = {
+        lines[i].strip(): i
+        for i in range(len(lines) - 1)
+        if lines[i].strip() and set(lines[i + 1].strip()) == {"-"}
+    }
+    start = heads.get("Parameters")
+    end = min((i for i in heads.values() if start is None or i > start), default=len(lines))
+    own = "\n".join(lines[start:end] if start is not None else []).replace(",\n" + pad, ", ")
+    entries = [x.split(" : ")[0] for x in own.splitlines() if x[len(pad) :][:1] not in " "]
+    documented = {name.strip() for entry in entries for name in entry.split(",")}
+    new = []
+    for name, spec in specs.items():
+        if name not in documented:
+            text = spec.help if spec.help.endswith(".") else f"{spec.help}."
+            new += [f"{pad}{name} : {_spec_type(spec)}", f"{pad}    {text}"]
+    if not new:
+        return doc
+    if start is None and end < len(lines):  # a new section before the first one
+        new = [f"{pad}Parameters", f"{pad}----------", *new, ""]
+    else:  # at the end of the section (or of a docstring without sections)
+        while not lines[end - 1].strip():
+            end -= 1
+        if start is None:
+            new = ["", f"{pad}Parameters", f"{pad}----------", *new]
+    lines[end:end] = new
+    return "\n".join(lines) + ("\n" if doc.endswith("\n") else "")
+
+
+def _spec_type(spec) -> str:
+    """The numpydoc type of a spec's parameter: type, allowed values, default."""
+    if spec.kind == "choice":
+        return "{" + ", ".join(map(repr, spec.choices)) + f"}}, default={spec.default!r}"
+    if spec.kind == "bool":
+        return f"bool, default={spec.default}"
+    return f"{spec.kind} in [{spec.low}, {spec.high}], default={spec.default}"
 
 
 def check_requirements(model: Model, data: MarketData) -> None:

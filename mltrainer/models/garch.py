@@ -29,7 +29,6 @@ from scipy import optimize
 from scipy.linalg import block_diag
 
 from mltrainer.data.market_data import MarketData
-from mltrainer.errors import ParameterError
 from mltrainer.models import _volbase as vb
 from mltrainer.models._volmath import annualise
 from mltrainer.models.base import ModelOutput
@@ -457,18 +456,8 @@ class GARCHVolatilityModel(vb.VolatilityModel):
     ----------
     mean : {"constant", "zero"}
         arch's ``ConstantMean`` or ``ZeroMean``.
-    p, o, q : int
-        ARCH, asymmetric (GJR; 0 for plain GARCH) and GARCH orders.
-    dist : {"normal", "studentst"}
-        Error distribution (arch ``Normal`` / ``StudentsT``).
     refit : {"yearly", "quarterly", "monthly"}
         Refit on the first trading day of each calendar period.
-    window_type : {"rolling", "expanding"}
-        Estimate on the last ``window`` returns before the refit date, or on all.
-    window : int
-        Returns in a rolling window.
-    min_obs : int
-        Returns a ticker needs before its first fit (NaN until then).
 
     Notes
     -----
@@ -518,9 +507,9 @@ class GARCHVolatilityModel(vb.VolatilityModel):
     }
 
     def _check_params(self) -> None:
-        if self.window_type == "rolling" and self.min_obs > self.window:
-            raise ParameterError(
-                f"min_obs ({self.min_obs}) cannot exceed the rolling window ({self.window})"
+        if self.window_type == "rolling":
+            self._require_order(
+                "min_obs", "window", strict=False, hint=" with a rolling window_type"
             )
 
     def min_history(self) -> int:

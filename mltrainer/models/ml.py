@@ -148,8 +148,6 @@ class BaseMLModel(_PooledMLModel):
         ``tanh(forecast / std(r))``).
     C : float
         Inverse regularisation: logistic ``C``, ridge ``alpha = 1/C``.
-    horizon, refit_every, min_train, train_window, max_train_samples, random_state
-        The walk-forward schedule (:mod:`mltrainer.models._ml_walkforward`).
 
     Notes
     -----
@@ -184,20 +182,12 @@ class EnsembleMLModel(_PooledMLModel):
 
     Parameters
     ----------
-    n_estimators : int
-        Trees of the random forest and boosting iterations.
-    max_depth : int
-        Depth of the trees of both.
     svm : {"linear", "rbf"}
         LinearSVC on all samples, or an RBF SVC on ``svm_max_samples`` of them.
     svm_max_samples : int
         Subsample size of the RBF SVC (its cost grows with the square of the samples).
-    hidden_units : int
-        Width of the neural network's hidden layer.
     validation_fraction : float
         Share of each training window's last dates held out to weight the members.
-    horizon, refit_every, min_train, train_window, max_train_samples, random_state
-        The walk-forward schedule.
 
     Notes
     -----
@@ -248,14 +238,10 @@ class DeepLearningModel(_PooledMLModel):
         training standard deviation).
     hidden_layers : str
         Layer widths, e.g. ``"64-32"``.
-    learning_rate, alpha, batch_size : float, float, int
-        Adam step size, L2 penalty and minibatch size.
     max_epochs, patience : int
         Epochs at most; stop after ``patience`` epochs without a better validation loss.
     validation_fraction : float
         Share of each training window's last dates used for early stopping.
-    horizon, refit_every, min_train, train_window, max_train_samples, random_state
-        The walk-forward schedule.
 
     Notes
     -----
@@ -301,12 +287,6 @@ class ReinforcementLearningModel(_WalkForwardMLModel):
     n_bins : int
         Quantile bins of each (edges from the pooled training window), so
         ``n_bins² x 3`` states.
-    learning_rate, discount, epsilon : float
-        Q-learning step size, discount factor and exploration rate.
-    episodes : int
-        Passes over the training window per refit.
-    cost_bps : float
-        Trading cost charged in the reward per unit of position change.
     refit_every, min_train, train_window, random_state
         The walk-forward schedule (the reward looks one day ahead, so the horizon is 1).
 

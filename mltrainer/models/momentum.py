@@ -41,12 +41,8 @@ class SimpleMomentumModel(_MomentumModel):
 
     Parameters
     ----------
-    window : int
-        Lookback in trading days (default 10).
     threshold : float
         Dead band: returns within +-threshold give 0 (``step``) or a ramp (``linear``).
-    mode : {"step", "linear"}
-        ``step``: +1 / 0 / -1; ``linear``: ``clip(r / threshold, -1, 1)``.
 
     Notes
     -----
@@ -72,9 +68,6 @@ class SimpleMomentumModel(_MomentumModel):
         ),
     }
 
-    def min_history(self) -> int:
-        return self.window + 1
-
     def _signal(self, inputs: mm.MomentumInputs) -> tuple:
         r = inputs.trailing_return(self.window)
         if self.mode == "step":
@@ -89,16 +82,8 @@ class DualMomentumModel(_MomentumModel):
 
     Parameters
     ----------
-    window : int
-        Lookback of the trailing return, trading days (default 252, twelve months).
     abs_threshold : float
         Absolute momentum is +1 above it, -1 below its negative (0: versus zero).
-    rel_threshold : float
-        Relative momentum is +1 when the return beats the benchmark by more than this.
-    benchmark : {"median", "mean"}
-        Cross-sectional median or equal-weighted universe mean of the same return.
-    combine : {"both", "average"}
-        ``both``: the common sign when the two agree, else 0; ``average``: their mean.
 
     Notes
     -----
@@ -132,9 +117,6 @@ class DualMomentumModel(_MomentumModel):
         ),
     }
 
-    def min_history(self) -> int:
-        return self.window + 1
-
     def _signal(self, inputs: mm.MomentumInputs) -> tuple:
         signal, absolute, relative = mm.dual_momentum(inputs.prices, **self.get_params())
         return signal, {"absolute": absolute, "relative": relative}
@@ -142,17 +124,6 @@ class DualMomentumModel(_MomentumModel):
 
 class CrossSectionalMomentumModel(_MomentumModel):
     """Percentile rank of the 12-1 month return across the universe.
-
-    Parameters
-    ----------
-    lookback : int
-        Start of the return window, trading days back (default 252).
-    skip : int
-        Most recent days left out (default 21), avoiding the one-month reversal.
-    mode : {"rank", "quantile"}
-        ``rank``: the rank mapped linearly to [-1, 1]; ``quantile``: +1 top, -1 bottom.
-    quantile : float
-        Fraction long and short in ``quantile`` mode.
 
     Notes
     -----
@@ -200,14 +171,6 @@ class RiskAdjustedMomentumModel(_MomentumModel):
 
     Parameters
     ----------
-    window : int
-        Momentum lookback, trading days.
-    vol_window : int
-        Window of the daily-return standard deviation.
-    scale : float
-        ``signal = tanh(z / scale)``; z = scale gives 0.76.
-    drawdown_window : int
-        Window of the running peak for the drawdown guard.
     max_drawdown : float
         The signal is 0 while the drawdown exceeds this (1.0 disables the guard).
 
@@ -249,15 +212,6 @@ class RiskAdjustedMomentumModel(_MomentumModel):
 class TimeSeriesMomentumModel(_MomentumModel):
     """Signs of a short and a long trailing return, averaged.
 
-    Parameters
-    ----------
-    short_window : int
-        Short lookback, trading days (seed range 7-12).
-    long_window : int
-        Long lookback, trading days (seed range 50-70).
-    short_weight : float
-        Weight w of the short horizon; the long one gets 1 - w.
-
     Notes
     -----
     ``s_t = w sign(P_t/P_{t-a} - 1) + (1 - w) sign(P_t/P_{t-b} - 1)``. Extras:
@@ -279,11 +233,7 @@ class TimeSeriesMomentumModel(_MomentumModel):
     }
 
     def _check_params(self) -> None:
-        if self.short_window >= self.long_window:
-            raise ParameterError(
-                f"short_window ({self.short_window}) must be shorter than long_window "
-                f"({self.long_window}); e.g. 10 and 60"
-            )
+        self._require_order("short_window", "long_window", hint="; e.g. 10 and 60")
 
     def min_history(self) -> int:
         return self.long_window + 1
@@ -300,14 +250,8 @@ class VolumeConfirmedMomentumModel(_MomentumModel):
 
     Parameters
     ----------
-    window, threshold : int, float
-        As in :class:`SimpleMomentumModel` (step mode).
     confirm_window : int
         Days of recent volume averaged (1 = today's volume alone).
-    volume_window : int
-        Days of the "normal" volume average.
-    volume_ratio : float
-        Recent / normal volume above which the move is confirmed.
 
     Notes
     -----
@@ -336,11 +280,7 @@ class VolumeConfirmedMomentumModel(_MomentumModel):
     }
 
     def _check_params(self) -> None:
-        if self.confirm_window >= self.volume_window:
-            raise ParameterError(
-                f"confirm_window ({self.confirm_window}) must be shorter than volume_window "
-                f"({self.volume_window})"
-            )
+        self._require_order("confirm_window", "volume_window")
 
     def min_history(self) -> int:
         return max(self.window + 1, self.volume_window)
@@ -359,8 +299,6 @@ class SectorRotationMomentumModel(_MomentumModel):
 
     Parameters
     ----------
-    window : int
-        Momentum lookback, trading days (default 126, six months).
     n_top, n_bottom : int
         Number of sectors long and short (each at most half the sectors with data).
     sector_weight : float
@@ -390,9 +328,6 @@ class SectorRotationMomentumModel(_MomentumModel):
             0.0, 1.0, default=0.5, step=0.05, help="Weight of the sector part vs in-sector strength"
         ),
     }
-
-    def min_history(self) -> int:
-        return self.window + 1
 
     def _signal(self, inputs: mm.MomentumInputs) -> tuple:
         names, sector_of = mm.sector_index(inputs.data)
@@ -427,9 +362,6 @@ class EnsembleMomentumModel(_MomentumModel):
 
     Parameters
     ----------
-    w_simple, w_dual, w_cross_sectional, w_risk_adjusted, w_time_series,
-    w_volume_confirmed, w_sector_rotation : float
-        Non-negative weight of each member.
     members : dict, optional
         The models in some of the slots, keyed by their weight's name, e.g.
         ``{"w_simple": SimpleMomentumModel(window=20)}``; each must be a momentum model

@@ -38,15 +38,6 @@ from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam
 class VolatilityRegimeModel(RegimeModel):
     """Low / medium / high volatility regimes from expanding quantiles of rolling volatility.
 
-    Parameters
-    ----------
-    window : int
-        Rolling volatility window, trading days.
-    min_observations : int
-        Volatility observations needed before the quantiles are trusted.
-    calm_quantile, stress_quantile : float
-        Past-only quantiles separating low from medium and medium from high.
-
     Notes
     -----
     ``sigma_t = sqrt(252) std(r_{t-w+1..t})`` with log returns ``r``; with ``Q_q(t)`` the
@@ -78,7 +69,7 @@ class VolatilityRegimeModel(RegimeModel):
     }
 
     def _check_params(self) -> None:
-        self._require_below("calm_quantile", "stress_quantile")
+        self._require_order("calm_quantile", "stress_quantile")
 
     def min_history(self) -> int:
         return self.window + self.min_observations
@@ -111,8 +102,6 @@ class ClusteringRegimeModel(_FeatureRegimeModel):
 
     Parameters
     ----------
-    n_regimes : int
-        Number of clusters.
     window, trend_window : int
         Feature windows (see :func:`regime_features`).
     refit_every, min_train : int
@@ -142,13 +131,6 @@ class ClusteringRegimeModel(_FeatureRegimeModel):
 
 class GaussianMixtureRegimeModel(_FeatureRegimeModel):
     """Gaussian-mixture regimes with probabilities, refitted walk-forward on past features.
-
-    Parameters
-    ----------
-    n_regimes, window, trend_window, refit_every, min_train, random_state
-        As for :class:`ClusteringRegimeModel`.
-    covariance_type : {"full", "diag"}
-        Covariance of each mixture component.
 
     Notes
     -----
@@ -186,8 +168,6 @@ class ChangePointRegimeModel(RegimeModel):
         Days a new segment must last before its change point is confirmed.
     prior_window : int
         First returns used only to scale the prior (no labels there).
-    min_segments : int
-        Completed segments needed before terciles are formed.
 
     Notes
     -----
@@ -228,15 +208,11 @@ class MarketConditionRegimeModel(RegimeModel):
 
     Parameters
     ----------
-    ma_window : int
-        Moving average defining the trend.
     peak_window : int
         Trailing window of the peak that drawdowns are measured from (252 = the 52-week
         high; set it to the sample length for an all-time running peak).
     bear_drawdown : float
         Fall from the peak that makes a bear market (0.20 = the "-20% rule").
-    band : float
-        Half-width of the sideways band around the moving average.
     vol_window, vol_quantile, min_observations : int, float, int
         Volatility window and the past-only (expanding) quantile above which a day is
         "volatile", once ``min_observations`` volatility values are known.
@@ -297,18 +273,10 @@ class RegimeSwitchingModel(RegimeModel):
 
     Parameters
     ----------
-    k_regimes : int
-        Number of variance regimes.
-    switching_mean : bool
-        Let the mean return switch with the regime too.
     refit_every : int
         Trading days between maximum-likelihood refits. The default (two years) keeps a
         1999-2021 daily run near 3 s: each statsmodels fit costs ~0.1 ms per return
         (BFGS with complex-step gradients), so yearly refits double the time.
-    min_train : int
-        Returns before the first fit.
-    max_train : int
-        0 = expanding training window; else only the last ``max_train`` returns.
 
     Notes
     -----
@@ -362,8 +330,6 @@ class PerformanceBasedRegimeModel(RegimeModel):
 
     Parameters
     ----------
-    window : int
-        Rolling window of the Sharpe ratio, trading days.
     strong_sharpe, weak_sharpe : float
         Annualised Sharpe at or above which the regime is strong (0), below which weak (2).
 
@@ -392,10 +358,7 @@ class PerformanceBasedRegimeModel(RegimeModel):
     }
 
     def _check_params(self) -> None:
-        self._require_below("weak_sharpe", "strong_sharpe")
-
-    def min_history(self) -> int:
-        return self.window + 1
+        self._require_order("weak_sharpe", "strong_sharpe")
 
     def regimes(self, prices: pd.Series) -> ColumnRegimes:
         return series.performance_regimes(prices, **self.get_params())
@@ -422,10 +385,6 @@ class EnsembleRegimeModel(RegimeModel):
     use_switching, use_performance : bool
         Which members (each with its default parameters) take part when ``members`` is
         None; at least two.
-    window : int
-        Trailing days over which each member's skill is measured.
-    horizon : int
-        Days of realised volatility a member's stress label should anticipate.
     members : dict of {str: RegimeModel}, optional
         The members themselves, by short name, with whatever parameters they were built
         with; at least two. It replaces the ``use_*`` choice. None (the default): the

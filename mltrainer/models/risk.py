@@ -67,10 +67,6 @@ class _RiskModel(Model):
     family = "risk"
     output_kind = WEIGHTS
 
-    def min_history(self) -> int:
-        """A full estimation ``window`` of returns (models without one override this)."""
-        return self.window + 1
-
 
 class VaRModel(_RiskModel):
     """One-day Value at Risk and Expected Shortfall of the portfolio, with a backtest.
@@ -81,10 +77,6 @@ class VaRModel(_RiskModel):
         One of :data:`mltrainer.measures.var.METHODS`: historical, normal, student_t
         (dof from the kurtosis), cornish_fisher, fhs_ewma, fhs_garch (GARCH refitted
         yearly on all returns up to the refit date).
-    level : float
-        Confidence level (0.99 = 99 %).
-    window : int
-        Returns per estimation window.
     weighting : {"equal", "inverse_volatility"}
         How the input tickers form the portfolio (weights decided the day before).
 
@@ -134,12 +126,8 @@ class PortfolioRiskModel(_RiskModel):
 
     Parameters
     ----------
-    objective : {"min_variance", "max_sharpe", "risk_parity"}
     window : int
         Returns per estimation window (only tickers with a full window take part).
-    rebalance : int
-        Trading days between re-estimations; weights hold in between.
-    covariance : {"ledoit_wolf", "sample", "ewma"}
     max_weight : float
         Upper bound per asset for the mean-variance objectives (raised to 1/n when
         fewer assets would not be fully invested).
@@ -193,14 +181,6 @@ class PortfolioRiskModel(_RiskModel):
 class RiskParityModel(PortfolioRiskModel):
     """Equal risk contribution weights, re-estimated on a schedule from past returns.
 
-    Parameters
-    ----------
-    window : int
-        Returns per estimation window.
-    rebalance : int
-        Trading days between re-estimations.
-    covariance : {"ledoit_wolf", "sample", "ewma"}
-
     Notes
     -----
     ``w_i (S w)_i = w'Sw / n`` for every asset, long only, fully invested; solved by
@@ -223,19 +203,6 @@ class RiskParityModel(PortfolioRiskModel):
 
 class DynamicRiskAdjustmentModel(_RiskModel):
     """Equal-weight exposure scaled down when risk is high relative to its own past.
-
-    Parameters
-    ----------
-    measure : {"vol_zscore", "var_ratio"}
-        Volatility z-score or the ratio of the typical VaR to the current one.
-    window : int
-        Days of the current-risk estimate.
-    lookback : int
-        Days of risk history the current value is compared with.
-    sensitivity : float
-        Exposure change per unit of score.
-    min_exposure, max_exposure : float
-        Bounds of the exposure multiplier.
 
     Notes
     -----
@@ -273,11 +240,7 @@ class DynamicRiskAdjustmentModel(_RiskModel):
     }
 
     def _check_params(self) -> None:
-        if self.min_exposure > self.max_exposure:
-            raise ParameterError(
-                f"min_exposure ({self.min_exposure}) must not exceed "
-                f"max_exposure ({self.max_exposure})"
-            )
+        self._require_order("min_exposure", "max_exposure", strict=False)
         if self.measure == "var_ratio" and self.window < 20:
             raise ParameterError(f"window must be at least 20 for a 95% VaR (got {self.window})")
 
@@ -305,12 +268,8 @@ class MaximumDrawdownProtectionModel(_RiskModel):
     ----------
     threshold : float
         Drawdown from the peak since entry that triggers the cut (0.10 = 10 %).
-    reduced_exposure : float
-        Exposure while out (0 = all cash).
     recovery : float
         Re-enter when the (unprotected) portfolio is this far above its trough.
-    max_days_out : int
-        Re-enter after this many days out in any case.
 
     Notes
     -----
@@ -345,9 +304,6 @@ class MaximumDrawdownProtectionModel(_RiskModel):
         ),
     }
 
-    def min_history(self) -> int:
-        return 2
-
     def _compute(self, data: MarketData) -> ModelOutput:
         r = pf.portfolio_returns(data.returns())
         equity = pf.equity_curve(r).where(r.notna() | (r.index == r.index[0]))
@@ -365,19 +321,6 @@ class MaximumDrawdownProtectionModel(_RiskModel):
 
 class VolatilityTargetingModel(_RiskModel):
     """Equal-weight portfolio levered up or down to a target annualised volatility.
-
-    Parameters
-    ----------
-    target_vol : float
-        Annualised volatility target (0.10 = 10 %).
-    estimator : {"ewma", "rolling"}
-        Forecast of the portfolio's volatility (RiskMetrics or a rolling window).
-    window : int
-        Rolling window, or the EWMA burn-in.
-    lam : float
-        EWMA decay.
-    max_leverage : float
-        Cap on the scaling factor.
 
     Notes
     -----

@@ -46,12 +46,6 @@ _LIMITS = {
     ),
     "long_only": BoolParam(True, help="Drop short positions"),
 }
-_LIMITS_DOC = """max_weight : float
-        Largest absolute weight of one position.
-    gross_cap : float
-        Cap on the gross exposure ``sum |w|`` of a date.
-    long_only : bool
-        Drop short positions."""
 
 
 class _SizingModel(Model):
@@ -59,10 +53,6 @@ class _SizingModel(Model):
 
     family = "sizing"
     output_kind = WEIGHTS
-
-    def min_history(self) -> int:
-        """A full estimation ``window`` of returns (models without one override this)."""
-        return self.window + 1
 
     def _compute(self, data: MarketData) -> ModelOutput:
         raw, extras = self._sizes(data)
@@ -74,12 +64,6 @@ class _SizingModel(Model):
         raise NotImplementedError
 
 
-def _doc(cls: type) -> type:
-    cls.__doc__ = cls.__doc__.replace("{limits}", _LIMITS_DOC)
-    return cls
-
-
-@_doc
 class KellyCriterionModel(_SizingModel):
     """Fractional Kelly sizes from the past trades of a built-in signal.
 
@@ -87,13 +71,6 @@ class KellyCriterionModel(_SizingModel):
     ----------
     signal : {"momentum", "trend", "reversal"}
         Direction rule (see :func:`~mltrainer.measures.sizing.rule_signal`).
-    lookback : int
-        Lookback of the signal rule.
-    kelly_window : int
-        Days of past trades the win rate and payoff come from.
-    fraction : float
-        Multiple of the Kelly fraction bet (0.5 = half Kelly).
-    {limits}
 
     Notes
     -----
@@ -136,7 +113,6 @@ class KellyCriterionModel(_SizingModel):
         return raw, {"win_rate": p, "payoff": b, "kelly": f}
 
 
-@_doc
 class VolatilityTargetingModel(_SizingModel):
     """Inverse-volatility position sizes, each position scaled to its share of a target.
 
@@ -145,15 +121,8 @@ class VolatilityTargetingModel(_SizingModel):
     target_vol : float
         Annualised volatility target of the book; each of the N_t positions gets
         ``target_vol / N_t`` of standalone volatility.
-    estimator : {"ewma", "rolling"}
-        Volatility forecast per ticker.
-    window : int
-        Rolling window / EWMA burn-in.
-    lam : float
-        EWMA decay.
     max_leverage : float
         Cap on each position's scaling ``target / sigma_i``.
-    {limits}
 
     Notes
     -----
@@ -193,18 +162,8 @@ class VolatilityTargetingModel(_SizingModel):
         return raw, {"forecast_vol": vol}
 
 
-@_doc
 class RiskParityModel(_SizingModel):
     """Equal risk contribution sizes, re-estimated on a schedule, under the limits.
-
-    Parameters
-    ----------
-    window : int
-        Returns per estimation window.
-    rebalance : int
-        Trading days between re-estimations.
-    covariance : {"ledoit_wolf", "sample", "ewma"}
-    {limits}
 
     Notes
     -----
@@ -229,23 +188,13 @@ class RiskParityModel(_SizingModel):
         return w, {"risk_contributions": rc}
 
 
-@_doc
 class DynamicPositionSizingModel(_SizingModel):
     """Sizes from momentum, trend and volatility factors combined.
 
     Parameters
     ----------
-    mom_window : int
-        Momentum lookback.
-    trend_window : int
-        Moving-average length of the trend factor.
-    vol_window : int
-        Window of the daily volatility.
-    momentum_weight : float
-        Weight of momentum against trend in the direction score.
     target_vol : float
         Annualised volatility each position is scaled to before dividing by N_t.
-    {limits}
 
     Notes
     -----
@@ -287,24 +236,17 @@ class DynamicPositionSizingModel(_SizingModel):
         )
 
 
-@_doc
 class PortfolioOptimizationModel(_SizingModel):
     """Mean-variance sizes for a target return or a target risk, walk-forward.
 
     Parameters
     ----------
-    objective : {"target_return", "target_risk"}
-        Minimum variance for a return, or maximum return for a volatility.
     target_return : float
         Annualised return target (``target_return`` objective).
     target_risk : float
         Annualised volatility target (``target_risk`` objective).
     window : int
         Returns per estimation window (mean and covariance).
-    rebalance : int
-        Trading days between re-estimations.
-    covariance : {"ledoit_wolf", "sample", "ewma"}
-    {limits}
 
     Notes
     -----
@@ -353,27 +295,8 @@ class PortfolioOptimizationModel(_SizingModel):
         return w, {"risk_contributions": rc}
 
 
-@_doc
 class RiskAdjustedSizingModel(_SizingModel):
     """Sizes that give every position the same VaR, cut while a position is in drawdown.
-
-    Parameters
-    ----------
-    method : {"historical", "normal", "cornish_fisher"}
-        VaR method per ticker.
-    level : float
-        VaR confidence level.
-    window : int
-        Returns per VaR window.
-    var_budget : float
-        One-day VaR each position may carry, as a fraction of the book.
-    dd_window : int
-        Days over which a ticker's peak price is taken.
-    dd_threshold : float
-        Drawdown from that peak beyond which the position is cut.
-    dd_scale : float
-        Multiplier applied to a position in drawdown (0 = close it).
-    {limits}
 
     Notes
     -----
@@ -421,19 +344,8 @@ class RiskAdjustedSizingModel(_SizingModel):
         return sz.var_budget_weights(var, self.var_budget) * mult, {"var": var, "drawdown": dd}
 
 
-@_doc
 class CorrelationBasedSizingModel(_SizingModel):
     """Smaller sizes for positions that move with the rest of the book.
-
-    Parameters
-    ----------
-    window : int
-        Returns per correlation window.
-    rebalance : int
-        Trading days between re-estimations.
-    inverse_vol : bool
-        Also divide by each ticker's volatility.
-    {limits}
 
     Notes
     -----

@@ -30,22 +30,14 @@ class StressTestingModel(Model):
 
     Parameters
     ----------
-    crash_size : float
-        Market move of the crash scenario (-0.2 = the index falls 20 %).
-    vol_multiplier : float
-        Factor applied to every volatility in the volatility-spike scenario.
     correlation_push : float
         Fraction ``a`` of the way every correlation is pushed toward one,
         ``C' = (1 - a) C + a 11'``.
-    spread_multiplier : float
-        Widening of bid-ask spreads in the liquidity-crisis scenario.
     portfolio_value : float
         Book size in currency (liquidity costs depend on it; the other losses scale).
     confidence : float
         Confidence level of the parametric VaR behind the volatility and correlation
         scenarios.
-    window : int
-        Trailing days for betas, volatilities and correlations.
 
     Notes
     -----
@@ -96,9 +88,6 @@ class StressTestingModel(Model):
             60, 504, default=252, help="Trailing trading days for betas, volatilities, correlations"
         ),
     }
-
-    def min_history(self) -> int:
-        return self.window + 1
 
     def _compute(self, data: MarketData) -> ModelOutput:
         losses, betas = rolling_stress_losses(data, **self.get_params())

@@ -184,8 +184,6 @@ class TrendAnalysisModel(_TechnicalModel):
     ----------
     short_window, long_window : int
         Moving-average lengths in trading days (short < long).
-    slope_window : int
-        Bars of the least-squares fit that measures the long average's slope.
     slope_threshold : float
         Minimum |slope| (fraction per bar) for a trend; below it the market is sideways.
     ma_type : {"sma", "ema"}
@@ -223,11 +221,7 @@ class TrendAnalysisModel(_TechnicalModel):
     }
 
     def _check_params(self) -> None:
-        if self.short_window >= self.long_window:
-            raise ParameterError(
-                f"short_window ({self.short_window}) must be less than long_window "
-                f"({self.long_window})"
-            )
+        self._require_order("short_window", "long_window")
 
     def min_history(self) -> int:
         return self.long_window + self.slope_window - 1
@@ -245,14 +239,6 @@ class SupportResistanceModel(_TechnicalModel):
     ----------
     order : int
         Bars on each side of a swing high/low; a pivot is known ``order`` bars after it.
-    n_pivots : int
-        How many of the latest confirmed pivots make the levels.
-    tolerance : float
-        Pivots within this relative distance merge into one level.
-    min_touches : int
-        Pivots a level needs to count (its confidence).
-    hold : int
-        Bars a breakout signal lasts, fading linearly.
 
     Notes
     -----
@@ -285,10 +271,7 @@ class SupportResistanceModel(_TechnicalModel):
     }
 
     def _check_params(self) -> None:
-        if self.min_touches > self.n_pivots:
-            raise ParameterError(
-                f"min_touches ({self.min_touches}) cannot exceed n_pivots ({self.n_pivots})"
-            )
+        self._require_order("min_touches", "n_pivots", strict=False)
 
     def min_history(self) -> int:
         return 2 * self.order + 2
@@ -305,16 +288,8 @@ class PatternRecognitionModel(_TechnicalModel):
     ----------
     order : int
         Bars on each side of a swing pivot (pivots on the adjusted close).
-    tolerance : float
-        Largest relative gap between the two peaks (shoulders).
-    min_height : float
-        Smallest pattern height relative to its peak (trough depth).
-    full_height : float
-        Height giving full strength 1.
     max_wait : int
         Bars after the last pivot's confirmation within which the neckline must break.
-    hold : int
-        Bars the signal lasts after the break, fading linearly.
 
     Notes
     -----
@@ -383,16 +358,6 @@ class OscillatorModel(_TechnicalModel):
 
     Parameters
     ----------
-    rsi_window : int
-        RSI length (Wilder).
-    macd_fast, macd_slow, macd_signal : int
-        MACD EMA lengths.
-    stoch_window, stoch_smooth : int
-        Stochastic %K look-back and the SMA length of its two smoothings (%K, %D).
-    willr_window : int
-        Williams %R look-back.
-    macd_scale : float
-        MACD histogram (in ATR units) giving tanh(1) = 0.76.
     mode : {"mean_reversion", "momentum"}
         How RSI, stochastic and %R are read (overbought -> sell, or -> buy).
     rsi_weight, macd_weight, stoch_weight, willr_weight : float
@@ -447,10 +412,7 @@ class OscillatorModel(_TechnicalModel):
         }
 
     def _check_params(self) -> None:
-        if self.macd_fast >= self.macd_slow:
-            raise ParameterError(
-                f"macd_fast ({self.macd_fast}) must be less than macd_slow ({self.macd_slow})"
-            )
+        self._require_order("macd_fast", "macd_slow")
         if sum(self._weights().values()) <= 0:
             raise ParameterError("at least one of the four weights must be positive")
 

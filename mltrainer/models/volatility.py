@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from mltrainer.data.market_data import MarketData
-from mltrainer.errors import DataError, ParameterError
+from mltrainer.errors import DataError
 from mltrainer.models import _volbase as vb
 from mltrainer.models import _volmath as vm
 from mltrainer.models._volforecast import VolatilityForecastingModel
@@ -49,12 +49,8 @@ class SimpleVolatilityModel(vb.VolatilityModel):
 
     Parameters
     ----------
-    window : int
-        Trading days in the rolling window (default 21).
     low_quantile, high_quantile : float
         Class boundaries as quantiles of the ticker's own past volatility.
-    min_periods : int
-        Volatility values needed before a class is given.
 
     Notes
     -----
@@ -95,14 +91,7 @@ class SimpleVolatilityModel(vb.VolatilityModel):
     }
 
     def _check_params(self) -> None:
-        if self.low_quantile >= self.high_quantile:
-            raise ParameterError(
-                f"low_quantile ({self.low_quantile}) must be below high_quantile "
-                f"({self.high_quantile}); e.g. 0.33 and 0.67"
-            )
-
-    def min_history(self) -> int:
-        return self.window + 1
+        self._require_order("low_quantile", "high_quantile", hint="; e.g. 0.33 and 0.67")
 
     def _compute(self, data: MarketData) -> ModelOutput:
         vol = vm.rolling_volatility(vb.log_returns(data), self.window)
@@ -119,14 +108,8 @@ class RealizedVolatilityModel(vb.VolatilityModel):
 
     Parameters
     ----------
-    estimator : {"parkinson", "garman_klass", "rogers_satchell", "yang_zhang"}
-        Range estimator of the daily variance.
     window : int
         Days averaged by the range estimator (the ``range_volatility`` extra).
-    refit : {"yearly", "quarterly", "monthly"}
-        HAR refit schedule.
-    pooling : {"per_ticker", "pooled"}
-        One HAR regression per ticker, or one on all tickers' samples.
     min_obs : int
         Samples (per ticker; dates when pooled) needed before the first HAR fit.
 
@@ -167,9 +150,6 @@ class RealizedVolatilityModel(vb.VolatilityModel):
         ),
     }
 
-    def min_history(self) -> int:
-        return self.window + 1
-
     def _compute(self, data: MarketData) -> ModelOutput:
         needed = ("high", "low") if self.estimator == "parkinson" else ("open", "high", "low")
         missing = [f for f in needed if not getattr(data, f).notna().to_numpy().any()]
@@ -195,17 +175,6 @@ class RealizedVolatilityModel(vb.VolatilityModel):
 
 class VolatilityClusteringModel(vb.VolatilityModel):
     """EWMA (RiskMetrics) volatility forecast with a volatility-clustering score.
-
-    Parameters
-    ----------
-    ewma_lambda : float
-        RiskMetrics decay (0.94 for daily data).
-    window : int
-        Rolling window of the autocorrelation measure, trading days.
-    n_lags : int
-        Lags averaged in the persistence score.
-    measure : {"abs", "squared"}
-        Autocorrelation of ``|r|`` (robust) or ``r^2``.
 
     Notes
     -----
@@ -265,12 +234,6 @@ class VolatilityRegimeDetectionModel(vb.VolatilityModel):
         ``lookback``; ``quantile``: against expanding quantiles of its own past.
     vol_window : int
         Rolling window of the volatility (the primary output), trading days.
-    lookback : int
-        z-score window; for ``quantile``, the history needed before a label.
-    threshold : float
-        z beyond which the regime is low (``< -threshold``) or high (``> threshold``).
-    low_quantile, high_quantile : float
-        Percentile boundaries for ``quantile``.
     min_duration : int
         Days a new raw regime must persist before it is adopted (1 = no filter).
 

@@ -55,6 +55,14 @@ def on_balance_volume(
     return obv
 
 
+def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` in place in ``num``, NaN where ``den`` is not positive."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        num /= den
+    num[~(den > 0)] = np.nan
+    return num
+
+
 def rolling_vwap(
     price: np.ndarray, volume: np.ndarray, window: int, volume_sum: np.ndarray | None = None
 ) -> np.ndarray:
@@ -62,12 +70,8 @@ def rolling_vwap(
 
     ``volume_sum``: the rolling volume sum, when the caller already has it.
     """
-    pv = rl.rolling_sum(price * volume, window)
     vv = rl.rolling_sum(volume, window) if volume_sum is None else volume_sum
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pv /= vv
-    pv[~(vv > 0)] = np.nan
-    return pv
+    return _divide(rl.rolling_sum(price * volume, window), vv)
 
 
 def obv_trend(
@@ -84,11 +88,7 @@ def obv_trend(
     """
     signed = signed_volume(close, volume) if steps is None else steps
     total = rl.rolling_sum(volume, window) if volume_sum is None else volume_sum
-    net = rl.rolling_sum(signed, window)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        net /= total
-    net[~(total > 0)] = np.nan
-    return net
+    return _divide(rl.rolling_sum(signed, window), total)
 
 
 def volume_weighted_signal(
@@ -115,10 +115,8 @@ def volume_weighted_signal(
     sigma = rl.rolling_std(rl.daily_returns(close), window)
     with np.errstate(invalid="ignore", divide="ignore"):
         price_part = close / ref
-        price_part -= 1.0
-        price_part /= sigma
-    price_part[~(sigma > 0)] = np.nan
-    np.tanh(price_part, out=price_part)
+    price_part -= 1.0
+    np.tanh(_divide(price_part, sigma), out=price_part)
     obv_part = obv_trend(close, volume, obv_window, vsum if obv_window == window else None, steps)
     signal = price_weight * price_part
     signal += (1.0 - price_weight) * obv_part
@@ -237,9 +235,7 @@ def cluster_features(
     lv = _log_volume(volume)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean, sd = rl.rolling_mean_std(lv, zscore_window)
-        z = lv - mean
-        z /= sd
-        z[~(sd > 0)] = np.nan
+        z = _divide(lv - mean, sd)
         relvol = volume / rl.rolling_mean(volume, relvol_window)
         relvol[~(relvol > 0)] = np.nan
         np.log(relvol, out=relvol)
@@ -265,15 +261,9 @@ class VolumeWeightedModel(_VolumeModel):
 
     Parameters
     ----------
-    window : int
-        VWAP / VWMA window, trading days.
-    obv_window : int
-        Window of the OBV trend.
     anchor : {"vwap", "vwma"}
         Reference average: VWAP of the typical price (H+L+C)/3, or the volume-weighted
         moving average of the close.
-    price_weight : float
-        Weight of the price-vs-anchor part; the OBV part gets ``1 - price_weight``.
 
     Notes
     -----
@@ -325,8 +315,6 @@ class VolumePriceRelationshipModel(_VolumeModel):
 
     Parameters
     ----------
-    corr_window : int
-        Window of the rolling correlation.
     trend_window : int
         Horizon of the price trend and of the volume trend (mean volume of the last n
         bars against the n before).
@@ -368,15 +356,6 @@ class VolumePriceRelationshipModel(_VolumeModel):
 class VolumeMomentumModel(_VolumeModel):
     """Short/long volume ratio, signed by the price direction.
 
-    Parameters
-    ----------
-    short_window, long_window : int
-        Windows of the two volume averages.
-    price_window : int
-        Horizon of the price direction.
-    sensitivity : float
-        Log volume ratio that maps to tanh(1) = 0.76.
-
     Notes
     -----
     ``s_t = sign(P_t / P_{t-h} - 1) tanh(ln(mean_a V / mean_b V) / k)``.
@@ -399,11 +378,7 @@ class VolumeMomentumModel(_VolumeModel):
     }
 
     def _check_params(self) -> None:
-        if self.short_window >= self.long_window:
-            raise ParameterError(
-                f"short_window ({self.short_window}) must be shorter than long_window "
-                f"({self.long_window}); e.g. 5 and 50"
-            )
+        self._require_order("short_window", "long_window", hint="; e.g. 5 and 50")
 
     def min_history(self) -> int:
         return max(self.long_window, self.price_window + 1)
@@ -423,8 +398,6 @@ class VolumeDivergenceModel(_VolumeModel):
     indicator : {"obv", "volume"}
         What must confirm a new price extreme: OBV making its own new extreme, or
         volume at or above its average.
-    hold : int
-        Bars a divergence keeps the signal after the day it is detected.
 
     Notes
     -----
@@ -460,20 +433,6 @@ class VolumeClusteringModel(_VolumeModel):
 
     Parameters
     ----------
-    n_clusters : int
-        Number of k-means clusters.
-    refit_every : int
-        Trading days between refits (252: yearly).
-    min_train : int
-        Trading days before the first refit (earlier rows are NaN).
-    train_window : int
-        Trading days of history each refit learns from (a trailing window).
-    zscore_window, relvol_window : int
-        Windows of the volume z-score and of the relative volume.
-    sample_size : int
-        Pooled rows sampled (seeded) for each k-means fit.
-    t_scale : float
-        t-statistic that maps to a signal of tanh(1) = 0.76.
     random_state : int
         Seed of the sampling and of k-means.
 

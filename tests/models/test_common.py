@@ -28,6 +28,7 @@ from mltrainer.models.base import (
     VOLATILITY,
     WEIGHTS,
     Model,
+    _document_params,
     clone,
 )
 from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam, validate_params
@@ -114,6 +115,33 @@ def test_signature_is_the_specs(key):
         cls.component_params
     )
     assert all(p.kind is p.KEYWORD_ONLY for p in parameters.values())
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_docstring_documents_every_parameter(key):
+    """numpydoc Parameters: hand-written where the help says too little, else generated."""
+    cls = MODELS[key]
+    section = cls.__doc__.split("Parameters\n    ----------\n")[1].split("\n\n")[0]
+    section = section.replace(",\n    ", ", ")
+    heads = [line.split(" : ")[0] for line in section.splitlines() if line[4:5] not in " "]
+    names = [name.strip() for head in heads for name in head.split(",")]
+    assert sorted(names) == sorted([*cls.param_specs, *cls.component_params])
+
+
+def test_generated_parameter_docs():
+    """Entries the docstring lacks come from the specs, in a section of their own if need be."""
+    specs = {"n": IntParam(1, 9, default=3, help="Count"), "b": BoolParam(True, help="Flag.")}
+    generated = ["    n : int in [1, 9], default=3", "        Count.", "    b : bool, default=True"]
+    bare = _document_params("One line.", specs).splitlines()
+    assert bare[:4] == ["One line.", "", "    Parameters", "    ----------"]
+    assert bare[4:7] == generated
+    doc = "Title.\n\n    Parameters\n    ----------\n    n : int\n        By hand.\n\n"
+    doc += "    Notes\n    -----\n    x.\n    "
+    out = _document_params(doc, specs)
+    assert "By hand." in out and "Count" not in out and out.endswith("    x.\n    ")
+    assert out.index("b : bool, default=True") < out.index("Notes")
+    notes_only = _document_params("Title.\n\n    Notes\n    -----\n    x.\n    ", specs)
+    assert notes_only.index("Parameters") < notes_only.index("Notes")
 
 
 def test_generated_init_stores_unchanged_and_refuses_unknown_names():
