@@ -21,9 +21,11 @@ fold reads exactly what a run truncated at its end would have produced. On each 
 the point with the best training Sharpe is chosen and scored on the test fold. The
 out-of-sample track is one backtest of the stitched signal (each test fold takes the
 signal of the point its training fold chose), so the cost of switching points at a fold
-boundary is paid. Grid points run in parallel with joblib. The track runs from the close
-of the first test decision (opening trades) to the last test label (closing out), and
-:mod:`mltrainer.backtest.baselines` puts naive baselines beside it on exactly those dates.
+boundary is paid. Grid points run as independent tasks (:mod:`mltrainer.numerics.engine`:
+local joblib workers, or a Dask cluster when one is configured). The track runs from
+the close of the first test decision (opening trades) to the last test label (closing
+out), and :mod:`mltrainer.backtest.baselines` puts naive baselines beside it on exactly
+those dates.
 
 Deflated Sharpe ratio
 ---------------------
@@ -48,6 +50,7 @@ from mltrainer.data.market_data import MarketData
 from mltrainer.errors import MLTrainerError, ParameterError
 from mltrainer.models.base import SIGNAL, WEIGHTS, Model
 from mltrainer.models.params import validate_params
+from mltrainer.numerics.engine import imap_tasks
 from mltrainer.numerics.parallel import Progress
 from mltrainer.numerics.units import TRADING_DAYS
 
@@ -269,7 +272,8 @@ def walk_forward(
         The folds, the grid and the backtests: the fields of
         :class:`WalkForwardSettings` (documented there).
     n_jobs : int
-        joblib workers over grid points (-1 = all cores).
+        Local joblib workers over grid points (-1 = all cores); with a Dask scheduler
+        configured the points run there instead (:mod:`mltrainer.numerics.engine`).
     progress : callable(done, total), optional
         Called after each grid point and once at the end.
     index_close : Series, optional
@@ -291,17 +295,35 @@ def walk_forward(
         baselines=baselines,
     )
     points = expand_grid(model_cls, s.grid, s.params)
-    splits = s.splits(len(data.dates) - 1)  # decisions 0 .. n-2 earn dates 1 .. n-1
+    s.splits(len(data.dates) - 1)  # too little data for one fold: say so before any run
     default_j = next((j for j, p in enumerate(points) if _is_default(model_cls, p)), None)
     total = len(points) + 1 + int(baselines and default_j is None)
     trials = _run_grid(model_cls, points, data, s.backtest(model_cls), n_jobs, progress, total)
-    chosen = [_best_point(trials.returns, sp.train, periods_per_year) for sp in splits]
-    oos = _stitched_backtest(trials, chosen, splits)
-    report = (
-        _baselines(trials, s, splits, oos, chosen, default_j, index_close) if baselines else None
-    )
+    result = score_trials(trials, s, index_close)
     if progress is not None:
         progress(total, total)
+    return result
+
+
+def score_trials(
+    trials: GridTrials, s: WalkForwardSettings, index_close: pd.Series | None = None
+) -> WalkForwardResult:
+    """The walk-forward of grid points already run over the whole history.
+
+    On each fold the point with the best training Sharpe is chosen (training labels
+    only), the chosen points' signals are stitched into one out-of-sample backtest and
+    scored beside the baselines and the deflated Sharpe. :func:`walk_forward` runs the
+    grid and calls this; the leaderboard runs many grids as one sweep and calls it per
+    model (:func:`grid_trials` assembles its tasks' results).
+    """
+    model_cls, points, data = trials.model_cls, trials.points, trials.data
+    splits = s.splits(len(data.dates) - 1)  # decisions 0 .. n-2 earn dates 1 .. n-1
+    default_j = next((j for j, p in enumerate(points) if _is_default(model_cls, p)), None)
+    chosen = [_best_point(trials.returns, sp.train, s.periods_per_year) for sp in splits]
+    oos = _stitched_backtest(trials, chosen, splits)
+    report = (
+        _baselines(trials, s, splits, oos, chosen, default_j, index_close) if s.baselines else None
+    )
     return WalkForwardResult(
         folds=_fold_table(trials, s, splits, chosen, oos),
         grid=points,
@@ -335,7 +357,7 @@ def _model_class(
 
 # ------------------------------------------------------------------ the steps
 @dataclass
-class _Trials:
+class GridTrials:
     """Every grid point run once over the whole history (:func:`_run_grid`).
 
     ``returns`` are the net daily returns (dates x points); ``signals`` each point's
@@ -354,13 +376,17 @@ class _Trials:
         """Point ``j``'s signal."""
         if self.signals[j] is not None:
             return self.signals[j]
-        return _run_point(self.model_cls, self.points[j], self.data, self.backtest, True)[1]
+        return _run_point(self.data, self.model_cls, self.points[j], self.backtest, True)[1]
 
 
 def _run_point(
-    model_cls: type[Model], params: dict, data: MarketData, backtest: dict, keep_signal: bool
+    data: MarketData, model_cls: type[Model], params: dict, backtest: dict, keep_signal: bool
 ) -> tuple[np.ndarray, pd.DataFrame | None, dict]:
-    """One grid point on the whole history: net returns, the signal (if kept), tables."""
+    """One grid point on the whole history: net returns, the signal (if kept), tables.
+
+    ``data`` comes first: it is the input every task of a sweep shares (scattered once
+    on a Dask cluster, :mod:`mltrainer.numerics.engine`).
+    """
     output = model_cls(**params).run(data)
     res = run_backtest(output.primary, data, **backtest)
     signal = output.primary if keep_signal else None
@@ -375,30 +401,32 @@ def _run_grid(
     n_jobs: int,
     progress: Progress,
     total: int,
-) -> _Trials:
-    """Run every grid point; in parallel (joblib) when there is more than one."""
+) -> GridTrials:
+    """Run every grid point, one task each (:func:`mltrainer.numerics.engine.imap_tasks`:
+    in-process, local joblib workers or a Dask cluster), and collect them in grid order."""
     keep = len(points) * data.adj_close.size <= 10_000_000  # ~80 MB of signals
-    tasks = [(model_cls, p, data, backtest, keep) for p in points]
-    if len(points) == 1 or n_jobs == 1:
-        runs = (_run_point(*task) for task in tasks)
-    else:
-        from joblib import Parallel, delayed
-
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-        runs = parallel(delayed(_run_point)(*task) for task in tasks)
-    out = []
-    for i, res in enumerate(runs):
-        out.append(res)
+    tasks = [(model_cls, p, backtest, keep) for p in points]
+    out: list = [None] * len(points)
+    runs = imap_tasks(_run_point, tasks, data, n_jobs=n_jobs, name=f"grid-{model_cls.__name__}")
+    for done, (i, res) in enumerate(runs, start=1):
+        out[i] = res
         if progress is not None:
-            progress(i + 1, total)
-    return _Trials(
+            progress(done, total)
+    return grid_trials(model_cls, points, data, backtest, out)
+
+
+def grid_trials(
+    model_cls: type[Model], points: list[dict], data: MarketData, backtest: dict, runs: list
+) -> GridTrials:
+    """The trials of a grid from each point's :func:`_run_point` result, in grid order."""
+    return GridTrials(
         model_cls,
         points,
         data,
         backtest,
-        returns=np.column_stack([r[0] for r in out]),
-        signals=[r[1] for r in out],
-        tables=[r[2] for r in out],
+        returns=np.column_stack([r[0] for r in runs]),
+        signals=[r[1] for r in runs],
+        tables=[r[2] for r in runs],
     )
 
 
@@ -410,7 +438,9 @@ def _best_point(returns: np.ndarray, train: np.ndarray, periods_per_year: int) -
     return int(np.argmax(np.where(np.isfinite(sharpes), sharpes, -np.inf)))
 
 
-def _stitched_backtest(trials: _Trials, chosen: list[int], splits: list[Split]) -> BacktestResult:
+def _stitched_backtest(
+    trials: GridTrials, chosen: list[int], splits: list[Split]
+) -> BacktestResult:
     """One backtest of the out-of-sample signal: each test fold from its chosen point."""
     signals = {j: trials.signal(j) for j in sorted(set(chosen))}
     stitched = _stitch([signals[j] for j in chosen], splits, trials.data.dates)
@@ -438,7 +468,7 @@ def _is_default(model_cls: type[Model], point: dict) -> bool:
 
 
 def _baselines(
-    trials: _Trials,
+    trials: GridTrials,
     s: WalkForwardSettings,
     splits: list[Split],
     oos: BacktestResult,
@@ -457,7 +487,7 @@ def _baselines(
         try:
             signal = trials.signals[default_j] if default_j is not None else None
             if signal is None:
-                signal = _run_point(trials.model_cls, {}, data, trials.backtest, True)[1]
+                signal = _run_point(data, trials.model_cls, {}, trials.backtest, True)[1]
             stitched = _stitch([signal] * len(splits), splits, data.dates)
             default = run_backtest(stitched, data, **trials.backtest)
         except MLTrainerError as exc:
@@ -485,7 +515,7 @@ def _baselines(
 
 
 def _fold_table(
-    trials: _Trials,
+    trials: GridTrials,
     s: WalkForwardSettings,
     splits: list[Split],
     chosen: list[int],
@@ -519,7 +549,7 @@ def _fold_table(
     return pd.DataFrame(rows)
 
 
-def _deflated_sharpes(trials: _Trials, oos: BacktestResult, first: int) -> dict:
+def _deflated_sharpes(trials: GridTrials, oos: BacktestResult, first: int) -> dict:
     """The DSR of the stitched out-of-sample track (``oos``) and of the best
     whole-history grid point (``best_trial``), among every grid point."""
     rets, n = trials.returns, len(trials.points)

@@ -272,6 +272,9 @@ def _walkforward(args: argparse.Namespace) -> int:
     overlap = set(grid) & set(params)
     if overlap:
         raise ParameterError(f"{', '.join(sorted(overlap))}: given both as --param and --grid")
+    from mltrainer.numerics.engine import connect
+
+    connect(args.scheduler)  # a wrong address fails now, not after loading the data
     data = load_data(args)
     universe = _universe(args, data)
     runs = _walkforward_runs(args, cls, data, grid, params, universe.mask)

@@ -109,6 +109,17 @@ def add_data_args(parser: argparse.ArgumentParser, tickers: bool = True) -> None
     add_json(parser)
 
 
+def add_scheduler_arg(parser: argparse.ArgumentParser) -> None:
+    """``--scheduler tcp://host:port``: run the command's sweep on that Dask cluster."""
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="URL",
+        help="Dask scheduler to run the tasks on, e.g. tcp://127.0.0.1:8786 (default: "
+        "$MLTRAINER_DASK_SCHEDULER, else local processes)",
+    )
+
+
 def parse_tickers(value: str | list[str] | None) -> list[str] | None:
     """``--tickers`` as a list (already checked by argparse), or None for all."""
     if value is None or isinstance(value, list):

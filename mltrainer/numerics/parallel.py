@@ -3,7 +3,9 @@
 Parallelism and progress reporting are not model parameters (they do not change a
 result): they are settings of the context a model runs in. ``with execution(n_jobs=2,
 progress=callback): model.run(data)`` applies them to every task runner inside
-(:func:`map_tickers`, the walk-forward refits of the ML models).
+(:func:`map_tickers`, the walk-forward refits of the ML models). ``scheduler`` names a
+Dask scheduler for the sweeps of :mod:`mltrainer.numerics.engine` (None: the
+``MLTRAINER_DASK_SCHEDULER`` environment variable, else local).
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ PARALLEL_MIN_TASKS = 8  # fewer tasks run in-process in auto mode (see map_ticke
 
 @dataclass(frozen=True)
 class Execution:
-    """How tasks run: ``n_jobs`` (None: automatic) and a ``progress(done, total)``."""
+    """How tasks run: ``n_jobs`` (None: automatic), a ``progress(done, total)`` and a
+    Dask ``scheduler`` address (None: see :mod:`mltrainer.numerics.engine`)."""
 
     n_jobs: int | None = None
     progress: Progress = None
+    scheduler: str | None = None
 
 
 DEFAULT_EXECUTION = Execution()  # frozen, so sharing one default instance is safe
@@ -35,11 +39,13 @@ _EXECUTION: ContextVar[Execution] = ContextVar("mltrainer_execution", default=DE
 
 
 @contextmanager
-def execution(n_jobs: int | None = None, progress: Progress = None) -> Iterator[Execution]:
+def execution(
+    n_jobs: int | None = None, progress: Progress = None, scheduler: str | None = None
+) -> Iterator[Execution]:
     """Run the enclosed model calls with these settings (restored on exit)."""
     if n_jobs is not None and n_jobs < 1:
         raise ValueError(f"n_jobs must be at least 1 (got {n_jobs})")
-    token = _EXECUTION.set(Execution(n_jobs, progress))
+    token = _EXECUTION.set(Execution(n_jobs, progress, scheduler))
     try:
         yield _EXECUTION.get()
     finally:

@@ -1,0 +1,246 @@
+"""The task engine: the same independent tasks in this process, in local workers, or on
+a Dask cluster.
+
+A sweep is a list of independent tasks over one large shared input (a walk-forward
+grid: one task per parameter setting over the whole price panel; the leaderboard: one
+task per (model, setting)). :func:`imap_tasks` runs ``fn(shared, *task)`` for each and
+yields ``(i, result)`` as the results arrive, wherever the work runs:
+
+- **Local** (the default, no configuration): in this process for one task or
+  ``n_jobs=1``, else in joblib's local worker processes, as before this engine existed.
+  No Dask cluster is ever started for local work: starting one costs seconds and a
+  joblib pool already spreads the tasks over the cores.
+- **Dask** when a scheduler is named: ``execution(scheduler="tcp://host:8786")`` (the
+  CLI's ``--scheduler``), else the environment variable :data:`SCHEDULER_ENV`. The
+  shared input is scattered once (``broadcast=False``: a worker fetches it from a peer
+  the first time it needs it, so no worker holds it twice) and every task is its own
+  Dask future, so a worker that dies costs only the tasks it was running (the scheduler
+  reruns them elsewhere). If the scattered input itself was lost with its last holder,
+  the unfinished tasks are resubmitted once more against a fresh scatter.
+
+Every task runs with one BLAS thread (:func:`~mltrainer.numerics.threads.single_thread`),
+so a result is bitwise the same in this process, in a joblib worker and on a Dask
+worker. A scheduler that cannot be reached within :data:`CONNECT_TIMEOUT` seconds raises
+:class:`ClusterError` naming the address and where it came from, never a hang.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from mltrainer.errors import MLTrainerError
+from mltrainer.numerics.parallel import current_execution
+from mltrainer.numerics.threads import single_thread
+
+if TYPE_CHECKING:  # pragma: no cover
+    from distributed import Client
+
+SCHEDULER_ENV = "MLTRAINER_DASK_SCHEDULER"
+CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before giving up
+RESUBMITS = 2  # fresh scatters after the shared input was lost with a worker
+
+_CLIENTS: dict[str, Client] = {}
+
+
+class ClusterError(MLTrainerError):
+    """The Dask scheduler cannot be reached, or the cluster lost work it cannot redo."""
+
+
+def scheduler_address(explicit: str | None = None) -> tuple[str | None, str]:
+    """The scheduler to send tasks to, and where that address came from.
+
+    ``explicit`` (a ``--scheduler`` option), else the execution setting (see
+    :func:`mltrainer.numerics.parallel.execution`), else :data:`SCHEDULER_ENV`; None
+    (run locally) when none is set or inside a Dask worker (a task that fans out
+    again runs its sub-tasks where it is, instead of queueing behind itself).
+    """
+    if _in_dask_worker():
+        return None, "inside a Dask worker"
+    if explicit:
+        return explicit, "--scheduler"
+    setting = current_execution().scheduler
+    if setting:
+        return setting, "--scheduler"
+    env = os.environ.get(SCHEDULER_ENV, "").strip()
+    return (env, SCHEDULER_ENV) if env else (None, "local")
+
+
+def _in_dask_worker() -> bool:
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
+def dask_client(address: str, origin: str = SCHEDULER_ENV) -> Client:
+    """A connected ``distributed.Client`` for ``address`` (one per address and process).
+
+    Raises :class:`ClusterError` ("cannot reach Dask scheduler at ... (origin)") when
+    the scheduler does not answer within :data:`CONNECT_TIMEOUT` seconds or the
+    address is not one Dask understands.
+    """
+    client = _CLIENTS.get(address)
+    if client is not None and client.status == "running":
+        return client
+    from distributed import Client
+
+    try:
+        _probe(address)
+        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError, TypeError, MemoryError) as exc:
+        raise ClusterError(
+            f"cannot reach Dask scheduler at {address} ({origin}): {exc}; start one with "
+            f"`dask scheduler` or unset {SCHEDULER_ENV} to run locally"
+        ) from None
+    _CLIENTS[address] = client
+    return client
+
+
+def _probe(address: str) -> None:
+    """Ask the server at ``address`` who it is (a Dask RPC ``identity``), within the timeout.
+
+    A ``Client`` that fails to connect retries a refused port until its timeout and then,
+    garbage-collected half-built, spends another 20 s closing itself; a server that is
+    not a Dask scheduler can make it allocate absurd buffers. One RPC answers both at once.
+    """
+    import asyncio
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.core import rpc
+
+    scheme, location = parse_address(address)
+    if scheme == "tcp":  # a refused port fails here at once; distributed would retry it
+        socket.create_connection(parse_host_port(location), timeout=CONNECT_TIMEOUT).close()
+
+    async def identity() -> dict:
+        async with rpc(address, timeout=CONNECT_TIMEOUT) as scheduler:
+            return await asyncio.wait_for(scheduler.identity(), CONNECT_TIMEOUT)
+
+    try:
+        who = asyncio.run(identity())
+    except MemoryError:  # a length prefix read from a server that speaks another protocol
+        raise ValueError("the server there does not speak Dask's protocol") from None
+    if not isinstance(who, dict) or who.get("type") != "Scheduler":
+        raise ValueError(f"the server there is not a Dask scheduler ({who!r:.80})")
+
+
+def connect(scheduler: str | None = None) -> Client | None:
+    """The client of the scheduler in force (:func:`scheduler_address`), connected now;
+    None to run locally. A command calls it before loading data, so a wrong address
+    fails in seconds rather than after the load."""
+    address, origin = scheduler_address(scheduler)
+    return None if address is None else dask_client(address, origin)
+
+
+def close_clients() -> None:
+    """Close every client this process opened (tests, and a clean CLI exit)."""
+    while _CLIENTS:
+        _, client = _CLIENTS.popitem()
+        client.close()
+
+
+def _call(fn: Callable, shared: Any, task: tuple) -> Any:
+    """``fn(shared, *task)`` with one BLAS thread (the same result wherever it runs)."""
+    with single_thread():
+        return fn(shared, *task) if shared is not None else fn(*task)
+
+
+def _indexed(fn: Callable, shared: Any, i: int, task: tuple) -> tuple[int, Any]:
+    return i, _call(fn, shared, task)
+
+
+def imap_tasks(
+    fn: Callable,
+    tasks: Sequence[tuple],
+    shared: Any = None,
+    *,
+    n_jobs: int | None = None,
+    scheduler: str | None = None,
+    name: str | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """``(i, fn(shared, *tasks[i]))`` for every task, in the order they finish.
+
+    Parameters
+    ----------
+    fn : callable
+        A module-level function (workers import it by name).
+    tasks : sequence of tuples
+        The per-task arguments after ``shared``.
+    shared : object, optional
+        The large input every task reads (sent to each worker once); None: ``fn(*task)``.
+    n_jobs : int, optional
+        Local joblib workers (-1: every core); default the execution setting, else
+        :data:`~mltrainer.numerics.parallel.N_JOBS`. Ignored on a cluster.
+    scheduler : str, optional
+        A Dask scheduler address; default :func:`scheduler_address`.
+    name : str, optional
+        The prefix of the Dask task keys (default ``fn``'s name), as the dashboard and
+        the scheduler's task log show them.
+    """
+    client = connect(scheduler)
+    if client is not None:
+        yield from _dask_imap(client, fn, tasks, shared, name or fn.__name__)
+        return
+    from mltrainer.numerics.parallel import N_JOBS
+
+    jobs = n_jobs if n_jobs is not None else current_execution().n_jobs or N_JOBS
+    if jobs == 1 or len(tasks) < 2:
+        for i, task in enumerate(tasks):
+            yield i, _call(fn, shared, task)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+    yield from parallel(delayed(_indexed)(fn, shared, i, task) for i, task in enumerate(tasks))
+
+
+def map_tasks(fn: Callable, tasks: Sequence[tuple], shared: Any = None, **kwargs: Any) -> list:
+    """The results of :func:`imap_tasks` in task order."""
+    out: list = [None] * len(tasks)
+    for i, result in imap_tasks(fn, tasks, shared, **kwargs):
+        out[i] = result
+    return out
+
+
+def _dask_imap(
+    client: Client, fn: Callable, tasks: Sequence[tuple], shared: Any, name: str
+) -> Iterator[tuple[int, Any]]:
+    """One future per task over one scatter of ``shared``; lost input: scatter again."""
+    from concurrent.futures import CancelledError
+
+    from distributed import as_completed
+
+    pending = dict(enumerate(tasks))
+    run = uuid.uuid4().hex[:8]
+    for _attempt in range(RESUBMITS + 1):
+        handle = client.scatter(shared, broadcast=False, hash=False) if shared is not None else None
+        futures = {
+            client.submit(
+                _call, fn, handle, task, key=f"{name}-{run}-{i}-{_attempt}", pure=False
+            ): i
+            for i, task in pending.items()
+        }
+        try:
+            for future in as_completed(futures, loop=client.loop):
+                i = futures[future]
+                try:
+                    result = future.result()
+                except CancelledError:  # its input died with a worker: the next round
+                    continue
+                del pending[i]
+                yield i, result
+        finally:
+            client.cancel([*futures, *([handle] if handle is not None else [])])
+        if not pending:
+            return
+    raise ClusterError(
+        f"the Dask cluster lost the input of {len(pending)} task(s) {RESUBMITS + 1} times "
+        "(workers dying as they start?); see the scheduler's log"
+    )

@@ -1,0 +1,79 @@
+"""The task engine without a cluster: local results in task order, whichever way they
+run, and a clear, quick error for a scheduler that is not there."""
+
+from __future__ import annotations
+
+import operator
+import socket
+import threading
+import time
+
+import pytest
+
+from mltrainer.numerics import engine
+from mltrainer.numerics.engine import ClusterError, map_tasks, scheduler_address
+from mltrainer.numerics.parallel import execution
+from tests.numerics.dask_cluster import free_port
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_local_results_come_back_in_task_order(n_jobs):
+    tasks = [(i,) for i in range(12)]
+    assert map_tasks(operator.mul, tasks, 3, n_jobs=n_jobs) == [3 * i for i in range(12)]
+    assert map_tasks(pow, [(2, i) for i in range(5)], n_jobs=n_jobs) == [1, 2, 4, 8, 16]
+
+
+def test_the_scheduler_comes_from_the_option_then_the_setting_then_the_environment(
+    monkeypatch,
+):
+    monkeypatch.delenv(engine.SCHEDULER_ENV, raising=False)
+    assert scheduler_address() == (None, "local")
+    monkeypatch.setenv(engine.SCHEDULER_ENV, "tcp://10.0.0.1:8786")
+    assert scheduler_address() == ("tcp://10.0.0.1:8786", engine.SCHEDULER_ENV)
+    with execution(scheduler="tcp://10.0.0.2:8786"):
+        assert scheduler_address() == ("tcp://10.0.0.2:8786", "--scheduler")
+        assert scheduler_address("tcp://10.0.0.3:1") == ("tcp://10.0.0.3:1", "--scheduler")
+
+
+def test_a_refused_port_is_a_one_line_error_at_once(monkeypatch):
+    port = free_port()
+    monkeypatch.setenv(engine.SCHEDULER_ENV, f"tcp://127.0.0.1:{port}")
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError) as err:
+        map_tasks(operator.neg, [(1,), (2,)])
+    assert time.monotonic() - t0 < 3
+    assert str(err.value).startswith(
+        f"cannot reach Dask scheduler at tcp://127.0.0.1:{port} (MLTRAINER_DASK_SCHEDULER)"
+    )
+
+
+def test_an_address_without_a_port_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv(engine.SCHEDULER_ENV, "scheduler-host")
+    with pytest.raises(ClusterError, match="scheduler-host .MLTRAINER_DASK_SCHEDULER.: missing"):
+        map_tasks(operator.neg, [(1,)])
+
+
+def test_a_server_that_is_not_dask_is_refused_without_hanging():
+    """A port that answers in another protocol (here an HTTP error page) is no scheduler."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def answer():
+        conn, _ = server.accept()
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4)
+        time.sleep(1)
+        conn.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(
+            ClusterError, match=f"cannot reach Dask scheduler at tcp://127.0.0.1:{port}"
+        ):
+            map_tasks(operator.neg, [(1,)], scheduler=f"tcp://127.0.0.1:{port}")
+    finally:
+        server.close()
+    assert time.monotonic() - t0 < engine.CONNECT_TIMEOUT + 2
