@@ -195,39 +195,54 @@ def _spec_init(cls: type[Model]):
 
 
 def _document_params(doc: str, specs: dict) -> str:
-    """``doc`` with an entry (type, range, default, the spec's help) in its numpydoc
-    Parameters section for every spec the section does not describe by hand.
+    """``doc`` with a numpydoc Parameters section in spec order: the hand-written entries,
+    and for every spec the section does not describe an entry made from the spec (type,
+    range, default, help).
 
-    A docstring documents by hand only what the help does not say (a formula, how
+    A docstring describes by hand only what the help does not say (a formula, how
     parameters interact); the rest would repeat the specs.
     """
     lines = doc.splitlines()
     pad = " " * min((len(x) - len(x.lstrip()) for x in lines[1:] if x.strip()), default=4)
-    heads = {
-        lines[i].strip(): i
-        for i in range(len(lines) - 1)
-        if lines[i].strip() and set(lines[i + 1].strip()) == {"-"}
-    }
-    start = heads.get("Parameters")
-    end = min((i for i in heads.values() if start is None or i > start), default=len(lines))
-    own = "\n".join(lines[start:end] if start is not None else []).replace(",\n" + pad, ", ")
-    entries = [x.split(" : ")[0] for x in own.splitlines() if x[len(pad) :][:1] not in " "]
-    documented = {name.strip() for entry in entries for name in entry.split(",")}
-    new = []
-    for name, spec in specs.items():
-        if name not in documented:
-            text = spec.help if spec.help.endswith(".") else f"{spec.help}."
-            new += [f"{pad}{name} : {_spec_type(spec)}", f"{pad}    {text}"]
-    if not new:
-        return doc
+    heads = [i for i in range(len(lines) - 1) if set(lines[i + 1].strip()) == {"-"}]
+    start = next((i for i in heads if lines[i].strip() == "Parameters"), None)
+    end = min((i for i in heads if start is None or i > start), default=len(lines))
+    if start is None:
+        body_start = end
+    else:
+        body_start, end = (
+            start + 2,
+            start + 2 + len("\n".join(lines[start + 2 : end]).rstrip().splitlines()),
+        )
+    groups = []  # (names, lines) of the hand-written entries
+    for line in lines[body_start:end]:
+        if line[len(pad) :][:1] not in " " and not (groups and groups[-1][1][-1].endswith(",")):
+            groups.append(([], [line]))
+        else:
+            groups[-1][1].append(line)
+    for names, entry in groups:
+        head = " ".join(x.strip() for x in entry if x[len(pad) :][:1] != " ").split(" : ")[0]
+        names += [name.strip() for name in head.split(",")]
+    out, done = [], set()
+    for name in [*specs, *(n for names, _ in groups for n in names)]:
+        group = next((g for g in groups if name in g[0]), None)
+        if name in done:
+            continue
+        if group is not None:
+            out += group[1]
+            done.update(group[0])
+        else:
+            text = specs[name].help.rstrip(".") + "."
+            out += [f"{pad}{name} : {_spec_type(specs[name])}", f"{pad}    {text}"]
+            done.add(name)
     if start is None and end < len(lines):  # a new section before the first one
-        new = [f"{pad}Parameters", f"{pad}----------", *new, ""]
-    else:  # at the end of the section (or of a docstring without sections)
+        out = [f"{pad}Parameters", f"{pad}----------", *out, ""]
+    elif start is None:  # a new section at the end
         while not lines[end - 1].strip():
             end -= 1
-        if start is None:
-            new = ["", f"{pad}Parameters", f"{pad}----------", *new]
-    lines[end:end] = new
+        body_start = end
+        out = ["", f"{pad}Parameters", f"{pad}----------", *out]
+    lines[body_start:end] = out
     return "\n".join(lines) + ("\n" if doc.endswith("\n") else "")
 
 
