@@ -50,6 +50,13 @@ def audit_dir() -> Path:
     return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "audit"
 
 
+def results_dir() -> Path:
+    """Stored results of long runs, e.g. the leaderboard (``MLTRAINER_RESULTS_DIR`` or
+    ``<project>/results``, git-ignored)."""
+    env = os.environ.get("MLTRAINER_RESULTS_DIR")
+    return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "results"
+
+
 @lru_cache(maxsize=1)
 def _secrets_file() -> dict:
     path = PROJECT_ROOT / ".streamlit" / "secrets.toml"

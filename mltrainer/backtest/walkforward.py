@@ -376,10 +376,10 @@ class GridTrials:
         """Point ``j``'s signal."""
         if self.signals[j] is not None:
             return self.signals[j]
-        return _run_point(self.data, self.model_cls, self.points[j], self.backtest, True)[1]
+        return run_point(self.data, self.model_cls, self.points[j], self.backtest, True)[1]
 
 
-def _run_point(
+def run_point(
     data: MarketData, model_cls: type[Model], params: dict, backtest: dict, keep_signal: bool
 ) -> tuple[np.ndarray, pd.DataFrame | None, dict]:
     """One grid point on the whole history: net returns, the signal (if kept), tables.
@@ -407,7 +407,7 @@ def _run_grid(
     keep = len(points) * data.adj_close.size <= 10_000_000  # ~80 MB of signals
     tasks = [(model_cls, p, backtest, keep) for p in points]
     out: list = [None] * len(points)
-    runs = imap_tasks(_run_point, tasks, data, n_jobs=n_jobs, name=f"grid-{model_cls.__name__}")
+    runs = imap_tasks(run_point, tasks, data, n_jobs=n_jobs, name=f"grid-{model_cls.__name__}")
     for done, (i, res) in enumerate(runs, start=1):
         out[i] = res
         if progress is not None:
@@ -418,7 +418,7 @@ def _run_grid(
 def grid_trials(
     model_cls: type[Model], points: list[dict], data: MarketData, backtest: dict, runs: list
 ) -> GridTrials:
-    """The trials of a grid from each point's :func:`_run_point` result, in grid order."""
+    """The trials of a grid from each point's :func:`run_point` result, in grid order."""
     return GridTrials(
         model_cls,
         points,
@@ -487,7 +487,7 @@ def _baselines(
         try:
             signal = trials.signals[default_j] if default_j is not None else None
             if signal is None:
-                signal = _run_point(data, trials.model_cls, {}, trials.backtest, True)[1]
+                signal = run_point(data, trials.model_cls, {}, trials.backtest, True)[1]
             stitched = _stitch([signal] * len(splits), splits, data.dates)
             default = run_backtest(stitched, data, **trials.backtest)
         except MLTrainerError as exc:

@@ -17,7 +17,7 @@ from mltrainer.errors import MLTrainerError
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m mltrainer`` parser with every command group registered."""
-    from mltrainer.cli import audit, backtest, data, models, report, universe
+    from mltrainer.cli import audit, backtest, data, leaderboard, models, report, universe
     from mltrainer.cli.common import OneLineParser
 
     parser = OneLineParser(
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="mltrainer: S&P 500 data, models, backtests and reports",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, universe, models, backtest, report, audit):
+    for module in (data, universe, models, backtest, leaderboard, report, audit):
         module.register(sub)
     return parser
 

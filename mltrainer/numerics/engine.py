@@ -229,11 +229,13 @@ def _dask_imap(
         }
         try:
             for future in as_completed(futures, loop=client.loop):
-                i = futures[future]
+                i = futures.pop(future)
                 try:
                     result = future.result()
                 except CancelledError:  # its input died with a worker: the next round
                     continue
+                finally:
+                    future.release()  # the worker may drop the result now
                 del pending[i]
                 yield i, result
         finally:

@@ -107,6 +107,23 @@ def test_the_cli_sweeps_on_the_scheduler_it_is_given(cluster, capsys):
     assert docs[0]["n_grid_points"] == 3
 
 
+def test_a_small_leaderboard_on_the_cluster_equals_the_local_one(cluster, small, tmp_path):
+    from mltrainer.backtest.leaderboard import run_leaderboard
+    from mltrainer.backtest.walkforward import WalkForwardSettings
+
+    keys = ["momentum/TimeSeriesMomentumModel", "volume/VolumeMomentumModel"]
+    keys += ["sizing/VolatilityTargetingModel"]
+    s = WalkForwardSettings(train_size=504, test_size=126, backtest_kwargs=FOLDS["backtest_kwargs"])
+    local = run_leaderboard(small, keys, s, root=tmp_path / "local", n_jobs=1)
+    client = dask_client(cluster.address)
+    with get_task_stream(client) as stream, execution(scheduler=cluster.address):
+        remote = run_leaderboard(small, keys, s, root=tmp_path / "cluster")
+    assert local.n_tasks == remote.n_tasks == 12
+    pd.testing.assert_frame_equal(local.table, remote.table, rtol=1e-12, atol=0)
+    ran = grid_workers(stream.data, "leaderboard-")
+    assert sum(ran.values()) == 12 and len(ran) == 2, ran
+
+
 def test_a_worker_killed_mid_sweep_costs_only_its_tasks(cluster, small):
     cls = get_model("risk/PortfolioRiskModel")  # ~0.5 s a point here: a sweep to interrupt
     grid = {"window": [126, 252], "rebalance": [10, 21], "covariance": ["sample", "ledoit_wolf"]}

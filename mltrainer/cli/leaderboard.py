@@ -1,0 +1,228 @@
+"""``leaderboard``: every signal and weights model, out of sample, after costs and after
+the number of settings tried (:mod:`mltrainer.backtest.leaderboard`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mltrainer.cli.common import (
+    Subparsers,
+    add_command,
+    add_data_args,
+    add_scheduler_arg,
+    checked,
+    emit,
+    load_data,
+)
+from mltrainer.validate import parse_float, parse_int
+
+
+def register(subparsers: Subparsers) -> None:
+    """The ``leaderboard`` command."""
+    p = add_command(
+        subparsers,
+        "leaderboard",
+        _leaderboard,
+        "every signal/weights model through the same walk-forward, ranked out of sample",
+    )
+    p.add_argument("--family", action="append", default=[], help="only this family (repeatable)")
+    p.add_argument("--models", default=None, metavar="KEY,KEY", help="only these registry keys")
+    p.add_argument(
+        "--universe",
+        choices=("sp500", "survivors"),
+        default=None,
+        help="sp500: hold a ticker only while an index member (the default without "
+        "--tickers); survivors: the tickers over the whole period",
+    )
+    p.add_argument(
+        "--cost-bps",
+        type=checked(parse_float, "--cost-bps", 0.0, 1000.0),
+        default=5.0,
+        help="commission, basis points of traded value (default 5)",
+    )
+    p.add_argument(
+        "--train-days",
+        type=checked(parse_int, "--train-days", 20, 20000),
+        default=756,
+        help="first training window (expanding) or every window (rolling), trading days",
+    )
+    p.add_argument(
+        "--test-days",
+        type=checked(parse_int, "--test-days", 5, 20000),
+        default=252,
+        help="test fold, trading days",
+    )
+    p.add_argument("--mode", choices=("expanding", "rolling"), default="expanding")
+    p.add_argument(
+        "--label-horizon",
+        type=checked(parse_int, "--label-horizon", 1, 252),
+        default=1,
+        help="days a decision's label spans (purging), default 1",
+    )
+    p.add_argument(
+        "--embargo",
+        type=checked(parse_int, "--embargo", 0, 252),
+        default=0,
+        help="embargo after each test fold, days",
+    )
+    p.add_argument(
+        "--n-jobs",
+        type=checked(parse_int, "--n-jobs", 1, 256),
+        default=None,
+        help="local worker processes (default 2; ignored on a Dask cluster)",
+    )
+    p.add_argument(
+        "--results-dir",
+        default=None,
+        help="where runs are stored and resumed from (default results/leaderboard)",
+    )
+    add_scheduler_arg(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_data_args(p)
+
+
+def _settings(args: argparse.Namespace, members):
+    from mltrainer.backtest.walkforward import WalkForwardSettings
+
+    return WalkForwardSettings(
+        train_size=args.train_days,
+        test_size=args.test_days,
+        mode=args.mode,
+        label_horizon=args.label_horizon,
+        embargo=args.embargo,
+        backtest_kwargs={"commission_bps": args.cost_bps, "members": members},
+    )
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mltrainer.backtest.leaderboard import leaderboard_models, run_leaderboard
+    from mltrainer.backtest.pit import resolve_universe
+    from mltrainer.numerics.engine import connect
+
+    models = [k.strip() for k in args.models.split(",") if k.strip()] if args.models else None
+    keys = leaderboard_models(args.family or None, models)
+    connect(args.scheduler)  # a wrong address fails now, not after loading the data
+    data = load_data(args)
+    universe = resolve_universe(data, args.universe, tickers_given=bool(args.tickers))
+    settings = _settings(args, universe.mask)
+    from mltrainer.numerics.parallel import execution
+
+    with _bar(not args.no_progress) as progress, execution(scheduler=args.scheduler):
+        board = run_leaderboard(
+            data,
+            keys,
+            settings,
+            root=Path(args.results_dir) if args.results_dir else None,
+            progress=progress,
+            n_jobs=args.n_jobs,
+        )
+    board.meta["universe"] = universe.to_dict()
+    audit_id = _record(args, data, keys, board)
+    path = board.save(audit_id)
+    doc = {
+        "meta": board.meta,
+        "rows": board.table.reset_index().to_dict(orient="records"),
+        "n_tasks_run": board.n_tasks,
+        "path": str(path),
+        "audit_id": audit_id,
+    }
+    emit(args, doc, "\n".join(_lines(board, data, path, audit_id)))
+    return 0
+
+
+def _record(args: argparse.Namespace, data, keys: list[str], board) -> str:
+    """The audit record of the run (the leader and the span); returns its id."""
+    from mltrainer import audit
+
+    scored = board.table[board.table["family"] != "baseline"].dropna(subset=["oos_sharpe"])
+    metrics = {"n_models": len(keys), "n_scored": len(scored)}
+    if len(scored):
+        metrics.update(
+            best_model=scored.index[0],
+            best_oos_sharpe=float(scored["oos_sharpe"].iloc[0]),
+            best_oos_dsr=float(scored["oos_dsr"].iloc[0]),
+        )
+    extra = {"run_id": board.meta["run_id"], "out_of_sample": board.meta["out_of_sample"]}
+    return audit.record(
+        kind="leaderboard",
+        model_key=None,
+        params={"models": keys, "cost_bps": args.cost_bps, "train_days": args.train_days},
+        data=data,
+        tickers=data.tickers,
+        start=args.start,
+        end=args.end,
+        metrics=metrics,
+        source=data.source,
+        extra=extra,
+    )["id"]
+
+
+def _lines(board, data, path, audit_id: str) -> list[str]:
+    """The table as text, headed by what every figure covers."""
+    span = board.meta["out_of_sample"] or {}
+    costs = ", ".join(
+        f"{k.removesuffix('_bps')} {v:g} bps" for k, v in span.get("costs", {}).items()
+    )
+    lines = [
+        f"leaderboard: {len(board.table)} rows; out of sample {span.get('first_date')} to "
+        f"{span.get('last_date')} ({span.get('n_folds')} test folds, settings chosen on "
+        "training folds only)",
+        f"universe: {board.meta['universe']['label']}; {data.n_tickers} tickers "
+        f"({data.source}); costs {costs or 'none'}",
+        f"{'model':<42}{'CAGR':>8}{'Sharpe':>8}{'DSR':>6}{'max DD':>8}{'turn/yr':>9}"
+        f"{'N':>3}{'default Sh':>11}  chosen (last fold)",
+    ]
+    for key, row in board.table.iterrows():
+        if isinstance(row.get("error"), str) and row["family"] != "baseline":
+            lines.append(f"{key:<42}not scored: {row['error'][:80]}")
+            continue
+        lines.append(
+            f"{key:<42}{_f(row['oos_cagr'], '.1%'):>8}{_f(row['oos_sharpe'], '.2f'):>8}"
+            f"{_f(row.get('oos_dsr'), '.2f'):>6}{_f(row['oos_max_drawdown'], '.1%'):>8}"
+            f"{_f(row['oos_turnover'], '.1f'):>9}{int(row['n_settings']):>3}"
+            f"{_f(row.get('default_oos_sharpe'), '.2f'):>11}  {_s(row.get('chosen_params'))}"
+        )
+    lines.append(f"{board.n_tasks} (model, setting) task(s) run; the rest read back")
+    lines.append(f"stored: {path}; audit record {audit_id}")
+    return lines
+
+
+def _f(value, fmt: str) -> str:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if value != value else format(value, fmt)
+
+
+def _s(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
+class _bar:
+    """A tqdm bar on stderr counting (model, setting) tasks; None when not shown."""
+
+    def __init__(self, show: bool) -> None:
+        self.show = show
+        self.bar = None
+
+    def __enter__(self):
+        if not self.show:
+            return None
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc="leaderboard", unit="task", file=sys.stderr, disable=None)
+
+        def progress(done: int, total: int) -> None:
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh()
+
+        return progress
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()

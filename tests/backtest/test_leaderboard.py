@@ -1,0 +1,134 @@
+"""The leaderboard on real prices (5 tickers, 2010-2015, 3 models): each row is the
+model's own walk-forward over its declared grid, a finished run is read back without a
+single task, and a run killed part-way resumes with only the unfinished tasks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mltrainer.backtest.leaderboard import (
+    MAX_SETTINGS,
+    leaderboard_models,
+    model_settings,
+    run_leaderboard,
+)
+from mltrainer.backtest.walkforward import WalkForwardSettings, walk_forward
+from mltrainer.errors import ParameterError
+from mltrainer.models.registry import MODELS
+
+TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "KO"]
+KEYS = [
+    "momentum/SimpleMomentumModel",
+    "technical/TrendAnalysisModel",
+    "risk/VolatilityTargetingModel",
+]
+SETTINGS = WalkForwardSettings(
+    train_size=504, test_size=126, backtest_kwargs={"commission_bps": 5.0}
+)
+
+
+@pytest.fixture(scope="module")
+def small(sp500_dir):
+    from mltrainer.data.local import load_local
+
+    return load_local(sp500_dir, tickers=TICKERS, start="2010-01-01", end="2015-12-31")
+
+
+@pytest.mark.parametrize("key", leaderboard_models())
+def test_every_model_gets_a_small_valid_grid_holding_its_defaults(key):
+    grid, points = model_settings(key)
+    assert 1 <= len(points) <= MAX_SETTINGS
+    cls = MODELS[key]
+    defaults = cls().get_params()
+    assert any(all(defaults[k] == v for k, v in p.items()) for p in points), points
+    assert len({json.dumps(p, sort_keys=True) for p in points}) == len(points)
+
+
+def test_the_model_list_filters_by_family_and_key():
+    assert all(k.startswith("risk/") for k in leaderboard_models(["risk"]))
+    assert leaderboard_models(keys=KEYS[:1]) == KEYS[:1]
+    with pytest.raises(ParameterError, match="unknown family nope"):
+        leaderboard_models(["nope"])
+    with pytest.raises(ParameterError, match="not a signal or weights model"):
+        leaderboard_models(keys=["volatility/GARCHModel"])
+
+
+def test_each_row_is_the_models_own_walk_forward(small, tmp_path):
+    board = run_leaderboard(small, KEYS, SETTINGS, root=tmp_path, n_jobs=1)
+    assert board.n_tasks == 12
+    for key in KEYS:
+        grid, points = model_settings(key)
+        wf = walk_forward(MODELS[key], small, grid, n_jobs=1, **_kwargs())
+        row = board.table.loc[key]
+        assert row["oos_sharpe"] == wf.oos_metrics["sharpe"]
+        assert row["oos_cagr"] == wf.oos_metrics["cagr"]
+        assert row["oos_max_drawdown"] == wf.oos_metrics["max_drawdown"]
+        assert row["oos_dsr"] == wf.deflated_sharpe["oos"]["dsr"]
+        assert row["n_settings"] == len(points) == 4
+        assert json.loads(row["chosen_params"]) == wf.folds["params"].iloc[-1]
+        assert row["default_oos_sharpe"] == wf.baselines.summary()["default_params"]["sharpe"]
+    ew = board.table.loc["baseline/EqualWeightBuyAndHold"]
+    assert ew["family"] == "baseline" and ew["oos_sharpe"] == pytest.approx(
+        wf.baselines.summary()["equal_weight"]["sharpe"], rel=0, abs=0
+    )
+    span = board.meta["out_of_sample"]
+    assert (span["first_date"], span["last_date"], span["n_folds"]) == (
+        "2012-01-03",
+        "2015-12-31",
+        8,
+    )
+    sharpes = board.table.loc[KEYS, "oos_sharpe"]
+    assert list(board.table.index[:3]) == list(sharpes.sort_values(ascending=False).index)
+
+
+def _kwargs() -> dict:
+    return {
+        "train_size": SETTINGS.train_size,
+        "test_size": SETTINGS.test_size,
+        "backtest_kwargs": SETTINGS.backtest_kwargs,
+    }
+
+
+def test_a_killed_run_resumes_from_its_finished_tasks(small, tmp_path):
+    full = run_leaderboard(small, KEYS, SETTINGS, root=tmp_path / "full", n_jobs=1)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_five(done: int, total: int) -> None:
+        if done == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_leaderboard(
+            small, KEYS, SETTINGS, root=tmp_path / "run", progress=kill_after_five, n_jobs=1
+        )
+    resumed = run_leaderboard(small, KEYS, SETTINGS, root=tmp_path / "run", n_jobs=1)
+    assert resumed.n_tasks == 12 - 5
+    again = run_leaderboard(small, KEYS, SETTINGS, root=tmp_path / "run", n_jobs=1)
+    assert again.n_tasks == 0
+    for board in (resumed, again):
+        assert board.table.drop(columns="settings").equals(full.table.drop(columns="settings"))
+
+
+def test_the_cli_stores_parquet_with_the_audit_id_and_reads_it_back(tmp_path, capsys):
+    import pandas as pd
+
+    from mltrainer.cli import main
+
+    argv = ["leaderboard", "--tickers", ",".join(TICKERS), "--start", "2010-01-01"]
+    argv += ["--end", "2015-12-31", "--models", ",".join(KEYS[:2]), "--train-days", "504"]
+    argv += ["--test-days", "126", "--results-dir", str(tmp_path), "--json", "--n-jobs", "1"]
+    docs = []
+    for _ in range(2):
+        assert main(argv) == 0
+        docs.append(json.loads(capsys.readouterr().out))
+    assert [d["n_tasks_run"] for d in docs] == [8, 0]
+    assert docs[0]["rows"] == docs[1]["rows"]
+    stored = pd.read_parquet(docs[1]["path"])
+    assert list(stored.index[:2]) == [r["key"] for r in docs[1]["rows"][:2]]
+    meta = json.loads((tmp_path / docs[1]["meta"]["run_id"] / "meta.json").read_text())
+    assert meta["audit_id"] == docs[1]["audit_id"]
+    assert meta["out_of_sample"]["costs"] == {"commission_bps": 5.0}
