@@ -3,10 +3,12 @@
 import streamlit as st
 
 from ui.context import sidebar
+from ui.feedback import import_models
 from ui.pages import navigation
 
 st.set_page_config(page_title="mltrainer", page_icon="📈", layout="wide")
 
 page = navigation()
 sidebar()
+import_models()
 page.run()

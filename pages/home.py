@@ -15,7 +15,7 @@ from mltrainer.sectors import trailing_returns
 from ui.compute import params_key, run_index_model
 from ui.context import current, load
 from ui.data import cache_status, index_close
-from ui.feedback import friendly
+from ui.feedback import StepProgress, friendly
 from ui.monitoring import (
     DEFAULT_REGIME,
     alert_cards,
@@ -54,8 +54,16 @@ c4.metric(
     "stale-data alert past its limit"
     + (f". Data as of {fmt.date(data.as_of)}" if data.as_of is not None else ""),
 )
-# a cold server computes the index regimes, the alerts and the sector baskets: say so
-loading = st.progress(0.0, text="Loading the index and its regime… (1 of 3)")
+# a cold server computes the index regimes, the alerts, the sector baskets and reads the
+# cache (checksums): say which
+loading = StepProgress(
+    [
+        "Loading the index and its regime",
+        "Evaluating the risk limits",
+        "Building the sector baskets",
+        "Checking the data's freshness and the network cache",
+    ]
+)
 
 # ------------------------------------------------------------- index and its regime
 left, right = st.columns([3, 1])
@@ -104,7 +112,7 @@ with left:
 
 # ------------------------------------------------------------------------- alerts
 st.subheader("Active alerts")
-loading.progress(1 / 3, text="Evaluating the risk limits… (2 of 3)")
+loading.step(1)
 today = dt.date.today()
 with friendly("The risk limits could not be evaluated", stop=False):
     alerts, _ = index_alerts(
@@ -118,7 +126,7 @@ with friendly("The risk limits could not be evaluated", stop=False):
     )
 
 # ------------------------------------------------------------- sector performance
-loading.progress(2 / 3, text="Building the sector baskets… (3 of 3)")
+loading.step(2)
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Sector performance")
@@ -139,7 +147,7 @@ with left:
             f"Equal-weighted sector baskets of the {data.source} tickers to "
             f"{daily.index[-1]:%Y-%m-%d}; 'Universe' is all of them. {note}."
         )
-loading.empty()
+loading.step(3)
 with right:
     st.subheader("Data freshness")
     limit = Limits().stale_days
@@ -188,3 +196,4 @@ with right:
         ("pages/model_lab.py", "Model Lab: tune, backtest, walk forward", ":material/science:"),
     ):
         st.page_link(link_target(file), label=label, icon=icon)
+loading.done()

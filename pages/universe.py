@@ -17,7 +17,7 @@ from mltrainer.sectors import (
 from mltrainer.sectors_pit import EQUAL
 from ui.context import current, load
 from ui.data import index_close, ticker_returns
-from ui.feedback import friendly
+from ui.feedback import StepProgress, friendly
 from ui.tables import table_height
 from ui.universe import (
     EXPORT_MIME,
@@ -107,6 +107,15 @@ table = table.merge(
     rets[["ticker", "last_price", "return"]], how="left", left_on="symbol", right_on="ticker"
 ).drop(columns=["ticker"])
 
+# every tab computes on each run, hidden ones too: the bar says which part is loading
+loading = StepProgress(
+    [
+        "Listing the constituents",
+        "Drawing the treemap and sector weights",
+        "Computing the sector rotation",
+        "Reading the membership history",
+    ]
+)
 tab_map, tab_rotation, tab_table, tab_history = st.tabs(
     ["Treemap & weights", "Sector rotation", "Constituents", "Membership history"],
     key="uni_tab",
@@ -170,6 +179,7 @@ with tab_table:
         },
     )
 
+loading.step(1)
 with tab_map:
     left, right = st.columns([2, 1])
     with friendly("The index members of that date could not be found"):
@@ -229,6 +239,7 @@ with tab_map:
                 "Polygon or Yahoo)."
             )
 
+loading.step(2)
 with tab_rotation:
     c1, c2, c3, c4 = st.columns(4)
     freq = c1.selectbox(
@@ -307,6 +318,7 @@ with tab_rotation:
         },
     )
 
+loading.step(3)
 with tab_history:
     history = membership_source(st.session_state["universe_refresh"])
     if history is None and universe.changes.empty:
@@ -389,3 +401,4 @@ with tab_history:
                     "removed_security": st.column_config.TextColumn("removed security"),
                 },
             )
+loading.done()

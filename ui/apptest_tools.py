@@ -21,15 +21,19 @@ CHART_SUMS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).m
 
 
 def wait_until_idle(page: Any, timeout_ms: int = 120_000) -> None:
-    """Wait for Streamlit's script run to finish (the 'running' indicator disappears).
+    """Wait for Streamlit's script run to finish.
 
-    ``page`` is a Playwright page showing the app.
+    ``page`` is a Playwright page showing the app. The app root carries the run's state
+    in ``data-test-script-state`` (``initial``, ``running``, ``notRunning``; Streamlit
+    1.4x on). The top-right 'Running...' status widget this used to read is no longer
+    drawn, so that check passed at once, mid-run. A click's rerun may start a moment
+    later, hence the second look after a pause.
     """
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText"
-        ".includes('Running')",
-        timeout=timeout_ms,
+    idle = (
+        "() => document.querySelector('[data-testid=\"stApp\"]')"
+        ".getAttribute('data-test-script-state') === 'notRunning'"
     )
+    page.wait_for_function(idle, timeout=timeout_ms)
     page.wait_for_timeout(500)
+    page.wait_for_function(idle, timeout=timeout_ms)

@@ -65,7 +65,7 @@ def trading_span(sel: Selection) -> tuple[dt.date, dt.date]:
     return data.dates[0].date(), data.dates[-1].date()
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_data(show_spinner="Loading the S&P 500 index…", max_entries=4)
 def index_close(end: dt.date | None = None) -> pd.Series:
     """The S&P 500 index close bundled with skfolio/arch (1990-2022), up to ``end``."""
     from mltrainer.data.bundled import load_index

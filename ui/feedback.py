@@ -8,14 +8,49 @@ cached function may not draw) are memoised in :func:`result_store`.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import streamlit as st
 
 from mltrainer.errors import MLTrainerError
+
+
+def import_models() -> None:
+    """Import the model library with a spinner on the server's first run: importing it
+    (arch, statsmodels, scikit-learn, numba kernels) takes seconds, and a page that
+    imports it at its top would stay blank meanwhile. Later runs find it imported."""
+    if "mltrainer.models.registry" not in sys.modules:
+        with st.spinner("Loading the model library (first run of the server)…"):
+            import mltrainer.models.registry  # noqa: F401
+
+
+class StepProgress:
+    """A progress bar that names the step a page is on (``Drawing the treemap… (2 of 4)``).
+
+    A page with tabs computes every tab on each run, and a spinner inside a tab the user
+    is not looking at is hidden with it: without this bar, a cold load would sit for
+    seconds with nothing saying what is loading. Create it above the tabs, call
+    :meth:`step` before each part and :meth:`done` at the end (the bar goes).
+    """
+
+    def __init__(self, steps: Sequence[str]):
+        self.steps = tuple(steps)
+        self._bar = st.progress(0.0, text=self._text(0))
+
+    def _text(self, i: int) -> str:
+        return f"{self.steps[i]}… ({i + 1} of {len(self.steps)})"
+
+    def step(self, i: int) -> None:
+        """Show step ``i`` (from 0) as the one running."""
+        self._bar.progress(i / len(self.steps), text=self._text(i))
+
+    def done(self) -> None:
+        """Remove the bar."""
+        self._bar.empty()
 
 
 @contextmanager

@@ -231,7 +231,7 @@ def report_pdf(source: str, tickers: tuple, weights: tuple, start, end, settings
         return {"pdf": printed.path.read_bytes()}
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_data(show_spinner="Computing correlations and risk contributions…", max_entries=32)
 def portfolio_stats(source: str, tickers: tuple, weights: tuple, start, end) -> dict:
     """Correlation, risk contributions, drawdowns of the portfolio and of each position."""
     from mltrainer.measures.portfolio import portfolio_summary

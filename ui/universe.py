@@ -90,7 +90,7 @@ def membership_source(refresh: int = 0):
         return None
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_data(show_spinner="Finding the members and their sectors on that date…", max_entries=16)
 def membership_on(_universe: SP500Universe, key: str, date, refresh: int = 0) -> dict:
     """Members on ``date`` under the symbols of that day, with their sectors then, the
     source in charge and any warning: from every source combined, else from the list's
