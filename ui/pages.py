@@ -28,6 +28,7 @@ PAGES = (
     PageSpec("pages/regimes.py", "Regimes", ":material/partly_cloudy_day:", "regimes"),
     PageSpec("pages/risk.py", "Risk & Stress", ":material/shield:", "risk"),
     PageSpec("pages/model_lab.py", "Model Lab", ":material/science:", "model_lab"),
+    PageSpec("pages/leaderboard.py", "Leaderboard", ":material/leaderboard:", "leaderboard"),
     PageSpec("pages/monitor.py", "Monitor", ":material/notifications_active:", "monitor"),
 )
 

@@ -98,7 +98,7 @@ def _settings(args: argparse.Namespace, members):
 def _leaderboard(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mltrainer.backtest.leaderboard import leaderboard_models, run_leaderboard
+    from mltrainer.backtest.leaderboard import data_meta, leaderboard_models, run_leaderboard
     from mltrainer.backtest.pit import resolve_universe
     from mltrainer.numerics.engine import connect
 
@@ -120,6 +120,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
             n_jobs=args.n_jobs,
         )
     board.meta["universe"] = universe.to_dict()
+    board.meta["data"] = data_meta(data, args.tickers)
     audit_id = _record(args, data, keys, board)
     path = board.save(audit_id)
     doc = {

@@ -1,0 +1,51 @@
+"""The leaderboard as a chart: each model's out-of-sample Sharpe ratio beside its
+deflated Sharpe, with the naive baselines as reference lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from mltrainer.plots.common import PALETTE, finish
+
+
+def leaderboard_chart(table: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Horizontal bars of ``oos_sharpe`` per model (coloured by family, best on top), the
+    deflated Sharpe in the hover text, and a dashed line per baseline row.
+
+    ``table`` is :attr:`mltrainer.backtest.leaderboard.Leaderboard.table` (or a filtered
+    copy): index the registry keys, columns ``family``, ``oos_sharpe``, ``oos_dsr``.
+    """
+    baselines = table[table["family"] == "baseline"]
+    models = table[(table["family"] != "baseline") & table["oos_sharpe"].notna()]
+    models = models.sort_values("oos_sharpe")
+    fig = go.Figure()
+    for i, (family, rows) in enumerate(models.groupby("family", sort=False)):
+        fig.add_trace(
+            go.Bar(
+                x=rows["oos_sharpe"],
+                y=[k.split("/", 1)[1].removesuffix("Model") for k in rows.index],
+                orientation="h",
+                name=family,
+                marker_color=PALETTE[i % len(PALETTE)],
+                customdata=np.column_stack([rows["oos_dsr"], rows["n_settings"]]),
+                hovertemplate="Sharpe %{x:.2f}<br>deflated Sharpe %{customdata[0]:.2f} "
+                "over %{customdata[1]} settings<extra>%{fullData.name}</extra>",
+            )
+        )
+    for key, row in baselines.iterrows():
+        if np.isfinite(row["oos_sharpe"]):
+            fig.add_vline(
+                x=float(row["oos_sharpe"]),
+                line_dash="dash",
+                annotation_text=key.split("/", 1)[1],
+                annotation_position="top",
+            )
+    fig.update_layout(barmode="overlay", hovermode="closest")
+    fig.update_yaxes(
+        categoryorder="array",
+        categoryarray=[k.split("/", 1)[1].removesuffix("Model") for k in models.index],
+    )
+    fig.update_xaxes(title_text="Sharpe ratio, out of sample (annualised, after costs)")
+    return finish(fig, title, height=max(320, 22 * len(models) + 140))

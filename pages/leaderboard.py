@@ -1,0 +1,61 @@
+"""Leaderboard: every signal and weights model ranked out of sample, after costs and
+after the settings tried; each row opens the Model Lab with that model and setting."""
+
+import streamlit as st
+
+from mltrainer.plots.leaderboard import leaderboard_chart
+from ui.context import current, load
+from ui.data import default_tickers
+from ui.feedback import friendly
+from ui.leaderboard import coverage, display_frame, latest_stored, starter
+
+st.title("Leaderboard")
+sel = current()
+data = load(sel.source)
+if data is None:
+    st.stop()
+found = latest_stored()
+if found is None:
+    st.info(
+        "No leaderboard has been stored yet. The full one runs from the command line "
+        "(`python -m mltrainer leaderboard --universe sp500 --start 2000-01-01`, or on a "
+        "Dask cluster with `--scheduler`); shown meanwhile: the momentum family on a few "
+        "tickers of the sidebar's range."
+    )
+    with friendly("Leaderboard"):
+        table, meta = starter(sel, default_tickers(sel, 5))
+else:
+    table, meta = found
+st.caption(coverage(meta))
+families = ["all", *sorted(set(table["family"]) - {"baseline"})]
+family = st.selectbox("Family", families, key="lb_family", bind="query-params")
+shown = table if family == "all" else table[table["family"].isin([family, "baseline"])]
+st.plotly_chart(
+    leaderboard_chart(shown, title="Sharpe ratio out of sample, dashed: naive baselines"),
+    width="stretch",
+    key="lb_chart",
+)
+st.dataframe(
+    display_frame(shown, meta),
+    hide_index=True,
+    width="stretch",
+    key="lb_table",
+    column_config={
+        "model": "Model",
+        "family": "Family",
+        "oos_cagr": st.column_config.NumberColumn("CAGR (OOS)", format="%.1f%%"),
+        "oos_sharpe": st.column_config.NumberColumn("Sharpe (OOS)", format="%.2f"),
+        "oos_dsr": st.column_config.NumberColumn(
+            "Deflated Sharpe",
+            format="%.2f",
+            help="probability the Sharpe is not luck of picking the best of the settings tried",
+        ),
+        "oos_max_drawdown": st.column_config.NumberColumn("Max drawdown (OOS)", format="%.1f%%"),
+        "oos_turnover": st.column_config.NumberColumn("Turnover / year", format="%.1f"),
+        "n_settings": st.column_config.NumberColumn("Settings tried", format="%d"),
+        "default_oos_sharpe": st.column_config.NumberColumn("Sharpe at defaults", format="%.2f"),
+        "chosen_params": "Chosen setting (last fold)",
+        "error": "Not scored because",
+        "lab": st.column_config.LinkColumn("Model Lab", display_text="open"),
+    },
+)

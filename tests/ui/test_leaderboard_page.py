@@ -1,0 +1,84 @@
+"""The Leaderboard page in AppTest: a starter run when nothing is stored, the latest
+stored run otherwise, the family filter, and rows that open the Model Lab with the
+model and the setting its last training fold chose."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl
+
+import pytest
+
+from mltrainer.backtest.leaderboard import data_meta, run_leaderboard
+from mltrainer.backtest.walkforward import WalkForwardSettings
+from tests.ui.pagetools import errors, figure, open_page
+
+TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "KO"]
+
+
+@pytest.fixture()
+def results_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLTRAINER_RESULTS_DIR", str(tmp_path / "results"))
+    return tmp_path / "results"
+
+
+def shown(at) -> list[dict]:
+    return at.dataframe[0].value.to_dict(orient="records")
+
+
+def test_without_a_stored_run_the_page_shows_a_starter_leaderboard(
+    app, shared_data_dir, results_dir
+):
+    at = open_page(app, "leaderboard", "local")
+    assert not errors(at)
+    assert "No leaderboard has been stored yet" in " ".join(i.value for i in at.info)
+    rows = shown(at)
+    families = {r["family"] for r in rows}
+    assert families == {"momentum", "baseline"}
+    assert figure(at, "lb_chart")["data"]
+    assert (
+        "Out of sample" in at.caption[0].value and "costs commission 5 bps" in at.caption[0].value
+    )
+
+
+def test_a_stored_run_is_shown_filtered_and_linked_to_the_model_lab(app, sp500_dir, results_dir):
+    from mltrainer.data.local import load_local
+
+    data = load_local(sp500_dir, tickers=TICKERS, start="2012-01-01", end="2017-12-31")
+    keys = ["momentum/SimpleMomentumModel", "risk/VolatilityTargetingModel"]
+    settings = WalkForwardSettings(
+        train_size=504, test_size=126, backtest_kwargs={"commission_bps": 7.0}
+    )
+    board = run_leaderboard(data, keys, settings, root=results_dir / "leaderboard", n_jobs=1)
+    board.meta["data"] = data_meta(data, TICKERS)
+    board.meta["universe"] = {"name": "survivors", "label": "the tickers picked"}
+    board.save("audit123")
+
+    at = open_page(app, "leaderboard", "local")
+    assert not errors(at) and not at.info
+    assert {r["model"] for r in shown(at)} >= {"SimpleMomentumModel", "VolatilityTargetingModel"}
+    assert "audit123" in at.caption[0].value
+    at.selectbox(key="lb_family").select("risk").run()
+    rows = shown(at)
+    assert {r["family"] for r in rows} == {"risk", "baseline"}
+    link = next(r["lab"] for r in rows if r["model"] == "VolatilityTargetingModel")
+    page, _, query = link.partition("?")
+    assert page == "model_lab"
+    params = dict(parse_qsl(query))
+    chosen = json.loads(board.table.loc["risk/VolatilityTargetingModel", "chosen_params"])
+    assert params["model"] == "risk/VolatilityTargetingModel" and params["costs"] == "7"
+    assert params["tickers"] == ",".join(TICKERS)
+    assert {k[2:]: v for k, v in params.items() if k.startswith("p.")} == {
+        k: str(v) for k, v in chosen.items()
+    }
+
+    lab = app.__class__.from_file(app._script_path, default_timeout=180)
+    lab.query_params.update(params)
+    at = open_page(lab, "model_lab", "local")
+    assert not errors(at)
+    assert at.selectbox(key="lab_model:risk").value == "risk/VolatilityTargetingModel"
+    for name, value in chosen.items():
+        assert at.slider(key=f"lab:risk/VolatilityTargetingModel:{name}").value == pytest.approx(
+            value
+        )
+    assert at.multiselect(key="lab_tickers").value == TICKERS
