@@ -19,22 +19,22 @@ PERCENT = ("oos_cagr", "oos_max_drawdown", "default_oos_cagr")
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _read(folder: str, mtime: float) -> tuple[pd.DataFrame, dict]:
+    """A stored run, read again only when its meta file changes (``mtime``)."""
     from pathlib import Path
 
-    path = Path(folder)
-    return pd.read_parquet(path / "leaderboard.parquet"), json.loads(
-        (path / "meta.json").read_text()
-    )
+    from mltrainer.backtest.leaderboard_store import read_run
+
+    return read_run(Path(folder))
 
 
 def latest_stored() -> tuple[pd.DataFrame, dict] | None:
-    """The most recently finished leaderboard in ``results/leaderboard`` (the CLI's),
-    re-read only when a newer one lands."""
-    base = config.results_dir() / "leaderboard"
-    done = sorted(base.glob("*/meta.json"), key=lambda p: p.stat().st_mtime)
-    if not done:
+    """The most recently finished leaderboard in ``results/leaderboard`` (the CLI's)."""
+    from mltrainer.backtest.leaderboard_store import latest_run
+
+    folder = latest_run()
+    if folder is None:
         return None
-    return _read(str(done[-1].parent), done[-1].stat().st_mtime)
+    return _read(str(folder), (folder / "meta.json").stat().st_mtime)
 
 
 def starter(sel, tickers: list[str]) -> tuple[pd.DataFrame, dict]:

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mltrainer.backtest.leaderboard_store import LeaderboardStore
@@ -324,7 +325,9 @@ def default_identity(data: MarketData, settings: WalkForwardSettings) -> dict:
     return {
         "data": data.fingerprint(),
         "source": data.source,
-        "settings": settings.as_dict(Model, 0),
+        "folds": [settings.train_size, settings.test_size, settings.mode],
+        "purging": [settings.label_horizon, settings.embargo, settings.periods_per_year],
+        "backtest": {k: v for k, v in settings.backtest_kwargs.items() if np.isscalar(v)},
         "members": None if mask is None else int(mask),
     }
 

@@ -101,11 +101,15 @@ def _json_default(obj: object) -> object:
     return str(obj)
 
 
-def latest_table(root: Path | None = None) -> tuple[pd.DataFrame, dict] | None:
-    """The most recently finished leaderboard under ``root`` and its meta, or None."""
+def latest_run(root: Path | None = None) -> Path | None:
+    """The folder of the most recently finished leaderboard under ``root`` (default
+    ``results/leaderboard``), or None."""
     base = Path(root or config.results_dir() / "leaderboard")
     done = sorted(base.glob("*/meta.json"), key=lambda p: p.stat().st_mtime)
-    if not done:
-        return None
-    folder = done[-1].parent
-    return pd.read_parquet(folder / "leaderboard.parquet"), json.loads(done[-1].read_text())
+    return done[-1].parent if done else None
+
+
+def read_run(folder: Path) -> tuple[pd.DataFrame, dict]:
+    """A finished leaderboard's table and meta."""
+    meta = json.loads((folder / "meta.json").read_text())
+    return pd.read_parquet(folder / "leaderboard.parquet"), meta
