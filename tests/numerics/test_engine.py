@@ -53,8 +53,10 @@ def test_an_address_without_a_port_is_refused_by_name(monkeypatch):
         map_tasks(operator.neg, [(1,)])
 
 
-def test_a_server_that_is_not_dask_is_refused_without_hanging():
-    """A port that answers in another protocol (here an HTTP error page) is no scheduler."""
+def test_a_server_that_is_not_dask_is_refused_without_hanging(monkeypatch):
+    """A port that answers in another protocol (here an HTTP error page) is no scheduler:
+    refused within the connect timeout (shortened here to keep the test quick)."""
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT", 2.0)
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
