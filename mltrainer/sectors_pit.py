@@ -112,11 +112,12 @@ class IndexOnDate:
         return {EQUAL: "equal weight", SHARES: "price x shares"}.get(self.weighting, "market cap")
 
     def title(self) -> str:
-        """One short line for a chart title (it must fit half a 1280 px page): date,
-        member counts and the weighting in brief; :meth:`caption` says the rest."""
+        """One short line for a chart title (it must fit the treemap's column in a 1280 px
+        window): date, members with prices of all members, the weighting in brief;
+        :meth:`caption` says the rest."""
         return (
             f"S&P 500 on {self.date:%Y-%m-%d}: {self.n_with_prices} of {self.n_members} "
-            f"members priced · area: {self.size_label}"
+            f"members, {self.size_label}"
         )
 
     def caption(self) -> str:

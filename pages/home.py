@@ -145,7 +145,7 @@ with left:
         )
         st.caption(
             f"Equal-weighted sector baskets of the {data.source} tickers to "
-            f"{daily.index[-1]:%Y-%m-%d}; 'Universe' is all of them. {note}."
+            f"{daily.index[-1]:%Y-%m-%d}; 'Universe' is all of them. {note[:1].upper()}{note[1:]}."
         )
 loading.step(3)
 with right:
@@ -184,7 +184,7 @@ with right:
     for file, label, icon in (
         (
             "pages/universe.py",
-            "Universe Explorer: constituents, sectors, rotation",
+            "Universe Explorer: members, sectors, rotation",
             ":material/explore:",
         ),
         (

@@ -44,8 +44,9 @@ METRICS = (
     ("annual_turnover", "Turnover / year", fmt.times),
 )
 BENCHMARKS = {"universe": "Equal-weight tickers", "sp500": "S&P 500 index"}
-TRAIN_MODES = {"expanding": "Expanding (from the range start)", "rolling": "Rolling (fixed length)"}
-UNIVERSES = {"survivors": "Tickers picked, whole period", "sp500": "S&P 500 as it was"}
+# short option labels (the widgets' help explains them): longer ones were cut in the boxes
+TRAIN_MODES = {"expanding": "Expanding", "rolling": "Rolling"}
+UNIVERSES = {"survivors": "Tickers picked", "sp500": "S&P 500 as it was"}
 
 
 def short(key: str) -> str:
@@ -89,15 +90,16 @@ key = c2.selectbox(
 cls = get_model(key)
 options = universe_tickers(sel)
 from_url = [t for t in (url.get("tickers") or "").split(",") if t in options]
-c3a, c3b = c3.columns([1, 2])
+c3a, c3b = c3.columns([2, 3])
 universe = c3a.selectbox(
     "Universe",
     list(UNIVERSES),
     format_func=UNIVERSES.get,
     key="lab_universe",
     index=list(UNIVERSES).index(url["universe"]) if url.get("universe") in UNIVERSES else 0,
-    help="S&P 500 as it was: every ticker of the data, each held only on the days it was "
-    "an index member (the same run on the survivors is shown beside it)",
+    help="Tickers picked: the tickers you choose, held over the whole period. S&P 500 as "
+    "it was: every ticker of the data, each held only on the days it was an index member "
+    "(the same run on the survivors is shown beside it)",
 )
 if universe == "sp500" and family == "ml":
     st.info(

@@ -32,6 +32,7 @@ from ui.risk import (
     trading_days,
     var_backtest,
 )
+from ui.tables import table_height
 
 st.title("Risk & Stress")
 sel = current()
@@ -212,50 +213,40 @@ with tab_var:
         )
     with right:
         st.dataframe(
-            zones.drop(columns=["level"]), hide_index=True, width="stretch", key="risk_bt_table"
+            zones,
+            hide_index=True,
+            width="stretch",
+            key="risk_bt_table",
+            # the figures a reader compares; the likelihood ratios are in the report
+            column_order=[
+                "method",
+                "exceptions",
+                "expected",
+                "rate",
+                "kupiec_p",
+                "conditional_coverage_p",
+                "exceptions (250 d)",
+                "zone (250 d)",
+            ],
+            column_config={
+                "expected": st.column_config.NumberColumn(format="%.1f"),
+                "rate": st.column_config.NumberColumn("rate", format="percent"),
+                "kupiec_p": st.column_config.NumberColumn("Kupiec p", format="%.3f"),
+                "conditional_coverage_p": st.column_config.NumberColumn(
+                    "Christoffersen p", format="%.3f"
+                ),
+                "exceptions (250 d)": st.column_config.NumberColumn("last 250 d"),
+                "zone (250 d)": st.column_config.TextColumn("zone"),
+            },
         )
 
 with tab_stress:
     table = report.scenario_table()
+    paths = {r.name: r.path for r in report.scenarios if r.path is not None and len(r.path)}
     left, right = st.columns([2, 3])
     with left:
         st.plotly_chart(scenario_summary_bar(table), width="stretch", key="risk_scen_bar")
     with right:
-        shown = table[
-            [
-                "scenario",
-                "kind",
-                "window",
-                "portfolio_return",
-                "pnl",
-                "max_drawdown",
-                "covered_weight",
-            ]
-        ]
-        st.dataframe(
-            shown,
-            hide_index=True,
-            width="stretch",
-            key="risk_scen_table",
-            column_config={
-                "portfolio_return": st.column_config.NumberColumn("return", format="percent"),
-                "pnl": st.column_config.NumberColumn("P&L ($)", format="dollar"),
-                "max_drawdown": st.column_config.NumberColumn("max drawdown", format="percent"),
-                "covered_weight": st.column_config.NumberColumn("weight covered", format="percent"),
-            },
-        )
-        outside = [r.name for r in HISTORICAL_SCENARIOS if r.key in report.skipped]
-        if outside:
-            st.caption(
-                f"Not replayed: {', '.join(outside)}: the portfolio's tickers have no "
-                f"prices then (history from {report.meta['history_start']})."
-            )
-        for name, reason in report.skipped.items():
-            if name not in {r.key for r in HISTORICAL_SCENARIOS}:
-                st.caption(f"Skipped {name}: {reason}")
-    paths = {r.name: r.path for r in report.scenarios if r.path is not None and len(r.path)}
-    left, right = st.columns([3, 2])
-    with left:
         if paths:
             st.plotly_chart(replay_paths_chart(paths), width="stretch", key="risk_paths")
         else:
@@ -263,17 +254,41 @@ with tab_stress:
                 "No historical episode falls inside the portfolio's price history "
                 f"(from {report.meta['history_start']}); pick tickers listed longer."
             )
-    with right:
-        names = [r.name for r in report.scenarios]
-        pick = st.selectbox(
-            "P&L by position under", names, key="risk_scen_pick", bind="query-params"
+    # the full width: seven columns are cut in half of the page
+    shown = table[
+        ["scenario", "kind", "window", "portfolio_return", "pnl", "max_drawdown", "covered_weight"]
+    ]
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        height=table_height(len(shown)),  # every scenario, no inner scroll
+        key="risk_scen_table",
+        column_config={
+            "portfolio_return": st.column_config.NumberColumn("return", format="percent"),
+            "pnl": st.column_config.NumberColumn("P&L ($)", format="dollar"),
+            "max_drawdown": st.column_config.NumberColumn("max drawdown", format="percent"),
+            "covered_weight": st.column_config.NumberColumn("weight covered", format="percent"),
+        },
+    )
+    outside = [r.name for r in HISTORICAL_SCENARIOS if r.key in report.skipped]
+    if outside:
+        st.caption(
+            f"Not replayed: {', '.join(outside)}: the portfolio's tickers have no "
+            f"prices then (history from {report.meta['history_start']})."
         )
-        res = next(r for r in report.scenarios if r.name == pick)
-        st.plotly_chart(
-            pnl_bar(res.positions["pnl"], f"{pick}: P&L by position", currency="$"),
-            width="stretch",
-            key="risk_pnl",
-        )
+    for name, reason in report.skipped.items():
+        if name not in {r.key for r in HISTORICAL_SCENARIOS}:
+            st.caption(f"Skipped {name}: {reason}")
+    left, right = st.columns([1, 2])
+    names = [r.name for r in report.scenarios]
+    pick = left.selectbox("P&L by position under", names, key="risk_scen_pick", bind="query-params")
+    res = next(r for r in report.scenarios if r.name == pick)
+    right.plotly_chart(
+        pnl_bar(res.positions["pnl"], f"{pick}: P&L by position", currency="$"),
+        width="stretch",
+        key="risk_pnl",
+    )
     st.subheader("Stress-test report")
     st.caption(
         "VaR/ES by every method, their backtests, drawdowns and every scenario in one "

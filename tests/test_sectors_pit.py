@@ -158,7 +158,7 @@ def test_the_treemap_of_2008_draws_the_members_of_that_day(crisis, membership, p
     caps = cap_snapshot().caps
     assert not np.isin(crisis.stocks["size"].to_numpy(), caps.to_numpy()).any()
     title = crisis.title()
-    assert "2008-09-15" in title and "equal weight" in title and len(title) < 80
+    assert "2008-09-15" in title and "equal weight" in title and len(title) <= 60
     assert f"{crisis.n_members} members; {crisis.n_with_prices} have price data" in crisis.caption()
 
 

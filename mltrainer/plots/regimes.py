@@ -103,7 +103,10 @@ def transition_heatmap(
     fig.update_xaxes(title_text="to", side="top")
     fig.update_yaxes(title_text="from", autorange="reversed")
     fig.update_layout(hovermode="closest")
-    return finish(fig, title, height, legend_top=False)
+    fig = finish(fig, title, height, legend_top=False)
+    # the top axis' labels and its 'to' need room under the title, or they overprint it
+    fig.update_layout(margin_t=fig.layout.margin.t + 44)
+    return fig
 
 
 def agreement_strip(

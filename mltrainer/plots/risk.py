@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from mltrainer import fmt
+
 LOSS, GAIN, NEUTRAL = "#c0392b", "#1e8449", "#2c3e50"
 PALETTE = (
     "#1f77b4",
@@ -56,7 +58,9 @@ def pnl_bar(
         s = s.sort_values(ascending=False, na_position="first")
     values = s.fillna(0.0).to_numpy()
     colours = [NEUTRAL if np.isnan(v) else LOSS if v < 0 else GAIN for v in s.to_numpy()]
-    text = ["missing" if np.isnan(v) else f"{currency}{v:,.0f}" for v in s.to_numpy()]
+    # fmt puts the sign before the currency (-$12,675, not $-12,675); the amounts sit
+    # beside the bars at a readable size, never squeezed inside a short bar
+    text = ["missing" if np.isnan(v) else fmt.money(v, currency=currency) for v in s.to_numpy()]
     fig = go.Figure(
         go.Bar(
             x=values,
@@ -64,12 +68,30 @@ def pnl_bar(
             orientation="h",
             marker_color=colours,
             text=text,
-            textposition="auto",
-            hovertemplate="%{y}: %{x:,.2f}<extra></extra>",
+            textposition="outside",
+            textfont={"size": 11},
+            cliponaxis=False,
+            hovertemplate="%{y}: %{text}<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text=f"P&L {currency}".strip(), zeroline=True, zerolinecolor="#555")
+    fig.update_xaxes(
+        title_text=f"P&L {currency}".strip(),
+        zeroline=True,
+        zerolinecolor="#555",
+        range=_padded_range(values),
+    )
     return _layout(fig, title + note, height=max(260, 60 + 22 * len(s)))
+
+
+def _padded_range(values: np.ndarray, pad: float = 0.35) -> list[float]:
+    """An axis range around zero and ``values`` with room for the labels beside the bars
+    (``pad`` of the span on each side that has bars), so they clear the tick labels."""
+    lo, hi = (
+        min(float(np.min(values, initial=0.0)), 0.0),
+        max(float(np.max(values, initial=0.0)), 0.0),
+    )
+    span = (hi - lo) or 1.0
+    return [lo - pad * span if lo < 0 else lo, hi + pad * span if hi > 0 else hi]
 
 
 def weights_bar(
