@@ -339,9 +339,10 @@ with tab_wf:
                 f"{dsr['oos']['n_trials']} trials under no skill",
             )
             m[3].metric(
-                "Deflated Sharpe (best in-sample point)",
+                "Deflated Sharpe (best)",  # a longer label is cut at 1280 px
                 fmt.ratio(dsr["best_trial"]["dsr"]),
-                help=f"params {dsr['best_trial']['params']}",
+                help="Deflated Sharpe of the best in-sample grid point, params "
+                f"{dsr['best_trial']['params']}",
             )
             if wf.survivors is not None:
                 effect = survivorship_effect(wf.oos_metrics, wf.survivors.oos_metrics)
@@ -381,20 +382,21 @@ with tab_wf:
                     table.set_index("label").drop(columns="note"),
                     width="stretch",
                     key="lab_wf_baselines",
+                    # short headers so the seven figures fit; turnover as a multiple
                     column_config={
-                        **{
-                            c: st.column_config.NumberColumn(c.replace("_", " "), format="percent")
-                            for c in ("cagr", "max_drawdown", "excess_cagr")
-                        },
-                        **{
-                            c: st.column_config.NumberColumn(c.replace("_", " "), format="%.2f")
-                            for c in (
-                                "sharpe",
-                                "excess_sharpe",
-                                "information_ratio",
-                                "annual_turnover",
-                            )
-                        },
+                        "cagr": st.column_config.NumberColumn("CAGR", format="percent"),
+                        "sharpe": st.column_config.NumberColumn("Sharpe", format="%.2f"),
+                        "max_drawdown": st.column_config.NumberColumn("max DD", format="percent"),
+                        "annual_turnover": st.column_config.NumberColumn(
+                            "turnover / yr", format="%.1fx"
+                        ),
+                        "excess_cagr": st.column_config.NumberColumn(
+                            "excess CAGR", format="percent"
+                        ),
+                        "excess_sharpe": st.column_config.NumberColumn(
+                            "excess Sharpe", format="%+.2f"
+                        ),
+                        "information_ratio": st.column_config.NumberColumn("IR", format="%.2f"),
                     },
                 )
                 st.caption(
