@@ -21,6 +21,7 @@ from ui.feedback import StepProgress, friendly
 from ui.tables import table_height
 from ui.universe import (
     EXPORT_MIME,
+    caps_date,
     changes_around,
     export_bytes,
     has_caps,
@@ -173,7 +174,12 @@ with tab_table:
             "headquarters",
         ],
         column_config={
-            "market_cap": st.column_config.NumberColumn("market cap ($)", format="compact"),
+            "market_cap": st.column_config.NumberColumn(
+                f"market cap ($, {caps_date()})" if caps_date() else "market cap ($)",
+                format="compact",
+                help="From the constituents-financials snapshot of that date, not of the "
+                "prices' dates",
+            ),
             "return": st.column_config.NumberColumn(f"return {window_label}", format="percent"),
             "last_price": st.column_config.NumberColumn("last price", format="%.2f"),
         },
@@ -375,11 +381,19 @@ with tab_history:
                 width="stretch",
                 height=table_height(len(frame), 12),
                 key="uni_members",
+                # short headers (the dates are in the caption): long ones were cut
                 column_config={
-                    "symbol then": st.column_config.TextColumn(width="small"),
-                    f"symbol on {found['latest']}": st.column_config.TextColumn(width="small"),
-                    "still a member": st.column_config.CheckboxColumn(width="small"),
+                    "symbol then": st.column_config.TextColumn("symbol", width="small"),
+                    f"sector on {found['date']}": st.column_config.TextColumn("sector then"),
+                    f"symbol on {found['latest']}": st.column_config.TextColumn(
+                        "symbol now", width="small"
+                    ),
+                    "still a member": st.column_config.CheckboxColumn("member now", width="small"),
                 },
+            )
+            st.caption(
+                f"Symbol and GICS sector on {found['date']}; symbol and membership on "
+                f"{found['latest']}, the latest date of the sources."
             )
         with right:
             st.caption(

@@ -67,6 +67,14 @@ def update_from_wikipedia() -> SP500Universe:
     return SP500UniverseManager().update()
 
 
+@st.cache_data(show_spinner=False, ttl=3600)
+def caps_date() -> str | None:
+    """The date of the market-cap snapshot the constituents carry (``YYYY-MM-DD``), or
+    None without one: today's caps beside past prices must say when they are from."""
+    snap = cap_snapshot()
+    return None if snap is None else f"{snap.date:%Y-%m-%d}"
+
+
 def has_caps(universe: SP500Universe) -> bool:
     return any(s.market_cap for s in universe.constituents)
 

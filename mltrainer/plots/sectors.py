@@ -20,10 +20,14 @@ QUADRANT_COLOURS = {
 
 def _fold_small(s: pd.DataFrame, max_stocks: int) -> pd.DataFrame:
     """Keep the ``max_stocks`` largest tiles; fold the rest of each sector into one
-    'n others' tile (size summed, return size-weighted)."""
+    'n others' tile (size summed, return size-weighted). Among equal sizes (an equal-weight
+    index) the largest moves keep their tiles: without that tie-break the tickers first in
+    the alphabet did, and the tiles said nothing."""
     if len(s) <= max_stocks:
         return s
-    s = s.sort_values("size", ascending=False, kind="stable")  # equal sizes keep their order
+    move = s["return"].abs().fillna(-1.0)  # a stock without a return is folded first
+    order = np.lexsort((-move.to_numpy(), -s["size"].to_numpy(dtype="float64")))
+    s = s.iloc[order]
     keep, rest = s.iloc[:max_stocks], s.iloc[max_stocks:]
     rows = []
     for sector, part in rest.groupby("sector", sort=True):

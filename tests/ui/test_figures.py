@@ -44,6 +44,10 @@ def test_agreement_and_consensus_by_hand():
     assert cons["n_models"].tolist() == [3, 3, 3, 3, 2, 2]
     assert cons["majority"].tolist() == [0.0, 0.0, 2.0, 1.0, 1.0, 1.0]
     assert cons["agreement"].tolist() == pytest.approx([1, 2 / 3, 1, 2 / 3, 1, 1])
+    # one model calm, one stressed: no majority, not 'calm'
+    tie = consensus(pd.DataFrame({"a": [0.0, 1.0], "b": [2.0, 1.0]}, index=DAYS[:2]))
+    assert np.isnan(tie["majority"].iloc[0]) and tie["majority"].iloc[1] == 1.0
+    assert tie["agreement"].tolist() == [0.5, 1.0]
 
 
 def test_downsample_keeps_the_last_point_and_webgl_above_the_threshold():
@@ -118,6 +122,10 @@ def test_treemap_sizes_colours_and_folded_small_stocks():
     assert values["t:2 others · Y"] == 15.0
     assert colours["t:2 others · Y"] == pytest.approx(0.0)  # E has no return: D's alone
     assert len(treemap(stocks, max_stocks=None).data[0].ids) == 1 + 2 + 5
+    # equal sizes: the largest moves keep their tiles, not the first tickers by name
+    equal = stocks.assign(size=1.0, **{"return": [0.01, -0.30, 0.02, 0.25, np.nan]})
+    kept = [i for i in treemap(equal, max_stocks=2).data[0].ids if i in ("t:A", "t:B", "t:D")]
+    assert kept == ["t:B", "t:D"]
 
 
 def test_rrg_labels_of_eleven_crowded_sectors_do_not_overlap():
