@@ -171,13 +171,15 @@ st.dataframe(
     key="rg_stats",
     column_config={
         **{
-            c: st.column_config.NumberColumn(format="percent")
+            c: st.column_config.NumberColumn(c.replace("_", " "), format="percent")
             for c in ("mean_return", "volatility", "share_of_days")
         },
-        **{
-            c: st.column_config.NumberColumn(format="%.1f")
-            for c in ("avg_duration_days", "expected_duration_days")
-        },
+        "avg_duration_days": st.column_config.NumberColumn("mean spell (days)", format="%.1f"),
+        "expected_duration_days": st.column_config.NumberColumn(
+            "expected spell (days)", format="%.1f"
+        ),
+        "n_days": st.column_config.NumberColumn("days"),
+        "n_spells": st.column_config.NumberColumn("spells"),
     },
 )
 st.caption(
@@ -206,12 +208,15 @@ if len(outputs) > 1:
         f"{(cons['agreement'][both] == 1).mean():.0%}",
         help="On the common calm / in-between / stressed scale",
     )
-    latest = cons.dropna().iloc[-1] if cons["majority"].notna().any() else None
-    if latest is not None:
+    defined = cons[cons["n_models"] > 0]
+    if len(defined):
+        latest, level_names = defined.iloc[-1], ("calm", "in between", "stressed")
+        views = levels.loc[defined.index[-1]].dropna().astype(int)
         a2.metric(
             "Majority view on the last date",
-            ("calm", "in between", "stressed")[int(latest["majority"])],
-            help=f"{latest['agreement']:.0%} of the models",
+            "split" if pd.isna(latest["majority"]) else level_names[int(latest["majority"])],
+            help=f"{defined.index[-1]:%Y-%m-%d}: "
+            + ", ".join(f"{m} {level_names[v]}" for m, v in views.items()),
         )
     left, right = st.columns([2, 1])
     with left:

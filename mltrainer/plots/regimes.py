@@ -44,13 +44,16 @@ def agreement_matrix(levels: pd.DataFrame) -> pd.DataFrame:
 
 
 def consensus(levels: pd.DataFrame) -> pd.DataFrame:
-    """Per date: how many models are defined, the majority level and the share agreeing."""
+    """Per date: how many models are defined, the majority level and the share agreeing
+    on the most common level. Without a strict majority (one model calm, one stressed)
+    ``majority`` is NaN: a tie has no majority view, and calling it 'calm' (the first
+    level) would be untrue."""
     x = levels.to_numpy(dtype="float64")
     counts = np.stack([(x == v).sum(axis=1) for v in range(3)], axis=1)
     n = np.isfinite(x).sum(axis=1)
     top = counts.argmax(axis=1).astype("float64")
     share = np.divide(counts.max(axis=1), n, out=np.full(len(n), np.nan), where=n > 0)
-    top[n == 0] = np.nan
+    top[(n == 0) | (2 * counts.max(axis=1) <= n)] = np.nan
     return pd.DataFrame({"n_models": n, "majority": top, "agreement": share}, index=levels.index)
 
 
