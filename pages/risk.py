@@ -259,7 +259,8 @@ with tab_stress:
         ["scenario", "kind", "window", "portfolio_return", "pnl", "max_drawdown", "covered_weight"]
     ]
     st.dataframe(
-        shown,
+        # drawdowns signed as falls, as in the charts and the drawdown tab
+        shown.assign(max_drawdown=-shown["max_drawdown"]),
         hide_index=True,
         width="stretch",
         height=table_height(len(shown)),  # every scenario, no inner scroll
@@ -361,7 +362,7 @@ with tab_dd:
     days = stats["drawdown"].index
     d[0].metric(
         "Max drawdown",
-        fmt.percent(ds["max_drawdown"]),
+        fmt.percent(-ds["max_drawdown"]),  # a fall, signed as on the chart and the Lab
         help=f"Fall from the peak on {ds['peak']} to the trough on {ds['trough']}",
     )
     d[1].metric("Peak to trough", trading_days(days, ds["peak"], ds["trough"]))
@@ -375,7 +376,7 @@ with tab_dd:
         if ds["recovery"]
         else f"Still below the {ds['peak']} peak at the end of the range"
     )
-    d[3].metric("Current drawdown", fmt.percent(ds["current_drawdown"]))
+    d[3].metric("Current drawdown", fmt.percent(-ds["current_drawdown"]))
     st.plotly_chart(
         drawdown_chart(stats["drawdown"].rename("portfolio")), width="stretch", key="risk_dd"
     )

@@ -60,7 +60,13 @@ def _kpi(label: str, value: str) -> str:
 def _header(r: StressReport) -> str:
     """Title and provenance: source, the range covered, the history used, fingerprint."""
     m = r.meta
-    as_of = pd.Timestamp(m["as_of"]).strftime("%Y-%m-%d %H:%M") if m["as_of"] else "unknown"
+    stamp = pd.Timestamp(m["as_of"]) if m["as_of"] else None
+    # a daily file's as-of is a date: '00:00' would claim a time nobody recorded
+    as_of = (
+        "unknown"
+        if stamp is None
+        else stamp.strftime("%Y-%m-%d" if stamp == stamp.normalize() else "%Y-%m-%d %H:%M")
+    )
     return (
         "<h1>Stress test report</h1>"
         f'<p class="meta">{m["n_positions"]} positions, portfolio value '
@@ -162,11 +168,11 @@ def _drawdowns(r: StressReport) -> str:
     stats = pd.DataFrame(
         [
             {
-                "max drawdown": pct(d["max_drawdown"], 1),
+                "max drawdown": pct(-d["max_drawdown"], 1),  # a fall: signed as the chart
                 "peak": d["peak"],
                 "trough": d["trough"],
                 "recovered": d["recovery"] or "not yet",
-                "current drawdown": pct(d["current_drawdown"], 1),
+                "current drawdown": pct(-d["current_drawdown"], 1),
             }
         ]
     )
@@ -195,7 +201,7 @@ def _scenario(res: ScenarioResult, value: float) -> str:
     pos = res.positions[cols]
     warn = "".join(f'<div class="warn">{esc(w)}</div>' for w in res.warnings)
     dd = (
-        f", max drawdown in the window {pct(res.max_drawdown, 1)}"
+        f", max drawdown in the window {pct(-res.max_drawdown, 1)}"
         if res.kind == "historical"
         else ""
     )
@@ -298,7 +304,7 @@ def _summary(r: StressReport) -> str:
     kpis.append(
         _kpi(
             f"max drawdown {m['first_date']} to {m['last_date']}",
-            pct(r.drawdown_stats["max_drawdown"], 1),
+            pct(-r.drawdown_stats["max_drawdown"], 1),
         )
     )
     regime = e["regime"]

@@ -115,8 +115,9 @@ def test_html_is_self_contained(page):
 def test_html_names_source_dates_and_every_scenario(page, report):
     assert "Data source: <b>local</b>" in page
     assert "<b>2021-04-21</b> (last trading day in the data)" in page
-    as_of = pd.Timestamp(report.meta["as_of"]).strftime("%Y-%m-%d %H:%M")
-    assert f"data as of <b>{as_of}</b>" in page
+    # the local files' as-of is a date: no invented '00:00'
+    assert pd.Timestamp(report.meta["as_of"]) == pd.Timestamp("2021-04-21")
+    assert "data as of <b>2021-04-21</b>" in page
     assert "Generated 2021-04-22T08:00:00+00:00" in page
     for s in HISTORICAL_SCENARIOS:
         assert f"<h3>{s.name}</h3>" in page
