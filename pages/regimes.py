@@ -225,6 +225,10 @@ if len(outputs) > 1:
             width="stretch",
             key="rg_agreement",
         )
+        st.caption(
+            "The majority row is blank on days without a strict majority (as many models "
+            "on one level as on another)."
+        )
     with right:
         st.plotly_chart(
             agreement_heatmap(agreement_matrix(levels), height=300, title="Pairwise agreement"),
