@@ -365,7 +365,7 @@ with tab_history:
         near = changes_around(universe, on, around)
         c2.metric("Additions nearby", int(near["added_ticker"].notna().sum()))
         c3.metric("Removals nearby", int(near["removed_ticker"].notna().sum()))
-        left, right = st.columns([2, 3])
+        left, right = st.columns(2)  # four member columns fit in half a 1280 px page
         with left:
             frame = pd.DataFrame(
                 {
@@ -385,10 +385,10 @@ with tab_history:
                 column_config={
                     "symbol then": st.column_config.TextColumn("symbol", width="small"),
                     f"sector on {found['date']}": st.column_config.TextColumn("sector then"),
-                    f"symbol on {found['latest']}": st.column_config.TextColumn(
-                        "symbol now", width="small"
+                    f"symbol on {found['latest']}": st.column_config.TextColumn("symbol now"),
+                    "still a member": st.column_config.CheckboxColumn(
+                        "member", help=f"Still an index member on {found['latest']}"
                     ),
-                    "still a member": st.column_config.CheckboxColumn("member now", width="small"),
                 },
             )
             st.caption(
