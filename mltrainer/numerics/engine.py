@@ -152,10 +152,6 @@ def _call(fn: Callable, shared: Any, task: tuple) -> Any:
         return fn(shared, *task) if shared is not None else fn(*task)
 
 
-def _indexed(fn: Callable, shared: Any, i: int, task: tuple) -> tuple[int, Any]:
-    return i, _call(fn, shared, task)
-
-
 def imap_tasks(
     fn: Callable,
     tasks: Sequence[tuple],
@@ -195,10 +191,49 @@ def imap_tasks(
         for i, task in enumerate(tasks):
             yield i, _call(fn, shared, task)
         return
-    from joblib import Parallel, delayed
+    yield from _joblib_imap(fn, tasks, shared, jobs)
 
-    parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
-    yield from parallel(delayed(_indexed)(fn, shared, i, task) for i, task in enumerate(tasks))
+
+_SHARED: dict[str, Any] = {}  # in a local worker: the shared input it has loaded, by file
+
+
+def _shared_from(path: str) -> Any:
+    """The shared input dumped at ``path``, read once per worker process."""
+    if path not in _SHARED:
+        from joblib import load
+
+        _SHARED.clear()  # one sweep at a time: drop the previous sweep's panel
+        _SHARED[path] = load(path)
+    return _SHARED[path]
+
+
+def _indexed_from(fn: Callable, path: str | None, i: int, task: tuple) -> tuple[int, Any]:
+    return i, _call(fn, None if path is None else _shared_from(path), task)
+
+
+def _joblib_imap(
+    fn: Callable, tasks: Sequence[tuple], shared: Any, jobs: int
+) -> Iterator[tuple[int, Any]]:
+    """Local worker processes (joblib), the shared input sent to each one once.
+
+    Passed with every task, a panel was pickled (and its arrays hashed by joblib's
+    memmapping) once per task in this process: a second worker then made a sweep of the
+    whole S&P 500 slower, not faster. It is dumped to a file once instead, and each
+    worker loads it the first time it needs it (the Dask path scatters it likewise).
+    """
+    import tempfile
+
+    from joblib import Parallel, delayed, dump
+
+    with tempfile.TemporaryDirectory(prefix="mltrainer-shared-") as folder:
+        path = None
+        if shared is not None:
+            path = os.path.join(folder, "shared.joblib")
+            dump(shared, path)
+        parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+        yield from parallel(
+            delayed(_indexed_from)(fn, path, i, task) for i, task in enumerate(tasks)
+        )
 
 
 def map_tasks(fn: Callable, tasks: Sequence[tuple], shared: Any = None, **kwargs: Any) -> list:

@@ -83,6 +83,14 @@ def test_each_row_is_the_models_own_walk_forward(small, tmp_path):
     assert list(board.table.index[:3]) == list(sharpes.sort_values(ascending=False).index)
 
 
+def test_local_workers_give_the_same_table(small, tmp_path):
+    """Two local worker processes (the panel sent to each once) change nothing."""
+    one = run_leaderboard(small, KEYS, SETTINGS, root=tmp_path / "one", n_jobs=1)
+    two = run_leaderboard(small, KEYS, SETTINGS, root=tmp_path / "two", n_jobs=2)
+    assert two.n_tasks == 12
+    assert two.table.equals(one.table)
+
+
 def _kwargs() -> dict:
     return {
         "train_size": SETTINGS.train_size,
