@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from mltrainer.errors import MLTrainerError
@@ -123,10 +124,13 @@ def _probe(address: str) -> None:
         async with rpc(address, timeout=CONNECT_TIMEOUT) as scheduler:
             return await asyncio.wait_for(scheduler.identity(), CONNECT_TIMEOUT)
 
-    try:
-        who = asyncio.run(identity())
-    except MemoryError:  # a length prefix read from a server that speaks another protocol
-        raise ValueError("the server there does not speak Dask's protocol") from None
+    # Its own thread and loop: the caller's thread may already run an event loop (a
+    # notebook, or Playwright's sync API), where asyncio.run() refuses to start.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dask-probe") as pool:
+        try:
+            who = pool.submit(asyncio.run, identity()).result()
+        except MemoryError:  # a length prefix read from a server that speaks another protocol
+            raise ValueError("the server there does not speak Dask's protocol") from None
     if not isinstance(who, dict) or who.get("type") != "Scheduler":
         raise ValueError(f"the server there is not a Dask scheduler ({who!r:.80})")
 

@@ -226,6 +226,6 @@ def test_cli_json_and_text_carry_the_baselines(key, capsys):
     assert base["equal_weight"]["annual_turnover"] > 0 and base["index"]["annual_turnover"] is None
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert f"out of sample: {span['first_date']} to {span['last_date']}" in text
+    assert f"out of sample: from {span['first_date']} to {span['last_date']}" in text
     assert "equal-weight buy-and-hold" in text and "S&P 500 index" in text
     assert "default parameters" in text

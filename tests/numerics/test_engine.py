@@ -3,10 +3,12 @@ run, and a clear, quick error for a scheduler that is not there."""
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import socket
 import threading
 import time
+from functools import partial
 
 import pytest
 
@@ -53,9 +55,13 @@ def test_an_address_without_a_port_is_refused_by_name(monkeypatch):
         map_tasks(operator.neg, [(1,)])
 
 
-def test_a_server_that_is_not_dask_is_refused_without_hanging(monkeypatch):
+@pytest.mark.parametrize("caller", ["plain", "inside a running event loop"])
+def test_a_server_that_is_not_dask_is_refused_without_hanging(monkeypatch, caller):
     """A port that answers in another protocol (here an HTTP error page) is no scheduler:
-    refused within the connect timeout (shortened here to keep the test quick)."""
+    refused within the connect timeout (shortened here to keep the test quick). The same
+    from a thread that already runs an event loop (a notebook, Playwright's sync API),
+    where the probe once failed with "asyncio.run() cannot be called from a running
+    event loop" instead of answering."""
     monkeypatch.setattr(engine, "CONNECT_TIMEOUT", 2.0)
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -75,7 +81,15 @@ def test_a_server_that_is_not_dask_is_refused_without_hanging(monkeypatch):
         with pytest.raises(
             ClusterError, match=f"cannot reach Dask scheduler at tcp://127.0.0.1:{port}"
         ):
-            map_tasks(operator.neg, [(1,)], scheduler=f"tcp://127.0.0.1:{port}")
+            call = partial(map_tasks, operator.neg, [(1,)], scheduler=f"tcp://127.0.0.1:{port}")
+            if caller == "plain":
+                call()
+            else:
+
+                async def in_a_loop() -> None:
+                    call()
+
+                asyncio.run(in_a_loop())
     finally:
         server.close()
     assert time.monotonic() - t0 < engine.CONNECT_TIMEOUT + 2
