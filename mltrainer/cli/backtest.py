@@ -13,6 +13,7 @@ from mltrainer.cli.common import (
     Subparsers,
     add_command,
     add_data_args,
+    add_fold_args,
     add_scheduler_arg,
     checked,
     emit,
@@ -46,31 +47,7 @@ def register(subparsers: Subparsers) -> None:
         metavar="NAME=V1,V2,...",
         help="values to search for one parameter (repeatable)",
     )
-    wf.add_argument(
-        "--train-days",
-        type=checked(parse_int, "--train-days", 20, 20000),
-        default=756,
-        help="training window (first one when expanding), trading days",
-    )
-    wf.add_argument(
-        "--test-days",
-        type=checked(parse_int, "--test-days", 5, 20000),
-        default=252,
-        help="test fold, trading days",
-    )
-    wf.add_argument("--mode", choices=("expanding", "rolling"), default="expanding")
-    wf.add_argument(
-        "--label-horizon",
-        type=checked(parse_int, "--label-horizon", 1, 252),
-        default=1,
-        help="days a decision's label spans (purging), default 1",
-    )
-    wf.add_argument(
-        "--embargo",
-        type=checked(parse_int, "--embargo", 0, 252),
-        default=0,
-        help="embargo after each test fold, days",
-    )
+    add_fold_args(wf)
     wf.add_argument(
         "--n-jobs",
         type=checked(_n_jobs, "--n-jobs"),

@@ -120,6 +120,36 @@ def add_scheduler_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_fold_args(parser: argparse.ArgumentParser) -> None:
+    """The walk-forward fold options shared by ``walkforward`` and ``leaderboard``:
+    training and test windows, the window mode, purging and the embargo."""
+    parser.add_argument(
+        "--train-days",
+        type=checked(validate.parse_int, "--train-days", 20, 20000),
+        default=756,
+        help="first training window (expanding) or every window (rolling), trading days",
+    )
+    parser.add_argument(
+        "--test-days",
+        type=checked(validate.parse_int, "--test-days", 5, 20000),
+        default=252,
+        help="test fold, trading days",
+    )
+    parser.add_argument("--mode", choices=("expanding", "rolling"), default="expanding")
+    parser.add_argument(
+        "--label-horizon",
+        type=checked(validate.parse_int, "--label-horizon", 1, 252),
+        default=1,
+        help="days a decision's label spans (purging), default 1",
+    )
+    parser.add_argument(
+        "--embargo",
+        type=checked(validate.parse_int, "--embargo", 0, 252),
+        default=0,
+        help="embargo after each test fold, days",
+    )
+
+
 def parse_tickers(value: str | list[str] | None) -> list[str] | None:
     """``--tickers`` as a list (already checked by argparse), or None for all."""
     if value is None or isinstance(value, list):
@@ -149,14 +179,14 @@ def record_run(
     metrics: dict,
     extra: dict | None = None,
 ) -> dict:
-    """Append a run of the model ``args.key`` on ``data`` to the audit trail, with the
-    range asked for (``--start``/``--end``) and the data's tickers and source; the
-    record written (its ``id`` included)."""
+    """Append a run of the model ``args.key`` (None for a command over many models) on
+    ``data`` to the audit trail, with the range asked for (``--start``/``--end``) and the
+    data's tickers and source; the record written (its ``id`` included)."""
     from mltrainer import audit  # only the commands that record pay for its imports
 
     return audit.record(
         kind=kind,
-        model_key=args.key,
+        model_key=getattr(args, "key", None),
         params=params,
         data=data,
         tickers=data.tickers,

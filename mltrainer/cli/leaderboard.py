@@ -10,10 +10,12 @@ from mltrainer.cli.common import (
     Subparsers,
     add_command,
     add_data_args,
+    add_fold_args,
     add_scheduler_arg,
     checked,
     emit,
     load_data,
+    record_run,
 )
 from mltrainer.validate import parse_float, parse_int
 
@@ -41,31 +43,7 @@ def register(subparsers: Subparsers) -> None:
         default=5.0,
         help="commission, basis points of traded value (default 5)",
     )
-    p.add_argument(
-        "--train-days",
-        type=checked(parse_int, "--train-days", 20, 20000),
-        default=756,
-        help="first training window (expanding) or every window (rolling), trading days",
-    )
-    p.add_argument(
-        "--test-days",
-        type=checked(parse_int, "--test-days", 5, 20000),
-        default=252,
-        help="test fold, trading days",
-    )
-    p.add_argument("--mode", choices=("expanding", "rolling"), default="expanding")
-    p.add_argument(
-        "--label-horizon",
-        type=checked(parse_int, "--label-horizon", 1, 252),
-        default=1,
-        help="days a decision's label spans (purging), default 1",
-    )
-    p.add_argument(
-        "--embargo",
-        type=checked(parse_int, "--embargo", 0, 252),
-        default=0,
-        help="embargo after each test fold, days",
-    )
+    add_fold_args(p)
     p.add_argument(
         "--n-jobs",
         type=checked(parse_int, "--n-jobs", 1, 256),
@@ -136,8 +114,6 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 def _record(args: argparse.Namespace, data, keys: list[str], board) -> str:
     """The audit record of the run (the leader and the span); returns its id."""
-    from mltrainer import audit
-
     scored = board.table[board.table["family"] != "baseline"].dropna(subset=["oos_sharpe"])
     metrics = {"n_models": len(keys), "n_scored": len(scored)}
     if len(scored):
@@ -147,18 +123,8 @@ def _record(args: argparse.Namespace, data, keys: list[str], board) -> str:
             best_oos_dsr=float(scored["oos_dsr"].iloc[0]),
         )
     extra = {"run_id": board.meta["run_id"], "out_of_sample": board.meta["out_of_sample"]}
-    return audit.record(
-        kind="leaderboard",
-        model_key=None,
-        params={"models": keys, "cost_bps": args.cost_bps, "train_days": args.train_days},
-        data=data,
-        tickers=data.tickers,
-        start=args.start,
-        end=args.end,
-        metrics=metrics,
-        source=data.source,
-        extra=extra,
-    )["id"]
+    params = {"models": keys, "cost_bps": args.cost_bps, "train_days": args.train_days}
+    return record_run(args, "leaderboard", params, data, metrics, extra)["id"]
 
 
 def _lines(board, data, path, audit_id: str) -> list[str]:
