@@ -53,15 +53,17 @@ def chromium_path() -> str:
 
 
 @contextlib.contextmanager
-def streamlit_server(folder: Path):
+def streamlit_server(folder: Path, extra_env: dict[str, str] | None = None):
     """`streamlit run app.py` on a free local port with its own cache and audit folders
-    under ``folder``; yields the base URL and stops the server afterwards."""
+    under ``folder`` (and ``extra_env`` on top); yields the base URL and stops the server
+    afterwards."""
     port = _free_port()
     env = dict(
         os.environ,
         MLTRAINER_CACHE_DIR=str(folder / "cache"),
         MLTRAINER_AUDIT_DIR=str(folder / "audit"),
         MLTRAINER_OFFLINE="1",
+        **(extra_env or {}),
     )
     log_path = folder / "streamlit.log"
     with log_path.open("w") as log:
