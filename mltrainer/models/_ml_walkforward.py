@@ -14,7 +14,7 @@ horizon). Samples are pooled across tickers in date-major order; above
 same whatever data follow.
 
 Refits are independent of each other, so they run through
-:func:`mltrainer.numerics.parallel.map_tickers` with the settings of the enclosing
+:func:`mltrainer.numerics.engine.map_tickers` with the settings of the enclosing
 :func:`~mltrainer.numerics.parallel.execution` block: ``n_jobs`` workers (None: one
 refit after another in this process) and ``progress(done, total)`` counting refits. The
 results do not depend on it: each refit runs with one BLAS/OpenMP thread.
@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from mltrainer.numerics.parallel import current_execution, execution, map_tickers
+from mltrainer.numerics.engine import map_tickers
+from mltrainer.numerics.parallel import current_execution, execution
 from mltrainer.numerics.schedule import refit_rows, stops
 
 MIN_SAMPLES = 200
@@ -118,7 +119,8 @@ def walk_forward_predict(
     refit = partial(_refit, features, labels, fit_predict, params)
     tasks = [(k, int(r), int(e)) for k, (r, e) in enumerate(zip(rows, ends, strict=True))]
     settings = current_execution()
-    with execution(settings.n_jobs or 1, settings.progress):  # None: in-process, in turn
+    # n_jobs None: in-process, in turn (a configured Dask cluster still takes the refits)
+    with execution(settings.n_jobs or 1, settings.progress, settings.scheduler):
         results = map_tickers(refit, tasks)
     out = np.full((n_dates, n_tickers), np.nan)
     log = []

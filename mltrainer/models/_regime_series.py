@@ -26,8 +26,10 @@ from mltrainer.models import _regime_bocpd as bocpd_math
 from mltrainer.models import _regime_markov as markov_math
 from mltrainer.models import _regime_math as rm
 from mltrainer.models.base import REGIME, Model, ModelOutput
+from mltrainer.numerics import parallel
+from mltrainer.numerics.engine import map_tickers
 from mltrainer.numerics.frames import as_frame
-from mltrainer.numerics.parallel import N_JOBS, current_execution, execution, map_tickers
+from mltrainer.numerics.parallel import N_JOBS, current_execution, execution
 from mltrainer.numerics.units import SQRT_TRADING_DAYS
 
 
@@ -107,8 +109,9 @@ def regime_output(model: RegimeModel, data: MarketData) -> ModelOutput:
     # seconds of maximum-likelihood fits per column (Markov switching): both cores, or
     # the caller's choice; milliseconds elsewhere, less than starting a worker
     jobs = (settings.n_jobs or N_JOBS) if model.costly_columns else 1
-    with execution(n_jobs=jobs, progress=settings.progress):
-        found = map_tickers(model.regimes, [(series[col],) for col in todo])
+    run = map_tickers if model.costly_columns else parallel.map_tickers  # (a cluster too)
+    with execution(n_jobs=jobs, progress=settings.progress, scheduler=settings.scheduler):
+        found = run(model.regimes, [(series[col],) for col in todo])
     return _assemble(
         model, data, {col: (series[col], res) for col, res in zip(todo, found, strict=True)}
     )

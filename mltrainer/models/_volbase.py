@@ -3,7 +3,7 @@
 Log returns of the adjusted close, output frames on the data's grid, the per-parameter
 settings object of a per-ticker fit, and the walk-forward runner of the models that fit
 one ticker at a time (GARCH, the forecasters): each ticker's finite values, in parallel
-(:func:`mltrainer.numerics.parallel.map_tickers`: jobs and progress come from
+(:func:`mltrainer.numerics.engine.map_tickers`: jobs and progress come from
 :func:`~mltrainer.numerics.parallel.execution`), refitted on a calendar schedule.
 """
 
@@ -18,8 +18,8 @@ import pandas as pd
 from mltrainer.data.market_data import MarketData
 from mltrainer.models._volmath import log_returns as _log_returns
 from mltrainer.models.base import VOLATILITY, Model, ModelOutput
+from mltrainer.numerics.engine import map_tickers
 from mltrainer.numerics.frames import as_array, as_frame
-from mltrainer.numerics.parallel import map_tickers
 from mltrainer.numerics.schedule import calendar_refit_rows
 
 REFIT_HELP = "How often the model is re-estimated (from data strictly before the date)"

@@ -2,7 +2,7 @@
 
 One ticker at a time (ARIMA is univariate, and each ticker has its own dynamics), so
 the per-ticker loop is the unit of work that
-:func:`mltrainer.numerics.parallel.map_tickers` runs in parallel. All variances are
+:func:`mltrainer.numerics.engine.map_tickers` runs in parallel. All variances are
 daily, in percent squared (returns times 100).
 
 The daily realised variance proxy is ``rv_t = (100 r_t)^2`` with r the log return.

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from mltrainer.errors import MLTrainerError
+from mltrainer.numerics import parallel
 from mltrainer.numerics.parallel import current_execution
 from mltrainer.numerics.threads import single_thread
 
@@ -196,6 +197,35 @@ def imap_tasks(
             yield i, _call(fn, shared, task)
         return
     yield from _joblib_imap(fn, tasks, shared, jobs)
+
+
+def map_tickers(fn: Callable, tasks: Sequence[tuple]) -> list:
+    """``[fn(*task) for task in tasks]``: on the Dask cluster when one is in force
+    (:func:`scheduler_address`; never from inside a Dask task), else on local workers
+    (:func:`mltrainer.numerics.parallel.map_tickers`). The same results either way.
+
+    The universe-wide per-ticker fits (GARCH, regime switching, the ML refits) run here.
+    ``fn`` is sent to the cluster once (scattered: a partial may hold the whole feature
+    panel), each task carries only its own arguments; ``progress(done, total)`` of the
+    execution settings is called as tasks finish.
+    """
+    client = connect()
+    if client is None:
+        return parallel.map_tickers(fn, tasks)
+    progress = current_execution().progress
+    out: list = [None] * len(tasks)
+    if progress is not None:
+        progress(0, len(tasks))
+    name = f"tickers-{getattr(fn, '__name__', None) or getattr(fn, 'func', fn).__name__}"
+    for done, (i, result) in enumerate(_dask_imap(client, _apply, tasks, fn, name), start=1):
+        out[i] = result
+        if progress is not None:
+            progress(done, len(tasks))
+    return out
+
+
+def _apply(fn: Callable, *task: Any) -> Any:
+    return fn(*task)
 
 
 _SHARED: dict[str, Any] = {}  # in a local worker: the shared input it has loaded, by file

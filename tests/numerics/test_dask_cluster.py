@@ -89,6 +89,29 @@ def test_a_sweep_on_the_cluster_equals_the_local_run(cluster, small):
     assert len(ran) == 2, f"every task ran on one worker: {ran}"
 
 
+@pytest.mark.parametrize(
+    ("key", "params", "prefix"),
+    [
+        ("volatility/GARCHVolatilityModel", {}, "tickers-"),
+        ("regime/RegimeSwitchingModel", {"refit_every": 2520}, "tickers-regimes"),
+        ("ml/BaseMLModel", {}, "tickers-_refit"),
+    ],
+)
+def test_universe_wide_fits_run_on_the_cluster_with_equal_results(
+    cluster, small, key, params, prefix
+):
+    """The per-ticker GARCH fits, the Markov-switching fits per column and the ML
+    refits go to the cluster's workers; every output value equals the local run's."""
+    model = get_model(key)(**params)
+    local = model.run(small)
+    client = dask_client(cluster.address)
+    with get_task_stream(client) as stream, execution(scheduler=cluster.address):
+        remote = model.run(small)
+    pd.testing.assert_frame_equal(local.to_frame(), remote.to_frame(), rtol=1e-12)
+    ran = grid_workers(stream.data, prefix)
+    assert sum(ran.values()) >= 2, [t["key"] for t in stream.data][:10]
+
+
 def test_the_cli_sweeps_on_the_scheduler_it_is_given(cluster, capsys):
     """``walkforward --scheduler URL --json`` prints the same document as the local run
     (but for its audit id)."""
