@@ -51,7 +51,7 @@ st.dataframe(
             help="probability the Sharpe is not luck of picking the best of the settings tried",
         ),
         "oos_max_drawdown": st.column_config.NumberColumn("Max drawdown (OOS)", format="%.1f%%"),
-        "oos_turnover": st.column_config.NumberColumn("Turnover / year", format="%.1f"),
+        "oos_turnover": st.column_config.NumberColumn("Turnover / year", format="%.1fx"),
         "n_settings": st.column_config.NumberColumn("Settings tried", format="%d"),
         "default_oos_sharpe": st.column_config.NumberColumn("Sharpe at defaults", format="%.2f"),
         "chosen_params": "Chosen setting (last fold)",

@@ -115,8 +115,9 @@ def display_frame(table: pd.DataFrame, meta: dict) -> pd.DataFrame:
         out[name] = table[name] * (100 if name in PERCENT else 1)
     out["n_settings"] = table["n_settings"]
     out["default_oos_sharpe"] = table.get("default_oos_sharpe")
-    out["chosen_params"] = table.get("chosen_params")
-    out["error"] = table.get("error")
+    for name in ("chosen_params", "error"):  # text: blank where none (not "None")
+        column = table.get(name, pd.Series(None, index=table.index, dtype=object))
+        out[name] = column.astype(object).where(column.notna(), "")
     out["lab"] = [lab_link(k, row, meta) for k, row in table.iterrows()]
     return out
 

@@ -57,6 +57,9 @@ def test_a_stored_run_is_shown_filtered_and_linked_to_the_model_lab(app, sp500_d
     at = open_page(app, "leaderboard", "local")
     assert not errors(at) and not at.info
     assert {r["model"] for r in shown(at)} >= {"SimpleMomentumModel", "VolatilityTargetingModel"}
+    # the baselines have no setting and no error: blank cells, never the text "None"
+    for row in shown(at):
+        assert row["chosen_params"] is not None and row["error"] is not None, row
     assert "audit123" in at.caption[0].value
     at.selectbox(key="lb_family").select("risk").run()
     rows = shown(at)
