@@ -132,18 +132,40 @@ def _solve(
 
 
 def min_variance_weights(
-    cov: Covariance, *, long_only: bool = True, max_weight: float = 1.0
+    cov: Covariance,
+    *,
+    long_only: bool = True,
+    max_weight: float = 1.0,
+    start: Weights | None = None,
 ) -> Weights:
     """Minimum-variance weights: ``min w'Sw`` s.t. ``sum w = 1`` and the bounds.
 
     Bounds are ``[0, max_weight]`` (long only) or ``[-max_weight, max_weight]``.
-    Solved exactly by the active-set method of :func:`mltrainer.measures.qp.box_qp`.
+    Solved exactly by the active-set method of :func:`mltrainer.measures.qp.box_qp`,
+    from ``start`` if given (see :func:`_aligned`).
     """
     names = labels_of(cov)
     s = check_covariance(cov)
-    lb, ub = _box(s.shape[0], long_only, max_weight)
-    w = qp.box_qp(_unit_trace(s), np.zeros(s.shape[0]), lb, ub)
+    n = s.shape[0]
+    lb, ub = _box(n, long_only, max_weight)
+    w = qp.box_qp(_unit_trace(s), np.zeros(n), lb, ub, x0=_aligned(start, names, n))
     return labelled(_tidy(w, long_only), names)
+
+
+def _aligned(start: Weights | None, names: pd.Index | None, n: int) -> np.ndarray | None:
+    """A neighbouring problem's weights (the last rebalance's) as the quadratic
+    programme's start on these ``n`` assets: a Series by label (assets it lacks at 0),
+    or an array of length n; anything else is no start. A start changes the solver's
+    path, not its answer (to rounding, :func:`mltrainer.measures.qp.box_qp`): near the
+    new optimum it takes a few active-set steps instead of one per asset leaving."""
+    if start is None:
+        return None
+    if isinstance(start, pd.Series):
+        if names is None:
+            return None
+        start = start.reindex(names).fillna(0.0)
+    x0 = np.asarray(start, dtype="float64")
+    return x0 if x0.shape == (n,) and np.isfinite(x0).all() else None
 
 
 def _box(n: int, long_only: bool, max_weight: float) -> tuple[np.ndarray, np.ndarray]:
@@ -227,13 +249,15 @@ def mean_variance_weights(
     target_risk: float | None = None,
     long_only: bool = True,
     max_weight: float = 1.0,
+    start: Weights | None = None,
 ) -> Weights:
     """Efficient-frontier weights for a target return or a target risk (same frequency).
 
     - ``target_return``: ``min w'Sw`` s.t. ``mu'w >= target_return``;
     - ``target_risk``: ``max mu'w`` s.t. ``w'Sw <= target_risk^2``;
 
-    both with ``sum w = 1`` and the bounds. Exactly one target must be given.
+    both with ``sum w = 1`` and the bounds. Exactly one target must be given. ``start``
+    starts the minimum-variance solve (see :func:`_aligned`).
     Raises DataError when the target cannot be met (return above the best achievable,
     risk below the minimum-variance portfolio's).
     """
@@ -247,7 +271,8 @@ def mean_variance_weights(
         raise DataError(f"expected returns must be {n} finite numbers")
     lb, ub = _box(n, long_only, max_weight)
     q = _unit_trace(s)
-    w_mv = np.asarray(min_variance_weights(s, long_only=long_only, max_weight=max_weight))
+    x0 = _aligned(start, names, n)
+    w_mv = np.asarray(min_variance_weights(s, long_only=long_only, max_weight=max_weight, start=x0))
     # the frontier x(t) = argmin 1/2 x'Qx - t m'x (unit-scale m keeps t of order one)
     m_unit = m / max(np.abs(m).max(), 1e-300)
     if target_return is not None:
@@ -259,7 +284,7 @@ def mean_variance_weights(
             )
         if m @ w_mv >= target_return:
             return labelled(w_mv, names)
-        w = qp.frontier_root(q, m_unit, lb, ub, lambda w: m @ w - target_return)
+        w = qp.frontier_root(q, m_unit, lb, ub, lambda w: m @ w - target_return, w_mv)
     else:
         if target_risk <= 0:
             raise ParameterError(f"target_risk must be positive (got {target_risk})")
@@ -273,7 +298,7 @@ def mean_variance_weights(
             return labelled(w_mv, names)
         # max m'w s.t. w'Sw <= target^2 is the frontier point of that variance (or the
         # highest-return portfolio when even that is less risky than the target)
-        w = qp.frontier_root(q, m_unit, lb, ub, lambda w: w @ s @ w - target_risk**2)
+        w = qp.frontier_root(q, m_unit, lb, ub, lambda w: w @ s @ w - target_risk**2, w_mv)
     return labelled(_tidy(w, long_only), names)
 
 
@@ -376,6 +401,7 @@ def optimal_weights(
     max_weight: float = 1.0,
     long_only: bool = True,
     target: float | None = None,
+    start: pd.Series | None = None,
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Weights of one estimation window of returns by ``objective``, and the covariance.
 
@@ -386,6 +412,9 @@ def optimal_weights(
     what the limits allow -> the highest achievable; a ``target_risk`` below the
     minimum-variance volatility -> minimum variance. ``max_weight`` is raised to ``1/n``
     when n assets could not otherwise be fully invested. Risk parity is long only.
+    ``start`` (weights by ticker, say the last rebalance's) starts the quadratic
+    programmes of the minimum-variance and frontier objectives: the same weights to
+    rounding, in far fewer steps (:func:`_aligned`).
     """
     if objective not in OBJECTIVES:
         raise ParameterError(
@@ -396,6 +425,7 @@ def optimal_weights(
     cap = max(max_weight, 1.0 / n)
     mu = returns.mean()
     kw = {"max_weight": cap, "long_only": long_only}
+    qp_kw = {**kw, "start": start}
     if objective == "risk_parity":
         return risk_parity_weights(cov), cov
     if objective == "max_sharpe" and (mu > 0).any():
@@ -406,12 +436,12 @@ def optimal_weights(
         if objective == "target_return":
             best = _max_return(mu.to_numpy(), long_only, cap)
             goal = min(target, best - 1e-12 * max(abs(best), 1e-8))
-            return mean_variance_weights(mu, cov, target_return=goal, **kw), cov
-        w_mv = min_variance_weights(cov, **kw)
+            return mean_variance_weights(mu, cov, target_return=goal, **qp_kw), cov
+        w_mv = min_variance_weights(cov, **qp_kw)
         if target <= np.sqrt(w_mv @ cov.to_numpy() @ w_mv):
             return w_mv, cov
-        return mean_variance_weights(mu, cov, target_risk=target, **kw), cov
-    return min_variance_weights(cov, **kw), cov
+        return mean_variance_weights(mu, cov, target_risk=target, **kw, start=w_mv), cov
+    return min_variance_weights(cov, **qp_kw), cov
 
 
 def walk_forward_optimised(
@@ -426,12 +456,16 @@ def walk_forward_optimised(
     rebalance's weights under its own covariance, both held until the next rebalance.
 
     ``kw`` goes to :func:`optimal_weights` (``max_weight``, ``long_only``, ``target``).
+    Each rebalance's programme starts from the previous rebalance's weights (the same
+    weights to rounding; on 500 assets a cold start took one active-set step per asset
+    leaving the portfolio, hundreds of KKT solves, and dominated the leaderboard).
     """
-    contributions = {}
+    contributions, last = {}, {}
 
     def solve(win: pd.DataFrame) -> pd.Series:
-        w, cov = optimal_weights(win, objective, cov_method, **kw)
+        w, cov = optimal_weights(win, objective, cov_method, start=last.get("w"), **kw)
         contributions[win.index[-1]] = risk_contributions(w, cov, relative=True)
+        last["w"] = w
         return w
 
     weights = walk_forward_weights(returns, window, every, solve)

@@ -73,8 +73,11 @@ def box_qp(
     q : (n, n) positive definite matrix (scaled so that its diagonal is of order one).
     c : (n,) linear term.
     lb, ub : (n,) bounds with ``sum(lb) <= 1 <= sum(ub)``.
-    x0 : optional feasible start (e.g. the solution of a neighbouring problem); the
-        bounds it touches start as the working set. It changes the path, not the answer.
+    x0 : optional start (e.g. the solution of a neighbouring problem); the bounds it
+        touches start as the working set. It changes the path, not the answer (to
+        rounding: 1e-12 on real covariances). One that is not fully invested (a
+        previous portfolio some assets have left) is divided by its sum; one that the
+        box then cuts is replaced by :func:`feasible_start`.
 
     Returns
     -------
@@ -90,8 +93,8 @@ def box_qp(
     except in degenerate ties, which the iteration cap turns into a DataError.
     """
     n = c.shape[0]
-    x = feasible_start(lb, ub) if x0 is None else np.clip(np.asarray(x0, float), lb, ub)
-    if x0 is not None and abs(x.sum() - 1.0) > 1e-12:
+    x = None if x0 is None else _invested(np.asarray(x0, dtype="float64"), lb, ub)
+    if x is None:
         x = feasible_start(lb, ub)
     state = np.where(x <= lb, LOWER, np.where(x >= ub, UPPER, FREE))
     scale = 1.0 + np.abs(c).max() + np.abs(q).max()
@@ -114,11 +117,7 @@ def box_qp(
             nu = 0.5 * (lo + hi) if np.isfinite(lo + hi) else (lo if np.isfinite(lo) else hi)
         # after a full step the new p is rounding noise; taking it would only wander
         if not optimal_on_face and p.size and np.abs(p).max() > 1e-14:
-            alpha, block = 1.0, -1
-            for j, (i, pi) in enumerate(zip(free, p, strict=True)):
-                room = (lb[i] - x[i]) / pi if pi < 0 else (ub[i] - x[i]) / pi if pi > 0 else 1.0
-                if room < alpha:
-                    alpha, block = max(room, 0.0), j
+            alpha, block = _ratio_test(x[free], p, lb[free], ub[free])
             x[free] += alpha * p
             if block >= 0:
                 i = free[block]
@@ -138,6 +137,28 @@ def box_qp(
     )
 
 
+def _invested(x0: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray | None:
+    """``x0`` in the box and fully invested (divided by its sum if need be), else None."""
+    x = np.clip(x0, lb, ub)
+    if abs(x.sum() - 1.0) > 1e-12 and x.sum() > 0:
+        x = np.clip(x / x.sum(), lb, ub)
+    return x if abs(x.sum() - 1.0) <= 1e-12 else None
+
+
+def _ratio_test(x: np.ndarray, p: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> tuple:
+    """Step length (at most 1) to the first bound that ``x + alpha p`` meets, and that
+    coordinate's position (-1: none). The scan it replaces took the first smallest room,
+    or, once a room was negative (a coordinate a rounding step put outside its box), the
+    last negative one at step 0; kept exactly, so the path is unchanged."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(p < 0, (lb - x) / p, np.where(p > 0, (ub - x) / p, 1.0))
+    negative = np.flatnonzero(room < 0)
+    if negative.size:
+        return 0.0, int(negative[-1])
+    j = int(np.argmin(room))
+    return (float(room[j]), j) if room[j] < 1.0 else (1.0, -1)
+
+
 def max_linear(m: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
     """``argmax m'x`` s.t. ``sum(x) = 1`` and the box: every coordinate at its lower bound,
     then the best assets filled to their upper bounds until the budget is spent (exact
@@ -152,9 +173,17 @@ def max_linear(m: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
 
 
 def frontier_root(
-    q: np.ndarray, m: np.ndarray, lb: np.ndarray, ub: np.ndarray, f: Callable[[np.ndarray], float]
+    q: np.ndarray,
+    m: np.ndarray,
+    lb: np.ndarray,
+    ub: np.ndarray,
+    f: Callable[[np.ndarray], float],
+    start: np.ndarray | None = None,
 ) -> np.ndarray:
     """The frontier portfolio ``x(t)`` at which ``f(x(t))`` crosses zero.
+
+    ``start`` is :func:`box_qp`'s start for ``x(0)`` (the minimum-variance portfolio, when
+    the caller has it).
 
     ``f`` must be non-decreasing along the frontier (variance minus a target, mean minus
     a target) and negative at ``t = 0``. When it is still not positive at the end of the
@@ -171,7 +200,7 @@ def frontier_root(
     top = max_linear(m, lb, ub)
     if f(top) <= 0:
         return top
-    cache = {0.0: box_qp(q, np.zeros_like(m), lb, ub)}
+    cache = {0.0: box_qp(q, np.zeros_like(m), lb, ub, x0=start)}
     if f(cache[0.0]) >= 0:  # the caller's minimum-variance check, up to rounding
         return cache[0.0]
 
