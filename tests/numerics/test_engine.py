@@ -8,6 +8,7 @@ import operator
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import pytest
@@ -89,7 +90,9 @@ def test_a_server_that_is_not_dask_is_refused_without_hanging(monkeypatch, calle
                 async def in_a_loop() -> None:
                     call()
 
-                asyncio.run(in_a_loop())
+                # its own thread: this one may run a loop already (Playwright's, in CI)
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    pool.submit(asyncio.run, in_a_loop()).result()
     finally:
         server.close()
     assert time.monotonic() - t0 < engine.CONNECT_TIMEOUT + 2
