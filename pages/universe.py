@@ -32,6 +32,7 @@ from ui.universe import (
     pit_sector_daily_returns,
     treemap_stocks,
     universe_key,
+    universe_version,
     update_from_wikipedia,
 )
 
@@ -50,10 +51,9 @@ data = load(sel.source)
 if data is None:
     st.stop()
 
-if "universe_refresh" not in st.session_state:
-    st.session_state["universe_refresh"] = 0
+version = universe_version()  # the server's, shared by every session
 with friendly("The S&P 500 constituents could not be loaded"):
-    universe = load_universe(st.session_state["universe_refresh"])
+    universe = load_universe(version)
 ukey = universe_key(universe)
 
 top = st.columns([3.6, 1.3, 1, 1.2, 1], vertical_alignment="center")
@@ -74,8 +74,6 @@ if top[1].button(
         fresh = update_from_wikipedia()
     for w in fresh.warnings:
         st.warning(w)
-    st.session_state["universe_refresh"] += 1
-    load_universe.clear()
     st.rerun()
 for fmt, col in zip(("csv", "parquet", "json"), top[2:], strict=True):
     col.download_button(
@@ -326,7 +324,7 @@ with tab_rotation:
 
 loading.step(3)
 with tab_history:
-    history = membership_source(st.session_state["universe_refresh"])
+    history = membership_source(version)
     if history is None and universe.changes.empty:
         st.info(
             "No membership source: this constituents list has no changes table and the "
@@ -349,7 +347,7 @@ with tab_history:
         around = c00.slider(
             "Changes within (days either side)", 7, 365, 90, key="uni_around", bind="query-params"
         )
-        found = membership_on(universe, ukey, on, st.session_state["universe_refresh"])
+        found = membership_on(universe, ukey, on, version)
         for text in found["warnings"]:
             st.warning(text)
         st.caption(

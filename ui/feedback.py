@@ -74,12 +74,14 @@ def attempt(what: str, fn: Callable, *args, **kwargs):
 
 
 class ResultStore:
-    """A small thread-safe LRU of results keyed by their inputs (shared by sessions)."""
+    """A small thread-safe LRU of results keyed by their inputs (shared by sessions), with
+    a lock per key being computed so that concurrent sessions compute it once."""
 
     def __init__(self, max_entries: int = 8):
         self.max_entries = max_entries
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
+        self._computing: dict = {}
 
     def get(self, key):
         with self._lock:
@@ -95,6 +97,17 @@ class ResultStore:
             while len(self._items) > self.max_entries:
                 self._items.popitem(last=False)
 
+    def compute_lock(self, key) -> threading.Lock:
+        """The lock a session holds while it computes ``key`` (one per key in flight)."""
+        with self._lock:
+            return self._computing.setdefault(key, threading.Lock())
+
+    def computed(self, key) -> None:
+        """Forget ``key``'s lock once its result is stored (or its run failed): sessions
+        that still wait hold the lock itself, later ones find the result."""
+        with self._lock:
+            self._computing.pop(key, None)
+
     def __contains__(self, key) -> bool:
         with self._lock:
             return key in self._items
@@ -108,21 +121,34 @@ def result_store(name: str, max_entries: int = 8) -> ResultStore:
 
 def with_progress(store: ResultStore, key, label: str, fn: Callable):
     """``fn(progress)`` memoised in ``store`` under ``key``; on a miss a progress bar and a
-    status box show how far it got (``progress(done, total)``)."""
+    status box show how far it got (``progress(done, total)``). Sessions asking for a
+    key another session is computing wait for that result (with a spinner saying so)
+    instead of computing it again: a burst of readers on a cold server runs it once."""
     hit = store.get(key)
     if hit is not None:
         return hit
-    with st.status(label, expanded=False) as status:
-        bar = st.progress(0.0)
+    lock = store.compute_lock(key)
+    if not lock.acquire(blocking=False):
+        with st.spinner(f"{label}: another session started it; waiting for its result…"):
+            lock.acquire()
+    try:
+        hit = store.get(key)
+        if hit is not None:
+            return hit
+        with st.status(label, expanded=False) as status:
+            bar = st.progress(0.0)
 
-        def progress(done: int, total: int) -> None:
-            bar.progress(min(done / max(total, 1), 1.0), text=f"{done} of {total}")
+            def progress(done: int, total: int) -> None:
+                bar.progress(min(done / max(total, 1), 1.0), text=f"{done} of {total}")
 
-        try:
-            result = fn(progress)
-        except MLTrainerError:
-            status.update(label=f"{label} failed", state="error")
-            raise
-        status.update(label=f"{label} done", state="complete")
-    store.put(key, result)
-    return result
+            try:
+                result = fn(progress)
+            except MLTrainerError:
+                status.update(label=f"{label} failed", state="error")
+                raise
+            status.update(label=f"{label} done", state="complete")
+        store.put(key, result)
+        return result
+    finally:
+        store.computed(key)
+        lock.release()

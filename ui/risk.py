@@ -31,9 +31,9 @@ def _from(series: pd.Series, start) -> pd.Series:
 
 
 def _market_caps(source, tickers, start, end, sizing_key) -> dict:
-    from ui.universe import load_universe
+    from ui.universe import load_universe, universe_version
 
-    universe = load_universe()
+    universe = load_universe(universe_version())
     caps = {s.symbol: s.market_cap for s in universe.constituents if s.market_cap}
     return {"market_caps": caps, "source": universe.source}
 

@@ -45,7 +45,7 @@ def _saved_pages() -> list[Path]:
 def load_universe(refresh: int = 0) -> SP500Universe:
     """Today's constituents in the CLI's order of sources (``SP500UniverseManager.load``:
     cached Wikipedia copy, saved page, constituents list, pytickersymbols); ``refresh``
-    only busts the cache after an update."""
+    is :func:`universe_version`, so an update loads the new list once for the server."""
     universe = SP500UniverseManager().load("auto")
     if universe.changes.empty and universe.source.startswith("pytickersymbols"):
         universe.warnings.append(
@@ -62,9 +62,26 @@ def load_universe(refresh: int = 0) -> SP500Universe:
     return universe
 
 
+@st.cache_resource
+def _versions() -> list[int]:
+    return [0]
+
+
+def universe_version() -> int:
+    """How many times the list was updated on this server. One counter for the server,
+    not one per session: the list and the membership are cached under it, so after any
+    reader's update every session reads the new list, and no session recomputes a
+    version another one has already loaded."""
+    return _versions()[0]
+
+
 def update_from_wikipedia() -> SP500Universe:
-    """Fetch the live page into the cache (falls back with a warning when offline)."""
-    return SP500UniverseManager().update()
+    """Fetch the live page into the cache (falls back with a warning when offline) and
+    move every session to the new list."""
+    fresh = SP500UniverseManager().update()
+    _versions()[0] += 1
+    load_universe.clear()  # the old version is no longer asked for
+    return fresh
 
 
 @st.cache_data(show_spinner=False, ttl=3600)
