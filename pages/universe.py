@@ -6,17 +6,11 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from mltrainer.plots.sectors import rrg_chart, rs_lines, sector_weights_bar, treemap
-from mltrainer.sectors import (
-    FREQUENCIES,
-    cumulative_index,
-    relative_rotation,
-    relative_strength,
-    rrg_tails,
-)
+from mltrainer.plots.sectors import sector_weights_bar, treemap
+from mltrainer.sectors import FREQUENCIES
 from mltrainer.sectors_pit import EQUAL
 from ui.context import current, load
-from ui.data import index_close, ticker_returns
+from ui.data import ticker_returns
 from ui.feedback import StepProgress, friendly
 from ui.tables import table_height
 from ui.universe import (
@@ -29,7 +23,7 @@ from ui.universe import (
     load_universe,
     membership_on,
     membership_source,
-    pit_sector_daily_returns,
+    sector_rotation,
     treemap_stocks,
     universe_key,
     universe_version,
@@ -270,47 +264,29 @@ with tab_rotation:
         key="rrg_bench",
         bind="query-params",
     )
-    with friendly("Sector returns could not be computed"):
-        daily, basket_note = pit_sector_daily_returns(sel.source, sel.start, sel.end, sel.sectors)
-    # sectors that exist at the end of the range (Telecommunication Services ends in 2018)
-    sector_cols = [
-        c
-        for c in daily.columns
-        if c not in ("Universe", "Unknown") and daily[c].iloc[-5:].notna().any()
-    ]
-    levels = cumulative_index(daily[sector_cols])
-    if bench_name == "S&P 500 index":
-        bench = index_close().reindex(daily.index)
-        if bench.notna().sum() < len(bench) * 0.9:
-            st.warning(
-                "The bundled S&P 500 index does not cover these dates; using the "
-                "equal-weight universe instead."
-            )
-            bench = cumulative_index(daily["Universe"])
-    else:
-        bench = cumulative_index(daily["Universe"])
-    with friendly("The relative rotation graph could not be computed"):
-        rrg = relative_rotation(levels, bench, window=rrg_window, freq=freq)
-    tails = rrg_tails(rrg, tail)
+    # built once per server for these inputs, shared by every session (ui.universe)
+    with friendly("The sector rotation could not be computed"):
+        rotation = sector_rotation(
+            sel.source, sel.start, sel.end, sel.sectors, freq, rrg_window, tail, bench_name
+        )
+    if rotation.bench_fallback:
+        st.warning(
+            "The bundled S&P 500 index does not cover these dates; using the "
+            "equal-weight universe instead."
+        )
     left, right = st.columns([1, 1])
     with left:
-        st.plotly_chart(rrg_chart(tails, height=640), width="stretch", key="uni_rrg")
-        if len(tails):
+        st.plotly_chart(rotation.rrg, width="stretch", key="uni_rrg")
+        if rotation.last_point is not None:
             st.caption(
-                f"Last point {tails['date'].max():%Y-%m-%d}; tails of {tail} "
+                f"Last point {rotation.last_point:%Y-%m-%d}; tails of {tail} "
                 f"{freq} points. RS-Ratio and RS-Momentum are z-scores over "
                 f"{rrg_window} periods centred on 100 (JdK-style; see mltrainer.sectors)."
-                f" Equal-weight {basket_note}."
+                f" Equal-weight {rotation.basket_note}."
             )
     with right:
-        rs = relative_strength(levels, bench)
-        st.plotly_chart(rs_lines(rs, height=640), width="stretch", key="uni_rs")
-    latest = (
-        tails.sort_values("date")
-        .groupby("sector")
-        .tail(1)
-        .set_index("sector")[["rs_ratio", "rs_momentum", "quadrant"]]
-    )
+        st.plotly_chart(rotation.rs, width="stretch", key="uni_rs")
+    latest = rotation.latest
     st.dataframe(
         latest.sort_values("rs_ratio", ascending=False),
         width="stretch",

@@ -9,9 +9,11 @@ button. Market caps come from the constituents-financials snapshot when there is
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from mltrainer import config
@@ -227,3 +229,63 @@ def treemap_stocks(
         + "."
     )
     return stocks, label, caption, None
+
+
+# ------------------------------------------------------------------ rotation
+@dataclass(frozen=True)
+class Rotation:
+    """The Universe page's sector rotation: both figures, the latest point per sector
+    and what the captions say."""
+
+    rrg: go.Figure
+    rs: go.Figure
+    latest: pd.DataFrame  # sector -> rs_ratio, rs_momentum, quadrant
+    last_point: pd.Timestamp | None
+    basket_note: str
+    bench_fallback: bool  # the index did not cover the dates: equal weight instead
+
+
+@st.cache_resource(show_spinner="Computing the sector rotation…", max_entries=16)
+def sector_rotation(
+    source: str, start, end, sectors: tuple, freq: str, window: int, tail: int, benchmark: str
+) -> Rotation:
+    """The relative rotation graph and the relative-strength lines of the point-in-time
+    sector baskets against ``benchmark`` ("S&P 500 index" or the equal-weight universe).
+
+    Built once per server for these inputs and shared by every session, in
+    ``st.cache_resource`` (a figure pickled per reader would be validated again on each
+    load): the rotation, both figures' plotly validation and the table cost ~0.1 s a
+    view otherwise. Read-only: st.plotly_chart copies a figure, never changes it.
+    """
+    from mltrainer.plots.sectors import rrg_chart, rs_lines
+    from mltrainer.sectors import cumulative_index, relative_rotation, relative_strength, rrg_tails
+    from ui.data import index_close
+
+    daily, basket_note = pit_sector_daily_returns(source, start, end, sectors)
+    # sectors that exist at the end of the range (Telecommunication Services ends in 2018)
+    sector_cols = [
+        c
+        for c in daily.columns
+        if c not in ("Universe", "Unknown") and daily[c].iloc[-5:].notna().any()
+    ]
+    levels = cumulative_index(daily[sector_cols])
+    bench, fallback = cumulative_index(daily["Universe"]), False
+    if benchmark == "S&P 500 index":
+        index = index_close().reindex(daily.index)
+        fallback = index.notna().sum() < len(index) * 0.9
+        bench = bench if fallback else index
+    tails = rrg_tails(relative_rotation(levels, bench, window=window, freq=freq), tail)
+    latest = (
+        tails.sort_values("date")
+        .groupby("sector")
+        .tail(1)
+        .set_index("sector")[["rs_ratio", "rs_momentum", "quadrant"]]
+    )
+    return Rotation(
+        rrg=rrg_chart(tails, height=640),
+        rs=rs_lines(relative_strength(levels, bench), height=640),
+        latest=latest,
+        last_point=tails["date"].max() if len(tails) else None,
+        basket_note=basket_note,
+        bench_fallback=bool(fallback),
+    )
