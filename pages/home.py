@@ -7,24 +7,20 @@ import pandas as pd
 import streamlit as st
 
 from mltrainer import fmt
-from mltrainer.data.nber import RECESSIONS
 from mltrainer.models.registry import by_family
 from mltrainer.monitor import Limits
-from mltrainer.plots.market import price_with_regimes, sector_performance_bar
-from mltrainer.sectors import trailing_returns
-from ui.compute import params_key, run_index_model
+from ui.compute import params_key
 from ui.context import current, load
 from ui.data import cache_status, index_close
 from ui.feedback import StepProgress, friendly
+from ui.home import index_regime, sector_performance
 from ui.monitoring import (
     DEFAULT_REGIME,
     alert_cards,
     index_alerts,
     limits_tuple,
-    regime_names,
 )
 from ui.pages import link_target
-from ui.universe import pit_sector_daily_returns
 
 st.title("mltrainer · S&P 500 research")
 
@@ -82,10 +78,8 @@ with right:
 index_end = min(pd.Timestamp(sel.end or last_bar), index_close().index[-1]).date()
 params = params_key({})
 with friendly("The regime model could not run on the S&P 500 index"):
-    out = run_index_model(key, params, sel.start, index_end)
-labels = out.primary.iloc[:, 0]
-names = regime_names(key, params)
-close = index_close(index_end).loc[pd.Timestamp(sel.start) if sel.start else None :]
+    regime = index_regime(key, params, sel.start, index_end)  # shared by every session
+labels, names, close = regime.labels, regime.names, regime.close
 with right:
     valid = labels.dropna()
     if len(valid):
@@ -105,10 +99,7 @@ with right:
     )
 with left:
     st.subheader("S&P 500 and its regime")
-    fig = price_with_regimes(
-        close.rename("S&P 500"), labels, names, recessions=RECESSIONS, height=400
-    )
-    st.plotly_chart(fig, width="stretch", key="home_index")
+    st.plotly_chart(regime.figure, width="stretch", key="home_index")
 
 # ------------------------------------------------------------------------- alerts
 st.subheader("Active alerts")
@@ -137,15 +128,12 @@ with left:
             pd.Timestamp(sel.start or end_day - pd.Timedelta(days=400)),
             end_day - pd.Timedelta(days=400),
         ).date()
-        daily, note = pit_sector_daily_returns(sel.source, lookback, sel.end, sel.sectors)
-        table = trailing_returns(daily, {"1 month": 21, "3 months": 63, "12 months": 252})
-        table = table.drop(index=[i for i in ("Unknown",) if i in table.index])
-        st.plotly_chart(
-            sector_performance_bar(table, height=420), width="stretch", key="home_sectors"
-        )
+        perf = sector_performance(sel.source, lookback, sel.end, sel.sectors)
+        note = perf.note
+        st.plotly_chart(perf.figure, width="stretch", key="home_sectors")
         st.caption(
             f"Equal-weighted sector baskets of the {data.source} tickers to "
-            f"{daily.index[-1]:%Y-%m-%d}; 'Universe' is all of them. {note[:1].upper()}{note[1:]}."
+            f"{perf.last_date:%Y-%m-%d}; 'Universe' is all of them. {note[:1].upper()}{note[1:]}."
         )
 loading.step(3)
 with right:

@@ -1,0 +1,69 @@
+"""Home's two charts, built once per server for their inputs and shared by every session.
+
+Every reader opens Home, most with the same inputs (the default regime model, the default
+range), so its charts are ``st.cache_resource`` objects: a figure kept by
+``st.cache_data`` would be pickled per reader and validated by plotly again on each load,
+and building them was the largest part of a warm Home view's server time. They are
+read-only (``st.plotly_chart`` copies a figure, never changes it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from mltrainer.data.nber import RECESSIONS
+from mltrainer.plots.market import price_with_regimes, sector_performance_bar
+from mltrainer.sectors import trailing_returns
+from ui.compute import run_index_model
+from ui.data import index_close
+from ui.monitoring import regime_names
+from ui.universe import pit_sector_daily_returns
+
+HORIZONS = {"1 month": 21, "3 months": 63, "12 months": 252}
+
+
+@dataclass(frozen=True)
+class IndexRegime:
+    """The S&P 500 over the range with a regime model's labels, and the chart of both."""
+
+    figure: go.Figure
+    labels: pd.Series
+    names: dict
+    close: pd.Series
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def index_regime(key: str, params: tuple, start: dt.date | None, end: dt.date) -> IndexRegime:
+    """Regime model ``key`` on the bundled S&P 500 index up to ``end``, shown from
+    ``start``, with recessions shaded."""
+    labels = run_index_model(key, params, start, end).primary.iloc[:, 0]
+    names = regime_names(key, params)
+    close = index_close(end).loc[pd.Timestamp(start) if start else None :]
+    figure = price_with_regimes(
+        close.rename("S&P 500"), labels, names, recessions=RECESSIONS, height=400
+    )
+    return IndexRegime(figure, labels, names, close)
+
+
+@dataclass(frozen=True)
+class SectorPerformance:
+    """Trailing returns of the point-in-time sector baskets and their chart."""
+
+    figure: go.Figure
+    last_date: pd.Timestamp
+    note: str
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def sector_performance(source: str, start, end, sectors: tuple) -> SectorPerformance:
+    """1, 3 and 12-month returns to ``end`` of equal-weighted baskets of each day's
+    members in that day's sectors, from daily returns since ``start``."""
+    daily, note = pit_sector_daily_returns(source, start, end, sectors)
+    table = trailing_returns(daily, HORIZONS)
+    table = table.drop(index=[i for i in ("Unknown",) if i in table.index])
+    return SectorPerformance(sector_performance_bar(table, height=420), daily.index[-1], note)
