@@ -21,6 +21,10 @@ that triggers another would otherwise end the clock early):
 - the main area has a Plotly chart and every visible one has been drawn (all four pages
   of :data:`VIEWS` draw charts).
 
+The view's **served** time is when the first three held (the server's part: its script
+run is over and the page's elements have arrived); the rest, to rendered, is the
+browser drawing the charts.
+
 Errors: a view with an exception box, an error alert (``st.error``), a lost connection,
 an HTTP response >= 400 or a failed request while it loads, or no render within the
 timeout.
@@ -73,20 +77,36 @@ CHROMIUM_ARGS = (
     "--disable-dev-shm-usage",
 )
 
-_RENDERED = """([path, title]) => {
-    const here = location.pathname.replace(/\\/+$/, '');
-    if (!(here.endsWith('/' + path) || (path === 'home' && here === ''))) return false;
-    const app = document.querySelector('[data-testid="stApp"]');
-    if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+# true once the page is rendered; notes in window.__views[key] when (performance.now())
+# the server had sent it (script run over) and when the charts were drawn, cleared again
+# if a later run makes the page stale
+_RENDERED = """([path, title, key]) => {
+    const seen = (window.__views = window.__views || {});
+    const mark = (seen[key] = seen[key] || {served: null, drawn: null});
+    const served = (() => {
+        const here = location.pathname.replace(/\\/+$/, '');
+        if (!(here.endsWith('/' + path) || (path === 'home' && here === ''))) return false;
+        const app = document.querySelector('[data-testid="stApp"]');
+        if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+        const main = document.querySelector('[data-testid="stMain"]');
+        const h1 = main && main.querySelector('h1');
+        if (!h1 || !h1.textContent.includes(title)) return false;
+        return !document.querySelector('[data-stale="true"], [data-testid="stSpinner"]');
+    })();
+    if (!served) { mark.served = mark.drawn = null; return false; }
+    if (mark.served === null) mark.served = performance.now();
     const main = document.querySelector('[data-testid="stMain"]');
-    const h1 = main && main.querySelector('h1');
-    if (!h1 || !h1.textContent.includes(title)) return false;
-    if (document.querySelector('[data-stale="true"], [data-testid="stSpinner"]')) return false;
-    if (main.querySelector('[data-testid="stException"], [data-testid="stAlertContentError"]'))
-        return true;  // rendered, with an error the caller counts
+    const failed = main.querySelector(
+        '[data-testid="stException"], [data-testid="stAlertContentError"]');
     const plots = Array.from(main.querySelectorAll('.js-plotly-plot'));
-    return plots.length > 0 && plots.every(p => p.offsetParent === null || p._fullData);
+    const drawn = failed  // rendered, with an error the caller counts
+        || (plots.length > 0 && plots.every(p => p.offsetParent === null || p._fullData));
+    if (!drawn) { mark.drawn = null; return false; }
+    if (mark.drawn === null) mark.drawn = performance.now();
+    return true;
 }"""
+
+_MARKS = """(key) => [window.__views[key].served, window.__views[key].drawn, performance.now()]"""
 
 _PAGE_ERRORS = """() => {
     const out = [];
@@ -111,6 +131,7 @@ class PageView:
     view: str
     started: float
     ended: float = float("nan")  # when it rendered, or gave up
+    served: float = float("nan")  # when its script run was over, before the charts drew
     rendered: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -177,7 +198,9 @@ def serve(folder: Path, env: dict | None = None, timeout_s: float = 90) -> Itera
 class ServerSampler:
     """CPU seconds (user + system) and resident memory of a process and its children,
     sampled every ``interval`` seconds in a thread, as ``(time, cpu_s, rss_bytes)``
-    with times on :func:`time.perf_counter` minus ``t0``."""
+    with times on :func:`time.perf_counter` minus ``t0``; beside them
+    (:meth:`client_cpu`) the CPU seconds of this process's other descendants (the
+    Playwright driver and the browsers), to tell the users' side from the server's."""
 
     def __init__(self, pid: int, t0: float, interval: float = 0.25):
         import psutil
@@ -185,6 +208,7 @@ class ServerSampler:
         self.process = psutil.Process(pid)
         self.t0, self.interval = t0, interval
         self.samples: list[tuple[float, float, int]] = []
+        self._clients: dict[int, float] = {}  # pid -> its CPU seconds when last seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -192,16 +216,26 @@ class ServerSampler:
         import psutil
 
         cpu, rss = 0.0, 0
-        for proc in (self.process, *self.process.children(recursive=True)):
+        server = (self.process, *self.process.children(recursive=True))
+        ours = {p.pid for p in server}
+        for proc in server:
             with contextlib.suppress(psutil.Error):
                 times = proc.cpu_times()
                 cpu += times.user + times.system
                 rss += proc.memory_info().rss
+        for proc in psutil.Process().children(recursive=True):
+            if proc.pid not in ours:
+                with contextlib.suppress(psutil.Error):
+                    times = proc.cpu_times()
+                    self._clients[proc.pid] = times.user + times.system
         return time.perf_counter() - self.t0, cpu, rss
+
+    def _record(self) -> None:
+        self.samples.append(self._sample())
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append(self._sample())
+            self._record()
             self._stop.wait(self.interval)
 
     def __enter__(self) -> ServerSampler:
@@ -211,18 +245,26 @@ class ServerSampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.samples.append(self._sample())
+        self._record()
+
+    def client_cpu(self) -> float:
+        """CPU seconds the browsers and their driver used, each process as last sampled
+        (they start after the sampler; the last 0.25 s of a closing tab is missed)."""
+        return sum(self._clients.values())
 
 
-async def _rendered(page, view: View, timeout_ms: float) -> None:
-    """Wait until the page is rendered (see the module docstring) and stays so."""
+async def _rendered(page, view: View, key: str, timeout_ms: float) -> tuple[float, float]:
+    """Wait until the page is rendered (see the module docstring) and stays so; the
+    :func:`time.perf_counter` times at which the server had sent it (its script run was
+    over) and at which its charts were drawn."""
+    args = [view.path, view.title, key]
     while True:
-        await page.wait_for_function(
-            _RENDERED, arg=[view.path, view.title], polling=100, timeout=timeout_ms
-        )
+        await page.wait_for_function(_RENDERED, arg=args, polling=100, timeout=timeout_ms)
         await asyncio.sleep(SETTLE_S)
-        if await page.evaluate(_RENDERED, [view.path, view.title]):
-            return
+        if await page.evaluate(_RENDERED, args):
+            served, drawn, now = await page.evaluate(_MARKS, key)
+            clock = time.perf_counter()
+            return clock - (now - served) / 1000, clock - (now - drawn) / 1000
 
 
 def _watch(page, url: str, sink: list[str]) -> None:
@@ -257,12 +299,14 @@ async def _session(browser, url: str, index: int, delay: float, t0: float, timeo
             sink.clear()
             try:
                 if i == 0:
-                    await page.goto(f"{url}/", wait_until="domcontentloaded")
+                    await page.goto(
+                        f"{url}/", wait_until="domcontentloaded", timeout=timeout_s * 1000
+                    )
                 else:
                     nav = page.locator(f'[data-testid="stSidebarNav"] a[href$="/{view.path}"]')
                     await nav.click(timeout=timeout_s * 1000)
-                await _rendered(page, view, timeout_s * 1000)
-                record.ended, record.rendered = time.perf_counter() - t0 - SETTLE_S, True
+                served, drawn = await _rendered(page, view, f"{index}-{i}", timeout_s * 1000)
+                record.served, record.ended, record.rendered = served - t0, drawn - t0, True
             except Exception as exc:  # noqa: BLE001 - a timeout or a crash is a finding
                 record.ended = time.perf_counter() - t0
                 record.errors.append(f"not rendered: {type(exc).__name__}: {exc}"[:300])
@@ -273,20 +317,41 @@ async def _session(browser, url: str, index: int, delay: float, t0: float, timeo
     return views
 
 
-async def _drive(url, sessions, window_s, chromium_path, timeout_s, t0) -> list[PageView]:
+@contextlib.contextmanager
+def _niced(chromium_path: str, nice: int) -> Iterator[str]:
+    """An executable that starts ``chromium_path`` at niceness ``nice`` (its renderers
+    inherit it), so that on a small machine the browsers, which stand in for the users'
+    own computers, do not take the CPU the server needs."""
+    if nice <= 0:
+        yield chromium_path
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="niced-chromium-") as folder:
+        wrapper = Path(folder) / "chromium"
+        wrapper.write_text(f'#!/bin/sh\nexec nice -n {int(nice)} "{chromium_path}" "$@"\n')
+        wrapper.chmod(0o755)
+        yield str(wrapper)
+
+
+async def _drive(url, sessions, window_s, chromium_path, timeout_s, t0, nice) -> list[PageView]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=chromium_path, headless=True, args=list(CHROMIUM_ARGS)
-        )
-        try:
-            delays = [window_s * i / sessions for i in range(sessions)]
-            done = await asyncio.gather(
-                *(_session(browser, url, i, delay, t0, timeout_s) for i, delay in enumerate(delays))
+        with _niced(chromium_path, nice) as executable:
+            browser = await pw.chromium.launch(
+                executable_path=executable, headless=True, args=list(CHROMIUM_ARGS)
             )
-        finally:
-            await browser.close()
+            try:
+                delays = [window_s * i / sessions for i in range(sessions)]
+                done = await asyncio.gather(
+                    *(
+                        _session(browser, url, i, delay, t0, timeout_s)
+                        for i, delay in enumerate(delays)
+                    )
+                )
+            finally:
+                await browser.close()
     return [v for views in done for v in views]
 
 
@@ -297,15 +362,19 @@ def run_sessions(
     chromium_path: str = "/usr/bin/chromium",
     timeout_s: float = 180.0,
     t0: float | None = None,
+    nice: int = 0,
 ) -> list[PageView]:
     """``sessions`` users arriving evenly over ``window_s`` seconds (0: all at once), each
-    opening :data:`VIEWS` in order; every page view with its times and errors."""
+    opening :data:`VIEWS` in order; every page view with its times and errors. ``nice``
+    > 0 runs the browser at that lower priority."""
     t0 = time.perf_counter() if t0 is None else t0
     out: list = []
 
     def target() -> None:
         try:
-            out.append(asyncio.run(_drive(url, sessions, window_s, chromium_path, timeout_s, t0)))
+            out.append(
+                asyncio.run(_drive(url, sessions, window_s, chromium_path, timeout_s, t0, nice))
+            )
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             out.append(exc)
 
@@ -369,6 +438,7 @@ def summarize(views: list[PageView], samples: list[tuple[float, float, int]]) ->
         "errors": sum(bool(v.errors) for v in views),
         "error_messages": [f"session {v.session} {v.view}: {e}" for v in views for e in v.errors],
         "seconds": _percentiles([v.seconds for v in views if v.rendered]),
+        "served": _percentiles([v.served - v.started for v in views if v.rendered]),
         "seconds_warm": _percentiles(
             [v.seconds for v, w in zip(views, warm, strict=True) if v.rendered and w]
         ),
@@ -407,6 +477,9 @@ def report(figures: dict) -> str:
         f"max {s['max']:.2f} s",
         f"time to rendered, warm views: p50 {w['p50']:.2f} s  p95 {w['p95']:.2f} s  "
         f"max {w['max']:.2f} s  ({figures['warm_views']} views)",
+        f"time to served (script run over, charts not yet drawn), all views: "
+        f"p50 {figures['served']['p50']:.2f} s  p95 {figures['served']['p95']:.2f} s  "
+        f"max {figures['served']['max']:.2f} s",
         f"{'page':<10} {'first':>7} {'p50':>7} {'p95':>7} {'max':>7} "
         f"{'warm p50':>9} {'warm p95':>9} {'warm max':>9}",
     ]
