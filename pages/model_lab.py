@@ -19,6 +19,7 @@ from ui.compute import backtest, params_key
 from ui.context import current, load
 from ui.data import default_tickers, universe_tickers
 from ui.feedback import friendly
+from ui.figures import shared
 from ui.lab import (
     backtestable,
     capabilities,
@@ -195,7 +196,9 @@ with tab_run:
     shown = primary[[ticker]] if ticker in primary.columns else primary
     price = data.adj_close[ticker].loc[primary.index[0] : primary.index[-1]].rename(ticker)
     st.plotly_chart(
-        model_output_chart(price, shown, cls.output_kind, title=f"{short(key)} on {ticker}"),
+        shared(
+            model_output_chart, price, shown, cls.output_kind, title=f"{short(key)} on {ticker}"
+        ),
         width="stretch",
         key="lab_output",
     )
@@ -235,7 +238,9 @@ with tab_run:
                 },
             )
         st.plotly_chart(
-            equity_chart(curves, title="Backtest: growth of 1"), width="stretch", key="lab_equity"
+            shared(equity_chart, curves, title="Backtest: growth of 1"),
+            width="stretch",
+            key="lab_equity",
         )
         for w in bt["warnings"]:
             st.caption(f"⚠ {w}")
@@ -427,7 +432,8 @@ with tab_wf:
                 growth = base.equity()
                 curves.update({ROWS[k]: growth[k] for k in growth if k != "model"})
             st.plotly_chart(
-                equity_chart(
+                shared(
+                    equity_chart,
                     curves,
                     title="Out-of-sample equity (each fold traded with "
                     "the point its training window chose)",
@@ -483,7 +489,7 @@ with tab_compare:
         progress.empty()
         curves[f"Benchmark: {BENCHMARKS[bench]}"] = bt["benchmark"]
         st.plotly_chart(
-            equity_chart(curves, title="Growth of 1, side by side"),
+            shared(equity_chart, curves, title="Growth of 1, side by side"),
             width="stretch",
             key="lab_compare_chart",
         )

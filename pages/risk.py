@@ -22,6 +22,7 @@ from mltrainer.reports.stress_report import DEFAULT_METHODS, StressSettings
 from mltrainer.risk_stress.scenarios import HISTORICAL_SCENARIOS
 from ui.context import current, load
 from ui.feedback import friendly
+from ui.figures import shared
 from ui.risk import (
     portfolio_builder,
     portfolio_stats,
@@ -181,7 +182,8 @@ tab_var, tab_stress, tab_drivers, tab_dd = st.tabs(
 with tab_var:
     forecast = vb["var"].shift(1).rename(f"{level:.1%} {method}").to_frame()
     st.plotly_chart(
-        var_backtest_chart(
+        shared(
+            var_backtest_chart,
             vb["returns"],
             forecast,
             vb["exceptions"],
@@ -198,7 +200,8 @@ with tab_var:
     left, right = st.columns([2, 3])
     with left:
         st.plotly_chart(
-            traffic_light_chart(
+            shared(
+                traffic_light_chart,
                 pd.DataFrame(
                     {
                         "model": zones["method"],
@@ -245,10 +248,10 @@ with tab_stress:
     paths = {r.name: r.path for r in report.scenarios if r.path is not None and len(r.path)}
     left, right = st.columns([2, 3])
     with left:
-        st.plotly_chart(scenario_summary_bar(table), width="stretch", key="risk_scen_bar")
+        st.plotly_chart(shared(scenario_summary_bar, table), width="stretch", key="risk_scen_bar")
     with right:
         if paths:
-            st.plotly_chart(replay_paths_chart(paths), width="stretch", key="risk_paths")
+            st.plotly_chart(shared(replay_paths_chart, paths), width="stretch", key="risk_paths")
         else:
             st.info(
                 "No historical episode falls inside the portfolio's price history "
@@ -286,7 +289,7 @@ with tab_stress:
     pick = left.selectbox("P&L by position under", names, key="risk_scen_pick", bind="query-params")
     res = next(r for r in report.scenarios if r.name == pick)
     right.plotly_chart(
-        pnl_bar(res.positions["pnl"], f"{pick}: P&L by position", currency="$"),
+        shared(pnl_bar, res.positions["pnl"], f"{pick}: P&L by position", currency="$"),
         width="stretch",
         key="risk_pnl",
     )
@@ -339,18 +342,23 @@ with tab_drivers:
     left, right = st.columns(2)
     with left:
         st.plotly_chart(
-            correlation_heatmap(stats["corr"], title="Correlation of daily returns"),
+            shared(correlation_heatmap, stats["corr"], title="Correlation of daily returns"),
             width="stretch",
             key="risk_corr",
         )
     with right:
         st.plotly_chart(
-            risk_contribution_bar(w, stats["contributions"], title="Weight vs share of volatility"),
+            shared(
+                risk_contribution_bar,
+                w,
+                stats["contributions"],
+                title="Weight vs share of volatility",
+            ),
             width="stretch",
             key="risk_contrib",
         )
     st.plotly_chart(
-        weights_bar(w, pd.Series(data.sectors), title=f"Weights ({weighting})"),
+        shared(weights_bar, w, pd.Series(data.sectors), title=f"Weights ({weighting})"),
         width="stretch",
         key="risk_weights",
     )
@@ -378,10 +386,13 @@ with tab_dd:
     )
     d[3].metric("Current drawdown", fmt.percent(-ds["current_drawdown"]))
     st.plotly_chart(
-        drawdown_chart(stats["drawdown"].rename("portfolio")), width="stretch", key="risk_dd"
+        shared(drawdown_chart, stats["drawdown"].rename("portfolio")),
+        width="stretch",
+        key="risk_dd",
     )
     st.plotly_chart(
-        return_bar(
+        shared(
+            return_bar,
             stats["stock_drawdowns"],
             "Worst drawdown of each position",
             height=max(300, 60 + 24 * len(tickers)),
