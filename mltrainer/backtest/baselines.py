@@ -157,6 +157,9 @@ class BaselineReport:
         Daily turnover of the rows that trade.
     notes : dict
         Row key -> what the row is, or why it is not available.
+    equal_weight : BacktestResult or None
+        The equal-weight baseline's backtest, for a caller scoring other models on the
+        same span (:func:`baseline_report`'s ``equal_weight``).
     """
 
     span: dict
@@ -164,6 +167,7 @@ class BaselineReport:
     turnover: pd.DataFrame
     notes: dict = field(default_factory=dict)
     periods_per_year: int = TRADING_DAYS
+    equal_weight: BacktestResult | None = field(default=None, repr=False, compare=False)
 
     def equity(self) -> pd.DataFrame:
         """Growth of 1 of each available row over the span."""
@@ -229,6 +233,7 @@ def baseline_report(
     backtest_kwargs: dict | None = None,
     members: pd.DataFrame | None = None,
     periods_per_year: int = TRADING_DAYS,
+    equal_weight: BacktestResult | None = None,
 ) -> BaselineReport:
     """The model's out-of-sample backtest beside the baselines on ``span`` (module notes).
 
@@ -252,6 +257,11 @@ def baseline_report(
     members : DataFrame of bool, optional
         Point-in-time membership (dates x tickers): the equal-weight baseline holds
         members only.
+    equal_weight : BacktestResult, optional
+        The equal-weight baseline of this span, data, costs and members when the caller
+        already has it (:attr:`BaselineReport.equal_weight` of another model's report:
+        a leaderboard scores every model on the same span, and this backtest of the
+        whole universe cost ~2 s a model); computed when None or on other dates.
     """
     # the mask is passed on its own (``members``), never twice through the settings
     bt_kwargs = {k: v for k, v in (backtest_kwargs or {}).items() if k != "members"}
@@ -262,7 +272,9 @@ def baseline_report(
                 f"{res.returns.index[-1].date()}, not the out-of-sample span "
                 f"{span[0].date()} to {span[-1].date()}"
             )
-    ew = equal_weight_buy_and_hold(data, span, members=members, **bt_kwargs)
+    ew = equal_weight
+    if ew is None or not ew.returns.index.equals(span):
+        ew = equal_weight_buy_and_hold(data, span, members=members, **bt_kwargs)
     index_returns, index_note = index_buy_and_hold(index_close, span)
     returns = {"model": model.returns, "equal_weight": ew.returns}
     turnover = {"model": model.turnover, "equal_weight": ew.turnover}
@@ -287,6 +299,7 @@ def baseline_report(
         turnover=pd.DataFrame(turnover),
         notes=notes,
         periods_per_year=periods_per_year,
+        equal_weight=ew,
     )
 
 

@@ -408,6 +408,7 @@ class _Finisher:
         self.data, self.settings, self.store = data, settings, store
         self.index_close = index_close
         self.results: dict[str, pd.Series] = {}
+        self._equal_weight = None  # every model's baseline: computed for the first only
         self._baselines = store.row("baselines")
 
     def __call__(self, plan: _Plan) -> dict:
@@ -426,12 +427,13 @@ class _Finisher:
                 raise MLTrainerError(failed[0].message)
             s = replace(self.settings, grid=dict(plan.grid), baselines=True)
             trials = grid_trials(cls, plan.points, self.data, s.backtest(cls), plan.runs)
-            result = score_trials(trials, s, self.index_close)
+            result = score_trials(trials, s, self.index_close, self._equal_weight)
         except MLTrainerError as exc:
             row["error"] = str(exc)
         else:
             row.update(_figures(result))
             self.results[plan.key] = result.oos.returns
+            self._equal_weight = result.baselines.equal_weight
             if self._baselines is None:
                 self._baselines = _baseline_rows(result)
                 self.store.save_row("baselines", self._baselines)

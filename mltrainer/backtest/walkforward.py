@@ -306,7 +306,10 @@ def walk_forward(
 
 
 def score_trials(
-    trials: GridTrials, s: WalkForwardSettings, index_close: pd.Series | None = None
+    trials: GridTrials,
+    s: WalkForwardSettings,
+    index_close: pd.Series | None = None,
+    equal_weight: BacktestResult | None = None,
 ) -> WalkForwardResult:
     """The walk-forward of grid points already run over the whole history.
 
@@ -314,7 +317,9 @@ def score_trials(
     only), the chosen points' signals are stitched into one out-of-sample backtest and
     scored beside the baselines and the deflated Sharpe. :func:`walk_forward` runs the
     grid and calls this; the leaderboard runs many grids as one sweep and calls it per
-    model (:func:`grid_trials` assembles its tasks' results).
+    model (:func:`grid_trials` assembles its tasks' results) and passes the first
+    model's equal-weight baseline back as ``equal_weight`` (the same for every model:
+    :func:`mltrainer.backtest.baselines.baseline_report`).
     """
     model_cls, points, data = trials.model_cls, trials.points, trials.data
     splits = s.splits(len(data.dates) - 1)  # decisions 0 .. n-2 earn dates 1 .. n-1
@@ -322,7 +327,9 @@ def score_trials(
     chosen = [_best_point(trials.returns, sp.train, s.periods_per_year) for sp in splits]
     oos = _stitched_backtest(trials, chosen, splits)
     report = (
-        _baselines(trials, s, splits, oos, chosen, default_j, index_close) if s.baselines else None
+        _baselines(trials, s, splits, oos, chosen, default_j, index_close, equal_weight)
+        if s.baselines
+        else None
     )
     return WalkForwardResult(
         folds=_fold_table(trials, s, splits, chosen, oos),
@@ -475,6 +482,7 @@ def _baselines(
     chosen: list[int],
     default_j: int | None,
     index_close: pd.Series | None,
+    equal_weight: BacktestResult | None = None,
 ) -> BaselineReport:
     """The baseline report; the default-parameter track reuses the grid's run of the
     defaults (or the stitched track itself when every fold chose them)."""
@@ -511,6 +519,7 @@ def _baselines(
         backtest_kwargs=bt_kwargs,
         members=bt_kwargs.get("members"),
         periods_per_year=s.periods_per_year,
+        equal_weight=equal_weight,
     )
 
 

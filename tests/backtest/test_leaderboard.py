@@ -69,6 +69,9 @@ def test_each_row_is_the_models_own_walk_forward(small, tmp_path):
         assert row["n_settings"] == len(points) == 4
         assert json.loads(row["chosen_params"]) == wf.folds["params"].iloc[-1]
         assert row["default_oos_sharpe"] == wf.baselines.summary()["default_params"]["sharpe"]
+        # the equal-weight baseline is computed for the first model and reused after
+        own = wf.baselines.table().loc["equal_weight", "excess_sharpe"]
+        assert row["excess_sharpe_vs_equal_weight"] == own
     ew = board.table.loc["baseline/EqualWeightBuyAndHold"]
     assert ew["family"] == "baseline" and ew["oos_sharpe"] == pytest.approx(
         wf.baselines.summary()["equal_weight"]["sharpe"], rel=0, abs=0
