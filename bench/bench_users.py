@@ -7,14 +7,17 @@ Model Lab, arriving evenly over a window or all at once.
 
 Prints the page views, the errors, the time from navigation to the page rendered (p50,
 p95, max; overall and per page, with each page's first view on the fresh server and its
-warm views: those that started after the page had rendered once), the server's CPU
-seconds per page view (all views, and warm views with each sampling interval's CPU split
-among the views open in it) and the server's peak resident memory. Beside the time to
-rendered, the time to served: the page's script run over and its elements arrived, before
-the browser drew the charts. The browsers stand in for the users' own computers but share
-this machine with the server; ``--nice N`` runs them at a lower priority (which starves
-them instead when other jobs keep the machine busy). "Rendered" and
-"error" are defined in :mod:`ui.user_sessions`.
+warm views: those that started after the page had rendered once) and to the page served
+(its script run over and its elements arrived, before the browser drew the charts), the
+server's CPU seconds per page view (all views, and warm views with each sampling
+interval's CPU split among the views open in it), the server's peak resident memory and
+the browsers' CPU; then one more session alone on the warmed server (each page warm
+without the other browsers' load). "Rendered" and "error" are defined in
+:mod:`ui.user_sessions`.
+
+The browsers stand in for the users' own computers but share this machine with the
+server; ``--nice N`` runs them at a lower priority (which starves them instead when other
+jobs keep the machine busy).
 
 The data is the local folder (MLTRAINER_DATA_DIR, default ../shared/data); the disk
 cache is the project's (a deployed server keeps its cache between restarts), unless
@@ -47,12 +50,33 @@ from ui.user_sessions import (  # noqa: E402
 )
 
 
+def warm_pass(url: str, pid: int, args) -> None:
+    """One more session on the warmed server with no other session running: each page's
+    warm time without the other browsers' load, and the server's CPU per warm view
+    without sharing it out among concurrent views."""
+    t0 = time.perf_counter()
+    with ServerSampler(pid, t0) as sampler:
+        views = run_sessions(url, 1, 0.0, args.chromium, args.timeout, t0, args.nice)
+    figures = summarize(views, sampler.samples)
+    times = ", ".join(f"{v.view} {v.seconds:.2f} s" for v in views)
+    print(
+        f"warm pass, 1 session alone: {times}; errors {figures['errors']}; server CPU "
+        f"{figures['cpu_per_view']:.3f} s per page view"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--window", type=float, default=60.0, help="arrivals over seconds")
     parser.add_argument("--burst", action="store_true", help="every session at once")
     parser.add_argument("--timeout", type=float, default=180.0, help="per page view, seconds")
+    parser.add_argument(
+        "--no-warm-pass",
+        dest="warm_pass",
+        action="store_false",
+        help="skip the last single session on the warmed server",
+    )
     parser.add_argument("--cold-cache", action="store_true", help="an empty disk cache")
     parser.add_argument(
         "--nice",
@@ -84,13 +108,15 @@ def main() -> None:
                     url, args.sessions, window, args.chromium, args.timeout, t0, args.nice
                 )
             elapsed = time.perf_counter() - t0
-        figures = summarize(views, sampler.samples)
-    print(report(figures))
-    print(
-        f"browsers (Chromium and the Playwright driver, on this machine too): "
-        f"{sampler.client_cpu():.1f} s CPU, {sampler.client_cpu() / max(len(views), 1):.2f} s "
-        "per page view"
-    )
+            figures = summarize(views, sampler.samples)
+            print(report(figures))
+            print(
+                f"browsers (Chromium and the Playwright driver, on this machine too): "
+                f"{sampler.client_cpu():.1f} s CPU, "
+                f"{sampler.client_cpu() / max(len(views), 1):.2f} s per page view"
+            )
+            if args.warm_pass:
+                warm_pass(url, proc.pid, args)
     print(f"run took {elapsed:.1f} s; load average after: {os.getloadavg()[0]:.2f}")
 
 
