@@ -61,7 +61,8 @@ def warm_pass(url: str, pid: int, args) -> None:
     times = ", ".join(f"{v.view} {v.seconds:.2f} s" for v in views)
     print(
         f"warm pass, 1 session alone: {times}; errors {figures['errors']}; server CPU "
-        f"{figures['cpu_per_view']:.3f} s per page view"
+        f"{figures['cpu_per_view']:.3f} s per page view, the browser's "
+        f"{sampler.client_cpu() / max(len(views), 1):.2f} s"
     )
 
 
