@@ -7,6 +7,7 @@ from mltrainer.plots.leaderboard import leaderboard_chart
 from ui.context import current, load
 from ui.data import default_tickers
 from ui.feedback import friendly
+from ui.figures import shared
 from ui.leaderboard import coverage, display_frame, latest_stored, starter
 
 st.title("Leaderboard")
@@ -31,7 +32,7 @@ families = ["all", *sorted(set(table["family"]) - {"baseline"})]
 family = st.selectbox("Family", families, key="lb_family", bind="query-params")
 shown = table if family == "all" else table[table["family"].isin([family, "baseline"])]
 st.plotly_chart(
-    leaderboard_chart(shown, title="Sharpe ratio out of sample, dashed: naive baselines"),
+    shared(leaderboard_chart, shown, title="Sharpe ratio out of sample, dashed: naive baselines"),
     width="stretch",
     key="lb_chart",
 )

@@ -12,6 +12,7 @@ from ui.compute import params_key
 from ui.context import current, load
 from ui.data import index_close
 from ui.feedback import friendly
+from ui.figures import shared
 from ui.monitoring import (
     DEFAULT_REGIME,
     alert_cards,
@@ -99,7 +100,9 @@ else:
     shown = history[history["title"].isin(shown_rules)]
     # today's stale-data point would stretch the axis years past the data: table only
     in_range = shown[shown["date"] <= pd.Timestamp(end)]
-    st.plotly_chart(alert_timeline(in_range, height=260), width="stretch", key="mon_timeline")
+    st.plotly_chart(
+        shared(alert_timeline, in_range, height=260), width="stretch", key="mon_timeline"
+    )
     st.dataframe(
         shown[["date", "title", "severity", "reading", "against", "message"]],
         hide_index=True,

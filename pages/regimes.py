@@ -22,6 +22,7 @@ from ui.compute import params_key, run_index_model, run_model
 from ui.context import current, load
 from ui.data import index_close, universe_tickers
 from ui.feedback import friendly
+from ui.figures import shared
 from ui.monitoring import regime_names
 from ui.params import param_widgets
 
@@ -131,7 +132,8 @@ if rec.any() and len(valid):
     )
 
 st.plotly_chart(
-    price_with_regimes(
+    shared(
+        price_with_regimes,
         price,
         labels,
         names,
@@ -151,7 +153,13 @@ with left:
     if prob_cols:
         frame = pd.DataFrame({k: probs[k][col] for k in prob_cols})
         st.plotly_chart(
-            probabilities_area(frame, names, height=320, title="Regime probabilities (filtered)"),
+            shared(
+                probabilities_area,
+                frame,
+                names,
+                height=320,
+                title="Regime probabilities (filtered)",
+            ),
             width="stretch",
             key="rg_probs",
         )
@@ -159,7 +167,9 @@ summary = range_summary(labels, price, len(names) or int(valid.max()) + 1, names
 span = f"{fmt.date(summary.start)} to {fmt.date(summary.end)}" if summary.start is not None else ""
 with right:
     st.plotly_chart(
-        transition_heatmap(summary.transitions, names, height=320, title=f"Transitions, {span}"),
+        shared(
+            transition_heatmap, summary.transitions, names, height=320, title=f"Transitions, {span}"
+        ),
         width="stretch",
         key="rg_transitions",
     )
@@ -221,7 +231,7 @@ if len(outputs) > 1:
     left, right = st.columns([2, 1])
     with left:
         st.plotly_chart(
-            agreement_strip(levels, title="Stress level by model"),
+            shared(agreement_strip, levels, title="Stress level by model"),
             width="stretch",
             key="rg_agreement",
         )
@@ -231,7 +241,9 @@ if len(outputs) > 1:
         )
     with right:
         st.plotly_chart(
-            agreement_heatmap(agreement_matrix(levels), height=300, title="Pairwise agreement"),
+            shared(
+                agreement_heatmap, agreement_matrix(levels), height=300, title="Pairwise agreement"
+            ),
             width="stretch",
             key="rg_pairs",
         )
