@@ -114,45 +114,14 @@ def _rss_mb(pid: int) -> tuple[float, float]:
 def browser(pages: list[str]) -> None:
     """The same pages through `streamlit run` and Chromium: time from navigation to the
     last chart drawn, and from a keyboard slider step to the chart redrawn."""
-    import socket
-    import subprocess
-    import urllib.request
+    import tempfile
 
     from playwright.sync_api import sync_playwright
 
     from ui.apptest_tools import CHART_SUMS, wait_until_idle
+    from ui.user_sessions import serve
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(180):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with tempfile.TemporaryDirectory() as folder, serve(Path(folder)) as (url, proc):
         with sync_playwright() as pw:
             chromium = pw.chromium.launch(
                 executable_path="/usr/bin/chromium",
@@ -206,9 +175,6 @@ def browser(pages: list[str]) -> None:
             chromium.close()
         rss, peak = _rss_mb(proc.pid)
         print(f"streamlit server memory: {rss:,.0f} MB now, {peak:,.0f} MB peak")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from mltrainer.config import PROJECT_ROOT
+from ui.user_sessions import serve
 
 SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
 
@@ -30,12 +26,6 @@ def _chromium() -> str | None:
         if path:
             return path
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -54,61 +44,17 @@ def chromium_path() -> str:
 
 @contextlib.contextmanager
 def streamlit_server(folder: Path, extra_env: dict[str, str] | None = None):
-    """`streamlit run app.py` on a free local port with its own cache and audit folders
-    under ``folder`` (and ``extra_env`` on top); yields the base URL and stops the server
-    afterwards."""
-    port = _free_port()
-    env = dict(
-        os.environ,
-        MLTRAINER_CACHE_DIR=str(folder / "cache"),
-        MLTRAINER_AUDIT_DIR=str(folder / "audit"),
-        MLTRAINER_OFFLINE="1",
+    """`streamlit run app.py` on a free local port (:func:`ui.user_sessions.serve`) with
+    its own cache and audit folders under ``folder`` (and ``extra_env`` on top); yields
+    the base URL and stops the server afterwards."""
+    env = {
+        "MLTRAINER_CACHE_DIR": str(folder / "cache"),
+        "MLTRAINER_AUDIT_DIR": str(folder / "audit"),
+        "MLTRAINER_OFFLINE": "1",
         **(extra_env or {}),
-    )
-    log_path = folder / "streamlit.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(PROJECT_ROOT / "app.py"),
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.time() + 90
-            while time.time() < deadline:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                        if resp.status == 200:
-                            break
-                except OSError:
-                    time.sleep(0.5)
-            else:
-                pytest.fail(f"streamlit did not start on {url}; see {log_path}")
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    }
+    with serve(folder, env=env) as (url, _process):
+        yield url
 
 
 @pytest.fixture(scope="session")

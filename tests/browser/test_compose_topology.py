@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from mltrainer.config import PROJECT_ROOT
-from tests.browser.conftest import _free_port, streamlit_server
+from tests.browser.conftest import streamlit_server
 from tests.browser.test_pages import assert_no_exception
 from ui.apptest_tools import wait_until_idle
+from ui.user_sessions import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -75,7 +76,7 @@ def topology(tmp_path_factory, chromium_path, shared_data_dir):
     """The scheduler, the workers and the app as compose runs them, here; yields the app
     URL, the scheduler address and the health URLs; kills them all afterwards."""
     services = _compose()["services"]
-    sched_port, sched_dash = _free_port(), _free_port()
+    sched_port, sched_dash = free_port(), free_port()
     address = f"tcp://127.0.0.1:{sched_port}"
     base = {SCHEDULER_IN_COMPOSE: address, "8786": str(sched_port)}
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "OMP_NUM_THREADS": "1"}
@@ -101,7 +102,7 @@ def topology(tmp_path_factory, chromium_path, shared_data_dir):
         health += _health_urls(services["scheduler"], sched_dash)
         worker = services["worker"]
         for _ in range(worker["deploy"]["replicas"]):
-            dash = _free_port()
+            dash = free_port()
             spawn(_local(worker["command"], {**base, ":8788": f"127.0.0.1:{dash}"}))
             health += _health_urls(worker, dash)
         app_env = {
