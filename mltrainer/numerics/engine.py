@@ -27,6 +27,7 @@ worker. A scheduler that cannot be reached within :data:`CONNECT_TIMEOUT` second
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,8 @@ def scheduler_address(explicit: str | None = None) -> tuple[str | None, str]:
 
 
 def _in_dask_worker() -> bool:
+    if "distributed" not in sys.modules:  # a Dask worker has it; a local run need not pay
+        return False  # the ~1 s import just to learn that
     try:
         from distributed import get_worker
 
