@@ -119,13 +119,13 @@ def browser(pages: list[str]) -> None:
     from playwright.sync_api import sync_playwright
 
     from ui.apptest_tools import CHART_SUMS, wait_until_idle
-    from ui.user_sessions import serve
+    from ui.user_sessions import CHROMIUM_ARGS, serve
 
     with tempfile.TemporaryDirectory() as folder, serve(Path(folder)) as (url, proc):
         with sync_playwright() as pw:
             chromium = pw.chromium.launch(
                 executable_path="/usr/bin/chromium",
-                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+                args=list(CHROMIUM_ARGS),
             )
             page = chromium.new_page(viewport={"width": 1500, "height": 1000})
             page.goto(url)

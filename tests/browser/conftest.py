@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mltrainer.config import PROJECT_ROOT
-from ui.user_sessions import serve
+from ui.user_sessions import CHROMIUM_ARGS, serve
 
 SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
 
@@ -69,24 +69,11 @@ def browser(chromium_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        user_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"mltrainer-chromium-{os.getpid()}"
         browser = pw.chromium.launch(
-            executable_path=chromium_path,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-            ],
+            executable_path=chromium_path, headless=True, args=list(CHROMIUM_ARGS)
         )
         yield browser
         browser.close()
-        shutil.rmtree(user_dir, ignore_errors=True)
 
 
 @pytest.fixture()

@@ -96,3 +96,13 @@ def test_a_server_that_is_not_dask_is_refused_without_hanging(monkeypatch, calle
     finally:
         server.close()
     assert time.monotonic() - t0 < engine.CONNECT_TIMEOUT + 2
+
+
+def test_a_huge_address_is_refused_without_echoing_it(monkeypatch):
+    """A 5,000-character setting (a pasted file, say) is named by its start and length,
+    not printed whole in the error."""
+    monkeypatch.setenv("MLTRAINER_DASK_SCHEDULER", "x" * 5000)
+    with pytest.raises(ClusterError) as err:
+        map_tasks(operator.neg, [(1,)])
+    message = str(err.value)
+    assert "(5000 chars)" in message and len(message) < 500, message
