@@ -23,7 +23,6 @@ from sklearn.mixture import GaussianMixture
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
 from mltrainer.models import _regime_bocpd as bocpd_math
-from mltrainer.models import _regime_markov as markov_math
 from mltrainer.models import _regime_math as rm
 from mltrainer.models.base import REGIME, Model, ModelOutput
 from mltrainer.numerics import parallel
@@ -313,6 +312,9 @@ def markov_regimes(
     max_train: int,
 ) -> ColumnRegimes:
     """Walk-forward Markov switching (see RegimeSwitchingModel)."""
+    # lazy: statsmodels costs ~0.2 s to import, and most regime users never fit this model
+    from mltrainer.models import _regime_markov as markov_math
+
     r = np.log(prices).diff().to_numpy()[1:]
     fits = markov_math.markov_walk_forward(
         r, k_regimes, switching_mean, min_train, refit_every, max_train

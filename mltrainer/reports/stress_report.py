@@ -293,13 +293,19 @@ def _range_start(port: pd.Series, start: object) -> pd.Timestamp:
 
 
 def index_regime(day: object, key: str = "regime/VolatilityRegimeModel") -> dict:
-    """The S&P 500's regime on ``day`` (or its last close before) by a registry model at
-    its defaults, on the index bundled with skfolio/arch; empty when unavailable."""
-    from mltrainer.models.registry import get_model
+    """The S&P 500's regime on ``day`` (or its last close before) by a model of the regime
+    family at its defaults, on the index bundled with skfolio/arch; an ``error`` entry
+    when unavailable."""
+    # only the regime family: the registry would import all eight (~0.6 s) for one model
+    from mltrainer.models import regime
 
+    family, _, name = key.partition("/")
+    classes = {cls.__name__: cls for cls in regime.MODELS}
+    if family != "regime" or name not in classes:
+        raise ParameterError(f"{key!r} is not a model of the regime family")
     try:
         close = sp500_index_close().loc[: pd.Timestamp(day)].dropna()
-        model = get_model(key)()
+        model = classes[name]()
         labels = model.run(MarketData.from_close(close.to_frame("SP500"), source="bundled"))
         labels = labels.primary.iloc[:, 0]
     except (ImportError, DataError, OSError, ValueError) as exc:
