@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from mltrainer.cli.common import Subparsers, add_command, add_group, add_json, emit
+from mltrainer.cli.common import Subparsers, add_command, add_group, add_json, add_number, emit
+from mltrainer.validate import parse_int
 
 
 def register(subparsers: Subparsers) -> None:
     """The ``audit`` commands: list, show."""
     sub = add_group(subparsers, "audit", "the audit trail of past runs")
     lst = add_command(sub, "list", _list, "the most recent records, newest last")
-    lst.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    add_number(lst, "--limit", parse_int, (1, 10_000), 20, "how many (default 20)")
     add_json(lst)
 
     show = add_command(sub, "show", _show, "one record in full")

@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from mltrainer import fmt
-from mltrainer.cli.common import (
-    Subparsers,
-    add_command,
-    add_data_args,
-    add_fold_args,
-    add_scheduler_arg,
-    checked,
-    emit,
-    load_data,
-    record_run,
-)
+from mltrainer.cli import common
+from mltrainer.cli.common import Subparsers, add_command, emit, load_data, record_run
 from mltrainer.errors import ParameterError
 from mltrainer.validate import parse_float, parse_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from mltrainer.numerics.parallel import Progress
-
-_BPS = {"low": 0.0, "high": 1000.0}  # the engine's own bounds on a cost
 
 
 def register(subparsers: Subparsers) -> None:
@@ -47,14 +37,9 @@ def register(subparsers: Subparsers) -> None:
         metavar="NAME=V1,V2,...",
         help="values to search for one parameter (repeatable)",
     )
-    add_fold_args(wf)
-    wf.add_argument(
-        "--n-jobs",
-        type=checked(_n_jobs, "--n-jobs"),
-        default=-1,
-        help="parallel workers (-1 = all cores)",
-    )
-    add_scheduler_arg(wf)
+    common.add_fold_args(wf)
+    common.add_number(wf, "--n-jobs", _n_jobs, (), -1, "parallel workers (-1 = all cores)")
+    common.add_scheduler_arg(wf)
     wf.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -66,55 +51,59 @@ def _n_jobs(text: str, name: str) -> int:
     return value
 
 
+# the engine's settings (BacktestSettings) each command-line option sets, by its ``dest``
+_ENGINE_OPTIONS = (
+    "commission_bps",
+    "slippage_bps",
+    "spread_bps",
+    "gross_limit",
+    "max_weight",
+    "strict",
+    "rebalance_every",
+)
+
+
 def _model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("key", help="registry key, family/ClassName (see `models list`)")
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a model parameter (repeatable)",
-    )
-    parser.add_argument(
+    common.add_model_args(parser)
+    bps, limit = (0.0, 1000.0), (0.0, 100.0)  # the engine's own bounds on a cost, a limit
+    add = functools.partial(common.add_number, parser)
+    add(
         "--cost-bps",
-        type=checked(parse_float, "--cost-bps", **_BPS),
-        default=0.0,
-        help="commission, basis points of traded value",
+        parse_float,
+        bps,
+        0.0,
+        "commission, bps of traded value",
+        dest="commission_bps",
     )
-    parser.add_argument(
-        "--slippage-bps",
-        type=checked(parse_float, "--slippage-bps", **_BPS),
-        default=0.0,
-        help="slippage, basis points of traded value",
-    )
-    parser.add_argument(
-        "--spread-bps",
-        type=checked(parse_float, "--spread-bps", **_BPS),
-        default=0.0,
-        help="half the bid-ask spread, basis points of traded value",
-    )
-    parser.add_argument(
+    add("--slippage-bps", parse_float, bps, 0.0, "slippage, bps of traded value")
+    add("--spread-bps", parse_float, bps, 0.0, "half the bid-ask spread, bps of traded value")
+    add(
         "--gross-limit",
-        default=1.0,
-        type=checked(parse_float, "--gross-limit", 0.0, 100.0, low_open=True),
-        help="largest gross exposure (1 = fully invested)",
+        parse_float,
+        limit,
+        1.0,
+        "largest gross exposure (1 = fully invested)",
+        low_open=True,
     )
-    parser.add_argument(
+    add(
         "--max-weight",
-        default=None,
-        type=checked(parse_float, "--max-weight", 0.0, 100.0, low_open=True),
-        help="largest absolute weight of one ticker",
+        parse_float,
+        limit,
+        None,
+        "largest absolute weight of one ticker",
+        low_open=True,
     )
     parser.add_argument(
         "--strict",
         action="store_true",
         help="refuse weights above the limits instead of scaling/clipping",
     )
-    parser.add_argument(
+    add(
         "--rebalance-every",
-        type=checked(parse_int, "--rebalance-every", 1),
-        default=1,
-        help="trade every k-th date only (positions drift between)",
+        parse_int,
+        (1,),
+        1,
+        "trade every k-th date only (positions drift between)",
     )
     parser.add_argument(
         "--universe",
@@ -125,19 +114,12 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
         "beside the same run on the survivors; survivors: the tickers "
         "over the whole period",
     )
-    add_data_args(parser)
+    common.add_data_args(parser)
 
 
-def _backtest_kwargs(args) -> dict:
-    return {
-        "commission_bps": args.cost_bps,
-        "slippage_bps": args.slippage_bps,
-        "spread_bps": args.spread_bps,
-        "gross_limit": args.gross_limit,
-        "max_weight": args.max_weight,
-        "strict": args.strict,
-        "rebalance_every": args.rebalance_every,
-    }
+def _backtest_kwargs(args: argparse.Namespace) -> dict:
+    """The engine's settings given on the command line."""
+    return {name: getattr(args, name) for name in _ENGINE_OPTIONS}
 
 
 def _universe(args, data):
@@ -296,11 +278,7 @@ def _walkforward_runs(args, cls, data, grid, params, members) -> dict:
                 data,
                 grid,
                 params=params,
-                train_size=args.train_days,
-                test_size=args.test_days,
-                mode=args.mode,
-                label_horizon=args.label_horizon,
-                embargo=args.embargo,
+                **common.fold_kwargs(args),
                 backtest_kwargs={**_backtest_kwargs(args), "members": mask},
                 n_jobs=args.n_jobs,
                 progress=on_run,

@@ -120,34 +120,68 @@ def add_scheduler_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_number(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    flag: str,
+    parse: Callable[..., Any],
+    bounds: tuple,
+    default: Any,
+    help: str,
+    **kwargs: Any,
+) -> None:
+    """A numeric option ``flag`` checked by the :mod:`mltrainer.validate` parser
+    ``parse(text, flag, *bounds, low_open=..., high_open=...)``; other keyword arguments
+    (``dest``) go to argparse. The flag is written once, and every error names it."""
+    opens = {k: kwargs.pop(k) for k in ("low_open", "high_open") if k in kwargs}
+    parser.add_argument(
+        flag, type=checked(parse, flag, *bounds, **opens), default=default, help=help, **kwargs
+    )
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """The registry ``key`` and repeatable ``--param NAME=VALUE`` of a command that runs
+    one model (parsed with the model's specs by
+    :func:`~mltrainer.models.params.parse_param_args`)."""
+    parser.add_argument("key", help="registry key, family/ClassName (see `models list`)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a model parameter (repeatable)",
+    )
+
+
 def add_fold_args(parser: argparse.ArgumentParser) -> None:
     """The walk-forward fold options shared by ``walkforward`` and ``leaderboard``:
     training and test windows, the window mode, purging and the embargo."""
-    parser.add_argument(
+    days = validate.parse_int
+    add_number(
+        parser,
         "--train-days",
-        type=checked(validate.parse_int, "--train-days", 20, 20000),
-        default=756,
-        help="first training window (expanding) or every window (rolling), trading days",
+        days,
+        (20, 20000),
+        756,
+        "first training window (expanding) or every window (rolling), trading days",
     )
+    add_number(parser, "--test-days", days, (5, 20000), 252, "test fold, trading days")
     parser.add_argument(
-        "--test-days",
-        type=checked(validate.parse_int, "--test-days", 5, 20000),
-        default=252,
-        help="test fold, trading days",
+        "--mode",
+        choices=("expanding", "rolling"),
+        default="expanding",
+        help="training window: all past data, or the last --train-days",
     )
-    parser.add_argument("--mode", choices=("expanding", "rolling"), default="expanding")
-    parser.add_argument(
-        "--label-horizon",
-        type=checked(validate.parse_int, "--label-horizon", 1, 252),
-        default=1,
-        help="days a decision's label spans (purging), default 1",
+    add_number(
+        parser, "--label-horizon", days, (1, 252), 1, "days a decision's label spans (purging)"
     )
-    parser.add_argument(
-        "--embargo",
-        type=checked(validate.parse_int, "--embargo", 0, 252),
-        default=0,
-        help="embargo after each test fold, days",
-    )
+    add_number(parser, "--embargo", days, (0, 252), 0, "embargo after each test fold, days")
+
+
+def fold_kwargs(args: argparse.Namespace) -> dict:
+    """:func:`~mltrainer.backtest.walkforward.walk_forward`'s fold settings from the
+    options of :func:`add_fold_args`."""
+    same = {name: getattr(args, name) for name in ("mode", "label_horizon", "embargo")}
+    return {"train_size": args.train_days, "test_size": args.test_days, **same}
 
 
 def parse_tickers(value: str | list[str] | None) -> list[str] | None:

@@ -5,24 +5,18 @@ from __future__ import annotations
 import time
 
 from mltrainer import config, fmt
-from mltrainer.cli.common import (
-    Subparsers,
-    add_command,
-    add_data_args,
-    add_group,
-    add_json,
-    emit,
-    load_data,
-)
+from mltrainer.cli import common
+from mltrainer.cli.common import Subparsers, emit, load_data
 from mltrainer.data.cache import get_cache
 from mltrainer.data.sources import resolve_local_dir
 
 
 def register(subparsers: Subparsers) -> None:
     """The ``data`` commands: load, status."""
-    sub = add_group(subparsers, "data", "load market data, show the cache")
-    add_data_args(add_command(sub, "load", _load, "load prices from a source and summarise them"))
-    add_json(add_command(sub, "status", _status, "data folder, cache contents and freshness"))
+    sub = common.add_group(subparsers, "data", "load market data, show the cache")
+    load = common.add_command(sub, "load", _load, "load prices from a source and summarise them")
+    common.add_data_args(load)
+    common.add_json(common.add_command(sub, "status", _status, "data folder, cache and freshness"))
 
 
 def _load(args) -> int:

@@ -6,23 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mltrainer.cli.common import (
-    Subparsers,
-    add_command,
-    add_data_args,
-    add_fold_args,
-    add_scheduler_arg,
-    checked,
-    emit,
-    load_data,
-    record_run,
-)
+from mltrainer.cli import common
+from mltrainer.cli.common import Subparsers, emit, load_data, record_run
 from mltrainer.validate import parse_float, parse_int
 
 
 def register(subparsers: Subparsers) -> None:
     """The ``leaderboard`` command."""
-    p = add_command(
+    p = common.add_command(
         subparsers,
         "leaderboard",
         _leaderboard,
@@ -37,38 +28,38 @@ def register(subparsers: Subparsers) -> None:
         help="sp500: hold a ticker only while an index member (the default without "
         "--tickers); survivors: the tickers over the whole period",
     )
-    p.add_argument(
+    common.add_number(
+        p,
         "--cost-bps",
-        type=checked(parse_float, "--cost-bps", 0.0, 1000.0),
-        default=5.0,
-        help="commission, basis points of traded value (default 5)",
+        parse_float,
+        (0.0, 1000.0),
+        5.0,
+        "commission, bps of traded value (default 5)",
     )
-    add_fold_args(p)
-    p.add_argument(
+    common.add_fold_args(p)
+    common.add_number(
+        p,
         "--n-jobs",
-        type=checked(parse_int, "--n-jobs", 1, 256),
-        default=None,
-        help="local worker processes (default 2; ignored on a Dask cluster)",
+        parse_int,
+        (1, 256),
+        None,
+        "local worker processes (default 2; ignored on a Dask cluster)",
     )
     p.add_argument(
         "--results-dir",
         default=None,
         help="where runs are stored and resumed from (default results/leaderboard)",
     )
-    add_scheduler_arg(p)
+    common.add_scheduler_arg(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    add_data_args(p)
+    common.add_data_args(p)
 
 
 def _settings(args: argparse.Namespace, members):
     from mltrainer.backtest.walkforward import WalkForwardSettings
 
     return WalkForwardSettings(
-        train_size=args.train_days,
-        test_size=args.test_days,
-        mode=args.mode,
-        label_horizon=args.label_horizon,
-        embargo=args.embargo,
+        **common.fold_kwargs(args),
         backtest_kwargs={"commission_bps": args.cost_bps, "members": members},
     )
 

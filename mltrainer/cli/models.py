@@ -7,16 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mltrainer import fmt
-from mltrainer.cli.common import (
-    Subparsers,
-    add_command,
-    add_data_args,
-    add_group,
-    add_json,
-    emit,
-    load_data,
-    record_run,
-)
+from mltrainer.cli import common
+from mltrainer.cli.common import Subparsers, emit, load_data, record_run
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
 from mltrainer.models.params import parse_param_args
@@ -30,22 +22,15 @@ if TYPE_CHECKING:  # importing the models' base class pulls in scikit-learn
 
 def register(subparsers: Subparsers) -> None:
     """The ``models`` commands: list, run."""
-    sub = add_group(subparsers, "models", "list and run the registered models")
-    lst = add_command(sub, "list", _list, "every model with its parameter specs")
+    sub = common.add_group(subparsers, "models", "list and run the registered models")
+    lst = common.add_command(sub, "list", _list, "every model with its parameter specs")
     lst.add_argument("--family", default=None, help="only this family")
-    add_json(lst)
+    common.add_json(lst)
 
-    run = add_command(sub, "run", _run, "run one model on market data")
-    run.add_argument("key", help="registry key, family/ClassName (see `models list`)")
-    run.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a model parameter (repeatable)",
-    )
+    run = common.add_command(sub, "run", _run, "run one model on market data")
+    common.add_model_args(run)
     run.add_argument("--out", default=None, help="write the output frame to FILE.parquet")
-    add_data_args(run)
+    common.add_data_args(run)
 
 
 def _list(args) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from mltrainer.cli.common import (
     add_command,
     add_data_args,
     add_group,
-    checked,
+    add_number,
     emit,
     load_data,
     parse_tickers,
@@ -77,13 +78,30 @@ def register(subparsers: Subparsers) -> None:
     _add_stress_settings(stress)
 
 
+# the StressSettings fields that options of the same name (--value: portfolio_value) give
+_SETTINGS = (
+    "portfolio_value",
+    "var_window",
+    "crash",
+    "vol_multiplier",
+    "correlation_push",
+    "spread_multiplier",
+    "beta_window",
+    "market",
+)
+
+
 def _add_stress_settings(stress: argparse.ArgumentParser) -> None:
     """The options of :class:`~mltrainer.reports.stress_report.StressSettings`."""
-    stress.add_argument(
+    add = functools.partial(add_number, stress)
+    add(
         "--value",
-        default=1_000_000.0,
-        type=checked(parse_float, "--value", 0.0, 1e15, low_open=True),
-        help="portfolio value in currency (default 1,000,000)",
+        parse_float,
+        (0.0, 1e15),
+        1_000_000.0,
+        "portfolio value in currency (default 1,000,000)",
+        low_open=True,
+        dest="portfolio_value",
     )
     stress.add_argument("--levels", default="0.95,0.99", help="VaR confidence levels")
     stress.add_argument(
@@ -91,41 +109,43 @@ def _add_stress_settings(stress: argparse.ArgumentParser) -> None:
         default=",".join(m for m in METHODS if m != "fhs_garch"),
         help=f"VaR methods, among {', '.join(METHODS)}",
     )
-    stress.add_argument(
-        "--var-window",
-        type=checked(parse_int, "--var-window", 50, 100_000),
-        default=250,
-        help="returns per VaR forecast (default 250)",
-    )
-    stress.add_argument(
+    add("--var-window", parse_int, (50, 100_000), 250, "returns per VaR forecast (default 250)")
+    add(
         "--crash",
-        default=-0.20,
-        type=checked(parse_float, "--crash", -1.0, 0.0, high_open=True),
-        help="market move of the crash scenario (default -0.20)",
+        parse_float,
+        (-1.0, 0.0),
+        -0.20,
+        "market move of the crash scenario (default -0.20)",
+        high_open=True,
     )
-    stress.add_argument(
+    add(
         "--vol-multiplier",
-        default=3.0,
-        type=checked(parse_float, "--vol-multiplier", 0.0, 100.0, low_open=True),
-        help="volatility multiplier of the volatility-spike scenario",
+        parse_float,
+        (0.0, 100.0),
+        3.0,
+        "volatility multiplier of the volatility-spike scenario",
+        low_open=True,
     )
-    stress.add_argument(
+    add(
         "--correlation-push",
-        default=0.5,
-        type=checked(parse_float, "--correlation-push", 0.0, 1.0),
-        help="fraction of the way correlations move toward 1 (0-1)",
+        parse_float,
+        (0.0, 1.0),
+        0.5,
+        "fraction of the way correlations move toward 1 (0-1)",
     )
-    stress.add_argument(
+    add(
         "--spread-multiplier",
-        default=5.0,
-        type=checked(parse_float, "--spread-multiplier", 0.0, 1000.0),
-        help="spread widening of the liquidity-crisis scenario",
+        parse_float,
+        (0.0, 1000.0),
+        5.0,
+        "spread widening of the liquidity-crisis scenario",
     )
-    stress.add_argument(
+    add(
         "--beta-window",
-        default=252,
-        type=checked(parse_int, "--beta-window", 60, 100_000),
-        help="trailing days for betas, volatilities and correlations",
+        parse_int,
+        (60, 100_000),
+        252,
+        "trailing days for betas, volatilities and correlations",
     )
     stress.add_argument(
         "--market",
@@ -177,16 +197,9 @@ def _stress(args) -> int:
     weights = parse_weights(parse_tickers(args.tickers), args.weights)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     settings = StressSettings(
-        portfolio_value=args.value,
+        **{name: getattr(args, name) for name in _SETTINGS},
         levels=tuple(_floats(args.levels, "--levels")),
         methods=methods,
-        var_window=args.var_window,
-        crash=args.crash,
-        vol_multiplier=args.vol_multiplier,
-        correlation_push=args.correlation_push,
-        spread_multiplier=args.spread_multiplier,
-        beta_window=args.beta_window,
-        market=args.market,
         chart_method=methods[0] if methods else "historical",
     )
     settings.check()  # before the data is loaded: a typo fails fast

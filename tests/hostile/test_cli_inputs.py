@@ -53,6 +53,8 @@ NAMED = [
     (BACKTEST[:-2] + ["--end", "2016-02-30"], "--end"),
     (["data", "load", "--source", "local", "--tickers", ",,,"], "--tickers"),
     (["models", "list", "--family", "nosuch"], "momentum"),
+    (["audit", "list", "--limit", "-3"], "--limit"),  # was a silent "no records yet"
+    (["audit", "list", "--limit", "1e308"], "--limit"),
     (STRESS + ["--out", "{tmp}/x.html", "--vol-multiplier", "inf"], "--vol-multiplier"),
     (STRESS + ["--out", "{tmp}/x.html", "--value", "inf"], "--value"),
     (STRESS + ["--out", "{tmp}/x.html", "--spread-multiplier", "inf"], "--spread-multiplier"),
