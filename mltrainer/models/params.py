@@ -36,7 +36,28 @@ class _Spec:
             out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
 
-    def _check_range(self, name: str, value: float) -> None:
+
+@dataclass(frozen=True)
+class _RangeParam(_Spec):
+    """A number in ``[low, high]`` (a slider with ``step``); a subclass says which
+    numbers (``_accepts``, ``_what``) and how a string reads (``parse``)."""
+
+    low: float
+    high: float
+    default: float
+    step: float = 1
+    help: str = ""
+    kind: str = field(default="number", init=False)
+    _what = "a number"
+
+    def _accepts(self, value: Any) -> bool:
+        return not isinstance(value, bool) and isinstance(value, (int, float))
+
+    def check(self, name: str, value: Any) -> None:
+        if not self._accepts(value):
+            raise ParameterError(
+                f"{name} must be {self._what} in [{self.low}, {self.high}] (got {value!r})"
+            )
         if not self.low <= value <= self.high:
             raise ParameterError(
                 f"{name} must be between {self.low} and {self.high} (got {value}); "
@@ -45,26 +66,19 @@ class _Spec:
 
 
 @dataclass(frozen=True)
-class IntParam(_Spec):
+class IntParam(_RangeParam):
     """An integer in ``[low, high]`` (a slider with ``step``)."""
 
-    low: int
-    high: int
-    default: int
     step: int = 1
-    help: str = ""
     kind: str = field(default="int", init=False)
+    _what = "an integer"
 
-    def check(self, name: str, value: Any) -> None:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int,))
-            and not (hasattr(value, "is_integer") and float(value).is_integer())
-        ):
-            raise ParameterError(
-                f"{name} must be an integer in [{self.low}, {self.high}] (got {value!r})"
-            )
-        self._check_range(name, value)
+    def _accepts(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return False
+        return isinstance(value, int) or (
+            hasattr(value, "is_integer") and float(value).is_integer()
+        )
 
     def parse(self, text: str) -> int:
         try:
@@ -74,22 +88,11 @@ class IntParam(_Spec):
 
 
 @dataclass(frozen=True)
-class FloatParam(_Spec):
+class FloatParam(_RangeParam):
     """A number in ``[low, high]`` (a slider with ``step``)."""
 
-    low: float
-    high: float
-    default: float
     step: float = 0.01
-    help: str = ""
     kind: str = field(default="float", init=False)
-
-    def check(self, name: str, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParameterError(
-                f"{name} must be a number in [{self.low}, {self.high}] (got {value!r})"
-            )
-        self._check_range(name, float(value))
 
     def parse(self, text: str) -> float:
         try:
