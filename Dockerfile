@@ -13,7 +13,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONPATH=/app \
     MLTRAINER_DATA_DIR=/data \
     MLTRAINER_CACHE_DIR=/cache \
-    MLTRAINER_AUDIT_DIR=/audit
+    MLTRAINER_AUDIT_DIR=/audit \
+    MLTRAINER_READY_FILE=/tmp/mltrainer-ready
 
 WORKDIR /app
 
@@ -49,4 +50,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4); sys.exit(0 if r.status == 200 else 1)"]
 
 ENTRYPOINT ["/usr/local/bin/mltrainer-entrypoint"]
-CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true", "--browser.gatherUsageStats=false"]
+# ui.serve: `streamlit run app.py` with these options, then a headless warm-up of the default
+# pages (the work every session shares); $MLTRAINER_READY_FILE is written once it has ended
+CMD ["python", "-m", "ui.serve", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true", "--browser.gatherUsageStats=false"]

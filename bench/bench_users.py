@@ -1,6 +1,8 @@
-"""Many users at once: a fresh `streamlit run app.py` on 127.0.0.1 and N browser sessions
-(separate contexts of one Chromium) that each open Home, Universe, Risk & Stress and the
-Model Lab, arriving evenly over a window or all at once.
+"""Many users at once: a fresh server on 127.0.0.1, started as README and the image start
+it (`python -m ui.serve`: `streamlit run app.py`, then a headless warm-up of the default
+pages; `--no-warm-up` for bare `streamlit run`), and N browser sessions (separate contexts
+of one Chromium) that each open Home, Universe, Risk & Stress and the Model Lab, arriving
+evenly over a window or all at once, once the server says it is ready.
 
     .venv/bin/python bench/bench_users.py --sessions 20 --window 60
     .venv/bin/python bench/bench_users.py --sessions 20 --burst
@@ -80,6 +82,13 @@ def main() -> None:
     )
     parser.add_argument("--cold-cache", action="store_true", help="an empty disk cache")
     parser.add_argument(
+        "--no-warm-up",
+        dest="warm_up",
+        action="store_false",
+        help="start bare `streamlit run app.py`, not `python -m ui.serve` (the server and "
+        "its headless warm-up of the default pages, as README and the image start it)",
+    )
+    parser.add_argument(
         "--nice",
         type=int,
         default=0,
@@ -96,12 +105,16 @@ def main() -> None:
             del env["MLTRAINER_DATA_DIR"]
         if args.cold_cache:
             env["MLTRAINER_CACHE_DIR"] = str(Path(tmp) / "cache")
-        with serve(Path(tmp), env) as (url, proc):
+        started = time.perf_counter()
+        with serve(Path(tmp), env, warm=args.warm_up) as (url, proc):
+            up = time.perf_counter() - started
             print(
                 f"{args.sessions} sessions "
                 + ("all at once" if args.burst else f"arriving over {window:g} s")
                 + f" on {url} (fresh server, {'empty' if args.cold_cache else 'project'} "
-                f"disk cache); load average before: {os.getloadavg()[0]:.2f}"
+                f"disk cache, "
+                + (f"warmed up: ready {up:.1f} s after start" if args.warm_up else "no warm-up")
+                + f"); load average before: {os.getloadavg()[0]:.2f}"
             )
             t0 = time.perf_counter()
             with ServerSampler(proc.pid, t0) as sampler:

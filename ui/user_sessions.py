@@ -147,17 +147,23 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(folder: Path, env: dict | None = None, timeout_s: float = 90) -> Iterator[tuple]:
+def serve(
+    folder: Path, env: dict | None = None, timeout_s: float = 90, warm: bool = False
+) -> Iterator[tuple]:
     """``streamlit run app.py`` on 127.0.0.1 at a free port (log in ``folder``); yields
-    ``(url, process)`` once its health check answers, and stops it afterwards."""
+    ``(url, process)`` once its health check answers, and stops it afterwards.
+
+    ``warm``: start it as the product does, through :mod:`ui.serve` (the server, then the
+    headless warm-up of the default pages), and yield once the warm-up has ended.
+    """
     port = free_port()
     log_path = Path(folder) / "streamlit.log"
+    ready = Path(folder) / "ready"
+    launcher = ["ui.serve"] if warm else ["streamlit", "run", str(ROOT / "app.py")]
     command = [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "app.py"),
+        *launcher,
         "--server.port",
         str(port),
         "--server.address",
@@ -169,23 +175,17 @@ def serve(folder: Path, env: dict | None = None, timeout_s: float = 90) -> Itera
         "--server.fileWatcherType",
         "none",
     ]
+    ready.unlink(missing_ok=True)
+    env = {**os.environ, **(env or {}), "MLTRAINER_READY_FILE": str(ready)}
     with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=log
-        )
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.time() + timeout_s
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                        break
-                except OSError as exc:
-                    if time.time() > deadline or proc.poll() is not None:
-                        raise RuntimeError(
-                            f"streamlit did not start on {url}; see {log_path}"
-                        ) from exc
-                    time.sleep(0.25)
+            deadline = time.time() + timeout_s + (300 if warm else 0)
+            while not (ready.exists() if warm else _healthy(url)):
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"streamlit did not start on {url}; see {log_path}")
+                time.sleep(0.25)
             yield url, proc
         finally:
             proc.terminate()
@@ -193,6 +193,14 @@ def serve(folder: Path, env: dict | None = None, timeout_s: float = 90) -> Itera
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 class ServerSampler:

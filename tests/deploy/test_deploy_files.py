@@ -42,10 +42,10 @@ K8S_VERSION = "1.35"  # a recent Kubernetes that kubernetes-validate ships schem
 
 APP_PORT = 8501
 HEALTH_PATH = "/_stcore/health"
-CMD = [
-    "streamlit",
-    "run",
-    "app.py",
+CMD = [  # ui.serve: `streamlit run app.py` with these options, then the warm-up
+    "python",
+    "-m",
+    "ui.serve",
     "--server.address=0.0.0.0",
     "--server.port=8501",
     "--server.headless=true",
@@ -697,10 +697,16 @@ def test_app_probes_service_and_storage(resources):
     assert deployment["spec"]["replicas"] == 2
     pod = deployment["spec"]["template"]
     (container,) = pod["spec"]["containers"]
-    for probe in ("readinessProbe", "livenessProbe"):
-        get = container[probe]["httpGet"]
-        assert get["path"] == HEALTH_PATH, probe
-        assert _port(container, get["port"]) == APP_PORT, probe
+    get = container["livenessProbe"]["httpGet"]
+    assert get["path"] == HEALTH_PATH
+    assert _port(container, get["port"]) == APP_PORT
+    # ready only when warm (the image's ready file) and healthy
+    command = container["readinessProbe"]["exec"]["command"]
+    assert command[:2] == ["python", "-c"]
+    assert "MLTRAINER_READY_FILE" in command[2]
+    assert f"http://127.0.0.1:{APP_PORT}{HEALTH_PATH}" in command[2]
+    assert "MLTRAINER_READY_FILE=/tmp/" in (ROOT / "Dockerfile").read_text()
+    assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), "writable /tmp"
     assert service["spec"]["type"] == "ClusterIP"
     (port,) = service["spec"]["ports"]
     assert port["port"] == 80 and _port(container, port["targetPort"]) == APP_PORT

@@ -1,0 +1,133 @@
+"""The start-up warm-up (ui.serve, ui.warmup): a real `python -m ui.serve` on 127.0.0.1
+opens the default pages headless before it says it is ready, and the image's readiness
+probe waits for exactly that.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from ui.serve import app_url
+from ui.user_sessions import free_port, serve
+from ui.warmup import DEFAULT_PAGES, visit, wait_healthy, warm
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "args,url",
+    [
+        ([], "http://127.0.0.1:8501"),
+        (["--server.address=0.0.0.0", "--server.port=9000"], "http://127.0.0.1:9000"),
+        (["--server.port", "8600", "--server.address", "10.1.2.3"], "http://10.1.2.3:8600"),
+        (["--server.baseUrlPath=/dash/"], "http://127.0.0.1:8501/dash"),
+        (["--server.address=::1"], "http://[::1]:8501"),
+    ],
+)
+def test_app_url_follows_the_streamlit_options(args, url):
+    assert app_url(args) == url
+
+
+def test_a_bad_address_is_refused_by_name():
+    with pytest.raises(ValueError, match="ftp://x"):
+        warm("ftp://x", wait=0.1)
+    visit_ = visit("not a url", "home", timeout=1)
+    assert visit_.error and "not a url" in visit_.error
+
+
+def test_nothing_listening_is_a_bounded_wait_and_a_failed_visit():
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="_stcore/health"):
+        wait_healthy(url, 1.0)
+    assert time.monotonic() - started < 5
+    failed = visit(url, "home", timeout=5)
+    assert failed.error is not None and failed.page == "home"
+
+
+def test_a_server_that_accepts_and_says_nothing_times_out():
+    with socket.socket() as sock:  # accepts the TCP connection, never answers
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        started = time.monotonic()
+        stalled = visit(url, "home", timeout=3)
+    assert stalled.error is not None
+    assert time.monotonic() - started < 20  # the WebSocket handshake's own deadline
+
+
+def _probe(port: int, ready: Path) -> int:
+    """The Kubernetes readiness probe of deploy/k8s/app.yaml, run here against ``port``."""
+    manifests = list(yaml.safe_load_all((ROOT / "deploy/k8s/app.yaml").read_text()))
+    (deployment,) = [d for d in manifests if d and d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    command = [
+        c.replace(":8501/", f":{port}/") for c in container["readinessProbe"]["exec"]["command"]
+    ]
+    command[0] = sys.executable
+    env = {**os.environ, "MLTRAINER_READY_FILE": str(ready)}
+    return subprocess.run(command, env=env, timeout=30).returncode
+
+
+def test_ui_serve_warms_the_pages_then_says_ready(shared_data_dir, tmp_path):
+    env = {
+        "MLTRAINER_CACHE_DIR": str(tmp_path / "cache"),
+        "MLTRAINER_AUDIT_DIR": str(tmp_path / "audit"),
+        "MLTRAINER_OFFLINE": "1",
+    }
+    ready = tmp_path / "ready"
+    with serve(tmp_path, env=env, warm=True) as (url, proc):
+        # serve(warm=True) returned: ui.serve wrote the ready file after the warm-up
+        assert ready.read_text() == "warm\n"
+        log = (tmp_path / "streamlit.log").read_text()
+        for page in DEFAULT_PAGES:
+            assert re.search(rf"warm-up: {page} ready in \d+\.\d s", log), (page, log[-2000:])
+        port = int(url.rsplit(":", 1)[1])
+        assert _probe(port, ready) == 0
+        assert _probe(port, tmp_path / "absent") == 1  # healthy but not warm: not ready
+
+        # the shared work is done: a new session's Home is a warm view now
+        again = visit(url, "home", timeout=120)
+        assert again.error is None
+        first = float(re.search(r"warm-up: home ready in (\d+\.\d) s", log).group(1))
+        assert again.seconds < first, (again.seconds, first)
+
+        lost = visit(url, "no_such_page", timeout=60)
+        assert lost.error is not None and "no_such_page" in lost.error
+
+        server = psutil.Process(proc.pid).children()
+        assert [p.cmdline()[2:4] for p in server] == [["streamlit", "run"]]
+        proc.send_signal(signal.SIGTERM)  # passed on: the server stops, so does ui.serve
+        assert proc.wait(timeout=30) == 0
+        assert not psutil.pid_exists(server[0].pid) or server[0].status() == "zombie"
+    assert _probe(port, ready) == 1  # nothing answers now
+
+
+def test_a_ready_file_left_by_an_earlier_run_goes_at_start(tmp_path):
+    ready = tmp_path / "ready"
+    ready.write_text("warm\n")  # a restarted container keeps its /tmp volume
+    port = free_port()
+    env = {**os.environ, "MLTRAINER_READY_FILE": str(ready), "MLTRAINER_WARMUP": "0"}
+    args = ["--server.port", str(port), "--server.headless", "true"]
+    with (tmp_path / "log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ui.serve", *args], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", 90)
+        assert not ready.exists()  # gone before the server answered; no warm-up, no file
+        assert _probe(port, ready) == 1
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
