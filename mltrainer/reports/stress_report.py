@@ -28,6 +28,7 @@ from mltrainer.measures.backtest_var import (
 )
 from mltrainer.measures.portfolio import drawdown_series, equity_curve, portfolio_returns
 from mltrainer.measures.var import METHODS, rolling_var_es, var_es
+from mltrainer.models import regime
 from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
 from mltrainer.risk_stress.scenarios import (
     UNKNOWN_SECTOR,
@@ -296,9 +297,6 @@ def index_regime(day: object, key: str = "regime/VolatilityRegimeModel") -> dict
     """The S&P 500's regime on ``day`` (or its last close before) by a model of the regime
     family at its defaults, on the index bundled with skfolio/arch; an ``error`` entry
     when unavailable."""
-    # only the regime family: the registry would import all eight (~0.6 s) for one model
-    from mltrainer.models import regime
-
     family, _, name = key.partition("/")
     classes = {cls.__name__: cls for cls in regime.MODELS}
     if family != "regime" or name not in classes:
