@@ -234,26 +234,28 @@ def q_learning(
     q = np.zeros((n_market * 3, 3))
     q[:, 1] = 1e-12  # break ties towards staying flat
     size = q.size
+    # what does not depend on the episode, once (the loop below is the model's cost)
+    returns = np.nan_to_num(next_return)
+    active_at = (market_state >= 0) & np.isfinite(next_return)
+    any_active = active_at.any(axis=1)
+    terminal_at = market_state < 0
     for _ in range(episodes):
         pos = np.ones(n_tickers, dtype=np.intp)  # index into ACTIONS (1 = flat)
         for t in range(n_dates - 1):
-            m = market_state[t]
-            active = (m >= 0) & np.isfinite(next_return[t])
-            if not active.any():
+            if not any_active[t]:
                 pos[:] = 1
                 continue
-            s = m * 3 + pos
-            greedy = np.argmax(q[np.where(active, s, 0)], axis=1)
+            active = active_at[t]
+            s = np.where(active, market_state[t] * 3 + pos, 0)
+            greedy = q[s].argmax(axis=1)
             explore = rng.random(n_tickers) < epsilon
             action = np.where(explore, rng.integers(0, 3, n_tickers), greedy)
-            r = ACTIONS[action] * np.nan_to_num(next_return[t]) - cost * np.abs(
-                ACTIONS[action] - ACTIONS[pos]
-            )
-            m_next = market_state[t + 1]
-            terminal = m_next < 0
-            s_next = np.where(terminal, 0, m_next * 3 + action)
+            # ACTIONS[i] == i - 1
+            r = (action - 1) * returns[t] - cost * np.abs(action - pos)
+            terminal = terminal_at[t + 1]
+            s_next = np.where(terminal, 0, market_state[t + 1] * 3 + action)
             target = r + discount * np.where(terminal, 0.0, q[s_next].max(axis=1))
-            cell = np.where(active, s, 0) * 3 + action
+            cell = s * 3 + action
             delta = target - q.flat[cell]
             sums = np.bincount(cell[active], delta[active], minlength=size)
             counts = np.bincount(cell[active], minlength=size)
