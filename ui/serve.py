@@ -6,7 +6,8 @@ Runs ``streamlit run app.py`` with the options given as a child process, waits u
 is healthy, opens the default pages once headless (:func:`ui.warmup.warm`) so the work
 every session shares is done before the first reader arrives, prints what each page
 took on stderr, and then waits for the server: its exit status is this command's.
-SIGTERM and SIGINT are passed on to the server. ``MLTRAINER_WARMUP=0`` skips the warm-up.
+SIGTERM and SIGINT are passed on to the server. ``MLTRAINER_WARMUP=0`` skips the warm-up
+(the ready file below is then written as soon as the server is healthy).
 
 When the warm-up has ended (every page ready or not: a page that failed to warm is
 computed by its first reader), the file ``$MLTRAINER_READY_FILE`` is written if that is
@@ -50,9 +51,9 @@ def app_url(args: Sequence[str]) -> str:
     return f"http://{host}:{port}" + (f"/{base}" if base else "")
 
 
-def _warm_then_mark(url: str, server: subprocess.Popen) -> None:
+def _warm_then_mark(url: str, server: subprocess.Popen, pages: Sequence[str]) -> None:
     try:
-        visits = warm(url, DEFAULT_PAGES, wait=180.0)
+        visits = warm(url, pages, wait=180.0)
     except (TimeoutError, ValueError) as exc:
         print(f"warm-up: skipped ({exc})", file=sys.stderr, flush=True)
         visits = []
@@ -79,8 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, forward)
-    if os.environ.get("MLTRAINER_WARMUP", "1") != "0":
-        threading.Thread(target=_warm_then_mark, args=(app_url(args), server), daemon=True).start()
+    # MLTRAINER_WARMUP=0: no page is opened, the ready file is written once healthy
+    pages = DEFAULT_PAGES if os.environ.get("MLTRAINER_WARMUP", "1") != "0" else ()
+    thread = threading.Thread(
+        target=_warm_then_mark, args=(app_url(args), server, pages), daemon=True
+    )
+    thread.start()
     return server.wait()
 
 

@@ -116,7 +116,7 @@ def test_ui_serve_warms_the_pages_then_says_ready(shared_data_dir, tmp_path):
 
 def test_a_ready_file_left_by_an_earlier_run_goes_at_start(tmp_path):
     ready = tmp_path / "ready"
-    ready.write_text("warm\n")  # a restarted container keeps its /tmp volume
+    ready.write_text("stale\n")  # a restarted container keeps its /tmp volume
     port = free_port()
     env = {**os.environ, "MLTRAINER_READY_FILE": str(ready), "MLTRAINER_WARMUP": "0"}
     args = ["--server.port", str(port), "--server.headless", "true"]
@@ -126,8 +126,14 @@ def test_a_ready_file_left_by_an_earlier_run_goes_at_start(tmp_path):
         )
     try:
         wait_healthy(f"http://127.0.0.1:{port}", 90)
-        assert not ready.exists()  # gone before the server answered; no warm-up, no file
-        assert _probe(port, ready) == 1
+        # gone before the server answered: never read as ready while starting
+        assert not ready.exists() or ready.read_text() == "warm\n"
+        deadline = time.monotonic() + 30  # no warm-up: ready as soon as it is healthy
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ready.read_text() == "warm\n"
+        assert _probe(port, ready) == 0
+        assert "warm-up: " not in (tmp_path / "log").read_text()  # no page was opened
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
