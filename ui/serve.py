@@ -24,7 +24,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from ui.warmup import DEFAULT_PAGES, warm
+from ui.warmup import DEFAULT_PAGES, report, warm
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,9 +57,7 @@ def _warm_then_mark(url: str, server: subprocess.Popen, pages: Sequence[str]) ->
     except (TimeoutError, ValueError) as exc:
         print(f"warm-up: skipped ({exc})", file=sys.stderr, flush=True)
         visits = []
-    for v in visits:
-        outcome = f"failed ({v.error})" if v.error else "ready"
-        print(f"warm-up: {v.page} {outcome} in {v.seconds:.1f} s", file=sys.stderr, flush=True)
+    report(visits)
     ready = os.environ.get("MLTRAINER_READY_FILE")
     if ready and server.poll() is None:
         Path(ready).parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, forward)
     # MLTRAINER_WARMUP=0: no page is opened, the ready file is written once healthy
-    pages = DEFAULT_PAGES if os.environ.get("MLTRAINER_WARMUP", "1") != "0" else ()
+    off = os.environ.get("MLTRAINER_WARMUP", "1").strip().lower() in ("0", "false", "no", "off")
+    pages = () if off else DEFAULT_PAGES
     thread = threading.Thread(
         target=_warm_then_mark, args=(app_url(args), server, pages), daemon=True
     )

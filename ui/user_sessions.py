@@ -40,10 +40,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ui.warmup import healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -182,7 +183,7 @@ def serve(
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.time() + timeout_s + (300 if warm else 0)
-            while not (ready.exists() if warm else _healthy(url)):
+            while not (ready.exists() if warm else healthy(url)):
                 if time.time() > deadline or proc.poll() is not None:
                     raise RuntimeError(f"streamlit did not start on {url}; see {log_path}")
                 time.sleep(0.25)
@@ -193,14 +194,6 @@ def serve(
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 class ServerSampler:

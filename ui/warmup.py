@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 # Home first (every reader opens it), then the pages whose defaults are shared work
 DEFAULT_PAGES = ("home", "universe", "risk", "model_lab")
+MAX_WAIT = 3600.0  # seconds a start-up may take before the warm-up gives up on it
 MAX_MESSAGE = 64 * 2**20  # a page's largest message (a chart) is a few MB
 
 
@@ -41,27 +42,51 @@ class Visit:
     error: str | None = None
 
 
+def healthy(url: str) -> bool:
+    """Whether the app at ``url`` answers 200 on ``/_stcore/health`` within 2 s."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/_stcore/health", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def wait_healthy(url: str, timeout: float) -> None:
-    """Block until ``url``/_stcore/health answers 200; TimeoutError after ``timeout`` s."""
-    _stream_url(url)  # a ValueError for anything but the app's http(s) address
+    """Block until ``url``/_stcore/health answers 200; TimeoutError after ``timeout`` s,
+    ValueError for an address that is not the app's (scheme, host, port)."""
+    _stream_url(url)
+    if not 0 <= timeout <= MAX_WAIT:  # NaN, inf or 1e308 would wait for ever
+        raise ValueError(
+            f"the wait for the server must be finite seconds, 0 to {MAX_WAIT:g}, got {timeout}"
+        )
     deadline = time.monotonic() + timeout
-    health = url.rstrip("/") + "/_stcore/health"
     while True:
         try:
-            with urllib.request.urlopen(health, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
+            if healthy(url):
+                return
+        except ValueError as exc:  # a malformed host or port (urllib's InvalidURL, IDNA)
+            raise ValueError(f"cannot reach {_short(url)}: {exc}") from None
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{health} did not answer within {timeout:g} s")
+            raise TimeoutError(f"{_short(url)} did not answer its health check in {timeout:g} s")
         time.sleep(0.25)
 
 
+def _short(url: str) -> str:
+    """``url`` as an error shows it: a pasted file is named by its start and length."""
+    return repr(url) if len(url) <= 120 else f"{url[:60]!r}... ({len(url):,} characters)"
+
+
 def _stream_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"expected the app's http(s)://host:port address, got {url!r}")
+    """The app's WebSocket address; ValueError naming ``url`` unless it is an http(s)
+    address with a host and, if any, a numeric port."""
+    expected = f"expected the app's http(s)://host:port address, got {_short(url)}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError as exc:
+        raise ValueError(f"{expected} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(expected)
     scheme = "wss" if parts.scheme == "https" else "ws"
     return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/_stcore/stream"
 
@@ -113,6 +138,23 @@ def warm(
     return [visit(url, page, timeout) for page in pages]
 
 
+def report(visits: Sequence[Visit]) -> None:
+    """One line per visit on stderr: the page, ready or why not, and its seconds."""
+    for v in visits:
+        outcome = f"failed ({v.error})" if v.error else "ready"
+        print(f"warm-up: {v.page} {outcome} in {v.seconds:.1f} s", file=sys.stderr, flush=True)
+
+
+def _seconds(text: str) -> float:
+    from mltrainer.errors import ParameterError
+    from mltrainer.validate import parse_float
+
+    try:
+        return parse_float(text, "--wait", 0.0, MAX_WAIT)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m ui.warmup``: see the module's docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -120,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--pages", default=",".join(DEFAULT_PAGES), help="URL paths to open, comma-separated"
     )
-    parser.add_argument("--wait", type=float, default=120.0, help="seconds to wait for health")
+    parser.add_argument(
+        "--wait", type=_seconds, default=120.0, help="seconds to wait for health (0-3600)"
+    )
     args = parser.parse_args(argv)
     pages = [p.strip() for p in args.pages.split(",") if p.strip()]
     try:
@@ -128,9 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TimeoutError, ValueError) as exc:
         print(f"warm-up: {exc}", file=sys.stderr)
         return 1
-    for v in visits:
-        outcome = f"failed ({v.error})" if v.error else "ready"
-        print(f"warm-up: {v.page} {outcome} in {v.seconds:.1f} s", file=sys.stderr)
+    report(visits)
     return 0 if all(v.error is None for v in visits) else 1
 
 

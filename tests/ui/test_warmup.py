@@ -21,6 +21,7 @@ import yaml
 from ui.serve import app_url
 from ui.user_sessions import free_port, serve
 from ui.warmup import DEFAULT_PAGES, visit, wait_healthy, warm
+from ui.warmup import main as warmup_main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,10 +47,37 @@ def test_a_bad_address_is_refused_by_name():
     assert visit_.error and "not a url" in visit_.error
 
 
+@pytest.mark.parametrize(
+    "url,fragment",
+    [
+        ("http://127.0.0.1:abc", "Port could not be cast"),
+        ("http://127.0.0.1:99999", "out of range"),
+        ("http://[::1", "Invalid IPv6"),
+        ("http://:8501", "got 'http://:8501'"),
+        ("", "got ''"),
+        ("http://" + "x" * 5000, "(5,007 characters)"),  # a pasted file: named, not echoed
+    ],
+)
+def test_a_malformed_address_is_one_line_that_names_it(capsys, url, fragment):
+    assert warmup_main(["--url", url, "--wait", "0.5"]) == 1
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err and len(err) < 400, err
+
+
+@pytest.mark.parametrize("wait", ["nan", "inf", "-1", "1e308", "soon"])
+def test_a_wait_that_is_not_finite_seconds_is_refused(capsys, wait):
+    with pytest.raises(SystemExit) as stop:
+        warmup_main(["--wait", wait])
+    assert stop.value.code == 2
+    assert "--wait must be" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="finite seconds"):
+        wait_healthy("http://127.0.0.1:8501", float(wait) if wait != "soon" else -1.0)
+
+
 def test_nothing_listening_is_a_bounded_wait_and_a_failed_visit():
     url = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    with pytest.raises(TimeoutError, match="_stcore/health"):
+    with pytest.raises(TimeoutError, match="did not answer its health check in 1 s"):
         wait_healthy(url, 1.0)
     assert time.monotonic() - started < 5
     failed = visit(url, "home", timeout=5)
