@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mltrainer.backtest.leaderboard_store import LeaderboardStore
+from mltrainer.backtest.leaderboard_store import LeaderboardStore, source_digest
 from mltrainer.backtest.walkforward import (
     WalkForwardResult,
     WalkForwardSettings,
@@ -318,7 +318,8 @@ def _start_rank(key: str) -> int:
 
 
 def default_identity(data: MarketData, settings: WalkForwardSettings) -> dict:
-    """What decides a leaderboard's numbers: the data and the walk-forward settings."""
+    """What decides a leaderboard's numbers: the data, the walk-forward settings and the
+    package's code."""
     members = settings.backtest_kwargs.get("members")
     mask = None
     if members is not None:
@@ -330,6 +331,7 @@ def default_identity(data: MarketData, settings: WalkForwardSettings) -> dict:
         "purging": [settings.label_horizon, settings.embargo, settings.periods_per_year],
         "backtest": {k: v for k, v in settings.backtest_kwargs.items() if np.isscalar(v)},
         "members": None if mask is None else int(mask),
+        "code": source_digest(),
     }
 
 

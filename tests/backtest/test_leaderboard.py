@@ -5,15 +5,19 @@ single task, and a run killed part-way resumes with only the unfinished tasks.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+import mltrainer
 from mltrainer.backtest.leaderboard import (
     MAX_SETTINGS,
+    default_identity,
     leaderboard_models,
     model_settings,
     run_leaderboard,
 )
+from mltrainer.backtest.leaderboard_store import source_digest
 from mltrainer.backtest.walkforward import WalkForwardSettings, walk_forward
 from mltrainer.errors import ParameterError
 from mltrainer.models.registry import MODELS
@@ -122,6 +126,29 @@ def test_a_killed_run_resumes_from_its_finished_tasks(small, tmp_path):
     assert again.n_tasks == 0
     for board in (resumed, again):
         assert board.table.drop(columns="settings").equals(full.table.drop(columns="settings"))
+
+
+def test_results_stored_by_other_code_are_not_read_back(small, tmp_path):
+    """The run's identity holds a hash of the package's code: a model changed since a
+    run was stored starts a new run instead of reading the old numbers back."""
+    import shutil
+
+    package = Path(mltrainer.__file__).parent
+    copy = tmp_path / "pkg"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert source_digest(copy) == source_digest(package) == source_digest()
+    model = copy / "models" / "momentum.py"
+    model.write_text(model.read_text() + "\n# changed\n")
+    assert source_digest(copy) != source_digest(package)
+    (copy / "models" / "momentum.py").rename(copy / "models" / "momentum2.py")
+    assert source_digest(copy) != source_digest(package)
+    identity = default_identity(small, SETTINGS)
+    assert identity["code"] == source_digest()
+    old = {**identity, "code": "0" * 20}
+    first = run_leaderboard(small, KEYS[:1], SETTINGS, root=tmp_path / "r", identity=old)
+    again = run_leaderboard(small, KEYS[:1], SETTINGS, root=tmp_path / "r", identity=identity)
+    assert first.n_tasks == again.n_tasks == 4
+    assert first.store.root != again.store.root
 
 
 def test_the_cli_stores_parquet_with_the_audit_id_and_reads_it_back(tmp_path, capsys):
