@@ -173,6 +173,8 @@ stkey = settings_tuple(settings)
 with friendly("The stress scenarios could not run"):
     report = stress_report(sel.source, tickers, weights, sel.start, sel.end, stkey)
 
+# Lazy tabs: a run draws the open tab only (switching tabs reruns the page); controls
+# bound to the URL are drawn in every run, so a shared link keeps them all.
 tab_var, tab_stress, tab_drivers, tab_dd = st.tabs(
     ["VaR backtest", "Stress scenarios", "Correlation & risk contributions", "Drawdowns"],
     key="risk_tab",
@@ -180,223 +182,245 @@ tab_var, tab_stress, tab_drivers, tab_dd = st.tabs(
 )
 
 with tab_var:
-    forecast = vb["var"].shift(1).rename(f"{level:.1%} {method}").to_frame()
-    st.plotly_chart(
-        shared(
-            var_backtest_chart,
-            vb["returns"],
-            forecast,
-            vb["exceptions"],
-            title=f"Daily returns against the {level:.1%} {method} VaR forecast",
-        ),
-        width="stretch",
-        key="risk_var_chart",
-    )
-    st.caption(
-        "The forecast for each day is made at the previous close; red crosses are "
-        "exceptions (losses beyond it)."
-    )
-    zones = report.backtest[report.backtest["level"] == level]
-    left, right = st.columns([2, 3])
-    with left:
+    if tab_var.open:  # a lazy tab: drawn only while open
+        forecast = vb["var"].shift(1).rename(f"{level:.1%} {method}").to_frame()
         st.plotly_chart(
             shared(
-                traffic_light_chart,
-                pd.DataFrame(
-                    {
-                        "model": zones["method"],
-                        "exceptions": zones["exceptions (250 d)"],
-                        "zone": zones["zone (250 d)"],
-                    }
-                ),
-                title=f"Basel traffic light by method ({level:.1%}, last 250 days)",
+                var_backtest_chart,
+                vb["returns"],
+                forecast,
+                vb["exceptions"],
+                title=f"Daily returns against the {level:.1%} {method} VaR forecast",
             ),
             width="stretch",
-            key="risk_light",
+            key="risk_var_chart",
         )
-    with right:
-        st.dataframe(
-            zones,
-            hide_index=True,
-            width="stretch",
-            key="risk_bt_table",
-            # the figures a reader compares; the likelihood ratios are in the report
-            column_order=[
-                "method",
-                "exceptions",
-                "expected",
-                "rate",
-                "kupiec_p",
-                "conditional_coverage_p",
-                "exceptions (250 d)",
-                "zone (250 d)",
-            ],
-            column_config={
-                "expected": st.column_config.NumberColumn(format="%.1f"),
-                "rate": st.column_config.NumberColumn("rate", format="percent"),
-                "kupiec_p": st.column_config.NumberColumn("Kupiec p", format="%.3f"),
-                "conditional_coverage_p": st.column_config.NumberColumn(
-                    "Christoffersen p", format="%.3f"
+        st.caption(
+            "The forecast for each day is made at the previous close; red crosses are "
+            "exceptions (losses beyond it)."
+        )
+        zones = report.backtest[report.backtest["level"] == level]
+        left, right = st.columns([2, 3])
+        with left:
+            st.plotly_chart(
+                shared(
+                    traffic_light_chart,
+                    pd.DataFrame(
+                        {
+                            "model": zones["method"],
+                            "exceptions": zones["exceptions (250 d)"],
+                            "zone": zones["zone (250 d)"],
+                        }
+                    ),
+                    title=f"Basel traffic light by method ({level:.1%}, last 250 days)",
                 ),
-                "exceptions (250 d)": st.column_config.NumberColumn("last 250 d"),
-                "zone (250 d)": st.column_config.TextColumn("zone"),
-            },
-        )
+                width="stretch",
+                key="risk_light",
+            )
+        with right:
+            st.dataframe(
+                zones,
+                hide_index=True,
+                width="stretch",
+                key="risk_bt_table",
+                # the figures a reader compares; the likelihood ratios are in the report
+                column_order=[
+                    "method",
+                    "exceptions",
+                    "expected",
+                    "rate",
+                    "kupiec_p",
+                    "conditional_coverage_p",
+                    "exceptions (250 d)",
+                    "zone (250 d)",
+                ],
+                column_config={
+                    "expected": st.column_config.NumberColumn(format="%.1f"),
+                    "rate": st.column_config.NumberColumn("rate", format="percent"),
+                    "kupiec_p": st.column_config.NumberColumn("Kupiec p", format="%.3f"),
+                    "conditional_coverage_p": st.column_config.NumberColumn(
+                        "Christoffersen p", format="%.3f"
+                    ),
+                    "exceptions (250 d)": st.column_config.NumberColumn("last 250 d"),
+                    "zone (250 d)": st.column_config.TextColumn("zone"),
+                },
+            )
 
 with tab_stress:
-    table = report.scenario_table()
-    paths = {r.name: r.path for r in report.scenarios if r.path is not None and len(r.path)}
-    left, right = st.columns([2, 3])
-    with left:
-        st.plotly_chart(shared(scenario_summary_bar, table), width="stretch", key="risk_scen_bar")
-    with right:
-        if paths:
-            st.plotly_chart(shared(replay_paths_chart, paths), width="stretch", key="risk_paths")
-        else:
-            st.info(
-                "No historical episode falls inside the portfolio's price history "
-                f"(from {report.meta['history_start']}); pick tickers listed longer."
+    if tab_stress.open:  # a lazy tab: drawn only while open
+        table = report.scenario_table()
+        paths = {r.name: r.path for r in report.scenarios if r.path is not None and len(r.path)}
+        left, right = st.columns([2, 3])
+        with left:
+            st.plotly_chart(
+                shared(scenario_summary_bar, table), width="stretch", key="risk_scen_bar"
             )
-    # the full width: seven columns are cut in half of the page
-    shown = table[
-        ["scenario", "kind", "window", "portfolio_return", "pnl", "max_drawdown", "covered_weight"]
-    ]
-    st.dataframe(
-        # drawdowns signed as falls, as in the charts and the drawdown tab
-        shown.assign(max_drawdown=-shown["max_drawdown"]),
-        hide_index=True,
-        width="stretch",
-        height=table_height(len(shown)),  # every scenario, no inner scroll
-        key="risk_scen_table",
-        column_config={
-            "portfolio_return": st.column_config.NumberColumn("return", format="percent"),
-            "pnl": st.column_config.NumberColumn("P&L ($)", format="dollar"),
-            "max_drawdown": st.column_config.NumberColumn("max drawdown", format="percent"),
-            "covered_weight": st.column_config.NumberColumn("weight covered", format="percent"),
-        },
-    )
-    outside = [r.name for r in HISTORICAL_SCENARIOS if r.key in report.skipped]
-    if outside:
-        st.caption(
-            f"Not replayed: {', '.join(outside)}: the portfolio's tickers have no "
-            f"prices then (history from {report.meta['history_start']})."
+        with right:
+            if paths:
+                st.plotly_chart(
+                    shared(replay_paths_chart, paths), width="stretch", key="risk_paths"
+                )
+            else:
+                st.info(
+                    "No historical episode falls inside the portfolio's price history "
+                    f"(from {report.meta['history_start']}); pick tickers listed longer."
+                )
+        # the full width: seven columns are cut in half of the page
+        shown = table[
+            [
+                "scenario",
+                "kind",
+                "window",
+                "portfolio_return",
+                "pnl",
+                "max_drawdown",
+                "covered_weight",
+            ]
+        ]
+        st.dataframe(
+            # drawdowns signed as falls, as in the charts and the drawdown tab
+            shown.assign(max_drawdown=-shown["max_drawdown"]),
+            hide_index=True,
+            width="stretch",
+            height=table_height(len(shown)),  # every scenario, no inner scroll
+            key="risk_scen_table",
+            column_config={
+                "portfolio_return": st.column_config.NumberColumn("return", format="percent"),
+                "pnl": st.column_config.NumberColumn("P&L ($)", format="dollar"),
+                "max_drawdown": st.column_config.NumberColumn("max drawdown", format="percent"),
+                "covered_weight": st.column_config.NumberColumn("weight covered", format="percent"),
+            },
         )
-    for name, reason in report.skipped.items():
-        if name not in {r.key for r in HISTORICAL_SCENARIOS}:
-            st.caption(f"Skipped {name}: {reason}")
+        outside = [r.name for r in HISTORICAL_SCENARIOS if r.key in report.skipped]
+        if outside:
+            st.caption(
+                f"Not replayed: {', '.join(outside)}: the portfolio's tickers have no "
+                f"prices then (history from {report.meta['history_start']})."
+            )
+        for name, reason in report.skipped.items():
+            if name not in {r.key for r in HISTORICAL_SCENARIOS}:
+                st.caption(f"Skipped {name}: {reason}")
     left, right = st.columns([1, 2])
     names = [r.name for r in report.scenarios]
+    # drawn while the tab is closed too: the selection stays in the URL
     pick = left.selectbox("P&L by position under", names, key="risk_scen_pick", bind="query-params")
-    res = next(r for r in report.scenarios if r.name == pick)
-    right.plotly_chart(
-        shared(pnl_bar, res.positions["pnl"], f"{pick}: P&L by position", currency="$"),
-        width="stretch",
-        key="risk_pnl",
-    )
-    st.subheader("Stress-test report")
-    st.caption(
-        "VaR/ES by every method, their backtests, drawdowns and every scenario in one "
-        "self-contained HTML file (charts included; open it in any browser)."
-    )
-    args = (sel.source, tickers, weights, sel.start, sel.end, stkey)
-    b1, b2 = st.columns(2)
-    b1.download_button(
-        "Download the stress-test report (HTML)",
-        data=lambda: report_html(*args),
-        file_name="stress_report.html",
-        mime="text/html",
-        key="risk_report",
-        type="primary",
-        on_click="ignore",
-        icon=":material/description:",
-    )
-    if (
-        b2.button(
-            "Prepare the PDF (A4/letter, executive summary first)",
-            key="risk_pdf_prepare",
-            icon=":material/picture_as_pdf:",
+    if tab_stress.open:
+        res = next(r for r in report.scenarios if r.name == pick)
+        right.plotly_chart(
+            shared(pnl_bar, res.positions["pnl"], f"{pick}: P&L by position", currency="$"),
+            width="stretch",
+            key="risk_pnl",
         )
-        or st.session_state.get("risk_pdf_for") == args
-    ):
-        st.session_state["risk_pdf_for"] = args
-        printed = report_pdf(*args)
-        if "pdf" in printed:
-            b2.download_button(
-                "Download the PDF",
-                data=printed["pdf"],
-                file_name="stress_report.pdf",
-                mime="application/pdf",
-                key="risk_report_pdf",
-                on_click="ignore",
-                icon=":material/download:",
+        st.subheader("Stress-test report")
+        st.caption(
+            "VaR/ES by every method, their backtests, drawdowns and every scenario in one "
+            "self-contained HTML file (charts included; open it in any browser)."
+        )
+        args = (sel.source, tickers, weights, sel.start, sel.end, stkey)
+        b1, b2 = st.columns(2)
+        b1.download_button(
+            "Download the stress-test report (HTML)",
+            data=lambda: report_html(*args),
+            file_name="stress_report.html",
+            mime="text/html",
+            key="risk_report",
+            type="primary",
+            on_click="ignore",
+            icon=":material/description:",
+        )
+        if (
+            b2.button(
+                "Prepare the PDF (A4/letter, executive summary first)",
+                key="risk_pdf_prepare",
+                icon=":material/picture_as_pdf:",
             )
-        else:
-            b2.warning(printed["message"])
-    for warning in report.warnings[:5]:
-        st.caption(f"⚠ {warning}")
+            or st.session_state.get("risk_pdf_for") == args
+        ):
+            st.session_state["risk_pdf_for"] = args
+            printed = report_pdf(*args)
+            if "pdf" in printed:
+                b2.download_button(
+                    "Download the PDF",
+                    data=printed["pdf"],
+                    file_name="stress_report.pdf",
+                    mime="application/pdf",
+                    key="risk_report_pdf",
+                    on_click="ignore",
+                    icon=":material/download:",
+                )
+            else:
+                b2.warning(printed["message"])
+        for warning in report.warnings[:5]:
+            st.caption(f"⚠ {warning}")
 
 with tab_drivers:
-    with friendly("Correlations could not be computed"):
-        stats = portfolio_stats(sel.source, tickers, weights, sel.start, sel.end)
-    st.metric("Annualised volatility (Ledoit-Wolf, last 3 years)", fmt.percent(stats["volatility"]))
-    left, right = st.columns(2)
-    with left:
-        st.plotly_chart(
-            shared(correlation_heatmap, stats["corr"], title="Correlation of daily returns"),
-            width="stretch",
-            key="risk_corr",
+    if tab_drivers.open:  # a lazy tab: drawn only while open
+        with friendly("Correlations could not be computed"):
+            stats = portfolio_stats(sel.source, tickers, weights, sel.start, sel.end)
+        st.metric(
+            "Annualised volatility (Ledoit-Wolf, last 3 years)", fmt.percent(stats["volatility"])
         )
-    with right:
+        left, right = st.columns(2)
+        with left:
+            st.plotly_chart(
+                shared(correlation_heatmap, stats["corr"], title="Correlation of daily returns"),
+                width="stretch",
+                key="risk_corr",
+            )
+        with right:
+            st.plotly_chart(
+                shared(
+                    risk_contribution_bar,
+                    w,
+                    stats["contributions"],
+                    title="Weight vs share of volatility",
+                ),
+                width="stretch",
+                key="risk_contrib",
+            )
         st.plotly_chart(
-            shared(
-                risk_contribution_bar,
-                w,
-                stats["contributions"],
-                title="Weight vs share of volatility",
-            ),
+            shared(weights_bar, w, pd.Series(data.sectors), title=f"Weights ({weighting})"),
             width="stretch",
-            key="risk_contrib",
+            key="risk_weights",
         )
-    st.plotly_chart(
-        shared(weights_bar, w, pd.Series(data.sectors), title=f"Weights ({weighting})"),
-        width="stretch",
-        key="risk_weights",
-    )
 
 with tab_dd:
-    ds = report.drawdown_stats
-    d = st.columns(4)
-    # short values (a day count, not two dates): a metric cuts what does not fit its column
-    days = stats["drawdown"].index
-    d[0].metric(
-        "Max drawdown",
-        fmt.percent(-ds["max_drawdown"]),  # a fall, signed as on the chart and the Lab
-        help=f"Fall from the peak on {ds['peak']} to the trough on {ds['trough']}",
-    )
-    d[1].metric("Peak to trough", trading_days(days, ds["peak"], ds["trough"]))
-    d[1].caption("Trading days " + fmt.date_range(ds["peak"], ds["trough"]))
-    d[2].metric(
-        "Trough to recovery",
-        trading_days(days, ds["trough"], ds["recovery"]) if ds["recovery"] else "not yet",
-    )
-    d[2].caption(
-        f"Trading days to regain the peak, on {ds['recovery']}"
-        if ds["recovery"]
-        else f"Still below the {ds['peak']} peak at the end of the range"
-    )
-    d[3].metric("Current drawdown", fmt.percent(-ds["current_drawdown"]))
-    st.plotly_chart(
-        shared(drawdown_chart, stats["drawdown"].rename("portfolio")),
-        width="stretch",
-        key="risk_dd",
-    )
-    st.plotly_chart(
-        shared(
-            return_bar,
-            stats["stock_drawdowns"],
-            "Worst drawdown of each position",
-            height=max(300, 60 + 24 * len(tickers)),
-        ),
-        width="stretch",
-        key="risk_stock_dd",
-    )
+    if tab_dd.open:  # a lazy tab: drawn only while open
+        with friendly("Drawdowns could not be computed"):
+            stats = portfolio_stats(sel.source, tickers, weights, sel.start, sel.end)
+        ds = report.drawdown_stats
+        d = st.columns(4)
+        # short values (a day count, not two dates): a metric cuts what does not fit its column
+        days = stats["drawdown"].index
+        d[0].metric(
+            "Max drawdown",
+            fmt.percent(-ds["max_drawdown"]),  # a fall, signed as on the chart and the Lab
+            help=f"Fall from the peak on {ds['peak']} to the trough on {ds['trough']}",
+        )
+        d[1].metric("Peak to trough", trading_days(days, ds["peak"], ds["trough"]))
+        d[1].caption("Trading days " + fmt.date_range(ds["peak"], ds["trough"]))
+        d[2].metric(
+            "Trough to recovery",
+            trading_days(days, ds["trough"], ds["recovery"]) if ds["recovery"] else "not yet",
+        )
+        d[2].caption(
+            f"Trading days to regain the peak, on {ds['recovery']}"
+            if ds["recovery"]
+            else f"Still below the {ds['peak']} peak at the end of the range"
+        )
+        d[3].metric("Current drawdown", fmt.percent(-ds["current_drawdown"]))
+        st.plotly_chart(
+            shared(drawdown_chart, stats["drawdown"].rename("portfolio")),
+            width="stretch",
+            key="risk_dd",
+        )
+        st.plotly_chart(
+            shared(
+                return_bar,
+                stats["stock_drawdowns"],
+                "Worst drawdown of each position",
+                height=max(300, 60 + 24 * len(tickers)),
+            ),
+            width="stretch",
+            key="risk_stock_dd",
+        )

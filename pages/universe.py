@@ -11,7 +11,7 @@ from mltrainer.sectors import FREQUENCIES
 from mltrainer.sectors_pit import EQUAL
 from ui.context import current, load
 from ui.data import ticker_returns
-from ui.feedback import StepProgress, friendly
+from ui.feedback import friendly
 from ui.tables import table_height
 from ui.universe import (
     EXPORT_MIME,
@@ -100,15 +100,9 @@ table = table.merge(
     rets[["ticker", "last_price", "return"]], how="left", left_on="symbol", right_on="ticker"
 ).drop(columns=["ticker"])
 
-# every tab computes on each run, hidden ones too: the bar says which part is loading
-loading = StepProgress(
-    [
-        "Listing the constituents",
-        "Drawing the treemap and sector weights",
-        "Computing the sector rotation",
-        "Reading the membership history",
-    ]
-)
+# Lazy tabs: a run draws the open tab only (switching tabs reruns the page), so a view
+# does not compute and draw four tabs' charts and tables to show one. Each tab's
+# URL-bound controls are drawn every run, so a shared link keeps them all.
 tab_map, tab_rotation, tab_table, tab_history = st.tabs(
     ["Treemap & weights", "Sector rotation", "Constituents", "Membership history"],
     key="uni_tab",
@@ -135,109 +129,110 @@ with tab_table:
         key="uni_sort",
         bind="query-params",
     )
-    shown = table
-    if query:
-        q = query.strip().lower()
-        shown = shown[
-            shown["symbol"].str.lower().str.contains(q, regex=False)
-            | shown["name"].str.lower().str.contains(q, regex=False)
-        ]
-    if chosen:
-        shown = shown[shown["sector"].isin(chosen)]
-    shown = shown.sort_values(
-        sort_by, ascending=sort_by in ("symbol", "sector", "date_added"), na_position="last"
-    )
-    st.caption(f"{len(shown)} of {len(table)} constituents · click a column header to sort")
-    st.dataframe(
-        shown,
-        hide_index=True,
-        width="stretch",
-        height=520,
-        key="uni_table",
-        column_order=[
-            "symbol",
-            "name",
-            "sector",
-            "sub_industry",
-            "market_cap",
-            "return",
-            "last_price",
-            "date_added",
-            "headquarters",
-        ],
-        column_config={
-            "market_cap": st.column_config.NumberColumn(
-                f"market cap ($, {caps_date()})" if caps_date() else "market cap ($)",
-                format="compact",
-                help="From the constituents-financials snapshot of that date, not of the "
-                "prices' dates",
-            ),
-            "return": st.column_config.NumberColumn(f"return {window_label}", format="percent"),
-            "last_price": st.column_config.NumberColumn("last price", format="%.2f"),
-        },
-    )
-
-loading.step(1)
-with tab_map:
-    left, right = st.columns([2, 1])
-    with friendly("The index members of that date could not be found"):
-        pit = index_on_date(sel.source, end)
-    with left:
-        stocks, size_label, caption, title = treemap_stocks(pit, universe, rets)
-        st.plotly_chart(
-            treemap(
-                stocks[["ticker", "name", "sector", "size", "return"]],
-                title=title,
-                height=680,
-                size_label=size_label,
-            ),
+    if tab_table.open:  # a lazy tab: drawn only while open
+        shown = table
+        if query:
+            q = query.strip().lower()
+            shown = shown[
+                shown["symbol"].str.lower().str.contains(q, regex=False)
+                | shown["name"].str.lower().str.contains(q, regex=False)
+            ]
+        if chosen:
+            shown = shown[shown["sector"].isin(chosen)]
+        shown = shown.sort_values(
+            sort_by, ascending=sort_by in ("symbol", "sector", "date_added"), na_position="last"
+        )
+        st.caption(f"{len(shown)} of {len(table)} constituents · click a column header to sort")
+        st.dataframe(
+            shown,
+            hide_index=True,
             width="stretch",
-            key="uni_treemap",
-            theme=None,
+            height=520,
+            key="uni_table",
+            column_order=[
+                "symbol",
+                "name",
+                "sector",
+                "sub_industry",
+                "market_cap",
+                "return",
+                "last_price",
+                "date_added",
+                "headquarters",
+            ],
+            column_config={
+                "market_cap": st.column_config.NumberColumn(
+                    f"market cap ($, {caps_date()})" if caps_date() else "market cap ($)",
+                    format="compact",
+                    help="From the constituents-financials snapshot of that date, not of the "
+                    "prices' dates",
+                ),
+                "return": st.column_config.NumberColumn(f"return {window_label}", format="percent"),
+                "last_price": st.column_config.NumberColumn("last price", format="%.2f"),
+            },
         )
-        st.caption(
-            f"{caption} Colour: return over {window_label} to {end} (prices from {data.source}).",
-            help="The treemap shows the index as it "
-            "was on the sidebar's end date: that day's members in that day's GICS "
-            "sectors, never today's market caps for an earlier date.",
-        )
-    with right, friendly("Sector weights could not be computed", stop=False):
-        if pit is not None:
-            sized = pit.weighting != EQUAL
-            fig = sector_weights_bar(
-                pit.sector_weights("size") if sized else None,
-                pit.sector_weights("equal"),
-                height=520,
-            )
-            st.plotly_chart(fig, width="stretch", key="uni_weights")
-            st.caption(
-                f"Share of the index on {pit.date:%Y-%m-%d} by sector, members with "
-                "price data: "
-                + (
-                    f"{pit.weighting} against one share per member."
-                    if sized
-                    else f"one share per member ({EQUAL})."
-                )
-            )
-        elif has_caps(universe):
-            fig = sector_weights_bar(
-                universe.sector_weights("cap"), universe.sector_weights("equal"), height=520
-            )
-            st.plotly_chart(fig, width="stretch", key="uni_weights")
-            st.caption(
-                "Share of today's index by sector: weighted by market cap against one "
-                "share per member."
-            )
-        else:
-            fig = sector_weights_bar(None, universe.sector_weights("equal"), height=520)
-            st.plotly_chart(fig, width="stretch", key="uni_weights")
-            st.caption(
-                "Share of today's index by sector, one share per member. Cap weights need "
-                "market caps (the constituents-financials snapshot in the data folder, "
-                "Polygon or Yahoo)."
-            )
 
-loading.step(2)
+with tab_map:
+    if tab_map.open:  # a lazy tab: drawn only while open
+        left, right = st.columns([2, 1])
+        with friendly("The index members of that date could not be found"):
+            pit = index_on_date(sel.source, end)
+        with left:
+            stocks, size_label, caption, title = treemap_stocks(pit, universe, rets)
+            st.plotly_chart(
+                treemap(
+                    stocks[["ticker", "name", "sector", "size", "return"]],
+                    title=title,
+                    height=680,
+                    size_label=size_label,
+                ),
+                width="stretch",
+                key="uni_treemap",
+                theme=None,
+            )
+            st.caption(
+                f"{caption} Colour: return over {window_label} to {end} "
+                f"(prices from {data.source}).",
+                help="The treemap shows the index as it "
+                "was on the sidebar's end date: that day's members in that day's GICS "
+                "sectors, never today's market caps for an earlier date.",
+            )
+        with right, friendly("Sector weights could not be computed", stop=False):
+            if pit is not None:
+                sized = pit.weighting != EQUAL
+                fig = sector_weights_bar(
+                    pit.sector_weights("size") if sized else None,
+                    pit.sector_weights("equal"),
+                    height=520,
+                )
+                st.plotly_chart(fig, width="stretch", key="uni_weights")
+                st.caption(
+                    f"Share of the index on {pit.date:%Y-%m-%d} by sector, members with "
+                    "price data: "
+                    + (
+                        f"{pit.weighting} against one share per member."
+                        if sized
+                        else f"one share per member ({EQUAL})."
+                    )
+                )
+            elif has_caps(universe):
+                fig = sector_weights_bar(
+                    universe.sector_weights("cap"), universe.sector_weights("equal"), height=520
+                )
+                st.plotly_chart(fig, width="stretch", key="uni_weights")
+                st.caption(
+                    "Share of today's index by sector: weighted by market cap against one "
+                    "share per member."
+                )
+            else:
+                fig = sector_weights_bar(None, universe.sector_weights("equal"), height=520)
+                st.plotly_chart(fig, width="stretch", key="uni_weights")
+                st.caption(
+                    "Share of today's index by sector, one share per member. Cap weights need "
+                    "market caps (the constituents-financials snapshot in the data folder, "
+                    "Polygon or Yahoo)."
+                )
+
 with tab_rotation:
     c1, c2, c3, c4 = st.columns(4)
     freq = c1.selectbox(
@@ -264,41 +259,41 @@ with tab_rotation:
         key="rrg_bench",
         bind="query-params",
     )
-    # built once per server for these inputs, shared by every session (ui.universe)
-    with friendly("The sector rotation could not be computed"):
-        rotation = sector_rotation(
-            sel.source, sel.start, sel.end, sel.sectors, freq, rrg_window, tail, bench_name
-        )
-    if rotation.bench_fallback:
-        st.warning(
-            "The bundled S&P 500 index does not cover these dates; using the "
-            "equal-weight universe instead."
-        )
-    left, right = st.columns([1, 1])
-    with left:
-        st.plotly_chart(rotation.rrg, width="stretch", key="uni_rrg")
-        if rotation.last_point is not None:
-            st.caption(
-                f"Last point {rotation.last_point:%Y-%m-%d}; tails of {tail} "
-                f"{freq} points. RS-Ratio and RS-Momentum are z-scores over "
-                f"{rrg_window} periods centred on 100 (JdK-style; see mltrainer.sectors)."
-                f" Equal-weight {rotation.basket_note}."
+    if tab_rotation.open:  # a lazy tab: drawn only while open
+        # built once per server for these inputs, shared by every session (ui.universe)
+        with friendly("The sector rotation could not be computed"):
+            rotation = sector_rotation(
+                sel.source, sel.start, sel.end, sel.sectors, freq, rrg_window, tail, bench_name
             )
-    with right:
-        st.plotly_chart(rotation.rs, width="stretch", key="uni_rs")
-    latest = rotation.latest
-    st.dataframe(
-        latest.sort_values("rs_ratio", ascending=False),
-        width="stretch",
-        height=table_height(len(latest)),  # every sector, no inner scroll
-        key="uni_quadrants",
-        column_config={
-            "rs_ratio": st.column_config.NumberColumn("RS-Ratio", format="%.2f"),
-            "rs_momentum": st.column_config.NumberColumn("RS-Momentum", format="%.2f"),
-        },
-    )
+        if rotation.bench_fallback:
+            st.warning(
+                "The bundled S&P 500 index does not cover these dates; using the "
+                "equal-weight universe instead."
+            )
+        left, right = st.columns([1, 1])
+        with left:
+            st.plotly_chart(rotation.rrg, width="stretch", key="uni_rrg")
+            if rotation.last_point is not None:
+                st.caption(
+                    f"Last point {rotation.last_point:%Y-%m-%d}; tails of {tail} "
+                    f"{freq} points. RS-Ratio and RS-Momentum are z-scores over "
+                    f"{rrg_window} periods centred on 100 (JdK-style; see mltrainer.sectors)."
+                    f" Equal-weight {rotation.basket_note}."
+                )
+        with right:
+            st.plotly_chart(rotation.rs, width="stretch", key="uni_rs")
+        latest = rotation.latest
+        st.dataframe(
+            latest.sort_values("rs_ratio", ascending=False),
+            width="stretch",
+            height=table_height(len(latest)),  # every sector, no inner scroll
+            key="uni_quadrants",
+            column_config={
+                "rs_ratio": st.column_config.NumberColumn("RS-Ratio", format="%.2f"),
+                "rs_momentum": st.column_config.NumberColumn("RS-Momentum", format="%.2f"),
+            },
+        )
 
-loading.step(3)
 with tab_history:
     history = membership_source(version)
     if history is None and universe.changes.empty:
@@ -323,70 +318,72 @@ with tab_history:
         around = c00.slider(
             "Changes within (days either side)", 7, 365, 90, key="uni_around", bind="query-params"
         )
-        found = membership_on(universe, ukey, on, version)
-        for text in found["warnings"]:
-            st.warning(text)
-        st.caption(
-            f"Members on {found['date']} under the symbols of that day, from "
-            f"{found['source'] or 'the nearest covered date'}. Sources: "
-            + "; ".join(f"{c['source']} ({c['start']} to {c['end']})" for c in found["coverage"])
-            + ". "
-            + found["sector_note"]
-        )
-        members = found["members"]
-        c1, c2, c3 = st.columns(3)
-        c1.metric("Members on that date", len(members))
-        near = changes_around(universe, on, around)
-        c2.metric("Additions nearby", int(near["added_ticker"].notna().sum()))
-        c3.metric("Removals nearby", int(near["removed_ticker"].notna().sum()))
-        left, right = st.columns(2)  # four member columns fit in half a 1280 px page
-        with left:
-            frame = pd.DataFrame(
-                {
-                    "symbol then": members,
-                    f"sector on {found['date']}": found["sector_then"],
-                    f"symbol on {found['latest']}": found["symbol_now"],
-                    "still a member": found["still_member"],
-                }
-            )
-            st.dataframe(
-                frame,
-                hide_index=True,
-                width="stretch",
-                height=table_height(len(frame), 12),
-                key="uni_members",
-                # short headers (the dates are in the caption): long ones were cut
-                column_config={
-                    "symbol then": st.column_config.TextColumn("symbol", width="small"),
-                    f"sector on {found['date']}": st.column_config.TextColumn("sector then"),
-                    f"symbol on {found['latest']}": st.column_config.TextColumn("symbol now"),
-                    "still a member": st.column_config.CheckboxColumn(
-                        "member", help=f"Still an index member on {found['latest']}"
-                    ),
-                },
-            )
+        if tab_history.open:  # a lazy tab: drawn only while open
+            found = membership_on(universe, ukey, on, version)
+            for text in found["warnings"]:
+                st.warning(text)
             st.caption(
-                f"Symbol and GICS sector on {found['date']}; symbol and membership on "
-                f"{found['latest']}, the latest date of the sources."
+                f"Members on {found['date']} under the symbols of that day, from "
+                f"{found['source'] or 'the nearest covered date'}. Sources: "
+                + "; ".join(
+                    f"{c['source']} ({c['start']} to {c['end']})" for c in found["coverage"]
+                )
+                + ". "
+                + found["sector_note"]
             )
-        with right:
-            st.caption(
-                f"Changes in {universe.source} from "
-                f"{pd.Timestamp(on) - pd.Timedelta(days=around):%Y-%m-%d}"
-                f" to {pd.Timestamp(on) + pd.Timedelta(days=around):%Y-%m-%d}"
-            )
-            st.dataframe(
-                near,
-                hide_index=True,
-                width="stretch",
-                height=table_height(len(near), 12),
-                key="uni_changes",
-                column_config={
-                    "date": st.column_config.DateColumn(format="YYYY-MM-DD", width="small"),
-                    "added_ticker": st.column_config.TextColumn("added", width="small"),
-                    "added_security": st.column_config.TextColumn("added security"),
-                    "removed_ticker": st.column_config.TextColumn("removed", width="small"),
-                    "removed_security": st.column_config.TextColumn("removed security"),
-                },
-            )
-loading.done()
+            members = found["members"]
+            c1, c2, c3 = st.columns(3)
+            c1.metric("Members on that date", len(members))
+            near = changes_around(universe, on, around)
+            c2.metric("Additions nearby", int(near["added_ticker"].notna().sum()))
+            c3.metric("Removals nearby", int(near["removed_ticker"].notna().sum()))
+            left, right = st.columns(2)  # four member columns fit in half a 1280 px page
+            with left:
+                frame = pd.DataFrame(
+                    {
+                        "symbol then": members,
+                        f"sector on {found['date']}": found["sector_then"],
+                        f"symbol on {found['latest']}": found["symbol_now"],
+                        "still a member": found["still_member"],
+                    }
+                )
+                st.dataframe(
+                    frame,
+                    hide_index=True,
+                    width="stretch",
+                    height=table_height(len(frame), 12),
+                    key="uni_members",
+                    # short headers (the dates are in the caption): long ones were cut
+                    column_config={
+                        "symbol then": st.column_config.TextColumn("symbol", width="small"),
+                        f"sector on {found['date']}": st.column_config.TextColumn("sector then"),
+                        f"symbol on {found['latest']}": st.column_config.TextColumn("symbol now"),
+                        "still a member": st.column_config.CheckboxColumn(
+                            "member", help=f"Still an index member on {found['latest']}"
+                        ),
+                    },
+                )
+                st.caption(
+                    f"Symbol and GICS sector on {found['date']}; symbol and membership on "
+                    f"{found['latest']}, the latest date of the sources."
+                )
+            with right:
+                st.caption(
+                    f"Changes in {universe.source} from "
+                    f"{pd.Timestamp(on) - pd.Timedelta(days=around):%Y-%m-%d}"
+                    f" to {pd.Timestamp(on) + pd.Timedelta(days=around):%Y-%m-%d}"
+                )
+                st.dataframe(
+                    near,
+                    hide_index=True,
+                    width="stretch",
+                    height=table_height(len(near), 12),
+                    key="uni_changes",
+                    column_config={
+                        "date": st.column_config.DateColumn(format="YYYY-MM-DD", width="small"),
+                        "added_ticker": st.column_config.TextColumn("added", width="small"),
+                        "added_security": st.column_config.TextColumn("added security"),
+                        "removed_ticker": st.column_config.TextColumn("removed", width="small"),
+                        "removed_security": st.column_config.TextColumn("removed security"),
+                    },
+                )

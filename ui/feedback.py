@@ -31,10 +31,10 @@ def import_models() -> None:
 class StepProgress:
     """A progress bar that names the step a page is on (``Drawing the treemap… (2 of 4)``).
 
-    A page with tabs computes every tab on each run, and a spinner inside a tab the user
-    is not looking at is hidden with it: without this bar, a cold load would sit for
-    seconds with nothing saying what is loading. Create it above the tabs, call
-    :meth:`step` before each part and :meth:`done` at the end (the bar goes).
+    For a page that computes several parts in one run (Home): without this bar, a cold
+    load would sit for seconds with nothing saying which part is loading. Create it at
+    the top, call :meth:`step` before each part and :meth:`done` at the end (the bar
+    goes). Pages with tabs draw only the open tab, whose spinners show.
     """
 
     def __init__(self, steps: Sequence[str]):

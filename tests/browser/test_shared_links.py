@@ -63,6 +63,14 @@ def test_universe_link(server, browser, page):
     page.get_by_role("tab", name="Sector rotation").click()
     wait_until_idle(page, 180_000)
     assert "uni_window=" in page.url and "uni_tab=" in page.url
+    # the tabs are lazy (only the open one is drawn); a closed tab's settings stay in the URL
+    tail = _press(page, "Tail length (periods)")
+    page.get_by_role("tab", name="Treemap & weights").click()
+    wait_until_idle(page, 180_000)
+    assert "rrg_tail=" in page.url and page.locator(".js-plotly-plot").count() == 2
+    page.get_by_role("tab", name="Sector rotation").click()
+    wait_until_idle(page, 180_000)
+    assert page.get_by_role("slider", name="Tail length (periods)").input_value() == tail
 
     def check(original, copy):
         assert copy.get_by_role("slider", name="Return window").first.input_value() == value

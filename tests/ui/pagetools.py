@@ -21,6 +21,13 @@ def open_page(app, page: str, source: str = "local"):
     return at
 
 
+def open_tab(at, key: str, label: str):
+    """Select the tab ``label`` of the lazy tabs ``key`` (pages draw only the open tab)
+    and run the page again."""
+    at.session_state[key] = label
+    return at.run()
+
+
 def errors(at) -> list[str]:
     return [e.value for e in at.error] + [e.message for e in at.exception]
 

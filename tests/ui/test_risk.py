@@ -8,7 +8,16 @@ import pytest
 import streamlit.testing.v1.app_test as app_test_module
 from streamlit.runtime.media_file_manager import MediaFileManager
 
-from tests.ui.pagetools import array, chart_keys, errors, figure, metrics, open_page, trace
+from tests.ui.pagetools import (
+    array,
+    chart_keys,
+    errors,
+    figure,
+    metrics,
+    open_page,
+    open_tab,
+    trace,
+)
 
 
 class RecordingMediaFileManager(MediaFileManager):
@@ -42,17 +51,19 @@ def test_risk_page_renders_every_section(app, shared_data_dir, source):
         ("risk_spread", 5.0),
     ):
         assert at.slider(key=key).value == value
-    assert {
-        "risk_var_chart",
-        "risk_light",
-        "risk_scen_bar",
-        "risk_paths",
-        "risk_pnl",
-        "risk_corr",
-        "risk_contrib",
-        "risk_weights",
-        "risk_dd",
-    } <= set(chart_keys(at))
+    # lazy tabs: each draws its charts only while open; every control is always there
+    tabs = {
+        "VaR backtest": {"risk_var_chart", "risk_light"},
+        "Stress scenarios": {"risk_scen_bar", "risk_paths", "risk_pnl"},
+        "Correlation & risk contributions": {"risk_corr", "risk_contrib", "risk_weights"},
+        "Drawdowns": {"risk_dd", "risk_stock_dd"},
+    }
+    assert set(chart_keys(at)) == tabs["VaR backtest"]
+    for label, keys in tabs.items():
+        open_tab(at, "risk_tab", label)
+        assert not errors(at) and set(chart_keys(at)) == keys, label
+        assert at.selectbox(key="risk_scen_pick").value
+    open_tab(at, "risk_tab", "VaR backtest")
     m = metrics(at)
     assert money(m["VaR 99.0%"]) > 0
     assert money(m["ES 99.0%"]) > money(m["VaR 99.0%"])
@@ -75,7 +86,7 @@ def test_var_level_and_window_change_the_forecast(app, shared_data_dir):
 
 
 def test_weighting_and_crash_size_change_the_output(app, shared_data_dir):
-    at = open_page(app, "risk", "local")
+    at = open_tab(open_page(app, "risk", "local"), "risk_tab", "Correlation & risk contributions")
     equal = array(figure(at, "risk_contrib")["data"][0]["x"]).astype(float)
     assert np.allclose(equal, 1 / 8)
     at.selectbox(key="risk:method").select("Risk parity").run()
@@ -86,6 +97,7 @@ def test_weighting_and_crash_size_change_the_output(app, shared_data_dir):
     assert not np.allclose(weights, 1 / 8) and weights.sum() == pytest.approx(1.0)
     assert np.allclose(contrib, 1 / 8, atol=0.02)  # equal risk, by construction (LW cov)
 
+    open_tab(at, "risk_tab", "Stress scenarios")
     crash = figure(at, "risk_scen_bar")
     at.slider(key="risk_crash").set_value(-0.4).run()
     after = figure(at, "risk_scen_bar")
@@ -100,7 +112,7 @@ def test_weighting_and_crash_size_change_the_output(app, shared_data_dir):
 def test_the_report_download_is_a_non_empty_html_file(app, shared_data_dir, monkeypatch):
     RecordingMediaFileManager.instances.clear()
     monkeypatch.setattr(app_test_module, "MediaFileManager", RecordingMediaFileManager)
-    at = open_page(app, "risk", "bundled")
+    at = open_tab(open_page(app, "risk", "bundled"), "risk_tab", "Stress scenarios")
     button = at.get("download_button")
     report = [b for b in button if b.proto.label.startswith("Download the stress-test report")]
     assert len(report) == 1

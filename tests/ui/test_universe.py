@@ -7,20 +7,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.ui.pagetools import array, chart_keys, errors, figure, metrics, open_page, table
+from tests.ui.pagetools import (
+    array,
+    chart_keys,
+    errors,
+    figure,
+    metrics,
+    open_page,
+    open_tab,
+    table,
+)
 
 
 @pytest.mark.parametrize("source", ["local", "bundled"])
 def test_universe_renders_every_section(app, shared_data_dir, source):
     at = open_page(app, "universe", source)
     assert not errors(at)
-    assert {"uni_treemap", "uni_weights", "uni_rrg", "uni_rs"} <= set(chart_keys(at))
+    # lazy tabs: the open one is drawn, every tab's controls are there
+    assert set(chart_keys(at)) == {"uni_treemap", "uni_weights"}
+    assert at.slider(key="rrg_window").value == 12
+    assert not at.dataframe
+    open_tab(at, "uni_tab", "Sector rotation")
+    assert not errors(at)
+    assert set(chart_keys(at)) == {"uni_rrg", "uni_rs"}
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["CSV", "PARQUET", "JSON"]
     assert at.select_slider(key="uni_window").value == "3 months"
     assert at.text_input(key="uni_search").value == ""
     assert at.slider(key="rrg_window").value == 12
     # the range ends 2021-04-21: the 505 members of that day (symbols of the day)
+    open_tab(at, "uni_tab", "Membership history")
+    assert not errors(at) and not chart_keys(at)
     assert metrics(at)["Members on that date"] == "505" if source == "local" else True
 
 
@@ -30,12 +47,14 @@ def test_the_return_window_recolours_the_treemap(app, shared_data_dir):
     at.select_slider(key="uni_window").set_value("1 year").run()
     after = array(figure(at, "uni_treemap")["data"][0]["marker"]["colors"]).astype(float)
     assert colours.shape == after.shape and not np.allclose(colours, after)
+    open_tab(at, "uni_tab", "Constituents")
+    assert at.select_slider(key="uni_window").value == "1 year"
     shown = table(at, "symbol", "market_cap", "return")
     assert shown["return"].notna().sum() > 400
 
 
 def test_search_and_sector_filter_the_table(app, shared_data_dir):
-    at = open_page(app, "universe", "local")
+    at = open_tab(open_page(app, "universe", "local"), "uni_tab", "Constituents")
     at.text_input(key="uni_search").input("apple").run()
     shown = table(at, "symbol", "market_cap", "return")
     assert list(shown["symbol"]) == ["AAPL"]
@@ -48,7 +67,7 @@ def test_search_and_sector_filter_the_table(app, shared_data_dir):
 
 
 def test_rotation_window_and_tail_change_the_graph(app, shared_data_dir):
-    at = open_page(app, "universe", "local")
+    at = open_tab(open_page(app, "universe", "local"), "uni_tab", "Sector rotation")
     fig = figure(at, "uni_rrg")
     lines = [t for t in fig["data"] if t.get("mode") == "lines+markers+text"]
     assert len(lines) == 11  # GICS sectors; 'Unknown' is left out
@@ -64,11 +83,15 @@ def test_rotation_window_and_tail_change_the_graph(app, shared_data_dir):
     at.slider(key="rrg_tail").set_value(10).run()
     lines = [t for t in figure(at, "uni_rrg")["data"] if t.get("mode") == "lines+markers+text"]
     assert all(len(array(t["x"])) == 10 for t in lines)
+    # another tab open: the rotation's controls are still drawn, with their values
+    open_tab(at, "uni_tab", "Treemap & weights")
+    assert at.slider(key="rrg_window").value == 26 and "uni_rrg" not in chart_keys(at)
+    open_tab(at, "uni_tab", "Sector rotation")
     assert not np.allclose(array(lines[0]["x"]).astype(float)[-5:], x12)
 
 
 def test_membership_on_a_past_date(app, shared_data_dir):
-    at = open_page(app, "universe", "local")
+    at = open_tab(open_page(app, "universe", "local"), "uni_tab", "Membership history")
     at.date_input(key="uni_on_date").set_value(pd.Timestamp("2008-06-30").date()).run()
     assert not errors(at)
     members = table(at, "symbol then", "still a member").set_index("symbol then")
