@@ -27,8 +27,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-# Home first (every reader opens it), then the pages whose defaults are shared work
-DEFAULT_PAGES = ("home", "universe", "risk", "model_lab")
+# Home first (every reader opens it), then the pages whose defaults are shared work, then
+# the other tabs of those pages (tabs are lazy: a tab computes when it is first opened);
+# a page may carry a query string, as in a link
+DEFAULT_PAGES = (
+    "home",
+    "universe",
+    "risk",
+    "model_lab",
+    "universe?uni_tab=Sector+rotation",
+    "universe?uni_tab=Membership+history",
+    "risk?risk_tab=Stress+scenarios",
+    "risk?risk_tab=Correlation+%26+risk+contributions",
+    "risk?risk_tab=Drawdowns",
+)
 MAX_WAIT = 3600.0  # seconds a start-up may take before the warm-up gives up on it
 MAX_MESSAGE = 64 * 2**20  # a page's largest message (a chart) is a few MB
 
@@ -92,16 +104,18 @@ def _stream_url(url: str) -> str:
 
 
 def visit(url: str, page: str = "home", timeout: float = 300.0) -> Visit:
-    """Open ``page`` (its URL path; ``home`` is the main page) as one session and wait
-    for its script to finish; the session is closed after."""
+    """Open ``page`` (its URL path, ``home`` for the main page, optionally with a query
+    string: ``universe?uni_tab=Sector+rotation``) as one session and wait for its script
+    to finish; the session is closed after."""
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
     from websockets.sync.client import connect
 
     started = time.perf_counter()
     request = BackMsg()
-    request.rerun_script.query_string = ""
-    request.rerun_script.page_name = "" if page == "home" else page
+    path, _, query = page.partition("?")
+    request.rerun_script.query_string = query
+    request.rerun_script.page_name = "" if path == "home" else path
     deadline = time.monotonic() + timeout
     try:
         with connect(

@@ -120,7 +120,10 @@ def test_ui_serve_warms_the_pages_then_says_ready(shared_data_dir, tmp_path):
         assert ready.read_text() == "warm\n"
         log = (tmp_path / "streamlit.log").read_text()
         for page in DEFAULT_PAGES:
-            assert re.search(rf"warm-up: {page} ready in \d+\.\d s", log), (page, log[-2000:])
+            assert re.search(rf"warm-up: {re.escape(page)} ready in \d+\.\d s", log), (
+                page,
+                log[-2000:],
+            )
         port = int(url.rsplit(":", 1)[1])
         assert _probe(port, ready) == 0
         assert _probe(port, tmp_path / "absent") == 1  # healthy but not warm: not ready
