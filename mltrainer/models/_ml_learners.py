@@ -239,22 +239,11 @@ def q_learning(
     state = np.ascontiguousarray(market_state, dtype=np.int64)
     returns = np.ascontiguousarray(np.nan_to_num(next_return), dtype=np.float64)
     active = np.ascontiguousarray((market_state >= 0) & np.isfinite(next_return))
-    steps = _q_steps()
+    steps, rates = _q_steps(), (learning_rate, discount, epsilon, cost)
     for _ in range(episodes):
         uniform = rng.random((n_dates - 1, n_tickers))
         random_action = rng.integers(0, 3, (n_dates - 1, n_tickers))
-        steps(
-            q,
-            state,
-            returns,
-            active,
-            uniform,
-            random_action,
-            learning_rate,
-            discount,
-            epsilon,
-            cost,
-        )
+        steps(q, state, returns, active, uniform, random_action, *rates)
     return q
 
 
