@@ -156,7 +156,8 @@ def report(visits: Sequence[Visit]) -> None:
     """One line per visit on stderr: the page, ready or why not, and its seconds."""
     for v in visits:
         outcome = f"failed ({v.error})" if v.error else "ready"
-        print(f"warm-up: {v.page} {outcome} in {v.seconds:.1f} s", file=sys.stderr, flush=True)
+        page = v.page if len(v.page) <= 120 else _short(v.page)  # a pasted file, not a page
+        print(f"warm-up: {page} {outcome} in {v.seconds:.1f} s", file=sys.stderr, flush=True)
 
 
 def _seconds(text: str) -> float:

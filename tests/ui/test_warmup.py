@@ -20,7 +20,7 @@ import yaml
 
 from ui.serve import app_url
 from ui.user_sessions import free_port, serve
-from ui.warmup import DEFAULT_PAGES, visit, wait_healthy, warm
+from ui.warmup import DEFAULT_PAGES, Visit, report, visit, wait_healthy, warm
 from ui.warmup import main as warmup_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +82,15 @@ def test_nothing_listening_is_a_bounded_wait_and_a_failed_visit():
     assert time.monotonic() - started < 5
     failed = visit(url, "home", timeout=5)
     assert failed.error is not None and failed.page == "home"
+
+
+def test_a_pasted_page_list_is_reported_by_its_start_and_length(capsys):
+    url = f"http://127.0.0.1:{free_port()}"
+    page = "risk?risk_tab=" + "x" * 5000
+    report([visit(url, page, timeout=5), Visit("universe?uni_tab=Sector+rotation", 1.5)])
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and len(lines[0]) < 400 and "(5,014 characters)" in lines[0]
+    assert lines[1] == "warm-up: universe?uni_tab=Sector+rotation ready in 1.5 s"
 
 
 def test_a_server_that_accepts_and_says_nothing_times_out():
