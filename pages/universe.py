@@ -25,6 +25,7 @@ from ui.universe import (
     membership_source,
     sector_rotation,
     treemap_stocks,
+    under_list_symbols,
     universe_key,
     universe_version,
     update_from_wikipedia,
@@ -95,9 +96,13 @@ window_label = st.select_slider(
 end = sel.end or data.dates[-1].date()
 with friendly("Returns could not be computed"):
     rets = ticker_returns(sel.source, end, WINDOWS[window_label], sel.sectors)
+listed = under_list_symbols(rets, data.dates[-1].date(), universe.as_of)
 table = universe.to_frame()
 table = table.merge(
-    rets[["ticker", "last_price", "return"]], how="left", left_on="symbol", right_on="ticker"
+    listed[["ticker", "last_price", "return"]],
+    how="left",
+    left_on="symbol",
+    right_on="ticker",
 ).drop(columns=["ticker"])
 
 # Lazy tabs: a run draws the open tab only (switching tabs reruns the page), so a view

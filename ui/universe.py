@@ -117,6 +117,28 @@ def membership_source(refresh: int = 0):
         return None
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _renamed(tickers: tuple, price_date, list_date) -> dict:
+    from mltrainer.data.symbols import SymbolHistory
+
+    return SymbolHistory.default().symbols_on(tickers, price_date, list_date)
+
+
+def under_list_symbols(rets: pd.DataFrame, price_date, list_date) -> pd.DataFrame:
+    """``rets`` (per price-file ticker, named by the symbols of ``price_date``, the
+    panel's last date) with each ticker renamed to its company's symbol on the
+    constituents list's date ``list_date`` (FB -> META), so the list's rows find their
+    prices; a symbol that a renamed company took over names that company. Unchanged
+    when the list has no date."""
+    if list_date is None or rets.empty:
+        return rets
+    renamed = _renamed(tuple(rets["ticker"]), price_date, pd.Timestamp(list_date).date())
+    moved = rets["ticker"].isin(renamed)
+    out = rets.assign(ticker=rets["ticker"].replace(renamed), _moved=moved)
+    out = out.sort_values("_moved", ascending=False, kind="stable").drop_duplicates("ticker")
+    return out.drop(columns="_moved").sort_index()
+
+
 @st.cache_data(show_spinner="Finding the members and their sectors on that date…", max_entries=16)
 def membership_on(_universe: SP500Universe, key: str, date, refresh: int = 0) -> dict:
     """Members on ``date`` under the symbols of that day, with their sectors then, the

@@ -265,6 +265,17 @@ class SymbolHistory:
                 return seg.symbol
         return None
 
+    def symbols_on(self, symbols, anchor: DateLike, when: DateLike) -> dict[str, str]:
+        """``{symbol on anchor: symbol on when}`` for the ``symbols`` whose company traded
+        under another symbol on ``when`` (a rename between the dates); the others are left
+        out."""
+        out = {}
+        for sym in symbols:
+            then = self.symbol_on(sym, anchor, when)
+            if then is not None and then != sym:
+                out[sym] = then
+        return out
+
 
 __all__ = [
     "COLUMNS",

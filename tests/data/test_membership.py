@@ -171,3 +171,11 @@ def test_membership_from_an_older_layout_of_the_real_page(shared_data_dir, tmp_p
     for day in ("2005-01-03", "2014-06-30", "2021-04-23"):
         assert new.members_on(day) == old.members_on(day), day
     assert new.warnings == []
+
+
+def test_symbols_on_renames_only_what_changed_between_the_dates():
+    history = SymbolHistory.default()
+    got = history.symbols_on(["FB", "AAPL", "ANTM", "NOPE"], "2021-04-21", "2024-10-09")
+    assert got == {"FB": "META", "ANTM": "ELV"}
+    assert history.symbols_on(["META"], "2024-10-09", "2021-04-21") == {"META": "FB"}
+    assert history.symbols_on([], "2021-04-21", "2024-10-09") == {}

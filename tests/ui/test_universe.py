@@ -64,6 +64,15 @@ def test_search_and_sector_filter_the_table(app, shared_data_dir):
     assert 15 <= len(shown) <= 30 and set(shown["sector"]) == {"Energy"}
     caps = shown["market_cap"].dropna().to_numpy()
     assert (np.diff(caps) <= 0).all()  # sorted by market cap, largest first
+    # the 2024 list says META, the prices of 2021 are filed under FB: the same company
+    at.multiselect(key="uni_sectors").set_value([]).run()
+    at.text_input(key="uni_search").input("META").run()
+    meta = table(at, "symbol", "last_price", "return")
+    assert list(meta["symbol"]) == ["META"] and meta["return"].notna().all()
+    from mltrainer.data.local import load_local
+
+    fb = load_local(shared_data_dir / "sp500_daily", ["FB"], end="2021-04-21").adj_close
+    assert meta["last_price"].iloc[0] == pytest.approx(fb["FB"].iloc[-1], rel=1e-12)
 
 
 def test_rotation_window_and_tail_change_the_graph(app, shared_data_dir):
