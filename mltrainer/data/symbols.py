@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -265,7 +266,9 @@ class SymbolHistory:
                 return seg.symbol
         return None
 
-    def symbols_on(self, symbols, anchor: DateLike, when: DateLike) -> dict[str, str]:
+    def symbols_on(
+        self, symbols: Iterable[str], anchor: DateLike, when: DateLike
+    ) -> dict[str, str]:
         """``{symbol on anchor: symbol on when}`` for the ``symbols`` whose company traded
         under another symbol on ``when`` (a rename between the dates); the others are left
         out."""
