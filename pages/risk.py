@@ -266,17 +266,7 @@ with tab_stress:
                     f"(from {report.meta['history_start']}); pick tickers listed longer."
                 )
         # the full width: seven columns are cut in half of the page
-        shown = table[
-            [
-                "scenario",
-                "kind",
-                "window",
-                "portfolio_return",
-                "pnl",
-                "max_drawdown",
-                "covered_weight",
-            ]
-        ]
+        shown = table.drop(columns=["n_missing", "description"])
         st.dataframe(
             # drawdowns signed as falls, as in the charts and the drawdown tab
             shown.assign(max_drawdown=-shown["max_drawdown"]),
