@@ -9,7 +9,10 @@ two ``VolatilityTargetingModel``, ``risk/VaRModel`` and
 
 from __future__ import annotations
 
+from mltrainer.data.market_data import MarketData
+from mltrainer.measures import exposure as ex
 from mltrainer.measures.covariance import COVARIANCES
+from mltrainer.models.base import Model
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 
 WINDOW = IntParam(60, 1000, default=252, help="Estimation window, trading days (252 = one year)")
@@ -32,6 +35,23 @@ VOL_FORECAST = {
     "lam": FloatParam(0.8, 0.995, default=0.94, step=0.005, help="EWMA decay (0.94)"),
 }
 """Specs of :func:`mltrainer.measures.exposure.volatility_forecast` (volatility targeting)."""
+
+
+def volatility_targeting(model: Model, data: MarketData, per_position: bool) -> tuple:
+    """:func:`mltrainer.measures.exposure.volatility_targeting` with ``model``'s settings
+    (``target_vol``, ``max_leverage`` and those of :data:`VOL_FORECAST`): the one call of
+    both ``VolatilityTargetingModel`` (risk: the portfolio; sizing: each position)."""
+    return ex.volatility_targeting(
+        data.adj_close,
+        data.returns(),
+        model.target_vol,
+        model.max_leverage,
+        estimator=model.estimator,
+        window=model.window,
+        lam=model.lam,
+        per_position=per_position,
+    )
+
 
 VAR_LEVEL = FloatParam(
     0.9, 0.999, default=0.99, step=0.005, help="VaR confidence level (0.99 = exceeded 1 day in 100)"

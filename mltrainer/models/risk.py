@@ -348,15 +348,7 @@ class VolatilityTargetingModel(_RiskModel):
     }
 
     def _compute(self, data: MarketData) -> ModelOutput:
-        w, leverage, vol = ex.volatility_targeting(
-            data.adj_close,
-            data.returns(),
-            self.target_vol,
-            self.max_leverage,
-            estimator=self.estimator,
-            window=self.window,
-            lam=self.lam,
-        )
+        w, leverage, vol = specs.volatility_targeting(self, data, per_position=False)
         return _output(w, leverage=leverage, forecast_vol=vol)
 
 

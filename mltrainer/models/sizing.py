@@ -149,16 +149,7 @@ class VolatilityTargetingModel(_SizingModel):
     }
 
     def _sizes(self, data: MarketData) -> tuple[pd.DataFrame, dict]:
-        raw, _, vol = ex.volatility_targeting(
-            data.adj_close,
-            data.returns(),
-            self.target_vol,
-            self.max_leverage,
-            estimator=self.estimator,
-            window=self.window,
-            lam=self.lam,
-            per_position=True,
-        )
+        raw, _, vol = specs.volatility_targeting(self, data, per_position=True)
         return raw, {"forecast_vol": vol}
 
 
