@@ -57,7 +57,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         raise
     except (MLTrainerError, OSError) as exc:
-        message = config.scrub(str(exc).strip("'\""))
+        message = config.scrub(str(exc))
         if getattr(args, "json", False):
             from mltrainer.cli.common import print_json
 

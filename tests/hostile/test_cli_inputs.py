@@ -340,3 +340,19 @@ def test_parse_tickers_dedupes_and_caps():
     assert len(validate.parse_tickers(",".join(f"T{i}" for i in range(50)), max_n=50)) == 50
     with pytest.raises(ParameterError, match="51 tickers; at most 50"):
         validate.parse_tickers(",".join(f"T{i}" for i in range(51)), max_n=50)
+
+
+@pytest.mark.parametrize(
+    "argv,quoted",
+    [
+        (BACKTEST + ["--param", "window=nan"], "'nan'"),
+        (["report", "stress", "--source", "local", "--out", "{tmp}/a-file/x.html"], "a-file'"),
+    ],
+    ids=["param-value", "unwritable-path"],
+)
+def test_a_quoted_value_keeps_its_quotes(capsys, shared_data_dir, tmp_path, argv, quoted):
+    """The one-line error is the exception's own text: a value quoted at its end (a
+    parameter's repr, a path in an OSError) is not cut at its closing quote."""
+    (tmp_path / "a-file").write_text("not a folder")
+    code, _, err = _run(capsys, argv, tmp_path)
+    assert code == 2 and quoted in err, err[-500:]
