@@ -273,6 +273,7 @@ def run_leaderboard(
     n_jobs : int, optional
         Local workers (ignored on a Dask cluster: :mod:`mltrainer.numerics.engine`).
     """
+    settings.splits(len(data.dates) - 1)  # too little data for one fold: say so before any run
     store = LeaderboardStore(identity or default_identity(data, settings), root)
     rows = {key: store.row(key) for key in keys}
     plans = []
@@ -461,6 +462,8 @@ def _assemble(
 ) -> tuple[pd.DataFrame, dict]:
     """The table (models by out-of-sample Sharpe, then the baselines) and its meta."""
     models = pd.DataFrame([rows[k] for k in keys]).set_index("key")
+    # a figure column is absent when no model could be scored (each row holds its error)
+    models = models.reindex(columns=[*models.columns, *(c for c in COLUMNS if c not in models)])
     models = models.sort_values("oos_sharpe", ascending=False, na_position="last")
     extra = pd.DataFrame(list(baselines["rows"].values())).set_index("key") if baselines else None
     table = pd.concat([models, extra]) if extra is not None else models

@@ -8,6 +8,7 @@ import sys
 
 from mltrainer.cli import common
 from mltrainer.cli.common import Subparsers, emit, load_data, record_run
+from mltrainer.errors import DataError
 from mltrainer.validate import parse_float, parse_int
 
 
@@ -87,6 +88,11 @@ def _leaderboard(args: argparse.Namespace) -> int:
             root=Path(args.results_dir) if args.results_dir else None,
             progress=progress,
             n_jobs=args.n_jobs,
+        )
+    errors = board.table.loc[board.table["family"] != "baseline", "error"]
+    if errors.notna().all():  # nothing to rank, nothing to store
+        raise DataError(
+            f"no model could be scored on this data ({errors.index[0]}: {errors.iloc[0]})"
         )
     board.meta["universe"] = universe.to_dict()
     board.meta["data"] = data_meta(data, args.tickers)

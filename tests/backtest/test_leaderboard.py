@@ -170,3 +170,42 @@ def test_the_cli_stores_parquet_with_the_audit_id_and_reads_it_back(tmp_path, ca
     meta = json.loads((tmp_path / docs[1]["meta"]["run_id"] / "meta.json").read_text())
     assert meta["audit_id"] == docs[1]["audit_id"]
     assert meta["out_of_sample"]["costs"] == {"commission_bps": 5.0}
+
+
+def test_the_cli_refuses_a_range_too_short_for_one_fold(tmp_path, capsys):
+    """Half a year cannot hold the 756-day first training window: one line that says
+    so, exit 2, before any model runs or anything is stored."""
+    from mltrainer.cli import main
+
+    argv = ["leaderboard", "--tickers", "AAPL", "--start", "2020-01-01", "--end", "2020-06-01"]
+    argv += ["--models", KEYS[0], "--results-dir", str(tmp_path), "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot hold a training window of 756" in err[0], err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_board_where_no_model_could_be_scored(small, tmp_path, capsys):
+    """Every model too long for the data: the table still has every figure column
+    (blank) beside each model's reason, and the CLI says so with exit 2 instead of
+    storing and ranking an empty board."""
+    from mltrainer.cli import main
+    from ui.leaderboard import display_frame
+
+    short = small.truncate("2010-07-01")
+    settings = WalkForwardSettings(train_size=60, test_size=20)
+    key = "momentum/CrossSectionalMomentumModel"  # needs 127 days of history
+    board = run_leaderboard(short, [key], settings, root=tmp_path / "lib", n_jobs=1)
+    assert "needs at least 127 trading days" in board.table.loc[key, "error"]
+    assert board.table[["oos_sharpe", "oos_cagr"]].isna().all().all()
+    assert display_frame(board.table, board.meta).loc[key, "error"].startswith("DataError")
+
+    argv = ["leaderboard", "--tickers", ",".join(TICKERS), "--start", "2010-01-01"]
+    argv += ["--end", "2010-07-01", "--models", key, "--train-days", "60", "--test-days", "20"]
+    argv += ["--results-dir", str(tmp_path / "cli"), "--no-progress", "--n-jobs", "1"]
+    capsys.readouterr()  # Streamlit's import-time warnings (ui.leaderboard, above)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no model could be scored"), err
+    assert "CrossSectionalMomentumModel needs at least 127 trading days" in err[0]
+    assert not list((tmp_path / "cli").rglob("leaderboard.parquet"))
