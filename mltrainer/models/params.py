@@ -37,6 +37,11 @@ class _Spec:
         return out
 
 
+def _shown(value: float) -> str:
+    """A number as an error quotes it: 1e+308 rather than its 309 digits as an integer."""
+    return f"{float(value):.6g}" if abs(value) >= 1e15 else str(value)
+
+
 @dataclass(frozen=True)
 class _RangeParam(_Spec):
     """A number in ``[low, high]`` (a slider with ``step``); a subclass says which
@@ -60,7 +65,7 @@ class _RangeParam(_Spec):
             )
         if not self.low <= value <= self.high:
             raise ParameterError(
-                f"{name} must be between {self.low} and {self.high} (got {value}); "
+                f"{name} must be between {self.low} and {self.high} (got {_shown(value)}); "
                 f"{self.help or 'see the parameter help'}"
             )
 

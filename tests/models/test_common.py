@@ -157,6 +157,18 @@ def test_generated_init_stores_unchanged_and_refuses_unknown_names():
     assert twin.get_params() == cls(window=20).get_params() and repr(twin) == repr(cls(window=20))
 
 
+@pytest.mark.parametrize("text,shown", [("1e308", "1e+308"), ("-1e20", "-1e+20"), ("64", "64")])
+def test_an_out_of_range_integer_is_quoted_short(text, shown):
+    """A huge integer read from text ("1e308" is an integer to Python) is quoted as the
+    user wrote it in the error, not as its 309 digits."""
+    spec = IntParam(2, 63, default=10, help="Short lookback")
+    with pytest.raises(ParameterError) as caught:
+        spec.check("short_window", spec.parse(text))
+    assert str(caught.value) == (
+        f"short_window must be between 2 and 63 (got {shown}); Short lookback"
+    )
+
+
 def _bad_values(spec):
     if isinstance(spec, IntParam):
         return [spec.low - 1, spec.high + 1]
