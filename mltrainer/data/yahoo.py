@@ -24,6 +24,7 @@ import logging
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -117,7 +118,10 @@ def yf_download(tickers: list[str], start: str, end: str) -> tuple[pd.DataFrame,
 
     capture = _Capture()
     logger = logging.getLogger("yfinance")
-    with _LOCK:
+    with _LOCK, warnings.catch_warnings():
+        # yfinance's own use of deprecated pandas API (rename(inplace=True)) is not the
+        # user's concern: it printed a Pandas4Warning over every Yahoo load
+        warnings.filterwarnings("ignore", module=r"yfinance(\.|$)")
         logger.addHandler(capture)
         try:
             frame = yf.download(

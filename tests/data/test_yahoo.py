@@ -240,3 +240,26 @@ def test_market_caps_with_injected_ticker():
     caps, notes = yahoo.yahoo_market_caps(["AAPL", "BRK.B", "NOPE"], ticker_factory=FakeTicker)
     assert caps == {"AAPL": 3.0e12, "BRK.B": 1.0e12}
     assert len(notes) == 1 and "NOPE" in notes[0]
+
+
+def test_yfinance_own_warnings_are_not_shown(real, monkeypatch, recwarn):
+    """yfinance 1.7 calls pandas' deprecated ``rename(inplace=True)`` inside download(),
+    which printed a Pandas4Warning over every Yahoo load. Warnings raised by yfinance's
+    own code are dropped; one raised elsewhere still shows."""
+    import warnings
+
+    import yfinance
+
+    scope = {"__name__": "yfinance.multi", "warnings": warnings, "frame": yahoo_layout(real)}
+    exec(  # a function whose warnings come from the module yfinance.multi, as the real one's
+        "def download(tickers, **kw):\n"
+        "    warnings.warn('inplace is deprecated', FutureWarning)\n"
+        "    return frame\n",
+        scope,
+    )
+    monkeypatch.setattr(yfinance, "download", scope["download"])
+    frame, errors = yahoo.yf_download(["AAPL"], START, END)
+    assert len(frame) and not errors
+    assert not [w for w in recwarn if "inplace" in str(w.message)]
+    with pytest.warns(FutureWarning, match="ours"):
+        warnings.warn("ours", FutureWarning, stacklevel=1)  # the filter ended with the call
