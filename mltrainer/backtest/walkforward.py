@@ -229,10 +229,9 @@ def expand_grid(
         if not isinstance(values, (list, tuple)) or not values:
             raise ParameterError(f"grid parameter {name!r} needs a non-empty list of values")
     names = list(grid)
-    points = [
-        dict(zip(names, combo, strict=True))
-        for combo in itertools.product(*(grid[k] for k in names))
-    ] or [{}]
+    # a value given twice is one setting tried, not two (the DSR counts the settings)
+    values = [list(dict.fromkeys(grid[k])) for k in names]
+    points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)] or [{}]
     out = []
     for point in points:
         params = {**base, **point}

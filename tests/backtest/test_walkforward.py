@@ -162,6 +162,15 @@ def test_a_grid_with_one_point_works(wf_data):
     pd.testing.assert_series_equal(instance.oos.equity, res.oos.equity)
 
 
+def test_a_value_given_twice_is_one_setting_tried():
+    """``window=60,60.0`` is one setting: one trial for the deflated Sharpe, not two."""
+    from mltrainer.backtest.walkforward import expand_grid
+
+    assert expand_grid(MOM, {"window": [60, 60.0, 20, 60]}) == [{"window": 60}, {"window": 20}]
+    points = expand_grid(MOM, {"window": [20, 20], "threshold": [0.0, 0.01, 0.0]})
+    assert len(points) == 2 and {p["threshold"] for p in points} == {0.0, 0.01}
+
+
 def test_future_prices_change_no_earlier_fold(wf_data):
     grid = {"window": [20, 120]}
     kw = dict(train_size=504, test_size=252, backtest_kwargs={"commission_bps": 5})
