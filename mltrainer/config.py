@@ -29,6 +29,23 @@ def data_dir() -> Path | None:
     return default if default.is_dir() else None
 
 
+def data_dir_problem() -> str:
+    """Why :func:`sp500_daily_dir` found no price folder, for an error or a warning: a
+    ``MLTRAINER_DATA_DIR`` that is set but wrong is named, not taken for an unset one."""
+    env = os.environ.get("MLTRAINER_DATA_DIR")
+    if not env:
+        return "no local data folder (set MLTRAINER_DATA_DIR, e.g. to ../shared/data)"
+    path = Path(env).expanduser()
+    what = (
+        "does not exist"
+        if not path.exists()
+        else "is not a folder"
+        if not path.is_dir()
+        else "has no sp500_daily folder of price files"
+    )
+    return f"MLTRAINER_DATA_DIR={path} {what}"
+
+
 def sp500_daily_dir() -> Path | None:
     """The per-ticker daily bars folder inside :func:`data_dir`, if present."""
     root = data_dir()

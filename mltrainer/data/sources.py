@@ -139,10 +139,7 @@ def load_market_data(
     if source == "local":
         folder = resolve_local_dir(data_dir)
         if folder is None:
-            raise DataError(
-                "no local data folder: pass --data-dir or set MLTRAINER_DATA_DIR "
-                "(e.g. to ../shared/data)"
-            )
+            raise DataError(f"{config.data_dir_problem()}; or pass --data-dir")
         data = load_local_panel(folder, tickers=tickers)
         return data.select(tickers=tickers, start=start, end=end)
     if source == "bundled":
@@ -183,7 +180,7 @@ def _auto(
         except (SourceError, DataError) as exc:
             notes.append(f"live data failed ({config.scrub(str(exc))}); ")
     else:
-        notes.append("no local data folder and no network; ")
+        notes.append(f"{config.data_dir_problem()} and no network; ")
     data = load_market_data("bundled", None, tickers, start, end)
     from dataclasses import replace
 

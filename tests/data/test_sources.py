@@ -50,6 +50,29 @@ def test_auto_falls_back_to_bundled_offline(monkeypatch, tmp_path):
     sources.live_reachable.cache_clear()
     assert data.source == "bundled" and data.n_tickers == 20
     assert any("bundled" in w for w in data.warnings)
+    # the variable is set, but wrong: the warning says so rather than "no data folder"
+    assert any(
+        f"MLTRAINER_DATA_DIR={tmp_path / 'absent'} does not exist" in w for w in data.warnings
+    )
+
+
+@pytest.mark.parametrize(
+    "make,reason",
+    [
+        (lambda p: p / "absent", "does not exist"),
+        (lambda p: (p / "file").write_text("x") and p / "file", "is not a folder"),
+        (lambda p: p, "has no sp500_daily folder of price files"),
+    ],
+    ids=["absent", "a-file", "no-prices"],
+)
+def test_a_wrong_data_dir_variable_is_named_with_what_is_wrong(monkeypatch, tmp_path, make, reason):
+    path = make(tmp_path)
+    monkeypatch.setenv("MLTRAINER_DATA_DIR", str(path))
+    with pytest.raises(DataError) as caught:
+        load_market_data("local", tickers=["KO"])
+    assert str(caught.value) == f"MLTRAINER_DATA_DIR={path} {reason}; or pass --data-dir"
+    monkeypatch.delenv("MLTRAINER_DATA_DIR")  # unset: the text says to set it
+    assert "set MLTRAINER_DATA_DIR" in sources.config.data_dir_problem()
 
 
 def test_bad_source_and_folder(tmp_path):
