@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
+from mltrainer.data.cache import cache_problem
 from mltrainer.data.market_data import MarketData
 from mltrainer.data.sources import SOURCES, live_reachable, load_market_data
 from mltrainer.errors import MLTrainerError
@@ -181,7 +182,7 @@ def sidebar() -> Selection:
             "Universe: sectors", sectors, key="g_sectors", help="Empty means every sector"
         )
         st.caption(f"Source **{data.source}** · {data.n_tickers} tickers · {first} to {last}")
-        _data_notes(data.warnings)
+        _data_notes((*data.warnings, *filter(None, [cache_problem()])))
     sel = Selection(source, start, end, tuple(chosen))
     st.session_state["selection"] = sel
     _selection_to_url(sel)

@@ -51,6 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _cache_note() -> None:
+    """Say on stderr when the cache folder could not be used (the command ran on a
+    temporary one), if the command opened the cache."""
+    cache = sys.modules.get("mltrainer.data.cache")
+    problem = cache.cache_problem(open_cache=False) if cache is not None else None
+    if problem:
+        print(f"warning: {problem}", file=sys.stderr)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
@@ -64,3 +73,5 @@ def _dispatch(args: argparse.Namespace) -> int:
             print_json({"error": message, "type": type(exc).__name__})
         print(f"error: {message}", file=sys.stderr)
         return 2
+    finally:
+        _cache_note()

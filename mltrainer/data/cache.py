@@ -16,13 +16,17 @@ Built on diskcache, with three rules of our own:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import re
+import shutil
+import sqlite3
 import struct
+import tempfile
 import time
 import zlib
 from collections.abc import Callable
@@ -476,6 +480,7 @@ def _iso(epoch: float) -> str:
 
 
 _CACHES: dict[Path, DataCache] = {}
+_PROBLEMS: dict[Path, str] = {}
 
 
 def get_cache() -> DataCache:
@@ -483,8 +488,39 @@ def get_cache() -> DataCache:
     that point ``MLTRAINER_CACHE_DIR`` elsewhere get their own store)."""
     directory = config.cache_dir()
     if directory not in _CACHES:
-        _CACHES[directory] = DataCache(directory)
+        try:
+            _CACHES[directory] = DataCache(directory)
+        except (OSError, sqlite3.Error) as exc:  # a file there, no rights, a read-only disk
+            # the app and the CLI still work; what is fetched lasts for this process only
+            reason = (
+                "a file of that name is there"
+                if directory.is_file()
+                else getattr(exc, "strerror", None) or str(exc)
+            )
+            _PROBLEMS[directory] = (
+                f"the cache folder {directory} cannot be used ({reason}); this process "
+                "caches in a temporary folder instead, deleted when it ends"
+            )
+            log.info("%s", _PROBLEMS[directory])  # the CLI and the sidebar show it
+            fallback = Path(tempfile.mkdtemp(prefix="mltrainer-cache-"))
+            atexit.register(shutil.rmtree, fallback, ignore_errors=True)
+            _CACHES[directory] = DataCache(fallback)
     return _CACHES[directory]
 
 
-__all__ = ["DataCache", "CacheHit", "get_cache", "frame_to_bytes", "bytes_to_frame"]
+def cache_problem(open_cache: bool = True) -> str | None:
+    """Why the configured cache folder could not be used (:func:`get_cache` then caches
+    in a temporary folder), or None. ``open_cache``: open it first if nothing has yet."""
+    if open_cache:
+        get_cache()
+    return _PROBLEMS.get(config.cache_dir())
+
+
+__all__ = [
+    "DataCache",
+    "CacheHit",
+    "get_cache",
+    "cache_problem",
+    "frame_to_bytes",
+    "bytes_to_frame",
+]

@@ -134,3 +134,36 @@ def test_a_writer_killed_mid_write_leaves_no_corrupt_entry(tmp_path, sp500_dir):
     for key in keys:
         hit = cache.get(key)
         assert hit is not None and hit.value.shape[1] == 300
+
+
+def test_an_unusable_cache_folder_falls_back_to_a_temporary_one(
+    tmp_path, monkeypatch, basket, capsys
+):
+    """MLTRAINER_CACHE_DIR naming a file (or a folder the process cannot write): the
+    cache works in a temporary folder for this process, and says why, instead of every
+    page and command failing on FileExistsError."""
+    from mltrainer.cli import main
+    from mltrainer.data import cache
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("MLTRAINER_CACHE_DIR", str(blocked))
+    monkeypatch.setattr(cache, "_CACHES", {})
+    monkeypatch.setattr(cache, "_PROBLEMS", {})
+    store = cache.get_cache()
+    assert store.directory != blocked and store.directory.is_dir()
+    frame = basket.adj_close.iloc[:50, :3]
+    store.put_frame("k", frame, kind="prices")
+    pd.testing.assert_frame_equal(cache.get_cache().get("k").value, frame)
+    assert cache.cache_problem() == (
+        f"the cache folder {blocked} cannot be used (a file of that name is there); this "
+        "process caches in a temporary folder instead, deleted when it ends"
+    )
+    assert blocked.read_text().startswith("a file")  # left as it was
+
+    monkeypatch.setattr(cache, "_CACHES", {})  # a new process: the CLI says it once
+    monkeypatch.setattr(cache, "_PROBLEMS", {})
+    capsys.readouterr()
+    assert main(["data", "status"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"warning: {cache.cache_problem()}"], err

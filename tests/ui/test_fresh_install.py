@@ -40,3 +40,21 @@ def test_every_page_runs_on_the_bundled_data_with_a_notice(app, no_data_folder):
     at.switch_page(str(PROJECT_ROOT / "pages" / "universe.py")).run()
     infos = " ".join(i.value for i in at.info) + " ".join(c.value for c in at.caption)
     assert "no market caps" in infos or "equal size" in infos
+
+
+def test_a_cache_folder_that_cannot_be_made_is_a_notice_not_a_crash(
+    app, no_data_folder, tmp_path, monkeypatch
+):
+    """A deployment whose cache volume is missing or not writable (here: a file where the
+    folder should be) still serves every page, on a temporary cache, and says so."""
+    from mltrainer.data import cache
+
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("x")
+    monkeypatch.setenv("MLTRAINER_CACHE_DIR", str(blocked))
+    monkeypatch.setattr(cache, "_CACHES", {})
+    monkeypatch.setattr(cache, "_PROBLEMS", {})
+    at = app.run()
+    assert not errors(at) and chart_keys(at)
+    notices = [w.value for w in at.sidebar.warning if "cache folder" in w.value]
+    assert notices == [cache.cache_problem()] and str(blocked) in notices[0]
