@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from mltrainer import config
 from mltrainer.errors import MLTrainerError
 from ui.feedback import result_store, with_progress
 
@@ -43,6 +42,7 @@ def starter(sel, tickers: list[str]) -> tuple[pd.DataFrame, dict]:
     progress bar; its tasks are kept in the cache folder like any leaderboard's."""
     from mltrainer.backtest.leaderboard import data_meta, leaderboard_models, run_leaderboard
     from mltrainer.backtest.walkforward import WalkForwardSettings
+    from mltrainer.data.cache import get_cache
     from ui.data import window
 
     def compute(progress):
@@ -54,7 +54,7 @@ def starter(sel, tickers: list[str]) -> tuple[pd.DataFrame, dict]:
             data,
             leaderboard_models([STARTER_FAMILY]),
             settings,
-            root=config.cache_dir() / "leaderboard",
+            root=get_cache().directory / "leaderboard",  # a temporary one if it must be
             progress=progress,
             n_jobs=1,
         )

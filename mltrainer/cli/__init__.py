@@ -9,6 +9,7 @@ and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from mltrainer import config
@@ -60,13 +61,22 @@ def _cache_note() -> None:
         print(f"warning: {problem}", file=sys.stderr)
 
 
+def _os_message(exc: OSError) -> str:
+    """A file system error in words: which path, and what is wrong with it."""
+    if not exc.filename or not exc.strerror:
+        return str(exc)
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):  # a file where a folder is needed
+        return f"cannot use {exc.filename}: part of that path is a file, not a folder"
+    return f"cannot use {exc.filename}: {exc.strerror}"
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:
         raise
     except (MLTrainerError, OSError) as exc:
-        message = config.scrub(str(exc))
+        message = config.scrub(_os_message(exc) if isinstance(exc, OSError) else str(exc))
         if getattr(args, "json", False):
             from mltrainer.cli.common import print_json
 

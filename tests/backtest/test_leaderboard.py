@@ -209,3 +209,22 @@ def test_a_board_where_no_model_could_be_scored(small, tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("error: no model could be scored"), err
     assert "CrossSectionalMomentumModel needs at least 127 trading days" in err[0]
     assert not list((tmp_path / "cli").rglob("leaderboard.parquet"))
+
+
+def test_an_unwritable_results_folder_fails_before_any_task(tmp_path, capsys, monkeypatch):
+    """The results folder is made first: a file in its way ends the run at once, with
+    the path named, not after the first model's settings have been computed."""
+    from mltrainer.backtest import leaderboard
+    from mltrainer.cli import main
+
+    ran = []
+    monkeypatch.setattr(leaderboard, "imap_tasks", lambda *a, **k: ran.append(a) or iter(()))
+    blocked = tmp_path / "results-file"
+    blocked.write_text("x")
+    argv = ["leaderboard", "--tickers", ",".join(TICKERS), "--models", KEYS[0]]
+    argv += ["--results-dir", str(blocked), "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: cannot use {blocked}/"), err
+    assert err[0].endswith(": part of that path is a file, not a folder")
+    assert not ran

@@ -346,13 +346,15 @@ def test_parse_tickers_dedupes_and_caps():
     "argv,quoted",
     [
         (BACKTEST + ["--param", "window=nan"], "'nan'"),
-        (["report", "stress", "--source", "local", "--out", "{tmp}/a-file/x.html"], "a-file'"),
+        (["report", "stress", "--source", "local", "--out", "{tmp}/a-file/x.html"], "a-file:"),
     ],
     ids=["param-value", "unwritable-path"],
 )
 def test_a_quoted_value_keeps_its_quotes(capsys, shared_data_dir, tmp_path, argv, quoted):
-    """The one-line error is the exception's own text: a value quoted at its end (a
-    parameter's repr, a path in an OSError) is not cut at its closing quote."""
+    """The one-line error is the exception's own text, not cut at a closing quote (a
+    parameter's repr); a file system error names its path and what is wrong with it."""
     (tmp_path / "a-file").write_text("not a folder")
     code, _, err = _run(capsys, argv, tmp_path)
     assert code == 2 and quoted in err, err[-500:]
+    if "a-file" in quoted:
+        assert err.strip().endswith("a-file: part of that path is a file, not a folder"), err
