@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from mltrainer.errors import MLTrainerError
+from mltrainer.errors import DataError, MLTrainerError
 from ui.feedback import result_store, with_progress
 
 STARTER_FAMILY = "momentum"  # milliseconds a setting on a few tickers: a quick first look
@@ -50,6 +50,14 @@ def starter(sel, tickers: list[str]) -> tuple[pd.DataFrame, dict]:
         settings = WalkForwardSettings(
             train_size=504, test_size=126, backtest_kwargs={"commission_bps": 5.0}
         )
+        need = settings.train_size + settings.test_size // 2 + 1  # one fold, half length
+        if len(data.dates) < need:
+            raise DataError(
+                f"the sidebar's range holds {len(data.dates)} trading days; this board "
+                f"needs at least {need} (a {settings.train_size}-day first training window "
+                f"and a test fold of {settings.test_size // 2} days or more): widen the "
+                "date range"
+            )
         board = run_leaderboard(
             data,
             leaderboard_models([STARTER_FAMILY]),

@@ -85,3 +85,21 @@ def test_a_stored_run_is_shown_filtered_and_linked_to_the_model_lab(app, sp500_d
             value
         )
     assert at.multiselect(key="lab_tickers").value == TICKERS
+
+
+def test_a_range_too_short_for_the_starter_board_says_how_long_it_must_be(
+    app, shared_data_dir, results_dir
+):
+    """567 trading days hold no 504-day training window plus a 63-day test fold: the page
+    says what the range holds and what the board needs (568 is enough; the CLI's check
+    in mltrainer.backtest.splits counts the same way)."""
+    from mltrainer.data.sources import load_market_data
+
+    dates = load_market_data("local", tickers=["AAPL"]).dates
+    app.query_params.update({"start": str(dates[-567].date()), "end": str(dates[-1].date())})
+    at = open_page(app, "leaderboard", "local")
+    assert errors(at) == [
+        "Leaderboard: the sidebar's range holds 567 trading days; this board needs at least "
+        "568 (a 504-day first training window and a test fold of 63 days or more): widen "
+        "the date range"
+    ]
