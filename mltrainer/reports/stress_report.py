@@ -502,6 +502,7 @@ def _headline_var(report: StressReport) -> dict:
     bt = report.backtest
     test = bt[(bt["level"] == top) & (bt["method"] == s.chart_method)].iloc[0]
     kupiec_p = float(test["kupiec_p"])
+    scored = report.exceptions.dropna().index  # the days the backtest scored, not the data's
     return {
         "method": s.chart_method,
         "level": top,
@@ -513,6 +514,8 @@ def _headline_var(report: StressReport) -> dict:
         "exceptions": int(test["exceptions"]),
         "expected": float(test["expected"]),
         "days": int(test["days"]),
+        "first_day": scored[0].date().isoformat() if len(scored) else None,
+        "last_day": scored[-1].date().isoformat() if len(scored) else None,
         "kupiec_p": kupiec_p,
         "verdict": "consistent with its level" if kupiec_p >= 0.05 else "rejected",
     }
@@ -532,7 +535,7 @@ def executive_summary(report: StressReport) -> dict:
         f"more than {fmt.money(var['var_value'])} ({fmt.percent(var['var'], 2)}) on one day "
         f"in {fmt.percent(1 - var['level'], 0)} of days by {var['method']} VaR, and "
         f"{fmt.money(var['es_value'])} on average on those days (expected shortfall).",
-        f"Over {var['days']:,} days from {m['first_date']} to {m['last_date']} its losses "
+        f"Over {var['days']:,} days from {var['first_day']} to {var['last_day']} its losses "
         f"beyond the forecast came {var['exceptions']:,} times against "
         f"{fmt.number(var['expected'], 1)} expected: the forecast is {var['verdict']} "
         f"(Kupiec p = {fmt.number(var['kupiec_p'], 3)}; Basel traffic light over the last "

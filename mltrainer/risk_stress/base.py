@@ -22,6 +22,12 @@ from mltrainer.errors import DataError
 
 T = TypeVar("T")
 
+
+class NotCovered(DataError):
+    """The data cannot price this scenario for this book: its window lies outside the
+    dates, or no position was listed then. A catalogue run skips it and says why."""
+
+
 WEIGHT_TOLERANCE = 1e-6
 UNKNOWN_SECTOR = "Unknown"
 
@@ -283,7 +289,7 @@ def aggregate(
 
     Raises
     ------
-    DataError
+    NotCovered
         No position has the data the scenario needs (the statuses say why).
     """
     w, value = book.weights, book.value
@@ -292,9 +298,10 @@ def aggregate(
     positions.insert(2, "value", value * w)
     covered = positions["return"].notna()
     if not covered.any():
-        raise DataError(
-            f"scenario '{name}': no position has the data it needs "
-            f"({'; '.join(positions['status'])})"
+        why = [f"{t} {s.removeprefix('missing: ')}" for t, s in positions["status"].items()]
+        more = f"; and {len(why) - 5} more" if len(why) > 5 else ""
+        raise NotCovered(
+            f"scenario '{name}': no position has the data it needs ({'; '.join(why[:5])}{more})"
         )
     gross, gross_cov = np.abs(w).sum(), np.abs(w[covered]).sum()
     scale = gross / gross_cov

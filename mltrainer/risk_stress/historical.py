@@ -3,7 +3,8 @@
 Each :class:`HistoricalScenario` is a window of adjusted closes; :func:`replay_window`
 holds the book through it without trading (buy and hold from the close of the first
 day) and :func:`replay_all` runs the catalogue :data:`HISTORICAL_SCENARIOS`, skipping
-the episodes the data does not cover.
+the episodes the data does not cover (outside its dates, or before any position was
+listed).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from mltrainer.errors import DataError, ParameterError
 from mltrainer.measures.portfolio import max_drawdown
 from mltrainer.risk_stress.base import (
     Book,
+    NotCovered,
     ScenarioData,
     ScenarioResult,
     Weights,
@@ -168,7 +170,7 @@ def replay_window(
             "status": _status(prices, w.index, missing, lo),
         }
     )
-    path = _buy_and_hold_path(rel, w, ~missing, scenario.key)
+    path = _buy_and_hold_path(rel, w, ~missing, scenario.key) if not missing.all() else None
     return aggregate(
         book,
         positions,
@@ -179,7 +181,7 @@ def replay_window(
         params=_window_params(scenario, prices.index[lo], prices.index[hi], hi - lo),
         warnings=warns,
         path=path,
-        max_drawdown=float(_max_drawdown(path)),
+        max_drawdown=float(_max_drawdown(path)) if path is not None else np.nan,
     )
 
 
@@ -187,7 +189,7 @@ def _window_rows(idx: pd.DatetimeIndex, scenario: HistoricalScenario) -> tuple[i
     """Rows of the base close (the last on or before ``start``) and of the last close."""
     if len(idx) == 0 or idx[0] > scenario.start or idx[-1] < scenario.end:
         covers = f"{idx[0].date()} to {idx[-1].date()}" if len(idx) else "no dates"
-        raise DataError(
+        raise NotCovered(
             f"scenario '{scenario.name}' ({scenario.window}) is outside the data, "
             f"which covers {covers}"
         )
@@ -251,7 +253,8 @@ def replay_all(
     skip_outside: bool = True,
     **kwargs: Any,
 ) -> tuple[list[ScenarioResult], dict[str, str]]:
-    """Replay several episodes; those outside the data are skipped (or raise).
+    """Replay several episodes; those the data cannot price for this book (outside its
+    dates, or before any position was listed: :class:`NotCovered`) are skipped (or raise).
 
     ``kwargs`` go to :func:`replay_window` (``portfolio_value``, ``sectors``,
     ``allow_leverage``). Returns the results and ``{scenario key: why it was skipped}``.
@@ -260,8 +263,8 @@ def replay_all(
     for scenario in scenarios:
         try:
             results.append(replay_window(data, weights, scenario, **kwargs))
-        except DataError as exc:
-            if not skip_outside or "is outside the data" not in str(exc):
+        except NotCovered as exc:
+            if not skip_outside:
                 raise
             skipped[scenario.key] = str(exc)
     return results, skipped

@@ -349,6 +349,18 @@ def test_the_executive_summary_is_written_from_the_figures(report):
     assert f"${var['var_value']:,.0f}" in e["sentences"][0]
     assert worst.name in e["sentences"][2]
     assert e["regime"]["name"] in ("low", "medium", "high")
+    # the backtest sentence spans the days it scored (after the first VaR window), not
+    # the data's first date
+    scored = report.exceptions.dropna().index
+    assert scored[0] > pd.Timestamp(report.meta["first_date"])
+    assert (e["var"]["first_day"], e["var"]["last_day"]) == (
+        str(scored[0].date()),
+        str(scored[-1].date()),
+    )
+    assert (
+        f"Over {len(scored):,} days from {scored[0].date()} to {scored[-1].date()}"
+        in (e["sentences"][1])
+    )
 
 
 def test_a_range_too_short_to_score_is_refused(data):

@@ -99,6 +99,27 @@ def test_window_outside_the_data_names_scenario_and_range(basket):
         sc.replay_all(late, w, skip_outside=False)
 
 
+def test_an_episode_before_every_position_was_listed_is_skipped_not_fatal(sp500_dir):
+    """CARR and OTIS were listed in March 2020, after every episode's first close: the
+    catalogue skips each episode (the dot-com bust is before the data) and says which
+    position was not listed yet, instead of failing on the first; the 2008 replay alone
+    raises NotCovered (a DataError) naming them."""
+    from mltrainer.data.local import load_local
+
+    # AAPL gives the panel its dates since 2006; the book holds only the two late listings
+    late = load_local(sp500_dir, tickers=["AAPL", "CARR", "OTIS"], start="2006-01-01")
+    w = pd.Series({"CARR": 0.5, "OTIS": 0.5})
+    results, skipped = sc.replay_all(late, w)
+    assert not results and set(skipped) == {s.key for s in sc.HISTORICAL_SCENARIOS}
+    assert "outside the data" in skipped["dotcom"]
+    assert skipped["covid_2020"] == (
+        "scenario 'Feb-Mar 2020 (COVID-19)': no position has the data it needs "
+        "(CARR not listed until 2020-03-19; OTIS not listed until 2020-03-19)"
+    )
+    with pytest.raises(DataError, match="2008 financial crisis.*CARR not listed"):
+        sc.replay_window(late, w, sc.HISTORICAL_SCENARIOS[1])
+
+
 # ---------------------------------------------------------------------------- weights
 @pytest.mark.parametrize(
     "weights, message",
