@@ -297,8 +297,9 @@ def aggregate(
     positions.insert(1, "sector", book.sectors.reindex(w.index))
     positions.insert(2, "value", value * w)
     covered = positions["return"].notna()
-    if not covered.any():
-        why = [f"{t} {s.removeprefix('missing: ')}" for t, s in positions["status"].items()]
+    if not np.abs(w[covered]).sum() > 0:  # no held position has the data
+        held = positions.loc[w != 0, "status"]
+        why = [f"{t} {s.removeprefix('missing: ')}" for t, s in held.items()]
         more = f"; and {len(why) - 5} more" if len(why) > 5 else ""
         raise NotCovered(
             f"scenario '{name}': no position has the data it needs ({'; '.join(why[:5])}{more})"

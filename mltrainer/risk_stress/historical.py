@@ -170,7 +170,8 @@ def replay_window(
             "status": _status(prices, w.index, missing, lo),
         }
     )
-    path = _buy_and_hold_path(rel, w, ~missing, scenario.key) if not missing.all() else None
+    held = np.abs(w[~missing]).sum() > 0  # else aggregate raises NotCovered
+    path = _buy_and_hold_path(rel, w, ~missing, scenario.key) if held else None
     return aggregate(
         book,
         positions,

@@ -118,6 +118,9 @@ def test_an_episode_before_every_position_was_listed_is_skipped_not_fatal(sp500_
     )
     with pytest.raises(DataError, match="2008 financial crisis.*CARR not listed"):
         sc.replay_window(late, w, sc.HISTORICAL_SCENARIOS[1])
+    # a zero weight on the one listed ticker covers nothing (it gave NaN figures)
+    with_zero = pd.Series({"AAPL": 0.0, "CARR": 0.5, "OTIS": 0.5})
+    assert sc.replay_all(late, with_zero) == ([], skipped)
 
 
 # ---------------------------------------------------------------------------- weights
