@@ -100,6 +100,20 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MLTRAINER_AUDIT_DIR", str(root / "audit"))
 
 
+@pytest.fixture()
+def blocked_cache_dir(tmp_path, monkeypatch) -> Path:
+    """MLTRAINER_CACHE_DIR naming a file, where the cache folder should be, in a process
+    that has opened no cache yet (what a deployment with a broken cache volume meets)."""
+    from mltrainer.data import cache
+
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("MLTRAINER_CACHE_DIR", str(blocked))
+    monkeypatch.setattr(cache, "_CACHES", {})
+    monkeypatch.setattr(cache, "_PROBLEMS", {})
+    return blocked
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_internet():
     """No test touches the internet: connections to anything but loopback fail loudly."""

@@ -137,7 +137,7 @@ def test_a_writer_killed_mid_write_leaves_no_corrupt_entry(tmp_path, sp500_dir):
 
 
 def test_an_unusable_cache_folder_falls_back_to_a_temporary_one(
-    tmp_path, monkeypatch, basket, capsys
+    blocked_cache_dir, monkeypatch, basket, capsys
 ):
     """MLTRAINER_CACHE_DIR naming a file (or a folder the process cannot write): the
     cache works in a temporary folder for this process, and says why, instead of every
@@ -145,11 +145,7 @@ def test_an_unusable_cache_folder_falls_back_to_a_temporary_one(
     from mltrainer.cli import main
     from mltrainer.data import cache
 
-    blocked = tmp_path / "not-a-folder"
-    blocked.write_text("a file where the cache folder should be")
-    monkeypatch.setenv("MLTRAINER_CACHE_DIR", str(blocked))
-    monkeypatch.setattr(cache, "_CACHES", {})
-    monkeypatch.setattr(cache, "_PROBLEMS", {})
+    blocked = blocked_cache_dir
     store = cache.get_cache()
     assert store.directory != blocked and store.directory.is_dir()
     frame = basket.adj_close.iloc[:50, :3]

@@ -43,18 +43,13 @@ def test_every_page_runs_on_the_bundled_data_with_a_notice(app, no_data_folder):
 
 
 def test_a_cache_folder_that_cannot_be_made_is_a_notice_not_a_crash(
-    app, no_data_folder, tmp_path, monkeypatch
+    app, no_data_folder, blocked_cache_dir
 ):
     """A deployment whose cache volume is missing or not writable (here: a file where the
     folder should be) still serves every page, on a temporary cache, and says so."""
     from mltrainer.data import cache
 
-    blocked = tmp_path / "cache-is-a-file"
-    blocked.write_text("x")
-    monkeypatch.setenv("MLTRAINER_CACHE_DIR", str(blocked))
-    monkeypatch.setattr(cache, "_CACHES", {})
-    monkeypatch.setattr(cache, "_PROBLEMS", {})
     at = app.run()
     assert not errors(at) and chart_keys(at)
     notices = [w.value for w in at.sidebar.warning if "cache folder" in w.value]
-    assert notices == [cache.cache_problem()] and str(blocked) in notices[0]
+    assert notices == [cache.cache_problem()] and str(blocked_cache_dir) in notices[0]
