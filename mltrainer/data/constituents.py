@@ -9,6 +9,7 @@ universe (and its sources) on them.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mltrainer import config
+from mltrainer.data.files import MAX_LIST_BYTES, read_bounded
 from mltrainer.data.wikipedia_tables import CHANGE_COLUMNS
 from mltrainer.errors import DataError
 
@@ -127,10 +129,9 @@ def snapshot_caps(path: str | Path | None = None) -> tuple[dict[str, float], str
 
 def read_csv(path: Path) -> pd.DataFrame:
     """A CSV file as a frame, or DataError naming the file and what went wrong."""
+    raw = read_bounded(path, MAX_LIST_BYTES, "a constituents CSV")
     try:
-        return pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+        return pd.read_csv(io.BytesIO(raw))
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]})") from None
 

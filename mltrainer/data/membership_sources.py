@@ -7,12 +7,14 @@ walk back, a newer list bridging a gap). :mod:`mltrainer.data.membership` combin
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from mltrainer.data.files import MAX_LIST_BYTES, read_bounded
 from mltrainer.data.symbols import POS_INF, SymbolHistory, normalise_symbol
 from mltrainer.errors import DataError
 
@@ -61,8 +63,9 @@ def read_snapshot(path: str | Path) -> Snapshot:
     match = SNAPSHOT_NAME.match(path.name)
     if not match:
         raise DataError(f"{path.name}: a snapshot is named constituents-YYYY-MM-DD.csv")
+    raw = read_bounded(path, MAX_LIST_BYTES, "a constituents CSV")
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        table = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]})") from None
     names = [wikipedia.normalise_header(str(c)) for c in table.columns]
@@ -128,10 +131,9 @@ def read_membership_files(
 
 
 def _read(path: Path, needs: tuple) -> pd.DataFrame:
+    raw = read_bounded(path, MAX_LIST_BYTES, "a membership CSV")
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+        table = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]})") from None
     table.columns = [str(c).strip().lower() for c in table.columns]

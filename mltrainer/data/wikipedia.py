@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from mltrainer.data.cache import get_cache
+from mltrainer.data.files import read_bounded, regular_file
 from mltrainer.data.html_grid import MAX_ROWS, normalise_header, table_grid
 from mltrainer.data.http import HttpClient, default_client, env_url
 from mltrainer.data.wikipedia_tables import (
@@ -40,25 +41,20 @@ WIKIPEDIA_URL = "https://en.wikipedia.org/wiki/List_of_S%26P_500_companies"
 URL_ENV = "MLTRAINER_WIKIPEDIA_URL"
 
 
+_PAGE = "a saved copy of the Wikipedia 'List of S&P 500 companies' page"
+
+
 def read_html_file(path: str | Path) -> WikiTables:
     """Parse a saved copy of the page (as_of: its last-edited date, else the date in the
     file name, else the file's modification time). Parsed once per file version."""
     path = Path(path)
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
+    info = regular_file(path, _PAGE)  # a device or a pipe reports size 0 and never ends
+    if info.st_size > MAX_PAGE_BYTES:
         raise DataError(
-            f"{path}: no such file (expected a saved copy of the Wikipedia "
-            "'List of S&P 500 companies' page)"
-        ) from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if stat.st_size > MAX_PAGE_BYTES:
-        raise DataError(
-            f"{path}: {stat.st_size / 2**20:.0f} MB is too large to be the S&P "
+            f"{path}: {info.st_size / 2**20:.0f} MB is too large to be the S&P "
             f"500 page (at most {MAX_PAGE_BYTES // 2**20} MB are read)"
         )
-    tables = _parse_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(path))
+    tables = _parse_file(str(path.resolve()), info.st_mtime_ns, info.st_size, str(path))
     return WikiTables(
         tables.constituents.copy(),
         tables.changes.copy(),
@@ -72,10 +68,7 @@ def read_html_file(path: str | Path) -> WikiTables:
 def _parse_file(resolved: str, mtime_ns: int, size: int, shown: str) -> WikiTables:
     # mtime_ns and size are only in the key, so that an edited file is parsed again
     path = Path(resolved)
-    try:
-        html = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{shown}: cannot be read ({exc.strerror or exc})") from None
+    html = read_bounded(path, MAX_PAGE_BYTES, _PAGE)  # bounded even if it grew since
     tables = parse_page(html, source=shown)
     if tables.as_of is None:
         m = re.search(r"(\d{4}-\d{2}-\d{2})", path.name)

@@ -300,6 +300,48 @@ def test_exit_status_seen_by_a_shell(shared_data_dir, tmp_path, argv, fragment):
     assert not (tmp_path / "x.html").exists()
 
 
+def _limited(memory_bytes: int):
+    def apply() -> None:  # in the child: a regression fails there, not the whole suite
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+    return apply
+
+
+@pytest.mark.parametrize("kind", ["device", "pipe", "folder"])
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["universe", "parse", "--html"], "a saved copy of the Wikipedia"),
+        (["universe", "show", "--csv"], "a constituents CSV"),
+    ],
+    ids=["page", "csv"],
+)
+def test_a_file_that_never_ends_is_refused_at_once(shared_data_dir, tmp_path, kind, argv, expected):
+    """A named pipe or /dev/zero reports size 0 and never ends: reading it whole ran the
+    process out of memory (the kernel killed it). Only regular files are read, and at
+    most one byte past the limit. The child runs with 3 GB of address space and 60 s."""
+    path = {"device": "/dev/zero", "pipe": str(tmp_path / "page.html"), "folder": str(tmp_path)}
+    if kind == "pipe":
+        os.mkfifo(path["pipe"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "mltrainer", *argv, path[kind]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "MLTRAINER_OFFLINE": "1"},
+        preexec_fn=_limited(3 * 2**30),
+    )
+    what = "a folder" if kind == "folder" else "a device or a pipe"
+    assert proc.returncode == 2, proc.stderr[-800:]
+    assert proc.stderr.count("\n") == 1, proc.stderr[-800:]
+    assert proc.stderr.startswith(
+        f"error: {path[kind]}: is {what}, not a file (expected {expected}"
+    )
+
+
 # ------------------------------------------------------------ the layer itself
 @pytest.mark.parametrize(
     "text,expected",
