@@ -182,6 +182,8 @@ def parse_param_args(specs: dict, pairs: list[str]) -> dict:
             raise ParameterError(
                 f"unknown parameter {name!r}; this model takes: {', '.join(specs) or 'none'}"
             )
+        if name in out:  # the last one silently won: a run that is not the one asked for
+            raise ParameterError(f"--param {name} given twice; give each parameter once")
         try:
             out[name] = specs[name].parse(text)
         except ParameterError as exc:

@@ -190,6 +190,8 @@ def _cases():
                 ["audit", "list", "--limit", value], "--limit", id=f"audit-limit={value!r}"
             )
         )
+    twice = ["--param", "window=10", "--param", "window = 20"]  # the last one used to win
+    cases.append(pytest.param(BACKTEST + twice, "--param window given twice", id="param-twice"))
     return cases
 
 
