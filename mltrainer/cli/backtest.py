@@ -215,6 +215,8 @@ def parse_grid(specs: dict, items: list[str]) -> dict:
             raise ParameterError(
                 f"unknown grid parameter {name!r}; this model takes: {', '.join(specs) or 'none'}"
             )
+        if name in grid:  # the last one silently replaced the first
+            raise ParameterError(f"--grid {name} given twice; list its values once: {name}=a,b")
         values = [v.strip() for v in text.split(",") if v.strip()]
         if not values:
             raise ParameterError(f"--grid {name}= needs at least one value")

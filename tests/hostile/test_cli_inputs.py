@@ -192,6 +192,8 @@ def _cases():
         )
     twice = ["--param", "window=10", "--param", "window = 20"]  # the last one used to win
     cases.append(pytest.param(BACKTEST + twice, "--param window given twice", id="param-twice"))
+    grids = ["--grid", "window=10,20", "--grid", "window=60"]
+    cases.append(pytest.param(WALKFORWARD + grids, "--grid window given twice", id="grid-twice"))
     return cases
 
 
