@@ -137,7 +137,8 @@ class MarketData:
         start: str | pd.Timestamp | None = None,
         end: str | pd.Timestamp | None = None,
     ) -> MarketData:
-        """A copy restricted to some tickers and an inclusive date range.
+        """A copy restricted to some tickers and an inclusive date range; with
+        ``tickers``, the range starts at the first date one of them has a price.
 
         Raises DataError naming any unknown ticker, or an empty date range.
         """
@@ -168,6 +169,14 @@ class MarketData:
                 if len(idx)
                 else "the data has no dates"
             )
+        if tickers is not None:
+            # a ticker listed after the range began does not stretch it back: the rows
+            # before any chosen ticker has a price are dropped (as a cold load, which reads
+            # only their files, already does), so a backtest or a label does not count
+            # years with nothing to hold
+            priced = self.adj_close.loc[mask, cols].notna().any(axis=1).to_numpy()
+            if priced.any():
+                mask[np.flatnonzero(mask)[: int(priced.argmax())]] = False
         narrowed = self._map(lambda f: f.loc[mask, cols])
         return replace(narrowed, sectors={t: self.sectors[t] for t in cols if t in self.sectors})
 

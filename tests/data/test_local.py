@@ -65,6 +65,20 @@ def test_select_and_errors(basket):
         basket.select(start="2020-01-01", end="2019-01-01")
 
 
+def test_chosen_tickers_listed_late_start_the_range_at_their_first_price(panel, sp500_dir):
+    """CARR and OTIS trade from 2020-03-19. Chosen from the whole panel (dates from 1999),
+    the range starts there, as a cold load of their two files does; without them the
+    Model Lab labelled a one-year backtest 2011-2021 and annualised ten years of cash."""
+    late = panel.select(tickers=["CARR", "OTIS"], start="2015-01-01")
+    cold = load_local(sp500_dir, tickers=["CARR", "OTIS"], start="2015-01-01")
+    assert late.dates[0] == cold.dates[0] == pd.Timestamp("2020-03-19")
+    assert late.dates.equals(cold.dates) and late.adj_close.iloc[0].notna().all()
+    # with an early ticker among them nothing is cut; without tickers, neither
+    both = panel.select(tickers=["CARR", "AAPL"], start="2015-01-01")
+    assert both.dates[0] == pd.Timestamp("2015-01-02")
+    assert panel.select(start="2015-01-01").dates[0] == pd.Timestamp("2015-01-02")
+
+
 def test_unknown_ticker_and_missing_folder(sp500_dir, tmp_path):
     with pytest.raises(DataError, match="unknown ticker.*ZZZZ"):
         load_local(sp500_dir, tickers=["AAPL", "ZZZZ"])
