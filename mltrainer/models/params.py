@@ -37,11 +37,6 @@ class _Spec:
         return out
 
 
-def _shown(value: float) -> str:
-    """A number as an error quotes it: 1e+308 rather than its 309 digits as an integer."""
-    return f"{float(value):.6g}" if abs(value) >= 1e15 else str(value)
-
-
 @dataclass(frozen=True)
 class _RangeParam(_Spec):
     """A number in ``[low, high]`` (a slider with ``step``); a subclass says which
@@ -64,8 +59,9 @@ class _RangeParam(_Spec):
                 f"{name} must be {self._what} in [{self.low}, {self.high}] (got {value!r})"
             )
         if not self.low <= value <= self.high:
+            shown = f"{float(value):.6g}" if abs(value) >= 1e15 else value  # not 309 digits
             raise ParameterError(
-                f"{name} must be between {self.low} and {self.high} (got {_shown(value)}); "
+                f"{name} must be between {self.low} and {self.high} (got {shown}); "
                 f"{self.help or 'see the parameter help'}"
             )
 
