@@ -175,10 +175,25 @@ class MarketData:
             # only their files, already does), so a backtest or a label does not count
             # years with nothing to hold
             priced = self.adj_close.loc[mask, cols].notna().any(axis=1).to_numpy()
-            if priced.any():
-                mask[np.flatnonzero(mask)[: int(priced.argmax())]] = False
+            if not priced.any():  # a backtest of nothing would report zeros as results
+                raise DataError(self._no_price(cols, idx[mask]))
+            mask[np.flatnonzero(mask)[: int(priced.argmax())]] = False
         narrowed = self._map(lambda f: f.loc[mask, cols])
         return replace(narrowed, sectors={t: self.sectors[t] for t in cols if t in self.sectors})
+
+    def _no_price(self, cols: pd.Index, dates: pd.DatetimeIndex) -> str:
+        """Why ``cols`` have nothing in ``dates``, with the dates they do have prices."""
+        named = ", ".join(map(str, cols[:10])) + (
+            f" and {len(cols) - 10} more" if len(cols) > 10 else ""
+        )
+        anywhere = self.adj_close[cols].notna().any(axis=1)
+        its = "its" if len(cols) == 1 else "their"
+        when = (
+            f"{its} prices run from {anywhere.idxmax().date()} to {anywhere[::-1].idxmax().date()}"
+            if anywhere.any()
+            else f"{'it has' if len(cols) == 1 else 'they have'} no price at all"
+        )
+        return f"no price for {named} from {dates[0].date()} to {dates[-1].date()}; {when}"
 
     def truncate(self, end: str | pd.Timestamp) -> MarketData:
         """Only the data known at the close of ``end`` (used by causality tests)."""

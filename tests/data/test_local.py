@@ -77,6 +77,16 @@ def test_chosen_tickers_listed_late_start_the_range_at_their_first_price(panel, 
     both = panel.select(tickers=["CARR", "AAPL"], start="2015-01-01")
     assert both.dates[0] == pd.Timestamp("2015-01-02")
     assert panel.select(start="2015-01-01").dates[0] == pd.Timestamp("2015-01-02")
+    # none of them trades in the range: an error that says when they do, not a backtest
+    # of ten years of nothing reported as 0% returns
+    with pytest.raises(DataError) as caught:
+        panel.select(tickers=["CARR", "OTIS"], start="2010-01-01", end="2019-12-31")
+    assert str(caught.value) == (
+        "no price for CARR, OTIS from 2010-01-04 to 2019-12-31; their prices run from "
+        "2020-03-19 to 2021-04-21"
+    )
+    with pytest.raises(DataError, match="no price for CARR .*; its prices run from 2020-03-19"):
+        panel.select(tickers=["CARR"], end="2019-12-31")
 
 
 def test_unknown_ticker_and_missing_folder(sp500_dir, tmp_path):
