@@ -19,6 +19,7 @@ import streamlit as st
 from mltrainer import config
 from mltrainer.data.gics import sector_lists, sectors_as_of
 from mltrainer.data.membership import load_membership
+from mltrainer.data.symbols import SymbolHistory, relabel
 from mltrainer.data.universe import SP500Universe, SP500UniverseManager
 from mltrainer.errors import DataError
 from mltrainer.sectors_pit import (
@@ -119,8 +120,6 @@ def membership_source(refresh: int = 0):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _renamed(tickers: tuple, price_date, list_date) -> dict:
-    from mltrainer.data.symbols import SymbolHistory
-
     return SymbolHistory.default().symbols_on(tickers, price_date, list_date)
 
 
@@ -133,10 +132,7 @@ def under_list_symbols(rets: pd.DataFrame, price_date, list_date) -> pd.DataFram
     if list_date is None or rets.empty:
         return rets
     renamed = _renamed(tuple(rets["ticker"]), price_date, pd.Timestamp(list_date).date())
-    moved = rets["ticker"].isin(renamed)
-    out = rets.assign(ticker=rets["ticker"].replace(renamed), _moved=moved)
-    out = out.sort_values("_moved", ascending=False, kind="stable").drop_duplicates("ticker")
-    return out.drop(columns="_moved").sort_index()
+    return relabel(rets, renamed)
 
 
 @st.cache_data(show_spinner="Finding the members and their sectors on that date…", max_entries=16)

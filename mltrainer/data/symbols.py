@@ -280,6 +280,17 @@ class SymbolHistory:
         return out
 
 
+def relabel(frame: pd.DataFrame, renamed: dict[str, str], column: str = "ticker") -> pd.DataFrame:
+    """``frame`` with its ``column`` symbols renamed by ``renamed`` (``{old: new}``, as
+    :meth:`SymbolHistory.symbols_on` gives), in its row order. Where a new symbol is also
+    another row's own (a symbol freed and taken over by a renamed company), the renamed
+    row keeps it: the symbol names that company on the target date."""
+    moved = frame[column].isin(renamed)
+    out = frame.assign(**{column: frame[column].replace(renamed)})
+    keep = ~out[column].duplicated(keep=False) | moved
+    return out[keep].drop_duplicates(column)
+
+
 __all__ = [
     "COLUMNS",
     "Segment",
@@ -287,4 +298,5 @@ __all__ = [
     "derive_renames",
     "normalise_symbol",
     "reference_changes",
+    "relabel",
 ]

@@ -173,6 +173,17 @@ def test_membership_from_an_older_layout_of_the_real_page(shared_data_dir, tmp_p
     assert new.warnings == []
 
 
+def test_relabel_gives_a_taken_over_symbol_to_the_renamed_company():
+    """By hand: FB's rows become META's; a row already filed as META (another company
+    that held the symbol before) gives way, and the row order stays."""
+    from mltrainer.data.symbols import relabel
+
+    frame = pd.DataFrame({"ticker": ["AAPL", "META", "FB", "KO"], "r": [1.0, 2.0, 3.0, 4.0]})
+    got = relabel(frame, {"FB": "META"})
+    assert got.to_dict("list") == {"ticker": ["AAPL", "META", "KO"], "r": [1.0, 3.0, 4.0]}
+    assert relabel(frame, {}).equals(frame)
+
+
 def test_symbols_on_renames_only_what_changed_between_the_dates():
     history = SymbolHistory.default()
     got = history.symbols_on(["FB", "AAPL", "ANTM", "NOPE"], "2021-04-21", "2024-10-09")
