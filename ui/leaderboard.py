@@ -41,6 +41,7 @@ def starter(sel, tickers: list[str]) -> tuple[pd.DataFrame, dict]:
     training window, 126-day test folds, 5 bps), computed once per server with a
     progress bar; its tasks are kept in the cache folder like any leaderboard's."""
     from mltrainer.backtest.leaderboard import data_meta, leaderboard_models, run_leaderboard
+    from mltrainer.backtest.splits import min_test_size
     from mltrainer.backtest.walkforward import WalkForwardSettings
     from mltrainer.data.cache import get_cache
     from ui.data import window
@@ -50,13 +51,13 @@ def starter(sel, tickers: list[str]) -> tuple[pd.DataFrame, dict]:
         settings = WalkForwardSettings(
             train_size=504, test_size=126, backtest_kwargs={"commission_bps": 5.0}
         )
-        need = settings.train_size + settings.test_size // 2 + 1  # one fold, half length
+        need = settings.min_dates()
         if len(data.dates) < need:
             raise DataError(
                 f"the sidebar's range holds {len(data.dates)} trading days; this board "
                 f"needs at least {need} (a {settings.train_size}-day first training window "
-                f"and a test fold of {settings.test_size // 2} days or more): widen the "
-                "date range"
+                f"and a test fold of {min_test_size(settings.test_size)} days or more): "
+                "widen the date range"
             )
         board = run_leaderboard(
             data,

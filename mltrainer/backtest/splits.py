@@ -61,6 +61,11 @@ def purge(
     return train[~overlap & ~embargoed], train[overlap], train[embargoed]
 
 
+def min_test_size(test_size: int) -> int:
+    """The shortest last test fold kept by default: half a fold, at least 2 samples."""
+    return max(2, test_size // 2)
+
+
 def walk_forward_splits(
     n: int,
     train_size: int,
@@ -82,7 +87,7 @@ def walk_forward_splits(
         raise ParameterError(
             f"train_size and test_size must be at least 2 samples (got {train_size}, {test_size})"
         )
-    min_test = max(2, test_size // 2) if min_test is None else min_test
+    min_test = min_test_size(test_size) if min_test is None else min_test
     if n - train_size < min_test:
         raise DataError(
             f"{n} samples cannot hold a training window of {train_size} and a "

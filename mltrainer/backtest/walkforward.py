@@ -45,7 +45,7 @@ from mltrainer.backtest.baselines import BaselineReport, baseline_report, oos_sp
 from mltrainer.backtest.deflated import deflated_sharpe_ratio, per_period_sharpe
 from mltrainer.backtest.engine import BacktestResult, run_backtest
 from mltrainer.backtest.metrics import performance_metrics, sharpe_ratio
-from mltrainer.backtest.splits import Split, walk_forward_splits
+from mltrainer.backtest.splits import Split, min_test_size, walk_forward_splits
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import MLTrainerError, ParameterError
 from mltrainer.models.base import SIGNAL, WEIGHTS, Model
@@ -179,6 +179,12 @@ class WalkForwardSettings:
     backtest_kwargs: dict = field(default_factory=dict)
     periods_per_year: int = TRADING_DAYS
     baselines: bool = True
+
+    def min_dates(self) -> int:
+        """The fewest dates that hold one fold: the first training window and a test fold
+        of :func:`~mltrainer.backtest.splits.min_test_size` (decision dates are one fewer
+        than the dates: the last one has no next bar to earn)."""
+        return self.train_size + min_test_size(self.test_size) + 1
 
     def splits(self, n_samples: int) -> list[Split]:
         """The purged walk-forward folds over ``n_samples`` decision dates."""

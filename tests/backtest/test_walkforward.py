@@ -162,6 +162,17 @@ def test_a_grid_with_one_point_works(wf_data):
     pd.testing.assert_series_equal(instance.oos.equity, res.oos.equity)
 
 
+@pytest.mark.parametrize("train,test", [(504, 126), (756, 252), (10, 3), (5, 2)])
+def test_min_dates_is_the_bound_of_the_splitter(train, test):
+    """``min_dates()`` dates hold one fold; one fewer holds none (the splitter decides)."""
+    from mltrainer.backtest.walkforward import WalkForwardSettings
+
+    s = WalkForwardSettings(train_size=train, test_size=test)
+    assert len(s.splits(s.min_dates() - 1)) == 1
+    with pytest.raises(DataError, match="cannot hold a training window"):
+        s.splits(s.min_dates() - 2)
+
+
 def test_a_value_given_twice_is_one_setting_tried():
     """``window=60,60.0`` is one setting: one trial for the deflated Sharpe, not two."""
     from mltrainer.backtest.walkforward import expand_grid
