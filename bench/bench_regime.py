@@ -42,6 +42,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per model (best kept)")
     args = parser.parse_args()
 
+    # the fitting libraries load lazily (with the first model that needs them); load
+    # them here so each figure is the model's own work, as at commits that imported
+    # them with the module
+    import sklearn.cluster  # noqa: F401
+    import sklearn.mixture  # noqa: F401
+    import statsmodels.tsa.regime_switching.markov_regression  # noqa: F401
+
     data = MarketData.from_close(load_sp500_index().loc["1999":"2021"], source="bundled")
     print(
         f"S&P 500 index, {len(data.dates)} days "

@@ -9,6 +9,8 @@ only postpones a cycle, it does not remove it.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,3 +142,19 @@ def test_no_cycle_inside_reports():
                 for c in cycles
             )
         )
+
+
+def test_the_stress_report_loads_no_model_fitting_library():
+    """The report's "regime now" needs the volatility regime (quantiles) only: k-means,
+    mixtures and Markov switching are imported when such a model runs, not with the
+    report (they cost ~0.2 s of every `report stress` command)."""
+    code = (
+        "import sys, mltrainer.reports.stress_report, mltrainer.cli; "
+        "print(sorted(m for m in ('sklearn.cluster', 'sklearn.mixture', 'statsmodels') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT.parent
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

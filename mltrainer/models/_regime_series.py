@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.mixture import GaussianMixture
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
@@ -209,6 +207,7 @@ def kmeans_regimes(
     ``features``: ``window``, ``trend_window``, ``refit_every``, ``min_train`` of
     :func:`feature_regimes`.
     """
+    from sklearn.cluster import KMeans  # here: the stress report's regime needs no sklearn
 
     def fit_apply(train: np.ndarray, rows: np.ndarray) -> np.ndarray:
         km = KMeans(n_clusters=n_regimes, n_init=4, random_state=random_state)
@@ -226,6 +225,7 @@ def gmm_regimes(
 
     ``features``: as for :func:`kmeans_regimes`.
     """
+    from sklearn.mixture import GaussianMixture
 
     def fit_apply(train: np.ndarray, rows: np.ndarray) -> np.ndarray:
         gm = GaussianMixture(
