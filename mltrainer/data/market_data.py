@@ -138,7 +138,8 @@ class MarketData:
         end: str | pd.Timestamp | None = None,
     ) -> MarketData:
         """A copy restricted to some tickers and an inclusive date range; with
-        ``tickers``, the range starts at the first date one of them has a price.
+        ``tickers``, the range runs from the first to the last date one of them has a
+        price.
 
         Raises DataError naming any unknown ticker, or an empty date range.
         """
@@ -170,14 +171,16 @@ class MarketData:
                 else "the data has no dates"
             )
         if tickers is not None:
-            # a ticker listed after the range began does not stretch it back: the rows
-            # before any chosen ticker has a price are dropped (as a cold load, which reads
-            # only their files, already does), so a backtest or a label does not count
-            # years with nothing to hold
+            # tickers listed after the range began, or gone before it ends, do not
+            # stretch it: the rows before any chosen ticker has a price, and after the
+            # last one has, are dropped (as a cold load, which reads only their files,
+            # already does), so a backtest or a label does not count years of cash
             priced = self.adj_close.loc[mask, cols].notna().any(axis=1).to_numpy()
             if not priced.any():  # a backtest of nothing would report zeros as results
                 raise DataError(self._no_price(cols, idx[mask]))
-            mask[np.flatnonzero(mask)[: int(priced.argmax())]] = False
+            rows = np.flatnonzero(mask)
+            mask[rows[: int(priced.argmax())]] = False
+            mask[rows[len(priced) - int(priced[::-1].argmax()) :]] = False
         narrowed = self._map(lambda f: f.loc[mask, cols])
         return replace(narrowed, sectors={t: self.sectors[t] for t in cols if t in self.sectors})
 

@@ -89,6 +89,23 @@ def test_chosen_tickers_listed_late_start_the_range_at_their_first_price(panel, 
         panel.select(tickers=["CARR"], end="2019-12-31")
 
 
+def test_chosen_tickers_gone_before_the_end_end_the_range_at_their_last_price(panel, sp500_dir):
+    """VAR (Varian, bought by Siemens Healthineers) last trades on 2021-04-16, three
+    trading days before the panel ends. Chosen alone, the range ends there, as a cold load
+    of its file does; a backtest does not hold cash after the name is gone and count
+    those days. With a ticker that trades on, nothing is cut."""
+    gone = panel.select(tickers=["VAR"], start="2021-01-01")
+    cold = load_local(sp500_dir, tickers=["VAR"], start="2021-01-01")
+    assert panel.dates[-1] == pd.Timestamp("2021-04-21")
+    assert gone.dates[-1] == cold.dates[-1] == pd.Timestamp("2021-04-16")
+    assert gone.dates.equals(cold.dates) and gone.adj_close.iloc[-1].notna().all()
+    both = panel.select(tickers=["VAR", "AAPL"], start="2021-01-01")
+    assert both.dates[-1] == pd.Timestamp("2021-04-21")
+    assert both.adj_close["VAR"].iloc[-3:].isna().all()  # VAR's gap is kept, not filled
+    with pytest.raises(DataError, match="no price for VAR from 2021-04-19 to 2021-04-21"):
+        panel.select(tickers=["VAR"], start="2021-04-19")
+
+
 def test_unknown_ticker_and_missing_folder(sp500_dir, tmp_path):
     with pytest.raises(DataError, match="unknown ticker.*ZZZZ"):
         load_local(sp500_dir, tickers=["AAPL", "ZZZZ"])
