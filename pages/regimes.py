@@ -79,6 +79,12 @@ if series == INDEX:
 else:
     price = data.adj_close[series].loc[: pd.Timestamp(end) if end else None].dropna()
 price = price.loc[pd.Timestamp(sel.start) if sel.start else None :].rename(series)
+if price.empty:  # a weekend or a holiday picked as the whole range, or a gap in the series
+    st.error(
+        f"{series} has no close {fmt.date_range(sel.start, end)}: the range holds no "
+        "trading day of it; widen the date range in the sidebar"
+    )
+    st.stop()
 
 outputs, failed = {}, []
 progress = st.progress(0.0, text="Running the regime models…") if len(chosen) > 1 else None

@@ -16,7 +16,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from mltrainer import fmt
 from mltrainer.data.nber import RECESSIONS
+from mltrainer.errors import DataError
 from mltrainer.plots.market import price_with_regimes, sector_performance_bar
 from mltrainer.sectors import trailing_returns
 from ui.compute import run_index_model
@@ -41,9 +43,14 @@ class IndexRegime:
 def index_regime(key: str, params: tuple, start: dt.date | None, end: dt.date) -> IndexRegime:
     """Regime model ``key`` on the bundled S&P 500 index up to ``end``, shown from
     ``start``, with recessions shaded."""
+    close = index_close(end).loc[pd.Timestamp(start) if start else None :]
+    if close.empty:  # a weekend or a holiday picked as the whole range
+        raise DataError(
+            f"the index has no close {fmt.date_range(start, end)}: the range holds no "
+            "trading day; widen the date range in the sidebar"
+        )
     labels = run_index_model(key, params, start, end).primary.iloc[:, 0]
     names = regime_names(key, params)
-    close = index_close(end).loc[pd.Timestamp(start) if start else None :]
     figure = price_with_regimes(
         close.rename("S&P 500"), labels, names, recessions=RECESSIONS, height=400
     )

@@ -130,7 +130,7 @@ def agreement_strip(
         [0.67, colours[2]],
         [1.0, colours[2]],
     ]
-    text = np.vectorize(lambda v: "" if np.isnan(v) else LEVELS[int(v)])(
+    text = np.vectorize(lambda v: "" if np.isnan(v) else LEVELS[int(v)], otypes=[object])(
         frame.to_numpy(dtype="float64").T
     )
     fig = go.Figure(
