@@ -229,6 +229,9 @@ def _stress(args) -> int:
         for row in table.itertuples()
     ]
     lines += [f"skipped {k}: {v}" for k, v in report.skipped.items()]
+    lines += [f"note: {w}" for w in report.warnings[:5]]
+    if len(report.warnings) > 5:
+        lines.append(f"note: {len(report.warnings) - 5} more in the report")
     lines.append(f"done in {fmt.number(doc['seconds'], 1)} s")
     emit(args, doc, "\n".join(lines))
     return 0

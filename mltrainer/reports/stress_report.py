@@ -273,7 +273,10 @@ def build_stress_report(
         scenarios=results,
         skipped=skipped,
         meta=_meta(data, len(w), value, market_name, generated, first),
-        warnings=list(data.warnings) + notes + [m for r in results for m in r.warnings],
+        warnings=list(data.warnings)
+        + _coverage_notes(data, first)
+        + notes
+        + [m for r in results for m in r.warnings],
         regime=index_regime(data.dates[-1]),
     )
 
@@ -335,6 +338,27 @@ def _positions(data: MarketData, weights: Weights | None) -> tuple[MarketData, p
             "undefined for one asset"
         )
     return data.select(tickers=list(w.index)), w
+
+
+def _coverage_notes(data: MarketData, first: pd.Timestamp) -> list[str]:
+    """A note per position priced over only part of the range (listed after ``first``,
+    or gone before the last date): on those days the book's figures are the other
+    positions' (their weights scaled up), which the range's label alone does not say."""
+    close, last = data.adj_close.loc[first:], data.dates[-1]
+    notes = []
+    for ticker in close.columns:
+        priced = close[ticker].dropna().index
+        if len(priced) and priced[0] > close.index[0]:
+            notes.append(f"{ticker} has prices only from {priced[0].date()}")
+        if len(priced) and priced[-1] < last:
+            notes.append(f"{ticker} has no price after {priced[-1].date()}")
+    if not notes:
+        return []
+    return [
+        "; ".join(notes) + f" (the range runs {fmt.date_range(close.index[0], last)}): "
+        "on the days without a position's price, the book's returns, VaR and drawdowns are "
+        "those of the other positions, their weights scaled up"
+    ]
 
 
 def _portfolio_returns(data: MarketData, w: pd.Series, var_window: int) -> pd.Series:

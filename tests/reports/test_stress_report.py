@@ -373,3 +373,25 @@ def test_print_css_hides_toolbars_and_keeps_blocks_whole(page):
     assert '"displayModeBar": false' in page
     assert "break-inside: avoid" in page and "table-header-group" in page
     assert page.index("Executive summary") < page.index("<h2>Portfolio</h2>")
+
+
+def test_positions_priced_over_part_of_the_range_are_named(panel, capsys, sp500_dir, tmp_path):
+    """CARR trades from 2020-03-19 and VAR stops on 2021-04-16: a report on both from
+    1999 says so, since for twenty years its figures are VAR's alone; a book priced over
+    the whole range gets no such note, and the CLI prints the report's notes."""
+    both = build_stress_report(panel.select(tickers=["VAR", "CARR"]), {"VAR": 0.5, "CARR": 0.5})
+    note = next(w for w in both.warnings if "has prices only from" in w)
+    assert "CARR has prices only from 2020-03-19" in note
+    assert "VAR has no price after 2021-04-16" in note
+    assert "the range runs from 1999-11-01 to 2021-04-21" in note
+    late = build_stress_report(panel.select(tickers=["VAR", "CARR"]), start="2020-06-01")
+    assert not any("has prices only from" in w for w in late.warnings)
+    assert any("VAR has no price after 2021-04-16" in w for w in late.warnings)
+    full = build_stress_report(panel.select(tickers=["AAPL", "KO"]))
+    assert not any("has prices only" in w or "no price after" in w for w in full.warnings)
+    args = ["report", "stress", "--source", "local", "--data-dir", str(sp500_dir)]
+    code = main([*args, "--tickers", "VAR,CARR", "--out", str(tmp_path / "r.html")])
+    assert code == 0
+    assert (
+        "note: VAR has no price after 2021-04-16; CARR has prices only" in capsys.readouterr().out
+    )
