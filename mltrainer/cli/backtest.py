@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from mltrainer import fmt
+from mltrainer import fmt, validate
 from mltrainer.cli import common
 from mltrainer.cli.common import Subparsers, add_command, emit, load_data, record_run
 from mltrainer.errors import ParameterError
@@ -21,7 +21,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def register(subparsers: Subparsers) -> None:
     """The ``backtest`` and ``walkforward`` commands."""
-    bt = add_command(subparsers, "backtest", _backtest, "backtest a signal or weights model")
+    bt = add_command(
+        subparsers,
+        "backtest",
+        _backtest,
+        "backtest a signal or weights model (it trades from --start; the model learns from "
+        "the history before it too, as in the dashboard)",
+    )
     _model_args(bt)
     wf = add_command(
         subparsers,
@@ -128,6 +134,15 @@ def _universe(args, data):
     return resolve_universe(data, args.universe, tickers_given=bool(args.tickers))
 
 
+def _history_note(data, first_date: str) -> str:
+    """Where the model's inputs start, when before the first date traded."""
+    import pandas as pd
+
+    if data.dates[0] >= pd.Timestamp(first_date):
+        return ""
+    return f" (the model's inputs from {fmt.date(data.dates[0])}: no value uses a later day)"
+
+
 def _universe_lines(universe, effect: dict | None) -> list[str]:
     lines = [f"universe: {universe.label}"]
     if effect:
@@ -163,10 +178,14 @@ def _backtest(args) -> int:
     from mltrainer.backtest.pit import survivorship_effect
 
     cls, params = _model(args)
-    data = load_data(args)
+    # the model learns from all the history up to --end, as in the Model Lab and `report
+    # stress`: --start is the first date traded and scored, not the first its windows see
+    # (else a 60-day momentum backtest from --start held cash for its first 60 days)
+    validate.check_date_range(args.start, args.end, ("--start", "--end"))
+    data = load_data(argparse.Namespace(**{**vars(args), "start": None}))
     universe = _universe(args, data)
     model = cls(**params)
-    kwargs = _backtest_kwargs(args)
+    kwargs = {**_backtest_kwargs(args), "start": args.start}
     result, output = backtest_model(model, data, members=universe.mask, **kwargs)
     summary = result.summary()
     effect = None
@@ -192,7 +211,8 @@ def _backtest(args) -> int:
     text = "\n".join(
         [
             f"{args.key} on {fmt.integer(data.n_tickers)} tickers ({data.source}), "
-            f"{fmt.date_range(summary['first_date'], summary['last_date'])}",
+            f"{fmt.date_range(summary['first_date'], summary['last_date'])}"
+            + _history_note(data, summary["first_date"]),
             *_universe_lines(universe, effect),
             f"final equity {fmt.number(summary['final_equity'], 4)} (from 1)",
             *(f"  {k:<28} {fmt.metric(k, v):>10}" for k, v in m.items()),

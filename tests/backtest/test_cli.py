@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from mltrainer import audit
@@ -38,12 +39,20 @@ def test_backtest_json_matches_the_engine_and_is_audited(basket, capsys):
     )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
-    data = basket.select(tickers=["AAPL", "KO", "XOM"], start="2012-01-01", end="2016-12-31")
+    # the model learns from the history before --start too (as in the Model Lab): the
+    # backtest trades from the range's first day, its 60-day window already full
+    data = basket.select(tickers=["AAPL", "KO", "XOM"], end="2016-12-31")
+    assert data.dates[0] < pd.Timestamp("2011-01-01")
     want, _ = backtest_model(
-        MODELS["momentum/SimpleMomentumModel"](window=60), data, commission_bps=5
+        MODELS["momentum/SimpleMomentumModel"](window=60),
+        data,
+        commission_bps=5,
+        start="2012-01-01",
     )
+    assert doc["first_date"] == "2012-01-03" and doc["last_date"] == "2016-12-30"
     assert doc["final_equity"] == pytest.approx(float(want.equity.iloc[-1]), rel=1e-12)
     assert doc["metrics"]["sharpe"] == pytest.approx(want.metrics["sharpe"], rel=1e-12)
+    assert want.positions.iloc[0].abs().sum() > 0  # invested on the first day
     rec = audit.show(doc["audit_id"])
     assert rec["kind"] == "backtest" and rec["params"]["window"] == 60
     assert rec["metrics"]["final_equity"] == pytest.approx(doc["final_equity"])
