@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from mltrainer.data.market_data import MarketData
-from mltrainer.errors import DataError
 from mltrainer.numerics import rolling as rl
 from mltrainer.numerics.frames import as_array
 from mltrainer.numerics.threads import single_thread
@@ -171,11 +170,6 @@ def sector_index(data: MarketData) -> tuple[list[str], list[int]]:
     """The sectors of ``data`` (sorted names) and each column's index in them (-1: none)."""
     of = [str(data.sectors[t]) if data.sectors.get(t) else "" for t in data.adj_close.columns]
     names = sorted(set(of) - {""})
-    if not names:
-        raise DataError(
-            "SectorRotationMomentumModel: none of the tickers has a GICS sector in "
-            f"data.sectors (tickers e.g. {', '.join(map(str, data.tickers[:5]))})"
-        )
     pos = {s: k for k, s in enumerate(names)}
     return names, [pos.get(s, -1) for s in of]
 

@@ -329,6 +329,15 @@ class SectorRotationMomentumModel(_MomentumModel):
         ),
     }
 
+    def check_data(self, data: MarketData) -> None:
+        super().check_data(data)
+        names = mm.sector_index(data)[0]
+        if len(names) < 2:  # nothing to rank a sector against: every value would be NaN
+            raise DataError(
+                "SectorRotationMomentumModel ranks GICS sectors against each other, but the "
+                f"tickers' sectors are {', '.join(names) or 'unknown'} only: add another sector's"
+            )
+
     def _signal(self, inputs: mm.MomentumInputs) -> tuple:
         names, sector_of = mm.sector_index(inputs.data)
         signal, sec_mom, rank = mm.sector_rotation_momentum(

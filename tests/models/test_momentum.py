@@ -261,6 +261,24 @@ def test_sector_rotation_unmapped_ticker_is_nan(basket):
     assert out.primary["WMT"].notna().sum() > 4000
 
 
+def test_sector_rotation_in_one_sector_is_refused_by_name(basket):
+    """AAPL and MSFT are both Information Technology: no sector to rank against, so every
+    value would be NaN (a backtest of nothing read 0% CAGR). Refused, naming the sector;
+    the ensemble skips the member with the same note."""
+    two = basket.select(tickers=["AAPL", "MSFT"])
+    with pytest.raises(DataError, match="sectors are Information Technology only"):
+        SectorRotationMomentumModel().run(two)
+    plan = EnsembleMomentumModel().run(two).tables["members"].set_index("member")
+    assert "Information Technology only" in plan.loc["SectorRotationMomentumModel", "note"]
+    assert (
+        SectorRotationMomentumModel()
+        .run(basket.select(tickers=["AAPL", "XOM"]))
+        .primary.notna()
+        .any()
+        .all()
+    )
+
+
 # ------------------------------------------------------------------------ ensemble
 
 
