@@ -126,6 +126,11 @@ def summarise(
     metrics["avg_gross_exposure"] = float(np.abs(sim["positions"]).sum(axis=1).mean())
     metrics["avg_net_exposure"] = float(sim["invested"].mean())
     metrics["total_costs"] = float(np.sum(cost * pre_value) / capital)
+    if len(dates) < settings.periods_per_year:
+        warnings.append(
+            f"the backtest covers {len(dates)} trading days, under a year: its CAGR, volatility "
+            "and Sharpe ratio extrapolate them to a year"
+        )
     if not np.any(sim["positions"]):
         warnings.append(
             "the model took no position on any date (its signal or weights are zero or NaN "

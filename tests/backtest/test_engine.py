@@ -96,7 +96,7 @@ def test_signal_normalised_to_the_gross_limit_and_nan_is_no_position():
     assert pos.iloc[3].to_numpy() == pytest.approx([1.5, 0.0])  # NaN cell: weight 0
 
 
-def test_a_backtest_that_never_holds_anything_says_so():
+def test_a_backtest_that_never_holds_anything_says_so(basket):
     """An all-NaN or all-zero signal (a dual momentum on one ticker has no relative part)
     is a backtest of cash: its 0% figures carry a warning; one position lifts it."""
     cash = "took no position on any date"
@@ -104,9 +104,13 @@ def test_a_backtest_that_never_holds_anything_says_so():
         res = run_backtest(HAND_WEIGHTS * fill, HAND_PRICES, weighting="weights")
         assert res.metrics["total_return"] == 0.0
         assert any(cash in w for w in res.warnings)
+        assert any("covers 5 trading days, under a year" in w for w in res.warnings)
     once = HAND_WEIGHTS * 0.0
     once.iloc[3, 0] = 0.1
     assert not any(cash in w for w in run_backtest(once, HAND_PRICES, weighting="weights").warnings)
+    year = basket.select(start="2019-01-01", end="2019-12-31")  # 252 trading days
+    held = pd.DataFrame(1.0, index=year.dates, columns=year.tickers)
+    assert len(year.dates) == 252 and not run_backtest(held, year).warnings
 
 
 def test_weights_above_limits_are_scaled_or_refused():
