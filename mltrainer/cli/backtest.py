@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from mltrainer import fmt, validate
+from mltrainer import fmt
 from mltrainer.cli import common
 from mltrainer.cli.common import Subparsers, add_command, emit, load_data, record_run
 from mltrainer.errors import ParameterError
@@ -178,13 +178,12 @@ def _backtest(args) -> int:
     from mltrainer.backtest.pit import survivorship_effect
 
     cls, params = _model(args)
-    # the model learns from all the history up to --end, as in the Model Lab and `report
-    # stress`: --start is the first date traded and scored, not the first its windows see
-    # (else a 60-day momentum backtest from --start held cash for its first 60 days)
-    validate.check_date_range(args.start, args.end, ("--start", "--end"))
-    data = load_data(argparse.Namespace(**{**vars(args), "start": None}))
-    universe = _universe(args, data)
     model = cls(**params)
+    # the model learns from the history before --start too, as in the Model Lab and
+    # `report stress`: --start is the first date traded and scored, not the first its
+    # windows see (else a 60-day momentum backtest from --start held cash for 60 days)
+    data = common.load_history(args, model.min_history())
+    universe = _universe(args, data)
     kwargs = {**_backtest_kwargs(args), "start": args.start}
     result, output = backtest_model(model, data, members=universe.mask, **kwargs)
     summary = result.summary()

@@ -205,6 +205,20 @@ def load_data(args: argparse.Namespace, progress: Progress | None = None) -> Mar
     )
 
 
+def load_history(args: argparse.Namespace, lead_days: int) -> MarketData:
+    """Data up to ``--end`` with the history before ``--start`` that a model learns from
+    (``--start`` then sets the first day traded, shown and scored): all of it from a local
+    or bundled folder, as the dashboard uses; from Yahoo or Polygon, ``lead_days`` trading
+    days before ``--start`` (their default history, two years on Polygon, may begin
+    after it)."""
+    validate.check_date_range(args.start, args.end, ("--start", "--end"))
+    start = None
+    if args.source in ("yahoo", "polygon") and args.start is not None:
+        lead = pd.Timedelta(days=lead_days * 7 // 5 + 14)  # trading to calendar days
+        start = (pd.Timestamp(args.start) - lead).date().isoformat()
+    return load_data(argparse.Namespace(**{**vars(args), "start": start}))
+
+
 def record_run(
     args: argparse.Namespace,
     kind: str,

@@ -17,7 +17,7 @@ from mltrainer.cli.common import (
     add_group,
     add_number,
     emit,
-    load_data,
+    load_history,
     parse_tickers,
 )
 from mltrainer.data.market_data import MarketData
@@ -205,8 +205,7 @@ def _stress(args) -> int:
     settings.check()  # before the data is loaded: a typo fails fast
     # all history up to --end: the VaR forecasts learn from it and every crisis it covers
     # is replayed; --start only sets the range the report shows and scores
-    validate.check_date_range(args.start, args.end, ("--start", "--end"))
-    data = load_data(argparse.Namespace(**{**vars(args), "start": None}))
+    data = load_history(args, settings.var_window + max(settings.beta_window, 63))
     if args.weighting is not None:
         weights = built_weights(args.weighting, data)
     report = build_stress_report(data, weights, settings, start=args.start)

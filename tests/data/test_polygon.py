@@ -355,3 +355,47 @@ def _assert_no_key(text: str, caplog) -> None:
     assert KEY not in text
     for record in caplog.records:
         assert KEY not in record.getMessage()
+
+
+def test_cli_backtest_asks_polygon_for_the_history_before_start(
+    http_server, sp500_dir, monkeypatch, capsys
+):
+    """Polygon's default history is two years; a backtest from --start asks for the
+    model's warm-up before it (a 5-day window needs 6 trading days: 6 x 7/5 + 14 = 22
+    calendar days, from 2020-08-23), so it trades from its first day. The server answers
+    that exact range only: any other request would fail the command."""
+    from mltrainer.cli import main
+
+    monkeypatch.setenv(polygon.URL_ENV, http_server.url)
+    local = pd.read_csv(sp500_dir / "MSFT.csv.gz", index_col="timestamp", parse_dates=True)
+    rows = local.loc["2020-08-24":"2020-09-30"]  # MSFT: no split or dividend in these days
+    for flag in ("true", "false"):
+        http_server.route(
+            AGGS.format(t="MSFT", a="2020-08-23", b="2020-09-30"),
+            Reply.json(
+                {"ticker": "MSFT", "status": "OK", "results": _bars(rows, np.ones(len(rows)))}
+            ),
+            query={"adjusted": flag},
+        )
+    http_server.route("/v3/reference/dividends", Reply.json(NO_DIVIDENDS))
+    code = main(
+        [
+            "backtest",
+            "momentum/SimpleMomentumModel",
+            "--param",
+            "window=5",
+            "--source",
+            "polygon",
+            "--tickers",
+            "MSFT",
+            "--start",
+            "2020-09-14",
+            "--end",
+            "2020-09-30",
+            "--json",
+        ]
+    )
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    doc = json.loads(out.out)
+    assert doc["first_date"] == "2020-09-14" and doc["last_date"] == "2020-09-30"
