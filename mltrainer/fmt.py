@@ -51,6 +51,11 @@ def integer(x: object) -> str:
     return number(x, 0)
 
 
+def count(n: int, noun: str) -> str:
+    """``n`` things, the noun plural unless one: ``1 trading day``, ``1,250 trading days``."""
+    return f"{integer(n)} {noun}{'' if n == 1 else 's'}"
+
+
 def percent(x: object, digits: int = 1, sign: bool = False) -> str:
     """A fraction as a percentage: ``0.1234`` -> ``12.3%``; ``-0.0004`` -> ``0.0%``."""
     value = _finite(x)

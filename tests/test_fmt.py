@@ -54,3 +54,9 @@ def test_metric_picks_the_format_by_the_figure_name():
     assert fmt.metric("n_days", 1258) == "1,258"
     assert fmt.metric("annual_turnover", 100.93) == "100.9x"
     assert fmt.metric("sharpe", None) == fmt.metric("annual_turnover", float("nan")) == "n/a"
+
+
+def test_count_is_singular_for_one_only():
+    assert fmt.count(1, "trading day") == "1 trading day"
+    assert fmt.count(0, "trading day") == "0 trading days"
+    assert fmt.count(1250, "position") == "1,250 positions"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mltrainer import fmt
 from mltrainer.backtest.simulation import _growth_and_returns
 from mltrainer.backtest.weights import _check_limits, _check_signal
 from mltrainer.data.market_data import MarketData
@@ -194,7 +195,7 @@ def _date_span(
             else "no dates"
         )
         raise DataError(
-            f"empty date range: no trading dates between {start or lo} and "
-            f"{end or hi} (the signal covers {span})"
+            f"no trading dates to backtest {fmt.date_range(start or lo, end or hi)}: the "
+            f"signal covers {span}"
         )
     return i0, i1

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mltrainer import fmt
 from mltrainer.backtest.metrics import drawdown, performance_metrics
 from mltrainer.backtest.panel import BacktestPanel, BacktestSettings
 from mltrainer.errors import DataError
@@ -128,8 +129,8 @@ def summarise(
     metrics["total_costs"] = float(np.sum(cost * pre_value) / capital)
     if len(dates) < settings.periods_per_year:
         warnings.append(
-            f"the backtest covers {len(dates)} trading days, under a year: its CAGR, volatility "
-            "and Sharpe ratio extrapolate them to a year"
+            f"the backtest covers {fmt.count(len(dates), 'trading day')}, under a year: its "
+            "CAGR, volatility and Sharpe ratio extrapolate that to a year"
         )
     if not np.any(sim["positions"]):
         warnings.append(

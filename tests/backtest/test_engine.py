@@ -105,6 +105,8 @@ def test_a_backtest_that_never_holds_anything_says_so(basket):
         assert res.metrics["total_return"] == 0.0
         assert any(cash in w for w in res.warnings)
         assert any("covers 5 trading days, under a year" in w for w in res.warnings)
+    one = run_backtest(HAND_WEIGHTS, HAND_PRICES, weighting="weights", start="2020-03-06")
+    assert any("covers 1 trading day, under a year" in w for w in one.warnings)
     once = HAND_WEIGHTS * 0.0
     once.iloc[3, 0] = 0.1
     assert not any(cash in w for w in run_backtest(once, HAND_PRICES, weighting="weights").warnings)
@@ -138,9 +140,9 @@ def test_misaligned_signal_and_empty_range_raise():
     off.index = off.index.where(off.index != "2020-03-04", pd.Timestamp("2020-03-07"))
     with pytest.raises(DataError, match="2020-03-07"):
         run_backtest(off.sort_index(), HAND_PRICES)
-    with pytest.raises(DataError, match="empty date range"):
+    with pytest.raises(DataError, match="no trading dates to backtest from 2021-01-01 to "):
         run_backtest(HAND_WEIGHTS, HAND_PRICES, start="2021-01-01")
-    with pytest.raises(DataError, match="empty date range"):
+    with pytest.raises(DataError, match="the signal covers no dates"):
         run_backtest(HAND_WEIGHTS.iloc[:0], HAND_PRICES)
 
 
