@@ -354,8 +354,9 @@ def _coverage_notes(data: MarketData, first: pd.Timestamp) -> list[str]:
             notes.append(f"{ticker} has no price after {priced[-1].date()}")
     if not notes:
         return []
+    more = f"; and {len(notes) - 6} more" if len(notes) > 6 else ""
     return [
-        "; ".join(notes) + f" (the range runs {fmt.date_range(close.index[0], last)}): "
+        "; ".join(notes[:6]) + more + f" (the range runs {fmt.date_range(close.index[0], last)}): "
         "on the days without a position's price, the book's returns, VaR and drawdowns are "
         "those of the other positions, their weights scaled up"
     ]
