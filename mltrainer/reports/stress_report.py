@@ -348,7 +348,9 @@ def _coverage_notes(data: MarketData, first: pd.Timestamp) -> list[str]:
     notes = []
     for ticker in close.columns:
         priced = close[ticker].dropna().index
-        if len(priced) and priced[0] > close.index[0]:
+        if not len(priced):
+            notes.append(f"{ticker} has no price in the range")
+        elif priced[0] > close.index[0]:
             notes.append(f"{ticker} has prices only from {priced[0].date()}")
         if len(priced) and priced[-1] < last:
             notes.append(f"{ticker} has no price after {priced[-1].date()}")
