@@ -349,6 +349,8 @@ with tab_wf:
                 help="Deflated Sharpe of the best in-sample grid point, params "
                 f"{dsr['best_trial']['params']}",
             )
+            for w in wf.oos.warnings:  # e.g. a track that never held a position
+                st.caption(f"⚠ Out of sample: {w}")
             if wf.survivors is not None:
                 effect = survivorship_effect(wf.oos_metrics, wf.survivors.oos_metrics)
                 st.markdown(

@@ -132,6 +132,7 @@ class WalkForwardResult:
             "deflated_sharpe": self.deflated_sharpe,
             "final_oos_equity": float(self.oos.equity.iloc[-1]),
             "baselines": self.baselines.summary() if self.baselines is not None else None,
+            "warnings": list(self.oos.warnings),  # of the stitched out-of-sample track
         }
 
 

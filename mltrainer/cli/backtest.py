@@ -276,6 +276,7 @@ def _walkforward(args: argparse.Namespace) -> int:
         *_universe_lines(universe, effect),
         *(f"warning: {w}" for w in universe.warnings),
         *_walkforward_lines(summary),
+        *(f"warning (out of sample): {w}" for w in summary["warnings"]),
         f"audit record {audit_id}",
     ]
     emit(args, doc, "\n".join(lines))

@@ -97,3 +97,17 @@ def test_bad_requests_exit_2_with_a_message(capsys):
         == 2
     )
     assert "window" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_walkforward_says_when_the_out_of_sample_track_never_held_anything(capsys):
+    """Dual momentum on one ticker has no relative part, so it never trades: the stitched
+    out-of-sample figures are cash's, and the command says so (JSON and text)."""
+    one = ["--tickers", "AAPL", *ARGS[2:], "--train-days", "504", "--test-days", "252"]
+    code = main(["walkforward", "momentum/DualMomentumModel", "--no-progress", "--json", *one])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert any("took no position on any date" in w for w in doc["warnings"])
+    code = main(["walkforward", "momentum/DualMomentumModel", "--no-progress", *one])
+    assert "warning (out of sample): the model took no position" in capsys.readouterr().out
+    code = main(["walkforward", "momentum/SimpleMomentumModel", "--no-progress", "--json", *ARGS])
+    assert json.loads(capsys.readouterr().out)["warnings"] == []

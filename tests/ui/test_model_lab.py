@@ -125,6 +125,21 @@ def test_walk_forward_with_a_sweep_and_models_side_by_side(app, shared_data_dir)
     assert names[:3] == ["TimeSeriesMomentum", "SimpleMomentum", "RiskParity"]
 
 
+def test_a_walk_forward_that_never_trades_says_so(app, shared_data_dir):
+    """Dual momentum on AAPL alone has no relative part and never holds a position: its
+    out-of-sample CAGR of 0% is cash's, and the tab says so under the metrics."""
+    app.query_params.update(
+        {"family": "momentum", "model": "momentum/DualMomentumModel", "tickers": "AAPL"}
+    )
+    at = open_page(app, "model_lab", "local")
+    at.slider(key="lab_train").set_value(504)
+    at.slider(key="lab_test").set_value(252).run()
+    at.button(key="lab_run_wf").click().run()
+    assert not errors(at)
+    notes = [c.value for c in at.caption]
+    assert any("Out of sample: the model took no position on any date" in n for n in notes)
+
+
 def test_settings_survive_a_visit_to_another_page(app, shared_data_dir):
     from mltrainer.config import PROJECT_ROOT
 
