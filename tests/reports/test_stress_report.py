@@ -16,6 +16,7 @@ from plotly.offline import get_plotlyjs
 
 from mltrainer import config
 from mltrainer.cli import main
+from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.reports import html as report_html
 from mltrainer.reports.stress_html import render_html, write_stress_report
@@ -394,4 +395,25 @@ def test_positions_priced_over_part_of_the_range_are_named(panel, capsys, sp500_
     assert code == 0
     assert (
         "note: VAR has no price after 2021-04-16; CARR has prices only" in capsys.readouterr().out
+    )
+
+
+def test_the_coverage_note_stays_one_line_and_names_positions_with_no_price(panel):
+    """Eight names listed in 2008-09 beside AAPL, from 1999: six are named and two
+    counted. A name whose file ends before the range (MSFT's real closes cut after 2015,
+    as a delisted company's file ends) is named as having no price in it."""
+    late = ["PM", "V", "AWK", "DISCK", "AVGO", "VRSK", "DG", "FTNT"]
+    note = next(
+        w
+        for w in build_stress_report(panel.select(tickers=["AAPL", *late])).warnings
+        if "has prices only from" in w
+    )
+    assert "VRSK has prices only from 2009-10-07; and 2 more (the range runs" in note
+    assert "DG" not in note and "FTNT" not in note
+    close = panel.adj_close[["AAPL", "MSFT"]].copy()
+    close.loc["2016":, "MSFT"] = np.nan
+    gone = build_stress_report(MarketData.from_close(close, source="local"), start="2016-06-01")
+    assert any(
+        w.startswith("MSFT has no price in the range (the range runs from 2016-06-01")
+        for w in gone.warnings
     )
