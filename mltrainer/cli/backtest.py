@@ -140,7 +140,10 @@ def _history_note(data, first_date: str) -> str:
 
     if data.dates[0] >= pd.Timestamp(first_date):
         return ""
-    return f" (the model's inputs from {fmt.date(data.dates[0])}: no value uses a later day)"
+    return (
+        f"; the model learns from {fmt.date(data.dates[0])} on (each day's value uses data "
+        "up to that day only)"
+    )
 
 
 def _universe_lines(universe, effect: dict | None) -> list[str]:

@@ -53,6 +53,12 @@ def test_backtest_json_matches_the_engine_and_is_audited(basket, capsys):
     assert doc["final_equity"] == pytest.approx(float(want.equity.iloc[-1]), rel=1e-12)
     assert doc["metrics"]["sharpe"] == pytest.approx(want.metrics["sharpe"], rel=1e-12)
     assert want.positions.iloc[0].abs().sum() > 0  # invested on the first day
+    main(["backtest", "momentum/SimpleMomentumModel", "--param", "window=60", *ARGS])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(
+        "from 2012-01-03 to 2016-12-30; the model learns from 1999-11-01 on (each day's "
+        "value uses data up to that day only)"
+    )
     rec = audit.show(doc["audit_id"])
     assert rec["kind"] == "backtest" and rec["params"]["window"] == 60
     assert rec["metrics"]["final_equity"] == pytest.approx(doc["final_equity"])
