@@ -11,7 +11,6 @@ pickled is a few small frames.
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from mltrainer.models.base import ModelOutput
@@ -36,27 +35,13 @@ def _data(source: str, tickers: tuple, start, end, history: str = "full"):
     return data.select(tickers=list(tickers), start=lo, end=end)
 
 
-def _crop(frame: pd.DataFrame, start) -> pd.DataFrame:
-    return frame if start is None else frame.loc[pd.Timestamp(start) :]
-
-
-def crop_output(out: ModelOutput, start) -> ModelOutput:
-    """The output restricted to dates from ``start`` (tables are kept whole)."""
-    return ModelOutput(
-        primary=_crop(out.primary, start),
-        extras={k: _crop(v, start) for k, v in out.extras.items()},
-        tables=dict(out.tables),
-        warnings=tuple(out.warnings),
-    )
-
-
 @st.cache_data(show_spinner="Running the model…", max_entries=64)
 def run_model(source: str, key: str, params: tuple, tickers: tuple, start, end) -> ModelOutput:
     """``Model(**params).run(data)`` on all the tickers' history up to ``end``, output
     from ``start`` to ``end``."""
     model = get_model(key)(**dict(params))
     out = model.run(_data(source, tickers, start, end))
-    return crop_output(out, start)
+    return out.since(start)
 
 
 @st.cache_data(show_spinner="Running the regime model on the index…", max_entries=32)
@@ -65,7 +50,7 @@ def run_index_model(key: str, params: tuple, start, end) -> ModelOutput:
     from ui.data import index_data
 
     model = get_model(key)(**dict(params))
-    return crop_output(model.run(index_data(end)), start)
+    return model.run(index_data(end)).since(start)
 
 
 @st.cache_data(show_spinner="Backtesting…", max_entries=64)

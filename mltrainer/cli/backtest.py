@@ -134,18 +134,6 @@ def _universe(args, data):
     return resolve_universe(data, args.universe, tickers_given=bool(args.tickers))
 
 
-def _history_note(data, first_date: str) -> str:
-    """Where the model's inputs start, when before the first date traded."""
-    import pandas as pd
-
-    if data.dates[0] >= pd.Timestamp(first_date):
-        return ""
-    return (
-        f"; the model learns from {fmt.date(data.dates[0])} on (each day's value uses data "
-        "up to that day only)"
-    )
-
-
 def _universe_lines(universe, effect: dict | None) -> list[str]:
     lines = [f"universe: {universe.label}"]
     if effect:
@@ -214,7 +202,7 @@ def _backtest(args) -> int:
         [
             f"{args.key} on {fmt.integer(data.n_tickers)} tickers ({data.source}), "
             f"{fmt.date_range(summary['first_date'], summary['last_date'])}"
-            + _history_note(data, summary["first_date"]),
+            + common.history_note(data, summary["first_date"]),
             *_universe_lines(universe, effect),
             f"final equity {fmt.number(summary['final_equity'], 4)} (from 1)",
             *(f"  {k:<28} {fmt.metric(k, v):>10}" for k, v in m.items()),

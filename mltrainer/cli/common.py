@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from mltrainer import validate
+from mltrainer import fmt, validate
 from mltrainer.data.market_data import MarketData, Progress
 from mltrainer.data.sources import SOURCES, load_market_data
 from mltrainer.errors import ParameterError
@@ -217,6 +217,16 @@ def load_history(args: argparse.Namespace, lead_days: int) -> MarketData:
         lead = pd.Timedelta(days=lead_days * 7 // 5 + 14)  # trading to calendar days
         start = (pd.Timestamp(args.start) - lead).date().isoformat()
     return load_data(argparse.Namespace(**{**vars(args), "start": start}))
+
+
+def history_note(data: MarketData, first_date: str | None) -> str:
+    """Where a model's inputs start, when before the first date shown (else "")."""
+    if first_date is None or data.dates[0] >= pd.Timestamp(first_date):
+        return ""
+    return (
+        f"; the model learns from {fmt.date(data.dates[0])} on (each day's value uses data "
+        "up to that day only)"
+    )
 
 
 def record_run(

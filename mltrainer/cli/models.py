@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from mltrainer import fmt
 from mltrainer.cli import common
-from mltrainer.cli.common import Subparsers, emit, load_data, record_run
+from mltrainer.cli.common import Subparsers, emit, history_note, record_run
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
 from mltrainer.models.params import parse_param_args
@@ -46,23 +46,16 @@ def _list(args) -> int:
     return 0
 
 
-def run_model(key: str, params: dict, data: MarketData) -> tuple[ModelOutput, Model]:
-    """Instantiate, validate and run the registered model ``key`` with ``params`` on
-    ``data``; its output and the model."""
-    from mltrainer.models.registry import get_model
-
-    cls = get_model(key)
-    model = cls(**params)
-    return model.run(data), model
-
-
 def _run(args) -> int:
     from mltrainer.models.registry import get_model
 
     cls = get_model(args.key)
     params = parse_param_args(cls.param_specs, args.param)
-    data = load_data(args)
-    output, model = run_model(args.key, params, data)
+    model = cls(**params)
+    # as in the Model Lab and `backtest`: the model learns from the history before --start
+    # (its windows are full on --start, not NaN for their length); the output starts there
+    data = common.load_history(args, model.min_history())
+    output = model.run(data).since(args.start)
     frame = output.to_frame()
     if args.out:
         path = Path(args.out)
@@ -107,7 +100,8 @@ def _run(args) -> int:
             f"{args.key} on {fmt.integer(data.n_tickers)} tickers ({data.source}), "
             f"{fmt.date_range(doc['first_date'], doc['last_date'])}: "
             f"{fmt.integer(frame.shape[0])} rows x {fmt.integer(frame.shape[1])} columns"
-            + (f"; written to {args.out}" if args.out else ""),
+            + (f"; written to {args.out}" if args.out else "")
+            + history_note(data, doc["first_date"]),
             *(f"warning: {w}" for w in output.warnings),
         ]
     )

@@ -68,6 +68,12 @@ class ModelOutput:
         parts = {"primary": self.primary, **self.extras}
         return pd.concat(parts, axis=1, names=["output", "column"])
 
+    def since(self, start: object) -> ModelOutput:
+        """The frames from ``start`` on (all of them for None); tables kept whole."""
+        cut = slice(None if start is None else pd.Timestamp(start), None)
+        extras = {k: v.loc[cut] for k, v in self.extras.items()}
+        return ModelOutput(self.primary.loc[cut], extras, self.tables, self.warnings)
+
 
 class Model(BaseEstimator):
     """Base of every registered model: the template every model follows.
@@ -260,22 +266,16 @@ def check_requirements(model: Model, data: MarketData) -> None:
     name = type(model).__name__
     if data.n_tickers == 0 or len(data.dates) == 0:
         raise DataError(f"{name}: the data is empty (no tickers or no dates)")
-    for need in model.requires:
-        if need == "volume" and not data.has_volume:
-            raise DataError(
-                f"{name} needs traded volume, which source '{data.source}' does not have; "
-                "use the local or a live source"
-            )
-        if need == "ohlc" and not data.has_ohlc:
-            raise DataError(
-                f"{name} needs high/low prices, which source '{data.source}' does not have; "
-                "use the local or a live source"
-            )
-        if need == "sectors" and not data.sectors:
-            raise DataError(
-                f"{name} needs GICS sectors for the tickers, which source '{data.source}' "
-                "did not provide"
-            )
+    for attr, what, verb, hint in (_NEEDS[need] for need in model.requires):
+        if not getattr(data, attr):
+            raise DataError(f"{name} needs {what}, which source '{data.source}' {verb}{hint}")
+
+
+_NEEDS = {  # a ``requires`` field -> (MarketData attribute, what it is, message ending)
+    "volume": ("has_volume", "traded volume", "does not have", "; use the local or a live source"),
+    "ohlc": ("has_ohlc", "high/low prices", "does not have", "; use the local or a live source"),
+    "sectors": ("sectors", "GICS sectors for the tickers", "did not provide", ""),
+}
 
 
 def require_history(name: str, data: MarketData, bars: int) -> None:

@@ -47,10 +47,12 @@ def test_run_matches_the_package_and_writes_parquet(key, params, capsys, tmp_pat
     ] + [f"--param={k}={v}" for k, v in params.items()]
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
-    data = load_local(
-        sp500_dir, tickers=["AAPL", "MSFT", "KO"], start="2015-01-01", end="2019-12-31"
-    )
-    expected = MODELS[key](**params).run(data).to_frame()
+    # the model learns from all the history before --start, as in the Model Lab; its
+    # output starts at --start (windows full there, not NaN for their length)
+    data = load_local(sp500_dir, tickers=["AAPL", "MSFT", "KO"], end="2019-12-31")
+    expected = MODELS[key](**params).run(data).since("2015-01-01").to_frame()
+    assert doc["first_date"] == "2015-01-02" and data.dates[0] < pd.Timestamp("2015")
+    assert expected.iloc[0].notna().all()
     frame = pd.read_parquet(out)
     assert frame.shape == expected.shape == (doc["n_rows"], doc["n_columns"])
     assert doc["params"] == {**MODELS[key]().get_params(), **params}
@@ -124,3 +126,11 @@ def test_a_failed_markov_refit_is_a_warning_in_the_json(
     with pytest.warns(RuntimeWarning):
         assert main(argv) == 0
     assert "warning: Markov switching fit failed for KO" in capsys.readouterr().out
+
+
+def test_text_says_where_the_model_learns_from(capsys, sp500_dir):
+    argv = ["models", "run", "momentum/TimeSeriesMomentumModel", *ARGS]
+    assert main([*argv, "--data-dir", str(sp500_dir)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "from 2015-01-02 to 2019-12-31" in first
+    assert "the model learns from 1999-11-01 on" in first
