@@ -19,12 +19,14 @@ from mltrainer.plots.risk import (
     weights_bar,
 )
 from mltrainer.reports.stress_report import DEFAULT_METHODS, StressSettings
+from mltrainer.reports.stress_var import MIN_BACKTEST_DAYS
 from mltrainer.risk_stress.scenarios import HISTORICAL_SCENARIOS
 from ui.context import current, load
 from ui.feedback import friendly
 from ui.figures import shared
 from ui.risk import (
     portfolio_builder,
+    portfolio_drawdowns,
     portfolio_stats,
     report_html,
     report_pdf,
@@ -111,29 +113,41 @@ m[2].metric(
     delta_arrow="off",
     help=f"Losses beyond the forecast over {fmt.integer(kup['n'])} forecasts",
 )
-m[3].metric(
-    "Kupiec p",
-    fmt.number(kup["p_value"], 3),
-    help="Kupiec p-value, unconditional coverage: a small p-value rejects the VaR's exception rate",
-)
-m[4].metric(
-    "Christoffersen p",
-    fmt.number(chris["p_value_cc"], 3),
-    help="Christoffersen p-value, conditional coverage (rate and independence of the exceptions)",
-)
-m[5].metric(
-    "Basel light",
-    light["zone"].upper(),
-    f"{fmt.integer(light['exceptions'])} in {fmt.integer(light['n'])} days",
-    delta_color="off",
-    delta_arrow="off",
-    help=f"Basel traffic light: {fmt.integer(light['exceptions'])} exceptions in the last "
-    f"{fmt.integer(light['n'])} days",
-)
-st.markdown(
-    f"<div style='height:4px;background:{ZONE_COLOURS[light['zone']]}'></div>",
-    unsafe_allow_html=True,
-)
+if light is None:  # too few scored days: no test can accept or reject the forecast
+    untested = f"needs at least {MIN_BACKTEST_DAYS} scored days; the range has {vb['scored']}"
+    for col, label in zip(m[3:], ("Kupiec p", "Christoffersen p", "Basel light"), strict=True):
+        col.metric(label, "not tested", help=f"Not tested: {untested}")
+    st.warning(
+        "The VaR forecasts are not tested: the range holds "
+        f"{fmt.count(vb['scored'], 'scored day')} and a test needs at least "
+        f"{MIN_BACKTEST_DAYS}; widen the dates in the sidebar."
+    )
+else:
+    m[3].metric(
+        "Kupiec p",
+        fmt.number(kup["p_value"], 3),
+        help="Kupiec p-value, unconditional coverage: a small p-value rejects the VaR's "
+        "exception rate",
+    )
+    m[4].metric(
+        "Christoffersen p",
+        fmt.number(chris["p_value_cc"], 3),
+        help="Christoffersen p-value, conditional coverage (rate and independence of the "
+        "exceptions)",
+    )
+    m[5].metric(
+        "Basel light",
+        light["zone"].upper(),
+        f"{fmt.integer(light['exceptions'])} in {fmt.integer(light['n'])} days",
+        delta_color="off",
+        delta_arrow="off",
+        help=f"Basel traffic light: {fmt.integer(light['exceptions'])} exceptions in the last "
+        f"{fmt.integer(light['n'])} days",
+    )
+    st.markdown(
+        f"<div style='height:4px;background:{ZONE_COLOURS[light['zone']]}'></div>",
+        unsafe_allow_html=True,
+    )
 
 with st.expander("Scenario settings", expanded=False):
     s1, s2, s3, s4 = st.columns(4)
@@ -200,51 +214,59 @@ with tab_var:
             "exceptions (losses beyond it)."
         )
         zones = report.backtest[report.backtest["level"] == level]
-        left, right = st.columns([2, 3])
-        with left:
-            st.plotly_chart(
-                shared(
-                    traffic_light_chart,
-                    pd.DataFrame(
-                        {
-                            "model": zones["method"],
-                            "exceptions": zones["exceptions (250 d)"],
-                            "zone": zones["zone (250 d)"],
-                        }
-                    ),
-                    title=f"Basel traffic light by method ({level:.1%}, last 250 days)",
-                ),
-                width="stretch",
-                key="risk_light",
+        if zones.empty:  # the range is too short to test a forecast
+            st.info(
+                f"No backtest table: a forecast is tested on {MIN_BACKTEST_DAYS} scored days "
+                f"or more, and the range holds {vb['scored']}."
             )
-        with right:
-            st.dataframe(
-                zones,
-                hide_index=True,
-                width="stretch",
-                key="risk_bt_table",
-                # the figures a reader compares; the likelihood ratios are in the report
-                column_order=[
-                    "method",
-                    "exceptions",
-                    "expected",
-                    "rate",
-                    "kupiec_p",
-                    "conditional_coverage_p",
-                    "exceptions (250 d)",
-                    "zone (250 d)",
-                ],
-                column_config={
-                    "expected": st.column_config.NumberColumn(format="%.1f"),
-                    "rate": st.column_config.NumberColumn("rate", format="percent"),
-                    "kupiec_p": st.column_config.NumberColumn("Kupiec p", format="%.3f"),
-                    "conditional_coverage_p": st.column_config.NumberColumn(
-                        "Christoffersen p", format="%.3f"
+        else:
+            basel = int(zones["basel_days"].min())  # 250, or the range's scored days if fewer
+            left, right = st.columns([2, 3])
+            with left:
+                st.plotly_chart(
+                    shared(
+                        traffic_light_chart,
+                        pd.DataFrame(
+                            {
+                                "model": zones["method"],
+                                "exceptions": zones["exceptions (250 d)"],
+                                "zone": zones["zone (250 d)"],
+                            }
+                        ),
+                        title=f"Basel traffic light by method ({level:.1%}, last {basel} days)",
+                        days=basel,
                     ),
-                    "exceptions (250 d)": st.column_config.NumberColumn("last 250 d"),
-                    "zone (250 d)": st.column_config.TextColumn("zone"),
-                },
-            )
+                    width="stretch",
+                    key="risk_light",
+                )
+            with right:
+                st.dataframe(
+                    zones,
+                    hide_index=True,
+                    width="stretch",
+                    key="risk_bt_table",
+                    # the figures a reader compares; the likelihood ratios are in the report
+                    column_order=[
+                        "method",
+                        "exceptions",
+                        "expected",
+                        "rate",
+                        "kupiec_p",
+                        "conditional_coverage_p",
+                        "exceptions (250 d)",
+                        "zone (250 d)",
+                    ],
+                    column_config={
+                        "expected": st.column_config.NumberColumn(format="%.1f"),
+                        "rate": st.column_config.NumberColumn("rate", format="percent"),
+                        "kupiec_p": st.column_config.NumberColumn("Kupiec p", format="%.3f"),
+                        "conditional_coverage_p": st.column_config.NumberColumn(
+                            "Christoffersen p", format="%.3f"
+                        ),
+                        "exceptions (250 d)": st.column_config.NumberColumn(f"last {basel} d"),
+                        "zone (250 d)": st.column_config.TextColumn("zone"),
+                    },
+                )
 
 with tab_stress:
     if tab_stress.open:  # a lazy tab: drawn only while open
@@ -347,13 +369,21 @@ with tab_drivers:
     if tab_drivers.open:  # a lazy tab: drawn only while open
         with friendly("Correlations could not be computed"):
             stats = portfolio_stats(sel.source, tickers, weights, sel.start, sel.end)
+        v0, v1, n_vol = stats["volatility_span"]
         st.metric(
-            "Annualised volatility (Ledoit-Wolf, last 3 years)", fmt.percent(stats["volatility"])
+            f"Annualised volatility (Ledoit-Wolf, last {fmt.count(n_vol, 'day')})",
+            fmt.percent(stats["volatility"]),
+            help=f"From the daily returns of {fmt.date_range(v0, v1)} on which every position "
+            "has a return (at most the last 756, three years)",
         )
         left, right = st.columns(2)
         with left:
             st.plotly_chart(
-                shared(correlation_heatmap, stats["corr"], title="Correlation of daily returns"),
+                shared(
+                    correlation_heatmap,
+                    stats["corr"],
+                    title="Correlation of daily returns, " + fmt.date_range(*stats["common_span"]),
+                ),
                 width="stretch",
                 key="risk_corr",
             )
@@ -377,7 +407,7 @@ with tab_drivers:
 with tab_dd:
     if tab_dd.open:  # a lazy tab: drawn only while open
         with friendly("Drawdowns could not be computed"):
-            stats = portfolio_stats(sel.source, tickers, weights, sel.start, sel.end)
+            stats = portfolio_drawdowns(sel.source, tickers, weights, sel.start, sel.end)
         ds = report.drawdown_stats
         d = st.columns(4)
         # short values (a day count, not two dates): a metric cuts what does not fit its column

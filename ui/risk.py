@@ -161,6 +161,7 @@ def var_backtest(
     )
     from mltrainer.measures.portfolio import portfolio_returns
     from mltrainer.measures.var import rolling_var_es
+    from mltrainer.reports.stress_var import MIN_BACKTEST_DAYS
 
     data = _data(source, tickers, start, end, history=True)
     port = portfolio_returns(data.returns(), pd.Series(dict(zip(tickers, weights, strict=True))))
@@ -169,20 +170,22 @@ def var_backtest(
     rolling = {k: _from(v, start) for k, v in full.items()}
     port = _from(port, start)
     scored = int(exc.notna().sum())
-    if scored < 20:
+    if scored == 0:
         raise DataError(
-            f"a {window}-day VaR backtest needs at least 20 forecast days in the "
-            f"range (it has {scored}: the portfolio's history is too short); widen "
-            "the dates or shorten the window"
+            f"no day of the range ({fmt.date_range(start, end)}) has a {window}-day VaR "
+            "forecast to score: the range holds no trading day, or the portfolio's history "
+            "before it is too short; widen the dates or shorten the window"
         )
+    tested = scored >= MIN_BACKTEST_DAYS  # fewer days cannot accept or reject a forecast
     return {
         "returns": port,
         "var": rolling["var"],
         "es": rolling["es"],
         "exceptions": exc,
+        "scored": scored,
         "kupiec": kupiec_pof(exc, level),
-        "christoffersen": christoffersen(exc, level),
-        "traffic_light": traffic_light(exc, level),
+        "christoffersen": christoffersen(exc, level) if tested else None,
+        "traffic_light": traffic_light(exc, level) if tested else None,
         "latest_var": float(rolling["var"].dropna().iloc[-1]),
         "latest_es": float(rolling["es"].dropna().iloc[-1]),
         "latest_date": rolling["var"].dropna().index[-1],
@@ -238,6 +241,15 @@ def portfolio_stats(source: str, tickers: tuple, weights: tuple, start, end) -> 
 
     data = _data(source, tickers, start, end)
     return portfolio_summary(data.returns(), pd.Series(dict(zip(tickers, weights, strict=True))))
+
+
+@st.cache_data(show_spinner="Computing the drawdowns…", max_entries=16)
+def portfolio_drawdowns(source: str, tickers: tuple, weights: tuple, start, end) -> dict:
+    """The portfolio's drawdown path and each position's worst drawdown over the range."""
+    from mltrainer.measures.portfolio import drawdown_summary
+
+    data = _data(source, tickers, start, end)
+    return drawdown_summary(data.returns(), pd.Series(dict(zip(tickers, weights, strict=True))))
 
 
 def trading_days(dates: pd.DatetimeIndex, start, end) -> str:

@@ -121,16 +121,28 @@ def portfolio_summary(
             f"only {len(common)} days on which every ticker has a return; "
             f"correlations and risk contributions need at least {min_common}"
         )
-    cov = covariance(common.iloc[-window:], "ledoit_wolf")
+    recent = common.iloc[-window:]
+    cov = covariance(recent, "ledoit_wolf")
     aligned = w.reindex(cov.index)
-    port = portfolio_returns(returns, w)
     return {
         "corr": common.corr(),
         "contributions": risk_contributions(aligned, cov, relative=True),
-        "drawdown": drawdown_series(equity_curve(port.dropna())),
-        "stock_drawdowns": drawdown_series(equity_curve(returns.fillna(0.0))).min(),
+        **drawdown_summary(returns, w),
         "volatility": portfolio_volatility(aligned, cov) * SQRT_TRADING_DAYS,
         "n_common": len(common),
+        "common_span": (common.index[0], common.index[-1]),
+        "volatility_span": (recent.index[0], recent.index[-1], len(recent)),
+    }
+
+
+def drawdown_summary(returns: pd.DataFrame, weights: pd.Series) -> dict:
+    """The portfolio's drawdown path (``drawdown``) and each position's worst drawdown
+    (``stock_drawdowns``) over the returns given: no minimum length, unlike the
+    correlations of :func:`portfolio_summary`."""
+    port = portfolio_returns(returns, pd.Series(weights, dtype="float64"))
+    return {
+        "drawdown": drawdown_series(equity_curve(port.dropna())),
+        "stock_drawdowns": drawdown_series(equity_curve(returns.fillna(0.0))).min(),
     }
 
 

@@ -244,8 +244,11 @@ def scenario_summary_bar(
     return _layout(fig, title, height=max(280, 70 + 34 * len(s)))
 
 
-def traffic_light_chart(zones: pd.DataFrame, title: str = "Basel traffic light") -> go.Figure:
-    """Exceptions in the last 250 days per model, coloured by zone.
+def traffic_light_chart(
+    zones: pd.DataFrame, title: str = "Basel traffic light", days: int = 250
+) -> go.Figure:
+    """Exceptions in the last ``days`` days per model (250, or fewer when the range is
+    shorter), coloured by zone.
 
     ``zones`` has columns ``model``, ``exceptions``, ``zone`` (green/yellow/red).
     """
@@ -262,6 +265,6 @@ def traffic_light_chart(zones: pd.DataFrame, title: str = "Basel traffic light")
         )
     )
     top = max(10, int(zones["exceptions"].max()) + 2) if len(zones) else 10
-    fig.update_xaxes(title_text="exceptions in the last 250 days", range=[0, top])
+    fig.update_xaxes(title_text=f"exceptions in the last {days} days", range=[0, top])
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, height=max(260, 70 + 28 * len(zones)))

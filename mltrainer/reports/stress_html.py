@@ -122,13 +122,28 @@ def _zone_class(z) -> str:
 
 
 def _backtest(r: StressReport) -> str:
-    b = r.backtest.copy()
+    first = r.var_forecasts.dropna(how="all").index
+    span = f"{first[0].date()} to {first[-1].date()}" if len(first) else "no forecast"
+    chart = figure(
+        plots.var_backtest_chart(
+            r.returns,
+            r.var_forecasts,
+            r.exceptions,
+            title=f"Daily returns against the {r.settings.chart_method} VaR forecasts",
+        )
+    )
+    if r.backtest.empty:  # too few scored days to test a forecast: the warning says why
+        note = next((w for w in r.warnings if w.startswith("the VaR backtest of")), "")
+        return f'<h2>VaR backtest</h2><p class="note">{esc(span)}: {esc(note)}.</p>' + chart
+    top = r.backtest[r.backtest["level"] == r.backtest["level"].max()]
+    basel = int(top["basel_days"].min())  # 250, or the range's scored days when fewer
+    last = {f"{x} (250 d)": f"{x} (last {basel} d)" for x in ("exceptions", "zone")}
+    b = r.backtest.drop(columns="basel_days")
     b["level"] = b["level"].map(lambda x: f"{x:.1%}")
-    b = b.rename(columns=BACKTEST_LABELS)
+    b = b.rename(columns={**BACKTEST_LABELS, **last})
     p3 = lambda x: number(x, 3)  # noqa: E731
     fmt = {"expected": lambda x: number(x, 1), "rate": pct}
     fmt.update({label: p3 for label in BACKTEST_LABELS.values()})
-    top = r.backtest[r.backtest["level"] == r.backtest["level"].max()]
     zones = pd.DataFrame(
         {
             "model": top["method"],
@@ -136,28 +151,21 @@ def _backtest(r: StressReport) -> str:
             "zone": top["zone (250 d)"],
         }
     )
-    first = r.var_forecasts.dropna(how="all").index
-    span = f"{first[0].date()} to {first[-1].date()}" if len(first) else "no forecast"
     return (
         "<h2>VaR backtest</h2>"
         f'<p class="note">Each day\'s forecast (made at the previous close from the last '
         f"{r.settings.var_window} returns) is compared with the realised return; an exception "
         f"is a loss above the forecast. Backtest period {esc(span)}. Kupiec: proportion of "
         "failures; Christoffersen: independence of exceptions and conditional coverage "
-        "(p-values below 0.05 reject the model); Basel traffic light over the last 250 days."
-        "</p>"
-        + table(b, fmt, index=False, css={"zone (250 d)": _zone_class})
-        + figure(
-            plots.var_backtest_chart(
-                r.returns,
-                r.var_forecasts,
-                r.exceptions,
-                title=f"Daily returns against the {r.settings.chart_method} VaR forecasts",
-            )
-        )
+        "(p-values below 0.05 reject the model); Basel traffic light over the last "
+        f"{basel} days.</p>"
+        + table(b, fmt, index=False, css={last["zone (250 d)"]: _zone_class})
+        + chart
         + figure(
             plots.traffic_light_chart(
-                zones, title=f"Basel traffic light, {top['level'].max():.0%} VaR, last 250 days"
+                zones,
+                title=f"Basel traffic light, {top['level'].max():.0%} VaR, last {basel} days",
+                days=basel,
             )
         )
     )
@@ -290,9 +298,11 @@ def _summary(r: StressReport) -> str:
             f"{money(v['es_value'])} ({pct(v['es'])})",
         ),
         _kpi(
-            "VaR backtest: Kupiec over the range; Basel, last 250 days",
+            f"VaR backtest: Kupiec over the range; Basel, last {v['basel_days']} days",
             f"Kupiec: {v['verdict']} · Basel: {v['zone']}",
-        ),
+        )
+        if v["kupiec_p"] is not None
+        else _kpi("VaR backtest", v["verdict"]),
     ]
     for label, w in (
         ("worst historical", e["worst_historical"]),

@@ -20,16 +20,16 @@ from mltrainer import fmt
 from mltrainer.data.bundled import sp500_index_close
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
-from mltrainer.measures.backtest_var import (
-    christoffersen,
-    kupiec_pof,
-    traffic_light,
-    var_exceptions,
-)
-from mltrainer.measures.portfolio import drawdown_series, equity_curve, portfolio_returns
-from mltrainer.measures.var import METHODS, rolling_var_es, var_es
+from mltrainer.measures.portfolio import drawdown_series, equity_curve
+from mltrainer.measures.var import METHODS
 from mltrainer.models import regime
 from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
+from mltrainer.reports.stress_var import (
+    MIN_BACKTEST_DAYS,
+    book_returns,
+    range_start,
+    var_figures,
+)
 from mltrainer.risk_stress.scenarios import (
     UNKNOWN_SECTOR,
     ScenarioResult,
@@ -251,9 +251,9 @@ def build_stress_report(
     s.check()
     data, w = _positions(data, weights)
     value = float(s.portfolio_value)
-    port = _portfolio_returns(data, w, s.var_window)
-    first = _range_start(port, start)
-    var = _var_figures(port, s, first)
+    port = book_returns(data, w, s.var_window)
+    first = range_start(port, start)
+    var = var_figures(port, s, first)
     shown = port.loc[first:]
     equity = equity_curve(shown)
     dd = drawdown_series(equity)
@@ -275,25 +275,11 @@ def build_stress_report(
         meta=_meta(data, len(w), value, market_name, generated, first),
         warnings=list(data.warnings)
         + _coverage_notes(data, first)
+        + var.warnings
         + notes
         + [m for r in results for m in r.warnings],
         regime=index_regime(data.dates[-1]),
     )
-
-
-def _range_start(port: pd.Series, start: object) -> pd.Timestamp:
-    """The first date the report shows and scores: ``start`` (or the first return), a
-    DataError when the range holds fewer than 20 returns."""
-    valid = port.dropna()
-    days = valid.index if start is None else valid.index[valid.index >= pd.Timestamp(start)]
-    if len(days) < 20:
-        since = "the start" if start is None else fmt.date(start)
-        raise DataError(
-            f"the report's range from {since} holds {len(days)} days of portfolio returns; "
-            "at least 20 are needed to score the VaR forecasts: start earlier"
-        )
-    first = port.index[0] if start is None else days[0]
-    return first
 
 
 def index_regime(day: object, key: str = "regime/VolatilityRegimeModel") -> dict:
@@ -362,94 +348,6 @@ def _coverage_notes(data: MarketData, first: pd.Timestamp) -> list[str]:
         "on the days without a position's price, the book's returns, VaR and drawdowns are "
         "those of the other positions, their weights scaled up"
     ]
-
-
-def _portfolio_returns(data: MarketData, w: pd.Series, var_window: int) -> pd.Series:
-    """Daily returns of the book rebalanced to ``w``; a DataError when too few of them
-    are there to backtest a VaR over ``var_window`` days."""
-    port = portfolio_returns(data.returns(), w)
-    n_valid = int(port.notna().sum())
-    if n_valid < var_window + 20:
-        raise DataError(
-            f"VaR backtesting needs at least {var_window + 20} days of portfolio "
-            f"returns (the data has {n_valid}, {data.dates[0].date()} to "
-            f"{data.dates[-1].date()}); widen --start/--end"
-        )
-    return port
-
-
-@dataclass
-class _VarFigures:
-    """Today's VaR/ES per method and level, their rolling backtest, and the forecasts and
-    exceptions of the charted method."""
-
-    table: pd.DataFrame
-    backtest: pd.DataFrame
-    forecasts: pd.DataFrame
-    exceptions: pd.Series
-
-
-def _var_figures(port: pd.Series, s: StressSettings, first: pd.Timestamp) -> _VarFigures:
-    """VaR/ES from the last ``var_window`` returns, and the backtest of the rolling
-    forecasts (estimated on all history before each day, scored from ``first``), for
-    every method and level."""
-    levels = tuple(float(x) for x in s.levels)
-    var_rows, bt_rows, forecasts, exceptions = [], [], {}, None
-    tail = port.dropna().iloc[-s.var_window :]
-    for method in s.methods:
-        v, e = var_es(tail, list(levels), method)
-        rolling = rolling_var_es(port, s.var_window, list(levels), method)
-        for j, level in enumerate(levels):
-            var_rows.append(_var_row(method, level, float(v[j]), float(e[j]), s.portfolio_value))
-            forecast = rolling["var"].iloc[:, j]
-            exc = var_exceptions(port, forecast).loc[first:]
-            bt_rows.append(_backtest_row(method, level, exc))
-            if method == s.chart_method:
-                forecasts[f"{level:.0%} {method}"] = forecast.shift(1).loc[first:]
-                if level == max(levels):
-                    exceptions = exc
-    return _VarFigures(
-        table=pd.DataFrame(var_rows),
-        backtest=pd.DataFrame(bt_rows),
-        forecasts=pd.DataFrame(forecasts, index=port.loc[first:].index),
-        exceptions=exceptions if exceptions is not None else pd.Series(dtype=float),
-    )
-
-
-def _var_row(method: str, level: float, var: float, es: float, value: float) -> dict:
-    value = float(value)
-    return {
-        "method": method,
-        "level": level,
-        "var": var,
-        "es": es,
-        "var_value": value * var,
-        "es_value": value * es,
-    }
-
-
-def _backtest_row(method: str, level: float, exc: pd.Series) -> dict:
-    """Kupiec, Christoffersen and the Basel traffic light of one forecast's exceptions."""
-    kup, chris, light = (
-        kupiec_pof(exc, level),
-        christoffersen(exc, level),
-        traffic_light(exc, level),
-    )
-    return {
-        "method": method,
-        "level": level,
-        "days": kup["n"],
-        "exceptions": kup["exceptions"],
-        "expected": kup["expected"],
-        "rate": kup["rate"],
-        "kupiec_lr": kup["lr"],
-        "kupiec_p": kup["p_value"],
-        "christoffersen_lr_ind": chris["lr_ind"],
-        "christoffersen_p_ind": chris["p_value_ind"],
-        "conditional_coverage_p": chris["p_value_cc"],
-        "exceptions (250 d)": light["exceptions"],
-        "zone (250 d)": light["zone"],
-    }
 
 
 def _scenarios(
@@ -527,25 +425,33 @@ def _headline_var(report: StressReport) -> dict:
     var = report.var_table
     row = var[(var["level"] == top) & (var["method"] == s.chart_method)].iloc[0]
     bt = report.backtest
-    test = bt[(bt["level"] == top) & (bt["method"] == s.chart_method)].iloc[0]
-    kupiec_p = float(test["kupiec_p"])
+    tests = bt[(bt["level"] == top) & (bt["method"] == s.chart_method)]
     scored = report.exceptions.dropna().index  # the days the backtest scored, not the data's
-    return {
+    out = {
         "method": s.chart_method,
         "level": top,
         "var": float(row["var"]),
         "var_value": float(row["var_value"]),
         "es": float(row["es"]),
         "es_value": float(row["es_value"]),
-        "zone": str(test["zone (250 d)"]),
-        "exceptions": int(test["exceptions"]),
-        "expected": float(test["expected"]),
-        "days": int(test["days"]),
+        "days": len(scored),
         "first_day": scored[0].date().isoformat() if len(scored) else None,
         "last_day": scored[-1].date().isoformat() if len(scored) else None,
-        "kupiec_p": kupiec_p,
-        "verdict": "consistent with its level" if kupiec_p >= 0.05 else "rejected",
+        **dict.fromkeys(("zone", "basel_days", "exceptions", "expected", "kupiec_p")),
+        "verdict": f"not tested (fewer than {MIN_BACKTEST_DAYS} scored days)",
     }
+    if len(tests):  # else the range is too short to test the forecast (a warning says so)
+        test = tests.iloc[0]
+        kupiec_p = float(test["kupiec_p"])
+        out |= {
+            "zone": str(test["zone (250 d)"]),
+            "basel_days": int(test["basel_days"]),
+            "exceptions": int(test["exceptions"]),
+            "expected": float(test["expected"]),
+            "kupiec_p": kupiec_p,
+            "verdict": "consistent with its level" if kupiec_p >= 0.05 else "rejected",
+        }
+    return out
 
 
 def executive_summary(report: StressReport) -> dict:
@@ -562,11 +468,7 @@ def executive_summary(report: StressReport) -> dict:
         f"more than {fmt.money(var['var_value'])} ({fmt.percent(var['var'], 2)}) on one day "
         f"in {fmt.percent(1 - var['level'], 0)} of days by {var['method']} VaR, and "
         f"{fmt.money(var['es_value'])} on average on those days (expected shortfall).",
-        f"Over {var['days']:,} days from {var['first_day']} to {var['last_day']} its losses "
-        f"beyond the forecast came {var['exceptions']:,} times against "
-        f"{fmt.number(var['expected'], 1)} expected: the forecast is {var['verdict']} "
-        f"(Kupiec p = {fmt.number(var['kupiec_p'], 3)}; Basel traffic light over the last "
-        f"250 days: {var['zone']}).",
+        _backtest_sentence(var),
     ]
     worst = [w for w in (hist, hypo) if w is not None]
     if worst:
@@ -594,3 +496,19 @@ def executive_summary(report: StressReport) -> dict:
         "regime": report.regime,
         "sentences": sentences,
     }
+
+
+def _backtest_sentence(var: dict) -> str:
+    """What the VaR backtest found, or that the range is too short to test it."""
+    span = f"{fmt.count(var['days'], 'day')} from {var['first_day']} to {var['last_day']}"
+    if var["kupiec_p"] is None:
+        return (
+            f"The {span} are too few to test the forecast (at least {MIN_BACKTEST_DAYS} "
+            "are needed)."
+        )
+    return (
+        f"Over {span} its losses beyond the forecast came {var['exceptions']:,} times against "
+        f"{fmt.number(var['expected'], 1)} expected: the forecast is {var['verdict']} "
+        f"(Kupiec p = {fmt.number(var['kupiec_p'], 3)}; Basel traffic light over the last "
+        f"{fmt.count(var['basel_days'], 'day')}: {var['zone']})."
+    )

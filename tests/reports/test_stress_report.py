@@ -364,9 +364,44 @@ def test_the_executive_summary_is_written_from_the_figures(report):
     )
 
 
-def test_a_range_too_short_to_score_is_refused(data):
-    with pytest.raises(DataError, match="at least 20"):
-        build_stress_report(data, WEIGHTS, start="2021-04-15")
+def test_a_range_too_short_to_test_the_var_keeps_the_rest(data):
+    """Five days (2021-04-15 to 2021-04-21) cannot test a VaR forecast: the report says so
+    and leaves the tests out, but keeps today's VaR/ES, the scenarios and the drawdowns."""
+    short = build_stress_report(data, WEIGHTS, start="2021-04-15")
+    assert short.backtest.empty and len(short.returns) == 5
+    assert not short.var_table.empty and short.scenarios and len(short.drawdown) == 5
+    note = next(w for w in short.warnings if w.startswith("the VaR backtest of"))
+    assert "(from 2021-04-15 to 2021-04-21) holds 5 scored days" in note
+    assert "at least 20" in note
+    summary = short.summary()["executive_summary"]
+    assert summary["var"]["kupiec_p"] is None and summary["var"]["zone"] is None
+    assert (
+        "The 5 days from 2021-04-15 to 2021-04-21 are too few to test the forecast"
+        in (summary["sentences"][1])
+    )
+    page = render_html(short)
+    assert "VaR backtest" in page and "holds 5 scored days" in page
+    assert "Basel traffic light," not in page and "Kupiec p" not in page
+    with pytest.raises(DataError, match="holds 1 day of portfolio returns; at least 2"):
+        build_stress_report(data, WEIGHTS, start="2021-04-21")
+    with pytest.raises(DataError, match="holds 0 days"):
+        build_stress_report(data.select(end="2021-04-18"), WEIGHTS, start="2021-04-17")
+
+
+def test_basel_light_over_a_range_shorter_than_250_days_says_how_long(data):
+    """From 2021-01-04 the range holds 75 scored days: the Basel figures cover those, and
+    every label says 75, not 250."""
+    short = build_stress_report(data, WEIGHTS, start="2021-01-04")
+    assert set(short.backtest["basel_days"]) == {75} and set(short.backtest["days"]) == {75}
+    var = short.summary()["executive_summary"]["var"]
+    assert var["basel_days"] == 75
+    assert (
+        "Basel traffic light over the last 75 days"
+        in (short.summary()["executive_summary"]["sentences"][1])
+    )
+    page = render_html(short)
+    assert "last 75 days" in page and "exceptions (last 75 d)" in page
+    assert "(250 d)" not in page and "last 250 days" not in page
 
 
 def test_print_css_hides_toolbars_and_keeps_blocks_whole(page):

@@ -89,6 +89,11 @@ def test_weighting_and_crash_size_change_the_output(app, shared_data_dir):
     at = open_tab(open_page(app, "risk", "local"), "risk_tab", "Correlation & risk contributions")
     equal = array(figure(at, "risk_contrib")["data"][0]["x"]).astype(float)
     assert np.allclose(equal, 1 / 8)
+    # the label gives the days the covariance is estimated from (three years at most)
+    assert "Annualised volatility (Ledoit-Wolf, last 756 days)" in metrics(at)
+    assert figure(at, "risk_corr")["layout"]["title"]["text"].startswith(
+        "Correlation of daily returns, from "
+    )
     at.selectbox(key="risk:method").select("Risk parity").run()
     assert not errors(at)
     fig = figure(at, "risk_contrib")
@@ -126,3 +131,26 @@ def test_the_report_download_is_a_non_empty_html_file(app, shared_data_dir, monk
     text = html.decode("utf-8")
     assert text.lstrip().lower().startswith("<!doctype html")
     assert "Feb-Mar 2020 (COVID-19)" in text and "plotly" in text.lower()
+
+
+def test_a_month_shows_what_it_can_and_says_the_var_is_not_tested(app, shared_data_dir):
+    """February 2021 holds 19 scored days: too few to test a VaR forecast, which the page
+    says, while today's VaR/ES, the scenarios and the drawdowns are all there."""
+    import datetime as dt
+
+    at = app.run()
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2021, 2, 1), dt.date(2021, 2, 26)))
+    at.run()
+    at = open_page(at, "risk", "local")
+    assert not at.exception, at.exception
+    m = metrics(at)
+    assert money(m["VaR 99.0%"]) > 0 and money(m["ES 99.0%"]) > money(m["VaR 99.0%"])
+    assert m["Kupiec p"] == m["Christoffersen p"] == m["Basel light"] == "not tested"
+    assert any("range holds 19 scored days" in w.value for w in at.warning)
+    assert any("No backtest table" in i.value for i in at.info)
+    assert set(chart_keys(at)) == {"risk_var_chart"}
+    open_tab(at, "risk_tab", "Stress scenarios")
+    assert not errors(at) and {"risk_scen_bar", "risk_pnl"} <= set(chart_keys(at))
+    assert any("VaR backtest of historical" in c.value for c in at.caption)
+    open_tab(at, "risk_tab", "Drawdowns")
+    assert not errors(at) and set(chart_keys(at)) == {"risk_dd", "risk_stock_dd"}

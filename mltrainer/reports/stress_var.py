@@ -1,0 +1,169 @@
+"""The stress report's VaR part: the book's daily returns, today's VaR/ES by every method
+and level, and the backtest of the rolling forecasts over the report's range.
+
+A range too short to test a forecast (fewer than :data:`MIN_BACKTEST_DAYS` scored days,
+a month's view, say) keeps its VaR/ES, forecasts and exceptions; the Kupiec,
+Christoffersen and Basel figures are left out with a warning, since no test on so few
+days can accept or reject a forecast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from mltrainer import fmt
+from mltrainer.data.market_data import MarketData
+from mltrainer.errors import DataError
+from mltrainer.measures.backtest_var import (
+    christoffersen,
+    kupiec_pof,
+    traffic_light,
+    var_exceptions,
+)
+from mltrainer.measures.portfolio import portfolio_returns
+from mltrainer.measures.var import rolling_var_es, var_es
+
+MIN_BACKTEST_DAYS = 20  # scored days below which a forecast is not tested
+BACKTEST_COLUMNS = (
+    "method",
+    "level",
+    "days",
+    "exceptions",
+    "expected",
+    "rate",
+    "kupiec_lr",
+    "kupiec_p",
+    "christoffersen_lr_ind",
+    "christoffersen_p_ind",
+    "conditional_coverage_p",
+    "exceptions (250 d)",
+    "zone (250 d)",
+    "basel_days",
+)
+
+
+def range_start(port: pd.Series, start: object) -> pd.Timestamp:
+    """The first date the report shows and scores: ``start`` (or the first return), a
+    DataError when the range holds fewer than two returns (no drawdown to speak of)."""
+    valid = port.dropna()
+    days = valid.index if start is None else valid.index[valid.index >= pd.Timestamp(start)]
+    if len(days) < 2:
+        since = "the start" if start is None else fmt.date(start)
+        raise DataError(
+            f"the report's range from {since} holds {fmt.count(len(days), 'day')} of portfolio "
+            "returns; at least 2 are needed: widen the dates"
+        )
+    return port.index[0] if start is None else days[0]
+
+
+def book_returns(data: MarketData, w: pd.Series, var_window: int) -> pd.Series:
+    """Daily returns of the book rebalanced to ``w``; a DataError when too few of them
+    are there to estimate and test a VaR over ``var_window`` days."""
+    port = portfolio_returns(data.returns(), w)
+    n_valid = int(port.notna().sum())
+    need = var_window + MIN_BACKTEST_DAYS
+    if n_valid < need:
+        raise DataError(
+            f"VaR backtesting needs at least {need} days of portfolio "
+            f"returns (the data has {n_valid}, {data.dates[0].date()} to "
+            f"{data.dates[-1].date()}); widen --start/--end"
+        )
+    return port
+
+
+@dataclass
+class VarFigures:
+    """Today's VaR/ES per method and level, their rolling backtest (a row per forecast
+    with enough scored days), the forecasts and exceptions of the charted method, and
+    what the user must be told."""
+
+    table: pd.DataFrame
+    backtest: pd.DataFrame
+    forecasts: pd.DataFrame
+    exceptions: pd.Series
+    warnings: list[str] = field(default_factory=list)
+
+
+def var_figures(port: pd.Series, s: object, first: pd.Timestamp) -> VarFigures:
+    """VaR/ES from the last ``var_window`` returns, and the backtest of the rolling
+    forecasts (estimated on all history before each day, scored from ``first``), for
+    every method and level; ``s`` holds the report's settings (``levels``, ``methods``,
+    ``var_window``, ``chart_method``, ``portfolio_value``: a ``StressSettings``)."""
+    levels = tuple(float(x) for x in s.levels)
+    var_rows, bt_rows, forecasts, exceptions, short = [], [], {}, None, {}
+    tail = port.dropna().iloc[-s.var_window :]
+    for method in s.methods:
+        v, e = var_es(tail, list(levels), method)
+        rolling = rolling_var_es(port, s.var_window, list(levels), method)
+        for j, level in enumerate(levels):
+            var_rows.append(_var_row(method, level, float(v[j]), float(e[j]), s.portfolio_value))
+            forecast = rolling["var"].iloc[:, j]
+            exc = var_exceptions(port, forecast).loc[first:]
+            scored = int(exc.notna().sum())
+            if scored >= MIN_BACKTEST_DAYS:
+                bt_rows.append(_backtest_row(method, level, exc))
+            else:
+                short[method] = scored
+            if method == s.chart_method:
+                forecasts[f"{level:.0%} {method}"] = forecast.shift(1).loc[first:]
+                if level == max(levels):
+                    exceptions = exc
+    return VarFigures(
+        table=pd.DataFrame(var_rows),
+        backtest=pd.DataFrame(bt_rows, columns=list(BACKTEST_COLUMNS)),
+        forecasts=pd.DataFrame(forecasts, index=port.loc[first:].index),
+        exceptions=exceptions if exceptions is not None else pd.Series(dtype=float),
+        warnings=_short_note(short, first, port.index[-1]),
+    )
+
+
+def _short_note(short: dict[str, int], first: pd.Timestamp, last: pd.Timestamp) -> list[str]:
+    if not short:
+        return []
+    days = sorted(set(short.values()))
+    held = fmt.count(days[0], "scored day") if len(days) == 1 else "fewer scored days"
+    return [
+        f"the VaR backtest of {', '.join(short)} is left out: the range "
+        f"({fmt.date_range(first, last)}) holds {held}, and at least {MIN_BACKTEST_DAYS} "
+        "are needed to test a forecast (Kupiec, Christoffersen, Basel); widen the dates"
+    ]
+
+
+def _var_row(method: str, level: float, var: float, es: float, value: float) -> dict:
+    value = float(value)
+    return {
+        "method": method,
+        "level": level,
+        "var": var,
+        "es": es,
+        "var_value": value * var,
+        "es_value": value * es,
+    }
+
+
+def _backtest_row(method: str, level: float, exc: pd.Series) -> dict:
+    """Kupiec, Christoffersen and the Basel traffic light (over the last 250 scored days,
+    ``basel_days`` of them when the range is shorter) of one forecast's exceptions."""
+    kup, chris, light = (
+        kupiec_pof(exc, level),
+        christoffersen(exc, level),
+        traffic_light(exc, level),
+    )
+    return {
+        "method": method,
+        "level": level,
+        "days": kup["n"],
+        "exceptions": kup["exceptions"],
+        "expected": kup["expected"],
+        "rate": kup["rate"],
+        "kupiec_lr": kup["lr"],
+        "kupiec_p": kup["p_value"],
+        "christoffersen_lr_ind": chris["lr_ind"],
+        "christoffersen_p_ind": chris["p_value_ind"],
+        "conditional_coverage_p": chris["p_value_cc"],
+        "exceptions (250 d)": light["exceptions"],
+        "zone (250 d)": light["zone"],
+        "basel_days": light["n"],
+    }
