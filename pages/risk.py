@@ -299,9 +299,18 @@ with tab_stress:
             column_config={
                 "portfolio_return": st.column_config.NumberColumn("return", format="percent"),
                 "pnl": st.column_config.NumberColumn("P&L ($)", format="dollar"),
-                "max_drawdown": st.column_config.NumberColumn("max drawdown", format="percent"),
+                "max_drawdown": st.column_config.NumberColumn(
+                    "max drawdown",
+                    format="percent",
+                    help="Worst fall from a peak inside a historical episode; none for the "
+                    "hypothetical scenarios, which are instantaneous shocks",
+                ),
                 "covered_weight": st.column_config.NumberColumn("weight covered", format="percent"),
             },
+        )
+        st.caption(
+            "Hypothetical scenarios are instantaneous shocks to today's book: they have no "
+            "window and no drawdown path (blank cells)."
         )
         outside = [r.name for r in HISTORICAL_SCENARIOS if r.key in report.skipped]
         if outside:
