@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
+from mltrainer import fmt
 from mltrainer.data.cache import cache_problem
 from mltrainer.data.market_data import MarketData
 from mltrainer.data.sources import SOURCES, live_reachable, load_market_data
@@ -99,21 +100,53 @@ def _from_url(name: str, parse):
 
 def _seed_from_url(first: dt.date, last: dt.date, sectors: list[str]) -> None:
     """Before the date and sector widgets exist in this session, take their values from
-    the URL (the Model Lab writes them there), clipped to what the data has."""
+    the URL (the Model Lab writes them there), clipped to what the data has: a link's
+    value that is malformed, outside the data or unknown is named in a warning."""
     if "g_dates" not in st.session_state:
         lo = _from_url("start", lambda text: parse_date(text, "start"))
         hi = _from_url("end", lambda text: parse_date(text, "end"))
-        if lo is not None and hi is not None and lo > hi:
-            st.warning(
-                f"The link's start {lo} is after its end {hi}; showing the default "
-                "date range instead."
-            )
-        elif lo is not None and hi is not None:
-            st.session_state["g_dates"] = (min(max(lo, first), last), min(max(hi, first), last))
+        if lo is not None or hi is not None:
+            dates, problem = url_range(lo, hi, first, last)
+            if problem:
+                st.warning(problem)
+            if dates is not None:
+                st.session_state["g_dates"] = dates
     if "g_sectors" not in st.session_state:
         wanted = _from_url("sectors", lambda s: [x for x in s.split(",") if x])
         if wanted:
+            unknown = [x for x in wanted if x not in sectors]
+            if unknown:
+                st.warning(
+                    f"The link's sectors {', '.join(repr(x[:40]) for x in unknown[:5])} are "
+                    "not GICS sectors of this data; they were left out."
+                )
             st.session_state["g_sectors"] = [x for x in wanted if x in sectors]
+
+
+def url_range(
+    lo: dt.date | None, hi: dt.date | None, first: dt.date, last: dt.date
+) -> tuple[tuple[dt.date, dt.date] | None, str | None]:
+    """The sidebar's range for a link's ``start``/``end`` (either may be missing: the
+    data's last day, or ten years before the end), and what the user must be told: a
+    start after the end or a range outside the data gives None (the default range), a
+    range reaching beyond the data is clipped to it."""
+    asked = fmt.date_range(lo, hi) if lo is not None else f"to {hi}"
+    hi = last if hi is None else hi
+    lo = max(first, hi - dt.timedelta(days=365 * 10)) if lo is None else lo
+    data = f"the data runs {fmt.date_range(first, last)}"
+    if hi < first or lo > last:
+        return None, (
+            f"The link's range {asked} lies outside the data ({data}); showing the default range."
+        )
+    if lo > hi:
+        return None, f"The link's start {lo} is after its end {hi}; showing the default range."
+    clipped = (max(lo, first), min(hi, last))
+    if clipped == (lo, hi):
+        return clipped, None
+    return clipped, (
+        f"The link's range {asked} reaches beyond the data ({data}); showing the range "
+        f"{fmt.date_range(*clipped)}."
+    )
 
 
 def _clip_dates(value, first: dt.date, last: dt.date, default_start: dt.date) -> tuple:

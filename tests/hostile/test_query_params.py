@@ -117,12 +117,55 @@ def test_unknown_values_fall_back_without_an_exception(app, shared_data_dir, par
     ],
 )
 def test_bad_sidebar_values_are_named_and_ignored(app, shared_data_dir, params, name):
+    """The malformed value is named and left out; a valid one beside it is used (an
+    end alone: ten years to it; a start alone: to the data's last day)."""
     at, notes = _open_lab(app, params)
     assert not at.exception, at.exception
     assert name in notes
     assert at.sidebar.selectbox(key="g_source").value == "auto"
-    start, end = at.sidebar.date_input(key="g_dates").value
-    assert str(end) == "2021-04-21"  # the default window, not the link's
+    start, end = (str(d) for d in at.sidebar.date_input(key="g_dates").value)
+    expected = {
+        "start": ("2011-01-03", "2020-12-31"),
+        "end": ("2015-01-02", "2021-04-21"),
+    }.get(name, ("2011-04-24", "2021-04-21"))  # else the default range
+    assert (start, end) == expected
+
+
+@pytest.mark.parametrize(
+    "params,dates,note",
+    [
+        ({"start": "1995-01-03", "end": "1998-06-01"}, None, "lies outside the data"),
+        ({"start": "2022-01-03"}, None, "from 2022-01-03 on lies outside the data"),
+        (
+            {"start": "2019-01-02", "end": "2023-06-30"},
+            ("2019-01-02", "2021-04-21"),
+            "reaches beyond the data (the data runs from 1999-11-01 to 2021-04-21)",
+        ),
+        ({"start": "2015-01-02"}, ("2015-01-02", "2021-04-21"), None),
+        ({"end": "2012-12-31"}, ("2003-01-03", "2012-12-31"), None),
+    ],
+    ids=["before-the-data", "after-the-data", "beyond-the-end", "start-only", "end-only"],
+)
+def test_a_link_range_outside_the_data_is_named_not_silently_clipped(
+    app, shared_data_dir, params, dates, note
+):
+    """A link's dates used to be clipped silently: 1995-1998 became the one day
+    1999-11-01, and a start with no end was ignored."""
+    at, notes = _open_lab(app, params)
+    assert not at.exception, at.exception
+    start, end = (str(d) for d in at.sidebar.date_input(key="g_dates").value)
+    assert (start, end) == (dates or ("2011-04-24", "2021-04-21"))  # else the default
+    if note is None:
+        assert "The link's range" not in notes
+    else:
+        assert note in notes
+
+
+def test_unknown_sectors_in_a_link_are_named(app, shared_data_dir):
+    at, notes = _open_lab(app, {"sectors": "Energy,Informaton Technology"})
+    assert not at.exception, at.exception
+    assert at.sidebar.multiselect(key="g_sectors").value == ["Energy"]
+    assert "'Informaton Technology' are not GICS sectors of this data" in notes
 
 
 def test_from_query_names_the_parameter_and_keeps_the_default():
