@@ -246,13 +246,17 @@ def trailing_returns(daily: pd.DataFrame, horizons: Mapping) -> pd.DataFrame:
 
     ``horizons`` maps a label to a number of rows (trading days), e.g. ``{"1M": 21}``;
     each cell is ``Π(1 + r) - 1`` over that many last rows of the column (missing days
-    count as flat; a column with no return in the span is NaN). Rows = columns of
-    ``daily``, columns = the horizon labels.
+    count as flat; a column with no return in the span is NaN). A horizon longer than
+    ``daily`` is NaN throughout: the rows there are would give a shorter return under
+    its label. Rows = columns of ``daily``, columns = the horizon labels.
     """
     out = {}
     for label, days in horizons.items():
         if int(days) < 1:
             raise ParameterError(f"horizon {label!r} must be at least one day (got {days})")
+        if len(daily) < int(days):
+            out[label] = pd.Series(np.nan, index=daily.columns)
+            continue
         tail = daily.iloc[-int(days) :]
         growth = (1.0 + tail).prod(min_count=1)
         out[label] = growth.where(tail.notna().any()) - 1.0

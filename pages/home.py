@@ -122,12 +122,10 @@ left, right = st.columns([3, 2])
 with left:
     st.subheader("Sector performance")
     with friendly("Sector returns could not be computed", stop=False):
-        # the trailing returns need the last year only: baskets of that year's members
+        # returns over the 1, 3 and 12 months to the range's end, whatever its start:
+        # baskets of the last ~13 months' members (a later start cut the 12-month bar)
         end_day = pd.Timestamp(sel.end or last_bar)
-        lookback = max(
-            pd.Timestamp(sel.start or end_day - pd.Timedelta(days=400)),
-            end_day - pd.Timedelta(days=400),
-        ).date()
+        lookback = (end_day - pd.Timedelta(days=400)).date()
         perf = sector_performance(sel.source, lookback, sel.end, sel.sectors)
         note = perf.note
         st.plotly_chart(perf.figure, width="stretch", key="home_sectors")

@@ -6,6 +6,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from mltrainer import fmt
 from mltrainer.plots.sectors import sector_weights_bar, treemap
 from mltrainer.sectors import FREQUENCIES
 from mltrainer.sectors_pit import EQUAL
@@ -70,17 +71,17 @@ if top[1].button(
     for w in fresh.warnings:
         st.warning(w)
     st.rerun()
-for fmt, col in zip(("csv", "parquet", "json"), top[2:], strict=True):
+for kind, col in zip(("csv", "parquet", "json"), top[2:], strict=True):
     col.download_button(
-        fmt.upper(),
-        data=export_bytes(universe, fmt, ukey),
-        file_name=f"sp500_constituents.{fmt}",
-        mime=EXPORT_MIME[fmt],
-        key=f"export_{fmt}",
+        kind.upper(),
+        data=export_bytes(universe, kind, ukey),
+        file_name=f"sp500_constituents.{kind}",
+        mime=EXPORT_MIME[kind],
+        key=f"export_{kind}",
         on_click="ignore",
         icon=":material/download:",
         width="stretch",
-        help=f"Export the constituents as {fmt.upper()}",
+        help=f"Export the constituents as {kind.upper()}",
     )
 
 # ------------------------------------------------------------------- constituents
@@ -96,6 +97,15 @@ window_label = st.select_slider(
 end = sel.end or data.dates[-1].date()
 with friendly("Returns could not be computed"):
     rets = ticker_returns(sel.source, end, WINDOWS[window_label], sel.sectors)
+span = f"over {window_label}"
+held = int((data.dates <= pd.Timestamp(end)).sum()) - 1  # returns the data has up to end
+if held < WINDOWS[window_label]:  # the window reaches back before the data's first day
+    first_day = data.dates[0].date()
+    st.warning(
+        f"The data starts {first_day}, {fmt.count(held, 'trading day')} before {end}: the "
+        f"returns shown run from {first_day}, not over {window_label}."
+    )
+    window_label, span = f"since {first_day}", f"from {first_day}"
 listed = under_list_symbols(rets, data.dates[-1].date(), universe.as_of)
 table = universe.to_frame()
 table = table.merge(
@@ -196,8 +206,7 @@ with tab_map:
                 theme=None,
             )
             st.caption(
-                f"{caption} Colour: return over {window_label} to {end} "
-                f"(prices from {data.source}).",
+                f"{caption} Colour: return {span} to {end} (prices from {data.source}).",
                 help="The treemap shows the index as it "
                 "was on the sidebar's end date: that day's members in that day's GICS "
                 "sectors, never today's market caps for an earlier date.",

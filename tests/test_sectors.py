@@ -178,6 +178,8 @@ def test_trailing_returns_compound_by_hand():
     out = trailing_returns(daily, {"2d": 2, "4d": 4})
     assert out.loc["S", "2d"] == pytest.approx(0.05)  # last two rows: 0.05 and a flat gap
     assert out.loc["S", "4d"] == pytest.approx(1.1 * 0.9 * 1.05 - 1)
+    # five days of returns are not in four rows: no figure, not the four days' return
+    assert trailing_returns(daily, {"5d": 5})["5d"].isna().all()
     with pytest.raises(ParameterError):
         trailing_returns(daily, {"none": 0})
 

@@ -72,5 +72,11 @@ def sector_performance(source: str, start, end, sectors: tuple) -> SectorPerform
     members in that day's sectors, from daily returns since ``start``."""
     daily, note = pit_sector_daily_returns(source, start, end, sectors)
     table = trailing_returns(daily, HORIZONS)
+    short = [label for label, days in HORIZONS.items() if len(daily) < days]
+    if short:  # the data starts too late for them: no bar rather than a shorter return
+        note += (
+            f"; no {' or '.join(short)} return: the data holds "
+            f"{fmt.count(len(daily), 'trading day')} to {daily.index[-1]:%Y-%m-%d}"
+        )
     table = table.drop(index=[i for i in ("Unknown",) if i in table.index])
     return SectorPerformance(sector_performance_bar(table, height=420), daily.index[-1], note)

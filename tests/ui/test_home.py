@@ -22,3 +22,50 @@ def test_switching_the_source_to_bundled(app, shared_data_dir):
     metrics = _metrics(at)
     assert metrics["Data source"] == "bundled" and metrics["Tickers"] == "20"
     assert at.sidebar.date_input(key="g_dates").min.year == 1990
+
+
+def _sector_bars(at) -> dict:
+    from tests.ui.pagetools import array, figure
+
+    fig = figure(at, "home_sectors")
+    return {
+        t["name"]: dict(zip(t["y"], array(t["x"]).astype(float), strict=True)) for t in fig["data"]
+    }
+
+
+def test_sector_returns_run_to_the_end_whatever_the_start(app, shared_data_dir):
+    """The 12-month bar is the return over the 252 trading days to the range's end: a
+    range starting three months before it used to cut it to those three months."""
+    import datetime as dt
+
+    import numpy as np
+
+    at = app.run()
+    end = dt.date(2021, 4, 21)
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2018, 1, 2), end)).run()
+    long = _sector_bars(at)
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2021, 1, 4), end)).run()
+    assert not at.exception, at.exception
+    short = _sector_bars(at)
+    for horizon in ("1 month", "3 months", "12 months"):
+        sectors = sorted(long[horizon])
+        assert sorted(short[horizon]) == sectors
+        a = np.array([long[horizon][s] for s in sectors])
+        b = np.array([short[horizon][s] for s in sectors])
+        assert np.allclose(a, b, rtol=1e-12), horizon
+    assert not np.allclose(list(short["12 months"].values()), list(short["3 months"].values()))
+
+
+def test_no_twelve_month_bar_before_the_data_has_a_year(app, shared_data_dir):
+    import datetime as dt
+
+    import numpy as np
+
+    at = app.run()
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2000, 1, 3), dt.date(2000, 6, 1)))
+    at.run()
+    assert not at.exception, at.exception
+    bars = _sector_bars(at)
+    assert np.isnan(list(bars["12 months"].values())).all()
+    assert np.isfinite(list(bars["3 months"].values())).all()
+    assert any("no 12 months return: the data holds" in c.value for c in at.caption)

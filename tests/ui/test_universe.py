@@ -146,3 +146,23 @@ def test_a_past_end_date_draws_the_index_of_that_day(app, shared_data_dir):
     assert len(leaves) > 100 and set(leaves) == {1.0}  # equal weight, never 2026 caps
     weights = figure(at, "uni_weights")
     assert [tr["name"] for tr in weights["data"]] == ["equal-weighted"]
+
+
+def test_a_window_longer_than_the_data_says_what_the_returns_cover(app, shared_data_dir):
+    """Three years to 2000-06-01 reach before the data (from 1999-11-01): the returns run
+    from its first day, and the page says so instead of labelling them '3 years'."""
+    at = open_page(app, "universe", "local")
+    at.sidebar.date_input(key="g_dates").set_value(
+        (pd.Timestamp("2000-01-03").date(), pd.Timestamp("2000-06-01").date())
+    ).run()
+    at.select_slider(key="uni_window").set_value("3 years").run()
+    assert not errors(at)
+    assert any(
+        "The data starts 1999-11-01, 147 trading days before 2000-06-01" in w.value
+        and "not over 3 years" in w.value
+        for w in at.warning
+    )
+    assert any("Colour: return from 1999-11-01 to 2000-06-01" in c.value for c in at.caption)
+    at.select_slider(key="uni_window").set_value("3 months").run()
+    assert not at.warning
+    assert any("Colour: return over 3 months to 2000-06-01" in c.value for c in at.caption)
