@@ -93,8 +93,9 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str] | No
         key=f"{key}:method",
         bind="query-params",
         help="Market cap: the constituents-financials snapshot; risk "
-        "parity: equal risk contributions (Ledoit-Wolf covariance, last 3 "
-        "years); sizing model: its weights on the last date",
+        "parity: equal risk contributions (Ledoit-Wolf covariance of the range's "
+        "last 756 days, three years, or all of a shorter range); sizing model: its "
+        "weights on the last date",
     )
     sizing_key = None
     if method == "Sizing model":
