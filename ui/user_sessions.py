@@ -141,10 +141,19 @@ class PageView:
         return self.ended - self.started
 
 
+_ISSUED: set[int] = set()  # ports handed out by this process, never handed out twice
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on now and that this process has not
+    handed out before (the OS may offer a port again once its socket is closed)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _ISSUED:
+            _ISSUED.add(port)
+            return port
 
 
 @contextlib.contextmanager
@@ -157,6 +166,27 @@ def serve(
     ``warm``: start it as the product does, through :mod:`ui.serve` (the server, then the
     headless warm-up of the default pages), and yield once the warm-up has ended.
     """
+    for attempt in range(3):  # another process may take the free port before the server
+        try:
+            with _serve_once(folder, env, timeout_s, warm) as served:
+                yield served
+                return
+        except _PortTaken:
+            if attempt == 2:
+                raise RuntimeError("streamlit found its port taken three times") from None
+
+
+class _PortTaken(RuntimeError):
+    """The server exited before it answered: its port was taken meanwhile."""
+
+
+def _port_taken(log: str) -> bool:
+    """Whether a server's log says its port was taken ("Port 8501 is not available")."""
+    return "is not available" in log or "already in use" in log
+
+
+@contextlib.contextmanager
+def _serve_once(folder: Path, env: dict | None, timeout_s: float, warm: bool) -> Iterator[tuple]:
     port = free_port()
     log_path = Path(folder) / "streamlit.log"
     ready = Path(folder) / "ready"
@@ -184,6 +214,8 @@ def serve(
         try:
             deadline = time.time() + timeout_s + (300 if warm else 0)
             while not (ready.exists() if warm else healthy(url)):
+                if proc.poll() is not None and _port_taken(log_path.read_text()):
+                    raise _PortTaken(url)
                 if time.time() > deadline or proc.poll() is not None:
                     raise RuntimeError(f"streamlit did not start on {url}; see {log_path}")
                 time.sleep(0.25)

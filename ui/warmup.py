@@ -19,6 +19,7 @@ a page that failed to warm is computed by its first reader, as without a warm-up
 from __future__ import annotations
 
 import argparse
+import http.client
 import sys
 import time
 import urllib.error
@@ -59,8 +60,8 @@ def healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url.rstrip("/") + "/_stcore/health", timeout=2) as response:
             return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
+        return False  # nothing there yet, or another server's protocol on the port
 
 
 def wait_healthy(url: str, timeout: float) -> None:

@@ -103,7 +103,10 @@ def topology(tmp_path_factory, chromium_path, shared_data_dir):
         worker = services["worker"]
         for _ in range(worker["deploy"]["replicas"]):
             dash = free_port()
-            spawn(_local(worker["command"], {**base, ":8788": f"127.0.0.1:{dash}"}))
+            # explicit worker and nanny ports: a worker's random one could take the port
+            # chosen for the app while both start (CI saw Dask answer the app's health check)
+            ports = ["--worker-port", str(free_port()), "--nanny-port", str(free_port())]
+            spawn(_local(worker["command"], {**base, ":8788": f"127.0.0.1:{dash}"}) + ports)
             health += _health_urls(worker, dash)
         app_env = {
             k: str(v).replace(SCHEDULER_IN_COMPOSE, address)

@@ -177,3 +177,37 @@ def test_a_ready_file_left_by_an_earlier_run_goes_at_start(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+
+
+def test_serve_moves_on_when_another_server_took_its_port(tmp_path, monkeypatch):
+    """CI saw a Dask worker bind the port chosen for the app before the app did: the
+    health check met Dask's handshake (BadStatusLine). That reads as not healthy, and the
+    server, which exits with "Port ... is not available", is started on another port."""
+    import threading
+
+    from ui import user_sessions
+    from ui.warmup import healthy
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+
+    def answer_like_dask():
+        while True:
+            try:
+                conn, _ = taken.accept()
+            except OSError:
+                return
+            conn.sendall(b"\x00\x00\x00:*compression\xc0python pickle-protocol\r\n\r\n")
+            conn.close()
+
+    threading.Thread(target=answer_like_dask, daemon=True).start()
+    ports = iter([busy, free_port()])
+    monkeypatch.setattr(user_sessions, "free_port", lambda: next(ports))
+    try:
+        assert healthy(f"http://127.0.0.1:{busy}") is False
+        with serve(tmp_path) as (url, _proc):
+            assert url != f"http://127.0.0.1:{busy}" and healthy(url)
+    finally:
+        taken.close()
