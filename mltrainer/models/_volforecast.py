@@ -51,17 +51,17 @@ LOG_FLOOR = 1e-6  # percent^2: a run of zero returns would otherwise have no log
 
 @dataclass(frozen=True)
 class ForecastSpec:
-    """Method and walk-forward settings (see :class:`VolatilityForecastingModel`)."""
+    """A VolatilityForecastingModel's walk-forward settings (defaults: the model's specs)."""
 
-    method: str = "linear"
-    window: int = 750
-    min_obs: int = 250
-    arima_p: int = 1
-    arima_q: int = 1
-    rv_window: int = 5
-    n_estimators: int = 50
-    max_depth: int = 5
-    random_state: int = 0
+    method: str
+    window: int
+    min_obs: int
+    arima_p: int
+    arima_q: int
+    rv_window: int
+    n_estimators: int
+    max_depth: int
+    random_state: int
 
 
 def trailing_mean(x: np.ndarray, n: int) -> np.ndarray:
