@@ -501,7 +501,7 @@ def rolling_var_es(
         returns = pd.Series(returns)
     if isinstance(returns, pd.DataFrame):
         raise DataError(
-            "rolling_var_es takes one return series; use rolling_var/rolling_es for a frame "
+            "rolling_var_es takes one return series; use rolling_var for a frame "
             "(one column per asset) or combine the assets with portfolio_returns"
         )
     if not isinstance(window, (int, np.integer)) or window < MIN_OBS:
@@ -522,7 +522,6 @@ def rolling_var_es(
 
 def _rolling_one(
     returns: pd.Series | pd.DataFrame,
-    measure: str,
     window: int,
     level: Level,
     method: str,
@@ -530,15 +529,12 @@ def _rolling_one(
 ) -> pd.Series | pd.DataFrame:
     if isinstance(returns, pd.DataFrame):
         # one column at a time: a (dates x tickers x window) view would not fit in memory
-        out = {
-            c: _rolling_one(returns[c], measure, window, level, method, **kw)
-            for c in returns.columns
-        }
+        out = {c: _rolling_one(returns[c], window, level, method, **kw) for c in returns.columns}
         if np.ndim(level) == 0:
             return pd.DataFrame(out, index=returns.index, columns=returns.columns)
         return pd.concat(out, axis=1, names=["ticker", "level"])
     frame = rolling_var_es(returns, window, level, method, **kw)
-    part = frame[measure]
+    part = frame["var"]
     if isinstance(part, pd.DataFrame):
         part.columns = list(part.columns)
     else:
@@ -558,15 +554,4 @@ def rolling_var(
     A Series for one series and one level; a frame with one column per level, or per
     asset when ``returns`` is a frame (column MultiIndex (ticker, level) for both).
     """
-    return _rolling_one(returns, "var", window, level, method, **kw)
-
-
-def rolling_es(
-    returns: pd.Series | pd.DataFrame,
-    window: int = 250,
-    level: Level = 0.99,
-    method: str = "historical",
-    **kw,
-) -> pd.Series | pd.DataFrame:
-    """Rolling ES forecast for t+1 made at t (positive loss); see :func:`rolling_var_es`."""
-    return _rolling_one(returns, "es", window, level, method, **kw)
+    return _rolling_one(returns, window, level, method, **kw)
