@@ -6,7 +6,7 @@ out); :func:`~mltrainer.reports.stress_html.render_html` lays it out and
 :func:`~mltrainer.reports.stress_html.write_stress_report` writes the files (the layout
 depends on this module, never the reverse).
 The numbers come from :mod:`mltrainer.measures` (VaR/ES, backtests, portfolio returns,
-drawdowns) and :mod:`mltrainer.risk_stress.scenarios`; the figures from
+drawdowns; the VaR part is :mod:`mltrainer.reports.stress_var`) and :mod:`mltrainer.risk_stress.scenarios`; the figures from
 :mod:`mltrainer.plots.risk`.
 """
 
@@ -238,14 +238,15 @@ def build_stress_report(
         Generation time shown in the report (default: now, UTC).
     start : date-like, optional
         First day of the range the report shows and scores: the VaR backtest counts the
-        exceptions from there, the returns, drawdowns and their figures cover it. None:
-        the whole history.
+        exceptions from there (on fewer than 20 such days its tests are left out, with a
+        warning), the returns, drawdowns and their figures cover it. None: the whole
+        history.
 
     Raises
     ------
     DataError
-        Bad weights (see :func:`validate_weights`), fewer than two positions, or too
-        little history for the VaR window.
+        Bad weights (see :func:`validate_weights`), fewer than two positions, too
+        little history for the VaR window, or a range with fewer than two returns.
     """
     s = settings or StressSettings()
     s.check()
