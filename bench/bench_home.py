@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from ui.user_sessions import CHROMIUM_ARGS, VIEWS, _rendered, serve  # noqa: E402
+from ui.user_sessions import CHROMIUM_ARGS, VIEWS, serve, wait_rendered  # noqa: E402
 
 HOME = VIEWS[0]
 
@@ -50,7 +50,7 @@ async def _open_home(pw, profile: Path | None, url: str, key: str) -> float:
             page = context.pages[0] if context.pages else await context.new_page()
             started = time.perf_counter()
             await page.goto(f"{url}/", wait_until="domcontentloaded", timeout=300_000)
-            served, drawn = await _rendered(page, HOME, key, 300_000)
+            served, drawn = await wait_rendered(page, HOME, key, 300_000)
             print(f"    served {served - started:.2f} s, drawn {drawn - started:.2f} s")
             return drawn - started
         finally:

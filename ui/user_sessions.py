@@ -286,7 +286,7 @@ class ServerSampler:
         return sum(self._clients.values())
 
 
-async def _rendered(page, view: View, key: str, timeout_ms: float) -> tuple[float, float]:
+async def wait_rendered(page, view: View, key: str, timeout_ms: float) -> tuple[float, float]:
     """Wait until the page is rendered (see the module docstring) and stays so; the
     :func:`time.perf_counter` times at which the server had sent it (its script run was
     over) and at which its charts were drawn."""
@@ -338,7 +338,7 @@ async def _session(browser, url: str, index: int, delay: float, t0: float, timeo
                 else:
                     nav = page.locator(f'[data-testid="stSidebarNav"] a[href$="/{view.path}"]')
                     await nav.click(timeout=timeout_s * 1000)
-                served, drawn = await _rendered(page, view, f"{index}-{i}", timeout_s * 1000)
+                served, drawn = await wait_rendered(page, view, f"{index}-{i}", timeout_s * 1000)
                 record.served, record.ended, record.rendered = served - t0, drawn - t0, True
             except Exception as exc:  # noqa: BLE001 - a timeout or a crash is a finding
                 record.ended = time.perf_counter() - t0
