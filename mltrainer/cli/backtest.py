@@ -200,7 +200,7 @@ def _backtest(args) -> int:
     m = summary["metrics"]
     text = "\n".join(
         [
-            f"{args.key} on {fmt.integer(data.n_tickers)} tickers ({data.source}), "
+            f"{args.key} on {fmt.count(data.n_tickers, 'ticker')} ({data.source}), "
             f"{fmt.date_range(summary['first_date'], summary['last_date'])}"
             + common.history_note(data, summary["first_date"]),
             *_universe_lines(universe, effect),

@@ -57,6 +57,11 @@ def _run(args) -> int:
     data = common.load_history(args, model.min_history())
     output = model.run(data).since(args.start)
     frame = output.to_frame()
+    if frame.empty:  # --start after the data's last day: no row to show, not an empty file
+        raise DataError(
+            f"no trading day {fmt.date_range(args.start, args.end)} in the data, which runs "
+            f"{fmt.date_range(data.dates[0], data.dates[-1])}; choose dates inside it"
+        )
     if args.out:
         path = Path(args.out)
         if path.suffix.lower() != ".parquet":
@@ -97,7 +102,7 @@ def _run(args) -> int:
     }
     text = "\n".join(
         [
-            f"{args.key} on {fmt.integer(data.n_tickers)} tickers ({data.source}), "
+            f"{args.key} on {fmt.count(data.n_tickers, 'ticker')} ({data.source}), "
             f"{fmt.date_range(doc['first_date'], doc['last_date'])}: "
             f"{fmt.integer(frame.shape[0])} rows x {fmt.integer(frame.shape[1])} columns"
             + (f"; written to {args.out}" if args.out else "")

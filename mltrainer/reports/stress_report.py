@@ -6,8 +6,8 @@ out); :func:`~mltrainer.reports.stress_html.render_html` lays it out and
 :func:`~mltrainer.reports.stress_html.write_stress_report` writes the files (the layout
 depends on this module, never the reverse).
 The numbers come from :mod:`mltrainer.measures` (VaR/ES, backtests, portfolio returns,
-drawdowns; the VaR part is :mod:`mltrainer.reports.stress_var`) and :mod:`mltrainer.risk_stress.scenarios`; the figures from
-:mod:`mltrainer.plots.risk`.
+drawdowns; the VaR part is :mod:`mltrainer.reports.stress_var`) and
+:mod:`mltrainer.risk_stress.scenarios`; the figures from :mod:`mltrainer.plots.risk`.
 """
 
 from __future__ import annotations

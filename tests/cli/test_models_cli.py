@@ -134,3 +134,12 @@ def test_text_says_where_the_model_learns_from(capsys, sp500_dir):
     first = capsys.readouterr().out.splitlines()[0]
     assert "from 2015-01-02 to 2019-12-31" in first
     assert "the model learns from 1999-11-01 on" in first
+
+
+def test_a_range_after_the_data_is_an_error_not_an_empty_output(capsys, sp500_dir):
+    argv = ["models", "run", "momentum/TimeSeriesMomentumModel", "--source", "local"]
+    argv += ["--tickers", "AAPL", "--start", "2022-01-03", "--data-dir", str(sp500_dir)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no trading day from 2022-01-03 on in the data" in err
+    assert "runs from 1999-11-01 to 2021-04-21" in err
