@@ -14,6 +14,11 @@ from functools import lru_cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# the commission the Model Lab, `backtest`, `walkforward` and `leaderboard` charge unless
+# told otherwise (bps of traded value): free trading would flatter a model that trades a lot
+DEFAULT_COST_BPS = 5.0
+
 log = logging.getLogger(__name__)
 
 

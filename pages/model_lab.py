@@ -8,6 +8,7 @@ import streamlit as st
 from mltrainer import fmt
 from mltrainer.backtest.baselines import ROWS
 from mltrainer.backtest.pit import survivorship_effect
+from mltrainer.config import DEFAULT_COST_BPS
 from mltrainer.models.registry import by_family, get_model
 from mltrainer.plots.backtest import (
     equity_chart,
@@ -159,7 +160,7 @@ costs = c2.slider(
     "Costs (bps per trade)",
     0.0,
     50.0,
-    float(url.get("costs", 5.0) or 5.0),
+    float(url.get("costs", DEFAULT_COST_BPS) or DEFAULT_COST_BPS),
     1.0,
     key="lab_costs",
     help="Commission plus slippage per unit of traded value",

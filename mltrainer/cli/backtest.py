@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from mltrainer import fmt
 from mltrainer.cli import common
 from mltrainer.cli.common import Subparsers, add_command, emit, load_data, record_run
+from mltrainer.config import DEFAULT_COST_BPS
 from mltrainer.errors import ParameterError
 from mltrainer.validate import parse_float, parse_int
 
@@ -77,8 +78,8 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
         "--cost-bps",
         parse_float,
         bps,
-        0.0,
-        "commission, bps of traded value",
+        DEFAULT_COST_BPS,  # as the Model Lab and the leaderboard
+        f"commission, bps of traded value (default {DEFAULT_COST_BPS:g})",
         dest="commission_bps",
     )
     add("--slippage-bps", parse_float, bps, 0.0, "slippage, bps of traded value")

@@ -8,6 +8,7 @@ import sys
 
 from mltrainer.cli import common
 from mltrainer.cli.common import Subparsers, emit, load_data, record_run
+from mltrainer.config import DEFAULT_COST_BPS
 from mltrainer.errors import DataError
 from mltrainer.validate import parse_float, parse_int
 
@@ -34,8 +35,8 @@ def register(subparsers: Subparsers) -> None:
         "--cost-bps",
         parse_float,
         (0.0, 1000.0),
-        5.0,
-        "commission, bps of traded value (default 5)",
+        DEFAULT_COST_BPS,
+        f"commission, bps of traded value (default {DEFAULT_COST_BPS:g})",
     )
     common.add_fold_args(p)
     common.add_number(

@@ -117,3 +117,24 @@ def test_walkforward_says_when_the_out_of_sample_track_never_held_anything(capsy
     assert "warning (out of sample): the model took no position" in capsys.readouterr().out
     code = main(["walkforward", "momentum/SimpleMomentumModel", "--no-progress", "--json", *ARGS])
     assert json.loads(capsys.readouterr().out)["warnings"] == []
+
+
+def test_backtest_and_walkforward_charge_the_model_labs_costs_by_default(capsys):
+    """Without --cost-bps the CLI charged nothing while the Model Lab charged 5 bps, so
+    the same run gave two answers; both now take config.DEFAULT_COST_BPS."""
+    from mltrainer.config import DEFAULT_COST_BPS
+
+    argv = ["backtest", "momentum/SimpleMomentumModel", "--json", *ARGS]
+    assert main(argv) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--cost-bps", f"{DEFAULT_COST_BPS}"]) == 0
+    explicit = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--cost-bps", "0"]) == 0
+    free = json.loads(capsys.readouterr().out)
+    assert DEFAULT_COST_BPS == 5.0
+    assert default["final_equity"] == explicit["final_equity"] < free["final_equity"]
+    wf = ["walkforward", "momentum/SimpleMomentumModel", "--grid", "window=20,60", "--json"]
+    assert main([*wf, *ARGS]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["settings"]["backtest"]["commission_bps"] == DEFAULT_COST_BPS
+    assert doc["baselines"]["out_of_sample"]["costs"]["commission_bps"] == DEFAULT_COST_BPS
