@@ -73,7 +73,7 @@ def main() -> int:
     settings = WalkForwardSettings(
         train_size=756,
         test_size=252,
-        backtest_kwargs={"commission_bps": 5.0, "members": universe.mask},
+        backtest_kwargs={"commission_bps": config.DEFAULT_COST_BPS, "members": universe.mask},
     )
     print(
         f"{len(keys)} models on {data.n_tickers} tickers x {len(data.dates)} dates "

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
+from mltrainer.config import DEFAULT_COST_BPS
 from mltrainer.errors import DataError, MLTrainerError
 from ui.feedback import result_store, with_progress
 
@@ -38,7 +39,7 @@ def latest_stored() -> tuple[pd.DataFrame, dict] | None:
 
 def starter(sel, tickers: list[str]) -> tuple[pd.DataFrame, dict]:
     """The momentum family on ``tickers`` over the sidebar's range (504-day first
-    training window, 126-day test folds, 5 bps), computed once per server with a
+    training window, 126-day test folds, the default 5 bps a trade), computed once per server with a
     progress bar; its tasks are kept in the cache folder like any leaderboard's."""
     from mltrainer.backtest.leaderboard import data_meta, leaderboard_models, run_leaderboard
     from mltrainer.backtest.splits import min_test_size
@@ -49,7 +50,7 @@ def starter(sel, tickers: list[str]) -> tuple[pd.DataFrame, dict]:
     def compute(progress):
         data = window(sel, tickers)
         settings = WalkForwardSettings(
-            train_size=504, test_size=126, backtest_kwargs={"commission_bps": 5.0}
+            train_size=504, test_size=126, backtest_kwargs={"commission_bps": DEFAULT_COST_BPS}
         )
         need = settings.min_dates()
         if len(data.dates) < need:
