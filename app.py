@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui import links
 from ui.context import sidebar
 from ui.feedback import import_models
 from ui.pages import navigation
@@ -11,4 +12,6 @@ st.set_page_config(page_title="mltrainer", page_icon="📈", layout="wide")
 page = navigation()
 sidebar()
 import_models()
+links.remember()
 page.run()
+links.report()  # a page stopped by an error (ui.feedback.friendly) reports before it stops

@@ -9,6 +9,7 @@ import streamlit as st
 from mltrainer import fmt
 from mltrainer.models.registry import by_family
 from mltrainer.monitor import Limits
+from ui import links
 from ui.compute import params_key
 from ui.context import current, load
 from ui.data import cache_status, index_close
@@ -69,7 +70,7 @@ with right:
         "Regime model",
         regimes,
         index=regimes.index(DEFAULT_REGIME) if DEFAULT_REGIME in regimes else 0,
-        format_func=lambda k: k.split("/")[1].removesuffix("Model"),
+        format_func=links.label("home_regime", lambda k: k.split("/")[1].removesuffix("Model")),
         key="home_regime",
         bind="query-params",
         help="Any regime model of the registry, with its "

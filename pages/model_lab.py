@@ -16,6 +16,7 @@ from mltrainer.plots.backtest import (
     sweep_heatmap,
     walkforward_chart,
 )
+from ui import links
 from ui.compute import backtest, params_key
 from ui.context import current, load
 from ui.data import default_tickers, universe_tickers
@@ -275,7 +276,7 @@ with tab_wf:
         mode = c3.selectbox(
             "Training window",
             list(TRAIN_MODES),
-            format_func=TRAIN_MODES.get,
+            format_func=links.label("lab_mode", TRAIN_MODES.get),
             key="lab_mode",
             bind="query-params",
             help="Expanding: every fold trains on all dates from the range "

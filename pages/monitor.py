@@ -8,6 +8,7 @@ import streamlit as st
 from mltrainer import fmt
 from mltrainer.models.registry import by_family
 from mltrainer.plots.portfolio import alert_timeline
+from ui import links
 from ui.compute import params_key
 from ui.context import current, load
 from ui.data import index_close
@@ -46,7 +47,7 @@ regime_key = c2.selectbox(
     index=regimes.index(DEFAULT_REGIME) if DEFAULT_REGIME in regimes else 0,
     key="mon_regime",
     bind="query-params",
-    format_func=lambda k: k.split("/")[1].removesuffix("Model"),
+    format_func=links.label("mon_regime", lambda k: k.split("/")[1].removesuffix("Model")),
 )
 with st.expander("Risk limits", expanded=True):
     limits = limits_widgets("mon")

@@ -18,6 +18,7 @@ from mltrainer.plots.regimes import (
     transition_heatmap,
 )
 from mltrainer.regime_summary import range_summary
+from ui import links
 from ui.compute import params_key, run_index_model, run_model
 from ui.context import current, load
 from ui.data import index_close, universe_tickers
@@ -105,7 +106,11 @@ if not outputs:
     st.stop()
 
 detail = st.selectbox(
-    "Details for", list(outputs), format_func=short, key="rg_detail", bind="query-params"
+    "Details for",
+    list(outputs),
+    format_func=links.label("rg_detail", short),
+    key="rg_detail",
+    bind="query-params",
 )
 out = outputs[detail]
 col = out.primary.columns[0]

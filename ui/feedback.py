@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 from mltrainer.errors import MLTrainerError
+from ui import links
 
 
 def import_models() -> None:
@@ -61,6 +62,7 @@ def friendly(what: str, stop: bool = True) -> Iterator[None]:
     except MLTrainerError as exc:
         st.error(f"{what}: {exc}")
         if stop:
+            links.report()  # after st.stop() nothing more reaches the page
             st.stop()
 
 

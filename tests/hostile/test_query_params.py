@@ -197,3 +197,65 @@ def test_a_bad_model_parameter_in_a_link_is_named_and_falls_back(
     assert f"p.{name}" in notes and "using the default" in notes
     default = {"short_window": 10, "long_window": 60}[name]
     assert at.slider(key=f"lab:momentum/TimeSeriesMomentumModel:{name}").value == default
+
+
+# ------------------------------------------------- the pages' own URL-bound widgets
+def _open(app, page: str, params: dict):
+    app.query_params.update(params)
+    at = app.run()
+    assert not at.exception, at.exception
+    at.switch_page(str(PROJECT_ROOT / "pages" / f"{page}.py")).run()
+    assert not at.exception, at.exception
+    return at, [t.value for t in at.toast]
+
+
+def test_a_value_a_page_widget_cannot_take_is_named(app, shared_data_dir):
+    """Streamlit drops a bound widget's link value it cannot use and shows the default
+    without a word; the page now names each one (and only those: a valid value, or one
+    equal to the default, passes)."""
+    at, toasts = _open(
+        app,
+        "risk",
+        {
+            "risk_level": "0.5",  # not one of the levels
+            "risk_window": "abc",
+            "risk_value": "1e400",
+            "risk_crash": "-0.3",  # valid
+            "risk_method": "historical",  # the default, written out
+        },
+    )
+    assert at.select_slider(key="risk_level").value == 0.99
+    assert at.slider(key="risk_crash").value == -0.3
+    named = " ".join(toasts)
+    assert "risk_level='0.5'" in named and "showing 0.99 instead" in named
+    assert "risk_window='abc'" in named and "showing 250 instead" in named
+    assert "risk_value='1e400'" in named
+    assert "risk_crash" not in named and "risk_method" not in named
+    assert len(toasts) == 3
+
+
+@pytest.mark.parametrize(
+    "page,params",
+    [
+        ("universe", {"uni_window": "1 year", "uni_around": "30", "rrg_tail": "8"}),
+        ("universe", {"uni_window": "3 months", "uni_tab": "Sector rotation"}),
+        ("regimes", {"rg_detail": "Volatility", "rg_log": "true"}),
+        ("monitor", {"mon_regime": "VolatilityRegime"}),
+        ("model_lab", {"lab_mode": "Expanding", "lab_points": "4", "lab_test": "126"}),
+    ],
+    ids=["universe", "universe-defaults", "regimes", "monitor", "model-lab"],
+)
+def test_valid_page_values_in_a_link_are_not_named(app, shared_data_dir, page, params):
+    _, toasts = _open(app, page, params)
+    assert toasts == []
+
+
+def test_a_page_stopped_by_an_error_still_names_the_links_bad_value(app, shared_data_dir):
+    """A weekend range stops the Risk page at its VaR (an error on the page); the
+    window the link gave, which the page could not take, is named all the same."""
+    at, toasts = _open(
+        app, "risk", {"risk_window": "abc", "start": "2019-01-05", "end": "2019-01-06"}
+    )
+    assert at.error and toasts == [
+        "The link's risk_window='abc' is not a value this page takes; showing 250 instead."
+    ]

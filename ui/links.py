@@ -1,0 +1,85 @@
+"""A shared link's page settings that a page could not use are named, not dropped.
+
+Streamlit fills a widget bound to the URL (``bind="query-params"``) from a link on the
+session's first run, and silently drops a value the widget cannot take
+(``risk_level=0.5`` is not one of the levels, ``risk_window=abc`` is not a number): the
+page then shows its default, and the reader believes it shows what the link says.
+:func:`remember` keeps the link's parameters on a session's first run; :func:`report`,
+after each page run (app.py) or before an error stops it (``ui.feedback.friendly``),
+compares them with the widgets of the same keys and names in a toast each value that
+was dropped for another.
+
+The sidebar's parameters and the Model Lab's own ones are validated where they are read,
+with their own warnings, and are left out here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+
+import streamlit as st
+
+_KEY = "_link_params"
+_SIDEBAR = ("source", "start", "end", "sectors")
+_LABELS: dict[str, Callable[[object], str]] = {}  # widget key -> its format_func
+
+
+def label(key: str, format_func: Callable[[object], str]) -> Callable[[object], str]:
+    """Declare the ``format_func`` of the bound widget ``key`` (Streamlit writes a choice
+    to the URL as its label) and return it, to pass on to the widget."""
+    _LABELS[key] = format_func
+    return format_func
+
+
+def remember() -> None:
+    """On a session's first run, keep the link's page parameters (raw strings)."""
+    if _KEY not in st.session_state:
+        from ui.lab import PARAM_PREFIX, URL_KEYS  # after the model library's import
+
+        own = {*_SIDEBAR, "wf", *URL_KEYS}
+        st.session_state[_KEY] = {
+            k: st.query_params.get_all(k)
+            for k in st.query_params
+            if k not in own and not k.startswith(PARAM_PREFIX)
+        }
+
+
+def report() -> None:
+    """Name each remembered parameter whose widget exists now and did not take it."""
+    pending = st.session_state.get(_KEY) or {}
+    for key in [k for k in pending if k in st.session_state]:  # its widget ran this time
+        raw = pending.pop(key)
+        if key in st.query_params or not raw:  # taken (Streamlit keeps what it used)
+            continue
+        value = st.session_state[key]
+        labelled = key in _LABELS and raw[-1] == _LABELS[key](value)
+        if not (labelled or matches(raw[-1], value)):  # dropped, not for being the default
+            st.toast(
+                f"The link's {key}={raw[-1][:40]!r} is not a value this page takes; "
+                f"showing {_shown(value)} instead.",
+                icon="⚠️",
+            )
+
+
+def matches(raw: str, value: object) -> bool:
+    """Whether the URL text ``raw`` says ``value`` (Streamlit drops a parameter equal to
+    its widget's default from the URL: that one was not lost). Lists are not compared:
+    their URL form varies by widget."""
+    if isinstance(value, list | tuple | set):
+        return True
+    if isinstance(value, bool):
+        return raw.strip().lower() == str(value).lower()
+    if isinstance(value, int | float):
+        try:
+            return math.isclose(float(raw), float(value), rel_tol=1e-9, abs_tol=1e-12)
+        except ValueError:
+            return False
+    if isinstance(value, dt.date):
+        return raw.strip() == value.isoformat()
+    return raw == str(value)
+
+
+def _shown(value: object) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else repr(value)
