@@ -54,6 +54,8 @@ def report() -> None:
         if key in st.query_params or not raw:  # taken (Streamlit keeps what it used)
             continue
         value = st.session_state[key]
+        if not isinstance(value, bool | int | float | str | dt.date):
+            continue  # not a one-value widget (a list, or app state of that name)
         labelled = key in _LABELS and raw[-1] == _LABELS[key](value)
         if not (labelled or matches(raw[-1], value)):  # dropped, not for being the default
             st.toast(
@@ -64,11 +66,8 @@ def report() -> None:
 
 
 def matches(raw: str, value: object) -> bool:
-    """Whether the URL text ``raw`` says ``value`` (Streamlit drops a parameter equal to
-    its widget's default from the URL: that one was not lost). Lists are not compared:
-    their URL form varies by widget."""
-    if isinstance(value, list | tuple | set):
-        return True
+    """Whether the URL text ``raw`` says the one value ``value`` (Streamlit drops a
+    parameter equal to its widget's default from the URL: that one was not lost)."""
     if isinstance(value, bool):
         return raw.strip().lower() == str(value).lower()
     if isinstance(value, int | float):
