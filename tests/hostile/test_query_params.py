@@ -259,3 +259,17 @@ def test_a_page_stopped_by_an_error_still_names_the_links_bad_value(app, shared_
     assert at.error and toasts == [
         "The link's risk_window='abc' is not a value this page takes; showing 250 instead."
     ]
+
+
+def test_matches_reads_the_url_forms_of_one_value():
+    import datetime as dt
+
+    from ui.links import matches
+
+    assert matches("true", True) and matches("False", False) and not matches("yes", True)
+    assert matches("250", 250) and matches("0.990", 0.99) and matches("1e6", 1_000_000.0)
+    assert not matches("abc", 250) and not matches("inf", 1e6) and not matches("nan", 0.5)
+    assert matches("2015-06-30", dt.date(2015, 6, 30)) and not matches(
+        "2015-6-30x", dt.date(2015, 6, 30)
+    )
+    assert matches("historical", "historical") and not matches("Historical", "historical")
