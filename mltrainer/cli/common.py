@@ -208,15 +208,25 @@ def load_data(args: argparse.Namespace, progress: Progress | None = None) -> Mar
 def load_history(args: argparse.Namespace, lead_days: int) -> MarketData:
     """Data up to ``--end`` with the history before ``--start`` that a model learns from
     (``--start`` then sets the first day traded, shown and scored): all of it from a local
-    or bundled folder, as the dashboard uses; from Yahoo or Polygon, ``lead_days`` trading
-    days before ``--start`` (their default history, two years on Polygon, may begin
-    after it)."""
+    or bundled folder, as the dashboard uses; from Yahoo or Polygon (``auto`` included when
+    it goes online), ``lead_days`` trading days before ``--start`` (their default history,
+    two years on Polygon, from 2000 on Yahoo, may begin after it)."""
     validate.check_date_range(args.start, args.end, ("--start", "--end"))
     start = None
-    if args.source in ("yahoo", "polygon") and args.start is not None:
+    if args.start is not None and _downloads(args):
         lead = pd.Timedelta(days=lead_days * 7 // 5 + 14)  # trading to calendar days
         start = (pd.Timestamp(args.start) - lead).date().isoformat()
     return load_data(argparse.Namespace(**{**vars(args), "start": start}))
+
+
+def _downloads(args: argparse.Namespace) -> bool:
+    """Whether the data comes from a live source: Yahoo or Polygon, or ``auto`` without a
+    local folder and with the network (Yahoo then, whose default history starts 2000)."""
+    if args.source != "auto":
+        return args.source in ("yahoo", "polygon")
+    from mltrainer.data.sources import live_reachable, resolve_local_dir
+
+    return resolve_local_dir(args.data_dir) is None and live_reachable()
 
 
 def history_note(data: MarketData, first_date: str | None) -> str:

@@ -264,3 +264,36 @@ def test_yfinance_own_warnings_are_not_shown(real, monkeypatch, recwarn):
     # the filter ends with the download: the same warning from yfinance is shown again
     with pytest.warns(FutureWarning, match="inplace"):
         scope["download"](["AAPL"])
+
+
+def test_cli_auto_online_asks_yahoo_for_the_history_before_start(
+    basket, monkeypatch, tmp_path, capsys
+):
+    """With no local folder and the network up, ``--source auto`` downloads from Yahoo:
+    the backtest asks for the model's warm-up before --start (a 5-day window: 6 trading
+    days, 6 x 7/5 + 14 = 22 calendar days, from 1995-12-11), not Yahoo's default history
+    from 2000 (which began five years after a 1996 --start)."""
+    import json
+
+    from mltrainer.cli import main
+    from mltrainer.data import sources
+
+    calls = []
+
+    def download(tickers, start, end):  # the real rows of those dates, in Yahoo's layout
+        calls.append((list(tickers), start, end))
+        rows = basket.select(["MSFT"], start=max(start, "1999-11-01"), end=end)
+        return yahoo_layout(rows), {}
+
+    monkeypatch.setenv("MLTRAINER_DATA_DIR", str(tmp_path))  # no sp500_daily folder
+    monkeypatch.setattr(sources, "live_reachable", lambda: True)
+    monkeypatch.setattr(yahoo, "yf_download", download)
+    argv = ["backtest", "momentum/SimpleMomentumModel", "--param", "window=5"]
+    argv += ["--source", "auto", "--tickers", "MSFT", "--end", "2000-06-30", "--json"]
+    assert main([*argv, "--start", "2000-03-01"]) == 0, capsys.readouterr().err
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["source"] == "yahoo" and doc["first_date"] == "2000-03-01"
+    assert [c[1] for c in calls] == ["2000-02-08"]  # 22 days before, not 2000-01-01
+    calls.clear()
+    assert main([*argv, "--start", "1996-01-02"]) == 0, capsys.readouterr().err
+    assert [c[1] for c in calls] == ["1995-12-11"]
