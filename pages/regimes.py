@@ -55,7 +55,7 @@ chosen = c2.multiselect(
     "Regime models",
     regime_keys,
     default=[k for k in DEFAULT_MODELS if k in regime_keys],
-    format_func=short,
+    format_func=links.label("rg_models", short),
     key="rg_models",
     bind="query-params",
     help="Each labels every day 0 = calmest ... k-1 = most stressed, from data up to that day only",

@@ -50,12 +50,14 @@ def report() -> None:
     """Name each remembered parameter whose widget exists now and did not take it."""
     pending = st.session_state.get(_KEY) or {}
     for key in [k for k in pending if k in st.session_state]:  # its widget ran this time
-        raw = pending.pop(key)
+        raw, value = pending.pop(key), st.session_state[key]
+        if isinstance(value, list):  # a multiselect: Streamlit keeps the choices it knows
+            _report_choices(key, raw, value)
+            continue
         if key in st.query_params or not raw:  # taken (Streamlit keeps what it used)
             continue
-        value = st.session_state[key]
         if not isinstance(value, bool | int | float | str | dt.date):
-            continue  # not a one-value widget (a list, or app state of that name)
+            continue  # app state that shares a link parameter's name, not a widget
         labelled = key in _LABELS and raw[-1] == _LABELS[key](value)
         if not (labelled or matches(raw[-1], value)):  # dropped, not for being the default
             st.toast(
@@ -63,6 +65,22 @@ def report() -> None:
                 f"showing {_shown(value)} instead.",
                 icon="⚠️",
             )
+
+
+def _report_choices(key: str, raw: list[str], value: list) -> None:
+    """Name the link's choices for the multiselect ``key`` that it left out."""
+    kept = st.query_params.get_all(key) if key in st.query_params else []
+    if not kept:  # all dropped, or the link gave the default choices
+        shown = _LABELS.get(key, str)
+        kept = [shown(v) for v in value]
+    lost = [r for r in raw if r and r not in kept]
+    if lost:
+        st.toast(
+            f"The link's {key} choices {', '.join(repr(r[:40]) for r in lost[:5])}"
+            f"{' and more' if len(lost) > 5 else ''} are not on this page's list; "
+            "left out.",
+            icon="⚠️",
+        )
 
 
 def matches(raw: str, value: object) -> bool:

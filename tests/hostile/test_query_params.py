@@ -240,10 +240,22 @@ def test_a_value_a_page_widget_cannot_take_is_named(app, shared_data_dir):
         ("universe", {"uni_window": "1 year", "uni_around": "30", "rrg_tail": "8"}),
         ("universe", {"uni_window": "3 months", "uni_tab": "Sector rotation"}),
         ("regimes", {"rg_detail": "Volatility", "rg_log": "true"}),
+        ("regimes", {"rg_models": ["Volatility", "MarketCondition"]}),  # the default
+        ("regimes", {"rg_models": ["Clustering", "Volatility"]}),
+        ("risk", {"risk:tickers": ["AAPL", "MSFT"], "risk:method": "Risk parity"}),
         ("monitor", {"mon_regime": "VolatilityRegime"}),
         ("model_lab", {"lab_mode": "Expanding", "lab_points": "4", "lab_test": "126"}),
     ],
-    ids=["universe", "universe-defaults", "regimes", "monitor", "model-lab"],
+    ids=[
+        "universe",
+        "universe-defaults",
+        "regimes",
+        "regimes-default-models",
+        "regimes-models",
+        "risk-tickers",
+        "monitor",
+        "model-lab",
+    ],
 )
 def test_valid_page_values_in_a_link_are_not_named(app, shared_data_dir, page, params):
     _, toasts = _open(app, page, params)
@@ -273,3 +285,19 @@ def test_matches_reads_the_url_forms_of_one_value():
         "2015-6-30x", dt.date(2015, 6, 30)
     )
     assert matches("historical", "historical") and not matches("Historical", "historical")
+
+
+@pytest.mark.parametrize(
+    "tickers,left_out",
+    [(["AAPL", "ZZZZ", "MSFT"], ["AAPL", "MSFT"]), (["ZZZZ"], None)],
+    ids=["one-unknown", "all-unknown"],
+)
+def test_a_links_unknown_choices_are_named(app, shared_data_dir, tickers, left_out):
+    """A multiselect keeps the link's choices it knows and drops the rest silently (all
+    of them: its default); the page names the dropped ones."""
+    at, toasts = _open(app, "risk", {"risk:tickers": tickers})
+    assert toasts == [
+        "The link's risk:tickers choices 'ZZZZ' are not on this page's list; left out."
+    ]
+    if left_out is not None:
+        assert at.multiselect(key="risk:tickers").value == left_out
