@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from mltrainer import fmt
 from mltrainer.errors import DataError
 from mltrainer.measures.covariance import check_covariance, covariance, labelled, labels_of
 from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
@@ -118,8 +119,9 @@ def portfolio_summary(
     common = returns[w.index].dropna()
     if len(common) < min_common:
         raise DataError(
-            f"only {len(common)} days on which every ticker has a return; "
-            f"correlations and risk contributions need at least {min_common}"
+            f"only {fmt.count(len(common), 'day')} on which every ticker has a return "
+            f"({_span(returns.index)}); correlations and risk contributions need at least "
+            f"{min_common}: widen the dates"
         )
     recent = common.iloc[-window:]
     cov = covariance(recent, "ledoit_wolf")
@@ -133,6 +135,10 @@ def portfolio_summary(
         "common_span": (common.index[0], common.index[-1]),
         "volatility_span": (recent.index[0], recent.index[-1], len(recent)),
     }
+
+
+def _span(dates: pd.Index) -> str:
+    return fmt.date_range(dates[0], dates[-1]) if len(dates) else "no dates"
 
 
 def drawdown_summary(returns: pd.DataFrame, weights: pd.Series) -> dict:

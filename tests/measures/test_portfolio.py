@@ -336,5 +336,7 @@ def test_portfolio_summary_against_sklearn_and_hand_numbers(basket):
     port = (common * w).sum(axis=1)
     equity = (1 + port).cumprod()
     assert out["drawdown"].min() == pytest.approx((equity / equity.cummax() - 1).min(), abs=1e-9)
-    with pytest.raises(DataError, match="at least 30"):
+    with pytest.raises(DataError, match="at least 30") as info:
         portfolio_summary(rets.iloc[:20], w)
+    first, last = rets.index[0].date(), rets.index[19].date()
+    assert f"(from {first} to {last})" in str(info.value) and "widen the dates" in str(info.value)
