@@ -16,6 +16,8 @@ from mltrainer.backtest.metrics import drawdown, performance_metrics
 from mltrainer.backtest.panel import BacktestPanel, BacktestSettings
 from mltrainer.errors import DataError
 
+LATE_START_DAYS = 21  # a first position a month or more into the range is worth a warning
+
 
 @dataclass
 class BacktestResult:
@@ -132,10 +134,17 @@ def summarise(
             f"the backtest covers {fmt.count(len(dates), 'trading day')}, under a year: its "
             "CAGR, volatility and Sharpe ratio extrapolate that to a year"
         )
-    if not np.any(sim["positions"]):
+    held = np.flatnonzero(np.any(sim["positions"] != 0, axis=1))
+    if not held.size:
         warnings.append(
             "the model took no position on any date (its signal or weights are zero or NaN "
             "throughout): every figure is that of cash"
+        )
+    elif held[0] >= LATE_START_DAYS:  # e.g. a 252-day window on data that starts late
+        warnings.append(
+            f"the model took its first position on {dates[held[0]].date()}, "
+            f"{fmt.count(int(held[0]), 'trading day')} into the range: the figures count "
+            "those days as cash"
         )
     return BacktestResult(
         equity=equity,

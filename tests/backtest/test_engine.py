@@ -312,3 +312,19 @@ def test_the_steps_compose_to_run_backtest(basket):
         BacktestSettings(rebalance_every=0).validate()
     with pytest.raises(ParameterError, match="weighting"):
         BacktestSettings(weighting="rank").validate()
+
+
+def test_a_first_position_a_month_into_the_range_is_named(basket):
+    """Dual momentum's 252-day window on data from 1999-11-01 gives no signal before
+    November 2000: a 2000 backtest is ten months of cash, which its CAGR alone hides."""
+    year = basket.select(start="2019-01-01", end="2019-12-31")
+    late = pd.DataFrame(1.0, index=year.dates, columns=year.tickers)
+    late.iloc[:30] = np.nan  # no view for the first 30 days
+    res = run_backtest(late, year)
+    first = year.dates[30].date()
+    assert [w for w in res.warnings if "first position" in w] == [
+        f"the model took its first position on {first}, 30 trading days into the range: "
+        "the figures count those days as cash"
+    ]
+    late.iloc[20] = 1.0  # a position on day 20: within the first month
+    assert not any("first position" in w for w in run_backtest(late, year).warnings)
