@@ -280,8 +280,8 @@ _NEEDS = {  # a ``requires`` field -> (MarketData attribute, what it is, message
 
 def require_history(name: str, data: MarketData, bars: int) -> None:
     """Raise if the data has fewer than ``bars`` dates (the window cannot be filled)."""
-    if len(data.dates) < bars:
+    if len(data.dates) < bars:  # only after check_requirements: the data has dates
         raise DataError(
-            f"{name} needs at least {bars} trading days of history for its windows, "
-            f"the data has {len(data.dates)}"
+            f"{name} needs at least {bars} trading days of history for its windows; the data "
+            f"has {len(data.dates)}, {data.dates[0].date()} to {data.dates[-1].date()}"
         )

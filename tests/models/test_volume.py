@@ -287,8 +287,9 @@ def test_bundled_like_data_without_volume_names_the_field(basket, cls):
 
 @pytest.mark.parametrize("cls", MODELS)
 def test_too_little_history_raises(basket, cls):
-    with pytest.raises(DataError, match="trading days of history"):
+    with pytest.raises(DataError, match="trading days of history") as info:
         cls().run(basket.select(end="1999-11-15"))
+    assert str(info.value).endswith("the data has 11, 1999-11-01 to 1999-11-15")
 
 
 def _fast(cls):
