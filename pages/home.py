@@ -13,7 +13,7 @@ from ui import links
 from ui.compute import params_key
 from ui.context import current, load
 from ui.data import cache_status, index_close
-from ui.feedback import StepProgress, friendly
+from ui.feedback import StepProgress, friendly, stop
 from ui.home import index_regime, sector_performance
 from ui.monitoring import (
     DEFAULT_REGIME,
@@ -28,7 +28,7 @@ st.title("mltrainer · S&P 500 research")
 sel = current()
 data = load(sel.source)
 if data is None:
-    st.stop()
+    stop()
 
 last_bar = data.dates[-1]
 age = (pd.Timestamp(dt.date.today()) - last_bar).days

@@ -6,7 +6,7 @@ import streamlit as st
 from mltrainer.plots.leaderboard import leaderboard_chart
 from ui.context import current, load
 from ui.data import default_tickers
-from ui.feedback import friendly
+from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.leaderboard import coverage, display_frame, latest_stored, starter
 
@@ -14,7 +14,7 @@ st.title("Leaderboard")
 sel = current()
 data = load(sel.source)
 if data is None:
-    st.stop()
+    stop()
 found = latest_stored()
 if found is None:
     st.info(

@@ -20,7 +20,7 @@ from ui import links
 from ui.compute import backtest, params_key
 from ui.context import current, load
 from ui.data import default_tickers, universe_tickers
-from ui.feedback import friendly
+from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.lab import (
     backtestable,
@@ -66,7 +66,7 @@ st.title("Model Lab")
 sel = current()
 data = load(sel.source)
 if data is None:
-    st.stop()
+    stop()
 url = url_state()
 families = {f: keys for f, keys in by_family().items() if keys}
 
@@ -128,7 +128,7 @@ else:
 st.caption(f"**{short(key)}** ({cls.output_kind}) — {cls.description}")
 if not tickers:
     st.info("Pick at least one ticker.")
-    st.stop()
+    stop()
 have = capabilities(sel.source)
 missing = missing_fields(cls, have)
 if missing:
@@ -138,7 +138,7 @@ if missing:
         f"'{data.source}' data does not have (the bundled prices are adjusted closes "
         "only). Choose the local source in the sidebar, or another model."
     )
-    st.stop()
+    stop()
 
 with st.container(border=True):
     st.markdown("**Parameters**")

@@ -12,7 +12,7 @@ from ui import links
 from ui.compute import params_key
 from ui.context import current, load
 from ui.data import index_close
-from ui.feedback import friendly
+from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.monitoring import (
     DEFAULT_REGIME,
@@ -28,7 +28,7 @@ st.title("Monitor")
 sel = current()
 data = load(sel.source)
 if data is None:
-    st.stop()
+    stop()
 
 c1, c2 = st.columns([1, 2])
 target = c1.radio(
@@ -66,7 +66,7 @@ with friendly("The risk limits could not be evaluated"):
     else:
         built = portfolio_builder(sel, key="mon")
         if built is None:
-            st.stop()
+            stop()
         tickers, weights, weighting = built
         alerts, history = portfolio_alerts(
             sel.source,

@@ -22,7 +22,7 @@ from ui import links
 from ui.compute import params_key, run_index_model, run_model
 from ui.context import current, load
 from ui.data import index_close, universe_tickers
-from ui.feedback import friendly
+from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.monitoring import regime_names
 from ui.params import param_widgets
@@ -39,7 +39,7 @@ st.title("Regimes")
 sel = current()
 data = load(sel.source)
 if data is None:
-    st.stop()
+    stop()
 
 regime_keys = by_family().get("regime", [])
 c1, c2, c3 = st.columns([1, 3, 1])
@@ -63,7 +63,7 @@ chosen = c2.multiselect(
 log_scale = c3.toggle("Log price scale", value=series == INDEX, key="rg_log", bind="query-params")
 if not chosen:
     st.info("Pick at least one regime model.")
-    st.stop()
+    stop()
 
 with st.expander("Model parameters", expanded=False):
     params = {}
@@ -85,7 +85,7 @@ if price.empty:  # a weekend or a holiday picked as the whole range, or a gap in
         f"{series} has no close {fmt.date_range(sel.start, end)}: the range holds no "
         "trading day of it; widen the date range in the sidebar"
     )
-    st.stop()
+    stop()
 
 outputs, failed = {}, []
 progress = st.progress(0.0, text="Running the regime models…") if len(chosen) > 1 else None
@@ -103,7 +103,7 @@ for i, key in enumerate(chosen):
 if progress is not None:
     progress.empty()
 if not outputs:
-    st.stop()
+    stop()
 
 detail = st.selectbox(
     "Details for",

@@ -22,7 +22,7 @@ from mltrainer.reports.stress_report import DEFAULT_METHODS, StressSettings
 from mltrainer.reports.stress_var import MIN_BACKTEST_DAYS
 from mltrainer.risk_stress.scenarios import HISTORICAL_SCENARIOS
 from ui.context import current, load
-from ui.feedback import friendly
+from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.risk import (
     portfolio_builder,
@@ -41,11 +41,11 @@ st.title("Risk & Stress")
 sel = current()
 data = load(sel.source)
 if data is None:
-    st.stop()
+    stop()
 
 built = portfolio_builder(sel, key="risk")
 if built is None:
-    st.stop()
+    stop()
 tickers, weights, weighting = built
 w = pd.Series(dict(zip(tickers, weights, strict=True)))
 

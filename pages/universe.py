@@ -12,7 +12,7 @@ from mltrainer.sectors import FREQUENCIES
 from mltrainer.sectors_pit import EQUAL
 from ui.context import current, load
 from ui.data import ticker_returns
-from ui.feedback import friendly
+from ui.feedback import friendly, stop
 from ui.tables import table_height
 from ui.universe import (
     EXPORT_MIME,
@@ -45,7 +45,7 @@ st.title("Universe Explorer")
 sel = current()
 data = load(sel.source)
 if data is None:
-    st.stop()
+    stop()
 
 version = universe_version()  # the server's, shared by every session
 with friendly("The S&P 500 constituents could not be loaded"):

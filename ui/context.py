@@ -15,6 +15,7 @@ from mltrainer.data.market_data import MarketData
 from mltrainer.data.sources import SOURCES, live_reachable, load_market_data
 from mltrainer.errors import MLTrainerError
 from mltrainer.validate import choice, from_query, parse_date
+from ui import links
 from ui.pages import navigation
 
 LIVE_SOURCES = ("yahoo", "polygon")
@@ -94,7 +95,7 @@ def _from_url(name: str, parse):
     with a warning naming the parameter)."""
     value, problem = from_query(st.query_params, name, parse, None)
     if problem:
-        st.warning(problem)
+        st.warning(links.plain(problem))
     return value
 
 
@@ -117,8 +118,10 @@ def _seed_from_url(first: dt.date, last: dt.date, sectors: list[str]) -> None:
             unknown = [x for x in wanted if x not in sectors]
             if unknown:
                 st.warning(
-                    f"The link's sectors {', '.join(repr(x[:40]) for x in unknown[:5])} are "
-                    "not GICS sectors of this data; they were left out."
+                    links.plain(
+                        f"The link's sectors {', '.join(repr(x[:40]) for x in unknown[:5])} "
+                        "are not GICS sectors of this data; they were left out."
+                    )
                 )
             st.session_state["g_sectors"] = [x for x in wanted if x in sectors]
 

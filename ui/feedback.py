@@ -61,9 +61,19 @@ def friendly(what: str, stop: bool = True) -> Iterator[None]:
         yield
     except MLTrainerError as exc:
         st.error(f"{what}: {exc}")
-        if stop:
-            links.report()  # after st.stop() nothing more reaches the page
-            st.stop()
+        if stop:  # the argument: stop the page
+            _report_and_stop()
+
+
+def stop() -> None:
+    """End the page's run here (``st.stop``), having named the link's values its widgets
+    could not take (after ``st.stop`` nothing more reaches the page)."""
+    _report_and_stop()
+
+
+def _report_and_stop() -> None:
+    links.report()
+    st.stop()
 
 
 def attempt(what: str, fn: Callable, *args, **kwargs):

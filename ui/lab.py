@@ -11,6 +11,7 @@ from mltrainer.models.base import SIGNAL, WEIGHTS
 from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam
 from mltrainer.models.registry import get_model
 from mltrainer.validate import from_query, parse_float, parse_tickers
+from ui import links
 from ui.compute import _data, backtest, run_model
 from ui.feedback import result_store, with_progress
 
@@ -72,7 +73,7 @@ def url_state() -> dict:
             if name in state:  # a malformed value falls back to the page's default
                 value, problem = from_query(state, name, parse, None)
                 if problem:
-                    st.warning(problem)
+                    st.warning(links.plain(problem))
                     del state[name]
                 else:
                     state[name] = value

@@ -61,8 +61,10 @@ def report() -> None:
         labelled = key in _LABELS and raw[-1] == _LABELS[key](value)
         if not (labelled or matches(raw[-1], value)):  # dropped, not for being the default
             st.toast(
-                f"The link's {key}={raw[-1][:40]!r} is not a value this page takes; "
-                f"showing {_shown(value)} instead.",
+                plain(
+                    f"The link's {key}={raw[-1][:40]!r} is not a value this page takes; "
+                    f"showing {_shown(value)} instead."
+                ),
                 icon="⚠️",
             )
 
@@ -76,9 +78,11 @@ def _report_choices(key: str, raw: list[str], value: list) -> None:
     lost = [r for r in raw if r and r not in kept]
     if lost:
         st.toast(
-            f"The link's {key} choices {', '.join(repr(r[:40]) for r in lost[:5])}"
-            f"{' and more' if len(lost) > 5 else ''} are not on this page's list; "
-            "left out.",
+            plain(
+                f"The link's {key} choices {', '.join(repr(r[:40]) for r in lost[:5])}"
+                f"{' and more' if len(lost) > 5 else ''} are not on this page's list; "
+                "left out."
+            ),
             icon="⚠️",
         )
 
@@ -96,6 +100,16 @@ def matches(raw: str, value: object) -> bool:
     if isinstance(value, dt.date):
         return raw.strip() == value.isoformat()
     return raw == str(value)
+
+
+_MARKUP = str.maketrans({c: "\\" + c for c in "\\[]!<>$"})  # [ ] also end :red[...]
+
+
+def plain(text: str) -> str:
+    """``text`` that holds a link's raw value, escaped for Streamlit's markdown: a crafted
+    link cannot put a link, an image (fetched by the reader's browser), LaTeX or a colour
+    directive in a warning the page shows (emphasis and code spans are left: harmless)."""
+    return text.translate(_MARKUP)
 
 
 def _shown(value: object) -> str:

@@ -12,6 +12,7 @@ import math
 import streamlit as st
 
 from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam
+from ui import links
 
 MAX_SLIDER_STEPS = 5_000  # beyond this many positions a slider cannot be aimed: a number box
 
@@ -137,7 +138,7 @@ def param_widgets(
         if found is not None:
             value, problem = coerce(spec, found[1], name)
             if problem:
-                st.warning(f"Link parameter {found[0]}: {problem}")
+                st.warning(links.plain(f"Link parameter {found[0]}: {problem}"))
         with cols[i % columns]:
             values[name] = WIDGETS[type(spec)](
                 name.replace("_", " "), spec, value, key, "query-params" if bind else None

@@ -289,8 +289,8 @@ def test_matches_reads_the_url_forms_of_one_value():
 
 @pytest.mark.parametrize(
     "tickers,left_out",
-    [(["AAPL", "ZZZZ", "MSFT"], ["AAPL", "MSFT"]), (["ZZZZ"], None)],
-    ids=["one-unknown", "all-unknown"],
+    [(["AAPL", "ZZZZ", "MSFT"], ["AAPL", "MSFT"]), (["ZZZZ"], None), (["AAPL", "ZZZZ"], ["AAPL"])],
+    ids=["one-unknown", "all-unknown", "page-stops-on-one-ticker"],
 )
 def test_a_links_unknown_choices_are_named(app, shared_data_dir, tickers, left_out):
     """A multiselect keeps the link's choices it knows and drops the rest silently (all
@@ -301,3 +301,22 @@ def test_a_links_unknown_choices_are_named(app, shared_data_dir, tickers, left_o
     ]
     if left_out is not None:
         assert at.multiselect(key="risk:tickers").value == left_out
+
+
+IMAGE = "![x](https://ev.il/t.png)"  # markdown the reader's browser would fetch
+
+
+def test_a_links_raw_value_is_shown_as_text_never_as_markdown(app, shared_data_dir):
+    """The warnings quote the link's value; unescaped, a crafted link put an image (fetched
+    from another site by the reader's browser) or a link in the page's own warning."""
+    at, notes = _open_lab(app, {"costs": IMAGE, "start": "[x](https://ev.il)", "end": "2020-12-31"})
+    assert "'costs'" in notes and "'start'" in notes
+    assert "![" not in notes and "[x](" not in notes
+    assert "\\!\\[x\\](https://ev.il/t.png)" in notes
+
+
+def test_a_links_raw_value_in_a_toast_is_text(app, shared_data_dir):
+    tickers = ["AAPL", "MSFT", IMAGE]
+    at, toasts = _open(app, "risk", {"risk_window": IMAGE, "risk:tickers": tickers})
+    assert len(toasts) == 2 and not any("![" in t for t in toasts)
+    assert all("\\!\\[x\\]" in t for t in toasts)
