@@ -14,4 +14,4 @@ sidebar()
 import_models()
 links.remember()
 page.run()
-links.report()  # a page stopped by an error (ui.feedback.friendly) reports before it stops
+links.report()  # a page that stops (ui.feedback.stop, friendly) has reported already
