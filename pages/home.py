@@ -123,11 +123,8 @@ left, right = st.columns([3, 2])
 with left:
     st.subheader("Sector performance")
     with friendly("Sector returns could not be computed", stop=False):
-        # returns over the 1, 3 and 12 months to the range's end, whatever its start:
-        # baskets of the last ~13 months' members (a later start cut the 12-month bar)
-        end_day = pd.Timestamp(sel.end or last_bar)
-        lookback = (end_day - pd.Timedelta(days=400)).date()
-        perf = sector_performance(sel.source, lookback, sel.end, sel.sectors)
+        # over the 1, 3 and 12 months to the range's end, whatever its start
+        perf = sector_performance(sel.source, sel.end or last_bar.date(), sel.sectors)
         note = perf.note
         st.plotly_chart(perf.figure, width="stretch", key="home_sectors")
         st.caption(

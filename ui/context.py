@@ -126,6 +126,11 @@ def _seed_from_url(first: dt.date, last: dt.date, sectors: list[str]) -> None:
             st.session_state["g_sectors"] = [x for x in wanted if x in sectors]
 
 
+def default_start(first: dt.date, end: dt.date) -> dt.date:
+    """The sidebar's default start: ten years before ``end``, or the data's first day."""
+    return max(first, end - dt.timedelta(days=365 * 10))
+
+
 def url_range(
     lo: dt.date | None, hi: dt.date | None, first: dt.date, last: dt.date
 ) -> tuple[tuple[dt.date, dt.date] | None, str | None]:
@@ -135,7 +140,7 @@ def url_range(
     range reaching beyond the data is clipped to it."""
     asked = fmt.date_range(lo, hi) if lo is not None else f"to {hi}"
     hi = last if hi is None else hi
-    lo = max(first, hi - dt.timedelta(days=365 * 10)) if lo is None else lo
+    lo = default_start(first, hi) if lo is None else lo
     data = f"the data runs {fmt.date_range(first, last)}"
     if hi < first or lo > last:
         return None, (
@@ -195,24 +200,24 @@ def sidebar() -> Selection:
             st.session_state["selection"] = Selection(source, None, None, ())
             return st.session_state["selection"]
         first, last = data.dates[0].date(), data.dates[-1].date()
-        default_start = max(first, last - dt.timedelta(days=365 * 10))
+        start_default = default_start(first, last)
         sectors = sorted(set(data.sectors.values()))
         _seed_from_url(first, last, sectors)
         if "g_dates" in st.session_state:
             st.session_state["g_dates"] = _clip_dates(
-                st.session_state["g_dates"], first, last, default_start
+                st.session_state["g_dates"], first, last, start_default
             )
             dates = st.date_input("Date range", min_value=first, max_value=last, key="g_dates")
         else:
             dates = st.date_input(
                 "Date range",
-                value=(default_start, last),
+                value=(start_default, last),
                 min_value=first,
                 max_value=last,
                 key="g_dates",
             )
         start, end = (
-            dates if isinstance(dates, tuple) and len(dates) == 2 else (default_start, last)
+            dates if isinstance(dates, tuple) and len(dates) == 2 else (start_default, last)
         )
         chosen = st.multiselect(
             "Universe: sectors", sectors, key="g_sectors", help="Empty means every sector"

@@ -66,10 +66,15 @@ class SectorPerformance:
     note: str
 
 
+# calendar days of baskets the longest horizon needs (252 trading days, and holidays)
+LOOKBACK = pd.Timedelta(days=400)
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
-def sector_performance(source: str, start, end, sectors: tuple) -> SectorPerformance:
+def sector_performance(source: str, end: dt.date, sectors: tuple) -> SectorPerformance:
     """1, 3 and 12-month returns to ``end`` of equal-weighted baskets of each day's
-    members in that day's sectors, from daily returns since ``start``."""
+    members in that day's sectors: over those months whatever the sidebar's start."""
+    start = (pd.Timestamp(end) - LOOKBACK).date()
     daily, note = pit_sector_daily_returns(source, start, end, sectors)
     table = trailing_returns(daily, HORIZONS)
     short = [label for label, days in HORIZONS.items() if len(daily) < days]

@@ -57,7 +57,7 @@ def _run(args) -> int:
     data = common.load_history(args, model.min_history())
     output = model.run(data).since(args.start)
     frame = output.to_frame()
-    if frame.empty:  # --start after the data's last day: no row to show, not an empty file
+    if not len(frame.index):  # --start after the data's last day: no row, not an empty file
         raise DataError(
             f"no trading day {fmt.date_range(args.start, args.end)} in the data, which runs "
             f"{fmt.date_range(data.dates[0], data.dates[-1])}; choose dates inside it"

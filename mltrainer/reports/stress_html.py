@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from mltrainer.fmt import count as fmt_count
 from mltrainer.plots import risk as plots
 from mltrainer.reports.html import esc, figure, money, number, page, pct, print_pdf, table
 from mltrainer.reports.stress_report import executive_summary
+from mltrainer.reports.stress_var import MIN_BACKTEST_DAYS
 
 if TYPE_CHECKING:  # pragma: no cover
     from mltrainer.reports.stress_report import StressReport
@@ -132,9 +134,13 @@ def _backtest(r: StressReport) -> str:
             title=f"Daily returns against the {r.settings.chart_method} VaR forecasts",
         )
     )
-    if r.backtest.empty:  # too few scored days to test a forecast: the warning says why
-        note = next((w for w in r.warnings if w.startswith("the VaR backtest of")), "")
-        return f'<h2>VaR backtest</h2><p class="note">{esc(span)}: {esc(note)}.</p>' + chart
+    if r.backtest.empty:  # too few scored days to test a forecast
+        note = (
+            f"{esc(span)}: {fmt_count(int(r.exceptions.notna().sum()), 'scored day')}, fewer "
+            f"than the {MIN_BACKTEST_DAYS} a test of the forecast needs; the Kupiec, "
+            "Christoffersen and Basel figures are left out."
+        )
+        return f'<h2>VaR backtest</h2><p class="note">{note}</p>' + chart
     top = r.backtest[r.backtest["level"] == r.backtest["level"].max()]
     basel = int(top["basel_days"].min())  # 250, or the range's scored days when fewer
     last = {f"{x} (250 d)": f"{x} (last {basel} d)" for x in ("exceptions", "zone")}

@@ -380,7 +380,8 @@ def test_a_range_too_short_to_test_the_var_keeps_the_rest(data):
         in (summary["sentences"][1])
     )
     page = render_html(short)
-    assert "VaR backtest" in page and "holds 5 scored days" in page
+    assert "VaR backtest" in page and "holds 5 scored days" in page  # the warnings
+    assert "5 scored days, fewer than the 20 a test of the forecast needs" in page
     assert "Basel traffic light," not in page and "Kupiec p" not in page
     with pytest.raises(DataError, match="holds 1 day of portfolio returns; at least 2"):
         build_stress_report(data, WEIGHTS, start="2021-04-21")
