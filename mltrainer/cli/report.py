@@ -179,13 +179,14 @@ def built_weights(choice: str, data: MarketData) -> pd.Series:
 
 
 def check_outputs(out: str, pdf: str | None) -> None:
-    """Refuse a PDF path that is the HTML path: printing the PDF would overwrite the page
-    it prints from."""
-    if pdf is not None and Path(pdf).expanduser().resolve() == Path(out).expanduser().resolve():
-        raise ParameterError(
-            f"--pdf and --out name the same file ({out}); give the PDF its "
-            "own path, e.g. report.pdf"
-        )
+    """Refuse, before any work, an output whose name says another format: an HTML page
+    written to ``report.pdf`` or ``data.csv`` would mislabel it and overwrite that file
+    (and so the PDF can never be printed over the page it prints from)."""
+    for flag, path, suffixes in (("--out", out, (".html", ".htm")), ("--pdf", pdf, (".pdf",))):
+        if path is not None and Path(path).suffix.lower() not in suffixes:
+            raise ParameterError(
+                f"{flag} must name a {' or '.join(suffixes)} file (got {Path(path).name!r})"
+            )
 
 
 def _stress(args) -> int:

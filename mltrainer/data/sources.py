@@ -32,7 +32,8 @@ def resolve_local_dir(data_dir: str | Path | None = None) -> Path | None:
         return config.sp500_daily_dir()
     path = Path(data_dir).expanduser()
     if not path.is_dir():
-        raise DataError(f"data folder {path} does not exist")
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise DataError(f"data folder {path} {what}")
     sub = path / "sp500_daily"
     return sub if sub.is_dir() else path
 

@@ -156,14 +156,21 @@ def validate_weights(
             f"unknown ticker(s) {', '.join(unknown)}: not in the data "
             f"({len(known)} tickers, e.g. {', '.join(tickers[:5])})"
         )
-    total = float(values.sum())
+    with np.errstate(over="ignore"):  # finite weights near 1e308 sum to inf: said below
+        total = float(values.sum())
+        gross = float(np.abs(values).sum())
+    if not np.isfinite(gross):
+        raise DataError(
+            "the weights are too large to add up (their sum overflows); give weights "
+            "summing to 1, or relative sizes of ordinary magnitude"
+        )
     if not allow_leverage and abs(total - 1.0) > WEIGHT_TOLERANCE:
         raise DataError(
             f"weights sum to {total:.8g}; they must sum to 1 (within "
             f"{WEIGHT_TOLERANCE:g}): divide them by their sum if they are relative "
             "sizes (a leveraged book needs allow_leverage=True in Python)"
         )
-    if not np.abs(values).sum() > 0:
+    if not gross > 0:
         raise DataError("every weight is zero; the portfolio holds nothing")
     return values.astype("float64")
 

@@ -80,3 +80,6 @@ def test_bad_source_and_folder(tmp_path):
         load_market_data("excel")
     with pytest.raises(DataError, match="does not exist"):
         load_market_data("local", data_dir=tmp_path / "nope")
+    (tmp_path / "prices.csv").write_text("Date,Close\n")
+    with pytest.raises(DataError, match=r"prices.csv is not a folder$"):  # not "does not exist"
+        load_market_data("local", data_dir=tmp_path / "prices.csv")

@@ -59,7 +59,10 @@ NAMED = [
     (STRESS + ["--out", "{tmp}/x.html", "--value", "inf"], "--value"),
     (STRESS + ["--out", "{tmp}/x.html", "--spread-multiplier", "inf"], "--spread-multiplier"),
     (STRESS + ["--out", "{tmp}/x.html", "--weights", "1,0,0"], "weight 0"),
-    (STRESS + ["--out", "{tmp}/x.html", "--pdf", "{tmp}/x.html"], "same file"),
+    # an output named for another format: never overwritten with an HTML page
+    (STRESS + ["--out", "{tmp}/x.html", "--pdf", "{tmp}/x.html"], "--pdf must name a .pdf"),
+    (STRESS + ["--out", "{tmp}/x.pdf"], "--out must name a .html or .htm file (got 'x.pdf')"),
+    (STRESS + ["--out", "{tmp}/x.html", "--weights", "1e308,1e308,1e308"], "too large to add"),
 ]
 
 BAD_DATES = [
@@ -213,6 +216,16 @@ def test_bad_input_is_exit_2_and_one_line(capsys, shared_data_dir, tmp_path, arg
     assert not (tmp_path / "x.html").exists()  # nothing claimed as "written"
 
 
+def test_an_output_named_for_another_format_is_left_as_it_was(capsys, tmp_path):
+    """`--out passwd` (or data.csv, or report.pdf) wrote the HTML page over that file."""
+    for name in ("passwd", "prices.csv", "book.pdf"):
+        kept = tmp_path / name
+        kept.write_text("someone's file\n")
+        code, _, err = _run(capsys, [*STRESS, "--out", str(kept)], tmp_path)
+        assert code == 2 and "--out must name a .html or .htm file" in err, err
+        assert kept.read_text() == "someone's file\n"
+
+
 def test_unknown_family_names_every_family(capsys):
     from mltrainer.models.registry import MODELS
 
@@ -286,6 +299,8 @@ def test_a_non_utf8_byte_in_the_audit_trail_skips_that_line_only(capsys):
         (["models", "list", "--family", "nosuch"], "--family"),
         (BACKTEST[:-2] + ["--end", "2016-02-30"], "--end"),
         (STRESS + ["--out", "{tmp}/x.html", "--pdf", "{tmp}/x.html"], "--pdf"),
+        # numpy's overflow warning used to print a second line above the error
+        (STRESS + ["--out", "{tmp}/x.html", "--weights", "1e308,1e308,1e308"], "too large"),
     ],
 )
 def test_exit_status_seen_by_a_shell(shared_data_dir, tmp_path, argv, fragment):
