@@ -9,6 +9,7 @@ from dataclasses import astuple, fields
 import pandas as pd
 import streamlit as st
 
+from mltrainer.errors import DataError
 from mltrainer.measures.var import METHODS
 from mltrainer.models.registry import get_model
 from mltrainer.monitor import Limits, evaluate
@@ -175,12 +176,15 @@ def portfolio_alerts(
 ) -> tuple[list[dict], pd.DataFrame]:
     """Every rule on a fixed-weight portfolio of ``tickers`` (regimes of its value)."""
     from mltrainer.data.market_data import MarketData
-    from mltrainer.measures.portfolio import equity_curve, portfolio_returns
+    from mltrainer.measures.portfolio import equity_curve, portfolio_returns, wipeout_note
 
     data = load(source)
     sub = data.select(tickers=list(tickers), end=end)  # all history: windows full at start
     w = pd.Series(dict(zip(tickers, weights, strict=True)))
     rets = portfolio_returns(sub.returns(), w)
+    gone = wipeout_note(rets, float(w.abs().sum()))
+    if gone:  # its value is 0 from then on: no regime, volatility or drawdown to watch
+        raise DataError(f"{gone}, so there is nothing left to monitor; lower its leverage")
     value = equity_curve(rets).to_frame("portfolio")
     labels = (
         get_model(regime_key)(**dict(regime_params))

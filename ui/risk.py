@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import astuple
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -17,6 +18,7 @@ from ui.data import default_tickers, universe_tickers
 
 WEIGHTINGS = ("Equal", "Market cap", "Risk parity", "Sizing model", "Custom")
 PORTFOLIO_KEY = "portfolio"  # survives page switches (widget state does not)
+MAX_QUIET_GROSS = 2.0  # custom weights rescaled to more gross exposure than this are named
 
 
 def _data(source: str, tickers: tuple, start, end, history: bool = False):
@@ -134,6 +136,13 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str] | No
             )
             return None
         weights = tuple(raw / raw.sum())
+        gross = float(np.abs(weights).sum())
+        if gross > MAX_QUIET_GROSS:  # a long/short book of small net: rescaling levers it
+            st.warning(
+                f"The custom weights net to {fmt.number(raw.sum(), 3)}; rescaled to sum to 1 "
+                f"they hold {fmt.number(gross, 1)}x the book's value (gross exposure), and "
+                "every figure below is that of this leveraged book."
+            )
     else:
         try:
             weights = weights_for(sel.source, tickers, sel.start, sel.end, method, sizing_key)

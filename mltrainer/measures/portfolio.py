@@ -100,8 +100,27 @@ def weighted_portfolio_returns(
 
 
 def equity_curve(returns: pd.Series | pd.DataFrame, start: float = 1.0) -> pd.Series | pd.DataFrame:
-    """Compounded value of ``start`` invested (NaN returns count as flat days)."""
-    return start * (1.0 + returns.fillna(0.0)).cumprod()
+    """Compounded value of ``start`` invested (NaN returns count as flat days).
+
+    A day that loses all the value or more (a return at or below -100%, which only a
+    leveraged or short book can have) ends the path at 0: a book cannot lose more than
+    it holds and go on compounding, and a negative value times the next day's growth
+    would flip the sign of every later loss and gain.
+    """
+    return start * (1.0 + returns.fillna(0.0)).clip(lower=0.0).cumprod()
+
+
+def wipeout_note(returns: pd.Series, gross: float) -> str | None:
+    """None, or a sentence naming the day a book with daily ``returns`` (and ``gross``
+    exposure) loses all its value, after which :func:`equity_curve` stays at 0."""
+    gone = returns.index[returns.to_numpy() <= -1.0]
+    if not len(gone):
+        return None
+    day = gone[0]
+    return (
+        f"the book loses all its value on {fmt.date(day)} (a one-day return of "
+        f"{fmt.percent(float(returns.loc[day]), 0)} at {fmt.number(gross, 1)}x gross exposure)"
+    )
 
 
 # -------------------------------------------------------------------------- risk
@@ -232,17 +251,17 @@ def drawdown_series(
     """Drawdown from the running peak, ``equity / cummax(equity) - 1`` (values <= 0).
 
     ``equity`` is a value path (Series, frame or array), not returns; see
-    :func:`equity_curve`. NaNs stay NaN and do not reset the peak.
+    :func:`equity_curve`. NaNs stay NaN and do not reset the peak; a value of 0 (a book
+    wiped out) is a drawdown of -100%.
     """
     pandas = isinstance(equity, (pd.Series, pd.DataFrame))
     e = equity.astype("float64") if pandas else np.asarray(equity, dtype="float64")
-    if (np.asarray(e) <= 0).any():
-        raise DataError(
-            "equity must be positive (got a value <= 0); pass a value path, not returns"
-        )
+    if (np.asarray(e) < 0).any():
+        raise DataError("equity must not be negative; pass a value path, not returns")
     if pandas:
         return e / e.cummax() - 1.0
-    return e / np.fmax.accumulate(e, axis=0) - 1.0
+    with np.errstate(invalid="ignore"):  # 0 / 0: a path that starts at 0 has no peak
+        return e / np.fmax.accumulate(e, axis=0) - 1.0
 
 
 def max_drawdown(equity: pd.Series | pd.DataFrame | np.ndarray) -> float | pd.Series:

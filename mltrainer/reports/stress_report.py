@@ -20,7 +20,7 @@ from mltrainer import fmt
 from mltrainer.data.bundled import sp500_index_close
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
-from mltrainer.measures.portfolio import drawdown_series, equity_curve
+from mltrainer.measures.portfolio import drawdown_series, equity_curve, wipeout_note
 from mltrainer.measures.var import METHODS
 from mltrainer.models import regime
 from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
@@ -258,6 +258,7 @@ def build_stress_report(
     shown = port.loc[first:]
     equity = equity_curve(shown)
     dd = drawdown_series(equity)
+    wiped = [note] if (note := wipeout_note(shown, float(w.abs().sum()))) else []
     market, market_name, notes = _market_returns(data, s.market, s.beta_window)
     results, skipped = _scenarios(data, w, s, market)
     return StressReport(
@@ -276,6 +277,7 @@ def build_stress_report(
         meta=_meta(data, len(w), value, market_name, generated, first),
         warnings=list(data.warnings)
         + _coverage_notes(data, first)
+        + [f"{gone}: its value is 0 from then on and its drawdown -100%" for gone in wiped]
         + var.warnings
         + notes
         + [m for r in results for m in r.warnings],

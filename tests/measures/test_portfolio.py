@@ -316,6 +316,19 @@ def test_drawdowns_hand_and_real(basket):
         P.drawdown_series(px.pct_change().dropna())
 
 
+def test_a_loss_of_all_the_value_ends_the_path_at_zero():
+    """A leveraged book that loses 150% in a day is wiped out: its value stays 0 (it was
+    -0.65 and then compounded with the sign of every later return flipped), and its
+    drawdown is -100%, not an error."""
+    r = pd.Series([0.1, -1.5, 0.2, -0.1])
+    np.testing.assert_allclose(P.equity_curve(r), [1.1, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(P.equity_curve(pd.Series([0.1, -1.0, 0.5])), [1.1, 0.0, 0.0])
+    np.testing.assert_allclose(P.drawdown_series(P.equity_curve(r)), [0, -1, -1, -1])
+    assert P.max_drawdown(P.equity_curve(r)) == pytest.approx(1.0)
+    with pytest.raises(DataError, match="must not be negative"):
+        P.drawdown_series(pd.Series([1.0, -0.2]))
+
+
 def test_portfolio_summary_against_sklearn_and_hand_numbers(basket):
     from sklearn.covariance import LedoitWolf
 

@@ -389,6 +389,21 @@ def test_a_range_too_short_to_test_the_var_keeps_the_rest(data):
         build_stress_report(data.select(end="2021-04-18"), WEIGHTS, start="2021-04-17")
 
 
+def test_a_book_that_loses_all_its_value_says_so(data):
+    """100x AAPL against 99x MSFT (custom weights of 1 and -0.99 rescaled to sum to 1)
+    loses 298% on 2011-04-26: the report used to stop with "equity must be positive";
+    its value now ends at 0 there, its drawdown is 100%, and a note says why."""
+    levered = pd.Series({"AAPL": 100.0, "MSFT": -99.0})
+    r = build_stress_report(data, levered, start="2011-04-21")
+    assert r.returns.loc["2011-04-26"] == pytest.approx(-2.98, abs=0.01)
+    assert r.drawdown_stats["max_drawdown"] == 1.0 and r.drawdown_stats["recovery"] is None
+    assert r.drawdown_stats["trough"] == "2011-04-26"
+    assert (r.drawdown.loc["2011-04-26":] == -1.0).all()
+    note = "the book loses all its value on 2011-04-26 (a one-day return of -298% at 199.0x"
+    assert any(w.startswith(note) for w in r.warnings)
+    assert note in render_html(r)
+
+
 def test_basel_light_over_a_range_shorter_than_250_days_says_how_long(data):
     """From 2021-01-04 the range holds 75 scored days: the Basel figures cover those, and
     every label says 75, not 250."""

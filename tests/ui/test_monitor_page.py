@@ -65,6 +65,26 @@ def test_monitoring_a_portfolio(app, shared_data_dir):
     assert int(metrics(at)["Alerts in the history"]) > before  # more breaches of a 90 % VaR
 
 
+def test_a_portfolio_that_lost_all_its_value_is_named_not_monitored(app, shared_data_dir):
+    """1 and -0.99 rescaled to 100x AAPL against 99x MSFT: the book's value went negative
+    and the regime rule failed with "needs at least 273 valid prices ... portfolio (6)"."""
+    at = open_page(app, "monitor", "local")
+    at.radio(key="mon_target").set_value("Portfolio").run()
+    at.multiselect(key="mon:tickers").set_value(["AAPL", "MSFT"]).run()
+    at.selectbox(key="mon:method").select("Custom").run()
+    at.session_state["mon:custom:AAPL|MSFT"] = {
+        "edited_rows": {0: {"weight": 1.0}, 1: {"weight": -0.99}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert errors(at) == [
+        "The risk limits could not be evaluated: the book loses all its value on 1999-11-09 "
+        "(a one-day return of -583% at 199.0x gross exposure), so there is nothing left to "
+        "monitor; lower its leverage"
+    ]
+
+
 @pytest.mark.parametrize("source", ["local", "bundled"])
 def test_home_shows_regime_sectors_and_alerts(app, shared_data_dir, source):
     at = open_page(app, "home", source)

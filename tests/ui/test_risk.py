@@ -154,3 +154,36 @@ def test_a_month_shows_what_it_can_and_says_the_var_is_not_tested(app, shared_da
     assert any("VaR backtest of historical" in c.value for c in at.caption)
     open_tab(at, "risk_tab", "Drawdowns")
     assert not errors(at) and set(chart_keys(at)) == {"risk_dd", "risk_stock_dd"}
+
+
+def test_custom_weights_of_a_small_net_name_their_leverage(app, shared_data_dir):
+    """Custom weights of 1 and -0.99 net to 0.01: rescaled to sum to 1 they are a 199x
+    book. The page said nothing, then stopped its scenarios with "equity must be
+    positive ... pass a value path, not returns"; it now names the leverage, and the
+    report's note says on which day that book lost all its value."""
+    at = open_page(app, "risk", "local")
+    at.multiselect(key="risk:tickers").set_value(["AAPL", "MSFT"]).run()
+    at.selectbox(key="risk:method").select("Custom").run()
+    edits = {0: {"weight": 1.0}, 1: {"weight": -0.99}}
+    at.session_state["risk:custom:AAPL|MSFT"] = {
+        "edited_rows": edits,
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert not errors(at)
+    assert any(
+        "net to 0.010; rescaled to sum to 1 they hold 199.0x the book's value" in w.value
+        for w in at.warning
+    )
+    open_tab(at, "risk_tab", "Stress scenarios")
+    assert not errors(at)
+    assert any("the book loses all its value on" in c.value for c in at.caption)
+    # an ordinary long/short book (0.8, -0.2: 1.33 and -0.33 after rescaling) is quiet
+    at.session_state["risk:custom:AAPL|MSFT"] = {
+        "edited_rows": {0: {"weight": 0.8}, 1: {"weight": -0.2}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert not errors(at) and not [w for w in at.warning if "gross exposure" in w.value]
