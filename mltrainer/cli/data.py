@@ -27,8 +27,8 @@ def _load(args) -> int:
     summary["tickers"] = data.tickers if data.n_tickers <= 50 else data.tickers[:50]
     lines = [
         f"source: {summary['source']} (as of {summary['as_of']})",
-        f"{fmt.integer(summary['n_tickers'])} tickers, {fmt.integer(summary['n_dates'])} "
-        f"dates, {fmt.date_range(summary['first_date'], summary['last_date'])}",
+        f"{fmt.count(summary['n_tickers'], 'ticker')}, {fmt.count(summary['n_dates'], 'date')}"
+        f", {fmt.date_range(summary['first_date'], summary['last_date'])}",
         f"loaded in {fmt.number(summary['seconds'], 1)} s",
     ] + [f"warning: {w}" for w in summary["warnings"]]
     emit(args, summary, "\n".join(lines))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mltrainer import fmt
 from mltrainer.cli import common
 from mltrainer.cli.common import Subparsers, emit, load_data, record_run
 from mltrainer.config import DEFAULT_COST_BPS
@@ -133,9 +134,9 @@ def _lines(board, data, path, audit_id: str) -> list[str]:
     )
     lines = [
         f"leaderboard: {len(board.table)} rows; out of sample {span.get('first_date')} to "
-        f"{span.get('last_date')} ({span.get('n_folds')} test folds, settings chosen on "
-        "training folds only)",
-        f"universe: {board.meta['universe']['label']}; {data.n_tickers} tickers "
+        f"{span.get('last_date')} ({fmt.count(span.get('n_folds', 0), 'test fold')}, "
+        "settings chosen on training folds only)",
+        f"universe: {board.meta['universe']['label']}; {fmt.count(data.n_tickers, 'ticker')} "
         f"({data.source}); costs {costs or 'none'}",
         f"{'model':<42}{'CAGR':>8}{'Sharpe':>8}{'DSR':>6}{'max DD':>8}{'turn/yr':>9}"
         f"{'N':>3}{'default Sh':>11}  chosen (last fold)",

@@ -245,6 +245,8 @@ class SP500Universe:
         """Write the constituents as .csv, .parquet or .json (JSON adds the changes)."""
         path = Path(path)
         suffix = path.suffix.lower()
+        if path.is_dir():  # its name is no format: say what it is
+            raise DataError(f"{path} is a folder; name a .csv, .parquet or .json file in it")
         frame = self.to_frame()
         try:
             if suffix == ".csv":

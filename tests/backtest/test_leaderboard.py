@@ -170,6 +170,16 @@ def test_the_cli_stores_parquet_with_the_audit_id_and_reads_it_back(tmp_path, ca
     meta = json.loads((tmp_path / docs[1]["meta"]["run_id"] / "meta.json").read_text())
     assert meta["audit_id"] == docs[1]["audit_id"]
     assert meta["out_of_sample"]["costs"] == {"commission_bps": 5.0}
+    # the text the terminal shows (every task read back): what each figure covers
+    assert main([a for a in argv if a != "--json"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    span = docs[1]["meta"]["out_of_sample"]
+    assert text[0] == (
+        f"leaderboard: {len(docs[1]['rows'])} rows; out of sample {span['first_date']} to "
+        f"{span['last_date']} ({span['n_folds']} test folds, settings chosen on training "
+        "folds only)"
+    )
+    assert f"; {len(TICKERS)} tickers (local); costs commission 5 bps" in text[1]
 
 
 def test_the_cli_refuses_a_range_too_short_for_one_fold(tmp_path, capsys):

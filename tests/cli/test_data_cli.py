@@ -41,6 +41,16 @@ def test_data_load_json(capsys, sp500_dir):
     assert doc["first_date"] == "2020-01-02" and doc["last_date"] == "2020-12-31"
 
 
+def test_data_load_text_counts_in_words(capsys, sp500_dir):
+    """One ticker on one day reads "1 ticker, 1 date" (it read "1 tickers, 1 dates")."""
+    argv = ["data", "load", "--source", "local", "--data-dir", str(sp500_dir)]
+    code, out, _ = _run(capsys, *argv, "--tickers", "AAPL", "--start", "2021-04-21")
+    assert code == 0
+    assert out.splitlines()[1] == "1 ticker, 1 date, from 2021-04-21 to 2021-04-21"
+    code, out, _ = _run(capsys, *argv, "--tickers", "AAPL,KO", "--start", "2021-04-20")
+    assert out.splitlines()[1] == "2 tickers, 2 dates, from 2021-04-20 to 2021-04-21"
+
+
 def test_data_load_bundled_and_status(capsys):
     code, out, _ = _run(capsys, "data", "load", "--source", "bundled", "--json")
     assert code == 0 and json.loads(out)["n_tickers"] == 20

@@ -214,6 +214,10 @@ def test_export_round_trips(universe, tmp_path):
     assert doc["changes"][-1]["date"] == "1997-06-17" and doc["as_of"] == "2024-10-09"
     with pytest.raises(DataError, match=r"\.xlsx.*use \.csv, \.parquet or \.json"):
         universe.export(tmp_path / "u.xlsx")
+    for folder in ("reports.2024", "out.csv"):  # named as a folder, not an unknown format
+        (tmp_path / folder).mkdir()
+        with pytest.raises(DataError, match=rf"{folder} is a folder; name a \.csv"):
+            universe.export(tmp_path / folder)
 
 
 # ------------------------------------------------------------------ schedule
