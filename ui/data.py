@@ -38,11 +38,30 @@ def universe_tickers(sel: Selection) -> list[str]:
 
 
 def default_tickers(sel: Selection, n: int = 5) -> list[str]:
-    """Up to ``n`` of DEFAULT_TICKERS available under the selection, else the first ones."""
+    """Up to ``n`` of DEFAULT_TICKERS available under the selection; when a sector filter
+    leaves fewer (Energy keeps XOM alone), the selection's first tickers priced on the
+    range's first and last days make up the ``n``, so a page opens on a portfolio."""
     available = universe_tickers(sel)
     have = set(available)
     picked = [t for t in DEFAULT_TICKERS if t in have][:n]
-    return picked or available[:n]
+    if len(picked) < n:
+        more = [t for t in _priced_throughout(sel, available) if t not in picked]
+        picked += more[: n - len(picked)]
+    return picked
+
+
+def _priced_throughout(sel: Selection, tickers: list[str]) -> list[str]:
+    """Those of ``tickers`` with a price on the first and the last day of the range (all
+    of them when the range holds no day)."""
+    data = panel(sel)
+    if data is None or not tickers:
+        return tickers
+    start, end = (None if d is None else pd.Timestamp(d) for d in (sel.start, sel.end))
+    close = data.adj_close[tickers].loc[start:end]
+    if close.empty:
+        return tickers
+    both = close.iloc[0].notna() & close.iloc[-1].notna()
+    return [t for t in tickers if both[t]]
 
 
 def window(sel: Selection, tickers, start=None, end=None, warmup_days: int = 0) -> MarketData:

@@ -8,6 +8,7 @@ import pytest
 import streamlit.testing.v1.app_test as app_test_module
 from streamlit.runtime.media_file_manager import MediaFileManager
 
+from mltrainer.config import PROJECT_ROOT
 from tests.ui.pagetools import (
     array,
     chart_keys,
@@ -187,3 +188,18 @@ def test_custom_weights_of_a_small_net_name_their_leverage(app, shared_data_dir)
     }
     at.run()
     assert not errors(at) and not [w for w in at.warning if "gross exposure" in w.value]
+
+
+def test_a_sector_filter_opens_on_a_portfolio_of_that_sector(app, shared_data_dir):
+    """Energy from mid-2014 kept one default ticker (XOM), so the page opened on "Pick at
+    least two tickers" and the Model Lab on XOM alone. The defaults are now made up from
+    the sector's tickers priced over the whole range (BKR, listed under that symbol only
+    from 2017, is passed over)."""
+    app.query_params.update({"sectors": "Energy", "start": "2014-06-02", "end": "2016-02-29"})
+    at = open_page(app, "risk", "local")
+    assert not errors(at) and not at.info
+    picked = at.multiselect(key="risk:tickers").value
+    assert picked == ["XOM", "APA", "COG", "COP", "CVX", "DVN", "EOG", "FANG"]
+    assert metrics(at)["Exceptions"]  # the VaR backtest ran on that portfolio
+    at.switch_page(str(PROJECT_ROOT / "pages" / "model_lab.py")).run()
+    assert at.multiselect(key="lab_tickers").value == picked[:5]
