@@ -190,9 +190,14 @@ def _window_rows(idx: pd.DatetimeIndex, scenario: HistoricalScenario) -> tuple[i
     """Rows of the base close (the last on or before ``start``) and of the last close."""
     if len(idx) == 0 or idx[0] > scenario.start or idx[-1] < scenario.end:
         covers = f"{idx[0].date()} to {idx[-1].date()}" if len(idx) else "no dates"
+        if len(idx) == 0 or idx[0] > scenario.end or idx[-1] < scenario.start:
+            where = "is outside the data"
+        elif idx[-1] < scenario.end:  # part of it is there: the replay needs all of it
+            where = "ends after the data (a replay needs the whole window)"
+        else:
+            where = "starts before the data (a replay needs a close on or before its start)"
         raise NotCovered(
-            f"scenario '{scenario.name}' ({scenario.window}) is outside the data, "
-            f"which covers {covers}"
+            f"scenario '{scenario.name}' ({scenario.window}) {where}, which covers {covers}"
         )
     lo = idx.searchsorted(scenario.start, side="right") - 1
     hi = idx.searchsorted(scenario.end, side="right") - 1

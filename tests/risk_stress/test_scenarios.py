@@ -97,6 +97,14 @@ def test_window_outside_the_data_names_scenario_and_range(basket):
     assert [r.key for r in results] == ["aug_2011", "aug_2015", "q4_2018", "covid_2020"]
     with pytest.raises(DataError, match="outside the data"):
         sc.replay_all(late, w, skip_outside=False)
+    # half of 2008-09-01..2009-03-09 in the data is not "outside" it: say which end lacks
+    _, skipped = sc.replay_all(basket.select(end="2008-12-31"), w)
+    assert skipped["gfc_2008"] == (
+        "scenario '2008 financial crisis' (2008-09-01..2009-03-09) ends after the data (a "
+        "replay needs the whole window), which covers 1999-11-01 to 2008-12-31"
+    )
+    _, skipped = sc.replay_all(basket.select(start="2008-10-01"), w)
+    assert "(2008-09-01..2009-03-09) starts before the data" in skipped["gfc_2008"]
 
 
 def test_an_episode_before_every_position_was_listed_is_skipped_not_fatal(sp500_dir):
