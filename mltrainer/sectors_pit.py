@@ -74,6 +74,19 @@ def cap_snapshot(data_dir: str | Path | None = None) -> CapSnapshot | None:
     )
 
 
+def later_caps_note(snapshot: CapSnapshot, end: DateLike) -> str | None:
+    """None when ``snapshot`` was published by ``end``; else the sentence a weighting by
+    its caps must carry: those caps are from after the range, not of its time."""
+    last = pd.Timestamp(end)
+    if snapshot.date <= last:
+        return None
+    return (
+        f"market-cap weights use the caps of {snapshot.date:%Y-%m-%d} ({snapshot.name}), "
+        f"published after the range ends on {last:%Y-%m-%d}: the data has no market caps "
+        "of the range's time, so these weights reflect what the companies became later"
+    )
+
+
 def last_price_dates(prices: pd.DataFrame) -> pd.Series:
     """Each column's last date with a price (the date its key names the company)."""
     valid = prices.notna().to_numpy()

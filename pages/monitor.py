@@ -67,7 +67,7 @@ with friendly("The risk limits could not be evaluated"):
         built = portfolio_builder(sel, key="mon")
         if built is None:
             stop()
-        tickers, weights, weighting = built
+        tickers, weights, weighting, _ = built  # its notes are shown by the builder
         alerts, history = portfolio_alerts(
             sel.source,
             tickers,

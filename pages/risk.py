@@ -46,7 +46,7 @@ if data is None:
 built = portfolio_builder(sel, key="risk")
 if built is None:
     stop()
-tickers, weights, weighting = built
+tickers, weights, weighting, weight_notes = built
 w = pd.Series(dict(zip(tickers, weights, strict=True)))
 
 c1, c2, c3, c4 = st.columns(4)
@@ -185,7 +185,7 @@ settings = StressSettings(
 stkey = settings_tuple(settings)
 
 with friendly("The stress scenarios could not run"):
-    report = stress_report(sel.source, tickers, weights, sel.start, sel.end, stkey)
+    report = stress_report(sel.source, tickers, weights, sel.start, sel.end, stkey, weight_notes)
 
 # Lazy tabs: a run draws the open tab only (switching tabs reruns the page); controls
 # bound to the URL are drawn in every run, so a shared link keeps them all.
@@ -337,7 +337,7 @@ with tab_stress:
             "VaR/ES by every method, their backtests, drawdowns and every scenario in one "
             "self-contained HTML file (charts included; open it in any browser)."
         )
-        args = (sel.source, tickers, weights, sel.start, sel.end, stkey)
+        args = (sel.source, tickers, weights, sel.start, sel.end, stkey, weight_notes)
         b1, b2 = st.columns(2)
         b1.download_button(
             "Download the stress-test report (HTML)",

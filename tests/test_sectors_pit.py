@@ -186,6 +186,22 @@ def test_caps_only_from_the_snapshot_date_on(panel, membership, lists):
     assert aapl == snap.caps["AAPL"]
 
 
+def test_weights_by_later_caps_say_when_the_caps_are_from(shared_data_dir):
+    """Market-cap weights of a book over a range that ends before the snapshot carry a
+    note naming the snapshot's date and file; from the snapshot's date on, none."""
+    from mltrainer.sectors_pit import later_caps_note
+
+    snap = cap_snapshot()
+    assert f"{snap.date:%Y-%m-%d}" == "2026-08-22"
+    assert later_caps_note(snap, "2008-12-31") == (
+        "market-cap weights use the caps of 2026-08-22 (constituents-financials-2026-08-22"
+        ".csv), published after the range ends on 2008-12-31: the data has no market caps "
+        "of the range's time, so these weights reflect what the companies became later"
+    )
+    assert later_caps_note(snap, "2026-08-21") is not None
+    assert later_caps_note(snap, "2026-08-22") is None
+
+
 def test_the_shares_hook_sizes_by_price_times_shares(panel, membership, lists):
     keys = ["AAPL", "MSFT"]
     shares = pd.Series({"AAPL": 2.0, "MSFT": 3.0})

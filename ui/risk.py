@@ -33,11 +33,27 @@ def _from(series: pd.Series, start) -> pd.Series:
 
 
 def _market_caps(source, tickers, start, end, sizing_key) -> dict:
-    from ui.universe import load_universe, universe_version
+    from mltrainer.sectors_pit import cap_snapshot
 
-    universe = load_universe(universe_version())
-    caps = {s.symbol: s.market_cap for s in universe.constituents if s.market_cap}
-    return {"market_caps": caps, "source": universe.source}
+    snap = cap_snapshot()
+    if snap is None:
+        raise DataError(
+            "no market-cap snapshot (constituents-financials-YYYY-MM-DD.csv) in the data "
+            "folder; choose another weighting"
+        )
+    return {"market_caps": snap.caps.to_dict(), "source": snap.name}
+
+
+def cap_notes(sel: Selection) -> tuple[str, ...]:
+    """What market-cap weights over the selection must say: the caps' date when it is
+    after the range (the data holds no caps of an earlier time)."""
+    from mltrainer.sectors_pit import cap_snapshot, later_caps_note
+
+    snap, data = cap_snapshot(), load(sel.source)
+    if snap is None or data is None:
+        return ()
+    note = later_caps_note(snap, sel.end or data.dates[-1])
+    return (note,) if note else ()
 
 
 def _returns(source, tickers, start, end, sizing_key) -> dict:
@@ -73,8 +89,9 @@ def weights_for(
     return tuple(w.to_numpy())
 
 
-def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str] | None:
-    """Tickers and a weighting; returns (tickers, weights, description) or None."""
+def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str, tuple] | None:
+    """Tickers and a weighting; returns (tickers, weights, description, notes on the
+    weights that the figures must carry) or None."""
     saved = st.session_state.get(PORTFOLIO_KEY, {})
     options = universe_tickers(sel)
     default = [t for t in saved.get("tickers", default_tickers(sel, 8)) if t in options]
@@ -151,7 +168,10 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str] | No
             return None
     st.session_state[PORTFOLIO_KEY] = {"tickers": tickers, "weights": weights, "method": method}
     label = method if method != "Sizing model" else f"sizing: {sizing_key.split('/')[1]}"
-    return tickers, tuple(float(w) for w in weights), label
+    notes = cap_notes(sel) if method == "Market cap" else ()
+    for note in notes:
+        st.warning(f"{note[0].upper()}{note[1:]}.")
+    return tickers, tuple(float(w) for w in weights), label, notes
 
 
 @st.cache_data(show_spinner="Backtesting the VaR forecasts…", max_entries=32)
@@ -203,15 +223,17 @@ def var_backtest(
 
 
 @st.cache_data(show_spinner="Running the stress scenarios…", max_entries=16)
-def stress_report(source: str, tickers: tuple, weights: tuple, start, end, settings: tuple):
+def stress_report(
+    source: str, tickers: tuple, weights: tuple, start, end, settings: tuple, notes: tuple = ()
+):
     """:func:`build_stress_report` on the portfolio (``settings`` = StressSettings fields):
     all the history up to ``end`` is replayed and estimated from; ``start`` sets the range
-    the report shows and scores."""
+    the report shows and scores; ``notes`` on the weights lead its warnings."""
     from mltrainer.reports.stress_report import StressSettings, build_stress_report
 
     data = _data(source, tickers, start, end, history=True)
     w = pd.Series(dict(zip(tickers, weights, strict=True)))
-    return build_stress_report(data, w, StressSettings(*settings), start=start)
+    return build_stress_report(data, w, StressSettings(*settings), start=start, notes=notes)
 
 
 def settings_tuple(settings) -> tuple:
@@ -219,15 +241,20 @@ def settings_tuple(settings) -> tuple:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def report_html(source: str, tickers: tuple, weights: tuple, start, end, settings: tuple) -> bytes:
+def report_html(
+    source: str, tickers: tuple, weights: tuple, start, end, settings: tuple, notes: tuple = ()
+) -> bytes:
     """The stress report as one self-contained HTML file."""
     from mltrainer.reports.stress_html import render_html
 
-    return render_html(stress_report(source, tickers, weights, start, end, settings)).encode()
+    report = stress_report(source, tickers, weights, start, end, settings, notes)
+    return render_html(report).encode()
 
 
 @st.cache_data(show_spinner="Printing the report to PDF…", max_entries=8)
-def report_pdf(source: str, tickers: tuple, weights: tuple, start, end, settings: tuple) -> dict:
+def report_pdf(
+    source: str, tickers: tuple, weights: tuple, start, end, settings: tuple, notes: tuple = ()
+) -> dict:
     """The stress report printed to PDF by headless Chromium: ``{"pdf": bytes}``, or
     ``{"message": why not}`` when Chromium is missing or fails."""
     import tempfile
@@ -237,7 +264,7 @@ def report_pdf(source: str, tickers: tuple, weights: tuple, start, end, settings
 
     with tempfile.TemporaryDirectory(prefix="mltrainer-report-") as folder:
         html_path = Path(folder) / "stress_report.html"
-        html_path.write_bytes(report_html(source, tickers, weights, start, end, settings))
+        html_path.write_bytes(report_html(source, tickers, weights, start, end, settings, notes))
         printed = print_pdf(html_path, Path(folder) / "stress_report.pdf")
         if not printed.ok:
             return {"message": printed.message}

@@ -27,13 +27,25 @@ from mltrainer.validate import parse_float, parse_int
 
 
 def _market_caps(data: MarketData) -> dict:
-    from mltrainer.data.universe import SP500UniverseManager
+    from mltrainer.sectors_pit import cap_snapshot
 
-    universe = SP500UniverseManager().load("auto").with_market_caps("snapshot")
-    return {
-        "market_caps": {s.symbol: s.market_cap for s in universe.constituents if s.market_cap},
-        "source": universe.source,
-    }
+    snap = cap_snapshot()
+    if snap is None:
+        raise DataError(
+            "no market-cap snapshot (constituents-financials-YYYY-MM-DD.csv) in the data "
+            "folder; use --weighting equal or risk-parity, or give --weights"
+        )
+    return {"market_caps": snap.caps.to_dict(), "source": snap.name}
+
+
+def weight_notes(choice: str | None, data: MarketData) -> tuple[str, ...]:
+    """What the report must say about weights built by ``--weighting``: market caps
+    published after the data's last day are not the caps of its time."""
+    from mltrainer.sectors_pit import cap_snapshot, later_caps_note
+
+    snap = cap_snapshot() if choice == "market-cap" else None
+    note = later_caps_note(snap, data.dates[-1]) if snap is not None else None
+    return (note,) if note else ()
 
 
 # --weighting choice -> (method of mltrainer.measures.weighting.portfolio_weights, loader of
@@ -209,7 +221,8 @@ def _stress(args) -> int:
     data = load_history(args, settings.var_window + max(settings.beta_window, 63))
     if args.weighting is not None:
         weights = built_weights(args.weighting, data)
-    report = build_stress_report(data, weights, settings, start=args.start)
+    notes = weight_notes(args.weighting, data)
+    report = build_stress_report(data, weights, settings, start=args.start, notes=notes)
     files = write_stress_report(report, args.out, args.pdf)
     doc = {**files, **report.summary(), "seconds": round(time.perf_counter() - t0, 3)}
     table = report.scenario_table()

@@ -12,6 +12,7 @@ drawdowns; the VaR part is :mod:`mltrainer.reports.stress_var`) and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
@@ -221,6 +222,7 @@ def build_stress_report(
     settings: StressSettings | None = None,
     generated: pd.Timestamp | None = None,
     start: object = None,
+    notes: Sequence[str] = (),
 ) -> StressReport:
     """Compute every number and table of the stress report.
 
@@ -241,6 +243,9 @@ def build_stress_report(
         exceptions from there (on fewer than 20 such days its tests are left out, with a
         warning), the returns, drawdowns and their figures cover it. None: the whole
         history.
+    notes : sequence of str, optional
+        What the figures owe to how the weights were made (market caps published after
+        the range, say): the first of the report's warnings.
 
     Raises
     ------
@@ -259,7 +264,7 @@ def build_stress_report(
     equity = equity_curve(shown)
     dd = drawdown_series(equity)
     wiped = [note] if (note := wipeout_note(shown, float(w.abs().sum()))) else []
-    market, market_name, notes = _market_returns(data, s.market, s.beta_window)
+    market, market_name, market_notes = _market_returns(data, s.market, s.beta_window)
     results, skipped = _scenarios(data, w, s, market)
     return StressReport(
         settings=s,
@@ -275,11 +280,12 @@ def build_stress_report(
         scenarios=results,
         skipped=skipped,
         meta=_meta(data, len(w), value, market_name, generated, first),
-        warnings=list(data.warnings)
+        warnings=list(notes)
+        + list(data.warnings)
         + _coverage_notes(data, first)
         + [f"{gone}: its value is 0 from then on and its drawdown -100%" for gone in wiped]
         + var.warnings
-        + notes
+        + market_notes
         + [m for r in results for m in r.warnings],
         regime=index_regime(data.dates[-1]),
     )

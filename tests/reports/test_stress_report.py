@@ -317,6 +317,31 @@ def test_cli_risk_parity_weighting_is_the_measures_function(capsys, sp500_dir, t
     )
 
 
+def test_cli_market_cap_weights_say_their_caps_are_from_after_the_range(
+    capsys, sp500_dir, tmp_path
+):
+    """The caps are those of the 2026-08-22 snapshot, whatever the range: a 2008 book
+    weighted by them said nothing of it (the weights of a company's later size)."""
+    from mltrainer.sectors_pit import cap_snapshot
+
+    out = tmp_path / "caps.html"
+    argv = ["report", "stress", "--source", "local", "--data-dir", str(sp500_dir)]
+    argv += ["--tickers", "AAPL,JPM,XOM", "--weighting", "market-cap", "--end", "2008-12-31"]
+    assert main([*argv, "--json", "--out", str(out)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    caps = cap_snapshot().caps[["AAPL", "JPM", "XOM"]]
+    got = pd.Series({p["ticker"]: p["weight"] for p in doc["portfolio"]})
+    np.testing.assert_allclose(got[caps.index], caps / caps.sum(), rtol=1e-12)
+    note = (
+        "market-cap weights use the caps of 2026-08-22 (constituents-financials-2026-08-22"
+        ".csv), published after the range ends on 2008-12-31"
+    )
+    assert doc["warnings"][0].startswith(note)
+    assert note in out.read_text(encoding="utf-8")
+    assert main([*argv, "--out", str(out)]) == 0
+    assert f"note: {note}" in capsys.readouterr().out
+
+
 # -------------------------------------------------------------- the range vs the history
 def test_a_later_range_still_replays_the_crises_before_it(data):
     """The range decides what is shown and scored, never what can be replayed (issue 13)."""

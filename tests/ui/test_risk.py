@@ -203,3 +203,27 @@ def test_a_sector_filter_opens_on_a_portfolio_of_that_sector(app, shared_data_di
     assert metrics(at)["Exceptions"]  # the VaR backtest ran on that portfolio
     at.switch_page(str(PROJECT_ROOT / "pages" / "model_lab.py")).run()
     assert at.multiselect(key="lab_tickers").value == picked[:5]
+
+
+def test_market_cap_weights_say_when_their_caps_are_from(app, shared_data_dir):
+    """The only caps in the data are the 2026-08-22 snapshot's: a book over a range that
+    ends 2008-12-31 weighted by them says so, on the page and in its downloaded report;
+    a ticker without a cap in the snapshot is named with the snapshot's file (the
+    message named the saved Wikipedia page, which holds no caps)."""
+    app.query_params.update({"start": "2007-01-02", "end": "2008-12-31"})
+    at = open_page(app, "risk", "local")
+    at.multiselect(key="risk:tickers").set_value(["AAPL", "MSFT", "JPM", "XOM"]).run()
+    at.selectbox(key="risk:method").select("Market cap").run()
+    assert not errors(at)
+    note = (
+        "Market-cap weights use the caps of 2026-08-22 (constituents-financials-2026-08-22"
+        ".csv), published after the range ends on 2008-12-31"
+    )
+    assert any(w.value.startswith(note) for w in at.warning)
+    open_tab(at, "risk_tab", "Stress scenarios")
+    assert any(c.value.startswith(f"⚠ m{note[1:]}") for c in at.caption)
+    at.multiselect(key="risk:tickers").set_value(["AAPL", "HD"]).run()
+    assert errors(at) == [
+        "The weights could not be computed: no market cap for HD in "
+        "constituents-financials-2026-08-22.csv; remove them or use another weighting"
+    ]
