@@ -74,6 +74,18 @@ def cap_snapshot(data_dir: str | Path | None = None) -> CapSnapshot | None:
     )
 
 
+def cap_weighting_inputs() -> dict:
+    """The ``market_caps`` and ``source`` that market-cap weighting
+    (:func:`~mltrainer.measures.weighting.portfolio_weights`) takes: the snapshot's."""
+    snap = cap_snapshot()
+    if snap is None:
+        raise DataError(
+            "no market-cap snapshot (constituents-financials-YYYY-MM-DD.csv) in the data "
+            "folder; use another weighting"
+        )
+    return {"market_caps": snap.caps.to_dict(), "source": snap.name}
+
+
 def later_caps_note(snapshot: CapSnapshot, end: DateLike) -> str | None:
     """None when ``snapshot`` was published by ``end``; else the sentence a weighting by
     its caps must carry: those caps are from after the range, not of its time."""

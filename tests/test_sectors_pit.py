@@ -202,6 +202,15 @@ def test_weights_by_later_caps_say_when_the_caps_are_from(shared_data_dir):
     assert later_caps_note(snap, "2026-08-22") is None
 
 
+def test_cap_weighting_without_a_snapshot_says_so(monkeypatch, tmp_path):
+    from mltrainer.errors import DataError
+    from mltrainer.sectors_pit import cap_weighting_inputs
+
+    monkeypatch.setenv("MLTRAINER_DATA_DIR", str(tmp_path))  # a data folder with no caps
+    with pytest.raises(DataError, match="no market-cap snapshot .* use another weighting"):
+        cap_weighting_inputs()
+
+
 def test_the_shares_hook_sizes_by_price_times_shares(panel, membership, lists):
     keys = ["AAPL", "MSFT"]
     shares = pd.Series({"AAPL": 2.0, "MSFT": 3.0})

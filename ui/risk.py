@@ -33,15 +33,9 @@ def _from(series: pd.Series, start) -> pd.Series:
 
 
 def _market_caps(source, tickers, start, end, sizing_key) -> dict:
-    from mltrainer.sectors_pit import cap_snapshot
+    from mltrainer.sectors_pit import cap_weighting_inputs
 
-    snap = cap_snapshot()
-    if snap is None:
-        raise DataError(
-            "no market-cap snapshot (constituents-financials-YYYY-MM-DD.csv) in the data "
-            "folder; choose another weighting"
-        )
-    return {"market_caps": snap.caps.to_dict(), "source": snap.name}
+    return cap_weighting_inputs()
 
 
 def cap_notes(sel: Selection) -> tuple[str, ...]:

@@ -27,15 +27,9 @@ from mltrainer.validate import parse_float, parse_int
 
 
 def _market_caps(data: MarketData) -> dict:
-    from mltrainer.sectors_pit import cap_snapshot
+    from mltrainer.sectors_pit import cap_weighting_inputs
 
-    snap = cap_snapshot()
-    if snap is None:
-        raise DataError(
-            "no market-cap snapshot (constituents-financials-YYYY-MM-DD.csv) in the data "
-            "folder; use --weighting equal or risk-parity, or give --weights"
-        )
-    return {"market_caps": snap.caps.to_dict(), "source": snap.name}
+    return cap_weighting_inputs()
 
 
 def weight_notes(choice: str | None, data: MarketData) -> tuple[str, ...]:
