@@ -54,6 +54,14 @@ CHANGES = {
     ),
     "monitor": ("drawdown limit", lambda at: at.slider(key="mon:max_drawdown").set_value(0.2)),
 }
+# further changes timed one after another on the same session
+MORE_CHANGES = {
+    "risk": [
+        ("crash size (scenarios only)", lambda at: at.slider(key="risk_crash").set_value(-0.3)),
+        ("VaR method fhs_garch", lambda at: at.selectbox(key="risk_method").select("fhs_garch")),
+        ("crash size, fhs_garch", lambda at: at.slider(key="risk_crash").set_value(-0.35)),
+    ],
+}
 
 
 def open_session(page: str) -> tuple[AppTest, float]:
@@ -98,6 +106,11 @@ def main(pages: list[str]) -> None:
         if at.exception:
             raise SystemExit(f"{page} after the change: {at.exception[0].message}")
         print(f"{page:<11} {cold:>18.2f} s {warm:>11.2f} s {slider:>14.2f} s  {label}")
+        for label, change in MORE_CHANGES.get(page, []):
+            change(at)
+            started = time.perf_counter()
+            at.run()
+            print(f"{'':<11} {'':>20} {'':>13} {time.perf_counter() - started:>14.2f} s  {label}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory (max RSS of this process): {peak:,.0f} MB")
 

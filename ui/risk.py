@@ -227,7 +227,20 @@ def stress_report(
 
     data = _data(source, tickers, start, end, history=True)
     w = pd.Series(dict(zip(tickers, weights, strict=True)))
-    return build_stress_report(data, w, StressSettings(*settings), start=start, notes=notes)
+    s = StressSettings(*settings)
+    var = stress_var(source, tickers, weights, start, end, astuple(s.var_only()))
+    return build_stress_report(data, w, s, start=start, notes=notes, var=var)
+
+
+@st.cache_data(show_spinner="Backtesting every VaR method…", max_entries=16)
+def stress_var(source: str, tickers: tuple, weights: tuple, start, end, settings: tuple):
+    """The report's VaR part (:func:`stress_var_part`), cached on the VaR settings alone:
+    moving a scenario slider reuses it instead of re-estimating every method."""
+    from mltrainer.reports.stress_report import StressSettings, stress_var_part
+
+    data = _data(source, tickers, start, end, history=True)
+    w = pd.Series(dict(zip(tickers, weights, strict=True)))
+    return stress_var_part(data, w, StressSettings(*settings), start=start)
 
 
 def settings_tuple(settings) -> tuple:

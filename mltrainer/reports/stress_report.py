@@ -27,6 +27,7 @@ from mltrainer.models import regime
 from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
 from mltrainer.reports.stress_var import (
     MIN_BACKTEST_DAYS,
+    VarFigures,
     book_returns,
     range_start,
     var_figures,
@@ -69,6 +70,17 @@ class StressSettings:
     spread_multiplier: float = 5.0
     beta_window: int = TRADING_DAYS
     market: str = "sp500"
+
+    def var_only(self) -> StressSettings:
+        """These settings with the scenarios' at their defaults: all that
+        :func:`stress_var_part` depends on (a cache key that a scenario slider keeps)."""
+        return StressSettings(
+            portfolio_value=self.portfolio_value,
+            levels=self.levels,
+            methods=self.methods,
+            var_window=self.var_window,
+            chart_method=self.chart_method,
+        )
 
     def check(self) -> None:
         """Raise ParameterError naming the first setting outside what is allowed."""
@@ -223,6 +235,7 @@ def build_stress_report(
     generated: pd.Timestamp | None = None,
     start: object = None,
     notes: Sequence[str] = (),
+    var: VarFigures | None = None,
 ) -> StressReport:
     """Compute every number and table of the stress report.
 
@@ -246,6 +259,10 @@ def build_stress_report(
     notes : sequence of str, optional
         What the figures owe to how the weights were made (market caps published after
         the range, say): the first of the report's warnings.
+    var : VarFigures, optional
+        The VaR part already computed by :func:`stress_var_part` on the same data,
+        weights, VaR settings and start (a dashboard keeps it while only a scenario
+        setting changes); None computes it.
 
     Raises
     ------
@@ -259,7 +276,7 @@ def build_stress_report(
     value = float(s.portfolio_value)
     port = book_returns(data, w, s.var_window)
     first = range_start(port, start)
-    var = var_figures(port, s, first)
+    var = var if var is not None else var_figures(port, s, first)
     shown = port.loc[first:]
     equity = equity_curve(shown)
     dd = drawdown_series(equity)
@@ -289,6 +306,23 @@ def build_stress_report(
         + [m for r in results for m in r.warnings],
         regime=index_regime(data.dates[-1]),
     )
+
+
+def stress_var_part(
+    data: MarketData,
+    weights: Weights | None = None,
+    settings: StressSettings | None = None,
+    start: object = None,
+) -> VarFigures:
+    """The report's VaR part alone (VaR/ES, rolling forecasts, their backtest): what
+    depends on ``portfolio_value``, ``levels``, ``methods``, ``var_window`` and
+    ``chart_method``, not on the scenarios; give it back to :func:`build_stress_report`
+    as ``var`` with the same arguments."""
+    s = settings or StressSettings()
+    s.check()
+    data, w = _positions(data, weights)
+    port = book_returns(data, w, s.var_window)
+    return var_figures(port, s, range_start(port, start))
 
 
 def index_regime(day: object, key: str = "regime/VolatilityRegimeModel") -> dict:

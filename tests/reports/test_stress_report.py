@@ -317,6 +317,26 @@ def test_cli_risk_parity_weighting_is_the_measures_function(capsys, sp500_dir, t
     )
 
 
+def test_the_var_part_computed_apart_gives_the_same_report(data, report):
+    """The dashboard keeps the VaR part while a scenario slider moves: a report built on
+    it is the report built whole, and a scenario setting does not change its key."""
+    from dataclasses import replace
+
+    from mltrainer.reports.stress_report import StressSettings, stress_var_part
+
+    s = StressSettings(crash=-0.35, methods=("historical", "fhs_ewma"))
+    assert s.var_only() == replace(StressSettings(), methods=("historical", "fhs_ewma"))
+    assert s.var_only() == replace(s, crash=-0.1, vol_multiplier=5.0).var_only()
+    whole = build_stress_report(data, WEIGHTS, s, start="2015-01-02")
+    var = stress_var_part(data, WEIGHTS, s.var_only(), start="2015-01-02")
+    parts = build_stress_report(data, WEIGHTS, s, start="2015-01-02", var=var)
+    for name in ("var_table", "backtest", "var_forecasts"):
+        pd.testing.assert_frame_equal(getattr(parts, name), getattr(whole, name))
+    pd.testing.assert_series_equal(parts.exceptions, whole.exceptions)
+    assert parts.warnings == whole.warnings
+    assert parts.scenario_table().equals(whole.scenario_table())
+
+
 def test_cli_market_cap_weights_say_their_caps_are_from_after_the_range(
     capsys, sp500_dir, tmp_path
 ):
