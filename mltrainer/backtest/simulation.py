@@ -221,13 +221,20 @@ class Recursion:
         fails, keep the date-by-date solution instead (:attr:`fallback`)."""
         g = self.start() if g0 is None else np.array(g0, dtype="float64")
         self.fallback = None
-        for _ in range(_MAX_SWEEPS):
-            new_g, cost, carried, turnover = self._sweep(g)
-            change = float(np.max(np.abs(new_g - g)))
-            g = new_g
-            if change <= _TOL:
-                self.g, self.cost, self.carried, self.turnover = g, cost, carried, turnover
-                return
+        # Each row's growth depends on earlier rows only, so the sweeps settle on the one
+        # solution; far from it they may pass through huge values (a position carried
+        # for years: AAPL held from 2003 reaches 1e98 on its third sweep), harmless while
+        # finite. An overflow is not: the loop below takes over, and numpy stays quiet.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for _ in range(_MAX_SWEEPS):
+                new_g, cost, carried, turnover = self._sweep(g)
+                change = float(np.max(np.abs(new_g - g)))
+                g = new_g
+                if change <= _TOL:
+                    self.g, self.cost, self.carried, self.turnover = g, cost, carried, turnover
+                    return
+                if not np.isfinite(change):
+                    break
         self.fallback = _simulate_loop(
             self.target, self.returns, self.traded, self.cost_rate, self.cash_rate
         )
