@@ -12,6 +12,7 @@ drawdowns; the VaR part is :mod:`mltrainer.reports.stress_var`) and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -325,6 +326,17 @@ def stress_var_part(
     return var_figures(port, s, range_start(port, start))
 
 
+@functools.lru_cache(maxsize=32)
+def _index_labels(day: pd.Timestamp, cls: type) -> tuple[pd.Series, tuple]:
+    """The bundled index's labels up to ``day`` by ``cls`` at its defaults, and its regime
+    names. Kept: the index never changes, and every rebuild of a report (a dashboard's
+    scenario slider) asks again for the same day. A failure raises and is not kept."""
+    close = sp500_index_close().loc[:day].dropna()
+    model = cls()
+    out = model.run(MarketData.from_close(close.to_frame("SP500"), source="bundled"))
+    return out.primary.iloc[:, 0].dropna(), tuple(model.regime_names())
+
+
 def index_regime(day: object, key: str = "regime/VolatilityRegimeModel") -> dict:
     """The S&P 500's regime on ``day`` (or its last close before) by a model of the regime
     family at its defaults, on the index bundled with skfolio/arch; an ``error`` entry
@@ -334,17 +346,12 @@ def index_regime(day: object, key: str = "regime/VolatilityRegimeModel") -> dict
     if family != "regime" or name not in classes:
         raise ParameterError(f"{key!r} is not a model of the regime family")
     try:
-        close = sp500_index_close().loc[: pd.Timestamp(day)].dropna()
-        model = classes[name]()
-        labels = model.run(MarketData.from_close(close.to_frame("SP500"), source="bundled"))
-        labels = labels.primary.iloc[:, 0]
+        labels, names = _index_labels(pd.Timestamp(day), classes[name])
     except (ImportError, DataError, OSError, ValueError) as exc:
         return {"error": f"the index regime is unavailable ({exc})"}
-    labels = labels.dropna()
     if labels.empty:
         return {"error": "the index regime model gave no label up to this date"}
     label = int(labels.iloc[-1])
-    names = model.regime_names()
     run = labels.ne(labels.shift()).cumsum()
     return {
         "model": key,

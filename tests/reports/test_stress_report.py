@@ -337,6 +337,25 @@ def test_the_var_part_computed_apart_gives_the_same_report(data, report):
     assert parts.scenario_table().equals(whole.scenario_table())
 
 
+def test_the_index_regime_is_computed_once_per_day():
+    """Each rebuild of a report (a scenario slider on the Risk page) asked the regime
+    model for the same day again (0.1 s): the labels are kept per day and model."""
+    from mltrainer.data.bundled import sp500_index_close
+    from mltrainer.data.market_data import MarketData
+    from mltrainer.models.regime import VolatilityRegimeModel
+    from mltrainer.reports import stress_report as sr
+
+    sr._index_labels.cache_clear()
+    first = sr.index_regime("2020-03-20")
+    assert sr.index_regime(pd.Timestamp("2020-03-20")) == first
+    assert sr._index_labels.cache_info().hits == 1
+    close = sp500_index_close().loc[:"2020-03-20"].dropna().to_frame("SP500")
+    direct = VolatilityRegimeModel().run(MarketData.from_close(close, source="bundled"))
+    direct = direct.primary.iloc[:, 0]
+    assert first["label"] == int(direct.dropna().iloc[-1]) and first["name"] == "high"
+    assert first["date"] == "2020-03-20"
+
+
 def test_cli_market_cap_weights_say_their_caps_are_from_after_the_range(
     capsys, sp500_dir, tmp_path
 ):
