@@ -189,11 +189,18 @@ def regime_change_rule(labels: pd.Series, confirm: int = 1) -> pd.DataFrame:
     return _frame(confirmed, before, changed.to_numpy(), lab.index)
 
 
-def stale_data_rule(dates: pd.DatetimeIndex, today: DateLike, stale_days: int = 3) -> pd.DataFrame:
+def stale_data_rule(
+    dates: pd.DatetimeIndex,
+    today: DateLike,
+    stale_days: int = 3,
+    last_bar: DateLike | None = None,
+) -> pd.DataFrame:
     """Business days since the previous bar at each bar, and since the last bar ``today``.
 
     Rows are the bar dates plus ``today`` (when later than the last bar); ``value`` is the
-    number of business days (Mon-Fri) elapsed since the bar before.
+    number of business days (Mon-Fri) elapsed since the bar before. ``last_bar``: the
+    data's last bar when ``dates`` stop before it (a range that ends earlier); ``today``'s
+    value counts from it, since the data is as old as its last bar, not the range's.
     """
     idx = pd.DatetimeIndex(dates).normalize()
     if len(idx) == 0:
@@ -203,6 +210,9 @@ def stale_data_rule(dates: pd.DatetimeIndex, today: DateLike, stale_days: int = 
     day = points.values.astype("datetime64[D]")
     gaps = np.zeros(len(points))
     gaps[1:] = np.busday_count(day[:-1], day[1:])
+    if last_bar is not None and now > idx[-1]:
+        last = max(pd.Timestamp(last_bar).normalize(), idx[-1])
+        gaps[-1] = np.busday_count(np.datetime64(last.date(), "D"), day[-1]) if now > last else 0
     return _frame(gaps, float(stale_days), gaps > stale_days, points)
 
 
@@ -313,9 +323,11 @@ def rule_frames(
     labels: pd.Series | None = None,
     dates: pd.DatetimeIndex | None = None,
     today: DateLike | None = None,
+    last_bar: DateLike | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every rule's (value, threshold, breached) frame; regime and staleness only when
-    their inputs (``labels``; ``dates`` and ``today``) are given."""
+    their inputs (``labels``; ``dates`` and ``today``, and ``last_bar``, see
+    :func:`stale_data_rule`) are given."""
     limits.check()
     frames = {
         "var_breach": var_breach_rule(
@@ -329,7 +341,7 @@ def rule_frames(
     if labels is not None:
         frames["regime_change"] = regime_change_rule(labels, limits.regime_confirm)
     if dates is not None and today is not None:
-        frames["stale_data"] = stale_data_rule(dates, today, limits.stale_days)
+        frames["stale_data"] = stale_data_rule(dates, today, limits.stale_days, last_bar)
     return frames
 
 
@@ -341,6 +353,7 @@ def evaluate(
     regime_names: dict | None = None,
     dates: pd.DatetimeIndex | None = None,
     today: DateLike | None = None,
+    last_bar: DateLike | None = None,
 ) -> tuple[list[Alert], pd.DataFrame]:
     """Every rule's status on the latest date, and the history of breach onsets.
 
@@ -353,8 +366,9 @@ def evaluate(
         A regime model's labels (0 = calmest) for the regime-change rule.
     regime_names : dict, optional
         Label -> name (``{0: "calm", ...}``) used in the messages.
-    dates, today : optional
-        The data's bar dates and the current date, for the stale-data rule.
+    dates, today, last_bar : optional
+        The bar dates of the range, the current date and the data's last bar (when
+        after the range), for the stale-data rule.
 
     Returns
     -------
@@ -364,7 +378,7 @@ def evaluate(
         change the new and the previous regime, as text in the rule's unit), newest first
     """
     limits = limits or Limits()
-    frames = rule_frames(returns, limits, labels, dates, today)
+    frames = rule_frames(returns, limits, labels, dates, today, last_bar)
     alerts, rows = [], []
     for rule in RULES:
         if rule not in frames:

@@ -84,6 +84,20 @@ def test_stale_data_counts_business_days():
     assert frame.index[-1] == pd.Timestamp("2021-05-03")
 
 
+def test_staleness_counts_from_the_data_s_last_bar_not_the_range_s():
+    """A range to 2021-04-19 of data that runs to 2021-04-26: on 2021-05-03 the data is
+    five business days old, not ten (the Home page and the Monitor said "last bar is
+    4,549 business days old" for a 2009 range of data that ends in 2022)."""
+    dates = pd.to_datetime(["2021-04-15", "2021-04-16", "2021-04-19"])
+    frame = stale_data_rule(dates, "2021-05-03", stale_days=3, last_bar="2021-04-26")
+    assert frame["value"].tolist() == [0, 1, 1, 5]
+    assert stale_data_rule(dates, "2021-05-03", 3)["value"].iloc[-1] == 10  # the range's
+    fresh = stale_data_rule(dates, "2021-04-27", stale_days=3, last_bar="2021-04-26")
+    assert fresh["value"].iloc[-1] == 1 and not fresh["breached"].iloc[-1]
+    same_day = stale_data_rule(dates, "2021-04-26", stale_days=3, last_bar="2021-04-26")
+    assert same_day["value"].iloc[-1] == 0
+
+
 def test_onsets_are_the_first_day_of_each_breach():
     idx = pd.bdate_range("2021-03-01", periods=6)
     frame = pd.DataFrame(

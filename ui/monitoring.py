@@ -157,6 +157,7 @@ def index_alerts(
         regime_names=regime_names(regime_key, regime_params),
         dates=dates,
         today=today,
+        last_bar=data.dates[-1],
     )
     history = history[history["date"] >= pd.Timestamp(start)] if start else history
     return [a.as_dict() for a in alerts], history.reset_index(drop=True)
@@ -198,6 +199,7 @@ def portfolio_alerts(
         regime_names=regime_names(regime_key, regime_params),
         dates=data.dates[data.dates <= pd.Timestamp(end)],
         today=today,
+        last_bar=data.dates[-1],
     )
     history = history[history["date"] >= pd.Timestamp(start)] if start else history
     return [a.as_dict() for a in alerts], history.reset_index(drop=True)

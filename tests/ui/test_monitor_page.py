@@ -41,6 +41,20 @@ def test_monitor_renders_alerts_and_history(app, shared_data_dir, source):
     assert "mon_timeline" in chart_keys(at)
 
 
+@pytest.mark.parametrize("page", ["monitor", "home"])
+def test_a_past_range_says_how_old_the_data_is_not_the_range(app, shared_data_dir, page):
+    """On a 2008-2009 range of the bundled data (to 2022-12-28), the stale-data card said
+    "last bar is 4,549 business days old": it counted from the range's end."""
+    app.query_params.update({"source": "bundled", "start": "2008-06-02", "end": "2009-06-30"})
+    at = open_page(app, page, "bundled")
+    today = dt.date.today()
+    days = int(np.busday_count(dt.date(2022, 12, 28), today))
+    stale = [c.value for c in at.caption if "business days old" in c.value]
+    assert stale == [
+        f"last bar is {days:,} business days old on {today} (limit 3); refresh the data"
+    ]
+
+
 def test_the_drawdown_limit_slider_switches_the_alert(app, shared_data_dir):
     at = open_page(app, "monitor", "local")
     at.sidebar.date_input(key="g_dates").set_value(
