@@ -117,6 +117,7 @@ else:
         },
     )
 st.caption(
-    f"Evaluated {today:%Y-%m-%d}. VaR breaches and regime changes count as active for "
+    f"Status on {fmt.date(end)}, the range's last day; the data's age is judged on "
+    f"{today:%Y-%m-%d}. VaR breaches and regime changes count as active for "
     f"{limits.recent_days} days; drawdown, volatility and staleness while in breach."
 )

@@ -53,6 +53,9 @@ def test_a_past_range_says_how_old_the_data_is_not_the_range(app, shared_data_di
     assert stale == [
         f"last bar is {days:,} business days old on {today} (limit 3); refresh the data"
     ]
+    if page == "monitor":  # the cards are as of the range's end; only the age is today's
+        status = f"Status on 2009-06-30, the range's last day; the data's age is judged on {today}."
+        assert any(c.value.startswith(status) for c in at.caption)
 
 
 def test_the_drawdown_limit_slider_switches_the_alert(app, shared_data_dir):
