@@ -189,6 +189,14 @@ def regime_change_rule(labels: pd.Series, confirm: int = 1) -> pd.DataFrame:
     return _frame(confirmed, before, changed.to_numpy(), lab.index)
 
 
+def business_days_since(last_bar: DateLike, today: DateLike) -> int:
+    """Business days (Mon-Fri) from ``last_bar`` up to ``today``, the stale-data rule's
+    count: 0 on the bar's own day, 1 from the next day to the next business day (a
+    Friday bar is 1 day old on Saturday and on Monday), and so on."""
+    last, now = (np.datetime64(pd.Timestamp(d).date(), "D") for d in (last_bar, today))
+    return int(np.busday_count(last, now)) if now > last else 0
+
+
 def stale_data_rule(
     dates: pd.DatetimeIndex,
     today: DateLike,
@@ -211,8 +219,7 @@ def stale_data_rule(
     gaps = np.zeros(len(points))
     gaps[1:] = np.busday_count(day[:-1], day[1:])
     if last_bar is not None and now > idx[-1]:
-        last = max(pd.Timestamp(last_bar).normalize(), idx[-1])
-        gaps[-1] = np.busday_count(np.datetime64(last.date(), "D"), day[-1]) if now > last else 0
+        gaps[-1] = business_days_since(max(pd.Timestamp(last_bar).normalize(), idx[-1]), now)
     return _frame(gaps, float(stale_days), gaps > stale_days, points)
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from mltrainer import fmt
 from mltrainer.models.registry import by_family
-from mltrainer.monitor import Limits
+from mltrainer.monitor import Limits, business_days_since
 from ui import links
 from ui.compute import params_key
 from ui.context import current, load
@@ -135,7 +135,7 @@ loading.step(3)
 with right:
     st.subheader("Data freshness")
     limit = Limits().stale_days
-    bdays = max(0, len(pd.bdate_range(last_bar, today)) - 1)
+    bdays = business_days_since(last_bar, today)  # the count the Monitor's rule uses
     verdict = (
         f"**stale**: {bdays:,} business days since the last bar, over the Monitor's "
         f"limit of {limit}"

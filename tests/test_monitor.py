@@ -98,6 +98,17 @@ def test_staleness_counts_from_the_data_s_last_bar_not_the_range_s():
     assert same_day["value"].iloc[-1] == 0
 
 
+def test_business_days_since_the_last_bar_is_one_count_for_every_page():
+    """Home counted with pd.bdate_range and the Monitor with np.busday_count: at a weekend
+    they differed by one on the same page (1,027 and 1,028). One function now."""
+    from mltrainer.monitor import business_days_since
+
+    friday = "2021-04-16"
+    days = {d: business_days_since(friday, d) for d in pd.date_range("2021-04-15", periods=6)}
+    assert list(days.values()) == [0, 0, 1, 1, 1, 2]  # Thu, Fri, Sat, Sun, Mon, Tue
+    assert stale_data_rule(pd.to_datetime([friday]), "2021-04-17")["value"].iloc[-1] == 1
+
+
 def test_onsets_are_the_first_day_of_each_breach():
     idx = pd.bdate_range("2021-03-01", periods=6)
     frame = pd.DataFrame(

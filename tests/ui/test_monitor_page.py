@@ -53,6 +53,10 @@ def test_a_past_range_says_how_old_the_data_is_not_the_range(app, shared_data_di
     assert stale == [
         f"last bar is {days:,} business days old on {today} (limit 3); refresh the data"
     ]
+    if page == "home":  # its own freshness line counts as the rule does (also at weekends)
+        assert any(
+            f"**stale**: {days:,} business days since the last bar" in m.value for m in at.markdown
+        )
     if page == "monitor":  # the cards are as of the range's end; only the age is today's
         status = f"Status on 2009-06-30, the range's last day; the data's age is judged on {today}."
         assert any(c.value.startswith(status) for c in at.caption)
