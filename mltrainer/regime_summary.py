@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mltrainer.errors import DataError
 from mltrainer.models._regime_math import expected_durations, regime_stats, transition_matrix
 
 
@@ -70,3 +71,32 @@ def range_summary(
         stats=stats,
         transitions=transitions,
     )
+
+
+@dataclass(frozen=True)
+class RegimeRun:
+    """The latest regime of a label series: its first day, its length in rows, and
+    whether it already held on the series' first day (it may have begun earlier, so
+    ``days`` is a lower bound and ``start`` only the first day seen)."""
+
+    start: pd.Timestamp
+    days: int
+    cut: bool
+
+    def days_text(self) -> str:
+        """``"269"``, or ``"42+"`` when the run began before the labels do."""
+        return f"{self.days:,}+" if self.cut else f"{self.days:,}"
+
+    def since_text(self) -> str:
+        """``"since 2008-06-06"``, or ``"since 2017-03-01 or earlier"`` when cut."""
+        return f"since {self.start:%Y-%m-%d}{' or earlier' if self.cut else ''}"
+
+
+def current_run(labels: pd.Series) -> RegimeRun:
+    """The run of equal labels that ends on the last labelled row (NaNs dropped)."""
+    valid = labels.dropna()
+    if valid.empty:
+        raise DataError("no regime label to read a current regime from")
+    run = valid.ne(valid.shift()).cumsum()
+    held = valid.index[run == run.iloc[-1]]
+    return RegimeRun(held[0], len(held), bool(run.iloc[-1] == run.iloc[0]))

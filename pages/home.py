@@ -9,6 +9,7 @@ import streamlit as st
 from mltrainer import fmt
 from mltrainer.models.registry import by_family
 from mltrainer.monitor import Limits, business_days_since
+from mltrainer.regime_summary import current_run
 from ui import links
 from ui.compute import params_key
 from ui.context import current, load
@@ -85,14 +86,12 @@ with right:
     valid = labels.dropna()
     if len(valid):
         now = int(valid.iloc[-1])
-        changed = valid.ne(valid.shift()).cumsum()
-        since = valid.index[changed == changed.iloc[-1]][0]
         st.metric(
             "Regime on the last date",
             names.get(now, f"regime {now}").capitalize(),
             help=f"{key} on {valid.index[-1]:%Y-%m-%d}",
         )
-        st.caption(f"in this regime since {since:%Y-%m-%d} · index to {index_end}")
+        st.caption(f"in this regime {current_run(valid).since_text()} · index to {index_end}")
     st.metric(
         "S&P 500 over the range",
         fmt.percent(close.iloc[-1] / close.iloc[0] - 1, sign=True),

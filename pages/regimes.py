@@ -17,7 +17,7 @@ from mltrainer.plots.regimes import (
     stress_level,
     transition_heatmap,
 )
-from mltrainer.regime_summary import range_summary
+from mltrainer.regime_summary import current_run, range_summary
 from ui import links
 from ui.compute import params_key, run_index_model, run_model
 from ui.context import current, load
@@ -127,7 +127,13 @@ if len(valid):
         help=f"{valid.index[-1]:%Y-%m-%d}",
     )
     run_id = valid.ne(valid.shift()).cumsum()
-    m2.metric("Days in this regime", int((run_id == run_id.iloc[-1]).sum()))
+    held = current_run(valid)  # cut: it held on the range's first day, may be older
+    m2.metric(
+        "Days in this regime",
+        held.days_text(),
+        help=f"Trading days {held.since_text()}"
+        + (" (it held on the range's first labelled day)" if held.cut else ""),
+    )
     m3.metric("Regime changes in range", int((run_id.diff() > 0).sum()))
 rec = recession_indicator(valid.index)
 if rec.any() and len(valid):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mltrainer.config import PROJECT_ROOT
 from tests.ui.pagetools import array, chart_keys, errors, figure, metrics, open_page, table
 
 VOL = "rg:Volatility:"
@@ -91,3 +92,30 @@ def test_the_table_and_the_matrix_follow_the_date_range(app, shared_data_dir):
     assert 560 <= narrow["n_days"].sum() <= 590 < wide["n_days"].sum()
     assert not np.allclose(narrow["volatility"], wide["volatility"], equal_nan=True)
     assert not np.allclose(narrow_matrix, wide_matrix, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "start,end,value,help_text",
+    [
+        (
+            "2017-03-01",
+            "2017-04-28",
+            "42+",
+            "Trading days since 2017-03-01 or earlier (it held on the range's first labelled day)",
+        ),
+        ("2008-06-02", "2009-06-30", "269", "Trading days since 2008-06-06"),
+    ],
+)
+def test_days_in_a_regime_that_began_before_the_range_are_a_lower_bound(
+    app, shared_data_dir, start, end, value, help_text
+):
+    """Calm all through March-April 2017: "Days in this regime" said 42, the days of the
+    range, as if the regime had begun on its first day. It now reads 42+ and says so; a
+    regime that began inside the range gives its start."""
+    app.query_params.update({"start": start, "end": end})
+    at = open_page(app, "regimes", "local")
+    held = next(m for m in at.metric if m.label == "Days in this regime")
+    assert (held.value, held.help) == (value, help_text)
+    at.switch_page(str(PROJECT_ROOT / "pages" / "home.py")).run()  # its caption says the same
+    since = help_text.removeprefix("Trading days ").split(" (")[0]
+    assert any(c.value.startswith(f"in this regime {since} · index to {end}") for c in at.caption)
