@@ -19,6 +19,7 @@ of that day in their sectors of that day.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +56,8 @@ class CapSnapshot:
 
 
 def cap_snapshot(data_dir: str | Path | None = None) -> CapSnapshot | None:
-    """The newest ``constituents-financials-YYYY-MM-DD.csv`` of the data folder, or None."""
-    from mltrainer.data.constituents import snapshot_caps  # the one reader of that file
-
+    """The newest ``constituents-financials-YYYY-MM-DD.csv`` of the data folder, or None
+    (its caps are shared between callers: read them, do not change them)."""
     root = Path(data_dir) if data_dir is not None else config.data_dir()
     found = (
         sorted(p for p in root.glob("constituents-financials-*.csv") if _CAPS_FILE.match(p.name))
@@ -66,11 +66,20 @@ def cap_snapshot(data_dir: str | Path | None = None) -> CapSnapshot | None:
     )
     if not found:
         return None
-    caps, _ = snapshot_caps(found[-1])
+    stat = found[-1].stat()
+    return _read_snapshot(str(found[-1]), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_snapshot(path: str, mtime_ns: int, size: int) -> CapSnapshot:
+    """One read per version of the file (its time and size are part of the key): a page
+    asks for the caps on every rerun of a widget change."""
+    from mltrainer.data.constituents import snapshot_caps  # the one reader of that file
+
+    caps, _ = snapshot_caps(path)
+    name = Path(path).name
     return CapSnapshot(
-        pd.Series(caps, dtype="float64"),
-        pd.Timestamp(_CAPS_FILE.match(found[-1].name).group(1)),
-        found[-1].name,
+        pd.Series(caps, dtype="float64"), pd.Timestamp(_CAPS_FILE.match(name).group(1)), name
     )
 
 
@@ -84,6 +93,14 @@ def cap_weighting_inputs() -> dict:
             "folder; use another weighting"
         )
     return {"market_caps": snap.caps.to_dict(), "source": snap.name}
+
+
+def cap_notes(end: DateLike) -> tuple[str, ...]:
+    """What market-cap weights over a range ending ``end`` must say (the snapshot's
+    :func:`later_caps_note`), or nothing (no snapshot, or one of the range's time)."""
+    snap = cap_snapshot()
+    note = later_caps_note(snap, end) if snap is not None else None
+    return (note,) if note else ()
 
 
 def later_caps_note(snapshot: CapSnapshot, end: DateLike) -> str | None:

@@ -116,8 +116,14 @@ else:
             "against": st.column_config.TextColumn("limit (or previous regime)"),
         },
     )
+range_end = sel.end or data.dates[-1].date()
+on = (
+    "the range's last day"
+    if end == range_end
+    else f"the index's last close (the range runs to {range_end})"
+)
 st.caption(
-    f"Status on {fmt.date(end)}, the range's last day; the data's age is judged on "
+    f"Status on {fmt.date(end)}, {on}; the data's age is judged on "
     f"{today:%Y-%m-%d}. VaR breaches and regime changes count as active for "
     f"{limits.recent_days} days; drawdown, volatility and staleness while in breach."
 )

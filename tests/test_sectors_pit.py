@@ -202,6 +202,17 @@ def test_weights_by_later_caps_say_when_the_caps_are_from(shared_data_dir):
     assert later_caps_note(snap, "2026-08-22") is None
 
 
+def test_the_snapshot_is_read_once_per_version_of_the_file(tmp_path):
+    """The Risk page asks for the caps on every rerun: one read per version of the file;
+    a file rewritten with other caps is read again."""
+    path = tmp_path / "constituents-financials-2026-08-22.csv"
+    path.write_text("Symbol,Market Cap\nAAA,100\nBBB,300\n")
+    first = cap_snapshot(tmp_path)
+    assert cap_snapshot(tmp_path) is first and first.caps.to_dict() == {"AAA": 100, "BBB": 300}
+    path.write_text("Symbol,Market Cap\nAAA,100\nBBB,3000\n")
+    assert cap_snapshot(tmp_path).caps["BBB"] == 3000
+
+
 def test_cap_weighting_without_a_snapshot_says_so(monkeypatch, tmp_path):
     from mltrainer.errors import DataError
     from mltrainer.sectors_pit import cap_weighting_inputs

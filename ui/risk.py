@@ -38,18 +38,6 @@ def _market_caps(source, tickers, start, end, sizing_key) -> dict:
     return cap_weighting_inputs()
 
 
-def cap_notes(sel: Selection) -> tuple[str, ...]:
-    """What market-cap weights over the selection must say: the caps' date when it is
-    after the range (the data holds no caps of an earlier time)."""
-    from mltrainer.sectors_pit import cap_snapshot, later_caps_note
-
-    snap, data = cap_snapshot(), load(sel.source)
-    if snap is None or data is None:
-        return ()
-    note = later_caps_note(snap, sel.end or data.dates[-1])
-    return (note,) if note else ()
-
-
 def _returns(source, tickers, start, end, sizing_key) -> dict:
     return {"returns": _data(source, tickers, start, end).returns()}
 
@@ -162,7 +150,11 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str, tupl
             return None
     st.session_state[PORTFOLIO_KEY] = {"tickers": tickers, "weights": weights, "method": method}
     label = method if method != "Sizing model" else f"sizing: {sizing_key.split('/')[1]}"
-    notes = cap_notes(sel) if method == "Market cap" else ()
+    notes = ()
+    if method == "Market cap":  # caps of a later date than the range say so
+        from mltrainer.sectors_pit import cap_notes
+
+        notes = cap_notes(sel.end or load(sel.source).dates[-1])
     for note in notes:
         st.warning(f"{note[0].upper()}{note[1:]}.")
     return tickers, tuple(float(w) for w in weights), label, notes

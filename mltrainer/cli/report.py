@@ -35,11 +35,9 @@ def _market_caps(data: MarketData) -> dict:
 def weight_notes(choice: str | None, data: MarketData) -> tuple[str, ...]:
     """What the report must say about weights built by ``--weighting``: market caps
     published after the data's last day are not the caps of its time."""
-    from mltrainer.sectors_pit import cap_snapshot, later_caps_note
+    from mltrainer.sectors_pit import cap_notes
 
-    snap = cap_snapshot() if choice == "market-cap" else None
-    note = later_caps_note(snap, data.dates[-1]) if snap is not None else None
-    return (note,) if note else ()
+    return cap_notes(data.dates[-1]) if choice == "market-cap" else ()
 
 
 # --weighting choice -> (method of mltrainer.measures.weighting.portfolio_weights, loader of

@@ -62,6 +62,26 @@ def test_a_past_range_says_how_old_the_data_is_not_the_range(app, shared_data_di
         assert any(c.value.startswith(status) for c in at.caption)
 
 
+def test_the_status_date_is_the_index_s_when_it_ends_before_the_range(
+    app, shared_data_dir, monkeypatch
+):
+    """A live source runs past the bundled index (2022-12-28): the cards are the index's
+    status on its last close, and the caption must not call that the range's last day.
+    Here the index is cut at 2020-12-31 against local prices to 2021-04-21."""
+    import ui.data
+
+    full = ui.data.index_close
+    monkeypatch.setattr(ui.data, "index_close", lambda end=None: full(end).loc[:"2020-12-31"])
+    at = open_page(app, "monitor", "local")
+    assert not errors(at)
+    assert any(
+        c.value.startswith(
+            "Status on 2020-12-31, the index's last close (the range runs to 2021-04-21);"
+        )
+        for c in at.caption
+    )
+
+
 def test_the_drawdown_limit_slider_switches_the_alert(app, shared_data_dir):
     at = open_page(app, "monitor", "local")
     at.sidebar.date_input(key="g_dates").set_value(
