@@ -76,7 +76,8 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str, tupl
     weights that the figures must carry) or None."""
     saved = st.session_state.get(PORTFOLIO_KEY, {})
     options = universe_tickers(sel)
-    default = [t for t in saved.get("tickers", default_tickers(sel, 8)) if t in options]
+    wanted = saved["tickers"] if "tickers" in saved else default_tickers(sel, 8)  # not on reruns
+    default = [t for t in wanted if t in options]
     c1, c2, c3 = st.columns([4, 2, 2])
     tickers = c1.multiselect(
         "Portfolio tickers",
