@@ -60,6 +60,8 @@ MORE_CHANGES = {
         ("crash size (scenarios only)", lambda at: at.slider(key="risk_crash").set_value(-0.3)),
         ("VaR method fhs_garch", lambda at: at.selectbox(key="risk_method").select("fhs_garch")),
         ("crash size, fhs_garch", lambda at: at.slider(key="risk_crash").set_value(-0.35)),
+        ("VaR level, fhs_garch", lambda at: at.select_slider(key="risk_level").set_value(0.99)),
+        ("VaR window, fhs_garch", lambda at: at.slider(key="risk_window").set_value(300)),
     ],
 }
 

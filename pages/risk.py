@@ -25,6 +25,7 @@ from ui.context import current, load
 from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.risk import (
+    VAR_LEVELS,
     portfolio_builder,
     portfolio_drawdowns,
     portfolio_stats,
@@ -34,6 +35,7 @@ from ui.risk import (
     stress_report,
     trading_days,
     var_backtest,
+    var_levels,
 )
 from ui.tables import table_height
 
@@ -69,9 +71,7 @@ method = c2.selectbox(
     help="historical: empirical quantile; normal / student_t / "
     "cornish_fisher: parametric; fhs_*: filtered historical simulation",
 )
-level = c3.select_slider(
-    "VaR level", [0.9, 0.95, 0.975, 0.99, 0.995], 0.99, key="risk_level", bind="query-params"
-)
+level = c3.select_slider("VaR level", VAR_LEVELS, 0.99, key="risk_level", bind="query-params")
 window = c4.slider(
     "VaR window (days)",
     100,
@@ -173,7 +173,7 @@ with st.expander("Scenario settings", expanded=False):
 methods = tuple(dict.fromkeys([method, *DEFAULT_METHODS]))
 settings = StressSettings(
     portfolio_value=float(value),
-    levels=tuple(sorted({0.95, level})),
+    levels=var_levels(level),
     methods=methods,
     var_window=int(window),
     chart_method=method,

@@ -161,6 +161,46 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str, tupl
     return tickers, tuple(float(w) for w in weights), label, notes
 
 
+VAR_LEVELS = (0.9, 0.95, 0.975, 0.99, 0.995)  # the page's choices, estimated together
+
+
+def var_levels(level: float) -> tuple:
+    """The report's VaR levels: the chosen one and 95%."""
+    return tuple(sorted({0.95, float(level)}))
+
+
+def _forecasts_at(
+    source: str, tickers: tuple, weights: tuple, end, method: str, window: int, levels: tuple
+) -> pd.DataFrame:
+    """:func:`rolling_var`'s forecasts at ``levels`` alone (``(measure, level)`` columns)."""
+    wanted = tuple(float(x) for x in levels)
+    every = tuple(sorted({*VAR_LEVELS, *wanted}))
+    both = rolling_var(source, tickers, weights, end, method, every, window)
+    return both.loc[:, [(m, x) for m in ("var", "es") for x in wanted]]
+
+
+def _book(source: str, tickers: tuple, weights: tuple, end) -> pd.Series:
+    """The fixed-weight book's daily returns over all its history up to ``end``."""
+    from mltrainer.measures.portfolio import portfolio_returns
+
+    data = _data(source, tickers, None, end, history=True)
+    return portfolio_returns(data.returns(), pd.Series(dict(zip(tickers, weights, strict=True))))
+
+
+@st.cache_data(show_spinner="Estimating the rolling VaR forecasts…", max_entries=32)
+def rolling_var(
+    source: str, tickers: tuple, weights: tuple, end, method: str, levels: tuple, window: int
+) -> pd.DataFrame:
+    """The book's rolling VaR/ES forecasts by one method at ``levels`` (see
+    :func:`rolling_forecasts`), on all history up to ``end``. Kept by method, estimated
+    at all the page's levels at once (at the cost of two) and not kept by start: the
+    VaR tab and the report estimate a method once (fhs_garch takes a second on 22
+    years), a change of method estimates only the new one, of level or start none."""
+    from mltrainer.reports.stress_var import rolling_forecasts
+
+    return rolling_forecasts(_book(source, tickers, weights, end), method, levels, window)
+
+
 @st.cache_data(show_spinner="Backtesting the VaR forecasts…", max_entries=32)
 def var_backtest(
     source: str, tickers: tuple, weights: tuple, start, end, method: str, level: float, window: int
@@ -176,13 +216,11 @@ def var_backtest(
         traffic_light,
         var_exceptions,
     )
-    from mltrainer.measures.portfolio import portfolio_returns
-    from mltrainer.measures.var import rolling_var_es
     from mltrainer.reports.stress_var import MIN_BACKTEST_DAYS
 
-    data = _data(source, tickers, start, end, history=True)
-    port = portfolio_returns(data.returns(), pd.Series(dict(zip(tickers, weights, strict=True))))
-    full = rolling_var_es(port, window, level, method)
+    port = _book(source, tickers, weights, end)
+    one = _forecasts_at(source, tickers, weights, end, method, window, (level,))
+    full = pd.DataFrame({"var": one["var"].iloc[:, 0], "es": one["es"].iloc[:, 0]})
     exc = _from(var_exceptions(port, full["var"]), start)
     rolling = {k: _from(v, start) for k, v in full.items()}
     port = _from(port, start)
@@ -233,7 +271,12 @@ def stress_var(source: str, tickers: tuple, weights: tuple, start, end, settings
 
     data = _data(source, tickers, start, end, history=True)
     w = pd.Series(dict(zip(tickers, weights, strict=True)))
-    return stress_var_part(data, w, StressSettings(*settings), start=start)
+    s = StressSettings(*settings)
+
+    def estimate(method: str) -> pd.DataFrame:
+        return _forecasts_at(source, tickers, weights, end, method, s.var_window, s.levels)
+
+    return stress_var_part(data, w, s, start=start, estimate=estimate)
 
 
 def settings_tuple(settings) -> tuple:

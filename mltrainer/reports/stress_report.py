@@ -13,7 +13,7 @@ drawdowns; the VaR part is :mod:`mltrainer.reports.stress_var`) and
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
@@ -314,16 +314,18 @@ def stress_var_part(
     weights: Weights | None = None,
     settings: StressSettings | None = None,
     start: object = None,
+    estimate: Callable[[str], pd.DataFrame] | None = None,
 ) -> VarFigures:
     """The report's VaR part alone (VaR/ES, rolling forecasts, their backtest): what
     depends on ``portfolio_value``, ``levels``, ``methods``, ``var_window`` and
     ``chart_method``, not on the scenarios; give it back to :func:`build_stress_report`
-    as ``var`` with the same arguments."""
+    as ``var`` with the same arguments. ``estimate(method)``: the rolling forecasts by
+    a method, from a cache (see :func:`~mltrainer.reports.stress_var.var_figures`)."""
     s = settings or StressSettings()
     s.check()
     data, w = _positions(data, weights)
     port = book_returns(data, w, s.var_window)
-    return var_figures(port, s, range_start(port, start))
+    return var_figures(port, s, range_start(port, start), estimate)
 
 
 @functools.lru_cache(maxsize=32)

@@ -9,6 +9,7 @@ days can accept or reject a forecast.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -86,20 +87,30 @@ class VarFigures:
     warnings: list[str] = field(default_factory=list)
 
 
-def var_figures(port: pd.Series, s: object, first: pd.Timestamp) -> VarFigures:
+def var_figures(
+    port: pd.Series,
+    s: object,
+    first: pd.Timestamp,
+    estimate: Callable[[str], pd.DataFrame] | None = None,
+) -> VarFigures:
     """VaR/ES from the last ``var_window`` returns, and the backtest of the rolling
     forecasts (estimated on all history before each day, scored from ``first``), for
     every method and level; ``s`` holds the report's settings (``levels``, ``methods``,
-    ``var_window``, ``chart_method``, ``portfolio_value``: a ``StressSettings``)."""
+    ``var_window``, ``chart_method``, ``portfolio_value``: a ``StressSettings``).
+    ``estimate(method)``, when given, stands for :func:`rolling_forecasts` on these
+    returns, levels and window (a cache that keeps them); its answer is checked."""
     levels = tuple(float(x) for x in s.levels)
     var_rows, bt_rows, forecasts, exceptions, short = [], [], {}, None, {}
     tail = port.dropna().iloc[-s.var_window :]
     for method in s.methods:
         v, e = var_es(tail, list(levels), method)
-        rolling = rolling_var_es(port, s.var_window, list(levels), method)
+        if estimate is None:
+            estimated = rolling_forecasts(port, method, levels, s.var_window)
+        else:
+            estimated = _checked(estimate(method), port, levels, method)
         for j, level in enumerate(levels):
             var_rows.append(_var_row(method, level, float(v[j]), float(e[j]), s.portfolio_value))
-            forecast = rolling["var"].iloc[:, j]
+            forecast = estimated["var"].iloc[:, j]
             exc = var_exceptions(port, forecast).loc[first:]
             scored = int(exc.notna().sum())
             if scored >= MIN_BACKTEST_DAYS:
@@ -117,6 +128,25 @@ def var_figures(port: pd.Series, s: object, first: pd.Timestamp) -> VarFigures:
         exceptions=exceptions if exceptions is not None else pd.Series(dtype=float),
         warnings=_short_note(short, first, port.index[-1]),
     )
+
+
+def rolling_forecasts(port: pd.Series, method: str, levels: tuple, var_window: int) -> pd.DataFrame:
+    """The rolling one-day VaR/ES forecasts of ``port`` by ``method`` at every level (a
+    ``(measure, level)`` column per forecast): one estimation serves all the levels, so
+    a page that charts one level and reports two asks for both at once."""
+    return rolling_var_es(port, int(var_window), [float(x) for x in levels], method)
+
+
+def _checked(rolling: pd.DataFrame, port: pd.Series, levels: tuple, method: str) -> pd.DataFrame:
+    """``rolling`` when it holds forecasts of ``port`` at ``levels``; a ValueError for a
+    cache that handed over another book's or other levels' forecasts."""
+    got = tuple(float(x) for x in rolling["var"].columns) if "var" in rolling else ()
+    if got != levels or not rolling.index.equals(port.index):
+        raise ValueError(
+            f"the {method} forecasts given are not for these returns and levels "
+            f"(levels {got}, wanted {levels})"
+        )
+    return rolling
 
 
 def _short_note(short: dict[str, int], first: pd.Timestamp, last: pd.Timestamp) -> list[str]:

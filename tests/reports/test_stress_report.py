@@ -337,6 +337,44 @@ def test_the_var_part_computed_apart_gives_the_same_report(data, report):
     assert parts.scenario_table().equals(whole.scenario_table())
 
 
+def test_forecasts_handed_in_by_a_cache_give_the_same_var_part(data):
+    """The dashboard hands the VaR part each method's rolling forecasts from its cache:
+    the figures are those estimated in place, and forecasts of other levels or of
+    another book are refused, not scored."""
+    from mltrainer.measures.portfolio import portfolio_returns
+    from mltrainer.reports.stress_report import stress_var_part
+    from mltrainer.reports.stress_var import rolling_forecasts
+
+    s = StressSettings(methods=("historical", "normal"), levels=(0.95, 0.975))
+    whole = stress_var_part(data, WEIGHTS, s, start="2015-01-02")
+    port = portfolio_returns(data.select(tickers=TICKERS).returns(), WEIGHTS)
+    asked = []
+
+    def estimate(method):
+        asked.append(method)
+        return rolling_forecasts(port, method, s.levels, s.var_window)
+
+    given = stress_var_part(data, WEIGHTS, s, start="2015-01-02", estimate=estimate)
+    assert asked == ["historical", "normal"]
+    pd.testing.assert_frame_equal(given.table, whole.table)
+    pd.testing.assert_frame_equal(given.backtest, whole.backtest)
+    pd.testing.assert_frame_equal(given.forecasts, whole.forecasts)
+    with pytest.raises(ValueError, match="levels .0.95, 0.99., wanted .0.95, 0.975."):
+        stress_var_part(
+            data,
+            WEIGHTS,
+            s,
+            estimate=lambda m: rolling_forecasts(port, m, (0.95, 0.99), s.var_window),
+        )
+    with pytest.raises(ValueError, match="not for these returns"):
+        stress_var_part(
+            data,
+            WEIGHTS,
+            s,
+            estimate=lambda m: rolling_forecasts(port.iloc[1:], m, s.levels, s.var_window),
+        )
+
+
 def test_the_index_regime_is_computed_once_per_day():
     """Each rebuild of a report (a scenario slider on the Risk page) asked the regime
     model for the same day again (0.1 s): the labels are kept per day and model."""

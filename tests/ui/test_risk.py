@@ -227,3 +227,41 @@ def test_market_cap_weights_say_when_their_caps_are_from(app, shared_data_dir):
         "The weights could not be computed: no market cap for HD in "
         "constituents-financials-2026-08-22.csv; remove them or use another weighting"
     ]
+
+
+def test_each_var_method_is_estimated_once_for_the_tab_and_the_report(
+    app, shared_data_dir, monkeypatch
+):
+    """The VaR tab and the report estimated the same rolling forecasts apart (fhs_garch
+    takes about a second on 22 years, so choosing it took 1.5 s), and a new VaR level
+    re-estimated every method: a method is now estimated once, at all levels, and a
+    level or scenario change estimates nothing."""
+    import ui.risk as risk
+    from mltrainer.measures import var
+    from mltrainer.reports import stress_var
+    from mltrainer.reports.stress_report import DEFAULT_METHODS
+
+    for cached in (risk.rolling_var, risk.var_backtest, risk.stress_var, risk.stress_report):
+        cached.clear()
+    calls, real = [], var.rolling_var_es
+
+    def counted(returns, window=250, level=0.99, method="historical", **kwargs):
+        calls.append(method)
+        return real(returns, window, level, method, **kwargs)
+
+    monkeypatch.setattr(var, "rolling_var_es", counted)
+    monkeypatch.setattr(stress_var, "rolling_var_es", counted)
+    at = open_page(app, "risk", "local")
+    assert not errors(at) and sorted(calls) == sorted(DEFAULT_METHODS)
+    calls.clear()
+    at.selectbox(key="risk_method").select("fhs_garch").run()
+    assert not errors(at) and calls == ["fhs_garch"]
+    line = array(trace(figure(at, "risk_var_chart"), "-VaR 99.0% fhs_garch")["y"])
+    assert np.isfinite(line.astype(float)).sum() > 1000
+    calls.clear()
+    at.select_slider(key="risk_level").set_value(0.95).run()
+    at.slider(key="risk_crash").set_value(-0.3).run()
+    assert not errors(at) and calls == []
+    assert money(metrics(at)["VaR 95.0%"]) > 0
+    at.slider(key="risk_window").set_value(300).run()
+    assert not errors(at) and sorted(calls) == sorted(["fhs_garch", *DEFAULT_METHODS])
