@@ -83,24 +83,75 @@ def _read_snapshot(path: str, mtime_ns: int, size: int) -> CapSnapshot:
     )
 
 
-def cap_weighting_inputs() -> dict:
+def cap_weighting_inputs(anchors: pd.Series | None = None) -> dict:
     """The ``market_caps`` and ``source`` that market-cap weighting
-    (:func:`~mltrainer.measures.weighting.portfolio_weights`) takes: the snapshot's."""
+    (:func:`~mltrainer.measures.weighting.portfolio_weights`) takes: the snapshot's, by
+    price key (see :func:`caps_by_key`; without ``anchors``, by the snapshot's symbols)."""
     snap = cap_snapshot()
     if snap is None:
         raise DataError(
             "no market-cap snapshot (constituents-financials-YYYY-MM-DD.csv) in the data "
             "folder; use another weighting"
         )
-    return {"market_caps": snap.caps.to_dict(), "source": snap.name}
+    caps = snap.caps.to_dict() if anchors is None else caps_by_key(snap, anchors)[0]
+    return {"market_caps": caps, "source": snap.name}
 
 
-def cap_notes(end: DateLike) -> tuple[str, ...]:
-    """What market-cap weights over a range ending ``end`` must say (the snapshot's
-    :func:`later_caps_note`), or nothing (no snapshot, or one of the range's time)."""
+def caps_by_key(
+    snapshot: CapSnapshot, anchors: pd.Series, membership: Membership | None = None
+) -> tuple[dict[str, float], dict[str, str]]:
+    """The snapshot's cap of each price key's company, and the keys it lists under
+    another symbol (``{"FB": "META"}``).
+
+    ``anchors`` gives, by key, a date on which the key named its company (its last price
+    date in the whole panel, :func:`last_price_dates`): the company is looked up under
+    its symbol on the snapshot's date. A key whose walk stops (its symbol named another
+    company then) has no cap. Without a membership source to walk with, keys are looked
+    up as they are.
+    """
+    if membership is None:
+        from mltrainer.data.membership import load_membership
+
+        try:
+            membership = load_membership()
+        except DataError:
+            membership = None
+    caps, renamed = {}, {}
+    for key, anchor in anchors.items():
+        symbol = key
+        if membership is not None and pd.notna(anchor):
+            symbol = membership.history.symbol_on(key, anchor, snapshot.date)
+        if symbol is not None and symbol in snapshot.caps.index:
+            caps[key] = float(snapshot.caps[symbol])
+            if symbol != key:
+                renamed[key] = symbol
+    return caps, renamed
+
+
+def cap_notes(end: DateLike, anchors: pd.Series | None = None) -> tuple[str, ...]:
+    """What market-cap weights over a range ending ``end`` must say: the snapshot's
+    :func:`later_caps_note`, and which keys it lists under a later symbol (``anchors``
+    as in :func:`caps_by_key`); nothing without a snapshot."""
     snap = cap_snapshot()
-    note = later_caps_note(snap, end) if snap is not None else None
-    return (note,) if note else ()
+    if snap is None:
+        return ()
+    later = later_caps_note(snap, end)
+    renamed = caps_by_key(snap, anchors)[1] if anchors is not None else {}
+    return tuple(note for note in (later, _renamed_note(snap, renamed)) if note)
+
+
+def _renamed_note(snapshot: CapSnapshot, renamed: dict[str, str]) -> str | None:
+    """``FB's cap is the one listed for META, ...`` (six at most), or None."""
+    if not renamed:
+        return None
+    pairs = [f"{key}'s the one listed for {symbol}" for key, symbol in renamed.items()]
+    pairs[0] = pairs[0].replace("'s the one", "'s cap is the one", 1)
+    more = f"; and {len(pairs) - 6} more under their later symbols" if len(pairs) > 6 else ""
+    return (
+        f"{snapshot.name} lists companies by their symbols of {snapshot.date:%Y-%m-%d}: "
+        + ", ".join(pairs[:6])
+        + more
+    )
 
 
 def later_caps_note(snapshot: CapSnapshot, end: DateLike) -> str | None:

@@ -202,6 +202,35 @@ def test_weights_by_later_caps_say_when_the_caps_are_from(shared_data_dir):
     assert later_caps_note(snap, "2026-08-22") is None
 
 
+def test_a_company_renamed_by_the_snapshot_takes_its_cap_under_the_later_symbol(panel, membership):
+    """The local prices use April-2021 symbols, the snapshot those of 2026-08-22: FB and
+    ANTM had no cap (the snapshot lists META and ELV) and a book holding them could not
+    be cap-weighted. Each key now takes its company's cap, and the note names the
+    later symbols; a key without a naming date is looked up as it is."""
+    from mltrainer.sectors_pit import _renamed_note, cap_notes, caps_by_key, last_price_dates
+
+    snap = cap_snapshot()
+    assert "FB" not in snap.caps.index and "ANTM" not in snap.caps.index
+    naming = last_price_dates(panel.adj_close[["FB", "ANTM", "AAPL"]])
+    caps, renamed = caps_by_key(snap, naming, membership)
+    assert renamed == {"FB": "META", "ANTM": "ELV"}
+    assert caps == {
+        k: snap.caps[v] for k, v in {"FB": "META", "ANTM": "ELV", "AAPL": "AAPL"}.items()
+    }
+    assert caps_by_key(snap, pd.Series({"META": pd.NaT}), membership)[0] == {
+        "META": snap.caps["META"]
+    }
+    notes = cap_notes("2020-12-31", naming)
+    assert notes[0].startswith("market-cap weights use the caps of 2026-08-22")
+    assert notes[1] == (
+        "constituents-financials-2026-08-22.csv lists companies by their symbols of "
+        "2026-08-22: FB's cap is the one listed for META, ANTM's the one listed for ELV"
+    )
+    many = _renamed_note(snap, {f"K{i}": f"S{i}" for i in range(8)})
+    assert many.endswith("K5's the one listed for S5; and 2 more under their later symbols")
+    assert cap_notes("2026-08-31", naming) == (notes[1],)  # caps of the range's time
+
+
 def test_the_snapshot_is_read_once_per_version_of_the_file(tmp_path):
     """The Risk page asks for the caps on every rerun: one read per version of the file;
     a file rewritten with other caps is read again."""

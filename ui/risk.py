@@ -35,7 +35,15 @@ def _from(series: pd.Series, start) -> pd.Series:
 def _market_caps(source, tickers, start, end, sizing_key) -> dict:
     from mltrainer.sectors_pit import cap_weighting_inputs
 
-    return cap_weighting_inputs()
+    return cap_weighting_inputs(_naming_dates(source, tickers))
+
+
+def _naming_dates(source: str, tickers) -> pd.Series:
+    """The date each ticker names its company: its last price date in the whole panel
+    (the keys of a later cap snapshot are that company's symbols of the snapshot's day)."""
+    from mltrainer.sectors_pit import last_price_dates
+
+    return last_price_dates(load(source).adj_close[list(tickers)])
 
 
 def _returns(source, tickers, start, end, sizing_key) -> dict:
@@ -155,7 +163,7 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str, tupl
     if method == "Market cap":  # caps of a later date than the range say so
         from mltrainer.sectors_pit import cap_notes
 
-        notes = cap_notes(sel.end or load(sel.source).dates[-1])
+        notes = cap_notes(sel.end or load(sel.source).dates[-1], _naming_dates(sel.source, tickers))
     for note in notes:
         st.warning(f"{note[0].upper()}{note[1:]}.")
     return tickers, tuple(float(w) for w in weights), label, notes

@@ -213,13 +213,13 @@ def load_history(args: argparse.Namespace, lead_days: int) -> MarketData:
     two years on Polygon, from 2000 on Yahoo, may begin after it)."""
     validate.check_date_range(args.start, args.end, ("--start", "--end"))
     start = None
-    if args.start is not None and _downloads(args):
+    if args.start is not None and live_source(args):
         lead = pd.Timedelta(days=lead_days * 7 // 5 + 14)  # trading to calendar days
         start = (pd.Timestamp(args.start) - lead).date().isoformat()
     return load_data(argparse.Namespace(**{**vars(args), "start": start}))
 
 
-def _downloads(args: argparse.Namespace) -> bool:
+def live_source(args: argparse.Namespace) -> bool:
     """Whether the data comes from a live source: Yahoo or Polygon, or ``auto`` without a
     local folder and with the network (Yahoo then, whose default history starts 2000)."""
     if args.source != "auto":

@@ -17,6 +17,8 @@ from mltrainer.cli.common import (
     add_group,
     add_number,
     emit,
+    live_source,
+    load_data,
     load_history,
     parse_tickers,
 )
@@ -26,26 +28,39 @@ from mltrainer.measures.var import METHODS
 from mltrainer.validate import parse_float, parse_int
 
 
-def _market_caps(data: MarketData) -> dict:
+def _market_caps(data: MarketData, naming: pd.Series) -> dict:
     from mltrainer.sectors_pit import cap_weighting_inputs
 
-    return cap_weighting_inputs()
+    return cap_weighting_inputs(naming)
 
 
-def weight_notes(choice: str | None, data: MarketData) -> tuple[str, ...]:
+def naming_dates(args: argparse.Namespace, data: MarketData) -> pd.Series:
+    """The date on which each ticker of ``data`` names its company: its last price date
+    in the whole local or bundled file (whatever ``--end``), today for a live source
+    (today's symbols). A cap snapshot lists a company under its symbol of its own day."""
+    from mltrainer.sectors_pit import last_price_dates
+
+    if live_source(args):
+        return pd.Series(pd.Timestamp.today().normalize(), index=data.tickers)
+    whole = load_data(argparse.Namespace(**{**vars(args), "start": None, "end": None}))
+    return last_price_dates(whole.adj_close).reindex(data.tickers)
+
+
+def weight_notes(choice: str | None, data: MarketData, naming: pd.Series) -> tuple[str, ...]:
     """What the report must say about weights built by ``--weighting``: market caps
-    published after the data's last day are not the caps of its time."""
+    published after the data's last day are not the caps of its time, and the caps a
+    snapshot lists under a later symbol."""
     from mltrainer.sectors_pit import cap_notes
 
-    return cap_notes(data.dates[-1]) if choice == "market-cap" else ()
+    return cap_notes(data.dates[-1], naming) if choice == "market-cap" else ()
 
 
 # --weighting choice -> (method of mltrainer.measures.weighting.portfolio_weights, loader of
 # its inputs); a sizing model's weights need a model run: the dashboard offers them, the
 # CLI does not
 WEIGHTING_CHOICES = {
-    "equal": ("equal", lambda data: {}),
-    "risk-parity": ("risk_parity", lambda data: {"returns": data.returns()}),
+    "equal": ("equal", lambda data, naming: {}),
+    "risk-parity": ("risk_parity", lambda data, naming: {"returns": data.returns()}),
     "market-cap": ("market_cap", _market_caps),
 }
 
@@ -173,13 +188,14 @@ def parse_weights(tickers: list[str] | None, text: str | None) -> pd.Series | No
     return pd.Series(validate.parse_weights(text, tickers, "--weights"), dtype="float64")
 
 
-def built_weights(choice: str, data: MarketData) -> pd.Series:
+def built_weights(choice: str, data: MarketData, naming: pd.Series) -> pd.Series:
     """``--weighting``: the weights of every ticker of ``data`` by
-    :func:`~mltrainer.measures.weighting.portfolio_weights`."""
+    :func:`~mltrainer.measures.weighting.portfolio_weights` (``naming``: see
+    :func:`naming_dates`)."""
     from mltrainer.measures.weighting import portfolio_weights
 
     method, inputs = WEIGHTING_CHOICES[choice]
-    return portfolio_weights(method, data.tickers, **inputs(data))
+    return portfolio_weights(method, data.tickers, **inputs(data, naming))
 
 
 def check_outputs(out: str, pdf: str | None) -> None:
@@ -211,9 +227,11 @@ def _stress(args) -> int:
     # all history up to --end: the VaR forecasts learn from it and every crisis it covers
     # is replayed; --start only sets the range the report shows and scores
     data = load_history(args, settings.var_window + max(settings.beta_window, 63))
+    notes = ()
     if args.weighting is not None:
-        weights = built_weights(args.weighting, data)
-    notes = weight_notes(args.weighting, data)
+        naming = naming_dates(args, data) if args.weighting == "market-cap" else None
+        weights = built_weights(args.weighting, data, naming)
+        notes = weight_notes(args.weighting, data, naming)
     report = build_stress_report(data, weights, settings, start=args.start, notes=notes)
     files = write_stress_report(report, args.out, args.pdf)
     doc = {**files, **report.summary(), "seconds": round(time.perf_counter() - t0, 3)}

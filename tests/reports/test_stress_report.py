@@ -419,6 +419,28 @@ def test_cli_market_cap_weights_say_their_caps_are_from_after_the_range(
     assert f"note: {note}" in capsys.readouterr().out
 
 
+def test_cli_market_cap_weights_take_a_renamed_company_under_its_later_symbol(
+    capsys, sp500_dir, tmp_path
+):
+    """FB (the local files' symbol) is META in the snapshot: ``--weighting market-cap``
+    refused it ("no market cap for FB"); it takes META's cap, and says so, whatever
+    ``--end`` (the symbol names its company on its last day in the whole file)."""
+    from mltrainer.sectors_pit import cap_snapshot
+
+    out = tmp_path / "caps.html"
+    argv = ["report", "stress", "--source", "local", "--data-dir", str(sp500_dir)]
+    argv += ["--tickers", "FB,AAPL,JPM", "--weighting", "market-cap", "--end", "2019-12-31"]
+    assert main([*argv, "--json", "--out", str(out)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    caps = cap_snapshot().caps[["META", "AAPL", "JPM"]].set_axis(["FB", "AAPL", "JPM"])
+    got = pd.Series({p["ticker"]: p["weight"] for p in doc["portfolio"]})
+    np.testing.assert_allclose(got[caps.index], caps / caps.sum(), rtol=1e-12)
+    assert doc["warnings"][1] == (
+        "constituents-financials-2026-08-22.csv lists companies by their symbols of "
+        "2026-08-22: FB's cap is the one listed for META"
+    )
+
+
 # -------------------------------------------------------------- the range vs the history
 def test_a_later_range_still_replays_the_crises_before_it(data):
     """The range decides what is shown and scored, never what can be replayed (issue 13)."""

@@ -265,3 +265,27 @@ def test_each_var_method_is_estimated_once_for_the_tab_and_the_report(
     assert money(metrics(at)["VaR 95.0%"]) > 0
     at.slider(key="risk_window").set_value(300).run()
     assert not errors(at) and sorted(calls) == sorted(["fhs_garch", *DEFAULT_METHODS])
+
+
+def test_market_cap_weights_take_a_renamed_company_under_its_later_symbol(app, shared_data_dir):
+    """The snapshot lists FB as META: a book holding FB could not be cap-weighted ("no
+    market cap for FB"); it takes META's cap, and the page says so."""
+    from mltrainer.sectors_pit import cap_snapshot
+
+    at = open_page(app, "risk", "local")
+    at.multiselect(key="risk:tickers").set_value(["FB", "AAPL", "MSFT"]).run()
+    at.selectbox(key="risk:method").select("Market cap").run()
+    assert not errors(at)
+    note = (
+        "Constituents-financials-2026-08-22.csv lists companies by their symbols of "
+        "2026-08-22: FB's cap is the one listed for META."
+    )
+    assert note in [w.value for w in at.warning]
+    caps = cap_snapshot().caps[["META", "AAPL", "MSFT"]].to_numpy()
+    open_tab(at, "risk_tab", "Correlation & risk contributions")
+    got = {  # one bar trace per sector
+        t: float(x)
+        for bars in figure(at, "risk_weights")["data"]
+        for t, x in zip(array(bars["y"]), array(bars["x"]), strict=True)
+    }
+    np.testing.assert_allclose([got[t] for t in ("FB", "AAPL", "MSFT")], caps / caps.sum())
