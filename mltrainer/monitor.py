@@ -279,11 +279,11 @@ def _message(rule, active, value, threshold, date, names) -> str:
     day = fmt.date(date)
     if rule == "var_breach":
         loss, var = fmt.percent(value, 2), fmt.percent(threshold, 2)
-        return (
-            f"loss of {loss} on {day} exceeded the VaR forecast of {var}"
-            if active
-            else f"latest loss {loss} within VaR {var} ({day})"
-        )
+        if active:
+            return f"loss of {loss} on {day} exceeded the VaR forecast of {var}"
+        if value < 0:  # a day that gained: no loss to compare ("latest loss -0.72%")
+            return f"latest day a gain of {fmt.percent(-value, 2)}, VaR {var} ({day})"
+        return f"latest loss {loss} within VaR {var} ({day})"
     if rule == "drawdown":
         dd, limit = fmt.percent(value), fmt.percent(threshold, 0)
         return (

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mltrainer import fmt
 from mltrainer.data.bundled import load_index
 from mltrainer.errors import ParameterError
 from mltrainer.measures.backtest_var import var_exceptions
@@ -190,3 +191,20 @@ def test_regime_change_waits_for_confirmation():
     assert frame["value"].iloc[-1] == 2.0  # 1 has held only two days
     with pytest.raises(ParameterError):
         regime_change_rule(labels, confirm=0)
+
+
+def test_a_day_that_gained_is_not_called_a_negative_loss(spx):
+    """The VaR card read "latest loss -0.72% within VaR 2.78%" after a day that gained
+    0.72%: it says a gain, and a loss stays a loss."""
+    calm = spx.loc[:"2006-12-29"]
+    up = calm[calm > 0].index[-1]
+    down = calm[(calm < 0) & (calm > -0.005)].index[-1]
+    for day in (up, down):
+        returns = calm.loc[:day]
+        alerts, _ = evaluate(returns, Limits(), dates=returns.index, today=day)
+        card = {a.rule: a for a in alerts}["var_breach"]
+        move = fmt.percent(abs(float(returns.iloc[-1])), 2)
+        assert not card.active and "-" not in card.message.split("VaR")[0]
+        assert card.message.startswith(
+            f"latest day a gain of {move}, VaR " if day == up else f"latest loss {move} within"
+        )
