@@ -38,7 +38,7 @@ def market_cap_weighting(
     if missing:
         raise DataError(
             f"no market cap for {', '.join(missing)} in {source}; "
-            "remove them or use another weighting"
+            f"remove {'it' if len(missing) == 1 else 'them'} or use another weighting"
         )
     w = np.array([market_caps[t] for t in tickers], dtype="float64")
     return pd.Series(w / w.sum(), index=list(tickers))

@@ -34,12 +34,16 @@ def test_market_cap_by_hand():
     caps = {"AAPL": 3.0e12, "MSFT": 2.5e12, "JPM": 0.5e12, "XOM": 0.4e12, "TSLA": 1e12}
     w = portfolio_weights("market_cap", TICKERS, market_caps=caps, source="the snapshot")
     np.testing.assert_allclose(w.to_numpy(), np.array([3.0, 2.5, 0.5, 0.4]) / 6.4, rtol=1e-15)
-    with pytest.raises(DataError, match="no market cap for JPM in the snapshot"):
+    with pytest.raises(DataError, match="no market cap for JPM in the snapshot; remove it or"):
         portfolio_weights(
             "market_cap",
             TICKERS,
             market_caps={"AAPL": 1, "MSFT": 1, "XOM": 1},
             source="the snapshot",
+        )
+    with pytest.raises(DataError, match="no market cap for JPM, XOM in the snapshot; remove them"):
+        portfolio_weights(
+            "market_cap", TICKERS, market_caps={"AAPL": 1, "MSFT": 1}, source="the snapshot"
         )
 
 

@@ -225,7 +225,7 @@ def test_market_cap_weights_say_when_their_caps_are_from(app, shared_data_dir):
     at.multiselect(key="risk:tickers").set_value(["AAPL", "HD"]).run()
     assert errors(at) == [
         "The weights could not be computed: no market cap for HD in "
-        "constituents-financials-2026-08-22.csv; remove them or use another weighting"
+        "constituents-financials-2026-08-22.csv; remove it or use another weighting"
     ]
 
 
