@@ -256,7 +256,15 @@ def load_local(
         wanted = [str(t).strip().upper() for t in tickers if str(t).strip()]
         unknown = [t for t in wanted if t not in files]
         if unknown:
-            raise DataError(f"unknown ticker(s) {', '.join(unknown)}: no file for them in {folder}")
+            from mltrainer.data.ticker_hints import with_hints
+
+            raise DataError(
+                with_hints(
+                    f"unknown ticker(s) {', '.join(unknown)}: no file for them in {folder}",
+                    unknown,
+                    files,
+                )
+            )
         files = {t: files[t] for t in dict.fromkeys(wanted)}
 
     def _one(item):

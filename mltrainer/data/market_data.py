@@ -148,9 +148,15 @@ class MarketData:
             tickers = [str(t).strip().upper() for t in tickers if str(t).strip()]
             unknown = [t for t in tickers if t not in cols]
             if unknown:
+                from mltrainer.data.ticker_hints import with_hints
+
                 raise DataError(
-                    f"unknown ticker(s) {', '.join(unknown)} for source '{self.source}'; "
-                    f"it has {len(cols)} tickers (e.g. {', '.join(map(str, cols[:5]))})"
+                    with_hints(
+                        f"unknown ticker(s) {', '.join(unknown)} for source '{self.source}'; "
+                        f"it has {len(cols)} tickers (e.g. {', '.join(map(str, cols[:5]))})",
+                        unknown,
+                        cols,
+                    )
                 )
             cols = pd.Index(list(dict.fromkeys(tickers)))
         idx = self.dates
