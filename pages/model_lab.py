@@ -28,6 +28,7 @@ from ui.lab import (
     grid_problem,
     grid_values,
     lab_run,
+    link_tickers,
     missing_fields,
     sweepable,
     url_state,
@@ -92,7 +93,9 @@ key = c2.selectbox(
 )
 cls = get_model(key)
 options = universe_tickers(sel)
-from_url = [t for t in (url.get("tickers") or "").split(",") if t in options]
+from_url = link_tickers(
+    url, options, f"the {sel.source} data" + (" in the chosen sectors" if sel.sectors else "")
+)
 c3a, c3b = c3.columns([2, 3])
 universe = c3a.selectbox(
     "Universe",

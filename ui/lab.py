@@ -81,6 +81,30 @@ def url_state() -> dict:
     return st.session_state["lab_url"]
 
 
+def link_tickers(url: dict, options: list[str], where: str) -> list[str]:
+    """The link's tickers that the data has. The others are named in a warning, with
+    what the data calls the same company (a link made on today's symbols, opened on the
+    local files' of 2021): a page silently showing other tickers would mislead.
+    ``where`` says what ``options`` are (``the local data``)."""
+    from mltrainer.data.ticker_hints import ticker_hints
+
+    asked = [t for t in (url.get("tickers") or "").split(",") if t]
+    kept = [t for t in asked if t in options]
+    lost = [t for t in asked if t not in options]
+    if lost:
+        hints = ticker_hints(lost, options)
+        st.warning(
+            links.plain(
+                f"The link's ticker{'s' if len(lost) > 1 else ''} {', '.join(lost[:8])}"
+                f"{' and more' if len(lost) > 8 else ''} "
+                f"{'are' if len(lost) > 1 else 'is'} not in {where}"
+                + ("; left out." if kept else "; showing the default tickers.")
+                + "".join(f" {h[0].upper()}{h[1:]}." for h in hints)
+            )
+        )
+    return kept
+
+
 def write_url(
     sel,
     family: str,

@@ -103,6 +103,30 @@ def test_unknown_values_fall_back_without_an_exception(app, shared_data_dir, par
     assert at.selectbox(key="lab_family").value in ("momentum", params.get("family"))
 
 
+@pytest.mark.parametrize(
+    "tickers,shown,said",
+    [
+        ("META,AAPL", ["AAPL"], "The link's ticker META is not in the local data; left out. "),
+        ("META", DEFAULT_TICKERS, "The link's ticker META is not in the local data; showing "),
+        ("ZZZZ,QQQQ", DEFAULT_TICKERS, "The link's tickers ZZZZ, QQQQ are not in the local "),
+    ],
+)
+def test_a_links_unknown_tickers_are_named_in_the_lab(app, shared_data_dir, tickers, shown, said):
+    """The Model Lab dropped a link's unknown tickers silently, and all of them for its
+    default basket: a link made on today's symbols (META) opened on the local files
+    (FB in 2021) on AAPL, MSFT... with no word. It names them, and what the data calls
+    the company; the next run (the settings now the page's own) says nothing."""
+    at, notes = _open_lab(
+        app, {"source": "local", "model": "momentum/TimeSeriesMomentumModel", "tickers": tickers}
+    )
+    assert not errors(at) and at.multiselect(key="lab_tickers").value == shown
+    assert said in notes
+    hint = "META is FB here (its symbol until 2022-06-09)."
+    assert (hint in notes) == ("META" in tickers)
+    at.run()
+    assert not any("The link's ticker" in w.value for w in at.warning)
+
+
 # --------------------------------------------------------------- the sidebar's parameters
 @pytest.mark.parametrize(
     "params,name",
