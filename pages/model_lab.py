@@ -23,6 +23,8 @@ from ui.data import default_tickers, universe_tickers
 from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.lab import (
+    BENCHMARKS,
+    UNIVERSES,
     backtestable,
     capabilities,
     grid_problem,
@@ -47,10 +49,8 @@ METRICS = (
     ("beta", "Beta", fmt.ratio),
     ("annual_turnover", "Turnover / year", fmt.times),
 )
-BENCHMARKS = {"universe": "Equal-weight tickers", "sp500": "S&P 500 index"}
 # short option labels (the widgets' help explains them): longer ones were cut in the boxes
 TRAIN_MODES = {"expanding": "Expanding", "rolling": "Rolling"}
-UNIVERSES = {"survivors": "Tickers picked", "sp500": "S&P 500 as it was"}
 
 
 def short(key: str) -> str:
@@ -157,6 +157,13 @@ shown_default = (
     if url.get("ticker") in tickers
     else (next((t for t in default_tickers(sel, 1) if t in tickers), tickers[0]))
 )
+if url.get("ticker") not in (None, shown_default):
+    st.warning(
+        links.plain(
+            f"The link's ticker={url['ticker'][:40]!r} is not among the tickers run; "
+            f"the output is shown on {shown_default}."
+        )
+    )
 ticker = c1.selectbox(
     "Show the output on", tickers, index=tickers.index(shown_default), key="lab_ticker"
 )

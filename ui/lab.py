@@ -16,6 +16,8 @@ from ui.compute import _data, backtest, run_model
 from ui.feedback import result_store, with_progress
 
 URL_KEYS = ("family", "model", "tickers", "ticker", "costs", "bench", "universe")
+BENCHMARKS = {"universe": "Equal-weight tickers", "sp500": "S&P 500 index"}
+UNIVERSES = {"survivors": "Tickers picked", "sp500": "S&P 500 as it was"}
 PARAM_PREFIX = "p."
 MAX_TICKERS = 50  # the ticker picker's max_selections
 # URL values checked before the page uses them (the others are matched against lists)
@@ -77,8 +79,50 @@ def url_state() -> dict:
                     del state[name]
                 else:
                     state[name] = value
+        for problem in link_choices(state):
+            st.warning(links.plain(problem))
         st.session_state["lab_url"] = state
     return st.session_state["lab_url"]
+
+
+def link_choices(state: dict) -> list[str]:
+    """Check a link's family, model, benchmark, universe and parameter names against
+    what the page offers: an unknown one is dropped from ``state`` (the page shows its
+    default) and named in a sentence; a known model brings its own family."""
+    from mltrainer.models.registry import by_family
+
+    owners = {k: f for f, keys in by_family().items() for k in keys}
+    said, family, model = [], state.get("family"), state.get("model")
+    if family is not None and family not in set(owners.values()):
+        said.append(
+            f"The link's family={family[:40]!r} is not a model family; showing the default."
+        )
+        del state["family"]
+    if model is not None and model not in owners:
+        said.append(f"The link's model={model[:60]!r} is not a registered model; ignored.")
+        del state["model"]
+    elif model is not None:
+        if state.get("family", owners[model]) != owners[model]:
+            said.append(
+                f"The link's model {model} is of the {owners[model]} family, not "
+                f"{state['family']}; it is shown in its own family."
+            )
+        state["family"] = owners[model]
+        unknown = [n for n in state.get("params", {}) if n not in get_model(model).param_specs]
+        if unknown:
+            names = ", ".join(f"p.{n[:30]}" for n in unknown[:5])
+            said.append(f"The link's {names}: not a parameter of {model}; ignored.")
+    if state.get("params") and "model" not in state:  # settings of no model in the link
+        names = ", ".join(f"p.{n[:30]}" for n in list(state["params"])[:5])
+        said.append(f"The link's {names}: no registered model in the link takes them; ignored.")
+    for name, allowed in (("bench", BENCHMARKS), ("universe", UNIVERSES)):
+        if state.get(name) is not None and state[name] not in allowed:
+            said.append(
+                f"The link's {name}={state[name][:40]!r} is not one of "
+                f"{', '.join(allowed)}; showing {next(iter(allowed))}."
+            )
+            del state[name]
+    return said
 
 
 def link_tickers(url: dict, options: list[str], where: str) -> list[str]:

@@ -127,6 +127,46 @@ def test_a_links_unknown_tickers_are_named_in_the_lab(app, shared_data_dir, tick
     assert not any("The link's ticker" in w.value for w in at.warning)
 
 
+@pytest.mark.parametrize(
+    "params,said",
+    [
+        ({"family": "nosuch"}, "The link's family='nosuch' is not a model family; showing"),
+        ({"model": "momentum/Nope"}, "The link's model='momentum/Nope' is not a registered"),
+        ({"model": "momentum/Nope", "p.window": "3"}, "The link's p.window: no registered "),
+        ({"p.short_window": "30"}, "The link's p.short_window: no registered model in the"),
+        ({"bench": "nosuch"}, "The link's bench='nosuch' is not one of universe, sp500; "),
+        ({"universe": "x"}, "The link's universe='x' is not one of survivors, sp500; showing"),
+        ({"ticker": "ZZZZ"}, "The link's ticker='ZZZZ' is not among the tickers run; the"),
+        (
+            {"model": "momentum/TimeSeriesMomentumModel", "p.zz": "1"},
+            "The link's p.zz: not a parameter of momentum/TimeSeriesMomentumModel; ignored.",
+        ),
+    ],
+    ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) if isinstance(p, dict) else "",
+)
+def test_a_lab_links_unknown_choices_are_named(app, shared_data_dir, params, said):
+    """The Model Lab fell back to its defaults on a link's unknown family, model,
+    benchmark, universe, chart ticker or parameter name with no word."""
+    at, notes = _open_lab(app, params)
+    assert not errors(at) and said in notes
+    assert at.selectbox(key="lab_family").value == "momentum"
+
+
+def test_a_link_with_a_model_alone_opens_its_family(app, shared_data_dir):
+    """A link that names a model of another family without its family opened the
+    momentum default; a link whose family contradicts its model is named."""
+    at, notes = _open_lab(app, {"model": "volatility/GARCHVolatilityModel"})
+    assert at.selectbox(key="lab_family").value == "volatility"
+    assert at.selectbox(key="lab_model:volatility").value == "volatility/GARCHVolatilityModel"
+    assert "The link's" not in notes
+    at, notes = _open_lab(
+        AppTest.from_file(ENTRY, default_timeout=180),
+        {"family": "volatility", "model": "momentum/TimeSeriesMomentumModel"},
+    )
+    assert at.selectbox(key="lab_model:momentum").value == "momentum/TimeSeriesMomentumModel"
+    assert "is of the momentum family, not volatility; it is shown in its own family" in notes
+
+
 # --------------------------------------------------------------- the sidebar's parameters
 @pytest.mark.parametrize(
     "params,name",
