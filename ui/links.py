@@ -22,6 +22,7 @@ from collections.abc import Callable
 import streamlit as st
 
 _KEY = "_link_params"
+_HINTS = "_link_hints"  # per session: widget key -> explain(left-out choices)
 _SIDEBAR = ("source", "start", "end", "sectors")
 _LABELS: dict[str, Callable[[object], str]] = {}  # widget key -> its format_func
 
@@ -31,6 +32,13 @@ def label(key: str, format_func: Callable[[object], str]) -> Callable[[object], 
     to the URL as its label) and return it, to pass on to the widget."""
     _LABELS[key] = format_func
     return format_func
+
+
+def hint(key: str, explain: Callable[[list[str]], list[str]]) -> None:
+    """Declare, for this session, what explains the link's choices the multiselect
+    ``key`` left out (``explain(left_out)`` gives sentences: what the data calls a
+    ticker); :func:`report` adds them to its toast."""
+    st.session_state.setdefault(_HINTS, {})[key] = explain
 
 
 def remember() -> None:
@@ -77,11 +85,13 @@ def _report_choices(key: str, raw: list[str], value: list) -> None:
         kept = [shown(v) for v in value]
     lost = [r for r in raw if r and r not in kept]
     if lost:
+        explain = st.session_state.get(_HINTS, {}).get(key)
+        hints = "".join(f" {h[0].upper()}{h[1:]}." for h in explain(lost)) if explain else ""
         st.toast(
             plain(
                 f"The link's {key} choices {', '.join(repr(r[:40]) for r in lost[:5])}"
                 f"{' and more' if len(lost) > 5 else ''} are not on this page's list; "
-                "left out."
+                f"left out.{hints}"
             ),
             icon="⚠️",
         )

@@ -10,8 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from mltrainer import fmt
+from mltrainer.data.ticker_hints import ticker_hints
 from mltrainer.errors import DataError
 from mltrainer.models.registry import by_family
+from ui import links
 from ui.compute import params_key, run_model
 from ui.context import Selection, load
 from ui.data import default_tickers, universe_tickers
@@ -87,6 +89,7 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str, tupl
     wanted = saved["tickers"] if "tickers" in saved else default_tickers(sel, 8)  # not on reruns
     default = [t for t in wanted if t in options]
     c1, c2, c3 = st.columns([4, 2, 2])
+    links.hint(f"{key}:tickers", lambda lost: ticker_hints(lost, options))
     tickers = c1.multiselect(
         "Portfolio tickers",
         options,

@@ -367,6 +367,17 @@ def test_a_links_unknown_choices_are_named(app, shared_data_dir, tickers, left_o
         assert at.multiselect(key="risk:tickers").value == left_out
 
 
+def test_a_links_ticker_the_data_calls_otherwise_is_explained(app, shared_data_dir):
+    """A Risk link made on today's symbols (META) opened on the local files (FB in 2021):
+    the toast says what the data calls the company, for this session's page only."""
+    at, toasts = _open(app, "risk", {"source": "local", "risk:tickers": ["META", "AAPL", "MSFT"]})
+    assert toasts == [
+        "The link's risk:tickers choices 'META' are not on this page's list; left out. "
+        "META is FB here (its symbol until 2022-06-09)."
+    ]
+    assert at.multiselect(key="risk:tickers").value == ["AAPL", "MSFT"]
+
+
 IMAGE = "![x](https://ev.il/t.png)"  # markdown the reader's browser would fetch
 
 
