@@ -152,11 +152,17 @@ def var_breach_rule(
 
 
 def drawdown_rule(returns: pd.Series, max_drawdown: float = 0.10) -> pd.DataFrame:
-    """``value`` = depth below the running peak of ``Π(1 + r)`` (a positive fraction)."""
+    """``value`` = depth below the running peak of ``Π(1 + r)`` (a positive fraction);
+    ``peak`` = the date of that peak (NaT while the peak is the starting value, the close
+    before the first return): a depth says which high it is measured from."""
     r = _series(returns, "returns")
-    equity = (1.0 + r.fillna(0.0)).cumprod()
-    depth = 1.0 - equity / np.maximum(equity.cummax(), 1.0)
-    return _frame(depth, max_drawdown, depth > max_drawdown, r.index)
+    equity = (1.0 + r.fillna(0.0)).cumprod().to_numpy()
+    high = np.maximum(np.maximum.accumulate(equity), 1.0)
+    depth = 1.0 - equity / high
+    frame = _frame(depth, max_drawdown, depth > max_drawdown, r.index)
+    last_high = np.maximum.accumulate(np.where(equity >= high, np.arange(len(r)), -1))
+    frame["peak"] = pd.DatetimeIndex(r.index[np.maximum(last_high, 0)]).where(last_high >= 0)
+    return frame
 
 
 def volatility_spike_rule(
@@ -255,7 +261,7 @@ def _status(rule: str, frame: pd.DataFrame, recent_days: int, names: dict | None
         row, date = frame.iloc[-1], frame.index[-1]
         active = bool(row["breached"])
     value, threshold = float(row["value"]), float(row["threshold"])
-    message = _message(rule, active, value, threshold, date, names)
+    message = _message(rule, active, value, threshold, date, names, row.get("peak"))
     return Alert(
         rule,
         TITLES[rule],
@@ -275,7 +281,7 @@ def _name(label: float, names: dict | None) -> str:
     return f"{names[key]} ({key})" if names and key in names else f"regime {key}"
 
 
-def _message(rule, active, value, threshold, date, names) -> str:
+def _message(rule, active, value, threshold, date, names, peak=None) -> str:
     day = fmt.date(date)
     if rule == "var_breach":
         loss, var = fmt.percent(value, 2), fmt.percent(threshold, 2)
@@ -286,11 +292,11 @@ def _message(rule, active, value, threshold, date, names) -> str:
         return f"latest loss {loss} within VaR {var} ({day})"
     if rule == "drawdown":
         dd, limit = fmt.percent(value), fmt.percent(threshold, 0)
-        return (
-            f"{dd} below the peak on {day}, beyond the {limit} limit"
-            if active
-            else f"{dd} below the peak on {day} (limit {limit})"
-        )
+        if not active and value == 0:
+            return f"at its peak on {day} (limit {limit})"
+        high = f"its peak of {fmt.date(peak)}" if pd.notna(peak) else "its starting value"
+        below = f"{dd} below {high} on {day}"
+        return f"{below}, beyond the {limit} limit" if active else f"{below} (limit {limit})"
     if rule == "volatility_spike":
         ratio, limit = fmt.number(value), fmt.number(threshold)
         return (
@@ -409,7 +415,13 @@ def evaluate(
                     "reading": reading(rule, float(ev["value"]), regime_names),
                     "against": reading(rule, float(ev["threshold"]), regime_names),
                     "message": _message(
-                        rule, True, float(ev["value"]), float(ev["threshold"]), date, regime_names
+                        rule,
+                        True,
+                        float(ev["value"]),
+                        float(ev["threshold"]),
+                        date,
+                        regime_names,
+                        ev.get("peak"),
                     ),
                 }
             )

@@ -208,3 +208,31 @@ def test_a_day_that_gained_is_not_called_a_negative_loss(spx):
         assert card.message.startswith(
             f"latest day a gain of {move}, VaR " if day == up else f"latest loss {move} within"
         )
+
+
+def test_a_drawdown_names_the_peak_it_is_measured_from():
+    """'14.0% below the peak' did not say which peak: with all the book's history before
+    a range, it can be years before it. Each day carries its peak's date (NaT while the
+    peak is the starting value) and the card names it."""
+    days = pd.bdate_range("2021-03-01", periods=5)
+    r = pd.Series([0.1, -0.2, 0.05, 0.3, -0.05], index=days)
+    frame = drawdown_rule(r, 0.15)
+    np.testing.assert_allclose(frame["value"], [0.0, 0.2, 1 - 0.924 / 1.1, 0.0, 0.05], atol=1e-12)
+    assert list(frame["peak"]) == [days[0], days[0], days[0], days[3], days[3]]
+    first_loss = drawdown_rule(pd.Series([-0.1, 0.05], index=days[:2]))
+    assert first_loss["peak"].isna().all()
+
+    def card(returns, limit):
+        alerts, history = evaluate(returns, Limits(max_drawdown=limit))
+        return {a.rule: a for a in alerts}["drawdown"].message, history
+
+    message, history = card(r.iloc[:3], 0.15)
+    assert message == "16.0% below its peak of 2021-03-01 on 2021-03-03, beyond the 15% limit"
+    assert history.loc[history["rule"] == "drawdown", "message"].tolist() == [
+        "20.0% below its peak of 2021-03-01 on 2021-03-02, beyond the 15% limit"
+    ]
+    assert card(r.iloc[:4], 0.15)[0] == "at its peak on 2021-03-04 (limit 15%)"
+    assert card(r, 0.15)[0] == "5.0% below its peak of 2021-03-04 on 2021-03-05 (limit 15%)"
+    assert card(r.iloc[:1] * -1, 0.15)[0] == (
+        "10.0% below its starting value on 2021-03-01 (limit 15%)"
+    )
