@@ -273,7 +273,7 @@ def run_leaderboard(
     n_jobs : int, optional
         Local workers (ignored on a Dask cluster: :mod:`mltrainer.numerics.engine`).
     """
-    settings.splits(len(data.dates) - 1)  # too little data for one fold: say so before any run
+    settings.check_fits(data.dates)  # too little data for one fold: say so before any run
     store = LeaderboardStore(identity or default_identity(data, settings), root)
     store.root.mkdir(parents=True, exist_ok=True)  # an unwritable folder fails before any run
     rows = {key: store.row(key) for key in keys}

@@ -41,13 +41,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mltrainer import fmt
 from mltrainer.backtest.baselines import BaselineReport, baseline_report, oos_span
 from mltrainer.backtest.deflated import deflated_sharpe_ratio, per_period_sharpe
 from mltrainer.backtest.engine import BacktestResult, run_backtest
 from mltrainer.backtest.metrics import performance_metrics, sharpe_ratio
 from mltrainer.backtest.splits import Split, min_test_size, walk_forward_splits
 from mltrainer.data.market_data import MarketData
-from mltrainer.errors import MLTrainerError, ParameterError
+from mltrainer.errors import DataError, MLTrainerError, ParameterError
 from mltrainer.models.base import SIGNAL, WEIGHTS, Model
 from mltrainer.models.params import validate_params
 from mltrainer.numerics.engine import imap_tasks
@@ -187,6 +188,20 @@ class WalkForwardSettings:
         than the dates: the last one has no next bar to earn)."""
         return self.train_size + min_test_size(self.test_size) + 1
 
+    def check_fits(self, dates: pd.DatetimeIndex) -> None:
+        """Refuse, before any run, dates too few for one fold, naming their range and
+        what a fold needs (the splitter speaks of samples; a user of trading days)."""
+        if len(dates) < self.min_dates():
+            span = fmt.date_range(dates[0], dates[-1]) if len(dates) else "with no date"
+            held, need = fmt.count(len(dates), "trading day"), fmt.integer(self.min_dates())
+            raise DataError(
+                f"the range {span} holds {held}; a walk-forward needs {need} (a "
+                f"{self.train_size}-day first training window and a test fold of "
+                f"{min_test_size(self.test_size)} days or more): widen the dates or shorten "
+                "the training window"
+            )
+        self.splits(len(dates) - 1)  # purging and embargo may still leave too little
+
     def splits(self, n_samples: int) -> list[Split]:
         """The purged walk-forward folds over ``n_samples`` decision dates."""
         return walk_forward_splits(
@@ -301,7 +316,7 @@ def walk_forward(
         baselines=baselines,
     )
     points = expand_grid(model_cls, s.grid, s.params)
-    s.splits(len(data.dates) - 1)  # too little data for one fold: say so before any run
+    s.check_fits(data.dates)  # too little data for one fold: say so before any run
     default_j = next((j for j, p in enumerate(points) if _is_default(model_cls, p)), None)
     total = len(points) + 1 + int(baselines and default_j is None)
     trials = _run_grid(model_cls, points, data, s.backtest(model_cls), n_jobs, progress, total)

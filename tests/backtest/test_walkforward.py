@@ -173,6 +173,23 @@ def test_min_dates_is_the_bound_of_the_splitter(train, test):
         s.splits(s.min_dates() - 2)
 
 
+def test_too_few_dates_for_one_fold_are_named_in_trading_days():
+    """The splitter's "40 samples cannot hold a training window of 756" reached users;
+    the range, its trading days and what one fold needs are named instead."""
+    from mltrainer.backtest.walkforward import WalkForwardSettings
+
+    s = WalkForwardSettings(train_size=10, test_size=4)
+    dates = pd.bdate_range("2021-03-01", periods=s.min_dates())
+    s.check_fits(dates)
+    with pytest.raises(DataError) as err:
+        s.check_fits(dates[:-1])
+    assert str(err.value) == (
+        "the range from 2021-03-01 to 2021-03-16 holds 12 trading days; a walk-forward "
+        "needs 13 (a 10-day first training window and a test fold of 2 days or more): "
+        "widen the dates or shorten the training window"
+    )
+
+
 def test_a_value_given_twice_is_one_setting_tried():
     """``window=60,60.0`` is one setting: one trial for the deflated Sharpe, not two."""
     from mltrainer.backtest.walkforward import expand_grid
