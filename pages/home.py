@@ -16,6 +16,7 @@ from ui.context import current, load
 from ui.data import cache_status, index_close
 from ui.feedback import StepProgress, friendly, stop
 from ui.home import index_regime, sector_performance
+from ui.layout import metric_row
 from ui.monitoring import (
     DEFAULT_REGIME,
     alert_cards,
@@ -33,16 +34,15 @@ if data is None:
 
 last_bar = data.dates[-1]
 age = (pd.Timestamp(dt.date.today()) - last_bar).days
-# four short metrics: five cut their values off at a 1280 px wide window
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("Data source", data.source)
-c2.metric("Tickers", fmt.integer(data.n_tickers))
-c3.metric(
+row = metric_row()
+row.metric("Data source", data.source)
+row.metric("Tickers", fmt.integer(data.n_tickers))
+row.metric(
     "History",
     f"{data.dates[0]:%Y}–{last_bar:%Y}",
     help=f"{fmt.date_range(data.dates[0], last_bar)}, {fmt.integer(len(data.dates))} days",
 )
-c4.metric(
+row.metric(
     "Last bar",
     fmt.date(last_bar),
     f"{fmt.integer(age)} days ago",
@@ -64,7 +64,10 @@ loading = StepProgress(
 )
 
 # ------------------------------------------------------------- index and its regime
-left, right = st.columns([3, 1])
+# the regime panel keeps the width its labels need; the chart takes the rest (with
+# st.columns([3, 1]) a 1024 px window cut the panel's labels to "Regime on the la…")
+top = st.container(horizontal=True, gap="medium")
+left, right = top.container(width="stretch"), top.container(width=210)
 regimes = by_family().get("regime", [])
 with right:
     key = st.selectbox(

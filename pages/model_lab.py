@@ -38,6 +38,7 @@ from ui.lab import (
     walk_forward_run,
     write_url,
 )
+from ui.layout import metric_row
 from ui.params import param_widgets
 
 METRICS = (
@@ -57,10 +58,10 @@ def short(key: str) -> str:
     return key.split("/")[1].removesuffix("Model")
 
 
-def metric_row(metrics: dict, bench: dict | None = None) -> None:
-    cols = st.columns(len(METRICS))
-    for col, (name, label, show) in zip(cols, METRICS, strict=True):
-        col.metric(label, show(metrics.get(name)))
+def backtest_metrics(metrics: dict, bench: dict | None = None) -> None:
+    row = metric_row()
+    for name, label, show in METRICS:
+        row.metric(label, show(metrics.get(name)))
 
 
 st.title("Model Lab")
@@ -222,7 +223,7 @@ with tab_run:
             f"{bt['equity'].index[-1]:%Y-%m-%d}, in sample (the parameters as set), "
             f"universe: {bt['universe']['label']}"
         )
-        metric_row(bt["metrics"])
+        backtest_metrics(bt["metrics"])
         curves = {
             f"{short(key)} (net of {costs:g} bps)": bt["equity"],
             f"Benchmark: {BENCHMARKS[bench]}": bt["benchmark"],
@@ -346,16 +347,16 @@ with tab_wf:
             with friendly("The walk-forward could not run"):
                 wf = walk_forward_run(*args)
             dsr = wf.deflated_sharpe
-            m = st.columns(4)
-            m[0].metric("Out-of-sample Sharpe", fmt.ratio(wf.oos_metrics["sharpe"]))
-            m[1].metric("Out-of-sample CAGR", fmt.percent(wf.oos_metrics["cagr"]))
-            m[2].metric(
+            row = metric_row()
+            row.metric("Out-of-sample Sharpe", fmt.ratio(wf.oos_metrics["sharpe"]))
+            row.metric("Out-of-sample CAGR", fmt.percent(wf.oos_metrics["cagr"]))
+            row.metric(
                 "Deflated Sharpe (OOS)",
                 fmt.ratio(dsr["oos"]["dsr"]),
                 help=f"Probability that the true Sharpe is above the best of "
                 f"{dsr['oos']['n_trials']} trials under no skill",
             )
-            m[3].metric(
+            row.metric(
                 "Deflated Sharpe (best)",  # a longer label is cut at 1280 px
                 fmt.ratio(dsr["best_trial"]["dsr"]),
                 help="Deflated Sharpe of the best in-sample grid point, params "

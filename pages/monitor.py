@@ -14,6 +14,7 @@ from ui.context import current, load
 from ui.data import index_close
 from ui.feedback import friendly, stop
 from ui.figures import shared
+from ui.layout import metric_row
 from ui.monitoring import (
     DEFAULT_REGIME,
     alert_cards,
@@ -84,10 +85,10 @@ with friendly("The risk limits could not be evaluated"):
 
 active = [a for a in alerts if a["active"]]
 st.subheader(f"Status · {subject}")
-m = st.columns(3)
-m[0].metric("Active alerts", len(active))
-m[1].metric("High severity", sum(a["severity"] == "high" for a in active))
-m[2].metric("Alerts in the history", len(history))
+row = metric_row()
+row.metric("Active alerts", len(active))
+row.metric("High severity", sum(a["severity"] == "high" for a in active))
+row.metric("Alerts in the history", len(history))
 alert_cards(alerts)
 
 st.subheader("History")

@@ -24,6 +24,7 @@ from ui.context import current, load
 from ui.data import index_close, universe_tickers
 from ui.feedback import friendly, stop
 from ui.figures import shared
+from ui.layout import metric_row
 from ui.monitoring import regime_names
 from ui.params import param_widgets
 
@@ -118,27 +119,27 @@ labels = out.primary[col]
 names = regime_names(detail, params_key(params[detail]))
 valid = labels.dropna()
 
-m1, m2, m3, m4 = st.columns(4)
+row = metric_row()
 if len(valid):
     now = int(valid.iloc[-1])
-    m1.metric(
+    row.metric(
         "Regime on the last date",
         names.get(now, f"regime {now}").capitalize(),
         help=f"{valid.index[-1]:%Y-%m-%d}",
     )
     run_id = valid.ne(valid.shift()).cumsum()
     held = current_run(valid)  # cut: it held on the range's first day, may be older
-    m2.metric(
+    row.metric(
         "Days in this regime",
         held.days_text(),
         help=f"Trading days {held.since_text()}"
         + (" (it held on the range's first labelled day)" if held.cut else ""),
     )
-    m3.metric("Regime changes in range", int((run_id.diff() > 0).sum()))
+    row.metric("Regime changes in range", int((run_id.diff() > 0).sum()))
 rec = recession_indicator(valid.index)
 if rec.any() and len(valid):
     stressed = valid == valid.max()
-    m4.metric(
+    row.metric(
         "Stressed during recessions",
         f"{stressed[rec].mean():.0%}",
         f"{stressed[~rec].mean():.0%} outside",
@@ -229,8 +230,8 @@ if len(outputs) > 1:
     )
     cons = consensus(levels)
     both = cons["n_models"] == len(outputs)
-    a1, a2 = st.columns(2)
-    a1.metric(
+    row = metric_row()
+    row.metric(
         "Days on which all models agree",
         f"{(cons['agreement'][both] == 1).mean():.0%}",
         help="On the common calm / in-between / stressed scale",
@@ -239,7 +240,7 @@ if len(outputs) > 1:
     if len(defined):
         latest, level_names = defined.iloc[-1], ("calm", "in between", "stressed")
         views = levels.loc[defined.index[-1]].dropna().astype(int)
-        a2.metric(
+        row.metric(
             "Majority view on the last date",
             "split" if pd.isna(latest["majority"]) else level_names[int(latest["majority"])],
             help=f"{defined.index[-1]:%Y-%m-%d}: "

@@ -24,6 +24,7 @@ from mltrainer.risk_stress.scenarios import HISTORICAL_SCENARIOS
 from ui.context import current, load
 from ui.feedback import friendly, stop
 from ui.figures import shared
+from ui.layout import metric_row
 from ui.risk import (
     VAR_LEVELS,
     portfolio_builder,
@@ -86,9 +87,9 @@ window = c4.slider(
 with friendly("The VaR backtest could not run"):
     vb = var_backtest(sel.source, tickers, weights, sel.start, sel.end, method, level, window)
 kup, chris, light = vb["kupiec"], vb["christoffersen"], vb["traffic_light"]
-# six metrics share the width: short labels and values, the detail in each help text
-m = st.columns(6)
-m[0].metric(
+# short labels and values, the detail in each help text
+row = metric_row()
+row.metric(
     f"VaR {level:.1%}",
     fmt.money(value * vb["latest_var"]),
     f"{fmt.percent(vb['latest_var'], 2)} of value",
@@ -97,7 +98,7 @@ m[0].metric(
     help=f"One-day value at risk ({method}), forecast on {vb['latest_date']:%Y-%m-%d} "
     "for the next day",
 )
-m[1].metric(
+row.metric(
     f"ES {level:.1%}",
     fmt.money(value * vb["latest_es"]),
     f"{fmt.percent(vb['latest_es'], 2)} of value",
@@ -105,7 +106,7 @@ m[1].metric(
     delta_arrow="off",
     help="One-day expected shortfall: the mean loss on the days beyond the VaR",
 )
-m[2].metric(
+row.metric(
     "Exceptions",
     fmt.integer(kup["exceptions"]),
     f"{fmt.number(kup['expected'], 1)} expected",
@@ -115,27 +116,27 @@ m[2].metric(
 )
 if light is None:  # too few scored days: no test can accept or reject the forecast
     untested = f"needs at least {MIN_BACKTEST_DAYS} scored days; the range has {vb['scored']}"
-    for col, label in zip(m[3:], ("Kupiec p", "Christoffersen p", "Basel light"), strict=True):
-        col.metric(label, "not tested", help=f"Not tested: {untested}")
+    for label in ("Kupiec p", "Christoffersen p", "Basel light"):
+        row.metric(label, "not tested", help=f"Not tested: {untested}")
     st.warning(
         "The VaR forecasts are not tested: the range holds "
         f"{fmt.count(vb['scored'], 'scored day')} and a test needs at least "
         f"{MIN_BACKTEST_DAYS}; widen the dates in the sidebar."
     )
 else:
-    m[3].metric(
+    row.metric(
         "Kupiec p",
         fmt.number(kup["p_value"], 3),
         help="Kupiec p-value, unconditional coverage: a small p-value rejects the VaR's "
         "exception rate",
     )
-    m[4].metric(
+    row.metric(
         "Christoffersen p",
         fmt.number(chris["p_value_cc"], 3),
         help="Christoffersen p-value, conditional coverage (rate and independence of the "
         "exceptions)",
     )
-    m[5].metric(
+    row.metric(
         "Basel light",
         light["zone"].upper(),
         f"{fmt.integer(light['exceptions'])} in {fmt.integer(light['n'])} days",
@@ -418,26 +419,27 @@ with tab_dd:
         with friendly("Drawdowns could not be computed"):
             stats = portfolio_drawdowns(sel.source, tickers, weights, sel.start, sel.end)
         ds = report.drawdown_stats
-        d = st.columns(4)
-        # short values (a day count, not two dates): a metric cuts what does not fit its column
+        row = metric_row()
         days = stats["drawdown"].index
-        d[0].metric(
+        row.metric(
             "Max drawdown",
             fmt.percent(-ds["max_drawdown"]),  # a fall, signed as on the chart and the Lab
             help=f"Fall from the peak on {ds['peak']} to the trough on {ds['trough']}",
         )
-        d[1].metric("Peak to trough", trading_days(days, ds["peak"], ds["trough"]))
-        d[1].caption("Trading days " + fmt.date_range(ds["peak"], ds["trough"]))
-        d[2].metric(
-            "Trough to recovery",
-            trading_days(days, ds["trough"], ds["recovery"]) if ds["recovery"] else "not yet",
-        )
-        d[2].caption(
-            f"Trading days to regain the peak, on {ds['recovery']}"
-            if ds["recovery"]
-            else f"Still below the {ds['peak']} peak at the end of the range"
-        )
-        d[3].metric("Current drawdown", fmt.percent(-ds["current_drawdown"]))
+        with row.container():
+            st.metric("Peak to trough", trading_days(days, ds["peak"], ds["trough"]))
+            st.caption("Trading days " + fmt.date_range(ds["peak"], ds["trough"]))
+        with row.container():
+            st.metric(
+                "Trough to recovery",
+                trading_days(days, ds["trough"], ds["recovery"]) if ds["recovery"] else "not yet",
+            )
+            st.caption(
+                f"Trading days to regain the peak, on {ds['recovery']}"
+                if ds["recovery"]
+                else f"Still below the {ds['peak']} peak at the end of the range"
+            )
+        row.metric("Current drawdown", fmt.percent(-ds["current_drawdown"]))
         st.plotly_chart(
             shared(drawdown_chart, stats["drawdown"].rename("portfolio")),
             width="stretch",

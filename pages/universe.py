@@ -13,6 +13,7 @@ from mltrainer.sectors_pit import EQUAL
 from ui.context import current, load
 from ui.data import ticker_returns
 from ui.feedback import friendly, stop
+from ui.layout import metric_row
 from ui.tables import table_height
 from ui.universe import (
     EXPORT_MIME,
@@ -346,11 +347,11 @@ with tab_history:
                 + found["sector_note"]
             )
             members = found["members"]
-            c1, c2, c3 = st.columns(3)
-            c1.metric("Members on that date", len(members))
+            row = metric_row()
+            row.metric("Members on that date", len(members))
             near = changes_around(universe, on, around)
-            c2.metric("Additions nearby", int(near["added_ticker"].notna().sum()))
-            c3.metric("Removals nearby", int(near["removed_ticker"].notna().sum()))
+            row.metric("Additions nearby", int(near["added_ticker"].notna().sum()))
+            row.metric("Removals nearby", int(near["removed_ticker"].notna().sum()))
             left, right = st.columns(2)  # four member columns fit in half a 1280 px page
             with left:
                 frame = pd.DataFrame(
