@@ -7,6 +7,7 @@ import streamlit as st
 from mltrainer import fmt
 from mltrainer.data.nber import RECESSIONS, recession_indicator
 from mltrainer.models.registry import by_family, get_model
+from mltrainer.plots.common import wrap_title
 from mltrainer.plots.market import price_with_regimes
 from mltrainer.plots.regimes import (
     agreement_heatmap,
@@ -186,7 +187,11 @@ span = f"{fmt.date(summary.start)} to {fmt.date(summary.end)}" if summary.start 
 with right:
     st.plotly_chart(
         shared(
-            transition_heatmap, summary.transitions, names, height=320, title=f"Transitions, {span}"
+            transition_heatmap,
+            summary.transitions,
+            names,
+            height=320,
+            title=wrap_title(f"Transitions, {span}"),
         ),
         width="stretch",
         key="rg_transitions",

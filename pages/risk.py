@@ -6,6 +6,7 @@ import streamlit as st
 
 from mltrainer import fmt
 from mltrainer.measures.var import METHODS
+from mltrainer.plots.common import wrap_title
 from mltrainer.plots.market import return_bar
 from mltrainer.plots.portfolio import correlation_heatmap, risk_contribution_bar
 from mltrainer.plots.risk import (
@@ -234,7 +235,9 @@ with tab_var:
                                 "zone": zones["zone (250 d)"],
                             }
                         ),
-                        title=f"Basel traffic light by method ({level:.1%}, last {basel} days)",
+                        title=wrap_title(
+                            f"Basel traffic light by method ({level:.1%}, last {basel} days)"
+                        ),
                         days=basel,
                     ),
                     width="stretch",
@@ -273,21 +276,16 @@ with tab_stress:
     if tab_stress.open:  # a lazy tab: drawn only while open
         table = report.scenario_table()
         paths = {r.name: r.path for r in report.scenarios if r.path is not None and len(r.path)}
-        left, right = st.columns([2, 3])
-        with left:
-            st.plotly_chart(
-                shared(scenario_summary_bar, table), width="stretch", key="risk_scen_bar"
+        # one above the other: side by side, a 1024 px window left the bars 218 px, their
+        # labels printed over the scenario names and the largest cut off
+        st.plotly_chart(shared(scenario_summary_bar, table), width="stretch", key="risk_scen_bar")
+        if paths:
+            st.plotly_chart(shared(replay_paths_chart, paths), width="stretch", key="risk_paths")
+        else:
+            st.info(
+                "No historical episode falls inside the portfolio's price history "
+                f"(from {report.meta['history_start']}); pick tickers listed longer."
             )
-        with right:
-            if paths:
-                st.plotly_chart(
-                    shared(replay_paths_chart, paths), width="stretch", key="risk_paths"
-                )
-            else:
-                st.info(
-                    "No historical episode falls inside the portfolio's price history "
-                    f"(from {report.meta['history_start']}); pick tickers listed longer."
-                )
         # the full width: seven columns are cut in half of the page
         shown = table.drop(columns=["n_missing", "description"])
         st.dataframe(
@@ -392,7 +390,9 @@ with tab_drivers:
                 shared(
                     correlation_heatmap,
                     stats["corr"],
-                    title="Correlation of daily returns, " + fmt.date_range(*stats["common_span"]),
+                    title=wrap_title(
+                        "Correlation of daily returns, " + fmt.date_range(*stats["common_span"])
+                    ),
                 ),
                 width="stretch",
                 key="risk_corr",

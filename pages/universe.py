@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from mltrainer import fmt
+from mltrainer.plots.common import wrap_title
 from mltrainer.plots.sectors import sector_weights_bar, treemap
 from mltrainer.sectors import FREQUENCIES
 from mltrainer.sectors_pit import EQUAL
@@ -198,7 +199,7 @@ with tab_map:
             st.plotly_chart(
                 treemap(
                     stocks[["ticker", "name", "sector", "size", "return"]],
-                    title=title,
+                    title=wrap_title(title, 40),
                     height=680,
                     size_label=size_label,
                 ),

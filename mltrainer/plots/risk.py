@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from mltrainer import fmt
+from mltrainer.plots.common import TITLE_LINE, title_lines
 
 LOSS, GAIN, NEUTRAL = "#c0392b", "#1e8449", "#2c3e50"
 PALETTE = (
@@ -30,10 +31,11 @@ ZONE_COLOURS = {"green": "#1e8449", "yellow": "#d4ac0d", "red": "#c0392b"}
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    extra = TITLE_LINE * max(title_lines(title) - 1, 0)
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"},
-        height=height,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        height=height + extra,
+        margin={"l": 10, "r": 10, "t": 50 + extra, "b": 10},
         template="plotly_white",
     )
     return fig
@@ -215,31 +217,37 @@ def replay_paths_chart(
             )
         )
     fig.add_hline(y=0.0, line={"color": "#555", "width": 1})
-    fig.update_xaxes(title_text="trading days since the start of the window")
+    fig.update_xaxes(title_text="trading days since the window's start")
     fig.update_yaxes(tickformat=".0%", title_text="cumulative return")
-    return _layout(fig, title, height=420)
+    # the legend under the plot: beside it, it took half of a narrow column's width
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0})
+    return _layout(fig, title, height=420 + 18 * ((len(paths) + 1) // 2))
 
 
 def scenario_summary_bar(
     table: pd.DataFrame,
     *,
     value: str = "portfolio_return",
-    title: str = "Portfolio P&L by scenario",
+    title: str = "Portfolio return by scenario",
 ) -> go.Figure:
-    """One bar per scenario (``table`` as :func:`scenario_table` builds it)."""
+    """One bar per scenario (``table`` as :func:`scenario_table` builds it), its signed
+    return beside it: inside a bar ("auto") a short bar's label was cut to "7"."""
     s = table.set_index("scenario")[value].astype("float64")
+    values = s.fillna(0.0).to_numpy()
     fig = go.Figure(
         go.Bar(
-            x=s.to_numpy(),
+            x=values,
             y=list(s.index),
             orientation="h",
-            marker_color=[LOSS if v < 0 else GAIN for v in s.fillna(0)],
-            text=[f"{v:.1%}" for v in s],
-            textposition="auto",
+            marker_color=[LOSS if v < 0 else GAIN for v in values],
+            text=[fmt.percent(v, 1, sign=True) for v in s],
+            textposition="outside",
+            textfont={"size": 11},
+            cliponaxis=False,
             hovertemplate="%{y}: %{x:.2%}<extra></extra>",
         )
     )
-    fig.update_xaxes(tickformat=".0%", title_text="portfolio return under the scenario")
+    fig.update_xaxes(tickformat=".0%", title_text="return", range=_padded_range(values))
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, height=max(280, 70 + 34 * len(s)))
 
@@ -265,6 +273,6 @@ def traffic_light_chart(
         )
     )
     top = max(10, int(zones["exceptions"].max()) + 2) if len(zones) else 10
-    fig.update_xaxes(title_text=f"exceptions in the last {days} days", range=[0, top])
+    fig.update_xaxes(title_text=f"exceptions, last {days} d", range=[0, top])
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, height=max(260, 70 + 28 * len(zones)))

@@ -150,7 +150,7 @@ def sector_weights_bar(
                 hovertemplate="%{y}: %{x:.1%}<extra>" + col + "</extra>",
             )
         )
-    fig.update_xaxes(tickformat=".0%", title_text="weight in the index")
+    fig.update_xaxes(tickformat=".0%", title_text="index weight")
     fig.update_layout(barmode="group", hovermode="closest")
     return finish(fig, title, height)
 

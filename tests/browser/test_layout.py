@@ -2,7 +2,8 @@
 the default wide layout (1500 px), in a 1280 px window, on a 1024 px laptop and an 800 px
 tablet (the sidebar open in each), no metric's label, value or delta is wider than its
 box (Streamlit ends such text with an ellipsis: the Risk page's VaR read "$2…" at 1024
-px before its metrics were laid out in rows that wrap)."""
+px before its metrics were laid out in rows that wrap); from 1024 px on, no chart's or
+axis's title reaches past its chart."""
 
 from __future__ import annotations
 
@@ -21,8 +22,21 @@ CUT_METRICS = """() => Array.from(document.querySelectorAll(
   .map(e => e.innerText)"""
 
 
+# chart titles (the figure's and its axes') that reach past the chart's edge: plotly
+# never wraps them, and the browser clips what is outside ("Basel traffic light by
+# method (9" at 1024 px, the range and days the chart covers cut off)
+CUT_TITLES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap(p => {
+  const box = p.getBoundingClientRect();
+  return Array.from(p.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text'))
+    .filter(t => { const r = t.getBoundingClientRect();
+                   return r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1); })
+    .map(t => t.textContent);
+})"""
+TITLES_FROM = 1024  # narrower, a chart in a third of the page has no room for a title
+
+
 @pytest.mark.parametrize("width", [800, 1024, 1280, 1500])
-def test_no_metric_is_cut_off(server, browser, width):
+def test_no_metric_or_chart_title_is_cut_off(server, browser, width):
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     cut = {}
@@ -39,8 +53,11 @@ def test_no_metric_is_cut_off(server, browser, width):
                 page.wait_for_timeout(500)  # metrics lay out after the run ends
                 assert_no_exception(page)
                 found = page.evaluate(CUT_METRICS)
+                if width >= TITLES_FROM:
+                    page.wait_for_timeout(1000)  # plotly lays its titles out after drawing
+                    found += page.evaluate(CUT_TITLES)
                 if found:
                     cut[f"{spec.url_path} tab {i}"] = found
     finally:
         context.close()
-    assert not cut, f"metrics cut off at {width} px: {cut}"
+    assert not cut, f"metrics or chart titles cut off at {width} px: {cut}"

@@ -168,3 +168,24 @@ def test_rrg_labels_of_eleven_crowded_sectors_do_not_overlap():
         for t in traces
     ]
     assert all(_overlap(a, b) == 0 for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def test_a_long_title_is_wrapped_and_given_room():
+    """A plotly title never wraps: a chart 218 px wide read "Basel traffic light by
+    method (9". Titles break at words into lines of the given width, and the figure
+    grows by a line's height for each extra line, so the plot keeps its size."""
+    from mltrainer.plots.common import TITLE_LINE, finish, wrap_title
+    from mltrainer.plots.risk import traffic_light_chart
+
+    title = "Basel traffic light by method (99.0%, last 250 days)"
+    assert wrap_title(title) == "Basel traffic light by method<br>(99.0%, last 250 days)"
+    assert wrap_title("Short") == "Short" and wrap_title(None) is None
+    assert wrap_title("x" * 40, 10) == "x" * 40  # one long word keeps its line
+    one = finish(go.Figure(), "Short", height=300)
+    two = finish(go.Figure(), wrap_title(title), height=300)
+    assert two.layout.height - one.layout.height == TITLE_LINE
+    assert two.layout.margin.t - one.layout.margin.t == TITLE_LINE
+    zones = pd.DataFrame({"model": ["historical"], "exceptions": [3], "zone": ["green"]})
+    flat = traffic_light_chart(zones, title="Basel")
+    wrapped = traffic_light_chart(zones, title=wrap_title(title))
+    assert wrapped.layout.margin.t - flat.layout.margin.t == TITLE_LINE

@@ -92,8 +92,9 @@ def test_weighting_and_crash_size_change_the_output(app, shared_data_dir):
     assert np.allclose(equal, 1 / 8)
     # the label gives the days the covariance is estimated from (three years at most)
     assert "Annualised volatility (Ledoit-Wolf, last 756 days)" in metrics(at)
+    # in lines that fit half a 1024 px page (a plotly title is cut, never wrapped)
     assert figure(at, "risk_corr")["layout"]["title"]["text"].startswith(
-        "Correlation of daily returns, from "
+        "Correlation of daily returns,<br>from "
     )
     at.selectbox(key="risk:method").select("Risk parity").run()
     assert not errors(at)
