@@ -74,7 +74,8 @@ def finish(
                 "y": 1.0,
                 "yref": "container",
                 "yanchor": "top",
-                "pad": {"t": 8},
+                # plotly lifts each line after the first above a top-anchored title
+                "pad": {"t": 8 + extra},
                 "font": {"size": 15},
             }
         )

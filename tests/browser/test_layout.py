@@ -24,12 +24,14 @@ CUT_METRICS = """() => Array.from(document.querySelectorAll(
 
 # chart titles (the figure's and its axes') that reach past the chart's edge: plotly
 # never wraps them, and the browser clips what is outside ("Basel traffic light by
-# method (9" at 1024 px, the range and days the chart covers cut off)
+# method (9" at 1024 px, the range and days the chart covers cut off; the first line of
+# a wrapped title lifted above the top)
 CUT_TITLES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap(p => {
   const box = p.getBoundingClientRect();
   return Array.from(p.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text'))
     .filter(t => { const r = t.getBoundingClientRect();
-                   return r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1); })
+                   return r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1
+                                          || r.top < box.top - 1); })
     .map(t => t.textContent);
 })"""
 TITLES_FROM = 1024  # narrower, a chart in a third of the page has no room for a title
