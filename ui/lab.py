@@ -90,6 +90,7 @@ def link_choices(state: dict) -> list[str]:
     what the page offers: an unknown one is dropped from ``state`` (the page shows its
     default) and named in a sentence; a known model brings its own family."""
     from mltrainer.models.registry import by_family
+    from ui.params import RENAMED_PARAMS  # an old link's names are still taken
 
     owners = {k: f for f, keys in by_family().items() for k in keys}
     said, family, model = [], state.get("family"), state.get("model")
@@ -108,7 +109,9 @@ def link_choices(state: dict) -> list[str]:
                 f"{state['family']}; it is shown in its own family."
             )
         state["family"] = owners[model]
-        unknown = [n for n in state.get("params", {}) if n not in get_model(model).param_specs]
+        specs = get_model(model).param_specs
+        taken = {*specs, *(old for new in specs for old in RENAMED_PARAMS.get(new, ()))}
+        unknown = [n for n in state.get("params", {}) if n not in taken]
         if unknown:
             names = ", ".join(f"p.{n[:30]}" for n in unknown[:5])
             said.append(f"The link's {names}: not a parameter of {model}; ignored.")

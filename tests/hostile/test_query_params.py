@@ -152,6 +152,14 @@ def test_a_lab_links_unknown_choices_are_named(app, shared_data_dir, params, sai
     assert at.selectbox(key="lab_family").value == "momentum"
 
 
+def test_a_renamed_parameter_in_a_lab_link_is_taken_not_named(app, shared_data_dir):
+    """``p.min_history`` is the old name of ``min_observations`` (ui.params.RENAMED_PARAMS):
+    the page sets it, and does not call it unknown."""
+    at, notes = _open_lab(app, {"model": "regime/VolatilityRegimeModel", "p.min_history": "300"})
+    assert "The link's" not in notes and not errors(at)
+    assert at.slider(key="lab:regime/VolatilityRegimeModel:min_observations").value == 300
+
+
 def test_a_link_with_a_model_alone_opens_its_family(app, shared_data_dir):
     """A link that names a model of another family without its family opened the
     momentum default; a link whose family contradicts its model is named."""
