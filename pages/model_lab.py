@@ -94,9 +94,6 @@ key = c2.selectbox(
 )
 cls = get_model(key)
 options = universe_tickers(sel)
-from_url = link_tickers(
-    url, options, f"the {sel.source} data" + (" in the chosen sectors" if sel.sectors else "")
-)
 c3a, c3b = c3.columns([2, 3])
 universe = c3a.selectbox(
     "Universe",
@@ -121,6 +118,8 @@ if universe == "sp500":
         f"{len(options)} tickers of the {data.source} data, each held only while an S&P 500 member"
     )
 else:
+    where = f"the {sel.source} data" + (" in the chosen sectors" if sel.sectors else "")
+    from_url = link_tickers(url, options, where)  # the whole universe needs none
     tickers = c3b.multiselect(
         "Tickers",
         options,
