@@ -404,24 +404,19 @@ def evaluate(
             else onsets(frame)
         )
         for date, ev in events.iterrows():  # events are rare: a few dozen per decade
+            value, threshold = float(ev["value"]), float(ev["threshold"])
             rows.append(
                 {
                     "date": date,
                     "rule": rule,
                     "title": TITLES[rule],
                     "severity": SEVERITY[rule],
-                    "value": float(ev["value"]),
-                    "threshold": float(ev["threshold"]),
-                    "reading": reading(rule, float(ev["value"]), regime_names),
-                    "against": reading(rule, float(ev["threshold"]), regime_names),
+                    "value": value,
+                    "threshold": threshold,
+                    "reading": reading(rule, value, regime_names),
+                    "against": reading(rule, threshold, regime_names),
                     "message": _message(
-                        rule,
-                        True,
-                        float(ev["value"]),
-                        float(ev["threshold"]),
-                        date,
-                        regime_names,
-                        ev.get("peak"),
+                        rule, True, value, threshold, date, regime_names, ev.get("peak")
                     ),
                 }
             )
