@@ -16,17 +16,20 @@ from mltrainer import fmt
 from mltrainer.data.symbols import NEG_INF, POS_INF, Segment, SymbolHistory, normalise_symbol
 from mltrainer.errors import DataError
 
+MAX_HINTED = 8  # unknown tickers looked up (about a millisecond each): a message names few
+
 
 def ticker_hints(
     unknown: Iterable[str], known: Iterable[str], history: SymbolHistory | None = None
 ) -> list[str]:
-    """One phrase per ``unknown`` ticker that ``known`` holds under another spelling or
-    another symbol of the same company (``"META is FB here (its symbol until
-    2022-06-09)"``); the others are left out. ``history`` defaults to the loaded
-    membership's symbol history, else the curated table shipped with the package."""
+    """One phrase per ``unknown`` ticker (the first :data:`MAX_HINTED`) that ``known``
+    holds under another spelling or another symbol of the same company (``"META is FB
+    here (its symbol until 2022-06-09)"``); the others are left out. ``history``
+    defaults to the loaded membership's symbol history, else the curated table shipped
+    with the package."""
     by_symbol = {normalise_symbol(k): str(k) for k in known}
     hints = []
-    for ticker in unknown:
+    for ticker in list(unknown)[:MAX_HINTED]:
         symbol = normalise_symbol(ticker)
         spelled = by_symbol.get(symbol)
         if spelled is not None and spelled != ticker:
