@@ -38,7 +38,7 @@ from ui.lab import (
     walk_forward_run,
     write_url,
 )
-from ui.layout import metric_row
+from ui.layout import control_row, fit, metric_row
 from ui.params import param_widgets
 
 METRICS = (
@@ -72,9 +72,9 @@ if data is None:
 url = url_state()
 families = {f: keys for f, keys in by_family().items() if keys}
 
-c1, c2, c3 = st.columns([1, 2, 3])
+top = control_row()
 family_list = list(families)
-family = c1.selectbox(
+family = top.selectbox(
     "Family",
     family_list,
     index=family_list.index(url["family"])
@@ -83,19 +83,24 @@ family = c1.selectbox(
     if "momentum" in families
     else 0,
     key="lab_family",
+    width=fit(family_list),
 )
 models = families[family]
 wanted = url.get("model") if url.get("model") in models else None
 default_model = wanted or next(
     (k for k in models if k.endswith("TimeSeriesMomentumModel")), models[0]
 )
-key = c2.selectbox(
-    "Model", models, index=models.index(default_model), format_func=short, key=f"lab_model:{family}"
+key = top.selectbox(
+    "Model",
+    models,
+    index=models.index(default_model),
+    format_func=short,
+    key=f"lab_model:{family}",
+    width=fit(map(short, models)),
 )
 cls = get_model(key)
 options = universe_tickers(sel)
-c3a, c3b = c3.columns([2, 3])
-universe = c3a.selectbox(
+universe = top.selectbox(
     "Universe",
     list(UNIVERSES),
     format_func=UNIVERSES.get,
@@ -104,6 +109,7 @@ universe = c3a.selectbox(
     help="Tickers picked: the tickers you choose, held over the whole period. S&P 500 as "
     "it was: every ticker of the data, each held only on the days it was an index member "
     "(the same run on the survivors is shown beside it)",
+    width=fit(UNIVERSES.values()),
 )
 if universe == "sp500" and family == "ml":
     st.info(
@@ -114,13 +120,13 @@ if universe == "sp500" and family == "ml":
     universe = "survivors"
 if universe == "sp500":
     tickers = options
-    c3b.caption(
+    top.caption(
         f"{len(options)} tickers of the {data.source} data, each held only while an S&P 500 member"
     )
 else:
     where = f"the {sel.source} data" + (" in the chosen sectors" if sel.sectors else "")
     from_url = link_tickers(url, options, where)  # the whole universe needs none
-    tickers = c3b.multiselect(
+    tickers = top.multiselect(
         "Tickers",
         options,
         default=from_url or default_tickers(sel, 5),
@@ -151,7 +157,6 @@ with st.container(border=True):
         initial=url.get("params") if url.get("model") == key else None,
         columns=4,
     )
-c1, c2, c3 = st.columns([2, 1, 1])
 shown_default = (
     url.get("ticker")
     if url.get("ticker") in tickers
@@ -164,10 +169,15 @@ if url.get("ticker") not in (None, shown_default):
             f"the output is shown on {shown_default}."
         )
     )
-ticker = c1.selectbox(
-    "Show the output on", tickers, index=tickers.index(shown_default), key="lab_ticker"
+row = control_row()
+ticker = row.selectbox(
+    "Show the output on",
+    tickers,
+    index=tickers.index(shown_default),
+    key="lab_ticker",
+    width=fit(tickers, "Show the output on"),
 )
-costs = c2.slider(
+costs = row.slider(
     "Costs (bps per trade)",
     0.0,
     50.0,
@@ -176,12 +186,13 @@ costs = c2.slider(
     key="lab_costs",
     help="Commission plus slippage per unit of traded value",
 )
-bench = c3.selectbox(
+bench = row.selectbox(
     "Benchmark",
     list(BENCHMARKS),
     format_func=BENCHMARKS.get,
     index=list(BENCHMARKS).index(url["bench"]) if url.get("bench") in BENCHMARKS else 0,
     key="lab_bench",
+    width=fit(BENCHMARKS.values()),
 )
 write_url(
     sel, family, key, params, [] if universe == "sp500" else tickers, ticker, costs, bench, universe
@@ -273,8 +284,8 @@ with tab_wf:
         st.info("Walk-forward validation needs a signal or weights model.")
     else:
         names = sweepable(cls)
-        c1, c2, c3, c4, c5 = st.columns([3, 2, 2, 2, 2])
-        sweep = c1.multiselect(
+        row = control_row()
+        sweep = row.multiselect(
             "Sweep parameters (one or two)",
             names,
             default=names[:1],
@@ -282,8 +293,8 @@ with tab_wf:
             key=f"lab_sweep:{key}",
             bind="query-params",
         )
-        points = c2.slider("Values per parameter", 2, 6, 3, key="lab_points", bind="query-params")
-        mode = c3.selectbox(
+        points = row.slider("Values per parameter", 2, 6, 3, key="lab_points", bind="query-params")
+        mode = row.selectbox(
             "Training window",
             list(TRAIN_MODES),
             format_func=links.label("lab_mode", TRAIN_MODES.get),
@@ -292,8 +303,9 @@ with tab_wf:
             help="Expanding: every fold trains on all dates from the range "
             "start up to the fold (at least the days below); rolling: on "
             "only the last days below",
+            width=fit(TRAIN_MODES.values(), "Training window"),
         )
-        train = c4.slider(
+        train = row.slider(
             "Training days" + (" (first fold)" if mode == "expanding" else ""),
             252,
             1260,
@@ -302,7 +314,7 @@ with tab_wf:
             key="lab_train",
             bind="query-params",
         )
-        test = c5.slider("Test fold (days)", 63, 504, 252, 63, key="lab_test", bind="query-params")
+        test = row.slider("Test fold (days)", 63, 504, 252, 63, key="lab_test", bind="query-params")
         grid = tuple((n, tuple(grid_values(cls.param_specs[n], points, params[n]))) for n in sweep)
         st.caption(
             "Grid around the current values: "

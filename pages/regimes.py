@@ -25,7 +25,7 @@ from ui.context import current, load
 from ui.data import index_close, universe_tickers
 from ui.feedback import friendly, stop
 from ui.figures import shared
-from ui.layout import metric_row
+from ui.layout import control_row, fit, metric_row
 from ui.monitoring import regime_names
 from ui.params import param_widgets
 
@@ -44,16 +44,18 @@ if data is None:
     stop()
 
 regime_keys = by_family().get("regime", [])
-c1, c2, c3 = st.columns([1, 3, 1])
-series = c1.selectbox(
+top = control_row()
+series_options = [INDEX, *universe_tickers(sel)]
+series = top.selectbox(
     "Series",
-    [INDEX, *universe_tickers(sel)],
+    series_options,
     key="rg_series",
     bind="query-params",
     help="The S&P 500 index bundled with skfolio/arch (1990-2022) or one "
     "ticker of the selected data source",
+    width=fit(series_options),
 )
-chosen = c2.multiselect(
+chosen = top.multiselect(
     "Regime models",
     regime_keys,
     default=[k for k in DEFAULT_MODELS if k in regime_keys],
@@ -62,7 +64,7 @@ chosen = c2.multiselect(
     bind="query-params",
     help="Each labels every day 0 = calmest ... k-1 = most stressed, from data up to that day only",
 )
-log_scale = c3.toggle("Log price scale", value=series == INDEX, key="rg_log", bind="query-params")
+log_scale = top.toggle("Log price scale", value=series == INDEX, key="rg_log", bind="query-params")
 if not chosen:
     st.info("Pick at least one regime model.")
     stop()

@@ -25,7 +25,7 @@ from mltrainer.risk_stress.scenarios import HISTORICAL_SCENARIOS
 from ui.context import current, load
 from ui.feedback import friendly, stop
 from ui.figures import shared
-from ui.layout import metric_row
+from ui.layout import control_row, fit, metric_row
 from ui.risk import (
     VAR_LEVELS,
     portfolio_builder,
@@ -53,8 +53,8 @@ if built is None:
 tickers, weights, weighting, weight_notes = built
 w = pd.Series(dict(zip(tickers, weights, strict=True)))
 
-c1, c2, c3, c4 = st.columns(4)
-value = c1.number_input(
+row = control_row()
+value = row.number_input(
     "Portfolio value ($)",
     10_000.0,
     1e10,
@@ -63,8 +63,9 @@ value = c1.number_input(
     key="risk_value",
     bind="query-params",
     format="%.0f",
+    width=170,  # a value of 10 digits and the step buttons
 )
-method = c2.selectbox(
+method = row.selectbox(
     "VaR method",
     METHODS,
     index=0,
@@ -72,9 +73,10 @@ method = c2.selectbox(
     bind="query-params",
     help="historical: empirical quantile; normal / student_t / "
     "cornish_fisher: parametric; fhs_*: filtered historical simulation",
+    width=fit(METHODS, "VaR method"),
 )
-level = c3.select_slider("VaR level", VAR_LEVELS, 0.99, key="risk_level", bind="query-params")
-window = c4.slider(
+level = row.select_slider("VaR level", VAR_LEVELS, 0.99, key="risk_level", bind="query-params")
+window = row.slider(
     "VaR window (days)",
     100,
     1000,
@@ -223,54 +225,49 @@ with tab_var:
             )
         else:
             basel = int(zones["basel_days"].min())  # 250, or the range's scored days if fewer
-            left, right = st.columns([2, 3])
-            with left:
-                st.plotly_chart(
-                    shared(
-                        traffic_light_chart,
-                        pd.DataFrame(
-                            {
-                                "model": zones["method"],
-                                "exceptions": zones["exceptions (250 d)"],
-                                "zone": zones["zone (250 d)"],
-                            }
-                        ),
-                        title=wrap_title(
-                            f"Basel traffic light by method ({level:.1%}, last {basel} days)"
-                        ),
-                        days=basel,
+            # stacked at full width: beside the table, a 800 px window cut its titles
+            st.plotly_chart(
+                shared(
+                    traffic_light_chart,
+                    pd.DataFrame(
+                        {
+                            "model": zones["method"],
+                            "exceptions": zones["exceptions (250 d)"],
+                            "zone": zones["zone (250 d)"],
+                        }
                     ),
-                    width="stretch",
-                    key="risk_light",
-                )
-            with right:
-                st.dataframe(
-                    zones,
-                    hide_index=True,
-                    width="stretch",
-                    key="risk_bt_table",
-                    # the figures a reader compares; the likelihood ratios are in the report
-                    column_order=[
-                        "method",
-                        "exceptions",
-                        "expected",
-                        "rate",
-                        "kupiec_p",
-                        "conditional_coverage_p",
-                        "exceptions (250 d)",
-                        "zone (250 d)",
-                    ],
-                    column_config={
-                        "expected": st.column_config.NumberColumn(format="%.1f"),
-                        "rate": st.column_config.NumberColumn("rate", format="percent"),
-                        "kupiec_p": st.column_config.NumberColumn("Kupiec p", format="%.3f"),
-                        "conditional_coverage_p": st.column_config.NumberColumn(
-                            "Christoffersen p", format="%.3f"
-                        ),
-                        "exceptions (250 d)": st.column_config.NumberColumn(f"last {basel} d"),
-                        "zone (250 d)": st.column_config.TextColumn("zone"),
-                    },
-                )
+                    title=f"Basel traffic light, {level:.1%} VaR, last {basel} days",
+                ),
+                width="stretch",
+                key="risk_light",
+            )
+            st.dataframe(
+                zones,
+                hide_index=True,
+                width="stretch",
+                key="risk_bt_table",
+                # the figures a reader compares; the likelihood ratios are in the report
+                column_order=[
+                    "method",
+                    "exceptions",
+                    "expected",
+                    "rate",
+                    "kupiec_p",
+                    "conditional_coverage_p",
+                    "exceptions (250 d)",
+                    "zone (250 d)",
+                ],
+                column_config={
+                    "expected": st.column_config.NumberColumn(format="%.1f"),
+                    "rate": st.column_config.NumberColumn("rate", format="percent"),
+                    "kupiec_p": st.column_config.NumberColumn("Kupiec p", format="%.3f"),
+                    "conditional_coverage_p": st.column_config.NumberColumn(
+                        "Christoffersen p", format="%.3f"
+                    ),
+                    "exceptions (250 d)": st.column_config.NumberColumn(f"last {basel} d"),
+                    "zone (250 d)": st.column_config.TextColumn("zone"),
+                },
+            )
 
 with tab_stress:
     if tab_stress.open:  # a lazy tab: drawn only while open

@@ -14,7 +14,7 @@ from mltrainer.sectors_pit import EQUAL
 from ui.context import current, load
 from ui.data import ticker_returns
 from ui.feedback import friendly, stop
-from ui.layout import metric_row
+from ui.layout import control_row, fit, metric_row
 from ui.tables import table_height
 from ui.universe import (
     EXPORT_MIME,
@@ -250,16 +250,17 @@ with tab_map:
                 )
 
 with tab_rotation:
-    c1, c2, c3, c4 = st.columns(4)
-    freq = c1.selectbox(
+    row = control_row()
+    freq = row.selectbox(
         "Frequency",
         list(FREQUENCIES),
         index=1,
         key="rrg_freq",
         bind="query-params",
         help="JdK-style charts use weekly closes",
+        width=fit(FREQUENCIES, "Frequency"),
     )
-    rrg_window = c2.slider(
+    rrg_window = row.slider(
         "Normalisation window (periods)",
         5,
         52,
@@ -268,12 +269,10 @@ with tab_rotation:
         bind="query-params",
         help="Trailing periods of the z-scores that centre RS-Ratio and RS-Momentum on 100",
     )
-    tail = c3.slider("Tail length (periods)", 1, 26, 5, key="rrg_tail", bind="query-params")
-    bench_name = c4.selectbox(
-        "Benchmark",
-        ["Equal-weight universe", "S&P 500 index"],
-        key="rrg_bench",
-        bind="query-params",
+    tail = row.slider("Tail length (periods)", 1, 26, 5, key="rrg_tail", bind="query-params")
+    benchmarks = ["Equal-weight universe", "S&P 500 index"]
+    bench_name = row.selectbox(
+        "Benchmark", benchmarks, key="rrg_bench", bind="query-params", width=fit(benchmarks)
     )
     if tab_rotation.open:  # a lazy tab: drawn only while open
         # built once per server for these inputs, shared by every session (ui.universe)

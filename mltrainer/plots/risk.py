@@ -252,11 +252,9 @@ def scenario_summary_bar(
     return _layout(fig, title, height=max(280, 70 + 34 * len(s)))
 
 
-def traffic_light_chart(
-    zones: pd.DataFrame, title: str = "Basel traffic light", days: int = 250
-) -> go.Figure:
-    """Exceptions in the last ``days`` days per model (250, or fewer when the range is
-    shorter), coloured by zone.
+def traffic_light_chart(zones: pd.DataFrame, title: str = "Basel traffic light") -> go.Figure:
+    """Exceptions per model, coloured by zone; ``title`` says over which days (250, or
+    fewer when the range is shorter) and at which level.
 
     ``zones`` has columns ``model``, ``exceptions``, ``zone`` (green/yellow/red).
     """
@@ -273,6 +271,6 @@ def traffic_light_chart(
         )
     )
     top = max(10, int(zones["exceptions"].max()) + 2) if len(zones) else 10
-    fig.update_xaxes(title_text=f"exceptions, last {days} d", range=[0, top])
+    fig.update_xaxes(title_text="exceptions", range=[0, top])
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, height=max(260, 70 + 28 * len(zones)))

@@ -177,9 +177,7 @@ def rrg_chart(tails: pd.DataFrame, title: str | None = None, height: int = 560) 
     sides = _label_sides(latest, labels, (lo, hi), height, tail_points)
     for i, ((sector, path), side) in enumerate(zip(paths, sides, strict=True)):
         _add_tail(fig, sector, path, PALETTE[i % len(PALETTE)], side)
-    fig.update_xaxes(
-        range=[lo, hi], title_text="RS-Ratio (trend of relative strength)", zeroline=False
-    )
+    fig.update_xaxes(range=[lo, hi], title_text="RS-Ratio (relative trend)", zeroline=False)
     fig.update_yaxes(range=[lo, hi], title_text="RS-Momentum", zeroline=False)
     fig.update_layout(hovermode="closest")
     return finish(fig, title, height)

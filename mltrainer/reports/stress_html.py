@@ -171,7 +171,6 @@ def _backtest(r: StressReport) -> str:
             plots.traffic_light_chart(
                 zones,
                 title=f"Basel traffic light, {top['level'].max():.0%} VaR, last {basel} days",
-                days=basel,
             )
         )
     )
