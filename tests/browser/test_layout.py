@@ -1,10 +1,11 @@
-"""Nothing the pages print in a metric is cut off (issue 13): on every page and tab, at
-the default wide layout (1500 px), in a 1280 px window, on a 1024 px laptop and an 800 px
-tablet (the sidebar open in each), no metric's label, value or delta is wider than its
-box (Streamlit ends such text with an ellipsis: the Risk page's VaR read "$2…" at 1024
-px before its metrics were laid out in rows that wrap), and no chart's or axis's title
-reaches past its chart (at 800 px the Basel light's title and the rotation graph's axis
-title did, while each chart stood beside another in a 218 px column)."""
+"""Nothing the pages print is cut off (issue 13): on every page and tab, at the default
+wide layout (1500 px), in a 1280 px window, on a 1024 px laptop and an 800 px tablet (the
+sidebar open in each), no metric's label, value or delta and no input's value is wider
+than its box (Streamlit ends such text with an ellipsis: the Risk page's VaR read "$2…" at
+1024 px before its metrics were laid out in rows that wrap, the Model Lab's family "mome"
+before its inputs were), and no chart's or axis's title reaches past its chart (at 800 px
+the Basel light's title and the rotation graph's axis title did, while each chart stood
+beside another in a 218 px column)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ CUT_METRICS = """() => Array.from(document.querySelectorAll(
     '[data-testid="stMetricLabel"], [data-testid="stMetricValue"], [data-testid="stMetricDelta"]'))
   .filter(e => [e, ...e.querySelectorAll('*')].some(d => d.scrollWidth > d.clientWidth + 1))
   .map(e => e.innerText)"""
+
+# inputs of the page whose value is wider than the box shows (a select box's choice is an
+# input's value: the Model Lab's family read "mome" at 1024 px in four equal columns)
+CUT_INPUTS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] input'))
+  .filter(e => e.type !== 'checkbox' && e.scrollWidth > e.clientWidth + 1)
+  .map(e => 'input ' + e.value)"""
 
 
 # chart titles (the figure's and its axes') that reach past the chart's edge: plotly
@@ -54,11 +61,11 @@ def test_no_metric_or_chart_title_is_cut_off(server, browser, width):
                     wait_until_idle(page, 180_000)
                 page.wait_for_timeout(500)  # metrics lay out after the run ends
                 assert_no_exception(page)
-                found = page.evaluate(CUT_METRICS)
+                found = page.evaluate(CUT_METRICS) + page.evaluate(CUT_INPUTS)
                 page.wait_for_timeout(1000)  # plotly lays its titles out after drawing
                 found += page.evaluate(CUT_TITLES)
                 if found:
                     cut[f"{spec.url_path} tab {i}"] = found
     finally:
         context.close()
-    assert not cut, f"metrics or chart titles cut off at {width} px: {cut}"
+    assert not cut, f"metrics, inputs or chart titles cut off at {width} px: {cut}"
