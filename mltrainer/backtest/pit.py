@@ -29,7 +29,8 @@ UNIVERSE_LABELS = {
     SP500: "S&P 500 as it was (a ticker is held only while an index member)",
     SURVIVORS: "the tickers as given, over the whole period (today's survivors)",
 }
-_COMPARED = ("cagr", "sharpe", "max_drawdown", "volatility", "total_return")
+# keys of backtest.metrics.performance_metrics (a name it does not have is a KeyError)
+_COMPARED = ("cagr", "sharpe", "max_drawdown", "annual_volatility", "total_return")
 
 
 def key_dates(data: MarketData) -> pd.Series:
@@ -164,8 +165,8 @@ def resolve_universe(
 def survivorship_effect(point_in_time: dict, survivors: dict) -> dict:
     """The same run's headline metrics with and without membership, and the difference
     (survivors minus point in time: how much the survivor view flatters the result)."""
-    pit = {k: point_in_time.get(k) for k in _COMPARED}
-    surv = {k: survivors.get(k) for k in _COMPARED}
+    pit = {k: point_in_time[k] for k in _COMPARED}
+    surv = {k: survivors[k] for k in _COMPARED}
     diff = {}
     for k in _COMPARED:
         a, b = pit[k], surv[k]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from mltrainer.backtest.engine import backtest_model, run_backtest
@@ -65,6 +66,11 @@ def test_the_survivorship_effect_on_real_data(panel_0512, membership):
     diff = effect["survivors_minus_point_in_time"]
     assert diff["cagr"] == pytest.approx(surv.metrics["cagr"] - pit.metrics["cagr"])
     assert diff["sharpe"] == pytest.approx(surv.metrics["sharpe"] - pit.metrics["sharpe"])
+    # every compared figure is there (the volatility was null: it was read under a name
+    # the metrics do not use)
+    for side in ("point_in_time", "survivors", "survivors_minus_point_in_time"):
+        assert all(np.isfinite(v) for v in effect[side].values()), effect[side]
+    assert effect["survivors"]["annual_volatility"] == surv.metrics["annual_volatility"]
     # the two runs differ: membership removes 2005's non-members from the book
     assert abs(diff["cagr"]) > 1e-3
     assert any("leans toward survivors" in w for w in universe.warnings)
