@@ -21,6 +21,7 @@ import pandas as pd
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.data.membership import Membership, load_membership
+from mltrainer.validate import DateLike
 
 SP500 = "sp500"
 SURVIVORS = "survivors"
@@ -76,9 +77,14 @@ def membership_mask(data: MarketData, membership: Membership | None = None) -> p
     return hit[1]
 
 
-def universe_coverage(data: MarketData, mask: pd.DataFrame, membership: Membership) -> dict:
-    """How much of the index the panel can trade: members with prices over all members."""
+def universe_coverage(
+    data: MarketData, mask: pd.DataFrame, membership: Membership, since: DateLike | None = None
+) -> dict:
+    """How much of the index the panel can trade: members with prices over all members,
+    on the panel's dates from ``since`` (the first date traded; default: all)."""
     dates = data.adj_close.index
+    if since is not None:
+        dates = dates[dates >= pd.Timestamp(since)]
     if len(dates) == 0:
         return {"members_mean": 0.0, "tradable_mean": 0.0, "share_mean": None}
     sample = dates[:: max(1, len(dates) // 60)]  # monthly-ish sampling is plenty
@@ -123,10 +129,18 @@ class UniverseSetting:
 
 
 def resolve_universe(
-    data: MarketData, name: str | None, tickers_given: bool, membership: Membership | None = None
+    data: MarketData,
+    name: str | None,
+    tickers_given: bool,
+    membership: Membership | None = None,
+    traded_from: DateLike | None = None,
 ) -> UniverseSetting:
     """The universe for a run: ``name`` if given, else ``sp500`` when no tickers were
-    picked and membership is known, else ``survivors``."""
+    picked and membership is known, else ``survivors``.
+
+    ``traded_from``: the first date the run trades, when the panel starts earlier for
+    the model to learn from; the coverage and its warnings speak of the traded dates.
+    """
     from mltrainer.errors import DataError
 
     if name is not None and name not in UNIVERSES:
@@ -145,8 +159,10 @@ def resolve_universe(
         )
     mask = membership_mask(data, membership)
     dates = data.adj_close.index
+    if traded_from is not None:
+        dates = dates[dates >= pd.Timestamp(traded_from)]
     warnings = membership.date_warnings(dates[0], dates[-1]) if len(dates) else []
-    coverage = universe_coverage(data, mask, membership)
+    coverage = universe_coverage(data, mask, membership, since=traded_from)
     if coverage.get("share_mean") is not None and coverage["share_mean"] < 0.98:
         warnings.append(
             f"only {coverage['share_mean']:.0%} of the index members on an average day have "

@@ -129,10 +129,12 @@ def _backtest_kwargs(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in _ENGINE_OPTIONS}
 
 
-def _universe(args, data):
+def _universe(args, data, traded_from=None):
     from mltrainer.backtest.pit import resolve_universe
 
-    return resolve_universe(data, args.universe, tickers_given=bool(args.tickers))
+    return resolve_universe(
+        data, args.universe, tickers_given=bool(args.tickers), traded_from=traded_from
+    )
 
 
 def _universe_lines(universe, effect: dict | None) -> list[str]:
@@ -175,7 +177,7 @@ def _backtest(args) -> int:
     # `report stress`: --start is the first date traded and scored, not the first its
     # windows see (else a 60-day momentum backtest from --start held cash for 60 days)
     data = common.load_history(args, model.min_history())
-    universe = _universe(args, data)
+    universe = _universe(args, data, traded_from=args.start)  # the history only informs
     kwargs = {**_backtest_kwargs(args), "start": args.start}
     result, output = backtest_model(model, data, members=universe.mask, **kwargs)
     summary = result.summary()

@@ -76,6 +76,22 @@ def test_the_survivorship_effect_on_real_data(panel_0512, membership):
     assert any("leans toward survivors" in w for w in universe.warnings)
 
 
+def test_the_coverage_speaks_of_the_dates_traded(panel_0512, membership):
+    """A backtest from 2010 on a panel loaded from 2005 (for the model to learn from):
+    the coverage and its warning are measured from 2010, not from the panel's start."""
+    whole = resolve_universe(panel_0512, SP500, tickers_given=False, membership=membership)
+    traded = resolve_universe(
+        panel_0512, SP500, tickers_given=False, membership=membership, traded_from="2010-01-02"
+    )
+    assert whole.coverage["first_date"] == "2005-01-03"
+    assert traded.coverage["first_date"] == "2010-01-04"  # the first trading day
+    assert traded.coverage["members_on_first_date"] == len(membership.members_on("2010-01-04"))
+    # fewer of the 2010 members are missing from a panel of April 2021's members
+    assert traded.coverage["share_mean"] > whole.coverage["share_mean"]
+    assert any("on 2010-01-04" in w for w in traded.warnings)
+    assert traded.mask.equals(whole.mask)  # the holdings' mask is the same
+
+
 def test_survivors_and_given_tickers_skip_membership(basket, membership):
     assert resolve_universe(basket, None, tickers_given=True, membership=membership).mask is None
     assert resolve_universe(basket, SURVIVORS, tickers_given=False).mask is None
