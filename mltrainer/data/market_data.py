@@ -36,8 +36,9 @@ class MarketData:
     Attributes
     ----------
     open, high, low, close : DataFrame
-        As-traded prices (not split-adjusted). All-NaN where a source has no such field
-        (e.g. the bundled skfolio prices carry only an adjusted close).
+        As-traded prices (not split-adjusted). Open, high and low are all-NaN where a
+        source has no such field, and close is then the adjusted close (the bundled
+        skfolio prices carry only an adjusted close: :meth:`from_close`).
     adj_close : DataFrame
         Split- and dividend-adjusted close; the series returns are computed from.
     volume : DataFrame

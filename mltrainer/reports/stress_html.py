@@ -92,7 +92,8 @@ def _portfolio(r: StressReport) -> str:
             {
                 "weight": pct,
                 "value": money,
-                "last_price": lambda x: number(x, 2),
+                "last_close": lambda x: number(x, 2),
+                "last_adj_close": lambda x: number(x, 2),
                 "vol_1y": lambda x: pct(x, 1),
             },
         )

@@ -199,16 +199,27 @@ def _market_returns(data: MarketData, choice: str, window: int) -> tuple[pd.Seri
 
 
 def _portfolio_table(data: MarketData, w: pd.Series, value: float) -> pd.DataFrame:
+    """Each holding's weight, sector, value, first date, last price and its date, and
+    trailing one-year volatility. The price is the as-traded close where the data has
+    one for every holding (``last_close``), else the adjusted close (``last_adj_close``,
+    on the scale of the data's last adjustment). Sources with an adjusted close only fill
+    ``close`` with it (:meth:`MarketData.from_close`): a close equal to the adjusted
+    close throughout is taken as adjusted, which is true either way."""
     prices = data.adj_close[w.index]
     rets = data.returns()[w.index].iloc[-TRADING_DAYS:]
     first = prices.notna().to_numpy().argmax(axis=0)
+    traded = data.close[w.index]
+    as_traded = bool(traded.notna().any().all()) and not traded.equals(prices)
+    last = (traded if as_traded else prices).ffill()
+    seen = (traded if as_traded else prices).notna()
     return pd.DataFrame(
         {
             "weight": w,
             "sector": [data.sectors.get(t, UNKNOWN_SECTOR) for t in w.index],
             "value": value * w,
             "first_date": [str(data.dates[i].date()) for i in first],
-            "last_price": prices.ffill().iloc[-1],
+            "last_close" if as_traded else "last_adj_close": last.iloc[-1],
+            "last_date": [str(seen[t][seen[t]].index[-1].date()) for t in w.index],
             "vol_1y": rets.std() * SQRT_TRADING_DAYS,
         }
     ).rename_axis("ticker")

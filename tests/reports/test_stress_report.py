@@ -592,3 +592,22 @@ def test_the_coverage_note_stays_one_line_and_names_positions_with_no_price(pane
         w.startswith("MSFT has no price in the range (the range runs from 2016-06-01")
         for w in gone.warnings
     )
+
+
+def test_the_portfolio_table_prices_are_the_closes_as_traded(data):
+    """AAPL closed at $322.56 on 2010-12-31 (before its 7:1 and 4:1 splits); the table
+    showed 9.92, the adjusted close on the data's April-2021 scale, as 'last_price'."""
+    r = build_stress_report(
+        data.select(end="2010-12-31"), WEIGHTS, StressSettings(methods=("historical",))
+    )
+    row = r.portfolio.loc["AAPL"]
+    assert row["last_close"] == pytest.approx(322.56)
+    assert row["last_date"] == "2010-12-31"
+    assert "last_price" not in r.portfolio
+    # a source with adjusted closes only says so
+    adjusted = MarketData.from_close(data.select(end="2010-12-31").adj_close, source="bundled")
+    r = build_stress_report(adjusted, WEIGHTS, StressSettings(methods=("historical",)))
+    assert "last_close" not in r.portfolio
+    assert r.portfolio.loc["AAPL", "last_adj_close"] == pytest.approx(
+        data.adj_close.loc["2010-12-31", "AAPL"]
+    )
