@@ -14,6 +14,7 @@ from mltrainer.cli import common
 from mltrainer.cli.common import Subparsers, add_command, emit, load_data, record_run
 from mltrainer.config import DEFAULT_COST_BPS
 from mltrainer.errors import ParameterError
+from mltrainer.numerics.units import TRADING_DAYS
 from mltrainer.validate import parse_float, parse_int
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -209,12 +210,37 @@ def _backtest(args) -> int:
             *_universe_lines(universe, effect),
             f"final equity {fmt.number(summary['final_equity'], 4)} (from 1)",
             *(f"  {k:<28} {fmt.metric(k, v):>10}" for k, v in m.items()),
+            *metric_basis(summary["settings"]),
             *(f"warning: {w}" for w in warnings),
             f"audit record {rec['id']}",
         ]
     )
     emit(args, doc, text)
     return 0
+
+
+RATES = (
+    f"annualised over {TRADING_DAYS} trading days a year; "
+    "Sharpe and Sortino with a zero risk-free rate"
+)
+
+
+def metric_basis(settings: dict) -> list[str]:
+    """What the backtest's figures are measured against, as text under them."""
+    bench = settings["benchmark"]
+    bench = "the benchmark given" if bench == "given" else f"the {bench}"
+    costs = (
+        f"{fmt.number(settings[k], 1)} bps {name}"
+        for k, name in [("commission_bps", "commission"), ("slippage_bps", "slippage")]
+    )
+    spread = settings["spread_bps"]
+    spread = spread if isinstance(spread, str) else f"{fmt.number(spread, 1)} bps"
+    return [
+        f"  ({RATES};",
+        f"   net of costs on traded value: {', '.join(costs)}, half-spread {spread};",
+        f"   beta, alpha, information_ratio, benchmark_cagr: against {bench};",
+        "   total_costs: all costs paid, as a share of the starting equity)",
+    ]
 
 
 def parse_grid(specs: dict, items: list[str]) -> dict:
@@ -270,6 +296,7 @@ def _walkforward(args: argparse.Namespace) -> int:
         *_universe_lines(universe, effect),
         *(f"warning: {w}" for w in universe.warnings),
         *_walkforward_lines(summary),
+        f"({RATES}; net of the costs of --cost-bps, --slippage-bps and --spread-bps)",
         *(f"warning (out of sample): {w}" for w in summary["warnings"]),
         f"audit record {audit_id}",
     ]

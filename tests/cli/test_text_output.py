@@ -34,6 +34,15 @@ def test_backtest_text_formats_every_figure(capsys, sp500_dir):
     assert "," in fmt.integer(m["n_days"])  # 1,258 days: the separator is really printed
     assert _line(text, "annual_turnover").split()[1].endswith("x")
     assert "from 2012-01-03 to 2016-12-30" in text.splitlines()[0]
+    # what the figures are measured against: the year, the rate, the costs, the benchmark
+    assert "annualised over 252 trading days a year" in text
+    assert "Sharpe and Sortino with a zero risk-free rate" in text
+    assert "5.0 bps commission, 0.0 bps slippage, half-spread 0.0 bps" in text
+    assert doc["settings"]["benchmark"] == "equal-weighted universe"
+    assert (
+        "beta, alpha, information_ratio, benchmark_cagr: against the equal-weighted universe"
+        in text
+    )
 
 
 def test_walkforward_text_formats_folds_and_out_of_sample(capsys, sp500_dir):
@@ -48,6 +57,7 @@ def test_walkforward_text_formats_folds_and_out_of_sample(capsys, sp500_dir):
         f"out-of-sample: Sharpe {fmt.ratio(oos['sharpe'])}, CAGR {fmt.percent(oos['cagr'])}, "
         f"max drawdown {fmt.percent(oos['max_drawdown'])}"
     )
+    assert "(annualised over 252 trading days a year" in text
     fold = doc["folds"][0]
     assert _line(text, "0 ").split()[-2:] == [
         fmt.ratio(fold["is_sharpe"]),
