@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from mltrainer import fmt
+from mltrainer.measures.backtest_var import BASEL_LEVEL_NOTE
 from mltrainer.measures.var import METHODS
 from mltrainer.plots.common import wrap_title
 from mltrainer.plots.market import return_bar
@@ -146,7 +147,7 @@ else:
         delta_color="off",
         delta_arrow="off",
         help=f"Basel traffic light: {fmt.integer(light['exceptions'])} exceptions in the last "
-        f"{fmt.integer(light['n'])} days",
+        f"{fmt.integer(light['n'])} days" + ("" if level == 0.99 else f". {BASEL_LEVEL_NOTE}"),
     )
     st.markdown(
         f"<div style='height:4px;background:{ZONE_COLOURS[light['zone']]}'></div>",

@@ -151,6 +151,14 @@ def christoffersen(exceptions: Exceptions, level: float = 0.99) -> dict:
     }
 
 
+# the Basel Committee set its zones for 99 % VaR; at another level the same binomial
+# cut-offs are applied, which a reader must be told
+BASEL_LEVEL_NOTE = (
+    "Basel defines its zones for 99 % VaR; at other levels the same binomial cut-offs "
+    "(95 % and 99.99 % cumulative probability of the exceptions) are applied"
+)
+
+
 def traffic_light_zone(n_exceptions: int, n: int = 250, level: float = 0.99) -> str:
     """Basel zone ``green``/``yellow``/``red`` of ``n_exceptions`` in ``n`` days."""
     if n_exceptions < 0 or n < 1:

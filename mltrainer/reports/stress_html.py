@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from mltrainer.fmt import count as fmt_count
+from mltrainer.measures.backtest_var import BASEL_LEVEL_NOTE
 from mltrainer.plots import risk as plots
 from mltrainer.reports.html import esc, figure, money, number, page, pct, print_pdf, table
 from mltrainer.reports.stress_report import executive_summary
@@ -165,7 +166,7 @@ def _backtest(r: StressReport) -> str:
         f"is a loss above the forecast. Backtest period {esc(span)}. Kupiec: proportion of "
         "failures; Christoffersen: independence of exceptions and conditional coverage "
         "(p-values below 0.05 reject the model); Basel traffic light over the last "
-        f"{basel} days.</p>"
+        f"{basel} days ({BASEL_LEVEL_NOTE}).</p>"
         + table(b, fmt, index=False, css={last["zone (250 d)"]: _zone_class})
         + chart
         + figure(
