@@ -4,7 +4,9 @@ survivorship comparison every point-in-time run reports.
 A panel's tickers are keyed by the symbols its source uses (the local files by their
 April-2021 symbols, a live source by today's), so each key is mapped to the company's
 symbol of the day through its own last price date (:meth:`Membership.mask`). A ticker
-is then held only on the days its company was an index member.
+is then held only on the days its company was an index member: the mask of day t filters
+the weights set at t's close (which earn t+1's return), so a change acts a day after its
+effective date, never before it (an index fund, told days ahead, trades the close before).
 
 What this cannot fix, and every result says: the panel holds only the companies its
 source has files for. Members that were delisted or left the index before the data was
