@@ -106,8 +106,8 @@ def caps_by_key(
     ``anchors`` gives, by key, a date on which the key named its company (its last price
     date in the whole panel, :func:`last_price_dates`): the company is looked up under
     its symbol on the snapshot's date. A key whose walk stops (its symbol named another
-    company then) has no cap. Without a membership source to walk with, keys are looked
-    up as they are.
+    company then) has no cap. Without a membership source, the walk uses the package's
+    curated renames alone (:meth:`SymbolHistory.default`: FB -> META is one of them).
     """
     if membership is None:
         from mltrainer.data.membership import load_membership
@@ -116,11 +116,17 @@ def caps_by_key(
             membership = load_membership()
         except DataError:
             membership = None
+    if membership is not None:
+        history = membership.history
+    else:
+        from mltrainer.data.symbols import SymbolHistory
+
+        history = SymbolHistory.default()
     caps, renamed = {}, {}
     for key, anchor in anchors.items():
         symbol = key
-        if membership is not None and pd.notna(anchor):
-            symbol = membership.history.symbol_on(key, anchor, snapshot.date)
+        if pd.notna(anchor):
+            symbol = history.symbol_on(key, anchor, snapshot.date)
         if symbol is not None and symbol in snapshot.caps.index:
             caps[key] = float(snapshot.caps[symbol])
             if symbol != key:

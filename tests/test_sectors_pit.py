@@ -18,6 +18,7 @@ from mltrainer.data.gics import (
     sector_lists,
     sectors_as_of,
 )
+from mltrainer.errors import DataError
 from mltrainer.plots.sectors import treemap
 from mltrainer.sectors_pit import EQUAL, cap_snapshot, index_on, pit_sector_returns
 
@@ -229,6 +230,23 @@ def test_a_company_renamed_by_the_snapshot_takes_its_cap_under_the_later_symbol(
     many = _renamed_note(snap, {f"K{i}": f"S{i}" for i in range(8)})
     assert many.endswith("K5's the one listed for S5; and 2 more under their later symbols")
     assert cap_notes("2026-08-31", naming) == (notes[1],)  # caps of the range's time
+
+
+def test_without_membership_files_the_curated_renames_still_find_the_cap(
+    panel, monkeypatch, tmp_path
+):
+    """A data folder with prices and a cap snapshot but no membership source: FB still
+    takes META's cap, through the package's curated renames."""
+    from mltrainer.data.membership import load_membership
+    from mltrainer.sectors_pit import caps_by_key, last_price_dates
+
+    snap = cap_snapshot()
+    monkeypatch.setenv("MLTRAINER_DATA_DIR", str(tmp_path))  # no membership there
+    with pytest.raises(DataError, match="no S&P 500 membership source"):
+        load_membership()
+    caps, renamed = caps_by_key(snap, last_price_dates(panel.adj_close[["FB", "AAPL"]]))
+    assert renamed == {"FB": "META"}
+    assert caps == {"FB": snap.caps["META"], "AAPL": snap.caps["AAPL"]}
 
 
 def test_the_snapshot_is_read_once_per_version_of_the_file(tmp_path):
