@@ -200,26 +200,33 @@ def _market_returns(data: MarketData, choice: str, window: int) -> tuple[pd.Seri
 
 def _portfolio_table(data: MarketData, w: pd.Series, value: float) -> pd.DataFrame:
     """Each holding's weight, sector, value, first date, last price and its date, and
-    trailing one-year volatility. The price is the as-traded close where the data has
-    one for every holding (``last_close``), else the adjusted close (``last_adj_close``,
+    trailing one-year volatility (dates and price missing for a holding with no price
+    in the range). The price is the as-traded close where the data has one for every
+    adjusted close (``last_close``), else the adjusted close (``last_adj_close``,
     on the scale of the data's last adjustment). Sources with an adjusted close only fill
     ``close`` with it (:meth:`MarketData.from_close`): a close equal to the adjusted
     close throughout is taken as adjusted, which is true either way."""
     prices = data.adj_close[w.index]
     rets = data.returns()[w.index].iloc[-TRADING_DAYS:]
-    first = prices.notna().to_numpy().argmax(axis=0)
     traded = data.close[w.index]
-    as_traded = bool(traded.notna().any().all()) and not traded.equals(prices)
-    last = (traded if as_traded else prices).ffill()
-    seen = (traded if as_traded else prices).notna()
+    # as traded where every adjusted price has its close, and the two differ somewhere
+    as_traded = bool((traded.notna() | prices.isna()).all(axis=None)) and not traded.equals(prices)
+    shown = traded if as_traded else prices
+    priced = [shown[t].dropna() for t in w.index]  # none for a position with no price
+
+    def date(i: int) -> list[str | None]:
+        return [str(p.index[i].date()) if len(p) else None for p in priced]
+
     return pd.DataFrame(
         {
             "weight": w,
             "sector": [data.sectors.get(t, UNKNOWN_SECTOR) for t in w.index],
             "value": value * w,
-            "first_date": [str(data.dates[i].date()) for i in first],
-            "last_close" if as_traded else "last_adj_close": last.iloc[-1],
-            "last_date": [str(seen[t][seen[t]].index[-1].date()) for t in w.index],
+            "first_date": date(0),
+            "last_close" if as_traded else "last_adj_close": [
+                float(p.iloc[-1]) if len(p) else float("nan") for p in priced
+            ],
+            "last_date": date(-1),
             "vol_1y": rets.std() * SQRT_TRADING_DAYS,
         }
     ).rename_axis("ticker")

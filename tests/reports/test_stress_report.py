@@ -573,6 +573,19 @@ def test_positions_priced_over_part_of_the_range_are_named(panel, capsys, sp500_
     )
 
 
+def test_a_position_with_no_price_in_the_range_has_an_empty_table_row(panel, tmp_path):
+    """ABBV trades from 2013: a 2005 report holding it said nothing in its table's dates
+    but the data's first day, and its last price date raised an IndexError."""
+    r = build_stress_report(panel.select(tickers=["ABBV", "AAPL"], end="2006-01-01"))
+    abbv = r.portfolio.loc["ABBV"]
+    assert pd.isna(abbv["first_date"]) and pd.isna(abbv["last_date"])
+    assert np.isnan(abbv["last_close"]) and np.isnan(abbv["vol_1y"])
+    assert r.portfolio.loc["AAPL", "last_date"] == "2005-12-30"
+    assert any("ABBV has no price in the range" in w for w in r.warnings)
+    page = render_html(r)
+    assert "<th>ABBV</th>" in page and '<td class="num">missing</td>' in page
+
+
 def test_the_coverage_note_stays_one_line_and_names_positions_with_no_price(panel):
     """Eight names listed in 2008-09 beside AAPL, from 1999: six are named and two
     counted. A name whose file ends before the range (MSFT's real closes cut after 2015,
