@@ -171,9 +171,18 @@ def load_panel(
         close = close[:, price_frame.columns.get_indexer(tickers)]
     finite = np.isfinite(close)
     growth, rets = _growth_and_returns(close, finite)
-    return BacktestPanel(
+    panel = BacktestPanel(
         signal, data if data is not None else price_frame, dates, tickers, growth, rets, finite
     )
+    unpriced = tickers[~finite.any(axis=0)]
+    if len(unpriced):  # else "on 2 tickers" and an equal-weight benchmark of one stock
+        names = ", ".join(map(str, unpriced[:8])) + (" ..." if len(unpriced) > 8 else "")
+        panel.warnings.append(
+            f"{fmt.count(len(unpriced), 'ticker')} with no price from {fmt.date(dates[0])} to "
+            f"{fmt.date(dates[-1])} ({names}): never held, and not in the equal-weighted "
+            "benchmark"
+        )
+    return panel
 
 
 def _date_span(

@@ -25,6 +25,14 @@ def _load(args) -> int:
     summary = data.summary()
     summary["seconds"] = round(time.perf_counter() - t0, 3)
     summary["tickers"] = data.tickers if data.n_tickers <= 50 else data.tickers[:50]
+    unpriced = [str(t) for t in data.adj_close.columns[data.adj_close.isna().all()]]
+    summary["tickers_without_prices"] = unpriced
+    if unpriced:
+        summary["warnings"].append(
+            f"{fmt.count(len(unpriced), 'ticker')} with no price in this range: "
+            + ", ".join(unpriced[:8])
+            + (" ..." if len(unpriced) > 8 else "")
+        )
     lines = [
         f"source: {summary['source']} (as of {summary['as_of']})",
         f"{fmt.count(summary['n_tickers'], 'ticker')}, {fmt.count(summary['n_dates'], 'date')}"

@@ -119,6 +119,24 @@ def test_walkforward_says_when_the_out_of_sample_track_never_held_anything(capsy
     assert json.loads(capsys.readouterr().out)["warnings"] == []
 
 
+def test_a_ticker_with_no_price_in_the_range_is_named(capsys):
+    """ABBV trades from 2013: a 2005 backtest 'on 2 tickers' held AAPL alone and its
+    'equal-weighted' benchmark was AAPL's; the backtest and the walk-forward say so."""
+    two = ["--tickers", "ABBV,AAPL", "--source", "local", "--start", "2005-01-01"]
+    code = main(["backtest", "momentum/SimpleMomentumModel", *two, "--end", "2006-01-01", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert "1 ticker with no price from 2005-01-03 to 2005-12-30 (ABBV): never held" in " ".join(
+        doc["warnings"]
+    )
+    argv = ["walkforward", "momentum/SimpleMomentumModel", "--no-progress", "--n-jobs", "1"]
+    code = main([*argv, *two, "--end", "2010-12-31"])
+    out = capsys.readouterr().out
+    assert "warning (out of sample): 1 ticker with no price from 2008-01-04 to 2010-12-31" in out
+    code = main(["backtest", "momentum/SimpleMomentumModel", "--json", *ARGS])
+    assert not any("no price" in w for w in json.loads(capsys.readouterr().out)["warnings"])
+
+
 def test_backtest_and_walkforward_charge_the_model_labs_costs_by_default(capsys):
     """Without --cost-bps the CLI charged nothing while the Model Lab charged 5 bps, so
     the same run gave two answers; both now take config.DEFAULT_COST_BPS."""

@@ -51,6 +51,21 @@ def test_data_load_text_counts_in_words(capsys, sp500_dir):
     assert out.splitlines()[1] == "2 tickers, 2 dates, from 2021-04-20 to 2021-04-21"
 
 
+def test_data_load_names_tickers_with_no_price_in_the_range(capsys, sp500_dir):
+    """ABBV trades from 2013: in 2005 it is counted among "2 tickers" but has no price,
+    which the load now says (text and JSON)."""
+    argv = ["data", "load", "--source", "local", "--data-dir", str(sp500_dir)]
+    argv += ["--tickers", "ABBV,AAPL", "--start", "2005-01-01", "--end", "2006-01-01"]
+    code, out, _ = _run(capsys, *argv, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["n_tickers"] == 2 and doc["tickers_without_prices"] == ["ABBV"]
+    assert doc["warnings"] == ["1 ticker with no price in this range: ABBV"]
+    code, out, _ = _run(capsys, *argv)
+    assert "warning: 1 ticker with no price in this range: ABBV" in out
+    code, out, _ = _run(capsys, *argv[:-4], "--tickers", "AAPL,KO", "--json")
+    assert json.loads(out)["tickers_without_prices"] == []
+
+
 def test_data_load_bundled_and_status(capsys):
     code, out, _ = _run(capsys, "data", "load", "--source", "bundled", "--json")
     assert code == 0 and json.loads(out)["n_tickers"] == 20
