@@ -74,13 +74,14 @@ def backtest(
     equity and benchmark growth, daily returns, metrics, warnings, universe, survivorship.
     """
     from mltrainer.backtest.engine import run_backtest
-    from mltrainer.backtest.pit import resolve_universe, survivorship_effect
+    from mltrainer.backtest.pit import SP500, resolve_universe, survivorship_effect
     from mltrainer.models.base import WEIGHTS
 
     cls = get_model(key)
     out = run_model(source, key, params, tickers, start, end)
     data = _data(source, tickers, start, end, "exact")
-    setting = resolve_universe(data, universe, tickers_given=True)
+    # the S&P 500 universe runs on every ticker of the data, none picked
+    setting = resolve_universe(data, universe, tickers_given=universe != SP500)
     bench = None
     if benchmark == "sp500":
         from ui.data import index_close

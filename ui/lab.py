@@ -317,11 +317,11 @@ def walk_forward_run(
     n_points = int(np.prod([len(v) for _, v in grid])) if grid else 1
 
     def compute(progress):
-        from mltrainer.backtest.pit import resolve_universe
+        from mltrainer.backtest.pit import SP500, resolve_universe
 
         data = _data(source, tickers, start, end, "exact")
         fixed = {k: v for k, v in params if k not in dict(grid)}
-        members = resolve_universe(data, universe, tickers_given=True).mask
+        members = resolve_universe(data, universe, tickers_given=universe != SP500).mask
         runs = [members] if members is None else [members, None]
 
         def run(mask, i):  # the survivors' run (no mask) follows the point-in-time one

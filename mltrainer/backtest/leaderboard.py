@@ -107,8 +107,13 @@ Progress = Callable[[int, int], None] | None
 
 def leaderboard_models(families: list[str] | None = None, keys: list[str] | None = None) -> list:
     """Registry keys of the signal and weights models, in registry order, optionally
-    only some families or some keys (ParameterError naming what is unknown)."""
+    only some families or some keys (ParameterError naming what is unknown, a family
+    with nothing to rank, or filters that leave no model)."""
+    from mltrainer.models.registry import FAMILIES
+
     eligible = [k for k, c in MODELS.items() if c.output_kind in (SIGNAL, WEIGHTS)]
+    if keys is not None and not keys:
+        raise ParameterError("--models names no model; list registry keys or leave it out")
     if keys:
         unknown = [k for k in keys if k not in eligible]
         if unknown:
@@ -117,13 +122,24 @@ def leaderboard_models(families: list[str] | None = None, keys: list[str] | None
             )
         eligible = [k for k in eligible if k in keys]
     if families:
-        known = {k.split("/")[0] for k in eligible}
-        unknown = sorted(set(families) - known)
+        unknown = sorted(set(families) - set(FAMILIES))
         if unknown:
             raise ParameterError(
-                f"unknown family {', '.join(unknown)}; choose from {', '.join(sorted(known))}"
+                f"unknown family {', '.join(unknown)}; choose from {', '.join(FAMILIES)}"
+            )
+        ranked = {k.split("/")[0] for k, c in MODELS.items() if c.output_kind in (SIGNAL, WEIGHTS)}
+        idle = sorted(set(families) - ranked)
+        if idle:
+            raise ParameterError(
+                f"the {', '.join(idle)} famil{'ies have' if len(idle) > 1 else 'y has'} no "
+                "signal or weights model to backtest; choose from "
+                + ", ".join(f for f in FAMILIES if f in ranked)
             )
         eligible = [k for k in eligible if k.split("/")[0] in families]
+        if not eligible:
+            raise ParameterError(
+                f"none of --models {', '.join(keys or [])} is in --family {', '.join(families)}"
+            )
     return eligible
 
 

@@ -119,10 +119,15 @@ class BacktestSettings:
             else ("series" if not np.isscalar(cash) else float(cash)),
             "benchmark": "given"
             if self.benchmark is not None
-            else ("equal-weighted universe" if not members else "equal-weighted index members"),
+            else EQUAL_WEIGHT + (" while index members" if members else "") + ", rebalanced daily",
             "initial_capital": float(self.initial_capital),
             "members": members,
         }
+
+
+# the default benchmark: the mean daily return of the tickers the run may hold (not the
+# index, whatever the universe: with --universe sp500 and picked tickers, those tickers)
+EQUAL_WEIGHT = "equal-weighted tickers of the run"
 
 
 @dataclass

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mltrainer import fmt
 from mltrainer.data.market_data import MarketData
 from mltrainer.data.membership import Membership, load_membership
 from mltrainer.validate import DateLike
@@ -165,7 +166,13 @@ def resolve_universe(
         dates = dates[dates >= pd.Timestamp(traded_from)]
     warnings = membership.date_warnings(dates[0], dates[-1]) if len(dates) else []
     coverage = universe_coverage(data, mask, membership, since=traded_from)
-    if coverage.get("share_mean") is not None and coverage["share_mean"] < 0.98:
+    if tickers_given and len(dates):  # few members have prices because few were picked
+        warnings.append(
+            f"the {fmt.count(data.n_tickers, 'ticker')} given are a subset of the index: the "
+            f"run holds those that are members ({coverage['tradable_on_first_date']} of the "
+            f"{coverage['members_on_first_date']} members on {coverage['first_date']})"
+        )
+    elif coverage.get("share_mean") is not None and coverage["share_mean"] < 0.98:
         warnings.append(
             f"only {coverage['share_mean']:.0%} of the index members on an average day have "
             f"prices in this data ({coverage['tradable_on_first_date']} of "

@@ -238,7 +238,8 @@ def metric_basis(settings: dict) -> list[str]:
     return [
         f"  ({RATES};",
         f"   net of costs on traded value: {', '.join(costs)}, half-spread {spread};",
-        f"   beta, alpha, information_ratio, benchmark_cagr: against {bench};",
+        "   beta, alpha, information_ratio, benchmark_cagr: against",
+        f"   {bench};",
         "   total_costs: all costs paid, as a share of the starting equity)",
     ]
 

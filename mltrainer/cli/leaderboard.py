@@ -74,7 +74,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
     from mltrainer.backtest.pit import resolve_universe
     from mltrainer.numerics.engine import connect
 
-    models = [k.strip() for k in args.models.split(",") if k.strip()] if args.models else None
+    models = None if args.models is None else [k.strip() for k in args.models.split(",")]
+    models = None if models is None else [k for k in models if k]  # "" names none: an error
     keys = leaderboard_models(args.family or None, models)
     connect(args.scheduler)  # a wrong address fails now, not after loading the data
     data = load_data(args)

@@ -54,7 +54,9 @@ def test_a_2005_2012_backtest_holds_exactly_the_members_with_prices(panel_0512, 
     # and a member's weight is 1/n of that day's members with a price
     row = res.positions.iloc[0]
     assert row[row != 0].to_numpy() == pytest.approx(1 / 244)
-    assert res.settings["benchmark"] == "equal-weighted index members"
+    assert res.settings["benchmark"] == (
+        "equal-weighted tickers of the run while index members, rebalanced daily"
+    )
 
 
 def test_the_survivorship_effect_on_real_data(panel_0512, membership):
@@ -97,6 +99,13 @@ def test_survivors_and_given_tickers_skip_membership(basket, membership):
     assert resolve_universe(basket, SURVIVORS, tickers_given=False).mask is None
     forced = resolve_universe(basket, SP500, tickers_given=True, membership=membership)
     assert forced.mask is not None and forced.mask.shape == basket.adj_close.shape
+    # picked tickers cover a sliver of the index because they were picked, not because
+    # delisted members are missing from the data: the warning says which
+    assert not any("leans toward survivors" in w for w in forced.warnings)
+    assert any(
+        w.startswith(f"the {basket.n_tickers} tickers given are a subset of the index")
+        for w in forced.warnings
+    )
     # TSLA joined the index on 2020-12-21: no membership before
     assert not forced.mask.loc[:"2020-12-18", "TSLA"].any()
     assert forced.mask.loc["2021-01-04", "TSLA"]

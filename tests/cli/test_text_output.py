@@ -38,11 +38,9 @@ def test_backtest_text_formats_every_figure(capsys, sp500_dir):
     assert "annualised over 252 trading days a year" in text
     assert "Sharpe and Sortino with a zero risk-free rate" in text
     assert "5.0 bps commission, 0.0 bps slippage, half-spread 0.0 bps" in text
-    assert doc["settings"]["benchmark"] == "equal-weighted universe"
-    assert (
-        "beta, alpha, information_ratio, benchmark_cagr: against the equal-weighted universe"
-        in text
-    )
+    bench = "equal-weighted tickers of the run, rebalanced daily"
+    assert doc["settings"]["benchmark"] == bench
+    assert f"benchmark_cagr: against\n   the {bench};" in text
 
 
 def test_walkforward_text_formats_folds_and_out_of_sample(capsys, sp500_dir):
