@@ -57,6 +57,14 @@ def test_the_model_list_filters_by_family_and_key():
         leaderboard_models(["nope"])
     with pytest.raises(ParameterError, match="not a signal or weights model"):
         leaderboard_models(keys=["volatility/GARCHModel"])
+    # an empty --models ran every model; a known family with nothing to rank, and two
+    # filters that exclude each other, were "unknown family"
+    with pytest.raises(ParameterError, match="--models names no model"):
+        leaderboard_models(keys=[])
+    with pytest.raises(ParameterError, match="the volatility family has no signal or weights"):
+        leaderboard_models(["volatility"])
+    with pytest.raises(ParameterError, match="none of --models risk/RiskParityModel is in"):
+        leaderboard_models(["momentum"], ["risk/RiskParityModel"])
 
 
 def test_each_row_is_the_models_own_walk_forward(small, tmp_path):
