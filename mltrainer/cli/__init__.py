@@ -34,10 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command line (``sys.argv[1:]`` when ``argv`` is None); the exit status:
     0 done, 2 a refused option or an error raised on purpose, 130 interrupted."""
+    from mltrainer.cli.common import UsageError, print_json
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a refused option (2): a code, not an exit
+    except UsageError as exc:  # a refused option: one line, and JSON if asked for
+        words = sys.argv[1:] if argv is None else argv
+        if "--json" in words[: words.index("--") if "--" in words else None]:
+            print_json({"error": config.scrub(exc.message), "type": "UsageError"})
+        print(f"error: {config.scrub(exc.message)}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help or --version (0): a code, not an exit
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return _dispatch(args)

@@ -33,7 +33,16 @@ class OneLineParser(argparse.ArgumentParser):
         head, sep, rest = message.partition(": ")
         if sep and head.startswith("argument ") and rest.startswith(head[9:].split("/")[-1]):
             message = rest  # our checks already name the option
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+class UsageError(SystemExit):
+    """A refused command line: exit status 2, and the message for stderr (and for the
+    JSON error document under ``--json``: :func:`mltrainer.cli.main` prints both)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
 
 
 def checked(parse: Callable[..., Any], name: str, *args, **kwargs) -> Callable[[str], Any]:

@@ -120,3 +120,20 @@ def test_module_entry_point(sp500_dir):
 def test_unknown_model(capsys, argv):
     code, out, _ = _run(capsys, *argv)
     assert code == 2 and "unknown model" in json.loads(out)["error"]
+
+
+def test_a_refused_option_under_json_prints_the_json_error(capsys):
+    """A script reading --json output got nothing on stdout when argparse refused an
+    option (a data error gave the JSON document): both now give it, with status 2."""
+    code, out, err = _run(capsys, "data", "load", "--start", "2020-02-30", "--json")
+    assert code == 2
+    doc = json.loads(out)
+    assert (
+        doc["type"] == "UsageError" and "--start 2020-02-30 is not a calendar date" in doc["error"]
+    )
+    assert err.startswith("error: --start 2020-02-30")
+    code, out, err = _run(capsys, "data", "load", "--start", "2020-02-30")
+    assert code == 2 and out == "" and "not a calendar date" in err
+    # after "--" a "--json" is an argument, not the option
+    code, out, err = _run(capsys, "data", "load", "--start", "x", "--", "--json")
+    assert code == 2 and out == ""
