@@ -132,7 +132,8 @@ def summarise(
     if len(dates) < settings.periods_per_year:
         warnings.append(
             f"the backtest covers {fmt.count(len(dates), 'trading day')}, under a year: its "
-            "CAGR, volatility and Sharpe ratio extrapolate that to a year"
+            "annualised figures (CAGR, volatility, Sharpe, Sortino, Calmar, alpha, information "
+            "ratio, turnover, benchmark CAGR) extrapolate that to a year"
         )
     held = np.flatnonzero(np.any(sim["positions"] != 0, axis=1))
     if not held.size:

@@ -107,6 +107,7 @@ def test_a_backtest_that_never_holds_anything_says_so(basket):
         assert any("covers 5 trading days, under a year" in w for w in res.warnings)
     one = run_backtest(HAND_WEIGHTS, HAND_PRICES, weighting="weights", start="2020-03-06")
     assert any("covers 1 trading day, under a year" in w for w in one.warnings)
+    assert any("Sortino, Calmar, alpha, information ratio" in w for w in one.warnings)
     once = HAND_WEIGHTS * 0.0
     once.iloc[3, 0] = 0.1
     assert not any(cash in w for w in run_backtest(once, HAND_PRICES, weighting="weights").warnings)
