@@ -47,8 +47,9 @@ def _saved_pages() -> list[Path]:
 @st.cache_data(show_spinner="Loading the S&P 500 constituents…", max_entries=2, ttl=3600)
 def load_universe(refresh: int = 0) -> SP500Universe:
     """Today's constituents in the CLI's order of sources (``SP500UniverseManager.load``:
-    cached Wikipedia copy, saved page, constituents list, pytickersymbols); ``refresh``
-    is :func:`universe_version`, so an update loads the new list once for the server."""
+    cached Wikipedia copy, the newer of the saved page and the constituents list,
+    pytickersymbols); ``refresh`` is :func:`universe_version`, so an update loads the new
+    list once for the server."""
     universe = SP500UniverseManager().load("auto")
     if universe.changes.empty and universe.source.startswith("pytickersymbols"):
         universe.warnings.append(

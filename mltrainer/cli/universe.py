@@ -64,8 +64,8 @@ def _add_source(parser) -> None:
         "--source",
         choices=SP500UniverseManager.SOURCES,
         default="auto",
-        help="auto: the cached Wikipedia copy, else the newest saved page or "
-        "constituents list in the data folder, else pytickersymbols",
+        help="auto: the cached Wikipedia copy, else the newer of the data folder's newest "
+        "saved page and newest constituents list, else pytickersymbols",
     )
     parser.add_argument("--html", default=None, help="a saved Wikipedia page (implies html)")
     parser.add_argument("--csv", default=None, help="a constituents CSV (implies csv)")
@@ -88,7 +88,7 @@ def _describe(universe: SP500Universe) -> tuple[dict, str]:
         + (f" (as of {doc['as_of']})" if doc["as_of"] else ""),
         f"changes table: {fmt.integer(doc['n_changes'])} rows"
         + (f" since {doc['changes_from']}" if doc["changes_from"] else ""),
-        f"next update due: {doc['next_update']}"
+        f"next update due: {doc['next_update'] or 'unknown (the list has no date)'}"
         + ("" if doc["stale"] is None else (" (stale now)" if doc["stale"] else "")),
         "sectors:",
     ]
@@ -104,9 +104,13 @@ def _show(args) -> int:
 
 
 def _update(args) -> int:
-    doc, text = _describe(SP500UniverseManager().update())
+    """Exit status 1 when Wikipedia gave no fresh list: what is printed is a fallback
+    (the warning says which), and a scheduled update must not pass for done."""
+    universe = SP500UniverseManager().update()
+    doc, text = _describe(universe)
+    doc["updated"] = not universe.update_failed
     emit(args, doc, text)
-    return 0
+    return 1 if universe.update_failed else 0
 
 
 def _export(args) -> int:

@@ -49,6 +49,8 @@ class SP500Universe:
     as_of: pd.Timestamp | None = None
     source: str = "unknown"
     warnings: list[str] = field(default_factory=list)
+    # set by SP500UniverseManager.update when Wikipedia could not give a fresh list
+    update_failed: bool = field(default=False, compare=False)
     _memo: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------- basics
@@ -83,7 +85,10 @@ class SP500Universe:
             if self.changes.empty
             else self.changes["date"].min().date().isoformat(),
             "sectors": {k: int(v) for k, v in self.sectors().items()},
-            "next_update": SP500UniverseManager.next_update(as_of or today).isoformat(),
+            # a list with no date (pytickersymbols) cannot say when it goes out of date
+            "next_update": None
+            if as_of is None
+            else SP500UniverseManager.next_update(as_of).isoformat(),
             "stale": None if as_of is None else SP500UniverseManager.is_stale(as_of, today),
             "warnings": list(self.warnings),
         }
@@ -298,10 +303,10 @@ class SP500UniverseManager:
     rebalance), ``html`` (a saved copy of the page), ``csv`` (a constituents CSV with
     Symbol and (GICS) Sector columns), ``pytickersymbols`` (bundled, offline), and
     ``auto`` (what the CLI and the app use): the cached Wikipedia copy if there is one
-    (never the network), else the newest saved page in the data folder's
-    ``wikipedia/``, else its newest ``constituents-YYYY-MM-DD.csv``, else
-    pytickersymbols. Point-in-time membership combines every source found
-    (:func:`mltrainer.data.membership.load_membership`).
+    (never the network), else the newer of the data folder's newest saved page (in
+    ``wikipedia/``; it also has the changes table, so it wins a tie) and its newest
+    ``constituents-YYYY-MM-DD.csv``, else pytickersymbols. Point-in-time membership
+    combines every source found (:func:`mltrainer.data.membership.load_membership`).
     """
 
     SOURCES = ("auto", "wikipedia", "html", "csv", "pytickersymbols")
@@ -332,11 +337,13 @@ class SP500UniverseManager:
         if cached is not None:
             return cached
         found = _local_lists()
-        if found["pages"]:
-            return self.from_html(found["pages"][-1])
+        page = self.from_html(found["pages"][-1]) if found["pages"] else None
         if found["snapshots"]:
-            return self.from_csv(found["snapshots"][-1])
-        return self.from_pytickersymbols()
+            listed = date_in_name(found["snapshots"][-1])
+            # a saved page has the changes table too; a newer list has the newer members
+            if page is None or page.as_of is None or (listed is not None and listed > page.as_of):
+                return self.from_csv(found["snapshots"][-1])
+        return page if page is not None else self.from_pytickersymbols()
 
     def from_html(self, path: str | Path) -> SP500Universe:
         """The universe of a saved Wikipedia page: its list, changes table and date."""
@@ -408,19 +415,24 @@ class SP500UniverseManager:
     def update(self) -> SP500Universe:
         """Refresh from Wikipedia through the cache (a fresh copy is reused until the next
         rebalance). If the page cannot be fetched or parsed: the cached copy with a
-        warning, or with nothing cached the bundled pytickersymbols list with a warning."""
+        warning, or with nothing cached what ``load("auto")`` finds (the data folder's
+        newer list, else the bundled pytickersymbols list), with a warning."""
         try:
             tables, warning = wikipedia.fetch_sp500_tables(url=self.url, client=self.client)
         except (SourceError, DataError, OSError) as exc:
-            universe = self.from_pytickersymbols()
+            universe = self.load("auto")
+            dated = f" of {universe.as_of.date()}" if universe.as_of is not None else ""
             universe.warnings.append(
                 f"could not load the list from Wikipedia ({config.scrub(str(exc))}); "
-                f"using the bundled {universe.source} list, which has no changes table"
+                f"using the {universe.source} list{dated}"
+                + (", which has no changes table" if universe.changes.empty else "")
             )
+            universe.update_failed = True
             return universe
         universe = _universe_from_tables(tables, "Wikipedia")
-        if warning:
+        if warning:  # the page failed and the cache served its stale copy
             universe.warnings.append(warning)
+            universe.update_failed = True
         return universe
 
     def load_history(self, html: str | Path | None = None) -> SP500Universe:

@@ -233,15 +233,16 @@ def test_update_schedule_follows_quarterly_rebalances():
 
 
 # ------------------------------------------------------------ manager, locally
-def test_manager_update_cache_and_fallbacks(http_server, page_path, monkeypatch):
+def test_manager_update_cache_and_fallbacks(http_server, page_path, monkeypatch, capsys):
     path = "/wiki/List_of_S%26P_500_companies"
     url = http_server.url + path
     monkeypatch.setenv(wikipedia.URL_ENV, url)
     manager = SP500UniverseManager(
         client=HttpClient(timeout=(2.0, 5.0), retry=RetryPolicy(max_attempts=2, backoff=0.01))
     )
-    # nothing cached: the newest saved page of the data folder, else the offline list
-    assert manager.load().source.startswith("Wikipedia page saved in")
+    # nothing cached: the newer of the data folder's newest saved page (2024-10-09) and
+    # newest constituents list (2026-08-08), else the offline list
+    assert manager.load().source == "constituents file constituents-2026-08-08.csv"
     monkeypatch.setenv("MLTRAINER_DATA_DIR", str(page_path.parent / "no-such-folder"))
     assert manager.load().source.startswith("pytickersymbols")
 
@@ -250,10 +251,12 @@ def test_manager_update_cache_and_fallbacks(http_server, page_path, monkeypatch)
     assert fallback.source.startswith("pytickersymbols")
     assert "could not load the list from Wikipedia" in fallback.warnings[0]
     assert "HTTP 503" in fallback.warnings[0]
+    assert fallback.update_failed and fallback.summary()["next_update"] is None  # undated
 
     http_server.route(path, Reply.file(page_path))
     live = manager.update()
     assert live.source == "Wikipedia" and len(live) == 503 and not live.warnings
+    assert not live.update_failed
     assert manager.load().source == "Wikipedia (cached)"  # auto prefers the cached page
     assert manager.load_history().members_on("2020-01-02") == live.members_on("2020-01-02")
 
@@ -263,6 +266,10 @@ def test_manager_update_cache_and_fallbacks(http_server, page_path, monkeypatch)
     http_server.route(path, Reply.error(500))
     stale = manager.update()  # the cached copy survives the failing refresh
     assert len(stale) == 503 and "cached data" in stale.warnings[0]
+    assert stale.update_failed
+    # the CLI's update says it failed in its exit status (a cron job must not see 0)
+    assert main(["universe", "update", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["updated"] is False
     assert "before the last quarterly rebalance" in manager.load().warnings[0]
 
 
@@ -287,6 +294,27 @@ def test_cli_parse_and_members(capsys, page_path):
     assert doc["count"] == len(doc["members"]) == 504
 
 
+def test_auto_takes_the_newer_of_the_saved_page_and_the_constituents_list(
+    page_path, tmp_path, monkeypatch
+):
+    """The saved page of 2024-10-09 won over a list of 2026-08-08 because pages came
+    first: the members shown were two years old. The newer now wins; a page wins a tie
+    or an older list (it has the changes table too)."""
+    data = page_path.parent.parent
+    (tmp_path / "wikipedia").mkdir()
+    (tmp_path / "wikipedia" / page_path.name).symlink_to(page_path)
+    monkeypatch.setenv("MLTRAINER_DATA_DIR", str(tmp_path))
+    manager = SP500UniverseManager()
+    assert manager.load().source.startswith("Wikipedia page saved in")
+    (tmp_path / "constituents-2021-04-23.csv").symlink_to(data / "constituents-2021-04-23.csv")
+    page = manager.load()
+    assert page.source.startswith("Wikipedia page saved in") and not page.changes.empty
+    (tmp_path / "constituents-2026-08-08.csv").symlink_to(data / "constituents-2026-08-08.csv")
+    newer = manager.load()
+    assert newer.source == "constituents file constituents-2026-08-08.csv"
+    assert newer.as_of == pd.Timestamp("2026-08-08") and "META" in newer.symbols
+
+
 def test_cli_show_export_and_errors(capsys, page_path, tmp_path):
     code, out, _ = run(capsys, "universe", "show", "--html", str(page_path), "--json")
     doc = json.loads(out)
@@ -295,7 +323,7 @@ def test_cli_show_export_and_errors(capsys, page_path, tmp_path):
 
     # show, export and members read the same sources in the same order (no cache here)
     code, out, _ = run(capsys, "universe", "show")
-    assert code == 0 and "503 members from Wikipedia page saved in" in out
+    assert code == 0 and "503 members from constituents file constituents-2026-08-08.csv" in out
 
     target = tmp_path / "members.parquet"
     code, out, _ = run(
