@@ -262,6 +262,15 @@ def _status(rule: str, frame: pd.DataFrame, recent_days: int, names: dict | None
         active = bool(row["breached"])
     value, threshold = float(row["value"]), float(row["threshold"])
     message = _message(rule, active, value, threshold, date, names, row.get("peak"))
+    forecasts = frame["threshold"]
+    if rule == "var_breach" and not active and np.isnan(threshold) and forecasts.notna().any():
+        missed = int(forecasts.iloc[-recent_days:].isna().sum())
+        message = (
+            f"no VaR forecast for {fmt.date(date)}: the method gives none for the window "
+            "before it (as Cornish-Fisher outside its domain, when a window's excess "
+            f"kurtosis is above about 8); {fmt.count(missed, 'day')} of the last "
+            f"{fmt.integer(recent_days)} had none, so no breach could be seen on them"
+        )
     return Alert(
         rule,
         TITLES[rule],

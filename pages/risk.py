@@ -1,6 +1,7 @@
 """Risk & Stress: build a portfolio, forecast and backtest its VaR/ES, stress it with
 historical and hypothetical scenarios, see what drives its risk, download the report."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -91,12 +92,14 @@ window = row.slider(
 with friendly("The VaR backtest could not run"):
     vb = var_backtest(sel.source, tickers, weights, sel.start, sel.end, method, level, window)
 kup, chris, light = vb["kupiec"], vb["christoffersen"], vb["traffic_light"]
+if vb["gap_note"]:
+    st.warning(vb["gap_note"])
 # short labels and values, the detail in each help text
 row = metric_row()
 row.metric(
     f"VaR {level:.1%}",
     fmt.money(value * vb["latest_var"]),
-    f"{fmt.percent(vb['latest_var'], 2)} of value",
+    None if np.isnan(vb["latest_var"]) else f"{fmt.percent(vb['latest_var'], 2)} of value",
     delta_color="off",
     delta_arrow="off",
     help=f"One-day value at risk ({method}), forecast on {vb['latest_date']:%Y-%m-%d} "
@@ -105,7 +108,7 @@ row.metric(
 row.metric(
     f"ES {level:.1%}",
     fmt.money(value * vb["latest_es"]),
-    f"{fmt.percent(vb['latest_es'], 2)} of value",
+    None if np.isnan(vb["latest_es"]) else f"{fmt.percent(vb['latest_es'], 2)} of value",
     delta_color="off",
     delta_arrow="off",
     help="One-day expected shortfall: the mean loss on the days beyond the VaR",
@@ -225,7 +228,7 @@ with tab_var:
                 f"or more, and the range holds {vb['scored']}."
             )
         else:
-            basel = int(zones["basel_days"].min())  # 250, or the range's scored days if fewer
+            basel = int(zones["basel_days"].max())  # 250, or the range's scored days if fewer
             # stacked at full width: beside the table, a 800 px window cut its titles
             st.plotly_chart(
                 shared(

@@ -46,6 +46,25 @@ def test_var_breach_is_the_var_backtest_exception(spx):
     assert frame.loc[day, "breached"]
 
 
+def test_a_day_without_a_var_forecast_is_said_not_read_as_calm():
+    """Cornish-Fisher at 90 % on 1,000 days holding 2020 is outside its domain: it gave a
+    90 % VaR of 0.03 % (a gain quantile) and an alert on a 0.68 % loss. There is no
+    forecast now, no alert on those days, and the status says why."""
+    close = load_index("SP500").adj_close["SP500"].loc["2004":"2021-04-21"]
+    r = close.pct_change(fill_method=None).iloc[1:]
+    limits = Limits(var_method="cornish_fisher", var_level=0.9, var_window=1000)
+    frame = var_breach_rule(r, limits.var_level, limits.var_window, limits.var_method)
+    assert np.isnan(frame["threshold"].iloc[-1]) and not frame["breached"].iloc[-5:].any()
+    alerts, _ = evaluate(r, limits)
+    var = next(a for a in alerts if a.rule == "var_breach")
+    assert not var.active
+    assert var.message.startswith("no VaR forecast for 2021-04-21: the method gives none")
+    assert "5 days of the last 5 had none" in var.message
+    # a method that forecasts every day keeps its usual message
+    alerts, _ = evaluate(r, Limits(var_level=0.9, var_window=1000))
+    assert not next(a for a in alerts if a.rule == "var_breach").message.startswith("no VaR")
+
+
 def test_drawdown_rule_restates_drawdown_series(spx):
     frame = drawdown_rule(spx, 0.20)
     want = -drawdown_series(equity_curve(spx))

@@ -227,7 +227,7 @@ def var_backtest(
         traffic_light,
         var_exceptions,
     )
-    from mltrainer.reports.stress_var import MIN_BACKTEST_DAYS
+    from mltrainer.reports.stress_var import MIN_BACKTEST_DAYS, unforecast_days
 
     port = _book(source, tickers, weights, end)
     one = _forecasts_at(source, tickers, weights, end, method, window, (level,))
@@ -252,10 +252,35 @@ def var_backtest(
         "kupiec": kupiec_pof(exc, level),
         "christoffersen": christoffersen(exc, level) if tested else None,
         "traffic_light": traffic_light(exc, level) if tested else None,
-        "latest_var": float(rolling["var"].dropna().iloc[-1]),
-        "latest_es": float(rolling["es"].dropna().iloc[-1]),
-        "latest_date": rolling["var"].dropna().index[-1],
+        # the last day's forecast, NaN where the method gives none (Cornish-Fisher
+        # outside its domain): an older figure would pass for today's
+        "latest_var": float(rolling["var"].iloc[-1]),
+        "latest_es": float(rolling["es"].iloc[-1]),
+        "latest_date": rolling["var"].index[-1],
+        "gap_note": _gap_note(
+            method, float(rolling["var"].iloc[-1]), unforecast_days(port, full["var"], start)
+        ),
     }
+
+
+def _gap_note(method: str, latest: float, missed: int) -> str | None:
+    """What a method without a forecast on some days must say (None when it has all)."""
+    if not (np.isnan(latest) or missed):
+        return None
+    when = " and ".join(
+        ([] if not np.isnan(latest) else ["for the next day"])
+        + ([f"on {fmt.count(missed, 'day')} of the range"] if missed else [])
+    )
+    why = (
+        "the Cornish-Fisher expansion is no quantile function when the window's excess "
+        "kurtosis is high (about above 8, as with a crash in it)"
+        if method == "cornish_fisher"
+        else "its estimation gave no figure on those windows"
+    )
+    return (
+        f"{method} gives no VaR forecast {when}: {why}. Those days are not scored, so its "
+        "backtest covers fewer days; another method gives a figure for them."
+    )
 
 
 @st.cache_data(show_spinner="Running the stress scenarios…", max_entries=16)

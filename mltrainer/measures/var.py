@@ -193,14 +193,42 @@ def cornish_fisher_quantile(
     )
 
 
+def cornish_fisher_valid(
+    z: float | np.ndarray, skew: float | np.ndarray, kurt: float | np.ndarray
+) -> np.ndarray:
+    """Whether the expansion is a quantile function from ``z`` (< 0) up to the median:
+    its slope ``1 + z S/3 + (z^2-1) K/8 - (6z^2-5) S^2/36`` is positive on ``[z, 0]``.
+
+    Outside (excess kurtosis above about 8, as in a window holding a crash) it falls
+    somewhere on the way, and its tail "quantile" can even be a gain: a 90 % VaR of
+    -0.2 % with 400 exceptions where 250 were expected (Maillard 2012, "A user's guide to
+    the Cornish Fisher expansion", gives the domain of validity).
+    """
+    z, s, k = (np.asarray(v, dtype="float64") for v in (z, skew, kurt))
+    a, b, c = k / 8 - s * s / 6, s / 3, 1 - k / 8 + 5 * s * s / 36
+
+    def slope(t):
+        return (a * t + b) * t + c
+
+    ok = (slope(z) > 0) & (slope(np.zeros_like(z)) > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vertex = np.where(a > 0, -b / (2 * a), np.nan)  # the slope's lowest point
+    inside = (vertex > z) & (vertex < 0)
+    return ok & ~(inside & (slope(np.nan_to_num(vertex)) <= 0))
+
+
 def _cornish_fisher_kernel(x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cornish-Fisher VaR/ES, NaN where the expansion is outside its domain
+    (:func:`cornish_fisher_valid`): no figure is better than a false one."""
     mu, sd, skew, kurt = _moments(x)
     s, k = skew[:, None], kurt[:, None]
     c = stats.norm.ppf(p)
-    zcf = cornish_fisher_quantile(c, s, k)
+    valid = cornish_fisher_valid(c, s, k)
+    zcf = np.where(valid, cornish_fisher_quantile(c, s, k), np.nan)
     phi = stats.norm.pdf(c)
     m1, m2, m3 = -phi / p, 1 - c * phi / p, -(c**2 + 2) * phi / p
     ez = m1 + (m2 - 1) * s / 6 + (m3 - 3 * m1) * k / 24 - (2 * m3 - 5 * m1) * s**2 / 36
+    ez = np.where(valid, ez, np.nan)
     var = -(mu[:, None] + sd[:, None] * zcf)
     es = -(mu[:, None] + sd[:, None] * ez)
     return var, es

@@ -144,7 +144,9 @@ def _backtest(r: StressReport) -> str:
         )
         return f'<h2>VaR backtest</h2><p class="note">{note}</p>' + chart
     top = r.backtest[r.backtest["level"] == r.backtest["level"].max()]
-    basel = int(top["basel_days"].min())  # 250, or the range's scored days when fewer
+    basel = int(
+        top["basel_days"].max()
+    )  # 250, or the range's scored days when fewer (Cornish-Fisher may miss some)
     last = {f"{x} (250 d)": f"{x} (last {basel} d)" for x in ("exceptions", "zone")}
     b = r.backtest.drop(columns="basel_days")
     b["level"] = b["level"].map(lambda x: f"{x:.1%}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from mltrainer import fmt
@@ -100,10 +101,12 @@ def var_figures(
     ``estimate(method)``, when given, stands for :func:`rolling_forecasts` on these
     returns, levels and window (a cache that keeps them); its answer is checked."""
     levels = tuple(float(x) for x in s.levels)
-    var_rows, bt_rows, forecasts, exceptions, short = [], [], {}, None, {}
+    var_rows, bt_rows, forecasts, exceptions, short, gaps = [], [], {}, None, {}, {}
     tail = port.dropna().iloc[-s.var_window :]
     for method in s.methods:
         v, e = var_es(tail, list(levels), method)
+        if method == "cornish_fisher" and np.isnan(v).any():
+            gaps[f"{method} now"] = int(np.isnan(v).sum())
         if estimate is None:
             estimated = rolling_forecasts(port, method, levels, s.var_window)
         else:
@@ -113,6 +116,9 @@ def var_figures(
             forecast = estimated["var"].iloc[:, j]
             exc = var_exceptions(port, forecast).loc[first:]
             scored = int(exc.notna().sum())
+            missed = unforecast_days(port, forecast, first)
+            if missed:
+                gaps[f"{method} {level:.1%}"] = missed
             if scored >= MIN_BACKTEST_DAYS:
                 bt_rows.append(_backtest_row(method, level, exc))
             else:
@@ -126,8 +132,35 @@ def var_figures(
         backtest=pd.DataFrame(bt_rows, columns=list(BACKTEST_COLUMNS)),
         forecasts=pd.DataFrame(forecasts, index=port.loc[first:].index),
         exceptions=exceptions if exceptions is not None else pd.Series(dtype=float),
-        warnings=_short_note(short, first, port.index[-1]),
+        warnings=_short_note(short, first, port.index[-1]) + _gap_note(gaps),
     )
+
+
+def unforecast_days(port: pd.Series, forecast: pd.Series, first: pd.Timestamp) -> int:
+    """Days of the range with a return but no forecast, after the first forecast (a
+    method that can refuse a window: Cornish-Fisher outside its domain)."""
+    made = forecast.shift(1).loc[first:]
+    start = made.first_valid_index()
+    if start is None:
+        return 0
+    made, r = made.loc[start:], port.loc[start:]
+    return int((made.isna() & r.notna()).sum())
+
+
+def _gap_note(gaps: dict[str, int]) -> list[str]:
+    """What the forecasts left out: Cornish-Fisher gives no figure for a window outside
+    its domain (:func:`mltrainer.measures.var.cornish_fisher_valid`)."""
+    if not gaps:
+        return []
+    now = gaps.pop("cornish_fisher now", 0)
+    parts = [f"{k}: {fmt.count(n, 'day')} without a forecast" for k, n in gaps.items()]
+    if now:
+        parts.insert(0, f"cornish_fisher: no VaR/ES from the last window ({now} level(s))")
+    return [
+        "; ".join(parts) + " (the Cornish-Fisher expansion is no quantile function when "
+        "the window's excess kurtosis is high, about above 8, as with a crash in it; those "
+        "days are not scored, so its backtest covers fewer days than the other methods')"
+    ]
 
 
 def rolling_forecasts(port: pd.Series, method: str, levels: tuple, var_window: int) -> pd.DataFrame:
