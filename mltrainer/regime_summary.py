@@ -28,6 +28,10 @@ class RangeSummary:
     transitions: pd.DataFrame
 
 
+# days a regime must hold in the range before its annualised mean and volatility are shown
+MIN_STAT_DAYS = 21
+
+
 def range_summary(
     labels: pd.Series, prices: pd.Series, k: int, names: dict | None = None
 ) -> RangeSummary:
@@ -49,7 +53,9 @@ def range_summary(
     -------
     RangeSummary
         ``stats`` as :func:`~mltrainer.models._regime_math.regime_stats` plus
-        ``expected_duration_days`` (from the empirical matrix's diagonal);
+        ``expected_duration_days`` (from the empirical matrix's diagonal; NaN for a
+        regime never left in the range); mean and volatility NaN for a regime held
+        fewer than :data:`MIN_STAT_DAYS` days;
         ``transitions`` a k x k frame of P(to | from) indexed by label, rows "from",
         columns "to" (a regime never left inside the range has a NaN row).
     """
@@ -60,7 +66,13 @@ def range_summary(
     stats = regime_stats(values, returns.to_numpy(), k, names_)
     matrix = transition_matrix(values, k)
     stats["expected_duration_days"] = expected_durations(np.nan_to_num(matrix, nan=0.0))
-    stats.loc[np.isnan(np.diag(matrix)), "expected_duration_days"] = np.nan
+    # a regime never entered, or never left inside the range (1 / (1 - 1) = inf), has no
+    # duration this range can measure
+    never_left = np.isnan(np.diag(matrix)) | (np.nan_to_num(np.diag(matrix)) >= 1.0)
+    stats.loc[never_left, "expected_duration_days"] = np.nan
+    # annualised from a handful of days is noise (10 days gave -426 % a year)
+    few = stats["n_days"] < MIN_STAT_DAYS
+    stats.loc[few, ["mean_return", "volatility"]] = np.nan
     transitions = pd.DataFrame(
         matrix, index=pd.RangeIndex(k, name="from"), columns=pd.RangeIndex(k, name="to")
     )

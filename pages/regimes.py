@@ -18,7 +18,7 @@ from mltrainer.plots.regimes import (
     stress_level,
     transition_heatmap,
 )
-from mltrainer.regime_summary import current_run, range_summary
+from mltrainer.regime_summary import MIN_STAT_DAYS, current_run, range_summary
 from ui import links
 from ui.compute import params_key, run_index_model, run_model
 from ui.context import current, load
@@ -145,7 +145,7 @@ if rec.any() and len(valid):
     row.metric(
         "Stressed during recessions",
         f"{stressed[rec].mean():.0%}",
-        f"{stressed[~rec].mean():.0%} outside",
+        f"{stressed[~rec].mean():.0%} outside" if (~rec).any() else "every day a recession",
         delta_color="off",
         delta_arrow="off",
         help="Share of NBER recession days the model put in its most stressed regime, "
@@ -219,9 +219,10 @@ st.dataframe(
 )
 st.caption(
     f"Over the range only ({span}): annualised mean return and volatility of the days in "
-    "each regime, and the empirical one-day transition probabilities between the labels "
-    "(expected duration 1 / (1 - p_ii)). The labels themselves are causal: each day's uses "
-    "data up to that day, history before the range included."
+    f"each regime (blank for a regime held under {MIN_STAT_DAYS} days), and the empirical "
+    "one-day transition probabilities between the labels (expected duration 1 / (1 - p_ii); "
+    "blank for a regime never left in the range). The labels themselves are causal: each "
+    "day's uses data up to that day, history before the range included."
 )
 
 if len(outputs) > 1:
