@@ -162,7 +162,7 @@ shown_default = (
     if url.get("ticker") in tickers
     else (next((t for t in default_tickers(sel, 1) if t in tickers), tickers[0]))
 )
-if url.get("ticker") not in (None, shown_default):
+if url.get("from_link") and url.get("ticker") not in (None, shown_default):
     st.warning(
         links.plain(
             f"The link's ticker={url['ticker'][:40]!r} is not among the tickers run; "

@@ -63,8 +63,8 @@ def _sync_url(state: dict) -> None:
 
 def url_state() -> dict:
     """The Model Lab settings to start from: the URL on a session's first visit (a shared
-    link), afterwards the settings of the last run (see :func:`write_url`); plain values
-    plus ``params`` {name: text}."""
+    link; ``from_link`` is then True), afterwards the settings of the last run (see
+    :func:`write_url`); plain values plus ``params`` {name: text}."""
     if "lab_url" not in st.session_state:
         qp = st.query_params
         state = {k: qp.get(k) for k in URL_KEYS if qp.get(k) is not None}
@@ -81,6 +81,7 @@ def url_state() -> dict:
                     state[name] = value
         for problem in link_choices(state):
             st.warning(links.plain(problem))
+        state["from_link"] = True  # the settings of a link, not of this session's last run
         st.session_state["lab_url"] = state
     return st.session_state["lab_url"]
 

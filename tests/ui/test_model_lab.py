@@ -72,6 +72,17 @@ def test_a_shared_link_reproduces_the_run(app, shared_data_dir):
     assert str(x[0])[:10] >= "2015-01-02" and str(x[-1])[:10] <= "2019-12-31"
 
 
+def test_dropping_the_charted_ticker_is_not_blamed_on_a_link(app, shared_data_dir):
+    """Opened without a link, a change of tickers that drops the charted one said "The
+    link's ticker='AAPL' is not among the tickers run": the page took its last run's
+    settings for a link. A real link's missing ticker is still named."""
+    at = open_page(app, "model_lab", "local")
+    at.multiselect(key="lab_tickers").set_value(["MSFT"]).run()
+    assert not errors(at)
+    assert at.selectbox(key="lab_ticker").value == "MSFT"
+    assert not [w.value for w in at.warning if "The link's" in w.value]
+
+
 def test_each_run_lands_in_the_audit_trail_once(app, shared_data_dir):
     at = open_page(app, "model_lab", "local")
     at.slider(key=SPEC_KEY + "short_window").set_value(17).run()
