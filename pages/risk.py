@@ -373,6 +373,10 @@ with tab_stress:
                 b2.warning(printed["message"])
         for warning in report.warnings[:5]:
             st.caption(f"⚠ {warning}")
+        if len(report.warnings) > 5:  # every note is kept: the rest fold away
+            with st.expander(f"{len(report.warnings) - 5} more notes on the scenarios"):
+                for warning in report.warnings[5:]:
+                    st.caption(f"⚠ {warning}")
 
 with tab_drivers:
     if tab_drivers.open:  # a lazy tab: drawn only while open

@@ -164,7 +164,7 @@ def _clip_dates(value, first: dt.date, last: dt.date, default_start: dt.date) ->
     clipped = tuple(min(max(v, first), last) for v in value)
     if len(clipped) == 1:  # the user is half-way through picking a range
         return clipped
-    return clipped if clipped[0] <= clipped[1] else (default_start, last)
+    return tuple(sorted(clipped))  # a pair set the wrong way round means the same range
 
 
 def _hand_over_to_app() -> None:
@@ -216,9 +216,12 @@ def sidebar() -> Selection:
                 max_value=last,
                 key="g_dates",
             )
-        start, end = (
-            dates if isinstance(dates, tuple) and len(dates) == 2 else (start_default, last)
-        )
+        if isinstance(dates, tuple) and len(dates) == 2:
+            start, end = dates
+        else:  # half-way through picking a range: keep showing the range picked before
+            before = st.session_state.get("selection")
+            kept = before is not None and before.source == source and before.start is not None
+            start, end = (before.start, before.end) if kept else (start_default, last)
         chosen = st.multiselect(
             "Universe: sectors", sectors, key="g_sectors", help="Empty means every sector"
         )

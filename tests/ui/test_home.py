@@ -69,3 +69,24 @@ def test_no_twelve_month_bar_before_the_data_has_a_year(app, shared_data_dir):
     assert np.isnan(list(bars["12 months"].values())).all()
     assert np.isfinite(list(bars["3 months"].values())).all()
     assert any("no 12 months return: the data holds" in c.value for c in at.caption)
+
+
+def test_a_half_picked_or_reversed_range_keeps_the_readers_range(app, shared_data_dir):
+    """The first click of a range picks one date: every page reran on the default ten
+    years (the costliest range) until the second click; it now keeps the range picked
+    before. A pair the wrong way round is the same range, not a reset to the default."""
+    import datetime as dt
+
+    at = app.run()
+    picked = (dt.date(2018, 1, 2), dt.date(2019, 12, 31))
+    at.sidebar.date_input(key="g_dates").set_value(picked).run()
+    sel = at.session_state["selection"]
+    assert (sel.start, sel.end) == picked
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2020, 3, 2),)).run()
+    assert not at.exception, at.exception
+    sel = at.session_state["selection"]
+    assert (sel.start, sel.end) == picked
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2021, 4, 21), dt.date(2020, 1, 2)))
+    at.run()
+    sel = at.session_state["selection"]
+    assert (sel.start, sel.end) == (dt.date(2020, 1, 2), dt.date(2021, 4, 21))

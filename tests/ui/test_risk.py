@@ -101,6 +101,21 @@ def test_cornish_fisher_outside_its_domain_shows_no_figure_and_says_why(app, sha
     assert int(metrics(at)["Exceptions"].replace(",", "")) < 300
 
 
+def test_every_scenario_note_is_shown_past_the_first_five(app, shared_data_dir):
+    """CARR (listed 2020) stands aside in every replay before it: eight notes, of which
+    the page showed five and dropped the rest unsaid; the rest now fold away."""
+    at = open_page(app, "risk", "local")
+    at.multiselect(key="risk:tickers").set_value(["AAPL", "CARR"]).run()
+    at = open_tab(at, "risk_tab", "Stress scenarios")
+    assert not errors(at)
+    more = [e for e in at.expander if "more notes on the scenarios" in e.label]
+    assert len(more) == 1
+    shown = [c.value for c in at.caption if c.value.startswith("⚠")]
+    n_more = int(more[0].label.split()[0])
+    assert len(shown) == 5 + n_more and n_more >= 1
+    assert any("COVID" in text for text in shown[5:])
+
+
 def test_weighting_and_crash_size_change_the_output(app, shared_data_dir):
     at = open_tab(open_page(app, "risk", "local"), "risk_tab", "Correlation & risk contributions")
     equal = array(figure(at, "risk_contrib")["data"][0]["x"]).astype(float)
