@@ -17,14 +17,14 @@ if data is None:
     stop()
 found = latest_stored()
 if found is None:
-    st.info(
+    note = (
         "No leaderboard has been stored yet. The full one runs from the command line "
         "(`python -m mltrainer leaderboard --universe sp500 --start 2000-01-01`, or on a "
-        "Dask cluster with `--scheduler`); shown meanwhile: the momentum family on a few "
-        "tickers of the sidebar's range."
+        "Dask cluster with `--scheduler`)"
     )
-    with friendly("Leaderboard"):
+    with friendly(f"{note}. Nor could the momentum family run on the sidebar's range"):
         table, meta = starter(sel, default_tickers(sel, 5))
+    st.info(f"{note}; shown meanwhile: the momentum family on a few tickers of the range.")
 else:
     table, meta = found
 st.caption(coverage(meta))

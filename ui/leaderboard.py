@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from mltrainer.config import DEFAULT_COST_BPS
-from mltrainer.errors import DataError, MLTrainerError
+from mltrainer.errors import MLTrainerError
 from ui.feedback import result_store, with_progress
 
 STARTER_FAMILY = "momentum"  # milliseconds a setting on a few tickers: a quick first look
@@ -42,7 +42,6 @@ def starter(sel, tickers: list[str]) -> tuple[pd.DataFrame, dict]:
     training window, 126-day test folds, the default 5 bps a trade), computed once per server with a
     progress bar; its tasks are kept in the cache folder like any leaderboard's."""
     from mltrainer.backtest.leaderboard import data_meta, leaderboard_models, run_leaderboard
-    from mltrainer.backtest.splits import min_test_size
     from mltrainer.backtest.walkforward import WalkForwardSettings
     from mltrainer.data.cache import get_cache
     from ui.data import window
@@ -52,14 +51,7 @@ def starter(sel, tickers: list[str]) -> tuple[pd.DataFrame, dict]:
         settings = WalkForwardSettings(
             train_size=504, test_size=126, backtest_kwargs={"commission_bps": DEFAULT_COST_BPS}
         )
-        need = settings.min_dates()
-        if len(data.dates) < need:
-            raise DataError(
-                f"the sidebar's range holds {len(data.dates)} trading days; this board "
-                f"needs at least {need} (a {settings.train_size}-day first training window "
-                f"and a test fold of {min_test_size(settings.test_size)} days or more): "
-                "widen the date range"
-            )
+        settings.check_fits(data.dates, "widen the sidebar's date range")
         board = run_leaderboard(
             data,
             leaderboard_models([STARTER_FAMILY]),

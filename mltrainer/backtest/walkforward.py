@@ -188,17 +188,20 @@ class WalkForwardSettings:
         than the dates: the last one has no next bar to earn)."""
         return self.train_size + min_test_size(self.test_size) + 1
 
-    def check_fits(self, dates: pd.DatetimeIndex) -> None:
-        """Refuse, before any run, dates too few for one fold, naming their range and
-        what a fold needs (the splitter speaks of samples; a user of trading days)."""
+    def check_fits(
+        self,
+        dates: pd.DatetimeIndex,
+        remedy: str = "widen the dates or shorten the training window",
+    ) -> None:
+        """Refuse, before any run, dates too few for one fold, naming their range, what a
+        fold needs (the splitter speaks of samples; a user of trading days) and ``remedy``."""
         if len(dates) < self.min_dates():
             span = fmt.date_range(dates[0], dates[-1]) if len(dates) else "with no date"
             held, need = fmt.count(len(dates), "trading day"), fmt.integer(self.min_dates())
             raise DataError(
                 f"the range {span} holds {held}; a walk-forward needs {need} (a "
                 f"{self.train_size}-day first training window and a test fold of "
-                f"{min_test_size(self.test_size)} days or more): widen the dates or shorten "
-                "the training window"
+                f"{min_test_size(self.test_size)} days or more): {remedy}"
             )
         self.splits(len(dates) - 1)  # purging and embargo may still leave too little
 

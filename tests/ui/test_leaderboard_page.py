@@ -98,8 +98,14 @@ def test_a_range_too_short_for_the_starter_board_says_how_long_it_must_be(
     dates = load_market_data("local", tickers=["AAPL"]).dates
     app.query_params.update({"start": str(dates[-567].date()), "end": str(dates[-1].date())})
     at = open_page(app, "leaderboard", "local")
+    first, last = dates[-567].date(), dates[-1].date()
     assert errors(at) == [
-        "Leaderboard: the sidebar's range holds 567 trading days; this board needs at least "
-        "568 (a 504-day first training window and a test fold of 63 days or more): widen "
-        "the date range"
+        "No leaderboard has been stored yet. The full one runs from the command line "
+        "(`python -m mltrainer leaderboard --universe sp500 --start 2000-01-01`, or on a "
+        "Dask cluster with `--scheduler`). Nor could the momentum family run on the "
+        f"sidebar's range: the range from {first} to {last} holds 567 trading days; a "
+        "walk-forward needs 568 (a 504-day first training window and a test fold of 63 days "
+        "or more): widen the sidebar's date range"
     ]
+    # no note promises a board "shown meanwhile" that is not there
+    assert not [i.value for i in at.info if "shown meanwhile" in i.value]
