@@ -62,10 +62,23 @@ def report() -> None:
         if isinstance(value, list):  # a multiselect: Streamlit keeps the choices it knows
             _report_choices(key, raw, value)
             continue
-        if key in st.query_params or not raw:  # taken (Streamlit keeps what it used)
+        if isinstance(value, tuple):  # a range slider: two values, one parameter each
+            _report_range(key, raw, value)
             continue
         if not isinstance(value, bool | int | float | str | dt.date):
             continue  # app state that shares a link parameter's name, not a widget
+        if len(raw) > 1:  # a widget takes one value: which one was used is not the link's
+            given = ", ".join(repr(r[:40]) for r in raw[:5]) + (" ..." if len(raw) > 5 else "")
+            st.toast(
+                plain(
+                    f"The link gives {key} {len(raw)} times ({given}); this page takes one "
+                    f"and shows {_shown(value)}."
+                ),
+                icon="⚠️",
+            )
+            continue
+        if key in st.query_params or not raw:  # taken (Streamlit keeps what it used)
+            continue
         labelled = key in _LABELS and raw[-1] == _LABELS[key](value)
         if not (labelled or matches(raw[-1], value)):  # dropped, not for being the default
             st.toast(
@@ -75,6 +88,24 @@ def report() -> None:
                 ),
                 icon="⚠️",
             )
+
+
+def _report_range(key: str, raw: list[str], value: tuple) -> None:
+    """Name a range slider's link values that it did not take (it takes two: ``key=lo``
+    and ``key=hi``; ``mon:vol_windows=300`` alone was dropped unsaid)."""
+    if key in st.query_params or not raw:  # taken
+        return
+    if len(raw) == len(value) and all(matches(r, v) for r, v in zip(raw, value, strict=True)):
+        return  # the default range, which Streamlit leaves out of the URL
+    given = ", ".join(repr(r[:40]) for r in raw[:5]) + (" ..." if len(raw) > 5 else "")
+    st.toast(
+        plain(
+            f"The link's {key} ({given}) is not a range this page takes (two values, "
+            f"{key}=low&{key}=high, within the slider's bounds); showing "
+            f"{' to '.join(_shown(v) for v in value)} instead."
+        ),
+        icon="⚠️",
+    )
 
 
 def _report_choices(key: str, raw: list[str], value: list) -> None:

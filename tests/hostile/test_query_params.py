@@ -306,9 +306,33 @@ def test_a_value_a_page_widget_cannot_take_is_named(app, shared_data_dir):
     assert len(toasts) == 3
 
 
+def test_a_repeated_value_or_a_half_range_is_named(app, shared_data_dir):
+    """A range slider's link value that is not two values was dropped unsaid
+    (mon:vol_windows=300), and a value given three times, each a level the page has,
+    was called 'not a value this page takes'."""
+    at, toasts = _open(app, "monitor", {"mon:vol_windows": "300"})
+    assert at.slider(key="mon:vol_windows").value == (21, 252)
+    assert toasts == [
+        "The link's mon:vol_windows ('300') is not a range this page takes (two values, "
+        "mon:vol_windows=low&mon:vol_windows=high, within the slider's bounds); showing 21 "
+        "to 252 instead."
+    ]
+    at, toasts = _open(
+        AppTest.from_file(ENTRY, default_timeout=180),
+        "risk",
+        {"risk_level": ["0.95", "0.99", "0.9"]},
+    )
+    shown = at.select_slider(key="risk_level").value
+    assert toasts == [
+        f"The link gives risk_level 3 times ('0.95', '0.99', '0.9'); this page takes one "
+        f"and shows {shown!r}."
+    ]
+
+
 @pytest.mark.parametrize(
     "page,params",
     [
+        ("monitor", {"mon:vol_windows": ["30", "200"]}),  # a range, as the page writes it
         ("universe", {"uni_window": "1 year", "uni_around": "30", "rrg_tail": "8"}),
         ("universe", {"uni_window": "3 months", "uni_tab": "Sector rotation"}),
         ("regimes", {"rg_detail": "Volatility", "rg_log": "true"}),
@@ -319,6 +343,7 @@ def test_a_value_a_page_widget_cannot_take_is_named(app, shared_data_dir):
         ("model_lab", {"lab_mode": "Expanding", "lab_points": "4", "lab_test": "126"}),
     ],
     ids=[
+        "monitor-range",
         "universe",
         "universe-defaults",
         "regimes",
