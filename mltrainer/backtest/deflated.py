@@ -70,7 +70,8 @@ def deflated_sharpe_ratio(
 
     Returns
     -------
-    dict with ``dsr, sharpe, sr0, n_trials, var_trials, n_obs, skew, kurtosis``.
+    dict with ``dsr`` (a probability), ``sharpe_per_period`` (not annualised, as ``sr0``),
+    ``sr0, n_trials, var_trials, n_obs, skew, kurtosis``.
     """
     r = np.asarray(returns, dtype="float64")
     r = r[np.isfinite(r)]
@@ -84,7 +85,7 @@ def deflated_sharpe_ratio(
     sr0 = expected_max_sharpe(var, n)
     return {
         "dsr": probabilistic_sharpe_ratio(sr, sr0, len(r), skew, kurt),
-        "sharpe": sr,
+        "sharpe_per_period": sr,  # a daily Sharpe beside an annualised one misleads
         "sr0": sr0,
         "n_trials": n,
         "var_trials": var,

@@ -402,13 +402,18 @@ def _walkforward_lines(summary: dict) -> list[str]:
             f"{fmt.date(row['test_end'])}  {str(row['params']):<30} "
             f"{fmt.ratio(row['is_sharpe']):>9} {fmt.ratio(row['oos_sharpe']):>10}"
         )
+    lines.append(
+        "(a fold's dates are its decision dates; each decision earns the next day's return, "
+        "so the out-of-sample track runs a day past the last fold)"
+    )
     return [
         *lines,
         f"out-of-sample: Sharpe {fmt.ratio(oos['sharpe'])}, CAGR {fmt.percent(oos['cagr'])}, "
         f"max drawdown {fmt.percent(oos['max_drawdown'])}",
-        f"deflated Sharpe (OOS, N={fmt.integer(dsr['oos']['n_trials'])}): "
-        f"{fmt.ratio(dsr['oos']['dsr'])}; best whole-sample point: "
-        f"{fmt.ratio(dsr['best_trial']['dsr'])}",
+        "deflated Sharpe ratio (the probability that the true Sharpe is above the best of "
+        f"{fmt.integer(dsr['oos']['n_trials'])} trials under no skill; Bailey & Lopez de Prado): "
+        f"out of sample {fmt.ratio(dsr['oos']['dsr'])}, best grid point over the whole "
+        f"range {fmt.ratio(dsr['best_trial']['dsr'])}",
         *_baseline_lines(summary["baselines"]),
     ]
 

@@ -56,6 +56,11 @@ def test_walkforward_text_formats_folds_and_out_of_sample(capsys, sp500_dir):
         f"max drawdown {fmt.percent(oos['max_drawdown'])}"
     )
     assert "(annualised over 252 trading days a year" in text
+    # the deflated Sharpe ratio is a probability, and the JSON's per-period Sharpe says so
+    assert "deflated Sharpe ratio (the probability that the true Sharpe is above" in text
+    assert "sharpe_per_period" in doc["deflated_sharpe"]["oos"]
+    assert "sharpe" not in doc["deflated_sharpe"]["oos"]
+    assert "each decision earns the next day's return" in text
     fold = doc["folds"][0]
     assert _line(text, "0 ").split()[-2:] == [
         fmt.ratio(fold["is_sharpe"]),
