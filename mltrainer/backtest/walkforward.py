@@ -474,8 +474,19 @@ def _stitched_backtest(
 ) -> BacktestResult:
     """One backtest of the out-of-sample signal: each test fold from its chosen point."""
     signals = {j: trials.signal(j) for j in sorted(set(chosen))}
-    stitched = _stitch([signals[j] for j in chosen], splits, trials.data.dates)
-    return run_backtest(stitched, trials.data, **trials.backtest)
+    dates = trials.data.dates
+    stitched = _stitch([signals[j] for j in chosen], splits, dates)
+    oos = run_backtest(stitched, trials.data, **trials.backtest)
+    last = int(splits[-1].test[-1])  # decisions run to n - 2 (each earns the next day)
+    if last < len(dates) - 2:  # a last stretch shorter than half a fold is in no fold
+        untested = dates[last + 2 :]
+        oos.warnings = (
+            *oos.warnings,
+            f"the last {fmt.count(len(untested), 'trading day')} of the range "
+            f"({fmt.date_range(untested[0], untested[-1])}) are in no test fold (fewer than "
+            "half a test fold): the out-of-sample figures end before the range does",
+        )
+    return oos
 
 
 def _stitch(

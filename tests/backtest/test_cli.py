@@ -137,6 +137,24 @@ def test_a_ticker_with_no_price_in_the_range_is_named(capsys):
     assert not any("no price" in w for w in json.loads(capsys.readouterr().out)["warnings"])
 
 
+def test_a_last_stretch_in_no_test_fold_is_named(capsys):
+    """Rolling 252/504 folds over 2012-2021 leave the last 71 days in no fold (under
+    half a fold): the out-of-sample figures end in January and the run says so."""
+    argv = ["walkforward", "momentum/SimpleMomentumModel", "--no-progress", "--n-jobs", "1"]
+    argv += ["--tickers", "AAPL,MSFT,XOM", "--source", "local", "--start", "2012-01-01"]
+    rolling = ["--mode", "rolling", "--train-days", "252", "--test-days", "504"]
+    assert main([*argv, "--end", "2021-04-21", *rolling, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert any(
+        w.startswith("the last 71 trading days of the range (from 2021-01-08 to 2021-04-21)")
+        for w in doc["warnings"]
+    )
+    # expanding 756/252 folds over 2012-2020 reach the range's end: nothing to say
+    expanding = ["--train-days", "756", "--test-days", "252", "--end", "2020-12-31"]
+    assert main([*argv, *expanding, "--json"]) == 0
+    assert not any("in no test fold" in w for w in json.loads(capsys.readouterr().out)["warnings"])
+
+
 def test_backtest_and_walkforward_charge_the_model_labs_costs_by_default(capsys):
     """Without --cost-bps the CLI charged nothing while the Model Lab charged 5 bps, so
     the same run gave two answers; both now take config.DEFAULT_COST_BPS."""
