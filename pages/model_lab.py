@@ -202,8 +202,8 @@ pk, tk = params_key(params), tuple(tickers)
 if family == "ml":
     st.caption(
         "Machine-learning models refit on a walk-forward schedule: a first run takes "
-        "from seconds to about a minute; the same settings are then served from the "
-        "cache."
+        "from seconds to about two minutes (the ensemble, on five tickers over ten years); "
+        "the same settings are then served from the cache."
     )
 with friendly(f"{short(key)} could not run"):
     run = lab_run(sel.source, key, pk, tk, sel.start, sel.end, costs, bench, universe)

@@ -77,6 +77,15 @@ with st.expander("Model parameters", expanded=False):
             get_model(key), key_prefix=f"rg:{short(key)}", columns=4, bind=True
         )
 
+slow = [short(k) for k in chosen if get_model(k).costly_columns]
+if slow:  # minutes without a word read as a hung page
+    st.caption(
+        f"{', '.join(slow)} refits a maximum-likelihood model on past data every "
+        "`refit_every` days: a first run over the index's history (from 1990) takes "
+        "seconds with 2 regimes and one to two minutes with 3; the result is then kept "
+        "for every session."
+    )
+
 end = sel.end
 if series == INDEX:
     end = min(pd.Timestamp(sel.end or data.dates[-1]), index_close().index[-1]).date()
