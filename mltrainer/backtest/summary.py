@@ -135,6 +135,15 @@ def summarise(
             "annualised figures (CAGR, volatility, Sharpe, Sortino, Calmar, alpha, information "
             "ratio, turnover, benchmark CAGR) extrapolate that to a year"
         )
+    # long beyond equity (a cost paid from a fully invested book leaves a sliver: 1% is
+    # the least worth a word)
+    borrowed = np.asarray(sim["invested"], dtype="float64") - 1.0
+    if settings.cash_rate is None and np.nanmax(borrowed, initial=0.0) > 0.01:
+        warnings.append(
+            f"the book holds up to {fmt.percent(1.0 + np.nanmax(borrowed), 0)} of its equity "
+            f"long net ({fmt.count(int((borrowed > 0.01).sum()), 'day')}): the borrowed part "
+            "is financed at 0% (no cash rate given), which flatters the figures"
+        )
     held = np.flatnonzero(np.any(sim["positions"] != 0, axis=1))
     if not held.size:
         warnings.append(

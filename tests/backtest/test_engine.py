@@ -96,6 +96,21 @@ def test_signal_normalised_to_the_gross_limit_and_nan_is_no_position():
     assert pos.iloc[3].to_numpy() == pytest.approx([1.5, 0.0])  # NaN cell: weight 0
 
 
+def test_a_book_long_beyond_its_equity_says_the_borrowing_is_free():
+    """1.5x long on 2020-03-05 (a 150 % book) borrows half its equity: with no cash rate
+    that costs nothing, which the run must say; with a rate it is charged, and a
+    long/short book of 1.5 gross and 0 net borrows nothing."""
+    sig = pd.DataFrame({"AAPL": [1.0, 1.0, 1.0, 1.0, 1.0], "MSFT": 0.5}, index=HAND_DATES)
+    note = "the book holds up to 150% of its equity long net"
+    res = run_backtest(sig, HAND_PRICES, gross_limit=1.5)
+    assert any(w.startswith(note) and "financed at 0%" in w for w in res.warnings)
+    res = run_backtest(sig, HAND_PRICES, gross_limit=1.5, cash_rate=2.0)
+    assert not any(w.startswith(note) for w in res.warnings)
+    hedged = pd.DataFrame({"AAPL": 1.0, "MSFT": -1.0}, index=HAND_DATES)
+    res = run_backtest(hedged, HAND_PRICES, gross_limit=1.5)
+    assert not any("long net" in w for w in res.warnings)
+
+
 def test_a_backtest_that_never_holds_anything_says_so(basket):
     """An all-NaN or all-zero signal (a dual momentum on one ticker has no relative part)
     is a backtest of cash: its 0% figures carry a warning; one position lifts it."""
