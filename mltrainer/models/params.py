@@ -9,6 +9,7 @@ naming the parameter, the value and what is allowed.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -75,11 +76,10 @@ class IntParam(_RangeParam):
     _what = "an integer"
 
     def _accepts(self, value: Any) -> bool:
-        if isinstance(value, bool):
-            return False
-        return isinstance(value, int) or (
-            hasattr(value, "is_integer") and float(value).is_integer()
-        )
+        # an int (Python's or numpy's), not 21.0: a float that passed here reached the
+        # maths as a float and failed there ("min_periods must be an integer"), as
+        # scikit-learn's Interval(Integral, ...) refuses it too
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
     def parse(self, text: str) -> int:
         try:
