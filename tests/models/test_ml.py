@@ -335,3 +335,20 @@ def test_refits_in_workers_give_the_same_signal(data):
         workers = model.run(data)
     pd.testing.assert_frame_equal(alone.primary, workers.primary, check_exact=True)
     pd.testing.assert_frame_equal(alone.tables["refits"], workers.tables["refits"])
+
+
+def test_refits_that_cannot_fit_are_said_not_left_as_a_silent_nan(basket):
+    """On AAPL 2005-2006 a 252-day min_train leaves every refit short of the 200 pooled
+    samples a fit needs: the signal is all NaN, which only tables['refits'] said. The
+    output's warnings now say it; a run whose refits all fit says nothing."""
+    aapl = basket.select(tickers=["AAPL"], start="2005-01-01", end="2006-12-29")
+    out = BaseMLModel(min_train=252).run(aapl)
+    assert out.primary.isna().all().all()
+    assert out.tables["refits"]["skipped"].notna().all()
+    assert out.warnings == (
+        f"every one of the {len(out.tables['refits'])} refits was skipped (too few samples: "
+        "a fit needs 200 training samples): the model gives no signal; widen the range or "
+        "lengthen the training window",
+    )
+    fine = BaseMLModel().run(basket.select(tickers=["AAPL", "MSFT"], end="2008-12-31"))
+    assert not any("refits" in w for w in fine.warnings)
