@@ -51,6 +51,7 @@ def _status(args) -> int:
         "data_dir": None if config.data_dir() is None else str(config.data_dir()),
         "local_folder": None if local is None else str(local),
         "auto_source": "local" if local is not None else "live or bundled",
+        "data_dir_problem": None if local is not None else config.data_dir_problem(),
         "cache_dir": str(cache.directory),
         "n_entries": len(entries),
         "n_stale": sum(e["stale"] for e in entries),
@@ -60,7 +61,11 @@ def _status(args) -> int:
         },
     }
     lines = [
-        f"data folder: {doc['local_folder'] or 'none (bundled data is used)'}",
+        "data folder: "
+        + (
+            doc["local_folder"]
+            or f"none: {doc['data_dir_problem']} (auto: the live sources, else the bundled data)"
+        ),
         f"cache: {doc['cache_dir']} ({fmt.integer(doc['n_entries'])} entries, "
         f"{fmt.integer(doc['n_stale'])} stale)",
     ]

@@ -74,6 +74,18 @@ def test_data_load_bundled_and_status(capsys):
     assert code == 0 and "entries" in doc and "cache_dir" in doc
 
 
+def test_data_status_names_a_data_folder_setting_that_is_wrong(capsys, monkeypatch, tmp_path):
+    """A mistyped MLTRAINER_DATA_DIR read 'data folder: none (bundled data is used)',
+    as if none were set."""
+    monkeypatch.setenv("MLTRAINER_DATA_DIR", str(tmp_path / "nonexist"))
+    code, out, _ = _run(capsys, "data", "status")
+    assert code == 0
+    assert out.splitlines()[0] == (
+        f"data folder: none: MLTRAINER_DATA_DIR={tmp_path / 'nonexist'} does not exist "
+        "(auto: the live sources, else the bundled data)"
+    )
+
+
 def test_bad_input_is_one_clear_line(capsys, sp500_dir):
     code, out, err = _run(
         capsys,
