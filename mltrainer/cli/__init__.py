@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m mltrainer",
         description="mltrainer: S&P 500 data, models, backtests and reports",
     )
+    from mltrainer import __version__
+
+    parser.add_argument("--version", action="version", version=f"mltrainer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (data, universe, models, backtest, leaderboard, report, audit):
         module.register(sub)

@@ -45,6 +45,19 @@ class UsageError(SystemExit):
         self.message = message
 
 
+def file_path(option: str) -> Callable[[str], str]:
+    """An argparse ``type=`` for a file to write: an empty or blank value is refused by
+    name (``--out ''`` was taken for no file, or for the current folder)."""
+
+    def convert(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{option} is empty: give the file to write")
+        return text
+
+    convert.__name__ = "file path"
+    return convert
+
+
 def checked(parse: Callable[..., Any], name: str, *args, **kwargs) -> Callable[[str], Any]:
     """An argparse ``type=`` that runs a :mod:`mltrainer.validate` check on the text.
 

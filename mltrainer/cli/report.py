@@ -17,6 +17,7 @@ from mltrainer.cli.common import (
     add_group,
     add_number,
     emit,
+    file_path,
     live_source,
     load_data,
     load_history,
@@ -90,9 +91,14 @@ def register(subparsers: Subparsers) -> None:
         "covariance of the last 756 days), market-cap (the "
         "constituents-financials snapshot)",
     )
-    stress.add_argument("--out", required=True, help="the HTML file to write")
     stress.add_argument(
-        "--pdf", default=None, help="also print a PDF here (needs Chromium; says so if absent)"
+        "--out", type=file_path("--out"), required=True, help="the HTML file to write"
+    )
+    stress.add_argument(
+        "--pdf",
+        type=file_path("--pdf"),
+        default=None,
+        help="also print a PDF here (needs Chromium; says so if absent)",
     )
     _add_stress_settings(stress)
 

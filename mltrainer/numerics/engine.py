@@ -100,7 +100,8 @@ def dask_client(address: str, origin: str = SCHEDULER_ENV) -> Client:
         client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError, MemoryError) as exc:
         shown = address if len(address) <= 100 else f"{address[:100]}... ({len(address)} chars)"
-        reason = str(exc).replace(address, "the address")[:200]  # no echo of a huge value
+        reason = str(exc) if len(address) <= 100 else str(exc).replace(address, "the address")
+        reason = reason[:300]  # no echo of a huge value
         raise ClusterError(
             f"cannot reach Dask scheduler at {shown} ({origin}): {reason}; start one with "
             f"`dask scheduler` or unset {SCHEDULER_ENV} to run locally"

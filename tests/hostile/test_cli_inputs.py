@@ -47,6 +47,11 @@ STRESS = [
 
 # (argv, a fragment the one error line must contain); the cases come first
 NAMED = [
+    # an empty file name was taken for no file (models run) or for the current folder
+    (["models", "run", "momentum/SimpleMomentumModel", "--out", ""], "--out is empty"),
+    (["universe", "export", "--out", " "], "--out is empty"),
+    (["report", "stress", "--tickers", "AAPL,KO", "--out", ""], "--out is empty"),
+    (["report", "stress", "--out", "{tmp}/r.html", "--pdf", ""], "--pdf is empty"),
     (LOAD + ["--start", "2020-13-45"], "--start"),
     (LOAD + ["--start", "notadate"], "--start"),
     (LOAD + ["--end", "99999-01-01"], "--end"),
