@@ -336,7 +336,8 @@ def _warn_held(
     )
     if strict:
         raise DataError(
-            text + "; lower the weights, raise gross_limit or leave out tickers with price gaps"
+            text + "; lower the weights, raise gross_limit (--gross-limit) or leave out "
+            "tickers with price gaps"
         )
     panel.warnings.append(
         text + "; the weights of the tickers that trade were scaled down "

@@ -133,7 +133,7 @@ def _to_weights(
                 f"{gross_limit:g} (first {index[first].date()}: {gross[first]:.4g})"
             )
             if strict:
-                raise DataError(text + "; lower the weights or raise gross_limit")
+                raise DataError(text + "; lower the weights or raise gross_limit (--gross-limit)")
             values[over] *= (gross_limit / gross[over])[:, None]
             notes.append(text + "; those rows were scaled down to the limit")
     else:
@@ -148,7 +148,7 @@ def _to_weights(
                 f"{columns[c]} on {index[r].date()}: {values[r, c]:.4g})"
             )
             if strict:
-                raise DataError(text + "; lower the weights or raise max_weight")
+                raise DataError(text + "; lower the weights or raise max_weight (--max-weight)")
             np.clip(values, -max_weight, max_weight, out=values)
             notes.append(text + "; clipped to the limit, the excess stays in cash")
     return values
