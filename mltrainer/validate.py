@@ -155,6 +155,11 @@ def parse_float(
 def parse_int(text: str | int, name: str, low: int | None = None, high: int | None = None) -> int:
     """A whole number within ``[low, high]``."""
     raw = str(text).strip()
+    if re.fullmatch(r"[+-]?\d{19,}", raw):  # a whole number, past what a count can be
+        raise ParameterError(
+            f"{name} must be a whole number {_bound(low, high, False, False)} of at most 18 "
+            f"digits (got {_shown(text)})".replace("  ", " ")
+        )
     if not re.fullmatch(r"[+-]?\d{1,18}", raw):
         raise ParameterError(
             f"{name} must be a whole number {_bound(low, high, False, False)}"

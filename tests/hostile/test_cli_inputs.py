@@ -47,6 +47,8 @@ STRESS = [
 
 # (argv, a fragment the one error line must contain); the cases come first
 NAMED = [
+    # a whole number too long to be a count: the message said it must be "at least 1"
+    (BACKTEST + ["--rebalance-every", "9" * 20], "at least 1 of at most 18 digits"),
     # an empty file name was taken for no file (models run) or for the current folder
     (["models", "run", "momentum/SimpleMomentumModel", "--out", ""], "--out is empty"),
     (["universe", "export", "--out", " "], "--out is empty"),
