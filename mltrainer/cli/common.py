@@ -33,6 +33,9 @@ class OneLineParser(argparse.ArgumentParser):
         head, sep, rest = message.partition(": ")
         if sep and head.startswith("argument ") and rest.startswith(head[9:].split("/")[-1]):
             message = rest  # our checks already name the option
+        elif sep and rest == "expected one argument":  # "--weights -1,1,1": "-1,1,1" read as
+            option = head[9:].split("/")[-1]  # an option; with "=" it is the value
+            message += f" (a value that starts with '-' is written {option}=VALUE)"
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 

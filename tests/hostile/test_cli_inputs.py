@@ -47,6 +47,11 @@ STRESS = [
 
 # (argv, a fragment the one error line must contain); the cases come first
 NAMED = [
+    # "-1,1,1" is read as an option: argparse's "expected one argument" said nothing more
+    (
+        ["report", "stress", "--tickers", "AAPL,MSFT,KO", "--weights", "-1,1,1", "--out", "x.html"],
+        "is written --weights=VALUE",
+    ),
     # a whole number too long to be a count: the message said it must be "at least 1"
     (BACKTEST + ["--rebalance-every", "9" * 20], "at least 1 of at most 18 digits"),
     # an empty file name was taken for no file (models run) or for the current folder
