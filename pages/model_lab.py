@@ -58,10 +58,24 @@ def short(key: str) -> str:
     return key.split("/")[1].removesuffix("Model")
 
 
+# under a quarter, an annualised figure is a few days' noise raised to a year (a 6-day
+# range read "Sharpe 3.35"); the tile gives the total return instead and says why
+MIN_ANNUAL_DAYS = 63
+ANNUALISED = {"cagr", "sharpe", "annual_volatility", "information_ratio", "annual_turnover"}
+
+
 def backtest_metrics(metrics: dict, bench: dict | None = None) -> None:
     row = metric_row()
+    days = metrics.get("n_days") or 0
+    short = days < MIN_ANNUAL_DAYS
+    why = f"{fmt.count(days, 'trading day')}, under {MIN_ANNUAL_DAYS}: not annualised"
     for name, label, show in METRICS:
-        row.metric(label, show(metrics.get(name)))
+        if short and name == "cagr":
+            row.metric("Total return", fmt.percent(metrics.get("total_return")), help=why)
+        elif short and name in ANNUALISED:
+            row.metric(label, "n/a", help=why)
+        else:
+            row.metric(label, show(metrics.get(name)))
 
 
 st.title("Model Lab")

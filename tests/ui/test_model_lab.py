@@ -83,6 +83,18 @@ def test_dropping_the_charted_ticker_is_not_blamed_on_a_link(app, shared_data_di
     assert not [w.value for w in at.warning if "The link's" in w.value]
 
 
+def test_a_range_under_a_quarter_gives_no_annualised_figures(app, shared_data_dir):
+    """A 6-day range showed "Sharpe 3.35" and a 29% CAGR as tiles that read as facts:
+    under 63 trading days the tiles give the total return and say why the rest is n/a."""
+    app.query_params.update({"start": "2021-04-14", "end": "2021-04-21"})
+    at = open_page(app, "model_lab", "local")
+    assert not errors(at)
+    shown = metrics(at)
+    assert "CAGR" not in shown and shown["Total return"].endswith("%")
+    assert shown["Sharpe"] == "n/a" and shown["Volatility"] == "n/a"
+    assert shown["Max drawdown"] != "n/a"  # not annualised: shown as it is
+
+
 def test_each_run_lands_in_the_audit_trail_once(app, shared_data_dir):
     at = open_page(app, "model_lab", "local")
     at.slider(key=SPEC_KEY + "short_window").set_value(17).run()
