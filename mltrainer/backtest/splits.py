@@ -21,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
+from mltrainer import fmt
 from mltrainer.errors import DataError, ParameterError
 
 
@@ -128,3 +130,18 @@ def purged_kfold_splits(
         kept, purged, embargoed = purge(train, test, label_horizon, embargo)
         out.append(Split(k, kept, test, purged, embargoed))
     return out
+
+
+def untested_tail(dates: pd.DatetimeIndex, splits: list[Split]) -> tuple[str, ...]:
+    """A note when the range's last days are in no test fold (a last stretch shorter
+    than half a fold is dropped): the out-of-sample figures end before the range does.
+    ``splits`` are over the decision dates ``0 .. n - 2`` (each earns the next day)."""
+    last = int(splits[-1].test[-1])
+    if last >= len(dates) - 2:
+        return ()
+    untested = dates[last + 2 :]
+    return (
+        f"the last {fmt.count(len(untested), 'trading day')} of the range "
+        f"({fmt.date_range(untested[0], untested[-1])}) are in no test fold (fewer than "
+        "half a test fold): the out-of-sample figures end before the range does",
+    )

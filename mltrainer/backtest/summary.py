@@ -129,33 +129,7 @@ def summarise(
     metrics["avg_gross_exposure"] = float(np.abs(sim["positions"]).sum(axis=1).mean())
     metrics["avg_net_exposure"] = float(sim["invested"].mean())
     metrics["total_costs"] = float(np.sum(cost * pre_value) / capital)
-    if len(dates) < settings.periods_per_year:
-        warnings.append(
-            f"the backtest covers {fmt.count(len(dates), 'trading day')}, under a year: its "
-            "annualised figures (CAGR, volatility, Sharpe, Sortino, Calmar, alpha, information "
-            "ratio, turnover, benchmark CAGR) extrapolate that to a year"
-        )
-    # long beyond equity (a cost paid from a fully invested book leaves a sliver: 1% is
-    # the least worth a word)
-    borrowed = np.asarray(sim["invested"], dtype="float64") - 1.0
-    if settings.cash_rate is None and np.nanmax(borrowed, initial=0.0) > 0.01:
-        warnings.append(
-            f"the book holds up to {fmt.percent(1.0 + np.nanmax(borrowed), 0)} of its equity "
-            f"long net ({fmt.count(int((borrowed > 0.01).sum()), 'day')}): the borrowed part "
-            "is financed at 0% (no cash rate given), which flatters the figures"
-        )
-    held = np.flatnonzero(np.any(sim["positions"] != 0, axis=1))
-    if not held.size:
-        warnings.append(
-            "the model took no position on any date (its signal or weights are zero or NaN "
-            "throughout): every figure is that of cash"
-        )
-    elif held[0] >= LATE_START_DAYS:  # e.g. a 252-day window on data that starts late
-        warnings.append(
-            f"the model took its first position on {dates[held[0]].date()}, "
-            f"{fmt.count(int(held[0]), 'trading day')} into the range: the figures count "
-            "those days as cash"
-        )
+    warnings += _reading_notes(dates, sim, settings)
     return BacktestResult(
         equity=equity,
         returns=net,
@@ -169,6 +143,40 @@ def summarise(
         settings=settings.as_dict(sizing, members),
         warnings=tuple(warnings),
     )
+
+
+def _reading_notes(dates: pd.DatetimeIndex, sim: dict, settings: BacktestSettings) -> list[str]:
+    """What the figures need said beside them: a range under a year, free leverage, a
+    model that held nothing or started late."""
+    notes: list[str] = []
+    if len(dates) < settings.periods_per_year:
+        notes.append(
+            f"the backtest covers {fmt.count(len(dates), 'trading day')}, under a year: its "
+            "annualised figures (CAGR, volatility, Sharpe, Sortino, Calmar, alpha, information "
+            "ratio, turnover, benchmark CAGR) extrapolate that to a year"
+        )
+    # long beyond equity (a cost paid from a fully invested book leaves a sliver: 1% is
+    # the least worth a word)
+    borrowed = np.asarray(sim["invested"], dtype="float64") - 1.0
+    if settings.cash_rate is None and np.nanmax(borrowed, initial=0.0) > 0.01:
+        notes.append(
+            f"the book holds up to {fmt.percent(1.0 + np.nanmax(borrowed), 0)} of its equity "
+            f"long net ({fmt.count(int((borrowed > 0.01).sum()), 'day')}): the borrowed part "
+            "is financed at 0% (no cash rate given), which flatters the figures"
+        )
+    held = np.flatnonzero(np.any(sim["positions"] != 0, axis=1))
+    if not held.size:
+        notes.append(
+            "the model took no position on any date (its signal or weights are zero or NaN "
+            "throughout): every figure is that of cash"
+        )
+    elif held[0] >= LATE_START_DAYS:  # e.g. a 252-day window on data that starts late
+        notes.append(
+            f"the model took its first position on {dates[held[0]].date()}, "
+            f"{fmt.count(int(held[0]), 'trading day')} into the range: the figures count "
+            "those days as cash"
+        )
+    return notes
 
 
 def _benchmark(benchmark, rets: np.ndarray, finite: np.ndarray, dates, warnings: list):

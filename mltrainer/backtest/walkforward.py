@@ -46,7 +46,7 @@ from mltrainer.backtest.baselines import BaselineReport, baseline_report, oos_sp
 from mltrainer.backtest.deflated import deflated_sharpe_ratio, per_period_sharpe
 from mltrainer.backtest.engine import BacktestResult, run_backtest
 from mltrainer.backtest.metrics import performance_metrics, sharpe_ratio
-from mltrainer.backtest.splits import Split, min_test_size, walk_forward_splits
+from mltrainer.backtest.splits import Split, min_test_size, untested_tail, walk_forward_splits
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, MLTrainerError, ParameterError
 from mltrainer.models.base import SIGNAL, WEIGHTS, Model
@@ -140,6 +140,9 @@ class WalkForwardResult:
 FOLD_FIGURES = ("sharpe", "cagr", "annual_volatility", "max_drawdown", "hit_rate")
 
 
+FIT_REMEDY = "widen the dates or shorten the training window"  # check_fits' default
+
+
 @dataclass(frozen=True)
 class WalkForwardSettings:
     """The folds, the grid and the backtests of a walk-forward.
@@ -188,11 +191,7 @@ class WalkForwardSettings:
         than the dates: the last one has no next bar to earn)."""
         return self.train_size + min_test_size(self.test_size) + 1
 
-    def check_fits(
-        self,
-        dates: pd.DatetimeIndex,
-        remedy: str = "widen the dates or shorten the training window",
-    ) -> None:
+    def check_fits(self, dates: pd.DatetimeIndex, remedy: str = FIT_REMEDY) -> None:
         """Refuse, before any run, dates too few for one fold, naming their range, what a
         fold needs (the splitter speaks of samples; a user of trading days) and ``remedy``."""
         if len(dates) < self.min_dates():
@@ -474,18 +473,9 @@ def _stitched_backtest(
 ) -> BacktestResult:
     """One backtest of the out-of-sample signal: each test fold from its chosen point."""
     signals = {j: trials.signal(j) for j in sorted(set(chosen))}
-    dates = trials.data.dates
-    stitched = _stitch([signals[j] for j in chosen], splits, dates)
+    stitched = _stitch([signals[j] for j in chosen], splits, trials.data.dates)
     oos = run_backtest(stitched, trials.data, **trials.backtest)
-    last = int(splits[-1].test[-1])  # decisions run to n - 2 (each earns the next day)
-    if last < len(dates) - 2:  # a last stretch shorter than half a fold is in no fold
-        untested = dates[last + 2 :]
-        oos.warnings = (
-            *oos.warnings,
-            f"the last {fmt.count(len(untested), 'trading day')} of the range "
-            f"({fmt.date_range(untested[0], untested[-1])}) are in no test fold (fewer than "
-            "half a test fold): the out-of-sample figures end before the range does",
-        )
+    oos.warnings = (*oos.warnings, *untested_tail(trials.data.dates, splits))
     return oos
 
 

@@ -46,7 +46,7 @@ from mltrainer.models.base import SIGNAL, Model, ModelOutput
 from mltrainer.models.params import ChoiceParam, FloatParam, IntParam
 from mltrainer.numerics import rolling as rl
 from mltrainer.numerics.frames import as_frame
-from mltrainer.numerics.schedule import refit_rows, stops
+from mltrainer.numerics.schedule import refit_rows, skipped_note, stops
 
 # --------------------------------------------------------------------- shared specs
 _SCHEDULE = {
@@ -135,30 +135,7 @@ def _signal_output(data, signal, log, forward, horizon, **tables) -> ModelOutput
     return ModelOutput(
         as_frame(signal, data),
         tables={"oos_scores": scores, "refits": refits, **tables},
-        warnings=_skipped_note(refits),
-    )
-
-
-def _skipped_note(refits: pd.DataFrame) -> tuple[str, ...]:
-    """What the refits that could not fit leave out (their dates have no signal): an
-    all-NaN output with no word read as a model with nothing to say."""
-    if refits.empty or "skipped" not in refits:
-        return ()
-    skipped = refits[refits["skipped"].notna()]
-    if skipped.empty:
-        return ()
-    why = "; ".join(sorted(set(skipped["skipped"].astype(str))))
-    if len(skipped) == len(refits):
-        return (
-            f"every one of the {len(refits)} refits was skipped ({why}: a fit needs "
-            f"{MIN_SAMPLES} training samples): the model gives no signal; widen the range or "
-            "lengthen the training window",
-        )
-    dates = ", ".join(str(d.date()) for d in skipped["date"].iloc[:3])
-    more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-    return (
-        f"{len(skipped)} of {len(refits)} refits were skipped ({why}; a fit needs "
-        f"{MIN_SAMPLES} training samples): no signal until the next refit after {dates}{more}",
+        warnings=skipped_note(refits, MIN_SAMPLES),
     )
 
 

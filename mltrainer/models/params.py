@@ -76,9 +76,7 @@ class IntParam(_RangeParam):
     _what = "an integer"
 
     def _accepts(self, value: Any) -> bool:
-        # an int (Python's or numpy's), not 21.0: a float that passed here reached the
-        # maths as a float and failed there ("min_periods must be an integer"), as
-        # scikit-learn's Interval(Integral, ...) refuses it too
+        # not 21.0, as scikit-learn's Interval(Integral): it failed deep in the maths
         return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
     def parse(self, text: str) -> int:

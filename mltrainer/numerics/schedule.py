@@ -43,3 +43,19 @@ def calendar_refit_rows(dates: pd.DatetimeIndex, frequency: str) -> np.ndarray:
 def stops(rows: np.ndarray, n_rows: int) -> np.ndarray:
     """The end (exclusive) of each refit's block: the next refit row, or ``n_rows``."""
     return np.append(rows[1:], n_rows)[: len(rows)]
+
+
+def skipped_note(refits: pd.DataFrame, min_samples: int) -> tuple[str, ...]:
+    """What the refits of a log (``date`` and ``skipped`` columns, one row a refit) that
+    could not fit leave out: their dates have no value until the next refit. An all-NaN
+    output with no word read as a model with nothing to say."""
+    if "skipped" not in refits or refits["skipped"].isna().all():
+        return ()
+    skipped = refits[refits["skipped"].notna()]
+    why = ", ".join(sorted(set(skipped["skipped"].astype(str))))
+    head = f"{len(skipped)} of {len(refits)} refits skipped ({why}; a fit needs {min_samples})"
+    if len(skipped) == len(refits):
+        return (f"{head}: the model gives no signal; widen the range or the training window",)
+    dates = ", ".join(str(d.date()) for d in skipped["date"].iloc[:3])
+    more = " ..." if len(skipped) > 3 else ""
+    return (f"{head}: no signal from {dates}{more} to the next refit",)

@@ -345,10 +345,10 @@ def test_refits_that_cannot_fit_are_said_not_left_as_a_silent_nan(basket):
     out = BaseMLModel(min_train=252).run(aapl)
     assert out.primary.isna().all().all()
     assert out.tables["refits"]["skipped"].notna().all()
+    n = len(out.tables["refits"])
     assert out.warnings == (
-        f"every one of the {len(out.tables['refits'])} refits was skipped (too few samples: "
-        "a fit needs 200 training samples): the model gives no signal; widen the range or "
-        "lengthen the training window",
+        f"{n} of {n} refits skipped (too few samples; a fit needs 200): the model gives no "
+        "signal; widen the range or the training window",
     )
     fine = BaseMLModel().run(basket.select(tickers=["AAPL", "MSFT"], end="2008-12-31"))
     assert not any("refits" in w for w in fine.warnings)
