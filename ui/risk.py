@@ -236,6 +236,13 @@ def var_backtest(
     rolling = {k: _from(v, start) for k, v in full.items()}
     port = _from(port, start)
     scored = int(exc.notna().sum())
+    missed = unforecast_days(port, full["var"], start)
+    if scored == 0 and missed:
+        raise DataError(
+            f"{method} gives no {window}-day VaR forecast on any day of the range "
+            f"({fmt.date_range(start, end)}): "
+            f"{_gap_reason(method)}; choose another method for this range"
+        )
     if scored == 0:
         raise DataError(
             f"no day of the range ({fmt.date_range(start, end)}) has a {window}-day VaR "
@@ -257,9 +264,7 @@ def var_backtest(
         "latest_var": float(rolling["var"].iloc[-1]),
         "latest_es": float(rolling["es"].iloc[-1]),
         "latest_date": rolling["var"].index[-1],
-        "gap_note": _gap_note(
-            method, float(rolling["var"].iloc[-1]), unforecast_days(port, full["var"], start)
-        ),
+        "gap_note": _gap_note(method, float(rolling["var"].iloc[-1]), missed),
     }
 
 
@@ -271,16 +276,20 @@ def _gap_note(method: str, latest: float, missed: int) -> str | None:
         ([] if not np.isnan(latest) else ["for the next day"])
         + ([f"on {fmt.count(missed, 'day')} of the range"] if missed else [])
     )
-    why = (
-        "the Cornish-Fisher expansion is no quantile function when the window's excess "
-        "kurtosis is high (about above 8, as with a crash in it)"
-        if method == "cornish_fisher"
-        else "its estimation gave no figure on those windows"
-    )
     return (
-        f"{method} gives no VaR forecast {when}: {why}. Those days are not scored, so its "
-        "backtest covers fewer days; another method gives a figure for them."
+        f"{method} gives no VaR forecast {when}: {_gap_reason(method)}. Those days are not "
+        "scored, so its backtest covers fewer days; another method gives a figure for them."
     )
+
+
+def _gap_reason(method: str) -> str:
+    """Why ``method`` gives no forecast for some windows."""
+    if method == "cornish_fisher":
+        return (
+            "the Cornish-Fisher expansion is no quantile function when the window's excess "
+            "kurtosis is high (about above 8, as with a crash in it)"
+        )
+    return "its estimation gave no figure on those windows"
 
 
 @st.cache_data(show_spinner="Running the stress scenarios…", max_entries=16)

@@ -13,6 +13,7 @@ drawdowns; the VaR part is :mod:`mltrainer.reports.stress_var`) and
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -537,7 +538,10 @@ def executive_summary(report: StressReport) -> dict:
         f"The {m['n_positions']}-position portfolio worth {fmt.money(value)} would lose "
         f"more than {fmt.money(var['var_value'])} ({fmt.percent(var['var'], 2)}) on one day "
         f"in {fmt.percent(1 - var['level'], 0)} of days by {var['method']} VaR, and "
-        f"{fmt.money(var['es_value'])} on average on those days (expected shortfall).",
+        f"{fmt.money(var['es_value'])} on average on those days (expected shortfall)."
+        if math.isfinite(var["var"])
+        else f"The {m['n_positions']}-position portfolio worth {fmt.money(value)} has no "
+        f"{fmt.percent(var['level'], 0)} {var['method']} VaR for the next day (see the notes).",
         _backtest_sentence(var),
     ]
     worst = [w for w in (hist, hypo) if w is not None]
@@ -571,6 +575,8 @@ def executive_summary(report: StressReport) -> dict:
 def _backtest_sentence(var: dict) -> str:
     """What the VaR backtest found, or that the range is too short to test it."""
     span = f"{fmt.count(var['days'], 'day')} from {var['first_day']} to {var['last_day']}"
+    if not var["days"]:
+        return f"No day of the range has a {var['method']} forecast to test (see the notes)."
     if var["kupiec_p"] is None:
         return (
             f"The {span} are too few to test the forecast (at least {MIN_BACKTEST_DAYS} "

@@ -121,7 +121,7 @@ def var_figures(
                 gaps[f"{method} {level:.1%}"] = missed
             if scored >= MIN_BACKTEST_DAYS:
                 bt_rows.append(_backtest_row(method, level, exc))
-            else:
+            elif scored or not missed:  # no forecast at all is the gap note's, not the range's
                 short[method] = scored
             if method == s.chart_method:
                 forecasts[f"{level:.0%} {method}"] = forecast.shift(1).loc[first:]
@@ -139,10 +139,11 @@ def var_figures(
 def unforecast_days(port: pd.Series, forecast: pd.Series, first: pd.Timestamp) -> int:
     """Days of the range with a return but no forecast, after the first forecast (a
     method that can refuse a window: Cornish-Fisher outside its domain)."""
-    made = forecast.shift(1).loc[first:]
-    start = made.first_valid_index()
+    made = forecast.shift(1)
+    start = made.first_valid_index()  # before it, the window is still filling
     if start is None:
         return 0
+    start = max(start, pd.Timestamp(first)) if first is not None else start
     made, r = made.loc[start:], port.loc[start:]
     return int((made.isna() & r.notna()).sum())
 
@@ -156,10 +157,15 @@ def _gap_note(gaps: dict[str, int]) -> list[str]:
     parts = [f"{k}: {fmt.count(n, 'day')} without a forecast" for k, n in gaps.items()]
     if now:
         parts.insert(0, f"cornish_fisher: no VaR/ES from the last window ({now} level(s))")
+    why = (
+        "the Cornish-Fisher expansion is no quantile function when the window's excess "
+        "kurtosis is high, about above 8, as with a crash in it"
+        if all(k.startswith("cornish_fisher") for k in gaps) and now is not None
+        else "the estimation gave no figure on those windows"
+    )
     return [
-        "; ".join(parts) + " (the Cornish-Fisher expansion is no quantile function when "
-        "the window's excess kurtosis is high, about above 8, as with a crash in it; those "
-        "days are not scored, so its backtest covers fewer days than the other methods')"
+        "; ".join(parts) + f" ({why}; those days are not scored, so the backtest covers "
+        "fewer days than the other methods')"
     ]
 
 

@@ -640,3 +640,20 @@ def test_the_report_says_basel_zones_are_set_for_99_percent(page, report):
 
     assert set(report.backtest["level"]) != {0.99}
     assert report_html.esc(BASEL_LEVEL_NOTE) in page
+
+
+def test_a_range_where_cornish_fisher_has_no_forecast_says_so(data):
+    """From June 2020, 1,000-day windows hold the crash: the expansion is outside its
+    domain on every day. The summary read 'would lose more than n/a (n/a)' and 'The 0
+    days from None to None are too few'; it now says there is no forecast, and the notes
+    say why instead of calling the range too short."""
+    s = StressSettings(
+        methods=("cornish_fisher",), chart_method="cornish_fisher", levels=(0.9,), var_window=1000
+    )
+    r = build_stress_report(data, WEIGHTS, s, start="2020-06-01")
+    first, second = r.summary()["executive_summary"]["sentences"][:2]
+    assert first.endswith("has no 90% cornish_fisher VaR for the next day (see the notes).")
+    assert second == "No day of the range has a cornish_fisher forecast to test (see the notes)."
+    assert not any("left out: the range" in w for w in r.warnings)
+    note = next(w for w in r.warnings if w.startswith("cornish_fisher: no VaR/ES"))
+    assert "days without a forecast" in note and "excess kurtosis is high" in note

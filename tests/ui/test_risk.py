@@ -3,6 +3,8 @@ the scenarios, and a report download that is a real HTML file."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 import streamlit.testing.v1.app_test as app_test_module
@@ -99,6 +101,14 @@ def test_cornish_fisher_outside_its_domain_shows_no_figure_and_says_why(app, sha
     note = next(w.value for w in at.warning if w.value.startswith("cornish_fisher gives no"))
     assert "for the next day and on " in note and "excess kurtosis is high" in note
     assert int(metrics(at)["Exceptions"].replace(",", "")) < 300
+    # from June 2020 no day has a forecast: the error says why, not "history too short"
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2020, 6, 1), dt.date(2021, 4, 21)))
+    at.run()
+    assert any(
+        "cornish_fisher gives no 1000-day VaR forecast on any day of the range" in e
+        and "excess kurtosis is high" in e
+        for e in errors(at)
+    )
 
 
 def test_every_scenario_note_is_shown_past_the_first_five(app, shared_data_dir):
@@ -168,7 +178,6 @@ def test_the_report_download_is_a_non_empty_html_file(app, shared_data_dir, monk
 def test_a_month_shows_what_it_can_and_says_the_var_is_not_tested(app, shared_data_dir):
     """February 2021 holds 19 scored days: too few to test a VaR forecast, which the page
     says, while today's VaR/ES, the scenarios and the drawdowns are all there."""
-    import datetime as dt
 
     at = app.run()
     at.sidebar.date_input(key="g_dates").set_value((dt.date(2021, 2, 1), dt.date(2021, 2, 26)))
