@@ -46,9 +46,23 @@ def _list(args) -> int:
         choice(args.family, "--family", sorted({k.split("/")[0] for k in MODELS}))
     keys = [k for k in MODELS if args.family is None or k.startswith(args.family + "/")]
     docs = [describe(k) for k in keys]
-    text = "\n".join(f"{d['key']:<55} {d['output_kind']:<10} {d['description']}" for d in docs)
-    emit(args, {"n_models": len(docs), "models": docs}, text or "no models registered")
+    lines = []
+    for d in docs:
+        lines.append(f"{d['key']:<55} {d['output_kind']:<10} {d['description']}")
+        lines += [f"    {name:<22} {_spec_text(spec)}" for name, spec in d["params"].items()]
+    emit(args, {"n_models": len(docs), "models": docs}, "\n".join(lines) or "no models registered")
     return 0
+
+
+def _spec_text(spec: dict) -> str:
+    """One parameter spec as text: kind, allowed values, default, help."""
+    if "choices" in spec:
+        allowed = " | ".join(map(str, spec["choices"]))
+    elif "low" in spec:
+        allowed = f"{spec['low']:g} to {spec['high']:g}"
+    else:
+        allowed = "true | false"
+    return f"{spec['kind']:<6} {allowed} (default {spec['default']}): {spec.get('help', '')}"
 
 
 def _run(args) -> int:

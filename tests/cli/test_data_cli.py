@@ -113,6 +113,15 @@ def test_models_list_json(capsys):
     assert code == 0 and doc["n_models"] == len(MODELS)
     for entry in doc["models"]:
         assert {"key", "family", "description", "params", "output_kind"} <= set(entry)
+    # the text gives the specs too, as the help says ("every model with its parameter specs")
+    code, out, _ = _run(capsys, "models", "list", "--family", "regime")
+    lines = out.splitlines()
+    at = lines.index(next(x for x in lines if x.startswith("regime/RegimeSwitchingModel ")))
+    assert (
+        lines[at + 1].split()
+        == "k_regimes int 2 to 3 (default 2): Number of variance regimes".split()
+    )
+    assert "switching_mean         bool   true | false (default False)" in out
 
 
 def test_module_entry_point(sp500_dir):
