@@ -46,17 +46,9 @@ def register(subparsers: Subparsers) -> None:
         help="values to search for one parameter (repeatable)",
     )
     common.add_fold_args(wf)
-    common.add_number(wf, "--n-jobs", _n_jobs, (), -1, "parallel workers (-1 = all cores)")
+    common.add_number(wf, "--n-jobs", common.n_jobs, (), -1, "parallel workers (-1 = all cores)")
     common.add_scheduler_arg(wf)
     wf.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-
-
-def _n_jobs(text: str, name: str) -> int:
-    """joblib's worker count: -1 (every core) or 1 to 256; 0 means nothing."""
-    value = parse_int(text, name, -1, 256)
-    if value == 0:
-        raise ParameterError(f"{name} must be -1 (every core) or 1 to 256 (got 0)")
-    return value
 
 
 # the engine's settings (BacktestSettings) each command-line option sets, by its ``dest``

@@ -48,6 +48,14 @@ class UsageError(SystemExit):
         self.message = message
 
 
+def n_jobs(text: str, name: str) -> int:
+    """joblib's worker count: -1 (every core) or 1 to 256; 0 means nothing."""
+    value = validate.parse_int(text, name, -1, 256)
+    if value == 0:
+        raise ParameterError(f"{name} must be -1 (every core) or 1 to 256 (got 0)")
+    return value
+
+
 def file_path(option: str) -> Callable[[str], str]:
     """An argparse ``type=`` for a file to write: an empty or blank value is refused by
     name (``--out ''`` was taken for no file, or for the current folder)."""

@@ -11,7 +11,7 @@ from mltrainer.cli import common
 from mltrainer.cli.common import Subparsers, emit, load_data, record_run
 from mltrainer.config import DEFAULT_COST_BPS
 from mltrainer.errors import DataError
-from mltrainer.validate import parse_float, parse_int
+from mltrainer.validate import parse_float
 
 
 def register(subparsers: Subparsers) -> None:
@@ -43,10 +43,10 @@ def register(subparsers: Subparsers) -> None:
     common.add_number(
         p,
         "--n-jobs",
-        parse_int,
-        (1, 256),
+        common.n_jobs,
+        (),
         None,
-        "local worker processes (default 2; ignored on a Dask cluster)",
+        "local worker processes (default 2, -1 = all cores; ignored on a Dask cluster)",
     )
     p.add_argument(
         "--results-dir",

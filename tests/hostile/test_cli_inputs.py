@@ -47,6 +47,9 @@ STRESS = [
 
 # (argv, a fragment the one error line must contain); the cases come first
 NAMED = [
+    # leaderboard and walkforward read --n-jobs the same way (-1 = every core, 0 refused)
+    (["leaderboard", "--n-jobs", "0", "--tickers", "AAPL"], "-1 (every core) or 1 to 256"),
+    (["walkforward", "momentum/SimpleMomentumModel", "--n-jobs", "0"], "-1 (every core) or 1"),
     # "-1,1,1" is read as an option: argparse's "expected one argument" said nothing more
     (
         ["report", "stress", "--tickers", "AAPL,MSFT,KO", "--weights", "-1,1,1", "--out", "x.html"],
