@@ -56,9 +56,9 @@ def n_jobs(text: str, name: str) -> int:
     return value
 
 
-def file_path(option: str) -> Callable[[str], str]:
-    """An argparse ``type=`` for a file to write: an empty or blank value is refused by
-    name (``--out ''`` was taken for no file, or for the current folder)."""
+def add_file(parser: argparse.ArgumentParser, option: str, what: str, required: bool) -> None:
+    """An option naming a file to write (``what`` is its help); an empty or blank value is
+    refused by name (``--out ''`` was taken for no file, or for the current folder)."""
 
     def convert(text: str) -> str:
         if not text.strip():
@@ -66,7 +66,7 @@ def file_path(option: str) -> Callable[[str], str]:
         return text
 
     convert.__name__ = "file path"
-    return convert
+    parser.add_argument(option, type=convert, required=required, default=None, help=what)
 
 
 def checked(parse: Callable[..., Any], name: str, *args, **kwargs) -> Callable[[str], Any]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from mltrainer import fmt
 from mltrainer.cli import common
-from mltrainer.cli.common import Subparsers, emit, file_path, history_note, record_run
+from mltrainer.cli.common import Subparsers, emit, history_note, record_run
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
 from mltrainer.models.params import parse_param_args
@@ -29,12 +29,7 @@ def register(subparsers: Subparsers) -> None:
 
     run = common.add_command(sub, "run", _run, "run one model on market data")
     common.add_model_args(run)
-    run.add_argument(
-        "--out",
-        type=file_path("--out"),
-        default=None,
-        help="write the output frame to FILE.parquet",
-    )
+    common.add_file(run, "--out", "write the output frame to FILE.parquet", required=False)
     common.add_data_args(run)
 
 

@@ -14,10 +14,10 @@ from mltrainer.cli.common import (
     Subparsers,
     add_command,
     add_data_args,
+    add_file,
     add_group,
     add_number,
     emit,
-    file_path,
     live_source,
     load_data,
     load_history,
@@ -91,15 +91,9 @@ def register(subparsers: Subparsers) -> None:
         "covariance of the last 756 days), market-cap (the "
         "constituents-financials snapshot)",
     )
-    stress.add_argument(
-        "--out", type=file_path("--out"), required=True, help="the HTML file to write"
-    )
-    stress.add_argument(
-        "--pdf",
-        type=file_path("--pdf"),
-        default=None,
-        help="also print a PDF here (needs Chromium; says so if absent)",
-    )
+    add_file(stress, "--out", "the HTML file to write", required=True)
+    what = "also print a PDF here (needs Chromium; says so if absent)"
+    add_file(stress, "--pdf", what, required=False)
     _add_stress_settings(stress)
 
 

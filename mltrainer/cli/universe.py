@@ -5,7 +5,14 @@ from __future__ import annotations
 import pandas as pd
 
 from mltrainer import fmt
-from mltrainer.cli.common import Subparsers, add_command, add_group, add_json, emit, file_path
+from mltrainer.cli.common import (
+    Subparsers,
+    add_command,
+    add_file,
+    add_group,
+    add_json,
+    emit,
+)
 from mltrainer.data.universe import SP500Universe, SP500UniverseManager
 
 
@@ -26,12 +33,7 @@ def register(subparsers: Subparsers) -> None:
     export = add_command(
         sub, "export", _export, "write the constituents to .csv, .parquet or .json"
     )
-    export.add_argument(
-        "--out",
-        type=file_path("--out"),
-        required=True,
-        help="output file (.csv, .parquet or .json)",
-    )
+    add_file(export, "--out", "output file (.csv, .parquet or .json)", required=True)
     _add_source(export)
 
     parse = add_command(
