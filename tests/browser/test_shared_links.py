@@ -32,8 +32,8 @@ def _settled(page) -> list:
     return page.evaluate(CHART_SUMS)
 
 
-def _press(page, name: str, key: str = "ArrowRight", times: int = 1) -> str:
-    thumb = page.get_by_role("slider", name=name).first
+def _press(page, name: str, key: str = "ArrowRight", times: int = 1, exact=False) -> str:
+    thumb = page.get_by_role("slider", name=name, exact=exact).first
     thumb.focus()
     for _ in range(times):
         thumb.press(key)
@@ -85,13 +85,17 @@ def test_regimes_link(server, browser, page):
     page.goto(f"{server}/regimes", wait_until="domcontentloaded")
     before = _settled(page)
     page.get_by_text("Model parameters").click()
-    value = _press(page, "window", times=5)  # the first model's rolling window
+    # the volatility model's "window" (not "ma window" or "vol window", which the name
+    # "window" alone also finds; Streamlit names a slider by its label twice)
+    value = _press(page, "window window", times=5, exact=True)
     after = _settled(page)
     assert after != before and "rg%3AVolatility%3Awindow=" in page.url
 
     def check(original, copy):
         copy.get_by_text("Model parameters").click()
-        assert copy.get_by_role("slider", name="window").first.input_value() == value
+        slider = copy.get_by_role("slider", name="window window", exact=True)
+        slider.wait_for(state="visible", timeout=60_000)  # the expander opens as it runs
+        assert slider.input_value() == value
         _same_charts(original, copy)
 
     _reopened(browser, page, check)
