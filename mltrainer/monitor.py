@@ -32,7 +32,7 @@ import pandas as pd
 from mltrainer import fmt
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.measures.backtest_var import var_exceptions
-from mltrainer.measures.var import METHODS, rolling_var_es
+from mltrainer.measures.var import METHODS, no_forecast_reason, rolling_var_es
 from mltrainer.validate import DateLike
 
 RULES = ("var_breach", "drawdown", "volatility_spike", "regime_change", "stale_data")
@@ -237,7 +237,9 @@ def onsets(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[start]
 
 
-def _status(rule: str, frame: pd.DataFrame, recent_days: int, names: dict | None) -> Alert:
+def _status(
+    rule: str, frame: pd.DataFrame, recent_days: int, names: dict | None, method: str = ""
+) -> Alert:
     event_rule = rule in ("var_breach", "regime_change")
     valid = frame.dropna(subset=["value"])
     if valid.empty:
@@ -266,10 +268,9 @@ def _status(rule: str, frame: pd.DataFrame, recent_days: int, names: dict | None
     if rule == "var_breach" and not active and np.isnan(threshold) and forecasts.notna().any():
         missed = int(forecasts.iloc[-recent_days:].isna().sum())
         message = (
-            f"no VaR forecast for {fmt.date(date)}: the method gives none for the window "
-            "before it (as Cornish-Fisher outside its domain, when a window's excess "
-            f"kurtosis is above about 8); {fmt.count(missed, 'day')} of the last "
-            f"{fmt.integer(recent_days)} had none, so no breach could be seen on them"
+            f"no VaR forecast for {fmt.date(date)}: {no_forecast_reason(method)}; "
+            f"{fmt.count(missed, 'day')} of the last {fmt.integer(recent_days)} had none, so "
+            "no breach could be seen on them"
         )
     return Alert(
         rule,
@@ -406,7 +407,7 @@ def evaluate(
         if rule not in frames:
             continue
         frame = frames[rule]
-        alerts.append(_status(rule, frame, limits.recent_days, regime_names))
+        alerts.append(_status(rule, frame, limits.recent_days, regime_names, limits.var_method))
         events = (
             frame.loc[frame["breached"]]
             if rule in ("var_breach", "regime_change")

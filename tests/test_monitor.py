@@ -58,7 +58,9 @@ def test_a_day_without_a_var_forecast_is_said_not_read_as_calm():
     alerts, _ = evaluate(r, limits)
     var = next(a for a in alerts if a.rule == "var_breach")
     assert not var.active
-    assert var.message.startswith("no VaR forecast for 2021-04-21: the method gives none")
+    assert var.message.startswith(
+        "no VaR forecast for 2021-04-21: the Cornish-Fisher expansion is no quantile function"
+    )
     assert "5 days of the last 5 had none" in var.message
     # a method that forecasts every day keeps its usual message
     alerts, _ = evaluate(r, Limits(var_level=0.9, var_window=1000))

@@ -68,7 +68,7 @@ def report() -> None:
         if not isinstance(value, bool | int | float | str | dt.date):
             continue  # app state that shares a link parameter's name, not a widget
         if len(raw) > 1:  # a widget takes one value: which one was used is not the link's
-            given = ", ".join(repr(r[:40]) for r in raw[:5]) + (" ..." if len(raw) > 5 else "")
+            given = _given(raw)
             st.toast(
                 plain(
                     f"The link gives {key} {len(raw)} times ({given}); this page takes one "
@@ -90,6 +90,11 @@ def report() -> None:
             )
 
 
+def _given(raw: list[str]) -> str:
+    """A link's values for a message: five at most, each cut to 40 characters."""
+    return ", ".join(repr(r[:40]) for r in raw[:5]) + (" ..." if len(raw) > 5 else "")
+
+
 def _report_range(key: str, raw: list[str], value: tuple) -> None:
     """Name a range slider's link values that it did not take (it takes two: ``key=lo``
     and ``key=hi``; ``mon:vol_windows=300`` alone was dropped unsaid)."""
@@ -97,7 +102,7 @@ def _report_range(key: str, raw: list[str], value: tuple) -> None:
         return
     if len(raw) == len(value) and all(matches(r, v) for r, v in zip(raw, value, strict=True)):
         return  # the default range, which Streamlit leaves out of the URL
-    given = ", ".join(repr(r[:40]) for r in raw[:5]) + (" ..." if len(raw) > 5 else "")
+    given = _given(raw)
     st.toast(
         plain(
             f"The link's {key} ({given}) is not a range this page takes (two values, "

@@ -12,6 +12,7 @@ import streamlit as st
 from mltrainer import fmt
 from mltrainer.data.ticker_hints import ticker_hints
 from mltrainer.errors import DataError
+from mltrainer.measures.var import no_forecast_reason
 from mltrainer.models.registry import by_family
 from ui import links
 from ui.compute import params_key, run_model
@@ -241,7 +242,7 @@ def var_backtest(
         raise DataError(
             f"{method} gives no {window}-day VaR forecast on any day of the range "
             f"({fmt.date_range(start, end)}): "
-            f"{_gap_reason(method)}; choose another method for this range"
+            f"{no_forecast_reason(method)}; choose another method for this range"
         )
     if scored == 0:
         raise DataError(
@@ -277,19 +278,9 @@ def _gap_note(method: str, latest: float, missed: int) -> str | None:
         + ([f"on {fmt.count(missed, 'day')} of the range"] if missed else [])
     )
     return (
-        f"{method} gives no VaR forecast {when}: {_gap_reason(method)}. Those days are not "
+        f"{method} gives no VaR forecast {when}: {no_forecast_reason(method)}. Those days are not "
         "scored, so its backtest covers fewer days; another method gives a figure for them."
     )
-
-
-def _gap_reason(method: str) -> str:
-    """Why ``method`` gives no forecast for some windows."""
-    if method == "cornish_fisher":
-        return (
-            "the Cornish-Fisher expansion is no quantile function when the window's excess "
-            "kurtosis is high (about above 8, as with a crash in it)"
-        )
-    return "its estimation gave no figure on those windows"
 
 
 @st.cache_data(show_spinner="Running the stress scenarios…", max_entries=16)

@@ -57,7 +57,7 @@ J.P. Morgan/Reuters (1996). *RiskMetrics Technical Document*, 4th ed.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -215,6 +215,18 @@ def cornish_fisher_valid(
         vertex = np.where(a > 0, -b / (2 * a), np.nan)  # the slope's lowest point
     inside = (vertex > z) & (vertex < 0)
     return ok & ~(inside & (slope(np.nan_to_num(vertex)) <= 0))
+
+
+def no_forecast_reason(methods: str | Iterable[str]) -> str:
+    """Why ``methods`` (one name or several) give no VaR forecast for some windows: the
+    words every page, report and alert use."""
+    names = {methods} if isinstance(methods, str) else set(methods)
+    if names == {"cornish_fisher"}:
+        return (
+            "the Cornish-Fisher expansion is no quantile function when the window's excess "
+            "kurtosis is high (about above 8, as with a crash in it)"
+        )
+    return "the estimation gave no figure on those windows"
 
 
 def _cornish_fisher_kernel(x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

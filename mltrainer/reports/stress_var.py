@@ -25,7 +25,7 @@ from mltrainer.measures.backtest_var import (
     var_exceptions,
 )
 from mltrainer.measures.portfolio import portfolio_returns
-from mltrainer.measures.var import rolling_var_es, var_es
+from mltrainer.measures.var import no_forecast_reason, rolling_var_es, var_es
 
 MIN_BACKTEST_DAYS = 20  # scored days below which a forecast is not tested
 BACKTEST_COLUMNS = (
@@ -101,12 +101,14 @@ def var_figures(
     ``estimate(method)``, when given, stands for :func:`rolling_forecasts` on these
     returns, levels and window (a cache that keeps them); its answer is checked."""
     levels = tuple(float(x) for x in s.levels)
-    var_rows, bt_rows, forecasts, exceptions, short, gaps = [], [], {}, None, {}, {}
+    var_rows, bt_rows, forecasts, exceptions, short = [], [], {}, None, {}
+    gaps: dict[tuple[str, float], int] = {}  # (method, level) -> days without a forecast
+    none_now: dict[str, int] = {}  # method -> levels without a figure from the last window
     tail = port.dropna().iloc[-s.var_window :]
     for method in s.methods:
         v, e = var_es(tail, list(levels), method)
-        if method == "cornish_fisher" and np.isnan(v).any():
-            gaps[f"{method} now"] = int(np.isnan(v).sum())
+        if np.isnan(v).any():
+            none_now[method] = int(np.isnan(v).sum())
         if estimate is None:
             estimated = rolling_forecasts(port, method, levels, s.var_window)
         else:
@@ -118,7 +120,7 @@ def var_figures(
             scored = int(exc.notna().sum())
             missed = unforecast_days(port, forecast, first)
             if missed:
-                gaps[f"{method} {level:.1%}"] = missed
+                gaps[method, level] = missed
             if scored >= MIN_BACKTEST_DAYS:
                 bt_rows.append(_backtest_row(method, level, exc))
             elif scored or not missed:  # no forecast at all is the gap note's, not the range's
@@ -132,7 +134,7 @@ def var_figures(
         backtest=pd.DataFrame(bt_rows, columns=list(BACKTEST_COLUMNS)),
         forecasts=pd.DataFrame(forecasts, index=port.loc[first:].index),
         exceptions=exceptions if exceptions is not None else pd.Series(dtype=float),
-        warnings=_short_note(short, first, port.index[-1]) + _gap_note(gaps),
+        warnings=_short_note(short, first, port.index[-1]) + _gap_note(gaps, none_now),
     )
 
 
@@ -148,21 +150,17 @@ def unforecast_days(port: pd.Series, forecast: pd.Series, first: pd.Timestamp) -
     return int((made.isna() & r.notna()).sum())
 
 
-def _gap_note(gaps: dict[str, int]) -> list[str]:
-    """What the forecasts left out: Cornish-Fisher gives no figure for a window outside
-    its domain (:func:`mltrainer.measures.var.cornish_fisher_valid`)."""
-    if not gaps:
+def _gap_note(gaps: dict[tuple[str, float], int], none_now: dict[str, int]) -> list[str]:
+    """What the forecasts left out: the days each method and level has no forecast, and
+    the methods with no figure from the last window (Cornish-Fisher outside its domain,
+    :func:`mltrainer.measures.var.cornish_fisher_valid`)."""
+    if not (gaps or none_now):
         return []
-    now = gaps.pop("cornish_fisher now", 0)
-    parts = [f"{k}: {fmt.count(n, 'day')} without a forecast" for k, n in gaps.items()]
-    if now:
-        parts.insert(0, f"cornish_fisher: no VaR/ES from the last window ({now} level(s))")
-    why = (
-        "the Cornish-Fisher expansion is no quantile function when the window's excess "
-        "kurtosis is high, about above 8, as with a crash in it"
-        if all(k.startswith("cornish_fisher") for k in gaps) and now is not None
-        else "the estimation gave no figure on those windows"
-    )
+    parts = [f"{m}: no VaR/ES from the last window ({n} level(s))" for m, n in none_now.items()]
+    parts += [
+        f"{m} {lv:.1%}: {fmt.count(n, 'day')} without a forecast" for (m, lv), n in gaps.items()
+    ]
+    why = no_forecast_reason({*none_now, *(m for m, _ in gaps)})
     return [
         "; ".join(parts) + f" ({why}; those days are not scored, so the backtest covers "
         "fewer days than the other methods')"
