@@ -22,6 +22,19 @@ DEFAULT_COST_BPS = 5.0
 log = logging.getLogger(__name__)
 
 
+OFFLINE_VARIABLE = "MLTRAINER_OFFLINE"
+OFFLINE_REASON = (
+    f"not contacted because {OFFLINE_VARIABLE} is set (cached copies are still used; unset "
+    "it to fetch, or use the local or bundled data)"
+)
+
+
+def offline() -> bool:
+    """Whether ``MLTRAINER_OFFLINE`` (1/true/yes/on) forbids network fetches: cached copies
+    are served, stale or not, and nothing beyond this machine is contacted."""
+    return os.environ.get(OFFLINE_VARIABLE, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def data_dir() -> Path | None:
     """The folder of real market data (``MLTRAINER_DATA_DIR`` or ``../shared/data``).
 

@@ -54,6 +54,8 @@ DEFAULT_DEADLINE = 120.0  # seconds for one whole attempt: connect, redirects, e
 DEFAULT_MAX_BYTES = 64 * 2**20
 _ERROR_BODY = 64 * 2**10  # of an error response, only the start is read (for its reason)
 _CHUNK = 64 * 2**10
+# hosts on this machine: still served when MLTRAINER_OFFLINE forbids the network
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 # Query parameters that carry credentials; removed from every URL shown to a user.
 SECRET_PARAMS = frozenset({"apikey", "api_key", "api-key", "token", "access_token", "key"})
@@ -238,6 +240,8 @@ class HttpClient:
         request that carries one is not redirected to another host.
         """
         shown = redact_url(url, params, *secrets)
+        if config.offline() and urlsplit(url).hostname not in _LOOPBACK:
+            raise SourceError(f"{shown}: {config.OFFLINE_REASON}")
         policy = self.retry
         reason = "no attempt made"
         waited = 0.0

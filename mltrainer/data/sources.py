@@ -9,7 +9,6 @@ the user what they are looking at.
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 from functools import lru_cache
 from pathlib import Path
@@ -110,7 +109,7 @@ def load_local_panel(
 @lru_cache(maxsize=1)
 def live_reachable() -> bool:
     """Whether Yahoo answers at all (a one-second probe), unless offline is configured."""
-    if os.environ.get("MLTRAINER_OFFLINE", "").lower() in ("1", "true", "yes"):
+    if config.offline():
         return False
     try:
         with socket.create_connection(("query1.finance.yahoo.com", 443), timeout=1.0):

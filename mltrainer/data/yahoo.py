@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mltrainer import config
 from mltrainer.data.cache import CacheHit, get_cache
 from mltrainer.data.http import RetryPolicy
 from mltrainer.data.market_data import MarketData, Progress
@@ -269,7 +270,6 @@ def load_yahoo(
     last = pd.Timestamp(end).normalize() if end is not None else pd.Timestamp(dt.date.today())
     if first > last:
         raise DataError(f"start {first.date()} is after end {last.date()}")
-    download = download or yf_download
     policy = retry or RetryPolicy(max_attempts=4, backoff=2.0, max_backoff=60.0)
     cache = get_cache() if use_cache else None
     keys = {t: f"yahoo:daily:{t}:{first.date()}" for t in names}
@@ -279,9 +279,19 @@ def load_yahoo(
         need = [t for t in names if (h := cache.get(keys[t])) is None or h.stale]
     # download through tomorrow (yfinance's end is exclusive) so every split is known
     until = (pd.Timestamp(dt.date.today()) + pd.Timedelta(days=1)).date().isoformat()
-    fetched, errors = _download_all(
-        need, first.date().isoformat(), until, download, batch_size, policy, sleep, progress
-    )
+    if download is None and config.offline():  # the real network, which is forbidden
+        fetched, errors = {}, dict.fromkeys(need, config.OFFLINE_REASON)
+    else:
+        fetched, errors = _download_all(
+            need,
+            first.date().isoformat(),
+            until,
+            download or yf_download,
+            batch_size,
+            policy,
+            sleep,
+            progress,
+        )
 
     frames, warnings = {}, []
     for ticker in names:
@@ -307,6 +317,11 @@ def load_yahoo(
             warnings.append(f"{ticker}: no Yahoo data between {first.date()} and {last.date()}")
             continue
         frames[ticker] = bars
+    if not frames and download is None and config.offline():
+        raise SourceError(
+            f"Yahoo {config.OFFLINE_REASON}; the cache has none of: {', '.join(names[:10])}"
+            + (" ..." if len(names) > 10 else "")
+        )
     if not frames:
         raise SourceError(
             f"Yahoo returned no data for any of {len(names)} ticker(s): " + "; ".join(warnings[:3])
@@ -383,7 +398,9 @@ def yahoo_market_caps(
     Yahoo symbol (default ``yf.Ticker``; the tests inject one). Each answer is cached
     (kind ``prices``).
     """
-    if ticker_factory is None:
+    if ticker_factory is None and config.offline():
+        ticker_factory = _offline_ticker
+    elif ticker_factory is None:
         import yfinance as yf
 
         ticker_factory = yf.Ticker
@@ -414,6 +431,10 @@ def yahoo_market_caps(
         else:
             notes.append(f"Yahoo has no market cap for {ticker}")
     return caps, notes
+
+
+def _offline_ticker(symbol: str) -> Any:
+    raise SourceError(config.OFFLINE_REASON)
 
 
 def _clean(tickers: str | Iterable[str] | None) -> list[str]:

@@ -174,6 +174,33 @@ def test_unresolvable_host_fails_fast():
     assert "cannot resolve en.wikipedia.org" in str(err.value) and sleeps == []
 
 
+def test_offline_setting_contacts_nothing_beyond_this_machine(http_server, aggs_file, monkeypatch):
+    """MLTRAINER_OFFLINE: a remote host is refused before any request (the session would
+    count it); a server on 127.0.0.1 is still served."""
+
+    class Counting(requests.Session):
+        calls = 0
+
+        def get(self, url, **kw):
+            Counting.calls += 1
+            raise AssertionError("no request may be sent")
+
+    monkeypatch.setenv("MLTRAINER_OFFLINE", "1")
+    sleeps = []
+    with pytest.raises(SourceError) as err:
+        HttpClient(session=Counting(), sleep=sleeps.append).get(
+            "https://api.polygon.io/v2/x", params={"apiKey": KEY}, secrets=(KEY,)
+        )
+    text = str(err.value)
+    assert "MLTRAINER_OFFLINE is set" in text and "api.polygon.io" in text and KEY not in text
+    assert Counting.calls == 0 and sleeps == []
+    http_server.route("/aggs", Reply.file(aggs_file))
+    assert client([]).get_json(http_server.url + "/aggs")["ticker"] == "AAPL"
+    monkeypatch.setenv("MLTRAINER_OFFLINE", "0")
+    with pytest.raises(AssertionError, match="no request may be sent"):
+        HttpClient(session=Counting(), sleep=sleeps.append).get("https://api.polygon.io/v2/x")
+
+
 def test_key_never_in_errors_or_logs(http_server, caplog, monkeypatch):
     monkeypatch.setenv("FRED_API_KEY", KEY)
     caplog.set_level(logging.DEBUG)  # urllib3 logs full request lines at DEBUG

@@ -226,6 +226,29 @@ def test_cache_reuse_and_stale_copy_after_failure(real):
     assert all("cached data" in w and "Connection reset" in w for w in stale.warnings)
 
 
+def test_offline_setting_serves_the_cache_and_never_calls_yfinance(real, monkeypatch):
+    """MLTRAINER_OFFLINE: the real download is not called; cached copies, even expired
+    ones, are served with a warning; a ticker with no copy is an error naming the setting."""
+    first = load(FakeDownload((yahoo_layout(real), {})), tickers=["AAPL", "MSFT"])
+    cache = get_cache()
+    for key in (e["key"] for e in cache.status()):
+        cache.put_frame(key, cache.get(key).value, kind="prices", expires_at=time.time() - 1)
+
+    def forbidden(*args, **kw):
+        raise AssertionError("yfinance called while offline")
+
+    monkeypatch.setattr(yahoo, "yf_download", forbidden)
+    monkeypatch.setenv("MLTRAINER_OFFLINE", "yes")
+    served = yahoo.load_yahoo(["AAPL", "MSFT"], START, END)
+    assert served.adj_close.equals(first.adj_close)
+    assert len(served.warnings) == 2
+    assert all("cached data" in w and "MLTRAINER_OFFLINE is set" in w for w in served.warnings)
+    with pytest.raises(SourceError, match="MLTRAINER_OFFLINE is set.*none of: XOM"):
+        yahoo.load_yahoo(["XOM"], START, END)
+    caps, notes = yahoo.yahoo_market_caps(["AAPL"])
+    assert caps == {} and "MLTRAINER_OFFLINE is set" in notes[0]
+
+
 def test_market_caps_with_injected_ticker():
     class FakeTicker:
         def __init__(self, symbol):
