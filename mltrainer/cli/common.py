@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
@@ -57,13 +59,25 @@ def n_jobs(text: str, name: str) -> int:
 
 
 def add_file(parser: argparse.ArgumentParser, option: str, what: str, required: bool) -> None:
-    """An option naming a file to write (``what`` is its help); an empty or blank value is
-    refused by name (``--out ''`` was taken for no file, or for the current folder)."""
+    """An option naming a file to write (``what`` is its help). Refused by name before any
+    work: an empty value (``--out ''`` was taken for no file, or for the current folder), a
+    folder, and a file whose folder is missing or not writable (no command creates folders:
+    a mistyped path would otherwise scatter new ones)."""
 
     def convert(text: str) -> str:
         if not text.strip():
             raise argparse.ArgumentTypeError(f"{option} is empty: give the file to write")
-        return text
+        path = Path(text).expanduser()
+        folder = path.parent
+        if path.is_dir():
+            problem = "is a folder: give a file name in it"
+        elif not folder.is_dir():
+            problem = f"cannot be written: the folder {folder} does not exist (create it first)"
+        elif not os.access(folder, os.W_OK | os.X_OK):
+            problem = f"cannot be written: the folder {folder} is not writable"
+        else:
+            return text
+        raise argparse.ArgumentTypeError(f"{option} {text} {problem}")
 
     convert.__name__ = "file path"
     parser.add_argument(option, type=convert, required=required, default=None, help=what)

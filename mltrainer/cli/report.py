@@ -257,4 +257,6 @@ def _stress(args) -> int:
         lines.append(f"note: {len(report.warnings) - 5} more in the report")
     lines.append(f"done in {fmt.number(doc['seconds'], 1)} s")
     emit(args, doc, "\n".join(lines))
-    return 0
+    # the HTML page is written either way; a PDF that was asked for and not written fails
+    # the command, so that a script does not go on to send a file that is not there
+    return 1 if args.pdf is not None and not files.get("pdf_ok") else 0

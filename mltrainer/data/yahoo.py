@@ -277,21 +277,7 @@ def load_yahoo(
     need = names
     if cache is not None:
         need = [t for t in names if (h := cache.get(keys[t])) is None or h.stale]
-    # download through tomorrow (yfinance's end is exclusive) so every split is known
-    until = (pd.Timestamp(dt.date.today()) + pd.Timedelta(days=1)).date().isoformat()
-    if download is None and config.offline():  # the real network, which is forbidden
-        fetched, errors = {}, dict.fromkeys(need, config.OFFLINE_REASON)
-    else:
-        fetched, errors = _download_all(
-            need,
-            first.date().isoformat(),
-            until,
-            download or yf_download,
-            batch_size,
-            policy,
-            sleep,
-            progress,
-        )
+    fetched, errors = _download_needed(need, first, download, batch_size, policy, sleep, progress)
 
     frames, warnings = {}, []
     for ticker in names:
@@ -318,15 +304,33 @@ def load_yahoo(
             continue
         frames[ticker] = bars
     if not frames and download is None and config.offline():
-        raise SourceError(
-            f"Yahoo {config.OFFLINE_REASON}; the cache has none of: {', '.join(names[:10])}"
-            + (" ..." if len(names) > 10 else "")
-        )
+        shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+        raise SourceError(f"Yahoo {config.OFFLINE_REASON}; the cache has none of: {shown}")
     if not frames:
         raise SourceError(
             f"Yahoo returned no data for any of {len(names)} ticker(s): " + "; ".join(warnings[:3])
         )
     return assemble(frames, "yahoo", warnings + quality_warnings(frames))
+
+
+def _download_needed(
+    need: list[str],
+    first: pd.Timestamp,
+    download: Download | None,
+    batch_size: int,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    progress: Progress | None,
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """:func:`_download_all` of the tickers the cache cannot serve fresh, through tomorrow
+    (yfinance's end is exclusive, so every split is known); under ``MLTRAINER_OFFLINE``
+    the real download is not called and each ticker's error says why."""
+    if download is None and config.offline():
+        return {}, dict.fromkeys(need, config.OFFLINE_REASON)
+    until = (pd.Timestamp(dt.date.today()) + pd.Timedelta(days=1)).date().isoformat()
+    start = first.date().isoformat()
+    download = download or yf_download
+    return _download_all(need, start, until, download, batch_size, policy, sleep, progress)
 
 
 def _download_all(

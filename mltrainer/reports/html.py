@@ -230,7 +230,10 @@ def print_pdf(
         except OSError as exc:
             return PdfResult(False, None, f"PDF not written: cannot run {exe} ({exc})")
     if not pdf_path.is_file() or pdf_path.stat().st_size == 0:
-        tail = (proc.stderr or "").strip().splitlines()[-3:]
+        # Chromium's stderr is mostly noise about D-Bus and GPU; its own ERROR lines about
+        # the file say why (``Failed to write file ...: No such file or directory``)
+        said = [ln for ln in (proc.stderr or "").strip().splitlines() if "dbus" not in ln]
+        tail = [ln.rsplit("] ", 1)[-1] for ln in said[-3:]]
         return PdfResult(
             False,
             None,

@@ -62,6 +62,14 @@ NAMED = [
     (["universe", "export", "--out", " "], "--out is empty"),
     (["report", "stress", "--tickers", "AAPL,KO", "--out", ""], "--out is empty"),
     (["report", "stress", "--out", "{tmp}/r.html", "--pdf", ""], "--pdf is empty"),
+    # a file to write in a missing folder, or a folder: refused before any work, the same
+    # way by every command (report stress used to create the folder, the others failed
+    # after the work with pandas' message)
+    (["universe", "export", "--out", "{tmp}/missing/u.csv"], "folder {tmp}/missing does not"),
+    (["models", "run", MODEL, "--out", "{tmp}/missing/m.parquet"], "does not exist"),
+    (STRESS + ["--out", "{tmp}/missing/x.html"], "folder {tmp}/missing does not exist"),
+    (STRESS + ["--out", "{tmp}/x.html", "--pdf", "{tmp}/missing/x.pdf"], "--pdf"),
+    (STRESS + ["--out", "{tmp}"], "is a folder"),
     (LOAD + ["--start", "2020-13-45"], "--start"),
     (LOAD + ["--start", "notadate"], "--start"),
     (LOAD + ["--end", "99999-01-01"], "--end"),
@@ -224,11 +232,13 @@ def _run(capsys, argv, tmp_path):
 @pytest.mark.parametrize("argv,fragment", _cases())
 def test_bad_input_is_exit_2_and_one_line(capsys, shared_data_dir, tmp_path, argv, fragment):
     code, out, err = _run(capsys, argv, tmp_path)
+    fragment = fragment.replace("{tmp}", str(tmp_path))
     lines = err.strip().splitlines()
     assert code == 2, (code, err[-500:])
     assert "Traceback" not in err and len(lines) == 1, err[-800:]
     assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
     assert not (tmp_path / "x.html").exists()  # nothing claimed as "written"
+    assert not (tmp_path / "missing").exists()  # no folder made for a mistyped path
 
 
 def test_an_output_named_for_another_format_is_left_as_it_was(capsys, tmp_path):

@@ -194,6 +194,30 @@ def test_pdf_with_chromium(report, tmp_path):
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) >= 5  # a multi-page report
 
 
+def test_cli_fails_when_the_pdf_asked_for_is_not_written(sp500_dir, tmp_path):
+    """No Chromium on PATH: the HTML page is written, the reason printed, and the exit
+    code is 1, so that a script does not go on to send a PDF that is not there."""
+    env = dict(
+        os.environ,
+        PATH=str(Path(sys.executable).parent),  # python, and no chromium
+        MLTRAINER_DATA_DIR=str(sp500_dir.parent),
+        MLTRAINER_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    argv = ["report", "stress", "--source", "local", "--tickers", "KO,PEP", "--start", "2019-01-02"]
+    argv += ["--out", str(tmp_path / "r.html"), "--pdf", str(tmp_path / "r.pdf")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "mltrainer", *argv],
+        capture_output=True,
+        text=True,
+        cwd=config.PROJECT_ROOT,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr[-800:]
+    assert "PDF not written: Chromium is not installed" in proc.stdout
+    assert (tmp_path / "r.html").is_file() and not (tmp_path / "r.pdf").exists()
+
+
 # -------------------------------------------------------------------------------- CLI
 def test_cli_end_to_end_on_real_data(sp500_dir, tmp_path):
     out = tmp_path / "report.html"
