@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import time
 
+import pandas as pd
+
 from mltrainer import config, fmt
 from mltrainer.cli import common
 from mltrainer.cli.common import Subparsers, emit, load_data
 from mltrainer.data.cache import get_cache
 from mltrainer.data.sources import resolve_local_dir
+
+
+# cache kinds that hold daily bars (not macro series, pages or scenario results)
+PRICE_KINDS = ("panel", "prices")
 
 
 def register(subparsers: Subparsers) -> None:
@@ -59,6 +65,10 @@ def _status(args) -> int:
         "keys_configured": {
             name: config.api_key(name) is not None for name in ("POLYGON_API_KEY", "FRED_API_KEY")
         },
+        "offline": config.offline(),
+        "newest_bar": max(
+            (e["last"] for e in entries if "last" in e and e["kind"] in PRICE_KINDS), default=None
+        ),
     }
     lines = [
         "data folder: "
@@ -71,8 +81,35 @@ def _status(args) -> int:
     ]
     lines += [
         f"  {e['kind']:<13} {fmt.integer(e['bytes']):>11} B  stored {e['stored_at']}"
-        f"{'  STALE' if e['stale'] else ''}  {e['key'][:70]}"
+        f"{'  STALE' if e['stale'] else ''}{_bars(e)}  {e['key'][:70]}"
         for e in entries
     ]
+    lines += _freshness(doc)
     emit(args, doc, "\n".join(lines))
     return 0
+
+
+def _bars(entry: dict) -> str:
+    if "last" not in entry:
+        return ""
+    return f"  rows {fmt.date_range(entry['first'], entry['last'])}"
+
+
+def _freshness(doc: dict) -> list[str]:
+    """How current the cached prices are, whether the network may be used, which keys."""
+    newest = doc["newest_bar"]
+    if newest is None:
+        lines = ["newest bar: no prices cached yet (`data load` reads and caches them)"]
+    else:
+        age = (pd.Timestamp.today().normalize() - pd.Timestamp(newest)).days
+        lines = [f"newest bar: {fmt.date(newest)} ({fmt.count(age, 'day')} before today)"]
+    lines.append(
+        "network: forbidden by MLTRAINER_OFFLINE (only cached copies are used)"
+        if doc["offline"]
+        else "network: allowed (live sources are fetched when the cache is stale)"
+    )
+    keys = doc["keys_configured"]
+    lines.append(
+        "API keys: " + ", ".join(f"{k} {'set' if v else 'not set'}" for k, v in keys.items())
+    )
+    return lines

@@ -463,6 +463,7 @@ class DataCache:
                     "stored_at": _iso(header["stored_at"]),
                     "expires_at": None if exp is None else _iso(exp),
                     "stale": exp is not None and now >= exp,
+                    **_coverage(header, payload),
                 }
             )
         return rows
@@ -473,6 +474,30 @@ class DataCache:
     def delete(self, key: str) -> None:
         """Remove the entry (nothing happens if there is none)."""
         self._store.delete(key, retry=True)
+
+
+def _coverage(header: dict, payload: memoryview) -> dict:
+    """The dates and columns a frame entry holds (``first``/``last`` row, ``columns``): how
+    current the cached data is, which its storage time does not say. Empty otherwise."""
+    if header["fmt"] == "arrow-panel":
+        labels = header["meta"]["labels"]
+        index = pd.DatetimeIndex(np.array(labels["index"], dtype="int64").view("datetime64[ns]"))
+        width = len(labels["columns"])
+    elif header["fmt"] == "arrow":
+        try:
+            frame = bytes_to_frame(payload)
+        except Exception:  # noqa: BLE001 (a listing must not fail on one odd entry)
+            return {}
+        index, width = frame.index, frame.shape[1]
+    else:
+        return {}
+    if not isinstance(index, pd.DatetimeIndex) or index.empty:
+        return {}
+    return {
+        "first": index.min().date().isoformat(),
+        "last": index.max().date().isoformat(),
+        "columns": width,
+    }
 
 
 def _iso(epoch: float) -> str:

@@ -7,9 +7,11 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from mltrainer.cli import main
+from mltrainer.data.cache import get_cache
 
 
 def _run(capsys, *argv):
@@ -72,6 +74,32 @@ def test_data_load_bundled_and_status(capsys):
     code, out, _ = _run(capsys, "data", "status", "--json")
     doc = json.loads(out)
     assert code == 0 and "entries" in doc and "cache_dir" in doc
+
+
+def test_data_status_says_how_current_the_cached_prices_are(capsys, basket, monkeypatch):
+    """'data folder, cache and freshness' showed no freshness: only when each entry was
+    stored. The rows each price entry holds and the newest bar are now listed."""
+    monkeypatch.setenv("MLTRAINER_OFFLINE", "1")
+    code, out, _ = _run(capsys, "data", "status", "--json")
+    assert json.loads(out)["newest_bar"] is None
+    cache = get_cache()
+    cache.put_frames("panel:test", basket.frames(), kind="panel")  # as load_local_panel does
+    ko = basket.select(["KO"], end="2015-06-30")
+    bars = pd.DataFrame({"close": ko.close["KO"], "adj_close": ko.adj_close["KO"]})
+    cache.put_frame("yahoo:daily:KO:1999-11-01", bars, kind="prices")  # as load_yahoo does
+    code, out, _ = _run(capsys, "data", "status", "--json")
+    doc = json.loads(out)
+    rows = {e["key"]: (e["first"], e["last"], e["columns"]) for e in doc["entries"]}
+    assert rows == {
+        "panel:test": ("1999-11-01", "2021-04-21", basket.n_tickers),
+        "yahoo:daily:KO:1999-11-01": ("1999-11-01", "2015-06-30", 2),
+    }
+    assert doc["newest_bar"] == "2021-04-21" and doc["offline"] is True
+    code, out, _ = _run(capsys, "data", "status")
+    age = (pd.Timestamp.today().normalize() - pd.Timestamp("2021-04-21")).days
+    assert f"newest bar: 2021-04-21 ({age:,} days before today)" in out
+    assert "rows from 1999-11-01 to 2015-06-30" in out
+    assert "network: forbidden by MLTRAINER_OFFLINE" in out
 
 
 def test_data_status_names_a_data_folder_setting_that_is_wrong(capsys, monkeypatch, tmp_path):
