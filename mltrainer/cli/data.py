@@ -12,7 +12,6 @@ from mltrainer.cli.common import Subparsers, emit, load_data
 from mltrainer.data.cache import get_cache
 from mltrainer.data.sources import resolve_local_dir
 
-
 # cache kinds that hold daily bars (not macro series, pages or scenario results)
 PRICE_KINDS = ("panel", "prices")
 
