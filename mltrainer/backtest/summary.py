@@ -183,7 +183,9 @@ def _benchmark(benchmark, rets: np.ndarray, finite: np.ndarray, dates, warnings:
     """The given benchmark returns on the backtest dates, or the equal-weighted universe.
 
     The equal-weighted universe return on date t is the mean daily return of the tickers
-    with a price on both t-1 and t (daily rebalanced; 0 on the first date).
+    with a price on both t-1 and t (daily rebalanced). Either is 0 on the first date: the
+    strategy holds nothing into it (its first return is the opening cost), so a given
+    index's move into that day (+9.4% into 2020-03-24) is not the benchmark's either.
     """
     if benchmark is None:
         both = finite[1:] & finite[:-1]
@@ -194,12 +196,13 @@ def _benchmark(benchmark, rets: np.ndarray, finite: np.ndarray, dates, warnings:
         return pd.Series(ew, index=dates, name="benchmark")
     bench = pd.Series(benchmark).astype("float64")
     aligned = bench.reindex(dates)
-    missing = int(aligned.isna().sum())
-    if missing == len(dates):
+    if aligned.isna().all():
         raise DataError(
             "the benchmark returns share no date with the backtest "
             f"({dates[0].date()} to {dates[-1].date()})"
         )
+    aligned.iloc[0] = 0.0  # the day before trading begins, whatever the index did
+    missing = int(aligned.isna().sum())
     if missing:
         warnings.append(f"the benchmark has no return on {missing} backtest date(s); counted as 0")
     return aligned.fillna(0.0).rename("benchmark")

@@ -58,3 +58,21 @@ def test_drawdown_duration_by_hand():
     assert m["hit_rate"] == pytest.approx(4 / 8)
     flat = performance_metrics(pd.Series(0.0, index=idx))
     assert np.isnan(flat["sharpe"]) and flat["max_drawdown"] == 0.0
+
+
+def test_a_given_benchmark_earns_nothing_before_trading_begins(basket):
+    """The strategy holds nothing into its first date, and neither does the benchmark:
+    the S&P 500's +9.4% into 2020-03-24 made the Model Lab's index benchmark start at
+    1.094 (CAGR 94% where the index's own closes give 73%)."""
+    data = basket.select(start="2020-01-02", end="2020-12-31")
+    px = data.adj_close
+    ko = px["KO"].pct_change()  # real returns, given as the benchmark
+    signal = np.sign(px / px.shift(20) - 1)
+    result = run_backtest(signal, data, commission_bps=5, benchmark=ko, start="2020-03-24")
+    b = result.benchmark
+    assert b.index[0] == pd.Timestamp("2020-03-24") and ko["2020-03-24"] > 0.05
+    assert b.iloc[0] == 0.0
+    close_ratio = px["KO"].iloc[-1] / px["KO"]["2020-03-24"]
+    assert (1 + b).prod() == pytest.approx(close_ratio, rel=1e-12)
+    n = len(b)
+    assert result.metrics["benchmark_cagr"] == pytest.approx(close_ratio ** (252 / n) - 1)
