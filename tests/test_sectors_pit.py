@@ -1,7 +1,7 @@
 """Sectors and weights as of a date, on the real dated lists, membership and prices.
 
 Reference values are GICS facts with known dates (Real Estate from 2016-09-01,
-Communication Services from 2018-09-24, payments in Financials from 2023-03-17) and the
+Communication Services from 2018-09-24, payments in Financials from 2023-03-20) and the
 real lists themselves (the 2021 CSV against the 2024 Wikipedia page).
 """
 
@@ -84,6 +84,12 @@ def test_payments_move_to_financials_in_march_2023(membership, lists):
         _as_of(["V", "MA"], "2022-06-30", membership, lists)["sector"].tolist()
         == ["Information Technology"] * 2
     )
+    # the change took effect after the close of Friday 2023-03-17: that day is the old
+    # sectors' last, Monday the new ones' first (the 17th was in the new ones)
+    last_old = _as_of(["V", "MA", "ADP", "TGT"], "2023-03-17", membership, lists)["sector"]
+    assert last_old.tolist() == ["Information Technology"] * 3 + ["Consumer Discretionary"]
+    first_new = _as_of(["V", "MA", "ADP", "TGT"], "2023-03-20", membership, lists)["sector"]
+    assert first_new.tolist() == ["Financials"] * 2 + ["Industrials", "Consumer Staples"]
     # carried forward from the 2021 list through the 2023 change (sub-industry from 2024)
     mid = _as_of(["V", "TGT", "WMT", "ADP"], "2023-06-30", membership, lists)
     assert mid["sector"].to_dict() == {

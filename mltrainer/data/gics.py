@@ -8,7 +8,7 @@ the span our data covers, each on a known date (:data:`RECLASSIFICATIONS`):
 - 2018-09-24: Communication Services replaced Telecommunication Services, taking the
   media companies from Consumer Discretionary and the internet and home-entertainment
   software companies from Information Technology;
-- 2023-03-17: payments companies moved from Information Technology to Financials, data
+- 2023-03-20: payments companies moved from Information Technology to Financials, data
   processing and payroll companies to Industrials, and Target, Dollar General and Dollar
   Tree from Consumer Discretionary to Consumer Staples.
 
@@ -119,7 +119,9 @@ def _rules(
     )
 
 
-_D16, _D18, _D23 = "2016-09-01", "2018-09-24", "2023-03-17"
+# each change's first trading day in the new sectors (the day after the close it took
+# effect at, as the sources below say)
+_D16, _D18, _D23 = "2016-09-01", "2018-09-24", "2023-03-20"
 RECLASSIFICATIONS: tuple[Reclassification, ...] = (
     Reclassification(
         pd.Timestamp(_D16),
@@ -161,7 +163,7 @@ RECLASSIFICATIONS: tuple[Reclassification, ...] = (
     ),
     Reclassification(
         pd.Timestamp(_D23),
-        "GICS 2023 (2023-03-17)",
+        "GICS 2023 (2023-03-20)",
         (
             _rules(_D23, "Financials", _IT, ("Transaction & Payment Processing Services",)),
             _rules(_D23, "Industrials", _IT, ("Data Processing & Outsourced Services",)),
