@@ -20,12 +20,13 @@ def leaderboard_chart(table: pd.DataFrame, title: str | None = None) -> go.Figur
     baselines = table[table["family"] == "baseline"]
     models = table[(table["family"] != "baseline") & table["oos_sharpe"].notna()]
     models = models.sort_values("oos_sharpe")
+    names = bar_labels(models.index)
     fig = go.Figure()
     for i, (family, rows) in enumerate(models.groupby("family", sort=False)):
         fig.add_trace(
             go.Bar(
                 x=rows["oos_sharpe"],
-                y=[k.split("/", 1)[1].removesuffix("Model") for k in rows.index],
+                y=[names[k] for k in rows.index],
                 orientation="h",
                 name=family,
                 marker_color=PALETTE[i % len(PALETTE)],
@@ -45,7 +46,17 @@ def leaderboard_chart(table: pd.DataFrame, title: str | None = None) -> go.Figur
     fig.update_layout(barmode="overlay", hovermode="closest")
     fig.update_yaxes(
         categoryorder="array",
-        categoryarray=[k.split("/", 1)[1].removesuffix("Model") for k in models.index],
+        categoryarray=[names[k] for k in models.index],
     )
-    fig.update_xaxes(title_text="Sharpe ratio, out of sample (annualised, after costs)")
+    # two lines: one is wider than a phone's chart (414 px)
+    fig.update_xaxes(title_text="Sharpe ratio, out of sample<br>(annualised, after costs)")
     return finish(fig, title, height=max(320, 22 * len(models) + 140))
+
+
+def bar_labels(keys: pd.Index) -> dict[str, str]:
+    """Each registry key's bar label: the class name without "Model", or with its family
+    where two families share it (``risk/RiskParity`` and ``sizing/RiskParity``: one row
+    for both overlaid two models' bars and broke the best-on-top order)."""
+    short = {k: k.split("/", 1)[1].removesuffix("Model") for k in keys}
+    counts = pd.Series(list(short.values())).value_counts()
+    return {k: (f"{k.split('/', 1)[0]}/{n}" if counts[n] > 1 else n) for k, n in short.items()}

@@ -250,3 +250,41 @@ def test_an_unwritable_results_folder_fails_before_any_task(tmp_path, capsys, mo
     assert len(err) == 1 and err[0].startswith(f"error: cannot use {blocked}/"), err
     assert err[0].endswith(": part of that path is a file, not a folder")
     assert not ran
+
+
+def test_the_chart_gives_each_model_its_own_row():
+    """risk/ and sizing/ RiskParity (and VolatilityTargeting) were both "RiskParity": two
+    models' bars overlaid on one row, out of the best-on-top order."""
+    import pandas as pd
+
+    from mltrainer.plots.leaderboard import leaderboard_chart
+
+    table = pd.DataFrame(
+        {
+            "family": ["risk", "sizing", "risk", "momentum", "baseline"],
+            "oos_sharpe": [0.78, 0.41, 0.55, 0.70, 0.60],
+            "oos_dsr": [0.9, 0.4, 0.6, 0.8, float("nan")],
+            "n_settings": [4, 4, 4, 4, 1],
+        },
+        index=[
+            "risk/VolatilityTargetingModel",
+            "sizing/VolatilityTargetingModel",
+            "risk/RiskParityModel",
+            "momentum/SimpleMomentumModel",
+            "baseline/EqualWeightBuyAndHold",
+        ],
+    )
+    fig = leaderboard_chart(table)
+    bars = {y: x for trace in fig.data for x, y in zip(trace.x, trace.y, strict=True)}
+    assert bars == {
+        "risk/VolatilityTargeting": 0.78,
+        "sizing/VolatilityTargeting": 0.41,
+        "RiskParity": 0.55,
+        "SimpleMomentum": 0.70,
+    }
+    assert list(fig.layout.yaxis.categoryarray) == [  # plotly draws the last on top
+        "sizing/VolatilityTargeting",
+        "RiskParity",
+        "SimpleMomentum",
+        "risk/VolatilityTargeting",
+    ]
