@@ -109,9 +109,10 @@ if held < WINDOWS[window_label]:  # the window reaches back before the data's fi
     )
     window_label, span = f"since {first_day}", f"from {first_day}"
 listed = under_list_symbols(rets, data.dates[-1].date(), universe.as_of)
+price = "last_close" if "last_close" in listed else "last_adj_close"
 table = universe.to_frame()
 table = table.merge(
-    listed[["ticker", "last_price", "return"]],
+    listed[["ticker", price, "last_date", "return"]],
     how="left",
     left_on="symbol",
     right_on="ticker",
@@ -173,7 +174,8 @@ with tab_table:
                 "sub_industry",
                 "market_cap",
                 "return",
-                "last_price",
+                price,
+                "last_date",
                 "date_added",
                 "headquarters",
             ],
@@ -185,7 +187,19 @@ with tab_table:
                     "prices' dates",
                 ),
                 "return": st.column_config.NumberColumn(f"return {window_label}", format="percent"),
-                "last_price": st.column_config.NumberColumn("last price", format="%.2f"),
+                price: st.column_config.NumberColumn(
+                    "last close" if price == "last_close" else "last adjusted close",
+                    format="%.2f",
+                    help="As traded on its date, not adjusted for later splits and dividends"
+                    if price == "last_close"
+                    else "Adjusted for splits and dividends to the data's last day: this "
+                    "source has no as-traded close",
+                ),
+                "last_date": st.column_config.DateColumn(
+                    "price date",
+                    help="The last close's date: before the end date for a "
+                    "company whose prices stop earlier",
+                ),
             },
         )
 

@@ -120,21 +120,27 @@ def sector_daily_returns(source: str, start, end, sectors: tuple) -> pd.DataFram
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def ticker_returns(source: str, end, days: int, sectors: tuple) -> pd.DataFrame:
-    """Per ticker: last price on or before ``end`` and the return over the last ``days``
-    trading days (``ticker, sector, last_price, return``)."""
+    """Per ticker: its last close on or before ``end`` with that close's date, and the total
+    return (adjusted closes) over the last ``days`` trading days (``ticker, sector,
+    last_close, last_date, return``). The close is as traded where the data has it, as a
+    reader quotes a price (AAPL 322.56 on 2010-12-31, not 9.92 on April 2021's scale);
+    else the column is ``last_adj_close`` (:meth:`MarketData.quoted_close`)."""
     data = load(source)
-    close = data.adj_close.loc[: pd.Timestamp(end)]
+    tickers = data.tickers
     if sectors:
-        close = close[[t for t in close.columns if data.sectors.get(t) in sectors]]
+        tickers = [t for t in tickers if data.sectors.get(t) in sectors]
+    close = data.adj_close.loc[: pd.Timestamp(end), tickers]
     tail = close.iloc[-(days + 1) :].ffill()
-    first = tail.iloc[0]
-    last = tail.iloc[-1]
+    quoted, as_traded = data.quoted_close(tickers)
+    quoted = quoted.loc[: pd.Timestamp(end)]
+    dated = quoted.apply(pd.Series.last_valid_index)  # a ticker gone before end: its last
     return pd.DataFrame(
         {
-            "ticker": close.columns,
-            "sector": [data.sectors.get(t) or "Unknown" for t in close.columns],
-            "last_price": last.to_numpy(),
-            "return": (last / first - 1.0).to_numpy(),
+            "ticker": tickers,
+            "sector": [data.sectors.get(t) or "Unknown" for t in tickers],
+            "last_close" if as_traded else "last_adj_close": quoted.ffill().iloc[-1].to_numpy(),
+            "last_date": pd.to_datetime(dated).dt.date.to_numpy(),
+            "return": (tail.iloc[-1] / tail.iloc[0] - 1.0).to_numpy(),
         }
     )
 

@@ -127,6 +127,20 @@ class MarketData:
         """Daily log returns of the adjusted close, ``log(p_t / p_{t-1})``."""
         return np.log(self.adj_close).diff()
 
+    def quoted_close(self, tickers: list[str] | None = None) -> tuple[pd.DataFrame, bool]:
+        """The closes to show as prices, and whether they are as traded.
+
+        The as-traded ``close`` where it is known for every adjusted close and differs from
+        it somewhere; else the adjusted close (on the scale of the data's last adjustment:
+        AAPL's 2010-12-31 close is 322.56 as traded, 9.92 adjusted to April 2021). Sources
+        with an adjusted close only fill ``close`` with it (:meth:`from_close`).
+        """
+        cols = self.tickers if tickers is None else list(tickers)
+        adjusted, traded = self.adj_close[cols], self.close[cols]
+        as_traded = bool((traded.notna() | adjusted.isna()).all(axis=None))
+        as_traded = as_traded and not traded.equals(adjusted)
+        return (traded if as_traded else adjusted), as_traded
+
     def first_valid_dates(self) -> pd.Series:
         """Ticker -> date of its first adjusted close (NaT for a ticker with none)."""
         return self.adj_close.apply(pd.Series.first_valid_index)

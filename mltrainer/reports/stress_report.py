@@ -202,17 +202,10 @@ def _market_returns(data: MarketData, choice: str, window: int) -> tuple[pd.Seri
 def _portfolio_table(data: MarketData, w: pd.Series, value: float) -> pd.DataFrame:
     """Each holding's weight, sector, value, first date, last price and its date, and
     trailing one-year volatility (dates and price missing for a holding with no price
-    in the range). The price is the as-traded close where the data has one for every
-    adjusted close (``last_close``), else the adjusted close (``last_adj_close``,
-    on the scale of the data's last adjustment). Sources with an adjusted close only fill
-    ``close`` with it (:meth:`MarketData.from_close`): a close equal to the adjusted
-    close throughout is taken as adjusted, which is true either way."""
-    prices = data.adj_close[w.index]
+    in the range). The price is the as-traded close (``last_close``) or, where the data
+    has none, the adjusted close (``last_adj_close``): :meth:`MarketData.quoted_close`."""
     rets = data.returns()[w.index].iloc[-TRADING_DAYS:]
-    traded = data.close[w.index]
-    # as traded where every adjusted price has its close, and the two differ somewhere
-    as_traded = bool((traded.notna() | prices.isna()).all(axis=None)) and not traded.equals(prices)
-    shown = traded if as_traded else prices
+    shown, as_traded = data.quoted_close(list(w.index))
     priced = [shown[t].dropna() for t in w.index]  # none for a position with no price
 
     def date(i: int) -> list[str | None]:

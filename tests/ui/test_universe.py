@@ -67,12 +67,13 @@ def test_search_and_sector_filter_the_table(app, shared_data_dir):
     # the 2024 list says META, the prices of 2021 are filed under FB: the same company
     at.multiselect(key="uni_sectors").set_value([]).run()
     at.text_input(key="uni_search").input("META").run()
-    meta = table(at, "symbol", "last_price", "return")
+    meta = table(at, "symbol", "last_close", "return")
     assert list(meta["symbol"]) == ["META"] and meta["return"].notna().all()
     from mltrainer.data.local import load_local
 
-    fb = load_local(shared_data_dir / "sp500_daily", ["FB"], end="2021-04-21").adj_close
-    assert meta["last_price"].iloc[0] == pytest.approx(fb["FB"].iloc[-1], rel=1e-12)
+    fb = load_local(shared_data_dir / "sp500_daily", ["FB"], end="2021-04-21").close
+    assert meta["last_close"].iloc[0] == pytest.approx(fb["FB"].iloc[-1], rel=1e-12)
+    assert str(meta["last_date"].iloc[0])[:10] == "2021-04-21"
 
 
 def test_rotation_window_and_tail_change_the_graph(app, shared_data_dir):
@@ -166,3 +167,17 @@ def test_a_window_longer_than_the_data_says_what_the_returns_cover(app, shared_d
     at.select_slider(key="uni_window").set_value("3 months").run()
     assert not at.warning
     assert any("Colour: return over 3 months to 2000-06-01" in c.value for c in at.caption)
+
+
+def test_the_table_quotes_the_close_of_its_date_not_the_adjusted_one(shared_data_dir):
+    """'last price' was the adjusted close on April 2021's scale: AAPL 9.92 at the end of
+    2010, when it closed at 322.56. Adjusted-only data says it is adjusted."""
+    from ui.data import ticker_returns
+
+    rets = ticker_returns("local", "2010-12-31", 21, ()).set_index("ticker")
+    assert rets.loc["AAPL", "last_close"] == pytest.approx(322.56, abs=0.005)
+    assert rets.loc["KO", "last_close"] == pytest.approx(65.77, abs=0.005)
+    assert str(rets.loc["AAPL", "last_date"]) == "2010-12-31"
+    assert np.isnan(rets.loc["ABBV", "last_close"]) and pd.isna(rets.loc["ABBV", "last_date"])
+    bundled = ticker_returns("bundled", "2010-12-31", 21, ())
+    assert "last_adj_close" in bundled and "last_close" not in bundled
