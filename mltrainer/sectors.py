@@ -245,11 +245,16 @@ def trailing_returns(daily: pd.DataFrame, horizons: Mapping) -> pd.DataFrame:
     """Compounded returns over trailing horizons ending on the last date.
 
     ``horizons`` maps a label to a number of rows (trading days), e.g. ``{"1M": 21}``;
-    each cell is ``Π(1 + r) - 1`` over that many last rows of the column (missing days
-    count as flat; a column with no return in the span is NaN). A horizon longer than
-    ``daily`` is NaN throughout: the rows there are would give a shorter return under
-    its label. Rows = columns of ``daily``, columns = the horizon labels.
+    each cell is ``Π(1 + r) - 1`` over that many last rows of the column. Missing days
+    inside the column's life count as flat, but a column that begins inside the span or
+    ends before its last row (a sector basket created in 2018-09, or one that ended then)
+    would give a shorter return under the horizon's label, so it is NaN. So is a horizon
+    longer than ``daily``. Rows = columns of ``daily``, columns = the horizon labels.
     """
+    valid = daily.notna().to_numpy()
+    n = len(daily)
+    began = pd.Series(valid.argmax(axis=0), index=daily.columns)  # row of the first return
+    lasts = valid[-1] if n else np.zeros(daily.shape[1], bool)  # a return on the last row
     out = {}
     for label, days in horizons.items():
         if int(days) < 1:
@@ -259,7 +264,7 @@ def trailing_returns(daily: pd.DataFrame, horizons: Mapping) -> pd.DataFrame:
             continue
         tail = daily.iloc[-int(days) :]
         growth = (1.0 + tail).prod(min_count=1)
-        out[label] = growth.where(tail.notna().any()) - 1.0
+        out[label] = growth.where((began <= n - int(days)) & lasts) - 1.0
     return pd.DataFrame(out)
 
 

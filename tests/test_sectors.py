@@ -174,10 +174,20 @@ def test_rrg_window_must_be_sensible(sector_levels):
 
 
 def test_trailing_returns_compound_by_hand():
-    daily = pd.DataFrame({"S": [0.10, -0.10, 0.05, np.nan]}, index=DATES)
+    daily = pd.DataFrame(
+        {
+            "S": [0.10, -0.10, np.nan, 0.05],
+            "new": [np.nan, np.nan, 0.02, 0.01],  # a basket created on the third day
+            "gone": [0.01, 0.02, np.nan, np.nan],  # one that ended on the second
+        },
+        index=DATES,
+    )
     out = trailing_returns(daily, {"2d": 2, "4d": 4})
-    assert out.loc["S", "2d"] == pytest.approx(0.05)  # last two rows: 0.05 and a flat gap
+    assert out.loc["S", "2d"] == pytest.approx(0.05)  # a flat gap, then 0.05
     assert out.loc["S", "4d"] == pytest.approx(1.1 * 0.9 * 1.05 - 1)
+    # a two-day return, not a four-day one under the 4d label; none at all when it ended
+    assert out.loc["new", "2d"] == pytest.approx(1.02 * 1.01 - 1)
+    assert np.isnan(out.loc["new", "4d"]) and out.loc["gone"].isna().all()
     # five days of returns are not in four rows: no figure, not the four days' return
     assert trailing_returns(daily, {"5d": 5})["5d"].isna().all()
     with pytest.raises(ParameterError):

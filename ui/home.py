@@ -84,4 +84,25 @@ def sector_performance(source: str, end: dt.date, sectors: tuple) -> SectorPerfo
             f"{fmt.count(len(daily), 'trading day')} to {daily.index[-1]:%Y-%m-%d}"
         )
     table = table.drop(index=[i for i in ("Unknown",) if i in table.index])
+    note += _partial_baskets(daily, table, short)
+    table = table.dropna(how="all")  # a sector that no longer exists on the end date
     return SectorPerformance(sector_performance_bar(table, height=420), daily.index[-1], note)
+
+
+def _partial_baskets(daily: pd.DataFrame, table: pd.DataFrame, short: list) -> str:
+    """Which sectors lack a horizon's bar because their basket begins inside it or ended
+    before the end date (Communication Services from 2018-09-24, Telecommunication
+    Services until 2018-09-21): a shorter return under that label would be untrue."""
+    said = []
+    for sector, row in table.iterrows():
+        missing = [h for h in row.index[row.isna()] if h not in short]
+        held = daily[sector].dropna()
+        if not missing or held.empty:
+            continue
+        if held.index[-1] < daily.index[-1]:
+            said.append(f"{sector} ended {held.index[-1]:%Y-%m-%d}")
+        else:
+            said.append(
+                f"{sector} has no {' or '.join(missing)} return: it begins {held.index[0]:%Y-%m-%d}"
+            )
+    return "; " + "; ".join(said) if said else ""

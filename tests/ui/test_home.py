@@ -71,6 +71,27 @@ def test_no_twelve_month_bar_before_the_data_has_a_year(app, shared_data_dir):
     assert any("no 12 months return: the data holds" in c.value for c in at.caption)
 
 
+def test_no_bar_for_a_sector_younger_than_its_horizon_or_gone(app, shared_data_dir):
+    """At 2019-03-01 Communication Services (from 2018-09-24) had a '12 months' bar of its
+    109 days, and Telecommunication Services (to 2018-09-21) one ending in 2018."""
+    import datetime as dt
+
+    import numpy as np
+
+    at = app.run()
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2018, 1, 2), dt.date(2019, 3, 1)))
+    at.run()
+    assert not at.exception, at.exception
+    bars = _sector_bars(at)
+    assert all("Telecommunication Services" not in b for b in bars.values())
+    comm = {h: b["Communication Services"] for h, b in bars.items()}
+    assert np.isnan(comm["12 months"]) and np.isfinite([comm["1 month"], comm["3 months"]]).all()
+    assert np.isfinite(bars["12 months"]["Energy"])
+    (caption,) = [c.value for c in at.caption if "Equal-weighted sector baskets" in c.value]
+    assert "Communication Services has no 12 months return: it begins 2018-09-24" in caption
+    assert "Telecommunication Services ended 2018-09-21" in caption
+
+
 def test_a_half_picked_or_reversed_range_keeps_the_readers_range(app, shared_data_dir):
     """The first click of a range picks one date: every page reran on the default ten
     years (the costliest range) until the second click; it now keeps the range picked
