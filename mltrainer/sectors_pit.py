@@ -350,13 +350,16 @@ def pit_sector_returns(
     membership: Membership | None = None,
     lists: list[SectorList] | None = None,
     anchors: pd.Series | None = None,
+    keep: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, str]:
     """Equal-weight daily returns of each sector basket and of the whole index, holding
     on each day the members of that day in their sectors of that day.
 
     ``returns`` is dates x keys; ``anchors`` each key's date of its symbol (default its
-    last return date). Returns the frame (columns: sectors of the span, then
-    ``Universe``) and a note on the sectors' provenance at the end of the span.
+    last return date); ``keep`` (sector names) limits the baskets, ``Universe``
+    included, to the members in those sectors on each day (not in today's: the REITs
+    were Financials until 2016-09-01). Returns the frame (columns: sectors of the span,
+    then ``Universe``) and a note on the sectors' provenance at the end of the span.
     Sector names change with GICS: Telecommunication Services before 2018-09-24,
     Real Estate from 2016-09-01.
     """
@@ -372,13 +375,19 @@ def pit_sector_returns(
     regimes = sector_regimes(
         returns.columns, returns.index[0], returns.index[-1], lists, membership.history, anchors
     )
-    parts = []
+    parts, held = [], []
     for i, (start, sectors) in enumerate(regimes):
         stop = regimes[i + 1][0] if i + 1 < len(regimes) else None
         rows = live.loc[start:] if stop is None else live.loc[start : stop - pd.Timedelta(1)]
+        if keep:  # members of the other sectors that day count in no basket
+            out_of = [t for t in rows.columns if sectors.sectors.get(t, UNKNOWN) not in keep]
+            rows = rows.assign(**{t: np.nan for t in out_of}) if out_of else rows
         if len(rows):
             parts.append(sector_returns(rows, sectors.sectors))
+            held.append(rows)
     out = pd.concat(parts).reindex(returns.index)
+    if keep:
+        out = out[[c for c in out.columns if c in keep]]
     out = out[sorted(out.columns, key=lambda c: (c == UNKNOWN, c))]
-    out["Universe"] = universe_returns(live)
+    out["Universe"] = universe_returns(pd.concat(held).reindex(returns.index) if keep else live)
     return out, regimes[-1][1].provenance()

@@ -306,3 +306,16 @@ def test_sector_baskets_hold_the_members_and_sectors_of_each_day(panel, membersh
     oracle = r.groupby(pd.Series(sectors)).mean()
     assert daily.loc[day, oracle.index].to_numpy() == pytest.approx(oracle.to_numpy())
     assert daily.loc[day, "Universe"] == pytest.approx(r.mean())
+
+    # limited to sectors: each day's members in them that day, not in today's sectors
+    # (a 'Real Estate' filter drew the REITs of 2015, labelled Financials, as Financials)
+    kept, _ = pit_sector_returns(rets, membership, lists, anchors=anchors, keep=("Real Estate",))
+    assert list(kept.columns) == ["Real Estate", "Universe"]
+    assert kept.loc[:"2016-08-31"].isna().all(axis=None)
+    after = kept.loc["2016-09-01":]
+    assert after["Real Estate"].to_numpy() == pytest.approx(daily.loc["2016-09-01":, "Real Estate"])
+    assert after["Universe"].to_numpy() == pytest.approx(after["Real Estate"].to_numpy())
+    two, _ = pit_sector_returns(rets, membership, lists, anchors=anchors, keep=("Energy", TELECOM))
+    sub = [k for k in keys if sectors.get(k) in ("Energy", TELECOM)]
+    assert two.loc[day, "Universe"] == pytest.approx(rets.loc[day, sub].mean())
+    assert two.loc[day, TELECOM] == pytest.approx(oracle[TELECOM])

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mltrainer import config
+from mltrainer import config, fmt
 from mltrainer.data.gics import sector_lists, sectors_as_of
 from mltrainer.data.membership import load_membership
 from mltrainer.data.symbols import SymbolHistory, relabel
@@ -202,11 +202,21 @@ def pit_sector_daily_returns(source: str, start, end, sectors: tuple) -> tuple[p
             f"baskets of today's members in today's sectors ({exc})",
         )
     data = load(source)
-    tickers = None if not sectors else [t for t in data.tickers if data.sectors.get(t) in sectors]
     anchors = last_price_dates(data.adj_close)
-    sub = data.select(tickers=tickers, start=start, end=end)
-    daily, note = pit_sector_returns(sub.returns(), membership, anchors=anchors)
-    return daily, "baskets hold each day's members in that day's sectors; " + note
+    sub = data.select(start=start, end=end)
+    daily, note = pit_sector_returns(sub.returns(), membership, anchors=anchors, keep=sectors)
+    if sectors and daily["Universe"].isna().all():
+        raise DataError(
+            f"no member was in {', '.join(sectors)} {fmt.date_range(start, end)}: sectors "
+            "are those of each day (Real Estate from 2016-09-01, Communication Services "
+            "from 2018-09-24); widen the range or pick other sectors"
+        )
+    held = (
+        f"members that were in {', '.join(sectors)} that day"
+        if sectors
+        else "members in that day's sectors"
+    )
+    return daily, f"baskets hold each day's {held}; " + note
 
 
 def treemap_stocks(

@@ -111,3 +111,23 @@ def test_a_half_picked_or_reversed_range_keeps_the_readers_range(app, shared_dat
     at.run()
     sel = at.session_state["selection"]
     assert (sel.start, sel.end) == (dt.date(2020, 1, 2), dt.date(2021, 4, 21))
+
+
+def test_a_sector_filter_takes_each_days_sector(app, shared_data_dir):
+    """'Real Estate' in 2015 drew one bar named Financials (the REITs by their 2015
+    sector, equal to 'Universe'); the sector did not exist yet, and the page says so."""
+    import datetime as dt
+
+    at = app.run()
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2014, 1, 2), dt.date(2015, 12, 31)))
+    at.sidebar.multiselect(key="g_sectors").set_value(["Real Estate"]).run()
+    assert not at.exception, at.exception
+    shown = " ".join(e.value for e in at.error) + " ".join(w.value for w in at.warning)
+    assert "no member was in Real Estate" in shown and "from 2016-09-01" in shown
+    at.sidebar.multiselect(key="g_sectors").set_value(["Energy", "Utilities"]).run()
+    assert not at.exception, at.exception
+    assert {s for b in _sector_bars(at).values() for s in b} == {
+        "Energy",
+        "Utilities",
+        "Universe",
+    }
