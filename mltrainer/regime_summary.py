@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mltrainer.errors import DataError
-from mltrainer.models._regime_math import expected_durations, regime_stats, transition_matrix
+from mltrainer.measures.regimes import expected_durations, regime_stats, transition_matrix
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def range_summary(
     Returns
     -------
     RangeSummary
-        ``stats`` as :func:`~mltrainer.models._regime_math.regime_stats` plus
+        ``stats`` as :func:`~mltrainer.measures.regimes.regime_stats` plus
         ``expected_duration_days`` (from the empirical matrix's diagonal; NaN for a
         regime never left in the range); mean and volatility NaN for a regime held
         fewer than :data:`MIN_STAT_DAYS` days;

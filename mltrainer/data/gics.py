@@ -26,13 +26,15 @@ the company's sub-industry from the nearest list that has one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
+from mltrainer.data.market_data import UNKNOWN_SECTOR, MarketData
 from mltrainer.data.membership_combined import Membership
 from mltrainer.data.symbols import SymbolHistory, normalise_symbol
+from mltrainer.errors import DataError
 from mltrainer.validate import DateLike
 
 GICS_SECTORS = (
@@ -49,7 +51,7 @@ GICS_SECTORS = (
     "Utilities",
 )
 TELECOM = "Telecommunication Services"  # the sector Communication Services replaced
-UNKNOWN = "Unknown"
+UNKNOWN = UNKNOWN_SECTOR
 
 _COMM, _CD, _IT = "Communication Services", "Consumer Discretionary", "Information Technology"
 
@@ -472,3 +474,34 @@ def _resolve(
         rows.append((sym, sector, lists[pick].name, dates[pick], "; ".join(applied)))
     frame = pd.DataFrame(rows, columns=["symbol", "sector", "list", "list_date", "changes"])
     return SectorsAsOf(when, frame.set_index("symbol"), [lst.name for lst in lists])
+
+
+def with_sector_periods(data: MarketData, membership: Membership | None = None) -> MarketData:
+    """``data`` with its point-in-time sectors (:attr:`MarketData.sector_periods`) over its
+    dates, each ticker named by its symbol on its last price date (the data's last date
+    for one without a price); unchanged, with today's sectors only, when no membership
+    source loads. A sector the lists cannot place on a date
+    (a media company before 2018, where the sub-industry would be needed) is absent
+    there, not today's."""
+    if data.adj_close.empty:
+        return data
+    if membership is None:
+        from mltrainer.data.membership import load_membership
+
+        try:
+            membership = load_membership()
+        except DataError:
+            return data
+    spans = sector_regimes(
+        data.tickers,
+        data.dates[0],
+        data.dates[-1],
+        sector_lists(membership),
+        membership.history,
+        data.last_valid_dates().fillna(data.dates[-1]),
+    )
+    periods = tuple(
+        (day, {t: sec for t, sec in found.sectors.items() if sec and sec != UNKNOWN})
+        for day, found in spans
+    )
+    return replace(data, sector_periods=periods)

@@ -23,6 +23,7 @@ MAX_PRICE = 1e7
 _PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
 
 FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
+UNKNOWN_SECTOR = "Unknown"  # a company's sector where no list can place it
 
 # A loader's progress callback: (fraction done, text); a Streamlit ``st.progress`` bar's
 # ``.progress`` fits.
@@ -50,7 +51,11 @@ class MarketData:
     as_of : Timestamp
         When the data was produced (file time, fetch time).
     sectors : dict
-        Ticker -> GICS sector, where the source or the universe knows it.
+        Ticker -> GICS sector, where the source or the universe knows it (today's).
+    sector_periods : tuple of (Timestamp, dict)
+        Point-in-time sectors where a membership source knows them: from each date, the
+        tickers' sectors until the next date (REITs are Financials before 2016-09-01);
+        empty when only ``sectors`` is known (:meth:`sector_spans`).
     warnings : tuple of str
         Problems the user should see (stale cache served, tickers skipped, ...).
     """
@@ -67,6 +72,7 @@ class MarketData:
     as_of: pd.Timestamp | None = None
     sectors: dict = field(default_factory=dict)
     warnings: tuple = ()
+    sector_periods: tuple = ()
 
     def __post_init__(self) -> None:
         ref = self.adj_close
@@ -141,9 +147,38 @@ class MarketData:
         as_traded = as_traded and not traded.equals(adjusted)
         return (traded if as_traded else adjusted), as_traded
 
+    def sector_spans(self) -> list[tuple[int, dict]]:
+        """``(first row, ticker -> sector)`` of each span of rows with constant sectors:
+        the point-in-time :attr:`sector_periods` where known, else ``sectors`` throughout
+        (a model ranking sectors in 2007 should not see 2018's Communication Services)."""
+        if not self.sector_periods:
+            return [(0, self.sectors)]
+        starts = self.dates.searchsorted([day for day, _ in self.sector_periods], side="left")
+        spans = {0: self.sector_periods[0][1]}
+        for row, (day, mapping) in zip(starts, self.sector_periods, strict=True):
+            row = 0 if day <= self.dates[0] else int(row)
+            if row < len(self.dates):
+                spans[row] = mapping
+        return sorted(spans.items())
+
+    def sector_codes(self) -> tuple[list[str], list[tuple[int, np.ndarray]]]:
+        """The sector names (sorted) and, for each span of :meth:`sector_spans`, its first
+        row and each column's index in the names (-1: no sector, or an unknown one)."""
+        spans = self.sector_spans()
+        names = {str(s) for _, of in spans for s in of.values() if s and s != UNKNOWN_SECTOR}
+        pos = {s: k for k, s in enumerate(sorted(names))}
+        codes = [np.array([pos.get(str(of.get(t)), -1) for t in self.tickers]) for _, of in spans]
+        return sorted(names), [(row, c) for (row, _), c in zip(spans, codes, strict=True)]
+
     def first_valid_dates(self) -> pd.Series:
         """Ticker -> date of its first adjusted close (NaT for a ticker with none)."""
         return self.adj_close.apply(pd.Series.first_valid_index)
+
+    def last_valid_dates(self) -> pd.Series:
+        """Ticker -> date of its last adjusted close (NaT for a ticker with none)."""
+        valid = self.adj_close.notna().to_numpy()
+        last = self.dates[len(valid) - 1 - np.argmax(valid[::-1], axis=0)] if len(valid) else []
+        return pd.Series(last, index=self.adj_close.columns).where(valid.any(axis=0))
 
     # ------------------------------------------------------------ selections
     def select(
@@ -203,7 +238,15 @@ class MarketData:
             mask[rows[: int(priced.argmax())]] = False
             mask[rows[len(priced) - int(priced[::-1].argmax()) :]] = False
         narrowed = self._map(lambda f: f.loc[mask, cols])
-        return replace(narrowed, sectors={t: self.sectors[t] for t in cols if t in self.sectors})
+        periods = tuple(
+            (day, {t: mapping[t] for t in cols if t in mapping})
+            for day, mapping in self.sector_periods
+        )
+        return replace(
+            narrowed,
+            sectors={t: self.sectors[t] for t in cols if t in self.sectors},
+            sector_periods=periods,
+        )
 
     def _no_price(self, cols: pd.Index, dates: pd.DatetimeIndex) -> str:
         """Why ``cols`` have nothing in ``dates``, with the dates they do have prices."""
@@ -289,13 +332,17 @@ class MarketData:
 
     # --------------------------------------------------------------- summary
     def fingerprint(self) -> str:
-        """A short hash of the values and labels (for the audit trail and cache keys)."""
+        """A short hash of the values, labels and sectors (for the audit trail and cache
+        keys)."""
         h = hashlib.blake2b(digest_size=12)
         h.update(np.asarray(self.dates.asi8).tobytes())
         h.update("|".join(map(str, self.tickers)).encode())
         for name in FIELDS:
             values = getattr(self, name).to_numpy(dtype="float64", na_value=np.nan)
             h.update(np.ascontiguousarray(values).tobytes())
+        # the sectors decide sector models' figures too (a new membership file moves them)
+        for day, mapping in [(None, self.sectors), *self.sector_periods]:
+            h.update(f"{day}|{sorted(mapping.items())}".encode())
         return h.hexdigest()
 
     def summary(self) -> dict:

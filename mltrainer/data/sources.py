@@ -134,14 +134,32 @@ def load_market_data(
     """
     if source not in SOURCES:
         raise DataError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
-    if source == "auto":
-        return _auto(data_dir, tickers, start, end, progress)
     if source == "local":
         folder = resolve_local_dir(data_dir)
         if folder is None:
             raise DataError(f"{config.data_dir_problem()}; or pass --data-dir")
-        data = load_local_panel(folder, tickers=tickers)
+        # sectors of each date from the whole files: a key names its company on its last
+        # date in them, whatever range is then selected
+        data = _point_in_time(load_local_panel(folder, tickers=tickers))
         return data.select(tickers=tickers, start=start, end=end)
+    if source == "auto":
+        return _auto(data_dir, tickers, start, end, progress)
+    return _point_in_time(_load_remote(source, tickers, start, end, progress))
+
+
+def _point_in_time(data: MarketData) -> MarketData:
+    from mltrainer.data.gics import with_sector_periods
+
+    return with_sector_periods(data)
+
+
+def _load_remote(
+    source: str,
+    tickers: list[str] | None,
+    start: DateLike | None,
+    end: DateLike | None,
+    progress: Progress | None,
+) -> MarketData:
     if source == "bundled":
         from mltrainer.data.bundled import load_bundled
 

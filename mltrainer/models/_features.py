@@ -33,7 +33,6 @@ VOL_WINDOWS = (21, 63)
 MA_WINDOWS = (20, 50, 200)
 RSI_WINDOW = 14
 VOLUME_WINDOW = 63
-WARMUP = max(max(RETURN_WINDOWS), max(MA_WINDOWS)) + 1
 
 
 def _lagged(x: np.ndarray, n: int) -> np.ndarray:
@@ -86,13 +85,14 @@ def feature_panel(data: MarketData) -> tuple[np.ndarray, list[str]]:
             z = np.where(sd > 0, (logv - mean) / sd, np.nan)
         names.append("volume_z")
         cols.append(z)
-    if data.sectors:
-        known = np.isfinite(prices)
-        sectors = sorted({str(s) for s in data.sectors.values() if s})
-        for sector in sectors:
-            member = np.array([data.sectors.get(t) == sector for t in data.tickers], dtype=float)
+    if data.sectors:  # each date's sector where the data knows it (REITs: Financials to 2016)
+        sectors, spans = data.sector_codes()
+        code = np.empty(prices.shape, dtype=int)
+        for row, of in spans:
+            code[row:] = of
+        for k, sector in enumerate(sectors):
             names.append(f"sector_{sector}")
-            cols.append(np.where(known, member[None, :], np.nan))
+            cols.append(np.where(np.isfinite(prices), code == k, np.nan))
     return np.stack(cols, axis=-1), names
 
 

@@ -166,17 +166,9 @@ def volume_confirmed_momentum(
     return signal, ratio
 
 
-def sector_index(data: MarketData) -> tuple[list[str], list[int]]:
-    """The sectors of ``data`` (sorted names) and each column's index in them (-1: none)."""
-    of = [str(data.sectors[t]) if data.sectors.get(t) else "" for t in data.adj_close.columns]
-    names = sorted(set(of) - {""})
-    pos = {s: k for k, s in enumerate(names)}
-    return names, [pos.get(s, -1) for s in of]
-
-
 def sector_rotation_momentum(
     prices: np.ndarray,
-    sector_of: list,
+    spans: list[tuple[int, np.ndarray]],
     sector_names: list,
     window: int,
     n_top: int,
@@ -193,11 +185,21 @@ def sector_rotation_momentum(
     which sits exactly at its sector mean). signal =
     ``sector_weight * sector part + (1 - sector_weight) * relative part``.
 
-    ``sector_of`` holds each column's sector index (-1: unknown, whose signal is NaN).
-    Returns ``(signal, sector_momentum, sector_rank)`` (the last two dates x sectors).
+    ``spans``: :meth:`MarketData.sector_codes` (the sectors of each date; -1 unknown, whose
+    signal is NaN). Returns ``(signal, sector_momentum, sector_rank)``.
     """
     mom = rl.trailing_return(prices, window)
-    n_sec = len(sector_names)
+    rows = [row for row, _ in spans] + [len(mom)]
+    blocks = [
+        _rotation(mom[a:b], of, len(sector_names), n_top, n_bottom, sector_weight)
+        for (a, of), b in zip(spans, rows[1:], strict=True)
+    ]
+    return tuple(np.concatenate(parts) for parts in zip(*blocks, strict=True))
+
+
+def _rotation(
+    mom: np.ndarray, sector_of: list, n_sec: int, n_top: int, n_bottom: int, sector_weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     idx = np.asarray(sector_of, dtype=int)
     member = np.zeros((len(idx), n_sec))
     known = idx >= 0

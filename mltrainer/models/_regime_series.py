@@ -20,6 +20,7 @@ import pandas as pd
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
+from mltrainer.measures import regimes as lr
 from mltrainer.models import _regime_bocpd as bocpd_math
 from mltrainer.models import _regime_math as rm
 from mltrainer.models.base import REGIME, Model, ModelOutput
@@ -141,16 +142,16 @@ def _assemble(model: RegimeModel, data: MarketData, results: dict) -> ModelOutpu
 
 def _column_tables(res: ColumnRegimes, prices: pd.Series, k: int, names: tuple) -> dict:
     """The summary tables of one column: transitions, statistics, the model's own."""
-    matrix = res.transition if res.transition is not None else rm.transition_matrix(res.labels, k)
+    matrix = res.transition if res.transition is not None else lr.transition_matrix(res.labels, k)
     regimes = pd.Index(range(k), name="regime")
     out = {
         "transition_matrix": pd.DataFrame(
             matrix, index=regimes.rename("from_regime"), columns=regimes.rename("to_regime")
         ),
-        "regime_stats": rm.regime_stats(res.labels, prices.pct_change().to_numpy(), k, names),
+        "regime_stats": lr.regime_stats(res.labels, prices.pct_change().to_numpy(), k, names),
     }
     if res.transition is not None:
-        durations = rm.expected_durations(res.transition)
+        durations = lr.expected_durations(res.transition)
         out["expected_durations"] = pd.DataFrame(
             {"name": list(names), "expected_duration_days": durations}, index=regimes
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mltrainer import fmt
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.models import _momentum_math as mm
@@ -307,8 +308,9 @@ class SectorRotationMomentumModel(_MomentumModel):
 
     Notes
     -----
-    See :func:`~mltrainer.models._momentum_math.sector_rotation_momentum`. Tickers
-    without a sector in ``data.sectors`` are NaN and listed in ``tables["unmapped"]``.
+    See :func:`~mltrainer.models._momentum_math.sector_rotation_momentum`, with the
+    sectors of each date where the data knows them (:meth:`MarketData.sector_spans`).
+    Tickers without a sector are NaN and listed in ``tables["unmapped"]`` with when.
     Extras: ``sector_momentum`` and ``sector_rank`` (dates x sectors, rank 1 =
     strongest).
 
@@ -331,7 +333,7 @@ class SectorRotationMomentumModel(_MomentumModel):
 
     def check_data(self, data: MarketData) -> None:
         super().check_data(data)
-        names = mm.sector_index(data)[0]
+        names = data.sector_codes()[0]
         if len(names) < 2:  # nothing to rank a sector against: every value would be NaN
             raise DataError(
                 "SectorRotationMomentumModel ranks GICS sectors against each other, but the "
@@ -339,19 +341,25 @@ class SectorRotationMomentumModel(_MomentumModel):
             )
 
     def _signal(self, inputs: mm.MomentumInputs) -> tuple:
-        names, sector_of = mm.sector_index(inputs.data)
+        names, spans = inputs.data.sector_codes()
         signal, sec_mom, rank = mm.sector_rotation_momentum(
-            inputs.prices, sector_of, names, **self.get_params()
+            inputs.prices, spans, names, **self.get_params()
         )
         return signal, {"sector_momentum": sec_mom, "sector_rank": rank}
 
     def _compute(self, data: MarketData) -> ModelOutput:
-        names, sector_of = mm.sector_index(data)
+        names, spans = data.sector_codes()
         signal, extras = self._signal(mm.MomentumInputs(data))
         sectors = pd.Index(names, name="sector")
         by_sector = {k: pd.DataFrame(v, data.dates, sectors) for k, v in extras.items()}
-        unmapped = [t for t, k in zip(data.adj_close.columns, sector_of, strict=True) if k < 0]
-        note = pd.DataFrame({"ticker": unmapped, "note": "no GICS sector; signal is NaN"})
+        ends = [row - 1 for row, _ in spans[1:]] + [len(data.dates) - 1]
+        rows = [
+            (t, f"no GICS sector {fmt.date_range(data.dates[a], data.dates[b])}; signal is NaN")
+            for (a, of), b in zip(spans, ends, strict=True)
+            for t, k in zip(data.tickers, of, strict=True)
+            if k < 0
+        ]
+        note = pd.DataFrame(rows, columns=["ticker", "note"])
         return ModelOutput(as_frame(signal, data), by_sector, {"unmapped": note})
 
 

@@ -247,6 +247,41 @@ def test_sector_rotation_by_hand(panel):
         assert out.primary[ticker].iloc[t] == pytest.approx(0.6 * part + 0.4 * rel, rel=1e-10)
 
 
+def test_sector_rotation_ranks_the_sectors_of_each_date(panel, shared_data_dir):
+    """It ranked a 'Communication Services' of GOOGL, CMCSA, DIS, VZ and T in 2007, eleven
+    years before the sector existed; with the sectors of each date (the data's point-in-
+    time periods) GOOGL is Information Technology then, and AMT a Financials REIT."""
+    from mltrainer.data.gics import with_sector_periods
+    from mltrainer.data.membership import load_membership
+
+    data = with_sector_periods(panel, load_membership(shared_data_dir))
+    assert [d.date().isoformat() for d, _ in data.sector_periods] == [
+        "1999-11-01",
+        "2016-09-01",
+        "2018-09-24",
+    ]
+    out = SectorRotationMomentumModel(window=126).run(data)
+    t = _pos(data, "2007-06-29")
+    mom = out.extras["sector_momentum"].iloc[t]
+    assert np.isnan(mom["Communication Services"]) and np.isnan(mom["Real Estate"])
+    then = data.sector_spans()[0][1]
+    assert then["GOOGL"] == "Information Technology" and then["AMT"] == "Financials"
+    px = data.adj_close
+    m = (px.iloc[t] / px.iloc[t - 126] - 1.0).dropna()
+    it = [k for k in m.index if then.get(k) == "Information Technology"]
+    assert "GOOGL" in it and mom["Information Technology"] == pytest.approx(m[it].mean())
+    assert np.isfinite(out.primary["GOOGL"].iloc[t])
+    # from 2018-09-24 on, today's sectors: the same figures as the static model there
+    static = SectorRotationMomentumModel(window=126).run(panel)
+    late = data.dates >= "2018-09-24"
+    pd.testing.assert_frame_equal(out.primary.loc[late], static.primary.loc[late])
+    # a media company the 1999 list cannot place (sub-industry needed) is out, and said
+    unmapped = out.tables["unmapped"]
+    assert np.isfinite(px["DISH"].iloc[t - 126 : t + 1]).all() and "DISH" in set(unmapped["ticker"])
+    assert np.isnan(out.primary["DISH"].iloc[t]) and np.isfinite(static.primary["DISH"].iloc[t])
+    assert unmapped["note"].str.contains("from 1999-11-01 to 2016-08-31").any()
+
+
 def test_sector_rotation_needs_sectors(basket):
     with pytest.raises(DataError, match="sector"):
         SectorRotationMomentumModel().run(replace(basket, sectors={}))

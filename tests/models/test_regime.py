@@ -18,8 +18,9 @@ from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
 from mltrainer.data import nber
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
+from mltrainer.measures.regimes import regime_stats, transition_matrix
 from mltrainer.models import _regime_bocpd, _regime_markov
-from mltrainer.models._regime_math import ensemble_regimes, regime_stats, transition_matrix
+from mltrainer.models._regime_math import ensemble_regimes
 from mltrainer.models.regime import (
     ENSEMBLE_MEMBERS,
     MODELS,
