@@ -212,7 +212,7 @@ with tab_var:
                 vb["returns"],
                 forecast,
                 vb["exceptions"],
-                title=f"Daily returns against the {level:.1%} {method} VaR forecast",
+                title=f"Daily returns vs the {level:.1%} {method} VaR",
             ),
             width="stretch",
             key="risk_var_chart",
