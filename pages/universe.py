@@ -70,9 +70,16 @@ if top[1].button(
 ):
     with st.spinner("Fetching the S&P 500 page…"):
         fresh = update_from_wikipedia()
-    for w in fresh.warnings:
-        st.warning(w)
+    # shown after the rerun that redraws the page on the new list (drawn before it, the
+    # warnings vanished with the rerun: a failed update looked like nothing happened)
+    st.session_state["uni_update_said"] = (fresh.update_failed, list(fresh.warnings))
     st.rerun()
+if (said := st.session_state.pop("uni_update_said", None)) is not None:
+    failed, notes = said
+    if failed:
+        st.warning("The list was not updated. " + " ".join(notes))
+    else:
+        st.success(f"Updated from {universe.source}: {len(universe.constituents)} constituents.")
 for kind, col in zip(("csv", "parquet", "json"), top[2:], strict=True):
     col.download_button(
         kind.upper(),
@@ -98,7 +105,8 @@ window_label = st.select_slider(
 )
 end = sel.end or data.dates[-1].date()
 with friendly("Returns could not be computed"):
-    rets = ticker_returns(sel.source, end, WINDOWS[window_label], sel.sectors)
+    # every ticker: the treemap keeps the sidebar's sectors of its date, the table today's
+    rets = ticker_returns(sel.source, end, WINDOWS[window_label], ())
 span = f"over {window_label}"
 held = int((data.dates <= pd.Timestamp(end)).sum()) - 1  # returns the data has up to end
 if held < WINDOWS[window_label]:  # the window reaches back before the data's first day
@@ -209,24 +217,31 @@ with tab_map:
         with friendly("The index members of that date could not be found"):
             pit = index_on_date(sel.source, end)
         with left:
-            stocks, size_label, caption, title = treemap_stocks(pit, universe, rets)
-            st.plotly_chart(
-                treemap(
-                    stocks[["ticker", "name", "sector", "size", "return"]],
-                    title=wrap_title(title, 40),
-                    height=680,
-                    size_label=size_label,
-                ),
-                width="stretch",
-                key="uni_treemap",
-                theme=None,
-            )
-            st.caption(
-                f"{caption} Colour: return {span} to {end} (prices from {data.source}).",
-                help="The treemap shows the index as it "
-                "was on the sidebar's end date: that day's members in that day's GICS "
-                "sectors, never today's market caps for an earlier date.",
-            )
+            stocks, size_label, caption, title = treemap_stocks(pit, universe, rets, sel.sectors)
+            if stocks.empty:  # not st.stop(): the later tabs' link controls must be drawn
+                st.info(
+                    f"No member was in {', '.join(sel.sectors)} on {end}: the treemap keeps "
+                    "the sidebar's sectors as they were that day (Real Estate from "
+                    "2016-09-01, Communication Services from 2018-09-24)."
+                )
+            else:
+                st.plotly_chart(
+                    treemap(
+                        stocks[["ticker", "name", "sector", "size", "return"]],
+                        title=wrap_title(title, 40),
+                        height=680,
+                        size_label=size_label,
+                    ),
+                    width="stretch",
+                    key="uni_treemap",
+                    theme=None,
+                )
+                st.caption(
+                    f"{caption} Colour: return {span} to {end} (prices from {data.source}).",
+                    help="The treemap shows the index as it "
+                    "was on the sidebar's end date: that day's members in that day's GICS "
+                    "sectors, never today's market caps for an earlier date.",
+                )
         with right, friendly("Sector weights could not be computed", stop=False):
             if pit is not None:
                 sized = pit.weighting != EQUAL

@@ -223,7 +223,12 @@ def sidebar() -> Selection:
             kept = before is not None and before.source == source and before.start is not None
             start, end = (before.start, before.end) if kept else (start_default, last)
         chosen = st.multiselect(
-            "Universe: sectors", sectors, key="g_sectors", help="Empty means every sector"
+            "Universe: sectors",
+            sectors,
+            key="g_sectors",
+            help="Empty means every sector. Sector baskets and the treemap (Home, Universe) "
+            "keep the members in these sectors on each day (REITs were Financials until "
+            "2016-09-01); ticker lists (Risk, Model Lab, Monitor) pick by today's sector.",
         )
         st.caption(f"Source **{data.source}** · {data.n_tickers} tickers · {first} to {last}")
         _data_notes((*data.warnings, *filter(None, [cache_problem()])))

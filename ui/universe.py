@@ -220,11 +220,12 @@ def pit_sector_daily_returns(source: str, start, end, sectors: tuple) -> tuple[p
 
 
 def treemap_stocks(
-    pit: IndexOnDate | None, universe: SP500Universe, rets: pd.DataFrame
+    pit: IndexOnDate | None, universe: SP500Universe, rets: pd.DataFrame, sectors: tuple = ()
 ) -> tuple[pd.DataFrame, str, str, str | None]:
     """Rows for the treemap (``ticker, name, sector, size, return``), the size label, a
     caption and a title: the members of the date when ``pit`` is known, else today's
-    constituents (said in the caption)."""
+    constituents (said in the caption). ``sectors`` keeps the members in those sectors
+    on the date (today's without ``pit``), and the title says how many."""
     names = universe.to_frame()[["symbol", "name"]].rename(columns={"symbol": "ticker"})
     if pit is not None:
         stocks = (
@@ -232,8 +233,14 @@ def treemap_stocks(
             .merge(rets[["ticker", "return"]], on="ticker", how="left")
             .merge(names.drop_duplicates("ticker"), on="ticker", how="left")
         )
-        return stocks, pit.size_label, pit.caption(), pit.title()
+        if not sectors:
+            return stocks, pit.size_label, pit.caption(), pit.title()
+        stocks = stocks[stocks["sector"].isin(sectors)]
+        title = f"{pit.title()}; {len(stocks)} in {', '.join(sectors)} that day"
+        return stocks, pit.size_label, pit.caption(), title
     stocks = universe.to_frame().rename(columns={"symbol": "ticker"})
+    if sectors:
+        stocks = stocks[stocks["sector"].isin(sectors)]
     stocks = stocks[stocks["ticker"].isin(rets["ticker"])].merge(
         rets[["ticker", "return"]], on="ticker", how="left"
     )

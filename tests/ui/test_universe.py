@@ -181,3 +181,36 @@ def test_the_table_quotes_the_close_of_its_date_not_the_adjusted_one(shared_data
     assert np.isnan(rets.loc["ABBV", "last_close"]) and pd.isna(rets.loc["ABBV", "last_date"])
     bundled = ticker_returns("bundled", "2010-12-31", 21, ())
     assert "last_adj_close" in bundled and "last_close" not in bundled
+
+
+def test_a_failed_update_says_so_after_the_page_redraws(app, shared_data_dir, monkeypatch):
+    """The warnings were drawn just before st.rerun() and vanished with it: offline, the
+    button seemed to do nothing."""
+    monkeypatch.setenv("MLTRAINER_OFFLINE", "1")
+    at = open_page(app, "universe", "local")
+    (button,) = [b for b in at.button if b.label == "Update list"]
+    button.click().run()
+    assert not at.exception, at.exception
+    said = [w.value for w in at.warning if w.value.startswith("The list was not updated.")]
+    assert len(said) == 1 and "MLTRAINER_OFFLINE is set" in said[0]
+    at.run()  # said once, not on every later run
+    assert not [w for w in at.warning if w.value.startswith("The list was not updated.")]
+
+
+def test_the_treemap_keeps_the_sidebar_sectors_of_its_date(app, shared_data_dir):
+    """With 'Energy' picked the title still counted the whole index ('503 of 505
+    members'); with 'Real Estate' in 2010 it drew the REITs as Financials."""
+    import datetime as dt
+
+    at = open_page(app, "universe", "local")
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2008, 1, 2), dt.date(2010, 12, 31)))
+    at.sidebar.multiselect(key="g_sectors").set_value(["Energy"]).run()
+    assert not errors(at)
+    fig = figure(at, "uni_treemap")
+    title = fig["layout"]["title"]["text"].replace("<br>", " ")
+    leaves = [p for p in fig["data"][0]["parents"] if str(p).startswith("s:")]
+    assert set(leaves) == {"s:Energy"} and f"; {len(leaves)} in Energy that day" in title
+    at.sidebar.multiselect(key="g_sectors").set_value(["Real Estate"]).run()
+    assert not errors(at) and "uni_treemap" not in chart_keys(at)
+    assert any("No member was in Real Estate on 2010-12-31" in i.value for i in at.info)
+    assert at.slider(key="rrg_window").value == 12  # the later tabs' controls still drawn
