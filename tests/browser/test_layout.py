@@ -1,12 +1,13 @@
 """Nothing the pages print is cut off (issue 13): on every page and tab, at the default
 wide layout (1500 px), in a 1280 px window, on a 1024 px laptop and an 800 px tablet (the
 sidebar open in each) and on a 414 px phone (the sidebar folded away, as Streamlit does;
-the VaR backtest's and the leaderboard's titles were wider than the chart there), no metric's label, value or delta and no input's value is wider
-than its box (Streamlit ends such text with an ellipsis: the Risk page's VaR read "$2…" at
-1024 px before its metrics were laid out in rows that wrap, the Model Lab's family "mome"
-before its inputs were), and no chart's or axis's title reaches past its chart (at 800 px
-the Basel light's title and the rotation graph's axis title did, while each chart stood
-beside another in a 218 px column)."""
+the VaR backtest's and the leaderboard's titles were wider than their charts there), no
+metric's label, value or delta and no input's value is wider than its box (Streamlit ends
+such text with an ellipsis: the Risk page's VaR read "$2…" at 1024 px before its metrics
+were laid out in rows that wrap, the Model Lab's family "mome" before its inputs were),
+and no chart's or axis's title reaches past its chart (at 800 px the Basel light's title
+and the rotation graph's axis title did, while each chart stood beside another in a
+218 px column)."""
 
 from __future__ import annotations
 
