@@ -132,27 +132,31 @@ def default_start(first: dt.date, end: dt.date) -> dt.date:
 
 
 def url_range(
-    lo: dt.date | None, hi: dt.date | None, first: dt.date, last: dt.date
+    lo: dt.date | None,
+    hi: dt.date | None,
+    first: dt.date,
+    last: dt.date,
+    whose: str = "The link's",
 ) -> tuple[tuple[dt.date, dt.date] | None, str | None]:
     """The sidebar's range for a link's ``start``/``end`` (either may be missing: the
     data's last day, or ten years before the end), and what the user must be told: a
     start after the end or a range outside the data gives None (the default range), a
-    range reaching beyond the data is clipped to it."""
+    range reaching beyond the data is clipped to it. ``whose`` begins the message."""
     asked = fmt.date_range(lo, hi) if lo is not None else f"to {hi}"
     hi = last if hi is None else hi
     lo = default_start(first, hi) if lo is None else lo
     data = f"the data runs {fmt.date_range(first, last)}"
     if hi < first or lo > last:
         return None, (
-            f"The link's range {asked} lies outside the data ({data}); showing the default range."
+            f"{whose} range {asked} lies outside the data ({data}); showing the default range."
         )
     if lo > hi:
-        return None, f"The link's start {lo} is after its end {hi}; showing the default range."
+        return None, f"{whose} start {lo} is after its end {hi}; showing the default range."
     clipped = (max(lo, first), min(hi, last))
     if clipped == (lo, hi):
         return clipped, None
     return clipped, (
-        f"The link's range {asked} reaches beyond the data ({data}); showing the range "
+        f"{whose} range {asked} reaches beyond the data ({data}); showing the range "
         f"{fmt.date_range(*clipped)}."
     )
 
@@ -164,7 +168,13 @@ def _clip_dates(value, first: dt.date, last: dt.date, default_start: dt.date) ->
     clipped = tuple(min(max(v, first), last) for v in value)
     if len(clipped) == 1:  # the user is half-way through picking a range
         return clipped
-    return tuple(sorted(clipped))  # a pair set the wrong way round means the same range
+    # another source covering other years: the default range, or the part inside, said
+    # (bundled 2022 -> local became 2021-04-21 to 2021-04-21 with no word)
+    lo, hi = sorted(value)  # a pair set the wrong way round means the same range
+    kept, problem = url_range(lo, hi, first, last, whose="The earlier source's")
+    if problem:
+        st.toast(problem.replace("the data", "this source's data", 1), icon=":material/info:")
+    return kept or (default_start, last)
 
 
 def _hand_over_to_app() -> None:

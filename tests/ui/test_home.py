@@ -131,3 +131,26 @@ def test_a_sector_filter_takes_each_days_sector(app, shared_data_dir):
         "Utilities",
         "Universe",
     }
+
+
+def test_a_source_that_does_not_cover_the_range_gives_the_default_one_and_says_so(
+    app, shared_data_dir
+):
+    """Bundled 2022 then local (to 2021-04-21) left the range 2021-04-21 to 2021-04-21,
+    with no word: Home read 'S&P 500 over the range 0.0%'."""
+    import datetime as dt
+
+    at = app.run()
+    at.sidebar.selectbox(key="g_source").select("bundled").run()
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2022, 1, 3), dt.date(2022, 12, 28)))
+    at.run()
+    at.sidebar.selectbox(key="g_source").select("local").run()
+    assert not at.exception, at.exception
+    assert at.sidebar.date_input(key="g_dates").value == (
+        dt.date(2011, 4, 24),
+        dt.date(2021, 4, 21),
+    )
+    said = [t.proto.body for t in at.toast]
+    assert any(
+        "range from 2022-01-03 to 2022-12-28 lies outside this source's data" in t for t in said
+    )
