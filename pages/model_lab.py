@@ -138,7 +138,7 @@ if universe == "sp500":
         f"{len(options)} tickers of the {data.source} data, each held only while an S&P 500 member"
     )
 else:
-    where = f"the {sel.source} data" + (" in the chosen sectors" if sel.sectors else "")
+    where = f"the {data.source} data" + (" in the chosen sectors" if sel.sectors else "")
     from_url = link_tickers(url, options, where)  # the whole universe needs none
     tickers = top.multiselect(
         "Tickers",

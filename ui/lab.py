@@ -133,13 +133,14 @@ def link_tickers(url: dict, options: list[str], where: str) -> list[str]:
     """The link's tickers that the data has. The others are named in a warning, with
     what the data calls the same company (a link made on today's symbols, opened on the
     local files' of 2021): a page silently showing other tickers would mislead.
-    ``where`` says what ``options`` are (``the local data``)."""
+    ``where`` says what ``options`` are (``the local data``). Only a link's are named:
+    the settings of the session's last run are kept where the options still have them."""
     from mltrainer.data.ticker_hints import ticker_hints
 
     asked = [t for t in (url.get("tickers") or "").split(",") if t]
     kept = [t for t in asked if t in options]
     lost = [t for t in asked if t not in options]
-    if lost:
+    if lost and url.get("from_link"):  # not the last run's, which a sector filter cut
         hints = ticker_hints(lost, options)
         st.warning(
             links.plain(

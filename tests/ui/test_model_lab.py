@@ -294,3 +294,14 @@ def test_a_shared_link_of_the_index_as_it_was_reproduces_it(app, shared_data_dir
     assert at.selectbox(key="lab_universe").value == "sp500"
     assert at.selectbox(key="lab_ticker").value == "KO"
     assert "universe: S&P 500 as it was" in " ".join(c.value for c in at.caption)
+
+
+def test_a_sector_filter_without_a_link_blames_no_link(app, shared_data_dir):
+    """Opened with no link, a sidebar sector filter that leaves out the last run's
+    tickers warned 'The link's tickers AAPL, MSFT, JPM, JNJ are not in the auto data'."""
+    at = open_page(app, "model_lab", "local")
+    assert not at.exception, at.exception
+    at.sidebar.multiselect(key="g_sectors").set_value(["Energy"]).run()
+    assert not at.exception, at.exception
+    assert not [w.value for w in at.warning if "The link's" in w.value]
+    assert at.multiselect(key="lab_tickers").value  # Energy tickers to run on
