@@ -3,7 +3,7 @@ computations behind those pages (VaR backtest, stress report, portfolio statisti
 
 from __future__ import annotations
 
-from dataclasses import astuple
+from dataclasses import astuple, replace
 
 import numpy as np
 import pandas as pd
@@ -88,6 +88,11 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str, tupl
     saved = st.session_state.get(PORTFOLIO_KEY, {})
     options = universe_tickers(sel)
     wanted = saved["tickers"] if "tickers" in saved else default_tickers(sel, 8)  # not on reruns
+    # the book's tickers outside the sidebar's sectors stay in it (a filter narrowed the
+    # book to XOM for good, and the Monitor kept all eight): offered after the others
+    everyone = set(universe_tickers(replace(sel, sectors=())))
+    outside = [t for t in wanted if t not in options and t in everyone]
+    options = options + outside
     default = [t for t in wanted if t in options]
     c1, c2, c3 = st.columns([4, 2, 2])
     links.hint(f"{key}:tickers", lambda lost: ticker_hints(lost, options))
@@ -120,6 +125,11 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str, tupl
             key=f"{key}:sizing",
             bind="query-params",
             format_func=lambda k: k.split("/")[1],
+        )
+    if outside and set(outside) & set(tickers):
+        c1.caption(
+            f"{', '.join(t for t in outside if t in tickers)}: outside the sidebar's sectors, "
+            "kept in the portfolio"
         )
     if len(tickers) < 2:
         st.info("Pick at least two tickers for the portfolio.")

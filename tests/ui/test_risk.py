@@ -245,6 +245,19 @@ def test_a_sector_filter_opens_on_a_portfolio_of_that_sector(app, shared_data_di
     assert at.multiselect(key="lab_tickers").value == picked[:5]
 
 
+def test_a_sector_filter_picked_later_keeps_the_book(app, shared_data_dir):
+    """Picking Energy in the sidebar cut the 8-ticker book to XOM ('Pick at least two
+    tickers'), and clearing it left XOM alone while the Monitor kept all eight."""
+    at = open_page(app, "risk", "local")
+    book = at.multiselect(key="risk:tickers").value
+    assert len(book) == 8
+    at.sidebar.multiselect(key="g_sectors").set_value(["Energy"]).run()
+    assert not errors(at) and at.multiselect(key="risk:tickers").value == book
+    assert any("outside the sidebar's sectors, kept" in c.value for c in at.caption)
+    at.sidebar.multiselect(key="g_sectors").set_value([]).run()
+    assert at.multiselect(key="risk:tickers").value == book
+
+
 def test_market_cap_weights_say_when_their_caps_are_from(app, shared_data_dir):
     """The only caps in the data are the 2026-08-22 snapshot's: a book over a range that
     ends 2008-12-31 weighted by them says so, on the page and in its downloaded report;
