@@ -317,7 +317,15 @@ with tab_rotation:
         left, right = st.columns([1, 1])
         with left:
             st.plotly_chart(rotation.rrg, width="stretch", key="uni_rrg")
-            if rotation.last_point is not None:
+            if rotation.last_point is None:  # empty charts with no word before
+                st.info(
+                    f"No point to draw: the RS-Ratio and RS-Momentum z-scores need "
+                    f"{2 * rrg_window} {freq} points (twice the normalisation window) and "
+                    "the range holds "
+                    f"{rotation.n_periods}. Widen the date range, pick a higher frequency "
+                    "or a shorter normalisation window."
+                )
+            else:
                 st.caption(
                     f"Last point {rotation.last_point:%Y-%m-%d}; tails of {tail} "
                     f"{freq} points. RS-Ratio and RS-Momentum are z-scores over "

@@ -279,6 +279,7 @@ class Rotation:
     last_point: pd.Timestamp | None
     basket_note: str
     bench_fallback: bool  # the index did not cover the dates: equal weight instead
+    n_periods: int = 0  # the range's points at the chosen frequency
 
 
 @st.cache_resource(show_spinner="Computing the sector rotation…", max_entries=16)
@@ -294,7 +295,13 @@ def sector_rotation(
     view otherwise. Read-only: st.plotly_chart copies a figure, never changes it.
     """
     from mltrainer.plots.sectors import rrg_chart, rs_lines
-    from mltrainer.sectors import cumulative_index, relative_rotation, relative_strength, rrg_tails
+    from mltrainer.sectors import (
+        cumulative_index,
+        relative_rotation,
+        relative_strength,
+        resample_levels,
+        rrg_tails,
+    )
     from ui.data import index_close
 
     daily, basket_note = pit_sector_daily_returns(source, start, end, sectors)
@@ -324,4 +331,5 @@ def sector_rotation(
         last_point=tails["date"].max() if len(tails) else None,
         basket_note=basket_note,
         bench_fallback=bool(fallback),
+        n_periods=len(resample_levels(levels, freq)),
     )

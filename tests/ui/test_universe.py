@@ -214,3 +214,16 @@ def test_the_treemap_keeps_the_sidebar_sectors_of_its_date(app, shared_data_dir)
     assert not errors(at) and "uni_treemap" not in chart_keys(at)
     assert any("No member was in Real Estate on 2010-12-31" in i.value for i in at.info)
     assert at.slider(key="rrg_window").value == 12  # the later tabs' controls still drawn
+
+
+def test_a_range_too_short_for_a_rotation_point_says_so(app, shared_data_dir):
+    """Six weeks of 2008 drew empty charts and an empty table with no word."""
+    import datetime as dt
+
+    at = open_page(app, "universe", "local")
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2008, 9, 1), dt.date(2008, 10, 15)))
+    at.run()
+    open_tab(at, "uni_tab", "Sector rotation")
+    assert not errors(at)
+    said = [i.value for i in at.info if i.value.startswith("No point to draw")]
+    assert said and "need 24 weekly points" in said[0] and "the range holds 7" in said[0]
