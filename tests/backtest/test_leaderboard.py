@@ -261,10 +261,10 @@ def test_the_chart_gives_each_model_its_own_row():
 
     table = pd.DataFrame(
         {
-            "family": ["risk", "sizing", "risk", "momentum", "baseline"],
-            "oos_sharpe": [0.78, 0.41, 0.55, 0.70, 0.60],
-            "oos_dsr": [0.9, 0.4, 0.6, 0.8, float("nan")],
-            "n_settings": [4, 4, 4, 4, 1],
+            "family": ["risk", "sizing", "risk", "momentum", "baseline", "baseline"],
+            "oos_sharpe": [0.78, 0.41, 0.55, 0.70, 0.60, 0.79],
+            "oos_dsr": [0.9, 0.4, 0.6, 0.8, float("nan"), float("nan")],
+            "n_settings": [4, 4, 4, 4, 1, 1],
         },
         index=[
             "risk/VolatilityTargetingModel",
@@ -272,6 +272,7 @@ def test_the_chart_gives_each_model_its_own_row():
             "risk/RiskParityModel",
             "momentum/SimpleMomentumModel",
             "baseline/EqualWeightBuyAndHold",
+            "baseline/SP500Index",
         ],
     )
     fig = leaderboard_chart(table)
@@ -282,6 +283,9 @@ def test_the_chart_gives_each_model_its_own_row():
         "RiskParity": 0.55,
         "SimpleMomentum": 0.70,
     }
+    # the baselines' names point away from each other (they overlapped, centred)
+    notes = {a.text: a.xanchor for a in fig.layout.annotations}
+    assert notes == {"EqualWeightBuyAndHold": "right", "SP500Index": "left"}
     assert list(fig.layout.yaxis.categoryarray) == [  # plotly draws the last on top
         "sizing/VolatilityTargeting",
         "RiskParity",
