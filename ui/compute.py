@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from mltrainer.errors import DataError
 from mltrainer.models.base import ModelOutput
 from mltrainer.models.registry import get_model
 from ui.context import Selection, load
@@ -28,11 +29,14 @@ def _data(source: str, tickers: tuple, start, end, history: str = "full"):
     what models learn from) or from ``start`` (``"exact"``, what a backtest trades)."""
     data = load(source)
     if data is None:
-        from mltrainer.errors import DataError
-
         raise DataError(f"no data from source '{source}'")
     lo = {"full": None, "exact": start}[history]
-    return data.select(tickers=list(tickers), start=lo, end=end)
+    try:
+        return data.select(tickers=list(tickers), start=lo, end=end)
+    except DataError:
+        if lo is None and start is not None:  # no price before the end at all: say so for
+            data.select(tickers=list(tickers), start=start, end=end)  # the reader's range
+        raise
 
 
 @st.cache_data(show_spinner="Running the model…", max_entries=64)

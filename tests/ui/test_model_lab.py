@@ -305,3 +305,13 @@ def test_a_sector_filter_without_a_link_blames_no_link(app, shared_data_dir):
     assert not at.exception, at.exception
     assert not [w.value for w in at.warning if "The link's" in w.value]
     assert at.multiselect(key="lab_tickers").value  # Energy tickers to run on
+
+
+def test_tickers_without_a_price_in_the_range_are_said_for_the_readers_range(app, shared_data_dir):
+    """The message said 'from 1999-11-01 to 2003-12-31', the data's first day, for a range
+    that starts 2000-01-03 (the model reads all the history before the range too)."""
+    app.query_params.update({"tickers": "GOOG,FB", "start": "2000-01-03", "end": "2003-12-31"})
+    at = open_page(app, "model_lab", "local")
+    assert not at.exception, at.exception
+    said = " ".join(e.value for e in at.error)
+    assert "no price for GOOG, FB from 2000-01-03 to 2003-12-31" in said, said
