@@ -93,6 +93,7 @@ def load(source: str) -> MarketData | None:
 def _from_url(name: str, parse):
     """A value from the page's URL (a shared link), or None if absent or malformed (then
     with a warning naming the parameter)."""
+    links.repeated(name)
     value, problem = from_query(st.query_params, name, parse, None)
     if problem:
         st.warning(links.plain(problem))
@@ -273,7 +274,7 @@ def _selection_to_url(sel: Selection) -> None:
         if value is None:
             if name in qp:
                 del qp[name]
-        elif qp.get(name) != value:
+        elif qp.get_all(name) != [value]:  # a link's repeated key is written once
             qp[name] = value
 
 

@@ -57,7 +57,7 @@ def _sync_url(state: dict) -> None:
         if (name in MANAGED or name.startswith(PARAM_PREFIX)) and name not in state:
             del qp[name]
     for name, value in state.items():
-        if qp.get(name) != value:
+        if qp.get_all(name) != [value]:  # a link's repeated key is written once
             qp[name] = value
 
 
@@ -67,6 +67,8 @@ def url_state() -> dict:
     :func:`write_url`); plain values plus ``params`` {name: text}."""
     if "lab_url" not in st.session_state:
         qp = st.query_params
+        for name in [*URL_KEYS, *(k for k in qp if k.startswith(PARAM_PREFIX))]:
+            links.repeated(name)
         state = {k: qp.get(k) for k in URL_KEYS if qp.get(k) is not None}
         state["params"] = {
             k[len(PARAM_PREFIX) :]: v for k, v in qp.items() if k.startswith(PARAM_PREFIX)

@@ -90,6 +90,19 @@ def report() -> None:
             )
 
 
+def repeated(name: str) -> None:
+    """Warn when the link gives ``name``, a value the app reads itself (not a widget's),
+    more than once with different values: the last is used, as for a widget's, and said."""
+    raw = st.query_params.get_all(name)
+    if len(set(raw)) > 1:
+        st.warning(
+            plain(
+                f"The link gives {name} {len(raw)} times ({_given(raw)}); using the last, "
+                f"{raw[-1][:40]!r}."
+            )
+        )
+
+
 def _given(raw: list[str]) -> str:
     """A link's values for a message: five at most, each cut to 40 characters."""
     return ", ".join(repr(r[:40]) for r in raw[:5]) + (" ..." if len(raw) > 5 else "")

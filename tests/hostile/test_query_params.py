@@ -428,3 +428,29 @@ def test_a_links_raw_value_in_a_toast_is_text(app, shared_data_dir):
     at, toasts = _open(app, "risk", {"risk_window": IMAGE, "risk:tickers": tickers})
     assert len(toasts) == 2 and not any("![" in t for t in toasts)
     assert all("\\!\\[x\\]" in t for t in toasts)
+
+
+def test_a_value_the_app_reads_given_twice_is_named(app, shared_data_dir):
+    """?sectors=Energy&sectors=Utilities took Utilities unsaid, and a Model Lab link with
+    two models, two windows and two ticker lists ran the last of each unsaid; the URL
+    kept both values, so a copied link stayed ambiguous."""
+    at, said = _open_lab(
+        app,
+        {
+            "sectors": ["Energy", "Utilities"],
+            "model": ["momentum/SimpleMomentumModel", "momentum/DualMomentumModel"],
+            "p.window": ["30", "40"],
+            "tickers": ["KO,PEP", "MSFT,AAPL"],
+        },
+    )
+    assert "The link gives sectors 2 times ('Energy', 'Utilities'); using the last, " in said
+    assert "The link gives model 2 times" in said and "'momentum/DualMomentumModel'" in said
+    assert "The link gives p.window 2 times ('30', '40'); using the last, '40'." in said
+    assert "The link gives tickers 2 times" in said
+    assert at.sidebar.multiselect(key="g_sectors").value == ["Utilities"]
+    url = dict(at.query_params)  # one value each now: a copied link says what is shown
+    assert (url["sectors"], url["model"], url["p.window"]) == (
+        "Utilities",
+        "momentum/DualMomentumModel",
+        "40",
+    )
