@@ -16,6 +16,7 @@ from mltrainer.plots.backtest import (
     sweep_heatmap,
     walkforward_chart,
 )
+from mltrainer.plots.common import wrap_title
 from ui import links
 from ui.compute import backtest, params_key
 from ui.context import current, load
@@ -450,7 +451,9 @@ with tab_wf:
             left, right = st.columns(2)
             with left:
                 st.plotly_chart(
-                    walkforward_chart(wf.folds, title="Sharpe by fold: in- vs out-of-sample"),
+                    walkforward_chart(
+                        wf.folds, title=wrap_title("Sharpe by fold: in- vs out-of-sample", 28)
+                    ),
                     width="stretch",
                     key="lab_wf_folds",
                 )
@@ -462,7 +465,7 @@ with tab_wf:
                             trials,
                             sweep[0],
                             sweep[1] if len(sweep) > 1 else None,
-                            title="Whole-sample Sharpe by grid point",
+                            title=wrap_title("Whole-sample Sharpe by grid point", 28),
                         ),
                         width="stretch",
                         key="lab_sweep_map",
@@ -475,8 +478,11 @@ with tab_wf:
                 shared(
                     equity_chart,
                     curves,
-                    title="Out-of-sample equity (each fold traded with "
-                    "the point its training window chose)",
+                    title=wrap_title(
+                        "Out-of-sample equity (each fold traded with the point its "
+                        "training window chose)",
+                        40,
+                    ),
                 ),
                 width="stretch",
                 key="lab_wf_equity",

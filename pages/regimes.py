@@ -178,35 +178,34 @@ st.plotly_chart(
 
 probs = out.extras
 prob_cols = sorted((k for k in probs if k.startswith("prob_")), key=lambda k: int(k[5:]))
-left, right = st.columns([3, 2])
-with left:
-    if prob_cols:
-        frame = pd.DataFrame({k: probs[k][col] for k in prob_cols})
-        st.plotly_chart(
-            shared(
-                probabilities_area,
-                frame,
-                names,
-                height=320,
-                title="Regime probabilities (filtered)",
-            ),
-            width="stretch",
-            key="rg_probs",
-        )
-summary = range_summary(labels, price, len(names) or int(valid.max()) + 1, names)
-span = f"{fmt.date(summary.start)} to {fmt.date(summary.end)}" if summary.start is not None else ""
-with right:
+# one above the other: side by side, the heatmap had 179 px at 800 px (its axis title
+# over its title, its cells' figures 5 px high)
+if prob_cols:
+    frame = pd.DataFrame({k: probs[k][col] for k in prob_cols})
     st.plotly_chart(
         shared(
-            transition_heatmap,
-            summary.transitions,
+            probabilities_area,
+            frame,
             names,
             height=320,
-            title=wrap_title(f"Transitions, {span}"),
+            title="Regime probabilities (filtered)",
         ),
         width="stretch",
-        key="rg_transitions",
+        key="rg_probs",
     )
+summary = range_summary(labels, price, len(names) or int(valid.max()) + 1, names)
+span = f"{fmt.date(summary.start)} to {fmt.date(summary.end)}" if summary.start is not None else ""
+st.plotly_chart(
+    shared(
+        transition_heatmap,
+        summary.transitions,
+        names,
+        height=320,
+        title=wrap_title(f"Transitions, {span}"),
+    ),
+    width="stretch",
+    key="rg_transitions",
+)
 
 st.subheader(f"Per-regime statistics, {span}")
 st.dataframe(
@@ -263,22 +262,18 @@ if len(outputs) > 1:
             help=f"{defined.index[-1]:%Y-%m-%d}: "
             + ", ".join(f"{m} {level_names[v]}" for m, v in views.items()),
         )
-    left, right = st.columns([2, 1])
-    with left:
-        st.plotly_chart(
-            shared(agreement_strip, levels, title="Stress level by model"),
-            width="stretch",
-            key="rg_agreement",
-        )
-        st.caption(
-            "The majority row is blank on days without a strict majority (as many models "
-            "on one level as on another)."
-        )
-    with right:
-        st.plotly_chart(
-            shared(
-                agreement_heatmap, agreement_matrix(levels), height=300, title="Pairwise agreement"
-            ),
-            width="stretch",
-            key="rg_pairs",
-        )
+    # one above the other: the heatmap beside the strip had 148 px at 800 px
+    st.plotly_chart(
+        shared(agreement_strip, levels, title="Stress level by model"),
+        width="stretch",
+        key="rg_agreement",
+    )
+    st.caption(
+        "The majority row is blank on days without a strict majority (as many models "
+        "on one level as on another)."
+    )
+    st.plotly_chart(
+        shared(agreement_heatmap, agreement_matrix(levels), height=300, title="Pairwise agreement"),
+        width="stretch",
+        key="rg_pairs",
+    )

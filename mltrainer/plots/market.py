@@ -86,7 +86,12 @@ def price_with_regimes(
     )
     if log_scale:  # the price axis only: the background's hidden axis stays linear
         fig.update_layout(yaxis_type="log")
-    return finish(fig, title, height)
+    # the legend under the plot: a regime per entry and the recessions wrap onto more
+    # lines in a narrow chart, and above the plot they rose over the title (414, 800 px)
+    fig = finish(fig, title, height, legend_top=False)
+    return fig.update_layout(
+        legend={"orientation": "h", "yanchor": "top", "y": -0.1, "xanchor": "left", "x": 0.0}
+    )
 
 
 def sector_performance_bar(
