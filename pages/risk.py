@@ -338,7 +338,9 @@ with tab_stress:
             "self-contained HTML file (charts included; open it in any browser)."
         )
         args = (sel.source, tickers, weights, sel.start, sel.end, stkey, weight_notes)
-        b1, b2 = st.columns(2)
+        # buttons in a row that wraps: in two columns at 800-1024 px they read "Download
+        # the stress-test re…" and "Prepare the PDF (A4/letter, …"
+        b1 = b2 = control_row()
         b1.download_button(
             "Download the stress-test report (HTML)",
             data=lambda: report_html(*args),

@@ -54,17 +54,18 @@ with friendly("The S&P 500 constituents could not be loaded"):
     universe = load_universe(version)
 ukey = universe_key(universe)
 
-top = st.columns([3.6, 1.3, 1, 1.2, 1], vertical_alignment="center")
-top[0].caption(
+st.caption(
     f"Constituents: **{universe.source}**"
     + (f", as of {universe.as_of:%Y-%m-%d}" if universe.as_of is not None else "")
     + f" · prices: **{data.source}** to {data.dates[-1]:%Y-%m-%d}"
     + "".join(f"  \n{w}" for w in universe.warnings)
 )
-if top[1].button(
+# the buttons in a row that wraps: five columns cut them to "U." and "P" at 800 px
+top = control_row()
+if top.button(
     "Update list",
     icon=":material/sync:",
-    width="stretch",
+    width="content",
     help="Fetch the live list and changes table from Wikipedia (needs the "
     "network; falls back to the cached or bundled list)",
 ):
@@ -80,8 +81,8 @@ if (said := st.session_state.pop("uni_update_said", None)) is not None:
         st.warning("The list was not updated. " + " ".join(notes))
     else:
         st.success(f"Updated from {universe.source}: {len(universe.constituents)} constituents.")
-for kind, col in zip(("csv", "parquet", "json"), top[2:], strict=True):
-    col.download_button(
+for kind in ("csv", "parquet", "json"):
+    top.download_button(
         kind.upper(),
         data=export_bytes(universe, kind, ukey),
         file_name=f"sp500_constituents.{kind}",
@@ -89,7 +90,7 @@ for kind, col in zip(("csv", "parquet", "json"), top[2:], strict=True):
         key=f"export_{kind}",
         on_click="ignore",
         icon=":material/download:",
-        width="stretch",
+        width="content",
         help=f"Export the constituents as {kind.upper()}",
     )
 

@@ -212,15 +212,21 @@ def limits_tuple(limits: Limits) -> tuple:
 LIMIT_FIELDS = [f.name for f in fields(Limits)]
 
 
-def alert_cards(alerts: list[dict], only_active: bool = False, columns: int = 5) -> None:
+CARD_PX = 220  # an alert card's width: its title and a message's words fit; five fit
+# in a row at 1500 px
+
+
+def alert_cards(alerts: list[dict], only_active: bool = False) -> None:
     """One bordered card per rule: icon, title, status and the message."""
     shown = [a for a in alerts if a["active"] or not only_active]
     if not shown:
         st.success("No active alerts: every risk limit is respected on the latest data.")
         return
-    cols = st.columns(min(columns, len(shown)))
-    for i, a in enumerate(shown):
-        with cols[i % len(cols)].container(border=True):
+    # cards of at least CARD_PX in a row that wraps: five equal columns were 75 px at
+    # 800 px and broke words ("Drawd/own limit")
+    row = st.container(horizontal=True, gap="small")
+    for a in shown:
+        with row.container(border=True, width=CARD_PX):
             status = "ACTIVE" if a["active"] else "ok"
             st.markdown(f"{ICONS[a['severity']]} **{a['title']}** · {status}")
             st.caption(a["message"])

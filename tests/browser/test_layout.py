@@ -31,6 +31,11 @@ CUT_INPUTS = """() => Array.from(document.querySelectorAll('[data-testid="stMain
   .filter(e => e.type !== 'checkbox' && e.scrollWidth > e.clientWidth + 1)
   .map(e => 'input ' + e.value)"""
 
+# buttons whose label is wider than the button ("Update list" read "U." and "PARQUET"
+# "P" at 800 px in five columns; "Download the stress-test re…")
+CUT_BUTTONS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] button'))
+  .filter(e => [e, ...e.querySelectorAll('*')].some(d => d.scrollWidth > d.clientWidth + 1))
+  .map(e => 'button ' + e.innerText.slice(0, 40))"""
 
 # chart titles (the figure's and its axes') that reach past the chart's edge: plotly
 # never wraps them, and the browser clips what is outside ("Basel traffic light by
@@ -64,6 +69,7 @@ def test_no_metric_or_chart_title_is_cut_off(server, browser, width):
                 page.wait_for_timeout(500)  # metrics lay out after the run ends
                 assert_no_exception(page)
                 found = page.evaluate(CUT_METRICS) + page.evaluate(CUT_INPUTS)
+                found += page.evaluate(CUT_BUTTONS)
                 page.wait_for_timeout(1000)  # plotly lays its titles out after drawing
                 found += page.evaluate(CUT_TITLES)
                 if found:
