@@ -16,7 +16,7 @@ from ui.context import current, load
 from ui.data import cache_status, index_close
 from ui.feedback import StepProgress, friendly, stop
 from ui.home import index_regime, sector_performance
-from ui.layout import metric_row
+from ui.layout import fit, metric_row
 from ui.monitoring import (
     DEFAULT_REGIME,
     alert_cards,
@@ -64,12 +64,13 @@ loading = StepProgress(
 )
 
 # ------------------------------------------------------------- index and its regime
-# the regime panel keeps the width its labels need; the chart takes the rest (with
-# st.columns([3, 1]) a 1024 px window cut the panel's labels to "Regime on the la…")
-top = st.container(horizontal=True, gap="medium")
-left, right = top.container(width="stretch"), top.container(width=210)
+# the model and its reading in a row above the chart that wraps: a 210 px panel beside
+# it squeezed the chart to ~100 px at 414 px (and st.columns([3, 1]) cut the panel's
+# labels to "Regime on the la…" at 1024 px)
+st.subheader("S&P 500 and its regime")
+top = metric_row()
 regimes = by_family().get("regime", [])
-with right:
+with top:
     key = st.selectbox(
         "Regime model",
         regimes,
@@ -79,30 +80,31 @@ with right:
         bind="query-params",
         help="Any regime model of the registry, with its "
         "default parameters (tune them on the Regimes page)",
+        width=fit(k.split("/")[1].removesuffix("Model") for k in regimes),
     )
 index_end = min(pd.Timestamp(sel.end or last_bar), index_close().index[-1]).date()
 params = params_key({})
 with friendly("The regime model could not run on the S&P 500 index"):
     regime = index_regime(key, params, sel.start, index_end)  # shared by every session
 labels, names, close = regime.labels, regime.names, regime.close
-with right:
+with top:
     valid = labels.dropna()
     if len(valid):
         now = int(valid.iloc[-1])
-        st.metric(
-            "Regime on the last date",
-            names.get(now, f"regime {now}").capitalize(),
-            help=f"{key} on {valid.index[-1]:%Y-%m-%d}",
-        )
-        st.caption(f"in this regime {current_run(valid).since_text()} · index to {index_end}")
+        with st.container(width="content"):
+            st.metric(
+                "Regime on the last date",
+                names.get(now, f"regime {now}").capitalize(),
+                help=f"{key} on {valid.index[-1]:%Y-%m-%d}",
+            )
+            st.caption(f"in this regime {current_run(valid).since_text()} · index to {index_end}")
     st.metric(
         "S&P 500 over the range",
         fmt.percent(close.iloc[-1] / close.iloc[0] - 1, sign=True),
         help=f"{fmt.date_range(close.index[0], close.index[-1])}",
+        width="content",
     )
-with left:
-    st.subheader("S&P 500 and its regime")
-    st.plotly_chart(regime.figure, width="stretch", key="home_index")
+st.plotly_chart(regime.figure, width="stretch", key="home_index")
 
 # ------------------------------------------------------------------------- alerts
 st.subheader("Active alerts")
