@@ -324,7 +324,10 @@ with tab_stress:
     left, right = st.columns([1, 2])
     names = [r.name for r in report.scenarios]
     # drawn while the tab is closed too: the selection stays in the URL
+    before = st.session_state.get("risk_scen_pick")
     pick = left.selectbox("P&L by position under", names, key="risk_scen_pick", bind="query-params")
+    if before is not None and before not in names:  # Streamlit falls back to the first unsaid
+        left.caption(f"{before} is not replayed for this range; showing {pick}.")
     if tab_stress.open:
         res = next(r for r in report.scenarios if r.name == pick)
         right.plotly_chart(

@@ -342,3 +342,21 @@ def test_market_cap_weights_take_a_renamed_company_under_its_later_symbol(app, s
         for t, x in zip(array(bars["y"]), array(bars["x"]), strict=True)
     }
     np.testing.assert_allclose([got[t] for t in ("FB", "AAPL", "MSFT")], caps / caps.sum())
+
+
+def test_a_scenario_no_longer_replayed_is_named_when_the_pick_falls_back(app, shared_data_dir):
+    """COVID picked, then a range ending in 2015: the pick became the first scenario with
+    no word while the URL still named COVID."""
+    import datetime as dt
+
+    at = open_tab(open_page(app, "risk", "local"), "risk_tab", "Stress scenarios")
+    covid = [o for o in at.selectbox(key="risk_scen_pick").options if "COVID" in o][0]
+    at.selectbox(key="risk_scen_pick").set_value(covid).run()
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2005, 1, 3), dt.date(2015, 12, 31)))
+    at.run()
+    assert not errors(at)
+    shown = at.selectbox(key="risk_scen_pick").value
+    assert shown != covid
+    assert any(
+        c.value == f"{covid} is not replayed for this range; showing {shown}." for c in at.caption
+    )
