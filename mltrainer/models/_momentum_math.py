@@ -166,6 +166,12 @@ def volume_confirmed_momentum(
     return signal, ratio
 
 
+TODAYS_SECTORS = (
+    "sectors are today's for every date (no membership files to date them): a past "
+    "ranking uses sectors that may not have existed then"
+)
+
+
 def sector_rotation_momentum(
     prices: np.ndarray,
     spans: list[tuple[int, np.ndarray]],

@@ -360,7 +360,8 @@ class SectorRotationMomentumModel(_MomentumModel):
             if k < 0
         ]
         note = pd.DataFrame(rows, columns=["ticker", "note"])
-        return ModelOutput(as_frame(signal, data), by_sector, {"unmapped": note})
+        said = () if data.sector_periods else (mm.TODAYS_SECTORS,)
+        return ModelOutput(as_frame(signal, data), by_sector, {"unmapped": note}, said)
 
 
 _MEMBERS = {

@@ -16,6 +16,7 @@ import pytest
 
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
+from mltrainer.models import _momentum_math as mm
 from mltrainer.models.momentum import (
     CrossSectionalMomentumModel,
     DualMomentumModel,
@@ -273,6 +274,7 @@ def test_sector_rotation_ranks_the_sectors_of_each_date(panel, shared_data_dir):
     assert np.isfinite(out.primary["GOOGL"].iloc[t])
     # from 2018-09-24 on, today's sectors: the same figures as the static model there
     static = SectorRotationMomentumModel(window=126).run(panel)
+    assert out.warnings == () and static.warnings == (mm.TODAYS_SECTORS,)  # undated: said
     late = data.dates >= "2018-09-24"
     pd.testing.assert_frame_equal(out.primary.loc[late], static.primary.loc[late])
     # a media company the 1999 list cannot place (sub-industry needed) is out, and said
