@@ -477,31 +477,37 @@ def _resolve(
 
 
 def with_sector_periods(data: MarketData, membership: Membership | None = None) -> MarketData:
-    """``data`` with its point-in-time sectors (:attr:`MarketData.sector_periods`) over its
-    dates, each ticker named by its symbol on its last price date (the data's last date
-    for one without a price); unchanged, with today's sectors only, when no membership
-    source loads. A sector the lists cannot place on a date
-    (a media company before 2018, where the sub-industry would be needed) is absent
+    """``data`` with its point-in-time sectors dated now (:func:`dated_sectors`)."""
+    return replace(data, sector_periods=dated_sectors(data, membership))
+
+
+def dated_sectors(data: MarketData, membership: Membership | None = None) -> tuple:
+    """The point-in-time sector periods of ``data`` (:attr:`MarketData.sector_periods`)
+    over its dates, each ticker named by its symbol on its anchor date (its last price
+    date in what was loaded; the data's last date without one); empty, for today's
+    sectors only, when no membership source loads. A sector the lists cannot place on a
+    date (a media company before 2018, where the sub-industry would be needed) is absent
     there, not today's."""
     if data.adj_close.empty:
-        return data
+        return ()
     if membership is None:
         from mltrainer.data.membership import load_membership
 
         try:
             membership = load_membership()
         except DataError:
-            return data
+            return ()
+    anchors = data.last_valid_dates().fillna(data.dates[-1])
+    anchors.update(pd.Series(data.sector_anchors, dtype="datetime64[ns]"))
     spans = sector_regimes(
         data.tickers,
         data.dates[0],
         data.dates[-1],
         sector_lists(membership),
         membership.history,
-        data.last_valid_dates().fillna(data.dates[-1]),
+        anchors,
     )
-    periods = tuple(
+    return tuple(
         (day, {t: sec for t, sec in found.sectors.items() if sec and sec != UNKNOWN})
         for day, found in spans
     )
-    return replace(data, sector_periods=periods)

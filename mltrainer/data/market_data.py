@@ -52,10 +52,15 @@ class MarketData:
         When the data was produced (file time, fetch time).
     sectors : dict
         Ticker -> GICS sector, where the source or the universe knows it (today's).
-    sector_periods : tuple of (Timestamp, dict)
+    sector_periods : tuple of (Timestamp, dict), or None
         Point-in-time sectors where a membership source knows them: from each date, the
         tickers' sectors until the next date (REITs are Financials before 2016-09-01);
-        empty when only ``sectors`` is known (:meth:`sector_spans`).
+        empty when only ``sectors`` is known (:meth:`sector_spans`). None: to be dated on
+        first use (the loaders' setting: the membership files then load only for what
+        needs them), from ``sector_anchors``.
+    sector_anchors : dict
+        Ticker -> the date on which its key is the company's symbol (its last price date
+        in what was loaded, before any selection), for dating its sectors.
     warnings : tuple of str
         Problems the user should see (stale cache served, tickers skipped, ...).
     """
@@ -72,7 +77,8 @@ class MarketData:
     as_of: pd.Timestamp | None = None
     sectors: dict = field(default_factory=dict)
     warnings: tuple = ()
-    sector_periods: tuple = ()
+    sector_periods: tuple | None = ()
+    sector_anchors: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         ref = self.adj_close
@@ -151,11 +157,16 @@ class MarketData:
         """``(first row, ticker -> sector)`` of each span of rows with constant sectors:
         the point-in-time :attr:`sector_periods` where known, else ``sectors`` throughout
         (a model ranking sectors in 2007 should not see 2018's Communication Services)."""
-        if not self.sector_periods:
+        if self.sector_periods is None:  # dated now, once (frozen: set past the guard)
+            from mltrainer.data.gics import dated_sectors
+
+            object.__setattr__(self, "sector_periods", dated_sectors(self))
+        periods = self.sector_periods
+        if not periods:
             return [(0, self.sectors)]
-        starts = self.dates.searchsorted([day for day, _ in self.sector_periods], side="left")
-        spans = {0: self.sector_periods[0][1]}
-        for row, (day, mapping) in zip(starts, self.sector_periods, strict=True):
+        starts = self.dates.searchsorted([day for day, _ in periods], side="left")
+        spans = {0: periods[0][1]}
+        for row, (day, mapping) in zip(starts, periods, strict=True):
             row = 0 if day <= self.dates[0] else int(row)
             if row < len(self.dates):
                 spans[row] = mapping
@@ -238,7 +249,7 @@ class MarketData:
             mask[rows[: int(priced.argmax())]] = False
             mask[rows[len(priced) - int(priced[::-1].argmax()) :]] = False
         narrowed = self._map(lambda f: f.loc[mask, cols])
-        periods = tuple(
+        periods = self.sector_periods and tuple(
             (day, {t: mapping[t] for t in cols if t in mapping})
             for day, mapping in self.sector_periods
         )
@@ -246,7 +257,14 @@ class MarketData:
             narrowed,
             sectors={t: self.sectors[t] for t in cols if t in self.sectors},
             sector_periods=periods,
+            sector_anchors={t: self.sector_anchors[t] for t in cols if t in self.sector_anchors},
         )
+
+    def __getstate__(self) -> dict:
+        """Pickled (a Dask worker, a process pool) with its sectors dated: the receiver
+        may have no membership files to date them from."""
+        self.sector_spans()
+        return dict(self.__dict__)
 
     def _no_price(self, cols: pd.Index, dates: pd.DatetimeIndex) -> str:
         """Why ``cols`` have nothing in ``dates``, with the dates they do have prices."""
@@ -340,9 +358,11 @@ class MarketData:
         for name in FIELDS:
             values = getattr(self, name).to_numpy(dtype="float64", na_value=np.nan)
             h.update(np.ascontiguousarray(values).tobytes())
-        # the sectors decide sector models' figures too (a new membership file moves them)
-        for day, mapping in [(None, self.sectors), *self.sector_periods]:
+        # the sectors decide sector models' figures too; dated ones by their anchors (the
+        # same whether or not they have been dated yet)
+        for day, mapping in [(None, self.sectors), *(self.sector_periods or ())]:
             h.update(f"{day}|{sorted(mapping.items())}".encode())
+        h.update(f"{self.sector_periods is None}|{sorted(self.sector_anchors.items())}".encode())
         return h.hexdigest()
 
     def summary(self) -> dict:

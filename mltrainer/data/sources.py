@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -148,9 +149,10 @@ def load_market_data(
 
 
 def _point_in_time(data: MarketData) -> MarketData:
-    from mltrainer.data.gics import with_sector_periods
-
-    return with_sector_periods(data)
+    """``data`` whose sectors are dated on first use (:meth:`MarketData.sector_spans`),
+    each key anchored at its last price date in what was loaded."""
+    anchors = data.last_valid_dates().dropna()
+    return replace(data, sector_periods=None, sector_anchors=anchors.to_dict())
 
 
 def _load_remote(
@@ -200,8 +202,6 @@ def _auto(
     else:
         notes.append(f"{config.data_dir_problem()} and no network; ")
     data = load_market_data("bundled", None, tickers, start, end)
-    from dataclasses import replace
-
     return replace(
         data,
         warnings=data.warnings

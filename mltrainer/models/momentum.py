@@ -360,7 +360,7 @@ class SectorRotationMomentumModel(_MomentumModel):
             if k < 0
         ]
         note = pd.DataFrame(rows, columns=["ticker", "note"])
-        said = () if data.sector_periods else (mm.TODAYS_SECTORS,)
+        said = () if len(spans) > 1 or data.sector_periods else (mm.TODAYS_SECTORS,)
         return ModelOutput(as_frame(signal, data), by_sector, {"unmapped": note}, said)
 
 

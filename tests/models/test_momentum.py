@@ -454,3 +454,21 @@ def test_ensemble_on_the_bundled_source(bundled):
     assert np.isfinite(values[300:]).all() and np.nanmax(np.abs(values)) <= 1.0
     with pytest.raises(DataError, match="volume"):
         VolumeConfirmedMomentumModel().run(bundled)
+
+
+def test_loaded_data_dates_its_sectors_on_first_use_and_when_pickled(shared_data_dir):
+    """The loaders anchor each key at its last price date and date the sectors only when
+    a model asks (the membership files cost ~0.6 s a process); a pickled copy (a Dask
+    worker, which may have no membership files) carries them dated."""
+    import pickle
+
+    from mltrainer.data.sources import load_market_data
+
+    data = load_market_data("local", tickers=["GOOGL", "AMT", "XOM"], end="2010-12-31")
+    assert data.sector_periods is None
+    assert str(data.sector_anchors["GOOGL"].date()) == "2021-04-21"  # before the selection
+    sent = pickle.loads(pickle.dumps(data))
+    assert sent.sector_periods is not None and data.sector_periods == sent.sector_periods
+    first = data.sector_spans()[0][1]
+    assert first == {"GOOGL": "Information Technology", "AMT": "Financials", "XOM": "Energy"}
+    assert [d.date().isoformat() for d, _ in data.sector_periods] == ["1999-11-01"]  # to 2010
