@@ -82,3 +82,27 @@ def test_cli_audit_list_and_show(small, capsys):
     assert json.loads(capsys.readouterr().out) == rec
     assert main(["audit", "show", "nope", "--json"]) == 2
     assert "no audit record" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_results_are_printed_when_the_audit_record_cannot_be_written(
+    sp500_dir, tmp_path, monkeypatch, capsys
+):
+    """An unwritable audit folder threw away a finished run's results ('cannot use
+    .../audit.jsonl'); they are printed, then the command says why it fails and exits 1."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the audit folder should be")
+    monkeypatch.setenv("MLTRAINER_AUDIT_DIR", str(blocked))
+    argv = ["backtest", "momentum/SimpleMomentumModel", "--source", "local"]
+    argv += ["--data-dir", str(sp500_dir), "--tickers", "KO,PEP"]
+    argv += ["--start", "2015-01-02", "--end", "2016-12-30"]
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--json"])
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert stop.value.code == 1 and doc["audit_id"] is None and "sharpe" in doc["metrics"]
+    assert "the audit record was not written" in doc["audit_error"]
+    assert err.startswith("error: the audit record was not written") and str(blocked) in err
+    with pytest.raises(SystemExit):
+        main(argv)
+    out, _ = capsys.readouterr()
+    assert "final equity" in out and "audit record: not written (see below)" in out

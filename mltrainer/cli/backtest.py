@@ -204,7 +204,7 @@ def _backtest(args) -> int:
             *(f"  {k:<28} {fmt.metric(k, v):>10}" for k, v in m.items()),
             *metric_basis(summary["settings"]),
             *(f"warning: {w}" for w in warnings),
-            f"audit record {rec['id']}",
+            common.audit_text(rec["id"]),
         ]
     )
     emit(args, doc, text)
@@ -291,7 +291,7 @@ def _walkforward(args: argparse.Namespace) -> int:
         *_walkforward_lines(summary),
         f"({RATES}; net of the costs of --cost-bps, --slippage-bps and --spread-bps)",
         *(f"warning (out of sample): {w}" for w in summary["warnings"]),
-        f"audit record {audit_id}",
+        common.audit_text(audit_id),
     ]
     emit(args, doc, "\n".join(lines))
     return 0

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from mltrainer import fmt, validate
+from mltrainer import config, fmt, validate
 from mltrainer.data.market_data import MarketData, Progress
 from mltrainer.data.sources import SOURCES, load_market_data
 from mltrainer.errors import ParameterError
@@ -299,18 +299,31 @@ def record_run(
     data's tickers and source; the record written (its ``id`` included)."""
     from mltrainer import audit  # only the commands that record pay for its imports
 
-    return audit.record(
-        kind=kind,
-        model_key=getattr(args, "key", None),
-        params=params,
-        data=data,
-        tickers=data.tickers,
-        start=args.start,
-        end=args.end,
-        metrics=metrics,
-        source=data.source,
-        extra=extra,
-    )
+    try:
+        return audit.record(
+            kind=kind,
+            model_key=getattr(args, "key", None),
+            params=params,
+            data=data,
+            tickers=data.tickers,
+            start=args.start,
+            end=args.end,
+            metrics=metrics,
+            source=data.source,
+            extra=extra,
+        )
+    except OSError as exc:  # the results are printed all the same, then the command fails
+        where = config.audit_dir() / audit.FILE_NAME
+        args.audit_problem = (
+            f"the audit record was not written ({where}: {exc.strerror or exc}); the results "
+            "above are not in the audit trail"
+        )
+        return {"id": None}
+
+
+def audit_text(audit_id: str | None) -> str:
+    """The output line naming a run's audit record (or saying it was not written)."""
+    return f"audit record {audit_id}" if audit_id else "audit record: not written (see below)"
 
 
 def _default(obj):
@@ -350,8 +363,14 @@ def print_json(obj: Any) -> None:
 
 
 def emit(args: argparse.Namespace, obj: dict, text: str) -> None:
-    """Print ``obj`` as JSON with --json, else the human-readable ``text``."""
+    """Print ``obj`` as JSON with --json, else the human-readable ``text``; then, if the
+    run's audit record could not be written, say so and exit 1 (the results first: a long
+    walk-forward's figures were lost to an unwritable audit folder)."""
+    problem = getattr(args, "audit_problem", None)
     if getattr(args, "json", False):
-        print_json(obj)
+        print_json({**obj, "audit_error": problem} if problem else obj)
     else:
         print(text)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        raise SystemExit(1)

@@ -153,7 +153,7 @@ def _lines(board, data, path, audit_id: str) -> list[str]:
             f"{_f(row.get('default_oos_sharpe'), '.2f'):>11}  {_s(row.get('chosen_params'))}"
         )
     lines.append(f"{board.n_tasks} (model, setting) task(s) run; the rest read back")
-    lines.append(f"stored: {path}; audit record {audit_id}")
+    lines.append(f"stored: {path}; {common.audit_text(audit_id)}")
     return lines
 
 
