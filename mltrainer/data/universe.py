@@ -34,6 +34,7 @@ from mltrainer.data.constituents import (
 )
 from mltrainer.data.http import HttpClient
 from mltrainer.errors import DataError, SourceError
+from mltrainer.outputs import write_atomic
 from mltrainer.validate import DateLike
 
 if TYPE_CHECKING:  # membership is built on demand: its sources are read then
@@ -253,20 +254,16 @@ class SP500Universe:
         if path.is_dir():  # its name is no format: say what it is
             raise DataError(f"{path} is a folder; name a .csv, .parquet or .json file in it")
         frame = self.to_frame()
-        try:
-            if suffix == ".csv":
-                frame.to_csv(path, index=False)
-            elif suffix == ".parquet":
-                frame.to_parquet(path, index=False)
-            elif suffix == ".json":
-                path.write_text(json.dumps(self.to_json(), indent=2))
-            else:
-                raise DataError(
-                    f"{path}: unknown export format {suffix or '(none)'!r}; use "
-                    ".csv, .parquet or .json"
-                )
-        except OSError as exc:
-            raise DataError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+        writers = {
+            ".csv": lambda tmp: frame.to_csv(tmp, index=False),
+            ".parquet": lambda tmp: frame.to_parquet(tmp, index=False),
+            ".json": lambda tmp: tmp.write_text(json.dumps(self.to_json(), indent=2)),
+        }
+        if suffix not in writers:
+            raise DataError(
+                f"{path}: unknown export format {suffix or '(none)'!r}; use .csv, .parquet or .json"
+            )
+        write_atomic(path, writers[suffix])  # a failed write leaves the last export whole
         return path
 
     def to_json(self) -> dict:

@@ -9,6 +9,7 @@ file; when no Chromium is installed it says so instead of failing.
 from __future__ import annotations
 
 import html
+import os
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +23,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from mltrainer import fmt
+from mltrainer.outputs import temporary_beside
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif;
@@ -201,8 +203,9 @@ def print_pdf(
             "`apt-get install chromium`, or print the HTML report from a browser",
         )
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
-    if pdf_path.exists():
-        pdf_path.unlink()
+    # printed beside it and renamed into place: a failed print leaves an earlier PDF whole
+    tmp = temporary_beside(pdf_path)
+    tmp.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="mltrainer-chromium-") as profile:
         cmd = [
             exe,
@@ -217,19 +220,22 @@ def print_pdf(
             # let the inline scripts draw every chart before the page is printed
             "--virtual-time-budget=15000",
             "--run-all-compositor-stages-before-draw",
-            f"--print-to-pdf={pdf_path}",
+            f"--print-to-pdf={tmp}",
             "--no-pdf-header-footer",
             html_path.as_uri(),
         ]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
+            tmp.unlink(missing_ok=True)
             return PdfResult(
                 False, None, f"PDF not written: Chromium did not finish within {timeout:.0f} s"
             )
         except OSError as exc:
+            tmp.unlink(missing_ok=True)
             return PdfResult(False, None, f"PDF not written: cannot run {exe} ({exc})")
-    if not pdf_path.is_file() or pdf_path.stat().st_size == 0:
+    if not tmp.is_file() or tmp.stat().st_size == 0:
+        tmp.unlink(missing_ok=True)
         # Chromium's stderr is mostly noise about D-Bus and GPU; its own ERROR lines about
         # the file say why (``Failed to write file ...: No such file or directory``)
         said = [ln for ln in (proc.stderr or "").strip().splitlines() if "dbus" not in ln]
@@ -240,4 +246,9 @@ def print_pdf(
             f"PDF not written: Chromium exited with {proc.returncode}"
             + (f" ({' / '.join(tail)})" if tail else ""),
         )
+    try:
+        os.replace(tmp, pdf_path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        return PdfResult(False, None, f"PDF not written: {pdf_path}: {exc.strerror or exc}")
     return PdfResult(True, pdf_path, f"PDF written to {pdf_path}")

@@ -14,6 +14,7 @@ import pandas as pd
 
 from mltrainer.fmt import count as fmt_count
 from mltrainer.measures.backtest_var import BASEL_LEVEL_NOTE
+from mltrainer.outputs import write_atomic
 from mltrainer.plots import risk as plots
 from mltrainer.reports.html import esc, figure, money, number, page, pct, print_pdf, table
 from mltrainer.reports.stress_report import executive_summary
@@ -363,7 +364,8 @@ def write_stress_report(
     """Write the HTML report (and the PDF if asked); returns paths and the PDF status."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(report), encoding="utf-8")
+    html = render_html(report)
+    write_atomic(out, lambda tmp: tmp.write_text(html, encoding="utf-8"))
     result = {
         "html": str(out.resolve()),
         "html_bytes": out.stat().st_size,
