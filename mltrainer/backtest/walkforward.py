@@ -36,6 +36,7 @@ among the grid's trials (:mod:`mltrainer.backtest.deflated`).
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -237,6 +238,9 @@ class WalkForwardSettings:
         }
 
 
+MAX_GRID_POINTS = 10_000  # settings one sweep may try (its deflated Sharpe counts them all)
+
+
 def expand_grid(
     model_cls: type[Model], grid: dict | None, base_params: dict | None = None
 ) -> list[dict]:
@@ -255,6 +259,13 @@ def expand_grid(
     names = list(grid)
     # a value given twice is one setting tried, not two (the DSR counts the settings)
     values = [list(dict.fromkeys(grid[k])) for k in names]
+    n_points = math.prod(len(v) for v in values)
+    if n_points > MAX_GRID_POINTS:  # 50,702 settings were accepted: hours, unannounced
+        raise ParameterError(
+            f"the grid has {n_points:,} settings ({' x '.join(str(len(v)) for v in values)}); "
+            f"at most {MAX_GRID_POINTS:,}, each a walk-forward over every fold: take fewer "
+            "values per parameter"
+        )
     points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)] or [{}]
     out = []
     for point in points:

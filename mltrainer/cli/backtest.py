@@ -249,9 +249,11 @@ def parse_grid(specs: dict, items: list[str]) -> dict:
             )
         if name in grid:  # the last one silently replaced the first
             raise ParameterError(f"--grid {name} given twice; list its values once: {name}=a,b")
-        values = [v.strip() for v in text.split(",") if v.strip()]
-        if not values:
+        values = [v.strip() for v in text.split(",")]
+        if not any(values):
             raise ParameterError(f"--grid {name}= needs at least one value")
+        if not all(values):  # as --weights: 'window=5,,10' is a typo, not two values
+            raise ParameterError(f"--grid {name}={text[:40]} has an empty item")
         try:
             grid[name] = [specs[name].parse(v) for v in values]
         except ParameterError as exc:

@@ -70,6 +70,14 @@ NAMED = [
     (STRESS + ["--out", "{tmp}/missing/x.html"], "folder {tmp}/missing does not exist"),
     (STRESS + ["--out", "{tmp}/x.html", "--pdf", "{tmp}/missing/x.pdf"], "--pdf"),
     (STRESS + ["--out", "{tmp}"], "is a folder"),
+    # a typo'd grid is refused like --weights; a grid of hours is refused up front
+    (WALKFORWARD + ["--grid", "window=5,,10"], "--grid window=5,,10 has an empty item"),
+    (
+        WALKFORWARD
+        + ["--grid", "window=" + ",".join(str(w) for w in range(2, 103))]
+        + ["--grid", "threshold=" + ",".join(str(i / 1000) for i in range(100))],
+        "the grid has 10,100 settings (101 x 100); at most 10,000",
+    ),
     (LOAD + ["--start", "2020-13-45"], "--start"),
     (LOAD + ["--start", "notadate"], "--start"),
     (LOAD + ["--end", "99999-01-01"], "--end"),
