@@ -107,8 +107,10 @@ def _freshness(doc: dict) -> list[str]:
         if doc["offline"]
         else "network: allowed (live sources are fetched when the cache is stale)"
     )
+
+    def state(name: str, usable: bool) -> str:  # a key set but refused is not "not set"
+        return "set" if usable else "set but refused" if config.key_problem(name) else "not set"
+
     keys = doc["keys_configured"]
-    lines.append(
-        "API keys: " + ", ".join(f"{k} {'set' if v else 'not set'}" for k, v in keys.items())
-    )
+    lines.append("API keys: " + ", ".join(f"{k} {state(k, v)}" for k, v in keys.items()))
     return lines

@@ -80,6 +80,7 @@ def test_data_status_says_how_current_the_cached_prices_are(capsys, basket, monk
     """'data folder, cache and freshness' showed no freshness: only when each entry was
     stored. The rows each price entry holds and the newest bar are now listed."""
     monkeypatch.setenv("MLTRAINER_OFFLINE", "1")
+    monkeypatch.delenv("POLYGON_API_KEY", raising=False)
     code, out, _ = _run(capsys, "data", "status", "--json")
     assert json.loads(out)["newest_bar"] is None
     cache = get_cache()
@@ -100,6 +101,10 @@ def test_data_status_says_how_current_the_cached_prices_are(capsys, basket, monk
     assert f"newest bar: 2021-04-21 ({age:,} days before today)" in out
     assert "rows from 1999-11-01 to 2015-06-30" in out
     assert "network: forbidden by MLTRAINER_OFFLINE" in out
+    assert "API keys: POLYGON_API_KEY not set" in out
+    monkeypatch.setenv("POLYGON_API_KEY", "abc")  # refused (too short): not "not set"
+    code, out, _ = _run(capsys, "data", "status")
+    assert "API keys: POLYGON_API_KEY set but refused" in out and "abc" not in out
 
 
 def test_data_status_names_a_data_folder_setting_that_is_wrong(capsys, monkeypatch, tmp_path):
