@@ -209,7 +209,8 @@ def _date_span(
             else "no dates"
         )
         raise DataError(
-            f"no trading dates to backtest {fmt.date_range(start or lo, end or hi)}: the "
+            # the end asked for, or none: the signal's last day is no end anyone gave
+            f"no trading dates to backtest {fmt.date_range(start or lo, end)}: the "
             f"signal covers {span}"
         )
     return i0, i1
