@@ -49,6 +49,7 @@ DEFAULT_YEARS = 2  # the free plan's history; a longer range is passed explicitl
 MAX_PAGES = 200  # bound on next_url pagination (a loop in the API must not hang us)
 EVENTS_PATH = "/vX/reference/tickers/{ticker}/events"
 _NY = "America/New_York"
+_MAX_MS = 9.2e15  # |t| in ms that pandas' nanosecond timestamps hold (years 1678-2261)
 
 
 def base_url() -> str:
@@ -149,9 +150,18 @@ def bars_frame(results: list[dict], where: str = "Polygon") -> pd.DataFrame:
         return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], name="date"), dtype=float)
     try:
         frame = pd.DataFrame.from_records(results)
-        stamps = pd.to_datetime(frame["t"].astype("int64"), unit="ms", utc=True)
+        millis = pd.to_numeric(frame["t"], errors="coerce").astype("float64")
     except (KeyError, ValueError, TypeError) as exc:
         raise SourceError(f"{where}: bars without a readable timestamp 't' ({exc})") from None
+    # NaN (null, text) and values past pandas' dates (t = 1e20: an OverflowError, or a
+    # silent NaT once cast) are refused with the first offending value, never cast
+    bad = ~(millis.abs() < _MAX_MS)
+    if bad.any():
+        raise SourceError(
+            f"{where}: {int(bad.sum())} bar(s) without a readable timestamp 't' "
+            f"(first: {str(frame['t'][bad].iloc[0])[:40]!r}; expected ms since 1970)"
+        )
+    stamps = pd.to_datetime(millis.astype("int64"), unit="ms", utc=True)
     days = stamps.dt.tz_convert(_NY).dt.tz_localize(None).dt.normalize()
     out = pd.DataFrame(
         {
