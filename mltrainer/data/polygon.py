@@ -427,6 +427,7 @@ def load_polygon(
     client: PolygonClient | None = None,
     use_cache: bool = True,
     with_dividends: bool = True,
+    max_failures_in_a_row: int = 10,
 ) -> MarketData:
     """Daily bars of ``tickers`` from Polygon as one :class:`MarketData`.
 
@@ -438,6 +439,11 @@ def load_polygon(
         Inclusive range; default the last two years (the free plan's depth).
     progress : callable(fraction, text), optional
         Called after each ticker (a Streamlit ``st.progress`` bar's ``.progress`` fits).
+    max_failures_in_a_row : int
+        Stop asking Polygon after this many tickers in a row failed (unreachable, key
+        refused): with the client's retries each failure takes seconds, and ~500 of them
+        held the caller for an hour. The remaining tickers still come from the cache
+        (fresh or stale); the others are named in one warning.
 
     A ticker that fails or has no bars is listed in ``warnings``; if every ticker fails,
     SourceError. A missing key raises SourceError before any request.
@@ -447,30 +453,50 @@ def load_polygon(
     if not names:
         raise DataError("no tickers given for Polygon")
     first, last = _range(start, end)
-    frames, warnings = {}, []
+    frames, warnings, not_asked, failed_in_a_row = {}, [], [], 0
     for i, ticker in enumerate(names, 1):
+        stopped = failed_in_a_row >= max_failures_in_a_row
 
-        def produce(t=ticker):
+        def produce(t=ticker, stopped=stopped):
+            if stopped:  # the cache's stale copy, if any, is served instead
+                raise SourceError(f"not asked: {max_failures_in_a_row} tickers in a row failed")
             return daily_bars(client, t, first, last, with_dividends)
 
         key = f"polygon:daily:{ticker}:{first}:{last}:{'tr' if with_dividends else 'px'}"
         try:
             hit = _fetch_hit(key, produce, "prices", "arrow", use_cache)
         except (SourceError, DataError) as exc:
-            warnings.append(f"{ticker}: skipped ({exc})")
-        else:
-            if hit.warning:
-                warnings.append(f"{ticker}: {hit.warning}")
-            if hit.value.empty:
-                warnings.append(f"{ticker}: Polygon has no bars from {first} to {last}")
+            if stopped:
+                not_asked.append(ticker)
             else:
-                frames[ticker] = hit.value
+                warnings.append(f"{ticker}: skipped ({exc})")
+                failed_in_a_row += 1
+        else:
+            if not stopped:  # a stale copy served because Polygon failed is a failure too
+                failed_in_a_row = failed_in_a_row + 1 if hit.stale and hit.warning else 0
+            _keep(ticker, hit, frames, warnings, f"from {first} to {last}")
         if progress is not None:
             progress(i / len(names), f"Polygon: {ticker} ({i} of {len(names)})")
+    if not_asked:
+        shown = ", ".join(not_asked[:10]) + (", ..." if len(not_asked) > 10 else "")
+        warnings.insert(
+            0,
+            f"stopped asking Polygon after {max_failures_in_a_row} tickers in a row failed; "
+            f"{len(not_asked)} ticker(s) neither asked nor cached: {shown}",
+        )
     if not frames:
         shown = "; ".join(warnings[:3])
         raise SourceError(f"Polygon returned no data for any of {len(names)} ticker(s): {shown}")
     return assemble(frames, "polygon", warnings)
+
+
+def _keep(ticker: str, hit, frames: dict, warnings: list, span: str) -> None:
+    if hit.warning:
+        warnings.append(f"{ticker}: {hit.warning}")
+    if hit.value.empty:
+        warnings.append(f"{ticker}: Polygon has no bars {span}")
+    else:
+        frames[ticker] = hit.value
 
 
 def assemble(frames: dict[str, pd.DataFrame], source: str, warnings: Iterable[str]) -> MarketData:
