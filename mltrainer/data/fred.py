@@ -34,6 +34,7 @@ API_ENV = "MLTRAINER_FRED_URL"
 CSV_ENV = "MLTRAINER_FRED_CSV_URL"  # falls back to MLTRAINER_FRED_URL: one local test server
 KEY_NAME = "FRED_API_KEY"
 PAGE = 100_000  # FRED's maximum observations per request
+MAX_PAGES = 20  # the longest series (daily since 1954, ~26k rows) take one page
 _ID = re.compile(r"^[A-Z0-9_.]{1,40}$")
 
 
@@ -62,17 +63,30 @@ def check_series_id(series_id: str) -> str:
 
 # --------------------------------------------------------------------- parsing
 def parse_observations(body: object, series_id: str, where: str) -> tuple[pd.Series, int]:
-    """An observations JSON page -> (series, total count FRED reports)."""
+    """An observations JSON page -> (series, total count FRED reports); SourceError for
+    anything malformed (so a stale cached copy is served instead, as for an HTTP 500)."""
     if not isinstance(body, dict) or not isinstance(body.get("observations"), list):
         raise SourceError(f"{where}: not a FRED observations response (no 'observations' list)")
     obs = body["observations"]
-    dates = pd.to_datetime([o.get("date") for o in obs], errors="coerce")
+    odd = next((o for o in obs if not isinstance(o, dict)), None)
+    if odd is not None:
+        raise SourceError(f"{where}: an observation is not an object ({str(odd)[:40]!r})")
+    count = body.get("count")
+    if count is None:
+        count = len(obs)
+    elif isinstance(count, bool) or not isinstance(count, int | float) or count != int(count):
+        raise SourceError(f"{where}: 'count' is not a whole number ({str(count)[:40]!r})")
+    if count < 0:
+        raise SourceError(f"{where}: 'count' is negative ({count})")
+    dates = pd.to_datetime(
+        [o.get("date") if isinstance(o.get("date"), str) else None for o in obs], errors="coerce"
+    )
     values = pd.to_numeric(
         pd.Series([o.get("value") for o in obs], dtype=object).replace({".": None, "": None}),
         errors="coerce",
     )
     series = _series(dates, values.to_numpy(dtype="float64"), series_id, where)
-    return series, int(body.get("count", len(obs)) or 0)
+    return series, int(count)
 
 
 def parse_fred_csv(text: str, series_id: str, where: str) -> pd.Series:
@@ -99,6 +113,13 @@ def _series(dates, values: np.ndarray, series_id: str, where: str) -> pd.Series:
         raise SourceError(
             f"{where}: {int(dates.isna().sum())} observation(s) have no readable date"
         )
+    infinite = np.isinf(values)
+    if infinite.any():  # FRED marks a missing value "."; an infinity is a broken answer
+        first = int(np.flatnonzero(infinite)[0])
+        raise SourceError(
+            f"{where}: {int(infinite.sum())} observation(s) are infinite "
+            f"(first: {dates[first]:%Y-%m-%d} = {values[first]})"
+        )
     series = pd.Series(values, index=dates.rename("date"), name=series_id, dtype="float64")
     return series[~series.index.duplicated(keep="last")].sort_index()
 
@@ -116,11 +137,11 @@ def infer_frequency(series: pd.Series) -> str:
 
 # -------------------------------------------------------------------- fetching
 def fetch_api(series_id: str, key: str, client: HttpClient | None = None) -> pd.Series:
-    """Every observation through the API (paged by ``offset``)."""
+    """Every observation through the API (paged by ``offset``, at most MAX_PAGES pages)."""
     client = client or default_client()
     url = api_url() + "/fred/series/observations"
     parts, offset = [], 0
-    while True:
+    for _ in range(MAX_PAGES):
         params = {
             "series_id": series_id,
             "api_key": key,
@@ -129,11 +150,17 @@ def fetch_api(series_id: str, key: str, client: HttpClient | None = None) -> pd.
             "offset": offset,
         }
         body = client.get_json(url, params=params, secrets=(key,))
-        part, count = parse_observations(body, series_id, redact_url(url, params, key))
+        where = redact_url(url, params, key)
+        part, count = parse_observations(body, series_id, where)
+        if count > MAX_PAGES * PAGE:
+            raise SourceError(
+                f"{where}: FRED says the series has {count} observations; at most "
+                f"{MAX_PAGES * PAGE} ({MAX_PAGES} pages) are read"
+            )
         parts.append(part)
         offset += PAGE
         if offset >= count or part.empty:
-            break
+            break  # always within MAX_PAGES pages, since count <= MAX_PAGES * PAGE
     series = pd.concat(parts) if len(parts) > 1 else parts[0]
     return series[~series.index.duplicated(keep="last")].sort_index().rename(series_id)
 
