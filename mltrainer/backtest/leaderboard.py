@@ -293,6 +293,9 @@ def run_leaderboard(
     store = LeaderboardStore(identity or default_identity(data, settings), root)
     store.root.mkdir(parents=True, exist_ok=True)  # an unwritable folder fails before any run
     rows = {key: store.row(key) for key in keys}
+    finish = _Finisher(data, settings, store, index_close)
+    if finish.baselines() is None and any(r and r.get("error") is None for r in rows.values()):
+        rows = dict.fromkeys(keys)  # scored rows without baselines (unreadable): score again
     plans = []
     for key in keys:
         grid, points = model_settings(key)
@@ -303,7 +306,6 @@ def run_leaderboard(
         plans.append(_Plan(key, grid, points, runs))
     tasks = [(p, j) for p in plans for j, r in enumerate(p.runs) if r is None]
     tasks.sort(key=lambda t: _start_rank(t[0].key))
-    finish = _Finisher(data, settings, store, index_close)
     if progress is not None:
         progress(0, len(tasks))
     todo = [(MODELS[p.key], p.points[j]) for p, j in tasks]
@@ -371,8 +373,8 @@ def _stored(store: LeaderboardStore, key: str, params: dict, data: MarketData) -
     """A finished setting read back (returns only: its signal is rerun if chosen)."""
     if not store.has_trial(key, params):
         return None
-    returns = store.load_trial(key, params)
-    return (returns, None, {}) if len(returns) == len(data.dates) else None
+    returns = store.load_trial(key, params)  # None: unreadable, run again
+    return (returns, None, {}) if returns is not None and len(returns) == len(data.dates) else None
 
 
 def _num(value: object) -> float:
@@ -491,4 +493,6 @@ def _assemble(
         "identity": store.identity,
         "grids": {k: rows[k].get("settings") for k in keys},
     }
+    if store.warnings:  # stored results that could not be read back, computed again
+        meta["warnings"] = list(store.warnings)
     return table, meta

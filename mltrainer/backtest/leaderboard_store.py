@@ -9,7 +9,10 @@ costs and the code: :func:`run_id`, :func:`source_digest`) under ``results/leade
 
 A (model, setting) task is done when its Parquet file exists; a model is done when its
 row exists. Files are written to a temporary name and renamed, so a run killed while
-writing leaves no half file behind. The folder is git-ignored (``results/``).
+writing leaves no half file behind. A stored file that cannot be read all the same (cut
+short by a full disk or a copy, edited by hand) counts as missing: its task is run again,
+with a warning (logged and kept in :attr:`LeaderboardStore.warnings`), and its file is
+rewritten. The folder is git-ignored (``results/``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -24,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 from mltrainer import config
+
+log = logging.getLogger(__name__)
 
 
 def _digest(obj: object, size: int = 10) -> str:
@@ -71,6 +77,12 @@ class LeaderboardStore:
     def __init__(self, identity: dict, root: Path | None = None) -> None:
         self.identity = identity
         self.root = Path(root or config.results_dir() / "leaderboard") / run_id(identity)
+        self.warnings: list[str] = []  # stored files that could not be read back
+
+    def _unreadable(self, path: Path, problem: object) -> None:
+        text = f"{path}: unreadable stored result ({problem}); computing it again"
+        log.warning("%s", text)
+        self.warnings.append(text)
 
     def _trial_path(self, key: str, params: dict) -> Path:
         return self.root / "trials" / _model_dir(key) / f"{_digest(params)}.parquet"
@@ -87,17 +99,34 @@ class LeaderboardStore:
         frame.attrs["params"] = json.dumps(params, sort_keys=True, default=str)
         _write_atomic(self._trial_path(key, params), lambda p: frame.to_parquet(p))
 
-    def load_trial(self, key: str, params: dict) -> np.ndarray:
-        """The stored net daily returns of a (model, setting)."""
-        return pd.read_parquet(self._trial_path(key, params))["returns"].to_numpy()
+    def load_trial(self, key: str, params: dict) -> np.ndarray | None:
+        """The stored net daily returns of a (model, setting), or None (with a warning)
+        if the file cannot be read: the task is then run again."""
+        path = self._trial_path(key, params)
+        try:
+            return pd.read_parquet(path)["returns"].to_numpy(dtype="float64")
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # ArrowInvalid: a ValueError
+            self._unreadable(path, f"{type(exc).__name__}: {str(exc)[:200]}")
+            return None
 
     def _row_path(self, key: str) -> Path:
         return self.root / "models" / f"{_model_dir(key)}.json"
 
     def row(self, key: str) -> dict | None:
-        """The model's scored row, or None if it has not been scored yet."""
+        """The model's scored row, or None if it has not been scored yet (or its file
+        cannot be read: then with a warning, and the model is scored again)."""
         path = self._row_path(key)
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            row = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
+            self._unreadable(path, f"{type(exc).__name__}: {str(exc)[:200]}")
+            return None
+        if not isinstance(row, dict):
+            self._unreadable(path, f"a JSON {type(row).__name__}, not an object")
+            return None
+        return row
 
     def save_row(self, key: str, row: dict) -> None:
         """Keep a model's scored row."""
