@@ -102,9 +102,16 @@ def dask_client(address: str, origin: str = SCHEDULER_ENV) -> Client:
         shown = address if len(address) <= 100 else f"{address[:100]}... ({len(address)} chars)"
         reason = str(exc) if len(address) <= 100 else str(exc).replace(address, "the address")
         reason = reason[:300]  # no echo of a huge value
+        if not reason:  # a timeout's text is empty: a port that accepts but never answers
+            reason = (
+                f"no answer within {CONNECT_TIMEOUT:g} s"
+                if isinstance(exc, TimeoutError)
+                else type(exc).__name__
+            )
+        undo = f"unset {SCHEDULER_ENV}" if origin == SCHEDULER_ENV else f"leave out {origin}"
         raise ClusterError(
             f"cannot reach Dask scheduler at {shown} ({origin}): {reason}; start one with "
-            f"`dask scheduler` or unset {SCHEDULER_ENV} to run locally"
+            f"`dask scheduler` or {undo} to run locally"
         ) from None
     _CLIENTS[address] = client
     return client

@@ -106,3 +106,24 @@ def test_a_huge_address_is_refused_without_echoing_it(monkeypatch):
         map_tasks(operator.neg, [(1,)])
     message = str(err.value)
     assert "(5000 chars)" in message and len(message) < 500, message
+
+
+def test_a_scheduler_that_never_answers_is_named_a_timeout(monkeypatch):
+    """A port that accepts the connection and then says nothing: the probe's TimeoutError
+    has no text, and the message read "...(--scheduler): ; start one ..."."""
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT", 1.5)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(ClusterError) as err:
+            map_tasks(operator.neg, [(1,)], scheduler=address)
+    finally:
+        server.close()
+    assert time.monotonic() - t0 < engine.CONNECT_TIMEOUT + 2
+    assert str(err.value) == (
+        f"cannot reach Dask scheduler at {address} (--scheduler): no answer within 1.5 s; "
+        "start one with `dask scheduler` or leave out --scheduler to run locally"
+    )
