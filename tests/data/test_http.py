@@ -154,9 +154,10 @@ def test_connection_refused_names_the_url():
     assert f"127.0.0.1:{port}/x" in str(err.value) and "connection refused" in str(err.value)
 
 
-def test_unresolvable_host_fails_fast():
+def test_unresolvable_host_fails_fast(monkeypatch):
     """Offline: DNS fails; retrying would only make the user wait. (The session is faked
     with urllib3's real message so that no test sends a DNS query.)"""
+    monkeypatch.delenv("MLTRAINER_OFFLINE", raising=False)  # the setting would refuse first
 
     class Offline(requests.Session):
         def get(self, url, **kw):

@@ -296,6 +296,7 @@ def test_cli_auto_online_asks_yahoo_for_the_history_before_start(
     the backtest asks for the model's warm-up before --start (a 5-day window: 6 trading
     days, 6 x 7/5 + 14 = 22 calendar days, from 1995-12-11), not Yahoo's default history
     from 2000 (which began five years after a 1996 --start)."""
+    monkeypatch.delenv("MLTRAINER_OFFLINE", raising=False)  # "the network up"
     import json
 
     from mltrainer.cli import main
