@@ -23,10 +23,19 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from mltrainer.data.files import regular_file
 from mltrainer.data.market_data import FIELDS, MAX_PRICE, MarketData
 from mltrainer.errors import DataError
 
 SUFFIXES = (".csv.gz", ".csv", ".parquet")
+
+MAX_BAR_BYTES = 64 * 2**20
+"""Bytes of one bar file, decompressed: the largest real file (AAPL, 22 years of days) is
+0.36 MB, so this allows centuries of daily bars while a 2.6 MB gzip bomb that expands to
+1 GB (9 GB of memory once parsed) is skipped after reading 64 MB."""
+MAX_BAR_ROWS = 2_000_000
+"""Rows of one Parquet bar file (whose columns can expand far beyond their stored bytes)."""
+_WHAT = "a bar file"
 
 # column name (lower-cased, spaces and dashes to underscores) -> MarketData field
 _ALIASES = {
@@ -75,15 +84,45 @@ def list_files(folder: str | Path) -> dict[str, Path]:
 
 
 def _read_table(path: Path) -> pa.Table:
+    """The file's table, reading at most :data:`MAX_BAR_BYTES` decompressed bytes."""
     try:
+        size = regular_file(path, _WHAT).st_size
         if path.name.lower().endswith(".parquet"):
-            return pq.read_table(path)
-        # pyarrow picks gzip from the file name and decompresses while it parses
-        return pacsv.read_csv(str(path))
+            return _read_parquet(path, size)
+        stream = pa.input_stream(str(path))  # gzip picked from the name, decompressed here
+        with stream:
+            data = stream.read(MAX_BAR_BYTES + 1)
+        if len(data) > MAX_BAR_BYTES:
+            raise DataError(_too_large(path, "decompressed" if size < len(data) else "on disk"))
+        return pacsv.read_csv(pa.BufferReader(data))
     except (OSError, EOFError, zlib.error, pa.ArrowInvalid) as exc:
         raise DataError(
             f"{path}: cannot be read ({_short(exc)}); the file may be truncated or not a bar file"
         ) from None
+
+
+def _too_large(path: Path, how: str) -> str:
+    limit = f"{MAX_BAR_BYTES / 2**20:.3g} MB"
+    return (
+        f"{path}: over {limit} {how}, too large to be a bar file (at most {limit} of a file "
+        "are read; the largest real file, 22 years of daily bars, is under 1 MB)"
+    )
+
+
+def _read_parquet(path: Path, size: int) -> pa.Table:
+    """A Parquet file whose stored size, declared uncompressed size and rows are bounded."""
+    if size > MAX_BAR_BYTES:
+        raise DataError(_too_large(path, "on disk"))
+    meta = pq.ParquetFile(path).metadata
+    unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if unpacked > MAX_BAR_BYTES:
+        raise DataError(_too_large(path, "uncompressed"))
+    if meta.num_rows > MAX_BAR_ROWS:
+        raise DataError(
+            f"{path}: {meta.num_rows} rows, too many to be a bar file (at most {MAX_BAR_ROWS}; "
+            "the largest real file has about 5,400)"
+        )
+    return pq.read_table(path)
 
 
 def _short(exc: Exception) -> str:

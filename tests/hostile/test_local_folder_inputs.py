@@ -1,0 +1,62 @@
+"""A local bar folder a user made, or that was damaged: copies of REAL files from the shared
+data folder, cut, renamed or altered (never invented prices), and special files (pipes) in
+the places where a bar or constituents file is looked for."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import pandas as pd
+import pytest
+
+from mltrainer.data import local
+from mltrainer.data.local import load_local, read_bars
+from mltrainer.errors import DataError
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    path = tmp_path / "sp500_daily"
+    path.mkdir()
+    return path
+
+
+def _real_text(sp500_dir, ticker: str) -> str:
+    return gzip.decompress((sp500_dir / f"{ticker}.csv.gz").read_bytes()).decode()
+
+
+# ------------------------------------------------------------- size: a bound on bytes read
+def test_a_file_expanding_past_the_bound_is_skipped_naming_the_limit(
+    sp500_dir, folder, monkeypatch
+):
+    # AAPL is 130 KB compressed, 366 KB decompressed: with a 0.2 MB bound it is a "bomb"
+    shutil.copy(sp500_dir / "AAPL.csv.gz", folder)
+    shutil.copy(sp500_dir / "TSLA.csv.gz", folder)  # 163 KB decompressed
+    monkeypatch.setattr(local, "MAX_BAR_BYTES", 200 * 2**10)
+    data = load_local(folder, on_error="skip")
+    assert data.tickers == ["TSLA"]
+    (warning,) = data.warnings
+    assert "AAPL.csv.gz: over 0.195 MB decompressed" in warning
+    assert "at most 0.195 MB of a file are read" in warning
+    with pytest.raises(DataError, match="AAPL.csv.gz: over .* decompressed, too large"):
+        read_bars(folder / "AAPL.csv.gz")
+
+
+def test_a_plain_csv_over_the_bound_and_the_real_limit(sp500_dir, folder, monkeypatch):
+    (folder / "AAPL.csv").write_text(_real_text(sp500_dir, "AAPL"))
+    assert len(read_bars(folder / "AAPL.csv")["date"]) > 5000  # the real bound reads it
+    monkeypatch.setattr(local, "MAX_BAR_BYTES", 100_000)
+    with pytest.raises(DataError, match="AAPL.csv: over 0.0954 MB on disk, too large"):
+        read_bars(folder / "AAPL.csv")
+
+
+def test_a_parquet_file_is_bounded_in_rows_and_bytes(sp500_dir, folder, monkeypatch):
+    pd.read_csv(sp500_dir / "JPM.csv.gz").to_parquet(folder / "JPM.parquet")
+    assert len(read_bars(folder / "JPM.parquet")["date"]) > 5000
+    monkeypatch.setattr(local, "MAX_BAR_ROWS", 1000)
+    with pytest.raises(DataError, match=r"JPM.parquet: \d+ rows, too many .*at most 1000"):
+        read_bars(folder / "JPM.parquet")
+    monkeypatch.setattr(local, "MAX_BAR_BYTES", 50_000)
+    with pytest.raises(DataError, match="JPM.parquet: over 0.0477 MB (on disk|uncompressed)"):
+        read_bars(folder / "JPM.parquet")
