@@ -13,6 +13,7 @@ panel with numpy, which is what makes 504 tickers load in about a second.
 
 from __future__ import annotations
 
+import os
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,20 +68,48 @@ def ticker_of(path: Path) -> str:
     return path.stem.upper()
 
 
-def list_files(folder: str | Path) -> dict[str, Path]:
-    """Ticker -> file for every bar file in ``folder``; DataError if there is none."""
+def list_files(folder: str | Path, skipped: list[str] | None = None) -> dict[str, Path]:
+    """Ticker -> file for every bar file in ``folder``; DataError if there is none.
+
+    A bar file whose name is not valid UTF-8 (it cannot be a ticker, nor be printed) is
+    left out, with a line naming it (undecodable bytes as ``\\xff``) appended to
+    ``skipped``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"data folder {folder} does not exist or is not a folder")
     files = {}
+    bad_names = []
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.name.lower().endswith(SUFFIXES):
-            files.setdefault(ticker_of(path), path)
+            if _utf8(path.name):
+                files.setdefault(ticker_of(path), path)
+            else:
+                bad_names.append(
+                    f"{safe_path(path)}: the file name is not valid UTF-8 "
+                    "(rename it TICKER.csv, TICKER.csv.gz or TICKER.parquet)"
+                )
+    if skipped is not None:
+        skipped.extend(bad_names)
     if not files:
+        also = f" ({len(bad_names)} with a name that is not valid UTF-8)" if bad_names else ""
         raise DataError(
-            f"data folder {folder} has no bar files (*.csv, *.csv.gz or *.parquet, one per ticker)"
+            f"data folder {safe_path(folder)} has no bar files{also} "
+            "(*.csv, *.csv.gz or *.parquet, one per ticker)"
         )
     return files
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes became lone surrogates
+        return False
+    return True
+
+
+def safe_path(path: str | Path) -> str:
+    """``path`` printable whatever its bytes: those not valid UTF-8 shown as ``\\xff``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _read_table(path: Path) -> pa.Table:
@@ -290,7 +319,8 @@ def load_local(
     """
     if on_error not in ("raise", "skip"):
         raise ValueError("on_error must be 'raise' or 'skip'")
-    files = list_files(folder)
+    bad_names: list[str] = []
+    files = list_files(folder, bad_names)
     if tickers:
         wanted = [str(t).strip().upper() for t in tickers if str(t).strip()]
         unknown = [t for t in wanted if t not in files]
@@ -328,7 +358,8 @@ def load_local(
         source="local",
         as_of=None,
         sectors=sectors,
-        warnings=tuple(f"skipped {m}" for m in problems) + tuple(dropped),
+        warnings=tuple(f"skipped {m}" for m in (problems if tickers else bad_names + problems))
+        + tuple(dropped),
     )
     if start is not None or end is not None:
         data = data.select(start=start, end=end)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from mltrainer import config
 from mltrainer.data.cache import get_cache
-from mltrainer.data.local import list_files, load_local
+from mltrainer.data.local import list_files, load_local, safe_path
 from mltrainer.data.market_data import FIELDS, MarketData, Progress
 from mltrainer.errors import DataError, SourceError
 from mltrainer.validate import DateLike
@@ -60,10 +60,12 @@ def local_sectors(folder: Path) -> dict:
 def _folder_key(folder: Path) -> str:
     """Cache key of a folder's panel: changes whenever any file is added, removed or edited."""
     h = hashlib.blake2b(digest_size=10)
-    for ticker, path in list_files(folder).items():
+    skipped: list[str] = []  # names that are not UTF-8: their warning is in the panel
+    for ticker, path in list_files(folder, skipped).items():
         st = path.stat()
         h.update(f"{ticker}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return f"panel:local:{folder.resolve()}:{h.hexdigest()}"
+    h.update("".join(skipped).encode())
+    return f"panel:local:{safe_path(folder.resolve())}:{h.hexdigest()}"
 
 
 def load_local_panel(

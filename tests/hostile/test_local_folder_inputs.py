@@ -5,6 +5,7 @@ the places where a bar or constituents file is looked for."""
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 
 import pandas as pd
@@ -12,6 +13,7 @@ import pytest
 
 from mltrainer.data import local
 from mltrainer.data.local import load_local, read_bars
+from mltrainer.data.sources import load_market_data
 from mltrainer.errors import DataError
 
 
@@ -60,3 +62,23 @@ def test_a_parquet_file_is_bounded_in_rows_and_bytes(sp500_dir, folder, monkeypa
     monkeypatch.setattr(local, "MAX_BAR_BYTES", 50_000)
     with pytest.raises(DataError, match="JPM.parquet: over 0.0477 MB (on disk|uncompressed)"):
         read_bars(folder / "JPM.parquet")
+
+
+# ------------------------------------------------------------- names: not valid UTF-8
+def test_a_file_name_that_is_not_utf8_is_skipped_and_named_safely(sp500_dir, folder):
+    shutil.copy(sp500_dir / "AAPL.csv.gz", folder)
+    shutil.copy(sp500_dir / "KO.csv.gz", os.fsdecode(os.fsencode(folder) + b"/K\xffO.csv.gz"))
+    expected = f"skipped {folder}/K\\xffO.csv.gz: the file name is not valid UTF-8"
+    for _ in range(2):  # cold, then from the cached panel
+        data = load_market_data("local", folder)
+        assert data.tickers == ["AAPL"]
+        (warning,) = data.warnings
+        assert warning.startswith(expected)
+        warning.encode("utf-8")  # printable
+    assert load_local(folder, tickers=["AAPL"]).warnings == ()
+
+
+def test_a_folder_of_only_undecodable_names_says_so(sp500_dir, folder):
+    shutil.copy(sp500_dir / "KO.csv.gz", os.fsdecode(os.fsencode(folder) + b"/K\xffO.csv.gz"))
+    with pytest.raises(DataError, match="no bar files \\(1 with a name that is not valid UTF-8"):
+        load_market_data("local", folder)
