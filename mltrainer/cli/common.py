@@ -61,8 +61,9 @@ def n_jobs(text: str, name: str) -> int:
 def add_file(parser: argparse.ArgumentParser, option: str, what: str, required: bool) -> None:
     """An option naming a file to write (``what`` is its help). Refused by name before any
     work: an empty value (``--out ''`` was taken for no file, or for the current folder), a
-    folder, and a file whose folder is missing or not writable (no command creates folders:
-    a mistyped path would otherwise scatter new ones)."""
+    folder, an existing path that is not a regular file (writing to a named pipe waits
+    forever for a reader), and a file whose folder is missing or not writable (no command
+    creates folders: a mistyped path would otherwise scatter new ones)."""
 
     def convert(text: str) -> str:
         if not text.strip():
@@ -71,6 +72,8 @@ def add_file(parser: argparse.ArgumentParser, option: str, what: str, required: 
         folder = path.parent
         if path.is_dir():
             problem = "is a folder: give a file name in it"
+        elif path.exists() and not path.is_file():
+            problem = "is not a regular file (a named pipe, a device or a socket): give a file"
         elif not folder.is_dir():
             problem = f"cannot be written: the folder {folder} does not exist (create it first)"
         elif not os.access(folder, os.W_OK | os.X_OK):

@@ -9,6 +9,7 @@ the user what they are looking at.
 from __future__ import annotations
 
 import hashlib
+import io
 import socket
 from dataclasses import replace
 from functools import lru_cache
@@ -18,12 +19,14 @@ import pandas as pd
 
 from mltrainer import config
 from mltrainer.data.cache import get_cache
+from mltrainer.data.files import MAX_LIST_BYTES, read_bounded
 from mltrainer.data.local import list_files, load_local, safe_path
 from mltrainer.data.market_data import FIELDS, MarketData, Progress
 from mltrainer.errors import DataError, SourceError
 from mltrainer.validate import DateLike
 
 SOURCES = ("auto", "local", "bundled", "yahoo", "polygon")
+_LIST = "a constituents CSV"
 
 
 def resolve_local_dir(data_dir: str | Path | None = None) -> Path | None:
@@ -45,9 +48,9 @@ def local_sectors(folder: Path) -> dict:
     for csv in sorted(folder.parent.glob("constituents-*.csv")):
         if "financials" in csv.name:
             continue
-        try:
-            table = pd.read_csv(csv)
-        except (OSError, ValueError):
+        try:  # a named pipe would wait forever: regular files only, bounded
+            table = pd.read_csv(io.BytesIO(read_bounded(csv, MAX_LIST_BYTES, _LIST)))
+        except (DataError, OSError, ValueError):
             continue
         sector_col = next((c for c in ("GICS Sector", "Sector") if c in table), None)
         if "Symbol" not in table or sector_col is None:

@@ -7,13 +7,16 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
+from mltrainer.config import PROJECT_ROOT
 from mltrainer.data import local
 from mltrainer.data.local import load_local, read_bars
-from mltrainer.data.sources import load_market_data
+from mltrainer.data.sources import load_market_data, local_sectors
 from mltrainer.errors import DataError
 
 
@@ -82,3 +85,51 @@ def test_a_folder_of_only_undecodable_names_says_so(sp500_dir, folder):
     shutil.copy(sp500_dir / "KO.csv.gz", os.fsdecode(os.fsencode(folder) + b"/K\xffO.csv.gz"))
     with pytest.raises(DataError, match="no bar files \\(1 with a name that is not valid UTF-8"):
         load_market_data("local", folder)
+
+
+# ------------------------------------------------------------- named pipes: never opened
+def _cli(argv: list[str], cwd) -> subprocess.CompletedProcess:
+    """The CLI in a child: a regression hangs there (and times out), not the whole suite."""
+    env = {**os.environ, "MLTRAINER_OFFLINE": "1", "MLTRAINER_CACHE_DIR": str(cwd / "cache")}
+    return subprocess.run(
+        [sys.executable, "-m", "mltrainer", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", "stress", "--tickers", "AAPL,MSFT", "--out", "{out}"],
+        ["universe", "export", "--out", "{out}"],
+        ["models", "run", "momentum/SimpleMomentumModel", "--out", "{out}"],
+    ],
+    ids=["report", "universe", "models"],
+)
+def test_an_output_that_is_a_named_pipe_is_refused_before_any_work(shared_data_dir, tmp_path, argv):
+    """Writing to a pipe nobody reads waits forever: the command hung after its work."""
+    out = tmp_path / "x.html"
+    os.mkfifo(out)
+    proc = _cli([a.replace("{out}", str(out)) for a in argv], tmp_path)
+    assert proc.returncode == 2, proc.stderr[-800:]
+    assert proc.stderr.strip() == (
+        f"error: --out {out} is not a regular file (a named pipe, a device or a socket): "
+        f"give a file (see python -m mltrainer {argv[0]} {argv[1]} --help)"
+    )
+
+
+def test_a_constituents_name_on_a_pipe_does_not_hang_the_load(sp500_dir, tmp_path):
+    """``constituents-*.csv`` beside the bar folder gives the sectors: a pipe so named hung
+    every load; it is passed over and the real list beside it still names the sectors."""
+    folder = tmp_path / "data" / "sp500_daily"
+    folder.mkdir(parents=True)
+    shutil.copy(sp500_dir / "AAPL.csv.gz", folder)
+    shutil.copy(sp500_dir.parent / "constituents-2021-04-23.csv", folder.parent)
+    os.mkfifo(folder.parent / "constituents-2020-01-01.csv")
+    proc = _cli(["data", "load", "--data-dir", str(folder.parent), "--json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    assert local_sectors(folder)["AAPL"] == "Information Technology"
