@@ -123,11 +123,24 @@ def _read_table(path: Path) -> pa.Table:
             data = stream.read(MAX_BAR_BYTES + 1)
         if len(data) > MAX_BAR_BYTES:
             raise DataError(_too_large(path, "decompressed" if size < len(data) else "on disk"))
-        return pacsv.read_csv(pa.BufferReader(data))
+        return _read_csv(data)
     except (OSError, EOFError, zlib.error, pa.ArrowInvalid) as exc:
         raise DataError(
             f"{path}: cannot be read ({_short(exc)}); the file may be truncated or not a bar file"
         ) from None
+
+
+def _read_csv(data: bytes) -> pa.Table:
+    table = pacsv.read_csv(pa.BufferReader(data))
+    zoned = {f.name: pa.string() for f in table.schema if _zoned(f.type)}
+    if zoned:  # pyarrow moves "...T00:00+09:00" to UTC, a day early: keep the text instead
+        options = pacsv.ConvertOptions(column_types=zoned)
+        table = pacsv.read_csv(pa.BufferReader(data), convert_options=options)
+    return table
+
+
+def _zoned(kind: pa.DataType) -> bool:
+    return pa.types.is_timestamp(kind) and kind.tz is not None
 
 
 def _too_large(path: Path, how: str) -> str:
@@ -187,13 +200,7 @@ def read_bars(path: str | Path, notes: list[str] | None = None) -> dict[str, np.
             "timestamp,open,high,low,close,adjusted_close,volume,... or "
             "Date,Open,High,Low,Close,Adj Close,Volume"
         )
-    try:
-        dates = pd.to_datetime(cols.pop("date").to_numpy(zero_copy_only=False)).tz_localize(None)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{path}: unparseable dates ({_short(exc)})") from None
-    if dates.isna().any():
-        raise DataError(f"{path}: {int(dates.isna().sum())} row(s) have no date")
-    days = dates.to_numpy().astype("datetime64[D]")
+    days = _days(path, cols.pop("date"))
     out = {}
     for key, col in cols.items():
         try:
@@ -217,6 +224,38 @@ def read_bars(path: str | Path, notes: list[str] | None = None) -> dict[str, np.
         out["close"] = out["adj_close"]
     out["date"] = days
     return _drop_bad_bars(path, out, notes if notes is not None else [])
+
+
+# a time of day then its UTC offset: "T00:00:00+09:00", " 09:30-05:00", "T00:00:00.000Z"
+_OFFSET = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d*)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _days(path: Path, col: pa.ChunkedArray) -> np.ndarray:
+    """The calendar dates (datetime64[D]) of a date column: a timestamp with a time zone or
+    a UTC offset is dated by its own wall clock (``2020-01-02T00:00+09:00`` is 2 January,
+    not the UTC 1 January); a column of numbers is refused, not read as nanoseconds."""
+    kind = col.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        raise DataError(
+            f"{path}: the dates are numbers (the first is {col[0].as_py()}), not dates; "
+            "write them as YYYY-MM-DD (YYYYMMDD numbers and epoch seconds or milliseconds "
+            "are not read)"
+        )
+    try:
+        if _zoned(kind):
+            dates = pd.DatetimeIndex(col.to_pandas())  # in its own zone
+        else:
+            values = pd.Series(col.to_numpy(zero_copy_only=False))
+            if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+                values = values.str.replace(_OFFSET, r"\1", regex=True)
+            dates = pd.DatetimeIndex(pd.to_datetime(values))
+        if dates.tz is not None:
+            dates = dates.tz_localize(None)  # the wall clock of the zone, not UTC
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{path}: unparseable dates ({_short(exc)})") from None
+    if dates.isna().any():
+        raise DataError(f"{path}: {int(dates.isna().sum())} row(s) have no date")
+    return dates.to_numpy().astype("datetime64[D]")
 
 
 def _check_prices(path: Path, key: str, values: np.ndarray, days: np.ndarray) -> None:

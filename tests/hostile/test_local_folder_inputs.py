@@ -133,3 +133,53 @@ def test_a_constituents_name_on_a_pipe_does_not_hang_the_load(sp500_dir, tmp_pat
     proc = _cli(["data", "load", "--data-dir", str(folder.parent), "--json"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-800:]
     assert local_sectors(folder)["AAPL"] == "Information Technology"
+
+
+# ------------------------------------------------------------- dates: the file's own calendar
+def _with_dates(text: str, rewrite) -> str:
+    """The real file with each row's date (first field) replaced by ``rewrite(date)``."""
+    header, *rows = text.splitlines(keepends=True)
+    return header + "".join(rewrite(r.split(",", 1)[0]) + "," + r.split(",", 1)[1] for r in rows)
+
+
+@pytest.mark.parametrize("suffix", ["T00:00:00+09:00", "T00:00:00-05:00", " 16:00:00+0530", "Z"])
+def test_a_date_with_a_utc_offset_keeps_its_own_calendar_day(sp500_dir, folder, suffix):
+    """``2020-01-02T00:00:00+09:00`` was moved to UTC and loaded as 2020-01-01."""
+    text = _real_text(sp500_dir, "KO")
+    if suffix == "Z":
+        text = _with_dates(text, lambda d: f"{d}T00:00:00Z")
+    else:
+        text = _with_dates(text, lambda d: d + suffix)
+    (folder / "KO.csv").write_text(text)
+    (folder / "REAL.csv").write_text(_real_text(sp500_dir, "KO"))
+    got, real = read_bars(folder / "KO.csv"), read_bars(folder / "REAL.csv")
+    assert (got["date"] == real["date"]).all()
+    assert (got["adj_close"] == real["adj_close"]).all()
+
+
+def test_parquet_dates_in_a_time_zone_keep_their_calendar_day(sp500_dir, folder):
+    raw = pd.read_csv(sp500_dir / "JPM.csv.gz", parse_dates=["timestamp"])
+    real = raw["timestamp"].to_numpy().astype("datetime64[D]")
+    for zone in ("Europe/Berlin", "Asia/Tokyo", "America/New_York"):
+        raw.assign(timestamp=raw["timestamp"].dt.tz_localize(zone)).to_parquet(
+            folder / "JPM.parquet"
+        )
+        assert (read_bars(folder / "JPM.parquet")["date"] == real).all(), zone
+
+
+def test_numeric_dates_are_refused_not_read_as_nanoseconds(sp500_dir, folder):
+    """YYYYMMDD integers all fell on 1970-01-01 ("duplicated date 1970-01-01"); a one-row
+    file of epoch milliseconds loaded silently dated 1970."""
+    text = _real_text(sp500_dir, "KO")
+    (folder / "KO.csv").write_text(_with_dates(text, lambda d: d.replace("-", "")))
+    first = text.splitlines()[1].split(",", 1)[0].replace("-", "")
+    with pytest.raises(DataError, match=f"KO.csv: the dates are numbers \\(the first is {first}"):
+        read_bars(folder / "KO.csv")
+    header, row = text.splitlines(keepends=True)[:2]
+    epoch_ms = int(pd.Timestamp(row.split(",", 1)[0]).timestamp() * 1000)
+    (folder / "ONE.csv").write_text(header + f"{epoch_ms}," + row.split(",", 1)[1])
+    with pytest.raises(DataError, match="write them as YYYY-MM-DD"):
+        read_bars(folder / "ONE.csv")
+    pd.read_csv(folder / "KO.csv").to_parquet(folder / "KO.parquet")
+    with pytest.raises(DataError, match="KO.parquet: the dates are numbers"):
+        read_bars(folder / "KO.parquet")
