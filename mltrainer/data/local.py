@@ -183,7 +183,8 @@ def read_bars(path: str | Path, notes: list[str] | None = None) -> dict[str, np.
     Bars that cannot be right but leave the rest of the file usable are dropped instead,
     each kind with one line appended to ``notes`` naming the file, the count and the
     dates: bars dated after today, bars with no close, bars whose high is below their
-    low; a negative volume becomes missing.
+    low; a negative volume becomes missing. A file with no adjusted close gets a line
+    too: its close stands in, so its splits and dividends are not adjusted for.
     """
     path = Path(path)
     table = _read_table(path)
@@ -218,12 +219,20 @@ def read_bars(path: str | Path, notes: list[str] | None = None) -> dict[str, np.
     for key in _PRICES:
         if key in out:
             _check_prices(path, key, out[key], days)
-    if "adj_close" not in out:
+    unadjusted = "adj_close" not in out
+    if unadjusted:
         out["adj_close"] = out["close"]
     if "close" not in out:
         out["close"] = out["adj_close"]
     out["date"] = days
-    return _drop_bad_bars(path, out, notes if notes is not None else [])
+    notes = notes if notes is not None else []
+    out = _drop_bad_bars(path, out, notes)
+    if unadjusted:
+        notes.append(
+            f"{path}: no adjusted close column (found {', '.join(table.column_names)}); the "
+            "close is used as the adjusted close, so splits and dividends are not adjusted for"
+        )
+    return out
 
 
 # a time of day then its UTC offset: "T00:00:00+09:00", " 09:30-05:00", "T00:00:00.000Z"

@@ -183,3 +183,23 @@ def test_numeric_dates_are_refused_not_read_as_nanoseconds(sp500_dir, folder):
     pd.read_csv(folder / "KO.csv").to_parquet(folder / "KO.parquet")
     with pytest.raises(DataError, match="KO.parquet: the dates are numbers"):
         read_bars(folder / "KO.parquet")
+
+
+# ------------------------------------------------------------- no adjusted close: said
+def test_a_file_without_an_adjusted_close_is_named_in_the_warnings(sp500_dir, folder):
+    """``Date,Open,High,Low,Close,Volume`` was silently taken as adjusted: AAPL's 4:1 split
+    of 2020-08-31 then reads as a 75% crash. The prices are used as they are, and said so."""
+    raw = pd.read_csv(sp500_dir / "AAPL.csv.gz")
+    raw = raw.rename(columns={"timestamp": "Date", "close": "Close", "volume": "Volume"})
+    raw[["Date", "open", "high", "low", "Close", "Volume"]].to_csv(folder / "AAPL.csv", index=False)
+    shutil.copy(sp500_dir / "MSFT.csv.gz", folder)
+    data = load_local(folder)
+    (warning,) = data.warnings
+    assert warning == (
+        f"{folder / 'AAPL.csv'}: no adjusted close column (found Date, open, high, low, Close, "
+        "Volume); the close is used as the adjusted close, so splits and dividends are not "
+        "adjusted for"
+    )
+    split = data.adj_close["AAPL"].loc["2020-08-28":"2020-08-31"]
+    assert split.iloc[1] / split.iloc[0] < 0.3  # as traded: the split is in the series
+    assert load_local(folder, tickers=["MSFT"]).warnings == ()
