@@ -398,9 +398,7 @@ def load_local(
     good = [(t, bars) for t, bars, _, _ in results if bars is not None]
     dropped = [n for _, bars, _, notes in results if bars is not None for n in notes]
     if problems and (on_error == "raise" or not good):
-        more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
-        listed = "; ".join(problems[:10]) + more
-        raise DataError(f"{len(problems)} bad file(s) in {folder}: {listed}")
+        raise bad_files(folder, problems)
     data = _scatter(
         good,
         source="local",
@@ -412,6 +410,13 @@ def load_local(
     if start is not None or end is not None:
         data = data.select(start=start, end=end)
     return data
+
+
+def bad_files(folder: str | Path, problems: list[str]) -> DataError:
+    """The error for a load with bad files: each problem (which names its file), ten at most."""
+    more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
+    listed = "; ".join(problems[:10]) + more
+    return DataError(f"{len(problems)} bad file(s) in {folder}: {listed}")
 
 
 def _scatter(items: list[tuple[str, dict]], source: str, as_of, sectors, warnings) -> MarketData:

@@ -20,7 +20,7 @@ import pandas as pd
 from mltrainer import config
 from mltrainer.data.cache import get_cache
 from mltrainer.data.files import MAX_LIST_BYTES, read_bounded
-from mltrainer.data.local import list_files, load_local, safe_path
+from mltrainer.data.local import bad_files, list_files, load_local, safe_path
 from mltrainer.data.market_data import FIELDS, MarketData, Progress
 from mltrainer.errors import DataError, SourceError
 from mltrainer.validate import DateLike
@@ -60,14 +60,13 @@ def local_sectors(folder: Path) -> dict:
     return out
 
 
-def _folder_key(folder: Path) -> str:
+def _folder_key(folder: Path, files: dict[str, Path], skipped: list[str]) -> str:
     """Cache key of a folder's panel: changes whenever any file is added, removed or edited."""
     h = hashlib.blake2b(digest_size=10)
-    skipped: list[str] = []  # names that are not UTF-8: their warning is in the panel
-    for ticker, path in list_files(folder, skipped).items():
+    for ticker, path in files.items():
         st = path.stat()
         h.update(f"{ticker}:{st.st_size}:{st.st_mtime_ns};".encode())
-    h.update("".join(skipped).encode())
+    h.update("".join(skipped).encode())  # names that are not UTF-8: warned of in the panel
     return f"panel:local:{safe_path(folder.resolve())}:{h.hexdigest()}"
 
 
@@ -77,9 +76,13 @@ def load_local_panel(
     """Every ticker in ``folder`` (bad files skipped with a warning), through the cache.
 
     With ``tickers`` and no cached panel yet, only those files are read (and nothing is
-    cached): asking for two tickers should not cost a full 504-file parse.
+    cached): asking for two tickers should not cost a full 504-file parse. With
+    ``tickers`` and a cached panel, the answer is the same as the files' own: a requested
+    file the panel skipped raises its reason, and the other files' warnings are left out.
     """
-    key = _folder_key(folder)
+    skipped: list[str] = []
+    files = list_files(folder, skipped)
+    key = _folder_key(folder, files, skipped)
     cache = get_cache() if use_cache else None
     if cache is not None:
         hit = cache.get_frames(key)
@@ -87,7 +90,7 @@ def load_local_panel(
             return load_local(folder, tickers=tickers, sectors=local_sectors(folder))
         if hit is not None:
             frames, meta = hit
-            return MarketData(
+            data = MarketData(
                 **{f: frames[f] for f in FIELDS},
                 dividends=frames.get("dividends"),
                 splits=frames.get("splits"),
@@ -96,6 +99,7 @@ def load_local_panel(
                 sectors=meta.get("sectors", {}),
                 warnings=tuple(meta.get("warnings", ())),
             )
+            return _for_tickers(data, folder, files, tickers) if tickers else data
     data = load_local(folder, on_error="skip", sectors=local_sectors(folder))
     if cache is not None:
         cache.put_frames(
@@ -110,6 +114,22 @@ def load_local_panel(
             },
         )
     return data
+
+
+def _for_tickers(
+    data: MarketData, folder: Path, files: dict[str, Path], tickers: list[str]
+) -> MarketData:
+    """The cached panel ``data`` as a load of the ``tickers`` files alone would give it:
+    DataError with the reason the panel skipped a requested file, and only the warnings
+    that name a requested file (each panel warning starts with its file's path)."""
+    names = dict.fromkeys(str(t).strip().upper() for t in tickers)
+    wanted = [files[t] for t in names if t in files]
+    heads = tuple(f"{head}{path}:" for path in wanted for head in ("", "skipped "))
+    own = [w for w in data.warnings if w.startswith(heads)]
+    problems = [w.removeprefix("skipped ") for w in own if w.startswith("skipped ")]
+    if problems:
+        raise bad_files(folder, problems)
+    return replace(data, warnings=tuple(own))
 
 
 @lru_cache(maxsize=1)

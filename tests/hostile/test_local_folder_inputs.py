@@ -203,3 +203,26 @@ def test_a_file_without_an_adjusted_close_is_named_in_the_warnings(sp500_dir, fo
     split = data.adj_close["AAPL"].loc["2020-08-28":"2020-08-31"]
     assert split.iloc[1] / split.iloc[0] < 0.3  # as traded: the split is in the series
     assert load_local(folder, tickers=["MSFT"]).warnings == ()
+
+
+# ------------------------------------------------------------- the same answer, cached or not
+def test_a_requested_file_the_cached_panel_skipped_gives_the_same_reason(sp500_dir, folder):
+    """Before a full load, ``--tickers TRUNC`` said "Truncated compressed stream"; after one
+    (the cached panel had skipped the file) it said "unknown ticker(s) TRUNC". And a load
+    of AAPL alone listed every other file's warnings from the panel."""
+    shutil.copy(sp500_dir / "AAPL.csv.gz", folder)
+    (folder / "TRUNC.csv.gz").write_bytes((sp500_dir / "KO.csv.gz").read_bytes()[:5000])
+    raw = pd.read_csv(sp500_dir / "MSFT.csv.gz").drop(columns="adjusted_close")
+    raw.to_csv(folder / "MSFT.csv", index=False)
+    with pytest.raises(DataError, match="Truncated compressed stream") as cold:
+        load_market_data("local", folder, tickers=["TRUNC"])
+    cold_msft = load_market_data("local", folder, tickers=["MSFT"]).warnings
+    full = load_market_data("local", folder)  # reads every file and caches the panel
+    assert full.tickers == ["AAPL", "MSFT"] and len(full.warnings) == 2
+    for tickers in (["TRUNC"], ["aapl", "TRUNC"]):
+        with pytest.raises(DataError) as warm:
+            load_market_data("local", folder, tickers=tickers)
+        assert str(warm.value) == str(cold.value)
+    assert load_market_data("local", folder, tickers=["AAPL"]).warnings == ()
+    warm_msft = load_market_data("local", folder, tickers=["MSFT", "AAPL"]).warnings
+    assert warm_msft == cold_msft and "MSFT.csv: no adjusted close" in warm_msft[0]
