@@ -75,7 +75,12 @@ def add_file(parser: argparse.ArgumentParser, option: str, what: str, required: 
         elif path.exists() and not path.is_file():
             problem = "is not a regular file (a named pipe, a device or a socket): give a file"
         elif not folder.is_dir():
-            problem = f"cannot be written: the folder {folder} does not exist (create it first)"
+            found = next((p for p in (folder, *folder.parents) if p.exists()), None)
+            problem = (
+                f"cannot be written: {found}: part of that path is a file, not a folder"
+                if found is not None and not found.is_dir()
+                else f"cannot be written: the folder {folder} does not exist (create it first)"
+            )
         elif not os.access(folder, os.W_OK | os.X_OK):
             problem = f"cannot be written: the folder {folder} is not writable"
         else:
