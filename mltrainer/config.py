@@ -162,8 +162,19 @@ def _raw_key(name: str) -> str | None:
 
 
 def _token(secret: str) -> re.Pattern:
-    """``secret`` as a whole token: not inside a longer word or number (a ``%XX`` escape
-    before it counts as a boundary, so a key inside an encoded URL is still found)."""
+    """``secret`` wherever it stands, in any letter case, when it is a usable key.
+
+    No word boundary is asked for: in a JSON error body the key can follow an escape such
+    as ``\\n``, ``\\t`` or ``\\u0022`` (whose last character is a letter or digit) or be
+    followed by letters (``key=KEYx``), and a boundary test let those through. A key from
+    :func:`api_key` is long and varied enough (:func:`key_problem`) not to occur in ordinary
+    text by chance, and a server that echoes it upper-cased still gives it away. A secret
+    handed in that is too short or plain for that is matched as a whole token only, so it
+    cannot turn every such number or word in a message into ``***``.
+    """
+    if len(secret) >= MIN_KEY_LENGTH and len(set(secret)) >= MIN_KEY_DISTINCT:
+        if not secret.isdigit():
+            return re.compile(re.escape(secret), re.IGNORECASE)
     return re.compile(
         r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![A-Za-z0-9]))" + re.escape(secret) + r"(?![A-Za-z0-9])"
     )
@@ -172,8 +183,9 @@ def _token(secret: str) -> re.Pattern:
 def scrub(text: str, *secrets: str | None) -> str:
     """Remove every known API key (and any given secret) from a text meant for users.
 
-    Keys are replaced where they stand as whole tokens only, so a key that happens to be
-    part of a longer word or number leaves that word intact.
+    Every occurrence is replaced, also inside a longer word or after an escape sequence,
+    so no neighbouring character can carry a key into a message, a log line or an audit
+    record.
     """
     out = str(text)
     candidates = [s for s in secrets if s]

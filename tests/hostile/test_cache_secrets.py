@@ -4,7 +4,7 @@ The cache: a row of ``cache.db`` crafted to point at a file outside the folder (
 relative path, an absolute path or a symlink) must neither be read nor deleted; files are
 owner-only; a planted pickle or a corrupt entry is evicted and fetched again with a
 warning, never a dead ``data load``. The keys: a value too short to redact safely is
-refused with a message naming the variable; redaction replaces whole tokens only.
+refused with a message naming the variable; a usable key is redacted wherever it stands.
 """
 
 from __future__ import annotations
@@ -228,17 +228,24 @@ def test_short_key_no_longer_corrupts_messages_or_audit_lines(monkeypatch, fresh
     assert rec["start"] == "2020-01-02" and "***" not in line
 
 
-def test_redaction_replaces_whole_tokens_only(monkeypatch):
+def test_redaction_removes_a_key_wherever_it_stands(monkeypatch):
+    """A usable key is long and varied, so it is removed also inside a longer word: a
+    boundary test let it through after a JSON escape (``\\nKEY``) or before letters."""
     monkeypatch.setenv("FRED_API_KEY", "abc12345")
     text = (
         "xabc123456y abc123456 0abc12345 abc12345 'abc12345' api=abc12345&x=1 "
-        "next=%3Fapi_key%3Dabc12345%26 Bearer abc12345."
+        "next=%3Fapi_key%3Dabc12345%26 Bearer abc12345. \\nabc12345 ABC12345x"
     )
     assert config.scrub(text) == (
-        "xabc123456y abc123456 0abc12345 *** '***' api=***&x=1 next=%3Fapi_key%3D***%26 Bearer ***."
+        "x***6y ***6 0*** *** '***' api=***&x=1 next=%3Fapi_key%3D***%26 Bearer ***. \\n*** ***x"
     )
     assert config.scrub(text) == config.scrub(text, "abc12345")
-    assert redact(text).startswith("xabc123456y abc123456 0abc12345 *** '***' api=***&x=1")
+    assert redact(text).startswith("x***6y ***6 0*** *** '***' api=***&x=1")
+
+
+def test_a_short_secret_handed_in_is_replaced_as_a_whole_token_only():
+    text = "rate 0.05 at 10:00, secret 10 and x10y"
+    assert config.scrub(text, "10") == "rate 0.05 at ***:00, secret *** and x10y"
 
 
 def test_a_real_key_still_disappears_everywhere(monkeypatch):
