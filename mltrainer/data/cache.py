@@ -11,7 +11,8 @@ Built on diskcache, with three rules of our own:
 - Atomic entries. diskcache writes a large value to its own file first and only then
   commits the row that points at it in one SQLite transaction, so a process killed
   mid-write leaves at worst an orphan file, never a half-written entry; every entry
-  also carries a CRC32 of its payload that is checked on read.
+  also carries a CRC32 of its header and payload that is checked on read (the header
+  holds a panel's dates and tickers, so a flipped byte there must not pass either).
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ from mltrainer.errors import DataError, MLTrainerError, SourceError
 
 log = logging.getLogger(__name__)
 
-_MAGIC = b"MLTC1"
-_HEADER = struct.Struct(">5sII")  # magic, header length, crc32 of payload
+_MAGIC = b"MLTC2"
+_OLD_MAGIC = b"MLTC1"  # version 1: a CRC of the payload only
+_HEADER = struct.Struct(">5sII")  # magic, header length, crc32 of header and payload
 
 
 class UnsafeEntry(MLTrainerError):
@@ -211,7 +213,8 @@ def bytes_to_frame(payload: bytes | memoryview) -> pd.DataFrame:
 def _pack(header: dict, payload) -> bytes:
     """Header and payload in one bytes object (one copy of a buffer-protocol payload)."""
     head = json.dumps(header, separators=(",", ":")).encode()
-    return b"".join((_HEADER.pack(_MAGIC, len(head), zlib.crc32(payload)), head, payload))
+    crc = zlib.crc32(payload, zlib.crc32(head))
+    return b"".join((_HEADER.pack(_MAGIC, len(head), crc), head, payload))
 
 
 def _unpack(blob: bytes) -> tuple[dict, memoryview]:
@@ -219,12 +222,21 @@ def _unpack(blob: bytes) -> tuple[dict, memoryview]:
     if len(view) < _HEADER.size:
         raise ValueError("truncated entry")
     magic, hlen, crc = _HEADER.unpack_from(view)
-    if magic != _MAGIC:
+    if magic not in (_MAGIC, _OLD_MAGIC):
         raise ValueError("not an mltrainer cache entry")
-    header = json.loads(bytes(view[_HEADER.size : _HEADER.size + hlen]))
+    if _HEADER.size + hlen > len(view):
+        raise ValueError("truncated entry")
+    head = view[_HEADER.size : _HEADER.size + hlen]
     payload = view[_HEADER.size + hlen :]
-    if zlib.crc32(payload) != crc:
+    # a version-1 entry checked its payload only: still read (dropping every cached copy
+    # on an upgrade would leave an offline user with nothing), rewritten as version 2
+    # when next fetched
+    start = zlib.crc32(head) if magic == _MAGIC else 0
+    if zlib.crc32(payload, start) != crc:
         raise ValueError("checksum mismatch")
+    header = json.loads(bytes(head))
+    if not isinstance(header, dict):
+        raise ValueError("its header is not a JSON object")
     return header, payload
 
 
@@ -309,24 +321,30 @@ class DataCache:
         try:
             blob = self._store.get(key, default=None, retry=True)
         except UnsafeEntry as exc:
-            return self._evict(key, f"{exc}")
+            return self.evict(key, f"{exc}")
         except Exception as exc:  # unreadable file behind the row
-            return self._evict(key, f"its file could not be read ({type(exc).__name__})")
+            return self.evict(key, f"its file could not be read ({type(exc).__name__})")
         if blob is None:
             return None
         if not isinstance(blob, bytes):
-            return self._evict(key, "it is not an mltrainer entry")
+            return self.evict(key, "it is not an mltrainer entry")
         try:
             return _unpack(blob)
         except (ValueError, json.JSONDecodeError) as exc:
-            return self._evict(key, f"it is corrupt ({exc})")
+            return self.evict(key, f"it is corrupt ({exc})")
 
-    def _evict(self, key: str, why: str) -> None:
+    def evict(self, key: str, why: str) -> None:
+        """Delete an entry that cannot be used (e.g. its decoded data failed validation),
+        log ``why`` as a warning and keep it for :meth:`eviction_note`."""
         with contextlib.suppress(Exception):  # a row we cannot delete still reads as a miss
             self._store.delete(key, retry=True)
         message = f"the cached copy of {key[:120]} was dropped and fetched again: {why}"
         log.warning("cache: %s", message)
         self._evicted[key] = message
+
+    def eviction_note(self, key: str) -> str | None:
+        """Why the entry under ``key`` was last dropped (once; later calls give None)."""
+        return self._evicted.pop(key, None)
 
     # ----------------------------------------------------------------- frames
     def put_frame(self, key: str, frame: pd.DataFrame, kind: str, **kw) -> None:
@@ -365,31 +383,15 @@ class DataCache:
         )
 
     def get_frames(self, key: str) -> tuple[dict, dict] | None:
-        """``(frames, meta)`` of an entry written by :meth:`put_frames`, or None."""
+        """``(frames, meta)`` of an entry written by :meth:`put_frames`, or None (an entry
+        whose labels do not fit its values is evicted, as a corrupt one is)."""
         raw = self.get_raw(key)
         if raw is None or raw[0]["fmt"] != "arrow-panel":
             return None
-        header, payload = raw
-        meta = dict(header["meta"])
-        labels = meta.pop("labels")
-        index = pd.DatetimeIndex(
-            np.array(labels["index"], dtype="int64").view("datetime64[ns]"),
-            name=labels["index_name"],
-        )
-        columns = pd.Index(labels["columns"])
-        shape = (len(columns), len(index))
-        table = pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
-        # the transposed view is F-contiguous; pandas' own copy of it is a plain memcpy
-        frames = {
-            name: pd.DataFrame(
-                table.column(name).to_numpy().reshape(shape).T,
-                index=index,
-                columns=columns,
-                copy=True,
-            )
-            for name in table.column_names
-        }
-        return frames, meta
+        try:
+            return _decode_frames(*raw)
+        except (KeyError, TypeError, ValueError, pa.ArrowException) as exc:
+            return self.evict(key, f"it could not be decoded ({type(exc).__name__}: {exc})")
 
     def put_json(self, key: str, value: object, kind: str, **kw) -> None:
         """Store a JSON-serialisable value (``kw`` as in :meth:`put`)."""
@@ -424,7 +426,7 @@ class DataCache:
         hit = self.get(key)
         if hit is not None and not hit.stale:
             return hit
-        dropped = self._evicted.pop(key, None)
+        dropped = self.eviction_note(key)
         try:
             value = producer()
         except (SourceError, DataError, OSError) as exc:
@@ -474,6 +476,30 @@ class DataCache:
     def delete(self, key: str) -> None:
         """Remove the entry (nothing happens if there is none)."""
         self._store.delete(key, retry=True)
+
+
+def _decode_frames(header: dict, payload: memoryview) -> tuple[dict, dict]:
+    """The frames and meta of an ``arrow-panel`` entry (see :meth:`DataCache.put_frames`)."""
+    meta = dict(header["meta"])
+    labels = meta.pop("labels")
+    index = pd.DatetimeIndex(
+        np.array(labels["index"], dtype="int64").view("datetime64[ns]"),
+        name=labels["index_name"],
+    )
+    columns = pd.Index(labels["columns"])
+    shape = (len(columns), len(index))
+    table = pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
+    # the transposed view is F-contiguous; pandas' own copy of it is a plain memcpy
+    frames = {
+        name: pd.DataFrame(
+            table.column(name).to_numpy().reshape(shape).T,
+            index=index,
+            columns=columns,
+            copy=True,
+        )
+        for name in table.column_names
+    }
+    return frames, meta
 
 
 def _coverage(header: dict, payload: memoryview) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from mltrainer import config
-from mltrainer.data.cache import get_cache
+from mltrainer.data.cache import DataCache, get_cache
 from mltrainer.data.files import MAX_LIST_BYTES, read_bounded
 from mltrainer.data.local import bad_files, list_files, load_local, safe_path
 from mltrainer.data.market_data import FIELDS, MarketData, Progress
@@ -79,27 +79,23 @@ def load_local_panel(
     cached): asking for two tickers should not cost a full 504-file parse. With
     ``tickers`` and a cached panel, the answer is the same as the files' own: a requested
     file the panel skipped raises its reason, and the other files' warnings are left out.
+    A cached panel that is corrupt or whose data fails validation is dropped and rebuilt
+    from the files, and the returned data's warnings say so.
     """
     skipped: list[str] = []
     files = list_files(folder, skipped)
     key = _folder_key(folder, files, skipped)
     cache = get_cache() if use_cache else None
     if cache is not None:
-        hit = cache.get_frames(key)
-        if hit is None and tickers:
-            return load_local(folder, tickers=tickers, sectors=local_sectors(folder))
-        if hit is not None:
-            frames, meta = hit
-            data = MarketData(
-                **{f: frames[f] for f in FIELDS},
-                dividends=frames.get("dividends"),
-                splits=frames.get("splits"),
-                source="local",
-                as_of=pd.Timestamp(meta["as_of"]),
-                sectors=meta.get("sectors", {}),
-                warnings=tuple(meta.get("warnings", ())),
-            )
-            return _for_tickers(data, folder, files, tickers) if tickers else data
+        data = _cached_panel(cache, key)
+        note = cache.eviction_note(key)
+        if data is None and tickers:
+            data = load_local(folder, tickers=tickers, sectors=local_sectors(folder))
+            return _noted(data, note)
+        if data is not None:
+            return _noted(_for_tickers(data, folder, files, tickers) if tickers else data, note)
+    else:
+        note = None
     data = load_local(folder, on_error="skip", sectors=local_sectors(folder))
     if cache is not None:
         cache.put_frames(
@@ -113,7 +109,35 @@ def load_local_panel(
                 "folder": str(folder),
             },
         )
-    return data
+    return _noted(data, note)
+
+
+def _cached_panel(cache: DataCache, key: str) -> MarketData | None:
+    """The panel stored under ``key``, or None: absent, or evicted because it is corrupt
+    or its frames fail MarketData's checks (unsorted dates, say), which would otherwise
+    fail every later run the same way."""
+    hit = cache.get_frames(key)
+    if hit is None:
+        return None
+    frames, meta = hit
+    try:
+        return MarketData(
+            **{f: frames[f] for f in FIELDS},
+            dividends=frames.get("dividends"),
+            splits=frames.get("splits"),
+            source="local",
+            as_of=pd.Timestamp(meta["as_of"]),
+            sectors=meta.get("sectors", {}),
+            warnings=tuple(meta.get("warnings", ())),
+        )
+    except (DataError, KeyError, TypeError, ValueError) as exc:
+        cache.evict(key, f"its data failed validation ({exc})")
+        return None
+
+
+def _noted(data: MarketData, note: str | None) -> MarketData:
+    """``data`` with ``note`` (why the cached copy was dropped) added to its warnings."""
+    return data if note is None else replace(data, warnings=(*data.warnings, note))
 
 
 def _for_tickers(
