@@ -188,25 +188,72 @@ def _append(line: str) -> None:
         os.close(fd)
 
 
-def read(limit: int | None = None) -> list[dict]:
-    """The records, oldest first (the last ``limit`` of them); unreadable lines skipped."""
+# the fields `audit list` shows, and whether each may be null
+_LISTED = {"id": False, "time": False, "kind": False, "model": True, "start": True, "end": True}
+
+
+def record_problem(rec: dict) -> str | None:
+    """Why a record cannot be listed (a shown field missing or not a text), or None."""
+    for name, nullable in _LISTED.items():
+        value = rec.get(name)
+        if value is None and nullable:
+            continue
+        if isinstance(value, str) and (nullable or value.strip()):
+            continue
+        shown = "missing" if name not in rec else json.dumps(value, default=str)[:40]
+        return f"its {name} is {shown}, not a text"
+    return None
+
+
+def _lines() -> Iterable[tuple[int, dict | None, str | None]]:
+    """``(line number, record or None, why it is unreadable or None)`` per non-blank line."""
     path = audit_file()
     if not path.is_file():
-        return []
-    out = []
+        return
     # bytes, decoded line by line: one line damaged on disk (a non-UTF-8 byte, a record
     # that is not an object) must not hide every other record
     with path.open("rb") as fh:
-        for raw in fh:
+        for number, raw in enumerate(fh, 1):
             try:
-                record = json.loads(raw.decode("utf-8").strip() or "null")
-            except (UnicodeDecodeError, json.JSONDecodeError):
+                text = raw.decode("utf-8").strip()
+                record = json.loads(text) if text else None
+            except UnicodeDecodeError:
+                yield number, None, "it is not UTF-8 text"
+                continue
+            except json.JSONDecodeError as exc:
+                yield number, None, f"it is not valid JSON ({exc.msg})"
                 continue
             if isinstance(record, dict):
-                out.append(record)
+                yield number, record, None
+            elif text:
+                yield number, None, f"it is a JSON {type(record).__name__}, not an object"
+
+
+def read(limit: int | None = None) -> list[dict]:
+    """The records, oldest first (the last ``limit`` of them); unreadable lines skipped."""
+    out = [rec for _, rec, _ in _lines() if rec is not None]
     if limit is not None:
         out = out[-limit:] if limit > 0 else []
     return out
+
+
+def scan(limit: int | None = None) -> tuple[list[dict], list[str]]:
+    """The records fit to list, oldest first (the last ``limit`` of them), and one note
+    per line left out (``"line 7: its time is null, not a text"``): a damaged line is
+    named, and never hides the others."""
+    out, notes = [], []
+    for number, rec, why in _lines():
+        if rec is not None:
+            why = record_problem(rec)
+        if why is None:
+            out.append(rec)
+        else:
+            ident = rec.get("id") if rec is not None else None
+            named = f" (id {ident})" if isinstance(ident, str) and ident else ""
+            notes.append(f"line {number}{named}: {why}")
+    if limit is not None:
+        out = out[-limit:] if limit > 0 else []
+    return out, notes
 
 
 def show(record_id: str) -> dict:
@@ -219,7 +266,7 @@ def show(record_id: str) -> dict:
         raise DataError(
             f"no audit record with id {record_id!r} in {audit_file()}; `audit list` shows the ids"
         )
-    if len({r["id"] for r in hits}) > 1:
+    if len({str(r["id"]) for r in hits}) > 1:
         raise DataError(
             f"id prefix {record_id!r} matches {len(hits)} records; give more characters"
         )

@@ -106,3 +106,34 @@ def test_results_are_printed_when_the_audit_record_cannot_be_written(
         main(argv)
     out, _ = capsys.readouterr()
     assert "final equity" in out and "audit record: not written (see below)" in out
+
+
+def test_audit_list_names_damaged_lines_and_shows_the_rest(small, capsys):
+    """A line whose fields are of the wrong type (``"time": null``) crashed `audit list`
+    with a TypeError from the text format; it is now left out with a note naming it."""
+    first = audit.record(kind="backtest", model_key="x/Y", params={"a": 1}, data=small)
+    with audit.audit_file().open("a") as fh:
+        fh.write('{"id":"abc","time":null}\n')
+        fh.write('{"id":"def","time":"2024-01-01T00:00:00+00:00","kind":"backtest","model":[1]}\n')
+        fh.write("[1, 2]\n{not json\n")
+    last = audit.record(kind="walkforward", model_key="x/Z", params={}, data=small)
+    assert main(["audit", "list"]) == 0
+    out = capsys.readouterr().out
+    assert first["id"] in out and last["id"] in out and "x/Z" in out
+    assert "skipped 4 damaged line(s)" in out
+    assert "line 2 (id abc): its time is null, not a text" in out
+    assert "line 3 (id def): its model is [1], not a text" in out
+    assert "line 4: it is a JSON list, not an object" in out and "line 5: it is not valid" in out
+    assert main(["audit", "list", "--json", "--limit", "1"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in doc["records"]] == [last["id"]] and len(doc["skipped"]) == 4
+    assert main(["audit", "show", "abc", "--json"]) == 0  # still shown in full on request
+    assert json.loads(capsys.readouterr().out) == {"id": "abc", "time": None}
+
+
+def test_audit_list_of_only_damaged_lines_says_so(capsys):
+    audit.audit_file().parent.mkdir(parents=True, exist_ok=True)
+    audit.audit_file().write_text('{"id":"abc","time":null}\n')
+    assert main(["audit", "list"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no record can be listed") and "line 1 (id abc)" in out

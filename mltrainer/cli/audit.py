@@ -21,16 +21,31 @@ def register(subparsers: Subparsers) -> None:
 def _list(args) -> int:
     from mltrainer import audit
 
-    records = audit.read(args.limit)
+    records, skipped = audit.scan(args.limit)
     lines = [
-        f"{r.get('id', '?'):<12}  {r.get('time', '?'):<25}  {r.get('kind', '?'):<11}  "
+        f"{r['id']:<12}  {r['time']:<25}  {r['kind']:<11}  "
         f"{r.get('model') or '-':<45}  {r.get('start')} {r.get('end')}"
         for r in records
     ]
+    if not lines:
+        empty = "no record can be listed" if skipped else "no records yet"
+        lines = [f"{empty} ({audit.audit_file()})"]
+    if skipped:
+        more = f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        lines.append(
+            f"skipped {len(skipped)} damaged line(s) of {audit.audit_file()}: "
+            + "; ".join(skipped[:5])
+            + more
+        )
     emit(
         args,
-        {"file": str(audit.audit_file()), "n_records": len(records), "records": records},
-        "\n".join(lines) if lines else f"no records yet ({audit.audit_file()})",
+        {
+            "file": str(audit.audit_file()),
+            "n_records": len(records),
+            "records": records,
+            "skipped": skipped,
+        },
+        "\n".join(lines),
     )
     return 0
 

@@ -319,7 +319,10 @@ def test_a_non_utf8_byte_in_the_audit_trail_skips_that_line_only(capsys):
     )
     code, out, err = _run(capsys, ["audit", "list"], None)
     assert code == 0 and not err, err
-    assert [line.split()[0] for line in out.splitlines()] == ["r0", "r1", "r2"]
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines[:3]] == ["r0", "r1", "r2"]
+    assert len(lines) == 4 and lines[3].startswith("skipped 4 damaged line(s)")
+    assert "line 2: it is not UTF-8 text" in lines[3] and "line 6: it is a JSON int" in lines[3]
     code, out, err = _run(capsys, ["audit", "show", "r1", "--json"], None)
     assert code == 0 and json.loads(out)["id"] == "r1"
 
