@@ -32,11 +32,6 @@ def _key(monkeypatch):
     monkeypatch.setenv("POLYGON_API_KEY", KEY)
 
 
-@pytest.fixture
-def poly_dir(shared_data_dir):
-    return shared_data_dir / "polygon"
-
-
 def client_for(server, attempts: int = 3, read_timeout: float = 5.0) -> polygon.PolygonClient:
     http = HttpClient(
         timeout=(2.0, read_timeout),

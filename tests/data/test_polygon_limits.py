@@ -14,20 +14,17 @@ from mltrainer.data.cache import get_cache
 from mltrainer.errors import SourceError
 from tests.data import httpserver
 from tests.data.httpserver import Reply
-from tests.data.test_polygon import AAPL_2005, AGGS, KEY, client_for, serve_aapl_2005
+from tests.data.test_polygon import (  # noqa: F401 (fixtures shared with test_polygon)
+    AAPL_2005,
+    AGGS,
+    KEY,
+    _key,
+    client_for,
+    serve_aapl_2005,
+)
 
 http_server = httpserver.http_server
 REAL_AGGS = "aggs-AAPL-1-day-2005-04-01-2005-04-04.json"
-
-
-@pytest.fixture(autouse=True)
-def _key(monkeypatch):
-    monkeypatch.setenv("POLYGON_API_KEY", KEY)
-
-
-@pytest.fixture
-def poly_dir(shared_data_dir):
-    return shared_data_dir / "polygon"
 
 
 @pytest.mark.parametrize(
