@@ -358,11 +358,13 @@ class MarketData:
         for name in FIELDS:
             values = getattr(self, name).to_numpy(dtype="float64", na_value=np.nan)
             h.update(np.ascontiguousarray(values).tobytes())
-        # the sectors decide sector models' figures too; dated ones by their anchors (the
-        # same whether or not they have been dated yet)
-        for day, mapping in [(None, self.sectors), *(self.sector_periods or ())]:
+        # the sectors decide sector models' figures too: loaded data by the anchors its
+        # periods are dated from, so the hash is the same before and after they are dated
+        # (a run's identity must not change with a model having asked for them)
+        periods = () if self.sector_anchors else self.sector_periods or ()
+        for day, mapping in [(None, self.sectors), *periods]:
             h.update(f"{day}|{sorted(mapping.items())}".encode())
-        h.update(f"{self.sector_periods is None}|{sorted(self.sector_anchors.items())}".encode())
+        h.update(f"{sorted(self.sector_anchors.items())}".encode())
         return h.hexdigest()
 
     def summary(self) -> dict:

@@ -466,9 +466,11 @@ def test_loaded_data_dates_its_sectors_on_first_use_and_when_pickled(shared_data
 
     data = load_market_data("local", tickers=["GOOGL", "AMT", "XOM"], end="2010-12-31")
     assert data.sector_periods is None
+    before = data.fingerprint()
     assert str(data.sector_anchors["GOOGL"].date()) == "2021-04-21"  # before the selection
     sent = pickle.loads(pickle.dumps(data))
     assert sent.sector_periods is not None and data.sector_periods == sent.sector_periods
+    assert data.fingerprint() == sent.fingerprint() == before  # a run's identity holds
     first = data.sector_spans()[0][1]
     assert first == {"GOOGL": "Information Technology", "AMT": "Financials", "XOM": "Energy"}
     assert [d.date().isoformat() for d, _ in data.sector_periods] == ["1999-11-01"]  # to 2010
