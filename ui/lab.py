@@ -280,7 +280,7 @@ def grid_values(spec, n: int, center=None) -> list:
 
 def grid_problem(model_cls, params: dict, grid: tuple) -> str | None:
     """Why some point of the grid is not a valid set of parameters (None if all are)."""
-    from mltrainer.backtest.walkforward import expand_grid
+    from mltrainer.backtest.grid import expand_grid
 
     try:
         expand_grid(model_cls, {k: list(v) for k, v in grid}, params)

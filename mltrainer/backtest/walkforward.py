@@ -35,8 +35,6 @@ among the grid's trials (:mod:`mltrainer.backtest.deflated`).
 
 from __future__ import annotations
 
-import itertools
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,12 +44,12 @@ from mltrainer import fmt
 from mltrainer.backtest.baselines import BaselineReport, baseline_report, oos_span
 from mltrainer.backtest.deflated import deflated_sharpe_ratio, per_period_sharpe
 from mltrainer.backtest.engine import BacktestResult, run_backtest
+from mltrainer.backtest.grid import expand_grid
 from mltrainer.backtest.metrics import performance_metrics, sharpe_ratio
 from mltrainer.backtest.splits import Split, min_test_size, untested_tail, walk_forward_splits
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, MLTrainerError, ParameterError
 from mltrainer.models.base import SIGNAL, WEIGHTS, Model
-from mltrainer.models.params import validate_params
 from mltrainer.numerics.engine import imap_tasks
 from mltrainer.numerics.parallel import Progress
 from mltrainer.numerics.units import TRADING_DAYS
@@ -236,43 +234,6 @@ class WalkForwardSettings:
             "baselines": self.baselines,
             "backtest": {k: v for k, v in self.backtest_kwargs.items() if np.isscalar(v)},
         }
-
-
-MAX_GRID_POINTS = 10_000  # settings one sweep may try (its deflated Sharpe counts them all)
-
-
-def expand_grid(
-    model_cls: type[Model], grid: dict | None, base_params: dict | None = None
-) -> list[dict]:
-    """Every combination of a grid (dict of lists) over a model's params, validated."""
-    grid = dict(grid or {})
-    base = dict(base_params or {})
-    specs = model_cls.param_specs
-    for name, values in grid.items():
-        if name not in specs:
-            raise ParameterError(
-                f"grid parameter {name!r} is not a parameter of "
-                f"{model_cls.__name__}; it takes: {', '.join(specs) or 'none'}"
-            )
-        if not isinstance(values, (list, tuple)) or not values:
-            raise ParameterError(f"grid parameter {name!r} needs a non-empty list of values")
-    names = list(grid)
-    # a value given twice is one setting tried, not two (the DSR counts the settings)
-    values = [list(dict.fromkeys(grid[k])) for k in names]
-    n_points = math.prod(len(v) for v in values)
-    if n_points > MAX_GRID_POINTS:  # 50,702 settings were accepted: hours, unannounced
-        raise ParameterError(
-            f"the grid has {n_points:,} settings ({' x '.join(str(len(v)) for v in values)}); "
-            f"at most {MAX_GRID_POINTS:,}, each a walk-forward over every fold: take fewer "
-            "values per parameter"
-        )
-    points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)] or [{}]
-    out = []
-    for point in points:
-        params = {**base, **point}
-        validate_params(model_cls(**params))  # the error names the parameter and the bounds
-        out.append(params)
-    return out
 
 
 def walk_forward(

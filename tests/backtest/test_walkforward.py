@@ -192,7 +192,7 @@ def test_too_few_dates_for_one_fold_are_named_in_trading_days():
 
 def test_a_value_given_twice_is_one_setting_tried():
     """``window=60,60.0`` is one setting: one trial for the deflated Sharpe, not two."""
-    from mltrainer.backtest.walkforward import expand_grid
+    from mltrainer.backtest.grid import expand_grid
 
     assert expand_grid(MOM, {"window": [60, 60.0, 20, 60]}) == [{"window": 60}, {"window": 20}]
     points = expand_grid(MOM, {"window": [20, 20], "threshold": [0.0, 0.01, 0.0]})
