@@ -36,6 +36,7 @@ from mltrainer.data.gics import (
     sector_regimes,
     sectors_as_of,
 )
+from mltrainer.data.market_data import last_valid_dates
 from mltrainer.data.membership_combined import Membership
 from mltrainer.errors import DataError
 from mltrainer.sectors import sector_returns, universe_returns
@@ -175,11 +176,7 @@ def later_caps_note(snapshot: CapSnapshot, end: DateLike) -> str | None:
 
 def last_price_dates(prices: pd.DataFrame) -> pd.Series:
     """Each column's last date with a price (the date its key names the company)."""
-    valid = prices.notna().to_numpy()
-    last = valid.shape[0] - 1 - np.argmax(valid[::-1], axis=0)
-    dates = prices.index.to_numpy()[last]
-    out = pd.Series(dates, index=prices.columns)
-    return out.where(valid.any(axis=0))
+    return last_valid_dates(prices)
 
 
 @dataclass

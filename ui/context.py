@@ -166,15 +166,14 @@ def _clip_dates(value, first: dt.date, last: dt.date, default_start: dt.date) ->
     """A (start, end) pair inside [first, last] (another source may cover other years)."""
     if not isinstance(value, (tuple, list)) or not 1 <= len(value) <= 2:
         return (default_start, last)
-    clipped = tuple(min(max(v, first), last) for v in value)
-    if len(clipped) == 1:  # the user is half-way through picking a range
-        return clipped
+    if len(value) == 1:  # the user is half-way through picking a range
+        return (min(max(value[0], first), last),)
     # another source covering other years: the default range, or the part inside, said
     # (bundled 2022 -> local became 2021-04-21 to 2021-04-21 with no word)
     lo, hi = sorted(value)  # a pair set the wrong way round means the same range
     kept, problem = url_range(lo, hi, first, last, whose="The earlier source's")
     if problem:
-        st.toast(problem.replace("the data", "this source's data", 1), icon=":material/info:")
+        st.toast(problem, icon=":material/info:")
     return kept or (default_start, last)
 
 

@@ -126,11 +126,8 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str, tupl
             bind="query-params",
             format_func=lambda k: k.split("/")[1],
         )
-    if outside and set(outside) & set(tickers):
-        c1.caption(
-            f"{', '.join(t for t in outside if t in tickers)}: outside the sidebar's sectors, "
-            "kept in the portfolio"
-        )
+    if kept_outside := [t for t in outside if t in tickers]:
+        c1.caption(f"{', '.join(kept_outside)}: outside the sidebar's sectors, kept in the book")
     if len(tickers) < 2:
         st.info("Pick at least two tickers for the portfolio.")
         return None

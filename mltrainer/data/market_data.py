@@ -187,9 +187,7 @@ class MarketData:
 
     def last_valid_dates(self) -> pd.Series:
         """Ticker -> date of its last adjusted close (NaT for a ticker with none)."""
-        valid = self.adj_close.notna().to_numpy()
-        last = self.dates[len(valid) - 1 - np.argmax(valid[::-1], axis=0)] if len(valid) else []
-        return pd.Series(last, index=self.adj_close.columns).where(valid.any(axis=0))
+        return last_valid_dates(self.adj_close)
 
     # ------------------------------------------------------------ selections
     def select(
@@ -407,6 +405,13 @@ class MarketData:
             sectors=dict(sectors or {}),
             warnings=tuple(warnings),
         )
+
+
+def last_valid_dates(frame: pd.DataFrame) -> pd.Series:
+    """Each column's last date with a value (NaT for a column with none)."""
+    valid = frame.notna().to_numpy()
+    last = frame.index[len(valid) - 1 - np.argmax(valid[::-1], axis=0)] if len(valid) else []
+    return pd.Series(last, index=frame.columns).where(valid.any(axis=0))
 
 
 def screen_bars(long: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str]]:

@@ -152,5 +152,6 @@ def test_a_source_that_does_not_cover_the_range_gives_the_default_one_and_says_s
     )
     said = [t.proto.body for t in at.toast]
     assert any(
-        "range from 2022-01-03 to 2022-12-28 lies outside this source's data" in t for t in said
+        "The earlier source's range from 2022-01-03 to 2022-12-28 lies outside the data" in t
+        for t in said
     )
