@@ -20,7 +20,7 @@ from mltrainer.plots.common import wrap_title
 from ui import links
 from ui.compute import backtest, params_key
 from ui.context import current, load
-from ui.data import default_tickers, universe_tickers
+from ui.data import default_tickers, no_ticker_reason, universe_tickers
 from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.lab import (
@@ -135,8 +135,10 @@ if universe == "sp500" and family == "ml":
     universe = "survivors"
 if universe == "sp500":
     tickers = options
+    within = f" in {', '.join(sel.sectors)} on some day of the range" if sel.sectors else ""
     top.caption(
-        f"{len(options)} tickers of the {data.source} data, each held only while an S&P 500 member"
+        f"{len(options)} tickers of the {data.source} data{within}, each held only while an "
+        "S&P 500 member"
     )
 else:
     where = f"the {data.source} data" + (" in the chosen sectors" if sel.sectors else "")
@@ -151,7 +153,7 @@ else:
     )
 st.caption(f"**{short(key)}** ({cls.output_kind}) — {cls.description}")
 if not tickers:
-    st.info("Pick at least one ticker.")
+    st.info(no_ticker_reason(sel) or "Pick at least one ticker.")
     stop()
 have = capabilities(sel.source)
 missing = missing_fields(cls, have)

@@ -319,3 +319,31 @@ def test_sector_baskets_hold_the_members_and_sectors_of_each_day(panel, membersh
     sub = [k for k in keys if sectors.get(k) in ("Energy", TELECOM)]
     assert two.loc[day, "Universe"] == pytest.approx(rets.loc[day, sub].mean())
     assert two.loc[day, TELECOM] == pytest.approx(oracle[TELECOM])
+
+
+def test_ticker_lists_take_the_sectors_of_the_range(panel, membership):
+    from mltrainer.data.gics import with_sector_periods
+
+    dated = with_sector_periods(panel, membership)
+
+    def picked(data, sector, start, end):
+        return data.tickers_in_sectors([sector], start, end)
+
+    # GOOGL was Information Technology until Communication Services began, 2018-09-24
+    assert "GOOGL" in picked(dated, "Information Technology", "2010-01-01", "2010-12-31")
+    assert picked(dated, "Communication Services", "2010-01-01", "2010-12-31") == []
+    assert "GOOGL" in picked(dated, "Communication Services", "2020-01-01", "2020-12-31")
+    assert "GOOGL" not in picked(dated, "Information Technology", "2020-01-01", "2020-12-31")
+    # a range across the change has it in both; a weekend takes the Monday after
+    assert "GOOGL" in picked(dated, "Information Technology", "2018-06-01", "2018-12-31")
+    assert "GOOGL" in picked(dated, "Communication Services", "2018-06-01", "2018-12-31")
+    assert "GOOGL" in picked(dated, "Communication Services", "2018-09-22", "2018-09-23")
+    assert "GOOGL" not in picked(dated, "Communication Services", "2018-09-21", "2018-09-21")
+    # REITs were Financials before Real Estate (2016-09-01)
+    assert "PSA" in picked(dated, "Financials", "2015-01-01", "2015-12-31")
+    assert picked(dated, "Real Estate", "2015-01-01", "2015-12-31") == []
+    # panel order, and every ticker of a sector on some day
+    energy = picked(dated, "Energy", None, None)
+    assert energy == [t for t in dated.tickers if t in set(energy)] and "XOM" in energy
+    # undated data (no membership files) can only take today's sectors
+    assert "GOOGL" in picked(panel, "Communication Services", "2010-01-01", "2010-12-31")

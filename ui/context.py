@@ -238,7 +238,8 @@ def sidebar() -> Selection:
             key="g_sectors",
             help="Empty means every sector. Sector baskets and the treemap (Home, Universe) "
             "keep the members in these sectors on each day (REITs were Financials until "
-            "2016-09-01); ticker lists (Risk, Model Lab, Monitor) pick by today's sector.",
+            "2016-09-01); ticker lists (Risk, Model Lab, Monitor, Regimes) offer the stocks "
+            "in these sectors on some day of the range.",
         )
         st.caption(f"Source **{data.source}** · {data.n_tickers} tickers · {first} to {last}")
         _data_notes((*data.warnings, *filter(None, [cache_problem()])))
@@ -282,19 +283,3 @@ def current() -> Selection:
     if "selection" not in st.session_state:  # sidebar() sets it on every run of app.py
         _hand_over_to_app()
     return st.session_state.get("selection") or Selection("auto", None, None, ())
-
-
-def selected_data(sel: Selection | None = None) -> MarketData | None:
-    """The panel narrowed to the sidebar's date range and sectors."""
-    sel = sel or current()
-    data = load(sel.source)
-    if data is None:
-        return None
-    tickers = None
-    if sel.sectors:
-        tickers = [t for t in data.tickers if data.sectors.get(t) in sel.sectors]
-    try:
-        return data.select(tickers=tickers, start=sel.start, end=sel.end)
-    except MLTrainerError as exc:
-        st.error(str(exc))
-        return None

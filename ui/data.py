@@ -13,6 +13,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from mltrainer import fmt
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
 from ui.context import Selection, load
@@ -28,13 +29,28 @@ def panel(sel: Selection) -> MarketData | None:
 
 
 def universe_tickers(sel: Selection) -> list[str]:
-    """Tickers of the source in the sidebar's sectors (all when none is chosen)."""
+    """Tickers of the source in the sidebar's sectors (all when none is chosen): those in
+    one of them on some day of the sidebar's range, by that day's sector where the data
+    dates its sectors (:meth:`MarketData.tickers_in_sectors`)."""
     data = panel(sel)
     if data is None:
         return []
     if not sel.sectors:
         return list(data.tickers)
-    return [t for t in data.tickers if data.sectors.get(t) in sel.sectors]
+    return data.tickers_in_sectors(sel.sectors, sel.start, sel.end)
+
+
+def no_ticker_reason(sel: Selection) -> str | None:
+    """Why the sidebar's sectors leave no ticker to pick in its range (None when they do
+    leave some, or no sector is chosen): a sector that did not exist yet in the range."""
+    if not sel.sectors or universe_tickers(sel):
+        return None
+    return (
+        f"No stock of this data was in {', '.join(sel.sectors)} "
+        f"{fmt.date_range(sel.start, sel.end)}: the lists take each stock's sector in the "
+        "range (Real Estate from 2016-09-01, Communication Services from 2018-09-24); widen "
+        "the range or pick other sectors in the sidebar."
+    )
 
 
 def default_tickers(sel: Selection, n: int = 5) -> list[str]:

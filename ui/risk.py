@@ -17,7 +17,7 @@ from mltrainer.models.registry import by_family
 from ui import links
 from ui.compute import params_key, run_model
 from ui.context import Selection, load
-from ui.data import default_tickers, universe_tickers
+from ui.data import default_tickers, no_ticker_reason, universe_tickers
 
 WEIGHTINGS = ("Equal", "Market cap", "Risk parity", "Sizing model", "Custom")
 PORTFOLIO_KEY = "portfolio"  # survives page switches (widget state does not)
@@ -129,7 +129,7 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str, tupl
     if kept_outside := [t for t in outside if t in tickers]:
         c1.caption(f"{', '.join(kept_outside)}: outside the sidebar's sectors, kept in the book")
     if len(tickers) < 2:
-        st.info("Pick at least two tickers for the portfolio.")
+        st.info(no_ticker_reason(sel) or "Pick at least two tickers for the portfolio.")
         return None
     tickers = tuple(tickers)
     if method == "Custom":

@@ -181,6 +181,35 @@ class MarketData:
         codes = [np.array([pos.get(str(of.get(t)), -1) for t in self.tickers]) for _, of in spans]
         return sorted(names), [(row, c) for (row, _), c in zip(spans, codes, strict=True)]
 
+    def tickers_in_sectors(
+        self,
+        sectors: Iterable[str],
+        start: str | pd.Timestamp | None = None,
+        end: str | pd.Timestamp | None = None,
+    ) -> list[str]:
+        """The tickers (panel order) in one of ``sectors`` on some trading day from
+        ``start`` to ``end`` (inclusive; the whole panel by default), by each day's sector
+        where :meth:`sector_spans` dates them: GOOGL is in Information Technology for a
+        2010 range, in Communication Services for 2020. A range holding no trading day
+        takes the day after it (the last day after the data's end)."""
+        wanted = set(sectors)
+        n = len(self.dates)
+        lo = 0 if start is None else int(self.dates.searchsorted(pd.Timestamp(start)))
+        hi = n if end is None else int(self.dates.searchsorted(pd.Timestamp(end), side="right"))
+        if lo >= hi:
+            lo = min(lo, n - 1)
+            hi = lo + 1
+        spans = self.sector_spans()
+        stops = [row for row, _ in spans[1:]] + [n]
+        found = {
+            t
+            for (row, mapping), stop in zip(spans, stops, strict=True)
+            if row < hi and stop > lo
+            for t, sector in mapping.items()
+            if sector in wanted
+        }
+        return [t for t in self.tickers if t in found]
+
     def first_valid_dates(self) -> pd.Series:
         """Ticker -> date of its first adjusted close (NaT for a ticker with none)."""
         return self.adj_close.apply(pd.Series.first_valid_index)

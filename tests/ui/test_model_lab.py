@@ -315,3 +315,21 @@ def test_tickers_without_a_price_in_the_range_are_said_for_the_readers_range(app
     assert not at.exception, at.exception
     said = " ".join(e.value for e in at.error)
     assert "no price for GOOG, FB from 2000-01-03 to 2003-12-31" in said, said
+
+
+def test_the_ticker_list_takes_the_sectors_the_stocks_had_in_the_range(app, shared_data_dir):
+    """With Information Technology picked for 2010, the list left out GOOGL (today in
+    Communication Services, which began 2018-09-24), and offered it under the later sector."""
+    app.query_params.update({"start": "2010-01-04", "end": "2010-12-31", "sectors": "Energy"})
+    at = open_page(app, "model_lab", "local")
+    assert not at.exception, at.exception
+    at.sidebar.multiselect(key="g_sectors").set_value(["Information Technology"]).run()
+    assert not at.exception, at.exception
+    offered = at.multiselect(key="lab_tickers").options
+    assert "GOOGL" in offered and "AAPL" in offered and "XOM" not in offered
+    at.sidebar.multiselect(key="g_sectors").set_value(["Communication Services"]).run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="lab_tickers").options == []
+    said = " ".join(i.value for i in at.info)
+    assert "No stock of this data was in Communication Services from 2010-01-04 to" in said
+    assert "Communication Services from 2018-09-24" in said
