@@ -347,3 +347,12 @@ def test_ticker_lists_take_the_sectors_of_the_range(panel, membership):
     assert energy == [t for t in dated.tickers if t in set(energy)] and "XOM" in energy
     # undated data (no membership files) can only take today's sectors
     assert "GOOGL" in picked(panel, "Communication Services", "2010-01-01", "2010-12-31")
+
+
+def test_sector_names_are_those_of_every_date(panel, membership):
+    from mltrainer.data.gics import with_sector_periods
+
+    today = sorted(set(panel.sectors.values()) - {UNKNOWN})
+    assert panel.sector_names() == today and len(today) == 11
+    dated = with_sector_periods(panel, membership).sector_names()
+    assert dated == sorted([*today, TELECOM])

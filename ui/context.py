@@ -62,6 +62,7 @@ def _fallback(source: str, reason: str) -> MarketData | None:
         f"Source '{source}' is unavailable ({reason}); showing the {data.source} data "
         "instead. Pick it again once the network or API key is back."
     )
+    data.sector_spans()  # dated once on the shared panel, not on each rerun's copy
     return replace(data, warnings=(note, *data.warnings))
 
 
@@ -211,7 +212,7 @@ def sidebar() -> Selection:
             return st.session_state["selection"]
         first, last = data.dates[0].date(), data.dates[-1].date()
         start_default = default_start(first, last)
-        sectors = sorted(set(data.sectors.values()))
+        sectors = data.sector_names()  # of every date: Telecommunication Services too
         _seed_from_url(first, last, sectors)
         if "g_dates" in st.session_state:
             st.session_state["g_dates"] = _clip_dates(
@@ -236,10 +237,11 @@ def sidebar() -> Selection:
             "Universe: sectors",
             sectors,
             key="g_sectors",
-            help="Empty means every sector. Sector baskets and the treemap (Home, Universe) "
-            "keep the members in these sectors on each day (REITs were Financials until "
-            "2016-09-01); ticker lists (Risk, Model Lab, Monitor, Regimes) offer the stocks "
-            "in these sectors on some day of the range.",
+            help="Empty means every sector, of today's classification or an earlier one "
+            "(Telecommunication Services until 2018-09-21). Sector baskets and the treemap "
+            "(Home, Universe) keep the members in these sectors on each day (REITs were "
+            "Financials until 2016-09-01); ticker lists (Risk, Model Lab, Monitor, Regimes) "
+            "offer the stocks in these sectors on some day of the range.",
         )
         st.caption(f"Source **{data.source}** · {data.n_tickers} tickers · {first} to {last}")
         _data_notes((*data.warnings, *filter(None, [cache_problem()])))

@@ -176,10 +176,17 @@ class MarketData:
         """The sector names (sorted) and, for each span of :meth:`sector_spans`, its first
         row and each column's index in the names (-1: no sector, or an unknown one)."""
         spans = self.sector_spans()
-        names = {str(s) for _, of in spans for s in of.values() if s and s != UNKNOWN_SECTOR}
-        pos = {s: k for k, s in enumerate(sorted(names))}
+        names = self.sector_names()
+        pos = {s: k for k, s in enumerate(names)}
         codes = [np.array([pos.get(str(of.get(t)), -1) for t in self.tickers]) for _, of in spans]
-        return sorted(names), [(row, c) for (row, _), c in zip(spans, codes, strict=True)]
+        return names, [(row, c) for (row, _), c in zip(spans, codes, strict=True)]
+
+    def sector_names(self) -> list[str]:
+        """Every sector (sorted) a ticker is in on some date of :meth:`sector_spans`: with
+        dated sectors, those of earlier classifications too (Telecommunication Services
+        before 2018-09-24)."""
+        spans = self.sector_spans()
+        return sorted({str(s) for _, of in spans for s in of.values() if s and s != UNKNOWN_SECTOR})
 
     def tickers_in_sectors(
         self,

@@ -155,3 +155,20 @@ def test_a_source_that_does_not_cover_the_range_gives_the_default_one_and_says_s
         "The earlier source's range from 2022-01-03 to 2022-12-28 lies outside the data" in t
         for t in said
     )
+
+
+def test_a_sector_of_an_earlier_classification_can_be_picked(app, shared_data_dir):
+    """Telecommunication Services (until 2018-09-21) was a basket of 2010's Home and no
+    sidebar choice: the list held today's sectors only."""
+    import datetime as dt
+
+    at = app.run()
+    assert "Telecommunication Services" in at.sidebar.multiselect(key="g_sectors").options
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2010, 1, 4), dt.date(2010, 12, 31)))
+    at.sidebar.multiselect(key="g_sectors").set_value(["Telecommunication Services"]).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert {s for b in _sector_bars(at).values() for s in b} == {
+        "Telecommunication Services",
+        "Universe",
+    }

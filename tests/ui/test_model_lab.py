@@ -333,3 +333,6 @@ def test_the_ticker_list_takes_the_sectors_the_stocks_had_in_the_range(app, shar
     said = " ".join(i.value for i in at.info)
     assert "No stock of this data was in Communication Services from 2010-01-04 to" in said
     assert "Communication Services from 2018-09-24" in said
+    at.sidebar.multiselect(key="g_sectors").set_value(["Telecommunication Services"]).run()
+    assert not at.exception, at.exception
+    assert {"T", "VZ"} <= set(at.multiselect(key="lab_tickers").options)
