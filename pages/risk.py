@@ -419,7 +419,12 @@ with tab_drivers:
                 key="risk_contrib",
             )
         st.plotly_chart(
-            shared(weights_bar, w, pd.Series(data.sectors), title=f"Weights ({weighting})"),
+            shared(
+                weights_bar,
+                w,
+                pd.Series(data.sectors_on(sel.end)),  # the range end's: GOOGL in 2010 is IT
+                title=f"Weights ({weighting}), sectors of {fmt.date(sel.end or data.dates[-1])}",
+            ),
             width="stretch",
             key="risk_weights",
         )

@@ -181,6 +181,17 @@ class MarketData:
         codes = [np.array([pos.get(str(of.get(t)), -1) for t in self.tickers]) for _, of in spans]
         return names, [(row, c) for (row, _), c in zip(spans, codes, strict=True)]
 
+    def sectors_on(self, date: str | pd.Timestamp | None = None) -> dict[str, str]:
+        """Ticker -> sector on ``date`` (default the last date; before the first, the
+        first date's), from :meth:`sector_spans`: a book of 2010-12-31 has GOOGL in
+        Information Technology. A ticker the date's sectors do not place is absent."""
+        spans = self.sector_spans()
+        row = len(self.dates) - 1
+        if date is not None:
+            row = max(int(self.dates.searchsorted(pd.Timestamp(date), side="right")) - 1, 0)
+        mapping = [of for first, of in spans if first <= row][-1]
+        return {t: mapping[t] for t in self.tickers if mapping.get(t)}
+
     def sector_names(self) -> list[str]:
         """Every sector (sorted) a ticker is in on some date of :meth:`sector_spans`: with
         dated sectors, those of earlier classifications too (Telecommunication Services

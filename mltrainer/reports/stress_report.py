@@ -199,8 +199,10 @@ def _market_returns(data: MarketData, choice: str, window: int) -> tuple[pd.Seri
     return proxy, name, notes
 
 
-def _portfolio_table(data: MarketData, w: pd.Series, value: float) -> pd.DataFrame:
-    """Each holding's weight, sector, value, first date, last price and its date, and
+def _portfolio_table(
+    data: MarketData, w: pd.Series, value: float, sectors: dict[str, str]
+) -> pd.DataFrame:
+    """Each holding's weight, sector (``sectors``), value, first date, last price and its date, and
     trailing one-year volatility (dates and price missing for a holding with no price
     in the range). The price is the as-traded close (``last_close``) or, where the data
     has none, the adjusted close (``last_adj_close``): :meth:`MarketData.quoted_close`."""
@@ -214,7 +216,7 @@ def _portfolio_table(data: MarketData, w: pd.Series, value: float) -> pd.DataFra
     return pd.DataFrame(
         {
             "weight": w,
-            "sector": [data.sectors.get(t, UNKNOWN_SECTOR) for t in w.index],
+            "sector": [sectors[t] for t in w.index],
             "value": value * w,
             "first_date": date(0),
             "last_close" if as_traded else "last_adj_close": [
@@ -295,11 +297,13 @@ def build_stress_report(
     dd = drawdown_series(equity)
     wiped = [note] if (note := wipeout_note(shown, float(w.abs().sum()))) else []
     market, market_name, market_notes = _market_returns(data, s.market, s.beta_window)
-    results, skipped = _scenarios(data, w, s, market)
+    on = data.sectors_on()  # the book's date's sectors, not today's (GOOGL in 2010: IT)
+    sectors = {t: on.get(t, UNKNOWN_SECTOR) for t in w.index}
+    results, skipped = _scenarios(data, w, s, market, sectors)
     return StressReport(
         settings=s,
         weights=w,
-        portfolio=_portfolio_table(data, w, value),
+        portfolio=_portfolio_table(data, w, value, sectors),
         returns=shown,
         var_table=var.table,
         backtest=var.backtest,
@@ -415,11 +419,11 @@ def _coverage_notes(data: MarketData, first: pd.Timestamp) -> list[str]:
 
 
 def _scenarios(
-    data: MarketData, w: pd.Series, s: StressSettings, market: pd.Series
+    data: MarketData, w: pd.Series, s: StressSettings, market: pd.Series, sectors: dict
 ) -> tuple[list[ScenarioResult], dict[str, str]]:
-    """Every historical replay the data covers, then the four hypothetical shocks; a
-    scenario that cannot run is skipped with the reason."""
-    common = {"portfolio_value": float(s.portfolio_value)}
+    """Every historical replay the data covers, then the four hypothetical shocks, with
+    the positions in ``sectors``; a scenario that cannot run is skipped with the reason."""
+    common = {"portfolio_value": float(s.portfolio_value), "sectors": sectors}
     results, skipped = replay_all(data, w, **common)
     top = max(float(x) for x in s.levels)
     window = s.beta_window

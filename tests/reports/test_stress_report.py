@@ -681,3 +681,31 @@ def test_a_range_where_cornish_fisher_has_no_forecast_says_so(data):
     assert not any("left out: the range" in w for w in r.warnings)
     note = next(w for w in r.warnings if w.startswith("cornish_fisher: no VaR/ES"))
     assert "days without a forecast" in note and "excess kurtosis is high" in note
+
+
+def test_positions_carry_the_sectors_of_the_books_date(panel, shared_data_dir):
+    """A book of 2010-12-31 listed GOOGL under Communication Services and T under
+    Communication Services, a sector created in 2018, in its table and every scenario."""
+    from mltrainer.data.gics import with_sector_periods
+    from mltrainer.data.membership import load_membership
+
+    dated = with_sector_periods(panel, load_membership(shared_data_dir))
+    tickers = ["GOOGL", "T", "XOM", "AAPL"]
+    data = dated.select(tickers=tickers, start="2005-01-03", end="2010-12-31")
+    weights = pd.Series(0.25, index=tickers)
+    report = build_stress_report(data, weights, generated=pd.Timestamp("2021-04-22 08:00Z"))
+    then = {
+        "GOOGL": "Information Technology",
+        "T": "Telecommunication Services",
+        "XOM": "Energy",
+        "AAPL": "Information Technology",
+    }
+    assert report.portfolio["sector"].to_dict() == then
+    assert report.scenarios
+    for result in report.scenarios:
+        shown = result.positions["sector"].dropna().to_dict()
+        assert shown == {t: then[t] for t in shown}, result.name
+    assert "Communication Services" not in {s for r in report.scenarios for s in r.by_sector.index}
+    # today's sectors where the data does not date them
+    today = build_stress_report(panel.select(tickers=tickers, end="2010-12-31"), weights)
+    assert today.portfolio["sector"]["GOOGL"] == "Communication Services"
