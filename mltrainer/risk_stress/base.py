@@ -230,8 +230,10 @@ def price_index_from_returns(returns: pd.DataFrame) -> pd.DataFrame:
 def sector_labels(
     data: ScenarioData, tickers: Iterable[str], sectors: Mapping[str, str] | None
 ) -> pd.Series:
-    """Each ticker's GICS sector: ``sectors``, else ``data.sectors``, else ``Unknown``."""
-    known = dict(getattr(data, "sectors", {}) or {})
+    """Each ticker's GICS sector: ``sectors``, else the data's on its last date (the
+    book's: :meth:`MarketData.sectors_on`), else ``Unknown``."""
+    on = getattr(data, "sectors_on", None)
+    known = dict(on() if callable(on) else getattr(data, "sectors", {}) or {})
     known.update(sectors or {})
     return pd.Series({t: known.get(t) or UNKNOWN_SECTOR for t in tickers}, dtype="object")
 

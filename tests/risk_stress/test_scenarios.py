@@ -332,3 +332,23 @@ def test_settings_objects_hold_the_documented_defaults(basket):
     np.testing.assert_array_equal(
         sc.liquidity_haircut(1e6, 5e6, 0.02), costs.haircut(1e6, 5e6, 0.02)
     )
+
+
+def test_positions_default_to_the_sectors_of_the_books_date(panel, shared_data_dir):
+    """Without ``sectors``, a 2010 book's GOOGL took today's Communication Services."""
+    from mltrainer.data.gics import with_sector_periods
+    from mltrainer.data.membership import load_membership
+    from mltrainer.risk_stress.historical import replay_all
+    from mltrainer.risk_stress.liquidity import liquidity_crisis
+
+    dated = with_sector_periods(panel, load_membership(shared_data_dir))
+    data = dated.select(tickers=["GOOGL", "T", "XOM"], end="2010-12-31")
+    weights = pd.Series(1 / 3, index=data.tickers)
+    results, _ = replay_all(data, weights)
+    results.append(liquidity_crisis(data, weights))
+    for result in results:
+        assert result.positions["sector"].to_dict() == {
+            "GOOGL": "Information Technology",
+            "T": "Telecommunication Services",
+            "XOM": "Energy",
+        }, result.name
