@@ -88,7 +88,7 @@ def main() -> int:
     dsr = res.deflated_sharpe["oos"]
     print(
         f"  deflated Sharpe (N={dsr['n_trials']}): {dsr['dsr']:.3f} "
-        f"(per-day Sharpe {dsr['sharpe']:.4f}, T={dsr['n_obs']})"
+        f"(per-day Sharpe {dsr['sharpe_per_period']:.4f}, T={dsr['n_obs']})"
     )
     print("  the model's out-of-sample direction scores (every prediction is out of sample):")
     print(res.model_tables[0]["oos_scores"].round(4).to_string())
