@@ -39,22 +39,45 @@ def _data(source: str, tickers: tuple, start, end, history: str = "full"):
         raise
 
 
+def _run(source: str | None, key: str, params: tuple, tickers: tuple, start, end) -> ModelOutput:
+    """``Model(**params).run(data)`` on all the history up to ``end`` of the tickers (or
+    of the bundled index when ``source`` is None), output from ``start`` to ``end``."""
+    from ui.data import index_data
+
+    model = get_model(key)(**dict(params))
+    data = index_data(end) if source is None else _data(source, tickers, start, end)
+    return model.run(data).since(start)
+
+
 @st.cache_data(show_spinner="Running the model…", max_entries=64)
 def run_model(source: str, key: str, params: tuple, tickers: tuple, start, end) -> ModelOutput:
     """``Model(**params).run(data)`` on all the tickers' history up to ``end``, output
     from ``start`` to ``end``."""
-    model = get_model(key)(**dict(params))
-    out = model.run(_data(source, tickers, start, end))
-    return out.since(start)
+    return _run(source, key, params, tickers, start, end)
 
 
 @st.cache_data(show_spinner="Running the regime model on the index…", max_entries=32)
 def run_index_model(key: str, params: tuple, start, end) -> ModelOutput:
     """A model on the bundled S&P 500 index (full history up to ``end``, cut to ``start``)."""
-    from ui.data import index_data
+    return _run(None, key, params, (), start, end)
 
-    model = get_model(key)(**dict(params))
-    return model.run(index_data(end)).since(start)
+
+def run_with_progress(
+    source: str | None, key: str, params: tuple, tickers: tuple, start, end
+) -> ModelOutput:
+    """:func:`run_model` (:func:`run_index_model` when ``source`` is None) for a model
+    whose fits take minutes (Markov switching with 3 regimes): a progress bar of its
+    steps (each refit on a lone series) instead of a bare spinner; memoised per server."""
+    from mltrainer.numerics.parallel import execution
+    from ui.feedback import result_store, with_progress
+
+    def compute(progress):
+        with execution(progress=progress):
+            return _run(source, key, params, tickers, start, end)
+
+    label = f"{key.split('/')[-1]}: walk-forward fits"
+    cache_key = (source, key, params, tickers, start, end)
+    return with_progress(result_store("costly_models", 16), cache_key, label, compute)
 
 
 @st.cache_data(show_spinner="Backtesting…", max_entries=64)

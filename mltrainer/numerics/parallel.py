@@ -70,7 +70,9 @@ def map_tickers(fn: Callable, tasks: Sequence[tuple]) -> list:
     and in-process below :data:`PARALLEL_MIN_TASKS` tasks, since starting workers that
     import arch, scipy and pandas costs seconds; an explicit ``n_jobs > 1`` always uses
     workers) and ``progress(done, total)``, called once with ``(0, total)`` and then as
-    tasks finish. Every task runs with one BLAS thread, so a result is the same
+    tasks finish. A lone task sees the same ``progress`` and may report its own steps
+    (a Markov fit's refits) where the bar would otherwise wait at 0 of 1; tasks among
+    several see none. Every task runs with one BLAS thread, so a result is the same
     wherever it runs.
     """
     settings = current_execution()
@@ -81,7 +83,8 @@ def map_tickers(fn: Callable, tasks: Sequence[tuple]) -> list:
     jobs = N_JOBS if settings.n_jobs is None else settings.n_jobs
     if jobs == 1 or total < (PARALLEL_MIN_TASKS if settings.n_jobs is None else 2):
         results = []
-        with single_thread():
+        inner = progress if total == 1 else None
+        with single_thread(), execution(settings.n_jobs, inner, settings.scheduler):
             for i, task in enumerate(tasks, start=1):
                 results.append(fn(*task))
                 if progress is not None:

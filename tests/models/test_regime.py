@@ -484,3 +484,23 @@ def test_cross_parameter_rules():
         RegimeSwitchingModel(max_train=300).fit(None)
     with pytest.raises(ParameterError, match="at least two members"):
         EnsembleRegimeModel(use_volatility=False, use_changepoint=False, use_market=False).fit(None)
+
+
+def test_a_lone_markov_series_reports_each_refit(index_prices, basket):
+    """A 3-regime run took minutes behind a bar stuck at '0 of 1'; a lone series now
+    reports each refit, and series among several report only as each one finishes."""
+    from mltrainer.numerics.parallel import execution
+
+    prices = index_prices["SP500"].loc["2005":"2010"]
+    data = MarketData.from_close(prices.to_frame(), source="bundled")
+    calls = []
+    with execution(progress=lambda done, total: calls.append((done, total))):
+        out = RegimeSwitchingModel(min_train=504, refit_every=252).run(data)
+    refits = len(out.tables["params"])
+    assert refits == 4  # returns 504, 756, 1008, 1260 of the 1,510
+    assert calls == [(0, 1), *[(j, refits) for j in range(refits)], (1, 1)]
+    calls.clear()
+    two = basket.select(tickers=["KO", "JNJ"], start="2005-01-03", end="2010-12-31")
+    with execution(n_jobs=1, progress=lambda done, total: calls.append((done, total))):
+        RegimeSwitchingModel(min_train=504, refit_every=504).run(two)
+    assert calls == [(0, 2), (1, 2), (2, 2)]
