@@ -186,7 +186,7 @@ class MarketData:
         first date's), from :meth:`sector_spans`: a book of 2010-12-31 has GOOGL in
         Information Technology. A ticker the date's sectors do not place is absent."""
         spans = self.sector_spans()
-        row = len(self.dates) - 1
+        row = max(len(self.dates) - 1, 0)
         if date is not None:
             row = max(int(self.dates.searchsorted(pd.Timestamp(date), side="right")) - 1, 0)
         mapping = [of for first, of in spans if first <= row][-1]
