@@ -49,11 +49,17 @@ def _run(source: str | None, key: str, params: tuple, tickers: tuple, start, end
     return model.run(data).since(start)
 
 
+SLOW_RUNS = ("slow_model_runs", 64)  # run_with_progress's store: run_model reads it too
+
+
 @st.cache_data(show_spinner="Running the model…", max_entries=64)
 def run_model(source: str, key: str, params: tuple, tickers: tuple, start, end) -> ModelOutput:
     """``Model(**params).run(data)`` on all the tickers' history up to ``end``, output
-    from ``start`` to ``end``."""
-    return _run(source, key, params, tickers, start, end)
+    from ``start`` to ``end`` (the result of :func:`run_with_progress` when it ran it)."""
+    from ui.feedback import result_store
+
+    done = result_store(*SLOW_RUNS).get((source, key, params, tickers, start, end))
+    return done if done is not None else _run(source, key, params, tickers, start, end)
 
 
 @st.cache_data(show_spinner="Running the regime model on the index…", max_entries=32)
@@ -66,8 +72,10 @@ def run_with_progress(
     source: str | None, key: str, params: tuple, tickers: tuple, start, end
 ) -> ModelOutput:
     """:func:`run_model` (:func:`run_index_model` when ``source`` is None) for a model
-    whose fits take minutes (Markov switching with 3 regimes): a progress bar of its
-    steps (each refit on a lone series) instead of a bare spinner; memoised per server."""
+    whose fits take minutes (Markov switching with 3 regimes, the ML ensemble): a
+    progress bar of its steps (the ML refits, a lone series' Markov refits, else the
+    tickers) instead of a bare spinner; memoised per server, and what
+    :func:`run_model` then serves for the same arguments."""
     from mltrainer.numerics.parallel import execution
     from ui.feedback import result_store, with_progress
 
@@ -77,7 +85,7 @@ def run_with_progress(
 
     label = f"{key.split('/')[-1]}: walk-forward fits"
     cache_key = (source, key, params, tickers, start, end)
-    return with_progress(result_store("costly_models", 16), cache_key, label, compute)
+    return with_progress(result_store(*SLOW_RUNS), cache_key, label, compute)
 
 
 @st.cache_data(show_spinner="Backtesting…", max_entries=64)

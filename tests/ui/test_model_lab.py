@@ -336,3 +336,25 @@ def test_the_ticker_list_takes_the_sectors_the_stocks_had_in_the_range(app, shar
     at.sidebar.multiselect(key="g_sectors").set_value(["Telecommunication Services"]).run()
     assert not at.exception, at.exception
     assert {"T", "VZ"} <= set(at.multiselect(key="lab_tickers").options)
+
+
+def test_a_machine_learning_run_shows_a_bar_of_its_refits(app, shared_data_dir):
+    """The ensemble's first run took about two minutes behind a bare spinner; the run
+    now goes through a progress bar counting its walk-forward refits, and the page then
+    draws from that result."""
+    app.query_params.update(
+        {
+            "family": "ml",
+            "model": "ml/BaseMLModel",
+            "tickers": "AAPL,MSFT",
+            "start": "2012-01-03",
+            "end": "2014-12-31",
+        }
+    )
+    at = open_page(app, "model_lab", "local")
+    assert not errors(at), errors(at)
+    assert [s.label for s in at.get("status")] == ["BaseMLModel: walk-forward fits done"]
+    (bar,) = at.get("progress")
+    done, total = bar.proto.text.split(" of ")
+    assert done == total and int(total) > 10 and bar.proto.value == 100
+    assert figure(at, "lab_output")["data"]
