@@ -18,7 +18,7 @@ from mltrainer.plots.backtest import (
 )
 from mltrainer.plots.common import wrap_title
 from ui import links
-from ui.compute import backtest, params_key, run_with_progress
+from ui.compute import backtest, params_key, refits, run_with_progress
 from ui.context import current, load
 from ui.data import default_tickers, no_ticker_reason, universe_tickers
 from ui.feedback import friendly, stop
@@ -223,8 +223,8 @@ if family == "ml":
         "the same settings are then served from the cache."
     )
 with friendly(f"{short(key)} could not run"):
-    if family == "ml" or getattr(cls, "costly_columns", False):  # refits for minutes: a
-        run_with_progress(sel.source, key, pk, tk, sel.start, sel.end)  # bar, not a spinner
+    if refits(cls):  # seconds to minutes of fits: a bar of them, not a bare spinner
+        run_with_progress(sel.source, key, pk, tk, sel.start, sel.end)
     run = lab_run(sel.source, key, pk, tk, sel.start, sel.end, costs, bench, universe)
 out, bt = run["output"], run["backtest"]
 

@@ -20,7 +20,7 @@ from mltrainer.plots.regimes import (
 )
 from mltrainer.regime_summary import MIN_STAT_DAYS, current_run, range_summary
 from ui import links
-from ui.compute import params_key, run_index_model, run_model, run_with_progress
+from ui.compute import params_key, refits, run_index_model, run_model, run_with_progress
 from ui.context import current, load
 from ui.data import index_close, universe_tickers
 from ui.feedback import friendly, stop
@@ -105,7 +105,7 @@ progress = st.progress(0.0, text="Running the regime models…") if len(chosen) 
 for i, key in enumerate(chosen):
     pk = params_key(params[key])
     with friendly(f"{short(key)} could not run", stop=False):
-        if get_model(key).costly_columns:  # minutes of fits: a bar of its refits
+        if refits(get_model(key)):  # seconds to minutes of fits: a bar of its refits
             source, on = (None, ()) if series == INDEX else (sel.source, (series,))
             outputs[key] = run_with_progress(source, key, pk, on, sel.start, end)
         elif series == INDEX:

@@ -68,6 +68,13 @@ def run_index_model(key: str, params: tuple, start, end) -> ModelOutput:
     return _run(None, key, params, (), start, end)
 
 
+def refits(cls: type) -> bool:
+    """Whether the model refits on a schedule (a ``refit`` or ``refit_every`` setting):
+    GARCH, ARIMA, Markov switching, the ML models: seconds to minutes, so its run goes
+    through :func:`run_with_progress`."""
+    return any(name in cls.param_specs for name in ("refit", "refit_every"))
+
+
 def run_with_progress(
     source: str | None, key: str, params: tuple, tickers: tuple, start, end
 ) -> ModelOutput:

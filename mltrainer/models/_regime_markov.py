@@ -24,7 +24,7 @@ import pandas as pd
 from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
 
 from mltrainer.models._regime_math import stress_rank
-from mltrainer.numerics.parallel import Progress
+from mltrainer.numerics.parallel import reported
 from mltrainer.numerics.schedule import refit_rows, stops
 from mltrainer.numerics.threads import single_thread
 
@@ -158,7 +158,6 @@ def markov_walk_forward(
     min_train: int,
     refit_every: int,
     max_train: int = 0,
-    progress: Progress = None,
 ) -> MarkovFits:
     """Refit on past returns on a schedule, filter forward with frozen parameters.
 
@@ -170,8 +169,6 @@ def markov_walk_forward(
     min_train, refit_every, max_train : int
         Schedule (see :func:`mltrainer.numerics.schedule.refit_rows`); ``max_train``
         0 = expanding window, else the last ``max_train`` returns.
-    progress : callable, optional
-        ``progress(done, total)`` after each refit (a 3-regime run takes minutes).
 
     Notes
     -----
@@ -187,9 +184,8 @@ def markov_walk_forward(
     rows = refit_rows(n, min_train, refit_every)
     params = None
     with single_thread():
-        for j, (start, stop) in enumerate(zip(rows, stops(rows, n), strict=True)):
-            if progress is not None:  # one ML fit per refit (dozens)
-                progress(j, len(rows))
+        # one ML fit per refit (dozens), each reported: a 3-regime run takes minutes
+        for _, (start, stop) in reported(list(zip(rows, stops(rows, n), strict=True))):
             lo = 0 if max_train == 0 else max(0, start - max_train)
             model = markov_model(y[lo:start], k, switching_mean)
             try:

@@ -317,9 +317,9 @@ def markov_regimes(
     from mltrainer.models import _regime_markov as markov_math
 
     r = np.log(prices).diff().to_numpy()[1:]
-    schedule = (min_train, refit_every, max_train)
-    progress = current_execution().progress  # a lone series reports its refits
-    fits = markov_math.markov_walk_forward(r, k_regimes, switching_mean, *schedule, progress)
+    fits = markov_math.markov_walk_forward(
+        r, k_regimes, switching_mean, min_train, refit_every, max_train
+    )
     probs = np.vstack([np.full((1, k_regimes), np.nan), fits.probs])
     out = ColumnRegimes(labels=rm.argmax_labels(probs), probs=probs)
     if fits.failures:

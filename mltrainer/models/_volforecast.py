@@ -40,7 +40,7 @@ from mltrainer.models._volmath import HAR_TERMS, annualise
 from mltrainer.models.base import ModelOutput
 from mltrainer.models.params import ChoiceParam, IntParam
 from mltrainer.numerics import rolling as rl
-from mltrainer.numerics.parallel import current_execution, execution
+from mltrainer.numerics.parallel import current_execution, execution, reported
 from mltrainer.numerics.schedule import CALENDAR_FREQUENCIES
 from mltrainer.numerics.units import SQRT_TRADING_DAYS
 from mltrainer.numerics.variance import mse_loss, qlike_loss
@@ -98,7 +98,7 @@ def forecast_ticker(
         z = np.log(np.maximum(trailing_mean(rv, spec.rv_window), LOG_FLOOR))
     else:
         feats = lagged_rv_features(rv)
-    for k, nb in enumerate(obs_before):
+    for k, nb in reported(obs_before):  # a lone ticker's refits show as progress
         ne = obs_before[k + 1] if k + 1 < len(obs_before) else n
         if ne <= nb:
             continue

@@ -33,6 +33,7 @@ from mltrainer.models import _volbase as vb
 from mltrainer.models._volmath import annualise
 from mltrainer.models.base import ModelOutput
 from mltrainer.models.params import ChoiceParam, IntParam
+from mltrainer.numerics.parallel import reported
 from mltrainer.numerics.schedule import CALENDAR_FREQUENCIES
 from mltrainer.numerics.variance import garch_backcast, garch_variance
 
@@ -383,7 +384,7 @@ def garch_ticker(
     n_mean = 1 if spec.mean == "constant" else 0
     n_vol = 1 + spec.p + spec.o + spec.q
     warm = None
-    for k, nb in enumerate(obs_before):
+    for k, nb in reported(obs_before):  # a lone ticker's refits show as progress
         ne = obs_before[k + 1] if k + 1 < len(obs_before) else n
         if nb < spec.min_obs or ne <= nb:
             continue  # not enough history yet, or nothing left to forecast

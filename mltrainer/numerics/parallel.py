@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mltrainer.numerics.threads import single_thread
 
 Progress = Callable[[int, int], None] | None
 """A callback ``progress(done, total)``, or None."""
 
+T = TypeVar("T")
 N_JOBS = 2  # the CI and dashboard machines have two cores
 PARALLEL_MIN_TASKS = 8  # fewer tasks run in-process in auto mode (see map_tickers)
 
@@ -55,6 +57,17 @@ def execution(
 def current_execution() -> Execution:
     """The settings in force (the defaults outside any :func:`execution` block)."""
     return _EXECUTION.get()
+
+
+def reported(items: Sequence[T]) -> Iterator[tuple[int, T]]:
+    """``enumerate(items)``, calling the execution's ``progress(i, len(items))`` before
+    each item: a task's own steps (its refits), which :func:`map_tickers` lets through
+    only to a task that runs alone."""
+    progress = current_execution().progress
+    for i, item in enumerate(items):
+        if progress is not None:
+            progress(i, len(items))
+        yield i, item
 
 
 def _run_chunk(fn: Callable, chunk: Sequence[tuple]) -> list:

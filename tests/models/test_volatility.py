@@ -646,3 +646,27 @@ def test_cross_parameter_rules():
         GARCHVolatilityModel(window=300, min_obs=500).fit(None)
     with pytest.raises(ParameterError, match="min_obs"):
         VolatilityForecastingModel(window=300, min_obs=400).fit(None)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GARCHVolatilityModel(refit="yearly", min_obs=400, window=600),
+        lambda: VolatilityForecastingModel(method="arima", refit="yearly"),
+    ],
+    ids=["garch", "arima"],
+)
+def test_a_lone_ticker_reports_each_refit(basket, make):
+    """ARIMA at its largest settings ran minutes on one ticker behind a bar at '0 of 1';
+    a lone ticker's refits now report, and tickers among several only as each ends."""
+    one = basket.select(tickers=["KO"], start="2010-01-04", end="2014-12-31")
+    calls = []
+    with execution(progress=lambda done, total: calls.append((done, total))):
+        make().run(one)
+    refits = len(calendar_refit_rows(one.dates, "yearly"))
+    assert calls == [(0, 1), *[(k, refits) for k in range(refits)], (1, 1)]
+    calls.clear()
+    two = basket.select(tickers=["KO", "JNJ"], start="2010-01-04", end="2014-12-31")
+    with execution(n_jobs=1, progress=lambda done, total: calls.append((done, total))):
+        make().run(two)
+    assert calls == [(0, 2), (1, 2), (2, 2)]
