@@ -477,6 +477,10 @@ class DataCache:
         """Remove the entry (nothing happens if there is none)."""
         self._store.delete(key, retry=True)
 
+    def keys(self, prefix: str = "") -> list[str]:
+        """The keys of the entries that start with ``prefix``."""
+        return [k for k in self._store.iterkeys() if isinstance(k, str) and k.startswith(prefix)]
+
 
 def _decode_frames(header: dict, payload: memoryview) -> tuple[dict, dict]:
     """The frames and meta of an ``arrow-panel`` entry (see :meth:`DataCache.put_frames`)."""

@@ -109,6 +109,12 @@ def load_local_panel(
                 "folder": str(folder),
             },
         )
+        # the folder's panels of earlier files (~170 MB each, never expiring) would pile
+        # up to the cache's size limit with every daily update of the files
+        prefix = key.rsplit(":", 1)[0] + ":"
+        for older in cache.keys(prefix):
+            if older != key and ":" not in older[len(prefix) :]:  # not folder "<this>:x"
+                cache.delete(older)
     return _noted(data, note)
 
 

@@ -104,3 +104,23 @@ def test_an_entry_of_the_previous_format_is_still_read(folder, truth, caplog):
     cut[-100] ^= 0xFF  # a flipped byte in its values
     path.write_bytes(bytes(cut))
     assert_rebuilt(folder, truth, "checksum mismatch", caplog)
+
+
+def test_a_changed_folder_replaces_its_panel_in_the_cache(folder, sp500_dir, tmp_path):
+    """Each update of the files stored a new ~170 MB panel and kept every older one (they
+    never expire) until the cache's 8 GB limit; a folder's older panels now go, and a
+    folder whose name extends this one's keeps its own."""
+    cache = get_cache()
+    sources.load_local_panel(folder)
+    (first,) = cache.keys("panel:")
+    twin = tmp_path / "bars:2"  # its key starts with this folder's key prefix
+    twin.mkdir()
+    shutil.copy(sp500_dir / "KO.csv.gz", twin)
+    sources.load_local_panel(twin)
+    shutil.copy(sp500_dir / "JNJ.csv.gz", folder)  # the folder's files change
+    data = sources.load_local_panel(folder)
+    assert data.tickers == ["AAPL", "JNJ", "KO", "MSFT"]
+    panels = cache.keys("panel:")
+    assert first not in panels and len(panels) == 2
+    assert sources.load_local_panel(twin).tickers == ["KO"]
+    assert sorted(cache.keys("panel:")) == sorted(panels)  # served from the cache
