@@ -356,3 +356,17 @@ def test_sector_names_are_those_of_every_date(panel, membership):
     assert panel.sector_names() == today and len(today) == 11
     dated = with_sector_periods(panel, membership).sector_names()
     assert dated == sorted([*today, TELECOM])
+
+
+def test_a_later_member_maps_back_by_the_sub_industry_of_its_own_later_row(membership, lists):
+    """CHTR (a member from 2016), TMUS (2019) and TTWO (2018) were Unknown for 2010: the
+    2024 page's row, the one with their sub-industry, was set aside as 'added after the
+    date' although it is the same company as the 2021 list's row."""
+    frame = _as_of(["CHTR", "TMUS", "TTWO", "LYV", "ATVI"], "2010-12-31", membership, lists)
+    assert frame["sector"].to_dict() == {
+        "CHTR": "Consumer Discretionary",  # Cable & Satellite
+        "TMUS": TELECOM,  # Wireless Telecommunication Services
+        "TTWO": "Information Technology",  # Interactive Home Entertainment
+        "LYV": "Consumer Discretionary",  # Movies & Entertainment
+        "ATVI": UNKNOWN,  # gone before the 2024 page: no list gives its sub-industry
+    }

@@ -467,8 +467,15 @@ def _resolve(
             rows.append((sym, UNKNOWN, "", pd.NaT, ""))
             continue
         entry = found[pick][j]
-        # sub-industries only under today's names: the nearest list that gives one
-        near = sorted(listed, key=lambda i: abs((dates[i] - dates[pick]).days))
+        # sub-industries only under today's names: the nearest list that gives one, among
+        # those with the same company as the picked list (a member already on its date:
+        # CHTR's 2024 row, added 2016, is 2021's CHTR, so it maps CHTR back for 2010)
+        same = [
+            i
+            for i, row in enumerate(found)
+            if row[j] is not None and (row[j].added is None or row[j].added <= dates[pick])
+        ]
+        near = sorted(set(listed) | set(same), key=lambda i: abs((dates[i] - dates[pick]).days))
         sub = next((found[i][j].sub_industry for i in near if found[i][j].sub_industry), None)
         sector, applied = map_sector(entry.sector, sub, entry.symbol, dates[pick], when)
         rows.append((sym, sector, lists[pick].name, dates[pick], "; ".join(applied)))
