@@ -178,6 +178,21 @@ def _clip_dates(value, first: dt.date, last: dt.date, default_start: dt.date) ->
     return kept or (default_start, last)
 
 
+def _clip_sectors(sectors: list[str]) -> None:
+    """Keep the chosen sectors this source has, and say which ones went (a source without
+    dated sectors has no Telecommunication Services; the choice vanished unsaid)."""
+    chosen = st.session_state.get("g_sectors")
+    if not isinstance(chosen, list):
+        return
+    gone = [x for x in chosen if x not in sectors]
+    if gone:
+        st.session_state["g_sectors"] = [x for x in chosen if x in sectors]
+        st.toast(
+            f"{', '.join(gone)}: not a sector of this data source; the sector filter left it out.",
+            icon=":material/info:",
+        )
+
+
 def _hand_over_to_app() -> None:
     """Make a page that Streamlit ran on its own run inside app.py instead.
 
@@ -233,6 +248,7 @@ def sidebar() -> Selection:
             before = st.session_state.get("selection")
             kept = before is not None and before.source == source and before.start is not None
             start, end = (before.start, before.end) if kept else (start_default, last)
+        _clip_sectors(sectors)
         chosen = st.multiselect(
             "Universe: sectors",
             sectors,

@@ -48,8 +48,9 @@ def no_ticker_reason(sel: Selection) -> str | None:
     return (
         f"No stock of this data was in {', '.join(sel.sectors)} "
         f"{fmt.date_range(sel.start, sel.end)}: the lists take each stock's sector in the "
-        "range (Real Estate from 2016-09-01, Communication Services from 2018-09-24); widen "
-        "the range or pick other sectors in the sidebar."
+        "range (Real Estate from 2016-09-01; Communication Services from 2018-09-24, "
+        "Telecommunication Services until 2018-09-21); widen the range or pick other "
+        "sectors in the sidebar."
     )
 
 

@@ -208,8 +208,9 @@ def pit_sector_daily_returns(source: str, start, end, sectors: tuple) -> tuple[p
     if sectors and daily["Universe"].isna().all():
         raise DataError(
             f"no member was in {', '.join(sectors)} {fmt.date_range(start, end)}: sectors "
-            "are those of each day (Real Estate from 2016-09-01, Communication Services "
-            "from 2018-09-24); widen the range or pick other sectors"
+            "are those of each day (Real Estate from 2016-09-01; Communication Services "
+            "from 2018-09-24, Telecommunication Services until 2018-09-21); widen the range "
+            "or pick other sectors"
         )
     held = (
         f"members that were in {', '.join(sectors)} that day"

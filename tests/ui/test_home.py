@@ -172,3 +172,16 @@ def test_a_sector_of_an_earlier_classification_can_be_picked(app, shared_data_di
         "Telecommunication Services",
         "Universe",
     }
+
+
+def test_a_sector_the_next_source_lacks_is_dropped_with_a_word(app, shared_data_dir):
+    """Telecommunication Services chosen on the local data vanished unsaid on switching to
+    the bundled data, whose sectors are today's only."""
+    at = app.run()
+    at.sidebar.multiselect(key="g_sectors").set_value(["Telecommunication Services"]).run()
+    assert not at.exception, at.exception
+    at.sidebar.selectbox(key="g_source").select("bundled").run()
+    assert not at.exception, at.exception
+    assert at.sidebar.multiselect(key="g_sectors").value == []
+    said = " ".join(t.value for t in at.toast)
+    assert "Telecommunication Services: not a sector of this data source" in said, said
