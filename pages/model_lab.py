@@ -18,7 +18,7 @@ from mltrainer.plots.backtest import (
 )
 from mltrainer.plots.common import wrap_title
 from ui import links
-from ui.compute import backtest, params_key, refits, run_with_progress
+from ui.compute import backtest, params_key, prepare_with_progress, refits
 from ui.context import current, load
 from ui.data import default_tickers, no_ticker_reason, universe_tickers
 from ui.feedback import friendly, stop
@@ -224,7 +224,7 @@ if family == "ml":
     )
 with friendly(f"{short(key)} could not run"):
     if refits(cls):  # seconds to minutes of fits: a bar of them, not a bare spinner
-        run_with_progress(sel.source, key, pk, tk, sel.start, sel.end)
+        prepare_with_progress(sel.source, key, pk, tk, sel.start, sel.end)
     run = lab_run(sel.source, key, pk, tk, sel.start, sel.end, costs, bench, universe)
 out, bt = run["output"], run["backtest"]
 

@@ -11,6 +11,8 @@ pickled is a few small frames.
 
 from __future__ import annotations
 
+import copy
+
 import streamlit as st
 
 from mltrainer.errors import DataError
@@ -82,7 +84,17 @@ def run_with_progress(
     whose fits take minutes (Markov switching with 3 regimes, the ML ensemble): a
     progress bar of its steps (the ML refits, a lone series' Markov refits, else the
     tickers) instead of a bare spinner; memoised per server, and what
-    :func:`run_model` then serves for the same arguments."""
+    :func:`run_model` then serves for the same arguments. Returns a copy: the kept
+    result is shared by every session."""
+    return copy.deepcopy(prepare_with_progress(source, key, params, tickers, start, end))
+
+
+def prepare_with_progress(
+    source: str | None, key: str, params: tuple, tickers: tuple, start, end
+) -> ModelOutput:
+    """:func:`run_with_progress`'s run and bar, returning the kept (shared, not to be
+    changed) result: the Model Lab calls it for the bar only, then reads its copy
+    through :func:`run_model`."""
     from mltrainer.numerics.parallel import execution
     from ui.feedback import result_store, with_progress
 

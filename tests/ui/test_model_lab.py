@@ -338,10 +338,15 @@ def test_the_ticker_list_takes_the_sectors_the_stocks_had_in_the_range(app, shar
     assert {"T", "VZ"} <= set(at.multiselect(key="lab_tickers").options)
 
 
-def test_a_machine_learning_run_shows_a_bar_of_its_refits(app, shared_data_dir):
+def test_a_machine_learning_run_shows_a_bar_of_its_refits(app, shared_data_dir, monkeypatch):
     """The ensemble's first run took about two minutes behind a bare spinner; the run
     now goes through a progress bar counting its walk-forward refits, and the page then
-    draws from that result."""
+    draws from that result: the model is fitted once."""
+    from ui import compute
+
+    fitted = []
+    real = compute._run
+    monkeypatch.setattr(compute, "_run", lambda *args: fitted.append(args) or real(*args))
     app.query_params.update(
         {
             "family": "ml",
@@ -358,3 +363,4 @@ def test_a_machine_learning_run_shows_a_bar_of_its_refits(app, shared_data_dir):
     done, total = bar.proto.text.split(" of ")
     assert done == total and int(total) > 10 and bar.proto.value == 100
     assert figure(at, "lab_output")["data"]
+    assert [a[1] for a in fitted].count("ml/BaseMLModel") == 1, fitted
