@@ -102,7 +102,7 @@ def prepare_with_progress(
         with execution(progress=progress):
             return _run(source, key, params, tickers, start, end)
 
-    label = f"{key.split('/')[-1]}: walk-forward fits"
+    label = f"{key.split('/')[-1].removesuffix('Model')}: walk-forward fits"
     cache_key = (source, key, params, tickers, start, end)
     return with_progress(result_store(*SLOW_RUNS), cache_key, label, compute)
 

@@ -358,7 +358,7 @@ def test_a_machine_learning_run_shows_a_bar_of_its_refits(app, shared_data_dir, 
     )
     at = open_page(app, "model_lab", "local")
     assert not errors(at), errors(at)
-    assert [s.label for s in at.get("status")] == ["BaseMLModel: walk-forward fits done"]
+    assert [s.label for s in at.get("status")] == ["BaseML: walk-forward fits done"]
     (bar,) = at.get("progress")
     done, total = bar.proto.text.split(" of ")
     assert done == total and int(total) > 10 and bar.proto.value == 100
