@@ -214,7 +214,22 @@ def _params_line(res: ScenarioResult) -> str:
     return "; ".join(parts)
 
 
-def _scenario(res: ScenarioResult, value: float) -> str:
+def _sector_note(res: ScenarioResult, as_of: str) -> str:
+    """What the sector table covers: the sectors' date, and when positions are missing,
+    why its P&L does not add up to the headline (their exposure is proxied there only)."""
+    text = f"Sectors of {as_of}, the book's date."
+    if res.covered_weight < 1:
+        covered = float(res.positions["pnl"].sum(min_count=1))
+        text += (
+            f" The sectors add up to the covered positions' P&L, {money(covered)}; the "
+            f"headline {money(res.pnl)} also counts the {pct(1 - res.covered_weight)} of "
+            f"gross exposure without data, proxied by the covered positions "
+            f"({money(res.pnl - covered)})."
+        )
+    return f'<p class="note">{esc(text)}</p>'
+
+
+def _scenario(res: ScenarioResult, value: float, as_of: str) -> str:
     cols = [c for c in res.positions.columns if c != "value"]
     pos = res.positions[cols]
     warn = "".join(f'<div class="warn">{esc(w)}</div>' for w in res.warnings)
@@ -232,6 +247,7 @@ def _scenario(res: ScenarioResult, value: float) -> str:
         + table(pos, POSITION_FORMATS, signed=("return", "pnl"))
         + figure(plots.pnl_bar(res.positions["pnl"], f"{res.name}: P&L by position"))
         + "<h4>By GICS sector</h4>"
+        + _sector_note(res, as_of)
         + table(
             res.by_sector, {"weight": pct, "pnl": money, "return": pct}, signed=("pnl", "return")
         )
@@ -263,7 +279,8 @@ def _scenarios(r: StressReport) -> str:
     )
     if paths:
         body += figure(plots.replay_paths_chart(paths))
-    body += "".join(_scenario(res, r.meta["portfolio_value"]) for res in r.scenarios)
+    as_of = r.meta["last_date"]
+    body += "".join(_scenario(res, r.meta["portfolio_value"], as_of) for res in r.scenarios)
     if r.skipped:
         body += (
             "<h3>Scenarios not run</h3><ul>"
