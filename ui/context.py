@@ -115,9 +115,11 @@ def _seed_from_url(first: dt.date, last: dt.date, sectors: list[str]) -> None:
             if dates is not None:
                 st.session_state["g_dates"] = dates
     if "g_sectors" not in st.session_state:
-        wanted = _from_url("sectors", lambda s: [x for x in s.split(",") if x])
+        wanted = _from_url("sectors", lambda s: [x.strip() for x in s.split(",") if x.strip()])
         if wanted:
-            unknown = [x for x in wanted if x not in sectors]
+            # a hand-typed link: "Energy, Utilities" or "energy" mean the data's sectors
+            named = {x.casefold(): x for x in sectors}
+            unknown = [x for x in wanted if x.casefold() not in named]
             if unknown:
                 st.warning(
                     links.plain(
@@ -125,7 +127,8 @@ def _seed_from_url(first: dt.date, last: dt.date, sectors: list[str]) -> None:
                         "are not GICS sectors of this data; they were left out."
                     )
                 )
-            st.session_state["g_sectors"] = [x for x in wanted if x in sectors]
+            known = [named[x.casefold()] for x in wanted if x.casefold() in named]
+            st.session_state["g_sectors"] = list(dict.fromkeys(known))  # once each
 
 
 def default_start(first: dt.date, end: dt.date) -> dt.date:

@@ -454,3 +454,18 @@ def test_a_value_the_app_reads_given_twice_is_named(app, shared_data_dir):
         "momentum/DualMomentumModel",
         "40",
     )
+
+
+def test_a_hand_typed_sector_list_is_read_as_meant(app, shared_data_dir):
+    """'Energy, Utilities' dropped ' Utilities' as no GICS sector, 'telecommunication
+    services' was refused for its case, and 'Energy,Energy' drew two Energy chips."""
+    at, notes = _open_lab(
+        app, {"sectors": "Energy, Utilities ,energy,telecommunication services,,Energy"}
+    )
+    assert not at.exception, at.exception
+    assert at.sidebar.multiselect(key="g_sectors").value == [
+        "Energy",
+        "Utilities",
+        "Telecommunication Services",
+    ]
+    assert "not GICS sectors" not in notes
