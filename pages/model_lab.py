@@ -20,7 +20,7 @@ from mltrainer.plots.common import wrap_title
 from ui import links
 from ui.compute import backtest, params_key, prepare_with_progress, refits
 from ui.context import current, load
-from ui.data import default_tickers, no_ticker_reason, universe_tickers
+from ui.data import default_tickers, kept_picks, no_ticker_reason, universe_tickers
 from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.lab import (
@@ -143,14 +143,22 @@ if universe == "sp500":
 else:
     where = f"the {data.source} data" + (" in the chosen sectors" if sel.sectors else "")
     from_url = link_tickers(url, options, where)  # the whole universe needs none
+    # picks the list no longer offers (a new range or sector filter) stay, offered last:
+    # T and VZ picked under Telecommunication Services in 2010 vanished when the range
+    # moved to 2020, and did not come back with 2010
+    outside = kept_picks(st.session_state.get("lab_tickers"), options, data.tickers)
     tickers = top.multiselect(
         "Tickers",
-        options,
+        options + outside,
         default=from_url or default_tickers(sel, 5),
         key="lab_tickers",
         max_selections=50,
         help="The model runs on these; the backtest trades them",
     )
+    if kept := [t for t in outside if t in tickers]:
+        reason = None if options else no_ticker_reason(sel)  # the list is empty: why
+        tail = f" {reason}" if reason else ""
+        top.caption(f"{', '.join(kept)}: not in the sidebar's sectors in this range, kept.{tail}")
 st.caption(f"**{short(key)}** ({cls.output_kind}) — {cls.description}")
 if not tickers:
     st.info(no_ticker_reason(sel) or "Pick at least one ticker.")
@@ -224,7 +232,7 @@ if family == "ml":
     )
 with friendly(f"{short(key)} could not run"):
     if refits(cls):  # seconds to minutes of fits: a bar of them, not a bare spinner
-        prepare_with_progress(sel.source, key, pk, tk, sel.start, sel.end)
+        prepare_with_progress(sel.source, key, pk, tk, sel.start, sel.end, short(key))
     run = lab_run(sel.source, key, pk, tk, sel.start, sel.end, costs, bench, universe)
 out, bt = run["output"], run["backtest"]
 

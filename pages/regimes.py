@@ -22,7 +22,7 @@ from mltrainer.regime_summary import MIN_STAT_DAYS, current_run, range_summary
 from ui import links
 from ui.compute import params_key, refits, run_index_model, run_model, run_with_progress
 from ui.context import current, load
-from ui.data import index_close, universe_tickers
+from ui.data import index_close, kept_picks, universe_tickers
 from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.layout import control_row, fit, metric_row
@@ -46,6 +46,8 @@ if data is None:
 regime_keys = by_family().get("regime", [])
 top = control_row()
 series_options = [INDEX, *universe_tickers(sel)]
+outside = kept_picks(st.session_state.get("rg_series"), series_options, data.tickers)
+series_options += outside  # a ticker the new range's sector list leaves out stays
 series = top.selectbox(
     "Series",
     series_options,
@@ -55,6 +57,8 @@ series = top.selectbox(
     "ticker of the selected data source",
     width=fit(series_options),
 )
+if series in outside:
+    top.caption(f"{series}: not in the sidebar's sectors in this range, kept")
 chosen = top.multiselect(
     "Regime models",
     regime_keys,
@@ -81,9 +85,10 @@ slow = [short(k) for k in chosen if get_model(k).costly_columns]
 if slow:  # minutes without a word read as a hung page
     st.caption(
         f"{', '.join(slow)} refits a maximum-likelihood model on past data every "
-        "`refit_every` days: a first run over the index's history (from 1990) takes "
-        "seconds with 2 regimes and one to two minutes with 3; the result is then kept "
-        "for every session."
+        "`refit_every` days: a first run over "
+        + ("the index's history (from 1990)" if series == INDEX else f"{series}'s history")
+        + " takes seconds with 2 regimes and up to a few minutes with 3 (a bar counts the "
+        "refits); the result is then kept for every session."
     )
 
 end = sel.end
@@ -107,7 +112,7 @@ for i, key in enumerate(chosen):
     with friendly(f"{short(key)} could not run", stop=False):
         if refits(get_model(key)):  # seconds to minutes of fits: a bar of its refits
             source, on = (None, ()) if series == INDEX else (sel.source, (series,))
-            outputs[key] = run_with_progress(source, key, pk, on, sel.start, end)
+            outputs[key] = run_with_progress(source, key, pk, on, sel.start, end, short(key))
         elif series == INDEX:
             outputs[key] = run_index_model(key, pk, sel.start, end)
         else:

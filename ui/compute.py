@@ -78,19 +78,20 @@ def refits(cls: type) -> bool:
 
 
 def run_with_progress(
-    source: str | None, key: str, params: tuple, tickers: tuple, start, end
+    source: str | None, key: str, params: tuple, tickers: tuple, start, end, name: str = ""
 ) -> ModelOutput:
     """:func:`run_model` (:func:`run_index_model` when ``source`` is None) for a model
     whose fits take minutes (Markov switching with 3 regimes, the ML ensemble): a
     progress bar of its steps (the ML refits, a lone series' Markov refits, else the
     tickers) instead of a bare spinner; memoised per server, and what
-    :func:`run_model` then serves for the same arguments. Returns a copy: the kept
-    result is shared by every session."""
-    return copy.deepcopy(prepare_with_progress(source, key, params, tickers, start, end))
+    :func:`run_model` then serves for the same arguments. ``name``: the model as the
+    page calls it (default: its class name). Returns a copy: the kept result is shared
+    by every session."""
+    return copy.deepcopy(prepare_with_progress(source, key, params, tickers, start, end, name))
 
 
 def prepare_with_progress(
-    source: str | None, key: str, params: tuple, tickers: tuple, start, end
+    source: str | None, key: str, params: tuple, tickers: tuple, start, end, name: str = ""
 ) -> ModelOutput:
     """:func:`run_with_progress`'s run and bar, returning the kept (shared, not to be
     changed) result: the Model Lab calls it for the bar only, then reads its copy
@@ -102,7 +103,7 @@ def prepare_with_progress(
         with execution(progress=progress):
             return _run(source, key, params, tickers, start, end)
 
-    label = f"{key.split('/')[-1].removesuffix('Model')}: walk-forward fits"
+    label = f"{name or key.split('/')[-1]}: walk-forward fits"
     cache_key = (source, key, params, tickers, start, end)
     return with_progress(result_store(*SLOW_RUNS), cache_key, label, compute)
 

@@ -40,6 +40,16 @@ def universe_tickers(sel: Selection) -> list[str]:
     return data.tickers_in_sectors(sel.sectors, sel.start, sel.end)
 
 
+def kept_picks(picked: object, offered: list[str], known: list[str]) -> list[str]:
+    """The earlier picks (a widget's value) that the data has but ``offered`` no longer
+    lists: a page keeps them, offered last, instead of dropping them unsaid."""
+    if not isinstance(picked, (list, tuple, str)):
+        return []
+    picked = [picked] if isinstance(picked, str) else picked
+    listed, have = set(offered), set(known)
+    return [t for t in picked if t not in listed and t in have]
+
+
 def no_ticker_reason(sel: Selection) -> str | None:
     """Why the sidebar's sectors leave no ticker to pick in its range (None when they do
     leave some, or no sector is chosen): a sector that did not exist yet in the range."""
@@ -128,6 +138,11 @@ def sector_daily_returns(source: str, start, end, sectors: tuple) -> pd.DataFram
 
     data = load(source)
     tickers = None if not sectors else [t for t in data.tickers if data.sectors.get(t) in sectors]
+    if tickers == []:  # select() would name no ticker
+        raise DataError(
+            f"no stock of this data is in {', '.join(sectors)} today: without membership "
+            "files the sector baskets take today's sectors"
+        )
     sub = data.select(tickers=tickers, start=start, end=end)
     rets = sub.returns()
     out = sector_returns(rets, sub.sectors)

@@ -185,3 +185,19 @@ def test_a_sector_the_next_source_lacks_is_dropped_with_a_word(app, shared_data_
     assert at.sidebar.multiselect(key="g_sectors").value == []
     said = " ".join(t.value for t in at.toast)
     assert "Telecommunication Services: not a sector of this data source" in said, said
+
+
+def test_todays_sector_baskets_say_when_no_stock_is_in_the_sectors(shared_data_dir):
+    """Without membership files the baskets take today's sectors; an earlier sector then
+    holds no stock, and the error named an empty ticker list ('no price for  from ...')."""
+    import datetime as dt
+
+    import pytest
+
+    from mltrainer.errors import DataError
+    from ui.data import sector_daily_returns
+
+    with pytest.raises(DataError, match="no stock of this data is in Telecommunication"):
+        sector_daily_returns(
+            "local", dt.date(2010, 1, 4), dt.date(2010, 12, 31), ("Telecommunication Services",)
+        )

@@ -304,7 +304,7 @@ def test_a_sector_filter_without_a_link_blames_no_link(app, shared_data_dir):
     at.sidebar.multiselect(key="g_sectors").set_value(["Energy"]).run()
     assert not at.exception, at.exception
     assert not [w.value for w in at.warning if "The link's" in w.value]
-    assert at.multiselect(key="lab_tickers").value  # Energy tickers to run on
+    assert at.multiselect(key="lab_tickers").value  # the picks stay, XOM in Energy
 
 
 def test_tickers_without_a_price_in_the_range_are_said_for_the_readers_range(app, shared_data_dir):
@@ -320,7 +320,7 @@ def test_tickers_without_a_price_in_the_range_are_said_for_the_readers_range(app
 def test_the_ticker_list_takes_the_sectors_the_stocks_had_in_the_range(app, shared_data_dir):
     """With Information Technology picked for 2010, the list left out GOOGL (today in
     Communication Services, which began 2018-09-24), and offered it under the later sector."""
-    app.query_params.update({"start": "2010-01-04", "end": "2010-12-31", "sectors": "Energy"})
+    app.query_params.update({"start": "2010-01-04", "end": "2010-12-31", "tickers": "AAPL"})
     at = open_page(app, "model_lab", "local")
     assert not at.exception, at.exception
     at.sidebar.multiselect(key="g_sectors").set_value(["Information Technology"]).run()
@@ -329,10 +329,14 @@ def test_the_ticker_list_takes_the_sectors_the_stocks_had_in_the_range(app, shar
     assert "GOOGL" in offered and "AAPL" in offered and "XOM" not in offered
     at.sidebar.multiselect(key="g_sectors").set_value(["Communication Services"]).run()
     assert not at.exception, at.exception
-    assert at.multiselect(key="lab_tickers").options == []
-    said = " ".join(i.value for i in at.info)
-    assert "No stock of this data was in Communication Services from 2010-01-04 to" in said
+    assert at.multiselect(key="lab_tickers").options == ["AAPL"]  # the pick, kept
+    said = " ".join(c.value for c in at.caption)
+    assert "AAPL: not in the sidebar's sectors in this range, kept. No stock of this data" in said
+    assert "was in Communication Services from 2010-01-04 to 2010-12-31" in said
     assert "Communication Services from 2018-09-24" in said
+    at.multiselect(key="lab_tickers").set_value([]).run()  # nothing picked, nothing listed
+    assert at.multiselect(key="lab_tickers").options == []
+    assert "No stock of this data was in Communication" in " ".join(i.value for i in at.info)
     at.sidebar.multiselect(key="g_sectors").set_value(["Telecommunication Services"]).run()
     assert not at.exception, at.exception
     assert {"T", "VZ"} <= set(at.multiselect(key="lab_tickers").options)
@@ -364,3 +368,31 @@ def test_a_machine_learning_run_shows_a_bar_of_its_refits(app, shared_data_dir, 
     assert done == total and int(total) > 10 and bar.proto.value == 100
     assert figure(at, "lab_output")["data"]
     assert [a[1] for a in fitted].count("ml/BaseMLModel") == 1, fitted
+
+
+def test_picked_tickers_stay_when_a_new_range_leaves_them_out_of_the_list(app, shared_data_dir):
+    """T and VZ picked under Telecommunication Services in 2010 vanished when the range
+    moved to 2020 (the sector had ended), and were gone again back in 2010."""
+    import datetime as dt
+
+    app.query_params.update(
+        {
+            "sectors": "Telecommunication Services",
+            "start": "2010-01-04",
+            "end": "2010-12-31",
+            "tickers": "T,VZ",
+        }
+    )
+    at = open_page(app, "model_lab", "local")
+    assert not errors(at), errors(at)
+    assert at.multiselect(key="lab_tickers").value == ["T", "VZ"]
+    dates = at.sidebar.date_input(key="g_dates")
+    dates.set_value((dt.date(2020, 1, 2), dt.date(2020, 12, 31))).run()
+    assert not errors(at), errors(at)
+    assert at.multiselect(key="lab_tickers").value == ["T", "VZ"]
+    said = " ".join(c.value for c in at.caption)
+    assert "T, VZ: not in the sidebar's sectors in this range, kept" in said
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2010, 1, 4), dt.date(2010, 12, 31)))
+    at.run()
+    assert at.multiselect(key="lab_tickers").value == ["T", "VZ"]
+    assert "kept" not in " ".join(c.value for c in at.caption)

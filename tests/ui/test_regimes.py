@@ -119,3 +119,22 @@ def test_days_in_a_regime_that_began_before_the_range_are_a_lower_bound(
     at.switch_page(str(PROJECT_ROOT / "pages" / "home.py")).run()  # its caption says the same
     since = help_text.removeprefix("Trading days ").split(" (")[0]
     assert any(c.value.startswith(f"in this regime {since} · index to {end}") for c in at.caption)
+
+
+def test_a_series_the_new_range_leaves_out_of_the_list_stays(app, shared_data_dir):
+    """VZ picked under Telecommunication Services in 2010 turned into the S&P 500 index
+    unsaid when the range moved to 2020."""
+    import datetime as dt
+
+    app.query_params.update(
+        {"sectors": "Telecommunication Services", "start": "2010-01-04", "end": "2010-12-31"}
+    )
+    at = open_page(app, "regimes", "local")
+    at.selectbox(key="rg_series").select("VZ").run()
+    assert not at.exception, at.exception
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2020, 1, 2), dt.date(2020, 12, 31)))
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="rg_series").value == "VZ"
+    said = " ".join(c.value for c in at.caption)
+    assert "VZ: not in the sidebar's sectors in this range, kept" in said
