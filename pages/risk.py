@@ -23,7 +23,6 @@ from mltrainer.plots.risk import (
 )
 from mltrainer.reports.stress_report import DEFAULT_METHODS, StressSettings
 from mltrainer.reports.stress_var import MIN_BACKTEST_DAYS
-from mltrainer.risk_stress.scenarios import HISTORICAL_SCENARIOS
 from ui.context import current, load
 from ui.feedback import friendly, stop
 from ui.figures import shared
@@ -36,6 +35,7 @@ from ui.risk import (
     report_html,
     report_pdf,
     settings_tuple,
+    skipped_lines,
     stress_report,
     trading_days,
     var_backtest,
@@ -312,15 +312,8 @@ with tab_stress:
             "Hypothetical scenarios are instantaneous shocks to today's book: they have no "
             "window and no drawdown path (blank cells)."
         )
-        outside = [r.name for r in HISTORICAL_SCENARIOS if r.key in report.skipped]
-        if outside:
-            st.caption(
-                f"Not replayed: {', '.join(outside)}: the portfolio's tickers have no "
-                f"prices then (history from {report.meta['history_start']})."
-            )
-        for name, reason in report.skipped.items():
-            if name not in {r.key for r in HISTORICAL_SCENARIOS}:
-                st.caption(f"Skipped {name}: {reason}")
+        for line in skipped_lines(report):
+            st.caption(line)
     left, right = st.columns([1, 2])
     names = [r.name for r in report.scenarios]
     # drawn while the tab is closed too: the selection stays in the URL

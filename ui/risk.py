@@ -380,3 +380,27 @@ def trading_days(dates: pd.DatetimeIndex, start, end) -> str:
     short enough for a metric; its caption says they are trading days and gives the dates."""
     n = int(((dates > pd.Timestamp(start)) & (dates <= pd.Timestamp(end))).sum())
     return f"{fmt.integer(n)} day{'' if n == 1 else 's'}"
+
+
+def skipped_lines(report) -> list[str]:
+    """Captions for the scenarios the report did not run, one per reason: an episode
+    after the book's date is not one without prices (a 2010 book read 'COVID-19: the
+    portfolio's tickers have no prices then')."""
+    from mltrainer.risk_stress.scenarios import HISTORICAL_SCENARIOS
+
+    last, first = (pd.Timestamp(report.meta[k]) for k in ("last_date", "history_start"))
+    groups: dict[str, list[str]] = {}
+    for s in HISTORICAL_SCENARIOS:
+        if s.key not in report.skipped:
+            continue
+        if s.end > last:
+            why = f"it ends after the book's date, {last.date()}"
+        elif s.start < first:
+            why = f"it starts before the data's history ({first.date()} on)"
+        else:
+            why = report.skipped[s.key]
+        groups.setdefault(why, []).append(s.name)
+    lines = [f"Not replayed: {', '.join(names)}: {why}." for why, names in groups.items()]
+    known = {s.key for s in HISTORICAL_SCENARIOS}
+    lines += [f"Skipped {k}: {v}" for k, v in report.skipped.items() if k not in known]
+    return lines

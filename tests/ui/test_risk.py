@@ -360,3 +360,16 @@ def test_a_scenario_no_longer_replayed_is_named_when_the_pick_falls_back(app, sh
     assert any(
         c.value == f"{covid} is not replayed for this range; showing {shown}." for c in at.caption
     )
+
+
+def test_scenarios_after_the_books_date_are_said_to_be_after_it(app, shared_data_dir):
+    """A book of 2010-12-31 read 'Not replayed: August 2011 ... COVID-19: the
+    portfolio's tickers have no prices then', when those episodes come after its date."""
+    app.query_params.update({"start": "2005-01-03", "end": "2010-12-31"})
+    at = open_page(app, "risk", "local")
+    at = open_tab(at, "risk_tab", "Stress scenarios")
+    assert not errors(at), errors(at)
+    said = [c.value for c in at.caption if c.value.startswith("Not replayed")]
+    assert len(said) == 1 and "COVID" in said[0], said
+    assert said[0].endswith("it ends after the book's date, 2010-12-31."), said
+    assert "no prices" not in " ".join(c.value for c in at.caption)
