@@ -135,8 +135,10 @@ def backtest(
     cls = get_model(key)
     out = run_model(source, key, params, tickers, start, end)
     data = _data(source, tickers, start, end, "exact")
-    # the S&P 500 universe runs on every ticker of the data, none picked
-    setting = resolve_universe(data, universe, tickers_given=universe != SP500)
+    # the S&P 500 universe runs on every ticker of the data, or of a sidebar sector filter:
+    # those few have prices for few members because they were chosen, not for want of data
+    whole = universe == SP500 and len(tickers) == load(source).n_tickers
+    setting = resolve_universe(data, universe, tickers_given=not whole)
     bench = None
     if benchmark == "sp500":
         from ui.data import index_close

@@ -396,3 +396,23 @@ def test_picked_tickers_stay_when_a_new_range_leaves_them_out_of_the_list(app, s
     at.run()
     assert at.multiselect(key="lab_tickers").value == ["T", "VZ"]
     assert "kept" not in " ".join(c.value for c in at.caption)
+
+
+def test_the_index_as_it_was_in_chosen_sectors_blames_the_filter_not_the_data(app, shared_data_dir):
+    """Telecommunication Services with 'S&P 500 as it was' warned that only 0% of the
+    index members have prices, 'members delisted ... before the data was collected'."""
+    app.query_params.update(
+        {
+            "sectors": "Telecommunication Services",
+            "start": "2015-01-02",
+            "end": "2017-12-29",
+            "universe": "sp500",
+            "family": "momentum",
+            "model": "momentum/TimeSeriesMomentumModel",
+        }
+    )
+    at = open_page(app, "model_lab", "local")
+    assert not errors(at), errors(at)
+    said = " ".join(w.value for w in at.warning) + " ".join(c.value for c in at.caption)
+    assert "before the data was collected" not in said
+    assert "given are a subset of the index" in said, said
