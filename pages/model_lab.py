@@ -147,7 +147,7 @@ else:
     # T and VZ picked under Telecommunication Services in 2010 vanished when the range
     # moved to 2020, and did not come back with 2010
     outside = kept_picks(st.session_state.get("lab_tickers"), options, data.tickers)
-    tickers = top.multiselect(
+    tickers = st.multiselect(  # its own row: up to 50 chips were cut to "AAPL, MS…"
         "Tickers",
         options + outside,
         default=from_url or default_tickers(sel, 5),
@@ -158,7 +158,7 @@ else:
     if kept := [t for t in outside if t in tickers]:
         reason = None if options else no_ticker_reason(sel)  # the list is empty: why
         tail = f" {reason}" if reason else ""
-        top.caption(f"{', '.join(kept)}: not in the sidebar's sectors in this range, kept.{tail}")
+        st.caption(f"{', '.join(kept)}: not in the sidebar's sectors in this range, kept.{tail}")
 st.caption(f"**{short(key)}** ({cls.output_kind}) — {cls.description}")
 if not tickers:
     st.info(no_ticker_reason(sel) or "Pick at least one ticker.")
