@@ -351,15 +351,8 @@ def test_a_machine_learning_run_shows_a_bar_of_its_refits(app, shared_data_dir, 
     fitted = []
     real = compute._run
     monkeypatch.setattr(compute, "_run", lambda *args: fitted.append(args) or real(*args))
-    app.query_params.update(
-        {
-            "family": "ml",
-            "model": "ml/BaseMLModel",
-            "tickers": "AAPL,MSFT",
-            "start": "2012-01-03",
-            "end": "2014-12-31",
-        }
-    )
+    link = {"family": "ml", "model": "ml/BaseMLModel", "tickers": "AAPL,MSFT"}
+    app.query_params.update(link | {"start": "2012-01-03", "end": "2014-12-31"})
     at = open_page(app, "model_lab", "local")
     assert not errors(at), errors(at)
     assert [s.label for s in at.get("status")] == ["BaseML: walk-forward fits done"]
@@ -375,14 +368,8 @@ def test_picked_tickers_stay_when_a_new_range_leaves_them_out_of_the_list(app, s
     moved to 2020 (the sector had ended), and were gone again back in 2010."""
     import datetime as dt
 
-    app.query_params.update(
-        {
-            "sectors": "Telecommunication Services",
-            "start": "2010-01-04",
-            "end": "2010-12-31",
-            "tickers": "T,VZ",
-        }
-    )
+    telecom = {"sectors": "Telecommunication Services", "tickers": "T,VZ"}
+    app.query_params.update(telecom | {"start": "2010-01-04", "end": "2010-12-31"})
     at = open_page(app, "model_lab", "local")
     assert not errors(at), errors(at)
     assert at.multiselect(key="lab_tickers").value == ["T", "VZ"]
