@@ -107,7 +107,7 @@ window_label = st.select_slider(
 end = sel.end or data.dates[-1].date()
 with friendly("Returns could not be computed"):
     # every ticker: the treemap keeps the sidebar's sectors of its date, the table today's
-    rets = ticker_returns(sel.source, end, WINDOWS[window_label], ())
+    rets = ticker_returns(sel.source, end, WINDOWS[window_label])
 span = f"over {window_label}"
 held = int((data.dates <= pd.Timestamp(end)).sum()) - 1  # returns the data has up to end
 if held < WINDOWS[window_label]:  # the window reaches back before the data's first day

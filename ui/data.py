@@ -151,16 +151,15 @@ def sector_daily_returns(source: str, start, end, sectors: tuple) -> pd.DataFram
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def ticker_returns(source: str, end, days: int, sectors: tuple) -> pd.DataFrame:
-    """Per ticker: its last close on or before ``end`` with that close's date, and the total
-    return (adjusted closes) over the last ``days`` trading days (``ticker, sector,
-    last_close, last_date, return``). The close is as traded where the data has it, as a
-    reader quotes a price (AAPL 322.56 on 2010-12-31, not 9.92 on April 2021's scale);
-    else the column is ``last_adj_close`` (:meth:`MarketData.quoted_close`)."""
+def ticker_returns(source: str, end, days: int) -> pd.DataFrame:
+    """Per ticker of the source: its last close on or before ``end`` with that close's
+    date, and the total return (adjusted closes) over the last ``days`` trading days
+    (``ticker, last_close, last_date, return``). The close is as traded where the data
+    has it, as a reader quotes a price (AAPL 322.56 on 2010-12-31, not 9.92 on April
+    2021's scale); else the column is ``last_adj_close`` (:meth:`MarketData.quoted_close`).
+    No sector here: the views take each member's sector on their own date."""
     data = load(source)
     tickers = data.tickers
-    if sectors:
-        tickers = [t for t in tickers if data.sectors.get(t) in sectors]
     close = data.adj_close.loc[: pd.Timestamp(end), tickers]
     tail = close.iloc[-(days + 1) :].ffill()
     quoted, as_traded = data.quoted_close(tickers)
@@ -169,7 +168,6 @@ def ticker_returns(source: str, end, days: int, sectors: tuple) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "ticker": tickers,
-            "sector": [data.sectors.get(t) or "Unknown" for t in tickers],
             "last_close" if as_traded else "last_adj_close": quoted.ffill().iloc[-1].to_numpy(),
             "last_date": pd.to_datetime(dated).dt.date.to_numpy(),
             "return": (tail.iloc[-1] / tail.iloc[0] - 1.0).to_numpy(),

@@ -17,7 +17,7 @@ from mltrainer.models.registry import by_family
 from ui import links
 from ui.compute import params_key, run_model
 from ui.context import Selection, load
-from ui.data import default_tickers, no_ticker_reason, universe_tickers
+from ui.data import default_tickers, kept_picks, no_ticker_reason, universe_tickers
 
 WEIGHTINGS = ("Equal", "Market cap", "Risk parity", "Sizing model", "Custom")
 PORTFOLIO_KEY = "portfolio"  # survives page switches (widget state does not)
@@ -90,8 +90,7 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str, tupl
     wanted = saved["tickers"] if "tickers" in saved else default_tickers(sel, 8)  # not on reruns
     # the book's tickers outside the sidebar's sectors stay in it (a filter narrowed the
     # book to XOM for good, and the Monitor kept all eight): offered after the others
-    everyone = set(universe_tickers(replace(sel, sectors=())))
-    outside = [t for t in wanted if t not in options and t in everyone]
+    outside = kept_picks(wanted, options, universe_tickers(replace(sel, sectors=())))
     options = options + outside
     default = [t for t in wanted if t in options]
     c1, c2, c3 = st.columns([4, 2, 2])

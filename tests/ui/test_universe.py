@@ -174,12 +174,12 @@ def test_the_table_quotes_the_close_of_its_date_not_the_adjusted_one(shared_data
     2010, when it closed at 322.56. Adjusted-only data says it is adjusted."""
     from ui.data import ticker_returns
 
-    rets = ticker_returns("local", "2010-12-31", 21, ()).set_index("ticker")
+    rets = ticker_returns("local", "2010-12-31", 21).set_index("ticker")
     assert rets.loc["AAPL", "last_close"] == pytest.approx(322.56, abs=0.005)
     assert rets.loc["KO", "last_close"] == pytest.approx(65.77, abs=0.005)
     assert str(rets.loc["AAPL", "last_date"]) == "2010-12-31"
     assert np.isnan(rets.loc["ABBV", "last_close"]) and pd.isna(rets.loc["ABBV", "last_date"])
-    bundled = ticker_returns("bundled", "2010-12-31", 21, ())
+    bundled = ticker_returns("bundled", "2010-12-31", 21)
     assert "last_adj_close" in bundled and "last_close" not in bundled
 
 
