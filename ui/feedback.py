@@ -16,7 +16,9 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from mltrainer import fmt
 from mltrainer.errors import MLTrainerError
+from mltrainer.numerics.parallel import step_unit
 from ui import links
 
 
@@ -151,7 +153,8 @@ def with_progress(store: ResultStore, key, label: str, fn: Callable):
             bar = st.progress(0.0)
 
             def progress(done: int, total: int) -> None:
-                bar.progress(min(done / max(total, 1), 1.0), text=f"{done} of {total}")
+                text = f"{done:,} of {fmt.count(total, step_unit().removesuffix('s'))}"
+                bar.progress(min(done / max(total, 1), 1.0), text=text)
 
             try:
                 result = fn(progress)

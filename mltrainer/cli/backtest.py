@@ -345,14 +345,17 @@ def _workers(n_jobs: int) -> int:
 def _progress_bar(show: bool) -> Iterator[tuple[Progress, Progress]]:
     """Callbacks ``(done, total)`` for the runs of a walk-forward and the fits inside.
 
-    One tqdm bar on stderr counts the runs; its postfix, the refits of the model running
-    in this process. None for both when ``show`` is false (no bar either when stderr is
+    One tqdm bar on stderr counts the runs; its postfix, the steps (refits or tickers,
+    as :func:`~mltrainer.numerics.parallel.step_unit` says) of the model running in this
+    process. None for both when ``show`` is false (no bar either when stderr is
     not a terminal).
     """
     if not show:
         yield None, None
         return
     from tqdm import tqdm
+
+    from mltrainer.numerics.parallel import step_unit
 
     bar = tqdm(
         total=None, desc="walk-forward", unit="run", file=sys.stderr, leave=False, disable=None
@@ -364,7 +367,7 @@ def _progress_bar(show: bool) -> Iterator[tuple[Progress, Progress]]:
         bar.refresh()
 
     def on_fit(done: int, total: int) -> None:
-        bar.set_postfix_str(f"refit {done}/{total}")
+        bar.set_postfix_str(f"{step_unit()} {done}/{total}")
 
     try:
         yield on_run, on_fit

@@ -121,7 +121,7 @@ def walk_forward_predict(
     settings = current_execution()
     # n_jobs None: in-process, in turn (a configured Dask cluster still takes the refits)
     with execution(settings.n_jobs or 1, settings.progress, settings.scheduler):
-        results = map_tickers(refit, tasks)
+        results = map_tickers(refit, tasks, unit="refits")
     out = np.full((n_dates, n_tickers), np.nan)
     log = []
     for k, (row, end, (pred, okp, info)) in enumerate(zip(rows, ends, results, strict=True)):

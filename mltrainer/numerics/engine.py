@@ -212,7 +212,7 @@ def imap_tasks(
     yield from _joblib_imap(fn, tasks, shared, jobs)
 
 
-def map_tickers(fn: Callable, tasks: Sequence[tuple]) -> list:
+def map_tickers(fn: Callable, tasks: Sequence[tuple], unit: str = "tickers") -> list:
     """``[fn(*task) for task in tasks]``: on the Dask cluster when one is in force
     (:func:`scheduler_address`; never from inside a Dask task), else on local workers
     (:func:`mltrainer.numerics.parallel.map_tickers`). The same results either way.
@@ -220,20 +220,18 @@ def map_tickers(fn: Callable, tasks: Sequence[tuple]) -> list:
     The universe-wide per-ticker fits (GARCH, regime switching, the ML refits) run here.
     ``fn`` is sent to the cluster once (scattered: a partial may hold the whole feature
     panel), each task carries only its own arguments; ``progress(done, total)`` of the
-    execution settings is called as tasks finish.
+    execution settings is called as tasks finish (``unit``: what a task is).
     """
     client = connect()
     if client is None:
-        return parallel.map_tickers(fn, tasks)
+        return parallel.map_tickers(fn, tasks, unit)
     progress = current_execution().progress
     out: list = [None] * len(tasks)
-    if progress is not None:
-        progress(0, len(tasks))
+    parallel.report(progress, 0, len(tasks), unit)
     name = f"tickers-{getattr(fn, '__name__', None) or getattr(fn, 'func', fn).__name__}"
     for done, (i, result) in enumerate(_dask_imap(client, _apply, tasks, fn, name), start=1):
         out[i] = result
-        if progress is not None:
-            progress(done, len(tasks))
+        parallel.report(progress, done, len(tasks), unit)
     return out
 
 

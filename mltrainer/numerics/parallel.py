@@ -19,7 +19,7 @@ from typing import TypeVar
 from mltrainer.numerics.threads import single_thread
 
 Progress = Callable[[int, int], None] | None
-"""A callback ``progress(done, total)``, or None."""
+"""A callback ``progress(done, total)``, or None; :func:`step_unit` says what it counts."""
 
 T = TypeVar("T")
 N_JOBS = 2  # the CI and dashboard machines have two cores
@@ -38,6 +38,7 @@ class Execution:
 
 DEFAULT_EXECUTION = Execution()  # frozen, so sharing one default instance is safe
 _EXECUTION: ContextVar[Execution] = ContextVar("mltrainer_execution", default=DEFAULT_EXECUTION)
+_UNIT: ContextVar[str] = ContextVar("mltrainer_progress_unit", default="tasks")
 
 
 @contextmanager
@@ -59,15 +60,32 @@ def current_execution() -> Execution:
     return _EXECUTION.get()
 
 
-def reported(items: Sequence[T]) -> Iterator[tuple[int, T]]:
-    """``enumerate(items)``, calling the execution's ``progress(i, len(items))`` before
-    each item: a task's own steps (its refits), which :func:`map_tickers` lets through
-    only to a task that runs alone."""
+def step_unit() -> str:
+    """What the ``done`` and ``total`` of the progress call in flight count, as a plural
+    noun ("tickers", "refits"): a progress callback may read it to label its bar."""
+    return _UNIT.get()
+
+
+def report(progress: Progress, done: int, total: int, unit: str) -> None:
+    """Call ``progress(done, total)`` (if any) with :func:`step_unit` set to ``unit``."""
+    if progress is None:
+        return
+    token = _UNIT.set(unit)
+    try:
+        progress(done, total)
+    finally:
+        _UNIT.reset(token)
+
+
+def reported(items: Sequence[T], unit: str = "refits") -> Iterator[tuple[int, T]]:
+    """``enumerate(items)``, reporting ``(i, len(items))`` before each item and
+    ``(len(items), len(items))`` after the last: a task's own steps (its refits), which
+    :func:`map_tickers` lets through only to a task that runs alone."""
     progress = current_execution().progress
     for i, item in enumerate(items):
-        if progress is not None:
-            progress(i, len(items))
+        report(progress, i, len(items), unit)
         yield i, item
+    report(progress, len(items), len(items), unit)
 
 
 def _run_chunk(fn: Callable, chunk: Sequence[tuple]) -> list:
@@ -76,32 +94,37 @@ def _run_chunk(fn: Callable, chunk: Sequence[tuple]) -> list:
         return [fn(*task) for task in chunk]
 
 
-def map_tickers(fn: Callable, tasks: Sequence[tuple]) -> list:
+def map_tickers(fn: Callable, tasks: Sequence[tuple], unit: str = "tickers") -> list:
     """``[fn(*task) for task in tasks]``, in parallel with joblib when worth it.
 
     Reads :func:`current_execution`: ``n_jobs`` (None: up to :data:`N_JOBS` workers,
     and in-process below :data:`PARALLEL_MIN_TASKS` tasks, since starting workers that
     import arch, scipy and pandas costs seconds; an explicit ``n_jobs > 1`` always uses
     workers) and ``progress(done, total)``, called once with ``(0, total)`` and then as
-    tasks finish. A lone task sees the same ``progress`` and may report its own steps
-    (a Markov fit's refits) where the bar would otherwise wait at 0 of 1; tasks among
-    several see none. Every task runs with one BLAS thread, so a result is the same
-    wherever it runs.
+    tasks finish, with :func:`step_unit` ``unit`` (what a task is). A lone task sees the
+    same ``progress`` and may report its own steps (a Markov fit's refits, ending at n of
+    n) where the bar would otherwise wait at 0 of 1; tasks among several see none. Every
+    task runs with one BLAS thread, so a result is the same wherever it runs.
     """
     settings = current_execution()
     progress = settings.progress
     total = len(tasks)
-    if progress is not None:
-        progress(0, total)
+    report(progress, 0, total, unit)
     jobs = N_JOBS if settings.n_jobs is None else settings.n_jobs
     if jobs == 1 or total < (PARALLEL_MIN_TASKS if settings.n_jobs is None else 2):
         results = []
-        inner = progress if total == 1 else None
-        with single_thread(), execution(settings.n_jobs, inner, settings.scheduler):
+        steps: list[int] = []  # a lone task's own reports: its bar ends at its last step
+
+        def inner(done: int, of: int) -> None:
+            steps.append(done)
+            progress(done, of)
+
+        lone = inner if progress is not None and total == 1 else None
+        with single_thread(), execution(settings.n_jobs, lone, settings.scheduler):
             for i, task in enumerate(tasks, start=1):
                 results.append(fn(*task))
-                if progress is not None:
-                    progress(i, total)
+                if not steps:
+                    report(progress, i, total, unit)
         return results
     from joblib import Parallel, delayed
 
@@ -113,6 +136,5 @@ def map_tickers(fn: Callable, tasks: Sequence[tuple]) -> list:
         delayed(_run_chunk)(fn, chunk) for chunk in chunks
     ):
         results.extend(part)
-        if progress is not None:
-            progress(len(results), total)
+        report(progress, len(results), total, unit)
     return results

@@ -21,7 +21,7 @@ from mltrainer.models.ml import (
     EnsembleMLModel,
     ReinforcementLearningModel,
 )
-from mltrainer.numerics.parallel import execution
+from mltrainer.numerics.parallel import execution, step_unit
 from mltrainer.numerics.rolling import causal_split_volume
 from tests.models.fast_settings import fast_params
 
@@ -322,10 +322,10 @@ def test_bad_input(data):
 
 def test_execution_progress_reports_every_refit(data):
     calls = []
-    with execution(progress=lambda done, total: calls.append((done, total))):
+    with execution(progress=lambda done, total: calls.append((done, total, step_unit()))):
         out = BaseMLModel(refit_every=252).run(data)
     n = len(out.tables["refits"])
-    assert calls == [(i, n) for i in range(0, n + 1)]
+    assert calls == [(i, n, "refits") for i in range(0, n + 1)]
 
 
 def test_refits_in_workers_give_the_same_signal(data):

@@ -489,18 +489,23 @@ def test_cross_parameter_rules():
 def test_a_lone_markov_series_reports_each_refit(index_prices, basket):
     """A 3-regime run took minutes behind a bar stuck at '0 of 1'; a lone series now
     reports each refit, and series among several report only as each one finishes."""
-    from mltrainer.numerics.parallel import execution
+    from mltrainer.numerics.parallel import execution, step_unit
 
     prices = index_prices["SP500"].loc["2005":"2010"]
     data = MarketData.from_close(prices.to_frame(), source="bundled")
     calls = []
-    with execution(progress=lambda done, total: calls.append((done, total))):
+
+    def record(done, total):
+        calls.append((done, total, step_unit()))
+
+    with execution(progress=record):
         out = RegimeSwitchingModel(min_train=504, refit_every=252).run(data)
     refits = len(out.tables["params"])
     assert refits == 4  # returns 504, 756, 1008, 1260 of the 1,510
-    assert calls == [(0, 1), *[(j, refits) for j in range(refits)], (1, 1)]
+    steps = [(j, refits, "refits") for j in range(refits + 1)]  # ends at 4 of 4
+    assert calls == [(0, 1, "tickers"), *steps]
     calls.clear()
     two = basket.select(tickers=["KO", "JNJ"], start="2005-01-03", end="2010-12-31")
-    with execution(n_jobs=1, progress=lambda done, total: calls.append((done, total))):
+    with execution(n_jobs=1, progress=record):
         RegimeSwitchingModel(min_train=504, refit_every=504).run(two)
-    assert calls == [(0, 2), (1, 2), (2, 2)]
+    assert calls == [(0, 2, "tickers"), (1, 2, "tickers"), (2, 2, "tickers")]

@@ -33,7 +33,7 @@ from mltrainer.models.volatility import (
     VolatilityForecastingModel,
     VolatilityRegimeDetectionModel,
 )
-from mltrainer.numerics.parallel import execution
+from mltrainer.numerics.parallel import execution, step_unit
 from mltrainer.numerics.schedule import calendar_refit_rows
 from mltrainer.numerics.variance import garch_backcast, garch_variance, mse_loss, qlike_loss
 
@@ -661,12 +661,17 @@ def test_a_lone_ticker_reports_each_refit(basket, make):
     a lone ticker's refits now report, and tickers among several only as each ends."""
     one = basket.select(tickers=["KO"], start="2010-01-04", end="2014-12-31")
     calls = []
-    with execution(progress=lambda done, total: calls.append((done, total))):
+
+    def record(done, total):
+        calls.append((done, total, step_unit()))
+
+    with execution(progress=record):
         make().run(one)
     refits = len(calendar_refit_rows(one.dates, "yearly"))
-    assert calls == [(0, 1), *[(k, refits) for k in range(refits)], (1, 1)]
+    steps = [(k, refits, "refits") for k in range(refits + 1)]  # ends at n of n
+    assert calls == [(0, 1, "tickers"), *steps]
     calls.clear()
     two = basket.select(tickers=["KO", "JNJ"], start="2010-01-04", end="2014-12-31")
-    with execution(n_jobs=1, progress=lambda done, total: calls.append((done, total))):
+    with execution(n_jobs=1, progress=record):
         make().run(two)
-    assert calls == [(0, 2), (1, 2), (2, 2)]
+    assert calls == [(0, 2, "tickers"), (1, 2, "tickers"), (2, 2, "tickers")]

@@ -357,8 +357,9 @@ def test_a_machine_learning_run_shows_a_bar_of_its_refits(app, shared_data_dir, 
     assert not errors(at), errors(at)
     assert [s.label for s in at.get("status")] == ["BaseML: walk-forward fits done"]
     (bar,) = at.get("progress")
-    done, total = bar.proto.text.split(" of ")
+    done, _, total, unit = bar.proto.text.split(" ")
     assert done == total and int(total) > 10 and bar.proto.value == 100
+    assert unit == "refits", bar.proto.text
     assert figure(at, "lab_output")["data"]
     assert [a[1] for a in fitted].count("ml/BaseMLModel") == 1, fitted
 
