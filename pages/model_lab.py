@@ -18,7 +18,7 @@ from mltrainer.plots.backtest import (
 )
 from mltrainer.plots.common import wrap_title
 from ui import links
-from ui.compute import backtest, params_key, prepare_with_progress, refits
+from ui.compute import backtest, params_key, prepare_with_progress, refits, run_model
 from ui.context import current, load
 from ui.data import default_tickers, kept_picks, no_ticker_reason, universe_tickers
 from ui.feedback import friendly, stop
@@ -233,8 +233,9 @@ if family == "ml":
 with friendly(f"{short(key)} could not run"):
     if refits(cls):  # seconds to minutes of fits: a bar of them, not a bare spinner
         prepare_with_progress(sel.source, key, pk, tk, sel.start, sel.end, short(key))
+    out = run_model(sel.source, key, pk, tk, sel.start, sel.end)
     run = lab_run(sel.source, key, pk, tk, sel.start, sel.end, costs, bench, universe)
-out, bt = run["output"], run["backtest"]
+bt = run["backtest"]
 
 tab_run, tab_wf, tab_compare = st.tabs(
     ["Output & backtest", "Walk-forward & sweep", "Side by side"],

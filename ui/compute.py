@@ -54,14 +54,23 @@ def _run(source: str | None, key: str, params: tuple, tickers: tuple, start, end
 SLOW_RUNS = ("slow_model_runs", 64)  # run_with_progress's store: run_model reads it too
 
 
-@st.cache_data(show_spinner="Running the model…", max_entries=64)
 def run_model(source: str, key: str, params: tuple, tickers: tuple, start, end) -> ModelOutput:
     """``Model(**params).run(data)`` on all the tickers' history up to ``end``, output
-    from ``start`` to ``end`` (the result of :func:`run_with_progress` when it ran it)."""
+    from ``start`` to ``end``: a copy of the result :func:`run_with_progress` keeps when
+    it ran it (not cached a second time: a refit model's output over the whole index is
+    tens of MB), else :func:`_cached_run`'s."""
     from ui.feedback import result_store
 
     done = result_store(*SLOW_RUNS).get((source, key, params, tickers, start, end))
-    return done if done is not None else _run(source, key, params, tickers, start, end)
+    if done is not None:
+        return copy.deepcopy(done)
+    return _cached_run(source, key, params, tickers, start, end)
+
+
+@st.cache_data(show_spinner="Running the model…", max_entries=64)
+def _cached_run(source: str, key: str, params: tuple, tickers: tuple, start, end) -> ModelOutput:
+    """:func:`_run`, memoised per server."""
+    return _run(source, key, params, tickers, start, end)
 
 
 @st.cache_data(show_spinner="Running the regime model on the index…", max_entries=32)

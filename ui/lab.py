@@ -12,7 +12,7 @@ from mltrainer.models.params import BoolParam, ChoiceParam, FloatParam, IntParam
 from mltrainer.models.registry import get_model
 from mltrainer.validate import from_query, parse_float, parse_tickers
 from ui import links
-from ui.compute import _data, backtest, run_model
+from ui.compute import _data, backtest
 from ui.feedback import result_store, with_progress
 
 URL_KEYS = ("family", "model", "tickers", "ticker", "costs", "bench", "universe")
@@ -206,11 +206,11 @@ def lab_run(
     bench: str,
     universe: str = "survivors",
 ) -> dict:
-    """The model's output and (for signal/weights models) its backtest; recorded once
-    per distinct run in the audit trail."""
+    """The backtest of a signal/weights model (None for other kinds) and the run's audit
+    record, recorded once per distinct run. The output itself is :func:`run_model`'s:
+    not kept here a second time."""
     from mltrainer import audit
 
-    out = run_model(source, key, params, tickers, start, end)
     bt = (
         backtest(source, key, params, tickers, start, end, costs, bench, universe)
         if backtestable(key)
@@ -238,7 +238,7 @@ def lab_run(
         note = rec["id"]
     except (OSError, MLTrainerError) as exc:
         note = f"not recorded in the audit trail: {exc}"
-    return {"output": out, "backtest": bt, "audit": note}
+    return {"backtest": bt, "audit": note}
 
 
 def grid_values(spec, n: int, center=None) -> list:

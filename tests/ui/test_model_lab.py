@@ -348,9 +348,12 @@ def test_a_machine_learning_run_shows_a_bar_of_its_refits(app, shared_data_dir, 
     draws from that result: the model is fitted once."""
     from ui import compute
 
-    fitted = []
-    real = compute._run
+    fitted, cached = [], []
+    real, real_cached = compute._run, compute._cached_run
     monkeypatch.setattr(compute, "_run", lambda *args: fitted.append(args) or real(*args))
+    monkeypatch.setattr(
+        compute, "_cached_run", lambda *args: cached.append(args) or real_cached(*args)
+    )
     link = {"family": "ml", "model": "ml/BaseMLModel", "tickers": "AAPL,MSFT"}
     app.query_params.update(link | {"start": "2012-01-03", "end": "2014-12-31"})
     at = open_page(app, "model_lab", "local")
@@ -362,6 +365,8 @@ def test_a_machine_learning_run_shows_a_bar_of_its_refits(app, shared_data_dir, 
     assert unit == "refits", bar.proto.text
     assert figure(at, "lab_output")["data"]
     assert [a[1] for a in fitted].count("ml/BaseMLModel") == 1, fitted
+    # the page and its backtest read copies of the kept run: none is cached a second time
+    assert "ml/BaseMLModel" not in [a[1] for a in cached], cached
 
 
 def test_picked_tickers_stay_when_a_new_range_leaves_them_out_of_the_list(app, shared_data_dir):
