@@ -248,7 +248,13 @@ with tab_run:
     price = data.adj_close[ticker].loc[primary.index[0] : primary.index[-1]].rename(ticker)
     st.plotly_chart(
         shared(
-            model_output_chart, price, shown, cls.output_kind, title=f"{short(key)} on {ticker}"
+            model_output_chart,
+            price,
+            shown,
+            cls.output_kind,
+            title=f"{short(key)} on {ticker}",
+            # what the models read: AAPL closed at 560.99 on 2012-06-01, 17.26 adjusted
+            price_label="adjusted close",
         ),
         width="stretch",
         key="lab_output",

@@ -179,6 +179,7 @@ st.plotly_chart(
         log_scale=log_scale,
         height=440,
         title=f"{series}: {short(detail)} regimes",
+        price_label="index level" if series == INDEX else "adjusted close",
     ),
     width="stretch",
     key="rg_price",

@@ -28,9 +28,15 @@ OUTPUT_AXIS = {
 
 
 def model_output_chart(
-    price: pd.Series, output: pd.DataFrame, kind: str, title: str | None = None, height: int = 460
+    price: pd.Series,
+    output: pd.DataFrame,
+    kind: str,
+    title: str | None = None,
+    height: int = 460,
+    price_label: str = "price",
 ) -> go.Figure:
-    """The price on top, the model's output below (one line per output column).
+    """The price on top (its axis titled ``price_label``), the model's output below (one
+    line per output column).
 
     For a regime model the price panel is shaded by regime instead.
     """
@@ -72,7 +78,7 @@ def model_output_chart(
             col=1,
         )
     axis_title, axis_range, fmt = OUTPUT_AXIS.get(kind, ("value", None, None))
-    fig.update_yaxes(title_text="price", row=1, col=1)
+    fig.update_yaxes(title_text=price_label, row=1, col=1)
     fig.update_yaxes(title_text=axis_title, range=axis_range, tickformat=fmt, row=2, col=1)
     if kind == "signal":
         fig.add_hline(y=0, line={"color": "#999", "width": 1}, row=2, col=1)

@@ -52,9 +52,11 @@ def price_with_regimes(
     log_scale: bool = False,
     height: int = 420,
     regime_label: str = "regime",
+    price_label: str | None = None,
 ) -> go.Figure:
-    """A price line over a background coloured by regime (0 = calmest, green, to the most
-    stressed, red), with NBER recessions as a dark band along the top.
+    """A price line (its axis titled ``price_label``) over a background coloured by
+    regime (0 = calmest, green, to the most stressed, red), with NBER recessions as a dark
+    band along the top.
 
     ``names`` maps label -> name (``{0: "calm", ...}``) for the legend.
     """
@@ -86,6 +88,8 @@ def price_with_regimes(
     )
     if log_scale:  # the price axis only: the background's hidden axis stays linear
         fig.update_layout(yaxis_type="log")
+    if price_label:
+        fig.update_layout(yaxis_title_text=price_label)
     # the legend under the plot: a regime per entry and the recessions wrap onto more
     # lines in a narrow chart, and above the plot they rose over the title (414, 800 px)
     fig = finish(fig, title, height, legend_top=False)

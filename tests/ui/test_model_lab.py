@@ -28,6 +28,9 @@ def test_model_lab_renders_with_its_widgets(app, shared_data_dir, source):
     signal = array(trace(fig, "signal: AAPL")["y"])
     assert set(np.unique(signal[np.isfinite(signal)])) <= {-1.0, -0.5, 0.0, 0.5, 1.0}
     assert "Sharpe" in metrics(at) and figure(at, "lab_equity")["data"]
+    # the price panel draws the adjusted close the model reads, and says so: its axis
+    # said "price" over AAPL at ~17 in 2012, when it traded at ~560
+    assert fig["layout"]["yaxis"]["title"]["text"] == "adjusted close"
 
 
 def test_moving_a_slider_changes_the_output_the_backtest_and_the_url(app, shared_data_dir):

@@ -30,6 +30,7 @@ def test_regimes_render_on_the_index(app, shared_data_dir, source):
         chart_keys(at)
     )
     fig = figure(at, "rg_price")
+    assert fig["layout"]["yaxis"]["title"]["text"] == "index level"
     labels = background(fig)
     assert set(np.unique(labels[np.isfinite(labels)])) == {0.0, 1.0, 2.0}
     names = {t.get("name") for t in fig["data"]}
@@ -63,6 +64,8 @@ def test_a_ticker_and_model_agreement(app, shared_data_dir):
         ]
     ).run()
     assert not errors(at)
+    # a ticker's line is its adjusted close (JPM: 20.66 on 2003-06-02, traded at 33.92)
+    assert figure(at, "rg_price")["layout"]["yaxis"]["title"]["text"] == "adjusted close"
     strip = figure(at, "rg_agreement")["data"][0]
     assert list(strip["y"]) == ["Volatility", "RegimeSwitching", "ChangePoint", "majority"]
     pairs = array(figure(at, "rg_pairs")["data"][0]["z"]).astype(float)
