@@ -40,6 +40,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mltrainer import config
+from mltrainer.data.cache_readonly import LayeredStore, open_read_only
 from mltrainer.errors import DataError, MLTrainerError, SourceError
 
 log = logging.getLogger(__name__)
@@ -552,14 +553,22 @@ def get_cache() -> DataCache:
                 if directory.is_file()
                 else getattr(exc, "strerror", None) or str(exc)
             )
+            fallback = Path(tempfile.mkdtemp(prefix="mltrainer-cache-"))
+            atexit.register(shutil.rmtree, fallback, ignore_errors=True)
+            _CACHES[directory] = store = DataCache(fallback)
+            # a read-only cache (a pre-warmed volume, a folder made read-only) is still read
+            shelf = open_read_only(directory, SafeDisk(str(directory)))
+            if shelf is not None:
+                store._store = LayeredStore(store._store, shelf)
             _PROBLEMS[directory] = (
                 f"the cache folder {directory} cannot be used ({reason}); this process "
                 "caches in a temporary folder instead, deleted when it ends"
+                if shelf is None
+                else f"the cache folder {directory} cannot be written ({reason}); this process "
+                f"reads its {shelf.count} entr{'y' if shelf.count == 1 else 'ies'} and caches "
+                "what it fetches in a temporary folder, deleted when it ends"
             )
             log.info("%s", _PROBLEMS[directory])  # the CLI and the sidebar show it
-            fallback = Path(tempfile.mkdtemp(prefix="mltrainer-cache-"))
-            atexit.register(shutil.rmtree, fallback, ignore_errors=True)
-            _CACHES[directory] = DataCache(fallback)
     return _CACHES[directory]
 
 
