@@ -262,9 +262,10 @@ class DataCache:
     def __init__(self, directory: str | Path | None = None):
         self.directory = Path(directory) if directory else config.cache_dir()
         self.directory.mkdir(parents=True, exist_ok=True)
-        # a read-only or foreign-owned folder still works; we just cannot tighten it
+        # group and others lose their rights; the owner gains none (a folder made read-only
+        # stays so); a foreign-owned folder still works, we just cannot tighten it
         with contextlib.suppress(OSError):
-            os.chmod(self.directory, 0o700)
+            os.chmod(self.directory, self.directory.stat().st_mode & 0o700)
         database = self.directory / diskcache.core.DBNAME
         with contextlib.suppress(FileExistsError, OSError):
             # created owner-only before SQLite opens it; SQLite gives its -wal and -shm

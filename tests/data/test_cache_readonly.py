@@ -89,14 +89,17 @@ def test_a_read_only_cache_is_served_and_new_entries_go_to_a_temporary_one(
     if how == "chmod":
         for path in [folder, *folder.rglob("*")]:
             path.chmod(stat.S_IMODE(path.stat().st_mode) & ~0o222)
+    before = _snapshot(folder)
     try:
         proc = _run(how, folder)
+        after = _snapshot(folder)
     finally:
         for path in [folder, *folder.rglob("*")]:
             path.chmod(stat.S_IMODE(path.stat().st_mode) | 0o200)
     if how == "ro-mount" and "mount" in proc.stderr and proc.returncode == 32:
         pytest.skip(f"no mount rights here: {proc.stderr.strip()[:200]}")
     assert proc.returncode == 0, proc.stderr
+    assert after == before  # not made writable again, no journal files added
     out, _, status = proc.stdout.partition("\n")
     doc = json.loads(out)
     # the cached series itself, not a stale or refetched copy (no server is reachable)
