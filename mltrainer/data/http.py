@@ -12,9 +12,12 @@ What it does for its callers:
   ``Content-Length`` before reading and while reading), so a hostile or broken server
   can neither hang the app nor fill its memory;
 - follows redirects itself, and never to another host when the request carries a key
-  (FRED takes its key in the query string, which a redirect would hand to the new host);
+  (FRED takes its key in the query string, which a redirect would hand to the new host),
+  nor off this machine while ``MLTRAINER_OFFLINE`` is set;
 - turns every failure into a :class:`~mltrainer.errors.SourceError` whose text names the
-  URL with any API key removed, and says what went wrong;
+  URL with any API key removed, and says what went wrong; text from the server (an error
+  body, a reason phrase) is shown with its control characters replaced, so it cannot
+  drive the user's terminal;
 - never lets a key reach a log record: retries are logged with the redacted URL, and a
   filter on urllib3's connection-pool logger redacts the request lines it writes at
   DEBUG level (FRED only accepts its key as a query parameter).
@@ -31,6 +34,7 @@ import os
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -283,11 +287,6 @@ class HttpClient:
             return None, f"timed out (no answer within {self._read_timeout():g} s)", None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             text = str(exc)
-            if _DNS_FAILURE.search(text):  # offline: retrying only makes the user wait
-                raise SourceError(
-                    f"{shown}: cannot resolve {urlsplit(url).hostname} "
-                    "(no network connection, or DNS failed)"
-                ) from None
             if "timed out" in text.lower():
                 return None, f"timed out (no answer within {self._read_timeout():g} s)", None
             if "refused" in text.lower():
@@ -360,10 +359,20 @@ class HttpClient:
                     allow_redirects=False,
                     timeout=self._timeouts(left),
                 )
-            except (requests.Timeout, requests.ConnectionError):
+            except (requests.Timeout, requests.ConnectionError) as exc:
                 if time.monotonic() >= ends - 0.05:  # the read timeout was cut to the deadline
                     raise _GiveUp(self._late()) from None
+                if _DNS_FAILURE.search(str(exc)):  # offline: retrying only makes the user wait
+                    raise _GiveUp(  # the host of this URL: a redirect may have changed it
+                        f"cannot resolve {printable(str(urlsplit(url).hostname))} "
+                        "(no network connection, or DNS failed)"
+                    ) from None
                 raise
+            except requests.RequestException:
+                raise  # (InvalidURL is a ValueError too)
+            except ValueError as exc:  # requests parses a Location even when not following it
+                why = _short(redact(exc, *secrets))
+                raise _GiveUp(f"redirected to a malformed URL ({why}); not followed") from None
             try:
                 if resp.is_redirect:
                     url = self._follow(url, resp.headers["Location"], keyed)
@@ -371,26 +380,35 @@ class HttpClient:
                     continue
                 limit = self.max_bytes if 200 <= resp.status_code < 300 else _ERROR_BODY
                 body = self._read(resp, ends, limit, truncate=limit == _ERROR_BODY)
-                return HttpReply(resp.status_code, resp.reason or "", resp.headers, body)
+                reason = printable(resp.reason or "")
+                return HttpReply(resp.status_code, reason, resp.headers, body)
             finally:
                 resp.close()  # a body left unread must not go back to the pool
         raise _GiveUp(f"more than {self.max_redirects} redirects")
 
     def _follow(self, current: str, location: str, keyed: bool) -> str:
-        """The redirect target, unless it would carry a key to another host."""
-        target = urljoin(current, location)
-        old, new = urlsplit(current), urlsplit(target)
+        """The redirect target, unless it is not a valid http(s) URL, would leave this
+        machine while MLTRAINER_OFFLINE is set, or would carry a key to another host."""
+        try:
+            target = urljoin(current, location)
+            old, new = urlsplit(current), urlsplit(target)
+            old_port, new_port = old.port, new.port  # ValueError: out of range, not a number
+        except ValueError:
+            shown = printable(redact(location))[:100]
+            raise _GiveUp(f"redirected to a malformed URL ({shown!r}); not followed") from None
         if new.scheme not in ("http", "https"):
             raise _GiveUp(f"redirected to a {new.scheme or 'relative'} URL; not followed")
-        same_origin = (old.scheme, old.hostname, old.port) == (new.scheme, new.hostname, new.port)
+        where = printable(f"{new.scheme}://{new.netloc.rpartition('@')[2]}")  # no user:pass
+        if config.offline() and new.hostname not in _LOOPBACK:
+            raise _GiveUp(f"redirected to {where}, {config.OFFLINE_REASON}")
+        same_origin = (old.scheme, old.hostname, old_port) == (new.scheme, new.hostname, new_port)
         # http://host/ -> https://host/ (default ports) only makes the key safer in transit
         upgrade = (old.scheme, new.scheme) == ("http", "https") and (
-            old.hostname == new.hostname and old.port in (None, 80) and new.port in (None, 443)
+            old.hostname == new.hostname and old_port in (None, 80) and new_port in (None, 443)
         )
         if keyed and not (same_origin or upgrade):
             raise _GiveUp(
-                f"redirected to another host ({new.scheme}://{new.netloc}); refusing to send "
-                "the API key there"
+                f"redirected to another host ({where}); refusing to send the API key there"
             )
         return target
 
@@ -455,6 +473,12 @@ class HttpClient:
         return self.timeout[1] if isinstance(self.timeout, tuple) else float(self.timeout)
 
 
+def printable(text: str) -> str:
+    """``text`` with control and format characters (a terminal's escape sequences, bidi
+    overrides) replaced by "?": what a server sends is shown, never obeyed."""
+    return "".join("?" if unicodedata.category(c)[0] == "C" else c for c in text)
+
+
 def _size(n: int) -> str:
     for unit, scale in (("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
         if n >= scale:
@@ -469,7 +493,7 @@ def _duration(seconds: float) -> str:
 def _short(text: str, limit: int = 200) -> str:
     lines = str(text).strip().splitlines()
     first = lines[0] if lines else ""
-    return first[:limit]
+    return printable(first[:limit])
 
 
 def _body_hint(reply: HttpReply, secrets: tuple) -> str:
@@ -525,6 +549,7 @@ __all__ = [
     "default_client",
     "env_url",
     "parse_retry_after",
+    "printable",
     "redact",
     "redact_url",
 ]

@@ -37,6 +37,7 @@ class Reply:
     trickle: float = 0.0  # seconds between single bytes of the body (a stalled transfer)
     filler: int = 0  # zero bytes streamed after the body, 64 kB at a time (a huge body)
     no_length: bool = False  # no Content-Length: the body ends when the connection closes
+    extra: bytes = b""  # sent after the body, past its Content-Length, on a kept-alive link
 
     @classmethod
     def json(cls, obj, status: int = 200, **kw) -> Reply:
@@ -135,7 +136,7 @@ class Seen:
 class LocalServer:
     """Scripted replies per path; records every request it sees."""
 
-    def __init__(self):
+    def __init__(self, host: str = "127.0.0.1"):
         self._routes: dict[tuple[str, frozenset], list[Reply]] = {}
         self._lock = threading.Lock()
         self.requests: list[Seen] = []
@@ -184,6 +185,7 @@ class LocalServer:
                         time.sleep(reply.trickle)
                 else:
                     self.wfile.write(reply.body)
+                self.wfile.write(reply.extra)
                 chunk = bytes(2**16)
                 left = reply.filler
                 while left > 0:
@@ -194,7 +196,7 @@ class LocalServer:
             def log_message(self, *args):  # keep test output quiet
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer((host, 0), Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread = threading.Thread(
