@@ -33,7 +33,7 @@ import pandas as pd
 
 from mltrainer import config
 from mltrainer.data.cache import get_cache
-from mltrainer.data.http import HttpClient, default_client, env_url
+from mltrainer.data.http import HttpClient, default_client, env_url, printable
 from mltrainer.data.market_data import MarketData, Progress
 from mltrainer.data.symbols import COLUMNS as RENAME_COLUMNS
 from mltrainer.data.symbols import normalise_symbol
@@ -98,12 +98,17 @@ class PolygonClient:
             raise SourceError(
                 f"{self.http_url(url, params)}: expected a JSON object, got {type(body).__name__}"
             )
-        status = str(body.get("status", "OK")).upper()
+        if "status" not in body:  # every Polygon answer has one: {} would read as "no bars"
+            raise SourceError(
+                f"{self.http_url(url, params)}: not a Polygon response (no 'status' field); "
+                "a proxy or a captive portal may have answered instead"
+            )
+        status = printable(str(body["status"]).upper())
         if status in ("ERROR", "NOT_AUTHORIZED", "NOT_FOUND"):
             message = body.get("error") or body.get("message") or status
             raise SourceError(
                 f"{self.http_url(url, params)}: Polygon says {status}: "
-                f"{config.scrub(str(message), self.key)}"
+                f"{printable(config.scrub(str(message), self.key))[:300]}"
             )
         return body
 

@@ -134,6 +134,20 @@ def test_a_redirect_to_a_malformed_url_serves_the_cached_copy(source, location, 
     assert "redirected to a malformed URL (" in warning and "); not followed" in warning
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "body", [{"message": "Service temporarily unavailable"}, {}], ids=["proxy", "empty"]
+)
+def test_a_polygon_answer_without_status_keeps_the_cached_bars(body, warm, http_server):
+    """A 200 JSON object that is not Polygon's (a proxy's, ``{}``) read as "no bars" and
+    replaced the cached bars with an empty frame."""
+    http_server.route(AAPL, Reply.json(body))
+    warning = assert_served_from_cache("polygon", http_server, warm)
+    assert "not a Polygon response (no 'status' field)" in warning
+    key = "polygon:daily:AAPL:2005-04-01:2005-04-04:tr"
+    assert cache.get_cache().get(key).value["adj_close"].tolist() == warm["polygon"]
+
+
 def _gzip(data: bytes) -> bytes:
     packer = zlib.compressobj(9, zlib.DEFLATED, 31)
     return packer.compress(data) + packer.flush()
@@ -209,11 +223,12 @@ ESCAPES = "\x1b]0;owned\x07\x1b[2J\x1b[31mall is well\x1b[0m\u202e"
     "reply",
     [
         Reply(403, ESCAPES.encode(), {"Content-Type": "text/plain; charset=utf-8"}),
+        Reply.json({"status": "ERROR", "error": ESCAPES}),
     ],
-    ids=["error-body"],
+    ids=["error-body", "polygon-error"],
 )
 def test_server_text_cannot_drive_the_terminal(reply, http_server, monkeypatch, capsys):
-    """An error body carrying terminal escape codes reached the
+    """An error body (or Polygon's error field) carrying terminal escape codes reached the
     CLI's stderr as is: a server could retitle, clear or recolour the user's terminal and
     forge a line; a bidi override could reverse what follows it."""
     from mltrainer.cli import main
