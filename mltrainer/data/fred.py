@@ -81,12 +81,8 @@ def parse_observations(body: object, series_id: str, where: str) -> tuple[pd.Ser
     dates = pd.to_datetime(
         [o.get("date") if isinstance(o.get("date"), str) else None for o in obs], errors="coerce"
     )
-    values = pd.to_numeric(
-        pd.Series([o.get("value") for o in obs], dtype=object).replace({".": None, "": None}),
-        errors="coerce",
-    )
-    series = _series(dates, values.to_numpy(dtype="float64"), series_id, where)
-    return series, int(count)
+    values = _values([o.get("value") for o in obs], dates, where)
+    return _series(dates, values, series_id, where), int(count)
 
 
 def parse_fred_csv(text: str, series_id: str, where: str) -> pd.Series:
@@ -103,8 +99,27 @@ def parse_fred_csv(text: str, series_id: str, where: str) -> pd.Series:
         )
     value_col = next((c for c in frame.columns if c.strip().upper() == series_id), frame.columns[1])
     dates = pd.to_datetime(frame.iloc[:, 0], errors="coerce")
-    values = pd.to_numeric(frame[value_col], errors="coerce").to_numpy(dtype="float64")
-    return _series(dates, values, series_id, where)
+    return _series(dates, _values(frame[value_col].tolist(), dates, where), series_id, where)
+
+
+def _values(raw: list, dates, where: str) -> np.ndarray:
+    """FRED's values as floats, NaN where FRED has none ("." or empty, null in JSON, an
+    empty CSV cell); SourceError for any other value that is not a number, which used to
+    become NaN as well: a junk answer was cached over a good copy as a series of gaps."""
+    out = np.full(len(raw), np.nan)
+    for i, value in enumerate(raw):
+        if value is None or value != value or str(value).strip() in (".", ""):  # NaN != NaN
+            continue
+        try:
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise TypeError
+            out[i] = float(value)
+        except (TypeError, ValueError, OverflowError):
+            day = str(pd.Timestamp(dates[i]).date()) if pd.notna(dates[i]) else f"row {i + 1}"
+            raise SourceError(
+                f"{where}: the value of {day} is not a number ({str(value)[:40]!r})"
+            ) from None
+    return out
 
 
 def _series(dates, values: np.ndarray, series_id: str, where: str) -> pd.Series:

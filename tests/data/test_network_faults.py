@@ -30,6 +30,7 @@ KEY = "faultKEY0123456789abcdef"
 MB = 2**20
 AAPL = "/v2/aggs/ticker/AAPL/range/1/day/2005-04-01/2005-04-04"
 CSV = "/graph/fredgraph.csv"
+OBS = "/fred/series/observations"
 WIKI = "/wiki/List_of_S%26P_500_companies"
 SOURCES = ["polygon", "fred", "wikipedia"]
 PATHS = {"polygon": AAPL, "fred": CSV, "wikipedia": WIKI}
@@ -59,6 +60,13 @@ def load(source: str, server: LocalServer, http: HttpClient) -> tuple[list, list
 
 
 @pytest.fixture
+def csv_rows(shared_data_dir) -> list[tuple[str, str]]:
+    """The real FRED SP500 rows: (date, value as written, empty where missing)."""
+    lines = (shared_data_dir / "fred" / "SP500.csv").read_text().splitlines()[1:]
+    return [tuple(line.split(",")) for line in lines]
+
+
+@pytest.fixture
 def warm(http_server, shared_data_dir, monkeypatch) -> dict:
     """Each source's real answer, loaded once and cached, its cache entry then expired:
     the next load asks the server again and falls back on that copy if it fails."""
@@ -81,14 +89,15 @@ def warm(http_server, shared_data_dir, monkeypatch) -> dict:
     return good
 
 
-def assert_served_from_cache(source: str, server, good: dict, http=None) -> str:
-    """The expired copy served, a warning naming the source's URL, no key; the warning."""
+def assert_served_from_cache(source: str, server, good: dict, http=None, path=None) -> str:
+    """The expired copy served, a warning naming the URL (default: the source's), no key;
+    the warning."""
     t0 = time.monotonic()
     value, warnings = load(source, server, http or client())
     assert time.monotonic() - t0 < 10
     assert value == good[source]
     (warning,) = [w for w in warnings if w]
-    assert "showing cached data" in warning and PATHS[source].split("?")[0] in warning
+    assert "showing cached data" in warning and (path or PATHS[source]) in warning
     assert KEY not in warning and warning.isprintable()
     assert len(cache.get_cache().keys()) == 3  # nothing cached was lost
     return warning
@@ -146,6 +155,40 @@ def test_a_polygon_answer_without_status_keeps_the_cached_bars(body, warm, http_
     assert "not a Polygon response (no 'status' field)" in warning
     key = "polygon:daily:AAPL:2005-04-01:2005-04-04:tr"
     assert cache.get_cache().get(key).value["adj_close"].tolist() == warm["polygon"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("value", ["abc", "4742.83*", "--"])
+def test_a_fred_csv_value_that_is_not_a_number_keeps_the_cached_series(value, warm, http_server):
+    """A value FRED never writes (text, a footnote mark) read as a missing one: the
+    series was cached as gaps over the good copy. Missing values stay '.' or empty."""
+    http_server.route(CSV, Reply.text(f"observation_date,SP500\n2016-02-12,{value}\n"))
+    warning = assert_served_from_cache("fred", http_server, warm)
+    assert f"the value of 2016-02-12 is not a number ('{value}')" in warning
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "value", ['"abc"', '{"v": 1}', "true", "1" + "0" * 400], ids=["text", "object", "bool", "huge"]
+)
+def test_a_fred_api_value_that_is_not_a_number_keeps_the_cached_series(
+    value, http_server, csv_rows, monkeypatch
+):
+    monkeypatch.setenv(fred.API_ENV, http_server.url)
+    monkeypatch.setenv("FRED_API_KEY", KEY)
+    obs = [{"date": d, "value": v or "."} for d, v in csv_rows]
+    http_server.route(OBS, Reply.json({"count": len(obs), "observations": obs}))
+    good = fred.load_fred("SP500", client=client())
+    store = cache.get_cache()
+    store.put_frame("fred:series:SP500", good.to_frame(), kind="fred", expires_at=time.time() - 1)
+    first = f'{{"date": "2016-02-12", "value": {value}}}'
+    http_server.route(OBS, Reply(200, f'{{"count": 1, "observations": [{first}]}}'.encode()))
+    again = fred.load_fred("SP500", client=client())
+    assert (
+        again.equals(good) and "the value of 2016-02-12 is not a number" in again.attrs["warning"]
+    )
+    assert KEY not in again.attrs["warning"]
+    assert store.get("fred:series:SP500").value["SP500"].equals(good)
 
 
 def _gzip(data: bytes) -> bytes:
