@@ -323,7 +323,7 @@ class HttpClient:
         reply = self.get(url, params=params, headers=headers, secrets=secrets)
         try:
             return reply.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             ctype = reply.headers.get("Content-Type", "unknown type")
             raise SourceError(
                 f"{redact_url(url, params, *secrets)}: the response is not valid JSON "

@@ -95,9 +95,9 @@ class PolygonClient:
             raise SourceError(
                 f"{self.http_url(url, params)}: expected a JSON object, got {type(body).__name__}"
             )
-        if "status" not in body:  # every Polygon answer has one: {} would read as "no bars"
+        if not isinstance(body.get("status"), str):  # Polygon's always has: {} read as no bars
             raise SourceError(
-                f"{self.http_url(url, params)}: not a Polygon response (no 'status' field); "
+                f"{self.http_url(url, params)}: not a Polygon response (no 'status' text); "
                 "a proxy or a captive portal may have answered instead"
             )
         status = printable(str(body["status"]).upper())
@@ -117,6 +117,8 @@ class PolygonClient:
         while body.get("next_url"):
             if pages >= MAX_PAGES:
                 raise SourceError(f"{self.http_url(path, params)}: more than {MAX_PAGES} pages")
+            if not isinstance(body["next_url"], str):
+                raise SourceError(f"{self.http_url(path, params)}: 'next_url' is not a URL")
             body = self.get(body["next_url"])
             results += _results(body, self.http_url(path, params))
             pages += 1
@@ -157,6 +159,9 @@ def dividends(client: PolygonClient, ticker: str, start: str, end: str) -> pd.Se
     rows = client.paged("/v3/reference/dividends", params)
     amounts: dict[pd.Timestamp, float] = {}
     for row in rows:
+        if not isinstance(row, dict):
+            where = client.http_url("/v3/reference/dividends", params)
+            raise SourceError(f"{where}: a dividend is not an object ({str(row)[:40]!r})")
         if row.get("dividend_type", "CD") not in ("CD", "SC", "LT", "ST"):
             continue  # not a cash payout
         try:

@@ -1,12 +1,14 @@
 """Polygon's daily bars as frames: the checked parsing of an aggregates answer, and the
 split and dividend adjustments :mod:`mltrainer.data.polygon` builds from two of them.
 
-A bar whose timestamp cannot be read raises SourceError, so the answer is never cached
-and a stale copy is served instead.
+Anything malformed in a bar (a timestamp or a price that is not a number) raises
+SourceError, so the answer is never cached and a stale copy is served instead.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from fractions import Fraction
 
 import numpy as np
@@ -25,9 +27,16 @@ def bars_frame(results: list[dict], where: str = "Polygon") -> pd.DataFrame:
         return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], name="date"), dtype=float)
     try:
         frame = pd.DataFrame.from_records(results)
-        millis = pd.to_numeric(frame["t"], errors="coerce").astype("float64")
+        valid = {k: _are_numbers(frame[k]) for k in "tohlcv" if k in frame}
+        millis = pd.to_numeric(frame["t"].where(valid["t"]), errors="coerce").astype(float)
     except (KeyError, ValueError, TypeError) as exc:
         raise SourceError(f"{where}: bars without a readable timestamp 't' ({exc})") from None
+    for key, ok in valid.items():  # a price of null, text or NaN: a junk answer, which
+        if key != "t" and not ok.all():  # would be cached over the good bars if let through
+            raise SourceError(
+                f"{where}: {int((~ok).sum())} bar(s) whose '{key}' is not a number "
+                f"(first: {str(frame[key][~ok].iloc[0])[:40]!r})"
+            )
     # NaN (null, text) and values past pandas' dates (t = 1e20: an OverflowError, or a
     # silent NaT once cast) are refused with the first offending value, never cast
     bad = ~(millis.abs() < _MAX_MS)
@@ -46,6 +55,23 @@ def bars_frame(results: list[dict], where: str = "Polygon") -> pd.DataFrame:
     ).set_index(pd.DatetimeIndex(days, name="date"))
     out = out[~out.index.duplicated(keep="last")].sort_index()
     return out.astype("float64")
+
+
+def _are_numbers(column: pd.Series) -> pd.Series:
+    """Per value: a JSON number a float holds (not a bool, null, text, NaN, infinite or
+    too large); a column of plain numbers (all of a real answer) is checked at once."""
+    if column.dtype.kind in "iuf":
+        return pd.Series(np.isfinite(column.to_numpy("float64")), index=column.index)
+    return column.map(_is_number)
+
+
+def _is_number(value: object) -> bool:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond the float range
+        return False
 
 
 def split_coefficients(close: pd.Series, split_adjusted: pd.Series) -> pd.Series:

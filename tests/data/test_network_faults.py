@@ -143,16 +143,42 @@ def test_a_redirect_to_a_malformed_url_serves_the_cached_copy(source, location, 
     assert "redirected to a malformed URL (" in warning and "); not followed" in warning
 
 
+def _bars(**change) -> bytes:
+    """Polygon's answer for AAPL with one bar's fields changed (raw JSON: NaN allowed)."""
+    bar = {"v": 1.0e8, "o": 42.0, "c": 43.0, "h": 44.0, "l": 41.0, "t": 1112587200000} | change
+    fields = ", ".join(f'"{k}": {v}' for k, v in bar.items())
+    return f'{{"ticker": "AAPL", "status": "OK", "results": [{{{fields}}}]}}'.encode()
+
+
+DIVIDENDS = "/v3/reference/dividends"
+JUNK = {  # id: (path, body, what the warning says)
+    "proxy": (AAPL, b'{"message": "Service temporarily unavailable"}', "no 'status' text"),
+    "empty": (AAPL, b"{}", "no 'status' text"),
+    "status-object": (AAPL, b'{"status": {"code": 1}, "results": []}', "no 'status' text"),
+    "close-null": (AAPL, _bars(c="null"), "bar(s) whose 'c' is not a number (first: 'None')"),
+    "close-text": (AAPL, _bars(c='"43.0"'), "bar(s) whose 'c' is not a number (first: '43.0')"),
+    "open-infinity": (AAPL, _bars(o="Infinity"), "bar(s) whose 'o' is not a number"),
+    "high-nan": (AAPL, _bars(h="NaN"), "bar(s) whose 'h' is not a number"),
+    "low-huge": (AAPL, _bars(l="1" + "0" * 400), "bar(s) whose 'l' is not a number"),
+    "time-true": (AAPL, _bars(t="true"), "without a readable timestamp 't' (first: 'True'"),
+    "next-url-number": (AAPL, b'{"status": "OK", "results": [], "next_url": 5}', "not a URL"),
+    "dividend-text": (DIVIDENDS, b'{"status": "OK", "results": ["x"]}', "not an object ('x')"),
+    "nested-json": (AAPL, b"[" * 100_000 + b"]" * 100_000, "not valid JSON (maximum recursion"),
+}
+
+
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(
-    "body", [{"message": "Service temporarily unavailable"}, {}], ids=["proxy", "empty"]
-)
-def test_a_polygon_answer_without_status_keeps_the_cached_bars(body, warm, http_server):
-    """A 200 JSON object that is not Polygon's (a proxy's, ``{}``) read as "no bars" and
-    replaced the cached bars with an empty frame."""
-    http_server.route(AAPL, Reply.json(body))
-    warning = assert_served_from_cache("polygon", http_server, warm)
-    assert "not a Polygon response (no 'status' field)" in warning
+@pytest.mark.parametrize("case", JUNK.values(), ids=JUNK.keys())
+def test_a_malformed_polygon_answer_keeps_the_cached_bars(case, warm, http_server):
+    """200 answers that are JSON but not sound Polygon bars. Before: a body without
+    'status' ({}, a proxy's JSON) or with a 'status' object read as "no bars", and a price
+    of null, text, NaN or Infinity as a NaN bar, each cached over the good bars; a dividend
+    that is not an object, a 'next_url' that is not text, an integer past the float range
+    or JSON nested 100,000 deep raised AttributeError, TypeError, OverflowError or
+    RecursionError out of the loader (no stale copy, a traceback in the CLI)."""
+    path, body, said = case
+    http_server.route(path, Reply(200, body, {"Content-Type": "application/json"}))
+    assert said in assert_served_from_cache("polygon", http_server, warm, path=path)
     key = "polygon:daily:AAPL:2005-04-01:2005-04-04:tr"
     assert cache.get_cache().get(key).value["adj_close"].tolist() == warm["polygon"]
 
