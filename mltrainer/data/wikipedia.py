@@ -25,7 +25,9 @@ from mltrainer.data.http import HttpClient, default_client, env_url
 from mltrainer.data.wikipedia_tables import (
     CHANGE_COLUMNS,
     CONSTITUENT_COLUMNS,
+    CUT_SHORT,
     MAX_PAGE_BYTES,
+    MEMBERS,
     WikiTables,
     cik,
     iso_date,
@@ -35,7 +37,7 @@ from mltrainer.data.wikipedia_tables import (
     parse_constituents,
     parse_page,
 )
-from mltrainer.errors import DataError
+from mltrainer.errors import DataError, SourceError
 
 WIKIPEDIA_URL = "https://en.wikipedia.org/wiki/List_of_S%26P_500_companies"
 URL_ENV = "MLTRAINER_WIKIPEDIA_URL"
@@ -109,12 +111,25 @@ def fetch_sp500_tables(
     def produce() -> dict:
         html = client.get_text(url)
         tables = parse_page(html, source=url)
+        _refuse_partial(tables, url)
         return _to_json(tables, fetched=pd.Timestamp.now(tz="UTC").tz_localize(None))
 
     if not use_cache:
         return tables_from_json(produce(), url), None
     hit = get_cache().fetch(f"wikipedia:sp500:{url}", produce, kind="constituents", fmt="json")
     return tables_from_json(hit.value, url), hit.warning
+
+
+def _refuse_partial(tables: WikiTables, url: str) -> None:
+    """SourceError for a live page that ends inside a table (a transfer cut short with no
+    Content-Length to tell) or lists far from 500 members (a damaged page): taken, it
+    replaced the cached list and changes until the next rebalance. A saved file with
+    the same faults is still read, with the parser's warnings."""
+    doubts = [w for w in tables.warnings if CUT_SHORT in w]
+    if not MEMBERS[0] <= len(tables.constituents) <= MEMBERS[1]:
+        doubts.append(f"{len(tables.constituents)} constituents, not about 500")
+    if doubts:
+        raise SourceError(f"{url}: the page looks incomplete, not used ({'; '.join(doubts)})")
 
 
 def _to_json(tables: WikiTables, fetched: pd.Timestamp) -> dict:

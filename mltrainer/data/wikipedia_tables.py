@@ -55,6 +55,8 @@ CHANGE_COLUMNS = (
 
 # The real page is 0.75 MB; a page 20 times that size is refused before parsing.
 MAX_PAGE_BYTES = 16 * 2**20
+CUT_SHORT = "it looks cut short"  # in the warning about a page that ends inside a table
+MEMBERS = (400, 600)  # a constituents table outside this many rows is doubted
 _HEAD_ROWS = 10  # a header is looked for among a table's first rows
 _MAX_HEADER_ROWS = 3
 
@@ -204,7 +206,7 @@ def _check_cut(page: HtmlPage, found: _Found, what: str, warnings: list[str]) ->
     """Warn (and drop the last, incomplete row) if the document ends inside the table,
     or say so if the table is longer than MAX_ROWS."""
     if page.ends_inside(found.table):
-        note = f"the page ends inside the {what} table: it looks cut short"
+        note = f"the page ends inside the {what} table: {CUT_SHORT}"
         if page.ends_inside_row and found.body:
             found.body.pop()
             note += " (its last, incomplete row was dropped)"
@@ -287,7 +289,7 @@ def _constituents_from(page: HtmlPage, warnings: list[str]) -> pd.DataFrame:
         )
     if not records:
         raise DataError(f"{page.source}: the S&P 500 constituents table has no rows")
-    if not 400 <= len(records) <= 600:
+    if not MEMBERS[0] <= len(records) <= MEMBERS[1]:
         warnings.append(
             f"the constituents table has {len(records)} rows; the S&P 500 has "
             "about 500 members, so the list may be incomplete"

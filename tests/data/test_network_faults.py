@@ -312,3 +312,24 @@ def test_server_text_cannot_drive_the_terminal(reply, http_server, monkeypatch, 
     assert "all is well" in text and ("HTTP 403" in text or "Polygon says ERROR" in text)
     assert all(c.isprintable() for c in text if c != "\n"), repr(text)
     assert KEY not in text
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("table", ["constituents", "changes"])
+def test_a_wikipedia_page_cut_short_keeps_the_cached_tables(
+    table, warm, http_server, shared_data_dir
+):
+    """A body with no Content-Length ends when the connection closes, so a transfer cut
+    mid-page looks complete. The parser warned that the page ends inside a table, but the
+    17 rows (or a third of the changes) were cached over the good 503 and 353, fresh until
+    the next quarterly rebalance."""
+    page = (
+        shared_data_dir / "wikipedia" / "List_of_S&P_500_companies-2024-10-10.html"
+    ).read_bytes()
+    cut = page[: page.index(f'id="{table}"'.encode()) + 8000]
+    http_server.route(WIKI, Reply(200, cut, {"Content-Type": "text/html"}, no_length=True))
+    warning = assert_served_from_cache("wikipedia", http_server, warm)
+    assert "the page looks incomplete, not used (" in warning
+    assert f"the page ends inside the {table} table: it looks cut short" in warning
+    tables, _ = wikipedia.fetch_sp500_tables(url=http_server.url + WIKI, client=client())
+    assert (len(tables.constituents), len(tables.changes)) == (503, 353)
