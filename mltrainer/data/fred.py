@@ -186,7 +186,14 @@ def fetch_csv(series_id: str, client: HttpClient | None = None) -> pd.Series:
     url = csv_url() + "/graph/fredgraph.csv"
     params = {"id": series_id}
     text = client.get_text(url, params=params)
-    return parse_fred_csv(text, series_id, redact_url(url, params))
+    series = parse_fred_csv(text, series_id, redact_url(url, params))
+    if not text.endswith("\n"):  # FRED ends its CSV with one; a body sent with no
+        # Content-Length and cut mid-line read as a shorter series with a wrong last value
+        raise SourceError(
+            f"{redact_url(url, params)}: the CSV does not end with a line break "
+            f"(last line {text.splitlines()[-1][:40]!r}): it looks cut short"
+        )
+    return series
 
 
 def load_fred(

@@ -333,3 +333,14 @@ def test_a_wikipedia_page_cut_short_keeps_the_cached_tables(
     assert f"the page ends inside the {table} table: it looks cut short" in warning
     tables, _ = wikipedia.fetch_sp500_tables(url=http_server.url + WIKI, client=client())
     assert (len(tables.constituents), len(tables.changes)) == (503, 353)
+
+
+@pytest.mark.timeout(60)
+def test_a_fred_csv_cut_mid_line_keeps_the_cached_series(warm, http_server, shared_data_dir):
+    """The same with FRED's CSV, cut in the middle of 2021-02-09's value: 3911.2 for
+    3911.23 and half the series were cached over the good copy without a warning."""
+    body = (shared_data_dir / "fred" / "SP500.csv").read_bytes()
+    cut = body[: body.index(b"2021-02-09,3911.23") + len("2021-02-09,3911.2")]
+    http_server.route(CSV, Reply(200, cut, {"Content-Type": "text/csv"}, no_length=True))
+    warning = assert_served_from_cache("fred", http_server, warm)
+    assert "does not end with a line break (last line '2021-02-09,3911.2')" in warning
