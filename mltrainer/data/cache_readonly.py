@@ -78,15 +78,23 @@ class ReadOnlyStore:
         return self._disk.fetch(mode, filename, value, False)
 
     def iterkeys(self) -> Iterator[str]:
-        """The str keys, in the order they were stored."""
-        for (key,) in self._query("SELECT key FROM Cache WHERE raw = 1 ORDER BY rowid"):
+        """The str keys, in the order they were stored (none if the database cannot be
+        read: another process may be rewriting a folder opened as immutable)."""
+        try:
+            rows = self._query("SELECT key FROM Cache WHERE raw = 1 ORDER BY rowid")
+        except sqlite3.Error:
+            rows = []
+        for (key,) in rows:
             if isinstance(key, str) and key not in self._hidden:
                 yield key
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str) or key in self._hidden:
             return False
-        return bool(self._query("SELECT 1 FROM Cache WHERE key = ? AND raw = 1", (key,)))
+        try:
+            return bool(self._query("SELECT 1 FROM Cache WHERE key = ? AND raw = 1", (key,)))
+        except sqlite3.Error:
+            return False
 
     def hide(self, key: str) -> None:
         """Read ``key`` as a miss from now on (the folder itself is not touched)."""

@@ -147,3 +147,28 @@ def test_an_unusable_read_only_entry_is_skipped_and_left_in_place(tmp_path, bask
     # SQLite may add its -wal and -shm files to a folder it can write; nothing else changes
     after = {k: v for k, v in _snapshot(folder).items() if not k.startswith("cache.db-")}
     assert after == before
+
+
+def test_a_read_only_database_that_breaks_later_reads_as_empty(tmp_path, basket):
+    """The read-only folder's database damaged after it was opened (immutable mode does
+    not see another process rewrite it): listing the cache and looking a key up answer
+    "nothing there" instead of raising sqlite3.DatabaseError out of ``data status``."""
+    from mltrainer.data.cache import DataCache, SafeDisk
+    from mltrainer.data.cache_readonly import LayeredStore, open_read_only
+
+    folder = tmp_path / "warm"
+    warm = DataCache(folder)
+    for i in range(40):  # enough rows for the table to span several database pages
+        warm.put_frame(f"k{i}", basket.adj_close.iloc[:20, :3], kind="panel")
+    warm.close()
+    store = DataCache(tmp_path / "temporary")
+    shelf = open_read_only(folder, SafeDisk(str(folder)))
+    store._store = LayeredStore(store._store, shelf)
+    assert len(store.keys()) == 40
+    shelf.close()
+    database = folder / "cache.db"
+    data = bytearray(database.read_bytes())
+    data[100:] = b"\xff" * (len(data) - 100)  # every page after the header destroyed
+    database.write_bytes(bytes(data))
+    assert store.keys() == [] and "k1" not in store and store.status() == []
+    assert store.get("k1") is None
