@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable
 from urllib.parse import quote, urlsplit
 
@@ -46,6 +47,8 @@ URL_ENV = "MLTRAINER_POLYGON_URL"
 KEY_NAME = "POLYGON_API_KEY"
 DEFAULT_YEARS = 2  # the free plan's history; a longer range is passed explicitly
 MAX_PAGES = 200  # bound on next_url pagination (a loop in the API must not hang us)
+MAX_RESULTS = 200_000  # rows over all pages: a ticker's daily bars since 1970 are ~14,000
+MAX_SECONDS = 600.0  # for all pages of one listing (each request has its own deadline)
 EVENTS_PATH = "/vX/reference/tickers/{ticker}/events"
 
 
@@ -110,15 +113,24 @@ class PolygonClient:
         return body
 
     def paged(self, path: str, params: dict | None = None) -> list[dict]:
-        """All ``results`` across ``next_url`` pages."""
+        """All ``results`` across ``next_url`` pages: at most MAX_PAGES pages, MAX_RESULTS
+        rows and MAX_SECONDS (a server paging on forever, with pages of up to the client's
+        size limit or each just inside its deadline, must not fill memory or take hours)."""
+        started = time.monotonic()
         body = self.get(path, params)
         results = list(_results(body, self.http_url(path, params)))
         pages = 1
         while body.get("next_url"):
+            where = self.http_url(path, params)
             if pages >= MAX_PAGES:
-                raise SourceError(f"{self.http_url(path, params)}: more than {MAX_PAGES} pages")
+                raise SourceError(f"{where}: more than {MAX_PAGES} pages")
+            if len(results) > MAX_RESULTS or time.monotonic() - started > MAX_SECONDS:
+                raise SourceError(
+                    f"{where}: {len(results):,} rows in {pages} pages and more to come; at most "
+                    f"{MAX_RESULTS:,} rows and {MAX_SECONDS:g} s are taken for one request"
+                )
             if not isinstance(body["next_url"], str):
-                raise SourceError(f"{self.http_url(path, params)}: 'next_url' is not a URL")
+                raise SourceError(f"{where}: 'next_url' is not a URL")
             body = self.get(body["next_url"])
             results += _results(body, self.http_url(path, params))
             pages += 1

@@ -344,3 +344,34 @@ def test_a_fred_csv_cut_mid_line_keeps_the_cached_series(warm, http_server, shar
     http_server.route(CSV, Reply(200, cut, {"Content-Type": "text/csv"}, no_length=True))
     warning = assert_served_from_cache("fred", http_server, warm)
     assert "does not end with a line break (last line '2021-02-09,3911.2')" in warning
+
+
+def _endless_pages(server, bars: list, delay: float = 0.0) -> None:
+    """The aggregates URL answering ``bars`` with a ``next_url`` back to itself, forever."""
+    body = {"ticker": "AAPL", "status": "OK", "results": bars, "next_url": server.url + AAPL}
+    server.route(AAPL, Reply.json(body, delay=delay))
+
+
+@pytest.mark.timeout(60)
+def test_pages_without_end_stop_at_the_row_limit(warm, http_server, shared_data_dir, monkeypatch):
+    """Up to 200 pages of up to 64 MB each were gathered before anything stopped them:
+    gigabytes of bars in memory. Now a listing stops past MAX_RESULTS rows (set low here)."""
+    aggs = shared_data_dir / "polygon" / "aggs-AAPL-1-day-2005-04-01-2005-04-04.json"
+    monkeypatch.setattr(polygon, "MAX_RESULTS", 1_000)
+    _endless_pages(http_server, json.loads(aggs.read_text())["results"] * 300)  # 600 bars
+    asked = len(http_server.hits(AAPL))
+    warning = assert_served_from_cache("polygon", http_server, warm)
+    assert "1,200 rows in 2 pages and more to come; at most 1,000 rows" in warning
+    assert len(http_server.hits(AAPL)) - asked == 2
+
+
+@pytest.mark.timeout(60)
+def test_pages_without_end_stop_at_the_time_limit(warm, http_server, monkeypatch):
+    """Pages each well inside the request deadline, a next_url on every one: 200 of them
+    at 119 s would have held the caller for 6.6 hours. Now MAX_SECONDS (set low here)."""
+    monkeypatch.setattr(polygon, "MAX_SECONDS", 1.0)
+    _endless_pages(http_server, [], delay=0.3)
+    t0 = time.monotonic()
+    warning = assert_served_from_cache("polygon", http_server, warm)
+    assert time.monotonic() - t0 < 3
+    assert "rows in " in warning and "and 1 s are taken for one request" in warning
