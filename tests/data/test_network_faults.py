@@ -3,8 +3,9 @@
 Each source first loads a real answer from a server on 127.0.0.1 (the saved Polygon,
 FRED and Wikipedia files), its cache entry is expired, and the server then turns
 hostile: a redirect off this machine while MLTRAINER_OFFLINE is set, a redirect whose
-Location is not a valid URL, a Polygon answer that is JSON but not Polygon's, gzip bombs,
-a body longer than its Content-Length, and error texts carrying terminal escape codes.
+Location is not a valid URL, JSON that is not a sound Polygon or FRED answer, gzip bombs,
+a body longer than its Content-Length, a body with none cut mid-page, pages that never
+end, and error texts carrying terminal escape codes.
 Every call must end within seconds with the cached copy still served (and still in the
 cache), an error naming the source's URL, and no API key or control character in it.
 """
