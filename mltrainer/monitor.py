@@ -156,13 +156,27 @@ def drawdown_rule(returns: pd.Series, max_drawdown: float = 0.10) -> pd.DataFram
     ``peak`` = the date of that peak (NaT while the peak is the starting value, the close
     before the first return): a depth says which high it is measured from."""
     r = _series(returns, "returns")
-    equity = (1.0 + r.fillna(0.0)).cumprod().to_numpy()
+    # a day losing 100% or more ends the path at 0, as in equity_curve: a negative value
+    # would flip the sign of every later day ("2,940.8% below its peak")
+    equity = (1.0 + r.fillna(0.0)).clip(lower=0.0).cumprod().to_numpy()
     high = np.maximum(np.maximum.accumulate(equity), 1.0)
     depth = 1.0 - equity / high
     frame = _frame(depth, max_drawdown, depth > max_drawdown, r.index)
     last_high = np.maximum.accumulate(np.where(equity >= high, np.arange(len(r)), -1))
     frame["peak"] = pd.DatetimeIndex(r.index[np.maximum(last_high, 0)]).where(last_high >= 0)
     return frame
+
+
+def until_wipeout(returns: pd.Series) -> tuple[pd.Series, pd.Timestamp | None]:
+    """``returns`` up to and including the first day that loses all the value (a return
+    at or below -100%, which only a leveraged or short book can have), and that day (None
+    when there is none). A book wiped out holds nothing afterwards, so no limit can be
+    breached or kept there; its alerts up to that day stand."""
+    r = _series(returns, "returns")
+    gone = r.index[r.to_numpy() <= -1.0]
+    if not len(gone):
+        return r, None
+    return r.iloc[: r.index.get_loc(gone[0]) + 1], gone[0]
 
 
 def volatility_spike_rule(
@@ -305,6 +319,8 @@ def _message(rule, active, value, threshold, date, names, peak=None) -> str:
         if not active and value == 0:
             return f"at its peak on {day} (limit {limit})"
         high = f"its peak of {fmt.date(peak)}" if pd.notna(peak) else "its starting value"
+        if value >= 1.0:
+            return f"all the value lost on {day} ({dd} below {high}); not monitored after it"
         below = f"{dd} below {high} on {day}"
         return f"{below}, beyond the {limit} limit" if active else f"{below} (limit {limit})"
     if rule == "volatility_spike":
@@ -350,8 +366,13 @@ def rule_frames(
 ) -> dict[str, pd.DataFrame]:
     """Every rule's (value, threshold, breached) frame; regime and staleness only when
     their inputs (``labels``; ``dates`` and ``today``, and ``last_bar``, see
-    :func:`stale_data_rule`) are given."""
+    :func:`stale_data_rule`) are given. A book that loses all its value
+    (:func:`until_wipeout`) has frames up to that day; the stale-data rule still judges
+    the data's dates."""
     limits.check()
+    returns, wiped = until_wipeout(returns)
+    if wiped is not None and labels is not None:
+        labels = labels.loc[:wiped]
     frames = {
         "var_breach": var_breach_rule(
             returns, limits.var_level, limits.var_window, limits.var_method
@@ -378,7 +399,8 @@ def evaluate(
     today: DateLike | None = None,
     last_bar: DateLike | None = None,
 ) -> tuple[list[Alert], pd.DataFrame]:
-    """Every rule's status on the latest date, and the history of breach onsets.
+    """Every rule's status on the latest date (a book that loses all its value: on that
+    day, see :func:`rule_frames`), and the history of breach onsets.
 
     Parameters
     ----------

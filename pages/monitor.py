@@ -69,7 +69,7 @@ with friendly("The risk limits could not be evaluated"):
         if built is None:
             stop()
         tickers, weights, weighting, _ = built  # its notes are shown by the builder
-        alerts, history = portfolio_alerts(
+        alerts, history, wiped = portfolio_alerts(
             sel.source,
             tickers,
             weights,
@@ -81,6 +81,9 @@ with friendly("The risk limits could not be evaluated"):
             today,
         )
         end = sel.end or data.dates[-1].date()
+        if wiped is not None:  # the status is the book's on the day it lost all its value
+            end = wiped[0]
+            st.warning(wiped[1][0].upper() + wiped[1][1:])
         subject = f"{len(tickers)}-stock portfolio ({weighting}) to {fmt.date(end)}"
 
 active = [a for a in alerts if a["active"]]
@@ -121,6 +124,8 @@ range_end = sel.end or data.dates[-1].date()
 on = (
     "the range's last day"
     if end == range_end
+    else f"the day the book lost all its value (the range runs to {range_end})"
+    if target == "Portfolio"
     else f"the index's last close (the range runs to {range_end})"
 )
 st.caption(

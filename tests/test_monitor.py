@@ -257,3 +257,32 @@ def test_a_drawdown_names_the_peak_it_is_measured_from():
     assert card(r.iloc[:1] * -1, 0.15)[0] == (
         "10.0% below its starting value on 2021-03-01 (limit 15%)"
     )
+
+
+def test_a_book_wiped_out_is_monitored_up_to_that_day(sp500_dir):
+    """3x AAPL against -2x MSFT loses 152% on 2000-09-29 (AAPL -52%). evaluate went on
+    past it: its drawdown read "2,940.8% below its peak" in 2021 (a negative value
+    compounding) and 143 alerts of a book that no longer exists followed. Now the status
+    is that day's, the drawdown 100%, and the alerts before it stand."""
+    from mltrainer.data.local import load_local
+    from mltrainer.measures.portfolio import portfolio_returns
+
+    data = load_local(sp500_dir, tickers=["AAPL", "MSFT"])
+    rets = portfolio_returns(data.returns(), pd.Series({"AAPL": 3.0, "MSFT": -2.0}))
+    alerts, history = evaluate(rets, Limits(var_window=100))
+    day = pd.Timestamp("2000-09-29")
+    status = {a.rule: a for a in alerts}
+    assert {a.date for a in alerts} == {day, None}  # volatility: no 252-day window yet
+    dd = status["drawdown"]
+    assert dd.active and dd.value == 1.0
+    assert dd.message == (
+        "all the value lost on 2000-09-29 (100.0% below its peak of 2000-04-25); "
+        "not monitored after it"
+    )
+    assert status["var_breach"].active and status["var_breach"].value == pytest.approx(1.5235, 1e-4)
+    assert history["date"].max() == day
+    before = history[history["date"] < day]
+    assert (before["rule"] == "drawdown").sum() == 9  # the limit broken before the wipe-out
+    assert history.loc[history["date"] == pd.Timestamp("2000-03-23"), "reading"].tolist() == [
+        "25.2%"
+    ]

@@ -12,7 +12,7 @@ import streamlit as st
 from mltrainer.errors import DataError
 from mltrainer.measures.var import METHODS
 from mltrainer.models.registry import get_model
-from mltrainer.monitor import Limits, evaluate
+from mltrainer.monitor import Limits, evaluate, until_wipeout
 from ui.compute import run_index_model
 from ui.context import load
 
@@ -174,24 +174,35 @@ def portfolio_alerts(
     regime_key: str,
     regime_params: tuple,
     today: dt.date,
-) -> tuple[list[dict], pd.DataFrame]:
-    """Every rule on a fixed-weight portfolio of ``tickers`` (regimes of its value)."""
+) -> tuple[list[dict], pd.DataFrame, tuple | None]:
+    """Every rule on a fixed-weight portfolio of ``tickers`` (regimes of its value), and
+    for a book that loses all its value, (that day, what the page must say): its alerts
+    and their history run up to that day, as :func:`~mltrainer.monitor.evaluate` does."""
     from mltrainer.data.market_data import MarketData
     from mltrainer.measures.portfolio import equity_curve, portfolio_returns, wipeout_note
 
     data = load(source)
     sub = data.select(tickers=list(tickers), end=end)  # all history: windows full at start
     w = pd.Series(dict(zip(tickers, weights, strict=True)))
-    rets = portfolio_returns(sub.returns(), w)
-    gone = wipeout_note(rets, float(w.abs().sum()))
-    if gone:  # its value is 0 from then on: no regime, volatility or drawdown to watch
-        raise DataError(f"{gone}, so there is nothing left to monitor; lower its leverage")
+    rets, day = until_wipeout(portfolio_returns(sub.returns(), w))
     value = equity_curve(rets).to_frame("portfolio")
-    labels = (
-        get_model(regime_key)(**dict(regime_params))
-        .run(MarketData.from_close(value, source=source))
-        .primary.iloc[:, 0]
-    )
+    wiped = None
+    if day is not None:  # its value is 0 from then on: nothing after it to watch
+        value = value.iloc[:-1]  # a value of 0 has no regime
+        wiped = (
+            f"{wipeout_note(rets, float(w.abs().sum()))}: the status and the history stop "
+            "there (a book wiped out holds nothing to monitor); lower its leverage"
+        )
+    try:
+        labels = (
+            get_model(regime_key)(**dict(regime_params))
+            .run(MarketData.from_close(value, source=source))
+            .primary.iloc[:, 0]
+        )
+    except DataError as exc:
+        if wiped is None:
+            raise
+        labels, wiped = None, f"{wiped}. No regime-change rule: before that day, {exc}"
     alerts, history = evaluate(
         rets,
         limits_from_tuple(limits),
@@ -202,7 +213,8 @@ def portfolio_alerts(
         last_bar=data.dates[-1],
     )
     history = history[history["date"] >= pd.Timestamp(start)] if start else history
-    return [a.as_dict() for a in alerts], history.reset_index(drop=True)
+    gone = None if day is None else (day.date(), wiped)
+    return [a.as_dict() for a in alerts], history.reset_index(drop=True), gone
 
 
 def limits_tuple(limits: Limits) -> tuple:

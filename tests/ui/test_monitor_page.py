@@ -106,9 +106,11 @@ def test_monitoring_a_portfolio(app, shared_data_dir):
     assert int(metrics(at)["Alerts in the history"]) > before  # more breaches of a 90 % VaR
 
 
-def test_a_portfolio_that_lost_all_its_value_is_named_not_monitored(app, shared_data_dir):
+def test_a_portfolio_that_lost_all_its_value_is_monitored_up_to_that_day(app, shared_data_dir):
     """1 and -0.99 rescaled to 100x AAPL against 99x MSFT: the book's value went negative
-    and the regime rule failed with "needs at least 273 valid prices ... portfolio (6)"."""
+    and the regime rule failed with "needs at least 273 valid prices ... portfolio (6)";
+    then the page refused the book outright. Its status on the day it lost everything
+    is still worth showing, with that day named."""
     at = open_page(app, "monitor", "local")
     at.radio(key="mon_target").set_value("Portfolio").run()
     at.multiselect(key="mon:tickers").set_value(["AAPL", "MSFT"]).run()
@@ -119,11 +121,21 @@ def test_a_portfolio_that_lost_all_its_value_is_named_not_monitored(app, shared_
         "deleted_rows": [],
     }
     at.run()
-    assert errors(at) == [
-        "The risk limits could not be evaluated: the book loses all its value on 1999-11-09 "
-        "(a one-day return of -583% at 199.0x gross exposure), so there is nothing left to "
-        "monitor; lower its leverage"
-    ]
+    assert not errors(at)
+    warning = at.warning[-1].value  # after the builder's note on the rescaled weights
+    assert warning.startswith(
+        "The book loses all its value on 1999-11-09 (a one-day return of -583% at 199.0x "
+        "gross exposure): the status and the history stop there (a book wiped out holds "
+        "nothing to monitor); lower its leverage. No regime-change rule: before that day, "
+    )
+    cards = card_titles(at)
+    assert cards["Drawdown limit"] == "ACTIVE" and "Regime change" not in cards
+    assert any(c.value.startswith("all the value lost on 1999-11-09") for c in at.caption)
+    assert any("portfolio (Custom) to 1999-11-09" in h.value for h in at.subheader)
+    assert any(
+        c.value.startswith("Status on 1999-11-09, the day the book lost all its value")
+        for c in at.caption
+    )
 
 
 @pytest.mark.parametrize("source", ["local", "bundled"])
