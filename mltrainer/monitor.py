@@ -286,6 +286,11 @@ def _status(
             f"{fmt.count(missed, 'day')} of the last {fmt.integer(recent_days)} had none, so "
             "no breach could be seen on them"
         )
+    elif rule == "var_breach" and not active and np.isnan(threshold):  # "within VaR n/a"
+        message = (
+            f"no VaR forecast yet on {fmt.date(date)}: the history holds "
+            f"{fmt.count(len(valid), 'return')}, fewer than the VaR window needs"
+        )
     return Alert(
         rule,
         TITLES[rule],

@@ -286,3 +286,15 @@ def test_a_book_wiped_out_is_monitored_up_to_that_day(sp500_dir):
     assert history.loc[history["date"] == pd.Timestamp("2000-03-23"), "reading"].tolist() == [
         "25.2%"
     ]
+
+
+def test_no_var_forecast_yet_is_not_called_within_var(spx):
+    """On the first days of a history the card read "latest loss 0.09% within VaR n/a":
+    no forecast was made, so the loss is within nothing."""
+    alerts, _ = evaluate(spx.iloc[:11])
+    var = {a.rule: a for a in alerts}["var_breach"]
+    assert not var.active and np.isnan(var.threshold)
+    assert var.message == (
+        "no VaR forecast yet on 2004-01-20: the history holds 11 returns, fewer than the "
+        "VaR window needs"
+    )
