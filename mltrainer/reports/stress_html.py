@@ -336,7 +336,14 @@ def _summary(r: StressReport) -> str:
         ("worst hypothetical", e["worst_hypothetical"]),
     ):
         if w is not None:
-            kpis.append(_kpi(f"{label}: {w['name']}", f"{money(w['pnl'])} ({pct(w['return'], 1)})"))
+            covered = (
+                ""
+                if w["covered_weight"] >= 1 - 1e-9
+                else f" ({pct(w['covered_weight'])} of the book with data)"
+            )
+            kpis.append(
+                _kpi(f"{label}: {w['name']}{covered}", f"{money(w['pnl'])} ({pct(w['return'], 1)})")
+            )
     m = r.meta
     kpis.append(
         _kpi(

@@ -545,7 +545,7 @@ def executive_summary(report: StressReport) -> dict:
     if worst:
         parts = [
             f"{w['name']}{' (' + w['window'] + ')' if w['window'] else ''}: "
-            f"{fmt.money(w['pnl'])} ({fmt.percent(w['return'])})"
+            f"{fmt.money(w['pnl'])} ({fmt.percent(w['return'])}{_coverage(w)})"
             for w in worst
         ]
         regime = report.regime
@@ -567,6 +567,15 @@ def executive_summary(report: StressReport) -> dict:
         "regime": report.regime,
         "sentences": sentences,
     }
+
+
+def _coverage(worst: dict) -> str:
+    """The part of the book a worst scenario priced, when not all: the rest is proxied."""
+    covered = worst["covered_weight"]
+    if covered >= 1.0 - 1e-9:
+        return ""
+    share = fmt.percent(covered, 1)
+    return f"; only {share} of the book had the data it needs, the rest proxied by it"
 
 
 def _backtest_sentence(var: dict) -> str:

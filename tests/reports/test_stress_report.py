@@ -20,7 +20,7 @@ from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.reports import html as report_html
 from mltrainer.reports.stress_html import render_html, write_stress_report
-from mltrainer.reports.stress_report import StressSettings, build_stress_report
+from mltrainer.reports.stress_report import StressSettings, build_stress_report, executive_summary
 from mltrainer.risk_stress.scenarios import HISTORICAL_SCENARIOS
 
 TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "TSLA"]
@@ -734,3 +734,24 @@ def test_the_sector_table_says_what_it_adds_up_to(panel, shared_data_dir):
         "counts the 16.67% of gross exposure without data, proxied by the covered positions"
     )
     assert shown in html
+
+
+def test_a_worst_loss_proxied_from_part_of_the_book_says_how_much(panel):
+    """A 2012 book of AAPL, FB and TSLA: FB listed in May 2012 and TSLA in 2010, so the
+    dot-com replay prices AAPL alone and scales it to the book. The executive summary
+    called its -80.4% the book's "worst stress loss" without a word on that."""
+    r = build_stress_report(
+        panel.select(tickers=["AAPL", "FB", "TSLA"], end="2012-06-29"), start="2012-01-01"
+    )
+    sentence = executive_summary(r)["sentences"][2]
+    assert sentence.startswith(
+        "Worst stress losses: Dot-com bust (2000-03-24 to 2002-10-09): -$803,879 (-80.4%; "
+        "only 33.3% of the book had the data it needs, the rest proxied by it); Market crash "
+        "-20%: -$204,588 (-20.5%; only 66.7% of the book had the data it needs, the rest "
+        "proxied by it)"
+    )
+    assert ">worst historical: Dot-com bust (33.33% of the book with data)<" in render_html(r)
+    whole = build_stress_report(
+        panel.select(tickers=["AAPL", "MSFT"], end="2012-06-29"), start="2012-01-01"
+    )
+    assert "proxied" not in executive_summary(whole)["sentences"][2]
