@@ -101,7 +101,13 @@ def _portfolio(r: StressReport) -> str:
         )
         + "<h3>By GICS sector</h3>"
         + table(sectors, {"weight": pct, "value": money})
-        + figure(plots.weights_bar(r.weights, r.portfolio["sector"]))
+        + figure(
+            plots.weights_bar(
+                r.weights,
+                r.portfolio["sector"],
+                title=f"Portfolio weights on {r.meta['last_date']}",
+            )
+        )
     )
 
 
@@ -114,8 +120,9 @@ def _var(r: StressReport) -> str:
     )
     return (
         "<h2>Value at Risk and Expected Shortfall</h2>"
-        f'<p class="note">One-day figures for tomorrow, estimated from the last '
-        f"{r.settings.var_window} daily returns of the portfolio (fixed weights, rebalanced "
+        f'<p class="note">One-day figures for the trading day after {esc(r.meta["last_date"])}, '
+        f"estimated from the last {r.settings.var_window} daily returns of the portfolio up to "
+        "that day (fixed weights, rebalanced "
         "daily; before a position listed, the others are rescaled). Positive numbers are "
         "losses.</p>"
         + table(t, {"VaR": pct, "ES": pct, "VaR (value)": money, "ES (value)": money}, index=False)
@@ -134,7 +141,8 @@ def _backtest(r: StressReport) -> str:
             r.returns,
             r.var_forecasts,
             r.exceptions,
-            title=f"Daily returns against the {r.settings.chart_method} VaR forecasts",
+            title=f"Daily returns {r.meta['first_date']} to {r.meta['last_date']} against the "
+            f"{r.settings.chart_method} VaR forecast made the day before (out of sample)",
         )
     )
     if r.backtest.empty:  # too few scored days to test a forecast
@@ -175,7 +183,8 @@ def _backtest(r: StressReport) -> str:
         + figure(
             plots.traffic_light_chart(
                 zones,
-                title=f"Basel traffic light, {top['level'].max():.0%} VaR, last {basel} days",
+                title=f"Basel traffic light, {top['level'].max():.0%} VaR, last {basel} days "
+                f"to {first[-1].date()}",
             )
         )
     )
@@ -199,7 +208,9 @@ def _drawdowns(r: StressReport) -> str:
         + table(stats, index=False)
         + figure(
             plots.drawdown_chart(
-                r.drawdown.rename("portfolio"), title="Portfolio drawdown from its running peak"
+                r.drawdown.rename("portfolio"),
+                title="Portfolio drawdown from its running peak, "
+                f"{r.meta['first_date']} to {r.meta['last_date']}",
             )
         )
     )
@@ -233,6 +244,9 @@ def _scenario(res: ScenarioResult, value: float, as_of: str) -> str:
     cols = [c for c in res.positions.columns if c != "value"]
     pos = res.positions[cols]
     warn = "".join(f'<div class="warn">{esc(w)}</div>' for w in res.warnings)
+    held = res.kind == "historical"
+    span = f"{res.params['base_date']} to {res.params['end_date']}" if held else f"on {as_of}"
+    label, of = f"{res.name} ({span})", f" (sectors of {as_of})" if held else ""
     dd = (
         f", max drawdown in the window {pct(-res.max_drawdown, 1)}"
         if res.kind == "historical"
@@ -245,19 +259,21 @@ def _scenario(res: ScenarioResult, value: float, as_of: str) -> str:
         f'<p class="note">{esc(_params_line(res))}</p>{warn}'
         "<h4>By position</h4>"
         + table(pos, POSITION_FORMATS, signed=("return", "pnl"))
-        + figure(plots.pnl_bar(res.positions["pnl"], f"{res.name}: P&L by position"))
+        + figure(plots.pnl_bar(res.positions["pnl"], f"{label}: P&L by position"))
         + "<h4>By GICS sector</h4>"
         + _sector_note(res, as_of)
         + table(
             res.by_sector, {"weight": pct, "pnl": money, "return": pct}, signed=("pnl", "return")
         )
-        + figure(plots.pnl_bar(res.by_sector["pnl"], f"{res.name}: P&L by sector"))
+        + figure(plots.pnl_bar(res.by_sector["pnl"], f"{label}: P&L by sector{of}"))
         + "</div>"
     )
 
 
 def _scenarios(r: StressReport) -> str:
     t = r.scenario_table()
+    as_of = r.meta["last_date"]
+    held = f" (the positions of {as_of})"
     paths = {res.name: res.path for res in r.scenarios if res.path is not None}
     body = (
         "<h2>Stress scenarios</h2>"
@@ -275,11 +291,11 @@ def _scenarios(r: StressReport) -> str:
             signed=("portfolio_return", "pnl"),
             missing="",
         )
-        + figure(plots.scenario_summary_bar(t))
+        + figure(plots.scenario_summary_bar(t, title=f"Portfolio return by scenario{held}"))
     )
     if paths:
-        body += figure(plots.replay_paths_chart(paths))
-    as_of = r.meta["last_date"]
+        title = f"Portfolio value through each historical window{held}"
+        body += figure(plots.replay_paths_chart(paths, title=title))
     body += "".join(_scenario(res, r.meta["portfolio_value"], as_of) for res in r.scenarios)
     if r.skipped:
         body += (

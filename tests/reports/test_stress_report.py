@@ -755,3 +755,29 @@ def test_a_worst_loss_proxied_from_part_of_the_book_says_how_much(panel):
         panel.select(tickers=["AAPL", "MSFT"], end="2012-06-29"), start="2012-01-01"
     )
     assert "proxied" not in executive_summary(whole)["sentences"][2]
+
+
+def test_every_figure_title_says_its_dates(data):
+    """Figures copied out of the report carried no date: 'Portfolio weights', 'Portfolio
+    drawdown from its running peak', 'Dot-com bust: P&L by sector' (sectors of which
+    day?), and the VaR note promised figures 'for tomorrow'."""
+    r = build_stress_report(data.select(end="2015-06-30"), WEIGHTS, start="2015-01-01")
+    titles = set(re.findall(r'"title":\{"text":"([^"]*)"', render_html(r)))
+    for title in (
+        "Portfolio weights on 2015-06-30",
+        "Daily returns 2015-01-02 to 2015-06-30 against the historical VaR forecast made the "
+        "day before (out of sample)",
+        "Basel traffic light, 99% VaR, last 124 days to 2015-06-30",
+        "Portfolio drawdown from its running peak, 2015-01-02 to 2015-06-30",
+        "Portfolio return by scenario (the positions of 2015-06-30)",
+        "Portfolio value through each historical window (the positions of 2015-06-30)",
+        "Dot-com bust (2000-03-24 to 2002-10-09): P&L by position",
+        "Dot-com bust (2000-03-24 to 2002-10-09): P&L by sector (sectors of 2015-06-30)",
+        "Market crash -20% (on 2015-06-30): P&L by sector",
+    ):
+        assert title in titles, title
+    page = render_html(r)
+    assert (
+        "One-day figures for the trading day after 2015-06-30, estimated from the last 250 " in page
+    )
+    assert "for tomorrow" not in page
