@@ -531,14 +531,19 @@ def executive_summary(report: StressReport) -> dict:
     var = _headline_var(report)
     hist, hypo = _worst(report, "historical"), _worst(report, "hypothetical")
     value = float(m["portfolio_value"])
+    gone = list(report.portfolio.index[report.portfolio["last_date"] != m["last_date"]])
+    carry = f"; on days without one, the others carry {'its' if len(gone) == 1 else 'their'} weight"
+    book = f"The {m['n_positions']}-position portfolio worth {fmt.money(value)}" + (
+        f" ({', '.join(gone)}: no price on {m['last_date']}{carry})" if gone else ""
+    )
+    es = f"{fmt.money(var['es_value'])} on average on those days (expected shortfall)."
     sentences = [
-        f"The {m['n_positions']}-position portfolio worth {fmt.money(value)} would lose "
-        f"more than {fmt.money(var['var_value'])} ({fmt.percent(var['var'], 2)}) on one day "
-        f"in {fmt.percent(1 - var['level'], 0)} of days by {var['method']} VaR, and "
-        f"{fmt.money(var['es_value'])} on average on those days (expected shortfall)."
+        f"{book} would lose more than {fmt.money(var['var_value'])} "
+        f"({fmt.percent(var['var'], 2)}) on one day in {fmt.percent(1 - var['level'], 0)} "
+        f"of days by {var['method']} VaR, and {es}"
         if math.isfinite(var["var"])
-        else f"The {m['n_positions']}-position portfolio worth {fmt.money(value)} has no "
-        f"{fmt.percent(var['level'], 0)} {var['method']} VaR for the next day (see the notes).",
+        else f"{book} has no {fmt.percent(var['level'], 0)} {var['method']} VaR for the next "
+        "day (see the notes).",
         _backtest_sentence(var),
     ]
     worst = [w for w in (hist, hypo) if w is not None]
@@ -571,11 +576,9 @@ def executive_summary(report: StressReport) -> dict:
 
 def _coverage(worst: dict) -> str:
     """The part of the book a worst scenario priced, when not all: the rest is proxied."""
-    covered = worst["covered_weight"]
-    if covered >= 1.0 - 1e-9:
-        return ""
-    share = fmt.percent(covered, 1)
-    return f"; only {share} of the book had the data it needs, the rest proxied by it"
+    share = fmt.percent(worst["covered_weight"], 1)
+    full = worst["covered_weight"] >= 1.0 - 1e-9
+    return "" if full else f"; only {share} of the book had the data it needs, the rest proxied"
 
 
 def _backtest_sentence(var: dict) -> str:

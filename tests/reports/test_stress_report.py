@@ -746,9 +746,9 @@ def test_a_worst_loss_proxied_from_part_of_the_book_says_how_much(panel):
     sentence = executive_summary(r)["sentences"][2]
     assert sentence.startswith(
         "Worst stress losses: Dot-com bust (2000-03-24 to 2002-10-09): -$803,879 (-80.4%; "
-        "only 33.3% of the book had the data it needs, the rest proxied by it); Market crash "
+        "only 33.3% of the book had the data it needs, the rest proxied); Market crash "
         "-20%: -$204,588 (-20.5%; only 66.7% of the book had the data it needs, the rest "
-        "proxied by it)"
+        "proxied)"
     )
     assert ">worst historical: Dot-com bust (33.33% of the book with data)<" in render_html(r)
     whole = build_stress_report(
@@ -781,3 +781,18 @@ def test_every_figure_title_says_its_dates(data):
         "One-day figures for the trading day after 2015-06-30, estimated from the last 250 " in page
     )
     assert "for tomorrow" not in page
+
+
+def test_a_position_without_a_price_on_the_books_date_is_named_in_the_summary(panel):
+    """TSLA listed in 2010: a book of AAPL and TSLA on 2008-09-12 (the Friday before
+    Lehman) headlined 'The 2-position portfolio ... would lose more than $64,299', AAPL's
+    VaR alone, with the missing price only in the notes at the end."""
+    r = build_stress_report(
+        panel.select(tickers=["AAPL", "TSLA"], end="2008-09-12"), start="2008-01-01"
+    )
+    assert executive_summary(r)["sentences"][0].startswith(
+        "The 2-position portfolio worth $1,000,000 (TSLA: no price on 2008-09-12; on days "
+        "without one, the others carry its weight) would lose more than $64,299 (6.43%)"
+    )
+    both = build_stress_report(panel.select(tickers=["AAPL", "MSFT"], end="2008-09-12"))
+    assert "no price" not in executive_summary(both)["sentences"][0]
