@@ -202,10 +202,10 @@ def _market_returns(data: MarketData, choice: str, window: int) -> tuple[pd.Seri
 def _portfolio_table(
     data: MarketData, w: pd.Series, value: float, sectors: dict[str, str]
 ) -> pd.DataFrame:
-    """Each holding's weight, sector (``sectors``), value, first date, last price and its date, and
-    trailing one-year volatility (dates and price missing for a holding with no price
-    in the range). The price is the as-traded close (``last_close``) or, where the data
-    has none, the adjusted close (``last_adj_close``): :meth:`MarketData.quoted_close`."""
+    """Each holding's weight, sector (``sectors``), value, first and last price dates, last
+    price and trailing one-year volatility (missing: no price in the range; fewer than 126
+    returns in the year, as the volatility scenarios need). The price is the as-traded close
+    (``last_close``) or, lacking it, the adjusted close: :meth:`MarketData.quoted_close`."""
     rets = data.returns()[w.index].iloc[-TRADING_DAYS:]
     shown, as_traded = data.quoted_close(list(w.index))
     priced = [shown[t].dropna() for t in w.index]  # none for a position with no price
@@ -223,7 +223,7 @@ def _portfolio_table(
                 float(p.iloc[-1]) if len(p) else float("nan") for p in priced
             ],
             "last_date": date(-1),
-            "vol_1y": rets.std() * SQRT_TRADING_DAYS,
+            "vol_1y": rets.std().where(rets.count() >= TRADING_DAYS // 2) * SQRT_TRADING_DAYS,
         }
     ).rename_axis("ticker")
 

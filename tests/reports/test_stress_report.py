@@ -796,3 +796,13 @@ def test_a_position_without_a_price_on_the_books_date_is_named_in_the_summary(pa
     )
     both = build_stress_report(panel.select(tickers=["AAPL", "MSFT"], end="2008-09-12"))
     assert "no price" not in executive_summary(both)["sentences"][0]
+
+
+def test_a_one_year_volatility_needs_most_of_the_year(panel):
+    """CARR and OTIS listed on 2020-03-19: a book on 2020-04-30 showed their 'vol_1y' as
+    137% and 120%, the annualised volatility of 29 COVID days, under a one-year label."""
+    r = build_stress_report(panel.select(tickers=["AAPL", "CARR", "OTIS"], end="2020-04-30"))
+    vol = r.portfolio["vol_1y"]
+    assert vol[["CARR", "OTIS"]].isna().all()
+    want = panel.returns()["AAPL"].loc[:"2020-04-30"].iloc[-252:].std() * np.sqrt(252)
+    assert vol["AAPL"] == pytest.approx(want, rel=1e-12)
