@@ -60,7 +60,8 @@ def market_crash(
 ) -> ScenarioResult:
     """An index move propagated through each position's trailing beta.
 
-    ``r_i = beta_i * shock`` and ``r_p = sum_i w_i beta_i shock``, with ``beta_i``
+    ``r_i = max(beta_i * shock, -1)`` (a price cannot fall below 0; the capped positions
+    are named in the warnings) and ``r_p = sum_i w_i r_i``, with ``beta_i``
     the OLS beta on the market over the last ``window`` days of the data (every one of
     them must have a return, else the position is missing;
     :func:`mltrainer.measures.portfolio.rolling_beta`).
@@ -93,7 +94,10 @@ def market_crash(
     betas = rolling_beta(tail, proxy, window).iloc[-1]
     status = pd.Series("ok", index=w.index, dtype="object")
     status[betas.isna()] = f"missing: too few returns in the {window}-day beta window"
-    positions = pd.DataFrame({"beta": betas, "return": betas * shock, "status": status})
+    # a price cannot fall below 0: beta 2.0 in a 90% crash is -100%, not -180%
+    moves = betas * shock
+    floored = list(w.index[(moves < -1.0).to_numpy()])
+    positions = pd.DataFrame({"beta": betas, "return": moves.clip(lower=-1.0), "status": status})
     params = {
         "shock": float(shock),
         "beta_window": int(window),
@@ -110,6 +114,12 @@ def market_crash(
             f"Market falls {abs(shock):.0%} in a day; each position moves by its {window}-day beta"
         ),
         params=params,
+        warnings=[
+            f"Market crash {shock:+.0%}: {', '.join(floored)} beta times the shock is a fall "
+            "beyond -100%; a price cannot go below 0, so the loss is capped at the position"
+        ]
+        if floored
+        else [],
     )
 
 

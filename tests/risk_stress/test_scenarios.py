@@ -352,3 +352,24 @@ def test_positions_default_to_the_sectors_of_the_books_date(panel, shared_data_d
             "T": "Telecommunication Services",
             "XOM": "Energy",
         }, result.name
+
+
+def test_a_crash_cannot_take_a_price_below_zero(basket):
+    """A 90% crash through 2021 betas: TSLA (beta 2.0) 'returned' -180% and a long-only,
+    unlevered book of TSLA, AAPL and JPM lost more than its whole value. A price stops
+    at 0: the position loses all of itself, and the scenario says which were capped."""
+    w = pd.Series({"TSLA": 0.5, "AAPL": 0.25, "JPM": 0.25})
+    data = basket.select(end="2021-04-20")
+    market = data.returns().mean(axis=1)
+    res = sc.market_crash(data, w, -0.9, market=market, portfolio_value=1e6)
+    beta = res.positions["beta"]
+    assert beta["TSLA"] * 0.9 > 1.0 and beta["JPM"] * 0.9 < 1.0  # the real betas
+    ret = res.positions["return"]
+    assert ret["TSLA"] == -1.0 and ret["JPM"] == pytest.approx(-0.9 * beta["JPM"], rel=1e-12)
+    assert res.portfolio_return == pytest.approx(float((w * ret).sum()), rel=1e-12)
+    assert res.portfolio_return >= -1.0
+    capped = [t for t in w.index if beta[t] * 0.9 > 1.0]
+    assert res.warnings == (
+        f"Market crash -90%: {', '.join(capped)} beta times the shock is a fall beyond "
+        "-100%; a price cannot go below 0, so the loss is capped at the position",
+    )
