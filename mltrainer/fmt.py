@@ -65,6 +65,16 @@ def percent(x: object, digits: int = 1, sign: bool = False) -> str:
     return _signed(pct, digits, sign, f"{abs(pct):,.{digits}f}%")
 
 
+def level(x: object) -> str:
+    """A confidence level or a tail share with the decimals it needs: ``0.99`` -> ``99%``,
+    ``0.975`` -> ``97.5%``, ``0.005`` -> ``0.5%`` (``percent(x, 0)`` said 98% and 1%)."""
+    value = _finite(x)
+    if value is None:
+        return MISSING
+    digits = next((d for d in range(4) if abs(round(value * 100, d) - value * 100) < 1e-9), 4)
+    return percent(value, digits)
+
+
 def money(x: object, digits: int = 0, currency: str = "$", sign: bool = False) -> str:
     """An amount: ``-27416`` -> ``-$27,416``; ``1.5e6`` with ``digits=0`` -> ``$1,500,000``."""
     value = _finite(x)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from mltrainer.fmt import count as fmt_count
+from mltrainer.fmt import level as fmt_level
 from mltrainer.measures.backtest_var import BASEL_LEVEL_NOTE
 from mltrainer.outputs import write_atomic
 from mltrainer.plots import risk as plots
@@ -183,8 +184,8 @@ def _backtest(r: StressReport) -> str:
         + figure(
             plots.traffic_light_chart(
                 zones,
-                title=f"Basel traffic light, {top['level'].max():.0%} VaR, last {basel} days "
-                f"to {first[-1].date()}",
+                title=f"Basel traffic light, {fmt_level(top['level'].max())} VaR, last "
+                f"{basel} days to {first[-1].date()}",
             )
         )
     )
@@ -333,11 +334,11 @@ def _summary(r: StressReport) -> str:
             f"{e['portfolio']['positions']} positions, {money(e['portfolio']['value'])}",
         ),
         _kpi(
-            f"1-day {pct(v['level'], 0)} VaR ({v['method']})",
+            f"1-day {fmt_level(v['level'])} VaR ({v['method']})",
             f"{money(v['var_value'])} ({pct(v['var'])})",
         ),
         _kpi(
-            f"1-day {pct(v['level'], 0)} expected shortfall",
+            f"1-day {fmt_level(v['level'])} expected shortfall",
             f"{money(v['es_value'])} ({pct(v['es'])})",
         ),
         _kpi(

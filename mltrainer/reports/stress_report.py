@@ -539,10 +539,10 @@ def executive_summary(report: StressReport) -> dict:
     es = f"{fmt.money(var['es_value'])} on average on those days (expected shortfall)."
     sentences = [
         f"{book} would lose more than {fmt.money(var['var_value'])} "
-        f"({fmt.percent(var['var'], 2)}) on one day in {fmt.percent(1 - var['level'], 0)} "
+        f"({fmt.percent(var['var'], 2)}) on one day in {fmt.level(1 - var['level'])} "
         f"of days by {var['method']} VaR, and {es}"
         if math.isfinite(var["var"])
-        else f"{book} has no {fmt.percent(var['level'], 0)} {var['method']} VaR for the next "
+        else f"{book} has no {fmt.level(var['level'])} {var['method']} VaR for the next "
         "day (see the notes).",
         _backtest_sentence(var),
     ]

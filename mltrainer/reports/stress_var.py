@@ -126,7 +126,7 @@ def var_figures(
             elif scored or not missed:  # no forecast at all is the gap note's, not the range's
                 short[method] = scored
             if method == s.chart_method:
-                forecasts[f"{level:.0%} {method}"] = forecast.shift(1).loc[first:]
+                forecasts[f"{fmt.level(level)} {method}"] = forecast.shift(1).loc[first:]
                 if level == max(levels):
                     exceptions = exc
     return VarFigures(

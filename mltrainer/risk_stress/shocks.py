@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from mltrainer import fmt
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.measures.portfolio import (
     covariance,
@@ -244,7 +245,7 @@ class _Trailing:
             key=key,
             name=name,
             kind="hypothetical",
-            description=f"{what}; loss = {s.confidence:.0%} {s.horizon}-day parametric VaR",
+            description=f"{what}; loss = {fmt.level(s.confidence)} {s.horizon}-day parametric VaR",
             params=params,
         )
 

@@ -806,3 +806,21 @@ def test_a_one_year_volatility_needs_most_of_the_year(panel):
     assert vol[["CARR", "OTIS"]].isna().all()
     want = panel.returns()["AAPL"].loc[:"2020-04-30"].iloc[-252:].std() * np.sqrt(252)
     assert vol["AAPL"] == pytest.approx(want, rel=1e-12)
+
+
+def test_confidence_levels_keep_their_decimals(data):
+    """--levels 0.99,0.994,0.995 wrote '... on one day in 1% of days' for the 99.5% VaR
+    (0.5%), a card '1-day 100% VaR', and the 99% and 99.4% forecasts shared the chart's
+    column '99% historical', so one overwrote the other."""
+    s = StressSettings(levels=(0.99, 0.994, 0.995), methods=("historical",))
+    r = build_stress_report(data.select(end="2015-06-30"), WEIGHTS, s, start="2015-01-01")
+    assert list(r.var_forecasts.columns) == [
+        "99% historical",
+        "99.4% historical",
+        "99.5% historical",
+    ]
+    assert " on one day in 0.5% of days by historical VaR" in executive_summary(r)["sentences"][0]
+    page = render_html(r)
+    assert ">1-day 99.5% VaR (historical)<" in page
+    assert "Basel traffic light, 99.5% VaR, last 124 days to 2015-06-30" in page
+    assert [m for m in ("1-day 100%", "loss = 100%") if m in page] == []
