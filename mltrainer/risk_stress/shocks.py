@@ -99,6 +99,8 @@ def market_crash(
     moves = betas * shock
     floored = list(w.index[(moves < -1.0).to_numpy()])
     positions = pd.DataFrame({"beta": betas, "return": moves.clip(lower=-1.0), "status": status})
+    size = fmt.level(abs(shock))  # 12.5%, not 12%
+    name = f"Market crash {'-' if shock < 0 else '+'}{size}"
     params = {
         "shock": float(shock),
         "beta_window": int(window),
@@ -109,14 +111,15 @@ def market_crash(
         book,
         positions,
         key="market_crash",
-        name=f"Market crash {shock:+.0%}",
+        name=name,
         kind="hypothetical",
         description=(
-            f"Market falls {abs(shock):.0%} in a day; each position moves by its {window}-day beta"
+            f"Market {'falls' if shock < 0 else 'rises'} {size} in a day; each position moves "
+            f"by its {window}-day beta"
         ),
         params=params,
         warnings=[
-            f"Market crash {shock:+.0%}: {', '.join(floored)} beta times the shock is a fall "
+            f"{name}: {', '.join(floored)} beta times the shock is a fall "
             "beyond -100%; a price cannot go below 0, so the loss is capped at the position"
         ]
         if floored
@@ -421,6 +424,6 @@ def correlation_breakdown(
         {"push": float(push)},
         figures,
         key="correlation_breakdown",
-        name=f"Correlations +{push:.0%} toward 1",
-        what=f"Every correlation pushed {push:.0%} of the way to one",
+        name=f"Correlations +{fmt.level(push)} toward 1",
+        what=f"Every correlation pushed {fmt.level(push)} of the way to one",
     )

@@ -373,3 +373,18 @@ def test_a_crash_cannot_take_a_price_below_zero(basket):
         f"Market crash -90%: {', '.join(capped)} beta times the shock is a fall beyond "
         "-100%; a price cannot go below 0, so the loss is capped at the position",
     )
+
+
+def test_scenario_names_keep_the_decimals_of_their_shock(basket):
+    """A 12.5% crash was named 'Market crash -12%' ('Market falls 12% in a day'), a push
+    of 0.125 'Correlations +12% toward 1', and a 5% rally 'Market falls 5%'."""
+    w = pd.Series({"AAPL": 0.5, "MSFT": 0.5})
+    crash = sc.market_crash(basket, w, -0.125)
+    assert crash.name == "Market crash -12.5%"
+    assert crash.description.startswith("Market falls 12.5% in a day")
+    rally = sc.market_crash(basket, w, 0.05)
+    assert rally.name == "Market crash +5%" and rally.description.startswith("Market rises 5%")
+    corr = sc.correlation_breakdown(basket, w, push=0.125)
+    assert corr.name == "Correlations +12.5% toward 1"
+    assert corr.description.startswith("Every correlation pushed 12.5% of the way to one")
+    assert sc.market_crash(basket, w, -0.2).name == "Market crash -20%"
