@@ -428,7 +428,7 @@ with tab_dd:
             stats = portfolio_drawdowns(sel.source, tickers, weights, sel.start, sel.end)
         ds = report.drawdown_stats
         row = metric_row()
-        days = stats["drawdown"].index
+        days = report.drawdown.index  # from the range's first day, as its figures
         row.metric(
             "Max drawdown",
             fmt.percent(-ds["max_drawdown"]),  # a fall, signed as on the chart and the Lab
@@ -449,7 +449,7 @@ with tab_dd:
             )
         row.metric("Current drawdown", fmt.percent(-ds["current_drawdown"]))
         st.plotly_chart(
-            shared(drawdown_chart, stats["drawdown"].rename("portfolio")),
+            shared(drawdown_chart, report.drawdown.rename("portfolio")),
             width="stretch",
             key="risk_dd",
         )

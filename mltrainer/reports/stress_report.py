@@ -23,7 +23,7 @@ from mltrainer import fmt
 from mltrainer.data.bundled import sp500_index_close
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
-from mltrainer.measures.portfolio import drawdown_series, equity_curve, wipeout_note
+from mltrainer.measures.portfolio import drawdown_series, wipeout_note
 from mltrainer.measures.var import METHODS
 from mltrainer.models import regime
 from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
@@ -31,6 +31,7 @@ from mltrainer.reports.stress_var import (
     MIN_BACKTEST_DAYS,
     VarFigures,
     book_returns,
+    range_equity,
     range_start,
     var_figures,
 )
@@ -293,8 +294,8 @@ def build_stress_report(
     first = range_start(port, start)
     var = var if var is not None else var_figures(port, s, first)
     shown = port.loc[first:]
-    equity = equity_curve(shown)
-    dd = drawdown_series(equity)
+    equity = range_equity(port, first)  # from the close before the range's first day
+    dd = drawdown_series(equity).loc[first:]
     wiped = [note] if (note := wipeout_note(shown, float(w.abs().sum()))) else []
     market, market_name, market_notes = _market_returns(data, s.market, s.beta_window)
     on = data.sectors_on()  # the book's date's sectors, not today's (GOOGL in 2010: IT)

@@ -24,7 +24,7 @@ from mltrainer.measures.backtest_var import (
     traffic_light,
     var_exceptions,
 )
-from mltrainer.measures.portfolio import portfolio_returns
+from mltrainer.measures.portfolio import equity_curve, portfolio_returns
 from mltrainer.measures.var import no_forecast_reason, rolling_var_es, var_es
 
 MIN_BACKTEST_DAYS = 20  # scored days below which a forecast is not tested
@@ -58,6 +58,16 @@ def range_start(port: pd.Series, start: object) -> pd.Timestamp:
             "returns; at least 2 are needed: widen the dates"
         )
     return port.index[0] if start is None else days[0]
+
+
+def range_equity(port: pd.Series, first: pd.Timestamp) -> pd.Series:
+    """The book's value over the range from ``first``, 1.0 at the close before it (when
+    the history has one): the range's drawdowns count its first day's loss, as a book
+    held from that close lost it (a range starting on 2020-02-24 began 4% down)."""
+    prior = port.index[port.index < first]
+    value = equity_curve(port.loc[first:])
+    start = pd.Series(1.0, index=prior[-1:], name=value.name)
+    return pd.concat([start, value]) if len(prior) else value
 
 
 def book_returns(data: MarketData, w: pd.Series, var_window: int) -> pd.Series:

@@ -824,3 +824,19 @@ def test_confidence_levels_keep_their_decimals(data):
     assert ">1-day 99.5% VaR (historical)<" in page
     assert "Basel traffic light, 99.5% VaR, last 124 days to 2015-06-30" in page
     assert [m for m in ("1-day 100%", "loss = 100%") if m in page] == []
+
+
+def test_the_drawdown_counts_the_ranges_first_day(basket):
+    """A range from 2020-02-24 (AAPL, MSFT, XOM, JPM fell 4.1% that day): the report gave
+    a 32.8% maximum drawdown from a 'peak' on 2020-02-24, the close after that loss; held
+    from the close before, the book was 35.6% down on 2020-03-23."""
+    data = basket.select(tickers=["AAPL", "MSFT", "XOM", "JPM"], end="2020-03-23")
+    r = build_stress_report(data, start="2020-02-24")
+    rets = data.adj_close.pct_change(fill_method=None).loc["2020-02-24":].mean(axis=1)
+    value = (1 + rets).cumprod()
+    assert r.drawdown.index[0] == pd.Timestamp("2020-02-24")
+    assert r.drawdown.iloc[0] == pytest.approx(rets.iloc[0], rel=1e-12)
+    stats = r.drawdown_stats
+    assert stats["max_drawdown"] == pytest.approx(1 - value.min(), rel=1e-12)
+    assert stats["max_drawdown"] == pytest.approx(0.3559, abs=1e-4)
+    assert stats["peak"] == "2020-02-21" and stats["trough"] == "2020-03-23"

@@ -10,6 +10,7 @@ import pytest
 import streamlit.testing.v1.app_test as app_test_module
 from streamlit.runtime.media_file_manager import MediaFileManager
 
+from mltrainer import fmt
 from mltrainer.config import PROJECT_ROOT
 from tests.ui.pagetools import (
     array,
@@ -373,3 +374,19 @@ def test_scenarios_after_the_books_date_are_said_to_be_after_it(app, shared_data
     assert len(said) == 1 and "COVID" in said[0], said
     assert said[0].endswith("it ends after the book's date, 2010-12-31."), said
     assert "no prices" not in " ".join(c.value for c in at.caption)
+
+
+def test_the_drawdown_chart_and_its_figures_agree_from_the_ranges_first_day(app, shared_data_dir):
+    """From 2020-02-24 (the default book fell that day) the Max drawdown figure counts
+    the first day's loss; the chart, drawn from a separate computation that starts at
+    the close of that day, bottomed out higher than the figure above it."""
+    at = app.run()
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2020, 2, 24), dt.date(2020, 3, 23)))
+    at.run()
+    at = open_page(at, "risk", "local")
+    open_tab(at, "risk_tab", "Drawdowns")
+    assert not errors(at)
+    dd = figure(at, "risk_dd")["data"][0]
+    y = array(dd["y"]).astype(float)
+    assert str(dd["x"][0]).startswith("2020-02-24") and y[0] < 0  # the first day's loss
+    assert metrics(at)["Max drawdown"] == fmt.percent(y.min())
