@@ -141,7 +141,7 @@ def replay_window(
         close on or before ``start``), ``pnl = value * w * return`` and the position's
         ``max_drawdown`` in the window (positive fraction); the portfolio path
         ``V_t = 1 + sum_i w_i (P_i,t / P_i,base - 1)`` (buy and hold) and its maximum
-        drawdown.
+        drawdown (100% once ``V_t <= 0``, a leveraged or short book that lost it all).
 
     Raises
     ------
@@ -182,7 +182,8 @@ def replay_window(
         params=_window_params(scenario, prices.index[lo], prices.index[hi], hi - lo),
         warnings=warns,
         path=path,
-        max_drawdown=float(_max_drawdown(path)) if path is not None else np.nan,
+        # a path at or below 0 has lost all the book's value: a 100% drawdown, not none
+        max_drawdown=float(_max_drawdown(path.clip(lower=0.0))) if path is not None else np.nan,
     )
 
 

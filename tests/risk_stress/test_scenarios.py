@@ -388,3 +388,16 @@ def test_scenario_names_keep_the_decimals_of_their_shock(basket):
     assert corr.name == "Correlations +12.5% toward 1"
     assert corr.description.startswith("Every correlation pushed 12.5% of the way to one")
     assert sc.market_crash(basket, w, -0.2).name == "Market crash -20%"
+
+
+def test_a_replay_that_loses_more_than_the_book_has_a_100_percent_drawdown(basket):
+    """1.5x AAPL against -0.3 MSFT and -0.2 XOM lost 100.4% through the dot-com bust: its
+    path went below 0, its maximum drawdown was NaN and the report read 'max drawdown in
+    the window .'. Losing everything is a 100% drawdown."""
+    w = pd.Series({"AAPL": 1.5, "MSFT": -0.3, "XOM": -0.2})
+    res = sc.replay_window(basket, w, DOTCOM)
+    assert res.path.min() < 0 and res.portfolio_return < -1.0
+    assert res.max_drawdown == 1.0
+    positive = sc.replay_window(basket, pd.Series({"AAPL": 0.5, "XOM": 0.5}), DOTCOM)
+    path = positive.path
+    assert positive.max_drawdown == pytest.approx(float((1 - path / path.cummax()).max()))
