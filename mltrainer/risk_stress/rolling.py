@@ -99,7 +99,7 @@ def rolling_stress_losses(
     ``z = Phi^-1(confidence)``, ``V = portfolio_value`` and ``beta_i,t`` the OLS beta on
     the market over the same window:
 
-    - ``crash_loss = -V * crash_size * sum_i w_i beta_i,t``
+    - ``crash_loss = -V * sum_i w_i max(crash_size * beta_i,t, -1)`` (a price stops at 0)
     - ``base_var = V z sigma_p,t`` (normal one-day VaR, zero mean)
     - ``vol_spike_loss = vol_multiplier * base_var``
     - ``correlation_loss = V z sqrt((1 - a) sigma_p,t^2 + a (sum_i w_i sigma_i,t)^2)``,
@@ -135,11 +135,13 @@ def rolling_stress_losses(
     vol_p = equal_weight_book_vol(returns.to_numpy(dtype="float64"), alive, window)
     mean_sigma = np.where(alive, sigma, 0.0).sum(axis=1) / np.where(none, np.nan, n_alive)
     b = betas.to_numpy()
-    beta_p = (w * np.where(alive, np.nan_to_num(b), 0.0)).sum(axis=1)
-    beta_p[none | (alive & np.isnan(b)).any(axis=1)] = np.nan
+    # each move floored at -100% (a price cannot fall below 0), as market_crash does
+    moves = np.maximum(np.where(alive, np.nan_to_num(b), 0.0) * crash_size, -1.0)
+    crash_p = (w * moves).sum(axis=1)
+    crash_p[none | (alive & np.isnan(b)).any(axis=1)] = np.nan
     a = correlation_push
     losses = {
-        "crash_loss": -portfolio_value * crash_size * beta_p,
+        "crash_loss": -portfolio_value * crash_p,
         "base_var": portfolio_value * z * vol_p,
         "vol_spike_loss": portfolio_value * z * vol_multiplier * vol_p,
         "correlation_loss": portfolio_value * z * np.sqrt((1 - a) * vol_p**2 + a * mean_sigma**2),

@@ -401,3 +401,28 @@ def test_a_replay_that_loses_more_than_the_book_has_a_100_percent_drawdown(baske
     positive = sc.replay_window(basket, pd.Series({"AAPL": 0.5, "XOM": 0.5}), DOTCOM)
     path = positive.path
     assert positive.max_drawdown == pytest.approx(float((1 - path / path.cummax()).max()))
+
+
+def test_rolling_crash_losses_stop_at_the_whole_position(basket):
+    """The rolling equal-weight crash loss used beta times the crash uncapped: in a 60%
+    crash TSLA (beta about 2.4 on the basket in April 2021) lost 145% of its share."""
+    from mltrainer.risk_stress.rolling import rolling_stress_losses
+
+    data = basket.select(end="2021-04-20")
+    losses, _ = rolling_stress_losses(
+        data,
+        crash_size=-0.6,
+        vol_multiplier=3.0,
+        correlation_push=0.5,
+        spread_multiplier=5.0,
+        portfolio_value=1e6,
+        confidence=0.99,
+        window=126,
+    )
+    r = data.returns().iloc[-126:]
+    market = data.returns().mean(axis=1).loc[r.index]
+    alive = [t for t in data.tickers if r[t].notna().all()]
+    beta = np.array([np.cov(r[t], market)[0, 1] / market.var() for t in alive])
+    assert (beta * 0.6 > 1).any()
+    want = 1e6 * np.minimum(0.6 * beta, 1.0).mean()
+    assert losses["crash_loss"].iloc[-1] == pytest.approx(want, rel=1e-9)
