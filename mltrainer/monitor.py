@@ -173,10 +173,10 @@ def until_wipeout(returns: pd.Series) -> tuple[pd.Series, pd.Timestamp | None]:
     when there is none). A book wiped out holds nothing afterwards, so no limit can be
     breached or kept there; its alerts up to that day stand."""
     r = _series(returns, "returns")
-    gone = r.index[r.to_numpy() <= -1.0]
+    gone = np.flatnonzero(r.to_numpy() <= -1.0)
     if not len(gone):
         return r, None
-    return r.iloc[: r.index.get_loc(gone[0]) + 1], gone[0]
+    return r.iloc[: gone[0] + 1], r.index[gone[0]]
 
 
 def volatility_spike_rule(

@@ -298,3 +298,14 @@ def test_no_var_forecast_yet_is_not_called_within_var(spx):
         "no VaR forecast yet on 2004-01-20: the history holds 11 returns, fewer than the "
         "VaR window needs"
     )
+
+
+def test_a_wipe_out_after_a_repeated_date_still_cuts_there():
+    """Returns whose wipe-out day is given twice (a careless concatenation): finding it
+    by label gave a slice, not a row number, and the cut raised a TypeError."""
+    from mltrainer.monitor import until_wipeout
+
+    days = pd.to_datetime(["2020-03-02", "2020-03-03", "2020-03-03", "2020-03-04"])
+    r = pd.Series([0.01, -1.5, 0.01, 0.02], index=days)
+    cut, day = until_wipeout(r)
+    assert day == pd.Timestamp("2020-03-03") and cut.tolist() == [0.01, -1.5]
