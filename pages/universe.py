@@ -319,13 +319,7 @@ with tab_rotation:
         with left:
             st.plotly_chart(rotation.rrg, width="stretch", key="uni_rrg")
             if rotation.last_point is None:  # empty charts with no word before
-                st.info(
-                    f"No point to draw: the RS-Ratio and RS-Momentum z-scores need "
-                    f"{2 * rrg_window} {freq} points (twice the normalisation window) and "
-                    "the range holds "
-                    f"{rotation.n_periods}. Widen the date range, pick a higher frequency "
-                    "or a shorter normalisation window."
-                )
+                st.info(rotation.no_point(rrg_window, freq))
             else:
                 st.caption(
                     f"Last point {rotation.last_point:%Y-%m-%d}; tails of {tail} "
@@ -333,6 +327,8 @@ with tab_rotation:
                     f"{rrg_window} periods centred on 100 (JdK-style; see mltrainer.sectors)."
                     f" Equal-weight {rotation.basket_note}."
                 )
+                if rotation.left_out():  # a sector of the range missing unsaid
+                    st.caption(rotation.left_out())
         with right:
             st.plotly_chart(rotation.rs, width="stretch", key="uni_rs")
         latest = rotation.latest

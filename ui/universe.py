@@ -281,6 +281,35 @@ class Rotation:
     basket_note: str
     bench_fallback: bool  # the index did not cover the dates: equal weight instead
     n_periods: int = 0  # the range's points at the chosen frequency
+    n_current: int = 0  # sectors whose baskets reach the range's end
+    ended: tuple = ()  # (sector, its basket's last date) for those gone before the end
+    late: tuple = ()  # (sector, its basket's first date) for those begun too late for a point
+
+    def left_out(self) -> str | None:
+        """Which sectors of the range the graph does not place, and why (None: all are
+        placed): the graph shows each sector at the range's last points, so a sector
+        that ended before them (Telecommunication Services, 2018-09-21) or began too
+        late for a z-score (Communication Services, 2018-09-24) is not on it."""
+        said = [f"{s} (ended {d})" for s, d in self.ended] + [
+            f"{s} (begins {d}: too few points since)" for s, d in self.late
+        ]
+        if not said:
+            return None
+        return f"Not on the graph: {', '.join(said)}; it places each sector at the range's end."
+
+    def no_point(self, window: int, freq: str) -> str:
+        """Why the graph is empty, and what would fill it."""
+        if self.ended and not self.n_current:  # widening the range cannot help
+            return (
+                f"No point to draw: {self.left_out()} End the range before then or pick "
+                "other sectors in the sidebar."
+            )
+        return (
+            f"No point to draw: the RS-Ratio and RS-Momentum z-scores need {2 * window} "
+            f"{freq} points (twice the normalisation window) and the range holds "
+            f"{self.n_periods}. Widen the date range, pick a higher frequency or a shorter "
+            "normalisation window."
+        )
 
 
 @st.cache_resource(show_spinner="Computing the sector rotation…", max_entries=16)
@@ -307,11 +336,13 @@ def sector_rotation(
 
     daily, basket_note = pit_sector_daily_returns(source, start, end, sectors)
     # sectors that exist at the end of the range (Telecommunication Services ends in 2018)
-    sector_cols = [
-        c
-        for c in daily.columns
-        if c not in ("Universe", "Unknown") and daily[c].iloc[-5:].notna().any()
+    named = [
+        c for c in daily.columns if c not in ("Universe", "Unknown") and daily[c].notna().any()
     ]
+    sector_cols = [c for c in named if daily[c].iloc[-5:].notna().any()]
+    ended = tuple(
+        (c, f"{daily[c].last_valid_index():%Y-%m-%d}") for c in named if c not in sector_cols
+    )
     levels = cumulative_index(daily[sector_cols])
     bench, fallback = cumulative_index(daily["Universe"]), False
     if benchmark == "S&P 500 index":
@@ -325,6 +356,10 @@ def sector_rotation(
         .tail(1)
         .set_index("sector")[["rs_ratio", "rs_momentum", "quadrant"]]
     )
+    placed = set(tails["sector"])
+    late = tuple(
+        (c, f"{daily[c].first_valid_index():%Y-%m-%d}") for c in sector_cols if c not in placed
+    )
     return Rotation(
         rrg=rrg_chart(tails, height=640),
         rs=rs_lines(relative_strength(levels, bench), height=640),
@@ -332,5 +367,10 @@ def sector_rotation(
         last_point=tails["date"].max() if len(tails) else None,
         basket_note=basket_note,
         bench_fallback=bool(fallback),
-        n_periods=len(resample_levels(levels, freq)),
+        # the range's points, whichever sectors are left (none: Telecommunication
+        # Services alone in 2016-2020 read "the range holds 0")
+        n_periods=len(resample_levels(pd.Series(1.0, index=daily.index), freq)),
+        n_current=len(sector_cols),
+        ended=ended,
+        late=late if placed else (),  # none placed: the range is too short, said apart
     )

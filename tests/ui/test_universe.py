@@ -227,3 +227,45 @@ def test_a_range_too_short_for_a_rotation_point_says_so(app, shared_data_dir):
     assert not errors(at)
     said = [i.value for i in at.info if i.value.startswith("No point to draw")]
     assert said and "need 24 weekly points" in said[0] and "the range holds 7" in said[0]
+
+
+def test_a_sector_that_ended_inside_the_range_is_named_not_dropped(app, shared_data_dir):
+    """Telecommunication Services picked for 2016-2020 read "the range holds 0" weekly
+    points and advised widening the range (it holds 262; the sector ended 2018-09-21);
+    beside Energy it vanished from the graph and its table unsaid."""
+    import datetime as dt
+
+    at = open_page(app, "universe", "local")
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2016, 1, 4), dt.date(2020, 12, 31)))
+    at.sidebar.multiselect(key="g_sectors").set_value(["Telecommunication Services"]).run()
+    open_tab(at, "uni_tab", "Sector rotation")
+    assert not errors(at)
+    said = [i.value for i in at.info if i.value.startswith("No point to draw")]
+    assert said and "Telecommunication Services (ended 2018-09-21)" in said[0], said
+    assert "the range holds" not in said[0] and "Widen" not in said[0]
+    at.sidebar.multiselect(key="g_sectors").set_value(
+        ["Telecommunication Services", "Energy"]
+    ).run()
+    assert not errors(at)
+    assert list(at.dataframe[0].value.index) == ["Energy"]
+    notes = [c.value for c in at.caption if c.value.startswith("Not on the graph")]
+    assert notes == [
+        "Not on the graph: Telecommunication Services (ended 2018-09-21); it places each "
+        "sector at the range's end."
+    ]
+
+
+def test_a_sector_begun_too_late_for_a_point_is_named(app, shared_data_dir):
+    """Communication Services begins 2018-09-24: a range ending in 2018 had no point of it
+    and did not say why it was missing."""
+    import datetime as dt
+
+    at = open_page(app, "universe", "local")
+    at.sidebar.date_input(key="g_dates").set_value((dt.date(2016, 1, 4), dt.date(2018, 12, 31)))
+    at.run()
+    open_tab(at, "uni_tab", "Sector rotation")
+    assert not errors(at)
+    assert "Communication Services" not in at.dataframe[0].value.index
+    notes = [c.value for c in at.caption if c.value.startswith("Not on the graph")]
+    assert len(notes) == 1 and "Communication Services (begins 2018-09-24" in notes[0], notes
+    assert "Telecommunication Services (ended 2018-09-21)" in notes[0]
