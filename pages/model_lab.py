@@ -20,7 +20,14 @@ from mltrainer.plots.common import wrap_title
 from ui import links
 from ui.compute import backtest, params_key, prepare_with_progress, refits, run_model
 from ui.context import current, load
-from ui.data import default_tickers, kept_picks, no_ticker_reason, universe_tickers
+from ui.data import (
+    default_tickers,
+    kept_picks,
+    no_ticker_reason,
+    picks_lacking,
+    say_dropped,
+    universe_tickers,
+)
 from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.lab import (
@@ -147,6 +154,10 @@ else:
     # T and VZ picked under Telecommunication Services in 2010 vanished when the range
     # moved to 2020, and did not come back with 2010
     outside = kept_picks(st.session_state.get("lab_tickers"), options, data.tickers)
+    earlier = st.session_state.get("lab_tickers")  # this page's, else the last run's
+    if earlier is None and not url.get("from_link"):  # a link's are named by link_tickers
+        earlier = [t for t in (url.get("tickers") or "").split(",") if t]
+    say_dropped(picks_lacking(earlier, data.tickers), data.source, "left out of the tickers")
     tickers = st.multiselect(  # its own row: up to 50 chips were cut to "AAPL, MS…"
         "Tickers",
         options + outside,

@@ -22,7 +22,7 @@ from mltrainer.regime_summary import MIN_STAT_DAYS, current_run, range_summary
 from ui import links
 from ui.compute import params_key, refits, run_index_model, run_model, run_with_progress
 from ui.context import current, load
-from ui.data import index_close, kept_picks, universe_tickers
+from ui.data import index_close, kept_picks, picks_lacking, say_dropped, universe_tickers
 from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.layout import control_row, fit, metric_row
@@ -48,6 +48,8 @@ top = control_row()
 series_options = [INDEX, *universe_tickers(sel)]
 outside = kept_picks(st.session_state.get("rg_series"), series_options, data.tickers)
 series_options += outside  # a ticker the new range's sector list leaves out stays
+lacking = picks_lacking(st.session_state.get("rg_series"), series_options)
+say_dropped(lacking, data.source, f"showing {series_options[0]}")
 series = top.selectbox(
     "Series",
     series_options,

@@ -16,6 +16,7 @@ import streamlit as st
 from mltrainer import fmt
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
+from ui import links
 from ui.context import Selection, load
 
 # A light, varied default basket (all in the bundled 20 stocks and in the local set).
@@ -48,6 +49,28 @@ def kept_picks(picked: object, offered: list[str], known: list[str]) -> list[str
     picked = [picked] if isinstance(picked, str) else picked
     listed, have = set(offered), set(known)
     return [t for t in picked if t not in listed and t in have]
+
+
+def picks_lacking(picked: object, known) -> list[str]:
+    """The earlier picks (a widget's value, or the last run's list) that the data does not
+    have at all: another source was chosen since (ABBV of the local files is not among
+    the 20 bundled stocks). The widget drops them; :func:`say_dropped` names them."""
+    if not isinstance(picked, (list, tuple, str)):
+        return []
+    picked = [picked] if isinstance(picked, str) else picked
+    have = set(known)
+    return [t for t in picked if t not in have]
+
+
+def say_dropped(lost: list[str], source: str, instead: str) -> None:
+    """A toast naming the picks the ``source`` data lacks and what the page does
+    ``instead``: a switch of source left a run on AAPL alone, or no portfolio, unsaid."""
+    if lost:
+        names = ", ".join(str(t)[:20] for t in lost[:8]) + (" and more" if len(lost) > 8 else "")
+        st.toast(
+            links.plain(f"{names}: not in the {source} data; {instead}."),
+            icon=":material/info:",
+        )
 
 
 def no_ticker_reason(sel: Selection) -> str | None:

@@ -17,7 +17,14 @@ from mltrainer.models.registry import by_family
 from ui import links
 from ui.compute import params_key, run_model
 from ui.context import Selection, load
-from ui.data import default_tickers, kept_picks, no_ticker_reason, universe_tickers
+from ui.data import (
+    default_tickers,
+    kept_picks,
+    no_ticker_reason,
+    picks_lacking,
+    say_dropped,
+    universe_tickers,
+)
 
 WEIGHTINGS = ("Equal", "Market cap", "Risk parity", "Sizing model", "Custom")
 PORTFOLIO_KEY = "portfolio"  # survives page switches (widget state does not)
@@ -88,6 +95,9 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str, tupl
     saved = st.session_state.get(PORTFOLIO_KEY, {})
     options = universe_tickers(sel)
     wanted = saved["tickers"] if "tickers" in saved else default_tickers(sel, 8)  # not on reruns
+    earlier = st.session_state.get(f"{key}:tickers", saved.get("tickers"))
+    lacking = picks_lacking(earlier, load(sel.source).tickers)  # of another source
+    say_dropped(lacking, load(sel.source).source, "left out of the portfolio")
     # the book's tickers outside the sidebar's sectors stay in it (a filter narrowed the
     # book to XOM for good, and the Monitor kept all eight): offered after the others
     outside = kept_picks(wanted, options, universe_tickers(replace(sel, sectors=())))

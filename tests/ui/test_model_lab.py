@@ -412,3 +412,35 @@ def test_the_index_as_it_was_in_chosen_sectors_blames_the_filter_not_the_data(ap
     said = " ".join(w.value for w in at.warning) + " ".join(c.value for c in at.caption)
     assert "before the data was collected" not in said
     assert "given are a subset of the index" in said, said
+
+
+def test_tickers_another_source_lacks_are_named_when_the_source_changes(app, shared_data_dir):
+    """ABBV and NVDA of the local files vanished when the sidebar switched to the 20
+    bundled stocks: the backtest ran on AAPL alone with no word; the same when the
+    source changed on another page and the Lab was opened again."""
+    from mltrainer.config import PROJECT_ROOT
+
+    app.query_params.update({"tickers": "ABBV,AAPL,NVDA"})
+    at = open_page(app, "model_lab", "local")
+    at.sidebar.selectbox(key="g_source").select("bundled").run()
+    assert not errors(at)
+    assert at.multiselect(key="lab_tickers").value == ["AAPL"]
+    said = ["ABBV, NVDA: not in the bundled data; left out of the tickers."]
+    assert [t.value for t in at.toast] == said
+    at.run()
+    assert not at.toast  # said once
+
+    at.multiselect(key="lab_tickers").set_value(["AAPL", "BAC"]).run()
+    at.switch_page(str(PROJECT_ROOT / "pages" / "home.py")).run()
+    at.sidebar.selectbox(key="g_source").select("local").run()
+    at.switch_page(str(PROJECT_ROOT / "pages" / "model_lab.py")).run()
+    assert not errors(at) and not at.toast  # both are in the local data
+    at.multiselect(key="lab_tickers").set_value(["AAPL", "ABBV"]).run()
+    at.switch_page(str(PROJECT_ROOT / "pages" / "home.py")).run()
+    at.sidebar.selectbox(key="g_source").select("bundled").run()
+    at.switch_page(str(PROJECT_ROOT / "pages" / "model_lab.py")).run()
+    assert not errors(at)
+    assert at.multiselect(key="lab_tickers").value == ["AAPL"]
+    assert [t.value for t in at.toast] == [
+        "ABBV: not in the bundled data; left out of the tickers."
+    ]

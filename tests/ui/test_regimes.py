@@ -141,3 +141,14 @@ def test_a_series_the_new_range_leaves_out_of_the_list_stays(app, shared_data_di
     assert at.selectbox(key="rg_series").value == "VZ"
     said = " ".join(c.value for c in at.caption)
     assert "VZ: not in the sidebar's sectors in this range, kept" in said
+
+
+def test_a_series_another_source_lacks_is_named_when_the_source_changes(app, shared_data_dir):
+    """ABBV on the local files turned into the S&P 500 index unsaid when the sidebar
+    switched to the 20 bundled stocks."""
+    at = open_page(app, "regimes", "local")
+    at.selectbox(key="rg_series").select("ABBV").run()
+    at.sidebar.selectbox(key="g_source").select("bundled").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="rg_series").value == "S&P 500 index"
+    assert [t.value for t in at.toast] == ["ABBV: not in the bundled data; showing S&P 500 index."]

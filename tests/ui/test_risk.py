@@ -390,3 +390,19 @@ def test_the_drawdown_chart_and_its_figures_agree_from_the_ranges_first_day(app,
     y = array(dd["y"]).astype(float)
     assert str(dd["x"][0]).startswith("2020-02-24") and y[0] < 0  # the first day's loss
     assert metrics(at)["Max drawdown"] == fmt.percent(y.min())
+
+
+def test_tickers_another_source_lacks_are_named_when_the_source_changes(app, shared_data_dir):
+    """ABBV and NVDA of the local files are not among the 20 bundled stocks: switching the
+    sidebar to bundled left AAPL alone ('Pick at least two tickers') with no word of why;
+    the Monitor's book said nothing either."""
+    app.query_params.update({"risk:tickers": ["ABBV", "NVDA", "AAPL"]})
+    at = open_page(app, "risk", "local")
+    assert at.multiselect(key="risk:tickers").value == ["ABBV", "NVDA", "AAPL"]
+    at.sidebar.selectbox(key="g_source").select("bundled").run()
+    assert not errors(at)
+    assert [t.value for t in at.toast] == [
+        "ABBV, NVDA: not in the bundled data; left out of the portfolio."
+    ]
+    at.run()  # said once: the picks are gone now
+    assert not at.toast
