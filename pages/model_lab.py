@@ -334,7 +334,7 @@ with tab_wf:
             "Sweep parameters (one or two)",
             names,
             default=names[:1],
-            max_selections=2,
+            max_selections=links.most(f"lab_sweep:{key}", names, 2),
             key=f"lab_sweep:{key}",
             bind="query-params",
         )

@@ -23,6 +23,7 @@ import streamlit as st
 
 _KEY = "_link_params"
 _HINTS = "_link_hints"  # per session: widget key -> explain(left-out choices)
+_MOST = "_link_most"  # per session: multiselect key -> (its option labels, max_selections)
 _SIDEBAR = ("source", "start", "end", "sectors")
 _LABELS: dict[str, Callable[[object], str]] = {}  # widget key -> its format_func
 
@@ -39,6 +40,16 @@ def hint(key: str, explain: Callable[[list[str]], list[str]]) -> None:
     ``key`` left out (``explain(left_out)`` gives sentences: what the data calls a
     ticker); :func:`report` adds them to its toast."""
     st.session_state.setdefault(_HINTS, {})[key] = explain
+
+
+def most(key: str, options: list, n: int) -> int:
+    """Declare, for this session, the ``options`` of the multiselect ``key`` and its
+    ``max_selections`` ``n``; return ``n``, to pass on to the widget. A link's choices
+    past the n-th (Streamlit keeps the first n) are then said to be over the limit: 70
+    tickers read "'BIIB', 'BIO' ... are not on this page's list", which they were."""
+    labels = frozenset(_LABELS.get(key, str)(o) for o in options)
+    st.session_state.setdefault(_MOST, {})[key] = (labels, n)
+    return n
 
 
 def remember() -> None:
@@ -133,6 +144,18 @@ def _report_choices(key: str, raw: list[str], value: list) -> None:
         shown = _LABELS.get(key, str)
         kept = [shown(v) for v in value]
     lost = [r for r in raw if r and r not in kept]
+    offered, n = st.session_state.get(_MOST, {}).get(key, (frozenset(), 0))
+    over = list(dict.fromkeys(r for r in lost if r in offered))
+    if over:  # on the list, past the widget's max_selections
+        st.toast(
+            plain(
+                f"The link gives {key} {len(set(filter(None, raw)))} choices and this page "
+                f"takes at most {n}; left out: {', '.join(repr(r[:40]) for r in over[:5])}"
+                f"{' and more' if len(over) > 5 else ''}."
+            ),
+            icon="⚠️",
+        )
+        lost = [r for r in lost if r not in offered]
     if lost:
         explain = st.session_state.get(_HINTS, {}).get(key)
         hints = "".join(f" {h[0].upper()}{h[1:]}." for h in explain(lost)) if explain else ""

@@ -111,7 +111,7 @@ def portfolio_builder(sel: Selection, key: str) -> tuple[tuple, tuple, str, tupl
         default=default,
         key=f"{key}:tickers",
         bind="query-params",
-        max_selections=60,
+        max_selections=links.most(f"{key}:tickers", options, 60),
         help="Two to sixty stocks of the selected data source",
     )
     method = c2.selectbox(

@@ -444,3 +444,15 @@ def test_tickers_another_source_lacks_are_named_when_the_source_changes(app, sha
     assert [t.value for t in at.toast] == [
         "ABBV: not in the bundled data; left out of the tickers."
     ]
+
+
+def test_a_link_sweeping_three_parameters_says_the_page_takes_two(app, shared_data_dir):
+    """A third sweep parameter in a link was said to be 'not on this page's list'."""
+    key = "lab_sweep:momentum/TimeSeriesMomentumModel"
+    app.query_params.update({key: ["short_window", "long_window", "short_weight", "nope"]})
+    at = open_page(app, "model_lab", "local")
+    assert at.multiselect(key=key).value == ["short_window", "long_window"]
+    assert [t.value for t in at.toast] == [
+        f"The link gives {key} 4 choices and this page takes at most 2; left out: 'short_weight'.",
+        f"The link's {key} choices 'nope' are not on this page's list; left out.",
+    ]

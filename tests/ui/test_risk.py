@@ -406,3 +406,20 @@ def test_tickers_another_source_lacks_are_named_when_the_source_changes(app, sha
     ]
     at.run()  # said once: the picks are gone now
     assert not at.toast
+
+
+def test_a_link_over_the_ticker_limit_says_so_not_that_they_are_unknown(app, sp500_dir):
+    """A link with 70 of the data's tickers kept the first 60 and said the other ten
+    'are not on this page's list', which they were: the book takes at most 60."""
+    names = sorted(p.name.removesuffix(".csv.gz") for p in sp500_dir.glob("*.csv.gz"))[:70]
+    app.query_params.update({"risk:tickers": [*names, "ZZZZ"]})
+    at = open_page(app, "risk", "local")
+    assert not errors(at)
+    assert at.multiselect(key="risk:tickers").value == names[:60]
+    said = [t.value for t in at.toast]
+    assert said == [
+        "The link gives risk:tickers 71 choices and this page takes at most 60; left out: "
+        + ", ".join(repr(t) for t in names[60:65])
+        + " and more.",
+        "The link's risk:tickers choices 'ZZZZ' are not on this page's list; left out.",
+    ]
