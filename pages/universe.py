@@ -116,7 +116,7 @@ if held < WINDOWS[window_label]:  # the window reaches back before the data's fi
         f"The data starts {first_day}, {fmt.count(held, 'trading day')} before {end}: the "
         f"returns shown run from {first_day}, not over {window_label}."
     )
-    window_label, span = f"since {first_day}", f"from {first_day}"
+    span = f"from {first_day}"
 listed = under_list_symbols(rets, data.dates[-1].date(), universe.as_of)
 price = "last_close" if "last_close" in listed else "last_adj_close"
 table = universe.to_frame()
@@ -195,7 +195,10 @@ with tab_table:
                     help="From the constituents-financials snapshot of that date, not of the "
                     "prices' dates",
                 ),
-                "return": st.column_config.NumberColumn(f"return {window_label}", format="percent"),
+                # today's list beside a past end date: the header says whose return it is
+                "return": st.column_config.NumberColumn(
+                    f"return {span} to {end}", format="percent"
+                ),
                 price: st.column_config.NumberColumn(
                     "last close" if price == "last_close" else "last adjusted close",
                     format="%.2f",

@@ -269,3 +269,23 @@ def test_a_sector_begun_too_late_for_a_point_is_named(app, shared_data_dir):
     notes = [c.value for c in at.caption if c.value.startswith("Not on the graph")]
     assert len(notes) == 1 and "Communication Services (begins 2018-09-24" in notes[0], notes
     assert "Telecommunication Services (ended 2018-09-21)" in notes[0]
+
+
+def test_the_table_s_return_header_names_its_end_date(app, shared_data_dir):
+    """Today's constituents beside a range ending 2010-12-31: the column read 'return 1
+    year', which a reader takes for the latest year (AAPL's 53% was 2010's)."""
+    import json
+
+    app.query_params.update({"start": "2005-01-03", "end": "2010-12-31", "uni_tab": "Constituents"})
+    at = open_page(app, "universe", "local")
+    at.select_slider(key="uni_window").set_value("1 year").run()
+    assert not errors(at)
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["return"]["label"] == "return over 1 year to 2010-12-31"
+    rows = at.dataframe[0].value.set_index("symbol")
+    assert rows.loc["AAPL", "return"] == pytest.approx(0.530665, abs=1e-6)
+    at.sidebar.date_input(key="g_dates").set_value(
+        (pd.Timestamp("2000-01-03").date(), pd.Timestamp("2000-06-01").date())
+    ).run()
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["return"]["label"] == "return from 1999-11-01 to 2000-06-01"
