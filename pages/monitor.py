@@ -105,21 +105,24 @@ else:
     shown = history[history["title"].isin(shown_rules)]
     # today's stale-data point would stretch the axis years past the data: table only
     in_range = shown[shown["date"] <= pd.Timestamp(end)]
-    st.plotly_chart(
-        shared(alert_timeline, in_range, height=260), width="stretch", key="mon_timeline"
-    )
-    st.dataframe(
-        shown[["date", "title", "severity", "reading", "against", "message"]],
-        hide_index=True,
-        width="stretch",
-        height=360,
-        key="mon_history",
-        column_config={
-            "date": st.column_config.DateColumn(format="YYYY-MM-DD"),
-            "reading": st.column_config.TextColumn("value"),
-            "against": st.column_config.TextColumn("limit (or previous regime)"),
-        },
-    )
+    if not shown_rules:  # an empty chart and table said nothing
+        st.info("Pick at least one rule to see its alerts.")
+    else:
+        st.plotly_chart(
+            shared(alert_timeline, in_range, height=260), width="stretch", key="mon_timeline"
+        )
+        st.dataframe(
+            shown[["date", "title", "severity", "reading", "against", "message"]],
+            hide_index=True,
+            width="stretch",
+            height=360,
+            key="mon_history",
+            column_config={
+                "date": st.column_config.DateColumn(format="YYYY-MM-DD"),
+                "reading": st.column_config.TextColumn("value"),
+                "against": st.column_config.TextColumn("limit (or previous regime)"),
+            },
+        )
 range_end = sel.end or data.dates[-1].date()
 on = (
     "the range's last day"

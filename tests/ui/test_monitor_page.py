@@ -170,3 +170,13 @@ def test_an_unreachable_live_source_falls_back_with_a_notice(app, shared_data_di
         "Source 'polygon' is unavailable" in n and "showing the local data" in n for n in notices
     )
     assert metrics(at)["Data source"] == "local" and metrics(at)["Tickers"] == "504"
+
+
+def test_no_rule_picked_says_so_instead_of_an_empty_history(app, shared_data_dir):
+    """Clearing the Rules box drew an empty timeline and an empty table with no word."""
+    at = open_page(app, "monitor", "local")
+    assert "mon_timeline" in chart_keys(at)
+    at.multiselect(key="mon_rules").set_value([]).run()
+    assert not errors(at)
+    assert "mon_timeline" not in chart_keys(at) and not at.dataframe
+    assert [i.value for i in at.info] == ["Pick at least one rule to see its alerts."]
