@@ -119,6 +119,15 @@ for i, key in enumerate(chosen):
             outputs[key] = run_index_model(key, pk, sel.start, end)
         else:
             outputs[key] = run_model(sel.source, key, pk, (series,), sel.start, end)
+    if key in outputs and outputs[key].primary.iloc[:, 0].isna().all():
+        # no label on any day (ChangePoint on CARR's 275 days: too few segments) drew a
+        # bare chart, blank metrics and a table of empty rows with no word
+        st.warning(
+            f"{short(key)} labels no day of {series} {fmt.date_range(price.index[0], end)}: "
+            f"its windows need more history than the {fmt.count(len(price), 'day')} "
+            "shown and any before them; pick another series or model, or shorter windows."
+        )
+        del outputs[key]
     if key not in outputs:
         failed.append(key)
     if progress is not None:
@@ -260,8 +269,9 @@ if len(outputs) > 1:
     row = metric_row()
     row.metric(
         "Days on which all models agree",
-        f"{(cons['agreement'][both] == 1).mean():.0%}",
-        help="On the common calm / in-between / stressed scale",
+        f"{(cons['agreement'][both] == 1).mean():.0%}" if both.any() else "no common day",
+        help="On the common calm / in-between / stressed scale, over the "
+        f"{fmt.count(int(both.sum()), 'day')} every model labels",
     )
     defined = cons[cons["n_models"] > 0]
     if len(defined):

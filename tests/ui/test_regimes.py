@@ -152,3 +152,32 @@ def test_a_series_another_source_lacks_is_named_when_the_source_changes(app, sha
     assert not at.exception, at.exception
     assert at.selectbox(key="rg_series").value == "S&P 500 index"
     assert [t.value for t in at.toast] == ["ABBV: not in the bundled data; showing S&P 500 index."]
+
+
+def test_a_model_that_labels_no_day_is_named_and_left_out(app, shared_data_dir):
+    """ChangePoint on CARR (275 days, too few segments for its terciles) labels no day:
+    alone it drew a bare chart, no metric and 'Per-regime statistics,' over empty rows;
+    beside others it made 'Days on which all models agree' read 'nan%'."""
+    said = (
+        "ChangePoint labels no day of CARR from 2020-03-19 to 2021-04-21: its windows "
+        "need more history than the 275 days shown and any before them; pick another "
+        "series or model, or shorter windows."
+    )
+    app.query_params.update({"rg_series": "CARR", "rg_models": ["ChangePoint"]})
+    at = open_page(app, "regimes", "local")
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == [said]
+    assert not at.get("plotly_chart") and not at.dataframe
+    at.multiselect(key="rg_models").set_value(
+        [
+            "regime/VolatilityRegimeModel",
+            "regime/ChangePointRegimeModel",
+            "regime/PerformanceBasedRegimeModel",
+        ]
+    ).run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == [said]
+    agree = next(m for m in at.metric if m.label == "Days on which all models agree")
+    assert agree.value == "100%", agree.value  # CARR's last 3 days, labelled by both
+    assert agree.help.endswith("over the 3 days every model labels")
+    assert at.selectbox(key="rg_detail").options == ["Volatility", "PerformanceBased"]
