@@ -272,6 +272,15 @@ with tab_run:
     )
     for w in out.warnings:  # failed or non-converged fits: their values are NaN or loose
         st.warning(w)
+    if shown.isna().all().all():  # RealizedVolatility on CARR drew the price alone, unsaid
+        held = data.adj_close[ticker].loc[: primary.index[-1]].dropna()
+        st.warning(
+            f"{short(key)} gives no value for {ticker} "
+            f"{fmt.date_range(primary.index[0], primary.index[-1])}: its windows need more "
+            f"than the {fmt.count(len(held), 'day')} of prices {ticker} has to "
+            f"{fmt.date(primary.index[-1])}; pick a ticker with a longer history or shorter "
+            "windows."
+        )
     if bt is not None:
         st.caption(
             f"Backtest {bt['equity'].index[0]:%Y-%m-%d} to "

@@ -456,3 +456,21 @@ def test_a_link_sweeping_three_parameters_says_the_page_takes_two(app, shared_da
         f"The link gives {key} 4 choices and this page takes at most 2; left out: 'short_weight'.",
         f"The link's {key} choices 'nope' are not on this page's list; left out.",
     ]
+
+
+def test_an_output_with_no_value_on_the_ticker_says_so(app, shared_data_dir):
+    """RealizedVolatility on CARR (275 days of prices) gives no value: the chart showed the
+    price alone under 'RealizedVolatility on CARR' with no word."""
+    app.query_params.update({"model": "volatility/RealizedVolatilityModel", "tickers": "CARR"})
+    at = open_page(app, "model_lab", "local")
+    assert not errors(at)
+    fig = figure(at, "lab_output")
+    assert not np.isfinite(array(trace(fig, "volatility: CARR")["y"]).astype(float)).any()
+    assert [w.value for w in at.warning] == [
+        "RealizedVolatility gives no value for CARR from 2020-03-19 to 2021-04-21: its "
+        "windows need more than the 275 days of prices CARR has to 2021-04-21; pick a "
+        "ticker with a longer history or shorter windows."
+    ]
+    at.multiselect(key="lab_tickers").set_value(["CARR", "AAPL"]).run()
+    at.selectbox(key="lab_ticker").select("AAPL").run()
+    assert not errors(at) and not at.warning  # AAPL has values
