@@ -5,7 +5,7 @@ import streamlit as st
 
 from mltrainer.plots.leaderboard import leaderboard_chart
 from ui.context import current, load
-from ui.data import default_tickers
+from ui.data import default_tickers, no_ticker_reason
 from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.leaderboard import coverage, display_frame, latest_stored, starter
@@ -22,8 +22,12 @@ if found is None:
         "(`python -m mltrainer leaderboard --universe sp500 --start 2000-01-01`, or on a "
         "Dask cluster with `--scheduler`)"
     )
+    tickers = default_tickers(sel, 5)
+    if not tickers:  # read "no price for  from 2019-01-02 ...", naming no ticker
+        st.info(f"{note}. {no_ticker_reason(sel) or 'The data has no ticker to run.'}")
+        stop()
     with friendly(f"{note}. Nor could the momentum family run on the sidebar's range"):
-        table, meta = starter(sel, default_tickers(sel, 5))
+        table, meta = starter(sel, tickers)
     st.info(f"{note}; shown meanwhile: the momentum family on a few tickers of the range.")
 else:
     table, meta = found

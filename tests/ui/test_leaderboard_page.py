@@ -109,3 +109,18 @@ def test_a_range_too_short_for_the_starter_board_says_how_long_it_must_be(
     ]
     # no note promises a board "shown meanwhile" that is not there
     assert not [i.value for i in at.info if "shown meanwhile" in i.value]
+
+
+def test_a_sector_with_no_stock_in_the_range_names_it_not_an_empty_list(
+    app, shared_data_dir, results_dir
+):
+    """Telecommunication Services ended 2018-09-21: the starter board for 2019-2021 said
+    'no price for  from 2019-01-02 to 2021-04-21', naming no ticker."""
+    app.query_params.update(
+        {"sectors": "Telecommunication Services", "start": "2019-01-02", "end": "2021-04-21"}
+    )
+    at = open_page(app, "leaderboard", "local")
+    assert not errors(at) and not at.dataframe
+    said = [i.value for i in at.info]
+    assert len(said) == 1 and said[0].startswith("No leaderboard has been stored yet.")
+    assert "No stock of this data was in Telecommunication Services from 2019-01-02 to " in said[0]
