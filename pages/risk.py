@@ -29,6 +29,7 @@ from ui.figures import shared
 from ui.layout import control_row, fit, metric_row
 from ui.risk import (
     VAR_LEVELS,
+    partial_positions,
     portfolio_builder,
     portfolio_drawdowns,
     portfolio_stats,
@@ -94,6 +95,7 @@ with friendly("The VaR backtest could not run"):
 kup, chris, light = vb["kupiec"], vb["christoffersen"], vb["traffic_light"]
 if vb["gap_note"]:
     st.warning(vb["gap_note"])
+coverage_box = st.container()  # filled once the report says which positions lack prices
 # short labels and values, the detail in each help text
 row = metric_row()
 row.metric(
@@ -194,6 +196,9 @@ stkey = settings_tuple(settings)
 
 with friendly("The stress scenarios could not run"):
     report = stress_report(sel.source, tickers, weights, sel.start, sel.end, stkey, weight_notes)
+coverage = partial_positions(report)
+if coverage:  # the VaR, ES and drawdowns of days without a position are the others'
+    coverage_box.warning(f"{coverage[0].upper()}{coverage[1:]}.")
 
 # Lazy tabs: a run draws the open tab only (switching tabs reruns the page); controls
 # bound to the URL are drawn in every run, so a shared link keeps them all.
@@ -369,11 +374,12 @@ with tab_stress:
                 )
             else:
                 b2.warning(printed["message"])
-        for warning in report.warnings[:5]:
+        notes = [w for w in report.warnings if w != coverage]  # that one is above the tabs
+        for warning in notes[:5]:
             st.caption(f"⚠ {warning}")
-        if len(report.warnings) > 5:  # every note is kept: the rest fold away
-            with st.expander(f"{len(report.warnings) - 5} more notes on the scenarios"):
-                for warning in report.warnings[5:]:
+        if len(notes) > 5:  # every note is kept: the rest fold away
+            with st.expander(f"{len(notes) - 5} more notes on the scenarios"):
+                for warning in notes[5:]:
                     st.caption(f"⚠ {warning}")
 
 with tab_drivers:

@@ -331,6 +331,14 @@ def stress_var(source: str, tickers: tuple, weights: tuple, start, end, settings
     return stress_var_part(data, w, s, start=start, estimate=estimate)
 
 
+def partial_positions(report) -> str | None:
+    """The report's note on the positions priced over only part of the range (None when
+    all are priced throughout): on those days the page's VaR, ES and drawdowns are the
+    other positions', and only the stress tab's captions said so (CARR beside AAPL in
+    2005-2010 showed AAPL's VaR and 2008 drawdown as the book's)."""
+    return next((w for w in report.warnings if w.endswith("their weights scaled up")), None)
+
+
 def settings_tuple(settings) -> tuple:
     return astuple(settings)
 

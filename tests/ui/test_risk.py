@@ -423,3 +423,24 @@ def test_a_link_over_the_ticker_limit_says_so_not_that_they_are_unknown(app, sp5
         + " and more.",
         "The link's risk:tickers choices 'ZZZZ' are not on this page's list; left out.",
     ]
+
+
+def test_a_position_without_prices_in_the_range_is_said_above_the_tabs(app, shared_data_dir):
+    """CARR (listed 2020) beside AAPL over 2005-2010: the VaR, ES and the 2008 drawdown
+    shown were AAPL's alone, and only the stress tab's captions said so."""
+    app.query_params.update(
+        {"risk:tickers": ["CARR", "AAPL"], "start": "2005-01-03", "end": "2010-12-31"}
+    )
+    at = open_page(app, "risk", "local")
+    assert not errors(at)
+    said = (
+        "CARR has no price in the range (the range runs from 2005-01-03 to 2010-12-31): on "
+        "the days without a position's price, the book's returns, VaR and drawdowns are "
+        "those of the other positions, their weights scaled up."
+    )
+    assert [w.value for w in at.warning] == [said]
+    open_tab(at, "risk_tab", "Drawdowns")
+    assert [w.value for w in at.warning] == [said]
+    open_tab(at, "risk_tab", "Stress scenarios")
+    assert not any("CARR has no price" in c.value for c in at.caption)  # said once
+    assert [w.value for w in at.warning] == [said]
