@@ -23,7 +23,7 @@ from ui.monitoring import (
     limits_widgets,
     portfolio_alerts,
 )
-from ui.risk import portfolio_builder
+from ui.risk import portfolio_builder, unpriced_on
 
 st.title("Monitor")
 sel = current()
@@ -85,6 +85,8 @@ with friendly("The risk limits could not be evaluated"):
             end = wiped[0]
             st.warning(wiped[1][0].upper() + wiped[1][1:])
         subject = f"{len(tickers)}-stock portfolio ({weighting}) to {fmt.date(end)}"
+        if gap := unpriced_on(sel.source, tickers, end):
+            st.warning(f"{gap}.")
 
 active = [a for a in alerts if a["active"]]
 st.subheader(f"Status · {subject}")

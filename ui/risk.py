@@ -339,6 +339,25 @@ def partial_positions(report) -> str | None:
     return next((w for w in report.warnings if w.endswith("their weights scaled up")), None)
 
 
+def unpriced_on(source: str, tickers: tuple, day) -> str | None:
+    """A sentence naming the positions without a price on ``day`` (listed later, or gone
+    before it), None when all have one: on such a day the book is the other positions,
+    their weights scaled up (:func:`mltrainer.measures.portfolio.portfolio_returns`),
+    and a status of the book on it is theirs (the Monitor watched CARR and AAPL in 2010
+    as AAPL alone, unsaid)."""
+    close = load(source).adj_close[list(tickers)].loc[: pd.Timestamp(day)]
+    held = close.apply(pd.Series.last_valid_index)
+    last = close.index[-1] if len(close) else None
+    missing = [t for t in tickers if last is None or held[t] != last]
+    if not missing:
+        return None
+    return (
+        f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no price on "
+        f"{fmt.date(last or day)}: the book's figures there are those of the other "
+        "positions, their weights scaled up"
+    )
+
+
 def settings_tuple(settings) -> tuple:
     return astuple(settings)
 

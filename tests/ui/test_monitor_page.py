@@ -180,3 +180,24 @@ def test_no_rule_picked_says_so_instead_of_an_empty_history(app, shared_data_dir
     assert not errors(at)
     assert "mon_timeline" not in chart_keys(at) and not at.dataframe
     assert [i.value for i in at.info] == ["Pick at least one rule to see its alerts."]
+
+
+def test_a_position_without_a_price_on_the_status_date_is_named(app, shared_data_dir):
+    """CARR (listed 2020) beside AAPL to 2010-12-31: the '2-stock portfolio' status and
+    its alerts were AAPL's alone, with no word."""
+    app.query_params.update(
+        {
+            "mon_target": "Portfolio",
+            "mon:tickers": ["CARR", "AAPL"],
+            "start": "2005-01-03",
+            "end": "2010-12-31",
+        }
+    )
+    at = open_page(app, "monitor", "local")
+    assert not errors(at)
+    assert [w.value for w in at.warning] == [
+        "CARR has no price on 2010-12-31: the book's figures there are those of the other "
+        "positions, their weights scaled up."
+    ]
+    at.multiselect(key="mon:tickers").set_value(["MSFT", "AAPL"]).run()
+    assert not errors(at) and not at.warning
