@@ -98,6 +98,13 @@ with top:
                 help=f"{key} on {valid.index[-1]:%Y-%m-%d}",
             )
             st.caption(f"in this regime {current_run(valid).since_text()} · index to {index_end}")
+    else:  # ChangePoint on 1990's first months: a bare chart and no regime metric, unsaid
+        st.warning(
+            f"{key.split('/')[1]} labels no day of the S&P 500 index "
+            f"{fmt.date_range(close.index[0], close.index[-1])}: the index's history from "
+            f"{index_close().index[0]:%Y-%m-%d} to then is too short for its windows; end the "
+            "range later or pick another regime model."
+        )
     st.metric(
         "S&P 500 over the range",
         fmt.percent(close.iloc[-1] / close.iloc[0] - 1, sign=True),

@@ -201,3 +201,24 @@ def test_todays_sector_baskets_say_when_no_stock_is_in_the_sectors(shared_data_d
         sector_daily_returns(
             "local", dt.date(2010, 1, 4), dt.date(2010, 12, 31), ("Telecommunication Services",)
         )
+
+
+def test_a_regime_model_that_labels_no_day_says_so(app, shared_data_dir):
+    """ChangePoint on the index's first months (from 1990-01-02) labels no day: Home drew
+    the index without regimes and no 'Regime on the last date', with no word."""
+    app.query_params.update(
+        {
+            "source": "bundled",
+            "start": "1990-03-01",
+            "end": "1990-09-28",
+            "home_regime": "ChangePointRegime",
+        }
+    )
+    at = app.run()  # a deep link: Home is the first page, the link's source its source
+    assert not at.exception and not at.error
+    assert "Regime on the last date" not in _metrics(at)
+    assert [w.value for w in at.warning] == [
+        "ChangePointRegimeModel labels no day of the S&P 500 index from 1990-03-01 to "
+        "1990-09-28: the index's history from 1990-01-02 to then is too short for its "
+        "windows; end the range later or pick another regime model."
+    ]
