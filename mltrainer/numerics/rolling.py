@@ -239,6 +239,8 @@ def running_extreme(x: np.ndarray, n: int, op: Callable, fill: float | bool) -> 
     """
     if n <= 1:
         return x.copy(order="K")
+    if n > x.shape[0]:  # no full window at all (and the doubling would outgrow the rows)
+        return np.full_like(x, fill)
     bufs = (np.empty_like(x), np.empty_like(x))
     cur, width, k = x, 1, 0
     while 2 * width <= n:

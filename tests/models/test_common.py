@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mltrainer.errors import ParameterError
+from mltrainer.errors import DataError, ParameterError
 from mltrainer.models.base import (
     OUTPUT_KINDS,
     REGIME,
@@ -207,6 +207,21 @@ def test_min_history_is_a_positive_int(key):
     for model in (cls(), _model(cls)):
         bars = model.min_history()
         assert isinstance(bars, int | np.integer) and bars >= 1
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_runs_on_exactly_its_min_history(key, common_data):
+    """min_history() dates are enough to run; one date fewer is a DataError saying how
+    many days are needed and how many there are (VolatilityClusteringModel crashed in
+    numpy on 21 dates: its 63-day autocorrelation window outgrew the data)."""
+    cls = MODELS[key]
+    data = _data_for(cls, common_data)
+    need = _model(cls).min_history()
+    exact = data.select(start=data.dates[-need])
+    assert _model(cls).run(exact).primary.index.equals(exact.dates)
+    if need > 1:
+        with pytest.raises(DataError, match=f"at least {need} trading days.*has {need - 1},"):
+            _model(cls).run(data.select(start=data.dates[-need + 1]))
 
 
 @pytest.mark.parametrize("key", KEYS)

@@ -130,6 +130,9 @@ def test_bad_windows_flags_short_and_holed_windows(n):
 def test_window_longer_than_the_data_is_all_nan():
     for fn in (rl.rolling_sum, rl.rolling_mean, rl.rolling_std, rl.rolling_max, rl.rolling_slope):
         assert np.isnan(fn(X, len(X) + 1)).all(), fn.__name__
+    # a window over twice the data (a 63-day window on 21 days): the doubling overran
+    for n in (2 * len(X), 63):
+        assert np.isnan(rl.rolling_min(X, n)).all() and rl.bad_windows(np.isfinite(X), n).all()
     with pytest.raises(ValueError, match="window"):
         rl.rolling_sum(X, 0)
     with pytest.raises(ValueError, match="ddof"):
