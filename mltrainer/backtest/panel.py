@@ -16,8 +16,9 @@ import pandas as pd
 from mltrainer import fmt
 from mltrainer.backtest.simulation import _growth_and_returns
 from mltrainer.backtest.weights import _check_limits, _check_signal
-from mltrainer.data.market_data import MarketData
+from mltrainer.data.market_data import MAX_PRICE, MarketData
 from mltrainer.errors import DataError, ParameterError
+from mltrainer.numerics.frames import first_out_of_range
 from mltrainer.numerics.units import TRADING_DAYS
 
 
@@ -174,6 +175,11 @@ def load_panel(
     close = price_frame.to_numpy(dtype="float64", na_value=np.nan)[i0:i1]
     if not price_frame.columns.equals(tickers):
         close = close[:, price_frame.columns.get_indexer(tickers)]
+    if where := first_out_of_range(pd.DataFrame(close, dates, tickers, copy=False), MAX_PRICE):
+        raise DataError(  # else a 0 is a -100% day then an inf one, a 1e308 a 1e306 equity
+            f"the adjusted close {where}; prices must be positive finite numbers up to "
+            f"{MAX_PRICE:g} (NaN for a missing bar): correct or drop the bar"
+        )
     finite = np.isfinite(close)
     growth, rets = _growth_and_returns(close, finite)
     panel = BacktestPanel(

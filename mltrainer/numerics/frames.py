@@ -54,3 +54,26 @@ def adjusted_ohlc(
     with np.errstate(invalid="ignore", divide="ignore"):
         factor = close / as_array(data.close, column_major)
     return (*(as_array(getattr(data, f), column_major) * factor for f in fields), close)
+
+
+def first_out_of_range(frame: pd.DataFrame, high: float) -> str | None:
+    """Where ``frame`` holds a value that is not a positive finite number up to ``high``.
+
+    ``"of TICKER on DATE is VALUE"`` for the first such cell in date order (with how many
+    there are when more than one), or None when every value is in range. NaN (a missing
+    bar) is in range. Two whole-frame reductions (``fmin``/``fmax`` skip NaN) decide; only
+    a frame with a bad value is searched cell by cell.
+    """
+    values = as_array(frame)
+    if not values.size or (
+        np.fmin.reduce(values, None) > 0 and np.fmax.reduce(values, None) <= high
+    ):
+        return None
+    with np.errstate(invalid="ignore"):
+        bad = ~((values > 0) & (values <= high)) & ~np.isnan(values)
+    rows, cols = np.nonzero(bad)
+    if not len(rows):  # every value NaN
+        return None
+    row, col = rows[0], cols[0]
+    more = f" ({len(rows)} such values)" if len(rows) > 1 else ""
+    return f"of {frame.columns[col]} on {frame.index[row].date()} is {values[row, col]:.10g}{more}"

@@ -369,3 +369,21 @@ def test_a_first_position_a_month_into_the_range_is_named(basket):
     ]
     late.iloc[20] = 1.0  # a position on day 20: within the first month
     assert not any("first position" in w for w in run_backtest(late, year).warnings)
+
+
+@pytest.mark.parametrize(
+    "bad, shown", [(0.0, "0"), (-5.0, "-5"), (np.inf, "inf"), (1e308, r"1e\+308")]
+)
+def test_a_corrupt_price_is_refused_not_compounded(basket, bad, shown):
+    """One real AAPL close edited to 0, -5, inf or 1e308: the equity curve went NaN (0: a
+    -100% day, then an infinite one), 1e306 (1e308) or the position silently lost its
+    price; a DataError now names the cell."""
+    from dataclasses import replace
+
+    data = basket.select(tickers=["AAPL", "MSFT"], start="2012-01-01", end="2012-12-31")
+    close = data.adj_close.copy()
+    close.loc["2012-03-15", "AAPL"] = bad
+    signal = pd.DataFrame(1.0, index=data.dates, columns=data.tickers)
+    for prices in (replace(data, adj_close=close), close):
+        with pytest.raises(DataError, match=f"close of AAPL on 2012-03-15 is {shown}; prices"):
+            run_backtest(signal, prices)

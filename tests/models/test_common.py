@@ -225,6 +225,29 @@ def test_runs_on_exactly_its_min_history(key, common_data):
 
 
 @pytest.mark.parametrize("key", KEYS)
+def test_a_corrupt_price_is_a_data_error_naming_it(key, common_data):
+    """One real bar edited to 0, -5, inf or 1e308 (what a broken feed sends): a DataError
+    naming the field, ticker, date and value, not a silent -100% return, an inf momentum,
+    a 1e306 equity curve or a numpy traceback deep in an estimator."""
+    from dataclasses import replace
+
+    cls = MODELS[key]
+    data = _data_for(cls, common_data)
+    ticker, day = data.tickers[0], pd.Timestamp("2012-03-15")
+    for bad, shown in ((0.0, "0"), (-5.0, "-5"), (np.inf, "inf"), (1e308, r"1e\+308")):
+        close = data.adj_close.copy()
+        close.loc[day, ticker] = bad
+        with pytest.raises(
+            DataError, match=f"adj_close price of {ticker} on 2012-03-15 is {shown}"
+        ):
+            _model(cls).run(replace(data, adj_close=close))
+    high = data.high.copy()
+    high.loc[day, ticker] = np.inf
+    with pytest.raises(DataError, match="the high price of .* is inf; prices must be positive"):
+        _model(cls).predict(replace(data, high=high))
+
+
+@pytest.mark.parametrize("key", KEYS)
 def test_every_entry_point_rejects_invalid_params(key, common_data):
     """predict and predict_output validate like run: the error names the parameter."""
     cls = MODELS[key]
