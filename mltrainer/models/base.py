@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 from sklearn.base import BaseEstimator, clone  # noqa: F401  (clone re-exported)
 
-from mltrainer.data.market_data import MAX_PRICE, MarketData
+from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.models.params import validate_params
-from mltrainer.numerics.frames import first_out_of_range
+from mltrainer.numerics.frames import check_prices
 
 # Output kinds: what the primary frame of a model's output holds.
 SIGNAL = "signal"  # in [-1, 1] per (date, ticker)
@@ -278,17 +278,6 @@ _NEEDS = {  # a ``requires`` field -> (MarketData attribute, what it is, message
     "ohlc": ("has_ohlc", "high/low prices", "does not have", "; use the local or a live source"),
     "sectors": ("sectors", "GICS sectors for the tickers", "did not provide", ""),
 }
-
-
-def check_prices(name: str, data: MarketData) -> None:
-    """Raise a DataError naming the first price that is not a positive finite number up to
-    MAX_PRICE: the loaders drop such bars, data built in memory may still hold them."""
-    for kind in ("adj_close", "close", "open", "high", "low"):
-        if where := first_out_of_range(getattr(data, kind), MAX_PRICE):
-            raise DataError(
-                f"{name}: the {kind} price {where}; prices must be positive finite numbers up "
-                f"to {MAX_PRICE:g} (NaN for a missing bar): correct or drop the bar"
-            )
 
 
 def require_history(name: str, data: MarketData, bars: int) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:  # pragma: no cover
-    from mltrainer.data.market_data import MarketData
+from mltrainer.data.market_data import MAX_PRICE, MarketData
+from mltrainer.errors import DataError
 
 
 def as_array(frame: pd.DataFrame | np.ndarray, column_major: bool = False) -> np.ndarray:
@@ -77,3 +75,14 @@ def first_out_of_range(frame: pd.DataFrame, high: float) -> str | None:
     row, col = rows[0], cols[0]
     more = f" ({len(rows)} such values)" if len(rows) > 1 else ""
     return f"of {frame.columns[col]} on {frame.index[row].date()} is {values[row, col]:.10g}{more}"
+
+
+def check_prices(name: str, data: MarketData) -> None:
+    """Raise a DataError naming the first price that is not a positive finite number up to
+    MAX_PRICE: the loaders drop such bars, data built in memory may still hold them."""
+    for kind in ("adj_close", "close", "open", "high", "low"):
+        if where := first_out_of_range(getattr(data, kind), MAX_PRICE):
+            raise DataError(
+                f"{name}: the {kind} price {where}; prices must be positive finite numbers up "
+                f"to {MAX_PRICE:g} (NaN for a missing bar): correct or drop the bar"
+            )
