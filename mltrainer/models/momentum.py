@@ -9,6 +9,8 @@ bar inside a window) is NaN there, never a silent zero.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from mltrainer import fmt
@@ -25,9 +27,21 @@ from mltrainer.numerics.frames import as_frame
 class _MomentumModel(Model):
     family = "momentum"
     output_kind = SIGNAL
+    ranks_across = False  # the signal compares tickers on a date: NaN where one has a price
 
     def _compute(self, data: MarketData) -> ModelOutput:
-        return signal_output(data, *self._signal(mm.MomentumInputs(data)))
+        out = signal_output(data, *self._signal(mm.MomentumInputs(data)))
+        return replace(out, warnings=self._alone(data))
+
+    def _alone(self, data: MarketData) -> tuple[str, ...]:
+        """A warning when no date has prices for two tickers (a ranking's signal is NaN)."""
+        if not self.ranks_across or (data.adj_close.notna().sum(axis=1) >= 2).any():
+            return ()
+        return (
+            f"{type(self).__name__} ranks each ticker against the others on a date, but no "
+            f"date has prices for two of the {fmt.count(data.n_tickers, 'ticker')}: the "
+            "signal is NaN throughout; add tickers that trade over the same dates",
+        )
 
     def _signal(self, inputs: mm.MomentumInputs) -> tuple:  # pragma: no cover
         """The signal and the extras' arrays, from inputs an ensemble's members share.
@@ -98,6 +112,7 @@ class DualMomentumModel(_MomentumModel):
     """
 
     description = "Absolute momentum and momentum relative to the universe must agree"
+    ranks_across = True
     param_specs = {
         "window": IntParam(20, 504, default=252, help="Lookback, trading days"),
         "abs_threshold": FloatParam(
@@ -139,6 +154,7 @@ class CrossSectionalMomentumModel(_MomentumModel):
     """
 
     description = "Cross-sectional rank of the 12-1 month return"
+    ranks_across = True
     param_specs = {
         "lookback": IntParam(42, 504, default=252, help="Return window start, trading days"),
         "skip": IntParam(0, 63, default=21, help="Most recent days skipped (reversal)"),
@@ -321,6 +337,7 @@ class SectorRotationMomentumModel(_MomentumModel):
     """
 
     description = "Sector ranking by member momentum plus stock-vs-sector strength"
+    ranks_across = True
     requires = ("sectors",)
     param_specs = {
         "window": IntParam(21, 252, default=126, help="Momentum lookback, trading days"),
@@ -361,7 +378,9 @@ class SectorRotationMomentumModel(_MomentumModel):
         ]
         note = pd.DataFrame(rows, columns=["ticker", "note"])
         said = () if len(spans) > 1 or data.sector_periods else (mm.TODAYS_SECTORS,)
-        return ModelOutput(as_frame(signal, data), by_sector, {"unmapped": note}, said)
+        return ModelOutput(
+            as_frame(signal, data), by_sector, {"unmapped": note}, said + self._alone(data)
+        )
 
 
 _MEMBERS = {

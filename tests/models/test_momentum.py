@@ -116,6 +116,24 @@ def test_dual_momentum_single_ticker_has_no_relative_part(basket):
     assert out.extras["absolute"]["AAPL"].notna().sum() > 4000
     assert out.extras["relative"]["AAPL"].isna().all()  # median of one name: undefined
     assert out.primary["AAPL"].isna().all()
+    assert (
+        len(out.warnings) == 1 and "no date has prices for two of the 1 ticker:" in out.warnings[0]
+    )
+
+
+@pytest.mark.parametrize(
+    "cls", [DualMomentumModel, CrossSectionalMomentumModel, SectorRotationMomentumModel]
+)
+def test_a_ranking_of_tickers_that_never_trade_together_says_why_it_is_empty(basket, cls):
+    """AAPL's real bars until 2010-05-28, TSLA's from its listing (2010-06-29): no date to
+    rank one against the other, so the signal was NaN throughout without a word."""
+    both = basket.select(tickers=["AAPL", "TSLA"], start="2007-01-01", end="2013-12-31")
+    gone = both.dates >= pd.Timestamp("2010-06-01")
+    apart = replace(both, adj_close=both.adj_close.assign(AAPL=both.adj_close["AAPL"].mask(gone)))
+    out = cls().run(apart)
+    assert out.primary.isna().all().all()
+    assert any("no date has prices for two of the 2 tickers" in w for w in out.warnings)
+    assert not any("two of" in w for w in cls().run(both).warnings)  # they overlap: ranked
 
 
 # ----------------------------------------------------------------- cross-sectional
