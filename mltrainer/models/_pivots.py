@@ -123,6 +123,8 @@ def cluster_levels(
     """
     k = n_pivots
     e = ev.price.size
+    if e == 0:  # no pivot confirmed yet (a short range, a halted price): no level
+        return np.full((0, k), np.nan), np.zeros((0, k), np.int64)
     # row i of the windows: events i-k+1 .. i (views, no copy); other tickers' are NaN
     windows = np.lib.stride_tricks.sliding_window_view
     price = windows(np.concatenate([np.full(k - 1, np.nan), ev.price]), k)

@@ -243,6 +243,19 @@ def test_too_little_history_raises(cls, small):
         cls().run(small.select(end=small.dates[5]))
 
 
+def test_support_resistance_before_any_pivot_is_quiet(basket):
+    """AAPL's 12 real bars from 2014-10-10 (exactly min_history) hold no confirmed swing
+    pivot: the level clustering crashed in numpy's sliding_window_view on zero events.
+    No level yet means no breakout: a signal of 0 and NaN levels."""
+    aapl = basket.select(tickers=["AAPL"], start="2014-10-10")
+    days = aapl.select(end=aapl.dates[11])
+    model = tech.SupportResistanceModel()
+    assert len(days.dates) == model.min_history()
+    out = model.run(days)
+    assert (out.primary["AAPL"] == 0).all()
+    assert out.extras["support"].isna().all().all() and out.extras["resistance"].isna().all().all()
+
+
 def test_close_only_data(small):
     """A bundled-like source (adjusted close only): models needing high/low say so."""
     close_only = MarketData.from_close(small.adj_close, source="bundled")
