@@ -62,7 +62,8 @@ def start_params(model: MarkovRegression, y: np.ndarray) -> np.ndarray:
 
 
 SCREEN_EM = 10  # EM steps that rank the non-default starts before one BFGS fit
-FIT_ERRORS = (ValueError, np.linalg.LinAlgError, FloatingPointError, OverflowError)
+# RuntimeError: statsmodels' 'Steady-state probabilities could not be constructed' (a halted price)
+FIT_ERRORS = (ValueError, RuntimeError, np.linalg.LinAlgError, FloatingPointError, OverflowError)
 
 
 def _fit_from(model: MarkovRegression, **kwargs) -> np.ndarray | None:

@@ -6,6 +6,8 @@ and NBER recession dates from :mod:`mltrainer.data.nber`.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -509,3 +511,22 @@ def test_a_lone_markov_series_reports_each_refit(index_prices, basket):
     with execution(n_jobs=1, progress=record):
         RegimeSwitchingModel(min_train=504, refit_every=504).run(two)
     assert calls == [(0, 2, "tickers"), (1, 2, "tickers"), (2, 2, "tickers")]
+
+
+def test_a_halted_price_is_a_failed_fit_not_a_crash(basket):
+    """JPM's first real bar of 2008 held for three years (a halted stock): every log
+    return is 0 and statsmodels raised RuntimeError 'Steady-state probabilities could not
+    be constructed' out of the run. Now each refit fails like any degenerate window:
+    labels left NaN, a warning per refit, and the other ticker unaffected."""
+    from dataclasses import replace
+
+    data = basket.select(tickers=["JPM", "KO"], start="2008-01-01", end="2010-12-31")
+    held = {
+        f: getattr(data, f).assign(JPM=getattr(data, f)["JPM"].iloc[0])
+        for f in ("open", "high", "low", "close", "adj_close")
+    }
+    with execution(n_jobs=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the run's own notes, judged below
+        out = RegimeSwitchingModel(refit_every=252).run(replace(data, **held))
+    assert out.primary["JPM"].isna().all() and out.primary["KO"].notna().sum() > 200
+    assert out.warnings and all("fit failed for JPM" in w for w in out.warnings)
