@@ -361,7 +361,10 @@ def walk_forward_weights(
     At each rebalance row t (from row ``window`` on) ``solve`` receives the returns of
     rows ``t - window + 1 .. t`` for the assets with a return on every one of those rows
     and returns their weights (a Series by ticker); the weights hold until the next
-    rebalance. Assets left out get NaN; rows before the first rebalance are NaN. A
+    rebalance. An asset whose returns there are all equal (a price held flat: a halted
+    stock) is left out: it has no risk to estimate, and as a riskless asset it took most
+    of a minimum-variance book and turned every correlation NaN. Assets left out get
+    NaN; rows before the first rebalance are NaN. A
     rebalance with fewer than ``min_assets`` usable assets, or whose ``solve`` raises
     DataError (e.g. a singular window), keeps the previous weights.
 
@@ -379,6 +382,7 @@ def walk_forward_weights(
     with single_thread():
         for t in refit_rows(n, window, every):
             full = np.flatnonzero((csum[t + 1] - csum[t + 1 - window]) == window)
+            full = full[np.ptp(x[t + 1 - window : t + 1, full], axis=0) > 0]  # moved
             if full.size < min_assets:
                 continue
             sub = returns.iloc[t + 1 - window : t + 1, full]

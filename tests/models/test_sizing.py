@@ -233,6 +233,26 @@ def test_correlation_based_sizing_by_hand(data):
     assert out.primary.iloc[t][win.columns].idxmin() == win.columns[np.argmin(raw)]
 
 
+@pytest.mark.parametrize(
+    "cls", [CorrelationBasedSizingModel, RiskParityModel, risk.PortfolioRiskModel]
+)
+def test_a_halted_price_gets_no_weight_and_leaves_the_book_sized(cls, data):
+    """JPM's first real bar held over the whole range (a halted stock, forward-filled by
+    the vendor): its correlations are NaN, which made every CorrelationBased rebalance
+    fail (no weight for anyone, silently), and as a riskless asset it took 77% of the
+    minimum-variance book. It is now left out (NaN) and the others are sized."""
+    from dataclasses import replace
+
+    held = {
+        f: getattr(data, f).assign(JPM=getattr(data, f)["JPM"].iloc[0])
+        for f in ("open", "high", "low", "close", "adj_close")
+    }
+    out = cls(**fast_params(cls)).run(replace(data, **held))
+    assert out.primary["JPM"].isna().all()
+    others = out.primary.drop(columns="JPM").dropna(how="all")
+    assert len(others) > 1000 and (others.sum(axis=1) > 0.5).all()
+
+
 # ----------------------------------------------------------------- every model
 @pytest.mark.parametrize("cls", sizing.MODELS, ids=lambda c: c.__name__)
 def test_every_sizing_model_respects_limits(cls, data):
