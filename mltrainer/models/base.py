@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from sklearn.base import BaseEstimator, clone  # noqa: F401  (clone re-exported)
 
+from mltrainer import fmt
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.models.params import validate_params
@@ -142,7 +143,14 @@ class Model(BaseEstimator):
 
     def _output(self, data: MarketData) -> ModelOutput:
         out = self._compute(data)
-        return out if isinstance(out, ModelOutput) else ModelOutput(out)
+        out = out if isinstance(out, ModelOutput) else ModelOutput(out)
+        if not out.warnings and not out.primary.notna().to_numpy().any():  # say why it is empty
+            out.warnings = (
+                f"{type(self).__name__} gave no value for any ticker on any date "
+                f"{fmt.date_range(data.dates[0], data.dates[-1])}: its windows found no usable "
+                "data (prices that never move, too few dates or tickers); the output is empty",
+            )
+        return out
 
     def _compute(self, data: MarketData) -> ModelOutput | pd.DataFrame:  # pragma: no cover
         """The maths on validated parameters and checked data (subclasses implement)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,7 @@ KEYS = sorted(MODELS)
 COMMON_TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "TSLA"]  # TSLA lists mid-sample (2010-06)
 START, END = "2008-01-01", "2014-12-31"
 CUTOFFS = ("2011-03-15", "2013-06-28", "2014-10-01")
+_PRICES = ("open", "high", "low", "close", "adj_close")
 
 
 @pytest.fixture(scope="module")
@@ -245,6 +247,25 @@ def test_a_corrupt_price_is_a_data_error_naming_it(key, common_data):
     high.loc[day, ticker] = np.inf
     with pytest.raises(DataError, match="the high price of .* is inf; prices must be positive"):
         _model(cls).predict(replace(data, high=high))
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_an_empty_output_says_why(key, common_data):
+    """One halted ticker (JPM's first real bar held for seven years): a model either
+    refuses it (DataError), gives values, or warns; 20 of the 49 returned an all-NaN
+    output with no word, which a page showed as a run without a result."""
+    from dataclasses import replace
+
+    cls = MODELS[key]
+    one = common_data.select(tickers=["JPM"])
+    held = {f: getattr(one, f).assign(JPM=getattr(one, f)["JPM"].iloc[0]) for f in _PRICES}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # failed fits: judged below
+        try:
+            out = _model(cls).run(replace(one, **held))
+        except DataError:
+            return
+    assert out.primary.notna().to_numpy().any() or out.warnings
 
 
 @pytest.mark.parametrize("key", KEYS)
