@@ -44,8 +44,26 @@ def _check_signal(signal: pd.DataFrame, prices: pd.DataFrame, what: str) -> None
             f"{examples}; the prices cover {prices.index[0].date()} to {prices.index[-1].date()}"
         )
     else:
+        _check_values(signal, what)
         return
     raise DataError(f"the {what} frame has {problem}")
+
+
+def _check_values(signal: pd.DataFrame, what: str) -> None:
+    """Raise unless every cell is a finite number or missing: an inf cell became a zero
+    position (the other tickers took the whole book), a text one a numpy traceback."""
+    try:
+        values = signal.to_numpy(dtype="float64", na_value=np.nan)
+    except (TypeError, ValueError):
+        raise DataError(f"the {what} frame must hold numbers (NaN for no position)") from None
+    bad = np.isinf(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError(
+            f"the {what} frame holds {values[row, col]} for {signal.columns[col]} on "
+            f"{signal.index[row].date()} ({int(bad.sum())} infinite cell(s)); it must be "
+            "finite (NaN for no position)"
+        )
 
 
 def _check_limits(gross_limit: float, max_weight: float | None, costs: dict) -> None:

@@ -387,3 +387,16 @@ def test_a_corrupt_price_is_refused_not_compounded(basket, bad, shown):
     for prices in (replace(data, adj_close=close), close):
         with pytest.raises(DataError, match=f"close of AAPL on 2012-03-15 is {shown}; prices"):
             run_backtest(signal, prices)
+
+
+def test_an_infinite_or_text_signal_is_refused(basket):
+    """An inf signal for AAPL (the strongest long) was traded as no position while MSFT
+    took the whole book; a text signal raised numpy's ValueError."""
+    data = basket.select(tickers=["AAPL", "MSFT"], start="2012-01-01", end="2012-12-31")
+    signal = pd.DataFrame(0.5, index=data.dates, columns=data.tickers)
+    signal.loc["2012-03-15", "AAPL"] = np.inf
+    for weighting in ("normalize", "weights"):
+        with pytest.raises(DataError, match="holds inf for AAPL on 2012-03-15 .*must be finite"):
+            run_backtest(signal, data, weighting=weighting)
+    with pytest.raises(DataError, match="must hold numbers"):
+        run_backtest(signal.astype(object).where(signal < 1, "long"), data)
