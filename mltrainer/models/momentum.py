@@ -38,9 +38,9 @@ class _MomentumModel(Model):
         if not self.ranks_across or (data.adj_close.notna().sum(axis=1) >= 2).any():
             return ()
         return (
-            f"{type(self).__name__} ranks each ticker against the others on a date, but no "
-            f"date has prices for two of the {fmt.count(data.n_tickers, 'ticker')}: the "
-            "signal is NaN throughout; add tickers that trade over the same dates",
+            f"{type(self).__name__} ranks each ticker against the others on a date, but no date "
+            f"has prices for two tickers ({fmt.count(data.n_tickers, 'ticker')} in the data): "
+            "the signal is NaN throughout; add tickers that trade over the same dates",
         )
 
     def _signal(self, inputs: mm.MomentumInputs) -> tuple:  # pragma: no cover

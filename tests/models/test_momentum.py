@@ -117,7 +117,8 @@ def test_dual_momentum_single_ticker_has_no_relative_part(basket):
     assert out.extras["relative"]["AAPL"].isna().all()  # median of one name: undefined
     assert out.primary["AAPL"].isna().all()
     assert (
-        len(out.warnings) == 1 and "no date has prices for two of the 1 ticker:" in out.warnings[0]
+        len(out.warnings) == 1
+        and "prices for two tickers (1 ticker in the data): the" in out.warnings[0]
     )
 
 
@@ -132,7 +133,7 @@ def test_a_ranking_of_tickers_that_never_trade_together_says_why_it_is_empty(bas
     apart = replace(both, adj_close=both.adj_close.assign(AAPL=both.adj_close["AAPL"].mask(gone)))
     out = cls().run(apart)
     assert out.primary.isna().all().all()
-    assert any("no date has prices for two of the 2 tickers" in w for w in out.warnings)
+    assert any("prices for two tickers (2 tickers in the data)" in w for w in out.warnings)
     assert not any("two of" in w for w in cls().run(both).warnings)  # they overlap: ranked
 
 
