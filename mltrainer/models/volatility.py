@@ -150,6 +150,9 @@ class RealizedVolatilityModel(vb.VolatilityModel):
         ),
     }
 
+    def min_history(self) -> int:  # min_obs HAR samples, each a 22-day average and a target
+        return self.min_obs + 23
+
     def _compute(self, data: MarketData) -> ModelOutput:
         needed = ("high", "low") if self.estimator == "parkinson" else ("open", "high", "low")
         missing = [f for f in needed if not getattr(data, f).notna().to_numpy().any()]

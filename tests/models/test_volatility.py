@@ -151,6 +151,18 @@ def test_realized_model_primary_is_har_on_the_chosen_estimator(recent):
     assert out.primary["MSFT"].iloc[t] == pytest.approx(math.sqrt(252 * h), rel=1e-10)
 
 
+@pytest.mark.parametrize("min_obs", [100, 500])
+def test_realized_min_history_counts_the_har_samples(recent, min_obs):
+    """min_history() was the range window + 1 (22 days) while the first HAR forecast needs
+    min_obs samples: a live `models run --start` loaded 22 days of lead and left the
+    forecast NaN for the first two years asked for. The first value now comes within one
+    monthly refit of min_history() dates."""
+    model = RealizedVolatilityModel(min_obs=min_obs)
+    out = model.run(recent.select(tickers=["AAPL", "MSFT"]))
+    first = int(out.primary.notna().any(axis=1).to_numpy().argmax()) + 1  # dates seen
+    assert model.min_history() <= first <= model.min_history() + 23
+
+
 @pytest.mark.parametrize("pooling", ["per_ticker", "pooled"])
 def test_har_coefficients_equal_statsmodels_ols(recent, pooling):
     model = RealizedVolatilityModel(
