@@ -50,12 +50,38 @@ def register(subparsers: Subparsers) -> None:
     )
     p.add_argument(
         "--results-dir",
+        type=_results_dir,
         default=None,
-        help="where runs are stored and resumed from (default results/leaderboard)",
+        help="an existing folder where runs are stored and resumed from (default "
+        "results/leaderboard, made if missing)",
     )
     common.add_scheduler_arg(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     common.add_data_args(p)
+
+
+def _results_dir(text: str) -> str:
+    """``--results-dir``: a store of runs that is read back as well as written, so it must
+    exist. A missing folder was made silently: a typo started an empty store and ran every
+    task again in it instead of resuming."""
+    import os
+    from pathlib import Path
+
+    path = Path(text).expanduser()
+    if not text.strip():
+        problem = "is empty: give the folder of stored runs, or leave it out"
+    elif not path.exists():
+        problem = (
+            f"{text}: no such folder; it holds the stored runs to resume from (to start "
+            "a new store there, create the folder first)"
+        )
+    elif not path.is_dir():
+        problem = f"{text} is not a folder"
+    elif not os.access(path, os.W_OK | os.X_OK):
+        problem = f"{text}: the folder is not writable"
+    else:
+        return str(path)
+    raise argparse.ArgumentTypeError(f"--results-dir {problem}")
 
 
 def _settings(args: argparse.Namespace, members):
