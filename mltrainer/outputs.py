@@ -3,12 +3,14 @@
 A report, an export or a results file is written to a temporary file beside its target
 and renamed into place once complete: a write that fails half-way (a full disk, a
 dropped mount) leaves the previous file as it was, never a truncated fragment under the
-name a reader opens.
+name a reader opens. A character device (``/dev/null``, a terminal) is written directly:
+there is no file to replace, and a file renamed over it would take its place.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,13 +22,29 @@ def temporary_beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
+def is_device(path: str | Path) -> bool:
+    """Whether ``path`` is a character device (``/dev/null``, ``/dev/tty``): an output
+    sink that is written in place, never through a temporary file."""
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except (OSError, ValueError):  # missing, or a name the OS refuses
+        return False
+
+
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` into a temporary file beside ``path``, then rename it into place.
+    """``write(tmp)`` into a temporary file beside ``path``, then rename it into place
+    (``write(path)`` itself for a character device: :func:`is_device`).
 
     DataError naming ``path`` when the write fails; the temporary file is removed and an
     earlier file at ``path`` is left unchanged.
     """
     path = Path(path)
+    if is_device(path):
+        try:
+            write(path)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+        return
     tmp = temporary_beside(path)
     try:
         write(tmp)

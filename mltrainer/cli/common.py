@@ -18,6 +18,7 @@ from mltrainer import config, fmt, validate
 from mltrainer.data.market_data import MarketData, Progress
 from mltrainer.data.sources import SOURCES, load_market_data
 from mltrainer.errors import ParameterError
+from mltrainer.outputs import is_device
 
 # What ``register(subparsers)`` receives: ``parser.add_subparsers()``'s return value.
 Subparsers = argparse._SubParsersAction
@@ -58,22 +59,29 @@ def n_jobs(text: str, name: str) -> int:
     return value
 
 
-def add_file(parser: argparse.ArgumentParser, option: str, what: str, required: bool) -> None:
+def add_file(
+    parser: argparse.ArgumentParser, option: str, what: str, required: bool, sink: bool = True
+) -> None:
     """An option naming a file to write (``what`` is its help). Refused by name before any
     work: an empty value (``--out ''`` was taken for no file, or for the current folder), a
     folder, an existing path that is not a regular file (writing to a named pipe waits
     forever for a reader), and a file whose folder is missing or not writable (no command
-    creates folders: a mistyped path would otherwise scatter new ones)."""
+    creates folders: a mistyped path would otherwise scatter new ones). With ``sink``, a
+    character device (``/dev/null``, a terminal) is accepted, as by most Unix tools: the
+    output is written to it directly (:func:`mltrainer.outputs.write_atomic`)."""
 
     def convert(text: str) -> str:
         if not text.strip():
             raise argparse.ArgumentTypeError(f"{option} is empty: give the file to write")
         path = Path(text).expanduser()
         folder = path.parent
+        if sink and is_device(path):
+            return text
         if path.is_dir():
             problem = "is a folder: give a file name in it"
         elif path.exists() and not path.is_file():
-            problem = "is not a regular file (a named pipe, a device or a socket): give a file"
+            kind = "a socket or a block device" if sink else "a device or a socket"
+            problem = f"is not a regular file (a named pipe, {kind}): give a file"
         elif not folder.is_dir():
             found = next((p for p in (folder, *folder.parents) if p.exists()), None)
             problem = (

@@ -12,7 +12,7 @@ from mltrainer.cli.common import Subparsers, emit, history_note, record_run
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
 from mltrainer.models.params import parse_param_args
-from mltrainer.outputs import write_atomic
+from mltrainer.outputs import is_device, write_atomic
 
 if TYPE_CHECKING:  # importing the models' base class pulls in scikit-learn
     from mltrainer.models.base import Model, ModelOutput
@@ -79,7 +79,7 @@ def _run(args) -> int:
         )
     if args.out:
         path = Path(args.out)
-        if path.suffix.lower() != ".parquet":
+        if path.suffix.lower() != ".parquet" and not is_device(path):
             raise DataError(f"--out must name a .parquet file (got {path.name})")
         flat = frame.copy()
         if flat.columns.nlevels > 1:

@@ -26,6 +26,7 @@ from mltrainer.cli.common import (
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
 from mltrainer.measures.var import METHODS
+from mltrainer.outputs import is_device
 from mltrainer.validate import parse_float, parse_int
 
 
@@ -93,7 +94,7 @@ def register(subparsers: Subparsers) -> None:
     )
     add_file(stress, "--out", "the HTML file to write", required=True)
     what = "also print a PDF here (needs Chromium; says so if absent)"
-    add_file(stress, "--pdf", what, required=False)
+    add_file(stress, "--pdf", what, required=False, sink=False)  # Chromium prints to a file
     _add_stress_settings(stress)
 
 
@@ -201,9 +202,10 @@ def built_weights(choice: str, data: MarketData, naming: pd.Series) -> pd.Series
 def check_outputs(out: str, pdf: str | None) -> None:
     """Refuse, before any work, an output whose name says another format: an HTML page
     written to ``report.pdf`` or ``data.csv`` would mislabel it and overwrite that file
-    (and so the PDF can never be printed over the page it prints from)."""
+    (and so the PDF can never be printed over the page it prints from). A character
+    device (``--out /dev/null``) has no format to mislabel."""
     for flag, path, suffixes in (("--out", out, (".html", ".htm")), ("--pdf", pdf, (".pdf",))):
-        if path is not None and Path(path).suffix.lower() not in suffixes:
+        if path is not None and Path(path).suffix.lower() not in suffixes and not is_device(path):
             raise ParameterError(
                 f"{flag} must name a {' or '.join(suffixes)} file (got {Path(path).name!r})"
             )

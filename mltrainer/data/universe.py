@@ -34,7 +34,7 @@ from mltrainer.data.constituents import (
 )
 from mltrainer.data.http import HttpClient
 from mltrainer.errors import DataError, SourceError
-from mltrainer.outputs import write_atomic
+from mltrainer.outputs import is_device, write_atomic
 from mltrainer.validate import DateLike
 
 if TYPE_CHECKING:  # membership is built on demand: its sources are read then
@@ -248,7 +248,8 @@ class SP500Universe:
 
     # --------------------------------------------------------------- export
     def export(self, path: str | Path) -> Path:
-        """Write the constituents as .csv, .parquet or .json (JSON adds the changes)."""
+        """Write the constituents as .csv, .parquet or .json (JSON adds the changes); CSV
+        to a character device whose name has none of these suffixes."""
         path = Path(path)
         suffix = path.suffix.lower()
         if path.is_dir():  # its name is no format: say what it is
@@ -259,6 +260,8 @@ class SP500Universe:
             ".parquet": lambda tmp: frame.to_parquet(tmp, index=False),
             ".json": lambda tmp: tmp.write_text(json.dumps(self.to_json(), indent=2)),
         }
+        if suffix not in writers and is_device(path):
+            suffix = ".csv"  # /dev/null, a terminal: the name says no format
         if suffix not in writers:
             raise DataError(
                 f"{path}: unknown export format {suffix or '(none)'!r}; use .csv, .parquet or .json"

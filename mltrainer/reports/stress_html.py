@@ -7,6 +7,7 @@ and :func:`write_stress_report` writes it (and its PDF). This module reads the r
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ import pandas as pd
 from mltrainer.fmt import count as fmt_count
 from mltrainer.fmt import level as fmt_level
 from mltrainer.measures.backtest_var import BASEL_LEVEL_NOTE
-from mltrainer.outputs import write_atomic
+from mltrainer.outputs import is_device, write_atomic
 from mltrainer.plots import risk as plots
 from mltrainer.reports.html import esc, figure, money, number, page, pct, print_pdf, table
 from mltrainer.reports.stress_report import executive_summary
@@ -409,15 +410,26 @@ def write_stress_report(
     write_atomic(out, lambda tmp: tmp.write_text(html, encoding="utf-8"))
     result = {
         "html": str(out.resolve()),
-        "html_bytes": out.stat().st_size,
+        "html_bytes": len(html.encode("utf-8")),  # what was written (a device has no size)
         "pdf": None,
         "pdf_message": "no PDF requested",
     }
     if pdf is not None:
-        printed = print_pdf(out, pdf)
+        printed = _print(html, out, pdf)
         result.update(
             pdf=str(printed.path) if printed.ok else None,
             pdf_ok=printed.ok,
             pdf_message=printed.message,
         )
     return result
+
+
+def _print(html: str, out: Path, pdf: str | Path):
+    """The PDF printed from the page written to ``out``, or from a temporary copy when
+    ``out`` is a device (``--out /dev/null``: the page reads back empty)."""
+    if not is_device(out):
+        return print_pdf(out, pdf)
+    with tempfile.TemporaryDirectory(prefix="mltrainer-report-") as folder:
+        page_file = Path(folder) / "report.html"
+        page_file.write_text(html, encoding="utf-8")
+        return print_pdf(page_file, pdf)

@@ -117,7 +117,8 @@ def test_an_output_that_is_a_named_pipe_is_refused_before_any_work(shared_data_d
     proc = _cli([a.replace("{out}", str(out)) for a in argv], tmp_path)
     assert proc.returncode == 2, proc.stderr[-800:]
     assert proc.stderr.strip() == (
-        f"error: --out {out} is not a regular file (a named pipe, a device or a socket): "
+        f"error: --out {out} is not a regular file (a named pipe, a socket or a block "
+        "device): "
         f"give a file (see python -m mltrainer {argv[0]} {argv[1]} --help)"
     )
 
