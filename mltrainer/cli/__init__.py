@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command line (``sys.argv[1:]`` when ``argv`` is None); the exit status:
     0 done, 2 a refused option or an error raised on purpose, 130 interrupted."""
-    from mltrainer.cli.common import UsageError, print_json
+    from mltrainer.cli.common import OutputError, UsageError, print_json
 
     parser = build_parser()
     try:
@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:  # a refused option: one line, and JSON if asked for
         words = sys.argv[1:] if argv is None else argv
         if "--json" in words[: words.index("--") if "--" in words else None]:
-            print_json({"error": config.scrub(exc.message), "type": "UsageError"})
+            try:
+                print_json({"error": config.scrub(exc.message), "type": "UsageError"})
+            except (OutputError, BrokenPipeError):  # stderr says it all the same
+                _silence_stdout()
         print(f"error: {config.scrub(exc.message)}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help or --version (0): a code, not an exit
@@ -54,13 +57,22 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     except BrokenPipeError:
         # the reader went away (`... | head`): nothing more can be printed, and that is fine
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device: what is left in its buffer would fail again when
+    the interpreter flushes it at exit (a second error, or a traceback)."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # closed (None), or not a real file
+        pass
 
 
 def _cache_note() -> None:
@@ -87,11 +99,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         raise
     except (MLTrainerError, OSError) as exc:
-        message = config.scrub(_os_message(exc) if isinstance(exc, OSError) else str(exc))
-        if getattr(args, "json", False):
-            from mltrainer.cli.common import print_json
+        from mltrainer.cli.common import OutputError, print_json
 
-            print_json({"error": message, "type": type(exc).__name__})
+        message = config.scrub(_os_message(exc) if isinstance(exc, OSError) else str(exc))
+        if isinstance(exc, OutputError):  # not retried on the stdout that failed
+            _silence_stdout()
+        elif getattr(args, "json", False):
+            try:
+                print_json({"error": message, "type": type(exc).__name__})
+            except OutputError:  # stdout full too: stderr says what was wrong
+                _silence_stdout()
         print(f"error: {message}", file=sys.stderr)
         return 2
     finally:

@@ -17,7 +17,7 @@ import pandas as pd
 from mltrainer import config, fmt, validate
 from mltrainer.data.market_data import MarketData, Progress
 from mltrainer.data.sources import SOURCES, load_market_data
-from mltrainer.errors import ParameterError
+from mltrainer.errors import MLTrainerError, ParameterError
 from mltrainer.outputs import is_device
 
 # What ``register(subparsers)`` receives: ``parser.add_subparsers()``'s return value.
@@ -371,11 +371,31 @@ def _clean(obj):
     return obj
 
 
+class OutputError(MLTrainerError):
+    """Standard output cannot take the command's output (a full disk, a closed
+    descriptor): said on stderr, never retried on stdout."""
+
+
+def write_stdout(text: str) -> None:
+    """``text`` on stdout, flushed now. A full disk behind ``> file`` ended in a traceback
+    (the error document retried on the same stdout), and a closed stdout (``>&-``) in a
+    silent exit 0: both are an :class:`OutputError` saying so."""
+    if sys.stdout is None:
+        raise OutputError("standard output is closed: the command's output cannot be printed")
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (`| head`): handled by the caller
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
 def print_json(obj: Any) -> None:
     """``obj`` as indented JSON on stdout: numpy numbers as numbers, NaN and infinities
     as null, timestamps as ISO text, frames in pandas' "split" layout."""
-    json.dump(_clean(obj), sys.stdout, default=_default, indent=2, allow_nan=False)
-    sys.stdout.write("\n")
+    text = json.dumps(_clean(obj), default=_default, indent=2, allow_nan=False)
+    write_stdout(text + "\n")
 
 
 def emit(args: argparse.Namespace, obj: dict, text: str) -> None:
@@ -386,7 +406,7 @@ def emit(args: argparse.Namespace, obj: dict, text: str) -> None:
     if getattr(args, "json", False):
         print_json({**obj, "audit_error": problem} if problem else obj)
     else:
-        print(text)
+        write_stdout(text + "\n")
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         raise SystemExit(1)
