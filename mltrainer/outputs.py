@@ -13,8 +13,12 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mltrainer.errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 
 def temporary_beside(path: Path) -> Path:
@@ -55,3 +59,15 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
             f"{path}: cannot be written ({exc.strerror or exc}); an earlier file there is "
             "left as it was"
         ) from None
+
+
+def parquet_writer(frame: pd.DataFrame, **kwargs) -> Callable[[Path], None]:
+    """A :func:`write_atomic` callback writing ``frame`` as Parquet (``kwargs`` go to
+    ``to_parquet``) through a file Python opens: pyarrow cannot open a name that is not
+    valid UTF-8 (``--out $'x\\xff.parquet'`` ended in a traceback), Python can."""
+
+    def write(path: Path) -> None:
+        with open(path, "wb") as handle:
+            frame.to_parquet(handle, **kwargs)
+
+    return write

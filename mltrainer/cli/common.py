@@ -99,6 +99,28 @@ def add_file(
     parser.add_argument(option, type=convert, required=required, default=None, help=what)
 
 
+def folder_name(option: str) -> Callable[[str], str]:
+    """An argparse ``type=`` for a folder option (``--data-dir``): refuses an empty value
+    (``--data-dir ''`` was read as the current folder) and a name that is not valid UTF-8
+    (pyarrow, which reads the bar files, cannot open it: a traceback)."""
+
+    def convert(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{option} is empty: give a folder, or leave it out")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = printable(text)
+            raise argparse.ArgumentTypeError(
+                f"{option} {shown}: the name is not valid UTF-8, which the Parquet and CSV "
+                "reader cannot open; rename the folder"
+            ) from None
+        return text
+
+    convert.__name__ = "folder"
+    return convert
+
+
 def checked(parse: Callable[..., Any], name: str, *args, **kwargs) -> Callable[[str], Any]:
     """An argparse ``type=`` that runs a :mod:`mltrainer.validate` check on the text.
 
@@ -154,6 +176,7 @@ def add_data_args(parser: argparse.ArgumentParser, tickers: bool = True) -> None
     parser.add_argument(
         "--data-dir",
         default=None,
+        type=folder_name("--data-dir"),
         help="folder of per-ticker files (or its parent holding sp500_daily/)",
     )
     if tickers:
@@ -371,6 +394,12 @@ def _clean(obj):
     return obj
 
 
+def printable(text: str) -> str:
+    """``text`` with the bytes of a name that is not UTF-8 (the surrogates Python reads
+    them as) shown as ``\\xff``: printed as they were, they ended in a traceback."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class OutputError(MLTrainerError):
     """Standard output cannot take the command's output (a full disk, a closed
     descriptor): said on stderr, never retried on stdout."""
@@ -383,7 +412,10 @@ def write_stdout(text: str) -> None:
     if sys.stdout is None:
         raise OutputError("standard output is closed: the command's output cannot be printed")
     try:
-        sys.stdout.write(text)
+        try:
+            sys.stdout.write(text)
+        except UnicodeEncodeError:  # a file name that is not UTF-8, on a strict stdout
+            sys.stdout.write(printable(text))
         sys.stdout.flush()
     except BrokenPipeError:  # the reader left (`| head`): handled by the caller
         raise

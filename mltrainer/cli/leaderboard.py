@@ -67,10 +67,9 @@ def _results_dir(text: str) -> str:
     import os
     from pathlib import Path
 
+    text = common.folder_name("--results-dir")(text)  # not empty, valid UTF-8
     path = Path(text).expanduser()
-    if not text.strip():
-        problem = "is empty: give the folder of stored runs, or leave it out"
-    elif not path.exists():
+    if not path.exists():
         problem = (
             f"{text}: no such folder; it holds the stored runs to resume from (to start "
             "a new store there, create the folder first)"

@@ -12,7 +12,7 @@ from mltrainer.cli.common import Subparsers, emit, history_note, record_run
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError
 from mltrainer.models.params import parse_param_args
-from mltrainer.outputs import is_device, write_atomic
+from mltrainer.outputs import is_device, parquet_writer, write_atomic
 
 if TYPE_CHECKING:  # importing the models' base class pulls in scikit-learn
     from mltrainer.models.base import Model, ModelOutput
@@ -85,7 +85,7 @@ def _run(args) -> int:
         if flat.columns.nlevels > 1:
             flat.columns = ["|".join(map(str, c)) for c in flat.columns]
         flat.columns = [str(c) for c in flat.columns]
-        write_atomic(path, flat.to_parquet)
+        write_atomic(path, parquet_writer(flat))
     _audit(args, model, data, output)
     last = frame.ffill().iloc[-1] if len(frame) else None
     doc = {

@@ -12,6 +12,7 @@ from mltrainer.cli.common import (
     add_group,
     add_json,
     emit,
+    folder_name,
 )
 from mltrainer.data.universe import SP500Universe, SP500UniverseManager
 
@@ -55,6 +56,7 @@ def register(subparsers: Subparsers) -> None:
     members.add_argument(
         "--data-dir",
         default=None,
+        type=folder_name("--data-dir"),
         help="data folder (default: MLTRAINER_DATA_DIR or ../shared/data)",
     )
     members.add_argument(

@@ -34,7 +34,7 @@ from mltrainer.data.constituents import (
 )
 from mltrainer.data.http import HttpClient
 from mltrainer.errors import DataError, SourceError
-from mltrainer.outputs import is_device, write_atomic
+from mltrainer.outputs import is_device, parquet_writer, write_atomic
 from mltrainer.validate import DateLike
 
 if TYPE_CHECKING:  # membership is built on demand: its sources are read then
@@ -257,7 +257,7 @@ class SP500Universe:
         frame = self.to_frame()
         writers = {
             ".csv": lambda tmp: frame.to_csv(tmp, index=False),
-            ".parquet": lambda tmp: frame.to_parquet(tmp, index=False),
+            ".parquet": parquet_writer(frame, index=False),
             ".json": lambda tmp: tmp.write_text(json.dumps(self.to_json(), indent=2)),
         }
         if suffix not in writers and is_device(path):
