@@ -363,7 +363,10 @@ class SP500UniverseManager:
                 f"{path}: not a constituents list (needs Symbol and Sector or GICS "
                 f"Sector columns; found {', '.join(map(str, table.columns))})"
             )
-        if "market cap" in names and "gics sector" not in names:
+        # the financials file has market caps, a Sector of sub-industries and no
+        # sub-industry column; `universe export` writes market_cap beside both
+        subs = any("sub industry" in n for n in names)
+        if "market cap" in names and "gics sector" not in names and not subs:
             raise DataError(
                 f"{path}: looks like the constituents-financials file, whose Sector "
                 "column holds sub-industries; use it with with_market_caps()"
