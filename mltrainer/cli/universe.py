@@ -166,10 +166,19 @@ def _members(args) -> int:
     else:
         membership = load_membership(args.data_dir, polygon=args.polygon or None)
     doc = membership.lookup(when)
+    # a date outside every source gets the members of the nearest covered date: the
+    # headline said "487 members on 1990-01-01" for the members of 1996-01-02
+    used = min(max(when, membership.start), membership.end)
+    doc["members_date"] = used.date().isoformat()
+    shown = doc["members_date"] + (
+        f" (the nearest date membership is known; {doc['date']} was asked for)"
+        if used != when
+        else ""
+    )
     sources = "; ".join(f"{c['source']} {c['start']} to {c['end']}" for c in doc["coverage"])
     text = "\n".join(
         [
-            f"{fmt.integer(doc['count'])} members on {doc['date']} under the symbols of that day "
+            f"{fmt.integer(doc['count'])} members on {shown} under the symbols of that day "
             f"(from {doc['source'] or 'the nearest covered date'})",
             " ".join(doc["members"]),
             f"sources: {sources}",

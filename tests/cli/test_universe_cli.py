@@ -30,3 +30,20 @@ def test_an_exported_csv_is_read_back_by_show(capsys, shared_data_dir, tmp_path)
     code = main(["universe", "show", "--csv", financials])
     _, err = capsys.readouterr()
     assert code == 2 and "looks like the constituents-financials file" in err
+
+
+def test_members_outside_the_known_dates_name_the_date_they_are_of(capsys, shared_data_dir):
+    """Membership is known from 1996-01-02: `--date 1990-01-01` headed its list "487
+    members on 1990-01-01" (the members of 1996-01-02, said only in a warning below)."""
+    argv = ["universe", "members", "--data-dir", str(shared_data_dir), "--date"]
+    code = main([*argv, "1990-01-01"])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-800:]
+    assert out.splitlines()[0].startswith(
+        "487 members on 1996-01-02 (the nearest date membership is known; 1990-01-01 was "
+        "asked for) under the symbols of that day"
+    ), out.splitlines()[0]
+    doc = _json(capsys, *argv, "1990-01-01")
+    assert doc["date"] == "1990-01-01" and doc["members_date"] == "1996-01-02"
+    doc = _json(capsys, *argv, "2010-06-30")  # inside: the date asked for
+    assert doc["date"] == doc["members_date"] == "2010-06-30"
