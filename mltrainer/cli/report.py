@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import sys
 import time
 from pathlib import Path
 
@@ -260,5 +261,9 @@ def _stress(args) -> int:
     lines.append(f"done in {fmt.number(doc['seconds'], 1)} s")
     emit(args, doc, "\n".join(lines))
     # the HTML page is written either way; a PDF that was asked for and not written fails
-    # the command, so that a script does not go on to send a file that is not there
-    return 1 if args.pdf is not None and not files.get("pdf_ok") else 0
+    # the command, so that a script does not go on to send a file that is not there, and
+    # says why on stderr (the exit status 1 came with nothing there to read)
+    if args.pdf is not None and not files.get("pdf_ok"):
+        print(f"error: {files['pdf_message']}", file=sys.stderr)
+        return 1
+    return 0

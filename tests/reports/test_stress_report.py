@@ -195,8 +195,9 @@ def test_pdf_with_chromium(report, tmp_path):
 
 
 def test_cli_fails_when_the_pdf_asked_for_is_not_written(sp500_dir, tmp_path):
-    """No Chromium on PATH: the HTML page is written, the reason printed, and the exit
-    code is 1, so that a script does not go on to send a PDF that is not there."""
+    """No Chromium on PATH: the HTML page is written, the reason printed (and said on
+    stderr), and the exit code is 1, so that a script does not go on to send a PDF that
+    is not there."""
     env = dict(
         os.environ,
         PATH=str(Path(sys.executable).parent),  # python, and no chromium
@@ -215,6 +216,9 @@ def test_cli_fails_when_the_pdf_asked_for_is_not_written(sp500_dir, tmp_path):
     )
     assert proc.returncode == 1, proc.stderr[-800:]
     assert "PDF not written: Chromium is not installed" in proc.stdout
+    # and on stderr, one line: the exit status 1 came with nothing there to say why
+    assert proc.stderr.startswith("error: PDF not written: Chromium is not installed")
+    assert proc.stderr.count("\n") == 1, proc.stderr[-800:]
     assert (tmp_path / "r.html").is_file() and not (tmp_path / "r.pdf").exists()
 
 
