@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pandas as pd
 
 from mltrainer import fmt
@@ -119,7 +121,11 @@ def _update(args) -> int:
     doc, text = _describe(universe)
     doc["updated"] = not universe.update_failed
     emit(args, doc, text)
-    return 1 if universe.update_failed else 0
+    if universe.update_failed:  # said on stderr too: exit 1 came with nothing there
+        why = universe.warnings[-1] if universe.warnings else "Wikipedia gave no fresh list"
+        print(f"error: {why}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _export(args) -> int:

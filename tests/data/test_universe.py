@@ -269,7 +269,11 @@ def test_manager_update_cache_and_fallbacks(http_server, page_path, monkeypatch,
     assert stale.update_failed
     # the CLI's update says it failed in its exit status (a cron job must not see 0)
     assert main(["universe", "update", "--json"]) == 1
-    assert json.loads(capsys.readouterr().out)["updated"] is False
+    said = capsys.readouterr()
+    assert json.loads(said.out)["updated"] is False
+    # and says why on stderr, one line (exit 1 came with an empty stderr)
+    assert said.err.startswith("error: ") and "cached data" in said.err, said.err
+    assert said.err.count("\n") == 1, said.err
     assert "before the last quarterly rebalance" in manager.load().warnings[0]
 
 
