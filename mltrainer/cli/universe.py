@@ -17,6 +17,7 @@ from mltrainer.cli.common import (
     folder_name,
 )
 from mltrainer.data.universe import SP500Universe, SP500UniverseManager
+from mltrainer.errors import DataError
 
 
 def register(subparsers: Subparsers) -> None:
@@ -129,6 +130,16 @@ def _update(args) -> int:
 
 
 def _export(args) -> int:
+    import os
+
+    for flag, given in (("--csv", args.csv), ("--html", args.html)):
+        # `--csv list.csv --out list.csv` rewrote the list it read, in another layout
+        if given and os.path.exists(given) and os.path.exists(args.out):
+            if os.path.samefile(given, args.out):
+                raise DataError(
+                    f"--out {args.out} is the file {flag} reads: the export would replace "
+                    "its own source; give another file"
+                )
     universe = _load(args)
     path = universe.export(args.out)
     doc = {

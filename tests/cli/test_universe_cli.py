@@ -47,3 +47,20 @@ def test_members_outside_the_known_dates_name_the_date_they_are_of(capsys, share
     assert doc["date"] == "1990-01-01" and doc["members_date"] == "1996-01-02"
     doc = _json(capsys, *argv, "2010-06-30")  # inside: the date asked for
     assert doc["date"] == doc["members_date"] == "2010-06-30"
+
+
+def test_an_export_over_the_list_it_reads_is_refused(capsys, shared_data_dir, tmp_path):
+    """`universe export --csv list.csv --out list.csv` replaced the list it read with the
+    export's layout (as root even in a read-only data folder); through a link too."""
+    source = tmp_path / "constituents-2021-04-23.csv"
+    source.write_bytes((shared_data_dir / source.name).read_bytes())
+    (tmp_path / "link.csv").symlink_to(source)
+    before = source.read_bytes()
+    for out in (source, tmp_path / "link.csv", tmp_path / ".." / tmp_path.name / source.name):
+        code = main(["universe", "export", "--csv", str(source), "--out", str(out)])
+        _, err = capsys.readouterr()
+        assert code == 2 and err == (
+            f"error: --out {out} is the file --csv reads: the export would replace its own "
+            "source; give another file\n"
+        ), err
+    assert source.read_bytes() == before and (tmp_path / "link.csv").is_symlink()
