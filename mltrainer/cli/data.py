@@ -29,7 +29,7 @@ def _load(args) -> int:
     data = load_data(args)
     summary = data.summary()
     summary["seconds"] = round(time.perf_counter() - t0, 3)
-    summary["tickers"] = data.tickers if data.n_tickers <= 50 else data.tickers[:50]
+    summary["tickers"] = list(data.tickers)  # all: the first 50 of 504 passed for the list
     unpriced = [str(t) for t in data.adj_close.columns[data.adj_close.isna().all()]]
     summary["tickers_without_prices"] = unpriced
     if unpriced:

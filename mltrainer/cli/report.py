@@ -219,10 +219,12 @@ def _stress(args) -> int:
     t0 = time.perf_counter()
     check_outputs(args.out, args.pdf)
     weights = parse_weights(parse_tickers(args.tickers), args.weights)
-    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    # a method or level given twice is one (as a ticker or a grid value): each was a
+    # second, identical row of every VaR and backtest table
+    methods = tuple(dict.fromkeys(m.strip() for m in args.methods.split(",") if m.strip()))
     settings = StressSettings(
         **{name: getattr(args, name) for name in _SETTINGS},
-        levels=tuple(_floats(args.levels, "--levels")),
+        levels=tuple(dict.fromkeys(_floats(args.levels, "--levels"))),
         methods=methods,
         chart_method=methods[0] if methods else "historical",
     )
