@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as exc:  # --help or --version (0): a code, not an exit
         return exc.code if isinstance(exc.code, int) else 2
+    except OutputError as exc:  # --help or --version could not be printed
+        _silence_stdout()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         return _dispatch(args)
     except BrokenPipeError:

@@ -41,6 +41,13 @@ class OneLineParser(argparse.ArgumentParser):
             message += f" (a value that starts with '-' is written {option}=VALUE)"
         raise UsageError(f"{message} (see {self.prog} --help)")
 
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse drops a write that fails: `--help > file` on a full disk exited 0
+        if message and file is sys.stdout:
+            write_stdout(message)
+        elif message:
+            super()._print_message(message, file)
+
 
 class UsageError(SystemExit):
     """A refused command line: exit status 2, and the message for stderr (and for the

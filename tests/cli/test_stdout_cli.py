@@ -71,3 +71,13 @@ def test_a_reader_that_leaves_early_is_still_fine(shared_data_dir):
     proc.stdout.close()
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 0 and first and not err, err[-800:]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["models", "run", "--help"], ["--version"]])
+def test_help_on_a_full_disk_is_not_a_silent_success(argv):
+    """`--help > file` on a full disk exited 0: the text was lost when the interpreter
+    flushed stdout at exit, with no word of it."""
+    with open("/dev/full", "w") as full:
+        proc = _cli(argv, stdout=full)
+    assert proc.returncode == 2, proc.stderr[-800:]
+    assert proc.stderr == "error: cannot write to standard output: No space left on device\n"
