@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mltrainer.backtest.leaderboard_store import LeaderboardStore, source_digest
+from mltrainer.backtest.leaderboard_store import LeaderboardStore
 from mltrainer.backtest.walkforward import (
     WalkForwardResult,
     WalkForwardSettings,
@@ -47,6 +47,7 @@ from mltrainer.backtest.walkforward import (
     run_point,
     score_trials,
 )
+from mltrainer.code_digest import source_digest
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import MLTrainerError, ParameterError
 from mltrainer.models.base import SIGNAL, WEIGHTS, Model

@@ -1,7 +1,8 @@
 """Where a leaderboard run keeps its finished work, so a killed run resumes.
 
 One folder per run identity (the data's fingerprint, the universe, the folds, the
-costs and the code: :func:`run_id`, :func:`source_digest`) under ``results/leaderboard/``::
+costs and the code: :func:`run_id`, :func:`mltrainer.code_digest.source_digest`) under
+``results/leaderboard/``::
 
     <run id>/trials/<model>/<setting hash>.parquet   net daily returns of one (model, setting)
     <run id>/models/<model>.json                     the model's scored row
@@ -17,7 +18,6 @@ rewritten. The folder is git-ignored (``results/``).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -35,24 +35,6 @@ log = logging.getLogger(__name__)
 def _digest(obj: object, size: int = 10) -> str:
     text = json.dumps(obj, sort_keys=True, default=str)
     return hashlib.blake2b(text.encode(), digest_size=size).hexdigest()
-
-
-def source_digest(package: Path | None = None) -> str:
-    """A hash of every ``.py`` file of the package (path and bytes), this one's by
-    default (computed once): part of a run's identity, so that results stored by other
-    code (a model fixed or changed since) are never read back as this code's."""
-    if package is None:
-        return _own_digest()
-    h = hashlib.blake2b(digest_size=10)
-    for path in sorted(package.rglob("*.py")):
-        h.update(path.relative_to(package).as_posix().encode() + b"\0")
-        h.update(path.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-@functools.cache
-def _own_digest() -> str:
-    return source_digest(Path(__file__).resolve().parents[1])
 
 
 def run_id(identity: dict) -> str:

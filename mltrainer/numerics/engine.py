@@ -16,7 +16,11 @@ yields ``(i, result)`` as the results arrive, wherever the work runs:
   the first time it needs it, so no worker holds it twice) and every task is its own
   Dask future, so a worker that dies costs only the tasks it was running (the scheduler
   reruns them elsewhere). If the scattered input itself was lost with its last holder,
-  the unfinished tasks are resubmitted once more against a fresh scatter.
+  the unfinished tasks are resubmitted once more against a fresh scatter. Each task
+  first checks that its worker runs this process's code
+  (:func:`~mltrainer.code_digest.source_digest`): a worker of another image or checkout
+  raises :class:`ClusterError` instead of returning numbers of other code, which a
+  leaderboard would store as this code's.
 
 Every task runs with one BLAS thread (:func:`~mltrainer.numerics.threads.single_thread`),
 so a result is bitwise the same in this process, in a joblib worker and on a Dask
@@ -33,6 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from mltrainer.code_digest import source_digest
 from mltrainer.errors import MLTrainerError
 from mltrainer.numerics import parallel
 from mltrainer.numerics.parallel import current_execution
@@ -170,6 +175,23 @@ def _call(fn: Callable, shared: Any, task: tuple) -> Any:
         return fn(shared, *task) if shared is not None else fn(*task)
 
 
+def _same_code_call(code: str, fn: Callable, shared: Any, task: tuple) -> Any:
+    """:func:`_call` on a Dask worker, once the worker is known to run the code ``code``
+    (the client's :func:`~mltrainer.code_digest.source_digest`)."""
+    here = source_digest()
+    if here != code:
+        from distributed import get_worker
+
+        worker = get_worker()
+        raise ClusterError(
+            f"Dask worker {worker.name} ({worker.address}) runs other mltrainer code than "
+            f"the process that sent it tasks (code {here} there, {code} here): its numbers "
+            "would pass for this code's; run the workers from the same image or checkout "
+            "as the app, then run again (finished tasks are kept)"
+        )
+    return _call(fn, shared, task)
+
+
 def imap_tasks(
     fn: Callable,
     tasks: Sequence[tuple],
@@ -299,11 +321,18 @@ def _dask_imap(
 
     pending = dict(enumerate(tasks))
     run = uuid.uuid4().hex[:8]
+    code = source_digest()
     for _attempt in range(RESUBMITS + 1):
         handle = client.scatter(shared, broadcast=False, hash=False) if shared is not None else None
         futures = {
             client.submit(
-                _call, fn, handle, task, key=f"{name}-{run}-{i}-{_attempt}", pure=False
+                _same_code_call,
+                code,
+                fn,
+                handle,
+                task,
+                key=f"{name}-{run}-{i}-{_attempt}",
+                pure=False,
             ): i
             for i, task in pending.items()
         }

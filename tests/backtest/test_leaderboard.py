@@ -17,8 +17,8 @@ from mltrainer.backtest.leaderboard import (
     model_settings,
     run_leaderboard,
 )
-from mltrainer.backtest.leaderboard_store import source_digest
 from mltrainer.backtest.walkforward import WalkForwardSettings, walk_forward
+from mltrainer.code_digest import source_digest
 from mltrainer.errors import ParameterError
 from mltrainer.models.registry import MODELS
 

@@ -19,10 +19,14 @@ DASK = Path(sys.executable).with_name("dask")
 
 @dataclass
 class LocalDaskCluster:
-    """A scheduler and ``n_workers`` one-thread workers, each its own process group."""
+    """A scheduler and ``n_workers`` one-thread workers, each its own process group;
+    ``code`` is the checkout the workers import mltrainer from, ``scheduler_code`` the
+    scheduler's (None: no mltrainer there)."""
 
     n_workers: int = 2
     port: int = field(default_factory=free_port)
+    code: Path = ROOT
+    scheduler_code: Path | None = ROOT
     scheduler: subprocess.Popen | None = None
     workers: list[subprocess.Popen] = field(default_factory=list)
 
@@ -31,8 +35,11 @@ class LocalDaskCluster:
         return f"tcp://127.0.0.1:{self.port}"
 
     def _spawn(self, *args: str) -> subprocess.Popen:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+        code = self.scheduler_code if args[0] == "scheduler" else self.code
+        env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "1"}
         env.pop("MLTRAINER_DASK_SCHEDULER", None)
+        if code is None:
+            del env["PYTHONPATH"]
         return subprocess.Popen(
             [str(DASK), *args],
             cwd=ROOT,

@@ -3,13 +3,16 @@ processes on 127.0.0.1, real prices (8 tickers, 2010-2015).
 
 Shown here: the results equal the local run's, the scheduler really ran the tasks (its
 task stream names both workers), and a worker killed mid-run (SIGKILL, after the first
-task has finished) costs only its own tasks: the run completes with equal results.
+task has finished) costs only its own tasks: the run completes with equal results. A
+worker that runs other code is refused with a message saying so.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -18,9 +21,9 @@ from distributed import get_task_stream
 
 from mltrainer.backtest.walkforward import WalkForwardResult, walk_forward
 from mltrainer.models.registry import get_model
-from mltrainer.numerics.engine import close_clients, dask_client
+from mltrainer.numerics.engine import ClusterError, close_clients, dask_client
 from mltrainer.numerics.parallel import execution
-from tests.numerics.dask_cluster import LocalDaskCluster
+from tests.numerics.dask_cluster import ROOT, LocalDaskCluster
 
 TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "JNJ", "WMT", "TSLA", "KO"]
 FOLDS = {"train_size": 504, "test_size": 126, "backtest_kwargs": {"commission_bps": 5.0}}
@@ -173,3 +176,37 @@ def test_a_worker_killed_mid_sweep_costs_only_its_tasks(cluster, small):
         assert np.isfinite(remote.oos_metrics["sharpe"])
     finally:
         cluster.restore()
+
+
+@contextmanager
+def another_cluster(**kwargs):
+    """A cluster of its own for one test (its processes killed however the test ends)."""
+    c = LocalDaskCluster(**kwargs)
+    try:
+        c.start()
+        yield c
+    finally:
+        close_clients()
+        c.stop()
+
+
+def test_a_worker_running_other_code_is_refused_not_trusted(small, tmp_path):
+    """A worker of another image or checkout (here one model changed: its signal negated)
+    returned that code's numbers as this code's, and a leaderboard stored them under this
+    code's identity, to be read back by every later run. Each task now checks first."""
+    copy = tmp_path / "code"
+    shutil.copytree(
+        ROOT / "mltrainer", copy / "mltrainer", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    model = copy / "mltrainer" / "models" / "momentum.py"
+    text = model.read_text()
+    assert "signal = inputs.step_momentum(" in text
+    model.write_text(
+        text.replace("signal = inputs.step_momentum(", "signal = -inputs.step_momentum(")
+    )
+    cls = get_model("momentum/SimpleMomentumModel")
+    with another_cluster(n_workers=1, code=copy) as c, execution(scheduler=c.address):
+        with pytest.raises(ClusterError) as err:
+            walk_forward(cls, small, {"window": [5, 10]}, **FOLDS)
+    assert str(err.value).startswith("Dask worker w0 (tcp://127.0.0.1:")
+    assert "runs other mltrainer code than the process that sent it tasks" in str(err.value)
