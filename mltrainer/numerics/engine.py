@@ -311,6 +311,20 @@ def map_tasks(fn: Callable, tasks: Sequence[tuple], shared: Any = None, **kwargs
     return out
 
 
+def _unreadable_graph(client: Client, exc: RuntimeError) -> ClusterError | None:
+    """A ClusterError saying so if ``exc`` is the scheduler failing to unpickle the tasks
+    (it imports their functions: mltrainer missing or older there), else None."""
+    if "deserialization of the task graph" not in str(exc):
+        return None
+    cause = exc.__cause__ or exc.__context__
+    why = f"{type(cause).__name__}: {cause}"[:200] if cause is not None else str(exc)[:200]
+    return ClusterError(
+        f"the Dask scheduler at {client.scheduler.address} cannot read this process's tasks "
+        f"({why}): it imports mltrainer to read them, so run it from the same image or "
+        "checkout as the app, then run again (finished tasks are kept)"
+    )
+
+
 def _dask_imap(
     client: Client, fn: Callable, tasks: Sequence[tuple], shared: Any, name: str
 ) -> Iterator[tuple[int, Any]]:
@@ -343,6 +357,11 @@ def _dask_imap(
                     result = future.result()
                 except CancelledError:  # its input died with a worker: the next round
                     continue
+                except RuntimeError as exc:
+                    unreadable = _unreadable_graph(client, exc)
+                    if unreadable is None:
+                        raise
+                    raise unreadable from None
                 finally:
                     future.release()  # the worker may drop the result now
                 del pending[i]

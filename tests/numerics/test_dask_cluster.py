@@ -4,7 +4,7 @@ processes on 127.0.0.1, real prices (8 tickers, 2010-2015).
 Shown here: the results equal the local run's, the scheduler really ran the tasks (its
 task stream names both workers), and a worker killed mid-run (SIGKILL, after the first
 task has finished) costs only its own tasks: the run completes with equal results. A
-worker that runs other code is refused with a message saying so.
+worker or a scheduler that runs other code is refused with a message saying so.
 """
 
 from __future__ import annotations
@@ -210,3 +210,17 @@ def test_a_worker_running_other_code_is_refused_not_trusted(small, tmp_path):
             walk_forward(cls, small, {"window": [5, 10]}, **FOLDS)
     assert str(err.value).startswith("Dask worker w0 (tcp://127.0.0.1:")
     assert "runs other mltrainer code than the process that sent it tasks" in str(err.value)
+
+
+def test_a_scheduler_without_mltrainer_is_named(small):
+    """The scheduler unpickles the tasks, so it imports mltrainer: one started from a
+    bare environment failed the sweep with distributed's traceback ("Error during
+    deserialization of the task graph")."""
+    cls = get_model("momentum/SimpleMomentumModel")
+    with another_cluster(n_workers=1, scheduler_code=None) as c, execution(scheduler=c.address):
+        with pytest.raises(ClusterError) as err:
+            walk_forward(cls, small, {"window": [5, 10]}, **FOLDS)
+    assert str(err.value).startswith(
+        f"the Dask scheduler at {c.address} cannot read this process's tasks "
+        "(ModuleNotFoundError: No module named 'mltrainer'): it imports mltrainer"
+    )
