@@ -24,8 +24,9 @@ yields ``(i, result)`` as the results arrive, wherever the work runs:
 
 Every task runs with one BLAS thread (:func:`~mltrainer.numerics.threads.single_thread`),
 so a result is bitwise the same in this process, in a joblib worker and on a Dask
-worker. A scheduler that cannot be reached within :data:`CONNECT_TIMEOUT` seconds raises
-:class:`ClusterError` naming the address and where it came from, never a hang.
+worker. A scheduler that cannot be reached within :data:`CONNECT_TIMEOUT` seconds, or that
+has no worker to send the shared input to, raises :class:`ClusterError` naming the
+address and where it came from, never a hang.
 """
 
 from __future__ import annotations
@@ -311,6 +312,19 @@ def map_tasks(fn: Callable, tasks: Sequence[tuple], shared: Any = None, **kwargs
     return out
 
 
+def _scatter(client: Client, shared: Any) -> Any:
+    """``shared`` sent to one worker; ClusterError when the scheduler has none to take it."""
+    try:
+        return client.scatter(shared, broadcast=False, hash=False)
+    except TimeoutError:  # distributed's "No valid workers found", after the client timeout
+        address = client.scheduler.address
+        raise ClusterError(
+            f"the Dask scheduler at {address} has no running worker (none came within "
+            f"{CONNECT_TIMEOUT:g} s): start one with `dask worker {address}`, then run "
+            "again (finished tasks are kept)"
+        ) from None
+
+
 def _unreadable_graph(client: Client, exc: RuntimeError) -> ClusterError | None:
     """A ClusterError saying so if ``exc`` is the scheduler failing to unpickle the tasks
     (it imports their functions: mltrainer missing or older there), else None."""
@@ -337,7 +351,7 @@ def _dask_imap(
     run = uuid.uuid4().hex[:8]
     code = source_digest()
     for _attempt in range(RESUBMITS + 1):
-        handle = client.scatter(shared, broadcast=False, hash=False) if shared is not None else None
+        handle = _scatter(client, shared) if shared is not None else None
         futures = {
             client.submit(
                 _same_code_call,

@@ -74,9 +74,10 @@ class LocalDaskCluster:
         while True:
             try:
                 with Client(self.address, timeout=5, set_as_default=False) as client:
-                    client.wait_for_workers(
-                        self.n_workers, timeout=max(1, deadline - time.monotonic())
-                    )
+                    if self.n_workers:  # (none: the scheduler alone, once it answers)
+                        client.wait_for_workers(
+                            self.n_workers, timeout=max(1, deadline - time.monotonic())
+                        )
                 return
             except (OSError, TimeoutError):
                 if time.monotonic() > deadline or self.scheduler.poll() is not None:

@@ -4,7 +4,8 @@ processes on 127.0.0.1, real prices (8 tickers, 2010-2015).
 Shown here: the results equal the local run's, the scheduler really ran the tasks (its
 task stream names both workers), and a worker killed mid-run (SIGKILL, after the first
 task has finished) costs only its own tasks: the run completes with equal results. A
-worker or a scheduler that runs other code is refused with a message saying so.
+worker or a scheduler that runs other code, and a scheduler without workers, are
+refused with a message saying so.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -21,6 +23,7 @@ from distributed import get_task_stream
 
 from mltrainer.backtest.walkforward import WalkForwardResult, walk_forward
 from mltrainer.models.registry import get_model
+from mltrainer.numerics import engine
 from mltrainer.numerics.engine import ClusterError, close_clients, dask_client
 from mltrainer.numerics.parallel import execution
 from tests.numerics.dask_cluster import ROOT, LocalDaskCluster
@@ -223,4 +226,20 @@ def test_a_scheduler_without_mltrainer_is_named(small):
     assert str(err.value).startswith(
         f"the Dask scheduler at {c.address} cannot read this process's tasks "
         "(ModuleNotFoundError: No module named 'mltrainer'): it imports mltrainer"
+    )
+
+
+def test_a_scheduler_without_workers_is_a_clear_error(small, monkeypatch):
+    """No worker joined (or all died): the sweep failed with distributed's bare "No valid
+    workers found" (a TimeoutError), naming neither the scheduler nor what to do."""
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT", 3.0)  # the client's timeout: the wait
+    cls = get_model("momentum/SimpleMomentumModel")
+    with another_cluster(n_workers=0) as c, execution(scheduler=c.address):
+        t0 = time.monotonic()
+        with pytest.raises(ClusterError) as err:
+            walk_forward(cls, small, {"window": [5, 10]}, **FOLDS)
+    assert time.monotonic() - t0 < 15
+    assert str(err.value) == (
+        f"the Dask scheduler at {c.address} has no running worker (none came within 3 s): "
+        f"start one with `dask worker {c.address}`, then run again (finished tasks are kept)"
     )
