@@ -138,7 +138,10 @@ def _probe(address: str) -> None:
 
     scheme, location = parse_address(address)
     if scheme == "tcp":  # a refused port fails here at once; distributed would retry it
-        socket.create_connection(parse_host_port(location), timeout=CONNECT_TIMEOUT).close()
+        host, port = parse_host_port(location)
+        if not 0 < port < 65536:  # the socket would take it modulo 65536: another port
+            raise ValueError(f"port {port} is not a TCP port (1 to 65535)")
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
 
     async def identity() -> dict:
         async with rpc(address, timeout=CONNECT_TIMEOUT) as scheduler:

@@ -127,3 +127,21 @@ def test_a_scheduler_that_never_answers_is_named_a_timeout(monkeypatch):
         f"cannot reach Dask scheduler at {address} (--scheduler): no answer within 1.5 s; "
         "start one with `dask scheduler` or leave out --scheduler to run locally"
     )
+
+
+def test_a_port_beyond_65535_is_refused_not_wrapped():
+    """``tcp://host:84322`` reached port 84322 - 65536 = 18786: the socket layer takes a
+    port modulo 65536, so a typo connected to whatever listened there (here a server
+    that never answers, so the error blamed a timeout on the wrong port)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1] + 65536
+    try:
+        with pytest.raises(ClusterError) as err:
+            map_tasks(operator.neg, [(1,)], scheduler=f"tcp://127.0.0.1:{port}")
+    finally:
+        server.close()
+    assert f"tcp://127.0.0.1:{port} (--scheduler): port {port} is not a TCP port (1 to 65535)" in (
+        str(err.value)
+    )
