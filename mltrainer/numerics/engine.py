@@ -26,16 +26,22 @@ Every task runs with one BLAS thread (:func:`~mltrainer.numerics.threads.single_
 so a result is bitwise the same in this process, in a joblib worker and on a Dask
 worker. A scheduler that cannot be reached within :data:`CONNECT_TIMEOUT` seconds, or that
 has no worker to send the shared input to, raises :class:`ClusterError` naming the
-address and where it came from, never a hang.
+address and where it came from, never a hang. SIGTERM during a sweep in the main thread
+(left at its default action) exits with status 143 after the sweep's clean-up (local
+workers stopped, the shared input's temporary file removed, Dask tasks cancelled), as
+Ctrl-C does, instead of killing the process with its workers left running.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mltrainer.code_digest import source_digest
@@ -196,6 +202,27 @@ def _same_code_call(code: str, fn: Callable, shared: Any, task: tuple) -> Any:
     return _call(fn, shared, task)
 
 
+@contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """While a sweep runs: SIGTERM raises SystemExit(143) in the main thread, so the
+    sweep's clean-up runs (nothing changes where SIGTERM has a handler already, or off
+    the main thread: a Streamlit session, a Dask worker)."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def imap_tasks(
     fn: Callable,
     tasks: Sequence[tuple],
@@ -226,7 +253,8 @@ def imap_tasks(
     """
     client = connect(scheduler)
     if client is not None:
-        yield from _dask_imap(client, fn, tasks, shared, name or fn.__name__)
+        with _exit_on_sigterm():
+            yield from _dask_imap(client, fn, tasks, shared, name or fn.__name__)
         return
     from mltrainer.numerics.parallel import N_JOBS
 
@@ -235,7 +263,8 @@ def imap_tasks(
         for i, task in enumerate(tasks):
             yield i, _call(fn, shared, task)
         return
-    yield from _joblib_imap(fn, tasks, shared, jobs)
+    with _exit_on_sigterm():
+        yield from _joblib_imap(fn, tasks, shared, jobs)
 
 
 def map_tickers(fn: Callable, tasks: Sequence[tuple], unit: str = "tickers") -> list:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +20,7 @@ import pytest
 from mltrainer.numerics import engine
 from mltrainer.numerics.engine import ClusterError, map_tasks, scheduler_address
 from mltrainer.numerics.parallel import execution
-from tests.numerics.dask_cluster import free_port
+from tests.numerics.dask_cluster import ROOT, free_port
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
@@ -145,3 +149,37 @@ def test_a_port_beyond_65535_is_refused_not_wrapped():
     assert f"tcp://127.0.0.1:{port} (--scheduler): port {port} is not a TCP port (1 to 65535)" in (
         str(err.value)
     )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_sigterm_stops_a_local_sweep_with_its_workers_and_temporary_file(sp500_dir, tmp_path):
+    """SIGTERM (docker stop, kubectl delete, timeout) killed a sweep at once: its joblib
+    workers ran on, orphaned, holding the shared input, and the input's temporary file
+    (169 MB for the whole S&P 500) stayed behind. It now ends as Ctrl-C does: workers
+    stopped, file removed, exit status 143."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "tests.numerics.sweep_child", str(sp500_dir)]
+    child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    workers: set[int] = set()
+    try:
+        while len(workers) < 2:
+            workers.add(int(child.stdout.readline()))
+        assert list(tmp_path.glob("mltrainer-shared-*")), "the shared input's file"
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == 143
+        deadline = time.monotonic() + 10
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in workers if _alive(pid)], "orphaned workers"
+        assert not list(tmp_path.glob("mltrainer-shared-*"))
+    finally:
+        child.kill()
+        for pid in filter(_alive, workers):
+            os.kill(pid, signal.SIGKILL)
