@@ -14,6 +14,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MLTRAINER_DATA_DIR=/data \
     MLTRAINER_CACHE_DIR=/cache \
     MLTRAINER_AUDIT_DIR=/audit \
+    MLTRAINER_RESULTS_DIR=/results \
     MLTRAINER_READY_FILE=/tmp/mltrainer-ready
 
 WORKDIR /app
@@ -23,8 +24,8 @@ WORKDIR /app
 RUN groupadd --system --gid 10001 mltrainer \
     && useradd --system --no-log-init --uid 10001 --gid mltrainer \
         --home-dir /home/mltrainer --create-home --shell /usr/sbin/nologin mltrainer \
-    && mkdir -p /data /cache /audit \
-    && chown mltrainer:mltrainer /cache /audit
+    && mkdir -p /data /cache /audit /results \
+    && chown mltrainer:mltrainer /cache /audit /results
 
 # Runtime dependencies only (not requirements-dev.txt), plus Dask's scheduler and workers.
 COPY requirements.txt ./
@@ -43,8 +44,9 @@ USER 10001:10001
 
 EXPOSE 8501
 # /data is the market-data folder, mounted read-only; /cache the shared disk cache;
-# /audit the audit trail of model runs and backtests.
-VOLUME ["/data", "/cache", "/audit"]
+# /audit the audit trail of model runs and backtests; /results the stored leaderboard
+# runs (the Leaderboard page shows the latest; a killed run resumes from its tasks).
+VOLUME ["/data", "/cache", "/audit", "/results"]
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4); sys.exit(0 if r.status == 200 else 1)"]

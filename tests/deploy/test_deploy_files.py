@@ -544,7 +544,7 @@ def _one(resources: list, kind: str, top_level: bool = True) -> dict:
 def test_manifests_are_the_expected_kinds(resources):
     kinds = sorted(d["kind"] for _, d in resources)
     assert kinds == sorted(
-        ["Deployment", "Service", "DaskCluster", "Secret"] + ["PersistentVolumeClaim"] * 3
+        ["Deployment", "Service", "DaskCluster", "Secret"] + ["PersistentVolumeClaim"] * 4
     )
 
 
@@ -730,6 +730,44 @@ def _check_mounts(resources: list, name: str, spec: dict) -> None:
     for v in volumes.values():
         if "persistentVolumeClaim" in v:
             assert v["persistentVolumeClaim"]["claimName"] in claims, (name, v)
+
+
+def test_every_folder_the_app_writes_is_a_volume_everywhere(compose, resources):
+    """A folder the package writes (the ``MLTRAINER_*_DIR`` of mltrainer/config.py, all
+    but the data folder) defaults to one under /app when the image does not set it:
+    root's, and read-only in Kubernetes. MLTRAINER_RESULTS_DIR was not set, so
+    ``leaderboard`` in the container failed ("not writable") and the Leaderboard page,
+    which shows the latest stored run, never had one. Each is set to a volume of the
+    image owned by the app user, and mounted writable for the app in compose and in
+    Kubernetes from a persistent volume."""
+    names = set(
+        re.findall(
+            r'os\.environ\.get\("(MLTRAINER_\w+_DIR)"\)',
+            (ROOT / "mltrainer" / "config.py").read_text(),
+        )
+    )
+    names.discard("MLTRAINER_DATA_DIR")
+    assert {"MLTRAINER_CACHE_DIR", "MLTRAINER_AUDIT_DIR", "MLTRAINER_RESULTS_DIR"} <= names
+    ins = _dockerfile()
+    env = {}
+    for args in _args(ins, "ENV"):
+        env.update(word.split("=", 1) for word in shlex.split(args))
+    volumes = {v for args in _args(ins, "VOLUME") for v in json.loads(args)}
+    runs = " ".join(_args(ins, "RUN"))
+    compose_app = {v["target"]: v for v in _volumes(compose["services"]["app"])}
+    pod = _pod_specs(resources)["app"]
+    (container,) = pod["containers"]
+    k8s_app = {m["mountPath"]: m for m in container["volumeMounts"]}
+    pod_volumes = {v["name"]: v for v in pod["volumes"]}
+    for name in sorted(names):
+        path = env.get(name)
+        assert path, f"the Dockerfile does not set {name}"
+        assert path in volumes, f"{name}={path} is not a VOLUME of the image"
+        assert re.search(rf"chown [^&]*{re.escape(path)}\b", runs), f"{path}: not the app's"
+        assert compose_app.get(path, {}).get("type") == "volume", f"compose app: {path}"
+        assert not compose_app[path].get("read_only"), f"compose app: {path}"
+        assert path in k8s_app and not k8s_app[path].get("readOnly"), f"k8s app: {path}"
+        assert "persistentVolumeClaim" in pod_volumes[k8s_app[path]["name"]], path
 
 
 def test_dask_cluster_wiring(resources):
