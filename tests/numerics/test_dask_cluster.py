@@ -35,13 +35,8 @@ FOLDS = {"train_size": 504, "test_size": 126, "backtest_kwargs": {"commission_bp
 @pytest.fixture(scope="module")
 def cluster():
     """The scheduler and two workers, killed however the module ends."""
-    c = LocalDaskCluster(n_workers=2)
-    try:
-        c.start()
+    with another_cluster(n_workers=2) as c:
         yield c
-    finally:
-        close_clients()
-        c.stop()
 
 
 @pytest.fixture(scope="module")
