@@ -407,8 +407,11 @@ def portfolio_drawdowns(source: str, tickers: tuple, weights: tuple, start, end)
     """The portfolio's drawdown path and each position's worst drawdown over the range."""
     from mltrainer.measures.portfolio import drawdown_summary
 
-    data = _data(source, tickers, start, end)
-    return drawdown_summary(data.returns(), pd.Series(dict(zip(tickers, weights, strict=True))))
+    # from the close before the range, as the report's portfolio path: a position that
+    # fell on the range's first day had that fall left out
+    data = _data(source, tickers, start, end, history=True)
+    weights = pd.Series(dict(zip(tickers, weights, strict=True)))
+    return drawdown_summary(data.returns(), weights, first=start or data.dates[0])
 
 
 def trading_days(dates: pd.DatetimeIndex, start, end) -> str:

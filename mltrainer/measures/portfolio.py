@@ -160,10 +160,22 @@ def _span(dates: pd.Index) -> str:
     return fmt.date_range(dates[0], dates[-1]) if len(dates) else "no dates"
 
 
-def drawdown_summary(returns: pd.DataFrame, weights: pd.Series) -> dict:
+def drawdown_summary(
+    returns: pd.DataFrame, weights: pd.Series, first: pd.Timestamp | None = None
+) -> dict:
     """The portfolio's drawdown path (``drawdown``) and each position's worst drawdown
     (``stock_drawdowns``) over the returns given: no minimum length, unlike the
-    correlations of :func:`portfolio_summary`."""
+    correlations of :func:`portfolio_summary`.
+
+    ``first``: the range's first day, the returns before it being history: the paths
+    then start at 1 on the close before it, so a fall on that first day counts (held
+    from 2020-02-21's close, AAPL was 4.8% down at the next close).
+    """
+    if first is not None:
+        prior = returns.index[returns.index < pd.Timestamp(first)][-1:]
+        returns = returns.loc[prior[0] if len(prior) else pd.Timestamp(first) :].copy()
+        if len(prior):
+            returns.iloc[0] = 0.0  # the value at the close before the range: the start
     port = portfolio_returns(returns, pd.Series(weights, dtype="float64"))
     return {
         "drawdown": drawdown_series(equity_curve(port.dropna())),

@@ -316,6 +316,25 @@ def test_drawdowns_hand_and_real(basket):
         P.drawdown_series(px.pct_change().dropna())
 
 
+def test_drawdowns_of_a_range_start_at_the_close_before_it(basket):
+    """From 2020-02-24 the positions' worst drawdowns started at that day's close, so
+    AAPL's 4.75% fall on the first day (77.66 -> 73.97) was left out; with the range's
+    first day given, every path starts at 1 on the close before it."""
+    data = basket.select(tickers=["AAPL", "MSFT"], end="2020-03-23")
+    w = pd.Series({"AAPL": 0.5, "MSFT": 0.5})
+    out = P.drawdown_summary(data.returns(), w, first=pd.Timestamp("2020-02-24"))
+    px = data.adj_close.loc["2020-02-21":]  # the close before the range, then the range
+    by_hand = (px / px.cummax() - 1).min()
+    np.testing.assert_allclose(out["stock_drawdowns"], by_hand[out["stock_drawdowns"].index])
+    assert out["drawdown"].index[0] == pd.Timestamp("2020-02-21") and out["drawdown"].iloc[0] == 0
+    r = data.returns().loc["2020-02-24":]
+    book = (1 + r.mean(axis=1)).cumprod()  # rebalanced daily to equal weights
+    np.testing.assert_allclose(out["drawdown"].iloc[1:], book / book.cummax().clip(lower=1) - 1)
+    # without ``first``: the returns given, from their first day (the old reading)
+    late = P.drawdown_summary(data.returns().loc["2020-02-24":], w)
+    assert late["stock_drawdowns"]["AAPL"] > by_hand["AAPL"]
+
+
 def test_a_loss_of_all_the_value_ends_the_path_at_zero():
     """A leveraged book that loses 150% in a day is wiped out: its value stays 0 (it was
     -0.65 and then compounded with the sign of every later return flipped), and its

@@ -390,6 +390,14 @@ def test_the_drawdown_chart_and_its_figures_agree_from_the_ranges_first_day(app,
     y = array(dd["y"]).astype(float)
     assert str(dd["x"][0]).startswith("2020-02-24") and y[0] < 0  # the first day's loss
     assert metrics(at)["Max drawdown"] == fmt.percent(y.min())
+    # each position's worst drawdown counts that day too (AAPL fell 4.75% on it)
+    from mltrainer.data.sources import load_market_data
+
+    bars = figure(at, "risk_stock_dd")["data"][0]
+    worst = dict(zip(bars["y"], array(bars["x"]).astype(float), strict=True))
+    px = load_market_data("local", tickers=["AAPL"], start="2020-02-21", end="2020-03-23")
+    aapl = px.adj_close["AAPL"]
+    assert worst["AAPL"] == pytest.approx((aapl / aapl.cummax() - 1).min(), rel=1e-9)
 
 
 def test_tickers_another_source_lacks_are_named_when_the_source_changes(app, shared_data_dir):
