@@ -264,6 +264,8 @@ class MarketData:
                         cols,
                     )
                 )
+            if not tickers:  # "no price for  from ..." said nothing of what was wrong
+                raise DataError("no tickers selected: name at least one")
             cols = pd.Index(list(dict.fromkeys(tickers)))
         idx = self.dates
         lo = pd.Timestamp(start) if start is not None else None

@@ -87,6 +87,10 @@ def test_chosen_tickers_listed_late_start_the_range_at_their_first_price(panel, 
     )
     with pytest.raises(DataError, match="no price for CARR .*; its prices run from 2020-03-19"):
         panel.select(tickers=["CARR"], end="2019-12-31")
+    # an empty (or blank) list names the problem, not "no price for  from ..."
+    for empty in ([], ["", " "]):
+        with pytest.raises(DataError, match="^no tickers selected: name at least one$"):
+            panel.select(tickers=empty, start="2010-01-01")
 
 
 def test_chosen_tickers_gone_before_the_end_end_the_range_at_their_last_price(panel, sp500_dir):
