@@ -425,7 +425,11 @@ def skipped_lines(report) -> list[str]:
     """Captions for the scenarios the report did not run, one per reason: an episode
     after the book's date is not one without prices (a 2010 book read 'COVID-19: the
     portfolio's tickers have no prices then')."""
-    from mltrainer.risk_stress.scenarios import HISTORICAL_SCENARIOS
+    from mltrainer.risk_stress.scenarios import (
+        HISTORICAL_SCENARIOS,
+        scenario_title,
+        skipped_reason,
+    )
 
     last, first = (pd.Timestamp(report.meta[k]) for k in ("last_date", "history_start"))
     groups: dict[str, list[str]] = {}
@@ -441,5 +445,9 @@ def skipped_lines(report) -> list[str]:
         groups.setdefault(why, []).append(s.name)
     lines = [f"Not replayed: {', '.join(names)}: {why}." for why, names in groups.items()]
     known = {s.key for s in HISTORICAL_SCENARIOS}
-    lines += [f"Skipped {k}: {v}" for k, v in report.skipped.items() if k not in known]
+    lines += [
+        f"Skipped {scenario_title(k)}: {skipped_reason(k, v)}"
+        for k, v in report.skipped.items()
+        if k not in known
+    ]
     return lines

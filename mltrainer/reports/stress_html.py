@@ -21,6 +21,7 @@ from mltrainer.plots import risk as plots
 from mltrainer.reports.html import esc, figure, money, number, page, pct, print_pdf, table
 from mltrainer.reports.stress_report import executive_summary
 from mltrainer.reports.stress_var import MIN_BACKTEST_DAYS
+from mltrainer.risk_stress.historical import scenario_title, skipped_reason
 
 if TYPE_CHECKING:  # pragma: no cover
     from mltrainer.reports.stress_report import StressReport
@@ -302,7 +303,10 @@ def _scenarios(r: StressReport) -> str:
     if r.skipped:
         body += (
             "<h3>Scenarios not run</h3><ul>"
-            + "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in r.skipped.items())
+            + "".join(
+                f"<li><b>{esc(scenario_title(k))}</b>: {esc(skipped_reason(k, v))}</li>"
+                for k, v in r.skipped.items()
+            )
             + "</ul>"
         )
     return body

@@ -252,6 +252,21 @@ def _max_drawdown(path: pd.Series | pd.DataFrame) -> float | pd.Series:
         return np.nan if isinstance(path, pd.Series) else pd.Series(np.nan, path.columns)
 
 
+def scenario_title(key: str) -> str:
+    """A skipped scenario's name for a reader: a historical episode's own ("Dot-com
+    bust"), else the shock's key in words ("correlation_breakdown": "Correlation
+    breakdown")."""
+    names = {s.key: s.name for s in HISTORICAL_SCENARIOS}
+    return names.get(key) or key.replace("_", " ").capitalize()
+
+
+def skipped_reason(key: str, why: str) -> str:
+    """``why`` a scenario was skipped, without the name it may start with ("correlation
+    breakdown: fewer than two ..." under the title "Correlation breakdown")."""
+    head = f"{scenario_title(key).lower()}: "
+    return why[len(head) :] if why.lower().startswith(head) else why
+
+
 def replay_all(
     data: ScenarioData,
     weights: Weights,

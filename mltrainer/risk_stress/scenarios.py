@@ -51,6 +51,8 @@ from mltrainer.risk_stress.historical import (
     HistoricalScenario,
     replay_all,
     replay_window,
+    scenario_title,
+    skipped_reason,
 )
 from mltrainer.risk_stress.liquidity import LiquidityCosts, liquidity_crisis, liquidity_haircut
 from mltrainer.risk_stress.shocks import (
@@ -82,6 +84,8 @@ __all__ = [
     "replay_all",
     "replay_window",
     "scenario_table",
+    "scenario_title",
+    "skipped_reason",
     "stressed_correlation",
     "validate_weights",
     "volatility_spike",

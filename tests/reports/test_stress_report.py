@@ -142,7 +142,23 @@ def test_missing_scenarios_are_listed_not_dropped(data):
     report = build_stress_report(late, WEIGHTS)
     assert set(report.skipped) == {"dotcom", "gfc_2008", "lehman_week"}
     html = render_html(report)
-    assert "Scenarios not run" in html and "Dot-com bust" in html
+    assert "Scenarios not run" in html and "<li><b>Dot-com bust</b>: scenario" in html
+
+
+def test_a_skipped_shock_is_named_in_words(sp500_dir):
+    """CARR (listed 2020-03-19) leaves AAPL alone with a year of history in a 2020-06-30
+    book: the correlation scenario is skipped, and the report listed it by its key,
+    'correlation_breakdown'."""
+    from mltrainer.data.sources import load_market_data
+
+    late = load_market_data(
+        "local", data_dir=sp500_dir, tickers=["AAPL", "CARR"], start="2015-01-01", end="2020-06-30"
+    )
+    report = build_stress_report(late, pd.Series({"AAPL": 0.5, "CARR": 0.5}))
+    assert "correlation_breakdown" in report.skipped  # the key stays for --json readers
+    html = render_html(report)
+    assert "<li><b>Correlation breakdown</b>: fewer than two positions have 252-day" in html
+    assert "<b>correlation_breakdown</b>" not in html
 
 
 # ------------------------------------------------------------------------- bad input

@@ -452,3 +452,19 @@ def test_a_position_without_prices_in_the_range_is_said_above_the_tabs(app, shar
     open_tab(at, "risk_tab", "Stress scenarios")
     assert not any("CARR has no price" in c.value for c in at.caption)  # said once
     assert [w.value for w in at.warning] == [said]
+
+
+def test_a_skipped_shock_is_named_in_words_under_the_scenarios(shared_data_dir):
+    """The Risk page listed a skipped shock by its key: 'Skipped correlation_breakdown:
+    correlation breakdown: fewer than two positions have 252-day history'."""
+    import pandas as pd
+
+    from mltrainer.data.sources import load_market_data
+    from mltrainer.reports.stress_report import build_stress_report
+    from ui.risk import skipped_lines
+
+    data = load_market_data("local", tickers=["AAPL", "CARR"], start="2015-01-01", end="2020-06-30")
+    report = build_stress_report(data, pd.Series({"AAPL": 0.5, "CARR": 0.5}))
+    assert skipped_lines(report)[-1] == (
+        "Skipped Correlation breakdown: fewer than two positions have 252-day history"
+    )
