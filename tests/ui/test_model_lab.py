@@ -459,18 +459,24 @@ def test_a_link_sweeping_three_parameters_says_the_page_takes_two(app, shared_da
 
 
 def test_an_output_with_no_value_on_the_ticker_says_so(app, shared_data_dir):
-    """RealizedVolatility on CARR (275 days of prices) gives no value: the chart showed the
-    price alone under 'RealizedVolatility on CARR' with no word."""
-    app.query_params.update({"model": "volatility/RealizedVolatilityModel", "tickers": "CARR"})
+    """RealizedVolatility on CARR (275 days of prices) beside AAPL gives CARR no value:
+    the chart showed CARR's price alone under 'RealizedVolatility on CARR' with no word.
+    (CARR alone is refused: the model needs 523 days.)"""
+    app.query_params.update({"model": "volatility/RealizedVolatilityModel", "tickers": "CARR,AAPL"})
     at = open_page(app, "model_lab", "local")
+    at.selectbox(key="lab_ticker").select("CARR").run()
     assert not errors(at)
     fig = figure(at, "lab_output")
     assert not np.isfinite(array(trace(fig, "volatility: CARR")["y"]).astype(float)).any()
     assert [w.value for w in at.warning] == [
-        "RealizedVolatility gives no value for CARR from 2020-03-19 to 2021-04-21: its "
+        "RealizedVolatility gives no value for CARR from 2011-04-25 to 2021-04-21: its "
         "windows need more than the 275 days of prices CARR has to 2021-04-21; pick a "
         "ticker with a longer history or shorter windows."
     ]
-    at.multiselect(key="lab_tickers").set_value(["CARR", "AAPL"]).run()
     at.selectbox(key="lab_ticker").select("AAPL").run()
     assert not errors(at) and not at.warning  # AAPL has values
+    at.multiselect(key="lab_tickers").set_value(["CARR"]).run()
+    assert errors(at) == [
+        "RealizedVolatility could not run: RealizedVolatilityModel needs at least 523 "
+        "trading days of history for its windows; the data has 275, 2020-03-19 to 2021-04-21"
+    ]
