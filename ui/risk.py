@@ -336,7 +336,9 @@ def partial_positions(report) -> str | None:
     all are priced throughout): on those days the page's VaR, ES and drawdowns are the
     other positions', and only the stress tab's captions said so (CARR beside AAPL in
     2005-2010 showed AAPL's VaR and 2008 drawdown as the book's)."""
-    return next((w for w in report.warnings if w.endswith("their weights scaled up")), None)
+    from mltrainer.measures.portfolio import SCALED_UP
+
+    return next((w for w in report.warnings if w.endswith(SCALED_UP)), None)
 
 
 def unpriced_on(source: str, tickers: tuple, day) -> str | None:
@@ -345,6 +347,8 @@ def unpriced_on(source: str, tickers: tuple, day) -> str | None:
     their weights scaled up (:func:`mltrainer.measures.portfolio.portfolio_returns`),
     and a status of the book on it is theirs (the Monitor watched CARR and AAPL in 2010
     as AAPL alone, unsaid)."""
+    from mltrainer.measures.portfolio import SCALED_UP
+
     close = load(source).adj_close[list(tickers)].loc[: pd.Timestamp(day)]
     held = close.apply(pd.Series.last_valid_index)
     last = close.index[-1] if len(close) else None
@@ -353,8 +357,7 @@ def unpriced_on(source: str, tickers: tuple, day) -> str | None:
         return None
     return (
         f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no price on "
-        f"{fmt.date(last or day)}: the book's figures there are those of the other "
-        "positions, their weights scaled up"
+        f"{fmt.date(last or day)}: the book's figures there are {SCALED_UP}"
     )
 
 

@@ -48,6 +48,11 @@ def check_weights(
     return w
 
 
+# What a book's figures are on a day a position has no return (portfolio_returns): the
+# report's coverage note ends with it, and the dashboard finds that note by it
+SCALED_UP = "those of the other positions, their weights scaled up"
+
+
 def portfolio_returns(
     returns: pd.DataFrame, weights: Mapping[str, float] | ArrayLike | None = None
 ) -> pd.Series:

@@ -23,7 +23,7 @@ from mltrainer import fmt
 from mltrainer.data.bundled import sp500_index_close
 from mltrainer.data.market_data import MarketData
 from mltrainer.errors import DataError, ParameterError
-from mltrainer.measures.portfolio import drawdown_series, wipeout_note
+from mltrainer.measures.portfolio import SCALED_UP, drawdown_series, wipeout_note
 from mltrainer.measures.var import METHODS
 from mltrainer.models import regime
 from mltrainer.numerics.units import SQRT_TRADING_DAYS, TRADING_DAYS
@@ -415,7 +415,7 @@ def _coverage_notes(data: MarketData, first: pd.Timestamp) -> list[str]:
     return [
         "; ".join(notes[:6]) + more + f" (the range runs {fmt.date_range(close.index[0], last)}): "
         "on the days without a position's price, the book's returns, VaR and drawdowns are "
-        "those of the other positions, their weights scaled up"
+        f"{SCALED_UP}"
     ]
 
 
