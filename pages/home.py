@@ -7,13 +7,13 @@ import pandas as pd
 import streamlit as st
 
 from mltrainer import fmt
-from mltrainer.models.registry import by_family
+from mltrainer.models.registry import by_family, get_model
 from mltrainer.monitor import Limits, business_days_since
 from mltrainer.regime_summary import current_run
 from ui import links
 from ui.compute import params_key
 from ui.context import current, load
-from ui.data import cache_status, index_close
+from ui.data import cache_status, empty_output_reason, index_close
 from ui.feedback import StepProgress, friendly, stop
 from ui.home import index_regime, sector_performance
 from ui.layout import fit, metric_row
@@ -99,11 +99,12 @@ with top:
             )
             st.caption(f"in this regime {current_run(valid).since_text()} · index to {index_end}")
     else:  # ChangePoint on 1990's first months: a bare chart and no regime metric, unsaid
+        days = int(index_close(close.index[-1]).count())  # all the history the model read
+        why = empty_output_reason(get_model(key)(), "the index", days, fmt.date(close.index[-1]))
         st.warning(
             f"{key.split('/')[1]} labels no day of the S&P 500 index "
-            f"{fmt.date_range(close.index[0], close.index[-1])}: the index's history from "
-            f"{index_close().index[0]:%Y-%m-%d} to then is too short for its windows; end the "
-            "range later or pick another regime model."
+            f"{fmt.date_range(close.index[0], close.index[-1])}: {why}; end the range later "
+            "or pick another regime model."
         )
     st.metric(
         "S&P 500 over the range",

@@ -22,6 +22,7 @@ from ui.compute import backtest, params_key, prepare_with_progress, refits, run_
 from ui.context import current, load
 from ui.data import (
     default_tickers,
+    empty_output_reason,
     kept_picks,
     no_ticker_reason,
     picks_lacking,
@@ -273,13 +274,12 @@ with tab_run:
     for w in out.warnings:  # failed or non-converged fits: their values are NaN or loose
         st.warning(w)
     if shown.isna().all().all():  # RealizedVolatility on CARR drew the price alone, unsaid
-        held = data.adj_close[ticker].loc[: primary.index[-1]].dropna()
+        held = int(data.adj_close[ticker].loc[: primary.index[-1]].count())
+        why = empty_output_reason(cls(**params), ticker, held, fmt.date(primary.index[-1]))
         st.warning(
             f"{short(key)} gives no value for {ticker} "
-            f"{fmt.date_range(primary.index[0], primary.index[-1])}: its windows need more "
-            f"than the {fmt.count(len(held), 'day')} of prices {ticker} has to "
-            f"{fmt.date(primary.index[-1])}; pick a ticker with a longer history or shorter "
-            "windows."
+            f"{fmt.date_range(primary.index[0], primary.index[-1])}: {why}; pick a ticker "
+            "with a longer history or shorter windows."
         )
     if bt is not None:
         st.caption(

@@ -22,7 +22,14 @@ from mltrainer.regime_summary import MIN_STAT_DAYS, current_run, range_summary
 from ui import links
 from ui.compute import params_key, refits, run_index_model, run_model, run_with_progress
 from ui.context import current, load
-from ui.data import index_close, kept_picks, picks_lacking, say_dropped, universe_tickers
+from ui.data import (
+    empty_output_reason,
+    index_close,
+    kept_picks,
+    picks_lacking,
+    say_dropped,
+    universe_tickers,
+)
 from ui.feedback import friendly, stop
 from ui.figures import shared
 from ui.layout import control_row, fit, metric_row
@@ -122,10 +129,13 @@ for i, key in enumerate(chosen):
     if key in outputs and outputs[key].primary.iloc[:, 0].isna().all():
         # no label on any day (ChangePoint on CARR's 275 days: too few segments) drew a
         # bare chart, blank metrics and a table of empty rows with no word
+        last = price.index[-1]
+        history = index_close(last) if series == INDEX else data.adj_close[series].loc[:last]
+        days = int(history.count())  # all the history the model read, not only the range
+        why = empty_output_reason(get_model(key)(**params[key]), series, days, fmt.date(last))
         st.warning(
-            f"{short(key)} labels no day of {series} {fmt.date_range(price.index[0], end)}: "
-            f"its windows need more history than the {fmt.count(len(price), 'day')} "
-            "shown and any before them; pick another series or model, or shorter windows."
+            f"{short(key)} labels no day of {series} {fmt.date_range(price.index[0], last)}: "
+            f"{why}; pick another series or model, or shorter windows."
         )
         del outputs[key]
     if key not in outputs:

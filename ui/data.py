@@ -73,6 +73,17 @@ def say_dropped(lost: list[str], source: str, instead: str) -> None:
         )
 
 
+def empty_output_reason(model, series: str, days: int, end) -> str:
+    """Why a model gives ``series`` no value, as far as the data says: fewer than the
+    model's ``min_history()`` days of prices (CARR's 275 against RealizedVolatility's
+    523), else only that its windows found nothing usable in them (ChangePoint finds
+    too few segments in some histories; a price that never moves gives nothing to fit)."""
+    need, held = model.min_history(), fmt.count(days, "day")
+    if days < need:
+        return f"it needs {fmt.count(need, 'day')} of prices and {series} has {held} to {end}"
+    return f"its windows found nothing usable in the {held} of prices {series} has to {end}"
+
+
 def no_ticker_reason(sel: Selection) -> str | None:
     """Why the sidebar's sectors leave no ticker to pick in its range (None when they do
     leave some, or no sector is chosen): a sector that did not exist yet in the range."""

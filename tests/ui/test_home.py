@@ -219,6 +219,6 @@ def test_a_regime_model_that_labels_no_day_says_so(app, shared_data_dir):
     assert "Regime on the last date" not in _metrics(at)
     assert [w.value for w in at.warning] == [
         "ChangePointRegimeModel labels no day of the S&P 500 index from 1990-03-01 to "
-        "1990-09-28: the index's history from 1990-01-02 to then is too short for its "
-        "windows; end the range later or pick another regime model."
+        "1990-09-28: its windows found nothing usable in the 189 days of prices the index "
+        "has to 1990-09-28; end the range later or pick another regime model."
     ]

@@ -469,9 +469,9 @@ def test_an_output_with_no_value_on_the_ticker_says_so(app, shared_data_dir):
     fig = figure(at, "lab_output")
     assert not np.isfinite(array(trace(fig, "volatility: CARR")["y"]).astype(float)).any()
     assert [w.value for w in at.warning] == [
-        "RealizedVolatility gives no value for CARR from 2011-04-25 to 2021-04-21: its "
-        "windows need more than the 275 days of prices CARR has to 2021-04-21; pick a "
-        "ticker with a longer history or shorter windows."
+        "RealizedVolatility gives no value for CARR from 2011-04-25 to 2021-04-21: it "
+        "needs 523 days of prices and CARR has 275 days to 2021-04-21; pick a ticker with "
+        "a longer history or shorter windows."
     ]
     at.selectbox(key="lab_ticker").select("AAPL").run()
     assert not errors(at) and not at.warning  # AAPL has values

@@ -160,8 +160,8 @@ def test_a_model_that_labels_no_day_is_named_and_left_out(app, shared_data_dir):
     beside others it made 'Days on which all models agree' read 'nan%'."""
     said = (
         "ChangePoint labels no day of CARR from 2020-03-19 to 2021-04-21: its windows "
-        "need more history than the 275 days shown and any before them; pick another "
-        "series or model, or shorter windows."
+        "found nothing usable in the 275 days of prices CARR has to 2021-04-21; pick "
+        "another series or model, or shorter windows."
     )
     app.query_params.update({"rg_series": "CARR", "rg_models": ["ChangePoint"]})
     at = open_page(app, "regimes", "local")
