@@ -53,7 +53,8 @@ st.dataframe(
         "oos_dsr": st.column_config.NumberColumn(
             "Deflated Sharpe",
             format="%.2f",
-            help="probability the Sharpe is not luck of picking the best of the settings tried",
+            help="probability the Sharpe is not luck of picking the best of the settings "
+            "tried; none (grey) for the baselines, which have no settings to pick from",
         ),
         "oos_max_drawdown": st.column_config.NumberColumn("Max drawdown (OOS)", format="%.1f%%"),
         "oos_turnover": st.column_config.NumberColumn("Turnover / year", format="%.1fx"),
